@@ -1,0 +1,402 @@
+/**
+ * Value parsers and printers shared by the extensions, each a port of the
+ * libxtables helper named in its comment, so that the accepted spellings and
+ * the printed forms are iptables' own.
+ */
+import { fail } from '../errors.js';
+import type { Family } from '../ast.js';
+
+/**
+ * `strtoumax(s, &end, base)` as glibc does it: leading blanks, an optional
+ * `+`, `0x` for hex and a leading `0` for octal when base is 0. Returns the
+ * value and the index where parsing stopped (`end === start` when nothing
+ * was read). Values are bigint so u64 options stay exact; `overflow` is set
+ * above 2^64-1 (ERANGE).
+ */
+export function strtoumax(s: string, base = 0, start = 0): { value: bigint; end: number; overflow: boolean } {
+  let i = start;
+  while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n')) i++;
+  let neg = false;
+  if (s[i] === '+' || s[i] === '-') {
+    neg = s[i] === '-';
+    i++;
+  }
+  let b = base;
+  if ((b === 0 || b === 16) && s[i] === '0' && (s[i + 1] === 'x' || s[i + 1] === 'X') && hexDigit(s.charCodeAt(i + 2)) >= 0) {
+    i += 2;
+    b = 16;
+  } else if (b === 0) {
+    b = s[i] === '0' ? 8 : 10;
+  }
+  const digitsStart = i;
+  let v = 0n;
+  const B = BigInt(b);
+  while (i < s.length) {
+    const d = hexDigit(s.charCodeAt(i));
+    if (d < 0 || d >= b) break;
+    v = v * B + BigInt(d);
+    i++;
+  }
+  if (i === digitsStart) return { value: 0n, end: start, overflow: false };
+  const overflow = v > 0xffffffffffffffffn;
+  if (neg) v = (-v) & 0xffffffffffffffffn;
+  return { value: v, end: i, overflow };
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * `xtables_strtoul_base()`: a whole-string unsigned number in [min, max]
+ * (max 0 means no upper bound beyond u64); a leading `-` is refused.
+ * Returns undefined when the text is not such a number.
+ */
+export function strtoulWhole(s: string, min: bigint, max: bigint, base = 0): bigint | undefined {
+  let p = 0;
+  while (p < s.length && (s[p] === ' ' || s[p] === '\t')) p++;
+  if (s[p] === '-') return undefined;
+  const r = strtoumax(s, base);
+  if (r.end === 0 && r.value === 0n && !/^\s*\+?0/.test(s)) return undefined;
+  if (r.end !== s.length || r.overflow) return undefined;
+  if (r.value < min || (max !== 0n && r.value > max)) return undefined;
+  return r.value;
+}
+
+/**
+ * `xtables_strtoui` with end pointer: parses a number prefix and returns
+ * it with the rest, or undefined when no number starts the text.
+ */
+export function strtoulPrefix(s: string, min: bigint, max: bigint, base = 0): { value: bigint; rest: string } | undefined {
+  let p = 0;
+  while (p < s.length && (s[p] === ' ' || s[p] === '\t')) p++;
+  if (s[p] === '-') return undefined;
+  const r = strtoumax(s, base);
+  if (r.end === 0) return undefined;
+  if (r.overflow || r.value < min || (max !== 0n && r.value > max)) return undefined;
+  return { value: r.value, rest: s.slice(r.end) };
+}
+
+/** A whole unsigned number as a JS number (for values up to 2^32-1). */
+export function parseUint(s: string, min: number, max: number, what: string): number {
+  const v = strtoulWhole(s, BigInt(min), BigInt(max));
+  if (v === undefined) fail(`${what} \`${s}' is invalid`);
+  return Number(v);
+}
+
+/** `0x%x` as iptables prints marks and masks. */
+export function hex(v: number): string {
+  return '0x' + (v >>> 0).toString(16);
+}
+
+// ---------------------------------------------------------------------------
+// Protocols
+
+/**
+ * `xtables_chain_protos[]` (libxtables/xtables.c, 1.8.13): the names
+ * iptables knows without /etc/protocols; iptables-save prints these names
+ * and the number for every other protocol.
+ */
+const CHAIN_PROTOS: ReadonlyArray<readonly [string, number]> = [
+  ['tcp', 6],
+  ['sctp', 132],
+  ['udp', 17],
+  ['udplite', 136],
+  ['icmp', 1],
+  ['ipv6-icmp', 58],
+  ['icmpv6', 58],
+  ['esp', 50],
+  ['ah', 51],
+  ['ipv6-mh', 135],
+  ['mh', 135],
+  ['all', 0],
+];
+
+/**
+ * Further protocol names accepted on input, as a stock /etc/protocols
+ * (netbase) spells them; iptables resolves them with getprotobyname().
+ */
+const ETC_PROTOCOLS: ReadonlyArray<readonly [string, number]> = [
+  ['ip', 0], ['hopopt', 0], ['igmp', 2], ['ggp', 3], ['ipencap', 4], ['st', 5], ['egp', 8], ['igp', 9],
+  ['pup', 12], ['hmp', 20], ['xns-idp', 22], ['rdp', 27], ['iso-tp4', 29], ['dccp', 33], ['xtp', 36],
+  ['ddp', 37], ['idpr-cmtp', 38], ['ipv6', 41], ['ipv6-route', 43], ['ipv6-frag', 44], ['idrp', 45],
+  ['rsvp', 46], ['gre', 47], ['skip', 57], ['ipv6-nonxt', 59], ['ipv6-opts', 60], ['rspf', 73],
+  ['vmtp', 81], ['eigrp', 88], ['ospf', 89], ['ax.25', 93], ['ipip', 94], ['etherip', 97], ['encap', 98],
+  ['pim', 103], ['ipcomp', 108], ['vrrp', 112], ['l2tp', 115], ['isis', 124], ['fc', 133],
+  ['manet', 138], ['hip', 139], ['shim6', 140], ['wesp', 141], ['rohc', 142], ['ethernet', 143],
+  ['mptcp', 262],
+];
+
+/** Protocol name (case-insensitive, as iptables lowercases it) or number → number. */
+export function parseProtocol(s: string): number {
+  const lower = s.toLowerCase();
+  const n = strtoulWhole(lower, 0n, 255n);
+  if (n !== undefined) return Number(n);
+  for (const [name, num] of CHAIN_PROTOS) if (name === lower) return num;
+  for (const [name, num] of ETC_PROTOCOLS) if (name === lower && num <= 255) return num;
+  return fail(`unknown protocol "${s}" specified`);
+}
+
+/** `proto_to_name(proto, nolookup=1)`: the built-in name or undefined. */
+export function protoName(p: number): string | undefined {
+  for (const [name, num] of CHAIN_PROTOS) if (num === p) return name;
+  return undefined;
+}
+
+/** A protocol as iptables-save prints it: the built-in name or the number. */
+export function protoToString(p: number): string {
+  return protoName(p) ?? String(p);
+}
+
+// ---------------------------------------------------------------------------
+// Ports
+
+/**
+ * Well-known service names accepted where iptables calls getservbyname().
+ * iptables-save always prints numbers, so these matter only on input.
+ */
+const SERVICES: Readonly<Record<string, number>> = Object.assign(Object.create(null), {
+  tcpmux: 1, echo: 7, discard: 9, systat: 11, daytime: 13, netstat: 15, qotd: 17, chargen: 19,
+  'ftp-data': 20, ftp: 21, ssh: 22, telnet: 23, smtp: 25, time: 37, whois: 43, tacacs: 49,
+  domain: 53, bootps: 67, bootpc: 68, tftp: 69, gopher: 70, finger: 79, http: 80, www: 80,
+  kerberos: 88, pop3: 110, sunrpc: 111, auth: 113, ident: 113, nntp: 119, ntp: 123,
+  'netbios-ns': 137, 'netbios-dgm': 138, 'netbios-ssn': 139, imap2: 143, imap: 143, snmp: 161,
+  'snmp-trap': 162, bgp: 179, irc: 194, ldap: 389, https: 443, 'microsoft-ds': 445, isakmp: 500,
+  syslog: 514, printer: 515, submission: 587, ldaps: 636, rsync: 873, imaps: 993, pop3s: 995,
+  socks: 1080, openvpn: 1194, 'ms-sql-s': 1433, l2tp: 1701, pptp: 1723, radius: 1812,
+  'radius-acct': 1813, nfs: 2049, mysql: 3306, 'ms-wbt-server': 3389, 'ipsec-nat-t': 4500,
+  sip: 5060, postgresql: 5432, x11: 6000, 'http-alt': 8080, webcache: 8080,
+});
+
+/** `xtables_parse_port()`: a service name or a number 0..65535. */
+export function parsePort(s: string): number {
+  const named = SERVICES[s];
+  if (named !== undefined) return named;
+  const v = strtoulWhole(s, 0n, 65535n);
+  if (v === undefined) fail(`invalid port/service \`${s}' specified`);
+  return Number(v);
+}
+
+/**
+ * `a`, `a:b`, `:b`, `a:` and `:` as tcp/udp/conntrack port ranges take them
+ * (parse_tcp_ports): an empty bound is 0 or 65535.
+ */
+export function parsePortRange(s: string): [number, number] {
+  const i = s.indexOf(':');
+  if (i < 0) {
+    const p = parsePort(s);
+    return [p, p];
+  }
+  const a = s.slice(0, i);
+  const b = s.slice(i + 1);
+  const lo = a.length ? parsePort(a) : 0;
+  const hi = b.length ? parsePort(b) : 0xffff;
+  if (lo > hi) fail('invalid portrange (min > max)');
+  return [lo, hi];
+}
+
+// ---------------------------------------------------------------------------
+// Addresses
+
+/** `inet_aton`-strict dotted quad (iptables uses its own numeric_to_ipaddr: 1-4 parts, decimal). */
+export function parseIPv4(s: string): Uint8Array | undefined {
+  const parts = s.split('.');
+  if (parts.length < 1 || parts.length > 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    out[i] = v;
+  }
+  // xtables' __numeric_to_ipaddr fills missing trailing bytes with 0 ("10.1" → 10.1.0.0)
+  return out;
+}
+
+export function formatIPv4(a: Uint8Array, off = 0): string {
+  return `${a[off]}.${a[off + 1]}.${a[off + 2]}.${a[off + 3]}`;
+}
+
+/** RFC 4291 text form (with an embedded dotted quad allowed at the end). */
+export function parseIPv6(s: string): Uint8Array | undefined {
+  if (s.length === 0 || s.length > 45) return undefined;
+  let str = s;
+  const out = new Uint8Array(16);
+  let tail4: Uint8Array | undefined;
+  const lastColon = str.lastIndexOf(':');
+  if (str.indexOf('.', lastColon) >= 0) {
+    const v4 = str.slice(lastColon + 1);
+    if (v4.split('.').length !== 4) return undefined;
+    tail4 = parseIPv4(v4);
+    if (!tail4) return undefined;
+    str = str.slice(0, lastColon + 1) + '0:0';
+  }
+  const dbl = str.indexOf('::');
+  if (dbl >= 0 && str.indexOf('::', dbl + 1) >= 0) return undefined;
+  const parseGroups = (t: string): number[] | undefined => {
+    if (t === '') return [];
+    const g = t.split(':');
+    const r: number[] = [];
+    for (const x of g) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(x)) return undefined;
+      r.push(parseInt(x, 16));
+    }
+    return r;
+  };
+  let groups: number[];
+  if (dbl >= 0) {
+    const head = parseGroups(str.slice(0, dbl));
+    const tail = parseGroups(str.slice(dbl + 2));
+    if (!head || !tail || head.length + tail.length > 7) return undefined;
+    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  } else {
+    const g = parseGroups(str);
+    if (!g || g.length !== 8) return undefined;
+    groups = g;
+  }
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = groups[i]! >> 8;
+    out[2 * i + 1] = groups[i]! & 0xff;
+  }
+  if (tail4) out.set(tail4, 12);
+  return out;
+}
+
+/** `inet_ntop(AF_INET6)` as glibc prints it (RFC 5952 with ::ffff:a.b.c.d). */
+export function formatIPv6(a: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((a[2 * i]! << 8) | a[2 * i + 1]!);
+  // IPv4-mapped and IPv4-compatible (glibc prints ::a.b.c.d for the latter when not ::/::1)
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0xffff || (g[5] === 0 && (g[6]! !== 0 || g[7]! > 1)))) {
+    return (g[5] === 0xffff ? '::ffff:' : '::') + formatIPv4(a, 12);
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hexs = g.map((x) => x.toString(16));
+  if (bestStart < 0) return hexs.join(':');
+  return hexs.slice(0, bestStart).join(':') + '::' + hexs.slice(bestStart + bestLen).join(':');
+}
+
+export function parseAddr(family: Family, s: string): Uint8Array | undefined {
+  return family === 'ip' ? parseIPv4(s) : parseIPv6(s);
+}
+
+export function formatAddr(family: Family, a: Uint8Array): string {
+  return family === 'ip' ? formatIPv4(a) : formatIPv6(a);
+}
+
+/** A prefix length as a mask of `bytes` bytes. */
+export function prefixMask(len: number, bytes: number): Uint8Array {
+  const m = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) {
+    const bits = Math.max(0, Math.min(8, len - 8 * i));
+    m[i] = bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return m;
+}
+
+/** `xtables_ipmask_to_cidr`: the prefix length, or -1 for a non-contiguous mask. */
+export function maskToCidr(m: Uint8Array): number {
+  let len = 0;
+  let i = 0;
+  while (i < m.length && m[i] === 0xff) {
+    len += 8;
+    i++;
+  }
+  if (i < m.length) {
+    const b = m[i]!;
+    let bits = 0;
+    while (bits < 8 && b & (0x80 >> bits)) bits++;
+    if (((0xff << (8 - bits)) & 0xff) !== b) return -1;
+    len += bits;
+    for (i++; i < m.length; i++) if (m[i] !== 0) return -1;
+  }
+  return len;
+}
+
+/**
+ * `xtables_ipparse_any` / `xtables_ip6parse_any` for one address: `addr`,
+ * `addr/len` or `addr/mask`; the address is ANDed with the mask (as
+ * iptables does before handing it to the kernel). Hostnames are not
+ * resolved (nfvm never does DNS), except `localhost`.
+ */
+export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; mask: Uint8Array } {
+  const bytes = family === 'ip' ? 4 : 16;
+  const slash = s.indexOf('/');
+  const host = slash < 0 ? s : s.slice(0, slash);
+  let mask: Uint8Array;
+  if (slash < 0) {
+    mask = prefixMask(bytes * 8, bytes);
+  } else {
+    const m = s.slice(slash + 1);
+    const asAddr = family === 'ip' && m.includes('.') ? parseIPv4(m) : family === 'ip6' && m.includes(':') ? parseIPv6(m) : undefined;
+    if (asAddr) {
+      mask = asAddr;
+    } else {
+      const len = strtoulWhole(m, 0n, BigInt(bytes * 8), 10);
+      if (len === undefined) fail(`invalid mask \`${m}' specified`);
+      mask = prefixMask(Number(len), bytes);
+    }
+  }
+  let addr: Uint8Array | undefined;
+  if (host === 'localhost' || host === 'localhost.localdomain' || (family === 'ip6' && host === 'ip6-localhost')) {
+    addr = family === 'ip' ? Uint8Array.of(127, 0, 0, 1) : parseIPv6('::1');
+  } else if (host === '' && family === 'ip') {
+    addr = undefined;
+  } else {
+    addr = parseAddr(family, host);
+  }
+  if (!addr) fail(`host/network \`${host}' not found`);
+  for (let i = 0; i < bytes; i++) addr[i]! &= mask[i]!;
+  return { addr, mask };
+}
+
+/** `a/len`, or `a/dotted-mask` for a non-contiguous mask, as iptables-save prints addresses. */
+export function formatAddrMask(family: Family, am: { addr: Uint8Array; mask: Uint8Array }): string {
+  const cidr = maskToCidr(am.mask);
+  return formatAddr(family, am.addr) + '/' + (cidr >= 0 ? String(cidr) : formatAddr(family, am.mask));
+}
+
+/**
+ * `xtables_parse_mark_mask()` (XTTYPE_MARKMASK32): `value[/mask]`, each a
+ * u32 in any C base; the mask defaults to 0xffffffff. Returns uint32 values.
+ */
+export function parseMarkMask(s: string, ext: string, opt: string): [number, number] {
+  const bad = (): never => fail(`${ext}: Bad value for option "--${opt}", or out of range (0-4294967295).`);
+  const a = strtoulPrefix(s, 0n, 0xffffffffn);
+  if (!a) return bad();
+  let mask = 0xffffffff;
+  let rest = a.rest;
+  if (rest.startsWith('/')) {
+    const b = strtoulPrefix(rest.slice(1), 0n, 0xffffffffn);
+    if (!b) return bad();
+    mask = Number(b.value);
+    rest = b.rest;
+  }
+  if (rest !== '') return bad();
+  return [Number(a.value), mask];
+}
+
+/** XTTYPE_UINT32 etc.: a whole number in [min, max] with the x6 error message. */
+export function parseUintOpt(s: string, min: number, max: number, ext: string, opt: string): number {
+  const v = strtoulWhole(s, BigInt(min), BigInt(max));
+  if (v === undefined) fail(`${ext}: Bad value for option "--${opt}", or out of range (${min}-${max}).`);
+  return Number(v);
+}

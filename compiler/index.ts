@@ -1,0 +1,8 @@
+/** The compiler front end: parse, check and print iptables rulesets. */
+export { parseRestore, type ParseOptions } from './parse/restore.js';
+export { parseCommand, type Command } from './parse/rule.js';
+export { splitArgs, saveString } from './parse/argv.js';
+export { saveRuleset, saveRule, saveTable, ruleSpec, type SaveOptions } from './save.js';
+export { checkTable, reachability } from './check.js';
+export { NfvmError, type SourcePos } from './errors.js';
+export * from './ast.js';

@@ -1,0 +1,102 @@
+/**
+ * Splitting one iptables-restore line into arguments.
+ *
+ * This follows iptables' `add_param_to_argv()` (iptables/xshared.c, 1.8.x):
+ *  - blanks (space, tab) separate arguments; runs of blanks are one separator;
+ *  - a double quote opens a quoted section; inside it a backslash escapes the
+ *    next character and the next unescaped double quote closes the section AND
+ *    ends the argument (`"a b"c` is two arguments, `a b` and `c`);
+ *  - outside quotes a backslash and a single quote are ordinary characters;
+ *  - `""` is an empty argument;
+ *  - an argument may hold at most 1023 bytes ("Parameter too long!").
+ * A quote left open at the end of the line is an error here (iptables would
+ * silently take the rest of the line, which is never what the user meant).
+ */
+import { NfvmError } from '../errors.js';
+
+export interface Arg {
+  /** The argument with quotes removed and escapes applied. */
+  text: string;
+  /** 1-based column where the argument starts in the line. */
+  col: number;
+  /** True when any part of the argument was quoted. */
+  quoted: boolean;
+}
+
+/** iptables' xt_param_buf holds 1024 bytes including the terminating NUL. */
+export const PARAM_MAX = 1023;
+
+export function splitArgs(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
+  const out: Arg[] = [];
+  let buf = '';
+  let quoteOpen = false;
+  let escaped = false;
+  let quoted = false;
+  let start = -1;
+  let quoteCol = 0;
+  const col0 = startCol - 1;
+  const push = () => {
+    if (buf.length > PARAM_MAX) {
+      throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, buf.slice(0, 40));
+    }
+    out.push({ text: buf, col: col0 + start + 1, quoted });
+    buf = '';
+    quoted = false;
+    start = -1;
+  };
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoteOpen) {
+      if (escaped) {
+        buf += c;
+        escaped = false;
+        continue;
+      }
+      if (c === '\\') {
+        escaped = true;
+        continue;
+      }
+      if (c === '"') {
+        quoteOpen = false;
+        push();
+        continue;
+      }
+      buf += c;
+      continue;
+    }
+    if (c === '"') {
+      quoteOpen = true;
+      quoted = true;
+      quoteCol = i;
+      if (start < 0) start = i;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\n') {
+      if (buf.length === 0 && !quoted) continue;
+      push();
+      continue;
+    }
+    if (start < 0) start = i;
+    buf += c;
+  }
+  if (quoteOpen) {
+    throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
+  }
+  if (buf.length > 0) push();
+  return out;
+}
+
+/**
+ * The inverse, as `xtables_save_string()` prints strings: bare when the text
+ * is non-empty and only `[A-Za-z0-9_-]`, else double-quoted with `"`, `\` and
+ * `'` backslash-escaped.
+ */
+export function saveString(s: string): string {
+  if (s.length > 0 && /^[A-Za-z0-9_-]+$/.test(s)) return s;
+  let out = '"';
+  for (const c of s) {
+    if (c === '"' || c === '\\' || c === "'") out += '\\';
+    out += c;
+  }
+  return out + '"';
+}

@@ -1,0 +1,2 @@
+/** nfvm's library entry point. */
+export * from './compiler/index.js';

@@ -1,0 +1,44 @@
+/**
+ * iptables' own extension tests (`extensions/*.t`, iptables 1.8.13): every
+ * OK line must parse and save exactly as expected, every FAIL line must be
+ * refused with a located error. The extensions nfvm implements must pass
+ * 100%; the per-file pass rate of every file is printed.
+ */
+import { describe, expect, it, afterAll } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { HAVE_CORPUS, corpusPath, noteMissingCorpus } from './helpers/corpus.js';
+import { familyOf, readTFile, runCase, type TOutcome } from './helpers/tfile.js';
+
+/** The .t files of the matches and targets nfvm implements. */
+export const REQUIRED = [
+  'iptables.t', 'libxt_standard.t', 'libipt_standard.t', 'libip6t_standard.t',
+  'libxt_tcp.t', 'libxt_udp.t', 'libxt_mark.t', 'libxt_MARK.t',
+];
+
+const dir = corpusPath('netfilter-iptables', 'extensions');
+const files = HAVE_CORPUS
+  ? readdirSync(dir).filter((f) => /^(iptables|libxt_|libipt_|libip6t_).*\.t$/.test(f)).sort()
+  : [];
+noteMissingCorpus('extension .t files');
+
+const rates: string[] = [];
+afterAll(() => {
+  if (rates.length) console.log('extension .t pass rates (legacy backend semantics):\n' + rates.join('\n'));
+});
+
+describe.skipIf(!HAVE_CORPUS)('iptables extension .t files', () => {
+  for (const f of files) {
+    const cases = readTFile(`${dir}/${f}`);
+    const outcomes: TOutcome[] = cases.map((c) => runCase(c, familyOf(f)));
+    const passed = outcomes.filter((o) => o.ok).length;
+    rates.push(`  ${f.padEnd(28)} ${passed}/${outcomes.length}${REQUIRED.includes(f) ? '' : ' (not required)'}`);
+    if (!REQUIRED.includes(f)) continue;
+    describe(f, () => {
+      for (const o of outcomes) {
+        it(`line ${o.case.line} [${o.case.chain}] ${o.case.result}: ${o.case.rule}`, () => {
+          expect(o.ok, o.detail).toBe(true);
+        });
+      }
+    });
+  }
+});
