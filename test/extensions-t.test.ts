@@ -16,8 +16,14 @@ export const REQUIRED = [
 ];
 
 const dir = corpusPath('netfilter-iptables', 'extensions');
+// NFVM_T_ONLY=a.t,b.t runs just those files, each as required (for working on one extension)
+const only = process.env.NFVM_T_ONLY?.split(',').filter(Boolean);
+if (only) REQUIRED.push(...only);
 const files = HAVE_CORPUS
-  ? readdirSync(dir).filter((f) => /^(iptables|libxt_|libipt_|libip6t_).*\.t$/.test(f)).sort()
+  ? readdirSync(dir)
+      .filter((f) => /^(iptables|libxt_|libipt_|libip6t_).*\.t$/.test(f))
+      .filter((f) => !only || only.includes(f))
+      .sort()
   : [];
 noteMissingCorpus('extension .t files');
 
