@@ -455,7 +455,12 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     return undefined;
   };
 
-  const tryImplicitProto = (): boolean => {
+  /**
+   * @param optName the unknown option; while an unknown `-m foo` is loaded,
+   * the protocol match is loaded only for an option it has (foo may own the
+   * rest), so that the printed form parses back to the same rule.
+   */
+  const tryImplicitProto = (optName?: string): boolean => {
     if (protoText === undefined || protoUsed) return false;
     let name: string | undefined = protoText;
     const n = /^[0-9]+$/.test(name) ? Number(name) : undefined;
@@ -464,6 +469,7 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     if (name === 'ipv6-icmp' || name === 'icmpv6') name = 'icmp6';
     const mod = findMatch(name, family);
     if (!mod) return false;
+    if (optName !== undefined && loaded.some((l) => l.kind === 'unknown-match') && !mod.options.some((o) => o.name.startsWith(optName))) return false;
     protoUsed = true;
     loadMatch(mod.name, args[i - 1]!, at(args[i - 1]));
     return true;
@@ -489,7 +495,7 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
       let found = lookupLong(name, a);
       while (!found) {
         // command_default: load the protocol match and parse the option again
-        if (tryImplicitProto()) {
+        if (tryImplicitProto(name)) {
           found = lookupLong(name, a);
           continue;
         }
