@@ -72,10 +72,10 @@ export interface MatchNode<D = unknown> {
   pos: SourcePos;
   /** True when nfvm has no module for this match: `raw` holds the options verbatim. */
   unknown: boolean;
-  /** For unknown matches: the option tokens as written. */
-  raw: string[];
+  /** For unknown matches: the option tokens as written (empty otherwise). */
+  raw: readonly string[];
   /** The options given, with positions (for diagnostics and tracing). */
-  options: OptionNode[];
+  options: readonly OptionNode[];
 }
 
 export interface OptionNode {
@@ -93,9 +93,9 @@ export type TargetNode =
   /** `-j CHAIN` or `-g CHAIN` to a user chain. */
   | { kind: 'jump' | 'goto'; chain: string; pos: SourcePos }
   /** A target extension (`LOG`, `MARK`, `DNAT`, ...). */
-  | { kind: 'ext'; name: string; data: unknown; pos: SourcePos; options: OptionNode[] }
+  | { kind: 'ext'; name: string; data: unknown; pos: SourcePos; options: readonly OptionNode[] }
   /** A target nfvm has no module for, kept verbatim. */
-  | { kind: 'unknown'; name: string; raw: string[]; pos: SourcePos };
+  | { kind: 'unknown'; name: string; raw: readonly string[]; pos: SourcePos };
 
 export interface Rule {
   /** Line and column where the rule's text starts. */

@@ -302,7 +302,22 @@ export function formatAddr(family: Family, a: Uint8Array): string {
   return family === 'ip' ? formatIPv4(a) : formatIPv6(a);
 }
 
-/** A prefix length as a mask of `bytes` bytes. */
+const maskCache = new Map<number, Uint8Array>();
+
+/**
+ * The mask of a prefix length, shared between all rules that use it (AST
+ * values are never mutated after parsing): one array per (length, size)
+ * keeps a 100,000-rule ruleset small. Callers that modify masks use
+ * prefixMask().
+ */
+export function sharedPrefixMask(len: number, bytes: number): Uint8Array {
+  const key = bytes * 256 + len;
+  let m = maskCache.get(key);
+  if (!m) maskCache.set(key, (m = prefixMask(len, bytes)));
+  return m;
+}
+
+/** A prefix length as a fresh mask of `bytes` bytes. */
 export function prefixMask(len: number, bytes: number): Uint8Array {
   const m = new Uint8Array(bytes);
   for (let i = 0; i < bytes; i++) {
@@ -343,7 +358,7 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
   const host = slash < 0 ? s : s.slice(0, slash);
   let mask: Uint8Array;
   if (slash < 0) {
-    mask = prefixMask(bytes * 8, bytes);
+    mask = sharedPrefixMask(bytes * 8, bytes);
   } else {
     const m = s.slice(slash + 1);
     const asAddr = family === 'ip' && m.includes('.') ? parseIPv4(m) : family === 'ip6' && m.includes(':') ? parseIPv6(m) : undefined;
@@ -352,7 +367,7 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
     } else {
       const len = strtoulWhole(m, 0n, BigInt(bytes * 8), 10);
       if (len === undefined) fail(`invalid mask \`${m}' specified`);
-      mask = prefixMask(Number(len), bytes);
+      mask = sharedPrefixMask(Number(len), bytes);
     }
   }
   let addr: Uint8Array | undefined;
@@ -399,4 +414,282 @@ export function parseUintOpt(s: string, min: number, max: number, ext: string, o
   const v = strtoulWhole(s, BigInt(min), BigInt(max));
   if (v === undefined) fail(`${ext}: Bad value for option "--${opt}", or out of range (${min}-${max}).`);
   return Number(v);
+}
+
+// ---------------------------------------------------------------------------
+// x6 option tables (libxtables/xtoptions.c): the generic checks iptables runs
+// from an extension's `struct xt_option_entry[]`, for options that share an
+// id under several spellings or exclude each other (`.excl`).
+
+/** One row of an extension's option table, as far as the generic checks need it. */
+export interface XtOptEntry {
+  readonly name: string;
+  readonly id: number;
+  /** `.excl`: bit mask (1 << id) of the options this one cannot be combined with. */
+  readonly excl?: number;
+  /** XTOPT_MAND */
+  readonly mand?: boolean;
+}
+
+/**
+ * The name iptables reports for an option id: getopt hands the id to
+ * xtables_option_lookup(), which returns the table's first entry with it
+ * (so `--ttl` is reported, and inverted, as `--ttl-eq`).
+ */
+export function xtOptName(table: readonly XtOptEntry[], id: number): string {
+  return table.find((e) => e.id === id)?.name ?? String(id);
+}
+
+/**
+ * xtables_option_parse()'s double-use test for an option given under a
+ * second spelling of the same id; returns the updated xflags.
+ */
+export function xtOptUse(ext: string, table: readonly XtOptEntry[], xflags: number, name: string): number {
+  const e = table.find((o) => o.name === name);
+  if (!e) return xflags;
+  const bit = 1 << e.id;
+  if (xflags & bit) fail(`${ext}: option "--${xtOptName(table, e.id)}" can only be used once.`, 'option');
+  return xflags | bit;
+}
+
+/**
+ * xtables_options_fcheck(): mandatory options, then `.excl` conflicts,
+ * walking the table in order as iptables does (so the message names the
+ * option that comes first in the table).
+ */
+export function xtOptFcheck(ext: string, table: readonly XtOptEntry[], xflags: number): void {
+  for (const e of table) {
+    if (e.mand && !(xflags & (1 << e.id))) fail(`${ext}: option "--${e.name}" must be specified`, 'option');
+    if (!(xflags & (1 << e.id))) continue;
+    for (let i = 0; i < 32; i++) {
+      if (i === e.id) continue;
+      const other = table.find((o) => o.id === i);
+      if (!other) continue;
+      if (!((e.excl ?? 0) & (1 << i))) continue;
+      if ((xflags & ((1 << e.id) | (1 << i))) !== ((1 << e.id) | (1 << i))) continue;
+      fail(`${ext}: option "--${e.name}" cannot be used together with "--${other.name}".`, 'option');
+    }
+  }
+}
+
+/** The xflags of the option names given (for xtOptFcheck from a module's `final`). */
+export function xtOptFlags(table: readonly XtOptEntry[], seen: ReadonlySet<string>): number {
+  let f = 0;
+  for (const e of table) if (seen.has(e.name)) f |= 1 << e.id;
+  return f;
+}
+
+/**
+ * XTTYPE_UINT8RC/UINT16RC/UINT32RC/UINT64RC (xtopt_parse_mint): `a`, `a:b`,
+ * `:b`, `a:` and `:` with an empty first bound 0 and an empty second bound
+ * the type's maximum; every bound in any C base. iptables 1.8.13 also
+ * refuses a range whose lower bound exceeds the upper one.
+ */
+export function parseUintRangeOpt(s: string, lmax: bigint, ext: string, opt: string, maxiter = 2): bigint[] {
+  const vals: bigint[] = [];
+  let p = 0;
+  for (;;) {
+    if (vals.length === maxiter) fail(`${ext}: Too many components for option "--${opt}" (max: ${maxiter})`);
+    let end: number;
+    let v: bigint;
+    if (p >= s.length || s[p] === ':') {
+      end = p;
+      v = vals.length === 1 ? lmax : 0n;
+    } else {
+      const rest = s.slice(p);
+      const r = strtoulPrefix(rest, 0n, lmax);
+      if (!r) fail(`${ext}: bad value for option "--${opt}" near "${rest}", or out of range (0-${lmax}).`);
+      v = r.value;
+      end = s.length - r.rest.length;
+      if (end < s.length && s[end] !== ':') fail(`${ext}: Argument to "--${opt}" has unexpected characters near "${s.slice(end)}".`);
+    }
+    vals.push(v);
+    if (end >= s.length) break;
+    p = end + 1;
+  }
+  if (vals.length === 2 && vals[0]! > vals[1]!) fail(`${ext}: range ${vals[0]}:${vals[1]} for option "--${opt}" is reversed (min > max).`);
+  return vals;
+}
+
+/** `tos_symbol_names[]` (xtoptions.c): the RFC 1349 names XTTYPE_TOSMASK accepts. */
+export const TOS_SYMBOLS: ReadonlyArray<readonly [string, number]> = [
+  ['Minimize-Delay', 0x10],
+  ['Maximize-Throughput', 0x08],
+  ['Maximize-Reliability', 0x04],
+  ['Minimize-Cost', 0x02],
+  ['Normal-Service', 0x00],
+];
+
+/**
+ * XTTYPE_TOSMASK (xtopt_parse_tosmask): `value[/mask]` numbers (mask
+ * default 0xff) or a symbolic name (case-insensitive), whose mask is the
+ * option's `.max` (`symMask`: 0x3f for tos revision 1 and TOS revision 1).
+ */
+export function parseTosMask(s: string, symMask: number): { value: number; mask: number } {
+  const a = strtoulPrefix(s, 0n, 0xffn);
+  if (a) {
+    let mask = 0xff;
+    let rest = a.rest;
+    if (rest.startsWith('/')) {
+      const b = strtoulPrefix(rest.slice(1), 0n, 0xffn);
+      if (!b) fail(`Illegal value: "${s}"`);
+      mask = Number(b.value);
+      rest = b.rest;
+    }
+    if (rest !== '') fail(`Illegal value: "${s}"`);
+    return { value: Number(a.value), mask };
+  }
+  for (const [name, v] of TOS_SYMBOLS) if (name.toLowerCase() === s.toLowerCase()) return { value: v, mask: symMask };
+  return fail(`Symbolic name "${s}" is unknown`);
+}
+
+/**
+ * `xtables_parse_val_mask()`: `value[/mask]` (u32, any C base, mask
+ * default 0xffffffff) or, when `names` is given (an iproute2 map file such
+ * as /etc/iproute2/group), a name from it.
+ */
+export function parseValMask(s: string, ext: string, opt: string, names?: ReadonlyMap<string, number>): [number, number] {
+  const byName = (): [number, number] => {
+    const v = names!.get(s);
+    if (v === undefined) fail(`${ext}: could not map name ${s} to an integer value for option "--${opt}".`);
+    return [v, 0xffffffff];
+  };
+  const badVal = (): never => fail(`${ext}: bad integer value for option "--${opt}", or out of range.`);
+  const a = strtoulPrefix(s, 0n, 0xffffffffn);
+  if (!a) return names ? byName() : badVal();
+  if (a.rest === '') return [Number(a.value), 0xffffffff];
+  if (!a.rest.startsWith('/')) {
+    if (names) return byName();
+    fail(`${ext}: trailing garbage after value for option "--${opt}".`);
+  }
+  const b = strtoulPrefix(a.rest.slice(1), 0n, 0xffffffffn);
+  if (!b) return badVal();
+  if (b.rest !== '') fail(`${ext}: trailing garbage after value for option "--${opt}".`);
+  return [Number(a.value), Number(b.value)];
+}
+
+/**
+ * `xtables_service_to_port(name, NULL)` / getservbyname(): a service name
+ * only (no numbers), or undefined when the name is unknown.
+ */
+export function serviceToPort(name: string): number | undefined {
+  return SERVICES[name];
+}
+
+// ---------------------------------------------------------------------------
+// Group C helpers (limit/hashlimit/statistic/time/recent): C library number
+// parsing as glibc does it, and xtables_options_fcheck with `.also`.
+
+/** XtOptEntry with `.also` (bit mask of the options this one requires). */
+export interface XtOptEntryAlso extends XtOptEntry {
+  readonly also?: number;
+}
+
+/**
+ * xtables_options_fcheck() with xtables_option_fcheck2()'s `.also` test:
+ * per table entry, XTOPT_MAND, then for every other id in id order first
+ * "also requires", then "cannot be used together with".
+ */
+export function xtOptFcheckAlso(ext: string, table: readonly XtOptEntryAlso[], xflags: number): void {
+  for (const e of table) {
+    if (e.mand && !(xflags & (1 << e.id))) fail(`${ext}: option "--${e.name}" must be specified`, 'option');
+    if (!(xflags & (1 << e.id))) continue;
+    for (let i = 0; i < 32; i++) {
+      if (i === e.id) continue;
+      const other = table.find((o) => o.id === i);
+      if (!other) continue;
+      const of = 1 << i;
+      if ((e.also ?? 0) & of && !(xflags & of)) fail(`${ext}: option "--${e.name}" also requires "--${other.name}".`, 'option');
+      if (!((e.excl ?? 0) & of)) continue;
+      if ((xflags & ((1 << e.id) | of)) !== ((1 << e.id) | of)) continue;
+      fail(`${ext}: option "--${e.name}" cannot be used together with "--${other.name}".`, 'option');
+    }
+  }
+}
+
+/** C `isspace()` in the C locale. */
+export function cIsSpace(c: string | undefined): boolean {
+  return c === ' ' || c === '\t' || c === '\n' || c === '\v' || c === '\f' || c === '\r';
+}
+
+/**
+ * glibc `strtoll(s, &end, 10)` (what `atoi`/`atoll` call): leading blanks,
+ * a sign, decimal digits; clamped to the i64 range on overflow. `end` is
+ * 0 when no digits were read.
+ */
+export function cStrtoll(s: string): { value: bigint; end: number } {
+  let i = 0;
+  while (cIsSpace(s[i])) i++;
+  let neg = false;
+  if (s[i] === '+' || s[i] === '-') neg = s[i++] === '-';
+  const d0 = i;
+  let v = 0n;
+  while (i < s.length && s[i]! >= '0' && s[i]! <= '9') {
+    if (v <= 0x7fffffffffffffffn) v = v * 10n + BigInt(s.charCodeAt(i) - 48);
+    i++;
+  }
+  if (i === d0) return { value: 0n, end: 0 };
+  if (neg) v = v > 0x8000000000000000n ? -0x8000000000000000n : -v;
+  else if (v > 0x7fffffffffffffffn) v = 0x7fffffffffffffffn;
+  return { value: v, end: i };
+}
+
+/** glibc `atoi()`: `(int)strtol(s, NULL, 10)` on LP64, as an i32. */
+export function cAtoi(s: string): number {
+  return Number(BigInt.asIntN(32, cStrtoll(s).value));
+}
+
+/**
+ * glibc `strtoul(s, &end, base)` on LP64: like strtoumax, but a `-` negates
+ * modulo 2^64 and overflow clamps to ULONG_MAX. `end` is the index where
+ * parsing stopped (0 when nothing was read).
+ */
+export function cStrtoul(s: string, base = 10): { value: bigint; end: number } {
+  const r = strtoumax(s, base);
+  if (r.end === 0) return { value: 0n, end: 0 };
+  return { value: r.overflow ? 0xffffffffffffffffn : r.value, end: r.end };
+}
+
+/**
+ * glibc `inet_aton()` (exact form, as getaddrinfo uses for numeric IPv4
+ * hosts): 1 to 4 parts, each decimal, octal (`0` prefix) or hex (`0x`);
+ * the last part fills the remaining bytes (`1.2.3` → 1.2.0.3, `1` → 0.0.0.1).
+ */
+export function inetAton(s: string): Uint8Array | undefined {
+  const parts = s.split('.');
+  if (parts.length > 4) return undefined;
+  const vals: number[] = [];
+  for (const p of parts) {
+    let m: RegExpMatchArray | null;
+    let v: number;
+    if ((m = /^0[xX]([0-9a-fA-F]*)$/.exec(p))) v = m[1] ? parseInt(m[1], 16) : 0;
+    else if (/^0[0-7]*$/.test(p)) v = parseInt(p, 8);
+    else if (/^[1-9][0-9]*$/.test(p)) v = Number(p);
+    else return undefined;
+    if (!Number.isFinite(v) || v > 0xffffffff) return undefined;
+    vals.push(v);
+  }
+  const out = new Uint8Array(4);
+  const last = vals[vals.length - 1]!;
+  const lead = vals.length - 1;
+  for (let i = 0; i < lead; i++) {
+    if (vals[i]! > 255) return undefined;
+    out[i] = vals[i]!;
+  }
+  const restBytes = 4 - lead;
+  if (restBytes < 4 && last >= 2 ** (8 * restBytes)) return undefined;
+  for (let i = 3; i >= lead; i--) out[i] = Math.floor(last / 2 ** (8 * (3 - i))) & 0xff;
+  return out;
+}
+
+/**
+ * A protocol as iptables-save (1.8.13) prints `-p`: `proto_to_name(proto, 0)`,
+ * the built-in name, else the /etc/protocols name (getprotobynumber), else
+ * the number (so 33 saves as `dccp`, 108 as `ipcomp`).
+ */
+export function protoSaveName(p: number): string {
+  const builtin = protoName(p);
+  if (builtin !== undefined) return builtin;
+  for (const [name, num] of ETC_PROTOCOLS) if (num === p) return name;
+  return String(p);
 }

@@ -27,6 +27,8 @@ export interface Arg {
 export const PARAM_MAX = 1023;
 
 export function splitArgs(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
+  // Fast path: no quote anywhere, so arguments are plain blank-separated slices.
+  if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol);
   const out: Arg[] = [];
   let buf = '';
   let quoteOpen = false;
@@ -83,6 +85,29 @@ export function splitArgs(line: string, lineNo: number, file: string, startCol =
     throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
   }
   if (buf.length > 0) push();
+  return out;
+}
+
+function splitPlain(line: string, lineNo: number, file: string, startCol: number): Arg[] {
+  const out: Arg[] = [];
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10) {
+      i++;
+      continue;
+    }
+    const start = i;
+    do {
+      i++;
+      c = line.charCodeAt(i);
+    } while (i < n && c !== 32 && c !== 9 && c !== 10);
+    if (i - start > PARAM_MAX) {
+      throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: startCol + start }, line.slice(start, start + 40));
+    }
+    out.push({ text: line.slice(start, i), col: startCol + start, quoted: false });
+  }
   return out;
 }
 

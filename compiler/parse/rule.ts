@@ -195,7 +195,7 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     } else {
       l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], pos, node: undefined };
     }
-    const node: MatchNode = { name: l.name, data: l.data, pos, unknown: !mod, raw: l.raw, options: l.options };
+    const node: MatchNode = { name: l.name, data: l.data, pos, unknown: !mod, raw: mod ? NO_STRINGS : l.raw, options: NO_OPTIONS };
     l.node = node;
     rule.matches.push(node);
     loaded.unshift(l);
@@ -231,6 +231,11 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
 
   const handleBase = (letter: string, value: string | undefined, a: Arg, valArg: Arg | undefined) => {
     const vpos = valArg ?? a;
+    // `-d ! ADDR` (iptables before 1.4.3): iptables 1.8 takes `!` as the value and then refuses it or ADDR
+    if (value === '!' && 'sdpio'.includes(letter) && hasNextArg()) {
+      const w = args[i]!.text;
+      err(vpos, `intrapositioned negation \`-${letter} ! ${w}' is not accepted by iptables 1.8 (it reads \`!' as the value); write \`! -${letter} ${w}'`, 'syntax');
+    }
     switch (letter) {
       case 'A':
       case 'D':
@@ -440,7 +445,10 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
       for (const s of p.mod.options) if (s.name === name) return { ext: p, spec: s };
     }
     const cands: Found[] = [];
-    for (const o of BASE_OPTS) if (o.name.startsWith(name)) cands.push({ base: o });
+    // while an unknown `-m foo`/`-j FOO` is loaded it owns the options nobody spells out in full:
+    // `-m recent --set` (recent unknown) must not become an abbreviation of --set-counters
+    const unknownLoaded = loaded.some((l) => l.kind === 'unknown-match') || target?.kind === 'unknown-target';
+    if (!unknownLoaded) for (const o of BASE_OPTS) if (o.name.startsWith(name)) cands.push({ base: o });
     for (const p of provs) {
       if (!p.mod) continue;
       for (const s of p.mod.options) if (s.name.startsWith(name)) cands.push({ ext: p, spec: s });
@@ -578,6 +586,10 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     throw new NfvmError('syntax', 'no command specified', file, ruleStart, undefined);
   }
 
+  // the AST keeps exact-size arrays (a 100,000-rule dump stays small)
+  for (const l of loaded) if (l.node) l.node.options = compact(l.options);
+  rule.matches = rule.matches.length ? rule.matches.slice() : rule.matches;
+
   // x6_fcheck of every extension, in load order
   const ordered = [...loaded].reverse();
   if (target) ordered.push(target);
@@ -600,7 +612,7 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
   if (jumpName !== undefined) {
     const tpos = at(jumpArg);
     if (target && target.kind === 'target') {
-      tnode = { kind: 'ext', name: target.name, data: target.data, pos: tpos, options: target.options };
+      tnode = { kind: 'ext', name: target.name, data: target.data, pos: tpos, options: compact(target.options) };
     } else if (target && target.kind === 'unknown-target') {
       tnode = { kind: 'unknown', name: target.name, raw: target.raw, pos: tpos };
     } else if (jumpName === 'ACCEPT' || jumpName === 'DROP' || jumpName === 'QUEUE' || jumpName === 'RETURN') {
@@ -616,9 +628,15 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
   const rules: Rule[] = [];
   const srcs = srcList.length ? srcList : [undefined];
   const dsts = dstList.length ? dstList : [undefined];
-  for (const s of srcs) {
-    for (const d of dsts) {
-      rules.push({ ...rule, src: s, dst: d });
+  if (srcs.length === 1 && dsts.length === 1) {
+    rule.src = srcs[0];
+    rule.dst = dsts[0];
+    rules.push(rule);
+  } else {
+    for (const s of srcs) {
+      for (const d of dsts) {
+        rules.push({ ...rule, src: s, dst: d });
+      }
     }
   }
   return { cmd, chain, rulenum, policy, newName, rules, pos: ruleStart, chainPos };
@@ -648,6 +666,13 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     l.seen.add(spec.name);
     l.options.push({ name: spec.name, invert, arg: value, pos: at(a) });
   }
+}
+
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_OPTIONS: readonly OptionNode[] = Object.freeze([]);
+
+function compact(a: OptionNode[]): readonly OptionNode[] {
+  return a.length === 0 ? NO_OPTIONS : a.slice();
 }
 
 /** The closest known option name, for "did you mean" hints (edit distance ≤ 2). */
