@@ -16,7 +16,7 @@
 import type { Family, Rule, Ruleset, Table } from './ast.js';
 import { findMatch, findTarget } from './ext/registry.js';
 import { saveString } from './parse/argv.js';
-import { formatAddrMask, protoToString } from './ext/util.js';
+import { formatAddrMask, protoSaveName } from './ext/util.js';
 
 export interface SaveOptions {
   counters?: boolean;
@@ -87,7 +87,7 @@ export function ruleSpec(family: Family, r: Rule): string {
   s += saveIface('i', r.iif, r.invIif);
   s += saveIface('o', r.oif, r.invOif);
   if (r.proto > 0) {
-    s += `${r.invProto ? ' !' : ''} -p ${protoToString(r.proto)}`;
+    s += `${r.invProto ? ' !' : ''} -p ${protoSaveName(r.proto)}`;
   }
   if (r.frag) s += `${r.invFrag ? ' !' : ''} -f`;
   for (const m of r.matches) {

@@ -13,6 +13,21 @@ import { familyOf, readTFile, runCase, type TOutcome } from './helpers/tfile.js'
 export const REQUIRED = [
   'iptables.t', 'libxt_standard.t', 'libipt_standard.t', 'libip6t_standard.t',
   'libxt_tcp.t', 'libxt_udp.t', 'libxt_mark.t', 'libxt_MARK.t',
+  // group B (conntrack, sockets, policy, bridge)
+  'libxt_connmark.t', 'libxt_conntrack.t', 'libip6t_conntrack.t', 'libxt_state.t', 'libxt_helper.t',
+  'libxt_connlimit.t', 'libipt_connlimit.t', 'libip6t_connlimit.t', 'libxt_connbytes.t', 'libxt_cluster.t',
+  'libxt_socket.t', 'libxt_owner.t', 'libxt_ipvs.t', 'libip6t_ipvs.t', 'libip6t_policy.t', 'libxt_rpfilter.t',
+  'libxt_physdev.t', 'libxt_CONNMARK.t', 'libxt_CT.t', 'libxt_NOTRACK.t', 'libxt_AUDIT.t',
+  // group A (addresses, headers, packet fields)
+  'libipt_icmp.t', 'libip6t_icmp6.t', 'libxt_multiport.t', 'libxt_length.t', 'libipt_ttl.t', 'libip6t_hl.t',
+  'libxt_tos.t', 'libxt_dscp.t', 'libxt_ecn.t', 'libxt_pkttype.t', 'libxt_addrtype.t', 'libxt_cpu.t',
+  'libipt_realm.t', 'libxt_TOS.t', 'libxt_DSCP.t', 'libipt_TTL.t', 'libip6t_HL.t', 'libxt_TCPMSS.t',
+  'libxt_CHECKSUM.t', 'libxt_CLASSIFY.t',
+  // group D (verdict-like, logging, NAT)
+  'libipt_REJECT.t', 'libip6t_REJECT.t', 'libipt_LOG.t', 'libip6t_LOG.t', 'libxt_NFLOG.t', 'libxt_TRACE.t',
+  'libxt_NFQUEUE.t', 'libipt_DNAT.t', 'libip6t_DNAT.t', 'libip6t_SNAT.t', 'libipt_MASQUERADE.t',
+  'libip6t_MASQUERADE.t', 'libxt_REDIRECT.t', 'libipt_NETMAP.t', 'libip6t_NETMAP.t', 'libipt_TPROXY.t',
+  'libip6t_TPROXY.t',
 ];
 
 const dir = corpusPath('netfilter-iptables', 'extensions');

@@ -16,7 +16,7 @@
  */
 import { fail } from '../errors.js';
 import type { Family } from '../ast.js';
-import { formatAddr, maskToCidr, parseIPv6, prefixMask, strtoumax, strtoulWhole } from './util.js';
+import { formatAddr, maskToCidr, parseIPv6, parsePort, prefixMask, strtoumax, strtoulWhole } from './util.js';
 
 /** An address with its mask, each 4 (IPv4) or 16 (IPv6) bytes. */
 export interface HostMask {
@@ -86,4 +86,49 @@ export function formatHostMask(family: Family, hm: HostMask): string {
   const full = family === 'ip' ? 32 : 128;
   const suffix = cidr === full ? '' : cidr >= 0 ? `/${cidr}` : `/${formatAddr(family, hm.mask)}`;
   return formatAddr(family, hm.addr) + suffix;
+}
+
+/**
+ * `xtables_getportbyname()` as iptables 1.8.x behaves with glibc: a decimal
+ * number (leading blanks and `+` allowed, no `-`) that fits an unsigned long
+ * is taken modulo 2^16 (`70000` is 4464, `070` is 70, `0x10` is nothing);
+ * else a service name.
+ * Returns undefined when nothing resolves.
+ */
+export function gaiPort(s: string): number | undefined {
+  const m = /^[ \t\n\v\f\r]*\+?([0-9]+)$/.exec(s);
+  if (m) {
+    const v = BigInt(m[1]!);
+    if (v <= 0xffffffffffffffffn) return Number(v & 0xffffn);
+    return undefined;
+  }
+  // not a number: parsePort() then only knows it as a service name
+  if (/^[ \t\n\v\f\r]*[-+]?[0-9]/.test(s)) return undefined;
+  try {
+    return parsePort(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** XTTYPE_PORT: one port (xtopt_parse_port). */
+export function parsePortX(s: string): number {
+  const p = gaiPort(s);
+  if (p === undefined) fail(`Port "${s}" does not resolve to anything.`);
+  return p;
+}
+
+/**
+ * XTTYPE_PORTRC (xtopt_parse_mport): `p`, `p:q`, `:q`, `p:`; an empty side
+ * is 0 / 65535, more than two components are refused.
+ */
+export function parsePortRangeX(s: string, ext: string, opt: string): [number, number] {
+  const parts = s.split(':');
+  if (parts.length > 2) fail(`${ext}: Too many components for option "--${opt}" (max: 2)`);
+  const r: [number, number] = [0, 0xffff];
+  parts.forEach((p, i) => {
+    if (p !== '') r[i] = parsePortX(p);
+  });
+  if (parts.length === 1) r[1] = r[0];
+  return r;
 }

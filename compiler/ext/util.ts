@@ -110,8 +110,13 @@ const CHAIN_PROTOS: ReadonlyArray<readonly [string, number]> = [
   ['icmpv6', 58],
   ['esp', 50],
   ['ah', 51],
+  // iptables 1.8.8 "libxtables: Boost rule dump times" put mobility-header first;
+  // 1.8.11 "libxtables: Add dccp and ipcomp to xtables_chain_protos"
+  ['mobility-header', 135],
   ['ipv6-mh', 135],
   ['mh', 135],
+  ['dccp', 33],
+  ['ipcomp', 108],
   ['all', 0],
 ];
 
@@ -270,8 +275,9 @@ export function parseIPv6(s: string): Uint8Array | undefined {
 export function formatIPv6(a: Uint8Array): string {
   const g: number[] = [];
   for (let i = 0; i < 8; i++) g.push((a[2 * i]! << 8) | a[2 * i + 1]!);
-  // IPv4-mapped and IPv4-compatible (glibc prints ::a.b.c.d for the latter when not ::/::1)
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0xffff || (g[5] === 0 && (g[6]! !== 0 || g[7]! > 1)))) {
+  // IPv4-mapped and IPv4-compatible: glibc's inet_ntop6 uses the dotted quad when the longest
+  // zero run is exactly words 0..5, or words 0..4 followed by 0xffff (so ::2 stays ::2)
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0xffff || (g[5] === 0 && g[6]! !== 0))) {
     return (g[5] === 0xffff ? '::ffff:' : '::') + formatIPv4(a, 12);
   }
   let bestStart = -1;
@@ -683,13 +689,11 @@ export function inetAton(s: string): Uint8Array | undefined {
 }
 
 /**
- * A protocol as iptables-save (1.8.13) prints `-p`: `proto_to_name(proto, 0)`,
- * the built-in name, else the /etc/protocols name (getprotobynumber), else
- * the number (so 33 saves as `dccp`, 108 as `ipcomp`).
+ * A protocol as iptables-save (1.8.13) prints `-p`: `proto_to_name(proto, true)`
+ * (iptables 1.8.11 "iptables-save: Avoid /etc/protocols lookups"): the
+ * xtables_chain_protos name (33 saves as `dccp`, 108 as `ipcomp`), else the
+ * number (47 saves as `47`, where 1.8.9 printed the /etc/protocols `gre`).
  */
 export function protoSaveName(p: number): string {
-  const builtin = protoName(p);
-  if (builtin !== undefined) return builtin;
-  for (const [name, num] of ETC_PROTOCOLS) if (num === p) return name;
-  return String(p);
+  return protoToString(p);
 }

@@ -84,6 +84,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       continue;
     }
     if (table && line.startsWith('COMMIT') && line.length === 6) {
+      // iptables-restore compares the line with "COMMIT\n": without the newline it is parsed as a command
+      if (pos > text.length) fail(lineNo, 1, "COMMIT at the end of the input needs a newline (iptables-restore reads it as a command: Bad argument `COMMIT')", line);
       if (doCheck) checkTable(rs, table, file);
       table = undefined;
       continue;
@@ -104,7 +106,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       continue;
     }
     if (!table) {
-      if (/^[ \t]*$/.test(line)) continue;
+      // iptables-restore skips only empty lines: blanks are "line N failed" too
+      if (/^[ \t]*$/.test(line)) return fail(lineNo, 1, `line ${lineNo} failed: a line of only blanks outside a table (iptables-restore skips only empty lines)`, line);
       return fail(lineNo, 1, 'unexpected input outside a table (expected "*table")', line.slice(0, 40));
     }
     if (line[0] === ':') {
@@ -127,7 +130,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       col = close + 2;
     }
     const args = splitArgs(rest, lineNo, file, col);
-    if (args.length === 0) continue;
+    // a line of blanks (or only counters) is an empty command to iptables-restore
+    if (args.length === 0) fail(lineNo, 1, 'no command specified (a line of only blanks or counters; iptables-restore skips only empty lines)', line);
     const env = {
       file,
       family,
@@ -173,8 +177,9 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       const cm = /^\[([^:\]]*):([^\]]*)\]$/.exec(ctext.text);
       const c = cm ? parseCounterPair(cm[1]!, cm[2]!) : undefined;
       if (c) ctrs = c;
-      else if (countersMode) fail(ln, ctext.col, `invalid policy counters for chain '${name.text}'`, ctext.text);
-    } else if (countersMode && TABLE_CHAINS[t.name].includes(name.text)) {
+      else if (countersMode && pol.text !== '-') fail(ln, ctext.col, `invalid policy counters for chain '${name.text}'`, ctext.text);
+    } else if (countersMode && pol.text !== '-') {
+      // iptables-restore -c reads counters only after a policy (not after `-`), for any chain
       fail(ln, line.length + 1, `invalid policy counters for chain '${name.text}'`, undefined);
     }
     const existing = t.chains.get(name.text);

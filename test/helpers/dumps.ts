@@ -62,7 +62,9 @@ const crlf = (t: string) => t.replace(/\r\n/g, '\n');
 
 /**
  * The lines from the first `#`/`*` line to the last `COMMIT` (plus the
- * `# Completed` comment right after it): prose before and after is dropped.
+ * `# Completed` comment right after it): the prose before becomes empty
+ * lines (iptables-restore skips them, and line numbers stay those of the
+ * file), the text after is dropped.
  */
 function between(text: string): string {
   const lines = text.split('\n');
@@ -73,7 +75,17 @@ function between(text: string): string {
   });
   if (first < 0 || last < first) return text;
   if (lines[last + 1]?.startsWith('# Completed')) last++;
-  return lines.slice(first, last + 1).join('\n') + '\n';
+  return lines.map((l, i) => (i < first ? '' : l)).slice(0, last + 1).join('\n') + '\n';
+}
+
+/** Text split at lines matching `sep`; each part keeps its place (earlier lines blanked). */
+function splitAt(text: string, sep: RegExp): string[] {
+  const lines = text.split('\n');
+  const starts = lines.flatMap((l, i) => (sep.test(l) ? [i] : []));
+  return starts.map((st, k) => {
+    const end = starts[k + 1] ?? lines.length;
+    return lines.map((l, i) => (i <= st || i >= end ? '' : l)).slice(0, end).join('\n') + '\n';
+  });
 }
 
 const CRLF_NOTE = 'CRLF line endings converted to LF (a file pasted from the web; iptables-restore and nfvm both refuse a CR at the end of a line)';
@@ -89,7 +101,7 @@ export const EXTRACTIONS: Readonly<Record<string, Extraction>> = {
   },
   'diekmann-net-network/found_online/pastebin.com_FNwfaEED/iptables-save': {
     note: 'two hosts\' dumps, each after a `root@host:~# iptables-save` prompt line: split into #1 and #2',
-    extract: (t) => t.split(/^root@[^\n]*# iptables-save\n/m).filter((s) => /^\*/m.test(s)).map(between),
+    extract: (t) => splitAt(t, /^root@\S*# iptables-save$/).map(between),
   },
   'diekmann-net-network/found_online/lafibre.info/iptable-save.txt': { note: CRLF_NOTE, extract: (t) => [crlf(t)] },
   'diekmann-net-network/found_online/pastebin.com_2hux32dS/iptables-save': { note: CRLF_NOTE, extract: (t) => [crlf(t)] },
@@ -106,7 +118,7 @@ export interface Dump {
   family: Family;
   /** Rules carry `[packets:bytes]`: load with `iptables-restore -c`, save with `-c`. */
   counters: boolean;
-  /** The restore input. */
+  /** The restore input (line numbers are those of the file). */
   text: string;
   /** What was done to the file's text (from EXTRACTIONS), if anything. */
   extraction: string | undefined;
@@ -204,3 +216,117 @@ export function splitTables(save: string): Map<string, string[]> {
   }
   return out;
 }
+
+const NN = 'diekmann-net-network/';
+const IS = 'diekmann-Iptables_Semantics/thy/Iptables_Semantics/Examples/';
+const MAC_XX = 'the MAC addresses were anonymised to XX:XX:XX:XX:XX:XX, which is not a MAC address';
+
+/**
+ * Dumps nfvm must reject, as iptables-restore refuses them for their
+ * syntax: the reason, the error nfvm must give and the line it points at
+ * (a line of the file).
+ */
+export const EXPECTED_REJECTIONS: Readonly<Record<string, { reason: string; message: RegExp; line: number }>> = {
+  [NN + 'config_private_root/iptables-save']: {
+    reason: 'the source address was anonymised to the placeholder `<private_ip>`',
+    message: /host\/network `<private_ip>' not found/,
+    line: 23,
+  },
+  'kubernetes-kube-proxy/tracepacket.rules': {
+    reason: 'unquoted multi-word `--comment kubernetes health check service ports` (the Go test\'s fake iptables accepts it)',
+    message: /Bad argument `health'/,
+    line: 11,
+  },
+  'kubernetes-kube-proxy/cleanup-initial.rules': {
+    reason: 'unquoted multi-word `--comment kubernetes health check service ports` (the Go test\'s fake iptables accepts it)',
+    message: /Bad argument `health'/,
+    line: 14,
+  },
+  [NN + 'configs_ugent/iptables-save']: {
+    reason: 'intrapositioned negation `-d ! 192.168.122.0/255.255.255.0` (iptables before 1.4.3); iptables 1.8 takes `!` as the address and refuses the next word',
+    message: /intrapositioned negation/,
+    line: 71,
+  },
+  [NN + 'configs_ugent/iptables-save.v1.4.21']: {
+    reason: 'intrapositioned negation `-d ! 192.168.122.0/24`',
+    message: /intrapositioned negation/,
+    line: 71,
+  },
+  [IS + 'IPPartEval/configs_ugent/iptables-save.v1.4.21']: {
+    reason: 'intrapositioned negation `-d ! 192.168.122.0/24`',
+    message: /intrapositioned negation/,
+    line: 71,
+  },
+  [NN + 'configs_ipv6_server/webserver']: {
+    reason: 'the last line holds a single space: iptables-restore skips only empty lines, so it fails ("ip6tables-restore: line 46 failed")',
+    message: /line 46/,
+    line: 46,
+  },
+  [NN + 'found_online/jvehent/firewall']: {
+    reason: 'a host name (`-d ntp.example.net`): iptables resolves it with DNS at load time (it does not resolve here); nfvm never resolves names',
+    message: /host\/network `ntp\.example\.net' not found/,
+    line: 61,
+  },
+  [NN + 'found_online/linux.gda.pl/firewallp.txt']: {
+    reason: '`-m time --days` is the option of the old patch-o-matic time match; xt_time calls it --weekdays',
+    message: /unknown option "--days"/,
+    line: 6,
+  },
+  [IS + 'IPPartEval/linux.gda.pl/firewallp.txt']: {
+    reason: '`-m time --days` (old patch-o-matic time match)',
+    message: /unknown option "--days"/,
+    line: 6,
+  },
+  [NN + 'found_online/openwrt.org/iptables-save-AA.txt']: {
+    reason: 'the web page wrapped a long line inside `--to-destination 192.16    8.1.1:22`',
+    message: /Bad IP address "192\.16"/,
+    line: 24,
+  },
+  [IS + 'Parser_Test/data/iptables-save']: {
+    reason: 'a parser test of the Isabelle tool: `-m multiport --ports 8080:8081,8082 --something-else` has an option no extension knows',
+    message: /unknown option "--something-else"/,
+    line: 12,
+  },
+  [NN + 'configs_chair_for_Network_Architectures_and_Services/iptables-save-2016-03-16_13-53-28']: { reason: MAC_XX, message: /Invalid MAC address/, line: 1808 },
+  [NN + 'configs_chair_for_Network_Architectures_and_Services/ip6tables-save-2016-03-16_13-53-28']: { reason: MAC_XX, message: /Invalid MAC address/, line: 2487 },
+  [IS + 'IPPartEval/TUM_Net/iptables-save-2015-05-15_15-23-41']: { reason: MAC_XX, message: /Invalid MAC address/, line: 1684 },
+  [IS + 'IPPartEval/TUM_Net/iptables-save-2015-09-03_15-56-50']: { reason: MAC_XX, message: /Invalid MAC address/, line: 1794 },
+  [IS + 'IPPartEval/TUM_Net/iptables_20.10.2013']: { reason: MAC_XX, message: /Invalid MAC address/, line: 1154 },
+  [IS + 'IPPartEval/TUM_Net/iptables_25.07.2014']: { reason: MAC_XX, message: /Invalid MAC address/, line: 1443 },
+};
+
+/**
+ * Dumps the kernel (iptables-legacy-restore 1.8.9 on this kernel) refuses:
+ * the reason and what iptables-restore prints. Syntax refusals are the
+ * EXPECTED_REJECTIONS (listed here with their kernel message); every other
+ * refusal (a missing named object, a missing kernel module) must still
+ * parse in nfvm.
+ */
+export const KERNEL_REFUSALS: Readonly<Record<string, { reason: string; kernel: RegExp }>> = {
+  [NN + 'configs_serverfault/759927.txt']: {
+    reason: 'not syntax: `-m set --match-set whitelist src` names an ipset that does not exist in the fresh namespace',
+    kernel: /Set whitelist doesn't exist/,
+  },
+  'kubernetes-kube-proxy/overall-expected.partial.rules': {
+    reason: 'not syntax: `-m nfacct --nfacct-name ct_state_invalid_dropped_pkts` names an accounting object that does not exist (the kernel refuses the filter table at COMMIT, line 18)',
+    kernel: /line 18 failed/,
+  },
+  [NN + 'config_private_root/iptables-save']: { reason: 'syntax', kernel: /host\/network `<private_ip>' not found/ },
+  'kubernetes-kube-proxy/tracepacket.rules': { reason: 'syntax', kernel: /Bad argument `health'/ },
+  'kubernetes-kube-proxy/cleanup-initial.rules': { reason: 'syntax', kernel: /Bad argument `health'/ },
+  [NN + 'configs_ugent/iptables-save']: { reason: 'syntax', kernel: /Bad argument `192\.168\.122\.0\/255\.255\.255\.0'/ },
+  [NN + 'configs_ugent/iptables-save.v1.4.21']: { reason: 'syntax', kernel: /Bad argument `192\.168\.122\.0\/24'/ },
+  [IS + 'IPPartEval/configs_ugent/iptables-save.v1.4.21']: { reason: 'syntax', kernel: /Bad argument `192\.168\.122\.0\/24'/ },
+  [NN + 'configs_ipv6_server/webserver']: { reason: 'syntax', kernel: /line 46 failed/ },
+  [NN + 'found_online/jvehent/firewall']: { reason: 'syntax (unresolvable name)', kernel: /host\/network `ntp\.example\.net' not found/ },
+  [NN + 'found_online/linux.gda.pl/firewallp.txt']: { reason: 'syntax', kernel: /unknown option "--days"/ },
+  [IS + 'IPPartEval/linux.gda.pl/firewallp.txt']: { reason: 'syntax', kernel: /unknown option "--days"/ },
+  [NN + 'found_online/openwrt.org/iptables-save-AA.txt']: { reason: 'syntax', kernel: /Bad IP address "192\.16"/ },
+  [IS + 'Parser_Test/data/iptables-save']: { reason: 'syntax', kernel: /unknown option "--something-else"/ },
+  [NN + 'configs_chair_for_Network_Architectures_and_Services/iptables-save-2016-03-16_13-53-28']: { reason: 'syntax', kernel: /Invalid MAC address specified/ },
+  [NN + 'configs_chair_for_Network_Architectures_and_Services/ip6tables-save-2016-03-16_13-53-28']: { reason: 'syntax', kernel: /Invalid MAC address specified/ },
+  [IS + 'IPPartEval/TUM_Net/iptables-save-2015-05-15_15-23-41']: { reason: 'syntax', kernel: /Invalid MAC address specified/ },
+  [IS + 'IPPartEval/TUM_Net/iptables-save-2015-09-03_15-56-50']: { reason: 'syntax', kernel: /Invalid MAC address specified/ },
+  [IS + 'IPPartEval/TUM_Net/iptables_20.10.2013']: { reason: 'syntax', kernel: /Invalid MAC address specified/ },
+  [IS + 'IPPartEval/TUM_Net/iptables_25.07.2014']: { reason: 'syntax', kernel: /Invalid MAC address specified/ },
+};

@@ -24,6 +24,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { HAVE_CORPUS, noteMissingCorpus } from '../helpers/corpus.js';
 import { discoverDumps, splitTables, EXPECTED_REJECTIONS, KERNEL_REFUSALS, DUMP_DIRS, type Dump } from '../helpers/dumps.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
@@ -49,26 +50,43 @@ if (HAVE_CORPUS && !ENABLED) {
  */
 export const NORMALISATIONS: readonly { name: string; change: string; apply(line: string): string }[] = [
   {
-    name: '-p NAME from /etc/protocols → -p NUMBER',
+    name: '-p NAME (an /etc/protocols name) → the xtables_chain_protos name or the number',
     change:
-      'iptables 1.8.10, commit "xshared: Print protocol numbers if --numeric was given" and 1.8.11 ' +
-      '"libxtables: Use xtables_chain_protos in proto_to_name" line: iptables-save no longer calls getprotobynumber(), ' +
-      'it prints the names of xtables_chain_protos[] (tcp, udp, udplite, icmp, ipv6-icmp, esp, ah, sctp, mh, all) and numbers for the rest',
-    apply: (line) => line.replace(/( -p )([a-z][a-z0-9.-]*)(?= |$)/, (m, pre: string, name: string) => {
-      const n = ETC_PROTOCOL_NUMBERS[name];
-      return n === undefined ? m : pre + n;
-    }),
+      'iptables 1.8.11, commit "iptables-save: Avoid /etc/protocols lookups" (Phil Sutter, January 2024): ' +
+      'save_rule_details() calls proto_to_name(proto, true), so iptables-save prints only the names of ' +
+      'xtables_chain_protos[] and the number for every other protocol; 1.8.9 printed getprotobynumber() names (`-p gre`, 1.8.13 `-p 47`)',
+    apply: (line) =>
+      line.replace(/( -p )([A-Za-z][A-Za-z0-9._-]*)(?= |$)/, (m, pre: string, name: string) => {
+        const n = etcProtocols().get(name);
+        if (n === undefined) return m;
+        return pre + (CHAIN_PROTOS.find(([, num]) => num === n)?.[0] ?? String(n));
+      }),
   },
 ];
 
-/** Names 1.8.9 prints through getprotobynumber() (Debian netbase /etc/protocols), outside xtables_chain_protos. */
-const ETC_PROTOCOL_NUMBERS: Readonly<Record<string, number>> = {
-  hopopt: 0, igmp: 2, ggp: 3, ipencap: 4, st: 5, egp: 8, igp: 9, pup: 12, hmp: 20, 'xns-idp': 22, rdp: 27,
-  'iso-tp4': 29, dccp: 33, xtp: 36, ddp: 37, 'idpr-cmtp': 38, ipv6: 41, 'ipv6-route': 43, 'ipv6-frag': 44,
-  idrp: 45, rsvp: 46, gre: 47, skip: 57, 'ipv6-nonxt': 59, 'ipv6-opts': 60, rspf: 73, vmtp: 81, eigrp: 88,
-  ospf: 89, 'ax.25': 93, ipip: 94, etherip: 97, encap: 98, pim: 103, ipcomp: 108, vrrp: 112, l2tp: 115,
-  isis: 124, fc: 133, manet: 138, hip: 139, shim6: 140, wesp: 141, rohc: 142, ethernet: 143,
-};
+/** xtables_chain_protos[] of iptables 1.8.13 (libxtables/xtables.c), in order: the names iptables-save prints. */
+const CHAIN_PROTOS: ReadonlyArray<readonly [string, number]> = [
+  ['tcp', 6], ['sctp', 132], ['udp', 17], ['udplite', 136], ['icmp', 1], ['ipv6-icmp', 58], ['icmpv6', 58],
+  ['esp', 50], ['ah', 51], ['ipv6-mh', 135], ['mh', 135], ['all', 0],
+];
+
+let etcProtocolsCache: Map<string, number> | undefined;
+/** This machine's /etc/protocols (what the installed iptables-save's getprotobynumber() reads). */
+function etcProtocols(): Map<string, number> {
+  if (etcProtocolsCache) return etcProtocolsCache;
+  const m = new Map<string, number>();
+  let text = '';
+  try {
+    text = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // no /etc/protocols: iptables 1.8.9 printed numbers too
+  }
+  for (const line of text.split('\n')) {
+    const f = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (f.length >= 2 && /^\d+$/.test(f[1]!)) m.set(f[0]!, Number(f[1]));
+  }
+  return (etcProtocolsCache = m);
+}
 
 function normalise(line: string): string {
   for (const n of NORMALISATIONS) line = n.apply(line);

@@ -4,7 +4,33 @@ import { tcp, udp } from './tcpudp.js';
 import { comment } from './comment.js';
 import { mark } from './mark.js';
 // imports: group A (addresses, headers, packet fields)
+import { icmp, icmp6 } from './icmp.js';
+import { multiport } from './multiport.js';
+import { length } from './length.js';
+import { ttl, hl } from './ttl.js';
+import { tos } from './tos.js';
+import { dscp } from './dscp.js';
+import { ecn } from './ecn.js';
+import { pkttype } from './pkttype.js';
+import { addrtype } from './addrtype.js';
+import { iprange } from './iprange.js';
+import { mac } from './mac.js';
+import { devgroup } from './devgroup.js';
+import { cpu } from './cpu.js';
+import { realm } from './realm.js';
 // imports: group B (conntrack, sockets, policy, bridge)
+import { conntrack, state } from './conntrack.js';
+import { connmark } from './connmark.js';
+import { helper } from './helper.js';
+import { connlimit } from './connlimit.js';
+import { connbytes } from './connbytes.js';
+import { cluster } from './cluster.js';
+import { socket } from './socket.js';
+import { owner } from './owner.js';
+import { ipvs } from './ipvs.js';
+import { policy } from './policy.js';
+import { rpfilter } from './rpfilter.js';
+import { physdev } from './physdev.js';
 // imports: group C (rates, sets, content, time)
 
 export const MATCHES: readonly MatchModule[] = [
@@ -13,6 +39,35 @@ export const MATCHES: readonly MatchModule[] = [
   comment,
   mark,
   // list: group A
+  icmp,
+  icmp6,
+  multiport,
+  length,
+  ttl,
+  hl,
+  tos,
+  dscp,
+  ecn,
+  pkttype,
+  addrtype,
+  iprange,
+  mac,
+  devgroup,
+  cpu,
+  realm,
   // list: group B
+  conntrack,
+  state,
+  connmark,
+  helper,
+  connlimit,
+  connbytes,
+  cluster,
+  socket,
+  owner,
+  ipvs,
+  policy,
+  rpfilter,
+  physdev,
   // list: group C
 ];
