@@ -93,6 +93,9 @@ const LINES: Line[] = [
   ['ip', 'nat', 'PREROUTING', '-j DNAT --to-destination 1.1.1.1-', '', 'FAIL'],
   ['ip', 'nat', 'PREROUTING', '-j DNAT --to-destination 1.1.1.1 --random --persistent', '=', 'OK'],
   ['ip', 'nat', 'PREROUTING', '-j DNAT --to-destination 1.1.1.10-1.1.1.1', '=', 'OK'],
+  // parse_to() takes a port colon at offset 0 or 2 as "no address" (meant for `:P` and `[]:P`)
+  ['ip', 'nat', 'PREROUTING', '-p tcp -j DNAT --to-destination 12:80', '-p tcp -j DNAT --to-destination :80', 'OK'],
+  ['ip', 'nat', 'PREROUTING', '-p tcp -j DNAT --to-destination 123:80', '', 'FAIL'],
   ['ip', 'nat', 'POSTROUTING', '-j DNAT --to-destination 1.1.1.1', '', 'FAIL'],
   // DNAT (IPv6)
   ['ip6', 'nat', 'PREROUTING', '-p tcp -j DNAT --to-destination []:80', '-p tcp -j DNAT --to-destination :80', 'OK'],

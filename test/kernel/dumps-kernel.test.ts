@@ -52,7 +52,8 @@ export const NORMALISATIONS: readonly { name: string; change: string; apply(line
   {
     name: '-p NAME (an /etc/protocols name) → the xtables_chain_protos name or the number',
     change:
-      'iptables 1.8.11, commit "iptables-save: Avoid /etc/protocols lookups" (Phil Sutter, January 2024): ' +
+      'iptables 1.8.11, "iptables-save: Avoid /etc/protocols lookups" (Phil Sutter, January 2024; with ' +
+      '"libxtables: Add dccp and ipcomp to xtables_chain_protos"): ' +
       'save_rule_details() calls proto_to_name(proto, true), so iptables-save prints only the names of ' +
       'xtables_chain_protos[] and the number for every other protocol; 1.8.9 printed getprotobynumber() names (`-p gre`, 1.8.13 `-p 47`)',
     apply: (line) =>
@@ -67,7 +68,7 @@ export const NORMALISATIONS: readonly { name: string; change: string; apply(line
 /** xtables_chain_protos[] of iptables 1.8.13 (libxtables/xtables.c), in order: the names iptables-save prints. */
 const CHAIN_PROTOS: ReadonlyArray<readonly [string, number]> = [
   ['tcp', 6], ['sctp', 132], ['udp', 17], ['udplite', 136], ['icmp', 1], ['ipv6-icmp', 58], ['icmpv6', 58],
-  ['esp', 50], ['ah', 51], ['ipv6-mh', 135], ['mh', 135], ['all', 0],
+  ['esp', 50], ['ah', 51], ['mobility-header', 135], ['ipv6-mh', 135], ['mh', 135], ['dccp', 33], ['ipcomp', 108], ['all', 0],
 ];
 
 let etcProtocolsCache: Map<string, number> | undefined;

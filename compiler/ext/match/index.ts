@@ -32,6 +32,16 @@ import { policy } from './policy.js';
 import { rpfilter } from './rpfilter.js';
 import { physdev } from './physdev.js';
 // imports: group C (rates, sets, content, time)
+import { limit } from './limit.js';
+import { hashlimit } from './hashlimit.js';
+import { statistic } from './statistic.js';
+import { set } from './set.js';
+import { recent } from './recent.js';
+import { nfacct } from './nfacct.js';
+import { string } from './string.js';
+import { u32 } from './u32.js';
+import { quota } from './quota.js';
+import { time } from './time.js';
 
 export const MATCHES: readonly MatchModule[] = [
   tcp,
@@ -70,4 +80,14 @@ export const MATCHES: readonly MatchModule[] = [
   rpfilter,
   physdev,
   // list: group C
+  limit,
+  hashlimit,
+  statistic,
+  set,
+  recent,
+  nfacct,
+  string,
+  u32,
+  quota,
+  time,
 ];

@@ -7,7 +7,7 @@
  */
 import { fail } from '../../errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../util.js';
+import { parseUintOpt, xtOptFcheck, xtOptFlags, xtOptName, xtOptUse, type XtOptEntry } from '../util.js';
 
 export interface TtlData {
   /** IPT_TTL_EQ / _NE / _LT / _GT (IP6T_HL_* alike). */
@@ -36,7 +36,7 @@ function make(name: 'ttl' | 'hl', family: 'ip' | 'ip6', label: string): MatchMod
     init: () => ({ mode: 'eq', value: 0, xflags: 0 }),
     parse(d, opt, arg, invert) {
       d.xflags = xtOptUse(name, table, d.xflags, opt);
-      d.value = parseUintOpt(arg!, 0, 255, name, table.find((o) => o.name === opt)!.id === 0 ? `${name}-eq` : opt);
+      d.value = parseUintOpt(arg!, 0, 255, name, xtOptName(table, table.find((o) => o.name === opt)!.id));
       d.mode = opt.endsWith('-lt') ? 'lt' : opt.endsWith('-gt') ? 'gt' : invert ? 'ne' : 'eq';
     },
     final(_d, seen) {

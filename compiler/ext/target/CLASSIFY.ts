@@ -1,7 +1,7 @@
 /**
  * CLASSIFY target: iptables `extensions/libxt_CLASSIFY.c`, kernel
- * `net/netfilter/xt_CLASSIFY.c` (`.table` = mangle, `.hooks` = OUTPUT,
- * FORWARD, POSTROUTING): set skb->priority to a tc class handle
+ * `net/netfilter/xt_CLASSIFY.c` (`.hooks` = OUTPUT, FORWARD, POSTROUTING;
+ * any table since Linux 2.6.28): set skb->priority to a tc class handle
  * `MAJOR:MINOR` (both hexadecimal).
  */
 import { fail } from '../../errors.js';
@@ -47,7 +47,6 @@ export function parseClass(s: string): number | undefined {
 export const CLASSIFY: TargetModule<ClassifyData> = {
   kind: 'target',
   name: 'CLASSIFY',
-  tables: ['mangle'],
   hooks: (1 << Hook.LOCAL_OUT) | (1 << Hook.FORWARD) | (1 << Hook.POST_ROUTING),
   options: [{ name: 'set-class', arg: 1 }],
   init: () => ({ priority: 0 }),

@@ -100,7 +100,7 @@ function makeReject(family: Family): TargetModule<RejectData> {
     tables: ['filter'],
     hooks: FILTER_HOOKS,
     init: () => ({ with: family === 'ip' ? IPT_REJECT.ICMP_PORT_UNREACHABLE : IP6T_REJECT.ICMP6_PORT_UNREACH }),
-    parse(d, _opt, arg) {
+    parse(d, _opt, arg, _inv, ctx) {
       const a = arg!;
       for (const n of names) {
         if (isPrefix(n.name, a) || isPrefix(n.alias, a)) {
@@ -109,8 +109,7 @@ function makeReject(family: Family): TargetModule<RejectData> {
         }
       }
       if (family === 'ip' && (isPrefix('echo-reply', a) || isPrefix('echoreply', a))) {
-        // iptables prints "--reject-with echo-reply no longer supported" before failing
-        fail(`unknown reject type "${a}" (--reject-with echo-reply no longer supported)`);
+        ctx.warn('--reject-with echo-reply no longer supported');
       }
       fail(`unknown reject type "${a}"`);
     },

@@ -13,6 +13,7 @@ import { CONNMARK } from './CONNMARK.js';
 import { CT, NOTRACK } from './CT.js';
 import { AUDIT } from './AUDIT.js';
 // imports: group C (sets)
+import { SET } from './SET.js';
 // imports: group D (verdict-like, logging, NAT)
 import { REJECT4, REJECT6 } from './REJECT.js';
 import { LOG } from './LOG.js';
@@ -39,6 +40,7 @@ export const TARGETS: readonly TargetModule[] = [
   NOTRACK,
   AUDIT,
   // list: group C
+  SET,
   // list: group D
   REJECT4,
   REJECT6,

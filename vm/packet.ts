@@ -1,0 +1,230 @@
+/**
+ * The packet as the VM sees it: the frame bytes in a reused Uint8Array and a
+ * fixed-layout metadata record (layout.ts M_*), which stands for the kernel's
+ * struct sk_buff fields, struct nf_hook_state and struct nft_pktinfo.
+ *
+ * decodePacket() computes what the kernel computes before the chain runs:
+ *   include/net/netfilter/nf_tables_ipv4.h  __nft_set_pktinfo_ipv4_validate()
+ *   include/net/netfilter/nf_tables_ipv6.h  __nft_set_pktinfo_ipv6_validate()
+ *   net/ipv6/exthdrs_core.c                 ipv6_find_hdr() (target -1, IP6_FH_F_AUTH)
+ * A header that fails validation leaves F_L4PROTO clear (nft_set_pktinfo_unspec),
+ * so transport loads and `meta l4proto` BREAK.
+ */
+import {
+  F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, META_WORDS, M_CT_DIR, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
+  M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
+  M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_SKGID, M_SKUID, M_THOFF, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC,
+  PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
+} from './layout.js';
+
+/** pcap link types decodePacket() understands. */
+export const LINKTYPE_ETHERNET = 1;
+/** Raw IP: the version nibble selects IPv4 or IPv6. */
+export const LINKTYPE_RAW = 101;
+export const LINKTYPE_IPV4 = 228;
+export const LINKTYPE_IPV6 = 229;
+
+export const ETH_P_IP = 0x0800;
+export const ETH_P_IPV6 = 0x86dd;
+export const ETH_P_8021Q = 0x8100;
+export const ETH_P_8021AD = 0x88a8;
+export const ETH_HLEN = 14;
+export const VLAN_HLEN = 4;
+
+/** IPv6 next-header values that are extension headers (ipv6_ext_hdr()). */
+const NEXTHDR_HOP = 0;
+const NEXTHDR_ROUTING = 43;
+const NEXTHDR_FRAGMENT = 44;
+const NEXTHDR_AUTH = 51;
+const NEXTHDR_NONE = 59;
+const NEXTHDR_DEST = 60;
+
+function ipv6ExtHdr(nexthdr: number): boolean {
+  return (
+    nexthdr === NEXTHDR_HOP || nexthdr === NEXTHDR_ROUTING || nexthdr === NEXTHDR_FRAGMENT ||
+    nexthdr === NEXTHDR_AUTH || nexthdr === NEXTHDR_NONE || nexthdr === NEXTHDR_DEST
+  );
+}
+
+export class Packet {
+  /** Frame bytes (link header first when there is one); reused between packets. */
+  readonly data: Uint8Array;
+  /** Frame length in bytes. */
+  len = 0;
+  /** Metadata record buffer, viewed as words and as bytes (for the interface names). */
+  readonly metaBuf: ArrayBuffer;
+  readonly meta: Int32Array;
+  readonly metaBytes: Uint8Array;
+
+  constructor(capacity = 65536 + 64) {
+    this.data = new Uint8Array(capacity);
+    this.metaBuf = new ArrayBuffer(META_WORDS * 4);
+    this.meta = new Int32Array(this.metaBuf);
+    this.metaBytes = new Uint8Array(this.metaBuf);
+    resetMeta(this);
+  }
+
+  /** Copies `bytes` into the frame buffer. */
+  setFrame(bytes: ArrayLike<number>): this {
+    if (bytes.length > this.data.length) throw new RangeError(`frame of ${bytes.length} bytes exceeds the buffer`);
+    this.data.set(bytes);
+    this.len = bytes.length;
+    return this;
+  }
+
+  clone(): Packet {
+    const p = new Packet(this.data.length);
+    p.data.set(this.data);
+    p.len = this.len;
+    p.meta.set(this.meta);
+    return p;
+  }
+}
+
+/** Resets the whole metadata record to "no devices, no socket, no conntrack". */
+export function resetMeta(pkt: Packet): void {
+  const m = pkt.meta;
+  m.fill(0);
+  m[M_HOOK] = -1;
+  m[M_SKUID] = -1;
+  m[M_SKGID] = -1;
+  m[M_CT_DIR] = -1;
+}
+
+/** Sets the input (`dir` 'in') or output device: ifindex (0 = none), name, type and group. */
+export function setDevice(pkt: Packet, dir: 'in' | 'out', ifindex: number, name = '', type = 1, group = 0): void {
+  const m = pkt.meta;
+  const nameWord = dir === 'in' ? M_IIFNAME : M_OIFNAME;
+  m[dir === 'in' ? M_IIF : M_OIF] = ifindex;
+  m[dir === 'in' ? M_IIFTYPE : M_OIFTYPE] = ifindex ? type : 0;
+  m[dir === 'in' ? M_IIFGROUP : M_OIFGROUP] = ifindex ? group : 0;
+  const b = pkt.metaBytes;
+  const at = nameWord * 4;
+  b.fill(0, at, at + IFNAMSIZ);
+  if (ifindex) {
+    if (name.length >= IFNAMSIZ) throw new RangeError(`interface name "${name}" is too long`);
+    for (let i = 0; i < name.length; i++) b[at + i] = name.charCodeAt(i) & 0xff;
+  }
+}
+
+/**
+ * Fills the packet metadata from the frame bytes: link/network/transport
+ * offsets, skb->protocol, the L3 length, nfproto and, when the network header
+ * validates, l4proto / thoff / fragoff with F_L4PROTO. Leaves device, mark,
+ * socket, conntrack and hook fields alone. Never throws; allocates nothing.
+ */
+export function decodePacket(pkt: Packet, linktype: number): void {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const n = pkt.len;
+  m[M_FLAGS] &= F_NFTRACE;
+  m[M_L4PROTO] = 0;
+  m[M_FRAGOFF] = 0;
+  m[M_THOFF] = 0;
+  m[M_MACOFF] = 0;
+  m[M_PKTTYPE] = PACKET_HOST;
+  let nh = 0;
+  let proto = 0;
+  if (linktype === LINKTYPE_ETHERNET) {
+    if (n < ETH_HLEN) {
+      // Not even a MAC header: nothing above it is known.
+      m[M_PROTOCOL] = 0;
+      m[M_NFPROTO] = NFPROTO_UNSPEC;
+      m[M_NHOFF] = n;
+      m[M_LEN] = 0;
+      m[M_END] = n;
+      return;
+    }
+    m[M_FLAGS] |= F_MAC_HEADER;
+    if (d[0] === 0xff && d[1] === 0xff && d[2] === 0xff && d[3] === 0xff && d[4] === 0xff && d[5] === 0xff) m[M_PKTTYPE] = PACKET_BROADCAST;
+    else if (d[0]! & 1) m[M_PKTTYPE] = PACKET_MULTICAST;
+    nh = ETH_HLEN;
+    proto = (d[12]! << 8) | d[13]!;
+    // 802.1Q / 802.1ad tags are read inline, up to two (QinQ): the kernel
+    // untags into skb->vlan_* and rebuilds the bytes for link-layer loads,
+    // which amounts to reading the frame as it came off the wire.
+    for (let tags = 0; tags < 2 && (proto === ETH_P_8021Q || proto === ETH_P_8021AD) && nh + VLAN_HLEN <= n; tags++) {
+      proto = (d[nh + 2]! << 8) | d[nh + 3]!;
+      nh += VLAN_HLEN;
+    }
+  } else if (linktype === LINKTYPE_IPV4) proto = ETH_P_IP;
+  else if (linktype === LINKTYPE_IPV6) proto = ETH_P_IPV6;
+  else if (n > 0) {
+    const v = d[0]! >> 4;
+    proto = v === 4 ? ETH_P_IP : v === 6 ? ETH_P_IPV6 : 0;
+  }
+  m[M_PROTOCOL] = proto;
+  m[M_NHOFF] = nh;
+  m[M_NFPROTO] = proto === ETH_P_IP ? NFPROTO_IPV4 : proto === ETH_P_IPV6 ? NFPROTO_IPV6 : NFPROTO_UNSPEC;
+  let len = n - nh;
+  if (proto === ETH_P_IP) len = decodeIPv4(pkt, nh, len);
+  else if (proto === ETH_P_IPV6) len = decodeIPv6(pkt, nh, len);
+  m[M_LEN] = len;
+  m[M_END] = nh + len;
+}
+
+/** __nft_set_pktinfo_ipv4_validate(); returns skb->len (trimmed to tot_len as ip_rcv does). */
+function decodeIPv4(pkt: Packet, nh: number, avail: number): number {
+  const d = pkt.data;
+  const m = pkt.meta;
+  if (avail < 20) return avail;
+  const ihl = d[nh]! & 0x0f;
+  if (ihl < 5 || d[nh]! >> 4 !== 4) return avail;
+  const totLen = (d[nh + 2]! << 8) | d[nh + 3]!;
+  const thoff = ihl * 4;
+  if (avail < totLen) return avail;
+  if (totLen < thoff) return avail;
+  m[M_FLAGS] |= F_L4PROTO;
+  m[M_L4PROTO] = d[nh + 9]!;
+  m[M_THOFF] = nh + thoff;
+  m[M_FRAGOFF] = ((d[nh + 6]! << 8) | d[nh + 7]!) & 0x1fff;
+  return totLen;
+}
+
+/** __nft_set_pktinfo_ipv6_validate() + ipv6_find_hdr(target -1, IP6_FH_F_AUTH). */
+function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
+  const d = pkt.data;
+  const m = pkt.meta;
+  if (avail < 40) return avail;
+  if (d[nh]! >> 4 !== 6) return avail;
+  const pktLen = (d[nh + 4]! << 8) | d[nh + 5]!;
+  if (pktLen + 40 > avail) return avail;
+  const len = pktLen + 40;
+  const end = nh + len;
+  let start = nh + 40;
+  let nexthdr = d[nh + 6]!;
+  let fragoff = 0;
+  for (;;) {
+    if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
+    if (start + 2 > end) return len; // -EBADMSG
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      if (start + 4 > end) return len;
+      const fo = ((d[start + 2]! << 8) | d[start + 3]!) & ~0x7;
+      if (fo !== 0) {
+        const next = d[start]!;
+        // Non-first fragment: the protocol is the fragment header's next
+        // header; *offset is left alone, so thoff stays 0 (the network header).
+        if (!ipv6ExtHdr(next) || next === NEXTHDR_NONE) {
+          m[M_FLAGS] |= F_L4PROTO;
+          m[M_L4PROTO] = next;
+          m[M_THOFF] = nh;
+          m[M_FRAGOFF] = fo;
+          return len;
+        }
+        return len; // -ENOENT
+      }
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) {
+      break; // IP6_FH_F_AUTH with target < 0: stop at AH, the protocol is AH
+    } else hdrlen = (d[start + 1]! + 1) << 3;
+    nexthdr = d[start]!;
+    start += hdrlen;
+  }
+  if (start - nh > 0xffff) return len;
+  m[M_FLAGS] |= F_L4PROTO;
+  m[M_L4PROTO] = nexthdr;
+  m[M_THOFF] = start;
+  m[M_FRAGOFF] = fragoff;
+  return len;
+}

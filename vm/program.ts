@@ -1,0 +1,131 @@
+/**
+ * The compiled program and the run-time objects the interpreter uses.
+ *
+ * Program: one Int32Array of records per table (vm/opcodes.ts), a constant
+ * pool, the chain table (layout.ts CH_*), counters, per-expression state
+ * (limit buckets, numgen counters) and a source map. Built only by
+ * vm/builder.ts and checked by vm/validate.ts; the interpreter trusts it.
+ */
+import { CHAIN_WORDS, CH_NAME, NFT_REGS_BYTES, TRACE_WORDS } from './layout.js';
+import type { NftSet } from './set.js';
+
+export interface Program {
+  /** NFPROTO_* of the table (printed as the rule header's family). */
+  readonly family: number;
+  /** Table name. */
+  readonly table: string;
+  /** The bytecode. */
+  readonly code: Int32Array;
+  /** Constant pool: data longer than the inline words (cmp, bitwise, range, immediate). */
+  readonly pool: Int32Array;
+  /** The same pool as bytes. */
+  readonly pool8: Uint8Array;
+  /** Chain table, CHAIN_WORDS words per chain. */
+  readonly chains: Int32Array;
+  /** Chain names, set names, log prefixes. */
+  readonly strings: readonly string[];
+  /** Sets referenced by lookup expressions. */
+  readonly sets: readonly NftSet[];
+  /** Counters: packets at 2*i, bytes at 2*i+1, one pair per counter expression. */
+  readonly counters: Float64Array;
+  /** Mutable expression state: limit buckets (4 doubles) and numgen counters (1). */
+  readonly state: Float64Array;
+  /** Source map: rule index → line at 2*i, column at 2*i+1 (0 = unknown). */
+  readonly srcmap: Int32Array;
+  /** Number of rules. */
+  readonly nrules: number;
+}
+
+export function chainCount(prog: Program): number {
+  return (prog.chains.length / CHAIN_WORDS) | 0;
+}
+
+export function chainName(prog: Program, chain: number): string {
+  return prog.strings[prog.chains[chain * CHAIN_WORDS + CH_NAME]!] ?? `#${chain}`;
+}
+
+/** The register block (struct nft_regs): one ArrayBuffer, two views. */
+export class NftRegs {
+  readonly buf = new ArrayBuffer(NFT_REGS_BYTES);
+  readonly r32 = new Int32Array(this.buf);
+  readonly r8 = new Uint8Array(this.buf);
+}
+
+/**
+ * Per-VM run-time environment: the injectable clock (nanoseconds, set by the
+ * caller before a packet), the seeded pseudo-random state (xorshift32; the
+ * kernel uses a per-CPU prandom state, so only reproducibility is modelled),
+ * and the preallocated trace ring.
+ */
+export class VmEnv {
+  /** Current time in nanoseconds (ktime_get_ns()). */
+  nowNs = 0;
+  /** xorshift32 state (never 0). */
+  readonly rng = new Int32Array(1);
+  /** Trace ring, TRACE_WORDS words per event, or null when tracing is off. */
+  trace: Int32Array | null = null;
+  /** Events the ring holds (a power of two). */
+  traceCap = 0;
+  /** Events written so far (the ring index is traceHead & (traceCap - 1)). */
+  traceHead = 0;
+
+  constructor(seed = 0x6e66766d, traceCap = 0) {
+    this.rng[0] = seed | 0 || 1;
+    if (traceCap > 0) this.enableTrace(traceCap);
+  }
+
+  enableTrace(cap: number): void {
+    let c = 1;
+    while (c < cap) c <<= 1;
+    this.trace = new Int32Array(c * TRACE_WORDS);
+    this.traceCap = c;
+    this.traceHead = 0;
+  }
+
+  /** The recorded events, oldest first (allocates; for printers and tests). */
+  events(): { type: number; chain: number; rule: number; verdict: number; arg: number }[] {
+    const out = [];
+    const t = this.trace;
+    if (!t) return [];
+    const first = Math.max(0, this.traceHead - this.traceCap);
+    for (let i = first; i < this.traceHead; i++) {
+      const at = (i & (this.traceCap - 1)) * TRACE_WORDS;
+      out.push({ type: t[at]!, chain: t[at + 1]!, rule: t[at + 2]!, verdict: t[at + 3]!, arg: t[at + 4]! });
+    }
+    return out;
+  }
+}
+
+/** Appends one event to the trace ring (no-op without a ring). */
+export function traceRecord(env: VmEnv, type: number, chain: number, rule: number, verdict: number, arg: number): void {
+  const t = env.trace;
+  if (t === null) return;
+  const at = (env.traceHead & (env.traceCap - 1)) * TRACE_WORDS;
+  t[at] = type;
+  t[at + 1] = chain;
+  t[at + 2] = rule;
+  t[at + 3] = verdict;
+  t[at + 4] = arg;
+  env.traceHead++;
+}
+
+/** xorshift32 step on env.rng: the model's prandom_u32(). */
+export function prandomU32(env: VmEnv): number {
+  const s = env.rng;
+  let x = s[0]!;
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  s[0] = x;
+  return x;
+}
+
+/** The error the validator (and the builder) throw: one class, a reason and where. */
+export class VmError extends Error {
+  readonly pc: number;
+  constructor(message: string, pc = -1) {
+    super(pc >= 0 ? `${message} (at word ${pc})` : message);
+    this.name = 'VmError';
+    this.pc = pc;
+  }
+}
