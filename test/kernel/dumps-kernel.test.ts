@@ -37,11 +37,29 @@ function have(cmd: string): boolean {
 }
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 const HAVE_TOOLS = have('iptables-legacy-restore') && have('ip6tables-legacy-restore') && have('ip');
-const ENABLED = HAVE_CORPUS && IS_ROOT && HAVE_TOOLS;
-noteMissingCorpus('kernel dump conformance');
-if (HAVE_CORPUS && !ENABLED) {
-  console.warn(`[skip] kernel dump conformance: needs root and iptables-legacy-restore/ip6tables-legacy-restore/ip (root=${IS_ROOT}, tools=${HAVE_TOOLS})`);
+/** A network namespace can be made and iptables-legacy works in it (ip_tables in the kernel). */
+function preflight(): string | undefined {
+  const ns = `nfvm-dump-pre-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const add = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+  if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
+  try {
+    for (const tool of ['iptables-legacy-save', 'ip6tables-legacy-save']) {
+      const r = spawnSync('ip', ['netns', 'exec', ns, tool], { encoding: 'utf8' });
+      if (r.status !== 0) return `${tool} failed in a namespace: ${r.stderr.trim()}`;
+    }
+    return undefined;
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
 }
+noteMissingCorpus('kernel dump conformance');
+const WHY_NOT = !HAVE_CORPUS
+  ? 'no corpus'
+  : !IS_ROOT || !HAVE_TOOLS
+    ? `needs root and iptables-legacy-restore/ip6tables-legacy-restore/ip (root=${IS_ROOT}, tools=${HAVE_TOOLS})`
+    : preflight();
+const ENABLED = WHY_NOT === undefined;
+if (HAVE_CORPUS && !ENABLED) console.warn(`[skip] kernel dump conformance: ${WHY_NOT}`);
 
 /**
  * 1.8.9 → 1.8.13 printing differences, applied to each line the installed

@@ -229,7 +229,8 @@ function printBytes(avg: bigint, burst: bigint): [string, number] {
   let i = 0;
   for (; i < UNITS.length - 1; i++) {
     const t = UNITS[i]![1];
-    if (r >= t && bytesToCost(r & ~(t - 1n) & U64) === avg) break;
+    // units[].thresh is a u32: ~(thresh - 1) also clears the upper 32 bits of r
+    if (r >= t && bytesToCost(r & (~(t - 1n) & U32)) === avg) break;
   }
   let s = ` ${r / UNITS[i]![1]}${UNITS[i]![0]}b/s`;
   if (burst === 0n) return [s, BYTE_EXPIRE * 1000];
