@@ -17,7 +17,7 @@
 import { NfvmError } from './errors.js';
 import { BUILTIN_HOOK, type Chain, type Rule, type Ruleset, type Table } from './ast.js';
 import { findMatch, findTarget } from './ext/registry.js';
-import type { CheckContext, ExtModule } from './ext/types.js';
+import type { CheckContext, ExtModule, KnownObjects } from './ext/types.js';
 
 const HOOK_NAMES = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 
@@ -74,16 +74,16 @@ export function reachability(t: Table, file: string): Map<string, number> {
   return masks;
 }
 
-export function checkTable(rs: Ruleset, t: Table, file: string): void {
+export function checkTable(rs: Ruleset, t: Table, file: string, objects?: KnownObjects): void {
   const masks = reachability(t, file);
   for (const c of t.chains.values()) {
     const hookMask = masks.get(c.name)!;
-    for (const r of c.rules) checkRule(rs, t, r, hookMask, file);
+    for (const r of c.rules) checkRule(rs, t, r, hookMask, file, objects);
   }
 }
 
-function checkRule(rs: Ruleset, t: Table, r: Rule, hookMask: number, file: string) {
-  const ctx: CheckContext = { family: rs.family, table: t.name, hookMask, rule: r };
+function checkRule(rs: Ruleset, t: Table, r: Rule, hookMask: number, file: string, objects: KnownObjects | undefined) {
+  const ctx: CheckContext = { family: rs.family, table: t.name, hookMask, rule: r, objects };
   const prefix = rs.family === 'ip' ? 'ip_tables' : 'ip6_tables';
   for (const m of r.matches) {
     if (m.unknown) continue;

@@ -12,7 +12,7 @@ import { familyOf, readTFile, runCase, type TOutcome } from './helpers/tfile.js'
 /** The .t files of the matches and targets nfvm implements. */
 export const REQUIRED = [
   'iptables.t', 'libxt_standard.t', 'libipt_standard.t', 'libip6t_standard.t',
-  'libxt_tcp.t', 'libxt_udp.t', 'libxt_mark.t', 'libxt_MARK.t',
+  'libxt_tcp.t', 'libxt_udp.t', 'libxt_mark.t', 'libxt_MARK.t', 'libxt_set.t',
   // group B (conntrack, sockets, policy, bridge)
   'libxt_connmark.t', 'libxt_conntrack.t', 'libip6t_conntrack.t', 'libxt_state.t', 'libxt_helper.t',
   'libxt_connlimit.t', 'libipt_connlimit.t', 'libip6t_connlimit.t', 'libxt_connbytes.t', 'libxt_cluster.t',

@@ -57,6 +57,24 @@ export interface CheckContext {
    */
   readonly hookMask: number;
   readonly rule: Rule;
+  /**
+   * Named kernel objects rules may refer to (ipsets, nfacct objects), when
+   * known. Undefined means "not modelled": references are then accepted.
+   */
+  readonly objects: KnownObjects | undefined;
+}
+
+/**
+ * The kernel objects that exist when a ruleset is loaded. The kernel refuses
+ * a rule naming an ipset or nfacct object that does not exist; nfvm checks
+ * this only for the kinds given here (a node snapshot or a test declares
+ * them), since a bare iptables-save dump does not say which exist.
+ */
+export interface KnownObjects {
+  readonly ipsets?: ReadonlySet<string>;
+  readonly nfacct?: ReadonlySet<string>;
+  /** cttimeout policies (`nfct timeout add NAME ...`), for `-j CT --timeout`. */
+  readonly ctTimeouts?: ReadonlySet<string>;
 }
 
 export interface ExtModule<D> {

@@ -27,6 +27,7 @@ import { splitArgs } from './argv.js';
 import { parseCommand, XT_EXTENSION_MAXNAMELEN, type Command } from './rule.js';
 import { findTarget, KNOWN_FOREIGN_TARGETS } from '../ext/registry.js';
 import { checkTable } from '../check.js';
+import type { KnownObjects } from '../ext/types.js';
 import { saveRule } from '../save.js';
 
 export interface ParseOptions {
@@ -41,6 +42,8 @@ export interface ParseOptions {
   counters?: boolean;
   /** Run the kernel's load-time checks at each COMMIT (default true). */
   check?: boolean;
+  /** The ipsets and nfacct objects that exist (default: not modelled, any name is accepted). */
+  objects?: KnownObjects;
 }
 
 /** Upper bound on input lines, so a hostile input cannot exhaust memory through the AST. */
@@ -86,7 +89,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
     if (table && line.startsWith('COMMIT') && line.length === 6) {
       // iptables-restore compares the line with "COMMIT\n": without the newline it is parsed as a command
       if (pos > text.length) fail(lineNo, 1, "COMMIT at the end of the input needs a newline (iptables-restore reads it as a command: Bad argument `COMMIT')", line);
-      if (doCheck) checkTable(rs, table, file);
+      if (doCheck) checkTable(rs, table, file, opts.objects);
       table = undefined;
       continue;
     }

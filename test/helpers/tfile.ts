@@ -16,6 +16,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRule } from '../../compiler/save.js';
 import { NfvmError } from '../../compiler/errors.js';
 import type { Family } from '../../compiler/ast.js';
+import type { KnownObjects } from '../../compiler/ext/types.js';
 
 export interface TCase {
   file: string;
@@ -25,6 +26,8 @@ export interface TCase {
   rule: string;
   expected: string;
   result: 'OK' | 'FAIL' | 'NOMATCH';
+  /** The ipsets, nfacct objects and cttimeout policies the file's setup lines created (default: not modelled). */
+  objects?: KnownObjects;
 }
 
 export interface TOutcome {
@@ -42,9 +45,21 @@ export function readTFile(path: string): TCase[] {
   const out: TCase[] = [];
   let chains: string[] = [];
   let table = 'filter';
+  // the kernel objects the setup lines create: a test runs in a fresh namespace that has no others
+  const ipsets = new Set<string>();
+  const nfacct = new Set<string>();
+  const ctTimeouts = new Set<string>();
   text.split('\n').forEach((raw, idx) => {
     const line = raw.trimEnd();
-    if (!line || line.startsWith('#') || line.startsWith('@') || line.startsWith('%')) return;
+    if (line.startsWith('@')) {
+      const w = line.slice(1).trim().split(/\s+/);
+      const [tool, verb, name] = w;
+      if (tool === 'nfacct' && name) (verb === 'add' ? nfacct.add(name) : nfacct.delete(name));
+      if (tool === 'ipset' && name) (/^(-N|create|-n)$/.test(verb!) ? ipsets.add(name) : /^(-X|destroy)$/.test(verb!) && ipsets.delete(name));
+      if (tool === 'nfct' && verb === 'timeout' && w[3]) (name === 'add' ? ctTimeouts.add(w[3]) : ctTimeouts.delete(w[3]));
+      return;
+    }
+    if (!line || line.startsWith('#') || line.startsWith('%')) return;
     if (line.startsWith(':')) {
       chains = line.slice(1).split(',').map((c) => c.trim());
       return;
@@ -61,7 +76,16 @@ export function readTFile(path: string): TCase[] {
       result = f[4] as TCase['result'];
     }
     for (const chain of chains) {
-      out.push({ file: path, line: idx + 1, table, chain, rule: f[0]!, expected: f[1] === '=' ? f[0]! : f[1]!, result });
+      out.push({
+        file: path,
+        line: idx + 1,
+        table,
+        chain,
+        rule: f[0]!,
+        expected: f[1] === '=' ? f[0]! : f[1]!,
+        result,
+        objects: { ipsets: new Set(ipsets), nfacct: new Set(nfacct), ctTimeouts: new Set(ctTimeouts) },
+      });
     }
   });
   return out;
@@ -72,7 +96,7 @@ export function runCase(c: TCase, family: Family): TOutcome {
   const text = `*${c.table}\n${builtin ? '' : `:${c.chain} - [0:0]\n`}-A ${c.chain} ${c.rule}\nCOMMIT\n`;
   let saved: string;
   try {
-    const rs = parseRestore(text, { family, file: basename(c.file) });
+    const rs = parseRestore(text, { family, file: basename(c.file), ...(c.objects ? { objects: c.objects } : {}) });
     const t = rs.tables.get(c.table as never)!;
     const rules = t.chains.get(c.chain)!.rules;
     saved = rules.map((r) => saveRule(family, c.chain, r, false)).join('\n');

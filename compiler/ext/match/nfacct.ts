@@ -5,8 +5,8 @@
  * Data mirrors `struct xt_nfacct_match_info`: the name of an extended
  * accounting object (created with `nfacct add NAME`), at most 31 bytes.
  * The kernel's checkentry looks the object up and refuses the rule when
- * it does not exist (ENOENT). nfvm models no nfacct objects, so it refuses
- * every nfacct rule at load time, as a fresh network namespace would.
+ * it does not exist (ENOENT). nfvm checks this when the existing objects
+ * are known (CheckContext.objects), and accepts any name otherwise.
  */
 import { fail } from '../../errors.js';
 import type { MatchModule } from '../types.js';
@@ -35,5 +35,6 @@ export const nfacct: MatchModule<NfacctData> = {
     if (!seen.has('nfacct-name')) fail('nfacct: option "--nfacct-name" must be specified', 'option');
   },
   save: (d) => ` --nfacct-name ${saveString(d.name)}`,
-  check: (d) => `xt_nfacct: accounting object \`${d.name}' does not exist (ENOENT; nfvm models no nfacct objects)`,
+  check: (d, ctx) =>
+    ctx.objects?.nfacct && !ctx.objects.nfacct.has(d.name) ? `xt_nfacct: accounting object \`${d.name}' does not exist (ENOENT)` : undefined,
 };

@@ -14,7 +14,7 @@
  * no ipset state yet, so it accepts any name and keeps it.
  */
 import { fail } from '../../errors.js';
-import type { MatchModule } from '../types.js';
+import type { MatchModule, KnownObjects } from '../types.js';
 import { strtoulWhole } from '../util.js';
 
 export const IPSET_MAXNAMELEN = 32;
@@ -41,6 +41,12 @@ export interface SetMatchData {
   skipSubcounterUpdate: boolean;
   packets: { op: CounterOp; value: bigint } | undefined;
   bytes: { op: CounterOp; value: bigint } | undefined;
+}
+
+/** "Set X doesn't exist." when the node's ipsets are known and X is not one of them. */
+export function missingSet(objects: KnownObjects | undefined, ref: SetRef | undefined): string | undefined {
+  if (!ref || !objects?.ipsets || objects.ipsets.has(ref.name)) return undefined;
+  return `Set ${ref.name} doesn't exist.`;
 }
 
 /** The `--match-set`/`--add-set` name check. */
@@ -119,6 +125,9 @@ export const set: MatchModule<SetMatchData> = {
   final(d) {
     if (!d.set) fail("You must specify `--match-set' with proper arguments", 'option');
   },
+  // iptables resolves the name to the kernel's set index (get_set_byname) and
+  // refuses a set that does not exist; checked when the node's sets are known.
+  check: (d, ctx) => missingSet(ctx.objects, d.set),
   save(d) {
     let s = `${d.invert ? ' !' : ''} --match-set ${formatSetRef(d.set!)}`;
     if (d.returnNomatch) s += ' --return-nomatch';

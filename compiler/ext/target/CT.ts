@@ -103,7 +103,8 @@ function check(d: CtData, ctx: CheckContext): string | undefined {
     const h = HELPERS[d.helper];
     if (!h || !h[ctx.family].includes(proto)) return `xt_CT: No such helper "${d.helper}"`;
   }
-  if (d.timeout) return `xt_CT: No such timeout policy "${d.timeout}"`;
+  // a cttimeout policy (`nfct timeout add NAME ...`) must exist; checked when the node's policies are known
+  if (d.timeout && ctx.objects?.ctTimeouts && !ctx.objects.ctTimeouts.has(d.timeout)) return `xt_CT: No such timeout policy "${d.timeout}"`;
   return undefined;
 }
 

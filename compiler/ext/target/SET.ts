@@ -19,7 +19,7 @@
 import { fail } from '../../errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
-import { checkSetName, formatSetRef, parseDirs, type SetRef } from '../match/set.js';
+import { checkSetName, formatSetRef, missingSet, parseDirs, type SetRef } from '../match/set.js';
 
 export interface SetTargetData {
   addSet: SetRef | undefined;
@@ -107,6 +107,8 @@ export const SET: TargetModule<SetTargetData> = {
     return s;
   },
   check(d, ctx) {
+    const missing = missingSet(ctx.objects, d.addSet) ?? missingSet(ctx.objects, d.delSet) ?? missingSet(ctx.objects, d.mapSet);
+    if (missing) return missing;
     if (!d.mapSet) return undefined;
     if (ctx.table !== 'mangle') return 'xt_SET: --map-set only usable from mangle table (EINVAL)';
     const ok = (1 << 2) | (1 << 3) | (1 << 4); // FORWARD, LOCAL_OUT, POST_ROUTING
