@@ -15,7 +15,7 @@
  * only says "line N failed" for the COMMIT line).
  */
 import { NfvmError } from './errors.js';
-import { BUILTIN_HOOK, type Chain, type Rule, type Ruleset, type Table } from './ast.js';
+import { BUILTIN_HOOK, type Rule, type Ruleset, type Table } from './ast.js';
 import { findMatch, findTarget } from './ext/registry.js';
 import type { CheckContext, ExtModule, KnownObjects } from './ext/types.js';
 
@@ -27,50 +27,84 @@ export function hookMaskNames(mask: number): string {
   return r.join('/');
 }
 
-/** Hooks each chain is reachable from; throws on a loop. */
+/**
+ * Hooks each chain is reachable from; throws on a loop. Like the kernel's
+ * mark_source_chains(), only what a builtin chain reaches is walked, so a
+ * loop among unreachable user chains loads (as it does with x_tables).
+ */
 export function reachability(t: Table, file: string): Map<string, number> {
-  const masks = new Map<string, number>();
-  for (const c of t.chains.values()) masks.set(c.name, 0);
-  // iterative DFS with an explicit stack: chain graphs from untrusted input may be deep
-  for (const c of t.chains.values()) {
+  // chains as integers, edges as (rule, destination) lists: tables of tens of
+  // thousands of chains are common (kube-proxy), so no per-visit allocation
+  const chains = [...t.chains.values()];
+  const index = new Map<string, number>();
+  chains.forEach((c, i) => index.set(c.name, i));
+  const edgeDest: number[][] = [];
+  const edgeRule: Rule[][] = [];
+  for (const c of chains) {
+    const d: number[] = [];
+    const r: Rule[] = [];
+    for (const rule of c.rules) {
+      const tg = rule.target;
+      if (tg.kind !== 'jump' && tg.kind !== 'goto') continue;
+      const j = index.get(tg.chain);
+      if (j === undefined) continue;
+      d.push(j);
+      r.push(rule);
+    }
+    edgeDest.push(d);
+    edgeRule.push(r);
+  }
+  const n = chains.length;
+  const mask = new Int32Array(n);
+  // per hook walk: 0 unvisited, 1 on the current path, 2 done
+  const state = new Uint8Array(n);
+  const stackChain = new Int32Array(n + 1);
+  const stackEdge = new Int32Array(n + 1);
+  for (let b = 0; b < n; b++) {
+    const c = chains[b]!;
     if (!c.builtin) continue;
-    const hook = BUILTIN_HOOK[c.name]!;
-    const bit = 1 << hook;
-    const onPath = new Set<string>();
-    const visitedThisHook = new Set<string>();
-    type Frame = { chain: Chain; idx: number };
-    const stack: Frame[] = [{ chain: c, idx: 0 }];
-    onPath.add(c.name);
-    masks.set(c.name, masks.get(c.name)! | bit);
-    while (stack.length) {
-      const f = stack[stack.length - 1]!;
-      if (f.idx >= f.chain.rules.length) {
-        onPath.delete(f.chain.name);
-        stack.pop();
+    const bit = 1 << BUILTIN_HOOK[c.name]!;
+    state.fill(0);
+    let sp = 0;
+    stackChain[0] = b;
+    stackEdge[0] = 0;
+    state[b] = 1;
+    mask[b]! |= bit;
+    while (sp >= 0) {
+      const ci = stackChain[sp]!;
+      const ei = stackEdge[sp]!;
+      const dests = edgeDest[ci]!;
+      if (ei >= dests.length) {
+        state[ci] = 2;
+        sp--;
         continue;
       }
-      const r = f.chain.rules[f.idx++]!;
-      if (r.target.kind !== 'jump' && r.target.kind !== 'goto') continue;
-      const dest = t.chains.get(r.target.chain);
-      if (!dest) continue;
-      if (onPath.has(dest.name)) {
-        const path = stack.map((s) => s.chain.name);
-        const from = path.indexOf(dest.name);
+      stackEdge[sp] = ei + 1;
+      const di = dests[ei]!;
+      if (state[di] === 1) {
+        const path: string[] = [];
+        for (let k = 0; k <= sp; k++) path.push(chains[stackChain[k]!]!.name);
+        const from = path.indexOf(chains[di]!.name);
+        const rule = edgeRule[ci]![ei]!;
+        const pos = rule.target.kind === 'jump' || rule.target.kind === 'goto' ? rule.target.pos : rule.pos;
         throw new NfvmError(
           'check',
-          `chain loop ${[...path.slice(from), dest.name].join(' -> ')} (the kernel refuses the table: Too many levels of symbolic links)`,
+          `chain loop ${[...path.slice(from), chains[di]!.name].join(' -> ')} (the kernel refuses the table: Too many levels of symbolic links)`,
           file,
-          r.target.pos,
-          dest.name,
+          pos,
+          chains[di]!.name,
         );
       }
-      masks.set(dest.name, masks.get(dest.name)! | bit);
-      if (visitedThisHook.has(dest.name)) continue;
-      visitedThisHook.add(dest.name);
-      onPath.add(dest.name);
-      stack.push({ chain: dest, idx: 0 });
+      mask[di]! |= bit;
+      if (state[di] === 2) continue;
+      state[di] = 1;
+      sp++;
+      stackChain[sp] = di;
+      stackEdge[sp] = 0;
     }
   }
+  const masks = new Map<string, number>();
+  chains.forEach((c, i) => masks.set(c.name, mask[i]!));
   return masks;
 }
 
