@@ -197,7 +197,6 @@ export const NFT_SET_MAP = 0x8;
 
 /**
  * enum nft_meta_keys, with the libnftnl meta_key2str() names (index = key).
- * Keys after SDIFNAME are newer than libnftnl 1.2.x and print as "unknown".
  */
 export const NFT_META_LEN = 0; // skb->len, u32 host
 export const NFT_META_PROTOCOL = 1; // skb->protocol, 2 bytes network order

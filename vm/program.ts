@@ -5,6 +5,11 @@
  * pool, the chain table (layout.ts CH_*), counters, per-expression state
  * (limit buckets, numgen counters) and a source map. Built only by
  * vm/builder.ts and checked by vm/validate.ts; the interpreter trusts it.
+ *
+ * The Program object is frozen. Typed arrays with elements cannot be frozen
+ * in JavaScript, so code, pool, chains and srcmap are read-only by
+ * convention; counters and state are the mutable parts (the kernel's per-rule
+ * counters and per-expression private state).
  */
 import { CHAIN_WORDS, CH_NAME, NFT_REGS_BYTES, TRACE_WORDS } from './layout.js';
 import type { NftSet } from './set.js';

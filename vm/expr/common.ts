@@ -35,8 +35,7 @@ export function fmtData(bytes: Uint8Array, at: number, len: number): string {
 
 /** One host-order word printed as data of `len` ≤ 4 bytes. */
 export function fmtWord(word: number, len: number): string {
-  const mask = len >= 4 ? 0xffffffff : 2 ** (len * 8) - 1;
-  return `0x${((word >>> 0) & mask >>> 0 ? ((word >>> 0) % (mask + 1)) : 0).toString(16).padStart(8, '0')} `;
+  return `0x${((word & byteMask(len)) >>> 0).toString(16).padStart(8, '0')} `;
 }
 
 /** The register number libnftnl prints for a slot (nft_dump_register). */

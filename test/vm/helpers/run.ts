@@ -1,0 +1,52 @@
+/**
+ * Runs a chain on the interpreter and on the reference walker (state reset
+ * before each), checks that verdict, registers, counters, packet metadata and
+ * trace events agree, and returns the interpreter's result.
+ */
+import { expect } from 'vitest';
+import { NftRegs, VmEnv, nftDoChain, nftDoChainSlow, resetState, type Packet, type Program } from '../../../vm/index.js';
+
+export interface RunResult {
+  verdict: number;
+  regs: Int32Array;
+  counters: number[];
+  meta: Int32Array;
+  events: ReturnType<VmEnv['events']>;
+}
+
+export interface RunOpts {
+  trace?: boolean;
+  nowNs?: number;
+  /** Skip the state reset (to run several packets against the same program state). */
+  keepState?: boolean;
+  /** Compare registers too (default true). */
+  regs?: boolean;
+}
+
+export function runOne(engine: 'interp' | 'walker', prog: Program, chain: number, pkt: Packet, opts: RunOpts = {}, env?: VmEnv): RunResult {
+  const p = pkt.clone();
+  const e = env ?? new VmEnv(1234, opts.trace ? 64 : 0);
+  if (opts.nowNs !== undefined) e.nowNs = opts.nowNs;
+  const regs = new NftRegs();
+  const stack = new Int32Array(32);
+  const verdict = engine === 'interp' ? nftDoChain(prog, chain, p, regs, stack, e) : nftDoChainSlow(prog, chain, p, regs, stack, e);
+  return { verdict, regs: regs.r32.slice(), counters: [...prog.counters], meta: p.meta.slice(), events: e.events() };
+}
+
+export function runBoth(prog: Program, chain: number, pkt: Packet, opts: RunOpts = {}): RunResult {
+  if (!opts.keepState) resetState(prog, 0);
+  const s0 = prog.state.slice();
+  const c0 = prog.counters.slice();
+  const b = runOne('walker', prog, chain, pkt, opts);
+  const sW = prog.state.slice();
+  prog.state.set(s0);
+  prog.counters.set(c0);
+  const a = runOne('interp', prog, chain, pkt, opts);
+  expect(a.verdict, 'verdict: interpreter vs walker').toBe(b.verdict);
+  if (opts.regs !== false) expect([...a.regs], 'registers: interpreter vs walker').toEqual([...b.regs]);
+  expect(a.counters, 'counters: interpreter vs walker').toEqual(b.counters);
+  expect([...prog.state], 'expression state: interpreter vs walker').toEqual([...sW]);
+  expect([...a.meta], 'packet metadata: interpreter vs walker').toEqual([...b.meta]);
+  expect(a.events, 'events: interpreter vs walker').toEqual(b.events);
+  return a;
+}

@@ -1,0 +1,252 @@
+/**
+ * The emitter the compiler uses (nftables netlink_linearize.c + bpfilter's
+ * fixups): declare chains, begin rules, emit expressions through the
+ * vm/expr encoders, then finish() lays the records out, resolves chain
+ * references, initialises expression state and validates.
+ *
+ *   const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
+ *   b.chain('INPUT', { hook: NF_INET_LOCAL_IN, policy: NF_ACCEPT });
+ *   b.rule('INPUT', { line: 3, col: 1 });
+ *   emitPayload(b, NFT_REG_1, NFT_PAYLOAD_NETWORK_HEADER, 9, 1);
+ *   emitCmp(b, NFT_CMP_EQ, NFT_REG_1, [6]);
+ *   emitVerdict(b, NFT_JUMP, 'SSH');
+ *   const prog = b.finish();
+ */
+import { Op, opSize as opSizeOf } from './opcodes.js';
+import { CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_REG_1, NFT_REG_MAX, NFT_REG_SIZE, NF_ACCEPT, NF_DROP } from './layout.js';
+import { VmError, type Program } from './program.js';
+import type { NftSet } from './set.js';
+import { validate } from './validate.js';
+import { initLimit } from './expr/limit.js';
+import { initNumgen } from './expr/numgen.js';
+
+export interface ChainOptions {
+  /** NF_INET_* hook for a base chain. */
+  hook?: number;
+  /** NF_ACCEPT or NF_DROP: makes the chain a base chain. */
+  policy?: number;
+}
+
+export interface SourcePos {
+  line: number;
+  col: number;
+}
+
+interface ChainDef {
+  name: string;
+  defined: boolean;
+  hook: number;
+  policy: number;
+  rules: number[];
+}
+
+interface RuleDef {
+  chain: number;
+  words: number[];
+  line: number;
+  col: number;
+  fixups: { at: number; name: string }[];
+}
+
+export interface FinishOptions {
+  /** Run the load-time validator (default true). */
+  validate?: boolean;
+  /** Clock at creation (limit buckets start full at this time). */
+  nowNs?: number;
+}
+
+export class ProgramBuilder {
+  readonly family: number;
+  readonly table: string;
+  private chains: ChainDef[] = [];
+  private chainByName = new Map<string, number>();
+  private rules: RuleDef[] = [];
+  private cur: RuleDef | null = null;
+  private poolWords: number[] = [];
+  private strings: string[] = [];
+  private stringIndex = new Map<string, number>();
+  private sets: NftSet[] = [];
+  private ncounters = 0;
+  private nstate = 0;
+  private regLow = NFT_REG_1;
+
+  constructor(family: number, table: string) {
+    this.family = family;
+    this.table = table;
+  }
+
+  /** Declares a chain (a base chain when `policy` is given); returns its index. */
+  chain(name: string, opts: ChainOptions = {}): number {
+    let i = this.chainByName.get(name);
+    if (i !== undefined && this.chains[i]!.defined) throw new VmError(`chain ${name} declared twice`);
+    if (opts.policy !== undefined && opts.policy !== NF_ACCEPT && opts.policy !== NF_DROP) throw new VmError(`chain ${name}: policy must be NF_ACCEPT or NF_DROP`);
+    if (i === undefined) i = this.ref(name);
+    const c = this.chains[i]!;
+    c.defined = true;
+    c.policy = opts.policy ?? -1;
+    c.hook = opts.policy !== undefined ? (opts.hook ?? -1) : -1;
+    return i;
+  }
+
+  /** Starts a rule at the end of `chain`; returns its rule index. Resets the register allocator. */
+  rule(chain: string | number, pos?: SourcePos): number {
+    const ci = typeof chain === 'number' ? chain : this.chainByName.get(chain);
+    if (ci === undefined || !this.chains[ci]?.defined) throw new VmError(`rule in undeclared chain ${String(chain)}`);
+    const idx = this.rules.length;
+    this.cur = { chain: ci, words: [], line: pos?.line ?? 0, col: pos?.col ?? 0, fixups: [] };
+    this.rules.push(this.cur);
+    this.chains[ci]!.rules.push(idx);
+    this.regLow = NFT_REG_1;
+    return idx;
+  }
+
+  /** Appends one record to the current rule; returns its word position inside the rule. For vm/expr encoders. */
+  emit(words: readonly number[]): number {
+    if (!this.cur) throw new VmError('expression outside a rule');
+    const at = this.cur.words.length;
+    for (const w of words) this.cur.words.push(w | 0);
+    return at;
+  }
+
+  /** Records that the word at rule position `at` is the index of chain `name` (patched at finish). */
+  fixupChain(at: number, name: string): void {
+    this.ref(name);
+    this.cur!.fixups.push({ at, name });
+  }
+
+  /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
+  pool(bytes: ArrayLike<number>): number {
+    const off = this.poolWords.length;
+    for (let w = 0; w < bytes.length; w += 4) {
+      let v = 0;
+      for (let i = 0; i < 4 && w + i < bytes.length; i++) v |= (bytes[w + i]! & 0xff) << (8 * i);
+      this.poolWords.push(v);
+    }
+    return off;
+  }
+
+  /** Allocates a counter pair. */
+  counter(): number {
+    return this.ncounters++;
+  }
+
+  /** Allocates `n` doubles of expression state. */
+  state(n: number): number {
+    const at = this.nstate;
+    this.nstate += n;
+    return at;
+  }
+
+  /** Interns a string (chain names, set names, log prefixes). */
+  str(s: string): number {
+    let i = this.stringIndex.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.stringIndex.set(s, i);
+    }
+    return i;
+  }
+
+  /** Adds a set object; lookups name it. */
+  addSet(set: NftSet): number {
+    if (this.sets.some((s) => s.name === set.name)) throw new VmError(`set ${set.name} added twice`);
+    this.sets.push(set);
+    return this.sets.length - 1;
+  }
+
+  setIndex(name: string): number {
+    const i = this.sets.findIndex((s) => s.name === name);
+    if (i < 0) throw new VmError(`set ${name} does not exist`);
+    return i;
+  }
+
+  /** nftables get_register(): the next free register for a value of `len` bytes (UAPI number). */
+  getRegister(len = NFT_REG_SIZE): number {
+    const n = Math.max(1, Math.ceil(len / NFT_REG_SIZE));
+    if (this.regLow + n - 1 > NFT_REG_MAX) throw new VmError(`register allocation: ${len} bytes do not fit`);
+    const reg = this.regLow;
+    this.regLow += n;
+    return reg;
+  }
+
+  /** nftables release_register(). */
+  releaseRegister(len = NFT_REG_SIZE): void {
+    const n = Math.max(1, Math.ceil(len / NFT_REG_SIZE));
+    if (this.regLow - n < NFT_REG_1) throw new VmError('register allocation: release without get');
+    this.regLow -= n;
+  }
+
+  finish(opts: FinishOptions = {}): Program {
+    for (const c of this.chains) if (!c.defined) throw new VmError(`chain ${c.name} is referenced but not declared (-ENOENT)`);
+    const code: number[] = [];
+    const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
+    this.chains.forEach((c, ci) => {
+      const at = ci * CHAIN_WORDS;
+      chains[at + CH_FIRST] = code.length;
+      chains[at + CH_POLICY] = c.policy;
+      chains[at + CH_NAME] = this.str(c.name);
+      chains[at + CH_HOOK] = c.hook;
+      chains[at + CH_RULES] = c.rules.length;
+      for (const ri of c.rules) {
+        const r = this.rules[ri]!;
+        const start = code.length;
+        const words = r.words.slice();
+        for (const f of r.fixups) words[f.at] = this.chainByName.get(f.name)!;
+        code.push(Op.RULE, start + 3 + words.length, ri);
+        for (const w of words) code.push(w);
+      }
+      code.push(Op.END);
+    });
+    const srcmap = new Int32Array(this.rules.length * 2);
+    this.rules.forEach((r, i) => {
+      srcmap[2 * i] = r.line;
+      srcmap[2 * i + 1] = r.col;
+    });
+    const pool = new Int32Array(this.poolWords);
+    const prog: Program = Object.freeze({
+      family: this.family,
+      table: this.table,
+      code: Int32Array.from(code),
+      pool,
+      pool8: new Uint8Array(pool.buffer),
+      chains,
+      strings: Object.freeze(this.strings.slice()),
+      sets: Object.freeze(this.sets.slice()),
+      counters: new Float64Array(this.ncounters * 2),
+      state: new Float64Array(this.nstate),
+      srcmap,
+      nrules: this.rules.length,
+    });
+    if (opts.validate !== false) validate(prog);
+    resetState(prog, opts.nowNs ?? 0);
+    return prog;
+  }
+
+  private ref(name: string): number {
+    let i = this.chainByName.get(name);
+    if (i === undefined) {
+      i = this.chains.length;
+      this.chains.push({ name, defined: false, hook: -1, policy: -1, rules: [] });
+      this.chainByName.set(name, i);
+    }
+    return i;
+  }
+}
+
+/** Zeroes the counters and sets expression state to its creation values (full limit buckets at `nowNs`). */
+export function resetState(prog: Program, nowNs = 0): void {
+  prog.counters.fill(0);
+  prog.state.fill(0);
+  const code = prog.code;
+  let pc = 0;
+  while (pc < code.length) {
+    const op = code[pc]!;
+    if (op === Op.LIMIT) initLimit(prog, pc, nowNs);
+    else if (op === Op.NUMGEN) initNumgen(prog, pc);
+    const size = opSizeOf(op);
+    if (size === 0) break;
+    pc += size;
+  }
+}
+

@@ -1,0 +1,113 @@
+/**
+ * bitwise (net/netfilter/nft_bitwise.c).
+ *
+ * Op.BITWISE record: [op, sreg, dreg, bop, len, mask, xor, shift]
+ *   +1 sreg   source register slot
+ *   +2 dreg   destination register slot
+ *   +3 bop    NFT_BITWISE_MASK_XOR / LSHIFT / RSHIFT
+ *   +4 len    bytes, 1..255 within the registers
+ *   +5 mask   pool word offset of the mask (mask/xor), -1 for shifts
+ *   +6 xor    pool word offset of the xor value (mask/xor), -1 for shifts
+ *   +7 shift  shift amount 0..31 (shifts), 0 for mask/xor
+ * Op.BITWISE32 record (nft_bitwise_fast_ops, mask/xor of exactly 4 bytes):
+ *   [op, sreg, dreg, mask, xor]
+ *
+ * Word-wise over ceil(len/4) host-order u32 words. Shifts carry between
+ * words; the kernel reads src after writing dst, which matters when sreg ==
+ * dreg, and that order is kept.
+ */
+import { Op } from '../opcodes.js';
+import { NFT_BITWISE_LSHIFT, NFT_BITWISE_MASK_XOR, NFT_BITWISE_RSHIFT, checkRegLoad, checkRegStore, regSlot } from '../layout.js';
+import type { Program } from '../program.js';
+import type { ProgramBuilder } from '../builder.js';
+import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
+
+export const BITWISE_SREG = 1;
+export const BITWISE_DREG = 2;
+export const BITWISE_OP = 3;
+export const BITWISE_LEN = 4;
+export const BITWISE_MASK = 5;
+export const BITWISE_XOR = 6;
+export const BITWISE_SHIFT = 7;
+export const BITWISE32_MASK = 3;
+export const BITWISE32_XOR = 4;
+
+/** Emits `reg dreg = ( reg sreg & mask ) ^ xor` (mask and xor in register byte order, same length). */
+export function emitBitwise(b: ProgramBuilder, dreg: number, sreg: number, mask: ArrayLike<number>, xor: ArrayLike<number>): void {
+  if (mask.length !== xor.length) throw new RangeError('bitwise: mask and xor lengths differ');
+  const len = mask.length;
+  if (len === 4) b.emit([Op.BITWISE32, regSlot(sreg), regSlot(dreg), bytesToWord(mask, 4), bytesToWord(xor, 4)]);
+  else b.emit([Op.BITWISE, regSlot(sreg), regSlot(dreg), NFT_BITWISE_MASK_XOR, len, b.pool(mask), b.pool(xor), 0]);
+}
+
+/** Emits a shift of `len` bytes: `reg dreg = ( reg sreg << n )` (`bop` LSHIFT) or `>>` (RSHIFT). */
+export function emitBitwiseShift(b: ProgramBuilder, bop: number, dreg: number, sreg: number, len: number, shift: number): void {
+  b.emit([Op.BITWISE, regSlot(sreg), regSlot(dreg), bop, len, -1, -1, shift]);
+}
+
+export function validateBitwise(prog: Program, code: Int32Array, pc: number): string | null {
+  const sreg = code[pc + BITWISE_SREG]!;
+  const dreg = code[pc + BITWISE_DREG]!;
+  if (code[pc] === Op.BITWISE32) {
+    return checkRegLoad(sreg, 4) ?? checkRegStore(dreg, 4);
+  }
+  const bop = code[pc + BITWISE_OP]!;
+  const len = code[pc + BITWISE_LEN]!;
+  if (len < 1 || len > 255) return `bitwise: length ${len} out of range 1..255`;
+  const r = checkRegLoad(sreg, len) ?? checkRegStore(dreg, len);
+  if (r) return `bitwise: ${r}`;
+  if (bop === NFT_BITWISE_MASK_XOR) {
+    if (!poolOk(prog, code[pc + BITWISE_MASK]!, len) || !poolOk(prog, code[pc + BITWISE_XOR]!, len)) return 'bitwise: mask/xor outside the constant pool';
+    if (code[pc + BITWISE_SHIFT] !== 0) return 'bitwise: shift amount on a mask/xor';
+  } else if (bop === NFT_BITWISE_LSHIFT || bop === NFT_BITWISE_RSHIFT) {
+    const sh = code[pc + BITWISE_SHIFT]!;
+    if (sh < 0 || sh >= 32) return `bitwise: shift ${sh} out of range 0..31 (-EINVAL)`;
+    if (code[pc + BITWISE_MASK] !== -1 || code[pc + BITWISE_XOR] !== -1) return 'bitwise: mask/xor on a shift (-EINVAL)';
+  } else return `bitwise: unknown op ${bop} (-EOPNOTSUPP)`;
+  return null;
+}
+
+export function disasmBitwise(prog: Program, code: Int32Array, pc: number): string {
+  const head = `reg ${fmtReg(code[pc + BITWISE_DREG]!)} = ( reg ${fmtReg(code[pc + BITWISE_SREG]!)} `;
+  if (code[pc] === Op.BITWISE32) return `${head}& ${fmtWord(code[pc + BITWISE32_MASK]!, 4)}) ^ ${fmtWord(code[pc + BITWISE32_XOR]!, 4)}`;
+  const bop = code[pc + BITWISE_OP]!;
+  const len = code[pc + BITWISE_LEN]!;
+  if (bop === NFT_BITWISE_MASK_XOR) {
+    return `${head}& ${fmtData(prog.pool8, code[pc + BITWISE_MASK]! * 4, len)}) ^ ${fmtData(prog.pool8, code[pc + BITWISE_XOR]! * 4, len)}`;
+  }
+  return `${head}${bop === NFT_BITWISE_LSHIFT ? '<<' : '>>'} ${fmtWord(code[pc + BITWISE_SHIFT]!, 4)}) `;
+}
+
+/** nft_bitwise_eval() */
+export function evalBitwise(ctx: EvalCtx, pc: number): void {
+  const code = ctx.prog.code;
+  const r = ctx.regs.r32;
+  const src = code[pc + BITWISE_SREG]!;
+  const dst = code[pc + BITWISE_DREG]!;
+  if (code[pc] === Op.BITWISE32) {
+    r[dst] = (r[src]! & code[pc + BITWISE32_MASK]!) ^ code[pc + BITWISE32_XOR]!;
+    return;
+  }
+  const words = (code[pc + BITWISE_LEN]! + 3) >>> 2;
+  const bop = code[pc + BITWISE_OP]!;
+  const pool = ctx.prog.pool;
+  if (bop === NFT_BITWISE_MASK_XOR) {
+    const m = code[pc + BITWISE_MASK]!;
+    const x = code[pc + BITWISE_XOR]!;
+    for (let i = 0; i < words; i++) r[dst + i] = (r[src + i]! & pool[m + i]!) ^ pool[x + i]!;
+    return;
+  }
+  const sh = code[pc + BITWISE_SHIFT]!;
+  let carry = 0;
+  if (bop === NFT_BITWISE_LSHIFT) {
+    for (let i = words; i > 0; i--) {
+      r[dst + i - 1] = (r[src + i - 1]! << sh) | carry;
+      carry = r[src + i - 1]! >>> (32 - sh);
+    }
+  } else {
+    for (let i = 0; i < words; i++) {
+      r[dst + i] = carry | (r[src + i]! >>> sh);
+      carry = r[src + i]! << (32 - sh);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * immediate (net/netfilter/nft_immediate.c): a constant into a register, or a
+ * verdict into the verdict register (reg 0).
+ *
+ * Op.IMMEDIATE record:   [op, dreg, len, pool]   data of 5..16 bytes in the pool
+ * Op.IMMEDIATE32 record: [op, dreg, len, value]  data of 1..4 bytes inline (host-order word)
+ * Op.VERDICT record:     [op, code, chain]
+ *   +1 code   NF_ACCEPT, NF_DROP, NF_QUEUE (exact codes, as nft_verdict_init), NFT_CONTINUE,
+ *             NFT_BREAK, NFT_RETURN, NFT_JUMP, NFT_GOTO
+ *   +2 chain  target chain index for jump/goto (resolved by a builder fixup), else -1
+ *
+ * A data store writes len bytes; a partial last word is zeroed first
+ * (nft_data_copy zeroes the word: `dst[len / NFT_REG32_SIZE] = 0`).
+ */
+import { Op } from '../opcodes.js';
+import {
+  CHAIN_WORDS, CH_POLICY, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_RETURN, NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN,
+  NF_VERDICT_MASK, checkRegStore, regSlot,
+} from '../layout.js';
+import { chainCount, chainName, type Program } from '../program.js';
+import type { ProgramBuilder } from '../builder.js';
+import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
+
+export const IMM_DREG = 1;
+export const IMM_LEN = 2;
+export const IMM_DATA = 3; // pool offset (IMMEDIATE) or the value (IMMEDIATE32)
+export const VERDICT_CODE = 1;
+export const VERDICT_CHAIN = 2;
+
+/** Emits `immediate reg dreg <data>` (data in register byte order, 1..16 bytes). */
+export function emitImmediate(b: ProgramBuilder, dreg: number, data: ArrayLike<number>): void {
+  const len = data.length;
+  if (len <= 4) b.emit([Op.IMMEDIATE32, regSlot(dreg), len, bytesToWord(data, len)]);
+  else b.emit([Op.IMMEDIATE, regSlot(dreg), len, b.pool(data)]);
+}
+
+/** Emits `immediate reg 0 <verdict>`; jump/goto name their target chain (resolved at finish). */
+export function emitVerdict(b: ProgramBuilder, code: number, chain?: string): void {
+  if ((code === NFT_JUMP || code === NFT_GOTO) !== (chain !== undefined)) throw new TypeError('verdict: a chain name goes with jump/goto only');
+  const at = b.emit([Op.VERDICT, code, -1]);
+  if (chain !== undefined) b.fixupChain(at + VERDICT_CHAIN, chain);
+}
+
+export function validateImmediate(prog: Program, code: Int32Array, pc: number): string | null {
+  if (code[pc] === Op.VERDICT) {
+    const v = code[pc + VERDICT_CODE]!;
+    const chain = code[pc + VERDICT_CHAIN]!;
+    if (v === NFT_JUMP || v === NFT_GOTO) {
+      if (chain < 0 || chain >= chainCount(prog)) return `immediate: ${v === NFT_JUMP ? 'jump' : 'goto'} to chain ${chain} out of range`;
+      if (prog.chains[chain * CHAIN_WORDS + CH_POLICY]! >= 0) return `immediate: jump/goto to base chain ${chainName(prog, chain)} (-EINVAL)`;
+      return null;
+    }
+    if (chain !== -1) return 'immediate: chain operand on a verdict without a target';
+    // nft_verdict_init() since the 2024 fix (CVE-2024-1086): exact codes only, no
+    // NF_DROP_ERR / queue-number bits and no NF_STOLEN from userspace.
+    if (v === NFT_CONTINUE || v === NFT_BREAK || v === NFT_RETURN || v === NF_ACCEPT || v === NF_DROP || v === NF_QUEUE) return null;
+    return `immediate: invalid verdict ${v} (-EINVAL)`;
+  }
+  const len = code[pc + IMM_LEN]!;
+  if (len < 1 || len > 16) return `immediate: length ${len} out of range 1..16`;
+  const r = checkRegStore(code[pc + IMM_DREG]!, len);
+  if (r) return `immediate: ${r}`;
+  if (code[pc] === Op.IMMEDIATE32) {
+    if (len > 4) return 'immediate: inline data longer than 4 bytes';
+  } else if (!poolOk(prog, code[pc + IMM_DATA]!, len)) return 'immediate: data outside the constant pool';
+  return null;
+}
+
+/** libnftnl nftnl_verdict2str() + `-> chain`. */
+export function fmtVerdict(prog: Program, v: number, chain: number): string {
+  switch (v) {
+    case NFT_CONTINUE: return 'continue ';
+    case NFT_BREAK: return 'break ';
+    case NFT_JUMP: return `jump -> ${chainName(prog, chain)} `;
+    case NFT_GOTO: return `goto -> ${chainName(prog, chain)} `;
+    case NFT_RETURN: return 'return ';
+    default:
+      switch (v & NF_VERDICT_MASK) {
+        case NF_ACCEPT: return 'accept ';
+        case NF_DROP: return 'drop ';
+        case NF_QUEUE: return 'queue ';
+        case NF_STOLEN: return 'stolen ';
+        default: return 'unknown ';
+      }
+  }
+}
+
+export function disasmImmediate(prog: Program, code: Int32Array, pc: number): string {
+  if (code[pc] === Op.VERDICT) return `reg 0 ${fmtVerdict(prog, code[pc + VERDICT_CODE]!, code[pc + VERDICT_CHAIN]!)}`;
+  const len = code[pc + IMM_LEN]!;
+  const data = code[pc] === Op.IMMEDIATE32 ? fmtWord(code[pc + IMM_DATA]!, len) : fmtData(prog.pool8, code[pc + IMM_DATA]! * 4, len);
+  return `reg ${fmtReg(code[pc + IMM_DREG]!)} ${data}`;
+}
+
+/** nft_immediate_eval() */
+export function evalImmediate(ctx: EvalCtx, pc: number): void {
+  const code = ctx.prog.code;
+  if (code[pc] === Op.VERDICT) {
+    ctx.code = code[pc + VERDICT_CODE]!;
+    ctx.target = code[pc + VERDICT_CHAIN]!;
+    return;
+  }
+  const d = code[pc + IMM_DREG]!;
+  const len = code[pc + IMM_LEN]!;
+  const r8 = ctx.regs.r8;
+  if (len % 4) ctx.regs.r32[d + (len >> 2)] = 0;
+  if (code[pc] === Op.IMMEDIATE32) {
+    const w = code[pc + IMM_DATA]!;
+    for (let i = 0; i < len; i++) r8[d * 4 + i] = (w >>> (8 * i)) & 0xff;
+  } else {
+    const p8 = ctx.prog.pool8;
+    const at = code[pc + IMM_DATA]! * 4;
+    for (let i = 0; i < len; i++) r8[d * 4 + i] = p8[at + i]!;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * log (net/netfilter/nft_log.c): never changes the verdict. The model records
+ * a TRACE_LOG event (chain, rule, word offset of this record) into the VM's
+ * trace ring; printers read prefix/level/group back from the record.
+ *
+ * Record: [op, prefix, group, snaplen, qthreshold, level, flags]
+ *   +1 prefix      index into Program.strings, -1 = none
+ *   +2 group       nflog group 0..65535, -1 = syslog logger
+ *   +3 snaplen     (group only)
+ *   +4 qthreshold  (group only)
+ *   +5 level       syslog level 0..8, -1 = not given (kernel default 4)
+ *   +6 flags       NF_LOG_* bits, -1 = not given
+ */
+import { Op } from '../opcodes.js';
+import { TRACE_LOG } from '../layout.js';
+import { traceRecord, type Program } from '../program.js';
+import type { ProgramBuilder } from '../builder.js';
+import type { EvalCtx } from './common.js';
+
+export const LOG_PREFIX = 1;
+export const LOG_GROUP = 2;
+export const LOG_SNAPLEN = 3;
+export const LOG_QTHRESHOLD = 4;
+export const LOG_LEVEL = 5;
+export const LOG_FLAGS = 6;
+
+export interface LogOptions {
+  prefix?: string;
+  group?: number;
+  snaplen?: number;
+  qthreshold?: number;
+  level?: number;
+  flags?: number;
+}
+
+export function emitLog(b: ProgramBuilder, o: LogOptions = {}): void {
+  b.emit([Op.LOG, o.prefix === undefined ? -1 : b.str(o.prefix), o.group ?? -1, o.snaplen ?? 0, o.qthreshold ?? 0, o.level ?? -1, o.flags ?? -1]);
+}
+
+export function validateLog(prog: Program, code: Int32Array, pc: number): string | null {
+  const prefix = code[pc + LOG_PREFIX]!;
+  const group = code[pc + LOG_GROUP]!;
+  const level = code[pc + LOG_LEVEL]!;
+  const flags = code[pc + LOG_FLAGS]!;
+  if (prefix < -1 || prefix >= prog.strings.length) return `log: prefix string ${prefix} out of range`;
+  if (group < -1 || group > 0xffff) return `log: group ${group} out of range`;
+  if (code[pc + LOG_SNAPLEN]! < 0 || code[pc + LOG_QTHRESHOLD]! < 0 || code[pc + LOG_QTHRESHOLD]! > 0xffff) return 'log: snaplen/qthreshold out of range';
+  if (level < -1 || level > 8) return `log: level ${level} out of range (-EINVAL)`;
+  if (flags < -1 || flags > 0xff) return `log: flags ${flags} out of range (-EINVAL)`;
+  if (group !== -1 && (level !== -1 || flags !== -1)) return 'log: group with level or flags (-EINVAL)';
+  return null;
+}
+
+export function disasmLog(prog: Program, code: Int32Array, pc: number): string {
+  let s = '';
+  const prefix = code[pc + LOG_PREFIX]!;
+  if (prefix >= 0) s += `prefix ${prog.strings[prefix]} `;
+  if (code[pc + LOG_GROUP] !== -1) {
+    s += `group ${code[pc + LOG_GROUP]} snaplen ${code[pc + LOG_SNAPLEN]} qthreshold ${code[pc + LOG_QTHRESHOLD]} `;
+  } else {
+    if (code[pc + LOG_LEVEL] !== -1) s += `level ${code[pc + LOG_LEVEL]} `;
+    if (code[pc + LOG_FLAGS] !== -1) s += `flags ${code[pc + LOG_FLAGS]} `;
+  }
+  return s;
+}
+
+export function evalLog(ctx: EvalCtx, pc: number): void {
+  traceRecord(ctx.env, TRACE_LOG, ctx.chain, ctx.rule, 0, pc);
+}

@@ -1,0 +1,25 @@
+/**
+ * nfvm's VM core: nftables-style bytecode in typed arrays.
+ *
+ *   layout.ts    kernel constants, register/verdict numbering, metadata record layout
+ *   opcodes.ts   the opcode table (Op, OP_INFO)
+ *   expr/*.ts    one file per expression kind: layout, emit, validate, disasm, eval
+ *   builder.ts   the emitter the compiler uses
+ *   validate.ts  the load-time verifier
+ *   interp.ts    nftDoChain(): the interpreter
+ *   walker.ts    nftDoChainSlow(): the reference evaluator and trace mode
+ *   disasm.ts    `nft --debug=netlink` text
+ *   packet.ts    packet buffer, metadata record, decodePacket()
+ *   set.ts       set objects for lookup
+ */
+export * from './layout.js';
+export { Op, OP_INFO, OP_MAX, opSize, type OpInfo, type OperandKind } from './opcodes.js';
+export * from './program.js';
+export * from './packet.js';
+export { NftSet, cmpBytes } from './set.js';
+export { ProgramBuilder, resetState, type ChainOptions, type FinishOptions, type SourcePos } from './builder.js';
+export { validate } from './validate.js';
+export { nftDoChain, Vm } from './interp.js';
+export { nftDoChainSlow } from './walker.js';
+export { disasm, disasmChain, disasmRuleAt, ruleOffsets } from './disasm.js';
+export * from './expr/index.js';

@@ -1,0 +1,117 @@
+/**
+ * The load-time verifier (nf_tables_api.c: expression init checks,
+ * nft_chain_validate, nf_tables_check_loops). After validate(prog) returns,
+ * the interpreter trusts every operand: register ranges, lengths, pool
+ * offsets, set/counter/state indexes and jump targets are all in range, every
+ * chain is a run of RULE records closed by END, and the chain graph has no
+ * loop and no path deeper than NFT_JUMP_STACK_SIZE - 1 jumps from a base chain.
+ *
+ * It throws VmError (and nothing else) on the first problem.
+ */
+import { Op, OP_INFO, OP_MAX } from './opcodes.js';
+import { CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE, NF_ACCEPT, NF_DROP } from './layout.js';
+import { VmError, type Program } from './program.js';
+import { EXPR_KINDS } from './expr/index.js';
+import { VERDICT_CHAIN, VERDICT_CODE } from './expr/immediate.js';
+
+export function validate(prog: Program): void {
+  const code = prog.code;
+  const n = code.length;
+  const chains = prog.chains;
+  if (!(code instanceof Int32Array) || !(prog.pool instanceof Int32Array) || !(chains instanceof Int32Array)) throw new VmError('program arrays must be Int32Arrays');
+  if (prog.pool8.buffer !== prog.pool.buffer || prog.pool8.length !== prog.pool.length * 4) throw new VmError('pool8 is not a view of the pool');
+  if (chains.length % CHAIN_WORDS !== 0) throw new VmError('chain table size is not a multiple of CHAIN_WORDS');
+  if (prog.counters.length % 2 !== 0) throw new VmError('counter storage is not in pairs');
+  if (!Number.isInteger(prog.nrules) || prog.nrules < 0 || prog.srcmap.length !== prog.nrules * 2) throw new VmError('source map does not match the rule count');
+  const nchains = chains.length / CHAIN_WORDS;
+  const ruleSeen = new Uint8Array(prog.nrules);
+  const owner = new Int32Array(n).fill(-1); // chain owning each record start
+  const edges: number[][] = [];
+
+  for (let c = 0; c < nchains; c++) {
+    const at = c * CHAIN_WORDS;
+    const policy = chains[at + CH_POLICY]!;
+    const name = chains[at + CH_NAME]!;
+    const hook = chains[at + CH_HOOK]!;
+    if (policy !== -1 && policy !== NF_ACCEPT && policy !== NF_DROP) throw new VmError(`chain ${c}: policy ${policy} is not accept/drop`);
+    if (name < 0 || name >= prog.strings.length) throw new VmError(`chain ${c}: name string ${name} out of range`);
+    if (hook < -1 || hook > 7 || (policy === -1 && hook !== -1)) throw new VmError(`chain ${c}: bad hook ${hook}`);
+    const out: number[] = [];
+    edges.push(out);
+    let pc = chains[at + CH_FIRST]!;
+    let rules = 0;
+    for (;;) {
+      if (pc < 0 || pc >= n) throw new VmError(`chain ${c}: record offset ${pc} outside the code`, pc);
+      if (owner[pc] !== -1) throw new VmError(`chain ${c}: records shared with chain ${owner[pc]}`, pc);
+      owner[pc] = c;
+      const op = code[pc]!;
+      if (op === Op.END) break;
+      if (op !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
+      if (pc + 3 > n) throw new VmError('truncated rule header', pc);
+      const next = code[pc + 1]!;
+      const ri = code[pc + 2]!;
+      if (next <= pc + 2 || next >= n) throw new VmError(`rule header: next offset ${next} out of range`, pc);
+      if (ri < 0 || ri >= prog.nrules) throw new VmError(`rule header: rule index ${ri} out of range`, pc);
+      if (ruleSeen[ri]) throw new VmError(`rule index ${ri} used twice`, pc);
+      ruleSeen[ri] = 1;
+      rules++;
+      let e = pc + 3;
+      while (e < next) {
+        const eop = code[e]!;
+        const info = eop > 0 && eop < OP_MAX ? OP_INFO[eop] : undefined;
+        const kind = info ? EXPR_KINDS[eop] : undefined;
+        if (!info || !kind) throw new VmError(`unknown expression opcode ${eop}`, e);
+        if (e + info.size > next) throw new VmError(`${info.name}: record runs past the end of its rule`, e);
+        const why = kind.validate(prog, code, e);
+        if (why !== null) throw new VmError(why, e);
+        if (eop === Op.VERDICT) {
+          const v = code[e + VERDICT_CODE]!;
+          if (v === NFT_JUMP || v === NFT_GOTO) out.push(code[e + VERDICT_CHAIN]!);
+        }
+        owner[e] = c;
+        e += info.size;
+      }
+      pc = next;
+    }
+    if (rules !== chains[at + CH_RULES]) throw new VmError(`chain ${c}: rule count ${chains[at + CH_RULES]} but ${rules} rules`);
+  }
+
+  // nf_tables_check_loops: no cycle anywhere (-ELOOP).
+  const color = new Uint8Array(nchains); // 0 new, 1 on stack, 2 done
+  const depth = new Int32Array(nchains); // longest jump path below a chain
+  const visit = (root: number): void => {
+    // Iterative DFS (chain graphs can be deep; no recursion limits).
+    const stack: number[] = [root];
+    const iter: number[] = [0];
+    color[root] = 1;
+    while (stack.length) {
+      const c = stack[stack.length - 1]!;
+      const i = iter[iter.length - 1]!;
+      const out = edges[c]!;
+      if (i < out.length) {
+        iter[iter.length - 1] = i + 1;
+        const t = out[i]!;
+        if (color[t] === 1) throw new VmError(`chain loop through ${prog.strings[chains[t * CHAIN_WORDS + CH_NAME]!]} (-ELOOP)`);
+        if (color[t] === 0) {
+          color[t] = 1;
+          stack.push(t);
+          iter.push(0);
+        }
+      } else {
+        let d = 0;
+        for (const t of out) d = Math.max(d, depth[t]! + 1);
+        depth[c] = d;
+        color[c] = 2;
+        stack.pop();
+        iter.pop();
+      }
+    }
+  };
+  for (let c = 0; c < nchains; c++) if (color[c] === 0) visit(c);
+  // nft_chain_validate: a chain reached at level NFT_JUMP_STACK_SIZE is refused (-EMLINK).
+  for (let c = 0; c < nchains; c++) {
+    if (chains[c * CHAIN_WORDS + CH_POLICY] !== -1 && depth[c]! >= NFT_JUMP_STACK_SIZE) {
+      throw new VmError(`chain ${prog.strings[chains[c * CHAIN_WORDS + CH_NAME]!]}: jumps nest ${depth[c]} deep, limit ${NFT_JUMP_STACK_SIZE - 1} (-EMLINK)`);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The reference evaluator: nft_do_chain() written plainly over the
+ * per-expression eval<Kind> functions (vm/expr). It is the oracle the
+ * property tests hold the interpreter to, and the traced variant: when a
+ * packet enters with nf_trace set and the VM has a trace ring, the
+ * interpreter hands the packet to this function, which records
+ * (chain, rule, verdict) events as nft_trace_packet() reports them.
+ */
+import { Op, OP_INFO } from './opcodes.js';
+import {
+  CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE,
+  NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK, TRACE_POLICY, TRACE_RETURN, TRACE_RULE,
+} from './layout.js';
+import { traceRecord, type NftRegs, type Program, type VmEnv } from './program.js';
+import type { Packet } from './packet.js';
+import { EXPR_KINDS } from './expr/index.js';
+import type { EvalCtx } from './expr/common.js';
+
+export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, regs: NftRegs, stack: Int32Array, env: VmEnv): number {
+  const code = prog.code;
+  regs.r32.fill(0);
+  const ctx: EvalCtx = { prog, pkt, regs, env, code: NFT_CONTINUE, target: -1, chain: baseChain, rule: -1 };
+  const tracing = env.trace !== null && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0;
+  const trace = (type: number, rule: number, verdict: number): void => {
+    if (tracing && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0) traceRecord(env, type, ctx.chain, rule, verdict, 0);
+  };
+  let pc = prog.chains[baseChain * CHAIN_WORDS + CH_FIRST]!;
+  let sp = 0;
+  for (;;) {
+    let verdict = NFT_CONTINUE;
+    let next = pc;
+    while (code[pc] === Op.RULE) {
+      next = code[pc + 1]!;
+      ctx.rule = code[pc + 2]!;
+      ctx.code = NFT_CONTINUE;
+      for (let e = pc + 3; e < next; e += OP_INFO[code[e]!]!.size) {
+        EXPR_KINDS[code[e]!]!.eval(ctx, e);
+        if (ctx.code !== NFT_CONTINUE) break;
+      }
+      if (ctx.code === NFT_BREAK) {
+        pc = next;
+        continue;
+      }
+      if (ctx.code === NFT_CONTINUE) {
+        trace(TRACE_RULE, ctx.rule, NFT_CONTINUE);
+        pc = next;
+        continue;
+      }
+      verdict = ctx.code;
+      break;
+    }
+    if (verdict !== NFT_CONTINUE) trace(TRACE_RULE, ctx.rule, verdict);
+    const low = verdict & NF_VERDICT_MASK;
+    if (verdict >= 0 && (low === NF_ACCEPT || low === NF_DROP || low === NF_QUEUE || low === NF_STOLEN)) return verdict;
+    if (verdict === NFT_JUMP) {
+      if (sp >= NFT_JUMP_STACK_SIZE) return NF_DROP;
+      stack[2 * sp] = ctx.chain;
+      stack[2 * sp + 1] = next;
+      sp++;
+    }
+    if (verdict === NFT_JUMP || verdict === NFT_GOTO) {
+      ctx.chain = ctx.target;
+      pc = prog.chains[ctx.chain * CHAIN_WORDS + CH_FIRST]!;
+      continue;
+    }
+    // NFT_CONTINUE at the end of the chain, or NFT_RETURN.
+    trace(TRACE_RETURN, -1, verdict);
+    if (sp > 0) {
+      sp--;
+      ctx.chain = stack[2 * sp]!;
+      pc = stack[2 * sp + 1]!;
+      continue;
+    }
+    ctx.chain = baseChain;
+    const policy = prog.chains[baseChain * CHAIN_WORDS + CH_POLICY]!;
+    trace(TRACE_POLICY, -1, policy);
+    return policy;
+  }
+}
