@@ -107,8 +107,14 @@ function etcProtocols(): Map<string, number> {
   return (etcProtocolsCache = m);
 }
 
+/** How many kernel lines each normalisation changed (for the summary). */
+const normalised = new Map<string, number>();
 function normalise(line: string): string {
-  for (const n of NORMALISATIONS) line = n.apply(line);
+  for (const n of NORMALISATIONS) {
+    const out = n.apply(line);
+    if (out !== line) normalised.set(n.name, (normalised.get(n.name) ?? 0) + 1);
+    line = out;
+  }
   return line;
 }
 
@@ -256,6 +262,7 @@ describe.skipIf(!ENABLED)('real dumps against the kernel (iptables-legacy 1.8.9,
       const c = inDir.filter((o) => o.kernel?.loaded && o.nfvm !== undefined);
       lines.push(`  ${dir}: ${inDir.length} dumps, ${c.filter((o) => o.diffs.length === 0).length}/${c.length} compared equal, ${inDir.filter((o) => o.kernel && !o.kernel.loaded).length} refused by the kernel`);
     }
+    for (const [name, n] of normalised) lines.push(`  normalised ${n} kernel lines: ${name}`);
     for (const o of refused) {
       lines.push(`  refused: ${o.dump.id}: ${o.kernel!.restoreStderr.split('\n')[0]} | nfvm: ${o.nfvmError ?? 'parses'}`);
     }
