@@ -119,3 +119,14 @@ describe('accepted spellings', () => {
     ]);
   });
 });
+
+describe('family-specific extensions', () => {
+  it.each([
+    ['ip6', '-A INPUT -m ttl --ttl-eq 1', "rules.txt:2:13: Couldn't load match `ttl': it exists only for IPv4 (iptables)"],
+    ['ip6', '-A INPUT -m realm --realm 1', "rules.txt:2:13: Couldn't load match `realm': it exists only for IPv4 (iptables)"],
+    ['ip', '-A INPUT -m hl --hl-eq 1', "rules.txt:2:13: Couldn't load match `hl': it exists only for IPv6 (ip6tables)"],
+    ['ip', '-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1', "rules.txt:2:26: Couldn't load match `icmp6': it exists only for IPv6 (ip6tables)"],
+  ] as const)('%s %s', (family, rule, message) => {
+    expect(errorOf(T(rule), family).message).toBe(message);
+  });
+});

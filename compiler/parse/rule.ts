@@ -183,6 +183,10 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
 
   const loadMatch = (name: string, a: Arg, pos: SourcePos): Loaded => {
     const mod = findMatch(name, family);
+    if (!mod && findMatch(name, family === 'ip' ? 'ip6' : 'ip')) {
+      // a module of the other family only (ttl vs hl, icmp vs icmp6, realm): iptables cannot load it
+      err(a, `Couldn't load match \`${name}': it exists only for ${family === 'ip' ? 'IPv6 (ip6tables)' : 'IPv4 (iptables)'}`, 'value');
+    }
     let l: Loaded;
     if (mod) {
       let data: unknown;
