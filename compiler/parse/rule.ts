@@ -167,6 +167,7 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
   let protoText: string | undefined;
   let protoUsed = false;
   const seenBase = new Set<string>();
+  const ifaceArg: { i?: Arg; o?: Arg } = {};
   /** Loaded extensions, newest first (the getopt search order after the base options). */
   const loaded: Loaded[] = [];
   let target: Loaded | undefined;
@@ -319,6 +320,7 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
       case 'i':
       case 'o': {
         setBase(letter, a);
+        ifaceArg[letter] = a;
         const name = value!;
         if (name.length + 1 > IFNAMSIZ) {
           err(vpos, `interface name \`${name}' must be shorter than IFNAMSIZ (${IFNAMSIZ - 1})`, 'value');
@@ -611,6 +613,10 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
   if (!isRuleCmd) {
     const extra = rule.matches.length > 0 || seenBase.size > 0;
     if (extra && cmd !== 'D') err(cmdArg, `Illegal option with this command (-${cmd})`);
+  } else {
+    // iptables refuses an output interface where packets only come in, and the reverse (by chain name)
+    if ((chain === 'PREROUTING' || chain === 'INPUT') && seenBase.has('o')) err(ifaceArg.o, `Can't use -o with ${chain}`);
+    if ((chain === 'POSTROUTING' || chain === 'OUTPUT') && seenBase.has('i')) err(ifaceArg.i, `Can't use -i with ${chain}`);
   }
   let tnode: TargetNode = { kind: 'none' };
   if (jumpName !== undefined) {

@@ -97,6 +97,12 @@ export const ruleBody = fc
     return parts.join(' ');
   });
 
+/** Removes the `-i`/`-o` option (and its `!`) from a generated rule body. */
+function stripIface(body: string, letter: 'i' | 'o'): string {
+  const long = letter === 'i' ? '(?:--in-interface|--in-i)' : '--out-interface';
+  return body.replace(new RegExp(`(?:! )?(?:-${letter}|${long}) \\S+ ?`), '');
+}
+
 const chainName = fc.oneof(
   fc.constantFrom('__proto__', 'constructor', 'toString', 'KUBE-SERVICES', 'cali-FORWARD', 'DOCKER', 'a', 'hasOwnProperty'),
   fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,27}$/),
@@ -118,7 +124,8 @@ export const ruleset = fc
     const rule = (i: number) =>
       fc.tuple(
         fc.option(fc.tuple(fc.bigInt({ min: 0n, max: 1n << 40n }), fc.bigInt({ min: 0n, max: 1n << 50n }))),
-        ruleBody,
+        // iptables refuses -o in INPUT and -i in OUTPUT
+        ruleBody.map((b) => (i === 0 ? stripIface(b, 'o') : i === 2 ? stripIface(b, 'i') : b)),
         users.length > 0 && i < chains.length - 1
           ? fc.oneof(targetSimple, fc.integer({ min: Math.max(i + 1, 3), max: chains.length - 1 }).chain((j) => fc.constantFrom(`-j ${chains[j]}`, `-g ${chains[j]}`)))
           : targetSimple,

@@ -1,0 +1,36 @@
+# tcp and udp: single ports, ranges, inversions, sport+dport pairs, flags, --syn.
+*filter
+:INPUT
+-p tcp --dport 22 -j ACCEPT;ok
+-p tcp --sport 1024 -j ACCEPT;ok
+-p tcp ! --dport 22 -j ACCEPT;ok
+-p tcp --dport 1024:65535 -j ACCEPT;ok
+-p tcp --dport 0:1023 -j ACCEPT;ok
+-p tcp --dport 1:1023 -j ACCEPT;ok
+-p tcp ! --dport 0:1023 -j ACCEPT;ok
+-p tcp ! --dport 1000:2000 -j ACCEPT;ok
+-p tcp --dport 1000:2000 -j ACCEPT;ok
+-p tcp --dport 0:65535 -j ACCEPT;ok
+-p tcp --dport 80:80 -j ACCEPT;ok
+-p tcp --sport 1024 --dport 22 -j ACCEPT;ok
+-p tcp ! --sport 1024 ! --dport 22 -j ACCEPT;ok
+-p tcp ! --sport 1024 --dport 22 -j ACCEPT;ok
+-p tcp --sport 1024:2048 --dport 22 -j ACCEPT;ok
+-p tcp --sport 0 --dport 22 -j ACCEPT;ok
+-p tcp --syn -j ACCEPT;ok
+-p tcp ! --syn -j ACCEPT;ok
+-p tcp --tcp-flags SYN,ACK SYN -j DROP;ok
+-p tcp --tcp-flags ALL NONE -j DROP;ok
+-p tcp --tcp-flags ALL ALL -j DROP;ok
+-p tcp ! --tcp-flags FIN,SYN,RST,PSH,ACK,URG FIN -j DROP;ok
+-p tcp --syn --dport 80 -j ACCEPT;ok
+-p tcp --tcp-flags SYN,RST SYN --sport 10 --dport 20 -j ACCEPT;ok
+-p tcp -s 10.0.0.0/8 --dport 443 -j ACCEPT;ok
+-p udp --dport 53 -j ACCEPT;ok
+-p udp --sport 53 -j ACCEPT;ok
+-p udp ! --dport 53 -j ACCEPT;ok
+-p udp --dport 33434:33524 -j ACCEPT;ok
+-p udp --sport 67 --dport 68 -j ACCEPT;ok
+-p udp ! --sport 67 ! --dport 68 -j ACCEPT;ok
+-p udp --sport 0:1023 --dport 1024:65535 -j ACCEPT;ok
+-p udp ! --dport 1024:65535 -j DROP;ok

@@ -1,0 +1,195 @@
+/**
+ * Running the real iptables-legacy tools in throwaway network namespaces,
+ * and comparing what they print with nfvm's output.
+ *
+ * Every namespace gets a unique name and is deleted in a `finally`, also on
+ * failure. The installed tools are iptables 1.8.9; nfvm prints what 1.8.13
+ * prints, so NORMALISATIONS turns the 1.8.9 forms that changed into the
+ * 1.8.13 ones, each naming the iptables change; nothing else is adjusted.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { splitTables } from './dumps.js';
+
+export function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+export const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
+export const HAVE_TOOLS = have('iptables-legacy-restore') && have('ip6tables-legacy-restore') && have('ip');
+/** A network namespace can be made and iptables-legacy works in it (ip_tables in the kernel). */
+export function preflight(): string | undefined {
+  const ns = `nfvm-dump-pre-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const add = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+  if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
+  try {
+    for (const tool of ['iptables-legacy-save', 'ip6tables-legacy-save']) {
+      const r = spawnSync('ip', ['netns', 'exec', ns, tool], { encoding: 'utf8' });
+      if (r.status !== 0) return `${tool} failed in a namespace: ${r.stderr.trim()}`;
+    }
+    return undefined;
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+/**
+ * 1.8.9 → 1.8.13 printing differences, applied to each line the installed
+ * iptables-legacy-save prints. Keep this minimal: each entry names the
+ * iptables change that makes 1.8.13 print differently.
+ */
+export const NORMALISATIONS: readonly { name: string; change: string; apply(line: string): string }[] = [
+  {
+    name: '-p NAME (an /etc/protocols name) → the xtables_chain_protos name or the number',
+    change:
+      'iptables 1.8.11, "iptables-save: Avoid /etc/protocols lookups" (Phil Sutter, January 2024; with ' +
+      '"libxtables: Add dccp and ipcomp to xtables_chain_protos"): ' +
+      'save_rule_details() calls proto_to_name(proto, true), so iptables-save prints only the names of ' +
+      'xtables_chain_protos[] and the number for every other protocol; 1.8.9 printed getprotobynumber() names (`-p gre`, 1.8.13 `-p 47`)',
+    apply: (line) =>
+      line.replace(/( -p )([A-Za-z][A-Za-z0-9._-]*)(?= |$)/, (m, pre: string, name: string) => {
+        const n = etcProtocols().get(name);
+        if (n === undefined) return m;
+        return pre + (CHAIN_PROTOS.find(([, num]) => num === n)?.[0] ?? String(n));
+      }),
+  },
+];
+
+/** xtables_chain_protos[] of iptables 1.8.13 (libxtables/xtables.c), in order: the names iptables-save prints. */
+const CHAIN_PROTOS: ReadonlyArray<readonly [string, number]> = [
+  ['tcp', 6], ['sctp', 132], ['udp', 17], ['udplite', 136], ['icmp', 1], ['ipv6-icmp', 58], ['icmpv6', 58],
+  ['esp', 50], ['ah', 51], ['mobility-header', 135], ['ipv6-mh', 135], ['mh', 135], ['dccp', 33], ['ipcomp', 108], ['all', 0],
+];
+
+let etcProtocolsCache: Map<string, number> | undefined;
+/** This machine's /etc/protocols (what the installed iptables-save's getprotobynumber() reads). */
+function etcProtocols(): Map<string, number> {
+  if (etcProtocolsCache) return etcProtocolsCache;
+  const m = new Map<string, number>();
+  let text = '';
+  try {
+    text = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // no /etc/protocols: iptables 1.8.9 printed numbers too
+  }
+  for (const line of text.split('\n')) {
+    const f = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (f.length >= 2 && /^\d+$/.test(f[1]!)) m.set(f[0]!, Number(f[1]));
+  }
+  return (etcProtocolsCache = m);
+}
+
+/** How many kernel lines each normalisation changed (for the summary). */
+export const normalised = new Map<string, number>();
+
+/**
+ * `! -i +` / `! -o +` (an inverted match on every interface: never true):
+ * iptables 1.8.13 prints it (iptables.t: `! -i +;=;OK`, the save_iface()
+ * rewrite of iptables 1.8.10 that prints the name instead of walking the
+ * mask); 1.8.9 walks an all-zero mask and prints nothing, so the kernel's
+ * text cannot show it. Likewise an inverted full port range (`! --dport :`):
+ * 1.8.13 tcp/udp save prints `! --dport 0:65535` (libxt_tcp.t, libxt_udp.t),
+ * 1.8.9 printed ranges only when they were not the full range. Applied to
+ * nfvm's lines before comparing with 1.8.9.
+ */
+export function dropLostInversion(line: string): string {
+  return line.replace(/ ! -([io]) \+(?= |$)/g, '').replace(/ ! --([sd]port) 0:65535(?= |$)/g, '');
+}
+export function normalise(line: string): string {
+  for (const n of NORMALISATIONS) {
+    const out = n.apply(line);
+    if (out !== line) normalised.set(n.name, (normalised.get(n.name) ?? 0) + 1);
+    line = out;
+  }
+  return line;
+}
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], input?: string, timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    p.stdin.on('error', () => {}); // the tool may exit before reading all input
+    p.stdin.end(input ?? '');
+  });
+}
+
+export interface KernelResult {
+  /** iptables-restore succeeded. */
+  loaded: boolean;
+  restoreStderr: string;
+  /** iptables-save output (also after a refusal: tables committed before the failing one stay). */
+  save: string;
+}
+
+let nsSeq = 0;
+/** Loads `d.text` with iptables-legacy-restore in a fresh namespace and reads it back with iptables-legacy-save. */
+export async function kernelRoundTrip(d: { family: 'ip' | 'ip6'; text: string; counters: boolean }): Promise<KernelResult> {
+  const ns = `nfvm-k-${process.pid}-${++nsSeq}-${randomBytes(3).toString('hex')}`;
+  const pre = d.family === 'ip6' ? 'ip6tables' : 'iptables';
+  const c = d.counters ? ['-c'] : [];
+  const add = await run('ip', ['netns', 'add', ns]);
+  if (add.code !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
+  try {
+    const r = await run('ip', ['netns', 'exec', ns, `${pre}-legacy-restore`, ...c], d.text);
+    const s = await run('ip', ['netns', 'exec', ns, `${pre}-legacy-save`, ...c]);
+    if (s.code !== 0) throw new Error(`${pre}-legacy-save failed in ${ns}: ${s.stderr}`);
+    return { loaded: r.code === 0, restoreStderr: r.stderr.trim(), save: s.stdout };
+  } finally {
+    const del = await run('ip', ['netns', 'del', ns]);
+    if (del.code !== 0) console.warn(`ip netns del ${ns} failed: ${del.stderr}`);
+  }
+}
+
+export async function pool<T, R>(items: readonly T[], n: number, f: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+
+/** Line-level comparison per table, after the 1.8.9 → 1.8.13 normalisations. */
+export function compareSaves(kernelSave: string, nfvmOut: string, maxPerTable = 6): string[] {
+  const k = splitTables(kernelSave);
+  const n = splitTables(nfvmOut);
+  const diffs: string[] = [];
+  for (const t of new Set([...k.keys(), ...n.keys()])) {
+    const kl = k.get(t)?.map(normalise);
+    const nl = n.get(t)?.map(dropLostInversion);
+    if (!kl || !nl) {
+      diffs.push(`table ${t}: ${kl ? 'missing in nfvm output' : 'not in the kernel'}`);
+      continue;
+    }
+    const shown: string[] = [];
+    const len = Math.max(kl.length, nl.length);
+    for (let i = 0; i < len && shown.length < maxPerTable; i++) {
+      if (kl[i] !== nl[i]) shown.push(`  kernel: ${kl[i] ?? '(end)'}\n  nfvm:   ${nl[i] ?? '(end)'}`);
+    }
+    if (shown.length) diffs.push(`table ${t} (${kl.length} kernel lines, ${nl.length} nfvm lines):\n${shown.join('\n')}`);
+  }
+  return diffs;
+}
