@@ -467,6 +467,115 @@ export function xtOptFcheck(ext: string, table: readonly XtOptEntry[], xflags: n
   xtOptFcheckAlso(ext, table, xflags);
 }
 
+/** The xflags of the option names given (for xtOptFcheck from a module's `final`). */
+export function xtOptFlags(table: readonly XtOptEntry[], seen: ReadonlySet<string>): number {
+  let f = 0;
+  for (const e of table) if (seen.has(e.name)) f |= 1 << e.id;
+  return f;
+}
+
+/**
+ * XTTYPE_UINT8RC/UINT16RC/UINT32RC/UINT64RC (xtopt_parse_mint): `a`, `a:b`,
+ * `:b`, `a:` and `:` with an empty first bound 0 and an empty second bound
+ * the type's maximum; every bound in any C base. iptables 1.8.13 also
+ * refuses a range whose lower bound exceeds the upper one.
+ */
+export function parseUintRangeOpt(s: string, lmax: bigint, ext: string, opt: string, maxiter = 2): bigint[] {
+  const vals: bigint[] = [];
+  let p = 0;
+  for (;;) {
+    if (vals.length === maxiter) fail(`${ext}: Too many components for option "--${opt}" (max: ${maxiter})`);
+    let end: number;
+    let v: bigint;
+    if (p >= s.length || s[p] === ':') {
+      end = p;
+      v = vals.length === 1 ? lmax : 0n;
+    } else {
+      const rest = s.slice(p);
+      const r = strtoulPrefix(rest, 0n, lmax);
+      if (!r) fail(`${ext}: bad value for option "--${opt}" near "${rest}", or out of range (0-${lmax}).`);
+      v = r.value;
+      end = s.length - r.rest.length;
+      if (end < s.length && s[end] !== ':') fail(`${ext}: Argument to "--${opt}" has unexpected characters near "${s.slice(end)}".`);
+    }
+    vals.push(v);
+    if (end >= s.length) break;
+    p = end + 1;
+  }
+  if (vals.length === 2 && vals[0]! > vals[1]!) fail(`${ext}: range ${vals[0]}:${vals[1]} for option "--${opt}" is reversed (min > max).`);
+  return vals;
+}
+
+/** `tos_symbol_names[]` (xtoptions.c): the RFC 1349 names XTTYPE_TOSMASK accepts. */
+export const TOS_SYMBOLS: ReadonlyArray<readonly [string, number]> = [
+  ['Minimize-Delay', 0x10],
+  ['Maximize-Throughput', 0x08],
+  ['Maximize-Reliability', 0x04],
+  ['Minimize-Cost', 0x02],
+  ['Normal-Service', 0x00],
+];
+
+/**
+ * XTTYPE_TOSMASK (xtopt_parse_tosmask): `value[/mask]` numbers (mask
+ * default 0xff) or a symbolic name (case-insensitive), whose mask is the
+ * option's `.max` (`symMask`: 0x3f for tos revision 1 and TOS revision 1).
+ */
+export function parseTosMask(s: string, symMask: number): { value: number; mask: number } {
+  const a = strtoulPrefix(s, 0n, 0xffn);
+  if (a) {
+    let mask = 0xff;
+    let rest = a.rest;
+    if (rest.startsWith('/')) {
+      const b = strtoulPrefix(rest.slice(1), 0n, 0xffn);
+      if (!b) fail(`Illegal value: "${s}"`);
+      mask = Number(b.value);
+      rest = b.rest;
+    }
+    if (rest !== '') fail(`Illegal value: "${s}"`);
+    return { value: Number(a.value), mask };
+  }
+  for (const [name, v] of TOS_SYMBOLS) if (name.toLowerCase() === s.toLowerCase()) return { value: v, mask: symMask };
+  return fail(`Symbolic name "${s}" is unknown`);
+}
+
+/**
+ * `xtables_parse_val_mask()`: `value[/mask]` (u32, any C base, mask
+ * default 0xffffffff) or, when `names` is given (an iproute2 map file such
+ * as /etc/iproute2/group), a name from it.
+ */
+export function parseValMask(s: string, ext: string, opt: string, names?: ReadonlyMap<string, number>): [number, number] {
+  const byName = (): [number, number] => {
+    const v = names!.get(s);
+    if (v === undefined) fail(`${ext}: could not map name ${s} to an integer value for option "--${opt}".`);
+    return [v, 0xffffffff];
+  };
+  const badVal = (): never => fail(`${ext}: bad integer value for option "--${opt}", or out of range.`);
+  const a = strtoulPrefix(s, 0n, 0xffffffffn);
+  if (!a) return names ? byName() : badVal();
+  if (a.rest === '') return [Number(a.value), 0xffffffff];
+  if (!a.rest.startsWith('/')) {
+    if (names) return byName();
+    fail(`${ext}: trailing garbage after value for option "--${opt}".`);
+  }
+  const b = strtoulPrefix(a.rest.slice(1), 0n, 0xffffffffn);
+  if (!b) return badVal();
+  if (b.rest !== '') fail(`${ext}: trailing garbage after value for option "--${opt}".`);
+  return [Number(a.value), Number(b.value)];
+}
+
+/**
+ * `xtables_service_to_port(name, NULL)` / getservbyname(): a service name
+ * only (no numbers), or undefined when the name is unknown.
+ */
+export function serviceToPort(name: string): number | undefined {
+  return SERVICES[name];
+}
+
+// ---------------------------------------------------------------------------
+// Group C helpers (limit/hashlimit/statistic/time/recent): C library number
+// parsing as glibc does it, and xtables_options_fcheck with `.also`.
+
+/** XtOptEntry with `.also` (bit mask of the options this one requires). */
 export interface XtOptEntryAlso extends XtOptEntry {
   readonly also?: number;
 }
