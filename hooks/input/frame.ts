@@ -1,0 +1,222 @@
+/**
+ * What the capture readers (pcap.ts, pcapng.ts) yield, the errors they throw,
+ * and the Linux cooked-capture headers (SLL, SLL2).
+ *
+ * Error format. A capture has no lines, so errors are located by byte offset:
+ *
+ *   trace.pcapng:@1048: truncated Enhanced Packet Block (block length 132, 96 bytes left)
+ *
+ * `FILE:@OFFSET: reason`, OFFSET in decimal from the start of the file, at the
+ * start of the record or block that is wrong (the file header for header
+ * problems). CaptureError is an NfvmError (kind 'syntax' for structure,
+ * 'value' for unsupported values), so the CLI maps it to exit code 2; it also
+ * carries `offset`.
+ *
+ * SLL (LINKTYPE_LINUX_SLL, 113), 16 bytes, all big-endian:
+ *   pkttype u16 | ARPHRD u16 | addrlen u16 | addr[8] | protocol u16
+ * SLL2 (LINKTYPE_LINUX_SLL2, 276), 20 bytes:
+ *   protocol u16 | reserved u16 | ifindex u32 | ARPHRD u16 | pkttype u8 | addrlen u8 | addr[8]
+ * (libpcap pcap/sll.h; the kernel's struct sockaddr_ll fields.)
+ */
+import { NfvmError, type ErrorKind } from '../../compiler/errors.js';
+
+export const LINKTYPE_ETHERNET = 1;
+export const LINKTYPE_RAW = 101;
+export const LINKTYPE_LINUX_SLL = 113;
+export const LINKTYPE_IPV4 = 228;
+export const LINKTYPE_IPV6 = 229;
+export const LINKTYPE_LINUX_SLL2 = 276;
+
+export const SLL_HDR_LEN = 16;
+export const SLL2_HDR_LEN = 20;
+
+/** The link types nfvm reads, by number. */
+export const LINKTYPE_NAMES: ReadonlyMap<number, string> = new Map([
+  [LINKTYPE_ETHERNET, 'EN10MB'],
+  [LINKTYPE_RAW, 'RAW'],
+  [LINKTYPE_LINUX_SLL, 'LINUX_SLL'],
+  [LINKTYPE_IPV4, 'IPV4'],
+  [LINKTYPE_IPV6, 'IPV6'],
+  [LINKTYPE_LINUX_SLL2, 'LINUX_SLL2'],
+]);
+
+/** A few link types people meet that nfvm does not read, named in the error. */
+const OTHER_LINKTYPES: ReadonlyMap<number, string> = new Map([
+  [0, 'NULL (BSD loopback)'],
+  [12, 'RAW (OpenBSD value 12; use 101)'],
+  [14, 'RAW (BSD value 14; use 101)'],
+  [105, 'IEEE802_11'],
+  [108, 'LOOP'],
+  [127, 'IEEE802_11_RADIOTAP'],
+  [147, 'USER0'],
+  [192, 'PPI'],
+  [220, 'USB_LINUX_MMAPPED'],
+  [239, 'NFLOG'],
+  [249, 'NETLINK'],
+  [253, 'NETANALYZER'],
+]);
+
+/** One captured frame. Every field is always set; -1 (or '') means "not in this capture". */
+export interface Frame {
+  /** The captured bytes: a view into the input buffer, not a copy. */
+  data: Uint8Array;
+  /** Length on the wire (may exceed data.length when the snaplen cut it). */
+  origLen: number;
+  /** Timestamp: seconds since the epoch and nanoseconds within the second (0..999999999). */
+  tsSec: number;
+  tsNsec: number;
+  /** LINKTYPE_* of the frame. */
+  linktype: number;
+  /** pcapng interface id within its section (0 for pcap). */
+  ifId: number;
+  /** pcapng if_name option, '' when absent (and for pcap). */
+  ifName: string;
+  /** pcapng section number, counting from 0 (0 for pcap). */
+  section: number;
+  /** Byte offset of the record (pcap) or block (pcapng) in the file. */
+  offset: number;
+  /** pcapng epb_flags (direction in bits 0-1: 1 inbound, 2 outbound), 0 when absent. */
+  flags: number;
+  /** The first pcapng opt_comment of the packet, '' when absent. */
+  comment: string;
+  /** SLL/SLL2: sll_pkttype (PACKET_HOST 0, BROADCAST 1, MULTICAST 2, OTHERHOST 3, OUTGOING 4); else -1. */
+  pkttype: number;
+  /** SLL/SLL2: the protocol (ethertype, 0x0800, 0x86dd, ...); else -1. */
+  protocol: number;
+  /** SLL2: the interface index; else -1. */
+  sllIfindex: number;
+  /** SLL/SLL2: ARPHRD_* of the device (1 ether, 772 loopback, 65534 none); else -1. */
+  hatype: number;
+}
+
+export class CaptureError extends NfvmError {
+  override name = 'NfvmError';
+  constructor(
+    kind: ErrorKind,
+    reason: string,
+    file: string,
+    /** Byte offset in the file of the record or block at fault. */
+    readonly offset: number,
+    token?: string,
+  ) {
+    super(kind, reason, file, undefined, token);
+    this.message = `${file}:@${offset}: ${reason}`;
+  }
+}
+
+export function linktypeName(lt: number): string {
+  const n = LINKTYPE_NAMES.get(lt) ?? OTHER_LINKTYPES.get(lt);
+  return n ? `${lt} (LINKTYPE_${n})` : String(lt);
+}
+
+/** Throws unless nfvm reads link type `lt`. */
+export function checkLinktype(lt: number, file: string, offset: number): void {
+  if (!LINKTYPE_NAMES.has(lt)) {
+    const known = [...LINKTYPE_NAMES].map(([n, s]) => `${s} ${n}`).join(', ');
+    throw new CaptureError('value', `unsupported link type ${linktypeName(lt)}; nfvm reads ${known}`, file, offset, String(lt));
+  }
+}
+
+/** A frame with every optional field absent. */
+export function newFrame(data: Uint8Array, linktype: number, offset: number): Frame {
+  return {
+    data, origLen: data.length, tsSec: 0, tsNsec: 0, linktype, ifId: 0, ifName: '', section: 0, offset,
+    flags: 0, comment: '', pkttype: -1, protocol: -1, sllIfindex: -1, hatype: -1,
+  };
+}
+
+/** Fills the SLL/SLL2 fields of `f` from its cooked header; throws when the header is cut short. */
+export function readCookedHeader(f: Frame, file: string): void {
+  const d = f.data;
+  if (f.linktype === LINKTYPE_LINUX_SLL) {
+    if (d.length < SLL_HDR_LEN) throw new CaptureError('syntax', `LINUX_SLL frame of ${d.length} bytes is shorter than its 16-byte header`, file, f.offset);
+    f.pkttype = (d[0]! << 8) | d[1]!;
+    f.hatype = (d[2]! << 8) | d[3]!;
+    f.protocol = (d[14]! << 8) | d[15]!;
+  } else if (f.linktype === LINKTYPE_LINUX_SLL2) {
+    if (d.length < SLL2_HDR_LEN) throw new CaptureError('syntax', `LINUX_SLL2 frame of ${d.length} bytes is shorter than its 20-byte header`, file, f.offset);
+    f.protocol = (d[0]! << 8) | d[1]!;
+    f.sllIfindex = ((d[4]! << 24) | (d[5]! << 16) | (d[6]! << 8) | d[7]!) >>> 0;
+    f.hatype = (d[8]! << 8) | d[9]!;
+    f.pkttype = d[10]!;
+  }
+}
+
+export interface CookedOptions {
+  /** sll_pkttype; default 0 (PACKET_HOST). */
+  pkttype?: number;
+  /** ARPHRD_*; default 1 (ARPHRD_ETHER). */
+  hatype?: number;
+  /** Link-layer source address, up to 8 bytes; default 02:00:00:00:00:01. */
+  addr?: ArrayLike<number>;
+  /** Ethertype of the payload; default from the IP version nibble. */
+  protocol?: number;
+  /** SLL2 interface index; default 1. */
+  ifindex?: number;
+}
+
+function cookedProto(payload: Uint8Array, o: CookedOptions): number {
+  if (o.protocol !== undefined) return o.protocol;
+  const v = payload.length ? payload[0]! >> 4 : 0;
+  return v === 6 ? 0x86dd : 0x0800;
+}
+
+/** A LINUX_SLL frame: the 16-byte header followed by `payload` (a network-layer packet). */
+export function sllFrame(payload: Uint8Array, o: CookedOptions = {}): Uint8Array {
+  const addr = o.addr ?? [2, 0, 0, 0, 0, 1];
+  const out = new Uint8Array(SLL_HDR_LEN + payload.length);
+  const pt = o.pkttype ?? 0;
+  const ha = o.hatype ?? 1;
+  const proto = cookedProto(payload, o);
+  out[0] = pt >> 8; out[1] = pt;
+  out[2] = ha >> 8; out[3] = ha;
+  out[4] = 0; out[5] = Math.min(addr.length, 8);
+  for (let i = 0; i < addr.length && i < 8; i++) out[6 + i] = addr[i]!;
+  out[14] = proto >> 8; out[15] = proto;
+  out.set(payload, SLL_HDR_LEN);
+  return out;
+}
+
+/** A LINUX_SLL2 frame: the 20-byte header followed by `payload`. */
+export function sll2Frame(payload: Uint8Array, o: CookedOptions = {}): Uint8Array {
+  const addr = o.addr ?? [2, 0, 0, 0, 0, 1];
+  const out = new Uint8Array(SLL2_HDR_LEN + payload.length);
+  const proto = cookedProto(payload, o);
+  const ifx = o.ifindex ?? 1;
+  const ha = o.hatype ?? 1;
+  out[0] = proto >> 8; out[1] = proto;
+  out[4] = ifx >>> 24; out[5] = ifx >>> 16; out[6] = ifx >>> 8; out[7] = ifx;
+  out[8] = ha >> 8; out[9] = ha;
+  out[10] = o.pkttype ?? 0;
+  out[11] = Math.min(addr.length, 8);
+  for (let i = 0; i < addr.length && i < 8; i++) out[12 + i] = addr[i]!;
+  out.set(payload, SLL2_HDR_LEN);
+  return out;
+}
+
+/**
+ * Splits a 64-bit count of units of 10^-k s (or 2^-k s when `pow2`) into
+ * seconds and nanoseconds (rounded to the nearest). Exact: plain doubles while the count is below
+ * 2^53, BigInt above (nanosecond captures).
+ */
+export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean): [number, number] {
+  if (!pow2 && k === 6 && hi < 0x200000) {
+    const units = hi * 0x100000000 + lo;
+    const sec = Math.floor(units / 1e6);
+    return [sec, (units - sec * 1e6) * 1000];
+  }
+  const units = (BigInt(hi) << 32n) | BigInt(lo);
+  const res = pow2 ? 1n << BigInt(k) : 10n ** BigInt(k);
+  let sec = units / res;
+  // Rounded to the nearest nanosecond, so that a 2^-k writer's rounding round-trips.
+  let ns = (frac2(units % res) + res) / (2n * res);
+  if (ns === 1_000_000_000n) {
+    sec += 1n;
+    ns = 0n;
+  }
+  return [Number(sec), Number(ns)];
+}
+
+function frac2(frac: bigint): bigint {
+  return frac * 2_000_000_000n;
+}
