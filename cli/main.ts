@@ -10,7 +10,11 @@ import { readFileSync } from 'node:fs';
 import { NfvmError } from '../compiler/errors.js';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset, NFVM_VERSION } from '../compiler/save.js';
-import type { Family } from '../compiler/ast.js';
+import type { Family, TableName } from '../compiler/ast.js';
+import { compileTable } from '../compiler/compile.js';
+import { disasm } from '../vm/disasm.js';
+import { captureSnapshot, CaptureError } from '../hooks/snapshot/capture.js';
+import { readSnapshot } from '../hooks/snapshot/read.js';
 
 const USAGE = `nfvm ${NFVM_VERSION}: a kernel-faithful model of Linux packet filtering
 
@@ -18,6 +22,17 @@ Usage:
   nfvm save FILE [--family ip|ip6] [-c|--counters]
       Parse an iptables-save/iptables-restore file (- for stdin), apply the
       kernel's load-time checks and print it exactly as iptables-save would.
+
+  nfvm disasm FILE [--family ip|ip6] [--table T] [--backend nft|legacy]
+      Compile the file's tables (or table T) to VM bytecode and print each
+      rule in \`nft --debug=netlink\` notation. backend legacy (default) keeps
+      x_tables semantics; nft emits what iptables-nft emits.
+
+  nfvm snapshot DIR
+      Capture this machine's (network namespace's) node snapshot into the new
+      directory DIR, as root: iptables-save, ip6tables-save, ip -j addr/link/
+      route/rule (both families) and the net.* sysctls; written atomically,
+      then read back and summarised.
 
 Options:
   -h, --help       this text
@@ -63,6 +78,45 @@ function cmdSave(argv: string[]): string {
   return saveRuleset(rs, { counters: values.counters ?? false });
 }
 
+function cmdDisasm(argv: string[]): string {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      family: { type: 'string' },
+      table: { type: 'string' },
+      backend: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('disasm takes exactly one FILE (- for stdin)');
+  const backend = values.backend ?? 'legacy';
+  if (backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected nft or legacy)`);
+  const file = positionals[0]!;
+  const name = file === '-' ? '<stdin>' : file;
+  const rs = parseRestore(readInput(file), { family: family(values.family), file: name });
+  const tables = values.table !== undefined ? [values.table] : [...rs.tables.keys()];
+  const out: string[] = [];
+  for (const t of tables) {
+    if (!rs.tables.has(t as TableName)) throw new UsageError(`table ${t} is not in ${name}`);
+    const { program } = compileTable(rs, t as TableName, { backend, file: name });
+    const text = disasm(program);
+    if (text) out.push(text);
+  }
+  return out.join('\n');
+}
+
+function cmdSnapshot(argv: string[]): string {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new UsageError('snapshot takes exactly one DIR (a directory to create)');
+  const rep = captureSnapshot(positionals[0]!);
+  for (const s of rep.skipped) process.stderr.write(`nfvm: ${s.file} not captured: ${s.reason}\n`);
+  const node = readSnapshot(rep.dir);
+  const routes = (f: typeof node.fib4) => [...f.tables.values()].reduce((n, t) => n + t.size, 0);
+  return `${positionals[0]}: ${rep.written.join(' ')}\n` +
+    `${node.links.size} links, ${node.addresses.length} addresses, ${routes(node.fib4)}+${routes(node.fib6)} routes, ` +
+    `${node.fib4.rules.length}+${node.fib6.rules.length} rules, iptables backend ${node.iptables?.backend ?? 'unknown'}\n`;
+}
+
 export function main(argv: string[]): number {
   const [cmd, ...rest] = argv;
   try {
@@ -81,6 +135,12 @@ export function main(argv: string[]): number {
       case 'save':
         out = cmdSave(rest);
         break;
+      case 'disasm':
+        out = cmdDisasm(rest);
+        break;
+      case 'snapshot':
+        out = cmdSnapshot(rest);
+        break;
       default:
         throw new UsageError(`unknown command "${cmd}" (try nfvm --help)`);
     }
@@ -90,6 +150,10 @@ export function main(argv: string[]): number {
     if (e instanceof NfvmError) {
       process.stderr.write(`${e.message}\n`);
       return 2;
+    }
+    if (e instanceof CaptureError) {
+      process.stderr.write(`nfvm: ${e.message}\n`);
+      return 1;
     }
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`nfvm: ${(e as Error).message}\n`);

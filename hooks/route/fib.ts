@@ -1,0 +1,191 @@
+/**
+ * Policy routing: the rule list and the tables of one family, and the lookup.
+ *
+ * Mirrors (Linux 6.18):
+ *   net/core/fib_rules.c   fib_rules_lookup(), fib_rule_match()
+ *   net/ipv4/fib_rules.c   fib4_rule_match(), fib4_rule_action(), fib4_rule_suppress(), __fib_lookup()
+ *   net/ipv6/fib6_rules.c  the same for IPv6 (see the gaps in fibLookup6's comment)
+ *
+ * Lookup: walk the rules in order; a rule that does not match is skipped
+ * (`not` inverts the whole match); `nop` continues; `goto` continues at the
+ * first rule whose pref is the target (testing that rule too; an unresolved
+ * goto is skipped); unreachable/prohibit/blackhole answer -ENETUNREACH/-EACCES/
+ * -EINVAL; a table lookup that finds nothing (missing table, no route, throw
+ * route: -EAGAIN) continues with the next rule, and so does a success the
+ * rule suppresses (suppress_prefixlength/suppress_ifgroup); anything else is
+ * the answer. No answer → -ESRCH, which __fib_lookup reports as -ENETUNREACH.
+ */
+import { addrEqual, parseAddr, prefixMatch, type Family, type IpAddr } from './addr.js';
+import { FibTable } from './table.js';
+import {
+  EACCES, EAGAIN, EHOSTUNREACH, EINVAL, ENETUNREACH, FR_ACT_BLACKHOLE, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_PROHIBIT,
+  FR_ACT_TO_TBL, FR_ACT_UNREACHABLE, RTN_NAMES, RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
+  type FibError, type FibResult, type FibRule, type FlowKey, type Route,
+} from './types.js';
+
+/** What the lookup needs to know about the node's devices. */
+export interface LinkView {
+  /** Whether a device of that name exists (a rule naming a missing device never matches). */
+  hasLink(name: string): boolean;
+  /** The device's group (for suppress_ifgroup); 0 when unknown. */
+  linkGroup(name: string): number;
+}
+
+export function defaultRule(family: Family, pref: number, table: number): FibRule {
+  return {
+    family, pref, action: FR_ACT_TO_TBL, table, gotoTarget: 0, invert: false, src: undefined, srcLen: 0, dst: undefined, dstLen: 0,
+    iif: '', oif: '', mark: 0, markMask: 0, tos: 0, dscp: -1, ipProto: 0, sport: [0, 0], dport: [0, 0], uid: undefined,
+    suppressPrefixlen: -1, suppressIfgroup: -1, unmatchable: false,
+  };
+}
+
+/** fib4_rules_init / fib6_rules_net_init: 0 local, 32766 main, 32767 default (IPv4 only). */
+export function defaultRules(family: Family): FibRule[] {
+  const r = [defaultRule(family, 0, RT_TABLE_LOCAL), defaultRule(family, 0x7ffe, RT_TABLE_MAIN)];
+  if (family === 4) r.push(defaultRule(family, 0x7fff, RT_TABLE_DEFAULT));
+  return r;
+}
+
+export class Fib {
+  readonly tables = new Map<number, FibTable>();
+  private rules_: FibRule[] = [];
+  /** Index of each goto's target rule, -1 when unresolved. */
+  private gotoIdx: number[] = [];
+  private readonly daddrScratch: Uint32Array;
+
+  constructor(readonly family: Family) {
+    this.daddrScratch = new Uint32Array(family === 4 ? 1 : 4);
+  }
+
+  get rules(): readonly FibRule[] {
+    return this.rules_;
+  }
+
+  /** Replaces the rule list (kept in pref order; equal prefs keep the given order, as rules added later go after). */
+  setRules(rules: readonly FibRule[]): void {
+    const sorted = rules.map((r, i) => ({ r, i })).sort((a, b) => a.r.pref - b.r.pref || a.i - b.i).map((x) => x.r);
+    this.rules_ = sorted;
+    this.gotoIdx = sorted.map((r) => (r.action === FR_ACT_GOTO ? sorted.findIndex((t) => t.pref === r.gotoTarget) : -1));
+  }
+
+  table(id: number): FibTable {
+    let t = this.tables.get(id);
+    if (!t) this.tables.set(id, (t = new FibTable(id, this.family)));
+    return t;
+  }
+
+  addRoute(r: Route): boolean {
+    return this.table(r.table).insert(r);
+  }
+
+  /**
+   * fib_rules_lookup() over this family's rules. `iif` is '' for locally
+   * generated traffic, which the kernel looks up with iif = lo.
+   */
+  lookup(links: LinkView, daddr: IpAddr, saddr: IpAddr | undefined, flow: FlowKey): FibResult {
+    const iif = flow.iif || 'lo';
+    const oif = flow.oif ?? '';
+    const mark = (flow.mark ?? 0) >>> 0;
+    const tos = flow.tos ?? 0;
+    const rules = this.rules_;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if (!ruleMatch(rule, links, daddr, saddr, iif, oif, mark, tos, flow)) continue;
+      if (rule.action === FR_ACT_GOTO) {
+        // The kernel tests the target and goes on from there ("goto jumped").
+        const t = this.gotoIdx[i]!;
+        if (t < 0) continue;
+        i = t - 1;
+        continue;
+      }
+      if (rule.action === FR_ACT_NOP) continue;
+      switch (rule.action) {
+        case FR_ACT_UNREACHABLE: return fail('unreachable', ENETUNREACH, rule, undefined);
+        case FR_ACT_PROHIBIT: return fail('prohibit', EACCES, rule, undefined);
+        case FR_ACT_TO_TBL: break;
+        case FR_ACT_BLACKHOLE:
+        default: return fail('blackhole', EINVAL, rule, undefined);
+      }
+      const tbl = this.tables.get(rule.table);
+      if (!tbl) continue;
+      const err = tbl.lookup(daddr.w, tos, oif, RT_SCOPE_UNIVERSE);
+      if (err === -EAGAIN) continue;
+      const route = tbl.resRoute!;
+      if (err < 0) return fail(err === -EACCES ? 'prohibit' : err === -EHOSTUNREACH ? 'unreachable' : 'blackhole', -err, rule, route);
+      const nh = route.nexthops[tbl.resNh]!;
+      // fib4_rule_suppress()
+      if (route.plen <= rule.suppressPrefixlen) continue;
+      if (rule.suppressIfgroup !== -1 && nh.dev !== '' && links.linkGroup(nh.dev) === rule.suppressIfgroup) continue;
+      return {
+        ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table: route.table, route,
+        dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
+      };
+    }
+    return fail('noroute', ENETUNREACH, undefined, undefined);
+  }
+
+  /** Lookup in one table only, without rules (what inet_dev_addr_type does with the local table). */
+  tableLookup(id: number, daddr: IpAddr): Route | undefined {
+    const t = this.tables.get(id);
+    if (!t) return undefined;
+    return t.lookup(daddr.w, 0, '', RT_SCOPE_UNIVERSE) === 0 ? t.resRoute! : undefined;
+  }
+
+  /** Scratch words for callers that look up numeric IPv4 addresses without allocating. */
+  scratch(v4: number): IpAddr {
+    this.daddrScratch[0] = v4;
+    return { family: 4, w: this.daddrScratch };
+  }
+}
+
+function fail(error: FibError, errno: number, rule: FibRule | undefined, route: Route | undefined): FibResult {
+  return { ok: false, error, errno, rule, route };
+}
+
+/** fib_rule_match() + fib4_rule_match()/fib6_rule_match(), then FIB_RULE_INVERT. */
+function ruleMatch(
+  r: FibRule, links: LinkView, daddr: IpAddr, saddr: IpAddr | undefined, iif: string, oif: string, mark: number, tos: number, flow: FlowKey,
+): boolean {
+  return r.invert !== ruleMatchRaw(r, links, daddr, saddr, iif, oif, mark, tos, flow);
+}
+
+function ruleMatchRaw(
+  r: FibRule, links: LinkView, daddr: IpAddr, saddr: IpAddr | undefined, iif: string, oif: string, mark: number, tos: number, flow: FlowKey,
+): boolean {
+  if (r.iif !== '' && (r.iif !== iif || !links.hasLink(r.iif))) return false;
+  if (r.oif !== '' && (r.oif !== oif || !links.hasLink(r.oif))) return false;
+  if ((((r.mark ^ mark) & r.markMask) >>> 0) !== 0) return false;
+  if (r.unmatchable) return false;
+  if (r.uid) {
+    const uid = flow.uid ?? 0;
+    if (uid < r.uid[0] || uid > r.uid[1]) return false;
+  }
+  if (r.srcLen > 0) {
+    // A flow without a source address has saddr 0.
+    if (!prefixMatch(saddr ? saddr.w : r.family === 4 ? ZERO4 : ZERO6, r.src!.w, r.srcLen)) return false;
+  }
+  if (r.dstLen > 0 && !prefixMatch(daddr.w, r.dst!.w, r.dstLen)) return false;
+  if (r.dscp >= 0) {
+    if (r.dscp !== (tos >>> 2)) return false;
+  } else if (r.tos !== 0 && r.tos !== (tos & 0x1c)) return false;
+  if (r.ipProto !== 0 && r.ipProto !== (flow.proto ?? 0)) return false;
+  if (!portMatch(r.sport, flow.sport ?? 0)) return false;
+  if (!portMatch(r.dport, flow.dport ?? 0)) return false;
+  return true;
+}
+
+const ZERO4 = new Uint32Array(1);
+const ZERO6 = new Uint32Array(4);
+
+function portMatch(range: readonly [number, number], port: number): boolean {
+  if (range[0] === 0 && range[1] === 0) return true;
+  return port >= range[0] && port <= range[1];
+}
+
+export function toAddr(a: string | IpAddr | undefined): IpAddr | undefined {
+  if (a === undefined) return undefined;
+  if (typeof a !== 'string') return a;
+  return parseAddr(a);
+}
+
+export { addrEqual };

@@ -1,0 +1,148 @@
+/**
+ * One routing table: longest-prefix match over a binary trie.
+ *
+ * Mirrors fib_table_lookup() of net/ipv4/fib_trie.c (Linux 6.18) in what it
+ * decides, not in its LC-trie layout: the longest prefix that has a usable
+ * route wins, otherwise the lookup backtracks to shorter prefixes. Routes of
+ * one prefix are kept in the kernel's alias order (TOS descending, then
+ * metric ascending, then insertion), and for each one:
+ *   - a TOS route is skipped unless (flow TOS & 0x1c) equals it
+ *     (fib_dscp_masked_match);
+ *   - a route whose scope is narrower than the flow's is skipped;
+ *   - a reject type answers at once with its error (fib_props: unreachable
+ *     -EHOSTUNREACH, prohibit -EACCES, blackhole/nat/xresolve -EINVAL,
+ *     throw -EAGAIN);
+ *   - otherwise the first nexthop that is not dead and, when the flow has an
+ *     output device, uses that device, is the result; none → next route.
+ * A lookup walks at most 33/129 trie nodes and allocates nothing.
+ */
+import type { Family } from './addr.js';
+import { EAGAIN, FIB_PROPS_ERROR, type Route } from './types.js';
+
+/** IPTOS_RT_MASK: the TOS bits a legacy TOS route/rule compares. */
+export const IPTOS_RT_MASK = 0x1c;
+
+class TrieNode {
+  c0: TrieNode | null = null;
+  c1: TrieNode | null = null;
+  routes: Route[] | null = null;
+}
+
+function bitAt(w: ArrayLike<number>, i: number): number {
+  return (w[i >>> 5]! >>> (31 - (i & 31))) & 1;
+}
+
+/** Alias order of fib_find_alias/fib_insert_alias: TOS descending, then priority ascending; equal ones keep insertion order. */
+function aliasBefore(a: Route, b: Route): boolean {
+  if (a.tos !== b.tos) return a.tos > b.tos;
+  return a.metric < b.metric;
+}
+
+export class FibTable {
+  private readonly root = new TrieNode();
+  private readonly path: TrieNode[] = [];
+  private count = 0;
+  /** Set by lookup(): the route and the index of the nexthop chosen. */
+  resRoute: Route | null = null;
+  resNh = -1;
+
+  constructor(
+    readonly id: number,
+    readonly family: Family,
+  ) {
+    const bits = family === 4 ? 32 : 128;
+    for (let i = 0; i <= bits; i++) this.path.push(this.root);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a route; an identical one (prefix, type, TOS, metric, nexthops, prefsrc) is not added twice. */
+  insert(r: Route): boolean {
+    let n = this.root;
+    for (let i = 0; i < r.plen; i++) {
+      if (bitAt(r.dst.w, i)) n = n.c1 ??= new TrieNode();
+      else n = n.c0 ??= new TrieNode();
+    }
+    const list = (n.routes ??= []);
+    if (list.some((x) => sameRoute(x, r))) return false;
+    let at = list.length;
+    while (at > 0 && aliasBefore(r, list[at - 1]!)) at--;
+    list.splice(at, 0, r);
+    this.count++;
+    return true;
+  }
+
+  /** Every route, shorter prefixes first (a stable order for dumps and tests). */
+  routes(): Route[] {
+    const out: Route[] = [];
+    const stack: TrieNode[] = [this.root];
+    const nodes: TrieNode[] = [];
+    while (stack.length) {
+      const n = stack.pop()!;
+      nodes.push(n);
+      if (n.c1) stack.push(n.c1);
+      if (n.c0) stack.push(n.c0);
+    }
+    for (const n of nodes) if (n.routes) out.push(...n.routes);
+    return out.sort((a, b) => a.plen - b.plen);
+  }
+
+  /**
+   * fib_table_lookup(): 0 with resRoute/resNh set, -EAGAIN when nothing
+   * matches (or a throw route), or the negative error of a reject route
+   * (resRoute set to it).
+   */
+  lookup(daddr: ArrayLike<number>, tos: number, oif: string, scope: number): number {
+    const path = this.path;
+    const bits = this.family === 4 ? 32 : 128;
+    let depth = 0;
+    let n: TrieNode | null = this.root;
+    for (;;) {
+      path[depth] = n;
+      if (depth === bits) break;
+      n = bitAt(daddr, depth) ? n.c1 : n.c0;
+      if (!n) break;
+      depth++;
+    }
+    this.resRoute = null;
+    this.resNh = -1;
+    for (let d = depth; d >= 0; d--) {
+      const list = path[d]!.routes;
+      if (!list) continue;
+      for (let a = 0; a < list.length; a++) {
+        const r = list[a]!;
+        if (r.tos !== 0 && r.tos !== (tos & IPTOS_RT_MASK)) continue;
+        if (r.scope < scope) continue;
+        const err = FIB_PROPS_ERROR[r.type] ?? 0;
+        if (err !== 0) {
+          this.resRoute = r;
+          return -err;
+        }
+        const nhs = r.nexthops;
+        for (let h = 0; h < nhs.length; h++) {
+          const nh = nhs[h]!;
+          if (nh.flags.includes('dead')) continue;
+          if (oif !== '' && nh.dev !== oif) continue;
+          this.resRoute = r;
+          this.resNh = h;
+          return 0;
+        }
+      }
+    }
+    return -EAGAIN;
+  }
+}
+
+function sameRoute(a: Route, b: Route): boolean {
+  if (a.type !== b.type || a.tos !== b.tos || a.metric !== b.metric || a.plen !== b.plen) return false;
+  if ((a.prefsrc === undefined) !== (b.prefsrc === undefined)) return false;
+  if (a.prefsrc && b.prefsrc && a.prefsrc.w.join() !== b.prefsrc.w.join()) return false;
+  if (a.nexthops.length !== b.nexthops.length) return false;
+  for (let i = 0; i < a.nexthops.length; i++) {
+    const x = a.nexthops[i]!, y = b.nexthops[i]!;
+    if (x.dev !== y.dev || (x.gateway?.w.join() ?? '') !== (y.gateway?.w.join() ?? '')) return false;
+  }
+  return true;
+}

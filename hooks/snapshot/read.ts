@@ -1,0 +1,469 @@
+/**
+ * Reading a node snapshot: a directory of files named after the commands that
+ * produced them (see capture.ts). Unknown files are ignored; a missing file
+ * means "as on a fresh host": lo up with 127.0.0.1/8 and ::1/128, the routes
+ * the kernel derives from the addresses (route/derive.ts), the default rules
+ * (0 local, 32766 main, 32767 default; IPv6 without 32767), and a fresh
+ * namespace's sysctls.
+ *
+ *   iptables-save.txt, ip6tables-save.txt   rulesets (kept as text, with the backend)
+ *   ip-link.json   ip -j -d link show       ip-addr.json   ip -j addr show
+ *   ip-route.json  ip -j route show table all (both families)
+ *   ip6-route.json ip -j -6 route show table all
+ *   ip-rule.json   ip -j rule show          ip6-rule.json  ip -j -6 rule show
+ *   sysctl.txt     sysctl -a
+ *
+ * Every problem is an NfvmError naming the file, the line and column (JSON
+ * syntax, or the offending key for a value of the wrong shape) and the reason.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { NfvmError } from '../../compiler/errors.js';
+import { parseAddr, parsePrefix, maskAddr, type Family, type IpAddr } from '../route/addr.js';
+import { deriveRoutes4, deriveRoutes6 } from '../route/derive.js';
+import { Fib, defaultRule, defaultRules } from '../route/fib.js';
+import {
+  FR_ACT_BLACKHOLE, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_PROHIBIT, FR_ACT_TO_TBL, FR_ACT_UNREACHABLE, RTN_NAMES,
+  RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, SCOPE_NAMES, type FibRule, type Nexthop,
+  type Route,
+} from '../route/types.js';
+import { isObject, JsonPath, parseJson, type JsonObject, type JsonValue } from './json.js';
+import { Node, type Address, type Backend, type Link, type RulesetText } from './node.js';
+import { parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
+
+export const SNAPSHOT_FILES = [
+  'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
+  'ip6-rule.json', 'sysctl.txt',
+] as const;
+
+/** Files larger than this are refused (a snapshot is text of a few MB at most). */
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+/** Reads a snapshot directory. */
+export function readSnapshot(dir: string): Node {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new NfvmError('io', code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'not a directory' : `cannot read (${code})`, dir, undefined, undefined);
+  }
+  const files = new Map<string, string>();
+  for (const n of names) {
+    if (!(SNAPSHOT_FILES as readonly string[]).includes(n)) continue;
+    const p = join(dir, n);
+    try {
+      if (statSync(p).size > MAX_FILE_BYTES) throw new NfvmError('io', 'file too large', p, undefined, undefined);
+      files.set(n, readFileSync(p, 'utf8'));
+    } catch (e) {
+      if (e instanceof NfvmError) throw e;
+      throw new NfvmError('io', `cannot read (${(e as NodeJS.ErrnoException).code})`, p, undefined, undefined);
+    }
+  }
+  return buildNode(dir, files, names.filter((n) => !(SNAPSHOT_FILES as readonly string[]).includes(n)).sort());
+}
+
+/** Builds a node from file texts keyed by file name (missing ones take the defaults). */
+export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignored: readonly string[] = []): Node {
+  const path = (n: string) => (dir ? join(dir, n) : n);
+  const json = (n: string) => {
+    const t = files.get(n);
+    if (t === undefined) return undefined;
+    const doc = parseJson(t, path(n));
+    const root = new JsonPath(doc, '', { line: 1, col: 1 });
+    if (!Array.isArray(doc.value)) throw root.error('expected a JSON array');
+    return { doc, root, items: doc.value as JsonValue[] };
+  };
+
+  // Links and addresses.
+  const linkDoc = json('ip-link.json');
+  const addrDoc = json('ip-addr.json');
+  const links = new Map<string, Link>();
+  const byIndex = new Map<number, string>();
+  const addLink = (p: JsonPath, o: JsonObject) => {
+    const l = parseLink(p, o);
+    if (links.has(l.name)) throw p.child(o, 'ifname').error(`duplicate interface "${l.name}"`);
+    if (byIndex.has(l.ifindex)) throw p.child(o, 'ifindex').error(`duplicate ifindex ${l.ifindex}`);
+    links.set(l.name, l);
+    byIndex.set(l.ifindex, l.name);
+  };
+  const addresses: Address[] = [];
+  if (linkDoc) for (const [i, o] of objects(linkDoc.root, linkDoc.items)) addLink(linkDoc.root.child(linkDoc.items, i), o);
+  if (addrDoc) {
+    for (const [i, o] of objects(addrDoc.root, addrDoc.items)) {
+      const p = addrDoc.root.child(addrDoc.items, i);
+      if (linkDoc) {
+        const name = str(p.child(o, 'ifname'), o.ifname);
+        const l = links.get(name);
+        if (!l) throw p.child(o, 'ifname').error(`unknown interface "${name}" (not in ip-link.json)`);
+        if (o.ifindex !== undefined && int(p.child(o, 'ifindex'), o.ifindex) !== l.ifindex) throw p.child(o, 'ifindex').error(`ifindex differs from ip-link.json (${l.ifindex})`);
+      } else addLink(p, o);
+      addresses.push(...parseAddrInfo(p, o, links));
+    }
+  }
+  if (!linkDoc && !addrDoc) {
+    links.set('lo', {
+      ifindex: 1, name: 'lo', mac: '00:00:00:00:00:00', linkType: 'loopback', kind: '', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], up: true,
+      lowerUp: true, loopback: true, mtu: 65536, master: '', slaveKind: '', group: 0, peer: '',
+    });
+    const lo = (s: string, plen: number): Address => ({
+      family: s.includes(':') ? 6 : 4, dev: 'lo', ifindex: 1, local: parseAddr(s)!, prefixlen: plen, broadcast: undefined, scope: 'host',
+      secondary: false, noprefixroute: false, tentative: false, metric: 0, label: s.includes(':') ? '' : 'lo',
+    });
+    addresses.push(lo('127.0.0.1', 8), lo('::1', 128));
+  }
+  for (const l of links.values()) {
+    if (l.master && !links.has(l.master)) throw new NfvmError('value', `interface "${l.name}": unknown master "${l.master}"`, path(linkDoc ? 'ip-link.json' : 'ip-addr.json'), undefined, l.master);
+  }
+
+  // Routes.
+  const fib4 = new Fib(4);
+  const fib6 = new Fib(6);
+  const routeDoc = json('ip-route.json');
+  const route6Doc = json('ip6-route.json');
+  for (const [d, fam] of [[routeDoc, undefined], [route6Doc, 6]] as const) {
+    if (!d) continue;
+    for (const [i, o] of objects(d.root, d.items)) {
+      const r = parseRoute(d.root.child(d.items, i), o, fam, links);
+      (r.family === 4 ? fib4 : fib6).addRoute(r);
+    }
+  }
+  const derive = { links: new Map([...links].map(([n, l]) => [n, { name: n, up: l.up, loopback: l.loopback }])), addrs: addresses };
+  if (!routeDoc) for (const r of deriveRoutes4(derive.links, derive.addrs)) fib4.addRoute(r);
+  if (!routeDoc && !route6Doc) for (const r of deriveRoutes6(derive.links, derive.addrs)) fib6.addRoute(r);
+  // The kernel always has the local and main tables.
+  for (const f of [fib4, fib6]) {
+    f.table(RT_TABLE_LOCAL);
+    f.table(RT_TABLE_MAIN);
+  }
+
+  // Rules.
+  for (const [name, fib, fam] of [['ip-rule.json', fib4, 4], ['ip6-rule.json', fib6, 6]] as const) {
+    const d = json(name);
+    if (!d) {
+      fib.setRules(defaultRules(fam));
+      continue;
+    }
+    const rules: FibRule[] = [];
+    for (const [i, o] of objects(d.root, d.items)) rules.push(parseRule(d.root.child(d.items, i), o, fam));
+    fib.setRules(rules);
+  }
+
+  // Sysctls.
+  const sysText = files.get('sysctl.txt');
+  const sysEntries = sysText === undefined ? new Map() : parseSysctl(sysText, path('sysctl.txt'));
+  for (const [k, e] of sysEntries) {
+    const dev = sysctlDevice(k);
+    if (dev !== undefined && !links.has(dev)) throw new NfvmError('value', `unknown interface "${dev}" in ${k}`, path('sysctl.txt'), e.pos, dev);
+  }
+
+  const rs = (n: string): RulesetText | undefined => {
+    const t = files.get(n);
+    return t === undefined ? undefined : { file: path(n), text: t, backend: backendOf(t) };
+  };
+  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored);
+}
+
+/** The backend an iptables-save header names. */
+export function backendOf(text: string): Backend | undefined {
+  const m = /^# Generated by (ip6?tables(?:-(legacy|nft))?-save) v([\d.]+)(?: \((legacy|nf_tables)\))?/m.exec(text.slice(0, 4096));
+  if (!m) return undefined;
+  if (m[2] === 'nft' || m[4] === 'nf_tables') return 'nft';
+  if (m[2] === 'legacy' || m[4] === 'legacy') return 'legacy';
+  // iptables before 1.8 had only the legacy backend and printed no backend.
+  return /^1\.[0-7]\./.test(m[3]!) ? 'legacy' : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Shape helpers: each takes the path of the value for its error message.
+
+function* objects(root: JsonPath, items: JsonValue[]): Generator<[number, JsonObject]> {
+  for (let i = 0; i < items.length; i++) {
+    const o = items[i];
+    if (!isObject(o)) throw root.child(items, i).error('expected an object');
+    yield [i, o];
+  }
+}
+
+function str(p: JsonPath, v: JsonValue | undefined): string {
+  if (typeof v !== 'string') throw p.error(v === undefined ? 'missing' : 'expected a string');
+  return v;
+}
+
+function int(p: JsonPath, v: JsonValue | undefined, min = 0, max = 0xffffffff): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw p.error(v === undefined ? 'missing' : 'expected an integer');
+  if (v < min || v > max) throw p.error(`out of range (${min}..${max})`);
+  return v;
+}
+
+/** "0x4000" / "16384" / 16384 → number. */
+function u32(p: JsonPath, v: JsonValue | undefined): number {
+  if (typeof v === 'number') return int(p, v);
+  const s = str(p, v);
+  if (!/^(0x[0-9a-fA-F]{1,8}|\d{1,10})$/.test(s)) throw p.error(`expected a number, got "${s}"`);
+  const n = Number(s);
+  if (n > 0xffffffff) throw p.error('out of range');
+  return n;
+}
+
+function strList(p: JsonPath, o: JsonObject, key: string): string[] {
+  const v = o[key];
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw p.child(o, key).error('expected an array of strings');
+  return v.map((x, i) => str(p.child(o, key).child(v, i), x));
+}
+
+function addrOf(p: JsonPath, v: JsonValue | undefined, family?: Family): IpAddr {
+  const s = str(p, v);
+  const a = parseAddr(s);
+  if (!a) throw p.error(`bad address "${s}"`);
+  if (family && a.family !== family) throw p.error(`"${s}" is not an IPv${family} address`);
+  return a;
+}
+
+function parseLink(p: JsonPath, o: JsonObject): Link {
+  const name = str(p.child(o, 'ifname'), o.ifname);
+  if (name === '' || name.length > 15 || /[\s/:]/.test(name)) throw p.child(o, 'ifname').error(`bad interface name "${name}"`);
+  const flags = strList(p, o, 'flags');
+  const li = o.linkinfo;
+  if (li !== undefined && !isObject(li)) throw p.child(o, 'linkinfo').error('expected an object');
+  const kind = li?.info_kind === undefined ? '' : str(p.child(o, 'linkinfo').child(li, 'info_kind'), li.info_kind);
+  const slaveKind = li?.info_slave_kind === undefined ? '' : str(p.child(o, 'linkinfo').child(li, 'info_slave_kind'), li.info_slave_kind);
+  let group = 0;
+  if (o.group !== undefined) {
+    const g = o.group;
+    if (g === 'default') group = 0;
+    else if (typeof g === 'number') group = int(p.child(o, 'group'), g);
+    else if (typeof g === 'string' && /^\d+$/.test(g)) group = Number(g);
+    else p.child(o, 'group').fail('expected "default" or a number');
+  }
+  return {
+    ifindex: int(p.child(o, 'ifindex'), o.ifindex, 1, 0x7fffffff),
+    name,
+    mac: o.address === undefined ? '' : str(p.child(o, 'address'), o.address),
+    linkType: o.link_type === undefined ? '' : str(p.child(o, 'link_type'), o.link_type),
+    kind,
+    flags,
+    up: flags.includes('UP'),
+    lowerUp: flags.includes('LOWER_UP'),
+    loopback: flags.includes('LOOPBACK'),
+    mtu: o.mtu === undefined ? 1500 : int(p.child(o, 'mtu'), o.mtu),
+    master: o.master === undefined ? '' : str(p.child(o, 'master'), o.master),
+    slaveKind,
+    group,
+    peer: typeof o.link === 'string' ? o.link : '',
+  };
+}
+
+function parseAddrInfo(p: JsonPath, o: JsonObject, links: Map<string, Link>): Address[] {
+  const dev = o.ifname as string;
+  const link = links.get(dev)!;
+  const ai = o.addr_info;
+  if (ai === undefined) return [];
+  const ap = p.child(o, 'addr_info');
+  if (!Array.isArray(ai)) throw ap.error('expected an array');
+  const out: Address[] = [];
+  for (let i = 0; i < ai.length; i++) {
+    const e = ai[i];
+    const q = ap.child(ai, i);
+    if (!isObject(e)) throw q.error('expected an object');
+    const fam = str(q.child(e, 'family'), e.family);
+    if (fam !== 'inet' && fam !== 'inet6') continue; // e.g. AF_PACKET entries on some versions
+    const family: Family = fam === 'inet' ? 4 : 6;
+    const local = addrOf(q.child(e, 'local'), e.local, family);
+    const prefixlen = int(q.child(e, 'prefixlen'), e.prefixlen, 0, family === 4 ? 32 : 128);
+    let secondary = e.secondary === true;
+    if (family === 4 && !secondary) {
+      // inet_insert_ifa(): an address inside a primary's subnet becomes secondary.
+      const m = maskAddr(local, prefixlen).w[0];
+      secondary = out.some((a) => a.family === 4 && !a.secondary && a.prefixlen === prefixlen && maskAddr(a.local, prefixlen).w[0] === m);
+    }
+    out.push({
+      family, dev, ifindex: link.ifindex, local, prefixlen,
+      broadcast: e.broadcast === undefined ? undefined : addrOf(q.child(e, 'broadcast'), e.broadcast, 4),
+      scope: e.scope === undefined ? 'global' : typeof e.scope === 'number' ? String(e.scope) : str(q.child(e, 'scope'), e.scope),
+      secondary,
+      noprefixroute: e.noprefixroute === true,
+      tentative: e.tentative === true,
+      metric: e.metric === undefined ? 0 : int(q.child(e, 'metric'), e.metric),
+      label: typeof e.label === 'string' ? e.label : '',
+    });
+  }
+  return out;
+}
+
+function tableId(p: JsonPath, v: JsonValue | undefined): number {
+  if (v === undefined) return RT_TABLE_MAIN;
+  if (typeof v === 'number') return int(p, v, 1);
+  const s = str(p, v);
+  if (s === 'local') return RT_TABLE_LOCAL;
+  if (s === 'main') return RT_TABLE_MAIN;
+  if (s === 'default') return RT_TABLE_DEFAULT;
+  if (/^\d{1,10}$/.test(s) && Number(s) >= 1 && Number(s) <= 0xffffffff) return Number(s);
+  return p.fail(`unknown table "${s}" (names other than local/main/default need the node's rt_tables; give the number)`);
+}
+
+function devOf(p: JsonPath, v: JsonValue | undefined, links: Map<string, Link>): string {
+  const d = str(p, v);
+  if (!links.has(d)) throw p.error(`unknown interface "${d}"`);
+  return d;
+}
+
+function gatewayOf(p: JsonPath, o: JsonObject, family: Family | undefined): IpAddr | undefined {
+  if (o.gateway !== undefined) return addrOf(p.child(o, 'gateway'), o.gateway, family);
+  if (o.via !== undefined) {
+    const v = o.via;
+    if (!isObject(v)) throw p.child(o, 'via').error('expected an object');
+    return addrOf(p.child(o, 'via').child(v, 'host'), v.host);
+  }
+  return undefined;
+}
+
+function parseRoute(p: JsonPath, o: JsonObject, fileFamily: Family | undefined, links: Map<string, Link>): Route {
+  const typeName = o.type === undefined ? 'unicast' : str(p.child(o, 'type'), o.type);
+  const type = RTN_NAMES.indexOf(typeName);
+  if (type <= 0) throw p.child(o, 'type').error(`unknown route type "${typeName}"`);
+  const dstText = str(p.child(o, 'dst'), o.dst);
+  // The family: from dst, else from the gateway/prefsrc, else IPv6 routes carry "pref", else the file's.
+  let family: Family | undefined = fileFamily;
+  if (dstText !== 'default') family = dstText.includes(':') ? 6 : 4;
+  else if (typeof o.gateway === 'string') family = o.gateway.includes(':') ? 6 : 4;
+  else if (typeof o.prefsrc === 'string') family = o.prefsrc.includes(':') ? 6 : 4;
+  else family ??= o.pref !== undefined ? 6 : 4;
+  if (fileFamily && family !== fileFamily) throw p.child(o, 'dst').error(`not an IPv${fileFamily} route`);
+  const pr = parsePrefix(dstText, family);
+  if (!pr) throw p.child(o, 'dst').error(`bad destination "${dstText}"`);
+  // iproute2 prints the scope only when it is not universe.
+  let scope = RT_SCOPE_UNIVERSE;
+  if (o.scope !== undefined) {
+    const sv = o.scope;
+    if (typeof sv === 'number') scope = int(p.child(o, 'scope'), sv, 0, 255);
+    else {
+      const s = SCOPE_NAMES.get(str(p.child(o, 'scope'), sv));
+      if (s === undefined) throw p.child(o, 'scope').error(`unknown scope "${String(sv)}"`);
+      scope = s;
+    }
+  }
+  const nexthops: Nexthop[] = [];
+  if (o.nexthops !== undefined) {
+    const nv = o.nexthops;
+    const np = p.child(o, 'nexthops');
+    if (!Array.isArray(nv) || nv.length === 0) throw np.error('expected a non-empty array');
+    for (let i = 0; i < nv.length; i++) {
+      const n = nv[i];
+      const q = np.child(nv, i);
+      if (!isObject(n)) throw q.error('expected an object');
+      nexthops.push({
+        gateway: gatewayOf(q, n, family),
+        dev: n.dev === undefined ? '' : devOf(q.child(n, 'dev'), n.dev, links),
+        weight: n.weight === undefined ? 1 : int(q.child(n, 'weight'), n.weight, 1, 256),
+        flags: strList(q, n, 'flags'),
+      });
+    }
+  } else if (o.dev !== undefined || o.gateway !== undefined || o.via !== undefined) {
+    nexthops.push({
+      gateway: gatewayOf(p, o, family),
+      dev: o.dev === undefined ? '' : devOf(p.child(o, 'dev'), o.dev, links),
+      weight: 1,
+      flags: strList(p, o, 'flags'),
+    });
+  }
+  return {
+    family,
+    table: tableId(p.child(o, 'table'), o.table),
+    type,
+    dst: maskAddr(pr.addr, pr.plen),
+    plen: pr.plen,
+    tos: o.tos === undefined ? 0 : u32(p.child(o, 'tos'), o.tos) & 0xff,
+    metric: o.metric === undefined ? 0 : int(p.child(o, 'metric'), o.metric),
+    scope,
+    protocol: o.protocol === undefined ? 'boot' : typeof o.protocol === 'number' ? String(o.protocol) : str(p.child(o, 'protocol'), o.protocol),
+    prefsrc: o.prefsrc === undefined ? undefined : addrOf(p.child(o, 'prefsrc'), o.prefsrc, family),
+    nexthops,
+  };
+}
+
+const PROTO_NUMBERS: ReadonlyMap<string, number> = new Map([
+  ['ip', 0], ['icmp', 1], ['igmp', 2], ['tcp', 6], ['udp', 17], ['gre', 47], ['esp', 50], ['ah', 51], ['ipv6-icmp', 58], ['icmpv6', 58],
+  ['sctp', 132], ['udplite', 136], ['dccp', 33], ['ipv6', 41], ['ipip', 4], ['ospf', 89], ['pim', 103], ['vrrp', 112], ['l2tp', 115], ['mptcp', 262],
+]);
+
+function portRange(p: JsonPath, o: JsonObject, key: 'sport' | 'dport'): [number, number] {
+  if (o[key] !== undefined) {
+    const v = int(p.child(o, key), o[key], 0, 65535);
+    return [v, v];
+  }
+  if (o[`${key}_start`] !== undefined || o[`${key}_end`] !== undefined) {
+    const a = int(p.child(o, `${key}_start`), o[`${key}_start`], 0, 65535);
+    const b = int(p.child(o, `${key}_end`), o[`${key}_end`], a, 65535);
+    return [a, b];
+  }
+  return [0, 0];
+}
+
+function parseRule(p: JsonPath, o: JsonObject, family: Family): FibRule {
+  const pref = int(p.child(o, 'priority'), o.priority);
+  const max = family === 4 ? 32 : 128;
+  const side = (key: 'src' | 'dst'): [IpAddr | undefined, number] => {
+    const v = o[key];
+    if (v === undefined || v === 'all') return [undefined, 0];
+    const a = addrOf(p.child(o, key), v, family);
+    const len = o[`${key}len`] === undefined ? max : int(p.child(o, `${key}len`), o[`${key}len`], 0, max);
+    return [maskAddr(a, len), len];
+  };
+  const [src, srcLen] = side('src');
+  const [dst, dstLen] = side('dst');
+  let action: number;
+  let table = 0;
+  let gotoTarget = 0;
+  if (o.goto !== undefined) {
+    action = FR_ACT_GOTO;
+    gotoTarget = int(p.child(o, 'goto'), o.goto);
+    if (gotoTarget <= pref) throw p.child(o, 'goto').error('backward goto (the kernel refuses a target not after the rule)');
+  } else if (o.nop !== undefined) action = FR_ACT_NOP;
+  else if (o.action !== undefined) {
+    const a = str(p.child(o, 'action'), o.action);
+    const m = new Map([['unreachable', FR_ACT_UNREACHABLE], ['prohibit', FR_ACT_PROHIBIT], ['blackhole', FR_ACT_BLACKHOLE]]).get(a);
+    if (m === undefined) throw p.child(o, 'action').error(`unknown rule action "${a}"`);
+    action = m;
+  } else if (o.table !== undefined) {
+    action = FR_ACT_TO_TBL;
+    table = tableId(p.child(o, 'table'), o.table);
+  } else return p.fail('rule without table, goto, nop or action');
+  let mark = 0;
+  let markMask = 0;
+  if (o.fwmark !== undefined) {
+    mark = u32(p.child(o, 'fwmark'), o.fwmark);
+    markMask = o.fwmask === undefined ? 0xffffffff : u32(p.child(o, 'fwmask'), o.fwmask);
+  } else if (o.fwmask !== undefined) markMask = u32(p.child(o, 'fwmask'), o.fwmask);
+  let ipProto = 0;
+  if (o.ipproto !== undefined) {
+    const v = o.ipproto;
+    if (typeof v === 'number') ipProto = int(p.child(o, 'ipproto'), v, 0, 255);
+    else {
+      const s = str(p.child(o, 'ipproto'), v);
+      const n = /^\d+$/.test(s) ? Number(s) : /^ipproto-(\d+)$/.exec(s) ? Number(s.slice(8)) : PROTO_NUMBERS.get(s);
+      if (n === undefined || n > 255) throw p.child(o, 'ipproto').error(`unknown protocol "${s}"`);
+      ipProto = n;
+    }
+  }
+  const base = defaultRule(family, pref, table);
+  return {
+    ...base,
+    action, gotoTarget,
+    invert: o.not !== undefined,
+    src, srcLen, dst, dstLen,
+    iif: o.iif === undefined ? '' : str(p.child(o, 'iif'), o.iif),
+    oif: o.oif === undefined ? '' : str(p.child(o, 'oif'), o.oif),
+    mark, markMask,
+    tos: o.tos === undefined ? 0 : u32(p.child(o, 'tos'), o.tos) & 0xff,
+    dscp: o.dscp === undefined ? -1 : u32(p.child(o, 'dscp'), o.dscp) & 0x3f,
+    ipProto,
+    sport: portRange(p, o, 'sport'),
+    dport: portRange(p, o, 'dport'),
+    uid: o.uid_start === undefined ? undefined : [int(p.child(o, 'uid_start'), o.uid_start), int(p.child(o, 'uid_end'), o.uid_end)],
+    suppressPrefixlen: o.suppress_prefixlen === undefined ? -1 : int(p.child(o, 'suppress_prefixlen'), o.suppress_prefixlen, 0, max),
+    suppressIfgroup: o.suppress_ifgroup === undefined ? -1 : int(p.child(o, 'suppress_ifgroup'), o.suppress_ifgroup),
+    unmatchable: o.l3mdev !== undefined || (o.tun_id !== undefined && o.tun_id !== 0),
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * sysctl values of a node: `sysctl -a` lines over the defaults of a fresh
+ * namespace, with typed getters that combine per-device and `all` values the
+ * way the kernel's IN_DEV_* macros do (include/linux/inetdevice.h, 6.18):
+ *   IN_DEV_MAXCONF  rp_filter, arp_ignore              max(all, dev)
+ *   IN_DEV_ORCONF   accept_local, route_localnet,      all || dev
+ *                   src_valid_mark, log_martians
+ *   IN_DEV_CONF_GET forwarding                          dev only
+ * A device's own value defaults to conf.default's (devinet copies it when the
+ * device appears). Writing net.ipv4.ip_forward sets conf.all, conf.default
+ * and every device (inet_forward_change), so a file that gives only
+ * ip_forward is read that way.
+ */
+import { NfvmError, type SourcePos } from '../../compiler/errors.js';
+import { FRESH_NETNS_SYSCTL } from './fresh-sysctl.js';
+
+export interface SysctlEntry {
+  readonly value: string;
+  readonly pos: SourcePos;
+}
+
+/** Parses `key = value` lines (`#`/`;` comments and blank lines allowed). */
+export function parseSysctl(text: string, file: string): Map<string, SysctlEntry> {
+  const out = new Map<string, SysctlEntry>();
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const raw = lines[n]!.replace(/\r$/, '');
+    const t = raw.trim();
+    if (t === '' || t.startsWith('#') || t.startsWith(';')) continue;
+    const col = raw.indexOf(t) + 1;
+    const eq = t.indexOf('=');
+    if (eq < 0) throw new NfvmError('syntax', 'expected "key = value"', file, { line: n + 1, col }, t);
+    const key = t.slice(0, eq).trim();
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.\/:@+-]*$/.test(key)) throw new NfvmError('syntax', `bad sysctl key "${key}"`, file, { line: n + 1, col }, key);
+    out.set(normaliseKey(key), { value: t.slice(eq + 1).trim(), pos: { line: n + 1, col } });
+  }
+  return out;
+}
+
+/** sysctl prints a '.' inside an interface name as '/' (net.ipv4.conf.eth0/100.rp_filter). */
+function normaliseKey(key: string): string {
+  const m = /^(net\.ipv[46]\.(?:conf|neigh)\.)([^.]+(?:\.[^.]+)*?)\.([a-z0-9_]+)$/.exec(key);
+  if (!m) return key;
+  return m[1]! + m[2]!.replaceAll('/', '.') + '.' + m[3]!;
+}
+
+let freshCache: Map<string, string> | undefined;
+function fresh(): Map<string, string> {
+  if (freshCache) return freshCache;
+  const m = new Map<string, string>();
+  for (const [k, e] of parseSysctl(FRESH_NETNS_SYSCTL, '<fresh namespace>')) m.set(k, e.value);
+  return (freshCache = m);
+}
+
+/** The device a conf/neigh key names, or undefined for other keys and all/default. */
+export function sysctlDevice(key: string): string | undefined {
+  const m = /^net\.ipv[46]\.(?:conf|neigh)\.(.+)\.[a-z0-9_]+$/.exec(key);
+  if (!m || m[1] === 'all' || m[1] === 'default') return undefined;
+  return m[1];
+}
+
+export class Sysctls {
+  private readonly given = new Map<string, string>();
+
+  constructor(entries: ReadonlyMap<string, SysctlEntry> = new Map()) {
+    for (const [k, e] of entries) this.given.set(k, e.value);
+    const fwd = this.given.get('net.ipv4.ip_forward');
+    const allFwd = this.given.get('net.ipv4.conf.all.forwarding');
+    if (fwd !== undefined && allFwd === undefined) {
+      this.given.set('net.ipv4.conf.all.forwarding', fwd);
+      if (!this.given.has('net.ipv4.conf.default.forwarding')) this.given.set('net.ipv4.conf.default.forwarding', fwd);
+    } else if (fwd === undefined && allFwd !== undefined) this.given.set('net.ipv4.ip_forward', allFwd);
+  }
+
+  /** The raw value: the file's, else a fresh namespace's; undefined when neither has the key. */
+  get(key: string): string | undefined {
+    return this.given.get(key) ?? fresh().get(key);
+  }
+
+  /** Whether the snapshot itself gave the key. */
+  has(key: string): boolean {
+    return this.given.has(key);
+  }
+
+  /** The first number of the value (NaN when absent or not numeric). */
+  num(key: string): number {
+    const v = this.get(key);
+    if (v === undefined) return NaN;
+    const m = /^-?\d+/.exec(v);
+    return m ? Number(m[0]) : NaN;
+  }
+
+  /** Every key the snapshot gave. */
+  keys(): IterableIterator<string> {
+    return this.given.keys();
+  }
+
+  /** conf.<dev>.<name> of a family: the device's own value, else conf.default's. */
+  devConf(family: 4 | 6, dev: string, name: string): number {
+    const p = `net.ipv${family}.conf.`;
+    const own = this.given.get(`${p}${dev}.${name}`);
+    if (own !== undefined) return intOf(own);
+    if (!this.given.has(`${p}default.${name}`)) {
+      const f = fresh().get(`${p}${dev}.${name}`);
+      if (f !== undefined) return intOf(f);
+    }
+    return intOf(this.get(`${p}default.${name}`) ?? '0');
+  }
+
+  allConf(family: 4 | 6, name: string): number {
+    return intOf(this.get(`net.ipv${family}.conf.all.${name}`) ?? '0');
+  }
+
+  /** net.ipv4.ip_forward. */
+  ipForward(): boolean {
+    return this.num('net.ipv4.ip_forward') > 0;
+  }
+
+  /** IN_DEV_FORWARD(dev): the device's forwarding flag (what ip_route_input checks for forwarding). */
+  forwarding(dev: string): boolean {
+    return this.devConf(4, dev, 'forwarding') > 0;
+  }
+
+  /** IN_DEV_RPFILTER: max(all, dev); 0 off, 1 strict, 2 loose. */
+  rpFilter(dev: string): number {
+    return Math.max(this.allConf(4, 'rp_filter'), this.devConf(4, dev, 'rp_filter'));
+  }
+
+  acceptLocal(dev: string): boolean {
+    return this.orConf(dev, 'accept_local');
+  }
+
+  routeLocalnet(dev: string): boolean {
+    return this.orConf(dev, 'route_localnet');
+  }
+
+  srcValidMark(dev: string): boolean {
+    return this.orConf(dev, 'src_valid_mark');
+  }
+
+  logMartians(dev: string): boolean {
+    return this.orConf(dev, 'log_martians');
+  }
+
+  /** net.ipv6.conf.<dev|all>.forwarding. */
+  ipv6Forwarding(dev = 'all'): boolean {
+    return (dev === 'all' ? this.allConf(6, 'forwarding') : this.devConf(6, dev, 'forwarding')) > 0;
+  }
+
+  ipv6Disabled(dev = 'all'): boolean {
+    return (dev === 'all' ? this.allConf(6, 'disable_ipv6') : this.devConf(6, dev, 'disable_ipv6')) > 0;
+  }
+
+  /** net.bridge.bridge-nf-call-iptables (1 in a fresh namespace with br_netfilter). */
+  bridgeNfCallIptables(): boolean {
+    return this.num('net.bridge.bridge-nf-call-iptables') > 0;
+  }
+
+  bridgeNfCallIp6tables(): boolean {
+    return this.num('net.bridge.bridge-nf-call-ip6tables') > 0;
+  }
+
+  /** net.netfilter.nf_conntrack_tcp_loose. */
+  conntrackTcpLoose(): boolean {
+    return this.num('net.netfilter.nf_conntrack_tcp_loose') > 0;
+  }
+
+  conntrackChecksum(): boolean {
+    return this.num('net.netfilter.nf_conntrack_checksum') > 0;
+  }
+
+  private orConf(dev: string, name: string): boolean {
+    return this.allConf(4, name) > 0 || this.devConf(4, dev, name) > 0;
+  }
+}
+
+function intOf(v: string): number {
+  const m = /^-?\d+/.exec(v);
+  return m ? Number(m[0]) : 0;
+}

@@ -1,0 +1,186 @@
+/**
+ * Policy routing and address types against the kernel's rules
+ * (net/core/fib_rules.c, net/ipv4/fib_trie.c, fib_frontend.c on 6.18).
+ */
+import { describe, expect, it } from 'vitest';
+import { buildNode } from '../../hooks/snapshot/read.js';
+import { addrType, fibLookup, isLocalAddress, formatAddr, EACCES, EHOSTUNREACH, EINVAL, ENETUNREACH, type FibResult } from '../../hooks/route/index.js';
+
+const link = (ifindex: number, ifname: string, extra: object = {}) => ({ ifindex, ifname, flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, link_type: 'ether', ...extra });
+const LINKS = [
+  { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, link_type: 'loopback', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' }] },
+  link(2, 'eth0', { addr_info: [{ family: 'inet', local: '192.168.1.10', prefixlen: 24, broadcast: '192.168.1.255' }] }),
+  link(3, 'eth1', { group: 7, addr_info: [{ family: 'inet', local: '10.0.0.1', prefixlen: 24 }, { family: 'inet', local: '10.0.0.9', prefixlen: 24 }] }),
+];
+
+function node(rules: object[] | undefined, routes: object[] | undefined, links: object[] = LINKS) {
+  const files = new Map<string, string>([['ip-addr.json', JSON.stringify(links)]]);
+  if (rules) files.set('ip-rule.json', JSON.stringify(rules));
+  if (routes) files.set('ip-route.json', JSON.stringify(routes));
+  return buildNode('', files);
+}
+const DEFAULT_RULES = [{ priority: 0, src: 'all', table: 'local' }, { priority: 32766, src: 'all', table: 'main' }, { priority: 32767, src: 'all', table: 'default' }];
+const CONNECTED = [
+  { dst: '192.168.1.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '192.168.1.10', flags: [] },
+  { dst: '10.0.0.0/24', dev: 'eth1', protocol: 'kernel', scope: 'link', prefsrc: '10.0.0.1', flags: [] },
+  { type: 'local', dst: '192.168.1.10', dev: 'eth0', table: 'local', protocol: 'kernel', scope: 'host', prefsrc: '192.168.1.10', flags: [] },
+  { type: 'broadcast', dst: '192.168.1.255', dev: 'eth0', table: 'local', protocol: 'kernel', scope: 'link', prefsrc: '192.168.1.10', flags: [] },
+  { type: 'local', dst: '127.0.0.0/8', dev: 'lo', table: 'local', protocol: 'kernel', scope: 'host', prefsrc: '127.0.0.1', flags: [] },
+];
+const gw = (r: FibResult) => (r.ok ? `${r.type} ${r.gateway ? formatAddr(r.gateway) : '-'} ${r.dev} t${r.table} p${r.rule?.pref}` : `${r.error} ${r.errno} p${r.rule?.pref ?? '-'}`);
+
+describe('fibLookup: policy rules', () => {
+  const routes = [
+    ...CONNECTED,
+    { dst: 'default', gateway: '192.168.1.1', dev: 'eth0', flags: [] },
+    { dst: 'default', gateway: '10.0.0.254', dev: 'eth1', table: '100', flags: [] },
+    { type: 'throw', dst: '172.16.0.0/12', table: '100', flags: [] },
+    { dst: '8.8.8.0/24', gateway: '10.0.0.253', dev: 'eth1', table: '200', flags: [] },
+    { type: 'unreachable', dst: '198.51.100.0/24', flags: [] },
+    { type: 'prohibit', dst: '198.51.101.0/24', flags: [] },
+    { type: 'blackhole', dst: '198.51.102.0/24', flags: [] },
+  ];
+  const rules = [
+    DEFAULT_RULES[0],
+    { priority: 100, src: 'all', fwmark: '0x4000', fwmask: '0x4000', table: '100' },
+    { priority: 150, src: 'all', fwmark: '0x7', table: '100' },
+    { priority: 200, src: '10.0.0.0', srclen: 24, goto: 300 },
+    { priority: 250, src: 'all', table: '200' },
+    { priority: 300, src: 'all', iif: 'eth1', ipproto: 'tcp', dport: 443, table: '100' },
+    { priority: 400, src: 'all', dst: '203.0.113.7', action: 'prohibit' },
+    { priority: 401, src: 'all', dst: '203.0.113.8', action: 'unreachable' },
+    { priority: 402, src: 'all', dst: '203.0.113.9', action: 'blackhole' },
+    { priority: 403, src: 'all', nop: null },
+    { priority: 500, not: null, src: '192.168.0.0', srclen: 16, table: 'main', suppress_prefixlen: 0 },
+    DEFAULT_RULES[1], DEFAULT_RULES[2],
+  ];
+  const n = node(rules, routes);
+
+  it('rule order: local first, then marks, then main', () => {
+    expect(gw(fibLookup(n, { daddr: '192.168.1.10' }))).toBe('local - eth0 t255 p0');
+    expect(gw(fibLookup(n, { daddr: '1.1.1.1' }))).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '1.1.1.1', mark: 0x4000 }))).toBe('unicast 10.0.0.254 eth1 t100 p100');
+  });
+
+  it('fwmark with mask: ((mark ^ fwmark) & mask) == 0; without mask the mark must be exact', () => {
+    expect(gw(fibLookup(n, { daddr: '1.1.1.1', mark: 0xc001 }))).toBe('unicast 10.0.0.254 eth1 t100 p100');
+    expect(gw(fibLookup(n, { daddr: '1.1.1.1', mark: 0x8000 }))).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '1.1.1.1', mark: 0x7 }))).toBe('unicast 10.0.0.254 eth1 t100 p150');
+    expect(gw(fibLookup(n, { daddr: '1.1.1.1', mark: 0xf }))).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+  });
+
+  it('throw in a table falls through to the next rule', () => {
+    expect(gw(fibLookup(n, { daddr: '172.16.1.1', mark: 0x4000 }))).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+  });
+
+  it('a table without a matching route falls through; a matching one answers', () => {
+    expect(gw(fibLookup(n, { daddr: '8.8.8.8' }))).toBe('unicast 10.0.0.253 eth1 t200 p250');
+  });
+
+  it('goto skips the rules in between (and tests its target)', () => {
+    // from 10.0.0.0/24 jumps over 250 (table 200) to 300, which needs iif eth1 + tcp/443.
+    expect(gw(fibLookup(n, { daddr: '8.8.8.8', saddr: '10.0.0.5' }))).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '8.8.8.8', saddr: '10.0.0.5', iif: 'eth1', proto: 6, dport: 443 }))).toBe('unicast 10.0.0.254 eth1 t100 p300');
+    expect(gw(fibLookup(n, { daddr: '8.8.8.8', saddr: '10.0.0.5', iif: 'eth1', proto: 6, dport: 80 }))).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+  });
+
+  it('rule actions unreachable / prohibit / blackhole; nop continues', () => {
+    expect(gw(fibLookup(n, { daddr: '203.0.113.7' }))).toBe(`prohibit ${EACCES} p400`);
+    expect(gw(fibLookup(n, { daddr: '203.0.113.8' }))).toBe(`unreachable ${ENETUNREACH} p401`);
+    expect(gw(fibLookup(n, { daddr: '203.0.113.9' }))).toBe(`blackhole ${EINVAL} p402`);
+  });
+
+  it('route types unreachable / prohibit / blackhole answer with their errors', () => {
+    // From 192.168.1.10 rule 500 (`not from 192.168/16`) does not match, so main at 32766 answers;
+    // without a source it matches, and suppress_prefixlength does not apply to errors.
+    const s = '192.168.1.10';
+    expect(gw(fibLookup(n, { daddr: '198.51.100.1', saddr: s }))).toBe(`unreachable ${EHOSTUNREACH} p32766`);
+    expect(gw(fibLookup(n, { daddr: '198.51.101.1', saddr: s }))).toBe(`prohibit ${EACCES} p32766`);
+    expect(gw(fibLookup(n, { daddr: '198.51.102.1', saddr: s }))).toBe(`blackhole ${EINVAL} p32766`);
+    expect(gw(fibLookup(n, { daddr: '198.51.100.1' }))).toBe(`unreachable ${EHOSTUNREACH} p500`);
+  });
+
+  it('suppress_prefixlength 0 ignores the default route; `not` inverts the selector', () => {
+    // Rule 500 (not from 192.168/16, main, suppress /0): a source outside 192.168/16 reaching 1.1.1.1
+    // finds only the default route there, suppressed; main at 32766 then answers.
+    const r = fibLookup(n, { daddr: '1.1.1.1', saddr: '10.9.9.9' });
+    expect(gw(r)).toBe('unicast 192.168.1.1 eth0 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '10.0.0.7', saddr: '10.9.9.9' }))).toBe('unicast - eth1 t254 p500');
+  });
+
+  it('no rule answers: ENETUNREACH', () => {
+    const bare = node([DEFAULT_RULES[0]], CONNECTED);
+    expect(gw(fibLookup(bare, { daddr: '1.1.1.1' }))).toBe(`noroute ${ENETUNREACH} p-`);
+  });
+
+  it('a rule naming a missing interface never matches (detached), `not` makes it match everything', () => {
+    const m = node([DEFAULT_RULES[0], { priority: 10, src: 'all', iif: 'ghost0', table: '100' }, { priority: 11, not: null, src: 'all', iif: 'ghost1', action: 'prohibit' }, ...DEFAULT_RULES.slice(1)], routes);
+    expect(gw(fibLookup(m, { daddr: '1.1.1.1' }))).toBe(`prohibit ${EACCES} p11`);
+  });
+});
+
+describe('fibLookup: one table', () => {
+  it('longest prefix wins; among equal prefixes the lowest metric; TOS routes only for that TOS', () => {
+    const n = node(DEFAULT_RULES, [
+      ...CONNECTED,
+      { dst: '10.9.0.0/16', gateway: '192.168.1.2', dev: 'eth0', metric: 50, flags: [] },
+      { dst: '10.9.0.0/16', gateway: '192.168.1.3', dev: 'eth0', metric: 10, flags: [] },
+      { dst: '10.9.1.0/24', gateway: '10.0.0.2', dev: 'eth1', metric: 100, flags: [] },
+      { dst: '10.9.2.0/24', tos: '0x10', gateway: '10.0.0.3', dev: 'eth1', flags: [] },
+    ]);
+    expect(gw(fibLookup(n, { daddr: '10.9.5.5' }))).toBe('unicast 192.168.1.3 eth0 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '10.9.1.5' }))).toBe('unicast 10.0.0.2 eth1 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '10.9.2.5' }))).toBe('unicast 192.168.1.3 eth0 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '10.9.2.5', tos: 0x10 }))).toBe('unicast 10.0.0.3 eth1 t254 p32766');
+    // An output-device restriction skips routes through other devices and backtracks.
+    expect(gw(fibLookup(n, { daddr: '10.9.1.5', oif: 'eth0' }))).toBe('unicast 192.168.1.3 eth0 t254 p32766');
+  });
+
+  it('multipath: the first live nexthop (no hashing)', () => {
+    const n = node(DEFAULT_RULES, [...CONNECTED, { dst: '10.15.0.0/16', flags: [], nexthops: [{ gateway: '192.168.1.2', dev: 'eth0', weight: 1, flags: ['dead'] }, { gateway: '10.0.0.3', dev: 'eth1', weight: 2, flags: [] }] }]);
+    expect(gw(fibLookup(n, { daddr: '10.15.1.1' }))).toBe('unicast 10.0.0.3 eth1 t254 p32766');
+  });
+});
+
+describe('derived routes and address types', () => {
+  const n = node(undefined, undefined);
+  it('derives the local table and main as fib_add_ifaddr does (6.18)', () => {
+    const dump = (t: number) => n.fib4.tables.get(t)!.routes().map((r) => `${['', 'unicast', 'local', 'broadcast'][r.type]} ${formatAddr(r.dst)}/${r.plen} ${r.nexthops[0]!.dev} src ${r.prefsrc ? formatAddr(r.prefsrc) : '-'}`).sort();
+    expect(dump(255)).toEqual([
+      'broadcast 10.0.0.255/32 eth1 src 10.0.0.1',
+      'broadcast 127.255.255.255/32 lo src 127.0.0.1',
+      'broadcast 192.168.1.255/32 eth0 src 192.168.1.10',
+      'local 10.0.0.1/32 eth1 src 10.0.0.1',
+      'local 10.0.0.9/32 eth1 src 10.0.0.1',
+      'local 127.0.0.0/8 lo src 127.0.0.1',
+      'local 127.0.0.1/32 lo src 127.0.0.1',
+      'local 192.168.1.10/32 eth0 src 192.168.1.10',
+    ]);
+    expect(dump(254)).toEqual(['unicast 10.0.0.0/24 eth1 src 10.0.0.1', 'unicast 192.168.1.0/24 eth0 src 192.168.1.10']);
+  });
+
+  it('addrType from the local table (inet_dev_addr_type)', () => {
+    expect(addrType(n, '192.168.1.10')).toBe('local');
+    expect(addrType(n, '10.0.0.9')).toBe('local');
+    expect(addrType(n, '127.3.4.5')).toBe('local');
+    expect(addrType(n, '192.168.1.255')).toBe('broadcast');
+    expect(addrType(n, '192.168.1.0')).toBe('unicast'); // no network-address broadcast on 6.18
+    expect(addrType(n, '0.1.2.3')).toBe('broadcast');
+    expect(addrType(n, '255.255.255.255')).toBe('broadcast');
+    expect(addrType(n, '224.0.0.1')).toBe('multicast');
+    expect(addrType(n, '8.8.8.8')).toBe('unicast');
+    // With a device: only when the local route's device is that device.
+    expect(addrType(n, '192.168.1.10', 'eth0')).toBe('local');
+    expect(addrType(n, '192.168.1.10', 'eth1')).toBe('unicast');
+    expect(isLocalAddress(n, '10.0.0.1')).toBe(true);
+    expect(isLocalAddress(n, '10.0.0.2')).toBe(false);
+    expect(addrType(n, '::1')).toBe('unicast'); // no IPv6 address given
+  });
+
+  it('a down device keeps only its local address route', () => {
+    const m = node(undefined, undefined, [LINKS[0]!, link(2, 'eth0', { flags: ['BROADCAST', 'MULTICAST'], addr_info: [{ family: 'inet', local: '192.168.1.10', prefixlen: 24 }] })]);
+    expect(m.fib4.tables.get(254)!.size).toBe(0);
+    expect(addrType(m, '192.168.1.10')).toBe('local');
+    expect(addrType(m, '192.168.1.255')).toBe('unicast');
+  });
+});
