@@ -10,7 +10,7 @@
 -p tcp ! --dport 0:1023 -j ACCEPT;ok
 -p tcp ! --dport 1000:2000 -j ACCEPT;ok
 -p tcp --dport 1000:2000 -j ACCEPT;ok
--p tcp --dport 0:65535 -j ACCEPT;ok
+-p tcp --dport 0:65535 -j ACCEPT;compat
 -p tcp --dport 80:80 -j ACCEPT;ok
 -p tcp --sport 1024 --dport 22 -j ACCEPT;ok
 -p tcp ! --sport 1024 ! --dport 22 -j ACCEPT;ok

@@ -1,0 +1,142 @@
+/**
+ * The compiler: one table of the AST → a VM Program (nftables'
+ * netlink_linearize over iptables-nft's rule layout). Per rule: the IP part,
+ * each match in order, a counter, the target (kernel-facts §1.8). A match or
+ * target without a lowering is refused with an NfvmError naming it
+ * ("match X: semantics not modelled yet") at its source position.
+ *
+ * backend 'nft' emits exactly what iptables-nft 1.8.9 emits for what it
+ * lowers natively (the golden tests of test/compile/cases compare the
+ * disassembly with `nft --debug=netlink`); backend 'legacy' (the default)
+ * adds the x_tables guards before layer-4 matches and keeps inverted port
+ * pairs apart, so the program means what ipt_do_table() does.
+ *
+ * With `policyRules`, every builtin chain X becomes a base chain of two
+ * rules, `jump X\0body` then `counter + policy verdict`, and X's rules go
+ * into the user chain `X\0body`: a RETURN or chain end at the top level
+ * then counts the policy like x_tables' underflow entry (vm/table.ts uses it).
+ */
+import { ProgramBuilder } from '../vm/builder.js';
+import type { Program } from '../vm/program.js';
+import type { EngineOptions } from '../vm/engine.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP, NF_ACCEPT, NF_DROP } from '../vm/layout.js';
+import { emitCounter, emitVerdict } from '../vm/expr/index.js';
+import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from './ast.js';
+import { NfvmError } from './errors.js';
+import { LowerCtx, MATCH_LOWERING, lowerIpPart, lowerTarget, type Backend } from './lower/index.js';
+
+export interface CompileOptions {
+  /** 'legacy' (default): x_tables semantics; 'nft': iptables-nft's exact bytecode. */
+  backend?: Backend;
+  /** The node (addrtype) and the seed; the seed is used by vm/table.ts. */
+  engine?: EngineOptions;
+  /** File name for error messages. */
+  file?: string;
+  /** Wrap builtin chains so that policies are counted (see the header). */
+  policyRules?: boolean;
+  /** Run the load-time validator (default true). */
+  validate?: boolean;
+}
+
+/** What a Program rule index stands for. */
+export interface RuleInfo {
+  /** The iptables chain. */
+  chain: string;
+  /** 1-based rule number in the chain (for 'policy': rule count + 1; for 'wrap': 0). */
+  num: number;
+  kind: 'rule' | 'policy' | 'wrap';
+  /** Counter pair index of the rule's counter expression, -1 for 'wrap'. */
+  counter: number;
+  /**
+   * get_chainname_rulenum()'s tail test: no IP part, no match, a standard
+   * negative verdict (ACCEPT/DROP/QUEUE/RETURN); x_tables traces such a
+   * rule as policy/return, like the chain's tail.
+   */
+  tailLike: boolean;
+}
+
+export interface CompiledTable {
+  program: Program;
+  /** By Program rule index. */
+  rules: RuleInfo[];
+  /** iptables chain name by Program chain index. */
+  chainNames: string[];
+}
+
+/** The name of the user chain that holds builtin chain `name`'s rules with `policyRules`. */
+export function bodyChain(name: string): string {
+  return `${name}\0body`;
+}
+
+export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOptions = {}): CompiledTable {
+  const table = rs.tables.get(tableName);
+  const file = opts.file ?? '<input>';
+  if (!table) throw new NfvmError('check', `table ${tableName} is not in the ruleset`, file, undefined, tableName);
+  const b = new ProgramBuilder(rs.family === 'ip6' ? NFPROTO_IPV6 : NFPROTO_IPV4, tableName);
+  const c = new LowerCtx(b, rs.family, opts.backend ?? 'legacy', file, opts.engine ?? {});
+  const rules: RuleInfo[] = [];
+  const chainNames: string[] = [];
+  let counters = 0;
+  const wrap = opts.policyRules === true;
+
+  // Chains first (the builder numbers them in declaration order).
+  for (const ch of table.chains.values()) {
+    if (ch.builtin) {
+      const policy = ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT;
+      b.chain(ch.name, { hook: BUILTIN_HOOK[ch.name], policy });
+      chainNames.push(ch.name);
+      if (wrap) {
+        b.chain(bodyChain(ch.name));
+        chainNames.push(ch.name);
+      }
+    } else {
+      b.chain(ch.name);
+      chainNames.push(ch.name);
+    }
+  }
+  for (const ch of table.chains.values()) {
+    const into = ch.builtin && wrap ? bodyChain(ch.name) : ch.name;
+    if (ch.builtin && wrap) {
+      b.rule(ch.name, ch.pos);
+      emitVerdict(b, NFT_JUMP, into);
+      rules.push({ chain: ch.name, num: 0, kind: 'wrap', counter: -1, tailLike: false });
+      b.rule(ch.name, ch.pos);
+      emitCounter(b);
+      emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
+      rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter: counters++, tailLike: true });
+    }
+    ch.rules.forEach((rule, i) => {
+      c.rule = rule;
+      b.rule(into, rule.pos);
+      lowerIpPart(c, rule);
+      rule.matches.forEach((m) => {
+        const lower = m.unknown ? undefined : MATCH_LOWERING[m.name];
+        if (!lower) return c.refuseMatch(m);
+        lower(c, m);
+      });
+      emitCounter(b);
+      lowerTarget(c, rule.target);
+      rules.push({ chain: ch.name, num: i + 1, kind: 'rule', counter: counters++, tailLike: unconditional(rule) && rule.target.kind === 'verdict' });
+    });
+  }
+  // Rule indexes follow b.rule() calls; re-sort the infos to match.
+  const program = b.finish({ validate: opts.validate });
+  return { program, rules: orderByIndex(rules, program), chainNames };
+}
+
+/** The builder numbers rules in b.rule() order, which is the order they were pushed. */
+function orderByIndex(rules: RuleInfo[], program: Program): RuleInfo[] {
+  if (rules.length !== program.nrules) throw new Error('compile: rule bookkeeping out of step');
+  return rules;
+}
+
+const zero = (a: Uint8Array | undefined): boolean => a === undefined || a.every((x) => x === 0);
+
+/** No IP part and no match (ipt_entry's unconditional()). */
+export function unconditional(r: Rule): boolean {
+  return (
+    zero(r.src?.addr) && zero(r.src?.mask) && zero(r.dst?.addr) && zero(r.dst?.mask) && !r.invSrc && !r.invDst &&
+    r.iif === '' && r.oif === '' && !r.invIif && !r.invOif && r.proto === 0 && !r.invProto && !r.frag && !r.invFrag &&
+    r.matches.length === 0
+  );
+}

@@ -1,0 +1,84 @@
+/**
+ * The IP part of a rule (struct ipt_entry / ip6t_entry), in iptables-nft
+ * 1.8.9's order (nft_ipv4_add / nft_ipv6_add): -i, -o, -p, -s, -d, -f.
+ *  - interfaces: `meta load iifname|oifname`, then a compare of the name
+ *    with its NUL (exact) or of the prefix before `+`; a bare `+` loads
+ *    and compares nothing (the nft backend keeps iptables-nft's lone load);
+ *  - protocol: `meta load l4proto` + cmp; 0 (all) emits nothing;
+ *  - addresses (add_addr): a whole-byte prefix loads only those bytes;
+ *    any other mask loads the address, masks it with a bitwise, compares;
+ *  - `-f`: 2 bytes at network+6, & htons(0x1fff), cmp neq|eq 0.
+ */
+import {
+  NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_IIFNAME, NFT_META_L4PROTO, NFT_META_OIFNAME, NFT_PAYLOAD_NETWORK_HEADER,
+} from '../../vm/layout.js';
+import { emitBitwise, emitCmp, emitMetaGet, emitPayload } from '../../vm/expr/index.js';
+import type { AddrMask, Rule } from '../ast.js';
+import type { LowerCtx } from './ctx.js';
+
+export function lowerIface(c: LowerCtx, key: number, name: string, invert: boolean): void {
+  if (name === '') return;
+  const prefix = name.endsWith('+');
+  const text = prefix ? name.slice(0, -1) : name;
+  if (prefix && text === '' && c.legacy) return;
+  const bytes = [...text].map((ch) => ch.charCodeAt(0) & 0xff);
+  if (!prefix) bytes.push(0);
+  c.withReg(16, (r) => {
+    emitMetaGet(c.b, r, key);
+    if (bytes.length) emitCmp(c.b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, bytes);
+  });
+}
+
+/** Prefix length of a contiguous mask, or -1. */
+function prefixLen(mask: Uint8Array): number {
+  let n = 0;
+  let i = 0;
+  for (; i < mask.length && mask[i] === 0xff; i++) n += 8;
+  if (i < mask.length) {
+    const m = mask[i]!;
+    let bits = 0;
+    while (bits < 8 && m & (0x80 >> bits)) bits++;
+    if (((0xff00 >> bits) & 0xff) !== m) return -1;
+    n += bits;
+    for (i++; i < mask.length; i++) if (mask[i] !== 0) return -1;
+  }
+  return n;
+}
+
+export function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): void {
+  const len = am.addr.length;
+  const plen = prefixLen(am.mask);
+  if (plen === 0) return;
+  const op = invert ? NFT_CMP_NEQ : NFT_CMP_EQ;
+  c.withReg(len, (r) => {
+    if (plen > 0 && plen % 8 === 0) {
+      emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, plen / 8);
+      emitCmp(c.b, op, r, am.addr.subarray(0, plen / 8));
+      return;
+    }
+    emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
+    emitBitwise(c.b, r, r, am.mask, new Uint8Array(len));
+    emitCmp(c.b, op, r, am.addr.map((v, i) => v & am.mask[i]!));
+  });
+}
+
+export function lowerIpPart(c: LowerCtx, rule: Rule): void {
+  lowerIface(c, NFT_META_IIFNAME, rule.iif, rule.invIif);
+  lowerIface(c, NFT_META_OIFNAME, rule.oif, rule.invOif);
+  if (rule.proto !== 0) {
+    c.withReg(1, (r) => {
+      emitMetaGet(c.b, r, NFT_META_L4PROTO);
+      emitCmp(c.b, rule.invProto ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [rule.proto]);
+    });
+  }
+  const [soff, doff] = c.v6 ? [8, 24] : [12, 16];
+  if (rule.src) lowerAddr(c, soff, rule.src, rule.invSrc);
+  if (rule.dst) lowerAddr(c, doff, rule.dst, rule.invDst);
+  if (rule.frag && !c.v6) {
+    c.withReg(2, (r) => {
+      emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2);
+      emitBitwise(c.b, r, r, [0x1f, 0xff], [0, 0]);
+      emitCmp(c.b, rule.invFrag ? NFT_CMP_EQ : NFT_CMP_NEQ, r, [0, 0]);
+    });
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The interpreter's single call site for the expression kinds added with
+ * the compiler (ct, fib, xt_l4, reject, queue, nat): they are rare on the
+ * fast path, so they share one `case` that calls here. Returns NFT_CONTINUE,
+ * NFT_BREAK or a verdict.
+ */
+import { Op } from '../opcodes.js';
+import { NFT_BREAK } from '../layout.js';
+import type { NftRegs, Program, VmEnv } from '../program.js';
+import type { Packet } from '../packet.js';
+import { execCt } from './ct.js';
+import { execFib } from './fib.js';
+import { execXtL4 } from './xtl4.js';
+import { execReject } from './reject.js';
+import { execQueue } from './queue.js';
+import { execNat } from './nat.js';
+
+export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
+  const code = prog.code;
+  switch (code[pc]) {
+    case Op.CT_GET:
+    case Op.CT_SET:
+      return execCt(code, pc, pkt, regs);
+    case Op.FIB:
+      return execFib(prog, code, pc, pkt, regs);
+    case Op.XT_L4:
+      return execXtL4(code, pc, pkt, env, chain, rule);
+    case Op.REJECT:
+      return execReject(pc, env, chain, rule);
+    case Op.QUEUE:
+      return execQueue(code, pc, pkt);
+    case Op.NAT:
+      return execNat(pc, env, chain, rule);
+    default:
+      return NFT_BREAK;
+  }
+}

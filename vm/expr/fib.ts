@@ -1,0 +1,100 @@
+/**
+ * fib (net/netfilter/nft_fib.c, `fib saddr|daddr type`), reduced to what
+ * xt_addrtype needs: the route type (RTN_*) of the packet's source or
+ * destination address as inet_addr_type() / the IPv6 equivalent would give
+ * it on the modelled node. The node's addresses come from EngineOptions at
+ * compile time, as two sets of the Program (local, broadcast).
+ *
+ * Record: [op, dreg, flags, local set, broadcast set]
+ *   +1 dreg   destination register slot (u32, host order)
+ *   +2 flags  NFTA_FIB_F_SADDR (1) or NFTA_FIB_F_DADDR (2)
+ *   +3 local  index of the set of local addresses (4 or 16-byte keys), -1 = none
+ *   +4 bcast  index of the set of broadcast addresses, -1 = none
+ *
+ * Classification (IPv4): multicast 224/4 → MULTICAST; 0.0.0.0 or
+ * 255.255.255.255 → BROADCAST; a local address or 127/8 → LOCAL; a broadcast
+ * address → BROADCAST; anything else UNICAST. IPv6: ff00::/8 → MULTICAST;
+ * a local address or ::1 → LOCAL; :: → UNSPEC; else UNICAST. Routes
+ * (UNREACHABLE, BLACKHOLE, PROHIBIT, ...) are not modelled.
+ */
+import { Op } from '../opcodes.js';
+import { M_END, M_NFPROTO, M_NHOFF, NFPROTO_IPV6, NFT_BREAK, NFT_CONTINUE, checkRegStore, regSlot } from '../layout.js';
+import type { NftRegs, Program } from '../program.js';
+import type { ProgramBuilder } from '../builder.js';
+import type { Packet } from '../packet.js';
+import { fmtReg, type EvalCtx } from './common.js';
+
+export const NFTA_FIB_F_SADDR = 1;
+export const NFTA_FIB_F_DADDR = 2;
+export const RTN_UNSPEC = 0;
+export const RTN_UNICAST = 1;
+export const RTN_LOCAL = 2;
+export const RTN_BROADCAST = 3;
+export const RTN_MULTICAST = 5;
+
+export const FIB_DREG = 1;
+export const FIB_FLAGS = 2;
+export const FIB_LOCAL = 3;
+export const FIB_BCAST = 4;
+
+/** Emits `fib saddr|daddr type => reg dreg` against sets added with ProgramBuilder.addSet() (names or undefined). */
+export function emitFib(b: ProgramBuilder, dreg: number, flags: number, localSet?: string, bcastSet?: string): void {
+  b.emit([Op.FIB, regSlot(dreg), flags, localSet ? b.setIndex(localSet) : -1, bcastSet ? b.setIndex(bcastSet) : -1]);
+}
+
+export function validateFib(prog: Program, code: Int32Array, pc: number): string | null {
+  const flags = code[pc + FIB_FLAGS]!;
+  if (flags !== NFTA_FIB_F_SADDR && flags !== NFTA_FIB_F_DADDR) return `fib: flags ${flags} (-EINVAL)`;
+  for (const at of [FIB_LOCAL, FIB_BCAST]) {
+    const s = code[pc + at]!;
+    if (s !== -1 && (s < 0 || s >= prog.sets.length || (prog.sets[s]!.keyLen !== 4 && prog.sets[s]!.keyLen !== 16))) return `fib: set ${s} out of range`;
+  }
+  const r = checkRegStore(code[pc + FIB_DREG]!, 4);
+  return r ? `fib: ${r}` : null;
+}
+
+export function disasmFib(_prog: Program, code: Int32Array, pc: number): string {
+  return `${code[pc + FIB_FLAGS] === NFTA_FIB_F_SADDR ? 'saddr' : 'daddr'} type => reg ${fmtReg(code[pc + FIB_DREG]!)} `;
+}
+
+const scratch = new Uint8Array(80);
+const scratch32 = new Int32Array(scratch.buffer);
+
+/** The RTN_* type of the address at `at` (4 or 16 bytes), or -1 when it cannot be read. */
+export function addrType(prog: Program, code: Int32Array, pc: number, data: Uint8Array, at: number, alen: number): number {
+  for (let i = 0; i < alen; i++) scratch[i] = data[at + i]!;
+  for (let i = alen; i < 16; i++) scratch[i] = 0;
+  const local = code[pc + FIB_LOCAL]!;
+  const bcast = code[pc + FIB_BCAST]!;
+  const inSet = (s: number): boolean => s >= 0 && prog.sets[s]!.keyLen === alen && prog.sets[s]!.lookup(scratch, scratch32, 0);
+  if (alen === 4) {
+    const a0 = scratch[0]!;
+    if ((a0 & 0xf0) === 0xe0) return RTN_MULTICAST;
+    const all0 = (scratch[0]! | scratch[1]! | scratch[2]! | scratch[3]!) === 0;
+    const all1 = (scratch[0]! & scratch[1]! & scratch[2]! & scratch[3]!) === 0xff;
+    if (all0 || all1) return RTN_BROADCAST;
+    if (a0 === 127 || inSet(local)) return RTN_LOCAL;
+    if (inSet(bcast)) return RTN_BROADCAST;
+    return RTN_UNICAST;
+  }
+  if (scratch[0] === 0xff) return RTN_MULTICAST;
+  let zero = true;
+  for (let i = 0; i < 15; i++) if (scratch[i] !== 0) zero = false;
+  if (zero && scratch[15] === 0) return RTN_UNSPEC;
+  if ((zero && scratch[15] === 1) || inSet(local)) return RTN_LOCAL;
+  return RTN_UNICAST;
+}
+
+export function execFib(prog: Program, code: Int32Array, pc: number, pkt: Packet, regs: NftRegs): number {
+  const m = pkt.meta;
+  const v6 = m[M_NFPROTO] === NFPROTO_IPV6;
+  const alen = v6 ? 16 : 4;
+  const off = m[M_NHOFF]! + (v6 ? (code[pc + FIB_FLAGS] === NFTA_FIB_F_SADDR ? 8 : 24) : code[pc + FIB_FLAGS] === NFTA_FIB_F_SADDR ? 12 : 16);
+  if (off + alen > m[M_END]!) return NFT_BREAK;
+  regs.r32[code[pc + FIB_DREG]!] = addrType(prog, code, pc, pkt.data, off, alen);
+  return NFT_CONTINUE;
+}
+
+export function evalFib(ctx: EvalCtx, pc: number): void {
+  if (execFib(ctx.prog, ctx.prog.code, pc, ctx.pkt, ctx.regs) === NFT_BREAK) ctx.code = NFT_BREAK;
+}
