@@ -20,6 +20,15 @@ export function lowerIface(c: LowerCtx, key: number, name: string, invert: boole
   if (name === '') return;
   const prefix = name.endsWith('+');
   const text = prefix ? name.slice(0, -1) : name;
+  if (prefix && text === '' && invert) {
+    // `! -i +`: x_tables compares nothing and inverts, so the rule never
+    // matches; iptables-nft compares the name with an impossible one
+    c.withReg(16, (r) => {
+      emitMetaGet(c.b, r, key);
+      emitCmp(c.b, NFT_CMP_EQ, r, [...'INVAL/D'].map((ch) => ch.charCodeAt(0)).concat(0));
+    });
+    return;
+  }
   if (prefix && text === '' && c.legacy) return;
   const bytes = [...text].map((ch) => ch.charCodeAt(0) & 0xff);
   if (!prefix) bytes.push(0);
@@ -48,6 +57,15 @@ function prefixLen(mask: Uint8Array): number {
 export function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): void {
   const len = am.addr.length;
   const plen = prefixLen(am.mask);
+  if (plen === 0 && invert) {
+    // `! -s 0.0.0.0/0`: every address is inside /0, so the inverted test never holds
+    c.withReg(len, (r) => {
+      emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
+      emitBitwise(c.b, r, r, new Uint8Array(len), new Uint8Array(len));
+      emitCmp(c.b, NFT_CMP_NEQ, r, new Uint8Array(len));
+    });
+    return;
+  }
   if (plen === 0) return;
   const op = invert ? NFT_CMP_NEQ : NFT_CMP_EQ;
   c.withReg(len, (r) => {
