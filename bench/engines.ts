@@ -1,0 +1,119 @@
+/**
+ * VM against reference evaluator on real-shaped rulesets: ClassBench
+ * acl1/fw1/ipc1 at 1k (their traces) and 10k rules (headers synthesised
+ * from the filters), and kube-proxy NAT rulesets of 1,000 and 10,000
+ * Services (generated). Reports ns/packet and Mpps for both engines side by
+ * side, and the ratio. Packets are decoded once into a pool of Packet
+ * objects; each iteration runs a batch through one builtin chain.
+ */
+import { Bench } from 'tinybench';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseRestore } from '../compiler/parse/restore.js';
+import type { Ruleset, TableName } from '../compiler/ast.js';
+import { vmTable } from '../vm/table.js';
+import { referenceTable } from '../vm/reference/index.js';
+import type { TableEngine } from '../vm/engine.js';
+import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../vm/packet.js';
+import { M_CT_DIR, M_CT_STATE, M_HOOK, M_NFPROTO } from '../vm/layout.js';
+import { filtersToRestore, headerFrame, parseFilters, parseTrace, synthHeaders, type CbHeader } from './classbench.js';
+import { kubeProxyRuleset } from './gen-kube.js';
+
+export interface EngineRow {
+  set: string;
+  rules: number;
+  packets: number;
+  vmNs: number;
+  refNs: number;
+  ratio: number;
+  vmMpps: number;
+  refMpps: number;
+}
+
+const CORPUS = process.env.NFVM_CORPUS ?? join(process.cwd(), '..', 'shared', 'corpus');
+
+function poolOf(frames: Uint8Array[], hook: number, iif: string, ct: boolean): Packet[] {
+  return frames.map((f) => {
+    const p = new Packet(f.length + 64);
+    p.setFrame(f);
+    decodePacket(p, LINKTYPE_RAW);
+    p.meta[M_NFPROTO] = 2;
+    p.meta[M_HOOK] = hook;
+    setDevice(p, 'in', 2, iif);
+    if (ct) {
+      p.meta[M_CT_STATE] = 8; // NEW
+      p.meta[M_CT_DIR] = 0;
+    }
+    return p;
+  });
+}
+
+async function measure(name: string, rs: Ruleset, table: TableName, chain: string, pkts: Packet[], rules: number, time: number): Promise<EngineRow> {
+  const engines: [string, TableEngine][] = [
+    ['vm', vmTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)] })],
+    ['reference', referenceTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)] })],
+  ];
+  const ns: Record<string, number> = {};
+  let sink = 0;
+  for (const [ename, e] of engines) {
+    const bench = new Bench({ time, warmupTime: Math.min(500, time / 2) });
+    bench.add(`${name} ${ename}`, () => {
+      for (let i = 0; i < pkts.length; i++) sink ^= e.run(chain, pkts[i]!);
+    });
+    await bench.run();
+    const r = bench.tasks[0]!.result;
+    ns[ename] = r && r.state === 'completed' ? (r.latency.mean * 1e6) / pkts.length : NaN;
+  }
+  if (sink === 0.5) console.log(sink);
+  return {
+    set: name,
+    rules,
+    packets: pkts.length,
+    vmNs: +ns.vm!.toFixed(1),
+    refNs: +ns.reference!.toFixed(1),
+    ratio: +(ns.reference! / ns.vm!).toFixed(1),
+    vmMpps: +(1000 / ns.vm!).toFixed(2),
+    refMpps: +(1000 / ns.reference!).toFixed(3),
+  };
+}
+
+export async function benchEngines(time = 1500): Promise<EngineRow[]> {
+  const rows: EngineRow[] = [];
+  const sets: [string, string, string | undefined][] = [
+    ['acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k_trace'],
+    ['fw1_1k', 'classbench-lyxocs-ruleSet/fw1_1k', 'classbench-lyxocs-ruleSet/fw1_1k_trace'],
+    ['ipc1_1k', 'classbench-lyxocs-ruleSet/ipc1_1k', 'classbench-lyxocs-ruleSet/ipc1_1k_trace'],
+    ['acl1_10k', 'classbench-neurocuts/classbench/acl1_10k', undefined],
+    ['fw1_10k', 'classbench-neurocuts/classbench/fw1_10k', undefined],
+    ['ipc1_10k', 'classbench-neurocuts/classbench/ipc1_10k', undefined],
+  ];
+  for (const [name, rulesPath, tracePath] of sets) {
+    const p = join(CORPUS, rulesPath);
+    if (!existsSync(p)) {
+      console.warn(`[skip] ${name}: ${p} not found (set NFVM_CORPUS)`);
+      continue;
+    }
+    const filters = parseFilters(readFileSync(p, 'utf8'));
+    const rs = parseRestore(filtersToRestore(filters));
+    let headers: CbHeader[] = tracePath && existsSync(join(CORPUS, tracePath)) ? parseTrace(readFileSync(join(CORPUS, tracePath), 'utf8')) : synthHeaders(filters, 2000, 7);
+    headers = headers.slice(0, 2000);
+    const pkts = poolOf(headers.map(headerFrame), 2, 'eth0', false);
+    rows.push(await measure(name, rs, 'filter', 'FORWARD', pkts, filters.length, time));
+  }
+  for (const services of [1000, 10000]) {
+    const text = kubeProxyRuleset({ services, endpointsPerService: 2 });
+    const rs = parseRestore(text);
+    const nrules = [...rs.tables.get('nat')!.chains.values()].reduce((s, c) => s + c.rules.length, 0);
+    // ClusterIP traffic: SYNs to random Services' cluster IPs, port 80
+    const frames: Uint8Array[] = [];
+    let x = 12345;
+    for (let i = 0; i < 500; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      const s = x % services;
+      const dst = ((10 << 24) | ((96 + (s >> 16)) << 16) | (((s >> 8) & 255) << 8) | (s & 255)) >>> 0;
+      frames.push(headerFrame({ src: (10 << 24 | 244 << 16 | 1 << 8 | 7) >>> 0, dst, sport: 40000 + i, dport: 80, proto: 6, filter: 0 }));
+    }
+    rows.push(await measure(`kube-proxy ${services} svc`, rs, 'nat', 'PREROUTING', poolOf(frames, 0, 'eth0', true), nrules, time));
+  }
+  return rows;
+}
