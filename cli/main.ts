@@ -15,6 +15,8 @@ import { compileTable } from '../compiler/compile.js';
 import { disasm } from '../vm/disasm.js';
 import { captureSnapshot, CaptureError } from '../hooks/snapshot/capture.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
+import { CliUsageError, TRACE_USAGE, cmdTrace } from './trace.js';
+import { REPLAY_USAGE, cmdReplay } from './replay.js';
 
 const USAGE = `nfvm ${NFVM_VERSION}: a kernel-faithful model of Linux packet filtering
 
@@ -34,6 +36,8 @@ Usage:
       route/rule (both families) and the net.* sysctls; written atomically,
       then read back and summarised.
 
+${TRACE_USAGE}
+${REPLAY_USAGE}
 Options:
   -h, --help       this text
   -V, --version    print the version
@@ -141,6 +145,12 @@ export function main(argv: string[]): number {
       case 'snapshot':
         out = cmdSnapshot(rest);
         break;
+      case 'trace':
+        out = cmdTrace(rest);
+        break;
+      case 'replay':
+        out = cmdReplay(rest);
+        break;
       default:
         throw new UsageError(`unknown command "${cmd}" (try nfvm --help)`);
     }
@@ -155,7 +165,7 @@ export function main(argv: string[]): number {
       process.stderr.write(`nfvm: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof CliUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`nfvm: ${(e as Error).message}\n`);
       return 2;
     }

@@ -1,0 +1,104 @@
+/**
+ * What the packet path reports: the fate of a packet and the steps it took
+ * (hooks run, rules met, routing decisions), for `nfvm trace` and the
+ * library.
+ */
+
+/** Why a packet was dropped outside a rule (the kernel's drop points on the path). */
+export type DropReason =
+  | 'rule' // a rule's DROP/REJECT (or a target that drops)
+  | 'policy' // a builtin chain's policy
+  | 'hotdrop' // a match could not read the header it needs (x_tables hotdrop)
+  | 'hook' // a hook entry dropped it (not a table rule: e.g. a custom hook)
+  | 'queue' // NF_QUEUE with no program listening (and no bypass)
+  | 'other-host' // PACKET_OTHERHOST: the frame's destination MAC is not the device's (ip_rcv_core)
+  | 'bad-header' // ip_rcv_core: short, wrong version/ihl, bad checksum, bad length
+  | 'not-ip' // not an IPv4/IPv6 frame (ARP and the like are not modelled)
+  | 'martian-source' // ip_route_input_slow / fib_validate_source: -EINVAL
+  | 'martian-destination'
+  | 'rp-filter' // fib_validate_source: -EXDEV (reverse path check failed)
+  | 'no-route' // no route / unreachable / prohibit / blackhole (ip_error)
+  | 'ip-forward-off' // the input device does not forward (IN_DEV_FORWARD)
+  | 'ttl' // ip_forward: TTL <= 1, ICMP time exceeded
+  | 'mtu' // ip_forward: DF set and larger than the egress MTU, ICMP fragmentation needed
+  | 'not-host' // ip_forward: a forwarded packet that was not PACKET_HOST (link-layer broadcast/multicast)
+  | 'multicast' // a multicast group no device joined (multicast routing is not modelled)
+  | 'reassembly' // a fragment held for reassembly (ip_local_deliver / nf_defrag), never completed here
+  | 'ipv6-disabled'
+  | 'reroute' // ip_route_me_harder failed after mangle OUTPUT changed the packet
+  | 'device'; // the egress device is down or unknown
+
+/** Where a netfilter verdict came from. */
+export interface VerdictSource {
+  /** iptables table ('' for a hook entry that is not a table). */
+  table: string;
+  /** Builtin chain of the hook. */
+  hook: string;
+  /** Chain holding the rule that decided ('' when unknown). */
+  chain: string;
+  /** 1-based rule number; 0 for a policy or when unknown. */
+  rule: number;
+  /** The policy (ACCEPT/DROP) when the policy decided. */
+  policy: string;
+  /** Hook entry name (the kernel module). */
+  entry: string;
+}
+
+export type Fate =
+  | { kind: 'delivered'; addr: string; dev: string; cast: 'unicast' | 'broadcast' | 'multicast' }
+  | { kind: 'forwarded'; dev: string; via: string | undefined; dst: string }
+  | { kind: 'sent'; dev: string; via: string | undefined; dst: string; cast: 'unicast' | 'broadcast' | 'multicast' }
+  | { kind: 'dropped'; reason: DropReason; detail: string; by: VerdictSource | undefined }
+  | { kind: 'queued'; queue: number; by: VerdictSource | undefined }
+  | { kind: 'stolen'; by: VerdictSource | undefined };
+
+/** One TRACE line: a rule or policy the packet met (TraceKind names). */
+export interface TraceStep {
+  kind: 'trace';
+  table: string;
+  chain: string;
+  type: 'rule' | 'return' | 'policy';
+  num: number;
+  /** `TRACE: table:chain:type:num ` + the nf_log body at that hook. */
+  line: string;
+}
+
+/** A decision of the path outside netfilter (routing, checks), in words. */
+export interface NoteStep {
+  kind: 'route' | 'check' | 'hook';
+  text: string;
+}
+
+export type PathStep = TraceStep | NoteStep;
+
+export interface PathResult {
+  fate: Fate;
+  steps: PathStep[];
+}
+
+function by(v: VerdictSource | undefined): string {
+  if (!v) return '';
+  if (v.table === '') return ` by hook ${v.entry} in ${v.hook}`;
+  if (v.policy) return ` by ${v.table}:${v.chain} policy ${v.policy}`;
+  if (v.rule > 0) return ` by ${v.table}:${v.chain} rule ${v.rule}`;
+  return ` in ${v.table}:${v.hook}`;
+}
+
+/** The fate in words: `delivered locally to 10.0.0.1`, `dropped by filter:FORWARD rule 2`, ... */
+export function fateText(f: Fate): string {
+  switch (f.kind) {
+    case 'delivered':
+      return `delivered locally to ${f.addr}${f.cast === 'unicast' ? '' : ` (${f.cast})`} on ${f.dev}`;
+    case 'forwarded':
+      return f.via ? `forwarded out ${f.dev} via ${f.via}` : `forwarded out ${f.dev} to ${f.dst} (directly connected)`;
+    case 'sent':
+      return `sent out ${f.dev}${f.via ? ` via ${f.via}` : ` to ${f.dst}`}${f.cast === 'unicast' ? '' : ` (${f.cast})`}`;
+    case 'dropped':
+      if (f.reason === 'rule' || f.reason === 'policy') return `dropped${by(f.by)}${f.detail ? ` (${f.detail})` : ''}`;
+      return `dropped: ${f.detail}${by(f.by)}`;
+    case 'queued':
+      return `queued to queue ${f.queue}${by(f.by)}`;
+    case 'stolen':
+      return `stolen${by(f.by)}`;
+  }
+}
