@@ -6,12 +6,13 @@
  *    a conntrack (INVALID), as in the match;
  *  - --ctstatus: `ct load status` & bits, cmp neq|eq 0 (BREAKs without ct);
  *  - --ctdir: `ct load direction`, cmp eq 0|1.
- * SNAT/DNAT pseudo-states and the tuple/expiry options need the conntrack
- * model and are refused.
+ * The SNAT/DNAT pseudo-states load x_tables' state word (ct key xt_state,
+ * vm/expr/ct.ts); the tuple/expiry options need the conntrack model and are
+ * refused.
  */
 import { NFT_CMP_EQ, NFT_CMP_NEQ } from '../../vm/layout.js';
 import {
-  NFT_CT_DIRECTION, NFT_CT_STATE, NFT_CT_STATUS, NF_CT_STATE_UNTRACKED_BIT, emitBitwise, emitCmp, emitCtGet,
+  NFT_CT_DIRECTION, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE, NF_CT_STATE_UNTRACKED_BIT, emitBitwise, emitCmp, emitCtGet,
 } from '../../vm/expr/index.js';
 import type { MatchNode } from '../ast.js';
 import { CT_STATE, type ConntrackData } from '../ext/match/conntrack.js';
@@ -32,9 +33,13 @@ export function lowerConntrack(c: LowerCtx, m: MatchNode): void {
   }
   if (d.state) {
     const s = d.state.mask;
-    if (s & (CT_STATE.SNAT | CT_STATE.DNAT)) c.refuseMatch(m, '--ctstate SNAT/DNAT: semantics not modelled yet');
-    const bits = (s & 0x0f) | (s & CT_STATE.UNTRACKED ? NF_CT_STATE_UNTRACKED_BIT : 0);
-    bitsTest(c, NFT_CT_STATE, bits, d.state.invert);
+    if (s & (CT_STATE.SNAT | CT_STATE.DNAT)) {
+      // the virtual NAT states come from the status bits: test x_tables' state word
+      bitsTest(c, NFT_CT_XT_STATE, s, d.state.invert);
+    } else {
+      const bits = (s & 0x0f) | (s & CT_STATE.UNTRACKED ? NF_CT_STATE_UNTRACKED_BIT : 0);
+      bitsTest(c, NFT_CT_STATE, bits, d.state.invert);
+    }
   }
   if (d.status) bitsTest(c, NFT_CT_STATUS, d.status.mask, d.status.invert);
   if (d.dir) {

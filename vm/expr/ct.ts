@@ -21,10 +21,23 @@ export const NFT_CT_STATE = 0;
 export const NFT_CT_DIRECTION = 1;
 export const NFT_CT_STATUS = 2;
 export const NFT_CT_MARK = 3;
+/**
+ * Not a kernel key: x_tables' conntrack state word (xt_conntrack.c
+ * conntrack_mt), the ctinfo bit or INVALID (1) / UNTRACKED (1 << 8) without a
+ * conntrack, plus the virtual SNAT (1 << 6) and DNAT (1 << 7) bits from
+ * IPS_SRC_NAT / IPS_DST_NAT. nft has no way to OR a status test into a state
+ * test within one rule, so `--ctstate SNAT|DNAT` loads this word instead.
+ */
+export const NFT_CT_XT_STATE = 255;
 /** NF_CT_STATE_INVALID_BIT, NF_CT_STATE_UNTRACKED_BIT; the others are 1 << (ctinfo % 3 + 1). */
 export const NF_CT_STATE_INVALID_BIT = 1;
 export const NF_CT_STATE_UNTRACKED_BIT = 64;
 const CT_KEY_NAMES = ['state', 'direction', 'status', 'mark'];
+const XT_STATE_UNTRACKED = 1 << 8;
+const XT_STATE_SNAT = 1 << 6;
+const XT_STATE_DNAT = 1 << 7;
+const IPS_SRC_NAT = 1 << 4;
+const IPS_DST_NAT = 1 << 5;
 
 export const CT_REG = 1;
 export const CT_KEY = 2;
@@ -45,13 +58,14 @@ export function validateCt(_prog: Program, code: Int32Array, pc: number): string
     const r = checkRegLoad(reg, 4);
     return r ? `ct: ${r}` : null;
   }
-  if (key < NFT_CT_STATE || key > NFT_CT_MARK) return `ct: key ${key} not modelled (-EOPNOTSUPP)`;
+  if ((key < NFT_CT_STATE || key > NFT_CT_MARK) && key !== NFT_CT_XT_STATE) return `ct: key ${key} not modelled (-EOPNOTSUPP)`;
   const r = checkRegStore(reg, key === NFT_CT_DIRECTION ? 1 : 4);
   return r ? `ct: ${r}` : null;
 }
 
 export function disasmCt(_prog: Program, code: Int32Array, pc: number): string {
-  const name = CT_KEY_NAMES[code[pc + CT_KEY]!] ?? 'unknown';
+  const key = code[pc + CT_KEY]!;
+  const name = key === NFT_CT_XT_STATE ? 'xt_state' : (CT_KEY_NAMES[key] ?? 'unknown');
   const reg = fmtReg(code[pc + CT_REG]!);
   return code[pc] === Op.CT_GET ? `load ${name} => reg ${reg} ` : `set ${name} with reg ${reg} `;
 }
@@ -71,6 +85,19 @@ export function execCt(code: Int32Array, pc: number, pkt: Packet, regs: NftRegs)
     case NFT_CT_STATE: {
       const s = m[M_CT_STATE]!;
       r32[reg] = s !== 0 ? s : noCt ? NF_CT_STATE_INVALID_BIT : 0;
+      return NFT_CONTINUE;
+    }
+    case NFT_CT_XT_STATE: {
+      const s = m[M_CT_STATE]!;
+      let w: number;
+      if (noCt) w = s & NF_CT_STATE_UNTRACKED_BIT ? XT_STATE_UNTRACKED : NF_CT_STATE_INVALID_BIT;
+      else {
+        w = s & 0x0e;
+        const st = m[M_CT_STATUS]!;
+        if (st & IPS_SRC_NAT) w |= XT_STATE_SNAT;
+        if (st & IPS_DST_NAT) w |= XT_STATE_DNAT;
+      }
+      r32[reg] = w;
       return NFT_CONTINUE;
     }
     case NFT_CT_DIRECTION:

@@ -13,15 +13,19 @@ import type { MatchModule } from '../types.js';
 import { parseProtocol, strtoumax } from '../util.js';
 import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
 
-/** XT_CONNTRACK_STATE_* bits of `state_mask`. */
+/**
+ * XT_CONNTRACK_STATE_* bits of `state_mask` (uapi xt_conntrack.h, with
+ * IP_CT_NUMBER = 5): the ctinfo bits 1 << (ctinfo % 3 + 1), then SNAT, DNAT
+ * and UNTRACKED at 1 << (IP_CT_NUMBER + 1..3).
+ */
 export const CT_STATE = {
   INVALID: 1 << 0,
   ESTABLISHED: 1 << 1,
   RELATED: 1 << 2,
   NEW: 1 << 3,
+  SNAT: 1 << 6,
+  DNAT: 1 << 7,
   UNTRACKED: 1 << 8,
-  SNAT: 1 << 9,
-  DNAT: 1 << 10,
 } as const;
 
 /** IPS_* bits of `status_mask` (nf_conntrack_common.h). */
