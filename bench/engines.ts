@@ -48,9 +48,9 @@ function poolOf(frames: Uint8Array[], hook: number, iif: string, ct: boolean): P
   });
 }
 
-async function measure(name: string, rs: Ruleset, table: TableName, chain: string, pkts: Packet[], rules: number, time: number): Promise<EngineRow> {
+async function measure(name: string, rs: Ruleset, table: TableName, chain: string, pkts: Packet[], rules: number, time: number, optimize: 0 | 1): Promise<EngineRow> {
   const engines: [string, TableEngine][] = [
-    ['vm', vmTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)] })],
+    ['vm', vmTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)], optimize })],
     ['reference', referenceTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)] })],
   ];
   const ns: Record<string, number> = {};
@@ -77,7 +77,8 @@ async function measure(name: string, rs: Ruleset, table: TableName, chain: strin
   };
 }
 
-export async function benchEngines(time = 1500): Promise<EngineRow[]> {
+/** `optimize`: the VM's program (1, the default: with classifier prefilters; 0: straight lowering). */
+export async function benchEngines(time = 1500, optimize: 0 | 1 = 1): Promise<EngineRow[]> {
   const rows: EngineRow[] = [];
   const sets: [string, string, string | undefined][] = [
     ['acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k_trace'],
@@ -98,7 +99,7 @@ export async function benchEngines(time = 1500): Promise<EngineRow[]> {
     let headers: CbHeader[] = tracePath && existsSync(join(CORPUS, tracePath)) ? parseTrace(readFileSync(join(CORPUS, tracePath), 'utf8')) : synthHeaders(filters, 2000, 7);
     headers = headers.slice(0, 2000);
     const pkts = poolOf(headers.map(headerFrame), 2, 'eth0', false);
-    rows.push(await measure(name, rs, 'filter', 'FORWARD', pkts, filters.length, time));
+    rows.push(await measure(name, rs, 'filter', 'FORWARD', pkts, filters.length, time, optimize));
   }
   for (const services of [1000, 10000]) {
     const text = kubeProxyRuleset({ services, endpointsPerService: 2 });
@@ -113,7 +114,7 @@ export async function benchEngines(time = 1500): Promise<EngineRow[]> {
       const dst = ((10 << 24) | ((96 + (s >> 16)) << 16) | (((s >> 8) & 255) << 8) | (s & 255)) >>> 0;
       frames.push(headerFrame({ src: (10 << 24 | 244 << 16 | 1 << 8 | 7) >>> 0, dst, sport: 40000 + i, dport: 80, proto: 6, filter: 0 }));
     }
-    rows.push(await measure(`kube-proxy ${services} svc`, rs, 'nat', 'PREROUTING', poolOf(frames, 0, 'eth0', true), nrules, time));
+    rows.push(await measure(`kube-proxy ${services} svc`, rs, 'nat', 'PREROUTING', poolOf(frames, 0, 'eth0', true), nrules, time, optimize));
   }
   return rows;
 }

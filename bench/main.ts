@@ -5,6 +5,11 @@
  *   parse   iptables-restore text → checked AST, for a 100,000-rule
  *           kube-proxy ruleset (target: under 1 s on one core)
  *   save    AST → iptables-save text
+ *   vm      ns per non-matching rule on linear chains of 1000 and 2000
+ *           `-s a/32 -p tcp --dport n -j DROP` rules (the slope between the
+ *           two, so the per-packet fixed cost cancels; target ≤ 4 ns), Mpps
+ *           through each chain, bytes of bytecode per rule, and the same for
+ *           the reference walker (target: interpreter ≥ 5x faster)
  */
 import { Bench } from 'tinybench';
 import { cpus } from 'node:os';
@@ -12,6 +17,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
 import { kubeProxyRuleset, kubeRuleCount } from './gen-kube.js';
+import { NF_ACCEPT, NftRegs, Vm, VmEnv, nftDoChainSlow } from '../vm/index.js';
+import { referenceTable } from '../vm/reference/index.js';
+import { benchPacket, bytesPerRule, example17, linearChain, linearChainText } from './vm-chain.js';
 
 const only = process.argv[2];
 const results: Record<string, unknown>[] = [];
@@ -37,8 +45,49 @@ async function benchParse() {
   }
 }
 
+async function benchVm() {
+  const sizes = [1000, 2000];
+  const progs = sizes.map((n) => linearChain(n));
+  const pkt = benchPacket();
+  const vm = new Vm(new VmEnv());
+  const regs = new NftRegs();
+  const stack = new Int32Array(32);
+  for (const p of progs) if (vm.run(p, 0, pkt) !== NF_ACCEPT) throw new Error('vm bench: the packet matched a rule');
+  const bench = new Bench({ name: 'vm', time: 3000, warmupTime: 1000 });
+  const refs = sizes.map((n) => referenceTable(parseRestore(linearChainText(n)), 'filter'));
+  for (const r of refs) if (r.run('INPUT', pkt) !== NF_ACCEPT) throw new Error('vm bench: the packet matched a rule (reference)');
+  const engines: [string, (i: number) => void][] = [
+    ['interpreter', (i) => vm.run(progs[i]!, 0, pkt)],
+    ['bytecode walker (nftDoChainSlow)', (i) => nftDoChainSlow(progs[i]!, 0, pkt, regs, stack, vm.env)],
+    ['x_tables reference (vm/reference)', (i) => refs[i]!.run('INPUT', pkt)],
+  ];
+  for (const [name, run] of engines) {
+    sizes.forEach((n, i) => bench.add(`${name}: ${n} non-matching rules`, () => run(i)));
+  }
+  await bench.run();
+  const mean = (name: string): number => {
+    const r = bench.tasks.find((t) => t.name === name)?.result;
+    return r && r.state === 'completed' ? r.latency.mean * 1e6 : NaN; // ns per packet
+  };
+  const nsRule: Record<string, number> = {};
+  for (const [name] of engines) {
+    const [a, b] = sizes.map((n) => mean(`${name}: ${n} non-matching rules`)) as [number, number];
+    nsRule[name] = (b - a) / (sizes[1]! - sizes[0]!);
+    results.push({
+      task: `vm ${name}: ns per non-matching rule (slope ${sizes[0]}→${sizes[1]})`,
+      nsPerRule: +nsRule[name]!.toFixed(2),
+      [`Mpps@${sizes[0]}`]: +(1e3 / a).toFixed(3),
+      [`Mpps@${sizes[1]}`]: +(1e3 / b).toFixed(3),
+      bytesPerRule: +bytesPerRule(progs[0]!).toFixed(1),
+    });
+  }
+  results.push({ task: 'vm: bytes per rule, the kernel-facts §1.7 example', bytesPerRule: bytesPerRule(example17()) });
+  for (const [name] of engines.slice(1)) results.push({ task: `vm: interpreter speed-up over the ${name}`, x: +(nsRule[name]! / nsRule.interpreter!).toFixed(2) });
+}
+
 console.log(`nfvm bench — node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`);
 if (!only || only === 'parse') await benchParse();
+if (!only || only === 'vm') await benchVm();
 console.table(results);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(`bench/results/${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, results }, null, 2));

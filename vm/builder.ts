@@ -12,13 +12,14 @@
  *   emitVerdict(b, NFT_JUMP, 'SSH');
  *   const prog = b.finish();
  */
-import { Op, opSize as opSizeOf } from './opcodes.js';
+import { OP_BITS, OP_MASK, Op, RULE_WORDS, opSize as opSizeOf } from './opcodes.js';
 import { CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_REG_1, NFT_REG_MAX, NFT_REG_SIZE, NF_ACCEPT, NF_DROP } from './layout.js';
 import { VmError, type Program } from './program.js';
 import type { NftSet } from './set.js';
 import { validate } from './validate.js';
 import { initLimit } from './expr/limit.js';
 import { initNumgen } from './expr/numgen.js';
+import { fuseRule } from './expr/fused.js';
 
 export interface ChainOptions {
   /** NF_INET_* hook for a base chain. */
@@ -45,7 +46,14 @@ interface RuleDef {
   words: number[];
   line: number;
   col: number;
-  fixups: { at: number; name: string }[];
+  fixups: Fixup[];
+}
+
+interface Fixup {
+  at: number;
+  name: string;
+  /** undefined: the word is the chain index; else the chain index + 1 goes in the bits from `shift` up. */
+  shift: number | undefined;
 }
 
 export interface FinishOptions {
@@ -53,6 +61,8 @@ export interface FinishOptions {
   validate?: boolean;
   /** Clock at creation (limit buckets start full at this time). */
   nowNs?: number;
+  /** Run the peephole pass that picks superinstructions (default true). */
+  fuse?: boolean;
 }
 
 export class ProgramBuilder {
@@ -108,10 +118,14 @@ export class ProgramBuilder {
     return at;
   }
 
-  /** Records that the word at rule position `at` is the index of chain `name` (patched at finish). */
-  fixupChain(at: number, name: string): void {
+  /**
+   * Records that the word at rule position `at` is the index of chain `name`
+   * (patched at finish). With `shift`, the word is a packed one and the chain
+   * index + 1 is ORed into its bits from `shift` up.
+   */
+  fixupChain(at: number, name: string, shift?: number): void {
     this.ref(name);
-    this.cur!.fixups.push({ at, name });
+    this.cur!.fixups.push({ at, name, shift });
   }
 
   /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
@@ -190,10 +204,19 @@ export class ProgramBuilder {
       chains[at + CH_RULES] = c.rules.length;
       for (const ri of c.rules) {
         const r = this.rules[ri]!;
-        const start = code.length;
-        const words = r.words.slice();
-        for (const f of r.fixups) words[f.at] = this.chainByName.get(f.name)!;
-        code.push(Op.RULE, start + 3 + words.length, ri);
+        const fixups = r.fixups.map((f) => ({ ...f }));
+        const words = opts.fuse === false ? r.words.slice() : fuseRule(r.words, fixups);
+        for (const f of fixups) {
+          const idx = this.chainByName.get(f.name)!;
+          if (f.shift === undefined) words[f.at] = idx;
+          else {
+            if (idx + 1 >= 2 ** (32 - f.shift)) throw new VmError(`chain ${f.name}: index ${idx} too large for a packed reference`);
+            words[f.at] = words[f.at]! | ((idx + 1) << f.shift);
+          }
+        }
+        const skip = RULE_WORDS + words.length;
+        if (skip >= 2 ** (32 - OP_BITS)) throw new VmError(`rule ${ri}: ${words.length} words of expressions are too many`);
+        code.push(Op.RULE | (skip << OP_BITS), ri);
         for (const w of words) code.push(w);
       }
       code.push(Op.END);
@@ -241,7 +264,7 @@ export function resetState(prog: Program, nowNs = 0): void {
   const code = prog.code;
   let pc = 0;
   while (pc < code.length) {
-    const op = code[pc]!;
+    const op = code[pc]! & OP_MASK;
     if (op === Op.LIMIT) initLimit(prog, pc, nowNs);
     else if (op === Op.NUMGEN) initNumgen(prog, pc);
     const size = opSizeOf(op);

@@ -13,7 +13,7 @@
  *   set.ts       set objects for lookup
  */
 export * from './layout.js';
-export { Op, OP_INFO, OP_MAX, opSize, type OpInfo, type OperandKind } from './opcodes.js';
+export { Op, OP_BITS, OP_INFO, OP_MASK, OP_MAX, RULE_WORDS, opOf, opSize, type OpInfo, type OperandKind } from './opcodes.js';
 export * from './program.js';
 export * from './packet.js';
 export { NftSet, cmpBytes } from './set.js';

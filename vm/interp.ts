@@ -11,11 +11,18 @@
  * JUMP pushes (stack full → NF_DROP), GOTO does not; RETURN or the end of a
  * chain pops, or returns the base chain's policy.
  *
+ * Records are packed (vm/opcodes.ts): the switch is on `code[pc] & OP_MASK`.
+ * Hot cases: the RULE case runs the fast path of a linear chain, going from
+ * header to header while each rule's first expression is a PAYLOAD_CMP
+ * superinstruction that fails, without leaving the case. The packet's
+ * network/transport offsets and end are read once into locals (no
+ * expression changes them).
+ *
  * Trace mode: a packet that enters with nf_trace set while the VM has a
  * trace ring runs through nftDoChainSlow (vm/walker.ts), which records rule,
  * return and policy events. The flag is tested once, before the loop.
  */
-import { Op } from './opcodes.js';
+import { OP_MASK, Op, opSize } from './opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, CH_POLICY, F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, M_CPU, M_END, M_FLAGS, M_FRAGOFF, M_IIF,
   M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP,
@@ -35,6 +42,11 @@ import { nftDoChainSlow } from './walker.js';
 import { pkttypeLoopback } from './expr/meta.js';
 import { reciprocalScale } from './expr/numgen.js';
 import { limitCost, limitOver } from './expr/limit.js';
+import { PF_TH } from './expr/payload.js';
+import { CE_NEQ } from './expr/cmp.js';
+import { MC_NEQ, PC_NEQ } from './expr/fused.js';
+import { execExtra } from './expr/extra.js';
+import { CLS_JUMP, clsPc } from './expr/classify.js';
 
 /**
  * Runs `baseChain` (a base chain of `prog`) on `pkt`. `regs` and `stack`
@@ -51,6 +63,11 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
   const r32 = regs.r32;
   const r8 = regs.r8;
   const data = pkt.data;
+  // Payload bases: network header, transport header or -1 (no L4 info, or a
+  // non-first fragment: BREAK), and the end of the packet data.
+  const nh = meta[M_NHOFF]!;
+  const th = (meta[M_FLAGS]! & F_L4PROTO) !== 0 && meta[M_FRAGOFF] === 0 ? meta[M_THOFF]! : -1;
+  const end = meta[M_END]!;
   r32.fill(0);
   let chain = baseChain;
   let pc = chains[chain * CHAIN_WORDS + CH_FIRST]!;
@@ -65,43 +82,121 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
     // record (`continue`), BREAKs to the next rule (`pc = next; continue`), or
     // sets a verdict and leaves the switch.
     run: for (;;) {
-      switch (code[pc]) {
-        case Op.RULE:
-          next = code[pc + 1]!;
-          rule = code[pc + 2]!;
-          pc += 3;
+      switch (code[pc]! & OP_MASK) {
+        case Op.RULE: {
+          // Fast path of a linear chain: while a rule's first expression is a
+          // fused load + compare that fails, go on to the next header here.
+          // The packet data does not change during a run, so consecutive rules
+          // loading the same bytes (same base, offset and length: `key`) reuse
+          // the value loaded first.
+          let w = code[pc]!;
+          let key = -1;
+          let x = 0;
+          for (;;) {
+            next = pc + (w >>> 8);
+            const e = code[pc + 2]!;
+            if ((e & OP_MASK) !== Op.PAYLOAD_CMP) {
+              rule = code[pc + 1]!;
+              pc += 2;
+              break;
+            }
+            const k = e & 0xe0ff00; // offset, len, base bits
+            if (k !== key) {
+              const len = ((e >>> 21) & 3) + 1;
+              let at = (e & PF_TH) !== 0 ? th : nh;
+              if (at >= 0) at += (e >>> 8) & 0xff;
+              if (at < 0 || at + len > end) {
+                if (len !== 4) r32[(e >>> 16) & 31] = 0;
+                key = -1;
+                pc = next;
+                w = code[pc]!;
+                if ((w & OP_MASK) !== Op.RULE) break;
+                continue;
+              }
+              x = len === 4 ? data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)
+                : len === 1 ? data[at]!
+                : len === 2 ? data[at]! | (data[at + 1]! << 8)
+                : data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
+              key = k;
+            }
+            r32[(e >>> 16) & 31] = x;
+            if ((x === code[pc + 3]) !== ((e & PC_NEQ) !== 0)) {
+              // matched: the rest of the rule runs through the switch
+              rule = code[pc + 1]!;
+              pc += 4;
+              break;
+            }
+            pc = next;
+            w = code[pc]!;
+            if ((w & OP_MASK) !== Op.RULE) break;
+          }
           continue;
+        }
         case Op.END:
           v = NFT_CONTINUE;
           break run;
-        case Op.CMP_EQ32:
-          if (((r32[code[pc + 1]!]! & code[pc + 5]!) === code[pc + 4]) === (code[pc + 2] !== NFT_CMP_EQ)) {
-            pc = next;
-            continue;
-          }
-          pc += 6;
-          continue;
-        case Op.PAYLOAD_FAST1:
-        case Op.PAYLOAD_FAST2:
-        case Op.PAYLOAD_FAST4: {
-          const op = code[pc]!;
-          const d = code[pc + 1]!;
-          let at: number;
-          if (code[pc + 2] === NFT_PAYLOAD_NETWORK_HEADER) at = meta[M_NHOFF]!;
-          else if ((meta[M_FLAGS]! & F_L4PROTO) !== 0 && meta[M_FRAGOFF] === 0) at = meta[M_THOFF]!;
-          else at = -1;
-          const len = op === Op.PAYLOAD_FAST1 ? 1 : op === Op.PAYLOAD_FAST2 ? 2 : 4;
-          if (at < 0 || at + code[pc + 3]! + len > meta[M_END]!) {
-            // the generic path this falls back to zeroes a partial word first
+        case Op.PAYLOAD_CMP: {
+          const e = code[pc]!;
+          const d = (e >>> 16) & 31;
+          const len = ((e >>> 21) & 3) + 1;
+          let at = (e & PF_TH) !== 0 ? th : nh;
+          if (at >= 0) at += (e >>> 8) & 0xff;
+          if (at < 0 || at + len > end) {
             if (len !== 4) r32[d] = 0;
             pc = next;
             continue;
           }
-          at += code[pc + 3]!;
-          if (len === 1) r32[d] = data[at]!;
-          else if (len === 2) r32[d] = data[at]! | (data[at + 1]! << 8);
-          else r32[d] = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24);
-          pc += 5;
+          const x = len === 4 ? data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)
+            : len === 1 ? data[at]!
+            : len === 2 ? data[at]! | (data[at + 1]! << 8)
+            : data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
+          r32[d] = x;
+          if ((x === code[pc + 1]) === ((e & PC_NEQ) !== 0)) {
+            pc = next;
+            continue;
+          }
+          pc += 2;
+          continue;
+        }
+        case Op.CMP_EQ32: {
+          const e = code[pc]!;
+          const sh = (3 - ((e >>> 13) & 3)) << 3;
+          if (((r32[(e >>> 8) & 31]! << sh) === (code[pc + 1]! << sh)) === ((e & CE_NEQ) !== 0)) {
+            pc = next;
+            continue;
+          }
+          pc += 2;
+          continue;
+        }
+        case Op.PAYLOAD_FAST: {
+          const e = code[pc]!;
+          const d = (e >>> 16) & 31;
+          const len = ((e >>> 21) & 3) + 1;
+          let at = (e & PF_TH) !== 0 ? th : nh;
+          if (at >= 0) at += (e >>> 8) & 0xff;
+          if (at < 0 || at + len > end) {
+            // the generic path zeroes a partial word first
+            if (len !== 4) r32[d] = 0;
+            pc = next;
+            continue;
+          }
+          r32[d] = len === 4 ? data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)
+            : len === 1 ? data[at]!
+            : len === 2 ? data[at]! | (data[at + 1]! << 8)
+            : data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
+          pc += 1;
+          continue;
+        }
+        case Op.META_CMP: {
+          const e = code[pc]!;
+          const x = meta[(e >>> 22) & 63]!;
+          r32[(e >>> 14) & 31] = x;
+          const sh = (3 - ((e >>> 19) & 3)) << 3;
+          if (((x << sh) === (code[pc + 1]! << sh)) === ((e & MC_NEQ) !== 0)) {
+            pc = next;
+            continue;
+          }
+          pc += 2;
           continue;
         }
         case Op.PAYLOAD: {
@@ -131,18 +226,20 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           pc += 5;
           continue;
         }
-        case Op.VERDICT:
-          v = code[pc + 1]!;
+        case Op.VERDICT: {
+          const e = code[pc]!;
+          v = (e << 20) >> 28;
           if (v === NFT_CONTINUE) {
-            pc += 3;
+            pc += 1;
             continue;
           }
           if (v === NFT_BREAK) {
             pc = next;
             continue;
           }
-          target = code[pc + 2]!;
+          target = (e >>> 12) - 1;
           break run;
+        }
         case Op.IMMEDIATE32: {
           const d = code[pc + 1]!;
           const len = code[pc + 2]!;
@@ -157,11 +254,11 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           continue;
         }
         case Op.COUNTER: {
-          const i = code[pc + 1]! << 1;
+          const i = (code[pc]! >>> 8) << 1;
           const c = prog.counters;
           c[i] += 1;
           c[i + 1] += meta[M_LEN]!;
-          pc += 2;
+          pc += 1;
           continue;
         }
         case Op.META_GET: {
@@ -416,6 +513,28 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           traceRecord(env, TRACE_LOG, chain, rule, 0, pc);
           pc += 7;
           continue;
+        case Op.CT_GET:
+        case Op.CT_SET:
+        case Op.FIB:
+        case Op.XT_L4:
+        case Op.REJECT:
+        case Op.QUEUE:
+        case Op.NAT:
+        case Op.CLASSIFY:
+          v = execExtra(prog, pc, pkt, regs, env, chain, rule);
+          if (v === NFT_CONTINUE) {
+            pc += opSize(code[pc]!);
+            continue;
+          }
+          if (v === NFT_BREAK) {
+            pc = next;
+            continue;
+          }
+          if (v === CLS_JUMP) {
+            pc = clsPc[0]!; // a rule header of the run, or the run's end
+            continue;
+          }
+          break run;
         default:
           // Unreachable for validated programs: treat as the end of the chain.
           v = NFT_CONTINUE;

@@ -4,31 +4,37 @@
  * (vm/expr), the validator, the disassembler and the interpreter all read it.
  *
  * A program is one Int32Array of fixed-width records: an opcode word followed
- * by its operands. Every opcode has one record size. Kernel fast-path
- * specialisations (nft_cmp_fast_ops, nft_payload_fast_ops,
+ * by its operands. Every opcode has one record size. The opcode is the low
+ * OP_BITS bits of the first word (`code[pc] & OP_MASK`); the hot records pack
+ * their small operands into the 24 bits above it ("packed" below, layouts in
+ * their vm/expr files), records with plain operand words leave those bits 0.
+ * Kernel fast-path specialisations (nft_cmp_fast_ops, nft_payload_fast_ops,
  * nft_bitwise_fast_ops) are separate opcodes with the same meaning as the
- * generic one; they print in the kernel's generic form.
+ * generic one; they print in the kernel's generic form. Superinstructions
+ * (PAYLOAD_CMP, META_CMP) are chosen by the builder's peephole pass in
+ * finish(): one record, one dispatch, the same register writes as the two
+ * expressions they replace, printed back as the kernel's two lines.
  *
  * Keep values literal: esbuild inlines `const enum` members across modules
  * only for literal members imported through ESM.
  */
 
 export const enum Op {
-  /** Rule header: [op, next rule word offset, rule index]. The kernel's nft_rule_dp. */
+  /** Rule header: [op | words to the next rule << 8, rule index]. The kernel's nft_rule_dp. */
   RULE = 1,
   /** Chain end sentinel: [op]. The kernel's is_last rule. */
   END = 2,
   /** payload load, generic: [op, dreg slot, base, offset, len]. */
   PAYLOAD = 3,
-  /** payload load of 1 byte at network/transport base (nft_payload_fast_eval). Same layout. */
-  PAYLOAD_FAST1 = 4,
-  /** payload load of 2 bytes. Same layout. */
-  PAYLOAD_FAST2 = 5,
-  /** payload load of 4 bytes. Same layout. */
-  PAYLOAD_FAST4 = 6,
+  /** payload load of 1..4 bytes at network/transport base (nft_payload_fast_eval), packed: [op | operands]. */
+  PAYLOAD_FAST = 4,
+  /** superinstruction: payload load of 1..4 bytes + cmp eq/neq of the same register and length, packed: [op | operands, data]. */
+  PAYLOAD_CMP = 5,
+  /** superinstruction: meta load of a plain u32 key + cmp eq/neq of 1..4 bytes of it, packed: [op | operands, data]. */
+  META_CMP = 6,
   /** cmp, generic: [op, sreg slot, cmp op, len, pool word offset of the data]. */
   CMP = 7,
-  /** cmp eq/neq of ≤ 4 bytes (nft_cmp_fast): [op, sreg, cmp op, len, data word, mask word]. */
+  /** cmp eq/neq of ≤ 4 bytes (nft_cmp_fast), packed: [op | sreg, len, neq, data word]. */
   CMP_EQ32 = 8,
   /** bitwise, generic: [op, sreg, dreg, bitwise op, len, mask pool off, xor pool off, shift]. */
   BITWISE = 9,
@@ -46,9 +52,9 @@ export const enum Op {
   IMMEDIATE = 15,
   /** immediate data of ≤ 4 bytes: [op, dreg, len, value word]. */
   IMMEDIATE32 = 16,
-  /** immediate verdict (reg 0): [op, verdict code, chain index or -1]. */
+  /** immediate verdict (reg 0), packed: [op | verdict code << 8 | (chain index + 1) << 12]. */
   VERDICT = 17,
-  /** counter: [op, counter index]. */
+  /** counter, packed: [op | counter index << 8]. */
   COUNTER = 18,
   /** lookup: [op, sreg, set index, flags]. */
   LOOKUP = 19,
@@ -58,10 +64,33 @@ export const enum Op {
   LIMIT = 21,
   /** log: [op, prefix string or -1, group or -1, snaplen, qthreshold, level or -1, flags or -1]. */
   LOG = 22,
+  /** ct load (vm/expr/ct.ts): [op, dreg, key]. */
+  CT_GET = 23,
+  /** ct set: [op, sreg, key]. */
+  CT_SET = 24,
+  /** fib address type (vm/expr/fib.ts): [op, dreg, flags, local set, broadcast set]. */
+  FIB = 25,
+  /** x_tables layer-4 guard (vm/expr/xtl4.ts): [op, hdrlen, flags]. */
+  XT_L4 = 26,
+  /** reject (vm/expr/reject.ts): [op, type, code]. */
+  REJECT = 27,
+  /** queue (vm/expr/queue.ts): [op, num, total, flags]. */
+  QUEUE = 28,
+  /** nat (vm/expr/nat.ts): [op, type, flags, pool, alen, minPort, maxPort]. */
+  NAT = 29,
+  /** classify (vm/expr/classify.ts), the optimizer's run prefilter: [op, pool offset of the classifier, id]. */
+  CLASSIFY = 30,
 }
 
+/** Bits of a record's first word that hold the opcode. */
+export const OP_BITS = 8;
+/** `code[pc] & OP_MASK` is the opcode of the record at pc. */
+export const OP_MASK = 0xff;
+/** Words in a rule header. */
+export const RULE_WORDS = 2;
+
 /** One past the highest opcode. */
-export const OP_MAX = 23;
+export const OP_MAX = 31;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -86,7 +115,8 @@ export type OperandKind =
   | 'set' // set index
   | 'flags' // flag bits
   | 'state' // index into Program.state
-  | 'str'; // index into Program.strings (-1 = none)
+  | 'str' // index into Program.strings (-1 = none)
+  | 'packed'; // operands packed into the opcode word (layout in the vm/expr file)
 
 export interface OpInfo {
   /** The opcode. */
@@ -99,10 +129,12 @@ export interface OpInfo {
   readonly size: number;
   /** Operand kinds, one per word after the opcode. */
   readonly operands: readonly OperandKind[];
+  /** Operands packed above the opcode in the first word; otherwise the first word is the opcode alone. */
+  readonly packed: boolean;
 }
 
-function def(op: Op, name: string, expr: string, operands: OperandKind[]): OpInfo {
-  return Object.freeze({ op, name, expr, size: 1 + operands.length, operands: Object.freeze(operands) });
+function def(op: Op, name: string, expr: string, operands: OperandKind[], packed = false): OpInfo {
+  return Object.freeze({ op, name, expr, size: 1 + operands.length, operands: Object.freeze(operands), packed });
 }
 
 const PAYLOAD_OPS: OperandKind[] = ['dreg', 'base', 'off', 'len'];
@@ -110,14 +142,14 @@ const PAYLOAD_OPS: OperandKind[] = ['dreg', 'base', 'off', 'len'];
 /** OP_INFO[op]: the table, indexed by opcode. Index 0 is not an opcode. */
 export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   undefined,
-  def(Op.RULE, 'rule', '', ['next', 'rule']),
+  def(Op.RULE, 'rule', '', ['rule'], true),
   def(Op.END, 'end', '', []),
   def(Op.PAYLOAD, 'payload', 'payload', PAYLOAD_OPS),
-  def(Op.PAYLOAD_FAST1, 'payload_fast1', 'payload', PAYLOAD_OPS),
-  def(Op.PAYLOAD_FAST2, 'payload_fast2', 'payload', PAYLOAD_OPS),
-  def(Op.PAYLOAD_FAST4, 'payload_fast4', 'payload', PAYLOAD_OPS),
+  def(Op.PAYLOAD_FAST, 'payload_fast', 'payload', [], true),
+  def(Op.PAYLOAD_CMP, 'payload_cmp', 'payload', ['imm'], true),
+  def(Op.META_CMP, 'meta_cmp', 'meta', ['imm'], true),
   def(Op.CMP, 'cmp', 'cmp', ['sreg', 'cmpop', 'len', 'pool']),
-  def(Op.CMP_EQ32, 'cmp_eq32', 'cmp', ['sreg', 'cmpop', 'len', 'imm', 'imm']),
+  def(Op.CMP_EQ32, 'cmp_eq32', 'cmp', ['imm'], true),
   def(Op.BITWISE, 'bitwise', 'bitwise', ['sreg', 'dreg', 'bitop', 'len', 'pool', 'pool', 'imm']),
   def(Op.BITWISE32, 'bitwise32', 'bitwise', ['sreg', 'dreg', 'imm', 'imm']),
   def(Op.RANGE, 'range', 'range', ['sreg', 'rangeop', 'len', 'pool', 'pool']),
@@ -126,13 +158,26 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.META_SET, 'meta_set', 'meta', ['sreg', 'key']),
   def(Op.IMMEDIATE, 'immediate', 'immediate', ['dreg', 'len', 'pool']),
   def(Op.IMMEDIATE32, 'immediate32', 'immediate', ['dreg', 'len', 'imm']),
-  def(Op.VERDICT, 'verdict', 'immediate', ['verdict', 'chain']),
-  def(Op.COUNTER, 'counter', 'counter', ['counter']),
+  def(Op.VERDICT, 'verdict', 'immediate', [], true),
+  def(Op.COUNTER, 'counter', 'counter', [], true),
   def(Op.LOOKUP, 'lookup', 'lookup', ['sreg', 'set', 'flags']),
   def(Op.NUMGEN, 'numgen', 'numgen', ['dreg', 'imm', 'imm', 'imm', 'state']),
   def(Op.LIMIT, 'limit', 'limit', ['imm', 'imm', 'imm', 'imm', 'flags', 'state']),
   def(Op.LOG, 'log', 'log', ['str', 'imm', 'imm', 'imm', 'imm', 'imm']),
+  def(Op.CT_GET, 'ct_get', 'ct', ['dreg', 'key']),
+  def(Op.CT_SET, 'ct_set', 'ct', ['sreg', 'key']),
+  def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set']),
+  def(Op.XT_L4, 'xt_l4', 'xt_l4', ['len', 'flags']),
+  def(Op.REJECT, 'reject', 'reject', ['imm', 'imm']),
+  def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),
+  def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm']),
+  def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
 ]);
+
+/** The opcode of a record's first word. */
+export function opOf(word: number): number {
+  return word & OP_MASK;
+}
 
 /** Record size of `op`, or 0 when `op` is not an opcode. */
 export function opSize(op: number): number {

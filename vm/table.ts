@@ -30,6 +30,8 @@ export interface VmTableOptions extends EngineOptions {
   file?: string;
   /** Trace ring capacity in events (default 4096). */
   traceCap?: number;
+  /** 1 (default): classifier prefilters over long runs of simple rules (compiler/optimize); 0: straight lowering. */
+  optimize?: 0 | 1;
 }
 
 export interface VmTableEngine extends TableEngine {
@@ -38,7 +40,7 @@ export interface VmTableEngine extends TableEngine {
 }
 
 export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}): VmTableEngine {
-  const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true });
+  const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1 });
   const prog = compiled.program;
   const env = new VmEnv(opts.seed ?? 1);
   const vm = new Vm(env);

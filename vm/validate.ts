@@ -8,11 +8,11 @@
  *
  * It throws VmError (and nothing else) on the first problem.
  */
-import { Op, OP_INFO, OP_MAX } from './opcodes.js';
+import { Op, OP_INFO, OP_MASK, OP_MAX, RULE_WORDS } from './opcodes.js';
 import { CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE, NF_ACCEPT, NF_DROP } from './layout.js';
 import { VmError, type Program } from './program.js';
 import { EXPR_KINDS } from './expr/index.js';
-import { VERDICT_CHAIN, VERDICT_CODE } from './expr/immediate.js';
+import { verdictChain, verdictCode } from './expr/immediate.js';
 
 export function validate(prog: Program): void {
   const code = prog.code;
@@ -46,27 +46,29 @@ export function validate(prog: Program): void {
       owner[pc] = c;
       const op = code[pc]!;
       if (op === Op.END) break;
-      if (op !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
-      if (pc + 3 > n) throw new VmError('truncated rule header', pc);
-      const next = code[pc + 1]!;
-      const ri = code[pc + 2]!;
-      if (next <= pc + 2 || next >= n) throw new VmError(`rule header: next offset ${next} out of range`, pc);
+      if ((op & OP_MASK) !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
+      if (pc + RULE_WORDS > n) throw new VmError('truncated rule header', pc);
+      const next = pc + (op >>> 8);
+      const ri = code[pc + 1]!;
+      if (next < pc + RULE_WORDS || next >= n) throw new VmError(`rule header: next offset ${next} out of range`, pc);
       if (ri < 0 || ri >= prog.nrules) throw new VmError(`rule header: rule index ${ri} out of range`, pc);
       if (ruleSeen[ri]) throw new VmError(`rule index ${ri} used twice`, pc);
       ruleSeen[ri] = 1;
       rules++;
-      let e = pc + 3;
+      let e = pc + RULE_WORDS;
       while (e < next) {
-        const eop = code[e]!;
-        const info = eop > 0 && eop < OP_MAX ? OP_INFO[eop] : undefined;
+        const eop = code[e]! & OP_MASK;
+        let info = eop > 0 && eop < OP_MAX ? OP_INFO[eop] : undefined;
+        // Only packed records carry operand bits above the opcode.
+        if (info && !info.packed && code[e] !== eop) info = undefined;
         const kind = info ? EXPR_KINDS[eop] : undefined;
-        if (!info || !kind) throw new VmError(`unknown expression opcode ${eop}`, e);
+        if (!info || !kind) throw new VmError(`unknown expression opcode ${code[e]}`, e);
         if (e + info.size > next) throw new VmError(`${info.name}: record runs past the end of its rule`, e);
         const why = kind.validate(prog, code, e);
         if (why !== null) throw new VmError(why, e);
         if (eop === Op.VERDICT) {
-          const v = code[e + VERDICT_CODE]!;
-          if (v === NFT_JUMP || v === NFT_GOTO) out.push(code[e + VERDICT_CHAIN]!);
+          const v = verdictCode(code[e]!);
+          if (v === NFT_JUMP || v === NFT_GOTO) out.push(verdictChain(code[e]!));
         }
         owner[e] = c;
         e += info.size;

@@ -6,7 +6,7 @@
  * interpreter hands the packet to this function, which records
  * (chain, rule, verdict) events as nft_trace_packet() reports them.
  */
-import { Op, OP_INFO } from './opcodes.js';
+import { Op, OP_INFO, OP_MASK, RULE_WORDS } from './opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE,
   NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK, TRACE_POLICY, TRACE_RETURN, TRACE_RULE,
@@ -29,12 +29,12 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
   for (;;) {
     let verdict = NFT_CONTINUE;
     let next = pc;
-    while (code[pc] === Op.RULE) {
-      next = code[pc + 1]!;
-      ctx.rule = code[pc + 2]!;
+    while ((code[pc]! & OP_MASK) === Op.RULE) {
+      next = pc + (code[pc]! >>> 8);
+      ctx.rule = code[pc + 1]!;
       ctx.code = NFT_CONTINUE;
-      for (let e = pc + 3; e < next; e += OP_INFO[code[e]!]!.size) {
-        EXPR_KINDS[code[e]!]!.eval(ctx, e);
+      for (let e = pc + RULE_WORDS; e < next; e += OP_INFO[code[e]! & OP_MASK]!.size) {
+        EXPR_KINDS[code[e]! & OP_MASK]!.eval(ctx, e);
         if (ctx.code !== NFT_CONTINUE) break;
       }
       if (ctx.code === NFT_BREAK) {

@@ -46,7 +46,7 @@ function regsAfter(pkt: Packet, body: (b: ProgramBuilder) => void): Int32Array {
 const tcp22 = (): Packet => packet([ipv4({ src: '192.168.1.7', dst: '10.0.0.2' }), tcp({ sport: 1024, dport: 22 })]);
 
 describe('the kernel-facts §1.7 rule', () => {
-  function prog(): Program {
+  function prog(fuse = true): Program {
     const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
     b.chain('INPUT', { hook: NF_INET_LOCAL_IN, policy: NF_DROP });
     b.rule('INPUT', { line: 3, col: 1 });
@@ -58,7 +58,7 @@ describe('the kernel-facts §1.7 rule', () => {
     emitCmp(b, NFT_CMP_EQ, R1, [0, 22]);
     emitCounter(b);
     emitVerdict(b, NF_ACCEPT);
-    return b.finish();
+    return b.finish({ fuse });
   }
 
   it('accepts a matching packet and counts it with its L3 length', () => {
@@ -82,8 +82,10 @@ describe('the kernel-facts §1.7 rule', () => {
     }
   });
 
-  it('takes 41 words (164 bytes) of bytecode, plus the chain END word', () => {
-    expect(prog().code.length).toBe(41 + 1);
+  it('takes 10 words (40 bytes) of bytecode, plus the chain END word; 13 words (52 bytes) without superinstructions', () => {
+    // [rule header 2] [payload+cmp 2] x 3 [counter 1] [verdict 1]
+    expect(prog().code.length).toBe(10 + 1);
+    expect(prog(false).code.length).toBe(13 + 1);
   });
 });
 
@@ -575,7 +577,7 @@ describe('numgen, limit, log, trace', () => {
     const p = oneRule((b) => emitLog(b, { prefix: 'x ' }));
     const r = runBoth(p, 0, tcp22(), { trace: true });
     expect(r.verdict).toBe(NF_ACCEPT);
-    expect(r.events).toEqual([{ type: TRACE_LOG, chain: 0, rule: 0, verdict: 0, arg: 3 }]);
+    expect(r.events).toEqual([{ type: TRACE_LOG, chain: 0, rule: 0, verdict: 0, arg: 2 }]);
   });
 
   it('a packet entering with nftrace set records rule, return and policy events', () => {

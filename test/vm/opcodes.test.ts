@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EXPR_KINDS, OP_INFO, OP_MAX, Op, opSize, ruleOffsets } from '../../vm/index.js';
+import { EXPR_KINDS, OP_INFO, OP_MASK, OP_MAX, Op, RULE_WORDS, opSize, ruleOffsets } from '../../vm/index.js';
 import { GOLDEN } from './helpers/golden.js';
 
 const interpSrc = readFileSync(fileURLToPath(new URL('../../vm/interp.ts', import.meta.url)), 'utf8');
@@ -31,7 +31,9 @@ describe('OP_INFO', () => {
   const used = new Set<number>();
   for (const p of golden) {
     for (const pc of ruleOffsets(p)) {
-      for (let e = pc + 3; e < p.code[pc + 1]!; e += opSize(p.code[e]!)) used.add(p.code[e]!);
+      if (pc < 0) continue;
+      const next = pc + (p.code[pc]! >>> 8);
+      for (let e = pc + RULE_WORDS; e < next; e += opSize(p.code[e]! & OP_MASK)) used.add(p.code[e]! & OP_MASK);
     }
   }
 

@@ -8,37 +8,73 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   CHAIN_WORDS, CH_FIRST, CH_POLICY, NFPROTO_IPV4, NFT_CMP_EQ, NFT_CMP_LT, NFT_JUMP, NFT_LIMIT_PKTS, NFT_META_MARK,
-  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_REG_1, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_STOLEN, NftSet, Op, ProgramBuilder,
+  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_LL_HEADER as LL, NFT_CMP_NEQ, OP_MASK, RULE_WORDS, opSize, ruleOffsets, NFT_REG_1, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_STOLEN, NftSet, Op, ProgramBuilder,
   VmError, OP_INFO, resetState, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitLimit, emitLog, emitLookup, emitMetaGet,
   emitMetaSet, emitNumgen, emitPayload, emitVerdict, validate, NFT_BITWISE_LSHIFT, NFT_BYTEORDER_HTON, type Program,
 } from '../../vm/index.js';
 import { buildPkt, buildProg, pktSpec, progSpec } from './helpers/gen.js';
 import { runOne } from './helpers/run.js';
 
-/** A valid program; `at` gives the word offsets of its records by name. */
+/** The word offsets of a program's rule headers and records, named in emission order. */
+function offsets(prog: Program, names: string[][]): Record<string, number> {
+  const at: Record<string, number> = {};
+  const code = prog.code;
+  ruleOffsets(prog).forEach((pc, ri) => {
+    at[`rule${ri}`] = pc;
+    const next = pc + (code[pc]! >>> 8);
+    let k = 0;
+    for (let e = pc + RULE_WORDS; e < next; e += opSize(code[e]! & OP_MASK)) at[names[ri]![k++]!] = e;
+    expect(k, `rule ${ri} records`).toBe(names[ri]!.length);
+  });
+  return at;
+}
+
+/** A valid program (no superinstructions); `at` gives the word offsets of its records by name. */
 function base(): { prog: Program; at: Record<string, number> } {
   const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
   b.addSet(new NftSet('s', 4));
   b.chain('INPUT', { hook: NF_INET_LOCAL_IN, policy: NF_ACCEPT });
   b.chain('A');
   b.rule('INPUT');
-  emitPayload(b, NFT_REG_1, NH, 12, 3); // 3
-  emitCmp(b, NFT_CMP_EQ, NFT_REG_1, [1, 2, 3]); // 8
-  emitCmp(b, NFT_CMP_LT, NFT_REG_1, [1, 2, 3, 4, 5]); // 14
-  emitCounter(b); // 19
-  emitVerdict(b, NFT_JUMP, 'A'); // 21
+  emitPayload(b, NFT_REG_1, NH, 12, 3);
+  emitCmp(b, NFT_CMP_EQ, NFT_REG_1, [1, 2, 3]);
+  emitCmp(b, NFT_CMP_LT, NFT_REG_1, [1, 2, 3, 4, 5]);
+  emitPayload(b, NFT_REG_1, LL, 0, 6);
+  emitCounter(b);
+  emitVerdict(b, NFT_JUMP, 'A');
   b.rule('A');
-  emitMetaGet(b, NFT_REG_1, NFT_META_MARK); // 28
-  emitLookup(b, NFT_REG_1, 's'); // 31
-  emitNumgen(b, NFT_REG_1, 0, 4); // 35
-  emitLimit(b, 1, 1, 0, NFT_LIMIT_PKTS); // 41
-  emitLog(b, { prefix: 'x' }); // 48
-  emitBitwiseShift(b, NFT_BITWISE_LSHIFT, NFT_REG_1, NFT_REG_1, 4, 3); // 55
-  emitByteorder(b, NFT_BYTEORDER_HTON, NFT_REG_1, NFT_REG_1, 4, 2); // 63
-  emitMetaSet(b, NFT_META_MARK, NFT_REG_1); // 69
+  emitMetaGet(b, NFT_REG_1, NFT_META_MARK);
+  emitLookup(b, NFT_REG_1, 's');
+  emitNumgen(b, NFT_REG_1, 0, 4);
+  emitLimit(b, 1, 1, 0, NFT_LIMIT_PKTS);
+  emitLog(b, { prefix: 'x' });
+  emitBitwiseShift(b, NFT_BITWISE_LSHIFT, NFT_REG_1, NFT_REG_1, 4, 3);
+  emitByteorder(b, NFT_BYTEORDER_HTON, NFT_REG_1, NFT_REG_1, 4, 2);
+  emitMetaSet(b, NFT_META_MARK, NFT_REG_1);
+  const prog = b.finish({ fuse: false });
+  const at = offsets(prog, [
+    ['payload', 'cmp32', 'cmp', 'gpayload', 'counter', 'verdict'],
+    ['meta', 'lookup', 'numgen', 'limit', 'log', 'shift', 'byteorder', 'metaset'],
+  ]);
+  expect(prog.code[at.payload!]! & OP_MASK).toBe(Op.PAYLOAD_FAST);
+  expect(prog.code[at.cmp32!]! & OP_MASK).toBe(Op.CMP_EQ32);
+  expect(prog.code[at.gpayload!]).toBe(Op.PAYLOAD);
+  return { prog, at };
+}
+
+/** The same loads and compares fused (PAYLOAD_CMP, META_CMP). */
+function fused(): { prog: Program; at: Record<string, number> } {
+  const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
+  b.chain('INPUT', { hook: NF_INET_LOCAL_IN, policy: NF_ACCEPT });
+  b.rule('INPUT');
+  emitPayload(b, NFT_REG_1, NH, 12, 3);
+  emitCmp(b, NFT_CMP_EQ, NFT_REG_1, [1, 2, 3]);
+  emitMetaGet(b, NFT_REG_1, NFT_META_MARK);
+  emitCmp(b, NFT_CMP_NEQ, NFT_REG_1, [1, 2]);
   const prog = b.finish();
-  const at = { rule0: 0, payload: 3, cmp32: 8, cmp: 14, counter: 19, verdict: 21, rule1: 25, meta: 28, lookup: 31, numgen: 35, limit: 41, log: 48, shift: 55, byteorder: 63, metaset: 69 };
-  for (const [k, v] of Object.entries(at)) if (!k.startsWith('rule')) expect(prog.code[v], k).toBeGreaterThanOrEqual(Op.PAYLOAD);
+  const at = offsets(prog, [['pcmp', 'mcmp']]);
+  expect(prog.code[at.pcmp!]! & OP_MASK).toBe(Op.PAYLOAD_CMP);
+  expect(prog.code[at.mcmp!]! & OP_MASK).toBe(Op.META_CMP);
   return { prog, at };
 }
 
@@ -65,29 +101,40 @@ describe('validate refuses each class of malformed program', () => {
     expect(() => validate(base().prog)).not.toThrow();
   });
 
-  const { prog, at } = base();
+  const { prog, at: at0 } = base();
+  const at = at0 as Record<string, number> & { [k: string]: number };
+  const slot = (w: number, shift: number, v: number): number => (w & ~(31 << shift)) | (v << shift);
+  const verdict = (code: number, chain: number): number => Op.VERDICT | ((code & 0xf) << 8) | ((chain + 1) << 12);
   const cases: [string, (c: Int32Array, ch: Int32Array) => void, RegExp, Partial<Program>?][] = [
     ['unknown opcode', (c) => { c[at.counter] = 99; }, /unknown expression opcode 99/],
     ['structure record inside a rule', (c) => { c[at.counter] = Op.END; }, /unknown expression opcode/],
-    ['record past the end of its rule', (c) => { c[at.rule0 + 1] = at.verdict + 1; }, /runs past the end of its rule|next offset/],
-    ['rule next offset backwards', (c) => { c[at.rule1 + 1] = 2; }, /next offset/],
-    ['rule index out of range', (c) => { c[at.rule1 + 2] = 7; }, /rule index 7/],
-    ['rule index used twice', (c) => { c[at.rule1 + 2] = 0; }, /used twice/],
-    ['dreg in the verdict area', (c) => { c[at.payload + 1] = 0; }, /not a data register/],
-    ['load overrunning the registers', (c) => { c[at.payload + 1] = 19; c[at.payload + 4] = 5; }, /overrun/],
-    ['payload length 0', (c) => { c[at.payload + 4] = 0; }, /length 0/],
-    ['payload base', (c) => { c[at.payload + 2] = 9; }, /unknown base/],
-    ['payload fast form with a wrong length', (c) => { c[at.payload] = Op.PAYLOAD_FAST2; }, /fast load/],
+    ['operand bits on an unpacked opcode', (c) => { c[at.meta] = Op.META_GET | (1 << 8); }, /unknown expression opcode/],
+    ['record past the end of its rule', (c) => { c[at.rule0] = Op.RULE | ((at.cmp + 2 - at.rule0) << 8); }, /runs past the end of its rule|next offset/],
+    ['rule next offset inside its header', (c) => { c[at.rule1] = Op.RULE | (1 << 8); }, /next offset/],
+    ['rule next offset past the code', (c) => { c[at.rule1] = Op.RULE | (5000 << 8); }, /next offset/],
+    ['rule index out of range', (c) => { c[at.rule1 + 1] = 7; }, /rule index 7/],
+    ['rule index used twice', (c) => { c[at.rule1 + 1] = 0; }, /used twice/],
+    ['dreg in the verdict area', (c) => { c[at.payload] = slot(c[at.payload]!, 16, 0); }, /not a data register/],
+    ['load overrunning the registers', (c) => { c[at.payload] = slot(c[at.payload]!, 16, 20); }, /overrun/],
+    ['packed load with unknown bits', (c) => { c[at.payload] |= 1 << 26; }, /unknown bits/],
+    ['generic load into the verdict area', (c) => { c[at.gpayload + 1] = 0; }, /not a data register/],
+    ['generic load overrunning the registers', (c) => { c[at.gpayload + 1] = 19; c[at.gpayload + 4] = 5; }, /overrun/],
+    ['payload length 0', (c) => { c[at.gpayload + 4] = 0; }, /length 0/],
+    ['payload offset 256', (c) => { c[at.gpayload + 3] = 256; }, /offset 256/],
+    ['payload base', (c) => { c[at.gpayload + 2] = 9; }, /unknown base/],
     ['cmp op', (c) => { c[at.cmp + 2] = 6; }, /unknown op/],
     ['cmp length 17', (c) => { c[at.cmp + 3] = 17; }, /length 17/],
     ['cmp data outside the pool', (c) => { c[at.cmp + 4] = 1000; }, /constant pool/],
-    ['cmp fast form with an ordered op', (c) => { c[at.cmp32 + 2] = NFT_CMP_LT; }, /fast form/],
-    ['cmp fast form with a wrong mask', (c) => { c[at.cmp32 + 5] = -1; }, /mask/],
-    ['counter index', (c) => { c[at.counter + 1] = 5; }, /counter: index 5/],
-    ['jump target out of range', (c) => { c[at.verdict + 2] = 9; }, /out of range/],
-    ['jump to a base chain', (c) => { c[at.verdict + 2] = 0; }, /base chain/],
-    ['stolen verdict', (c) => { c[at.verdict + 1] = NF_STOLEN; c[at.verdict + 2] = -1; }, /invalid verdict/],
-    ['drop with errno bits', (c) => { c[at.verdict + 1] = NF_DROP | (5 << 16); c[at.verdict + 2] = -1; }, /invalid verdict/],
+    ['cmp fast form with data wider than its length', (c) => { c[at.cmp32 + 1] = 0x01020304; }, /wider/],
+    ['cmp fast form with unknown bits', (c) => { c[at.cmp32] |= 1 << 20; }, /unknown bits/],
+    ['cmp fast form in the verdict area', (c) => { c[at.cmp32] = slot(c[at.cmp32]!, 8, 1); }, /not a data register/],
+    ['counter index', (c) => { c[at.counter] = Op.COUNTER | (5 << 8); }, /counter: index 5/],
+    ['jump target out of range', (c) => { c[at.verdict] = verdict(NFT_JUMP, 9); }, /out of range/],
+    ['jump to a base chain', (c) => { c[at.verdict] = verdict(NFT_JUMP, 0); }, /base chain/],
+    ['jump without a target', (c) => { c[at.verdict] = verdict(NFT_JUMP, -1); }, /out of range/],
+    ['stolen verdict', (c) => { c[at.verdict] = verdict(NF_STOLEN, -1); }, /invalid verdict/],
+    ['repeat verdict', (c) => { c[at.verdict] = verdict(4, -1); }, /invalid verdict/],
+    ['accept with a chain', (c) => { c[at.verdict] = verdict(NF_ACCEPT, 1); }, /chain operand/],
     ['meta key that cannot be loaded', (c) => { c[at.meta + 2] = 13; }, /cannot be loaded/],
     ['meta key that cannot be set', (c) => { c[at.metaset + 2] = 0; }, /cannot be set/],
     ['lookup of a missing set', (c) => { c[at.lookup + 2] = 3; }, /set 3 does not exist/],
@@ -105,6 +152,30 @@ describe('validate refuses each class of malformed program', () => {
     ['chains sharing records', (_c, ch) => { ch[CHAIN_WORDS + CH_FIRST] = 0; }, /shared/],
   ];
   for (const [name, f, why] of cases) it(name, () => rejects(withCode(prog, f), why));
+
+  const { prog: fprog, at: fat0 } = fused();
+  const fat = fat0 as Record<string, number> & { [k: string]: number };
+  it('accepts the fused program', () => {
+    expect(() => validate(fprog)).not.toThrow();
+  });
+  const fcases: [string, (c: Int32Array) => void, RegExp][] = [
+    ['fused load into the verdict area', (c) => { c[fat.pcmp] = slot(c[fat.pcmp]!, 16, 3); }, /not a data register/],
+    ['fused load with unknown bits', (c) => { c[fat.pcmp] |= 1 << 27; }, /unknown bits/],
+    ['fused load with data wider than its length', (c) => { c[fat.pcmp + 1] = 0x01020304; }, /wider/],
+    ['fused meta with a key that is not a plain field', (c) => { c[fat.mcmp] = (c[fat.mcmp]! & ~(63 << 8)) | (13 << 8); }, /cannot be fused/],
+    ['fused meta with the wrong field', (c) => { c[fat.mcmp] = (c[fat.mcmp]! & ~(63 << 22)) | (1 << 22); }, /field 1/],
+    ['fused meta with unknown bits', (c) => { c[fat.mcmp] |= 1 << 29; }, /unknown bits/],
+    ['fused meta with data wider than its length', (c) => { c[fat.mcmp + 1] = 0x010203; }, /wider/],
+  ];
+  for (const [name, f, why] of fcases) it(name, () => rejects(withCode(fprog, f), why));
+
+  it('verdict codes a packed word cannot hold are refused when emitted', () => {
+    const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
+    b.chain('INPUT', { hook: NF_INET_LOCAL_IN, policy: NF_ACCEPT });
+    b.rule('INPUT');
+    expect(() => emitVerdict(b, NF_DROP | (5 << 16))).toThrow(/invalid verdict/);
+    expect(() => emitVerdict(b, NF_DROP | (5 << 16))).toThrow(VmError);
+  });
 
   it('source map that does not match the rules', () => rejects({ ...prog, srcmap: new Int32Array(2) }, /source map/));
   it('pool8 that is not the pool', () => rejects({ ...prog, pool8: new Uint8Array(4) }, /pool8/));
@@ -185,7 +256,8 @@ describe('fuzzing the validator', () => {
   it('well-formed records with random operands: only VmError, and accepted programs run', () => {
     let accepted = 0;
     const small = fc.oneof(fc.integer({ min: -1, max: 24 }), fc.constantFrom(-5, -4, -3, -2, 255, 256, 0x7fffffff));
-    const rec = fc.tuple(fc.integer({ min: Op.PAYLOAD, max: Op.LOG }), fc.array(small, { minLength: 7, maxLength: 7 }));
+    const hi = fc.oneof(fc.constant(0), fc.nat(0xffffff), fc.nat(0x7ff));
+    const rec = fc.tuple(fc.integer({ min: Op.PAYLOAD, max: Op.LOG }), fc.array(small, { minLength: 7, maxLength: 7 }), hi);
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.nat(2), fc.array(rec, { maxLength: 4 })), { maxLength: 5 }),
@@ -199,8 +271,8 @@ describe('fuzzing the validator', () => {
             const mine = rules.filter(([ch]) => ch === c);
             chains.push(code.length, c === 0 ? NF_ACCEPT : -1, 0, c === 0 ? 1 : -1, mine.length);
             for (const [, recs] of mine) {
-              const words = recs.flatMap(([op, ops]) => [op, ...ops.slice(0, OP_INFO[op]!.size - 1)]);
-              code.push(Op.RULE, code.length + 3 + words.length, ri++, ...words);
+              const words = recs.flatMap(([op, ops, hi]) => [op | (OP_INFO[op]!.packed ? hi << 8 : 0), ...ops.slice(0, OP_INFO[op]!.size - 1)]);
+              code.push(Op.RULE | ((RULE_WORDS + words.length) << 8), ri++, ...words);
             }
             code.push(Op.END);
           }

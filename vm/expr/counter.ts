@@ -3,33 +3,39 @@
  * L3 length at the hook). Never changes the verdict; it counts only when the
  * expressions before it in the rule let the packet through.
  *
- * Record: [op, index]   +1 index  counter pair in Program.counters (packets at 2i, bytes at 2i+1)
+ * Record: one packed word [op | index << 8]; index: counter pair in
+ * Program.counters (packets at 2i, bytes at 2i+1), < 2^24.
  */
-import { Op } from '../opcodes.js';
+import { OP_BITS, Op } from '../opcodes.js';
 import { M_LEN } from '../layout.js';
-import type { Program } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
+import { VmError, type Program } from '../program.js';
 import type { EvalCtx } from './common.js';
 
-export const COUNTER_INDEX = 1;
+/** The counter index of a packed COUNTER word. */
+export function counterIndex(w: number): number {
+  return w >>> OP_BITS;
+}
 
 export function emitCounter(b: ProgramBuilder): void {
-  b.emit([Op.COUNTER, b.counter()]);
+  const i = b.counter();
+  if (i >= 1 << (32 - OP_BITS)) throw new VmError(`counter: index ${i} out of range`);
+  b.emit([Op.COUNTER | (i << OP_BITS)]);
 }
 
 export function validateCounter(prog: Program, code: Int32Array, pc: number): string | null {
-  const i = code[pc + COUNTER_INDEX]!;
-  return i >= 0 && 2 * i + 1 < prog.counters.length ? null : `counter: index ${i} out of range`;
+  const i = counterIndex(code[pc]!);
+  return 2 * i + 1 < prog.counters.length ? null : `counter: index ${i} out of range`;
 }
 
 export function disasmCounter(prog: Program, code: Int32Array, pc: number): string {
-  const i = code[pc + COUNTER_INDEX]!;
+  const i = counterIndex(code[pc]!);
   return `pkts ${prog.counters[2 * i]} bytes ${prog.counters[2 * i + 1]} `;
 }
 
 /** nft_counter_eval() */
 export function evalCounter(ctx: EvalCtx, pc: number): void {
-  const i = ctx.prog.code[pc + COUNTER_INDEX]!;
+  const i = counterIndex(ctx.prog.code[pc]!);
   ctx.prog.counters[2 * i] += 1;
   ctx.prog.counters[2 * i + 1] += ctx.pkt.meta[M_LEN]!;
 }

@@ -1,8 +1,9 @@
 /**
  * The interpreter's single call site for the expression kinds added with
- * the compiler (ct, fib, xt_l4, reject, queue, nat): they are rare on the
- * fast path, so they share one `case` that calls here. Returns NFT_CONTINUE,
- * NFT_BREAK or a verdict.
+ * the compiler (ct, fib, xt_l4, reject, queue, nat) and the optimizer
+ * (classify): they are rare on the fast path, so they share one `case` that
+ * calls here. Returns NFT_CONTINUE, NFT_BREAK, a verdict, or CLS_JUMP
+ * (classify: go on at clsPc[0]).
  */
 import { Op } from '../opcodes.js';
 import { NFT_BREAK } from '../layout.js';
@@ -14,6 +15,7 @@ import { execXtL4 } from './xtl4.js';
 import { execReject } from './reject.js';
 import { execQueue } from './queue.js';
 import { execNat } from './nat.js';
+import { execClassify } from './classify.js';
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
@@ -31,6 +33,8 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
       return execQueue(code, pc, pkt);
     case Op.NAT:
       return execNat(pc, env, chain, rule);
+    case Op.CLASSIFY:
+      return execClassify(prog, pc, pkt);
     default:
       return NFT_BREAK;
   }

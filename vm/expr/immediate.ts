@@ -4,28 +4,38 @@
  *
  * Op.IMMEDIATE record:   [op, dreg, len, pool]   data of 5..16 bytes in the pool
  * Op.IMMEDIATE32 record: [op, dreg, len, value]  data of 1..4 bytes inline (host-order word)
- * Op.VERDICT record:     [op, code, chain]
- *   +1 code   NF_ACCEPT, NF_DROP, NF_QUEUE (exact codes, as nft_verdict_init), NFT_CONTINUE,
- *             NFT_BREAK, NFT_RETURN, NFT_JUMP, NFT_GOTO
- *   +2 chain  target chain index for jump/goto (resolved by a builder fixup), else -1
+ * Op.VERDICT record, one packed word: bits 0-7 op, 8-11 code, 12-31 chain + 1
+ *   code   NF_ACCEPT, NF_DROP, NF_QUEUE (exact codes, as nft_verdict_init), NFT_CONTINUE,
+ *          NFT_BREAK, NFT_RETURN, NFT_JUMP, NFT_GOTO: 4-bit two's complement (-8..7;
+ *          codes outside it are all invalid and refused by emitVerdict)
+ *   chain  target chain index for jump/goto (resolved by a builder fixup), else -1 (field 0)
  *
  * A data store writes len bytes; a partial last word is zeroed first
  * (nft_data_copy zeroes the word: `dst[len / NFT_REG32_SIZE] = 0`).
  */
-import { Op } from '../opcodes.js';
+import { OP_MASK, Op } from '../opcodes.js';
 import {
   CHAIN_WORDS, CH_POLICY, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_RETURN, NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN,
   NF_VERDICT_MASK, checkRegStore, regSlot,
 } from '../layout.js';
-import { chainCount, chainName, type Program } from '../program.js';
+import { VmError, chainCount, chainName, type Program } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
 export const IMM_DREG = 1;
 export const IMM_LEN = 2;
 export const IMM_DATA = 3; // pool offset (IMMEDIATE) or the value (IMMEDIATE32)
-export const VERDICT_CODE = 1;
-export const VERDICT_CHAIN = 2;
+/** Bit position of the chain field (chain index + 1) of a packed VERDICT word. */
+export const VERDICT_CHAIN_SHIFT = 12;
+
+/** The verdict code of a packed VERDICT word. */
+export function verdictCode(w: number): number {
+  return (w << 20) >> 28;
+}
+/** The target chain of a packed VERDICT word, -1 for none. */
+export function verdictChain(w: number): number {
+  return (w >>> VERDICT_CHAIN_SHIFT) - 1;
+}
 
 /** Emits `immediate reg dreg <data>` (data in register byte order, 1..16 bytes). */
 export function emitImmediate(b: ProgramBuilder, dreg: number, data: ArrayLike<number>): void {
@@ -37,14 +47,15 @@ export function emitImmediate(b: ProgramBuilder, dreg: number, data: ArrayLike<n
 /** Emits `immediate reg 0 <verdict>`; jump/goto name their target chain (resolved at finish). */
 export function emitVerdict(b: ProgramBuilder, code: number, chain?: string): void {
   if ((code === NFT_JUMP || code === NFT_GOTO) !== (chain !== undefined)) throw new TypeError('verdict: a chain name goes with jump/goto only');
-  const at = b.emit([Op.VERDICT, code, -1]);
-  if (chain !== undefined) b.fixupChain(at + VERDICT_CHAIN, chain);
+  if (code < -8 || code > 7 || !Number.isInteger(code)) throw new VmError(`immediate: invalid verdict ${code} (-EINVAL)`);
+  const at = b.emit([Op.VERDICT | ((code & 0xf) << 8)]);
+  if (chain !== undefined) b.fixupChain(at, chain, VERDICT_CHAIN_SHIFT);
 }
 
 export function validateImmediate(prog: Program, code: Int32Array, pc: number): string | null {
-  if (code[pc] === Op.VERDICT) {
-    const v = code[pc + VERDICT_CODE]!;
-    const chain = code[pc + VERDICT_CHAIN]!;
+  if ((code[pc]! & OP_MASK) === Op.VERDICT) {
+    const v = verdictCode(code[pc]!);
+    const chain = verdictChain(code[pc]!);
     if (v === NFT_JUMP || v === NFT_GOTO) {
       if (chain < 0 || chain >= chainCount(prog)) return `immediate: ${v === NFT_JUMP ? 'jump' : 'goto'} to chain ${chain} out of range`;
       if (prog.chains[chain * CHAIN_WORDS + CH_POLICY]! >= 0) return `immediate: jump/goto to base chain ${chainName(prog, chain)} (-EINVAL)`;
@@ -86,7 +97,7 @@ export function fmtVerdict(prog: Program, v: number, chain: number): string {
 }
 
 export function disasmImmediate(prog: Program, code: Int32Array, pc: number): string {
-  if (code[pc] === Op.VERDICT) return `reg 0 ${fmtVerdict(prog, code[pc + VERDICT_CODE]!, code[pc + VERDICT_CHAIN]!)}`;
+  if ((code[pc]! & OP_MASK) === Op.VERDICT) return `reg 0 ${fmtVerdict(prog, verdictCode(code[pc]!), verdictChain(code[pc]!))}`;
   const len = code[pc + IMM_LEN]!;
   const data = code[pc] === Op.IMMEDIATE32 ? fmtWord(code[pc + IMM_DATA]!, len) : fmtData(prog.pool8, code[pc + IMM_DATA]! * 4, len);
   return `reg ${fmtReg(code[pc + IMM_DREG]!)} ${data}`;
@@ -95,9 +106,9 @@ export function disasmImmediate(prog: Program, code: Int32Array, pc: number): st
 /** nft_immediate_eval() */
 export function evalImmediate(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
-  if (code[pc] === Op.VERDICT) {
-    ctx.code = code[pc + VERDICT_CODE]!;
-    ctx.target = code[pc + VERDICT_CHAIN]!;
+  if ((code[pc]! & OP_MASK) === Op.VERDICT) {
+    ctx.code = verdictCode(code[pc]!);
+    ctx.target = verdictChain(code[pc]!);
     return;
   }
   const d = code[pc + IMM_DREG]!;

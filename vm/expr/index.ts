@@ -13,12 +13,20 @@ import { disasmCmp, evalCmp, validateCmp } from './cmp.js';
 import { disasmCounter, evalCounter, validateCounter } from './counter.js';
 import { disasmImmediate, evalImmediate, validateImmediate } from './immediate.js';
 import { disasmLimit, evalLimit, validateLimit } from './limit.js';
+import { disasmFused, evalFused, validateFused } from './fused.js';
 import { disasmLog, evalLog, validateLog } from './log.js';
 import { disasmLookup, evalLookup, validateLookup } from './lookup.js';
 import { disasmMeta, evalMeta, validateMeta } from './meta.js';
 import { disasmNumgen, evalNumgen, validateNumgen } from './numgen.js';
 import { disasmPayload, evalPayload, validatePayload } from './payload.js';
 import { disasmRange, evalRange, validateRange } from './range.js';
+import { disasmCt, evalCt, validateCt } from './ct.js';
+import { disasmFib, evalFib, validateFib } from './fib.js';
+import { disasmXtL4, evalXtL4, validateXtL4 } from './xtl4.js';
+import { disasmReject, evalReject, validateReject } from './reject.js';
+import { disasmQueue, evalQueue, validateQueue } from './queue.js';
+import { disasmNat, evalNat, validateNat } from './nat.js';
+import { disasmClassify, evalClassify, validateClassify } from './classify.js';
 
 export interface ExprKind {
   readonly validate: (prog: Program, code: Int32Array, pc: number) => string | null;
@@ -35,9 +43,9 @@ const immediate: ExprKind = { validate: validateImmediate, disasm: disasmImmedia
 const table: (ExprKind | undefined)[] = [];
 for (let i = 0; i < OP_MAX; i++) table.push(undefined);
 table[Op.PAYLOAD] = payload;
-table[Op.PAYLOAD_FAST1] = payload;
-table[Op.PAYLOAD_FAST2] = payload;
-table[Op.PAYLOAD_FAST4] = payload;
+table[Op.PAYLOAD_FAST] = payload;
+table[Op.PAYLOAD_CMP] = { validate: validateFused, disasm: disasmFused, eval: evalFused };
+table[Op.META_CMP] = { validate: validateFused, disasm: disasmFused, eval: evalFused };
 table[Op.CMP] = cmp;
 table[Op.CMP_EQ32] = cmp;
 table[Op.BITWISE] = bitwise;
@@ -54,6 +62,15 @@ table[Op.LOOKUP] = { validate: validateLookup, disasm: disasmLookup, eval: evalL
 table[Op.NUMGEN] = { validate: validateNumgen, disasm: disasmNumgen, eval: evalNumgen };
 table[Op.LIMIT] = { validate: validateLimit, disasm: disasmLimit, eval: evalLimit };
 table[Op.LOG] = { validate: validateLog, disasm: disasmLog, eval: evalLog };
+const ct: ExprKind = { validate: validateCt, disasm: disasmCt, eval: evalCt };
+table[Op.CT_GET] = ct;
+table[Op.CT_SET] = ct;
+table[Op.FIB] = { validate: validateFib, disasm: disasmFib, eval: evalFib };
+table[Op.XT_L4] = { validate: validateXtL4, disasm: disasmXtL4, eval: evalXtL4 };
+table[Op.REJECT] = { validate: validateReject, disasm: disasmReject, eval: evalReject };
+table[Op.QUEUE] = { validate: validateQueue, disasm: disasmQueue, eval: evalQueue };
+table[Op.NAT] = { validate: validateNat, disasm: disasmNat, eval: evalNat };
+table[Op.CLASSIFY] = { validate: validateClassify, disasm: disasmClassify, eval: evalClassify };
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -63,6 +80,7 @@ export * from './byteorder.js';
 export * from './cmp.js';
 export * from './common.js';
 export * from './counter.js';
+export * from './fused.js';
 export * from './immediate.js';
 export * from './limit.js';
 export * from './log.js';
@@ -71,3 +89,10 @@ export * from './meta.js';
 export * from './numgen.js';
 export * from './payload.js';
 export * from './range.js';
+export * from './ct.js';
+export * from './fib.js';
+export * from './xtl4.js';
+export * from './reject.js';
+export * from './queue.js';
+export * from './nat.js';
+export * from './classify.js';

@@ -9,7 +9,7 @@ import {
   NFT_META_IIFNAME, NFT_META_IIFTYPE, NFT_META_L4PROTO, NFT_META_LEN, NFT_META_MARK, NFT_META_NFPROTO,
   NFT_META_NFTRACE, NFT_META_OIF, NFT_META_OIFGROUP, NFT_META_OIFNAME, NFT_META_OIFTYPE, NFT_META_PKTTYPE,
   NFT_META_PRANDOM, NFT_META_PRIORITY, NFT_META_PROTOCOL, NFT_META_SECMARK, NFT_META_SKGID, NFT_META_SKUID,
-  NFT_NG_INCREMENTAL, NFT_NG_RANDOM, NFT_RETURN, NFT_SET_INTERVAL, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_QUEUE,
+  NFT_CMP_EQ, NFT_CMP_NEQ, NFT_NG_INCREMENTAL, NFT_NG_RANDOM, NFT_RETURN, NFT_SET_INTERVAL, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_QUEUE,
   NftSet, ProgramBuilder, M_FLAGS, F_NFTRACE, M_PKTTYPE, M_SKUID, M_SKGID, M_CPU, M_PRIORITY, regSlot,
   emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitImmediate, emitLimit, emitLog, emitLookup,
   emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange, emitVerdict, type Packet, type Program,
@@ -22,6 +22,7 @@ const GET_KEYS = [
   NFT_META_OIFNAME, NFT_META_IIFTYPE, NFT_META_OIFTYPE, NFT_META_SKUID, NFT_META_SKGID, NFT_META_SECMARK,
   NFT_META_NFPROTO, NFT_META_L4PROTO, NFT_META_PKTTYPE, NFT_META_CPU, NFT_META_IIFGROUP, NFT_META_OIFGROUP, NFT_META_PRANDOM,
 ];
+const FUSE_KEYS = [NFT_META_MARK, NFT_META_LEN, NFT_META_IIF, NFT_META_OIF, NFT_META_PRIORITY, NFT_META_SECMARK, NFT_META_CPU];
 const SET_KEYS = [NFT_META_MARK, NFT_META_PRIORITY, NFT_META_PKTTYPE, NFT_META_NFTRACE, NFT_META_SECMARK];
 const INTERESTING = [0, 0, 6, 17, 22, 80, 10, 192, 168, 1, 0xff, 0x08, 0x45];
 
@@ -34,7 +35,7 @@ export interface ProgSpec {
 
 const byte = fc.oneof(fc.constantFrom(...INTERESTING), fc.integer({ min: 0, max: 255 }));
 const exprSpec: fc.Arbitrary<ExprSpec> = fc.tuple(
-  fc.integer({ min: 0, max: 21 }), fc.nat(1000), fc.nat(1000), fc.nat(1000), fc.nat(1000),
+  fc.integer({ min: 0, max: 23 }), fc.nat(1000), fc.nat(1000), fc.nat(1000), fc.nat(1000),
   fc.oneof({ arbitrary: fc.array(byte, { minLength: 1, maxLength: 2 }), weight: 3 }, { arbitrary: fc.array(byte, { minLength: 1, maxLength: 16 }), weight: 1 }),
 );
 
@@ -139,12 +140,27 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
     case 14:
       emitLog(b, bb % 2 ? { prefix: 'p' } : { group: c % 4 });
       return;
+    case 22: {
+      // a load and an eq/neq compare the builder fuses (PAYLOAD_CMP)
+      const [r, len] = reg(a, 1 + (d % 4));
+      emitPayload(b, r, 1 + (bb % 2), c % 2 ? c % 24 : c % 64, len);
+      emitCmp(b, d % 3 ? NFT_CMP_EQ : NFT_CMP_NEQ, r, (c % 3 ? data : [6, 0, 0x16, 0x50]).concat([0, 0, 0, 0]).slice(0, len));
+      return;
+    }
+    case 23: {
+      // meta load of a plain u32 key and an eq/neq compare (META_CMP)
+      const key = FUSE_KEYS[bb % FUSE_KEYS.length]!;
+      const [r, len] = reg(a, 1 + (d % 4));
+      emitMetaGet(b, r, key);
+      emitCmp(b, d % 3 ? NFT_CMP_EQ : NFT_CMP_NEQ, r, (c % 2 ? data : [1, 0, 0, 0]).concat([0, 0, 0, 0]).slice(0, len));
+      return;
+    }
     default:
       return;
   }
 }
 
-export function buildProg(spec: ProgSpec): Program {
+export function buildProg(spec: ProgSpec, fuse = true): Program {
   const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
   b.addSet(new NftSet('addrs', 4).add([10, 0, 0, 1]).add([192, 168, 1, 7]).add([0, 0, 0, 0]));
   b.addSet(new NftSet('ports', 2, NFT_SET_INTERVAL).addRange([0, 0], [0, 22]).addRange([0x04, 0], [0x1f, 0x90]));
@@ -155,7 +171,7 @@ export function buildProg(spec: ProgSpec): Program {
     b.rule(chain);
     for (const e of r.exprs) emitSpec(b, e, chain, spec.users);
   }
-  return b.finish();
+  return b.finish({ fuse });
 }
 
 export interface PktSpec {

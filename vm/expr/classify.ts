@@ -1,0 +1,359 @@
+/**
+ * classify: the optimizer's prefilter for a run of consecutive rules of one
+ * chain (compiler/optimize). No kernel nf_tables expression does this; it is
+ * the Linear Bit Vector Search of bpf-iptables (Miano et al., 2019) over the
+ * fields the run's rules test, and it prints as
+ * `[ classify set __cls%d rules A-B ]` (1-based positions in the chain).
+ *
+ * The record is the first expression of the run's first rule. It picks the
+ * first rule of the run that MAY match the packet and goes to that rule's
+ * header (or, for the first rule, simply continues with the rule's own
+ * expressions); when no rule may match it goes past the run. Every rule it
+ * lands on runs all of its expressions as usual, so counters, verdicts,
+ * traces and hotdrops are those of the straight program; a rule it lands on
+ * that does not match is followed linearly. It never skips a rule that could
+ * match: a packet it cannot classify exactly leaves it doing nothing (the run
+ * is evaluated linearly) — see execClassify.
+ *
+ * Record: [op, header, id]
+ *   +1 header  word offset in the constant pool of the classifier header
+ *   +2 id      classifier number (the `__cls%d` name)
+ *
+ * Classifier data (Int32 words in the pool; offsets relative to the header):
+ *   header (CLS_HDR_WORDS):
+ *     CLS_NRULES  n, rules in the run
+ *     CLS_FIRST   Program rule index of the run's first rule (rules are consecutive)
+ *     CLS_NBLOCKS blocks of at most CLS_BLOCK rules
+ *     CLS_FLAGS   CLS_F_V6 (addresses are 4 words), CLS_F_TCP / CLS_F_UDP
+ *                 (the run holds tcp / udp matches, which hotdrop on a short header)
+ *     CLS_USED    bit per field id: the keys execClassify computes
+ *     CLS_NIIF, CLS_NOIF  interface name entries
+ *     CLS_IFACES  offset of the entries (iif ones, then oif ones), CLS_IF_WORDS each:
+ *                 4 value words then 4 mask words over the 16-byte name as the
+ *                 metadata holds it; exact names first, then prefixes longest first
+ *     CLS_PCS     offset of n + 1 words: the code offset of each rule's header and
+ *                 of the header (or END) after the run, filled by linkClassify()
+ *     CLS_BLOCKS  offset of the block table, CLS_BLK_WORDS per block:
+ *                 [first rule (0-based in the run), rules, fields, field table offset]
+ *     CLS_SIZE    words of classifier data (for the validator)
+ *   field table, CLS_FLD_WORDS per field: [field id, intervals, starts offset, rows offset]
+ *   starts: intervals words, strictly increasing, the first = INT32_MIN: interval
+ *           starts of the key, stored as `value ^ 0x80000000` so that a signed
+ *           compare orders the unsigned values
+ *   rows:   intervals × ceil(rules / 32) words; bit r of a row = block rule r may
+ *           match a key in that interval
+ *
+ * Keys (field ids): address words of the source (CLS_K_SRC + 0..3) and the
+ * destination (CLS_K_DST + 0..3), big-endian u32 each; the layer-4 protocol
+ * (256 without layer-4 information); source and destination ports (65536 when
+ * the packet carries no ports a tcp/udp match could read); the TCP flags byte
+ * (256 when no tcp match could read it); the input and output interface as
+ * the index of the first entry its name matches (the entry count for none).
+ */
+import { Op, RULE_WORDS, OP_MASK, opSize } from '../opcodes.js';
+import {
+  CHAIN_WORDS, CH_FIRST, F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_IIFNAME, M_L4PROTO, M_NHOFF, M_OIFNAME, M_THOFF,
+  NFT_CONTINUE,
+} from '../layout.js';
+import type { Program } from '../program.js';
+import type { ProgramBuilder } from '../builder.js';
+import type { Packet } from '../packet.js';
+import type { EvalCtx } from './common.js';
+
+export const CLS_HEADER = 1;
+export const CLS_ID = 2;
+
+export const CLS_NRULES = 0;
+export const CLS_FIRST = 1;
+export const CLS_NBLOCKS = 2;
+export const CLS_FLAGS = 3;
+export const CLS_USED = 4;
+export const CLS_NIIF = 5;
+export const CLS_NOIF = 6;
+export const CLS_IFACES = 7;
+export const CLS_PCS = 8;
+export const CLS_BLOCKS = 9;
+export const CLS_SIZE = 10;
+export const CLS_HDR_WORDS = 11;
+
+export const CLS_F_V6 = 1;
+export const CLS_F_TCP = 2;
+export const CLS_F_UDP = 4;
+
+/** Rules per block: rows of 8 words bound the data to O(rules × intervals / 32). */
+export const CLS_BLOCK = 256;
+export const CLS_BLK_WORDS = 4;
+export const CLS_FLD_WORDS = 4;
+export const CLS_IF_WORDS = 8;
+
+export const CLS_K_SRC = 0; // 0..3
+export const CLS_K_DST = 4; // 4..7
+export const CLS_K_PROTO = 8;
+export const CLS_K_SPORT = 9;
+export const CLS_K_DPORT = 10;
+export const CLS_K_TCPFLAGS = 11;
+export const CLS_K_IIF = 12;
+export const CLS_K_OIF = 13;
+export const CLS_NKEYS = 14;
+
+/** The largest key of each field: the sentinel values included. */
+export const CLS_KEY_MAX: readonly number[] = Object.freeze([
+  0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 256, 65536, 65536, 256, -1, -1,
+]);
+
+/**
+ * execClassify's result when it chose a rule other than the first: the
+ * interpreter goes on at `clsPc[0]` (a rule header or the run's end). Not a
+ * verdict: NFT_* codes are -1..-5 and a negative queue verdict is ≤ -65533.
+ */
+export const CLS_JUMP = -6;
+/** Where CLS_JUMP goes (one scratch word: the VM runs one packet at a time). */
+export const clsPc = new Int32Array(1);
+
+/** Emits the record over classifier data built by compiler/optimize (header first). */
+export function emitClassify(b: ProgramBuilder, data: Int32Array, id: number): void {
+  const at = b.pool(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  b.emit([Op.CLASSIFY, at, id]);
+}
+
+/** Code offsets of each rule header by Program rule index (-1 when absent). */
+function ruleHeaders(prog: Program): Int32Array {
+  const offs = new Int32Array(prog.nrules).fill(-1);
+  const code = prog.code;
+  const nch = (prog.chains.length / CHAIN_WORDS) | 0;
+  for (let c = 0; c < nch; c++) {
+    for (let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!; (code[pc]! & OP_MASK) === Op.RULE; pc += code[pc]! >>> 8) offs[code[pc + 1]!] = pc;
+  }
+  return offs;
+}
+
+/** Fills every classifier's CLS_PCS table once the code is laid out (before validation). */
+export function linkClassify(prog: Program): void {
+  const code = prog.code;
+  const pool = prog.pool;
+  let heads: Int32Array | null = null;
+  for (let pc = 0; pc < code.length; ) {
+    const w = code[pc]!;
+    const op = w & OP_MASK;
+    if (op === Op.RULE) {
+      const next = pc + (w >>> 8);
+      for (let e = pc + RULE_WORDS; e < next; e += recordSize(code[e]!)) {
+        if ((code[e]! & OP_MASK) !== Op.CLASSIFY) continue;
+        heads ??= ruleHeaders(prog);
+        const h = code[e + CLS_HEADER]!;
+        const n = pool[h + CLS_NRULES]!;
+        const first = pool[h + CLS_FIRST]!;
+        const t = h + pool[h + CLS_PCS]!;
+        for (let i = 0; i < n; i++) pool[t + i] = heads[first + i]!;
+        const last = pool[t + n - 1]!;
+        pool[t + n] = last + (code[last]! >>> 8);
+      }
+      pc = next;
+    } else pc += 1; // END
+  }
+}
+
+function recordSize(w: number): number {
+  return opSize(w & OP_MASK);
+}
+
+export function validateClassify(prog: Program, code: Int32Array, pc: number): string | null {
+  const pool = prog.pool;
+  const h = code[pc + CLS_HEADER]!;
+  if (h < 0 || h + CLS_HDR_WORDS > pool.length) return `classify: header ${h} outside the pool`;
+  const size = pool[h + CLS_SIZE]!;
+  if (size < CLS_HDR_WORDS || h + size > pool.length) return 'classify: data outside the pool';
+  const n = pool[h + CLS_NRULES]!;
+  const first = pool[h + CLS_FIRST]!;
+  const nb = pool[h + CLS_NBLOCKS]!;
+  if (n < 1 || first < 0 || first + n > prog.nrules) return `classify: rules ${first}+${n} out of range`;
+  if (nb !== Math.ceil(n / CLS_BLOCK)) return `classify: ${nb} blocks for ${n} rules`;
+  if (pool[h + CLS_FLAGS]! & ~(CLS_F_V6 | CLS_F_TCP | CLS_F_UDP)) return 'classify: unknown flags';
+  const used = pool[h + CLS_USED]!;
+  if (used & ~((1 << CLS_NKEYS) - 1)) return 'classify: unknown keys';
+  const v6 = (pool[h + CLS_FLAGS]! & CLS_F_V6) !== 0;
+  if (!v6 && (used & ((0xe << CLS_K_SRC) | (0xe << CLS_K_DST))) !== 0) return 'classify: IPv6 address words in an IPv4 classifier';
+  const nif = [pool[h + CLS_NIIF]!, pool[h + CLS_NOIF]!];
+  const ifs = pool[h + CLS_IFACES]!;
+  if (nif[0]! < 0 || nif[1]! < 0 || ifs < CLS_HDR_WORDS || ifs + (nif[0]! + nif[1]!) * CLS_IF_WORDS > size) return 'classify: interface entries out of range';
+  // Jump targets: the run's rule headers, consecutive in one chain, this record first in rule 0.
+  const t = pool[h + CLS_PCS]!;
+  if (t < CLS_HDR_WORDS || t + n + 1 > size) return 'classify: target table out of range';
+  let at = h + t;
+  if (pc !== pool[at]! + RULE_WORDS) return 'classify: not the first expression of the run\'s first rule';
+  for (let i = 0; i < n; i++) {
+    const r = pool[at + i]!;
+    if (r < 0 || r + RULE_WORDS > code.length || (code[r]! & OP_MASK) !== Op.RULE) return `classify: target ${i} is not a rule header`;
+    if (code[r + 1] !== first + i) return `classify: target ${i} is not rule ${first + i}`;
+    if (pool[at + i + 1] !== r + (code[r]! >>> 8)) return `classify: target ${i + 1} does not follow rule ${first + i} in its chain`;
+  }
+  const end = pool[at + n]!;
+  if (end < 0 || end >= code.length || ((code[end]! & OP_MASK) !== Op.RULE && code[end] !== Op.END)) return 'classify: end of run is not a rule header or END';
+  // Blocks: consecutive, CLS_BLOCK rules each but the last; fields in range, starts sorted, rows in range.
+  at = pool[h + CLS_BLOCKS]!;
+  if (at < CLS_HDR_WORDS || at + nb * CLS_BLK_WORDS > size) return 'classify: block table out of range';
+  for (let b = 0; b < nb; b++) {
+    const bt = h + at + b * CLS_BLK_WORDS;
+    const base = pool[bt]!;
+    const cnt = pool[bt + 1]!;
+    const nf = pool[bt + 2]!;
+    const ft = pool[bt + 3]!;
+    if (base !== b * CLS_BLOCK || cnt !== Math.min(CLS_BLOCK, n - base)) return `classify: block ${b} covers the wrong rules`;
+    if (nf < 0 || nf > CLS_NKEYS || ft < CLS_HDR_WORDS || ft + nf * CLS_FLD_WORDS > size) return `classify: block ${b} field table out of range`;
+    const words = (cnt + 31) >>> 5;
+    const tail = cnt & 31 ? ~((1 << (cnt & 31)) - 1) : 0;
+    for (let f = 0; f < nf; f++) {
+      const fd = h + ft + f * CLS_FLD_WORDS;
+      const id = pool[fd]!;
+      const ni = pool[fd + 1]!;
+      const st = pool[fd + 2]!;
+      const rows = pool[fd + 3]!;
+      if (id < 0 || id >= CLS_NKEYS || (used & (1 << id)) === 0) return `classify: block ${b} field ${id} not computed`;
+      if (ni < 1 || st < CLS_HDR_WORDS || st + ni > size || rows < CLS_HDR_WORDS || rows + ni * words > size) return `classify: block ${b} field ${id} tables out of range`;
+      if (pool[h + st] !== -0x80000000) return `classify: block ${b} field ${id} does not start at 0`;
+      for (let i = 1; i < ni; i++) if (pool[h + st + i]! <= pool[h + st + i - 1]!) return `classify: block ${b} field ${id} starts not increasing`;
+      for (let i = 0; i < ni; i++) if (pool[h + rows + i * words + words - 1]! & tail) return `classify: block ${b} field ${id} row ${i} names rules past the block`;
+    }
+  }
+  return null;
+}
+
+export function disasmClassify(prog: Program, code: Int32Array, pc: number): string {
+  const pool = prog.pool;
+  const h = code[pc + CLS_HEADER]!;
+  // 1-based positions in the chain: count the headers from the chain's first.
+  const firstPc = pool[h + pool[h + CLS_PCS]!]!;
+  let pos = 1;
+  const nch = (prog.chains.length / CHAIN_WORDS) | 0;
+  for (let c = 0; c < nch; c++) {
+    let at = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
+    let i = 1;
+    for (; (code[at]! & OP_MASK) === Op.RULE && at !== firstPc; at += code[at]! >>> 8) i++;
+    if (at === firstPc) {
+      pos = i;
+      break;
+    }
+  }
+  return `set __cls${code[pc + CLS_ID]} rules ${pos}-${pos + pool[h + CLS_NRULES]! - 1} `;
+}
+
+// Per-packet scratch: the keys (biased) and the row offsets of one block.
+const keys = new Int32Array(CLS_NKEYS);
+const rowAt = new Int32Array(CLS_NKEYS);
+
+const BIAS = -0x80000000;
+
+/** Index of the first entry the 16-byte name at metadata word `m` matches, or n. */
+function ifaceIndex(pool: Int32Array, at: number, n: number, meta: Int32Array, m: number): number {
+  const w0 = meta[m]!;
+  const w1 = meta[m + 1]!;
+  const w2 = meta[m + 2]!;
+  const w3 = meta[m + 3]!;
+  for (let i = 0; i < n; i++, at += CLS_IF_WORDS) {
+    if ((w0 & pool[at + 4]!) === pool[at]! && (w1 & pool[at + 5]!) === pool[at + 1]! &&
+      (w2 & pool[at + 6]!) === pool[at + 2]! && (w3 & pool[at + 7]!) === pool[at + 3]!) return i;
+  }
+  return n;
+}
+
+/**
+ * NFT_CONTINUE (go on with the first rule: it may match, or the packet
+ * cannot be classified) or CLS_JUMP with clsPc[0] set (a later rule, or past
+ * the run). Packets left to linear evaluation: a network header shorter than
+ * the fixed IP header; with tcp (udp) matches in the run, a TCP (UDP) packet
+ * whose first fragment header is shorter than 20 (8) bytes, and a TCP
+ * fragment at offset 1: the rules' own guards hotdrop those (xt_l4), which
+ * only linear evaluation reproduces.
+ */
+export function execClassify(prog: Program, pc: number, pkt: Packet): number {
+  const pool = prog.pool;
+  const h = prog.code[pc + CLS_HEADER]!;
+  const meta = pkt.meta;
+  const data = pkt.data;
+  const flags = pool[h + CLS_FLAGS]!;
+  const used = pool[h + CLS_USED]!;
+  const nh = meta[M_NHOFF]!;
+  const end = meta[M_END]!;
+  if (nh + ((flags & CLS_F_V6) !== 0 ? 40 : 20) > end) return NFT_CONTINUE;
+
+  let proto = 256;
+  let sport = 65536;
+  let dport = 65536;
+  let tflags = 256;
+  if ((meta[M_FLAGS]! & F_L4PROTO) !== 0) {
+    proto = meta[M_L4PROTO]! & 0xff;
+    const need = proto === 6 && (flags & CLS_F_TCP) !== 0 ? 20 : proto === 17 && (flags & CLS_F_UDP) !== 0 ? 8 : 0;
+    if (need !== 0) {
+      const fo = meta[M_FRAGOFF]!;
+      const th = meta[M_THOFF]!;
+      if (fo === 0) {
+        if (th + need > end) return NFT_CONTINUE;
+        sport = (data[th]! << 8) | data[th + 1]!;
+        dport = (data[th + 2]! << 8) | data[th + 3]!;
+        if (proto === 6) tflags = data[th + 13]!;
+      } else if (fo === 1 && proto === 6) return NFT_CONTINUE;
+    }
+  }
+  keys[CLS_K_PROTO] = proto ^ BIAS;
+  keys[CLS_K_SPORT] = sport ^ BIAS;
+  keys[CLS_K_DPORT] = dport ^ BIAS;
+  keys[CLS_K_TCPFLAGS] = tflags ^ BIAS;
+  if ((flags & CLS_F_V6) === 0) {
+    keys[CLS_K_SRC] = ((data[nh + 12]! << 24) | (data[nh + 13]! << 16) | (data[nh + 14]! << 8) | data[nh + 15]!) ^ BIAS;
+    keys[CLS_K_DST] = ((data[nh + 16]! << 24) | (data[nh + 17]! << 16) | (data[nh + 18]! << 8) | data[nh + 19]!) ^ BIAS;
+  } else {
+    for (let k = 0; k < 4; k++) {
+      const s = nh + 8 + 4 * k;
+      const d = nh + 24 + 4 * k;
+      keys[CLS_K_SRC + k] = ((data[s]! << 24) | (data[s + 1]! << 16) | (data[s + 2]! << 8) | data[s + 3]!) ^ BIAS;
+      keys[CLS_K_DST + k] = ((data[d]! << 24) | (data[d + 1]! << 16) | (data[d + 2]! << 8) | data[d + 3]!) ^ BIAS;
+    }
+  }
+  if ((used & ((1 << CLS_K_IIF) | (1 << CLS_K_OIF))) !== 0) {
+    const ni = pool[h + CLS_NIIF]!;
+    const at = h + pool[h + CLS_IFACES]!;
+    keys[CLS_K_IIF] = ifaceIndex(pool, at, ni, meta, M_IIFNAME) ^ BIAS;
+    keys[CLS_K_OIF] = ifaceIndex(pool, at + ni * CLS_IF_WORDS, pool[h + CLS_NOIF]!, meta, M_OIFNAME) ^ BIAS;
+  }
+
+  const nb = pool[h + CLS_NBLOCKS]!;
+  let bt = h + pool[h + CLS_BLOCKS]!;
+  let found = -1;
+  for (let b = 0; b < nb && found < 0; b++, bt += CLS_BLK_WORDS) {
+    const nf = pool[bt + 2]!;
+    if (nf === 0) {
+      found = pool[bt]!;
+      break;
+    }
+    const words = (pool[bt + 1]! + 31) >>> 5;
+    let fd = h + pool[bt + 3]!;
+    for (let f = 0; f < nf; f++, fd += CLS_FLD_WORDS) {
+      // the last interval whose start is ≤ the key (starts[0] is the minimum)
+      const key = keys[pool[fd]!]!;
+      const st = h + pool[fd + 2]!;
+      let lo = 0;
+      let hi = pool[fd + 1]! - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (pool[st + mid]! <= key) lo = mid;
+        else hi = mid - 1;
+      }
+      rowAt[f] = h + pool[fd + 3]! + lo * words;
+    }
+    for (let w = 0; w < words; w++) {
+      let acc = -1;
+      for (let f = 0; f < nf && acc !== 0; f++) acc &= pool[rowAt[f]! + w]!;
+      if (acc !== 0) {
+        found = pool[bt]! + (w << 5) + 31 - Math.clz32(acc & -acc);
+        break;
+      }
+    }
+  }
+  if (found === 0) return NFT_CONTINUE;
+  const t = h + pool[h + CLS_PCS]!;
+  clsPc[0] = pool[t + (found < 0 ? pool[h + CLS_NRULES]! : found)]!;
+  return CLS_JUMP;
+}
+
+/** The slow path (vm/walker.ts) evaluates the run linearly: exact, and what tracing needs. */
+export function evalClassify(_ctx: EvalCtx, _pc: number): void {}

@@ -1,0 +1,156 @@
+/**
+ * Superinstructions: two kernel expressions in one record and one dispatch,
+ * chosen by the builder's peephole pass (fuseRule, called from finish()).
+ * They write the register exactly as the pair does, so the rest of the rule
+ * and the final register state are unchanged, and they print back as the
+ * kernel's two lines.
+ *
+ * Op.PAYLOAD_CMP = PAYLOAD_FAST (vm/expr/payload.ts) + CMP_EQ32 of the same
+ * register and length: [packed word, data]
+ *   packed word: the PAYLOAD_FAST bits (0-7 op, 8-15 offset, 16-20 slot,
+ *                21-22 len - 1, 23 transport base) + bit 24 neq
+ *   data:        the compared bytes as a host-order word, zero above len
+ * A load of len < 4 zero-extends into its word, so the register word equals
+ * the data word exactly when the bytes do.
+ *
+ * Op.META_CMP = META_GET of a key stored as a plain u32 copy of a metadata
+ * field (len, priority, mark, iif, oif, secmark, cpu: no BREAK, no
+ * conversion) + CMP_EQ32 of 1..4 bytes of the same register: [packed word, data]
+ *   packed word: bits 0-7 op, 8-13 NFT_META_* key, 14-18 slot, 19-20 len - 1,
+ *                21 neq, 22-27 M_* index of the metadata field
+ *   data:        as for PAYLOAD_CMP
+ */
+import { OP_MASK, OP_INFO, Op } from '../opcodes.js';
+import {
+  M_CPU, M_IIF, M_LEN, M_MARK, M_OIF, M_PRIORITY, M_SECMARK, NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_CPU, NFT_META_IIF,
+  NFT_META_LEN, NFT_META_MARK, NFT_META_OIF, NFT_META_PRIORITY, NFT_META_SECMARK, META_KEY_NAMES, checkRegStore,
+} from '../layout.js';
+import type { Program } from '../program.js';
+import { byteMask, fmtReg, type EvalCtx } from './common.js';
+import { ceLen, ceOp, ceSlot, cmpWord, fmtCmp32 } from './cmp.js';
+import { META_KEY, META_REG } from './meta.js';
+import { fmtPayload, payloadLoad, pfBase, pfLen, pfOffset, pfSlot } from './payload.js';
+
+/** Bit 24 of a PAYLOAD_CMP word: neq. */
+export const PC_NEQ = 1 << 24;
+/** Bit 21 of a META_CMP word: neq. */
+export const MC_NEQ = 1 << 21;
+
+/** The metadata field a META_CMP key copies, or -1 when the key cannot be fused. */
+export function metaCmpField(key: number): number {
+  switch (key) {
+    case NFT_META_LEN: return M_LEN;
+    case NFT_META_PRIORITY: return M_PRIORITY;
+    case NFT_META_MARK: return M_MARK;
+    case NFT_META_IIF: return M_IIF;
+    case NFT_META_OIF: return M_OIF;
+    case NFT_META_SECMARK: return M_SECMARK;
+    case NFT_META_CPU: return M_CPU;
+    default: return -1;
+  }
+}
+
+export function mcKey(w: number): number {
+  return (w >>> 8) & 63;
+}
+export function mcSlot(w: number): number {
+  return (w >>> 14) & 31;
+}
+export function mcLen(w: number): number {
+  return ((w >>> 19) & 3) + 1;
+}
+export function mcField(w: number): number {
+  return (w >>> 22) & 63;
+}
+
+/**
+ * The peephole pass over one rule's words: fuses a load immediately followed
+ * by an eq/neq compare of the same register and length. `fixups` (word
+ * positions inside the rule) are moved with their records. Records of
+ * opcodes it does not know are copied unchanged.
+ */
+export function fuseRule(words: readonly number[], fixups: { at: number }[]): number[] {
+  const out: number[] = [];
+  const moved = new Map<number, number>();
+  let i = 0;
+  while (i < words.length) {
+    const w = words[i]!;
+    const op = w & OP_MASK;
+    const size = OP_INFO[op]?.size ?? 1;
+    const nw = words[i + size];
+    if (nw !== undefined && (nw & OP_MASK) === Op.CMP_EQ32 && i + size + 1 < words.length) {
+      const slot = ceSlot(nw);
+      const len = ceLen(nw);
+      const data = words[i + size + 1]!;
+      if (op === Op.PAYLOAD_FAST && pfSlot(w) === slot && pfLen(w) === len) {
+        out.push((w & ~OP_MASK) | Op.PAYLOAD_CMP | (ceOp(nw) === NFT_CMP_NEQ ? PC_NEQ : 0), data);
+        i += size + 2;
+        continue;
+      }
+      if (op === Op.META_GET && w === Op.META_GET && words[i + META_REG] === slot) {
+        const key = words[i + META_KEY]!;
+        const field = metaCmpField(key);
+        if (field >= 0) {
+          out.push(Op.META_CMP | (key << 8) | (slot << 14) | ((len - 1) << 19) | (ceOp(nw) === NFT_CMP_NEQ ? MC_NEQ : 0) | (field << 22), data);
+          i += size + 2;
+          continue;
+        }
+      }
+    }
+    for (let k = 0; k < size && i + k < words.length; k++) {
+      moved.set(i + k, out.length);
+      out.push(words[i + k]!);
+    }
+    i += size;
+  }
+  for (const f of fixups) f.at = moved.get(f.at) ?? f.at;
+  return out;
+}
+
+export function validateFused(_prog: Program, code: Int32Array, pc: number): string | null {
+  const w = code[pc]!;
+  const data = code[pc + 1]!;
+  if ((w & OP_MASK) === Op.PAYLOAD_CMP) {
+    if (w >>> 25 !== 0) return 'payload: unknown bits in a fused load and compare';
+    const r = checkRegStore(pfSlot(w), pfLen(w));
+    if (r) return `payload: ${r}`;
+    if ((data & ~byteMask(pfLen(w))) !== 0) return 'cmp: fast form data wider than the length';
+    return null;
+  }
+  if (w >>> 28 !== 0) return 'meta: unknown bits in a fused load and compare';
+  const field = metaCmpField(mcKey(w));
+  if (field < 0) return `meta: key ${mcKey(w)} cannot be fused with a compare`;
+  if (field !== mcField(w)) return `meta: field ${mcField(w)} is not the field of key ${mcKey(w)}`;
+  const r = checkRegStore(mcSlot(w), 4);
+  if (r) return `meta: ${r}`;
+  if ((data & ~byteMask(mcLen(w))) !== 0) return 'cmp: fast form data wider than the length';
+  return null;
+}
+
+/** Two lines, the kernel's: disasmRuleAt wraps the result in `[ <expr> ...]`, the inner `]\n  [ cmp` splits it. */
+export function disasmFused(_prog: Program, code: Int32Array, pc: number): string {
+  const w = code[pc]!;
+  const data = code[pc + 1]!;
+  if ((w & OP_MASK) === Op.PAYLOAD_CMP) {
+    const cmp = fmtCmp32((w & PC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
+    return `${fmtPayload(pfSlot(w), pfBase(w), pfOffset(w), pfLen(w))}]\n  [ cmp ${cmp}`;
+  }
+  const name = META_KEY_NAMES[mcKey(w)] ?? 'unknown';
+  const cmp = fmtCmp32((w & MC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
+  return `load ${name} => reg ${fmtReg(mcSlot(w))} ]\n  [ cmp ${cmp}`;
+}
+
+/** The pair, evaluated as the kernel evaluates the two expressions. */
+export function evalFused(ctx: EvalCtx, pc: number): void {
+  const code = ctx.prog.code;
+  const w = code[pc]!;
+  const data = code[pc + 1]!;
+  if ((w & OP_MASK) === Op.PAYLOAD_CMP) {
+    payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
+    if (ctx.code === NFT_BREAK) return;
+    cmpWord(ctx, (w & PC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
+    return;
+  }
+  ctx.regs.r32[mcSlot(w)] = ctx.pkt.meta[mcField(w)]!;
+  cmpWord(ctx, (w & MC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
+}
