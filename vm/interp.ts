@@ -521,6 +521,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.QUEUE:
         case Op.NAT:
         case Op.CLASSIFY:
+        case Op.XT_MATCH:
           v = execExtra(prog, pc, pkt, regs, env, chain, rule);
           if (v === NFT_CONTINUE) {
             pc += opSize(code[pc]!);

@@ -80,6 +80,8 @@ export const enum Op {
   NAT = 29,
   /** classify (vm/expr/classify.ts), the optimizer's run prefilter: [op, pool offset of the classifier, id]. */
   CLASSIFY = 30,
+  /** xt_match (vm/expr/xtmatch.ts), x_tables-only tests: [op, kind, a, b, c, flags]. */
+  XT_MATCH = 31,
 }
 
 /** Bits of a record's first word that hold the opcode. */
@@ -90,7 +92,7 @@ export const OP_MASK = 0xff;
 export const RULE_WORDS = 2;
 
 /** One past the highest opcode. */
-export const OP_MAX = 31;
+export const OP_MAX = 32;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -172,6 +174,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),
   def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
+  def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
 ]);
 
 /** The opcode of a record's first word. */

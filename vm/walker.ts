@@ -33,11 +33,17 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
       next = pc + (code[pc]! >>> 8);
       ctx.rule = code[pc + 1]!;
       ctx.code = NFT_CONTINUE;
+      let counted = false;
       for (let e = pc + RULE_WORDS; e < next; e += OP_INFO[code[e]! & OP_MASK]!.size) {
+        if ((code[e]! & OP_MASK) === Op.COUNTER) counted = true;
         EXPR_KINDS[code[e]! & OP_MASK]!.eval(ctx, e);
         if (ctx.code !== NFT_CONTINUE) break;
       }
       if (ctx.code === NFT_BREAK) {
+        // the compiler puts the counter after the matches: a BREAK after it
+        // (a target's ct load without a conntrack) still means the rule matched,
+        // which x_tables' TRACE reports as rule:N
+        if (counted) trace(TRACE_RULE, ctx.rule, NFT_CONTINUE);
         pc = next;
         continue;
       }

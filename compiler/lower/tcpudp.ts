@@ -5,6 +5,8 @@
  * with equal inversion as ONE 4-byte compare, otherwise each side as cmp
  * (single port), cmp lte/gt (a range from 0) or range eq/neq.
  *
+ * `--tcp-option` is x_tables' option walk (xt_match tcpopt, vm/expr/xtmatch.ts).
+ *
  * backend 'legacy' puts the x_tables guard (xt_l4) first and never merges an
  * inverted pair: "(sport, dport) != (a, b)" would match when only one
  * differs, the kernel's tcp match needs both to.
@@ -12,7 +14,7 @@
 import {
   NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
 } from '../../vm/layout.js';
-import { emitBitwise, emitCmp, emitPayload, emitRange, emitXtL4 } from '../../vm/expr/index.js';
+import { emitBitwise, emitCmp, emitPayload, emitRange, emitXtL4, emitXtMatchTcpOpt } from '../../vm/expr/index.js';
 import type { MatchNode } from '../ast.js';
 import type { PortsData, TcpData, UdpData } from '../ext/match/tcpudp.js';
 import { be, type LowerCtx } from './ctx.js';
@@ -33,13 +35,14 @@ export function lowerPorts(c: LowerCtx, d: PortsData): void {
     });
     return;
   }
-  if (s0 || s1 < 0xffff) {
+  // x_tables' port_match() inverts even the full range (never matches); nft emits nothing for it
+  if (s0 || s1 < 0xffff || (c.legacy && d.invSpt)) {
     c.withReg(2, (r) => {
       emitPayload(c.b, r, TH, 0, 2);
       range16(c, r, s0, s1, d.invSpt);
     });
   }
-  if (d0 || d1 < 0xffff) {
+  if (d0 || d1 < 0xffff || (c.legacy && d.invDpt)) {
     c.withReg(2, (r) => {
       emitPayload(c.b, r, TH, 2, 2);
       range16(c, r, d0, d1, d.invDpt);
@@ -49,7 +52,6 @@ export function lowerPorts(c: LowerCtx, d: PortsData): void {
 
 export function lowerTcp(c: LowerCtx, m: MatchNode): void {
   const d = m.data as TcpData;
-  if (d.option) c.refuseMatch(m, '--tcp-option not lowered yet');
   if (c.legacy) emitXtL4(c.b, 20, true);
   if (d.flgMask || d.invFlags) {
     c.withReg(1, (r) => {
@@ -59,6 +61,8 @@ export function lowerTcp(c: LowerCtx, m: MatchNode): void {
     });
   }
   lowerPorts(c, d);
+  // nf_tables' exthdr walks options differently; iptables-nft itself falls back to the xt match
+  if (d.option) emitXtMatchTcpOpt(c.b, d.option, d.invOption);
 }
 
 export function lowerUdp(c: LowerCtx, m: MatchNode): void {

@@ -117,7 +117,7 @@ function ip2n(a: string): number {
 }
 
 const TARGETS_ANY = ['-j ACCEPT', '-j DROP', '-j RETURN', '', '-j MARK --set-xmark 0x1/0xff', '-j MARK --or-mark 0x4000', '-j MARK --set-mark 0x7',
-  '-j CONNMARK --set-xmark 0x10/0xff', '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark --mask 0xff', '-j LOG --log-prefix "in: "',
+  '-j CONNMARK --set-xmark 0x10/0xff', '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark', '-j LOG --log-prefix "in: "',
   '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j QUEUE'];
 
 export interface GenRuleset {

@@ -16,6 +16,7 @@ import { execReject } from './reject.js';
 import { execQueue } from './queue.js';
 import { execNat } from './nat.js';
 import { execClassify } from './classify.js';
+import { execXtMatch } from './xtmatch.js';
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
@@ -35,6 +36,8 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
       return execNat(pc, env, chain, rule);
     case Op.CLASSIFY:
       return execClassify(prog, pc, pkt);
+    case Op.XT_MATCH:
+      return execXtMatch(prog, pc, pkt, regs, env, chain, rule);
     default:
       return NFT_BREAK;
   }

@@ -23,6 +23,7 @@ import { disasmRange, evalRange, validateRange } from './range.js';
 import { disasmCt, evalCt, validateCt } from './ct.js';
 import { disasmFib, evalFib, validateFib } from './fib.js';
 import { disasmXtL4, evalXtL4, validateXtL4 } from './xtl4.js';
+import { disasmXtMatch, evalXtMatch, validateXtMatch } from './xtmatch.js';
 import { disasmReject, evalReject, validateReject } from './reject.js';
 import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
@@ -71,6 +72,7 @@ table[Op.REJECT] = { validate: validateReject, disasm: disasmReject, eval: evalR
 table[Op.QUEUE] = { validate: validateQueue, disasm: disasmQueue, eval: evalQueue };
 table[Op.NAT] = { validate: validateNat, disasm: disasmNat, eval: evalNat };
 table[Op.CLASSIFY] = { validate: validateClassify, disasm: disasmClassify, eval: evalClassify };
+table[Op.XT_MATCH] = { validate: validateXtMatch, disasm: disasmXtMatch, eval: evalXtMatch };
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -92,6 +94,7 @@ export * from './range.js';
 export * from './ct.js';
 export * from './fib.js';
 export * from './xtl4.js';
+export * from './xtmatch.js';
 export * from './reject.js';
 export * from './queue.js';
 export * from './nat.js';

@@ -16,7 +16,7 @@ import { Op } from '../opcodes.js';
 import { NF_ACCEPT } from '../layout.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
-import { poolOk, type EvalCtx } from './common.js';
+import { poolOk, type EvalCtx, fmtData } from './common.js';
 
 export const NAT_SNAT = 0;
 export const NAT_DNAT = 1;
@@ -59,10 +59,17 @@ export function validateNat(prog: Program, code: Int32Array, pc: number): string
   return null;
 }
 
-export function disasmNat(_prog: Program, code: Int32Array, pc: number): string {
+export function disasmNat(prog: Program, code: Int32Array, pc: number): string {
   const lo = code[pc + NAT_MINPORT]!;
   const hi = code[pc + NAT_MAXPORT]!;
-  return `${NAT_NAMES[code[pc + NAT_TYPE]!]} flags 0x${(code[pc + NAT_FLAGS]! >>> 0).toString(16)} ${lo || hi ? `proto ${lo}-${hi} ` : ''}`;
+  const pool = code[pc + NAT_POOL]!;
+  const alen = code[pc + NAT_ALEN]!;
+  let addr = '';
+  if (pool !== -1) {
+    const at = pool * 4;
+    addr = `${alen === 4 ? 'ip' : 'ip6'} addr ${fmtData(prog.pool8, at, alen)}- ${fmtData(prog.pool8, at + alen, alen)}`;
+  }
+  return `${NAT_NAMES[code[pc + NAT_TYPE]!]} ${addr}flags 0x${(code[pc + NAT_FLAGS]! >>> 0).toString(16)} ${lo || hi ? `proto ${lo}-${hi} ` : ''}`;
 }
 
 export function execNat(pc: number, env: VmEnv, chain: number, rule: number): number {

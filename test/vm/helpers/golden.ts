@@ -7,7 +7,11 @@ import {
   NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING, NftSet, ProgramBuilder,
   emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitImmediate, emitLimit, emitLog, emitLookup,
   emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange, emitVerdict, type Program,
+  NAT_DNAT, NFTA_FIB_F_DADDR, NFT_CT_MARK, NFT_CT_STATE, NFT_REJECT_ICMP_UNREACH,
+  emitCtGet, emitCtSet, emitFib, emitNat, emitQueue, emitReject, emitXtL4,
 } from '../../../vm/index.js';
+import { compileTable } from '../../../compiler/compile.js';
+import { parseRestore } from '../../../compiler/parse/restore.js';
 
 const R1 = NFT_REG_1;
 const bytes = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
@@ -179,6 +183,46 @@ export const GOLDEN: Record<string, () => Program> = {
     emitLog(b, { group: 2, qthreshold: 1 });
     emitMetaSet(b, NFT_META_MARK, NFT_REG_3);
     return b.finish();
+  },
+  'legacy -A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -m addrtype --dst-type LOCAL -j CONNMARK --set-xmark 0x1/0xff; -j REJECT; -j NFQUEUE': () => {
+    const b = filter();
+    b.rule('INPUT');
+    emitMetaGet(b, R1, NFT_META_L4PROTO);
+    emitCmp(b, NFT_CMP_EQ, R1, [6]);
+    emitXtL4(b, 20, true);
+    emitPayload(b, R1, TH, 2, 2);
+    emitCmp(b, NFT_CMP_EQ, R1, [0, 22]);
+    emitCtGet(b, R1, NFT_CT_STATE);
+    emitBitwise(b, R1, R1, [8, 0, 0, 0], [0, 0, 0, 0]);
+    emitCmp(b, NFT_CMP_NEQ, R1, [0, 0, 0, 0]);
+    emitFib(b, R1, NFTA_FIB_F_DADDR);
+    emitCmp(b, NFT_CMP_EQ, R1, [2, 0, 0, 0]);
+    emitCounter(b);
+    emitCtGet(b, R1, NFT_CT_MARK);
+    emitBitwise(b, R1, R1, [0, 0xff, 0xff, 0xff], [1, 0, 0, 0]);
+    emitCtSet(b, NFT_CT_MARK, R1);
+    b.rule('INPUT');
+    emitCounter(b);
+    emitReject(b, NFT_REJECT_ICMP_UNREACH, 3);
+    b.rule('INPUT');
+    emitCounter(b);
+    emitQueue(b, 5, 1, 0);
+    return b.finish();
+  },
+  'legacy -t nat -A PREROUTING -p tcp -j DNAT --to-destination 10.244.1.30:8443': () => {
+    const b = new ProgramBuilder(NFPROTO_IPV4, 'nat');
+    b.chain('PREROUTING', { hook: NF_INET_PRE_ROUTING, policy: NF_ACCEPT });
+    b.rule('PREROUTING');
+    emitMetaGet(b, R1, NFT_META_L4PROTO);
+    emitCmp(b, NFT_CMP_EQ, R1, [6]);
+    emitCounter(b);
+    emitNat(b, NAT_DNAT, { minAddr: Uint8Array.of(10, 244, 1, 30), maxAddr: Uint8Array.of(10, 244, 1, 30), minPort: 8443, maxPort: 8443 });
+    return b.finish();
+  },
+  'optimize=1 -A INPUT -s 10.0.0.N -j DROP for N = 1..16 (a classifier before the run)': () => {
+    const rules = Array.from({ length: 16 }, (_, i) => `-A INPUT -s 10.0.0.${i + 1} -j DROP`);
+    const text = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...rules, 'COMMIT', ''].join('\n');
+    return compileTable(parseRestore(text), 'filter', { optimize: 1 }).program;
   },
 };
 

@@ -1,0 +1,116 @@
+/**
+ * xt_match: the two x_tables tests nf_tables has no expression for, with
+ * x_tables semantics (kernel 6.18):
+ *  - XT_MATCH_PORTS, multiport `--ports` (xt_multiport.c ports_match_v1):
+ *    the source OR the destination port is in the set, XOR invert. nft can
+ *    test one field against a set but not "either field" within a rule; the
+ *    compiler loads both ports (2 bytes each) into sreg1/sreg2 first.
+ *  - XT_MATCH_TCPOPT, tcp `--tcp-option N` (xt_tcpudp.c tcp_find_option):
+ *    walks the options after the 20-byte header; a data offset below 5 or
+ *    options past the end of the packet hotdrop (NF_DROP). The walk steps
+ *    over kind 0/1 by one byte and others by their length byte (0 → 1); a
+ *    length byte one past the options is read from the packet, 0 past it.
+ * Printed `[ xt_match ports reg 1 reg 2 set __set0 ]` and
+ * `[ xt_match tcpopt 8 ]` (`invert` appended when inverted).
+ *
+ * Record: [op, kind, a, b, c, flags]
+ *   ports:  a sreg1 slot, b sreg2 slot, c set index
+ *   tcpopt: a option kind (1..255), b 0, c -1
+ *   flags:  XT_MATCH_F_INV
+ */
+import { Op } from '../opcodes.js';
+import { M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, NF_DROP, checkRegLoad, regSlot } from '../layout.js';
+import { traceRecord, type NftRegs, type Program, type VmEnv } from '../program.js';
+import type { ProgramBuilder } from '../builder.js';
+import type { Packet } from '../packet.js';
+import { fmtReg, type EvalCtx } from './common.js';
+import { TRACE_HOTDROP } from './xtl4.js';
+
+export const XT_MATCH_PORTS = 1;
+export const XT_MATCH_TCPOPT = 2;
+export const XT_MATCH_F_INV = 1;
+
+const KIND = 1;
+const A = 2;
+const B = 3;
+const C = 4;
+const FLAGS = 5;
+
+export function emitXtMatchPorts(b: ProgramBuilder, sreg1: number, sreg2: number, setName: string, invert: boolean): void {
+  b.emit([Op.XT_MATCH, XT_MATCH_PORTS, regSlot(sreg1), regSlot(sreg2), b.setIndex(setName), invert ? XT_MATCH_F_INV : 0]);
+}
+
+export function emitXtMatchTcpOpt(b: ProgramBuilder, option: number, invert: boolean): void {
+  b.emit([Op.XT_MATCH, XT_MATCH_TCPOPT, option, 0, -1, invert ? XT_MATCH_F_INV : 0]);
+}
+
+export function validateXtMatch(prog: Program, code: Int32Array, pc: number): string | null {
+  if (code[pc + FLAGS]! & ~XT_MATCH_F_INV) return 'xt_match: unknown flags';
+  switch (code[pc + KIND]) {
+    case XT_MATCH_PORTS: {
+      const set = prog.sets[code[pc + C]!];
+      if (!set) return `xt_match: set ${code[pc + C]} does not exist (-ENOENT)`;
+      if (set.keyLen !== 2) return 'xt_match: ports need a set of 2-byte keys';
+      const r = checkRegLoad(code[pc + A]!, 2) ?? checkRegLoad(code[pc + B]!, 2);
+      return r ? `xt_match: ${r}` : null;
+    }
+    case XT_MATCH_TCPOPT: {
+      const o = code[pc + A]!;
+      if (o < 1 || o > 255) return `xt_match: tcp option ${o} out of range 1..255`;
+      return code[pc + B] === 0 && code[pc + C] === -1 ? null : 'xt_match: stray operands';
+    }
+    default:
+      return `xt_match: unknown kind ${code[pc + KIND]}`;
+  }
+}
+
+export function disasmXtMatch(prog: Program, code: Int32Array, pc: number): string {
+  const inv = code[pc + FLAGS]! & XT_MATCH_F_INV ? 'invert ' : '';
+  if (code[pc + KIND] === XT_MATCH_PORTS) {
+    return `ports reg ${fmtReg(code[pc + A]!)} reg ${fmtReg(code[pc + B]!)} set ${prog.sets[code[pc + C]!]!.name} ${inv}`;
+  }
+  return `tcpopt ${code[pc + A]} ${inv}`;
+}
+
+/** NFT_CONTINUE, NFT_BREAK or NF_DROP (a hotdrop, recorded as TRACE_HOTDROP). */
+export function execXtMatch(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
+  const code = prog.code;
+  const inv = (code[pc + FLAGS]! & XT_MATCH_F_INV) !== 0;
+  if (code[pc + KIND] === XT_MATCH_PORTS) {
+    const set = prog.sets[code[pc + C]!]!;
+    const found = set.lookup(regs.r8, regs.r32, code[pc + A]!) || set.lookup(regs.r8, regs.r32, code[pc + B]!);
+    return found !== inv ? NFT_CONTINUE : NFT_BREAK;
+  }
+  const d = pkt.data;
+  const m = pkt.meta;
+  const th = m[M_THOFF]!;
+  const end = m[M_END]!;
+  const doff = d[th + 12]! >> 4;
+  if (doff < 5) {
+    traceRecord(env, TRACE_HOTDROP, chain, rule, NF_DROP, pc);
+    return NF_DROP;
+  }
+  const optlen = doff * 4 - 20;
+  if (optlen === 0) return inv ? NFT_CONTINUE : NFT_BREAK;
+  const op = th + 20;
+  if (op + optlen > end) {
+    traceRecord(env, TRACE_HOTDROP, chain, rule, NF_DROP, pc);
+    return NF_DROP;
+  }
+  const option = code[pc + A]!;
+  for (let i = 0; i < optlen; ) {
+    const k = d[op + i]!;
+    if (k === option) return inv ? NFT_BREAK : NFT_CONTINUE;
+    if (k < 2) i++;
+    else {
+      const len = op + i + 1 < end ? d[op + i + 1]! : 0;
+      i += len || 1;
+    }
+  }
+  return inv ? NFT_CONTINUE : NFT_BREAK;
+}
+
+export function evalXtMatch(ctx: EvalCtx, pc: number): void {
+  const v = execXtMatch(ctx.prog, pc, ctx.pkt, ctx.regs, ctx.env, ctx.chain, ctx.rule);
+  if (v !== NFT_CONTINUE) ctx.code = v;
+}
