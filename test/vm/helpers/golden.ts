@@ -8,7 +8,8 @@ import {
   emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitImmediate, emitLimit, emitLog, emitLookup,
   emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange, emitVerdict, type Program,
   NAT_DNAT, NFTA_FIB_F_DADDR, NFT_CT_MARK, NFT_CT_STATE, NFT_REJECT_ICMP_UNREACH,
-  emitCtGet, emitCtSet, emitFib, emitNat, emitQueue, emitReject, emitXtL4,
+  emitCtGet, emitCtSet, emitFib, emitNat, emitQueue, emitReject, emitXtL4, emitXtMatchPorts, emitXtMatchTcpOpt,
+  NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL,
 } from '../../../vm/index.js';
 import { compileTable } from '../../../compiler/compile.js';
 import { parseRestore } from '../../../compiler/parse/restore.js';
@@ -207,6 +208,23 @@ export const GOLDEN: Record<string, () => Program> = {
     b.rule('INPUT');
     emitCounter(b);
     emitQueue(b, 5, 1, 0);
+    return b.finish();
+  },
+  'legacy -A INPUT -p tcp -m multiport --ports 22,80:90 -m tcp ! --tcp-option 8': () => {
+    const b = filter();
+    const set = new NftSet('__set0', 2, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL);
+    set.addRange([0, 22], [0, 22]).addRange([0, 80], [0, 90]);
+    b.addSet(set);
+    b.rule('INPUT');
+    emitMetaGet(b, R1, NFT_META_L4PROTO);
+    emitCmp(b, NFT_CMP_EQ, R1, [6]);
+    emitXtL4(b, 4);
+    emitPayload(b, R1, TH, 0, 2);
+    emitPayload(b, NFT_REG_2, TH, 2, 2);
+    emitXtMatchPorts(b, R1, NFT_REG_2, '__set0', false);
+    emitXtL4(b, 20, true);
+    emitXtMatchTcpOpt(b, 8, true);
+    emitCounter(b);
     return b.finish();
   },
   'legacy -t nat -A PREROUTING -p tcp -j DNAT --to-destination 10.244.1.30:8443': () => {
