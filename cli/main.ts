@@ -25,10 +25,12 @@ Usage:
       Parse an iptables-save/iptables-restore file (- for stdin), apply the
       kernel's load-time checks and print it exactly as iptables-save would.
 
-  nfvm disasm FILE [--family ip|ip6] [--table T] [--backend nft|legacy]
+  nfvm disasm FILE [--family ip|ip6] [--table T] [--backend nft|legacy] [--optimize=0|1]
       Compile the file's tables (or table T) to VM bytecode and print each
       rule in \`nft --debug=netlink\` notation. backend legacy (default) keeps
-      x_tables semantics; nft emits what iptables-nft emits.
+      x_tables semantics; nft emits what iptables-nft emits. --optimize=1
+      puts a classifier (\`classify\`) before each run of 16 or more simple
+      rules, as the engines run it (legacy backend); 0 (default) does not.
 
   nfvm snapshot DIR
       Capture this machine's (network namespace's) node snapshot into the new
@@ -90,9 +92,12 @@ function cmdDisasm(argv: string[]): string {
       family: { type: 'string' },
       table: { type: 'string' },
       backend: { type: 'string' },
+      optimize: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('disasm takes exactly one FILE (- for stdin)');
+  const optimize = values.optimize ?? '0';
+  if (optimize !== '0' && optimize !== '1') throw new UsageError(`--optimize takes 0 or 1, not "${optimize}"`);
   const backend = values.backend ?? 'legacy';
   if (backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected nft or legacy)`);
   const file = positionals[0]!;
@@ -102,7 +107,7 @@ function cmdDisasm(argv: string[]): string {
   const out: string[] = [];
   for (const t of tables) {
     if (!rs.tables.has(t as TableName)) throw new UsageError(`table ${t} is not in ${name}`);
-    const { program } = compileTable(rs, t as TableName, { backend, file: name });
+    const { program } = compileTable(rs, t as TableName, { backend, file: name, optimize: optimize === '1' ? 1 : 0 });
     const text = disasm(program);
     if (text) out.push(text);
   }

@@ -10,14 +10,14 @@ import { saveRuleset } from '../compiler/save.js';
 import { captureCt } from '../hooks/node.js';
 import { loadFrame, readCaptureFile } from '../hooks/input/capture.js';
 import { Packet, resetMeta } from '../vm/packet.js';
-import { M_NFPROTO, NFPROTO_IPV6 } from '../vm/layout.js';
 import { CliUsageError, MODEL_OPTIONS, frameIface, loadModel } from './trace.js';
 
 export const REPLAY_USAGE = `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables]
               [--engine vm|reference] [--backend legacy|nft] [--optimize=0|1]
       Feed every frame of the capture (pcap or pcapng) in on interface NAME
       (default: the pcapng interface of each frame), in order, and print the
-      ruleset with its counters as \`iptables-save -c\` would on the node.
+      ruleset with its counters as \`iptables-save -c\` would on the node
+      (--save ip6tables: the ip6tables ruleset, as \`ip6tables-save -c\`).
 `;
 
 export function cmdReplay(argv: string[]): string {
@@ -43,7 +43,6 @@ export function cmdReplay(argv: string[]): string {
   const pkt = new Packet();
   const progress = process.stderr.isTTY === true;
   let n = 0;
-  let ipv6 = 0;
   let last = Date.now();
   for (const f of readCaptureFile(file)) {
     n++;
@@ -51,7 +50,6 @@ export function cmdReplay(argv: string[]): string {
     if (!model.node.links.has(iif)) throw new NfvmError('value', `frame ${n} came in on ${iif}, which the snapshot does not have`, file, undefined, iif);
     resetMeta(pkt);
     if (!loadFrame(pkt, f)) continue;
-    if (pkt.meta[M_NFPROTO] === NFPROTO_IPV6) ipv6++;
     captureCt(model, pkt);
     model.receive(pkt, iif);
     if (progress && (n & 1023) === 0 && Date.now() - last > 200) {
@@ -61,9 +59,9 @@ export function cmdReplay(argv: string[]): string {
   }
   if (progress && n >= 1024) process.stderr.write(`\rnfvm replay: ${n} frames\n`);
   if (save === 'ip6tables') {
-    if (ipv6) process.stderr.write(`nfvm: ${ipv6} IPv6 frames not counted: the IPv6 path is not modelled yet\n`);
-    if (!model.rs6) throw new NfvmError('io', 'no ip6tables-save.txt in the snapshot', model.node.dir, undefined, undefined);
-    return saveRuleset(model.rs6, { counters: true });
+    const rs6 = model.rulesetWithCounters('ip6');
+    if (!rs6) throw new NfvmError('io', 'no ip6tables-save.txt in the snapshot', model.node.dir, undefined, undefined);
+    return saveRuleset(rs6, { counters: true });
   }
   const rs = model.rulesetWithCounters();
   if (!rs) throw new NfvmError('io', 'no iptables-save.txt in the snapshot', model.node.dir, undefined, undefined);

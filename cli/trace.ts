@@ -50,7 +50,6 @@ export function loadModel(dir: string, f: ModelFlags): NodeModel {
   const engine = f.engine ?? 'vm';
   if (engine !== 'vm' && engine !== 'reference') throw new CliUsageError(`unknown engine "${engine}" (expected vm or reference)`);
   if (f.backend !== undefined && f.backend !== 'legacy' && f.backend !== 'nft') throw new CliUsageError(`unknown backend "${f.backend}" (expected legacy or nft)`);
-  // No optimizer exists yet: both levels run the straight lowering.
   if (f.optimize !== undefined && f.optimize !== '0' && f.optimize !== '1') throw new CliUsageError(`--optimize takes 0 or 1, not "${f.optimize}"`);
   let seed = 1;
   if (f.seed !== undefined) {
@@ -58,7 +57,7 @@ export function loadModel(dir: string, f: ModelFlags): NodeModel {
     seed = Number(f.seed);
   }
   const node = readSnapshot(dir);
-  return buildNodeModel(node, { engine: engine as EngineKind, backend: f.backend as Backend | undefined, seed });
+  return buildNodeModel(node, { engine: engine as EngineKind, backend: f.backend as Backend | undefined, seed, optimize: f.optimize === '0' ? 0 : 1 });
 }
 
 /** The packet of a spec as it arrives: on its iif (destination MAC = the device's unless given) or from local. */

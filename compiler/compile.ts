@@ -20,10 +20,12 @@ import { ProgramBuilder } from '../vm/builder.js';
 import type { Program } from '../vm/program.js';
 import type { EngineOptions } from '../vm/engine.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP, NF_ACCEPT, NF_DROP } from '../vm/layout.js';
-import { emitCounter, emitVerdict } from '../vm/expr/index.js';
+import { emitClassify, emitCounter, emitVerdict, linkClassify } from '../vm/expr/index.js';
+import { validate } from '../vm/validate.js';
 import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from './ast.js';
 import { NfvmError } from './errors.js';
 import { LowerCtx, MATCH_LOWERING, lowerIpPart, lowerTarget, type Backend } from './lower/index.js';
+import { buildClassifier, findRuns } from './optimize/index.js';
 
 export interface CompileOptions {
   /** 'legacy' (default): x_tables semantics; 'nft': iptables-nft's exact bytecode. */
@@ -36,6 +38,14 @@ export interface CompileOptions {
   policyRules?: boolean;
   /** Run the load-time validator (default true). */
   validate?: boolean;
+  /**
+   * 1: a classifier prefilter in front of each long run of simple rules
+   * (compiler/optimize; backend 'legacy' only, ignored for 'nft');
+   * 0 (default): straight lowering.
+   */
+  optimize?: 0 | 1;
+  /** Rules per classifier block (1..256, default 256; smaller blocks exercise the block summary in tests). */
+  classifierBlock?: number;
 }
 
 /** What a Program rule index stands for. */
@@ -78,6 +88,8 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   const chainNames: string[] = [];
   let counters = 0;
   const wrap = opts.policyRules === true;
+  const optimize = opts.optimize === 1 && c.legacy;
+  let classifiers = 0;
 
   // Chains first (the builder numbers them in declaration order).
   for (const ch of table.chains.values()) {
@@ -105,9 +117,15 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
       emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
       rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter: counters++, tailLike: true });
     }
+    const runs = optimize ? findRuns(ch.rules, rs.family) : [];
+    let run = 0;
     ch.rules.forEach((rule, i) => {
       c.rule = rule;
-      b.rule(into, rule.pos);
+      const index = b.rule(into, rule.pos);
+      if (run < runs.length && runs[run]!.start === i) {
+        const { start, end } = runs[run++]!;
+        emitClassify(b, buildClassifier(ch.rules.slice(start, end), rs.family, index, opts.classifierBlock), classifiers++);
+      }
       lowerIpPart(c, rule);
       rule.matches.forEach((m) => {
         const lower = m.unknown ? undefined : MATCH_LOWERING[m.name];
@@ -120,7 +138,12 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
     });
   }
   // Rule indexes follow b.rule() calls; re-sort the infos to match.
-  const program = b.finish({ validate: opts.validate });
+  const program = b.finish({ validate: opts.validate !== false && classifiers === 0 });
+  if (classifiers > 0) {
+    // the classifiers' jump targets are code offsets, known once finish() laid the code out
+    linkClassify(program);
+    if (opts.validate !== false) validate(program);
+  }
   return { program, rules: orderByIndex(rules, program), chainNames };
 }
 

@@ -3,7 +3,11 @@
  * registered into the netfilter hook registry (hooks/registry.ts) at the
  * priorities of the dump's backend (hooks/priorities.ts), each table run by
  * a TableEngine (the bytecode VM or the reference evaluator), and the IPv4
- * packet path (hooks/path/ipv4.ts) that calls the hooks.
+ * and IPv6 packet paths (hooks/path/ipv4.ts, ipv6.ts) that call the hooks;
+ * a frame goes to the path of its ethertype / IP version. The ip6tables
+ * tables (ip6tables-save.txt) register as ip6table_* (or the ip6 nft
+ * tables) at the NF_IP6_PRI_* priorities, with nf_defrag_ipv6 and IPv6
+ * conntrack when that ruleset needs conntrack.
  *
  *   const node = buildNodeModel(readSnapshot('examples/node'), { engine: 'vm' });
  *   const r = node.trace(specPacket(parseSpec('tcp 198.51.100.7:40000 > 192.168.1.10:22 iif eth0')), 'eth0');
@@ -42,7 +46,7 @@ import { vmTable } from '../vm/table.js';
 import type { Packet } from '../vm/packet.js';
 import { setDevice } from '../vm/packet.js';
 import {
-  M_CT_DIR, M_CT_STATE, M_CT_STATUS, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_STOLEN, NF_VERDICT_MASK, NF_INET_LOCAL_OUT,
+  M_CT_DIR, M_CT_STATE, M_CT_STATUS, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_STOLEN, NF_VERDICT_MASK, NF_INET_LOCAL_OUT,
   NF_QUEUE, NF_VERDICT_QBITS, M_MARK, M_NHOFF, M_NFPROTO,
 } from '../vm/layout.js';
 import { NfHookRegistry, NF_VERDICT_FLAG_QUEUE_BYPASS, type NfHookOps, type NfHookState } from './registry.js';
@@ -50,6 +54,7 @@ import { HOOK_CHAIN_NAMES, hookSlots, type Backend, type HookSlot } from './prio
 import type { Link, Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { Ipv4Path, arphrd, isFragment, type Netfilter, type PathCtx } from './path/ipv4.js';
+import { Ipv6Path, isFragment6, routeKeys6 } from './path/ipv6.js';
 import type { Fate, PathResult, VerdictSource } from './path/fate.js';
 import { logBody } from './path/log.js';
 
@@ -62,6 +67,8 @@ export interface NodeModelOptions {
   backend?: Backend;
   /** Seed of `statistic --mode random` (default 1). */
   seed?: number;
+  /** The VM's program: 1 (default) with classifier prefilters (compiler/optimize), 0 straight lowering. */
+  optimize?: 0 | 1;
 }
 
 /** NF_CT_STATE_NEW_BIT as `-m state`/`-m conntrack` read M_CT_STATE. */
@@ -124,9 +131,16 @@ export class NodeModel implements Netfilter {
   readonly rs6: Ruleset | undefined;
   /** Engines of the IPv4 tables present. */
   readonly engines = new Map<TableName, TableEngine>();
+  /** Engines of the IPv6 tables present. */
+  readonly engines6 = new Map<TableName, TableEngine>();
   readonly backend: Backend;
+  /** Backend of the ip6tables tables (the option, else ip6tables-save.txt's header, else the IPv4 one). */
+  readonly backend6: Backend;
   readonly conntrack: boolean;
+  /** Whether the ip6tables ruleset registers IPv6 conntrack (and nf_defrag_ipv6). */
+  readonly conntrack6: boolean;
   readonly path: Ipv4Path;
+  readonly path6: Ipv6Path;
   private tracing = false;
   private readonly entryInfo = new Map<NfHookOps<Packet, NodeHookState>, EntryInfo>();
 
@@ -138,8 +152,10 @@ export class NodeModel implements Netfilter {
     const txt6 = node.ip6tables;
     this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file }) : undefined;
     this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file }) : undefined;
-    this.backend = opts.backend ?? txt4?.backend ?? 'legacy';
+    this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
+    this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
+    this.conntrack6 = this.rs6 ? needsConntrack(this.rs6) : false;
     const lists = addrLists(node);
     const engineOpts = { seed: opts.seed ?? 1, ...lists };
     if (this.rs4) {
@@ -147,22 +163,40 @@ export class NodeModel implements Netfilter {
         const file = txt4!.file;
         const e = (opts.engine ?? 'vm') === 'reference'
           ? referenceTable(this.rs4, t, { ...engineOpts, file })
-          : vmTable(this.rs4, t, { ...engineOpts, file, backend: this.backend });
+          : vmTable(this.rs4, t, { ...engineOpts, file, backend: this.backend, optimize: opts.optimize ?? 1 });
         this.engines.set(t, e);
       }
     }
-    const slots = hookSlots(NFPROTO_IPV4, this.backend, { conntrack: this.conntrack, tables: [...this.engines.keys()] });
+    if (this.rs6) {
+      for (const t of this.rs6.tables.keys()) {
+        const file = txt6!.file;
+        const e = (opts.engine ?? 'vm') === 'reference'
+          ? referenceTable(this.rs6, t, { ...engineOpts, file })
+          : vmTable(this.rs6, t, { ...engineOpts, file, backend: this.backend6, optimize: opts.optimize ?? 1 });
+        this.engines6.set(t, e);
+      }
+    }
+    const slots = [
+      ...hookSlots(NFPROTO_IPV4, this.backend, { conntrack: this.conntrack, tables: [...this.engines.keys()] }),
+      ...hookSlots(NFPROTO_IPV6, this.backend6, { conntrack: this.conntrack6, tables: [...this.engines6.keys()] }),
+    ];
     for (const s of slots) {
       const ops: NfHookOps<Packet, NodeHookState> = { priority: s.priority, name: s.owner, hook: this.hookFn(s) };
       this.entryInfo.set(ops, { slot: s });
       this.registry.register(s.family, s.hook, ops);
     }
     this.path = new Ipv4Path(node, this);
+    const nf6: Netfilter = {
+      hook: (hook, pkt, inLink, outLink, ctx) => this.hookPf(NFPROTO_IPV6, hook, pkt, inLink, outLink, ctx),
+      conntrack: this.conntrack6,
+    };
+    this.path6 = new Ipv6Path(node, nf6);
   }
 
   private hookFn(s: HookSlot): (pkt: Packet, st: NodeHookState) => number {
     switch (s.component) {
       case 'defrag':
+        if (s.family === NFPROTO_IPV6) return (pkt) => (isFragment6(pkt) ? NF_STOLEN : NF_ACCEPT);
         return (pkt) => (isFragment(pkt) ? NF_STOLEN : NF_ACCEPT);
       case 'conntrack-in':
       case 'conntrack-local':
@@ -170,7 +204,8 @@ export class NodeModel implements Netfilter {
         return () => NF_ACCEPT;
       case 'table': {
         const table = s.table as TableName;
-        const engine = this.engines.get(table)!;
+        const v6 = s.family === NFPROTO_IPV6;
+        const engine = (v6 ? this.engines6 : this.engines).get(table)!;
         const chain = HOOK_CHAIN_NAMES[s.hook]!;
         const nat = table === 'nat';
         const mangleOut = table === 'mangle' && s.hook === NF_INET_LOCAL_OUT;
@@ -178,7 +213,7 @@ export class NodeModel implements Netfilter {
           if (nat && (pkt.meta[M_CT_STATE]! & CT_NEW) === 0) return NF_ACCEPT;
           const body = this.tracing ? logBody(pkt, st.in, st.out) : '';
           let before: number[] | undefined;
-          if (mangleOut && st.ctx.reroute) before = routeKeys(pkt);
+          if (mangleOut && st.ctx.reroute) before = v6 ? routeKeys6(pkt) : routeKeys(pkt);
           const v = engine.run(chain, pkt);
           if (this.tracing) {
             for (const e of engine.takeTrace()) {
@@ -187,7 +222,7 @@ export class NodeModel implements Netfilter {
             }
           }
           if (before && (v & NF_VERDICT_MASK) !== NF_DROP && (v & NF_VERDICT_MASK) !== NF_STOLEN) {
-            const after = routeKeys(pkt);
+            const after = v6 ? routeKeys6(pkt) : routeKeys(pkt);
             if (after.some((x, i) => x !== before![i])) {
               const r = st.ctx.reroute!(pkt);
               if (typeof r === 'number') return NF_DROP | ((-r) << NF_VERDICT_QBITS);
@@ -201,16 +236,21 @@ export class NodeModel implements Netfilter {
     }
   }
 
-  /** nf_hook() for the path: devices on the packet and the state, nf_hook_slow, the fate of a verdict. */
+  /** nf_hook() for the IPv4 path: devices on the packet and the state, nf_hook_slow, the fate of a verdict. */
   hook(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
+    return this.hookPf(NFPROTO_IPV4, hook, pkt, inLink, outLink, ctx);
+  }
+
+  /** nf_hook() for (pf, hook). */
+  hookPf(pf: number, hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
     if (inLink) setDevice(pkt, 'in', inLink.ifindex, inLink.name, arphrd(inLink), inLink.group);
     else setDevice(pkt, 'in', 0);
     if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);
     else setDevice(pkt, 'out', 0);
-    const st: NodeHookState = { hook, pf: NFPROTO_IPV4, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
-    const entries = this.registry.entries(NFPROTO_IPV4, hook);
+    const st: NodeHookState = { hook, pf, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
+    const entries = this.registry.entries(pf, hook);
     const from = ctx.steps.length;
-    const ret = this.registry.nfHookSlow(NFPROTO_IPV4, hook, pkt, st);
+    const ret = this.registry.nfHookSlow(pf, hook, pkt, st);
     if (ret === 1) return 1;
     const ops = entries[st.index]!;
     const info = this.entryInfo.get(ops);
@@ -243,7 +283,7 @@ export class NodeModel implements Netfilter {
     const hookName = HOOK_CHAIN_NAMES[hook]!;
     const src: VerdictSource = { table: slot?.table ?? '', hook: hookName, chain: '', rule: 0, policy: '', entry };
     if (!slot || slot.component !== 'table') return src;
-    const table = this.rs4?.tables.get(slot.table as TableName);
+    const table = (slot.family === NFPROTO_IPV6 ? this.rs6 : this.rs4)?.tables.get(slot.table as TableName);
     for (let i = ctx.steps.length - 1; i >= from; i--) {
       const s = ctx.steps[i]!;
       if (s.kind !== 'trace' || s.table !== slot.table) continue;
@@ -260,6 +300,7 @@ export class NodeModel implements Netfilter {
   setTrace(on: boolean): void {
     this.tracing = on;
     for (const e of this.engines.values()) e.setTrace(on);
+    for (const e of this.engines6.values()) e.setTrace(on);
   }
 
   /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller). */
@@ -267,10 +308,11 @@ export class NodeModel implements Netfilter {
     const ctx: PathCtx = { steps: [], reroute: undefined };
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
-    if (pkt.meta[M_NHOFF]! >= pkt.len || pkt.meta[M_NFPROTO] !== NFPROTO_IPV4) {
-      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 packet (only the IPv4 path is modelled)', by: undefined }, steps: ctx.steps };
+    const pf = pkt.meta[M_NFPROTO];
+    if (pkt.meta[M_NHOFF]! >= pkt.len || (pf !== NFPROTO_IPV4 && pf !== NFPROTO_IPV6)) {
+      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps };
     }
-    const fate = this.path.receive(pkt, link, ctx);
+    const fate = pf === NFPROTO_IPV6 ? this.path6.receive(pkt, link, ctx) : this.path.receive(pkt, link, ctx);
     return { fate, steps: ctx.steps };
   }
 
@@ -278,27 +320,29 @@ export class NodeModel implements Netfilter {
   send(pkt: Packet, oif = ''): PathResult {
     const ctx: PathCtx = { steps: [], reroute: undefined };
     if (oif && !this.node.links.get(oif)) throw new NfvmError('value', `no interface ${oif} in the snapshot`, this.node.dir || '<node>', undefined, oif);
-    if (pkt.meta[M_NFPROTO] !== NFPROTO_IPV4) {
-      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 packet (only the IPv4 path is modelled)', by: undefined }, steps: ctx.steps };
+    const pf = pkt.meta[M_NFPROTO];
+    if (pf !== NFPROTO_IPV4 && pf !== NFPROTO_IPV6) {
+      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps };
     }
-    const fate = this.path.send(pkt, oif, ctx);
+    const fate = pf === NFPROTO_IPV6 ? this.path6.send(pkt, oif, ctx) : this.path.send(pkt, oif, ctx);
     return { fate, steps: ctx.steps };
   }
 
-  /** Counters of a table's rules and policies, from its engine. */
-  counters(table: TableName): Map<string, { rules: Count[]; policy: Count | undefined }> | undefined {
-    return this.engines.get(table)?.counters();
+  /** Counters of a table's rules and policies, from its engine (IPv4, or IPv6 with family 'ip6'). */
+  counters(table: TableName, family: 'ip' | 'ip6' = 'ip'): Map<string, { rules: Count[]; policy: Count | undefined }> | undefined {
+    return (family === 'ip6' ? this.engines6 : this.engines).get(table)?.counters();
   }
 
   /**
    * The IPv4 ruleset with the engines' counters written into its AST (rule
    * counters and builtin policy counters), ready for saveRuleset(rs, {counters: true}).
    */
-  rulesetWithCounters(): Ruleset | undefined {
-    const rs = this.rs4;
+  rulesetWithCounters(family: 'ip' | 'ip6' = 'ip'): Ruleset | undefined {
+    const rs = family === 'ip6' ? this.rs6 : this.rs4;
     if (!rs) return undefined;
+    const engines = family === 'ip6' ? this.engines6 : this.engines;
     for (const [name, table] of rs.tables) {
-      const c = this.engines.get(name)?.counters();
+      const c = engines.get(name)?.counters();
       if (!c) continue;
       for (const chain of table.chains.values()) applyCounters(chain, c.get(chain.name));
     }
@@ -329,7 +373,7 @@ export function buildNodeModel(node: Node, opts: NodeModelOptions = {}): NodeMod
 /** Sets a captured frame's conntrack fields: ctstate NEW when the node runs conntrack, none otherwise. */
 export function captureCt(model: NodeModel, pkt: Packet): void {
   const m = pkt.meta;
-  if (model.conntrack) {
+  if (m[M_NFPROTO] === NFPROTO_IPV6 ? model.conntrack6 : model.conntrack) {
     m[M_CT_STATE] = CT_NEW;
     m[M_CT_STATUS] = 0;
     m[M_CT_DIR] = 0;

@@ -32,6 +32,8 @@ export interface VmTableOptions extends EngineOptions {
   traceCap?: number;
   /** 1 (default): classifier prefilters over long runs of simple rules (compiler/optimize); 0: straight lowering. */
   optimize?: 0 | 1;
+  /** Rules per classifier block (compiler/compile.ts CompileOptions). */
+  classifierBlock?: number;
 }
 
 export interface VmTableEngine extends TableEngine {
@@ -40,7 +42,7 @@ export interface VmTableEngine extends TableEngine {
 }
 
 export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}): VmTableEngine {
-  const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1 });
+  const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1, classifierBlock: opts.classifierBlock });
   const prog = compiled.program;
   const env = new VmEnv(opts.seed ?? 1);
   const vm = new Vm(env);

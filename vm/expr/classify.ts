@@ -23,7 +23,7 @@
  *   header (CLS_HDR_WORDS):
  *     CLS_NRULES  n, rules in the run
  *     CLS_FIRST   Program rule index of the run's first rule (rules are consecutive)
- *     CLS_NBLOCKS blocks of at most CLS_BLOCK rules
+ *     CLS_NBLOCKS blocks of at most CLS_BLKSZ rules
  *     CLS_FLAGS   CLS_F_V6 (addresses are 4 words), CLS_F_TCP / CLS_F_UDP
  *                 (the run holds tcp / udp matches, which hotdrop on a short header)
  *     CLS_USED    bit per field id: the keys execClassify computes
@@ -36,12 +36,21 @@
  *     CLS_BLOCKS  offset of the block table, CLS_BLK_WORDS per block:
  *                 [first rule (0-based in the run), rules, fields, field table offset]
  *     CLS_SIZE    words of classifier data (for the validator)
+ *     CLS_BLKSZ   rules per block (1..CLS_BLOCK; CLS_BLOCK but in tests)
+ *     CLS_NSUM, CLS_SUMS  the block summary: a field table (below) whose rows
+ *                 have a bit per block, set when some rule of the block may
+ *                 match a key in the interval on that field alone; none for
+ *                 a single block
  *   field table, CLS_FLD_WORDS per field: [field id, intervals, starts offset, rows offset]
  *   starts: intervals words, strictly increasing, the first = INT32_MIN: interval
  *           starts of the key, stored as `value ^ 0x80000000` so that a signed
  *           compare orders the unsigned values
  *   rows:   intervals × ceil(rules / 32) words; bit r of a row = block rule r may
  *           match a key in that interval
+ *
+ * Per packet: the keys; per summary field a binary search, the AND of the
+ * block rows; for each block left, in order, per field of the block a binary
+ * search and the AND of the rule rows: its first set bit is the rule.
  *
  * Keys (field ids): address words of the source (CLS_K_SRC + 0..3) and the
  * destination (CLS_K_DST + 0..3), big-endian u32 each; the layer-4 protocol
@@ -74,13 +83,16 @@ export const CLS_IFACES = 7;
 export const CLS_PCS = 8;
 export const CLS_BLOCKS = 9;
 export const CLS_SIZE = 10;
-export const CLS_HDR_WORDS = 11;
+export const CLS_BLKSZ = 11;
+export const CLS_NSUM = 12;
+export const CLS_SUMS = 13;
+export const CLS_HDR_WORDS = 14;
 
 export const CLS_F_V6 = 1;
 export const CLS_F_TCP = 2;
 export const CLS_F_UDP = 4;
 
-/** Rules per block: rows of 8 words bound the data to O(rules × intervals / 32). */
+/** Rules per block at most: rows of 8 words bound the data to O(rules × intervals / 32). */
 export const CLS_BLOCK = 256;
 export const CLS_BLK_WORDS = 4;
 export const CLS_FLD_WORDS = 4;
@@ -166,8 +178,9 @@ export function validateClassify(prog: Program, code: Int32Array, pc: number): s
   const n = pool[h + CLS_NRULES]!;
   const first = pool[h + CLS_FIRST]!;
   const nb = pool[h + CLS_NBLOCKS]!;
+  const bs = pool[h + CLS_BLKSZ]!;
   if (n < 1 || first < 0 || first + n > prog.nrules) return `classify: rules ${first}+${n} out of range`;
-  if (nb !== Math.ceil(n / CLS_BLOCK)) return `classify: ${nb} blocks for ${n} rules`;
+  if (bs < 1 || bs > CLS_BLOCK || nb !== Math.ceil(n / bs)) return `classify: ${nb} blocks of ${bs} for ${n} rules`;
   if (pool[h + CLS_FLAGS]! & ~(CLS_F_V6 | CLS_F_TCP | CLS_F_UDP)) return 'classify: unknown flags';
   const used = pool[h + CLS_USED]!;
   if (used & ~((1 << CLS_NKEYS) - 1)) return 'classify: unknown keys';
@@ -189,31 +202,39 @@ export function validateClassify(prog: Program, code: Int32Array, pc: number): s
   }
   const end = pool[at + n]!;
   if (end < 0 || end >= code.length || ((code[end]! & OP_MASK) !== Op.RULE && code[end] !== Op.END)) return 'classify: end of run is not a rule header or END';
-  // Blocks: consecutive, CLS_BLOCK rules each but the last; fields in range, starts sorted, rows in range.
+  // Blocks: consecutive, CLS_BLKSZ rules each but the last; fields in range, starts sorted, rows in range.
   at = pool[h + CLS_BLOCKS]!;
   if (at < CLS_HDR_WORDS || at + nb * CLS_BLK_WORDS > size) return 'classify: block table out of range';
   for (let b = 0; b < nb; b++) {
     const bt = h + at + b * CLS_BLK_WORDS;
     const base = pool[bt]!;
     const cnt = pool[bt + 1]!;
-    const nf = pool[bt + 2]!;
-    const ft = pool[bt + 3]!;
-    if (base !== b * CLS_BLOCK || cnt !== Math.min(CLS_BLOCK, n - base)) return `classify: block ${b} covers the wrong rules`;
-    if (nf < 0 || nf > CLS_NKEYS || ft < CLS_HDR_WORDS || ft + nf * CLS_FLD_WORDS > size) return `classify: block ${b} field table out of range`;
-    const words = (cnt + 31) >>> 5;
-    const tail = cnt & 31 ? ~((1 << (cnt & 31)) - 1) : 0;
-    for (let f = 0; f < nf; f++) {
-      const fd = h + ft + f * CLS_FLD_WORDS;
-      const id = pool[fd]!;
-      const ni = pool[fd + 1]!;
-      const st = pool[fd + 2]!;
-      const rows = pool[fd + 3]!;
-      if (id < 0 || id >= CLS_NKEYS || (used & (1 << id)) === 0) return `classify: block ${b} field ${id} not computed`;
-      if (ni < 1 || st < CLS_HDR_WORDS || st + ni > size || rows < CLS_HDR_WORDS || rows + ni * words > size) return `classify: block ${b} field ${id} tables out of range`;
-      if (pool[h + st] !== -0x80000000) return `classify: block ${b} field ${id} does not start at 0`;
-      for (let i = 1; i < ni; i++) if (pool[h + st + i]! <= pool[h + st + i - 1]!) return `classify: block ${b} field ${id} starts not increasing`;
-      for (let i = 0; i < ni; i++) if (pool[h + rows + i * words + words - 1]! & tail) return `classify: block ${b} field ${id} row ${i} names rules past the block`;
-    }
+    if (base !== b * bs || cnt !== Math.min(bs, n - base)) return `classify: block ${b} covers the wrong rules`;
+    const why = validateFields(pool, h, size, used, pool[bt + 2]!, pool[bt + 3]!, cnt, `block ${b}`);
+    if (why !== null) return why;
+  }
+  const nsum = pool[h + CLS_NSUM]!;
+  if (nsum !== 0 && nb < 2) return 'classify: a summary over one block';
+  return validateFields(pool, h, size, used, nsum, pool[h + CLS_SUMS]!, nb, 'summary');
+}
+
+/** A field table of `nf` fields at h + ft whose rows have `bits` bits. */
+function validateFields(pool: Int32Array, h: number, size: number, used: number, nf: number, ft: number, bits: number, what: string): string | null {
+  if (nf === 0) return null;
+  if (nf < 0 || nf > CLS_NKEYS || ft < CLS_HDR_WORDS || ft + nf * CLS_FLD_WORDS > size) return `classify: ${what} field table out of range`;
+  const words = (bits + 31) >>> 5;
+  const tail = bits & 31 ? ~((1 << (bits & 31)) - 1) : 0;
+  for (let f = 0; f < nf; f++) {
+    const fd = h + ft + f * CLS_FLD_WORDS;
+    const id = pool[fd]!;
+    const ni = pool[fd + 1]!;
+    const st = pool[fd + 2]!;
+    const rows = pool[fd + 3]!;
+    if (id < 0 || id >= CLS_NKEYS || (used & (1 << id)) === 0) return `classify: ${what} field ${id} not computed`;
+    if (ni < 1 || st < CLS_HDR_WORDS || st + ni > size || rows < CLS_HDR_WORDS || rows + ni * words > size) return `classify: ${what} field ${id} tables out of range`;
+    if (pool[h + st] !== -0x80000000) return `classify: ${what} field ${id} does not start at 0`;
+    for (let i = 1; i < ni; i++) if (pool[h + st + i]! <= pool[h + st + i - 1]!) return `classify: ${what} field ${id} starts not increasing`;
+    for (let i = 0; i < ni; i++) if (pool[h + rows + i * words + words - 1]! & tail) return `classify: ${what} field ${id} row ${i} names bits past its end`;
   }
   return null;
 }
@@ -237,9 +258,41 @@ export function disasmClassify(prog: Program, code: Int32Array, pc: number): str
   return `set __cls${code[pc + CLS_ID]} rules ${pos}-${pos + pool[h + CLS_NRULES]! - 1} `;
 }
 
-// Per-packet scratch: the keys (biased) and the row offsets of one block.
+// Per-packet scratch: the keys (biased), the row offsets of one block's and of the summary's fields.
 const keys = new Int32Array(CLS_NKEYS);
 const rowAt = new Int32Array(CLS_NKEYS);
+const sumAt = new Int32Array(CLS_NKEYS);
+
+/** For each of the `nf` fields at `fd`: the offset of the row of the interval holding its key, into `out`. */
+function rowsOf(pool: Int32Array, h: number, fd: number, nf: number, words: number, out: Int32Array): void {
+  for (let f = 0; f < nf; f++, fd += CLS_FLD_WORDS) {
+    // the last interval whose start is ≤ the key (starts[0] is the minimum)
+    const key = keys[pool[fd]!]!;
+    const st = h + pool[fd + 2]!;
+    let lo = 0;
+    let hi = pool[fd + 1]! - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (pool[st + mid]! <= key) lo = mid;
+      else hi = mid - 1;
+    }
+    out[f] = h + pool[fd + 3]! + lo * words;
+  }
+}
+
+/** The first rule (index in the run) of the block at `bt` that may match, or -1. */
+function searchBlock(pool: Int32Array, h: number, bt: number): number {
+  const nf = pool[bt + 2]!;
+  if (nf === 0) return pool[bt]!;
+  const words = (pool[bt + 1]! + 31) >>> 5;
+  rowsOf(pool, h, h + pool[bt + 3]!, nf, words, rowAt);
+  for (let w = 0; w < words; w++) {
+    let acc = -1;
+    for (let f = 0; f < nf && acc !== 0; f++) acc &= pool[rowAt[f]! + w]!;
+    if (acc !== 0) return pool[bt]! + (w << 5) + 31 - Math.clz32(acc & -acc);
+  }
+  return -1;
+}
 
 const BIAS = -0x80000000;
 
@@ -317,35 +370,22 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   }
 
   const nb = pool[h + CLS_NBLOCKS]!;
-  let bt = h + pool[h + CLS_BLOCKS]!;
+  const blocks = h + pool[h + CLS_BLOCKS]!;
+  const nsum = pool[h + CLS_NSUM]!;
   let found = -1;
-  for (let b = 0; b < nb && found < 0; b++, bt += CLS_BLK_WORDS) {
-    const nf = pool[bt + 2]!;
-    if (nf === 0) {
-      found = pool[bt]!;
-      break;
-    }
-    const words = (pool[bt + 1]! + 31) >>> 5;
-    let fd = h + pool[bt + 3]!;
-    for (let f = 0; f < nf; f++, fd += CLS_FLD_WORDS) {
-      // the last interval whose start is ≤ the key (starts[0] is the minimum)
-      const key = keys[pool[fd]!]!;
-      const st = h + pool[fd + 2]!;
-      let lo = 0;
-      let hi = pool[fd + 1]! - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >>> 1;
-        if (pool[st + mid]! <= key) lo = mid;
-        else hi = mid - 1;
-      }
-      rowAt[f] = h + pool[fd + 3]! + lo * words;
-    }
-    for (let w = 0; w < words; w++) {
-      let acc = -1;
-      for (let f = 0; f < nf && acc !== 0; f++) acc &= pool[rowAt[f]! + w]!;
-      if (acc !== 0) {
-        found = pool[bt]! + (w << 5) + 31 - Math.clz32(acc & -acc);
-        break;
+  if (nsum === 0) {
+    for (let b = 0; b < nb && found < 0; b++) found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS);
+  } else {
+    // the blocks every summary field allows, in order
+    const words = (nb + 31) >>> 5;
+    rowsOf(pool, h, h + pool[h + CLS_SUMS]!, nsum, words, sumAt);
+    for (let w = 0; w < words && found < 0; w++) {
+      let m = -1;
+      for (let f = 0; f < nsum && m !== 0; f++) m &= pool[sumAt[f]! + w]!;
+      while (m !== 0 && found < 0) {
+        const low = m & -m;
+        m ^= low;
+        found = searchBlock(pool, h, blocks + ((w << 5) + 31 - Math.clz32(low)) * CLS_BLK_WORDS);
       }
     }
   }

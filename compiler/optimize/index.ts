@@ -1,0 +1,399 @@
+/**
+ * The optimizer (`optimize: 1`): a classifier prefilter in front of long runs
+ * of simple rules. A chain's rules are cut into maximal runs of consecutive
+ * rules whose tests are all classifiable (classifiable() below); a run of at
+ * least MIN_RUN rules gets a `classify` expression (vm/expr/classify.ts) as
+ * the first expression of its first rule, over a Linear Bit Vector Search
+ * (bpf-iptables) built here by buildClassifier().
+ *
+ * The classifier only has to be a superset: its bit for a rule must be set
+ * for every packet the rule's straight bytecode (backend 'legacy') matches.
+ * Where the rule set of a field is exact it is used as is; where it is not
+ * an interval set (a non-contiguous address mask) its covering interval is
+ * used, and an inverted test that is not one interval's complement allows
+ * every value. The jump lands on the rule, which then runs all its
+ * expressions, so a superset costs time, never exactness.
+ *
+ * Classifiable: the IP part without -f (addresses with any mask, inverted
+ * too; -p, inverted too; -i/-o exact names and `name+` prefixes, inverted
+ * too; a bare `-i +`), and the matches comment, tcp (ports, ranges,
+ * inversions, --tcp-flags/--syn; with `-p tcp`) and udp (with `-p udp`),
+ * at most one tcp/udp match per rule. Anything else ends the run.
+ */
+import type { Family, Rule } from '../ast.js';
+import type { PortsData, TcpData } from '../ext/match/tcpudp.js';
+import {
+  CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
+  CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,
+  CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_SIZE, CLS_USED,
+} from '../../vm/expr/classify.js';
+
+/** Runs shorter than this stay straight: a few rules scan faster than the classifier runs. */
+export const MIN_RUN = 16;
+
+/** A run of rules [start, end) of one chain. */
+export interface Run {
+  start: number;
+  end: number;
+}
+
+/** Interface test of a rule: an exact name or a prefix (`eth+`), as bytes compared. */
+interface IfPattern {
+  text: string;
+  prefix: boolean;
+  invert: boolean;
+}
+
+function ifPattern(name: string, invert: boolean): IfPattern | null | undefined {
+  if (name === '') return null;
+  const prefix = name.endsWith('+');
+  const text = prefix ? name.slice(0, -1) : name;
+  if (prefix && text === '') return invert ? undefined : null; // `! -i +` never matches: left straight
+  if (text.length + (prefix ? 0 : 1) > 16 || /[^\x01-\xff]/.test(text)) return undefined;
+  return { text, prefix, invert };
+}
+
+/** The rule's tcp or udp match, or null; undefined when the rule is not classifiable. */
+function l4Match(rule: Rule): { tcp: boolean; d: PortsData } | null | undefined {
+  let out: { tcp: boolean; d: PortsData } | null = null;
+  for (const m of rule.matches) {
+    if (m.unknown) return undefined;
+    if (m.name === 'comment') continue;
+    if (m.name !== 'tcp' && m.name !== 'udp') return undefined;
+    if (out) return undefined;
+    const tcp = m.name === 'tcp';
+    if (rule.invProto || rule.proto !== (tcp ? 6 : 17)) return undefined;
+    if (tcp && (m.data as TcpData).option) return undefined;
+    out = { tcp, d: m.data as PortsData };
+  }
+  return out;
+}
+
+/** True when the classifier can model every test of the rule. */
+export function classifiable(rule: Rule, _family: Family): boolean {
+  if (rule.frag || rule.invFrag) return false;
+  if (ifPattern(rule.iif, rule.invIif) === undefined || ifPattern(rule.oif, rule.invOif) === undefined) return false;
+  return l4Match(rule) !== undefined;
+}
+
+/** The maximal runs of classifiable rules of at least `minRun` rules. */
+export function findRuns(rules: readonly Rule[], family: Family, minRun = MIN_RUN): Run[] {
+  const runs: Run[] = [];
+  let start = -1;
+  for (let i = 0; i <= rules.length; i++) {
+    const ok = i < rules.length && classifiable(rules[i]!, family);
+    if (ok && start < 0) start = i;
+    if (!ok && start >= 0) {
+      if (i - start >= minRun) runs.push({ start, end: i });
+      start = -1;
+    }
+  }
+  return runs;
+}
+
+// ---------------------------------------------------------------------------
+// Rule tests as sets of key values: flattened [lo, hi] pairs, sorted and
+// disjoint, within 0..max; null = every value (no test).
+// ---------------------------------------------------------------------------
+
+type Vals = number[] | null;
+
+function complement(s: number[], max: number): number[] {
+  const out: number[] = [];
+  let from = 0;
+  for (let i = 0; i < s.length; i += 2) {
+    if (s[i]! > from) out.push(from, s[i]! - 1);
+    from = s[i + 1]! + 1;
+  }
+  if (from <= max) out.push(from, max);
+  return out;
+}
+
+/** The values 0..max for which `has` holds, as intervals. */
+function enumerate(max: number, has: (v: number) => boolean): number[] {
+  const out: number[] = [];
+  for (let v = 0; v <= max; v++) {
+    if (!has(v)) continue;
+    if (out.length && out[out.length - 1] === v - 1) out[out.length - 1] = v;
+    else out.push(v, v);
+  }
+  return out;
+}
+
+const u32 = (b: Uint8Array, k: number): number => ((b[4 * k]! << 24) | (b[4 * k + 1]! << 16) | (b[4 * k + 2]! << 8) | b[4 * k + 3]!) >>> 0;
+
+/** A contiguous high-bit mask (0 and ~0 included). */
+const contiguous = (m: number): boolean => {
+  const low = ~m >>> 0;
+  return (low & (low + 1)) === 0;
+};
+
+/** `(addr & mask) == net`, inverted or not, as one set per address word. */
+function addrSets(addr: Uint8Array, mask: Uint8Array, invert: boolean, words: number): Vals[] {
+  const out: Vals[] = [];
+  const nz: number[] = [];
+  for (let k = 0; k < words; k++) {
+    const m = u32(mask, k);
+    const v = (u32(addr, k) & m) >>> 0;
+    out.push(m === 0 ? null : [v, (v | ~m) >>> 0]);
+    if (m !== 0) nz.push(k);
+  }
+  if (!invert) return out;
+  const all: Vals[] = out.map(() => null);
+  if (nz.length === 0) {
+    all[0] = []; // `! -s 0/0`: never
+    return all;
+  }
+  if (nz.length === 1 && contiguous(u32(mask, nz[0]!))) all[nz[0]!] = complement(out[nz[0]!]!, 0xffffffff);
+  return all;
+}
+
+/** A tcp/udp port test as port_match() (and lowerPorts, backend 'legacy') applies it. */
+function portSet(lo: number, hi: number, invert: boolean): number[] {
+  const s = lo <= hi ? [lo, hi] : [];
+  return invert ? complement(s, 0xffff) : s;
+}
+
+/** Per key, the values for which the rule's tests can hold (iface keys: pattern, resolved later). */
+interface RuleSets {
+  sets: Vals[];
+  iif: IfPattern | null;
+  oif: IfPattern | null;
+}
+
+function ruleSets(rule: Rule, v6: boolean): RuleSets {
+  const sets: Vals[] = new Array<Vals>(CLS_NKEYS).fill(null);
+  const words = v6 ? 4 : 1;
+  if (rule.src) addrSets(rule.src.addr, rule.src.mask, rule.invSrc, words).forEach((s, k) => (sets[CLS_K_SRC + k] = s));
+  if (rule.dst) addrSets(rule.dst.addr, rule.dst.mask, rule.invDst, words).forEach((s, k) => (sets[CLS_K_DST + k] = s));
+  if (rule.proto !== 0) sets[CLS_K_PROTO] = rule.invProto ? complement([rule.proto, rule.proto], 255) : [rule.proto, rule.proto];
+  const l4 = l4Match(rule);
+  if (l4) {
+    const d = l4.d;
+    sets[CLS_K_SPORT] = portSet(d.spts[0], d.spts[1], d.invSpt);
+    sets[CLS_K_DPORT] = portSet(d.dpts[0], d.dpts[1], d.invDpt);
+    if (l4.tcp) {
+      const t = d as TcpData;
+      sets[CLS_K_TCPFLAGS] = t.flgMask || t.invFlags ? enumerate(255, (x) => ((x & t.flgMask) === t.flgCmp) !== t.invFlags) : [0, 255];
+    }
+  }
+  return { sets, iif: ifPattern(rule.iif, rule.invIif) ?? null, oif: ifPattern(rule.oif, rule.invOif) ?? null };
+}
+
+/** Interface entries: exact names, then prefixes longest first; the packet's key is the first it matches. */
+function ifEntries(pats: (IfPattern | null)[]): IfPattern[] {
+  const exact = new Set<string>();
+  const prefix = new Set<string>();
+  for (const p of pats) if (p) (p.prefix ? prefix : exact).add(p.text);
+  return [
+    ...[...exact].sort().map((text) => ({ text, prefix: false, invert: false })),
+    ...[...prefix].sort((a, b) => b.length - a.length || (a < b ? -1 : 1)).map((text) => ({ text, prefix: true, invert: false })),
+  ];
+}
+
+/** The keys 0..entries.length for which pattern `p` holds. */
+function ifSet(p: IfPattern | null, entries: IfPattern[]): Vals {
+  if (!p) return null;
+  const holds = (e: IfPattern): boolean => {
+    if (!p.prefix) return !e.prefix && e.text === p.text;
+    return e.prefix ? e.text.length >= p.text.length && e.text.startsWith(p.text) : e.text.startsWith(p.text);
+  };
+  return enumerate(entries.length, (v) => (v < entries.length && holds(entries[v]!)) !== p.invert);
+}
+
+function ifWords(e: IfPattern): number[] {
+  const bytes = [...e.text].map((ch) => ch.charCodeAt(0) & 0xff);
+  if (!e.prefix) bytes.push(0);
+  const out = new Array<number>(CLS_IF_WORDS).fill(0);
+  bytes.forEach((b, i) => {
+    out[i >> 2] |= b << (8 * (i & 3));
+    out[4 + (i >> 2)] |= 0xff << (8 * (i & 3));
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// LBVS tables
+// ---------------------------------------------------------------------------
+
+interface FieldTable {
+  key: number;
+  starts: number[];
+  rows: Int32Array;
+}
+
+/** Elementary intervals of one key over a block's rule sets and their rule bit rows, equal neighbours merged. */
+function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
+  const n = sets.length;
+  const words = (n + 31) >>> 5;
+  if (sets.every((s) => s === null)) return null;
+  const cuts = new Set<number>([0]);
+  for (const s of sets) {
+    if (!s) continue;
+    for (let i = 0; i < s.length; i += 2) {
+      cuts.add(s[i]!);
+      if (s[i + 1]! < max) cuts.add(s[i + 1]! + 1);
+    }
+  }
+  const starts = [...cuts].sort((a, b) => a - b);
+  const index = new Map<number, number>();
+  starts.forEach((v, i) => index.set(v, i));
+  // toggles: a rule's bit switches on at its interval's start and off after its end
+  const tog = new Int32Array((starts.length + 1) * words);
+  sets.forEach((s, r) => {
+    const bit = 1 << (r & 31);
+    const w = r >>> 5;
+    if (!s) {
+      tog[w] ^= bit;
+      return;
+    }
+    for (let i = 0; i < s.length; i += 2) {
+      tog[index.get(s[i]!)! * words + w] ^= bit;
+      const after = s[i + 1]! < max ? index.get(s[i + 1]! + 1)! : starts.length;
+      tog[after * words + w] ^= bit;
+    }
+  });
+  const rows: number[] = [];
+  const kept: number[] = [];
+  const cur = new Int32Array(words);
+  for (let i = 0; i < starts.length; i++) {
+    let same = kept.length > 0;
+    for (let w = 0; w < words; w++) {
+      cur[w] ^= tog[i * words + w]!;
+      if (same && rows[rows.length - words + w] !== cur[w]) same = false;
+    }
+    if (same) continue;
+    kept.push(starts[i]!);
+    for (let w = 0; w < words; w++) rows.push(cur[w]!);
+  }
+  if (kept.length === 1) {
+    // one interval: useless when every rule is in it
+    let full = true;
+    for (let r = 0; r < n && full; r++) if ((rows[r >>> 5]! & (1 << (r & 31))) === 0) full = false;
+    if (full) return null;
+  }
+  return { key, starts: kept, rows: Int32Array.from(rows) };
+}
+
+/**
+ * The block summary of one key: over the union of the blocks' interval
+ * starts, a bit per block set when the block's row there is not empty (or
+ * the block does not test the key).
+ */
+function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): FieldTable {
+  const nb = blocks.length;
+  const words = (nb + 31) >>> 5;
+  const own = blocks.map((fs) => fs.find((f) => f.key === key));
+  const starts = [...new Set(own.flatMap((f) => f?.starts ?? [0]))].sort((a, b) => a - b);
+  const rows: number[] = [];
+  const kept: number[] = [];
+  const at = own.map(() => 0); // current interval of each block
+  for (const v of starts) {
+    const row = new Array<number>(words).fill(0);
+    own.forEach((f, b) => {
+      let live = true;
+      if (f) {
+        while (at[b]! + 1 < f.starts.length && f.starts[at[b]! + 1]! <= v) at[b]!++;
+        const w = (sizes[b]! + 31) >>> 5;
+        live = false;
+        for (let i = 0; i < w && !live; i++) if (f.rows[at[b]! * w + i] !== 0) live = true;
+      }
+      if (live) row[b >>> 5] |= 1 << (b & 31);
+    });
+    if (kept.length && row.every((x, i) => rows[rows.length - words + i] === x)) continue;
+    kept.push(v);
+    rows.push(...row);
+  }
+  return { key, starts: kept, rows: Int32Array.from(rows) };
+}
+
+/**
+ * The classifier data (vm/expr/classify.ts layout) of a run of rules whose
+ * first rule has Program rule index `firstRule`, in blocks of `blockSize`
+ * rules; the target table is left for linkClassify().
+ */
+export function buildClassifier(rules: readonly Rule[], family: Family, firstRule: number, blockSize = CLS_BLOCK): Int32Array {
+  if (!(blockSize >= 1 && blockSize <= CLS_BLOCK)) throw new RangeError(`classifier blocks of ${blockSize} rules`);
+  const v6 = family === 'ip6';
+  const n = rules.length;
+  const rs = rules.map((r) => ruleSets(r, v6));
+  const iifs = ifEntries(rs.map((r) => r.iif));
+  const oifs = ifEntries(rs.map((r) => r.oif));
+  for (const r of rs) {
+    r.sets[CLS_K_IIF] = ifSet(r.iif, iifs);
+    r.sets[CLS_K_OIF] = ifSet(r.oif, oifs);
+  }
+  const maxOf = (k: number): number => (k === CLS_K_IIF ? iifs.length : k === CLS_K_OIF ? oifs.length : CLS_KEY_MAX[k]!);
+  let flags = v6 ? CLS_F_V6 : 0;
+  for (const r of rules) {
+    const l4 = l4Match(r);
+    if (l4) flags |= l4.tcp ? CLS_F_TCP : CLS_F_UDP;
+  }
+  const keysOf = v6 ? [...Array(CLS_NKEYS).keys()] : [...Array(CLS_NKEYS).keys()].filter((k) => k === CLS_K_SRC || k === CLS_K_DST || k >= CLS_K_PROTO);
+
+  const nb = Math.ceil(n / blockSize);
+  const blocks: FieldTable[][] = [];
+  const sizes: number[] = [];
+  let used = 0;
+  for (let b = 0; b < nb; b++) {
+    const lo = b * blockSize;
+    const hi = Math.min(n, lo + blockSize);
+    sizes.push(hi - lo);
+    const fields: FieldTable[] = [];
+    for (const k of keysOf) {
+      const t = fieldTable(k, rs.slice(lo, hi).map((r) => r.sets[k] ?? null), maxOf(k));
+      if (t) {
+        fields.push(t);
+        used |= 1 << k;
+      }
+    }
+    // the most selective first: the AND of a word stops at the first zero
+    fields.sort((x, y) => y.starts.length - x.starts.length);
+    blocks.push(fields);
+  }
+  const summary = nb > 1 ? keysOf.filter((k) => used & (1 << k)).map((k) => summaryTable(k, blocks, sizes)) : [];
+  summary.sort((x, y) => y.starts.length - x.starts.length);
+
+  const out: number[] = new Array<number>(CLS_HDR_WORDS).fill(0);
+  out[CLS_NRULES] = n;
+  out[CLS_FIRST] = firstRule;
+  out[CLS_NBLOCKS] = nb;
+  out[CLS_FLAGS] = flags;
+  out[CLS_USED] = used;
+  out[CLS_NIIF] = iifs.length;
+  out[CLS_NOIF] = oifs.length;
+  out[CLS_BLKSZ] = blockSize;
+  out[CLS_NSUM] = summary.length;
+  out[CLS_IFACES] = out.length;
+  for (const e of [...iifs, ...oifs]) out.push(...ifWords(e));
+  out[CLS_PCS] = out.length;
+  for (let i = 0; i <= n; i++) out.push(-1);
+  out[CLS_BLOCKS] = out.length;
+  const bt = out.length;
+  for (let i = 0; i < nb * CLS_BLK_WORDS; i++) out.push(0);
+  /** Appends a field table; returns its offset. */
+  const fieldTables = (fields: FieldTable[]): number => {
+    const ft = out.length;
+    for (let i = 0; i < fields.length * CLS_FLD_WORDS; i++) out.push(0);
+    fields.forEach((f, i) => {
+      const fd = ft + i * CLS_FLD_WORDS;
+      out[fd] = f.key;
+      out[fd + 1] = f.starts.length;
+      out[fd + 2] = out.length;
+      for (const s of f.starts) out.push((s ^ 0x80000000) | 0);
+      out[fd + 3] = out.length;
+      for (const w of f.rows) out.push(w);
+    });
+    return ft;
+  };
+  blocks.forEach((fields, b) => {
+    const at = bt + b * CLS_BLK_WORDS;
+    out[at] = b * blockSize;
+    out[at + 1] = sizes[b]!;
+    out[at + 2] = fields.length;
+    out[at + 3] = fieldTables(fields);
+  });
+  out[CLS_SUMS] = summary.length ? fieldTables(summary) : 0;
+  out[CLS_SIZE] = out.length;
+  return Int32Array.from(out);
+}

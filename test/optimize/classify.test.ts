@@ -1,0 +1,144 @@
+/**
+ * The optimizer's parts: which rules form runs, where classifiers go and
+ * how they print, which compile options turn them on, what the load-time
+ * validator refuses in classifier data, and the fallbacks of the packet path.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { compileTable } from '../../compiler/compile.js';
+import { MIN_RUN, classifiable, findRuns } from '../../compiler/optimize/index.js';
+import { disasm } from '../../vm/disasm.js';
+import { validate } from '../../vm/validate.js';
+import { VmError, type Program } from '../../vm/program.js';
+import { vmTable } from '../../vm/table.js';
+import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_PCS, CLS_SIZE } from '../../vm/expr/classify.js';
+import { Op, OP_MASK, RULE_WORDS } from '../../vm/opcodes.js';
+import { classifiers, optPacketOf, type OptPacket } from './gen.js';
+
+const table = (rules: string[], chains = ''): string =>
+  ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', chains, ...rules, 'COMMIT'].filter((l) => l !== '').join('\n') + '\n';
+
+const simple = (n: number, chain = 'FORWARD', at = 0): string[] =>
+  Array.from({ length: n }, (_, i) => `-A ${chain} -s 10.0.${(at + i) >> 8}.${(at + i) & 255} -p tcp --dport ${1000 + at + i} -j ACCEPT`);
+
+/** The word offset of the first classify record. */
+function classifyAt(prog: Program): number {
+  const code = prog.code;
+  for (let pc = 0; pc < code.length; pc = (code[pc]! & OP_MASK) === Op.RULE ? pc + (code[pc]! >>> 8) : pc + 1) {
+    if ((code[pc]! & OP_MASK) === Op.RULE && code[pc + RULE_WORDS] === Op.CLASSIFY) return pc + RULE_WORDS;
+  }
+  throw new Error('no classify record');
+}
+
+describe('runs', () => {
+  it('are maximal runs of classifiable rules, MIN_RUN or longer', () => {
+    expect(MIN_RUN).toBe(16);
+    const rules = (lines: string[]) => parseRestore(table(lines)).tables.get('filter')!.chains.get('FORWARD')!.rules;
+    expect(findRuns(rules(simple(15)), 'ip')).toEqual([]);
+    expect(findRuns(rules(simple(16)), 'ip')).toEqual([{ start: 0, end: 16 }]);
+    const mixed = [...simple(20), '-A FORWARD -m mark --mark 1 -j ACCEPT', ...simple(10, 'FORWARD', 20), '-A FORWARD -f -j DROP', ...simple(17, 'FORWARD', 30)];
+    expect(findRuns(rules(mixed), 'ip')).toEqual([{ start: 0, end: 20 }, { start: 32, end: 49 }]);
+  });
+
+  it('take the IP part without -f, comment, tcp and udp with their protocol', () => {
+    const one = (r: string, fam: 'ip' | 'ip6' = 'ip') => classifiable(parseRestore(table([`-A FORWARD ${r}`]), { family: fam }).tables.get('filter')!.chains.get('FORWARD')!.rules[0]!, fam);
+    for (const r of ['-j ACCEPT', '! -s 10.0.0.0/255.0.255.0 -d 10.1.0.0/16', '! -i eth+ -o veth12 -j DROP', '-i + -j DROP', '! -p udp', '-p tcp ! --sport 1:2 --dport 3 ! --syn -m comment --comment x', '-p udp -m udp ! --dport 53'])
+      expect(one(r), r).toBe(true);
+    expect(one('-s 2001:db8::/ffff:0:ffff:: -p tcp --dport 80', 'ip6')).toBe(true);
+    for (const r of ['-f', '! -f', '! -i +', '-m mark --mark 1', '-p tcp -m multiport --dports 1,2', '-p tcp --tcp-option 2', '-m length --length 1:2'])
+      expect(one(r), r).toBe(false);
+  });
+});
+
+describe('compile options', () => {
+  const rs = parseRestore(table([...simple(20), '-A U1 -m mark --mark 1 -j RETURN', ...simple(18, 'U1', 100)], ':U1 - [0:0]'));
+  it('optimize defaults to 0 for compileTable and to 1 for vmTable; backend nft never classifies', () => {
+    expect(classifiers(compileTable(rs, 'filter').program)).toBe(0);
+    expect(classifiers(compileTable(rs, 'filter', { optimize: 1 }).program)).toBe(2);
+    expect(classifiers(compileTable(rs, 'filter', { optimize: 1, backend: 'nft' }).program)).toBe(0);
+    expect(classifiers(vmTable(rs, 'filter').compiled.program)).toBe(2);
+    expect(classifiers(vmTable(rs, 'filter', { optimize: 0 }).compiled.program)).toBe(0);
+  });
+
+  it('prints as `classify set __clsN rules A-B` (1-based positions in the chain), first in the run\'s first rule', () => {
+    const text = disasm(compileTable(rs, 'filter', { optimize: 1 }).program);
+    expect(text).toContain('ip filter FORWARD\n  [ classify set __cls0 rules 1-20 ]\n  [ meta load l4proto => reg 1 ]');
+    expect(text).toContain('ip filter U1\n  [ classify set __cls1 rules 2-19 ]\n');
+    // the straight program is the optimized one without the classify lines
+    expect(text.replace(/ {2}\[ classify [^\n]*\n/g, '')).toBe(disasm(compileTable(rs, 'filter').program));
+  });
+});
+
+describe('validator', () => {
+  const prog = compileTable(parseRestore(table(simple(40))), 'filter', { optimize: 1 }).program;
+  const at = classifyAt(prog);
+  const h = prog.code[at + CLS_HEADER]!;
+  const pool = prog.pool;
+  /** Applies a change to the pool or code, expects a VmError matching `why`, restores. */
+  const refuses = (why: RegExp, change: () => void): void => {
+    const savePool = pool.slice();
+    const saveCode = prog.code.slice();
+    change();
+    try {
+      expect(() => validate(prog)).toThrow(VmError);
+      expect(() => validate(prog)).toThrow(why);
+    } finally {
+      pool.set(savePool);
+      prog.code.set(saveCode);
+    }
+    validate(prog);
+  };
+
+  it('accepts the compiled program', () => {
+    expect(() => validate(prog)).not.toThrow();
+  });
+  it('refuses a header outside the pool and data past its end', () => {
+    refuses(/classify: header/, () => (prog.code[at + CLS_HEADER] = pool.length));
+    refuses(/classify: data outside the pool/, () => (pool[h + CLS_SIZE] = pool.length - h + 1));
+  });
+  it('refuses jump targets that are not the run\'s rule headers in order', () => {
+    const t = h + pool[h + CLS_PCS]!;
+    refuses(/classify: target 3 does not follow rule/, () => (pool[t + 3] = pool[t + 3]! + 1));
+    refuses(/classify: target 2 does not follow rule/, () => {
+      const x = pool[t + 2]!;
+      pool[t + 2] = pool[t + 3]!;
+      pool[t + 3] = x;
+    });
+    refuses(/target 40 does not follow rule/, () => (pool[t + 40] = prog.code.length)); // the run's end
+  });
+  it('refuses unsorted interval starts and rows naming rules past the block', () => {
+    const bt = h + pool[h + CLS_BLOCKS]!;
+    const fd = h + pool[bt + 3]!;
+    const st = h + pool[fd + 2]!;
+    refuses(/starts not increasing/, () => (pool[st + 2] = pool[st + 1]!));
+    refuses(/does not start at 0/, () => (pool[st] = 0));
+    const rows = h + pool[fd + 3]!;
+    refuses(/block 0 field \d+ row 0 names bits past its end/, () => (pool[rows + 1] = pool[rows + 1]! | (1 << 20))); // 40 rules: word 1 holds bits 0..7
+    refuses(/field 99 not computed/, () => (pool[fd] = 99));
+    refuses(/field table out of range/, () => (pool[bt + 2] = 1000 / CLS_FLD_WORDS));
+  });
+});
+
+describe('packet path', () => {
+  // 40 rules on TCP ports; rule 30 is the only one port 1029 can hit
+  const rs = parseRestore(table(simple(40)));
+  const pkt = (over: Partial<OptPacket>): OptPacket => ({
+    src: '10.0.0.29', dst: '10.9.9.9', proto: 6, sport: 1, dport: 1029, tcpFlags: 2, frag: 0, truncate: undefined, iif: 'eth0', oif: 'eth1', mark: 0, ...over,
+  });
+  const counted = (opt: 0 | 1, g: OptPacket): [number, number] => {
+    const e = vmTable(rs, 'filter', { optimize: opt });
+    const v = e.run('FORWARD', optPacketOf('ip', g));
+    const c = e.counters().get('FORWARD')!;
+    return [v, c.rules.findIndex((x) => x.packets > 0)];
+  };
+  it('lands on the matching rule, or past the run to the policy', () => {
+    expect(counted(1, pkt({}))).toEqual([1, 29]);
+    expect(counted(1, pkt({ dport: 1 }))).toEqual([0, -1]);
+  });
+  it('leaves truncated and offset-1 TCP packets to linear evaluation (their hotdrop is exact)', () => {
+    for (const g of [pkt({ truncate: 10 }), pkt({ frag: 1 }), pkt({ frag: 185 }), pkt({ proto: 17 }), pkt({ proto: 17, truncate: 3 })]) {
+      expect(counted(1, g), JSON.stringify(g)).toEqual(counted(0, g));
+    }
+    expect(counted(1, pkt({ truncate: 10 }))).toEqual([0, -1]); // hotdrop in rule 1's xt_l4 guard
+  });
+});
