@@ -544,10 +544,10 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
     }
 
     // A rule gave a verdict, or the chain ended (v === NFT_CONTINUE).
-    if (v >= 0) {
-      const low = v & NF_VERDICT_MASK;
-      if (low === NF_ACCEPT || low === NF_DROP || low === NF_QUEUE || low === NF_STOLEN) return v;
-    }
+    // as nft_do_chain: the netfilter verdicts by their low byte (a queue number
+    // of 32768 or more makes the int32 negative); NFT_* codes end in 0xfb..0xff
+    const low = v & NF_VERDICT_MASK;
+    if (low === NF_ACCEPT || low === NF_DROP || low === NF_QUEUE || low === NF_STOLEN) return v;
     if (v === NFT_JUMP) {
       if (sp >= NFT_JUMP_STACK_SIZE) return NF_DROP;
       stack[sp << 1] = chain;

@@ -57,7 +57,7 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
     }
     if (verdict !== NFT_CONTINUE) trace(TRACE_RULE, ctx.rule, verdict);
     const low = verdict & NF_VERDICT_MASK;
-    if (verdict >= 0 && (low === NF_ACCEPT || low === NF_DROP || low === NF_QUEUE || low === NF_STOLEN)) return verdict;
+    if (low === NF_ACCEPT || low === NF_DROP || low === NF_QUEUE || low === NF_STOLEN) return verdict;
     if (verdict === NFT_JUMP) {
       if (sp >= NFT_JUMP_STACK_SIZE) return NF_DROP;
       stack[2 * sp] = ctx.chain;

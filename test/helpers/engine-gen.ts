@@ -118,7 +118,7 @@ function ip2n(a: string): number {
 
 const TARGETS_ANY = ['-j ACCEPT', '-j DROP', '-j RETURN', '', '-j MARK --set-xmark 0x1/0xff', '-j MARK --or-mark 0x4000', '-j MARK --set-mark 0x7',
   '-j CONNMARK --set-xmark 0x10/0xff', '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark', '-j LOG --log-prefix "in: "',
-  '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j QUEUE'];
+  '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j NFQUEUE --queue-num 40000', '-j NFQUEUE --queue-num 65535 --queue-bypass', '-j QUEUE'];
 
 export interface GenRuleset {
   table: 'filter' | 'mangle' | 'raw';
