@@ -305,7 +305,7 @@ export class NodeModel implements Netfilter {
 
   /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller). */
   receive(pkt: Packet, iif: string): PathResult {
-    const ctx: PathCtx = { steps: [], reroute: undefined };
+    const ctx: PathCtx = { steps: [], reroute: undefined, quiet: !this.tracing };
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
     const pf = pkt.meta[M_NFPROTO];
@@ -318,7 +318,7 @@ export class NodeModel implements Netfilter {
 
   /** A packet sent by a local program (out of `oif` when given). */
   send(pkt: Packet, oif = ''): PathResult {
-    const ctx: PathCtx = { steps: [], reroute: undefined };
+    const ctx: PathCtx = { steps: [], reroute: undefined, quiet: !this.tracing };
     if (oif && !this.node.links.get(oif)) throw new NfvmError('value', `no interface ${oif} in the snapshot`, this.node.dir || '<node>', undefined, oif);
     const pf = pkt.meta[M_NFPROTO];
     if (pf !== NFPROTO_IPV4 && pf !== NFPROTO_IPV6) {

@@ -98,13 +98,23 @@ export function setDevice(pkt: Packet, dir: 'in' | 'out', ifindex: number, name 
   m[dir === 'in' ? M_IIF : M_OIF] = ifindex;
   m[dir === 'in' ? M_IIFTYPE : M_OIFTYPE] = ifindex ? type : 0;
   m[dir === 'in' ? M_IIFGROUP : M_OIFGROUP] = ifindex ? group : 0;
-  const b = pkt.metaBytes;
   const at = nameWord * 4;
-  b.fill(0, at, at + IFNAMSIZ);
-  if (ifindex) {
+  pkt.metaBytes.set(ifindex ? nameBytes(name) : NO_NAME, at);
+}
+
+const NO_NAME = new Uint8Array(IFNAMSIZ);
+const nameCache = new Map<string, Uint8Array>();
+
+/** An interface name as the 16 NUL-padded bytes of struct net_device.name (cached: names are few). */
+function nameBytes(name: string): Uint8Array {
+  let b = nameCache.get(name);
+  if (!b) {
     if (name.length >= IFNAMSIZ) throw new RangeError(`interface name "${name}" is too long`);
-    for (let i = 0; i < name.length; i++) b[at + i] = name.charCodeAt(i) & 0xff;
+    b = new Uint8Array(IFNAMSIZ);
+    for (let i = 0; i < name.length; i++) b[i] = name.charCodeAt(i) & 0xff;
+    if (nameCache.size < 4096) nameCache.set(name, b);
   }
+  return b;
 }
 
 /**

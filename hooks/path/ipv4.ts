@@ -28,7 +28,7 @@
  */
 import type { Node, Link, Address } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
-import { formatIPv4 } from '../route/addr.js';
+import { formatIPv4, type IpAddr } from '../route/addr.js';
 import { RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_SCOPE_HOST, RT_TABLE_LOCAL, type FibResult } from '../route/types.js';
 import {
   F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NHOFF, M_PKTTYPE, NFPROTO_IPV4, NF_INET_FORWARD, NF_INET_LOCAL_IN,
@@ -55,6 +55,8 @@ export function arphrd(l: Link): number {
 /** The per-packet context the hooks see (TRACE steps, the OUTPUT re-route). */
 export interface PathCtx {
   steps: PathStep[];
+  /** Set when nobody reads the steps (replay): they are not formatted at all. */
+  quiet?: boolean;
   /**
    * Set while a locally generated packet is in LOCAL_OUT: mangle OUTPUT
    * calls it after its chain (ipt_mangle_out); returns the new output
@@ -84,36 +86,83 @@ function u32(d: Uint8Array, o: number): number {
   return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
 }
 
+const macCache = new Map<string, number[]>();
+/** A link's MAC address as bytes, parsed once. */
+function macBytes(mac: string): number[] {
+  let b = macCache.get(mac);
+  if (!b) macCache.set(mac, (b = mac.split(':').map((h) => parseInt(h, 16))));
+  return b;
+}
+
+/**
+ * An IPv4 address as the FIB takes it, in one of four reused slots (no text
+ * round trip, no allocation on the packet path): each is filled right before
+ * the fibLookup() that reads it, and FIB results keep no reference to it.
+ */
+const V4_SLOTS: IpAddr[] = [0, 1, 2, 3].map(() => ({ family: 4 as const, w: new Uint32Array(1) }));
+function v4(a: number, slot: number): IpAddr {
+  const x = V4_SLOTS[slot]!;
+  x.w[0] = a;
+  return x;
+}
+
 function dropped(reason: DropReason, detail: string): Fate {
   return { kind: 'dropped', reason, detail, by: undefined };
 }
 
 /** The kernel's knobs of one device, as the input path reads them (IN_DEV_* macros). */
+interface DevKnobs {
+  forward: boolean;
+  bforward: boolean;
+  rpFilter: number;
+  acceptLocal: boolean;
+  routeLocalnet: boolean;
+  srcValidMark: boolean;
+  txRedirects: boolean;
+}
+
+/** Per-device sysctl values, read once per device (the sysctls of a snapshot do not change). */
 class DevConf {
+  private readonly cache = new Map<string, DevKnobs>();
   constructor(readonly node: Node) {}
-  private or(dev: string, name: string): boolean {
-    return this.node.sysctl.allConf(4, name) > 0 || this.node.sysctl.devConf(4, dev, name) > 0;
+  private knobs(dev: string): DevKnobs {
+    let k = this.cache.get(dev);
+    if (!k) {
+      const sc = this.node.sysctl;
+      const or = (name: string) => sc.allConf(4, name) > 0 || sc.devConf(4, dev, name) > 0;
+      k = {
+        forward: sc.forwarding(dev),
+        bforward: sc.allConf(4, 'bc_forwarding') > 0 && sc.devConf(4, dev, 'bc_forwarding') > 0,
+        rpFilter: sc.rpFilter(dev),
+        acceptLocal: or('accept_local'),
+        routeLocalnet: or('route_localnet'),
+        srcValidMark: or('src_valid_mark'),
+        txRedirects: or('send_redirects'),
+      };
+      this.cache.set(dev, k);
+    }
+    return k;
   }
   forward(dev: string): boolean {
-    return this.node.sysctl.forwarding(dev);
+    return this.knobs(dev).forward;
   }
   bforward(dev: string): boolean {
-    return this.node.sysctl.allConf(4, 'bc_forwarding') > 0 && this.node.sysctl.devConf(4, dev, 'bc_forwarding') > 0;
+    return this.knobs(dev).bforward;
   }
   rpFilter(dev: string): number {
-    return this.node.sysctl.rpFilter(dev);
+    return this.knobs(dev).rpFilter;
   }
   acceptLocal(dev: string): boolean {
-    return this.or(dev, 'accept_local');
+    return this.knobs(dev).acceptLocal;
   }
   routeLocalnet(dev: string): boolean {
-    return this.or(dev, 'route_localnet');
+    return this.knobs(dev).routeLocalnet;
   }
   srcValidMark(dev: string): boolean {
-    return this.or(dev, 'src_valid_mark');
+    return this.knobs(dev).srcValidMark;
   }
   txRedirects(dev: string): boolean {
-    return this.or(dev, 'send_redirects');
+    return this.knobs(dev).txRedirects;
   }
 }
 
@@ -163,7 +212,7 @@ export class Ipv4Path {
     if ((m[M_FLAGS]! & F_MAC_HEADER) !== 0 && dev.mac !== '') {
       const mac = m[M_MACOFF]!;
       const d = pkt.data;
-      const own = dev.mac.split(':').map((h) => parseInt(h, 16));
+      const own = macBytes(dev.mac);
       let same = own.length === 6;
       for (let i = 0; same && i < 6; i++) if (d[mac + i] !== own[i]) same = false;
       if (!same) {
@@ -174,7 +223,7 @@ export class Ipv4Path {
     if (!dev.up) return dropped('device', `${dev.name} is down`);
     const bad = ipRcvCore(pkt);
     if (bad) return bad;
-    ctx.steps.push({ kind: 'check', text: `ip_rcv: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `ip_rcv: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
     if (this.nf.conntrack && isFragment(pkt)) {
       // nf_defrag_ipv4 at PRE_ROUTING -400 queues the fragment before any table sees it.
       return dropped('reassembly', 'a fragment, held by nf_defrag_ipv4 for reassembly before PREROUTING');
@@ -218,7 +267,7 @@ export class Ipv4Path {
         const v = validate(0, '');
         if (v) return v;
       }
-      ctx.steps.push({ kind: 'route', text: `input route: multicast ${formatIPv4(daddr)} joined on ${name}: local delivery` });
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${formatIPv4(daddr)} joined on ${name}: local delivery` });
       return { kind: 'local', cast: 'multicast' };
     }
 
@@ -246,7 +295,7 @@ export class Ipv4Path {
       } else if (res.rtnType === RTN_LOCAL) {
         const v = validate(daddr, '');
         if (v) return v;
-        ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
+        if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
         return { kind: 'local', cast: 'unicast' };
       } else {
         if (!this.conf.forward(name)) return { kind: 'drop', fate: dropped('ip-forward-off', `${formatIPv4(daddr)} is not local and ${name} does not forward (net.ipv4.conf.${name}.forwarding = 0)`) };
@@ -259,7 +308,7 @@ export class Ipv4Path {
       const v = validate(0, '');
       if (v) return v;
     }
-    ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is a broadcast address: local delivery` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is a broadcast address: local delivery` });
     return { kind: 'local', cast: 'broadcast' };
   }
 
@@ -271,7 +320,7 @@ export class Ipv4Path {
     const th = nh + (d[nh]! & 0x0f) * 4;
     const ports = (proto === 6 || proto === 17 || proto === 132) && !isFragment(pkt) && th + 4 <= nh + m[M_LEN]!;
     return {
-      daddr: formatIPv4(daddr), saddr: formatIPv4(saddr), iif, mark: m[M_MARK]! >>> 0, tos, proto,
+      daddr: v4(daddr, 0), saddr: v4(saddr, 1), iif, mark: m[M_MARK]! >>> 0, tos, proto,
       sport: ports ? (d[th]! << 8) | d[th + 1]! : 0, dport: ports ? (d[th + 2]! << 8) | d[th + 3]! : 0,
     };
   }
@@ -283,7 +332,7 @@ export class Ipv4Path {
     if (r < 0) return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route'})`) };
     const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
     const out = this.node.links.get(res.dev);
-    ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
     return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };
   }
 
@@ -301,7 +350,7 @@ export class Ipv4Path {
     }
     // __fib_validate_source()
     const mark = this.conf.srcValidMark(name) ? pkt.meta[M_MARK]! >>> 0 : 0;
-    const res = fibLookup(this.node, { daddr: formatIPv4(src), saddr: formatIPv4(dst), iif: oif || 'lo', mark, tos });
+    const res = fibLookup(this.node, { daddr: v4(src, 2), saddr: v4(dst, 3), iif: oif || 'lo', mark, tos });
     const noAddr = !this.node.addresses.some((a) => a.family === 4 && a.dev === name);
     if (!res.ok) return rpf ? -EXDEV : 0;
     if (res.rtnType !== RTN_UNICAST && (res.rtnType !== RTN_LOCAL || !this.conf.acceptLocal(name))) return -EINVAL;
@@ -309,7 +358,7 @@ export class Ipv4Path {
     if (devMatch) return res.route.scope >= RT_SCOPE_HOST ? 1 : 0;
     if (noAddr) return rpf ? -EXDEV : 0;
     if (rpf === 1) return -EXDEV;
-    const loose = fibLookup(this.node, { daddr: formatIPv4(src), saddr: formatIPv4(dst), iif: oif || 'lo', oif: name, mark, tos });
+    const loose = fibLookup(this.node, { daddr: v4(src, 2), saddr: v4(dst, 3), iif: oif || 'lo', oif: name, mark, tos });
     return loose.ok && loose.rtnType === RTN_UNICAST && loose.route.scope >= RT_SCOPE_HOST ? 1 : 0;
   }
 
@@ -359,7 +408,7 @@ export class Ipv4Path {
     const first = this.routeOutput(pkt, oif);
     if ('fate' in first) return first.fate;
     let route = first;
-    ctx.steps.push({ kind: 'route', text: route.text });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: route.text });
     let out = this.node.links.get(route.dev);
     if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
     ctx.reroute = (p: Packet) => {
@@ -369,7 +418,7 @@ export class Ipv4Path {
       if (!l) return -EINVAL;
       route = r;
       out = l;
-      ctx.steps.push({ kind: 'route', text: `re-route after mangle OUTPUT: ${r.text}` });
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after mangle OUTPUT: ${r.text}` });
       setDevice(p, 'out', l.ifindex, l.name, arphrd(l), l.group);
       return l;
     };
