@@ -28,6 +28,9 @@ export interface EngineRow {
   ratio: number;
   vmMpps: number;
   refMpps: number;
+  /** Bytecode (code words) per rule, and with the constant pool (classifier data, long constants). */
+  codeBytesPerRule: number;
+  totalBytesPerRule: number;
 }
 
 const CORPUS = process.env.NFVM_CORPUS ?? join(process.cwd(), '..', 'shared', 'corpus');
@@ -49,8 +52,10 @@ function poolOf(frames: Uint8Array[], hook: number, iif: string, ct: boolean): P
 }
 
 async function measure(name: string, rs: Ruleset, table: TableName, chain: string, pkts: Packet[], rules: number, time: number, optimize: 0 | 1): Promise<EngineRow> {
+  const vm = vmTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)], optimize });
+  const prog = vm.compiled.program;
   const engines: [string, TableEngine][] = [
-    ['vm', vmTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)], optimize })],
+    ['vm', vm],
     ['reference', referenceTable(rs, table, { seed: 1, localAddrs: [Uint8Array.of(10, 0, 0, 1)] })],
   ];
   const ns: Record<string, number> = {};
@@ -74,6 +79,8 @@ async function measure(name: string, rs: Ruleset, table: TableName, chain: strin
     ratio: +(ns.reference! / ns.vm!).toFixed(1),
     vmMpps: +(1000 / ns.vm!).toFixed(2),
     refMpps: +(1000 / ns.reference!).toFixed(3),
+    codeBytesPerRule: +((prog.code.length * 4) / rules).toFixed(1),
+    totalBytesPerRule: +(((prog.code.length + prog.pool.length) * 4) / rules).toFixed(1),
   };
 }
 

@@ -20,6 +20,7 @@ import { kubeProxyRuleset, kubeRuleCount } from './gen-kube.js';
 import { NF_ACCEPT, NftRegs, Vm, VmEnv, nftDoChainSlow } from '../vm/index.js';
 import { referenceTable } from '../vm/reference/index.js';
 import { benchPacket, bytesPerRule, example17, linearChain, linearChainText } from './vm-chain.js';
+import { benchEngines } from './engines.js';
 
 const only = process.argv[2];
 const results: Record<string, unknown>[] = [];
@@ -89,5 +90,14 @@ console.log(`nfvm bench — node ${process.version}, ${cpus()[0]?.model ?? 'cpu'
 if (!only || only === 'parse') await benchParse();
 if (!only || only === 'vm') await benchVm();
 console.table(results);
+if (!only || only === 'engines') {
+  // VM (optimized, then straight lowering) against the reference evaluator on ClassBench and kube-proxy rulesets
+  for (const optimize of [1, 0] as const) {
+    const rows = await benchEngines(Number(process.env.NFVM_BENCH_MS ?? 1500), optimize);
+    console.log(`engines, VM with --optimize=${optimize} (ns per packet):`);
+    console.table(rows);
+    results.push(...rows.map((r) => ({ task: `engines optimize=${optimize}: ${r.set}`, ...r })));
+  }
+}
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(`bench/results/${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, results }, null, 2));
