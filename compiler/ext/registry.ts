@@ -23,12 +23,26 @@ function index<M extends { name: string; aliases?: readonly string[] }>(mods: re
 index(MATCHES, matchByName);
 index(TARGETS, targetByName);
 
+/** name → module for one family (the first module of that name valid for the family). */
+function perFamily<M extends { family?: Family }>(byName: Map<string, M[]>, family: Family): Map<string, M> {
+  const out = new Map<string, M>();
+  for (const [name, mods] of byName) {
+    const m = mods.find((x) => x.family === undefined || x.family === family);
+    if (m) out.set(name, m);
+  }
+  return out;
+}
+const matchIp = perFamily(matchByName, 'ip');
+const matchIp6 = perFamily(matchByName, 'ip6');
+const targetIp = perFamily(targetByName, 'ip');
+const targetIp6 = perFamily(targetByName, 'ip6');
+
 export function findMatch(name: string, family: Family): MatchModule | undefined {
-  return matchByName.get(name)?.find((m) => m.family === undefined || m.family === family);
+  return (family === 'ip' ? matchIp : matchIp6).get(name);
 }
 
 export function findTarget(name: string, family: Family): TargetModule | undefined {
-  return targetByName.get(name)?.find((m) => m.family === undefined || m.family === family);
+  return (family === 'ip' ? targetIp : targetIp6).get(name);
 }
 
 export function allMatches(): readonly MatchModule[] {

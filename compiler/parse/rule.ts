@@ -87,6 +87,9 @@ const BASE_OPTS: readonly BaseOpt[] = [
   { name: 'ipv6', arg: 0, short: '6' },
 ];
 
+/** Exact base option lookups, answered without allocating. */
+const BASE_FOUND: ReadonlyMap<string, { base: BaseOpt }> = new Map(BASE_OPTS.map((o) => [o.name, { base: o }]));
+
 /** getopt short option string of iptables: letter → has_arg. */
 const SHORT_OPTS: Readonly<Record<string, 0 | 1 | 2>> = (() => {
   const spec = 'A:C:D:R:I:L::S::M:F::Z::N:X::E:P:Vh::o:p:s:d:j:i:fbvw::W::nt:m:xc:g:46';
@@ -444,12 +447,14 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
   }
 
   const lookupLong = (name: string, a: Arg): Found | undefined => {
-    for (const o of BASE_OPTS) if (o.name === name) return { base: o };
-    const provs = extProviders();
-    for (const p of provs) {
+    const exact = BASE_FOUND.get(name);
+    if (exact) return exact;
+    if (target?.mod) for (const s of target.mod.options) if (s.name === name) return { ext: target, spec: s };
+    for (const p of loaded) {
       if (!p.mod) continue;
       for (const s of p.mod.options) if (s.name === name) return { ext: p, spec: s };
     }
+    const provs = extProviders();
     const cands: Found[] = [];
     // while an unknown `-m foo`/`-j FOO` is loaded it owns the options nobody spells out in full:
     // `-m recent --set` (recent unknown) must not become an abbreviation of --set-counters
@@ -666,6 +671,10 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
         err(a, `${mod.name}: option "--${spec.name}" requires ${1 + (spec.extra ?? 0)} arguments.`);
       }
       extra.push(nx!.text);
+      i++;
+    }
+    if (spec.optionalExtra && args[i] && !args[i]!.text.startsWith('-') && !args[i]!.text.startsWith('!')) {
+      extra.push(args[i]!.text);
       i++;
     }
     try {
