@@ -31,6 +31,14 @@ export const REQUIRED = [
   'libxt_NFQUEUE.t', 'libipt_DNAT.t', 'libip6t_DNAT.t', 'libip6t_SNAT.t', 'libipt_MASQUERADE.t',
   'libip6t_MASQUERADE.t', 'libxt_REDIRECT.t', 'libipt_NETMAP.t', 'libip6t_NETMAP.t', 'libipt_TPROXY.t',
   'libip6t_TPROXY.t',
+  // group F (targets and misc)
+  'libipt_ECN.t', 'libxt_TEE.t', 'libipt_TEE.t', 'libip6t_TEE.t', 'libxt_SECMARK.t', 'libxt_CONNSECMARK.t',
+  'libxt_HMARK.t', 'libxt_IDLETIMER.t', 'libxt_LED.t', 'libxt_RATEEST.t', 'libxt_rateest.t', 'libxt_SYNPROXY.t',
+  'libxt_TCPOPTSTRIP.t', 'libip6t_DNPT.t', 'libip6t_SNPT.t', 'libxt_connlabel.t', 'libxt_bpf.t',
+  // group E (header matches)
+  'libxt_sctp.t', 'libxt_dccp.t', 'libxt_esp.t', 'libipt_ah.t', 'libip6t_ah.t', 'libxt_ipcomp.t',
+  'libip6t_frag.t', 'libip6t_rt.t', 'libip6t_hbh.t', 'libip6t_ipv6header.t', 'libip6t_srh.t',
+  'libip6t_eui64.t', 'libxt_tcpmss.t',
 ];
 
 const dir = corpusPath('netfilter-iptables', 'extensions');

@@ -70,8 +70,8 @@ export function allOptionNames(): readonly string[] {
  * missing chain.
  */
 export const KNOWN_FOREIGN_TARGETS: ReadonlySet<string> = new Set([
-  'ARPMANGLE', 'CLUSTERIP', 'CONNSECMARK', 'DNPT', 'ECN', 'HMARK', 'IDLETIMER', 'LED', 'MIRROR',
-  'RATEEST', 'SAME', 'SECMARK', 'SNPT', 'SYNPROXY', 'TCPOPTSTRIP', 'TEE', 'ULOG', 'IPV4OPTSSTRIP',
+  'ARPMANGLE', 'CLUSTERIP', 'MIRROR',
+  'SAME', 'ULOG', 'IPV4OPTSSTRIP',
   'ROUTE', 'FLOWOFFLOAD', 'IMQ', 'TARPIT', 'DELUDE', 'CHAOS', 'STEAL', 'SYSRQ', 'ACCOUNT', 'XOR',
   'LOGMARK', 'DHCPMAC', 'ECHO', 'IPMARK', 'TRACE_LOG',
 ]);

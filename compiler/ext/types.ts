@@ -35,6 +35,12 @@ export interface OptSpec {
    * start with `-` or `!`, as the extensions check with argv[optind].
    */
   readonly extra?: number;
+  /**
+   * Old-style parsers that peek at argv[optind] (libxt_rateest): the option
+   * takes the next word as an optional value when it exists and does not
+   * start with `-` or `!`; the module's `parse` gets it in `extra[0]`.
+   */
+  readonly optionalExtra?: boolean;
 }
 
 /** What an extension sees of the rule being parsed. */

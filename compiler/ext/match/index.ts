@@ -42,6 +42,24 @@ import { string } from './string.js';
 import { u32 } from './u32.js';
 import { quota } from './quota.js';
 import { time } from './time.js';
+// imports: group F (misc)
+import { rateest } from './rateest.js';
+import { connlabel } from './connlabel.js';
+import { bpf } from './bpf.js';
+// imports: group E (header matches)
+import { sctp } from './sctp.js';
+import { dccp } from './dccp.js';
+import { esp } from './esp.js';
+import { ah, ah6 } from './ah.js';
+import { ipcomp } from './ipcomp.js';
+import { frag } from './frag.js';
+import { rt } from './rt.js';
+import { hbh, dst } from './hbh.js';
+import { ipv6header } from './ipv6header.js';
+import { srh } from './srh.js';
+import { eui64 } from './eui64.js';
+import { mh } from './mh.js';
+import { tcpmss } from './tcpmss.js';
 
 export const MATCHES: readonly MatchModule[] = [
   tcp,
@@ -90,4 +108,24 @@ export const MATCHES: readonly MatchModule[] = [
   u32,
   quota,
   time,
+  // list: group F
+  rateest,
+  connlabel,
+  bpf,
+  // list: group E
+  sctp,
+  dccp,
+  esp,
+  ah,
+  ah6,
+  ipcomp,
+  frag,
+  rt,
+  hbh,
+  dst,
+  ipv6header,
+  srh,
+  eui64,
+  mh,
+  tcpmss,
 ];

@@ -23,6 +23,17 @@ import { NFQUEUE } from './NFQUEUE.js';
 import { NAT_TARGETS } from './NAT.js';
 import { NETMAP4, NETMAP6 } from './NETMAP.js';
 import { TPROXY4, TPROXY6 } from './TPROXY.js';
+// imports: group F (targets and misc)
+import { ECN } from './ECN.js';
+import { TEE } from './TEE.js';
+import { SECMARK, CONNSECMARK } from './SECMARK.js';
+import { HMARK } from './HMARK.js';
+import { IDLETIMER } from './IDLETIMER.js';
+import { LED } from './LED.js';
+import { RATEEST } from './RATEEST.js';
+import { SYNPROXY } from './SYNPROXY.js';
+import { TCPOPTSTRIP } from './TCPOPTSTRIP.js';
+import { SNPT, DNPT } from './NPT.js';
 
 export const TARGETS: readonly TargetModule[] = [
   MARK,
@@ -53,4 +64,17 @@ export const TARGETS: readonly TargetModule[] = [
   NETMAP6,
   TPROXY4,
   TPROXY6,
+  // list: group F
+  ECN,
+  TEE,
+  SECMARK,
+  CONNSECMARK,
+  HMARK,
+  IDLETIMER,
+  LED,
+  RATEEST,
+  SYNPROXY,
+  TCPOPTSTRIP,
+  SNPT,
+  DNPT,
 ];

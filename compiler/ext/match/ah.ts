@@ -1,0 +1,73 @@
+/**
+ * ah match (IPsec Authentication Header):
+ *  - IPv4: iptables `extensions/libipt_ah.c`, kernel
+ *    `net/ipv4/netfilter/ipt_ah.c` (`.proto = IPPROTO_AH`): `--ahspi` only;
+ *  - IPv6: iptables `extensions/libip6t_ah.c`, kernel
+ *    `net/ipv6/netfilter/ip6t_ah.c` (no `.proto`: the header is found in
+ *    the extension header chain), with `--ahlen` and `--ahres`.
+ *
+ * `--ahspi` is XTTYPE_UINT32RC (see esp.ts); the full range
+ * 0:4294967295 is saved only when inverted.
+ */
+import type { MatchModule } from '../types.js';
+import { parseSpiRange, parseUintOptU32, saveSpiRange, type EspData } from './esp.js';
+
+/** ip6t_ah */
+export interface Ah6Data extends EspData {
+  /** `--ahlen`: header length to match (0 when not given). */
+  hdrlen: number;
+  /** IP6T_AH_INV_LEN */
+  invLen: boolean;
+  /** `--ahres`: the reserved field must be 0. */
+  hdrres: boolean;
+}
+
+/** IPv4 ah (ipt_ah): only the SPI. */
+export const ah: MatchModule<EspData> = {
+  kind: 'match',
+  name: 'ah',
+  family: 'ip',
+  proto: 51,
+  options: [{ name: 'ahspi', arg: 1, invert: true }],
+  init: () => ({ spis: [0, 0xffffffff], invSpi: false }),
+  parse(d, _opt, arg, invert) {
+    d.spis = parseSpiRange(arg!, 'ah', 'ahspi');
+    if (invert) d.invSpi = true;
+  },
+  save: (d) => saveSpiRange('ahspi', d.spis, d.invSpi),
+};
+
+/** IPv6 ah (ip6t_ah): SPI, header length and reserved field. */
+export const ah6: MatchModule<Ah6Data> = {
+  kind: 'match',
+  name: 'ah',
+  family: 'ip6',
+  options: [
+    { name: 'ahspi', arg: 1, invert: true },
+    { name: 'ahlen', arg: 1, invert: true },
+    { name: 'ahres', arg: 0 },
+  ],
+  init: () => ({ spis: [0, 0xffffffff], invSpi: false, hdrlen: 0, invLen: false, hdrres: false }),
+  parse(d, opt, arg, invert) {
+    switch (opt) {
+      case 'ahspi':
+        d.spis = parseSpiRange(arg!, 'ah', 'ahspi');
+        if (invert) d.invSpi = true;
+        return;
+      case 'ahlen':
+        d.hdrlen = parseUintOptU32(arg!, 'ah', 'ahlen');
+        if (invert) d.invLen = true;
+        return;
+      case 'ahres':
+        d.hdrres = true;
+        return;
+    }
+  },
+  save(d) {
+    let s = saveSpiRange('ahspi', d.spis, d.invSpi);
+    if (d.hdrlen !== 0 || d.invLen) s += `${d.invLen ? ' !' : ''} --ahlen ${d.hdrlen}`;
+    if (d.hdrres) s += ' --ahres';
+    return s;
+  },
+};
+

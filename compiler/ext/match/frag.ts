@@ -1,0 +1,91 @@
+/**
+ * frag match: iptables `extensions/libip6t_frag.c`, kernel
+ * `net/ipv6/netfilter/ip6t_frag.c` (IPv6 only; the kernel checks only the
+ * inversion flags).
+ *
+ * Options: `--fragid id[:id]` (XTTYPE_UINT32RC), `--fraglen` (u32, not
+ * evaluated by the kernel), `--fragres`, `--fragfirst`, and one of
+ * `--fragmore` / `--fraglast`.
+ */
+import type { MatchModule } from '../types.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { parseSpiRange, parseUintOptU32, saveSpiRange, type SpiRange } from './esp.js';
+
+export interface FragData {
+  /** Fragment identification range; [0, 0xffffffff] when not given. */
+  ids: SpiRange;
+  invIds: boolean;
+  /** `--fraglen` value, when given. */
+  hdrlen: number | undefined;
+  invLen: boolean;
+  /** IP6T_FRAG_RES: reserved fields must be zero. */
+  res: boolean;
+  /** IP6T_FRAG_FST: first fragment (offset 0). */
+  first: boolean;
+  /** IP6T_FRAG_MF: more fragments follow. */
+  more: boolean;
+  /** IP6T_FRAG_NMF: last fragment. */
+  last: boolean;
+}
+
+const O_MORE = 4;
+const O_LAST = 5;
+const TABLE: readonly XtOptEntry[] = [
+  { name: 'fragid', id: 0 },
+  { name: 'fraglen', id: 1 },
+  { name: 'fragres', id: 2 },
+  { name: 'fragfirst', id: 3 },
+  { name: 'fragmore', id: O_MORE, excl: 1 << O_LAST },
+  { name: 'fraglast', id: O_LAST, excl: 1 << O_MORE },
+];
+
+export const frag: MatchModule<FragData> = {
+  kind: 'match',
+  name: 'frag',
+  family: 'ip6',
+  options: [
+    { name: 'fragid', arg: 1, invert: true },
+    { name: 'fraglen', arg: 1, invert: true },
+    { name: 'fragres', arg: 0 },
+    { name: 'fragfirst', arg: 0 },
+    { name: 'fragmore', arg: 0 },
+    { name: 'fraglast', arg: 0 },
+  ],
+  init: () => ({ ids: [0, 0xffffffff], invIds: false, hdrlen: undefined, invLen: false, res: false, first: false, more: false, last: false }),
+  parse(d, opt, arg, invert) {
+    switch (opt) {
+      case 'fragid':
+        d.ids = parseSpiRange(arg!, 'frag', 'fragid');
+        if (invert) d.invIds = true;
+        return;
+      case 'fraglen':
+        d.hdrlen = parseUintOptU32(arg!, 'frag', 'fraglen');
+        if (invert) d.invLen = true;
+        return;
+      case 'fragres':
+        d.res = true;
+        return;
+      case 'fragfirst':
+        d.first = true;
+        return;
+      case 'fragmore':
+        d.more = true;
+        return;
+      case 'fraglast':
+        d.last = true;
+        return;
+    }
+  },
+  final(_d, seen) {
+    xtOptFcheck('frag', TABLE, xtOptFlags(TABLE, seen));
+  },
+  save(d) {
+    let s = saveSpiRange('fragid', d.ids, d.invIds);
+    if (d.hdrlen !== undefined) s += `${d.invLen ? ' !' : ''} --fraglen ${d.hdrlen}`;
+    if (d.res) s += ' --fragres';
+    if (d.first) s += ' --fragfirst';
+    if (d.more) s += ' --fragmore';
+    if (d.last) s += ' --fraglast';
+    return s;
+  },
+};
