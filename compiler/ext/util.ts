@@ -400,7 +400,7 @@ export function formatAddrMask(family: Family, am: { addr: Uint8Array; mask: Uin
  * u32 in any C base; the mask defaults to 0xffffffff. Returns uint32 values.
  */
 export function parseMarkMask(s: string, ext: string, opt: string): [number, number] {
-  const bad = (): never => fail(`${ext}: Bad value for option "--${opt}", or out of range (0-4294967295).`);
+  const bad = (): never => fail(`${ext}: bad integer value for option "--${opt}", or out of range.`);
   const a = strtoulPrefix(s, 0n, 0xffffffffn);
   if (!a) return bad();
   let mask = 0xffffffff;
@@ -418,7 +418,7 @@ export function parseMarkMask(s: string, ext: string, opt: string): [number, num
 /** XTTYPE_UINT32 etc.: a whole number in [min, max] with the x6 error message. */
 export function parseUintOpt(s: string, min: number, max: number, ext: string, opt: string): number {
   const v = strtoulWhole(s, BigInt(min), BigInt(max));
-  if (v === undefined) fail(`${ext}: Bad value for option "--${opt}", or out of range (${min}-${max}).`);
+  if (v === undefined) fail(`${ext}: bad value for option "--${opt}" near "${s}", or out of range (${min}-${max}).`);
   return Number(v);
 }
 
