@@ -54,7 +54,7 @@ import { HOOK_CHAIN_NAMES, hookSlots, type Backend, type HookSlot } from './prio
 import type { Link, Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { Ipv4Path, arphrd, isFragment, type Netfilter, type PathCtx } from './path/ipv4.js';
-import { Ipv6Path, isFragment6, routeKeys6 } from './path/ipv6.js';
+import { Ipv6Path, defrag6Takes, routeKeys6 } from './path/ipv6.js';
 import type { Fate, PathResult, VerdictSource } from './path/fate.js';
 import { logBody } from './path/log.js';
 
@@ -196,7 +196,7 @@ export class NodeModel implements Netfilter {
   private hookFn(s: HookSlot): (pkt: Packet, st: NodeHookState) => number {
     switch (s.component) {
       case 'defrag':
-        if (s.family === NFPROTO_IPV6) return (pkt) => (isFragment6(pkt) ? NF_STOLEN : NF_ACCEPT);
+        if (s.family === NFPROTO_IPV6) return (pkt) => (defrag6Takes(pkt) ? NF_STOLEN : NF_ACCEPT);
         return (pkt) => (isFragment(pkt) ? NF_STOLEN : NF_ACCEPT);
       case 'conntrack-in':
       case 'conntrack-local':
@@ -243,12 +243,14 @@ export class NodeModel implements Netfilter {
 
   /** nf_hook() for (pf, hook). */
   hookPf(pf: number, hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
+    const entries = this.registry.entries(pf, hook);
+    // nf_hook(): no entries registered on this hook, nothing to run
+    if (entries.length === 0) return 1;
     if (inLink) setDevice(pkt, 'in', inLink.ifindex, inLink.name, arphrd(inLink), inLink.group);
     else setDevice(pkt, 'in', 0);
     if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);
     else setDevice(pkt, 'out', 0);
     const st: NodeHookState = { hook, pf, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
-    const entries = this.registry.entries(pf, hook);
     const from = ctx.steps.length;
     const ret = this.registry.nfHookSlow(pf, hook, pkt, st);
     if (ret === 1) return 1;

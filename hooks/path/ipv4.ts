@@ -330,7 +330,7 @@ export class Ipv4Path {
     const r = this.validateSource(pkt, saddr, daddr, tos, res.dev, dev);
     if (r === -EXDEV) return { kind: 'drop', fate: dropped('rp-filter', `reverse path filter (rp_filter ${this.conf.rpFilter(dev.name)}) refuses source ${formatIPv4(saddr)} on ${dev.name}`) };
     if (r < 0) return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route'})`) };
-    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
+    const gw = res.gateway && res.gateway.family === 4 ? (ctx.quiet ? '' : formatIPv4(res.gateway.w[0]!)) : undefined;
     const out = this.node.links.get(res.dev);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
     return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };
@@ -392,7 +392,7 @@ export class Ipv4Path {
     if (fwd !== 1) return fwd;
     const post = this.nf.hook(NF_INET_POST_ROUTING, pkt, dev, out, ctx);
     if (post !== 1) return post;
-    return { kind: 'forwarded', dev: rt.dev, via: rt.gateway, dst: formatIPv4(u32(d, nh + 16)) };
+    return { kind: 'forwarded', dev: rt.dev, via: rt.gateway, dst: ctx.quiet ? '' : formatIPv4(u32(d, nh + 16)) };
   }
 
   /**

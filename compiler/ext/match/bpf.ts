@@ -6,7 +6,8 @@
  *
  * `--bytecode "N,code jt jf k,code jt jf k,..."`: N (u16, 1..64) then N
  * instructions (code u16, jt/jf u8, k u32, as sscanf reads them).
- * Saved as ` --bytecode "N,c t f k,..."` or ` --object-pinned PATH`.
+ * The last of the two options given decides the mode. Saved as
+ * ` --bytecode "N,c t f k,..."` or ` --object-pinned PATH`.
  * Kernel checkentry: the classic program must pass the socket filter
  * checker (nfvm checks the instruction classes, jump targets and that the
  * program ends with a return); a pinned object must exist, which nfvm
@@ -17,6 +18,7 @@ import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
 
 export const XT_BPF_MAX_NUM_INSTR = 64;
+const XT_BPF_PATH_MAX = 512;
 export const XT_BPF_MODE_BYTECODE = 0;
 export const XT_BPF_MODE_FD_PINNED = 1;
 
@@ -105,13 +107,10 @@ export const bpf: MatchModule<BpfData> = {
       d.prog = parseBytecode(arg!);
     } else {
       d.mode = XT_BPF_MODE_FD_PINNED;
-      d.path = arg!;
+      d.path = Buffer.from(arg!, 'utf8').subarray(0, XT_BPF_PATH_MAX - 1).toString('utf8');
     }
   },
   final(_d, seen) {
-    if (seen.has('bytecode') && seen.has('object-pinned')) {
-      fail('bpf: option "--bytecode" cannot be used together with "--object-pinned".', 'option');
-    }
     if (seen.size === 0) fail('bpf: one of --bytecode or --pinned is required', 'option');
   },
   save(d) {

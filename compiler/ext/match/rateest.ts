@@ -20,8 +20,8 @@
  * from 1 Mbit/s, `Mbit` from 1 Gbit/s.
  *
  * Kernel checkentry: exactly one of absolute/relative, bps or pps, a mode;
- * the estimators must exist (RATEEST rules); nfvm does not check that last
- * point since estimators live outside the table being loaded.
+ * the estimators must exist (RATEEST rules); nfvm only refuses an empty
+ * name, since estimators are created by rules of any table and family.
  */
 import { fail } from '../../errors.js';
 import type { MatchModule } from '../types.js';
@@ -229,6 +229,8 @@ export const rateest: MatchModule<RateestData> = {
     if (d.mode !== XT_RATEEST_MATCH_EQ && d.mode !== XT_RATEEST_MATCH_LT && d.mode !== XT_RATEEST_MATCH_GT) {
       return 'xt_rateest: a mode (--rateest-lt, --rateest-gt or --rateest-eq) is needed';
     }
+    // no RATEEST rule can create an estimator with an empty name
+    if (d.name1 === '' || (d.flags & XT_RATEEST_MATCH_REL && d.name2 === '')) return 'xt_rateest: no such estimator (No such file or directory)';
     return undefined;
   },
 };

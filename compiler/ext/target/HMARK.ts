@@ -21,7 +21,7 @@
  */
 import { fail } from '../../errors.js';
 import type { TargetModule } from '../types.js';
-import { maskToCidr, parseUintOpt } from '../util.js';
+import { maskToCidr, parseUintOpt, prefixMask } from '../util.js';
 import { parsePlenMask } from '../hostmask.js';
 
 /** XT_HMARK_* bit numbers of `flags` (and the option ids of the x6 table). */
@@ -130,6 +130,17 @@ function tupleWord(d: HmarkData, w: string): boolean {
   return true;
 }
 
+/**
+ * XTTYPE_PLENMASK as iptables 1.8.9 stores it: the mask rebuilt from the
+ * prefix length, which stays the full length for a value that is not a
+ * contiguous mask (`33`, `255.0.255.0` give 32 for IPv4).
+ */
+function plen(family: 'ip' | 'ip6', a: string, opt: string): Uint8Array {
+  const bytes = family === 'ip' ? 4 : 16;
+  const cidr = maskToCidr(parsePlenMask(family, a, 'HMARK', opt));
+  return prefixMask(cidr < 0 ? bytes * 8 : cidr, bytes);
+}
+
 const h = (v: number, w: number) => '0x' + v.toString(16).padStart(w, '0');
 
 export const HMARK: TargetModule<HmarkData> = {
@@ -162,10 +173,10 @@ export const HMARK: TargetModule<HmarkData> = {
         return;
       }
       case HmarkBit.SADDR_MASK:
-        d.srcMask = parsePlenMask(ctx.family, a, 'HMARK', opt);
+        d.srcMask = plen(ctx.family, a, opt);
         break;
       case HmarkBit.DADDR_MASK:
-        d.dstMask = parsePlenMask(ctx.family, a, 'HMARK', opt);
+        d.dstMask = plen(ctx.family, a, opt);
         break;
       case HmarkBit.SPORT_MASK:
         d.portMask = ((d.portMask & 0xffff) | (u16() << 16)) >>> 0;

@@ -10,7 +10,9 @@
  *
  * Saved as ` --led-trigger-id "NAME"`, then ` --led-delay N` when non-zero
  * (printed as a signed number, so `inf` saves as -1), then
- * ` --led-always-blink`. Kernel checkentry: a non-empty trigger id.
+ * ` --led-always-blink`; `"` and `\` in the id are escaped with `\`. The
+ * kernel's check for a non-empty id always passes (the id carries the
+ * `netfilter-` prefix), so an empty `--led-trigger-id ""` loads.
  */
 import { fail } from '../../errors.js';
 import type { TargetModule } from '../types.js';
@@ -61,13 +63,9 @@ export const LED: TargetModule<LedData> = {
     if (!seen.has('led-trigger-id')) fail('LED: option "--led-trigger-id" must be specified', 'option');
   },
   save(d) {
-    let s = ` --led-trigger-id "${d.id}"`;
+    let s = ` --led-trigger-id "${d.id.replace(/["\\]/g, '\\$&')}"`;
     if (d.delay !== 0) s += ` --led-delay ${d.delay | 0}`;
     if (d.alwaysBlink) s += ' --led-always-blink';
     return s;
-  },
-  check(d) {
-    if (d.id === '') return 'xt_LED: no trigger id';
-    return undefined;
   },
 };

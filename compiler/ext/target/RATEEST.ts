@@ -3,7 +3,7 @@
  * `net/netfilter/xt_RATEEST.c` (`struct xt_rateest_target_info`): feed
  * packets to a named rate estimator (read by the `rateest` match).
  *
- *  - `--rateest-name NAME` (char[16]: cut to 15 bytes);
+ *  - `--rateest-name NAME` (mandatory; char[16]: cut to 15 bytes);
  *  - `--rateest-interval TIME`, `--rateest-ewmalog TIME`: a number with an
  *    optional unit s/sec/secs (the default), ms/msec/msecs or us/usec/usecs.
  *
@@ -85,7 +85,8 @@ export const RATEEST: TargetModule<RateestTgData> = {
       d.ewmaUs = t;
     }
   },
-  final(d) {
+  final(d, seen) {
+    if (!seen.has('rateest-name')) fail('RATEEST: option "--rateest-name" must be specified', 'option');
     let i = 0;
     for (; i <= 5; i++) if (d.intervalUs <= 2 ** i * (TIME_UNITS_PER_SEC / 4)) break;
     if (i > 5) fail('RATEEST: interval value is too large', 'option');

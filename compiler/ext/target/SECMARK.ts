@@ -8,9 +8,7 @@
  * CONNSECMARK `--save` (packet to connection) or `--restore` (connection to
  * packet), exactly one.
  *
- * Kernel: both only in the `mangle` or `security` table; CONNSECMARK only
- * from PREROUTING, INPUT, FORWARD, OUTPUT and POSTROUTING (all hooks) with a
- * known mode. The kernel also resolves the SELinux context (which needs an
+ * Kernel: both only in the `mangle` or `security` table, with a known mode. The kernel also resolves the SELinux context (which needs an
  * SELinux policy); nfvm accepts any non-empty context, as the iptables test
  * files expect.
  */

@@ -3,9 +3,10 @@
  * `net/netfilter/xt_SYNPROXY.c` (`struct xt_synproxy_info`): answer TCP SYNs
  * with SYN cookies and hand validated connections on.
  *
- * Options: `--sack-perm`, `--timestamp`, `--wscale N` (u8), `--mss N` (u16),
- * `--ecn`. Saved in the order sack-perm, timestamp, wscale, mss, ecn.
- * Kernel: `filter` table, INPUT and FORWARD only, `-p tcp` not inverted.
+ * Options: `--sack-perm`, `--timestamp`, `--wscale N`, `--mss N` (both read
+ * as u32 and cut to the u8/u16 field: `--wscale 256` is 0), `--ecn`. Saved
+ * in the order sack-perm, timestamp, wscale, mss, ecn.
+ * Kernel: INPUT and FORWARD only (any table), `-p tcp` not inverted.
  */
 import { Hook } from '../../ast.js';
 import type { TargetModule } from '../types.js';
@@ -29,7 +30,6 @@ export interface SynproxyData {
 export const SYNPROXY: TargetModule<SynproxyData> = {
   kind: 'target',
   name: 'SYNPROXY',
-  tables: ['filter'],
   hooks: (1 << Hook.LOCAL_IN) | (1 << Hook.FORWARD),
   proto: 6,
   options: [
@@ -49,11 +49,11 @@ export const SYNPROXY: TargetModule<SynproxyData> = {
         d.options |= XT_SYNPROXY_OPT_TIMESTAMP;
         return;
       case 'wscale':
-        d.wscale = parseUintOpt(arg!, 0, 0xff, 'SYNPROXY', opt);
+        d.wscale = parseUintOpt(arg!, 0, 0xffffffff, 'SYNPROXY', opt) & 0xff;
         d.options |= XT_SYNPROXY_OPT_WSCALE;
         return;
       case 'mss':
-        d.mss = parseUintOpt(arg!, 0, 0xffff, 'SYNPROXY', opt);
+        d.mss = parseUintOpt(arg!, 0, 0xffffffff, 'SYNPROXY', opt) & 0xffff;
         d.options |= XT_SYNPROXY_OPT_MSS;
         return;
       case 'ecn':
