@@ -30,13 +30,14 @@
  *   net/ipv6/netfilter/ip6table_mangle.c ip6t_mangle_out(): re-route when saddr, daddr, mark,
  *                          hop limit or the first word (flow label, traffic class) changed
  *   net/ipv6/addrconf.c, mcast.c  the groups a device joins: ff02::1 and ff01::1 on every device,
- *                          ff02::2, ff01::2, ff05::2 when forwarding is on (multicast devices),
+ *                          ff02::2 when the device forwards (multicast devices; see joinedGroups),
  *                          the solicited-node group ff02::1:ffXX:XXXX of each address (not on
  *                          loopback/NOARP devices); checked with `ip -6 maddr` on 6.18
  *
  * Unlike IPv4, fragments are not reassembled before LOCAL_IN: without
  * conntrack each fragment passes INPUT and is held after it (ipv6_frag_rcv);
- * with conntrack nf_defrag_ipv6 takes it at PRE_ROUTING -400.
+ * with conntrack nf_defrag_ipv6 takes it at PRE_ROUTING -400 (see
+ * defrag6Takes for the fragments it lets through).
  *
  * Not modelled (documented gaps): hop-by-hop option processing
  * (ipv6_parse_hopopts: the header passes as it is; jumbograms), router
@@ -47,7 +48,7 @@
  */
 import type { Link, Node } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
-import { formatIPv6 } from '../route/addr.js';
+import { formatIPv6, maskAddr } from '../route/addr.js';
 import { RTN_ANYCAST, RTN_LOCAL, type FibResult, type FlowKey } from '../route/types.js';
 import {
   F_L4PROTO, F_MAC_HEADER, M_FLAGS, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, NF_INET_FORWARD,
@@ -109,23 +110,95 @@ export function isFragment6(pkt: Packet): boolean {
   return false;
 }
 
+/**
+ * nf_defrag_ipv6 (ipv6_defrag → nf_ct_frag6_gather → nf_ct_frag6_queue):
+ * whether the fragment is taken (queued for reassembly, or dropped as
+ * malformed: both end the packet here) or goes on unchanged. A packet
+ * without a fragment header, with payload_len 0, or an atomic fragment
+ * (offset 0, no MF; reassembly of it is not modelled) goes on; so does a
+ * first fragment without its whole upper-layer header (thdrTruncated) and
+ * a non-final fragment whose end is not a multiple of 8 (nf_ct_frag6_queue
+ * says -EPROTO, which nf_ct_frag6_gather turns into 0): unreassembled.
+ * Checked against 6.18 in test/kernel/replay6-kernel.test.ts.
+ */
+export function defrag6Takes(pkt: Packet): boolean {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const end = nh + pkt.meta[M_LEN]!;
+  if (nh + 40 > end) return false;
+  const plen = (d[nh + 4]! << 8) | d[nh + 5]!;
+  if (plen === 0) return false;
+  let next = d[nh + 6]!;
+  let off = nh + 40;
+  for (let n = 0; n < 16; n++) {
+    if (next === NEXTHDR_FRAGMENT) {
+      if (off + 8 > end) return true; // pskb_may_pull fails: -ENOMEM, dropped
+      const fo = (d[off + 2]! << 8) | d[off + 3]!;
+      if ((fo & 0xfff9) === 0) return false;
+      const offset = fo & 0xfff8;
+      if (offset === 0 && thdrTruncated(d, d[off]!, off + 8, end)) return false;
+      const last = offset + (plen - (off + 8 - (nh + 40)));
+      if ((fo & 1) !== 0 && (last & 7) !== 0) return false;
+      return true;
+    }
+    if (next !== NEXTHDR_HOP && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST) return false;
+    if (off + 2 > end) return false;
+    const len = (d[off + 1]! + 1) << 3;
+    next = d[off]!;
+    off += len;
+  }
+  return false;
+}
+
+/**
+ * ipv6frag_thdr_truncated() for a first fragment (RFC 8200 4.5): whether the
+ * headers after the fragment header stop before a whole upper-layer header
+ * (TCP 20, UDP 8, ICMPv6 8 bytes, anything else 1). nf_ct_frag6_gather
+ * returns 0 for such a fragment ("Drop incomplete fragment"), so
+ * nf_defrag_ipv6 accepts it as it is.
+ */
+function thdrTruncated(d: Uint8Array, next: number, off: number, end: number): boolean {
+  // ipv6_skip_exthdr(): an unreadable extension header or NEXTHDR_NONE → -1 → not truncated.
+  for (let n = 0; n < 16 && (next === NEXTHDR_HOP || next === NEXTHDR_ROUTING || next === NEXTHDR_DEST || next === NEXTHDR_AUTH ||
+    next === NEXTHDR_FRAGMENT || next === 59); n++) {
+    if (next === 59) return false;
+    if (off + 2 > end) return false;
+    let len: number;
+    if (next === NEXTHDR_FRAGMENT) {
+      if (off + 4 > end) return false;
+      if ((((d[off + 2]! << 8) | d[off + 3]!) & 0xfff8) !== 0) return false;
+      len = 8;
+    } else len = next === NEXTHDR_AUTH ? (d[off + 1]! + 2) << 2 : (d[off + 1]! + 1) << 3;
+    next = d[off]!;
+    off += len;
+  }
+  const need = next === 6 ? 20 : next === 17 || next === 58 ? 8 : 1;
+  return off + need > end;
+}
+
 /** The groups a device has joined (ipv6_chk_mcast_addr), as formatted addresses. */
 export function joinedGroups(node: Node, dev: Link): Set<string> {
   const g = new Set(['ff02::1', 'ff01::1']);
   const sys = node.sysctl;
   const multicast = dev.flags.includes('MULTICAST');
   const noarp = dev.loopback || dev.flags.includes('NOARP');
-  if (multicast && (sys.allConf(6, 'forwarding') > 0 || sys.devConf(6, dev.name, 'forwarding') > 0)) {
-    g.add('ff02::2');
-    g.add('ff01::2');
-    g.add('ff05::2');
-  }
+  // ipv6_add_dev() joins ff02::2 when the device is created forwarding; dev_forward_change() joins
+  // ff02::2, ff01::2 and ff05::2 when forwarding is switched on later. Which happened is not in a
+  // snapshot: the device's forwarding flag gives ff02::2 only (ff01::/16 never arrives from outside).
+  if (multicast && sys.devConf(6, dev.name, 'forwarding') > 0) g.add('ff02::2');
   if (!noarp) {
+    const fwd = sys.devConf(6, dev.name, 'forwarding') > 0;
+    // addrconf_addr_solict_mult(): ff02::1:ff00:0/104 | the low 24 bits.
+    const solicit = (low: number) => formatIPv6(Uint32Array.of(0xff020000, 0, 1, (0xff000000 | (low & 0xffffff)) >>> 0));
     for (const a of node.addresses) {
       if (a.family !== 6 || a.dev !== dev.name) continue;
-      // addrconf_addr_solict_mult(): ff02::1:ff00:0/104 | the low 24 bits.
-      const w = Uint32Array.of(0xff020000, 0, 1, (0xff000000 | (a.local.w[3]! & 0xffffff)) >>> 0);
-      g.add(formatIPv6(w));
+      g.add(solicit(a.local.w[3]!));
+      // A forwarding device joins the subnet-router anycast address of each prefix
+      // (addrconf_join_anycast → __ipv6_dev_ac_inc), and with it its solicited-node group.
+      if (fwd) {
+        const p = maskAddr(a.local, a.prefixlen);
+        if ((p.w[0]! | p.w[1]! | p.w[2]! | p.w[3]!) !== 0) g.add(solicit(p.w[3]!));
+      }
     }
   }
   return g;
@@ -171,7 +244,7 @@ export class Ipv6Path {
     if (!dev.up) return dropped('device', `${dev.name} is down`);
     const bad = this.rcvCore(pkt, dev);
     if (bad) return bad;
-    ctx.steps.push({ kind: 'check', text: `ipv6_rcv: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `ipv6_rcv: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
     const pre = this.nf.hook(NF_INET_PRE_ROUTING, pkt, dev, undefined, ctx);
     if (pre !== 1) return pre;
     const rt = this.routeInput(pkt, dev, ctx);
@@ -244,7 +317,7 @@ export class Ipv6Path {
       return { kind: 'drop', fate: dropped('no-route', `${what} to ${dst}${strict ? ` through ${dev.name}` : ''} (ip6_pkt_discard, ICMPv6 destination unreachable)`) };
     }
     if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
-      ctx.steps.push({ kind: 'route', text: `input route: ${dst} is ${res.rtnType === RTN_LOCAL ? 'local' : 'anycast'} (table ${tableName(res.table)}): INPUT` });
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} is ${res.rtnType === RTN_LOCAL ? 'local' : 'anycast'} (table ${tableName(res.table)}): INPUT` });
       return { kind: 'local', cast: 'unicast' };
     }
     if (isMulticast(res.route.dst.w as Uint32Array)) {
@@ -252,11 +325,11 @@ export class Ipv6Path {
       if (!joinedGroups(this.node, dev).has(dst)) {
         return { kind: 'drop', fate: dropped('multicast', `multicast ${dst}: no group joined on ${dev.name} (multicast routing is not modelled)`) };
       }
-      ctx.steps.push({ kind: 'route', text: `input route: multicast ${dst} joined on ${dev.name}: local delivery` });
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${dst} joined on ${dev.name}: local delivery` });
       return { kind: 'local', cast: 'multicast' };
     }
     const gw = res.gateway && res.gateway.family === 6 ? formatIPv6(res.gateway.w) : undefined;
-    ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
     return { kind: 'forward', dev: res.dev, gateway: gw };
   }
 
@@ -286,7 +359,7 @@ export class Ipv6Path {
       const saddr = words(d, nh + 8);
       if (isAny(saddr) || isMulticast(saddr) || isLoopback(saddr)) return dropped('martian-source', `source ${formatIPv6(saddr)} is not forwarded (ip6_forward)`);
       if (isLinkLocal(saddr)) return dropped('martian-source', `link-local source ${formatIPv6(saddr)} is not forwarded to another link (ICMPv6 not a neighbour sent)`);
-    } else ctx.steps.push({ kind: 'check', text: `ip6_forward: out the device it came in on (${dev.name}): a redirect is sent, the packet still forwarded` });
+    } else if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `ip6_forward: out the device it came in on (${dev.name}): a redirect is sent, the packet still forwarded` });
     const mtu = Math.max(IPV6_MIN_MTU, out.mtu);
     const len = m[M_LEN]!;
     if (len > mtu) return dropped('mtu', `${len} bytes exceed the MTU ${mtu} of ${out.name} (ICMPv6 packet too big sent)`);
@@ -313,7 +386,7 @@ export class Ipv6Path {
     const first = this.routeOutput(pkt, oif);
     if ('fate' in first) return first.fate;
     let route = first;
-    ctx.steps.push({ kind: 'route', text: route.text });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: route.text });
     let out = this.node.links.get(route.dev);
     if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
     ctx.reroute = (p: Packet) => {
@@ -323,7 +396,7 @@ export class Ipv6Path {
       if (!l) return -EINVAL;
       route = r;
       out = l;
-      ctx.steps.push({ kind: 'route', text: `re-route after mangle OUTPUT: ${r.text}` });
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after mangle OUTPUT: ${r.text}` });
       setDevice(p, 'out', l.ifindex, l.name, arphrd(l), l.group);
       return l;
     };

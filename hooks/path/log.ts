@@ -9,7 +9,8 @@
  *   dump_ipv4_packet()                        SRC DST LEN TOS PREC TTL ID, CE/DF/MF, FRAG:, OPT (..), protocol part, MARK=
  *   nf_log_dump_tcp_header()                  PROTO=TCP SPT DPT SEQ ACK WINDOW RES flags URGP OPT (..)
  *   nf_log_dump_udp_header()                  PROTO=UDP SPT DPT LEN
- *   dump_ipv6_packet()                        fully expanded addresses, LEN TC HOPLIMIT FLOWLBL
+ *   dump_ipv6_packet()                        fully expanded addresses (%pI6), LEN TC HOPLIMIT FLOWLBL, the extension
+ *                                             headers as OPT ( .. ), TCP/UDP/ICMPv6 (errors quote the packet in [..])
  * Every field is followed by one space, the line too (as the kernel prints it).
  * Bridge fields (PHYSIN/PHYSOUT) and UID/GID (there is no socket model) are not printed.
  */
@@ -47,7 +48,7 @@ export function logBody(pkt: Packet, inDev: string, outDev: string, logflags = N
     }
     s += ' ';
   }
-  return s + (m[M_NFPROTO] === NFPROTO_IPV6 ? dumpIPv6(pkt, logflags) : dumpIPv4(pkt, m[M_NHOFF]!, logflags, true));
+  return s + (m[M_NFPROTO] === NFPROTO_IPV6 ? dumpIPv6(pkt, m[M_NHOFF]!, logflags, true) : dumpIPv4(pkt, m[M_NHOFF]!, logflags, true));
 }
 
 function u16(d: Uint8Array, o: number): number {
@@ -180,35 +181,101 @@ function ip6Full(d: Uint8Array, o: number): string {
   return g.join(':');
 }
 
-/** dump_ipv6_packet() for the fixed header and TCP/UDP/ICMPv6 directly after it. */
-function dumpIPv6(pkt: Packet, logflags: number): string {
+/**
+ * dump_ipv6_packet(): the fixed header, the extension headers as `OPT ( .. ) `
+ * (NF_LOG_IPOPT; a fragment header as `FRAG:offset [INCOMPLETE ]ID:xxxxxxxx `),
+ * then TCP/UDP/ICMPv6 (the packet quoted by an ICMPv6 error in brackets);
+ * `recurse` is 0 for that quoted packet.
+ */
+function dumpIPv6(pkt: Packet, nh: number, logflags: number, recurse: boolean): string {
   const d = pkt.data;
-  const nh = pkt.meta[M_NHOFF]!;
-  const end = nh + pkt.meta[M_LEN]!;
+  const base = pkt.meta[M_NHOFF]!;
+  const end = base + pkt.meta[M_LEN]!;
   if (nh + 40 > end) return 'TRUNCATED';
   const w0 = u32(d, nh);
   let s = `SRC=${ip6Full(d, nh + 8)} DST=${ip6Full(d, nh + 24)} `;
   s += `LEN=${u16(d, nh + 4) + 40} TC=${(w0 >>> 20) & 0xff} HOPLIMIT=${d[nh + 7]} FLOWLBL=${w0 & 0xfffff} `;
-  const nexthdr = d[nh + 6]!;
-  const th = nh + 40;
-  if (nexthdr === 6) {
+  const opt = (logflags & NF_LOG_IPOPT) !== 0;
+  let fragment = false;
+  let ptr = nh + 40;
+  let cur = d[nh + 6]!;
+  // nf_ip6_ext_hdr(): hop-by-hop, routing, fragment, ESP, AH, destination options (not NONE).
+  for (let n = 0; n < 64 && (cur === 0 || cur === 43 || cur === 44 || cur === 50 || cur === 51 || cur === 60); n++) {
+    if (ptr + 2 > end) return s + 'TRUNCATED';
+    if (opt) s += 'OPT ( ';
+    let hdrlen: number;
+    if (cur === 44) {
+      s += 'FRAG:';
+      if (ptr + 8 > end) return s + 'TRUNCATED ';
+      const fo = u16(d, ptr + 2);
+      s += `${fo & 0xfff8} `;
+      if (fo & 1) s += 'INCOMPLETE ';
+      s += `ID:${u32(d, ptr + 4).toString(16).padStart(8, '0')} `;
+      if (fo & 0xfff8) fragment = true;
+      hdrlen = 8;
+    } else if (cur === 0 || cur === 43 || cur === 60) {
+      if (fragment) return opt ? s + ')' : s;
+      hdrlen = (d[ptr + 1]! + 1) << 3;
+    } else if (cur === 51) {
+      if (opt) {
+        s += 'AH ';
+        if (fragment) return s + ')';
+        if (ptr + 12 > end) return s + `INCOMPLETE [${Math.max(0, end - ptr)} bytes] )`;
+        s += `SPI=0x${u32(d, ptr + 4).toString(16)} `;
+      }
+      hdrlen = (d[ptr + 1]! + 2) << 2;
+    } else {
+      // ESP: nothing after it can be read.
+      if (opt) {
+        s += 'ESP ';
+        if (fragment) return s + ')';
+        if (ptr + 8 > end) return s + `INCOMPLETE [${Math.max(0, end - ptr)} bytes] )`;
+        s += `SPI=0x${u32(d, ptr).toString(16)} )`;
+      }
+      return s;
+    }
+    if (opt) s += ') ';
+    cur = d[ptr]!;
+    ptr += hdrlen;
+  }
+  const th = ptr;
+  if (cur === 6) {
+    // nf_log_dump_tcp_header()
     s += 'PROTO=TCP ';
-    if (th + 20 > end) return s + `INCOMPLETE [${Math.max(0, end - th)} bytes] `;
-    s += `SPT=${u16(d, th)} DPT=${u16(d, th + 2)} `;
-    if (logflags & NF_LOG_TCPSEQ) s += `SEQ=${u32(d, th + 4)} ACK=${u32(d, th + 8)} `;
-    s += `WINDOW=${u16(d, th + 14)} RES=0x${hex2((d[th + 12]! & 0x0f) << 2)} `;
-    for (const [bit, name] of TCP_FLAG_WORDS) if (d[th + 13]! & bit) s += `${name} `;
-    s += `URGP=${u16(d, th + 18)} `;
-  } else if (nexthdr === 17) {
-    s += 'PROTO=UDP ';
-    if (th + 8 > end) return s + `INCOMPLETE [${Math.max(0, end - th)} bytes] `;
-    s += `SPT=${u16(d, th)} DPT=${u16(d, th + 2)} LEN=${u16(d, th + 4)} `;
-  } else if (nexthdr === 58) {
+    if (!fragment) {
+      if (th + 20 > end) return s + `INCOMPLETE [${Math.max(0, end - th)} bytes] `;
+      s += `SPT=${u16(d, th)} DPT=${u16(d, th + 2)} `;
+      if (logflags & NF_LOG_TCPSEQ) s += `SEQ=${u32(d, th + 4)} ACK=${u32(d, th + 8)} `;
+      s += `WINDOW=${u16(d, th + 14)} RES=0x${hex2((d[th + 12]! & 0x0f) << 2)} `;
+      for (const [bit, name] of TCP_FLAG_WORDS) if (d[th + 13]! & bit) s += `${name} `;
+      s += `URGP=${u16(d, th + 18)} `;
+      const doff = d[th + 12]! >> 4;
+      if ((logflags & NF_LOG_TCPOPT) && doff * 4 > 20) {
+        if (th + doff * 4 > end) return s + 'OPT (TRUNCATED)';
+        s += `OPT (${[...d.subarray(th + 20, th + doff * 4)].map(HEX2).join('')}) `;
+      }
+    }
+  } else if (cur === 17 || cur === 136) {
+    // nf_log_dump_udp_header()
+    s += cur === 17 ? 'PROTO=UDP ' : 'PROTO=UDPLITE ';
+    if (!fragment) {
+      if (th + 8 > end) return s + `INCOMPLETE [${Math.max(0, end - th)} bytes] `;
+      s += `SPT=${u16(d, th)} DPT=${u16(d, th + 2)} LEN=${u16(d, th + 4)} `;
+    }
+  } else if (cur === 58) {
     s += 'PROTO=ICMPv6 ';
-    if (th + 4 > end) return s + `INCOMPLETE [${Math.max(0, end - th)} bytes] `;
-    s += `TYPE=${d[th]} CODE=${d[th + 1]} `;
-    if (d[th] === 128 || d[th] === 129) s += `ID=${u16(d, th + 4)} SEQ=${u16(d, th + 6)} `;
-  } else s += `PROTO=${nexthdr} `;
-  if (pkt.meta[M_MARK] !== 0) s += `MARK=0x${(pkt.meta[M_MARK]! >>> 0).toString(16)} `;
+    if (!fragment) {
+      if (th + 8 > end) return s + `INCOMPLETE [${Math.max(0, end - th)} bytes] `;
+      const type = d[th]!;
+      s += `TYPE=${type} CODE=${d[th + 1]} `;
+      if (type === 128 || type === 129) s += `ID=${u16(d, th + 4)} SEQ=${u16(d, th + 6)} `;
+      else if (type === 1 || type === 2 || type === 3 || type === 4) {
+        if (type === 4) s += `POINTER=${u32(d, th + 4).toString(16).padStart(8, '0')} `;
+        if (recurse) s += `[${dumpIPv6(pkt, th + 8, logflags, false)}] `;
+        if (type === 2) s += `MTU=${u32(d, th + 4)} `;
+      }
+    }
+  } else s += `PROTO=${cur} `;
+  if (recurse && pkt.meta[M_MARK] !== 0) s += `MARK=0x${(pkt.meta[M_MARK]! >>> 0).toString(16)} `;
   return s;
 }
