@@ -193,3 +193,39 @@ export function compareSaves(kernelSave: string, nfvmOut: string, maxPerTable = 
   }
   return diffs;
 }
+
+/** Runs a shell script inside namespace `ns`; throws with its stderr on failure. */
+export function nsSh(ns: string, script: string): void {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-ec', script], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${ns}: ${script.split('\n')[0]}...: ${r.stderr}`);
+}
+
+/** The command runner `captureSnapshot` takes, inside `ns`, with the legacy iptables tools. */
+export function nsSnapshotRunner(ns: string): (argv: readonly string[]) => { status: number | null; stdout: string; stderr: string } {
+  return (argv) => {
+    const a = argv[0] === 'iptables-save' ? ['iptables-legacy-save'] : argv[0] === 'ip6tables-save' ? ['ip6tables-legacy-save'] : argv;
+    const r = spawnSync('ip', ['netns', 'exec', ns, ...a], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
+export interface KernelCounter {
+  packets: bigint;
+  bytes: bigint;
+}
+
+/**
+ * "table chain #n" / "table chain policy" → counters of a saved ruleset,
+ * without the builtin OUTPUT/POSTROUTING chains (the node's own replies pass
+ * there, an inbound replay does not see them).
+ */
+export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, { name: string; builtin: boolean; policyCounters: KernelCounter; rules: { counters: KernelCounter | undefined }[] }> }> }): Map<string, KernelCounter> {
+  const out = new Map<string, KernelCounter>();
+  for (const [t, table] of rs.tables)
+    for (const c of table.chains.values()) {
+      if (c.builtin && (c.name === 'OUTPUT' || c.name === 'POSTROUTING')) continue;
+      c.rules.forEach((r, i) => out.set(`${t} ${c.name} #${i + 1}`, r.counters ?? { packets: 0n, bytes: 0n }));
+      if (c.builtin) out.set(`${t} ${c.name} policy`, c.policyCounters);
+    }
+  return out;
+}

@@ -35,7 +35,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { have, IS_ROOT, run } from '../helpers/kernel.js';
+import { have, IS_ROOT, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
 import { engineRuleset } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -44,7 +44,6 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import type { Ruleset } from '../../compiler/ast.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-legacy', 'tcpreplay'];
 const missing = TOOLS.filter((t) => !have(t));
@@ -58,10 +57,7 @@ const NS = { s: `nfvm-rs-${id}`, n: `nfvm-rn-${id}`, r: `nfvm-rr-${id}` };
 const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02', eth1: '02:00:00:00:01:01', receiver: '02:00:00:00:01:02' };
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-replay-kern-'));
 
-function sh(ns: string, script: string): void {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-ec', script], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${ns}: ${script.split('\n')[0]}...: ${r.stderr}`);
-}
+const sh = nsSh;
 
 function topology(): void {
   for (const ns of Object.values(NS)) {
@@ -172,18 +168,7 @@ function prepare(text: string, table: string): string {
   return ['raw', 'mangle', 'filter'].map((t) => (t === table ? kept.join('\n') + '\n' : empty[t])).join('');
 }
 
-interface Counter { packets: bigint; bytes: bigint }
-/** "table chain #n" / "table chain policy" → counters, without builtin OUTPUT/POSTROUTING. */
-function flatten(rs: Ruleset): Map<string, Counter> {
-  const out = new Map<string, Counter>();
-  for (const [t, table] of rs.tables)
-    for (const c of table.chains.values()) {
-      if (c.builtin && (c.name === 'OUTPUT' || c.name === 'POSTROUTING')) continue;
-      c.rules.forEach((r, i) => out.set(`${t} ${c.name} #${i + 1}`, r.counters ?? { packets: 0n, bytes: 0n }));
-      if (c.builtin) out.set(`${t} ${c.name} policy`, c.policyCounters);
-    }
-  return out;
-}
+const flatten = flattenCounters;
 
 interface Tally { cases: number; counters: number; agree: number; nonzero: number; refused: number; failures: string[] }
 
@@ -209,11 +194,7 @@ describe.skipIf(WHY_NOT !== undefined)('replay against the kernel', () => {
       if (restore.code !== 0) continue; // the generator may produce what iptables refuses; not this test's subject
       loaded++;
       const snap = join(tmp, `snap-${k}`);
-      captureSnapshot(snap, (argv) => {
-        const a = argv[0] === 'iptables-save' ? ['iptables-legacy-save'] : argv[0] === 'ip6tables-save' ? ['ip6tables-legacy-save'] : argv;
-        const r = spawnSync('ip', ['netns', 'exec', NS.n, ...a], { encoding: 'utf8' });
-        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-      });
+      captureSnapshot(snap, nsSnapshotRunner(NS.n));
       const lines = specs.map((f, i) => specLine(f, ((k * 64 + i) % 65535) + 1));
       const pcap = join(tmp, `case-${k}.pcap`);
       writeFileSync(pcap, writePcap(lines.map((l) => ({ data: encodeSpec(parseSpec(l)).data })), { linktype: LINKTYPE_ETHERNET }));

@@ -38,7 +38,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { have, IS_ROOT, run } from '../helpers/kernel.js';
+import { have, IS_ROOT, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel, captureCt } from '../../hooks/node.js';
@@ -46,7 +46,6 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import type { Ruleset } from '../../compiler/ast.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { fateText } from '../../hooks/path/fate.js';
 
@@ -63,10 +62,7 @@ const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02', eth1: '02:
 const LL = { eth0: 'fe80::ff:fe00:2', eth1: 'fe80::ff:fe00:101' };
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-replay6-kern-'));
 
-function sh(ns: string, script: string): void {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-ec', script], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${ns}: ${script.split('\n')[0]}...: ${r.stderr}`);
-}
+const sh = nsSh;
 
 const NEIGH0 = ['2001:db8::2', '2001:db8::3', '2001:db8::5', 'fe80::1', 'fe80::99'];
 const NEIGH1 = ['2001:db8:1::2', '2001:db8:1::5', '2001:db8:1::7'];
@@ -221,17 +217,7 @@ const ruleset6: fc.Arbitrary<GenRs6> = fc.constantFrom('raw', 'mangle', 'filter'
   });
 });
 
-interface Counter { packets: bigint; bytes: bigint }
-function flatten(rs: Ruleset): Map<string, Counter> {
-  const out = new Map<string, Counter>();
-  for (const [t, table] of rs.tables)
-    for (const c of table.chains.values()) {
-      if (c.builtin && (c.name === 'OUTPUT' || c.name === 'POSTROUTING')) continue;
-      c.rules.forEach((r, i) => out.set(`${t} ${c.name} #${i + 1}`, r.counters ?? { packets: 0n, bytes: 0n }));
-      if (c.builtin) out.set(`${t} ${c.name} policy`, c.policyCounters);
-    }
-  return out;
-}
+const flatten = flattenCounters;
 
 interface Tally { counters: number; agree: number; nonzero: number; failures: string[] }
 
@@ -260,11 +246,7 @@ async function runCases(label: string, count: number, seed: number, withConntrac
     }
     loaded++;
     const snap = join(tmp, `snap-${k}`);
-    captureSnapshot(snap, (argv) => {
-      const a = argv[0] === 'iptables-save' ? ['iptables-legacy-save'] : argv[0] === 'ip6tables-save' ? ['ip6tables-legacy-save'] : argv;
-      const r = spawnSync('ip', ['netns', 'exec', NS.n, ...a], { encoding: 'utf8' });
-      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-    });
+    captureSnapshot(snap, nsSnapshotRunner(NS.n));
     const lines = specs.map((f, i) => specLine(f, ((k * 64 + i) % 65535) + 1));
     const pcap = join(tmp, `case-${k}.pcap`);
     writeFileSync(pcap, writePcap(lines.map((l) => ({ data: encodeSpec(parseSpec(l)).data })), { linktype: LINKTYPE_ETHERNET }));
