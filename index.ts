@@ -6,4 +6,4 @@ export { referenceTable } from './vm/reference/index.js';
 export { TraceKind, type TableEngine, type TraceEvent, type Count, type EngineOptions } from './vm/engine.js';
 export { Packet, decodePacket, setDevice, resetMeta, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6 } from './vm/packet.js';
 export { disasm } from './vm/disasm.js';
-export { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN } from './vm/layout.js';
+export { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN } from './core/netfilter.js';

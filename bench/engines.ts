@@ -10,7 +10,7 @@ import { Bench } from 'tinybench';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRestore } from '../compiler/parse/restore.js';
-import type { Ruleset, TableName } from '../compiler/ast.js';
+import type { Ruleset, TableName } from '../core/ast.js';
 import { vmTable } from '../vm/table.js';
 import { referenceTable } from '../vm/reference/index.js';
 import type { TableEngine } from '../vm/engine.js';

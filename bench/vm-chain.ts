@@ -7,10 +7,10 @@
  * bench/vm.bench.ts.
  */
 import {
-  CHAIN_WORDS, LINKTYPE_RAW, NFPROTO_IPV4, NFT_CMP_EQ, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG_1, NF_ACCEPT,
-  NF_DROP, NF_INET_LOCAL_IN, Packet, ProgramBuilder, decodePacket, emitCmp, emitCounter, emitPayload, emitVerdict,
-  type Program,
+  CHAIN_WORDS, LINKTYPE_RAW, NFT_CMP_EQ, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_REG_1, Packet,
+  ProgramBuilder, decodePacket, emitCmp, emitCounter, emitPayload, emitVerdict, type Program,
 } from '../vm/index.js';
+import { NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN } from '../core/netfilter.js';
 
 export function linearChain(n: number): Program {
   const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');

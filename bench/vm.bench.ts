@@ -9,7 +9,8 @@
  *     --external:tinybench --outfile=dist/vm.bench.mjs && node dist/vm.bench.mjs
  */
 import { Bench } from 'tinybench';
-import { NF_ACCEPT, NftRegs, Vm, VmEnv, nftDoChainSlow } from '../vm/index.js';
+import { NftRegs, Vm, VmEnv, nftDoChainSlow } from '../vm/index.js';
+import { NF_ACCEPT } from '../core/netfilter.js';
 import { benchPacket, bytesPerRule, example17, linearChain } from './vm-chain.js';
 
 const RULES = 1000;

@@ -7,10 +7,10 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset, NFVM_VERSION } from '../compiler/save.js';
-import type { Family, TableName } from '../compiler/ast.js';
+import type { Family, TableName } from '../core/ast.js';
 import { compileTable } from '../compiler/compile.js';
 import { disasm } from '../vm/disasm.js';
 import { captureSnapshot, CaptureError } from '../hooks/snapshot/capture.js';

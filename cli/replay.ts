@@ -5,7 +5,7 @@
  * prints it (counters start at zero, as after iptables-restore).
  */
 import { parseArgs } from 'node:util';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
 import { captureCt } from '../hooks/node.js';
 import { loadFrame, readCaptureFile } from '../hooks/input/capture.js';

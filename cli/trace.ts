@@ -6,14 +6,15 @@
  * JSON document.
  */
 import { parseArgs } from 'node:util';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { buildNodeModel, captureCt, type EngineKind, type NodeModel } from '../hooks/node.js';
 import { fateText, type PathResult } from '../hooks/path/fate.js';
 import { parseSpec, specPacket, type PacketSpec } from '../hooks/input/spec.js';
 import { loadFrame, readCaptureFile, type Frame } from '../hooks/input/capture.js';
 import { Packet } from '../vm/packet.js';
-import type { Backend } from '../hooks/priorities.js';
+import type { Backend } from '../core/netfilter.js';
+import { parseMac } from '../core/addr.js';
 
 /** A usage problem (exit 2, `nfvm: message`). */
 export class CliUsageError extends Error {
@@ -69,7 +70,7 @@ export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; ii
       const p = spec.pos.get('iif');
       throw new NfvmError('value', `no interface ${spec.iif} in the snapshot (it has ${[...model.node.links.keys()].join(', ')})`, 'packet spec', p, spec.iif);
     }
-    if (!spec.dstMac && link.mac && link.mac !== '00:00:00:00:00:00') spec.dstMac = Uint8Array.from(link.mac.split(':'), (h) => parseInt(h, 16));
+    if (!spec.dstMac && link.mac && link.mac !== '00:00:00:00:00:00') spec.dstMac = parseMac(link.mac);
   } else if (spec.oif && !model.node.links.has(spec.oif)) {
     throw new NfvmError('value', `no interface ${spec.oif} in the snapshot`, 'packet spec', spec.pos.get('oif'), spec.oif);
   }

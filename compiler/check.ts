@@ -14,8 +14,8 @@
  * Errors carry the position of the offending rule (iptables-restore itself
  * only says "line N failed" for the COMMIT line).
  */
-import { NfvmError } from './errors.js';
-import { BUILTIN_HOOK, type Rule, type Ruleset, type Table } from './ast.js';
+import { NfvmError } from '../core/errors.js';
+import { BUILTIN_HOOK, type Rule, type Ruleset, type Table } from '../core/ast.js';
 import { findMatch, findTarget } from './ext/registry.js';
 import type { CheckContext, ExtModule, KnownObjects } from './ext/types.js';
 

@@ -4,5 +4,5 @@ export { parseCommand, type Command } from './parse/rule.js';
 export { splitArgs, saveString } from './parse/argv.js';
 export { saveRuleset, saveRule, saveTable, ruleSpec, type SaveOptions } from './save.js';
 export { checkTable, reachability } from './check.js';
-export { NfvmError, type SourcePos } from './errors.js';
-export * from './ast.js';
+export { NfvmError, type SourcePos } from '../core/errors.js';
+export * from '../core/ast.js';

@@ -13,7 +13,7 @@
  * `iptables-restore` of the input (all counters zero); with it, what
  * `iptables-save -c` prints after `iptables-restore -c`.
  */
-import type { Family, Rule, Ruleset, Table } from './ast.js';
+import type { Family, Rule, Ruleset, Table } from '../core/ast.js';
 import { findMatch, findTarget } from './ext/registry.js';
 import { saveString } from './parse/argv.js';
 import { formatAddrMask, protoSaveName } from './ext/util.js';

@@ -1,5 +1,6 @@
 /**
  * Kernel UAPI vocabulary shared by every layer of nfvm (Linux 6.18):
+ * include/uapi/linux/netfilter.h (verdicts, families, hooks),
  * include/uapi/linux/netfilter/nf_conntrack_common.h (ctinfo, status bits,
  * the `ct state` bits), nf_conntrack_tuple_common.h (directions), and the
  * backend a ruleset was loaded with.
@@ -56,3 +57,39 @@ export const IPS_NAT_CLASH = IPS_UNTRACKED;
 export const IPS_HELPER = 1 << 13; // a helper was attached explicitly (CT --helper)
 export const IPS_OFFLOAD = 1 << 14;
 export const IPS_HW_OFFLOAD = 1 << 15;
+
+// ---------------------------------------------------------------------------
+// Verdicts (include/uapi/linux/netfilter.h)
+// ---------------------------------------------------------------------------
+
+export const NF_DROP = 0; // drop; high 16 bits may carry -errno (NF_DROP_ERR)
+export const NF_ACCEPT = 1; // accept, continue with the next hook
+export const NF_STOLEN = 2; // consumed by the hook
+export const NF_QUEUE = 3; // to a userspace queue (number in the high 16 bits)
+export const NF_REPEAT = 4; // call the hook again
+export const NF_STOP = 5; // deprecated
+export const NF_MAX_VERDICT = NF_STOP;
+/** The kernel switches on `code & NF_VERDICT_MASK` for the netfilter verdicts. */
+export const NF_VERDICT_MASK = 0x000000ff;
+export const NF_VERDICT_QMASK = 0xffff0000;
+export const NF_VERDICT_QBITS = 16;
+/** NF_QUEUE with this flag continues when no program listens on the queue. */
+export const NF_VERDICT_FLAG_QUEUE_BYPASS = 0x00008000;
+
+// ---------------------------------------------------------------------------
+// Families (enum nfproto) and hooks (enum nf_inet_hooks)
+// ---------------------------------------------------------------------------
+
+export const NFPROTO_UNSPEC = 0;
+export const NFPROTO_INET = 1;
+export const NFPROTO_IPV4 = 2;
+export const NFPROTO_ARP = 3;
+export const NFPROTO_NETDEV = 5;
+export const NFPROTO_BRIDGE = 7;
+export const NFPROTO_IPV6 = 10;
+
+export const NF_INET_PRE_ROUTING = 0;
+export const NF_INET_LOCAL_IN = 1;
+export const NF_INET_FORWARD = 2;
+export const NF_INET_LOCAL_OUT = 3;
+export const NF_INET_POST_ROUTING = 4;

@@ -37,20 +37,22 @@
  *    dropped unless the verdict carries the bypass flag.
  */
 import { parseRestore } from '../compiler/parse/restore.js';
-import type { Ruleset, TableName, Rule, Chain } from '../compiler/ast.js';
-import { NfvmError } from '../compiler/errors.js';
+import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
+import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../vm/engine.js';
 import { TraceKind } from '../vm/engine.js';
 import { referenceTable } from '../vm/reference/index.js';
 import { vmTable } from '../vm/table.js';
 import type { Packet } from '../vm/packet.js';
 import { setDevice } from '../vm/packet.js';
+import { M_CT_DIR, M_CT_STATE, M_CT_STATUS, M_MARK, M_NHOFF, M_NFPROTO } from '../vm/layout.js';
 import {
-  M_CT_DIR, M_CT_STATE, M_CT_STATUS, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_STOLEN, NF_VERDICT_MASK, NF_INET_LOCAL_OUT,
-  NF_QUEUE, NF_VERDICT_QBITS, M_MARK, M_NHOFF, M_NFPROTO,
-} from '../vm/layout.js';
-import { NfHookRegistry, NF_VERDICT_FLAG_QUEUE_BYPASS, type NfHookOps, type NfHookState } from './registry.js';
-import { HOOK_CHAIN_NAMES, hookSlots, type Backend, type HookSlot } from './priorities.js';
+  NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_STOLEN, NF_VERDICT_MASK, NF_INET_LOCAL_OUT, NF_QUEUE,
+  NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS, NF_CT_STATE_NEW_BIT,
+} from '../core/netfilter.js';
+import { NfHookRegistry, type NfHookOps, type NfHookState } from './registry.js';
+import { HOOK_CHAIN_NAMES, hookSlots, type HookSlot } from './priorities.js';
+import { type Backend } from '../core/netfilter.js';
 import type { Link, Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { Ipv4Path, arphrd, isFragment, type Netfilter, type PathCtx } from './path/ipv4.js';
@@ -70,9 +72,6 @@ export interface NodeModelOptions {
   /** The VM's program: 1 (default) with classifier prefilters (compiler/optimize), 0 straight lowering. */
   optimize?: 0 | 1;
 }
-
-/** NF_CT_STATE_NEW_BIT as `-m state`/`-m conntrack` read M_CT_STATE. */
-const CT_NEW = 8;
 
 /** Extensions whose checkentry takes a conntrack reference (nf_ct_netns_get). */
 const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'cluster', 'ipvs', 'socket']);
@@ -210,7 +209,7 @@ export class NodeModel implements Netfilter {
         const nat = table === 'nat';
         const mangleOut = table === 'mangle' && s.hook === NF_INET_LOCAL_OUT;
         return (pkt, st) => {
-          if (nat && (pkt.meta[M_CT_STATE]! & CT_NEW) === 0) return NF_ACCEPT;
+          if (nat && (pkt.meta[M_CT_STATE]! & NF_CT_STATE_NEW_BIT) === 0) return NF_ACCEPT;
           const body = this.tracing ? logBody(pkt, st.in, st.out) : '';
           let before: number[] | undefined;
           if (mangleOut && st.ctx.reroute) before = v6 ? routeKeys6(pkt) : routeKeys(pkt);
@@ -376,7 +375,7 @@ export function buildNodeModel(node: Node, opts: NodeModelOptions = {}): NodeMod
 export function captureCt(model: NodeModel, pkt: Packet): void {
   const m = pkt.meta;
   if (m[M_NFPROTO] === NFPROTO_IPV6 ? model.conntrack6 : model.conntrack) {
-    m[M_CT_STATE] = CT_NEW;
+    m[M_CT_STATE] = NF_CT_STATE_NEW_BIT;
     m[M_CT_STATUS] = 0;
     m[M_CT_DIR] = 0;
   } else {

@@ -15,8 +15,8 @@
  */
 import {
   NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
-  NF_INET_PRE_ROUTING,
-} from '../vm/layout.js';
+  NF_INET_PRE_ROUTING, type Backend,
+} from '../core/netfilter.js';
 
 export const INT_MIN = -2147483648;
 export const INT_MAX = 2147483647;
@@ -79,7 +79,6 @@ export type HookComponent =
   | 'conntrack-confirm' // nf_confirm (LOCAL_IN, POST_ROUTING)
   | 'table'; // an iptables table (x_tables) or an iptables-nft base chain
 
-export type Backend = 'legacy' | 'nft';
 
 export interface HookSlot {
   /** NFPROTO_IPV4 or NFPROTO_IPV6. */

@@ -17,7 +17,9 @@
  *    when nf_queue says so: no listener and the bypass flag); NF_STOLEN and
  *    anything else → 0 (consumed). All accepted → 1 (the caller runs okfn).
  */
-import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK, NF_VERDICT_QBITS } from '../vm/layout.js';
+import {
+  NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK, NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS,
+} from '../core/netfilter.js';
 
 /** include/linux/netfilter.h: largest number of entries per (family, hook). */
 export const MAX_HOOK_COUNT = 1024;
@@ -25,8 +27,6 @@ export const MAX_HOOK_COUNT = 1024;
 export const NFPROTO_NUMPROTO = 13;
 /** Hook numbers per family are below this (NF_MAX_HOOKS = NF_INET_NUMHOOKS + 1; bridge has 6). */
 export const NF_MAX_HOOKS = 8;
-/** uapi netfilter.h: NF_QUEUE with this flag continues when no program listens on the queue. */
-export const NF_VERDICT_FLAG_QUEUE_BYPASS = 0x00008000;
 
 export const EPERM = 1;
 export const ESRCH = 3;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 
 function rejects(text: string, opts: Parameters<typeof parseRestore>[1] = {}): NfvmError {
   try {

@@ -15,7 +15,7 @@ import { HAVE_CORPUS, noteMissingCorpus } from './helpers/corpus.js';
 import { discoverDumps, DUMP_DIRS, EXPECTED_REJECTIONS, EXTRACTIONS, NOT_DUMPS, KERNEL_REFUSALS } from './helpers/dumps.js';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 
 noteMissingCorpus('real dumps');
 const { dumps, skipped } = discoverDumps();

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseRestore } from '../compiler/parse/restore.js';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 
 function errorOf(text: string, family: 'ip' | 'ip6' = 'ip'): NfvmError {
   try {

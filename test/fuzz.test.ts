@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
-import { NfvmError } from '../compiler/errors.js';
+import { NfvmError } from '../core/errors.js';
 import { HAVE_CORPUS, corpusPath, noteMissingCorpus } from './helpers/corpus.js';
 import { ruleset } from './helpers/gen.js';
 

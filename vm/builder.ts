@@ -13,7 +13,10 @@
  *   const prog = b.finish();
  */
 import { OP_BITS, OP_MASK, Op, RULE_WORDS, opSize as opSizeOf } from './opcodes.js';
-import { CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_REG_1, NFT_REG_MAX, NFT_REG_SIZE, NF_ACCEPT, NF_DROP } from './layout.js';
+import {
+  CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_REG_1, NFT_REG_MAX, NFT_REG_SIZE,
+} from './layout.js';
+import { NF_ACCEPT, NF_DROP } from '../core/netfilter.js';
 import { VmError, type Program } from './program.js';
 import type { NftSet } from './set.js';
 import { validate } from './validate.js';

@@ -9,6 +9,9 @@
  *
  * Names are the kernel's, so that grepping works across both trees.
  */
+import {
+  NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_INET, NFPROTO_ARP, NFPROTO_BRIDGE, NFPROTO_NETDEV,
+} from '../core/netfilter.js';
 
 // The VM keeps packet bytes in registers in memory order and reads them back as
 // host-order words (like the kernel on x86). Typed arrays use host order, so a
@@ -87,20 +90,8 @@ export function checkRegLoad(slot: number, len: number): string | null {
 export const checkRegStore = checkRegLoad;
 
 // ---------------------------------------------------------------------------
-// Verdicts (include/uapi/linux/netfilter.h, enum nft_verdicts)
+// nf_tables verdicts (include/uapi/linux/netfilter/nf_tables.h, enum nft_verdicts)
 // ---------------------------------------------------------------------------
-
-export const NF_DROP = 0; // drop; high 16 bits may carry -errno (NF_DROP_ERR)
-export const NF_ACCEPT = 1; // accept, continue with the next hook
-export const NF_STOLEN = 2; // consumed by the hook
-export const NF_QUEUE = 3; // to a userspace queue (number in the high 16 bits)
-export const NF_REPEAT = 4; // call the hook again
-export const NF_STOP = 5; // deprecated
-export const NF_MAX_VERDICT = NF_STOP;
-/** The kernel switches on `code & NF_VERDICT_MASK` for the netfilter verdicts. */
-export const NF_VERDICT_MASK = 0x000000ff;
-export const NF_VERDICT_QMASK = 0xffff0000;
-export const NF_VERDICT_QBITS = 16;
 
 export const NFT_CONTINUE = -1; // keep evaluating this rule
 export const NFT_BREAK = -2; // rule does not match: next rule
@@ -110,24 +101,6 @@ export const NFT_RETURN = -5; // pop, or the base chain policy
 
 /** Jump stack depth (NFT_JUMP_STACK_SIZE); nf_tables_api refuses nesting that deep (-EMLINK). */
 export const NFT_JUMP_STACK_SIZE = 16;
-
-// ---------------------------------------------------------------------------
-// Families and hooks
-// ---------------------------------------------------------------------------
-
-export const NFPROTO_UNSPEC = 0;
-export const NFPROTO_INET = 1;
-export const NFPROTO_IPV4 = 2;
-export const NFPROTO_ARP = 3;
-export const NFPROTO_NETDEV = 5;
-export const NFPROTO_BRIDGE = 7;
-export const NFPROTO_IPV6 = 10;
-
-export const NF_INET_PRE_ROUTING = 0;
-export const NF_INET_LOCAL_IN = 1;
-export const NF_INET_FORWARD = 2;
-export const NF_INET_LOCAL_OUT = 3;
-export const NF_INET_POST_ROUTING = 4;
 
 /** libnftnl nftnl_family2str(). */
 export function familyName(nfproto: number): string {

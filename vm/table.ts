@@ -20,7 +20,7 @@ import { VmEnv, chainCount, chainName } from './program.js';
 import { Vm } from './interp.js';
 import type { Packet } from './packet.js';
 import { TRACE_HOTDROP } from './expr/xtl4.js';
-import type { Ruleset, TableName } from '../compiler/ast.js';
+import type { Ruleset, TableName } from '../core/ast.js';
 import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
 
 export interface VmTableOptions extends EngineOptions {

@@ -9,7 +9,10 @@
  * It throws VmError (and nothing else) on the first problem.
  */
 import { Op, OP_INFO, OP_MASK, OP_MAX, RULE_WORDS } from './opcodes.js';
-import { CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE, NF_ACCEPT, NF_DROP } from './layout.js';
+import {
+  CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE,
+} from './layout.js';
+import { NF_ACCEPT, NF_DROP } from '../core/netfilter.js';
 import { VmError, type Program } from './program.js';
 import { EXPR_KINDS } from './expr/index.js';
 import { verdictChain, verdictCode } from './expr/immediate.js';

@@ -8,9 +8,10 @@
  */
 import { Op, OP_INFO, OP_MASK, RULE_WORDS } from './opcodes.js';
 import {
-  CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE,
-  NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK, TRACE_POLICY, TRACE_RETURN, TRACE_RULE,
+  CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP,
+  NFT_JUMP_STACK_SIZE, TRACE_POLICY, TRACE_RETURN, TRACE_RULE,
 } from './layout.js';
+import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../core/netfilter.js';
 import { traceRecord, type NftRegs, type Program, type VmEnv } from './program.js';
 import type { Packet } from './packet.js';
 import { EXPR_KINDS } from './expr/index.js';

@@ -14,35 +14,15 @@
  * nfvm never does DNS: only the numeric forms and `localhost` resolve;
  * anything else fails as getaddrinfo does for an unknown name.
  */
-import { fail } from '../errors.js';
-import type { Family } from '../ast.js';
-import { formatAddr, maskToCidr, parseIPv6, parsePort, prefixMask, strtoumax, strtoulWhole } from './util.js';
+import { fail } from '../../core/errors.js';
+import type { Family } from '../../core/ast.js';
+import { parsePort, strtoulWhole } from './util.js';
+import { formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton } from '../../core/addr.js';
 
 /** An address with its mask, each 4 (IPv4) or 16 (IPv6) bytes. */
 export interface HostMask {
   addr: Uint8Array;
   mask: Uint8Array;
-}
-
-/** glibc `inet_aton()` (exact): 1 to 4 parts in C bases, the last part fills the remaining bytes. */
-export function inetAton(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length < 1 || parts.length > 4) return undefined;
-  const vals: number[] = [];
-  for (const p of parts) {
-    if (!/^[0-9]/.test(p)) return undefined;
-    const r = strtoumax(p, 0);
-    if (r.end !== p.length || r.overflow || r.value > 0xffffffffn) return undefined;
-    vals.push(Number(r.value));
-  }
-  const last = vals.pop()!;
-  for (const v of vals) if (v > 255) return undefined;
-  const lastBytes = 4 - vals.length;
-  if (lastBytes < 4 && last >= 2 ** (8 * lastBytes)) return undefined;
-  const out = new Uint8Array(4);
-  vals.forEach((v, i) => (out[i] = v));
-  for (let i = 0; i < lastBytes; i++) out[3 - i] = Math.floor(last / 2 ** (8 * i)) & 0xff;
-  return out;
 }
 
 /** xtopt_parse_host: one address of the family (numeric, or `localhost`). */

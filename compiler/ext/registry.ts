@@ -3,7 +3,7 @@
  * extension is one file under `ext/match/` or `ext/target/` plus one line
  * here.
  */
-import type { Family } from '../ast.js';
+import type { Family } from '../../core/ast.js';
 import type { MatchModule, TargetModule } from './types.js';
 import { MATCHES } from './match/index.js';
 import { TARGETS } from './target/index.js';

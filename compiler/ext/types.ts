@@ -18,7 +18,7 @@
  *  - `check` is the kernel's checkentry, run at load time with the table and
  *    the hooks the rule is reachable from.
  */
-import type { Family, MatchNode, Rule, TableName } from '../ast.js';
+import type { Family, MatchNode, Rule, TableName } from '../../core/ast.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */

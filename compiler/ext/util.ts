@@ -3,8 +3,9 @@
  * libxtables helper named in its comment, so that the accepted spellings and
  * the printed forms are iptables' own.
  */
-import { fail } from '../errors.js';
-import type { Family } from '../ast.js';
+import { fail } from '../../core/errors.js';
+import type { Family } from '../../core/ast.js';
+import { parseIPv4, parseIPv6, sharedPrefixMask, maskToCidr, formatAddr } from '../../core/addr.js';
 
 /**
  * `strtoumax(s, &end, base)` as glibc does it: leading blanks, an optional
@@ -206,150 +207,9 @@ export function parsePortRange(s: string): [number, number] {
 // ---------------------------------------------------------------------------
 // Addresses
 
-/** `inet_aton`-strict dotted quad (iptables uses its own numeric_to_ipaddr: 1-4 parts, decimal). */
-export function parseIPv4(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length < 1 || parts.length > 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
-  }
-  // xtables' __numeric_to_ipaddr fills missing trailing bytes with 0 ("10.1" → 10.1.0.0)
-  return out;
-}
-
-export function formatIPv4(a: Uint8Array, off = 0): string {
-  return `${a[off]}.${a[off + 1]}.${a[off + 2]}.${a[off + 3]}`;
-}
-
-/** RFC 4291 text form (with an embedded dotted quad allowed at the end). */
-export function parseIPv6(s: string): Uint8Array | undefined {
-  if (s.length === 0 || s.length > 45) return undefined;
-  let str = s;
-  const out = new Uint8Array(16);
-  let tail4: Uint8Array | undefined;
-  const lastColon = str.lastIndexOf(':');
-  if (str.indexOf('.', lastColon) >= 0) {
-    const v4 = str.slice(lastColon + 1);
-    if (v4.split('.').length !== 4) return undefined;
-    tail4 = parseIPv4(v4);
-    if (!tail4) return undefined;
-    str = str.slice(0, lastColon + 1) + '0:0';
-  }
-  const dbl = str.indexOf('::');
-  if (dbl >= 0 && str.indexOf('::', dbl + 1) >= 0) return undefined;
-  const parseGroups = (t: string): number[] | undefined => {
-    if (t === '') return [];
-    const g = t.split(':');
-    const r: number[] = [];
-    for (const x of g) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(x)) return undefined;
-      r.push(parseInt(x, 16));
-    }
-    return r;
-  };
-  let groups: number[];
-  if (dbl >= 0) {
-    const head = parseGroups(str.slice(0, dbl));
-    const tail = parseGroups(str.slice(dbl + 2));
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    const g = parseGroups(str);
-    if (!g || g.length !== 8) return undefined;
-    groups = g;
-  }
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = groups[i]! >> 8;
-    out[2 * i + 1] = groups[i]! & 0xff;
-  }
-  if (tail4) out.set(tail4, 12);
-  return out;
-}
-
-/** `inet_ntop(AF_INET6)` as glibc prints it (RFC 5952 with ::ffff:a.b.c.d). */
-export function formatIPv6(a: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((a[2 * i]! << 8) | a[2 * i + 1]!);
-  // IPv4-mapped and IPv4-compatible: glibc's inet_ntop6 uses the dotted quad when the longest
-  // zero run is exactly words 0..5, or words 0..4 followed by 0xffff (so ::2 stays ::2)
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0xffff || (g[5] === 0 && g[6]! !== 0))) {
-    return (g[5] === 0xffff ? '::ffff:' : '::') + formatIPv4(a, 12);
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexs = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hexs.join(':');
-  return hexs.slice(0, bestStart).join(':') + '::' + hexs.slice(bestStart + bestLen).join(':');
-}
-
+/** xtables' numeric_to_ipaddr / numeric_to_ip6addr: IPv4 takes 1 to 4 dotted parts ("10.1" is 10.1.0.0). */
 export function parseAddr(family: Family, s: string): Uint8Array | undefined {
-  return family === 'ip' ? parseIPv4(s) : parseIPv6(s);
-}
-
-export function formatAddr(family: Family, a: Uint8Array): string {
-  return family === 'ip' ? formatIPv4(a) : formatIPv6(a);
-}
-
-const maskCache = new Map<number, Uint8Array>();
-
-/**
- * The mask of a prefix length, shared between all rules that use it (AST
- * values are never mutated after parsing): one array per (length, size)
- * keeps a 100,000-rule ruleset small. Callers that modify masks use
- * prefixMask().
- */
-export function sharedPrefixMask(len: number, bytes: number): Uint8Array {
-  const key = bytes * 256 + len;
-  let m = maskCache.get(key);
-  if (!m) maskCache.set(key, (m = prefixMask(len, bytes)));
-  return m;
-}
-
-/** A prefix length as a fresh mask of `bytes` bytes. */
-export function prefixMask(len: number, bytes: number): Uint8Array {
-  const m = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) {
-    const bits = Math.max(0, Math.min(8, len - 8 * i));
-    m[i] = bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
-  }
-  return m;
-}
-
-/** `xtables_ipmask_to_cidr`: the prefix length, or -1 for a non-contiguous mask. */
-export function maskToCidr(m: Uint8Array): number {
-  let len = 0;
-  let i = 0;
-  while (i < m.length && m[i] === 0xff) {
-    len += 8;
-    i++;
-  }
-  if (i < m.length) {
-    const b = m[i]!;
-    let bits = 0;
-    while (bits < 8 && b & (0x80 >> bits)) bits++;
-    if (((0xff << (8 - bits)) & 0xff) !== b) return -1;
-    len += bits;
-    for (i++; i < m.length; i++) if (m[i] !== 0) return -1;
-  }
-  return len;
+  return family === 'ip' ? parseIPv4(s, 1) : parseIPv6(s);
 }
 
 /**
@@ -367,7 +227,7 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
     mask = sharedPrefixMask(bytes * 8, bytes);
   } else {
     const m = s.slice(slash + 1);
-    const asAddr = family === 'ip' && m.includes('.') ? parseIPv4(m) : family === 'ip6' && m.includes(':') ? parseIPv6(m) : undefined;
+    const asAddr = family === 'ip' && m.includes('.') ? parseIPv4(m, 1) : family === 'ip6' && m.includes(':') ? parseIPv6(m) : undefined;
     if (asAddr) {
       mask = asAddr;
     } else {
@@ -643,38 +503,6 @@ export function cStrtoul(s: string, base = 10): { value: bigint; end: number } {
   const r = strtoumax(s, base);
   if (r.end === 0) return { value: 0n, end: 0 };
   return { value: r.overflow ? 0xffffffffffffffffn : r.value, end: r.end };
-}
-
-/**
- * glibc `inet_aton()` (exact form, as getaddrinfo uses for numeric IPv4
- * hosts): 1 to 4 parts, each decimal, octal (`0` prefix) or hex (`0x`);
- * the last part fills the remaining bytes (`1.2.3` → 1.2.0.3, `1` → 0.0.0.1).
- */
-export function inetAton(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length > 4) return undefined;
-  const vals: number[] = [];
-  for (const p of parts) {
-    let m: RegExpMatchArray | null;
-    let v: number;
-    if ((m = /^0[xX]([0-9a-fA-F]*)$/.exec(p))) v = m[1] ? parseInt(m[1], 16) : 0;
-    else if (/^0[0-7]*$/.test(p)) v = parseInt(p, 8);
-    else if (/^[1-9][0-9]*$/.test(p)) v = Number(p);
-    else return undefined;
-    if (!Number.isFinite(v) || v > 0xffffffff) return undefined;
-    vals.push(v);
-  }
-  const out = new Uint8Array(4);
-  const last = vals[vals.length - 1]!;
-  const lead = vals.length - 1;
-  for (let i = 0; i < lead; i++) {
-    if (vals[i]! > 255) return undefined;
-    out[i] = vals[i]!;
-  }
-  const restBytes = 4 - lead;
-  if (restBytes < 4 && last >= 2 ** (8 * restBytes)) return undefined;
-  for (let i = 3; i >= lead; i--) out[i] = Math.floor(last / 2 ** (8 * (3 - i))) & 0xff;
-  return out;
 }
 
 /**

@@ -10,10 +10,10 @@ import type { EngineOptions } from '../../vm/engine.js';
 import type { ProgramBuilder } from '../../vm/builder.js';
 import { NftSet } from '../../vm/set.js';
 import { NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL } from '../../vm/layout.js';
-import type { Family, MatchNode, Rule } from '../ast.js';
-import { NfvmError, type SourcePos } from '../errors.js';
+import type { Family, MatchNode, Rule } from '../../core/ast.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
+import { type Backend } from '../../core/netfilter.js';
 
-export type Backend = 'legacy' | 'nft';
 
 export class LowerCtx {
   private anon = 0;

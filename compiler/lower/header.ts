@@ -16,7 +16,7 @@ import {
   NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
 } from '../../vm/layout.js';
 import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitPayload, emitRange } from '../../vm/expr/index.js';
-import type { MatchNode } from '../ast.js';
+import type { MatchNode } from '../../core/ast.js';
 import type { IprangeData } from '../ext/match/iprange.js';
 import type { LengthData } from '../ext/match/length.js';
 import type { TtlData } from '../ext/match/ttl.js';

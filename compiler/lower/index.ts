@@ -3,7 +3,7 @@
  * as nftables' netlink_linearize / iptables-nft's nft.c dispatch). A match
  * that is not here is refused with "match X: semantics not modelled yet".
  */
-import type { MatchNode } from '../ast.js';
+import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from './ctx.js';
 import { lowerTcp, lowerUdp } from './tcpudp.js';
 import { lowerIcmp } from './icmp.js';
@@ -44,7 +44,8 @@ export const MATCH_LOWERING: Readonly<Record<string, MatchLowering>> = Object.fr
   }),
 );
 
-export { LowerCtx, type Backend } from './ctx.js';
+export { LowerCtx } from './ctx.js';
+export { type Backend } from '../../core/netfilter.js';
 export { lowerIpPart } from './ippart.js';
 export { lowerTarget } from './targets.js';
 export { limitRate } from './limit.js';

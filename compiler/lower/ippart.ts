@@ -13,7 +13,7 @@ import {
   NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_IIFNAME, NFT_META_L4PROTO, NFT_META_OIFNAME, NFT_PAYLOAD_NETWORK_HEADER,
 } from '../../vm/layout.js';
 import { emitBitwise, emitCmp, emitMetaGet, emitPayload } from '../../vm/expr/index.js';
-import type { AddrMask, Rule } from '../ast.js';
+import type { AddrMask, Rule } from '../../core/ast.js';
 import type { LowerCtx } from './ctx.js';
 
 export function lowerIface(c: LowerCtx, key: number, name: string, invert: boolean): void {

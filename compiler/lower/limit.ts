@@ -5,7 +5,7 @@
  * the burst is kept; type packets.
  */
 import { emitLimit } from '../../vm/expr/index.js';
-import type { MatchNode } from '../ast.js';
+import type { MatchNode } from '../../core/ast.js';
 import type { LimitData } from '../ext/match/limit.js';
 import type { LowerCtx } from './ctx.js';
 

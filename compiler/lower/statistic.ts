@@ -15,7 +15,7 @@ import {
   NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_NEQ, NFT_META_PRANDOM, NFT_NG_INCREMENTAL,
 } from '../../vm/layout.js';
 import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitNumgen } from '../../vm/expr/index.js';
-import type { MatchNode } from '../ast.js';
+import type { MatchNode } from '../../core/ast.js';
 import type { StatisticData } from '../ext/match/statistic.js';
 import { be, le32, type LowerCtx } from './ctx.js';
 

@@ -13,14 +13,13 @@
  *    QUEUE/NFQUEUE → queue; SNAT/DNAT/MASQUERADE/REDIRECT → nat (event +
  *    NF_ACCEPT until the translation is modelled).
  */
-import {
-  NFT_GOTO, NFT_JUMP, NFT_META_MARK, NFT_META_NFTRACE, NFT_REG32_01, NFT_RETURN, NF_ACCEPT, NF_DROP,
-} from '../../vm/layout.js';
+import { NFT_GOTO, NFT_JUMP, NFT_META_MARK, NFT_META_NFTRACE, NFT_REG32_01, NFT_RETURN } from '../../vm/layout.js';
+import { NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import {
   NAT_DNAT, NAT_MASQ, NAT_REDIR, NAT_SNAT, NFT_CT_MARK, NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, emitBitwise,
   emitCtGet, emitCtSet, emitImmediate, emitLog, emitMetaGet, emitMetaSet, emitNat, emitQueue, emitReject, emitVerdict,
 } from '../../vm/expr/index.js';
-import type { TargetNode } from '../ast.js';
+import type { TargetNode } from '../../core/ast.js';
 import type { MarkTargetData } from '../ext/target/MARK.js';
 import type { ConnmarkTargetData } from '../ext/target/CONNMARK.js';
 import type { LogData } from '../ext/target/LOG.js';

@@ -15,7 +15,7 @@ import {
   NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
 } from '../../vm/layout.js';
 import { emitBitwise, emitCmp, emitPayload, emitRange, emitXtL4, emitXtMatchTcpOpt } from '../../vm/expr/index.js';
-import type { MatchNode } from '../ast.js';
+import type { MatchNode } from '../../core/ast.js';
 import type { PortsData, TcpData, UdpData } from '../ext/match/tcpudp.js';
 import { be, type LowerCtx } from './ctx.js';
 

@@ -20,7 +20,7 @@
  * inversions, --tcp-flags/--syn; with `-p tcp`) and udp (with `-p udp`),
  * at most one tcp/udp match per rule. Anything else ends the run.
  */
-import type { Family, Rule } from '../ast.js';
+import type { Family, Rule } from '../../core/ast.js';
 import type { PortsData, TcpData } from '../ext/match/tcpudp.js';
 import {
   CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,

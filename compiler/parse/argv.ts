@@ -12,7 +12,7 @@
  * A quote left open at the end of the line is an error here (iptables would
  * silently take the rest of the line, which is never what the user meant).
  */
-import { NfvmError } from '../errors.js';
+import { NfvmError } from '../../core/errors.js';
 
 export interface Arg {
   /** The argument with quotes removed and escapes applied. */

@@ -11,7 +11,7 @@
  * order, as libiptc applies them to its in-memory table, and the kernel's
  * checks run when the table is committed (see ../check.ts).
  */
-import { NfvmError, type SourcePos } from '../errors.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
 import {
   TABLE_CHAINS,
   TABLE_NAMES,
@@ -22,7 +22,7 @@ import {
   type Ruleset,
   type Table,
   type TableName,
-} from '../ast.js';
+} from '../../core/ast.js';
 import { splitArgs } from './argv.js';
 import { parseCommand, XT_EXTENSION_MAXNAMELEN, type Command } from './rule.js';
 import { findTarget, KNOWN_FOREIGN_TARGETS } from '../ext/registry.js';

@@ -16,9 +16,9 @@
  *  - a lone `!` inverts the next option; iptables 1.8 has no intrapositioned
  *    `--opt ! value` for these extensions (the `!` is taken as the value).
  */
-import { NfvmError, ExtError, type SourcePos } from '../errors.js';
+import { NfvmError, ExtError, type SourcePos } from '../../core/errors.js';
 import type { Arg } from './argv.js';
-import type { Family, MatchNode, OptionNode, Rule, TableName, TargetNode, AddrMask } from '../ast.js';
+import type { Family, MatchNode, OptionNode, Rule, TableName, TargetNode, AddrMask } from '../../core/ast.js';
 import type { ExtContext, MatchModule, OptSpec, TargetModule } from '../ext/types.js';
 import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS, allOptionNames } from '../ext/registry.js';
 import { parseAddrMask, parseProtocol, protoName, strtoumax } from '../ext/util.js';

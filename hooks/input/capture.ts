@@ -12,7 +12,10 @@
  * per frame. Errors are CaptureError (an NfvmError): `FILE:@OFFSET: reason`.
  */
 import { readFileSync } from 'node:fs';
-import { M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_END, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, F_L4PROTO, NFPROTO_UNSPEC } from '../../vm/layout.js';
+import {
+  M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_END, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, F_L4PROTO,
+} from '../../vm/layout.js';
+import { NFPROTO_UNSPEC } from '../../core/netfilter.js';
 import { decodePacket, type Packet } from '../../vm/packet.js';
 import {
   CaptureError, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,

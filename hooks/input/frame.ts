@@ -18,7 +18,7 @@
  *   protocol u16 | reserved u16 | ifindex u32 | ARPHRD u16 | pkttype u8 | addrlen u8 | addr[8]
  * (libpcap pcap/sll.h; the kernel's struct sockaddr_ll fields.)
  */
-import { NfvmError, type ErrorKind } from '../../compiler/errors.js';
+import { NfvmError, type ErrorKind } from '../../core/errors.js';
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;

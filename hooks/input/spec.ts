@@ -42,11 +42,16 @@
  * Errors are NfvmError, `packet spec:1:COL: reason`, COL the 1-based column
  * of the offending word.
  */
-import { NfvmError, type SourcePos } from '../../compiler/errors.js';
-import { parseIPv6, parseProtocol } from '../../compiler/ext/util.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
+import { parseProtocol } from '../../compiler/ext/util.js';
+import { parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
 import { suggest } from '../../compiler/parse/rule.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_MARK } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
+import {
+  IPS_CONFIRMED, IPS_EXPECTED, IPS_SEEN_REPLY, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT,
+  NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT,
+} from '../../core/netfilter.js';
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -54,16 +59,6 @@ export const IPPROTO_UDP = 17;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_SCTP = 132;
 
-/** enum ip_conntrack_info state bits as `ct state` reads them (NF_CT_STATE_BIT). */
-export const NF_CT_STATE_INVALID_BIT = 1;
-export const NF_CT_STATE_ESTABLISHED_BIT = 2; // 1 << (IP_CT_ESTABLISHED + 1)
-export const NF_CT_STATE_RELATED_BIT = 4; // 1 << (IP_CT_RELATED + 1)
-export const NF_CT_STATE_NEW_BIT = 8; // 1 << (IP_CT_NEW + 1)
-export const NF_CT_STATE_UNTRACKED_BIT = 64;
-/** enum ip_conntrack_status bits set for each state. */
-const IPS_EXPECTED = 1;
-const IPS_SEEN_REPLY = 2;
-const IPS_CONFIRMED = 8;
 
 export const TCP_FLAGS: ReadonlyMap<string, number> = new Map([
   ['fin', 0x01], ['syn', 0x02], ['rst', 0x04], ['psh', 0x08], ['ack', 0x10], ['urg', 0x20], ['ece', 0x40], ['cwr', 0x80],
@@ -180,25 +175,6 @@ function tokenize(text: string): Tok[] {
   return toks;
 }
 
-function parseV4(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^[0-9]{1,3}$/.test(parts[i]!)) return undefined;
-    const v = Number(parts[i]);
-    if (v > 255) return undefined;
-    out[i] = v;
-  }
-  return out;
-}
-
-function parseMac(s: string): Uint8Array | undefined {
-  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
-  if (!m) return undefined;
-  return Uint8Array.from(m.slice(1, 7), (h) => parseInt(h, 16));
-}
-
 /** Parses a packet spec; throws NfvmError (`packet spec:1:COL: reason`) on bad input. */
 export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
   const file = o.file ?? 'packet spec';
@@ -279,7 +255,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
       portText = s.slice(c + 1);
       portCol = t.col + c + 1;
     } else if (s.includes(':')) v6 = true;
-    const addr = v6 ? parseIPv6(addrText) : parseV4(addrText);
+    const addr = v6 ? parseIPv6(addrText) : parseIPv4(addrText);
     if (!addr) return err(t, `bad ${v6 ? 'IPv6' : 'IPv4'} ${which} address "${addrText}"`, 'value');
     let port = -1;
     if (portText !== undefined) {

@@ -31,12 +31,15 @@ import { fibLookup } from '../route/index.js';
 import { formatIPv4, type IpAddr } from '../route/addr.js';
 import { RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_SCOPE_HOST, RT_TABLE_LOCAL, type FibResult } from '../route/types.js';
 import {
-  F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NHOFF, M_PKTTYPE, NFPROTO_IPV4, NF_INET_FORWARD, NF_INET_LOCAL_IN,
-  NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
+  F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NHOFF, M_PKTTYPE, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
   PACKET_OTHERHOST,
 } from '../../vm/layout.js';
+import {
+  NFPROTO_IPV4, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING,
+} from '../../core/netfilter.js';
 import { LINKTYPE_ETHERNET, decodePacket, setDevice, type Packet } from '../../vm/packet.js';
 import type { DropReason, Fate, PathStep } from './fate.js';
+import { parseMac } from '../../core/addr.js';
 
 export const EINVAL = 22;
 export const EXDEV = 18;
@@ -86,11 +89,11 @@ function u32(d: Uint8Array, o: number): number {
   return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
 }
 
-const macCache = new Map<string, number[]>();
-/** A link's MAC address as bytes, parsed once. */
-function macBytes(mac: string): number[] {
+const macCache = new Map<string, Uint8Array>();
+/** A link's MAC address as bytes, parsed once (empty when it is not an Ethernet address). */
+function macBytes(mac: string): Uint8Array {
   let b = macCache.get(mac);
-  if (!b) macCache.set(mac, (b = mac.split(':').map((h) => parseInt(h, 16))));
+  if (!b) macCache.set(mac, (b = parseMac(mac) ?? new Uint8Array(0)));
   return b;
 }
 

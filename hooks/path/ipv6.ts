@@ -51,13 +51,16 @@ import { fibLookup } from '../route/index.js';
 import { formatIPv6, maskAddr } from '../route/addr.js';
 import { RTN_ANYCAST, RTN_LOCAL, type FibResult, type FlowKey } from '../route/types.js';
 import {
-  F_L4PROTO, F_MAC_HEADER, M_FLAGS, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, NF_INET_FORWARD,
-  NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING, PACKET_BROADCAST, PACKET_HOST,
-  PACKET_LOOPBACK, PACKET_MULTICAST, PACKET_OTHERHOST,
+  F_L4PROTO, F_MAC_HEADER, M_FLAGS, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_BROADCAST,
+  PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, PACKET_OTHERHOST,
 } from '../../vm/layout.js';
+import {
+  NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING,
+} from '../../core/netfilter.js';
 import { LINKTYPE_ETHERNET, decodePacket, setDevice, type Packet } from '../../vm/packet.js';
 import { arphrd, EHOSTUNREACH, EINVAL, type Netfilter, type PathCtx } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
+import { parseMac } from '../../core/addr.js';
 
 /** IPV6_MIN_MTU. */
 const IPV6_MIN_MTU = 1280;
@@ -232,7 +235,7 @@ export class Ipv6Path {
     if ((m[M_FLAGS]! & F_MAC_HEADER) !== 0 && dev.mac !== '') {
       const mac = m[M_MACOFF]!;
       const d = pkt.data;
-      const own = dev.mac.split(':').map((h) => parseInt(h, 16));
+      const own = parseMac(dev.mac) ?? new Uint8Array(0);
       let same = own.length === 6;
       for (let i = 0; same && i < 6; i++) if (d[mac + i] !== own[i]) same = false;
       if (!same) {

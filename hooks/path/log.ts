@@ -14,7 +14,8 @@
  * Every field is followed by one space, the line too (as the kernel prints it).
  * Bridge fields (PHYSIN/PHYSOUT) and UID/GID (there is no socket model) are not printed.
  */
-import { F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, NFPROTO_IPV6 } from '../../vm/layout.js';
+import { F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
+import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 
 /** NF_LOG_* flags (include/uapi/linux/netfilter/nf_log.h). */

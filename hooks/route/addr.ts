@@ -1,21 +1,17 @@
 /**
  * IPv4/IPv6 addresses as 32-bit words (network order, most significant word
  * first): IPv4 is one word, IPv6 four. Parsing returns undefined on bad input
- * (callers raise a located error); nothing here throws.
+ * (callers raise a located error); nothing here throws. The text forms are
+ * core/addr.ts's.
  */
+import {
+  formatIPv6 as formatIPv6Bytes, parseIPv4 as parseIPv4Bytes, parseIPv6 as parseIPv6Bytes,
+} from '../../core/addr.js';
 
 /** IPv4 dotted quad → unsigned 32-bit value, or -1. */
 export function parseIPv4(s: string): number {
-  const parts = s.split('.');
-  if (parts.length !== 4) return -1;
-  let v = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return -1;
-    const n = Number(p);
-    if (n > 255) return -1;
-    v = v * 256 + n;
-  }
-  return v;
+  const b = parseIPv4Bytes(s);
+  return b ? ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 : -1;
 }
 
 export function formatIPv4(v: number): string {
@@ -24,57 +20,18 @@ export function formatIPv4(v: number): string {
 
 /** IPv6 text (with ::, embedded IPv4) → four words, or undefined. */
 export function parseIPv6(s: string): Uint32Array | undefined {
-  if (s.length > 45 || s.length < 2) return undefined;
-  let head = s;
-  let tailV4 = -1;
-  const lastColon = s.lastIndexOf(':');
-  if (s.indexOf('.', lastColon) >= 0) {
-    tailV4 = parseIPv4(s.slice(lastColon + 1));
-    if (tailV4 < 0) return undefined;
-    head = s.slice(0, lastColon + 1) + '0:0';
-  }
-  const dbl = head.indexOf('::');
-  if (dbl >= 0 && head.indexOf('::', dbl + 1) >= 0) return undefined;
-  const groups: number[] = [];
-  const pushAll = (txt: string): boolean => {
-    if (txt === '') return true;
-    for (const g of txt.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
-      groups.push(parseInt(g, 16));
-    }
-    return true;
-  };
-  if (dbl >= 0) {
-    const left: number[] = [];
-    if (!pushAll(head.slice(0, dbl))) return undefined;
-    left.push(...groups.splice(0));
-    if (!pushAll(head.slice(dbl + 2))) return undefined;
-    const right = groups.splice(0);
-    if (left.length + right.length > 7) return undefined;
-    groups.push(...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right);
-  } else if (!pushAll(head) || groups.length !== 8) return undefined;
-  if (groups.length !== 8) return undefined;
+  const b = parseIPv6Bytes(s);
+  if (!b) return undefined;
   const w = new Uint32Array(4);
-  for (let i = 0; i < 4; i++) w[i] = ((groups[2 * i]! << 16) | groups[2 * i + 1]!) >>> 0;
-  if (tailV4 >= 0) w[3] = tailV4 >>> 0;
+  for (let i = 0; i < 4; i++) w[i] = ((b[4 * i]! << 24) | (b[4 * i + 1]! << 16) | (b[4 * i + 2]! << 8) | b[4 * i + 3]!) >>> 0;
   return w;
 }
 
-/** RFC 5952 text (what iproute2 prints). */
+/** Four words as text (inet_ntop, what iproute2 prints). */
 export function formatIPv6(w: ArrayLike<number>): string {
-  const g: number[] = [];
-  for (let i = 0; i < 4; i++) g.push(w[i]! >>> 16, w[i]! & 0xffff);
-  let bestAt = -1, bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(g);
-  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) for (let k = 0; k < 4; k++) b[4 * i + k] = (w[i]! >>> (24 - 8 * k)) & 0xff;
+  return formatIPv6Bytes(b);
 }
 
 export type Family = 4 | 6;

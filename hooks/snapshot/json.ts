@@ -4,7 +4,7 @@
  * offending key. Objects are null-prototype (no prototype pollution), nesting
  * is bounded (MAX_DEPTH), and the scanner is iterative over strings/numbers.
  */
-import { NfvmError, type SourcePos } from '../../compiler/errors.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
 
 export const MAX_DEPTH = 64;
 

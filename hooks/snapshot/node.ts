@@ -6,6 +6,7 @@ import type { IpAddr } from '../route/addr.js';
 import type { Fib } from '../route/fib.js';
 import type { RoutingNode } from '../route/index.js';
 import type { Sysctls } from './sysctl.js';
+import type { Backend } from '../../core/netfilter.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -48,7 +49,6 @@ export interface Address {
   readonly label: string;
 }
 
-export type Backend = 'legacy' | 'nft';
 
 export interface RulesetText {
   /** Path of the file it was read from. */

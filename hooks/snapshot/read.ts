@@ -18,7 +18,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { NfvmError } from '../../compiler/errors.js';
+import { NfvmError } from '../../core/errors.js';
 import { parseAddr, parsePrefix, maskAddr, type Family, type IpAddr } from '../route/addr.js';
 import { deriveRoutes4, deriveRoutes6 } from '../route/derive.js';
 import { Fib, defaultRule, defaultRules } from '../route/fib.js';
@@ -28,7 +28,8 @@ import {
   type Route,
 } from '../route/types.js';
 import { isObject, JsonPath, parseJson, type JsonObject, type JsonValue } from './json.js';
-import { Node, type Address, type Backend, type Link, type RulesetText } from './node.js';
+import { Node, type Address, type Link, type RulesetText } from './node.js';
+import { type Backend } from '../../core/netfilter.js';
 import { parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
 
 export const SNAPSHOT_FILES = [

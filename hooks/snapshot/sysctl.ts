@@ -11,7 +11,7 @@
  * and every device (inet_forward_change), so a file that gives only
  * ip_forward is read that way.
  */
-import { NfvmError, type SourcePos } from '../../compiler/errors.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
 import { FRESH_NETNS_SYSCTL } from './fresh-sysctl.js';
 
 export interface SysctlEntry {

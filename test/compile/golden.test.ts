@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { compileTable } from '../../compiler/compile.js';
 import { chainCount, chainName, disasmChain } from '../../vm/index.js';
-import type { TableName } from '../../compiler/ast.js';
+import type { TableName } from '../../core/ast.js';
 // @ts-expect-error plain ESM helper without types
 import { parseT } from './gen-payload.mjs';
 

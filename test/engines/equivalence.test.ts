@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import type { TableName } from '../../compiler/ast.js';
+import type { TableName } from '../../core/ast.js';
 import { referenceTable } from '../../vm/reference/index.js';
 import { vmTable } from '../../vm/table.js';
 import type { EngineOptions, TableEngine } from '../../vm/engine.js';

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runCase, type TCase } from '../helpers/tfile.js';
-import type { Family } from '../../compiler/ast.js';
+import type { Family } from '../../core/ast.js';
 
 type Line = [family: Family, table: string, chain: string, rule: string, expected: string, result: 'OK' | 'FAIL'];
 

@@ -16,7 +16,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Family } from '../../compiler/ast.js';
+import type { Family } from '../../core/ast.js';
 import { CORPUS, HAVE_CORPUS } from './corpus.js';
 
 /** The corpus directories holding real dumps (relative to the corpus root). */

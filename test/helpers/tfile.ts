@@ -14,8 +14,8 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRule } from '../../compiler/save.js';
-import { NfvmError } from '../../compiler/errors.js';
-import type { Family } from '../../compiler/ast.js';
+import { NfvmError } from '../../core/errors.js';
+import type { Family } from '../../core/ast.js';
 import type { KnownObjects } from '../../compiler/ext/types.js';
 
 export interface TCase {

@@ -5,9 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { hookEntriesGrow, MAX_HOOK_COUNT, NfHookRegistry, nfHookSlow, NF_VERDICT_FLAG_QUEUE_BYPASS, type NfHookOps, type NfHookState } from '../../hooks/registry.js';
+import {
+  hookEntriesGrow, MAX_HOOK_COUNT, NfHookRegistry, nfHookSlow, type NfHookOps, type NfHookState,
+} from '../../hooks/registry.js';
+import {
+  NF_VERDICT_FLAG_QUEUE_BYPASS, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
+  NF_INET_PRE_ROUTING, NF_QUEUE, NF_STOLEN,
+} from '../../core/netfilter.js';
 import { hookSlots, NF_IP_PRI_CONNTRACK, NF_IP_PRI_CONNTRACK_CONFIRM, NF_IP_PRI_FILTER, NF_IP_PRI_MANGLE, NF_IP_PRI_NAT_DST, NF_IP_PRI_RAW } from '../../hooks/priorities.js';
-import { NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING, NF_QUEUE, NF_STOLEN } from '../../vm/layout.js';
 
 type Ops = NfHookOps<string[], NfHookState>;
 const ops = (name: string, priority: number, verdict = NF_ACCEPT): Ops => ({ name, priority, hook: (trail) => (trail.push(name), verdict) });

@@ -3,11 +3,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { buildNode, readSnapshot, backendOf } from '../../hooks/snapshot/read.js';
 import { fibLookup, addrType, formatAddr } from '../../hooks/route/index.js';
-import { NfvmError } from '../../compiler/errors.js';
+import { NfvmError } from '../../core/errors.js';
 import { REPO } from '../helpers/corpus.js';
 
 const err = (f: () => unknown): string => {
@@ -66,7 +66,6 @@ describe('the example node', () => {
   });
 });
 
-import { readFileSync } from 'node:fs';
 function readFileText(p: string) {
   return readFileSync(p, 'utf8');
 }

@@ -10,9 +10,10 @@ import {
   writePcap, writePcapng, type Frame, type OutFrame,
 } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { NfvmError } from '../../compiler/errors.js';
+import { NfvmError } from '../../core/errors.js';
 import { Packet } from '../../vm/packet.js';
-import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../../vm/layout.js';
+import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../../core/netfilter.js';
 
 const hex = (b: Uint8Array, n = b.length): string => [...b.subarray(0, n)].map((x) => x.toString(16).padStart(2, '0')).join('');
 const raw = (spec: string): Uint8Array => encodeSpec(parseSpec(spec)).data;

@@ -4,12 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { NfvmError } from '../../compiler/errors.js';
+import { NfvmError } from '../../core/errors.js';
 import { crc32c, encodeSpec, parseSpec, specPacket, type PacketSpec } from '../../hooks/input/spec.js';
 import {
   F_L4PROTO, F_MAC_HEADER, M_CT_DIR, M_CT_MARK, M_CT_STATE, M_FLAGS, M_FRAGOFF, M_IIF, M_L4PROTO, M_LEN, M_MARK,
-  M_NFPROTO, M_NHOFF, M_OIF, M_PKTTYPE, M_PROTOCOL, M_THOFF, NFPROTO_IPV4, NFPROTO_IPV6, PACKET_MULTICAST,
+  M_NFPROTO, M_NHOFF, M_OIF, M_PKTTYPE, M_PROTOCOL, M_THOFF, PACKET_MULTICAST,
 } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 
 function specError(text: string): string {
   try {

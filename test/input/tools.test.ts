@@ -16,7 +16,8 @@ import {
 } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { Packet } from '../../vm/packet.js';
-import { M_L4PROTO, M_NFPROTO, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../vm/layout.js';
+import { M_L4PROTO, M_NFPROTO } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 
 const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const HAS_TCPDUMP = has('tcpdump');

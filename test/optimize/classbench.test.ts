@@ -14,7 +14,8 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { vmTable } from '../../vm/table.js';
 import { disasm } from '../../vm/disasm.js';
 import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
-import { M_HOOK, M_NFPROTO, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NFPROTO_IPV4 } from '../../vm/layout.js';
+import { M_HOOK, M_NFPROTO } from '../../vm/layout.js';
+import { NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NFPROTO_IPV4 } from '../../core/netfilter.js';
 
 const SETS = [
   ['classbench-lyxocs-ruleSet', 'acl1_1k'],

@@ -10,7 +10,8 @@
  */
 import fc from 'fast-check';
 import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
-import { M_HOOK, M_MARK, M_NFPROTO, NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_FORWARD } from '../../vm/layout.js';
+import { M_HOOK, M_MARK, M_NFPROTO } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_FORWARD } from '../../core/netfilter.js';
 import { Op, OP_INFO, OP_MASK, RULE_WORDS } from '../../vm/opcodes.js';
 import type { Program } from '../../vm/program.js';
 

@@ -15,7 +15,7 @@ import { fateText, type PathResult } from '../../hooks/path/fate.js';
 import { parseSpec } from '../../hooks/input/spec.js';
 import { specInput } from '../../cli/trace.js';
 import { saveRuleset } from '../../compiler/save.js';
-import { NFPROTO_IPV4, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/node');
 const base = new Map(readdirSync(FIX).map((f) => [f, readFileSync(join(FIX, f), 'utf8')]));

@@ -3,7 +3,11 @@
  * hand-built packets and rulesets parsed from iptables-save text.
  */
 import { describe, expect, it } from 'vitest';
-import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_FLAGS, M_MARK, M_PKTTYPE, F_NFTRACE, NF_ACCEPT, NF_DROP, NF_QUEUE, PACKET_BROADCAST, PACKET_LOOPBACK } from '../../vm/layout.js';
+import {
+  M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_FLAGS, M_MARK, M_PKTTYPE, F_NFTRACE, PACKET_BROADCAST,
+  PACKET_LOOPBACK,
+} from '../../vm/layout.js';
+import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
 import { addr4, engine, eth, icmp6L, icmpL, ipv4, ipv6, packet, tcp, udp } from './helpers.js';
 
 /** Verdict NF_QUEUE marks "the rule matched" in these tests. */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TraceKind } from '../../vm/engine.js';
-import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../vm/layout.js';
+import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
 import { engine, eth, ext, ipv4, ipv6, packet, raw, tcp, udp } from './helpers.js';
 
 const P = () => packet([ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }), tcp({ dport: 22 })]);

@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   F_L4PROTO, F_MAC_HEADER, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW, M_END, M_FLAGS, M_FRAGOFF,
-  M_L4PROTO, M_LEN, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC,
-  PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, Packet, decodePacket,
+  M_L4PROTO, M_LEN, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, PACKET_BROADCAST, PACKET_HOST,
+  PACKET_MULTICAST, Packet, decodePacket,
 } from '../../vm/index.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../../core/netfilter.js';
 import { eth, ext, frame, ipv4, ipv6, packet, raw, tcp, udp, vlan } from './helpers/pkt.js';
 
 const fields = (p: Packet) => ({

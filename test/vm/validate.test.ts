@@ -7,11 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  CHAIN_WORDS, CH_FIRST, CH_POLICY, NFPROTO_IPV4, NFT_CMP_EQ, NFT_CMP_LT, NFT_JUMP, NFT_LIMIT_PKTS, NFT_META_MARK,
-  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_LL_HEADER as LL, NFT_CMP_NEQ, OP_MASK, RULE_WORDS, opSize, ruleOffsets, NFT_REG_1, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_STOLEN, NftSet, Op, ProgramBuilder,
-  VmError, OP_INFO, resetState, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitLimit, emitLog, emitLookup, emitMetaGet,
-  emitMetaSet, emitNumgen, emitPayload, emitVerdict, validate, NFT_BITWISE_LSHIFT, NFT_BYTEORDER_HTON, type Program,
+  CHAIN_WORDS, CH_FIRST, CH_POLICY, NFT_CMP_EQ, NFT_CMP_LT, NFT_JUMP, NFT_LIMIT_PKTS, NFT_META_MARK,
+  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_LL_HEADER as LL, NFT_CMP_NEQ, OP_MASK, RULE_WORDS, opSize,
+  ruleOffsets, NFT_REG_1, NftSet, Op, ProgramBuilder, VmError, OP_INFO, resetState, emitBitwiseShift, emitByteorder,
+  emitCmp, emitCounter, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload,
+  emitVerdict, validate, NFT_BITWISE_LSHIFT, NFT_BYTEORDER_HTON, type Program,
 } from '../../vm/index.js';
+import { NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_STOLEN } from '../../core/netfilter.js';
 import { buildPkt, buildProg, pktSpec, progSpec } from './helpers/gen.js';
 import { runOne } from './helpers/run.js';
 

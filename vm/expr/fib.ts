@@ -18,7 +18,8 @@
  * (UNREACHABLE, BLACKHOLE, PROHIBIT, ...) are not modelled.
  */
 import { Op } from '../opcodes.js';
-import { M_END, M_NFPROTO, M_NHOFF, NFPROTO_IPV6, NFT_BREAK, NFT_CONTINUE, checkRegStore, regSlot } from '../layout.js';
+import { M_END, M_NFPROTO, M_NHOFF, NFT_BREAK, NFT_CONTINUE, checkRegStore, regSlot } from '../layout.js';
+import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { NftRegs, Program } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import type { Packet } from '../packet.js';

@@ -15,9 +15,9 @@
  */
 import { OP_MASK, Op } from '../opcodes.js';
 import {
-  CHAIN_WORDS, CH_POLICY, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_RETURN, NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN,
-  NF_VERDICT_MASK, checkRegStore, regSlot,
+  CHAIN_WORDS, CH_POLICY, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_RETURN, checkRegStore, regSlot,
 } from '../layout.js';
+import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../../core/netfilter.js';
 import { VmError, chainCount, chainName, type Program } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';

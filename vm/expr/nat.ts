@@ -13,7 +13,7 @@
  *   +6 maxPort
  */
 import { Op } from '../opcodes.js';
-import { NF_ACCEPT } from '../layout.js';
+import { NF_ACCEPT } from '../../core/netfilter.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import { poolOk, type EvalCtx, fmtData } from './common.js';

@@ -13,7 +13,8 @@
  * fanout and `num` otherwise (the hash is not reproducible anyway).
  */
 import { Op } from '../opcodes.js';
-import { M_CPU, NF_QUEUE } from '../layout.js';
+import { M_CPU } from '../layout.js';
+import { NF_QUEUE, NF_VERDICT_FLAG_QUEUE_BYPASS } from '../../core/netfilter.js';
 import type { Program } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import type { Packet } from '../packet.js';
@@ -21,7 +22,6 @@ import type { EvalCtx } from './common.js';
 
 export const NFT_QUEUE_FLAG_BYPASS = 0x01;
 export const NFT_QUEUE_FLAG_CPU_FANOUT = 0x02;
-export const NF_VERDICT_FLAG_QUEUE_BYPASS = 0x00008000;
 
 export const QUEUE_NUM = 1;
 export const QUEUE_TOTAL = 2;

@@ -8,7 +8,7 @@
  *   +2 code  ICMP / ICMPv6 code (the REJECT `--reject-with` value as the x_tables target stores it)
  */
 import { Op } from '../opcodes.js';
-import { NF_DROP } from '../layout.js';
+import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import type { EvalCtx } from './common.js';

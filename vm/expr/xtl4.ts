@@ -14,7 +14,8 @@
  *   +2 flags   XT_L4_F_TCP: apply the offset-1 rule
  */
 import { Op } from '../opcodes.js';
-import { F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_THOFF, NFT_BREAK, NFT_CONTINUE, NF_DROP } from '../layout.js';
+import { F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_THOFF, NFT_BREAK, NFT_CONTINUE } from '../layout.js';
+import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import type { Packet } from '../packet.js';

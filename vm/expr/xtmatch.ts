@@ -19,7 +19,8 @@
  *   flags:  XT_MATCH_F_INV
  */
 import { Op } from '../opcodes.js';
-import { M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, NF_DROP, checkRegLoad, regSlot } from '../layout.js';
+import { M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, checkRegLoad, regSlot } from '../layout.js';
+import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type NftRegs, type Program, type VmEnv } from '../program.js';
 import type { ProgramBuilder } from '../builder.js';
 import type { Packet } from '../packet.js';

@@ -12,10 +12,11 @@
  * [ihl*4, frame], IPv6 payload length past the frame) never reach the
  * table: run() returns NF_DROP and counts and traces nothing.
  */
-import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from '../../compiler/ast.js';
-import { NfvmError } from '../../compiler/errors.js';
+import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from '../../core/ast.js';
+import { NfvmError } from '../../core/errors.js';
 import type { Count, EngineOptions, TableEngine, TraceEvent } from '../engine.js';
-import { M_LEN, M_NFPROTO, M_NHOFF, NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6 } from '../layout.js';
+import { M_LEN, M_NFPROTO, M_NHOFF } from '../layout.js';
+import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../packet.js';
 import { Xorshift32 } from '../random.js';
 import { MATCH_FACTORIES } from './match/index.js';

@@ -13,7 +13,8 @@
  * (`do { ... } while (!acpar.hotdrop)`), and a hotdrop returns NF_DROP
  * whatever the verdict.
  */
-import { IFNAMSIZ, M_IIFNAME, M_LEN, M_NHOFF, M_OIFNAME, NF_ACCEPT, NF_DROP, NF_QUEUE } from '../layout.js';
+import { IFNAMSIZ, M_IIFNAME, M_LEN, M_NHOFF, M_OIFNAME } from '../layout.js';
+import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
 import type { Packet } from '../packet.js';
 import type { Count, TraceEvent } from '../engine.js';
 import { TraceKind } from '../engine.js';

@@ -10,8 +10,8 @@
  * --limit-iface-in from OUTPUT/POSTROUTING; for IPv6 the BLACKHOLE,
  * BROADCAST and PROHIBIT..XRESOLVE types are refused.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 

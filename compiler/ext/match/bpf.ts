@@ -13,7 +13,7 @@
  * program ends with a return); a pinned object must exist, which nfvm
  * cannot see and accepts.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
 

@@ -4,7 +4,7 @@
  * `--cluster-local-node n` is stored as the mask `1 << (n-1)` and saved as
  * `--cluster-local-nodemask`. No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
 

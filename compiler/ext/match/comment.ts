@@ -2,7 +2,7 @@
  * comment match: libxt_comment.c, kernel xt_comment.c (always matches).
  * `struct xt_comment_info` holds 256 bytes: at most 255 bytes of text.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { saveString } from '../../parse/argv.js';
 

@@ -5,7 +5,7 @@
  * kernel matches `from <= x <= to` when to >= from, else `x < to || x > from`.
  * No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
 

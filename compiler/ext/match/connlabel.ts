@@ -10,7 +10,7 @@
  * Saved as `[ !] --label "BIT"[ --set]`. Kernel checkentry: only the invert
  * and set option bits, and the bit below 128 (else ERANGE).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
 

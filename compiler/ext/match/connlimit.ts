@@ -8,9 +8,10 @@
  * `--connlimit-above n`. The mask defaults to the full address (32/128).
  * No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, prefixMask } from '../util.js';
+import { parseUintOpt } from '../util.js';
+import { prefixMask } from '../../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 
 /** struct xt_connlimit_info, decoded. */

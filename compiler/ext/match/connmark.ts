@@ -2,7 +2,7 @@
  * connmark match: libxt_connmark.c (revision 1), kernel xt_connmark.c:
  * `(ct->mark & mask) == mark`, optionally inverted. No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { hex, parseMarkMask } from '../util.js';
 

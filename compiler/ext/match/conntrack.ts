@@ -8,7 +8,7 @@
  * Kernel: no table/hook restriction (checkentry only takes a conntrack
  * reference).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol, strtoumax } from '../util.js';
 import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';

@@ -3,7 +3,7 @@
  * `net/netfilter/xt_cpu.c` (checkentry only refuses unknown invert bits):
  * the CPU processing the packet.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
 

@@ -6,7 +6,7 @@
  * or range (XTTYPE_PORTRC), `--dccp-types` a comma list of packet type
  * names, `--dccp-option` an option number 1-255; all invertible.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parsePortRangeX } from '../hostmask.js';
 import { parseUintOpt, xtOptUse, type XtOptEntry } from '../util.js';

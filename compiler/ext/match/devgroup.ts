@@ -6,8 +6,8 @@
  * interface. The kernel allows --src-group only from PREROUTING, INPUT and
  * FORWARD, and --dst-group only from FORWARD, OUTPUT and POSTROUTING.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { parseValMask } from '../util.js';
 

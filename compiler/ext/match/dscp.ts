@@ -4,7 +4,7 @@
  * refuses a value above 0x3f): the 6-bit DSCP field of the IPv4 TOS byte or
  * IPv6 traffic class. `--dscp` and `--dscp-class` exclude each other.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 

@@ -4,7 +4,7 @@
  * the IP ECN codepoint. Matching the TCP bits needs `-p tcp` (not
  * inverted), which the kernel checks at load time.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
 

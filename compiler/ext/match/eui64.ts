@@ -7,7 +7,7 @@
  * allows it only where a MAC header exists (`.hooks` PREROUTING, INPUT,
  * FORWARD), IPv6 only.
  */
-import { Hook } from '../../ast.js';
+import { Hook } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
 
 /** eui64 has no match data. */

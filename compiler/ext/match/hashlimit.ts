@@ -24,24 +24,14 @@
  * the 64-bit credit arithmetic (so `1/day` needs `--hashlimit-burst 1`).
  * Sizes above 1048576 are capped (the kernel rewrites the rule).
  */
-import { fail } from '../../errors.js';
-import type { Family } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import type { Family } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { rateUnit } from './limit.js';
 import {
-  cAtoi,
-  cStrtoll,
-  inetAton,
-  maskToCidr,
-  parseIPv6,
-  parseUintOpt,
-  strtoulPrefix,
-  strtoulWhole,
-  xtOptFcheck,
-  xtOptFlags,
-  xtOptUse,
-  type XtOptEntry,
+  cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry,
 } from '../util.js';
+import { inetAton, maskToCidr, parseIPv6 } from '../../../core/addr.js';
 
 /** XT_HASHLIMIT_* mode bits. */
 export const HASH_DIP = 0x01;

@@ -9,7 +9,7 @@
  * number read by strtoul in any C base and truncated to 8 bits). The
  * kernel refuses IP6T_OPTS_NSTRICT, which iptables never sets.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
 import { parseUintOptU32 } from './esp.js';

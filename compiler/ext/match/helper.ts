@@ -3,7 +3,7 @@
  * master's) conntrack helper name equals `--helper` (any helper for "").
  * No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { saveString } from '../../parse/argv.js';
 

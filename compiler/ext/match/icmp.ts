@@ -9,7 +9,7 @@
  * one), `type`, `type/code` or `type/min:max`. The IPv4 match starts as
  * type 0xff ("any"); the IPv6 one as type 0.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulPrefix } from '../util.js';
 

@@ -6,10 +6,11 @@
  * means `a-a`). A reversed range is accepted with a warning; it never
  * matches.
  */
-import { fail } from '../../errors.js';
-import type { Family } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import type { Family } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
-import { formatAddr, parseIPv6, strtoulPrefix } from '../util.js';
+import { strtoulPrefix } from '../util.js';
+import { formatAddr, parseIPv6 } from '../../../core/addr.js';
 
 export interface IpRange {
   /** Inclusive bounds, 4 or 16 bytes in network order. */

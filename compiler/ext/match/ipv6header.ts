@@ -11,7 +11,7 @@
  * /etc/protocols names (`hop-by-hop` and `protocol` for 0 and 255, which
  * getprotobynumber does not give).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol } from '../util.js';
 

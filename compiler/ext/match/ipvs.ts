@@ -4,7 +4,7 @@
  * (XT_IPVS_IPVS_PROPERTY), which is then not saved; `! --ipvs` cannot be
  * combined with the others. No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol } from '../util.js';
 import { formatHostMask, parseHostMask, parsePortX, type HostMask } from '../hostmask.js';

@@ -4,7 +4,7 @@
  * (IPv4 total length, IPv6 payload length plus the header) in an inclusive
  * range.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintRangeOpt } from '../util.js';
 

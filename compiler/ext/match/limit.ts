@@ -12,7 +12,7 @@
  * HZ * CREDITS_PER_JIFFY = 32000, true for HZ 250 and 1000): `--limit 1/day`
  * needs `--limit-burst 1`.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { cAtoi, parseUintOpt } from '../util.js';
 

@@ -4,10 +4,11 @@
  * source address. The kernel allows it only from PREROUTING, INPUT and
  * FORWARD (`.hooks`), where the packet came in on an interface.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
+import { formatMac } from '../../../core/addr.js';
 
 export interface MacData {
   /** 6 bytes. */
@@ -19,7 +20,7 @@ export interface MacData {
  * `xtopt_parse_ethermac()`: six `strtoul(.., 16)` fields separated by `:`,
  * each at most two characters long (an empty field is 0).
  */
-export function parseMac(s: string): Uint8Array {
+function parseEthermac(s: string): Uint8Array {
   const out = new Uint8Array(6);
   let p = 0;
   for (let i = 0; i < 6; i++) {
@@ -41,11 +42,11 @@ export const mac: MatchModule<MacData> = {
   hooks: (1 << Hook.PRE_ROUTING) | (1 << Hook.LOCAL_IN) | (1 << Hook.FORWARD),
   init: () => ({ srcaddr: new Uint8Array(6), invert: false }),
   parse(d, _opt, arg, invert) {
-    d.srcaddr = parseMac(arg!);
+    d.srcaddr = parseEthermac(arg!);
     if (invert) d.invert = true;
   },
   final(_d, seen) {
     if (!seen.has('mac-source')) fail('mac: option "--mac-source" must be specified', 'option');
   },
-  save: (d) => `${d.invert ? ' !' : ''} --mac-source ${[...d.srcaddr].map((b) => b.toString(16).padStart(2, '0')).join(':')}`,
+  save: (d) => `${d.invert ? ' !' : ''} --mac-source ${formatMac(d.srcaddr)}`,
 };

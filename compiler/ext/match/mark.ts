@@ -2,7 +2,7 @@
  * mark match: libxt_mark.c (revision 1), kernel xt_mark.c:
  * `(skb->mark & mask) == mark`, optionally inverted.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { hex, parseMarkMask } from '../util.js';
 

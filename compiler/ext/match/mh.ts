@@ -7,7 +7,7 @@
  * prefix: the first name the text starts, unless another name equals it)
  * or a number 0-255; an empty bound is 0 or 255. Saved numerically.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

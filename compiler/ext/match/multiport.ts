@@ -9,7 +9,7 @@
  * checks the rule's protocol when it parses the option (so `-p` must come
  * first); the kernel checks it again at load time.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parsePort, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../util.js';
 

@@ -8,7 +8,7 @@
  * it does not exist (ENOENT). nfvm checks this when the existing objects
  * are known (CheckContext.objects), and accepts any name otherwise.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { saveString } from '../../parse/argv.js';
 

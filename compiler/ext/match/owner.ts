@@ -5,7 +5,7 @@
  * iptables-save always prints numbers. Kernel `.hooks` = OUTPUT and
  * POSTROUTING; checkentry refuses a range whose minimum exceeds its maximum.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulPrefix } from '../util.js';
 

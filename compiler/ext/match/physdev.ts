@@ -4,7 +4,7 @@
  * `--physdev-out`/`--physdev-is-out` without a non-inverted
  * `--physdev-is-bridged` in a rule reachable from OUTPUT.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 
 /** XT_PHYSDEV_OP_* bits. */

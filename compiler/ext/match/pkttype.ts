@@ -3,7 +3,7 @@
  * `net/netfilter/xt_pkttype.c` (no checkentry): the link-layer packet type
  * (skb->pkt_type, PACKET_HOST etc. of linux/if_packet.h).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 
 export interface PkttypeData {

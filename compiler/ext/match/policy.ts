@@ -7,7 +7,7 @@
  * Kernel checkentry: an `out` policy is refused in rules reachable from
  * PREROUTING/INPUT, an `in` policy from OUTPUT/POSTROUTING.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol, parseUintOpt } from '../util.js';
 import { formatHostMask, parseHostMask, type HostMask } from '../hostmask.js';

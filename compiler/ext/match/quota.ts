@@ -6,7 +6,7 @@
  * Upstream iptables has no `--remain` (an Android-only patch). The kernel
  * accepts every value.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

@@ -23,7 +23,7 @@
  * the estimators must exist (RATEEST rules); nfvm only refuses an empty
  * name, since estimators are created by rules of any table and family.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 import { strtodPrefix } from '../target/RATEEST.js';

@@ -8,8 +8,8 @@
  * base) or a name from /etc/iproute2/rt_realms; iptables-save prints the
  * name when the mask is full and the value has one.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { parseValMask } from '../util.js';
 

@@ -15,9 +15,10 @@
  * `--hitcount`, `--reap` or `--rttl`; `--reap` needs `--seconds`;
  * `--hitcount` below 65536; the name must be usable as a /proc file name.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { formatIPv4, formatIPv6, inetAton, parseIPv6, parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
+import { parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
+import { formatIPv4, formatIPv6, inetAton, parseIPv6 } from '../../../core/addr.js';
 
 /** XT_RECENT_* check_set bits. */
 export const RECENT_CHECK = 1;

@@ -7,9 +7,9 @@
  * most IP6T_RT_HOPS = 16) and `--rt-0-not-strict`. The kernel refuses the
  * type-0 options without `--rt-type 0` (iptables already checks the order).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { formatIPv6, parseIPv6 } from '../util.js';
+import { formatIPv6, parseIPv6 } from '../../../core/addr.js';
 import { parseSpiRange, parseUintOptU32, type SpiRange } from './esp.js';
 
 /** IP6T_RT_HOPS */

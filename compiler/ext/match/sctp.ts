@@ -8,7 +8,7 @@
  * mode and `ALL`, `NONE` or a comma list of chunk names, each with optional
  * `:flags` (upper case = flag set, lower case = flag clear).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

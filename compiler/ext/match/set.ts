@@ -13,7 +13,7 @@
  * refuses a set that does not exist ("Set foo doesn't exist."). nfvm has
  * no ipset state yet, so it accepts any name and keeps it.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule, KnownObjects } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

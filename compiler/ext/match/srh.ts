@@ -11,7 +11,8 @@
  * field share the field (the last one given sets the value).
  */
 import type { MatchModule } from '../types.js';
-import { formatIPv6, maskToCidr, parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../util.js';
+import { formatIPv6, maskToCidr } from '../../../core/addr.js';
 import { parseHostMask, type HostMask } from '../hostmask.js';
 
 /** The numeric options, in the order of their IP6T_SRH_* flag bits (and of srh1_save). */

@@ -14,7 +14,7 @@
  *
  * The kernel check accepts every value iptables can produce.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { cIsSpace, parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
 

@@ -14,7 +14,7 @@
  * recurrence <= 4, head-ignore only on a first token that is not the last)
  * and refuses ignore-case.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 

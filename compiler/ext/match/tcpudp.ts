@@ -5,7 +5,7 @@
  * inclusive), TCP flags mask/comparison, TCP option kind and the inversion
  * flags. Kernel `.proto` is IPPROTO_TCP/UDP, so the rule needs `-p tcp|udp`.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parsePortRange, strtoulWhole } from '../util.js';
 

@@ -15,7 +15,7 @@
  *
  * The kernel check accepts every value iptables can produce.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { cStrtoul, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 

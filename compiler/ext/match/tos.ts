@@ -4,7 +4,7 @@
  * value` on the IPv4 TOS byte or the IPv6 traffic class. A symbolic name
  * (Minimize-Delay, ...) implies the mask 0x3f, a number the mask 0xff.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseTosMask } from '../util.js';
 

@@ -5,7 +5,7 @@
  * (`! --ttl-eq`), less than, greater than. The options exclude each other;
  * `--ttl`/`--hl` are the old spellings of `--ttl-eq`/`--hl-eq`.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, xtOptName, xtOptUse, type XtOptEntry } from '../util.js';
 

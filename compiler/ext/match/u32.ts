@@ -11,7 +11,7 @@
  *
  * The kernel check only bounds the counts, which iptables already enforces.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { cIsSpace, strtoulPrefix } from '../util.js';
 

@@ -3,7 +3,7 @@
  * the given type. `--type` is mandatory; names are case-insensitive and
  * saved in lower case. No table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
 /** struct xt_audit_info: XT_AUDIT_TYPE_ACCEPT/DROP/REJECT. */

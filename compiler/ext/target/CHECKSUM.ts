@@ -4,7 +4,7 @@
  * empty operation and only warns outside `-p udp`): fill in the checksum of
  * packets whose checksum offload is pending.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
 export interface ChecksumData {

@@ -4,8 +4,8 @@
  * any table since Linux 2.6.28): set skb->priority to a tc class handle
  * `MAJOR:MINOR` (both hexadecimal).
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
 
 export interface ClassifyData {

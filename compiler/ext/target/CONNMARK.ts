@@ -8,7 +8,7 @@
  * `--and-mark v` → (0, ~v), `--or-mark v` → (v, v), `--xor-mark v` → (v, 0)).
  * Kernel checkentry refuses a shift of 32 bits or more. No table restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { hex, parseMarkMask, parseUintOpt } from '../util.js';
 

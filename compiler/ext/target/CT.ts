@@ -7,7 +7,7 @@
  * protocol; a `--timeout` needs a cttimeout policy object, which a fresh
  * namespace has none of.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { CheckContext, TargetModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

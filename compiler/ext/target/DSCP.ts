@@ -3,7 +3,7 @@
  * `net/netfilter/xt_DSCP.c` (`dscp_tg_check` refuses a value above 0x3f,
  * `.table` = mangle): set the DSCP field to a value or DiffServ class.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 import { DSCP_MAX, classToDscp, hex02 } from '../match/dscp.js';

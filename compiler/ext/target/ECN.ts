@@ -12,7 +12,7 @@
  * the operations set. Kernel checkentry: only known operation bits, ECT at
  * most 3, and the TCP operations need `-p tcp` (not inverted).
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
 

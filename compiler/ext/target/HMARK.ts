@@ -19,9 +19,10 @@
  * checkentry: a non-zero modulus, no SPI mask with port masks, no SPI value
  * with port values.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { maskToCidr, parseUintOpt, prefixMask } from '../util.js';
+import { parseUintOpt } from '../util.js';
+import { maskToCidr, prefixMask } from '../../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 
 /** XT_HMARK_* bit numbers of `flags` (and the option ids of the x6 table). */

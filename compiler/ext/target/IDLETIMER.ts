@@ -9,7 +9,7 @@
  * Saved as ` --timeout N --label NAME[ --alarm]`. Kernel checkentry: a
  * non-zero timeout below INT_MAX/1000 seconds and a non-empty label.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
 

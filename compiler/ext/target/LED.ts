@@ -14,7 +14,7 @@
  * kernel's check for a non-empty id always passes (the id carries the
  * `netfilter-` prefix), so an empty `--led-trigger-id ""` loads.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

@@ -13,7 +13,7 @@
  * Kernel checkentry: level < 8 and a NUL-terminated prefix (always true for
  * what iptables builds); no table or hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { saveString } from '../../parse/argv.js';
 import { strtoulWhole } from '../util.js';

@@ -24,11 +24,12 @@
  * Kernel: all only in the `nat` table; SNAT from POSTROUTING/INPUT, DNAT
  * and REDIRECT from PREROUTING/OUTPUT, MASQUERADE from POSTROUTING.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
-import type { Family } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
+import type { Family } from '../../../core/ast.js';
 import type { ExtContext, TargetModule } from '../types.js';
-import { formatAddr, parseIPv6, serviceToPort, strtoulPrefix } from '../util.js';
+import { serviceToPort, strtoulPrefix } from '../util.js';
+import { formatAddr, parseIPv6 } from '../../../core/addr.js';
 
 /** `NF_NAT_RANGE_*` flags (uapi nf_nat.h). */
 export const NF_NAT_RANGE = {

@@ -11,11 +11,11 @@
  * Kernel: `nat` table only, any of its hooks (PREROUTING, INPUT, OUTPUT,
  * POSTROUTING); checkentry needs MAP_IPS (IPv4: and one range).
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
-import type { Family } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
+import type { Family } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
-import { formatAddr, maskToCidr } from '../util.js';
+import { formatAddr, maskToCidr } from '../../../core/addr.js';
 import { parseHostMask } from '../hostmask.js';
 import { NF_NAT_RANGE } from './NAT.js';
 

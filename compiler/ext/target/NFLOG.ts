@@ -13,7 +13,7 @@
  * set (non-zero). Kernel checkentry: only known flags and a NUL-terminated
  * prefix (always true for what iptables builds); no table/hook restriction.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { saveString } from '../../parse/argv.js';
 import { parseUintOpt } from '../util.js';

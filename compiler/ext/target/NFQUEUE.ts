@@ -13,7 +13,7 @@
  * ` --queue-num N`, then the flags. Kernel checkentry: a non-zero queue
  * count, the last queue at most 65535, only known flags.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt, strtoulPrefix } from '../util.js';
 

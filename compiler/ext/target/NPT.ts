@@ -10,10 +10,10 @@
  * from PREROUTING and OUTPUT; prefix lengths at most 64 and no address bits
  * beyond the prefix length.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
-import { formatIPv6, maskToCidr, prefixMask } from '../util.js';
+import { formatIPv6, maskToCidr, prefixMask } from '../../../core/addr.js';
 import { parseHostMask } from '../hostmask.js';
 
 export interface NptData {

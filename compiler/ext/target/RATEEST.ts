@@ -14,7 +14,7 @@
  * ` --rateest-name N --rateest-interval T --rateest-ewmalog T` with times
  * printed as `%.1fs`, `%.1fms` or `%uus`. Kernel: interval in -2..3.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
 const TIME_UNITS_PER_SEC = 1000000;

@@ -14,9 +14,9 @@
  * Kernel: `.table = "filter"`, hooks INPUT/FORWARD/OUTPUT; checkentry refuses
  * echo-reply and refuses tcp-reset unless the rule has `-p tcp` (not inverted).
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
-import type { Family } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
+import type { Family } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
 
 export interface RejectData {

@@ -12,7 +12,7 @@
  * SELinux policy); nfvm accepts any non-empty context, as the iptables test
  * files expect.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
 export const SECMARK_MODE_SEL = 1;

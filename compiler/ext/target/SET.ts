@@ -16,7 +16,7 @@
  * POSTROUTING. The kernel also needs the sets to exist; nfvm has no ipset
  * state yet and accepts any name.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 import { checkSetName, formatSetRef, missingSet, parseDirs, type SetRef } from '../match/set.js';

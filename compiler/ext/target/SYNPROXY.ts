@@ -8,7 +8,7 @@
  * in the order sack-perm, timestamp, wscale, mss, ecn.
  * Kernel: INPUT and FORWARD only (any table), `-p tcp` not inverted.
  */
-import { Hook } from '../../ast.js';
+import { Hook } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
 

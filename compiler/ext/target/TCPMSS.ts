@@ -8,8 +8,8 @@
  * OUTPUT and POSTROUTING; and the rule must have a `tcp` match whose
  * `--tcp-flags` comparison includes SYN, not inverted (`--syn` does).
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
 import type { TcpData } from '../match/tcpudp.js';
 import { parseUintOpt } from '../util.js';

@@ -8,7 +8,7 @@
  * once. Saved numerically in ascending order (` --strip-options 2,5,9`),
  * nothing when the map is empty. Kernel: `mangle` table, `-p tcp`.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../util.js';
 

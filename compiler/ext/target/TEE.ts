@@ -9,9 +9,9 @@
  * Saved as ` --gateway ADDR[ --oif NAME]`. No table/hook restriction in the
  * kernel; checkentry refuses the all-zero gateway and an unterminated oif.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { formatAddr } from '../util.js';
+import { formatAddr } from '../../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 
 export interface TeeData {

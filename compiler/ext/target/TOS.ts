@@ -7,7 +7,7 @@
  *   --set-tos v[/m] → (v, m; 0xff by default, 0x3f for a symbolic name)
  *   --and-tos v → (0, ~v)   --or-tos v → (v, v)   --xor-tos v → (v, 0)
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseTosMask, parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 

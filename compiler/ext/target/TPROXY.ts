@@ -13,11 +13,12 @@
  * Kernel: `mangle` table, PREROUTING only; checkentry needs `-p tcp` or
  * `-p udp`, not inverted.
  */
-import { fail } from '../../errors.js';
-import { Hook } from '../../ast.js';
-import type { Family } from '../../ast.js';
+import { fail } from '../../../core/errors.js';
+import { Hook } from '../../../core/ast.js';
+import type { Family } from '../../../core/ast.js';
 import type { TargetModule } from '../types.js';
-import { formatAddr, hex, parseMarkMask, serviceToPort } from '../util.js';
+import { hex, parseMarkMask, serviceToPort } from '../util.js';
+import { formatAddr } from '../../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 
 export interface TproxyData {

@@ -4,7 +4,7 @@
  * mangle; `ttl_tg_check`/`hl_tg6_check` refuse an increment or decrement
  * by 0): set, decrement or increment the TTL / hop limit.
  */
-import { fail } from '../../errors.js';
+import { fail } from '../../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
 

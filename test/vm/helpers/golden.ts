@@ -1,16 +1,18 @@
 /** The hand-assembled programs of the golden cases (cases/*.payload), keyed by section name. */
 import {
-  NFPROTO_IPV4, NFPROTO_IPV6, NFT_BITWISE_LSHIFT, NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_GTE, NFT_CMP_LTE,
-  NFT_CMP_NEQ, NFT_GOTO, NFT_JUMP, NFT_META_IIFNAME, NFT_META_L4PROTO, NFT_META_MARK, NFT_META_NFTRACE,
-  NFT_META_OIFNAME, NFT_NG_INCREMENTAL, NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_TRANSPORT_HEADER as TH,
-  NFT_RANGE_EQ, NFT_RANGE_NEQ, NFT_REG32_01, NFT_REG_1, NFT_REG_2, NFT_REG_3, NFT_REG_4, NFT_RETURN, NF_ACCEPT, NF_DROP,
-  NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_PRE_ROUTING, NftSet, ProgramBuilder,
-  emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitImmediate, emitLimit, emitLog, emitLookup,
-  emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange, emitVerdict, type Program,
-  NAT_DNAT, NFTA_FIB_F_DADDR, NFT_CT_MARK, NFT_CT_STATE, NFT_REJECT_ICMP_UNREACH,
-  emitCtGet, emitCtSet, emitFib, emitNat, emitQueue, emitReject, emitXtL4, emitXtMatchPorts, emitXtMatchTcpOpt,
-  NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL,
+  NFT_BITWISE_LSHIFT, NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_GTE, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_GOTO,
+  NFT_JUMP, NFT_META_IIFNAME, NFT_META_L4PROTO, NFT_META_MARK, NFT_META_NFTRACE, NFT_META_OIFNAME, NFT_NG_INCREMENTAL,
+  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ, NFT_REG32_01,
+  NFT_REG_1, NFT_REG_2, NFT_REG_3, NFT_REG_4, NFT_RETURN, NftSet, ProgramBuilder, emitBitwise, emitBitwiseShift,
+  emitByteorder, emitCmp, emitCounter, emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet,
+  emitNumgen, emitPayload, emitRange, emitVerdict, type Program, NAT_DNAT, NFTA_FIB_F_DADDR, NFT_CT_MARK,
+  NFT_CT_STATE, NFT_REJECT_ICMP_UNREACH, emitCtGet, emitCtSet, emitFib, emitNat, emitQueue, emitReject, emitXtL4,
+  emitXtMatchPorts, emitXtMatchTcpOpt, NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL,
 } from '../../../vm/index.js';
+import {
+  NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
+  NF_INET_PRE_ROUTING,
+} from '../../../core/netfilter.js';
 import { compileTable } from '../../../compiler/compile.js';
 import { parseRestore } from '../../../compiler/parse/restore.js';
 

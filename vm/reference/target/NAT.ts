@@ -5,7 +5,7 @@
  * NF_ACCEPT, as the kernel's targets do once the binding is set up.
  */
 import type { NatKind, NatRangeData } from '../../../compiler/ext/target/NAT.js';
-import { NF_ACCEPT } from '../../layout.js';
+import { NF_ACCEPT } from '../../../core/netfilter.js';
 import type { TargetFn } from '../xt.js';
 
 export function NAT(kind: NatKind, info: NatRangeData): TargetFn {

@@ -9,11 +9,10 @@
  */
 import type { NfqueueData } from '../../../compiler/ext/target/NFQUEUE.js';
 import { NFQ_FLAG_BYPASS, NFQ_FLAG_CPU_FANOUT } from '../../../compiler/ext/target/NFQUEUE.js';
-import { M_CPU, NF_QUEUE, NF_VERDICT_QBITS } from '../../layout.js';
+import { M_CPU } from '../../layout.js';
+import { NF_QUEUE, NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS } from '../../../core/netfilter.js';
 import { NotModelled, type TargetFn } from '../xt.js';
 
-/** NF_VERDICT_FLAG_QUEUE_BYPASS */
-export const NF_VERDICT_FLAG_QUEUE_BYPASS = 0x00008000;
 
 /** NF_QUEUE_NR(x), as an unsigned verdict. */
 export function nfQueueNr(queue: number): number {

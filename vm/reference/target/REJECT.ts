@@ -7,7 +7,7 @@
  * nf_send_unreach()/nf_send_reset(), which belong to the node model (issue 4).
  */
 import type { RejectData } from '../../../compiler/ext/target/REJECT.js';
-import { NF_DROP } from '../../layout.js';
+import { NF_DROP } from '../../../core/netfilter.js';
 import type { TargetFn } from '../xt.js';
 
 const REPLY4 = ['icmp-net-unreachable', 'icmp-host-unreachable', 'icmp-proto-unreachable', 'icmp-port-unreachable', 'icmp-echo-reply', 'icmp-net-prohibited', 'icmp-host-prohibited', 'tcp-reset', 'icmp-admin-prohibited'];
