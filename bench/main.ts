@@ -19,7 +19,7 @@ import { saveRuleset } from '../compiler/save.js';
 import { kubeProxyRuleset, kubeRuleCount } from './gen-kube.js';
 import { NftRegs, Vm, VmEnv, nftDoChainSlow } from '../vm/index.js';
 import { NF_ACCEPT } from '../core/netfilter.js';
-import { referenceTable } from '../vm/reference/index.js';
+import { referenceTable } from '../engine/reference/index.js';
 import { benchPacket, bytesPerRule, example17, linearChain, linearChainText } from './vm-chain.js';
 import { benchEngines } from './engines.js';
 

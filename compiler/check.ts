@@ -16,8 +16,8 @@
  */
 import { NfvmError } from '../core/errors.js';
 import { BUILTIN_HOOK, type Rule, type Ruleset, type Table } from '../core/ast.js';
-import { findMatch, findTarget } from './ext/registry.js';
-import type { CheckContext, ExtModule, KnownObjects } from './ext/types.js';
+import { findMatch, findTarget } from '../ext/registry.js';
+import type { CheckContext, ExtModule, KnownObjects } from '../ext/types.js';
 
 const HOOK_NAMES = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 

@@ -18,15 +18,14 @@
  */
 import { ProgramBuilder } from '../vm/builder.js';
 import type { Program } from '../vm/program.js';
-import type { EngineOptions } from '../vm/engine.js';
+import type { EngineOptions } from '../ext/types.js';
 import { NFT_JUMP } from '../vm/layout.js';
-import { NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP } from '../core/netfilter.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, type Backend } from '../core/netfilter.js';
 import { emitClassify, emitCounter, emitVerdict, linkClassify } from '../vm/expr/index.js';
 import { validate } from '../vm/validate.js';
 import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import { LowerCtx, MATCH_LOWERING, lowerIpPart, lowerTarget } from './lower/index.js';
-import { type Backend } from '../core/netfilter.js';
 import { buildClassifier, findRuns } from './optimize/index.js';
 
 export interface CompileOptions {

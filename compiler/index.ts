@@ -1,7 +1,8 @@
 /** The compiler front end: parse, check and print iptables rulesets. */
 export { parseRestore, type ParseOptions } from './parse/restore.js';
 export { parseCommand, type Command } from './parse/rule.js';
-export { splitArgs, saveString } from './parse/argv.js';
+export { splitArgs } from './parse/argv.js';
+export { saveString } from '../ext/util.js';
 export { saveRuleset, saveRule, saveTable, ruleSpec, type SaveOptions } from './save.js';
 export { checkTable, reachability } from './check.js';
 export { NfvmError, type SourcePos } from '../core/errors.js';

@@ -14,9 +14,8 @@
  * `iptables-save -c` prints after `iptables-restore -c`.
  */
 import type { Family, Rule, Ruleset, Table } from '../core/ast.js';
-import { findMatch, findTarget } from './ext/registry.js';
-import { saveString } from './parse/argv.js';
-import { formatAddrMask, protoSaveName } from './ext/util.js';
+import { findMatch, findTarget } from '../ext/registry.js';
+import { saveString, formatAddrMask, protoSaveName } from '../ext/util.js';
 
 export interface SaveOptions {
   counters?: boolean;

@@ -39,20 +39,19 @@
 import { parseRestore } from '../compiler/parse/restore.js';
 import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
-import type { Count, TableEngine } from '../vm/engine.js';
-import { TraceKind } from '../vm/engine.js';
-import { referenceTable } from '../vm/reference/index.js';
-import { vmTable } from '../vm/table.js';
+import type { Count, TableEngine } from '../engine/engine.js';
+import { TraceKind } from '../engine/engine.js';
+import { referenceTable } from '../engine/reference/index.js';
+import { vmTable } from '../engine/vm-table.js';
 import type { Packet } from '../vm/packet.js';
 import { setDevice } from '../vm/packet.js';
 import { M_CT_DIR, M_CT_STATE, M_CT_STATUS, M_MARK, M_NHOFF, M_NFPROTO } from '../vm/layout.js';
 import {
   NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_STOLEN, NF_VERDICT_MASK, NF_INET_LOCAL_OUT, NF_QUEUE,
-  NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS, NF_CT_STATE_NEW_BIT,
+  NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS, NF_CT_STATE_NEW_BIT, type Backend,
 } from '../core/netfilter.js';
 import { NfHookRegistry, type NfHookOps, type NfHookState } from './registry.js';
 import { HOOK_CHAIN_NAMES, hookSlots, type HookSlot } from './priorities.js';
-import { type Backend } from '../core/netfilter.js';
 import type { Link, Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { Ipv4Path, arphrd, isFragment, type Netfilter, type PathCtx } from './path/ipv4.js';

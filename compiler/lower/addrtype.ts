@@ -10,7 +10,7 @@ import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_SET_CONSTANT } from '../../vm/layout.js';
 import { NftSet } from '../../vm/set.js';
 import { NFTA_FIB_F_DADDR, NFTA_FIB_F_SADDR, emitCmp, emitFib, emitLookup } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { AddrtypeData } from '../ext/match/addrtype.js';
+import type { AddrtypeData } from '../../ext/match/addrtype.js';
 import { le32, type LowerCtx } from './ctx.js';
 
 const LOCAL_SET = '__local';

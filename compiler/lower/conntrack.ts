@@ -15,7 +15,7 @@ import {
   NFT_CT_DIRECTION, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE, NF_CT_STATE_UNTRACKED_BIT, emitBitwise, emitCmp, emitCtGet,
 } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import { CT_STATE, type ConntrackData } from '../ext/match/conntrack.js';
+import { CT_STATE, type ConntrackData } from '../../ext/match/conntrack.js';
 import { le32, type LowerCtx } from './ctx.js';
 
 function bitsTest(c: LowerCtx, key: number, mask: number, invert: boolean): void {

@@ -6,7 +6,7 @@
  * from the builder's allocator (get/release_register), compares, and
  * releases it, so every load lands in NFT_REG_1 as iptables-nft's do.
  */
-import type { EngineOptions } from '../../vm/engine.js';
+import type { EngineOptions } from '../../ext/types.js';
 import type { ProgramBuilder } from '../../vm/builder.js';
 import { NftSet } from '../../vm/set.js';
 import { NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL } from '../../vm/layout.js';

@@ -17,14 +17,14 @@ import {
 } from '../../vm/layout.js';
 import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitPayload, emitRange } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { IprangeData } from '../ext/match/iprange.js';
-import type { LengthData } from '../ext/match/length.js';
-import type { TtlData } from '../ext/match/ttl.js';
-import type { TosMatchData } from '../ext/match/tos.js';
-import type { DscpData } from '../ext/match/dscp.js';
-import type { EcnData } from '../ext/match/ecn.js';
-import type { MacData } from '../ext/match/mac.js';
-import type { PkttypeData } from '../ext/match/pkttype.js';
+import type { IprangeData } from '../../ext/match/iprange.js';
+import type { LengthData } from '../../ext/match/length.js';
+import type { TtlData } from '../../ext/match/ttl.js';
+import type { TosMatchData } from '../../ext/match/tos.js';
+import type { DscpData } from '../../ext/match/dscp.js';
+import type { EcnData } from '../../ext/match/ecn.js';
+import type { MacData } from '../../ext/match/mac.js';
+import type { PkttypeData } from '../../ext/match/pkttype.js';
 import { be, type LowerCtx } from './ctx.js';
 
 export function lowerIprange(c: LowerCtx, m: MatchNode): void {

@@ -9,7 +9,7 @@
 import { NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ } from '../../vm/layout.js';
 import { emitCmp, emitPayload, emitRange, emitVerdict, emitXtL4 } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { IcmpData } from '../ext/match/icmp.js';
+import type { IcmpData } from '../../ext/match/icmp.js';
 import type { LowerCtx } from './ctx.js';
 
 export function lowerIcmp(c: LowerCtx, m: MatchNode): void {

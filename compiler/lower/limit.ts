@@ -6,7 +6,7 @@
  */
 import { emitLimit } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { LimitData } from '../ext/match/limit.js';
+import type { LimitData } from '../../ext/match/limit.js';
 import type { LowerCtx } from './ctx.js';
 
 const XT_LIMIT_SCALE = 10000;

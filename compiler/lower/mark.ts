@@ -8,8 +8,8 @@
 import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_MARK } from '../../vm/layout.js';
 import { NFT_CT_MARK, emitBitwise, emitCmp, emitCtGet, emitMetaGet } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { MarkData } from '../ext/match/mark.js';
-import type { ConnmarkData } from '../ext/match/connmark.js';
+import type { MarkData } from '../../ext/match/mark.js';
+import type { ConnmarkData } from '../../ext/match/connmark.js';
 import { le32, type LowerCtx } from './ctx.js';
 
 function markTest(c: LowerCtx, load: (r: number) => void, d: { mark: number; mask: number; invert: boolean }): void {

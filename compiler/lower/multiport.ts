@@ -8,7 +8,7 @@
 import { NFT_PAYLOAD_TRANSPORT_HEADER as TH } from '../../vm/layout.js';
 import { emitLookup, emitPayload, emitXtL4, emitXtMatchPorts } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { MultiportData } from '../ext/match/multiport.js';
+import type { MultiportData } from '../../ext/match/multiport.js';
 import { be, type LowerCtx } from './ctx.js';
 
 export function lowerMultiport(c: LowerCtx, m: MatchNode): void {

@@ -16,7 +16,7 @@ import {
 } from '../../vm/layout.js';
 import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitNumgen } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { StatisticData } from '../ext/match/statistic.js';
+import type { StatisticData } from '../../ext/match/statistic.js';
 import { be, le32, type LowerCtx } from './ctx.js';
 
 export function lowerStatistic(c: LowerCtx, m: MatchNode): void {

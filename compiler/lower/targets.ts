@@ -20,13 +20,13 @@ import {
   emitCtGet, emitCtSet, emitImmediate, emitLog, emitMetaGet, emitMetaSet, emitNat, emitQueue, emitReject, emitVerdict,
 } from '../../vm/expr/index.js';
 import type { TargetNode } from '../../core/ast.js';
-import type { MarkTargetData } from '../ext/target/MARK.js';
-import type { ConnmarkTargetData } from '../ext/target/CONNMARK.js';
-import type { LogData } from '../ext/target/LOG.js';
-import type { NflogData } from '../ext/target/NFLOG.js';
-import type { NfqueueData } from '../ext/target/NFQUEUE.js';
-import type { RejectData } from '../ext/target/REJECT.js';
-import type { NatRangeData } from '../ext/target/NAT.js';
+import type { MarkTargetData } from '../../ext/target/MARK.js';
+import type { ConnmarkTargetData } from '../../ext/target/CONNMARK.js';
+import type { LogData } from '../../ext/target/LOG.js';
+import type { NflogData } from '../../ext/target/NFLOG.js';
+import type { NfqueueData } from '../../ext/target/NFQUEUE.js';
+import type { RejectData } from '../../ext/target/REJECT.js';
+import type { NatRangeData } from '../../ext/target/NAT.js';
 import { le32, type LowerCtx } from './ctx.js';
 
 /** IPv4 `enum ipt_reject_with` → ICMP code (7 = tcp-reset). */

@@ -16,7 +16,7 @@ import {
 } from '../../vm/layout.js';
 import { emitBitwise, emitCmp, emitPayload, emitRange, emitXtL4, emitXtMatchTcpOpt } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
-import type { PortsData, TcpData, UdpData } from '../ext/match/tcpudp.js';
+import type { PortsData, TcpData, UdpData } from '../../ext/match/tcpudp.js';
 import { be, type LowerCtx } from './ctx.js';
 
 function range16(c: LowerCtx, r: number, lo: number, hi: number, inv: boolean): void {

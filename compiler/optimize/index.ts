@@ -21,7 +21,7 @@
  * at most one tcp/udp match per rule. Anything else ends the run.
  */
 import type { Family, Rule } from '../../core/ast.js';
-import type { PortsData, TcpData } from '../ext/match/tcpudp.js';
+import type { PortsData, TcpData } from '../../ext/match/tcpudp.js';
 import {
   CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
   CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,

@@ -110,18 +110,3 @@ function splitPlain(line: string, lineNo: number, file: string, startCol: number
   }
   return out;
 }
-
-/**
- * The inverse, as `xtables_save_string()` prints strings: bare when the text
- * is non-empty and only `[A-Za-z0-9_-]`, else double-quoted with `"`, `\` and
- * `'` backslash-escaped.
- */
-export function saveString(s: string): string {
-  if (s.length > 0 && /^[A-Za-z0-9_-]+$/.test(s)) return s;
-  let out = '"';
-  for (const c of s) {
-    if (c === '"' || c === '\\' || c === "'") out += '\\';
-    out += c;
-  }
-  return out + '"';
-}

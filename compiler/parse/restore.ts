@@ -25,9 +25,9 @@ import {
 } from '../../core/ast.js';
 import { splitArgs } from './argv.js';
 import { parseCommand, XT_EXTENSION_MAXNAMELEN, type Command } from './rule.js';
-import { findTarget, KNOWN_FOREIGN_TARGETS } from '../ext/registry.js';
+import { findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { checkTable } from '../check.js';
-import type { KnownObjects } from '../ext/types.js';
+import type { KnownObjects } from '../../ext/types.js';
 import { saveRule } from '../save.js';
 
 export interface ParseOptions {

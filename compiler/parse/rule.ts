@@ -19,9 +19,9 @@
 import { NfvmError, ExtError, type SourcePos } from '../../core/errors.js';
 import type { Arg } from './argv.js';
 import type { Family, MatchNode, OptionNode, Rule, TableName, TargetNode, AddrMask } from '../../core/ast.js';
-import type { ExtContext, MatchModule, OptSpec, TargetModule } from '../ext/types.js';
-import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS, allOptionNames } from '../ext/registry.js';
-import { parseAddrMask, parseProtocol, protoName, strtoumax } from '../ext/util.js';
+import type { ExtContext, MatchModule, OptSpec, TargetModule } from '../../ext/types.js';
+import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS, allOptionNames } from '../../ext/registry.js';
+import { parseAddrMask, parseProtocol, protoName, strtoumax } from '../../ext/util.js';
 
 export type CommandName = 'A' | 'I' | 'D' | 'R' | 'N' | 'X' | 'F' | 'P' | 'E' | 'Z';
 

@@ -43,7 +43,7 @@
  * of the offending word.
  */
 import { NfvmError, type SourcePos } from '../../core/errors.js';
-import { parseProtocol } from '../../compiler/ext/util.js';
+import { parseProtocol } from '../../ext/util.js';
 import { parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
 import { suggest } from '../../compiler/parse/rule.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_MARK } from '../../vm/layout.js';

@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { compileTable } from '../../compiler/compile.js';
 import { NfvmError } from '../../core/errors.js';
-import { vmTable, type VmTableOptions } from '../../vm/table.js';
-import { referenceTable } from '../../vm/reference/index.js';
+import { vmTable, type VmTableOptions } from '../../engine/vm-table.js';
+import { referenceTable } from '../../engine/reference/index.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_MARK, type Packet } from '../../vm/index.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
-import { TraceKind } from '../../vm/engine.js';
+import { TraceKind } from '../../engine/engine.js';
 import { ipv4, ipv6, packet, tcp, udp, raw } from '../vm/helpers/pkt.js';
 
 function rules(body: string, policy = 'DROP', table = 'filter', chains = ':FOO - [0:0]\n'): string {

@@ -16,7 +16,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRule } from '../../compiler/save.js';
 import { NfvmError } from '../../core/errors.js';
 import type { Family } from '../../core/ast.js';
-import type { KnownObjects } from '../../compiler/ext/types.js';
+import type { KnownObjects } from '../../ext/types.js';
 
 export interface TCase {
   file: string;

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { HAVE_CORPUS, corpusPath, noteMissingCorpus } from '../helpers/corpus.js';
 import { filtersToRestore, firstMatch, headerFrame, parseFilters, parseTrace, synthHeaders } from '../../bench/classbench.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { vmTable } from '../../vm/table.js';
+import { vmTable } from '../../engine/vm-table.js';
 import { disasm } from '../../vm/disasm.js';
 import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
 import { M_HOOK, M_NFPROTO } from '../../vm/layout.js';

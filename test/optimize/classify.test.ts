@@ -10,7 +10,7 @@ import { MIN_RUN, classifiable, findRuns } from '../../compiler/optimize/index.j
 import { disasm } from '../../vm/disasm.js';
 import { validate } from '../../vm/validate.js';
 import { VmError, type Program } from '../../vm/program.js';
-import { vmTable } from '../../vm/table.js';
+import { vmTable } from '../../engine/vm-table.js';
 import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_PCS, CLS_SIZE } from '../../vm/expr/classify.js';
 import { Op, OP_MASK, RULE_WORDS } from '../../vm/opcodes.js';
 import { classifiers, optPacketOf, type OptPacket } from './gen.js';

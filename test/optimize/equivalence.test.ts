@@ -11,9 +11,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { referenceTable } from '../../vm/reference/index.js';
-import { vmTable } from '../../vm/table.js';
-import type { TableEngine } from '../../vm/engine.js';
+import { referenceTable } from '../../engine/reference/index.js';
+import { vmTable } from '../../engine/vm-table.js';
+import type { TableEngine } from '../../engine/engine.js';
 import { M_MARK } from '../../vm/layout.js';
 import { classifiers, optPacket, optPacketOf, optRuleset, type Fam, type OptPacket } from './gen.js';
 

@@ -1,7 +1,7 @@
 /** Small helpers for the reference evaluator's tests. */
 import { parseRestore } from '../../compiler/parse/restore.js';
 import type { TableName } from '../../core/ast.js';
-import { referenceTable, type ReferenceOptions } from '../../vm/reference/index.js';
+import { referenceTable, type ReferenceOptions } from '../../engine/reference/index.js';
 
 export { eth, ext, ipv4, ipv6, packet, raw, tcp, udp, ip4, ip6 } from '../vm/helpers/pkt.js';
 

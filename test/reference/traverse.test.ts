@@ -4,7 +4,7 @@
  * fragments, interfaces, traces.
  */
 import { describe, expect, it } from 'vitest';
-import { TraceKind } from '../../vm/engine.js';
+import { TraceKind } from '../../engine/engine.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
 import { engine, eth, ext, ipv4, ipv6, packet, raw, tcp, udp } from './helpers.js';
 

@@ -1,0 +1,203 @@
+/**
+ * The reference evaluator: a plain tree-walker over the AST that defines
+ * what a ruleset does to a packet (`--engine reference`). It shares nothing
+ * with the compiler or the bytecode VM except the parser's AST and the
+ * packet (vm/packet.ts) and generator (vm/random.ts); traverse.ts is
+ * ipt_do_table()/ip6t_do_table(), match/ and target/ hold one port of the
+ * kernel's xt_* function per extension.
+ *
+ * Packets that the kernel would have dropped before any netfilter hook
+ * (ip_rcv_core() / ipv6_rcv(): not the table's family, a header shorter
+ * than the fixed one, a wrong version, IPv4 ihl < 5 or tot_len outside
+ * [ihl*4, frame], IPv6 payload length past the frame) never reach the
+ * table: run() returns NF_DROP and counts and traces nothing.
+ */
+import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from '../../core/ast.js';
+import { NfvmError } from '../../core/errors.js';
+import type { Count, TableEngine, TraceEvent } from '../engine.js';
+import type { EngineOptions } from '../../ext/types.js';
+import { M_LEN, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
+import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import type { Packet } from '../../vm/packet.js';
+import { Xorshift32 } from '../../vm/random.js';
+import { MATCH_FACTORIES } from './match/index.js';
+import { TARGET_FACTORIES } from './target/index.js';
+import {
+  doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
+} from './traverse.js';
+import { NotModelled, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
+
+export type { TargetAction } from '../../ext/xt.js';
+
+export interface ReferenceOptions extends EngineOptions {
+  /** File name for refusals ("semantics not modelled yet"). */
+  file?: string;
+}
+
+/** The TableEngine contract plus the target actions the reference records. */
+export interface ReferenceTableEngine extends TableEngine {
+  /**
+   * LOG / NFLOG / TRACE / REJECT / NAT actions recorded since the last call
+   * (recorded only while tracing is on, like the trace), then cleared.
+   */
+  takeActions(): TargetAction[];
+}
+
+
+function isZero(a: Uint8Array | undefined): boolean {
+  return !a || a.every((b) => b === 0);
+}
+
+/** The IP part of `struct ipt_entry` is all zero and there are no matches (unconditional()). */
+function unconditional(r: Rule): boolean {
+  return (
+    isZero(r.src?.addr) && isZero(r.src?.mask) && isZero(r.dst?.addr) && isZero(r.dst?.mask) &&
+    !r.invSrc && !r.invDst && r.iif === '' && r.oif === '' && !r.invIif && !r.invOif &&
+    r.proto === 0 && !r.invProto && !r.frag && !r.invFrag && r.matches.length === 0
+  );
+}
+
+function validL3(pkt: Packet, family: 'ip' | 'ip6'): boolean {
+  const m = pkt.meta;
+  const d = pkt.data;
+  const nh = m[M_NHOFF]!;
+  const len = m[M_LEN]!;
+  if (nh + len > pkt.len) return false;
+  if (family === 'ip') {
+    if (m[M_NFPROTO] !== NFPROTO_IPV4 || len < 20 || d[nh]! >> 4 !== 4) return false;
+    const ihl = d[nh]! & 0x0f;
+    const totLen = (d[nh + 2]! << 8) | d[nh + 3]!;
+    return ihl >= 5 && totLen >= ihl * 4 && totLen <= len;
+  }
+  if (m[M_NFPROTO] !== NFPROTO_IPV6 || len < 40 || d[nh]! >> 4 !== 6) return false;
+  return ((d[nh + 4]! << 8) | d[nh + 5]!) + 40 <= len;
+}
+
+export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOptions = {}): ReferenceTableEngine {
+  const family = rs.family;
+  const file = opts.file ?? '<ruleset>';
+  const t = rs.tables.get(table);
+  const env: XtEnv = {
+    family,
+    rng: new Xorshift32(opts.seed ?? 1),
+    localAddrs: opts.localAddrs ?? [],
+    broadcastAddrs: opts.broadcastAddrs ?? [],
+    recording: false,
+    actions: [],
+  };
+  const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
+
+  const chains = new Map<string, RefChain>();
+  const policies = new Map<string, Count>();
+  const astChains = t ? [...t.chains.values()] : [];
+  for (const c of astChains) {
+    chains.set(c.name, { name: c.name, builtin: c.builtin, entries: [] });
+    if (!c.builtin) st.stackSize++;
+  }
+
+  const entry = (chain: RefChain, num: number, r: Rule | undefined, target: RefTarget, matches: MatchFn[], counter: Count): RefEntry => {
+    const i = parseInterface(r?.iif ?? '');
+    const o = parseInterface(r?.oif ?? '');
+    const isStandardNegative = target.kind === 'verdict' || target.kind === 'return';
+    return {
+      chain, num, family,
+      src: r?.src?.addr, smsk: r?.src?.mask, dst: r?.dst?.addr, dmsk: r?.dst?.mask,
+      invSrc: r?.invSrc ?? false, invDst: r?.invDst ?? false,
+      iniface: i.name, inifaceMask: i.mask, outiface: o.name, outifaceMask: o.mask,
+      invIn: r?.invIif ?? false, invOut: r?.invOif ?? false,
+      proto: r?.proto ?? 0, invProto: r?.invProto ?? false,
+      frag: r?.frag ?? false, invFrag: r?.invFrag ?? false,
+      matches, target,
+      tailLike: isStandardNegative && (r === undefined || unconditional(r)),
+      counter,
+    };
+  };
+
+  for (const c of astChains) {
+    const chain = chains.get(c.name)!;
+    c.rules.forEach((r, idx) => {
+      const matches = r.matches.map((m): MatchFn => {
+        const make = MATCH_FACTORIES.get(m.name);
+        if (!make || m.unknown) throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
+        try {
+          return make(m.data, family);
+        } catch (err) {
+          if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, m.pos, m.name);
+          throw err;
+        }
+      });
+      let target: RefTarget;
+      const tg = r.target;
+      switch (tg.kind) {
+        case 'none': target = { kind: 'next' }; break;
+        case 'verdict': target = tg.name === 'RETURN' ? { kind: 'return' } : { kind: 'verdict', verdict: standardVerdict(tg.name) }; break;
+        case 'jump':
+        case 'goto': {
+          const to = chains.get(tg.chain);
+          if (!to) throw new NfvmError('check', `jump to unknown chain ${tg.chain}`, file, tg.pos, tg.chain);
+          target = { kind: 'jump', chain: to, goto: tg.kind === 'goto' };
+          break;
+        }
+        case 'ext': {
+          const make = TARGET_FACTORIES.get(tg.name);
+          if (!make) throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
+          try {
+            target = { kind: 'ext', fn: make(tg.data, family) };
+          } catch (err) {
+            if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, tg.pos, tg.name);
+            throw err;
+          }
+          break;
+        }
+        case 'unknown':
+          throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
+      }
+      chain.entries.push(entry(chain, idx + 1, r, target, matches, { packets: 0, bytes: 0 }));
+    });
+    const n = c.rules.length + 1;
+    if (c.builtin) {
+      const policy: Count = { packets: 0, bytes: 0 };
+      policies.set(c.name, policy);
+      chain.entries.push(entry(chain, n, undefined, { kind: 'verdict', verdict: standardVerdict(c.policy ?? 'ACCEPT') }, [], policy));
+    } else {
+      chain.entries.push(entry(chain, n, undefined, { kind: 'return' }, [], { packets: 0, bytes: 0 }));
+    }
+  }
+
+  return {
+    table,
+    run(chainName: string, pkt: Packet): number {
+      const chain = chains.get(chainName);
+      const hook = BUILTIN_HOOK[chainName];
+      if (!chain || !chain.builtin || hook === undefined) throw new RangeError(`table ${table} has no builtin chain ${chainName}`);
+      if (!validL3(pkt, family)) return NF_DROP;
+      return doTable(st, chain, hook, pkt, family);
+    },
+    counters() {
+      const out = new Map<string, { rules: Count[]; policy: Count | undefined }>();
+      for (const c of chains.values()) {
+        const rules = c.entries.slice(0, -1).map((e) => ({ packets: e.counter.packets, bytes: e.counter.bytes }));
+        const p = policies.get(c.name);
+        out.set(c.name, { rules, policy: p ? { packets: p.packets, bytes: p.bytes } : undefined });
+      }
+      return out;
+    },
+    zero() {
+      for (const c of chains.values()) for (const e of c.entries) e.counter.packets = e.counter.bytes = 0;
+    },
+    setTrace(on: boolean) {
+      st.trace = on;
+      env.recording = on;
+    },
+    takeTrace(): TraceEvent[] {
+      const ev = st.events;
+      st.events = [];
+      return ev;
+    },
+    takeActions(): TargetAction[] {
+      const a = env.actions;
+      env.actions = [];
+      return a;
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * The TableEngine (vm/engine.ts) over the compiled Program and the Vm: one
+ * table of a ruleset, compiled with compiler/compile.ts (`policyRules`, so
+ * builtin chains count their policy as x_tables' underflow entry does),
+ * run by the interpreter, with counters per rule and policy and trace
+ * events mapped back to (chain, 1-based rule number) as ipt_do_table()'s
+ * TRACE reports them (an unconditional standard-verdict rule and a chain's
+ * tail print as policy/return).
+ *
+ * Tracing runs the traced packets through the walker (vm/walker.ts): the
+ * packet's nf_trace flag is forced on for the run and restored afterwards
+ * unless a TRACE target set it.
+ */
+import type { Count, TableEngine, TraceEvent } from './engine.js';
+import type { EngineOptions } from '../ext/types.js';
+import { TraceKind } from './engine.js';
+import {
+  CHAIN_WORDS, CH_HOOK, F_NFTRACE, M_FLAGS, M_HOOK, NFT_CONTINUE, TRACE_NFTRACE, TRACE_RETURN, TRACE_RULE,
+} from '../vm/layout.js';
+import { VmEnv, chainCount, chainName } from '../vm/program.js';
+import { Vm } from '../vm/interp.js';
+import type { Packet } from '../vm/packet.js';
+import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
+import type { Ruleset, TableName } from '../core/ast.js';
+import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
+
+export interface VmTableOptions extends EngineOptions {
+  /** 'legacy' (default) or 'nft'. */
+  backend?: CompileOptions['backend'];
+  /** File name for compile errors. */
+  file?: string;
+  /** Trace ring capacity in events (default 4096). */
+  traceCap?: number;
+  /** 1 (default): classifier prefilters over long runs of simple rules (compiler/optimize); 0: straight lowering. */
+  optimize?: 0 | 1;
+  /** Rules per classifier block (compiler/compile.ts CompileOptions). */
+  classifierBlock?: number;
+}
+
+export interface VmTableEngine extends TableEngine {
+  readonly compiled: CompiledTable;
+  readonly vm: Vm;
+}
+
+export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}): VmTableEngine {
+  const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1, classifierBlock: opts.classifierBlock });
+  const prog = compiled.program;
+  const env = new VmEnv(opts.seed ?? 1);
+  const vm = new Vm(env);
+  const traceCap = opts.traceCap ?? 4096;
+  const astTable = rs.tables.get(table)!;
+
+  const baseIndex = new Map<string, number>();
+  const userChain = new Set<number>();
+  const ruleCount = new Map<string, number>();
+  for (const ch of astTable.chains.values()) ruleCount.set(ch.name, ch.rules.length);
+  for (let c = 0; c < chainCount(prog); c++) {
+    const name = chainName(prog, c);
+    if (prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) baseIndex.set(name, c);
+    else if (!astTable.chains.get(name)?.builtin && !name.endsWith('\0body')) userChain.add(c);
+  }
+
+  let tracing = false;
+  let events: TraceEvent[] = [];
+
+  function mapTrace(from: number): void {
+    const raw = env.events();
+    const start = Math.max(0, raw.length - (env.traceHead - from));
+    let hotdropRule = -1;
+    for (let i = start; i < raw.length; i++) {
+      const e = raw[i]!;
+      if (e.type === TRACE_HOTDROP) hotdropRule = e.rule;
+      else if (e.type === TRACE_RULE) {
+        if (e.rule === hotdropRule) continue;
+        const info = compiled.rules[e.rule]!;
+        if (info.kind === 'wrap') continue;
+        const builtin = astTable.chains.get(info.chain)?.builtin ?? false;
+        const kind = info.tailLike ? (builtin ? TraceKind.POLICY : TraceKind.RETURN) : TraceKind.RULE;
+        events.push({ kind, chain: info.chain, rule: info.num });
+      } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && userChain.has(e.chain)) {
+        const name = chainName(prog, e.chain);
+        events.push({ kind: TraceKind.RETURN, chain: name, rule: (ruleCount.get(name) ?? 0) + 1 });
+      }
+    }
+  }
+
+  return {
+    table,
+    compiled,
+    vm,
+    run(chain: string, pkt: Packet): number {
+      const base = baseIndex.get(chain);
+      if (base === undefined) throw new RangeError(`table ${table} has no builtin chain ${chain}`);
+      const meta = pkt.meta;
+      meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
+      if (!tracing) return vm.run(prog, base, pkt) >>> 0;
+      const before = meta[M_FLAGS]! & F_NFTRACE;
+      const from = env.traceHead;
+      meta[M_FLAGS] |= F_NFTRACE;
+      const v = vm.run(prog, base, pkt) >>> 0;
+      mapTrace(from);
+      if (!before) {
+        let set = false;
+        for (const e of env.events().slice(-(env.traceHead - from))) if (e.type === TRACE_NFTRACE) set = e.verdict !== 0;
+        if (!set) meta[M_FLAGS] &= ~F_NFTRACE;
+      }
+      return v;
+    },
+    counters(): Map<string, { rules: Count[]; policy: Count | undefined }> {
+      const out = new Map<string, { rules: Count[]; policy: Count | undefined }>();
+      for (const ch of astTable.chains.values()) out.set(ch.name, { rules: [], policy: undefined });
+      const c = prog.counters;
+      for (const info of compiled.rules) {
+        if (info.kind === 'wrap') continue;
+        const count = { packets: c[2 * info.counter]!, bytes: c[2 * info.counter + 1]! };
+        const slot = out.get(info.chain)!;
+        if (info.kind === 'policy') slot.policy = count;
+        else slot.rules.push(count);
+      }
+      return out;
+    },
+    zero(): void {
+      prog.counters.fill(0);
+    },
+    setTrace(on: boolean): void {
+      tracing = on;
+      if (on && env.trace === null) env.enableTrace(traceCap);
+    },
+    takeTrace(): TraceEvent[] {
+      const t = events;
+      events = [];
+      return t;
+    },
+  };
+}

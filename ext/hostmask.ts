@@ -1,0 +1,114 @@
+/**
+ * Address options of the x6 option parser (libxtables/xtoptions.c) as the
+ * conntrack, policy, ipvs and connlimit extensions use them:
+ *
+ *  - XTTYPE_HOST (`xtopt_parse_host`): one address resolved with
+ *    getaddrinfo(), so IPv4 takes every inet_aton() spelling ("1.2" is
+ *    1.0.0.2, "0x7f.1" is 127.0.0.1); the mask is all ones;
+ *  - XTTYPE_PLENMASK (`xtopt_parse_plenmask`): a prefix length in any C base
+ *    up to 32/128, or else a numeric mask address; a non-contiguous mask is
+ *    kept as given (iptables >= 1.8.10);
+ *  - XTTYPE_HOSTMASK: `host[/plenmask]`. Unlike `-s`/`-d`, the address is
+ *    NOT ANDed with the mask: iptables-save prints it back as given.
+ *
+ * nfvm never does DNS: only the numeric forms and `localhost` resolve;
+ * anything else fails as getaddrinfo does for an unknown name.
+ */
+import { fail } from '../core/errors.js';
+import type { Family } from '../core/ast.js';
+import { parsePort, strtoulWhole } from './util.js';
+import { formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton } from '../core/addr.js';
+
+/** An address with its mask, each 4 (IPv4) or 16 (IPv6) bytes. */
+export interface HostMask {
+  addr: Uint8Array;
+  mask: Uint8Array;
+}
+
+/** xtopt_parse_host: one address of the family (numeric, or `localhost`). */
+export function parseHost(family: Family, s: string): Uint8Array {
+  let a: Uint8Array | undefined;
+  if (family === 'ip') {
+    a = s === 'localhost' || s === 'localhost.localdomain' ? Uint8Array.of(127, 0, 0, 1) : inetAton(s);
+  } else {
+    a = s === 'localhost' || s === 'ip6-localhost' || s === 'ip6-loopback' ? parseIPv6('::1') : parseIPv6(s);
+  }
+  if (!a) fail('getaddrinfo: Name or service not known');
+  return a;
+}
+
+/** xtopt_parse_plenmask: a prefix length or a numeric mask. */
+export function parsePlenMask(family: Family, s: string, ext: string, opt: string): Uint8Array {
+  const bits = family === 'ip' ? 32 : 128;
+  const len = strtoulWhole(s, 0n, BigInt(bits));
+  if (len !== undefined) return prefixMask(Number(len), bits / 8);
+  const m = family === 'ip' ? inetAton(s) : parseIPv6(s);
+  if (m) return m;
+  return fail(`${ext}: bad value for option "--${opt}", neither a valid network mask nor valid CIDR (0-${bits}).`);
+}
+
+/** xtopt_parse_hostmask: `host[/plen-or-mask]`, the address kept unmasked. */
+export function parseHostMask(family: Family, s: string, ext: string, opt: string): HostMask {
+  const slash = s.indexOf('/');
+  if (slash < 0) return { addr: parseHost(family, s), mask: prefixMask(family === 'ip' ? 32 : 128, family === 'ip' ? 4 : 16) };
+  const addr = parseHost(family, s.slice(0, slash));
+  const mask = parsePlenMask(family, s.slice(slash + 1), ext, opt);
+  return { addr, mask };
+}
+
+/**
+ * `xtables_ipaddr_to_numeric(addr)` + `xtables_ipmask_to_numeric(mask)` (and
+ * the IPv6 pair): no suffix for a full mask, `/len`, or `/mask` when it is
+ * not contiguous.
+ */
+export function formatHostMask(family: Family, hm: HostMask): string {
+  const cidr = maskToCidr(hm.mask);
+  const full = family === 'ip' ? 32 : 128;
+  const suffix = cidr === full ? '' : cidr >= 0 ? `/${cidr}` : `/${formatAddr(family, hm.mask)}`;
+  return formatAddr(family, hm.addr) + suffix;
+}
+
+/**
+ * `xtables_getportbyname()` as iptables 1.8.x behaves with glibc: a decimal
+ * number (leading blanks and `+` allowed, no `-`) that fits an unsigned long
+ * is taken modulo 2^16 (`70000` is 4464, `070` is 70, `0x10` is nothing);
+ * else a service name.
+ * Returns undefined when nothing resolves.
+ */
+export function gaiPort(s: string): number | undefined {
+  const m = /^[ \t\n\v\f\r]*\+?([0-9]+)$/.exec(s);
+  if (m) {
+    const v = BigInt(m[1]!);
+    if (v <= 0xffffffffffffffffn) return Number(v & 0xffffn);
+    return undefined;
+  }
+  // not a number: parsePort() then only knows it as a service name
+  if (/^[ \t\n\v\f\r]*[-+]?[0-9]/.test(s)) return undefined;
+  try {
+    return parsePort(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** XTTYPE_PORT: one port (xtopt_parse_port). */
+export function parsePortX(s: string): number {
+  const p = gaiPort(s);
+  if (p === undefined) fail(`Port "${s}" does not resolve to anything.`);
+  return p;
+}
+
+/**
+ * XTTYPE_PORTRC (xtopt_parse_mport): `p`, `p:q`, `:q`, `p:`; an empty side
+ * is 0 / 65535, more than two components are refused.
+ */
+export function parsePortRangeX(s: string, ext: string, opt: string): [number, number] {
+  const parts = s.split(':');
+  if (parts.length > 2) fail(`${ext}: Too many components for option "--${opt}" (max: 2)`);
+  const r: [number, number] = [0, 0xffff];
+  parts.forEach((p, i) => {
+    if (p !== '') r[i] = parsePortX(p);
+  });
+  if (parts.length === 1) r[1] = r[0];
+  return r;
+}

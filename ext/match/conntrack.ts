@@ -1,0 +1,268 @@
+/**
+ * conntrack and state matches: libxt_conntrack.c (conntrack revision 3,
+ * `state` as its alias with XT_CONNTRACK_STATE_ALIAS), kernel xt_conntrack.c.
+ *
+ * `-m state --state X` is loaded by 1.8.x as conntrack revision 3 with the
+ * alias flag; iptables-save prints it back as `-m state --state X`.
+ *
+ * Kernel: no table/hook restriction (checkentry only takes a conntrack
+ * reference).
+ */
+import { fail } from '../../core/errors.js';
+import type { MatchModule } from '../types.js';
+import { parseProtocol, strtoumax } from '../util.js';
+import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
+
+/**
+ * XT_CONNTRACK_STATE_* bits of `state_mask` (uapi xt_conntrack.h, with
+ * IP_CT_NUMBER = 5): the ctinfo bits 1 << (ctinfo % 3 + 1), then SNAT, DNAT
+ * and UNTRACKED at 1 << (IP_CT_NUMBER + 1..3).
+ */
+export const CT_STATE = {
+  INVALID: 1 << 0,
+  ESTABLISHED: 1 << 1,
+  RELATED: 1 << 2,
+  NEW: 1 << 3,
+  SNAT: 1 << 6,
+  DNAT: 1 << 7,
+  UNTRACKED: 1 << 8,
+} as const;
+
+/** IPS_* bits of `status_mask` (nf_conntrack_common.h). */
+export const CT_STATUS = { EXPECTED: 1 << 0, SEEN_REPLY: 1 << 1, ASSURED: 1 << 2, CONFIRMED: 1 << 3 } as const;
+
+/** struct xt_conntrack_mtinfo3, decoded. Each optional field is present when its option was given. */
+export interface ConntrackData {
+  /** `-m state` (XT_CONNTRACK_STATE_ALIAS): saved as `-m state --state`. */
+  stateAlias: boolean;
+  /** --ctstate: CT_STATE bits. */
+  state?: { mask: number; invert: boolean };
+  /** --ctproto: layer-4 protocol number of the original tuple (never 0). */
+  proto?: { proto: number; invert: boolean };
+  origsrc?: HostMask & { invert: boolean };
+  origdst?: HostMask & { invert: boolean };
+  replsrc?: HostMask & { invert: boolean };
+  repldst?: HostMask & { invert: boolean };
+  /** Port ranges, inclusive, host order. */
+  origsrcport?: { lo: number; hi: number; invert: boolean };
+  origdstport?: { lo: number; hi: number; invert: boolean };
+  replsrcport?: { lo: number; hi: number; invert: boolean };
+  repldstport?: { lo: number; hi: number; invert: boolean };
+  /** --ctstatus: CT_STATUS bits (0 = NONE). */
+  status?: { mask: number; invert: boolean };
+  /** --ctexpire: remaining lifetime range in seconds (min may exceed max: never matches). */
+  expire?: { min: number; max: number; invert: boolean };
+  /** --ctdir: packet direction. */
+  dir?: 'ORIGINAL' | 'REPLY';
+}
+
+const STATE_NAMES: ReadonlyArray<readonly [string, number]> = [
+  ['INVALID', CT_STATE.INVALID],
+  ['NEW', CT_STATE.NEW],
+  ['ESTABLISHED', CT_STATE.ESTABLISHED],
+  ['RELATED', CT_STATE.RELATED],
+  ['UNTRACKED', CT_STATE.UNTRACKED],
+  ['SNAT', CT_STATE.SNAT],
+  ['DNAT', CT_STATE.DNAT],
+];
+/** Print order of print_state(). */
+const STATE_PRINT: ReadonlyArray<readonly [string, number]> = [
+  ['INVALID', CT_STATE.INVALID],
+  ['NEW', CT_STATE.NEW],
+  ['RELATED', CT_STATE.RELATED],
+  ['ESTABLISHED', CT_STATE.ESTABLISHED],
+  ['UNTRACKED', CT_STATE.UNTRACKED],
+  ['SNAT', CT_STATE.SNAT],
+  ['DNAT', CT_STATE.DNAT],
+];
+const STATUS_NAMES: ReadonlyArray<readonly [string, number]> = [
+  ['NONE', 0],
+  ['EXPECTED', CT_STATUS.EXPECTED],
+  ['SEEN_REPLY', CT_STATUS.SEEN_REPLY],
+  ['ASSURED', CT_STATUS.ASSURED],
+  ['CONFIRMED', CT_STATUS.CONFIRMED],
+];
+
+/** `strncasecmp(word, NAME, len) == 0`: the word is a case-insensitive prefix of a name. */
+function lookupPrefix(word: string, table: ReadonlyArray<readonly [string, number]>): number | undefined {
+  const w = word.toUpperCase();
+  for (const [n, v] of table) if (n.startsWith(w)) return v;
+  return undefined;
+}
+
+/**
+ * A comma list as conntrack_ps_states() / conntrack_ps_statuses() parse it:
+ * every element a non-empty prefix of a name; the error quotes the rest of
+ * the list from the bad element on.
+ */
+function parseList(arg: string, table: ReadonlyArray<readonly [string, number]>, what: string, emptyLast?: string): number {
+  let mask = 0;
+  let rest = arg;
+  for (;;) {
+    const comma = rest.indexOf(',');
+    if (comma < 0) break;
+    const v = comma === 0 ? undefined : lookupPrefix(rest.slice(0, comma), table);
+    if (v === undefined) fail(`Bad ${what} "${rest}"`);
+    mask |= v;
+    rest = rest.slice(comma + 1);
+  }
+  if (rest === '' && emptyLast) fail(emptyLast);
+  const v = rest === '' ? undefined : lookupPrefix(rest, table);
+  if (v === undefined) fail(`Bad ${what} "${rest}"`);
+  return mask | v;
+}
+
+/** state_parse_states(): like --ctstate but without SNAT/DNAT. */
+export function parseStateList(arg: string): number {
+  return parseList(arg, STATE_NAMES.slice(0, 5), 'state', '"--state" requires a list of states with no spaces, e.g. ESTABLISHED,RELATED');
+}
+
+function printStates(mask: number): string {
+  return STATE_PRINT.filter(([, v]) => mask & v).map(([n]) => n).join(',');
+}
+
+function printStatus(mask: number): string {
+  const names = STATUS_NAMES.filter(([, v]) => v !== 0 && mask & v).map(([n]) => n);
+  return names.length ? names.join(',') : 'NONE';
+}
+
+/** XTTYPE_UINT32RC: `a`, `a:b`, `:b`, `a:`; at most two components. */
+function parseU32Range(arg: string, ext: string, opt: string): [number, number] {
+  const vals: number[] = [];
+  let pos = 0;
+  for (;;) {
+    if (vals.length === 2) fail(`${ext}: Too many components for option "--${opt}" (max: 2)`);
+    let end = pos;
+    let value: number;
+    if (pos >= arg.length || arg[pos] === ':') {
+      value = vals.length === 1 ? 0xffffffff : 0;
+    } else {
+      const neg = /^\s*-/.test(arg.slice(pos));
+      const r = strtoumax(arg, 0, pos);
+      if (neg || r.end === pos || r.overflow || r.value > 0xffffffffn) {
+        fail(`${ext}: bad value for option "--${opt}" near "${arg.slice(pos)}", or out of range (0-4294967295).`);
+      }
+      end = r.end;
+      if (end < arg.length && arg[end] !== ':') fail(`${ext}: Argument to "--${opt}" has unexpected characters near "${arg.slice(end)}".`);
+      value = Number(r.value);
+    }
+    vals.push(value);
+    if (end >= arg.length) break;
+    pos = end + 1;
+  }
+  return [vals[0]!, vals.length >= 2 ? vals[1]! : vals[0]!];
+}
+
+/** XTTYPE_PORTRC; a reversed range is refused (iptables 1.8.13; 1.8.9 loaded it). */
+function parsePortRC(arg: string, ext: string, opt: string): [number, number] {
+  const [lo, hi] = parsePortRangeX(arg, ext, opt);
+  if (lo > hi) fail(`${ext}: invalid range for option "--${opt}": ${lo} is greater than ${hi}`);
+  return [lo, hi];
+}
+
+const ADDR_OPTS = ['ctorigsrc', 'ctorigdst', 'ctreplsrc', 'ctrepldst'] as const;
+const PORT_OPTS = ['ctorigsrcport', 'ctorigdstport', 'ctreplsrcport', 'ctrepldstport'] as const;
+
+function saveConntrack(d: ConntrackData, family: 'ip' | 'ip6'): string {
+  const inv = (b: boolean) => (b ? ' !' : '');
+  let s = '';
+  if (d.state) s += `${inv(d.state.invert)} --${d.stateAlias ? 'state' : 'ctstate'} ${printStates(d.state.mask)}`;
+  if (d.proto) s += `${inv(d.proto.invert)} --ctproto ${d.proto.proto}`;
+  for (const o of ADDR_OPTS) {
+    const a = d[o.slice(2) as 'origsrc'];
+    if (a) s += `${inv(a.invert)} --${o} ${formatHostMask(family, a)}`;
+  }
+  for (const o of PORT_OPTS) {
+    const p = d[o.slice(2) as 'origsrcport'];
+    if (p) s += `${inv(p.invert)} --${o} ${p.hi === 0 || p.lo === p.hi ? p.lo : `${p.lo}:${p.hi}`}`;
+  }
+  if (d.status) s += `${inv(d.status.invert)} --ctstatus ${printStatus(d.status.mask)}`;
+  if (d.expire) s += `${inv(d.expire.invert)} --ctexpire ${d.expire.min === d.expire.max ? d.expire.min : `${d.expire.min}:${d.expire.max}`}`;
+  if (d.dir) s += ` --ctdir ${d.dir}`;
+  return s;
+}
+
+export const conntrack: MatchModule<ConntrackData> = {
+  kind: 'match',
+  name: 'conntrack',
+  options: [
+    { name: 'ctstate', arg: 1, invert: true },
+    { name: 'ctproto', arg: 1, invert: true },
+    { name: 'ctorigsrc', arg: 1, invert: true },
+    { name: 'ctorigdst', arg: 1, invert: true },
+    { name: 'ctreplsrc', arg: 1, invert: true },
+    { name: 'ctrepldst', arg: 1, invert: true },
+    { name: 'ctstatus', arg: 1, invert: true },
+    { name: 'ctexpire', arg: 1, invert: true },
+    { name: 'ctorigsrcport', arg: 1, invert: true },
+    { name: 'ctorigdstport', arg: 1, invert: true },
+    { name: 'ctreplsrcport', arg: 1, invert: true },
+    { name: 'ctrepldstport', arg: 1, invert: true },
+    { name: 'ctdir', arg: 1 },
+  ],
+  init: () => ({ stateAlias: false }),
+  parse(d, opt, arg, invert, ctx) {
+    const a = arg!;
+    switch (opt) {
+      case 'ctstate':
+        d.state = { mask: parseList(a, STATE_NAMES, 'ctstate'), invert };
+        return;
+      case 'ctproto': {
+        const p = parseProtocol(a);
+        // iptables >= 1.8.11: protocol 0 is refused either way
+        if (p === 0) fail(invert ? 'conntrack: condition would always match protocol' : 'conntrack: rule would never match protocol');
+        d.proto = { proto: p, invert };
+        return;
+      }
+      case 'ctorigsrc':
+      case 'ctorigdst':
+      case 'ctreplsrc':
+      case 'ctrepldst':
+        d[opt.slice(2) as 'origsrc'] = { ...parseHostMask(ctx.family, a, 'conntrack', opt), invert };
+        return;
+      case 'ctstatus':
+        d.status = { mask: parseList(a, STATUS_NAMES, 'ctstatus'), invert };
+        return;
+      case 'ctexpire': {
+        const [min, max] = parseU32Range(a, 'conntrack', opt);
+        // iptables 1.8.13 refuses a reversed range (1.8.9 loaded it)
+        if (min > max) fail(`conntrack: invalid range for option "--${opt}": ${min} is greater than ${max}`);
+        d.expire = { min, max, invert };
+        return;
+      }
+      case 'ctorigsrcport':
+      case 'ctorigdstport':
+      case 'ctreplsrcport':
+      case 'ctrepldstport': {
+        const [lo, hi] = parsePortRC(a, 'conntrack', opt);
+        d[opt.slice(2) as 'origsrcport'] = { lo, hi, invert };
+        return;
+      }
+      case 'ctdir': {
+        const u = a.toUpperCase();
+        if (u !== 'ORIGINAL' && u !== 'REPLY') fail(`conntrack: Bad value for "--ctdir" option: "${a}"`);
+        d.dir = u;
+        return;
+      }
+    }
+  },
+  final(_d, seen) {
+    if (seen.size === 0) fail('conntrack: At least one option is required', 'option');
+  },
+  save: (d, ctx) => saveConntrack(d, ctx.family),
+};
+
+/** `-m state`: the conntrack match with only `--state` (mandatory), saved as `-m state`. */
+export const state: MatchModule<ConntrackData> = {
+  kind: 'match',
+  name: 'state',
+  options: [{ name: 'state', arg: 1, invert: true }],
+  init: () => ({ stateAlias: true }),
+  parse(d, _opt, arg, invert) {
+    d.state = { mask: parseStateList(arg!), invert };
+  },
+  final(_d, seen) {
+    if (!seen.has('state')) fail('state: option "--state" must be specified', 'option');
+  },
+  save: (d, ctx) => saveConntrack(d, ctx.family),
+};

@@ -1,0 +1,411 @@
+/**
+ * hashlimit match: iptables extensions/libxt_hashlimit.c (revision 3, the
+ * one iptables picks on current kernels), kernel net/netfilter/xt_hashlimit.c.
+ *
+ * Data mirrors `struct xt_hashlimit_mtinfo3`: the table name and
+ * `struct hashlimit_cfg3`. In packet mode `avg` is the period between
+ * packets in 1/1000000 s (`--hashlimit-upto 3/min` → 1e6*60/3); in byte
+ * mode (`--hashlimit-upto 10mb/s`, mode bit XT_HASHLIMIT_BYTES) it is the
+ * kernel's cost value UINT32_MAX / (bytes/16 + 1) and `burst` counts
+ * rate-sized chunks. `--hashlimit-above` is `--hashlimit-upto` with the
+ * XT_HASHLIMIT_INVERT bit, `!` flips it back.
+ *
+ * With `--hashlimit-rate-match` iptables divides `avg` by the unit's seconds
+ * and keeps the unit in `interval`, which is why `40/hour` saves as
+ * `40/sec ... --hashlimit-rate-interval 3600`. iptables-save omits the burst
+ * in byte mode when none was given, the expiry when it equals the printed
+ * unit (1000 ms per second of the unit; 15 s / 60 s in byte mode) and the
+ * masks when they are full.
+ *
+ * Kernel checks (hashlimit_mt_check_common, xt_check_proc_name): the name
+ * must be usable as a /proc file name, gc interval and expiry non-zero,
+ * masks within the address size, the rate non-zero and below U32_MAX with
+ * rate-match, byte costs representable, and `avg * burst` must not overflow
+ * the 64-bit credit arithmetic (so `1/day` needs `--hashlimit-burst 1`).
+ * Sizes above 1048576 are capped (the kernel rewrites the rule).
+ */
+import { fail } from '../../core/errors.js';
+import type { Family } from '../../core/ast.js';
+import type { MatchModule } from '../types.js';
+import { rateUnit } from './limit.js';
+import {
+  cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry,
+} from '../util.js';
+import { inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
+
+/** XT_HASHLIMIT_* mode bits. */
+export const HASH_DIP = 0x01;
+export const HASH_DPT = 0x02;
+export const HASH_SIP = 0x04;
+export const HASH_SPT = 0x08;
+export const HL_INVERT = 0x10;
+export const HL_BYTES = 0x20;
+export const HL_RATE_MATCH = 0x40;
+
+export interface HashlimitData {
+  /** Table name (the /proc/net/ipt_hashlimit file), at most 254 bytes. */
+  name: string;
+  /** XT_HASHLIMIT_HASH_* | INVERT | BYTES | RATE_MATCH bits. */
+  mode: number;
+  /** u64: packet period in 1e-6 s, or the byte-mode cost. */
+  avg: bigint;
+  /** u64: packets (packet mode) or rate-sized chunks (byte mode; 0 = none given). */
+  burst: bigint;
+  /** Hash buckets (0 = kernel default). */
+  size: number;
+  /** Maximum entries (0 = kernel default). */
+  max: number;
+  /** Garbage collection interval in ms. */
+  gcInterval: number;
+  /** Idle entry expiry in ms. */
+  expire: number;
+  /** Prefix lengths applied to the hashed addresses (255 for a non-contiguous mask). */
+  srcmask: number;
+  dstmask: number;
+  /** Rate-match interval in seconds (0 = unset). */
+  interval: number;
+  /** iptables' udata->mult: seconds of the rate unit (15 in byte mode). */
+  mult: number;
+  /** Option ids given (xflags), for the final checks. */
+  xflags: number;
+}
+
+const O_UPTO = 0;
+const O_ABOVE = 1;
+const O_MODE = 3;
+const O_SRCMASK = 4;
+const O_DSTMASK = 5;
+const O_NAME = 6;
+const O_BURST = 7;
+const O_HTABLE_SIZE = 8;
+const O_HTABLE_MAX = 9;
+const O_HTABLE_GCINT = 10;
+const O_HTABLE_EXPIRE = 11;
+const O_RATEMATCH = 12;
+const O_INTERVAL = 13;
+const F = (id: number) => 1 << id;
+
+/** hashlimit_mt_opts (revision 3), in table order. */
+const TABLE: readonly XtOptEntry[] = [
+  { name: 'hashlimit-upto', id: O_UPTO, excl: F(O_ABOVE) },
+  { name: 'hashlimit-above', id: O_ABOVE, excl: F(O_UPTO) },
+  { name: 'hashlimit', id: O_UPTO, excl: F(O_ABOVE) },
+  { name: 'hashlimit-srcmask', id: O_SRCMASK },
+  { name: 'hashlimit-dstmask', id: O_DSTMASK },
+  { name: 'hashlimit-burst', id: O_BURST },
+  { name: 'hashlimit-htable-size', id: O_HTABLE_SIZE },
+  { name: 'hashlimit-htable-max', id: O_HTABLE_MAX },
+  { name: 'hashlimit-htable-gcinterval', id: O_HTABLE_GCINT },
+  { name: 'hashlimit-htable-expire', id: O_HTABLE_EXPIRE },
+  { name: 'hashlimit-mode', id: O_MODE },
+  { name: 'hashlimit-name', id: O_NAME, mand: true },
+  { name: 'hashlimit-rate-match', id: O_RATEMATCH },
+  { name: 'hashlimit-rate-interval', id: O_INTERVAL },
+];
+
+const SCALE = 1000000n; // XT_HASHLIMIT_SCALE_v2
+const BURST_MAX = 1000000n;
+const BYTE_SHIFT = 4n;
+const BYTE_EXPIRE = 15;
+const BYTE_EXPIRE_BURST = 60;
+const GCINTERVAL = 1000;
+const U32 = 0xffffffffn;
+const U64 = 0xffffffffffffffffn;
+const NAME_MAX = 255;
+
+function costToBytes(cost: bigint): bigint {
+  const r = cost ? U32 / cost : U32;
+  return ((r - 1n) << BYTE_SHIFT) & U64;
+}
+
+function bytesToCost(bytes: bigint): bigint {
+  const r = (bytes >> BYTE_SHIFT) & U32;
+  const d = (r + 1n) & U32;
+  return d === 0n ? 0n : U32 / d;
+}
+
+function factor(c: string | undefined): bigint {
+  return c === 'm' ? 1048576n : c === 'k' ? 1024n : 1n;
+}
+
+/** parse_bytes(): `N[k|m]b/s`, or undefined when the text is not a byte rate. */
+function parseBytes(rate: string): bigint | undefined {
+  const at = rate.indexOf('b/s');
+  if (at <= 0) return undefined;
+  const r = BigInt.asUintN(64, cStrtoll(rate).value);
+  if (r === 0n) return undefined;
+  const bytes = (r * factor(rate[at - 1])) & U64;
+  const cost = bytesToCost(bytes);
+  if (cost === 0n) fail(`Rate too high "${rate}"`);
+  return cost;
+}
+
+/** parse_rate() (revision 2+): the period and the unit's seconds. */
+function parseRate(rate: string): { avg: bigint; mult: number } | undefined {
+  const mult = rateUnit(rate);
+  if (mult === undefined) return undefined;
+  const r = BigInt.asUintN(64, cStrtoll(rate).value);
+  if (r === 0n) return undefined;
+  const avg = (SCALE * BigInt(mult)) / r;
+  if (avg === 0n) fail(`Rate too fast "${rate}"`);
+  return { avg, mult };
+}
+
+/** parse_burst(): a count with an optional k/m factor (byte mode). */
+function parseBurst(s: string): bigint {
+  const bad = (): never => fail(`bad value for option "--hashlimit-burst", or out of range (1-${BURST_MAX}).`);
+  const p = strtoulPrefix(s, 1n, 0n);
+  if (!p) return bad();
+  if (p.rest === '' && p.value > BURST_MAX) return bad();
+  return (p.value * factor(p.rest[0])) & U64;
+}
+
+/** XTTYPE_PLEN: a prefix length or a dotted/colon mask (255 when not contiguous). */
+function parsePlen(s: string, family: Family, opt: string): number {
+  const full = family === 'ip' ? 32 : 128;
+  const n = strtoulWhole(s, 0n, BigInt(full));
+  if (n !== undefined) return Number(n);
+  const m = family === 'ip' ? inetAton(s) : parseIPv6(s);
+  if (m) {
+    const c = maskToCidr(m);
+    return c < 0 ? 255 : c;
+  }
+  return fail(`hashlimit: bad value for option "--${opt}", neither a valid network mask nor valid CIDR (0-${full}).`);
+}
+
+function parseMode(arg: string): number | undefined {
+  let mode = 0;
+  for (const tok of arg.split(/[,|]/)) {
+    if (tok === '') continue;
+    if (tok === 'dstip') mode |= HASH_DIP;
+    else if (tok === 'srcip') mode |= HASH_SIP;
+    else if (tok === 'srcport') mode |= HASH_SPT;
+    else if (tok === 'dstport') mode |= HASH_DPT;
+    else return undefined;
+  }
+  return mode;
+}
+
+const badValue = (opt: string, arg: string): never => fail(`hashlimit: Bad value for "--${opt}" option: "${arg}"`);
+
+const RATES: ReadonlyArray<readonly [string, bigint]> = [
+  ['day', SCALE * 86400n],
+  ['hour', SCALE * 3600n],
+  ['min', SCALE * 60n],
+  ['sec', SCALE],
+];
+
+/** print_rate(): the rate text and the "quantum" (the unit in ms). */
+function printRate(period: bigint): [string, number] {
+  if (period === 0n) return ['inf', 0];
+  let i = 1;
+  for (; i < RATES.length; i++) {
+    const m = RATES[i]![1];
+    if (period > m || m / period < m % period) break;
+  }
+  const [name, mult] = RATES[i - 1]!;
+  return [`${mult / period}/${name}`, Number(((mult / SCALE) * 1000n) & U32)];
+}
+
+const UNITS: ReadonlyArray<readonly [string, bigint]> = [
+  ['m', 1048576n],
+  ['k', 1024n],
+  ['', 1n],
+];
+
+/** print_bytes(): the byte rate, the burst in bytes and the quantum. */
+function printBytes(avg: bigint, burst: bigint): [string, number] {
+  let r = costToBytes(avg);
+  let i = 0;
+  for (; i < UNITS.length - 1; i++) {
+    const t = UNITS[i]![1];
+    // units[].thresh is a u32: ~(thresh - 1) also clears the upper 32 bits of r
+    if (r >= t && bytesToCost(r & (~(t - 1n) & U32)) === avg) break;
+  }
+  let s = ` ${r / UNITS[i]![1]}${UNITS[i]![0]}b/s`;
+  if (burst === 0n) return [s, BYTE_EXPIRE * 1000];
+  r = (r * burst) & U64;
+  for (i = 0; i < UNITS.length - 1; i++) if (r >= UNITS[i]![1]) break;
+  s += ` --hashlimit-burst ${r / UNITS[i]![1]}${UNITS[i]![0]}b`;
+  return [s, BYTE_EXPIRE_BURST * 1000];
+}
+
+/** xt_hashlimit user2credits() for revision 3 with HZ * CREDITS_PER_JIFFY = 250 * 2^39. */
+function user2credits(user: bigint): bigint {
+  return (user * (137438953472000n / SCALE)) & U64;
+}
+
+/** user2credits_byte(): u32 argument, HZ * CREDITS_PER_JIFFY_BYTES = 4194304000. */
+function user2creditsByte(user: bigint): bigint {
+  return (((user & U32) * 4194304000n) >> 32n) & U32;
+}
+
+const HASHLIMIT_MAX_SIZE = 1048576;
+
+export const hashlimit: MatchModule<HashlimitData> = {
+  kind: 'match',
+  name: 'hashlimit',
+  options: [
+    { name: 'hashlimit-upto', arg: 1, invert: true },
+    { name: 'hashlimit-above', arg: 1, invert: true },
+    { name: 'hashlimit', arg: 1, invert: true },
+    { name: 'hashlimit-srcmask', arg: 1 },
+    { name: 'hashlimit-dstmask', arg: 1 },
+    { name: 'hashlimit-burst', arg: 1 },
+    { name: 'hashlimit-htable-size', arg: 1 },
+    { name: 'hashlimit-htable-max', arg: 1 },
+    { name: 'hashlimit-htable-gcinterval', arg: 1 },
+    { name: 'hashlimit-htable-expire', arg: 1 },
+    { name: 'hashlimit-mode', arg: 1 },
+    { name: 'hashlimit-name', arg: 1 },
+    { name: 'hashlimit-rate-match', arg: 0 },
+    { name: 'hashlimit-rate-interval', arg: 1 },
+  ],
+  init: (ctx) => {
+    const full = ctx.family === 'ip' ? 32 : 128;
+    return { name: '', mode: 0, avg: 0n, burst: 5n, size: 0, max: 0, gcInterval: GCINTERVAL, expire: 0, srcmask: full, dstmask: full, interval: 0, mult: 0, xflags: 0 };
+  },
+  parse(d, opt, arg, invert, ctx) {
+    d.xflags = xtOptUse('hashlimit', TABLE, d.xflags, opt);
+    const a = arg!;
+    switch (opt) {
+      case 'hashlimit-upto':
+      case 'hashlimit':
+      case 'hashlimit-above': {
+        const above = opt === 'hashlimit-above';
+        if (above !== invert) d.mode |= HL_INVERT;
+        const cost = parseBytes(a);
+        if (cost !== undefined) {
+          d.avg = cost;
+          d.mult = BYTE_EXPIRE;
+          d.mode |= HL_BYTES;
+        } else {
+          const r = parseRate(a);
+          if (!r) return badValue(above ? 'hashlimit-above' : 'hashlimit-upto', a);
+          d.avg = r.avg;
+          d.mult = r.mult;
+        }
+        return;
+      }
+      case 'hashlimit-burst':
+        d.burst = parseBurst(a);
+        return;
+      case 'hashlimit-mode': {
+        const m = parseMode(a);
+        if (m === undefined) return badValue(opt, a);
+        d.mode |= m;
+        return;
+      }
+      case 'hashlimit-srcmask':
+        d.srcmask = parsePlen(a, ctx.family, opt);
+        return;
+      case 'hashlimit-dstmask':
+        d.dstmask = parsePlen(a, ctx.family, opt);
+        return;
+      case 'hashlimit-name': {
+        if (a.length < 1) fail('Argument must have a minimum length of 1 characters');
+        // XTOPT_PUT into char name[NAME_MAX]: longer names are cut to 254 bytes
+        const b = Buffer.from(a, 'utf8');
+        d.name = b.length >= NAME_MAX ? b.subarray(0, NAME_MAX - 1).toString('utf8') : a;
+        return;
+      }
+      case 'hashlimit-htable-size':
+        d.size = parseUintOpt(a, 0, 0xffffffff, 'hashlimit', opt);
+        return;
+      case 'hashlimit-htable-max':
+        d.max = parseUintOpt(a, 0, 0xffffffff, 'hashlimit', opt);
+        return;
+      case 'hashlimit-htable-gcinterval':
+        d.gcInterval = parseUintOpt(a, 0, 0xffffffff, 'hashlimit', opt);
+        return;
+      case 'hashlimit-htable-expire':
+        d.expire = parseUintOpt(a, 0, 0xffffffff, 'hashlimit', opt);
+        return;
+      case 'hashlimit-rate-match':
+        d.mode |= HL_RATE_MATCH;
+        return;
+      case 'hashlimit-rate-interval': {
+        const r = cAtoi(a);
+        if (r <= 0) return badValue(opt, a);
+        d.interval = r;
+        return;
+      }
+    }
+  },
+  final(d, seen) {
+    const xf = xtOptFlags(TABLE, seen);
+    if (!(xf & (F(O_UPTO) | F(O_ABOVE)))) fail('You have to specify --hashlimit', 'option');
+    if (!(xf & F(O_HTABLE_EXPIRE))) d.expire = (d.mult * 1000) >>> 0;
+    if (d.mode & HL_BYTES) {
+      let burst = 0n;
+      if (xf & F(O_BURST)) {
+        const unit = costToBytes(d.avg);
+        if (d.burst < unit) fail(`burst cannot be smaller than ${unit}b`);
+        burst = ((d.burst & U32) / unit) & U32;
+        if (d.burst % unit) burst = (burst + 1n) & U32;
+        if (!(xf & F(O_HTABLE_EXPIRE))) d.expire = BYTE_EXPIRE_BURST * 1000;
+      }
+      d.burst = burst;
+    } else if (d.burst > BURST_MAX) {
+      fail(`bad value for option "--hashlimit-burst", or out of range (1-${BURST_MAX}).`);
+    }
+    if (xf & F(O_RATEMATCH)) {
+      if (!(d.mode & HL_BYTES)) d.avg /= BigInt(d.mult);
+      if (d.interval === 0) d.interval = d.mode & HL_BYTES ? 1 : d.mult;
+    }
+    xtOptFcheck('hashlimit', TABLE, xf);
+  },
+  save(d, ctx) {
+    const dmask = ctx.family === 'ip' ? 32 : 128;
+    let s = d.mode & HL_INVERT ? ' --hashlimit-above' : ' --hashlimit-upto';
+    let quantum: number;
+    if (d.mode & HL_BYTES) {
+      const [t, q] = printBytes(d.avg, d.burst);
+      s += t;
+      quantum = q;
+    } else {
+      const [t, q] = printRate(d.avg);
+      s += ` ${t} --hashlimit-burst ${d.burst}`;
+      quantum = q;
+    }
+    if (d.mode & (HASH_SIP | HASH_SPT | HASH_DIP | HASH_DPT)) {
+      const m: string[] = [];
+      if (d.mode & HASH_SIP) m.push('srcip');
+      if (d.mode & HASH_SPT) m.push('srcport');
+      if (d.mode & HASH_DIP) m.push('dstip');
+      if (d.mode & HASH_DPT) m.push('dstport');
+      s += ` --hashlimit-mode ${m.join(',')}`;
+    }
+    s += ` --hashlimit-name ${d.name}`;
+    if (d.size !== 0) s += ` --hashlimit-htable-size ${d.size}`;
+    if (d.max !== 0) s += ` --hashlimit-htable-max ${d.max}`;
+    if (d.gcInterval !== GCINTERVAL) s += ` --hashlimit-htable-gcinterval ${d.gcInterval}`;
+    if (d.expire !== quantum) s += ` --hashlimit-htable-expire ${d.expire}`;
+    if (d.srcmask !== dmask) s += ` --hashlimit-srcmask ${d.srcmask}`;
+    if (d.dstmask !== dmask) s += ` --hashlimit-dstmask ${d.dstmask}`;
+    if (d.mode & HL_RATE_MATCH) {
+      s += ' --hashlimit-rate-match';
+      if (d.interval !== 1) s += ` --hashlimit-rate-interval ${d.interval}`;
+    }
+    return s;
+  },
+  check(d, ctx) {
+    const n = d.name;
+    if (n === '' || n === '.' || n === '..' || n.includes('/')) return `xt_hashlimit: invalid table name "${n}" (EINVAL)`;
+    if (d.gcInterval === 0 || d.expire === 0) return 'xt_hashlimit: gc interval and expire must be non-zero (EINVAL)';
+    // the kernel caps the sizes in the stored rule (and prints a note)
+    if (d.size > HASHLIMIT_MAX_SIZE) d.size = HASHLIMIT_MAX_SIZE;
+    if (d.max > HASHLIMIT_MAX_SIZE) d.max = HASHLIMIT_MAX_SIZE;
+    const full = ctx.family === 'ip' ? 32 : 128;
+    if (d.srcmask > full || d.dstmask > full) return `xt_hashlimit: mask longer than ${full} bits (EINVAL)`;
+    if (d.mode & HL_RATE_MATCH) {
+      if (d.avg === 0n || d.avg > U32) return 'xt_hashlimit: invalid rate (ERANGE)';
+      if (d.interval === 0) return 'xt_hashlimit: invalid interval (EINVAL)';
+    } else if (d.mode & HL_BYTES) {
+      if (user2creditsByte(d.avg) === 0n) return `xt_hashlimit: overflow, rate too high: ${d.avg} (EINVAL)`;
+    } else if (d.burst === 0n || user2credits((d.avg * d.burst) & U64) < user2credits(d.avg)) {
+      return `xt_hashlimit: overflow, try lower: ${d.avg}/${d.burst} (ERANGE)`;
+    }
+    return undefined;
+  },
+};

@@ -1,0 +1,82 @@
+/**
+ * iprange match, revision 1: iptables `extensions/libxt_iprange.c`
+ * (`iprange_mt_parse`, `iprange_mt4_save`/`iprange_mt6_save`), kernel
+ * `net/netfilter/xt_iprange.c` (no checkentry): the source and/or
+ * destination address within an inclusive range `a-b` (a single address
+ * means `a-a`). A reversed range is accepted with a warning; it never
+ * matches.
+ */
+import { fail } from '../../core/errors.js';
+import type { Family } from '../../core/ast.js';
+import type { MatchModule } from '../types.js';
+import { strtoulPrefix } from '../util.js';
+import { formatAddr, parseIPv6 } from '../../core/addr.js';
+
+export interface IpRange {
+  /** Inclusive bounds, 4 or 16 bytes in network order. */
+  min: Uint8Array;
+  max: Uint8Array;
+  invert: boolean;
+}
+
+export interface IprangeData {
+  /** IPRANGE_SRC (with IPRANGE_SRC_INV) */
+  src: IpRange | undefined;
+  /** IPRANGE_DST (with IPRANGE_DST_INV) */
+  dst: IpRange | undefined;
+}
+
+/**
+ * `xtables_numeric_to_ipaddr()`: 1 to 4 dot-separated bytes, each in any C
+ * base (`010` is 8, `0x0a` is 10); missing trailing bytes are 0.
+ */
+export function numericToIPv4(s: string): Uint8Array | undefined {
+  const parts = s.split('.');
+  if (parts.length > 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < parts.length; i++) {
+    const r = strtoulPrefix(parts[i]!, 0n, 255n);
+    if (!r || r.rest !== '') return undefined;
+    out[i] = Number(r.value);
+  }
+  return out;
+}
+
+function parseAddr(family: Family, s: string, opt: string): Uint8Array {
+  const a = family === 'ip' ? numericToIPv4(s) : parseIPv6(s);
+  if (!a) fail(`iprange: Bad value for "--${opt}" option: "${s}"`);
+  return a;
+}
+
+function compare(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+export const iprange: MatchModule<IprangeData> = {
+  kind: 'match',
+  name: 'iprange',
+  options: [
+    { name: 'src-range', arg: 1, invert: true },
+    { name: 'dst-range', arg: 1, invert: true },
+  ],
+  init: () => ({ src: undefined, dst: undefined }),
+  parse(d, opt, arg, invert, ctx) {
+    const s = arg!;
+    const dash = s.indexOf('-');
+    const from = dash < 0 ? s : s.slice(0, dash);
+    const to = dash < 0 ? s : s.slice(dash + 1);
+    const r: IpRange = { min: parseAddr(ctx.family, from, opt), max: parseAddr(ctx.family, to, opt), invert };
+    if (dash >= 0 && compare(r.min, r.max) > 0) ctx.warn(`xt_iprange: range ${from}-${to} is reversed and will never match`);
+    if (opt === 'src-range') d.src = r;
+    else d.dst = r;
+  },
+  final(d) {
+    if (!d.src && !d.dst) fail("iprange match: You must specify `--src-range' or `--dst-range'", 'option');
+  },
+  save(d, ctx) {
+    const one = (opt: string, r: IpRange | undefined) =>
+      r ? `${r.invert ? ' !' : ''} --${opt} ${formatAddr(ctx.family, r.min)}-${formatAddr(ctx.family, r.max)}` : '';
+    return one('src-range', d.src) + one('dst-range', d.dst);
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * statistic match: iptables extensions/libxt_statistic.c, kernel
+ * net/netfilter/xt_statistic.c.
+ *
+ * Data mirrors `struct xt_statistic_info`. Random mode matches with
+ * probability `probability / 2^31` (iptables stores lround(2^31 * p) and
+ * saves it back with 11 decimals, so `0.1` saves as `0.10000000009`); nth
+ * mode matches every `every`-th packet starting at counter `packet`. The
+ * kernel keeps `every - 1`, and the probability and `every - 1` share one
+ * u32 (a union), which iptables' "0 <= p <= n-1" check reads whatever mode
+ * was chosen. The inversion is one flag for the whole match, saved after
+ * the mode (`--mode nth ! --every 5 --packet 2`); iptables-save always
+ * prints `--packet` in nth mode.
+ *
+ * The kernel check accepts every value iptables can produce.
+ */
+import { fail } from '../../core/errors.js';
+import type { MatchModule } from '../types.js';
+import { cIsSpace, parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
+
+export interface StatisticData {
+  /** XT_STATISTIC_MODE_RANDOM (0, also when --mode is missing) or _NTH (1). */
+  mode: 'random' | 'nth';
+  /** XT_STATISTIC_INVERT */
+  invert: boolean;
+  /** Random mode: match probability scaled by 2^31 (u32). */
+  probability: number;
+  /** Nth mode: n of `--every n` (the kernel stores n - 1). */
+  every: number;
+  /** Nth mode: initial counter value. */
+  packet: number;
+  /** The u32 the union holds: the last of probability / every - 1 written. */
+  unionWord: number;
+}
+
+const O_MODE = 0;
+const O_PROBABILITY = 1;
+const O_EVERY = 2;
+const O_PACKET = 3;
+const F = (id: number) => 1 << id;
+
+const TABLE: readonly XtOptEntryAlso[] = [
+  { name: 'mode', id: O_MODE, mand: true },
+  { name: 'probability', id: O_PROBABILITY, excl: F(O_EVERY) | F(O_PACKET) },
+  { name: 'every', id: O_EVERY, excl: F(O_PROBABILITY), also: F(O_PACKET) },
+  { name: 'packet', id: O_PACKET, excl: F(O_PROBABILITY), also: F(O_EVERY) },
+];
+
+/**
+ * glibc strtod() over the whole text (XTTYPE_DOUBLE): decimal and hex
+ * floats, inf/infinity/nan; undefined when something is left over.
+ */
+export function cStrtodWhole(s: string): number | undefined {
+  let i = 0;
+  while (cIsSpace(s[i])) i++;
+  const t = s.slice(i);
+  let m: RegExpExecArray | null;
+  if (/^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(t)) return Number(t);
+  if ((m = /^([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?$/.exec(t))) {
+    const int = m[2] ?? '';
+    const frac = m[3] ?? '';
+    if (int === '' && frac === '') return undefined;
+    let v = 0;
+    for (const c of int + frac) v = v * 16 + parseInt(c, 16);
+    v *= 2 ** (Number(m[4] ?? '0') - 4 * frac.length);
+    return m[1] === '-' ? -v : v;
+  }
+  if ((m = /^([+-]?)(inf|infinity)$/i.exec(t))) return m[1] === '-' ? -Infinity : Infinity;
+  if (/^[+-]?nan(\([0-9a-zA-Z_]*\))?$/i.test(t)) return NaN;
+  return undefined;
+}
+
+/** `%.11f` of p / 2^31, exactly, with glibc's round-half-to-even. */
+export function formatProbability(p: number): string {
+  const scaled = BigInt(p) * 10n ** 11n;
+  const den = 1n << 31n;
+  let q = scaled / den;
+  const r = scaled % den;
+  if (r * 2n > den || (r * 2n === den && q % 2n === 1n)) q += 1n;
+  const str = q.toString().padStart(12, '0');
+  return `${str.slice(0, -11)}.${str.slice(-11)}`;
+}
+
+export const statistic: MatchModule<StatisticData> = {
+  kind: 'match',
+  name: 'statistic',
+  options: [
+    { name: 'mode', arg: 1 },
+    { name: 'probability', arg: 1, invert: true },
+    { name: 'every', arg: 1, invert: true },
+    { name: 'packet', arg: 1 },
+  ],
+  init: () => ({ mode: 'random', invert: false, probability: 0, every: 0, packet: 0, unionWord: 0 }),
+  parse(d, opt, arg, invert) {
+    if (invert) d.invert = true;
+    const a = arg!;
+    switch (opt) {
+      case 'mode':
+        if (a === 'random') d.mode = 'random';
+        else if (a === 'nth') d.mode = 'nth';
+        else fail(`Bad mode "${a}"`);
+        return;
+      case 'probability': {
+        const v = cStrtodWhole(a);
+        if (v === undefined || v < 0 || v > 1) fail(`statistic: bad value for option "--probability", or out of range (0-1).`);
+        // lround(NaN) is LONG_MIN on x86-64: 0 once cut to u32
+        d.probability = Number.isNaN(v) ? 0 : Math.round(0x80000000 * v) >>> 0;
+        d.unionWord = d.probability;
+        return;
+      }
+      case 'every':
+        d.every = parseUintOpt(a, 1, 0xffffffff, 'statistic', opt);
+        d.unionWord = (d.every - 1) >>> 0;
+        return;
+      case 'packet':
+        d.packet = parseUintOpt(a, 0, 0xffffffff, 'statistic', opt);
+        return;
+    }
+  },
+  final(d, seen) {
+    const xf = xtOptFlags(TABLE, seen);
+    if (d.mode === 'random' && !(xf & F(O_PROBABILITY))) fail('--probability must be specified when using random mode', 'option');
+    if (d.mode === 'nth' && !(xf & (F(O_EVERY) | F(O_PACKET)))) fail('--every and --packet must be specified when using nth mode', 'option');
+    if (d.packet > d.unionWord) fail('the --packet p must be 0 <= p <= n-1');
+    xtOptFcheckAlso('statistic', TABLE, xf);
+  },
+  save(d) {
+    const inv = d.invert ? ' !' : '';
+    if (d.mode === 'random') return ` --mode random${inv} --probability ${formatProbability(d.probability)}`;
+    return ` --mode nth${inv} --every ${d.every} --packet ${d.packet}`;
+  },
+};

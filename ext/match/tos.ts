@@ -1,0 +1,34 @@
+/**
+ * tos match, revision 1: iptables `extensions/libxt_tos.c`, kernel
+ * `net/netfilter/xt_dscp.c` (`tos_mt`, no checkentry): `(tos & mask) ==
+ * value` on the IPv4 TOS byte or the IPv6 traffic class. A symbolic name
+ * (Minimize-Delay, ...) implies the mask 0x3f, a number the mask 0xff.
+ */
+import { fail } from '../../core/errors.js';
+import type { MatchModule } from '../types.js';
+import { parseTosMask } from '../util.js';
+
+export interface TosMatchData {
+  value: number;
+  mask: number;
+  invert: boolean;
+}
+
+const hex2 = (v: number): string => '0x' + v.toString(16).padStart(2, '0');
+
+export const tos: MatchModule<TosMatchData> = {
+  kind: 'match',
+  name: 'tos',
+  options: [{ name: 'tos', arg: 1, invert: true }],
+  init: () => ({ value: 0, mask: 0, invert: false }),
+  parse(d, _opt, arg, invert) {
+    const r = parseTosMask(arg!, 0x3f);
+    d.value = r.value;
+    d.mask = r.mask;
+    if (invert) d.invert = true;
+  },
+  final(_d, seen) {
+    if (!seen.has('tos')) fail('tos: option "--tos" must be specified', 'option');
+  },
+  save: (d) => `${d.invert ? ' !' : ''} --tos ${hex2(d.value)}/${hex2(d.mask)}`,
+};

@@ -1,0 +1,117 @@
+/**
+ * CONNMARK target: libxt_CONNMARK.c (revision 2; its save form is revision
+ * 1's plus the shift), kernel xt_connmark.c `connmark_tg_shift()`:
+ *   set:     ctmark = (ctmark & ~ctmask) ^ ctmark_value
+ *   save:    ctmark = (ctmark & ~ctmask) ^ ((nfmark & nfmask) shifted)
+ *   restore: nfmark = (nfmark & ~nfmask) ^ ((ctmark & ctmask) shifted)
+ * Every set form is stored as the xmark pair (`--set-mark v/m` → (v, v|m),
+ * `--and-mark v` → (0, ~v), `--or-mark v` → (v, v), `--xor-mark v` → (v, 0)).
+ * Kernel checkentry refuses a shift of 32 bits or more. No table restriction.
+ */
+import { fail } from '../../core/errors.js';
+import type { TargetModule } from '../types.js';
+import { hex, parseMarkMask, parseUintOpt } from '../util.js';
+
+/** struct xt_connmark_tginfo2, decoded. */
+export interface ConnmarkTargetData {
+  mode: 'set' | 'save' | 'restore' | undefined;
+  ctmark: number;
+  ctmask: number;
+  nfmask: number;
+  shiftDir: 'left' | 'right';
+  shiftBits: number;
+}
+
+const OPS = ['set-xmark', 'set-mark', 'and-mark', 'or-mark', 'xor-mark', 'save-mark', 'restore-mark'];
+
+export const CONNMARK: TargetModule<ConnmarkTargetData> = {
+  kind: 'target',
+  name: 'CONNMARK',
+  options: [
+    { name: 'set-xmark', arg: 1 },
+    { name: 'set-mark', arg: 1 },
+    { name: 'and-mark', arg: 1 },
+    { name: 'or-mark', arg: 1 },
+    { name: 'xor-mark', arg: 1 },
+    { name: 'save-mark', arg: 0 },
+    { name: 'restore-mark', arg: 0 },
+    { name: 'left-shift-mark', arg: 1 },
+    { name: 'right-shift-mark', arg: 1 },
+    { name: 'ctmask', arg: 1 },
+    { name: 'nfmask', arg: 1 },
+    { name: 'mask', arg: 1 },
+  ],
+  init: () => ({ mode: undefined, ctmark: 0, ctmask: 0xffffffff, nfmask: 0xffffffff, shiftDir: 'left', shiftBits: 0 }),
+  parse(d, opt, arg) {
+    const u32 = () => parseUintOpt(arg!, 0, 0xffffffff, 'CONNMARK', opt);
+    switch (opt) {
+      case 'set-xmark': {
+        const [v, m] = parseMarkMask(arg!, 'CONNMARK', opt);
+        Object.assign(d, { mode: 'set', ctmark: v, ctmask: m });
+        return;
+      }
+      case 'set-mark': {
+        const [v, m] = parseMarkMask(arg!, 'CONNMARK', opt);
+        Object.assign(d, { mode: 'set', ctmark: v, ctmask: (v | m) >>> 0 });
+        return;
+      }
+      case 'and-mark':
+        Object.assign(d, { mode: 'set', ctmark: 0, ctmask: ~u32() >>> 0 });
+        return;
+      case 'or-mark': {
+        const v = u32();
+        Object.assign(d, { mode: 'set', ctmark: v, ctmask: v });
+        return;
+      }
+      case 'xor-mark':
+        Object.assign(d, { mode: 'set', ctmark: u32(), ctmask: 0 });
+        return;
+      case 'save-mark':
+        d.mode = 'save';
+        return;
+      case 'restore-mark':
+        d.mode = 'restore';
+        return;
+      case 'left-shift-mark':
+      case 'right-shift-mark':
+        d.shiftBits = parseUintOpt(arg!, 0, 32, 'CONNMARK', opt);
+        d.shiftDir = opt === 'left-shift-mark' ? 'left' : 'right';
+        return;
+      case 'ctmask':
+        d.ctmask = u32();
+        return;
+      case 'nfmask':
+        d.nfmask = u32();
+        return;
+      case 'mask':
+        d.nfmask = d.ctmask = u32();
+        return;
+    }
+  },
+  final(_d, seen) {
+    const ops = OPS.filter((o) => seen.has(o));
+    if (ops.length === 0) fail('CONNMARK target: No operation specified', 'option');
+    // xtables_options_fcheck walks the option table: the first option that excludes a later given one
+    const table = ['set-xmark', 'set-mark', 'and-mark', 'or-mark', 'xor-mark', 'save-mark', 'restore-mark', 'ctmask', 'nfmask', 'mask'];
+    for (const o of table) {
+      if (!seen.has(o)) continue;
+      const excl = OPS.includes(o) ? OPS.filter((x) => x !== o) : o === 'mask' ? ['ctmask', 'nfmask'] : ['mask'];
+      // the conflicting option reported is the first one in option-id order
+      const idOrder = ['set-mark', 'save-mark', 'restore-mark', 'and-mark', 'or-mark', 'xor-mark', 'set-xmark', 'ctmask', 'nfmask', 'mask'];
+      for (const other of idOrder) {
+        if (excl.includes(other) && seen.has(other)) fail(`CONNMARK: option "--${o}" cannot be used together with "--${other}".`, 'option');
+      }
+    }
+  },
+  save(d) {
+    let s: string;
+    if (d.mode === 'set') s = ` --set-xmark ${hex(d.ctmark)}/${hex(d.ctmask)}`;
+    else s = ` --${d.mode}-mark --nfmask ${hex(d.nfmask)} --ctmask ${hex(d.ctmask)}`;
+    if (d.shiftBits !== 0) s += ` --${d.shiftDir}-shift-mark ${d.shiftBits}`;
+    return s;
+  },
+  check(d) {
+    if (d.shiftBits > 31) return `xt_CONNMARK: shift of ${d.shiftBits} bits is out of range (EINVAL)`;
+    return undefined;
+  },
+};

@@ -1,0 +1,188 @@
+/**
+ * CT and NOTRACK targets: libxt_CT.c (CT revision 2, NOTRACK as its alias),
+ * kernel xt_CT.c. Kernel `.table` = raw.
+ *
+ * Kernel checkentry (unless --notrack): a `--helper` needs the rule's `-p`
+ * (not inverted) and a conntrack helper of that name for the family and
+ * protocol; a `--timeout` needs a cttimeout policy object, which a fresh
+ * namespace has none of.
+ */
+import { fail } from '../../core/errors.js';
+import type { CheckContext, TargetModule } from '../types.js';
+import { strtoulWhole } from '../util.js';
+
+/** IPCT_* event bits, in the order libxt_CT prints them. */
+export const CT_EVENTS: ReadonlyArray<readonly [string, number]> = [
+  ['new', 0],
+  ['related', 1],
+  ['destroy', 2],
+  ['reply', 3],
+  ['assured', 4],
+  ['protoinfo', 5],
+  ['helper', 6],
+  ['mark', 7],
+  ['natseqinfo', 8],
+  ['secmark', 9],
+];
+const EXP_EVENTS: ReadonlyArray<readonly [string, number]> = [['new', 0]];
+
+/** struct xt_ct_target_info_v1, decoded. */
+export interface CtData {
+  /** XT_CT_NOTRACK */
+  notrack: boolean;
+  /** XT_CT_NOTRACK_ALIAS: loaded as `-j NOTRACK` (saved so). */
+  notrackAlias: boolean;
+  /** Conntrack helper name ('' for none). */
+  helper: string;
+  /** cttimeout policy name ('' for none). */
+  timeout: string;
+  /** Bit masks of CT_EVENTS / expectation events. */
+  ctEvents: number;
+  expEvents: number;
+  /** Zone id; `zoneMark` takes the zone from the packet mark instead. */
+  zone: number;
+  zoneMark: boolean;
+  /** XT_CT_ZONE_DIR_ORIG / _REPL (both false: both directions). */
+  zoneOrig: boolean;
+  zoneReply: boolean;
+}
+
+/** Kernel conntrack helpers by name: protocols per family (nf_conntrack_*.c). */
+const HELPERS: Readonly<Record<string, { ip: number[]; ip6: number[] }>> = {
+  ftp: { ip: [6], ip6: [6] },
+  tftp: { ip: [17], ip6: [17] },
+  irc: { ip: [6], ip6: [] },
+  sip: { ip: [17, 6], ip6: [17, 6] },
+  amanda: { ip: [17], ip6: [17] },
+  sane: { ip: [6], ip6: [6] },
+  pptp: { ip: [6], ip6: [] },
+  snmp: { ip: [17], ip6: [] },
+  'snmp_trap': { ip: [17], ip6: [] },
+  'netbios-ns': { ip: [17], ip6: [] },
+  RAS: { ip: [17], ip6: [17] },
+  'Q.931': { ip: [6], ip6: [6] },
+};
+
+function parseEvents(tbl: ReadonlyArray<readonly [string, number]>, arg: string): number {
+  let mask = 0;
+  for (const t of arg.split(',')) {
+    const e = tbl.find(([n]) => n === t);
+    if (!e) fail(`Unknown event type "${t}"`);
+    mask |= 1 << e[1];
+  }
+  return mask;
+}
+
+function printEvents(tbl: ReadonlyArray<readonly [string, number]>, mask: number): string {
+  return tbl.filter(([, b]) => mask & (1 << b)).map(([n]) => n).join(',');
+}
+
+/** XTTYPE_STRING with XTOPT_PUT into char[16] / char[32]: cut to size-1 bytes. */
+function cut(s: string, size: number): string {
+  return Buffer.from(s, 'utf8').subarray(0, size - 1).toString('latin1');
+}
+
+const init = (): CtData => ({
+  notrack: false,
+  notrackAlias: false,
+  helper: '',
+  timeout: '',
+  ctEvents: 0,
+  expEvents: 0,
+  zone: 0,
+  zoneMark: false,
+  zoneOrig: false,
+  zoneReply: false,
+});
+
+function check(d: CtData, ctx: CheckContext): string | undefined {
+  if (d.notrack) return undefined;
+  if (d.helper) {
+    const proto = ctx.rule.invProto ? 0 : ctx.rule.proto;
+    if (proto === 0) return 'xt_CT: You must specify a L4 protocol and not use inversions on it';
+    const h = HELPERS[d.helper];
+    if (!h || !h[ctx.family].includes(proto)) return `xt_CT: No such helper "${d.helper}"`;
+  }
+  // a cttimeout policy (`nfct timeout add NAME ...`) must exist; checked when the node's policies are known
+  if (d.timeout && ctx.objects?.ctTimeouts && !ctx.objects.ctTimeouts.has(d.timeout)) return `xt_CT: No such timeout policy "${d.timeout}"`;
+  return undefined;
+}
+
+export const CT: TargetModule<CtData> = {
+  kind: 'target',
+  name: 'CT',
+  tables: ['raw'],
+  options: [
+    { name: 'notrack', arg: 0 },
+    { name: 'helper', arg: 1 },
+    { name: 'timeout', arg: 1 },
+    { name: 'ctevents', arg: 1 },
+    { name: 'expevents', arg: 1 },
+    { name: 'zone-orig', arg: 1 },
+    { name: 'zone-reply', arg: 1 },
+    { name: 'zone', arg: 1 },
+  ],
+  init,
+  parse(d, opt, arg) {
+    const a = arg!;
+    switch (opt) {
+      case 'notrack':
+        d.notrack = true;
+        return;
+      case 'helper':
+        d.helper = cut(a, 16);
+        return;
+      case 'timeout':
+        d.timeout = cut(a, 32);
+        return;
+      case 'ctevents':
+        d.ctEvents = parseEvents(CT_EVENTS, a);
+        return;
+      case 'expevents':
+        d.expEvents = parseEvents(EXP_EVENTS, a);
+        return;
+      case 'zone-orig':
+      case 'zone-reply':
+      case 'zone': {
+        if (opt === 'zone-orig') d.zoneOrig = true;
+        if (opt === 'zone-reply') d.zoneReply = true;
+        d.zone = 0;
+        if (a.toLowerCase() === 'mark') {
+          d.zoneMark = true;
+        } else {
+          const v = strtoulWhole(a, 0n, 0xffffn);
+          if (v === undefined) fail(`Cannot parse ${a} as a zone ID`);
+          d.zone = Number(v);
+        }
+        return;
+      }
+    }
+  },
+  save(d) {
+    let s = '';
+    if (d.notrack) s += ' --notrack';
+    if (d.helper) s += ` --helper ${d.helper}`;
+    if (d.timeout) s += ` --timeout ${d.timeout}`;
+    if (d.ctEvents) s += ` --ctevents ${printEvents(CT_EVENTS, d.ctEvents)}`;
+    if (d.expEvents) s += ` --expevents ${printEvents(EXP_EVENTS, d.expEvents)}`;
+    if (d.zoneMark || d.zone) {
+      s += ' --zone';
+      if (d.zoneOrig && !d.zoneReply) s += '-orig';
+      if (d.zoneReply && !d.zoneOrig) s += '-reply';
+      s += d.zoneMark ? ' mark' : ` ${d.zone}`;
+    }
+    return s;
+  },
+  check,
+};
+
+/** `-j NOTRACK`: CT with --notrack, saved as `-j NOTRACK` (libxt_NOTRACK.t). */
+export const NOTRACK: TargetModule<CtData> = {
+  kind: 'target',
+  name: 'NOTRACK',
+  tables: ['raw'],
+  options: [],
+  init: () => ({ ...init(), notrack: true, notrackAlias: true }),
+  parse() {},
+  save: () => '',
+};

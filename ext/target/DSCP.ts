@@ -1,0 +1,37 @@
+/**
+ * DSCP target: iptables `extensions/libxt_DSCP.c`, kernel
+ * `net/netfilter/xt_DSCP.c` (`dscp_tg_check` refuses a value above 0x3f,
+ * `.table` = mangle): set the DSCP field to a value or DiffServ class.
+ */
+import { fail } from '../../core/errors.js';
+import type { TargetModule } from '../types.js';
+import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { DSCP_MAX, classToDscp, hex02 } from '../match/dscp.js';
+
+export interface DscpTargetData {
+  /** The DSCP value 0..63. */
+  dscp: number;
+}
+
+const TABLE: readonly XtOptEntry[] = [
+  { name: 'set-dscp', id: 0, excl: 2 },
+  { name: 'set-dscp-class', id: 1, excl: 1 },
+];
+
+export const DSCP: TargetModule<DscpTargetData> = {
+  kind: 'target',
+  name: 'DSCP',
+  tables: ['mangle'],
+  options: TABLE.map((o) => ({ name: o.name, arg: 1 as const })),
+  init: () => ({ dscp: 0 }),
+  parse(d, opt, arg) {
+    d.dscp = opt === 'set-dscp' ? parseUintOpt(arg!, 0, DSCP_MAX, 'DSCP', opt) : classToDscp(arg!);
+  },
+  final(_d, seen) {
+    const xflags = xtOptFlags(TABLE, seen);
+    if (!xflags) fail('DSCP target: Parameter --set-dscp is required', 'option');
+    xtOptFcheck('DSCP', TABLE, xflags);
+  },
+  save: (d) => ` --set-dscp ${hex02(d.dscp)}`,
+  check: (d) => (d.dscp > DSCP_MAX ? `xt_DSCP: dscp ${hex02(d.dscp)} out of range` : undefined),
+};

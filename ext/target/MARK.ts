@@ -1,0 +1,59 @@
+/**
+ * MARK target: libxt_MARK.c (revision 2), kernel xt_mark.c `mark_tg()`:
+ * `skb->mark = (skb->mark & ~mask) ^ mark`. Every form is stored as the
+ * xmark pair and saved as `--set-xmark mark/mask`:
+ *   --set-xmark v/m → (v, m)      --set-mark v/m → (v, m | v)
+ *   --and-mark v    → (0, ~v)     --or-mark v    → (v, v)
+ *   --xor-mark v    → (v, 0)
+ */
+import { fail } from '../../core/errors.js';
+import type { TargetModule } from '../types.js';
+import { hex, parseMarkMask, parseUintOpt } from '../util.js';
+
+export interface MarkTargetData {
+  mark: number;
+  mask: number;
+  given: boolean;
+}
+
+const OPTS = ['set-xmark', 'set-mark', 'and-mark', 'or-mark', 'xor-mark'];
+
+export const MARK: TargetModule<MarkTargetData> = {
+  kind: 'target',
+  name: 'MARK',
+  options: OPTS.map((name) => ({ name, arg: 1 as const })),
+  init: () => ({ mark: 0, mask: 0, given: false }),
+  parse(d, opt, arg) {
+    if (d.given) fail('MARK: --set-xmark/--set-mark/--and-mark/--or-mark/--xor-mark are mutually exclusive', 'option');
+    d.given = true;
+    switch (opt) {
+      case 'set-xmark': {
+        const [v, m] = parseMarkMask(arg!, 'MARK', opt);
+        d.mark = v;
+        d.mask = m;
+        return;
+      }
+      case 'set-mark': {
+        const [v, m] = parseMarkMask(arg!, 'MARK', opt);
+        d.mark = v;
+        d.mask = (m | v) >>> 0;
+        return;
+      }
+      case 'and-mark':
+        d.mark = 0;
+        d.mask = ~parseUintOpt(arg!, 0, 0xffffffff, 'MARK', opt) >>> 0;
+        return;
+      case 'or-mark':
+        d.mark = d.mask = parseUintOpt(arg!, 0, 0xffffffff, 'MARK', opt);
+        return;
+      case 'xor-mark':
+        d.mark = parseUintOpt(arg!, 0, 0xffffffff, 'MARK', opt);
+        d.mask = 0;
+        return;
+    }
+  },
+  final(d) {
+    if (!d.given) fail('MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required', 'option');
+  },
+  save: (d) => ` --set-xmark ${hex(d.mark)}/${hex(d.mask)}`,
+};

@@ -1,0 +1,134 @@
+/**
+ * The interface every match and target module implements.
+ *
+ * A module mirrors one iptables extension (`extensions/libxt_NAME.c`) plus
+ * the kernel's check of it (`net/netfilter/xt_NAME.c` checkentry and the
+ * `.table`/`.hooks`/`.proto` restrictions of its `struct xt_match`):
+ *
+ *  - `options` declares the long options as `struct xt_option_entry` does:
+ *    whether it takes an argument, may be inverted with `!`, may be repeated.
+ *    The rule parser enforces those three generic rules with iptables'
+ *    messages, so `parse` only sees well-formed calls;
+ *  - `init` returns fresh data (the zeroed `xt_*_info` after `init()`);
+ *  - `parse` applies one option (x6_parse);
+ *  - `final` runs after the rule's last option (x6_fcheck): mandatory and
+ *    mutually exclusive options;
+ *  - `save` prints the options as iptables-save does (the `save()` hook),
+ *    each with its leading space;
+ *  - `check` is the kernel's checkentry, run at load time with the table and
+ *    the hooks the rule is reachable from.
+ */
+import type { Family, MatchNode, Rule, TableName } from '../core/ast.js';
+
+export interface OptSpec {
+  /** The long option name without the leading dashes. */
+  readonly name: string;
+  /** getopt has_arg: 0 none, 1 required, 2 optional (attached with `=` only). */
+  readonly arg: 0 | 1 | 2;
+  /** XTOPT_INVERT: `! --opt` is allowed. */
+  readonly invert?: boolean;
+  /** XTOPT_MULTI: the option may be given more than once. */
+  readonly multi?: boolean;
+  /**
+   * Further arguments the option takes from the following words (like
+   * `--tcp-flags MASK COMP` or `--match-set NAME FLAGS`); each must not
+   * start with `-` or `!`, as the extensions check with argv[optind].
+   */
+  readonly extra?: number;
+  /**
+   * Old-style parsers that peek at argv[optind] (libxt_rateest): the option
+   * takes the next word as an optional value when it exists and does not
+   * start with `-` or `!`; the module's `parse` gets it in `extra[0]`.
+   */
+  readonly optionalExtra?: boolean;
+}
+
+/** What an extension sees of the rule being parsed. */
+export interface ExtContext {
+  readonly family: Family;
+  readonly table: TableName;
+  /** The rule so far (the IP part is complete only in `final`). */
+  readonly rule: Rule;
+  /** Print a warning the way iptables prints one on stderr. */
+  warn(message: string): void;
+}
+
+/** What the kernel's checkentry sees. */
+export interface CheckContext {
+  readonly family: Family;
+  readonly table: TableName;
+  /**
+   * Bit mask of hooks (1 << Hook) the rule's chain is reachable from, as the
+   * kernel's mark_source_chains computes `comefrom`; 0 for unreachable user chains.
+   */
+  readonly hookMask: number;
+  readonly rule: Rule;
+  /**
+   * Named kernel objects rules may refer to (ipsets, nfacct objects), when
+   * known. Undefined means "not modelled": references are then accepted.
+   */
+  readonly objects: KnownObjects | undefined;
+}
+
+/**
+ * The kernel objects that exist when a ruleset is loaded. The kernel refuses
+ * a rule naming an ipset or nfacct object that does not exist; nfvm checks
+ * this only for the kinds given here (a node snapshot or a test declares
+ * them), since a bare iptables-save dump does not say which exist.
+ */
+export interface KnownObjects {
+  readonly ipsets?: ReadonlySet<string>;
+  readonly nfacct?: ReadonlySet<string>;
+  /** cttimeout policies (`nfct timeout add NAME ...`), for `-j CT --timeout`. */
+  readonly ctTimeouts?: ReadonlySet<string>;
+}
+
+export interface ExtModule<D> {
+  /** Name as given to `-m`/`-j` and as printed by iptables-save. */
+  readonly name: string;
+  /** Only for this family; both when absent. */
+  readonly family?: Family;
+  /** Other names `-m`/`-j` accept for this module (the saved name stays `name`). */
+  readonly aliases?: readonly string[];
+  readonly options: readonly OptSpec[];
+  /** Kernel `xt_match.table`/`xt_target.table` restriction. */
+  readonly tables?: readonly TableName[];
+  /** Kernel `.hooks` restriction: bit mask of allowed hooks (1 << Hook). */
+  readonly hooks?: number;
+  /** Kernel `.proto`: the rule must have `-p` this protocol, not inverted. */
+  readonly proto?: number;
+  init(ctx: ExtContext): D;
+  /** @param extra the further words of an option declared with `extra`. */
+  parse(data: D, opt: string, arg: string | undefined, invert: boolean, ctx: ExtContext, extra: readonly string[]): void;
+  /** @param seen the option names given (for mandatory/exclusive checks). */
+  final?(data: D, seen: ReadonlySet<string>, ctx: ExtContext): void;
+  /** The saved options, each with a leading space (empty string for none). */
+  save(data: D, ctx: { family: Family; rule: Rule }): string;
+  /** Kernel checkentry: a reason when the kernel refuses the rule. */
+  check?(data: D, ctx: CheckContext): string | undefined;
+}
+
+export type MatchModule<D = any> = ExtModule<D> & { readonly kind: 'match' };
+export type TargetModule<D = any> = ExtModule<D> & {
+  readonly kind: 'target';
+  /**
+   * For targets saved under another name than `name` (e.g. the `-j NOTRACK`
+   * that iptables saves as `-j CT --notrack`): the saved `-j` name.
+   */
+  saveName?(data: D): string;
+};
+
+export type { MatchNode };
+
+/**
+ * What the node tells both engines: the seed they draw randomness from in the
+ * same order (statistic --mode random) and its addresses (addrtype). The
+ * lowering and the reference faces of the extensions read it.
+ */
+export interface EngineOptions {
+  /** Seed of the pseudo-random generator (`statistic --mode random`), default 1. */
+  seed?: number;
+  /** The node's local addresses, for `addrtype` (LOCAL), and its broadcast addresses. */
+  localAddrs?: readonly Uint8Array[];
+  broadcastAddrs?: readonly Uint8Array[];
+}
