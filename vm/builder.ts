@@ -20,6 +20,7 @@ import { NF_ACCEPT, NF_DROP } from '../core/netfilter.js';
 import { VmError, type Program } from './program.js';
 import type { NftSet } from './set.js';
 import { validate } from './validate.js';
+import type { Emitter } from './emit.js';
 import { initLimit } from './expr/limit.js';
 import { initNumgen } from './expr/numgen.js';
 import { fuseRule } from './expr/fused.js';
@@ -68,7 +69,7 @@ export interface FinishOptions {
   fuse?: boolean;
 }
 
-export class ProgramBuilder {
+export class ProgramBuilder implements Emitter {
   readonly family: number;
   readonly table: string;
   private chains: ChainDef[] = [];

@@ -19,7 +19,7 @@
 import { Op } from '../opcodes.js';
 import { NFT_BITWISE_LSHIFT, NFT_BITWISE_MASK_XOR, NFT_BITWISE_RSHIFT, checkRegLoad, checkRegStore, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
 export const BITWISE_SREG = 1;
@@ -33,7 +33,7 @@ export const BITWISE32_MASK = 3;
 export const BITWISE32_XOR = 4;
 
 /** Emits `reg dreg = ( reg sreg & mask ) ^ xor` (mask and xor in register byte order, same length). */
-export function emitBitwise(b: ProgramBuilder, dreg: number, sreg: number, mask: ArrayLike<number>, xor: ArrayLike<number>): void {
+export function emitBitwise(b: Emitter, dreg: number, sreg: number, mask: ArrayLike<number>, xor: ArrayLike<number>): void {
   if (mask.length !== xor.length) throw new RangeError('bitwise: mask and xor lengths differ');
   const len = mask.length;
   if (len === 4) b.emit([Op.BITWISE32, regSlot(sreg), regSlot(dreg), bytesToWord(mask, 4), bytesToWord(xor, 4)]);
@@ -41,7 +41,7 @@ export function emitBitwise(b: ProgramBuilder, dreg: number, sreg: number, mask:
 }
 
 /** Emits a shift of `len` bytes: `reg dreg = ( reg sreg << n )` (`bop` LSHIFT) or `>>` (RSHIFT). */
-export function emitBitwiseShift(b: ProgramBuilder, bop: number, dreg: number, sreg: number, len: number, shift: number): void {
+export function emitBitwiseShift(b: Emitter, bop: number, dreg: number, sreg: number, len: number, shift: number): void {
   b.emit([Op.BITWISE, regSlot(sreg), regSlot(dreg), bop, len, -1, -1, shift]);
 }
 

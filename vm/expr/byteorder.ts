@@ -12,7 +12,7 @@
 import { Op } from '../opcodes.js';
 import { NFT_BYTEORDER_HTON, NFT_BYTEORDER_NTOH, checkRegLoad, checkRegStore, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
 export const BYTEORDER_SREG = 1;
@@ -21,7 +21,7 @@ export const BYTEORDER_OP = 3;
 export const BYTEORDER_LEN = 4;
 export const BYTEORDER_SIZE = 5;
 
-export function emitByteorder(b: ProgramBuilder, bop: number, dreg: number, sreg: number, len: number, size: number): void {
+export function emitByteorder(b: Emitter, bop: number, dreg: number, sreg: number, len: number, size: number): void {
   b.emit([Op.BYTEORDER, regSlot(sreg), regSlot(dreg), bop, len, size]);
 }
 

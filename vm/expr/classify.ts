@@ -65,7 +65,7 @@ import {
   NFT_CONTINUE,
 } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import type { EvalCtx } from './common.js';
 
@@ -123,7 +123,7 @@ export const CLS_JUMP = -6;
 export const clsPc = new Int32Array(1);
 
 /** Emits the record over classifier data built by compiler/optimize (header first). */
-export function emitClassify(b: ProgramBuilder, data: Int32Array, id: number): void {
+export function emitClassify(b: Emitter, data: Int32Array, id: number): void {
   const at = b.pool(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   b.emit([Op.CLASSIFY, at, id]);
 }

@@ -16,7 +16,7 @@
 import { OP_MASK, Op } from '../opcodes.js';
 import { CMP_OP_NAMES, NFT_BREAK, NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_LTE, NFT_CMP_NEQ, checkRegLoad, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { byteMask, bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
 export const CMP_SREG = 1;
@@ -41,7 +41,7 @@ export function ceOp(w: number): number {
 }
 
 /** Emits `cmp <op> reg sreg <data>`; `data` is the bytes in register (memory) order. */
-export function emitCmp(b: ProgramBuilder, op: number, sreg: number, data: ArrayLike<number>): void {
+export function emitCmp(b: Emitter, op: number, sreg: number, data: ArrayLike<number>): void {
   const slot = regSlot(sreg);
   const len = data.length;
   if ((op === NFT_CMP_EQ || op === NFT_CMP_NEQ) && len >= 1 && len <= 4 && slot >= 0) {

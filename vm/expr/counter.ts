@@ -8,7 +8,7 @@
  */
 import { OP_BITS, Op } from '../opcodes.js';
 import { M_LEN } from '../layout.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { VmError, type Program } from '../program.js';
 import type { EvalCtx } from './common.js';
 
@@ -17,7 +17,7 @@ export function counterIndex(w: number): number {
   return w >>> OP_BITS;
 }
 
-export function emitCounter(b: ProgramBuilder): void {
+export function emitCounter(b: Emitter): void {
   const i = b.counter();
   if (i >= 1 << (32 - OP_BITS)) throw new VmError(`counter: index ${i} out of range`);
   b.emit([Op.COUNTER | (i << OP_BITS)]);

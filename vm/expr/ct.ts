@@ -13,7 +13,7 @@
 import { Op } from '../opcodes.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, NFT_BREAK, NFT_CONTINUE, checkRegLoad, checkRegStore, regSlot } from '../layout.js';
 import type { NftRegs, Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
@@ -42,11 +42,11 @@ const IPS_DST_NAT = 1 << 5;
 export const CT_REG = 1;
 export const CT_KEY = 2;
 
-export function emitCtGet(b: ProgramBuilder, dreg: number, key: number): void {
+export function emitCtGet(b: Emitter, dreg: number, key: number): void {
   b.emit([Op.CT_GET, regSlot(dreg), key]);
 }
 
-export function emitCtSet(b: ProgramBuilder, key: number, sreg: number): void {
+export function emitCtSet(b: Emitter, key: number, sreg: number): void {
   b.emit([Op.CT_SET, regSlot(sreg), key]);
 }
 

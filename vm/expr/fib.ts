@@ -21,7 +21,7 @@ import { Op } from '../opcodes.js';
 import { M_END, M_NFPROTO, M_NHOFF, NFT_BREAK, NFT_CONTINUE, checkRegStore, regSlot } from '../layout.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { NftRegs, Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
@@ -39,7 +39,7 @@ export const FIB_LOCAL = 3;
 export const FIB_BCAST = 4;
 
 /** Emits `fib saddr|daddr type => reg dreg` against sets added with ProgramBuilder.addSet() (names or undefined). */
-export function emitFib(b: ProgramBuilder, dreg: number, flags: number, localSet?: string, bcastSet?: string): void {
+export function emitFib(b: Emitter, dreg: number, flags: number, localSet?: string, bcastSet?: string): void {
   b.emit([Op.FIB, regSlot(dreg), flags, localSet ? b.setIndex(localSet) : -1, bcastSet ? b.setIndex(bcastSet) : -1]);
 }
 

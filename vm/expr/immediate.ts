@@ -19,7 +19,7 @@ import {
 } from '../layout.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../../core/netfilter.js';
 import { VmError, chainCount, chainName, type Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
 export const IMM_DREG = 1;
@@ -38,14 +38,14 @@ export function verdictChain(w: number): number {
 }
 
 /** Emits `immediate reg dreg <data>` (data in register byte order, 1..16 bytes). */
-export function emitImmediate(b: ProgramBuilder, dreg: number, data: ArrayLike<number>): void {
+export function emitImmediate(b: Emitter, dreg: number, data: ArrayLike<number>): void {
   const len = data.length;
   if (len <= 4) b.emit([Op.IMMEDIATE32, regSlot(dreg), len, bytesToWord(data, len)]);
   else b.emit([Op.IMMEDIATE, regSlot(dreg), len, b.pool(data)]);
 }
 
 /** Emits `immediate reg 0 <verdict>`; jump/goto name their target chain (resolved at finish). */
-export function emitVerdict(b: ProgramBuilder, code: number, chain?: string): void {
+export function emitVerdict(b: Emitter, code: number, chain?: string): void {
   if ((code === NFT_JUMP || code === NFT_GOTO) !== (chain !== undefined)) throw new TypeError('verdict: a chain name goes with jump/goto only');
   if (code < -8 || code > 7 || !Number.isInteger(code)) throw new VmError(`immediate: invalid verdict ${code} (-EINVAL)`);
   const at = b.emit([Op.VERDICT | ((code & 0xf) << 8)]);

@@ -17,7 +17,7 @@
 import { Op } from '../opcodes.js';
 import { M_LEN, NFT_BREAK, NFT_LIMIT_F_INV, NFT_LIMIT_PKTS, NFT_LIMIT_PKT_BURST_DEFAULT, NFT_LIMIT_PKT_BYTES } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { EvalCtx } from './common.js';
 
 export const LIMIT_RATE = 1;
@@ -35,7 +35,7 @@ export const LIMIT_STATE_WORDS = 4;
 
 const NSEC_PER_SEC = 1e9;
 
-export function emitLimit(b: ProgramBuilder, rate: number, unit: number, burst: number, type = NFT_LIMIT_PKTS, invert = false): void {
+export function emitLimit(b: Emitter, rate: number, unit: number, burst: number, type = NFT_LIMIT_PKTS, invert = false): void {
   b.emit([Op.LIMIT, rate, unit, burst, type, invert ? NFT_LIMIT_F_INV : 0, b.state(LIMIT_STATE_WORDS)]);
 }
 

@@ -14,7 +14,7 @@
 import { Op } from '../opcodes.js';
 import { TRACE_LOG } from '../layout.js';
 import { traceRecord, type Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { EvalCtx } from './common.js';
 
 export const LOG_PREFIX = 1;
@@ -33,7 +33,7 @@ export interface LogOptions {
   flags?: number;
 }
 
-export function emitLog(b: ProgramBuilder, o: LogOptions = {}): void {
+export function emitLog(b: Emitter, o: LogOptions = {}): void {
   b.emit([Op.LOG, o.prefix === undefined ? -1 : b.str(o.prefix), o.group ?? -1, o.snaplen ?? 0, o.qthreshold ?? 0, o.level ?? -1, o.flags ?? -1]);
 }
 

@@ -10,7 +10,7 @@
 import { Op } from '../opcodes.js';
 import { NFT_BREAK, NFT_LOOKUP_F_INV, checkRegLoad, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
 export const LOOKUP_SREG = 1;
@@ -18,7 +18,7 @@ export const LOOKUP_SET = 2;
 export const LOOKUP_FLAGS = 3;
 
 /** Emits `lookup reg sreg set NAME` against a set added with ProgramBuilder.addSet(). */
-export function emitLookup(b: ProgramBuilder, sreg: number, setName: string, invert = false): void {
+export function emitLookup(b: Emitter, sreg: number, setName: string, invert = false): void {
   b.emit([Op.LOOKUP, regSlot(sreg), b.setIndex(setName), invert ? NFT_LOOKUP_F_INV : 0]);
 }
 

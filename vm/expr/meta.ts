@@ -22,7 +22,7 @@ import {
 } from '../layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { prandomU32, traceRecord, type Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
 export const META_REG = 1;
@@ -74,11 +74,11 @@ export function metaSetLen(key: number): number {
   }
 }
 
-export function emitMetaGet(b: ProgramBuilder, dreg: number, key: number): void {
+export function emitMetaGet(b: Emitter, dreg: number, key: number): void {
   b.emit([Op.META_GET, regSlot(dreg), key]);
 }
 
-export function emitMetaSet(b: ProgramBuilder, key: number, sreg: number): void {
+export function emitMetaSet(b: Emitter, key: number, sreg: number): void {
   b.emit([Op.META_SET, regSlot(sreg), key]);
 }
 

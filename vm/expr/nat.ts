@@ -15,7 +15,7 @@
 import { Op } from '../opcodes.js';
 import { NF_ACCEPT } from '../../core/netfilter.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { poolOk, type EvalCtx, fmtData } from './common.js';
 
 export const NAT_SNAT = 0;
@@ -41,7 +41,7 @@ export interface NatOptions {
   maxPort?: number;
 }
 
-export function emitNat(b: ProgramBuilder, type: number, o: NatOptions = {}): void {
+export function emitNat(b: Emitter, type: number, o: NatOptions = {}): void {
   const alen = o.minAddr ? o.minAddr.length : 0;
   const pool = o.minAddr && o.maxAddr ? b.pool([...o.minAddr, ...o.maxAddr]) : -1;
   b.emit([Op.NAT, type, o.flags ?? 0, pool, pool === -1 ? 0 : alen, o.minPort ?? 0, o.maxPort ?? 0]);

@@ -12,7 +12,7 @@
 import { Op } from '../opcodes.js';
 import { NFT_NG_INCREMENTAL, NFT_NG_RANDOM, checkRegStore, regSlot } from '../layout.js';
 import { prandomU32, type Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
 export const NUMGEN_DREG = 1;
@@ -21,7 +21,7 @@ export const NUMGEN_MODULUS = 3;
 export const NUMGEN_OFFSET = 4;
 export const NUMGEN_STATE = 5;
 
-export function emitNumgen(b: ProgramBuilder, dreg: number, type: number, modulus: number, offset = 0): void {
+export function emitNumgen(b: Emitter, dreg: number, type: number, modulus: number, offset = 0): void {
   b.emit([Op.NUMGEN, regSlot(dreg), type, modulus | 0, offset | 0, b.state(1)]);
 }
 

@@ -22,7 +22,7 @@ import {
   NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, PAYLOAD_BASE_NAMES, checkRegStore, regSlot,
 } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 import type { Packet } from '../packet.js';
 
@@ -52,7 +52,7 @@ export function pfBase(w: number): number {
 }
 
 /** Emits `payload load len b @ base header + offset => reg dreg` (dreg: UAPI number), picking the fast form when the kernel would. */
-export function emitPayload(b: ProgramBuilder, dreg: number, base: number, offset: number, len: number): void {
+export function emitPayload(b: Emitter, dreg: number, base: number, offset: number, len: number): void {
   const slot = regSlot(dreg);
   if ((base === NFT_PAYLOAD_NETWORK_HEADER || base === NFT_PAYLOAD_TRANSPORT_HEADER) && len >= 1 && len <= 4 && offset >= 0 && offset <= 255
     && slot >= 0 && Number.isInteger(offset) && Number.isInteger(len)) {

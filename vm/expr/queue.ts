@@ -16,7 +16,7 @@ import { Op } from '../opcodes.js';
 import { M_CPU } from '../layout.js';
 import { NF_QUEUE, NF_VERDICT_FLAG_QUEUE_BYPASS } from '../../core/netfilter.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import type { EvalCtx } from './common.js';
 
@@ -27,7 +27,7 @@ export const QUEUE_NUM = 1;
 export const QUEUE_TOTAL = 2;
 export const QUEUE_FLAGS = 3;
 
-export function emitQueue(b: ProgramBuilder, num: number, total = 1, flags = 0): void {
+export function emitQueue(b: Emitter, num: number, total = 1, flags = 0): void {
   b.emit([Op.QUEUE, num, total, flags]);
 }
 

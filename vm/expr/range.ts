@@ -11,7 +11,7 @@
 import { Op } from '../opcodes.js';
 import { NFT_BREAK, NFT_RANGE_EQ, NFT_RANGE_NEQ, checkRegLoad, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import { fmtData, fmtReg, poolOk, type EvalCtx } from './common.js';
 
 export const RANGE_SREG = 1;
@@ -21,7 +21,7 @@ export const RANGE_FROM = 4;
 export const RANGE_TO = 5;
 
 /** Emits `range eq|neq reg sreg from to` (bounds in register byte order, same length). */
-export function emitRange(b: ProgramBuilder, rop: number, sreg: number, from: ArrayLike<number>, to: ArrayLike<number>): void {
+export function emitRange(b: Emitter, rop: number, sreg: number, from: ArrayLike<number>, to: ArrayLike<number>): void {
   if (from.length !== to.length) throw new RangeError('range: bounds of different lengths');
   b.emit([Op.RANGE, regSlot(sreg), rop, from.length, b.pool(from), b.pool(to)]);
 }

@@ -10,7 +10,7 @@
 import { Op } from '../opcodes.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { EvalCtx } from './common.js';
 
 export const NFT_REJECT_ICMP_UNREACH = 0;
@@ -22,7 +22,7 @@ export const TRACE_REJECT = 18;
 export const REJECT_TYPE = 1;
 export const REJECT_CODE = 2;
 
-export function emitReject(b: ProgramBuilder, type: number, code: number): void {
+export function emitReject(b: Emitter, type: number, code: number): void {
   b.emit([Op.REJECT, type, code]);
 }
 

@@ -17,7 +17,7 @@ import { Op } from '../opcodes.js';
 import { F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_THOFF, NFT_BREAK, NFT_CONTINUE } from '../layout.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type Program, type VmEnv } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import type { EvalCtx } from './common.js';
 
@@ -25,7 +25,7 @@ export const XT_L4_HDRLEN = 1;
 export const XT_L4_FLAGS = 2;
 export const XT_L4_F_TCP = 1;
 
-export function emitXtL4(b: ProgramBuilder, hdrlen: number, tcp = false): void {
+export function emitXtL4(b: Emitter, hdrlen: number, tcp = false): void {
   b.emit([Op.XT_L4, hdrlen, tcp ? XT_L4_F_TCP : 0]);
 }
 

@@ -22,7 +22,7 @@ import { Op } from '../opcodes.js';
 import { M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, checkRegLoad, regSlot } from '../layout.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type NftRegs, type Program, type VmEnv } from '../program.js';
-import type { ProgramBuilder } from '../builder.js';
+import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import { fmtReg, type EvalCtx } from './common.js';
 import { TRACE_HOTDROP } from './xtl4.js';
@@ -37,11 +37,11 @@ const B = 3;
 const C = 4;
 const FLAGS = 5;
 
-export function emitXtMatchPorts(b: ProgramBuilder, sreg1: number, sreg2: number, setName: string, invert: boolean): void {
+export function emitXtMatchPorts(b: Emitter, sreg1: number, sreg2: number, setName: string, invert: boolean): void {
   b.emit([Op.XT_MATCH, XT_MATCH_PORTS, regSlot(sreg1), regSlot(sreg2), b.setIndex(setName), invert ? XT_MATCH_F_INV : 0]);
 }
 
-export function emitXtMatchTcpOpt(b: ProgramBuilder, option: number, invert: boolean): void {
+export function emitXtMatchTcpOpt(b: Emitter, option: number, invert: boolean): void {
   b.emit([Op.XT_MATCH, XT_MATCH_TCPOPT, option, 0, -1, invert ? XT_MATCH_F_INV : 0]);
 }
 
