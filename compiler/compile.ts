@@ -25,7 +25,8 @@ import { emitClassify, emitCounter, emitVerdict, linkClassify } from '../vm/expr
 import { validate } from '../vm/validate.js';
 import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
-import { LowerCtx, MATCH_LOWERING, lowerIpPart, lowerTarget } from './lower/index.js';
+import { LowerCtx } from '../ext/lower.js';
+import { lowerRule } from './lower/rule.js';
 import { buildClassifier, findRuns } from './optimize/index.js';
 
 export interface CompileOptions {
@@ -127,14 +128,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
         const { start, end } = runs[run++]!;
         emitClassify(b, buildClassifier(ch.rules.slice(start, end), rs.family, index, opts.classifierBlock), classifiers++);
       }
-      lowerIpPart(c, rule);
-      rule.matches.forEach((m) => {
-        const lower = m.unknown ? undefined : MATCH_LOWERING[m.name];
-        if (!lower) return c.refuseMatch(m);
-        lower(c, m);
-      });
-      emitCounter(b);
-      lowerTarget(c, rule.target);
+      lowerRule(c, rule);
       rules.push({ chain: ch.name, num: i + 1, kind: 'rule', counter: counters++, tailLike: unconditional(rule) && rule.target.kind === 'verdict' });
     });
   }

@@ -16,9 +16,19 @@
  *  - `save` prints the options as iptables-save does (the `save()` hook),
  *    each with its leading space;
  *  - `check` is the kernel's checkentry, run at load time with the table and
- *    the hooks the rule is reachable from.
+ *    the hooks the rule is reachable from;
+ *  - `lower` emits what iptables-nft would load for the extension through
+ *    the vm/expr encoders (the VM engine), or is the reason nfvm refuses to;
+ *  - `reference` is the kernel's match or target function (xt_NAME.c) over a
+ *    packet, the meaning `--engine reference` runs, or the reason it is
+ *    refused.
+ *
+ * A refused face makes the engine refuse a ruleset that uses the extension
+ * with "match NAME: semantics not modelled yet" (or "target NAME: ...").
  */
-import type { Family, MatchNode, Rule, TableName } from '../core/ast.js';
+import type { Family, MatchNode, Rule, TableName, TargetNode } from '../core/ast.js';
+import type { LowerCtx } from './lower.js';
+import type { MatchFn, TargetFn } from './xt.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -108,9 +118,25 @@ export interface ExtModule<D> {
   check?(data: D, ctx: CheckContext): string | undefined;
 }
 
-export type MatchModule<D = any> = ExtModule<D> & { readonly kind: 'match' };
+/** Why nfvm does not model a face of an extension: what state or data it would need. */
+export type Refusal = string;
+
+/** A `-j NAME` target node of an extension module. */
+export type ExtTargetNode<D = unknown> = Extract<TargetNode, { kind: 'ext' }> & { data: D };
+
+export type MatchModule<D = any> = ExtModule<D> & {
+  readonly kind: 'match';
+  /** The VM lowering of one `-m NAME` node, or why it is refused. */
+  readonly lower: ((c: LowerCtx, m: MatchNode<D>) => void) | Refusal;
+  /** The kernel's match function for the parsed data (called once per rule), or why it is refused. */
+  readonly reference: ((data: D, family: Family) => MatchFn) | Refusal;
+};
 export type TargetModule<D = any> = ExtModule<D> & {
   readonly kind: 'target';
+  /** The VM lowering of one `-j NAME` node, or why it is refused. */
+  readonly lower: ((c: LowerCtx, t: ExtTargetNode<D>) => void) | Refusal;
+  /** The kernel's target function for the parsed data (called once per rule), or why it is refused. */
+  readonly reference: ((data: D, family: Family) => TargetFn) | Refusal;
   /**
    * For targets saved under another name than `name` (e.g. the `-j NOTRACK`
    * that iptables saves as `-j CT --notrack`): the saved `-j` name.

@@ -14,7 +14,7 @@ import {
 } from '../../vm/layout.js';
 import { emitBitwise, emitCmp, emitMetaGet, emitPayload } from '../../vm/expr/index.js';
 import type { AddrMask, Rule } from '../../core/ast.js';
-import type { LowerCtx } from './ctx.js';
+import type { LowerCtx } from '../../ext/lower.js';
 
 export function lowerIface(c: LowerCtx, key: number, name: string, invert: boolean): void {
   if (name === '') return;

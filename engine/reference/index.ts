@@ -1,10 +1,12 @@
 /**
- * The reference evaluator: a plain tree-walker over the AST that defines
- * what a ruleset does to a packet (`--engine reference`). It shares nothing
- * with the compiler or the bytecode VM except the parser's AST and the
- * packet (vm/packet.ts) and generator (vm/random.ts); traverse.ts is
- * ipt_do_table()/ip6t_do_table(), match/ and target/ hold one port of the
- * kernel's xt_* function per extension.
+ * The x_tables evaluator: the meaning of a ruleset (`--engine reference`),
+ * x_tables' own traversal over the AST. It shares nothing with the compiler
+ * or the bytecode VM except the parser's AST, the packet (vm/packet.ts) and
+ * generator (vm/random.ts); traverse.ts is ipt_do_table()/ip6t_do_table(),
+ * and each rule's matches and target are the `reference` faces of their
+ * extension modules (ext/match/NAME.ts, ext/target/NAME.ts: ports of the
+ * kernel's xt_* functions). A module whose face is a refusal makes the
+ * ruleset refused ("match X: semantics not modelled yet").
  *
  * Packets that the kernel would have dropped before any netfilter hook
  * (ip_rcv_core() / ipv6_rcv(): not the table's family, a header shorter
@@ -20,8 +22,7 @@ import { M_LEN, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import { Xorshift32 } from '../../vm/random.js';
-import { MATCH_FACTORIES } from './match/index.js';
-import { TARGET_FACTORIES } from './target/index.js';
+import { findMatch, findTarget } from '../../ext/registry.js';
 import {
   doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
 } from './traverse.js';
@@ -117,8 +118,8 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
     const chain = chains.get(c.name)!;
     c.rules.forEach((r, idx) => {
       const matches = r.matches.map((m): MatchFn => {
-        const make = MATCH_FACTORIES.get(m.name);
-        if (!make || m.unknown) throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
+        const make = m.unknown ? undefined : findMatch(m.name, family)?.reference;
+        if (make === undefined || typeof make === 'string') throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
         try {
           return make(m.data, family);
         } catch (err) {
@@ -139,8 +140,8 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
           break;
         }
         case 'ext': {
-          const make = TARGET_FACTORIES.get(tg.name);
-          if (!make) throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
+          const make = findTarget(tg.name, family)?.reference;
+          if (make === undefined || typeof make === 'string') throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
           try {
             target = { kind: 'ext', fn: make(tg.data, family) };
           } catch (err) {

@@ -35,6 +35,8 @@ export const ah: MatchModule<EspData> = {
     if (invert) d.invSpi = true;
   },
   save: (d) => saveSpiRange('ahspi', d.spis, d.invSpi),
+  lower: 'needs the SPI of the AH header (xt_ah)',
+  reference: 'needs the SPI of the AH header (xt_ah)',
 };
 
 /** IPv6 ah (ip6t_ah): SPI, header length and reserved field. */
@@ -69,5 +71,7 @@ export const ah6: MatchModule<Ah6Data> = {
     if (d.hdrres) s += ' --ahres';
     return s;
   },
+  lower: 'needs the AH header behind the IPv6 extension headers (ipv6_find_hdr)',
+  reference: 'needs the AH header behind the IPv6 extension headers (ipv6_find_hdr)',
 };
 

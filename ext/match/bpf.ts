@@ -124,4 +124,7 @@ export const bpf: MatchModule<BpfData> = {
     }
     return undefined;
   },
+  lower: 'needs a BPF interpreter for the program (or the pinned eBPF object)',
+  reference: 'needs a BPF interpreter for the program (or the pinned eBPF object)',
 };
+

@@ -75,4 +75,7 @@ export const cluster: MatchModule<ClusterData> = {
     if (BigInt(d.nodeMask) >= 1n << BigInt(d.totalNodes)) return 'xt_cluster: node mask cannot exceed total number of nodes';
     return undefined;
   },
+  lower: 'needs the connection\'s original source address hashed with jhash (xt_cluster_hash)',
+  reference: 'needs the connection\'s original source address hashed with jhash (xt_cluster_hash)',
 };
+

@@ -5,6 +5,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { saveString } from '../util.js';
+import type { MatchFn } from '../xt.js';
 
 export interface CommentData {
   comment: string | undefined;
@@ -27,4 +28,14 @@ export const comment: MatchModule<CommentData> = {
     if (d.comment === undefined) fail('comment: option "--comment" must be specified', 'option');
   },
   save: (d) => ' --comment ' + saveString(d.comment ?? ''),
+  lower: () => {},
+  reference: commentMt,
 };
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * comment match: net/netfilter/xt_comment.c comment_mt() (kernel 6.18): always true.
+ */
+function commentMt(): MatchFn {
+  return () => true;
+}

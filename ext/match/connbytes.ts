@@ -95,4 +95,7 @@ export const connbytes: MatchModule<ConnbytesData> = {
     if (to !== 0n && to < U64_MAX) s += `:${to}`;
     return s + ` --connbytes-mode ${d.mode} --connbytes-dir ${d.dir}`;
   },
+  lower: 'needs per-connection packet and byte counters (nf_conn_acct)',
+  reference: 'needs per-connection packet and byte counters (nf_conn_acct)',
 };
+

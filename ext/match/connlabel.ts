@@ -69,4 +69,7 @@ export const connlabel: MatchModule<ConnlabelData> = {
     if (d.bit >= XT_CONNLABEL_MAXBIT) return `xt_connlabel: label bit ${d.bit} out of range (Numerical result out of range)`;
     return undefined;
   },
+  lower: 'needs per-connection labels (nf_conn_labels)',
+  reference: 'needs per-connection labels (nf_conn_labels)',
 };
+

@@ -80,4 +80,7 @@ export const connlimit: MatchModule<ConnlimitData> = {
   },
   save: (d) =>
     ` --connlimit-${d.upto ? 'upto' : 'above'} ${d.limit} --connlimit-mask ${connlimitMaskBits(d.mask)} --connlimit-${d.daddr ? 'daddr' : 'saddr'}`,
+  lower: 'needs the conntrack table to count connections per address group (nf_conncount)',
+  reference: 'needs the conntrack table to count connections per address group (nf_conncount)',
 };
+

@@ -12,6 +12,17 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol, strtoumax } from '../util.js';
 import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
+import { NFT_CMP_EQ, NFT_CMP_NEQ, M_CT_DIR, M_CT_STATE, M_CT_STATUS } from '../../vm/layout.js';
+import {
+  NFT_CT_DIRECTION, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE, emitBitwise, emitCmp, emitCtGet,
+} from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import { le32, type LowerCtx } from '../lower.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import {
+  NF_CT_STATE_INVALID_BIT, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_NEW_BIT,
+  NF_CT_STATE_UNTRACKED_BIT, IPS_SRC_NAT, IPS_DST_NAT, IP_CT_DIR_ORIGINAL,
+} from '../../core/netfilter.js';
 
 /**
  * XT_CONNTRACK_STATE_* bits of `state_mask` (uapi xt_conntrack.h, with
@@ -19,10 +30,10 @@ import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '.
  * and UNTRACKED at 1 << (IP_CT_NUMBER + 1..3).
  */
 export const CT_STATE = {
-  INVALID: 1 << 0,
-  ESTABLISHED: 1 << 1,
-  RELATED: 1 << 2,
-  NEW: 1 << 3,
+  INVALID: NF_CT_STATE_INVALID_BIT,
+  ESTABLISHED: NF_CT_STATE_ESTABLISHED_BIT,
+  RELATED: NF_CT_STATE_RELATED_BIT,
+  NEW: NF_CT_STATE_NEW_BIT,
   SNAT: 1 << 6,
   DNAT: 1 << 7,
   UNTRACKED: 1 << 8,
@@ -250,6 +261,8 @@ export const conntrack: MatchModule<ConntrackData> = {
     if (seen.size === 0) fail('conntrack: At least one option is required', 'option');
   },
   save: (d, ctx) => saveConntrack(d, ctx.family),
+  lower: lowerConntrack,
+  reference: conntrackMt,
 };
 
 /** `-m state`: the conntrack match with only `--state` (mandatory), saved as `-m state`. */
@@ -265,4 +278,92 @@ export const state: MatchModule<ConntrackData> = {
     if (!seen.has('state')) fail('state: option "--state" must be specified', 'option');
   },
   save: (d, ctx) => saveConntrack(d, ctx.family),
+  lower: lowerConntrack,
+  reference: conntrackMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/**
+ * conntrack / state (xt_conntrack v3) on the packet's ct metadata, as nft's
+ * `ct state`, `ct status`, `ct direction`:
+ *  - --ctstate: `ct load state`, & the state bits (x_tables UNTRACKED 1<<8
+ *    is nft's 1<<6), cmp neq 0 (inverted: eq 0). `state` is defined without
+ *    a conntrack (INVALID), as in the match;
+ *  - --ctstatus: `ct load status` & bits, cmp neq|eq 0 (BREAKs without ct);
+ *  - --ctdir: `ct load direction`, cmp eq 0|1.
+ * The SNAT/DNAT pseudo-states load x_tables' state word (ct key xt_state,
+ * vm/expr/ct.ts); the tuple/expiry options need the conntrack model and are
+ * refused.
+ */
+function bitsTest(c: LowerCtx, key: number, mask: number, invert: boolean): void {
+  c.withReg(4, (r) => {
+    emitCtGet(c.b, r, key);
+    emitBitwise(c.b, r, r, le32(mask), [0, 0, 0, 0]);
+    emitCmp(c.b, invert ? NFT_CMP_EQ : NFT_CMP_NEQ, r, [0, 0, 0, 0]);
+  });
+}
+
+function lowerConntrack(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as ConntrackData;
+  for (const k of ['proto', 'origsrc', 'origdst', 'replsrc', 'repldst', 'origsrcport', 'origdstport', 'replsrcport', 'repldstport', 'expire'] as const) {
+    if (d[k]) c.refuseMatch(m, `--ct${k} needs the conntrack model, semantics not modelled yet`);
+  }
+  if (d.state) {
+    const s = d.state.mask;
+    if (s & (CT_STATE.SNAT | CT_STATE.DNAT)) {
+      // the virtual NAT states come from the status bits: test x_tables' state word
+      bitsTest(c, NFT_CT_XT_STATE, s, d.state.invert);
+    } else {
+      const bits = (s & 0x0f) | (s & CT_STATE.UNTRACKED ? NF_CT_STATE_UNTRACKED_BIT : 0);
+      bitsTest(c, NFT_CT_STATE, bits, d.state.invert);
+    }
+  }
+  if (d.status) bitsTest(c, NFT_CT_STATUS, d.status.mask, d.status.invert);
+  if (d.dir) {
+    c.withReg(1, (r) => {
+      emitCtGet(c.b, r, NFT_CT_DIRECTION);
+      emitCmp(c.b, NFT_CMP_EQ, r, [d.dir === 'ORIGINAL' ? 0 : 1]);
+    });
+  }
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * conntrack match (and `state`, its alias): net/netfilter/xt_conntrack.c
+ * conntrack_mt() (kernel 6.18), on the packet's conntrack metadata:
+ *  - M_CT_DIR >= 0: a conntrack entry is attached; M_CT_STATE holds its
+ *    ctinfo as the NF_CT_STATE_* bit (ESTABLISHED 2, RELATED 4, NEW 8, the
+ *    same bits as XT_CONNTRACK_STATE_*), M_CT_STATUS ct->status;
+ *  - M_CT_DIR < 0: no entry: UNTRACKED when M_CT_STATE has the untracked
+ *    bit (64), INVALID otherwise.
+ * Supported: --ctstate (with the SNAT/DNAT virtual states from IPS_SRC_NAT /
+ * IPS_DST_NAT), --ctstatus, --ctdir. The tuple criteria (--ctproto,
+ * --ctorig*, --ctrepl*, ports) and --ctexpire need the conntrack table and
+ * are refused.
+ */
+/** ESTABLISHED | RELATED | NEW: the ctinfo-derived bits. */
+const CTINFO_BITS = CT_STATE.ESTABLISHED | CT_STATE.RELATED | CT_STATE.NEW;
+
+function conntrackMt(info: ConntrackData): MatchFn {
+  const unsupported = (['proto', 'origsrc', 'origdst', 'replsrc', 'repldst', 'origsrcport', 'origdstport', 'replsrcport', 'repldstport', 'expire'] as const).find((k) => info[k] !== undefined);
+  if (unsupported) throw new NotModelled(`match conntrack --ct${unsupported}`);
+  return (par) => {
+    const m = par.meta;
+    const hasCt = m[M_CT_DIR]! >= 0;
+    let statebit: number;
+    if (hasCt) statebit = m[M_CT_STATE]! & CTINFO_BITS;
+    else if (m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT) statebit = CT_STATE.UNTRACKED;
+    else statebit = CT_STATE.INVALID;
+    if (info.state) {
+      if (hasCt) {
+        if (m[M_CT_STATUS]! & IPS_SRC_NAT) statebit |= CT_STATE.SNAT;
+        if (m[M_CT_STATUS]! & IPS_DST_NAT) statebit |= CT_STATE.DNAT;
+      }
+      if (((info.state.mask & statebit) !== 0) === info.state.invert) return false;
+    }
+    if (!hasCt) return info.state !== undefined;
+    if (info.dir && (m[M_CT_DIR] === IP_CT_DIR_ORIGINAL) !== (info.dir === 'ORIGINAL')) return false;
+    if (info.status && ((info.status.mask & m[M_CT_STATUS]!) !== 0) === info.status.invert) return false;
+    return true;
+  };
+}

@@ -25,4 +25,7 @@ export const cpu: MatchModule<CpuData> = {
     if (!seen.has('cpu')) fail('cpu: option "--cpu" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --cpu ${d.cpu}`,
+  lower: 'needs the CPU that processes the packet (smp_processor_id)',
+  reference: 'needs the CPU that processes the packet (smp_processor_id)',
 };
+

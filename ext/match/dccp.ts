@@ -100,4 +100,7 @@ export const dccp: MatchModule<DccpData> = {
     if (d.option !== undefined) s += `${d.invOption ? ' !' : ''} --dccp-option ${d.option}`;
     return s;
   },
+  lower: 'needs the DCCP header: ports, packet type, options (xt_dccp)',
+  reference: 'needs the DCCP header: ports, packet type, options (xt_dccp)',
 };
+

@@ -67,4 +67,7 @@ export const devgroup: MatchModule<DevgroupData> = {
     if (d.dst && ctx.hookMask & ~OUT_HOOKS) return 'xt_devgroup: --dst-group is only valid from FORWARD, OUTPUT and POSTROUTING';
     return undefined;
   },
+  lower: 'needs the device groups of the input and output devices (meta iifgroup/oifgroup)',
+  reference: 'needs the device groups of the input and output devices (meta iifgroup/oifgroup)',
 };
+

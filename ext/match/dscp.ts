@@ -7,6 +7,10 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import type { MatchNode } from '../../core/ast.js';
+import type { LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
+import { getDsfield, dsTest } from '../dsfield.js';
 
 /** XT_DSCP_MAX */
 export const DSCP_MAX = 0x3f;
@@ -59,4 +63,24 @@ export const dscp: MatchModule<DscpData> = {
   },
   save: (d) => `${d.invert ? ' !' : ''} --dscp ${hex02(d.dscp)}`,
   check: (d) => (d.dscp > DSCP_MAX ? `xt_dscp: dscp ${hex02(d.dscp)} out of range` : undefined),
+  lower: lowerDscp,
+  reference: dscpMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** dscp (xt_dscp): the upper six bits of the DS field (ext/dsfield.ts). */
+function lowerDscp(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as DscpData;
+  dsTest(c, 0xfc, d.dscp << 2, d.invert);
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * dscp match: net/netfilter/xt_dscp.c dscp_mt() / dscp_mt6() (kernel 6.18).
+ */
+/** XT_DSCP_SHIFT */
+const DSCP_SHIFT = 2;
+
+function dscpMt(info: DscpData, family: 'ip' | 'ip6'): MatchFn {
+  return (par) => (getDsfield(par, family) >> DSCP_SHIFT === info.dscp) !== info.invert;
+}

@@ -7,6 +7,12 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../util.js';
+import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH } from '../../vm/layout.js';
+import { emitBitwise, emitCmp, emitPayload } from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import type { LowerCtx } from '../lower.js';
+import { headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
+import { getDsfield, dsTest } from '../dsfield.js';
 
 export interface EcnData {
   /** XT_ECN_OP_MATCH_CWR / _ECE / _IP: which tests are on. */
@@ -56,4 +62,49 @@ export const ecn: MatchModule<EcnData> = {
     if ((d.ece || d.cwr) && (ctx.rule.proto !== 6 || ctx.rule.invProto)) return 'xt_ecn: cannot match TCP bits for non-tcp packets (the rule needs -p tcp)';
     return undefined;
   },
+  lower: lowerEcn,
+  reference: ecnMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** ecn (xt_ecn): the ECN bits of the DS field (ext/dsfield.ts); --ecn-tcp-cwr/ece read the TCP flags byte. */
+function lowerEcn(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as EcnData;
+  if (d.ip) dsTest(c, 0x03, d.ect, d.invIp);
+  for (const [on, inv, bit] of [[d.ece, d.invEce, 0x40], [d.cwr, d.invCwr, 0x80]] as const) {
+    if (!on) continue;
+    c.withReg(1, (r) => {
+      emitPayload(c.b, r, TH, 13, 1);
+      emitBitwise(c.b, r, r, [bit], [0]);
+      emitCmp(c.b, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [bit]);
+    });
+  }
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * ecn match: net/netfilter/xt_ecn.c ecn_mt4() / ecn_mt6(), match_tcp() (kernel 6.18).
+ * match_tcp() does not look at the fragment offset: on a non-first fragment
+ * it reads whatever lies at the transport offset.
+ */
+/** XT_ECN_IP_MASK: the ECN bits of the DS field. */
+const ECN_IP_MASK = 0x03;
+const TH_ECE = 0x40;
+const TH_CWR = 0x80;
+
+function matchTcp(par: XtActionParam, info: EcnData): boolean {
+  const th = headerPointer(par, par.thoff, 20);
+  if (th < 0) return false;
+  const flags = par.d[th + 13]!;
+  if (info.ece && ((flags & TH_ECE) !== 0) === info.invEce) return false;
+  if (info.cwr && ((flags & TH_CWR) !== 0) === info.invCwr) return false;
+  return true;
+}
+
+function ecnMt(info: EcnData, family: 'ip' | 'ip6'): MatchFn {
+  return (par) => {
+    if (info.ip && ((getDsfield(par, family) & ECN_IP_MASK) === info.ect) === info.invIp) return false;
+    if ((info.ece || info.cwr) && !matchTcp(par, info)) return false;
+    return true;
+  };
+}

@@ -44,9 +44,12 @@ export const esp: MatchModule<EspData> = {
     if (invert) d.invSpi = true;
   },
   save: (d) => saveSpiRange('espspi', d.spis, d.invSpi),
+  lower: 'needs the SPI of the ESP header (xt_esp)',
+  reference: 'needs the SPI of the ESP header (xt_esp)',
 };
 
 /** XTTYPE_UINT32 (0-4294967295). */
 export function parseUintOptU32(s: string, ext: string, opt: string): number {
   return parseUintOpt(s, 0, 0xffffffff, ext, opt);
 }
+

@@ -22,4 +22,7 @@ export const eui64: MatchModule<Eui64Data> = {
   init: () => ({}),
   parse() {},
   save: () => '',
+  lower: 'needs the source MAC turned into an EUI-64 interface identifier (ip6t_eui64)',
+  reference: 'needs the source MAC turned into an EUI-64 interface identifier (ip6t_eui64)',
 };
+

@@ -88,4 +88,7 @@ export const frag: MatchModule<FragData> = {
     if (d.last) s += ' --fraglast';
     return s;
   },
+  lower: 'needs the fragment header behind the IPv6 extension headers (ipv6_find_hdr)',
+  reference: 'needs the fragment header behind the IPv6 extension headers (ipv6_find_hdr)',
 };
+

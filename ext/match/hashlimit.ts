@@ -408,4 +408,7 @@ export const hashlimit: MatchModule<HashlimitData> = {
     }
     return undefined;
   },
+  lower: 'needs token buckets per hashed flow (dsthash_ent) and a jiffies clock',
+  reference: 'needs token buckets per hashed flow (dsthash_ent) and a jiffies clock',
 };
+

@@ -87,8 +87,11 @@ function makeOpts(name: 'hbh' | 'dst'): MatchModule<OptsData> {
       }
       return s;
     },
+    lower: 'needs the options header behind the IPv6 extension headers (ipv6_find_hdr)',
+    reference: 'needs the options header behind the IPv6 extension headers (ipv6_find_hdr)',
   };
 }
 
 export const hbh = makeOpts('hbh');
 export const dst = makeOpts('dst');
+

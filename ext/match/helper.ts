@@ -28,4 +28,7 @@ export const helper: MatchModule<HelperData> = {
     if (!seen.has('helper')) fail('helper: option "--helper" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --helper ${saveString(d.name)}`,
+  lower: 'needs the conntrack helper of the packet\'s connection (nfct_help)',
+  reference: 'needs the conntrack helper of the packet\'s connection (nfct_help)',
 };
+

@@ -12,6 +12,13 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulPrefix } from '../util.js';
+import {
+  NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
+} from '../../vm/layout.js';
+import { emitCmp, emitPayload, emitRange, emitVerdict, emitXtL4 } from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import type { LowerCtx } from '../lower.js';
+import { headerPointer, type MatchFn } from '../xt.js';
 
 export interface IcmpData {
   /** ICMP type; 0xff with codes 0..255 is `any` (IPv4 only). */
@@ -161,6 +168,8 @@ export const icmp: MatchModule<IcmpData> = {
     if (d.type === 0xff && d.codeMin === 0 && d.codeMax === 0xff) return `${inv} --icmp-type any`;
     return `${inv} --icmp-type ${d.type}${d.codeMin !== 0 || d.codeMax !== 0xff ? `/${d.codeMin}` : ''}`;
   },
+  lower: lowerIcmp,
+  reference: icmpMt,
 };
 
 export const icmp6: MatchModule<IcmpData> = {
@@ -180,4 +189,81 @@ export const icmp6: MatchModule<IcmpData> = {
     if (!seen.has('icmpv6-type')) fail('icmp6: option "--icmpv6-type" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --icmpv6-type ${d.type}${d.codeMin !== 0 || d.codeMax !== 0xff ? `/${d.codeMin}` : ''}`,
+  lower: lowerIcmp,
+  reference: icmp6Mt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/**
+ * icmp / icmp6 (ip_tables.c icmp_match, ip6_tables.c icmp6_match):
+ * `(type == t && code_min <= code <= code_max) XOR invert`. Type and code
+ * are adjacent bytes, so the conjunction is one 2-byte range over
+ * type‖code (nft would write `icmp type t icmp code a-b`); a full code range
+ * compares the type byte alone. IPv4 type 0xff ("any") matches every ICMP
+ * header: nothing to compare (and `! any` never matches: a BREAK verdict).
+ */
+function lowerIcmp(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as IcmpData;
+  if (c.legacy) emitXtL4(c.b, 8);
+  if (!c.v6 && d.type === 0xff && d.codeMin === 0 && d.codeMax === 0xff) {
+    if (d.invert) emitVerdict(c.b, NFT_BREAK);
+    return;
+  }
+  const op = d.invert ? NFT_CMP_NEQ : NFT_CMP_EQ;
+  if (d.codeMin === 0 && d.codeMax === 0xff) {
+    c.withReg(1, (r) => {
+      emitPayload(c.b, r, TH, 0, 1);
+      emitCmp(c.b, op, r, [d.type]);
+    });
+    return;
+  }
+  c.withReg(2, (r) => {
+    emitPayload(c.b, r, TH, 0, 2);
+    if (d.codeMin === d.codeMax) emitCmp(c.b, op, r, [d.type, d.codeMin]);
+    else if (d.codeMin > d.codeMax) emitVerdict(c.b, d.invert ? 0 : NFT_BREAK);
+    else emitRange(c.b, d.invert ? NFT_RANGE_NEQ : NFT_RANGE_EQ, r, [d.type, d.codeMin], [d.type, d.codeMax]);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * icmp match: net/ipv4/netfilter/ip_tables.c icmp_match(), icmp_type_code_match() (kernel 6.18).
+ */
+/** sizeof(struct icmphdr): the whole 8-byte header must be readable. */
+const ICMPHDR_LEN = 8;
+
+function icmpMt(info: IcmpData): MatchFn {
+  return (par) => {
+    if (par.fragoff !== 0) return false;
+    const ic = headerPointer(par, par.thoff, ICMPHDR_LEN);
+    if (ic < 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    const type = par.d[ic]!;
+    const code = par.d[ic + 1]!;
+    const hit = info.type === 0xff || (type === info.type && code >= info.codeMin && code <= info.codeMax);
+    return hit !== info.invert;
+  };
+}
+
+/**
+ * icmp6 match: net/ipv6/netfilter/ip6_tables.c icmp6_match(), icmp6_type_code_match()
+ * (kernel 6.18). Unlike IPv4 there is no "any" type 0xff.
+ */
+/** sizeof(struct icmp6hdr) */
+const ICMP6HDR_LEN = 8;
+
+function icmp6Mt(info: IcmpData): MatchFn {
+  return (par) => {
+    if (par.fragoff !== 0) return false;
+    const ic = headerPointer(par, par.thoff, ICMP6HDR_LEN);
+    if (ic < 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    const type = par.d[ic]!;
+    const code = par.d[ic + 1]!;
+    return (type === info.type && code >= info.codeMin && code <= info.codeMax) !== info.invert;
+  };
+}

@@ -40,5 +40,7 @@ export const ipcomp: MatchModule<IpcompData> = {
     if (d.hdrres) s += ' --compres';
     return s;
   },
+  lower: 'needs the CPI of the IPComp header (xt_ipcomp)',
+  reference: 'needs the CPI of the IPComp header (xt_ipcomp)',
 };
 

@@ -7,10 +7,14 @@
  * matches.
  */
 import { fail } from '../../core/errors.js';
-import type { Family } from '../../core/ast.js';
+import type { Family, MatchNode } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { strtoulPrefix } from '../util.js';
 import { formatAddr, parseIPv6 } from '../../core/addr.js';
+import { NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_RANGE_EQ, NFT_RANGE_NEQ } from '../../vm/layout.js';
+import { emitPayload, emitRange } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
 
 export interface IpRange {
   /** Inclusive bounds, 4 or 16 bytes in network order. */
@@ -79,4 +83,45 @@ export const iprange: MatchModule<IprangeData> = {
       r ? `${r.invert ? ' !' : ''} --${opt} ${formatAddr(ctx.family, r.min)}-${formatAddr(ctx.family, r.max)}` : '';
     return one('src-range', d.src) + one('dst-range', d.dst);
   },
+  lower: lowerIprange,
+  reference: iprangeMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** iprange (xt_iprange): a range over the 4/16-byte address, as nft `ip saddr a-b`. */
+function lowerIprange(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as IprangeData;
+  const len = c.v6 ? 16 : 4;
+  for (const [side, off] of [[d.src, c.v6 ? 8 : 12], [d.dst, c.v6 ? 24 : 16]] as const) {
+    if (!side) continue;
+    c.withReg(len, (r) => {
+      emitPayload(c.b, r, NH, off, len);
+      emitRange(c.b, side.invert ? NFT_RANGE_NEQ : NFT_RANGE_EQ, r, side.min, side.max);
+    });
+  }
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * iprange match: net/netfilter/xt_iprange.c iprange_mt4() / iprange_mt6() (kernel 6.18).
+ * Addresses compare as unsigned big-endian numbers, bounds inclusive.
+ */
+/** memcmp-order comparison of `len` bytes of the packet at `at` with `b`. */
+function cmpAddr(d: Uint8Array, at: number, b: Uint8Array): number {
+  for (let i = 0; i < b.length; i++) if (d[at + i] !== b[i]) return d[at + i]! - b[i]!;
+  return 0;
+}
+
+function outside(d: Uint8Array, at: number, r: IpRange): boolean {
+  return cmpAddr(d, at, r.min) < 0 || cmpAddr(d, at, r.max) > 0;
+}
+
+function iprangeMt(info: IprangeData, family: 'ip' | 'ip6'): MatchFn {
+  const saddr = family === 'ip' ? 12 : 8;
+  const daddr = family === 'ip' ? 16 : 24;
+  return (par) => {
+    if (info.src && outside(par.d, par.nh + saddr, info.src) !== info.src.invert) return false;
+    if (info.dst && outside(par.d, par.nh + daddr, info.dst) !== info.dst.invert) return false;
+    return true;
+  };
+}

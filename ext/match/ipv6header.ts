@@ -104,4 +104,7 @@ export const ipv6header: MatchModule<Ipv6headerData> = {
     const names = HEADER_FLAGS.filter(([, f]) => d.matchflags & f).map(([, , n]) => n);
     return `${d.invert ? ' !' : ''} --header ${names.length ? names.join(',') : 'NONE'}${d.soft ? ' --soft' : ''}`;
   },
+  lower: 'needs the walk over the whole IPv6 extension header chain (ipv6header_mt6)',
+  reference: 'needs the walk over the whole IPv6 extension header chain (ipv6header_mt6)',
 };
+

@@ -94,4 +94,7 @@ export const ipvs: MatchModule<IpvsData> = {
     if (d.vportctl) s += `${inv(d.vportctl.invert)} --vportctl ${d.vportctl.port}`;
     return s;
   },
+  lower: 'needs the IPVS connection table (nfvm does not model IPVS)',
+  reference: 'needs the IPVS connection table (nfvm does not model IPVS)',
 };
+

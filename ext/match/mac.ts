@@ -5,10 +5,16 @@
  * FORWARD (`.hooks`), where the packet came in on an interface.
  */
 import { fail } from '../../core/errors.js';
-import { Hook } from '../../core/ast.js';
+import { Hook, type MatchNode } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../util.js';
 import { formatMac } from '../../core/addr.js';
+import {
+  NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_LL_HEADER, F_MAC_HEADER, M_FLAGS, M_IIF, M_IIFTYPE, M_MACOFF,
+} from '../../vm/layout.js';
+import { emitCmp, emitPayload } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
 
 export interface MacData {
   /** 6 bytes. */
@@ -49,4 +55,40 @@ export const mac: MatchModule<MacData> = {
     if (!seen.has('mac-source')) fail('mac: option "--mac-source" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --mac-source ${formatMac(d.srcaddr)}`,
+  lower: lowerMac,
+  reference: macMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** mac (xt_mac): 6 bytes at link+6, BREAKs without a MAC header. */
+function lowerMac(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as MacData;
+  c.withReg(6, (r) => {
+    emitPayload(c.b, r, NFT_PAYLOAD_LL_HEADER, 6, 6);
+    emitCmp(c.b, d.invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, d.srcaddr);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * mac match: net/netfilter/xt_mac.c mac_mt() (kernel 6.18).
+ * skb->dev is the input device at the hooks mac may be used in
+ * (PREROUTING, INPUT, FORWARD); it must be an Ethernet device with a MAC
+ * header in front of the network header. Otherwise: no match, even inverted.
+ */
+const ARPHRD_ETHER = 1;
+const ETH_HLEN = 14;
+const ETH_ALEN = 6;
+
+function macMt(info: MacData): MatchFn {
+  return (par) => {
+    const m = par.meta;
+    if (m[M_IIF] === 0 || m[M_IIFTYPE] !== ARPHRD_ETHER) return false;
+    if (!(m[M_FLAGS]! & F_MAC_HEADER)) return false;
+    const mh = m[M_MACOFF]!;
+    if (mh + ETH_HLEN > par.nh) return false;
+    let equal = true;
+    for (let i = 0; i < ETH_ALEN; i++) if (par.d[mh + ETH_ALEN + i] !== info.srcaddr[i]) equal = false;
+    return equal !== info.invert;
+  };
+}

@@ -71,4 +71,7 @@ export const mh: MatchModule<MhData> = {
     if (lo === 0 && hi === 0xff && !d.invert) return '';
     return `${d.invert ? ' !' : ''} --mh-type ${lo === hi ? lo : `${lo}:${hi}`}`;
   },
+  lower: 'needs the mobility header behind the IPv6 extension headers (ipv6_find_hdr)',
+  reference: 'needs the mobility header behind the IPv6 extension headers (ipv6_find_hdr)',
 };
+

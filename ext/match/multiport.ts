@@ -12,6 +12,11 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parsePort, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../util.js';
+import { NFT_PAYLOAD_TRANSPORT_HEADER as TH } from '../../vm/layout.js';
+import { emitLookup, emitPayload, emitXtL4, emitXtMatchPorts } from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import { be, type LowerCtx } from '../lower.js';
+import { be16, headerPointer, type MatchFn } from '../xt.js';
 
 /** XT_MULTI_PORTS */
 export const MULTI_PORTS = 15;
@@ -102,4 +107,62 @@ export const multiport: MatchModule<MultiportData> = {
     if (d.count > MULTI_PORTS) return `xt_multiport: more than ${MULTI_PORTS} ports`;
     return undefined;
   },
+  lower: lowerMultiport,
+  reference: multiportMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/**
+ * multiport (xt_multiport.c ports_match_v1): the port is in the list (ports
+ * and ranges) XOR invert. Lowered as nft writes `th dport { 22, 80-88 }`:
+ * a 2-byte load and a lookup in an anonymous interval set (inverted:
+ * NFT_LOOKUP_F_INV). `--ports` (source OR destination) has no nft
+ * expression: both ports are loaded and an `xt_match ports` tests either.
+ */
+function lowerMultiport(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as MultiportData;
+  if (c.legacy) emitXtL4(c.b, 4);
+  const set = c.anonSet(2, true);
+  for (const p of d.ports) set.addRange(be(p.lo, 2), be(p.hi, 2));
+  if (d.flags === 'either') {
+    // source OR destination port: both loaded, one xt_match tests either against the set
+    c.withReg(2, (r1) =>
+      c.withReg(2, (r2) => {
+        emitPayload(c.b, r1, TH, 0, 2);
+        emitPayload(c.b, r2, TH, 2, 2);
+        emitXtMatchPorts(c.b, r1, r2, set.name, d.invert);
+      }),
+    );
+    return;
+  }
+  c.withReg(2, (r) => {
+    emitPayload(c.b, r, TH, d.flags === 'source' ? 0 : 2, 2);
+    emitLookup(c.b, r, set.name, d.invert);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * multiport match: net/netfilter/xt_multiport.c multiport_mt(), ports_match_v1() (kernel 6.18).
+ */
+function portsMatch(info: MultiportData, src: number, dst: number): boolean {
+  // The first listed port or range that contains the port decides.
+  for (const { lo, hi } of info.ports) {
+    const inSrc = src >= lo && src <= hi;
+    const inDst = dst >= lo && dst <= hi;
+    if (info.flags === 'source' ? inSrc : info.flags === 'destination' ? inDst : inSrc || inDst) return !info.invert;
+  }
+  return info.invert;
+}
+
+function multiportMt(info: MultiportData): MatchFn {
+  return (par) => {
+    if (par.fragoff !== 0) return false;
+    const pp = headerPointer(par, par.thoff, 4);
+    if (pp < 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    return portsMatch(info, be16(par.d, pp), be16(par.d, pp + 2));
+  };
+}

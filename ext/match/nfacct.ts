@@ -37,4 +37,7 @@ export const nfacct: MatchModule<NfacctData> = {
   save: (d) => ` --nfacct-name ${saveString(d.name)}`,
   check: (d, ctx) =>
     ctx.objects?.nfacct && !ctx.objects.nfacct.has(d.name) ? `xt_nfacct: accounting object \`${d.name}' does not exist (ENOENT)` : undefined,
+  lower: 'needs the named nfacct objects and their counters',
+  reference: 'needs the named nfacct objects and their counters',
 };
+

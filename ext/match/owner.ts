@@ -98,4 +98,7 @@ export const owner: MatchModule<OwnerData> = {
     if (d.gid && d.gid.max < d.gid.min) return `xt_owner: gid range ${d.gid.min}-${d.gid.max} is reversed (EINVAL)`;
     return undefined;
   },
+  lower: 'needs the socket of a locally generated packet (skb->sk: uid, gid, socket exists)',
+  reference: 'needs the socket of a locally generated packet (skb->sk: uid, gid, socket exists)',
 };
+

@@ -86,4 +86,7 @@ export const physdev: MatchModule<PhysdevData> = {
     }
     return undefined;
   },
+  lower: 'needs the bridge ports of a bridged packet (br_netfilter nf_bridge_info)',
+  reference: 'needs the bridge ports of a bridged packet (br_netfilter nf_bridge_info)',
 };
+

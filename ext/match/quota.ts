@@ -31,4 +31,7 @@ export const quota: MatchModule<QuotaData> = {
     if (!seen.has('quota')) fail('quota: option "--quota" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --quota ${d.quota}`,
+  lower: 'needs the byte quota left, shared by every packet of the rule',
+  reference: 'needs the byte quota left, shared by every packet of the rule',
 };
+

@@ -233,4 +233,7 @@ export const rateest: MatchModule<RateestData> = {
     if (d.name1 === '' || (d.flags & XT_RATEEST_MATCH_REL && d.name2 === '')) return 'xt_rateest: no such estimator (No such file or directory)';
     return undefined;
   },
+  lower: 'needs the rate estimators of RATEEST targets (gen_estimator)',
+  reference: 'needs the rate estimators of RATEEST targets (gen_estimator)',
 };
+

@@ -171,4 +171,7 @@ export const recent: MatchModule<RecentData> = {
     if (n === '' || n === '.' || n === '..' || n.includes('/')) return `xt_recent: invalid list name "${n}" (EINVAL)`;
     return undefined;
   },
+  lower: 'needs the recent lists: addresses and their timestamps per list name',
+  reference: 'needs the recent lists: addresses and their timestamps per list name',
 };
+

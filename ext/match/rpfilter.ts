@@ -41,4 +41,7 @@ export const rpfilter: MatchModule<RpfilterData> = {
     }
     return undefined;
   },
+  lower: 'needs a reverse-path FIB lookup in the node\'s routes',
+  reference: 'needs a reverse-path FIB lookup in the node\'s routes',
 };
+

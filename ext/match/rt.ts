@@ -106,4 +106,7 @@ export const rt: MatchModule<RtData> = {
     if ((d.res || d.addrs || d.notStrict) && !type0(d)) return "ip6t_rt: `--rt-type 0' required before `--rt-0-*'";
     return undefined;
   },
+  lower: 'needs the routing header behind the IPv6 extension headers (ipv6_find_hdr)',
+  reference: 'needs the routing header behind the IPv6 extension headers (ipv6_find_hdr)',
 };
+

@@ -206,4 +206,7 @@ export const sctp: MatchModule<SctpData> = {
     if (d.chunks) s += `${d.invChunks ? ' !' : ''} --chunk-types${printChunks(d.chunks)}`;
     return s;
   },
+  lower: 'needs the SCTP header and chunk walk (xt_sctp)',
+  reference: 'needs the SCTP header and chunk walk (xt_sctp)',
 };
+

@@ -140,4 +140,7 @@ export const set: MatchModule<SetMatchData> = {
     }
     return s;
   },
+  lower: 'needs the contents of the ipsets (ip_set lists, hashes and bitmaps)',
+  reference: 'needs the contents of the ipsets (ip_set lists, hashes and bitmaps)',
 };
+

@@ -96,4 +96,7 @@ export const srh: MatchModule<SrhData> = {
     }
     return s;
   },
+  lower: 'needs the segment routing header behind the IPv6 extension headers (ipv6_find_hdr)',
+  reference: 'needs the segment routing header behind the IPv6 extension headers (ipv6_find_hdr)',
 };
+

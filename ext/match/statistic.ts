@@ -17,6 +17,13 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { cIsSpace, parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
+import {
+  NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_NEQ, NFT_META_PRANDOM, NFT_NG_INCREMENTAL,
+} from '../../vm/layout.js';
+import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitNumgen } from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import { be, le32, type LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
 
 export interface StatisticData {
   /** XT_STATISTIC_MODE_RANDOM (0, also when --mode is missing) or _NTH (1). */
@@ -129,4 +136,60 @@ export const statistic: MatchModule<StatisticData> = {
     if (d.mode === 'random') return ` --mode random${inv} --probability ${formatProbability(d.probability)}`;
     return ` --mode nth${inv} --every ${d.every} --packet ${d.packet}`;
   },
+  lower: lowerStatistic,
+  reference: statisticMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/**
+ * statistic (xt_statistic).
+ *  - nth: the rule's counter starts at (n-1) - p (libxt_statistic stores
+ *    u.nth.count = every - packet, every already n-1) and steps modulo n;
+ *    the packet matches when the new value is 0 (XOR invert): the k-th
+ *    packet matches when k ≡ p+1 (mod n). An incrementing numgen (nft
+ *    `numgen inc mod n`, first value 0) gives k-1 mod n, so the match is
+ *    `numgen == p mod n`. n is the union word + 1, as the kernel reads it.
+ *  - random: one draw per evaluation, `(draw & 0x7fffffff) < probability`
+ *    XOR invert, as nft `meta random`: load, mask, hton, cmp lt (gte when
+ *    inverted). The draw is the VM's seeded generator (same sequence as
+ *    vm/random.ts for the same seed).
+ */
+function lowerStatistic(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as StatisticData;
+  c.withReg(4, (r) => {
+    if (d.mode === 'nth') {
+      const n = Math.min(0xffffffff, (d.unionWord >>> 0) + 1);
+      emitNumgen(c.b, r, NFT_NG_INCREMENTAL, n);
+      emitCmp(c.b, d.invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, le32(d.packet % n));
+      return;
+    }
+    emitMetaGet(c.b, r, NFT_META_PRANDOM);
+    emitBitwise(c.b, r, r, le32(0x7fffffff), [0, 0, 0, 0]);
+    emitByteorder(c.b, NFT_BYTEORDER_HTON, r, r, 4, 4);
+    emitCmp(c.b, d.invert ? NFT_CMP_GTE : NFT_CMP_LT, r, be(d.probability >>> 0, 4));
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * statistic match: net/netfilter/xt_statistic.c statistic_mt() (kernel 6.18).
+ *  - random: (get_random_u32() & 0x7fffffff) < probability, one draw from
+ *    the engine's seeded generator (vm/random.ts) per evaluation;
+ *  - nth: a counter per rule, started by checkentry at u.nth.count
+ *    (= every - packet as userspace stores it) and stepped per evaluation:
+ *    next = cur == every ? 0 : cur + 1; the packet matches when next is 0.
+ * Either result is XORed with XT_STATISTIC_INVERT. The nth counter is rule
+ * state: zeroing the counters does not reset it (as in the kernel).
+ */
+function statisticMt(info: StatisticData): MatchFn {
+  // u.random.probability and u.nth.every share one word of the union.
+  const word = info.unionWord >>> 0;
+  if (info.mode === 'random') {
+    return (par) => (((par.env.rng.next() & 0x7fffffff) >>> 0) < word) !== info.invert;
+  }
+  let count = (word - info.packet) >>> 0;
+  return () => {
+    count = count === word ? 0 : (count + 1) >>> 0;
+    return (count === 0) !== info.invert;
+  };
+}

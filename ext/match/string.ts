@@ -174,4 +174,7 @@ export const string: MatchModule<StringData> = {
     if (d.algo === 'fsm' && (d.icase || !fsmValid(d.pattern))) return 'xt_string: ts_fsm refuses the pattern (it must be 4-byte tokens, no --icase) (EINVAL)';
     return undefined;
   },
+  lower: 'needs a textsearch (bm/kmp) over the packet bytes from --from to --to',
+  reference: 'needs a textsearch (bm/kmp) over the packet bytes from --from to --to',
 };
+

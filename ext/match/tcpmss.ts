@@ -33,4 +33,7 @@ export const tcpmss: MatchModule<TcpmssData> = {
     xtOptFcheck('tcpmss', TABLE, seen.has('mss') ? 1 : 0);
   },
   save: (d) => `${d.invert ? ' !' : ''} --mss ${d.mssMin === d.mssMax ? d.mssMin : `${d.mssMin}:${d.mssMax}`}`,
+  lower: 'needs the MSS option of a TCP SYN (tcpmss_mt)',
+  reference: 'needs the MSS option of a TCP SYN (tcpmss_mt)',
 };
+

@@ -8,6 +8,13 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parsePortRange, strtoulWhole } from '../util.js';
+import {
+  NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
+} from '../../vm/layout.js';
+import { emitBitwise, emitCmp, emitPayload, emitRange, emitXtL4, emitXtMatchTcpOpt } from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import { be, type LowerCtx } from '../lower.js';
+import { be16, headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
 
 export interface PortsData {
   spts: [number, number];
@@ -134,6 +141,8 @@ export const tcp: MatchModule<TcpData> = {
     if (d.flgMask || d.invFlags) s += `${d.invFlags ? ' !' : ''} --tcp-flags ${printTcpFlags(d.flgMask)} ${printTcpFlags(d.flgCmp)}`;
     return s;
   },
+  lower: lowerTcp,
+  reference: tcpMt,
 };
 
 export const udp: MatchModule<UdpData> = {
@@ -161,4 +170,152 @@ export const udp: MatchModule<UdpData> = {
     }
   },
   save: (d) => savePorts('sport', d.spts, d.invSpt) + savePorts('dport', d.dpts, d.invDpt),
+  lower: lowerUdp,
+  reference: udpMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/**
+ * tcp and udp (xt_tcpudp), as iptables-nft's add_nft_tcp / add_nft_udp /
+ * add_nft_tcpudp lower them: the flags first (1 byte at transport+13,
+ * bitwise mask, cmp), then the ports: a single sport and a single dport
+ * with equal inversion as ONE 4-byte compare, otherwise each side as cmp
+ * (single port), cmp lte/gt (a range from 0) or range eq/neq.
+ *
+ * `--tcp-option` is x_tables' option walk (xt_match tcpopt, vm/expr/xtmatch.ts).
+ *
+ * backend 'legacy' puts the x_tables guard (xt_l4) first and never merges an
+ * inverted pair: "(sport, dport) != (a, b)" would match when only one
+ * differs, the kernel's tcp match needs both to.
+ */
+function range16(c: LowerCtx, r: number, lo: number, hi: number, inv: boolean): void {
+  if (lo === hi) emitCmp(c.b, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, r, be(lo, 2));
+  else if (lo === 0) emitCmp(c.b, inv ? NFT_CMP_GT : NFT_CMP_LTE, r, be(hi, 2));
+  else emitRange(c.b, inv ? NFT_RANGE_NEQ : NFT_RANGE_EQ, r, be(lo, 2), be(hi, 2));
+}
+
+function lowerPorts(c: LowerCtx, d: PortsData): void {
+  const [s0, s1] = d.spts;
+  const [d0, d1] = d.dpts;
+  if (s0 && s0 === s1 && d0 && d0 === d1 && d.invSpt === d.invDpt && !(c.legacy && d.invSpt)) {
+    c.withReg(4, (r) => {
+      emitPayload(c.b, r, TH, 0, 4);
+      emitCmp(c.b, d.invSpt ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [...be(s0, 2), ...be(d0, 2)]);
+    });
+    return;
+  }
+  // x_tables' port_match() inverts even the full range (never matches); nft emits nothing for it
+  if (s0 || s1 < 0xffff || (c.legacy && d.invSpt)) {
+    c.withReg(2, (r) => {
+      emitPayload(c.b, r, TH, 0, 2);
+      range16(c, r, s0, s1, d.invSpt);
+    });
+  }
+  if (d0 || d1 < 0xffff || (c.legacy && d.invDpt)) {
+    c.withReg(2, (r) => {
+      emitPayload(c.b, r, TH, 2, 2);
+      range16(c, r, d0, d1, d.invDpt);
+    });
+  }
+}
+
+function lowerTcp(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as TcpData;
+  if (c.legacy) emitXtL4(c.b, 20, true);
+  if (d.flgMask || d.invFlags) {
+    c.withReg(1, (r) => {
+      emitPayload(c.b, r, TH, 13, 1);
+      emitBitwise(c.b, r, r, [d.flgMask], [0]);
+      emitCmp(c.b, d.invFlags ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [d.flgCmp]);
+    });
+  }
+  lowerPorts(c, d);
+  // nf_tables' exthdr walks options differently; iptables-nft itself falls back to the xt match
+  if (d.option) emitXtMatchTcpOpt(c.b, d.option, d.invOption);
+}
+
+function lowerUdp(c: LowerCtx, m: MatchNode): void {
+  if (c.legacy) emitXtL4(c.b, 8);
+  lowerPorts(c, m.data as UdpData);
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * tcp match: net/netfilter/xt_tcpudp.c tcp_mt(), tcp_find_option() (kernel 6.18).
+ */
+/** sizeof(struct tcphdr) */
+const TCPHDR_LEN = 20;
+
+export function portMatch(min: number, max: number, port: number, invert: boolean): boolean {
+  return (port >= min && port <= max) !== invert;
+}
+
+function findOption(par: XtActionParam, option: number, optlen: number, invert: boolean): boolean {
+  if (optlen === 0) return invert;
+  const op = headerPointer(par, par.thoff + TCPHDR_LEN, optlen);
+  if (op < 0) {
+    par.hotdrop = true;
+    return false;
+  }
+  const d = par.d;
+  for (let i = 0; i < optlen; ) {
+    if (d[op + i] === option) return !invert;
+    if (d[op + i]! < 2) i++;
+    else {
+      // op[i+1] may lie one byte past the options: the kernel reads the
+      // packet byte there (or its stack copy); past the packet we take 0.
+      const len = op + i + 1 < par.end ? d[op + i + 1]! : 0;
+      i += len || 1;
+    }
+  }
+  return invert;
+}
+
+function tcpMt(info: TcpData): MatchFn {
+  return (par) => {
+    if (par.fragoff !== 0) {
+      // "Don't allow a fragment of TCP 8 bytes in": offset 1 overlaps the flags.
+      if (par.fragoff === 1) par.hotdrop = true;
+      return false;
+    }
+    const th = headerPointer(par, par.thoff, TCPHDR_LEN);
+    if (th < 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    const d = par.d;
+    if (!portMatch(info.spts[0], info.spts[1], be16(d, th), info.invSpt)) return false;
+    if (!portMatch(info.dpts[0], info.dpts[1], be16(d, th + 2), info.invDpt)) return false;
+    if (((d[th + 13]! & info.flgMask) === info.flgCmp) === info.invFlags) return false;
+    if (info.option) {
+      const doff = d[th + 12]! >> 4;
+      if (doff * 4 < TCPHDR_LEN) {
+        par.hotdrop = true;
+        return false;
+      }
+      if (!findOption(par, info.option, doff * 4 - TCPHDR_LEN, info.invOption)) return false;
+    }
+    return true;
+  };
+}
+
+/**
+ * udp match: net/netfilter/xt_tcpudp.c udp_mt() (kernel 6.18).
+ */
+/** sizeof(struct udphdr) */
+const UDPHDR_LEN = 8;
+
+function udpMt(info: UdpData): MatchFn {
+  return (par) => {
+    if (par.fragoff !== 0) return false;
+    const uh = headerPointer(par, par.thoff, UDPHDR_LEN);
+    if (uh < 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    return (
+      portMatch(info.spts[0], info.spts[1], be16(par.d, uh), info.invSpt) &&
+      portMatch(info.dpts[0], info.dpts[1], be16(par.d, uh + 2), info.invDpt)
+    );
+  };
+}

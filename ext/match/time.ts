@@ -248,4 +248,7 @@ export const time: MatchModule<TimeData> = {
     if (d.contiguous) s += ' --contiguous';
     return s;
   },
+  lower: 'needs the packet\'s arrival time (skb tstamp) and the node\'s clock',
+  reference: 'needs the packet\'s arrival time (skb tstamp) and the node\'s clock',
 };
+

@@ -7,6 +7,10 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseTosMask } from '../util.js';
+import type { MatchNode } from '../../core/ast.js';
+import type { LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
+import { getDsfield, dsTest } from '../dsfield.js';
 
 export interface TosMatchData {
   value: number;
@@ -31,4 +35,21 @@ export const tos: MatchModule<TosMatchData> = {
     if (!seen.has('tos')) fail('tos: option "--tos" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --tos ${hex2(d.value)}/${hex2(d.mask)}`,
+  lower: lowerTos,
+  reference: tosMt,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** tos (xt_tos): the DS field under the mask, a bitwise and a cmp (ext/dsfield.ts). */
+function lowerTos(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as TosMatchData;
+  dsTest(c, d.mask, d.value, d.invert);
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * tos match: net/netfilter/xt_dscp.c tos_mt() (kernel 6.18).
+ */
+function tosMt(info: TosMatchData, family: 'ip' | 'ip6'): MatchFn {
+  return (par) => ((getDsfield(par, family) & info.mask) === info.value) !== info.invert;
+}

@@ -8,6 +8,11 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, xtOptFcheck, xtOptFlags, xtOptName, xtOptUse, type XtOptEntry } from '../util.js';
+import { NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LT, NFT_CMP_NEQ, NFT_PAYLOAD_NETWORK_HEADER as NH } from '../../vm/layout.js';
+import { emitCmp, emitPayload } from '../../vm/expr/index.js';
+import type { MatchNode } from '../../core/ast.js';
+import type { LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
 
 export interface TtlData {
   /** IPT_TTL_EQ / _NE / _LT / _GT (IP6T_HL_* alike). */
@@ -45,8 +50,45 @@ function make(name: 'ttl' | 'hl', family: 'ip' | 'ip6', label: string): MatchMod
       xtOptFcheck(name, table, xflags);
     },
     save: (d) => ` ${d.mode === 'ne' ? `! --${name}-eq` : `--${name}-${d.mode}`} ${d.value}`,
+    lower: lowerTtl,
+    reference: name === 'ttl' ? ttlMt : hlMt,
   };
 }
 
 export const ttl = make('ttl', 'ip', 'TTL');
 export const hl = make('hl', 'ip6', 'HL');
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** ttl / hl (ipt_ttl, ip6t_hl): 1 byte at network+8 / +7, cmp eq/neq/lt/gt. */
+function lowerTtl(c: LowerCtx, m: MatchNode): void {
+  const d = m.data as TtlData;
+  const op = { eq: NFT_CMP_EQ, ne: NFT_CMP_NEQ, lt: NFT_CMP_LT, gt: NFT_CMP_GT }[d.mode];
+  c.withReg(1, (r) => {
+    emitPayload(c.b, r, NH, c.v6 ? 7 : 8, 1);
+    emitCmp(c.b, op, r, [d.value]);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * ttl match: net/netfilter/xt_hl.c ttl_mt() (kernel 6.18).
+ */
+export function compareHl(mode: TtlData['mode'], v: number, ref: number): boolean {
+  switch (mode) {
+    case 'eq': return v === ref;
+    case 'ne': return v !== ref;
+    case 'lt': return v < ref;
+    case 'gt': return v > ref;
+  }
+}
+
+function ttlMt(info: TtlData): MatchFn {
+  return (par) => compareHl(info.mode, par.d[par.nh + 8]!, info.value);
+}
+
+/**
+ * hl match: net/netfilter/xt_hl.c hl_mt6() (kernel 6.18): the IPv6 hop limit.
+ */
+function hlMt(info: HlData): MatchFn {
+  return (par) => compareHl(info.mode, par.d[par.nh + 7]!, info.value);
+}

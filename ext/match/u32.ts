@@ -121,4 +121,7 @@ export const u32: MatchModule<U32Data> = {
       .join('&&');
     return `${d.invert ? ' !' : ''} --u32 "${t}"`;
   },
+  lower: 'needs an interpreter of the u32 tests over the packet bytes (u32_match_it)',
+  reference: 'needs an interpreter of the u32 tests over the packet bytes (u32_match_it)',
 };
+

@@ -25,4 +25,7 @@ export const AUDIT: TargetModule<AuditData> = {
     if (!seen.has('type')) fail('AUDIT: option "--type" must be specified', 'option');
   },
   save: (d) => ` --type ${d.type}`,
+  lower: 'needs the audit log the record goes to (audit_log_start)',
+  reference: 'needs the audit log the record goes to (audit_log_start)',
 };
+

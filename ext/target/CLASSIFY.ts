@@ -59,4 +59,7 @@ export const CLASSIFY: TargetModule<ClassifyData> = {
     if (!seen.has('set-class')) fail('CLASSIFY: option "--set-class" must be specified', 'option');
   },
   save: (d) => ` --set-class ${(d.priority >>> 16).toString(16).padStart(4, '0')}:${(d.priority & 0xffff).toString(16).padStart(4, '0')}`,
+  lower: 'needs skb->priority as the queueing discipline reads it (meta set priority)',
+  reference: 'needs skb->priority as the queueing discipline reads it (meta set priority)',
 };
+

@@ -11,6 +11,11 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { hex, parseMarkMask, parseUintOpt } from '../util.js';
+import { NFT_META_MARK, M_CT_DIR, M_CT_MARK, M_MARK } from '../../vm/layout.js';
+import { NFT_CT_MARK, emitBitwise, emitCtGet, emitCtSet, emitMetaGet, emitMetaSet } from '../../vm/expr/index.js';
+import type { TargetNode } from '../../core/ast.js';
+import { le32, type LowerCtx } from '../lower.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 /** struct xt_connmark_tginfo2, decoded. */
 export interface ConnmarkTargetData {
@@ -114,4 +119,60 @@ export const CONNMARK: TargetModule<ConnmarkTargetData> = {
     if (d.shiftBits > 31) return `xt_CONNMARK: shift of ${d.shiftBits} bits is out of range (EINVAL)`;
     return undefined;
   },
+  lower: (c, t) => lowerConnmarkTarget(c, t, t.data),
+  reference: connmarkTg,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/**
+ * CONNMARK (xt_CONNMARK): --set-xmark on ct mark; --save-mark with an
+ * all-ones ctmask (ct mark = mark & nfmask); --restore-mark with an
+ * all-ones nfmask (mark = ct mark & ctmask). Other mask combinations need
+ * a register-register bitwise and are refused. Without a conntrack the
+ * ct load BREAKs / the ct set does nothing: XT_CONTINUE either way.
+ */
+function lowerConnmarkTarget(c: LowerCtx, t: TargetNode & { kind: 'ext' }, d: ConnmarkTargetData): void {
+  const all = 0xffffffff;
+  c.withReg(4, (r) => {
+    if (d.mode === 'set') {
+      emitCtGet(c.b, r, NFT_CT_MARK);
+      emitBitwise(c.b, r, r, le32(~d.ctmask), le32(d.ctmark));
+      emitCtSet(c.b, NFT_CT_MARK, r);
+    } else if (d.mode === 'save' && d.ctmask >>> 0 === all && d.shiftBits === 0) {
+      emitMetaGet(c.b, r, NFT_META_MARK);
+      if (d.nfmask >>> 0 !== all) emitBitwise(c.b, r, r, le32(d.nfmask), [0, 0, 0, 0]);
+      emitCtSet(c.b, NFT_CT_MARK, r);
+    } else if (d.mode === 'restore' && d.nfmask >>> 0 === all && d.shiftBits === 0) {
+      emitCtGet(c.b, r, NFT_CT_MARK);
+      if (d.ctmask >>> 0 !== all) emitBitwise(c.b, r, r, le32(d.ctmask), [0, 0, 0, 0]);
+      emitMetaSet(c.b, NFT_META_MARK, r);
+    } else c.refuse('target CONNMARK', t.pos, `--${d.mode ?? '?'}-mark with these masks/shifts not lowered yet`);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * CONNMARK target: net/netfilter/xt_connmark.c connmark_tg_shift() (kernel 6.18;
+ * revision 1 is revision 2 with a zero shift). Without a conntrack entry
+ * (M_CT_DIR < 0) it does nothing. Shifts are u32 shifts; a count of 32
+ * behaves as on x86 (the count is taken mod 32), like JavaScript's.
+ */
+function connmarkTg(info: ConnmarkTargetData): TargetFn {
+  const shift = (v: number): number => (info.shiftDir === 'right' ? v >>> info.shiftBits : v << info.shiftBits);
+  return (par) => {
+    const m = par.meta;
+    if (m[M_CT_DIR]! < 0) return XT_CONTINUE;
+    switch (info.mode) {
+      case 'set':
+        m[M_CT_MARK] = shift((m[M_CT_MARK]! & ~info.ctmask) ^ info.ctmark);
+        break;
+      case 'save':
+        m[M_CT_MARK] = (m[M_CT_MARK]! & ~info.ctmask) ^ shift(m[M_MARK]! & info.nfmask);
+        break;
+      case 'restore':
+        m[M_MARK] = (m[M_MARK]! & ~info.nfmask) ^ shift(m[M_CT_MARK]! & info.ctmask);
+        break;
+    }
+    return XT_CONTINUE;
+  };
+}

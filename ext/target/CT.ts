@@ -174,6 +174,8 @@ export const CT: TargetModule<CtData> = {
     return s;
   },
   check,
+  lower: 'needs the conntrack template attached before conntrack (zone, helper, timeout, events)',
+  reference: 'needs the conntrack template attached before conntrack (zone, helper, timeout, events)',
 };
 
 /** `-j NOTRACK`: CT with --notrack, saved as `-j NOTRACK` (libxt_NOTRACK.t). */
@@ -185,4 +187,7 @@ export const NOTRACK: TargetModule<CtData> = {
   init: () => ({ ...init(), notrack: true, notrackAlias: true }),
   parse() {},
   save: () => '',
+  lower: 'needs the untracked template attached before conntrack (nf_ct_set untracked)',
+  reference: 'needs the untracked template attached before conntrack (nf_ct_set untracked)',
 };
+

@@ -34,4 +34,7 @@ export const DSCP: TargetModule<DscpTargetData> = {
   },
   save: (d) => ` --set-dscp ${hex02(d.dscp)}`,
   check: (d) => (d.dscp > DSCP_MAX ? `xt_DSCP: dscp ${hex02(d.dscp)} out of range` : undefined),
+  lower: 'needs packet rewriting: the DS field and the IPv4 checksum',
+  reference: 'needs packet rewriting: the DS field and the IPv4 checksum',
 };
+

@@ -89,4 +89,7 @@ export const ECN: TargetModule<EcnData> = {
     }
     return undefined;
   },
+  lower: 'needs packet rewriting: the ECN bits and the checksums',
+  reference: 'needs packet rewriting: the ECN bits and the checksums',
 };
+

@@ -51,4 +51,7 @@ export const IDLETIMER: TargetModule<IdletimerData> = {
     if (d.timerType > XT_IDLETIMER_ALARM) return 'xt_IDLETIMER: invalid value for timer type';
     return undefined;
   },
+  lower: 'needs a timer per label and its sysfs notification',
+  reference: 'needs a timer per label and its sysfs notification',
 };
+

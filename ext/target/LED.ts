@@ -68,4 +68,7 @@ export const LED: TargetModule<LedData> = {
     if (d.alwaysBlink) s += ' --led-always-blink';
     return s;
   },
+  lower: 'needs the LED trigger device',
+  reference: 'needs the LED trigger device',
 };
+

@@ -16,6 +16,9 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { saveString, strtoulWhole } from '../util.js';
+import { emitLog } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 export interface LogData {
   /** Syslog level 0..7 (default 4). */
@@ -115,4 +118,25 @@ export const LOG: TargetModule<LogData> = {
     if (d.level >= 8) return `xt_LOG: level ${d.level} >= 8`;
     return undefined;
   },
+  lower: (c, t) => lowerLog(c, t.data),
+  reference: logTg,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** LOG → `log` (level, flags). */
+function lowerLog(c: LowerCtx, d: LogData): void {
+  emitLog(c.b, { prefix: d.prefix || undefined, level: d.level, flags: d.logflags });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * LOG target: net/netfilter/xt_LOG.c log_tg() (kernel 6.18): logs and
+ * continues. The reference records the event (level, prefix, flags); the
+ * syslog line itself is not produced here.
+ */
+function logTg(info: LogData): TargetFn {
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'LOG', chain: par.chain, rule: par.rule, level: info.level, prefix: info.prefix, logflags: info.logflags });
+    return XT_CONTINUE;
+  };
+}

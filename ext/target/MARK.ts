@@ -9,6 +9,10 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { hex, parseMarkMask, parseUintOpt } from '../util.js';
+import { NFT_META_MARK, M_MARK } from '../../vm/layout.js';
+import { emitBitwise, emitImmediate, emitMetaGet, emitMetaSet } from '../../vm/expr/index.js';
+import { le32, type LowerCtx } from '../lower.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 export interface MarkTargetData {
   mark: number;
@@ -56,4 +60,31 @@ export const MARK: TargetModule<MarkTargetData> = {
     if (!d.given) fail('MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required', 'option');
   },
   save: (d) => ` --set-xmark ${hex(d.mark)}/${hex(d.mask)}`,
+  lower: (c, t) => lowerMarkSet(c, t.data),
+  reference: markTg,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** MARK (xt_MARK: mark = (mark & ~mask) ^ value): meta load mark, bitwise, meta set mark (an immediate when the mask is all ones). */
+function lowerMarkSet(c: LowerCtx, d: MarkTargetData): void {
+  c.withReg(4, (r) => {
+    if (d.mask >>> 0 === 0xffffffff) emitImmediate(c.b, r, le32(d.mark));
+    else {
+      emitMetaGet(c.b, r, NFT_META_MARK);
+      emitBitwise(c.b, r, r, le32(~d.mask), le32(d.mark));
+    }
+    emitMetaSet(c.b, NFT_META_MARK, r);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * MARK target: net/netfilter/xt_mark.c mark_tg() (revision 2, kernel 6.18):
+ * skb->mark = (skb->mark & ~mask) ^ mark; continue.
+ */
+function markTg(info: MarkTargetData): TargetFn {
+  return (par) => {
+    par.meta[M_MARK] = (par.meta[M_MARK]! & ~info.mask) ^ info.mark;
+    return XT_CONTINUE;
+  };
+}

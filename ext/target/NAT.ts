@@ -27,9 +27,13 @@
 import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { Family } from '../../core/ast.js';
-import type { ExtContext, TargetModule } from '../types.js';
+import type { ExtContext, TargetModule, ExtTargetNode } from '../types.js';
 import { serviceToPort, strtoulPrefix } from '../util.js';
 import { formatAddr, parseIPv6 } from '../../core/addr.js';
+import { NF_ACCEPT } from '../../core/netfilter.js';
+import { NAT_DNAT, NAT_MASQ, NAT_REDIR, NAT_SNAT, emitNat } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import type { TargetFn } from '../xt.js';
 
 /** `NF_NAT_RANGE_*` flags (uapi nf_nat.h). */
 export const NF_NAT_RANGE = {
@@ -266,6 +270,8 @@ function makeNat(spec: NatSpec): TargetModule<NatRangeData> {
       if (!spec.toOpt && d.flags & NF_NAT_RANGE.MAP_IPS) return `${kmod}: bad MAP_IPS`;
       return undefined;
     },
+    lower: lowerNat,
+    reference: (d) => natTg(spec.kind, d),
   };
 }
 
@@ -314,3 +320,26 @@ export const [REDIRECT4, REDIRECT6] = natPair('REDIRECT', () => ({
 }));
 
 export const NAT_TARGETS = [SNAT4, SNAT6, DNAT4, DNAT6, MASQUERADE4, MASQUERADE6, REDIRECT4, REDIRECT6];
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** SNAT/DNAT/MASQUERADE/REDIRECT → `nat` (an event and NF_ACCEPT; the translation is the node's NAT model). */
+function lowerNat(c: LowerCtx, t: ExtTargetNode<NatRangeData>): void {
+  const d = t.data;
+  const type = { SNAT: NAT_SNAT, DNAT: NAT_DNAT, MASQUERADE: NAT_MASQ, REDIRECT: NAT_REDIR }[t.name as NatKind];
+  const addrs = d.minAddr && d.minAddr.some((x) => x !== 0) ? { minAddr: d.minAddr, maxAddr: d.maxAddr } : {};
+  emitNat(c.b, type, { flags: d.flags, ...addrs, minPort: d.minPort, maxPort: d.maxPort });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * SNAT, DNAT, MASQUERADE and REDIRECT: net/netfilter/xt_nat.c,
+ * xt_MASQUERADE.c, xt_REDIRECT.c (kernel 6.18). The translation needs the
+ * conntrack model (issue 4); until then each records its event and returns
+ * NF_ACCEPT, as the kernel's targets do once the binding is set up.
+ */
+function natTg(kind: NatKind, info: NatRangeData): TargetFn {
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'NAT', chain: par.chain, rule: par.rule, target: kind, data: info });
+    return NF_ACCEPT;
+  };
+}

@@ -61,8 +61,11 @@ function makeNetmap(family: Family): TargetModule<NetmapData> {
       if (!(d.flags & NF_NAT_RANGE.MAP_IPS)) return 'xt_NETMAP: bad MAP_IPS';
       return undefined;
     },
+    lower: 'needs the NAT binding in the conntrack model (nf_nat_setup_info)',
+    reference: 'needs the NAT binding in the conntrack model (nf_nat_setup_info)',
   };
 }
 
 export const NETMAP4 = makeNetmap('ip');
 export const NETMAP6 = makeNetmap('ip6');
+

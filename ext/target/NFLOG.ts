@@ -17,6 +17,9 @@ import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { saveString, parseUintOpt } from '../util.js';
 import { putString } from './LOG.js';
+import { emitLog } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 export interface NflogData {
   /** Netlink multicast group (0..65535). */
@@ -87,4 +90,24 @@ export const NFLOG: TargetModule<NflogData> = {
     if (d.flags & ~XT_NFLOG_F_COPY_LEN) return 'xt_NFLOG: unknown flags';
     return undefined;
   },
+  lower: (c, t) => lowerNflog(c, t.data),
+  reference: nflogTg,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** NFLOG as iptables-nft lowers it: `log group`, with the snaplen only when --nflog-size was given. */
+function lowerNflog(c: LowerCtx, d: NflogData): void {
+  emitLog(c.b, { prefix: d.prefix || undefined, group: d.group, snaplen: d.flags & 1 ? d.len : 0, qthreshold: d.threshold });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * NFLOG target: net/netfilter/xt_NFLOG.c nflog_tg() (kernel 6.18): hands the
+ * packet to nfnetlink_log and continues; recorded as an event.
+ */
+function nflogTg(info: NflogData): TargetFn {
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'NFLOG', chain: par.chain, rule: par.rule, group: info.group, prefix: info.prefix });
+    return XT_CONTINUE;
+  };
+}

@@ -16,6 +16,11 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt, strtoulPrefix } from '../util.js';
+import { emitQueue } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import { M_CPU } from '../../vm/layout.js';
+import { NF_QUEUE, NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS } from '../../core/netfilter.js';
+import { NotModelled, type TargetFn } from '../xt.js';
 
 export interface NfqueueData {
   /** First queue number. */
@@ -114,4 +119,38 @@ export const NFQUEUE: TargetModule<NfqueueData> = {
     if (d.flags & ~NFQ_FLAG_MASK) return 'xt_NFQUEUE: unknown flags';
     return undefined;
   },
+  lower: (c, t) => lowerNfqueue(c, t.data),
+  reference: nfqueueTg,
 };
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** NFQUEUE (and QUEUE) → `queue` with the number, the fanout total and the bypass/fanout flags. */
+function lowerNfqueue(c: LowerCtx, d: NfqueueData): void {
+  emitQueue(c.b, d.queuenum, Math.max(1, d.queuesTotal), d.flags & 0x3);
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/*
+ * NFQUEUE target: net/netfilter/xt_NFQUEUE.c nfqueue_tg_v3() (kernel 6.18;
+ * the older revisions are special cases of it): NF_QUEUE with the queue
+ * number in the high 16 bits, NF_VERDICT_FLAG_QUEUE_BYPASS with
+ * --queue-bypass. --queue-balance without --queue-cpu-fanout spreads by a
+ * jhash of the addresses with a boot-time random seed: refused as not
+ * modelled; with --queue-cpu-fanout the queue is queuenum + cpu % total
+ * (the cpu from M_CPU).
+ */
+/** NF_QUEUE_NR(x), as an unsigned verdict. */
+export function nfQueueNr(queue: number): number {
+  return (((queue << NF_VERDICT_QBITS) & 0xffff0000) | NF_QUEUE) >>> 0;
+}
+
+function nfqueueTg(info: NfqueueData): TargetFn {
+  const fanout = (info.flags & NFQ_FLAG_CPU_FANOUT) !== 0;
+  if (info.queuesTotal > 1 && !fanout) throw new NotModelled('target NFQUEUE --queue-balance (hash spreading)');
+  const bypass = info.flags & NFQ_FLAG_BYPASS ? NF_VERDICT_FLAG_QUEUE_BYPASS : 0;
+  return (par) => {
+    let queue = info.queuenum;
+    if (info.queuesTotal > 1) queue = info.queuenum + (par.meta[M_CPU]! % info.queuesTotal);
+    return (nfQueueNr(queue) | bypass) >>> 0;
+  };
+}

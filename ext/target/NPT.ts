@@ -65,8 +65,11 @@ function npt(name: 'SNPT' | 'DNPT', hooks: number): TargetModule<NptData> {
       }
       return undefined;
     },
+    lower: 'needs packet rewriting: the prefix and the checksum-neutral adjustment (RFC 6296)',
+    reference: 'needs packet rewriting: the prefix and the checksum-neutral adjustment (RFC 6296)',
   };
 }
 
 export const SNPT = npt('SNPT', (1 << Hook.LOCAL_IN) | (1 << Hook.POST_ROUTING));
 export const DNPT = npt('DNPT', (1 << Hook.PRE_ROUTING) | (1 << Hook.LOCAL_OUT));
+

@@ -109,4 +109,7 @@ export const RATEEST: TargetModule<RateestTgData> = {
     if (d.interval < -2 || d.interval > 3) return 'xt_RATEEST: invalid estimator interval';
     return undefined;
   },
+  lower: 'needs rate estimators shared with the rateest match (gen_estimator)',
+  reference: 'needs rate estimators shared with the rateest match (gen_estimator)',
 };
+

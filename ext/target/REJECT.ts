@@ -18,6 +18,10 @@ import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { Family } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
+import { NF_DROP } from '../../core/netfilter.js';
+import { NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, emitReject } from '../../vm/expr/index.js';
+import type { LowerCtx } from '../lower.js';
+import type { TargetFn } from '../xt.js';
 
 export interface RejectData {
   /** `enum ipt_reject_with` (IPv4) or `enum ip6t_reject_with` (IPv6) value. */
@@ -124,8 +128,45 @@ function makeReject(family: Family): TargetModule<RejectData> {
       }
       return undefined;
     },
+    lower: (c, t) => lowerReject(c, t.data),
+    reference: rejectTg,
   };
 }
 
 export const REJECT4 = makeReject('ip');
 export const REJECT6 = makeReject('ip6');
+
+// --- lowering (the VM engine) ------------------------------------------------
+/* REJECT → `reject` (NF_DROP and the reply event): tcp reset or an ICMP/ICMPv6 unreachable code. */
+/** IPv4 `enum ipt_reject_with` → ICMP code (7 = tcp-reset). */
+const REJECT4_CODE = [0, 1, 2, 3, 3, 9, 10, -1, 13];
+
+/** IPv6 `enum ip6t_reject_with` → ICMPv6 code (6 = tcp-reset). */
+const REJECT6_CODE = [0, 1, 2, 3, 4, 4, -1, 5, 6];
+
+function lowerReject(c: LowerCtx, d: RejectData): void {
+  const w = d.with;
+  const tcpReset = c.v6 ? w === 6 : w === 7;
+  const code = (c.v6 ? REJECT6_CODE : REJECT4_CODE)[w] ?? 3;
+  emitReject(c.b, tcpReset ? NFT_REJECT_TCP_RST : NFT_REJECT_ICMP_UNREACH, tcpReset ? 0 : code);
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * REJECT target: net/ipv4/netfilter/ipt_REJECT.c reject_tg() and
+ * net/ipv6/netfilter/ip6t_REJECT.c reject_tg6() (kernel 6.18): ask for an
+ * ICMP error or a TCP reset, then NF_DROP. The reply is recorded by the name
+ * of its kind; whether the stack actually sends it (never for non-first
+ * fragments, ICMP errors, RSTs, broadcast destinations, ...) is decided by
+ * nf_send_unreach()/nf_send_reset(), which belong to the node model (issue 4).
+ */
+const REPLY4 = ['icmp-net-unreachable', 'icmp-host-unreachable', 'icmp-proto-unreachable', 'icmp-port-unreachable', 'icmp-echo-reply', 'icmp-net-prohibited', 'icmp-host-prohibited', 'tcp-reset', 'icmp-admin-prohibited'];
+const REPLY6 = ['icmp6-no-route', 'icmp6-adm-prohibited', 'icmp6-not-neighbour', 'icmp6-addr-unreachable', 'icmp6-port-unreachable', 'icmp6-echo-reply', 'tcp-reset', 'icmp6-policy-fail', 'icmp6-reject-route'];
+
+function rejectTg(info: RejectData, family: 'ip' | 'ip6'): TargetFn {
+  const reply = (family === 'ip' ? REPLY4 : REPLY6)[info.with] ?? `reject-with ${info.with}`;
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'REJECT', chain: par.chain, rule: par.rule, with: reply });
+    return NF_DROP;
+  };
+}

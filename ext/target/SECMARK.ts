@@ -49,6 +49,8 @@ export const SECMARK: TargetModule<SecmarkData> = {
     if (d.secctx === '') return 'xt_SECMARK: invalid security context';
     return undefined;
   },
+  lower: 'needs the security labels of the node (LSM secids)',
+  reference: 'needs the security labels of the node (LSM secids)',
 };
 
 export const CONNSECMARK_SAVE = 1;
@@ -83,4 +85,7 @@ export const CONNSECMARK: TargetModule<ConnsecmarkData> = {
     if (d.mode !== CONNSECMARK_SAVE && d.mode !== CONNSECMARK_RESTORE) return `xt_CONNSECMARK: invalid mode: ${d.mode}`;
     return undefined;
   },
+  lower: 'needs the security labels of the node (LSM secids) on the connection',
+  reference: 'needs the security labels of the node (LSM secids) on the connection',
 };
+

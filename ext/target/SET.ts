@@ -117,4 +117,7 @@ export const SET: TargetModule<SetTargetData> = {
     }
     return undefined;
   },
+  lower: 'needs the contents of the ipsets to add to and delete from',
+  reference: 'needs the contents of the ipsets to add to and delete from',
 };
+

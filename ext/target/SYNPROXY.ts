@@ -70,4 +70,7 @@ export const SYNPROXY: TargetModule<SynproxyData> = {
     if (d.options & XT_SYNPROXY_OPT_ECN) s += ' --ecn';
     return s;
   },
+  lower: 'needs SYN cookies and the conntrack synproxy extension',
+  reference: 'needs SYN cookies and the conntrack synproxy extension',
 };
+

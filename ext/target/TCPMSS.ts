@@ -54,4 +54,7 @@ export const TCPMSS: TargetModule<TcpmssData> = {
     if (!syn) return 'xt_TCPMSS: Only works on TCP SYN packets (the rule needs --syn or --tcp-flags with SYN set)';
     return undefined;
   },
+  lower: 'needs packet rewriting: the MSS option, from the route MTU with --clamp-mss-to-pmtu',
+  reference: 'needs packet rewriting: the MSS option, from the route MTU with --clamp-mss-to-pmtu',
 };
+

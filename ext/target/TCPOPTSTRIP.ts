@@ -49,4 +49,7 @@ export const TCPOPTSTRIP: TargetModule<TcpoptstripData> = {
     d.options.sort((a, b) => a - b);
   },
   save: (d) => (d.options.length ? ` --strip-options ${d.options.join(',')}` : ''),
+  lower: 'needs packet rewriting: the TCP options and checksum',
+  reference: 'needs packet rewriting: the TCP options and checksum',
 };
+

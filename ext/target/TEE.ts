@@ -47,4 +47,7 @@ export const TEE: TargetModule<TeeData> = {
     if (!d.gw || d.gw.every((b) => b === 0)) return 'xt_TEE: gateway address is all zeros';
     return undefined;
   },
+  lower: 'needs packet duplication and a route to the gateway (nf_dup_ipv4/ipv6)',
+  reference: 'needs packet duplication and a route to the gateway (nf_dup_ipv4/ipv6)',
 };
+

@@ -55,4 +55,7 @@ export const TOS: TargetModule<TosTargetData> = {
     xtOptFcheck('TOS', TABLE, xflags);
   },
   save: (d) => ` --set-tos ${hex2(d.value)}/${hex2(d.mask)}`,
+  lower: 'needs packet rewriting: the DS field and the IPv4 checksum',
+  reference: 'needs packet rewriting: the DS field and the IPv4 checksum',
 };
+

@@ -83,8 +83,11 @@ function makeTproxy(family: Family): TargetModule<TproxyData> {
       if ((p === 6 || p === 17) && !ctx.rule.invProto) return undefined;
       return `xt_TPROXY: Can be used only with -p tcp or -p udp`;
     },
+    lower: 'needs the socket table and a transparent socket (nf_tproxy_get_sock)',
+    reference: 'needs the socket table and a transparent socket (nf_tproxy_get_sock)',
   };
 }
 
 export const TPROXY4 = makeTproxy('ip');
 export const TPROXY6 = makeTproxy('ip6');
+

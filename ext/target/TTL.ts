@@ -41,8 +41,11 @@ function make(name: 'TTL' | 'HL', family: 'ip' | 'ip6'): TargetModule<TtlTargetD
     },
     save: (d) => ` --${p}-${d.mode} ${d.value}`,
     check: (d) => (d.mode !== 'set' && d.value === 0 ? `xt_HL: ${d.mode === 'inc' ? 'increment' : 'decrement'} by 0` : undefined),
+    lower: 'needs packet rewriting: the TTL / hop limit and the IPv4 checksum',
+    reference: 'needs packet rewriting: the TTL / hop limit and the IPv4 checksum',
   };
 }
 
 export const TTL = make('TTL', 'ip');
 export const HL = make('HL', 'ip6');
+

@@ -29,7 +29,7 @@ import {
 } from '../route/types.js';
 import { isObject, JsonPath, parseJson, type JsonObject, type JsonValue } from './json.js';
 import { Node, type Address, type Link, type RulesetText } from './node.js';
-import { type Backend } from '../../core/netfilter.js';
+import type { Backend } from '../../core/netfilter.js';
 import { parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
 
 export const SNAPSHOT_FILES = [

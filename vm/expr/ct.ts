@@ -16,6 +16,7 @@ import type { NftRegs, Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import { fmtReg, type EvalCtx } from './common.js';
+import { NF_CT_STATE_INVALID_BIT, NF_CT_STATE_UNTRACKED_BIT, IPS_SRC_NAT, IPS_DST_NAT } from '../../core/netfilter.js';
 
 export const NFT_CT_STATE = 0;
 export const NFT_CT_DIRECTION = 1;
@@ -29,15 +30,10 @@ export const NFT_CT_MARK = 3;
  * test within one rule, so `--ctstate SNAT|DNAT` loads this word instead.
  */
 export const NFT_CT_XT_STATE = 255;
-/** NF_CT_STATE_INVALID_BIT, NF_CT_STATE_UNTRACKED_BIT; the others are 1 << (ctinfo % 3 + 1). */
-export const NF_CT_STATE_INVALID_BIT = 1;
-export const NF_CT_STATE_UNTRACKED_BIT = 64;
 const CT_KEY_NAMES = ['state', 'direction', 'status', 'mark'];
 const XT_STATE_UNTRACKED = 1 << 8;
 const XT_STATE_SNAT = 1 << 6;
 const XT_STATE_DNAT = 1 << 7;
-const IPS_SRC_NAT = 1 << 4;
-const IPS_DST_NAT = 1 << 5;
 
 export const CT_REG = 1;
 export const CT_KEY = 2;

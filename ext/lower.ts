@@ -6,14 +6,13 @@
  * from the builder's allocator (get/release_register), compares, and
  * releases it, so every load lands in NFT_REG_1 as iptables-nft's do.
  */
-import type { EngineOptions } from '../../ext/types.js';
-import type { ProgramBuilder } from '../../vm/builder.js';
-import { NftSet } from '../../vm/set.js';
-import { NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL } from '../../vm/layout.js';
-import type { Family, MatchNode, Rule } from '../../core/ast.js';
-import { NfvmError, type SourcePos } from '../../core/errors.js';
-import { type Backend } from '../../core/netfilter.js';
-
+import type { EngineOptions } from './types.js';
+import type { ProgramBuilder } from '../vm/builder.js';
+import { NftSet } from '../vm/set.js';
+import { NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL } from '../vm/layout.js';
+import type { Family, MatchNode, Rule } from '../core/ast.js';
+import { NfvmError, type SourcePos } from '../core/errors.js';
+import type { Backend } from '../core/netfilter.js';
 
 export class LowerCtx {
   private anon = 0;
