@@ -12,7 +12,7 @@
  *   emitVerdict(b, NFT_JUMP, 'SSH');
  *   const prog = b.finish();
  */
-import { OP_BITS, OP_MASK, Op, RULE_WORDS, opSize as opSizeOf } from './opcodes.js';
+import { Op, opSize as opSizeOf, Rec } from './opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_REG_1, NFT_REG_MAX, NFT_REG_SIZE,
 } from './layout.js';
@@ -218,9 +218,9 @@ export class ProgramBuilder implements Emitter {
             words[f.at] = words[f.at]! | ((idx + 1) << f.shift);
           }
         }
-        const skip = RULE_WORDS + words.length;
-        if (skip >= 2 ** (32 - OP_BITS)) throw new VmError(`rule ${ri}: ${words.length} words of expressions are too many`);
-        code.push(Op.RULE | (skip << OP_BITS), ri);
+        const skip = Rec.RULE_WORDS + words.length;
+        if (skip >= 2 ** (32 - Rec.OP_BITS)) throw new VmError(`rule ${ri}: ${words.length} words of expressions are too many`);
+        code.push(Op.RULE | (skip << Rec.OP_BITS), ri);
         for (const w of words) code.push(w);
       }
       code.push(Op.END);
@@ -268,7 +268,7 @@ export function resetState(prog: Program, nowNs = 0): void {
   const code = prog.code;
   let pc = 0;
   while (pc < code.length) {
-    const op = code[pc]! & OP_MASK;
+    const op = code[pc]! & Rec.OP_MASK;
     if (op === Op.LIMIT) initLimit(prog, pc, nowNs);
     else if (op === Op.NUMGEN) initNumgen(prog, pc);
     const size = opSizeOf(op);

@@ -13,7 +13,7 @@
  *   set.ts       set objects for lookup
  */
 export * from './layout.js';
-export { Op, OP_BITS, OP_INFO, OP_MASK, OP_MAX, RULE_WORDS, opOf, opSize, type OpInfo, type OperandKind } from './opcodes.js';
+export { Op, OP_INFO, OP_MAX, opOf, opSize, type OpInfo, type OperandKind, Rec } from './opcodes.js';
 export * from './program.js';
 export * from './packet.js';
 export { NftSet, cmpBytes } from './set.js';
@@ -21,5 +21,5 @@ export { ProgramBuilder, resetState, type ChainOptions, type FinishOptions, type
 export { validate } from './validate.js';
 export { nftDoChain, Vm } from './interp.js';
 export { nftDoChainSlow } from './walker.js';
-export { disasm, disasmChain, disasmRuleAt, ruleOffsets } from './disasm.js';
+export { disasm, disasmChain, disasmRuleAt } from './disasm.js';
 export * from './expr/index.js';

@@ -11,7 +11,11 @@
  * JUMP pushes (stack full → NF_DROP), GOTO does not; RETURN or the end of a
  * chain pops, or returns the base chain's policy.
  *
- * Records are packed (vm/opcodes.ts): the switch is on `code[pc] & OP_MASK`.
+ * Records are packed (vm/opcodes.ts): the switch is on `code[pc] & Rec.OP_MASK`,
+ * and every record word and packed field is read through the const enum of
+ * its vm/expr file (Payload, PayloadFast, CmpEq32, ...), the same names its
+ * encoder, validator, disassembler and slow eval use; esbuild inlines them
+ * as literals (test/vm/bundle.test.ts).
  * Hot cases: the RULE case runs the fast path of a linear chain, going from
  * header to header while each rule's first expression is a PAYLOAD_CMP
  * superinstruction that fails, without leaving the case. The packet's
@@ -22,7 +26,7 @@
  * trace ring runs through nftDoChainSlow (vm/walker.ts), which records rule,
  * return and policy events. The flag is tested once, before the loop.
  */
-import { OP_MASK, Op, opSize } from './opcodes.js';
+import { Op, opSize, Rec } from './opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, CH_POLICY, F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, M_CPU, M_END, M_FLAGS, M_FRAGOFF,
   M_IIF, M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP,
@@ -39,12 +43,19 @@ import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../cor
 import { NftRegs, VmEnv, prandomU32, traceRecord, type Program } from './program.js';
 import type { Packet } from './packet.js';
 import { nftDoChainSlow } from './walker.js';
-import { pkttypeLoopback } from './expr/meta.js';
-import { reciprocalScale } from './expr/numgen.js';
-import { limitCost, limitOver } from './expr/limit.js';
-import { PF_TH } from './expr/payload.js';
-import { CE_NEQ } from './expr/cmp.js';
-import { MC_NEQ, PC_NEQ } from './expr/fused.js';
+import { Meta, pkttypeLoopback } from './expr/meta.js';
+import { Bitwise, Bitwise32 } from './expr/bitwise.js';
+import { Byteorder } from './expr/byteorder.js';
+import { Counter } from './expr/counter.js';
+import { Immediate, Verdict } from './expr/immediate.js';
+import { Log } from './expr/log.js';
+import { Lookup } from './expr/lookup.js';
+import { Range } from './expr/range.js';
+import { Numgen, reciprocalScale } from './expr/numgen.js';
+import { Limit, limitCost, limitOver } from './expr/limit.js';
+import { Payload, PayloadFast } from './expr/payload.js';
+import { Cmp, CmpEq32 } from './expr/cmp.js';
+import { MetaCmp, PayloadCmp } from './expr/fused.js';
 import { execExtra } from './expr/extra.js';
 import { CLS_JUMP, clsPc } from './expr/classify.js';
 
@@ -82,7 +93,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
     // record (`continue`), BREAKs to the next rule (`pc = next; continue`), or
     // sets a verdict and leaves the switch.
     run: for (;;) {
-      switch (code[pc]! & OP_MASK) {
+      switch (code[pc]! & Rec.OP_MASK) {
         case Op.RULE: {
           // Fast path of a linear chain: while a rule's first expression is a
           // fused load + compare that fails, go on to the next header here.
@@ -93,24 +104,24 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           let key = -1;
           let x = 0;
           for (;;) {
-            next = pc + (w >>> 8);
-            const e = code[pc + 2]!;
-            if ((e & OP_MASK) !== Op.PAYLOAD_CMP) {
-              rule = code[pc + 1]!;
-              pc += 2;
+            next = pc + (w >>> Rec.OP_BITS);
+            const e = code[pc + Rec.RULE_WORDS]!;
+            if ((e & Rec.OP_MASK) !== Op.PAYLOAD_CMP) {
+              rule = code[pc + Rec.RULE_INDEX]!;
+              pc += Rec.RULE_WORDS;
               break;
             }
-            const k = e & 0xe0ff00; // offset, len, base bits
+            const k = e & PayloadFast.LOAD_KEY;
             if (k !== key) {
-              const len = ((e >>> 21) & 3) + 1;
-              let at = (e & PF_TH) !== 0 ? th : nh;
-              if (at >= 0) at += (e >>> 8) & 0xff;
+              const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
+              let at = (e & PayloadFast.TH) !== 0 ? th : nh;
+              if (at >= 0) at += (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
               if (at < 0 || at + len > end) {
-                if (len !== 4) r32[(e >>> 16) & 31] = 0;
+                if (len !== 4) r32[(e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK] = 0;
                 key = -1;
                 pc = next;
                 w = code[pc]!;
-                if ((w & OP_MASK) !== Op.RULE) break;
+                if ((w & Rec.OP_MASK) !== Op.RULE) break;
                 continue;
               }
               x = len === 4 ? data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)
@@ -119,16 +130,16 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
                 : data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
               key = k;
             }
-            r32[(e >>> 16) & 31] = x;
-            if ((x === code[pc + 3]) !== ((e & PC_NEQ) !== 0)) {
+            r32[(e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK] = x;
+            if ((x === code[pc + (Rec.RULE_WORDS + PayloadCmp.DATA)]) !== ((e & PayloadCmp.NEQ) !== 0)) {
               // matched: the rest of the rule runs through the switch
-              rule = code[pc + 1]!;
-              pc += 4;
+              rule = code[pc + Rec.RULE_INDEX]!;
+              pc += Rec.RULE_WORDS + PayloadCmp.SIZE; // the header and the fused record
               break;
             }
             pc = next;
             w = code[pc]!;
-            if ((w & OP_MASK) !== Op.RULE) break;
+            if ((w & Rec.OP_MASK) !== Op.RULE) break;
           }
           continue;
         }
@@ -137,10 +148,10 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           break run;
         case Op.PAYLOAD_CMP: {
           const e = code[pc]!;
-          const d = (e >>> 16) & 31;
-          const len = ((e >>> 21) & 3) + 1;
-          let at = (e & PF_TH) !== 0 ? th : nh;
-          if (at >= 0) at += (e >>> 8) & 0xff;
+          const d = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
+          const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
+          let at = (e & PayloadFast.TH) !== 0 ? th : nh;
+          if (at >= 0) at += (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
           if (at < 0 || at + len > end) {
             if (len !== 4) r32[d] = 0;
             pc = next;
@@ -151,29 +162,30 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             : len === 2 ? data[at]! | (data[at + 1]! << 8)
             : data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
           r32[d] = x;
-          if ((x === code[pc + 1]) === ((e & PC_NEQ) !== 0)) {
+          if ((x === code[pc + PayloadCmp.DATA]) === ((e & PayloadCmp.NEQ) !== 0)) {
             pc = next;
             continue;
           }
-          pc += 2;
+          pc += PayloadCmp.SIZE;
           continue;
         }
         case Op.CMP_EQ32: {
           const e = code[pc]!;
-          const sh = (3 - ((e >>> 13) & 3)) << 3;
-          if (((r32[(e >>> 8) & 31]! << sh) === (code[pc + 1]! << sh)) === ((e & CE_NEQ) !== 0)) {
+          // compare the low len bytes: shift the others out (len 4: by 0)
+          const sh = (CmpEq32.LEN_MASK - ((e >>> CmpEq32.LEN_SHIFT) & CmpEq32.LEN_MASK)) << 3;
+          if (((r32[(e >>> CmpEq32.SLOT_SHIFT) & CmpEq32.SLOT_MASK]! << sh) === (code[pc + CmpEq32.DATA]! << sh)) === ((e & CmpEq32.NEQ) !== 0)) {
             pc = next;
             continue;
           }
-          pc += 2;
+          pc += CmpEq32.SIZE;
           continue;
         }
         case Op.PAYLOAD_FAST: {
           const e = code[pc]!;
-          const d = (e >>> 16) & 31;
-          const len = ((e >>> 21) & 3) + 1;
-          let at = (e & PF_TH) !== 0 ? th : nh;
-          if (at >= 0) at += (e >>> 8) & 0xff;
+          const d = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
+          const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
+          let at = (e & PayloadFast.TH) !== 0 ? th : nh;
+          if (at >= 0) at += (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
           if (at < 0 || at + len > end) {
             // the generic path zeroes a partial word first
             if (len !== 4) r32[d] = 0;
@@ -184,26 +196,26 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             : len === 1 ? data[at]!
             : len === 2 ? data[at]! | (data[at + 1]! << 8)
             : data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16);
-          pc += 1;
+          pc += PayloadFast.SIZE;
           continue;
         }
         case Op.META_CMP: {
           const e = code[pc]!;
-          const x = meta[(e >>> 22) & 63]!;
-          r32[(e >>> 14) & 31] = x;
-          const sh = (3 - ((e >>> 19) & 3)) << 3;
-          if (((x << sh) === (code[pc + 1]! << sh)) === ((e & MC_NEQ) !== 0)) {
+          const x = meta[(e >>> MetaCmp.FIELD_SHIFT) & MetaCmp.FIELD_MASK]!;
+          r32[(e >>> MetaCmp.SLOT_SHIFT) & MetaCmp.SLOT_MASK] = x;
+          const sh = (MetaCmp.LEN_MASK - ((e >>> MetaCmp.LEN_SHIFT) & MetaCmp.LEN_MASK)) << 3;
+          if (((x << sh) === (code[pc + MetaCmp.DATA]! << sh)) === ((e & MetaCmp.NEQ) !== 0)) {
             pc = next;
             continue;
           }
-          pc += 2;
+          pc += MetaCmp.SIZE;
           continue;
         }
         case Op.PAYLOAD: {
-          const d = code[pc + 1]! /*priv->dreg*/;
-          const len = code[pc + 4]! /*priv->len*/;
+          const d = code[pc + Payload.DREG]!;
+          const len = code[pc + Payload.LEN]!;
           if ((len & 3) !== 0) r32[d + (len >> 2)] = 0;
-          const base = code[pc + 2]!;
+          const base = code[pc + Payload.BASE]!;
           let at = -1;
           if (base === NFT_PAYLOAD_NETWORK_HEADER) at = meta[M_NHOFF]!;
           else if (base === NFT_PAYLOAD_TRANSPORT_HEADER) {
@@ -211,59 +223,59 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           } else if (base === NFT_PAYLOAD_LL_HEADER) {
             if ((meta[M_FLAGS]! & F_MAC_HEADER) !== 0) at = meta[M_MACOFF]!;
           }
-          if (at < 0 || at + code[pc + 3]! + len > meta[M_END]!) {
+          if (at < 0 || at + code[pc + Payload.OFFSET]! + len > meta[M_END]!) {
             pc = next;
             continue;
           }
-          at += code[pc + 3]!;
+          at += code[pc + Payload.OFFSET]!;
           const o = d << 2;
           for (let i = 0; i < len; i++) r8[o + i] = data[at + i]!;
-          pc += 5;
+          pc += Payload.SIZE;
           continue;
         }
         case Op.BITWISE32: {
-          r32[code[pc + 2]!] = (r32[code[pc + 1]!]! & code[pc + 3]!) ^ code[pc + 4]!;
-          pc += 5;
+          r32[code[pc + Bitwise32.DREG]!] = (r32[code[pc + Bitwise32.SREG]!]! & code[pc + Bitwise32.MASK]!) ^ code[pc + Bitwise32.XOR]!;
+          pc += Bitwise32.SIZE;
           continue;
         }
         case Op.VERDICT: {
           const e = code[pc]!;
-          v = (e << 20) >> 28;
+          v = (e << Verdict.CODE_UP) >> Verdict.CODE_DOWN;
           if (v === NFT_CONTINUE) {
-            pc += 1;
+            pc += Verdict.SIZE;
             continue;
           }
           if (v === NFT_BREAK) {
             pc = next;
             continue;
           }
-          target = (e >>> 12) - 1;
+          target = (e >>> Verdict.CHAIN_SHIFT) - 1;
           break run;
         }
         case Op.IMMEDIATE32: {
-          const d = code[pc + 1]!;
-          const len = code[pc + 2]!;
-          const w = code[pc + 3]!;
+          const d = code[pc + Immediate.DREG]!;
+          const len = code[pc + Immediate.LEN]!;
+          const w = code[pc + Immediate.DATA]!;
           if (len === 4) r32[d] = w;
           else {
             r32[d] = 0;
             const o = d << 2;
             for (let i = 0; i < len; i++) r8[o + i] = (w >>> (8 * i)) & 0xff;
           }
-          pc += 4;
+          pc += Immediate.SIZE;
           continue;
         }
         case Op.COUNTER: {
-          const i = (code[pc]! >>> 8) << 1;
+          const i = (code[pc]! >>> Counter.INDEX_SHIFT) << 1;
           const c = prog.counters;
           c[i] += 1;
           c[i + 1] += meta[M_LEN]!;
-          pc += 1;
+          pc += Counter.SIZE;
           continue;
         }
         case Op.META_GET: {
-          const d = code[pc + 1]!;
-          switch (code[pc + 2]) {
+          const d = code[pc + Meta.REG]!;
+          switch (code[pc + Meta.KEY]) {
             case NFT_META_L4PROTO:
               if ((meta[M_FLAGS]! & F_L4PROTO) === 0) {
                 pc = next;
@@ -275,7 +287,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             case NFT_META_IIFNAME:
             case NFT_META_OIFNAME: {
               const mb = pkt.metaBytes;
-              const at = (code[pc + 2] === NFT_META_IIFNAME ? M_IIFNAME : M_OIFNAME) << 2;
+              const at = (code[pc + Meta.KEY] === NFT_META_IIFNAME ? M_IIFNAME : M_OIFNAME) << 2;
               const o = d << 2;
               for (let i = 0; i < IFNAMSIZ; i++) r8[o + i] = mb[at + i]!;
               break;
@@ -322,7 +334,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
               break;
             case NFT_META_SKUID:
             case NFT_META_SKGID: {
-              const id = meta[code[pc + 2] === NFT_META_SKUID ? M_SKUID : M_SKGID]!;
+              const id = meta[code[pc + Meta.KEY] === NFT_META_SKUID ? M_SKUID : M_SKGID]!;
               if (id === -1) {
                 pc = next;
                 continue run;
@@ -343,20 +355,20 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             default: // NFT_META_PRANDOM (the validator admits no other key)
               r32[d] = prandomU32(env);
           }
-          pc += 3;
+          pc += Meta.SIZE;
           continue;
         }
         case Op.CMP: {
-          const s = code[pc + 1]! << 2;
-          const len = code[pc + 3]!;
-          const p = code[pc + 4]! << 2;
+          const s = code[pc + Cmp.SREG]! << 2;
+          const len = code[pc + Cmp.LEN]!;
+          const p = code[pc + Cmp.POOL]! << 2;
           let diff = 0;
           for (let i = 0; i < len; i++) {
             diff = r8[s + i]! - pool8[p + i]!;
             if (diff !== 0) break;
           }
           let ok: boolean;
-          switch (code[pc + 2]) {
+          switch (code[pc + Cmp.OP]) {
             case NFT_CMP_EQ: ok = diff === 0; break;
             case NFT_CMP_NEQ: ok = diff !== 0; break;
             case NFT_CMP_LT: ok = diff < 0; break;
@@ -368,14 +380,14 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             pc = next;
             continue;
           }
-          pc += 5;
+          pc += Cmp.SIZE;
           continue;
         }
         case Op.RANGE: {
-          const s = code[pc + 1]! << 2;
-          const len = code[pc + 3]!;
-          const f = code[pc + 4]! << 2;
-          const t = code[pc + 5]! << 2;
+          const s = code[pc + Range.SREG]! << 2;
+          const len = code[pc + Range.LEN]!;
+          const f = code[pc + Range.FROM]! << 2;
+          const t = code[pc + Range.TO]! << 2;
           let d1 = 0;
           let d2 = 0;
           for (let i = 0; i < len; i++) {
@@ -386,33 +398,33 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             d2 = r8[s + i]! - pool8[t + i]!;
             if (d2 !== 0) break;
           }
-          if ((d1 >= 0 && d2 <= 0) !== (code[pc + 2] === NFT_RANGE_EQ)) {
+          if ((d1 >= 0 && d2 <= 0) !== (code[pc + Range.OP] === NFT_RANGE_EQ)) {
             pc = next;
             continue;
           }
-          pc += 6;
+          pc += Range.SIZE;
           continue;
         }
         case Op.LOOKUP: {
-          const found = prog.sets[code[pc + 2]!]!.lookup(r8, r32, code[pc + 1]!);
-          if (found === ((code[pc + 3]! & NFT_LOOKUP_F_INV) !== 0)) {
+          const found = prog.sets[code[pc + Lookup.SET]!]!.lookup(r8, r32, code[pc + Lookup.SREG]!);
+          if (found === ((code[pc + Lookup.FLAGS]! & NFT_LOOKUP_F_INV) !== 0)) {
             pc = next;
             continue;
           }
-          pc += 4;
+          pc += Lookup.SIZE;
           continue;
         }
         case Op.BITWISE: {
-          const src = code[pc + 1]!;
-          const dst = code[pc + 2]!;
-          const words = (code[pc + 4]! + 3) >>> 2;
-          const bop = code[pc + 3]!;
+          const src = code[pc + Bitwise.SREG]!;
+          const dst = code[pc + Bitwise.DREG]!;
+          const words = (code[pc + Bitwise.LEN]! + 3) >>> 2;
+          const bop = code[pc + Bitwise.OP]!;
           if (bop === NFT_BITWISE_MASK_XOR) {
-            const m = code[pc + 5]!;
-            const x = code[pc + 6]!;
+            const m = code[pc + Bitwise.MASK]!;
+            const x = code[pc + Bitwise.XOR]!;
             for (let i = 0; i < words; i++) r32[dst + i] = (r32[src + i]! & pool[m + i]!) ^ pool[x + i]!;
           } else {
-            const sh = code[pc + 7]!;
+            const sh = code[pc + Bitwise.SHIFT]!;
             let carry = 0;
             if (bop === NFT_BITWISE_LSHIFT) {
               for (let i = words - 1; i >= 0; i--) {
@@ -426,14 +438,14 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
               }
             }
           }
-          pc += 8;
+          pc += Bitwise.SIZE;
           continue;
         }
         case Op.BYTEORDER: {
-          const s = code[pc + 1]! << 2;
-          const d = code[pc + 2]! << 2;
-          const size = code[pc + 5]!;
-          const n = (code[pc + 4]! / size) | 0;
+          const s = code[pc + Byteorder.SREG]! << 2;
+          const d = code[pc + Byteorder.DREG]! << 2;
+          const size = code[pc + Byteorder.ELEM_SIZE]!;
+          const n = (code[pc + Byteorder.LEN]! / size) | 0;
           for (let i = 0; i < n; i++) {
             const a = i * size;
             if (size === 2) {
@@ -449,22 +461,22 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
               r8[d + a + 3] = b0;
             }
           }
-          pc += 6;
+          pc += Byteorder.SIZE;
           continue;
         }
         case Op.IMMEDIATE: {
-          const d = code[pc + 1]!;
-          const len = code[pc + 2]!;
+          const d = code[pc + Immediate.DREG]!;
+          const len = code[pc + Immediate.LEN]!;
           if ((len & 3) !== 0) r32[d + (len >> 2)] = 0;
           const o = d << 2;
-          const p = code[pc + 3]! << 2;
+          const p = code[pc + Immediate.DATA]! << 2;
           for (let i = 0; i < len; i++) r8[o + i] = pool8[p + i]!;
-          pc += 4;
+          pc += Immediate.SIZE;
           continue;
         }
         case Op.META_SET: {
-          const s = code[pc + 1]!;
-          switch (code[pc + 2]) {
+          const s = code[pc + Meta.REG]!;
+          switch (code[pc + Meta.KEY]) {
             case NFT_META_MARK: meta[M_MARK] = r32[s]!; break;
             case NFT_META_PRIORITY: meta[M_PRIORITY] = r32[s]!; break;
             case NFT_META_SECMARK: meta[M_SECMARK] = r32[s]!; break;
@@ -482,36 +494,36 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
               traceRecord(env, TRACE_NFTRACE, chain, rule, v8, pc);
             }
           }
-          pc += 3;
+          pc += Meta.SIZE;
           continue;
         }
         case Op.NUMGEN: {
-          const mod = code[pc + 3]! >>> 0;
+          const mod = code[pc + Numgen.MODULUS]! >>> 0;
           let n: number;
-          if (code[pc + 2] === NFT_NG_INCREMENTAL) {
+          if (code[pc + Numgen.TYPE] === NFT_NG_INCREMENTAL) {
             const st = prog.state;
-            const i = code[pc + 5]!;
+            const i = code[pc + Numgen.STATE]!;
             const old = st[i]!;
             n = old + 1 < mod ? old + 1 : 0;
             st[i] = n;
           } else n = reciprocalScale(prandomU32(env), mod);
-          r32[code[pc + 1]!] = (n + code[pc + 4]!) | 0;
-          pc += 6;
+          r32[code[pc + Numgen.DREG]!] = (n + code[pc + Numgen.OFFSET]!) | 0;
+          pc += Numgen.SIZE;
           continue;
         }
         case Op.LIMIT: {
           const st = prog.state;
-          const over = limitOver(st, code[pc + 6]!, limitCost(code, pc, st, meta[M_LEN]!), env.nowNs);
-          if (over !== ((code[pc + 5]! & NFT_LIMIT_F_INV) !== 0)) {
+          const over = limitOver(st, code[pc + Limit.STATE]!, limitCost(code, pc, st, meta[M_LEN]!), env.nowNs);
+          if (over !== ((code[pc + Limit.FLAGS]! & NFT_LIMIT_F_INV) !== 0)) {
             pc = next;
             continue;
           }
-          pc += 7;
+          pc += Limit.SIZE;
           continue;
         }
         case Op.LOG:
           traceRecord(env, TRACE_LOG, chain, rule, 0, pc);
-          pc += 7;
+          pc += Log.SIZE;
           continue;
         case Op.CT_GET:
         case Op.CT_SET:

@@ -5,7 +5,7 @@
  *
  * A program is one Int32Array of fixed-width records: an opcode word followed
  * by its operands. Every opcode has one record size. The opcode is the low
- * OP_BITS bits of the first word (`code[pc] & OP_MASK`); the hot records pack
+ * Rec.OP_BITS bits of the first word (`code[pc] & Rec.OP_MASK`); the hot records pack
  * their small operands into the 24 bits above it ("packed" below, layouts in
  * their vm/expr files), records with plain operand words leave those bits 0.
  * Kernel fast-path specialisations (nft_cmp_fast_ops, nft_payload_fast_ops,
@@ -84,12 +84,17 @@ export const enum Op {
   XT_MATCH = 31,
 }
 
-/** Bits of a record's first word that hold the opcode. */
-export const OP_BITS = 8;
-/** `code[pc] & OP_MASK` is the opcode of the record at pc. */
-export const OP_MASK = 0xff;
-/** Words in a rule header. */
-export const RULE_WORDS = 2;
+/** The first word of every record, and the rule header's words. */
+export const enum Rec {
+  /** Bits of a record's first word that hold the opcode; packed operands start here. */
+  OP_BITS = 8,
+  /** `code[pc] & Rec.OP_MASK` is the opcode of the record at pc. */
+  OP_MASK = 0xff,
+  /** Rule header: the rule index (the words to the next rule sit above the opcode, from Rec.OP_BITS). */
+  RULE_INDEX = 1,
+  /** Words in a rule header. */
+  RULE_WORDS = 2,
+}
 
 /** One past the highest opcode. */
 export const OP_MAX = 32;
@@ -179,7 +184,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
 
 /** The opcode of a record's first word. */
 export function opOf(word: number): number {
-  return word & OP_MASK;
+  return word & Rec.OP_MASK;
 }
 
 /** Record size of `op`, or 0 when `op` is not an opcode. */

@@ -11,8 +11,9 @@
  * convention; counters and state are the mutable parts (the kernel's per-rule
  * counters and per-expression private state).
  */
-import { CHAIN_WORDS, CH_NAME, NFT_REGS_BYTES, TRACE_WORDS } from './layout.js';
+import { CHAIN_WORDS, CH_NAME, NFT_REGS_BYTES, TRACE_WORDS, CH_FIRST } from './layout.js';
 import type { NftSet } from './set.js';
+import { Op, Rec } from './opcodes.js';
 
 export interface Program {
   /** NFPROTO_* of the table (printed as the rule header's family). */
@@ -133,4 +134,16 @@ export class VmError extends Error {
     this.name = 'VmError';
     this.pc = pc;
   }
+}
+
+/** The word offset of each rule's header, by rule index (-1 when absent). */
+export function ruleOffsets(prog: Program): Int32Array {
+  const offs = new Int32Array(prog.nrules).fill(-1);
+  const code = prog.code;
+  for (let c = 0; c < chainCount(prog); c++) {
+    for (let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!; (code[pc]! & Rec.OP_MASK) === Op.RULE; pc += code[pc]! >>> Rec.OP_BITS) {
+      offs[code[pc + Rec.RULE_INDEX]!] = pc;
+    }
+  }
+  return offs;
 }

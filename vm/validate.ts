@@ -8,7 +8,7 @@
  *
  * It throws VmError (and nothing else) on the first problem.
  */
-import { Op, OP_INFO, OP_MASK, OP_MAX, RULE_WORDS } from './opcodes.js';
+import { Op, OP_INFO, OP_MAX, Rec } from './opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, CH_HOOK, CH_NAME, CH_POLICY, CH_RULES, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE,
 } from './layout.js';
@@ -49,18 +49,18 @@ export function validate(prog: Program): void {
       owner[pc] = c;
       const op = code[pc]!;
       if (op === Op.END) break;
-      if ((op & OP_MASK) !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
-      if (pc + RULE_WORDS > n) throw new VmError('truncated rule header', pc);
-      const next = pc + (op >>> 8);
-      const ri = code[pc + 1]!;
-      if (next < pc + RULE_WORDS || next >= n) throw new VmError(`rule header: next offset ${next} out of range`, pc);
+      if ((op & Rec.OP_MASK) !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
+      if (pc + Rec.RULE_WORDS > n) throw new VmError('truncated rule header', pc);
+      const next = pc + (op >>> Rec.OP_BITS);
+      const ri = code[pc + Rec.RULE_INDEX]!;
+      if (next < pc + Rec.RULE_WORDS || next >= n) throw new VmError(`rule header: next offset ${next} out of range`, pc);
       if (ri < 0 || ri >= prog.nrules) throw new VmError(`rule header: rule index ${ri} out of range`, pc);
       if (ruleSeen[ri]) throw new VmError(`rule index ${ri} used twice`, pc);
       ruleSeen[ri] = 1;
       rules++;
-      let e = pc + RULE_WORDS;
+      let e = pc + Rec.RULE_WORDS;
       while (e < next) {
-        const eop = code[e]! & OP_MASK;
+        const eop = code[e]! & Rec.OP_MASK;
         let info = eop > 0 && eop < OP_MAX ? OP_INFO[eop] : undefined;
         // Only packed records carry operand bits above the opcode.
         if (info && !info.packed && code[e] !== eop) info = undefined;

@@ -6,7 +6,7 @@
  * interpreter hands the packet to this function, which records
  * (chain, rule, verdict) events as nft_trace_packet() reports them.
  */
-import { Op, OP_INFO, OP_MASK, RULE_WORDS } from './opcodes.js';
+import { Op, OP_INFO, Rec } from './opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP,
   NFT_JUMP_STACK_SIZE, TRACE_POLICY, TRACE_RETURN, TRACE_RULE,
@@ -30,14 +30,14 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
   for (;;) {
     let verdict = NFT_CONTINUE;
     let next = pc;
-    while ((code[pc]! & OP_MASK) === Op.RULE) {
-      next = pc + (code[pc]! >>> 8);
-      ctx.rule = code[pc + 1]!;
+    while ((code[pc]! & Rec.OP_MASK) === Op.RULE) {
+      next = pc + (code[pc]! >>> Rec.OP_BITS);
+      ctx.rule = code[pc + Rec.RULE_INDEX]!;
       ctx.code = NFT_CONTINUE;
       let counted = false;
-      for (let e = pc + RULE_WORDS; e < next; e += OP_INFO[code[e]! & OP_MASK]!.size) {
-        if ((code[e]! & OP_MASK) === Op.COUNTER) counted = true;
-        EXPR_KINDS[code[e]! & OP_MASK]!.eval(ctx, e);
+      for (let e = pc + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size) {
+        if ((code[e]! & Rec.OP_MASK) === Op.COUNTER) counted = true;
+        EXPR_KINDS[code[e]! & Rec.OP_MASK]!.eval(ctx, e);
         if (ctx.code !== NFT_CONTINUE) break;
       }
       if (ctx.code === NFT_BREAK) {

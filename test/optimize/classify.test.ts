@@ -12,7 +12,7 @@ import { validate } from '../../vm/validate.js';
 import { VmError, type Program } from '../../vm/program.js';
 import { vmTable } from '../../engine/vm-table.js';
 import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_PCS, CLS_SIZE } from '../../vm/expr/classify.js';
-import { Op, OP_MASK, RULE_WORDS } from '../../vm/opcodes.js';
+import { Op, Rec } from '../../vm/opcodes.js';
 import { classifiers, optPacketOf, type OptPacket } from './gen.js';
 
 const table = (rules: string[], chains = ''): string =>
@@ -24,8 +24,8 @@ const simple = (n: number, chain = 'FORWARD', at = 0): string[] =>
 /** The word offset of the first classify record. */
 function classifyAt(prog: Program): number {
   const code = prog.code;
-  for (let pc = 0; pc < code.length; pc = (code[pc]! & OP_MASK) === Op.RULE ? pc + (code[pc]! >>> 8) : pc + 1) {
-    if ((code[pc]! & OP_MASK) === Op.RULE && code[pc + RULE_WORDS] === Op.CLASSIFY) return pc + RULE_WORDS;
+  for (let pc = 0; pc < code.length; pc = (code[pc]! & Rec.OP_MASK) === Op.RULE ? pc + (code[pc]! >>> 8) : pc + 1) {
+    if ((code[pc]! & Rec.OP_MASK) === Op.RULE && code[pc + Rec.RULE_WORDS] === Op.CLASSIFY) return pc + Rec.RULE_WORDS;
   }
   throw new Error('no classify record');
 }

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
 import { M_HOOK, M_MARK, M_NFPROTO } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_FORWARD } from '../../core/netfilter.js';
-import { Op, OP_INFO, OP_MASK, RULE_WORDS } from '../../vm/opcodes.js';
+import { Op, OP_INFO, Rec } from '../../vm/opcodes.js';
 import type { Program } from '../../vm/program.js';
 
 export type Fam = 'ip' | 'ip6';
@@ -218,12 +218,12 @@ export function classifiers(prog: Program): number {
   const code = prog.code;
   for (let pc = 0; pc < code.length; ) {
     const w = code[pc]!;
-    if ((w & OP_MASK) !== Op.RULE) {
+    if ((w & Rec.OP_MASK) !== Op.RULE) {
       pc++;
       continue;
     }
     const next = pc + (w >>> 8);
-    for (let e = pc + RULE_WORDS; e < next; e += OP_INFO[code[e]! & OP_MASK]!.size) if ((code[e]! & OP_MASK) === Op.CLASSIFY) n++;
+    for (let e = pc + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size) if ((code[e]! & Rec.OP_MASK) === Op.CLASSIFY) n++;
     pc = next;
   }
   return n;

@@ -6,7 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EXPR_KINDS, OP_INFO, OP_MASK, OP_MAX, Op, RULE_WORDS, opSize, ruleOffsets } from '../../vm/index.js';
+import {
+  Bitwise, Bitwise32, Byteorder, Cmp, CmpEq32, Counter, EXPR_KINDS, Immediate, Limit, Log, Lookup, Meta, MetaCmp, Numgen, OP_INFO,
+  OP_MAX, Op, Payload, PayloadCmp, PayloadFast, Range, Rec, Verdict, opSize, ruleOffsets,
+} from '../../vm/index.js';
 import { GOLDEN } from './helpers/golden.js';
 
 const interpSrc = readFileSync(fileURLToPath(new URL('../../vm/interp.ts', import.meta.url)), 'utf8');
@@ -27,13 +30,27 @@ describe('OP_INFO', () => {
     expect(opSize(-1)).toBe(0);
   });
 
+  it('agrees with the named record layouts the interpreter reads (vm/expr const enums)', () => {
+    const sizes: [Op, number][] = [
+      [Op.RULE, Rec.RULE_WORDS], [Op.PAYLOAD, Payload.SIZE], [Op.PAYLOAD_FAST, PayloadFast.SIZE], [Op.PAYLOAD_CMP, PayloadCmp.SIZE],
+      [Op.META_CMP, MetaCmp.SIZE], [Op.CMP, Cmp.SIZE], [Op.CMP_EQ32, CmpEq32.SIZE], [Op.BITWISE, Bitwise.SIZE],
+      [Op.BITWISE32, Bitwise32.SIZE], [Op.RANGE, Range.SIZE], [Op.BYTEORDER, Byteorder.SIZE], [Op.META_GET, Meta.SIZE],
+      [Op.META_SET, Meta.SIZE], [Op.IMMEDIATE, Immediate.SIZE], [Op.IMMEDIATE32, Immediate.SIZE], [Op.VERDICT, Verdict.SIZE],
+      [Op.COUNTER, Counter.SIZE], [Op.LOOKUP, Lookup.SIZE], [Op.NUMGEN, Numgen.SIZE], [Op.LIMIT, Limit.SIZE], [Op.LOG, Log.SIZE],
+    ];
+    for (const [op, size] of sizes) expect([OP_INFO[op]!.name, size]).toEqual([OP_INFO[op]!.name, OP_INFO[op]!.size]);
+    // the interpreter reads record words through these names, not numeric offsets
+    expect(interpSrc).not.toMatch(/code\[pc \+ \d/);
+    expect(interpSrc).not.toMatch(/(\be|\bw|code\[pc\]!) >>> \d/);
+  });
+
   const golden = Object.values(GOLDEN).map((f) => f());
   const used = new Set<number>();
   for (const p of golden) {
     for (const pc of ruleOffsets(p)) {
       if (pc < 0) continue;
       const next = pc + (p.code[pc]! >>> 8);
-      for (let e = pc + RULE_WORDS; e < next; e += opSize(p.code[e]! & OP_MASK)) used.add(p.code[e]! & OP_MASK);
+      for (let e = pc + Rec.RULE_WORDS; e < next; e += opSize(p.code[e]! & Rec.OP_MASK)) used.add(p.code[e]! & Rec.OP_MASK);
     }
   }
 

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { buildPkt, buildProg, pktSpec, progSpec } from './helpers/gen.js';
 import { runBoth, runOne } from './helpers/run.js';
-import { OP_MASK, Op, disasm, opSize, resetState } from '../../vm/index.js';
+import { Op, disasm, opSize, resetState, Rec } from '../../vm/index.js';
 
 describe('interpreter ≡ reference walker', () => {
   it('on random programs and packets', () => {
@@ -55,7 +55,7 @@ describe('interpreter ≡ reference walker', () => {
     fc.assert(
       fc.property(progSpec, (spec) => {
         const code = buildProg(spec).code;
-        for (let pc = 0; pc < code.length; pc += opSize(code[pc]! & OP_MASK)) seen.add(code[pc]! & OP_MASK);
+        for (let pc = 0; pc < code.length; pc += opSize(code[pc]! & Rec.OP_MASK)) seen.add(code[pc]! & Rec.OP_MASK);
       }),
       { numRuns: 300 },
     );

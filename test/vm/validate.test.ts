@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   CHAIN_WORDS, CH_FIRST, CH_POLICY, NFT_CMP_EQ, NFT_CMP_LT, NFT_JUMP, NFT_LIMIT_PKTS, NFT_META_MARK,
-  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_LL_HEADER as LL, NFT_CMP_NEQ, OP_MASK, RULE_WORDS, opSize,
-  ruleOffsets, NFT_REG_1, NftSet, Op, ProgramBuilder, VmError, OP_INFO, resetState, emitBitwiseShift, emitByteorder,
-  emitCmp, emitCounter, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload,
-  emitVerdict, validate, NFT_BITWISE_LSHIFT, NFT_BYTEORDER_HTON, type Program,
+  NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_PAYLOAD_LL_HEADER as LL, NFT_CMP_NEQ, opSize, ruleOffsets, NFT_REG_1, NftSet,
+  Op, ProgramBuilder, VmError, OP_INFO, resetState, emitBitwiseShift, emitByteorder, emitCmp, emitCounter, emitLimit,
+  emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitVerdict, validate, NFT_BITWISE_LSHIFT,
+  NFT_BYTEORDER_HTON, type Program, Rec,
 } from '../../vm/index.js';
 import { NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_STOLEN } from '../../core/netfilter.js';
 import { buildPkt, buildProg, pktSpec, progSpec } from './helpers/gen.js';
@@ -25,7 +25,7 @@ function offsets(prog: Program, names: string[][]): Record<string, number> {
     at[`rule${ri}`] = pc;
     const next = pc + (code[pc]! >>> 8);
     let k = 0;
-    for (let e = pc + RULE_WORDS; e < next; e += opSize(code[e]! & OP_MASK)) at[names[ri]![k++]!] = e;
+    for (let e = pc + Rec.RULE_WORDS; e < next; e += opSize(code[e]! & Rec.OP_MASK)) at[names[ri]![k++]!] = e;
     expect(k, `rule ${ri} records`).toBe(names[ri]!.length);
   });
   return at;
@@ -58,8 +58,8 @@ function base(): { prog: Program; at: Record<string, number> } {
     ['payload', 'cmp32', 'cmp', 'gpayload', 'counter', 'verdict'],
     ['meta', 'lookup', 'numgen', 'limit', 'log', 'shift', 'byteorder', 'metaset'],
   ]);
-  expect(prog.code[at.payload!]! & OP_MASK).toBe(Op.PAYLOAD_FAST);
-  expect(prog.code[at.cmp32!]! & OP_MASK).toBe(Op.CMP_EQ32);
+  expect(prog.code[at.payload!]! & Rec.OP_MASK).toBe(Op.PAYLOAD_FAST);
+  expect(prog.code[at.cmp32!]! & Rec.OP_MASK).toBe(Op.CMP_EQ32);
   expect(prog.code[at.gpayload!]).toBe(Op.PAYLOAD);
   return { prog, at };
 }
@@ -75,8 +75,8 @@ function fused(): { prog: Program; at: Record<string, number> } {
   emitCmp(b, NFT_CMP_NEQ, NFT_REG_1, [1, 2]);
   const prog = b.finish();
   const at = offsets(prog, [['pcmp', 'mcmp']]);
-  expect(prog.code[at.pcmp!]! & OP_MASK).toBe(Op.PAYLOAD_CMP);
-  expect(prog.code[at.mcmp!]! & OP_MASK).toBe(Op.META_CMP);
+  expect(prog.code[at.pcmp!]! & Rec.OP_MASK).toBe(Op.PAYLOAD_CMP);
+  expect(prog.code[at.mcmp!]! & Rec.OP_MASK).toBe(Op.META_CMP);
   return { prog, at };
 }
 
@@ -274,7 +274,7 @@ describe('fuzzing the validator', () => {
             chains.push(code.length, c === 0 ? NF_ACCEPT : -1, 0, c === 0 ? 1 : -1, mine.length);
             for (const [, recs] of mine) {
               const words = recs.flatMap(([op, ops, hi]) => [op | (OP_INFO[op]!.packed ? hi << 8 : 0), ...ops.slice(0, OP_INFO[op]!.size - 1)]);
-              code.push(Op.RULE | ((RULE_WORDS + words.length) << 8), ri++, ...words);
+              code.push(Op.RULE | ((Rec.RULE_WORDS + words.length) << 8), ri++, ...words);
             }
             code.push(Op.END);
           }

@@ -22,15 +22,26 @@ import type { Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
-export const BITWISE_SREG = 1;
-export const BITWISE_DREG = 2;
-export const BITWISE_OP = 3;
-export const BITWISE_LEN = 4;
-export const BITWISE_MASK = 5;
-export const BITWISE_XOR = 6;
-export const BITWISE_SHIFT = 7;
-export const BITWISE32_MASK = 3;
-export const BITWISE32_XOR = 4;
+/** Op.BITWISE record words. */
+export const enum Bitwise {
+  SREG = 1,
+  DREG = 2,
+  OP = 3,
+  LEN = 4,
+  MASK = 5,
+  XOR = 6,
+  SHIFT = 7,
+  SIZE = 8,
+}
+
+/** Op.BITWISE32 record words. */
+export const enum Bitwise32 {
+  SREG = 1,
+  DREG = 2,
+  MASK = 3,
+  XOR = 4,
+  SIZE = 5,
+}
 
 /** Emits `reg dreg = ( reg sreg & mask ) ^ xor` (mask and xor in register byte order, same length). */
 export function emitBitwise(b: Emitter, dreg: number, sreg: number, mask: ArrayLike<number>, xor: ArrayLike<number>): void {
@@ -46,58 +57,58 @@ export function emitBitwiseShift(b: Emitter, bop: number, dreg: number, sreg: nu
 }
 
 export function validateBitwise(prog: Program, code: Int32Array, pc: number): string | null {
-  const sreg = code[pc + BITWISE_SREG]!;
-  const dreg = code[pc + BITWISE_DREG]!;
+  const sreg = code[pc + Bitwise.SREG]!;
+  const dreg = code[pc + Bitwise.DREG]!;
   if (code[pc] === Op.BITWISE32) {
     return checkRegLoad(sreg, 4) ?? checkRegStore(dreg, 4);
   }
-  const bop = code[pc + BITWISE_OP]!;
-  const len = code[pc + BITWISE_LEN]!;
+  const bop = code[pc + Bitwise.OP]!;
+  const len = code[pc + Bitwise.LEN]!;
   if (len < 1 || len > 255) return `bitwise: length ${len} out of range 1..255`;
   const r = checkRegLoad(sreg, len) ?? checkRegStore(dreg, len);
   if (r) return `bitwise: ${r}`;
   if (bop === NFT_BITWISE_MASK_XOR) {
-    if (!poolOk(prog, code[pc + BITWISE_MASK]!, len) || !poolOk(prog, code[pc + BITWISE_XOR]!, len)) return 'bitwise: mask/xor outside the constant pool';
-    if (code[pc + BITWISE_SHIFT] !== 0) return 'bitwise: shift amount on a mask/xor';
+    if (!poolOk(prog, code[pc + Bitwise.MASK]!, len) || !poolOk(prog, code[pc + Bitwise.XOR]!, len)) return 'bitwise: mask/xor outside the constant pool';
+    if (code[pc + Bitwise.SHIFT] !== 0) return 'bitwise: shift amount on a mask/xor';
   } else if (bop === NFT_BITWISE_LSHIFT || bop === NFT_BITWISE_RSHIFT) {
-    const sh = code[pc + BITWISE_SHIFT]!;
+    const sh = code[pc + Bitwise.SHIFT]!;
     if (sh < 0 || sh >= 32) return `bitwise: shift ${sh} out of range 0..31 (-EINVAL)`;
-    if (code[pc + BITWISE_MASK] !== -1 || code[pc + BITWISE_XOR] !== -1) return 'bitwise: mask/xor on a shift (-EINVAL)';
+    if (code[pc + Bitwise.MASK] !== -1 || code[pc + Bitwise.XOR] !== -1) return 'bitwise: mask/xor on a shift (-EINVAL)';
   } else return `bitwise: unknown op ${bop} (-EOPNOTSUPP)`;
   return null;
 }
 
 export function disasmBitwise(prog: Program, code: Int32Array, pc: number): string {
-  const head = `reg ${fmtReg(code[pc + BITWISE_DREG]!)} = ( reg ${fmtReg(code[pc + BITWISE_SREG]!)} `;
-  if (code[pc] === Op.BITWISE32) return `${head}& ${fmtWord(code[pc + BITWISE32_MASK]!, 4)}) ^ ${fmtWord(code[pc + BITWISE32_XOR]!, 4)}`;
-  const bop = code[pc + BITWISE_OP]!;
-  const len = code[pc + BITWISE_LEN]!;
+  const head = `reg ${fmtReg(code[pc + Bitwise.DREG]!)} = ( reg ${fmtReg(code[pc + Bitwise.SREG]!)} `;
+  if (code[pc] === Op.BITWISE32) return `${head}& ${fmtWord(code[pc + Bitwise32.MASK]!, 4)}) ^ ${fmtWord(code[pc + Bitwise32.XOR]!, 4)}`;
+  const bop = code[pc + Bitwise.OP]!;
+  const len = code[pc + Bitwise.LEN]!;
   if (bop === NFT_BITWISE_MASK_XOR) {
-    return `${head}& ${fmtData(prog.pool8, code[pc + BITWISE_MASK]! * 4, len)}) ^ ${fmtData(prog.pool8, code[pc + BITWISE_XOR]! * 4, len)}`;
+    return `${head}& ${fmtData(prog.pool8, code[pc + Bitwise.MASK]! * 4, len)}) ^ ${fmtData(prog.pool8, code[pc + Bitwise.XOR]! * 4, len)}`;
   }
-  return `${head}${bop === NFT_BITWISE_LSHIFT ? '<<' : '>>'} ${fmtWord(code[pc + BITWISE_SHIFT]!, 4)}) `;
+  return `${head}${bop === NFT_BITWISE_LSHIFT ? '<<' : '>>'} ${fmtWord(code[pc + Bitwise.SHIFT]!, 4)}) `;
 }
 
 /** nft_bitwise_eval() */
 export function evalBitwise(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const r = ctx.regs.r32;
-  const src = code[pc + BITWISE_SREG]!;
-  const dst = code[pc + BITWISE_DREG]!;
+  const src = code[pc + Bitwise.SREG]!;
+  const dst = code[pc + Bitwise.DREG]!;
   if (code[pc] === Op.BITWISE32) {
-    r[dst] = (r[src]! & code[pc + BITWISE32_MASK]!) ^ code[pc + BITWISE32_XOR]!;
+    r[dst] = (r[src]! & code[pc + Bitwise32.MASK]!) ^ code[pc + Bitwise32.XOR]!;
     return;
   }
-  const words = (code[pc + BITWISE_LEN]! + 3) >>> 2;
-  const bop = code[pc + BITWISE_OP]!;
+  const words = (code[pc + Bitwise.LEN]! + 3) >>> 2;
+  const bop = code[pc + Bitwise.OP]!;
   const pool = ctx.prog.pool;
   if (bop === NFT_BITWISE_MASK_XOR) {
-    const m = code[pc + BITWISE_MASK]!;
-    const x = code[pc + BITWISE_XOR]!;
+    const m = code[pc + Bitwise.MASK]!;
+    const x = code[pc + Bitwise.XOR]!;
     for (let i = 0; i < words; i++) r[dst + i] = (r[src + i]! & pool[m + i]!) ^ pool[x + i]!;
     return;
   }
-  const sh = code[pc + BITWISE_SHIFT]!;
+  const sh = code[pc + Bitwise.SHIFT]!;
   let carry = 0;
   if (bop === NFT_BITWISE_LSHIFT) {
     for (let i = words; i > 0; i--) {

@@ -59,7 +59,7 @@
  * (256 when no tcp match could read it); the input and output interface as
  * the index of the first entry its name matches (the entry count for none).
  */
-import { Op, RULE_WORDS, OP_MASK, opSize } from '../opcodes.js';
+import { Op, opSize, Rec } from '../opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_IIFNAME, M_L4PROTO, M_NHOFF, M_OIFNAME, M_THOFF,
   NFT_CONTINUE,
@@ -68,6 +68,7 @@ import type { Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import type { EvalCtx } from './common.js';
+import { ruleOffsets } from '../program.js';
 
 export const CLS_HEADER = 1;
 export const CLS_ID = 2;
@@ -128,17 +129,6 @@ export function emitClassify(b: Emitter, data: Int32Array, id: number): void {
   b.emit([Op.CLASSIFY, at, id]);
 }
 
-/** Code offsets of each rule header by Program rule index (-1 when absent). */
-function ruleHeaders(prog: Program): Int32Array {
-  const offs = new Int32Array(prog.nrules).fill(-1);
-  const code = prog.code;
-  const nch = (prog.chains.length / CHAIN_WORDS) | 0;
-  for (let c = 0; c < nch; c++) {
-    for (let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!; (code[pc]! & OP_MASK) === Op.RULE; pc += code[pc]! >>> 8) offs[code[pc + 1]!] = pc;
-  }
-  return offs;
-}
-
 /** Fills every classifier's CLS_PCS table once the code is laid out (before validation). */
 export function linkClassify(prog: Program): void {
   const code = prog.code;
@@ -146,12 +136,12 @@ export function linkClassify(prog: Program): void {
   let heads: Int32Array | null = null;
   for (let pc = 0; pc < code.length; ) {
     const w = code[pc]!;
-    const op = w & OP_MASK;
+    const op = w & Rec.OP_MASK;
     if (op === Op.RULE) {
       const next = pc + (w >>> 8);
-      for (let e = pc + RULE_WORDS; e < next; e += recordSize(code[e]!)) {
-        if ((code[e]! & OP_MASK) !== Op.CLASSIFY) continue;
-        heads ??= ruleHeaders(prog);
+      for (let e = pc + Rec.RULE_WORDS; e < next; e += recordSize(code[e]!)) {
+        if ((code[e]! & Rec.OP_MASK) !== Op.CLASSIFY) continue;
+        heads ??= ruleOffsets(prog);
         const h = code[e + CLS_HEADER]!;
         const n = pool[h + CLS_NRULES]!;
         const first = pool[h + CLS_FIRST]!;
@@ -166,7 +156,7 @@ export function linkClassify(prog: Program): void {
 }
 
 function recordSize(w: number): number {
-  return opSize(w & OP_MASK);
+  return opSize(w & Rec.OP_MASK);
 }
 
 export function validateClassify(prog: Program, code: Int32Array, pc: number): string | null {
@@ -193,15 +183,15 @@ export function validateClassify(prog: Program, code: Int32Array, pc: number): s
   const t = pool[h + CLS_PCS]!;
   if (t < CLS_HDR_WORDS || t + n + 1 > size) return 'classify: target table out of range';
   let at = h + t;
-  if (pc !== pool[at]! + RULE_WORDS) return 'classify: not the first expression of the run\'s first rule';
+  if (pc !== pool[at]! + Rec.RULE_WORDS) return 'classify: not the first expression of the run\'s first rule';
   for (let i = 0; i < n; i++) {
     const r = pool[at + i]!;
-    if (r < 0 || r + RULE_WORDS > code.length || (code[r]! & OP_MASK) !== Op.RULE) return `classify: target ${i} is not a rule header`;
+    if (r < 0 || r + Rec.RULE_WORDS > code.length || (code[r]! & Rec.OP_MASK) !== Op.RULE) return `classify: target ${i} is not a rule header`;
     if (code[r + 1] !== first + i) return `classify: target ${i} is not rule ${first + i}`;
     if (pool[at + i + 1] !== r + (code[r]! >>> 8)) return `classify: target ${i + 1} does not follow rule ${first + i} in its chain`;
   }
   const end = pool[at + n]!;
-  if (end < 0 || end >= code.length || ((code[end]! & OP_MASK) !== Op.RULE && code[end] !== Op.END)) return 'classify: end of run is not a rule header or END';
+  if (end < 0 || end >= code.length || ((code[end]! & Rec.OP_MASK) !== Op.RULE && code[end] !== Op.END)) return 'classify: end of run is not a rule header or END';
   // Blocks: consecutive, CLS_BLKSZ rules each but the last; fields in range, starts sorted, rows in range.
   at = pool[h + CLS_BLOCKS]!;
   if (at < CLS_HDR_WORDS || at + nb * CLS_BLK_WORDS > size) return 'classify: block table out of range';
@@ -249,7 +239,7 @@ export function disasmClassify(prog: Program, code: Int32Array, pc: number): str
   for (let c = 0; c < nch; c++) {
     let at = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
     let i = 1;
-    for (; (code[at]! & OP_MASK) === Op.RULE && at !== firstPc; at += code[at]! >>> 8) i++;
+    for (; (code[at]! & Rec.OP_MASK) === Op.RULE && at !== firstPc; at += code[at]! >>> 8) i++;
     if (at === firstPc) {
       pos = i;
       break;

@@ -13,31 +13,47 @@
  *
  * Ordered ops compare bytes, so they are numeric only on big-endian data.
  */
-import { OP_MASK, Op } from '../opcodes.js';
+import { Op, Rec } from '../opcodes.js';
 import { CMP_OP_NAMES, NFT_BREAK, NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_LTE, NFT_CMP_NEQ, checkRegLoad, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import { byteMask, bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
-export const CMP_SREG = 1;
-export const CMP_OP = 2;
-export const CMP_LEN = 3;
-export const CMP_POOL = 4;
-export const CMP_DATA = 1; // CMP_EQ32
+/** Op.CMP record words. */
+export const enum Cmp {
+  SREG = 1,
+  OP = 2,
+  LEN = 3,
+  POOL = 4,
+  SIZE = 5,
+}
 
-/** Bit 15 of a packed CMP_EQ32 word: neq. */
-export const CE_NEQ = 1 << 15;
+/** Op.CMP_EQ32: the packed word's fields, and the data word. */
+export const enum CmpEq32 {
+  SLOT_SHIFT = 8,
+  SLOT_MASK = 31,
+  /** len - 1 */
+  LEN_SHIFT = 13,
+  LEN_MASK = 3,
+  /** Bit 15: neq. */
+  NEQ = 0x8000,
+  /** The word uses bits below this one. */
+  BITS = 16,
+  DATA = 1,
+  SIZE = 2,
+}
+
 export function packCmpEq32(slot: number, len: number, neq: boolean): number {
-  return Op.CMP_EQ32 | (slot << 8) | ((len - 1) << 13) | (neq ? CE_NEQ : 0);
+  return Op.CMP_EQ32 | (slot << CmpEq32.SLOT_SHIFT) | ((len - 1) << CmpEq32.LEN_SHIFT) | (neq ? CmpEq32.NEQ : 0);
 }
 export function ceSlot(w: number): number {
-  return (w >>> 8) & 31;
+  return (w >>> CmpEq32.SLOT_SHIFT) & CmpEq32.SLOT_MASK;
 }
 export function ceLen(w: number): number {
-  return ((w >>> 13) & 3) + 1;
+  return ((w >>> CmpEq32.LEN_SHIFT) & CmpEq32.LEN_MASK) + 1;
 }
 export function ceOp(w: number): number {
-  return (w & CE_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ;
+  return (w & CmpEq32.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ;
 }
 
 /** Emits `cmp <op> reg sreg <data>`; `data` is the bytes in register (memory) order. */
@@ -53,21 +69,21 @@ export function emitCmp(b: Emitter, op: number, sreg: number, data: ArrayLike<nu
 
 export function validateCmp(prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
-  if ((w & OP_MASK) === Op.CMP_EQ32) {
-    if (w >>> 16 !== 0) return 'cmp: unknown bits in a packed compare';
+  if ((w & Rec.OP_MASK) === Op.CMP_EQ32) {
+    if (w >>> CmpEq32.BITS !== 0) return 'cmp: unknown bits in a packed compare';
     const len = ceLen(w);
     const r = checkRegLoad(ceSlot(w), len);
     if (r) return `cmp: ${r}`;
-    if ((code[pc + CMP_DATA]! & ~byteMask(len)) !== 0) return 'cmp: fast form data wider than the length';
+    if ((code[pc + CmpEq32.DATA]! & ~byteMask(len)) !== 0) return 'cmp: fast form data wider than the length';
     return null;
   }
-  const op = code[pc + CMP_OP]!;
-  const len = code[pc + CMP_LEN]!;
+  const op = code[pc + Cmp.OP]!;
+  const len = code[pc + Cmp.LEN]!;
   if (op < NFT_CMP_EQ || op > NFT_CMP_GTE) return `cmp: unknown op ${op} (-EINVAL)`;
   if (len < 1 || len > 16) return `cmp: length ${len} out of range 1..16`;
-  const r = checkRegLoad(code[pc + CMP_SREG]!, len);
+  const r = checkRegLoad(code[pc + Cmp.SREG]!, len);
   if (r) return `cmp: ${r}`;
-  if (!poolOk(prog, code[pc + CMP_POOL]!, len)) return 'cmp: data outside the constant pool';
+  if (!poolOk(prog, code[pc + Cmp.POOL]!, len)) return 'cmp: data outside the constant pool';
   return null;
 }
 
@@ -78,10 +94,10 @@ export function fmtCmp32(op: number, slot: number, len: number, data: number): s
 
 export function disasmCmp(prog: Program, code: Int32Array, pc: number): string {
   const w = code[pc]!;
-  if ((w & OP_MASK) === Op.CMP_EQ32) return fmtCmp32(ceOp(w), ceSlot(w), ceLen(w), code[pc + CMP_DATA]!);
-  const len = code[pc + CMP_LEN]!;
-  const head = `${CMP_OP_NAMES[code[pc + CMP_OP]!]} reg ${fmtReg(code[pc + CMP_SREG]!)} `;
-  return head + fmtData(prog.pool8, code[pc + CMP_POOL]! * 4, len);
+  if ((w & Rec.OP_MASK) === Op.CMP_EQ32) return fmtCmp32(ceOp(w), ceSlot(w), ceLen(w), code[pc + CmpEq32.DATA]!);
+  const len = code[pc + Cmp.LEN]!;
+  const head = `${CMP_OP_NAMES[code[pc + Cmp.OP]!]} reg ${fmtReg(code[pc + Cmp.SREG]!)} `;
+  return head + fmtData(prog.pool8, code[pc + Cmp.POOL]! * 4, len);
 }
 
 /** Compares `len` register bytes at slot with data; returns whether the op holds. */
@@ -100,18 +116,18 @@ export function cmpHolds(op: number, d: number): boolean {
 export function evalCmp(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const w0 = code[pc]!;
-  if ((w0 & OP_MASK) === Op.CMP_EQ32) {
-    cmpWord(ctx, ceOp(w0), ceSlot(w0), ceLen(w0), code[pc + CMP_DATA]!);
+  if ((w0 & Rec.OP_MASK) === Op.CMP_EQ32) {
+    cmpWord(ctx, ceOp(w0), ceSlot(w0), ceLen(w0), code[pc + CmpEq32.DATA]!);
     return;
   }
-  const sreg = code[pc + CMP_SREG]!;
-  const len = code[pc + CMP_LEN]!;
+  const sreg = code[pc + Cmp.SREG]!;
+  const len = code[pc + Cmp.LEN]!;
   const r8 = ctx.regs.r8;
   let d = 0;
   const p8 = ctx.prog.pool8;
-  const at = code[pc + CMP_POOL]! * 4;
+  const at = code[pc + Cmp.POOL]! * 4;
   for (let i = 0; i < len && d === 0; i++) d = r8[sreg * 4 + i]! - p8[at + i]!;
-  if (!cmpHolds(code[pc + CMP_OP]!, d)) ctx.code = NFT_BREAK;
+  if (!cmpHolds(code[pc + Cmp.OP]!, d)) ctx.code = NFT_BREAK;
 }
 
 /** nft_cmp_eval() with ≤ 4 bytes of data held as a host-order word: memcmp, byte by byte. */

@@ -6,21 +6,27 @@
  * Record: one packed word [op | index << 8]; index: counter pair in
  * Program.counters (packets at 2i, bytes at 2i+1), < 2^24.
  */
-import { OP_BITS, Op } from '../opcodes.js';
+import { Op } from '../opcodes.js';
 import { M_LEN } from '../layout.js';
 import type { Emitter } from '../emit.js';
 import { VmError, type Program } from '../program.js';
 import type { EvalCtx } from './common.js';
 
+/** Op.COUNTER: one packed word, the counter index from bit INDEX_SHIFT. */
+export const enum Counter {
+  INDEX_SHIFT = 8,
+  SIZE = 1,
+}
+
 /** The counter index of a packed COUNTER word. */
 export function counterIndex(w: number): number {
-  return w >>> OP_BITS;
+  return w >>> Counter.INDEX_SHIFT;
 }
 
 export function emitCounter(b: Emitter): void {
   const i = b.counter();
-  if (i >= 1 << (32 - OP_BITS)) throw new VmError(`counter: index ${i} out of range`);
-  b.emit([Op.COUNTER | (i << OP_BITS)]);
+  if (i >= 1 << (32 - Counter.INDEX_SHIFT)) throw new VmError(`counter: index ${i} out of range`);
+  b.emit([Op.COUNTER | (i << Counter.INDEX_SHIFT)]);
 }
 
 export function validateCounter(prog: Program, code: Int32Array, pc: number): string | null {

@@ -20,7 +20,7 @@
  *                21 neq, 22-27 M_* index of the metadata field
  *   data:        as for PAYLOAD_CMP
  */
-import { OP_MASK, OP_INFO, Op } from '../opcodes.js';
+import { OP_INFO, Op, Rec } from '../opcodes.js';
 import {
   M_CPU, M_IIF, M_LEN, M_MARK, M_OIF, M_PRIORITY, M_SECMARK, NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_CPU, NFT_META_IIF,
   NFT_META_LEN, NFT_META_MARK, NFT_META_OIF, NFT_META_PRIORITY, NFT_META_SECMARK, META_KEY_NAMES, checkRegStore,
@@ -28,13 +28,38 @@ import {
 import type { Program } from '../program.js';
 import { byteMask, fmtReg, type EvalCtx } from './common.js';
 import { ceLen, ceOp, ceSlot, cmpWord, fmtCmp32 } from './cmp.js';
-import { META_KEY, META_REG } from './meta.js';
+import { Meta } from './meta.js';
 import { fmtPayload, payloadLoad, pfBase, pfLen, pfOffset, pfSlot } from './payload.js';
 
-/** Bit 24 of a PAYLOAD_CMP word: neq. */
-export const PC_NEQ = 1 << 24;
-/** Bit 21 of a META_CMP word: neq. */
-export const MC_NEQ = 1 << 21;
+/** Op.PAYLOAD_CMP: the PayloadFast fields (vm/expr/payload.ts) plus neq, and the data word. */
+export const enum PayloadCmp {
+  /** Bit 24: neq. */
+  NEQ = 0x1000000,
+  /** The word uses bits below this one. */
+  BITS = 25,
+  DATA = 1,
+  SIZE = 2,
+}
+
+/** Op.META_CMP: the packed word's fields, and the data word. */
+export const enum MetaCmp {
+  KEY_SHIFT = 8,
+  KEY_MASK = 63,
+  SLOT_SHIFT = 14,
+  SLOT_MASK = 31,
+  /** len - 1 */
+  LEN_SHIFT = 19,
+  LEN_MASK = 3,
+  /** Bit 21: neq. */
+  NEQ = 0x200000,
+  /** The M_* index of the metadata field the key copies. */
+  FIELD_SHIFT = 22,
+  FIELD_MASK = 63,
+  /** The word uses bits below this one. */
+  BITS = 28,
+  DATA = 1,
+  SIZE = 2,
+}
 
 /** The metadata field a META_CMP key copies, or -1 when the key cannot be fused. */
 export function metaCmpField(key: number): number {
@@ -51,16 +76,16 @@ export function metaCmpField(key: number): number {
 }
 
 export function mcKey(w: number): number {
-  return (w >>> 8) & 63;
+  return (w >>> MetaCmp.KEY_SHIFT) & MetaCmp.KEY_MASK;
 }
 export function mcSlot(w: number): number {
-  return (w >>> 14) & 31;
+  return (w >>> MetaCmp.SLOT_SHIFT) & MetaCmp.SLOT_MASK;
 }
 export function mcLen(w: number): number {
-  return ((w >>> 19) & 3) + 1;
+  return ((w >>> MetaCmp.LEN_SHIFT) & MetaCmp.LEN_MASK) + 1;
 }
 export function mcField(w: number): number {
-  return (w >>> 22) & 63;
+  return (w >>> MetaCmp.FIELD_SHIFT) & MetaCmp.FIELD_MASK;
 }
 
 /**
@@ -75,23 +100,27 @@ export function fuseRule(words: readonly number[], fixups: { at: number }[]): nu
   let i = 0;
   while (i < words.length) {
     const w = words[i]!;
-    const op = w & OP_MASK;
+    const op = w & Rec.OP_MASK;
     const size = OP_INFO[op]?.size ?? 1;
     const nw = words[i + size];
-    if (nw !== undefined && (nw & OP_MASK) === Op.CMP_EQ32 && i + size + 1 < words.length) {
+    if (nw !== undefined && (nw & Rec.OP_MASK) === Op.CMP_EQ32 && i + size + 1 < words.length) {
       const slot = ceSlot(nw);
       const len = ceLen(nw);
       const data = words[i + size + 1]!;
       if (op === Op.PAYLOAD_FAST && pfSlot(w) === slot && pfLen(w) === len) {
-        out.push((w & ~OP_MASK) | Op.PAYLOAD_CMP | (ceOp(nw) === NFT_CMP_NEQ ? PC_NEQ : 0), data);
+        out.push((w & ~Rec.OP_MASK) | Op.PAYLOAD_CMP | (ceOp(nw) === NFT_CMP_NEQ ? PayloadCmp.NEQ : 0), data);
         i += size + 2;
         continue;
       }
-      if (op === Op.META_GET && w === Op.META_GET && words[i + META_REG] === slot) {
-        const key = words[i + META_KEY]!;
+      if (op === Op.META_GET && w === Op.META_GET && words[i + Meta.REG] === slot) {
+        const key = words[i + Meta.KEY]!;
         const field = metaCmpField(key);
         if (field >= 0) {
-          out.push(Op.META_CMP | (key << 8) | (slot << 14) | ((len - 1) << 19) | (ceOp(nw) === NFT_CMP_NEQ ? MC_NEQ : 0) | (field << 22), data);
+          out.push(
+            Op.META_CMP | (key << MetaCmp.KEY_SHIFT) | (slot << MetaCmp.SLOT_SHIFT) | ((len - 1) << MetaCmp.LEN_SHIFT)
+              | (ceOp(nw) === NFT_CMP_NEQ ? MetaCmp.NEQ : 0) | (field << MetaCmp.FIELD_SHIFT),
+            data,
+          );
           i += size + 2;
           continue;
         }
@@ -110,14 +139,14 @@ export function fuseRule(words: readonly number[], fixups: { at: number }[]): nu
 export function validateFused(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
   const data = code[pc + 1]!;
-  if ((w & OP_MASK) === Op.PAYLOAD_CMP) {
-    if (w >>> 25 !== 0) return 'payload: unknown bits in a fused load and compare';
+  if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
+    if (w >>> PayloadCmp.BITS !== 0) return 'payload: unknown bits in a fused load and compare';
     const r = checkRegStore(pfSlot(w), pfLen(w));
     if (r) return `payload: ${r}`;
     if ((data & ~byteMask(pfLen(w))) !== 0) return 'cmp: fast form data wider than the length';
     return null;
   }
-  if (w >>> 28 !== 0) return 'meta: unknown bits in a fused load and compare';
+  if (w >>> MetaCmp.BITS !== 0) return 'meta: unknown bits in a fused load and compare';
   const field = metaCmpField(mcKey(w));
   if (field < 0) return `meta: key ${mcKey(w)} cannot be fused with a compare`;
   if (field !== mcField(w)) return `meta: field ${mcField(w)} is not the field of key ${mcKey(w)}`;
@@ -131,12 +160,12 @@ export function validateFused(_prog: Program, code: Int32Array, pc: number): str
 export function disasmFused(_prog: Program, code: Int32Array, pc: number): string {
   const w = code[pc]!;
   const data = code[pc + 1]!;
-  if ((w & OP_MASK) === Op.PAYLOAD_CMP) {
-    const cmp = fmtCmp32((w & PC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
+  if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
+    const cmp = fmtCmp32((w & PayloadCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
     return `${fmtPayload(pfSlot(w), pfBase(w), pfOffset(w), pfLen(w))}]\n  [ cmp ${cmp}`;
   }
   const name = META_KEY_NAMES[mcKey(w)] ?? 'unknown';
-  const cmp = fmtCmp32((w & MC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
+  const cmp = fmtCmp32((w & MetaCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
   return `load ${name} => reg ${fmtReg(mcSlot(w))} ]\n  [ cmp ${cmp}`;
 }
 
@@ -145,12 +174,12 @@ export function evalFused(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const w = code[pc]!;
   const data = code[pc + 1]!;
-  if ((w & OP_MASK) === Op.PAYLOAD_CMP) {
+  if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
     payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
     if (ctx.code === NFT_BREAK) return;
-    cmpWord(ctx, (w & PC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
+    cmpWord(ctx, (w & PayloadCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
     return;
   }
   ctx.regs.r32[mcSlot(w)] = ctx.pkt.meta[mcField(w)]!;
-  cmpWord(ctx, (w & MC_NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
+  cmpWord(ctx, (w & MetaCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
 }

@@ -13,7 +13,7 @@
  * A data store writes len bytes; a partial last word is zeroed first
  * (nft_data_copy zeroes the word: `dst[len / NFT_REG32_SIZE] = 0`).
  */
-import { OP_MASK, Op } from '../opcodes.js';
+import { Op, Rec } from '../opcodes.js';
 import {
   CHAIN_WORDS, CH_POLICY, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_RETURN, checkRegStore, regSlot,
 } from '../layout.js';
@@ -22,19 +22,33 @@ import { VmError, chainCount, chainName, type Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
 
-export const IMM_DREG = 1;
-export const IMM_LEN = 2;
-export const IMM_DATA = 3; // pool offset (IMMEDIATE) or the value (IMMEDIATE32)
-/** Bit position of the chain field (chain index + 1) of a packed VERDICT word. */
-export const VERDICT_CHAIN_SHIFT = 12;
+/** Op.IMMEDIATE / Op.IMMEDIATE32 record words. */
+export const enum Immediate {
+  DREG = 1,
+  LEN = 2,
+  /** The pool offset (IMMEDIATE) or the value (IMMEDIATE32). */
+  DATA = 3,
+  SIZE = 4,
+}
+
+/** Op.VERDICT packed word: the 4-bit two's complement code in bits 8-11, chain index + 1 from bit 12. */
+export const enum Verdict {
+  CODE_SHIFT = 8,
+  CODE_MASK = 15,
+  CHAIN_SHIFT = 12,
+  /** `(w << CODE_UP) >> CODE_DOWN` is the code, sign-extended. */
+  CODE_UP = 20,
+  CODE_DOWN = 28,
+  SIZE = 1,
+}
 
 /** The verdict code of a packed VERDICT word. */
 export function verdictCode(w: number): number {
-  return (w << 20) >> 28;
+  return (w << Verdict.CODE_UP) >> Verdict.CODE_DOWN;
 }
 /** The target chain of a packed VERDICT word, -1 for none. */
 export function verdictChain(w: number): number {
-  return (w >>> VERDICT_CHAIN_SHIFT) - 1;
+  return (w >>> Verdict.CHAIN_SHIFT) - 1;
 }
 
 /** Emits `immediate reg dreg <data>` (data in register byte order, 1..16 bytes). */
@@ -48,12 +62,12 @@ export function emitImmediate(b: Emitter, dreg: number, data: ArrayLike<number>)
 export function emitVerdict(b: Emitter, code: number, chain?: string): void {
   if ((code === NFT_JUMP || code === NFT_GOTO) !== (chain !== undefined)) throw new TypeError('verdict: a chain name goes with jump/goto only');
   if (code < -8 || code > 7 || !Number.isInteger(code)) throw new VmError(`immediate: invalid verdict ${code} (-EINVAL)`);
-  const at = b.emit([Op.VERDICT | ((code & 0xf) << 8)]);
-  if (chain !== undefined) b.fixupChain(at, chain, VERDICT_CHAIN_SHIFT);
+  const at = b.emit([Op.VERDICT | ((code & Verdict.CODE_MASK) << Verdict.CODE_SHIFT)]);
+  if (chain !== undefined) b.fixupChain(at, chain, Verdict.CHAIN_SHIFT);
 }
 
 export function validateImmediate(prog: Program, code: Int32Array, pc: number): string | null {
-  if ((code[pc]! & OP_MASK) === Op.VERDICT) {
+  if ((code[pc]! & Rec.OP_MASK) === Op.VERDICT) {
     const v = verdictCode(code[pc]!);
     const chain = verdictChain(code[pc]!);
     if (v === NFT_JUMP || v === NFT_GOTO) {
@@ -67,13 +81,13 @@ export function validateImmediate(prog: Program, code: Int32Array, pc: number): 
     if (v === NFT_CONTINUE || v === NFT_BREAK || v === NFT_RETURN || v === NF_ACCEPT || v === NF_DROP || v === NF_QUEUE) return null;
     return `immediate: invalid verdict ${v} (-EINVAL)`;
   }
-  const len = code[pc + IMM_LEN]!;
+  const len = code[pc + Immediate.LEN]!;
   if (len < 1 || len > 16) return `immediate: length ${len} out of range 1..16`;
-  const r = checkRegStore(code[pc + IMM_DREG]!, len);
+  const r = checkRegStore(code[pc + Immediate.DREG]!, len);
   if (r) return `immediate: ${r}`;
   if (code[pc] === Op.IMMEDIATE32) {
     if (len > 4) return 'immediate: inline data longer than 4 bytes';
-  } else if (!poolOk(prog, code[pc + IMM_DATA]!, len)) return 'immediate: data outside the constant pool';
+  } else if (!poolOk(prog, code[pc + Immediate.DATA]!, len)) return 'immediate: data outside the constant pool';
   return null;
 }
 
@@ -97,30 +111,30 @@ export function fmtVerdict(prog: Program, v: number, chain: number): string {
 }
 
 export function disasmImmediate(prog: Program, code: Int32Array, pc: number): string {
-  if ((code[pc]! & OP_MASK) === Op.VERDICT) return `reg 0 ${fmtVerdict(prog, verdictCode(code[pc]!), verdictChain(code[pc]!))}`;
-  const len = code[pc + IMM_LEN]!;
-  const data = code[pc] === Op.IMMEDIATE32 ? fmtWord(code[pc + IMM_DATA]!, len) : fmtData(prog.pool8, code[pc + IMM_DATA]! * 4, len);
-  return `reg ${fmtReg(code[pc + IMM_DREG]!)} ${data}`;
+  if ((code[pc]! & Rec.OP_MASK) === Op.VERDICT) return `reg 0 ${fmtVerdict(prog, verdictCode(code[pc]!), verdictChain(code[pc]!))}`;
+  const len = code[pc + Immediate.LEN]!;
+  const data = code[pc] === Op.IMMEDIATE32 ? fmtWord(code[pc + Immediate.DATA]!, len) : fmtData(prog.pool8, code[pc + Immediate.DATA]! * 4, len);
+  return `reg ${fmtReg(code[pc + Immediate.DREG]!)} ${data}`;
 }
 
 /** nft_immediate_eval() */
 export function evalImmediate(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
-  if ((code[pc]! & OP_MASK) === Op.VERDICT) {
+  if ((code[pc]! & Rec.OP_MASK) === Op.VERDICT) {
     ctx.code = verdictCode(code[pc]!);
     ctx.target = verdictChain(code[pc]!);
     return;
   }
-  const d = code[pc + IMM_DREG]!;
-  const len = code[pc + IMM_LEN]!;
+  const d = code[pc + Immediate.DREG]!;
+  const len = code[pc + Immediate.LEN]!;
   const r8 = ctx.regs.r8;
   if (len % 4) ctx.regs.r32[d + (len >> 2)] = 0;
   if (code[pc] === Op.IMMEDIATE32) {
-    const w = code[pc + IMM_DATA]!;
+    const w = code[pc + Immediate.DATA]!;
     for (let i = 0; i < len; i++) r8[d * 4 + i] = (w >>> (8 * i)) & 0xff;
   } else {
     const p8 = ctx.prog.pool8;
-    const at = code[pc + IMM_DATA]! * 4;
+    const at = code[pc + Immediate.DATA]! * 4;
     for (let i = 0; i < len; i++) r8[d * 4 + i] = p8[at + i]!;
   }
 }

@@ -20,38 +20,45 @@ import type { Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import type { EvalCtx } from './common.js';
 
-export const LIMIT_RATE = 1;
-export const LIMIT_UNIT = 2;
-export const LIMIT_BURST = 3;
-export const LIMIT_TYPE = 4;
-export const LIMIT_FLAGS = 5;
-export const LIMIT_STATE = 6;
-/** Offsets in the state block. */
-export const LS_TOKENS = 0;
-export const LS_LAST = 1;
-export const LS_TOKENS_MAX = 2;
-export const LS_COST = 3;
-export const LIMIT_STATE_WORDS = 4;
+/** Op.LIMIT record words. */
+export const enum Limit {
+  RATE = 1,
+  UNIT = 2,
+  BURST = 3,
+  TYPE = 4,
+  FLAGS = 5,
+  STATE = 6,
+  SIZE = 7,
+}
+
+/** A limit's doubles in Program.state, from its STATE index. */
+export const enum LimitState {
+  TOKENS = 0,
+  LAST = 1,
+  TOKENS_MAX = 2,
+  COST = 3,
+  WORDS = 4,
+}
 
 const NSEC_PER_SEC = 1e9;
 
 export function emitLimit(b: Emitter, rate: number, unit: number, burst: number, type = NFT_LIMIT_PKTS, invert = false): void {
-  b.emit([Op.LIMIT, rate, unit, burst, type, invert ? NFT_LIMIT_F_INV : 0, b.state(LIMIT_STATE_WORDS)]);
+  b.emit([Op.LIMIT, rate, unit, burst, type, invert ? NFT_LIMIT_F_INV : 0, b.state(LimitState.WORDS)]);
 }
 
 export function validateLimit(prog: Program, code: Int32Array, pc: number): string | null {
-  const rate = code[pc + LIMIT_RATE]!;
-  const unit = code[pc + LIMIT_UNIT]!;
-  const burst = code[pc + LIMIT_BURST]!;
-  const type = code[pc + LIMIT_TYPE]!;
-  const flags = code[pc + LIMIT_FLAGS]!;
-  const st = code[pc + LIMIT_STATE]!;
+  const rate = code[pc + Limit.RATE]!;
+  const unit = code[pc + Limit.UNIT]!;
+  const burst = code[pc + Limit.BURST]!;
+  const type = code[pc + Limit.TYPE]!;
+  const flags = code[pc + Limit.FLAGS]!;
+  const st = code[pc + Limit.STATE]!;
   if (rate <= 0) return `limit: rate ${rate} (-EINVAL)`;
   if (unit <= 0) return `limit: unit ${unit} (-EINVAL)`;
   if (burst < 0) return `limit: burst ${burst} out of range`;
   if (type !== NFT_LIMIT_PKTS && type !== NFT_LIMIT_PKT_BYTES) return `limit: unknown type ${type} (-EOPNOTSUPP)`;
   if (flags & ~NFT_LIMIT_F_INV) return `limit: unknown flags ${flags}`;
-  if (st < 0 || st + LIMIT_STATE_WORDS > prog.state.length) return `limit: state ${st} out of range`;
+  if (st < 0 || st + LimitState.WORDS > prog.state.length) return `limit: state ${st} out of range`;
   return null;
 }
 
@@ -67,49 +74,49 @@ function unitName(unit: number): string {
 }
 
 export function disasmLimit(_prog: Program, code: Int32Array, pc: number): string {
-  const type = code[pc + LIMIT_TYPE] === NFT_LIMIT_PKT_BYTES ? 'bytes' : 'packets';
-  return `rate ${code[pc + LIMIT_RATE]}/${unitName(code[pc + LIMIT_UNIT]!)} burst ${code[pc + LIMIT_BURST]} type ${type} flags 0x${code[pc + LIMIT_FLAGS]!.toString(16)} `;
+  const type = code[pc + Limit.TYPE] === NFT_LIMIT_PKT_BYTES ? 'bytes' : 'packets';
+  return `rate ${code[pc + Limit.RATE]}/${unitName(code[pc + Limit.UNIT]!)} burst ${code[pc + Limit.BURST]} type ${type} flags 0x${code[pc + Limit.FLAGS]!.toString(16)} `;
 }
 
 /** nft_limit_init(): a full bucket at `nowNs`. */
 export function initLimit(prog: Program, pc: number, nowNs: number): void {
   const code = prog.code;
-  const st = code[pc + LIMIT_STATE]!;
-  const rate = Math.max(1, code[pc + LIMIT_RATE]!);
-  const nsecs = code[pc + LIMIT_UNIT]! * NSEC_PER_SEC;
-  let burst = code[pc + LIMIT_BURST]!;
+  const st = code[pc + Limit.STATE]!;
+  const rate = Math.max(1, code[pc + Limit.RATE]!);
+  const nsecs = code[pc + Limit.UNIT]! * NSEC_PER_SEC;
+  let burst = code[pc + Limit.BURST]!;
   let tokensMax: number;
   let cost = 0;
-  if (code[pc + LIMIT_TYPE] === NFT_LIMIT_PKTS) {
+  if (code[pc + Limit.TYPE] === NFT_LIMIT_PKTS) {
     if (burst === 0) burst = NFT_LIMIT_PKT_BURST_DEFAULT;
     cost = Math.floor(nsecs / rate);
     tokensMax = cost * burst;
   } else tokensMax = Math.floor((nsecs * (rate + burst)) / rate);
   const s = prog.state;
-  s[st + LS_TOKENS] = tokensMax;
-  s[st + LS_LAST] = nowNs;
-  s[st + LS_TOKENS_MAX] = tokensMax;
-  s[st + LS_COST] = cost;
+  s[st + LimitState.TOKENS] = tokensMax;
+  s[st + LimitState.LAST] = nowNs;
+  s[st + LimitState.TOKENS_MAX] = tokensMax;
+  s[st + LimitState.COST] = cost;
 }
 
 /** The cost of this packet (nft_limit_pkts_eval / nft_limit_bytes_eval). */
 export function limitCost(code: Int32Array, pc: number, state: Float64Array, l3len: number): number {
-  if (code[pc + LIMIT_TYPE] === NFT_LIMIT_PKTS) return state[code[pc + LIMIT_STATE]! + LS_COST]!;
-  return Math.floor((code[pc + LIMIT_UNIT]! * NSEC_PER_SEC * l3len) / code[pc + LIMIT_RATE]!);
+  if (code[pc + Limit.TYPE] === NFT_LIMIT_PKTS) return state[code[pc + Limit.STATE]! + LimitState.COST]!;
+  return Math.floor((code[pc + Limit.UNIT]! * NSEC_PER_SEC * l3len) / code[pc + Limit.RATE]!);
 }
 
 /** nft_limit_eval(): true when the packet is over the limit (before inversion). */
 export function limitOver(state: Float64Array, st: number, cost: number, nowNs: number): boolean {
-  let tokens = state[st + LS_TOKENS]! + nowNs - state[st + LS_LAST]!;
-  const max = state[st + LS_TOKENS_MAX]!;
+  let tokens = state[st + LimitState.TOKENS]! + nowNs - state[st + LimitState.LAST]!;
+  const max = state[st + LimitState.TOKENS_MAX]!;
   if (tokens > max) tokens = max;
-  state[st + LS_LAST] = nowNs;
+  state[st + LimitState.LAST] = nowNs;
   const delta = tokens - cost;
   if (delta >= 0) {
-    state[st + LS_TOKENS] = delta;
+    state[st + LimitState.TOKENS] = delta;
     return false;
   }
-  state[st + LS_TOKENS] = tokens;
+  state[st + LimitState.TOKENS] = tokens;
   return true;
 }
 
@@ -117,6 +124,6 @@ export function evalLimit(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const s = ctx.prog.state;
   const cost = limitCost(code, pc, s, ctx.pkt.meta[M_LEN]!);
-  const over = limitOver(s, code[pc + LIMIT_STATE]!, cost, ctx.env.nowNs);
-  if (over !== ((code[pc + LIMIT_FLAGS]! & NFT_LIMIT_F_INV) !== 0)) ctx.code = NFT_BREAK;
+  const over = limitOver(s, code[pc + Limit.STATE]!, cost, ctx.env.nowNs);
+  if (over !== ((code[pc + Limit.FLAGS]! & NFT_LIMIT_F_INV) !== 0)) ctx.code = NFT_BREAK;
 }

@@ -17,12 +17,16 @@ import { traceRecord, type Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import type { EvalCtx } from './common.js';
 
-export const LOG_PREFIX = 1;
-export const LOG_GROUP = 2;
-export const LOG_SNAPLEN = 3;
-export const LOG_QTHRESHOLD = 4;
-export const LOG_LEVEL = 5;
-export const LOG_FLAGS = 6;
+/** Op.LOG record words. */
+export const enum Log {
+  PREFIX = 1,
+  GROUP = 2,
+  SNAPLEN = 3,
+  QTHRESHOLD = 4,
+  LEVEL = 5,
+  FLAGS = 6,
+  SIZE = 7,
+}
 
 export interface LogOptions {
   prefix?: string;
@@ -38,13 +42,13 @@ export function emitLog(b: Emitter, o: LogOptions = {}): void {
 }
 
 export function validateLog(prog: Program, code: Int32Array, pc: number): string | null {
-  const prefix = code[pc + LOG_PREFIX]!;
-  const group = code[pc + LOG_GROUP]!;
-  const level = code[pc + LOG_LEVEL]!;
-  const flags = code[pc + LOG_FLAGS]!;
+  const prefix = code[pc + Log.PREFIX]!;
+  const group = code[pc + Log.GROUP]!;
+  const level = code[pc + Log.LEVEL]!;
+  const flags = code[pc + Log.FLAGS]!;
   if (prefix < -1 || prefix >= prog.strings.length) return `log: prefix string ${prefix} out of range`;
   if (group < -1 || group > 0xffff) return `log: group ${group} out of range`;
-  if (code[pc + LOG_SNAPLEN]! < 0 || code[pc + LOG_QTHRESHOLD]! < 0 || code[pc + LOG_QTHRESHOLD]! > 0xffff) return 'log: snaplen/qthreshold out of range';
+  if (code[pc + Log.SNAPLEN]! < 0 || code[pc + Log.QTHRESHOLD]! < 0 || code[pc + Log.QTHRESHOLD]! > 0xffff) return 'log: snaplen/qthreshold out of range';
   if (level < -1 || level > 8) return `log: level ${level} out of range (-EINVAL)`;
   if (flags < -1 || flags > 0xff) return `log: flags ${flags} out of range (-EINVAL)`;
   if (group !== -1 && (level !== -1 || flags !== -1)) return 'log: group with level or flags (-EINVAL)';
@@ -53,13 +57,13 @@ export function validateLog(prog: Program, code: Int32Array, pc: number): string
 
 export function disasmLog(prog: Program, code: Int32Array, pc: number): string {
   let s = '';
-  const prefix = code[pc + LOG_PREFIX]!;
+  const prefix = code[pc + Log.PREFIX]!;
   if (prefix >= 0) s += `prefix ${prog.strings[prefix]} `;
-  if (code[pc + LOG_GROUP] !== -1) {
-    s += `group ${code[pc + LOG_GROUP]} snaplen ${code[pc + LOG_SNAPLEN]} qthreshold ${code[pc + LOG_QTHRESHOLD]} `;
+  if (code[pc + Log.GROUP] !== -1) {
+    s += `group ${code[pc + Log.GROUP]} snaplen ${code[pc + Log.SNAPLEN]} qthreshold ${code[pc + Log.QTHRESHOLD]} `;
   } else {
-    if (code[pc + LOG_LEVEL] !== -1) s += `level ${code[pc + LOG_LEVEL]} `;
-    if (code[pc + LOG_FLAGS] !== -1) s += `flags ${code[pc + LOG_FLAGS]} `;
+    if (code[pc + Log.LEVEL] !== -1) s += `level ${code[pc + Log.LEVEL]} `;
+    if (code[pc + Log.FLAGS] !== -1) s += `flags ${code[pc + Log.FLAGS]} `;
   }
   return s;
 }

@@ -13,9 +13,13 @@ import type { Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
-export const LOOKUP_SREG = 1;
-export const LOOKUP_SET = 2;
-export const LOOKUP_FLAGS = 3;
+/** Op.LOOKUP record words. */
+export const enum Lookup {
+  SREG = 1,
+  SET = 2,
+  FLAGS = 3,
+  SIZE = 4,
+}
 
 /** Emits `lookup reg sreg set NAME` against a set added with ProgramBuilder.addSet(). */
 export function emitLookup(b: Emitter, sreg: number, setName: string, invert = false): void {
@@ -23,26 +27,26 @@ export function emitLookup(b: Emitter, sreg: number, setName: string, invert = f
 }
 
 export function validateLookup(prog: Program, code: Int32Array, pc: number): string | null {
-  const si = code[pc + LOOKUP_SET]!;
+  const si = code[pc + Lookup.SET]!;
   const set = si >= 0 ? prog.sets[si] : undefined;
   if (!set) return `lookup: set ${si} does not exist (-ENOENT)`;
-  const flags = code[pc + LOOKUP_FLAGS]!;
+  const flags = code[pc + Lookup.FLAGS]!;
   if (flags & ~NFT_LOOKUP_F_INV) return `lookup: unknown flags 0x${(flags >>> 0).toString(16)} (-EINVAL)`;
-  const r = checkRegLoad(code[pc + LOOKUP_SREG]!, set.keyLen);
+  const r = checkRegLoad(code[pc + Lookup.SREG]!, set.keyLen);
   return r ? `lookup: ${r}` : null;
 }
 
 export function disasmLookup(prog: Program, code: Int32Array, pc: number): string {
-  const flags = code[pc + LOOKUP_FLAGS]!;
-  const set = prog.sets[code[pc + LOOKUP_SET]!];
-  return `reg ${fmtReg(code[pc + LOOKUP_SREG]!)} set ${set ? set.name : '?'} ${flags ? `0x${flags.toString(16)} ` : ''}`;
+  const flags = code[pc + Lookup.FLAGS]!;
+  const set = prog.sets[code[pc + Lookup.SET]!];
+  return `reg ${fmtReg(code[pc + Lookup.SREG]!)} set ${set ? set.name : '?'} ${flags ? `0x${flags.toString(16)} ` : ''}`;
 }
 
 /** nft_lookup_eval() */
 export function evalLookup(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
-  const set = ctx.prog.sets[code[pc + LOOKUP_SET]!]!;
-  const found = set.lookup(ctx.regs.r8, ctx.regs.r32, code[pc + LOOKUP_SREG]!);
-  const inv = (code[pc + LOOKUP_FLAGS]! & NFT_LOOKUP_F_INV) !== 0;
+  const set = ctx.prog.sets[code[pc + Lookup.SET]!]!;
+  const found = set.lookup(ctx.regs.r8, ctx.regs.r32, code[pc + Lookup.SREG]!);
+  const inv = (code[pc + Lookup.FLAGS]! & NFT_LOOKUP_F_INV) !== 0;
   if (found === inv) ctx.code = NFT_BREAK;
 }

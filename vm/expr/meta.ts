@@ -25,8 +25,13 @@ import { prandomU32, traceRecord, type Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 
-export const META_REG = 1;
-export const META_KEY = 2;
+/** Op.META_GET / Op.META_SET record words. */
+export const enum Meta {
+  /** dreg (get) or sreg (set) */
+  REG = 1,
+  KEY = 2,
+  SIZE = 3,
+}
 
 /** Bytes a meta load of `key` stores, or 0 when the model refuses the key. */
 export function metaGetLen(key: number): number {
@@ -83,8 +88,8 @@ export function emitMetaSet(b: Emitter, key: number, sreg: number): void {
 }
 
 export function validateMeta(_prog: Program, code: Int32Array, pc: number): string | null {
-  const key = code[pc + META_KEY]!;
-  const reg = code[pc + META_REG]!;
+  const key = code[pc + Meta.KEY]!;
+  const reg = code[pc + Meta.REG]!;
   if (code[pc] === Op.META_GET) {
     const len = metaGetLen(key);
     if (len === 0) return `meta: key ${key} cannot be loaded (-EOPNOTSUPP)`;
@@ -98,8 +103,8 @@ export function validateMeta(_prog: Program, code: Int32Array, pc: number): stri
 }
 
 export function disasmMeta(_prog: Program, code: Int32Array, pc: number): string {
-  const name = META_KEY_NAMES[code[pc + META_KEY]!] ?? 'unknown';
-  const reg = fmtReg(code[pc + META_REG]!);
+  const name = META_KEY_NAMES[code[pc + Meta.KEY]!] ?? 'unknown';
+  const reg = fmtReg(code[pc + Meta.REG]!);
   return code[pc] === Op.META_GET ? `load ${name} => reg ${reg} ` : `set ${name} with reg ${reg} `;
 }
 
@@ -117,8 +122,8 @@ export function evalMeta(ctx: EvalCtx, pc: number): void {
   const m = ctx.pkt.meta;
   const r32 = ctx.regs.r32;
   const r8 = ctx.regs.r8;
-  const reg = code[pc + META_REG]!;
-  const key = code[pc + META_KEY]!;
+  const reg = code[pc + Meta.REG]!;
+  const key = code[pc + Meta.KEY]!;
   if (code[pc] === Op.META_SET) {
     const v = r32[reg]!;
     switch (key) {

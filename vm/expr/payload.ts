@@ -16,7 +16,7 @@
  * fragment; inner base needs tunnel info (never set here: BREAK); a read past
  * the end of the packet data BREAKs (skb_copy_bits fails).
  */
-import { OP_MASK, Op } from '../opcodes.js';
+import { Op, Rec } from '../opcodes.js';
 import {
   F_L4PROTO, F_MAC_HEADER, M_END, M_FLAGS, M_FRAGOFF, M_MACOFF, M_NHOFF, M_THOFF, NFT_BREAK, NFT_PAYLOAD_INNER_HEADER,
   NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, PAYLOAD_BASE_NAMES, checkRegStore, regSlot,
@@ -26,29 +26,49 @@ import type { Emitter } from '../emit.js';
 import { fmtReg, type EvalCtx } from './common.js';
 import type { Packet } from '../packet.js';
 
-export const PAYLOAD_DREG = 1;
-export const PAYLOAD_BASE = 2;
-export const PAYLOAD_OFFSET = 3;
-export const PAYLOAD_LEN = 4;
+/** Op.PAYLOAD record words. */
+export const enum Payload {
+  DREG = 1,
+  BASE = 2,
+  OFFSET = 3,
+  LEN = 4,
+  SIZE = 5,
+}
 
-/** Bit 23 of a packed payload word: transport (1) or network (0) header. */
-export const PF_TH = 1 << 23;
+/** The packed word of Op.PAYLOAD_FAST (the load half of Op.PAYLOAD_CMP too): its fields' shifts and masks. */
+export const enum PayloadFast {
+  OFFSET_SHIFT = 8,
+  OFFSET_MASK = 0xff,
+  SLOT_SHIFT = 16,
+  SLOT_MASK = 31,
+  /** len - 1 */
+  LEN_SHIFT = 21,
+  LEN_MASK = 3,
+  /** Bit 23: transport (1) or network (0) header. */
+  TH = 0x800000,
+  /** The offset, length and base bits: two loads with the same key read the same bytes of a packet. */
+  LOAD_KEY = 0xe0ff00,
+  /** The word uses bits below this one. */
+  BITS = 24,
+  SIZE = 1,
+}
 
 /** Packs the operand bits of a PAYLOAD_FAST / PAYLOAD_CMP word (len 1..4, offset 0..255, slot 0..31, NH/TH base). */
 export function packPayload(op: number, slot: number, base: number, offset: number, len: number): number {
-  return op | (offset << 8) | (slot << 16) | ((len - 1) << 21) | (base === NFT_PAYLOAD_TRANSPORT_HEADER ? PF_TH : 0);
+  return op | (offset << PayloadFast.OFFSET_SHIFT) | (slot << PayloadFast.SLOT_SHIFT) | ((len - 1) << PayloadFast.LEN_SHIFT)
+    | (base === NFT_PAYLOAD_TRANSPORT_HEADER ? PayloadFast.TH : 0);
 }
 export function pfOffset(w: number): number {
-  return (w >>> 8) & 0xff;
+  return (w >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
 }
 export function pfSlot(w: number): number {
-  return (w >>> 16) & 31;
+  return (w >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
 }
 export function pfLen(w: number): number {
-  return ((w >>> 21) & 3) + 1;
+  return ((w >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
 }
 export function pfBase(w: number): number {
-  return (w & PF_TH) !== 0 ? NFT_PAYLOAD_TRANSPORT_HEADER : NFT_PAYLOAD_NETWORK_HEADER;
+  return (w & PayloadFast.TH) !== 0 ? NFT_PAYLOAD_TRANSPORT_HEADER : NFT_PAYLOAD_NETWORK_HEADER;
 }
 
 /** Emits `payload load len b @ base header + offset => reg dreg` (dreg: UAPI number), picking the fast form when the kernel would. */
@@ -62,15 +82,15 @@ export function emitPayload(b: Emitter, dreg: number, base: number, offset: numb
 
 export function validatePayload(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
-  if ((w & OP_MASK) === Op.PAYLOAD_FAST) {
-    if (w >>> 24 !== 0) return 'payload: unknown bits in a packed load';
+  if ((w & Rec.OP_MASK) === Op.PAYLOAD_FAST) {
+    if (w >>> PayloadFast.BITS !== 0) return 'payload: unknown bits in a packed load';
     const r = checkRegStore(pfSlot(w), pfLen(w));
     return r ? `payload: ${r}` : null;
   }
-  const dreg = code[pc + PAYLOAD_DREG]!;
-  const base = code[pc + PAYLOAD_BASE]!;
-  const off = code[pc + PAYLOAD_OFFSET]!;
-  const len = code[pc + PAYLOAD_LEN]!;
+  const dreg = code[pc + Payload.DREG]!;
+  const base = code[pc + Payload.BASE]!;
+  const off = code[pc + Payload.OFFSET]!;
+  const len = code[pc + Payload.LEN]!;
   if (base < NFT_PAYLOAD_LL_HEADER || base > NFT_PAYLOAD_INNER_HEADER) return `payload: unknown base ${base} (-EOPNOTSUPP)`;
   if (off < 0 || off > 255) return `payload: offset ${off} out of range 0..255`;
   if (len < 1 || len > 255) return `payload: length ${len} out of range 1..255`;
@@ -86,8 +106,8 @@ export function fmtPayload(dreg: number, base: number, offset: number, len: numb
 
 export function disasmPayload(_prog: Program, code: Int32Array, pc: number): string {
   const w = code[pc]!;
-  if ((w & OP_MASK) !== Op.PAYLOAD) return fmtPayload(pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
-  return fmtPayload(code[pc + PAYLOAD_DREG]!, code[pc + PAYLOAD_BASE]!, code[pc + PAYLOAD_OFFSET]!, code[pc + PAYLOAD_LEN]!);
+  if ((w & Rec.OP_MASK) !== Op.PAYLOAD) return fmtPayload(pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
+  return fmtPayload(code[pc + Payload.DREG]!, code[pc + Payload.BASE]!, code[pc + Payload.OFFSET]!, code[pc + Payload.LEN]!);
 }
 
 /** Absolute start of `base` in the frame, or -1 when the kernel would BREAK before reading. */
@@ -109,8 +129,8 @@ export function payloadBaseOffset(pkt: Packet, base: number): number {
 export function evalPayload(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const w = code[pc]!;
-  if ((w & OP_MASK) !== Op.PAYLOAD) payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
-  else payloadLoad(ctx, code[pc + PAYLOAD_DREG]!, code[pc + PAYLOAD_BASE]!, code[pc + PAYLOAD_OFFSET]!, code[pc + PAYLOAD_LEN]!);
+  if ((w & Rec.OP_MASK) !== Op.PAYLOAD) payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
+  else payloadLoad(ctx, code[pc + Payload.DREG]!, code[pc + Payload.BASE]!, code[pc + Payload.OFFSET]!, code[pc + Payload.LEN]!);
 }
 
 /** nft_payload_eval() on decoded operands: `len` bytes at `base` + `offset` into slot `dreg`, or BREAK. */
