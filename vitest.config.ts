@@ -1,6 +1,17 @@
 import { defineConfig } from 'vitest/config';
+import { readFileSync } from 'node:fs';
 
 export default defineConfig({
+  // data files imported as their text, as esbuild's text loader does in build.mjs
+  plugins: [
+    {
+      name: 'nfvm-text-files',
+      load(id: string) {
+        if (id.endsWith('.sysctl')) return `export default ${JSON.stringify(readFileSync(id, 'utf8'))};`;
+        return undefined;
+      },
+    },
+  ],
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',

@@ -12,7 +12,7 @@
  * ip_forward is read that way.
  */
 import { NfvmError, type SourcePos } from '../../core/errors.js';
-import { FRESH_NETNS_SYSCTL } from './fresh-sysctl.js';
+import FRESH_NETNS_SYSCTL from './fresh-netns.sysctl' with { type: 'text' };
 
 export interface SysctlEntry {
   readonly value: string;
