@@ -1,5 +1,5 @@
 /**
- * VM against reference evaluator on real-shaped rulesets: ClassBench
+ * VM against the x_tables evaluator (--engine reference) on real-shaped rulesets: ClassBench
  * acl1/fw1/ipc1 at 1k (their traces) and 10k rules (headers synthesised
  * from the filters), and kube-proxy NAT rulesets of 1,000 and 10,000
  * Services (generated). Reports ns/packet and Mpps for both engines side by

@@ -9,7 +9,7 @@
  *           `-s a/32 -p tcp --dport n -j DROP` rules (the slope between the
  *           two, so the per-packet fixed cost cancels; target ≤ 4 ns), Mpps
  *           through each chain, bytes of bytecode per rule, and the same for
- *           the reference walker (target: interpreter ≥ 5x faster)
+ *           the slow interpreter (target: interpreter ≥ 5x faster)
  */
 import { Bench } from 'tinybench';
 import { cpus } from 'node:os';
@@ -60,8 +60,8 @@ async function benchVm() {
   for (const r of refs) if (r.run('INPUT', pkt) !== NF_ACCEPT) throw new Error('vm bench: the packet matched a rule (reference)');
   const engines: [string, (i: number) => void][] = [
     ['interpreter', (i) => vm.run(progs[i]!, 0, pkt)],
-    ['bytecode walker (nftDoChainSlow)', (i) => nftDoChainSlow(progs[i]!, 0, pkt, regs, stack, vm.env)],
-    ['x_tables reference (vm/reference)', (i) => refs[i]!.run('INPUT', pkt)],
+    ['slow interpreter (nftDoChainSlow)', (i) => nftDoChainSlow(progs[i]!, 0, pkt, regs, stack, vm.env)],
+    ['x_tables evaluator (engine/reference)', (i) => refs[i]!.run('INPUT', pkt)],
   ];
   for (const [name, run] of engines) {
     sizes.forEach((n, i) => bench.add(`${name}: ${n} non-matching rules`, () => run(i)));
@@ -92,7 +92,7 @@ if (!only || only === 'parse') await benchParse();
 if (!only || only === 'vm') await benchVm();
 console.table(results);
 if (!only || only === 'engines') {
-  // VM (optimized, then straight lowering) against the reference evaluator on ClassBench and kube-proxy rulesets
+  // VM (optimized, then straight lowering) against the x_tables evaluator (--engine reference) on ClassBench and kube-proxy rulesets
   for (const optimize of [1, 0] as const) {
     const rows = await benchEngines(Number(process.env.NFVM_BENCH_MS ?? 1500), optimize);
     console.log(`engines, VM with --optimize=${optimize} (ns per packet):`);

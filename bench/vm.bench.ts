@@ -1,7 +1,7 @@
 /**
  * VM micro-benchmark: ns per non-matching `-s a/32 -p tcp --dport n -j DROP`
  * rule on a linear chain of 1000 such rules (every rule fails at its first
- * compare), compared with the reference walker. The same workload with the
+ * compare), compared with the slow interpreter. The same workload with the
  * slope between 1000 and 2000 rules is the `vm` task of bench/main.ts
  * (`npm run bench -- vm`). Run on an esbuild bundle, never under vitest:
  *
@@ -25,7 +25,7 @@ const bench = new Bench({ name: 'vm', time: 2000, warmupTime: 500 });
 bench.add(`interpreter: ${RULES} non-matching rules`, () => {
   vm.run(prog, 0, pkt);
 });
-bench.add(`reference walker: ${RULES} non-matching rules`, () => {
+bench.add(`slow interpreter: ${RULES} non-matching rules`, () => {
   nftDoChainSlow(prog, 0, pkt, regs, stack, vm.env);
 });
 await bench.run();

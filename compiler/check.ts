@@ -21,7 +21,7 @@ import type { CheckContext, ExtModule, KnownObjects } from '../ext/types.js';
 
 const HOOK_NAMES = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 
-export function hookMaskNames(mask: number): string {
+function hookMaskNames(mask: number): string {
   const r: string[] = [];
   for (let h = 0; h < 5; h++) if (mask & (1 << h)) r.push(HOOK_NAMES[h]!);
   return r.join('/');

@@ -14,7 +14,7 @@
  * With `policyRules`, every builtin chain X becomes a base chain of two
  * rules, `jump X\0body` then `counter + policy verdict`, and X's rules go
  * into the user chain `X\0body`: a RETURN or chain end at the top level
- * then counts the policy like x_tables' underflow entry (vm/table.ts uses it).
+ * then counts the policy like x_tables' underflow entry (engine/vm-table.ts uses it).
  */
 import { ProgramBuilder } from '../vm/builder.js';
 import type { Program } from '../vm/program.js';
@@ -32,7 +32,7 @@ import { buildClassifier, findRuns } from './optimize/index.js';
 export interface CompileOptions {
   /** 'legacy' (default): x_tables semantics; 'nft': iptables-nft's exact bytecode. */
   backend?: Backend;
-  /** The node (addrtype) and the seed; the seed is used by vm/table.ts. */
+  /** The node (addrtype) and the seed; the seed is used by engine/vm-table.ts. */
   engine?: EngineOptions;
   /** File name for error messages. */
   file?: string;
@@ -76,7 +76,7 @@ export interface CompiledTable {
 }
 
 /** The name of the user chain that holds builtin chain `name`'s rules with `policyRules`. */
-export function bodyChain(name: string): string {
+function bodyChain(name: string): string {
   return `${name}\0body`;
 }
 

@@ -2,7 +2,7 @@
 export { parseRestore, type ParseOptions } from './parse/restore.js';
 export { parseCommand, type Command } from './parse/rule.js';
 export { splitArgs } from './parse/argv.js';
-export { saveString } from '../ext/util.js';
+export { saveString } from '../ext/save.js';
 export { saveRuleset, saveRule, saveTable, ruleSpec, type SaveOptions } from './save.js';
 export { checkTable, reachability } from './check.js';
 export { NfvmError, type SourcePos } from '../core/errors.js';

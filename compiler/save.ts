@@ -15,7 +15,9 @@
  */
 import type { Family, Rule, Ruleset, Table } from '../core/ast.js';
 import { findMatch, findTarget } from '../ext/registry.js';
-import { saveString, formatAddrMask, protoSaveName } from '../ext/util.js';
+import { formatAddrMask } from '../ext/hostmask.js';
+import { saveString } from '../ext/save.js';
+import { protoSaveName } from '../ext/protocols.js';
 
 export interface SaveOptions {
   counters?: boolean;
@@ -55,7 +57,7 @@ export function saveTable(family: Family, t: Table, opts: SaveOptions = {}): str
 }
 
 /** Builtin chains in hook order, then user chains sorted by byte value. */
-export function chainOrder(t: Table) {
+function chainOrder(t: Table) {
   const builtins = [...t.chains.values()].filter((c) => c.builtin);
   const users = [...t.chains.values()].filter((c) => !c.builtin);
   users.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -38,7 +38,7 @@ export class NfvmError extends Error {
   }
 }
 
-export function formatLocated(file: string, pos: SourcePos | undefined, reason: string): string {
+function formatLocated(file: string, pos: SourcePos | undefined, reason: string): string {
   if (!pos) return `${file}: ${reason}`;
   return `${file}:${pos.line}:${pos.col}: ${reason}`;
 }

@@ -1,7 +1,8 @@
 /**
  * The contract both packet engines implement: the bytecode VM (compiled by
- * compiler/lower, run by vm/interp.ts) and the reference evaluator
- * (vm/reference/, a tree-walker over the AST that defines the meaning).
+ * compiler/lower, run by vm/interp.ts: engine/vm-table.ts) and the x_tables
+ * evaluator (engine/reference/, `--engine reference`: x_tables' traversal
+ * over the AST, which defines the meaning).
  * Property tests drive both through this interface and compare everything
  * it exposes: the verdict, the packet's final mark, every rule's counters
  * and the sequence of (chain, rule) visited.

@@ -1,5 +1,5 @@
 /**
- * The TableEngine (vm/engine.ts) over the compiled Program and the Vm: one
+ * The TableEngine (engine/engine.ts) over the compiled Program and the Vm: one
  * table of a ruleset, compiled with compiler/compile.ts (`policyRules`, so
  * builtin chains count their policy as x_tables' underflow entry does),
  * run by the interpreter, with counters per rule and policy and trace
@@ -7,7 +7,7 @@
  * TRACE reports them (an unconditional standard-verdict rule and a chain's
  * tail print as policy/return).
  *
- * Tracing runs the traced packets through the walker (vm/walker.ts): the
+ * Tracing runs the traced packets through the slow interpreter (vm/interp-slow.ts): the
  * packet's nf_trace flag is forced on for the run and restored afterwards
  * unless a TRACE target set it.
  */

@@ -16,8 +16,9 @@
  */
 import { fail } from '../core/errors.js';
 import type { Family } from '../core/ast.js';
-import { parsePort, strtoulWhole } from './util.js';
-import { formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton } from '../core/addr.js';
+import { parsePort } from './protocols.js';
+import { strtoulWhole } from './numbers.js';
+import { formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton, parseIPv4, sharedPrefixMask } from '../core/addr.js';
 
 /** An address with its mask, each 4 (IPv4) or 16 (IPv6) bytes. */
 export interface HostMask {
@@ -75,7 +76,7 @@ export function formatHostMask(family: Family, hm: HostMask): string {
  * else a service name.
  * Returns undefined when nothing resolves.
  */
-export function gaiPort(s: string): number | undefined {
+function gaiPort(s: string): number | undefined {
   const m = /^[ \t\n\v\f\r]*\+?([0-9]+)$/.exec(s);
   if (m) {
     const v = BigInt(m[1]!);
@@ -111,4 +112,52 @@ export function parsePortRangeX(s: string, ext: string, opt: string): [number, n
   });
   if (parts.length === 1) r[1] = r[0];
   return r;
+}
+
+/** xtables' numeric_to_ipaddr / numeric_to_ip6addr: IPv4 takes 1 to 4 dotted parts ("10.1" is 10.1.0.0). */
+export function parseAddr(family: Family, s: string): Uint8Array | undefined {
+  return family === 'ip' ? parseIPv4(s, 1) : parseIPv6(s);
+}
+
+/**
+ * `xtables_ipparse_any` / `xtables_ip6parse_any` for one address: `addr`,
+ * `addr/len` or `addr/mask`; the address is ANDed with the mask (as
+ * iptables does before handing it to the kernel). Hostnames are not
+ * resolved (nfvm never does DNS), except `localhost`.
+ */
+export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; mask: Uint8Array } {
+  const bytes = family === 'ip' ? 4 : 16;
+  const slash = s.indexOf('/');
+  const host = slash < 0 ? s : s.slice(0, slash);
+  let mask: Uint8Array;
+  if (slash < 0) {
+    mask = sharedPrefixMask(bytes * 8, bytes);
+  } else {
+    const m = s.slice(slash + 1);
+    const asAddr = family === 'ip' && m.includes('.') ? parseIPv4(m, 1) : family === 'ip6' && m.includes(':') ? parseIPv6(m) : undefined;
+    if (asAddr) {
+      mask = asAddr;
+    } else {
+      const len = strtoulWhole(m, 0n, BigInt(bytes * 8), 10);
+      if (len === undefined) fail(`invalid mask \`${m}' specified`);
+      mask = sharedPrefixMask(Number(len), bytes);
+    }
+  }
+  let addr: Uint8Array | undefined;
+  if (host === 'localhost' || host === 'localhost.localdomain' || (family === 'ip6' && host === 'ip6-localhost')) {
+    addr = family === 'ip' ? Uint8Array.of(127, 0, 0, 1) : parseIPv6('::1');
+  } else if (host === '' && family === 'ip') {
+    addr = undefined;
+  } else {
+    addr = parseAddr(family, host);
+  }
+  if (!addr) fail(`host/network \`${host}' not found`);
+  for (let i = 0; i < bytes; i++) addr[i]! &= mask[i]!;
+  return { addr, mask };
+}
+
+/** `a/len`, or `a/dotted-mask` for a non-contiguous mask, as iptables-save prints addresses. */
+export function formatAddrMask(family: Family, am: { addr: Uint8Array; mask: Uint8Array }): string {
+  const cidr = maskToCidr(am.mask);
+  return formatAddr(family, am.addr) + '/' + (cidr >= 0 ? String(cidr) : formatAddr(family, am.mask));
 }

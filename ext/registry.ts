@@ -99,7 +99,6 @@ const MATCHES: readonly MatchModule[] = [
   udp,
   comment,
   mark,
-  // list: group A
   icmp,
   icmp6,
   multiport,
@@ -116,7 +115,6 @@ const MATCHES: readonly MatchModule[] = [
   devgroup,
   cpu,
   realm,
-  // list: group B
   conntrack,
   state,
   connmark,
@@ -130,7 +128,6 @@ const MATCHES: readonly MatchModule[] = [
   policy,
   rpfilter,
   physdev,
-  // list: group C
   limit,
   hashlimit,
   statistic,
@@ -141,11 +138,9 @@ const MATCHES: readonly MatchModule[] = [
   u32,
   quota,
   time,
-  // list: group F
   rateest,
   connlabel,
   bpf,
-  // list: group E
   sctp,
   dccp,
   esp,
@@ -166,7 +161,6 @@ const MATCHES: readonly MatchModule[] = [
 /** Every target module (ACCEPT/DROP/QUEUE/RETURN and chain jumps are the rule parser's own). */
 const TARGETS: readonly TargetModule[] = [
   MARK,
-  // list: group A
   TOS,
   DSCP,
   TTL,
@@ -174,14 +168,11 @@ const TARGETS: readonly TargetModule[] = [
   TCPMSS,
   CHECKSUM,
   CLASSIFY,
-  // list: group B
   CONNMARK,
   CT,
   NOTRACK,
   AUDIT,
-  // list: group C
   SET,
-  // list: group D
   REJECT4,
   REJECT6,
   LOG,
@@ -193,7 +184,6 @@ const TARGETS: readonly TargetModule[] = [
   NETMAP6,
   TPROXY4,
   TPROXY6,
-  // list: group F
   ECN,
   TEE,
   SECMARK,

@@ -119,7 +119,7 @@ export interface ExtModule<D> {
 }
 
 /** Why nfvm does not model a face of an extension: what state or data it would need. */
-export type Refusal = string;
+type Refusal = string;
 
 /** A `-j NAME` target node of an extension module. */
 export type ExtTargetNode<D = unknown> = Extract<TargetNode, { kind: 'ext' }> & { data: D };

@@ -20,9 +20,9 @@ export type TargetAction =
   | { kind: 'LOG'; chain: string; rule: number; level: number; prefix: string; logflags: number }
   | { kind: 'NFLOG'; chain: string; rule: number; group: number; prefix: string }
   | { kind: 'TRACE'; chain: string; rule: number }
-  /** The reply REJECT asks for (nf_send_unreach / nf_send_reset); sending it is issue 4's node model. */
+  /** The reply REJECT asks for (nf_send_unreach / nf_send_reset); sending it is the node's business. */
   | { kind: 'REJECT'; chain: string; rule: number; with: string }
-  /** A NAT target ran; the translation itself arrives with issue 4. */
+  /** A NAT target ran; the translation is the node's NAT model. */
   | { kind: 'NAT'; chain: string; rule: number; target: 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT'; data: unknown };
 
 /** Engine-wide state a match or target may consult. */
@@ -73,10 +73,6 @@ export function headerPointer(par: XtActionParam, off: number, len: number): num
 
 export function be16(d: Uint8Array, at: number): number {
   return (d[at]! << 8) | d[at + 1]!;
-}
-
-export function be32(d: Uint8Array, at: number): number {
-  return ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
 }
 
 /** Thrown by a factory; the engine adds the file and position. */

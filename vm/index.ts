@@ -7,7 +7,7 @@
  *   builder.ts   the emitter the compiler uses
  *   validate.ts  the load-time verifier
  *   interp.ts    nftDoChain(): the interpreter
- *   walker.ts    nftDoChainSlow(): the reference evaluator and trace mode
+ *   interp-slow.ts  nftDoChainSlow(): the slow interpreter (one eval per expression): traces, the oracle
  *   disasm.ts    `nft --debug=netlink` text
  *   packet.ts    packet buffer, metadata record, decodePacket()
  *   set.ts       set objects for lookup
@@ -20,6 +20,6 @@ export { NftSet, cmpBytes } from './set.js';
 export { ProgramBuilder, resetState, type ChainOptions, type FinishOptions, type SourcePos } from './builder.js';
 export { validate } from './validate.js';
 export { nftDoChain, Vm } from './interp.js';
-export { nftDoChainSlow } from './walker.js';
+export { nftDoChainSlow } from './interp-slow.js';
 export { disasm, disasmChain, disasmRuleAt } from './disasm.js';
 export * from './expr/index.js';

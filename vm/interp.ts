@@ -23,7 +23,7 @@
  * expression changes them).
  *
  * Trace mode: a packet that enters with nf_trace set while the VM has a
- * trace ring runs through nftDoChainSlow (vm/walker.ts), which records rule,
+ * trace ring runs through nftDoChainSlow (vm/interp-slow.ts), which records rule,
  * return and policy events. The flag is tested once, before the loop.
  */
 import { Op, opSize, Rec } from './opcodes.js';
@@ -42,7 +42,7 @@ import {
 import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../core/netfilter.js';
 import { NftRegs, VmEnv, prandomU32, traceRecord, type Program } from './program.js';
 import type { Packet } from './packet.js';
-import { nftDoChainSlow } from './walker.js';
+import { nftDoChainSlow } from './interp-slow.js';
 import { Meta, pkttypeLoopback } from './expr/meta.js';
 import { Bitwise, Bitwise32 } from './expr/bitwise.js';
 import { Byteorder } from './expr/byteorder.js';

@@ -25,11 +25,11 @@ if (new Uint8Array(new Uint32Array([0x01020304]).buffer)[0] !== 0x04) {
 // ---------------------------------------------------------------------------
 
 /** Number of u32 words in struct nft_regs (the verdict overlays words 0..3). */
-export const NFT_REG32_NUM = 20;
+const NFT_REG32_NUM = 20;
 /** Bytes in a 128-bit register (NFT_REG_1..4). */
 export const NFT_REG_SIZE = 16;
 /** Bytes in a 32-bit register (NFT_REG32_00..15). */
-export const NFT_REG32_SIZE = 4;
+const NFT_REG32_SIZE = 4;
 /** Bytes in the whole register block: sizeof_field(struct nft_regs, data). */
 export const NFT_REGS_BYTES = NFT_REG32_NUM * NFT_REG32_SIZE;
 /** Largest data item (nft_data): 64 bytes. */
@@ -280,7 +280,7 @@ export const CH_RULES = 4; // number of rules
 export const CHAIN_WORDS = 5;
 
 // ---------------------------------------------------------------------------
-// Trace ring: TRACE_WORDS Int32 words per event (vm/trace.ts).
+// Trace ring: TRACE_WORDS Int32 words per event (VmEnv.trace, vm/program.ts).
 // ---------------------------------------------------------------------------
 
 export const EV_TYPE = 0; // TRACE_* below (NFT_TRACETYPE_* numbering where one exists)

@@ -11,7 +11,9 @@
  * convention; counters and state are the mutable parts (the kernel's per-rule
  * counters and per-expression private state).
  */
-import { CHAIN_WORDS, CH_NAME, NFT_REGS_BYTES, TRACE_WORDS, CH_FIRST } from './layout.js';
+import {
+  CHAIN_WORDS, CH_FIRST, CH_NAME, EV_ARG, EV_CHAIN, EV_RULE, EV_TYPE, EV_VERDICT, NFT_REGS_BYTES, TRACE_WORDS,
+} from './layout.js';
 import type { NftSet } from './set.js';
 import { Op, Rec } from './opcodes.js';
 
@@ -96,7 +98,7 @@ export class VmEnv {
     const first = Math.max(0, this.traceHead - this.traceCap);
     for (let i = first; i < this.traceHead; i++) {
       const at = (i & (this.traceCap - 1)) * TRACE_WORDS;
-      out.push({ type: t[at]!, chain: t[at + 1]!, rule: t[at + 2]!, verdict: t[at + 3]!, arg: t[at + 4]! });
+      out.push({ type: t[at + EV_TYPE]!, chain: t[at + EV_CHAIN]!, rule: t[at + EV_RULE]!, verdict: t[at + EV_VERDICT]!, arg: t[at + EV_ARG]! });
     }
     return out;
   }
@@ -107,11 +109,11 @@ export function traceRecord(env: VmEnv, type: number, chain: number, rule: numbe
   const t = env.trace;
   if (t === null) return;
   const at = (env.traceHead & (env.traceCap - 1)) * TRACE_WORDS;
-  t[at] = type;
-  t[at + 1] = chain;
-  t[at + 2] = rule;
-  t[at + 3] = verdict;
-  t[at + 4] = arg;
+  t[at + EV_TYPE] = type;
+  t[at + EV_CHAIN] = chain;
+  t[at + EV_RULE] = rule;
+  t[at + EV_VERDICT] = verdict;
+  t[at + EV_ARG] = arg;
   env.traceHead++;
 }
 

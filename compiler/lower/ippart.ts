@@ -16,7 +16,7 @@ import { emitBitwise, emitCmp, emitMetaGet, emitPayload } from '../../vm/expr/in
 import type { AddrMask, Rule } from '../../core/ast.js';
 import type { LowerCtx } from '../../ext/lower.js';
 
-export function lowerIface(c: LowerCtx, key: number, name: string, invert: boolean): void {
+function lowerIface(c: LowerCtx, key: number, name: string, invert: boolean): void {
   if (name === '') return;
   const prefix = name.endsWith('+');
   const text = prefix ? name.slice(0, -1) : name;
@@ -54,7 +54,7 @@ function prefixLen(mask: Uint8Array): number {
   return n;
 }
 
-export function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): void {
+function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): void {
   const len = am.addr.length;
   const plen = prefixLen(am.mask);
   if (plen === 0 && invert) {

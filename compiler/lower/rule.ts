@@ -12,7 +12,7 @@ import { findMatch } from '../../ext/registry.js';
 import { lowerIpPart } from './ippart.js';
 import { lowerTarget } from './verdict.js';
 
-export function lowerMatch(c: LowerCtx, m: MatchNode): void {
+function lowerMatch(c: LowerCtx, m: MatchNode): void {
   const mod = m.unknown ? undefined : findMatch(m.name, c.family);
   if (!mod || typeof mod.lower === 'string') return c.refuseMatch(m);
   mod.lower(c, m);

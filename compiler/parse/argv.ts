@@ -24,7 +24,7 @@ export interface Arg {
 }
 
 /** iptables' xt_param_buf holds 1024 bytes including the terminating NUL. */
-export const PARAM_MAX = 1023;
+const PARAM_MAX = 1023;
 
 export function splitArgs(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
   // Fast path: no quote anywhere, so arguments are plain blank-separated slices.

@@ -24,7 +24,8 @@ import {
   type TableName,
 } from '../../core/ast.js';
 import { splitArgs } from './argv.js';
-import { parseCommand, XT_EXTENSION_MAXNAMELEN, type Command } from './rule.js';
+import { parseCommand, type Command } from './rule.js';
+import { XT_EXTENSION_MAXNAMELEN } from './base.js';
 import { findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { checkTable } from '../check.js';
 import type { KnownObjects } from '../../ext/types.js';
@@ -47,7 +48,7 @@ export interface ParseOptions {
 }
 
 /** Upper bound on input lines, so a hostile input cannot exhaust memory through the AST. */
-export const MAX_LINES = 5_000_000;
+const MAX_LINES = 5_000_000;
 
 export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
   const family = opts.family ?? 'ip';
@@ -349,7 +350,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
   }
 }
 
-export function newTable(name: TableName, pos: SourcePos): Table {
+function newTable(name: TableName, pos: SourcePos): Table {
   const chains = new Map<string, Chain>();
   for (const c of TABLE_CHAINS[name]) {
     chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: undefined });

@@ -13,7 +13,7 @@
 import { fail } from '../../core/errors.js';
 import { Hook, type MatchNode } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
-import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_SET_CONSTANT } from '../../vm/layout.js';
 import { NftSet } from '../../vm/set.js';
 import { NFTA_FIB_F_DADDR, NFTA_FIB_F_SADDR, emitCmp, emitFib, emitLookup } from '../../vm/expr/index.js';
@@ -23,7 +23,7 @@ import { NotModelled, type MatchFn, type XtActionParam } from '../xt.js';
 /** rtn_names[]: bit i of a type mask is `1 << RTN_*` (linux/rtnetlink.h order). */
 export const RTN_NAMES = ['UNSPEC', 'UNICAST', 'LOCAL', 'BROADCAST', 'ANYCAST', 'MULTICAST', 'BLACKHOLE', 'UNREACHABLE', 'PROHIBIT', 'THROW', 'NAT', 'XRESOLVE'] as const;
 
-export interface AddrtypeData {
+interface AddrtypeData {
   /** Bit mask of source address types (0: not tested). */
   source: number;
   /** Bit mask of destination address types (0: not tested). */
@@ -226,7 +226,7 @@ function listed(list: readonly Uint8Array[], d: Uint8Array, at: number, len: num
 }
 
 /** inet_dev_addr_type(net, NULL, addr) over the modelled local table. */
-export function inetAddrType(par: XtActionParam, at: number): number {
+function inetAddrType(par: XtActionParam, at: number): number {
   const d = par.d;
   const env = par.env;
   const all0 = d[at] === 0 && d[at + 1] === 0 && d[at + 2] === 0 && d[at + 3] === 0;
@@ -244,7 +244,7 @@ const IPV6_ADDR_UNICAST = 0x1;
 const IPV6_ADDR_MULTICAST = 0x2;
 
 /** __ipv6_addr_type(), reduced to the UNICAST / MULTICAST / ANY distinctions addrtype uses. */
-export function ipv6AddrType(d: Uint8Array, at: number): number {
+function ipv6AddrType(d: Uint8Array, at: number): number {
   const top3 = d[at]! & 0xe0;
   if (top3 !== 0x00 && top3 !== 0xe0) return IPV6_ADDR_UNICAST;
   if (d[at] === 0xff) return IPV6_ADDR_MULTICAST;

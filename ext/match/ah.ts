@@ -13,7 +13,7 @@ import type { MatchModule } from '../types.js';
 import { parseSpiRange, parseUintOptU32, saveSpiRange, type EspData } from './esp.js';
 
 /** ip6t_ah */
-export interface Ah6Data extends EspData {
+interface Ah6Data extends EspData {
   /** `--ahlen`: header length to match (0 when not given). */
   hdrlen: number;
   /** IP6T_AH_INV_LEN */

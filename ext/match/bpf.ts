@@ -15,21 +15,21 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoumax } from '../util.js';
+import { strtoumax } from '../numbers.js';
 
-export const XT_BPF_MAX_NUM_INSTR = 64;
+const XT_BPF_MAX_NUM_INSTR = 64;
 const XT_BPF_PATH_MAX = 512;
-export const XT_BPF_MODE_BYTECODE = 0;
-export const XT_BPF_MODE_FD_PINNED = 1;
+const XT_BPF_MODE_BYTECODE = 0;
+const XT_BPF_MODE_FD_PINNED = 1;
 
-export interface BpfInsn {
+interface BpfInsn {
   code: number;
   jt: number;
   jf: number;
   k: number;
 }
 
-export interface BpfData {
+interface BpfData {
   /** XT_BPF_MODE_BYTECODE or XT_BPF_MODE_FD_PINNED. */
   mode: number;
   /** The classic BPF program (bytecode mode). */

@@ -6,13 +6,13 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 
 /** XT_CLUSTER_NODES_MAX */
 const NODES_MAX = 32;
 
 /** struct xt_cluster_match_info. */
-export interface ClusterData {
+interface ClusterData {
   totalNodes: number;
   nodeMask: number;
   hashSeed: number;

@@ -4,14 +4,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { saveString } from '../util.js';
+import { saveString } from '../save.js';
 import type { MatchFn } from '../xt.js';
 
-export interface CommentData {
+interface CommentData {
   comment: string | undefined;
 }
 
-export const XT_MAX_COMMENT_LEN = 256;
+const XT_MAX_COMMENT_LEN = 256;
 
 export const comment: MatchModule<CommentData> = {
   kind: 'match',

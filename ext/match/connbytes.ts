@@ -7,12 +7,12 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoumax } from '../util.js';
+import { strtoumax } from '../numbers.js';
 
 const U64_MAX = 0xffffffffffffffffn;
 
 /** struct xt_connbytes_info, decoded. */
-export interface ConnbytesData {
+interface ConnbytesData {
   /** Counter range (u64); from > to encodes the inverted range. */
   from: bigint;
   to: bigint;

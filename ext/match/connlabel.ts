@@ -12,14 +12,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoumax } from '../util.js';
+import { strtoumax } from '../numbers.js';
 
-export const XT_CONNLABEL_OP_INVERT = 1 << 0;
-export const XT_CONNLABEL_OP_SET = 1 << 1;
+const XT_CONNLABEL_OP_INVERT = 1 << 0;
+const XT_CONNLABEL_OP_SET = 1 << 1;
 /** Bits in a connection label (NF_CT_LABELS_MAX_SIZE * 8). */
-export const XT_CONNLABEL_MAXBIT = 128;
+const XT_CONNLABEL_MAXBIT = 128;
 
-export interface ConnlabelData {
+interface ConnlabelData {
   /** The label bit (u16). */
   bit: number;
   /** XT_CONNLABEL_OP_* bits. */

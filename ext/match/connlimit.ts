@@ -10,12 +10,12 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 import { prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 
 /** struct xt_connlimit_info, decoded. */
-export interface ConnlimitData {
+interface ConnlimitData {
   limit: number;
   /** XT_CONNLIMIT_INVERT: match when count <= limit (`--connlimit-upto`). */
   upto: boolean;
@@ -26,7 +26,7 @@ export interface ConnlimitData {
 }
 
 /** count_bits4/count_bits6: prefix length as iptables prints it (from the highest zero bit). */
-export function connlimitMaskBits(mask: Uint8Array): number {
+function connlimitMaskBits(mask: Uint8Array): number {
   let bits = 0;
   for (let w = 0; w < mask.length / 4; w++) {
     let v = ~((mask[4 * w]! << 24) | (mask[4 * w + 1]! << 16) | (mask[4 * w + 2]! << 8) | mask[4 * w + 3]!) >>> 0;

@@ -4,7 +4,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { hex, parseMarkMask } from '../util.js';
+import { hex } from '../save.js';
+import { parseMarkMask } from '../numbers.js';
 import { NFT_CT_MARK, emitCtGet } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
@@ -13,7 +14,7 @@ import type { MatchFn } from '../xt.js';
 import { markTest } from './mark.js';
 
 /** struct xt_connmark_mtinfo1. */
-export interface ConnmarkData {
+interface ConnmarkData {
   mark: number;
   /** 0xffffffff when no `/mask` was given. */
   mask: number;

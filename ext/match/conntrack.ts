@@ -10,7 +10,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseProtocol, strtoumax } from '../util.js';
+import { parseProtocol } from '../protocols.js';
+import { strtoumax } from '../numbers.js';
 import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
 import { NFT_CMP_EQ, NFT_CMP_NEQ, M_CT_DIR, M_CT_STATE, M_CT_STATUS } from '../../vm/layout.js';
 import {
@@ -29,7 +30,7 @@ import {
  * IP_CT_NUMBER = 5): the ctinfo bits 1 << (ctinfo % 3 + 1), then SNAT, DNAT
  * and UNTRACKED at 1 << (IP_CT_NUMBER + 1..3).
  */
-export const CT_STATE = {
+const CT_STATE = {
   INVALID: NF_CT_STATE_INVALID_BIT,
   ESTABLISHED: NF_CT_STATE_ESTABLISHED_BIT,
   RELATED: NF_CT_STATE_RELATED_BIT,
@@ -40,10 +41,10 @@ export const CT_STATE = {
 } as const;
 
 /** IPS_* bits of `status_mask` (nf_conntrack_common.h). */
-export const CT_STATUS = { EXPECTED: 1 << 0, SEEN_REPLY: 1 << 1, ASSURED: 1 << 2, CONFIRMED: 1 << 3 } as const;
+const CT_STATUS = { EXPECTED: 1 << 0, SEEN_REPLY: 1 << 1, ASSURED: 1 << 2, CONFIRMED: 1 << 3 } as const;
 
 /** struct xt_conntrack_mtinfo3, decoded. Each optional field is present when its option was given. */
-export interface ConntrackData {
+interface ConntrackData {
   /** `-m state` (XT_CONNTRACK_STATE_ALIAS): saved as `-m state --state`. */
   stateAlias: boolean;
   /** --ctstate: CT_STATE bits. */
@@ -124,7 +125,7 @@ function parseList(arg: string, table: ReadonlyArray<readonly [string, number]>,
 }
 
 /** state_parse_states(): like --ctstate but without SNAT/DNAT. */
-export function parseStateList(arg: string): number {
+function parseStateList(arg: string): number {
   return parseList(arg, STATE_NAMES.slice(0, 5), 'state', '"--state" requires a list of states with no spaces, e.g. ESTABLISHED,RELATED');
 }
 

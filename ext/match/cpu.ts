@@ -5,9 +5,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 
-export interface CpuData {
+interface CpuData {
   cpu: number;
   invert: boolean;
 }

@@ -9,9 +9,10 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parsePortRangeX } from '../hostmask.js';
-import { parseUintOpt, xtOptUse, type XtOptEntry } from '../util.js';
+import { xtOptUse, type XtOptEntry } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 
-export interface DccpData {
+interface DccpData {
   /** Source port range, when `--sport` was given (XT_DCCP_SRC_PORTS). */
   spts: [number, number] | undefined;
   invSpts: boolean;
@@ -28,7 +29,7 @@ export interface DccpData {
 }
 
 /** dccp_pkt_types[], indexed by DCCP_PKT_* (linux/dccp.h). */
-export const DCCP_PKT_TYPES = ['REQUEST', 'RESPONSE', 'DATA', 'ACK', 'DATAACK', 'CLOSEREQ', 'CLOSE', 'RESET', 'SYNC', 'SYNCACK', 'INVALID'] as const;
+const DCCP_PKT_TYPES = ['REQUEST', 'RESPONSE', 'DATA', 'ACK', 'DATAACK', 'CLOSEREQ', 'CLOSE', 'RESET', 'SYNC', 'SYNCACK', 'INVALID'] as const;
 
 const TABLE: readonly XtOptEntry[] = [
   { name: 'source-port', id: 0 },

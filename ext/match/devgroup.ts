@@ -9,15 +9,15 @@
 import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
-import { parseValMask } from '../util.js';
+import { parseValMask } from '../numbers.js';
 
-export interface DevgroupSide {
+interface DevgroupSide {
   group: number;
   mask: number;
   invert: boolean;
 }
 
-export interface DevgroupData {
+interface DevgroupData {
   /** XT_DEVGROUP_MATCH_SRC (with XT_DEVGROUP_INVERT_SRC) */
   src: DevgroupSide | undefined;
   /** XT_DEVGROUP_MATCH_DST (with XT_DEVGROUP_INVERT_DST) */
@@ -28,7 +28,7 @@ export interface DevgroupData {
  * /etc/iproute2/group as iproute2 installs it: iptables accepts these names
  * and iptables-save prints them for a group with the full mask.
  */
-export const DEVGROUP_NAMES: ReadonlyMap<string, number> = new Map([['default', 0]]);
+const DEVGROUP_NAMES: ReadonlyMap<string, number> = new Map([['default', 0]]);
 
 function groupToString(g: DevgroupSide): string {
   if (g.mask !== 0xffffffff) return `0x${g.group.toString(16)}/0x${g.mask.toString(16)}`;

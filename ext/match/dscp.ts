@@ -6,7 +6,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
@@ -15,14 +16,14 @@ import { getDsfield, dsTest } from '../dsfield.js';
 /** XT_DSCP_MAX */
 export const DSCP_MAX = 0x3f;
 
-export interface DscpData {
+interface DscpData {
   /** The DSCP value 0..63. */
   dscp: number;
   invert: boolean;
 }
 
 /** dscp_helper.c ds_classes[] */
-export const DS_CLASSES: ReadonlyArray<readonly [string, number]> = [
+const DS_CLASSES: ReadonlyArray<readonly [string, number]> = [
   ['CS0', 0x00], ['CS1', 0x08], ['CS2', 0x10], ['CS3', 0x18], ['CS4', 0x20], ['CS5', 0x28], ['CS6', 0x30], ['CS7', 0x38],
   ['BE', 0x00],
   ['AF11', 0x0a], ['AF12', 0x0c], ['AF13', 0x0e], ['AF21', 0x12], ['AF22', 0x14], ['AF23', 0x16],

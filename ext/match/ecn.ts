@@ -6,7 +6,7 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH } from '../../vm/layout.js';
 import { emitBitwise, emitCmp, emitPayload } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';

@@ -8,7 +8,7 @@
  * full range 0:4294967295 unless it is inverted.
  */
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, parseUintRangeOpt } from '../util.js';
+import { parseUintOpt, parseUintRangeOpt } from '../numbers.js';
 
 /** An inclusive u32 SPI range (`struct xt_esp.spis` and friends). */
 export type SpiRange = [number, number];

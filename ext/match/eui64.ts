@@ -11,7 +11,7 @@ import { Hook } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 
 /** eui64 has no match data. */
-export type Eui64Data = Record<string, never>;
+type Eui64Data = Record<string, never>;
 
 export const eui64: MatchModule<Eui64Data> = {
   kind: 'match',

@@ -8,10 +8,10 @@
  * `--fragmore` / `--fraglast`.
  */
 import type { MatchModule } from '../types.js';
-import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseSpiRange, parseUintOptU32, saveSpiRange, type SpiRange } from './esp.js';
 
-export interface FragData {
+interface FragData {
   /** Fragment identification range; [0, 0xffffffff] when not given. */
   ids: SpiRange;
   invIds: boolean;

@@ -28,21 +28,20 @@ import { fail } from '../../core/errors.js';
 import type { Family } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { rateUnit } from './limit.js';
-import {
-  cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry,
-} from '../util.js';
+import { xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../xtopt.js';
+import { cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole } from '../numbers.js';
 import { inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
 
 /** XT_HASHLIMIT_* mode bits. */
-export const HASH_DIP = 0x01;
-export const HASH_DPT = 0x02;
-export const HASH_SIP = 0x04;
-export const HASH_SPT = 0x08;
-export const HL_INVERT = 0x10;
-export const HL_BYTES = 0x20;
-export const HL_RATE_MATCH = 0x40;
+const HASH_DIP = 0x01;
+const HASH_DPT = 0x02;
+const HASH_SIP = 0x04;
+const HASH_SPT = 0x08;
+const HL_INVERT = 0x10;
+const HL_BYTES = 0x20;
+const HL_RATE_MATCH = 0x40;
 
-export interface HashlimitData {
+interface HashlimitData {
   /** Table name (the /proc/net/ipt_hashlimit file), at most 254 bytes. */
   name: string;
   /** XT_HASHLIMIT_HASH_* | INVERT | BYTES | RATE_MATCH bits. */

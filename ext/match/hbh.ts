@@ -11,13 +11,13 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoumax } from '../util.js';
+import { strtoumax } from '../numbers.js';
 import { parseUintOptU32 } from './esp.js';
 
 /** IP6T_OPTS_OPTSNR */
-export const OPTS_OPTSNR = 16;
+const OPTS_OPTSNR = 16;
 
-export interface OptsData {
+interface OptsData {
   /** `--*-len`, when given. */
   hdrlen: number | undefined;
   /** IP6T_OPTS_INV_LEN */

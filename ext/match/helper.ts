@@ -5,10 +5,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { saveString } from '../util.js';
+import { saveString } from '../save.js';
 
 /** struct xt_helper_info. */
-export interface HelperData {
+interface HelperData {
   /** Helper name (at most 29 bytes, as `char name[30]` keeps it). */
   name: string;
   invert: boolean;

@@ -11,7 +11,7 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoulPrefix } from '../util.js';
+import { strtoulPrefix } from '../numbers.js';
 import {
   NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
 } from '../../vm/layout.js';
@@ -20,7 +20,7 @@ import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import { headerPointer, type MatchFn } from '../xt.js';
 
-export interface IcmpData {
+interface IcmpData {
   /** ICMP type; 0xff with codes 0..255 is `any` (IPv4 only). */
   type: number;
   /** Inclusive code range. */
@@ -127,7 +127,7 @@ function parseRange(s: string): { lo: number; hi: number; rest: string } | undef
 }
 
 /** `__ipt_parse_icmp()`: a type name prefix or `type[/code[:code]]`. */
-export function parseIcmpType(s: string, names: readonly IcmpName[], what: 'ICMP' | 'ICMPv6'): { type: number; codeMin: number; codeMax: number } {
+function parseIcmpType(s: string, names: readonly IcmpName[], what: 'ICMP' | 'ICMPv6'): { type: number; codeMin: number; codeMax: number } {
   let match: IcmpName | undefined;
   const lower = s.toLowerCase();
   for (const n of names) {

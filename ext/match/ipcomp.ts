@@ -9,7 +9,7 @@
 import type { MatchModule } from '../types.js';
 import { parseSpiRange, saveSpiRange, type EspData } from './esp.js';
 
-export interface IpcompData extends EspData {
+interface IpcompData extends EspData {
   /** `--compres` (hdrres); the kernel ignores it. */
   hdrres: boolean;
 }

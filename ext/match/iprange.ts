@@ -9,21 +9,21 @@
 import { fail } from '../../core/errors.js';
 import type { Family, MatchNode } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
-import { strtoulPrefix } from '../util.js';
+import { strtoulPrefix } from '../numbers.js';
 import { formatAddr, parseIPv6 } from '../../core/addr.js';
 import { NFT_PAYLOAD_NETWORK_HEADER as NH, NFT_RANGE_EQ, NFT_RANGE_NEQ } from '../../vm/layout.js';
 import { emitPayload, emitRange } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 
-export interface IpRange {
+interface IpRange {
   /** Inclusive bounds, 4 or 16 bytes in network order. */
   min: Uint8Array;
   max: Uint8Array;
   invert: boolean;
 }
 
-export interface IprangeData {
+interface IprangeData {
   /** IPRANGE_SRC (with IPRANGE_SRC_INV) */
   src: IpRange | undefined;
   /** IPRANGE_DST (with IPRANGE_DST_INV) */
@@ -34,7 +34,7 @@ export interface IprangeData {
  * `xtables_numeric_to_ipaddr()`: 1 to 4 dot-separated bytes, each in any C
  * base (`010` is 8, `0x0a` is 10); missing trailing bytes are 0.
  */
-export function numericToIPv4(s: string): Uint8Array | undefined {
+function numericToIPv4(s: string): Uint8Array | undefined {
   const parts = s.split('.');
   if (parts.length > 4) return undefined;
   const out = new Uint8Array(4);

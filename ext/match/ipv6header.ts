@@ -13,9 +13,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseProtocol } from '../util.js';
+import { parseProtocol } from '../protocols.js';
 
-export interface Ipv6headerData {
+interface Ipv6headerData {
   /** MASK_* bits of the headers named (MASK_HOPOPTS 0x80 ... MASK_PROTO 0x01). */
   matchflags: number;
   /** The kernel's invflags: 0xff when `! --header`. */

@@ -6,14 +6,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseProtocol } from '../util.js';
+import { parseProtocol } from '../protocols.js';
 import { formatHostMask, parseHostMask, parsePortX, type HostMask } from '../hostmask.js';
 
 /** IP_VS_CONN_F_* forwarding methods. */
-export const IPVS_METHOD = { MASQ: 0, GATE: 3, IPIP: 2 } as const;
+const IPVS_METHOD = { MASQ: 0, GATE: 3, IPIP: 2 } as const;
 
 /** struct xt_ipvs_mtinfo, decoded. */
-export interface IpvsData {
+interface IpvsData {
   /** --ipvs given (or implied by another option) and its inversion. */
   ipvs: boolean;
   invIpvs: boolean;

@@ -6,7 +6,7 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintRangeOpt } from '../util.js';
+import { parseUintRangeOpt } from '../numbers.js';
 import {
   NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_LEN, NFT_RANGE_EQ, NFT_RANGE_NEQ,
 } from '../../vm/layout.js';
@@ -15,7 +15,7 @@ import type { MatchNode } from '../../core/ast.js';
 import { be, type LowerCtx } from '../lower.js';
 import { be16, type MatchFn } from '../xt.js';
 
-export interface LengthData {
+interface LengthData {
   min: number;
   max: number;
   invert: boolean;

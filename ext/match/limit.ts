@@ -14,19 +14,19 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { cAtoi, parseUintOpt } from '../util.js';
+import { cAtoi, parseUintOpt } from '../numbers.js';
 import { emitLimit } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 
-export interface LimitData {
+interface LimitData {
   /** Period between packets, in 1/10000 s (u32). */
   avg: number;
   /** Bucket size in packets (0..10000; default 5). */
   burst: number;
 }
 
-export const XT_LIMIT_SCALE = 10000;
+const XT_LIMIT_SCALE = 10000;
 const XT_LIMIT_BURST = 5;
 
 /** The time unit after `/` (any prefix of second, minute, hour, day; case-insensitive), in seconds. */
@@ -60,7 +60,7 @@ const RATES: ReadonlyArray<readonly [string, number]> = [
 ];
 
 /** libxt_limit print_rate(). */
-export function formatLimitRate(period: number): string {
+function formatLimitRate(period: number): string {
   if (period === 0) return 'inf';
   let i = 1;
   for (; i < RATES.length; i++) {
@@ -116,7 +116,7 @@ export const limit: MatchModule<LimitData> = {
  */
 const MULT = [XT_LIMIT_SCALE * 24 * 60 * 60, XT_LIMIT_SCALE * 60 * 60, XT_LIMIT_SCALE * 60, XT_LIMIT_SCALE];
 
-export function limitRate(avg: number): { rate: number; unit: number } {
+function limitRate(avg: number): { rate: number; unit: number } {
   let i = 1;
   for (; i < MULT.length; i++) if (avg > MULT[i]! || Math.floor(MULT[i]! / avg) < MULT[i]! % avg) break;
   return { rate: Math.floor(MULT[i - 1]! / avg), unit: MULT[i - 1]! / XT_LIMIT_SCALE };

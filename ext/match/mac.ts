@@ -7,7 +7,7 @@
 import { fail } from '../../core/errors.js';
 import { Hook, type MatchNode } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
-import { strtoumax } from '../util.js';
+import { strtoumax } from '../numbers.js';
 import { formatMac } from '../../core/addr.js';
 import {
   NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_LL_HEADER, F_MAC_HEADER, M_FLAGS, M_IIF, M_IIFTYPE, M_MACOFF,
@@ -16,7 +16,7 @@ import { emitCmp, emitPayload } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 
-export interface MacData {
+interface MacData {
   /** 6 bytes. */
   srcaddr: Uint8Array;
   invert: boolean;

@@ -4,14 +4,15 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { hex, parseMarkMask } from '../util.js';
+import { hex } from '../save.js';
+import { parseMarkMask } from '../numbers.js';
 import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_MARK, M_MARK } from '../../vm/layout.js';
 import { emitBitwise, emitCmp, emitMetaGet } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import { le32, type LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 
-export interface MarkData {
+interface MarkData {
   mark: number;
   mask: number;
   invert: boolean;

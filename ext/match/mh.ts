@@ -9,9 +9,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
-export interface MhData {
+interface MhData {
   /** Inclusive type range; [0, 255] matches every type. */
   types: [number, number];
   invert: boolean;

@@ -11,7 +11,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parsePort, xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../xtopt.js';
+import { parsePort } from '../protocols.js';
 import { NFT_PAYLOAD_TRANSPORT_HEADER as TH } from '../../vm/layout.js';
 import { emitLookup, emitPayload, emitXtL4, emitXtMatchPorts } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
@@ -19,9 +20,9 @@ import { be, type LowerCtx } from '../lower.js';
 import { be16, headerPointer, type MatchFn } from '../xt.js';
 
 /** XT_MULTI_PORTS */
-export const MULTI_PORTS = 15;
+const MULTI_PORTS = 15;
 
-export interface MultiportData {
+interface MultiportData {
   /** XT_MULTIPORT_SOURCE / _DESTINATION / _EITHER (`--ports`: source or destination). */
   flags: 'source' | 'destination' | 'either';
   /** The ports and inclusive ranges, in order (a single port has lo === hi and is not a range). */

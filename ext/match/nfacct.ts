@@ -10,9 +10,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { saveString } from '../util.js';
+import { saveString } from '../save.js';
 
-export interface NfacctData {
+interface NfacctData {
   /** Accounting object name (cut to 31 bytes as iptables does). */
   name: string;
 }

@@ -7,10 +7,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoulPrefix } from '../util.js';
+import { strtoulPrefix } from '../numbers.js';
 
 /** struct xt_owner_match_info, decoded. */
-export interface OwnerData {
+interface OwnerData {
   uid?: { min: number; max: number; invert: boolean };
   gid?: { min: number; max: number; invert: boolean };
   /** XT_OWNER_SOCKET */

@@ -8,10 +8,10 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 
 /** XT_PHYSDEV_OP_* bits. */
-export const PHYSDEV = { IN: 1, OUT: 2, BRIDGED: 4, ISIN: 8, ISOUT: 16 } as const;
+const PHYSDEV = { IN: 1, OUT: 2, BRIDGED: 4, ISIN: 8, ISOUT: 16 } as const;
 
 /** struct xt_physdev_info, decoded. */
-export interface PhysdevData {
+interface PhysdevData {
   /** Bridge port names; a trailing `+` is a prefix wildcard. */
   physindev: string;
   physoutdev: string;

@@ -13,14 +13,14 @@ import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 
-export interface PkttypeData {
+interface PkttypeData {
   /** PACKET_HOST 0, PACKET_BROADCAST 1, PACKET_MULTICAST 2, PACKET_OTHERHOST 3. */
   pkttype: number;
   invert: boolean;
 }
 
 /** supported_types[] in table order: the first name of a value is the one saved. */
-export const PKTTYPES: ReadonlyArray<readonly [string, number]> = [
+const PKTTYPES: ReadonlyArray<readonly [string, number]> = [
   ['unicast', 0],
   ['broadcast', 1],
   ['multicast', 2],

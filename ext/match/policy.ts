@@ -9,14 +9,15 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseProtocol, parseUintOpt } from '../util.js';
+import { parseProtocol } from '../protocols.js';
+import { parseUintOpt } from '../numbers.js';
 import { formatHostMask, parseHostMask, type HostMask } from '../hostmask.js';
 
 /** XT_POLICY_MAX_ELEM */
 const MAX_ELEM = 4;
 
 /** One struct xt_policy_elem; a field is present when matched. */
-export interface PolicyElem {
+interface PolicyElem {
   reqid?: { value: number; invert: boolean };
   spi?: { value: number; invert: boolean };
   /** IPPROTO_AH (51), IPPROTO_ESP (50) or IPPROTO_COMP (108). */
@@ -27,7 +28,7 @@ export interface PolicyElem {
 }
 
 /** struct xt_policy_info, decoded. */
-export interface PolicyData {
+interface PolicyData {
   /** --dir (undefined until given). */
   dir?: 'in' | 'out';
   /** --pol none (XT_POLICY_MATCH_NONE); `ipsec` otherwise. */

@@ -8,9 +8,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
-export interface QuotaData {
+interface QuotaData {
   /** Bytes allowed (u64). */
   quota: bigint;
   invert: boolean;

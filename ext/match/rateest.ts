@@ -25,22 +25,22 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 import { strtodPrefix } from '../target/RATEEST.js';
 
-export const XT_RATEEST_MATCH_INVERT = 1 << 0;
-export const XT_RATEEST_MATCH_ABS = 1 << 1;
-export const XT_RATEEST_MATCH_REL = 1 << 2;
-export const XT_RATEEST_MATCH_DELTA = 1 << 3;
-export const XT_RATEEST_MATCH_BPS = 1 << 4;
-export const XT_RATEEST_MATCH_PPS = 1 << 5;
+const XT_RATEEST_MATCH_INVERT = 1 << 0;
+const XT_RATEEST_MATCH_ABS = 1 << 1;
+const XT_RATEEST_MATCH_REL = 1 << 2;
+const XT_RATEEST_MATCH_DELTA = 1 << 3;
+const XT_RATEEST_MATCH_BPS = 1 << 4;
+const XT_RATEEST_MATCH_PPS = 1 << 5;
 
-export const XT_RATEEST_MATCH_NONE = 0;
-export const XT_RATEEST_MATCH_EQ = 1;
-export const XT_RATEEST_MATCH_LT = 2;
-export const XT_RATEEST_MATCH_GT = 3;
+const XT_RATEEST_MATCH_NONE = 0;
+const XT_RATEEST_MATCH_EQ = 1;
+const XT_RATEEST_MATCH_LT = 2;
+const XT_RATEEST_MATCH_GT = 3;
 
-export interface RateestData {
+interface RateestData {
   /** First estimator name (at most 15 bytes). */
   name1: string;
   /** Second estimator name (relative mode). */

@@ -11,16 +11,16 @@
 import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
-import { parseValMask } from '../util.js';
+import { parseValMask } from '../numbers.js';
 
-export interface RealmData {
+interface RealmData {
   id: number;
   mask: number;
   invert: boolean;
 }
 
 /** /etc/iproute2/rt_realms as iproute2 installs it. */
-export const REALM_NAMES: ReadonlyMap<string, number> = new Map([['cosmos', 0]]);
+const REALM_NAMES: ReadonlyMap<string, number> = new Map([['cosmos', 0]]);
 
 export const realm: MatchModule<RealmData> = {
   kind: 'match',

@@ -17,18 +17,19 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
+import { xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 import { formatIPv4, formatIPv6, inetAton, parseIPv6 } from '../../core/addr.js';
 
 /** XT_RECENT_* check_set bits. */
-export const RECENT_CHECK = 1;
-export const RECENT_SET = 2;
-export const RECENT_UPDATE = 4;
-export const RECENT_REMOVE = 8;
-export const RECENT_TTL = 16;
-export const RECENT_REAP = 32;
+const RECENT_CHECK = 1;
+const RECENT_SET = 2;
+const RECENT_UPDATE = 4;
+const RECENT_REMOVE = 8;
+const RECENT_TTL = 16;
+const RECENT_REAP = 32;
 
-export interface RecentData {
+interface RecentData {
   /** XT_RECENT_* bits: the command and the TTL/reap modifiers. */
   checkSet: number;
   /** `!` before the command. */

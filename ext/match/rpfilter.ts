@@ -6,7 +6,7 @@
 import type { MatchModule } from '../types.js';
 
 /** XT_RPFILTER_* flags. */
-export interface RpfilterData {
+interface RpfilterData {
   /** XT_RPFILTER_LOOSE: any interface may reach the source. */
   loose: boolean;
   /** XT_RPFILTER_VALID_MARK: use the packet mark in the lookup. */

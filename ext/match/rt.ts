@@ -13,9 +13,9 @@ import { formatIPv6, parseIPv6 } from '../../core/addr.js';
 import { parseSpiRange, parseUintOptU32, type SpiRange } from './esp.js';
 
 /** IP6T_RT_HOPS */
-export const RT_HOPS = 16;
+const RT_HOPS = 16;
 
-export interface RtData {
+interface RtData {
   /** `--rt-type`, when given. */
   rtType: number | undefined;
   invType: boolean;

@@ -10,23 +10,23 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
 /** XT_NUM_SCTP_FLAGS: chunk types that may carry flag tests. */
-export const NUM_SCTP_FLAGS = 4;
+const NUM_SCTP_FLAGS = 4;
 
 /**
  * One `struct xt_sctp_flag_info`. As libxt_sctp does, `chunktype` holds the
  * index of the chunk in the name table (equal to the chunk type for
  * DATA..SHUTDOWN_COMPLETE, the only chunks with flags besides I_DATA).
  */
-export interface SctpFlagInfo {
+interface SctpFlagInfo {
   chunktype: number;
   flag: number;
   flagMask: number;
 }
 
-export interface SctpData {
+interface SctpData {
   /** Source port range, when given (XT_SCTP_SRC_PORTS). */
   spts: [number, number] | undefined;
   invSpts: boolean;

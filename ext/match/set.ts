@@ -15,10 +15,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule, KnownObjects } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
-export const IPSET_MAXNAMELEN = 32;
-export const IPSET_DIM_MAX = 6;
+const IPSET_MAXNAMELEN = 32;
+const IPSET_DIM_MAX = 6;
 
 /** A set reference: name and per-dimension direction. */
 export interface SetRef {
@@ -27,9 +27,9 @@ export interface SetRef {
   dirs: ('src' | 'dst')[];
 }
 
-export type CounterOp = 'eq' | 'ne' | 'lt' | 'gt';
+type CounterOp = 'eq' | 'ne' | 'lt' | 'gt';
 
-export interface SetMatchData {
+interface SetMatchData {
   set: SetRef | undefined;
   /** IPSET_INV_MATCH */
   invert: boolean;

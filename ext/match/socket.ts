@@ -5,7 +5,7 @@
 import type { MatchModule } from '../types.js';
 
 /** struct xt_socket_mtinfo3 flags. */
-export interface SocketData {
+interface SocketData {
   /** XT_SOCKET_TRANSPARENT: only transparent (IP_TRANSPARENT) sockets. */
   transparent: boolean;
   /** XT_SOCKET_NOWILDCARD: also sockets bound to the any address. */

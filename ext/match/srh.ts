@@ -11,12 +11,12 @@
  * field share the field (the last one given sets the value).
  */
 import type { MatchModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 import { formatIPv6, maskToCidr } from '../../core/addr.js';
 import { parseHostMask, type HostMask } from '../hostmask.js';
 
 /** The numeric options, in the order of their IP6T_SRH_* flag bits (and of srh1_save). */
-export const SRH_NUM_OPTS = [
+const SRH_NUM_OPTS = [
   'srh-next-hdr',
   'srh-hdr-len-eq',
   'srh-hdr-len-gt',
@@ -29,7 +29,7 @@ export const SRH_NUM_OPTS = [
   'srh-last-entry-lt',
   'srh-tag',
 ] as const;
-export const SRH_SID_OPTS = ['srh-psid', 'srh-nsid', 'srh-lsid'] as const;
+const SRH_SID_OPTS = ['srh-psid', 'srh-nsid', 'srh-lsid'] as const;
 
 type Field = 'nextHdr' | 'hdrLen' | 'segsLeft' | 'lastEntry' | 'tag';
 const FIELD_OF: Readonly<Record<(typeof SRH_NUM_OPTS)[number], Field>> = {
@@ -46,7 +46,7 @@ const FIELD_OF: Readonly<Record<(typeof SRH_NUM_OPTS)[number], Field>> = {
   'srh-tag': 'tag',
 };
 
-export interface SrhData {
+interface SrhData {
   /** Header field values (struct ip6t_srh1 next_hdr, hdr_len, segs_left, last_entry, tag). */
   nextHdr: number;
   hdrLen: number;

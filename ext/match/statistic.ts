@@ -16,7 +16,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { cIsSpace, parseUintOpt, xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../util.js';
+import { xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../xtopt.js';
+import { cIsSpace, parseUintOpt } from '../numbers.js';
 import {
   NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_NEQ, NFT_META_PRANDOM, NFT_NG_INCREMENTAL,
 } from '../../vm/layout.js';
@@ -25,7 +26,7 @@ import type { MatchNode } from '../../core/ast.js';
 import { be, le32, type LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 
-export interface StatisticData {
+interface StatisticData {
   /** XT_STATISTIC_MODE_RANDOM (0, also when --mode is missing) or _NTH (1). */
   mode: 'random' | 'nth';
   /** XT_STATISTIC_INVERT */
@@ -57,7 +58,7 @@ const TABLE: readonly XtOptEntryAlso[] = [
  * glibc strtod() over the whole text (XTTYPE_DOUBLE): decimal and hex
  * floats, inf/infinity/nan; undefined when something is left over.
  */
-export function cStrtodWhole(s: string): number | undefined {
+function cStrtodWhole(s: string): number | undefined {
   let i = 0;
   while (cIsSpace(s[i])) i++;
   const t = s.slice(i);
@@ -78,7 +79,7 @@ export function cStrtodWhole(s: string): number | undefined {
 }
 
 /** `%.11f` of p / 2^31, exactly, with glibc's round-half-to-even. */
-export function formatProbability(p: number): string {
+function formatProbability(p: number): string {
   const scaled = BigInt(p) * 10n ** 11n;
   const den = 1n << 31n;
   let q = scaled / den;

@@ -16,9 +16,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 
-export interface StringData {
+interface StringData {
   /** Offsets of the search window (from 0, to 65535 by default). */
   from: number;
   to: number;
@@ -31,7 +32,7 @@ export interface StringData {
   icase: boolean;
 }
 
-export const XT_STRING_MAX_PATTERN_SIZE = 128;
+const XT_STRING_MAX_PATTERN_SIZE = 128;
 const XT_STRING_MAX_ALGO_NAME_SIZE = 16;
 
 const TABLE: readonly XtOptEntry[] = [
@@ -46,7 +47,7 @@ const TABLE: readonly XtOptEntry[] = [
 const isXDigit = (c: number | undefined) => c !== undefined && ((c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102));
 
 /** libxt_string parse_hex_string(). */
-export function parseHexString(text: string): Uint8Array {
+function parseHexString(text: string): Uint8Array {
   const s = Buffer.from(text, 'utf8');
   const slen = s.length;
   const out: number[] = [];
@@ -93,7 +94,7 @@ export function parseHexString(text: string): Uint8Array {
 }
 
 /** The pattern as iptables-save prints it (with the option name). */
-export function savePattern(p: Uint8Array): string {
+function savePattern(p: Uint8Array): string {
   const printable = p.every((c) => c >= 0x20 && c <= 0x7e) && (p.length === 0 || p[p.length - 1] !== 0x5c);
   if (!printable) return ` --hex-string "|${Buffer.from(p).toString('hex')}|"`;
   let s = '';

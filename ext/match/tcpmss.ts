@@ -6,7 +6,8 @@
  * the MSS option of SYN packets.
  */
 import type { MatchModule } from '../types.js';
-import { parseUintRangeOpt, xtOptFcheck, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, type XtOptEntry } from '../xtopt.js';
+import { parseUintRangeOpt } from '../numbers.js';
 
 export interface TcpmssData {
   /** Inclusive MSS range (`mss_min`, `mss_max`). */

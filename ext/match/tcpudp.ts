@@ -7,7 +7,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parsePortRange, strtoulWhole } from '../util.js';
+import { parsePortRange } from '../protocols.js';
+import { strtoulWhole } from '../numbers.js';
 import {
   NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH, NFT_RANGE_EQ, NFT_RANGE_NEQ,
 } from '../../vm/layout.js';
@@ -34,10 +35,10 @@ export interface TcpData extends PortsData {
   given: number;
 }
 
-export type UdpData = PortsData & { given: number };
+type UdpData = PortsData & { given: number };
 
 /** libxt_tcp tcp_flag_names[], in the order print_tcpf walks them. */
-export const TCP_FLAG_NAMES: ReadonlyArray<readonly [string, number]> = [
+const TCP_FLAG_NAMES: ReadonlyArray<readonly [string, number]> = [
   ['FIN', 0x01],
   ['SYN', 0x02],
   ['RST', 0x04],
@@ -48,7 +49,7 @@ export const TCP_FLAG_NAMES: ReadonlyArray<readonly [string, number]> = [
   ['NONE', 0],
 ];
 
-export function parseTcpFlags(s: string): number {
+function parseTcpFlags(s: string): number {
   let r = 0;
   for (const part of s.split(',')) {
     if (part === '') continue; // strtok skips empty fields
@@ -59,7 +60,7 @@ export function parseTcpFlags(s: string): number {
   return r;
 }
 
-export function printTcpFlags(flags: number): string {
+function printTcpFlags(flags: number): string {
   const names: string[] = [];
   let f = flags;
   while (f) {

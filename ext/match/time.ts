@@ -17,9 +17,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { cStrtoul, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
+import { cStrtoul } from '../numbers.js';
 
-export interface TimeData {
+interface TimeData {
   /** Seconds since the epoch (u32); 0 = no start. */
   dateStart: number;
   /** Seconds since the epoch (u32); 2^31-1 = no stop. */
@@ -37,9 +38,9 @@ export interface TimeData {
   contiguous: boolean;
 }
 
-export const XT_TIME_ALL_MONTHDAYS = 0xfffffffe;
-export const XT_TIME_ALL_WEEKDAYS = 0xfe;
-export const XT_TIME_MAX_DAYTIME = 24 * 60 * 60 - 1;
+const XT_TIME_ALL_MONTHDAYS = 0xfffffffe;
+const XT_TIME_ALL_WEEKDAYS = 0xfe;
+const XT_TIME_MAX_DAYTIME = 24 * 60 * 60 - 1;
 const INT_MAX = 0x7fffffff;
 const WEEK_DAYS = ['', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 
@@ -66,7 +67,7 @@ function ul(s: string, base = 10): { v: number; rest: string } {
 }
 
 /** time_parse_date(): YYYY[-MM[-DD[Thh[:mm[:ss]]]]] as UTC. */
-export function parseDate(os: string): number {
+function parseDate(os: string): number {
   const bad = (): never => fail(`Invalid date "${os}" specified. Should be YYYY[-MM[-DD[Thh[:mm[:ss]]]]]`);
   const f = [0, 1, 1, 0, 0, 0]; // year month day hour minute second
   const seps = ['-', '-', 'T', ':', ':', ''];
@@ -87,7 +88,7 @@ export function parseDate(os: string): number {
 }
 
 /** time_parse_minutes(): hh:mm[:ss] in seconds. */
-export function parseDaytime(os: string): number {
+function parseDaytime(os: string): number {
   const bad = (): never => fail(`invalid time "${os}" specified, should be hh:mm[:ss] format and within the boundaries`);
   const h = ul(os);
   if (h.rest[0] !== ':' || h.v > 23) return bad();

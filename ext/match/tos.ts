@@ -6,13 +6,13 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseTosMask } from '../util.js';
+import { parseTosMask } from '../numbers.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 import { getDsfield, dsTest } from '../dsfield.js';
 
-export interface TosMatchData {
+interface TosMatchData {
   value: number;
   mask: number;
   invert: boolean;

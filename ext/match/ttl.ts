@@ -7,14 +7,15 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt, xtOptFcheck, xtOptFlags, xtOptName, xtOptUse, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, xtOptName, xtOptUse, type XtOptEntry } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 import { NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LT, NFT_CMP_NEQ, NFT_PAYLOAD_NETWORK_HEADER as NH } from '../../vm/layout.js';
 import { emitCmp, emitPayload } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
 
-export interface TtlData {
+interface TtlData {
   /** IPT_TTL_EQ / _NE / _LT / _GT (IP6T_HL_* alike). */
   mode: 'eq' | 'ne' | 'lt' | 'gt';
   /** The TTL or hop limit compared with. */
@@ -22,7 +23,7 @@ export interface TtlData {
   xflags: number;
 }
 
-export type HlData = TtlData;
+type HlData = TtlData;
 
 function make(name: 'ttl' | 'hl', family: 'ip' | 'ip6', label: string): MatchModule<TtlData> {
   // O_EQ = 0, O_LT = 1, O_GT = 2, all excluding each other (F_ANY)
@@ -73,7 +74,7 @@ function lowerTtl(c: LowerCtx, m: MatchNode): void {
 /**
  * ttl match: net/netfilter/xt_hl.c ttl_mt() (kernel 6.18).
  */
-export function compareHl(mode: TtlData['mode'], v: number, ref: number): boolean {
+function compareHl(mode: TtlData['mode'], v: number, ref: number): boolean {
   switch (mode) {
     case 'eq': return v === ref;
     case 'ne': return v !== ref;

@@ -13,26 +13,26 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { cIsSpace, strtoulPrefix } from '../util.js';
+import { cIsSpace, strtoulPrefix } from '../numbers.js';
 
-export type U32Op = '&' | '<<' | '>>' | '@';
+type U32Op = '&' | '<<' | '>>' | '@';
 
-export interface U32Test {
+interface U32Test {
   /** location[0] is a plain number; every further one is applied with its operator. */
   location: { op: U32Op; number: number }[];
   /** Inclusive ranges the word must fall in (any of them). */
   value: { min: number; max: number }[];
 }
 
-export interface U32Data {
+interface U32Data {
   tests: U32Test[];
   invert: boolean;
 }
 
-export const XT_U32_MAXSIZE = 10;
+const XT_U32_MAXSIZE = 10;
 
 /** libxt_u32 u32_parse(): the test expression grammar with its error positions. */
-export function parseU32(arg: string): U32Test[] {
+function parseU32(arg: string): U32Test[] {
   const tests: U32Test[] = [];
   let ct: U32Test = { location: [], value: [] };
   let state = 0;

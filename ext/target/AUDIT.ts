@@ -7,7 +7,7 @@ import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
 /** struct xt_audit_info: XT_AUDIT_TYPE_ACCEPT/DROP/REJECT. */
-export interface AuditData {
+interface AuditData {
   type: 'accept' | 'drop' | 'reject';
 }
 

@@ -7,7 +7,7 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
-export interface ChecksumData {
+interface ChecksumData {
   /** XT_CHECKSUM_OP_FILL */
   fill: boolean;
 }

@@ -8,7 +8,7 @@ import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
 
-export interface ClassifyData {
+interface ClassifyData {
   /** TC_H_MAKE(major << 16, minor) */
   priority: number;
 }
@@ -36,7 +36,7 @@ function scanHex(s: string, p: number): { value: number; end: number } | undefin
 }
 
 /** `CLASSIFY_string_to_priority()`: sscanf("%x:%x"); text after the minor is ignored. */
-export function parseClass(s: string): number | undefined {
+function parseClass(s: string): number | undefined {
   const a = scanHex(s, 0);
   if (!a || s[a.end] !== ':') return undefined;
   const b = scanHex(s, a.end + 1);

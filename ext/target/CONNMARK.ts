@@ -10,7 +10,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { hex, parseMarkMask, parseUintOpt } from '../util.js';
+import { hex } from '../save.js';
+import { parseMarkMask, parseUintOpt } from '../numbers.js';
 import { NFT_META_MARK, M_CT_DIR, M_CT_MARK, M_MARK } from '../../vm/layout.js';
 import { NFT_CT_MARK, emitBitwise, emitCtGet, emitCtSet, emitMetaGet, emitMetaSet } from '../../vm/expr/index.js';
 import type { TargetNode } from '../../core/ast.js';
@@ -18,7 +19,7 @@ import { le32, type LowerCtx } from '../lower.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 /** struct xt_connmark_tginfo2, decoded. */
-export interface ConnmarkTargetData {
+interface ConnmarkTargetData {
   mode: 'set' | 'save' | 'restore' | undefined;
   ctmark: number;
   ctmask: number;

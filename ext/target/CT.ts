@@ -9,10 +9,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { CheckContext, TargetModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
 /** IPCT_* event bits, in the order libxt_CT prints them. */
-export const CT_EVENTS: ReadonlyArray<readonly [string, number]> = [
+const CT_EVENTS: ReadonlyArray<readonly [string, number]> = [
   ['new', 0],
   ['related', 1],
   ['destroy', 2],
@@ -27,7 +27,7 @@ export const CT_EVENTS: ReadonlyArray<readonly [string, number]> = [
 const EXP_EVENTS: ReadonlyArray<readonly [string, number]> = [['new', 0]];
 
 /** struct xt_ct_target_info_v1, decoded. */
-export interface CtData {
+interface CtData {
   /** XT_CT_NOTRACK */
   notrack: boolean;
   /** XT_CT_NOTRACK_ALIAS: loaded as `-j NOTRACK` (saved so). */

@@ -5,10 +5,11 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 import { DSCP_MAX, classToDscp, hex02 } from '../match/dscp.js';
 
-export interface DscpTargetData {
+interface DscpTargetData {
   /** The DSCP value 0..63. */
   dscp: number;
 }

@@ -14,11 +14,11 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 
-export const IPT_ECN_OP_SET_IP = 0x01;
-export const IPT_ECN_OP_SET_ECE = 0x10;
-export const IPT_ECN_OP_SET_CWR = 0x20;
+const IPT_ECN_OP_SET_IP = 0x01;
+const IPT_ECN_OP_SET_ECE = 0x10;
+const IPT_ECN_OP_SET_CWR = 0x20;
 const IPT_ECN_OP_MASK = 0xce;
 
 export interface EcnData {

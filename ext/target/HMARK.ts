@@ -21,12 +21,12 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 import { maskToCidr, prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 
 /** XT_HMARK_* bit numbers of `flags` (and the option ids of the x6 table). */
-export const enum HmarkBit {
+const enum HmarkBit {
   SADDR_MASK = 0,
   DADDR_MASK,
   SPI,
@@ -45,7 +45,7 @@ export const enum HmarkBit {
 }
 const O_TYPE = 13;
 
-export interface HmarkData {
+interface HmarkData {
   /** Source address mask (4 or 16 bytes). */
   srcMask: Uint8Array;
   /** Destination address mask. */

@@ -11,13 +11,13 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 
-export const XT_IDLETIMER = 0;
-export const XT_IDLETIMER_ALARM = 1;
+const XT_IDLETIMER = 0;
+const XT_IDLETIMER_ALARM = 1;
 const MAX_IDLETIMER_LABEL_SIZE = 28;
 
-export interface IdletimerData {
+interface IdletimerData {
   /** Timeout in seconds. */
   timeout: number;
   /** The timer's label (its sysfs file name). */

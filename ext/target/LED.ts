@@ -16,9 +16,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
-export interface LedData {
+interface LedData {
   /** The trigger id without the `netfilter-` prefix. */
   id: string;
   /** Delay in ms; 0xffffffff (-1) for `inf`. */

@@ -15,12 +15,13 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { saveString, strtoulWhole } from '../util.js';
+import { saveString } from '../save.js';
+import { strtoulWhole } from '../numbers.js';
 import { emitLog } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
-export interface LogData {
+interface LogData {
   /** Syslog level 0..7 (default 4). */
   level: number;
   /** The prefix as stored by the kernel (at most 29 bytes, '' for none). */
@@ -29,7 +30,7 @@ export interface LogData {
   logflags: number;
 }
 
-export const XT_LOG = {
+const XT_LOG = {
   TCPSEQ: 0x01,
   TCPOPT: 0x02,
   IPOPT: 0x04,
@@ -39,8 +40,8 @@ export const XT_LOG = {
 } as const;
 
 /** sizeof(xt_log_info.prefix) */
-export const LOG_PREFIX_SIZE = 30;
-export const LOG_DEFAULT_LEVEL = 4;
+const LOG_PREFIX_SIZE = 30;
+const LOG_DEFAULT_LEVEL = 4;
 
 /** libxtables xtopt_sysloglevel[] */
 const SYSLOG_LEVELS: Readonly<Record<string, number>> = Object.assign(Object.create(null), {
@@ -56,7 +57,7 @@ const SYSLOG_LEVELS: Readonly<Record<string, number>> = Object.assign(Object.cre
 });
 
 /** XTTYPE_SYSLOGLEVEL (xtopt_parse_sysloglevel). */
-export function parseSyslogLevel(s: string): number {
+function parseSyslogLevel(s: string): number {
   const n = strtoulWhole(s, 0n, 7n);
   if (n !== undefined) return Number(n);
   const v = SYSLOG_LEVELS[s];

@@ -8,13 +8,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { hex, parseMarkMask, parseUintOpt } from '../util.js';
+import { hex } from '../save.js';
+import { parseMarkMask, parseUintOpt } from '../numbers.js';
 import { NFT_META_MARK, M_MARK } from '../../vm/layout.js';
 import { emitBitwise, emitImmediate, emitMetaGet, emitMetaSet } from '../../vm/expr/index.js';
 import { le32, type LowerCtx } from '../lower.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
-export interface MarkTargetData {
+interface MarkTargetData {
   mark: number;
   mask: number;
   given: boolean;

@@ -28,7 +28,8 @@ import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { Family } from '../../core/ast.js';
 import type { ExtContext, TargetModule, ExtTargetNode } from '../types.js';
-import { serviceToPort, strtoulPrefix } from '../util.js';
+import { serviceToPort } from '../protocols.js';
+import { strtoulPrefix } from '../numbers.js';
 import { formatAddr, parseIPv6 } from '../../core/addr.js';
 import { NF_ACCEPT } from '../../core/netfilter.js';
 import { NAT_DNAT, NAT_MASQ, NAT_REDIR, NAT_SNAT, emitNat } from '../../vm/expr/index.js';
@@ -47,7 +48,7 @@ export const NF_NAT_RANGE = {
 } as const;
 
 /** `struct nf_nat_range2` in decoded form (also used for the older layouts). */
-export interface NatRangeData {
+interface NatRangeData {
   /** Kernel target revision the rule is loaded with (0, 1 or 2; see the header). */
   revision: number;
   /** NF_NAT_RANGE_* bits. */
@@ -63,7 +64,7 @@ export interface NatRangeData {
   basePort: number;
 }
 
-export type NatKind = 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT';
+type NatKind = 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT';
 
 const PORT_PROTOS = new Set([6, 17, 132, 33, 1]); // tcp udp sctp dccp icmp (libxt_NAT.c __NAT_parse)
 
@@ -183,7 +184,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** sprint_range(): the range as iptables prints it. */
-export function formatNatRange(r: NatRangeData, family: Family): string {
+function formatNatRange(r: NatRangeData, family: Family): string {
   const brackets = family === 'ip6' && (r.flags & NF_NAT_RANGE.PROTO_SPECIFIED) !== 0;
   let s = '';
   if (r.flags & NF_NAT_RANGE.MAP_IPS) {
@@ -334,7 +335,7 @@ function lowerNat(c: LowerCtx, t: ExtTargetNode<NatRangeData>): void {
 /**
  * SNAT, DNAT, MASQUERADE and REDIRECT: net/netfilter/xt_nat.c,
  * xt_MASQUERADE.c, xt_REDIRECT.c (kernel 6.18). The translation needs the
- * conntrack model (issue 4); until then each records its event and returns
+ * conntrack model (the node's NAT); here each records its event and returns
  * NF_ACCEPT, as the kernel's targets do once the binding is set up.
  */
 function natTg(kind: NatKind, info: NatRangeData): TargetFn {

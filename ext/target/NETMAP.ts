@@ -19,7 +19,7 @@ import { formatAddr, maskToCidr } from '../../core/addr.js';
 import { parseHostMask } from '../hostmask.js';
 import { NF_NAT_RANGE } from './NAT.js';
 
-export interface NetmapData {
+interface NetmapData {
   /** NF_NAT_RANGE_MAP_IPS once `--to` is given. */
   flags: number;
   /** First address of the mapped network (address & mask). */

@@ -15,13 +15,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { saveString, parseUintOpt } from '../util.js';
+import { saveString } from '../save.js';
+import { parseUintOpt } from '../numbers.js';
 import { putString } from './LOG.js';
 import { emitLog } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
-export interface NflogData {
+interface NflogData {
   /** Netlink multicast group (0..65535). */
   group: number;
   /** Bytes to copy to userspace (`--nflog-size`/`--nflog-range`). */
@@ -34,9 +35,9 @@ export interface NflogData {
   prefix: string;
 }
 
-export const XT_NFLOG_F_COPY_LEN = 0x1;
+const XT_NFLOG_F_COPY_LEN = 0x1;
 /** sizeof(xt_nflog_info.prefix) */
-export const NFLOG_PREFIX_SIZE = 64;
+const NFLOG_PREFIX_SIZE = 64;
 
 export const NFLOG: TargetModule<NflogData> = {
   kind: 'target',

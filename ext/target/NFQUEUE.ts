@@ -15,14 +15,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt, strtoulPrefix } from '../util.js';
+import { parseUintOpt, strtoulPrefix } from '../numbers.js';
 import { emitQueue } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
 import { M_CPU } from '../../vm/layout.js';
 import { NF_QUEUE, NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS } from '../../core/netfilter.js';
 import { NotModelled, type TargetFn } from '../xt.js';
 
-export interface NfqueueData {
+interface NfqueueData {
   /** First queue number. */
   queuenum: number;
   /** Number of queues balanced over (u16; 1 for a single queue). */
@@ -31,8 +31,8 @@ export interface NfqueueData {
   flags: number;
 }
 
-export const NFQ_FLAG_BYPASS = 0x01;
-export const NFQ_FLAG_CPU_FANOUT = 0x02;
+const NFQ_FLAG_BYPASS = 0x01;
+const NFQ_FLAG_CPU_FANOUT = 0x02;
 const NFQ_FLAG_MASK = 0x03;
 
 /** The `--queue-balance` entry's `.max`. */
@@ -140,7 +140,7 @@ function lowerNfqueue(c: LowerCtx, d: NfqueueData): void {
  * (the cpu from M_CPU).
  */
 /** NF_QUEUE_NR(x), as an unsigned verdict. */
-export function nfQueueNr(queue: number): number {
+function nfQueueNr(queue: number): number {
   return (((queue << NF_VERDICT_QBITS) & 0xffff0000) | NF_QUEUE) >>> 0;
 }
 

@@ -16,7 +16,7 @@ import type { TargetModule } from '../types.js';
 import { formatIPv6, maskToCidr, prefixMask } from '../../core/addr.js';
 import { parseHostMask } from '../hostmask.js';
 
-export interface NptData {
+interface NptData {
   /** Source prefix address (16 bytes, unmasked as given). */
   srcPfx: Uint8Array;
   /** Source prefix length. */

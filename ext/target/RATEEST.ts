@@ -20,7 +20,7 @@ import type { TargetModule } from '../types.js';
 const TIME_UNITS_PER_SEC = 1000000;
 const IFNAMSIZ = 16;
 
-export interface RateestTgData {
+interface RateestTgData {
   /** Estimator name (at most 15 bytes). */
   name: string;
   /** Interval as 2^(interval+2) quarter seconds: -2 (250 ms) .. 3 (8 s). */

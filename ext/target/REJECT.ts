@@ -23,7 +23,7 @@ import { NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, emitReject } from '../../v
 import type { LowerCtx } from '../lower.js';
 import type { TargetFn } from '../xt.js';
 
-export interface RejectData {
+interface RejectData {
   /** `enum ipt_reject_with` (IPv4) or `enum ip6t_reject_with` (IPv6) value. */
   with: number;
 }
@@ -35,7 +35,7 @@ interface RejectName {
 }
 
 /** IPv4 `enum ipt_reject_with` (4 = echo-reply, no longer accepted). */
-export const IPT_REJECT = {
+const IPT_REJECT = {
   ICMP_NET_UNREACHABLE: 0,
   ICMP_HOST_UNREACHABLE: 1,
   ICMP_PROT_UNREACHABLE: 2,
@@ -48,7 +48,7 @@ export const IPT_REJECT = {
 } as const;
 
 /** IPv6 `enum ip6t_reject_with` (2 not-neighbour and 5 echo-reply are not offered). */
-export const IP6T_REJECT = {
+const IP6T_REJECT = {
   ICMP6_NO_ROUTE: 0,
   ICMP6_ADM_PROHIBITED: 1,
   ICMP6_NOT_NEIGHBOUR: 2,
@@ -158,7 +158,7 @@ function lowerReject(c: LowerCtx, d: RejectData): void {
  * ICMP error or a TCP reset, then NF_DROP. The reply is recorded by the name
  * of its kind; whether the stack actually sends it (never for non-first
  * fragments, ICMP errors, RSTs, broadcast destinations, ...) is decided by
- * nf_send_unreach()/nf_send_reset(), which belong to the node model (issue 4).
+ * nf_send_unreach()/nf_send_reset(), which belong to the node model.
  */
 const REPLY4 = ['icmp-net-unreachable', 'icmp-host-unreachable', 'icmp-proto-unreachable', 'icmp-port-unreachable', 'icmp-echo-reply', 'icmp-net-prohibited', 'icmp-host-prohibited', 'tcp-reset', 'icmp-admin-prohibited'];
 const REPLY6 = ['icmp6-no-route', 'icmp6-adm-prohibited', 'icmp6-not-neighbour', 'icmp6-addr-unreachable', 'icmp6-port-unreachable', 'icmp6-echo-reply', 'tcp-reset', 'icmp6-policy-fail', 'icmp6-reject-route'];

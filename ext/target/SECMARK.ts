@@ -15,10 +15,10 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 
-export const SECMARK_MODE_SEL = 1;
+const SECMARK_MODE_SEL = 1;
 const SECMARK_SECCTX_MAX = 256;
 
-export interface SecmarkData {
+interface SecmarkData {
   /** SECMARK_MODE_SEL once `--selctx` is given. */
   mode: number;
   /** The security context, at most 255 bytes. */
@@ -53,10 +53,10 @@ export const SECMARK: TargetModule<SecmarkData> = {
   reference: 'needs the security labels of the node (LSM secids)',
 };
 
-export const CONNSECMARK_SAVE = 1;
-export const CONNSECMARK_RESTORE = 2;
+const CONNSECMARK_SAVE = 1;
+const CONNSECMARK_RESTORE = 2;
 
-export interface ConnsecmarkData {
+interface ConnsecmarkData {
   /** CONNSECMARK_SAVE or CONNSECMARK_RESTORE (0 before parsing). */
   mode: number;
 }

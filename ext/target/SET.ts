@@ -18,10 +18,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 import { checkSetName, formatSetRef, missingSet, parseDirs, type SetRef } from '../match/set.js';
 
-export interface SetTargetData {
+interface SetTargetData {
   addSet: SetRef | undefined;
   delSet: SetRef | undefined;
   mapSet: SetRef | undefined;

@@ -10,15 +10,15 @@
  */
 import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 
-export const XT_SYNPROXY_OPT_MSS = 0x01;
-export const XT_SYNPROXY_OPT_WSCALE = 0x02;
-export const XT_SYNPROXY_OPT_SACK_PERM = 0x04;
-export const XT_SYNPROXY_OPT_TIMESTAMP = 0x08;
-export const XT_SYNPROXY_OPT_ECN = 0x10;
+const XT_SYNPROXY_OPT_MSS = 0x01;
+const XT_SYNPROXY_OPT_WSCALE = 0x02;
+const XT_SYNPROXY_OPT_SACK_PERM = 0x04;
+const XT_SYNPROXY_OPT_TIMESTAMP = 0x08;
+const XT_SYNPROXY_OPT_ECN = 0x10;
 
-export interface SynproxyData {
+interface SynproxyData {
   /** XT_SYNPROXY_OPT_* bits. */
   options: number;
   /** Window scale (u8), with XT_SYNPROXY_OPT_WSCALE. */

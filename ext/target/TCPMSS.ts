@@ -12,10 +12,10 @@ import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
 import type { TcpData } from '../match/tcpudp.js';
-import { parseUintOpt } from '../util.js';
+import { parseUintOpt } from '../numbers.js';
 
 /** XT_TCPMSS_CLAMP_PMTU */
-export const TCPMSS_CLAMP_PMTU = 0xffff;
+const TCPMSS_CLAMP_PMTU = 0xffff;
 
 export interface TcpmssData {
   /** The MSS to set, or TCPMSS_CLAMP_PMTU for --clamp-mss-to-pmtu. */

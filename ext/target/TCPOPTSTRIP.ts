@@ -10,10 +10,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { strtoulWhole } from '../util.js';
+import { strtoulWhole } from '../numbers.js';
 
 /** tcp_optionmap[] */
-export const TCP_OPTION_NAMES: ReadonlyMap<string, number> = new Map([
+const TCP_OPTION_NAMES: ReadonlyMap<string, number> = new Map([
   ['wscale', 3],
   ['mss', 2],
   ['sack-permitted', 4],
@@ -22,7 +22,7 @@ export const TCP_OPTION_NAMES: ReadonlyMap<string, number> = new Map([
   ['md5', 19],
 ]);
 
-export interface TcpoptstripData {
+interface TcpoptstripData {
   /** The option kinds to strip, ascending. */
   options: number[];
 }

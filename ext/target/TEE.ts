@@ -14,7 +14,7 @@ import type { TargetModule } from '../types.js';
 import { formatAddr } from '../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 
-export interface TeeData {
+interface TeeData {
   /** Gateway address bytes (4 or 16), undefined until given. */
   gw: Uint8Array | undefined;
   /** Output interface name ('' for none), at most 15 bytes. */

@@ -9,9 +9,10 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseTosMask, parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
+import { parseTosMask, parseUintOpt } from '../numbers.js';
 
-export interface TosTargetData {
+interface TosTargetData {
   value: number;
   mask: number;
 }

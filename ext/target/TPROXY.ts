@@ -17,11 +17,13 @@ import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { Family } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
-import { hex, parseMarkMask, serviceToPort } from '../util.js';
+import { hex } from '../save.js';
+import { serviceToPort } from '../protocols.js';
+import { parseMarkMask } from '../numbers.js';
 import { formatAddr } from '../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 
-export interface TproxyData {
+interface TproxyData {
   /** Local port to divert to (host order). */
   lport: number;
   /** Local address to divert to (4 or 16 bytes; all zero = the incoming interface's address). */
@@ -32,7 +34,7 @@ export interface TproxyData {
 }
 
 /** xtables_getportbyname(): getaddrinfo(NULL, name) service resolution. */
-export function getPortByName(s: string): number {
+function getPortByName(s: string): number {
   if (/^[ \t\n\v\f\r]*\+?[0-9]*$/.test(s) && (s === '' || /[0-9]$/.test(s))) {
     const digits = s.replace(/^[ \t\n\v\f\r]*\+?/, '');
     const v = digits === '' ? 0n : BigInt(digits);

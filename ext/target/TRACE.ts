@@ -10,7 +10,7 @@ import type { LowerCtx } from '../lower.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 /** TRACE carries no data. */
-export type TraceData = Record<string, never>;
+type TraceData = Record<string, never>;
 
 export const TRACE: TargetModule<TraceData> = {
   kind: 'target',

@@ -6,15 +6,14 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
-import { parseUintOpt, xtOptFcheck, xtOptFlags, type XtOptEntry } from '../util.js';
+import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
+import { parseUintOpt } from '../numbers.js';
 
-export interface TtlTargetData {
+interface TtlTargetData {
   /** IPT_TTL_SET / _INC / _DEC (IP6T_HL_* alike). */
   mode: 'set' | 'inc' | 'dec';
   value: number;
 }
-
-export type HlTargetData = TtlTargetData;
 
 function make(name: 'TTL' | 'HL', family: 'ip' | 'ip6'): TargetModule<TtlTargetData> {
   const p = name.toLowerCase();

@@ -43,9 +43,9 @@
  * of the offending word.
  */
 import { NfvmError, type SourcePos } from '../../core/errors.js';
-import { parseProtocol } from '../../ext/util.js';
+import { parseProtocol } from '../../ext/protocols.js';
 import { parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
-import { suggest } from '../../compiler/parse/rule.js';
+import { suggest } from '../../compiler/parse/getopt.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_MARK } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
 import {

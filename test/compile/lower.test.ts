@@ -1,7 +1,7 @@
 /**
  * The lowerings compiled and run on packets through vmTable (x_tables
  * semantics, backend 'legacy' unless stated), and the same rules through the
- * reference evaluator where both model them.
+ * x_tables evaluator where both model them.
  */
 import { describe, expect, it } from 'vitest';
 import { parseRestore } from '../../compiler/parse/restore.js';

@@ -62,7 +62,7 @@ function observe(engine: TableEngine, packets: GenPacket[]): Observed {
   return o;
 }
 
-describe('VM and reference evaluator agree', () => {
+describe('VM and x_tables evaluator agree', () => {
   it('on verdicts, marks, counters and traces for generated rulesets and packets', () => {
     fc.assert(
       fc.property(

@@ -1,9 +1,9 @@
 /**
  * The optimized VM (`optimize: 1`, classifier prefilters over long runs)
- * agrees with the reference evaluator: verdicts, final marks and every
+ * agrees with the x_tables evaluator: verdicts, final marks and every
  * rule's and policy's counters on the fast path (no tracing: the
  * classifier jumps), and the trace of (chain, rule) visited (tracing runs
- * the walker, which evaluates runs linearly) — for generated IPv4 and IPv6
+ * the slow interpreter, which evaluates runs linearly) — for generated IPv4 and IPv6
  * rulesets with long classifiable runs and packets with fragments and
  * truncated layer-4 headers. Also: the optimized and the straight program
  * give the same verdicts and counters packet by packet.
@@ -44,7 +44,7 @@ function traces(engine: TableEngine, f: Fam, packets: OptPacket[]): string[][] {
 
 const OPTS = { seed: 3 };
 
-describe('optimize=1: VM and reference evaluator agree', () => {
+describe('optimize=1: VM and x_tables evaluator agree', () => {
   let withClassifiers = 0;
   let total = 0;
   it('on verdicts, marks, counters and traces for rulesets with long classifiable runs', () => {

@@ -1,4 +1,4 @@
-/** Small helpers for the reference evaluator's tests. */
+/** Small helpers for the x_tables evaluator's tests (engine/reference). */
 import { parseRestore } from '../../compiler/parse/restore.js';
 import type { TableName } from '../../core/ast.js';
 import { referenceTable, type ReferenceOptions } from '../../engine/reference/index.js';

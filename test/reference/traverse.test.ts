@@ -1,5 +1,5 @@
 /**
- * The traversal of the reference evaluator (ipt_do_table / ip6t_do_table):
+ * The traversal of the x_tables evaluator (ipt_do_table / ip6t_do_table):
  * verdicts, jumps and gotos, RETURN, policies and their counters, hotdrop,
  * fragments, interfaces, traces.
  */

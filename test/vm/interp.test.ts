@@ -1,6 +1,6 @@
 /**
  * Interpreter semantics on hand-built programs and packets. Every run goes
- * through both the interpreter and the reference walker (helpers/run.ts),
+ * through both the interpreter and the slow interpreter (helpers/run.ts),
  * which must agree on verdict, registers, counters, metadata and events.
  */
 import { describe, expect, it } from 'vitest';

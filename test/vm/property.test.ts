@@ -1,6 +1,6 @@
 /**
  * Property: on random small programs (built through the builder, validated)
- * and random packets, the interpreter and the reference walker made of the
+ * and random packets, the interpreter and the slow interpreter made of the
  * per-expression eval<Kind> functions agree on the verdict, the registers,
  * the counters, the expression state, the packet metadata and the trace
  * events (helpers/run.ts checks all of them). Several packets run in a row
@@ -12,7 +12,7 @@ import { buildPkt, buildProg, pktSpec, progSpec } from './helpers/gen.js';
 import { runBoth, runOne } from './helpers/run.js';
 import { Op, disasm, opSize, resetState, Rec } from '../../vm/index.js';
 
-describe('interpreter ≡ reference walker', () => {
+describe('interpreter ≡ slow interpreter', () => {
   it('on random programs and packets', () => {
     fc.assert(
       fc.property(progSpec, fc.array(fc.tuple(pktSpec, fc.nat(3_000_000_000)), { minLength: 1, maxLength: 6 }), fc.boolean(), (spec, pkts, trace) => {
@@ -28,7 +28,7 @@ describe('interpreter ≡ reference walker', () => {
     );
   });
 
-  it('superinstructions change nothing: fused and unfused programs agree (interpreter vs walker) and print the same', () => {
+  it('superinstructions change nothing: fused and unfused programs agree (interpreter vs slow interpreter) and print the same', () => {
     fc.assert(
       fc.property(progSpec, fc.array(pktSpec, { minLength: 1, maxLength: 4 }), (spec, pkts) => {
         const fused = buildProg(spec);
@@ -39,7 +39,7 @@ describe('interpreter ≡ reference walker', () => {
           resetState(fused, 0);
           resetState(plain, 0);
           const a = runOne('interp', fused, 0, pkt);
-          const b = runOne('walker', plain, 0, pkt);
+          const b = runOne('slow', plain, 0, pkt);
           expect(a.verdict).toBe(b.verdict);
           expect([...a.regs]).toEqual([...b.regs]);
           expect(a.counters).toEqual(b.counters);

@@ -210,7 +210,7 @@ function checkProgram(p: Program, pkts: ReturnType<typeof buildPkt>[]): boolean 
       const a = runOne('interp', p, c, pkt);
       p.state.set(st);
       p.counters.set(cn);
-      const b = runOne('walker', p, c, pkt);
+      const b = runOne('slow', p, c, pkt);
       expect(a.verdict).toBe(b.verdict);
       expect([...a.regs]).toEqual([...b.regs]);
     }

@@ -71,7 +71,7 @@ import type { EvalCtx } from './common.js';
 import { ruleOffsets } from '../program.js';
 
 export const CLS_HEADER = 1;
-export const CLS_ID = 2;
+const CLS_ID = 2;
 
 export const CLS_NRULES = 0;
 export const CLS_FIRST = 1;
@@ -385,5 +385,5 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   return CLS_JUMP;
 }
 
-/** The slow path (vm/walker.ts) evaluates the run linearly: exact, and what tracing needs. */
+/** The slow interpreter (vm/interp-slow.ts) evaluates the run linearly: exact, and what tracing needs. */
 export function evalClassify(_ctx: EvalCtx, _pc: number): void {}

@@ -43,7 +43,7 @@ export const enum CmpEq32 {
   SIZE = 2,
 }
 
-export function packCmpEq32(slot: number, len: number, neq: boolean): number {
+function packCmpEq32(slot: number, len: number, neq: boolean): number {
   return Op.CMP_EQ32 | (slot << CmpEq32.SLOT_SHIFT) | ((len - 1) << CmpEq32.LEN_SHIFT) | (neq ? CmpEq32.NEQ : 0);
 }
 export function ceSlot(w: number): number {
@@ -101,7 +101,7 @@ export function disasmCmp(prog: Program, code: Int32Array, pc: number): string {
 }
 
 /** Compares `len` register bytes at slot with data; returns whether the op holds. */
-export function cmpHolds(op: number, d: number): boolean {
+function cmpHolds(op: number, d: number): boolean {
   switch (op) {
     case NFT_CMP_EQ: return d === 0;
     case NFT_CMP_NEQ: return d !== 0;

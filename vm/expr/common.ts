@@ -7,7 +7,7 @@ import { slotReg } from '../layout.js';
 import type { Packet } from '../packet.js';
 import type { NftRegs, Program, VmEnv } from '../program.js';
 
-/** State of one slow-path evaluation (vm/walker.ts): the eval<Kind> functions mutate it. */
+/** State of one slow-path evaluation (vm/interp-slow.ts): the eval<Kind> functions mutate it. */
 export interface EvalCtx {
   readonly prog: Program;
   readonly pkt: Packet;

@@ -19,7 +19,7 @@ export const enum Counter {
 }
 
 /** The counter index of a packed COUNTER word. */
-export function counterIndex(w: number): number {
+function counterIndex(w: number): number {
   return w >>> Counter.INDEX_SHIFT;
 }
 

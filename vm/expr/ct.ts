@@ -35,8 +35,8 @@ const XT_STATE_UNTRACKED = 1 << 8;
 const XT_STATE_SNAT = 1 << 6;
 const XT_STATE_DNAT = 1 << 7;
 
-export const CT_REG = 1;
-export const CT_KEY = 2;
+const CT_REG = 1;
+const CT_KEY = 2;
 
 export function emitCtGet(b: Emitter, dreg: number, key: number): void {
   b.emit([Op.CT_GET, regSlot(dreg), key]);

@@ -33,10 +33,10 @@ export const RTN_LOCAL = 2;
 export const RTN_BROADCAST = 3;
 export const RTN_MULTICAST = 5;
 
-export const FIB_DREG = 1;
-export const FIB_FLAGS = 2;
-export const FIB_LOCAL = 3;
-export const FIB_BCAST = 4;
+const FIB_DREG = 1;
+const FIB_FLAGS = 2;
+const FIB_LOCAL = 3;
+const FIB_BCAST = 4;
 
 /** Emits `fib saddr|daddr type => reg dreg` against sets added with ProgramBuilder.addSet() (names or undefined). */
 export function emitFib(b: Emitter, dreg: number, flags: number, localSet?: string, bcastSet?: string): void {

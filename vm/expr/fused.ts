@@ -62,7 +62,7 @@ export const enum MetaCmp {
 }
 
 /** The metadata field a META_CMP key copies, or -1 when the key cannot be fused. */
-export function metaCmpField(key: number): number {
+function metaCmpField(key: number): number {
   switch (key) {
     case NFT_META_LEN: return M_LEN;
     case NFT_META_PRIORITY: return M_PRIORITY;
@@ -75,16 +75,16 @@ export function metaCmpField(key: number): number {
   }
 }
 
-export function mcKey(w: number): number {
+function mcKey(w: number): number {
   return (w >>> MetaCmp.KEY_SHIFT) & MetaCmp.KEY_MASK;
 }
-export function mcSlot(w: number): number {
+function mcSlot(w: number): number {
   return (w >>> MetaCmp.SLOT_SHIFT) & MetaCmp.SLOT_MASK;
 }
-export function mcLen(w: number): number {
+function mcLen(w: number): number {
   return ((w >>> MetaCmp.LEN_SHIFT) & MetaCmp.LEN_MASK) + 1;
 }
-export function mcField(w: number): number {
+function mcField(w: number): number {
   return (w >>> MetaCmp.FIELD_SHIFT) & MetaCmp.FIELD_MASK;
 }
 

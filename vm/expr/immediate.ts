@@ -92,7 +92,7 @@ export function validateImmediate(prog: Program, code: Int32Array, pc: number): 
 }
 
 /** libnftnl nftnl_verdict2str() + `-> chain`. */
-export function fmtVerdict(prog: Program, v: number, chain: number): string {
+function fmtVerdict(prog: Program, v: number, chain: number): string {
   switch (v) {
     case NFT_CONTINUE: return 'continue ';
     case NFT_BREAK: return 'break ';

@@ -29,7 +29,7 @@ import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
 
-export interface ExprKind {
+interface ExprKind {
   readonly validate: (prog: Program, code: Int32Array, pc: number) => string | null;
   readonly disasm: (prog: Program, code: Int32Array, pc: number) => string;
   readonly eval: (ctx: EvalCtx, pc: number) => void;

@@ -32,7 +32,7 @@ export const enum Limit {
 }
 
 /** A limit's doubles in Program.state, from its STATE index. */
-export const enum LimitState {
+const enum LimitState {
   TOKENS = 0,
   LAST = 1,
   TOKENS_MAX = 2,

@@ -28,7 +28,7 @@ export const enum Log {
   SIZE = 7,
 }
 
-export interface LogOptions {
+interface LogOptions {
   prefix?: string;
   group?: number;
   snaplen?: number;

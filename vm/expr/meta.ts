@@ -34,7 +34,7 @@ export const enum Meta {
 }
 
 /** Bytes a meta load of `key` stores, or 0 when the model refuses the key. */
-export function metaGetLen(key: number): number {
+function metaGetLen(key: number): number {
   switch (key) {
     case NFT_META_PROTOCOL:
     case NFT_META_IIFTYPE:
@@ -65,7 +65,7 @@ export function metaGetLen(key: number): number {
 }
 
 /** Bytes a meta set of `key` reads, or 0 when the key cannot be set. */
-export function metaSetLen(key: number): number {
+function metaSetLen(key: number): number {
   switch (key) {
     case NFT_META_MARK:
     case NFT_META_PRIORITY:

@@ -24,16 +24,16 @@ export const NAT_MASQ = 2;
 export const NAT_REDIR = 3;
 const NAT_NAMES = ['snat', 'dnat', 'masq', 'redir'];
 /** Trace ring event of a nat expression. */
-export const TRACE_NAT = 19;
+const TRACE_NAT = 19;
 
-export const NAT_TYPE = 1;
-export const NAT_FLAGS = 2;
-export const NAT_POOL = 3;
-export const NAT_ALEN = 4;
-export const NAT_MINPORT = 5;
-export const NAT_MAXPORT = 6;
+const NAT_TYPE = 1;
+const NAT_FLAGS = 2;
+const NAT_POOL = 3;
+const NAT_ALEN = 4;
+const NAT_MINPORT = 5;
+const NAT_MAXPORT = 6;
 
-export interface NatOptions {
+interface NatOptions {
   flags?: number;
   minAddr?: Uint8Array;
   maxAddr?: Uint8Array;

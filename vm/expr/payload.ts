@@ -54,7 +54,7 @@ export const enum PayloadFast {
 }
 
 /** Packs the operand bits of a PAYLOAD_FAST / PAYLOAD_CMP word (len 1..4, offset 0..255, slot 0..31, NH/TH base). */
-export function packPayload(op: number, slot: number, base: number, offset: number, len: number): number {
+function packPayload(op: number, slot: number, base: number, offset: number, len: number): number {
   return op | (offset << PayloadFast.OFFSET_SHIFT) | (slot << PayloadFast.SLOT_SHIFT) | ((len - 1) << PayloadFast.LEN_SHIFT)
     | (base === NFT_PAYLOAD_TRANSPORT_HEADER ? PayloadFast.TH : 0);
 }
@@ -111,7 +111,7 @@ export function disasmPayload(_prog: Program, code: Int32Array, pc: number): str
 }
 
 /** Absolute start of `base` in the frame, or -1 when the kernel would BREAK before reading. */
-export function payloadBaseOffset(pkt: Packet, base: number): number {
+function payloadBaseOffset(pkt: Packet, base: number): number {
   const m = pkt.meta;
   switch (base) {
     case NFT_PAYLOAD_LL_HEADER:

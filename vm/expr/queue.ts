@@ -23,9 +23,9 @@ import type { EvalCtx } from './common.js';
 export const NFT_QUEUE_FLAG_BYPASS = 0x01;
 export const NFT_QUEUE_FLAG_CPU_FANOUT = 0x02;
 
-export const QUEUE_NUM = 1;
-export const QUEUE_TOTAL = 2;
-export const QUEUE_FLAGS = 3;
+const QUEUE_NUM = 1;
+const QUEUE_TOTAL = 2;
+const QUEUE_FLAGS = 3;
 
 export function emitQueue(b: Emitter, num: number, total = 1, flags = 0): void {
   b.emit([Op.QUEUE, num, total, flags]);

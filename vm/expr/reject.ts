@@ -17,10 +17,10 @@ export const NFT_REJECT_ICMP_UNREACH = 0;
 export const NFT_REJECT_TCP_RST = 1;
 export const NFT_REJECT_ICMPX_UNREACH = 2;
 /** Trace ring event of a reject (after vm/layout.ts TRACE_NFTRACE). */
-export const TRACE_REJECT = 18;
+const TRACE_REJECT = 18;
 
-export const REJECT_TYPE = 1;
-export const REJECT_CODE = 2;
+const REJECT_TYPE = 1;
+const REJECT_CODE = 2;
 
 export function emitReject(b: Emitter, type: number, code: number): void {
   b.emit([Op.REJECT, type, code]);

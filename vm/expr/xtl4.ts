@@ -21,9 +21,9 @@ import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import type { EvalCtx } from './common.js';
 
-export const XT_L4_HDRLEN = 1;
-export const XT_L4_FLAGS = 2;
-export const XT_L4_F_TCP = 1;
+const XT_L4_HDRLEN = 1;
+const XT_L4_FLAGS = 2;
+const XT_L4_F_TCP = 1;
 
 export function emitXtL4(b: Emitter, hdrlen: number, tcp = false): void {
   b.emit([Op.XT_L4, hdrlen, tcp ? XT_L4_F_TCP : 0]);

@@ -27,9 +27,9 @@ import type { Packet } from '../packet.js';
 import { fmtReg, type EvalCtx } from './common.js';
 import { TRACE_HOTDROP } from './xtl4.js';
 
-export const XT_MATCH_PORTS = 1;
-export const XT_MATCH_TCPOPT = 2;
-export const XT_MATCH_F_INV = 1;
+const XT_MATCH_PORTS = 1;
+const XT_MATCH_TCPOPT = 2;
+const XT_MATCH_F_INV = 1;
 
 const KIND = 1;
 const A = 2;

@@ -1,5 +1,5 @@
 /**
- * Runs a chain on the interpreter and on the reference walker (state reset
+ * Runs a chain on the interpreter and on the slow interpreter (state reset
  * before each), checks that verdict, registers, counters, packet metadata and
  * trace events agree, and returns the interpreter's result.
  */
@@ -23,7 +23,7 @@ export interface RunOpts {
   regs?: boolean;
 }
 
-export function runOne(engine: 'interp' | 'walker', prog: Program, chain: number, pkt: Packet, opts: RunOpts = {}, env?: VmEnv): RunResult {
+export function runOne(engine: 'interp' | 'slow', prog: Program, chain: number, pkt: Packet, opts: RunOpts = {}, env?: VmEnv): RunResult {
   const p = pkt.clone();
   const e = env ?? new VmEnv(1234, opts.trace ? 64 : 0);
   if (opts.nowNs !== undefined) e.nowNs = opts.nowNs;
@@ -37,16 +37,16 @@ export function runBoth(prog: Program, chain: number, pkt: Packet, opts: RunOpts
   if (!opts.keepState) resetState(prog, 0);
   const s0 = prog.state.slice();
   const c0 = prog.counters.slice();
-  const b = runOne('walker', prog, chain, pkt, opts);
+  const b = runOne('slow', prog, chain, pkt, opts);
   const sW = prog.state.slice();
   prog.state.set(s0);
   prog.counters.set(c0);
   const a = runOne('interp', prog, chain, pkt, opts);
-  expect(a.verdict, 'verdict: interpreter vs walker').toBe(b.verdict);
-  if (opts.regs !== false) expect([...a.regs], 'registers: interpreter vs walker').toEqual([...b.regs]);
-  expect(a.counters, 'counters: interpreter vs walker').toEqual(b.counters);
-  expect([...prog.state], 'expression state: interpreter vs walker').toEqual([...sW]);
-  expect([...a.meta], 'packet metadata: interpreter vs walker').toEqual([...b.meta]);
-  expect(a.events, 'events: interpreter vs walker').toEqual(b.events);
+  expect(a.verdict, 'verdict: interpreter vs slow interpreter').toBe(b.verdict);
+  if (opts.regs !== false) expect([...a.regs], 'registers: interpreter vs slow interpreter').toEqual([...b.regs]);
+  expect(a.counters, 'counters: interpreter vs slow interpreter').toEqual(b.counters);
+  expect([...prog.state], 'expression state: interpreter vs slow interpreter').toEqual([...sW]);
+  expect([...a.meta], 'packet metadata: interpreter vs slow interpreter').toEqual([...b.meta]);
+  expect(a.events, 'events: interpreter vs slow interpreter').toEqual(b.events);
   return a;
 }

@@ -1,7 +1,8 @@
 /**
- * The reference evaluator: nft_do_chain() written plainly over the
- * per-expression eval<Kind> functions (vm/expr). It is the oracle the
- * property tests hold the interpreter to, and the traced variant: when a
+ * The slow interpreter: nft_do_chain() written plainly over the
+ * per-expression eval<Kind> functions (vm/expr), one call per expression.
+ * It is the oracle the property tests hold nftDoChain (vm/interp.ts) to, and
+ * the traced variant: when a
  * packet enters with nf_trace set and the VM has a trace ring, the
  * interpreter hands the packet to this function, which records
  * (chain, rule, verdict) events as nft_trace_packet() reports them.

@@ -1,0 +1,152 @@
+/**
+ * Extensions on a rule line: `-m NAME` and `-j NAME` load a fresh instance
+ * of the module (ext/registry.ts), an unknown `-m foo` or a known foreign
+ * target is kept verbatim; an unknown option after `-p tcp|udp|...` loads
+ * the protocol's match implicitly (command_default → load_proto); each
+ * extension option goes through the generic checks of the x6 parser (once
+ * unless XTOPT_MULTI, `!` only with XTOPT_INVERT, the extra words) before
+ * the module's own parse; after the last option every extension's final
+ * check (x6_fcheck) runs in load order.
+ */
+import type { SourcePos } from '../../core/errors.js';
+import type { MatchNode, OptionNode } from '../../core/ast.js';
+import type { OptSpec } from '../../ext/types.js';
+import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
+import { protoName } from '../../ext/protocols.js';
+import type { Arg } from './argv.js';
+import type { CommandParse, Loaded } from './state.js';
+
+/** `-m NAME` (or an implicit protocol match): a fresh instance of the module, or an unknown match kept verbatim. */
+export function loadMatch(cp: CommandParse, name: string, a: Arg, pos: SourcePos): Loaded {
+  const mod = findMatch(name, cp.family);
+  if (!mod && findMatch(name, cp.family === 'ip' ? 'ip6' : 'ip')) {
+    // a module of the other family only (ttl vs hl, icmp vs icmp6, realm): iptables cannot load it
+    cp.err(a, `Couldn't load match \`${name}': it exists only for ${cp.family === 'ip' ? 'IPv6 (ip6tables)' : 'IPv4 (iptables)'}`, 'value');
+  }
+  let l: Loaded;
+  if (mod) {
+    let data: unknown;
+    try {
+      data = mod.init(cp.ctx);
+    } catch (e) {
+      return cp.rethrow(e, a);
+    }
+    l = { kind: 'match', mod, name: mod.name, data, seen: new Set(), options: [], raw: [], pos, node: undefined };
+  } else {
+    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], pos, node: undefined };
+  }
+  const node: MatchNode = { name: l.name, data: l.data, pos, unknown: !mod, raw: mod ? NO_STRINGS : l.raw, options: NO_OPTIONS };
+  l.node = node;
+  cp.rule.matches.push(node);
+  cp.loaded.unshift(l);
+  return l;
+}
+
+/** `-j NAME` of a target module (a fresh instance), or of a kernel target nfvm keeps verbatim; else nothing (a chain). */
+export function loadTarget(cp: CommandParse, name: string, a: Arg, pos: SourcePos): void {
+  const mod = findTarget(name, cp.family);
+  if (mod) {
+    let data: unknown;
+    try {
+      data = mod.init(cp.ctx);
+    } catch (e) {
+      cp.rethrow(e, a);
+    }
+    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new Set(), options: [], raw: [], pos, node: undefined };
+  } else if (KNOWN_FOREIGN_TARGETS.has(name)) {
+    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], pos, node: undefined };
+  }
+}
+
+/**
+ * Loads the match of the rule's `-p` protocol for an option nobody knows.
+ * @param optName the unknown option; while an unknown `-m foo` is loaded,
+ * the protocol match is loaded only for an option it has (foo may own the
+ * rest), so that the printed form parses back to the same rule.
+ */
+export function tryImplicitProto(cp: CommandParse, optName?: string): boolean {
+  if (cp.protoText === undefined || cp.protoUsed) return false;
+  let name: string | undefined = cp.protoText;
+  const n = /^[0-9]+$/.test(name) ? Number(name) : undefined;
+  if (n !== undefined) name = protoName(n);
+  if (name === undefined) return false;
+  if (name === 'ipv6-icmp' || name === 'icmpv6') name = 'icmp6';
+  const mod = findMatch(name, cp.family);
+  if (!mod) return false;
+  if (optName !== undefined && cp.loaded.some((l) => l.kind === 'unknown-match') && !mod.options.some((o) => o.name.startsWith(optName))) return false;
+  cp.protoUsed = true;
+  loadMatch(cp, mod.name, cp.args[cp.i - 1]!, cp.at(cp.args[cp.i - 1]));
+  return true;
+}
+
+/** One option of a loaded extension: the generic checks (once, `!`, extra words), then the module's parse. */
+export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value: string | undefined, a: Arg, valArg: Arg | undefined): void {
+  const mod = l.mod!;
+  if (l.seen.has(spec.name) && !spec.multi) {
+    cp.err(a, `${mod.name}: option "--${spec.name}" can only be used once.`);
+  }
+  if (cp.invert && !spec.invert) {
+    cp.err(a, `${mod.name}: option "--${spec.name}" cannot be inverted.`);
+  }
+  const extra: string[] = [];
+  for (let k = 0; k < (spec.extra ?? 0); k++) {
+    const nx = cp.args[cp.i];
+    if (!nx || nx.text.startsWith('-') || nx.text.startsWith('!')) {
+      cp.err(a, `${mod.name}: option "--${spec.name}" requires ${1 + (spec.extra ?? 0)} arguments.`);
+    }
+    extra.push(nx!.text);
+    cp.i++;
+  }
+  if (spec.optionalExtra && cp.args[cp.i] && !cp.args[cp.i]!.text.startsWith('-') && !cp.args[cp.i]!.text.startsWith('!')) {
+    extra.push(cp.args[cp.i]!.text);
+    cp.i++;
+  }
+  try {
+    mod.parse(l.data, spec.name, value, cp.invert, cp.ctx, extra);
+  } catch (e) {
+    cp.rethrow(e, valArg ?? a);
+  }
+  l.seen.add(spec.name);
+  l.options.push(new Opt(spec.name, cp.invert, value, cp.line, a.col));
+}
+
+/** After the last option: the AST's option lists, then every extension's final check (x6_fcheck), in load order. */
+export function finishExtensions(cp: CommandParse): void {
+  // the AST keeps exact-size arrays (a 100,000-rule dump stays small)
+  for (const l of cp.loaded) if (l.node) l.node.options = compact(l.options);
+  cp.rule.matches = cp.rule.matches.length ? cp.rule.matches.slice() : cp.rule.matches;
+  const ordered = [...cp.loaded].reverse();
+  if (cp.target) ordered.push(cp.target);
+  for (const l of ordered) {
+    if (!l.mod) continue;
+    try {
+      l.mod.final?.(l.data, l.seen, cp.ctx);
+    } catch (e) {
+      cp.rethrow(e, undefined);
+    }
+  }
+}
+
+/**
+ * An OptionNode that is its own source position (one object per option
+ * instead of two: a 100,000-rule dump holds hundreds of thousands).
+ */
+class Opt implements OptionNode, SourcePos {
+  constructor(
+    readonly name: string,
+    readonly invert: boolean,
+    readonly arg: string | undefined,
+    readonly line: number,
+    readonly col: number,
+  ) {}
+  get pos(): SourcePos {
+    return this;
+  }
+}
+
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_OPTIONS: readonly OptionNode[] = Object.freeze([]);
+
+export function compact(a: OptionNode[]): readonly OptionNode[] {
+  return a.length === 0 ? NO_OPTIONS : a.slice();
+}

@@ -1,0 +1,114 @@
+/**
+ * The state of parsing one command line: what iptables' do_parse() keeps in
+ * its locals and in `struct iptables_command_state` while getopt walks the
+ * arguments, plus the located errors every part of the parser raises.
+ */
+import { NfvmError, ExtError, type SourcePos } from '../../core/errors.js';
+import type { AddrMask, Family, MatchNode, OptionNode, Rule, TableName } from '../../core/ast.js';
+import type { ExtContext, MatchModule, TargetModule } from '../../ext/types.js';
+import type { Arg } from './argv.js';
+
+export type CommandName = 'A' | 'I' | 'D' | 'R' | 'N' | 'X' | 'F' | 'P' | 'E' | 'Z';
+
+export interface RuleParseEnv {
+  file: string;
+  family: Family;
+  table: TableName;
+  line: number;
+  warn(pos: SourcePos, message: string): void;
+}
+
+/** A loaded extension instance during parsing (the `struct xtables_match` clone). */
+export interface Loaded {
+  kind: 'match' | 'target' | 'unknown-match' | 'unknown-target';
+  mod: MatchModule | TargetModule | undefined;
+  name: string;
+  data: unknown;
+  seen: Set<string>;
+  options: OptionNode[];
+  raw: string[];
+  pos: SourcePos;
+  node: MatchNode | undefined;
+}
+
+export class CommandParse {
+  readonly file: string;
+  readonly family: Family;
+  readonly line: number;
+  /** The next argument to read (getopt's optind). */
+  i = 0;
+  readonly rule: Rule = {
+    pos: { line: 0, col: 0 },
+    counters: undefined,
+    src: undefined,
+    dst: undefined,
+    invSrc: false,
+    invDst: false,
+    iif: '',
+    oif: '',
+    invIif: false,
+    invOif: false,
+    proto: 0,
+    invProto: false,
+    frag: false,
+    invFrag: false,
+    matches: [],
+    target: { kind: 'none' },
+  };
+  srcList: AddrMask[] = [];
+  dstList: AddrMask[] = [];
+  cmd: CommandName | undefined;
+  chain: string | undefined;
+  chainPos: SourcePos | undefined;
+  rulenum: number | undefined;
+  policy: string | undefined;
+  newName: string | undefined;
+  cmdArg: Arg | undefined;
+  /** A lone `!` was read: it applies to the next option. */
+  invert = false;
+  /** `-p` as written (lower case), for the implicit protocol match. */
+  protoText: string | undefined;
+  protoUsed = false;
+  readonly seenBase = new Set<string>();
+  readonly ifaceArg: { i?: Arg; o?: Arg } = {};
+  /** Loaded extensions, newest first (the getopt search order after the base options). */
+  readonly loaded: Loaded[] = [];
+  target: Loaded | undefined;
+  jumpName: string | undefined;
+  jumpArg: Arg | undefined;
+  isGoto = false;
+  readonly ctx: ExtContext;
+
+  constructor(
+    readonly args: readonly Arg[],
+    readonly env: RuleParseEnv,
+    readonly ruleStart: SourcePos,
+  ) {
+    this.file = env.file;
+    this.family = env.family;
+    this.line = env.line;
+    this.rule.pos = ruleStart;
+    this.ctx = { family: env.family, table: env.table, rule: this.rule, warn: (m) => env.warn(ruleStart, m) };
+  }
+
+  /** The position of an argument (the rule's start when there is none). */
+  at(a: Arg | undefined): SourcePos {
+    return a ? { line: this.line, col: a.col } : this.ruleStart;
+  }
+
+  err(a: Arg | undefined, reason: string, kind: 'option' | 'value' | 'syntax' = 'option'): never {
+    throw new NfvmError(kind, reason, this.file, this.at(a), a?.text);
+  }
+
+  /** An extension's ExtError, located at the argument being parsed. */
+  rethrow(e: unknown, a: Arg | undefined): never {
+    if (e instanceof ExtError) throw new NfvmError(e.kind, e.message, this.file, this.at(a), a?.text);
+    throw e;
+  }
+
+  /** An optional following non-option argument is there (iptables' xs_has_arg). */
+  hasNextArg(): boolean {
+    const args = this.args;
+    return this.i < args.length && !args[this.i]!.text.startsWith('-') && args[this.i]!.text !== '!';
+  }
+}
