@@ -1,7 +1,7 @@
 /**
  * The two engines agree: for generated rulesets (user chains, jumps, gotos,
  * returns, every supported match and target, negations; filter, mangle and
- * raw tables) and generated packets, the bytecode VM and the reference
+ * raw tables) and generated packets, the bytecode VM and the x_tables
  * evaluator give the same verdict, final mark and ct mark, the same counters
  * for every rule and policy, and the same sequence of (chain, rule) visited.
  * Seeded (test/setup.ts): a failure prints the shrunk ruleset and packets,
