@@ -33,13 +33,13 @@ export const VLAN_HLEN = 4;
 
 /** IPv6 next-header values that are extension headers (ipv6_ext_hdr()). */
 const NEXTHDR_HOP = 0;
-const NEXTHDR_ROUTING = 43;
-const NEXTHDR_FRAGMENT = 44;
-const NEXTHDR_AUTH = 51;
-const NEXTHDR_NONE = 59;
+export const NEXTHDR_ROUTING = 43;
+export const NEXTHDR_FRAGMENT = 44;
+export const NEXTHDR_AUTH = 51;
+export const NEXTHDR_NONE = 59;
 const NEXTHDR_DEST = 60;
 
-function ipv6ExtHdr(nexthdr: number): boolean {
+export function ipv6ExtHdr(nexthdr: number): boolean {
   return (
     nexthdr === NEXTHDR_HOP || nexthdr === NEXTHDR_ROUTING || nexthdr === NEXTHDR_FRAGMENT ||
     nexthdr === NEXTHDR_AUTH || nexthdr === NEXTHDR_NONE || nexthdr === NEXTHDR_DEST

@@ -15,10 +15,10 @@
  */
 import { IFNAMSIZ, M_IIFNAME, M_LEN, M_NHOFF, M_OIFNAME } from '../../vm/layout.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
-import type { Packet } from '../../vm/packet.js';
 import type { Count, TraceEvent } from '../engine.js';
 import { TraceKind } from '../engine.js';
 import { XT_CONTINUE, type MatchFn, type TargetFn, type XtActionParam, type XtEnv } from '../../ext/xt.js';
+import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr, type Packet } from '../../vm/packet.js';
 
 export type RefTarget =
   /** ACCEPT / DROP / QUEUE: the standard target's final verdict. */
@@ -107,17 +107,6 @@ function ipPacketMatch(e: RefEntry, par: XtActionParam): boolean {
   // `-f`: only non-first fragments; `! -f`: only unfragmented packets and first fragments.
   if ((e.frag && par.fragoff === 0) !== e.invFrag) return false;
   return true;
-}
-
-const NEXTHDR_HOP = 0;
-const NEXTHDR_ROUTING = 43;
-const NEXTHDR_FRAGMENT = 44;
-const NEXTHDR_AUTH = 51;
-const NEXTHDR_NONE = 59;
-const NEXTHDR_DEST = 60;
-
-function ipv6ExtHdr(n: number): boolean {
-  return n === NEXTHDR_HOP || n === NEXTHDR_ROUTING || n === NEXTHDR_FRAGMENT || n === NEXTHDR_AUTH || n === NEXTHDR_NONE || n === NEXTHDR_DEST;
 }
 
 /**
