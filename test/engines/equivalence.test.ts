@@ -44,21 +44,28 @@ interface Observed {
   marks: number[];
   ctmarks: number[];
   traces: string[][];
+  rejects: string[];
   counters: string;
 }
 
 function observe(engine: TableEngine, packets: GenPacket[]): Observed {
   engine.setTrace(true);
-  const o: Observed = { verdicts: [], marks: [], ctmarks: [], traces: [], counters: '' };
+  const o: Observed = { verdicts: [], marks: [], ctmarks: [], traces: [], rejects: [], counters: '' };
   for (const g of packets) {
     const p = toPacket(g);
     o.verdicts.push(engine.run(g.chain, p));
     o.marks.push(p.meta[M_MARK]! >>> 0);
     o.ctmarks.push(p.meta[M_CT_MARK]! >>> 0);
     o.traces.push(engine.takeTrace().map((e) => `${e.chain}:${e.kind}:${e.rule}`));
+    o.rejects.push(rejectText(engine));
   }
   o.counters = JSON.stringify([...engine.counters()]);
   return o;
+}
+
+function rejectText(engine: TableEngine): string {
+  const r = engine.lastReject();
+  return r ? `${r.chain}:${r.rule}` : '';
 }
 
 describe('VM and reference evaluator agree', () => {
@@ -77,5 +84,33 @@ describe('VM and reference evaluator agree', () => {
       ),
       { numRuns: Number(process.env.NFVM_EQ_RUNS ?? 300) },
     );
+  });
+
+  it('with tracing off (as replay runs them), on which REJECT rule ended each run', () => {
+    let rejected = 0;
+    fc.assert(
+      fc.property(
+        engineRuleset.chain((rs) => fc.tuple(fc.constant(rs), fc.array(enginePacket(rs.chains), { minLength: 1, maxLength: 12 }))),
+        ([gen, packets]) => {
+          const rs = parseRestore(gen.text);
+          const table = gen.table as TableName;
+          const run = (engine: TableEngine) => packets.map((g) => {
+            const v = engine.run(g.chain, toPacket(g));
+            return `${v}:${rejectText(engine)}`;
+          });
+          const ref = run(referenceTable(rs, table, OPTS));
+          expect(run(vmTable(rs, table, OPTS))).toEqual(ref);
+          for (const o of ref) {
+            const [v, chain, num] = o.split(':');
+            if (!chain) continue;
+            rejected++;
+            expect(Number(v)).toBe(0); // NF_DROP
+            expect(rs.tables.get(table)!.chains.get(chain)!.rules[Number(num) - 1]!.target).toMatchObject({ kind: 'ext', name: 'REJECT' });
+          }
+        },
+      ),
+      { numRuns: Number(process.env.NFVM_EQ_RUNS ?? 300) },
+    );
+    expect(rejected).toBeGreaterThan(0);
   });
 });
