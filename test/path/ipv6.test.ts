@@ -22,7 +22,7 @@ import { cmdTrace } from '../../cli/trace.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { NFPROTO_IPV6, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../../vm/layout.js';
-import { joinedGroups } from '../../hooks/path/ipv6.js';
+import { joinedGroups } from '../../hooks/path/ipv6-route.js';
 import { Packet, decodePacket } from '../../vm/packet.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/node6');
