@@ -17,7 +17,7 @@ import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/nod
 import { fateText, type PathResult } from '../../hooks/path/fate.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { specInput } from '../../cli/trace.js';
+import { specInput } from '../../cli/model.js';
 import { cmdTrace } from '../../cli/trace.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
