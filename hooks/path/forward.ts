@@ -20,5 +20,5 @@ export function forward(af: InetFamily, pkt: Packet, dev: Link, rt: { dev: strin
   if (fwd !== 1) return fwd;
   const post = postRouting(af, pkt, dev, out, ctx);
   if (post !== 1) return post;
-  return { kind: 'forwarded', dev: out.name, via: rt.gateway, dst: ctx.quiet ? '' : af.daddr(pkt) };
+  return { kind: 'forwarded', dev: out.name, via: rt.gateway, dst: af.daddr(pkt) };
 }
