@@ -198,7 +198,7 @@ export class Ipv4Route {
   private mkrouteInput(pkt: Packet, dev: Link, res: FibResult & { ok: true }, saddr: number, daddr: number, tos: number, ctx: PathCtx): InputRoute {
     const v = this.validate(pkt, saddr, daddr, tos, res.dev, dev);
     if (v) return v;
-    const gw = res.gateway && res.gateway.family === 4 ? (ctx.quiet ? '' : formatIPv4(res.gateway.w[0]!)) : undefined;
+    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
     const out = this.node.links.get(res.dev);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
     return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };

@@ -101,6 +101,18 @@ describe.each(['vm', 'reference'] as const)('REJECT with tracing off (%s engine)
   });
 });
 
+describe('fates with tracing off', () => {
+  it('say what the traced ones say (forwarded: the gateway and destination too)', () => {
+    const m = model('node');
+    for (const spec of ['tcp 10.0.0.2 > 8.8.8.8:80 iif eth0', 'udp 10.0.0.2 > 10.0.0.255:53 iif eth0', 'tcp 10.0.0.1 > 10.1.0.7:80 from local']) {
+      expect(fateText(go(m, spec, false).fate)).toBe(fateText(go(m, spec, true).fate));
+    }
+    expect(fateText(go(m, 'tcp 10.0.0.2 > 8.8.8.8:80 iif eth0', false).fate)).toBe('forwarded out eth1 via 10.1.0.2');
+    const m6 = model('node6');
+    expect(fateText(go(m6, 'udp 2001:db8::2 > 2400:cb00::1 iif eth0', false).fate)).toBe('forwarded out eth1 via 2001:db8:1::2');
+  });
+});
+
 describe('the shared local-out stage', () => {
   it('re-routes after mangle OUTPUT changed the packet, in IPv6 as in IPv4 (ip6t_mangle_out)', () => {
     const files = fixture('node6');
