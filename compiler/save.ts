@@ -57,7 +57,7 @@ export function saveTable(family: Family, t: Table, opts: SaveOptions = {}): str
 }
 
 /** Builtin chains in hook order, then user chains sorted by byte value. */
-function chainOrder(t: Table) {
+export function chainOrder(t: Table) {
   const builtins = [...t.chains.values()].filter((c) => c.builtin);
   const users = [...t.chains.values()].filter((c) => !c.builtin);
   users.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -70,6 +70,13 @@ export interface TableEngine {
   setTrace(on: boolean): void;
   /** The events recorded since the last call, then cleared. */
   takeTrace(): TraceEvent[];
+  /**
+   * The rule whose REJECT ended the last run() (reject_tg(): the ICMP error
+   * or TCP reset is the node's to send, the packet itself is dropped), as
+   * TRACE numbers it; undefined when the run did not end in a REJECT.
+   * Recorded with tracing off too.
+   */
+  lastReject(): { chain: string; rule: number } | undefined;
 }
 
 export type { EngineOptions } from '../ext/types.js';

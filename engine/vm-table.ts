@@ -93,6 +93,7 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
       if (base === undefined) throw new RangeError(`table ${table} has no builtin chain ${chain}`);
       const meta = pkt.meta;
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
+      env.rejectRule = -1;
       if (!tracing) return vm.run(prog, base, pkt) >>> 0;
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
@@ -130,6 +131,10 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
       const t = events;
       events = [];
       return t;
+    },
+    lastReject() {
+      const info = env.rejectRule < 0 ? undefined : compiled.rules[env.rejectRule];
+      return info ? { chain: info.chain, rule: info.num } : undefined;
     },
   };
 }

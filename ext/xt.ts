@@ -34,6 +34,8 @@ export interface XtEnv {
   /** Recording of TargetActions (on with tracing). */
   recording: boolean;
   actions: TargetAction[];
+  /** The rule whose REJECT ended the current run (TableEngine.lastReject), recorded with tracing off too. */
+  reject: { chain: string; rule: number } | undefined;
 }
 
 export interface XtActionParam {

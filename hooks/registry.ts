@@ -100,23 +100,24 @@ export function hookEntriesGrow<T extends { readonly priority: number }>(old: re
   return Object.freeze(next);
 }
 
-export class NfHookRegistry<P, S extends NfHookState = NfHookState> {
+/** The registry of one network namespace; `O` is the ops type its users register (struct nf_hook_ops plus what they carry). */
+export class NfHookRegistry<P, S extends NfHookState = NfHookState, O extends NfHookOps<P, S> = NfHookOps<P, S>> {
   /** [pf * NF_MAX_HOOKS + hook] → frozen entries. */
-  private readonly slots: (readonly NfHookOps<P, S>[])[] = [];
+  private readonly slots: (readonly O[])[] = [];
 
   constructor() {
     for (let i = 0; i < NFPROTO_NUMPROTO * NF_MAX_HOOKS; i++) this.slots.push(EMPTY);
   }
 
   /** nf_register_net_hook(). Throws HookError(E2BIG) past MAX_HOOK_COUNT. */
-  register(pf: number, hook: number, ops: NfHookOps<P, S>): void {
+  register(pf: number, hook: number, ops: O): void {
     checkSlot(pf, hook);
     const k = pf * NF_MAX_HOOKS + hook;
     this.slots[k] = hookEntriesGrow(this.slots[k]!, ops);
   }
 
   /** nf_unregister_net_hook(): removes the first entry that is `ops`; false when it is not registered. */
-  unregister(pf: number, hook: number, ops: NfHookOps<P, S>): boolean {
+  unregister(pf: number, hook: number, ops: O): boolean {
     checkSlot(pf, hook);
     const k = pf * NF_MAX_HOOKS + hook;
     const old = this.slots[k]!;
@@ -127,7 +128,7 @@ export class NfHookRegistry<P, S extends NfHookState = NfHookState> {
   }
 
   /** The current array (frozen; a later register/unregister swaps in a new one). */
-  entries(pf: number, hook: number): readonly NfHookOps<P, S>[] {
+  entries(pf: number, hook: number): readonly O[] {
     checkSlot(pf, hook);
     return this.slots[pf * NF_MAX_HOOKS + hook]!;
   }

@@ -76,6 +76,8 @@ export class VmEnv {
   traceCap = 0;
   /** Events written so far (the ring index is traceHead & (traceCap - 1)). */
   traceHead = 0;
+  /** Program rule index of the reject that ended the last run, -1 when none (engine/vm-table.ts clears it per run). */
+  rejectRule = -1;
 
   constructor(seed = 0x6e66766d, traceCap = 0) {
     this.rng[0] = seed | 0 || 1;

@@ -85,6 +85,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
     broadcastAddrs: opts.broadcastAddrs ?? [],
     recording: false,
     actions: [],
+    reject: undefined,
   };
   const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
 
@@ -171,6 +172,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
       const chain = chains.get(chainName);
       const hook = BUILTIN_HOOK[chainName];
       if (!chain || !chain.builtin || hook === undefined) throw new RangeError(`table ${table} has no builtin chain ${chainName}`);
+      env.reject = undefined;
       if (!validL3(pkt, family)) return NF_DROP;
       return doTable(st, chain, hook, pkt, family);
     },
@@ -199,6 +201,9 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
       const a = env.actions;
       env.actions = [];
       return a;
+    },
+    lastReject() {
+      return env.reject;
     },
   };
 }

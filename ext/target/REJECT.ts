@@ -166,6 +166,7 @@ const REPLY6 = ['icmp6-no-route', 'icmp6-adm-prohibited', 'icmp6-not-neighbour',
 function rejectTg(info: RejectData, family: 'ip' | 'ip6'): TargetFn {
   const reply = (family === 'ip' ? REPLY4 : REPLY6)[info.with] ?? `reject-with ${info.with}`;
   return (par) => {
+    par.env.reject = { chain: par.chain, rule: par.rule };
     if (par.env.recording) par.env.actions.push({ kind: 'REJECT', chain: par.chain, rule: par.rule, with: reply });
     return NF_DROP;
   };

@@ -62,6 +62,20 @@ export function readCaptureFile(path: string): Generator<Frame, void, undefined>
   return readCapture(buf, name);
 }
 
+/** sll_pkttype PACKET_OUTGOING: a frame the capturing host sent. */
+export const SLL_PACKET_OUTGOING = 4;
+/** pcapng epb_flags direction (bits 0-1): 2 = outbound. */
+export const EPB_DIRECTION_OUTBOUND = 2;
+
+/**
+ * Whether the capture saw `f` leave the host that captured it (pcapng
+ * epb_flags direction outbound, SLL/SLL2 packet type PACKET_OUTGOING): sent
+ * by the node, not input to its receive path.
+ */
+export function isOutgoing(f: Frame): boolean {
+  return (f.flags & 3) === EPB_DIRECTION_OUTBOUND || f.pkttype === SLL_PACKET_OUTGOING;
+}
+
 /** What decodePacket() takes for one frame. */
 export interface NetworkView {
   /** The bytes to decode: the whole frame for Ethernet and raw IP, the network layer for SLL/SLL2. */

@@ -49,6 +49,8 @@ export type Fate =
   | { kind: 'forwarded'; dev: string; via: string | undefined; dst: string }
   | { kind: 'sent'; dev: string; via: string | undefined; dst: string; cast: 'unicast' | 'broadcast' | 'multicast' }
   | { kind: 'dropped'; reason: DropReason; detail: string; by: VerdictSource | undefined }
+  /** A REJECT rule: the packet is dropped and the reply `with` names (its `--reject-with`) is the node's to send. */
+  | { kind: 'rejected'; with: string; by: VerdictSource }
   | { kind: 'queued'; queue: number; by: VerdictSource | undefined }
   | { kind: 'stolen'; by: VerdictSource | undefined };
 
@@ -61,6 +63,12 @@ export interface TraceStep {
   num: number;
   /** `TRACE: table:chain:type:num ` + the nf_log body at that hook. */
   line: string;
+  /**
+   * What the step met, as iptables prints it: the rule as iptables-save
+   * does (`-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT`), a builtin chain's
+   * policy as `-P INPUT DROP`, '' for the implicit return of a user chain.
+   */
+  rule: string;
 }
 
 /** A decision of the path outside netfilter (routing, checks), in words. */
@@ -96,6 +104,8 @@ export function fateText(f: Fate): string {
     case 'dropped':
       if (f.reason === 'rule' || f.reason === 'policy') return `dropped${by(f.by)}${f.detail ? ` (${f.detail})` : ''}`;
       return `dropped: ${f.detail}${by(f.by)}`;
+    case 'rejected':
+      return `rejected${by(f.by)} with ${f.with}`;
     case 'queued':
       return `queued to queue ${f.queue}${by(f.by)}`;
     case 'stolen':

@@ -52,6 +52,24 @@ function fresh(): Map<string, string> {
   return (freshCache = m);
 }
 
+/** The keys nfvm reads as numbers: the per-device conf of both families, ip_forward, br_netfilter's and conntrack's knobs. */
+const READ_AS_NUMBER = /^net\.ipv[46]\.conf\.|^net\.ipv4\.ip_forward$|^net\.bridge\.|^net\.netfilter\.nf_conntrack_/;
+const INTEGER = /^-?\d+$/;
+
+/**
+ * Refuses a value that is not a number where nfvm reads one: a key of
+ * READ_AS_NUMBER whose value in a fresh namespace is an integer (a device's
+ * conf key is compared with conf.default's).
+ */
+export function checkSysctlNumbers(entries: ReadonlyMap<string, SysctlEntry>, file: string): void {
+  for (const [k, e] of entries) {
+    if (!READ_AS_NUMBER.test(k) || INTEGER.test(e.value)) continue;
+    const dev = sysctlDevice(k);
+    const f = fresh().get(k) ?? (dev === undefined ? undefined : fresh().get(k.replace(`.${dev}.`, '.default.')));
+    if (f !== undefined && INTEGER.test(f)) throw new NfvmError('value', `${k}: expected a number, not "${e.value}"`, file, e.pos, e.value);
+  }
+}
+
 /** The device a conf/neigh key names, or undefined for other keys and all/default. */
 export function sysctlDevice(key: string): string | undefined {
   const m = /^net\.ipv[46]\.(?:conf|neigh)\.(.+)\.[a-z0-9_]+$/.exec(key);

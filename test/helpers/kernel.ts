@@ -229,3 +229,16 @@ export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, 
     }
   return out;
 }
+
+/**
+ * Whether a test that needs something this machine lacks (root, a tool)
+ * must skip: `why` says what is missing (undefined: nothing is). The skip is
+ * stated on stderr; under CI (env CI set) a missing prerequisite is a
+ * failure instead.
+ */
+export function skipBecause(what: string, why: string | undefined): boolean {
+  if (why === undefined) return false;
+  if (process.env.CI) throw new Error(`${what}: ${why} (required under CI)`);
+  console.warn(`[skip] ${what}: ${why}`);
+  return true;
+}

@@ -17,11 +17,12 @@ import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/nod
 import { fateText, type PathResult } from '../../hooks/path/fate.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { specInput, cmdTrace } from '../../cli/trace.js';
+import { specInput } from '../../cli/model.js';
+import { cmdTrace } from '../../cli/trace.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { NFPROTO_IPV6, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
-import { joinedGroups } from '../../hooks/path/ipv6.js';
+import { joinedGroups } from '../../hooks/path/ipv6-route.js';
 import { Packet, decodePacket } from '../../vm/packet.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/node6');

@@ -13,7 +13,7 @@ import { buildNode } from '../../hooks/snapshot/read.js';
 import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
 import { fateText, type PathResult } from '../../hooks/path/fate.js';
 import { parseSpec } from '../../hooks/input/spec.js';
-import { specInput } from '../../cli/trace.js';
+import { specInput } from '../../cli/model.js';
 import { saveRuleset } from '../../compiler/save.js';
 import { NFPROTO_IPV4, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
 

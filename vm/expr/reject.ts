@@ -39,6 +39,7 @@ export function disasmReject(_prog: Program, code: Int32Array, pc: number): stri
 }
 
 export function execReject(pc: number, env: VmEnv, chain: number, rule: number): number {
+  env.rejectRule = rule;
   traceRecord(env, TRACE_REJECT, chain, rule, NF_DROP, pc);
   return NF_DROP;
 }

@@ -1,0 +1,29 @@
+/**
+ * Input and output of the commands: reading a file or stdin (`-`) with the
+ * error every command prints for it, and the terminal checks (colour,
+ * progress) made in one place.
+ */
+import { readFileSync } from 'node:fs';
+import { NfvmError } from '../core/errors.js';
+
+/** The text of `file` (`-`: stdin); a file that cannot be read is an 'io' NfvmError. */
+export function readInput(file: string): string {
+  try {
+    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new NfvmError('io', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`, file, undefined, undefined);
+  }
+}
+
+/** The name a file goes by in messages (`<stdin>` for `-`). */
+export function inputName(file: string): string {
+  return file === '-' ? '<stdin>' : file;
+}
+
+/** Colour on stdout: only on a terminal, never under --json; NO_COLOR and FORCE_COLOR respected. */
+export function useColour(json: boolean): boolean {
+  if (json || process.env.NO_COLOR) return false;
+  if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
+  return process.stdout.isTTY === true && process.env.TERM !== 'dumb';
+}

@@ -1,0 +1,88 @@
+/**
+ * The node model as trace and replay load it: the snapshot directory, the
+ * model options they share (--engine, --backend, --optimize, --seed), and
+ * the packets they feed it (a packet spec, a captured frame).
+ */
+import { readdirSync } from 'node:fs';
+import { NfvmError } from '../core/errors.js';
+import { readSnapshot } from '../hooks/snapshot/read.js';
+import { buildNodeModel, type EngineKind, type NodeModel } from '../hooks/node.js';
+import { specPacket, type PacketSpec } from '../hooks/input/spec.js';
+import type { Frame } from '../hooks/input/capture.js';
+import type { Backend } from '../core/netfilter.js';
+import type { Packet } from '../vm/packet.js';
+import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { parseMac } from '../core/addr.js';
+
+/** The options of the model, for a command's option table. */
+export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  engine: { type: 'string' },
+  backend: { type: 'string' },
+  optimize: { type: 'string' },
+  seed: { type: 'string' },
+};
+
+export const MODEL_USAGE = '[--engine vm|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N]';
+
+/** The files that make a directory a snapshot (a ruleset or the ip -j output). */
+function isSnapshotFile(name: string): boolean {
+  return name === 'iptables-save.txt' || name === 'ip6tables-save.txt' || /^ip6?-(addr|link|route|rule)\.json$/.test(name);
+}
+
+/** Reads the snapshot and builds the node for the trace and replay commands. */
+export function loadModel(dir: string, a: ParsedArgs): NodeModel {
+  const engine = a.str('engine') ?? 'vm';
+  if (engine !== 'vm' && engine !== 'reference') throw new UsageError(`unknown engine "${engine}" (expected vm or reference)`);
+  const backend = a.str('backend');
+  if (backend !== undefined && backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected legacy or nft)`);
+  const optimize = a.str('optimize');
+  if (optimize !== undefined && optimize !== '0' && optimize !== '1') throw new UsageError(`--optimize takes 0 or 1, not "${optimize}"`);
+  let seed = 1;
+  const s = a.str('seed');
+  if (s !== undefined) {
+    if (!/^\d{1,10}$/.test(s) || Number(s) > 0xffffffff) throw new UsageError(`--seed takes a number, not "${s}"`);
+    seed = Number(s);
+  }
+  const node = readSnapshot(dir);
+  if (!readdirSync(dir).some(isSnapshotFile)) {
+    throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
+  }
+  return buildNodeModel(node, { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1 });
+}
+
+/** The packet of a spec as it arrives: on its iif (destination MAC = the device's unless given) or from local. */
+export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; iif: string } {
+  if (!spec.fromLocal) {
+    if (spec.iif === '') throw new NfvmError('value', 'say where the packet comes from: "iif DEV" or "from local"', 'packet spec', { line: 1, col: 1 }, undefined);
+    const link = model.node.links.get(spec.iif);
+    if (!link) {
+      const p = spec.pos.get('iif');
+      throw new NfvmError('value', `no interface ${spec.iif} in the snapshot (it has ${[...model.node.links.keys()].join(', ')})`, 'packet spec', p, spec.iif);
+    }
+    if (!spec.dstMac && link.mac && link.mac !== '00:00:00:00:00:00') spec.dstMac = parseMac(link.mac);
+  } else if (spec.oif && !model.node.links.has(spec.oif)) {
+    throw new NfvmError('value', `no interface ${spec.oif} in the snapshot`, 'packet spec', spec.pos.get('oif'), spec.oif);
+  }
+  const ifx = (name: string) => model.node.links.get(name)?.ifindex ?? 0;
+  const pkt = specPacket(spec, { ifindex: ifx });
+  if (spec.ct === '') model.captureCt(pkt);
+  return { pkt, iif: spec.fromLocal ? '' : spec.iif };
+}
+
+/** The interface a captured frame arrives on: --iface, the pcapng interface name, the SLL2 ifindex. */
+export function frameIface(model: NodeModel, f: Frame, iface: string | undefined, file: string): string {
+  if (iface !== undefined) return iface;
+  if (f.ifName) return f.ifName;
+  if (f.sllIfindex > 0) {
+    const l = model.node.linksByIndex.get(f.sllIfindex);
+    if (l) return l.name;
+  }
+  throw new NfvmError('value', 'the capture does not say which interface the frame came in on: give --iface NAME', file, undefined, undefined);
+}
+
+/** Checks that --iface names a device of the snapshot. */
+export function checkIface(model: NodeModel, iface: string | undefined): void {
+  if (iface !== undefined && !model.node.links.has(iface)) {
+    throw new UsageError(`no interface ${iface} in the snapshot (it has ${[...model.node.links.keys()].join(', ')})`);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * nf_hook() as the packet path calls it (include/linux/netfilter.h, Linux
+ * 6.18): nothing to do when no entry is registered at the point; otherwise
+ * the devices go on the packet and into struct nf_hook_state, nf_hook_slow()
+ * runs the registry's entries, and a verdict that ends the walk becomes the
+ * packet's fate (verdict.ts).
+ */
+import type { Link } from './snapshot/node.js';
+import { NF_ACCEPT } from '../core/netfilter.js';
+import { setDevice, type Packet } from '../vm/packet.js';
+import type { NodeHookState, NodeRegistry } from './hook.js';
+import { arphrd, type Netfilter, type PathCtx } from './path/ctx.js';
+import type { Fate } from './path/fate.js';
+import { verdictFate } from './verdict.js';
+
+/** NF_HOOK for one family (NFPROTO_*) over a registry. */
+export class NfHook implements Netfilter {
+  constructor(
+    readonly registry: NodeRegistry,
+    readonly pf: number,
+  ) {}
+
+  hook(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
+    const entries = this.registry.entries(this.pf, hook);
+    if (entries.length === 0) return 1;
+    if (inLink) setDevice(pkt, 'in', inLink.ifindex, inLink.name, arphrd(inLink), inLink.group);
+    else setDevice(pkt, 'in', 0);
+    if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);
+    else setDevice(pkt, 'out', 0);
+    const st: NodeHookState = { hook, pf: this.pf, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
+    const from = ctx.steps.length;
+    if (this.registry.nfHookSlow(this.pf, hook, pkt, st) === 1) return 1;
+    return verdictFate(entries[st.index]!, st.verdict, st, from);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * What every stage of the packet path shares: the per-packet context (what
+ * the skb carries besides its bytes and the metadata record: the TRACE
+ * steps, the OUTPUT re-route, the conntrack entry), the NF_HOOK call the
+ * stages make, and what a family (IPv4, IPv6) supplies where the kernel's
+ * code differs between ip_* and ip6_* (InetFamily).
+ *
+ * The stages, in the order a packet meets them:
+ *   receive.ts    eth_type_trans, ip_rcv / ipv6_rcv, PRE_ROUTING, ip(6)_rcv_finish
+ *   the input route of the family (ipv4-route.ts, ipv6-route.ts)
+ *   local-in.ts   ip_local_deliver / ip6_input: LOCAL_IN
+ *   forward.ts    ip_forward / ip6_forward: FORWARD
+ *   local-out.ts  __ip_local_out / __ip6_local_out: LOCAL_OUT with mangle's re-route
+ *   output.ts     ip_output / ip6_output: POST_ROUTING, loopback_xmit
+ */
+import type { Link, Node } from '../snapshot/node.js';
+import { formatAddr } from '../route/addr.js';
+import type { FibResult } from '../route/types.js';
+import type { Packet } from '../../vm/packet.js';
+import type { DropReason, Fate, PathStep } from './fate.js';
+
+export const EINVAL = 22;
+export const EXDEV = 18;
+export const EHOSTUNREACH = 113;
+export const ENETUNREACH = 101;
+
+/** The per-packet context: one per packet, from receive()/send() to its fate (looped-back packets keep theirs). */
+export interface PathCtx {
+  steps: PathStep[];
+  /** Set when nobody reads the steps (replay): they are not formatted at all. */
+  quiet: boolean;
+  /**
+   * Set while a locally generated packet is in LOCAL_OUT: mangle OUTPUT
+   * calls it after its chain (ipt_mangle_out); returns the new output
+   * device or a negative errno.
+   */
+  reroute: ((pkt: Packet) => Link | number) | undefined;
+  /**
+   * skb->_nfct: the packet's conntrack entry, written and read by the
+   * conntrack and NAT modules (undefined: none yet, or untracked). Its type
+   * is theirs; the path only carries it.
+   */
+  ct: unknown;
+}
+
+export function newPathCtx(quiet: boolean): PathCtx {
+  return { steps: [], quiet, reroute: undefined, ct: undefined };
+}
+
+/** NF_HOOK() as the stages call it (hooks/nf-hook.ts runs the registry). */
+export interface Netfilter {
+  /**
+   * nf_hook() for (family, hook) with the given devices: 1 when every
+   * entry accepted (the path goes on), otherwise the fate the verdict gives.
+   */
+  hook(hook: number, pkt: Packet, inDev: Link | undefined, outDev: Link | undefined, ctx: PathCtx): 1 | Fate;
+}
+
+export type Cast = 'unicast' | 'broadcast' | 'multicast';
+
+/** The result of the input route (skb_dst after ip_route_input_noref / ip6_route_input). */
+export type InputRoute =
+  | { kind: 'local'; cast: Cast }
+  | { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number }
+  | { kind: 'drop'; fate: Fate };
+
+/** The result of the output route of a locally generated packet. */
+export type OutputRoute =
+  | { dev: string; gateway: string | undefined; local: boolean; cast: Cast; text: string }
+  | { fate: Fate };
+
+/**
+ * What a family supplies to the shared stages: the kernel functions that
+ * differ between IPv4 and IPv6 (header checks, routing, ip_forward's and
+ * ip6_forward's checks, where fragments wait).
+ */
+export interface InetFamily {
+  /** NFPROTO_IPV4 / NFPROTO_IPV6. */
+  readonly pf: number;
+  readonly node: Node;
+  readonly nf: Netfilter;
+  /** 'ip_rcv' / 'ipv6_rcv', for the notes. */
+  readonly rcvName: string;
+  /** The ethertype of a looped-back frame (loopback_xmit keeps skb->protocol). */
+  readonly ethertype: number;
+  /** ip_rcv_core / ip6_rcv_core after the PACKET_OTHERHOST drop: undefined when the packet goes on. */
+  rcvCore(pkt: Packet, dev: Link): Fate | undefined;
+  /** The input route (ip_route_input_noref / ip6_route_input). */
+  routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute;
+  /**
+   * ip_forward / ip6_forward up to NF_HOOK(FORWARD): their checks and the
+   * TTL / hop limit decrement; the egress device, or the fate.
+   */
+  forwardPrepare(pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate;
+  /** What ends a local delivery before LOCAL_IN (IPv4: ip_local_deliver waits for reassembly). */
+  deliverBefore(pkt: Packet): Fate | undefined;
+  /** ... and after it (IPv6: ipv6_frag_rcv holds a fragment once it passed INPUT). */
+  deliverAfter(pkt: Packet): Fate | undefined;
+  /** The checks a locally sent packet's header gets before its output route. */
+  localOutCheck(pkt: Packet): Fate | undefined;
+  /** The output route of a locally generated packet (oif '' for none). */
+  routeOutput(pkt: Packet, oif: string): OutputRoute;
+  /** ip6_output(): the egress device must have IPv6; undefined when the packet goes on. */
+  outputCheck(out: Link): Fate | undefined;
+  /** The destination address, formatted. */
+  daddr(pkt: Packet): string;
+}
+
+export function dropped(reason: DropReason, detail: string): Fate {
+  return { kind: 'dropped', reason, detail, by: undefined };
+}
+
+/** ARPHRD_* of a link type, for `meta iiftype`. */
+export function arphrd(l: Link): number {
+  return l.loopback || l.linkType === 'loopback' ? 772 : l.linkType === 'none' ? 65534 : 1;
+}
+
+/** PACKET_* names, by value. */
+export const PKT_TYPES = ['host', 'broadcast', 'multicast', 'otherhost', 'outgoing', 'loopback'];
+
+/** A routing table's name as `ip route` prints it. */
+export function tableName(id: number): string {
+  return id === 255 ? 'local' : id === 254 ? 'main' : id === 253 ? 'default' : String(id);
+}
+
+/** A FIB result's route as `ip route` prints it: `10.0.0.0/24 via 10.1.0.2 dev eth1`. */
+export function routeText(res: FibResult & { ok: true }): string {
+  const r = res.route;
+  const dst = r.plen === 0 ? 'default' : `${formatAddr(r.dst)}/${r.plen}`;
+  const gw = res.gateway && res.gateway.family === r.dst.family ? ` via ${formatAddr(res.gateway)}` : '';
+  return `${dst}${gw} dev ${res.dev}`;
+}

@@ -1,0 +1,24 @@
+/**
+ * Forwarding, shared by IPv4 and IPv6 (Linux 6.18): ip_forward() /
+ * ip6_forward() make their checks and decrement the TTL / hop limit (the
+ * family's forwardPrepare), NF_HOOK(FORWARD), then ip_forward_finish() /
+ * ip6_forward_finish() → dst_output: ip_output() / ip6_output() with
+ * POST_ROUTING (output.ts). Neighbour resolution is not modelled: a packet
+ * that passed POSTROUTING counts as forwarded.
+ */
+import type { Link } from '../snapshot/node.js';
+import { NF_INET_FORWARD } from '../../core/netfilter.js';
+import type { Packet } from '../../vm/packet.js';
+import type { InetFamily, PathCtx } from './ctx.js';
+import type { Fate } from './fate.js';
+import { postRouting } from './output.js';
+
+export function forward(af: InetFamily, pkt: Packet, dev: Link, rt: { dev: string; gateway: string | undefined; mtu: number }, ctx: PathCtx): Fate {
+  const out = af.forwardPrepare(pkt, dev, rt, ctx);
+  if (!('ifindex' in out)) return out;
+  const fwd = af.nf.hook(NF_INET_FORWARD, pkt, dev, out, ctx);
+  if (fwd !== 1) return fwd;
+  const post = postRouting(af, pkt, dev, out, ctx);
+  if (post !== 1) return post;
+  return { kind: 'forwarded', dev: out.name, via: rt.gateway, dst: af.daddr(pkt) };
+}

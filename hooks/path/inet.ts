@@ -1,0 +1,102 @@
+/**
+ * The two families as the shared stages see them (ctx.ts InetFamily): one
+ * node, the NF_HOOK of the family, and the functions where IPv4 and IPv6
+ * differ (ipv4.ts / ipv4-route.ts, ipv6.ts / ipv6-route.ts).
+ *
+ *   const inet = new Inet(node, nf, IPV4);
+ *   receive(inet, pkt, link, newPathCtx(false));   // receive.ts
+ *   localOut(inet, pkt, '', ctx);                  // local-out.ts
+ */
+import type { Link, Node } from '../snapshot/node.js';
+import { formatIPv4, formatIPv6 } from '../route/addr.js';
+import { M_NHOFF } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { ETH_P_IP, ETH_P_IPV6, type Packet } from '../../vm/packet.js';
+import type { InetFamily, InputRoute, Netfilter, OutputRoute, PathCtx } from './ctx.js';
+import type { Fate } from './fate.js';
+import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, u32 } from './ipv4.js';
+import { Ipv4Route } from './ipv4-route.js';
+import { ip6ForwardPrepare, ip6InputDefrag, ip6LocalOutCheck, ip6OutputCheck, ip6RcvCore, words } from './ipv6.js';
+import { Ipv6Route } from './ipv6-route.js';
+
+interface Routing {
+  routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute;
+  routeOutput(pkt: Packet, oif: string): OutputRoute;
+}
+
+/** What differs between the families (see InetFamily for each). */
+export interface FamilyFns {
+  readonly pf: number;
+  readonly rcvName: string;
+  readonly ethertype: number;
+  routing(node: Node): Routing;
+  rcvCore(node: Node, pkt: Packet, dev: Link): Fate | undefined;
+  forwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate;
+  deliverBefore(pkt: Packet): Fate | undefined;
+  deliverAfter(pkt: Packet): Fate | undefined;
+  localOutCheck(pkt: Packet): Fate | undefined;
+  outputCheck(node: Node, out: Link): Fate | undefined;
+  daddr(pkt: Packet): string;
+}
+
+const none = () => undefined;
+
+export const IPV4: FamilyFns = {
+  pf: NFPROTO_IPV4, rcvName: 'ip_rcv', ethertype: ETH_P_IP, routing: (node) => new Ipv4Route(node),
+  rcvCore: (_node, pkt) => ipRcvCore(pkt), forwardPrepare: (node, pkt, _dev, rt, ctx) => ipForwardPrepare(node, pkt, rt, ctx),
+  deliverBefore: ipLocalDeliverDefrag, deliverAfter: none, localOutCheck: ipRcvCore, outputCheck: none,
+  daddr: (pkt) => formatIPv4(u32(pkt.data, pkt.meta[M_NHOFF]! + 16)),
+};
+
+export const IPV6: FamilyFns = {
+  pf: NFPROTO_IPV6, rcvName: 'ipv6_rcv', ethertype: ETH_P_IPV6, routing: (node) => new Ipv6Route(node),
+  rcvCore: ip6RcvCore, forwardPrepare: ip6ForwardPrepare, deliverBefore: none, deliverAfter: ip6InputDefrag,
+  localOutCheck: ip6LocalOutCheck, outputCheck: ip6OutputCheck, daddr: (pkt) => formatIPv6(words(pkt.data, pkt.meta[M_NHOFF]! + 24)),
+};
+
+/** A family over one node. */
+export class Inet implements InetFamily {
+  readonly pf: number;
+  readonly rcvName: string;
+  readonly ethertype: number;
+  private readonly routing: Routing;
+
+  constructor(
+    readonly node: Node,
+    readonly nf: Netfilter,
+    readonly fns: FamilyFns,
+  ) {
+    this.pf = fns.pf;
+    this.rcvName = fns.rcvName;
+    this.ethertype = fns.ethertype;
+    this.routing = fns.routing(node);
+  }
+
+  rcvCore(pkt: Packet, dev: Link): Fate | undefined {
+    return this.fns.rcvCore(this.node, pkt, dev);
+  }
+  routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
+    return this.routing.routeInput(pkt, dev, ctx);
+  }
+  forwardPrepare(pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate {
+    return this.fns.forwardPrepare(this.node, pkt, dev, rt, ctx);
+  }
+  deliverBefore(pkt: Packet): Fate | undefined {
+    return this.fns.deliverBefore(pkt);
+  }
+  deliverAfter(pkt: Packet): Fate | undefined {
+    return this.fns.deliverAfter(pkt);
+  }
+  localOutCheck(pkt: Packet): Fate | undefined {
+    return this.fns.localOutCheck(pkt);
+  }
+  routeOutput(pkt: Packet, oif: string): OutputRoute {
+    return this.routing.routeOutput(pkt, oif);
+  }
+  outputCheck(out: Link): Fate | undefined {
+    return this.fns.outputCheck(this.node, out);
+  }
+  daddr(pkt: Packet): string {
+    return this.fns.daddr(pkt);
+  }
+}

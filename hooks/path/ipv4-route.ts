@@ -1,0 +1,257 @@
+/**
+ * IPv4 routing on the packet path: the input route of a received packet and
+ * the output route of a locally generated one.
+ *
+ * Mirrors Linux 6.18:
+ *   net/ipv4/route.c        ip_route_input_rcu() (multicast: ip_check_mc_rcu, ip_route_input_mc,
+ *                           ip_mc_validate_source), ip_route_input_slow() (martians, route_localnet,
+ *                           brd_input, local_input, no_route, forwarding off, __mkroute_input),
+ *                           ip_route_output_key_hash_rcu() (reduced: see routeOutput)
+ *   net/ipv4/fib_frontend.c fib_validate_source() / __fib_validate_source() (rp_filter, accept_local,
+ *                           src_valid_mark, the fast path without custom rules or local routes)
+ *
+ * Not modelled (documented gaps): multicast routing and groups other than
+ * 224.0.0.1, the looped-back copy of locally sent broadcasts.
+ */
+import type { Node, Link, Address } from '../snapshot/node.js';
+import { fibLookup } from '../route/index.js';
+import { formatIPv4, type IpAddr } from '../route/addr.js';
+import {
+  RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_SCOPE_HOST, RT_TABLE_LOCAL, type FibResult,
+} from '../route/types.js';
+import { M_LEN, M_MARK, M_NHOFF } from '../../vm/layout.js';
+import type { Packet } from '../../vm/packet.js';
+import {
+  dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx,
+} from './ctx.js';
+import { isFragment, u32 } from './ipv4.js';
+
+const IPPROTO_IGMP = 2;
+const INADDR_BROADCAST = 0xffffffff;
+const IGMP_ALL_HOSTS = 0xe0000001;
+
+const isMulticast = (a: number) => a >>> 28 === 0xe;
+const isLocalMulticast = (a: number) => (a & 0xffffff00) >>> 0 === 0xe0000000;
+const isLoopback = (a: number) => a >>> 24 === 127;
+/** ipv4_is_zeronet() since 5.3: only 0.0.0.0. */
+const isZero = (a: number) => a === 0;
+
+/**
+ * An IPv4 address as the FIB takes it, in one of four reused slots (no text
+ * round trip, no allocation on the packet path): each is filled right before
+ * the fibLookup() that reads it, and FIB results keep no reference to it.
+ */
+const V4_SLOTS: IpAddr[] = [0, 1, 2, 3].map(() => ({ family: 4 as const, w: new Uint32Array(1) }));
+function v4(a: number, slot: number): IpAddr {
+  const x = V4_SLOTS[slot]!;
+  x.w[0] = a;
+  return x;
+}
+
+/** The kernel's knobs of one device, as the input path reads them (IN_DEV_* macros). */
+interface DevKnobs {
+  forward: boolean;
+  bforward: boolean;
+  rpFilter: number;
+  acceptLocal: boolean;
+  routeLocalnet: boolean;
+  srcValidMark: boolean;
+  txRedirects: boolean;
+}
+
+/** Per-device sysctl values, read once per device (the sysctls of a snapshot do not change). */
+class DevConf {
+  private readonly cache = new Map<string, DevKnobs>();
+  constructor(readonly node: Node) {}
+  knobs(dev: string): DevKnobs {
+    let k = this.cache.get(dev);
+    if (!k) {
+      const sc = this.node.sysctl;
+      const or = (name: string) => sc.allConf(4, name) > 0 || sc.devConf(4, dev, name) > 0;
+      k = {
+        forward: sc.forwarding(dev),
+        bforward: sc.allConf(4, 'bc_forwarding') > 0 && sc.devConf(4, dev, 'bc_forwarding') > 0,
+        rpFilter: sc.rpFilter(dev),
+        acceptLocal: or('accept_local'),
+        routeLocalnet: or('route_localnet'),
+        srcValidMark: or('src_valid_mark'),
+        txRedirects: or('send_redirects'),
+      };
+      this.cache.set(dev, k);
+    }
+    return k;
+  }
+}
+
+/** The IPv4 routing decisions of one node. */
+export class Ipv4Route {
+  private readonly conf: DevConf;
+  private readonly ifaddrs: Set<number>;
+  private readonly customRules: boolean;
+  private readonly customLocalRoutes: boolean;
+
+  constructor(readonly node: Node) {
+    this.conf = new DevConf(node);
+    this.ifaddrs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.local.w[0]!));
+    // fib4_has_custom_rules(): any rule besides the three fib_default_rules_init() creates.
+    this.customRules = node.fib4.rules.some((r) => {
+      const dflt = r.src === undefined && r.dst === undefined && r.iif === '' && r.oif === '' && r.markMask === 0 && !r.invert &&
+        ((r.pref === 0 && r.table === 255) || (r.pref === 32766 && r.table === 254) || (r.pref === 32767 && r.table === 253));
+      return !dflt;
+    }) || node.fib4.rules.length !== 3;
+    // fib_has_custom_local_routes: a local route added through rtnetlink (not the kernel's own).
+    const lt = node.fib4.tables.get(RT_TABLE_LOCAL);
+    this.customLocalRoutes = lt ? lt.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel') : false;
+  }
+
+  /** ip_route_input_rcu() + ip_route_input_slow(). */
+  routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const saddr = u32(d, nh + 12);
+    const daddr = u32(d, nh + 16);
+    const tos = d[nh + 1]!;
+    const name = dev.name;
+    const conf = this.conf.knobs(name);
+    const martianDst = (why: string): InputRoute => ({ kind: 'drop', fate: dropped('martian-destination', `martian destination ${formatIPv4(daddr)} (${why})`) });
+
+    if (isMulticast(daddr)) {
+      // ip_check_mc_rcu(): every up IFF_MULTICAST device has joined 224.0.0.1 (ip_mc_up).
+      const our = daddr === IGMP_ALL_HOSTS && dev.flags.includes('MULTICAST');
+      if (!our) return { kind: 'drop', fate: dropped('multicast', `multicast ${formatIPv4(daddr)}: no group joined on ${name} (multicast routing is not modelled)`) };
+      // ip_mc_validate_source()
+      if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.martianSrc(saddr, 'multicast or limited broadcast');
+      if (isLoopback(saddr) && !conf.routeLocalnet) return this.martianSrc(saddr, 'loopback, route_localnet off');
+      if (isZero(saddr)) {
+        if (!isLocalMulticast(daddr) && d[nh + 9] !== IPPROTO_IGMP) return this.martianSrc(saddr, 'zero source');
+      } else {
+        const v = this.validate(pkt, saddr, 0, tos, '', dev);
+        if (v) return v;
+      }
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${formatIPv4(daddr)} joined on ${name}: local delivery` });
+      return { kind: 'local', cast: 'multicast' };
+    }
+
+    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.martianSrc(saddr, 'multicast or limited broadcast');
+    let brd = daddr === INADDR_BROADCAST || (saddr === 0 && daddr === 0);
+    let res: FibResult | undefined;
+    if (!brd) {
+      if (isZero(saddr)) return this.martianSrc(saddr, 'zero source');
+      if (isZero(daddr)) return martianDst('zero destination');
+      if (isLoopback(daddr)) {
+        if (!conf.routeLocalnet) return martianDst(`127.0.0.0/8 from outside, route_localnet off on ${name}`);
+      } else if (isLoopback(saddr)) {
+        if (!conf.routeLocalnet) return this.martianSrc(saddr, `127.0.0.0/8 from outside, route_localnet off on ${name}`);
+      }
+      res = fibLookup(this.node, this.flow(pkt, daddr, saddr, tos, name));
+      if (!res.ok) {
+        // no_route: an RTN_UNREACHABLE input route whose dst.input is ip_error.
+        const err = conf.forward ? res.errno : EHOSTUNREACH;
+        const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
+        return { kind: 'drop', fate: dropped('no-route', `${what} to ${formatIPv4(daddr)} (ip_error, errno ${err})`) };
+      }
+      if (res.rtnType === RTN_BROADCAST) {
+        if (conf.bforward) return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
+        brd = true;
+      } else if (res.rtnType === RTN_LOCAL) {
+        const v = this.validate(pkt, saddr, daddr, tos, '', dev);
+        if (v) return v;
+        if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
+        return { kind: 'local', cast: 'unicast' };
+      } else {
+        if (!conf.forward) return { kind: 'drop', fate: dropped('ip-forward-off', `${formatIPv4(daddr)} is not local and ${name} does not forward (net.ipv4.conf.${name}.forwarding = 0)`) };
+        if (res.rtnType !== RTN_UNICAST) return martianDst(`route type ${res.type}`);
+        return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
+      }
+    }
+    // brd_input
+    if (!isZero(saddr)) {
+      const v = this.validate(pkt, saddr, 0, tos, '', dev);
+      if (v) return v;
+    }
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is a broadcast address: local delivery` });
+    return { kind: 'local', cast: 'broadcast' };
+  }
+
+  private martianSrc(saddr: number, why: string): InputRoute {
+    return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${why})`) };
+  }
+
+  /** fib_validate_source() as a drop: rp_filter (-EXDEV) or a martian source (-EINVAL); undefined when acceptable. */
+  private validate(pkt: Packet, saddr: number, daddr: number, tos: number, oif: string, dev: Link): InputRoute | undefined {
+    const r = this.validateSource(pkt, saddr, daddr, tos, oif, dev);
+    if (r === -EXDEV) return { kind: 'drop', fate: dropped('rp-filter', `reverse path filter (rp_filter ${this.conf.knobs(dev.name).rpFilter}) refuses source ${formatIPv4(saddr)} on ${dev.name}`) };
+    if (r < 0) return this.martianSrc(saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
+    return undefined;
+  }
+
+  private flow(pkt: Packet, daddr: number, saddr: number, tos: number, iif: string) {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const proto = d[nh + 9]!;
+    const th = nh + (d[nh]! & 0x0f) * 4;
+    const ports = (proto === 6 || proto === 17 || proto === 132) && !isFragment(pkt) && th + 4 <= nh + m[M_LEN]!;
+    return {
+      daddr: v4(daddr, 0), saddr: v4(saddr, 1), iif, mark: m[M_MARK]! >>> 0, tos, proto,
+      sport: ports ? (d[th]! << 8) | d[th + 1]! : 0, dport: ports ? (d[th + 2]! << 8) | d[th + 3]! : 0,
+    };
+  }
+
+  /** __mkroute_input(): validate the source against the egress, then forward. */
+  private mkrouteInput(pkt: Packet, dev: Link, res: FibResult & { ok: true }, saddr: number, daddr: number, tos: number, ctx: PathCtx): InputRoute {
+    const v = this.validate(pkt, saddr, daddr, tos, res.dev, dev);
+    if (v) return v;
+    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
+    const out = this.node.links.get(res.dev);
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
+    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };
+  }
+
+  /**
+   * fib_validate_source(): 0 or 1 when the source is acceptable, -EINVAL
+   * (martian) or -EXDEV (rp_filter) otherwise. `oif` is the egress device
+   * name for a forwarded packet, '' for local input.
+   */
+  validateSource(pkt: Packet, src: number, dst: number, tos: number, oif: string, dev: Link): number {
+    const name = dev.name;
+    const conf = this.conf.knobs(name);
+    const rpf = conf.rpFilter;
+    if (rpf === 0 && (name !== oif || !conf.txRedirects)) {
+      if (conf.acceptLocal) return 0;
+      if (!this.customLocalRoutes && !this.customRules) return this.ifaddrs.has(src) ? -EINVAL : 0;
+    }
+    // __fib_validate_source()
+    const mark = conf.srcValidMark ? pkt.meta[M_MARK]! >>> 0 : 0;
+    const res = fibLookup(this.node, { daddr: v4(src, 2), saddr: v4(dst, 3), iif: oif || 'lo', mark, tos });
+    const noAddr = !this.node.addresses.some((a) => a.family === 4 && a.dev === name);
+    if (!res.ok) return rpf ? -EXDEV : 0;
+    if (res.rtnType !== RTN_UNICAST && (res.rtnType !== RTN_LOCAL || !conf.acceptLocal)) return -EINVAL;
+    const devMatch = res.route.nexthops.some((n) => n.dev === name) || (res.rtnType === RTN_LOCAL && dev.loopback);
+    if (devMatch) return res.route.scope >= RT_SCOPE_HOST ? 1 : 0;
+    if (noAddr) return rpf ? -EXDEV : 0;
+    if (rpf === 1) return -EXDEV;
+    const loose = fibLookup(this.node, { daddr: v4(src, 2), saddr: v4(dst, 3), iif: oif || 'lo', oif: name, mark, tos });
+    return loose.ok && loose.rtnType === RTN_UNICAST && loose.route.scope >= RT_SCOPE_HOST ? 1 : 0;
+  }
+
+  /**
+   * ip_route_output_key_hash_rcu(), reduced: daddr 0 → lo; the policy
+   * lookup with iif lo and the packet's mark; a local route → lo; limited
+   * broadcast and multicast go out of the device the lookup gives.
+   */
+  routeOutput(pkt: Packet, oif: string): OutputRoute {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const saddr = u32(d, nh + 12);
+    const daddr = u32(d, nh + 16);
+    if (daddr === 0) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: 'output route: 0.0.0.0 → lo' };
+    const flow = { ...this.flow(pkt, daddr, saddr, d[nh + 1]!, ''), oif };
+    const res = fibLookup(this.node, flow);
+    if (!res.ok) return { fate: dropped('no-route', `no output route to ${formatIPv4(daddr)} (${res.error}; the sender gets errno ${res.errno})`) };
+    if (res.rtnType === RTN_LOCAL) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `output route: ${formatIPv4(daddr)} is local: out lo and back in` };
+    const cast = daddr === INADDR_BROADCAST || res.rtnType === RTN_BROADCAST ? 'broadcast' : isMulticast(daddr) ? 'multicast' : 'unicast';
+    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
+    return { dev: res.dev, gateway: gw, local: false, cast, text: `output route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): out ${res.dev}` };
+  }
+}

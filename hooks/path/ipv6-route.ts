@@ -1,0 +1,132 @@
+/**
+ * IPv6 routing on the packet path: the input route of a received packet,
+ * the groups a device has joined, and the output route of a locally
+ * generated packet.
+ *
+ * Mirrors Linux 6.18:
+ *   net/ipv6/route.c       ip6_route_input(): flowi6 {iif, daddr, saddr, flowlabel, mark, proto},
+ *                          RT6_LOOKUP_F_IFACE for multicast, link-local and loopback destinations
+ *                          (rt6_need_strict: only routes through the input device, backtracking
+ *                          to shorter prefixes), ip6_rt_init_dst(): local and anycast routes →
+ *                          ip6_input, a multicast prefix → ip6_mc_input, reject routes →
+ *                          ip6_pkt_discard/prohibit/dst_discard, anything else → ip6_forward;
+ *                          ip6_route_output_flags() (reduced: see routeOutput)
+ *   net/ipv6/ip6_input.c   ip6_mc_input(): deliver only to a group the device joined
+ *                          (ipv6_chk_mcast_addr)
+ *   net/ipv6/addrconf.c, mcast.c  the groups a device joins: ff02::1 and ff01::1 on every device,
+ *                          ff02::2 when the device forwards (multicast devices; see joinedGroups),
+ *                          the solicited-node group ff02::1:ffXX:XXXX of each address (not on
+ *                          loopback/NOARP devices); checked with `ip -6 maddr` on 6.18
+ *
+ * Not modelled (documented gaps): multicast routing and the looped-back
+ * copy of locally sent multicast.
+ */
+import type { Link, Node } from '../snapshot/node.js';
+import { fibLookup } from '../route/index.js';
+import { formatIPv6, maskAddr } from '../route/addr.js';
+import { RTN_ANYCAST, RTN_LOCAL, type FlowKey } from '../route/types.js';
+import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_THOFF } from '../../vm/layout.js';
+import type { Packet } from '../../vm/packet.js';
+import { dropped, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx } from './ctx.js';
+import { isFragment6, isLinkLocal, isLoopback, isMulticast, words } from './ipv6.js';
+
+/** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
+const needStrict = (w: Uint32Array) => isMulticast(w) || isLinkLocal(w) || isLoopback(w);
+
+/** The groups a device has joined (ipv6_chk_mcast_addr), as formatted addresses. */
+export function joinedGroups(node: Node, dev: Link): Set<string> {
+  const g = new Set(['ff02::1', 'ff01::1']);
+  const sys = node.sysctl;
+  const multicast = dev.flags.includes('MULTICAST');
+  const noarp = dev.loopback || dev.flags.includes('NOARP');
+  // ipv6_add_dev() joins ff02::2 when the device is created forwarding; dev_forward_change() joins
+  // ff02::2, ff01::2 and ff05::2 when forwarding is switched on later. Which happened is not in a
+  // snapshot: the device's forwarding flag gives ff02::2 only (ff01::/16 never arrives from outside).
+  if (multicast && sys.devConf(6, dev.name, 'forwarding') > 0) g.add('ff02::2');
+  if (!noarp) {
+    const fwd = sys.devConf(6, dev.name, 'forwarding') > 0;
+    // addrconf_addr_solict_mult(): ff02::1:ff00:0/104 | the low 24 bits.
+    const solicit = (low: number) => formatIPv6(Uint32Array.of(0xff020000, 0, 1, (0xff000000 | (low & 0xffffff)) >>> 0));
+    for (const a of node.addresses) {
+      if (a.family !== 6 || a.dev !== dev.name) continue;
+      g.add(solicit(a.local.w[3]!));
+      // A forwarding device joins the subnet-router anycast address of each prefix
+      // (addrconf_join_anycast → __ipv6_dev_ac_inc), and with it its solicited-node group.
+      if (fwd) {
+        const p = maskAddr(a.local, a.prefixlen);
+        if ((p.w[0]! | p.w[1]! | p.w[2]! | p.w[3]!) !== 0) g.add(solicit(p.w[3]!));
+      }
+    }
+  }
+  return g;
+}
+
+/** The IPv6 routing decisions of one node. */
+export class Ipv6Route {
+  constructor(readonly node: Node) {}
+
+  private flow(pkt: Packet, iif: string, oif: string): FlowKey {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const l4 = (m[M_FLAGS]! & F_L4PROTO) !== 0 ? m[M_L4PROTO]! : d[nh + 6]!;
+    const th = m[M_THOFF]!;
+    const ports = (m[M_FLAGS]! & F_L4PROTO) !== 0 && (l4 === 6 || l4 === 17 || l4 === 132) && th > nh && !isFragment6(pkt) && th + 4 <= nh + m[M_LEN]!;
+    return {
+      daddr: { family: 6, w: words(d, nh + 24) }, saddr: { family: 6, w: words(d, nh + 8) }, iif, oif, mark: m[M_MARK]! >>> 0,
+      tos: ((d[nh]! & 0x0f) << 4) | (d[nh + 1]! >> 4), proto: l4,
+      sport: ports ? (d[th]! << 8) | d[th + 1]! : 0, dport: ports ? (d[th + 2]! << 8) | d[th + 3]! : 0,
+    };
+  }
+
+  /** ip6_route_input() + ip6_rt_init_dst(): what dst.input the packet gets. */
+  routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const daddr = words(d, nh + 24);
+    const dst = formatIPv6(daddr);
+    const strict = needStrict(daddr);
+    const res = fibLookup(this.node, this.flow(pkt, dev.name, strict ? dev.name : ''));
+    if (!res.ok) {
+      const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
+      return { kind: 'drop', fate: dropped('no-route', `${what} to ${dst}${strict ? ` through ${dev.name}` : ''} (ip6_pkt_discard, ICMPv6 destination unreachable)`) };
+    }
+    if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} is ${res.rtnType === RTN_LOCAL ? 'local' : 'anycast'} (table ${tableName(res.table)}): INPUT` });
+      return { kind: 'local', cast: 'unicast' };
+    }
+    if (isMulticast(res.route.dst.w as Uint32Array)) {
+      // ip6_mc_input()
+      if (!joinedGroups(this.node, dev).has(dst)) {
+        return { kind: 'drop', fate: dropped('multicast', `multicast ${dst}: no group joined on ${dev.name} (multicast routing is not modelled)`) };
+      }
+      if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${dst} joined on ${dev.name}: local delivery` });
+      return { kind: 'local', cast: 'multicast' };
+    }
+    const gw = res.gateway && res.gateway.family === 6 ? formatIPv6(res.gateway.w) : undefined;
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
+    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: this.node.links.get(res.dev)?.mtu ?? 1500 };
+  }
+
+  /**
+   * ip6_route_output_flags(), reduced: iif lo, the packet's mark, the device
+   * restriction for strict destinations when an oif is given (or for any
+   * oif with an unspecified source); a local or anycast route → lo.
+   */
+  routeOutput(pkt: Packet, oif: string): OutputRoute {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const daddr = words(d, nh + 24);
+    const dst = formatIPv6(daddr);
+    const res = fibLookup(this.node, this.flow(pkt, '', oif));
+    if (!res.ok) return { fate: dropped('no-route', `no output route to ${dst} (${res.error}; the sender gets errno ${res.errno})`) };
+    if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
+      return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `output route: ${dst} is local: out lo and back in` };
+    }
+    const gw = res.gateway && res.gateway.family === 6 ? formatIPv6(res.gateway.w) : undefined;
+    return {
+      dev: res.dev, gateway: gw, local: false, cast: isMulticast(daddr) ? 'multicast' : 'unicast',
+      text: `output route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): out ${res.dev}`,
+    };
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A packet sent by a local program, shared by IPv4 and IPv6 (Linux 6.18):
+ * the output route (the family's routeOutput), __ip_local_out() /
+ * __ip6_local_out() with NF_HOOK(LOCAL_OUT), where mangle OUTPUT re-routes a
+ * packet whose routing keys it changed (ipt_mangle_out / ip6t_mangle_out
+ * call ctx.reroute: ip_route_me_harder / ip6_route_me_harder), then
+ * dst_output: POST_ROUTING and out of the device, or back in through lo
+ * (output.ts).
+ */
+import { NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
+import { arphrd, dropped, EHOSTUNREACH, EINVAL, type InetFamily, type PathCtx } from './ctx.js';
+import { setDevice, type Packet } from '../../vm/packet.js';
+import type { Fate } from './fate.js';
+import { loopbackXmit, postRouting } from './output.js';
+
+export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx): Fate {
+  setDevice(pkt, 'in', 0);
+  const bad = af.localOutCheck(pkt);
+  if (bad) return bad;
+  const first = af.routeOutput(pkt, oif);
+  if ('fate' in first) return first.fate;
+  let route = first;
+  if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: route.text });
+  const links = af.node.links;
+  let out = links.get(route.dev);
+  if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
+  ctx.reroute = (p: Packet) => {
+    const r = af.routeOutput(p, oif);
+    if ('fate' in r) return -EHOSTUNREACH;
+    const l = links.get(r.dev);
+    if (!l) return -EINVAL;
+    route = r;
+    out = l;
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after mangle OUTPUT: ${r.text}` });
+    setDevice(p, 'out', l.ifindex, l.name, arphrd(l), l.group);
+    return l;
+  };
+  const lo = af.nf.hook(NF_INET_LOCAL_OUT, pkt, undefined, out, ctx);
+  ctx.reroute = undefined;
+  if (lo !== 1) return lo;
+  const post = postRouting(af, pkt, undefined, out, ctx);
+  if (post !== 1) return post;
+  if (route.local) return loopbackXmit(af, pkt, out, route.cast, ctx);
+  return { kind: 'sent', dev: route.dev, via: route.gateway, dst: af.daddr(pkt), cast: route.cast };
+}

@@ -1,0 +1,41 @@
+/**
+ * The end of the output path, shared by IPv4 and IPv6 (Linux 6.18):
+ *   net/ipv4/ip_output.c  ip_output(): NF_HOOK_COND(POST_ROUTING) with in = the input device
+ *                         (none for a local packet)
+ *   net/ipv6/ip6_output.c ip6_output(): the egress device's disable_ipv6 first, then the same
+ *   drivers/net/loopback.c loopback_xmit(): a packet routed to a local address comes back in on
+ *                         lo with a zero Ethernet header and its route kept (no input lookup):
+ *                         PRE_ROUTING, then local delivery
+ */
+import type { Link } from '../snapshot/node.js';
+import { M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { LINKTYPE_ETHERNET, decodePacket, setDevice, type Packet } from '../../vm/packet.js';
+import { arphrd, type Cast, type InetFamily, type PathCtx } from './ctx.js';
+import type { Fate } from './fate.js';
+import { localDeliver } from './local-in.js';
+
+/** ip_output() / ip6_output(): 1 when the packet passed POSTROUTING. */
+export function postRouting(af: InetFamily, pkt: Packet, inDev: Link | undefined, out: Link, ctx: PathCtx): 1 | Fate {
+  const bad = af.outputCheck(out);
+  if (bad) return bad;
+  return af.nf.hook(NF_INET_POST_ROUTING, pkt, inDev, out, ctx);
+}
+
+/** loopback_xmit() and the receive side on lo: the packet as a new Ethernet frame, PRE_ROUTING, local delivery. */
+export function loopbackXmit(af: InetFamily, pkt: Packet, lo: Link, cast: Cast, ctx: PathCtx): Fate {
+  const m = pkt.meta;
+  const nh = m[M_NHOFF]!;
+  const ip = pkt.data.slice(nh, nh + m[M_LEN]!);
+  const frame = new Uint8Array(14 + ip.length);
+  frame[12] = af.ethertype >>> 8;
+  frame[13] = af.ethertype & 0xff;
+  frame.set(ip, 14);
+  pkt.setFrame(frame);
+  decodePacket(pkt, LINKTYPE_ETHERNET);
+  setDevice(pkt, 'in', lo.ifindex, lo.name, arphrd(lo), lo.group);
+  setDevice(pkt, 'out', 0);
+  const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, lo, undefined, ctx);
+  if (pre !== 1) return pre;
+  return localDeliver(af, pkt, lo, cast, ctx);
+}

@@ -1,0 +1,42 @@
+/**
+ * The receive stage, shared by IPv4 and IPv6: a frame in on a device, up to
+ * its input route and on to local delivery or forwarding.
+ *
+ * Mirrors Linux 6.18:
+ *   net/ethernet/eth.c    eth_type_trans() (eth.ts)
+ *   net/ipv4/ip_input.c   ip_rcv() / ip_rcv_core(): PACKET_OTHERHOST dropped first, then the header
+ *                         checks; NF_HOOK(PRE_ROUTING); ip_rcv_finish(): the input route unless the
+ *                         skb kept its dst (a looped-back packet: output.ts), then dst_input()
+ *   net/ipv6/ip6_input.c  ipv6_rcv() / ip6_rcv_core(), ip6_rcv_finish(): the same steps
+ * The header checks and the input route are the family's (ipv4.ts, ipv6.ts).
+ */
+import type { Link } from '../snapshot/node.js';
+import { M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
+import { NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { setDevice, type Packet } from '../../vm/packet.js';
+import { arphrd, dropped, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
+import { ethTypeTrans } from './eth.js';
+import type { Fate } from './fate.js';
+import { localDeliver } from './local-in.js';
+import { forward } from './forward.js';
+
+/** A frame received on `dev` (pkt decoded, with its link header if it has one): the whole receive path. */
+export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx): Fate {
+  const m = pkt.meta;
+  setDevice(pkt, 'in', dev.ifindex, dev.name, arphrd(dev), dev.group);
+  setDevice(pkt, 'out', 0);
+  ethTypeTrans(pkt, dev);
+  if (!dev.up) return dropped('device', `${dev.name} is down`);
+  if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
+    return dropped('other-host', 'the destination MAC is not the device\'s (PACKET_OTHERHOST, dropped before PREROUTING)');
+  }
+  const bad = af.rcvCore(pkt, dev);
+  if (bad) return bad;
+  if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `${af.rcvName}: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
+  const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, dev, undefined, ctx);
+  if (pre !== 1) return pre;
+  const rt = af.routeInput(pkt, dev, ctx);
+  if (rt.kind === 'drop') return rt.fate;
+  if (rt.kind === 'local') return localDeliver(af, pkt, dev, rt.cast, ctx);
+  return forward(af, pkt, dev, rt, ctx);
+}

@@ -1,0 +1,143 @@
+/**
+ * The iptables tables as hook modules: iptable_{raw,mangle,nat,filter,
+ * security} and ip6table_* (or the iptables-nft base chains), each table's
+ * engine run on its builtin chain at the hooks and priorities of
+ * priorities.ts, registered only for the tables the dump has (as in a
+ * namespace where only those tables were ever loaded).
+ *
+ * Mirrors Linux 6.18:
+ *   net/ipv4/netfilter/iptable_filter.c, iptable_raw.c, iptable_security.c   ipt_do_table() on the hook's chain
+ *   net/ipv4/netfilter/iptable_mangle.c  ipt_mangle_out(): re-route (ip_route_me_harder) when the
+ *                                         chain changed mark, saddr, daddr or TOS
+ *   net/ipv6/netfilter/ip6table_mangle.c ip6t_mangle_out(): the same over saddr, daddr, mark, hop
+ *                                         limit and the first header word (flow label, traffic class)
+ *   net/ipv4/netfilter/iptable_nat.c     through the NAT core (nf_nat_inet_fn): the chains run only
+ *                                         for a connection's first packet; without a conntrack model
+ *                                         that is ctstate NEW, and no address is rewritten yet
+ * The TRACE lines are ip_tables.c trace_packet()'s, with nf_log_syslog's body (path/log.ts).
+ */
+import type { Family, Rule, Ruleset, Table, TableName } from '../core/ast.js';
+import { saveRule } from '../compiler/save.js';
+import {
+  NF_CT_STATE_NEW_BIT, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT, NF_STOLEN, NF_VERDICT_MASK, NF_VERDICT_QBITS,
+  NFPROTO_IPV4, NFPROTO_IPV6, type Backend,
+} from '../core/netfilter.js';
+import { TraceKind, type EngineOptions, type TableEngine } from '../engine/engine.js';
+import { referenceTable } from '../engine/reference/index.js';
+import { vmTable } from '../engine/vm-table.js';
+import { M_CT_STATE, M_MARK, M_NHOFF } from '../vm/layout.js';
+import type { Packet } from '../vm/packet.js';
+import type { NodeHookOps, NodeHookState } from './hook.js';
+import { HOOK_CHAIN_NAMES, hookSlots } from './priorities.js';
+import { logBody } from './path/log.js';
+
+export type EngineKind = 'vm' | 'reference';
+
+export interface TablesOptions extends EngineOptions {
+  engine: EngineKind;
+  backend: Backend;
+  /** The VM's program: 1 with classifier prefilters, 0 straight lowering. */
+  optimize: 0 | 1;
+  /** The dump's file, for errors. */
+  file: string;
+}
+
+/** The tables of one family's ruleset: their engines and the hook ops that run them. */
+export interface Tables {
+  readonly rs: Ruleset;
+  readonly engines: Map<TableName, TableEngine>;
+  readonly ops: NodeHookOps[];
+}
+
+/** Builds the engine of every table of `rs` and their hook ops (the iptable_* / ip6table_* modules). */
+export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
+  const pf = rs.family === 'ip6' ? NFPROTO_IPV6 : NFPROTO_IPV4;
+  const engines = new Map<TableName, TableEngine>();
+  const ops: NodeHookOps[] = [];
+  for (const [name, ast] of rs.tables) {
+    const engine = o.engine === 'reference'
+      ? referenceTable(rs, name, o)
+      : vmTable(rs, name, o);
+    engines.set(name, engine);
+    for (const s of hookSlots(pf, o.backend, { tables: [name] })) {
+      ops.push({
+        pf, hooknum: s.hook, priority: s.priority, name: s.owner,
+        source: { kind: 'table', family: rs.family, table: name, ast, engine },
+        hook: tableHook(rs.family, ast, engine, s.hook),
+      });
+    }
+  }
+  return { rs, engines, ops };
+}
+
+/** The hook function of a table at one hook: its builtin chain, the TRACE steps, mangle's re-route. */
+function tableHook(family: Family, ast: Table, engine: TableEngine, hook: number): (pkt: Packet, st: NodeHookState) => number {
+  const table = ast.name;
+  const chain = HOOK_CHAIN_NAMES[hook]!;
+  const nat = table === 'nat';
+  const mangleOut = table === 'mangle' && hook === NF_INET_LOCAL_OUT;
+  const keys = family === 'ip6' ? routeKeys6 : routeKeys;
+  return (pkt, st) => {
+    if (nat && (pkt.meta[M_CT_STATE]! & NF_CT_STATE_NEW_BIT) === 0) return NF_ACCEPT;
+    const ctx = st.ctx;
+    const body = ctx.quiet ? '' : logBody(pkt, st.in, st.out);
+    const before = mangleOut && ctx.reroute ? keys(pkt) : undefined;
+    const v = engine.run(chain, pkt);
+    if (!ctx.quiet) {
+      for (const e of engine.takeTrace()) {
+        const type = e.kind === TraceKind.RULE ? 'rule' : e.kind === TraceKind.RETURN ? 'return' : 'policy';
+        ctx.steps.push({
+          kind: 'trace', table, chain: e.chain, type, num: e.rule, line: `TRACE: ${table}:${e.chain}:${type}:${e.rule} ${body}`,
+          rule: ruleText(family, ast, e.chain, e.rule),
+        });
+      }
+    }
+    if (before && (v & NF_VERDICT_MASK) !== NF_DROP && (v & NF_VERDICT_MASK) !== NF_STOLEN) {
+      const after = keys(pkt);
+      if (after.some((x, i) => x !== before[i])) {
+        const r = ctx.reroute!(pkt);
+        // ip_route_me_harder() failed: NF_DROP_ERR(errno).
+        if (typeof r === 'number') return NF_DROP | ((-r) << NF_VERDICT_QBITS);
+        st.outLink = r;
+        st.out = r.name;
+      }
+    }
+    return v;
+  };
+}
+
+/** The rule of a chain by its 1-based number, undefined past the end. */
+export function ruleAt(ast: Table, chain: string, num: number): Rule | undefined {
+  return ast.chains.get(chain)?.rules[num - 1];
+}
+
+/**
+ * What a TRACE step met, as iptables prints it: the rule as iptables-save
+ * does (`-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT`), a builtin chain's
+ * policy as the command that sets it (`-P INPUT DROP`), '' for the implicit
+ * return at the end of a user chain.
+ */
+export function ruleText(family: Family, ast: Table, chain: string, num: number): string {
+  const r = ruleAt(ast, chain, num);
+  if (r) return saveRule(family, chain, r, false);
+  const c = ast.chains.get(chain);
+  return c?.builtin ? `-P ${chain} ${c.policy ?? 'ACCEPT'}` : '';
+}
+
+/** What ipt_mangle_out() compares: mark, saddr, daddr, tos. */
+function routeKeys(pkt: Packet): number[] {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const w = (o: number) => ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
+  return [pkt.meta[M_MARK]!, w(nh + 12), w(nh + 16), d[nh + 1]!];
+}
+
+/** What ip6t_mangle_out() compares: mark, saddr, daddr, hop limit, the first header word. */
+function routeKeys6(pkt: Packet): number[] {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const w = (o: number) => ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
+  const out = [pkt.meta[M_MARK]!, d[nh + 7]!, w(nh)];
+  for (let i = 8; i < 40; i += 4) out.push(w(nh + i));
+  return out;
+}
