@@ -45,7 +45,7 @@ import type { Packet } from '../../vm/packet.js';
 import { Xorshift32 } from '../../vm/random.js';
 import { HZ, NfConntrackSysctl } from './sysctl.js';
 import {
-  IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, T_DST, T_PROTO,
+  IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, T_DST, T_PORTS, T_PROTO,
   TUPLE_WORDS, getL4proto, l4, nfCtGetTuple, nfCtInvertTuple,
 } from './tuple.js';
 import { nfConntrackTcpPacket } from './proto_tcp.js';
@@ -103,6 +103,15 @@ export interface NfConntrackOptions {
   seed?: number;
 }
 
+/** One murmur3 round of a word into the hash. */
+function mix(h: number, w: number): number {
+  let k = Math.imul(w, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  let r = h ^ Math.imul(k, 0x1b873593);
+  r = (r << 13) | (r >>> 19);
+  return (Math.imul(r, 5) + 0xe6546b64) | 0;
+}
+
 /** The number of jiffies at `now` nanoseconds, as a wrapping s32 (nfct_time_stamp). */
 export function jiffiesAt(nowNs: number, hz = HZ): number {
   return Math.floor(nowNs / (1e9 / hz)) | 0;
@@ -128,6 +137,8 @@ export class NfConntrack {
   count = 0;
 
   readonly nbuckets: number;
+  /** nbuckets - 1 when it is a power of two, else -1. */
+  private readonly bucketMask: number;
   readonly head: Int32Array;
   readonly seed: number;
   cap = 0;
@@ -167,6 +178,7 @@ export class NfConntrack {
     this.seed = (o.seed ?? 1) | 0;
     this.rng = new Xorshift32(this.seed ^ 0x6e66766d);
     this.nbuckets = sysctl.buckets;
+    this.bucketMask = (this.nbuckets & (this.nbuckets - 1)) === 0 ? this.nbuckets - 1 : -1;
     this.head = new Int32Array(this.nbuckets).fill(-1);
     this.natHead = new Int32Array(this.nbuckets).fill(-1);
     this.grow(256);
@@ -223,15 +235,13 @@ export class NfConntrack {
     return node * TUPLE_WORDS;
   }
 
-  /** hash_conntrack_raw(): nfvm's hash of a tuple and a zone id (murmur3-style mixing over the ten words). */
+  /** hash_conntrack_raw(): nfvm's hash of a tuple and a zone id (murmur3 mixing; an IPv4 tuple's zero address words are skipped). */
   hashTuple(t: Int32Array, o: number, zoneId: number): number {
     let h = this.seed ^ zoneId;
-    for (let i = 0; i < TUPLE_WORDS; i++) {
-      let k = Math.imul(t[o + i]!, 0xcc9e2d51);
-      k = (k << 15) | (k >>> 17);
-      h ^= Math.imul(k, 0x1b873593);
-      h = (h << 13) | (h >>> 19);
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    if (t[o + T_PROTO]! >>> 8 === NFPROTO_IPV4) {
+      h = mix(mix(mix(mix(h, t[o]!), t[o + T_DST]!), t[o + T_PORTS]!), t[o + T_PROTO]!);
+    } else {
+      for (let i = 0; i < TUPLE_WORDS; i++) h = mix(h, t[o + i]!);
     }
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b);
@@ -240,8 +250,9 @@ export class NfConntrack {
     return h ^ (h >>> 16);
   }
 
+  /** The bucket of a hash: the low bits for a power-of-two table (the default 262144), else scaled as reciprocal_scale does. */
   bucketOf(hash: number): number {
-    return (hash >>> 0) % this.nbuckets;
+    return this.bucketMask >= 0 ? hash & this.bucketMask : Math.floor(((hash >>> 0) / 4294967296) * this.nbuckets);
   }
 
   /** nf_ct_zone_id(nf_ct_zone(ct), dir) */

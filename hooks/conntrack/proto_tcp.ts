@@ -97,6 +97,11 @@ function u32(d: Uint8Array, at: number): number {
   return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
 }
 
+/** Word offset of seen[dir] of the conntrack whose proto words start at b. */
+function seenAt(b: number, dir: number): number {
+  return b + P_SEEN + dir * SEEN_WORDS;
+}
+
 /** get_conntrack_index() */
 export function getConntrackIndex(flags: number): number {
   if (flags & TCPHDR_RST) return TCP_RST_SET;
@@ -411,7 +416,6 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
   let newState = tcpConntracks[(dir * 6 + index) * 10 + oldState]!;
   const seqNo = u32(d, th + 4);
   const ackSeq = u32(d, th + 8);
-  const seen = (dr: number) => b + P_SEEN + dr * SEEN_WORDS;
   let skipWindow = false;
 
   switch (newState) {
@@ -420,7 +424,7 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
       if (newState === TCP_CONNTRACK_SYN_SENT) {
         if (oldState < TCP_CONNTRACK_TIME_WAIT) break;
         // RFC 1122: a SYN may reopen a connection from TIME-WAIT; an aborted one is killed and looked up again.
-        if ((P[seen(dir) + TD_FLAGS]! | P[seen(1 - dir) + TD_FLAGS]!) & IP_CT_TCP_FLAG_CLOSE_INIT ||
+        if ((P[seenAt(b, dir) + TD_FLAGS]! | P[seenAt(b, 1 - dir) + TD_FLAGS]!) & IP_CT_TCP_FLAG_CLOSE_INIT ||
           (P[b + P_LAST_DIR] === dir && P[b + P_LAST_INDEX] === TCP_RST_SET)) {
           if (ct.nfCtDelete(e)) return -NF_REPEAT;
           return NF_DROP;
@@ -432,14 +436,14 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
         // b) this SYN/ACK acknowledges a SYN we ignored: get in sync from the annotated values.
         oldState = TCP_CONNTRACK_SYN_SENT;
         newState = TCP_CONNTRACK_SYN_RECV;
-        const ls = seen(lastDir);
+        const ls = seenAt(b, lastDir);
         P[ls + TD_END] = P[b + P_LAST_END]!;
         P[ls + TD_MAXEND] = P[b + P_LAST_END]!;
         P[ls + TD_MAXWIN] = P[b + P_LAST_WIN] === 0 ? 1 : P[b + P_LAST_WIN]!;
         P[ls + TD_SCALE] = P[b + P_LAST_WSCALE]!;
         P[b + P_LAST_FLAGS]! &= ~IP_CT_EXP_CHALLENGE_ACK;
         P[ls + TD_FLAGS] = P[b + P_LAST_FLAGS]!;
-        tcpStateReset(P, seen(dir));
+        tcpStateReset(P, seenAt(b, dir));
         break;
       }
       P[b + P_LAST_INDEX] = index;
@@ -490,7 +494,7 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
         skipWindow = true;
         break;
       }
-      const other = seen(1 - dir);
+      const other = seenAt(b, 1 - dir);
       if (P[other + TD_FLAGS]! & IP_CT_TCP_FLAG_MAXACK_SET && P[b + P_LAST_INDEX] !== TCP_SYN_SET) {
         if (seqNo === 0 && !tcpEstablished(ct, e)) break;
         if (before(seqNo, P[other + TD_MAXACK]!) && !ct.sysctl.tcpIgnoreInvalidRst) return -NF_ACCEPT; // invalid RST
@@ -528,14 +532,14 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
   P[b + P_LAST_INDEX] = index;
   P[b + P_LAST_DIR] = dir;
   P[b + P_TCP_STATE] = newState;
-  if (oldState !== newState && newState === TCP_CONNTRACK_FIN_WAIT) P[seen(dir) + TD_FLAGS]! |= IP_CT_TCP_FLAG_CLOSE_INIT;
+  if (oldState !== newState && newState === TCP_CONNTRACK_FIN_WAIT) P[seenAt(b, dir) + TD_FLAGS]! |= IP_CT_TCP_FLAG_CLOSE_INIT;
 
   const timeouts = ct.sysctl.tcpTimeouts;
   const tNew = timeouts[newState]! >>> 0;
   let timeout: number;
   if (P[b + P_RETRANS]! >= ct.sysctl.tcpMaxRetrans && tNew > timeouts[TCP_CONNTRACK_RETRANS]! >>> 0) timeout = timeouts[TCP_CONNTRACK_RETRANS]!;
   else if (index === TCP_RST_SET) timeout = timeouts[TCP_CONNTRACK_CLOSE]!;
-  else if ((P[seen(0) + TD_FLAGS]! | P[seen(1) + TD_FLAGS]!) & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED && tNew > timeouts[TCP_CONNTRACK_UNACK]! >>> 0) {
+  else if ((P[seenAt(b, 0) + TD_FLAGS]! | P[seenAt(b, 1) + TD_FLAGS]!) & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED && tNew > timeouts[TCP_CONNTRACK_UNACK]! >>> 0) {
     timeout = timeouts[TCP_CONNTRACK_UNACK]!;
   } else if (P[b + P_LAST_WIN] === 0 && tNew > timeouts[TCP_CONNTRACK_RETRANS]! >>> 0) timeout = timeouts[TCP_CONNTRACK_RETRANS]!;
   else timeout = timeouts[newState]!;
