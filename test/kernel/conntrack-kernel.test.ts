@@ -26,7 +26,7 @@
  * skips with the reason otherwise, fails under CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { have, IS_ROOT, nsSh, run } from '../helpers/kernel.js';
 import { writePcap } from '../../hooks/input/pcap.js';
+import { readCaptureFile } from '../../hooks/input/capture.js';
 import { NfConntrack } from '../../hooks/conntrack/core.js';
 import { nfConntrackSysctl } from '../../hooks/conntrack/sysctl.js';
 import { conntrackList } from '../../hooks/conntrack/print.js';
@@ -44,7 +45,7 @@ import { M_CT_ID, M_CT_MARK, M_CT_STATE, NF_ACCEPT, NF_INET_POST_ROUTING, NF_INE
 import { LINKTYPE_ETHERNET, Packet, decodePacket } from '../../vm/packet.js';
 import { ACK, FIN, PSH, RST, SYN, ipPacket, type L4 } from '../helpers/ctpkt.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
+const TOOLS = ['ip', 'tcpdump', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
 const missing = TOOLS.filter((t) => !have(t));
 const WHY_NOT = !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : undefined;
 if (WHY_NOT) {
@@ -131,6 +132,7 @@ iptables-legacy -P OUTPUT DROP`);
 ip link set eth1 address ${MAC.eth1}
 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 sysctl -qw net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0 net.ipv4.conf.all.send_redirects=0
+sysctl -qw net.ipv4.conf.eth0.send_redirects=0 net.ipv4.conf.eth1.send_redirects=0
 sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 net.ipv6.conf.eth1.disable_ipv6=0 net.ipv6.conf.all.forwarding=1
 sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth1.accept_dad=0 net.ipv6.conf.all.accept_ra=0
 ip addr add 2001:db8::1/64 dev eth0 nodad
@@ -163,6 +165,8 @@ class Node {
   /** FORWARD ctstate counters. */
   readonly counts = new Map<string, number>(COUNTED.map(([n]) => [n, 0]));
   readonly counts6 = new Map<string, number>(COUNTED.map(([n]) => [n, 0]));
+  /** What the node forwarded, in order, by the side it left on. */
+  readonly forwarded: { side: 'c' | 's'; data: Uint8Array; random: boolean }[] = [];
   private readonly pkt = new Packet(4096);
 
   /** A frame arriving from `side` at `t` seconds: the forwarded IP packet, or undefined when dropped. */
@@ -179,6 +183,7 @@ class Node {
     const proto = d[ipAt + 9]!;
     const th = ipAt + (d[ipAt]! & 15) * 4;
     const sp = (d[th]! << 8) | d[th + 1]!, dp = (d[th + 2]! << 8) | d[th + 3]!;
+    const icmpId = (d[th + 4]! << 8) | d[th + 5]!;
     // raw PREROUTING
     if (proto === 17 && dp === 9999) ct.nfCtSetUntracked(pkt);
     else if (proto === 17 && (dp === 7777 || sp === 7777)) ct.nfCtSetTemplate(pkt, this.zone5);
@@ -208,6 +213,9 @@ class Node {
     }
     if (v === NF_ACCEPT) v = ct.nfConfirm(pkt, now);
     const res = v === NF_ACCEPT ? d.slice(ipAt, pkt.len) : undefined;
+    // A source port or ICMP id nfvm moved on a clash is a random draw in the kernel: such packets are compared without it.
+    const moved = res !== undefined && (proto === 1 ? ((res[24]! << 8) | res[25]!) !== icmpId : ((res[20]! << 8) | res[21]!) !== sp);
+    if (res) this.forwarded.push({ side: out === 2 ? 'c' : 's', data: res, random: moved && (proto === 6 || proto === 17 || proto === 1) });
     ct.nfResetCt(pkt);
     return res;
   }
@@ -223,6 +231,8 @@ class Node {
     }
     if (v === NF_ACCEPT) v = ct.nfConfirm(pkt, now);
     const res = v === NF_ACCEPT ? pkt.data.slice(14, pkt.len) : undefined;
+    // 2001:db8::/64 is on eth0, the rest on eth1.
+    if (res) this.forwarded.push({ random: false, side: res[24] === 0x20 && res[25] === 0x01 && res[26] === 0x0d && res[27] === 0xb8 && res[28] === 0 && res[29] === 0 && res[30] === 0 && res[31] === 0 ? 'c' : 's', data: res });
     ct.nfResetCt(pkt);
     return res;
   }
@@ -452,6 +462,35 @@ function loose(rest: string): string | undefined {
   return f.join(' ');
 }
 
+/** What forwarding does to nfvm's output before it leaves: the TTL / hop limit decremented (ip_decrease_ttl's checksum update). */
+function forwardOnce(d: Uint8Array): Uint8Array {
+  const p = d.slice();
+  if (p[0]! >> 4 === 4) {
+    // ip_decrease_ttl(): check += htons(0x0100) on the little-endian u16, with the end-around carry.
+    let check = p[10]! | (p[11]! << 8);
+    check += 1;
+    check = (check + (check >= 0xffff ? 1 : 0)) & 0xffff;
+    p[10] = check & 0xff;
+    p[11] = check >>> 8;
+    p[8] = p[8]! - 1;
+  } else p[7] = p[7]! - 1;
+  return p;
+}
+
+/** An IPv4 TCP/UDP/ICMP packet without its source port (ICMP id) and transport checksum. */
+function withoutPort(d: Uint8Array): Uint8Array {
+  const p = d.slice();
+  if (p[9] === 1) p[22] = p[23] = p[24] = p[25] = 0;
+  else {
+    p[20] = p[21] = 0;
+    const c = p[9] === 6 ? 36 : 26;
+    p[c] = p[c + 1] = 0;
+  }
+  return p;
+}
+
+const hex = (d: Uint8Array) => Buffer.from(d).toString('hex');
+
 function counters(save: string): Map<string, number> {
   const m = new Map<string, number>();
   for (const l of save.split('\n')) {
@@ -483,9 +522,17 @@ describe.skipIf(WHY_NOT !== undefined)('conntrack against the kernel', () => {
     // tcpprep --mac: frames from the servers' MAC are "servers", which tcpreplay sends by intf1 (s0); the rest by intf2 (c0).
     const prep = await run('tcpprep', ['--mac', MAC.s0, '-i', pcap, '-o', cache]);
     expect(prep.code, prep.stderr).toBe(0);
+    // What the node forwards, captured on the wire side of both veths.
+    const dumps = (['c0', 's0'] as const).map((ifname) => {
+      const file = join(tmp, `${ifname}.pcap`);
+      const p = spawn('ip', ['netns', 'exec', NS.wire, 'tcpdump', '-i', ifname, '-w', file, '-U', '-s', '0', '-Q', 'in'], { stdio: 'ignore' });
+      return { file, p };
+    });
+    await new Promise((r) => setTimeout(r, 1000));
     const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
     expect(send.code, send.stderr).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 1500));
+    await Promise.all(dumps.map(({ p }) => new Promise((r) => { p.on('close', r); p.kill('SIGINT'); })));
     const list = await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-L', '-o', 'extended']);
     const save = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-save', '-c', '-t', 'filter']);
     const save6 = await run('ip', ['netns', 'exec', NS.node, 'ip6tables-legacy-save', '-c', '-t', 'filter']);
@@ -522,6 +569,26 @@ describe.skipIf(WHY_NOT !== undefined)('conntrack against the kernel', () => {
     }
     diffs.splice(0, diffs.length, ...diffs.filter((x) => !x.startsWith('only in nfvm:   ')), ...onlyNfvm.map((m) => `only in nfvm:   ${m}`), ...left);
     const kc = counters(save.stdout);
+    // The forwarded packets, in order per side, byte for byte once nfvm's output has had its TTL / hop limit
+    // decremented as forwarding does: NAT rewriting and all its checksum updates against the kernel's.
+    let sameBytes = 0, forwardedK = 0, randomPackets = 0;
+    for (const [side, ifname] of [['c', 'c0'], ['s', 's0']] as const) {
+      // The node's own IPv6 traffic (MLD reports, from link-local addresses) is not forwarded traffic.
+      const kern = [...readCaptureFile(join(tmp, `${ifname}.pcap`))]
+        .filter((f) => (f.data[12] === 0x08 && f.data[13] === 0x00) || (f.data[12] === 0x86 && f.data[13] === 0xdd && !(f.data[22] === 0xfe && (f.data[23]! & 0xc0) === 0x80)))
+        .map((f) => f.data.slice(14));
+      const sideOut = node.forwarded.filter((f) => f.side === side);
+      const mine = sideOut.map((f) => forwardOnce(f.data));
+      forwardedK += kern.length;
+      const n = Math.max(kern.length, mine.length);
+      for (let i = 0; i < n; i++) {
+        const k = kern[i] ? hex(kern[i]!) : '(none)', m = mine[i] ? hex(mine[i]!) : '(none)';
+        if (k === m) sameBytes++;
+        else if (sideOut[i]?.random && kern[i] && hex(withoutPort(kern[i]!)) === hex(withoutPort(mine[i]!))) randomPackets++;
+        else if (diffs.filter((x) => x.startsWith('forwarded')).length < 5) diffs.push(`forwarded on ${ifname} #${i}:\n  kernel ${k}\n  nfvm   ${m}`);
+        else diffs.push(`forwarded on ${ifname} #${i} differs`);
+      }
+    }
     const kc6 = counters(save6.stdout);
     for (const [n] of COUNTED) if (kc.get(n) !== node.counts.get(n)) diffs.push(`ctstate ${n}: kernel ${kc.get(n)} nfvm ${node.counts.get(n)}`);
     for (const [n] of COUNTED) if (kc6.get(n) !== node.counts6.get(n)) diffs.push(`IPv6 ctstate ${n}: kernel ${kc6.get(n)} nfvm ${node.counts6.get(n)}`);
@@ -529,7 +596,7 @@ describe.skipIf(WHY_NOT !== undefined)('conntrack against the kernel', () => {
       `${agree} identical lines, ${timeoutsClose} timeouts within 4 s; FORWARD ctstate packets (kernel/nfvm) ` +
       COUNTED.map(([n]) => `${n} ${kc.get(n)}/${node.counts.get(n)}`).join(', ') +
       `; IPv6 ${COUNTED.map(([n]) => `${n} ${kc6.get(n)}/${node.counts6.get(n)}`).join(', ')}`;
-    return { line: `${line}; ${randomPort} more identical but for the kernel's random NAT port; ${expiring.length} expiring within 4 s (in nfvm only)`, diffs, agree };
+    return { line: `${line}; forwarded packets byte-identical ${sameBytes} of ${forwardedK} kernel / ${node.forwarded.length} nfvm (${randomPackets} more but for a random NAT port); ${randomPort} more identical but for the kernel's random NAT port; ${expiring.length} expiring within 4 s (in nfvm only)`, diffs, agree };
   }
 
   beforeAll(async () => {
