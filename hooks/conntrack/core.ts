@@ -103,6 +103,17 @@ export interface NfConntrackOptions {
   seed?: number;
 }
 
+/** Takes `x` out of the singly linked chain `bucket` of head[] / next[] (its own next is left as it was). */
+function chainUnlink(head: Int32Array, next: Int32Array, bucket: number, x: number): void {
+  let p = head[bucket]!;
+  if (p === x) {
+    head[bucket] = next[x]!;
+    return;
+  }
+  while (p >= 0 && next[p] !== x) p = next[p]!;
+  if (p >= 0) next[p] = next[x]!;
+}
+
 /** One murmur3 round of a word into the hash. */
 function mix(h: number, w: number): number {
   let k = Math.imul(w, 0xcc9e2d51);
@@ -294,14 +305,8 @@ export class NfConntrack {
 
   /** Unlinks a node; its next pointer is kept so a walk standing on it carries on (hlist_nulls_del_rcu). */
   private unlink(node: number): void {
-    if (this.nodeNext[node] === UNHASHED) return;
-    const b = this.nodeBucket[node]!;
-    let p = this.head[b]!;
-    if (p === node) this.head[b] = this.nodeNext[node]!;
-    else {
-      while (p >= 0 && this.nodeNext[p] !== node) p = this.nodeNext[p]!;
-      if (p >= 0) this.nodeNext[p] = this.nodeNext[node]!;
-    }
+    if (this.nodeNext[node] === UNHASHED || this.nodeBucket[node]! < 0) return;
+    chainUnlink(this.head, this.nodeNext, this.nodeBucket[node]!, node);
     this.nodeBucket[node] = -1;
   }
 
@@ -313,23 +318,23 @@ export class NfConntrack {
    * (zoneId, zoneDir), or -1. Expired conntracks met on the way are killed.
    */
   find(t: Int32Array, o: number, zoneId: number, zoneDir: number, hash: number): number {
-    let n = this.head[this.bucketOf(hash)]!;
-    while (n >= 0) {
+    for (let n = this.head[this.bucketOf(hash)]!; n >= 0; ) {
       const next = this.nodeNext[n]!;
-      const e = n >> 1;
-      if (this.nodeBucket[n] < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) {
-        n = next;
-        continue;
-      }
-      if (this.isExpired(e)) {
-        this.gcExpired(e);
-        n = next;
-        continue;
-      }
-      if (this.keyEqual(n, t, o, zoneId, zoneDir)) return n;
+      if (this.live(n) && this.keyEqual(n, t, o, zoneId, zoneDir)) return n;
       n = next;
     }
     return -1;
+  }
+
+  /** A chain walk meets node n: false for an unlinked node or a dead conntrack, and for an expired one (killed on the way). */
+  private live(n: number): boolean {
+    const e = n >> 1;
+    if (this.nodeBucket[n]! < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) return false;
+    if (this.isExpired(e)) {
+      this.gcExpired(e);
+      return false;
+    }
+    return true;
   }
 
   /** nf_conntrack_find_get() without the reference: the node in either zone direction, or -1. */
@@ -354,16 +359,10 @@ export class NfConntrack {
    */
   nfConntrackTupleTaken(t: Int32Array, o: number, ignored: number): boolean {
     const zid = this.zoneId[ignored]!, zdir = this.zoneDir[ignored]!;
-    let n = this.head[this.bucketOf(this.hashTuple(t, o, this.ctZoneId(ignored, IP_CT_DIR_REPLY)))]!;
-    while (n >= 0) {
+    for (let n = this.head[this.bucketOf(this.hashTuple(t, o, this.ctZoneId(ignored, IP_CT_DIR_REPLY)))]!; n >= 0; ) {
       const next = this.nodeNext[n]!;
       const e = n >> 1;
-      if (e === ignored || this.nodeBucket[n] < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) {
-        n = next;
-        continue;
-      }
-      if (this.isExpired(e)) {
-        this.gcExpired(e);
+      if (e === ignored || !this.live(n)) {
         n = next;
         continue;
       }
@@ -529,14 +528,8 @@ export class NfConntrack {
   }
 
   private natBysourceRemove(e: number): void {
-    const b = this.natBucket[e]!;
-    if (b < 0) return;
-    let p = this.natHead[b]!;
-    if (p === e) this.natHead[b] = this.natNext[e]!;
-    else {
-      while (p >= 0 && this.natNext[p] !== e) p = this.natNext[p]!;
-      if (p >= 0) this.natNext[p] = this.natNext[e]!;
-    }
+    if (this.natBucket[e]! < 0) return;
+    chainUnlink(this.natHead, this.natNext, this.natBucket[e]!, e);
     this.natBucket[e] = -1;
     this.natNext[e] = -1;
   }

@@ -54,12 +54,6 @@ export const ICMPV6_NI_QUERY = 139;
 export const ICMPV6_NI_REPLY = 140;
 export const NDISC_REDIRECT = 137;
 
-const NEXTHDR_HOP = 0;
-const NEXTHDR_ROUTING = 43;
-const NEXTHDR_FRAGMENT = 44;
-const NEXTHDR_AUTH = 51;
-const NEXTHDR_NONE = 59;
-const NEXTHDR_DEST = 60;
 
 /** What the last l4proto lookup found besides the offset (skb_header_pointer results kept in module state: no allocation). */
 export const l4 = { protonum: 0, fragOff: 0 };
@@ -73,16 +67,17 @@ export function ipv6SkipExthdr(d: Uint8Array, start: number, nexthdr: number, en
   let nh = nexthdr;
   let at = start;
   l4.fragOff = 0;
-  while (nh === NEXTHDR_HOP || nh === NEXTHDR_ROUTING || nh === NEXTHDR_FRAGMENT || nh === NEXTHDR_AUTH || nh === NEXTHDR_NONE || nh === NEXTHDR_DEST) {
-    if (nh === NEXTHDR_NONE) return -1;
+  // ipv6_ext_hdr(): HOP 0, ROUTING 43, FRAGMENT 44, AUTH 51, NONE 59, DEST 60
+  while (nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 59 || nh === 60) {
+    if (nh === 59) return -1;
     if (at + 2 > end) return -1;
     let hdrlen: number;
-    if (nh === NEXTHDR_FRAGMENT) {
+    if (nh === 44) {
       if (at + 4 > end) return -1;
       l4.fragOff = (d[at + 2]! << 8) | d[at + 3]!;
       if (l4.fragOff & ~0x7) break;
       hdrlen = 8;
-    } else if (nh === NEXTHDR_AUTH) hdrlen = (d[at + 1]! + 2) << 2;
+    } else if (nh === 51) hdrlen = (d[at + 1]! + 2) << 2; // ipv6_authlen
     else hdrlen = (d[at + 1]! + 1) << 3;
     nh = d[at]!;
     at += hdrlen;

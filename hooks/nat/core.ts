@@ -422,6 +422,26 @@ export class NfNat {
     return v;
   }
 
+  /**
+   * The range the address-choosing targets (MASQUERADE, REDIRECT, NETMAP)
+   * hand nf_nat_setup_info: one address (host-order words, IPv4 in word 0),
+   * the rule's flags with MAP_IPS, its proto range. Keeps M_CT_STATUS current.
+   */
+  setupToAddress(pkt: Packet, e: number, rule: NfNatRange2, addr: ArrayLike<number>, maniptype: number): number {
+    const r = addrRange;
+    r.flags = rule.flags | NF_NAT_RANGE_MAP_IPS;
+    for (let i = 0; i < 4; i++) {
+      r.minAddr[i] = (addr[i] ?? 0) | 0;
+      r.maxAddr[i] = (addr[i] ?? 0) | 0;
+    }
+    r.minProto = rule.minProto;
+    r.maxProto = rule.maxProto;
+    r.baseProto = 0;
+    const v = this.nfNatSetupInfo(e, r, maniptype);
+    pkt.meta[M_CT_STATUS] = this.ct.status[e]!;
+    return v;
+  }
+
   /** __nf_nat_alloc_null_binding(): the identity mapping for the manip type (the port may still move to stay unique). */
   nfNatAllocNullBinding(e: number, hook: number): number {
     const manip = hook2manip(hook);
@@ -499,6 +519,7 @@ export class NfNat {
 }
 
 const nullRange = new NfNatRange2();
+const addrRange = new NfNatRange2();
 
 /** nf_nat_inet_in_range(): the tuple's source address (words at `at`) between min_addr and max_addr. */
 function inetInRange(t: Int32Array, at: number, r: NfNatRange2): boolean {

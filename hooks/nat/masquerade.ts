@@ -15,10 +15,10 @@
  * packet of the connection leaving elsewhere kills it (nf_nat_oif_changed).
  */
 import { IP_CT_DIR_ORIGINAL } from '../../core/netfilter.js';
-import { M_CT_ID, M_CT_STATUS, M_NHOFF, NF_ACCEPT, NF_DROP } from '../../vm/layout.js';
+import { M_CT_ID, M_NHOFF, NF_ACCEPT, NF_DROP } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
-import { NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NfNatRange2, type NfNat } from './core.js';
+import { NF_NAT_MANIP_SRC, type NfNat, type NfNatRange2 } from './core.js';
 
 /** RT_SCOPE_* (include/uapi/linux/rtnetlink.h) */
 export const RT_SCOPE_UNIVERSE = 0;
@@ -71,7 +71,6 @@ export function inetSelectAddr(dev: readonly InIfaddr[], dst: number, scope: num
   return 0;
 }
 
-const masqRange = new NfNatRange2();
 
 /**
  * nf_nat_masquerade_ipv4() at POST_ROUTING for the packet's (NEW or
@@ -87,19 +86,16 @@ export function nfNatMasqueradeIpv4(nat: NfNat, pkt: Packet, range: NfNatRange2,
   if (ct.tuples[(2 * e + IP_CT_DIR_ORIGINAL) * TUPLE_WORDS + T_SRC] === 0) return NF_ACCEPT;
   const newsrc = inetSelectAddr(out, nexthop, RT_SCOPE_UNIVERSE, others);
   if (!newsrc) return NF_DROP; // "%s ate my IP address"
-  ct.masqIndex[e] = outIfindex;
-  const r = masqRange;
-  r.flags = range.flags | NF_NAT_RANGE_MAP_IPS;
-  r.minAddr.fill(0);
-  r.maxAddr.fill(0);
-  r.minAddr[0] = newsrc | 0;
-  r.maxAddr[0] = newsrc | 0;
-  r.minProto = range.minProto;
-  r.maxProto = range.maxProto;
-  r.baseProto = 0;
-  const v = nat.nfNatSetupInfo(e, r, NF_NAT_MANIP_SRC);
-  pkt.meta[M_CT_STATUS] = ct.status[e]!;
-  return v;
+  masqv4[0] = newsrc;
+  return masqSetup(nat, pkt, e, range, outIfindex, masqv4);
+}
+
+const masqv4 = [0, 0, 0, 0];
+
+/** The SNAT binding to the chosen address; the interface remembered (nf_conn_nat.masq_index). */
+function masqSetup(nat: NfNat, pkt: Packet, e: number, range: NfNatRange2, outIfindex: number, addr: ArrayLike<number>): number {
+  nat.ct.masqIndex[e] = outIfindex;
+  return nat.setupToAddress(pkt, e, range, addr, NF_NAT_MANIP_SRC);
 }
 
 /** An IPv6 address of a device (struct inet6_ifaddr), for source selection. */
@@ -190,7 +186,6 @@ export function ipv6DevGetSaddr(cands: readonly Inet6Ifaddr[], dst: ArrayLike<nu
 
 /** nf_nat_masquerade_ipv6(): SNAT to the source address selected for the packet's destination. */
 export function nfNatMasqueradeIpv6(nat: NfNat, pkt: Packet, range: NfNatRange2, outIfindex: number, cands: readonly Inet6Ifaddr[]): number {
-  const ct = nat.ct;
   const e = pkt.meta[M_CT_ID]!;
   if (e < 0) return NF_ACCEPT;
   const d = pkt.data;
@@ -199,17 +194,5 @@ export function nfNatMasqueradeIpv6(nat: NfNat, pkt: Packet, range: NfNatRange2,
   for (let i = 0; i < 4; i++) dst[i] = (d[at + 4 * i]! << 24) | (d[at + 4 * i + 1]! << 16) | (d[at + 4 * i + 2]! << 8) | d[at + 4 * i + 3]!;
   const src = ipv6DevGetSaddr(cands, dst, outIfindex);
   if (!src) return NF_DROP;
-  ct.masqIndex[e] = outIfindex;
-  const r = masqRange;
-  r.flags = range.flags | NF_NAT_RANGE_MAP_IPS;
-  for (let i = 0; i < 4; i++) {
-    r.minAddr[i] = src.addr[i]! | 0;
-    r.maxAddr[i] = src.addr[i]! | 0;
-  }
-  r.minProto = range.minProto;
-  r.maxProto = range.maxProto;
-  r.baseProto = 0;
-  const v = nat.nfNatSetupInfo(e, r, NF_NAT_MANIP_SRC);
-  pkt.meta[M_CT_STATUS] = ct.status[e]!;
-  return v;
+  return masqSetup(nat, pkt, e, range, outIfindex, src.addr);
 }

@@ -7,11 +7,11 @@
  * takes the network part of the range; nf_nat_setup_info to that one
  * address with the rule's flags, HOOK2MANIP of the hook.
  */
-import { M_CT_ID, M_CT_STATUS, M_NFPROTO, M_NHOFF, NFPROTO_IPV4, NF_ACCEPT } from '../../vm/layout.js';
+import { M_CT_ID, M_NFPROTO, M_NHOFF, NFPROTO_IPV4, NF_ACCEPT } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
-import { NF_NAT_MANIP_DST, NF_NAT_RANGE_MAP_IPS, NfNatRange2, hook2manip, type NfNat } from './core.js';
+import { NF_NAT_MANIP_DST, hook2manip, type NfNat, type NfNatRange2 } from './core.js';
 
-const netmapRange = new NfNatRange2();
+const netmapAddr = new Int32Array(4);
 
 /** netmap_tg4 / netmap_tg6 */
 export function nfNatNetmap(nat: NfNat, pkt: Packet, range: NfNatRange2, hook: number): number {
@@ -22,21 +22,12 @@ export function nfNatNetmap(nat: NfNat, pkt: Packet, range: NfNatRange2, hook: n
   const d = pkt.data;
   const v4 = m[M_NFPROTO] === NFPROTO_IPV4;
   const at = m[M_NHOFF]! + (v4 ? (manip === NF_NAT_MANIP_DST ? 16 : 12) : manip === NF_NAT_MANIP_DST ? 24 : 8);
-  const r = netmapRange;
-  r.minAddr.fill(0);
-  r.maxAddr.fill(0);
+  const w = netmapAddr;
+  w.fill(0);
   for (let i = 0; i < (v4 ? 1 : 4); i++) {
     const netmask = ~(range.minAddr[i]! ^ range.maxAddr[i]!);
     const a = (d[at + 4 * i]! << 24) | (d[at + 4 * i + 1]! << 16) | (d[at + 4 * i + 2]! << 8) | d[at + 4 * i + 3]!;
-    const w = (a & ~netmask) | (range.minAddr[i]! & netmask);
-    r.minAddr[i] = w;
-    r.maxAddr[i] = w;
+    w[i] = (a & ~netmask) | (range.minAddr[i]! & netmask);
   }
-  r.flags = range.flags | NF_NAT_RANGE_MAP_IPS;
-  r.minProto = range.minProto;
-  r.maxProto = range.maxProto;
-  r.baseProto = 0;
-  const v = nat.nfNatSetupInfo(e, r, manip);
-  m[M_CT_STATUS] = nat.ct.status[e]!;
-  return v;
+  return nat.setupToAddress(pkt, e, range, w, manip);
 }

@@ -62,6 +62,13 @@ function nfCsumUpdate(d: Uint8Array, pf: number, iphdroff: number, check: number
   else csumReplace16(d, check, d, iphdroff + (src ? 8 : 24), t, to + (src ? T_SRC : T_DST));
 }
 
+/** The echo id of an ICMP/ICMPv6 header at `hdroff`, with its checksum (inet_proto_csum_replace2). */
+function setIcmpId(d: Uint8Array, hdroff: number, id: number): void {
+  csumReplace2(d, hdroff + 2, (d[hdroff + 4]! << 8) | d[hdroff + 5]!, id);
+  d[hdroff + 4] = id >>> 8;
+  d[hdroff + 5] = id & 0xff;
+}
+
 /**
  * l4proto_manip_pkt(): the transport part of a manip (by the target's
  * protocol). `end` is the end of the packet data (skb->len); false when the
@@ -116,22 +123,14 @@ function l4protoManipPkt(d: Uint8Array, end: number, pf: number, iphdroff: numbe
       const type = d[hdroff]!;
       // Only the query types carry an id (echo, timestamp, info, address mask and their replies).
       if (!(type === 0 || type === 8 || (type >= 13 && type <= 18))) return true;
-      const id = ports >>> 16;
-      csumReplace2(d, hdroff + 2, (d[hdroff + 4]! << 8) | d[hdroff + 5]!, id);
-      d[hdroff + 4] = id >>> 8;
-      d[hdroff + 5] = id & 0xff;
+      setIcmpId(d, hdroff, ports >>> 16);
       return true;
     }
     case IPPROTO_ICMPV6: {
       if (hdroff + 8 > end) return false;
       nfCsumUpdate(d, pf, iphdroff, hdroff + 2, t, to, maniptype);
       const type = d[hdroff]!;
-      if (type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY) {
-        const id = ports >>> 16;
-        csumReplace2(d, hdroff + 2, (d[hdroff + 4]! << 8) | d[hdroff + 5]!, id);
-        d[hdroff + 4] = id >>> 8;
-        d[hdroff + 5] = id & 0xff;
-      }
+      if (type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY) setIcmpId(d, hdroff, ports >>> 16);
       return true;
     }
     case IPPROTO_GRE: {

@@ -11,29 +11,16 @@
  * destination is not global).
  * The caller passes the input device's addresses in the kernel's list order.
  */
-import { M_CT_ID, M_CT_STATUS, M_NHOFF, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT } from '../../vm/layout.js';
+import { M_CT_ID, M_NHOFF, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
-import { NF_NAT_MANIP_DST, NF_NAT_RANGE_MAP_IPS, NfNatRange2, type NfNat } from './core.js';
+import { NF_NAT_MANIP_DST, type NfNat, type NfNatRange2 } from './core.js';
 
 const INADDR_LOOPBACK = 0x7f000001;
-const redirectRange = new NfNatRange2();
-
 /** nf_nat_redirect(): DNAT to `newdst` (host-order words, IPv4 in word 0) with the rule's ports and flags. */
 function nfNatRedirect(nat: NfNat, pkt: Packet, range: NfNatRange2, newdst: ArrayLike<number>): number {
   const e = pkt.meta[M_CT_ID]!;
   if (e < 0) return NF_ACCEPT;
-  const r = redirectRange;
-  r.flags = range.flags | NF_NAT_RANGE_MAP_IPS;
-  for (let i = 0; i < 4; i++) {
-    r.minAddr[i] = (newdst[i] ?? 0) | 0;
-    r.maxAddr[i] = (newdst[i] ?? 0) | 0;
-  }
-  r.minProto = range.minProto;
-  r.maxProto = range.maxProto;
-  r.baseProto = 0;
-  const v = nat.nfNatSetupInfo(e, r, NF_NAT_MANIP_DST);
-  pkt.meta[M_CT_STATUS] = nat.ct.status[e]!;
-  return v;
+  return nat.setupToAddress(pkt, e, range, newdst, NF_NAT_MANIP_DST);
 }
 
 const v4dst = [0, 0, 0, 0];

@@ -64,6 +64,18 @@ const CLIENTS6 = ['2001:db8::2', '2001:db8::3'];
 const SERVERS6 = ['2001:db8:1::2', '2001:db8:1::3'];
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-ct-kern-'));
 
+/** filter: FORWARD counts each ctstate and drops INVALID. */
+const FILTER = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate INVALID -j DROP
+-A FORWARD -m conntrack --ctstate RELATED
+-A FORWARD -m conntrack --ctstate NEW
+-A FORWARD -m conntrack --ctstate ESTABLISHED
+-A FORWARD -m conntrack --ctstate UNTRACKED
+COMMIT
+`;
 const RULES = `*raw
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
@@ -87,29 +99,9 @@ COMMIT
 -A PREROUTING -d 10.1.0.200/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.1.0.3:8080
 -A POSTROUTING -s 10.0.0.128/25 -o eth1 -j SNAT --to-source 10.1.0.100-10.1.0.120
 COMMIT
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate INVALID -j DROP
--A FORWARD -m conntrack --ctstate RELATED
--A FORWARD -m conntrack --ctstate NEW
--A FORWARD -m conntrack --ctstate ESTABLISHED
--A FORWARD -m conntrack --ctstate UNTRACKED
-COMMIT
-`;
+${FILTER}`;
 /** ip6tables: the same counting rules; they make IPv6 conntrack register too (nf_ct_netns_get). */
-const RULES6 = `*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -m conntrack --ctstate INVALID -j DROP
--A FORWARD -m conntrack --ctstate RELATED
--A FORWARD -m conntrack --ctstate NEW
--A FORWARD -m conntrack --ctstate ESTABLISHED
--A FORWARD -m conntrack --ctstate UNTRACKED
-COMMIT
-`;
+const RULES6 = FILTER;
 const COUNTED: ReadonlyArray<readonly [string, number]> = [
   ['INVALID', NF_CT_STATE_INVALID_BIT], ['RELATED', NF_CT_STATE_RELATED_BIT], ['NEW', NF_CT_STATE_NEW_BIT],
   ['ESTABLISHED', NF_CT_STATE_ESTABLISHED_BIT], ['UNTRACKED', NF_CT_STATE_UNTRACKED_BIT],
