@@ -359,6 +359,8 @@ function scenario(node: Node): Script {
   s.send('s', ipPacket(s2, c1, { proto: 'sctp', sport: 3868, dport: 3000, vtag: 0x1111, chunks: [[2, 0, initv(0x2222)]] }));
   s.send('c', ipPacket(c1, s2, { proto: 'sctp', sport: 3000, dport: 3868, vtag: 0x2222, chunks: [[10, 0, [1, 2, 3, 4]]] }));
   s.send('s', ipPacket(s2, c1, { proto: 'sctp', sport: 3868, dport: 3000, vtag: 0x1111, chunks: [[11, 0, []]] }));
+  // A HEARTBEAT outside an association: a secondary path's conntrack (HEARTBEAT_SENT)
+  s.send('c', ipPacket(c2, s3, { proto: 'sctp', sport: 3001, dport: 3868, vtag: 0x5555, chunks: [[4, 0, [0, 1, 0, 8, 1, 2, 3, 4]]] }));
   // Another protocol (ESP), both ways
   s.send('c', ipPacket(c2, s1, { proto: 50, payload: 24 } as L4));
   s.send('s', ipPacket(s1, c2, { proto: 50, payload: 24 } as L4));
