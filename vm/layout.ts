@@ -260,8 +260,9 @@ export const M_END = 26; // end of packet data, absolute frame offset (= NHOFF +
 export const M_SECMARK = 27; // skb->secmark
 export const M_IIFNAME = 28; // 4 words (16 bytes, NUL padded): in->name
 export const M_OIFNAME = 32; // 4 words: out->name
+export const M_CT_ID = 36; // the conntrack's number in the conntrack table (skb->_nfct); -1 none, <= -2 a template
 /** Words in the metadata record. */
-export const META_WORDS = 36;
+export const META_WORDS = 37;
 
 /** M_FLAGS bits */
 export const F_L4PROTO = 0x1; // NFT_PKTINFO_L4PROTO: tprot/thoff/fragoff are valid

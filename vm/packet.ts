@@ -11,7 +11,7 @@
  * so transport loads and `meta l4proto` BREAK.
  */
 import {
-  F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, META_WORDS, M_CT_DIR, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
+  F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, META_WORDS, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
   M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
   M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_SKGID, M_SKUID, M_THOFF, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
 } from './layout.js';
@@ -89,6 +89,7 @@ export function resetMeta(pkt: Packet): void {
   m[M_SKUID] = -1;
   m[M_SKGID] = -1;
   m[M_CT_DIR] = -1;
+  m[M_CT_ID] = -1;
 }
 
 /** Sets the input (`dir` 'in') or output device: ifindex (0 = none), name, type and group. */

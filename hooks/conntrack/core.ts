@@ -1,0 +1,990 @@
+/**
+ * The connection tracking table and nf_conntrack_in / nf_conntrack_confirm.
+ *
+ * Mirrors (Linux 6.18):
+ *   net/netfilter/nf_conntrack_core.c   the hash table (tuplehash[2] per conntrack), ____nf_conntrack_find,
+ *                                       nf_conntrack_find_get, __nf_conntrack_alloc, early_drop,
+ *                                       init_conntrack, resolve_normal_ct, nf_conntrack_handle_icmp,
+ *                                       nf_conntrack_in, __nf_conntrack_confirm, nf_ct_resolve_clash(_harder),
+ *                                       nf_conntrack_tuple_taken, __nf_ct_refresh_acct, nf_ct_delete
+ *   net/netfilter/nf_conntrack_proto.c  nf_confirm, ipv4_conntrack_local (the hook functions)
+ *   include/net/netfilter/nf_conntrack_zones.h  nf_ct_zone_id, nf_ct_zone_equal, nf_ct_zone_tmpl
+ *   net/netfilter/xt_CT.c               the template a raw-table CT/NOTRACK rule attaches
+ *
+ * Storage is a struct of typed arrays indexed by the conntrack's number (its
+ * slot, what M_CT_ID holds); each conntrack has two tuplehash nodes, node =
+ * 2 * ct + dir, chained in one bucket array. Buckets are the namespace's
+ * nf_conntrack_buckets; the hash is nfvm's own (seeded; the kernel's siphash
+ * key is random per boot, so bucket order and early-drop victims cannot be
+ * the kernel's anyway). Entries are freed through a free list: the lookup
+ * path allocates nothing.
+ *
+ * Time: every call takes `now` in nanoseconds (a capture timestamp, any
+ * origin); the table keeps jiffies = floor(now / (1e9 / HZ)) as a wrapping
+ * u32, as the kernel's nfct_time_stamp, and compares with s32 differences.
+ * An expired conntrack is treated as gone when a lookup, an early drop or a
+ * dump meets it (the kernel's gc on lookup; `nfConntrackGc` is a full
+ * gc_worker pass the caller may run).
+ *
+ * References: a conntrack lives while the table or a packet holds it
+ * (ct_general.use). nfConntrackIn gives the packet a reference; the caller
+ * returns it with nfResetCt when the packet leaves the model (delivered,
+ * sent, dropped); an unconfirmed conntrack whose packet is dropped dies then.
+ */
+import {
+  IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY,
+  IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY,
+  IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT,
+  NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit,
+} from '../../core/netfilter.js';
+import {
+  M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, NFPROTO_IPV4, NFPROTO_IPV6,
+  NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT,
+} from '../../vm/layout.js';
+import type { Packet } from '../../vm/packet.js';
+import { Xorshift32 } from '../../vm/random.js';
+import { HZ, NfConntrackSysctl } from './sysctl.js';
+import {
+  IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, T_DST, T_PORTS, T_PROTO,
+  TUPLE_WORDS, getL4proto, l4, nfCtGetTuple, nfCtInvertTuple,
+} from './tuple.js';
+import { nfConntrackTcpPacket } from './proto_tcp.js';
+import { nfConntrackUdpPacket, nfConntrackUdplitePacket } from './proto_udp.js';
+import { nfConntrackIcmpPacket, nfConntrackIcmpv4Error } from './proto_icmp.js';
+import { nfConntrackIcmpv6Packet, nfConntrackIcmpv6Error } from './proto_icmpv6.js';
+import { nfConntrackSctpPacket } from './proto_sctp.js';
+import { nfConntrackGrePacket } from './proto_gre.js';
+
+/** Words of per-protocol state (ct->proto) per conntrack; see the proto_*.ts files for the layout. */
+export const PROTO_WORDS = 24;
+
+// include/uapi/linux/netfilter/nf_conntrack_tuple_common.h, nf_conntrack_zones_common.h
+export const NF_CT_ZONE_DIR_ORIG = 1 << IP_CT_DIR_ORIGINAL;
+export const NF_CT_ZONE_DIR_REPL = 1 << IP_CT_DIR_REPLY;
+export const NF_CT_DEFAULT_ZONE_DIR = NF_CT_ZONE_DIR_ORIG | NF_CT_ZONE_DIR_REPL;
+export const NF_CT_DEFAULT_ZONE_ID = 0;
+
+const NF_CT_EVICTION_RANGE = 8;
+const MIN_CHAINLEN = 50;
+const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
+/** Bound on conntracks the model will hold (memory), whatever nf_conntrack_max says. */
+const CT_CAPACITY_LIMIT = 1 << 24;
+/** nodeNext value of a node that is in no chain. */
+const UNHASHED = -2;
+/** Per-conntrack extension bits (nf_ct_ext): accounting was on at creation. */
+const EXT_ACCT = 1;
+
+/** alloc() result when the table is full and nothing could be evicted (-ENOMEM: the packet is dropped). */
+const CT_ENOMEM = -2;
+
+/** The template a raw-table CT rule attaches (nf_ct_tmpl_alloc + xt_ct_tg_check). */
+export interface NfCtTemplate {
+  readonly zoneId: number;
+  readonly zoneDir: number;
+  /** CT --zone mark: the zone id is the packet mark's low 16 bits (NF_CT_FLAG_MARK). */
+  readonly zoneFromMark: boolean;
+}
+
+/** nf_conntrack stat counters (/proc/net/stat/nf_conntrack). */
+export interface NfConntrackStats {
+  found: number;
+  invalid: number;
+  insert: number;
+  insertFailed: number;
+  drop: number;
+  earlyDrop: number;
+  error: number;
+  clashResolve: number;
+  chaintoolong: number;
+}
+
+export interface NfConntrackOptions {
+  /** Seed of the table hash and of the kernel's get_random_* draws (default 1). */
+  seed?: number;
+}
+
+/** Takes `x` out of the singly linked chain `bucket` of head[] / next[] (its own next is left as it was). */
+function chainUnlink(head: Int32Array, next: Int32Array, bucket: number, x: number): void {
+  let p = head[bucket]!;
+  if (p === x) {
+    head[bucket] = next[x]!;
+    return;
+  }
+  while (p >= 0 && next[p] !== x) p = next[p]!;
+  if (p >= 0) next[p] = next[x]!;
+}
+
+/** One murmur3 round of a word into the hash. */
+function mix(h: number, w: number): number {
+  let k = Math.imul(w, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  let r = h ^ Math.imul(k, 0x1b873593);
+  r = (r << 13) | (r >>> 19);
+  return (Math.imul(r, 5) + 0xe6546b64) | 0;
+}
+
+/** The number of jiffies at `now` nanoseconds, as a wrapping s32 (nfct_time_stamp). */
+export function jiffiesAt(nowNs: number, hz = HZ): number {
+  return Math.floor(nowNs / (1e9 / hz)) | 0;
+}
+
+/** ctinfo of a packet from its M_CT_STATE / M_CT_DIR words (-1: no conntrack). */
+export function ctinfoOf(m: Int32Array): number {
+  const s = m[M_CT_STATE]!;
+  const rep = m[M_CT_DIR] === IP_CT_DIR_REPLY ? IP_CT_IS_REPLY : 0;
+  if (s & NF_CT_STATE_ESTABLISHED_BIT) return IP_CT_ESTABLISHED + rep;
+  if (s & NF_CT_STATE_RELATED_BIT) return IP_CT_RELATED + rep;
+  if (s & NF_CT_STATE_NEW_BIT) return IP_CT_NEW;
+  return -1;
+}
+
+export class NfConntrack {
+  readonly sysctl: NfConntrackSysctl;
+  readonly rng: Xorshift32;
+  readonly stats: NfConntrackStats = { found: 0, invalid: 0, insert: 0, insertFailed: 0, drop: 0, earlyDrop: 0, error: 0, clashResolve: 0, chaintoolong: 0 };
+  /** The clock of the current call, in jiffies (nfct_time_stamp). */
+  jiffies = 0;
+  /** cnet->count: conntracks allocated (unconfirmed ones included). */
+  count = 0;
+
+  readonly nbuckets: number;
+  /** nbuckets - 1 when it is a power of two, else -1. */
+  private readonly bucketMask: number;
+  readonly head: Int32Array;
+  readonly seed: number;
+  cap = 0;
+  tuples = new Int32Array(0);
+  nodeNext = new Int32Array(0);
+  nodeBucket = new Int32Array(0);
+  status = new Int32Array(0);
+  timeout = new Int32Array(0);
+  mark = new Int32Array(0);
+  zoneId = new Int32Array(0);
+  zoneDir = new Uint8Array(0);
+  use = new Int32Array(0);
+  inUse = new Uint8Array(0);
+  ext = new Uint8Array(0);
+  /** hash_conntrack_raw of the original tuple, saved at allocation for the confirm (the kernel stashes it in hnnode.pprev). */
+  origHash = new Int32Array(0);
+  proto = new Int32Array(0);
+  /** packets, bytes for ORIGINAL then REPLY (nf_conn_acct). */
+  acct = new Float64Array(0);
+  /** nf_conn_nat.masq_index (0: none). */
+  masqIndex = new Int32Array(0);
+  /** NAT bysource chains (nf_nat_bysource): next conntrack and its bucket (-1 when not in a chain). */
+  natNext = new Int32Array(0);
+  natBucket = new Int32Array(0);
+  readonly natHead: Int32Array;
+  private freeHead = -1;
+  /** Creation order of the live conntracks (for dumps): a counter per slot. */
+  born = new Float64Array(0);
+  private births = 0;
+
+  private readonly templates: NfCtTemplate[] = [];
+  /** Scratch tuples: [0] the packet's, [1] an inverse, [2] ICMP inner, [3] caller scratch. */
+  readonly scratch = new Int32Array(4 * TUPLE_WORDS);
+
+  constructor(sysctl: NfConntrackSysctl = new NfConntrackSysctl(), o: NfConntrackOptions = {}) {
+    this.sysctl = sysctl;
+    this.seed = (o.seed ?? 1) | 0;
+    this.rng = new Xorshift32(this.seed ^ 0x6e66766d);
+    this.nbuckets = sysctl.buckets;
+    this.bucketMask = (this.nbuckets & (this.nbuckets - 1)) === 0 ? this.nbuckets - 1 : -1;
+    this.head = new Int32Array(this.nbuckets).fill(-1);
+    this.natHead = new Int32Array(this.nbuckets).fill(-1);
+    this.grow(256);
+  }
+
+  /** Sets the clock of this call (see the header). */
+  setNow(nowNs: number): void {
+    this.jiffies = jiffiesAt(nowNs, this.sysctl.hz);
+  }
+
+  // -------------------------------------------------------------------------
+  // Storage
+
+  private grow(n: number): void {
+    const old = this.cap;
+    const cap = Math.max(n, old * 2);
+    const g32 = (a: Int32Array, k = 1) => { const b = new Int32Array(cap * k); b.set(a); return b; };
+    const g8 = (a: Uint8Array) => { const b = new Uint8Array(cap); b.set(a); return b; };
+    this.tuples = g32(this.tuples, 2 * TUPLE_WORDS);
+    this.nodeNext = g32(this.nodeNext, 2);
+    this.nodeBucket = g32(this.nodeBucket, 2);
+    this.status = g32(this.status);
+    this.timeout = g32(this.timeout);
+    this.mark = g32(this.mark);
+    this.zoneId = g32(this.zoneId);
+    this.zoneDir = g8(this.zoneDir);
+    this.use = g32(this.use);
+    this.inUse = g8(this.inUse);
+    this.ext = g8(this.ext);
+    this.origHash = g32(this.origHash);
+    this.proto = g32(this.proto, PROTO_WORDS);
+    this.masqIndex = g32(this.masqIndex);
+    this.natNext = g32(this.natNext);
+    this.natBucket = g32(this.natBucket);
+    const acct = new Float64Array(cap * 4);
+    acct.set(this.acct);
+    this.acct = acct;
+    const born = new Float64Array(cap);
+    born.set(this.born);
+    this.born = born;
+    for (let e = cap - 1; e >= old; e--) {
+      this.natNext[e] = -1;
+      this.natBucket[e] = -1;
+      this.nodeNext[2 * e] = UNHASHED;
+      this.nodeNext[2 * e + 1] = UNHASHED;
+      this.use[e] = this.freeHead; // free-list link while free
+      this.freeHead = e;
+    }
+    this.cap = cap;
+  }
+
+  /** Word offset of the tuple of node (2 * ct + dir). */
+  tupleAt(node: number): number {
+    return node * TUPLE_WORDS;
+  }
+
+  /** hash_conntrack_raw(): nfvm's hash of a tuple and a zone id (murmur3 mixing; an IPv4 tuple's zero address words are skipped). */
+  hashTuple(t: Int32Array, o: number, zoneId: number): number {
+    let h = this.seed ^ zoneId;
+    if (t[o + T_PROTO]! >>> 8 === NFPROTO_IPV4) {
+      h = mix(mix(mix(mix(h, t[o]!), t[o + T_DST]!), t[o + T_PORTS]!), t[o + T_PROTO]!);
+    } else {
+      for (let i = 0; i < TUPLE_WORDS; i++) h = mix(h, t[o + i]!);
+    }
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  /** The bucket of a hash: the low bits for a power-of-two table (the default 262144), else scaled as reciprocal_scale does. */
+  bucketOf(hash: number): number {
+    return this.bucketMask >= 0 ? hash & this.bucketMask : Math.floor(((hash >>> 0) / 4294967296) * this.nbuckets);
+  }
+
+  /** nf_ct_zone_id(nf_ct_zone(ct), dir) */
+  ctZoneId(e: number, dir: number): number {
+    return this.zoneDir[e]! & (1 << dir) ? this.zoneId[e]! : NF_CT_DEFAULT_ZONE_ID;
+  }
+
+  isConfirmed(e: number): boolean {
+    return (this.status[e]! & IPS_CONFIRMED) !== 0;
+  }
+
+  /** nf_ct_is_expired(): (s32)(timeout - now) <= 0 */
+  isExpired(e: number): boolean {
+    return ((this.timeout[e]! - this.jiffies) | 0) <= 0;
+  }
+
+  /** nf_ct_expires() in jiffies. */
+  expires(e: number): number {
+    const d = (this.timeout[e]! - this.jiffies) | 0;
+    return d > 0 ? d : 0;
+  }
+
+  /** nf_ct_key_equal(): node's tuple equals t, zones agree for the node's direction, the conntrack is confirmed. */
+  private keyEqual(node: number, t: Int32Array, o: number, zoneId: number, zoneDir: number): boolean {
+    const tu = this.tuples;
+    const at = node * TUPLE_WORDS;
+    for (let i = 0; i < TUPLE_WORDS; i++) if (tu[at + i] !== t[o + i]) return false;
+    const e = node >> 1;
+    const dir = node & 1;
+    const want = zoneDir & (1 << dir) ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+    return this.ctZoneId(e, dir) === want && (this.status[e]! & IPS_CONFIRMED) !== 0;
+  }
+
+  private link(node: number, bucket: number): void {
+    this.nodeBucket[node] = bucket;
+    this.nodeNext[node] = this.head[bucket]!;
+    this.head[bucket] = node;
+  }
+
+  /** Unlinks a node; its next pointer is kept so a walk standing on it carries on (hlist_nulls_del_rcu). */
+  private unlink(node: number): void {
+    if (this.nodeNext[node] === UNHASHED || this.nodeBucket[node]! < 0) return;
+    chainUnlink(this.head, this.nodeNext, this.nodeBucket[node]!, node);
+    this.nodeBucket[node] = -1;
+  }
+
+  // -------------------------------------------------------------------------
+  // Lookup
+
+  /**
+   * ____nf_conntrack_find(): the node whose tuple equals t[o..] in zone
+   * (zoneId, zoneDir), or -1. Expired conntracks met on the way are killed.
+   */
+  find(t: Int32Array, o: number, zoneId: number, zoneDir: number, hash: number): number {
+    for (let n = this.head[this.bucketOf(hash)]!; n >= 0; ) {
+      const next = this.nodeNext[n]!;
+      if (this.live(n) && this.keyEqual(n, t, o, zoneId, zoneDir)) return n;
+      n = next;
+    }
+    return -1;
+  }
+
+  /** A chain walk meets node n: false for an unlinked node or a dead conntrack, and for an expired one (killed on the way). */
+  private live(n: number): boolean {
+    const e = n >> 1;
+    if (this.nodeBucket[n]! < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) return false;
+    if (this.isExpired(e)) {
+      this.gcExpired(e);
+      return false;
+    }
+    return true;
+  }
+
+  /** nf_conntrack_find_get() without the reference: the node in either zone direction, or -1. */
+  findGet(t: Int32Array, o: number, zoneId: number, zoneDir: number): number {
+    const zid = zoneDir & NF_CT_ZONE_DIR_ORIG ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+    let n = this.find(t, o, zoneId, zoneDir, this.hashTuple(t, o, zid));
+    if (n >= 0) return n;
+    const rid = zoneDir & NF_CT_ZONE_DIR_REPL ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+    if (rid !== zid) n = this.find(t, o, zoneId, zoneDir, this.hashTuple(t, o, rid));
+    return n;
+  }
+
+  /** nf_ct_gc_expired() */
+  private gcExpired(e: number): void {
+    if (this.isConfirmed(e) && !(this.status[e]! & IPS_DYING)) this.nfCtDelete(e);
+  }
+
+  /**
+   * nf_conntrack_tuple_taken(): another confirmed conntrack answers to
+   * tuple t[o..] (a reply tuple), other than `ignored` and than a conntrack
+   * with the same original tuple (left to clash resolution).
+   */
+  nfConntrackTupleTaken(t: Int32Array, o: number, ignored: number): boolean {
+    const zid = this.zoneId[ignored]!, zdir = this.zoneDir[ignored]!;
+    for (let n = this.head[this.bucketOf(this.hashTuple(t, o, this.ctZoneId(ignored, IP_CT_DIR_REPLY)))]!; n >= 0; ) {
+      const next = this.nodeNext[n]!;
+      const e = n >> 1;
+      if (e === ignored || !this.live(n)) {
+        n = next;
+        continue;
+      }
+      if (this.keyEqual(n, t, o, zid, zdir)) {
+        if (this.origTuplesEqual(e, ignored) && this.ctZoneId(e, IP_CT_DIR_ORIGINAL) === this.ctZoneId(ignored, IP_CT_DIR_ORIGINAL)) {
+          n = next;
+          continue;
+        }
+        this.stats.found++;
+        return true;
+      }
+      n = next;
+    }
+    return false;
+  }
+
+  private origTuplesEqual(a: number, b: number): boolean {
+    const tu = this.tuples;
+    const ao = 2 * a * TUPLE_WORDS, bo = 2 * b * TUPLE_WORDS;
+    for (let i = 0; i < TUPLE_WORDS; i++) if (tu[ao + i] !== tu[bo + i]) return false;
+    return true;
+  }
+
+  private nodeTuplesEqual(na: number, nb: number): boolean {
+    const tu = this.tuples;
+    const ao = na * TUPLE_WORDS, bo = nb * TUPLE_WORDS;
+    for (let i = 0; i < TUPLE_WORDS; i++) if (tu[ao + i] !== tu[bo + i]) return false;
+    return true;
+  }
+
+  // -------------------------------------------------------------------------
+  // Life cycle
+
+  /** __nf_conntrack_alloc(): a conntrack slot for tuple/repl, or CT_ENOMEM when the table is full and nothing could be evicted. */
+  private alloc(t: Int32Array, o: number, r: Int32Array, ro: number, zoneId: number, zoneDir: number, hash: number): number {
+    const max = this.sysctl.max;
+    const count = ++this.count;
+    if (max && count > max) {
+      if (!this.earlyDrop(hash)) {
+        this.count--;
+        return CT_ENOMEM;
+      }
+    }
+    if (this.freeHead < 0) {
+      if (this.cap >= CT_CAPACITY_LIMIT) {
+        this.count--;
+        return CT_ENOMEM;
+      }
+      this.grow(this.cap * 2);
+    }
+    const e = this.freeHead;
+    this.freeHead = this.use[e]!;
+    this.inUse[e] = 1;
+    this.use[e] = 0;
+    this.status[e] = 0;
+    this.timeout[e] = 0;
+    this.mark[e] = 0;
+    this.zoneId[e] = zoneId;
+    this.zoneDir[e] = zoneDir;
+    this.ext[e] = this.sysctl.acct ? EXT_ACCT : 0;
+    this.origHash[e] = hash;
+    this.masqIndex[e] = 0;
+    this.natNext[e] = -1;
+    this.natBucket[e] = -1;
+    this.born[e] = ++this.births;
+    this.proto.fill(0, e * PROTO_WORDS, (e + 1) * PROTO_WORDS);
+    this.acct.fill(0, e * 4, e * 4 + 4);
+    const tu = this.tuples;
+    const oo = 2 * e * TUPLE_WORDS;
+    for (let i = 0; i < TUPLE_WORDS; i++) {
+      tu[oo + i] = t[o + i]!;
+      tu[oo + TUPLE_WORDS + i] = r[ro + i]!;
+    }
+    this.nodeNext[2 * e] = UNHASHED;
+    this.nodeNext[2 * e + 1] = UNHASHED;
+    this.nodeBucket[2 * e] = -1;
+    this.nodeBucket[2 * e + 1] = -1;
+    return e;
+  }
+
+  /** nf_conntrack_free(): back to the free list; a SNATed conntrack leaves the bysource hash (nf_nat_cleanup_conntrack). */
+  private free(e: number): void {
+    if (this.status[e]! & IPS_SRC_NAT_DONE) this.natBysourceRemove(e);
+    this.inUse[e] = 0;
+    this.status[e] = 0;
+    this.count--;
+    this.use[e] = this.freeHead;
+    this.freeHead = e;
+  }
+
+  /** nf_ct_put(): drops one reference; the last one frees the conntrack. */
+  nfCtPut(e: number): void {
+    if (--this.use[e]! <= 0) this.free(e);
+  }
+
+  /**
+   * nf_ct_delete() / nf_ct_kill(): out of the table (IPS_DYING); freed when
+   * the last packet holding it lets go. False when it was already dying.
+   */
+  nfCtDelete(e: number): boolean {
+    const st = this.status[e]!;
+    if (st & IPS_DYING) return false;
+    this.status[e] = st | IPS_DYING;
+    if (st & IPS_CONFIRMED) {
+      this.unlink(2 * e);
+      this.unlink(2 * e + 1);
+      this.nfCtPut(e);
+    }
+    return true;
+  }
+
+  /**
+   * early_drop(): evicts the non-assured conntracks of the first of
+   * NF_CT_EVICTION_RANGE buckets from `hash` that has any; true when one went.
+   */
+  private earlyDrop(hash: number): boolean {
+    let bucket = 0;
+    for (let i = 0; i < NF_CT_EVICTION_RANGE; i++) {
+      bucket = i === 0 ? this.bucketOf(hash) : (bucket + 1) % this.nbuckets;
+      let drops = 0;
+      let n = this.head[bucket]!;
+      while (n >= 0) {
+        const next = this.nodeNext[n]!;
+        const e = n >> 1;
+        if (this.nodeBucket[n] >= 0 && this.inUse[e]) {
+          if (this.isExpired(e)) this.gcExpired(e);
+          else if (!(this.status[e]! & (IPS_ASSURED | IPS_DYING)) && this.isConfirmed(e) && this.nfCtDelete(e)) drops++;
+        }
+        n = next;
+      }
+      if (drops) {
+        this.stats.earlyDrop += drops;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A full gc_worker pass at `now`: every expired confirmed conntrack is removed. Returns how many went. */
+  nfConntrackGc(nowNs: number): number {
+    this.setNow(nowNs);
+    let n = 0;
+    for (let e = 0; e < this.cap; e++) {
+      if (this.inUse[e] && this.isConfirmed(e) && !(this.status[e]! & IPS_DYING) && this.isExpired(e)) {
+        this.nfCtDelete(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** nf_conntrack_alter_reply(): NAT changes the reply tuple of an unconfirmed conntrack. */
+  alterReply(e: number, t: Int32Array, o: number): void {
+    const at = (2 * e + 1) * TUPLE_WORDS;
+    for (let i = 0; i < TUPLE_WORDS; i++) this.tuples[at + i] = t[o + i]!;
+  }
+
+  /** Adds a conntrack to a NAT bysource chain (nf_nat_setup_info, SRC manip). */
+  natBysourceAdd(e: number, bucket: number): void {
+    this.natBucket[e] = bucket;
+    this.natNext[e] = this.natHead[bucket]!;
+    this.natHead[bucket] = e;
+  }
+
+  private natBysourceRemove(e: number): void {
+    if (this.natBucket[e]! < 0) return;
+    chainUnlink(this.natHead, this.natNext, this.natBucket[e]!, e);
+    this.natBucket[e] = -1;
+    this.natNext[e] = -1;
+  }
+
+  /**
+   * __nf_ct_refresh_acct(): a new timeout of `extra` jiffies from now (from
+   * confirmation while unconfirmed), unless IPS_FIXED_TIMEOUT; accounting.
+   */
+  nfCtRefreshAcct(e: number, ctinfo: number, len: number, extra: number): void {
+    if (!(this.status[e]! & IPS_FIXED_TIMEOUT)) this.timeout[e] = this.isConfirmed(e) ? (extra + this.jiffies) | 0 : extra;
+    this.acctAdd(e, ctinfo, len);
+  }
+
+  acctAdd(e: number, ctinfo: number, len: number): void {
+    if (!(this.ext[e]! & EXT_ACCT)) return;
+    const at = e * 4 + (ctinfo >= IP_CT_IS_REPLY ? 2 : 0);
+    this.acct[at]!++;
+    this.acct[at + 1] = this.acct[at + 1]! + len;
+  }
+
+  /** nf_ct_kill_acct() */
+  nfCtKillAcct(e: number, ctinfo: number, len: number): boolean {
+    this.acctAdd(e, ctinfo, len);
+    return this.nfCtDelete(e);
+  }
+
+  // -------------------------------------------------------------------------
+  // Templates (xt_CT) and the packet's conntrack fields
+
+  /** nf_ct_tmpl_alloc(): a template for CT --zone (made once per rule at load time); its number for nfCtSetTemplate. */
+  nfCtTmplAlloc(t: NfCtTemplate): number {
+    this.templates.push({ ...t });
+    return this.templates.length - 1;
+  }
+
+  /** The packet has no skb->_nfct: no conntrack, template or untracked mark yet. */
+  private static noNfct(m: Int32Array): boolean {
+    return m[M_CT_ID] === -1 && !(m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT);
+  }
+
+  /**
+   * xt_ct_target() with a template: attaches it unless the packet already has
+   * an nfct. Seen from rules as ctstate NEW, status TEMPLATE|CONFIRMED.
+   */
+  nfCtSetTemplate(pkt: Packet, tmpl: number): void {
+    const m = pkt.meta;
+    if (!NfConntrack.noNfct(m)) return;
+    m[M_CT_ID] = -2 - tmpl;
+    m[M_CT_STATE] = NF_CT_STATE_NEW_BIT;
+    m[M_CT_DIR] = IP_CT_DIR_ORIGINAL;
+    m[M_CT_STATUS] = IPS_TEMPLATE | IPS_CONFIRMED;
+    m[M_CT_MARK] = 0;
+  }
+
+  /** NOTRACK / CT --notrack (notrack_tg): marks the packet untracked unless it already has an nfct. */
+  nfCtSetUntracked(pkt: Packet): void {
+    const m = pkt.meta;
+    if (!NfConntrack.noNfct(m)) return;
+    setNoCt(m, true);
+  }
+
+  /** nf_ct_set(skb, ct, ctinfo): the packet's conntrack words. */
+  setPacketCt(m: Int32Array, e: number, ctinfo: number): void {
+    m[M_CT_ID] = e;
+    m[M_CT_STATE] = nfCtStateBit(ctinfo);
+    m[M_CT_DIR] = ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
+    m[M_CT_STATUS] = this.status[e]!;
+    m[M_CT_MARK] = this.mark[e]!;
+  }
+
+  /**
+   * CONNMARK/ct mark write-back: stores the packet's M_CT_MARK into its
+   * conntrack (ct->mark). The kernel's targets write ct->mark directly, so
+   * the next reader (a later rule, hook or packet) sees it; call this after
+   * every table that may have changed M_CT_MARK, before another packet of
+   * the connection is looked up. A template or no conntrack has no mark.
+   */
+  nfCtMarkStore(pkt: Packet): void {
+    const e = pkt.meta[M_CT_ID]!;
+    if (e >= 0) this.mark[e] = pkt.meta[M_CT_MARK]!;
+  }
+
+  /** Refreshes the packet's M_CT_STATUS / M_CT_MARK from its conntrack. */
+  syncPacket(pkt: Packet): void {
+    const e = pkt.meta[M_CT_ID]!;
+    if (e >= 0) {
+      pkt.meta[M_CT_STATUS] = this.status[e]!;
+      pkt.meta[M_CT_MARK] = this.mark[e]!;
+    }
+  }
+
+  /**
+   * nf_reset_ct() / the skb's death: the packet lets go of its conntrack
+   * (an unconfirmed one is freed) and of its template.
+   */
+  nfResetCt(pkt: Packet): void {
+    const m = pkt.meta;
+    const e = m[M_CT_ID]!;
+    if (e >= 0) this.nfCtPut(e);
+    m[M_CT_ID] = -1;
+    m[M_CT_STATE] = 0;
+    m[M_CT_DIR] = -1;
+    m[M_CT_STATUS] = 0;
+    m[M_CT_MARK] = 0;
+  }
+
+  /** nf_conntrack_get() for a clone of `from` (TEE, REJECT's nf_conntrack_attach): another reference. */
+  nfConntrackGet(e: number): void {
+    if (e >= 0) this.use[e]!++;
+  }
+
+  // -------------------------------------------------------------------------
+  // nf_conntrack_in
+
+  /**
+   * nf_conntrack_in() at PRE_ROUTING or LOCAL_OUT (NF_IP_PRI_CONNTRACK, -200;
+   * for LOCAL_OUT call nfConntrackLocal). Reads the packet bytes, M_NHOFF,
+   * M_END, M_NFPROTO, M_MARK (zone from mark) and the nfct words; writes
+   * M_CT_ID, M_CT_STATE, M_CT_DIR, M_CT_STATUS, M_CT_MARK. Returns NF_ACCEPT,
+   * or NF_DROP when the table is full (or a TCP reopen could not kill the old
+   * conntrack).
+   */
+  nfConntrackIn(pkt: Packet, hook: number, nowNs: number): number {
+    const m = pkt.meta;
+    this.setNow(nowNs);
+    let tmpl = -1;
+    const id = m[M_CT_ID]!;
+    if (id >= 0 || (id === -1 && m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT)) return NF_ACCEPT; // loopback or untracked
+    if (id <= -2) tmpl = -2 - id;
+    m[M_CT_ID] = -1;
+    const pf = m[M_NFPROTO]!;
+    const d = pkt.data;
+    const nh = m[M_NHOFF]!;
+    const end = m[M_END]!;
+    const dataoff = getL4proto(d, nh, end, pf);
+    const protonum = l4.protonum;
+    // The packet's zone: the template's (nf_ct_zone_tmpl) or the default.
+    let zoneId = NF_CT_DEFAULT_ZONE_ID, zoneDir = NF_CT_DEFAULT_ZONE_DIR;
+    if (tmpl >= 0) {
+      const t = this.templates[tmpl]!;
+      zoneId = t.zoneFromMark ? m[M_MARK]! & 0xffff : t.zoneId;
+      zoneDir = t.zoneDir;
+    }
+    if (dataoff <= 0) {
+      this.stats.invalid++;
+      setNoCt(m, false);
+      return NF_ACCEPT;
+    }
+    if (protonum === IPPROTO_ICMP || protonum === IPPROTO_ICMPV6) {
+      let ret = NF_ACCEPT;
+      if (pf === NFPROTO_IPV4 && protonum === IPPROTO_ICMP) ret = nfConntrackIcmpv4Error(this, pkt, dataoff, hook, zoneId, zoneDir);
+      else if (pf === NFPROTO_IPV6 && protonum === IPPROTO_ICMPV6) ret = nfConntrackIcmpv6Error(this, pkt, dataoff, hook, zoneId, zoneDir);
+      if (ret <= 0) {
+        this.stats.error++;
+        if (m[M_CT_ID]! < 0 && !(m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT)) setNoCt(m, false);
+        return -ret;
+      }
+      // The ICMP tracker may have assigned a conntrack (RELATED) or marked it untracked.
+      if (m[M_CT_ID]! >= 0 || m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT) return NF_ACCEPT;
+    }
+    for (;;) {
+      // resolve_normal_ct()
+      const t = this.scratch;
+      if (!nfCtGetTuple(d, nh, dataoff, end, pf, protonum, t, 0)) {
+        this.stats.invalid++;
+        setNoCt(m, false);
+        return NF_ACCEPT;
+      }
+      const zid = zoneDir & NF_CT_ZONE_DIR_ORIG ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+      const hash = this.hashTuple(t, 0, zid);
+      let node = this.find(t, 0, zoneId, zoneDir, hash);
+      if (node < 0) {
+        const rid = zoneDir & NF_CT_ZONE_DIR_REPL ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+        if (rid !== zid) node = this.find(t, 0, zoneId, zoneDir, this.hashTuple(t, 0, rid));
+      }
+      let e: number;
+      let ctinfo: number;
+      if (node < 0) {
+        // init_conntrack()
+        if (!nfCtInvertTuple(t, 0, t, TUPLE_WORDS)) {
+          this.stats.invalid++;
+          setNoCt(m, false);
+          return NF_ACCEPT;
+        }
+        e = this.alloc(t, 0, t, TUPLE_WORDS, zoneId, zoneDir, hash);
+        if (e === CT_ENOMEM) {
+          this.stats.drop++;
+          setNoCt(m, false);
+          return NF_DROP;
+        }
+        this.use[e] = 1;
+        ctinfo = IP_CT_NEW;
+      } else {
+        e = node >> 1;
+        this.use[e]!++;
+        if (node & 1) ctinfo = IP_CT_ESTABLISHED_REPLY;
+        else {
+          const st = this.status[e]!;
+          ctinfo = st & IPS_SEEN_REPLY ? IP_CT_ESTABLISHED : st & IPS_EXPECTED ? IP_CT_RELATED : IP_CT_NEW;
+        }
+      }
+      const ret = this.handlePacket(e, pkt, dataoff, ctinfo, hook, protonum);
+      if (ret <= 0) {
+        this.nfCtPut(e);
+        if (ret === -NF_REPEAT) continue;
+        this.stats.invalid++;
+        if (ret === NF_DROP) this.stats.drop++;
+        setNoCt(m, false);
+        return -ret;
+      }
+      if (ctinfo === IP_CT_ESTABLISHED_REPLY) this.status[e]! |= IPS_SEEN_REPLY;
+      this.setPacketCt(m, e, ctinfo);
+      return NF_ACCEPT;
+    }
+  }
+
+  /** ipv4_conntrack_local(): LOCAL_OUT; a fragment (IP_NODEFRAG) skips conntrack and loses its template. */
+  nfConntrackLocal(pkt: Packet, nowNs: number): number {
+    const m = pkt.meta;
+    if (m[M_NFPROTO] === NFPROTO_IPV4) {
+      const nh = m[M_NHOFF]!;
+      const d = pkt.data;
+      if (((d[nh + 6]! << 8) | d[nh + 7]!) & 0x3fff) {
+        if (m[M_CT_ID]! <= -2) setNoCt(m, false);
+        return NF_ACCEPT;
+      }
+    }
+    return this.nfConntrackIn(pkt, 3 /* NF_INET_LOCAL_OUT */, nowNs);
+  }
+
+  /** nf_conntrack_handle_packet(): the protocol tracker's verdict (> 0 accept, <= 0 the negated verdict, -NF_REPEAT retry). */
+  private handlePacket(e: number, pkt: Packet, dataoff: number, ctinfo: number, hook: number, protonum: number): number {
+    switch (protonum) {
+      case IPPROTO_TCP: return nfConntrackTcpPacket(this, e, pkt, dataoff, ctinfo, hook);
+      case IPPROTO_UDP: return nfConntrackUdpPacket(this, e, pkt, dataoff, ctinfo, hook);
+      case IPPROTO_ICMP: return nfConntrackIcmpPacket(this, e, pkt, ctinfo);
+      case IPPROTO_ICMPV6: return nfConntrackIcmpv6Packet(this, e, pkt, ctinfo);
+      case IPPROTO_UDPLITE: return nfConntrackUdplitePacket(this, e, pkt, dataoff, ctinfo, hook);
+      case IPPROTO_SCTP: return nfConntrackSctpPacket(this, e, pkt, dataoff, ctinfo, hook);
+      case IPPROTO_GRE: return nfConntrackGrePacket(this, e, pkt, ctinfo);
+      default:
+        // generic_packet()
+        this.nfCtRefreshAcct(e, ctinfo, pkt.meta[M_END]! - pkt.meta[M_NHOFF]!, this.sysctl.genericTimeout);
+        return NF_ACCEPT;
+    }
+  }
+
+  /**
+   * nf_conntrack_inet_error(): an ICMP error whose inner packet t belongs to
+   * a known connection becomes RELATED (RELATED_REPLY in the reply
+   * direction) to it, when the outer destination is that direction's
+   * destination. Returns NF_ACCEPT with the conntrack set, or -NF_ACCEPT.
+   */
+  inetError(pkt: Packet, innerNh: number, zoneId: number, zoneDir: number): number {
+    const m = pkt.meta;
+    const d = pkt.data;
+    const pf = m[M_NFPROTO]!;
+    const end = m[M_END]!;
+    const s = this.scratch;
+    const o = 2 * TUPLE_WORDS;
+    // nf_ct_get_tuplepr() on the inner header
+    const protoff = getL4proto(d, innerNh, end, pf);
+    if (protoff <= 0) return -NF_ACCEPT;
+    if (!nfCtGetTuple(d, innerNh, protoff, end, pf, l4.protonum, s, o)) return -NF_ACCEPT;
+    if (!nfCtInvertTuple(s, o, s, o + TUPLE_WORDS)) return -NF_ACCEPT;
+    const node = this.findGet(s, o + TUPLE_WORDS, zoneId, zoneDir);
+    if (node < 0) return -NF_ACCEPT;
+    const e = node >> 1;
+    const dir = node & 1;
+    // The outer destination must be this direction's destination.
+    const ta = node * TUPLE_WORDS + T_DST;
+    const nh = m[M_NHOFF]!;
+    if (pf === NFPROTO_IPV4) {
+      const daddr = (d[nh + 16]! << 24) | (d[nh + 17]! << 16) | (d[nh + 18]! << 8) | d[nh + 19]!;
+      if (this.tuples[ta] !== daddr) return -NF_ACCEPT;
+    } else {
+      for (let i = 0; i < 4; i++) {
+        const at = nh + 24 + 4 * i;
+        if (this.tuples[ta + i] !== ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!)) return -NF_ACCEPT;
+      }
+    }
+    this.use[e]!++;
+    this.setPacketCt(m, e, dir === IP_CT_DIR_REPLY ? IP_CT_RELATED + IP_CT_IS_REPLY : IP_CT_RELATED);
+    return NF_ACCEPT;
+  }
+
+  // -------------------------------------------------------------------------
+  // Confirmation
+
+  /**
+   * nf_confirm() at POST_ROUTING and LOCAL_IN (NF_IP_PRI_CONNTRACK_CONFIRM,
+   * INT_MAX; IPv6: NF_IP6_PRI_LAST, LOCAL_IN LAST - 1): a new conntrack
+   * enters the table. No helpers or sequence adjustment are modelled.
+   * Returns NF_ACCEPT or NF_DROP (clash that cannot be resolved).
+   */
+  nfConfirm(pkt: Packet, nowNs: number): number {
+    const m = pkt.meta;
+    const e = m[M_CT_ID]!;
+    if (e < 0) return NF_ACCEPT;
+    if (this.isConfirmed(e)) return NF_ACCEPT;
+    this.setNow(nowNs);
+    return this.nfConntrackConfirm(pkt, e);
+  }
+
+  /** __nf_conntrack_confirm() */
+  private nfConntrackConfirm(pkt: Packet, e: number): number {
+    const m = pkt.meta;
+    if (m[M_CT_DIR] !== IP_CT_DIR_ORIGINAL) return NF_ACCEPT;
+    if (this.status[e]! & IPS_DYING) {
+      this.stats.insertFailed++;
+      return NF_DROP;
+    }
+    const tu = this.tuples;
+    const origNode = 2 * e, replyNode = 2 * e + 1;
+    const hash = this.bucketOf(this.origHash[e]!);
+    const replyHash = this.bucketOf(this.hashTuple(tu, replyNode * TUPLE_WORDS, this.ctZoneId(e, IP_CT_DIR_REPLY)));
+    const zid = this.zoneId[e]!, zdir = this.zoneDir[e]!;
+    const maxChainlen = MIN_CHAINLEN + ((this.rng.next() >>> 0) % MAX_CHAINLEN);
+    let chainlen = 0;
+    for (let n = this.head[hash]!; n >= 0; n = this.nodeNext[n]!) {
+      if (this.keyEqual(n, tu, origNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
+      if (chainlen++ > maxChainlen) return this.chainTooLong();
+    }
+    chainlen = 0;
+    for (let n = this.head[replyHash]!; n >= 0; n = this.nodeNext[n]!) {
+      if (this.keyEqual(n, tu, replyNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
+      if (chainlen++ > maxChainlen) return this.chainTooLong();
+    }
+    // Timeout is relative to confirmation time.
+    this.timeout[e] = (this.timeout[e]! + this.jiffies) | 0;
+    this.use[e]!++;
+    this.link(origNode, hash);
+    this.link(replyNode, replyHash);
+    this.status[e]! |= IPS_CONFIRMED;
+    this.stats.insert++;
+    m[M_CT_STATUS] = this.status[e]!;
+    return NF_ACCEPT;
+  }
+
+  private chainTooLong(): number {
+    this.stats.chaintoolong++;
+    this.stats.insertFailed++;
+    return NF_DROP;
+  }
+
+  /** nf_ct_resolve_clash(): `loser` (the packet's, unconfirmed) met node `h` of a conntrack already in the table. */
+  private nfCtResolveClash(pkt: Packet, loser: number, h: number, replyBucket: number): number {
+    const winner = h >> 1;
+    if (l4protoAllowClash(this.tuples[h * TUPLE_WORDS + T_PROTO]! & 0xff)) {
+      if (this.resolveClashMerge(pkt, loser, winner) === NF_ACCEPT) return NF_ACCEPT;
+      if (this.resolveClashHarder(pkt, loser, replyBucket) === NF_ACCEPT) return NF_ACCEPT;
+    }
+    this.stats.drop++;
+    this.stats.insertFailed++;
+    return NF_DROP;
+  }
+
+  /** __nf_ct_resolve_clash(): the same flow (nf_ct_can_merge): the packet moves to the winner, the loser dies. */
+  private resolveClashMerge(pkt: Packet, loser: number, winner: number): number {
+    const match =
+      (this.origTuplesEqual(winner, loser) && this.nodeTuplesEqual(2 * winner + 1, 2 * loser + 1) &&
+        this.ctZoneId(winner, 0) === this.ctZoneId(loser, 0) && this.ctZoneId(winner, 1) === this.ctZoneId(loser, 1)) ||
+      (this.nodeTuplesEqual(2 * winner, 2 * loser + 1) && this.nodeTuplesEqual(2 * winner + 1, 2 * loser) &&
+        this.ctZoneId(winner, 0) === this.ctZoneId(loser, 1) && this.ctZoneId(winner, 1) === this.ctZoneId(loser, 0));
+    if (!match) return NF_DROP;
+    const m = pkt.meta;
+    const ctinfo = ctinfoOf(m);
+    this.use[winner]!++;
+    // nf_ct_acct_merge(): the loser's bytes of this direction.
+    if (this.ext[winner]! & EXT_ACCT && this.ext[loser]! & EXT_ACCT) {
+      const dirAt = ctinfo >= IP_CT_IS_REPLY ? 2 : 0;
+      const at = winner * 4 + dirAt;
+      this.acct[at]!++;
+      this.acct[at + 1] = this.acct[at + 1]! + this.acct[loser * 4 + dirAt + 1]!;
+    }
+    this.nfCtPut(loser);
+    this.setPacketCt(m, winner, ctinfo);
+    this.stats.clashResolve++;
+    return NF_ACCEPT;
+  }
+
+  /**
+   * nf_ct_resolve_clash_harder(): the clash is in the original direction
+   * only: the loser goes into the table by its reply tuple alone, with a 1 s
+   * fixed timeout and IPS_NAT_CLASH (never assured, not shown by dumps).
+   */
+  private resolveClashHarder(pkt: Packet, loser: number, replyBucket: number): number {
+    const tu = this.tuples;
+    const zid = this.zoneId[loser]!, zdir = this.zoneDir[loser]!;
+    for (let n = this.head[replyBucket]!; n >= 0; n = this.nodeNext[n]!) {
+      if (this.keyEqual(n, tu, (2 * loser + 1) * TUPLE_WORDS, zid, zdir)) return this.resolveClashMerge(pkt, loser, n >> 1);
+    }
+    this.timeout[loser] = (this.jiffies + this.sysctl.hz) | 0;
+    this.status[loser]! |= IPS_FIXED_TIMEOUT | IPS_NAT_CLASH;
+    this.use[loser]!++;
+    this.nodeNext[2 * loser] = UNHASHED; // hlist_nulls_add_fake
+    this.link(2 * loser + 1, replyBucket);
+    this.status[loser]! |= IPS_CONFIRMED;
+    this.stats.clashResolve++;
+    pkt.meta[M_CT_STATUS] = this.status[loser]!;
+    return NF_ACCEPT;
+  }
+
+  // -------------------------------------------------------------------------
+  // Dumps
+
+  /**
+   * The conntracks `conntrack -L` lists at `now` (ctnetlink_dump_table):
+   * confirmed, not dying, not expired (an expired one met here is evicted),
+   * not a NAT-clash stand-in; in creation order (the kernel's order is the
+   * random hash order).
+   */
+  dump(nowNs: number): number[] {
+    this.setNow(nowNs);
+    const out: number[] = [];
+    for (let e = 0; e < this.cap; e++) {
+      if (!this.inUse[e] || !this.isConfirmed(e) || this.status[e]! & IPS_DYING) continue;
+      if (this.isExpired(e)) {
+        this.nfCtDelete(e);
+        continue;
+      }
+      if (this.status[e]! & IPS_NAT_CLASH) continue;
+      out.push(e);
+    }
+    return out.sort((a, b) => this.born[a]! - this.born[b]!);
+  }
+
+  /** Whether the NAT status bits say the packet's addresses are rewritten (IPS_NAT_MASK). */
+  natted(e: number): boolean {
+    return (this.status[e]! & IPS_NAT_MASK) !== 0;
+  }
+
+  /** Live conntracks not yet confirmed (held by packets in flight). */
+  unconfirmedCount(): number {
+    let n = 0;
+    for (let e = 0; e < this.cap; e++) if (this.inUse[e] && !this.isConfirmed(e)) n++;
+    return n;
+  }
+}
+
+/** l4proto->allow_clash: UDP, UDP-Lite, GRE. */
+export function l4protoAllowClash(protonum: number): boolean {
+  return protonum === IPPROTO_UDP || protonum === IPPROTO_UDPLITE || protonum === IPPROTO_GRE;
+}
+
+/** The packet's conntrack words for "no conntrack": INVALID, or UNTRACKED. */
+export function setNoCt(m: Int32Array, untracked: boolean): void {
+  m[M_CT_ID] = -1;
+  m[M_CT_STATE] = untracked ? NF_CT_STATE_UNTRACKED_BIT : NF_CT_STATE_INVALID_BIT;
+  m[M_CT_DIR] = -1;
+  m[M_CT_STATUS] = 0;
+  m[M_CT_MARK] = 0;
+}
+
+/** Whether checksums are verified for this packet: nf_conntrack_checksum on, at PRE_ROUTING. */
+export function checksumHook(ct: NfConntrack, hook: number): boolean {
+  return ct.sysctl.checksum !== 0 && hook === NF_INET_PRE_ROUTING;
+}
