@@ -18,7 +18,7 @@ import { NfNat, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, nfNatRangeFrom } from '.
 import { nfNatFn } from '../hooks/nat/proto.js';
 import { inetChecksum } from '../hooks/input/spec.js';
 import { LINKTYPE_RAW, Packet, decodePacket } from '../vm/packet.js';
-import { NF_ACCEPT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../vm/layout.js';
+import { NF_ACCEPT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../core/netfilter.js';
 
 const FLOWS = Number(process.env.FLOWS ?? 10_000);
 

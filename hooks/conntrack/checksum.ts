@@ -13,7 +13,7 @@
  * NAT update is the incremental RFC 1624 one the kernel applies then.
  */
 import { crc32c, inetChecksum } from '../input/spec.js';
-import { NFPROTO_IPV4 } from '../../vm/layout.js';
+import { NFPROTO_IPV4 } from '../../core/netfilter.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;

@@ -18,11 +18,7 @@
  * Entries come in creation order; the kernel's order is its random hash order.
  */
 import { SocketAddress } from 'node:net';
-import {
-  IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER,
-  IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IPS_UNTRACKED,
-} from '../../core/netfilter.js';
-import { NFPROTO_IPV4 } from '../../vm/layout.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IPS_UNTRACKED, NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { NF_CT_DEFAULT_ZONE_DIR, NF_CT_ZONE_DIR_ORIG, NF_CT_ZONE_DIR_REPL, type NfConntrack } from './core.js';
 import { TCP_CONNTRACK_NAMES, tcpState } from './proto_tcp.js';
 import { SCTP_CONNTRACK_NAMES, sctpState } from './proto_sctp.js';

@@ -8,8 +8,8 @@
  * the call id as destination key and 0 as source key (gre_pkt_to_tuple in
  * tuple.ts).
  */
-import { IPS_ASSURED, IPS_NAT_CLASH, IPS_SEEN_REPLY } from '../../core/netfilter.js';
-import { M_END, M_NHOFF, NF_ACCEPT } from '../../vm/layout.js';
+import { IPS_ASSURED, IPS_NAT_CLASH, IPS_SEEN_REPLY, NF_ACCEPT } from '../../core/netfilter.js';
+import { M_END, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import type { NfConntrack } from './core.js';
 

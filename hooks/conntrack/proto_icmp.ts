@@ -6,7 +6,8 @@
  * nf_conntrack_icmp_packet (valid_new), nf_conntrack_icmpv4_error
  * (icmp_is_err, then nf_conntrack_inet_error through NfConntrack.inetError).
  */
-import { M_END, M_NFPROTO, M_NHOFF, NF_ACCEPT, NFPROTO_IPV4 } from '../../vm/layout.js';
+import { M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
+import { NF_ACCEPT, NFPROTO_IPV4 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import { nfChecksum } from './checksum.js';
 import { checksumHook, type NfConntrack } from './core.js';

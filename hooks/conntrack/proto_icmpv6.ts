@@ -7,7 +7,8 @@
  * untracked; errors are RELATED through nf_conntrack_inet_error),
  * nf_conntrack_icmpv6_redirect.
  */
-import { M_END, M_NFPROTO, M_NHOFF, NF_ACCEPT, NFPROTO_IPV6 } from '../../vm/layout.js';
+import { M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
+import { NF_ACCEPT, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import { nfChecksum } from './checksum.js';
 import { checksumHook, setNoCt, type NfConntrack } from './core.js';

@@ -10,8 +10,8 @@
  * init[REPLY], flags, last_dir. Tags are the host-order values of the
  * network words (only compared for equality).
  */
-import { IPS_ASSURED, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY } from '../../core/netfilter.js';
-import { M_END, M_NHOFF, NF_ACCEPT } from '../../vm/layout.js';
+import { IPS_ASSURED, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, NF_ACCEPT } from '../../core/netfilter.js';
+import { M_END, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { sctpComputeCksum, sctpStoredCksum } from './checksum.js';
 import { PROTO_WORDS, checksumHook, type NfConntrack } from './core.js';

@@ -13,8 +13,8 @@
  * ct->proto.tcp lives in the conntrack's PROTO_WORDS (all u32 values kept
  * as s32 words; comparisons that are unsigned in C use >>> 0):
  */
-import { IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_SEEN_REPLY, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY } from '../../core/netfilter.js';
-import { M_END, M_NFPROTO, M_NHOFF, NF_ACCEPT, NF_DROP, NF_REPEAT } from '../../vm/layout.js';
+import { IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_SEEN_REPLY, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, NF_ACCEPT, NF_DROP, NF_REPEAT } from '../../core/netfilter.js';
+import { M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { nfChecksum } from './checksum.js';
 import { PROTO_WORDS, checksumHook, type NfConntrack } from './core.js';

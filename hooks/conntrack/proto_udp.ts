@@ -8,8 +8,8 @@
  *
  * Proto words: [P_UDP_STREAM_TS] = jiffies + 2 * HZ at the first packet.
  */
-import { IPS_ASSURED, IPS_CONFIRMED, IPS_NAT_CLASH, IPS_SEEN_REPLY } from '../../core/netfilter.js';
-import { M_END, M_NFPROTO, M_NHOFF, NF_ACCEPT, NFPROTO_IPV4 } from '../../vm/layout.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_NAT_CLASH, IPS_SEEN_REPLY, NF_ACCEPT, NFPROTO_IPV4 } from '../../core/netfilter.js';
+import { M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { inetChecksum } from '../input/spec.js';
 import { nfChecksum } from './checksum.js';

@@ -19,7 +19,7 @@
  * The direction (dst.dir) is not stored: it is the tuplehash slot the words sit in.
  * Everything here reads packet bytes at absolute frame offsets and allocates nothing.
  */
-import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 
 export const T_SRC = 0;
 export const T_DST = 4;

@@ -22,14 +22,8 @@
  * deterministic in the kernel (jhash2 of the addresses) and is reproduced
  * bit for bit.
  */
-import {
-  IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_NAT_MASK, IPS_OFFLOAD, IPS_SEQ_ADJUST,
-  IPS_SRC_NAT, IPS_SRC_NAT_DONE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY,
-  IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY,
-} from '../../core/netfilter.js';
-import {
-  M_CT_ID, M_CT_STATUS, M_END, M_NFPROTO, M_NHOFF, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING,
-} from '../../vm/layout.js';
+import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_NAT_MASK, IPS_OFFLOAD, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
+import { M_CT_ID, M_CT_STATUS, M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { ctinfoOf, l4protoAllowClash, NF_CT_DEFAULT_ZONE_DIR, type NfConntrack } from '../conntrack/core.js';
 import { tcpSeenEnd, tcpState } from '../conntrack/proto_tcp.js';

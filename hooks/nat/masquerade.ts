@@ -14,8 +14,8 @@
  * The chosen interface is remembered (nf_conn_nat.masq_index): a later
  * packet of the connection leaving elsewhere kills it (nf_nat_oif_changed).
  */
-import { IP_CT_DIR_ORIGINAL } from '../../core/netfilter.js';
-import { M_CT_ID, M_NHOFF, NF_ACCEPT, NF_DROP } from '../../vm/layout.js';
+import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
+import { M_CT_ID, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
 import { NF_NAT_MANIP_SRC, type NfNat, type NfNatRange2 } from './core.js';

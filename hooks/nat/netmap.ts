@@ -7,7 +7,8 @@
  * takes the network part of the range; nf_nat_setup_info to that one
  * address with the rule's flags, HOOK2MANIP of the hook.
  */
-import { M_CT_ID, M_NFPROTO, M_NHOFF, NFPROTO_IPV4, NF_ACCEPT } from '../../vm/layout.js';
+import { M_CT_ID, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NF_ACCEPT } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import { NF_NAT_MANIP_DST, hook2manip, type NfNat, type NfNatRange2 } from './core.js';
 

@@ -18,11 +18,8 @@
  * checksum recomputed after the quoted packet is rewritten. Not modelled:
  * xfrm re-lookups, socket early demux (nf_nat_ipv4_local_in's skb_orphan).
  */
-import { IPS_DST_NAT, IPS_NAT_DONE_MASK, IPS_NAT_MASK, IPS_SRC_NAT, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, IP_CT_RELATED, IP_CT_RELATED_REPLY } from '../../core/netfilter.js';
-import {
-  M_CT_ID, M_END, M_NFPROTO, M_NHOFF, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING,
-  NF_INET_PRE_ROUTING,
-} from '../../vm/layout.js';
+import { IPS_DST_NAT, IPS_NAT_DONE_MASK, IPS_NAT_MASK, IPS_SRC_NAT, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { M_CT_ID, M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { csumReplace16, csumReplace2, csumReplace4, nfChecksum, recomputeIcmpChecksum, sctpComputeCksum, sctpStoreCksum } from '../conntrack/checksum.js';
 import { ctinfoOf } from '../conntrack/core.js';

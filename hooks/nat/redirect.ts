@@ -11,7 +11,8 @@
  * destination is not global).
  * The caller passes the input device's addresses in the kernel's list order.
  */
-import { M_CT_ID, M_NHOFF, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT } from '../../vm/layout.js';
+import { M_CT_ID, M_NHOFF } from '../../vm/layout.js';
+import { NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import { NF_NAT_MANIP_DST, type NfNat, type NfNatRange2 } from './core.js';
 

@@ -11,7 +11,7 @@ import { nfConntrackSysctl } from '../../hooks/conntrack/sysctl.js';
 import { conntrackList, conntrackListJson, conntrackSummary } from '../../hooks/conntrack/print.js';
 import { NfNat, NF_NAT_MANIP_DST, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED, nfNatRangeFrom } from '../../hooks/nat/core.js';
 import { nfNatFn } from '../../hooks/nat/proto.js';
-import { NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING } from '../../vm/layout.js';
+import { NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 import { ACK, SYN, forward, ipPacket, packet, sec } from '../helpers/ctpkt.js';
 
 const table = (sys: Record<string, string> = {}) => new NfConntrack(nfConntrackSysctl(sys));

@@ -9,10 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { NfConntrack, NF_CT_ZONE_DIR_ORIG } from '../../hooks/conntrack/core.js';
 import { CtSysctlError, NfConntrackSysctl, nfConntrackSysctl } from '../../hooks/conntrack/sysctl.js';
 import { conntrackList } from '../../hooks/conntrack/print.js';
-import {
-  IPS_ASSURED, IPS_CONFIRMED, IPS_NAT_CLASH, IPS_TEMPLATE, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT,
-} from '../../core/netfilter.js';
-import { M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_MARK, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING } from '../../vm/layout.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_NAT_CLASH, IPS_TEMPLATE, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_MARK } from '../../vm/layout.js';
 import { SYN, forward, ipPacket, packet, sec } from '../helpers/ctpkt.js';
 
 const table = (sys: Record<string, string> = {}) => new NfConntrack(nfConntrackSysctl(sys));

@@ -10,7 +10,8 @@ import { crc32c, inetChecksum } from '../../hooks/input/spec.js';
 import { parseIPv6 } from '../../hooks/route/addr.js';
 import { NfConntrack } from '../../hooks/conntrack/core.js';
 import { LINKTYPE_RAW, Packet, decodePacket } from '../../vm/packet.js';
-import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, NF_INET_PRE_ROUTING } from '../../vm/layout.js';
+import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS } from '../../vm/layout.js';
+import { NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
 
 export const FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20;
 

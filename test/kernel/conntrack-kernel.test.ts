@@ -40,8 +40,8 @@ import { nfConntrackSysctl } from '../../hooks/conntrack/sysctl.js';
 import { conntrackList } from '../../hooks/conntrack/print.js';
 import { NfNat, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED, nfNatRangeFrom } from '../../hooks/nat/core.js';
 import { nfNatFn } from '../../hooks/nat/proto.js';
-import { NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT } from '../../core/netfilter.js';
-import { M_CT_ID, M_CT_MARK, M_CT_STATE, NF_ACCEPT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../../vm/layout.js';
+import { NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, NF_ACCEPT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { M_CT_ID, M_CT_MARK, M_CT_STATE } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, Packet, decodePacket } from '../../vm/packet.js';
 import { ACK, FIN, PSH, RST, SYN, ipPacket, type L4 } from '../helpers/ctpkt.js';
 

@@ -20,12 +20,8 @@ import { nfNatRedirectIpv4, nfNatRedirectIpv6 } from '../../hooks/nat/redirect.j
 import { nfNatNetmap } from '../../hooks/nat/netmap.js';
 import { inetChecksum, crc32c } from '../../hooks/input/spec.js';
 import { parseIPv6 } from '../../hooks/route/addr.js';
-import {
-  IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_RELATED_BIT,
-} from '../../core/netfilter.js';
-import {
-  M_CT_ID, M_CT_STATE, M_CT_STATUS, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING,
-} from '../../vm/layout.js';
+import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_RELATED_BIT, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { M_CT_ID, M_CT_STATE, M_CT_STATUS } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { ACK, FIN, SYN, ipPacket, packet, sec } from '../helpers/ctpkt.js';
 
