@@ -11,6 +11,7 @@ import { parseProtocol } from '../../ext/protocols.js';
 import { strtoumax } from '../../ext/numbers.js';
 import type { Arg } from './argv.js';
 import { loadMatch, loadTarget } from './extension.js';
+import { findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import type { CommandName, CommandParse } from './state.js';
 
 /** XT_EXTENSION_MAXNAMELEN: chain, match and target names are at most 28 characters. */
@@ -31,9 +32,11 @@ function setBase(cp: CommandParse, letter: string, a: Arg): void {
   }
 }
 
-function setCommand(cp: CommandParse, c: CommandName, a: Arg): void {
+/** add_command(): `!` first, then a second command (-L, -S and -C only report the clash: nfvm runs none of them). */
+function setCommand(cp: CommandParse, c: CommandName | 'C' | 'L' | 'S', a: Arg): void {
+  if (cp.invert) cp.err(a, "unexpected '!' flag");
   if (cp.cmd !== undefined) cp.err(a, `Cannot use -${c} with -${cp.cmd}`);
-  if (cp.invert) cp.err(a, `cannot have ! before -${c}`);
+  if (c === 'C' || c === 'L' || c === 'S') cp.err(a, `-${c} cannot be used in a restore file`);
   cp.cmd = c;
   cp.cmdArg = a;
 }
@@ -43,6 +46,19 @@ function parseRulenum(cp: CommandParse, a: Arg): number {
   if (!(v >= 1) || v > 0x7fffffff) cp.err(a, `Invalid rule number \`${a.text}'`, 'value');
   return v;
 }
+
+/**
+ * assert_valid_chain_name() of `-N`: the length, a leading `-` or `!`, a
+ * target's name (ACCEPT, DROP, QUEUE, RETURN or an extension's), blanks.
+ */
+export function assertValidChainName(cp: CommandParse, name: string, a: Arg): void {
+  if (name.length >= XT_EXTENSION_MAXNAMELEN) cp.err(a, `chain name \`${name}' too long (must be under ${XT_EXTENSION_MAXNAMELEN} chars)`, 'value');
+  if (name[0] === '-' || name[0] === '!') cp.err(a, `chain name not allowed to start with \`${name[0]}'`, 'value');
+  if (STANDARD_VERDICTS.has(name) || findTarget(name, cp.family) || KNOWN_FOREIGN_TARGETS.has(name)) cp.err(a, 'chain name may not clash with target name', 'value');
+  if (/\s/.test(name)) cp.err(a, `Invalid chain name \`${name}'`, 'value');
+}
+
+const STANDARD_VERDICTS = new Set(['ACCEPT', 'DROP', 'QUEUE', 'RETURN']);
 
 /** One base option or command (the switch of do_parse), with its value. */
 export function handleBase(cp: CommandParse, letter: string, value: string | undefined, a: Arg, valArg: Arg | undefined): void {
@@ -60,9 +76,11 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
     case 'N':
     case 'P':
     case 'E':
+      if (letter === 'N') assertValidChainName(cp, value!, vpos);
       setCommand(cp, letter, a);
       cp.chain = value!;
       cp.chainPos = cp.at(vpos);
+      cp.chainArg = vpos;
       if (letter === 'I' || letter === 'D') {
         if (cp.hasNextArg()) cp.rulenum = parseRulenum(cp, cp.args[cp.i++]!);
       } else if (letter === 'R') {
@@ -70,7 +88,8 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
         cp.rulenum = parseRulenum(cp, cp.args[cp.i++]!);
       } else if (letter === 'P') {
         if (!cp.hasNextArg()) cp.err(a, '-P requires a chain and a policy');
-        cp.policy = cp.args[cp.i++]!.text;
+        cp.policyArg = cp.args[cp.i++]!;
+        cp.policy = cp.policyArg.text;
       } else if (letter === 'E') {
         if (!cp.hasNextArg()) cp.err(a, '-E requires old-chain-name and new-chain-name');
         cp.newName = cp.args[cp.i++]!.text;
@@ -84,6 +103,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
         cp.chain = value;
         cp.chainPos = cp.at(vpos);
       } else if (cp.hasNextArg()) {
+        cp.chainArg = cp.args[cp.i];
         cp.chainPos = cp.at(cp.args[cp.i]);
         cp.chain = cp.args[cp.i++]!.text;
       }
@@ -92,7 +112,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
     case 'C':
     case 'L':
     case 'S':
-      return cp.err(a, `-${letter} cannot be used in a restore file`);
+      return setCommand(cp, letter, a);
     case 's':
     case 'd': {
       setBase(cp, letter, a);
@@ -130,6 +150,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
     }
     case 'i':
     case 'o': {
+      if (value === '') cp.err(vpos, 'Empty interface is likely to be undesired', 'value');
       setBase(cp, letter, a);
       cp.ifaceArg[letter] = a;
       const name = value!;
@@ -149,7 +170,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
       return;
     }
     case 'f':
-      if (cp.family !== 'ip') cp.err(a, 'unknown option "-f"');
+      if (cp.family !== 'ip') cp.err(a, "`-f' is not supported in IPv6, use -m frag instead");
       setBase(cp, letter, a);
       cp.rule.frag = true;
       cp.rule.invFrag = cp.invert;
@@ -187,7 +208,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
       } else if (cp.hasNextArg()) {
         bc = cp.args[cp.i++]!.text;
       }
-      if (bc === undefined) cp.err(a, '-c does not take the counter value [packets, bytes]');
+      if (bc === undefined) cp.err(a, '-c requires packet and byte counter');
       const p = strtoumax(pc);
       if (p.end === 0 || pc.length === 0) cp.err(vpos, '-c packet counter not numeric', 'value');
       const b = strtoumax(bc!);
@@ -196,19 +217,27 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
       return;
     }
     case 't':
-      return cp.err(a, 'The -t option cannot be used in a restore file');
+      if (cp.invert) cp.err(a, 'unexpected ! flag before --table');
+      // iptables-restore put `-t TABLE` in front of the line: a second -t is refused
+      return cp.err(a, `The -t option cannot be used in ${cp.family === 'ip6' ? 'ip6tables' : 'iptables'}-restore.`);
     case '4':
-      if (cp.family === 'ip6') cp.err(a, 'This is the IPv6 version of ip6tables.');
-      return;
     case '6':
-      if (cp.family === 'ip') cp.err(a, 'This is the IPv4 version of iptables.');
+      // the other family's line: iptables-restore ignores the whole line, options after it unread
+      if ((letter === '4') !== (cp.family === 'ip')) cp.ignored = true;
+      return;
+    case 'v':
+      // -v may repeat (only the first sets OPT_VERBOSE)
+      if (!cp.seenBase.has('v')) setBase(cp, letter, a);
       return;
     case 'n':
-    case 'v':
     case 'x':
     case '0':
+      // only -L takes them; generic_opt_check refuses them after the loop (CommandParse.optionCheck)
+      setBase(cp, letter, a);
+      return;
     case 'w':
     case 'W':
+      return cp.err(a, `You cannot use \`-${letter}' from iptables-restore`);
     case 'M':
       return;
     case 'V':

@@ -119,7 +119,12 @@ export function lookupLong(p: CommandParse, name: string): Found | undefined {
 
 /** iptables' "unknown option" error, with the closest option name as a hint. */
 export function unknownOption(p: CommandParse, a: Arg, shown: string): never {
-  const suggestion = suggest(shown.replace(/^--/, ''), [...BASE_OPTS.map((o) => o.name), ...allOptionNames()]);
+  const word = shown.replace(/^--/, '');
+  // an extension's option given without its -m/-p is not a misspelling
+  if (shown.startsWith('--') && allOptionNames().includes(word)) {
+    return p.err(a, `unknown option "${shown}" (an extension's option: its match is loaded by -m NAME or -p PROTO first)`);
+  }
+  const suggestion = suggest(word, [...BASE_OPTS.map((o) => o.name), ...allOptionNames()]);
   return p.err(a, `unknown option "${shown}"` + (suggestion ? ` (did you mean --${suggestion}?)` : ''));
 }
 

@@ -26,7 +26,7 @@ import {
 import { splitArgs } from './argv.js';
 import { parseCommand, type Command } from './rule.js';
 import { XT_EXTENSION_MAXNAMELEN } from './base.js';
-import { findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
+import { findTarget } from '../../ext/registry.js';
 import { checkTable } from '../check.js';
 import type { KnownObjects } from '../../ext/types.js';
 import { saveRule } from '../save.js';
@@ -46,6 +46,9 @@ export interface ParseOptions {
   /** The ipsets and nfacct objects that exist (default: not modelled, any name is accepted). */
   objects?: KnownObjects;
 }
+
+/** MAX_ARGC of iptables-restore (iptables/xshared.h): the words of one command line, its preamble included. */
+const MAX_ARGC = 255;
 
 /** Upper bound on input lines, so a hostile input cannot exhaust memory through the AST. */
 const MAX_LINES = 5_000_000;
@@ -143,7 +146,14 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       line: lineNo,
       warn: (p: SourcePos, message: string) => rs.warnings.push({ file, pos: p, message }),
     };
+    // add_argv(): the program name, `-t TABLE` (and `--set-counters P B` with -c) come first; MAX_ARGC is 255
+    const preamble = 3 + (counters && countersMode ? 3 : 0);
+    if (preamble + args.length >= MAX_ARGC) {
+      const over = args[MAX_ARGC - 1 - preamble]!;
+      fail(lineNo, over.col, 'Parser cannot handle more arguments', over.text);
+    }
     const cmd = parseCommand(args, env, { line: lineNo, col: args[0]!.col });
+    if (cmd.cmd === 'none') continue;
     for (const r of cmd.rules) {
       if (counters && !r.counters) r.counters = { ...counters };
       for (const m of r.matches) if (m.unknown && !unknownSeen.has('match ' + m.name)) {
@@ -277,11 +287,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       }
       case 'N': {
         const name = c.chain!;
-        if (name.length >= XT_EXTENSION_MAXNAMELEN) bad(`chain name \`${name}' too long (must be under ${XT_EXTENSION_MAXNAMELEN} chars)`);
-        if (name.startsWith('-')) bad('chain name not allowed to start with `-\'');
-        if (findTarget(name, fam) || KNOWN_FOREIGN_TARGETS.has(name)) bad('chain name may not clash with target name');
+        // the name itself was checked by the parser (assert_valid_chain_name)
         if (t.chains.has(name)) bad(`Chain already exists`);
-        checkNewChainName(name, cpos.line, cpos.col);
         t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: c.pos });
         return;
       }

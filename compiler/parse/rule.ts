@@ -25,14 +25,15 @@ import { NfvmError, type SourcePos } from '../../core/errors.js';
 import type { Rule, TargetNode } from '../../core/ast.js';
 import type { Arg } from './argv.js';
 import { SHORT_OPTS, lookupLong, unknownOption } from './getopt.js';
-import { handleBase } from './base.js';
+import { handleBase, XT_EXTENSION_MAXNAMELEN } from './base.js';
 import { applyExtOption, compact, finishExtensions, tryImplicitProto } from './extension.js';
 import { CommandParse, type CommandName, type RuleParseEnv } from './state.js';
 
 export type { CommandName, RuleParseEnv } from './state.js';
 
 export interface Command {
-  cmd: CommandName;
+  /** 'none': a line of the other family (`-6` in iptables-restore), which iptables-restore ignores. */
+  cmd: CommandName | 'none';
   /** The chain the command names (absent for `-F`/`-X`/`-Z` of the whole table). */
   chain: string | undefined;
   /** `-I chain N`, `-R chain N`, `-D chain N` (1-based). */
@@ -48,11 +49,54 @@ export interface Command {
   chainPos: SourcePos | undefined;
 }
 
+/** getopt's options in do_parse's optflags[] order: generic_opt_check() reports the first illegal one. */
+const OPTFLAGS = ['n', 's', 'd', 'p', 'j', 'v', 'x', 'i', 'o', '0', 'c', 'f'] as const;
+/** commands_v_options[][]: the options each command refuses ('x'); -A/-I/-R take all but -n, -x, --line-numbers. */
+const ILLEGAL: Record<string, string> = {
+  A: 'nx0', I: 'nx0', R: 'nx0', D: 'nx0c', DNUM: 'nsdpjxio0cf',
+  F: 'nsdpjxio0cf', Z: 'nsdpjxio0cf', N: 'nsdpjxio0cf', X: 'nsdpjxio0cf', E: 'nsdpjxio0cf', P: 'nsdpjxio0f',
+};
+
+/**
+ * The checks do_parse() makes after its getopt loop, in its order: DROP in
+ * nat, the extensions' final checks, arguments after `--`, a missing
+ * command, a dangling `!`, -R with several addresses, the options the
+ * command does not take (generic_opt_check), the chain name's length, and
+ * -o / -i where packets only come in / go out (by chain name).
+ */
+function afterLoop(cp: CommandParse, ruleStart: SourcePos): void {
+  if (cp.env.table === 'nat' && (cp.jumpName === 'DROP' || cp.policy === 'DROP')) {
+    cp.err(cp.jumpName === 'DROP' ? cp.jumpArg : cp.policyArg, 'The "nat" table is not intended for filtering, the use of DROP is therefore inhibited.', 'value');
+  }
+  finishExtensions(cp);
+  if (cp.rest) cp.err(cp.rest, 'unknown arguments found on commandline', 'syntax');
+  if (cp.cmd === undefined) throw new NfvmError('syntax', 'no command specified', cp.file, ruleStart, undefined);
+  if (cp.invert) cp.err(cp.args[cp.args.length - 1], 'nothing appropriate following !');
+  if (cp.cmd === 'R' && (cp.srcList.length > 1 || cp.dstList.length > 1)) cp.err(cp.cmdArg, 'Replacement rule does not specify a unique address');
+  const illegal = ILLEGAL[cp.cmd === 'D' && cp.rulenum !== undefined ? 'DNUM' : cp.cmd]!;
+  for (const o of OPTFLAGS) {
+    const seen = o === 'j' ? cp.seenBase.has('j') || cp.seenBase.has('g') : cp.seenBase.has(o);
+    if (seen && illegal.includes(o)) cp.err(cp.cmdArg, `Illegal option \`-${o}' with this command`);
+  }
+  if (cp.chain !== undefined && cp.chain.length >= XT_EXTENSION_MAXNAMELEN) {
+    cp.err(cp.chainArg, `chain name \`${cp.chain}' too long (must be under ${XT_EXTENSION_MAXNAMELEN} chars)`, 'value');
+  }
+  if (cp.cmd === 'A' || cp.cmd === 'I' || cp.cmd === 'R' || cp.cmd === 'D') {
+    if ((cp.chain === 'PREROUTING' || cp.chain === 'INPUT') && cp.seenBase.has('o')) cp.err(cp.ifaceArg.o, `Can't use -o with ${cp.chain}`);
+    if ((cp.chain === 'POSTROUTING' || cp.chain === 'OUTPUT') && cp.seenBase.has('i')) cp.err(cp.ifaceArg.i, `Can't use -i with ${cp.chain}`);
+  }
+}
+
 export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart: SourcePos): Command {
   const cp = new CommandParse(args, env, ruleStart);
-  while (cp.i < cp.args.length) {
+  while (cp.i < cp.args.length && !cp.ignored) {
     const a = cp.args[cp.i++]!;
     const t = a.text;
+    if (t === '--') {
+      // getopt_long stops at `--`; do_parse refuses what is left
+      cp.rest = cp.args[cp.i];
+      break;
+    }
     if (t === '!' ) {
       if (cp.invert) cp.err(a, 'multiple consecutive ! not allowed');
       cp.invert = true;
@@ -91,9 +135,8 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
           value = attached;
           valArg = { text: attached, col: a.col + eq + 1, quoted: a.quoted };
         } else {
-          if (cp.i >= cp.args.length) {
-            cp.err(a, found.ext ? `${found.ext.name}: option "--${spec.name}" requires an argument.` : `option "--${name}" requires an argument`);
-          }
+          // getopt returns ':' and command_default() names the word as written
+          if (cp.i >= cp.args.length) cp.err(a, `option "${t}" requires an argument`);
           valArg = cp.args[cp.i++]!;
           value = valArg.text;
         }
@@ -143,22 +186,10 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     }
     cp.err(a, `Bad argument \`${t}'`, 'syntax');
   }
-  if (cp.invert) cp.err(cp.args[cp.args.length - 1], 'nothing appropriate following !');
-  if (cp.cmd === undefined) {
-    throw new NfvmError('syntax', 'no command specified', cp.file, ruleStart, undefined);
-  }
-  finishExtensions(cp);
+  if (cp.ignored) return { cmd: 'none', chain: undefined, rulenum: undefined, policy: undefined, newName: undefined, rules: [], pos: ruleStart, chainPos: undefined };
+  afterLoop(cp, ruleStart);
 
   // the target
-  const isRuleCmd = cp.cmd === 'A' || cp.cmd === 'I' || cp.cmd === 'R' || (cp.cmd === 'D' && cp.rulenum === undefined);
-  if (!isRuleCmd) {
-    const extra = cp.rule.matches.length > 0 || cp.seenBase.size > 0;
-    if (extra && cp.cmd !== 'D') cp.err(cp.cmdArg, `Illegal option with this command (-${cp.cmd})`);
-  } else {
-    // iptables refuses an output interface where packets only come in, and the reverse (by chain name)
-    if ((cp.chain === 'PREROUTING' || cp.chain === 'INPUT') && cp.seenBase.has('o')) cp.err(cp.ifaceArg.o, `Can't use -o with ${cp.chain}`);
-    if ((cp.chain === 'POSTROUTING' || cp.chain === 'OUTPUT') && cp.seenBase.has('i')) cp.err(cp.ifaceArg.i, `Can't use -i with ${cp.chain}`);
-  }
   let tnode: TargetNode = { kind: 'none' };
   if (cp.jumpName !== undefined) {
     const tpos = cp.at(cp.jumpArg);
@@ -190,5 +221,5 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
       }
     }
   }
-  return { cmd: cp.cmd, chain: cp.chain, rulenum: cp.rulenum, policy: cp.policy, newName: cp.newName, rules, pos: ruleStart, chainPos: cp.chainPos };
+  return { cmd: cp.cmd!, chain: cp.chain, rulenum: cp.rulenum, policy: cp.policy, newName: cp.newName, rules, pos: ruleStart, chainPos: cp.chainPos };
 }

@@ -60,6 +60,8 @@ export class CommandParse {
   cmd: CommandName | undefined;
   chain: string | undefined;
   chainPos: SourcePos | undefined;
+  chainArg: Arg | undefined;
+  policyArg: Arg | undefined;
   rulenum: number | undefined;
   policy: string | undefined;
   newName: string | undefined;
@@ -77,6 +79,10 @@ export class CommandParse {
   jumpName: string | undefined;
   jumpArg: Arg | undefined;
   isGoto = false;
+  /** `-6` in iptables-restore or `-4` in ip6tables-restore: the line is ignored. */
+  ignored = false;
+  /** The argument after `--` (getopt stops there): what follows is refused after the loop. */
+  rest: Arg | undefined;
   readonly ctx: ExtContext;
 
   constructor(
