@@ -29,7 +29,7 @@ describe('located errors', () => {
     [T('-A INPUT ! -j ACCEPT'), 'rules.txt:2:12: cannot have ! before -j', '-j'],
     [T('-A INPUT -i eth0 -i eth1'), 'rules.txt:2:18: multiple -i flags not allowed', '-i'],
     [T('-A INPUT -i thisinterfaceistoolong0'), "rules.txt:2:13: interface name `thisinterfaceistoolong0' must be shorter than IFNAMSIZ (15)", 'thisinterfaceistoolong0'],
-    [T('-A INPUT -j NOPE'), "rules.txt:2:13: Couldn't load target `NOPE': no such chain in table filter and no target by that name", 'NOPE'],
+    [T('-A INPUT -j NOPE'), "rules.txt:2:13: Couldn't load target `NOPE':No such file or directory (no chain NOPE in table filter and no target of that name)", 'NOPE'],
     [T('-A NOCHAIN -j ACCEPT'), 'rules.txt:2:4: chain "NOCHAIN" does not exist in table filter', 'NOCHAIN'],
     [T(':X - [0:0]', ':X - [0:0]'), "rules.txt:3:2: error creating chain 'X': File exists", 'X'],
     [T('-A INPUT -j FORWARD'), 'rules.txt:2:13: cannot jump to builtin chain FORWARD', 'FORWARD'],

@@ -126,12 +126,15 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
     let col = 1;
     let counters: Counters | undefined;
     if (line[0] === '[') {
+      // tokenize_rule_counters(): strtok(buffer + 1, ":") then strtok(NULL, "]") over the whole line
       const close = line.indexOf(']');
       if (close < 0) fail(lineNo, 1, `Bad line ${lineNo}: need ]`, line);
+      const pc = strtok(line, 1, ':');
+      if (!pc) return fail(lineNo, 2, `Bad line ${lineNo}: need :`, line);
+      const bc = strtok(line, pc.next, ']');
+      if (!bc) return fail(lineNo, 1, `Bad line ${lineNo}: need ]`, line);
       const inner = line.slice(1, close);
-      const colon = inner.indexOf(':');
-      if (colon < 0) fail(lineNo, 2, `Bad line ${lineNo}: need :`, inner);
-      counters = parseCounterPair(inner.slice(0, colon), inner.slice(colon + 1));
+      counters = parseCounterPair(pc.token, bc.token);
       if (!counters && countersMode) fail(lineNo, 2, `invalid counters "[${inner}]"`, inner);
       rest = line.slice(close + 1);
       col = close + 2;
@@ -240,7 +243,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
           if (dest === undefined) {
             if (tg.kind === 'goto') bad(`goto '${tg.chain}' is not a chain`, tg.pos, tg.chain);
             const hint = findTarget(tg.chain, fam === 'ip' ? 'ip6' : 'ip') ? ` (target ${tg.chain} exists only for ${fam === 'ip' ? 'IPv6' : 'IPv4'})` : '';
-            return bad(`Couldn't load target \`${tg.chain}': no such chain in table ${t.name} and no target by that name${hint}`, tg.pos, tg.chain);
+            // xtables_find_target(XTF_LOAD_MUST_SUCCEED)'s words, then what nfvm knows of the name
+            return bad(`Couldn't load target \`${tg.chain}':No such file or directory (no chain ${tg.chain} in table ${t.name} and no target of that name${hint})`, tg.pos, tg.chain);
           }
           if (dest.builtin) bad(`cannot jump to builtin chain ${tg.chain}`, tg.pos, tg.chain);
         }
@@ -363,6 +367,14 @@ function newTable(name: TableName, pos: SourcePos): Table {
     chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: undefined });
   }
   return { name, chains, pos };
+}
+
+/** strtok(): the token of `s` from `at` after skipping `delim`s, up to the next `delim` (undefined when none is left). */
+function strtok(s: string, at: number, delim: string): { token: string; next: number } | undefined {
+  while (at < s.length && s[at] === delim) at++;
+  if (at >= s.length) return undefined;
+  const end = s.indexOf(delim, at);
+  return end < 0 ? { token: s.slice(at), next: s.length } : { token: s.slice(at, end), next: end + 1 };
 }
 
 /** `[p:b]` counter values as `sscanf("%llu")` reads them. */
