@@ -7,6 +7,8 @@
  * TOS bytes, fragments, truncated headers, IPv4 options, Ethernet or raw.
  */
 import fc from 'fast-check';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
+import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_HOOK, M_MARK, M_NFPROTO, M_PKTTYPE } from '../../vm/layout.js';
 
 export const ADDRS4 = ['10.0.0.1', '10.0.0.2', '10.1.2.3', '192.168.1.10', '203.0.113.50', '127.0.0.1', '224.0.0.1', '255.255.255.255', '10.0.0.255'];
 export const LOCAL4 = ['10.0.0.1', '192.168.1.10', '127.0.0.1'];
@@ -121,7 +123,7 @@ const TARGETS_ANY = ['-j ACCEPT', '-j DROP', '-j RETURN', '', '-j MARK --set-xma
   '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j NFQUEUE --queue-num 40000', '-j NFQUEUE --queue-num 65535 --queue-bypass', '-j QUEUE'];
 
 export interface GenRuleset {
-  table: 'filter' | 'mangle' | 'raw';
+  table: 'filter' | 'mangle' | 'raw' | 'nat';
   text: string;
   /** Builtin chains of the table. */
   chains: Hookish[];
@@ -131,18 +133,30 @@ const TABLE_CHAINS: Record<GenRuleset['table'], Hookish[]> = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
   mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
   raw: ['PREROUTING', 'OUTPUT'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
 };
 
-/** A one-table IPv4 ruleset: builtin chains with policies, 0-3 user chains (acyclic jumps/gotos). */
-export const engineRuleset: fc.Arbitrary<GenRuleset> = fc
-  .tuple(fc.constantFrom<GenRuleset['table']>('filter', 'filter', 'mangle', 'raw'), fc.integer({ min: 0, max: 3 }))
+/** The NAT targets a builtin nat chain takes (xt_nat.c hooks: DNAT/REDIRECT before routing or locally out, SNAT after or locally in). */
+function natTargets(hook: Hookish): string[] {
+  const dnat = ['-j DNAT --to-destination 10.0.0.2', '-j DNAT --to-destination 10.1.2.3-10.1.2.9', '-j REDIRECT'];
+  const snat = ['-j SNAT --to-source 192.168.1.10', '-j SNAT --to-source 203.0.113.50 --random'];
+  if (hook === 'PREROUTING' || hook === 'OUTPUT') return dnat;
+  return hook === 'POSTROUTING' ? [...snat, '-j MASQUERADE'] : snat;
+}
+
+/** A one-table IPv4 ruleset of one of `tables`: builtin chains with policies, 0-3 user chains (acyclic jumps/gotos). */
+function rulesetOf(tables: readonly GenRuleset['table'][]): fc.Arbitrary<GenRuleset> {
+  return fc
+  .tuple(fc.constantFrom(...tables), fc.integer({ min: 0, max: 3 }))
   .chain(([table, nUser]) => {
     const builtins = TABLE_CHAINS[table];
     const users = ['U1', 'U2', '__proto__'].slice(0, nUser);
     const targetsFor = (i: number, hooks: readonly Hookish[]) => {
-      const base = [...TARGETS_ANY];
+      // iptables-restore refuses DROP in nat ("not intended for filtering")
+      const base = table === 'nat' ? TARGETS_ANY.filter((t) => t !== '-j DROP') : [...TARGETS_ANY];
       if (table === 'filter' && hooks.every((h) => h === 'INPUT' || h === 'FORWARD' || h === 'OUTPUT')) base.push('-j REJECT', '-j REJECT --reject-with icmp-host-prohibited');
       if (table === 'raw') base.push('-j TRACE');
+      if (table === 'nat' && i < builtins.length) base.push(...natTargets(builtins[i]!), ...natTargets(builtins[i]!));
       const jumps: string[] = [];
       for (let j = Math.max(i + 1, builtins.length); j < builtins.length + users.length; j++) {
         const u = users[j - builtins.length]!;
@@ -156,7 +170,8 @@ export const engineRuleset: fc.Arbitrary<GenRuleset> = fc
       const hooks = i < builtins.length ? [builtins[i]!] : builtins;
       return fc.array(fc.tuple(ruleMatches(hooks), targetsFor(i, hooks)), { maxLength: 5 });
     };
-    return fc.tuple(fc.constant(table), fc.constant(all), fc.constant(builtins), fc.tuple(...all.map((_, i) => rulesOf(i))), fc.array(fc.constantFrom('ACCEPT', 'DROP'), { minLength: builtins.length, maxLength: builtins.length }));
+    const policy = table === 'nat' ? fc.constant('ACCEPT') : fc.constantFrom('ACCEPT', 'DROP');
+    return fc.tuple(fc.constant(table), fc.constant(all), fc.constant(builtins), fc.tuple(...all.map((_, i) => rulesOf(i))), fc.array(policy, { minLength: builtins.length, maxLength: builtins.length }));
   })
   .map(([table, all, builtins, rules, policies]) => {
     const lines = [`*${table}`];
@@ -167,6 +182,12 @@ export const engineRuleset: fc.Arbitrary<GenRuleset> = fc
     lines.push('COMMIT', '');
     return { table, text: lines.join('\n'), chains: builtins };
   });
+}
+
+/** filter (twice as often), mangle or raw. */
+export const engineRuleset: fc.Arbitrary<GenRuleset> = rulesetOf(['filter', 'filter', 'mangle', 'raw']);
+/** nat, with SNAT, DNAT, MASQUERADE and REDIRECT in the builtin chains whose hooks take them. */
+export const engineNatRuleset: fc.Arbitrary<GenRuleset> = rulesetOf(['nat']);
 
 export interface GenPacket {
   /** The chain (hook) the packet is run through. */
@@ -274,4 +295,24 @@ export function packetFrame(p: GenPacket): Uint8Array {
   eth.set([0x08, 0x00], 12);
   eth.set(ip, 14);
   return eth;
+}
+
+const HOOK: Record<Hookish, number> = { PREROUTING: 0, INPUT: 1, FORWARD: 2, OUTPUT: 3, POSTROUTING: 4 };
+
+/** A generated packet as the engines take it: decoded, with its hook, devices, mark, ct state and mark, packet type. */
+export function genPacketOf(g: GenPacket): Packet {
+  const p = new Packet(2048);
+  p.setFrame(packetFrame(g));
+  decodePacket(p, g.ethernet ? LINKTYPE_ETHERNET : LINKTYPE_RAW);
+  const hook = HOOK[g.chain];
+  p.meta[M_NFPROTO] = 2;
+  p.meta[M_HOOK] = hook;
+  if (hook <= 2) setDevice(p, 'in', 2 + (g.iif.length % 3), g.iif);
+  if (hook >= 2) setDevice(p, 'out', 5 + (g.oif.length % 3), g.oif);
+  p.meta[M_MARK] = g.mark;
+  p.meta[M_CT_STATE] = g.ctstate;
+  p.meta[M_CT_MARK] = g.ctmark;
+  p.meta[M_CT_DIR] = g.ctstate === 1 || g.ctstate === 64 ? -1 : 0;
+  p.meta[M_PKTTYPE] = g.pkttype;
+  return p;
 }

@@ -12,7 +12,11 @@ import {
   NFT_NG_RANDOM, NFT_RETURN, NFT_SET_INTERVAL, NftSet, ProgramBuilder, M_FLAGS, F_NFTRACE, M_PKTTYPE, M_SKUID,
   M_SKGID, M_CPU, M_PRIORITY, regSlot, emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter,
   emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange,
-  emitVerdict, type Packet, type Program,
+  emitVerdict, emitCtGet, emitCtSet, emitFib, emitXtL4, emitReject, emitQueue, emitNat, emitXtMatchPorts, emitXtMatchTcpOpt,
+  NFT_CT_STATE, NFT_CT_DIRECTION, NFT_CT_STATUS, NFT_CT_MARK, NFT_CT_XT_STATE, NFTA_FIB_F_SADDR, NFTA_FIB_F_DADDR,
+  NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, NFT_REJECT_ICMPX_UNREACH, NFT_QUEUE_FLAG_BYPASS, NFT_QUEUE_FLAG_CPU_FANOUT,
+  NAT_SNAT, NAT_DNAT, NAT_MASQ, NAT_REDIR, M_CT_STATE, M_CT_MARK, M_CT_STATUS, M_CT_DIR,
+  type Packet, type Program,
 } from '../../../vm/index.js';
 import { NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_QUEUE } from '../../../core/netfilter.js';
 import { eth, ext, ipv4, ipv6, packet, raw, tcp, udp, vlan, type Layer } from './pkt.js';
@@ -27,6 +31,9 @@ const FUSE_KEYS = [NFT_META_MARK, NFT_META_LEN, NFT_META_IIF, NFT_META_OIF, NFT_
 const SET_KEYS = [NFT_META_MARK, NFT_META_PRIORITY, NFT_META_PKTTYPE, NFT_META_NFTRACE, NFT_META_SECMARK];
 const INTERESTING = [0, 0, 6, 17, 22, 80, 10, 192, 168, 1, 0xff, 0x08, 0x45];
 
+/** Expression kinds emitSpec() knows (0..31). */
+const EXPR_KINDS_GENERATED = 32;
+
 export type ExprSpec = [kind: number, a: number, b: number, c: number, d: number, data: number[]];
 export interface ProgSpec {
   users: number;
@@ -36,7 +43,7 @@ export interface ProgSpec {
 
 const byte = fc.oneof(fc.constantFrom(...INTERESTING), fc.integer({ min: 0, max: 255 }));
 const exprSpec: fc.Arbitrary<ExprSpec> = fc.tuple(
-  fc.integer({ min: 0, max: 23 }), fc.nat(1000), fc.nat(1000), fc.nat(1000), fc.nat(1000),
+  fc.integer({ min: 0, max: EXPR_KINDS_GENERATED - 1 }), fc.nat(1000), fc.nat(1000), fc.nat(1000), fc.nat(1000),
   fc.oneof({ arbitrary: fc.array(byte, { minLength: 1, maxLength: 2 }), weight: 3 }, { arbitrary: fc.array(byte, { minLength: 1, maxLength: 16 }), weight: 1 }),
 );
 
@@ -156,6 +163,54 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
       emitCmp(b, d % 3 ? NFT_CMP_EQ : NFT_CMP_NEQ, r, (c % 2 ? data : [1, 0, 0, 0]).concat([0, 0, 0, 0]).slice(0, len));
       return;
     }
+    case 24: {
+      // ct load: every key the compiler loads (x_tables' state word included)
+      const key = [NFT_CT_STATE, NFT_CT_DIRECTION, NFT_CT_STATUS, NFT_CT_MARK, NFT_CT_XT_STATE][bb % 5]!;
+      const [r, len] = reg(a, key === NFT_CT_DIRECTION ? 1 : 4);
+      if (len < (key === NFT_CT_DIRECTION ? 1 : 4)) return;
+      emitCtGet(b, r, key);
+      return;
+    }
+    case 25: {
+      const [r, len] = reg(a, 4);
+      if (len < 4) return;
+      emitCtSet(b, NFT_CT_MARK, r);
+      return;
+    }
+    case 26: {
+      // fib address type against the node's address sets (the program's 4-byte set)
+      const [r, len] = reg(a, 4);
+      if (len < 4) return;
+      emitFib(b, r, bb % 2 ? NFTA_FIB_F_SADDR : NFTA_FIB_F_DADDR, c % 3 ? 'addrs' : undefined, c % 2 ? 'addrs' : undefined);
+      return;
+    }
+    case 27:
+      emitXtL4(b, [4, 8, 20, 1, 60][bb % 5]!, c % 2 === 1);
+      return;
+    case 28:
+      emitReject(b, [NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, NFT_REJECT_ICMPX_UNREACH][bb % 3]!, c % 256);
+      return;
+    case 29: {
+      const total = 1 + (c % 4);
+      emitQueue(b, bb % 2 ? 65535 - total + 1 : bb % 40000, total, d % 4 & (NFT_QUEUE_FLAG_BYPASS | NFT_QUEUE_FLAG_CPU_FANOUT));
+      return;
+    }
+    case 30: {
+      const type = [NAT_SNAT, NAT_DNAT, NAT_MASQ, NAT_REDIR][bb % 4]!;
+      const addr = c % 3 === 0 ? {} : { minAddr: Uint8Array.of(10, 0, 0, c % 7), maxAddr: Uint8Array.of(10, 0, 0, 7 + (c % 9)) };
+      emitNat(b, type, { ...addr, flags: d % 8, minPort: d % 2 ? 1024 : 0, maxPort: d % 2 ? 1024 + (a % 100) : 0 });
+      return;
+    }
+    case 31: {
+      if (bb % 2) {
+        // multiport --ports: both 2-byte ports loaded, either in the set
+        const [r1, l1] = reg(a, 2);
+        const [r2, l2] = reg(c, 2);
+        if (l1 < 2 || l2 < 2) return;
+        emitXtMatchPorts(b, r1, r2, 'ports', d % 2 === 1);
+      } else emitXtMatchTcpOpt(b, 1 + (c % 255), d % 2 === 1);
+      return;
+    }
     default:
       return;
   }
@@ -192,6 +247,8 @@ export interface PktSpec {
   pkttype: number;
   nftrace: boolean;
   garbage: number[] | null;
+  /** Conntrack metadata: state bits, mark, status, direction (-1 = none). */
+  ct: [state: number, mark: number, status: number, dir: number];
 }
 
 export const pktSpec: fc.Arbitrary<PktSpec> = fc.record({
@@ -211,6 +268,7 @@ export const pktSpec: fc.Arbitrary<PktSpec> = fc.record({
   pkttype: fc.constantFrom(0, 1, 2, 3, 4, 5),
   nftrace: fc.integer({ min: 0, max: 9 }).map((x) => x === 0),
   garbage: fc.option(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 80 }), { freq: 6 }),
+  ct: fc.tuple(fc.constantFrom(1, 2, 4, 8, 64), fc.constantFrom(0, 1, 0x4000, -1), fc.constantFrom(0, 0x10, 0x20, 0x30, 0x1ff), fc.constantFrom(-1, 0, 1)),
 });
 
 export function buildPkt(s: PktSpec): Packet {
@@ -232,5 +290,6 @@ export function buildPkt(s: PktSpec): Packet {
   p.meta[M_CPU] = 1;
   p.meta[M_PRIORITY] = 7;
   if (s.nftrace) p.meta[M_FLAGS] |= F_NFTRACE;
+  [p.meta[M_CT_STATE], p.meta[M_CT_MARK], p.meta[M_CT_STATUS], p.meta[M_CT_DIR]] = s.ct;
   return p;
 }
