@@ -19,5 +19,6 @@ export default defineConfig({
     hookTimeout: 300_000,
     maxWorkers: 2,
     setupFiles: ['test/setup.ts'],
+    globalSetup: ['test/global-setup.ts'],
   },
 });

@@ -10,17 +10,16 @@
  * restore inputs are listed, with the reason, in NOT_DUMPS
  * (helpers/dumps.ts); the table printed by the first test below shows them.
  */
-import { describe, expect, it } from 'vitest';
-import { HAVE_CORPUS, noteMissingCorpus } from './helpers/corpus.js';
+import { expect, it } from 'vitest';
+import { describeCorpus } from './helpers/corpus.js';
 import { discoverDumps, DUMP_DIRS, EXPECTED_REJECTIONS, EXTRACTIONS, NOT_DUMPS, KERNEL_REFUSALS } from './helpers/dumps.js';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
 import { NfvmError } from '../core/errors.js';
 
-noteMissingCorpus('real dumps');
 const { dumps, skipped } = discoverDumps();
 
-describe.skipIf(!HAVE_CORPUS)('real dumps: discovery', () => {
+describeCorpus('real dumps: discovery', () => {
   it('finds dumps in every corpus directory and skips only the listed non-dumps', () => {
     const rows = skipped.map((s) => `  ${s.id}\n      ${s.reason}`);
     const ex = Object.entries(EXTRACTIONS).map(([id, e]) => `  ${id}\n      ${e.note}`);
@@ -53,7 +52,7 @@ describe.skipIf(!HAVE_CORPUS)('real dumps: discovery', () => {
   });
 });
 
-describe.skipIf(!HAVE_CORPUS)('real dumps: parse and save', () => {
+describeCorpus('real dumps: parse and save', () => {
   for (const d of dumps) {
     const rej = EXPECTED_REJECTIONS[d.id];
     if (rej) {

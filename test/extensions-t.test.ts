@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, afterAll } from 'vitest';
 import { readdirSync } from 'node:fs';
-import { HAVE_CORPUS, corpusPath, noteMissingCorpus } from './helpers/corpus.js';
+import { HAVE_CORPUS, corpusPath, describeCorpus } from './helpers/corpus.js';
 import { familyOf, readTFile, runCase, type TOutcome } from './helpers/tfile.js';
 
 /** The .t files of the matches and targets nfvm implements. */
@@ -51,14 +51,13 @@ const files = HAVE_CORPUS
       .filter((f) => !only || only.includes(f))
       .sort()
   : [];
-noteMissingCorpus('extension .t files');
 
 const rates: string[] = [];
 afterAll(() => {
   if (rates.length) console.log('extension .t pass rates (legacy backend semantics):\n' + rates.join('\n'));
 });
 
-describe.skipIf(!HAVE_CORPUS)('iptables extension .t files', () => {
+describeCorpus('iptables extension .t files', () => {
   for (const f of files) {
     const cases = readTFile(`${dir}/${f}`);
     const outcomes: TOutcome[] = cases.map((c) => runCase(c, familyOf(f)));

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
 import { NfvmError } from '../core/errors.js';
-import { HAVE_CORPUS, corpusPath, noteMissingCorpus } from './helpers/corpus.js';
+import { corpusPath, describeCorpus } from './helpers/corpus.js';
 import { ruleset } from './helpers/gen.js';
+import { runs } from './helpers/runs.js';
 
 function survive(text: string, family: 'ip' | 'ip6' = 'ip'): void {
   let rs;
@@ -49,7 +50,7 @@ describe('fuzz: the parser only throws typed errors', () => {
       fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
         survive(Buffer.from(bytes).toString('latin1'));
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 
@@ -60,7 +61,7 @@ describe('fuzz: the parser only throws typed errors', () => {
         const body = lines.join('\n');
         survive(framed ? `*filter\n:X - [0:0]\n${body}\nCOMMIT\n` : body + '\n');
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 
@@ -75,7 +76,7 @@ describe('fuzz: the parser only throws typed errors', () => {
         }
         survive(t);
       }),
-      { numRuns: 800 },
+      { numRuns: runs(800) },
     );
   });
 });
@@ -100,8 +101,7 @@ function corpusDumps(): { name: string; text: string; family: 'ip' | 'ip6' }[] {
   return out;
 }
 
-noteMissingCorpus('fuzzing mutated corpus dumps');
-describe.skipIf(!HAVE_CORPUS)('fuzz: mutated real dumps', () => {
+describeCorpus('fuzz: mutated real dumps', () => {
   it('line deletions, duplications, truncation and byte flips', () => {
     const dumps = corpusDumps();
     expect(dumps.length).toBeGreaterThan(10);
@@ -128,7 +128,7 @@ describe.skipIf(!HAVE_CORPUS)('fuzz: mutated real dumps', () => {
           survive(lines.join('\n'), d.family);
         },
       ),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
   });
 });

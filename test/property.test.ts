@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
 import { ruleset } from './helpers/gen.js';
+import { runs } from './helpers/runs.js';
 
 describe('print(parse(x)) is a fixed point', () => {
   it('for generated rulesets', () => {
@@ -21,7 +22,7 @@ describe('print(parse(x)) is a fixed point', () => {
           expect(twice).toBe(once);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -31,7 +32,7 @@ describe('print(parse(x)) is a fixed point', () => {
         const withC = saveRuleset(parseRestore(text, { counters: true }), { counters: true });
         for (const m of text.matchAll(/^\[(\d+):(\d+)\] -A/gm)) expect(withC).toContain(`[${m[1]}:${m[2]}] -A`);
       }),
-      { numRuns: 100 },
+      { numRuns: runs(100) },
     );
   });
 });

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 
-// Seeded property tests: FC_SEED replays a run, FC_NUM_RUNS scales it.
+import { runs } from './helpers/runs.js';
+
+// Seeded property tests: FC_SEED replays a run; NFVM_PROPERTY_SCALE scales every run count (test/helpers/runs.ts).
 const seed = process.env.FC_SEED ? Number(process.env.FC_SEED) : 0x6e66766d;
-fc.configureGlobal({ seed, numRuns: Number(process.env.FC_NUM_RUNS ?? 100) });
+fc.configureGlobal({ seed, numRuns: runs(100) });

@@ -16,7 +16,8 @@ export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 export const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
-export const HAVE_TOOLS = have('iptables-legacy-restore') && have('ip6tables-legacy-restore') && have('ip');
+/** The iptables-legacy tools the round-trip tests run. */
+export const LEGACY_TOOLS = ['iptables-legacy-restore', 'ip6tables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-save', 'ip'] as const;
 /** A network namespace can be made and iptables-legacy works in it (ip_tables in the kernel). */
 export function preflight(): string | undefined {
   const ns = `nfvm-dump-pre-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -241,4 +242,15 @@ export function skipBecause(what: string, why: string | undefined): boolean {
   if (process.env.CI) throw new Error(`${what}: ${why} (required under CI)`);
   console.warn(`[skip] ${what}: ${why}`);
   return true;
+}
+
+/**
+ * The one policy of the kernel tests: they need root and `tools` (and what
+ * `more` checks, e.g. that a namespace can be made); without them the suite
+ * skips with one line saying what is missing, and under CI fails
+ * (skipBecause).
+ */
+export function kernelSkip(what: string, tools: readonly string[], more?: () => string | undefined): boolean {
+  const missing = tools.filter((t) => !have(t));
+  return skipBecause(what, !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : more?.());
 }

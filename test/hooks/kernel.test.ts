@@ -16,10 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { buildNode, readSnapshot } from '../../hooks/snapshot/read.js';
 import { fibLookup, formatAddr, RTN_NAMES } from '../../hooks/route/index.js';
-import { have, IS_ROOT } from '../helpers/kernel.js';
+import { have, kernelSkip, skipBecause } from '../helpers/kernel.js';
 
-const CAN = IS_ROOT && have('ip') && have('iptables-save');
-if (!CAN) console.warn('test/hooks/kernel.test.ts: skipped (needs root, iproute2 and iptables)');
+const SKIP = kernelSkip('node snapshot against the kernel', ['ip', 'iptables-save']);
 
 const ns = `nfvm-node-${process.pid}-${randomBytes(3).toString('hex')}`;
 const sh = (cmd: string) => {
@@ -29,7 +28,7 @@ const sh = (cmd: string) => {
 };
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-node-kern-'));
 
-describe.skipIf(!CAN)('node snapshot against the kernel', () => {
+describe.skipIf(SKIP)('node snapshot against the kernel', () => {
   beforeAll(() => {
     expect(spawnSync('ip', ['netns', 'add', ns]).status).toBe(0);
     sh(`ip link set lo up
@@ -134,8 +133,8 @@ ip6tables -A INPUT -p ipv6-icmp -j ACCEPT`);
     }
   });
 
-  it('equal priorities: the hook registered later runs first', () => {
-    if (!have('nft')) return;
+  it('equal priorities: the hook registered later runs first', (ctx) => {
+    if (skipBecause('equal hook priorities in the kernel', have('nft') ? undefined : 'needs nft')) return ctx.skip();
     sh(`printf 'table ip t1 {\\n chain c {\\n type filter hook output priority 0; policy accept;\\n meta l4proto udp meta mark set 0x1\\n }\\n}\\ntable ip t2 {\\n chain c {\\n type filter hook output priority 0; policy accept;\\n meta l4proto udp meta mark 0 counter\\n }\\n}\\n' | nft -f -`);
     sh(`command -v bash >/dev/null && bash -c 'echo x > /dev/udp/127.0.0.1/9' || true`);
     expect(sh('nft list table ip t2')).toMatch(/meta mark 0x00000000 counter packets [1-9]/);

@@ -14,6 +14,7 @@ import { NfvmError } from '../../core/errors.js';
 import { Packet } from '../../vm/packet.js';
 import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../../core/netfilter.js';
+import { runs } from '../helpers/runs.js';
 
 const hex = (b: Uint8Array, n = b.length): string => [...b.subarray(0, n)].map((x) => x.toString(16).padStart(2, '0')).join('');
 const raw = (spec: string): Uint8Array => encodeSpec(parseSpec(spec)).data;
@@ -351,7 +352,7 @@ describe('garbage and truncation (fuzz)', () => {
           expect(performance.now() - t0).toBeLessThan(500);
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 
@@ -363,7 +364,7 @@ describe('garbage and truncation (fuzz)', () => {
         b.set(tail, head.length);
         consume(b);
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 });

@@ -11,6 +11,7 @@ import {
   M_NFPROTO, M_NHOFF, M_OIF, M_PKTTYPE, M_PROTOCOL, M_THOFF, PACKET_MULTICAST,
 } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { runs } from '../helpers/runs.js';
 
 function specError(text: string): string {
   try {
@@ -165,7 +166,7 @@ describe('parsing', () => {
           expect(e.message).toMatch(/^packet spec:1:\d+: /);
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
   });
 });
@@ -281,7 +282,7 @@ describe('spec → frame → decodePacket', () => {
         expect(p.data[nh + (r.v6 ? 7 : 8)]).toBe(r.ttl);
         verifyChecksums(p.data.subarray(nh, p.len));
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 });

@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { have, IS_ROOT, nsSh, run } from '../helpers/kernel.js';
+import { kernelSkip, nsSh, run } from '../helpers/kernel.js';
 import { writePcap } from '../../hooks/input/pcap.js';
 import { readCaptureFile } from '../../hooks/input/capture.js';
 import { NfConntrack } from '../../hooks/conntrack/core.js';
@@ -44,13 +44,11 @@ import { NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_B
 import { M_CT_ID, M_CT_MARK, M_CT_STATE } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, Packet, decodePacket } from '../../vm/packet.js';
 import { ACK, FIN, PSH, RST, SYN, ipPacket, type L4 } from '../helpers/ctpkt.js';
+import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'tcpdump', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
-const missing = TOOLS.filter((t) => !have(t));
-const WHY_NOT = !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : undefined;
-if (WHY_NOT) {
-  if (process.env.CI) throw new Error(`conntrack against the kernel cannot run in CI: ${WHY_NOT}`);
-  console.warn(`[skip] conntrack against the kernel: ${WHY_NOT}`);
+const SKIP = kernelSkip('conntrack against the kernel', TOOLS);
+if (SKIP) {
 }
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -383,7 +381,7 @@ function scenario(node: Node): Script {
 }
 
 const EVENTS = ['syn', 'synack', 'ack', 'data', 'sdata', 'sack', 'fin', 'sfin', 'srst', 'rst', 'wild', 'resyn'] as const;
-const GENERATED = Number(process.env.NFVM_CT_KERNEL_FLOWS ?? 60);
+const GENERATED = runs(60);
 const SEED = Number(process.env.FC_SEED ?? 20261204);
 
 /**
@@ -494,7 +492,7 @@ function counters(save: string): Map<string, number> {
   return m;
 }
 
-describe.skipIf(WHY_NOT !== undefined)('conntrack against the kernel', () => {
+describe.skipIf(SKIP)('conntrack against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
     for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);

@@ -22,22 +22,17 @@
  * two cores).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_CORPUS, noteMissingCorpus } from '../helpers/corpus.js';
-import { HAVE_TOOLS, IS_ROOT, compareSaves, kernelRoundTrip, normalised, pool, preflight, type KernelResult } from '../helpers/kernel.js';
+import { CORPUS, HAVE_CORPUS } from '../helpers/corpus.js';
+import { LEGACY_TOOLS, compareSaves, kernelRoundTrip, kernelSkip, normalised, pool, preflight, type KernelResult } from '../helpers/kernel.js';
 import { discoverDumps, EXPECTED_REJECTIONS, KERNEL_REFUSALS, DUMP_DIRS, type Dump } from '../helpers/dumps.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
 
 const CONCURRENCY = 2;
 
-noteMissingCorpus('kernel dump conformance');
-const WHY_NOT = !HAVE_CORPUS
-  ? 'no corpus'
-  : !IS_ROOT || !HAVE_TOOLS
-    ? `needs root and iptables-legacy-restore/ip6tables-legacy-restore/ip (root=${IS_ROOT}, tools=${HAVE_TOOLS})`
-    : preflight();
-const ENABLED = WHY_NOT === undefined;
-if (HAVE_CORPUS && !ENABLED) console.warn(`[skip] kernel dump conformance: ${WHY_NOT}`);
+// without the corpus the global setup has said so (test/global-setup.ts); the kernel's prerequisites by the one policy
+const ENABLED = HAVE_CORPUS && !kernelSkip('kernel dump conformance', LEGACY_TOOLS, preflight);
+const SUITE = 'real dumps against the kernel (iptables-legacy 1.8.9, normalised to 1.8.13)';
 
 interface Outcome {
   dump: Dump;
@@ -62,7 +57,7 @@ const dumps = ENABLED ? discoverDumps().dumps : [];
 const outcomes = new Map<string, Outcome>();
 let elapsedMs = 0;
 
-describe.skipIf(!ENABLED)('real dumps against the kernel (iptables-legacy 1.8.9, normalised to 1.8.13)', () => {
+describe.skipIf(!ENABLED)(HAVE_CORPUS ? SUITE : `${SUITE} (skipped: no corpus at ${CORPUS})`, () => {
   beforeAll(async () => {
     const t0 = Date.now();
     const rs = await pool(dumps, CONCURRENCY, async (d): Promise<Outcome> => {

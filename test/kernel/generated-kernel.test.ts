@@ -10,17 +10,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { HAVE_TOOLS, IS_ROOT, compareSaves, kernelRoundTrip, pool, preflight } from '../helpers/kernel.js';
+import { LEGACY_TOOLS, compareSaves, kernelRoundTrip, kernelSkip, pool, preflight } from '../helpers/kernel.js';
 import { ruleset } from '../helpers/gen.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
+import { runs } from '../helpers/runs.js';
 
-const WHY_NOT = !IS_ROOT || !HAVE_TOOLS ? `needs root and the iptables-legacy tools (root=${IS_ROOT}, tools=${HAVE_TOOLS})` : preflight();
-if (WHY_NOT) console.warn(`[skip] generated rulesets against the kernel: ${WHY_NOT}`);
+const SKIP = kernelSkip('generated rulesets against the kernel', LEGACY_TOOLS, preflight);
 
-const N = Number(process.env.NFVM_KERNEL_GEN ?? 48);
+const N = runs(48);
 
-describe.skipIf(WHY_NOT !== undefined)('generated rulesets against the kernel', () => {
+describe.skipIf(SKIP)('generated rulesets against the kernel', () => {
   it(`${N} rulesets load identically`, async () => {
     const texts = fc.sample(ruleset, { numRuns: N, seed: 20261126 });
     const results = await pool(texts, 2, async (text) => {

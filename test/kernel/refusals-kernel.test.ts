@@ -9,12 +9,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { have, IS_ROOT, run, skipBecause } from '../helpers/kernel.js';
+import { kernelSkip, run } from '../helpers/kernel.js';
 import { REFUSALS, refusalInput } from '../helpers/refusals.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'ip6tables-legacy-restore', 'iptables-nft-restore', 'ip6tables-nft-restore'];
-const missing = TOOLS.filter((t) => !have(t));
-const SKIP = skipBecause('iptables-restore refusals against the installed tools', !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : undefined);
+const SKIP = kernelSkip('iptables-restore refusals against the installed tools', TOOLS);
 
 describe.skipIf(SKIP)('iptables-restore refusals, live', () => {
   it(`${REFUSALS.length} inputs: iptables-legacy-restore prints what was recorded, iptables-nft-restore exits as recorded`, async () => {

@@ -25,7 +25,7 @@
  * case).
  *
  * Root with iproute2, iptables-legacy and tcpreplay; skips with a message
- * otherwise. NFVM_REPLAY_CASES scales the number of cases (default 80, about a minute),
+ * otherwise. NFVM_PROPERTY_SCALE scales the number of cases (base 80, about a minute),
  * FC_SEED replays a run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { have, IS_ROOT, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
+import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
 import { engineRuleset } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -44,13 +44,12 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
+import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-legacy', 'tcpreplay'];
-const missing = TOOLS.filter((t) => !have(t));
-const WHY_NOT = !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : undefined;
-if (WHY_NOT) console.warn(`[skip] replay against the kernel: ${WHY_NOT}`);
+const SKIP = kernelSkip('replay against the kernel', TOOLS);
 
-const CASES = Number(process.env.NFVM_REPLAY_CASES ?? 80);
+const CASES = runs(80);
 const SEED = Number(process.env.FC_SEED ?? 20261204);
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-rs-${id}`, n: `nfvm-rn-${id}`, r: `nfvm-rr-${id}` };
@@ -172,7 +171,7 @@ const flatten = flattenCounters;
 
 interface Tally { cases: number; counters: number; agree: number; nonzero: number; refused: number; failures: string[] }
 
-describe.skipIf(WHY_NOT !== undefined)('replay against the kernel', () => {
+describe.skipIf(SKIP)('replay against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
     for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);

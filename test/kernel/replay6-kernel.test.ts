@@ -27,7 +27,7 @@
  * net.ipv6.conf.all.forwarding = 0.
  *
  * Root with iproute2, ip6tables-legacy and tcpreplay; skips with a message
- * otherwise. NFVM_REPLAY6_CASES scales the number of cases (default 40 +
+ * otherwise. NFVM_PROPERTY_SCALE scales the number of cases (base 40 +
  * 10 + 10, about 30 seconds), FC_SEED replays a run, NFVM_DEBUG=1 prints
  * refused rulesets and, for a differing case, nfvm's fate of every frame.
  */
@@ -38,7 +38,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { have, IS_ROOT, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
+import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel, captureCt } from '../../hooks/node.js';
@@ -48,13 +48,12 @@ import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { fateText } from '../../hooks/path/fate.js';
+import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'iptables-legacy-save', 'tcpreplay'];
-const missing = TOOLS.filter((t) => !have(t));
-const WHY_NOT = !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : undefined;
-if (WHY_NOT) console.warn(`[skip] IPv6 replay against the kernel: ${WHY_NOT}`);
+const SKIP = kernelSkip('IPv6 replay against the kernel', TOOLS);
 
-const CASES = Number(process.env.NFVM_REPLAY6_CASES ?? 40);
+const CASES = runs(40);
 const SEED = Number(process.env.FC_SEED ?? 20261126);
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-r6s-${id}`, n: `nfvm-r6n-${id}`, r: `nfvm-r6r-${id}` };
@@ -306,7 +305,7 @@ async function runCases(label: string, count: number, seed: number, withConntrac
   expect(tally.vm.failures.slice(0, 2).join('\n\n')).toBe('');
 }
 
-describe.skipIf(WHY_NOT !== undefined)('IPv6 replay against the kernel', () => {
+describe.skipIf(SKIP)('IPv6 replay against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
     for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);

@@ -17,14 +17,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { have, IS_ROOT, nsSh, skipBecause } from '../helpers/kernel.js';
+import { kernelSkip, nsSh } from '../helpers/kernel.js';
 import { buildCli, runCli } from '../helpers/cli.js';
 import { backendOf } from '../../hooks/snapshot/read.js';
 
 const TOOLS = ['ip', 'iptables-save', 'iptables-legacy-restore', 'iptables-nft-restore', 'ip6tables-legacy-restore', 'ip6tables-nft-restore'];
-const missing = TOOLS.filter((t) => !have(t));
-const WHY_NOT = !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : undefined;
-const SKIP = skipBecause('nfvm snapshot against the kernel\'s two iptables backends', WHY_NOT);
+const SKIP = kernelSkip('nfvm snapshot against the kernel\'s two iptables backends', TOOLS);
 
 const RULES4 = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 23 -j DROP\nCOMMIT\n';
 const RULES6 = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 24 -j DROP\nCOMMIT\n';

@@ -6,9 +6,9 @@
  * ACCEPTs, so exactly one rule or the DROP policy counts each packet). The
  * whole FORWARD chain is one classified run.
  */
-import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
-import { HAVE_CORPUS, corpusPath, noteMissingCorpus } from '../helpers/corpus.js';
+import { expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { corpusPath, describeCorpus } from '../helpers/corpus.js';
 import { filtersToRestore, firstMatch, headerFrame, parseFilters, parseTrace, synthHeaders } from '../../bench/classbench.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { vmTable } from '../../engine/vm-table.js';
@@ -17,18 +17,18 @@ import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.j
 import { M_HOOK, M_NFPROTO } from '../../vm/layout.js';
 import { NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NFPROTO_IPV4 } from '../../core/netfilter.js';
 
+/** Directory, set, and whether the corpus has its header trace (NAME_trace; the 10k sets have none). */
 const SETS = [
-  ['classbench-lyxocs-ruleSet', 'acl1_1k'],
-  ['classbench-lyxocs-ruleSet', 'fw1_1k'],
-  ['classbench-lyxocs-ruleSet', 'ipc1_1k'],
-  ['classbench-neurocuts/classbench', 'acl1_10k'],
-  ['classbench-neurocuts/classbench', 'fw1_10k'],
-  ['classbench-neurocuts/classbench', 'ipc1_10k'],
+  ['classbench-lyxocs-ruleSet', 'acl1_1k', true],
+  ['classbench-lyxocs-ruleSet', 'fw1_1k', true],
+  ['classbench-lyxocs-ruleSet', 'ipc1_1k', true],
+  ['classbench-neurocuts/classbench', 'acl1_10k', false],
+  ['classbench-neurocuts/classbench', 'fw1_10k', false],
+  ['classbench-neurocuts/classbench', 'ipc1_10k', false],
 ] as const;
 
-noteMissingCorpus('ClassBench first match with optimize=1');
-describe.skipIf(!HAVE_CORPUS)('optimize=1: ClassBench first match', () => {
-  for (const [dir, name] of SETS) {
+describeCorpus('optimize=1: ClassBench first match', () => {
+  for (const [dir, name, hasTrace] of SETS) {
     it(`${name}: the counted rule is the naive first match`, () => {
       const filters = parseFilters(readFileSync(corpusPath(dir, name), 'utf8'));
       const rs = parseRestore(filtersToRestore(filters));
@@ -39,7 +39,7 @@ describe.skipIf(!HAVE_CORPUS)('optimize=1: ClassBench first match', () => {
       const ruleOf = new Map<number, number>();
       for (const info of e.compiled.rules) if (info.chain === 'FORWARD' && info.counter >= 0) ruleOf.set(info.counter, info.kind === 'policy' ? -1 : info.num - 1);
       const trace = corpusPath(dir, `${name}_trace`);
-      const headers = existsSync(trace) ? parseTrace(readFileSync(trace, 'utf8')) : synthHeaders(filters, 3000, 11);
+      const headers = hasTrace ? parseTrace(readFileSync(trace, 'utf8')) : synthHeaders(filters, 3000, 11);
       const pkt = new Packet(128);
       const before = new Float64Array(prog.counters.length);
       let wrong = 0;

@@ -15,6 +15,7 @@ import { referenceTable } from '../../engine/reference/index.js';
 import { vmTable } from '../../engine/vm-table.js';
 import type { TableEngine } from '../../engine/engine.js';
 import { M_MARK } from '../../vm/layout.js';
+import { runs } from '../helpers/runs.js';
 import { classifiers, optPacket, optPacketOf, optRuleset, type Fam, type OptPacket } from './gen.js';
 
 interface Observed {
@@ -65,7 +66,7 @@ describe('optimize=1: VM and x_tables evaluator agree', () => {
           expect(traces(vmTable(rs, 'filter', { ...OPTS, optimize: 1, classifierBlock: block }), gen.family, packets)).toEqual(traces(referenceTable(rs, 'filter', OPTS), gen.family, packets));
         },
       ),
-      { numRuns: Number(process.env.NFVM_OPT_RUNS ?? 200) },
+      { numRuns: runs(200) },
     );
     // the property is about classifiers: most generated rulesets must have one
     expect(withClassifiers).toBeGreaterThan(total / 2);

@@ -11,6 +11,7 @@ import {
 } from '../../vm/index.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../../core/netfilter.js';
 import { eth, ext, frame, ipv4, ipv6, packet, raw, tcp, udp, vlan } from './helpers/pkt.js';
+import { runs } from '../helpers/runs.js';
 
 const fields = (p: Packet) => ({
   nfproto: p.meta[M_NFPROTO],
@@ -85,7 +86,7 @@ describe('decodePacket', () => {
         expect(m[M_NHOFF]! + m[M_LEN]!).toBe(m[M_END]);
         if (m[M_FLAGS]! & F_L4PROTO) expect(m[M_THOFF]).toBeGreaterThanOrEqual(m[M_NHOFF]!);
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });

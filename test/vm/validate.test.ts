@@ -16,6 +16,7 @@ import {
 import { NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_STOLEN } from '../../core/netfilter.js';
 import { buildPkt, buildProg, pktSpec, progSpec } from './helpers/gen.js';
 import { runOne } from './helpers/run.js';
+import { runs } from '../helpers/runs.js';
 
 /** The word offsets of a program's rule headers and records, named in emission order. */
 function offsets(prog: Program, names: string[][]): Record<string, number> {
@@ -249,7 +250,7 @@ describe('fuzzing the validator', () => {
           if (checkProgram(p, pkts.map(buildPkt))) accepted++;
         },
       ),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
     // Hand-made minimal programs are accepted too (an empty chain is just END).
     expect(checkProgram({ ...base().prog }, [buildPkt(fc.sample(pktSpec, 1)[0]!)])).toBe(true);
@@ -288,7 +289,7 @@ describe('fuzzing the validator', () => {
           if (checkProgram(p, pkts.map(buildPkt))) accepted++;
         },
       ),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
     expect(accepted).toBeGreaterThan(100);
   });
@@ -303,7 +304,7 @@ describe('fuzzing the validator', () => {
         for (const [i, w] of edits) code[i % code.length] = w;
         if (checkProgram({ ...good, code }, pkts.map(buildPkt))) accepted++;
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
     expect(accepted).toBeGreaterThan(50);
   });
