@@ -29,6 +29,7 @@
 import type { Family, MatchNode, Rule, TableName, TargetNode } from '../core/ast.js';
 import type { LowerCtx } from './lower.js';
 import type { MatchFn, TargetFn } from './xt.js';
+import type { Backend } from '../core/netfilter.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -128,8 +129,13 @@ export type MatchModule<D = any> = ExtModule<D> & {
   readonly kind: 'match';
   /** The VM lowering of one `-m NAME` node, or why it is refused. */
   readonly lower: ((c: LowerCtx, m: MatchNode<D>) => void) | Refusal;
-  /** The kernel's match function for the parsed data (called once per rule), or why it is refused. */
-  readonly reference: ((data: D, family: Family) => MatchFn) | Refusal;
+  /**
+   * The kernel's match function for the parsed data (called once per rule), or why it is refused.
+   * `backend` is the one the ruleset was loaded with: where iptables-nft lowers the match to
+   * nf_tables expressions that mean something else than the x_tables match (tcp, udp), the
+   * function is those expressions' meaning for 'nft'.
+   */
+  readonly reference: ((data: D, family: Family, backend: Backend) => MatchFn) | Refusal;
 };
 export type TargetModule<D = any> = ExtModule<D> & {
   readonly kind: 'target';

@@ -75,9 +75,12 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
   const r8 = regs.r8;
   const data = pkt.data;
   // Payload bases: network header, transport header or -1 (no L4 info, or a
-  // non-first fragment: BREAK), and the end of the packet data.
+  // non-first fragment: BREAK), the transport header as the kernel's fast
+  // ops see it (they read a non-first fragment: vm/expr/payload.ts), and the
+  // end of the packet data.
   const nh = meta[M_NHOFF]!;
-  const th = (meta[M_FLAGS]! & F_L4PROTO) !== 0 && meta[M_FRAGOFF] === 0 ? meta[M_THOFF]! : -1;
+  const thk = (meta[M_FLAGS]! & F_L4PROTO) !== 0 ? meta[M_THOFF]! : -1;
+  const th = meta[M_FRAGOFF] === 0 ? thk : -1;
   const end = meta[M_END]!;
   r32.fill(0);
   let chain = baseChain;
@@ -114,7 +117,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             const k = e & PayloadFast.LOAD_KEY;
             if (k !== key) {
               const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
-              let at = (e & PayloadFast.TH) !== 0 ? th : nh;
+              let at = (e & PayloadFast.TH) === 0 ? nh : (e & PayloadFast.KFAST) !== 0 ? thk : th;
               if (at >= 0) at += (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
               if (at < 0 || at + len > end) {
                 if (len !== 4) r32[(e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK] = 0;
@@ -150,7 +153,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           const e = code[pc]!;
           const d = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
           const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
-          let at = (e & PayloadFast.TH) !== 0 ? th : nh;
+          let at = (e & PayloadFast.TH) === 0 ? nh : (e & PayloadFast.KFAST) !== 0 ? thk : th;
           if (at >= 0) at += (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
           if (at < 0 || at + len > end) {
             if (len !== 4) r32[d] = 0;
@@ -184,7 +187,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           const e = code[pc]!;
           const d = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
           const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
-          let at = (e & PayloadFast.TH) !== 0 ? th : nh;
+          let at = (e & PayloadFast.TH) === 0 ? nh : (e & PayloadFast.KFAST) !== 0 ? thk : th;
           if (at >= 0) at += (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
           if (at < 0 || at + len > end) {
             // the generic path zeroes a partial word first

@@ -19,7 +19,7 @@ import { NfvmError } from '../../core/errors.js';
 import type { Count, TableEngine, TraceEvent } from '../engine.js';
 import type { EngineOptions } from '../../ext/types.js';
 import { M_LEN, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
-import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6, type Backend } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import { Xorshift32 } from '../../vm/random.js';
 import { findMatch, findTarget } from '../../ext/registry.js';
@@ -33,6 +33,11 @@ export type { TargetAction } from '../../ext/xt.js';
 export interface ReferenceOptions extends EngineOptions {
   /** File name for refusals ("semantics not modelled yet"). */
   file?: string;
+  /**
+   * The backend the ruleset was loaded with (default 'legacy'): with 'nft', the matches
+   * iptables-nft lowers to nf_tables expressions mean what those expressions do (ext/types.ts).
+   */
+  backend?: Backend;
 }
 
 /** The TableEngine contract plus the target actions the reference records. */
@@ -77,6 +82,7 @@ function validL3(pkt: Packet, family: 'ip' | 'ip6'): boolean {
 export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOptions = {}): ReferenceTableEngine {
   const family = rs.family;
   const file = opts.file ?? '<ruleset>';
+  const backend = opts.backend ?? 'legacy';
   const t = rs.tables.get(table);
   const env: XtEnv = {
     family,
@@ -122,7 +128,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
         const make = m.unknown ? undefined : findMatch(m.name, family)?.reference;
         if (make === undefined || typeof make === 'string') throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
         try {
-          return make(m.data, family);
+          return make(m.data, family, backend);
         } catch (err) {
           if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, m.pos, m.name);
           throw err;

@@ -204,7 +204,8 @@ export const icmp6: MatchModule<IcmpData> = {
  */
 function lowerIcmp(c: LowerCtx, m: MatchNode): void {
   const d = m.data as IcmpData;
-  if (c.legacy) emitXtL4(c.b, 8);
+  // iptables-nft 1.8.9 keeps icmp an xt match (compat): x_tables semantics in both backends
+  emitXtL4(c.b, 8);
   if (!c.v6 && d.type === 0xff && d.codeMin === 0 && d.codeMax === 0xff) {
     if (d.invert) emitVerdict(c.b, NFT_BREAK);
     return;

@@ -122,7 +122,8 @@ export const multiport: MatchModule<MultiportData> = {
  */
 function lowerMultiport(c: LowerCtx, m: MatchNode): void {
   const d = m.data as MultiportData;
-  if (c.legacy) emitXtL4(c.b, 4);
+  // iptables-nft 1.8.9 keeps multiport an xt match (compat): x_tables semantics in both backends
+  emitXtL4(c.b, 4);
   const set = c.anonSet(2, true);
   for (const p of d.ports) set.addRange(be(p.lo, 2), be(p.hi, 2));
   if (d.flags === 'either') {

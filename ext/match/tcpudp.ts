@@ -143,7 +143,7 @@ export const tcp: MatchModule<TcpData> = {
     return s;
   },
   lower: lowerTcp,
-  reference: tcpMt,
+  reference: (d, _family, backend) => (backend === 'nft' && nftNative(d) ? tcpNft(d) : tcpMt(d)),
 };
 
 export const udp: MatchModule<UdpData> = {
@@ -172,8 +172,32 @@ export const udp: MatchModule<UdpData> = {
   },
   save: (d) => savePorts('sport', d.spts, d.invSpt) + savePorts('dport', d.dpts, d.invDpt),
   lower: lowerUdp,
-  reference: udpMt,
+  reference: (d, _family, backend) => (backend === 'nft' && nftNative(d) ? udpNft(d) : udpMt(d)),
 };
+
+// --- the backends ------------------------------------------------------------
+/**
+ * Whether iptables-nft 1.8.9 lowers the match to nf_tables expressions
+ * (add_nft_tcp / add_nft_udp): not when it is all-default (`-m tcp` alone,
+ * `--dport 0:65535`: "iptables -A INPUT -m udp" would become a rule without
+ * the match) or tests a TCP option; those stay the x_tables match in a
+ * compat `match` expression, with its semantics in both backends.
+ */
+export function nftNative(d: TcpData | UdpData): boolean {
+  const t = d as Partial<TcpData>;
+  if (t.option || t.invOption) return false;
+  return d.spts[0] !== 0 || d.spts[1] !== 0xffff || d.dpts[0] !== 0 || d.dpts[1] !== 0xffff || d.invSpt || d.invDpt || !!t.flgMask || !!t.flgCmp || !!t.invFlags;
+}
+
+/**
+ * add_nft_tcpudp(): a single non-zero sport and dport with equal inversion
+ * are ONE 4-byte compare of sport‖dport. Inverted, that is "(sport, dport)
+ * != (a, b)", true when either differs, where the x_tables match needs both
+ * to (kernel-facts §1.8).
+ */
+function mergedPorts(d: PortsData): boolean {
+  return d.spts[0] !== 0 && d.spts[0] === d.spts[1] && d.dpts[0] !== 0 && d.dpts[0] === d.dpts[1] && d.invSpt === d.invDpt;
+}
 
 // --- lowering (the VM engine) ------------------------------------------------
 /**
@@ -185,9 +209,11 @@ export const udp: MatchModule<UdpData> = {
  *
  * `--tcp-option` is x_tables' option walk (xt_match tcpopt, vm/expr/xtmatch.ts).
  *
- * backend 'legacy' puts the x_tables guard (xt_l4) first and never merges an
- * inverted pair: "(sport, dport) != (a, b)" would match when only one
- * differs, the kernel's tcp match needs both to.
+ * The x_tables meaning (backend 'legacy', and under 'nft' the matches
+ * iptables-nft leaves to xt: nftNative) puts the guard (xt_l4) first and
+ * never merges an inverted pair: "(sport, dport) != (a, b)" would match when
+ * only one differs, the kernel's tcp match needs both to. Under 'nft' a
+ * native match is iptables-nft's expressions, with their meaning.
  */
 function range16(c: LowerCtx, r: number, lo: number, hi: number, inv: boolean): void {
   if (lo === hi) emitCmp(c.b, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, r, be(lo, 2));
@@ -195,10 +221,11 @@ function range16(c: LowerCtx, r: number, lo: number, hi: number, inv: boolean): 
   else emitRange(c.b, inv ? NFT_RANGE_NEQ : NFT_RANGE_EQ, r, be(lo, 2), be(hi, 2));
 }
 
-function lowerPorts(c: LowerCtx, d: PortsData): void {
+/** `xt`: with x_tables semantics (see above). */
+function lowerPorts(c: LowerCtx, d: PortsData, xt: boolean): void {
   const [s0, s1] = d.spts;
   const [d0, d1] = d.dpts;
-  if (s0 && s0 === s1 && d0 && d0 === d1 && d.invSpt === d.invDpt && !(c.legacy && d.invSpt)) {
+  if (mergedPorts(d) && !(xt && d.invSpt)) {
     c.withReg(4, (r) => {
       emitPayload(c.b, r, TH, 0, 4);
       emitCmp(c.b, d.invSpt ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [...be(s0, 2), ...be(d0, 2)]);
@@ -206,13 +233,13 @@ function lowerPorts(c: LowerCtx, d: PortsData): void {
     return;
   }
   // x_tables' port_match() inverts even the full range (never matches); nft emits nothing for it
-  if (s0 || s1 < 0xffff || (c.legacy && d.invSpt)) {
+  if (s0 || s1 < 0xffff || (xt && d.invSpt)) {
     c.withReg(2, (r) => {
       emitPayload(c.b, r, TH, 0, 2);
       range16(c, r, s0, s1, d.invSpt);
     });
   }
-  if (d0 || d1 < 0xffff || (c.legacy && d.invDpt)) {
+  if (d0 || d1 < 0xffff || (xt && d.invDpt)) {
     c.withReg(2, (r) => {
       emitPayload(c.b, r, TH, 2, 2);
       range16(c, r, d0, d1, d.invDpt);
@@ -222,7 +249,8 @@ function lowerPorts(c: LowerCtx, d: PortsData): void {
 
 function lowerTcp(c: LowerCtx, m: MatchNode): void {
   const d = m.data as TcpData;
-  if (c.legacy) emitXtL4(c.b, 20, true);
+  const xt = c.legacy || !nftNative(d);
+  if (xt) emitXtL4(c.b, 20, true);
   if (d.flgMask || d.invFlags) {
     c.withReg(1, (r) => {
       emitPayload(c.b, r, TH, 13, 1);
@@ -230,14 +258,16 @@ function lowerTcp(c: LowerCtx, m: MatchNode): void {
       emitCmp(c.b, d.invFlags ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [d.flgCmp]);
     });
   }
-  lowerPorts(c, d);
+  lowerPorts(c, d, xt);
   // nf_tables' exthdr walks options differently; iptables-nft itself falls back to the xt match
   if (d.option) emitXtMatchTcpOpt(c.b, d.option, d.invOption);
 }
 
 function lowerUdp(c: LowerCtx, m: MatchNode): void {
-  if (c.legacy) emitXtL4(c.b, 8);
-  lowerPorts(c, m.data as UdpData);
+  const d = m.data as UdpData;
+  const xt = c.legacy || !nftNative(d);
+  if (xt) emitXtL4(c.b, 8);
+  lowerPorts(c, d, xt);
 }
 
 // --- reference semantics (--engine reference) --------------------------------
@@ -319,4 +349,47 @@ function udpMt(info: UdpData): MatchFn {
       portMatch(info.dpts[0], info.dpts[1], be16(par.d, uh + 2), info.invDpt)
     );
   };
+}
+
+// --- reference semantics under iptables-nft (backend 'nft') ------------------
+/*
+ * What iptables-nft 1.8.9's expressions for a native tcp/udp match do
+ * (nf_tables_core.c nft_payload_fast_eval(), nft_cmp.c, nft_range.c,
+ * kernel 6.18): each test loads 1, 2 or 4 aligned bytes from the transport
+ * header, which the kernel's fast path reads even from a non-first fragment
+ * (vm/expr/payload.ts); a load past the end of the packet BREAKs: the rule
+ * does not match, nothing is hotdropped. The flags byte first, then the
+ * ports as add_nft_tcpudp() lowers them (mergedPorts: one 4-byte compare).
+ */
+function nftPorts(par: XtActionParam, d: PortsData): boolean {
+  const [s0, s1] = d.spts;
+  const [d0, d1] = d.dpts;
+  if (mergedPorts(d)) {
+    const at = headerPointer(par, par.thoff, 4);
+    if (at < 0) return false;
+    return (be16(par.d, at) === s0 && be16(par.d, at + 2) === d0) !== d.invSpt;
+  }
+  if (s0 || s1 < 0xffff) {
+    const at = headerPointer(par, par.thoff, 2);
+    if (at < 0 || !portMatch(s0, s1, be16(par.d, at), d.invSpt)) return false;
+  }
+  if (d0 || d1 < 0xffff) {
+    const at = headerPointer(par, par.thoff + 2, 2);
+    if (at < 0 || !portMatch(d0, d1, be16(par.d, at), d.invDpt)) return false;
+  }
+  return true;
+}
+
+function tcpNft(info: TcpData): MatchFn {
+  return (par) => {
+    if (info.flgMask || info.invFlags) {
+      const at = headerPointer(par, par.thoff + 13, 1);
+      if (at < 0 || ((par.d[at]! & info.flgMask) === info.flgCmp) === info.invFlags) return false;
+    }
+    return nftPorts(par, info);
+  };
+}
+
+function udpNft(info: UdpData): MatchFn {
+  return (par) => nftPorts(par, info);
 }

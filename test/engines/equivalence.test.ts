@@ -6,7 +6,9 @@
  * and the same counters for every rule and policy with tracing off (the VM
  * in vm/interp.ts, the path replay runs, on the straight and the optimized
  * program), and with tracing on (the VM's slow interpreter) the same
- * sequence of (chain, rule) visited too.
+ * sequence of (chain, rule) visited too; for rulesets loaded by either
+ * backend (with 'nft', the matches iptables-nft lowers natively mean what
+ * its nf_tables expressions do, in both engines).
  * Seeded (test/setup.ts): a failure prints the shrunk ruleset and packets,
  * replayable with FC_SEED.
  */
@@ -17,6 +19,7 @@ import type { TableName } from '../../core/ast.js';
 import { referenceTable } from '../../engine/reference/index.js';
 import { vmTable } from '../../engine/vm-table.js';
 import type { EngineOptions, TableEngine } from '../../engine/engine.js';
+import type { Backend } from '../../core/netfilter.js';
 import { M_CT_MARK, M_MARK } from '../../vm/layout.js';
 import { BCAST4, LOCAL4, engineNatRuleset, engineRuleset, enginePacket, genPacketOf as toPacket, type GenPacket } from '../helpers/engine-gen.js';
 import { runs } from '../helpers/runs.js';
@@ -61,21 +64,23 @@ function rejectText(engine: TableEngine): string {
   return r ? `${r.chain}:${r.rule}` : '';
 }
 
-const cases = fc.oneof({ weight: 4, arbitrary: engineRuleset }, { weight: 1, arbitrary: engineNatRuleset }).chain((rs) => fc.tuple(fc.constant(rs), fc.array(enginePacket(rs.chains), { minLength: 1, maxLength: 12 })));
+const cases = fc.oneof({ weight: 4, arbitrary: engineRuleset }, { weight: 1, arbitrary: engineNatRuleset }).chain((rs) =>
+  fc.tuple(fc.constant(rs), fc.array(enginePacket(rs.chains), { minLength: 1, maxLength: 12 }), fc.constantFrom<Backend>('legacy', 'legacy', 'nft')));
 
 describe('VM and reference evaluator agree', () => {
   let rejected = 0;
   it('with tracing off (nftDoChain, straight and optimized programs) and on (the rule sequence), on verdicts, marks, REJECTs and counters', () => {
     fc.assert(
-      fc.property(cases, ([gen, packets]) => {
+      fc.property(cases, ([gen, packets, backend]) => {
         const rs = parseRestore(gen.text);
         const table = gen.table as TableName;
-        const ref = observe(referenceTable(rs, table, OPTS), packets, false);
-        expect(observe(vmTable(rs, table, { ...OPTS, optimize: 0 }), packets, false), 'tracing off, straight program').toEqual(ref);
-        expect(observe(vmTable(rs, table, { ...OPTS, optimize: 1 }), packets, false), 'tracing off, optimized program').toEqual(ref);
-        const refTraced = observe(referenceTable(rs, table, OPTS), packets, true);
+        const opts = { ...OPTS, backend };
+        const ref = observe(referenceTable(rs, table, opts), packets, false);
+        expect(observe(vmTable(rs, table, { ...opts, optimize: 0 }), packets, false), 'tracing off, straight program').toEqual(ref);
+        expect(observe(vmTable(rs, table, { ...opts, optimize: 1 }), packets, false), 'tracing off, optimized program').toEqual(ref);
+        const refTraced = observe(referenceTable(rs, table, opts), packets, true);
         expect(refTraced, 'tracing changes nothing in the reference').toMatchObject(ref);
-        expect(observe(vmTable(rs, table, OPTS), packets, true), 'tracing on').toEqual(refTraced);
+        expect(observe(vmTable(rs, table, opts), packets, true), 'tracing on').toEqual(refTraced);
         for (const [i, o] of ref.rejects.entries()) {
           if (!o) continue;
           rejected++;

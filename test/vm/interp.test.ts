@@ -148,14 +148,19 @@ describe('payload', () => {
     expect(r2.regs[5]).toBe(0);
   });
 
-  it('BREAKs transport loads on a non-first IPv4 fragment, not on the first one', () => {
+  it('a non-first IPv4 fragment: the kernel\'s fast loads (1, 2, 4 aligned bytes) read its data at thoff, the others BREAK', () => {
     const dport = (b: ProgramBuilder): void => {
       emitPayload(b, R1, TH, 2, 2);
       emitCmp(b, NFT_CMP_EQ, R1, [0, 22]);
     };
     expect(matches(packet([ipv4({ mf: true }), tcp({ dport: 22 })]), dport)).toBe(true);
     const later = packet([ipv4({ fragoff: 185 }), tcp({ dport: 22 })]);
-    expect(matches(later, dport)).toBe(false);
+    // nft_payload_fast_eval() of 6.18 tests NFT_PKTINFO_L4PROTO only (test/kernel/backend-semantics-kernel.test.ts)
+    expect(matches(later, dport)).toBe(true);
+    // nft_payload_eval() (3 bytes, or 2 at an odd offset) BREAKs on pkt->fragoff
+    expect(matches(later, (b) => emitPayload(b, R1, TH, 1, 3))).toBe(false);
+    expect(matches(later, (b) => emitPayload(b, R1, TH, 1, 2))).toBe(false);
+    expect(matches(packet([ipv4({ mf: true }), tcp({ dport: 22 })]), (b) => emitPayload(b, R1, TH, 1, 2))).toBe(true);
     expect(matches(later, (b) => {
       emitMetaGet(b, R1, NFT_META_L4PROTO);
       emitCmp(b, NFT_CMP_EQ, R1, [6]);
@@ -191,11 +196,16 @@ describe('payload', () => {
     }, NFPROTO_IPV6)).toBe(true);
   });
 
-  it('treats an IPv6 non-first fragment as the fragment header says, with transport loads BREAKing', () => {
+  it('treats an IPv6 non-first fragment as the fragment header says, with transport loads BREAKing but the kernel\'s fast ones', () => {
     const pkt = packet([ipv6(), ext('hbh'), ext('frag', { offset: 100 }), raw([1, 2, 3, 4, 5, 6, 7, 8])]);
     const l4 = packet([ipv6(), ext('frag', { offset: 100 }), udp()]);
     expect(l4.meta[M_L4PROTO]).toBe(17);
-    expect(matches(l4, (b) => emitPayload(b, R1, TH, 0, 1), NFPROTO_IPV6)).toBe(false);
+    expect(matches(l4, (b) => emitPayload(b, R1, TH, 0, 3), NFPROTO_IPV6)).toBe(false);
+    // the fast path reads at thoff, which ipv6_find_hdr() leaves at the network header for a non-first fragment
+    expect(matches(l4, (b) => {
+      emitPayload(b, R1, TH, 0, 1);
+      emitCmp(b, NFT_CMP_EQ, R1, [0x60]);
+    }, NFPROTO_IPV6)).toBe(true);
     expect(pkt.meta[M_L4PROTO]).toBe(59); // the payload's next header is none (59)
   });
 

@@ -8,7 +8,7 @@
  * Op.PAYLOAD_CMP = PAYLOAD_FAST (vm/expr/payload.ts) + CMP_EQ32 of the same
  * register and length: [packed word, data]
  *   packed word: the PAYLOAD_FAST bits (0-7 op, 8-15 offset, 16-20 slot,
- *                21-22 len - 1, 23 transport base) + bit 24 neq
+ *                21-22 len - 1, 23 transport base, 25 kernel fast ops) + bit 24 neq
  *   data:        the compared bytes as a host-order word, zero above len
  * A load of len < 4 zero-extends into its word, so the register word equals
  * the data word exactly when the bytes do.
@@ -29,14 +29,14 @@ import type { Program } from '../program.js';
 import { byteMask, fmtReg, type EvalCtx } from './common.js';
 import { ceLen, ceOp, ceSlot, cmpWord, fmtCmp32 } from './cmp.js';
 import { Meta } from './meta.js';
-import { fmtPayload, payloadLoad, pfBase, pfLen, pfOffset, pfSlot } from './payload.js';
+import { fmtPayload, payloadLoad, pfBase, pfKfastOk, pfLen, pfOffset, pfSlot, PayloadFast } from './payload.js';
 
 /** Op.PAYLOAD_CMP: the PayloadFast fields (vm/expr/payload.ts) plus neq, and the data word. */
 export const enum PayloadCmp {
   /** Bit 24: neq. */
   NEQ = 0x1000000,
   /** The word uses bits below this one. */
-  BITS = 25,
+  BITS = 26,
   DATA = 1,
   SIZE = 2,
 }
@@ -141,6 +141,7 @@ export function validateFused(_prog: Program, code: Int32Array, pc: number): str
   const data = code[pc + 1]!;
   if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
     if (w >>> PayloadCmp.BITS !== 0) return 'payload: unknown bits in a fused load and compare';
+    if (!pfKfastOk(w)) return 'payload: fast-ops bit disagrees with the offset and length';
     const r = checkRegStore(pfSlot(w), pfLen(w));
     if (r) return `payload: ${r}`;
     if ((data & ~byteMask(pfLen(w))) !== 0) return 'cmp: fast form data wider than the length';
@@ -175,7 +176,7 @@ export function evalFused(ctx: EvalCtx, pc: number): void {
   const w = code[pc]!;
   const data = code[pc + 1]!;
   if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
-    payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
+    payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w), (w & PayloadFast.KFAST) !== 0);
     if (ctx.code === NFT_BREAK) return;
     cmpWord(ctx, (w & PayloadCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
     return;

@@ -8,13 +8,19 @@
  *   +4 len     bytes, 1..255 and within the registers (priv->len)
  * Op.PAYLOAD_FAST record, one packed word (the kernel's nft_payload_fast_ops,
  * widened to every load of 1..4 bytes from the network or transport header):
- *   bits 0-7 op, 8-15 offset, 16-20 dreg slot, 21-22 len - 1, 23 transport base
+ *   bits 0-7 op, 8-15 offset, 16-20 dreg slot, 21-22 len - 1, 23 transport base,
+ *   25 the kernel's fast ops (len 1, 2 or 4 at an offset aligned to it)
  * (bit 24 is the neq flag of the PAYLOAD_CMP superinstruction, vm/expr/fused.ts).
  *
  * Semantics (6.18): a partial last word is zeroed first; link base needs a
  * MAC header; transport base needs L4 info and BREAKs on a non-first
- * fragment; inner base needs tunnel info (never set here: BREAK); a read past
- * the end of the packet data BREAKs (skb_copy_bits fails).
+ * fragment in nft_payload_eval(), but nft_payload_fast_eval()
+ * (nf_tables_core.c) tests only the L4 info and reads a non-first
+ * fragment's data at thoff (the fragoff test came to the fast path after
+ * 6.18; checked against the running kernel by
+ * test/kernel/backend-semantics-kernel.test.ts); inner base needs tunnel info
+ * (never set here: BREAK); a read past the end of the packet data BREAKs
+ * (skb_copy_bits fails).
  */
 import { Op, Rec } from '../opcodes.js';
 import {
@@ -46,6 +52,8 @@ export const enum PayloadFast {
   LEN_MASK = 3,
   /** Bit 23: transport (1) or network (0) header. */
   TH = 0x800000,
+  /** Bit 25: the kernel would pick nft_payload_fast_ops (len 1, 2 or 4, offset aligned): a transport load reads non-first fragments. */
+  KFAST = 0x2000000,
   /** The offset, length and base bits: two loads with the same key read the same bytes of a packet. */
   LOAD_KEY = 0xe0ff00,
   /** The word uses bits below this one. */
@@ -56,7 +64,17 @@ export const enum PayloadFast {
 /** Packs the operand bits of a PAYLOAD_FAST / PAYLOAD_CMP word (len 1..4, offset 0..255, slot 0..31, NH/TH base). */
 function packPayload(op: number, slot: number, base: number, offset: number, len: number): number {
   return op | (offset << PayloadFast.OFFSET_SHIFT) | (slot << PayloadFast.SLOT_SHIFT) | ((len - 1) << PayloadFast.LEN_SHIFT)
-    | (base === NFT_PAYLOAD_TRANSPORT_HEADER ? PayloadFast.TH : 0);
+    | (base === NFT_PAYLOAD_TRANSPORT_HEADER ? PayloadFast.TH : 0) | (kernelFast(offset, len) ? PayloadFast.KFAST : 0);
+}
+
+/** nft_payload_select_ops(): fast ops for 1, 2 or 4 bytes at an offset aligned to the length (network and transport base). */
+function kernelFast(offset: number, len: number): boolean {
+  return (len === 1 || len === 2 || len === 4) && offset % len === 0;
+}
+
+/** The packed word's KFAST bit agrees with its offset and length (the validator's check). */
+export function pfKfastOk(w: number): boolean {
+  return ((w & PayloadFast.KFAST) !== 0) === kernelFast(pfOffset(w), pfLen(w));
 }
 export function pfOffset(w: number): number {
   return (w >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
@@ -83,7 +101,8 @@ export function emitPayload(b: Emitter, dreg: number, base: number, offset: numb
 export function validatePayload(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
   if ((w & Rec.OP_MASK) === Op.PAYLOAD_FAST) {
-    if (w >>> PayloadFast.BITS !== 0) return 'payload: unknown bits in a packed load';
+    if ((w & ~PayloadFast.KFAST) >>> PayloadFast.BITS !== 0) return 'payload: unknown bits in a packed load';
+    if (!pfKfastOk(w)) return 'payload: fast-ops bit disagrees with the offset and length';
     const r = checkRegStore(pfSlot(w), pfLen(w));
     return r ? `payload: ${r}` : null;
   }
@@ -110,8 +129,8 @@ export function disasmPayload(_prog: Program, code: Int32Array, pc: number): str
   return fmtPayload(code[pc + Payload.DREG]!, code[pc + Payload.BASE]!, code[pc + Payload.OFFSET]!, code[pc + Payload.LEN]!);
 }
 
-/** Absolute start of `base` in the frame, or -1 when the kernel would BREAK before reading. */
-function payloadBaseOffset(pkt: Packet, base: number): number {
+/** Absolute start of `base` in the frame, or -1 when the kernel would BREAK before reading (`kfast`: the kernel's fast ops). */
+function payloadBaseOffset(pkt: Packet, base: number, kfast: boolean): number {
   const m = pkt.meta;
   switch (base) {
     case NFT_PAYLOAD_LL_HEADER:
@@ -119,7 +138,7 @@ function payloadBaseOffset(pkt: Packet, base: number): number {
     case NFT_PAYLOAD_NETWORK_HEADER:
       return m[M_NHOFF]!;
     case NFT_PAYLOAD_TRANSPORT_HEADER:
-      return m[M_FLAGS]! & F_L4PROTO && m[M_FRAGOFF] === 0 ? m[M_THOFF]! : -1;
+      return m[M_FLAGS]! & F_L4PROTO && (kfast || m[M_FRAGOFF] === 0) ? m[M_THOFF]! : -1;
     default:
       return -1;
   }
@@ -129,15 +148,15 @@ function payloadBaseOffset(pkt: Packet, base: number): number {
 export function evalPayload(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const w = code[pc]!;
-  if ((w & Rec.OP_MASK) !== Op.PAYLOAD) payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w));
+  if ((w & Rec.OP_MASK) !== Op.PAYLOAD) payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w), (w & PayloadFast.KFAST) !== 0);
   else payloadLoad(ctx, code[pc + Payload.DREG]!, code[pc + Payload.BASE]!, code[pc + Payload.OFFSET]!, code[pc + Payload.LEN]!);
 }
 
-/** nft_payload_eval() on decoded operands: `len` bytes at `base` + `offset` into slot `dreg`, or BREAK. */
-export function payloadLoad(ctx: EvalCtx, dreg: number, base: number, offset: number, len: number): void {
+/** nft_payload_eval() (nft_payload_fast_eval() when `kfast`) on decoded operands: `len` bytes at `base` + `offset` into slot `dreg`, or BREAK. */
+export function payloadLoad(ctx: EvalCtx, dreg: number, base: number, offset: number, len: number, kfast = false): void {
   const r8 = ctx.regs.r8;
   if (len % 4) ctx.regs.r32[dreg + (len >> 2)] = 0;
-  const start = payloadBaseOffset(ctx.pkt, base);
+  const start = payloadBaseOffset(ctx.pkt, base, kfast);
   if (start < 0) {
     ctx.code = NFT_BREAK;
     return;

@@ -1,0 +1,77 @@
+/**
+ * Where iptables-nft and iptables-legacy evaluate the same rule differently
+ * (kernel-facts §1.8), the backend the ruleset was loaded with decides, in
+ * both engines: iptables-nft 1.8.9 lowers a native tcp/udp match to
+ * nf_tables payload compares (one 4-byte compare for an inverted port pair,
+ * nothing for an inverted full range, a failed load is no match), x_tables
+ * runs xt_tcpudp (both ports must differ, a full range inverted never
+ * matches, a short header or a fragment at offset 1 is hotdropped, a
+ * non-first fragment never matches) where Linux 6.18's nf_tables fast path
+ * reads a non-first fragment's data as if it were the header. The
+ * matches iptables-nft keeps as compat xt matches (icmp, multiport, tcp with
+ * --tcp-option or all-default) mean the same in both. Each row: the rule,
+ * the packet, then per backend what became of it: 'match' (counted, DROP),
+ * 'no' (policy ACCEPT), 'hotdrop' (dropped, not counted).
+ * test/kernel/backend-semantics-kernel.test.ts checks the same against the kernel.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { referenceTable } from '../../engine/reference/index.js';
+import { vmTable } from '../../engine/vm-table.js';
+import type { Backend } from '../../core/netfilter.js';
+import { enginePacket, genPacketOf, type GenPacket } from '../helpers/engine-gen.js';
+import fc from 'fast-check';
+
+type Fate = 'match' | 'no' | 'hotdrop';
+const base: GenPacket = { ...fc.sample(enginePacket(['INPUT']), { numRuns: 1, seed: 1 })[0]!, chain: 'INPUT', ethernet: false, src: '10.0.0.2', dst: '10.0.0.1', ttl: 64, tos: 0, fragoff: 0, mf: false, ipOptions: false, tcpFlags: 0x02, tcpOptions: false, truncate: undefined, payload: 0, mark: 0, ctstate: 8, ctmark: 0, pkttype: 0 };
+const tcp = (sport: number, dport: number, more: Partial<GenPacket> = {}): GenPacket => ({ ...base, proto: 6, sport, dport, ...more });
+const udp = (sport: number, dport: number, more: Partial<GenPacket> = {}): GenPacket => ({ ...base, proto: 17, sport, dport, ...more });
+
+const ROWS: [rule: string, pkt: GenPacket, legacy: Fate, nft: Fate][] = [
+  // one 4-byte compare: "(sport, dport) != (1024, 22)" matches when either differs
+  ['-p tcp -m tcp ! --sport 1024 ! --dport 22', tcp(1024, 80), 'no', 'match'],
+  ['-p tcp -m tcp ! --sport 1024 ! --dport 22', tcp(1000, 22), 'no', 'match'],
+  ['-p tcp -m tcp ! --sport 1024 ! --dport 22', tcp(1000, 80), 'match', 'match'],
+  ['-p tcp -m tcp ! --sport 1024 ! --dport 22', tcp(1024, 22), 'no', 'no'],
+  ['-p udp -m udp ! --sport 53 ! --dport 53', udp(53, 80), 'no', 'match'],
+  ['-p udp -m udp ! --sport 53 ! --dport 53', udp(80, 80), 'match', 'match'],
+  // an inverted full range: x_tables never matches, nf_tables compares nothing
+  ['-p tcp -m tcp ! --dport 0:65535', tcp(1000, 80), 'no', 'match'],
+  ['-p udp -m udp ! --sport 0:65535', udp(1000, 80), 'no', 'match'],
+  // a header cut short: xt_tcpudp hotdrops, a payload load that fits matches
+  ['-p tcp -m tcp --dport 22', tcp(1000, 22, { truncate: 4 }), 'hotdrop', 'match'],
+  ['-p tcp -m tcp --dport 22', tcp(1000, 22, { truncate: 3 }), 'hotdrop', 'no'],
+  ['-p tcp -m tcp --syn', tcp(1000, 22, { truncate: 10 }), 'hotdrop', 'no'],
+  ['-p udp -m udp --dport 53', udp(1000, 53, { truncate: 6 }), 'hotdrop', 'match'],
+  // non-first fragments (their data begins with TCP-looking bytes): x_tables never matches
+  // (offset 1 is hotdropped); 6.18's nft_payload_fast_eval() reads the fragment's data at thoff
+  ['-p tcp -m tcp --dport 22', tcp(1000, 22, { fragoff: 1, mf: true }), 'hotdrop', 'match'],
+  ['-p tcp -m tcp --dport 22', tcp(1000, 22, { fragoff: 185 }), 'no', 'match'],
+  ['-p tcp -m tcp ! --dport 22', tcp(1000, 22, { fragoff: 185 }), 'no', 'no'],
+  ['-p udp -m udp ! --sport 53 ! --dport 53', udp(1000, 22, { fragoff: 185 }), 'no', 'match'],
+  // compat matches under iptables-nft: x_tables semantics in both
+  ['-p tcp -m tcp', tcp(1000, 22, { truncate: 4 }), 'hotdrop', 'hotdrop'],
+  ['-p tcp -m tcp --dport 22 --tcp-option 2', tcp(1000, 22, { truncate: 4 }), 'hotdrop', 'hotdrop'],
+  ['-p tcp -m multiport --dports 22,80', tcp(1000, 22, { truncate: 3 }), 'hotdrop', 'hotdrop'],
+  ['-p icmp -m icmp --icmp-type 8', { ...base, proto: 1, icmpType: 8, icmpCode: 0, truncate: 4 }, 'hotdrop', 'hotdrop'],
+];
+
+function fate(backend: Backend, engine: 'vm' | 'reference', rule: string, g: GenPacket): Fate {
+  const rs = parseRestore(`*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT ${rule} -j DROP\nCOMMIT\n`);
+  const e = engine === 'vm' ? vmTable(rs, 'filter', { backend }) : referenceTable(rs, 'filter', { backend });
+  const v = e.run('INPUT', genPacketOf(g));
+  const counted = e.counters().get('INPUT')!.rules[0]!.packets;
+  if (v === 1) return 'no'; // NF_ACCEPT: the policy
+  return counted ? 'match' : 'hotdrop';
+}
+
+describe('the backend decides where iptables-nft and x_tables differ', () => {
+  it.each(ROWS.map(([rule, pkt, legacy, nft]) => [`${rule} | ${pkt.proto === 1 ? 'icmp' : `${pkt.sport}>${pkt.dport}`}${pkt.truncate !== undefined ? ` cut to ${pkt.truncate} bytes` : ''}${pkt.fragoff ? ` fragoff ${pkt.fragoff}` : ''}`, pkt, legacy, nft] as const))(
+    '%s', (name, pkt, legacy, nft) => {
+      const rule = name.split(' | ')[0]!;
+      for (const engine of ['vm', 'reference'] as const) {
+        expect(fate('legacy', engine, rule, pkt), `${engine}, legacy`).toBe(legacy);
+        expect(fate('nft', engine, rule, pkt), `${engine}, nft`).toBe(nft);
+      }
+    });
+});
