@@ -4,7 +4,8 @@
  * into `head`, --json documents, trace's rule texts and REJECT, replay's
  * summary (outgoing frames, frames for another host), progress on a
  * terminal, and the inputs that are refused (a directory that is not a
- * snapshot, a non-numeric sysctl, a snapshot target that is not empty).
+ * snapshot, a non-numeric sysctl, a snapshot target that is not empty,
+ * every ruleset iptables-restore refuses, nat -j DROP among them).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { REPO } from '../helpers/corpus.js';
 import { buildCli, cliCommand, NO_PTY, onPty, runCli, sh } from '../helpers/cli.js';
 import { skipBecause } from '../helpers/kernel.js';
+import { REFUSALS, refusalInput, refusalReason } from '../helpers/refusals.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, sllFrame, writePcap, writePcapng } from '../../hooks/input/capture.js';
 
@@ -273,6 +275,33 @@ describe('inputs that are refused', () => {
     // values nfvm does not read as numbers stay free text
     writeFileSync(join(d, 'sysctl.txt'), `${text}net.ipv4.tcp_congestion_control = cubic\n`);
     expect(nfvm(['trace', d, '--packet', 'tcp 10.0.0.2 > 10.0.0.1 iif eth0']).code).toBe(0);
+  });
+
+  it('rulesets iptables-restore refuses (nat -j DROP and others of test/helpers/refusals.ts): exit 2, iptables\' reason at file:line:col', () => {
+    // one of each kind through the bundled command (test/compile/refusals.test.ts checks them all in process)
+    const picked = ['-A PREROUTING -j DROP', '-P PREROUTING DROP', '-A INPUT --bogus', '-D INPUT 1 -p tcp', '-N ACCEPT', '-A INPUT -t filter', '-A INPUT -f', '[1:2 -A INPUT -j ACCEPT', '-A INPUT -p tcp -6 -j ACCEPT'];
+    const cases = REFUSALS.filter((r) => picked.includes(r.rule));
+    expect(cases).toHaveLength(picked.length);
+    for (const r of cases) {
+      const res = nfvm(['save', '--family', r.family, '-'], refusalInput(r));
+      if (r.legacy === 0) {
+        expect(res.code, r.rule).toBe(0);
+        continue;
+      }
+      expect(res.code, r.rule).toBe(2);
+      expect(res.out).toBe('');
+      expect(res.err.startsWith(`<stdin>:${r.at}: ${refusalReason(r.stderr)}`), `${r.rule.slice(0, 60)}: ${res.err}`).toBe(true);
+      expect(res.err.split('\n')).toHaveLength(2);
+    }
+    // in a snapshot: trace and replay refuse it with the dump's file and position
+    const d = join(dir, 'nat-drop');
+    cpSync(NODE, d, { recursive: true });
+    writeFileSync(join(d, 'iptables-save.txt'), '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j DROP\nCOMMIT\n');
+    const msg = `${join(d, 'iptables-save.txt')}:6:25: The "nat" table is not intended for filtering, the use of DROP is therefore inhibited.\n`;
+    expect(nfvm(['trace', d, '--packet', 'tcp 10.0.0.2 > 10.0.0.1:22 iif eth0'])).toEqual({ code: 2, out: '', err: msg });
+    const pcap = join(dir, 'one.pcap');
+    writeFileSync(pcap, writePcap([{ data: frame(`tcp 10.0.0.2 > 10.0.0.1:22 iif eth0 ${MACS}`) }], { linktype: LINKTYPE_ETHERNET }));
+    expect(nfvm(['replay', d, '--pcap', pcap, '--iface', 'eth0'])).toEqual({ code: 2, out: '', err: msg });
   });
 
   it('snapshot into a directory that is not empty, or a file: exit 2 before anything runs', () => {
