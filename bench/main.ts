@@ -10,6 +10,9 @@
  *           two, so the per-packet fixed cost cancels; target ≤ 4 ns), Mpps
  *           through each chain, bytes of bytecode per rule, and the same for
  *           the slow interpreter (target: interpreter ≥ 5x faster)
+ *   engines ns per packet of the VM and the x_tables evaluator on ClassBench and kube-proxy sets
+ *   replay  `nfvm replay` (the bundled command) timed from outside on N and 2N frames,
+ *           per engine and optimization (bench/replay.ts); only when asked for
  */
 import { Bench } from 'tinybench';
 import { cpus } from 'node:os';
@@ -22,6 +25,7 @@ import { NF_ACCEPT } from '../core/netfilter.js';
 import { referenceTable } from '../engine/reference/index.js';
 import { benchPacket, bytesPerRule, example17, linearChain, linearChainText } from './vm-chain.js';
 import { benchEngines } from './engines.js';
+import { benchReplay } from './replay.js';
 
 const only = process.argv[2];
 const results: Record<string, unknown>[] = [];
@@ -99,6 +103,12 @@ if (!only || only === 'engines') {
     console.table(rows);
     results.push(...rows.map((r) => ({ task: `engines optimize=${optimize}: ${r.set}`, ...r })));
   }
+}
+if (only === 'replay') {
+  // `nfvm replay` from outside: the figures a user gets (bench/replay.ts); not part of the default run (minutes)
+  const rows = benchReplay();
+  console.table(rows);
+  results.push(...rows.map((r) => ({ task: `replay: ${r.set}`, ...r })));
 }
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(`bench/results/${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, results }, null, 2));
