@@ -48,8 +48,6 @@ import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'tcpdump', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
 const SKIP = kernelSkip('conntrack against the kernel', TOOLS);
-if (SKIP) {
-}
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { wire: `nfvm-cw-${id}`, node: `nfvm-cn-${id}` };
