@@ -95,6 +95,20 @@ export function filterRule(f: CbFilter): string {
   return s + ' -j ACCEPT';
 }
 
+/**
+ * The ClassBench sets the tests and benchmarks use, under the corpus: acl1,
+ * fw1 and ipc1 at 1k rules with their header traces (NAME_trace) and at 10k
+ * rules without (headers are synthesised from the filters).
+ */
+export const CLASSBENCH_SETS: readonly { name: string; rules: string; trace: string | undefined }[] = [
+  { name: 'acl1_1k', rules: 'classbench-lyxocs-ruleSet/acl1_1k', trace: 'classbench-lyxocs-ruleSet/acl1_1k_trace' },
+  { name: 'fw1_1k', rules: 'classbench-lyxocs-ruleSet/fw1_1k', trace: 'classbench-lyxocs-ruleSet/fw1_1k_trace' },
+  { name: 'ipc1_1k', rules: 'classbench-lyxocs-ruleSet/ipc1_1k', trace: 'classbench-lyxocs-ruleSet/ipc1_1k_trace' },
+  { name: 'acl1_10k', rules: 'classbench-neurocuts/classbench/acl1_10k', trace: undefined },
+  { name: 'fw1_10k', rules: 'classbench-neurocuts/classbench/fw1_10k', trace: undefined },
+  { name: 'ipc1_10k', rules: 'classbench-neurocuts/classbench/ipc1_10k', trace: undefined },
+];
+
 /** A filter-table ruleset: every filter in FORWARD (policy DROP), in order. */
 export function filtersToRestore(filters: readonly CbFilter[], chain = 'FORWARD'): string {
   const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]'];

@@ -16,8 +16,8 @@ import { referenceTable } from '../engine/reference/index.js';
 import type { TableEngine } from '../engine/engine.js';
 import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../vm/packet.js';
 import { M_CT_DIR, M_CT_STATE, M_HOOK, M_NFPROTO } from '../vm/layout.js';
-import { filtersToRestore, headerFrame, parseFilters, parseTrace, synthHeaders, type CbHeader } from './classbench.js';
-import { kubeProxyRuleset } from './gen-kube.js';
+import { CLASSBENCH_SETS, filtersToRestore, headerFrame, parseFilters, parseTrace, synthHeaders, type CbHeader } from './classbench.js';
+import { clusterIpHeaders, kubeProxyRuleset } from './gen-kube.js';
 
 export interface EngineRow {
   set: string;
@@ -87,15 +87,7 @@ async function measure(name: string, rs: Ruleset, table: TableName, chain: strin
 /** `optimize`: the VM's program (1, the default: with classifier prefilters; 0: straight lowering). */
 export async function benchEngines(time = 1500, optimize: 0 | 1 = 1): Promise<EngineRow[]> {
   const rows: EngineRow[] = [];
-  const sets: [string, string, string | undefined][] = [
-    ['acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k_trace'],
-    ['fw1_1k', 'classbench-lyxocs-ruleSet/fw1_1k', 'classbench-lyxocs-ruleSet/fw1_1k_trace'],
-    ['ipc1_1k', 'classbench-lyxocs-ruleSet/ipc1_1k', 'classbench-lyxocs-ruleSet/ipc1_1k_trace'],
-    ['acl1_10k', 'classbench-neurocuts/classbench/acl1_10k', undefined],
-    ['fw1_10k', 'classbench-neurocuts/classbench/fw1_10k', undefined],
-    ['ipc1_10k', 'classbench-neurocuts/classbench/ipc1_10k', undefined],
-  ];
-  for (const [name, rulesPath, tracePath] of sets) {
+  for (const { name, rules: rulesPath, trace: tracePath } of CLASSBENCH_SETS) {
     const p = join(CORPUS, rulesPath);
     if (!existsSync(p)) {
       console.warn(`[skip] ${name}: ${p} not found (set NFVM_CORPUS)`);
@@ -112,15 +104,7 @@ export async function benchEngines(time = 1500, optimize: 0 | 1 = 1): Promise<En
     const text = kubeProxyRuleset({ services, endpointsPerService: 2 });
     const rs = parseRestore(text);
     const nrules = [...rs.tables.get('nat')!.chains.values()].reduce((s, c) => s + c.rules.length, 0);
-    // ClusterIP traffic: SYNs to random Services' cluster IPs, port 80
-    const frames: Uint8Array[] = [];
-    let x = 12345;
-    for (let i = 0; i < 500; i++) {
-      x = (x * 1103515245 + 12345) >>> 0;
-      const s = x % services;
-      const dst = ((10 << 24) | ((96 + (s >> 16)) << 16) | (((s >> 8) & 255) << 8) | (s & 255)) >>> 0;
-      frames.push(headerFrame({ src: (10 << 24 | 244 << 16 | 1 << 8 | 7) >>> 0, dst, sport: 40000 + i, dport: 80, proto: 6, filter: 0 }));
-    }
+    const frames = clusterIpHeaders(services, 500).map(headerFrame);
     rows.push(await measure(`kube-proxy ${services} svc`, rs, 'nat', 'PREROUTING', poolOf(frames, 0, 'eth0', true), nrules, time, optimize));
   }
   return rows;

@@ -6,6 +6,7 @@
  * endpoints), and per endpoint a KUBE-SEP chain (hairpin mark, DNAT).
  * Used by the benchmarks and by `nfvm gen`.
  */
+import type { CbHeader } from './classbench.js';
 
 export interface KubeGenOptions {
   services: number;
@@ -70,4 +71,22 @@ export function kubeProxyRuleset(o: KubeGenOptions): string {
 /** The number of `-A` rules kubeProxyRuleset() writes. */
 export function kubeRuleCount(o: KubeGenOptions): number {
   return 7 + 1 + o.services * (2 + 3 * o.endpointsPerService);
+}
+
+/**
+ * ClusterIP traffic for a kube-proxy ruleset of `services` Services: `count`
+ * TCP headers to random Services' cluster IPs (10.96.0.0/12 as
+ * kubeProxyRuleset numbers them), port 80, from pod addresses of
+ * 10.244.1.0/24 with distinct source ports (every header a new connection).
+ */
+export function clusterIpHeaders(services: number, count: number): CbHeader[] {
+  const headers: CbHeader[] = [];
+  let x = 12345;
+  for (let i = 0; i < count; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const s = x % services;
+    const dst = ((10 << 24) | ((96 + (s >> 16)) << 16) | (((s >> 8) & 255) << 8) | (s & 255)) >>> 0;
+    headers.push({ src: ((10 << 24) | (244 << 16) | (1 << 8) | (7 + (i >> 14))) >>> 0, dst, sport: 1024 + (i & 16383), dport: 80, proto: 6, filter: 0 });
+  }
+  return headers;
 }

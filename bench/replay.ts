@@ -23,8 +23,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LINKTYPE_RAW, writePcap } from '../hooks/input/capture.js';
-import { filtersToRestore, headerFrame, parseFilters, parseTrace, synthHeaders, type CbHeader } from './classbench.js';
-import { kubeProxyRuleset } from './gen-kube.js';
+import { CLASSBENCH_SETS, filtersToRestore, headerFrame, parseFilters, parseTrace, synthHeaders, type CbHeader } from './classbench.js';
+import { clusterIpHeaders, kubeProxyRuleset } from './gen-kube.js';
 
 const CORPUS = process.env.NFVM_CORPUS || join(process.cwd(), '..', 'shared', 'corpus');
 const CLI = join(process.cwd(), 'dist', 'cli.mjs');
@@ -46,32 +46,17 @@ interface ReplaySet {
 
 function sets(): ReplaySet[] {
   const out: ReplaySet[] = [];
-  const cb: [string, string, string | undefined, number][] = [
-    ['acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k', 'classbench-lyxocs-ruleSet/acl1_1k_trace', 400_000],
-    ['fw1_1k', 'classbench-lyxocs-ruleSet/fw1_1k', 'classbench-lyxocs-ruleSet/fw1_1k_trace', 400_000],
-    ['ipc1_1k', 'classbench-lyxocs-ruleSet/ipc1_1k', 'classbench-lyxocs-ruleSet/ipc1_1k_trace', 400_000],
-    ['acl1_10k', 'classbench-neurocuts/classbench/acl1_10k', undefined, 40_000],
-    ['fw1_10k', 'classbench-neurocuts/classbench/fw1_10k', undefined, 40_000],
-    ['ipc1_10k', 'classbench-neurocuts/classbench/ipc1_10k', undefined, 40_000],
-  ];
   if (!existsSync(CORPUS)) console.warn(`[skip] ClassBench replay sets: no corpus at ${CORPUS} (set NFVM_CORPUS)`);
   else {
-    for (const [name, rulesPath, tracePath, n] of cb) {
-      const filters = parseFilters(readFileSync(join(CORPUS, rulesPath), 'utf8'));
-      const headers = tracePath ? parseTrace(readFileSync(join(CORPUS, tracePath), 'utf8')) : synthHeaders(filters, 5000, 7);
-      out.push({ name, rules: filtersToRestore(filters), headers, n });
+    for (const { name, rules, trace } of CLASSBENCH_SETS) {
+      const filters = parseFilters(readFileSync(join(CORPUS, rules), 'utf8'));
+      const headers = trace ? parseTrace(readFileSync(join(CORPUS, trace), 'utf8')) : synthHeaders(filters, 5000, 7);
+      // frames per capture: the 10k sets cost the reference evaluator about ten times more per frame
+      out.push({ name, rules: filtersToRestore(filters), headers, n: trace ? 400_000 : 40_000 });
     }
   }
   for (const [services, n] of [[1000, 400_000], [10_000, 40_000]] as const) {
-    const headers: CbHeader[] = [];
-    let x = 12345;
-    for (let i = 0; i < 5000; i++) {
-      x = (x * 1103515245 + 12345) >>> 0;
-      const s = x % services;
-      const dst = ((10 << 24) | ((96 + (s >> 16)) << 16) | (((s >> 8) & 255) << 8) | (s & 255)) >>> 0;
-      headers.push({ src: ((10 << 24) | (244 << 16) | (1 << 8) | (7 + (i >> 14))) >>> 0, dst, sport: 1024 + (i & 16383), dport: 80, proto: 6, filter: 0 });
-    }
-    out.push({ name: `kube-${services}`, rules: kubeProxyRuleset({ services, endpointsPerService: 2 }), headers, n });
+    out.push({ name: `kube-${services}`, rules: kubeProxyRuleset({ services, endpointsPerService: 2 }), headers: clusterIpHeaders(services, 5000), n });
   }
   const only = process.env.NFVM_BENCH_SETS?.split(',');
   return only ? out.filter((s) => only.includes(s.name)) : out;

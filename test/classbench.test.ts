@@ -7,24 +7,15 @@
 import { expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { corpusPath, describeCorpus } from './helpers/corpus.js';
-import { filtersToRestore, firstMatch, parseFilters, parseTrace, headerFrame } from '../bench/classbench.js';
+import { CLASSBENCH_SETS, filtersToRestore, firstMatch, parseFilters, parseTrace, headerFrame } from '../bench/classbench.js';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
 
-/** Directory, set, and whether the corpus has its header trace (NAME_trace; the 10k sets have none). */
-const SETS = [
-  ['classbench-lyxocs-ruleSet', 'acl1_1k', true],
-  ['classbench-lyxocs-ruleSet', 'fw1_1k', true],
-  ['classbench-lyxocs-ruleSet', 'ipc1_1k', true],
-  ['classbench-neurocuts/classbench', 'acl1_10k', false],
-  ['classbench-neurocuts/classbench', 'fw1_10k', false],
-  ['classbench-neurocuts/classbench', 'ipc1_10k', false],
-] as const;
 
 describeCorpus('ClassBench as iptables', () => {
-  for (const [dir, name, hasTrace] of SETS) {
-    it(`${name} converts, parses and saves back${hasTrace ? ', and its trace meets the same first rules' : ''}`, () => {
-      const filters = parseFilters(readFileSync(corpusPath(dir, name), 'utf8'));
+  for (const { name, rules: rulesPath, trace: tracePath } of CLASSBENCH_SETS) {
+    it(`${name} converts, parses and saves back${tracePath ? ', and its trace meets the same first rules' : ''}`, () => {
+      const filters = parseFilters(readFileSync(corpusPath(rulesPath), 'utf8'));
       expect(filters.length).toBeGreaterThan(500);
       const text = filtersToRestore(filters);
       const rs = parseRestore(text);
@@ -32,9 +23,8 @@ describeCorpus('ClassBench as iptables', () => {
       expect(rules).toHaveLength(filters.length);
       const saved = saveRuleset(rs, { comments: false });
       expect(saveRuleset(parseRestore(saved), { comments: false })).toBe(saved);
-      const trace = corpusPath(dir, `${name}_trace`);
-      if (!hasTrace) return;
-      const headers = parseTrace(readFileSync(trace, 'utf8'));
+      if (!tracePath) return;
+      const headers = parseTrace(readFileSync(corpusPath(tracePath), 'utf8'));
       expect(headers.length).toBeGreaterThan(5000);
       for (const h of headers) {
         const m = firstMatch(filters, h);

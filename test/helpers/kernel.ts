@@ -11,6 +11,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { splitTables } from './dumps.js';
+import { captureCt, type NodeModel } from '../../hooks/node.js';
+import { loadFrame, readCaptureFile } from '../../hooks/input/capture.js';
+import { Packet, resetMeta } from '../../vm/packet.js';
 
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -253,4 +256,15 @@ export function skipBecause(what: string, why: string | undefined): boolean {
 export function kernelSkip(what: string, tools: readonly string[], more?: () => string | undefined): boolean {
   const missing = tools.filter((t) => !have(t));
   return skipBecause(what, !IS_ROOT ? 'needs root' : missing.length ? `needs ${missing.join(', ')}` : more?.());
+}
+
+/** Replays every frame of a capture into a node model, as `nfvm replay` does (on `iface` unless the capture names one). */
+export function replayCapture(model: NodeModel, pcap: string, iface: string): void {
+  const pkt = new Packet();
+  for (const f of readCaptureFile(pcap)) {
+    resetMeta(pkt);
+    loadFrame(pkt, f);
+    captureCt(model, pkt);
+    model.receive(pkt, iface);
+  }
 }

@@ -21,13 +21,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { flattenCounters, kernelSkip, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
+import { flattenCounters, kernelSkip, nsSh, nsSnapshotRunner, replayCapture, run } from '../helpers/kernel.js';
 import { enginePacket, packetFrame, type GenPacket } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel, captureCt } from '../../hooks/node.js';
-import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { Packet, resetMeta } from '../../vm/packet.js';
+import { buildNodeModel } from '../../hooks/node.js';
+import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'iptables-legacy', 'tcpreplay'];
@@ -127,13 +126,7 @@ describe.skipIf(SKIP)('iptables-nft vs iptables-legacy semantics against the ker
       for (const engine of ['vm', 'reference'] as const) {
         const model = buildNodeModel(readSnapshot(snap), { engine });
         expect(model.backend).toBe(backend);
-        const pkt = new Packet();
-        for (const f of readCaptureFile(pcap)) {
-          resetMeta(pkt);
-          loadFrame(pkt, f);
-          captureCt(model, pkt);
-          model.receive(pkt, 'eth0');
-        }
+        replayCapture(model, pcap, 'eth0');
         const mine = flattenCounters(model.rulesetWithCounters()!);
         for (const [key, kc] of kernel) {
           if (!key.startsWith('raw PREROUTING')) continue;

@@ -35,14 +35,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
+import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture } from '../helpers/kernel.js';
 import { engineRuleset } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel, captureCt, type EngineKind } from '../../hooks/node.js';
+import { buildNodeModel, type EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { Packet, resetMeta } from '../../vm/packet.js';
+import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { runs } from '../helpers/runs.js';
 
@@ -215,13 +214,7 @@ describe.skipIf(SKIP)('replay against the kernel', () => {
           continue;
         }
         t.cases++;
-        const pkt = new Packet();
-        for (const f of readCaptureFile(pcap)) {
-          resetMeta(pkt);
-          loadFrame(pkt, f);
-          captureCt(model, pkt);
-          model.receive(pkt, 'eth0');
-        }
+        replayCapture(model, pcap, 'eth0');
         const mine = flatten(model.rulesetWithCounters()!);
         const diffs: string[] = [];
         for (const [key, kc] of kernel) {

@@ -9,7 +9,7 @@
 import { expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { corpusPath, describeCorpus } from '../helpers/corpus.js';
-import { filtersToRestore, firstMatch, headerFrame, parseFilters, parseTrace, synthHeaders } from '../../bench/classbench.js';
+import { CLASSBENCH_SETS, filtersToRestore, firstMatch, headerFrame, parseFilters, parseTrace, synthHeaders } from '../../bench/classbench.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { vmTable } from '../../engine/vm-table.js';
 import { disasm } from '../../vm/disasm.js';
@@ -17,20 +17,10 @@ import { LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.j
 import { M_HOOK, M_NFPROTO } from '../../vm/layout.js';
 import { NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NFPROTO_IPV4 } from '../../core/netfilter.js';
 
-/** Directory, set, and whether the corpus has its header trace (NAME_trace; the 10k sets have none). */
-const SETS = [
-  ['classbench-lyxocs-ruleSet', 'acl1_1k', true],
-  ['classbench-lyxocs-ruleSet', 'fw1_1k', true],
-  ['classbench-lyxocs-ruleSet', 'ipc1_1k', true],
-  ['classbench-neurocuts/classbench', 'acl1_10k', false],
-  ['classbench-neurocuts/classbench', 'fw1_10k', false],
-  ['classbench-neurocuts/classbench', 'ipc1_10k', false],
-] as const;
-
 describeCorpus('optimize=1: ClassBench first match', () => {
-  for (const [dir, name, hasTrace] of SETS) {
+  for (const { name, rules, trace } of CLASSBENCH_SETS) {
     it(`${name}: the counted rule is the naive first match`, () => {
-      const filters = parseFilters(readFileSync(corpusPath(dir, name), 'utf8'));
+      const filters = parseFilters(readFileSync(corpusPath(rules), 'utf8'));
       const rs = parseRestore(filtersToRestore(filters));
       const e = vmTable(rs, 'filter', { optimize: 1 });
       const prog = e.compiled.program;
@@ -38,8 +28,7 @@ describeCorpus('optimize=1: ClassBench first match', () => {
       // counter index → 0-based FORWARD rule number (-1: the policy)
       const ruleOf = new Map<number, number>();
       for (const info of e.compiled.rules) if (info.chain === 'FORWARD' && info.counter >= 0) ruleOf.set(info.counter, info.kind === 'policy' ? -1 : info.num - 1);
-      const trace = corpusPath(dir, `${name}_trace`);
-      const headers = hasTrace ? parseTrace(readFileSync(trace, 'utf8')) : synthHeaders(filters, 3000, 11);
+      const headers = trace ? parseTrace(readFileSync(corpusPath(trace), 'utf8')) : synthHeaders(filters, 3000, 11);
       const pkt = new Packet(128);
       const before = new Float64Array(prog.counters.length);
       let wrong = 0;
