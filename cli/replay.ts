@@ -15,6 +15,7 @@ import { saveRuleset } from '../compiler/save.js';
 import type { Fate } from '../hooks/path/fate.js';
 import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
 import { Packet, resetMeta } from '../vm/packet.js';
+import type { PacketInput } from '../hooks/node.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel } from './model.js';
@@ -126,6 +127,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const s = newSummary();
   const kernel = new Map<string, number>();
   const pkt = new Packet();
+  const input: PacketInput = {};
   const t0 = performance.now();
   let last = t0;
   for (const f of readCaptureFile(file)) {
@@ -142,7 +144,8 @@ export function cmdReplay(argv: readonly string[]): string {
       continue;
     }
     model.captureCt(pkt);
-    count(s, kernel, model.receive(pkt, iif).fate);
+    input.now = f.tsSec * 1e9 + f.tsNsec;
+    count(s, kernel, model.receive(pkt, iif, input).fate);
     if (tty && (s.frames & 255) === 0) {
       const now = performance.now();
       if (now - last >= 100) {

@@ -14,6 +14,7 @@ import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { useColour } from './io.js';
 import { jsonDoc } from './json.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, specInput } from './model.js';
+import type { CtSpec } from '../hooks/node.js';
 
 export const TRACE: CommandSpec = {
   name: 'trace',
@@ -90,9 +91,10 @@ export function cmdTrace(argv: readonly string[]): string {
   let iif: string;
   let oif = '';
   let header: string;
+  let ct: CtSpec | undefined;
   if (spec !== undefined) {
     const parsed = parseSpec(spec);
-    ({ pkt, iif } = specInput(model, parsed));
+    ({ pkt, iif, ct } = specInput(model, parsed));
     oif = parsed.oif;
     header = spec;
   } else {
@@ -110,7 +112,7 @@ export function cmdTrace(argv: readonly string[]): string {
     header = `${pcap} frame ${index} in on ${iif}`;
   }
   model.setTrace(true);
-  const r = iif === '' ? model.send(pkt, oif) : model.receive(pkt, iif);
+  const r = iif === '' ? model.send(pkt, oif, { ct }) : model.receive(pkt, iif, { ct });
   if (json) return doc(header, r, fateText(r.fate));
   return formatTrace(r, header, useColour(false));
 }
