@@ -12,8 +12,6 @@ import { build } from 'esbuild';
 import { REPO } from '../helpers/corpus.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel } from '../../hooks/node.js';
 
 let cli = '';
 const dir = mkdtempSync(join(tmpdir(), 'nfvm-path-cli-'));
