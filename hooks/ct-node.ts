@@ -337,14 +337,14 @@ export class NodeConntrack implements NfCtEnv {
     });
   }
 
-  /** `DNAT to 10.244.1.5:8080` / `SNAT to ...`, `un-DNAT: from ...` / `un-SNAT: to ...` for a reply. */
+  /** `DNAT to 10.244.1.5:8080` / `SNAT to ...`, `un-DNAT from ...` / `un-SNAT to ...` for a reply. */
   private rewriteWords(pkt: Packet, before: string, after: string): string {
     const [bs, bd] = before.split(' > ');
     const [as, ad] = after.split(' > ');
     const reply = pkt.meta[M_CT_DIR] === IP_CT_DIR_REPLY;
     const out: string[] = [];
-    if (bd !== ad) out.push(reply ? `un-SNAT: to ${ad}` : `DNAT to ${ad}`);
-    if (bs !== as) out.push(reply ? `un-DNAT: from ${as}` : `SNAT to ${as}`);
+    if (bd !== ad) out.push(reply ? `un-SNAT to ${ad}` : `DNAT to ${ad}`);
+    if (bs !== as) out.push(reply ? `un-DNAT from ${as}` : `SNAT to ${as}`);
     return out.join(', ');
   }
 
