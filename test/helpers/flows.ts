@@ -49,10 +49,24 @@ export function ether(side: Side, ip: Uint8Array): Uint8Array {
   return f;
 }
 
-/** What the node did with a frame: the IP packet it forwarded and the side it left on, or nothing. */
+/**
+ * What the node did with a frame: the IP packet it forwarded and the side it
+ * left on, or nothing. `remapped`: the node moved the source port or ICMP id
+ * (a NAT clash or --random-fully: the kernel's choice is a random draw, so
+ * the peer does not answer such a packet).
+ */
 export interface Sent {
   fate: Fate;
-  out: { side: Side; ip: Uint8Array } | undefined;
+  out: { side: Side; ip: Uint8Array; remapped: boolean } | undefined;
+}
+
+/** The source port (TCP/UDP/SCTP) or ICMP query id of an IPv4 packet, -1 for others. */
+function sourceKey(ip: Uint8Array): number {
+  const th = (ip[0]! & 15) * 4;
+  const p = ip[9];
+  if (p === 6 || p === 17 || p === 132) return (ip[th]! << 8) | ip[th + 1]!;
+  if (p === 1 && (ip[th] === 8 || ip[th] === 0)) return (ip[th + 4]! << 8) | ip[th + 5]!;
+  return -1;
 }
 
 export class Conversation {
@@ -74,7 +88,8 @@ export class Conversation {
     const f = r.fate;
     if (f.kind !== 'forwarded') return { fate: f, out: undefined };
     const nh = pkt.meta[M_NHOFF]!;
-    return { fate: f, out: { side: f.dev === 'eth0' ? 'c' : 's', ip: pkt.data.slice(nh, nh + pkt.meta[M_LEN]!) } };
+    const out = pkt.data.slice(nh, nh + pkt.meta[M_LEN]!);
+    return { fate: f, out: { side: f.dev === 'eth0' ? 'c' : 's', ip: out, remapped: sourceKey(out) !== sourceKey(ip) } };
   }
 
   /** The frames as a pcapng: interface 0 eth0, 1 eth1 (each frame on the interface it came in on). */
@@ -97,8 +112,8 @@ function endpoints(ip: Uint8Array): { src: string; dst: string; sport: number; d
 /**
  * A TCP connection: the client sends from its side to (dst, dport); the
  * peer answers what the node delivered to it, from the side it left on.
- * When the node remapped the client's source port (a clash, the kernel's
- * random draw), or dropped the first packet, the peer stays silent.
+ * When the node remapped the client's source port (Sent.remapped), or
+ * dropped the first packet, the peer stays silent.
  */
 export class Tcp {
   cseq: number;
@@ -114,7 +129,7 @@ export class Tcp {
     if (s.out && !this.peer) {
       const e = endpoints(s.out.ip);
       this.peer = { side: s.out.side, a: e.dst, p: e.dport, ca: e.src, cp: e.sport };
-      if (e.sport !== this.cp) this.silent = true;
+      if (s.out.remapped) this.silent = true;
     }
     if (seq === this.cseq) this.cseq = (this.cseq + payload + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
   }
@@ -142,9 +157,9 @@ export class Tcp {
 /** UDP from a side; the peer answers `answers` times (the same ports, swapped). Returns what the node forwarded first. */
 export function udp(c: Conversation, side: Side, ca: string, cp: number, da: string, dp: number, answers = 1, size = 20): Sent {
   const s = c.send(side, ipPacket(ca, da, { proto: 'udp', sport: cp, dport: dp, payload: size }));
-  if (s.out) {
+  if (s.out && !s.out.remapped) {
     const e = endpoints(s.out.ip);
-    if (e.sport === cp) for (let i = 0; i < answers; i++) c.send(s.out.side, ipPacket(e.dst, e.src, { proto: 'udp', sport: e.dport, dport: e.sport, payload: size * 2 }));
+    for (let i = 0; i < answers; i++) c.send(s.out.side, ipPacket(e.dst, e.src, { proto: 'udp', sport: e.dport, dport: e.sport, payload: size * 2 }));
   }
   return s;
 }
@@ -152,16 +167,13 @@ export function udp(c: Conversation, side: Side, ca: string, cp: number, da: str
 /** An ICMP echo from a side, answered by its peer when `answered`. */
 export function ping(c: Conversation, side: Side, ca: string, da: string, id: number, answered = true): Sent {
   const s = c.send(side, ipPacket(ca, da, { proto: 'icmp', type: 8, id }));
-  if (s.out && answered) {
-    const th = (s.out.ip[0]! & 15) * 4;
-    if (u16(s.out.ip, th + 4) === id) c.send(s.out.side, ipPacket(addr(s.out.ip, 16), addr(s.out.ip, 12), { proto: 'icmp', type: 0, id }));
-  }
+  if (s.out && answered && !s.out.remapped) c.send(s.out.side, ipPacket(addr(s.out.ip, 16), addr(s.out.ip, 12), { proto: 'icmp', type: 0, id }));
   return s;
 }
 
-/** The peer of a forwarded packet answers with an ICMP error (type/code) quoting it. */
+/** The peer of a forwarded packet answers with an ICMP error (type/code) quoting it (not a remapped one). */
 export function icmpError(c: Conversation, sent: Sent, type = 3, code = 3, from?: string): void {
-  if (!sent.out) return;
+  if (!sent.out || sent.out.remapped) return;
   const ip = sent.out.ip;
   c.send(sent.out.side, ipPacket(from ?? addr(ip, 16), addr(ip, 12), { proto: 'icmp', type, code, inner: ip.slice(0, 28) }));
 }
