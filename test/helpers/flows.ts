@@ -13,7 +13,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LINKTYPE_ETHERNET, Packet, decodePacket } from '../../vm/packet.js';
+import { LINKTYPE_ETHERNET, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
 import { M_LEN, M_NHOFF } from '../../vm/layout.js';
 import { buildNode } from '../../hooks/snapshot/read.js';
 import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
@@ -81,6 +81,7 @@ export class Conversation {
     const data = ether(side, ip);
     this.frames.push({ t: this.t, side, data });
     const pkt = this.pkt;
+    resetMeta(pkt);
     pkt.setFrame(data);
     decodePacket(pkt, LINKTYPE_ETHERNET);
     this.model.captureCt(pkt);
@@ -176,6 +177,27 @@ export function icmpError(c: Conversation, sent: Sent, type = 3, code = 3, from?
   if (!sent.out || sent.out.remapped) return;
   const ip = sent.out.ip;
   c.send(sent.out.side, ipPacket(from ?? addr(ip, 16), addr(ip, 12), { proto: 'icmp', type, code, inner: ip.slice(0, 28) }));
+}
+
+/** The clients on eth0 the conversations use (the kernel test gives each a neighbour entry). */
+export const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.9', '10.0.0.130', '10.0.0.131'];
+
+/** A mixed conversation: TCP to completion, reset, half-open and out of window; UDP both ways; echo; errors. */
+export function mixedFlows(c: Conversation, dsts: readonly string[], base = 41000): void {
+  let p = base;
+  for (const [i, d] of dsts.entries()) {
+    const cl = CLIENTS[i % CLIENTS.length]!;
+    new Tcp(c, 'c', cl, p++, d, 80).handshake().data().sdata(300).ack().fin().sack().sfin().ack();
+    new Tcp(c, 'c', cl, p++, d, 443).handshake().data(20).srst();
+    new Tcp(c, 'c', cl, p++, d, 22).syn();
+    new Tcp(c, 'c', cl, p++, d, 80).handshake().wild().data(10).sack();
+    udp(c, 'c', cl, p++, d, 53, 2);
+    udp(c, 'c', cl, p++, d, 123, 0);
+    ping(c, 'c', cl, d, p++);
+    icmpError(c, udp(c, 'c', cl, p++, d, 161, 0));
+  }
+  // The same 5-tuple again after its connection closed.
+  new Tcp(c, 'c', CLIENTS[0]!, base, dsts[0]!, 80, 9000).handshake().data().fin().sack().sfin().ack();
 }
 
 /**

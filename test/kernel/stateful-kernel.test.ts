@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { compareConntrack, flattenCounters, have, IS_ROOT, nsSh, nsSnapshotRunner, run, skipBecause } from '../helpers/kernel.js';
-import { Conversation, MAC, Tcp, icmpError, ping, udp } from '../helpers/flows.js';
+import { CLIENTS, Conversation, MAC, Tcp, icmpError, mixedFlows, ping, udp } from '../helpers/flows.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -49,7 +49,6 @@ const SKIP = skipBecause('the stateful node against the kernel', !IS_ROOT ? 'nee
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { wire: `nfvm-sw-${id}`, node: `nfvm-sn-${id}` };
-const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.9', '10.0.0.130', '10.0.0.131'];
 const REMOTE = ['203.0.113.7', '203.0.113.66', '198.51.100.7'];
 const SERVERS = ['10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5', '10.1.0.9', '10.1.0.200', ...Array.from({ length: 21 }, (_, i) => `10.1.0.${100 + i}`)];
 /** The UDP port redirected traffic reaches on the node (a socket is bound there, so nothing answers). */
@@ -127,24 +126,6 @@ const COUNT_STATES = `-A FORWARD -m conntrack --ctstate INVALID
 -A FORWARD -m conntrack --ctstate UNTRACKED
 -A FORWARD -m conntrack --ctstate SNAT
 -A FORWARD -m conntrack --ctstate DNAT`;
-
-/** A mixed conversation: TCP to completion, reset, half-open and out of window; UDP both ways; echo; errors. */
-function mixedFlows(c: Conversation, dsts: readonly string[], base = 41000): void {
-  let p = base;
-  for (const [i, d] of dsts.entries()) {
-    const cl = CLIENTS[i % CLIENTS.length]!;
-    new Tcp(c, 'c', cl, p++, d, 80).handshake().data().sdata(300).ack().fin().sack().sfin().ack();
-    new Tcp(c, 'c', cl, p++, d, 443).handshake().data(20).srst();
-    new Tcp(c, 'c', cl, p++, d, 22).syn();
-    new Tcp(c, 'c', cl, p++, d, 80).handshake().wild().data(10).sack();
-    udp(c, 'c', cl, p++, d, 53, 2);
-    udp(c, 'c', cl, p++, d, 123, 0);
-    ping(c, 'c', cl, d, p++);
-    icmpError(c, udp(c, 'c', cl, p++, d, 161, 0));
-  }
-  // The same 5-tuple again after its connection closed.
-  new Tcp(c, 'c', CLIENTS[0]!, base, dsts[0]!, 80, 9000).handshake().data().fin().sack().sfin().ack();
-}
 
 const CASES: Case[] = [
   {
