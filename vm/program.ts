@@ -16,6 +16,7 @@ import {
 } from './layout.js';
 import type { NftSet } from './set.js';
 import type { NfCtEnv } from './ct-env.js';
+import { xorshiftState } from './random.js';
 import { Op, Rec } from './opcodes.js';
 
 export interface Program {
@@ -83,7 +84,7 @@ export class VmEnv {
   ct: NfCtEnv | null = null;
 
   constructor(seed = 0x6e66766d, traceCap = 0) {
-    this.rng[0] = seed | 0 || 1;
+    this.rng[0] = xorshiftState(seed);
     if (traceCap > 0) this.enableTrace(traceCap);
   }
 
