@@ -16,6 +16,8 @@ export class UsageError extends Error {
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
   readonly short?: string;
+  /** A string option that may be given several times (ParsedArgs.all). */
+  readonly multi?: boolean;
 }
 
 export interface CommandSpec {
@@ -28,8 +30,10 @@ export interface CommandSpec {
 export interface ParsedArgs {
   readonly help: boolean;
   readonly positionals: readonly string[];
-  /** The value of a string option, undefined when not given. */
+  /** The value of a string option, undefined when not given (the last one of a repeated option). */
   str(name: string): string | undefined;
+  /** Every value of a `multi` string option, in order. */
+  all(name: string): string[];
   /** Whether a boolean option was given. */
   flag(name: string): boolean;
 }
@@ -37,6 +41,7 @@ export interface ParsedArgs {
 /** Parses `argv` (the words after the command name) against `spec`. Throws UsageError. */
 export function parseCommand(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
   const values = new Map<string, string | true>();
+  const lists = new Map<string, string[]>();
   const positionals: string[] = [];
   const hint = `(see nfvm ${spec.name} --help)`;
   const byShort = new Map<string, string>();
@@ -83,6 +88,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
       v = argv[++i]!;
     }
     values.set(name, v);
+    if (o.multi) lists.set(name, [...(lists.get(name) ?? []), v]);
   }
   return {
     help,
@@ -92,6 +98,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
       return typeof v === 'string' ? v : undefined;
     },
     flag: (name) => values.get(name) === true,
+    all: (name) => lists.get(name) ?? [],
   };
 }
 

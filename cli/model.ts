@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
-import { buildNodeModel, type EngineKind, type NodeModel } from '../hooks/node.js';
+import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel } from '../hooks/node.js';
 import { specPacket, type PacketSpec } from '../hooks/input/spec.js';
 import type { Frame } from '../hooks/input/capture.js';
 import type { Backend } from '../core/netfilter.js';
@@ -50,8 +50,14 @@ export function loadModel(dir: string, a: ParsedArgs): NodeModel {
   return buildNodeModel(node, { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1 });
 }
 
-/** The packet of a spec as it arrives: on its iif (destination MAC = the device's unless given) or from local. */
-export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; iif: string } {
+/**
+ * The packet of a spec as it arrives: on its iif (destination MAC = the
+ * device's unless given) or from local. When the node runs conntrack for
+ * its family the packet comes without a conntrack and the spec's `ct`
+ * clause describes its connection (`ct`, for NodeModel.receive/send);
+ * otherwise the clause's state is the packet's as given.
+ */
+export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; iif: string; ct: CtSpec | undefined } {
   if (!spec.fromLocal) {
     if (spec.iif === '') throw new NfvmError('value', 'say where the packet comes from: "iif DEV" or "from local"', 'packet spec', { line: 1, col: 1 }, undefined);
     const link = model.node.links.get(spec.iif);
@@ -65,8 +71,12 @@ export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; ii
   }
   const ifx = (name: string) => model.node.links.get(name)?.ifindex ?? 0;
   const pkt = specPacket(spec, { ifindex: ifx });
-  if (spec.ct === '') model.captureCt(pkt);
-  return { pkt, iif: spec.fromLocal ? '' : spec.iif };
+  let ct: CtSpec | undefined;
+  if (model.tracks(pkt)) {
+    model.captureCt(pkt);
+    if (spec.ct !== '') ct = { state: spec.ct, reply: spec.ctReply, mark: spec.ctMark };
+  }
+  return { pkt, iif: spec.fromLocal ? '' : spec.iif, ct };
 }
 
 /** The interface a captured frame arrives on: --iface, the pcapng interface name, the SLL2 ifindex. */

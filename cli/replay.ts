@@ -15,6 +15,8 @@ import { saveRuleset } from '../compiler/save.js';
 import type { Fate } from '../hooks/path/fate.js';
 import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
 import { Packet, resetMeta } from '../vm/packet.js';
+import type { PacketInput } from '../hooks/node.js';
+import { conntrackList, conntrackListJson, conntrackSummary } from '../hooks/conntrack/index.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel } from './model.js';
@@ -22,15 +24,21 @@ import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel } from '.
 export const REPLAY: CommandSpec = {
   name: 'replay',
   usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables]
-              ${MODEL_USAGE} [--json]
+              ${MODEL_USAGE} [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng) in on interface NAME
-      (default: the pcapng interface of each frame), in order, and print the
-      ruleset with its counters as \`iptables-save -c\` would on the node
-      (--save ip6tables: the ip6tables ruleset, as \`ip6tables-save -c\`).
-      Frames the capture saw leave the node are counted, not fed. On a
-      terminal: progress and a summary of the frames' fates on stderr.
+      (default: the pcapng interface of each frame), in order, on the
+      capture's clock, and print the ruleset with its counters as
+      \`iptables-save -c\` would on the node (--save ip6tables: the
+      ip6tables ruleset, as \`ip6tables-save -c\`); --conntrack prints the
+      conntrack table instead, as \`conntrack -L\` would at the last frame's
+      time (its summary line on stderr). Frames the capture saw leave the
+      node are counted, not fed. On a terminal: progress and a summary of
+      the frames' fates on stderr.
 `,
-  options: { pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, json: { type: 'boolean' }, ...MODEL_OPTIONS },
+  options: {
+    pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
+    ...MODEL_OPTIONS,
+  },
 };
 
 /** What became of the frames of a capture. */
@@ -126,6 +134,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const s = newSummary();
   const kernel = new Map<string, number>();
   const pkt = new Packet();
+  const input: PacketInput = {};
   const t0 = performance.now();
   let last = t0;
   for (const f of readCaptureFile(file)) {
@@ -142,7 +151,8 @@ export function cmdReplay(argv: readonly string[]): string {
       continue;
     }
     model.captureCt(pkt);
-    count(s, kernel, model.receive(pkt, iif).fate);
+    input.now = f.tsSec * 1e9 + f.tsNsec;
+    count(s, kernel, model.receive(pkt, iif, input).fate);
     if (tty && (s.frames & 255) === 0) {
       const now = performance.now();
       if (now - last >= 100) {
@@ -152,15 +162,24 @@ export function cmdReplay(argv: readonly string[]): string {
     }
   }
   s.seconds = (performance.now() - t0) / 1000;
+  const ct = model.conntrackTable;
+  const now = input.now ?? 0;
   s.kernelDrops = Object.fromEntries([...kernel].sort(([x], [y]) => (x < y ? -1 : 1)));
   if (tty) process.stderr.write(`\r\x1b[K${progressText(size, size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
   const rs = model.rulesetWithCounters(family);
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
   const text = saveRuleset(rs, { counters: true });
-  if (!a.flag('json')) return text;
+  const listing = ct ? conntrackList(ct, now) : [];
+  if (!a.flag('json')) {
+    if (!a.flag('conntrack')) return text;
+    if (!ct) throw new UsageError('--conntrack: the node does not run conntrack (no ruleset of it loads it)');
+    if (tty) process.stderr.write(`${conntrackSummary(listing.length)}\n`);
+    return listing.map((l) => `${l}\n`).join('');
+  }
   return jsonDoc({
     schema: 1, snapshot: a.positionals[0]!, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
     engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text,
+    ...(ct ? { conntrack: conntrackListJson(ct, now) } : {}),
   });
 }

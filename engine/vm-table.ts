@@ -46,6 +46,7 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
   const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1, classifierBlock: opts.classifierBlock });
   const prog = compiled.program;
   const env = new VmEnv(opts.seed ?? 1);
+  env.ct = opts.ct ?? null;
   const vm = new Vm(env);
   const traceCap = opts.traceCap ?? 4096;
   const astTable = rs.tables.get(table)!;

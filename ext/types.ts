@@ -30,6 +30,7 @@ import type { Family, MatchNode, Rule, TableName, TargetNode } from '../core/ast
 import type { LowerCtx } from './lower.js';
 import type { MatchFn, TargetFn } from './xt.js';
 import type { Backend } from '../core/netfilter.js';
+import type { NfCtEnv } from '../vm/ct-env.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -154,8 +155,9 @@ export type { MatchNode };
 
 /**
  * What the node tells both engines: the seed they draw randomness from in the
- * same order (statistic --mode random) and its addresses (addrtype). The
- * lowering and the reference faces of the extensions read it.
+ * same order (statistic --mode random), its addresses (addrtype) and its
+ * conntrack (vm/ct-env.ts). The lowering and the reference faces of the
+ * extensions read it.
  */
 export interface EngineOptions {
   /** Seed of the pseudo-random generator (`statistic --mode random`), default 1. */
@@ -163,4 +165,6 @@ export interface EngineOptions {
   /** The node's local addresses, for `addrtype` (LOCAL), and its broadcast addresses. */
   localAddrs?: readonly Uint8Array[];
   broadcastAddrs?: readonly Uint8Array[];
+  /** The node's conntrack table and NAT core: the NAT and CT targets act through it, the conntrack matches read it. */
+  ct?: NfCtEnv;
 }

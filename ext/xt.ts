@@ -11,6 +11,7 @@
  */
 import type { Packet } from '../vm/packet.js';
 import type { Xorshift32 } from '../vm/random.js';
+import type { NfCtEnv } from '../vm/ct-env.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
 export const XT_CONTINUE = 0xffffffff;
@@ -22,8 +23,8 @@ export type TargetAction =
   | { kind: 'TRACE'; chain: string; rule: number }
   /** The reply REJECT asks for (nf_send_unreach / nf_send_reset); sending it is the node's business. */
   | { kind: 'REJECT'; chain: string; rule: number; with: string }
-  /** A NAT target ran; the translation is the node's NAT model. */
-  | { kind: 'NAT'; chain: string; rule: number; target: 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT'; data: unknown };
+  /** A NAT target ran (its binding is the node's NAT core's, through XtEnv.ct); `verdict` is what it returned. */
+  | { kind: 'NAT'; chain: string; rule: number; target: 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT' | 'NETMAP'; data: unknown; verdict: number };
 
 /** Engine-wide state a match or target may consult. */
 export interface XtEnv {
@@ -36,6 +37,8 @@ export interface XtEnv {
   actions: TargetAction[];
   /** The rule whose REJECT ended the current run (TableEngine.lastReject), recorded with tracing off too. */
   reject: { chain: string; rule: number } | undefined;
+  /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
+  ct: NfCtEnv | null;
 }
 
 export interface XtActionParam {

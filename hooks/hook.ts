@@ -3,20 +3,21 @@
  * and what their hook functions see, as kernel modules call
  * nf_register_net_hooks() with their struct nf_hook_ops.
  *
- * A module (the iptables tables in tables.ts, nf_defrag in defrag.ts, the
- * conntrack placeholders in ct-placeholder.ts; conntrack, NAT, the bridge
- * and IPVS later) builds NodeHookOps: a family, a hook point, a priority
- * from priorities.ts and a hook function over (pkt, state), and registers
- * them with registerOps(). The state gives the function the devices and the
- * per-packet context: the packet's conntrack entry (ctx.ct, skb->_nfct), the
- * TRACE steps (ctx.steps, formatted only when !ctx.quiet) and the OUTPUT
- * re-route (ctx.reroute). When an entry ends the walk, the fate translator
- * (verdict.ts) reads its `source` to say what the verdict means.
+ * A module (the iptables tables in tables.ts, nf_defrag in defrag.ts,
+ * conntrack and NAT in ct-node.ts; the bridge and IPVS later) builds
+ * NodeHookOps: a family, a hook point, a priority from priorities.ts and a
+ * hook function over (pkt, state), and registers them with registerOps().
+ * The packet carries its conntrack in its metadata (M_CT_ID, skb->_nfct);
+ * the state gives the function the devices and the per-packet context: the
+ * TRACE steps (ctx.steps, formatted only when !ctx.quiet), the OUTPUT
+ * re-route (ctx.reroute), the NAT rewrites. When an entry ends the walk,
+ * the fate translator (verdict.ts) reads its `source` to say what the
+ * verdict means.
  *
  *   registerOps(registry, [{
  *     pf: NFPROTO_IPV4, hooknum: NF_INET_PRE_ROUTING, priority: NF_IP_PRI_CONNTRACK, name: 'ipv4_conntrack_in',
  *     source: { kind: 'module' },
- *     hook: (pkt, st) => { st.ctx.ct = lookup(pkt); return NF_ACCEPT; },
+ *     hook: (pkt, st) => ct.nfConntrackIn(pkt, st.hook, now),
  *   }]);
  */
 import type { Family, Table, TableName } from '../core/ast.js';
@@ -38,8 +39,15 @@ export interface NodeHookState extends NfHookState {
 
 /** What a registered entry is, for the fate translator. */
 export type HookSource =
-  /** An iptables table (x_tables) or iptables-nft base chain, run by its engine. */
-  | { readonly kind: 'table'; readonly family: Family; readonly table: TableName; readonly ast: Table; readonly engine: TableEngine }
+  /**
+   * An iptables table (x_tables) or iptables-nft base chain, run by its
+   * engine; `explain` (the NAT core's, around the nat table) turns a verdict
+   * that is not the table's own into a fate.
+   */
+  | {
+    readonly kind: 'table'; readonly family: Family; readonly table: TableName; readonly ast: Table; readonly engine: TableEngine;
+    readonly explain?: (verdict: number, st: NodeHookState) => Fate | undefined;
+  }
   /** nf_defrag_ipv4/ipv6: NF_STOLEN means "held for reassembly". */
   | { readonly kind: 'defrag' }
   /** Any other module; `explain` (when given) turns its non-accept verdicts into fates. */

@@ -12,9 +12,13 @@ import type { NodeHookState, NodeRegistry } from './hook.js';
 import { arphrd, type Netfilter, type PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
 import { verdictFate } from './verdict.js';
+import { HOOK_CHAIN_NAMES } from './priorities.js';
 
 /** NF_HOOK for one family (NFPROTO_*) over a registry. */
 export class NfHook implements Netfilter {
+  /** The packet's connection in words, for a note at each hook once conntrack has seen it (when the family runs conntrack). */
+  ctNote: ((pkt: Packet) => string) | undefined;
+
   constructor(
     readonly registry: NodeRegistry,
     readonly pf: number,
@@ -23,6 +27,7 @@ export class NfHook implements Netfilter {
   hook(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
     const entries = this.registry.entries(this.pf, hook);
     if (entries.length === 0) return 1;
+    if (!ctx.quiet && ctx.ctSeen && this.ctNote) ctx.steps.push({ kind: 'conntrack', text: `conntrack at ${HOOK_CHAIN_NAMES[hook]}: ${this.ctNote(pkt)}` });
     if (inLink) setDevice(pkt, 'in', inLink.ifindex, inLink.name, arphrd(inLink), inLink.group);
     else setDevice(pkt, 'in', 0);
     if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);

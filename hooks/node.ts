@@ -10,8 +10,9 @@
  *
  * The modules, per family: the iptables tables of the dump (tables.ts, at
  * the priorities of the dump's backend: priorities.ts); when the ruleset
- * needs conntrack, nf_defrag (defrag.ts) and the conntrack placeholders
- * (ct-placeholder.ts). NF_QUEUE finds no listener (as in a fresh
+ * needs conntrack, nf_defrag (defrag.ts), conntrack and, with a nat table,
+ * the NAT core running it (ct-node.ts; one conntrack table for both
+ * families, as in a namespace). NF_QUEUE finds no listener (as in a fresh
  * namespace): the packet is dropped unless the verdict carries the bypass
  * flag (verdict.ts).
  */
@@ -20,35 +21,45 @@ import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
 import type { Packet } from '../vm/packet.js';
-import { M_NFPROTO, M_NHOFF } from '../vm/layout.js';
+import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
-import { registerOps, type NodeRegistry } from './hook.js';
+import { registerOps, type NodeHookOps, type NodeRegistry } from './hook.js';
+import type { NfConntrack } from './conntrack/index.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
-import { captureCt as setCaptureCt, conntrackOps, needsConntrack } from './ct-placeholder.js';
+import { NodeConntrack, needsConntrack } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
-import { newPathCtx, type InetFamily } from './path/ctx.js';
+import { newPathCtx, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
-import type { PathResult } from './path/fate.js';
+import type { Fate, PathResult } from './path/fate.js';
 
 export type { EngineKind } from './tables.js';
-export { needsConntrack } from './ct-placeholder.js';
+export { needsConntrack } from './ct-node.js';
+export type { CtSpec } from './path/ctx.js';
 
 export interface NodeModelOptions {
   /** Evaluator of the tables (default 'vm'). */
   engine?: EngineKind;
   /** Overrides the backend the dump's header names (default: the header's, else legacy). */
   backend?: Backend;
-  /** Seed of `statistic --mode random` (default 1). */
+  /** Seed of `statistic --mode random`, of the NAT core's port choice and of the conntrack hash (default 1). */
   seed?: number;
   /** The VM's program: 1 (default) with classifier prefilters (compiler/optimize), 0 straight lowering. */
   optimize?: 0 | 1;
+}
+
+/** What a packet brings besides its bytes: its time, and a packet spec's `ct` clause. */
+export interface PacketInput {
+  /** The packet's time in nanoseconds (a capture timestamp; any fixed origin): conntrack's clock. Default: the last packet's. */
+  now?: number;
+  /** A packet spec's `ct` clause (applied when the packet's family runs conntrack). */
+  ct?: CtSpec;
 }
 
 /** Per-address lists for `addrtype` (the local table's host routes). */
@@ -92,6 +103,8 @@ export class NodeModel {
   readonly conntrack6: boolean;
   readonly inet4: Inet;
   readonly inet6: Inet;
+  /** Connection tracking and NAT, when a ruleset loads conntrack. */
+  readonly conntrackModule: NodeConntrack | undefined;
   private tracing = false;
 
   constructor(
@@ -106,18 +119,32 @@ export class NodeModel {
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
     this.conntrack6 = this.rs6 ? needsConntrack(this.rs6) : false;
-    const common = { engine: opts.engine ?? 'vm', seed: opts.seed ?? 1, optimize: opts.optimize ?? 1, ...addrLists(node) } as const;
+    const seed = opts.seed ?? 1;
+    const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed) : undefined;
+    this.conntrackModule = ctm;
+    const common = { engine: opts.engine ?? 'vm', seed, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
     const t6 = load(this.rs6, txt6?.file ?? '', this.backend6);
     this.engines = t4?.engines ?? new Map();
     this.engines6 = t6?.engines ?? new Map();
-    registerOps(this.registry, [...(t4?.ops ?? []), ...(t6?.ops ?? [])]);
-    if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend), ...conntrackOps(NFPROTO_IPV4, this.backend)]);
-    if (this.conntrack6) registerOps(this.registry, [...defragOps(NFPROTO_IPV6, this.backend6), ...conntrackOps(NFPROTO_IPV6, this.backend6)]);
-    this.inet4 = new Inet(node, new NfHook(this.registry, NFPROTO_IPV4), IPV4);
-    this.inet6 = new Inet(node, new NfHook(this.registry, NFPROTO_IPV6), IPV6);
+    // The nat table runs inside the NAT core's entries (nf_nat_inet_fn), which take its places.
+    const ops = [...(t4?.ops ?? []), ...(t6?.ops ?? [])];
+    const isNat = (o: NodeHookOps) => o.source.kind === 'table' && o.source.table === 'nat';
+    registerOps(this.registry, ops.filter((o) => !isNat(o)));
+    if (ctm) registerOps(this.registry, ctm.natOps(ops.filter(isNat)));
+    if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend), ...ctm!.conntrackOps(NFPROTO_IPV4, this.backend)]);
+    if (this.conntrack6) registerOps(this.registry, [...defragOps(NFPROTO_IPV6, this.backend6), ...ctm!.conntrackOps(NFPROTO_IPV6, this.backend6)]);
+    const nf4 = new NfHook(this.registry, NFPROTO_IPV4);
+    const nf6 = new NfHook(this.registry, NFPROTO_IPV6);
+    if (ctm) {
+      const note = (p: Packet) => ctm.describe(p);
+      if (this.conntrack) nf4.ctNote = note;
+      if (this.conntrack6) nf6.ctNote = note;
+    }
+    this.inet4 = new Inet(node, nf4, IPV4);
+    this.inet6 = new Inet(node, nf6, IPV6);
   }
 
   /** Turns the TRACE steps on (every table's engine records its events). */
@@ -132,30 +159,60 @@ export class NodeModel {
     return pf === NFPROTO_IPV4 ? this.inet4 : pf === NFPROTO_IPV6 ? this.inet6 : undefined;
   }
 
-  /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller). */
-  receive(pkt: Packet, iif: string): PathResult {
-    const ctx = newPathCtx(!this.tracing);
+  /** Whether the node runs conntrack for the packet's family. */
+  tracks(pkt: Packet): boolean {
+    const pf = pkt.meta[M_NFPROTO];
+    return pf === NFPROTO_IPV4 ? this.conntrack : pf === NFPROTO_IPV6 ? this.conntrack6 : false;
+  }
+
+  /** The packet's context: its time on conntrack's clock and the spec's `ct` clause. */
+  private start(pkt: Packet, input: PacketInput) {
+    const ctm = this.conntrackModule;
+    if (ctm && input.now !== undefined) ctm.now = input.now;
+    return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined);
+  }
+
+  /** The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack. */
+  private finish(pkt: Packet, fate: Fate, ctx: PathCtx): PathResult {
+    this.conntrackModule?.ct.nfResetCt(pkt);
+    if (ctx.nat.length) fate.nat = ctx.nat;
+    return { fate, steps: ctx.steps };
+  }
+
+  /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller: captureCt). */
+  receive(pkt: Packet, iif: string, input: PacketInput = {}): PathResult {
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
+    const ctx = this.start(pkt, input);
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
       return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps };
     }
-    return { fate: receive(af, pkt, link, ctx), steps: ctx.steps };
+    return this.finish(pkt, receive(af, pkt, link, ctx), ctx);
   }
 
   /** A packet sent by a local program (out of `oif` when given). */
-  send(pkt: Packet, oif = ''): PathResult {
-    const ctx = newPathCtx(!this.tracing);
+  send(pkt: Packet, oif = '', input: PacketInput = {}): PathResult {
     if (oif && !this.node.links.get(oif)) throw new NfvmError('value', `no interface ${oif} in the snapshot`, this.node.dir || '<node>', undefined, oif);
+    const ctx = this.start(pkt, input);
     const af = this.family(pkt);
     if (!af) return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps };
-    return { fate: localOut(af, pkt, oif, ctx), steps: ctx.steps };
+    return this.finish(pkt, localOut(af, pkt, oif, ctx), ctx);
   }
 
-  /** Sets a captured frame's conntrack fields: ctstate NEW when the node runs conntrack for its family, none otherwise. */
+  /** A captured frame has no conntrack yet (skb->_nfct empty): the node's conntrack classifies it. */
   captureCt(pkt: Packet): void {
-    setCaptureCt(pkt, pkt.meta[M_NFPROTO] === NFPROTO_IPV6 ? this.conntrack6 : this.conntrack);
+    const m = pkt.meta;
+    m[M_CT_ID] = -1;
+    m[M_CT_STATE] = 0;
+    m[M_CT_DIR] = -1;
+    m[M_CT_STATUS] = 0;
+    m[M_CT_MARK] = 0;
+  }
+
+  /** The conntrack table, when the node runs conntrack. */
+  get conntrackTable(): NfConntrack | undefined {
+    return this.conntrackModule?.ct;
   }
 
   /** Counters of a table's rules and policies, from its engine (IPv4, or IPv6 with family 'ip6'). */

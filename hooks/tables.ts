@@ -11,21 +11,20 @@
  *                                         chain changed mark, saddr, daddr or TOS
  *   net/ipv6/netfilter/ip6table_mangle.c ip6t_mangle_out(): the same over saddr, daddr, mark, hop
  *                                         limit and the first header word (flow label, traffic class)
- *   net/ipv4/netfilter/iptable_nat.c     through the NAT core (nf_nat_inet_fn): the chains run only
- *                                         for a connection's first packet; without a conntrack model
- *                                         that is ctstate NEW, and no address is rewritten yet
+ *   net/ipv4/netfilter/iptable_nat.c     the nat table's chains, run by the NAT core (ct-node.ts,
+ *                                         nf_nat_inet_fn) for a connection's first packet only
  * The TRACE lines are ip_tables.c trace_packet()'s, with nf_log_syslog's body (path/log.ts).
  */
 import type { Family, Rule, Ruleset, Table, TableName } from '../core/ast.js';
 import { saveRule } from '../compiler/save.js';
 import {
-  NF_CT_STATE_NEW_BIT, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT, NF_STOLEN, NF_VERDICT_MASK, NF_VERDICT_QBITS,
+  NF_DROP, NF_INET_LOCAL_OUT, NF_STOLEN, NF_VERDICT_MASK, NF_VERDICT_QBITS,
   NFPROTO_IPV4, NFPROTO_IPV6, type Backend,
 } from '../core/netfilter.js';
 import { TraceKind, type EngineOptions, type TableEngine } from '../engine/engine.js';
 import { referenceTable } from '../engine/reference/index.js';
 import { vmTable } from '../engine/vm-table.js';
-import { M_CT_STATE, M_MARK, M_NHOFF } from '../vm/layout.js';
+import { M_MARK, M_NHOFF } from '../vm/layout.js';
 import type { Packet } from '../vm/packet.js';
 import type { NodeHookOps, NodeHookState } from './hook.js';
 import { HOOK_CHAIN_NAMES, hookSlots } from './priorities.js';
@@ -40,6 +39,8 @@ export interface TablesOptions extends EngineOptions {
   optimize: 0 | 1;
   /** The dump's file, for errors. */
   file: string;
+  /** Called after each run with the packet: stores the ct mark its rules may have written (the node's conntrack). */
+  afterRun?: (pkt: Packet) => void;
 }
 
 /** The tables of one family's ruleset: their engines and the hook ops that run them. */
@@ -63,7 +64,7 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
       ops.push({
         pf, hooknum: s.hook, priority: s.priority, name: s.owner,
         source: { kind: 'table', family: rs.family, table: name, ast, engine },
-        hook: tableHook(rs.family, ast, engine, s.hook),
+        hook: tableHook(rs.family, ast, engine, s.hook, o.afterRun),
       });
     }
   }
@@ -71,18 +72,17 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
 }
 
 /** The hook function of a table at one hook: its builtin chain, the TRACE steps, mangle's re-route. */
-function tableHook(family: Family, ast: Table, engine: TableEngine, hook: number): (pkt: Packet, st: NodeHookState) => number {
+function tableHook(family: Family, ast: Table, engine: TableEngine, hook: number, afterRun: ((pkt: Packet) => void) | undefined): (pkt: Packet, st: NodeHookState) => number {
   const table = ast.name;
   const chain = HOOK_CHAIN_NAMES[hook]!;
-  const nat = table === 'nat';
   const mangleOut = table === 'mangle' && hook === NF_INET_LOCAL_OUT;
   const keys = family === 'ip6' ? routeKeys6 : routeKeys;
   return (pkt, st) => {
-    if (nat && (pkt.meta[M_CT_STATE]! & NF_CT_STATE_NEW_BIT) === 0) return NF_ACCEPT;
     const ctx = st.ctx;
     const body = ctx.quiet ? '' : logBody(pkt, st.in, st.out);
     const before = mangleOut && ctx.reroute ? keys(pkt) : undefined;
     const v = engine.run(chain, pkt);
+    if (afterRun !== undefined) afterRun(pkt);
     if (!ctx.quiet) {
       for (const e of engine.takeTrace()) {
         const type = e.kind === TraceKind.RULE ? 'rule' : e.kind === TraceKind.RETURN ? 'return' : 'policy';
@@ -95,7 +95,7 @@ function tableHook(family: Family, ast: Table, engine: TableEngine, hook: number
     if (before && (v & NF_VERDICT_MASK) !== NF_DROP && (v & NF_VERDICT_MASK) !== NF_STOLEN) {
       const after = keys(pkt);
       if (after.some((x, i) => x !== before[i])) {
-        const r = ctx.reroute!(pkt);
+        const r = ctx.reroute!(pkt, 'mangle OUTPUT');
         // ip_route_me_harder() failed: NF_DROP_ERR(errno).
         if (typeof r === 'number') return NF_DROP | ((-r) << NF_VERDICT_QBITS);
         st.outLink = r;

@@ -23,7 +23,7 @@ import { ruleText } from './tables.js';
 export function verdictFate(ops: NodeHookOps, verdict: number, st: NodeHookState, from: number): Fate {
   const src = ops.source;
   const by = verdictSource(ops, st, from);
-  if (src.kind === 'module' && src.explain) {
+  if (src.kind !== 'defrag' && src.explain) {
     const f = src.explain(verdict, st);
     if (f) return f;
   }

@@ -122,6 +122,12 @@ export class ProgramBuilder implements Emitter {
     return at;
   }
 
+  /** Overwrites the word at rule position `at` of the current rule. For vm/expr encoders. */
+  patch(at: number, value: number): void {
+    if (!this.cur || at < 0 || at >= this.cur.words.length) throw new VmError('patch outside the current rule');
+    this.cur.words[at] = value | 0;
+  }
+
   /**
    * Records that the word at rule position `at` is the index of chain `name`
    * (patched at finish). With `shift`, the word is a packed one and the chain

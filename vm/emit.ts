@@ -7,6 +7,8 @@
 export interface Emitter {
   /** Appends one record to the current rule; returns its word position inside the rule. */
   emit(words: readonly number[]): number;
+  /** Overwrites the word at rule position `at` (a record emitted before in this rule). */
+  patch(at: number, value: number): void;
   /**
    * Records that the word at rule position `at` is the index of chain `name`
    * (patched when the program is laid out). With `shift`, the word is a

@@ -16,6 +16,7 @@ export * from './layout.js';
 export { Op, OP_INFO, OP_MAX, opOf, opSize, type OpInfo, type OperandKind, Rec } from './opcodes.js';
 export * from './program.js';
 export * from './packet.js';
+export * from './ct-env.js';
 export { NftSet, cmpBytes } from './set.js';
 export { ProgramBuilder, resetState, type ChainOptions, type FinishOptions, type SourcePos } from './builder.js';
 export { validate } from './validate.js';

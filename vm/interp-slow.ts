@@ -21,7 +21,7 @@ import type { EvalCtx } from './expr/common.js';
 export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, regs: NftRegs, stack: Int32Array, env: VmEnv): number {
   const code = prog.code;
   regs.r32.fill(0);
-  const ctx: EvalCtx = { prog, pkt, regs, env, code: NFT_CONTINUE, target: -1, chain: baseChain, rule: -1 };
+  const ctx: EvalCtx = { prog, pkt, regs, env, code: NFT_CONTINUE, target: -1, chain: baseChain, rule: -1, skip: 0 };
   const tracing = env.trace !== null && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0;
   const trace = (type: number, rule: number, verdict: number): void => {
     if (tracing && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0) traceRecord(env, type, ctx.chain, rule, verdict, 0);
@@ -36,11 +36,13 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
       ctx.rule = code[pc + Rec.RULE_INDEX]!;
       ctx.code = NFT_CONTINUE;
       let counted = false;
-      for (let e = pc + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size) {
+      for (let e = pc + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size + ctx.skip) {
+        ctx.skip = 0;
         if ((code[e]! & Rec.OP_MASK) === Op.COUNTER) counted = true;
         EXPR_KINDS[code[e]! & Rec.OP_MASK]!.eval(ctx, e);
         if (ctx.code !== NFT_CONTINUE) break;
       }
+      ctx.skip = 0;
       if (ctx.code === NFT_BREAK) {
         // the compiler puts the counter after the matches: a BREAK after it
         // (a target's ct load without a conntrack) still means the rule matched,

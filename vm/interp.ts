@@ -37,14 +37,14 @@ import {
   NFT_META_NFPROTO, NFT_META_OIF, NFT_META_OIFGROUP, NFT_META_OIFNAME, NFT_META_OIFTYPE, NFT_META_PKTTYPE,
   NFT_META_PRIORITY, NFT_META_PROTOCOL, NFT_META_SECMARK, NFT_META_SKGID, NFT_META_SKUID, NFT_NG_INCREMENTAL,
   NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_RANGE_EQ, PACKET_LOOPBACK,
-  PACKET_OTHERHOST, TRACE_LOG, TRACE_NFTRACE, NFT_META_NFTRACE,
+  PACKET_OTHERHOST, TRACE_LOG, TRACE_NFTRACE, NFT_META_NFTRACE, NFT_BITWISE_AND,
 } from './layout.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../core/netfilter.js';
 import { NftRegs, VmEnv, prandomU32, traceRecord, type Program } from './program.js';
 import type { Packet } from './packet.js';
 import { nftDoChainSlow } from './interp-slow.js';
 import { Meta, pkttypeLoopback } from './expr/meta.js';
-import { Bitwise, Bitwise32 } from './expr/bitwise.js';
+import { Bitwise, Bitwise32, bitwiseBool } from './expr/bitwise.js';
 import { Byteorder } from './expr/byteorder.js';
 import { Counter } from './expr/counter.js';
 import { Immediate, Verdict } from './expr/immediate.js';
@@ -426,6 +426,8 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             const m = code[pc + Bitwise.MASK]!;
             const x = code[pc + Bitwise.XOR]!;
             for (let i = 0; i < words; i++) r32[dst + i] = (r32[src + i]! & pool[m + i]!) ^ pool[x + i]!;
+          } else if (bop >= NFT_BITWISE_AND) {
+            bitwiseBool(r32, bop, dst, src, code[pc + Bitwise.MASK]!, words);
           } else {
             const sh = code[pc + Bitwise.SHIFT]!;
             let carry = 0;

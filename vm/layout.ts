@@ -144,6 +144,10 @@ export const NFT_RANGE_NEQ = 1;
 export const NFT_BITWISE_MASK_XOR = 0;
 export const NFT_BITWISE_LSHIFT = 1;
 export const NFT_BITWISE_RSHIFT = 2;
+// Linux 6.13+: boolean operations of two registers (NFTA_BITWISE_SREG2)
+export const NFT_BITWISE_AND = 3;
+export const NFT_BITWISE_OR = 4;
+export const NFT_BITWISE_XOR = 5;
 
 /** enum nft_byteorder_ops */
 export const NFT_BYTEORDER_NTOH = 0;

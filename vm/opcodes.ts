@@ -64,9 +64,9 @@ export const enum Op {
   LIMIT = 21,
   /** log: [op, prefix string or -1, group or -1, snaplen, qthreshold, level or -1, flags or -1]. */
   LOG = 22,
-  /** ct load (vm/expr/ct.ts): [op, dreg, key]. */
+  /** ct load (vm/expr/ct.ts): [op, dreg, key, dir]. */
   CT_GET = 23,
-  /** ct set: [op, sreg, key]. */
+  /** ct set: [op, sreg, key, dir]. */
   CT_SET = 24,
   /** fib address type (vm/expr/fib.ts): [op, dreg, flags, local set, broadcast set]. */
   FIB = 25,
@@ -76,7 +76,7 @@ export const enum Op {
   REJECT = 27,
   /** queue (vm/expr/queue.ts): [op, num, total, flags]. */
   QUEUE = 28,
-  /** nat (vm/expr/nat.ts): [op, type, flags, pool, alen, minPort, maxPort]. */
+  /** nat (vm/expr/nat.ts): [op, type, flags, pool, alen, minPort, maxPort, basePort]. */
   NAT = 29,
   /** classify (vm/expr/classify.ts), the optimizer's run prefilter: [op, pool offset of the classifier, id]. */
   CLASSIFY = 30,
@@ -171,13 +171,13 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.NUMGEN, 'numgen', 'numgen', ['dreg', 'imm', 'imm', 'imm', 'state']),
   def(Op.LIMIT, 'limit', 'limit', ['imm', 'imm', 'imm', 'imm', 'flags', 'state']),
   def(Op.LOG, 'log', 'log', ['str', 'imm', 'imm', 'imm', 'imm', 'imm']),
-  def(Op.CT_GET, 'ct_get', 'ct', ['dreg', 'key']),
-  def(Op.CT_SET, 'ct_set', 'ct', ['sreg', 'key']),
+  def(Op.CT_GET, 'ct_get', 'ct', ['dreg', 'key', 'imm']),
+  def(Op.CT_SET, 'ct_set', 'ct', ['sreg', 'key', 'imm']),
   def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set']),
   def(Op.XT_L4, 'xt_l4', 'xt_l4', ['len', 'flags']),
   def(Op.REJECT, 'reject', 'reject', ['imm', 'imm']),
   def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),
-  def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm']),
+  def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
 ]);

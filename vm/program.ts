@@ -15,6 +15,8 @@ import {
   CHAIN_WORDS, CH_FIRST, CH_NAME, EV_ARG, EV_CHAIN, EV_RULE, EV_TYPE, EV_VERDICT, NFT_REGS_BYTES, TRACE_WORDS,
 } from './layout.js';
 import type { NftSet } from './set.js';
+import type { NfCtEnv } from './ct-env.js';
+import { xorshiftState } from './random.js';
 import { Op, Rec } from './opcodes.js';
 
 export interface Program {
@@ -78,9 +80,11 @@ export class VmEnv {
   traceHead = 0;
   /** Program rule index of the reject that ended the last run, -1 when none (engine/vm-table.ts clears it per run). */
   rejectRule = -1;
+  /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
+  ct: NfCtEnv | null = null;
 
   constructor(seed = 0x6e66766d, traceCap = 0) {
-    this.rng[0] = seed | 0 || 1;
+    this.rng[0] = xorshiftState(seed);
     if (traceCap > 0) this.enableTrace(traceCap);
   }
 

@@ -92,6 +92,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
     recording: false,
     actions: [],
     reject: undefined,
+    ct: opts.ct ?? null,
   };
   const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
 

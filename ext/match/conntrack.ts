@@ -13,16 +13,21 @@ import type { MatchModule } from '../types.js';
 import { parseProtocol } from '../protocols.js';
 import { strtoumax } from '../numbers.js';
 import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
-import { NFT_CMP_EQ, NFT_CMP_NEQ, M_CT_DIR, M_CT_STATE, M_CT_STATUS } from '../../vm/layout.js';
 import {
-  NFT_CT_DIRECTION, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE, emitBitwise, emitCmp, emitCtGet,
+  NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_RANGE_EQ, NFT_RANGE_NEQ, M_CT_DIR, M_CT_ID, M_CT_STATE, M_CT_STATUS,
+} from '../../vm/layout.js';
+import {
+  NFT_CT_DIRECTION, NFT_CT_DST_IP, NFT_CT_DST_IP6, NFT_CT_PROTOCOL, NFT_CT_PROTO_DST, NFT_CT_PROTO_SRC, NFT_CT_SRC_IP,
+  NFT_CT_SRC_IP6, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_EXPIRES, NFT_CT_XT_STATE, emitBitwise, emitByteorder, emitCmp,
+  emitCtGet, emitRange, emitXtMatchCtGuard, setXtMatchCtGuard,
 } from '../../vm/expr/index.js';
-import type { MatchNode } from '../../core/ast.js';
-import { le32, type LowerCtx } from '../lower.js';
-import { NotModelled, type MatchFn } from '../xt.js';
+import { CT_T_DST, CT_T_PORTS, CT_T_PROTO, CT_T_SRC, NO_CT_TABLE, type NfCtTable } from '../../vm/ct-env.js';
+import type { Family, MatchNode } from '../../core/ast.js';
+import { be, le32, type LowerCtx } from '../lower.js';
+import type { MatchFn } from '../xt.js';
 import {
   NF_CT_STATE_INVALID_BIT, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_NEW_BIT,
-  NF_CT_STATE_UNTRACKED_BIT, IPS_SRC_NAT, IPS_DST_NAT, IP_CT_DIR_ORIGINAL,
+  NF_CT_STATE_UNTRACKED_BIT, IPS_SRC_NAT, IPS_DST_NAT, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY,
 } from '../../core/netfilter.js';
 
 /**
@@ -285,16 +290,23 @@ export const state: MatchModule<ConntrackData> = {
 
 // --- lowering (the VM engine) ------------------------------------------------
 /**
- * conntrack / state (xt_conntrack v3) on the packet's ct metadata, as nft's
- * `ct state`, `ct status`, `ct direction`:
+ * conntrack / state (xt_conntrack v3) on the packet's conntrack, in
+ * conntrack_mt()'s order:
  *  - --ctstate: `ct load state`, & the state bits (x_tables UNTRACKED 1<<8
  *    is nft's 1<<6), cmp neq 0 (inverted: eq 0). `state` is defined without
- *    a conntrack (INVALID), as in the match;
- *  - --ctstatus: `ct load status` & bits, cmp neq|eq 0 (BREAKs without ct);
- *  - --ctdir: `ct load direction`, cmp eq 0|1.
- * The SNAT/DNAT pseudo-states load x_tables' state word (ct key xt_state,
- * vm/expr/ct.ts); the tuple/expiry options need the conntrack model and are
- * refused.
+ *    a conntrack (INVALID, UNTRACKED). The SNAT/DNAT pseudo-states load
+ *    x_tables' state word (ct key xt_state, vm/expr/ct.ts);
+ *  - without a conntrack the match ends there: it holds when --ctstate was
+ *    given (and passed), else not. With --ctstate and other options an
+ *    `xt_match ctguard` skips the other tests for such a packet; without
+ *    --ctstate their ct loads BREAK;
+ *  - --ctdir: `ct load direction`, cmp eq 0|1;
+ *  - --ctorigsrc/dst, --ctreplsrc/dst: `ct load src_ip/dst_ip[6]` of the
+ *    direction, & mask, cmp eq|neq;
+ *  - --ctproto: `ct load protocol`, cmp eq|neq; the port options `ct load
+ *    proto_src/proto_dst` of the direction, cmp or range eq|neq;
+ *  - --ctstatus: `ct load status` & bits, cmp neq|eq 0;
+ *  - --ctexpire: `ct load xt_expires` (seconds), hton, range eq|neq.
  */
 function bitsTest(c: LowerCtx, key: number, mask: number, invert: boolean): void {
   c.withReg(4, (r) => {
@@ -304,11 +316,30 @@ function bitsTest(c: LowerCtx, key: number, mask: number, invert: boolean): void
   });
 }
 
+function addrTest(c: LowerCtx, a: HostMask & { invert: boolean }, dir: number, src: boolean): void {
+  const v6 = c.v6;
+  const len = v6 ? 16 : 4;
+  const key = v6 ? (src ? NFT_CT_SRC_IP6 : NFT_CT_DST_IP6) : src ? NFT_CT_SRC_IP : NFT_CT_DST_IP;
+  c.withReg(len, (r) => {
+    emitCtGet(c.b, r, key, dir);
+    const mask = [...a.mask.subarray(0, len)];
+    const addr = mask.map((m, i) => a.addr[i]! & m);
+    if (mask.some((m) => m !== 0xff)) emitBitwise(c.b, r, r, mask, new Array<number>(len).fill(0));
+    emitCmp(c.b, a.invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, addr);
+  });
+}
+
+function portTest(c: LowerCtx, p: { lo: number; hi: number; invert: boolean }, dir: number, src: boolean): void {
+  c.withReg(2, (r) => {
+    emitCtGet(c.b, r, src ? NFT_CT_PROTO_SRC : NFT_CT_PROTO_DST, dir);
+    const hi = Math.max(p.lo, p.hi);
+    if (p.lo === hi) emitCmp(c.b, p.invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, be(p.lo, 2));
+    else emitRange(c.b, p.invert ? NFT_RANGE_NEQ : NFT_RANGE_EQ, r, be(p.lo, 2), be(hi, 2));
+  });
+}
+
 function lowerConntrack(c: LowerCtx, m: MatchNode): void {
   const d = m.data as ConntrackData;
-  for (const k of ['proto', 'origsrc', 'origdst', 'replsrc', 'repldst', 'origsrcport', 'origdstport', 'replsrcport', 'repldstport', 'expire'] as const) {
-    if (d[k]) c.refuseMatch(m, `--ct${k} needs the conntrack model, semantics not modelled yet`);
-  }
   if (d.state) {
     const s = d.state.mask;
     if (s & (CT_STATE.SNAT | CT_STATE.DNAT)) {
@@ -319,35 +350,79 @@ function lowerConntrack(c: LowerCtx, m: MatchNode): void {
       bitsTest(c, NFT_CT_STATE, bits, d.state.invert);
     }
   }
-  if (d.status) bitsTest(c, NFT_CT_STATUS, d.status.mask, d.status.invert);
+  const rest = d.dir || d.origsrc || d.origdst || d.replsrc || d.repldst || d.proto || d.origsrcport || d.origdstport ||
+    d.replsrcport || d.repldstport || d.status || d.expire;
+  if (!rest) return;
+  const guard = d.state ? emitXtMatchCtGuard(c.b) : -1;
   if (d.dir) {
     c.withReg(1, (r) => {
       emitCtGet(c.b, r, NFT_CT_DIRECTION);
       emitCmp(c.b, NFT_CMP_EQ, r, [d.dir === 'ORIGINAL' ? 0 : 1]);
     });
   }
+  if (d.origsrc) addrTest(c, d.origsrc, IP_CT_DIR_ORIGINAL, true);
+  if (d.origdst) addrTest(c, d.origdst, IP_CT_DIR_ORIGINAL, false);
+  if (d.replsrc) addrTest(c, d.replsrc, IP_CT_DIR_REPLY, true);
+  if (d.repldst) addrTest(c, d.repldst, IP_CT_DIR_REPLY, false);
+  const proto = d.proto;
+  if (proto) {
+    c.withReg(1, (r) => {
+      emitCtGet(c.b, r, NFT_CT_PROTOCOL);
+      emitCmp(c.b, proto.invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [proto.proto]);
+    });
+  }
+  if (d.origsrcport) portTest(c, d.origsrcport, IP_CT_DIR_ORIGINAL, true);
+  if (d.origdstport) portTest(c, d.origdstport, IP_CT_DIR_ORIGINAL, false);
+  if (d.replsrcport) portTest(c, d.replsrcport, IP_CT_DIR_REPLY, true);
+  if (d.repldstport) portTest(c, d.repldstport, IP_CT_DIR_REPLY, false);
+  if (d.status) bitsTest(c, NFT_CT_STATUS, d.status.mask, d.status.invert);
+  if (d.expire) {
+    const e = d.expire;
+    c.withReg(4, (r) => {
+      emitCtGet(c.b, r, NFT_CT_XT_EXPIRES);
+      emitByteorder(c.b, NFT_BYTEORDER_HTON, r, r, 4, 4);
+      emitRange(c.b, e.invert ? NFT_RANGE_NEQ : NFT_RANGE_EQ, r, be(e.min, 4), be(e.max, 4));
+    });
+  }
+  // emit([]) adds nothing: it gives the rule position after the tests
+  if (guard >= 0) setXtMatchCtGuard(c.b, guard, c.b.emit([]));
 }
 
 // --- reference semantics (--engine reference) --------------------------------
 /*
  * conntrack match (and `state`, its alias): net/netfilter/xt_conntrack.c
- * conntrack_mt() (kernel 6.18), on the packet's conntrack metadata:
- *  - M_CT_DIR >= 0: a conntrack entry is attached; M_CT_STATE holds its
- *    ctinfo as the NF_CT_STATE_* bit (ESTABLISHED 2, RELATED 4, NEW 8, the
- *    same bits as XT_CONNTRACK_STATE_*), M_CT_STATUS ct->status;
- *  - M_CT_DIR < 0: no entry: UNTRACKED when M_CT_STATE has the untracked
- *    bit (64), INVALID otherwise.
- * Supported: --ctstate (with the SNAT/DNAT virtual states from IPS_SRC_NAT /
- * IPS_DST_NAT), --ctstatus, --ctdir. The tuple criteria (--ctproto,
- * --ctorig*, --ctrepl*, ports) and --ctexpire need the conntrack table and
- * are refused.
+ * conntrack_mt() with ct_proto_port_check_v3() (kernel 6.18), on the
+ * packet's conntrack:
+ *  - M_CT_DIR >= 0: a conntrack (or a template) is attached; M_CT_STATE
+ *    holds its ctinfo as the NF_CT_STATE_* bit (ESTABLISHED 2, RELATED 4,
+ *    NEW 8, the same bits as XT_CONNTRACK_STATE_*), M_CT_STATUS ct->status;
+ *    its tuples and expiry are read from the node's conntrack table
+ *    (XtEnv.ct; a template, M_CT_ID <= -2, has zero tuples);
+ *  - M_CT_DIR < 0: no conntrack: UNTRACKED when M_CT_STATE has the
+ *    untracked bit (64), INVALID otherwise; the match ends after --ctstate.
  */
 /** ESTABLISHED | RELATED | NEW: the ctinfo-derived bits. */
 const CTINFO_BITS = CT_STATE.ESTABLISHED | CT_STATE.RELATED | CT_STATE.NEW;
 
-function conntrackMt(info: ConntrackData): MatchFn {
-  const unsupported = (['proto', 'origsrc', 'origdst', 'replsrc', 'repldst', 'origsrcport', 'origdstport', 'replsrcport', 'repldstport', 'expire'] as const).find((k) => info[k] !== undefined);
-  if (unsupported) throw new NotModelled(`match conntrack --ct${unsupported}`);
+/** conntrack_addrcmp(): (kaddr ^ uaddr) & umask == 0 over the family's words. */
+function addrcmp(t: NfCtTable, id: number, dir: number, base: number, a: HostMask, words: number): boolean {
+  for (let i = 0; i < words; i++) {
+    const k = id >= 0 ? t.tupleWord(id, dir, base + i) : 0;
+    const o = 4 * i;
+    const u = (a.addr[o]! << 24) | (a.addr[o + 1]! << 16) | (a.addr[o + 2]! << 8) | a.addr[o + 3]!;
+    const msk = (a.mask[o]! << 24) | (a.mask[o + 1]! << 16) | (a.mask[o + 2]! << 8) | a.mask[o + 3]!;
+    if (((k ^ u) & msk) !== 0) return false;
+  }
+  return true;
+}
+
+/** port_match(): (port >= min && port <= max) ^ invert. */
+function portMatch(p: { lo: number; hi: number; invert: boolean }, port: number): boolean {
+  return (port >= p.lo && port <= Math.max(p.lo, p.hi)) !== p.invert;
+}
+
+function conntrackMt(info: ConntrackData, family: Family): MatchFn {
+  const words = family === 'ip6' ? 4 : 1;
   return (par) => {
     const m = par.meta;
     const hasCt = m[M_CT_DIR]! >= 0;
@@ -364,7 +439,24 @@ function conntrackMt(info: ConntrackData): MatchFn {
     }
     if (!hasCt) return info.state !== undefined;
     if (info.dir && (m[M_CT_DIR] === IP_CT_DIR_ORIGINAL) !== (info.dir === 'ORIGINAL')) return false;
+    const t = par.env.ct ?? NO_CT_TABLE;
+    const id = m[M_CT_ID]!;
+    if (info.origsrc && addrcmp(t, id, IP_CT_DIR_ORIGINAL, CT_T_SRC, info.origsrc, words) === info.origsrc.invert) return false;
+    if (info.origdst && addrcmp(t, id, IP_CT_DIR_ORIGINAL, CT_T_DST, info.origdst, words) === info.origdst.invert) return false;
+    if (info.replsrc && addrcmp(t, id, IP_CT_DIR_REPLY, CT_T_SRC, info.replsrc, words) === info.replsrc.invert) return false;
+    if (info.repldst && addrcmp(t, id, IP_CT_DIR_REPLY, CT_T_DST, info.repldst, words) === info.repldst.invert) return false;
+    // ct_proto_port_check_v3()
+    const word = (dir: number, w: number) => (id >= 0 ? t.tupleWord(id, dir, w) : 0);
+    if (info.proto && ((word(IP_CT_DIR_ORIGINAL, CT_T_PROTO) & 0xff) === info.proto.proto) === info.proto.invert) return false;
+    if (info.origsrcport && !portMatch(info.origsrcport, word(IP_CT_DIR_ORIGINAL, CT_T_PORTS) >>> 16)) return false;
+    if (info.origdstport && !portMatch(info.origdstport, word(IP_CT_DIR_ORIGINAL, CT_T_PORTS) & 0xffff)) return false;
+    if (info.replsrcport && !portMatch(info.replsrcport, word(IP_CT_DIR_REPLY, CT_T_PORTS) >>> 16)) return false;
+    if (info.repldstport && !portMatch(info.repldstport, word(IP_CT_DIR_REPLY, CT_T_PORTS) & 0xffff)) return false;
     if (info.status && ((info.status.mask & m[M_CT_STATUS]!) !== 0) === info.status.invert) return false;
+    if (info.expire) {
+      const expires = id >= 0 ? t.expiresSec(id) >>> 0 : 0;
+      if ((expires >= info.expire.min && expires <= info.expire.max) === info.expire.invert) return false;
+    }
     return true;
   };
 }

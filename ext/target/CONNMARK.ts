@@ -12,8 +12,8 @@ import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { hex } from '../save.js';
 import { parseMarkMask, parseUintOpt } from '../numbers.js';
-import { NFT_META_MARK, M_CT_DIR, M_CT_MARK, M_MARK } from '../../vm/layout.js';
-import { NFT_CT_MARK, emitBitwise, emitCtGet, emitCtSet, emitMetaGet, emitMetaSet } from '../../vm/expr/index.js';
+import { NFT_BITWISE_LSHIFT, NFT_BITWISE_RSHIFT, NFT_BITWISE_XOR, NFT_META_MARK, M_CT_DIR, M_CT_MARK, M_MARK } from '../../vm/layout.js';
+import { NFT_CT_MARK, emitBitwise, emitBitwiseBool, emitBitwiseShift, emitCtGet, emitCtSet, emitMetaGet, emitMetaSet } from '../../vm/expr/index.js';
 import type { TargetNode } from '../../core/ast.js';
 import { le32, type LowerCtx } from '../lower.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
@@ -126,28 +126,48 @@ export const CONNMARK: TargetModule<ConnmarkTargetData> = {
 
 // --- lowering (the VM engine) ------------------------------------------------
 /**
- * CONNMARK (xt_CONNMARK): --set-xmark on ct mark; --save-mark with an
- * all-ones ctmask (ct mark = mark & nfmask); --restore-mark with an
- * all-ones nfmask (mark = ct mark & ctmask). Other mask combinations need
- * a register-register bitwise and are refused. Without a conntrack the
- * ct load BREAKs / the ct set does nothing: XT_CONTINUE either way.
+ * CONNMARK (xt_CONNMARK connmark_tg_shift) on `ct load/set mark` and `meta
+ * load/set mark`, with constant masks (bitwise mask/xor), the shift
+ * (bitwise lshift/rshift) and the two-register xor of Linux 6.13+ nft
+ * bitwise for the parts of both marks:
+ *   set:     ct mark = ((ct mark & ~ctmask) ^ ctmark) shifted
+ *   save:    ct mark = (ct mark & ~ctmask) ^ ((mark & nfmask) shifted)
+ *   restore: mark    = (mark & ~nfmask) ^ ((ct mark & ctmask) shifted)
+ * An all-ones ctmask (save) or nfmask (restore) without a shift needs one
+ * register. Without a conntrack the ct load BREAKs / the ct set does
+ * nothing: XT_CONTINUE either way.
  */
-function lowerConnmarkTarget(c: LowerCtx, t: TargetNode & { kind: 'ext' }, d: ConnmarkTargetData): void {
+function lowerConnmarkTarget(c: LowerCtx, _t: TargetNode & { kind: 'ext' }, d: ConnmarkTargetData): void {
   const all = 0xffffffff;
+  const zero = [0, 0, 0, 0];
+  const shift = (r: number) => {
+    if (d.shiftBits !== 0) emitBitwiseShift(c.b, d.shiftDir === 'right' ? NFT_BITWISE_RSHIFT : NFT_BITWISE_LSHIFT, r, r, 4, d.shiftBits);
+  };
   c.withReg(4, (r) => {
     if (d.mode === 'set') {
       emitCtGet(c.b, r, NFT_CT_MARK);
       emitBitwise(c.b, r, r, le32(~d.ctmask), le32(d.ctmark));
+      shift(r);
       emitCtSet(c.b, NFT_CT_MARK, r);
-    } else if (d.mode === 'save' && d.ctmask >>> 0 === all && d.shiftBits === 0) {
-      emitMetaGet(c.b, r, NFT_META_MARK);
-      if (d.nfmask >>> 0 !== all) emitBitwise(c.b, r, r, le32(d.nfmask), [0, 0, 0, 0]);
-      emitCtSet(c.b, NFT_CT_MARK, r);
-    } else if (d.mode === 'restore' && d.nfmask >>> 0 === all && d.shiftBits === 0) {
-      emitCtGet(c.b, r, NFT_CT_MARK);
-      if (d.ctmask >>> 0 !== all) emitBitwise(c.b, r, r, le32(d.ctmask), [0, 0, 0, 0]);
-      emitMetaSet(c.b, NFT_META_MARK, r);
-    } else c.refuse('target CONNMARK', t.pos, `--${d.mode ?? '?'}-mark with these masks/shifts not lowered yet`);
+      return;
+    }
+    const save = d.mode === 'save';
+    const loadFrom = (reg: number) => (save ? emitMetaGet(c.b, reg, NFT_META_MARK) : emitCtGet(c.b, reg, NFT_CT_MARK));
+    const loadTo = (reg: number) => (save ? emitCtGet(c.b, reg, NFT_CT_MARK) : emitMetaGet(c.b, reg, NFT_META_MARK));
+    const fromMask = save ? d.nfmask : d.ctmask;
+    const keepMask = save ? d.ctmask : d.nfmask;
+    loadFrom(r);
+    if (fromMask >>> 0 !== all) emitBitwise(c.b, r, r, le32(fromMask), zero);
+    shift(r);
+    if (keepMask >>> 0 !== all) {
+      c.withReg(4, (r2) => {
+        loadTo(r2);
+        emitBitwise(c.b, r2, r2, le32(~keepMask), zero);
+        emitBitwiseBool(c.b, NFT_BITWISE_XOR, r, r, r2, 4);
+      });
+    }
+    if (save) emitCtSet(c.b, NFT_CT_MARK, r);
+    else emitMetaSet(c.b, NFT_META_MARK, r);
   });
 }
 

@@ -2,6 +2,15 @@
  * CT and NOTRACK targets: libxt_CT.c (CT revision 2, NOTRACK as its alias),
  * kernel xt_CT.c. Kernel `.table` = raw.
  *
+ * The target (xt_ct_target) gives a packet that has no conntrack yet the
+ * rule's template (made once per rule by xt_ct_tg_check: zone, zone
+ * directions, zone from the mark, helper), or the untracked mark with
+ * --notrack; both engines hand the template, packed in one word
+ * (vm/ct-env.ts CT_TMPL_*), to the node's conntrack (NfCtEnv.ctTarget).
+ * The helper is recorded on the conntrack (`conntrack -L` shows it); what
+ * helpers do (expectations for related connections) is not modelled. Event
+ * masks change nothing the model shows; a --timeout policy is refused.
+ *
  * Kernel checkentry (unless --notrack): a `--helper` needs the rule's `-p`
  * (not inverted) and a conntrack helper of that name for the family and
  * protocol; a `--timeout` needs a cttimeout policy object, which a fresh
@@ -10,6 +19,11 @@
 import { fail } from '../../core/errors.js';
 import type { CheckContext, TargetModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { CT_HELPERS, CT_TMPL_DIR_SHIFT, CT_TMPL_HELPER_SHIFT, CT_TMPL_NOTRACK, CT_TMPL_ZONE_MARK, ctTargetMeta } from '../../vm/ct-env.js';
+import { NFT_CT_XT_TEMPLATE, emitCtSet, emitImmediate } from '../../vm/expr/index.js';
+import { le32, type LowerCtx } from '../lower.js';
+import { NotModelled, XT_CONTINUE, type TargetFn } from '../xt.js';
+import type { ExtTargetNode } from '../types.js';
 
 /** IPCT_* event bits, in the order libxt_CT prints them. */
 const CT_EVENTS: ReadonlyArray<readonly [string, number]> = [
@@ -174,8 +188,8 @@ export const CT: TargetModule<CtData> = {
     return s;
   },
   check,
-  lower: 'needs the conntrack template attached before conntrack (zone, helper, timeout, events)',
-  reference: 'needs the conntrack template attached before conntrack (zone, helper, timeout, events)',
+  lower: lowerCt,
+  reference: ctTg,
 };
 
 /** `-j NOTRACK`: CT with --notrack, saved as `-j NOTRACK` (libxt_NOTRACK.t). */
@@ -187,7 +201,39 @@ export const NOTRACK: TargetModule<CtData> = {
   init: () => ({ ...init(), notrack: true, notrackAlias: true }),
   parse() {},
   save: () => '',
-  lower: 'needs the untracked template attached before conntrack (nf_ct_set untracked)',
-  reference: 'needs the untracked template attached before conntrack (nf_ct_set untracked)',
+  lower: lowerCt,
+  reference: ctTg,
 };
+
+/** xt_ct_tg_check(): the rule's template as a CT_TMPL_* word (xt_ct_flags_to_dir: no direction flag means both). */
+export function ctTemplateWord(d: CtData): number {
+  if (d.notrack) return CT_TMPL_NOTRACK;
+  const dir = (d.zoneOrig ? 1 : 0) | (d.zoneReply ? 2 : 0) || 3;
+  const helper = Math.max(0, CT_HELPERS.indexOf(d.helper));
+  return (d.zone & 0xffff) | (dir << CT_TMPL_DIR_SHIFT) | (d.zoneMark ? CT_TMPL_ZONE_MARK : 0) | (helper << CT_TMPL_HELPER_SHIFT);
+}
+
+const NO_TIMEOUT = 'a --timeout policy (cttimeout) is not modelled';
+
+// --- lowering (the VM engine) ------------------------------------------------
+/** CT / NOTRACK: the template word into a register, `ct set xt_template` (vm/expr/ct.ts). */
+function lowerCt(c: LowerCtx, t: ExtTargetNode<CtData>): void {
+  if (t.data.timeout && !t.data.notrack) c.refuse(`target ${t.name}`, t.pos, NO_TIMEOUT);
+  c.withReg(4, (r) => {
+    emitImmediate(c.b, r, le32(ctTemplateWord(t.data)));
+    emitCtSet(c.b, NFT_CT_XT_TEMPLATE, r);
+  });
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/** xt_ct_target() (net/netfilter/xt_CT.c, kernel 6.18): the template or the untracked mark, then XT_CONTINUE. */
+function ctTg(d: CtData): TargetFn {
+  if (d.timeout && !d.notrack) throw new NotModelled(`target CT --timeout: ${NO_TIMEOUT}`);
+  const word = ctTemplateWord(d);
+  return (par) => {
+    if (par.env.ct !== null) par.env.ct.ctTarget(par.pkt, word);
+    else ctTargetMeta(par.meta, word);
+    return XT_CONTINUE;
+  };
+}
 

@@ -272,7 +272,7 @@ function makeNat(spec: NatSpec): TargetModule<NatRangeData> {
       return undefined;
     },
     lower: lowerNat,
-    reference: (d) => natTg(spec.kind, d),
+    reference: (d) => natTg(spec.kind, d, spec.family),
   };
 }
 
@@ -323,24 +323,32 @@ export const [REDIRECT4, REDIRECT6] = natPair('REDIRECT', () => ({
 export const NAT_TARGETS = [SNAT4, SNAT6, DNAT4, DNAT6, MASQUERADE4, MASQUERADE6, REDIRECT4, REDIRECT6];
 
 // --- lowering (the VM engine) ------------------------------------------------
-/** SNAT/DNAT/MASQUERADE/REDIRECT → `nat` (an event and NF_ACCEPT; the translation is the node's NAT model). */
+const KIND_NUM: Readonly<Record<NatKind, number>> = { SNAT: NAT_SNAT, DNAT: NAT_DNAT, MASQUERADE: NAT_MASQ, REDIRECT: NAT_REDIR };
+
+/** SNAT/DNAT/MASQUERADE/REDIRECT → `nat`: the binding through the node's NAT core, then NF_ACCEPT (vm/expr/nat.ts). */
 function lowerNat(c: LowerCtx, t: ExtTargetNode<NatRangeData>): void {
   const d = t.data;
-  const type = { SNAT: NAT_SNAT, DNAT: NAT_DNAT, MASQUERADE: NAT_MASQ, REDIRECT: NAT_REDIR }[t.name as NatKind];
-  const addrs = d.minAddr && d.minAddr.some((x) => x !== 0) ? { minAddr: d.minAddr, maxAddr: d.maxAddr } : {};
-  emitNat(c.b, type, { flags: d.flags, ...addrs, minPort: d.minPort, maxPort: d.maxPort });
+  const addrs = d.flags & NF_NAT_RANGE.MAP_IPS ? { minAddr: d.minAddr, maxAddr: d.maxAddr } : {};
+  emitNat(c.b, KIND_NUM[t.name as NatKind], { flags: d.flags, ...addrs, minPort: d.minPort, maxPort: d.maxPort, basePort: d.basePort });
 }
 
 // --- reference semantics (--engine reference) --------------------------------
 /**
- * SNAT, DNAT, MASQUERADE and REDIRECT: net/netfilter/xt_nat.c,
- * xt_MASQUERADE.c, xt_REDIRECT.c (kernel 6.18). The translation needs the
- * conntrack model (the node's NAT); here each records its event and returns
- * NF_ACCEPT, as the kernel's targets do once the binding is set up.
+ * SNAT, DNAT, MASQUERADE and REDIRECT: net/netfilter/xt_nat.c
+ * (xt_snat_target_v*, xt_dnat_target_v*: nf_nat_setup_info with the rule's
+ * range), xt_MASQUERADE.c (nf_nat_masquerade_ipv4/ipv6), xt_REDIRECT.c
+ * (nf_nat_redirect_ipv4/ipv6), kernel 6.18: the NAT core is the node's
+ * (XtEnv.ct); without one the target accepts with no binding. Recorded
+ * while tracing.
  */
-function natTg(kind: NatKind, info: NatRangeData): TargetFn {
+function natTg(kind: NatKind, info: NatRangeData, family: Family): TargetFn {
+  const k = KIND_NUM[kind];
+  const alen = info.flags & NF_NAT_RANGE.MAP_IPS ? (family === 'ip' ? 4 : 16) : 0;
   return (par) => {
-    if (par.env.recording) par.env.actions.push({ kind: 'NAT', chain: par.chain, rule: par.rule, target: kind, data: info });
-    return NF_ACCEPT;
+    const ct = par.env.ct;
+    const v = ct === null ? NF_ACCEPT
+      : ct.natTarget(par.pkt, par.hook, k, info.flags, info.minAddr, 0, info.maxAddr, 0, alen, info.minPort, info.maxPort, info.basePort);
+    if (par.env.recording) par.env.actions.push({ kind: 'NAT', chain: par.chain, rule: par.rule, target: kind, data: info, verdict: v });
+    return v;
   };
 }

@@ -18,6 +18,9 @@ import type { TargetModule } from '../types.js';
 import { formatAddr, maskToCidr } from '../../core/addr.js';
 import { parseHostMask } from '../hostmask.js';
 import { NF_NAT_RANGE } from './NAT.js';
+import { NF_ACCEPT } from '../../core/netfilter.js';
+import { NAT_NETMAP, emitNat } from '../../vm/expr/index.js';
+import type { TargetFn } from '../xt.js';
 
 interface NetmapData {
   /** NF_NAT_RANGE_MAP_IPS once `--to` is given. */
@@ -61,8 +64,22 @@ function makeNetmap(family: Family): TargetModule<NetmapData> {
       if (!(d.flags & NF_NAT_RANGE.MAP_IPS)) return 'xt_NETMAP: bad MAP_IPS';
       return undefined;
     },
-    lower: 'needs the NAT binding in the conntrack model (nf_nat_setup_info)',
-    reference: 'needs the NAT binding in the conntrack model (nf_nat_setup_info)',
+    lower: (c, t) => emitNat(c.b, NAT_NETMAP, { flags: t.data.flags, minAddr: t.data.minAddr, maxAddr: t.data.maxAddr }),
+    reference: (d) => netmapTg(d, bytes),
+  };
+}
+
+/**
+ * netmap_tg4 / netmap_tg6 (net/netfilter/xt_NETMAP.c, kernel 6.18): the
+ * address maps into the network keeping the host part, through the node's
+ * NAT core (XtEnv.ct); without one the target accepts with no binding.
+ */
+function netmapTg(d: NetmapData, alen: number): TargetFn {
+  return (par) => {
+    const ct = par.env.ct;
+    const v = ct === null ? NF_ACCEPT : ct.natTarget(par.pkt, par.hook, NAT_NETMAP, d.flags, d.minAddr, 0, d.maxAddr, 0, alen, 0, 0, 0);
+    if (par.env.recording) par.env.actions.push({ kind: 'NAT', chain: par.chain, rule: par.rule, target: 'NETMAP', data: d, verdict: v });
+    return v;
   };
 }
 

@@ -31,16 +31,16 @@
  * returns it with nfResetCt when the packet leaves the model (delivered,
  * sent, dropped); an unconfirmed conntrack whose packet is dropped dies then.
  */
-import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { Xorshift32 } from '../../vm/random.js';
-import { HZ, NfConntrackSysctl } from './sysctl.js';
+import { HZ, NfConntrackSysctl, TCP_CONNTRACK_ESTABLISHED } from './sysctl.js';
 import {
   IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, T_DST, T_PORTS, T_PROTO,
   TUPLE_WORDS, getL4proto, l4, nfCtGetTuple, nfCtInvertTuple,
 } from './tuple.js';
-import { nfConntrackTcpPacket } from './proto_tcp.js';
+import { P_TCP_STATE, nfConntrackTcpPacket } from './proto_tcp.js';
 import { nfConntrackUdpPacket, nfConntrackUdplitePacket } from './proto_udp.js';
 import { nfConntrackIcmpPacket, nfConntrackIcmpv4Error } from './proto_icmp.js';
 import { nfConntrackIcmpv6Packet, nfConntrackIcmpv6Error } from './proto_icmpv6.js';
@@ -75,6 +75,8 @@ export interface NfCtTemplate {
   readonly zoneDir: number;
   /** CT --zone mark: the zone id is the packet mark's low 16 bits (NF_CT_FLAG_MARK). */
   readonly zoneFromMark: boolean;
+  /** CT --helper: the helper's number (the caller's names, 0 none), given to the conntracks made from the template. */
+  readonly helper?: number;
 }
 
 /** nf_conntrack stat counters (/proc/net/stat/nf_conntrack). */
@@ -156,6 +158,8 @@ export class NfConntrack {
   use = new Int32Array(0);
   inUse = new Uint8Array(0);
   ext = new Uint8Array(0);
+  /** nfct_help(ct)->helper: the helper's number (NfCtTemplate.helper), 0 none. */
+  helper = new Uint8Array(0);
   /** hash_conntrack_raw of the original tuple, saved at allocation for the confirm (the kernel stashes it in hnnode.pprev). */
   origHash = new Int32Array(0);
   proto = new Int32Array(0);
@@ -211,6 +215,7 @@ export class NfConntrack {
     this.use = g32(this.use);
     this.inUse = g8(this.inUse);
     this.ext = g8(this.ext);
+    this.helper = g8(this.helper);
     this.origHash = g32(this.origHash);
     this.proto = g32(this.proto, PROTO_WORDS);
     this.masqIndex = g32(this.masqIndex);
@@ -415,6 +420,7 @@ export class NfConntrack {
     this.zoneId[e] = zoneId;
     this.zoneDir[e] = zoneDir;
     this.ext[e] = this.sysctl.acct ? EXT_ACCT : 0;
+    this.helper[e] = 0;
     this.origHash[e] = hash;
     this.masqIndex[e] = 0;
     this.natNext[e] = -1;
@@ -713,6 +719,12 @@ export class NfConntrack {
           return NF_DROP;
         }
         this.use[e] = 1;
+        // __nf_ct_try_assign_helper(): the template's helper.
+        const h = tmpl >= 0 ? this.templates[tmpl]!.helper ?? 0 : 0;
+        if (h) {
+          this.helper[e] = h;
+          this.status[e]! |= IPS_HELPER;
+        }
         ctinfo = IP_CT_NEW;
       } else {
         e = node >> 1;
@@ -850,15 +862,81 @@ export class NfConntrack {
       if (this.keyEqual(n, tu, replyNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
       if (chainlen++ > maxChainlen) return this.chainTooLong();
     }
-    // Timeout is relative to confirmation time.
-    this.timeout[e] = (this.timeout[e]! + this.jiffies) | 0;
-    this.use[e]!++;
-    this.link(origNode, hash);
-    this.link(replyNode, replyHash);
-    this.status[e]! |= IPS_CONFIRMED;
-    this.stats.insert++;
+    this.insert(e, hash, replyHash);
     m[M_CT_STATUS] = this.status[e]!;
     return NF_ACCEPT;
+  }
+
+  /** __nf_conntrack_hash_insert() and what confirmation sets: the timeout counts from now, the table holds a reference. */
+  private insert(e: number, bucket: number, replyBucket: number): void {
+    this.timeout[e] = (this.timeout[e]! + this.jiffies) | 0;
+    this.use[e]!++;
+    this.link(2 * e, bucket);
+    this.link(2 * e + 1, replyBucket);
+    this.status[e]! |= IPS_CONFIRMED;
+    this.stats.insert++;
+  }
+
+  /**
+   * Not the kernel's: a connection as a packet spec's `ct` clause describes
+   * it (`nfvm trace`), made before the packet meets nf_conntrack_in.
+   * `established` / `related`: the conntrack of the packet's tuple (its
+   * reply tuple with `reply`), confirmed, with IPS_SEEN_REPLY (TCP: state
+   * ESTABLISHED, IPS_ASSURED; the window is picked up from the next packet
+   * as after a mid-stream start) or IPS_EXPECTED, made when the table has
+   * none and given those bits when it has one; `new`: an existing conntrack
+   * of the tuple goes, so the packet starts a connection. Returns the
+   * conntrack, or -1 (none, or a packet conntrack cannot track).
+   */
+  nfCtPreset(pkt: Packet, state: 'new' | 'established' | 'related', reply: boolean, nowNs: number): number {
+    const m = pkt.meta;
+    this.setNow(nowNs);
+    const id = m[M_CT_ID]!;
+    if (id >= 0 || (id === -1 && m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT)) return -1;
+    let zoneId = NF_CT_DEFAULT_ZONE_ID, zoneDir = NF_CT_DEFAULT_ZONE_DIR;
+    if (id <= -2) {
+      const tp = this.templates[-2 - id]!;
+      zoneId = tp.zoneFromMark ? m[M_MARK]! & 0xffff : tp.zoneId;
+      zoneDir = tp.zoneDir;
+    }
+    const pf = m[M_NFPROTO]!;
+    const dataoff = getL4proto(pkt.data, m[M_NHOFF]!, m[M_END]!, pf);
+    if (dataoff <= 0) return -1;
+    const t = this.scratch;
+    const W = TUPLE_WORDS;
+    if (!nfCtGetTuple(pkt.data, m[M_NHOFF]!, dataoff, m[M_END]!, pf, l4.protonum, t, 0)) return -1;
+    const node = this.findGet(t, 0, zoneId, zoneDir);
+    if (state === 'new') {
+      if (node >= 0) this.nfCtDelete(node >> 1);
+      return -1;
+    }
+    let e: number;
+    if (node >= 0) e = node >> 1;
+    else {
+      // The conntrack's original tuple: the packet's, or its inverse for a reply.
+      if (!nfCtInvertTuple(t, 0, t, W)) return -1;
+      const oo = reply ? W : 0, ro = reply ? 0 : W;
+      const zid = zoneDir & NF_CT_ZONE_DIR_ORIG ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+      const hash = this.hashTuple(t, oo, zid);
+      e = this.alloc(t, oo, t, ro, zoneId, zoneDir, hash);
+      if (e === CT_ENOMEM) return -1;
+      this.use[e] = 0;
+      const proto = t[T_PROTO]! & 0xff;
+      const sc = this.sysctl;
+      this.timeout[e] = proto === IPPROTO_TCP ? sc.tcpTimeouts[TCP_CONNTRACK_ESTABLISHED]! : proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE
+        ? sc.udpTimeouts[state === 'established' ? 1 : 0]! : proto === IPPROTO_ICMP ? sc.icmpTimeout : proto === IPPROTO_ICMPV6 ? sc.icmpv6Timeout
+        : sc.genericTimeout;
+      const replyBucket = this.bucketOf(this.hashTuple(this.tuples, (2 * e + 1) * W, this.ctZoneId(e, IP_CT_DIR_REPLY)));
+      this.insert(e, this.bucketOf(hash), replyBucket);
+    }
+    if (state === 'established') {
+      this.status[e]! |= IPS_SEEN_REPLY;
+      if ((this.tuples[2 * e * W + T_PROTO]! & 0xff) === IPPROTO_TCP && this.proto[e * PROTO_WORDS + P_TCP_STATE]! < TCP_CONNTRACK_ESTABLISHED) {
+        this.proto[e * PROTO_WORDS + P_TCP_STATE] = TCP_CONNTRACK_ESTABLISHED;
+        this.status[e]! |= IPS_ASSURED;
+      }
+    } else if (!(this.status[e]! & IPS_SEEN_REPLY)) this.status[e]! |= IPS_EXPECTED;
+    return e;
   }
 
   private chainTooLong(): number {

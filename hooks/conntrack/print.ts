@@ -14,13 +14,14 @@
  *
  * `-o extended` prefixes the layer 3 (`ipv4     2 `). Not printed: the
  * timestamp fields (nf_conntrack_timestamp: conntrack-tools subtracts from
- * the wall clock), secctx, helpers and labels, which the model does not have.
+ * the wall clock), secctx and labels, which the model does not have.
  * Entries come in creation order; the kernel's order is its random hash order.
  */
 import { SocketAddress } from 'node:net';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IPS_UNTRACKED, NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { NF_CT_DEFAULT_ZONE_DIR, NF_CT_ZONE_DIR_ORIG, NF_CT_ZONE_DIR_REPL, type NfConntrack } from './core.js';
 import { TCP_CONNTRACK_NAMES, tcpState } from './proto_tcp.js';
+import { CT_HELPERS } from '../../vm/ct-env.js';
 import { SCTP_CONNTRACK_NAMES, sctpState } from './proto_sctp.js';
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, hasPorts } from './tuple.js';
 
@@ -75,6 +76,8 @@ export interface CtEntryJson {
   status: string[];
   mark: number;
   zone?: number;
+  /** The conntrack helper's name (CT --helper). */
+  helper?: string;
   use: number;
   counters?: { original: { packets: number; bytes: number }; reply: { packets: number; bytes: number } };
 }
@@ -124,6 +127,7 @@ export function conntrackEntry(ct: NfConntrack, e: number): CtEntryJson {
   if (protonum === IPPROTO_TCP) j.state = TCP_CONNTRACK_NAMES[tcpState(ct, e)] ?? 'NONE';
   else if (protonum === IPPROTO_SCTP) j.state = SCTP_CONNTRACK_NAMES[sctpState(ct, e)] ?? 'NONE';
   if (zid && zdir === NF_CT_DEFAULT_ZONE_DIR) j.zone = zid;
+  if (ct.helper[e]) j.helper = CT_HELPERS[ct.helper[e]!] ?? String(ct.helper[e]);
   if (ct.ext[e]! & 1) {
     const a = ct.acct;
     j.counters = { original: { packets: a[e * 4]!, bytes: a[e * 4 + 1]! }, reply: { packets: a[e * 4 + 2]!, bytes: a[e * 4 + 3]! } };
@@ -157,6 +161,7 @@ export function conntrackLine(j: CtEntryJson, extended = false): string {
   else if (j.status.includes('ASSURED')) s += '[ASSURED] ';
   s += `mark=${j.mark} `;
   if (j.zone !== undefined) s += `zone=${j.zone} `;
+  if (j.helper !== undefined) s += `helper=${j.helper} `;
   s += `use=${j.use}`;
   return s;
 }

@@ -44,9 +44,9 @@
  */
 import { NfvmError, type SourcePos } from '../../core/errors.js';
 import { parseProtocol } from '../../ext/protocols.js';
-import { parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
+import { formatIPv4, formatIPv6, parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
 import { suggest } from '../../compiler/parse/getopt.js';
-import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_MARK } from '../../vm/layout.js';
+import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_LEN, M_MARK, M_NHOFF } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
 import {
   IPS_CONFIRMED, IPS_EXPECTED, IPS_SEEN_REPLY, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT,
@@ -734,4 +734,53 @@ export function specPacket(s: PacketSpec, o: SpecPacketOptions = {}): Packet {
   m[M_CT_DIR] = tracked ? (s.ctReply ? 1 : 0) : -1;
   m[M_CT_MARK] = tracked && s.ctMark >= 0 ? s.ctMark | 0 : 0;
   return pkt;
+}
+
+/**
+ * The answer to a packet, as a spec (without where it arrives): the
+ * addresses and ports swapped; TCP answers a SYN with SYN,ACK (seq 1000000,
+ * ackseq the SYN's seq + 1) and anything else with an ACK of what it
+ * carried; UDP and other protocols carry nothing; ICMP and ICMPv6 echo
+ * requests get their echo reply (same id and seq). undefined for what has
+ * no answer (ICMP other than echo, a TCP RST, a non-first fragment, a
+ * header cut short).
+ */
+export function replySpec(pkt: Packet): string | undefined {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const end = nh + pkt.meta[M_LEN]!;
+  const v4 = d[nh]! >> 4 === 4;
+  if (nh + (v4 ? 20 : 40) > end) return undefined;
+  const u16 = (o: number) => (d[o]! << 8) | d[o + 1]!;
+  const u32 = (o: number) => ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
+  let src: string, dst: string, proto: number, th: number;
+  if (v4) {
+    if (u16(nh + 6) & 0x1fff) return undefined;
+    src = formatIPv4(d, nh + 12);
+    dst = formatIPv4(d, nh + 16);
+    proto = d[nh + 9]!;
+    th = nh + (d[nh]! & 15) * 4;
+  } else {
+    src = formatIPv6(d.subarray(nh + 8, nh + 24));
+    dst = formatIPv6(d.subarray(nh + 24, nh + 40));
+    proto = d[nh + 6]!;
+    th = nh + 40;
+  }
+  const ep = (a: string, port?: number) => (port === undefined ? (v4 ? a : `[${a}]`) : v4 ? `${a}:${port}` : `[${a}]:${port}`);
+  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP) {
+    if (th + (proto === IPPROTO_TCP ? 20 : 8) > end) return undefined;
+    const head = `${proto === IPPROTO_TCP ? 'tcp' : proto === IPPROTO_UDP ? 'udp' : 'sctp'} ${ep(dst, u16(th + 2))} > ${ep(src, u16(th))}`;
+    if (proto !== IPPROTO_TCP) return head;
+    const flags = d[th + 13]!;
+    if (flags & 0x04) return undefined;
+    const seq = u32(th + 4);
+    if (flags & 0x02 && !(flags & 0x10)) return `${head} syn,ack seq 1000000 ackseq ${(seq + 1) >>> 0}`;
+    const len = end - th - (d[th + 12]! >> 4) * 4;
+    return `${head} ack seq ${u32(th + 8)} ackseq ${(seq + Math.max(0, len) + (flags & 0x01 ? 1 : 0)) >>> 0}`;
+  }
+  if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
+    if (th + 8 > end || d[th] !== (proto === IPPROTO_ICMP ? 8 : 128)) return undefined;
+    return `${proto === IPPROTO_ICMP ? 'icmp' : 'icmpv6'} ${ep(dst)} > ${ep(src)} echo-reply id ${u16(th + 4)} seq ${u16(th + 6)}`;
+  }
+  return `ip proto ${proto} ${ep(dst)} > ${ep(src)}`;
 }

@@ -70,21 +70,27 @@ export interface NatRangeSource {
   readonly basePort?: number;
 }
 
-function bytesToWords(b: Uint8Array, w: Int32Array): void {
+function bytesToWords(b: Uint8Array, at: number, len: number, w: Int32Array): void {
   w.fill(0);
-  for (let i = 0; i + 3 < b.length && i < 16; i += 4) w[i >> 2] = (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
+  for (let i = 0; i + 3 < len && i < 16; i += 4) w[i >> 2] = (b[at + i]! << 24) | (b[at + i + 1]! << 16) | (b[at + i + 2]! << 8) | b[at + i + 3]!;
 }
 
 /** The target's data as struct nf_nat_range2 (xt_nat_convert_range for the IPv4 layout: no base). Made once per rule. */
 export function nfNatRangeFrom(src: NatRangeSource): NfNatRange2 {
   const r = new NfNatRange2();
-  r.flags = src.flags;
-  bytesToWords(src.minAddr, r.minAddr);
-  bytesToWords(src.maxAddr, r.maxAddr);
-  r.minProto = src.minPort ?? 0;
-  r.maxProto = src.maxPort ?? 0;
-  r.baseProto = src.basePort ?? 0;
+  nfNatRangeSet(r, src.flags, src.minAddr, 0, src.maxAddr, 0, src.minAddr.length, src.minPort ?? 0, src.maxPort ?? 0, src.basePort ?? 0);
   return r;
+}
+
+/** Fills `r` from a range as the engines hand it over (vm/ct-env.ts NfCtEnv.natTarget): `alen` address bytes at min[minAt] and max[maxAt]. */
+export function nfNatRangeSet(r: NfNatRange2, flags: number, min: Uint8Array, minAt: number, max: Uint8Array, maxAt: number, alen: number,
+  minProto: number, maxProto: number, baseProto: number): void {
+  r.flags = flags;
+  bytesToWords(min, minAt, alen, r.minAddr);
+  bytesToWords(max, maxAt, alen, r.maxAddr);
+  r.minProto = minProto;
+  r.maxProto = maxProto;
+  r.baseProto = baseProto;
 }
 
 /** bswap32: a host-order word as the kernel's (__force u32) of the network-order __be32 on a little-endian host. */

@@ -5,7 +5,7 @@
  * hooks/conntrack/index.ts.
  */
 export {
-  NfNat, NfNatRange2, nfNatRangeFrom, jhash2, reciprocalScale, hook2manip, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS,
+  NfNat, NfNatRange2, nfNatRangeFrom, nfNatRangeSet, jhash2, reciprocalScale, hook2manip, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS,
   NF_NAT_RANGE_NETMAP, NF_NAT_RANGE_PERSISTENT, NF_NAT_RANGE_PROTO_OFFSET, NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_ALL,
   NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED,
 } from './core.js';

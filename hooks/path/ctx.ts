@@ -1,7 +1,7 @@
 /**
  * What every stage of the packet path shares: the per-packet context (what
  * the skb carries besides its bytes and the metadata record: the TRACE
- * steps, the OUTPUT re-route, the conntrack entry), the NF_HOOK call the
+ * steps, the OUTPUT re-route, the NAT rewrites), the NF_HOOK call the
  * stages make, and what a family (IPv4, IPv6) supplies where the kernel's
  * code differs between ip_* and ip6_* (InetFamily).
  *
@@ -31,20 +31,39 @@ export interface PathCtx {
   quiet: boolean;
   /**
    * Set while a locally generated packet is in LOCAL_OUT: mangle OUTPUT
-   * calls it after its chain (ipt_mangle_out); returns the new output
-   * device or a negative errno.
+   * calls it after its chain (ipt_mangle_out), the NAT core after a
+   * destination NAT (nf_nat_ipv4_local_fn); returns the new output device
+   * or a negative errno. `why` names the caller for the note.
    */
-  reroute: ((pkt: Packet) => Link | number) | undefined;
+  reroute: ((pkt: Packet, why: string) => Link | number) | undefined;
   /**
-   * skb->_nfct: the packet's conntrack entry, written and read by the
-   * conntrack and NAT modules (undefined: none yet, or untracked). Its type
-   * is theirs; the path only carries it.
+   * What a packet spec's `ct` clause says about the packet's connection
+   * (hooks/ct-node.ts applies it when the packet meets conntrack);
+   * undefined for captured frames and specs without one.
    */
-  ct: unknown;
+  ctSpec: CtSpec | undefined;
+  /** Conntrack has classified the packet (its state is worth a note at the next hooks). */
+  ctSeen: boolean;
+  /** The NAT rewrites the packet went through, in words (`DNAT to 10.244.1.5:8080`), for its fate; filled only when !quiet. */
+  nat: string[];
+  /**
+   * skb_dst_drop() at PRE_ROUTING: DNAT changed the destination of a packet
+   * that kept its route (looped back), so the input route is made again.
+   */
+  dstDropped: boolean;
+  /** The gateway of the output route (undefined: on link), for MASQUERADE's source selection (rt_nexthop). */
+  gateway: string | undefined;
 }
 
-export function newPathCtx(quiet: boolean): PathCtx {
-  return { steps: [], quiet, reroute: undefined, ct: undefined };
+/** A packet spec's `ct` clause: the state, the direction, the conntrack's mark (-1: not given). */
+export interface CtSpec {
+  readonly state: 'new' | 'established' | 'related' | 'invalid' | 'untracked';
+  readonly reply: boolean;
+  readonly mark: number;
+}
+
+export function newPathCtx(quiet: boolean, ctSpec?: CtSpec): PathCtx {
+  return { steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined };
 }
 
 /** NF_HOOK() as the stages call it (hooks/nf-hook.ts runs the registry). */

@@ -25,7 +25,9 @@ export type DropReason =
   | 'multicast' // a multicast group no device joined (multicast routing is not modelled)
   | 'reassembly' // a fragment held for reassembly (ip_local_deliver / nf_defrag), never completed here
   | 'ipv6-disabled'
-  | 'reroute' // ip_route_me_harder failed after mangle OUTPUT changed the packet
+  | 'reroute' // ip_route_me_harder failed after mangle OUTPUT or NAT changed the packet
+  | 'conntrack' // nf_conntrack_in (table full: nf_conntrack_max) or nf_confirm (clash) dropped it
+  | 'nat' // the NAT core dropped it (no address to masquerade to, a MASQUERADEd connection leaving elsewhere, a header it cannot rewrite)
   | 'device'; // the egress device is down or unknown
 
 /** Where a netfilter verdict came from. */
@@ -44,7 +46,7 @@ export interface VerdictSource {
   entry: string;
 }
 
-export type Fate =
+export type Fate = (
   | { kind: 'delivered'; addr: string; dev: string; cast: 'unicast' | 'broadcast' | 'multicast' }
   | { kind: 'forwarded'; dev: string; via: string | undefined; dst: string }
   | { kind: 'sent'; dev: string; via: string | undefined; dst: string; cast: 'unicast' | 'broadcast' | 'multicast' }
@@ -52,7 +54,11 @@ export type Fate =
   /** A REJECT rule: the packet is dropped and the reply `with` names (its `--reject-with`) is the node's to send. */
   | { kind: 'rejected'; with: string; by: VerdictSource }
   | { kind: 'queued'; queue: number; by: VerdictSource | undefined }
-  | { kind: 'stolen'; by: VerdictSource | undefined };
+  | { kind: 'stolen'; by: VerdictSource | undefined }
+) & {
+  /** The NAT rewrites the packet went through before its fate (`DNAT to 10.244.1.5:8080`), when any. */
+  nat?: string[];
+};
 
 /** One TRACE line: a rule or policy the packet met (TraceKind names). */
 export interface TraceStep {
@@ -73,7 +79,8 @@ export interface TraceStep {
 
 /** A decision of the path outside netfilter (routing, checks), in words. */
 export interface NoteStep {
-  kind: 'route' | 'check' | 'hook';
+  /** route: a routing decision; check: the path's checks; hook: a hook entry; conntrack: the packet's connection; nat: a NAT rewrite. */
+  kind: 'route' | 'check' | 'hook' | 'conntrack' | 'nat';
   text: string;
 }
 
@@ -92,8 +99,12 @@ function by(v: VerdictSource | undefined): string {
   return ` in ${v.table}:${v.hook}`;
 }
 
-/** The fate in words: `delivered locally to 10.0.0.1`, `dropped by filter:FORWARD rule 2`, ... */
+/** The fate in words: `delivered locally to 10.0.0.1`, `DNAT to 10.244.1.5:8080, forwarded out eth1 via 10.1.0.2`, `dropped by filter:FORWARD rule 2`, ... */
 export function fateText(f: Fate): string {
+  return f.nat?.length ? `${f.nat.join(', ')}, ${fateWords(f)}` : fateWords(f);
+}
+
+function fateWords(f: Fate): string {
   switch (f.kind) {
     case 'delivered':
       return `delivered locally to ${f.addr}${f.cast === 'unicast' ? '' : ` (${f.cast})`} on ${f.dev}`;

@@ -18,6 +18,7 @@ export function forward(af: InetFamily, pkt: Packet, dev: Link, rt: { dev: strin
   if (!('ifindex' in out)) return out;
   const fwd = af.nf.hook(NF_INET_FORWARD, pkt, dev, out, ctx);
   if (fwd !== 1) return fwd;
+  ctx.gateway = rt.gateway;
   const post = postRouting(af, pkt, dev, out, ctx);
   if (post !== 1) return post;
   return { kind: 'forwarded', dev: out.name, via: rt.gateway, dst: af.daddr(pkt) };

@@ -3,7 +3,8 @@
  * the output route (the family's routeOutput), __ip_local_out() /
  * __ip6_local_out() with NF_HOOK(LOCAL_OUT), where mangle OUTPUT re-routes a
  * packet whose routing keys it changed (ipt_mangle_out / ip6t_mangle_out
- * call ctx.reroute: ip_route_me_harder / ip6_route_me_harder), then
+ * call ctx.reroute: ip_route_me_harder / ip6_route_me_harder; so does
+ * nf_nat_ipv4_local_fn for a destination-NATed connection), then
  * dst_output: POST_ROUTING and out of the device, or back in through lo
  * (output.ts).
  */
@@ -24,20 +25,21 @@ export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx)
   const links = af.node.links;
   let out = links.get(route.dev);
   if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
-  ctx.reroute = (p: Packet) => {
+  ctx.reroute = (p: Packet, why: string) => {
     const r = af.routeOutput(p, oif);
     if ('fate' in r) return -EHOSTUNREACH;
     const l = links.get(r.dev);
     if (!l) return -EINVAL;
     route = r;
     out = l;
-    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after mangle OUTPUT: ${r.text}` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after ${why}: ${r.text}` });
     setDevice(p, 'out', l.ifindex, l.name, arphrd(l), l.group);
     return l;
   };
   const lo = af.nf.hook(NF_INET_LOCAL_OUT, pkt, undefined, out, ctx);
   ctx.reroute = undefined;
   if (lo !== 1) return lo;
+  ctx.gateway = route.gateway;
   const post = postRouting(af, pkt, undefined, out, ctx);
   if (post !== 1) return post;
   if (route.local) return loopbackXmit(af, pkt, out, route.cast, ctx);

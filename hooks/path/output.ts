@@ -4,8 +4,10 @@
  *                         (none for a local packet)
  *   net/ipv6/ip6_output.c ip6_output(): the egress device's disable_ipv6 first, then the same
  *   drivers/net/loopback.c loopback_xmit(): a packet routed to a local address comes back in on
- *                         lo with a zero Ethernet header and its route kept (no input lookup):
- *                         PRE_ROUTING, then local delivery
+ *                         lo with a zero Ethernet header, its route and its conntrack kept (no
+ *                         input lookup): PRE_ROUTING, then local delivery; unless DNAT at
+ *                         PRE_ROUTING changed the destination (nf_nat_ipv4_pre_routing's
+ *                         skb_dst_drop): then the input route again
  */
 import type { Link } from '../snapshot/node.js';
 import { M_LEN, M_NHOFF } from '../../vm/layout.js';
@@ -14,6 +16,7 @@ import { LINKTYPE_ETHERNET, decodePacket, setDevice, type Packet } from '../../v
 import { arphrd, type Cast, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 import { localDeliver } from './local-in.js';
+import { forward } from './forward.js';
 
 /** ip_output() / ip6_output(): 1 when the packet passed POSTROUTING. */
 export function postRouting(af: InetFamily, pkt: Packet, inDev: Link | undefined, out: Link, ctx: PathCtx): 1 | Fate {
@@ -37,5 +40,12 @@ export function loopbackXmit(af: InetFamily, pkt: Packet, lo: Link, cast: Cast, 
   setDevice(pkt, 'out', 0);
   const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, lo, undefined, ctx);
   if (pre !== 1) return pre;
+  if (ctx.dstDropped) {
+    // DNAT at PRE_ROUTING dropped the route the packet kept: ip_rcv_finish looks it up again.
+    const rt = af.routeInput(pkt, lo, ctx);
+    if (rt.kind === 'drop') return rt.fate;
+    if (rt.kind === 'forward') return forward(af, pkt, lo, rt, ctx);
+    return localDeliver(af, pkt, lo, rt.cast, ctx);
+  }
   return localDeliver(af, pkt, lo, cast, ctx);
 }

@@ -163,7 +163,7 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
     const t = files.get(n);
     return t === undefined ? undefined : { file: path(n), text: t, backend: backendOf(t) };
   };
-  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored);
+  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored);
 }
 
 /** The backend an iptables-save header names (undefined without a header). */

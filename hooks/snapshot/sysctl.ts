@@ -79,9 +79,14 @@ export function sysctlDevice(key: string): string | undefined {
 
 export class Sysctls {
   private readonly given = new Map<string, string>();
+  private readonly where = new Map<string, SourcePos>();
 
-  constructor(entries: ReadonlyMap<string, SysctlEntry> = new Map()) {
-    for (const [k, e] of entries) this.given.set(k, e.value);
+  /** `file`: where the entries were read (for errors about a value). */
+  constructor(entries: ReadonlyMap<string, SysctlEntry> = new Map(), readonly file = 'sysctl.txt') {
+    for (const [k, e] of entries) {
+      this.given.set(k, e.value);
+      this.where.set(k, e.pos);
+    }
     const fwd = this.given.get('net.ipv4.ip_forward');
     const allFwd = this.given.get('net.ipv4.conf.all.forwarding');
     if (fwd !== undefined && allFwd === undefined) {
@@ -93,6 +98,11 @@ export class Sysctls {
   /** The raw value: the file's, else a fresh namespace's; undefined when neither has the key. */
   get(key: string): string | undefined {
     return this.given.get(key) ?? fresh().get(key);
+  }
+
+  /** Where the snapshot gave the key (line, column), undefined when it did not. */
+  pos(key: string): SourcePos | undefined {
+    return this.where.get(key);
   }
 
   /** Whether the snapshot itself gave the key. */

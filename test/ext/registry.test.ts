@@ -95,9 +95,9 @@ describe('the extension registry', () => {
     const names = (pred: (m: Module) => boolean) => [...new Set(modules.filter(pred).map((m) => `${m.kind === 'match' ? '-m' : '-j'} ${m.name}`))].sort();
     const both = names((m) => typeof m.lower === 'function' && typeof m.reference === 'function');
     expect(both).toEqual([
-      '-j CONNMARK', '-j DNAT', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NFLOG', '-j NFQUEUE', '-j REDIRECT', '-j REJECT',
-      '-j SNAT', '-j TRACE',
-      '-m addrtype', '-m comment', '-m connmark', '-m conntrack', '-m dscp', '-m ecn', '-m hl', '-m icmp', '-m icmp6',
+      '-j CONNMARK', '-j CT', '-j DNAT', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP', '-j NFLOG', '-j NFQUEUE', '-j NOTRACK',
+      '-j REDIRECT', '-j REJECT', '-j SNAT', '-j TRACE',
+      '-m addrtype', '-m comment', '-m connmark', '-m conntrack', '-m dscp', '-m ecn', '-m helper', '-m hl', '-m icmp', '-m icmp6',
       '-m iprange', '-m length', '-m mac', '-m mark', '-m multiport', '-m pkttype', '-m state', '-m statistic', '-m tcp',
       '-m tos', '-m ttl', '-m udp',
     ]);

@@ -20,6 +20,7 @@ export const CORPUS_SUITES = [
   'iptables extension .t files',
   'fuzzing of mutated real dumps',
   'ClassBench conversion and optimize=1 first match',
+  'kube-proxy TestTracePacket flows on the stateful node',
 ] as const;
 
 export function corpusPath(...parts: string[]): string {

@@ -75,6 +75,8 @@ function ruleMatches(hooks: readonly Hookish[]) {
     { weight: 1, arbitrary: fc.tuple(neg, pick(['0.5', '0.25', '0.90000000000', '0.1'])).map(([n, p]) => `-m statistic --mode random ${n}--probability ${p}`) },
     { weight: 3, arbitrary: fc.tuple(neg, fc.subarray(['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED'], { minLength: 1 }), fc.boolean()).map(([n, s, st]) => (st ? `-m state ${n}--state ${s.join(',')}` : `-m conntrack ${n}--ctstate ${s.join(',')}`)) },
     { weight: 1, arbitrary: fc.tuple(neg, pick(MARKS)).map(([n, v]) => `-m connmark ${n}--mark ${v}/0xffff`) },
+    { weight: 1, arbitrary: pick(['--ctstate NEW,INVALID --ctdir ORIGINAL', '! --ctstatus ASSURED', '--ctstate UNTRACKED,ESTABLISHED --ctstatus SEEN_REPLY', '--ctproto tcp', '! --ctorigsrc 10.0.0.0/8', '--ctexpire 0:10']).map((o) => `-m conntrack ${o}`) },
+    { weight: 1, arbitrary: fc.tuple(neg, pick(['ftp', 'sip', ''])).map(([n, h]) => `-m helper ${n}--helper "${h}"`) },
   );
   // at most one -s/-d/-i/-o/-p/-f each: keep the first of each kind
   return fc.array(one, { maxLength: 4 }).map((ms) => {
@@ -120,6 +122,8 @@ function ip2n(a: string): number {
 
 const TARGETS_ANY = ['-j ACCEPT', '-j DROP', '-j RETURN', '', '-j MARK --set-xmark 0x1/0xff', '-j MARK --or-mark 0x4000', '-j MARK --set-mark 0x7',
   '-j CONNMARK --set-xmark 0x10/0xff', '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark', '-j LOG --log-prefix "in: "',
+  '-j CONNMARK --save-mark --nfmask 0xff --ctmask 0xf0', '-j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xff00 --right-shift-mark 8',
+  '-j CONNMARK --set-xmark 0x3/0xf --left-shift-mark 4',
   '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j NFQUEUE --queue-num 40000', '-j NFQUEUE --queue-num 65535 --queue-bypass', '-j QUEUE'];
 
 export interface GenRuleset {
@@ -155,7 +159,7 @@ function rulesetOf(tables: readonly GenRuleset['table'][]): fc.Arbitrary<GenRule
       // iptables-restore refuses DROP in nat ("not intended for filtering")
       const base = table === 'nat' ? TARGETS_ANY.filter((t) => t !== '-j DROP') : [...TARGETS_ANY];
       if (table === 'filter' && hooks.every((h) => h === 'INPUT' || h === 'FORWARD' || h === 'OUTPUT')) base.push('-j REJECT', '-j REJECT --reject-with icmp-host-prohibited');
-      if (table === 'raw') base.push('-j TRACE');
+      if (table === 'raw') base.push('-j TRACE', '-j NOTRACK', '-j CT --zone 3', '-j CT --notrack');
       if (table === 'nat' && i < builtins.length) base.push(...natTargets(builtins[i]!), ...natTargets(builtins[i]!));
       const jumps: string[] = [];
       for (let j = Math.max(i + 1, builtins.length); j < builtins.length + users.length; j++) {

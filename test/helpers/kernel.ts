@@ -221,13 +221,14 @@ export interface KernelCounter {
 /**
  * "table chain #n" / "table chain policy" → counters of a saved ruleset,
  * without the builtin OUTPUT/POSTROUTING chains (the node's own replies pass
- * there, an inbound replay does not see them).
+ * there, an inbound replay does not see them) unless `all` (a node that
+ * stays silent: kernel-oracle.md "Two-sided flows").
  */
-export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, { name: string; builtin: boolean; policyCounters: KernelCounter; rules: { counters: KernelCounter | undefined }[] }> }> }): Map<string, KernelCounter> {
+export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, { name: string; builtin: boolean; policyCounters: KernelCounter; rules: { counters: KernelCounter | undefined }[] }> }> }, all = false): Map<string, KernelCounter> {
   const out = new Map<string, KernelCounter>();
   for (const [t, table] of rs.tables)
     for (const c of table.chains.values()) {
-      if (c.builtin && (c.name === 'OUTPUT' || c.name === 'POSTROUTING')) continue;
+      if (!all && c.builtin && (c.name === 'OUTPUT' || c.name === 'POSTROUTING')) continue;
       c.rules.forEach((r, i) => out.set(`${t} ${c.name} #${i + 1}`, r.counters ?? { packets: 0n, bytes: 0n }));
       if (c.builtin) out.set(`${t} ${c.name} policy`, c.policyCounters);
     }
@@ -267,4 +268,78 @@ export function replayCapture(model: NodeModel, pcap: string, iface: string): vo
     captureCt(model, pkt);
     model.receive(pkt, iface);
   }
+}
+
+/** A `conntrack -L -o extended` line without its timeout, and the timeout. */
+export function ctLineSplit(line: string): { rest: string; timeout: number } {
+  const f = line.trim().split(/\s+/);
+  // ipv4 2 tcp 6 TIMEOUT ...
+  return { rest: [...f.slice(0, 4), ...f.slice(5)].join(' '), timeout: Number(f[4]) };
+}
+
+/**
+ * The line with what the NAT core remapped at random in the kernel (a
+ * source port: the reply's destination port, replaced by the port class of
+ * the original source port; an ICMP query id: the reply's id) made
+ * generic, or undefined when the line has neither (or the port is out of
+ * its class).
+ */
+export function ctLoose(rest: string): string | undefined {
+  const f = rest.split(' ');
+  const at = (k: string) => f.flatMap((x, i) => (x.startsWith(k) ? [i] : []));
+  const ids = at('id=');
+  if (ids.length >= 2) {
+    f[ids[1]!] = 'id=*';
+    return f.join(' ');
+  }
+  const sports = at('sport=');
+  const dports = at('dport=');
+  if (sports.length < 2 || dports.length < 2) return undefined;
+  const orig = Number(f[sports[0]!]!.slice(6));
+  const mapped = Number(f[dports[1]!]!.slice(6));
+  const [lo, hi] = orig < 512 ? [1, 511] : orig < 1024 ? [600, 1023] : [1024, 65535];
+  if (mapped < lo || mapped > hi) return undefined;
+  f[dports[1]!] = `dport=${lo}-${hi}`;
+  return f.join(' ');
+}
+
+/**
+ * Pairs the kernel's `conntrack -L -o extended` lines with the model's:
+ * identical but for the timeout, the model's at most `skew` seconds above
+ * the kernel's (the kernel lists later; the model at its last frame);
+ * lines left on both sides that differ only by a source port the kernel
+ * remapped at random (ctLoose) count as agreeing too. An entry the model
+ * holds with at most `skew` seconds left may be gone in the kernel.
+ */
+export function compareConntrack(kernel: readonly string[], model: readonly string[], skew = 4): { agree: number; total: number; diffs: string[] } {
+  const k = kernel.filter((l) => l.trim()).map(ctLineSplit);
+  const m = model.map(ctLineSplit);
+  const pending = new Map<string, number[]>();
+  for (const x of k) pending.set(x.rest, [...(pending.get(x.rest) ?? []), x.timeout]);
+  const diffs: string[] = [];
+  const onlyModel: { rest: string; timeout: number }[] = [];
+  let agree = 0;
+  for (const x of m) {
+    const ts = pending.get(x.rest);
+    if (!ts?.length) {
+      onlyModel.push(x);
+      continue;
+    }
+    const kt = ts.shift()!;
+    if (x.timeout - kt >= 0 && x.timeout - kt <= skew) agree++;
+    else diffs.push(`timeout kernel ${kt} nfvm ${x.timeout}: ${x.rest}`);
+  }
+  const onlyKernel = [...pending].flatMap(([rest, ts]) => ts.map(() => rest));
+  const left = onlyModel.filter((x) => x.timeout > skew);
+  for (const kr of onlyKernel) {
+    const i = left.findIndex((x) => ctLoose(x.rest) !== undefined && ctLoose(x.rest) === ctLoose(kr));
+    if (i < 0) {
+      diffs.push(`only in kernel: ${kr}`);
+      continue;
+    }
+    left.splice(i, 1);
+    agree++;
+  }
+  for (const x of left) diffs.push(`only in nfvm:   ${x.rest}`);
+  return { agree, total: Math.max(k.length, m.length), diffs };
 }

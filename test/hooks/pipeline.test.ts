@@ -18,7 +18,7 @@ import { NF_IP_PRI_CONNTRACK, NF_IP_PRI_FILTER } from '../../hooks/priorities.js
 import { fateText } from '../../hooks/path/fate.js';
 import { parseSpec } from '../../hooks/input/spec.js';
 import { specInput } from '../../cli/model.js';
-import { M_NHOFF } from '../../vm/layout.js';
+import { M_NHOFF, M_PRIORITY } from '../../vm/layout.js';
 import {
   NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NF_STOLEN,
 } from '../../core/netfilter.js';
@@ -42,23 +42,22 @@ function go(m: NodeModel, spec: string, trace: boolean) {
 }
 
 describe('a module registered into the node', () => {
-  it('runs at its priority among the tables, sees the devices, and carries the packet\'s conntrack entry to later hooks', () => {
+  it('runs at its priority among the tables, sees the devices, and what it writes on the packet reaches later hooks', () => {
     const m = model('node');
     const seen: string[] = [];
-    const entry = { id: 7 };
     const ops: NodeHookOps[] = [
       {
         pf: NFPROTO_IPV4, hooknum: NF_INET_PRE_ROUTING, priority: NF_IP_PRI_CONNTRACK, name: 'test_ct_in', source: { kind: 'module' },
         hook: (_pkt, st) => {
           seen.push(`in ${st.in} steps ${st.ctx.steps.filter((s) => s.kind === 'trace').length}`);
-          st.ctx.ct = entry;
+          _pkt.meta[M_PRIORITY] = 7;
           return NF_ACCEPT;
         },
       },
       {
         pf: NFPROTO_IPV4, hooknum: NF_INET_LOCAL_IN, priority: NF_IP_PRI_FILTER + 1, name: 'test_ct_confirm', source: { kind: 'module' },
         hook: (_pkt, st) => {
-          seen.push(`confirm ${(st.ctx.ct as typeof entry | undefined)?.id}`);
+          seen.push(`confirm ${_pkt.meta[M_PRIORITY]}`);
           return NF_ACCEPT;
         },
       },

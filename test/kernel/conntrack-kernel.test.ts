@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { kernelSkip, nsSh, run } from '../helpers/kernel.js';
+import { ctLineSplit as split, ctLoose as loose, kernelSkip, nsSh, run } from '../helpers/kernel.js';
 import { writePcap } from '../../hooks/input/pcap.js';
 import { readCaptureFile } from '../../hooks/input/capture.js';
 import { NfConntrack } from '../../hooks/conntrack/core.js';
@@ -430,27 +430,6 @@ function generated(node: Node): Script {
 
 // ---------------------------------------------------------------------------
 // Comparison
-
-/** A listing line without the timeout, and the timeout. */
-function split(line: string): { rest: string; timeout: number } {
-  const f = line.trim().split(/\s+/);
-  // ipv4 2 tcp 6 TIMEOUT ...
-  return { rest: [...f.slice(0, 4), ...f.slice(5)].join(' '), timeout: Number(f[4]) };
-}
-
-/** The line with the reply's destination port (a remapped source) replaced by the port class, or undefined when it is not in it. */
-function loose(rest: string): string | undefined {
-  const f = rest.split(' ');
-  const sports = f.flatMap((x, i) => (x.startsWith('sport=') ? [i] : []));
-  const dports = f.flatMap((x, i) => (x.startsWith('dport=') ? [i] : []));
-  if (sports.length < 2 || dports.length < 2) return undefined;
-  const orig = Number(f[sports[0]!]!.slice(6));
-  const mapped = Number(f[dports[1]!]!.slice(6));
-  const [lo, hi] = orig < 512 ? [1, 511] : orig < 1024 ? [600, 1023] : [1024, 65535];
-  if (mapped < lo || mapped > hi) return undefined;
-  f[dports[1]!] = `dport=${lo}-${hi}`;
-  return f.join(' ');
-}
 
 /** What forwarding does to nfvm's output before it leaves: the TTL / hop limit decremented (ip_decrease_ttl's checksum update). */
 function forwardOnce(d: Uint8Array): Uint8Array {

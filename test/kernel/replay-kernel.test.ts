@@ -16,9 +16,9 @@
  * Left out of the comparison and of the rulesets, as the brief and the
  * oracle notes say: builtin OUTPUT and POSTROUTING chains (the node's own
  * replies pass there), so jumps from those chains are removed (a user chain
- * would count the replies too); conntrack-based extensions (state,
- * conntrack, connmark, CONNMARK: no conntrack model yet); `statistic
- * --mode random` (the kernel's randomness). The sender and receiver stacks
+ * would count the replies too); `statistic --mode random` (the kernel's
+ * randomness). The conntrack-based extensions (state, conntrack, connmark,
+ * CONNMARK) run on the node's conntrack. The sender and receiver stacks
  * are silenced with an OUTPUT DROP policy, and every on-link address the
  * frames name has a permanent neighbour entry (a failed ARP resolution
  * makes the node send ICMP host-unreachable seconds later, into a later
@@ -149,7 +149,7 @@ function specLine(f: FrameGen, ipid: number): string {
 
 // Also what the installed iptables 1.8.9 cannot print back (so the snapshot
 // cannot carry it): `! -i +`, `! -o +` and an inverted full port range.
-const UNCOMPARABLE = /-m (state|conntrack|connmark)\b|CONNMARK|--mode random| ! -[io] \+(?= |$)|! --[a-z]*ports? 0:65535/;
+const UNCOMPARABLE = /--mode random| ! -[io] \+(?= |$)|! --[a-z]*ports? 0:65535/;
 
 function prepare(text: string, table: string): string {
   const lines = text.split('\n').filter((l) => !UNCOMPARABLE.test(l));

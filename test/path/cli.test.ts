@@ -12,8 +12,6 @@ import { build } from 'esbuild';
 import { REPO } from '../helpers/corpus.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel } from '../../hooks/node.js';
 
 let cli = '';
 const dir = mkdtempSync(join(tmpdir(), 'nfvm-path-cli-'));
@@ -71,12 +69,13 @@ describe('nfvm trace', () => {
     expect(nfvm(['trace', NODE, '--pcap', f, '--index', '3', '--iface', 'eth0'])).toMatchObject({ code: 2, out: '', err: `${f}: frame 3 requested, the capture has 2\n` });
   });
 
-  it('the example node: a NodePort packet', () => {
-    buildNodeModel(readSnapshot(EXAMPLE));
+  it('the example node: a NodePort packet is DNATed to an endpoint, masqueraded and forwarded', () => {
     const r = nfvm(['trace', EXAMPLE, '--packet', 'tcp 198.51.100.7:40000 > 192.168.1.10:30443 syn iif eth0']);
     expect(r.err).toBe('');
     expect(r.out).toContain('TRACE: nat:KUBE-NODEPORTS:rule:1 ');
-    expect(r.out.trimEnd().split('\n').at(-1)).toMatch(/^(delivered locally to 192\.168\.1\.10 on eth0|dropped by .*)$/);
+    expect(r.out).toMatch(/# nat PREROUTING \(iptable_nat\): 198\.51\.100\.7:40000 > 192\.168\.1\.10:30443 rewritten to 198\.51\.100\.7:40000 > 10\.244\.(1\.30|2\.31):8443\n/);
+    // KUBE-MARK-MASQ marked it: MASQUERADE --random-fully to the egress device's address
+    expect(r.out.trimEnd().split('\n').at(-1)).toMatch(/^DNAT to 10\.244\.(1\.30|2\.31):8443, SNAT to 10\.244\.1\.1:\d+, forwarded out cni0 to 10\.244\.1\.30 \(directly connected\)$|^DNAT to 10\.244\.2\.31:8443, SNAT to \S+, forwarded out \S+ via \S+$/);
   });
 
   it('bad input: one located line, nothing on stdout, exit 2', () => {

@@ -4,10 +4,11 @@
  * Op.BITWISE record: [op, sreg, dreg, bop, len, mask, xor, shift]
  *   +1 sreg   source register slot
  *   +2 dreg   destination register slot
- *   +3 bop    NFT_BITWISE_MASK_XOR / LSHIFT / RSHIFT
+ *   +3 bop    NFT_BITWISE_MASK_XOR / LSHIFT / RSHIFT / AND / OR / XOR
  *   +4 len    bytes, 1..255 within the registers
- *   +5 mask   pool word offset of the mask (mask/xor), -1 for shifts
- *   +6 xor    pool word offset of the xor value (mask/xor), -1 for shifts
+ *   +5 mask   pool word offset of the mask (mask/xor), -1 for shifts; the
+ *             second source register slot for AND/OR/XOR (sreg2, Linux 6.13+)
+ *   +6 xor    pool word offset of the xor value (mask/xor), -1 otherwise
  *   +7 shift  shift amount 0..31 (shifts), 0 for mask/xor
  * Op.BITWISE32 record (nft_bitwise_fast_ops, mask/xor of exactly 4 bytes):
  *   [op, sreg, dreg, mask, xor]
@@ -17,7 +18,7 @@
  * dreg, and that order is kept.
  */
 import { Op } from '../opcodes.js';
-import { NFT_BITWISE_LSHIFT, NFT_BITWISE_MASK_XOR, NFT_BITWISE_RSHIFT, checkRegLoad, checkRegStore, regSlot } from '../layout.js';
+import { NFT_BITWISE_AND, NFT_BITWISE_LSHIFT, NFT_BITWISE_MASK_XOR, NFT_BITWISE_OR, NFT_BITWISE_RSHIFT, NFT_BITWISE_XOR, checkRegLoad, checkRegStore, regSlot } from '../layout.js';
 import type { Program } from '../program.js';
 import type { Emitter } from '../emit.js';
 import { bytesToWord, fmtData, fmtReg, fmtWord, poolOk, type EvalCtx } from './common.js';
@@ -56,6 +57,11 @@ export function emitBitwiseShift(b: Emitter, bop: number, dreg: number, sreg: nu
   b.emit([Op.BITWISE, regSlot(sreg), regSlot(dreg), bop, len, -1, -1, shift]);
 }
 
+/** Emits `reg dreg = ( reg sreg OP reg sreg2 )` over `len` bytes, OP (`bop`) NFT_BITWISE_AND / OR / XOR. */
+export function emitBitwiseBool(b: Emitter, bop: number, dreg: number, sreg: number, sreg2: number, len: number): void {
+  b.emit([Op.BITWISE, regSlot(sreg), regSlot(dreg), bop, len, regSlot(sreg2), -1, 0]);
+}
+
 export function validateBitwise(prog: Program, code: Int32Array, pc: number): string | null {
   const sreg = code[pc + Bitwise.SREG]!;
   const dreg = code[pc + Bitwise.DREG]!;
@@ -74,6 +80,10 @@ export function validateBitwise(prog: Program, code: Int32Array, pc: number): st
     const sh = code[pc + Bitwise.SHIFT]!;
     if (sh < 0 || sh >= 32) return `bitwise: shift ${sh} out of range 0..31 (-EINVAL)`;
     if (code[pc + Bitwise.MASK] !== -1 || code[pc + Bitwise.XOR] !== -1) return 'bitwise: mask/xor on a shift (-EINVAL)';
+  } else if (bop === NFT_BITWISE_AND || bop === NFT_BITWISE_OR || bop === NFT_BITWISE_XOR) {
+    const r2 = checkRegLoad(code[pc + Bitwise.MASK]!, len);
+    if (r2) return `bitwise: ${r2}`;
+    if (code[pc + Bitwise.XOR] !== -1 || code[pc + Bitwise.SHIFT] !== 0) return 'bitwise: xor or shift on a boolean op (-EINVAL)';
   } else return `bitwise: unknown op ${bop} (-EOPNOTSUPP)`;
   return null;
 }
@@ -85,6 +95,9 @@ export function disasmBitwise(prog: Program, code: Int32Array, pc: number): stri
   const len = code[pc + Bitwise.LEN]!;
   if (bop === NFT_BITWISE_MASK_XOR) {
     return `${head}& ${fmtData(prog.pool8, code[pc + Bitwise.MASK]! * 4, len)}) ^ ${fmtData(prog.pool8, code[pc + Bitwise.XOR]! * 4, len)}`;
+  }
+  if (bop === NFT_BITWISE_AND || bop === NFT_BITWISE_OR || bop === NFT_BITWISE_XOR) {
+    return `${head}${bop === NFT_BITWISE_AND ? '&' : bop === NFT_BITWISE_OR ? '|' : '^'} reg ${fmtReg(code[pc + Bitwise.MASK]!)} ) `;
   }
   return `${head}${bop === NFT_BITWISE_LSHIFT ? '<<' : '>>'} ${fmtWord(code[pc + Bitwise.SHIFT]!, 4)}) `;
 }
@@ -108,6 +121,10 @@ export function evalBitwise(ctx: EvalCtx, pc: number): void {
     for (let i = 0; i < words; i++) r[dst + i] = (r[src + i]! & pool[m + i]!) ^ pool[x + i]!;
     return;
   }
+  if (bop >= NFT_BITWISE_AND) {
+    bitwiseBool(r, bop, dst, src, code[pc + Bitwise.MASK]!, words);
+    return;
+  }
   const sh = code[pc + Bitwise.SHIFT]!;
   let carry = 0;
   if (bop === NFT_BITWISE_LSHIFT) {
@@ -120,5 +137,13 @@ export function evalBitwise(ctx: EvalCtx, pc: number): void {
       r[dst + i] = carry | (r[src + i]! >>> sh);
       carry = r[src + i]! << (32 - sh);
     }
+  }
+}
+
+/** nft_bitwise_eval_and/or/xor: word-wise over two registers. */
+export function bitwiseBool(r: Int32Array, bop: number, dst: number, src: number, src2: number, words: number): void {
+  for (let i = 0; i < words; i++) {
+    const a = r[src + i]!, b2 = r[src2 + i]!;
+    r[dst + i] = bop === NFT_BITWISE_AND ? a & b2 : bop === NFT_BITWISE_OR ? a | b2 : a ^ b2;
   }
 }

@@ -20,6 +20,8 @@ export interface EvalCtx {
   /** Current chain index and rule index (for trace and log events). */
   chain: number;
   rule: number;
+  /** Words of the rule's following records to step over (an xt_match ctguard), 0 normally. */
+  skip: number;
 }
 
 /** `0x%08x ` per u32 word of `len` bytes at byte offset `at`, words read in host (little-endian) order. */

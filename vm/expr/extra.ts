@@ -23,7 +23,7 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
   switch (code[pc]) {
     case Op.CT_GET:
     case Op.CT_SET:
-      return execCt(code, pc, pkt, regs);
+      return execCt(code, pc, pkt, regs, env);
     case Op.FIB:
       return execFib(prog, code, pc, pkt, regs);
     case Op.XT_L4:
@@ -33,7 +33,7 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
     case Op.QUEUE:
       return execQueue(code, pc, pkt);
     case Op.NAT:
-      return execNat(pc, env, chain, rule);
+      return execNat(prog, pc, pkt, env, chain, rule);
     case Op.CLASSIFY:
       return execClassify(prog, pc, pkt);
     case Op.XT_MATCH:

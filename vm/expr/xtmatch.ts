@@ -10,16 +10,25 @@
  *    options past the end of the packet hotdrop (NF_DROP). The walk steps
  *    over kind 0/1 by one byte and others by their length byte (0 → 1); a
  *    length byte one past the options is read from the packet, 0 past it.
- * Printed `[ xt_match ports reg 1 reg 2 set __set0 ]` and
- * `[ xt_match tcpopt 8 ]` (`invert` appended when inverted).
+ *  - XT_MATCH_CTGUARD, xt_conntrack's `if (ct == NULL) return
+ *    info->match_flags & XT_CONNTRACK_STATE` and xt_helper's `if (!ct)
+ *    return info->invert`: a packet without a conntrack passes the rest of
+ *    the match, the `a` words of records after the guard, which test its
+ *    conntrack (they would BREAK). With a conntrack it goes on into them.
+ * Printed `[ xt_match ports reg 1 reg 2 set __set0 ]`,
+ * `[ xt_match tcpopt 8 ]` (`invert` appended when inverted) and
+ * `[ xt_match ctguard skip 12 ]`.
  *
  * Record: [op, kind, a, b, c, flags]
- *   ports:  a sreg1 slot, b sreg2 slot, c set index
- *   tcpopt: a option kind (1..255), b 0, c -1
- *   flags:  XT_MATCH_F_INV
+ *   ports:   a sreg1 slot, b sreg2 slot, c set index
+ *   tcpopt:  a option kind (1..255), b 0, c -1
+ *   ctguard: a words to skip (whole records of the same rule), b 0, c -1
+ *   flags:   XT_MATCH_F_INV
  */
 import { Op } from '../opcodes.js';
-import { M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, checkRegLoad, regSlot } from '../layout.js';
+import { M_CT_DIR, M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, checkRegLoad, regSlot } from '../layout.js';
+import { Op as OpCode, OP_INFO, Rec } from '../opcodes.js';
+import { CLS_JUMP, clsPc } from './classify.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import { traceRecord, type NftRegs, type Program, type VmEnv } from '../program.js';
 import type { Emitter } from '../emit.js';
@@ -29,6 +38,7 @@ import { TRACE_HOTDROP } from './xtl4.js';
 
 const XT_MATCH_PORTS = 1;
 const XT_MATCH_TCPOPT = 2;
+const XT_MATCH_CTGUARD = 3;
 const XT_MATCH_F_INV = 1;
 
 const KIND = 1;
@@ -45,6 +55,18 @@ export function emitXtMatchTcpOpt(b: Emitter, option: number, invert: boolean): 
   b.emit([Op.XT_MATCH, XT_MATCH_TCPOPT, option, 0, -1, invert ? XT_MATCH_F_INV : 0]);
 }
 
+/** Emits a guard over the records that follow (its skip is set with setXtMatchCtGuard once they are emitted); returns its position in the rule. */
+export function emitXtMatchCtGuard(b: Emitter): number {
+  return b.emit([Op.XT_MATCH, XT_MATCH_CTGUARD, 0, 0, -1, 0]);
+}
+
+/** Sets the guard at rule position `at` to skip the records up to rule position `end`. */
+export function setXtMatchCtGuard(b: Emitter, at: number, end: number): void {
+  b.patch(at + A, end - (at + SIZE));
+}
+
+const SIZE = 6;
+
 export function validateXtMatch(prog: Program, code: Int32Array, pc: number): string | null {
   if (code[pc + FLAGS]! & ~XT_MATCH_F_INV) return 'xt_match: unknown flags';
   switch (code[pc + KIND]) {
@@ -60,6 +82,21 @@ export function validateXtMatch(prog: Program, code: Int32Array, pc: number): st
       if (o < 1 || o > 255) return `xt_match: tcp option ${o} out of range 1..255`;
       return code[pc + B] === 0 && code[pc + C] === -1 ? null : 'xt_match: stray operands';
     }
+    case XT_MATCH_CTGUARD: {
+      if (code[pc + B] !== 0 || code[pc + C] !== -1 || code[pc + FLAGS] !== 0) return 'xt_match: stray operands';
+      // The skip must land on a record boundary of the same rule (the rule's records are validated in turn).
+      const skip = code[pc + A]!;
+      let e = pc + SIZE;
+      const end = e + skip;
+      while (e < end) {
+        const op = code[e]! & Rec.OP_MASK;
+        if (op === OpCode.RULE || op === OpCode.END || e >= code.length) return 'xt_match: ctguard skips past its rule';
+        const size = OP_INFO[op]?.size ?? 0;
+        if (size === 0) return 'xt_match: ctguard skips an unknown record';
+        e += size;
+      }
+      return skip < 0 || e !== end ? 'xt_match: ctguard skip does not end on a record boundary' : null;
+    }
     default:
       return `xt_match: unknown kind ${code[pc + KIND]}`;
   }
@@ -67,6 +104,7 @@ export function validateXtMatch(prog: Program, code: Int32Array, pc: number): st
 
 export function disasmXtMatch(prog: Program, code: Int32Array, pc: number): string {
   const inv = code[pc + FLAGS]! & XT_MATCH_F_INV ? 'invert ' : '';
+  if (code[pc + KIND] === XT_MATCH_CTGUARD) return `ctguard skip ${code[pc + A]} `;
   if (code[pc + KIND] === XT_MATCH_PORTS) {
     return `ports reg ${fmtReg(code[pc + A]!)} reg ${fmtReg(code[pc + B]!)} set ${prog.sets[code[pc + C]!]!.name} ${inv}`;
   }
@@ -77,6 +115,11 @@ export function disasmXtMatch(prog: Program, code: Int32Array, pc: number): stri
 export function execXtMatch(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
   const inv = (code[pc + FLAGS]! & XT_MATCH_F_INV) !== 0;
+  if (code[pc + KIND] === XT_MATCH_CTGUARD) {
+    if (pkt.meta[M_CT_DIR] !== -1) return NFT_CONTINUE;
+    clsPc[0] = pc + SIZE + code[pc + A]!;
+    return CLS_JUMP;
+  }
   if (code[pc + KIND] === XT_MATCH_PORTS) {
     const set = prog.sets[code[pc + C]!]!;
     const found = set.lookup(regs.r8, regs.r32, code[pc + A]!) || set.lookup(regs.r8, regs.r32, code[pc + B]!);
@@ -113,5 +156,6 @@ export function execXtMatch(prog: Program, pc: number, pkt: Packet, regs: NftReg
 
 export function evalXtMatch(ctx: EvalCtx, pc: number): void {
   const v = execXtMatch(ctx.prog, pc, ctx.pkt, ctx.regs, ctx.env, ctx.chain, ctx.rule);
-  if (v !== NFT_CONTINUE) ctx.code = v;
+  if (v === CLS_JUMP) ctx.skip = clsPc[0]! - (pc + SIZE);
+  else if (v !== NFT_CONTINUE) ctx.code = v;
 }

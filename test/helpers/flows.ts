@@ -1,0 +1,223 @@
+/**
+ * Two-sided conversations through a node model, for the stateful tests.
+ *
+ * The node sits between clients on eth0 (10.0.0.0/24, and the remote
+ * networks 203.0.113.0/24 and 198.51.100.0/24 behind 10.0.0.2) and servers
+ * on eth1 (10.1.0.0/24, the default route via 10.1.0.2). A Conversation
+ * sends Ethernet frames in on either side at increasing times through a
+ * NodeModel (the "network": what the node forwards is what the other side
+ * sees, NAT included), so a server answers the addresses and ports the node
+ * gave the packet, as it would on a real wire. The frames are what a
+ * capture of the node's two interfaces records, in order, as a pcapng with
+ * an Interface Description Block per interface (eth0, eth1).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LINKTYPE_ETHERNET, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
+import { M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { buildNode } from '../../hooks/snapshot/read.js';
+import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
+import { writePcapng } from '../../hooks/input/capture.js';
+import type { Fate } from '../../hooks/path/fate.js';
+import { ACK, FIN, PSH, RST, SYN, ipPacket } from './ctpkt.js';
+
+/** The MACs of the wire: the clients' side (c0), the node's eth0 and eth1, the servers' side (s0). */
+export const MAC = { c0: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02', eth1: '02:00:00:00:01:01', s0: '02:00:00:00:01:02' };
+
+export type Side = 'c' | 's';
+
+export interface FlowFrame {
+  /** Seconds from the start of the conversation. */
+  t: number;
+  side: Side;
+  /** The Ethernet frame. */
+  data: Uint8Array;
+}
+
+const macBytes = (m: string) => m.split(':').map((x) => parseInt(x, 16));
+
+/** An IP packet as the frame a side sends to the node. */
+export function ether(side: Side, ip: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + ip.length);
+  f.set(macBytes(side === 'c' ? MAC.eth0 : MAC.eth1), 0);
+  f.set(macBytes(side === 'c' ? MAC.c0 : MAC.s0), 6);
+  if (ip[0]! >> 4 === 6) {
+    f[12] = 0x86;
+    f[13] = 0xdd;
+  } else f[12] = 0x08;
+  f.set(ip, 14);
+  return f;
+}
+
+/**
+ * What the node did with a frame: the IP packet it forwarded and the side it
+ * left on, or nothing. `remapped`: the node moved the source port or ICMP id
+ * (a NAT clash or --random-fully: the kernel's choice is a random draw, so
+ * the peer does not answer such a packet).
+ */
+export interface Sent {
+  fate: Fate;
+  out: { side: Side; ip: Uint8Array; remapped: boolean } | undefined;
+}
+
+/** The source port (TCP/UDP/SCTP) or ICMP query id of an IPv4 packet, -1 for others. */
+function sourceKey(ip: Uint8Array): number {
+  const th = (ip[0]! & 15) * 4;
+  const p = ip[9];
+  if (p === 6 || p === 17 || p === 132) return (ip[th]! << 8) | ip[th + 1]!;
+  if (p === 1 && (ip[th] === 8 || ip[th] === 0)) return (ip[th + 4]! << 8) | ip[th + 5]!;
+  return -1;
+}
+
+export class Conversation {
+  readonly frames: FlowFrame[] = [];
+  t = 1;
+  private readonly pkt = new Packet(4096);
+  constructor(readonly model: NodeModel) {}
+
+  /** Sends an IP packet from a side `gap` seconds after the previous one. */
+  send(side: Side, ip: Uint8Array, gap = 0.02): Sent {
+    this.t += gap;
+    const data = ether(side, ip);
+    this.frames.push({ t: this.t, side, data });
+    const pkt = this.pkt;
+    resetMeta(pkt);
+    pkt.setFrame(data);
+    decodePacket(pkt, LINKTYPE_ETHERNET);
+    this.model.captureCt(pkt);
+    const r = this.model.receive(pkt, side === 'c' ? 'eth0' : 'eth1', { now: Math.round(this.t * 1e9) });
+    const f = r.fate;
+    if (f.kind !== 'forwarded') return { fate: f, out: undefined };
+    const nh = pkt.meta[M_NHOFF]!;
+    const out = pkt.data.slice(nh, nh + pkt.meta[M_LEN]!);
+    return { fate: f, out: { side: f.dev === 'eth0' ? 'c' : 's', ip: out, remapped: sourceKey(out) !== sourceKey(ip) } };
+  }
+
+  /** The frames as a pcapng: interface 0 eth0, 1 eth1 (each frame on the interface it came in on). */
+  pcapng(): Uint8Array {
+    return writePcapng(this.frames.map((f) => ({
+      data: f.data, tsSec: Math.floor(f.t), tsNsec: Math.round((f.t % 1) * 1e6) * 1000, ifId: f.side === 'c' ? 0 : 1,
+    })), { interfaces: [{ linktype: LINKTYPE_ETHERNET, name: 'eth0', tsresol: 9 }, { linktype: LINKTYPE_ETHERNET, name: 'eth1', tsresol: 9 }] });
+  }
+}
+
+const u16 = (d: Uint8Array, at: number) => (d[at]! << 8) | d[at + 1]!;
+const addr = (d: Uint8Array, at: number) => `${d[at]}.${d[at + 1]}.${d[at + 2]}.${d[at + 3]}`;
+
+/** The endpoints of a forwarded IPv4 packet as the receiving side sees them. */
+function endpoints(ip: Uint8Array): { src: string; dst: string; sport: number; dport: number } {
+  const th = (ip[0]! & 15) * 4;
+  return { src: addr(ip, 12), dst: addr(ip, 16), sport: u16(ip, th), dport: u16(ip, th + 2) };
+}
+
+/**
+ * A TCP connection: the client sends from its side to (dst, dport); the
+ * peer answers what the node delivered to it, from the side it left on.
+ * When the node remapped the client's source port (Sent.remapped), or
+ * dropped the first packet, the peer stays silent.
+ */
+export class Tcp {
+  cseq: number;
+  sseq: number;
+  private peer?: { side: Side; a: string; p: number; ca: string; cp: number };
+  private silent = false;
+  constructor(readonly c: Conversation, readonly side: Side, readonly ca: string, readonly cp: number, readonly da: string, readonly dp: number, isn = 1000) {
+    this.cseq = isn;
+    this.sseq = (isn * 7 + 5000) >>> 0;
+  }
+  private client(flags: number, payload = 0, seq = this.cseq): void {
+    const s = this.c.send(this.side, ipPacket(this.ca, this.da, { proto: 'tcp', sport: this.cp, dport: this.dp, flags, seq, ack: flags & ACK ? this.sseq : 0, payload }));
+    if (s.out && !this.peer) {
+      const e = endpoints(s.out.ip);
+      this.peer = { side: s.out.side, a: e.dst, p: e.dport, ca: e.src, cp: e.sport };
+      if (s.out.remapped) this.silent = true;
+    }
+    if (seq === this.cseq) this.cseq = (this.cseq + payload + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+  }
+  private server(flags: number, payload = 0): void {
+    const v = this.peer;
+    if (!v || this.silent) return;
+    this.c.send(v.side, ipPacket(v.a, v.ca, { proto: 'tcp', sport: v.p, dport: v.cp, flags, seq: this.sseq, ack: flags & ACK ? this.cseq : 0, payload }));
+    this.sseq = (this.sseq + payload + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+  }
+  syn() { this.client(SYN); return this; }
+  synack() { this.server(SYN | ACK); return this; }
+  ack() { this.client(ACK); return this; }
+  data(n = 100) { this.client(ACK | PSH, n); return this; }
+  sdata(n = 100) { this.server(ACK | PSH, n); return this; }
+  sack() { this.server(ACK); return this; }
+  fin() { this.client(FIN | ACK); return this; }
+  sfin() { this.server(FIN | ACK); return this; }
+  srst() { this.server(RST | ACK); return this; }
+  rst() { this.client(RST | ACK); return this; }
+  handshake() { return this.syn().synack().ack(); }
+  /** A segment far outside the window (INVALID). */
+  wild() { this.client(ACK, 10, (this.cseq + 50_000_000) >>> 0); return this; }
+}
+
+/** UDP from a side; the peer answers `answers` times (the same ports, swapped). Returns what the node forwarded first. */
+export function udp(c: Conversation, side: Side, ca: string, cp: number, da: string, dp: number, answers = 1, size = 20): Sent {
+  const s = c.send(side, ipPacket(ca, da, { proto: 'udp', sport: cp, dport: dp, payload: size }));
+  if (s.out && !s.out.remapped) {
+    const e = endpoints(s.out.ip);
+    for (let i = 0; i < answers; i++) c.send(s.out.side, ipPacket(e.dst, e.src, { proto: 'udp', sport: e.dport, dport: e.sport, payload: size * 2 }));
+  }
+  return s;
+}
+
+/** An ICMP echo from a side, answered by its peer when `answered`. */
+export function ping(c: Conversation, side: Side, ca: string, da: string, id: number, answered = true): Sent {
+  const s = c.send(side, ipPacket(ca, da, { proto: 'icmp', type: 8, id }));
+  if (s.out && answered && !s.out.remapped) c.send(s.out.side, ipPacket(addr(s.out.ip, 16), addr(s.out.ip, 12), { proto: 'icmp', type: 0, id }));
+  return s;
+}
+
+/** The peer of a forwarded packet answers with an ICMP error (type/code) quoting it (not a remapped one). */
+export function icmpError(c: Conversation, sent: Sent, type = 3, code = 3, from?: string): void {
+  if (!sent.out || sent.out.remapped) return;
+  const ip = sent.out.ip;
+  c.send(sent.out.side, ipPacket(from ?? addr(ip, 16), addr(ip, 12), { proto: 'icmp', type, code, inner: ip.slice(0, 28) }));
+}
+
+/** The clients on eth0 the conversations use (the kernel test gives each a neighbour entry). */
+export const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.9', '10.0.0.130', '10.0.0.131'];
+
+/** A mixed conversation: TCP to completion, reset, half-open and out of window; UDP both ways; echo; errors. */
+export function mixedFlows(c: Conversation, dsts: readonly string[], base = 41000): void {
+  let p = base;
+  for (const [i, d] of dsts.entries()) {
+    const cl = CLIENTS[i % CLIENTS.length]!;
+    new Tcp(c, 'c', cl, p++, d, 80).handshake().data().sdata(300).ack().fin().sack().sfin().ack();
+    new Tcp(c, 'c', cl, p++, d, 443).handshake().data(20).srst();
+    new Tcp(c, 'c', cl, p++, d, 22).syn();
+    new Tcp(c, 'c', cl, p++, d, 80).handshake().wild().data(10).sack();
+    udp(c, 'c', cl, p++, d, 53, 2);
+    udp(c, 'c', cl, p++, d, 123, 0);
+    ping(c, 'c', cl, d, p++);
+    icmpError(c, udp(c, 'c', cl, p++, d, 161, 0));
+  }
+  // The same 5-tuple again after its connection closed.
+  new Tcp(c, 'c', CLIENTS[0]!, base, dsts[0]!, 80, 9000).handshake().data().fin().sack().sfin().ack();
+}
+
+/**
+ * The node of the stateful tests as snapshot files: test/path/fixtures/node
+ * (eth0 10.0.0.1/24 + 192.168.50.1/32, eth1 10.1.0.1/24, default via
+ * 10.1.0.2) with routes to 203.0.113.0/24 and 198.51.100.0/24 via 10.0.0.2,
+ * forwarding on, and the given ruleset.
+ */
+export function statefulNodeFiles(rules: string, sysctl = ''): Map<string, string> {
+  const dir = join(import.meta.dirname, '../path/fixtures/node');
+  const files = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
+  const routes = JSON.parse(files.get('ip-route.json')!) as object[];
+  routes.push({ dst: '203.0.113.0/24', gateway: '10.0.0.2', dev: 'eth0', flags: [] }, { dst: '198.51.100.0/24', gateway: '10.0.0.2', dev: 'eth0', flags: [] });
+  files.set('ip-route.json', JSON.stringify(routes));
+  files.set('iptables-save.txt', rules);
+  files.set('sysctl.txt', `net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.rp_filter = 0\nnet.ipv4.conf.default.rp_filter = 0\n${sysctl}`);
+  return files;
+}
+
+/** A model of that node. */
+export function statefulModel(rules: string, engine: EngineKind = 'vm', sysctl = '', seed = 1): NodeModel {
+  return buildNodeModel(buildNode('', statefulNodeFiles(rules, sysctl)), { engine, seed });
+}

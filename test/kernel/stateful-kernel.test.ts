@@ -1,0 +1,420 @@
+/**
+ * The stateful node against the running kernel (Linux 6.18): conntrack,
+ * NAT, marks and fwmark routing with two-sided flows.
+ *
+ * The node namespace (eth0 10.0.0.1/24 + 192.168.50.1/32, eth1 10.1.0.1/24,
+ * routes to 203.0.113.0/24 and 198.51.100.0/24 via 10.0.0.2 on eth0, the
+ * default via 10.1.0.2 on eth1) sits between one "wire" namespace holding
+ * the peers of both veths. For each case a ruleset is loaded with
+ * iptables-legacy-restore (and policy routing set up), the node's snapshot
+ * taken, and a conversation generated with the snapshot's model as the
+ * network (test/helpers/flows.ts: clients on eth0, servers on eth1, each
+ * answering what the node delivered to it; TCP handshakes, data, FIN and
+ * RST closes, UDP both ways, ICMP echo and errors quoting forwarded
+ * packets, repeated 5-tuples). The conversation is written as a pcapng with
+ * an interface per side (eth0, eth1) and injected with one tcpreplay (a
+ * tcpprep cache splitting it by source MAC) at the capture's pace; `nfvm
+ * replay --json` runs the same file on the snapshot, with both engines.
+ * Compared: every counter of every chain (OUTPUT and POSTROUTING too: the
+ * node stays silent, kernel-oracle.md "Two-sided flows": ICMP echo ignored,
+ * no redirects, neighbours permanent, UDP redirected to a bound port) and
+ * `conntrack -L -o extended` line by line (timeouts within the seconds the
+ * kernel's clock ran on; a source port the kernel's NAT drew at random
+ * compared by its class).
+ *
+ * Root with iproute2, iptables-legacy, conntrack, tcpreplay and tcpprep;
+ * skips with the reason otherwise, fails under CI. NFVM_STATEFUL_CASES
+ * scales the generated cases, FC_SEED replays them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { compareConntrack, flattenCounters, kernelSkip, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
+import { CLIENTS, Conversation, MAC, Tcp, icmpError, mixedFlows, ping, udp } from '../helpers/flows.js';
+import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { buildNodeModel } from '../../hooks/node.js';
+import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/index.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { cmdReplay } from '../../cli/replay.js';
+import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
+
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
+const SKIP = kernelSkip('the stateful node against the kernel', TOOLS);
+
+const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const NS = { wire: `nfvm-sw-${id}`, node: `nfvm-sn-${id}` };
+const REMOTE = ['203.0.113.7', '203.0.113.66', '198.51.100.7'];
+const SERVERS = ['10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5', '10.1.0.9', '10.1.0.200', ...Array.from({ length: 21 }, (_, i) => `10.1.0.${100 + i}`)];
+/** The UDP port redirected traffic reaches on the node (a socket is bound there, so nothing answers). */
+const LOCAL_UDP = 5353;
+const tmp = mkdtempSync(join(tmpdir(), 'nfvm-stateful-kern-'));
+let listener: ChildProcess | undefined;
+
+function topology(): void {
+  for (const ns of Object.values(NS)) {
+    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    nsSh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
+  }
+  nsSh(NS.wire, `ip link add c0 address ${MAC.c0} type veth peer name eth0 netns ${NS.node}
+ip link add s0 address ${MAC.s0} type veth peer name eth1 netns ${NS.node}
+sysctl -qw net.ipv6.conf.c0.disable_ipv6=1 net.ipv6.conf.s0.disable_ipv6=1
+ip link set c0 up; ip link set s0 up
+iptables-legacy -P OUTPUT DROP`);
+  const neigh = [...CLIENTS.map((a) => `ip neigh replace ${a} lladdr ${MAC.c0} dev eth0 nud permanent`),
+    ...SERVERS.map((a) => `ip neigh replace ${a} lladdr ${MAC.s0} dev eth1 nud permanent`)].join('\n');
+  nsSh(NS.node, `ip link set eth0 address ${MAC.eth0}
+ip link set eth1 address ${MAC.eth1}
+sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+sysctl -qw net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
+sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0 net.ipv4.conf.eth1.send_redirects=0
+sysctl -qw net.ipv4.icmp_echo_ignore_all=1
+sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1
+ip addr add 10.0.0.1/24 dev eth0
+ip addr add 192.168.50.1/32 dev eth0
+ip addr add 10.1.0.1/24 dev eth1
+ip link set eth0 up; ip link set eth1 up
+ip route add default via 10.1.0.2
+ip route add 203.0.113.0/24 via 10.0.0.2 dev eth0
+ip route add 198.51.100.0/24 via 10.0.0.2 dev eth0
+${neigh}`);
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync('ip', ['-n', NS.node, '-o', 'link', 'show'], { encoding: 'utf8' });
+    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 3) break;
+    spawnSync('sleep', ['0.1']);
+  }
+  // A bound UDP socket on the node: redirected UDP is delivered there, silently.
+  listener = spawn('ip', ['netns', 'exec', NS.node, process.execPath, '-e',
+    `const s=require('dgram').createSocket('udp4');s.bind(${LOCAL_UDP});setInterval(()=>{},1e6)`], { stdio: 'ignore' });
+}
+
+// ---------------------------------------------------------------------------
+// The cases
+
+interface Case {
+  name: string;
+  rules: string;
+  /** Shell run in the node before the snapshot (policy routing), and its undoing. */
+  setup?: string;
+  teardown?: string;
+  flows(c: Conversation): void;
+}
+
+const EMPTY = {
+  raw: '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
+  mangle: '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n',
+  nat: '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n',
+  filter: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
+};
+type TableName = keyof typeof EMPTY;
+
+/** A full ruleset: the given tables, the others empty (so a restore replaces everything). */
+function ruleset(given: Partial<Record<TableName, string>>): string {
+  return (Object.keys(EMPTY) as TableName[]).map((t) => (given[t] ? `${given[t]!.trim()}\n` : EMPTY[t])).join('');
+}
+
+const COUNT_STATES = `-A FORWARD -m conntrack --ctstate INVALID
+-A FORWARD -m conntrack --ctstate NEW
+-A FORWARD -m conntrack --ctstate ESTABLISHED
+-A FORWARD -m conntrack --ctstate RELATED
+-A FORWARD -m conntrack --ctstate UNTRACKED
+-A FORWARD -m conntrack --ctstate SNAT
+-A FORWARD -m conntrack --ctstate DNAT`;
+
+const CASES: Case[] = [
+  {
+    name: 'marks and connection marks (MARK, CONNMARK set/save/restore with masks and shifts, mark and connmark matches)',
+    rules: ruleset({
+      mangle: `*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xff
+-A PREROUTING -m mark ! --mark 0x0/0xff -j RETURN
+-A PREROUTING -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x11/0xff
+-A PREROUTING -p udp -j MARK --or-mark 0x2
+-A PREROUTING -p icmp -j CONNMARK --set-xmark 0x30/0xf0 --left-shift-mark 2
+-A PREROUTING -m conntrack --ctstate NEW -j CONNMARK --save-mark --nfmask 0xf --ctmask 0xff
+-A FORWARD -m connmark --mark 0x1
+-A FORWARD -m connmark --mark 0x2/0x2
+-A FORWARD -m connmark --mark 0xc0/0xf0
+-A FORWARD -m mark --mark 0x11
+-A POSTROUTING -m connmark ! --mark 0x0 -j CONNMARK --restore-mark --nfmask 0xf000 --ctmask 0xf0 --left-shift-mark 8
+-A POSTROUTING -m mark --mark 0x1000/0xf000
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m statistic --mode nth --every 3 --packet 1
+COMMIT`,
+    }),
+    flows: (c) => mixedFlows(c, ['10.1.0.2', '10.1.0.3']),
+  },
+  {
+    name: 'NOTRACK, CT --zone and the conntrack match options (status, direction, protocol, tuples, ports, expiry)',
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 123 -j NOTRACK
+-A PREROUTING -p udp -m udp --sport 123 -j CT --notrack
+-A PREROUTING -p tcp -m tcp --dport 22 -j CT --zone 5
+-A PREROUTING -p tcp -m tcp --sport 22 -j CT --zone 5
+-A PREROUTING -p udp -m udp --dport 53 -j CT --zone-orig 7
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m conntrack --ctstatus ASSURED
+-A FORWARD -m conntrack ! --ctstatus ASSURED
+-A FORWARD -m conntrack --ctstatus SEEN_REPLY,EXPECTED
+-A FORWARD -m conntrack --ctdir REPLY
+-A FORWARD -m conntrack --ctproto udp --ctdir ORIGINAL
+-A FORWARD -m conntrack --ctorigsrc 10.0.0.0/29 --ctorigdst 10.1.0.2
+-A FORWARD -m conntrack --ctreplsrc 10.1.0.3 --ctrepldstport 41000:41020
+-A FORWARD -m conntrack --ctorigdstport 80 ! --ctorigsrcport 41000
+-A FORWARD -m conntrack --ctexpire 100:500
+-A FORWARD -m conntrack ! --ctexpire 0:100000
+-A FORWARD -m conntrack --ctstate NEW,INVALID,UNTRACKED --ctdir ORIGINAL
+-A FORWARD -m state --state ESTABLISHED -m conntrack --ctreplsrcport 80
+COMMIT`,
+    }),
+    flows: (c) => mixedFlows(c, ['10.1.0.2', '10.1.0.3', '10.1.0.4'], 41000),
+  },
+  {
+    name: 'DNAT, DNAT to ranges, REDIRECT, NETMAP, SNAT to a range, MASQUERADE, hairpin; clashes and repeated flows',
+    rules: ruleset({
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:SVC - [0:0]
+-A PREROUTING -d 10.1.0.200/32 -j SVC
+-A PREROUTING -d 10.9.0.0/24 -j NETMAP --to 10.1.0.0/24
+-A PREROUTING -d 192.168.50.1/32 -p tcp -m tcp --dport 8443 -j DNAT --to-destination 10.0.0.3:443
+-A PREROUTING -d 10.0.0.1/32 -p udp -m udp --dport 53 -j REDIRECT --to-ports ${LOCAL_UDP}
+-A SVC -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.1.0.3:8080
+-A SVC -p tcp -m tcp --dport 81 -j DNAT --to-destination 10.1.0.3-10.1.0.5:8000-8010
+-A SVC -p udp -j DNAT --to-destination 10.1.0.4
+-A POSTROUTING -s 10.0.0.128/25 -o eth1 -j SNAT --to-source 10.1.0.100-10.1.0.120
+-A POSTROUTING -s 10.0.0.0/25 -o eth1 -p udp -j SNAT --to-source 10.1.0.110
+-A POSTROUTING -s 10.0.0.0/24 -d 10.0.0.0/24 -j MASQUERADE
+-A POSTROUTING -s 10.0.0.0/25 -o eth1 -j MASQUERADE
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A INPUT -p udp -m conntrack --ctstate DNAT -m udp --dport ${LOCAL_UDP}
+COMMIT`,
+    }),
+    flows: (c) => {
+      mixedFlows(c, ['10.1.0.200', '10.9.0.5'], 42000);
+      new Tcp(c, 'c', '10.0.0.2', 42100, '10.1.0.200', 81).handshake().data().sack();
+      new Tcp(c, 'c', '10.0.0.3', 42101, '10.1.0.200', 81).handshake().data().sack();
+      new Tcp(c, 'c', '10.0.0.130', 42102, '10.1.0.2', 80).handshake().data().sack();
+      new Tcp(c, 'c', '10.0.0.131', 42102, '10.1.0.2', 80).handshake().data().sack();
+      // UDP from two clients with the same source port SNATed to one address: the second is remapped
+      udp(c, 'c', '10.0.0.2', 5000, '10.1.0.2', 53, 1);
+      udp(c, 'c', '10.0.0.4', 5000, '10.1.0.2', 53, 1);
+      udp(c, 'c', '10.0.0.2', 5001, '10.0.0.1', 53, 0);
+      udp(c, 'c', '203.0.113.7', 5002, '10.0.0.1', 53, 0);
+      new Tcp(c, 'c', '10.0.0.2', 42103, '192.168.50.1', 8443).handshake().data().sack().fin().sfin().ack();
+      ping(c, 'c', '10.0.0.9', '10.1.0.200', 700);
+    },
+  },
+  {
+    name: 'fwmark routing: a mark set in mangle PREROUTING (and restored from the connection) picks the routing table',
+    setup: 'ip rule add fwmark 0x1/0xff table 100 priority 100\nip route add default via 10.0.0.9 dev eth0 table 100',
+    teardown: 'ip rule del priority 100\nip route flush table 100',
+    rules: ruleset({
+      mangle: `*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -j CONNMARK --restore-mark
+-A PREROUTING -s 10.0.0.3/32 -m conntrack --ctstate NEW -j MARK --set-xmark 0x1/0xff
+-A PREROUTING -s 10.0.0.4/32 -p udp -j MARK --set-xmark 0x101/0xffff
+-A PREROUTING -j CONNMARK --save-mark
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -o eth0 -m mark --mark 0x1/0xff
+-A FORWARD -o eth1 -m mark --mark 0x1/0xff
+-A FORWARD -o eth0
+-A FORWARD -o eth1
+COMMIT`,
+    }),
+    flows: (c) => mixedFlows(c, ['10.1.0.2', '8.8.8.8', '198.51.100.7'], 43000),
+  },
+  {
+    name: 'a Docker host: DOCKER-USER, DOCKER-ISOLATION, published-port DNAT, MASQUERADE, RELATED,ESTABLISHED accept',
+    rules: ruleset({
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 10.1.0.0/24 ! -o eth1 -j MASQUERADE
+-A POSTROUTING -s 10.1.0.2/32 -d 10.1.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A POSTROUTING -s 10.1.0.3/32 -d 10.1.0.3/32 -p udp -m udp --dport 53 -j MASQUERADE
+-A DOCKER -i eth1 -j RETURN
+-A DOCKER ! -i eth1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80
+-A DOCKER ! -i eth1 -p udp -m udp --dport 5300 -j DNAT --to-destination 10.1.0.3:53
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-ISOLATION-STAGE-1 - [0:0]
+:DOCKER-ISOLATION-STAGE-2 - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A FORWARD -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -o eth1 -j DOCKER
+-A FORWARD -i eth1 ! -o eth1 -j ACCEPT
+-A FORWARD -i eth1 -o eth1 -j ACCEPT
+-A DOCKER -d 10.1.0.2/32 ! -i eth1 -o eth1 -p tcp -m tcp --dport 80 -j ACCEPT
+-A DOCKER -d 10.1.0.3/32 ! -i eth1 -o eth1 -p udp -m udp --dport 53 -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i eth1 ! -o eth1 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-1 -j RETURN
+-A DOCKER-ISOLATION-STAGE-2 -d 10.0.0.128/25 -j DROP
+-A DOCKER-ISOLATION-STAGE-2 -j RETURN
+-A DOCKER-USER -s 203.0.113.66/32 -j DROP
+-A DOCKER-USER -j RETURN
+COMMIT`,
+    }),
+    flows: (c) => {
+      // published ports from the LAN and from remote networks (one of them blocked in DOCKER-USER)
+      new Tcp(c, 'c', '10.0.0.2', 44000, '10.0.0.1', 8080).handshake().data().sdata(500).ack().fin().sack().sfin().ack();
+      new Tcp(c, 'c', '203.0.113.7', 44001, '10.0.0.1', 8080).handshake().data().sack().srst();
+      new Tcp(c, 'c', '203.0.113.66', 44002, '10.0.0.1', 8080).syn();
+      new Tcp(c, 'c', '198.51.100.7', 44003, '192.168.50.1', 8080).handshake().data(40).sack();
+      udp(c, 'c', '10.0.0.3', 44004, '10.0.0.1', 5300, 2);
+      // a port that is not published, to a container directly: FORWARD's DROP policy
+      new Tcp(c, 'c', '10.0.0.4', 44005, '10.1.0.2', 22).syn();
+      // containers going out (masqueraded), and to an isolated network
+      new Tcp(c, 's', '10.1.0.2', 44006, '198.51.100.7', 443).handshake().data().sdata(800).ack().fin().sack().sfin().ack();
+      udp(c, 's', '10.1.0.3', 44007, '10.0.0.2', 53, 1);
+      ping(c, 's', '10.1.0.2', '203.0.113.7', 900);
+      new Tcp(c, 's', '10.1.0.2', 44008, '10.0.0.130', 80).syn();
+      icmpError(c, udp(c, 's', '10.1.0.3', 44009, '10.0.0.4', 33434, 0), 3, 3);
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------
+// Running a case
+
+interface Tally { counters: number; countersAgree: number; conntrack: number; conntrackAgree: number; failures: string[] }
+const tally: Tally = { counters: 0, countersAgree: 0, conntrack: 0, conntrackAgree: 0, failures: [] };
+
+async function runCase(k: number, cs: Case): Promise<string[]> {
+  const node = (s: string) => nsSh(NS.node, s);
+  await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-F']);
+  const load = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-restore'], cs.rules);
+  if (load.code !== 0) throw new Error(`${cs.name}: iptables-legacy-restore: ${load.stderr}`);
+  if (cs.setup) node(cs.setup);
+  const diffs: string[] = [];
+  try {
+    const snap = join(tmp, `snap-${k}`);
+    captureSnapshot(snap, nsSnapshotRunner(NS.node));
+    const c = new Conversation(buildNodeModel(readSnapshot(snap)));
+    cs.flows(c);
+    const pcap = join(tmp, `case-${k}.pcapng`);
+    writeFileSync(pcap, c.pcapng());
+    // The kernel: the frames in on both sides, in order, at the capture's pace.
+    await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-F']);
+    await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy', '-Z']);
+    for (const t of ['nat', 'mangle', 'raw']) await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy', '-t', t, '-Z']);
+    const cache = join(tmp, `case-${k}.cache`);
+    const prep = await run('tcpprep', ['--mac', MAC.s0, '-i', pcap, '-o', cache]);
+    if (prep.code !== 0) throw new Error(`tcpprep: ${prep.stderr}`);
+    const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
+    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+    await new Promise((r) => setTimeout(r, 500));
+    const save = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-save', '-c']);
+    const list = await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-L', '-o', 'extended']);
+    const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
+    const kernelCt = list.stdout.split('\n').filter((l) => l.trim());
+    for (const engine of ['vm', 'reference'] as const) {
+      const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--json', '--engine', engine])) as { text: string; conntrack?: CtEntryJson[] };
+      const mine = flattenCounters(parseRestore(doc.text, { counters: true }), true);
+      for (const [key, kc] of kernel) {
+        const mc = mine.get(key);
+        tally.counters++;
+        if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) tally.countersAgree++;
+        else diffs.push(`[${engine}] ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
+      }
+      const modelCt = (doc.conntrack ?? []).map((j) => conntrackLine(j, true));
+      const cmp = compareConntrack(kernelCt, modelCt);
+      tally.conntrack += cmp.total;
+      tally.conntrackAgree += cmp.agree;
+      diffs.push(...cmp.diffs.map((d) => `[${engine}] conntrack ${d}`));
+    }
+    rmSync(snap, { recursive: true, force: true });
+  } finally {
+    if (cs.teardown) node(cs.teardown);
+  }
+  if (diffs.length) tally.failures.push(`${cs.name}:\n${diffs.slice(0, 30).join('\n')}`);
+  return diffs;
+}
+
+const GENERATED = Number(process.env.NFVM_STATEFUL_CASES ?? 12);
+const SEED = Number(process.env.FC_SEED ?? 20261204);
+
+describe.skipIf(SKIP)('the stateful node against the kernel', () => {
+  beforeAll(() => topology(), 60_000);
+  afterAll(() => {
+    if (listener?.pid) listener.kill();
+    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
+    rmSync(tmp, { recursive: true, force: true });
+    console.log(`stateful node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree, ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines)`);
+  });
+
+  for (const [k, cs] of CASES.entries()) {
+    it(cs.name, async () => {
+      const diffs = await runCase(k, cs);
+      expect(diffs.join('\n')).toBe('');
+    }, 120_000);
+  }
+
+  it(`${GENERATED} generated rulesets and conversations`, async () => {
+    const gens = fc.sample(statefulRules, { numRuns: GENERATED, seed: SEED });
+    const failed: string[] = [];
+    for (const [i, g] of gens.entries()) {
+      const cs: Case = { name: `generated ${i} (seed ${SEED})`, rules: g.text, flows: (c) => generatedFlows(c, g, i) };
+      const diffs = await runCase(100 + i, cs);
+      if (diffs.length) failed.push(`${cs.name}\n--- rules:\n${g.text}\n${diffs.slice(0, 12).join('\n')}`);
+    }
+    expect(failed.slice(0, 2).join('\n\n')).toBe('');
+  }, 900_000);
+});
+
+/** The conversation of a generated case: its flows over the destinations its rules name. */
+function generatedFlows(c: Conversation, g: StatefulGen, i: number): void {
+  mixedFlows(c, g.destinations, 45000 + 200 * i);
+  for (const r of REMOTE) ping(c, 'c', r, g.destinations[0]!, 800 + i);
+}

@@ -1,0 +1,113 @@
+/**
+ * What the node's connection tracking gives the engines: the interface the
+ * ct and nat expressions (and the x_tables targets and matches of the
+ * reference evaluator) reach the conntrack table and the NAT core through.
+ * The node (hooks/) implements it; vm/, ext/ and engine/ only see this
+ * interface, so nothing below hooks/ imports the conntrack model.
+ *
+ * Without it (an engine built alone, as in the engine tests) the targets act
+ * on the packet's metadata only: NAT targets accept without a binding (their
+ * action is recorded while tracing), CT/NOTRACK attach the template or the
+ * untracked mark to the metadata, and the conntrack table reads as empty
+ * (NO_CT_TABLE).
+ *
+ * The packet's own conntrack fields stay in its metadata (vm/layout.ts
+ * M_CT_ID, M_CT_STATE, M_CT_DIR, M_CT_STATUS, M_CT_MARK); what is not there
+ * (tuples, timeouts, the master's helper) is read through NfCtTable by the
+ * conntrack's number, M_CT_ID.
+ */
+import { IPS_CONFIRMED, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT } from '../core/netfilter.js';
+import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS } from './layout.js';
+import type { Packet } from './packet.js';
+
+/** The NAT targets, as the nat expression's type word and natTarget's `kind`. */
+export const NAT_SNAT = 0;
+export const NAT_DNAT = 1;
+export const NAT_MASQ = 2;
+export const NAT_REDIR = 3;
+export const NAT_NETMAP = 4;
+
+/**
+ * The CT target's template, packed in one word (made once per rule):
+ *   bits 0-15  zone id (CT --zone N)
+ *   bits 16-17 zone directions (NF_CT_ZONE_DIR_ORIG 1, _REPL 2; 3 both)
+ *   bit  18    the zone id is the packet mark's low 16 bits (CT --zone mark)
+ *   bits 19-23 helper (index in CT_HELPERS, 0 none)
+ *   bit  30    NOTRACK / CT --notrack: the packet is untracked
+ */
+export const CT_TMPL_ZONE_MASK = 0xffff;
+export const CT_TMPL_DIR_SHIFT = 16;
+export const CT_TMPL_ZONE_MARK = 1 << 18;
+export const CT_TMPL_HELPER_SHIFT = 19;
+export const CT_TMPL_HELPER_MASK = 0x1f;
+export const CT_TMPL_NOTRACK = 1 << 30;
+
+/**
+ * The conntrack helpers a CT --helper can name, by index (nf_conntrack_*.c
+ * register them under these names). Index 0 is "no helper".
+ */
+export const CT_HELPERS: readonly string[] = ['', 'ftp', 'tftp', 'irc', 'sip', 'amanda', 'sane', 'pptp', 'snmp', 'snmp_trap', 'netbios-ns', 'RAS', 'Q.931', 'h245'];
+
+/** The node's conntrack table and NAT core as the engines reach them. */
+export interface NfCtEnv extends NfCtTable {
+  /**
+   * A NAT target (xt_snat_target / xt_dnat_target / masquerade_tg /
+   * redirect_tg / netmap_tg): nf_nat_setup_info for the packet's conntrack
+   * with the rule's range at `hook`; returns the verdict (NF_ACCEPT, or
+   * NF_DROP when no address can be chosen). The range: NF_NAT_RANGE_* `flags`,
+   * `alen` address bytes at min[minAt] and max[maxAt] (alen 0: none), the
+   * proto range and base (host order).
+   */
+  natTarget(pkt: Packet, hook: number, kind: number, flags: number, min: Uint8Array, minAt: number, max: Uint8Array, maxAt: number, alen: number,
+    minPort: number, maxPort: number, basePort: number): number;
+  /** xt_ct_target(): attaches the template `tmpl` (CT_TMPL_* word) unless the packet already has a conntrack, template or untracked mark. */
+  ctTarget(pkt: Packet, tmpl: number): void;
+}
+
+/** Tuple word offsets of NfCtTable.tupleWord (struct nf_conntrack_tuple as host-order words). */
+export const CT_T_SRC = 0;
+export const CT_T_DST = 4;
+/** src.u.all << 16 | dst.u.all (ports; ICMP id << 16 | type << 8 | code). */
+export const CT_T_PORTS = 8;
+/** l3num << 8 | protonum */
+export const CT_T_PROTO = 9;
+
+/** The conntrack table, read-only, by conntrack number (M_CT_ID >= 0). */
+export interface NfCtTable {
+  /** Word `word` (CT_T_*) of the tuple of direction `dir` (IP_CT_DIR_*). */
+  tupleWord(id: number, dir: number, word: number): number;
+  /** nf_ct_expires(ct) / HZ: whole seconds to expiry (0 for a conntrack not confirmed yet). */
+  expiresSec(id: number): number;
+  /** The helper of the conntrack's master (ct->master's nfct_help), CT_HELPERS index; 0 without a master or helper. */
+  masterHelper(id: number): number;
+}
+
+/** The table of an engine without a node: no conntrack has anything to read. */
+export const NO_CT_TABLE: NfCtTable = {
+  tupleWord: () => 0,
+  expiresSec: () => 0,
+  masterHelper: () => 0,
+};
+
+/**
+ * xt_ct_target() on the metadata alone (no conntrack table): NOTRACK marks
+ * the packet untracked, a template makes it look like a new connection
+ * (ctstate NEW, status TEMPLATE|CONFIRMED, M_CT_ID -2), unless the packet
+ * already has an nfct. The node's NfCtEnv.ctTarget does the same with real
+ * templates.
+ */
+export function ctTargetMeta(m: Int32Array, tmpl: number): void {
+  if (m[M_CT_ID] !== -1 || m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT) return;
+  if (tmpl & CT_TMPL_NOTRACK) {
+    m[M_CT_STATE] = NF_CT_STATE_UNTRACKED_BIT;
+    m[M_CT_DIR] = -1;
+    m[M_CT_STATUS] = 0;
+    m[M_CT_MARK] = 0;
+    return;
+  }
+  m[M_CT_ID] = -2;
+  m[M_CT_STATE] = NF_CT_STATE_NEW_BIT;
+  m[M_CT_DIR] = IP_CT_DIR_ORIGINAL;
+  m[M_CT_STATUS] = IPS_TEMPLATE | IPS_CONFIRMED;
+  m[M_CT_MARK] = 0;
+}
