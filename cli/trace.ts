@@ -2,32 +2,44 @@
  * `nfvm trace SNAPSHOT --packet SPEC` (or `--pcap FILE [--index N]`): one
  * packet through the node, every rule and policy it meets as kernel TRACE
  * lines (ip_tables.c trace_packet() + nf_log_syslog), each followed by the
- * rule as iptables-save prints it, the routing decisions as `# ` notes, then
- * its fate in words. `--json` prints the same as one JSON document.
+ * rule as iptables-save prints it, the routing decisions as `# ` notes, the
+ * packets the node's stack sends in answer (their own TRACE lines through
+ * OUTPUT and POSTROUTING, and their fate), then its fate in words.
+ * `--all-branches` runs it through every outcome of its random decisions
+ * and lists each outcome with its probability. `--json` prints the same as
+ * one JSON document.
  */
 import { NfvmError } from '../core/errors.js';
-import { fateText, type PathResult } from '../hooks/path/fate.js';
-import { parseSpec } from '../hooks/input/spec.js';
+import { fateText, type AnswerResult, type PathResult, type PathStep } from '../hooks/path/fate.js';
+import { parseSpec, type PacketSpec } from '../hooks/input/spec.js';
 import { isOutgoing, loadFrame, readCaptureFile, type Frame } from '../hooks/input/capture.js';
+import { DEFAULT_MAX_BRANCHES, exploreBranches, type Exploration } from '../hooks/branches.js';
+import type { NodeModel } from '../hooks/node.js';
 import { Packet } from '../vm/packet.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { useColour } from './io.js';
 import { jsonDoc } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, specInput } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, specInput } from './model.js';
 
 export const TRACE: CommandSpec = {
   name: 'trace',
   usage: `  nfvm trace SNAPSHOT (--packet SPEC | --pcap FILE [--index N] [--iface NAME])
-             ${MODEL_USAGE} [--json]
+             [--all-branches [--max-branches N]] ${MODEL_USAGE} [--json]
       Send one packet through the node of snapshot directory SNAPSHOT and
       print every rule and policy it meets as kernel TRACE lines, each with
       the rule as iptables-save prints it, the routing decisions as "# "
-      notes, then its fate (delivered locally, forwarded out DEV via GW,
-      dropped by TABLE:CHAIN rule N, rejected ... with icmp-port-unreachable,
-      ...). SPEC is a packet spec (README "Packet input"): "iif DEV" makes it
+      notes, the packets the node sends in answer (ICMP errors and echo
+      replies, TCP resets, what REJECT sends: their TRACE lines through
+      OUTPUT and POSTROUTING and where they go), then its fate (delivered
+      locally [to a listening socket], forwarded out DEV via GW, dropped by
+      TABLE:CHAIN rule N, rejected ... with icmp-port-unreachable, ...).
+      SPEC is a packet spec (README "Packet input"): "iif DEV" makes it
       arrive on DEV (the destination MAC defaults to DEV's), "from local"
       sends it from the node. --index picks the Nth frame of the capture
       (from 1); a frame the capture saw leave the node is not traced.
+      --all-branches: every outcome of the packet's random decisions
+      (statistic --mode random) with its probability, exploring at most
+      --max-branches branches (default ${DEFAULT_MAX_BRANCHES}).
 `,
   options: {
     packet: { type: 'string' },
@@ -35,6 +47,8 @@ export const TRACE: CommandSpec = {
     index: { type: 'string' },
     iface: { type: 'string' },
     json: { type: 'boolean' },
+    'all-branches': { type: 'boolean' },
+    'max-branches': { type: 'string' },
     ...MODEL_OPTIONS,
   },
 };
@@ -44,21 +58,86 @@ function colours(on: boolean) {
   return { green: c('32'), red: c('1;31'), dim: c('2'), cyan: c('36'), yellow: c('33') };
 }
 
-/** The trace as text: `# packet:`, TRACE lines each followed by its rule (indented), `# ` notes, the fate. */
-export function formatTrace(r: PathResult, header: string, colour: boolean): string {
-  const c = colours(colour);
-  const out: string[] = [c.dim(`# packet: ${header}`)];
-  for (const s of r.steps) {
+type Paint = ReturnType<typeof colours>;
+
+function stepLines(steps: readonly PathStep[], c: Paint, colour: boolean, indent = ''): string[] {
+  const out: string[] = [];
+  for (const s of steps) {
     if (s.kind === 'trace') {
       const loc = `TRACE: ${s.table}:${s.chain}:${s.type}:${s.num}`;
-      out.push(colour ? (s.type === 'rule' ? c.cyan(loc) : c.dim(loc)) + s.line.slice(loc.length) : s.line);
-      if (s.rule) out.push(`    ${s.rule}`);
-    } else out.push(c.dim(`# ${s.text}`));
+      out.push(indent + (colour ? (s.type === 'rule' ? c.cyan(loc) : c.dim(loc)) + s.line.slice(loc.length) : s.line));
+      if (s.rule) out.push(`${indent}    ${s.rule}`);
+    } else out.push(indent + c.dim(`# ${s.text}`));
   }
+  return out;
+}
+
+function paintFate(r: { fate: PathResult['fate'] }, text: string, c: Paint): string {
   const f = r.fate;
-  const text = fateText(f);
-  out.push(f.kind === 'dropped' || f.kind === 'rejected' ? c.red(text) : f.kind === 'delivered' || f.kind === 'forwarded' || f.kind === 'sent' ? c.green(text) : c.yellow(text));
+  return f.kind === 'dropped' || f.kind === 'rejected' ? c.red(text) : f.kind === 'delivered' || f.kind === 'forwarded' || f.kind === 'sent' ? c.green(text) : c.yellow(text);
+}
+
+/** An answer as text: `# answer: WHY`, its steps, `answer KIND: FATE`. */
+function answerLines(a: AnswerResult, c: Paint, colour: boolean): string[] {
+  const indent = '  '.repeat(a.depth - 1);
+  return [
+    indent + c.dim(`# answer: ${a.why}`),
+    ...stepLines(a.steps, c, colour, indent),
+    indent + paintFate(a, `answer ${a.kind}: ${fateText(a.fate)}`, c),
+  ];
+}
+
+/**
+ * The trace as text: `# packet:`, TRACE lines each followed by its rule
+ * (indented), `# ` notes, the answers the node sent (they leave while the
+ * packet is being handled, so before its fate), the fate.
+ */
+export function formatTrace(r: PathResult, header: string, colour: boolean): string {
+  const c = colours(colour);
+  const out: string[] = [c.dim(`# packet: ${header}`), ...stepLines(r.steps, c, colour)];
+  for (const a of r.answers) out.push(...answerLines(a, c, colour));
+  out.push(paintFate(r, fateText(r.fate), c));
   return out.join('\n') + '\n';
+}
+
+/** A probability as few decimals as say it (0.5, 0.3333, 1). */
+function prob(p: number): string {
+  const s = p.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
+  return s === '0' && p > 0 ? p.toExponential(2) : s;
+}
+
+function stepId(s: PathStep): string | undefined {
+  return s.kind === 'trace' ? `${s.table}:${s.chain}:${s.type}:${s.num}` : undefined;
+}
+
+/** The TRACE steps an outcome does not share with every other: what tells the outcomes apart. */
+function distinguishing(x: Exploration): PathStep[][] {
+  const all = x.outcomes.map((o) => new Set(o.result.steps.map(stepId).filter((k) => k !== undefined)));
+  return x.outcomes.map((o) => o.result.steps.filter((s) => {
+    const k = stepId(s);
+    return k !== undefined && !all.every((set) => set.has(k));
+  }));
+}
+
+export function formatBranches(x: Exploration, header: string, colour: boolean): string {
+  const c = colours(colour);
+  const n = x.outcomes.length;
+  const out: string[] = [c.dim(`# packet: ${header}`)];
+  out.push(c.dim(`# all branches: ${n} outcome${n === 1 ? '' : 's'}, ${x.decisions} random decision${x.decisions === 1 ? '' : 's'} on the longest branch, ${x.branches} branch${x.branches === 1 ? '' : 'es'} explored`));
+  if (x.cut) out.push(c.yellow(`# exploration cut at ${x.branches} branches: the outcomes below cover probability ${prob(x.covered)}, the rest is unexplored`));
+  if (x.unbranched) out.push(c.dim(`# ${x.unbranched} random draw${x.unbranched === 1 ? '' : 's'} fed no decision nfvm enumerates (the seeded value was used)`));
+  const diff = distinguishing(x);
+  x.outcomes.forEach((o, i) => {
+    out.push(`outcome ${i + 1} of ${n}: probability ${prob(o.probability)}${o.branches > 1 ? ` (${o.branches} branches)` : ''}`);
+    out.push(...stepLines(diff[i]!, c, colour, '  '));
+    for (const a of o.result.answers) out.push('  ' + paintFate(a, `answer ${a.kind}: ${fateText(a.fate)}`, c));
+    out.push('  ' + paintFate(o.result, fateText(o.result.fate), c));
+  });
+  return out.join('\n') + '\n';
+}
+
+function answersJson(r: PathResult) {
+  return r.answers.map((a) => ({ kind: a.kind, why: a.why, depth: a.depth, steps: a.steps, fate: a.fate, text: fateText(a.fate), packet: Buffer.from(a.packet).toString('hex'), random: a.random }));
 }
 
 /** The Nth frame (from 1) of a capture. */
@@ -66,6 +145,12 @@ function nthFrame(file: string, index: number): Frame {
   let n = 0;
   for (const f of readCaptureFile(file)) if (++n === index) return f;
   throw new NfvmError('value', `frame ${index} requested, the capture has ${n}`, file, undefined, String(index));
+}
+
+/** How the traced packet is made (again for each branch). */
+interface Input {
+  header: string;
+  make(model: NodeModel): { pkt: Packet; iif: string; oif: string };
 }
 
 export function cmdTrace(argv: readonly string[]): string {
@@ -82,35 +167,91 @@ export function cmdTrace(argv: readonly string[]): string {
     if (pcap === undefined) throw new UsageError('--index goes with --pcap');
     index = Number(ix);
   }
-  const model = loadModel(a.positionals[0]!, a);
+  const allBranches = a.flag('all-branches');
+  let maxBranches = DEFAULT_MAX_BRANCHES;
+  const mb = a.str('max-branches');
+  if (mb !== undefined) {
+    if (!allBranches) throw new UsageError('--max-branches goes with --all-branches');
+    if (!/^[1-9]\d{0,6}$/.test(mb)) throw new UsageError(`--max-branches takes a number from 1 to 9999999, not "${mb}"`);
+    maxBranches = Number(mb);
+  }
+  const dir = a.positionals[0]!;
+  const model = loadModel(dir, a);
   const json = a.flag('json');
-  const doc = (header: string, r: PathResult | undefined, text: string) =>
-    jsonDoc({ schema: 1, packet: header, backend: model.backend, engine: a.str('engine') ?? 'vm', steps: r?.steps ?? [], fate: r?.fate ?? null, text });
-  let pkt: Packet;
-  let iif: string;
-  let oif = '';
-  let header: string;
+  const engine = a.str('engine') ?? 'vm';
+  let input: Input;
   if (spec !== undefined) {
-    const parsed = parseSpec(spec);
-    ({ pkt, iif } = specInput(model, parsed));
-    oif = parsed.oif;
-    header = spec;
+    const parsed: PacketSpec = parseSpec(spec);
+    specInput(model, parsed); // checks the spec against the node once
+    input = {
+      header: spec,
+      make: (m) => {
+        const { pkt, iif } = specInput(m, parseSpec(spec));
+        return { pkt, iif, oif: parsed.oif };
+      },
+    };
   } else {
     const frame = nthFrame(pcap!, index);
-    iif = frameIface(model, frame, a.str('iface'), pcap!);
+    const iif = frameIface(model, frame, a.str('iface'), pcap!, index);
     checkIface(model, iif);
     if (isOutgoing(frame)) {
-      header = `${pcap} frame ${index} out on ${iif}`;
+      const header = `${pcap} frame ${index} out on ${iif}`;
       const text = `not traced: the capture saw this frame leave ${iif} (sent by the node), it is not input to the receive path`;
-      return json ? doc(header, undefined, text) : `# packet: ${header}\n${text}\n`;
+      return json ? jsonDoc({ schema: 1, packet: header, backend: model.backend, engine, steps: [], fate: null, text, answers: [] }) : `# packet: ${header}\n${text}\n`;
     }
-    pkt = new Packet(Math.max(65536 + 64, frame.data.length));
-    loadFrame(pkt, frame);
-    model.captureCt(pkt);
-    header = `${pcap} frame ${index} in on ${iif}`;
+    input = {
+      header: `${pcap} frame ${index} in on ${iif}`,
+      make: (m) => {
+        const pkt = new Packet(Math.max(65536 + 64, frame.data.length));
+        loadFrame(pkt, frame);
+        m.captureCt(pkt);
+        m.setNow(frame.tsSec * 1e9 + frame.tsNsec);
+        return { pkt, iif, oif: '' };
+      },
+    };
   }
+  const go = (m: NodeModel) => {
+    const { pkt, iif, oif } = input.make(m);
+    return iif === '' ? m.send(pkt, oif) : m.receive(pkt, iif);
+  };
   model.setTrace(true);
-  const r = iif === '' ? model.send(pkt, oif) : model.receive(pkt, iif);
-  if (json) return doc(header, r, fateText(r.fate));
-  return formatTrace(r, header, useColour(false));
+  if (!allBranches) {
+    const r = go(model);
+    noSocketsWarning(model.stack.noSocketTableUsed, dir);
+    if (json) return jsonDoc({ schema: 1, packet: input.header, backend: model.backend, engine, steps: r.steps, fate: r.fate, text: fateText(r.fate), answers: answersJson(r) });
+    return formatTrace(r, input.header, useColour(false));
+  }
+  // Each branch starts from the state the node had before the first: restored
+  // (the VM engines), or a model built afresh (the reference engine keeps match state in closures).
+  const restore = model.checkpoint();
+  let noSockets = false;
+  const x = exploreBranches((chooser) => {
+    let m = model;
+    if (restore) restore();
+    else {
+      m = loadModel(dir, a);
+      m.setTrace(true);
+    }
+    noSockets ||= m.stack.noSocketTableUsed;
+    m.setChooser(chooser);
+    try {
+      return go(m);
+    } finally {
+      m.setChooser(null);
+      noSockets ||= m.stack.noSocketTableUsed;
+    }
+  }, maxBranches);
+  noSocketsWarning(noSockets, dir);
+  if (json) {
+    const diff = distinguishing(x);
+    return jsonDoc({
+      schema: 1, packet: input.header, backend: model.backend, engine,
+      branches: { explored: x.branches, cut: x.cut, covered: x.covered, decisions: x.decisions, unbranched: x.unbranched },
+      outcomes: x.outcomes.map((o, i) => ({
+        probability: o.probability, branches: o.branches, fate: o.result.fate, text: fateText(o.result.fate),
+        distinguishing: diff[i]!, steps: o.result.steps, answers: answersJson(o.result),
+      })),
+    });
+  }
+  return formatBranches(x, input.header, useColour(false));
 }

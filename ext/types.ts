@@ -29,6 +29,7 @@
 import type { Family, MatchNode, Rule, TableName, TargetNode } from '../core/ast.js';
 import type { LowerCtx } from './lower.js';
 import type { MatchFn, TargetFn } from './xt.js';
+import type { Choices, Xorshift32 } from '../vm/random.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -130,6 +131,14 @@ export type MatchModule<D = any> = ExtModule<D> & {
   readonly lower: ((c: LowerCtx, m: MatchNode<D>) => void) | Refusal;
   /** The kernel's match function for the parsed data (called once per rule), or why it is refused. */
   readonly reference: ((data: D, family: Family) => MatchFn) | Refusal;
+  /**
+   * For a match that draws a random number (statistic --mode random): the
+   * outcomes of the decision the draw feeds, as raw draws and their
+   * probabilities (vm/random.ts Choices); undefined when the data draws
+   * nothing. Both engines' draws of the rule are then forced to each
+   * outcome in turn when every branch is explored.
+   */
+  readonly random?: (data: D) => Choices | undefined;
 };
 export type TargetModule<D = any> = ExtModule<D> & {
   readonly kind: 'target';
@@ -154,6 +163,12 @@ export type { MatchNode };
 export interface EngineOptions {
   /** Seed of the pseudo-random generator (`statistic --mode random`), default 1. */
   seed?: number;
+  /**
+   * The node's one random source: every engine given it draws from its
+   * state (and honours its forced-choice hook) instead of a generator of
+   * its own seeded with `seed`.
+   */
+  random?: Xorshift32;
   /** The node's local addresses, for `addrtype` (LOCAL), and its broadcast addresses. */
   localAddrs?: readonly Uint8Array[];
   broadcastAddrs?: readonly Uint8Array[];

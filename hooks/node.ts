@@ -19,8 +19,8 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
-import type { Packet } from '../vm/packet.js';
-import { M_NFPROTO, M_NHOFF } from '../vm/layout.js';
+import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../vm/packet.js';
+import { M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
@@ -28,14 +28,16 @@ import { registerOps, type NodeRegistry } from './hook.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
-import { captureCt as setCaptureCt, conntrackOps, needsConntrack } from './ct-placeholder.js';
+import { answerCt, captureCt as setCaptureCt, conntrackOps, needsConntrack } from './ct-placeholder.js';
+import { NodeStack } from './answer/stack.js';
+import { Xorshift32, type Chooser } from '../vm/random.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
-import { newPathCtx, type InetFamily } from './path/ctx.js';
+import { newPathCtx, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
-import type { PathResult } from './path/fate.js';
+import type { Fate, PathResult } from './path/fate.js';
 
 export type { EngineKind } from './tables.js';
 export { needsConntrack } from './ct-placeholder.js';
@@ -92,7 +94,15 @@ export class NodeModel {
   readonly conntrack6: boolean;
   readonly inet4: Inet;
   readonly inet6: Inet;
+  /** The node's one random source (every engine draws from it; vm/random.ts). */
+  readonly random: Xorshift32;
+  /** The node's own stack: transport protocols and the answers it sends (hooks/answer). */
+  readonly stack: NodeStack;
+  /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
+  recordEmitted = false;
   private tracing = false;
+  /** The packet buffer of each answer depth, reused. */
+  private readonly answerPkts: Packet[] = [];
 
   constructor(
     readonly node: Node,
@@ -106,7 +116,9 @@ export class NodeModel {
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
     this.conntrack6 = this.rs6 ? needsConntrack(this.rs6) : false;
-    const common = { engine: opts.engine ?? 'vm', seed: opts.seed ?? 1, optimize: opts.optimize ?? 1, ...addrLists(node) } as const;
+    this.random = new Xorshift32(opts.seed ?? 1);
+    this.stack = new NodeStack(node, this.random);
+    const common = { engine: opts.engine ?? 'vm', seed: opts.seed ?? 1, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node) } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -134,23 +146,88 @@ export class NodeModel {
 
   /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller). */
   receive(pkt: Packet, iif: string): PathResult {
-    const ctx = newPathCtx(!this.tracing);
+    const ctx = newPathCtx(!this.tracing, this.stack);
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
-      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps };
+      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps, answers: [] };
     }
-    return { fate: receive(af, pkt, link, ctx), steps: ctx.steps };
+    return this.finish(pkt, ctx, receive(af, pkt, link, ctx));
   }
 
   /** A packet sent by a local program (out of `oif` when given). */
   send(pkt: Packet, oif = ''): PathResult {
-    const ctx = newPathCtx(!this.tracing);
+    const ctx = newPathCtx(!this.tracing, this.stack);
     if (oif && !this.node.links.get(oif)) throw new NfvmError('value', `no interface ${oif} in the snapshot`, this.node.dir || '<node>', undefined, oif);
     const af = this.family(pkt);
-    if (!af) return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps };
-    return { fate: localOut(af, pkt, oif, ctx), steps: ctx.steps };
+    if (!af) return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps, answers: [] };
+    return this.finish(pkt, ctx, localOut(af, pkt, oif, ctx));
+  }
+
+  /** The result of a packet: its fate, then the answers its path queued, each sent through ip_local_out. */
+  private finish(pkt: Packet, ctx: PathCtx, fate: Fate): PathResult {
+    const r: PathResult = { fate, steps: ctx.steps, answers: [] };
+    if (this.recordEmitted) {
+      r.emitted = [];
+      if (fate.kind === 'forwarded' || fate.kind === 'sent') r.emitted.push({ dev: fate.dev, kind: fate.kind === 'sent' ? 'sent' : 'forwarded', packet: ipBytes(pkt), random: [] });
+    }
+    this.sendAnswers(ctx, r);
+    return r;
+  }
+
+  /** ip_local_out() of each answer queued on `ctx`, depth first (an answer's own answers follow it). */
+  private sendAnswers(ctx: PathCtx, r: PathResult): void {
+    for (const a of ctx.answers) {
+      const depth = ctx.depth + 1;
+      const pkt = (this.answerPkts[depth] ??= new Packet());
+      resetMeta(pkt);
+      pkt.setFrame(a.packet);
+      decodePacket(pkt, a.pf === NFPROTO_IPV6 ? LINKTYPE_IPV6 : LINKTYPE_IPV4);
+      pkt.meta[M_MARK] = a.mark;
+      const actx = newPathCtx(ctx.quiet, this.stack, depth);
+      // The conntrack seam: nf_ct_attach() / the reply lookup of the answer (ct-placeholder.ts).
+      actx.ct = answerCt(pkt, a, a.pf === NFPROTO_IPV6 ? this.conntrack6 : this.conntrack);
+      const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
+      const fate = localOut(af, pkt, a.oif, actx);
+      const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
+      r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, random: a.random });
+      if (r.emitted && fate.kind === 'sent') r.emitted.push({ dev: fate.dev, kind: a.kind, packet: sent, random: a.random });
+      if (actx.answers.length) this.sendAnswers(actx, r);
+    }
+  }
+
+  /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
+  setNow(nowNs: number): void {
+    this.stack.setNow(nowNs);
+  }
+
+  /**
+   * Sets (or clears) the forced-choice hook of every random draw of the
+   * node (vm/random.ts): the engines' and the stack's.
+   */
+  setChooser(c: Chooser | null): void {
+    this.random.chooser = c;
+    for (const e of this.engines.values()) e.setChooser(c);
+    for (const e of this.engines6.values()) e.setChooser(c);
+  }
+
+  /**
+   * Saves the run-time state (counters, match state, the random source,
+   * the answers' rate limits); the returned function restores it.
+   * undefined when an engine cannot save its state (the reference engine).
+   */
+  checkpoint(): (() => void) | undefined {
+    const engines = [...this.engines.values(), ...this.engines6.values()];
+    if (engines.some((e) => !e.checkpoint)) return undefined;
+    const restores = engines.map((e) => e.checkpoint!());
+    const rng = this.random.state[0]!;
+    const stack = this.stack.save();
+    return () => {
+      for (const r of restores) r();
+      this.random.state[0] = rng;
+      this.stack.restore(stack);
+    };
   }
 
   /** Sets a captured frame's conntrack fields: ctstate NEW when the node runs conntrack for its family, none otherwise. */
@@ -186,6 +263,11 @@ function applyCounters(chain: Chain, c: { rules: Count[]; policy: Count | undefi
     r.counters = { packets: BigInt(k?.packets ?? 0), bytes: BigInt(k?.bytes ?? 0) };
   });
   if (chain.builtin) chain.policyCounters = { packets: BigInt(c?.policy?.packets ?? 0), bytes: BigInt(c?.policy?.bytes ?? 0) };
+}
+
+/** The IP packet of `pkt` (network header to end), copied. */
+function ipBytes(pkt: Packet): Uint8Array {
+  return pkt.data.slice(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!);
 }
 
 export function buildNodeModel(node: Node, opts: NodeModelOptions = {}): NodeModel {

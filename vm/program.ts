@@ -68,8 +68,14 @@ export class NftRegs {
 export class VmEnv {
   /** Current time in nanoseconds (ktime_get_ns()). */
   nowNs = 0;
-  /** xorshift32 state (never 0). */
-  readonly rng = new Int32Array(1);
+  /** xorshift32 state (never 0); a node's engines share one (vm/random.ts Xorshift32.state). */
+  readonly rng: Int32Array;
+  /**
+   * The forced-choice hook (vm/random.ts): when set, every random draw
+   * (meta random, numgen random) calls it with the program rule index
+   * doing the draw instead of stepping the generator. null in normal runs.
+   */
+  drawAt: ((rule: number) => number) | null = null;
   /** Trace ring, TRACE_WORDS words per event, or null when tracing is off. */
   trace: Int32Array | null = null;
   /** Events the ring holds (a power of two). */
@@ -79,8 +85,8 @@ export class VmEnv {
   /** Program rule index of the reject that ended the last run, -1 when none (engine/vm-table.ts clears it per run). */
   rejectRule = -1;
 
-  constructor(seed = 0x6e66766d, traceCap = 0) {
-    this.rng[0] = seed | 0 || 1;
+  constructor(seed = 0x6e66766d, traceCap = 0, rng?: Int32Array) {
+    this.rng = rng ?? Int32Array.of(seed | 0 || 1);
     if (traceCap > 0) this.enableTrace(traceCap);
   }
 
