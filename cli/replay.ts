@@ -75,8 +75,8 @@ export interface ReplaySummary {
   /** The outgoing frames against what the node sent (only when the capture has outgoing frames). */
   outgoingMatch: {
     identical: number;
-    /** Identical but for fields the kernel randomises. */
-    randomOnly: number;
+    /** Identical but for fields the kernel fills itself (a random IP ID, a checksum left to the device). */
+    kernelFields: number;
     differ: number;
     notEmitted: number;
     /** Packets the node sent out of a device the capture saw outgoing frames on, with no frame to pair. */
@@ -139,7 +139,7 @@ export function summaryText(s: ReplaySummary): string {
   const o = s.outgoingMatch;
   if (o) {
     const first = o.frames.find((x) => x.verdict === 'differs');
-    lines.push(`nfvm replay: outgoing frames: ${o.identical} identical to what the node sent, ${o.randomOnly} identical but for fields the kernel randomises, ` +
+    lines.push(`nfvm replay: outgoing frames: ${o.identical} identical to what the node sent, ${o.kernelFields} identical but for fields the kernel fills itself, ` +
       `${o.differ} differ${first ? ` (first: frame ${first.frame}, ${first.fields[0]})` : ''}, ${o.notEmitted} not sent by the node; ${o.notCaptured} sent but not in the capture`);
   }
   for (const n of s.notes) lines.push(`nfvm replay: ${n}`);
@@ -188,7 +188,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const matcher = outIfaces.size ? new OutgoingMatcher() : undefined;
   if (matcher) {
     model.recordEmitted = true;
-    s.outgoingMatch = { identical: 0, randomOnly: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] };
+    s.outgoingMatch = { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] };
   }
   const t0 = performance.now();
   let last = t0;
@@ -202,7 +202,7 @@ export function cmdReplay(argv: readonly string[]): string {
       const m = matcher.match(s.frames, dev, pkt.data.subarray(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!));
       const o = s.outgoingMatch!;
       if (m.verdict === 'identical') o.identical++;
-      else if (m.verdict === 'random-only') o.randomOnly++;
+      else if (m.verdict === 'kernel-fields') o.kernelFields++;
       else if (m.verdict === 'differs') o.differ++;
       else o.notEmitted++;
       if (m.verdict !== 'identical' && o.frames.length < 100) o.frames.push(m);

@@ -137,7 +137,7 @@ export function formatBranches(x: Exploration, header: string, colour: boolean):
 }
 
 function answersJson(r: PathResult) {
-  return r.answers.map((a) => ({ kind: a.kind, why: a.why, depth: a.depth, steps: a.steps, fate: a.fate, text: fateText(a.fate), packet: Buffer.from(a.packet).toString('hex'), random: a.random }));
+  return r.answers.map((a) => ({ kind: a.kind, why: a.why, depth: a.depth, steps: a.steps, fate: a.fate, text: fateText(a.fate), packet: Buffer.from(a.packet).toString('hex'), kernelFields: a.kernelFields }));
 }
 
 /** The Nth frame (from 1) of a capture. */

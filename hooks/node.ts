@@ -37,7 +37,8 @@ import { newPathCtx, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
-import type { Fate, PathResult } from './path/fate.js';
+import type { Emitted, Fate, PathResult } from './path/fate.js';
+import { ipFragmentWire } from './path/output.js';
 
 export type { EngineKind } from './tables.js';
 export { needsConntrack } from './ct-placeholder.js';
@@ -170,7 +171,7 @@ export class NodeModel {
     const r: PathResult = { fate, steps: ctx.steps, answers: [] };
     if (this.recordEmitted) {
       r.emitted = [];
-      if (fate.kind === 'forwarded' || fate.kind === 'sent') r.emitted.push({ dev: fate.dev, kind: fate.kind === 'sent' ? 'sent' : 'forwarded', packet: ipBytes(pkt), random: [] });
+      if (fate.kind === 'forwarded' || fate.kind === 'sent') this.emit(r.emitted, fate.dev, fate.kind, ipBytes(pkt), []);
     }
     this.sendAnswers(ctx, r);
     return r;
@@ -191,10 +192,16 @@ export class NodeModel {
       const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
       const fate = localOut(af, pkt, a.oif, actx);
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
-      r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, random: a.random });
-      if (r.emitted && fate.kind === 'sent') r.emitted.push({ dev: fate.dev, kind: a.kind, packet: sent, random: a.random });
+      r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });
+      if (r.emitted && fate.kind === 'sent') this.emit(r.emitted, fate.dev, a.kind, sent, a.kernelFields);
       if (actx.answers.length) this.sendAnswers(actx, r);
     }
+  }
+
+  /** Records a packet leaving `dev` as the wire has it: in fragments when larger than the device's MTU. */
+  private emit(out: Emitted[], dev: string, kind: string, packet: Uint8Array, kernelFields: readonly string[]): void {
+    const mtu = this.node.links.get(dev)?.mtu ?? 65536;
+    for (const p of ipFragmentWire(packet, mtu)) out.push({ dev, kind, packet: p, kernelFields });
   }
 
   /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */

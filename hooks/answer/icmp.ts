@@ -143,7 +143,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   b.set(d.subarray(nh, nh + dataLen), 28);
   putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, random: ['ip.id'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_send: ${kind} to ${formatIPv4(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }
@@ -177,7 +177,7 @@ export function icmpEcho(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx): 
   b[20] = ICMP_ECHOREPLY;
   putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind: 'icmp-echo-reply', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, random: ['ip.id'], ...origCt(pkt, ctx),
+    kind: 'icmp-echo-reply', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_echo: echo reply to ${formatIPv4(osaddr)} (id ${(d[nh + ihl + 4]! << 8) | d[nh + ihl + 5]!}, seq ${(d[nh + ihl + 6]! << 8) | d[nh + ihl + 7]!})`,
   });
 }

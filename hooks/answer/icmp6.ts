@@ -133,7 +133,7 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   b.set(d.subarray(nh, nh + dataLen), 48);
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: true, random: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmp6_send: ${kind} to ${formatIPv6(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }
@@ -167,7 +167,7 @@ export function icmpv6EchoReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: Pat
   b[40] = ICMPV6_ECHO_REPLY;
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind: 'icmp6-echo-reply', pf: NFPROTO_IPV6, packet: b, mark, oif: dev.name, attach: false, random: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind: 'icmp6-echo-reply', pf: NFPROTO_IPV6, packet: b, mark, oif: dev.name, attach: false, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmpv6_echo_reply: echo reply to ${formatIPv6(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }

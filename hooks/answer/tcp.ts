@@ -15,7 +15,8 @@
  *                        kernel's hash: not reproduced)
  *   net/ipv4/netfilter/nf_reject_ipv4.c  nf_send_reset(): not for a fragment other than the first,
  *                        a non-TCP packet, a RST, a bad checksum, a broadcast or multicast route;
- *                        TOS 0, IP ID 0, DF, TTL the route's; ip_route_me_harder(); nf_ct_attach()
+ *                        TOS 0, IP ID 0, DF, TTL the route's; ip_route_me_harder(); nf_ct_attach();
+ *                        the checksum left to the device (CHECKSUM_PARTIAL)
  *   net/ipv6/netfilter/nf_reject_ipv6.c  nf_send_reset6(): unicast source and destination only;
  *                        traffic class and flow label 0, the route's hop limit; nf_ct_attach()
  */
@@ -77,7 +78,7 @@ export function tcpV4SendReset(env: AnswerEnv, pkt: Packet, listener: ListenSock
   putTcpRst(b, 20, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: listener?.dev ?? '', attach: false, random: [], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: listener?.dev ?? '', attach: false, kernelFields: [], ...origCt(pkt, ctx),
     why: `tcp_v4_send_reset: RST ${formatIPv4(odaddr)}:${dport} > ${formatIPv4(osaddr)}:${sport} ${describe(n)} (${why})`,
   });
 }
@@ -108,7 +109,7 @@ export function tcpV6SendReset(env: AnswerEnv, pkt: Packet, dev: string, listene
   putTcpRst(b, 40, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, random: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `tcp_v6_send_reset: RST [${formatIPv6(odaddr)}]:${dport} > [${formatIPv6(osaddr)}]:${sport} ${describe(n)} (${why})`,
   });
 }
@@ -150,7 +151,7 @@ export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 20, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, random: [], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx),
     why: `nf_send_reset: RST ${formatIPv4(odaddr)}:${dport} > ${formatIPv4(osaddr)}:${sport} ${describe(n)}`,
   });
 }
@@ -176,7 +177,7 @@ export function nfSendReset6(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 40, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, random: [], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx),
     why: `nf_send_reset6: RST [${formatIPv6(odaddr)}]:${dport} > [${formatIPv6(osaddr)}]:${sport} ${describe(n)}`,
   });
 }

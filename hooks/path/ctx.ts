@@ -97,11 +97,13 @@ export interface Answer {
    */
   readonly attach: boolean;
   /**
-   * Header fields the kernel fills with values of its own choosing (the IP
-   * ID of a packet without DF, the auto flow label of IPv6): `ip.id`,
-   * `ip6.flowlabel`. nfvm's values there are not the kernel's.
+   * Header fields the kernel fills in its own way, where nfvm's bytes are
+   * not what a capture on the node shows: `ip.id` (a packet without DF: a
+   * keyed hash, random per boot), `ip6.flowlabel` (the automatic flow
+   * label, a hash too), `tcp.check` (CHECKSUM_PARTIAL: the device completes
+   * it, a capture on the node sees the pseudo-header sum).
    */
-  readonly random: readonly string[];
+  readonly kernelFields: readonly string[];
   /** The original packet's conntrack entry (its ctx.ct) and its conntrack words, for the conntrack module. */
   readonly origCt: unknown;
   readonly origCtState: number;

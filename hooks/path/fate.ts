@@ -96,8 +96,8 @@ export interface AnswerResult {
   fate: Fate;
   /** The IP packet as built; after POSTROUTING when it was sent. */
   packet: Uint8Array;
-  /** Header fields whose value is the kernel's own choice (`ip.id`, `ip6.flowlabel`): nfvm's differ. */
-  random: readonly string[];
+  /** Header fields the kernel fills in its own way (Answer.kernelFields): nfvm's bytes differ there. */
+  kernelFields: readonly string[];
 }
 
 /** A packet that left the node (forwarded, or an answer sent out of a device): the bytes from the IP header. */
@@ -106,7 +106,7 @@ export interface Emitted {
   /** 'forwarded' or the answer's kind. */
   kind: string;
   packet: Uint8Array;
-  random: readonly string[];
+  kernelFields: readonly string[];
 }
 
 export interface PathResult {
