@@ -8,7 +8,7 @@ import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel } from '../hooks/node.js';
 import { specPacket, type PacketSpec } from '../hooks/input/spec.js';
-import type { Frame } from '../hooks/input/capture.js';
+import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
 import type { Backend } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
@@ -79,15 +79,39 @@ export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; ii
   return { pkt, iif: spec.fromLocal ? '' : spec.iif, ct };
 }
 
-/** The interface a captured frame arrives on: --iface, the pcapng interface name, the SLL2 ifindex. */
-export function frameIface(model: NodeModel, f: Frame, iface: string | undefined, file: string): string {
+/**
+ * The interface a captured frame (number `n`, from 1) arrived on or left
+ * by: --iface when given; else the if_name of its pcapng Interface
+ * Description Block; else, in a LINUX_SLL2 capture, the device of its
+ * ifindex (the snapshot's ip-link.json ifindexes). A plain LINUX_SLL frame
+ * carries no interface. An interface the snapshot lacks, or none at all,
+ * is an error located at the frame.
+ */
+export function frameIface(model: NodeModel, f: Frame, iface: string | undefined, file: string, n: number): string {
   if (iface !== undefined) return iface;
-  if (f.ifName) return f.ifName;
-  if (f.sllIfindex > 0) {
-    const l = model.node.linksByIndex.get(f.sllIfindex);
-    if (l) return l.name;
+  const links = model.node.links;
+  const has = () => [...links.keys()].join(', ');
+  if (f.ifName) {
+    if (!links.has(f.ifName)) throw new CaptureError('value', `frame ${n} is on capture interface ${f.ifName}, which the snapshot does not have (it has ${has()}); --iface NAME picks one`, file, f.offset, f.ifName);
+    return f.ifName;
   }
-  throw new NfvmError('value', 'the capture does not say which interface the frame came in on: give --iface NAME', file, undefined, undefined);
+  if (f.linktype === LINKTYPE_LINUX_SLL2) {
+    const l = model.node.linksByIndex.get(f.sllIfindex);
+    if (!l) {
+      const idx = [...links.values()].map((x) => `${x.ifindex} ${x.name}`).join(', ');
+      throw new CaptureError('value', `frame ${n} is on ifindex ${f.sllIfindex} (LINUX_SLL2), which no interface of the snapshot has (ip-link.json: ${idx}); --iface NAME picks one`, file, f.offset, String(f.sllIfindex));
+    }
+    return l.name;
+  }
+  if (f.linktype === LINKTYPE_LINUX_SLL) {
+    throw new CaptureError('value', `frame ${n}: a LINUX_SLL (cooked) capture does not say which interface a frame is on (LINUX_SLL2 does: tcpdump -y LINUX_SLL2): give --iface NAME`, file, f.offset);
+  }
+  throw new CaptureError('value', `frame ${n}: the capture does not say which interface the frame is on (no pcapng interface name): give --iface NAME`, file, f.offset);
+}
+
+/** Says once, on stderr, that the snapshot has no ss.txt when a packet needed its sockets. */
+export function noSocketsWarning(used: boolean, dir: string): void {
+  if (used) process.stderr.write(`nfvm: ${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed (\`nfvm snapshot\` captures the listening sockets)\n`);
 }
 
 /** Checks that --iface names a device of the snapshot. */

@@ -4,8 +4,17 @@
  * ruleset with the counters the kernel would show, as `iptables-save -c`
  * prints it (counters start at zero, as after iptables-restore).
  *
- * A frame the capture saw leave the node (pcapng epb_flags outbound,
- * SLL/SLL2 PACKET_OUTGOING) was sent by it: it is counted, not received.
+ * Each frame arrives on the interface its capture names (the if_name of
+ * its pcapng Interface Description Block, the ifindex of its LINUX_SLL2
+ * header mapped through the snapshot's ip-link.json), or --iface; the
+ * model's clock follows the frames' timestamps (the answers' rate limits
+ * run on it). The node's own answers (ICMP errors and echo replies, TCP
+ * resets, what REJECT sends) cross OUTPUT and POSTROUTING and are counted
+ * by kind. A frame the capture saw leave the node (pcapng epb_flags
+ * outbound, SLL/SLL2 PACKET_OUTGOING) was sent by it: it is not received
+ * but paired with what the model sent out of that interface (hooks/outgoing.ts):
+ * identical, identical but for fields the kernel randomises, differing
+ * (the first field), or not emitted by the model.
  * On a terminal, stderr shows a progress line and, at the end, a summary
  * of what became of the frames; --json gives the summary with the counters.
  */
@@ -14,6 +23,9 @@ import { NfvmError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
 import type { Fate } from '../hooks/path/fate.js';
 import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
+import { OutgoingMatcher, type OutgoingMatch } from '../hooks/outgoing.js';
+import type { PathResult } from '../hooks/path/fate.js';
+import { M_END, M_NHOFF } from '../vm/layout.js';
 import { Packet, resetMeta } from '../vm/packet.js';
 import type { PacketInput } from '../hooks/node.js';
 import { conntrackList, conntrackListJson, conntrackSummary } from '../hooks/conntrack/index.js';
@@ -26,14 +38,16 @@ export const REPLAY: CommandSpec = {
   usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables]
               ${MODEL_USAGE} [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng) in on interface NAME
-      (default: the pcapng interface of each frame), in order, on the
-      capture's clock, and print the ruleset with its counters as
-      \`iptables-save -c\` would on the node (--save ip6tables: the
-      ip6tables ruleset, as \`ip6tables-save -c\`); --conntrack prints the
-      conntrack table instead, as \`conntrack -L\` would at the last frame's
-      time (its summary line on stderr). Frames the capture saw leave the
-      node are counted, not fed. On a terminal: progress and a summary of
-      the frames' fates on stderr.
+      (default: each frame's pcapng interface, or its LINUX_SLL2 ifindex),
+      in order, on the capture's clock, and print the ruleset with its
+      counters as \`iptables-save -c\` would on the node (--save ip6tables:
+      the ip6tables ruleset, as \`ip6tables-save -c\`); --conntrack prints
+      the conntrack table instead, as \`conntrack -L\` would at the last
+      frame's time (its summary line on stderr). The node's answers (ICMP,
+      TCP resets, REJECT's) cross OUTPUT and POSTROUTING. Frames the capture
+      saw leave the node are not fed: each is compared with what the node
+      sent. On a terminal: progress and a summary on stderr; --json: the
+      summary with the counters.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
@@ -63,13 +77,39 @@ export interface ReplaySummary {
   notIp: number;
   /** Larger than the packet buffer: skipped. */
   tooLarge: number;
+  /** The packets the node's stack sent in answer, out of a device (sent) by kind, and those that went no further (a rule, no route, ...). */
+  answers: { sent: number; byKind: Record<string, number>; notSent: number };
+  /** The outgoing frames against what the node sent (only when the capture has outgoing frames). */
+  outgoingMatch: {
+    identical: number;
+    /** Identical but for fields the kernel fills itself (a random IP ID, a checksum left to the device). */
+    kernelFields: number;
+    differ: number;
+    notEmitted: number;
+    /** Packets the node sent out of a device the capture saw outgoing frames on, with no frame to pair. */
+    notCaptured: number;
+    /** The first of each verdict but identical (at most 100). */
+    frames: OutgoingMatch[];
+  } | undefined;
+  /** What the summary should say besides the counts (no ss.txt, ...). */
+  notes: string[];
 }
 
 function newSummary(): ReplaySummary {
   return {
     frames: 0, seconds: 0, delivered: 0, forwarded: 0, sent: 0, dropped: 0, rejected: 0, queued: 0, stolen: 0,
     kernelDrops: {}, notForThisHost: 0, outgoing: 0, notIp: 0, tooLarge: 0,
+    answers: { sent: 0, byKind: {}, notSent: 0 }, outgoingMatch: undefined, notes: [],
   };
+}
+
+function countAnswers(s: ReplaySummary, r: PathResult): void {
+  for (const a of r.answers) {
+    if (a.fate.kind === 'sent') {
+      s.answers.sent++;
+      s.answers.byKind[a.kind] = (s.answers.byKind[a.kind] ?? 0) + 1;
+    } else s.answers.notSent++;
+  }
 }
 
 function count(s: ReplaySummary, kernel: Map<string, number>, f: Fate): void {
@@ -99,7 +139,18 @@ export function summaryText(s: ReplaySummary): string {
   if (s.queued) parts.push(`${s.queued} queued`);
   if (s.stolen) parts.push(`${s.stolen} stolen`);
   if (s.tooLarge) parts.push(`${s.tooLarge} too large`);
-  return `nfvm replay: ${s.frames} frames in ${s.seconds.toFixed(2)} s (${fps} frames/s): ${parts.join(', ')}`;
+  const lines = [`nfvm replay: ${s.frames} frames in ${s.seconds.toFixed(2)} s (${fps} frames/s): ${parts.join(', ')}`];
+  const kinds = Object.entries(s.answers.byKind).sort(([x], [y]) => (x < y ? -1 : 1));
+  lines.push(`nfvm replay: answers sent: ${s.answers.sent}${kinds.length ? ` (${kinds.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}` +
+    `${s.answers.notSent ? `, ${s.answers.notSent} not sent (dropped in OUTPUT/POSTROUTING, no route, or delivered here)` : ''}`);
+  const o = s.outgoingMatch;
+  if (o) {
+    const first = o.frames.find((x) => x.verdict === 'differs');
+    lines.push(`nfvm replay: outgoing frames: ${o.identical} identical to what the node sent, ${o.kernelFields} identical but for fields the kernel fills itself, ` +
+      `${o.differ} differ${first ? ` (first: frame ${first.frame}, ${first.fields[0]})` : ''}, ${o.notEmitted} not sent by the node; ${o.notCaptured} sent but not in the capture`);
+  }
+  for (const n of s.notes) lines.push(`nfvm replay: ${n}`);
+  return lines.join('\n');
 }
 
 const MB = (b: number) => (b / 1e6).toFixed(1);
@@ -135,16 +186,36 @@ export function cmdReplay(argv: readonly string[]): string {
   const kernel = new Map<string, number>();
   const pkt = new Packet();
   const input: PacketInput = {};
+  // The interfaces the capture saw frames leave by: what the node sends out of them is recorded and paired.
+  const outIfaces = new Set<string>();
+  let n = 0;
+  for (const f of readCaptureFile(file)) {
+    n++;
+    if (isOutgoing(f)) outIfaces.add(frameIface(model, f, iface, file, n));
+  }
+  const matcher = outIfaces.size ? new OutgoingMatcher() : undefined;
+  if (matcher) {
+    model.recordEmitted = true;
+    s.outgoingMatch = { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] };
+  }
   const t0 = performance.now();
   let last = t0;
   for (const f of readCaptureFile(file)) {
     s.frames++;
+    const dev = frameIface(model, f, iface, file, s.frames);
     if (isOutgoing(f)) {
       s.outgoing++;
+      resetMeta(pkt);
+      if (!matcher || !loadFrame(pkt, f)) continue;
+      const m = matcher.match(s.frames, dev, pkt.data.subarray(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!));
+      const o = s.outgoingMatch!;
+      if (m.verdict === 'identical') o.identical++;
+      else if (m.verdict === 'kernel-fields') o.kernelFields++;
+      else if (m.verdict === 'differs') o.differ++;
+      else o.notEmitted++;
+      if (m.verdict !== 'identical' && o.frames.length < 100) o.frames.push(m);
       continue;
     }
-    const iif = frameIface(model, f, iface, file);
-    if (!model.node.links.has(iif)) throw new NfvmError('value', `frame ${s.frames} came in on ${iif}, which the snapshot does not have`, file, undefined, iif);
     resetMeta(pkt);
     if (!loadFrame(pkt, f)) {
       s.tooLarge++;
@@ -152,7 +223,10 @@ export function cmdReplay(argv: readonly string[]): string {
     }
     model.captureCt(pkt);
     input.now = f.tsSec * 1e9 + f.tsNsec;
-    count(s, kernel, model.receive(pkt, iif, input).fate);
+    const r = model.receive(pkt, dev, input);
+    count(s, kernel, r.fate);
+    countAnswers(s, r);
+    if (matcher && r.emitted) matcher.add(r.emitted.filter((e) => outIfaces.has(e.dev)));
     if (tty && (s.frames & 255) === 0) {
       const now = performance.now();
       if (now - last >= 100) {
@@ -165,6 +239,8 @@ export function cmdReplay(argv: readonly string[]): string {
   const ct = model.conntrackTable;
   const now = input.now ?? 0;
   s.kernelDrops = Object.fromEntries([...kernel].sort(([x], [y]) => (x < y ? -1 : 1)));
+  if (matcher) s.outgoingMatch!.notCaptured = matcher.unmatched() + matcher.overflow;
+  if (model.stack.noSocketTableUsed) s.notes.push(`${a.positionals[0]!}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(size, size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
   const rs = model.rulesetWithCounters(family);

@@ -2,38 +2,51 @@
  * `nfvm trace SNAPSHOT --packet SPEC` (or `--pcap FILE [--index N]`): one
  * packet through the node, every rule and policy it meets as kernel TRACE
  * lines (ip_tables.c trace_packet() + nf_log_syslog), each followed by the
- * rule as iptables-save prints it, the routing decisions as `# ` notes, then
- * its fate in words. `--json` prints the same as one JSON document.
+ * rule as iptables-save prints it, the routing decisions as `# ` notes, the
+ * packets the node's stack sends in answer (their own TRACE lines through
+ * OUTPUT and POSTROUTING, and their fate), then its fate in words.
+ * `--all-branches` runs it through every outcome of its random decisions
+ * and lists each outcome with its probability. `--json` prints the same as
+ * one JSON document.
  */
 import { NfvmError } from '../core/errors.js';
-import { fateText, type Fate, type PathResult } from '../hooks/path/fate.js';
+import { fateText, type AnswerResult, type Fate, type PathResult, type PathStep } from '../hooks/path/fate.js';
 import { parseSpec, replySpec } from '../hooks/input/spec.js';
 import { conntrackList, conntrackListJson, conntrackSummary } from '../hooks/conntrack/index.js';
 import { isOutgoing, loadFrame, readCaptureFile, type Frame } from '../hooks/input/capture.js';
+import { DEFAULT_MAX_BRANCHES, exploreBranches, type Exploration } from '../hooks/branches.js';
+import type { NodeModel } from '../hooks/node.js';
 import { Packet } from '../vm/packet.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { useColour } from './io.js';
 import { jsonDoc } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, specInput } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, specInput } from './model.js';
 
 export const TRACE: CommandSpec = {
   name: 'trace',
   usage: `  nfvm trace SNAPSHOT (--packet SPEC [--packet SPEC|reply ...] | --pcap FILE [--index N] [--iface NAME])
-             ${MODEL_USAGE} [--conntrack] [--json]
+             [--all-branches [--max-branches N]] ${MODEL_USAGE} [--conntrack] [--json]
       Send packets through the node of snapshot directory SNAPSHOT and print
       every rule and policy each meets as kernel TRACE lines, each with the
       rule as iptables-save prints it, the routing decisions, the packet's
-      connection at each hook and each NAT rewrite as "# " notes, then its
-      fate (DNAT to ADDR:PORT, forwarded out DEV via GW; delivered locally;
-      dropped by TABLE:CHAIN rule N; rejected ... with icmp-port-unreachable;
-      ...). SPEC is a packet spec (README "Packet input"): "iif DEV" makes it
-      arrive on DEV (the destination MAC defaults to DEV's), "from local"
-      sends it from the node. Several --packet go through the same node in
-      order, 1 ms apart, sharing its conntrack table; "--packet reply" is the
-      answer to the packet before as it left the node (arriving on the
-      device it left by). --conntrack prints the table afterwards as
-      conntrack -L does. --index picks the Nth frame of the capture (from 1);
-      a frame the capture saw leave the node is not traced.
+      connection at each hook and each NAT rewrite as "# " notes, the
+      packets the node sends in answer (ICMP errors and echo replies, TCP
+      resets, what REJECT sends: their TRACE lines through OUTPUT and
+      POSTROUTING and where they go), then its fate (DNAT to ADDR:PORT,
+      forwarded out DEV via GW; delivered locally [to a listening socket];
+      dropped by TABLE:CHAIN rule N; rejected ... with
+      icmp-port-unreachable; ...). SPEC is a packet spec (README "Packet
+      input"): "iif DEV" makes it arrive on DEV (the destination MAC defaults
+      to DEV's), "from local" sends it from the node. Several --packet go
+      through the same node in order, 1 ms apart, sharing its conntrack
+      table; "--packet reply" is the answer to the packet before as it left
+      the node (arriving on the device it left by). --conntrack prints the
+      table afterwards as conntrack -L does. --index picks the Nth frame of
+      the capture (from 1); a frame the capture saw leave the node is not
+      traced. --all-branches: every outcome of the random decisions
+      (statistic --mode random, NAT port choices are seeded) of the last
+      packet, and of those before it, with its probability, exploring at
+      most --max-branches branches (default ${DEFAULT_MAX_BRANCHES}).
 `,
   options: {
     packet: { type: 'string', multi: true },
@@ -42,6 +55,8 @@ export const TRACE: CommandSpec = {
     iface: { type: 'string' },
     conntrack: { type: 'boolean' },
     json: { type: 'boolean' },
+    'all-branches': { type: 'boolean' },
+    'max-branches': { type: 'string' },
     ...MODEL_OPTIONS,
   },
 };
@@ -51,21 +66,86 @@ function colours(on: boolean) {
   return { green: c('32'), red: c('1;31'), dim: c('2'), cyan: c('36'), yellow: c('33') };
 }
 
-/** The trace as text: `# packet:`, TRACE lines each followed by its rule (indented), `# ` notes, the fate. */
-export function formatTrace(r: PathResult, header: string, colour: boolean): string {
-  const c = colours(colour);
-  const out: string[] = [c.dim(`# packet: ${header}`)];
-  for (const s of r.steps) {
+type Paint = ReturnType<typeof colours>;
+
+function stepLines(steps: readonly PathStep[], c: Paint, colour: boolean, indent = ''): string[] {
+  const out: string[] = [];
+  for (const s of steps) {
     if (s.kind === 'trace') {
       const loc = `TRACE: ${s.table}:${s.chain}:${s.type}:${s.num}`;
-      out.push(colour ? (s.type === 'rule' ? c.cyan(loc) : c.dim(loc)) + s.line.slice(loc.length) : s.line);
-      if (s.rule) out.push(`    ${s.rule}`);
-    } else out.push(c.dim(`# ${s.text}`));
+      out.push(indent + (colour ? (s.type === 'rule' ? c.cyan(loc) : c.dim(loc)) + s.line.slice(loc.length) : s.line));
+      if (s.rule) out.push(`${indent}    ${s.rule}`);
+    } else out.push(indent + c.dim(`# ${s.text}`));
   }
+  return out;
+}
+
+function paintFate(r: { fate: PathResult['fate'] }, text: string, c: Paint): string {
   const f = r.fate;
-  const text = fateText(f);
-  out.push(f.kind === 'dropped' || f.kind === 'rejected' ? c.red(text) : f.kind === 'delivered' || f.kind === 'forwarded' || f.kind === 'sent' ? c.green(text) : c.yellow(text));
+  return f.kind === 'dropped' || f.kind === 'rejected' ? c.red(text) : f.kind === 'delivered' || f.kind === 'forwarded' || f.kind === 'sent' ? c.green(text) : c.yellow(text);
+}
+
+/** An answer as text: `# answer: WHY`, its steps, `answer KIND: FATE`. */
+function answerLines(a: AnswerResult, c: Paint, colour: boolean): string[] {
+  const indent = '  '.repeat(a.depth - 1);
+  return [
+    indent + c.dim(`# answer: ${a.why}`),
+    ...stepLines(a.steps, c, colour, indent),
+    indent + paintFate(a, `answer ${a.kind}: ${fateText(a.fate)}`, c),
+  ];
+}
+
+/**
+ * The trace as text: `# packet:`, TRACE lines each followed by its rule
+ * (indented), `# ` notes, the answers the node sent (they leave while the
+ * packet is being handled, so before its fate), the fate.
+ */
+export function formatTrace(r: PathResult, header: string, colour: boolean): string {
+  const c = colours(colour);
+  const out: string[] = [c.dim(`# packet: ${header}`), ...stepLines(r.steps, c, colour)];
+  for (const a of r.answers) out.push(...answerLines(a, c, colour));
+  out.push(paintFate(r, fateText(r.fate), c));
   return out.join('\n') + '\n';
+}
+
+/** A probability as few decimals as say it (0.5, 0.3333, 1). */
+function prob(p: number): string {
+  const s = p.toFixed(4).replace(/0+$/, '').replace(/\.$/, '');
+  return s === '0' && p > 0 ? p.toExponential(2) : s;
+}
+
+function stepId(s: PathStep): string | undefined {
+  return s.kind === 'trace' ? `${s.table}:${s.chain}:${s.type}:${s.num}` : undefined;
+}
+
+/** The TRACE steps an outcome does not share with every other: what tells the outcomes apart. */
+function distinguishing(x: Exploration): PathStep[][] {
+  const all = x.outcomes.map((o) => new Set(o.result.steps.map(stepId).filter((k) => k !== undefined)));
+  return x.outcomes.map((o) => o.result.steps.filter((s) => {
+    const k = stepId(s);
+    return k !== undefined && !all.every((set) => set.has(k));
+  }));
+}
+
+export function formatBranches(x: Exploration, header: string, colour: boolean): string {
+  const c = colours(colour);
+  const n = x.outcomes.length;
+  const out: string[] = [c.dim(`# packet: ${header}`)];
+  out.push(c.dim(`# all branches: ${n} outcome${n === 1 ? '' : 's'}, ${x.decisions} random decision${x.decisions === 1 ? '' : 's'} on the longest branch, ${x.branches} branch${x.branches === 1 ? '' : 'es'} explored`));
+  if (x.cut) out.push(c.yellow(`# exploration cut at ${x.branches} branches: the outcomes below cover probability ${prob(x.covered)}, the rest is unexplored`));
+  if (x.unbranched) out.push(c.dim(`# ${x.unbranched} random draw${x.unbranched === 1 ? '' : 's'} fed no decision nfvm enumerates (the seeded value was used)`));
+  const diff = distinguishing(x);
+  x.outcomes.forEach((o, i) => {
+    out.push(`outcome ${i + 1} of ${n}: probability ${prob(o.probability)}${o.branches > 1 ? ` (${o.branches} branches)` : ''}`);
+    out.push(...stepLines(diff[i]!, c, colour, '  '));
+    for (const a of o.result.answers) out.push('  ' + paintFate(a, `answer ${a.kind}: ${fateText(a.fate)}`, c));
+    out.push('  ' + paintFate(o.result, fateText(o.result.fate), c));
+  });
+  return out.join('\n') + '\n';
+}
+
+function answersJson(r: PathResult) {
+  return r.answers.map((a) => ({ kind: a.kind, why: a.why, depth: a.depth, steps: a.steps, fate: a.fate, text: fateText(a.fate), packet: Buffer.from(a.packet).toString('hex'), kernelFields: a.kernelFields }));
 }
 
 /** The Nth frame (from 1) of a capture. */
@@ -78,8 +158,7 @@ function nthFrame(file: string, index: number): Frame {
 /** One traced packet: what it was, what became of it. */
 interface Traced {
   header: string;
-  result: PathResult | undefined;
-  text: string;
+  result: PathResult;
 }
 
 /** The virtual clock of `trace`: the packets of one run are a millisecond apart, from 0. */
@@ -100,52 +179,121 @@ export function cmdTrace(argv: readonly string[]): string {
     if (pcap === undefined) throw new UsageError('--index goes with --pcap');
     index = Number(ix);
   }
-  const model = loadModel(a.positionals[0]!, a);
+  const allBranches = a.flag('all-branches');
+  let maxBranches = DEFAULT_MAX_BRANCHES;
+  const mb = a.str('max-branches');
+  if (mb !== undefined) {
+    if (!allBranches) throw new UsageError('--max-branches goes with --all-branches');
+    if (!/^[1-9]\d{0,6}$/.test(mb)) throw new UsageError(`--max-branches takes a number from 1 to 9999999, not "${mb}"`);
+    maxBranches = Number(mb);
+  }
+  const dir = a.positionals[0]!;
+  const model = loadModel(dir, a);
   const json = a.flag('json');
-  model.setTrace(true);
-  const traced: Traced[] = [];
+  const engine = a.str('engine') ?? 'vm';
+  let outgoing: string | undefined;
   if (pcap !== undefined) {
     const frame = nthFrame(pcap, index);
-    const iif = frameIface(model, frame, a.str('iface'), pcap);
+    const iif = frameIface(model, frame, a.str('iface'), pcap, index);
     checkIface(model, iif);
-    if (isOutgoing(frame)) {
-      const text = `not traced: the capture saw this frame leave ${iif} (sent by the node), it is not input to the receive path`;
-      traced.push({ header: `${pcap} frame ${index} out on ${iif}`, result: undefined, text });
-    } else {
+    if (isOutgoing(frame)) outgoing = `${pcap} frame ${index} out on ${iif}`;
+  } else {
+    // Each spec is checked against the node once, before anything runs (a reply's when it is made).
+    for (const s of specs) if (s !== 'reply') specInput(model, parseSpec(s));
+  }
+  if (outgoing !== undefined) {
+    const text = `not traced: the capture saw this frame leave ${outgoing.slice(outgoing.lastIndexOf(' ') + 1)} (sent by the node), it is not input to the receive path`;
+    return json ? jsonDoc({ schema: 1, packet: outgoing, backend: model.backend, engine, steps: [], fate: null, text, answers: [], packets: [{ packet: outgoing, steps: [], fate: null, text, answers: [] }] })
+      : `# packet: ${outgoing}\n${text}\n`;
+  }
+  /** Every packet of the run through `m`, in order. */
+  const run = (m: NodeModel): Traced[] => {
+    const traced: Traced[] = [];
+    if (pcap !== undefined) {
+      const frame = nthFrame(pcap, index);
+      const iif = frameIface(m, frame, a.str('iface'), pcap, index);
       const pkt = new Packet(Math.max(65536 + 64, frame.data.length));
       loadFrame(pkt, frame);
-      model.captureCt(pkt);
-      const r = model.receive(pkt, iif, { now: frame.tsSec * 1e9 + frame.tsNsec });
-      traced.push({ header: `${pcap} frame ${index} in on ${iif}`, result: r, text: fateText(r.fate) });
+      m.captureCt(pkt);
+      const r = m.receive(pkt, iif, { now: frame.tsSec * 1e9 + frame.tsNsec });
+      traced.push({ header: `${pcap} frame ${index} in on ${iif}`, result: r });
+      return traced;
     }
-  } else {
     let prev: { pkt: Packet; fate: Fate } | undefined;
     specs.forEach((text, i) => {
-      let spec = text;
-      if (text === 'reply') spec = replyTo(prev!, i);
+      const spec = text === 'reply' ? replyTo(prev!, i) : text;
       const parsed = parseSpec(spec);
-      const { pkt, iif, ct } = specInput(model, parsed);
+      const { pkt, iif, ct } = specInput(m, parsed);
       const input = { now: i * TRACE_STEP_NS, ct };
-      const r = iif === '' ? model.send(pkt, parsed.oif, input) : model.receive(pkt, iif, input);
-      traced.push({ header: text === 'reply' ? `reply: ${spec}` : spec, result: r, text: fateText(r.fate) });
+      const r = iif === '' ? m.send(pkt, parsed.oif, input) : m.receive(pkt, iif, input);
+      traced.push({ header: text === 'reply' ? `reply: ${spec}` : spec, result: r });
       prev = { pkt, fate: r.fate };
     });
-  }
-  const ct = model.conntrackTable;
+    return traced;
+  };
   const lastNow = pcap !== undefined ? model.conntrackModule?.now ?? 0 : (specs.length - 1) * TRACE_STEP_NS;
-  const listing = a.flag('conntrack') && ct ? conntrackList(ct, lastNow) : [];
+  const ctListing = (m: NodeModel) => {
+    const ct = m.conntrackTable;
+    if (json) return ct ? { conntrack: conntrackListJson(ct, pcap !== undefined ? m.conntrackModule?.now ?? 0 : lastNow) } : {};
+    if (!a.flag('conntrack')) return '';
+    if (!ct) return '# conntrack -L: the node does not run conntrack\n';
+    const listing = conntrackList(ct, pcap !== undefined ? m.conntrackModule?.now ?? 0 : lastNow);
+    return `# conntrack -L\n${listing.map((l) => `${l}\n`).join('')}# ${conntrackSummary(listing.length)}\n`;
+  };
+  model.setTrace(true);
+  if (!allBranches) {
+    const traced = run(model);
+    noSocketsWarning(model.stack.noSocketTableUsed, dir);
+    if (json) {
+      const one = (t: Traced) => ({ packet: t.header, steps: t.result.steps, fate: t.result.fate, text: fateText(t.result.fate), answers: answersJson(t.result) });
+      const last = one(traced.at(-1)!);
+      return jsonDoc({
+        schema: 1, packet: last.packet, backend: model.backend, engine, steps: last.steps, fate: last.fate, text: last.text, answers: last.answers,
+        packets: traced.map(one), ...(ctListing(model) as object),
+      });
+    }
+    const colour = useColour(false);
+    const parts = traced.map((t) => formatTrace(t.result, t.header, colour));
+    const listing = ctListing(model) as string;
+    if (listing) parts.push(listing);
+    return parts.join('\n');
+  }
+  // Each branch runs every packet from the state the node had before the
+  // first: restored (the VM engines and conntrack), or a model built afresh
+  // (the reference engine keeps match state in closures). The outcome is the
+  // last packet's.
+  const restore = model.checkpoint();
+  let noSockets = false;
+  const header = specs.length > 1 ? specs.map((s, i) => (s === 'reply' ? `(${i + 1}) reply` : `(${i + 1}) ${s}`)).join(', then ') : pcap !== undefined ? `${pcap} frame ${index}` : specs[0]!;
+  const x = exploreBranches((chooser) => {
+    let m = model;
+    if (restore) restore();
+    else {
+      m = loadModel(dir, a);
+      m.setTrace(true);
+    }
+    noSockets ||= m.stack.noSocketTableUsed;
+    m.setChooser(chooser);
+    try {
+      return run(m).at(-1)!.result;
+    } finally {
+      m.setChooser(null);
+      noSockets ||= m.stack.noSocketTableUsed;
+    }
+  }, maxBranches);
+  noSocketsWarning(noSockets, dir);
   if (json) {
-    const one = (t: Traced) => ({ packet: t.header, steps: t.result?.steps ?? [], fate: t.result?.fate ?? null, text: t.text });
-    const last = one(traced.at(-1)!);
+    const diff = distinguishing(x);
     return jsonDoc({
-      schema: 1, ...last, backend: model.backend, engine: a.str('engine') ?? 'vm', packets: traced.map(one),
-      ...(ct ? { conntrack: conntrackListJson(ct, lastNow) } : {}),
+      schema: 1, packet: header, backend: model.backend, engine,
+      branches: { explored: x.branches, cut: x.cut, covered: x.covered, decisions: x.decisions, unbranched: x.unbranched },
+      outcomes: x.outcomes.map((o, i) => ({
+        probability: o.probability, branches: o.branches, fate: o.result.fate, text: fateText(o.result.fate),
+        distinguishing: diff[i]!, steps: o.result.steps, answers: answersJson(o.result),
+      })),
     });
   }
-  const colour = useColour(false);
-  const parts = traced.map((t) => (t.result ? formatTrace(t.result, t.header, colour) : `# packet: ${t.header}\n${t.text}\n`));
-  if (a.flag('conntrack')) parts.push(ct ? `# conntrack -L\n${listing.map((l) => `${l}\n`).join('')}# ${conntrackSummary(listing.length)}\n` : '# conntrack -L: the node does not run conntrack\n');
-  return parts.join('\n');
+  return formatBranches(x, header, useColour(false));
 }
 
 /** `--packet reply`: the answer to the packet before, arriving where that one left (from local when it was delivered). */

@@ -24,6 +24,7 @@
  *    16 bits (and NF_VERDICT_FLAG_QUEUE_BYPASS when --queue-bypass).
  */
 import type { Packet } from '../vm/packet.js';
+import type { Chooser } from '../vm/random.js';
 
 /** What a trace records, in order, for one packet (iptables TRACE line kinds). */
 export const enum TraceKind {
@@ -77,6 +78,18 @@ export interface TableEngine {
    * Recorded with tracing off too.
    */
   lastReject(): { chain: string; rule: number } | undefined;
+  /**
+   * Sets (or clears) the forced-choice hook of the engine's random draws
+   * (vm/random.ts): each draw of a rule whose match declares its outcomes
+   * (MatchModule.random) is forced to the chooser's pick.
+   */
+  setChooser(c: Chooser | null): void;
+  /**
+   * Saves the engine's run-time state (counters, match state such as nth
+   * counters and rate buckets); the returned function restores it. Absent
+   * when the engine cannot (the reference keeps match state in closures).
+   */
+  checkpoint?(): () => void;
 }
 
 export type { EngineOptions } from '../ext/types.js';

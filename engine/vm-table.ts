@@ -17,7 +17,9 @@ import { TraceKind } from './engine.js';
 import {
   CHAIN_WORDS, CH_HOOK, F_NFTRACE, M_FLAGS, M_HOOK, NFT_CONTINUE, TRACE_NFTRACE, TRACE_RETURN, TRACE_RULE,
 } from '../vm/layout.js';
-import { VmEnv, chainCount, chainName } from '../vm/program.js';
+import { VmEnv, chainCount, chainName, prandomU32 } from '../vm/program.js';
+import type { Choices, Chooser } from '../vm/random.js';
+import { findMatch } from '../ext/registry.js';
 import { Vm } from '../vm/interp.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
@@ -45,7 +47,7 @@ export interface VmTableEngine extends TableEngine {
 export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}): VmTableEngine {
   const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1, classifierBlock: opts.classifierBlock });
   const prog = compiled.program;
-  const env = new VmEnv(opts.seed ?? 1);
+  const env = new VmEnv(opts.seed ?? 1, 0, opts.random?.state);
   env.ct = opts.ct ?? null;
   const vm = new Vm(env);
   const traceCap = opts.traceCap ?? 4096;
@@ -63,6 +65,26 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
 
   let tracing = false;
   let events: TraceEvent[] = [];
+
+  // The outcomes of each rule's random draws, in draw order (MatchModule.random), built on first use.
+  const drawChoices = new Map<number, (Choices | undefined)[]>();
+  const choicesOf = (ri: number): (Choices | undefined)[] => {
+    let c = drawChoices.get(ri);
+    if (!c) {
+      const info = compiled.rules[ri];
+      const r = info ? astTable.chains.get(info.chain)?.rules[info.num - 1] : undefined;
+      c = [];
+      for (const m of r?.matches ?? []) {
+        const mod = m.unknown ? undefined : findMatch(m.name, rs.family);
+        const ch = mod?.random?.(m.data);
+        if (ch) c.push(ch);
+      }
+      drawChoices.set(ri, c);
+    }
+    return c;
+  };
+  let lastDrawRule = -1;
+  let drawOrdinal = 0;
 
   function mapTrace(from: number): void {
     const raw = env.events();
@@ -95,6 +117,7 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
       const meta = pkt.meta;
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
       env.rejectRule = -1;
+      lastDrawRule = -1;
       if (!tracing) return vm.run(prog, base, pkt) >>> 0;
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
@@ -136,6 +159,24 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
     lastReject() {
       const info = env.rejectRule < 0 ? undefined : compiled.rules[env.rejectRule];
       return info ? { chain: info.chain, rule: info.num } : undefined;
+    },
+    setChooser(c: Chooser | null): void {
+      if (opts.random) opts.random.chooser = c;
+      env.drawAt = c === null ? null : (ri: number) => {
+        drawOrdinal = ri === lastDrawRule ? drawOrdinal + 1 : 0;
+        lastDrawRule = ri;
+        return c.draw(choicesOf(ri)[drawOrdinal], () => prandomU32(env));
+      };
+    },
+    checkpoint(): () => void {
+      const counters = prog.counters.slice();
+      const state = prog.state.slice();
+      const rng = env.rng[0]!;
+      return () => {
+        prog.counters.set(counters);
+        prog.state.set(state);
+        env.rng[0] = rng;
+      };
     },
   };
 }

@@ -31,6 +31,7 @@ import type { LowerCtx } from './lower.js';
 import type { MatchFn, TargetFn } from './xt.js';
 import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
+import type { Choices, Xorshift32 } from '../vm/random.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -137,6 +138,14 @@ export type MatchModule<D = any> = ExtModule<D> & {
    * function is those expressions' meaning for 'nft'.
    */
   readonly reference: ((data: D, family: Family, backend: Backend) => MatchFn) | Refusal;
+  /**
+   * For a match that draws a random number (statistic --mode random): the
+   * outcomes of the decision the draw feeds, as raw draws and their
+   * probabilities (vm/random.ts Choices); undefined when the data draws
+   * nothing. Both engines' draws of the rule are then forced to each
+   * outcome in turn when every branch is explored.
+   */
+  readonly random?: (data: D) => Choices | undefined;
 };
 export type TargetModule<D = any> = ExtModule<D> & {
   readonly kind: 'target';
@@ -162,6 +171,12 @@ export type { MatchNode };
 export interface EngineOptions {
   /** Seed of the pseudo-random generator (`statistic --mode random`), default 1. */
   seed?: number;
+  /**
+   * The node's one random source: every engine given it draws from its
+   * state (and honours its forced-choice hook) instead of a generator of
+   * its own seeded with `seed`.
+   */
+  random?: Xorshift32;
   /** The node's local addresses, for `addrtype` (LOCAL), and its broadcast addresses. */
   localAddrs?: readonly Uint8Array[];
   broadcastAddrs?: readonly Uint8Array[];

@@ -49,6 +49,7 @@ import type { Node, Address } from './snapshot/node.js';
 import { parseIPv4 } from './route/addr.js';
 import type { PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
+import type { Xorshift32 } from '../vm/random.js';
 
 /** Extensions whose checkentry takes a conntrack reference (nf_ct_netns_get). */
 const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'cluster', 'ipvs', 'socket']);
@@ -124,8 +125,8 @@ export class NodeConntrack implements NfCtEnv {
   private readonly v6Addrs: Inet6Ifaddr[];
   private readonly v6ByDev = new Map<string, RedirectIfaddr6[]>();
 
-  constructor(readonly node: Node, seed: number) {
-    this.ct = new NfConntrack(snapshotCtSysctl(node), { seed });
+  constructor(readonly node: Node, seed: number, rng?: Xorshift32) {
+    this.ct = new NfConntrack(snapshotCtSysctl(node), { seed, rng });
     this.nat = new NfNat(this.ct);
     // Device addresses in ifa_list order: primaries first, as the kernel keeps them.
     const ordered = [...node.addresses].sort((a, b) => (a.secondary === b.secondary ? 0 : a.secondary ? 1 : -1));
@@ -220,6 +221,21 @@ export class NodeConntrack implements NfCtEnv {
     const e = pkt.meta[M_CT_ID]!;
     if (e >= 0) this.ct.mark[e] = pkt.meta[M_CT_MARK]!;
   };
+
+  /** Saves the conntrack table, the NAT core's state and the clock; the returned function restores them. */
+  checkpoint(): () => void {
+    const ct = this.ct.checkpoint();
+    const templates = new Map(this.templates);
+    const now = this.now;
+    const reroute = this.nat.rerouteNeeded;
+    return () => {
+      ct();
+      this.templates.clear();
+      for (const [k, v] of templates) this.templates.set(k, v);
+      this.now = now;
+      this.nat.rerouteNeeded = reroute;
+    };
+  }
 
   // ---------------------------------------------------------------------------
   // The hook entries

@@ -3,7 +3,8 @@
  * 6.18): nothing to do when no entry is registered at the point; otherwise
  * the devices go on the packet and into struct nf_hook_state, nf_hook_slow()
  * runs the registry's entries, and a verdict that ends the walk becomes the
- * packet's fate (verdict.ts).
+ * packet's fate (verdict.ts). A REJECT asks the node's stack for its reply
+ * (hooks/answer/reject.ts) with the packet as the hook saw it.
  */
 import type { Link } from './snapshot/node.js';
 import { NF_ACCEPT } from '../core/netfilter.js';
@@ -35,6 +36,9 @@ export class NfHook implements Netfilter {
     const st: NodeHookState = { hook, pf: this.pf, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
     const from = ctx.steps.length;
     if (this.registry.nfHookSlow(this.pf, hook, pkt, st) === 1) return 1;
-    return verdictFate(entries[st.index]!, st.verdict, st, from);
+    const f = verdictFate(entries[st.index]!, st.verdict, st, from);
+    // reject_tg(): the reply is sent from within the hook, the packet as it stands there.
+    if (f.kind === 'rejected') ctx.stack?.reject(this.pf, pkt, hook, f, st.inLink, ctx);
+    return f;
   }
 }

@@ -20,9 +20,9 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
-import type { Packet } from '../vm/packet.js';
-import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
-import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
+import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../vm/packet.js';
+import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
+import { IP_CT_DIR_ORIGINAL, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
 import { registerOps, type NodeHookOps, type NodeRegistry } from './hook.js';
@@ -33,11 +33,14 @@ import { defragOps } from './defrag.js';
 import { NodeConntrack, needsConntrack } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
-import { newPathCtx, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
+import { newPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
-import type { Fate, PathResult } from './path/fate.js';
+import type { Emitted, Fate, PathResult } from './path/fate.js';
+import { ipFragmentWire } from './path/output.js';
+import { NodeStack } from './answer/stack.js';
+import { Xorshift32, type Chooser } from '../vm/random.js';
 
 export type { EngineKind } from './tables.js';
 export { needsConntrack } from './ct-node.js';
@@ -105,7 +108,15 @@ export class NodeModel {
   readonly inet6: Inet;
   /** Connection tracking and NAT, when a ruleset loads conntrack. */
   readonly conntrackModule: NodeConntrack | undefined;
+  /** The node's one random source (every engine draws from it; vm/random.ts). */
+  readonly random: Xorshift32;
+  /** The node's own stack: transport protocols and the answers it sends (hooks/answer). */
+  readonly stack: NodeStack;
+  /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
+  recordEmitted = false;
   private tracing = false;
+  /** The packet buffer of each answer depth, reused. */
+  private readonly answerPkts: Packet[] = [];
 
   constructor(
     readonly node: Node,
@@ -119,10 +130,12 @@ export class NodeModel {
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
     this.conntrack6 = this.rs6 ? needsConntrack(this.rs6) : false;
+    this.random = new Xorshift32(opts.seed ?? 1);
+    this.stack = new NodeStack(node, this.random);
     const seed = opts.seed ?? 1;
-    const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed) : undefined;
+    const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : undefined;
     this.conntrackModule = ctm;
-    const common = { engine: opts.engine ?? 'vm', seed, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -165,18 +178,12 @@ export class NodeModel {
     return pf === NFPROTO_IPV4 ? this.conntrack : pf === NFPROTO_IPV6 ? this.conntrack6 : false;
   }
 
-  /** The packet's context: its time on conntrack's clock and the spec's `ct` clause. */
+  /** The packet's context: its time on the node's clock (conntrack's timeouts, the answers' rate limits) and the spec's `ct` clause. */
   private start(pkt: Packet, input: PacketInput) {
     const ctm = this.conntrackModule;
     if (ctm && input.now !== undefined) ctm.now = input.now;
-    return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined);
-  }
-
-  /** The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack. */
-  private finish(pkt: Packet, fate: Fate, ctx: PathCtx): PathResult {
-    this.conntrackModule?.ct.nfResetCt(pkt);
-    if (ctx.nat.length) fate.nat = ctx.nat;
-    return { fate, steps: ctx.steps };
+    if (input.now !== undefined) this.stack.setNow(input.now);
+    return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
   }
 
   /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller: captureCt). */
@@ -186,9 +193,9 @@ export class NodeModel {
     const ctx = this.start(pkt, input);
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
-      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps };
+      return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps, answers: [] };
     }
-    return this.finish(pkt, receive(af, pkt, link, ctx), ctx);
+    return this.finish(pkt, ctx, receive(af, pkt, link, ctx));
   }
 
   /** A packet sent by a local program (out of `oif` when given). */
@@ -196,8 +203,104 @@ export class NodeModel {
     if (oif && !this.node.links.get(oif)) throw new NfvmError('value', `no interface ${oif} in the snapshot`, this.node.dir || '<node>', undefined, oif);
     const ctx = this.start(pkt, input);
     const af = this.family(pkt);
-    if (!af) return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps };
-    return this.finish(pkt, localOut(af, pkt, oif, ctx), ctx);
+    if (!af) return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps, answers: [] };
+    return this.finish(pkt, ctx, localOut(af, pkt, oif, ctx));
+  }
+
+  /** The result of a packet: its fate, then the answers its path queued, each sent through ip_local_out. */
+  private finish(pkt: Packet, ctx: PathCtx, fate: Fate): PathResult {
+    if (ctx.nat.length) fate.nat = ctx.nat;
+    const r: PathResult = { fate, steps: ctx.steps, answers: [] };
+    if (this.recordEmitted) {
+      r.emitted = [];
+      if (fate.kind === 'forwarded' || fate.kind === 'sent') this.emit(r.emitted, fate.dev, fate.kind, ipBytes(pkt), []);
+    }
+    this.sendAnswers(ctx, r);
+    // The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack (its answers hold their own reference).
+    this.conntrackModule?.ct.nfResetCt(pkt);
+    return r;
+  }
+
+  /** ip_local_out() of each answer queued on `ctx`, depth first (an answer's own answers follow it). */
+  private sendAnswers(ctx: PathCtx, r: PathResult): void {
+    for (const a of ctx.answers) {
+      const depth = ctx.depth + 1;
+      const pkt = (this.answerPkts[depth] ??= new Packet());
+      resetMeta(pkt);
+      pkt.setFrame(a.packet);
+      decodePacket(pkt, a.pf === NFPROTO_IPV6 ? LINKTYPE_IPV6 : LINKTYPE_IPV4);
+      pkt.meta[M_MARK] = a.mark;
+      const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
+      this.attachCt(pkt, a);
+      const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
+      const fate = localOut(af, pkt, a.oif, actx);
+      if (actx.nat.length) fate.nat = actx.nat;
+      const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
+      r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });
+      if (r.emitted && fate.kind === 'sent') this.emit(r.emitted, fate.dev, a.kind, sent, a.kernelFields);
+      if (actx.answers.length) this.sendAnswers(actx, r);
+      this.conntrackModule?.ct.nfResetCt(pkt);
+    }
+  }
+
+  /**
+   * The conntrack an answer enters ip_local_out with. nf_ct_attach() (ICMP
+   * errors: icmp_glue_bits, icmpv6_getfrag; REJECT's resets:
+   * nf_send_reset) gives it the original's entry, ctinfo RELATED_REPLY when
+   * the original went in the original direction, RELATED otherwise
+   * (nf_conntrack_attach), and conntrack at LOCAL_OUT leaves it alone; an
+   * echo reply and the stack's own reset carry none and are looked up as
+   * any packet. An original without an entry (untracked, a template,
+   * conntrack not loaded) gives nothing to attach.
+   */
+  private attachCt(pkt: Packet, a: Answer): void {
+    this.captureCt(pkt);
+    const ctm = this.conntrackModule;
+    if (!ctm || !a.attach || a.origCtId < 0 || !(a.pf === NFPROTO_IPV6 ? this.conntrack6 : this.conntrack)) return;
+    ctm.ct.nfConntrackGet(a.origCtId);
+    ctm.ct.setPacketCt(pkt.meta, a.origCtId, a.origCtDir === IP_CT_DIR_ORIGINAL ? IP_CT_RELATED_REPLY : IP_CT_RELATED);
+  }
+
+  /** Records a packet leaving `dev` as the wire has it: in fragments when larger than the device's MTU. */
+  private emit(out: Emitted[], dev: string, kind: string, packet: Uint8Array, kernelFields: readonly string[]): void {
+    const mtu = this.node.links.get(dev)?.mtu ?? 65536;
+    for (const p of ipFragmentWire(packet, mtu)) out.push({ dev, kind, packet: p, kernelFields });
+  }
+
+  /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
+  setNow(nowNs: number): void {
+    this.stack.setNow(nowNs);
+    if (this.conntrackModule) this.conntrackModule.now = nowNs;
+  }
+
+  /**
+   * Sets (or clears) the forced-choice hook of every random draw of the
+   * node (vm/random.ts): the engines' and the stack's.
+   */
+  setChooser(c: Chooser | null): void {
+    this.random.chooser = c;
+    for (const e of this.engines.values()) e.setChooser(c);
+    for (const e of this.engines6.values()) e.setChooser(c);
+  }
+
+  /**
+   * Saves the run-time state (counters, match state, the random source,
+   * the answers' rate limits, the conntrack table); the returned function restores it.
+   * undefined when an engine cannot save its state (the reference engine).
+   */
+  checkpoint(): (() => void) | undefined {
+    const engines = [...this.engines.values(), ...this.engines6.values()];
+    if (engines.some((e) => !e.checkpoint)) return undefined;
+    const restores = engines.map((e) => e.checkpoint!());
+    const rng = this.random.state[0]!;
+    const stack = this.stack.save();
+    const ct = this.conntrackModule?.checkpoint();
+    return () => {
+      for (const r of restores) r();
+      this.random.state[0] = rng;
+      this.stack.restore(stack);
+      ct?.();
+    };
   }
 
   /** A captured frame has no conntrack yet (skb->_nfct empty): the node's conntrack classifies it. */
@@ -243,6 +346,11 @@ function applyCounters(chain: Chain, c: { rules: Count[]; policy: Count | undefi
     r.counters = { packets: BigInt(k?.packets ?? 0), bytes: BigInt(k?.bytes ?? 0) };
   });
   if (chain.builtin) chain.policyCounters = { packets: BigInt(c?.policy?.packets ?? 0), bytes: BigInt(c?.policy?.bytes ?? 0) };
+}
+
+/** The IP packet of `pkt` (network header to end), copied. */
+function ipBytes(pkt: Packet): Uint8Array {
+  return pkt.data.slice(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!);
 }
 
 export function buildNodeModel(node: Node, opts: NodeModelOptions = {}): NodeModel {

@@ -17,7 +17,8 @@ import {
 import type { NodeHookOps, NodeHookState } from './hook.js';
 import { HOOK_CHAIN_NAMES } from './priorities.js';
 import type { Fate, VerdictSource } from './path/fate.js';
-import { ruleText } from './tables.js';
+import { ruleAt } from './tables.js';
+import { rejectReply } from '../ext/target/REJECT.js';
 
 /** The fate of a packet whose walk `ops` ended with `verdict`; the TRACE steps of this hook start at `from`. */
 export function verdictFate(ops: NodeHookOps, verdict: number, st: NodeHookState, from: number): Fate {
@@ -39,8 +40,11 @@ export function verdictFate(ops: NodeHookOps, verdict: number, st: NodeHookState
         by.chain = rej.chain;
         by.rule = rej.rule;
         by.policy = '';
-        const m = / --reject-with (\S+)/.exec(ruleText(src.family, src.ast, rej.chain, rej.rule));
-        return { kind: 'rejected', with: m ? m[1]! : src.family === 'ip6' ? 'icmp6-port-unreachable' : 'icmp-port-unreachable', by };
+        const t = ruleAt(src.ast, rej.chain, rej.rule)?.target;
+        // The rule is the table's own: its target is REJECT (the default reply were it not).
+        const data = t?.kind === 'ext' ? t.data : { with: src.family === 'ip6' ? 4 : 3 };
+        const reply = rejectReply(src.family, data as Parameters<typeof rejectReply>[1]);
+        return { kind: 'rejected', with: reply.name, tcpReset: reply.tcpReset, code: reply.code, by };
       }
       // Which rule decided is known from the trace only; without it the table is.
       const reason = by.policy ? 'policy' : by.rule > 0 || st.ctx.quiet ? 'rule' : 'hotdrop';

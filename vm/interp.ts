@@ -356,7 +356,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
               break;
             }
             default: // NFT_META_PRANDOM (the validator admits no other key)
-              r32[d] = prandomU32(env);
+              r32[d] = env.drawAt === null ? prandomU32(env) : env.drawAt(rule);
           }
           pc += Meta.SIZE;
           continue;
@@ -511,7 +511,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             const old = st[i]!;
             n = old + 1 < mod ? old + 1 : 0;
             st[i] = n;
-          } else n = reciprocalScale(prandomU32(env), mod);
+          } else n = reciprocalScale(env.drawAt === null ? prandomU32(env) : env.drawAt(rule), mod);
           r32[code[pc + Numgen.DREG]!] = (n + code[pc + Numgen.OFFSET]!) | 0;
           pc += Numgen.SIZE;
           continue;

@@ -70,8 +70,14 @@ export class NftRegs {
 export class VmEnv {
   /** Current time in nanoseconds (ktime_get_ns()). */
   nowNs = 0;
-  /** xorshift32 state (never 0). */
-  readonly rng = new Int32Array(1);
+  /** xorshift32 state (never 0); a node's engines share one (vm/random.ts Xorshift32.state). */
+  readonly rng: Int32Array;
+  /**
+   * The forced-choice hook (vm/random.ts): when set, every random draw
+   * (meta random, numgen random) calls it with the program rule index
+   * doing the draw instead of stepping the generator. null in normal runs.
+   */
+  drawAt: ((rule: number) => number) | null = null;
   /** Trace ring, TRACE_WORDS words per event, or null when tracing is off. */
   trace: Int32Array | null = null;
   /** Events the ring holds (a power of two). */
@@ -83,8 +89,8 @@ export class VmEnv {
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null = null;
 
-  constructor(seed = 0x6e66766d, traceCap = 0) {
-    this.rng[0] = xorshiftState(seed);
+  constructor(seed = 0x6e66766d, traceCap = 0, rng?: Int32Array) {
+    this.rng = rng ?? Int32Array.of(xorshiftState(seed));
     if (traceCap > 0) this.enableTrace(traceCap);
   }
 

@@ -21,7 +21,7 @@ import type { EngineOptions } from '../../ext/types.js';
 import { M_LEN, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6, type Backend } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
-import { Xorshift32 } from '../../vm/random.js';
+import { Xorshift32, type Chooser } from '../../vm/random.js';
 import { findMatch, findTarget } from '../../ext/registry.js';
 import {
   doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
@@ -86,7 +86,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
   const t = rs.tables.get(table);
   const env: XtEnv = {
     family,
-    rng: new Xorshift32(opts.seed ?? 1),
+    rng: opts.random ?? new Xorshift32(opts.seed ?? 1),
     localAddrs: opts.localAddrs ?? [],
     broadcastAddrs: opts.broadcastAddrs ?? [],
     recording: false,
@@ -211,6 +211,9 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
     },
     lastReject() {
       return env.reject;
+    },
+    setChooser(c: Chooser | null) {
+      env.rng.chooser = c;
     },
   };
 }

@@ -25,6 +25,7 @@ import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitNumgen } from '..
 import type { MatchNode } from '../../core/ast.js';
 import { be, le32, type LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
+import type { Choices } from '../../vm/random.js';
 
 interface StatisticData {
   /** XT_STATISTIC_MODE_RANDOM (0, also when --mode is missing) or _NTH (1). */
@@ -139,7 +140,20 @@ export const statistic: MatchModule<StatisticData> = {
   },
   lower: lowerStatistic,
   reference: statisticMt,
+  random: statisticChoices,
 };
+
+/**
+ * The two outcomes of random mode's draw: a draw of 0 is below every
+ * non-zero probability word, 0x7fffffff below none short of 2^31; `p /
+ * 2^31` of the draws (masked with 0x7fffffff) fall below the word. Which
+ * outcome matches is the rule's own business (the inversion flips it).
+ */
+function statisticChoices(d: StatisticData): Choices | undefined {
+  if (d.mode !== 'random') return undefined;
+  const p = (d.unionWord >>> 0) / 0x80000000;
+  return [0, p, 0x7fffffff, 1 - p];
+}
 
 // --- lowering (the VM engine) ------------------------------------------------
 /**
@@ -186,7 +200,8 @@ function statisticMt(info: StatisticData): MatchFn {
   // u.random.probability and u.nth.every share one word of the union.
   const word = info.unionWord >>> 0;
   if (info.mode === 'random') {
-    return (par) => (((par.env.rng.next() & 0x7fffffff) >>> 0) < word) !== info.invert;
+    const choices = statisticChoices(info);
+    return (par) => (((par.env.rng.draw(choices) & 0x7fffffff) >>> 0) < word) !== info.invert;
   }
   let count = (word - info.packet) >>> 0;
   return () => {

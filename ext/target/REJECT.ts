@@ -144,6 +144,19 @@ const REJECT4_CODE = [0, 1, 2, 3, 3, 9, 10, -1, 13];
 /** IPv6 `enum ip6t_reject_with` → ICMPv6 code (6 = tcp-reset). */
 const REJECT6_CODE = [0, 1, 2, 3, 4, 4, -1, 5, 6];
 
+/**
+ * What a REJECT rule's data asks for (reject_tg / reject_tg6): a TCP reset,
+ * or the ICMP / ICMPv6 destination-unreachable code; its name as
+ * iptables-save prints it.
+ */
+export function rejectReply(family: Family, d: RejectData): { name: string; tcpReset: boolean; code: number } {
+  const v6 = family === 'ip6';
+  const tcpReset = v6 ? d.with === IP6T_REJECT.TCP_RESET : d.with === IPT_REJECT.TCP_RESET;
+  const code = tcpReset ? 0 : (v6 ? REJECT6_CODE : REJECT4_CODE)[d.with] ?? 3;
+  const n = (v6 ? NAMES6 : NAMES4).find((x) => x.with === d.with);
+  return { name: n ? n.name : String(d.with), tcpReset, code };
+}
+
 function lowerReject(c: LowerCtx, d: RejectData): void {
   const w = d.with;
   const tcpReset = c.v6 ? w === 6 : w === 7;

@@ -95,6 +95,8 @@ export interface NfConntrackStats {
 export interface NfConntrackOptions {
   /** Seed of the table hash and of the kernel's get_random_* draws (default 1). */
   seed?: number;
+  /** The random source to draw from (a node's one source, vm/random.ts); default: one seeded from `seed`. */
+  rng?: Xorshift32;
 }
 
 /** Takes `x` out of the singly linked chain `bucket` of head[] / next[] (its own next is left as it was). */
@@ -183,7 +185,7 @@ export class NfConntrack {
   constructor(sysctl: NfConntrackSysctl = new NfConntrackSysctl(), o: NfConntrackOptions = {}) {
     this.sysctl = sysctl;
     this.seed = (o.seed ?? 1) | 0;
-    this.rng = new Xorshift32(this.seed ^ 0x6e66766d);
+    this.rng = o.rng ?? new Xorshift32(this.seed ^ 0x6e66766d);
     this.nbuckets = sysctl.buckets;
     this.bucketMask = (this.nbuckets & (this.nbuckets - 1)) === 0 ? this.nbuckets - 1 : -1;
     this.head = new Int32Array(this.nbuckets).fill(-1);
@@ -634,6 +636,26 @@ export class NfConntrack {
     m[M_CT_MARK] = 0;
   }
 
+  /**
+   * Saves the whole table (entries, chains, counters, templates, the clock);
+   * the returned function puts it back as it was (trace --all-branches runs
+   * every branch from one state).
+   */
+  checkpoint(): () => void {
+    const self = this as unknown as Record<string, unknown>;
+    const saved: [string, unknown][] = [];
+    for (const [k, v] of Object.entries(self)) {
+      if (ArrayBuffer.isView(v)) saved.push([k, (v as Int32Array).slice()]);
+      else if (typeof v === 'number' || typeof v === 'boolean') saved.push([k, v]);
+      else if (Array.isArray(v)) saved.push([k, v.slice()]);
+    }
+    const stats = { ...this.stats };
+    return () => {
+      for (const [k, v] of saved) self[k] = ArrayBuffer.isView(v) ? (v as Int32Array).slice() : Array.isArray(v) ? v.slice() : v;
+      Object.assign(this.stats, stats);
+    };
+  }
+
   /** nf_conntrack_get() for a clone of `from` (TEE, REJECT's nf_conntrack_attach): another reference. */
   nfConntrackGet(e: number): void {
     if (e >= 0) this.use[e]!++;
@@ -851,7 +873,7 @@ export class NfConntrack {
     const hash = this.bucketOf(this.origHash[e]!);
     const replyHash = this.bucketOf(this.hashTuple(tu, replyNode * TUPLE_WORDS, this.ctZoneId(e, IP_CT_DIR_REPLY)));
     const zid = this.zoneId[e]!, zdir = this.zoneDir[e]!;
-    const maxChainlen = MIN_CHAINLEN + ((this.rng.next() >>> 0) % MAX_CHAINLEN);
+    const maxChainlen = MIN_CHAINLEN + ((this.rng.draw() >>> 0) % MAX_CHAINLEN);
     let chainlen = 0;
     for (let n = this.head[hash]!; n >= 0; n = this.nodeNext[n]!) {
       if (this.keyEqual(n, tu, origNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);

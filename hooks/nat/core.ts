@@ -15,8 +15,8 @@
  * Randomness: where the kernel draws get_random_u16() (the first port tried
  * by nf_nat_l4proto_unique_tuple for every SNAT, and for DNAT with
  * --random/--random-fully) and get_random_u32_below() (the confirm chain
- * limit), nfvm draws from the conntrack table's seeded xorshift32 (vm/random.ts,
- * NfConntrackOptions.seed): the same seed, packets and order give the same
+ * limit), nfvm draws from the node's one seeded xorshift32 (vm/random.ts,
+ * NfConntrackOptions.rng): the same seed, packets and order give the same
  * ports. The kernel's choice is random, so tests compare what it guarantees
  * (in range, unique) rather than the value. find_best_ips_proto is
  * deterministic in the kernel (jhash2 of the addresses) and is reproduced
@@ -164,7 +164,7 @@ export class NfNat {
 
   /** get_random_u16() from the seeded generator. */
   private randomU16(): number {
-    return this.ct.rng.next() & 0xffff;
+    return this.ct.rng.draw() & 0xffff;
   }
 
   /** nf_nat_initialized(): the manip type's binding is set up. */

@@ -53,6 +53,14 @@ export interface PathCtx {
   dstDropped: boolean;
   /** The gateway of the output route (undefined: on link), for MASQUERADE's source selection (rt_nexthop). */
   gateway: string | undefined;
+  /** skb_dst(): the route the packet took, once routed (what the node's answers read of it). */
+  dst: Dst | undefined;
+  /** The node's own stack (hooks/answer): undefined when nothing answers (a bare path). */
+  stack: Stack | undefined;
+  /** The packets the node's stack sends in answer to this one, in order (sent after its fate). */
+  answers: Answer[];
+  /** 0 for a received or sent packet, 1 for an answer to it, 2 for an answer to an answer, ... */
+  depth: number;
 }
 
 /** A packet spec's `ct` clause: the state, the direction, the conntrack's mark (-1: not given). */
@@ -62,8 +70,86 @@ export interface CtSpec {
   readonly mark: number;
 }
 
-export function newPathCtx(quiet: boolean, ctSpec?: CtSpec): PathCtx {
-  return { steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined };
+export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
+  return { steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth };
+}
+
+/**
+ * skb_dst() of a routed packet as rt_flags and dst.dev say it: an input
+ * route (received) or an output route (locally generated); RTCF_LOCAL
+ * (delivered here), RTCF_BROADCAST / RTCF_MULTICAST.
+ */
+export interface Dst {
+  readonly input: boolean;
+  readonly local: boolean;
+  readonly cast: Cast;
+  /** dst.dev: lo for a local route, the egress device otherwise. */
+  readonly dev: string;
+}
+
+/**
+ * A packet the node's own stack sends in answer to another (an ICMP error
+ * or echo reply, a TCP reset, what REJECT sends): built as the kernel
+ * builds it, handed to ip_local_out / ip6_local_out, so it crosses OUTPUT
+ * and POSTROUTING as any locally generated packet.
+ */
+export interface Answer {
+  /** What it is: icmp-echo-reply, tcp-reset, icmp-port-unreachable, icmp6-time-exceeded, ... */
+  readonly kind: string;
+  /** Which kernel function sent it and why. */
+  readonly why: string;
+  /** NFPROTO_IPV4 / NFPROTO_IPV6. */
+  readonly pf: number;
+  /** The IP packet as ip_local_out() takes it. */
+  readonly packet: Uint8Array;
+  /** skb->mark (IP4_REPLY_MARK / IP6_REPLY_MARK, or the socket's). */
+  readonly mark: number;
+  /** The device the answer's route is bound to (flowi oif), '' for none. */
+  readonly oif: string;
+  /**
+   * nf_ct_attach(): the answer takes the original packet's conntrack entry
+   * (RELATED, reply direction) instead of being looked up; the kernel does
+   * this for ICMP errors (icmp_glue_bits, icmpv6_getfrag) and the resets
+   * REJECT sends (nf_send_reset). Otherwise conntrack looks the answer up
+   * as any packet (an echo reply, the stack's own reset: the reply
+   * direction of the original's connection).
+   */
+  readonly attach: boolean;
+  /**
+   * Header fields the kernel fills in its own way, where nfvm's bytes are
+   * not what a capture on the node shows: `ip.id` (a packet without DF: a
+   * keyed hash, random per boot), `ip6.flowlabel` (the automatic flow
+   * label, a hash too), `tcp.check` (CHECKSUM_PARTIAL: the device completes
+   * it, a capture on the node sees the pseudo-header sum).
+   */
+  readonly kernelFields: readonly string[];
+  /** The original packet's conntrack when the answer was made (M_CT_ID, M_CT_DIR): what nf_ct_attach() gives an attached answer. */
+  readonly origCtId: number;
+  readonly origCtDir: number;
+}
+
+/** What the packet path asks of the node's own stack (hooks/answer/stack.ts), per family (NFPROTO_*). */
+export interface Stack {
+  /**
+   * The transport protocol of a packet delivered locally (tcp_v4_rcv,
+   * udp_rcv, icmp_rcv and their IPv6 twins): the socket it reached
+   * (ss's text) or undefined, and what became of it; may queue an answer.
+   */
+  transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): { socket: string | undefined; note: string };
+  /** icmp_send() / icmpv6_send() for a packet the path drops (TTL, MTU, not a neighbour). */
+  icmpError(pf: number, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void;
+  /** ip_error() / ip6_pkt_discard(): a received packet whose input route is a reject route. */
+  routeError(pf: number, pkt: Packet, dev: Link, errno: number, ctx: PathCtx): void;
+  /** reject_tg() / reject_tg6() of family `pf`: what a REJECT rule at `hook` sends. */
+  reject(pf: number, pkt: Packet, hook: number, reply: RejectReply, inDev: Link | undefined, ctx: PathCtx): void;
+}
+
+/** What a REJECT rule asks for (its --reject-with): a TCP reset, or an ICMP / ICMPv6 unreachable code. */
+export interface RejectReply {
+  /** The --reject-with name. */
+  readonly with: string;
+  readonly tcpReset: boolean;
+  readonly code: number;
 }
 
 /** NF_HOOK() as the stages call it (hooks/nf-hook.ts runs the registry). */
@@ -81,7 +167,8 @@ export type Cast = 'unicast' | 'broadcast' | 'multicast';
 export type InputRoute =
   | { kind: 'local'; cast: Cast }
   | { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number }
-  | { kind: 'drop'; fate: Fate };
+  /** errno: dst.error of a reject route (ip_error / ip6_pkt_discard answer it); 0 when nothing answers. */
+  | { kind: 'drop'; fate: Fate; errno?: number };
 
 /** The result of the output route of a locally generated packet. */
 export type OutputRoute =

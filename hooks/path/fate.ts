@@ -47,12 +47,17 @@ export interface VerdictSource {
 }
 
 export type Fate = (
-  | { kind: 'delivered'; addr: string; dev: string; cast: 'unicast' | 'broadcast' | 'multicast' }
+  /** `socket`: the listening socket it reached (ss's `tcp 0.0.0.0:22`); `l4`: what the transport made of it. */
+  | { kind: 'delivered'; addr: string; dev: string; cast: 'unicast' | 'broadcast' | 'multicast'; socket?: string | undefined; l4?: string }
   | { kind: 'forwarded'; dev: string; via: string | undefined; dst: string }
   | { kind: 'sent'; dev: string; via: string | undefined; dst: string; cast: 'unicast' | 'broadcast' | 'multicast' }
   | { kind: 'dropped'; reason: DropReason; detail: string; by: VerdictSource | undefined }
-  /** A REJECT rule: the packet is dropped and the reply `with` names (its `--reject-with`) is the node's to send. */
-  | { kind: 'rejected'; with: string; by: VerdictSource }
+  /**
+   * A REJECT rule: the packet is dropped and the reply `with` names (its
+   * `--reject-with`: a TCP reset, or the ICMP / ICMPv6 unreachable `code`)
+   * is the node's to send.
+   */
+  | { kind: 'rejected'; with: string; tcpReset: boolean; code: number; by: VerdictSource }
   | { kind: 'queued'; queue: number; by: VerdictSource | undefined }
   | { kind: 'stolen'; by: VerdictSource | undefined }
 ) & {
@@ -86,9 +91,38 @@ export interface NoteStep {
 
 export type PathStep = TraceStep | NoteStep;
 
+/** A packet the node's own stack sent in answer to another (hooks/answer), and what became of it. */
+export interface AnswerResult {
+  /** icmp-echo-reply, tcp-reset, icmp-port-unreachable, icmp6-time-exceeded, ... */
+  kind: string;
+  /** The kernel function that sent it and why. */
+  why: string;
+  /** 1: an answer to the packet, 2: to that answer, ... */
+  depth: number;
+  steps: PathStep[];
+  fate: Fate;
+  /** The IP packet as built; after POSTROUTING when it was sent. */
+  packet: Uint8Array;
+  /** Header fields the kernel fills in its own way (Answer.kernelFields): nfvm's bytes differ there. */
+  kernelFields: readonly string[];
+}
+
+/** A packet that left the node (forwarded, or an answer sent out of a device): the bytes from the IP header. */
+export interface Emitted {
+  dev: string;
+  /** 'forwarded' or the answer's kind. */
+  kind: string;
+  packet: Uint8Array;
+  kernelFields: readonly string[];
+}
+
 export interface PathResult {
   fate: Fate;
   steps: PathStep[];
+  /** What the node's stack sent in answer, in order. */
+  answers: AnswerResult[];
+  /** The packets that left the node, when the model records them (NodeModel.recordEmitted). */
+  emitted?: Emitted[];
 }
 
 function by(v: VerdictSource | undefined): string {
@@ -106,8 +140,10 @@ export function fateText(f: Fate): string {
 
 function fateWords(f: Fate): string {
   switch (f.kind) {
-    case 'delivered':
-      return `delivered locally to ${f.addr}${f.cast === 'unicast' ? '' : ` (${f.cast})`} on ${f.dev}`;
+    case 'delivered': {
+      const where = `${f.addr}${f.cast === 'unicast' ? '' : ` (${f.cast})`} on ${f.dev}`;
+      return f.socket ? `delivered locally to ${f.socket} (${where})` : `delivered locally to ${where}`;
+    }
     case 'forwarded':
       return f.via ? `forwarded out ${f.dev} via ${f.via}` : `forwarded out ${f.dev} to ${f.dst} (directly connected)`;
     case 'sent':

@@ -43,7 +43,7 @@ const none = () => undefined;
 
 export const IPV4: FamilyFns = {
   pf: NFPROTO_IPV4, rcvName: 'ip_rcv', ethertype: ETH_P_IP, routing: (node) => new Ipv4Route(node),
-  rcvCore: (_node, pkt) => ipRcvCore(pkt), forwardPrepare: (node, pkt, _dev, rt, ctx) => ipForwardPrepare(node, pkt, rt, ctx),
+  rcvCore: (_node, pkt) => ipRcvCore(pkt), forwardPrepare: ipForwardPrepare,
   deliverBefore: ipLocalDeliverDefrag, deliverAfter: none, localOutCheck: ipRcvCore, outputCheck: none,
   daddr: (pkt) => formatIPv4(u32(pkt.data, pkt.meta[M_NHOFF]! + 16)),
 };

@@ -148,7 +148,7 @@ export class Ipv4Route {
         // no_route: an RTN_UNREACHABLE input route whose dst.input is ip_error.
         const err = conf.forward ? res.errno : EHOSTUNREACH;
         const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
-        return { kind: 'drop', fate: dropped('no-route', `${what} to ${formatIPv4(daddr)} (ip_error, errno ${err})`) };
+        return { kind: 'drop', fate: dropped('no-route', `${what} to ${formatIPv4(daddr)} (ip_error, errno ${err})`), errno: err };
       }
       if (res.rtnType === RTN_BROADCAST) {
         if (conf.bforward) return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);

@@ -17,6 +17,8 @@
 import type { Link, Node } from '../snapshot/node.js';
 import { F_MAC_HEADER, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, PACKET_HOST } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
+import { NFPROTO_IPV4 } from '../../core/netfilter.js';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED } from '../answer/wire.js';
 import { dropped, PKT_TYPES, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 
@@ -63,14 +65,20 @@ export function ipLocalDeliverDefrag(pkt: Packet): Fate | undefined {
 }
 
 /** ip_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
-export function ipForwardPrepare(node: Node, pkt: Packet, rt: { dev: string; mtu: number }, _ctx: PathCtx): Link | Fate {
+export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate {
   const m = pkt.meta;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip_forward)`);
-  if (d[nh + 8]! <= 1) return dropped('ttl', `TTL ${d[nh + 8]} exceeded in transit (ICMP time exceeded sent, FORWARD not reached)`);
+  if (d[nh + 8]! <= 1) {
+    ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_TIME_EXCEEDED, 0, 0, dev, ctx);
+    return dropped('ttl', `TTL ${d[nh + 8]} exceeded in transit (ICMP time exceeded sent, FORWARD not reached)`);
+  }
   const len = m[M_LEN]!;
-  if (len > rt.mtu && (d[nh + 6]! & 0x40) !== 0) return dropped('mtu', `${len} bytes with DF exceed the MTU ${rt.mtu} of ${rt.dev} (ICMP fragmentation needed sent)`);
+  if (len > rt.mtu && (d[nh + 6]! & 0x40) !== 0) {
+    ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, rt.mtu, dev, ctx);
+    return dropped('mtu', `${len} bytes with DF exceed the MTU ${rt.mtu} of ${rt.dev} (ICMP fragmentation needed sent)`);
+  }
   // ip_decrease_ttl(): TTL - 1 and the checksum adjusted incrementally.
   d[nh + 8] = d[nh + 8]! - 1;
   let check = ((d[nh + 10]! << 8) | d[nh + 11]!) + 0x0100;

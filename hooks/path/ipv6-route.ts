@@ -89,7 +89,7 @@ export class Ipv6Route {
     const res = fibLookup(this.node, this.flow(pkt, dev.name, strict ? dev.name : ''));
     if (!res.ok) {
       const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
-      return { kind: 'drop', fate: dropped('no-route', `${what} to ${dst}${strict ? ` through ${dev.name}` : ''} (ip6_pkt_discard, ICMPv6 destination unreachable)`) };
+      return { kind: 'drop', fate: dropped('no-route', `${what} to ${dst}${strict ? ` through ${dev.name}` : ''} (ip6_pkt_discard, ICMPv6 destination unreachable)`), errno: res.errno };
     }
     if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} is ${res.rtnType === RTN_LOCAL ? 'local' : 'anycast'} (table ${tableName(res.table)}): INPUT` });

@@ -34,11 +34,14 @@ import {
   M_LEN, M_NHOFF, M_PKTTYPE, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST,
 } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
+import { NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { ICMPV6_DEST_UNREACH, ICMPV6_NOT_NEIGHBOUR, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED } from '../answer/wire.js';
 import { dropped, PKT_TYPES, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 
 /** IPV6_MIN_MTU. */
 const IPV6_MIN_MTU = 1280;
+
 export const NEXTHDR_HOP = 0;
 export const NEXTHDR_ROUTING = 43;
 export const NEXTHDR_FRAGMENT = 44;
@@ -150,17 +153,26 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
     return dropped('ip-forward-off', `${formatIPv6(words(d, nh + 24))} is not local and the node does not forward IPv6 (net.ipv6.conf.all.forwarding = 0)`);
   }
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip6_forward)`);
-  if (d[nh + 7]! <= 1) return dropped('ttl', `hop limit ${d[nh + 7]} exceeded in transit (ICMPv6 time exceeded sent, FORWARD not reached)`);
+  if (d[nh + 7]! <= 1) {
+    ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_TIME_EXCEED, 0, 0, dev, ctx);
+    return dropped('ttl', `hop limit ${d[nh + 7]} exceeded in transit (ICMPv6 time exceeded sent, FORWARD not reached)`);
+  }
   const out = node.links.get(rt.dev);
   if (!out) return dropped('device', `route names device ${rt.dev}, which the snapshot does not have`);
   if (out.name !== dev.name) {
     const saddr = words(d, nh + 8);
     if (isAny(saddr) || isMulticast(saddr) || isLoopback(saddr)) return dropped('martian-source', `source ${formatIPv6(saddr)} is not forwarded (ip6_forward)`);
-    if (isLinkLocal(saddr)) return dropped('martian-source', `link-local source ${formatIPv6(saddr)} is not forwarded to another link (ICMPv6 not a neighbour sent)`);
+    if (isLinkLocal(saddr)) {
+      ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_DEST_UNREACH, ICMPV6_NOT_NEIGHBOUR, 0, dev, ctx);
+      return dropped('martian-source', `link-local source ${formatIPv6(saddr)} is not forwarded to another link (ICMPv6 not a neighbour sent)`);
+    }
   } else if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `ip6_forward: out the device it came in on (${dev.name}): a redirect is sent, the packet still forwarded` });
   const mtu = Math.max(IPV6_MIN_MTU, out.mtu);
   const len = m[M_LEN]!;
-  if (len > mtu) return dropped('mtu', `${len} bytes exceed the MTU ${mtu} of ${out.name} (ICMPv6 packet too big sent)`);
+  if (len > mtu) {
+    ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_PKT_TOOBIG, 0, mtu, dev, ctx);
+    return dropped('mtu', `${len} bytes exceed the MTU ${mtu} of ${out.name} (ICMPv6 packet too big sent)`);
+  }
   d[nh + 7] = d[nh + 7]! - 1;
   return out;
 }

@@ -22,6 +22,7 @@ export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx)
   if ('fate' in first) return first.fate;
   let route = first;
   if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: route.text });
+  ctx.dst = { input: false, local: route.local, cast: route.cast, dev: route.dev };
   const links = af.node.links;
   let out = links.get(route.dev);
   if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
@@ -32,6 +33,7 @@ export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx)
     if (!l) return -EINVAL;
     route = r;
     out = l;
+    ctx.dst = { input: false, local: r.local, cast: r.cast, dev: r.dev };
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after ${why}: ${r.text}` });
     setDevice(p, 'out', l.ifindex, l.name, arphrd(l), l.group);
     return l;

@@ -8,6 +8,7 @@
  *                         checks; NF_HOOK(PRE_ROUTING); ip_rcv_finish(): the input route unless the
  *                         skb kept its dst (a looped-back packet: output.ts), then dst_input()
  *   net/ipv6/ip6_input.c  ipv6_rcv() / ip6_rcv_core(), ip6_rcv_finish(): the same steps
+ * A reject route's dst.input (ip_error, ip6_pkt_discard) is the stack's to answer (hooks/answer).
  * The header checks and the input route are the family's (ipv4.ts, ipv6.ts).
  */
 import type { Link } from '../snapshot/node.js';
@@ -36,7 +37,12 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx): F
   const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, dev, undefined, ctx);
   if (pre !== 1) return pre;
   const rt = af.routeInput(pkt, dev, ctx);
-  if (rt.kind === 'drop') return rt.fate;
+  if (rt.kind === 'drop') {
+    // dst.input = ip_error / ip6_pkt_discard: the stack may answer.
+    if (rt.errno) ctx.stack?.routeError(af.pf, pkt, dev, rt.errno, ctx);
+    return rt.fate;
+  }
+  ctx.dst = rt.kind === 'local' ? { input: true, local: true, cast: rt.cast, dev: 'lo' } : { input: true, local: false, cast: 'unicast', dev: rt.dev };
   if (rt.kind === 'local') return localDeliver(af, pkt, dev, rt.cast, ctx);
   return forward(af, pkt, dev, rt, ctx);
 }

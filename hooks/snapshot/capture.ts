@@ -39,6 +39,8 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'ip6-rule.json', argv: [['ip', '-j', '-6', 'rule', 'show']], optional: false },
   // Only net.*: the rest of `sysctl -a` (hostname, random uuid, ...) is not the node's network.
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
+  // The listening TCP and UDP sockets, numeric, without the header: which ports answer.
+  { file: 'ss.txt', argv: [['ss', '-H', '-ltun']], optional: true },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */

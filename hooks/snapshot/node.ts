@@ -7,6 +7,7 @@ import type { Fib } from '../route/fib.js';
 import type { RoutingNode } from '../route/index.js';
 import type { Sysctls } from './sysctl.js';
 import type { Backend } from '../../core/netfilter.js';
+import type { SocketTable } from './ss.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -73,6 +74,8 @@ export class Node implements RoutingNode {
     readonly ip6tables: RulesetText | undefined,
     /** Files of the directory nfvm does not read (yet). */
     readonly ignoredFiles: readonly string[],
+    /** The listening sockets (ss.txt); undefined when the snapshot has none: every port is closed. */
+    readonly sockets: SocketTable | undefined = undefined,
   ) {
     for (const l of links.values()) this.linksByIndex.set(l.ifindex, l);
   }

@@ -12,6 +12,8 @@
  *   ip6-route.json ip -j -6 route show table all
  *   ip-rule.json   ip -j rule show          ip6-rule.json  ip -j -6 rule show
  *   sysctl.txt     sysctl -a
+ *   ss.txt         ss -H -ltun             the listening sockets (ss.ts); without it every
+ *                                          TCP and UDP port is taken as closed
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
  * syntax, or the offending key for a value of the wrong shape) and the reason.
@@ -30,11 +32,12 @@ import {
 import { isObject, JsonPath, parseJson, type JsonObject, type JsonValue } from './json.js';
 import { Node, type Address, type Link, type RulesetText } from './node.js';
 import { type Backend } from '../../core/netfilter.js';
+import { checkSocketDevices, parseSs } from './ss.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
 
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
-  'ip6-rule.json', 'sysctl.txt',
+  'ip6-rule.json', 'sysctl.txt', 'ss.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -163,7 +166,10 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
     const t = files.get(n);
     return t === undefined ? undefined : { file: path(n), text: t, backend: backendOf(t) };
   };
-  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored);
+  const ssText = files.get('ss.txt');
+  const sockets = ssText === undefined ? undefined : parseSs(ssText, path('ss.txt'));
+  if (sockets) checkSocketDevices(sockets, (n) => links.has(n));
+  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets);
 }
 
 /** The backend an iptables-save header names (undefined without a header). */

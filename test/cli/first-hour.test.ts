@@ -138,10 +138,10 @@ describe('--json', () => {
 
   it('trace: the steps with each rule\'s text, the fate, its words', () => {
     const doc = JSON.parse(nfvm(['trace', NODE, '--packet', 'tcp 10.0.0.2 > 10.0.0.1:23 iif eth0', '--json']).out);
-    expect(Object.keys(doc)).toEqual(['schema', 'packet', 'backend', 'engine', 'steps', 'fate', 'text']);
+    expect(Object.keys(doc)).toEqual(['schema', 'packet', 'backend', 'engine', 'steps', 'fate', 'text', 'answers', 'packets']);
     expect(doc).toMatchObject({ schema: 1, backend: 'legacy', engine: 'vm', text: 'rejected by filter:INPUT rule 2 with icmp-port-unreachable' });
     expect(doc.fate).toEqual({
-      kind: 'rejected', with: 'icmp-port-unreachable',
+      kind: 'rejected', with: 'icmp-port-unreachable', tcpReset: false, code: 3,
       by: { table: 'filter', hook: 'INPUT', chain: 'INPUT', rule: 2, policy: '', entry: 'iptable_filter' },
     });
     expect(doc.steps.at(-1)).toMatchObject({
@@ -168,6 +168,8 @@ describe('--json', () => {
     expect(s).toEqual({
       frames: 6, delivered: 1, forwarded: 1, sent: 0, dropped: 1, rejected: 1, queued: 0, stolen: 0, kernelDrops: { ttl: 1 },
       notForThisHost: 1, outgoing: 0, notIp: 0, tooLarge: 0,
+      // the closed port 22 answers a reset, REJECT a port unreachable, TTL 1 a time exceeded
+      answers: { sent: 3, byKind: { 'icmp-port-unreachable': 1, 'icmp-time-exceeded': 1, 'tcp-reset': 1 }, notSent: 0 }, notes: [],
     });
     expect(doc.text).toBe(nfvm(['replay', NODE, '--pcap', pcap, '--iface', 'eth0']).out);
     const input = doc.tables.find((t: { name: string }) => t.name === 'filter').chains[0];

@@ -95,7 +95,7 @@ describe.each(['vm', 'reference'] as const)('REJECT with tracing off (%s engine)
     const r = go(m, 'tcp 10.0.0.2 > 10.0.0.1:23 iif eth0', false);
     expect(r.steps).toEqual([]);
     expect(r.fate).toEqual({
-      kind: 'rejected', with: 'icmp-port-unreachable',
+      kind: 'rejected', with: 'icmp-port-unreachable', tcpReset: false, code: 3,
       by: { table: 'filter', hook: 'INPUT', chain: 'INPUT', rule: 2, policy: '', entry: 'iptable_filter' },
     });
     // a plain DROP after it is still a drop

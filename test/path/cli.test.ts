@@ -84,7 +84,7 @@ describe('nfvm trace', () => {
     });
     expect(nfvm(['trace', NODE, '--packet', 'tcp 10.0.0.2 > 10.0.0.1 iif eth7'])).toMatchObject({ code: 2, out: '' });
     expect(nfvm(['trace', NODE, '--packet', 'tcp 10.0.0.2 > 10.0.0.1']).err).toBe('packet spec:1:1: say where the packet comes from: "iif DEV" or "from local"\n');
-    expect(nfvm(['trace', NODE])).toMatchObject({ code: 2, out: '', err: 'nfvm: trace needs one of --packet SPEC or --pcap FILE\n' });
+    expect(nfvm(['trace', NODE])).toMatchObject({ code: 2, out: '', err: 'nfvm: trace needs --packet SPEC (one or more) or --pcap FILE\n' });
     expect(nfvm(['trace', join(dir, 'nope'), '--packet', 'tcp 1.2.3.4 > 5.6.7.8 iif eth0'])).toMatchObject({ code: 2, out: '', err: `${join(dir, 'nope')}: no such directory\n` });
     expect(nfvm(['trace', NODE, '--packet', 'tcp 1.2.3.4 > 5.6.7.8 iif eth0', '--engine', 'jit']).code).toBe(2);
   });

@@ -28,8 +28,8 @@ function model(over: Record<string, string> = {}, engine: EngineKind = 'vm'): No
 
 function go(m: NodeModel, spec: string, trace = true): PathResult {
   m.setTrace(trace);
-  const { pkt, iif } = specInput(m, parseSpec(spec));
-  return iif === '' ? m.send(pkt, parseSpec(spec).oif) : m.receive(pkt, iif);
+  const { pkt, iif, ct } = specInput(m, parseSpec(spec));
+  return iif === '' ? m.send(pkt, parseSpec(spec).oif, { ct }) : m.receive(pkt, iif, { ct });
 }
 
 const traces = (r: PathResult) => r.steps.flatMap((s) => (s.kind === 'trace' ? [`${s.table}:${s.chain}:${s.type}:${s.num}`] : []));

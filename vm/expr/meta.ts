@@ -202,7 +202,7 @@ export function evalMeta(ctx: EvalCtx, pc: number): void {
       r32[reg] = v & 0xff;
       return;
     }
-    case NFT_META_PRANDOM: r32[reg] = prandomU32(ctx.env); return;
+    case NFT_META_PRANDOM: r32[reg] = ctx.env.drawAt === null ? prandomU32(ctx.env) : ctx.env.drawAt(ctx.rule); return;
     default: break;
   }
   ctx.code = NFT_BREAK;

@@ -74,6 +74,6 @@ export function evalNumgen(ctx: EvalCtx, pc: number): void {
     const old = ctx.prog.state[st]!;
     v = old + 1 < mod ? old + 1 : 0;
     ctx.prog.state[st] = v;
-  } else v = reciprocalScale(prandomU32(ctx.env), mod);
+  } else v = reciprocalScale(ctx.env.drawAt === null ? prandomU32(ctx.env) : ctx.env.drawAt(ctx.rule), mod);
   ctx.regs.r32[code[pc + Numgen.DREG]!] = (v + off) | 0;
 }

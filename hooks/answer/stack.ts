@@ -1,0 +1,218 @@
+/**
+ * The node's own stack as the packet path meets it (path/ctx.ts Stack):
+ * the transport protocols a locally delivered packet reaches, and the
+ * packets the stack sends in answer (ICMP errors and echo replies, TCP
+ * resets, what REJECT sends). Answers are queued on the packet's context
+ * and sent after its fate through ip_local_out (hooks/node.ts), so they
+ * cross OUTPUT and POSTROUTING like any locally generated packet.
+ *
+ * Mirrors Linux 6.18:
+ *   net/ipv4/tcp_ipv4.c tcp_v4_rcv(), net/ipv6/tcp_ipv6.c tcp_v6_rcv(): PACKET_HOST only, a whole
+ *                     header, a good checksum; the listening socket (sockets.ts); a listener
+ *                     resets an ACK, drops a RST, answers a SYN (the SYN-ACK is not modelled);
+ *                     without a socket, a reset (tcp.ts)
+ *   net/ipv4/udp.c __udp4_lib_rcv(), net/ipv6/udp.c __udp6_lib_rcv(): the length and checksum
+ *                     (IPv6: a zero checksum is refused); broadcast and multicast go to the
+ *                     sockets of the port or nowhere; unicast without a socket: port unreachable
+ *   net/ipv4/icmp.c icmp_rcv(), net/ipv6/icmp.c icmpv6_rcv(): the checksum; broadcast echo
+ *                     requests ignored under icmp_echo_ignore_broadcasts; echo requests answered
+ *                     unless icmp_echo_ignore_all / echo_ignore_all
+ */
+import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_THOFF } from '../../vm/layout.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import type { Packet } from '../../vm/packet.js';
+import type { Xorshift32 } from '../../vm/random.js';
+import type { Link, Node } from '../snapshot/node.js';
+import type { Cast, PathCtx, RejectReply, Stack } from '../path/ctx.js';
+import { u32 } from '../path/ipv4.js';
+import { words } from '../path/ipv6.js';
+import { nfChecksum } from '../conntrack/checksum.js';
+import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
+import { icmpEcho, icmpSend, ipError } from './icmp.js';
+import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
+import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
+import { lookupListener } from './sockets.js';
+import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
+import {
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PORT_UNREACH, IPPROTO_ICMP, IPPROTO_ICMPV6,
+  IPPROTO_TCP, IPPROTO_UDP,
+} from './wire.js';
+
+const TH_FIN = 0x01;
+const TH_SYN = 0x02;
+const TH_RST = 0x04;
+const TH_ACK = 0x10;
+const ICMP_TIMESTAMP = 13;
+const ICMP_ADDRESS = 17;
+const ICMP_ADDRESSREPLY = 18;
+
+/** What the transport made of a locally delivered packet. */
+export interface TransportResult {
+  /** The socket it reached, as ss printed it (`tcp 0.0.0.0:22`). */
+  socket: string | undefined;
+  /** What happened at the transport, for the fate ('' when there is nothing to say). */
+  note: string;
+}
+
+const NOTHING: TransportResult = { socket: undefined, note: '' };
+
+export class NodeStack implements Stack {
+  readonly env: AnswerEnv;
+  /** A packet looked for a socket and the snapshot has no ss.txt (every port closed). */
+  noSocketTableUsed = false;
+
+  constructor(
+    readonly node: Node,
+    rng: Xorshift32,
+  ) {
+    this.env = new AnswerEnv(node, rng);
+  }
+
+  setNow(nowNs: number): void {
+    this.env.setNow(nowNs);
+  }
+
+  save(): AnswerState {
+    return this.env.save();
+  }
+
+  restore(s: AnswerState): void {
+    this.env.restore(s);
+  }
+
+  private answers(ctx: PathCtx): boolean {
+    return ctx.depth < MAX_ANSWER_DEPTH;
+  }
+
+  transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
+    const m = pkt.meta;
+    if ((m[M_FLAGS]! & F_L4PROTO) === 0 || m[M_FRAGOFF] !== 0) return NOTHING;
+    const proto = m[M_L4PROTO]!;
+    if (proto === IPPROTO_TCP) return this.tcpRcv(pf, pkt, dev, ctx);
+    if (proto === IPPROTO_UDP) return this.udpRcv(pf, pkt, dev, cast, ctx);
+    if (proto === IPPROTO_ICMP && pf === NFPROTO_IPV4) return this.icmpRcv(pkt, dev, cast, ctx);
+    if (proto === IPPROTO_ICMPV6 && pf === NFPROTO_IPV6) return this.icmpv6Rcv(pkt, dev, ctx);
+    return NOTHING;
+  }
+
+  private lookup(pf: number, pkt: Packet, proto: 'tcp' | 'udp', port: number, dev: Link, ctx: PathCtx) {
+    if (!this.node.sockets) {
+      this.noSocketTableUsed = true;
+      this.env.note(ctx, 'no ss.txt in the snapshot: every TCP and UDP port is assumed closed');
+      return undefined;
+    }
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const daddr = pf === NFPROTO_IPV4 ? [u32(d, nh + 16)] : words(d, nh + 24);
+    return lookupListener(this.node.sockets, proto, pf === NFPROTO_IPV4 ? 4 : 6, daddr, port, dev.name);
+  }
+
+  private tcpRcv(pf: number, pkt: Packet, dev: Link, ctx: PathCtx): TransportResult {
+    const bad = tcpRcvOk(pkt, pf);
+    if (bad) return { socket: undefined, note: `tcp: ${bad}` };
+    const d = pkt.data;
+    const th = pkt.meta[M_THOFF]!;
+    const port = (d[th + 2]! << 8) | d[th + 3]!;
+    const flags = d[th + 13]!;
+    const sock = this.lookup(pf, pkt, 'tcp', port, dev, ctx);
+    const reset = (listener: typeof sock, why: string) => {
+      if (!this.answers(ctx)) return;
+      if (pf === NFPROTO_IPV4) tcpV4SendReset(this.env, pkt, listener, why, ctx);
+      else tcpV6SendReset(this.env, pkt, dev.name, listener, why, ctx);
+    };
+    if (sock) {
+      if (flags & TH_RST) return { socket: sock.text, note: 'a RST to a listening socket: discarded' };
+      if (flags & TH_ACK) {
+        reset(sock, `an ACK to the listening socket ${sock.text}`);
+        return { socket: sock.text, note: 'an ACK to a listening socket: reset' };
+      }
+      if (flags & TH_SYN && !(flags & TH_FIN)) return { socket: sock.text, note: 'a connection request (the SYN-ACK is not modelled)' };
+      return { socket: sock.text, note: 'not a SYN: discarded by the listening socket' };
+    }
+    if (!(flags & TH_RST)) reset(undefined, `no socket listens on tcp port ${port}`);
+    return { socket: undefined, note: `no socket on tcp port ${port}` };
+  }
+
+  private udpRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const th = m[M_THOFF]!;
+    const avail = nh + m[M_LEN]! - th;
+    if (avail < 8) return { socket: undefined, note: 'udp: shorter than a UDP header: dropped' };
+    let ulen = (d[th + 4]! << 8) | d[th + 5]!;
+    if (pf === NFPROTO_IPV6 && ulen === 0) ulen = avail; // a jumbogram's length is its payload's
+    if (ulen > avail || ulen < 8) return { socket: undefined, note: `udp: bad length ${ulen}: dropped` };
+    const check = (d[th + 6]! << 8) | d[th + 7]!;
+    if (pf === NFPROTO_IPV6 && check === 0) return { socket: undefined, note: 'udp: a zero checksum over IPv6: dropped' };
+    const csumBad = check !== 0 && nfChecksum(d, pf, nh, th, th + ulen, IPPROTO_UDP) !== 0;
+    const port = (d[th + 2]! << 8) | d[th + 3]!;
+    const sock = this.lookup(pf, pkt, 'udp', port, dev, ctx);
+    if (csumBad) return { socket: undefined, note: 'udp: bad checksum: dropped' };
+    if (cast !== 'unicast') return sock ? { socket: sock.text, note: '' } : { socket: undefined, note: `no socket on udp port ${port} (${cast}: nothing sent)` };
+    if (sock) return { socket: sock.text, note: '' };
+    if (this.answers(ctx)) {
+      if (pf === NFPROTO_IPV4) icmpSend(this.env, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, dev, ctx);
+      else icmp6Send(this.env, pkt, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, dev, dev, ctx);
+    }
+    return { socket: undefined, note: `no socket on udp port ${port}` };
+  }
+
+  private icmpRcv(pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const th = m[M_THOFF]!;
+    const end = nh + m[M_LEN]!;
+    if (th + 8 > end) return NOTHING;
+    if (nfChecksum(d, NFPROTO_IPV4, nh, th, end, IPPROTO_ICMP) !== 0) return { socket: undefined, note: 'icmp: bad checksum: dropped' };
+    const type = d[th]!;
+    if (cast !== 'unicast') {
+      if ((type === ICMP_ECHO || type === ICMP_TIMESTAMP) && this.env.echoIgnoreBroadcasts) {
+        this.env.note(ctx, `icmp_rcv: a ${cast} echo request is ignored (icmp_echo_ignore_broadcasts = 1)`);
+        return NOTHING;
+      }
+      if (type !== ICMP_ECHO && type !== ICMP_TIMESTAMP && type !== ICMP_ADDRESS && type !== ICMP_ADDRESSREPLY) return NOTHING;
+    }
+    if (type === ICMP_ECHO) {
+      if (this.env.echoIgnoreAll) this.env.note(ctx, 'icmp_echo: no reply (icmp_echo_ignore_all = 1)');
+      else if (this.answers(ctx)) icmpEcho(this.env, pkt, dev, ctx);
+    } else if (type === ICMP_TIMESTAMP) this.env.note(ctx, 'icmp_timestamp: the timestamp reply is not modelled');
+    return NOTHING;
+  }
+
+  private icmpv6Rcv(pkt: Packet, dev: Link, ctx: PathCtx): TransportResult {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const th = m[M_THOFF]!;
+    const end = nh + m[M_LEN]!;
+    if (th + 4 > end) return NOTHING;
+    if (nfChecksum(d, NFPROTO_IPV6, nh, th, end, IPPROTO_ICMPV6) !== 0) return { socket: undefined, note: 'icmpv6: bad checksum: dropped' };
+    if (d[th] !== ICMPV6_ECHO_REQUEST) return NOTHING;
+    if (this.env.echo6IgnoreAll) this.env.note(ctx, 'icmpv6_rcv: no echo reply (echo_ignore_all = 1)');
+    else if (th + 8 <= end && this.answers(ctx)) icmpv6EchoReply(this.env, pkt, dev, ctx);
+    return NOTHING;
+  }
+
+  icmpError(pf: number, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void {
+    if (!this.answers(ctx)) return;
+    if (pf === NFPROTO_IPV4) icmpSend(this.env, pkt, type, code, info, dev, ctx);
+    else icmp6Send(this.env, pkt, type, code, info, dev, dev, ctx);
+  }
+
+  routeError(pf: number, pkt: Packet, dev: Link, errno: number, ctx: PathCtx): void {
+    if (!this.answers(ctx)) return;
+    if (pf === NFPROTO_IPV4) ipError(this.env, pkt, dev, errno, ctx);
+    else ip6PktDrop(this.env, pkt, dev, errno, ctx);
+  }
+
+  reject(pf: number, pkt: Packet, hook: number, reply: RejectReply, inDev: Link | undefined, ctx: PathCtx): void {
+    if (!this.answers(ctx)) return;
+    if (pf === NFPROTO_IPV4) {
+      if (reply.tcpReset) nfSendReset4(this.env, pkt, hook, ctx);
+      else nfSendUnreach4(this.env, pkt, reply.code, hook, inDev, ctx);
+    } else if (reply.tcpReset) nfSendReset6(this.env, pkt, hook, ctx);
+    else nfSendUnreach6(this.env, pkt, reply.code, hook, inDev, ctx);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The listening sockets of a node: `ss -H -ltun` output (ss.txt in a
+ * snapshot), one socket a line, as iproute2's ss prints it:
+ *
+ *   tcp   LISTEN 0      4096         0.0.0.0:22         0.0.0.0:*
+ *   udp   UNCONN 0      0      127.0.0.53%lo:53         0.0.0.0:*
+ *   tcp   LISTEN 0      511                *:80               *:*
+ *   tcp   LISTEN 0      128             [::]:22            [::]:*
+ *   udp   UNCONN 0      0     [fe80::1]%eth0:546           [::]:*
+ *
+ * Netid, State, Recv-Q, Send-Q, Local Address:Port, Peer Address:Port, and
+ * (with -p) the process. The local address is how ss.c inet_addr_print()
+ * writes it: an IPv4 address; an IPv6 address in brackets; `*` for an IPv6
+ * wildcard socket that also takes IPv4 (IPV6_V6ONLY off), `[::]` for one
+ * that does not; a device the socket is bound to (SO_BINDTODEVICE) after
+ * `%`; the port number (-n). TCP sockets listen (LISTEN); UDP sockets are
+ * unconnected (UNCONN) or connected (ESTAB, to one peer: they take nothing
+ * from others and are not listeners). A line of another shape is an error
+ * at its line and column.
+ */
+import { NfvmError } from '../../core/errors.js';
+import { parseAddr, type IpAddr } from '../route/addr.js';
+
+export interface ListenSocket {
+  readonly proto: 'tcp' | 'udp';
+  /** The socket's family: 4 (AF_INET) or 6 (AF_INET6). */
+  readonly family: 4 | 6;
+  /** The bound address; undefined for a wildcard (0.0.0.0, [::], *). */
+  readonly addr: IpAddr | undefined;
+  /** An AF_INET6 socket that takes IPv4 too (`*`, or a bound ::ffff:a.b.c.d address). */
+  readonly v4mapped: boolean;
+  readonly port: number;
+  /** SO_BINDTODEVICE, '' when unbound. */
+  readonly dev: string;
+  /** `tcp 0.0.0.0:22` as ss printed it. */
+  readonly text: string;
+  /** Where the local address stands in ss.txt. */
+  readonly line: number;
+  readonly col: number;
+}
+
+/** The listening sockets of a snapshot; undefined sockets: the snapshot has no ss.txt. */
+export interface SocketTable {
+  readonly file: string;
+  readonly sockets: readonly ListenSocket[];
+}
+
+const STATES: Readonly<Record<string, readonly string[]>> = { tcp: ['LISTEN'], udp: ['UNCONN', 'ESTAB'] };
+
+interface Field {
+  text: string;
+  col: number;
+}
+
+function fields(line: string): Field[] {
+  const out: Field[] = [];
+  const re = /\S+/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line))) out.push({ text: m[0], col: m.index + 1 });
+  return out;
+}
+
+/** Parses the text of ss.txt; throws an NfvmError at the line and column of what is wrong. */
+export function parseSs(text: string, file: string): SocketTable {
+  const sockets: ListenSocket[] = [];
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const raw = lines[n]!.replace(/\r$/, '');
+    const f = fields(raw);
+    if (f.length === 0) continue;
+    const line = n + 1;
+    const err = (x: Field, reason: string) => new NfvmError('syntax', reason, file, { line, col: x.col }, x.text);
+    // A header line (ss without -H).
+    if (f[0]!.text === 'Netid' || f[0]!.text === 'State') continue;
+    const netid = f[0]!;
+    if (netid.text !== 'tcp' && netid.text !== 'udp') {
+      if (/^[A-Z][A-Z0-9-]*$/.test(netid.text)) throw err(netid, `expected a Netid column (tcp or udp) first, not the state "${netid.text}": capture with \`ss -H -ltun\``);
+      throw err(netid, `unknown Netid "${netid.text}" (ss.txt holds \`ss -H -ltun\`: tcp and udp sockets)`);
+    }
+    if (f.length < 6) throw err(f[f.length - 1]!, `expected 6 columns (Netid State Recv-Q Send-Q Local:Port Peer:Port), found ${f.length}`);
+    const proto = netid.text;
+    const state = f[1]!;
+    if (!STATES[proto]!.includes(state.text)) throw err(state, `unexpected state "${state.text}" for ${proto} (expected ${STATES[proto]!.join(' or ')})`);
+    for (const q of [f[2]!, f[3]!]) if (!/^\d+$/.test(q.text)) throw err(q, `expected a queue length, not "${q.text}"`);
+    if (!/:(\d+|\*)$/.test(f[5]!.text)) throw err(f[5]!, `expected a peer ADDRESS:PORT, not "${f[5]!.text}"`);
+    // A connected UDP socket receives from its peer only: not a listener.
+    if (state.text === 'ESTAB') continue;
+    sockets.push(localAddress(f[4]!, proto, line, err));
+  }
+  return { file, sockets };
+}
+
+/** Refuses a socket bound to a device the snapshot does not have. */
+export function checkSocketDevices(t: SocketTable, hasLink: (name: string) => boolean): void {
+  for (const s of t.sockets) {
+    if (s.dev !== '' && !hasLink(s.dev)) throw new NfvmError('value', `unknown interface "${s.dev}" (the socket ${s.text} is bound to it)`, t.file, { line: s.line, col: s.col }, s.dev);
+  }
+}
+
+function localAddress(x: Field, proto: 'tcp' | 'udp', line: number, err: (x: Field, reason: string) => NfvmError): ListenSocket {
+  const t = x.text;
+  const colon = t.lastIndexOf(':');
+  const portText = colon < 0 ? '' : t.slice(colon + 1);
+  if (colon <= 0 || !/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+    throw err(x, `expected a local ADDRESS:PORT with a port number (ss -n), not "${t}"`);
+  }
+  let host = t.slice(0, colon);
+  let dev = '';
+  const pct = host.lastIndexOf('%');
+  if (pct >= 0 && pct > host.lastIndexOf(']')) {
+    dev = host.slice(pct + 1);
+    host = host.slice(0, pct);
+    if (!/^[^\s/%:]{1,15}$/.test(dev)) throw err(x, `bad interface name "${dev}" after %`);
+  }
+  const port = Number(portText);
+  const text = `${proto} ${t}`;
+  const col = x.col;
+  if (host === '*') return { proto, family: 6, addr: undefined, v4mapped: true, port, dev, text, line, col };
+  if (host.startsWith('[')) {
+    if (!host.endsWith(']')) throw err(x, `unterminated [IPv6 address] in "${t}"`);
+    const a = parseAddr(host.slice(1, -1));
+    if (!a || a.family !== 6) throw err(x, `bad IPv6 address "${host.slice(1, -1)}"`);
+    const w = a.w;
+    const any = (w[0]! | w[1]! | w[2]! | w[3]!) === 0;
+    const mapped = w[0] === 0 && w[1] === 0 && w[2] === 0xffff;
+    return { proto, family: 6, addr: any ? undefined : a, v4mapped: mapped, port, dev, text, line, col };
+  }
+  const a = parseAddr(host);
+  if (!a || a.family !== 4 || host.includes(':')) throw err(x, `bad address "${host}" (IPv4, [IPv6] or *)`);
+  return { proto, family: 4, addr: a.w[0] === 0 ? undefined : a, v4mapped: false, port, dev, text, line, col };
+}
