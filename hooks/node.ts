@@ -30,7 +30,7 @@ import type { NfConntrack } from './conntrack/index.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
-import { NodeConntrack, needsConntrack } from './ct-node.js';
+import { NodeConntrack, needsConntrack, snapshotCtSysctl } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { newPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
@@ -133,7 +133,10 @@ export class NodeModel {
     this.random = new Xorshift32(opts.seed ?? 1);
     this.stack = new NodeStack(node, this.random);
     const seed = opts.seed ?? 1;
-    const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : undefined;
+    // A snapshot's conntrack sysctls are checked even when its ruleset loads
+    // no conntrack: a value the kernel's proc handler refuses cannot come
+    // from a real node, so the snapshot is damaged either way.
+    const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
     this.conntrackModule = ctm;
     const common = { engine: opts.engine ?? 'vm', seed, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
