@@ -51,7 +51,7 @@ function sets(): ReplaySet[] {
     for (const { name, rules, trace } of CLASSBENCH_SETS) {
       const filters = parseFilters(readFileSync(join(CORPUS, rules), 'utf8'));
       const headers = trace ? parseTrace(readFileSync(join(CORPUS, trace), 'utf8')) : synthHeaders(filters, 5000, 7);
-      // frames per capture: the 10k sets cost the reference evaluator about ten times more per frame
+      // frames per capture: the 10k sets cost the x_tables evaluator about ten times more per frame
       out.push({ name, rules: filtersToRestore(filters), headers, n: trace ? 400_000 : 40_000 });
     }
   }

@@ -158,6 +158,11 @@ export function formatAddr(family: Family, a: ArrayLike<number>): string {
   return family === 'ip' ? formatIPv4(a) : formatIPv6(a);
 }
 
+/** An address and a port as text: `10.0.0.1:80`, `[2001:db8::1]:80` (an IPv6 address in brackets). */
+export function hostPort(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
 const maskCache = new Map<number, Uint8Array>();
 
 /**

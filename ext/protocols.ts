@@ -62,11 +62,6 @@ export function protoName(p: number): string | undefined {
   return undefined;
 }
 
-/** A protocol as iptables-save prints it: the built-in name or the number. */
-function protoToString(p: number): string {
-  return protoName(p) ?? String(p);
-}
-
 /**
  * A protocol as iptables-save (1.8.13) prints `-p`: `proto_to_name(proto, true)`
  * (iptables 1.8.11 "iptables-save: Avoid /etc/protocols lookups"): the
@@ -74,7 +69,7 @@ function protoToString(p: number): string {
  * number (47 saves as `47`, where 1.8.9 printed the /etc/protocols `gre`).
  */
 export function protoSaveName(p: number): string {
-  return protoToString(p);
+  return protoName(p) ?? String(p);
 }
 
 /**

@@ -26,7 +26,7 @@ import type { Ruleset } from '../core/ast.js';
 import {
   IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_EXPECTED, IPS_SEEN_REPLY, IPS_SRC_NAT, IP_CT_DIR_REPLY, NF_ACCEPT, NF_CT_STATE_ESTABLISHED_BIT,
   NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, NF_DROP, NF_INET_LOCAL_OUT,
-  NF_INET_PRE_ROUTING, NF_VERDICT_MASK, NF_VERDICT_QBITS, NFPROTO_IPV4, NFPROTO_IPV6, type Backend,
+  NF_INET_PRE_ROUTING, NF_VERDICT_MASK, NF_VERDICT_QBITS, NFPROTO_IPV4, type Backend,
 } from '../core/netfilter.js';
 import { NfvmError } from '../core/errors.js';
 import {
@@ -37,7 +37,8 @@ import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_NFPROTO, M_NHOFF } from '..
 import type { Packet } from '../vm/packet.js';
 import { NfConntrack, CtSysctlError, nfConntrackSysctl, type NfConntrackSysctl } from './conntrack/index.js';
 import { T_PORTS, T_PROTO, TUPLE_WORDS, hasPorts } from './conntrack/tuple.js';
-import { addrText } from './conntrack/print.js';
+import { addrText, statusNames } from './conntrack/print.js';
+import { formatIPv4, formatIPv6, hostPort } from '../core/addr.js';
 import {
   NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NfNat, NfNatRange2, nfNatFn, nfNatMasqueradeIpv4, nfNatMasqueradeIpv6, nfNatNetmap, nfNatRangeSet,
   nfNatRedirectIpv4, nfNatRedirectIpv6, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, type Inet6Ifaddr, type InIfaddr,
@@ -95,22 +96,16 @@ function endpoints(pkt: Packet): string {
   const m = pkt.meta;
   const nh = m[M_NHOFF]!;
   const v4 = m[M_NFPROTO] === NFPROTO_IPV4;
-  const w = (o: number) => (d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!;
-  const words = (at: number) => (v4 ? [w(at), 0, 0, 0] : [w(at), w(at + 4), w(at + 8), w(at + 12)]);
-  const l3 = v4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
-  const src = addrText(l3, Int32Array.from(words(nh + (v4 ? 12 : 8))), 0);
-  const dst = addrText(l3, Int32Array.from(words(nh + (v4 ? 16 : 24))), 0);
+  const src = v4 ? formatIPv4(d, nh + 12) : formatIPv6(d, nh + 8);
+  const dst = v4 ? formatIPv4(d, nh + 16) : formatIPv6(d, nh + 24);
   const proto = v4 ? d[nh + 9]! : d[nh + 6]!;
   const th = v4 ? nh + (d[nh]! & 15) * 4 : nh + 40;
-  const ports = hasPorts(proto) && th + 4 <= m[M_NHOFF]! + (pkt.len - m[M_NHOFF]!);
-  const fmt = (a: string, p: number) => (ports ? (v4 ? `${a}:${p}` : `[${a}]:${p}`) : a);
-  return `${fmt(src, (d[th]! << 8) | d[th + 1]!)} > ${fmt(dst, (d[th + 2]! << 8) | d[th + 3]!)}`;
+  if (!hasPorts(proto) || th + 4 > pkt.len) return `${src} > ${dst}`;
+  return `${hostPort(src, (d[th]! << 8) | d[th + 1]!)} > ${hostPort(dst, (d[th + 2]! << 8) | d[th + 3]!)}`;
 }
 
-const STATUS_WORDS: ReadonlyArray<readonly [number, string]> = [
-  [IPS_EXPECTED, 'EXPECTED'], [IPS_SEEN_REPLY, 'SEEN_REPLY'], [IPS_ASSURED, 'ASSURED'], [IPS_CONFIRMED, 'CONFIRMED'],
-  [IPS_SRC_NAT, 'SRC_NAT'], [IPS_DST_NAT, 'DST_NAT'],
-];
+/** The status bits a trace note shows. */
+const TRACE_STATUS = IPS_EXPECTED | IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED | IPS_SRC_NAT | IPS_DST_NAT;
 
 export class NodeConntrack implements NfCtEnv {
   readonly ct: NfConntrack;
@@ -379,15 +374,14 @@ export class NodeConntrack implements NfCtEnv {
       const t = ct.tuples;
       const l3 = t[o + T_PROTO]! >>> 8;
       const p = t[o + T_PROTO]! & 0xff;
-      const v6 = l3 !== NFPROTO_IPV4;
       const a = (at: number, port: number) => {
         const x = addrText(l3, t, o + at);
-        return hasPorts(p) ? (v6 ? `[${x}]:${port}` : `${x}:${port}`) : x;
+        return hasPorts(p) ? hostPort(x, port) : x;
       };
       return `${a(0, t[o + T_PORTS]! >>> 16)} > ${a(4, t[o + T_PORTS]! & 0xffff)}`;
     };
     const st = ct.status[e]!;
-    const bits = STATUS_WORDS.filter(([b]) => st & b).map(([, n]) => n);
+    const bits = statusNames(st, TRACE_STATUS);
     const zone = ct.zoneId[e] ? ` zone ${ct.zoneId[e]}` : ' zone 0';
     const helper = ct.helper[e] ? ` helper ${CT_HELPERS[ct.helper[e]!]}` : '';
     return `${state}${dir},${zone}, mark 0x${(m[M_CT_MARK]! >>> 0).toString(16)}${helper}, status ${bits.join('|') || '0'}: ${tuple(2 * e)}, reply ${tuple(2 * e + 1)}`;

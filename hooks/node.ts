@@ -289,7 +289,7 @@ export class NodeModel {
   /**
    * Saves the run-time state (counters, match state, the random source,
    * the answers' rate limits, the conntrack table); the returned function restores it.
-   * undefined when an engine cannot save its state (the reference engine).
+   * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures).
    */
   checkpoint(): (() => void) | undefined {
     const engines = [...this.engines.values(), ...this.engines6.values()];

@@ -8,7 +8,7 @@
  *    the first existing entry whose priority is >= its own, so among equal
  *    priorities the entry registered LAST runs FIRST. (4.x's list code did the
  *    opposite.) Seen on 6.18: two nft base chains at output priority 0, the
- *    chain created second ran first (test/hooks/kernel-order.test.ts).
+ *    chain created second ran first (test/hooks/kernel.test.ts).
  *  - unregistration: the kernel swaps in an always-accepting `dummy_ops` and
  *    compacts at the next grow; that is the same order as removing the entry.
  *  - at most MAX_HOOK_COUNT (1024) entries per array (-E2BIG).

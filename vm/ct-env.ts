@@ -1,7 +1,7 @@
 /**
  * What the node's connection tracking gives the engines: the interface the
  * ct and nat expressions (and the x_tables targets and matches of the
- * reference evaluator) reach the conntrack table and the NAT core through.
+ * x_tables evaluator) reach the conntrack table and the NAT core through.
  * The node (hooks/) implements it; vm/, ext/ and engine/ only see this
  * interface, so nothing below hooks/ imports the conntrack model.
  *

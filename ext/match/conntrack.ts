@@ -28,6 +28,7 @@ import type { MatchFn } from '../xt.js';
 import {
   NF_CT_STATE_INVALID_BIT, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_NEW_BIT,
   NF_CT_STATE_UNTRACKED_BIT, IPS_SRC_NAT, IPS_DST_NAT, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY,
+  IPS_ASSURED, IPS_CONFIRMED, IPS_EXPECTED, IPS_SEEN_REPLY,
 } from '../../core/netfilter.js';
 
 /**
@@ -45,8 +46,6 @@ const CT_STATE = {
   UNTRACKED: 1 << 8,
 } as const;
 
-/** IPS_* bits of `status_mask` (nf_conntrack_common.h). */
-const CT_STATUS = { EXPECTED: 1 << 0, SEEN_REPLY: 1 << 1, ASSURED: 1 << 2, CONFIRMED: 1 << 3 } as const;
 
 /** struct xt_conntrack_mtinfo3, decoded. Each optional field is present when its option was given. */
 interface ConntrackData {
@@ -94,10 +93,10 @@ const STATE_PRINT: ReadonlyArray<readonly [string, number]> = [
 ];
 const STATUS_NAMES: ReadonlyArray<readonly [string, number]> = [
   ['NONE', 0],
-  ['EXPECTED', CT_STATUS.EXPECTED],
-  ['SEEN_REPLY', CT_STATUS.SEEN_REPLY],
-  ['ASSURED', CT_STATUS.ASSURED],
-  ['CONFIRMED', CT_STATUS.CONFIRMED],
+  ['EXPECTED', IPS_EXPECTED],
+  ['SEEN_REPLY', IPS_SEEN_REPLY],
+  ['ASSURED', IPS_ASSURED],
+  ['CONFIRMED', IPS_CONFIRMED],
 ];
 
 /** `strncasecmp(word, NAME, len) == 0`: the word is a case-insensitive prefix of a name. */

@@ -20,16 +20,14 @@ import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
 import type { PathCtx } from '../path/ctx.js';
 import { nfChecksum } from '../conntrack/checksum.js';
+import { IPPROTO_GRE, IPPROTO_SCTP, IPPROTO_UDPLITE } from '../conntrack/tuple.js';
 import type { AnswerEnv } from './env.js';
 import { icmpSend } from './icmp.js';
 import { icmp6Send } from './icmp6.js';
 import { ICMP_DEST_UNREACH, ICMPV6_DEST_UNREACH, IPPROTO_TCP, IPPROTO_UDP } from './wire.js';
 
-const IPPROTO_GRE = 47;
 const IPPROTO_ESP = 50;
 const IPPROTO_AH = 51;
-const IPPROTO_SCTP = 132;
-const IPPROTO_UDPLITE = 136;
 const IPPROTO_DCCP = 33;
 
 /** nf_reject_verify_csum(): whether the protocol's checksum covers the whole payload and is checked. */

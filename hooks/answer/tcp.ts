@@ -25,6 +25,7 @@ import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_LOCAL_OUT } from '../../core/netfil
 import type { Packet } from '../../vm/packet.js';
 import type { ListenSocket } from '../snapshot/ss.js';
 import { formatIPv4, formatIPv6 } from '../route/addr.js';
+import { hostPort } from '../../core/addr.js';
 import type { PathCtx } from '../path/ctx.js';
 import { u32 } from '../path/ipv4.js';
 import { words } from '../path/ipv6.js';
@@ -79,7 +80,7 @@ export function tcpV4SendReset(env: AnswerEnv, pkt: Packet, listener: ListenSock
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
     kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: listener?.dev ?? '', attach: false, kernelFields: [], ...origCt(pkt, ctx),
-    why: `tcp_v4_send_reset: RST ${formatIPv4(odaddr)}:${dport} > ${formatIPv4(osaddr)}:${sport} ${describe(n)} (${why})`,
+    why: `tcp_v4_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)} (${why})`,
   });
 }
 
@@ -110,7 +111,7 @@ export function tcpV6SendReset(env: AnswerEnv, pkt: Packet, dev: string, listene
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
     kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
-    why: `tcp_v6_send_reset: RST [${formatIPv6(odaddr)}]:${dport} > [${formatIPv6(osaddr)}]:${sport} ${describe(n)} (${why})`,
+    why: `tcp_v6_send_reset: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)} (${why})`,
   });
 }
 
@@ -152,7 +153,7 @@ export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
     kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx),
-    why: `nf_send_reset: RST ${formatIPv4(odaddr)}:${dport} > ${formatIPv4(osaddr)}:${sport} ${describe(n)}`,
+    why: `nf_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)}`,
   });
 }
 
@@ -178,7 +179,7 @@ export function nfSendReset6(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
     kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx),
-    why: `nf_send_reset6: RST [${formatIPv6(odaddr)}]:${dport} > [${formatIPv6(osaddr)}]:${sport} ${describe(n)}`,
+    why: `nf_send_reset6: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)}`,
   });
 }
 

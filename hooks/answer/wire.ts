@@ -7,11 +7,9 @@
  * done, transport checksum complete).
  */
 import { inetChecksum, pseudoHeaderSum } from '../input/spec.js';
+import { IPPROTO_ICMP, IPPROTO_UDP } from '../conntrack/tuple.js';
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_ICMPV6 = 58;
+export { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../conntrack/tuple.js';
 /** IP_DF in frag_off. */
 export const IP_DF = 0x4000;
 

@@ -14,10 +14,7 @@
  */
 import { crc32c, inetChecksum } from '../input/spec.js';
 import { NFPROTO_IPV4 } from '../../core/netfilter.js';
-
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMPV6 = 58;
+import { IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './tuple.js';
 
 /** The (unfolded) sum of the big-endian 16-bit words of d[from, to): addresses for a pseudo-header. */
 function foldedSum(d: Uint8Array, from: number, to: number): number {

@@ -17,11 +17,11 @@
  * the wall clock), secctx and labels, which the model does not have.
  * Entries come in creation order; the kernel's order is its random hash order.
  */
-import { SocketAddress } from 'node:net';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IPS_UNTRACKED, NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { NF_CT_DEFAULT_ZONE_DIR, NF_CT_ZONE_DIR_ORIG, NF_CT_ZONE_DIR_REPL, type NfConntrack } from './core.js';
 import { TCP_CONNTRACK_NAMES, tcpState } from './proto_tcp.js';
 import { CT_HELPERS } from '../../vm/ct-env.js';
+import { formatIPv4, formatIPv6 } from '../route/addr.js';
 import { SCTP_CONNTRACK_NAMES, sctpState } from './proto_sctp.js';
 import { IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, hasPorts } from './tuple.js';
 
@@ -35,15 +35,14 @@ const STATUS_NAMES: ReadonlyArray<readonly [number, string]> = [
   [IPS_UNTRACKED, 'UNTRACKED'], [IPS_HELPER, 'HELPER'], [IPS_OFFLOAD, 'OFFLOAD'], [IPS_HW_OFFLOAD, 'HW_OFFLOAD'],
 ];
 
-/** inet_ntoa / inet_ntop (IPv6 through node's, which is the same ISC code glibc uses). */
+/** inet_ntoa / inet_ntop of a tuple's address words. */
 export function addrText(l3num: number, t: Int32Array, o: number): string {
-  if (l3num === NFPROTO_IPV4) {
-    const w = t[o]!;
-    return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
-  }
-  const groups: string[] = [];
-  for (let i = 0; i < 4; i++) groups.push(((t[o + i]! >>> 16) & 0xffff).toString(16), (t[o + i]! & 0xffff).toString(16));
-  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+  return l3num === NFPROTO_IPV4 ? formatIPv4(t[o]! >>> 0) : formatIPv6(t.subarray(o, o + 4));
+}
+
+/** The names of the IPS_* bits of `status` within `mask`, in bit order. */
+export function statusNames(status: number, mask = -1): string[] {
+  return STATUS_NAMES.filter(([b]) => status & mask & b).map(([, n]) => n);
 }
 
 /** One tuple's fields in a dump. */
@@ -120,7 +119,7 @@ export function conntrackEntry(ct: NfConntrack, e: number): CtEntryJson {
     timeout: Math.floor((ct.isConfirmed(e) ? ct.expires(e) : ct.timeout[e]!) / ct.sysctl.hz),
     original: tupleJson(ct, 2 * e, zid && zdir === NF_CT_ZONE_DIR_ORIG ? zid : undefined),
     reply: tupleJson(ct, 2 * e + 1, zid && zdir === NF_CT_ZONE_DIR_REPL ? zid : undefined),
-    status: STATUS_NAMES.filter(([bit]) => st & bit).map(([, name]) => name),
+    status: statusNames(st),
     mark: ct.mark[e]! >>> 0,
     use: ct.use[e]!,
   };

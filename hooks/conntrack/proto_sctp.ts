@@ -15,6 +15,7 @@ import { M_END, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { sctpComputeCksum, sctpStoredCksum } from './checksum.js';
 import { PROTO_WORDS, checksumHook, type NfConntrack } from './core.js';
+import { word } from './tuple.js';
 import {
   SCTP_CONNTRACK_CLOSED, SCTP_CONNTRACK_COOKIE_ECHOED, SCTP_CONNTRACK_COOKIE_WAIT, SCTP_CONNTRACK_ESTABLISHED,
   SCTP_CONNTRACK_HEARTBEAT_SENT, SCTP_CONNTRACK_MAX, SCTP_CONNTRACK_NONE, SCTP_CONNTRACK_SHUTDOWN_ACK_SENT,
@@ -95,9 +96,6 @@ function sctpNewState(dir: number, cur: number, type: number): number {
 /** The chunk types present (the `map` bitmap), reused between packets. */
 const map = new Uint8Array(256);
 
-function u32(d: Uint8Array, at: number): number {
-  return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
-}
 
 /** Next chunk offset after the one at `at` (length rounded up to 4). */
 function nextChunk(d: Uint8Array, at: number): number {
@@ -125,7 +123,7 @@ function sctpNew(ct: NfConntrack, e: number, d: Uint8Array, dataoff: number, end
   const P = ct.proto;
   const b = e * PROTO_WORDS;
   P.fill(0, b, b + PROTO_WORDS);
-  const vtag = u32(d, dataoff + 4);
+  const vtag = word(d, dataoff + 4);
   for (let off = dataoff + 12; off < end && off + 4 <= end; off = nextChunk(d, off)) {
     const type = d[off]!;
     const ns = sctpNewState(IP_CT_DIR_ORIGINAL, SCTP_CONNTRACK_NONE, type);
@@ -133,7 +131,7 @@ function sctpNew(ct: NfConntrack, e: number, d: Uint8Array, dataoff: number, end
     if (type === SCTP_CID_INIT) {
       if (vtag !== 0) return false; // Sec 8.5.1 (A)
       if (off + 4 + 16 > end) return false;
-      P[b + P_VTAG + IP_CT_DIR_REPLY] = u32(d, off + 4);
+      P[b + P_VTAG + IP_CT_DIR_REPLY] = word(d, off + 4);
     } else if (type === SCTP_CID_HEARTBEAT) {
       P[b + P_VTAG + IP_CT_DIR_ORIGINAL] = vtag;
     } else if (type === SCTP_CID_SHUTDOWN_ACK) {
@@ -166,7 +164,7 @@ export function nfConntrackSctpPacket(ct: NfConntrack, e: number, pkt: Packet, d
   }
   const P = ct.proto;
   const b = e * PROTO_WORDS;
-  const vtag = u32(d, dataoff + 4);
+  const vtag = word(d, dataoff + 4);
   // Verification tag check (Sec 8.5).
   if (!map[SCTP_CID_INIT] && !map[SCTP_CID_SHUTDOWN_COMPLETE] && !map[SCTP_CID_COOKIE_ECHO] && !map[SCTP_CID_ABORT] &&
     !map[SCTP_CID_SHUTDOWN_ACK] && !map[SCTP_CID_HEARTBEAT] && !map[SCTP_CID_HEARTBEAT_ACK] && vtag !== P[b + P_VTAG + dir]) {
@@ -216,12 +214,12 @@ export function nfConntrackSctpPacket(ct: NfConntrack, e: number, pkt: Packet, d
       if (off + 4 + 16 > end) return -NF_ACCEPT;
       if (P[b + P_INIT + dir] && P[b + P_INIT + 1 - dir]) P[b + P_INIT + 1 - dir] = 0;
       P[b + P_INIT + dir] = 1;
-      P[b + P_VTAG + 1 - dir] = u32(d, off + 4);
+      P[b + P_VTAG + 1 - dir] = word(d, off + 4);
       // An INIT retransmitted in CLOSED does not renew the timeout.
       if (newState === SCTP_CONNTRACK_CLOSED && oldState === SCTP_CONNTRACK_CLOSED && ct.isConfirmed(e)) ignore = true;
     } else if (type === SCTP_CID_INIT_ACK) {
       if (off + 4 + 16 > end) return -NF_ACCEPT;
-      const initTag = u32(d, off + 4);
+      const initTag = word(d, off + 4);
       const peer = P[b + P_VTAG + 1 - dir]!;
       if (!P[b + P_INIT + 1 - dir] && peer && peer !== initTag) return -NF_ACCEPT;
       if (P[b + P_INIT + dir] && P[b + P_INIT + 1 - dir] && peer !== initTag) return -NF_ACCEPT; // collision

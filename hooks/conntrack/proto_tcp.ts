@@ -23,7 +23,7 @@ import {
   TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_MAX, TCP_CONNTRACK_NONE, TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_RECV,
   TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_TIME_WAIT, TCP_CONNTRACK_UNACK,
 } from './sysctl.js';
-import { IPPROTO_TCP } from './tuple.js';
+import { IPPROTO_TCP, word } from './tuple.js';
 
 // Word offsets in the conntrack's proto words.
 export const P_TCP_STATE = 0;
@@ -93,9 +93,6 @@ for (const f of [TCPHDR_SYN, TCPHDR_SYN | TCPHDR_URG, TCPHDR_SYN | TCPHDR_ACK, T
 const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;
 
-function u32(d: Uint8Array, at: number): number {
-  return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
-}
 
 /** Word offset of seen[dir] of the conntrack whose proto words start at b. */
 function seenAt(b: number, dir: number): number {
@@ -177,7 +174,7 @@ function tcpSack(d: Uint8Array, th: number, sack: number): number {
     if (opsize < 2 || opsize > length) return r;
     if (opcode === 5 && opsize >= 10 && (opsize - 2) % 8 === 0) {
       for (let i = 0; i < opsize - 2; i += 8) {
-        const tmp = u32(d, p + i + 4);
+        const tmp = word(d, p + i + 4);
         if (after(tmp, r)) r = tmp;
       }
       return r;
@@ -219,8 +216,8 @@ function tcpInWindow(ct: NfConntrack, e: number, dir: number, index: number, d: 
   const sender = b + P_SEEN + dir * SEEN_WORDS;
   const receiver = b + P_SEEN + (1 - dir) * SEEN_WORDS;
   const fl = d[th + 13]!;
-  let seq = u32(d, th + 4);
-  let ack = u32(d, th + 8);
+  let seq = word(d, th + 4);
+  let ack = word(d, th + 8);
   let sack = ack;
   const winRaw = (d[th + 14]! << 8) | d[th + 15]!;
   let win = winRaw;
@@ -362,7 +359,7 @@ function tcpNew(ct: NfConntrack, e: number, d: Uint8Array, th: number, end: numb
   if (newState !== TCP_CONNTRACK_SYN_SENT && !ct.sysctl.tcpLoose) return false;
   P.fill(0, b, b + PROTO_WORDS);
   const win = (d[th + 14]! << 8) | d[th + 15]!;
-  P[s0 + TD_END] = segmentSeqPlusLen(u32(d, th + 4), d, th, end);
+  P[s0 + TD_END] = segmentSeqPlusLen(word(d, th + 4), d, th, end);
   P[s0 + TD_MAXWIN] = win === 0 ? 1 : win;
   if (newState === TCP_CONNTRACK_SYN_SENT) {
     P[s0 + TD_MAXEND] = P[s0 + TD_END]!;
@@ -414,8 +411,8 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
   const dir = ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
   const index = getConntrackIndex(fl);
   let newState = tcpConntracks[(dir * 6 + index) * 10 + oldState]!;
-  const seqNo = u32(d, th + 4);
-  const ackSeq = u32(d, th + 8);
+  const seqNo = word(d, th + 4);
+  const ackSeq = word(d, th + 8);
   let skipWindow = false;
 
   switch (newState) {

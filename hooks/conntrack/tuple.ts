@@ -110,7 +110,8 @@ export function getL4proto(d: Uint8Array, nh: number, end: number, pf: number): 
   return -1;
 }
 
-function word(d: Uint8Array, at: number): number {
+/** The big-endian 32-bit word at d[at], as an int32 (what the tuple words hold). */
+export function word(d: Uint8Array, at: number): number {
   return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
 }
 

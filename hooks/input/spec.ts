@@ -44,7 +44,7 @@
  */
 import { NfvmError, type SourcePos } from '../../core/errors.js';
 import { parseProtocol } from '../../ext/protocols.js';
-import { formatIPv4, formatIPv6, parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
+import { formatIPv4, formatIPv6, hostPort, parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
 import { suggest } from '../../compiler/parse/getopt.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_LEN, M_MARK, M_NHOFF } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
@@ -766,7 +766,7 @@ export function replySpec(pkt: Packet): string | undefined {
     proto = d[nh + 6]!;
     th = nh + 40;
   }
-  const ep = (a: string, port?: number) => (port === undefined ? (v4 ? a : `[${a}]`) : v4 ? `${a}:${port}` : `[${a}]:${port}`);
+  const ep = (a: string, port?: number) => (port !== undefined ? hostPort(a, port) : v4 ? a : `[${a}]`);
   if (proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP) {
     if (th + (proto === IPPROTO_TCP ? 20 : 8) > end) return undefined;
     const head = `${proto === IPPROTO_TCP ? 'tcp' : proto === IPPROTO_UDP ? 'udp' : 'sctp'} ${ep(dst, u16(th + 2))} > ${ep(src, u16(th))}`;

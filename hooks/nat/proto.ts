@@ -25,7 +25,7 @@ import { csumReplace16, csumReplace2, csumReplace4, nfChecksum, recomputeIcmpChe
 import { ctinfoOf } from '../conntrack/core.js';
 import {
   ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_REDIRECT, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
-  IPPROTO_UDP, IPPROTO_UDPLITE, NDISC_REDIRECT, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, ipv6SkipExthdr, l4, nfCtInvertTuple,
+  IPPROTO_UDP, IPPROTO_UDPLITE, NDISC_REDIRECT, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, ipv6SkipExthdr, l4, nfCtInvertTuple, word,
 } from '../conntrack/tuple.js';
 import type { NfNat } from './core.js';
 
@@ -40,10 +40,6 @@ export function hook2manip(hook: number): number {
 
 /** Scratch slot for the target tuple of a manip (in NfNat.t; the setup slots are idle when packets are rewritten). */
 const TARGET = 0;
-
-function word(d: Uint8Array, at: number): number {
-  return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
-}
 
 function putWord(d: Uint8Array, at: number, w: number): void {
   d[at] = w >>> 24;

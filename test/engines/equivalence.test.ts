@@ -67,7 +67,7 @@ function rejectText(engine: TableEngine): string {
 const cases = fc.oneof({ weight: 4, arbitrary: engineRuleset }, { weight: 1, arbitrary: engineNatRuleset }).chain((rs) =>
   fc.tuple(fc.constant(rs), fc.array(enginePacket(rs.chains), { minLength: 1, maxLength: 12 }), fc.constantFrom<Backend>('legacy', 'legacy', 'nft')));
 
-describe('VM and reference evaluator agree', () => {
+describe('VM and x_tables evaluator agree', () => {
   let rejected = 0;
   it('with tracing off (nftDoChain, straight and optimized programs) and on (the rule sequence), on verdicts, marks, REJECTs and counters', () => {
     fc.assert(

@@ -75,7 +75,7 @@ function replay(m: NodeModel, frames: readonly FlowFrame[]): string[] {
   return out;
 }
 
-describe('VM and reference evaluator agree on the stateful node', () => {
+describe('VM and x_tables evaluator agree on the stateful node', () => {
   it('on fates, bytes out, counters and the conntrack table over generated conversations, tracing off and on', () => {
     fc.assert(
       fc.property(statefulRules, fc.array(flow, { minLength: 1, maxLength: 14 }), (g, flows) => {
