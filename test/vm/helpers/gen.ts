@@ -70,6 +70,9 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
     }
     case 1: case 18: case 19: case 20: {
       const [r, len] = reg(a, data.length);
+      // now and then against what the register was just given: equal operands
+      // are what tell lt from lte and gt from gte
+      if (c % 4 === 0) emitImmediate(b, r, data.slice(0, len));
       emitCmp(b, bb % 6, r, data.slice(0, len));
       return;
     }
@@ -113,7 +116,13 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
     }
     case 8: {
       const [r, len] = reg(a, data.length);
+      // now and then over whole words of 0xff, then a compare of the whole
+      // last word: the bytes past `len` are zero (the partial word is cleared)
+      const whole = (len + 3) & ~3;
+      const check = c % 3 === 0 && whole !== len;
+      if (check) emitImmediate(b, r, new Array<number>(whole).fill(0xff));
       emitImmediate(b, r, data.slice(0, len));
+      if (check) emitCmp(b, bb % 6, r, data.slice(0, len).concat([0, 0, 0]).slice(0, whole));
       return;
     }
     case 9: case 21: {
