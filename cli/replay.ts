@@ -22,7 +22,7 @@ import { statSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
 import type { Fate } from '../hooks/path/fate.js';
-import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
+import { isOutgoing, loadFrame, mayHaveOutgoing, readCapture, readCaptureBytes } from '../hooks/input/capture.js';
 import { OutgoingMatcher, type OutgoingMatch } from '../hooks/outgoing.js';
 import type { PathResult } from '../hooks/path/fate.js';
 import { M_END, M_NHOFF } from '../vm/layout.js';
@@ -180,18 +180,23 @@ export function cmdReplay(argv: readonly string[]): string {
   try {
     if (file !== '-') size = statSync(file).size;
   } catch {
-    // readCaptureFile reports it
+    // readCaptureBytes reports it
   }
   const s = newSummary();
   const kernel = new Map<string, number>();
   const pkt = new Packet();
   const input: PacketInput = {};
-  // The interfaces the capture saw frames leave by: what the node sends out of them is recorded and paired.
+  // The capture is read once (stdin cannot be read twice). The interfaces
+  // it saw frames leave by: what the node sends out of them is recorded and
+  // paired; only a capture that can mark frames outgoing needs the pass.
+  const { buf, name } = readCaptureBytes(file);
   const outIfaces = new Set<string>();
-  let n = 0;
-  for (const f of readCaptureFile(file)) {
-    n++;
-    if (isOutgoing(f)) outIfaces.add(frameIface(model, f, iface, file, n));
+  if (mayHaveOutgoing(buf)) {
+    let n = 0;
+    for (const f of readCapture(buf, name)) {
+      n++;
+      if (isOutgoing(f)) outIfaces.add(frameIface(model, f, iface, file, n));
+    }
   }
   const matcher = outIfaces.size ? new OutgoingMatcher() : undefined;
   if (matcher) {
@@ -200,7 +205,7 @@ export function cmdReplay(argv: readonly string[]): string {
   }
   const t0 = performance.now();
   let last = t0;
-  for (const f of readCaptureFile(file)) {
+  for (const f of readCapture(buf, name)) {
     s.frames++;
     const dev = frameIface(model, f, iface, file, s.frames);
     if (isOutgoing(f)) {

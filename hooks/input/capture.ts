@@ -21,7 +21,7 @@ import {
   CaptureError, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
   SLL2_HDR_LEN, SLL_HDR_LEN, type Frame,
 } from './frame.js';
-import { readPcap } from './pcap.js';
+import { readPcap, readPcapHeader } from './pcap.js';
 import { readPcapng } from './pcapng.js';
 
 export * from './frame.js';
@@ -48,17 +48,21 @@ export function readCapture(buf: Uint8Array, file = '<capture>'): Generator<Fram
   throw new CaptureError('syntax', `not a pcap or pcapng file (${shown})`, file, 0);
 }
 
-/** Reads `path` (`-` for stdin) and yields its frames; a file that cannot be read is an 'io' NfvmError. */
-export function readCaptureFile(path: string): Generator<Frame, void, undefined> {
+/** The bytes of capture file `path` (`-` for stdin) and the name errors give it; a file that cannot be read is an 'io' NfvmError. */
+export function readCaptureBytes(path: string): { buf: Uint8Array; name: string } {
   const name = path === '-' ? '<stdin>' : path;
-  let buf: Uint8Array;
   try {
-    buf = readFileSync(path === '-' ? 0 : path);
+    return { buf: readFileSync(path === '-' ? 0 : path), name };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`;
     throw new CaptureError('io', reason, name, 0);
   }
+}
+
+/** Reads `path` (`-` for stdin) and yields its frames; a file that cannot be read is an 'io' NfvmError. */
+export function readCaptureFile(path: string): Generator<Frame, void, undefined> {
+  const { buf, name } = readCaptureBytes(path);
   return readCapture(buf, name);
 }
 
@@ -74,6 +78,19 @@ export const EPB_DIRECTION_OUTBOUND = 2;
  */
 export function isOutgoing(f: Frame): boolean {
   return (f.flags & 3) === EPB_DIRECTION_OUTBOUND || f.pkttype === SLL_PACKET_OUTGOING;
+}
+
+/**
+ * Whether a frame of the capture in `buf` can be outgoing at all: a pcapng
+ * capture (epb_flags), or a pcap capture of link type LINUX_SLL / LINUX_SLL2
+ * (sll_pkttype). A classic pcap of Ethernet or raw IP frames cannot say.
+ */
+export function mayHaveOutgoing(buf: Uint8Array): boolean {
+  const fmt = sniffCapture(buf);
+  if (fmt !== 'pcap') return fmt === 'pcapng';
+  if (buf.length < 24) return false;
+  const lt = readPcapHeader(buf, '<capture>').linktype;
+  return lt === LINKTYPE_LINUX_SLL || lt === LINKTYPE_LINUX_SLL2;
 }
 
 /** What decodePacket() takes for one frame. */
