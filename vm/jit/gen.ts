@@ -55,7 +55,6 @@ import { Limit } from '../expr/limit.js';
 import { Payload, PayloadFast } from '../expr/payload.js';
 import { Cmp, CmpEq32 } from '../expr/cmp.js';
 import { MetaCmp, PayloadCmp } from '../expr/fused.js';
-import { CLS_JUMP } from '../expr/classify.js';
 import { JitSource, jitName } from './src.js';
 
 /** Segment results besides verdicts: go on at out[OUT_PC] (another segment). */
@@ -68,7 +67,7 @@ export const OUT_NEXT = 1;
 export const OUT_TARGET = 2;
 
 /** Words of records after which a chain is cut into a new segment. */
-const SEGMENT_WORDS = 600;
+const SEGMENT_WORDS = 1200;
 
 /** How each opcode runs in the tier: inlined code, or the per-expression fallback. RULE and END are structure. */
 export type JitMode = 'structure' | 'inline' | 'fallback';
@@ -87,6 +86,8 @@ export function jitMode(op: number): JitMode {
 export interface GenOptions {
   /** false: every expression goes through the fallback (tests of the fallback path). */
   inline?: boolean;
+  /** Words of records per segment (default SEGMENT_WORDS; tests cut every rule into its own). */
+  segmentWords?: number;
 }
 
 /** The generated segments of a program: source per segment, the segment of every rule header and END. */
@@ -95,10 +96,68 @@ export interface GenResult {
   readonly segAt: Int32Array;
 }
 
+/**
+ * Packet loads of a segment, by load key: each distinct (base, offset,
+ * length) of a packed payload record is loaded once when the segment is
+ * entered, into a local pair kN (1 loaded, 2 out of bounds: the record
+ * BREAKs) and vN (the value). No expression writes the packet during a run
+ * (the interpreter's fast path relies on the same), so the loads of a chain
+ * of rules testing the same fields cost one load each.
+ */
+class LoadCache {
+  private readonly keys = new Map<number, number>();
+  /** A packed record of each key, in slot order. */
+  readonly records: number[] = [];
+  /** The cache slot of the packed record `e`. */
+  slot(e: number): number {
+    const k = e & (PayloadFast.LOAD_KEY | PayloadFast.KFAST);
+    let i = this.keys.get(k);
+    if (i === undefined) {
+      i = this.records.length;
+      this.keys.set(k, i);
+      this.records.push(e);
+    }
+    return i;
+  }
+}
+
+/** A segment: its rules are written to `body`, then the prologue (with the load cache's locals) and the body make the source. */
+class Segment {
+  readonly body = new JitSource();
+  readonly cache = new LoadCache();
+  words = 0;
+  /** The register slot whose value the local x holds after the record just emitted (-1: none). */
+  xslot = -1;
+  /** Set by a record that leaves its register's value in x. */
+  xset = false;
+  text(): string {
+    const s = new JitSource();
+    prologue(s);
+    for (const [i, e] of this.cache.records.entries()) {
+      const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
+      const b = fastBase(e);
+      s.js`let k${i} = 1, v${i} = 0;
+at = ${b} + ${(e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK};
+if (${b} < 0 || at + ${len} > end) k${i} = 2;
+else {
+`;
+      emitLoad(s, len);
+      s.js`v${i} = x;
+}
+`;
+    }
+    s.js`L: for (;;) {
+switch (pc) {
+default: out[${OUT_PC}] = pc; return ${SEG_GO};
+`;
+    return s.append(this.body).text();
+  }
+}
+
 /** The prologue every segment shares: program arrays and helpers from the kit, per-run locals from the packet. */
 function prologue(s: JitSource): void {
   s.js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
-const out = K.out, clsPc = K.clsPc, fb = K.fallback, within = K.within, traceRecord = K.traceRecord;
+const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
 return function segment(pc, pkt, regs, env) {
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
@@ -106,10 +165,9 @@ const nh = meta[${M_NHOFF}];
 const thk = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0 ? meta[${M_THOFF}] : -1;
 const th = meta[${M_FRAGOFF}] === 0 ? thk : -1;
 const end = meta[${M_END}];
+const l4ok = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0;
+const l4 = meta[${M_L4PROTO}] & 255;
 let v = 0, x = 0, at = 0, diff = 0, i = 0;
-L: for (;;) {
-switch (pc) {
-default: out[${OUT_PC}] = pc; return ${SEG_GO};
 `;
 }
 
@@ -117,41 +175,38 @@ default: out[${OUT_PC}] = pc; return ${SEG_GO};
 export function generate(prog: Program, opts: GenOptions = {}): GenResult {
   const code = prog.code;
   const inline = opts.inline !== false;
+  const segmentWords = opts.segmentWords ?? SEGMENT_WORDS;
   const sources: string[] = [];
   const segAt = new Int32Array(code.length).fill(-1);
   for (let c = 0; c < chainCount(prog); c++) {
     let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
-    let s = new JitSource();
-    prologue(s);
-    let words = 0;
+    let seg = new Segment();
     for (;;) {
       const w = code[pc]!;
       segAt[pc] = sources.length;
       if ((w & Rec.OP_MASK) !== Op.RULE) {
-        s.js`case ${pc}: return ${NFT_CONTINUE};
+        seg.body.js`case ${pc}: return ${NFT_CONTINUE};
 }
 }
 };
 `;
-        sources.push(s.text());
+        sources.push(seg.text());
         break;
       }
       const next = pc + (w >>> Rec.OP_BITS);
-      s.js`case ${pc}:
+      seg.body.js`case ${pc}:
 `;
-      emitRule(s, prog, c, pc, next, inline);
-      words += next - pc;
+      emitRule(seg, prog, c, pc, next, inline);
+      seg.words += next - pc;
       pc = next;
-      if (words >= SEGMENT_WORDS && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
-        s.js`}
+      if (seg.words >= segmentWords && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
+        seg.body.js`}
 out[${OUT_PC}] = ${pc}; return ${SEG_GO};
 }
 };
 `;
-        sources.push(s.text());
-        s = new JitSource();
-        prologue(s);
-        words = 0;
+        sources.push(seg.text());
+        seg = new Segment();
       }
     }
   }
@@ -159,29 +214,45 @@ out[${OUT_PC}] = ${pc}; return ${SEG_GO};
 }
 
 /** One rule: a labelled block whose records break out of it when they do not match. */
-function emitRule(s: JitSource, prog: Program, chain: number, head: number, next: number, inline: boolean): void {
+function emitRule(seg: Segment, prog: Program, chain: number, head: number, next: number, inline: boolean): void {
   const code = prog.code;
+  const s = seg.body;
   const rule = code[head + Rec.RULE_INDEX]!;
   s.js`r: {
 `;
+  seg.xslot = -1;
   for (let pc = head + Rec.RULE_WORDS; pc < next; ) {
     const op = code[pc]! & Rec.OP_MASK;
-    const done = inline && INLINED.has(op) ? emitInline(s, prog, chain, rule, pc, next) : emitFallback(s, chain, rule, pc, next);
+    const xslot = seg.xslot;
+    seg.xset = false;
+    const done = inline && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : emitFallback(s, chain, rule, pc, next);
     if (done === null) emitFallback(s, chain, rule, pc, next);
     else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
+    seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
     pc += OP_INFO[op]!.size;
   }
   s.js`}
 `;
 }
 
-/** A record through the fallback: NFT_CONTINUE goes on, NFT_BREAK leaves the rule, CLS_JUMP moves, anything else is the verdict. */
+/** Records after which x still holds the register it held (tests that write no register). */
+function keepsX(code: Int32Array, pc: number): boolean {
+  const op = code[pc]! & Rec.OP_MASK;
+  return op === Op.CMP_EQ32 || op === Op.COUNTER;
+}
+
+/**
+ * A record through the fallback (vm/jit/index.ts jitFallback): NFT_CONTINUE
+ * goes on, NFT_BREAK leaves the rule (also when a move within the rule
+ * finished it), WITHIN_DISPATCH re-enters the switch at clsPc[0], anything
+ * else is the verdict (out[OUT_NEXT] set).
+ */
 function emitFallback(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
-  s.js`v = fb(${pc}, ${chain}, ${rule}, pkt, regs, env);
+  s.js`v = fb(${pc}, ${next}, ${chain}, ${rule}, pkt, regs, env);
 if (v !== ${NFT_CONTINUE}) {
-if (v === ${CLS_JUMP}) { v = within(clsPc[0], ${next}, ${chain}, ${rule}, pkt, regs, env); if (v === ${WITHIN_DISPATCH}) { pc = clsPc[0]; continue L; } if (v === ${NFT_CONTINUE}) break r; }
 if (v === ${NFT_BREAK}) break r;
-out[${OUT_NEXT}] = ${next}; return v;
+if (v === ${WITHIN_DISPATCH}) { pc = clsPc[0]; continue L; }
+return v;
 }
 `;
   return false;
@@ -204,20 +275,24 @@ function emitLoad(s: JitSource, len: number): void {
 `;
 }
 
-/** A packed payload load (PAYLOAD_FAST, PAYLOAD_CMP): bounds as nft_payload_fast_eval, the value in x and the register. */
-function emitFastLoad(s: JitSource, e: number): void {
+/**
+ * A packed payload load (PAYLOAD_FAST, PAYLOAD_CMP): bounds as
+ * nft_payload_fast_eval, loaded when the segment is entered (LoadCache);
+ * the value in x and the register.
+ */
+function emitFastLoad(seg: Segment, e: number): void {
+  const s = seg.body;
   const slot = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
   const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
-  const off = (e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK;
-  const b = fastBase(e);
-  s.js`at = ${b} + ${off};
-if (${b} < 0 || at + ${len} > end) { `;
+  const k = seg.cache.slot(e);
+  s.js`if (k${k} === 2) { `;
   if (len !== 4) s.js`r32[${slot}] = 0; `;
   s.js`break r; }
+x = v${k};
+r32[${slot}] = x;
 `;
-  emitLoad(s, len);
-  s.js`r32[${slot}] = x;
-`;
+  seg.xslot = slot;
+  seg.xset = true;
 }
 
 /** `break r` unless `diff` (a byte compare's first difference) satisfies the NFT_CMP_* op. */
@@ -242,12 +317,13 @@ function emitCmpOp(s: JitSource, op: number): void {
  * Inlines one record. Returns true when the rule cannot go on after it (a
  * verdict returned, a BREAK), false when it can, null to use the fallback.
  */
-function emitInline(s: JitSource, prog: Program, chain: number, rule: number, pc: number, next: number): boolean | null {
+function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc: number, next: number): boolean | null {
   const code = prog.code;
+  const s = seg.body;
   const e = code[pc]!;
   switch (e & Rec.OP_MASK) {
     case Op.PAYLOAD_CMP: {
-      emitFastLoad(s, e);
+      emitFastLoad(seg, e);
       const data = code[pc + PayloadCmp.DATA]!;
       if ((e & PayloadCmp.NEQ) === 0) s.js`if (x !== ${data}) break r;
 `;
@@ -256,7 +332,7 @@ function emitInline(s: JitSource, prog: Program, chain: number, rule: number, pc
       return false;
     }
     case Op.PAYLOAD_FAST:
-      emitFastLoad(s, e);
+      emitFastLoad(seg, e);
       return false;
     case Op.META_CMP: {
       const field = (e >>> MetaCmp.FIELD_SHIFT) & MetaCmp.FIELD_MASK;
@@ -276,6 +352,14 @@ r32[${slot}] = x;
       const slot = (e >>> CmpEq32.SLOT_SHIFT) & CmpEq32.SLOT_MASK;
       const sh = (CmpEq32.LEN_MASK - ((e >>> CmpEq32.LEN_SHIFT) & CmpEq32.LEN_MASK)) << 3;
       const k = code[pc + CmpEq32.DATA]! << sh;
+      if (seg.xslot === slot) {
+        // the register was just written from x
+        if ((e & CmpEq32.NEQ) === 0) s.js`if ((x << ${sh}) !== ${k}) break r;
+`;
+        else s.js`if ((x << ${sh}) === ${k}) break r;
+`;
+        return false;
+      }
       if ((e & CmpEq32.NEQ) === 0) s.js`if ((r32[${slot}] << ${sh}) !== ${k}) break r;
 `;
       else s.js`if ((r32[${slot}] << ${sh}) === ${k}) break r;
@@ -356,7 +440,7 @@ counters[${i + 1}] += meta[${M_LEN}];
       return false;
     }
     case Op.META_GET:
-      return emitMetaGet(s, code[pc + Meta.REG]!, code[pc + Meta.KEY]!, rule);
+      return emitMetaGet(seg, code[pc + Meta.REG]!, code[pc + Meta.KEY]!, rule);
     case Op.CMP: {
       const sr = code[pc + Cmp.SREG]! << 2;
       const p = code[pc + Cmp.POOL]! << 2;
@@ -412,12 +496,17 @@ for (i = 0; i < ${len}; i++) { diff = r8[${sr} + i] - pool8[${t} + i]; if (diff 
 }
 
 /** meta load (interp.ts META_GET): keys that need no device or socket are plain loads; the others BREAK when absent. */
-function emitMetaGet(s: JitSource, d: number, key: number, rule: number): boolean | null {
+function emitMetaGet(seg: Segment, d: number, key: number, rule: number): boolean | null {
+  const s = seg.body;
   switch (key) {
     case NFT_META_L4PROTO:
-      s.js`if ((meta[${M_FLAGS}] & ${F_L4PROTO}) === 0) break r;
-r32[${d}] = meta[${M_L4PROTO}] & 255;
+      // F_L4PROTO and the protocol do not change during a run (only the nftrace flag does)
+      s.js`if (!l4ok) break r;
+x = l4;
+r32[${d}] = x;
 `;
+      seg.xslot = d;
+      seg.xset = true;
       return false;
     case NFT_META_MARK: s.js`r32[${d}] = meta[${M_MARK}];
 `; return false;

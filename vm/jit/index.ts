@@ -12,7 +12,7 @@
  * through nftDoChainSlow, as in the interpreter.
  */
 import { OP_INFO, opSize, Rec } from '../opcodes.js';
-import { CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE } from '../layout.js';
+import { CHAIN_WORDS, CH_FIRST, CH_POLICY, F_NFTRACE, M_FLAGS, NFT_BREAK, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_JUMP_STACK_SIZE } from '../layout.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../../core/netfilter.js';
 import { prandomU32, traceRecord, type NftRegs, type Program, type VmEnv } from '../program.js';
 import type { Packet } from '../packet.js';
@@ -111,23 +111,46 @@ function withinOf(prog: Program, fallback: ReturnType<typeof fallbackOf>) {
   };
 }
 
+/**
+ * The call generated code makes for a record it does not inline: the
+ * record's fallback, and a move it makes (CLS_JUMP) followed within the
+ * rule (jitWithin) or handed back as WITHIN_DISPATCH. NFT_CONTINUE: go on
+ * with the rule; NFT_BREAK: the next rule (also when the rest of the rule
+ * ran here without a verdict); otherwise the verdict, with out[OUT_NEXT].
+ */
+function jitFallbackOf(prog: Program) {
+  const one = fallbackOf(prog);
+  const within = withinOf(prog, one);
+  return (pc: number, next: number, chain: number, rule: number, pkt: Packet, regs: NftRegs, env: VmEnv): number => {
+    let v = one(pc, chain, rule, pkt, regs, env);
+    if (v === NFT_CONTINUE || v === NFT_BREAK) return v;
+    if (v === CLS_JUMP) {
+      v = within(clsPc[0]!, next, chain, rule, pkt, regs, env);
+      if (v === WITHIN_DISPATCH || v === NFT_BREAK) return v;
+      if (v === NFT_CONTINUE) return NFT_BREAK;
+    }
+    out[OUT_NEXT] = next;
+    return v;
+  };
+}
+
 const cache = new WeakMap<Program, JitCode>();
 
 /** The generated code of `prog`, built (after validating it) on first use. */
 export function jitCode(prog: Program, opts: GenOptions = {}): JitCode {
-  const cached = opts.inline === false ? undefined : cache.get(prog);
+  const plain = opts.inline !== false && opts.segmentWords === undefined;
+  const cached = plain ? cache.get(prog) : undefined;
   if (cached) return cached;
   validate(prog);
   const { sources, segAt } = generate(prog, opts);
-  const fallback = fallbackOf(prog);
   const kit = Object.freeze({
     code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
-    out, clsPc, fallback, within: withinOf(prog, fallback), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback,
+    out, clsPc, fallback: jitFallbackOf(prog), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback,
   });
   const segments: Segment[] = [];
   for (const src of sources) segments.push(new Function('K', src)(kit) as Segment);
   const j: JitCode = Object.freeze({ prog, segments: Object.freeze(segments), segAt, sources: Object.freeze(sources) });
-  if (opts.inline !== false) cache.set(prog, j);
+  if (plain) cache.set(prog, j);
   return j;
 }
 

@@ -52,6 +52,12 @@ export class JitSource {
     return this;
   }
 
+  /** Appends what another JitSource holds (itself written only through `js`). */
+  append(other: JitSource): this {
+    for (const t of other.out) this.out.push(t);
+    return this;
+  }
+
   /** The source text. */
   text(): string {
     return this.out.join('');

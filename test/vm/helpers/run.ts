@@ -6,8 +6,11 @@
 import { expect } from 'vitest';
 import { NftRegs, VmEnv, jitCode, jitDoChain, nftDoChain, nftDoChainSlow, resetState, type Packet, type Program } from '../../../vm/index.js';
 
-/** The interpreter, the slow interpreter, the generated tier, or the tier with every record through its fallback. */
-export type Runner = 'interp' | 'slow' | 'jit' | 'jit-fallback';
+/**
+ * The interpreter, the slow interpreter, the generated tier, the tier with
+ * every rule in a segment of its own, or with every record through its fallback.
+ */
+export type Runner = 'interp' | 'slow' | 'jit' | 'jit-split' | 'jit-fallback';
 
 export interface RunResult {
   verdict: number;
@@ -34,7 +37,7 @@ export function runOne(engine: Runner, prog: Program, chain: number, pkt: Packet
   const stack = new Int32Array(32);
   const verdict = engine === 'interp' ? nftDoChain(prog, chain, p, regs, stack, e)
     : engine === 'slow' ? nftDoChainSlow(prog, chain, p, regs, stack, e)
-    : jitDoChain(jitCode(prog, { inline: engine === 'jit' }), chain, p, regs, stack, e);
+    : jitDoChain(jitCode(prog, engine === 'jit' ? {} : engine === 'jit-split' ? { segmentWords: 1 } : { inline: false }), chain, p, regs, stack, e);
   return { verdict, regs: regs.r32.slice(), counters: [...prog.counters], meta: p.meta.slice(), events: e.events() };
 }
 
