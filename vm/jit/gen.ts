@@ -9,15 +9,13 @@
  *
  * Shape of a segment (pc: the record to start at, a rule header or END):
  *
- *   L: for (;;) {
- *     switch (pc) {
- *       default: out[OUT_PC] = pc; return SEG_GO;   // another segment's rule
- *       case <rule header>: r: { ...records; a failed test is `break r`... }
- *       case <next rule header>: ...
- *       case <END>: return NFT_CONTINUE;
- *     }
- *     out[OUT_PC] = <first rule of the next segment>; return SEG_GO;
+ *   switch (pc) {
+ *     default: out[OUT_PC] = pc; return SEG_GO;   // another segment's rule
+ *     case <rule header>: r: { ...records; a failed test is `break r`... }
+ *     case <next rule header>: ...
+ *     case <END>: return NFT_CONTINUE;
  *   }
+ *   out[OUT_PC] = <first rule of the next segment>; return SEG_GO;
  *
  * A rule falls through into the next one as the interpreter goes from header
  * to header; a verdict returns (the driver, vm/jit/index.ts, does the
@@ -25,9 +23,10 @@
  * call the per-expression evaluation (vm/jit/index.ts jitFallback: the
  * interpreter's execExtra for the kinds it calls, the expression kind's eval
  * otherwise), so an expression kind added later runs without a change here.
- * A classifier (or a fallback) that moves to another rule header re-enters
- * the switch; one that moves within its rule finishes the rule through the
- * fallback (jitWithin).
+ * A classifier (or a fallback) that moves to another rule header returns to
+ * the driver, which enters the segment of that rule (no loop in a segment:
+ * simple control flow the optimizing compiler handles quickly); one that
+ * moves within its rule finishes the rule through the fallback (jitWithin).
  *
  * Segments stay small enough for the optimizing compiler (it skips very
  * large functions): a chain is cut every SEGMENT_WORDS words of records.
@@ -67,7 +66,7 @@ export const OUT_NEXT = 1;
 export const OUT_TARGET = 2;
 
 /** Words of records after which a chain is cut into a new segment. */
-const SEGMENT_WORDS = 1200;
+const SEGMENT_WORDS = 600;
 
 /** How each opcode runs in the tier: inlined code, or the per-expression fallback. RULE and END are structure. */
 export type JitMode = 'structure' | 'inline' | 'fallback';
@@ -146,8 +145,7 @@ else {
 }
 `;
     }
-    s.js`L: for (;;) {
-switch (pc) {
+    s.js`switch (pc) {
 default: out[${OUT_PC}] = pc; return ${SEG_GO};
 `;
     return s.append(this.body).text();
@@ -187,7 +185,6 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
       if ((w & Rec.OP_MASK) !== Op.RULE) {
         seg.body.js`case ${pc}: return ${NFT_CONTINUE};
 }
-}
 };
 `;
         sources.push(seg.text());
@@ -202,7 +199,6 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
       if (seg.words >= segmentWords && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
         seg.body.js`}
 out[${OUT_PC}] = ${pc}; return ${SEG_GO};
-}
 };
 `;
         sources.push(seg.text());
@@ -244,14 +240,14 @@ function keepsX(code: Int32Array, pc: number): boolean {
 /**
  * A record through the fallback (vm/jit/index.ts jitFallback): NFT_CONTINUE
  * goes on, NFT_BREAK leaves the rule (also when a move within the rule
- * finished it), WITHIN_DISPATCH re-enters the switch at clsPc[0], anything
+ * finished it), WITHIN_DISPATCH goes on at the rule header clsPc[0], anything
  * else is the verdict (out[OUT_NEXT] set).
  */
 function emitFallback(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
   s.js`v = fb(${pc}, ${next}, ${chain}, ${rule}, pkt, regs, env);
 if (v !== ${NFT_CONTINUE}) {
 if (v === ${NFT_BREAK}) break r;
-if (v === ${WITHIN_DISPATCH}) { pc = clsPc[0]; continue L; }
+if (v === ${WITHIN_DISPATCH}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
 return v;
 }
 `;
