@@ -22,7 +22,7 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   seed: { type: 'string' },
 };
 
-export const MODEL_USAGE = '[--engine vm|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N]';
+export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N]';
 
 /** The files that make a directory a snapshot (a ruleset or the ip -j output). */
 function isSnapshotFile(name: string): boolean {
@@ -32,7 +32,7 @@ function isSnapshotFile(name: string): boolean {
 /** Reads the snapshot and builds the node for the trace and replay commands. */
 export function loadModel(dir: string, a: ParsedArgs): NodeModel {
   const engine = a.str('engine') ?? 'vm';
-  if (engine !== 'vm' && engine !== 'reference') throw new UsageError(`unknown engine "${engine}" (expected vm or reference)`);
+  if (engine !== 'vm' && engine !== 'interp' && engine !== 'reference') throw new UsageError(`unknown engine "${engine}" (expected vm, interp or reference)`);
   const backend = a.str('backend');
   if (backend !== undefined && backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected legacy or nft)`);
   const optimize = a.str('optimize');

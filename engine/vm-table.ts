@@ -2,7 +2,7 @@
  * The TableEngine (engine/engine.ts) over the compiled Program and the Vm: one
  * table of a ruleset, compiled with compiler/compile.ts (`policyRules`, so
  * builtin chains count their policy as x_tables' underflow entry does),
- * run by the interpreter, with counters per rule and policy and trace
+ * run by the execution tier (vm/jit, the default) or the interpreter, with counters per rule and policy and trace
  * events mapped back to (chain, 1-based rule number) as ipt_do_table()'s
  * TRACE reports them (an unconditional standard-verdict rule and a chain's
  * tail print as policy/return).
@@ -20,7 +20,7 @@ import {
 import { VmEnv, chainCount, chainName, prandomU32 } from '../vm/program.js';
 import type { Choices, Chooser } from '../vm/random.js';
 import { findMatch } from '../ext/registry.js';
-import { Vm } from '../vm/interp.js';
+import { Vm, type VmTier } from '../vm/interp.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
 import type { Ruleset, TableName } from '../core/ast.js';
@@ -37,6 +37,8 @@ export interface VmTableOptions extends EngineOptions {
   optimize?: 0 | 1;
   /** Rules per classifier block (compiler/compile.ts CompileOptions). */
   classifierBlock?: number;
+  /** 'jit' (default): the execution tier (vm/jit), code generated per chain at load; 'interp': the interpreter (vm/interp.ts). */
+  tier?: VmTier;
 }
 
 export interface VmTableEngine extends TableEngine {
@@ -49,7 +51,8 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
   const prog = compiled.program;
   const env = new VmEnv(opts.seed ?? 1, 0, opts.random?.state);
   env.ct = opts.ct ?? null;
-  const vm = new Vm(env);
+  const vm = new Vm(env, opts.tier ?? 'jit');
+  vm.load(prog);
   const traceCap = opts.traceCap ?? 4096;
   const astTable = rs.tables.get(table)!;
 

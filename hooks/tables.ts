@@ -30,7 +30,8 @@ import type { NodeHookOps, NodeHookState } from './hook.js';
 import { HOOK_CHAIN_NAMES, hookSlots } from './priorities.js';
 import { logBody } from './path/log.js';
 
-export type EngineKind = 'vm' | 'reference';
+/** 'vm': the bytecode on the execution tier; 'interp': the bytecode on the interpreter; 'reference': the x_tables evaluator. */
+export type EngineKind = 'vm' | 'interp' | 'reference';
 
 export interface TablesOptions extends EngineOptions {
   engine: EngineKind;
@@ -58,7 +59,7 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
   for (const [name, ast] of rs.tables) {
     const engine = o.engine === 'reference'
       ? referenceTable(rs, name, o)
-      : vmTable(rs, name, o);
+      : vmTable(rs, name, { ...o, tier: o.engine === 'interp' ? 'interp' : 'jit' });
     engines.set(name, engine);
     for (const s of hookSlots(pf, o.backend, { tables: [name] })) {
       ops.push({

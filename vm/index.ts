@@ -7,6 +7,7 @@
  *   builder.ts   the emitter the compiler uses
  *   validate.ts  the load-time verifier
  *   interp.ts    nftDoChain(): the interpreter
+ *   jit/         the execution tier: JavaScript generated per chain from the verified bytecode
  *   interp-slow.ts  nftDoChainSlow(): the slow interpreter (one eval per expression): traces, the oracle
  *   disasm.ts    `nft --debug=netlink` text
  *   packet.ts    packet buffer, metadata record, decodePacket()
@@ -20,7 +21,8 @@ export * from './ct-env.js';
 export { NftSet, cmpBytes } from './set.js';
 export { ProgramBuilder, resetState, type ChainOptions, type FinishOptions, type SourcePos } from './builder.js';
 export { validate } from './validate.js';
-export { nftDoChain, Vm } from './interp.js';
+export { nftDoChain, Vm, type VmTier } from './interp.js';
+export { jitCode, jitDoChain, jitMode, type JitCode, type JitMode } from './jit/index.js';
 export { nftDoChainSlow } from './interp-slow.js';
 export { disasm, disasmChain, disasmRuleAt } from './disasm.js';
 export * from './expr/index.js';

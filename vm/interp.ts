@@ -58,6 +58,7 @@ import { Cmp, CmpEq32 } from './expr/cmp.js';
 import { MetaCmp, PayloadCmp } from './expr/fused.js';
 import { execExtra } from './expr/extra.js';
 import { CLS_JUMP, clsPc } from './expr/classify.js';
+import { jitCode, jitDoChain, type JitCode } from './jit/index.js';
 
 /**
  * Runs `baseChain` (a base chain of `prog`) on `pkt`. `regs` and `stack`
@@ -590,16 +591,47 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
   }
 }
 
+/** True when `prog` holds a CLASSIFY record. */
+function hasClassify(prog: Program): boolean {
+  const code = prog.code;
+  for (let pc = 0; pc < code.length; pc += opSize(code[pc]! & Rec.OP_MASK) || 1) if ((code[pc]! & Rec.OP_MASK) === Op.CLASSIFY) return true;
+  return false;
+}
+
+/** Which code runs a Vm's chains: the generated tier (vm/jit) or this interpreter. */
+export type VmTier = 'jit' | 'interp';
+
 /** A VM instance: preallocated registers, jump stack and environment. */
 export class Vm {
   readonly regs = new NftRegs();
   readonly stack = new Int32Array(NFT_JUMP_STACK_SIZE * 2);
   readonly env: VmEnv;
-  constructor(env: VmEnv = new VmEnv()) {
+  readonly tier: VmTier;
+  private jitProg: Program | null = null;
+  private jit: JitCode | null = null;
+  constructor(env: VmEnv = new VmEnv(), tier: VmTier = 'jit') {
     this.env = env;
+    this.tier = tier;
+  }
+  /**
+   * Builds the generated code of `prog` now rather than at its first packet
+   * (the tier only). A program with classifier prefilters (CLASSIFY, the
+   * optimizer's) stays on the interpreter: a classifier moves a packet into
+   * the middle of a run, which the interpreter's switch reaches at once and
+   * the generated segments only through their entry dispatch, measured
+   * several times slower (the tier is still held to the interpreter on such
+   * programs by test/vm/property.test.ts).
+   */
+  load(prog: Program): void {
+    if (this.tier === 'jit' && prog !== this.jitProg) {
+      this.jit = hasClassify(prog) ? null : jitCode(prog);
+      this.jitProg = prog;
+    }
   }
   run(prog: Program, baseChain: number, pkt: Packet): number {
-    return nftDoChain(prog, baseChain, pkt, this.regs, this.stack, this.env);
+    if (this.tier === 'jit' && prog !== this.jitProg) this.load(prog);
+    const j = this.jit;
+    if (this.tier === 'interp' || j === null) return nftDoChain(prog, baseChain, pkt, this.regs, this.stack, this.env);
+    return jitDoChain(j, baseChain, pkt, this.regs, this.stack, this.env);
   }
 }
-

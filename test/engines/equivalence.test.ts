@@ -4,8 +4,9 @@
  * raw and nat tables) and generated packets, the bytecode VM and the reference
  * evaluator give the same verdict, final mark and ct mark, the same REJECT
  * and the same counters for every rule and policy with tracing off (the VM
- * in vm/interp.ts, the path replay runs, on the straight and the optimized
- * program), and with tracing on (the VM's slow interpreter) the same
+ * on its execution tier, vm/jit, the path replay runs, and on its
+ * interpreter, vm/interp.ts, --engine interp; on the straight and the
+ * optimized program), and with tracing on (the VM's slow interpreter) the same
  * sequence of (chain, rule) visited too; for rulesets loaded by either
  * backend (with 'nft', the matches iptables-nft lowers natively mean what
  * its nf_tables expressions do, in both engines).
@@ -39,7 +40,7 @@ interface Observed {
 
 /**
  * Runs the packets through a fresh engine. With tracing off the VM runs
- * nftDoChain (vm/interp.ts), the code replay runs; with tracing on it hands
+ * its tier (vm/jit, what replay runs) or nftDoChain (vm/interp.ts); with tracing on it hands
  * traced packets to the slow interpreter, so the two modes are observed on
  * separate engines and both compared with the reference.
  */
@@ -69,15 +70,17 @@ const cases = fc.oneof({ weight: 4, arbitrary: engineRuleset }, { weight: 1, arb
 
 describe('VM and x_tables evaluator agree', () => {
   let rejected = 0;
-  it('with tracing off (nftDoChain, straight and optimized programs) and on (the rule sequence), on verdicts, marks, REJECTs and counters', () => {
+  it('with tracing off (the execution tier and the interpreter, straight and optimized programs) and on (the rule sequence), on verdicts, marks, REJECTs and counters', () => {
     fc.assert(
       fc.property(cases, ([gen, packets, backend]) => {
         const rs = parseRestore(gen.text);
         const table = gen.table as TableName;
         const opts = { ...OPTS, backend };
         const ref = observe(referenceTable(rs, table, opts), packets, false);
-        expect(observe(vmTable(rs, table, { ...opts, optimize: 0 }), packets, false), 'tracing off, straight program').toEqual(ref);
-        expect(observe(vmTable(rs, table, { ...opts, optimize: 1 }), packets, false), 'tracing off, optimized program').toEqual(ref);
+        for (const tier of ['jit', 'interp'] as const) {
+          expect(observe(vmTable(rs, table, { ...opts, optimize: 0, tier }), packets, false), `tracing off, straight program, ${tier}`).toEqual(ref);
+          expect(observe(vmTable(rs, table, { ...opts, optimize: 1, tier }), packets, false), `tracing off, optimized program, ${tier}`).toEqual(ref);
+        }
         const refTraced = observe(referenceTable(rs, table, opts), packets, true);
         expect(refTraced, 'tracing changes nothing in the reference').toMatchObject(ref);
         expect(observe(vmTable(rs, table, opts), packets, true), 'tracing on').toEqual(refTraced);

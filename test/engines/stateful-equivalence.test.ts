@@ -1,10 +1,11 @@
 /**
- * The two engines agree on the stateful node: for generated stateful
+ * The engines agree on the stateful node: for generated stateful
  * rulesets (test/helpers/stateful-gen.ts: NOTRACK and zones, MARK and
  * CONNMARK, DNAT/NETMAP/REDIRECT/SNAT/MASQUERADE, every conntrack option)
  * and generated multi-packet conversations (repeated 5-tuples, replies,
  * TCP state changes, ICMP errors quoting NATed packets, source port
- * clashes under SNAT), the node with the VM and the node with the x_tables
+ * clashes under SNAT), the node with the VM (on its execution tier, vm/jit,
+ * and on its interpreter, --engine interp) and the node with the x_tables
  * evaluator give every frame the same fate and the same bytes on the way
  * out, and end with the same counters and the same conntrack table
  * (tuples, NAT bindings, states, marks, timeouts). Each engine runs with
@@ -80,7 +81,7 @@ describe('VM and x_tables evaluator agree on the stateful node', () => {
     fc.assert(
       fc.property(statefulRules, fc.array(flow, { minLength: 1, maxLength: 14 }), (g, flows) => {
         const frames = converse(statefulModel(g.text), flows);
-        const runs = (['vm', 'reference'] as const).flatMap((engine) => [false, true].map((trace) => {
+        const runs = (['vm', 'interp', 'reference'] as const).flatMap((engine) => [false, true].map((trace) => {
           const m = statefulModel(g.text, engine);
           m.setTrace(trace);
           return { name: `${engine}${trace ? ' traced' : ''}`, out: replay(m, frames) };

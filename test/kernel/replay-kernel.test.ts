@@ -181,6 +181,7 @@ describe.skipIf(SKIP)('replay against the kernel', () => {
     const cases = fc.sample(fc.tuple(engineRuleset, fc.array(frameSpec, { minLength: 8, maxLength: 24 })), { numRuns: CASES, seed: SEED });
     const tally: Record<EngineKind, Tally> = {
       vm: { cases: 0, counters: 0, agree: 0, nonzero: 0, refused: 0, failures: [] },
+      interp: { cases: 0, counters: 0, agree: 0, nonzero: 0, refused: 0, failures: [] },
       reference: { cases: 0, counters: 0, agree: 0, nonzero: 0, refused: 0, failures: [] },
     };
     let loaded = 0;
@@ -203,7 +204,7 @@ describe.skipIf(SKIP)('replay against the kernel', () => {
       const save = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c']);
       const kernel = flatten(parseRestore(save.stdout, { counters: true }));
 
-      for (const engine of ['vm', 'reference'] as const) {
+      for (const engine of ['vm', 'interp', 'reference'] as const) {
         const t = tally[engine];
         let model;
         try {
@@ -228,8 +229,8 @@ describe.skipIf(SKIP)('replay against the kernel', () => {
       }
       rmSync(snap, { recursive: true, force: true });
     }
-    for (const engine of ['vm', 'reference'] as const) if (tally[engine].failures.length) console.log(`[${engine}] differing: ${tally[engine].failures.map((f) => f.split(' (')[0]).join(', ')}`);
-    for (const engine of ['vm', 'reference'] as const) {
+    for (const engine of ['vm', 'interp', 'reference'] as const) if (tally[engine].failures.length) console.log(`[${engine}] differing: ${tally[engine].failures.map((f) => f.split(' (')[0]).join(', ')}`);
+    for (const engine of ['vm', 'interp', 'reference'] as const) {
       const t = tally[engine];
       console.log(`replay against the kernel [${engine}]: ${t.cases} cases (${loaded} loaded, ${frames} frames), ` +
         `${t.agree}/${t.counters} counters agree (${t.nonzero} non-zero in the kernel), ${t.failures.length} cases differ, ${t.refused} refused by nfvm`);
@@ -237,5 +238,6 @@ describe.skipIf(SKIP)('replay against the kernel', () => {
     expect(loaded).toBeGreaterThan(CASES / 2);
     expect(tally.reference.failures.slice(0, 2).join('\n\n')).toBe('');
     expect(tally.vm.failures.slice(0, 2).join('\n\n')).toBe('');
+    expect(tally.interp.failures.slice(0, 2).join('\n\n')).toBe('');
   }, 300_000);
 });

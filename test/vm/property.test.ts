@@ -56,6 +56,37 @@ const compiled = fc.oneof(
     })),
 );
 
+describe('execution tier ≡ interpreter', () => {
+  // the tier with its inlined records, with every rule in its own segment (moves between
+  // segments), and with every record through its fallback (what a kind it does not inline runs)
+  for (const tier of ['jit', 'jit-split', 'jit-fallback'] as const) {
+    it(`${tier}: on random programs and packets`, () => {
+      fc.assert(
+        fc.property(progSpec, fc.array(fc.tuple(pktSpec, fc.nat(3_000_000_000)), { minLength: 1, maxLength: 6 }), fc.boolean(), (spec, pkts, trace) => {
+          const prog = buildProg(spec);
+          resetState(prog, 0);
+          let now = 0;
+          for (const [ps, dt] of pkts) {
+            now += dt;
+            runBoth(prog, 0, buildPkt(ps), { keepState: true, nowNs: now, trace }, [tier, 'interp']);
+          }
+        }),
+        { numRuns: runs(tier === 'jit' ? 1000 : 300) },
+      );
+    });
+
+    it(`${tier}: on compiled rulesets (both backends, straight and optimized) and generated packets`, () => {
+      fc.assert(
+        fc.property(compiled, fc.boolean(), ({ prog, pkts }, trace) => {
+          resetState(prog, 0);
+          for (const { chain, pkt } of pkts) runBoth(prog, baseChain(prog, chain), pkt, { keepState: true, trace }, [tier, 'interp']);
+        }),
+        { numRuns: runs(tier === 'jit' ? 300 : 100) },
+      );
+    });
+  }
+});
+
 describe('interpreter ≡ slow interpreter', () => {
   it('on random programs and packets', () => {
     fc.assert(

@@ -214,6 +214,13 @@ function checkProgram(p: Program, pkts: ReturnType<typeof buildPkt>[]): boolean 
       const b = runOne('slow', p, c, pkt);
       expect(a.verdict).toBe(b.verdict);
       expect([...a.regs]).toEqual([...b.regs]);
+      // the execution tier generates code from whatever the validator accepts
+      p.state.set(st);
+      p.counters.set(cn);
+      const j = runOne('jit', p, c, pkt);
+      expect(j.verdict).toBe(a.verdict);
+      expect([...j.regs]).toEqual([...a.regs]);
+      expect(j.counters).toEqual(a.counters);
     }
   }
   return true;

@@ -18,6 +18,9 @@ import { execNat } from './nat.js';
 import { execClassify } from './classify.js';
 import { execXtMatch } from './xtmatch.js';
 
+/** The opcodes execExtra runs (the interpreter's shared case). */
+export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.FIB, Op.XT_L4, Op.REJECT, Op.QUEUE, Op.NAT, Op.CLASSIFY, Op.XT_MATCH]);
+
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
   switch (code[pc]) {

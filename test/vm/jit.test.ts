@@ -1,0 +1,82 @@
+/**
+ * The execution tier's code generation (vm/jit): only nfvm's fixed text and
+ * int32 literals reach the generated source (the emitter refuses anything
+ * else; hostile chain names, comments and log prefixes do not appear in it),
+ * and how the tier runs every opcode (inlined or through the fallback; the
+ * property tests in property.test.ts run both ways against the interpreter).
+ */
+import { describe, expect, it } from 'vitest';
+import { JitSource, jitName } from '../../vm/jit/src.js';
+import { jitCode, jitMode, OP_INFO, OP_MAX, Op, VmError } from '../../vm/index.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { compileTable } from '../../compiler/compile.js';
+
+/** What a fixed part may hold (vm/jit/src.ts): no quote, backtick or slash, so no string, comment or regex. */
+const SOURCE_CHARS = /^[A-Za-z0-9_ \n(){}[\];:=<>!&|^~+\-*%.,?]*$/;
+
+describe('the source emitter', () => {
+  it('prints int32s and table names, negative numbers in parentheses', () => {
+    const s = new JitSource();
+    s.js`x = ${5} + ${-7} + ${jitName('nh')};`;
+    expect(s.text()).toBe('x = 5 + (-7) + nh;');
+  });
+
+  it('refuses strings, non-int32 numbers, names outside the table and text not from a template literal', () => {
+    const s = new JitSource();
+    const evil = 'process.exit(1)';
+    expect(() => s.js`x = ${evil as unknown as number};`).toThrow(VmError);
+    expect(() => s.js`x = ${1.5};`).toThrow(VmError);
+    expect(() => s.js`x = ${2 ** 31};`).toThrow(VmError);
+    expect(() => s.js`x = ${NaN};`).toThrow(VmError);
+    expect(() => s.js`x = ${{ name: 'process' } as unknown as number};`).toThrow(VmError);
+    expect(() => jitName('process' as 'nh')).toThrow(VmError);
+    const forged = Object.assign(['x = 1;'], { raw: ['x = 1;'] }) as unknown as TemplateStringsArray;
+    expect(() => s.js(forged)).toThrow(VmError);
+    expect(() => s.js`x = "a";`).toThrow(VmError);
+    expect(() => s.js`x = 1; // comment`).toThrow(VmError);
+    expect(s.text()).toBe('');
+  });
+
+  it('keeps hostile chain names, comments, log prefixes and set contents out of the generated source', () => {
+    const hostile = ['");process.exit(7);//', "'+process.exit(8)+'", '`${process.exit(9)}`', '*/process.abort()/*', 'EVIL_CHAIN_XQ'];
+    const text = `*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:EVIL_CHAIN_XQ - [0:0]
+-A INPUT -s 10.0.0.1/32 -m comment --comment "${hostile[0]!.replace(/"/g, '\\"')}" -j EVIL_CHAIN_XQ
+-A INPUT -p tcp -m tcp --dport 22 -m comment --comment "${hostile[1]}" -j LOG --log-prefix "${hostile[3]}"
+-A INPUT -m comment --comment "${hostile[2]}" -m mark --mark 0x1/0xff -j ACCEPT
+-A EVIL_CHAIN_XQ -p udp -m multiport --dports 53,67 -j RETURN
+-A EVIL_CHAIN_XQ -j DROP
+COMMIT
+`;
+    const rs = parseRestore(text);
+    for (const optimize of [0, 1] as const) {
+      const prog = compileTable(rs, 'filter', { optimize, policyRules: true }).program;
+      expect(prog.strings.some((x) => x.includes('EVIL_CHAIN_XQ'))).toBe(true);
+      const src = jitCode(prog).sources.join('');
+      for (const h of hostile) expect(src).not.toContain(h);
+      expect(src).not.toContain('process');
+      expect(src).toMatch(SOURCE_CHARS);
+    }
+  });
+});
+
+describe('how the tier runs each opcode', () => {
+  it('lists every opcode as structure, inlined, or through the fallback', () => {
+    const modes: Record<string, string> = {};
+    for (let op = 1; op < OP_MAX; op++) modes[OP_INFO[op]!.name] = jitMode(op);
+    expect(modes).toEqual({
+      rule: 'structure', end: 'structure',
+      payload: 'inline', payload_fast: 'inline', payload_cmp: 'inline', meta_cmp: 'inline', cmp: 'inline', cmp_eq32: 'inline',
+      bitwise: 'inline', bitwise32: 'inline', range: 'inline', byteorder: 'fallback', meta_get: 'inline', meta_set: 'fallback',
+      immediate: 'inline', immediate32: 'inline', verdict: 'inline', counter: 'inline', lookup: 'inline', numgen: 'fallback',
+      limit: 'inline', log: 'inline', ct_get: 'fallback', ct_set: 'fallback', fib: 'fallback', xt_l4: 'fallback',
+      reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'fallback', xt_match: 'fallback',
+    });
+    // an opcode added later gets the fallback without a change to the generator
+    expect(jitMode(OP_MAX)).toBe('fallback');
+    expect(jitMode(Op.RULE)).toBe('structure');
+  });
+});

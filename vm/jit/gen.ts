@@ -1,0 +1,571 @@
+/**
+ * The code generator of the execution tier: each chain of a verified
+ * Program becomes one or more JavaScript functions ("segments", a run of
+ * consecutive rules each), where every record is straight-line code over
+ * the typed arrays the interpreter (vm/interp.ts) reads: the packet data and
+ * metadata, the register block, the program's counters, state and pool.
+ * Operands are decoded here, once, and enter the source as int32 literals
+ * (vm/jit/src.ts is the only way text enters it).
+ *
+ * Shape of a segment (pc: the record to start at, a rule header or END):
+ *
+ *   switch (pc) {
+ *     default: out[OUT_PC] = pc; return SEG_GO;   // another segment's rule
+ *     case <rule header>: r: { ...records; a failed test is `break r`... }
+ *     case <next rule header>: ...
+ *     case <END>: return NFT_CONTINUE;
+ *   }
+ *   out[OUT_PC] = <first rule of the next segment>; return SEG_GO;
+ *
+ * A rule falls through into the next one as the interpreter goes from header
+ * to header; a verdict returns (the driver, vm/jit/index.ts, does the
+ * jump stack exactly as nftDoChain). Records the generator does not inline
+ * call the per-expression evaluation (vm/jit/index.ts jitFallback: the
+ * interpreter's execExtra for the kinds it calls, the expression kind's eval
+ * otherwise), so an expression kind added later runs without a change here.
+ * A classifier (or a fallback) that moves to another rule header returns to
+ * the driver, which enters the segment of that rule (no loop in a segment:
+ * simple control flow the optimizing compiler handles quickly); one that
+ * moves within its rule finishes the rule through the fallback (jitWithin).
+ *
+ * Segments stay small enough for the optimizing compiler (it skips very
+ * large functions): a chain is cut every SEGMENT_WORDS words of records.
+ */
+import { Op, OP_INFO, Rec } from '../opcodes.js';
+import {
+  CHAIN_WORDS, CH_FIRST, F_L4PROTO, F_MAC_HEADER, IFNAMSIZ, M_CPU, M_END, M_FLAGS, M_FRAGOFF, M_IIF, M_IIFGROUP,
+  M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
+  M_OIFTYPE, M_PKTTYPE, M_PRIORITY, M_PROTOCOL, M_SECMARK, M_SKGID, M_SKUID, M_THOFF, NFT_BITWISE_MASK_XOR, NFT_BREAK,
+  NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LT, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_CONTINUE, NFT_LIMIT_F_INV,
+  NFT_LOOKUP_F_INV, NFT_META_CPU, NFT_META_IIF, NFT_META_IIFGROUP, NFT_META_IIFNAME, NFT_META_IIFTYPE,
+  NFT_META_L4PROTO, NFT_META_LEN, NFT_META_MARK, NFT_META_NFPROTO, NFT_META_OIF, NFT_META_OIFGROUP,
+  NFT_META_OIFNAME, NFT_META_OIFTYPE, NFT_META_PKTTYPE, NFT_META_PRANDOM, NFT_META_PRIORITY, NFT_META_PROTOCOL,
+  NFT_META_SECMARK, NFT_META_SKGID, NFT_META_SKUID, NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER,
+  NFT_PAYLOAD_TRANSPORT_HEADER, NFT_RANGE_EQ, PACKET_LOOPBACK, TRACE_LOG,
+} from '../layout.js';
+import { chainCount, type Program } from '../program.js';
+import { Meta } from '../expr/meta.js';
+import { Bitwise, Bitwise32 } from '../expr/bitwise.js';
+import { Counter } from '../expr/counter.js';
+import { Immediate, Verdict } from '../expr/immediate.js';
+import { Lookup } from '../expr/lookup.js';
+import { Range } from '../expr/range.js';
+import { Limit } from '../expr/limit.js';
+import { Payload, PayloadFast } from '../expr/payload.js';
+import { Cmp, CmpEq32 } from '../expr/cmp.js';
+import { MetaCmp, PayloadCmp } from '../expr/fused.js';
+import { JitSource, jitName } from './src.js';
+
+/** Segment results besides verdicts: go on at out[OUT_PC] (another segment). */
+export const SEG_GO = -8;
+/** jitWithin: the jump left the rule; dispatch on clsPc[0]. */
+export const WITHIN_DISPATCH = -7;
+/** Words of the driver's out array: the pc to go on at, the next rule of a verdict's rule, a jump's target chain. */
+export const OUT_PC = 0;
+export const OUT_NEXT = 1;
+export const OUT_TARGET = 2;
+
+/** Words of records after which a chain is cut into a new segment. */
+const SEGMENT_WORDS = 600;
+
+/** How each opcode runs in the tier: inlined code, or the per-expression fallback. RULE and END are structure. */
+export type JitMode = 'structure' | 'inline' | 'fallback';
+
+/** The opcodes the generator inlines (others call the fallback; META_GET with a key not listed below does too). */
+const INLINED: ReadonlySet<number> = new Set([
+  Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
+  Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG,
+]);
+
+export function jitMode(op: number): JitMode {
+  if (op === Op.RULE || op === Op.END) return 'structure';
+  return INLINED.has(op) ? 'inline' : 'fallback';
+}
+
+export interface GenOptions {
+  /** false: every expression goes through the fallback (tests of the fallback path). */
+  inline?: boolean;
+  /** Words of records per segment (default SEGMENT_WORDS; tests cut every rule into its own). */
+  segmentWords?: number;
+}
+
+/** The generated segments of a program: source per segment, the segment of every rule header and END. */
+export interface GenResult {
+  readonly sources: string[];
+  readonly segAt: Int32Array;
+}
+
+/**
+ * Packet loads of a segment, by load key: each distinct (base, offset,
+ * length) of a packed payload record is loaded once when the segment is
+ * entered, into a local pair kN (1 loaded, 2 out of bounds: the record
+ * BREAKs) and vN (the value). No expression writes the packet during a run
+ * (the interpreter's fast path relies on the same), so the loads of a chain
+ * of rules testing the same fields cost one load each.
+ */
+class LoadCache {
+  private readonly keys = new Map<number, number>();
+  /** A packed record of each key, in slot order. */
+  readonly records: number[] = [];
+  /** The cache slot of the packed record `e`. */
+  slot(e: number): number {
+    const k = e & (PayloadFast.LOAD_KEY | PayloadFast.KFAST);
+    let i = this.keys.get(k);
+    if (i === undefined) {
+      i = this.records.length;
+      this.keys.set(k, i);
+      this.records.push(e);
+    }
+    return i;
+  }
+}
+
+/** A segment: its rules are written to `body`, then the prologue (with the load cache's locals) and the body make the source. */
+class Segment {
+  readonly body = new JitSource();
+  readonly cache = new LoadCache();
+  words = 0;
+  /** The register slot whose value the local x holds after the record just emitted (-1: none). */
+  xslot = -1;
+  /** Set by a record that leaves its register's value in x. */
+  xset = false;
+  text(): string {
+    const s = new JitSource();
+    prologue(s);
+    for (const [i, e] of this.cache.records.entries()) {
+      const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
+      const b = fastBase(e);
+      s.js`let k${i} = 1, v${i} = 0;
+at = ${b} + ${(e >>> PayloadFast.OFFSET_SHIFT) & PayloadFast.OFFSET_MASK};
+if (${b} < 0 || at + ${len} > end) k${i} = 2;
+else {
+`;
+      emitLoad(s, len);
+      s.js`v${i} = x;
+}
+`;
+    }
+    s.js`switch (pc) {
+default: out[${OUT_PC}] = pc; return ${SEG_GO};
+`;
+    return s.append(this.body).text();
+  }
+}
+
+/** The prologue every segment shares: program arrays and helpers from the kit, per-run locals from the packet. */
+function prologue(s: JitSource): void {
+  s.js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
+const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
+const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
+return function segment(pc, pkt, regs, env) {
+const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
+const nh = meta[${M_NHOFF}];
+const thk = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0 ? meta[${M_THOFF}] : -1;
+const th = meta[${M_FRAGOFF}] === 0 ? thk : -1;
+const end = meta[${M_END}];
+const l4ok = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0;
+const l4 = meta[${M_L4PROTO}] & 255;
+let v = 0, x = 0, at = 0, diff = 0, i = 0;
+`;
+}
+
+/** Generates the segments of `prog` (already validated). */
+export function generate(prog: Program, opts: GenOptions = {}): GenResult {
+  const code = prog.code;
+  const inline = opts.inline !== false;
+  const segmentWords = opts.segmentWords ?? SEGMENT_WORDS;
+  const sources: string[] = [];
+  const segAt = new Int32Array(code.length).fill(-1);
+  for (let c = 0; c < chainCount(prog); c++) {
+    let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
+    let seg = new Segment();
+    for (;;) {
+      const w = code[pc]!;
+      segAt[pc] = sources.length;
+      if ((w & Rec.OP_MASK) !== Op.RULE) {
+        seg.body.js`case ${pc}: return ${NFT_CONTINUE};
+}
+};
+`;
+        sources.push(seg.text());
+        break;
+      }
+      const next = pc + (w >>> Rec.OP_BITS);
+      seg.body.js`case ${pc}:
+`;
+      emitRule(seg, prog, c, pc, next, inline);
+      seg.words += next - pc;
+      pc = next;
+      if (seg.words >= segmentWords && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
+        seg.body.js`}
+out[${OUT_PC}] = ${pc}; return ${SEG_GO};
+};
+`;
+        sources.push(seg.text());
+        seg = new Segment();
+      }
+    }
+  }
+  return { sources, segAt };
+}
+
+/** One rule: a labelled block whose records break out of it when they do not match. */
+function emitRule(seg: Segment, prog: Program, chain: number, head: number, next: number, inline: boolean): void {
+  const code = prog.code;
+  const s = seg.body;
+  const rule = code[head + Rec.RULE_INDEX]!;
+  s.js`r: {
+`;
+  seg.xslot = -1;
+  for (let pc = head + Rec.RULE_WORDS; pc < next; ) {
+    const op = code[pc]! & Rec.OP_MASK;
+    const xslot = seg.xslot;
+    seg.xset = false;
+    const done = inline && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : emitFallback(s, chain, rule, pc, next);
+    if (done === null) emitFallback(s, chain, rule, pc, next);
+    else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
+    seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
+    pc += OP_INFO[op]!.size;
+  }
+  s.js`}
+`;
+}
+
+/** Records after which x still holds the register it held (tests that write no register). */
+function keepsX(code: Int32Array, pc: number): boolean {
+  const op = code[pc]! & Rec.OP_MASK;
+  return op === Op.CMP_EQ32 || op === Op.COUNTER;
+}
+
+/**
+ * A record through the fallback (vm/jit/index.ts jitFallback): NFT_CONTINUE
+ * goes on, NFT_BREAK leaves the rule (also when a move within the rule
+ * finished it), WITHIN_DISPATCH goes on at the rule header clsPc[0], anything
+ * else is the verdict (out[OUT_NEXT] set).
+ */
+function emitFallback(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
+  s.js`v = fb(${pc}, ${next}, ${chain}, ${rule}, pkt, regs, env);
+if (v !== ${NFT_CONTINUE}) {
+if (v === ${NFT_BREAK}) break r;
+if (v === ${WITHIN_DISPATCH}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
+return v;
+}
+`;
+  return false;
+}
+
+/** The base local of a packed payload record: network header, transport header as the fast ops see it, or as the generic path does. */
+function fastBase(e: number) {
+  return jitName((e & PayloadFast.TH) === 0 ? 'nh' : (e & PayloadFast.KFAST) !== 0 ? 'thk' : 'th');
+}
+
+/** x = the len (1..4) bytes at `at`, host order. */
+function emitLoad(s: JitSource, len: number): void {
+  if (len === 4) s.js`x = data[at] | (data[at + 1] << 8) | (data[at + 2] << 16) | (data[at + 3] << 24);
+`;
+  else if (len === 1) s.js`x = data[at];
+`;
+  else if (len === 2) s.js`x = data[at] | (data[at + 1] << 8);
+`;
+  else s.js`x = data[at] | (data[at + 1] << 8) | (data[at + 2] << 16);
+`;
+}
+
+/**
+ * A packed payload load (PAYLOAD_FAST, PAYLOAD_CMP): bounds as
+ * nft_payload_fast_eval, loaded when the segment is entered (LoadCache);
+ * the value in x and the register.
+ */
+function emitFastLoad(seg: Segment, e: number): void {
+  const s = seg.body;
+  const slot = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
+  const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
+  const k = seg.cache.slot(e);
+  s.js`if (k${k} === 2) { `;
+  if (len !== 4) s.js`r32[${slot}] = 0; `;
+  s.js`break r; }
+x = v${k};
+r32[${slot}] = x;
+`;
+  seg.xslot = slot;
+  seg.xset = true;
+}
+
+/** `break r` unless `diff` (a byte compare's first difference) satisfies the NFT_CMP_* op. */
+function emitCmpOp(s: JitSource, op: number): void {
+  switch (op) {
+    case NFT_CMP_EQ: s.js`if (diff !== 0) break r;
+`; break;
+    case NFT_CMP_NEQ: s.js`if (diff === 0) break r;
+`; break;
+    case NFT_CMP_LT: s.js`if (diff >= 0) break r;
+`; break;
+    case NFT_CMP_LTE: s.js`if (diff > 0) break r;
+`; break;
+    case NFT_CMP_GT: s.js`if (diff <= 0) break r;
+`; break;
+    default: s.js`if (diff < 0) break r;
+`; // NFT_CMP_GTE
+  }
+}
+
+/**
+ * Inlines one record. Returns true when the rule cannot go on after it (a
+ * verdict returned, a BREAK), false when it can, null to use the fallback.
+ */
+function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc: number, next: number): boolean | null {
+  const code = prog.code;
+  const s = seg.body;
+  const e = code[pc]!;
+  switch (e & Rec.OP_MASK) {
+    case Op.PAYLOAD_CMP: {
+      emitFastLoad(seg, e);
+      const data = code[pc + PayloadCmp.DATA]!;
+      if ((e & PayloadCmp.NEQ) === 0) s.js`if (x !== ${data}) break r;
+`;
+      else s.js`if (x === ${data}) break r;
+`;
+      return false;
+    }
+    case Op.PAYLOAD_FAST:
+      emitFastLoad(seg, e);
+      return false;
+    case Op.META_CMP: {
+      const field = (e >>> MetaCmp.FIELD_SHIFT) & MetaCmp.FIELD_MASK;
+      const slot = (e >>> MetaCmp.SLOT_SHIFT) & MetaCmp.SLOT_MASK;
+      const sh = (MetaCmp.LEN_MASK - ((e >>> MetaCmp.LEN_SHIFT) & MetaCmp.LEN_MASK)) << 3;
+      const k = code[pc + MetaCmp.DATA]! << sh;
+      s.js`x = meta[${field}];
+r32[${slot}] = x;
+`;
+      if ((e & MetaCmp.NEQ) === 0) s.js`if ((x << ${sh}) !== ${k}) break r;
+`;
+      else s.js`if ((x << ${sh}) === ${k}) break r;
+`;
+      return false;
+    }
+    case Op.CMP_EQ32: {
+      const slot = (e >>> CmpEq32.SLOT_SHIFT) & CmpEq32.SLOT_MASK;
+      const sh = (CmpEq32.LEN_MASK - ((e >>> CmpEq32.LEN_SHIFT) & CmpEq32.LEN_MASK)) << 3;
+      const k = code[pc + CmpEq32.DATA]! << sh;
+      if (seg.xslot === slot) {
+        // the register was just written from x
+        if ((e & CmpEq32.NEQ) === 0) s.js`if ((x << ${sh}) !== ${k}) break r;
+`;
+        else s.js`if ((x << ${sh}) === ${k}) break r;
+`;
+        return false;
+      }
+      if ((e & CmpEq32.NEQ) === 0) s.js`if ((r32[${slot}] << ${sh}) !== ${k}) break r;
+`;
+      else s.js`if ((r32[${slot}] << ${sh}) === ${k}) break r;
+`;
+      return false;
+    }
+    case Op.PAYLOAD: {
+      const d = code[pc + Payload.DREG]!;
+      const len = code[pc + Payload.LEN]!;
+      const base = code[pc + Payload.BASE]!;
+      const off = code[pc + Payload.OFFSET]!;
+      if ((len & 3) !== 0) s.js`r32[${d + (len >> 2)}] = 0;
+`;
+      if (base === NFT_PAYLOAD_NETWORK_HEADER) s.js`at = meta[${M_NHOFF}];
+`;
+      else if (base === NFT_PAYLOAD_TRANSPORT_HEADER) s.js`at = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0 && meta[${M_FRAGOFF}] === 0 ? meta[${M_THOFF}] : -1;
+`;
+      else if (base === NFT_PAYLOAD_LL_HEADER) s.js`at = (meta[${M_FLAGS}] & ${F_MAC_HEADER}) !== 0 ? meta[${M_MACOFF}] : -1;
+`;
+      else s.js`at = -1;
+`;
+      s.js`if (at < 0 || at + ${off + len} > meta[${M_END}]) break r;
+at += ${off};
+for (i = 0; i < ${len}; i++) r8[${d << 2} + i] = data[at + i];
+`;
+      return false;
+    }
+    case Op.BITWISE32:
+      s.js`r32[${code[pc + Bitwise32.DREG]!}] = (r32[${code[pc + Bitwise32.SREG]!}] & ${code[pc + Bitwise32.MASK]!}) ^ ${code[pc + Bitwise32.XOR]!};
+`;
+      return false;
+    case Op.BITWISE: {
+      if (code[pc + Bitwise.OP] !== NFT_BITWISE_MASK_XOR) return null;
+      const src = code[pc + Bitwise.SREG]!;
+      const dst = code[pc + Bitwise.DREG]!;
+      const words = (code[pc + Bitwise.LEN]! + 3) >>> 2;
+      const m = code[pc + Bitwise.MASK]!;
+      const xo = code[pc + Bitwise.XOR]!;
+      for (let k = 0; k < words; k++) s.js`r32[${dst + k}] = (r32[${src + k}] & ${prog.pool[m + k]!}) ^ ${prog.pool[xo + k]!};
+`;
+      return false;
+    }
+    case Op.VERDICT: {
+      const v = (e << Verdict.CODE_UP) >> Verdict.CODE_DOWN;
+      if (v === NFT_CONTINUE) return false;
+      if (v === NFT_BREAK) {
+        s.js`break r;
+`;
+        return true;
+      }
+      s.js`out[${OUT_NEXT}] = ${next}; out[${OUT_TARGET}] = ${(e >>> Verdict.CHAIN_SHIFT) - 1}; return ${v};
+`;
+      return true;
+    }
+    case Op.IMMEDIATE32: {
+      const d = code[pc + Immediate.DREG]!;
+      const len = code[pc + Immediate.LEN]!;
+      const w = code[pc + Immediate.DATA]!;
+      // little-endian register bytes: the low len bytes of w, the rest of the word zeroed
+      s.js`r32[${d}] = ${len === 4 ? w : w & ((1 << (8 * len)) - 1)};
+`;
+      return false;
+    }
+    case Op.IMMEDIATE: {
+      const d = code[pc + Immediate.DREG]!;
+      const len = code[pc + Immediate.LEN]!;
+      if ((len & 3) !== 0) s.js`r32[${d + (len >> 2)}] = 0;
+`;
+      s.js`for (i = 0; i < ${len}; i++) r8[${d << 2} + i] = pool8[${code[pc + Immediate.DATA]! << 2} + i];
+`;
+      return false;
+    }
+    case Op.COUNTER: {
+      const i = (e >>> Counter.INDEX_SHIFT) << 1;
+      s.js`counters[${i}] += 1;
+counters[${i + 1}] += meta[${M_LEN}];
+`;
+      return false;
+    }
+    case Op.META_GET:
+      return emitMetaGet(seg, code[pc + Meta.REG]!, code[pc + Meta.KEY]!, rule);
+    case Op.CMP: {
+      const sr = code[pc + Cmp.SREG]! << 2;
+      const p = code[pc + Cmp.POOL]! << 2;
+      s.js`diff = 0;
+for (i = 0; i < ${code[pc + Cmp.LEN]!}; i++) { diff = r8[${sr} + i] - pool8[${p} + i]; if (diff !== 0) break; }
+`;
+      emitCmpOp(s, code[pc + Cmp.OP]!);
+      return false;
+    }
+    case Op.RANGE: {
+      const sr = code[pc + Range.SREG]! << 2;
+      const len = code[pc + Range.LEN]!;
+      const f = code[pc + Range.FROM]! << 2;
+      const t = code[pc + Range.TO]! << 2;
+      s.js`x = 0;
+for (i = 0; i < ${len}; i++) { x = r8[${sr} + i] - pool8[${f} + i]; if (x !== 0) break; }
+diff = 0;
+for (i = 0; i < ${len}; i++) { diff = r8[${sr} + i] - pool8[${t} + i]; if (diff !== 0) break; }
+`;
+      if (code[pc + Range.OP] === NFT_RANGE_EQ) s.js`if (x < 0 || diff > 0) break r;
+`;
+      else s.js`if (x >= 0 && diff <= 0) break r;
+`;
+      return false;
+    }
+    case Op.LOOKUP: {
+      const inv = (code[pc + Lookup.FLAGS]! & NFT_LOOKUP_F_INV) !== 0;
+      s.js`v = sets[${code[pc + Lookup.SET]!}].lookup(r8, r32, ${code[pc + Lookup.SREG]!}) ? 1 : 0;
+`;
+      if (inv) s.js`if (v === 1) break r;
+`;
+      else s.js`if (v === 0) break r;
+`;
+      return false;
+    }
+    case Op.LIMIT: {
+      const inv = (code[pc + Limit.FLAGS]! & NFT_LIMIT_F_INV) !== 0;
+      s.js`v = limitOver(state, ${code[pc + Limit.STATE]!}, limitCost(code, ${pc}, state, meta[${M_LEN}]), env.nowNs) ? 1 : 0;
+`;
+      if (inv) s.js`if (v === 0) break r;
+`;
+      else s.js`if (v === 1) break r;
+`;
+      return false;
+    }
+    case Op.LOG:
+      s.js`traceRecord(env, ${TRACE_LOG}, ${chain}, ${rule}, 0, ${pc});
+`;
+      return false;
+    default:
+      return null;
+  }
+}
+
+/** meta load (interp.ts META_GET): keys that need no device or socket are plain loads; the others BREAK when absent. */
+function emitMetaGet(seg: Segment, d: number, key: number, rule: number): boolean | null {
+  const s = seg.body;
+  switch (key) {
+    case NFT_META_L4PROTO:
+      // F_L4PROTO and the protocol do not change during a run (only the nftrace flag does)
+      s.js`if (!l4ok) break r;
+x = l4;
+r32[${d}] = x;
+`;
+      seg.xslot = d;
+      seg.xset = true;
+      return false;
+    case NFT_META_MARK: s.js`r32[${d}] = meta[${M_MARK}];
+`; return false;
+    case NFT_META_IIFNAME:
+    case NFT_META_OIFNAME: {
+      const at = (key === NFT_META_IIFNAME ? M_IIFNAME : M_OIFNAME) << 2;
+      s.js`x = 0;
+for (i = 0; i < ${IFNAMSIZ}; i++) r8[${d << 2} + i] = pkt.metaBytes[${at} + i];
+`;
+      return false;
+    }
+    case NFT_META_LEN: s.js`r32[${d}] = meta[${M_LEN}];
+`; return false;
+    case NFT_META_PROTOCOL: s.js`x = meta[${M_PROTOCOL}];
+r32[${d}] = ((x >>> 8) & 255) | ((x & 255) << 8);
+`; return false;
+    case NFT_META_NFPROTO: s.js`r32[${d}] = meta[${M_NFPROTO}] & 255;
+`; return false;
+    case NFT_META_IIF: s.js`r32[${d}] = meta[${M_IIF}];
+`; return false;
+    case NFT_META_OIF: s.js`r32[${d}] = meta[${M_OIF}];
+`; return false;
+    case NFT_META_PRIORITY: s.js`r32[${d}] = meta[${M_PRIORITY}];
+`; return false;
+    case NFT_META_SECMARK: s.js`r32[${d}] = meta[${M_SECMARK}];
+`; return false;
+    case NFT_META_CPU: s.js`r32[${d}] = meta[${M_CPU}];
+`; return false;
+    case NFT_META_IIFTYPE:
+    case NFT_META_OIFTYPE: {
+      const dev = key === NFT_META_IIFTYPE ? M_IIF : M_OIF;
+      s.js`if (meta[${dev}] === 0) break r;
+r32[${d}] = meta[${key === NFT_META_IIFTYPE ? M_IIFTYPE : M_OIFTYPE}] & 65535;
+`;
+      return false;
+    }
+    case NFT_META_IIFGROUP:
+    case NFT_META_OIFGROUP: {
+      const dev = key === NFT_META_IIFGROUP ? M_IIF : M_OIF;
+      s.js`if (meta[${dev}] === 0) break r;
+r32[${d}] = meta[${key === NFT_META_IIFGROUP ? M_IIFGROUP : M_OIFGROUP}];
+`;
+      return false;
+    }
+    case NFT_META_SKUID:
+    case NFT_META_SKGID:
+      s.js`x = meta[${key === NFT_META_SKUID ? M_SKUID : M_SKGID}];
+if (x === -1) break r;
+r32[${d}] = x;
+`;
+      return false;
+    case NFT_META_PKTTYPE:
+      s.js`x = meta[${M_PKTTYPE}];
+if (x === ${PACKET_LOOPBACK}) x = pkttypeLoopback(data, meta);
+if (x < 0) break r;
+r32[${d}] = x & 255;
+`;
+      return false;
+    case NFT_META_PRANDOM:
+      s.js`r32[${d}] = env.drawAt === null ? prandomU32(env) : env.drawAt(${rule});
+`;
+      return false;
+    default:
+      return null;
+  }
+}
