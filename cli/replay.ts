@@ -18,12 +18,11 @@
  * On a terminal, stderr shows a progress line and, at the end, a summary
  * of what became of the frames; --json gives the summary with the counters.
  */
-import { statSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
 import type { Fate } from '../hooks/path/fate.js';
-import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
-import { OutgoingMatcher, type OutgoingMatch } from '../hooks/outgoing.js';
+import { isOutgoing, loadFrame, openCapture } from '../hooks/input/capture.js';
+import { OutgoingLookback, type OutgoingMatch } from '../hooks/outgoing.js';
 import type { PathResult } from '../hooks/path/fate.js';
 import { M_END, M_NHOFF } from '../vm/layout.js';
 import { Packet, resetMeta } from '../vm/packet.js';
@@ -176,70 +175,60 @@ export function cmdReplay(argv: readonly string[]): string {
   const iface = a.str('iface');
   checkIface(model, iface);
   const tty = process.stderr.isTTY === true;
-  let size = 0;
-  try {
-    if (file !== '-') size = statSync(file).size;
-  } catch {
-    // readCaptureFile reports it
-  }
+  const cap = openCapture(file);
+  const size = cap.size;
   const s = newSummary();
   const kernel = new Map<string, number>();
   const pkt = new Packet();
   const input: PacketInput = {};
-  // The interfaces the capture saw frames leave by: what the node sends out of them is recorded and paired.
-  const outIfaces = new Set<string>();
-  let n = 0;
-  for (const f of readCaptureFile(file)) {
-    n++;
-    if (isOutgoing(f)) outIfaces.add(frameIface(model, f, iface, file, n));
-  }
-  const matcher = outIfaces.size ? new OutgoingMatcher() : undefined;
-  if (matcher) {
-    model.recordEmitted = true;
-    s.outgoingMatch = { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] };
-  }
+  // What the node sends is kept for the outgoing frames the capture may show (never in a capture that cannot say so).
+  const lookback = cap.directional ? new OutgoingLookback() : undefined;
+  model.emitSink = lookback;
   const t0 = performance.now();
   let last = t0;
-  for (const f of readCaptureFile(file)) {
-    s.frames++;
-    const dev = frameIface(model, f, iface, file, s.frames);
-    if (isOutgoing(f)) {
-      s.outgoing++;
+  try {
+    for (let f = cap.next(); f; f = cap.next()) {
+      s.frames++;
+      const dev = frameIface(model, f, iface, file, s.frames);
+      if (isOutgoing(f)) {
+        s.outgoing++;
+        resetMeta(pkt);
+        if (!lookback || !loadFrame(pkt, f)) continue;
+        const m = lookback.match(s.frames, dev, pkt.data.subarray(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!));
+        const o = (s.outgoingMatch ??= { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] });
+        if (m.verdict === 'identical') o.identical++;
+        else if (m.verdict === 'kernel-fields') o.kernelFields++;
+        else if (m.verdict === 'differs') o.differ++;
+        else o.notEmitted++;
+        if (m.verdict !== 'identical' && o.frames.length < 100) o.frames.push(m);
+        continue;
+      }
       resetMeta(pkt);
-      if (!matcher || !loadFrame(pkt, f)) continue;
-      const m = matcher.match(s.frames, dev, pkt.data.subarray(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!));
-      const o = s.outgoingMatch!;
-      if (m.verdict === 'identical') o.identical++;
-      else if (m.verdict === 'kernel-fields') o.kernelFields++;
-      else if (m.verdict === 'differs') o.differ++;
-      else o.notEmitted++;
-      if (m.verdict !== 'identical' && o.frames.length < 100) o.frames.push(m);
-      continue;
-    }
-    resetMeta(pkt);
-    if (!loadFrame(pkt, f)) {
-      s.tooLarge++;
-      continue;
-    }
-    model.captureCt(pkt);
-    input.now = f.tsSec * 1e9 + f.tsNsec;
-    const r = model.receive(pkt, dev, input);
-    count(s, kernel, r.fate);
-    countAnswers(s, r);
-    if (matcher && r.emitted) matcher.add(r.emitted.filter((e) => outIfaces.has(e.dev)));
-    if (tty && (s.frames & 255) === 0) {
-      const now = performance.now();
-      if (now - last >= 100) {
-        last = now;
-        process.stderr.write(`\r\x1b[K${progressText(f.offset, size, s.frames, (now - t0) / 1000)}`);
+      if (!loadFrame(pkt, f)) {
+        s.tooLarge++;
+        continue;
+      }
+      model.captureCt(pkt);
+      input.now = f.tsSec * 1e9 + f.tsNsec;
+      const r = model.receive(pkt, dev, input);
+      count(s, kernel, r.fate);
+      countAnswers(s, r);
+      if (tty && (s.frames & 255) === 0) {
+        const now = performance.now();
+        if (now - last >= 100) {
+          last = now;
+          process.stderr.write(`\r\x1b[K${progressText(f.offset, size, s.frames, (now - t0) / 1000)}`);
+        }
       }
     }
+  } finally {
+    cap.close();
   }
   s.seconds = (performance.now() - t0) / 1000;
   const ct = model.conntrackTable;
   const now = input.now ?? 0;
   s.kernelDrops = Object.fromEntries([...kernel].sort(([x], [y]) => (x < y ? -1 : 1)));
-  if (matcher) s.outgoingMatch!.notCaptured = matcher.unmatched() + matcher.overflow;
+  if (s.outgoingMatch && lookback) s.outgoingMatch.notCaptured = lookback.notCaptured();
   if (model.stack.noSocketTableUsed) s.notes.push(`${a.positionals[0]!}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(size, size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
