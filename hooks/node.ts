@@ -54,6 +54,9 @@ const NO_FIELDS: readonly string[] = [];
 export { needsConntrack } from './ct-node.js';
 export type { CtSpec } from './path/ctx.js';
 
+/** A table's counters by chain: its rules' and its policy's. */
+export type TableCounters = Map<string, { rules: Count[]; policy: Count | undefined }>;
+
 export interface NodeModelOptions {
   /** Evaluator of the tables (default 'vm'). */
   engine?: EngineKind;
@@ -349,14 +352,15 @@ export class NodeModel {
 
   /**
    * The ruleset of a family with the engines' counters written into its AST
-   * (rule counters and builtin policy counters), ready for saveRuleset(rs, {counters: true}).
+   * (rule counters and builtin policy counters), ready for saveRuleset(rs, {counters: true});
+   * `counters` gives them instead of the engines (a replay's counters summed over its workers).
    */
-  rulesetWithCounters(family: 'ip' | 'ip6' = 'ip'): Ruleset | undefined {
+  rulesetWithCounters(family: 'ip' | 'ip6' = 'ip', counters?: (table: TableName) => TableCounters | undefined): Ruleset | undefined {
     const rs = family === 'ip6' ? this.rs6 : this.rs4;
     if (!rs) return undefined;
     const engines = family === 'ip6' ? this.engines6 : this.engines;
     for (const [name, table] of rs.tables) {
-      const c = engines.get(name)?.counters();
+      const c = counters ? counters(name) : engines.get(name)?.counters();
       if (!c) continue;
       for (const chain of table.chains.values()) applyCounters(chain, c.get(chain.name));
     }
