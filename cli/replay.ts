@@ -18,6 +18,7 @@
  * On a terminal, stderr shows a progress line and, at the end, a summary
  * of what became of the frames; --json gives the summary with the counters.
  */
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { NfvmError } from '../core/errors.js';
@@ -49,12 +50,13 @@ export const REPLAY: CommandSpec = {
       TCP resets, REJECT's) cross OUTPUT and POSTROUTING. Frames the capture
       saw leave the node are not fed: each is compared with what the node
       sent. On a terminal: progress and a summary on stderr; --json: the
-      summary with the counters. --workers N (default: the cores available)
-      spreads the connections over N threads, each a node with its share
-      of the conntrack table, and sums what they saw: the output is one
-      node's. A ruleset or capture with state shared across connections
-      (NAT, limit, quota, statistic, recent, SET, REJECT, answers of the
-      node, fragments, ...) is replayed on one thread, said on stderr.
+      summary with the counters. --workers N spreads the connections over
+      N threads, each a node with its share of the conntrack table, and
+      sums what they saw: the output is one node's. A ruleset or capture
+      with state shared across connections (NAT, limit, quota, statistic,
+      recent, SET, REJECT, answers of the node, fragments, ...) is replayed
+      on one thread, said on stderr (from stdin: an error, exit 2). Default:
+      the cores available for a file of 4 MiB or more, else 1.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
@@ -108,6 +110,18 @@ function bundled(): URL | undefined {
   return /\.m?js$/.test(u.pathname) ? u : undefined;
 }
 
+/** Without --workers, a capture smaller than this is replayed on one thread (starting workers costs more than they save). */
+const DEFAULT_WORKERS_MIN_BYTES = 4 << 20;
+
+/** The size of `file`, 0 when it cannot be read (openCapture says why). */
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** --workers: a count from 1, default the cores available. */
 function workerCount(v: string | undefined): number {
   if (v === undefined) return availableParallelism();
@@ -135,7 +149,11 @@ export function cmdReplay(argv: readonly string[]): string {
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
   if (save !== 'iptables' && save !== 'ip6tables') throw new UsageError(`--save takes iptables or ip6tables, not "${save}"`);
+  // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
+  // read again should its frames turn out to share state), silently.
+  const explicit = a.str('workers') !== undefined;
   let workers = workerCount(a.str('workers'));
+  if (!explicit && (file === '-' || fileSize(file) < DEFAULT_WORKERS_MIN_BYTES)) workers = 1;
   const dir = a.positionals[0]!;
   const model = loadModel(dir, a);
   const iface = a.str('iface');
@@ -148,7 +166,7 @@ export function cmdReplay(argv: readonly string[]): string {
   if (workers > 1) {
     const why = sharedStateReason(model);
     if (why) {
-      process.stderr.write(`nfvm replay: ${why}: state shared across connections, replaying on one thread\n`);
+      if (explicit) process.stderr.write(`nfvm replay: ${why}: state shared across connections, replaying on one thread\n`);
       workers = 1;
     }
   }
@@ -157,7 +175,7 @@ export function cmdReplay(argv: readonly string[]): string {
     const r = replaySharded(model, dir, modelOptions(a), file, iface, workers, script!, wantCt, tty);
     if (r.shared) {
       if (file === '-') throw new NfvmError('value', `${r.shared}: a replay split over ${workers} workers could differ from one node's, and stdin cannot be read again: replay with --workers 1`, '<stdin>', undefined, undefined);
-      process.stderr.write(`nfvm replay: ${r.shared}: state shared across connections, replaying on one thread\n`);
+      if (explicit) process.stderr.write(`nfvm replay: ${r.shared}: state shared across connections, replaying on one thread\n`);
     } else {
       out = {
         summary: r.summary, now: r.now, noSockets: r.noSockets, size: r.size,
