@@ -17,8 +17,13 @@
  * SYN, SYN-ACK, ACK, then 64-byte segments alternating direction, with
  * sequence and acknowledgment numbers as the endpoints would send them (so
  * conntrack's window tracking accepts them), one microsecond apart.
+ *
+ *   npm run bench -- stateful    (benchStateful: Mpps of `nfvm replay`, 1 and 2 workers)
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { writePcapng } from '../hooks/input/capture.js';
 import { LINKTYPE_ETHERNET } from '../hooks/input/frame.js';
 import { inetChecksum } from '../hooks/input/spec.js';
@@ -159,7 +164,7 @@ export function writeStatefulCapture(file: string, o: CaptureOptions): void {
   const nflows = o.flows ?? 4096;
   const rules = o.rules ?? 200;
   const flows: Flow[] = Array.from({ length: nflows }, (_, f) => newFlow(f, rules));
-  const fd = openSync(file, 'w');
+  const fd = file === '-' ? 1 : openSync(file, 'w');
   try {
     writeSync(fd, writePcapng([], { interfaces: [{ linktype: LINKTYPE_ETHERNET, name: 'eth0' }, { linktype: LINKTYPE_ETHERNET, name: 'eth1' }] }));
     const chunk = new Uint8Array(1 << 20);
@@ -190,6 +195,87 @@ export function writeStatefulCapture(file: string, o: CaptureOptions): void {
     }
     writeSync(fd, chunk, 0, at);
   } finally {
-    closeSync(fd);
+    if (fd !== 1) closeSync(fd);
   }
+}
+
+/** Wall seconds and peak RSS (KB, when /usr/bin/time is there) of `nfvm replay` of `pcap` on `workers` threads, checked to have replayed `frames` frames. */
+function timedReplay(cli: string, snap: string, pcap: string, frames: number, workers: number): { s: number; cpu: number; kb: number } {
+  const args = [cli, 'replay', snap, '--pcap', pcap, '--json', '--workers', String(workers)];
+  const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+  const t0 = process.hrtime.bigint();
+  const r = timeBin
+    ? spawnSync(timeBin, ['-f', 'maxrss=%M cpu=%U+%S', process.execPath, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 })
+    : spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`nfvm replay --workers ${workers}: exit ${r.status}: ${r.stderr}`);
+  if (r.stderr.includes('replaying on one thread')) throw new Error(`nfvm replay --workers ${workers} fell back to one thread: ${r.stderr}`);
+  const doc = JSON.parse(r.stdout) as { summary: { frames: number; forwarded: number } };
+  if (doc.summary.frames !== frames || doc.summary.forwarded !== frames) throw new Error(`nfvm replay: ${JSON.stringify(doc.summary)}, expected ${frames} frames forwarded`);
+  const cpu = /cpu=([0-9.]+)\+([0-9.]+)/.exec(r.stderr);
+  return { s, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, kb: Number(/maxrss=(\d+)/.exec(r.stderr)?.[1] ?? NaN) };
+}
+
+export interface StatefulRow {
+  workers: number;
+  frames: string;
+  /** Mpps from the slope between N and 2N frames (wall time), as a range over the repetitions. */
+  Mpps: string;
+  /** The same from the CPU time of the process (user + system, all threads): the work per frame, whatever else the machine runs. */
+  'Mpps per CPU-second': string;
+  'µs/frame': string;
+  'peak RSS MB (2N)': string;
+}
+
+/**
+ * `npm run bench -- stateful`: `nfvm replay` (the bundle, timed from
+ * outside) of the 200-rule stateful firewall on captures of N and 2N
+ * frames of 4,096 two-sided connections (NFVM_BENCH_FRAMES, default
+ * 500,000), on 1 and 2 workers (NFVM_BENCH_WORKERS=1,2), repeated
+ * NFVM_BENCH_REPEAT times (default 3). Mpps = N / (t(2N) - t(N)): start-up,
+ * snapshot loading and compiling cancel.
+ */
+export function benchStateful(): StatefulRow[] {
+  const cli = join(process.cwd(), 'dist', 'cli.mjs');
+  if (!existsSync(cli)) throw new Error(`${cli} not found: build it first (node build.mjs)`);
+  const n = Number(process.env.NFVM_BENCH_FRAMES ?? 500_000);
+  const repeat = Number(process.env.NFVM_BENCH_REPEAT ?? 3);
+  const workers = (process.env.NFVM_BENCH_WORKERS ?? '1,2').split(',').map(Number);
+  const tmp = mkdtempSync(join(tmpdir(), 'nfvm-bench-stateful-'));
+  const rows: StatefulRow[] = [];
+  try {
+    const snap = join(tmp, 'node');
+    cpSync(join(process.cwd(), 'test', 'path', 'fixtures', 'node'), snap, { recursive: true });
+    writeFileSync(join(snap, 'iptables-save.txt'), statefulRuleset());
+    const caps = [n, 2 * n].map((frames) => {
+      const f = join(tmp, `flows-${frames}.pcapng`);
+      writeStatefulCapture(f, { frames });
+      return f;
+    });
+    for (const w of workers) {
+      const mpps: number[] = [];
+      const cpu: number[] = [];
+      const kb: number[] = [];
+      for (let rep = 0; rep < repeat; rep++) {
+        const a = timedReplay(cli, snap, caps[0]!, n, w);
+        const b = timedReplay(cli, snap, caps[1]!, 2 * n, w);
+        mpps.push(n / (b.s - a.s) / 1e6);
+        cpu.push(n / (b.cpu - a.cpu) / 1e6);
+        kb.push(b.kb);
+      }
+      const range = (xs: number[], d: number) => {
+        const lo = Math.min(...xs).toFixed(d);
+        const hi = Math.max(...xs).toFixed(d);
+        return lo === hi ? lo : `${lo}-${hi}`;
+      };
+      const row: StatefulRow = {
+        workers: w, frames: `${n}/${2 * n}`, Mpps: range(mpps, 2), 'Mpps per CPU-second': range(cpu, 2), 'µs/frame': range(mpps.map((x) => 1 / x), 2), 'peak RSS MB (2N)': range(kb.map((x) => x / 1024), 0),
+      };
+      rows.push(row);
+      console.log(JSON.stringify(row));
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return rows;
 }
