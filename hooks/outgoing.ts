@@ -232,7 +232,7 @@ class Lookback {
     this.len[i] = n;
     this.kind[i] = kind;
     this.fields[i] = kernelFields;
-    for (let k = 0; k < n; k++) this.buf[pos + k] = bytes[from + k]!;
+    this.buf.set(bytes.subarray(from, to), pos);
     this.count++;
   }
 
