@@ -143,6 +143,18 @@ function flowFrame(fl: Flow, b: Uint8Array, nat: boolean): { len: number; eth1: 
   return { len, eth1: fromServer };
 }
 
+/** The frame in `b` as the firewall forwards it: TTL one less (IP checksum updated), from its other interface's MAC to the next hop. */
+function forwardedCopy(b: Uint8Array, fromEth1: boolean): void {
+  b.set(fromEth1 ? MAC_CLIENT : MAC_SERVER, 0);
+  b.set(fromEth1 ? MAC_ETH0 : MAC_ETH1, 6);
+  b[ETH + 8] = b[ETH + 8]! - 1;
+  b[ETH + 10] = 0;
+  b[ETH + 11] = 0;
+  const ck = inetChecksum(b, ETH, TH);
+  b[ETH + 10] = ck >> 8;
+  b[ETH + 11] = ck & 255;
+}
+
 export interface CaptureOptions {
   frames: number;
   /** Concurrent flows (default 4096). */
@@ -157,6 +169,12 @@ export interface CaptureOptions {
    * having its own), and from the DNAT target for the DNATed port.
    */
   nat?: boolean;
+  /**
+   * Also the frames the firewall forwards, as a capture on both of its
+   * interfaces shows them leaving (epb_flags outbound, TTL one less, the
+   * next hop's MAC), after each frame it receives (default false; without nat).
+   */
+  outgoing?: boolean;
 }
 
 /** Writes the capture to `file` (pcapng, EPBs on interface 0 = eth0, 1 = eth1) in chunks. */
@@ -174,24 +192,37 @@ export function writeStatefulCapture(file: string, o: CaptureOptions): void {
     const t0 = (o.start ?? 1767225600) * 1e6;
     for (let i = 0; i < o.frames; i++) {
       const { len, eth1 } = flowFrame(flows[i % nflows]!, frame, o.nat === true);
-      const padded = (len + 3) & ~3;
-      const blen = 32 + padded;
-      if (at + blen > chunk.length) {
-        writeSync(fd, chunk, 0, at);
-        at = 0;
+      const copies = o.outgoing ? 2 : 1;
+      for (let c = 0; c < copies; c++) {
+        const out = c === 1;
+        if (out) forwardedCopy(frame, eth1);
+        const padded = (len + 3) & ~3;
+        const blen = 32 + padded + (out ? 12 : 0);
+        if (at + blen > chunk.length) {
+          writeSync(fd, chunk, 0, at);
+          at = 0;
+        }
+        const us = t0 + i;
+        dv.setUint32(at, 6, true);
+        dv.setUint32(at + 4, blen, true);
+        // the copy leaves by the other interface
+        dv.setUint32(at + 8, eth1 !== out ? 1 : 0, true);
+        dv.setUint32(at + 12, Math.floor(us / 0x100000000), true);
+        dv.setUint32(at + 16, us >>> 0, true);
+        dv.setUint32(at + 20, len, true);
+        dv.setUint32(at + 24, len, true);
+        chunk.set(frame.subarray(0, len), at + 28);
+        chunk.fill(0, at + 28 + len, at + 28 + padded);
+        if (out) {
+          // epb_flags: direction outbound, then opt_endofopt
+          dv.setUint16(at + 28 + padded, 2, true);
+          dv.setUint16(at + 30 + padded, 4, true);
+          dv.setUint32(at + 32 + padded, 2, true);
+          dv.setUint32(at + 36 + padded, 0, true);
+        }
+        dv.setUint32(at + blen - 4, blen, true);
+        at += blen;
       }
-      const us = t0 + i;
-      dv.setUint32(at, 6, true);
-      dv.setUint32(at + 4, blen, true);
-      dv.setUint32(at + 8, eth1 ? 1 : 0, true);
-      dv.setUint32(at + 12, Math.floor(us / 0x100000000), true);
-      dv.setUint32(at + 16, us >>> 0, true);
-      dv.setUint32(at + 20, len, true);
-      dv.setUint32(at + 24, len, true);
-      chunk.set(frame.subarray(0, len), at + 28);
-      chunk.fill(0, at + 28 + len, at + 28 + padded);
-      dv.setUint32(at + 28 + padded, blen, true);
-      at += blen;
     }
     writeSync(fd, chunk, 0, at);
   } finally {

@@ -82,6 +82,10 @@ function count(s: ReplaySummary, kernel: Map<string, number>, f: Fate): void {
 }
 
 
+function newOutgoingMatch(): NonNullable<ReplaySummary['outgoingMatch']> {
+  return { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] };
+}
+
 /** Feeds frames to `model` and keeps the summary. */
 export class Replayer {
   readonly summary = newSummary();
@@ -113,11 +117,13 @@ export class Replayer {
     s.frames++;
     if (isOutgoing(f)) {
       s.outgoing++;
-      resetMeta(pkt);
       const lookback = this.lookback;
-      if (!lookback || !loadFrame(pkt, f)) return;
+      if (!lookback) return;
+      lookback.activate(dev);
+      const o = (s.outgoingMatch ??= newOutgoingMatch());
+      resetMeta(pkt);
+      if (!loadFrame(pkt, f)) return;
       const m = lookback.match(n, dev, pkt.data.subarray(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!));
-      const o = (s.outgoingMatch ??= { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] });
       if (m.verdict === 'identical') o.identical++;
       else if (m.verdict === 'kernel-fields') o.kernelFields++;
       else if (m.verdict === 'differs') o.differ++;
@@ -140,8 +146,16 @@ export class Replayer {
     }
   }
 
-  /** The summary once every frame is in: kernel drops sorted, the outgoing frames' unpaired count. */
-  finish(): ReplaySummary {
+  /**
+   * The summary once every frame is in: kernel drops sorted, the outgoing
+   * frames' unpaired count. `outDevs`: the devices other workers saw
+   * outgoing frames on (what this one sent out of them is counted too).
+   */
+  finish(outDevs: readonly string[] = []): ReplaySummary {
+    if (this.lookback && outDevs.length) {
+      for (const d of outDevs) this.lookback.activate(d);
+      this.summary.outgoingMatch ??= newOutgoingMatch();
+    }
     const s = this.summary;
     s.kernelDrops = Object.fromEntries([...this.kernel].sort(([x], [y]) => (x < y ? -1 : 1)));
     if (s.outgoingMatch && this.lookback) s.outgoingMatch.notCaptured = this.lookback.notCaptured();

@@ -30,7 +30,7 @@ import type { Ruleset } from '../core/ast.js';
 import type { Count } from '../engine/engine.js';
 import { buildNodeModel, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
-import { StreamFrame, loadFrame, type Frame } from '../hooks/input/capture.js';
+import { StreamFrame, isOutgoing, loadFrame, type Frame } from '../hooks/input/capture.js';
 import { connectionHash, SHARD_UNKNOWN } from '../hooks/input/rss.js';
 import { conntrackEntry, conntrackLine, type CtEntryJson } from '../hooks/conntrack/print.js';
 import { Packet, resetMeta } from '../vm/packet.js';
@@ -143,6 +143,8 @@ interface EndMessage {
   end: true;
   now: number;
   conntrack: boolean;
+  /** The devices the capture saw frames leave by. */
+  outDevs: string[];
 }
 
 /** Whether this thread is a replay worker (cli/main.ts runs replayWorker() instead of the command line). */
@@ -213,7 +215,7 @@ export function replayWorker(): void {
         return;
       }
       const model = rep.model;
-      const s = rep.finish();
+      const s = rep.finish(msg.outDevs);
       let shared = '';
       if (rep.answered) shared = 'the node\'s stack answered frames (its rate limits and IP IDs are shared by all connections)';
       else if (model.random.state[0] !== afterDraws(rng0, ct ? ct.chainDraws : 0)) shared = 'the node drew from its random source (one sequence for every connection)';
@@ -275,6 +277,8 @@ export class ShardedReplay {
   private readonly pkt = new Packet();
   /** Why the run cannot stand for one node's, found while reading ('' while none). */
   shared = '';
+  /** The devices outgoing frames were seen on. */
+  private readonly outDevs = new Set<string>();
 
   constructor(
     readonly n: number,
@@ -300,8 +304,8 @@ export class ShardedReplay {
     }
   }
 
-  private newBatch(i: number): void {
-    const b = new Uint8Array(BATCH);
+  private newBatch(i: number, size = BATCH): void {
+    const b = new Uint8Array(size);
     this.batch[i] = b;
     this.dv[i] = new DataView(b.buffer);
     this.fill[i] = 8;
@@ -310,6 +314,7 @@ export class ShardedReplay {
   /** Frame number `n` of the capture, on or leaving `dev`: to the worker of its connection. */
   frame(f: Frame, dev: string, n: number): void {
     const pkt = this.pkt;
+    if (isOutgoing(f)) this.outDevs.add(dev);
     resetMeta(pkt);
     let w = 0;
     if (loadFrame(pkt, f)) {
@@ -322,8 +327,11 @@ export class ShardedReplay {
     const at = f instanceof StreamFrame ? f.at : 0;
     const caplen = f instanceof StreamFrame ? f.caplen : f.data.length;
     const need = REC + ((caplen + 7) & ~7);
-    if (this.fill[w]! + need > BATCH) this.flush(w);
-    if (8 + need > BATCH) throw new NfvmError('value', `frame ${n} of ${caplen} bytes is larger than a worker's batch`, '<capture>', undefined, undefined);
+    if (this.fill[w]! + need > this.batch[w]!.length) {
+      this.flush(w);
+      // A frame larger than a batch travels in one of its own.
+      if (8 + need > BATCH) this.newBatch(w, 8 + need);
+    }
     const dv = this.dv[w]!;
     const p = this.fill[w]!;
     dv.setFloat64(p, n, true);
@@ -371,7 +379,7 @@ export class ShardedReplay {
   finish(now: number, conntrack: boolean): ShardedResult {
     for (let w = 0; w < this.n; w++) {
       this.flush(w);
-      const end: EndMessage = { end: true, now, conntrack };
+      const end: EndMessage = { end: true, now, conntrack, outDevs: [...this.outDevs] };
       this.ports[w]!.postMessage(end);
     }
     const results: WorkerResult[] = [];

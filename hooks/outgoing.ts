@@ -278,17 +278,21 @@ export class OutgoingLookback {
     r.push(kind, bytes, from, to, kernelFields);
   }
 
+  /** The capture saw a frame leave by `iface`: what the node sent out of it is paired from now on (and was, as far back as the lookback holds). */
+  activate(iface: string): void {
+    if (this.active.has(iface)) return;
+    this.active.add(iface);
+    const r = this.rings.get(iface);
+    if (r) {
+      this.matcher.overflow += r.dropped;
+      this.matcher.add(r.entries(iface));
+      this.rings.delete(iface);
+    }
+  }
+
   /** Pairs the outgoing frame `frame` (its IP bytes, leaving `iface`) with an emitted packet. */
   match(frame: number, iface: string, got: Uint8Array): OutgoingMatch {
-    if (!this.active.has(iface)) {
-      this.active.add(iface);
-      const r = this.rings.get(iface);
-      if (r) {
-        this.matcher.overflow += r.dropped;
-        this.matcher.add(r.entries(iface));
-        this.rings.delete(iface);
-      }
-    }
+    this.activate(iface);
     return this.matcher.match(frame, iface, got);
   }
 

@@ -37,6 +37,7 @@ let fw = '';
 let fwNat = '';
 let flows = '';
 let flowsNat = '';
+let flowsOut = '';
 
 beforeAll(async () => {
   cli = await buildCli();
@@ -47,6 +48,8 @@ beforeAll(async () => {
   // 5 frames per connection and more: the handshake, then data both ways; more than one chunk of the reader
   writeStatefulCapture(flows, { frames: 20_000, flows: 1024 });
   writeStatefulCapture(flowsNat, { frames: 20_000, flows: 1024, nat: true });
+  flowsOut = join(dir, 'flows-out.pcapng');
+  writeStatefulCapture(flowsOut, { frames: 10_000, flows: 1024, outgoing: true });
 });
 
 describe('--pcap - reads the capture from stdin', () => {
@@ -90,6 +93,16 @@ describe('--workers N gives one node\'s output', () => {
     expect(doc.summary).toMatchObject({ frames: 20_000, forwarded: 20_000, dropped: 0 });
     // piped in, as tcpdump -w - would
     expect(sh(`cat '${flows}' | ${cliCommand(cli, ['replay', fw, '--pcap', '-', '--workers', '2'])}`)).toEqual(one);
+  });
+
+  it('a capture of both interfaces, the forwarded frames seen leaving: paired with what each worker sent, one summary', () => {
+    const one = nfvm(['replay', fw, '--pcap', flowsOut, '--workers', '1', '--json']);
+    expect(one).toMatchObject({ code: 0, err: '' });
+    const doc = JSON.parse(one.out) as { summary: { frames: number; outgoing: number; outgoingMatch: { identical: number; notCaptured: number } } };
+    expect(doc.summary).toMatchObject({ frames: 20_000, outgoing: 10_000, outgoingMatch: { identical: 10_000, notCaptured: 0 } });
+    const two = nfvm(['replay', fw, '--pcap', flowsOut, '--workers', '2', '--json']);
+    expect(two).toMatchObject({ code: 0, err: '' });
+    expect(noTime(two.out)).toBe(noTime(one.out));
   });
 
   it('a nat table: one line on stderr, replayed on one thread, the same output', () => {
