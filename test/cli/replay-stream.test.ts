@@ -46,7 +46,7 @@ beforeAll(async () => {
   flows = join(dir, 'flows.pcapng');
   flowsNat = join(dir, 'flows-nat.pcapng');
   // 5 frames per connection and more: the handshake, then data both ways; more than one chunk of the reader
-  writeStatefulCapture(flows, { frames: 8_000, flows: 1024 });
+  writeStatefulCapture(flows, { frames: 10_000, flows: 1024 });
   writeStatefulCapture(flowsNat, { frames: 8_000, flows: 1024, nat: true });
   flowsOut = join(dir, 'flows-out.pcapng');
   writeStatefulCapture(flowsOut, { frames: 5_000, flows: 1024, outgoing: true });
@@ -88,7 +88,7 @@ describe('--workers N gives one node\'s output', () => {
     expect(j).toMatchObject({ code: 0, err: '' });
     expect(noTime(j.out)).toBe(noTime(json1.out));
     const doc = JSON.parse(json1.out) as { summary: { frames: number; forwarded: number; dropped: number } };
-    expect(doc.summary).toMatchObject({ frames: 8_000, forwarded: 8_000, dropped: 0 });
+    expect(doc.summary).toMatchObject({ frames: 10_000, forwarded: 10_000, dropped: 0 });
     // piped in, as tcpdump -w - would
     expect(sh(`cat '${flows}' | ${cliCommand(cli, ['replay', fw, '--pcap', '-', '--workers', '2'])}`)).toEqual(one);
   }, 300_000);
