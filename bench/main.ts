@@ -13,6 +13,8 @@
  *   engines ns per packet of the VM and the x_tables evaluator on ClassBench and kube-proxy sets
  *   replay  `nfvm replay` (the bundled command) timed from outside on N and 2N frames,
  *           per engine and optimization (bench/replay.ts); only when asked for
+ *   stateful `nfvm replay` of a 200-rule stateful firewall, 4,096 two-sided TCP connections,
+ *           N and 2N frames, 1 and 2 workers: Mpps and peak RSS (bench/stateful.ts); only when asked for
  */
 import { Bench } from 'tinybench';
 import { cpus } from 'node:os';
@@ -26,6 +28,7 @@ import { referenceTable } from '../engine/reference/index.js';
 import { benchPacket, bytesPerRule, example17, linearChain, linearChainText } from './vm-chain.js';
 import { benchEngines } from './engines.js';
 import { benchReplay } from './replay.js';
+import { benchStateful } from './stateful.js';
 
 const only = process.argv[2];
 const results: Record<string, unknown>[] = [];
@@ -109,6 +112,12 @@ if (only === 'replay') {
   const rows = benchReplay();
   console.table(rows);
   results.push(...rows.map((r) => ({ task: `replay: ${r.set}`, ...r })));
+}
+if (only === 'stateful') {
+  // `nfvm replay` of the stateful firewall, 1 and 2 workers (bench/stateful.ts); only when asked for
+  const rows = benchStateful();
+  console.table(rows);
+  results.push(...rows.map((r) => ({ task: `stateful replay: ${r.workers} worker(s)`, ...r })));
 }
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(`bench/results/${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, results }, null, 2));

@@ -15,6 +15,7 @@ import { DISASM, cmdDisasm } from './disasm.js';
 import { SNAPSHOT, cmdSnapshot } from './snapshot.js';
 import { TRACE, cmdTrace } from './trace.js';
 import { REPLAY, cmdReplay } from './replay.js';
+import { isReplayWorker, replayWorker } from './replay-workers.js';
 
 const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => string }> = new Map([
   ['save', { spec: SAVE, run: cmdSave }],
@@ -90,6 +91,11 @@ function quietOnBrokenPipe(stream: NodeJS.WriteStream): void {
   });
 }
 
-quietOnBrokenPipe(process.stdout);
-quietOnBrokenPipe(process.stderr);
-process.exitCode = main(process.argv.slice(2));
+if (isReplayWorker()) {
+  // A worker thread of `nfvm replay --workers N` (the bundle loads itself).
+  replayWorker();
+} else {
+  quietOnBrokenPipe(process.stdout);
+  quietOnBrokenPipe(process.stderr);
+  process.exitCode = main(process.argv.slice(2));
+}

@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
-import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel } from '../hooks/node.js';
+import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel, type NodeModelOptions } from '../hooks/node.js';
 import { specPacket, type PacketSpec } from '../hooks/input/spec.js';
 import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
 import type { Backend } from '../core/netfilter.js';
@@ -31,6 +31,16 @@ function isSnapshotFile(name: string): boolean {
 
 /** Reads the snapshot and builds the node for the trace and replay commands. */
 export function loadModel(dir: string, a: ParsedArgs): NodeModel {
+  const opts = modelOptions(a);
+  const node = readSnapshot(dir);
+  if (!readdirSync(dir).some(isSnapshotFile)) {
+    throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
+  }
+  return buildNodeModel(node, opts);
+}
+
+/** The model options (--engine, --backend, --optimize, --seed) of a command line, checked. */
+export function modelOptions(a: ParsedArgs): NodeModelOptions {
   const engine = a.str('engine') ?? 'vm';
   if (engine !== 'vm' && engine !== 'interp' && engine !== 'reference') throw new UsageError(`unknown engine "${engine}" (expected vm, interp or reference)`);
   const backend = a.str('backend');
@@ -43,11 +53,7 @@ export function loadModel(dir: string, a: ParsedArgs): NodeModel {
     if (!/^\d{1,10}$/.test(s) || Number(s) > 0xffffffff) throw new UsageError(`--seed takes a number, not "${s}"`);
     seed = Number(s);
   }
-  const node = readSnapshot(dir);
-  if (!readdirSync(dir).some(isSnapshotFile)) {
-    throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
-  }
-  return buildNodeModel(node, { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1 });
+  return { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1 };
 }
 
 /**

@@ -19,25 +19,28 @@
  * of what became of the frames; --json gives the summary with the counters.
  */
 import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { NfvmError } from '../core/errors.js';
+import type { TableName } from '../core/ast.js';
 import { saveRuleset } from '../compiler/save.js';
-import type { Fate } from '../hooks/path/fate.js';
-import { isOutgoing, loadFrame, mayHaveOutgoing, readCapture, readCaptureBytes } from '../hooks/input/capture.js';
-import { OutgoingMatcher, type OutgoingMatch } from '../hooks/outgoing.js';
-import type { PathResult } from '../hooks/path/fate.js';
-import { M_END, M_NHOFF } from '../vm/layout.js';
-import { Packet, resetMeta } from '../vm/packet.js';
-import type { PacketInput } from '../hooks/node.js';
-import { conntrackList, conntrackListJson, conntrackSummary } from '../hooks/conntrack/index.js';
+import { isOutgoing, openCapture } from '../hooks/input/capture.js';
+import type { NodeModel, NodeModelOptions, TableCounters } from '../hooks/node.js';
+import { conntrackList, conntrackListJson, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions } from './model.js';
+import { Replayer, type ReplaySummary } from './replay-run.js';
+import { ShardedReplay, sharedStateReason, type ShardedResult } from './replay-workers.js';
+
+export type { ReplaySummary } from './replay-run.js';
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables]
-              ${MODEL_USAGE} [--conntrack] [--json]
-      Feed every frame of the capture (pcap or pcapng) in on interface NAME
+  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables]
+              ${MODEL_USAGE} [--workers N] [--conntrack] [--json]
+      Feed every frame of the capture (pcap or pcapng; - reads it from
+      stdin: tcpdump -w - | nfvm replay ...) in on interface NAME
       (default: each frame's pcapng interface, or its LINUX_SLL2 ifindex),
       in order, on the capture's clock, and print the ruleset with its
       counters as \`iptables-save -c\` would on the node (--save ip6tables:
@@ -47,83 +50,20 @@ export const REPLAY: CommandSpec = {
       TCP resets, REJECT's) cross OUTPUT and POSTROUTING. Frames the capture
       saw leave the node are not fed: each is compared with what the node
       sent. On a terminal: progress and a summary on stderr; --json: the
-      summary with the counters.
+      summary with the counters. --workers N spreads the connections over
+      N threads, each a node with its share of the conntrack table, and
+      sums what they saw: the output is one node's. A ruleset or capture
+      with state shared across connections (NAT, limit, quota, statistic,
+      recent, SET, REJECT, answers of the node, fragments, ...) is replayed
+      on one thread, said on stderr (from stdin: an error, exit 2). Default:
+      the cores available for a file of 4 MiB or more, else 1.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
+    workers: { type: 'string' },
     ...MODEL_OPTIONS,
   },
 };
-
-/** What became of the frames of a capture. */
-export interface ReplaySummary {
-  frames: number;
-  seconds: number;
-  delivered: number;
-  forwarded: number;
-  sent: number;
-  /** Dropped by a rule or policy of a table (or a match's hotdrop). */
-  dropped: number;
-  rejected: number;
-  queued: number;
-  stolen: number;
-  /** Dropped by the kernel's own checks, by reason (martian-source, ttl, no-route, ...). */
-  kernelDrops: Record<string, number>;
-  /** PACKET_OTHERHOST: another host's MAC, dropped by ip_rcv before PREROUTING. */
-  notForThisHost: number;
-  /** Sent by the node (the capture saw them leave): not fed through the receive path. */
-  outgoing: number;
-  /** Not IPv4 or IPv6 (ARP and the like are not modelled). */
-  notIp: number;
-  /** Larger than the packet buffer: skipped. */
-  tooLarge: number;
-  /** The packets the node's stack sent in answer, out of a device (sent) by kind, and those that went no further (a rule, no route, ...). */
-  answers: { sent: number; byKind: Record<string, number>; notSent: number };
-  /** The outgoing frames against what the node sent (only when the capture has outgoing frames). */
-  outgoingMatch: {
-    identical: number;
-    /** Identical but for fields the kernel fills itself (a random IP ID, a checksum left to the device). */
-    kernelFields: number;
-    differ: number;
-    notEmitted: number;
-    /** Packets the node sent out of a device the capture saw outgoing frames on, with no frame to pair. */
-    notCaptured: number;
-    /** The first of each verdict but identical (at most 100). */
-    frames: OutgoingMatch[];
-  } | undefined;
-  /** What the summary should say besides the counts (no ss.txt, ...). */
-  notes: string[];
-}
-
-function newSummary(): ReplaySummary {
-  return {
-    frames: 0, seconds: 0, delivered: 0, forwarded: 0, sent: 0, dropped: 0, rejected: 0, queued: 0, stolen: 0,
-    kernelDrops: {}, notForThisHost: 0, outgoing: 0, notIp: 0, tooLarge: 0,
-    answers: { sent: 0, byKind: {}, notSent: 0 }, outgoingMatch: undefined, notes: [],
-  };
-}
-
-function countAnswers(s: ReplaySummary, r: PathResult): void {
-  for (const a of r.answers) {
-    if (a.fate.kind === 'sent') {
-      s.answers.sent++;
-      s.answers.byKind[a.kind] = (s.answers.byKind[a.kind] ?? 0) + 1;
-    } else s.answers.notSent++;
-  }
-}
-
-function count(s: ReplaySummary, kernel: Map<string, number>, f: Fate): void {
-  switch (f.kind) {
-    case 'dropped':
-      if (f.reason === 'rule' || f.reason === 'policy' || f.reason === 'hotdrop') s.dropped++;
-      else if (f.reason === 'other-host') s.notForThisHost++;
-      else if (f.reason === 'not-ip') s.notIp++;
-      else kernel.set(f.reason, (kernel.get(f.reason) ?? 0) + 1);
-      return;
-    default:
-      s[f.kind]++;
-  }
-}
 
 /** The one-line summary: `nfvm replay: 5 frames in 0.01 s (500 frames/s): 2 delivered, ...`. */
 export function summaryText(s: ReplaySummary): string {
@@ -164,6 +104,43 @@ function progressText(offset: number, size: number, frames: number, seconds: num
   return `nfvm replay: ${(done * 100).toFixed(0)}% (${MB(offset)} of ${MB(size)} MB), ${fps} frames/s, ETA ${eta} s`;
 }
 
+/** Whether this code runs from the bundle (dist/cli.mjs), which a worker thread can load; not under a TypeScript loader. */
+function bundled(): URL | undefined {
+  const u = new URL(import.meta.url);
+  return /\.m?js$/.test(u.pathname) ? u : undefined;
+}
+
+/** Without --workers, a capture smaller than this is replayed on one thread (starting workers costs more than they save). */
+const DEFAULT_WORKERS_MIN_BYTES = 4 << 20;
+
+/** The size of `file`, 0 when it cannot be read (openCapture says why). */
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** --workers: a count from 1, default the cores available. */
+function workerCount(v: string | undefined): number {
+  if (v === undefined) return availableParallelism();
+  if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new UsageError(`--workers takes a number from 1, not "${v}"`);
+  return Number(v);
+}
+
+/** What a replay gives the output: the summary, the counters, the conntrack listing. */
+interface ReplayOutcome {
+  summary: ReplaySummary;
+  counters: ((family: 'ip' | 'ip6', table: TableName) => TableCounters | undefined) | undefined;
+  noSockets: boolean;
+  now: number;
+  /** The capture's size (-1: a pipe), for the last progress line. */
+  size: number;
+  conntrackLines: () => string[];
+  conntrackJson: () => CtEntryJson[];
+}
+
 export function cmdReplay(argv: readonly string[]): string {
   const a = parseCommand(REPLAY, argv);
   if (a.help) return REPLAY.usage;
@@ -172,95 +149,133 @@ export function cmdReplay(argv: readonly string[]): string {
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
   if (save !== 'iptables' && save !== 'ip6tables') throw new UsageError(`--save takes iptables or ip6tables, not "${save}"`);
-  const model = loadModel(a.positionals[0]!, a);
+  // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
+  // read again should its frames turn out to share state), silently.
+  const explicit = a.str('workers') !== undefined;
+  let workers = workerCount(a.str('workers'));
+  if (!explicit && (file === '-' || fileSize(file) < DEFAULT_WORKERS_MIN_BYTES)) workers = 1;
+  const dir = a.positionals[0]!;
+  const model = loadModel(dir, a);
   const iface = a.str('iface');
   checkIface(model, iface);
   const tty = process.stderr.isTTY === true;
-  let size = 0;
-  try {
-    if (file !== '-') size = statSync(file).size;
-  } catch {
-    // readCaptureBytes reports it
-  }
-  const s = newSummary();
-  const kernel = new Map<string, number>();
-  const pkt = new Packet();
-  const input: PacketInput = {};
-  // The capture is read once (stdin cannot be read twice). The interfaces
-  // it saw frames leave by: what the node sends out of them is recorded and
-  // paired; only a capture that can mark frames outgoing needs the pass.
-  const { buf, name } = readCaptureBytes(file);
-  const outIfaces = new Set<string>();
-  if (mayHaveOutgoing(buf)) {
-    let n = 0;
-    for (const f of readCapture(buf, name)) {
-      n++;
-      if (isOutgoing(f)) outIfaces.add(frameIface(model, f, iface, file, n));
-    }
-  }
-  const matcher = outIfaces.size ? new OutgoingMatcher() : undefined;
-  if (matcher) {
-    model.recordEmitted = true;
-    s.outgoingMatch = { identical: 0, kernelFields: 0, differ: 0, notEmitted: 0, notCaptured: 0, frames: [] };
-  }
-  const t0 = performance.now();
-  let last = t0;
-  for (const f of readCapture(buf, name)) {
-    s.frames++;
-    const dev = frameIface(model, f, iface, file, s.frames);
-    if (isOutgoing(f)) {
-      s.outgoing++;
-      resetMeta(pkt);
-      if (!matcher || !loadFrame(pkt, f)) continue;
-      const m = matcher.match(s.frames, dev, pkt.data.subarray(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!));
-      const o = s.outgoingMatch!;
-      if (m.verdict === 'identical') o.identical++;
-      else if (m.verdict === 'kernel-fields') o.kernelFields++;
-      else if (m.verdict === 'differs') o.differ++;
-      else o.notEmitted++;
-      if (m.verdict !== 'identical' && o.frames.length < 100) o.frames.push(m);
-      continue;
-    }
-    resetMeta(pkt);
-    if (!loadFrame(pkt, f)) {
-      s.tooLarge++;
-      continue;
-    }
-    model.captureCt(pkt);
-    input.now = f.tsSec * 1e9 + f.tsNsec;
-    const r = model.receive(pkt, dev, input);
-    count(s, kernel, r.fate);
-    countAnswers(s, r);
-    if (matcher && r.emitted) matcher.add(r.emitted.filter((e) => outIfaces.has(e.dev)));
-    if (tty && (s.frames & 255) === 0) {
-      const now = performance.now();
-      if (now - last >= 100) {
-        last = now;
-        process.stderr.write(`\r\x1b[K${progressText(f.offset, size, s.frames, (now - t0) / 1000)}`);
-      }
-    }
-  }
-  s.seconds = (performance.now() - t0) / 1000;
-  const ct = model.conntrackTable;
-  const now = input.now ?? 0;
-  s.kernelDrops = Object.fromEntries([...kernel].sort(([x], [y]) => (x < y ? -1 : 1)));
-  if (matcher) s.outgoingMatch!.notCaptured = matcher.unmatched() + matcher.overflow;
-  if (model.stack.noSocketTableUsed) s.notes.push(`${a.positionals[0]!}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
-  if (tty) process.stderr.write(`\r\x1b[K${progressText(size, size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
+  const script = bundled();
+  if (!script) workers = 1;
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
-  const rs = model.rulesetWithCounters(family);
+  const wantCt = a.flag('conntrack') || a.flag('json');
+  if (workers > 1) {
+    const why = sharedStateReason(model);
+    if (why) {
+      if (explicit) process.stderr.write(`nfvm replay: ${why}: state shared across connections, replaying on one thread\n`);
+      workers = 1;
+    }
+  }
+  let out: ReplayOutcome | undefined;
+  if (workers > 1) {
+    const r = replaySharded(model, dir, modelOptions(a), file, iface, workers, script!, wantCt, tty);
+    if (r.shared) {
+      if (file === '-') throw new NfvmError('value', `${r.shared}: a replay split over ${workers} workers could differ from one node's, and stdin cannot be read again: replay with --workers 1`, '<stdin>', undefined, undefined);
+      if (explicit) process.stderr.write(`nfvm replay: ${r.shared}: state shared across connections, replaying on one thread\n`);
+    } else {
+      out = {
+        summary: r.summary, now: r.now, noSockets: r.noSockets, size: r.size,
+        counters: (fam, table) => (fam === 'ip6' ? r.counters6 : r.counters4).get(table),
+        conntrackLines: () => r.conntrackLines, conntrackJson: () => r.conntrackJson,
+      };
+    }
+  }
+  out ??= replayOne(model, file, iface, tty);
+  const s = out.summary;
+  if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
+  if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
+  const counters = out.counters;
+  const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
   const text = saveRuleset(rs, { counters: true });
-  const listing = ct ? conntrackList(ct, now) : [];
+  const ct = model.conntrackTable;
   if (!a.flag('json')) {
     if (!a.flag('conntrack')) return text;
     if (!ct) throw new UsageError('--conntrack: the node does not run conntrack (no ruleset of it loads it)');
+    const listing = out.conntrackLines();
     if (tty) process.stderr.write(`${conntrackSummary(listing.length)}\n`);
     return listing.map((l) => `${l}\n`).join('');
   }
   return jsonDoc({
-    schema: 1, snapshot: a.positionals[0]!, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
+    schema: 1, snapshot: dir, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
     engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text,
-    ...(ct ? { conntrack: conntrackListJson(ct, now) } : {}),
+    ...(ct ? { conntrack: out.conntrackJson() } : {}),
   });
+}
+
+/** The capture through `model` on this thread. */
+function replayOne(model: NodeModel, file: string, iface: string | undefined, tty: boolean): ReplayOutcome {
+  const cap = openCapture(file);
+  const size = cap.size;
+  const rep = new Replayer(model, cap.directional);
+  const t0 = performance.now();
+  let last = t0;
+  let n = 0;
+  try {
+    for (let f = cap.next(); f; f = cap.next()) {
+      n++;
+      rep.frame(f, frameIface(model, f, iface, file, n), n);
+      if (tty && (n & 255) === 0) {
+        const now = performance.now();
+        if (now - last >= 100) {
+          last = now;
+          process.stderr.write(`\r\x1b[K${progressText(f.offset, size, n, (now - t0) / 1000)}`);
+        }
+      }
+    }
+  } finally {
+    cap.close();
+  }
+  const s = rep.finish();
+  s.seconds = (performance.now() - t0) / 1000;
+  const ct = model.conntrackTable;
+  const now = rep.now ?? 0;
+  return {
+    summary: s, counters: undefined, noSockets: model.stack.noSocketTableUsed, now, size,
+    conntrackLines: () => (ct ? conntrackList(ct, now) : []), conntrackJson: () => (ct ? conntrackListJson(ct, now) : []),
+  };
+}
+
+/** The capture spread over `workers` worker threads by connection (replay-workers.ts). */
+function replaySharded(
+  model: NodeModel, dir: string, opts: NodeModelOptions, file: string, iface: string | undefined, workers: number, script: URL, wantCt: boolean, tty: boolean,
+): ShardedResult & { now: number; size: number } {
+  const cap = openCapture(file);
+  const size = cap.size;
+  const devs = [...model.node.links.keys()];
+  const sh = new ShardedReplay(workers, script, resolve(dir), opts, cap.directional, devs, model.conntrackTable?.sysctl.max ?? 0);
+  const t0 = performance.now();
+  let last = t0;
+  let n = 0;
+  let now = 0;
+  let seen = false;
+  try {
+    for (let f = cap.next(); f; f = cap.next()) {
+      n++;
+      sh.frame(f, frameIface(model, f, iface, file, n), n);
+      if (!isOutgoing(f)) {
+        now = f.tsSec * 1e9 + f.tsNsec;
+        seen = true;
+      }
+      if (tty && (n & 255) === 0) {
+        const t = performance.now();
+        if (t - last >= 100) {
+          last = t;
+          process.stderr.write(`\r\x1b[K${progressText(f.offset, size, n, (t - t0) / 1000)}`);
+        }
+      }
+    }
+  } catch (e) {
+    sh.terminate();
+    throw e;
+  } finally {
+    cap.close();
+  }
+  const r = sh.finish(seen ? now : 0, wantCt);
+  r.summary.seconds = (performance.now() - t0) / 1000;
+  return { ...r, now, size };
 }

@@ -20,10 +20,34 @@ export class NfHook implements Netfilter {
   /** The packet's connection in words, for a note at each hook once conntrack has seen it (when the family runs conntrack). */
   ctNote: ((pkt: Packet) => string) | undefined;
 
+  /** The hook state of each nesting depth (a hook's entry may send a packet through hooks: TEE), reused packet after packet. */
+  private readonly states: NodeHookState[] = [];
+  private depth = 0;
+
   constructor(
     readonly registry: NodeRegistry,
     readonly pf: number,
   ) {}
+
+  private state(hook: number, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): NodeHookState {
+    const st = this.states[this.depth];
+    const inName = inLink?.name ?? '';
+    const outName = outLink?.name ?? '';
+    if (!st) {
+      const fresh: NodeHookState = { hook, pf: this.pf, in: inName, out: outName, index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
+      this.states[this.depth] = fresh;
+      return fresh;
+    }
+    st.hook = hook;
+    st.in = inName;
+    st.out = outName;
+    st.index = -1;
+    st.verdict = NF_ACCEPT;
+    st.ctx = ctx;
+    st.inLink = inLink;
+    st.outLink = outLink;
+    return st;
+  }
 
   hook(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
     const entries = this.registry.entries(this.pf, hook);
@@ -33,12 +57,17 @@ export class NfHook implements Netfilter {
     else setDevice(pkt, 'in', 0);
     if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);
     else setDevice(pkt, 'out', 0);
-    const st: NodeHookState = { hook, pf: this.pf, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
-    const from = ctx.steps.length;
-    if (this.registry.nfHookSlow(this.pf, hook, pkt, st) === 1) return 1;
-    const f = verdictFate(entries[st.index]!, st.verdict, st, from);
-    // reject_tg(): the reply is sent from within the hook, the packet as it stands there.
-    if (f.kind === 'rejected') ctx.stack?.reject(this.pf, pkt, hook, f, st.inLink, ctx);
-    return f;
+    const st = this.state(hook, inLink, outLink, ctx);
+    this.depth++;
+    try {
+      const from = ctx.steps.length;
+      if (this.registry.nfHookSlow(this.pf, hook, pkt, st) === 1) return 1;
+      const f = verdictFate(entries[st.index]!, st.verdict, st, from);
+      // reject_tg(): the reply is sent from within the hook, the packet as it stands there.
+      if (f.kind === 'rejected') ctx.stack?.reject(this.pf, pkt, hook, f, st.inLink, ctx);
+      return f;
+    } finally {
+      this.depth--;
+    }
   }
 }

@@ -43,8 +43,19 @@ import { NodeStack } from './answer/stack.js';
 import { Xorshift32, type Chooser } from '../vm/random.js';
 
 export type { EngineKind } from './tables.js';
+
+/** What NodeModel.emitSink is told of each packet leaving the node. */
+export interface EmitSink {
+  /** The packet bytes[from, to) (IP header on) leaves `dev`; `kind`: 'forwarded', 'sent' or the answer's kind. */
+  emitted(dev: string, kind: string, bytes: Uint8Array, from: number, to: number, kernelFields: readonly string[]): void;
+}
+
+const NO_FIELDS: readonly string[] = [];
 export { needsConntrack } from './ct-node.js';
 export type { CtSpec } from './path/ctx.js';
+
+/** A table's counters by chain: its rules' and its policy's. */
+export type TableCounters = Map<string, { rules: Count[]; policy: Count | undefined }>;
 
 export interface NodeModelOptions {
   /** Evaluator of the tables (default 'vm'). */
@@ -114,6 +125,13 @@ export class NodeModel {
   readonly stack: NodeStack;
   /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
   recordEmitted = false;
+  /**
+   * Told of every packet that leaves the node (as the wire has it, in
+   * fragments past the MTU), without a copy: its bytes are bytes[from, to)
+   * until the next packet. For consumers that keep only some of them
+   * (cli/replay.ts); recordEmitted gives the packets as PathResult.emitted.
+   */
+  emitSink: EmitSink | undefined;
   private tracing = false;
   /** The packet buffer of each answer depth, reused. */
   private readonly answerPkts: Packet[] = [];
@@ -214,9 +232,9 @@ export class NodeModel {
   private finish(pkt: Packet, ctx: PathCtx, fate: Fate): PathResult {
     if (ctx.nat.length) fate.nat = ctx.nat;
     const r: PathResult = { fate, steps: ctx.steps, answers: [] };
-    if (this.recordEmitted) {
-      r.emitted = [];
-      if (fate.kind === 'forwarded' || fate.kind === 'sent') this.emit(r.emitted, fate.dev, fate.kind, ipBytes(pkt), []);
+    if (this.recordEmitted) r.emitted = [];
+    if ((this.recordEmitted || this.emitSink) && (fate.kind === 'forwarded' || fate.kind === 'sent')) {
+      this.emit(r.emitted, fate.dev, fate.kind, pkt.data, pkt.meta[M_NHOFF]!, pkt.meta[M_END]!, NO_FIELDS);
     }
     this.sendAnswers(ctx, r);
     // The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack (its answers hold their own reference).
@@ -240,7 +258,7 @@ export class NodeModel {
       if (actx.nat.length) fate.nat = actx.nat;
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
       r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });
-      if (r.emitted && fate.kind === 'sent') this.emit(r.emitted, fate.dev, a.kind, sent, a.kernelFields);
+      if ((r.emitted || this.emitSink) && fate.kind === 'sent') this.emit(r.emitted, fate.dev, a.kind, sent, 0, sent.length, a.kernelFields);
       if (actx.answers.length) this.sendAnswers(actx, r);
       this.conntrackModule?.ct.nfResetCt(pkt);
     }
@@ -264,10 +282,19 @@ export class NodeModel {
     ctm.ct.setPacketCt(pkt.meta, a.origCtId, a.origCtDir === IP_CT_DIR_ORIGINAL ? IP_CT_RELATED_REPLY : IP_CT_RELATED);
   }
 
-  /** Records a packet leaving `dev` as the wire has it: in fragments when larger than the device's MTU. */
-  private emit(out: Emitted[], dev: string, kind: string, packet: Uint8Array, kernelFields: readonly string[]): void {
+  /** Records the packet bytes[from, to) leaving `dev` as the wire has it: in fragments when larger than the device's MTU. */
+  private emit(out: Emitted[] | undefined, dev: string, kind: string, bytes: Uint8Array, from: number, to: number, kernelFields: readonly string[]): void {
     const mtu = this.node.links.get(dev)?.mtu ?? 65536;
-    for (const p of ipFragmentWire(packet, mtu)) out.push({ dev, kind, packet: p, kernelFields });
+    const sink = this.emitSink;
+    if (to - from <= mtu) {
+      sink?.emitted(dev, kind, bytes, from, to, kernelFields);
+      out?.push({ dev, kind, packet: bytes.slice(from, to), kernelFields });
+      return;
+    }
+    for (const p of ipFragmentWire(bytes.slice(from, to), mtu)) {
+      sink?.emitted(dev, kind, p, 0, p.length, kernelFields);
+      out?.push({ dev, kind, packet: p, kernelFields });
+    }
   }
 
   /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
@@ -328,14 +355,15 @@ export class NodeModel {
 
   /**
    * The ruleset of a family with the engines' counters written into its AST
-   * (rule counters and builtin policy counters), ready for saveRuleset(rs, {counters: true}).
+   * (rule counters and builtin policy counters), ready for saveRuleset(rs, {counters: true});
+   * `counters` gives them instead of the engines (a replay's counters summed over its workers).
    */
-  rulesetWithCounters(family: 'ip' | 'ip6' = 'ip'): Ruleset | undefined {
+  rulesetWithCounters(family: 'ip' | 'ip6' = 'ip', counters?: (table: TableName) => TableCounters | undefined): Ruleset | undefined {
     const rs = family === 'ip6' ? this.rs6 : this.rs4;
     if (!rs) return undefined;
     const engines = family === 'ip6' ? this.engines6 : this.engines;
     for (const [name, table] of rs.tables) {
-      const c = engines.get(name)?.counters();
+      const c = counters ? counters(name) : engines.get(name)?.counters();
       if (!c) continue;
       for (const chain of table.chains.values()) applyCounters(chain, c.get(chain.name));
     }

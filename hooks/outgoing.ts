@@ -189,3 +189,120 @@ export class OutgoingMatcher {
     return n;
   }
 }
+
+/** Bytes of emitted packets kept per device before its first outgoing frame (OutgoingLookback). */
+export const LOOKBACK_BYTES = 8 << 20;
+
+/**
+ * The emitted packets of one device, oldest first, in one byte ring: at
+ * most MAX_PENDING packets and LOOKBACK_BYTES bytes, the oldest going
+ * first; nothing allocated per packet.
+ */
+class Lookback {
+  private readonly buf = new Uint8Array(LOOKBACK_BYTES);
+  private readonly start = new Int32Array(MAX_PENDING);
+  private readonly len = new Int32Array(MAX_PENDING);
+  private readonly kind: string[] = new Array<string>(MAX_PENDING).fill('');
+  private readonly fields: (readonly string[])[] = new Array<readonly string[]>(MAX_PENDING).fill([]);
+  private head = 0;
+  private count = 0;
+  /** Packets let go (the oldest, over MAX_PENDING packets or LOOKBACK_BYTES bytes). */
+  dropped = 0;
+
+  push(kind: string, bytes: Uint8Array, from: number, to: number, kernelFields: readonly string[]): void {
+    const n = to - from;
+    if (n > this.buf.length) {
+      this.dropped++;
+      return;
+    }
+    if (this.count === MAX_PENDING) this.drop();
+    let pos = 0;
+    if (this.count) {
+      const last = (this.head + this.count - 1) % MAX_PENDING;
+      pos = this.start[last]! + this.len[last]!;
+      if (pos + n > this.buf.length) pos = 0;
+    }
+    while (this.count) {
+      const s = this.start[this.head]!;
+      if (s + this.len[this.head]! <= pos || s >= pos + n) break;
+      this.drop();
+    }
+    const i = (this.head + this.count) % MAX_PENDING;
+    this.start[i] = pos;
+    this.len[i] = n;
+    this.kind[i] = kind;
+    this.fields[i] = kernelFields;
+    this.buf.set(bytes.subarray(from, to), pos);
+    this.count++;
+  }
+
+  private drop(): void {
+    this.head = (this.head + 1) % MAX_PENDING;
+    this.count--;
+    this.dropped++;
+  }
+
+  /** The packets kept, oldest first, as Emitted of `dev`. */
+  entries(dev: string): Emitted[] {
+    const out: Emitted[] = [];
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) % MAX_PENDING;
+      out.push({ dev, kind: this.kind[i]!, packet: this.buf.slice(this.start[i]!, this.start[i]! + this.len[i]!), kernelFields: this.fields[i]! });
+    }
+    return out;
+  }
+}
+
+/**
+ * OutgoingMatcher for a capture read once (a pipe cannot be read twice):
+ * the devices the capture saw frames leave by are not known in advance, so
+ * what the model sends out of a device is kept in a lookback ring
+ * (MAX_PENDING packets, LOOKBACK_BYTES bytes) until the first outgoing
+ * frame on that device, then handed to the matcher as a first pass over the
+ * capture would have recorded it: the same pairs and counts, unless more
+ * than LOOKBACK_BYTES of packets were waiting on the device. Devices no
+ * outgoing frame was seen on are not counted. The model's emitSink.
+ */
+export class OutgoingLookback {
+  readonly matcher = new OutgoingMatcher();
+  private readonly rings = new Map<string, Lookback>();
+  private readonly active = new Set<string>();
+
+  emitted(dev: string, kind: string, bytes: Uint8Array, from: number, to: number, kernelFields: readonly string[]): void {
+    if (this.active.has(dev)) {
+      this.matcher.add([{ dev, kind, packet: bytes.slice(from, to), kernelFields }]);
+      return;
+    }
+    let r = this.rings.get(dev);
+    if (!r) this.rings.set(dev, (r = new Lookback()));
+    r.push(kind, bytes, from, to, kernelFields);
+  }
+
+  /** The capture saw a frame leave by `iface`: what the node sent out of it is paired from now on (and was, as far back as the lookback holds). */
+  activate(iface: string): void {
+    if (this.active.has(iface)) return;
+    this.active.add(iface);
+    const r = this.rings.get(iface);
+    if (r) {
+      this.matcher.overflow += r.dropped;
+      this.matcher.add(r.entries(iface));
+      this.rings.delete(iface);
+    }
+  }
+
+  /** Pairs the outgoing frame `frame` (its IP bytes, leaving `iface`) with an emitted packet. */
+  match(frame: number, iface: string, got: Uint8Array): OutgoingMatch {
+    this.activate(iface);
+    return this.matcher.match(frame, iface, got);
+  }
+
+  /** Whether an outgoing frame was seen. */
+  get seen(): boolean {
+    return this.active.size > 0;
+  }
+
+  /** Packets sent out of a device the capture saw outgoing frames on, with no frame to pair. */
+  notCaptured(): number {
+    return this.matcher.unmatched() + this.matcher.overflow;
+  }
+}

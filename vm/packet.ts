@@ -95,27 +95,41 @@ export function resetMeta(pkt: Packet): void {
 /** Sets the input (`dir` 'in') or output device: ifindex (0 = none), name, type and group. */
 export function setDevice(pkt: Packet, dir: 'in' | 'out', ifindex: number, name = '', type = 1, group = 0): void {
   const m = pkt.meta;
-  const nameWord = dir === 'in' ? M_IIFNAME : M_OIFNAME;
-  m[dir === 'in' ? M_IIF : M_OIF] = ifindex;
-  m[dir === 'in' ? M_IIFTYPE : M_OIFTYPE] = ifindex ? type : 0;
-  m[dir === 'in' ? M_IIFGROUP : M_OIFGROUP] = ifindex ? group : 0;
-  const at = nameWord * 4;
-  pkt.metaBytes.set(ifindex ? nameBytes(name) : NO_NAME, at);
+  const into = dir === 'in';
+  const at = into ? M_IIFNAME : M_OIFNAME;
+  m[into ? M_IIF : M_OIF] = ifindex;
+  m[into ? M_IIFTYPE : M_OIFTYPE] = ifindex ? type : 0;
+  m[into ? M_IIFGROUP : M_OIFGROUP] = ifindex ? group : 0;
+  const w = ifindex ? nameWords(name) : NO_NAME;
+  m[at] = w[0]!;
+  m[at + 1] = w[1]!;
+  m[at + 2] = w[2]!;
+  m[at + 3] = w[3]!;
 }
 
-const NO_NAME = new Uint8Array(IFNAMSIZ);
-const nameCache = new Map<string, Uint8Array>();
+const NO_NAME = new Int32Array(IFNAMSIZ / 4);
+const nameCache = new Map<string, Int32Array>();
+/** The last names asked for: a packet path meets the same two or three devices over and over. */
+const recentNames: string[] = ['', '', '', ''];
+const recentWords: Int32Array[] = [NO_NAME, NO_NAME, NO_NAME, NO_NAME];
+let recentNext = 0;
 
-/** An interface name as the 16 NUL-padded bytes of struct net_device.name (cached: names are few). */
-function nameBytes(name: string): Uint8Array {
-  let b = nameCache.get(name);
-  if (!b) {
+/** An interface name as the 16 NUL-padded bytes of struct net_device.name, as the metadata's 4 words (cached: names are few). */
+function nameWords(name: string): Int32Array {
+  for (let i = 0; i < 4; i++) if (recentNames[i] === name) return recentWords[i]!;
+  let w = nameCache.get(name);
+  if (!w) {
     if (name.length >= IFNAMSIZ) throw new RangeError(`interface name "${name}" is too long`);
-    b = new Uint8Array(IFNAMSIZ);
+    const b = new Uint8Array(IFNAMSIZ);
     for (let i = 0; i < name.length; i++) b[i] = name.charCodeAt(i) & 0xff;
-    if (nameCache.size < 4096) nameCache.set(name, b);
+    // The words as the metadata record's Int32Array sees those bytes (the platform's byte order).
+    w = new Int32Array(b.buffer);
+    if (nameCache.size < 4096) nameCache.set(name, w);
   }
-  return b;
+  recentNames[recentNext] = name;
+  recentWords[recentNext] = w;
+  recentNext = (recentNext + 1) & 3;
+  return w;
 }
 
 /**

@@ -57,7 +57,7 @@ export const NF_CT_DEFAULT_ZONE_DIR = NF_CT_ZONE_DIR_ORIG | NF_CT_ZONE_DIR_REPL;
 export const NF_CT_DEFAULT_ZONE_ID = 0;
 
 const NF_CT_EVICTION_RANGE = 8;
-const MIN_CHAINLEN = 50;
+export const MIN_CHAINLEN = 50;
 const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
 /** Bound on conntracks the model will hold (memory), whatever nf_conntrack_max says. */
 const CT_CAPACITY_LIMIT = 1 << 24;
@@ -176,7 +176,22 @@ export class NfConntrack {
   private freeHead = -1;
   /** Creation order of the live conntracks (for dumps): a counter per slot. */
   born = new Float64Array(0);
-  private births = 0;
+  /**
+   * The birth number of the last conntrack made (born[] orders the
+   * listing). A replay split over workers sets it from the frame's number
+   * in the capture before each frame, so that the workers' listings merge
+   * in the order one table would list them.
+   */
+  births = 0;
+  /** The most conntracks the table has held at once (count's high-water mark). */
+  peak = 0;
+  /**
+   * Draws of the random source for the chain length limit
+   * (__nf_conntrack_confirm), and the longest hash chain a confirm made:
+   * while it stays far below MIN_CHAINLEN the draws decide nothing.
+   */
+  chainDraws = 0;
+  longestChain = 0;
 
   private readonly templates: NfCtTemplate[] = [];
   /** Scratch tuples: [0] the packet's, [1] an inverse, [2] ICMP inner, [3] caller scratch. */
@@ -399,6 +414,7 @@ export class NfConntrack {
   private alloc(t: Int32Array, o: number, r: Int32Array, ro: number, zoneId: number, zoneDir: number, hash: number): number {
     const max = this.sysctl.max;
     const count = ++this.count;
+    if (count > this.peak) this.peak = count;
     if (max && count > max) {
       if (!this.earlyDrop(hash)) {
         this.count--;
@@ -874,16 +890,20 @@ export class NfConntrack {
     const replyHash = this.bucketOf(this.hashTuple(tu, replyNode * TUPLE_WORDS, this.ctZoneId(e, IP_CT_DIR_REPLY)));
     const zid = this.zoneId[e]!, zdir = this.zoneDir[e]!;
     const maxChainlen = MIN_CHAINLEN + ((this.rng.draw() >>> 0) % MAX_CHAINLEN);
+    this.chainDraws++;
     let chainlen = 0;
     for (let n = this.head[hash]!; n >= 0; n = this.nodeNext[n]!) {
       if (this.keyEqual(n, tu, origNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
       if (chainlen++ > maxChainlen) return this.chainTooLong();
     }
+    const origLen = chainlen;
     chainlen = 0;
     for (let n = this.head[replyHash]!; n >= 0; n = this.nodeNext[n]!) {
       if (this.keyEqual(n, tu, replyNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
       if (chainlen++ > maxChainlen) return this.chainTooLong();
     }
+    const longest = Math.max(origLen, chainlen) + 1;
+    if (longest > this.longestChain) this.longestChain = longest;
     this.insert(e, hash, replyHash);
     m[M_CT_STATUS] = this.status[e]!;
     return NF_ACCEPT;

@@ -2,16 +2,18 @@
  * Reading a capture without knowing its format, and handing its frames to
  * the VM.
  *
- *   for (const f of readCaptureFile('trace.pcapng')) {
+ *   const cap = openCapture('trace.pcapng');   // or '-': stdin
+ *   for (let f = cap.next(); f; f = cap.next()) {
  *     loadFrame(pkt, f);            // bytes + decodePacket() + SLL pkttype
  *     ...
  *   }
+ *   cap.close();
  *
- * The whole file is read into one buffer (readFileSync) and every frame is a
- * view into it, so a file of a few hundred MB costs its size once and no copy
- * per frame. Errors are CaptureError (an NfvmError): `FILE:@OFFSET: reason`.
+ * The file is read in chunks into one window (source.ts) and the one frame
+ * the reader refills points into it, so a capture of any size costs a
+ * window's memory and nothing per frame. Errors are CaptureError (an
+ * NfvmError): `FILE:@OFFSET: reason`.
  */
-import { readFileSync } from 'node:fs';
 import {
   M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_END, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, F_L4PROTO,
 } from '../../vm/layout.js';
@@ -19,14 +21,15 @@ import { NFPROTO_UNSPEC } from '../../core/netfilter.js';
 import { decodePacket, type Packet } from '../../vm/packet.js';
 import {
   CaptureError, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
-  SLL2_HDR_LEN, SLL_HDR_LEN, type Frame,
+  SLL2_HDR_LEN, SLL_HDR_LEN, StreamFrame, type Frame,
 } from './frame.js';
-import { readPcap, readPcapHeader } from './pcap.js';
-import { readPcapng } from './pcapng.js';
+import { PcapReader } from './pcap.js';
+import { PcapngReader } from './pcapng.js';
+import { BufferSource, FileSource, type ByteSource } from './source.js';
 
 export * from './frame.js';
-export { readPcap, readPcapHeader, writePcap, PCAP_MAGIC_NS, PCAP_MAGIC_US, type OutFrame, type PcapHeader, type PcapWriteOptions } from './pcap.js';
-export { readPcapng, writePcapng, type PcapngInterface, type PcapngWriteOptions } from './pcapng.js';
+export { PcapReader, readPcap, readPcapHeader, writePcap, PCAP_MAGIC_NS, PCAP_MAGIC_US, type OutFrame, type PcapHeader, type PcapWriteOptions } from './pcap.js';
+export { PcapngReader, readPcapng, writePcapng, type PcapngInterface, type PcapngWriteOptions } from './pcapng.js';
 
 export type CaptureFormat = 'pcap' | 'pcapng';
 
@@ -39,31 +42,76 @@ export function sniffCapture(buf: Uint8Array): CaptureFormat | undefined {
   return undefined;
 }
 
-/** Yields the frames of a pcap or pcapng capture held in `buf`. */
-export function readCapture(buf: Uint8Array, file = '<capture>'): Generator<Frame, void, undefined> {
-  const fmt = sniffCapture(buf);
-  if (fmt === 'pcapng') return readPcapng(buf, file);
-  if (fmt === 'pcap') return readPcap(buf, file);
-  const shown = buf.length >= 4 ? `magic 0x${[...buf.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join('')}` : `${buf.length} bytes`;
-  throw new CaptureError('syntax', `not a pcap or pcapng file (${shown})`, file, 0);
+/** A capture read record by record: next() refills one frame (valid until the next call), undefined at the end. */
+export interface CaptureReader {
+  readonly format: CaptureFormat;
+  /** The file's size, -1 when unknown (a pipe). */
+  readonly size: number;
+  /**
+   * Whether its frames can say they left the capturing host (isOutgoing()):
+   * pcapng (epb_flags), LINUX_SLL and LINUX_SLL2 (the packet type).
+   */
+  readonly directional: boolean;
+  next(): StreamFrame | undefined;
+  close(): void;
 }
 
-/** The bytes of capture file `path` (`-` for stdin) and the name errors give it; a file that cannot be read is an 'io' NfvmError. */
-export function readCaptureBytes(path: string): { buf: Uint8Array; name: string } {
-  const name = path === '-' ? '<stdin>' : path;
-  try {
-    return { buf: readFileSync(path === '-' ? 0 : path), name };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`;
-    throw new CaptureError('io', reason, name, 0);
+/** The reader of the capture in `src`, by its magic. */
+function openSource(src: ByteSource, file: string): CaptureReader {
+  const have = src.ensure(0, 4);
+  const head = src.buf.subarray(0, Math.min(have, 4));
+  const fmt = sniffCapture(head);
+  if (fmt === undefined) {
+    src.close();
+    const shown = head.length >= 4 ? `magic 0x${[...head].map((b) => b.toString(16).padStart(2, '0')).join('')}` : `${head.length} bytes`;
+    throw new CaptureError('syntax', `not a pcap or pcapng file (${shown})`, file, 0);
   }
+  let r: PcapReader | PcapngReader;
+  try {
+    r = fmt === 'pcapng' ? new PcapngReader(src, file) : new PcapReader(src, file);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+  const directional = r instanceof PcapngReader || r.header.linktype === LINKTYPE_LINUX_SLL || r.header.linktype === LINKTYPE_LINUX_SLL2;
+  return { format: fmt, size: src.size, directional, next: () => r.next(), close: () => src.close() };
 }
 
-/** Reads `path` (`-` for stdin) and yields its frames; a file that cannot be read is an 'io' NfvmError. */
+/**
+ * Opens the capture at `path` (`-`: stdin) for reading in chunks: memory
+ * stays one window of the file whatever its size, and a pipe is read once.
+ * A file that cannot be read is an 'io' CaptureError; a damaged one a
+ * 'syntax' or 'value' CaptureError when the reader reaches the damage.
+ */
+export function openCapture(path: string): CaptureReader {
+  const name = path === '-' ? '<stdin>' : path;
+  return openSource(FileSource.open(path), name);
+}
+
+/** Yields the frames of a pcap or pcapng capture held in `buf` (data: views into `buf`). */
+export function readCapture(buf: Uint8Array, file = '<capture>'): Generator<Frame, void, undefined> {
+  return views(openSource(new BufferSource(buf), file));
+}
+
+function* views(r: CaptureReader): Generator<Frame, void, undefined> {
+  for (let f = r.next(); f; f = r.next()) yield f.copy(false);
+}
+
+/**
+ * Reads `path` (`-` for stdin) in chunks and yields its frames, each with
+ * its own copy of the bytes (openCapture() reuses one frame); a file that
+ * cannot be read is an 'io' NfvmError.
+ */
 export function readCaptureFile(path: string): Generator<Frame, void, undefined> {
-  const { buf, name } = readCaptureBytes(path);
-  return readCapture(buf, name);
+  return copies(openCapture(path));
+}
+
+function* copies(r: CaptureReader): Generator<Frame, void, undefined> {
+  try {
+    for (let f = r.next(); f; f = r.next()) yield f.copy(true);
+  } finally {
+    r.close();
+  }
 }
 
 /** sll_pkttype PACKET_OUTGOING: a frame the capturing host sent. */
@@ -78,19 +126,6 @@ export const EPB_DIRECTION_OUTBOUND = 2;
  */
 export function isOutgoing(f: Frame): boolean {
   return (f.flags & 3) === EPB_DIRECTION_OUTBOUND || f.pkttype === SLL_PACKET_OUTGOING;
-}
-
-/**
- * Whether a frame of the capture in `buf` can be outgoing at all: a pcapng
- * capture (epb_flags), or a pcap capture of link type LINUX_SLL / LINUX_SLL2
- * (sll_pkttype). A classic pcap of Ethernet or raw IP frames cannot say.
- */
-export function mayHaveOutgoing(buf: Uint8Array): boolean {
-  const fmt = sniffCapture(buf);
-  if (fmt !== 'pcap') return fmt === 'pcapng';
-  if (buf.length < 24) return false;
-  const lt = readPcapHeader(buf, '<capture>').linktype;
-  return lt === LINKTYPE_LINUX_SLL || lt === LINKTYPE_LINUX_SLL2;
 }
 
 /** What decodePacket() takes for one frame. */
@@ -133,28 +168,55 @@ export function networkView(f: Frame): NetworkView {
  * view, then the SLL pkttype; a non-IP cooked frame gets skb->protocol and no
  * network-layer information. Device, mark and conntrack fields are left alone.
  * Returns false (and leaves `pkt` empty) when the frame does not fit the buffer.
+ * A StreamFrame is copied from the reader's window, without a view or a
+ * NetworkView per frame.
  */
 export function loadFrame(pkt: Packet, f: Frame): boolean {
-  const v = networkView(f);
-  if (v.data.length > pkt.data.length) {
+  let bytes: Uint8Array;
+  let at: number;
+  let len: number;
+  if (f instanceof StreamFrame) {
+    bytes = f.bytes;
+    at = f.at;
+    len = f.caplen;
+  } else {
+    bytes = f.data;
+    at = 0;
+    len = bytes.length;
+  }
+  const lt = f.linktype;
+  let linktype: number;
+  let protocol = -1;
+  let pkttype = -1;
+  if (lt === LINKTYPE_LINUX_SLL || lt === LINKTYPE_LINUX_SLL2) {
+    const hl = lt === LINKTYPE_LINUX_SLL ? SLL_HDR_LEN : SLL2_HDR_LEN;
+    at += hl;
+    len -= hl;
+    protocol = f.protocol;
+    pkttype = f.pkttype;
+    linktype = protocol === 0x0800 ? LINKTYPE_IPV4 : protocol === 0x86dd ? LINKTYPE_IPV6 : -1;
+  } else linktype = lt === LINKTYPE_ETHERNET || lt === LINKTYPE_RAW || lt === LINKTYPE_IPV4 || lt === LINKTYPE_IPV6 ? lt : -1;
+  const d = pkt.data;
+  if (len > d.length) {
     pkt.len = 0;
     return false;
   }
-  pkt.data.set(v.data);
-  pkt.len = v.data.length;
+  if (len <= 256) for (let i = 0; i < len; i++) d[i] = bytes[at + i]!;
+  else d.set(bytes.subarray(at, at + len));
+  pkt.len = len;
   const m = pkt.meta;
-  if (v.linktype < 0) {
+  if (linktype < 0) {
     decodePacket(pkt, LINKTYPE_IPV4);
     m[M_FLAGS] = m[M_FLAGS]! & ~F_L4PROTO;
     m[M_L4PROTO] = 0;
     m[M_THOFF] = 0;
     m[M_FRAGOFF] = 0;
     m[M_NFPROTO] = NFPROTO_UNSPEC;
-    m[M_PROTOCOL] = v.protocol < 0 ? 0 : v.protocol;
+    m[M_PROTOCOL] = protocol < 0 ? 0 : protocol;
     m[M_NHOFF] = 0;
     m[M_LEN] = pkt.len;
     m[M_END] = pkt.len;
-  } else decodePacket(pkt, v.linktype);
-  if (v.pkttype >= 0) m[M_PKTTYPE] = v.pkttype;
+  } else decodePacket(pkt, linktype);
+  if (pkttype >= 0) m[M_PKTTYPE] = pkttype;
   return true;
 }

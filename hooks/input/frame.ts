@@ -127,18 +127,85 @@ export function newFrame(data: Uint8Array, linktype: number, offset: number): Fr
 
 /** Fills the SLL/SLL2 fields of `f` from its cooked header; throws when the header is cut short. */
 export function readCookedHeader(f: Frame, file: string): void {
-  const d = f.data;
+  cookedHeader(f, f.data, 0, f.data.length, file);
+}
+
+/** readCookedHeader() of a frame whose bytes are d[at, at + len). */
+export function cookedHeader(f: Frame, d: Uint8Array, at: number, len: number, file: string): void {
   if (f.linktype === LINKTYPE_LINUX_SLL) {
-    if (d.length < SLL_HDR_LEN) throw new CaptureError('syntax', `LINUX_SLL frame of ${d.length} bytes is shorter than its 16-byte header`, file, f.offset);
-    f.pkttype = (d[0]! << 8) | d[1]!;
-    f.hatype = (d[2]! << 8) | d[3]!;
-    f.protocol = (d[14]! << 8) | d[15]!;
+    if (len < SLL_HDR_LEN) throw new CaptureError('syntax', `LINUX_SLL frame of ${len} bytes is shorter than its 16-byte header`, file, f.offset);
+    f.pkttype = (d[at]! << 8) | d[at + 1]!;
+    f.hatype = (d[at + 2]! << 8) | d[at + 3]!;
+    f.protocol = (d[at + 14]! << 8) | d[at + 15]!;
   } else if (f.linktype === LINKTYPE_LINUX_SLL2) {
-    if (d.length < SLL2_HDR_LEN) throw new CaptureError('syntax', `LINUX_SLL2 frame of ${d.length} bytes is shorter than its 20-byte header`, file, f.offset);
-    f.protocol = (d[0]! << 8) | d[1]!;
-    f.sllIfindex = ((d[4]! << 24) | (d[5]! << 16) | (d[6]! << 8) | d[7]!) >>> 0;
-    f.hatype = (d[8]! << 8) | d[9]!;
-    f.pkttype = d[10]!;
+    if (len < SLL2_HDR_LEN) throw new CaptureError('syntax', `LINUX_SLL2 frame of ${len} bytes is shorter than its 20-byte header`, file, f.offset);
+    f.protocol = (d[at]! << 8) | d[at + 1]!;
+    f.sllIfindex = ((d[at + 4]! << 24) | (d[at + 5]! << 16) | (d[at + 6]! << 8) | d[at + 7]!) >>> 0;
+    f.hatype = (d[at + 8]! << 8) | d[at + 9]!;
+    f.pkttype = d[at + 10]!;
+  }
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The one frame a streaming reader (PcapReader, PcapngReader) fills again
+ * for every record: its bytes are bytes[at, at + caplen) of the reader's
+ * window, valid until the next record is read; `data` makes a view of them
+ * when asked. copy() gives a frame of its own.
+ */
+export class StreamFrame implements Frame {
+  bytes: Uint8Array = NO_BYTES;
+  at = 0;
+  caplen = 0;
+  origLen = 0;
+  tsSec = 0;
+  tsNsec = 0;
+  linktype = 0;
+  ifId = 0;
+  ifName = '';
+  section = 0;
+  offset = 0;
+  flags = 0;
+  comment = '';
+  pkttype = -1;
+  protocol = -1;
+  sllIfindex = -1;
+  hatype = -1;
+
+  get data(): Uint8Array {
+    return this.bytes.subarray(this.at, this.at + this.caplen);
+  }
+
+  /** Starts a record: its bytes and link type, every optional field absent. */
+  reset(bytes: Uint8Array, at: number, caplen: number, linktype: number, offset: number): void {
+    this.bytes = bytes;
+    this.at = at;
+    this.caplen = caplen;
+    this.origLen = caplen;
+    this.tsSec = 0;
+    this.tsNsec = 0;
+    this.linktype = linktype;
+    this.ifId = 0;
+    this.ifName = '';
+    this.section = 0;
+    this.offset = offset;
+    this.flags = 0;
+    this.comment = '';
+    this.pkttype = -1;
+    this.protocol = -1;
+    this.sllIfindex = -1;
+    this.hatype = -1;
+  }
+
+  /** A plain frame with the same fields; its data a copy when `copyData`, else a view of the window. */
+  copy(copyData: boolean): Frame {
+    const d = this.data;
+    return {
+      data: copyData ? d.slice() : d, origLen: this.origLen, tsSec: this.tsSec, tsNsec: this.tsNsec, linktype: this.linktype, ifId: this.ifId,
+      ifName: this.ifName, section: this.section, offset: this.offset, flags: this.flags, comment: this.comment, pkttype: this.pkttype,
+      protocol: this.protocol, sllIfindex: this.sllIfindex, hatype: this.hatype,
+    };
   }
 }
 
@@ -200,10 +267,19 @@ export function sll2Frame(payload: Uint8Array, o: CookedOptions = {}): Uint8Arra
  * 2^53, BigInt above (nanosecond captures).
  */
 export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean): [number, number] {
+  const f = { tsSec: 0, tsNsec: 0 };
+  setTimestamp(f, hi, lo, k, pow2, 0);
+  return [f.tsSec, f.tsNsec];
+}
+
+/** splitTimestamp() into f.tsSec (plus `offset` seconds) and f.tsNsec, without an array per frame. */
+export function setTimestamp(f: { tsSec: number; tsNsec: number }, hi: number, lo: number, k: number, pow2: boolean, offset: number): void {
   if (!pow2 && k === 6 && hi < 0x200000) {
     const units = hi * 0x100000000 + lo;
     const sec = Math.floor(units / 1e6);
-    return [sec, (units - sec * 1e6) * 1000];
+    f.tsSec = sec + offset;
+    f.tsNsec = (units - sec * 1e6) * 1000;
+    return;
   }
   const units = (BigInt(hi) << 32n) | BigInt(lo);
   const res = pow2 ? 1n << BigInt(k) : 10n ** BigInt(k);
@@ -214,7 +290,8 @@ export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean)
     sec += 1n;
     ns = 0n;
   }
-  return [Number(sec), Number(ns)];
+  f.tsSec = Number(sec) + offset;
+  f.tsNsec = Number(ns);
 }
 
 function frac2(frac: bigint): bigint {

@@ -13,8 +13,9 @@
  * max(snaplen, 262144) is rejected as damaged rather than read.
  */
 import {
-  CaptureError, checkLinktype, newFrame, readCookedHeader, type Frame,
+  CaptureError, StreamFrame, checkLinktype, cookedHeader, type Frame,
 } from './frame.js';
+import { BufferSource, MAX_RECORD, type ByteSource } from './source.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -61,37 +62,75 @@ export function readPcapHeader(buf: Uint8Array, file: string): PcapHeader {
 }
 
 /**
+ * Reads a classic pcap file record by record from a ByteSource (a file in
+ * chunks, or a buffer): next() fills the one StreamFrame and returns it, or
+ * undefined at the end. Throws CaptureError (`file:@offset: reason`) on a
+ * damaged or truncated record.
+ */
+export class PcapReader {
+  readonly frame = new StreamFrame();
+  readonly header: PcapHeader;
+  private off = 24;
+  private readonly maxCap: number;
+  private readonly div: number;
+  private readonly mul: number;
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly file: string,
+  ) {
+    const have = src.ensure(0, 24);
+    this.header = readPcapHeader(src.buf.subarray(0, Math.min(have, 24)), file);
+    this.maxCap = Math.max(this.header.snaplen, MAXIMUM_SNAPLEN);
+    this.div = this.header.nanosecond ? 1e9 : 1e6;
+    this.mul = this.header.nanosecond ? 1 : 1000;
+  }
+
+  next(): StreamFrame | undefined {
+    const src = this.src;
+    const file = this.file;
+    const off = this.off;
+    let left = src.ensure(off, 16);
+    if (left === 0) return undefined;
+    if (left < 16) throw new CaptureError('syntax', `truncated packet record header (${left} of 16 bytes)`, file, off);
+    const le = this.header.littleEndian;
+    let p = off - src.base;
+    let dv = src.dv;
+    const sec = dv.getUint32(p, le);
+    const frac = dv.getUint32(p + 4, le);
+    const incl = dv.getUint32(p + 8, le);
+    const orig = dv.getUint32(p + 12, le);
+    if (incl > this.maxCap) throw new CaptureError('syntax', `packet record captured length ${incl} exceeds the maximum ${this.maxCap} (damaged file?)`, file, off);
+    if (incl > MAX_RECORD) {
+      // A snaplen beyond what nfvm buffers: truncated when the file ends first, damaged otherwise.
+      if (src.size >= 0 && incl > src.size - off - 16) throw new CaptureError('syntax', `truncated packet record (captured length ${incl}, ${src.size - off - 16} bytes left)`, file, off);
+      throw new CaptureError('syntax', `packet record captured length ${incl} exceeds the ${MAX_RECORD} bytes nfvm reads (damaged file?)`, file, off);
+    }
+    left = src.ensure(off, 16 + incl);
+    if (incl > left - 16) throw new CaptureError('syntax', `truncated packet record (captured length ${incl}, ${left - 16} bytes left)`, file, off);
+    p = off - src.base;
+    dv = src.dv;
+    const f = this.frame;
+    f.reset(src.buf, p + 16, incl, this.header.linktype, off);
+    f.origLen = orig;
+    // Writers are not trusted to keep the fraction below one second.
+    const carry = Math.floor(frac / this.div);
+    f.tsSec = sec + carry;
+    f.tsNsec = (frac - carry * this.div) * this.mul;
+    cookedHeader(f, src.buf, p + 16, incl, file);
+    this.off = off + 16 + incl;
+    return f;
+  }
+}
+
+/**
  * Yields the frames of a classic pcap file held in `buf`. Each frame's data
  * is a view into `buf`. Throws CaptureError (`file:@offset: reason`) on a
  * damaged or truncated record.
  */
 export function* readPcap(buf: Uint8Array, file = '<pcap>'): Generator<Frame, void, undefined> {
-  const h = readPcapHeader(buf, file);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const le = h.littleEndian;
-  const maxCap = Math.max(h.snaplen, MAXIMUM_SNAPLEN);
-  const div = h.nanosecond ? 1e9 : 1e6;
-  const mul = h.nanosecond ? 1 : 1000;
-  let off = 24;
-  const n = buf.length;
-  while (off < n) {
-    if (n - off < 16) throw new CaptureError('syntax', `truncated packet record header (${n - off} of 16 bytes)`, file, off);
-    const sec = dv.getUint32(off, le);
-    const frac = dv.getUint32(off + 4, le);
-    const incl = dv.getUint32(off + 8, le);
-    const orig = dv.getUint32(off + 12, le);
-    if (incl > maxCap) throw new CaptureError('syntax', `packet record captured length ${incl} exceeds the maximum ${maxCap} (damaged file?)`, file, off);
-    if (incl > n - off - 16) throw new CaptureError('syntax', `truncated packet record (captured length ${incl}, ${n - off - 16} bytes left)`, file, off);
-    const f = newFrame(buf.subarray(off + 16, off + 16 + incl), h.linktype, off);
-    f.origLen = orig;
-    // Writers are not trusted to keep the fraction below one second.
-    const carry = Math.floor(frac / div);
-    f.tsSec = sec + carry;
-    f.tsNsec = (frac - carry * div) * mul;
-    readCookedHeader(f, file);
-    off += 16 + incl;
-    yield f;
-  }
+  const r = new PcapReader(new BufferSource(buf), file);
+  for (let f = r.next(); f; f = r.next()) yield f.copy(false);
 }
 
 /** A frame to write: only `data` is required. */

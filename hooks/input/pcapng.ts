@@ -12,8 +12,9 @@
  * Every other block type (NRB, ISB, DSB, custom, unknown) is skipped.
  */
 import {
-  CaptureError, checkLinktype, newFrame, readCookedHeader, splitTimestamp, type Frame,
+  CaptureError, StreamFrame, checkLinktype, cookedHeader, setTimestamp, type Frame,
 } from './frame.js';
+import { BufferSource, MAX_RECORD, type ByteSource } from './source.js';
 import type { OutFrame } from './pcap.js';
 
 export const BT_SHB = 0x0a0d0d0a;
@@ -62,16 +63,17 @@ function optString(buf: Uint8Array, at: number, len: number): string {
 }
 
 /**
- * Walks the options in [start, end): calls `each(code, valueOffset, valueLength)`.
+ * Walks the options in [start, end) (window positions; the block at
+ * `blockAt`, file offset `blockOff`): calls `each(code, valueAt, valueLength)`.
  * Throws when an option runs past the end of its block.
  */
 function readOptions(
-  dv: DataView, start: number, end: number, le: boolean, file: string, blockOff: number,
+  dv: DataView, start: number, end: number, le: boolean, file: string, blockOff: number, blockAt: number,
   each: (code: number, at: number, len: number) => void,
 ): void {
   let p = start;
   while (p < end) {
-    if (end - p < 4) throw new CaptureError('syntax', `truncated option header in ${blockName(dv.getUint32(blockOff, le))}`, file, blockOff);
+    if (end - p < 4) throw new CaptureError('syntax', `truncated option header in ${blockName(dv.getUint32(blockAt, le))}`, file, blockOff);
     const code = dv.getUint16(p, le);
     const len = dv.getUint16(p + 2, le);
     if (code === OPT_ENDOFOPT) return;
@@ -83,109 +85,160 @@ function readOptions(
 }
 
 /**
+ * Reads a pcapng file block by block from a ByteSource (a file in chunks,
+ * or a buffer): next() fills the one StreamFrame with the next packet and
+ * returns it, or undefined at the end. Throws CaptureError
+ * (`file:@offset: reason`, offset of the block) on a damaged or truncated
+ * block.
+ */
+export class PcapngReader {
+  readonly frame = new StreamFrame();
+  private off = 0;
+  private le = true;
+  private section = -1;
+  private ifaces: Iface[] = [];
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly file: string,
+  ) {}
+
+  next(): StreamFrame | undefined {
+    const src = this.src;
+    const file = this.file;
+    for (;;) {
+      const off = this.off;
+      let left = src.ensure(off, 12);
+      if (left === 0) return undefined;
+      if (left < 12) throw new CaptureError('syntax', `truncated block header (${left} of 12 bytes)`, file, off);
+      let p = off - src.base;
+      let le = this.le;
+      let type = src.dv.getUint32(p, le);
+      if (type === BT_SHB) {
+        // The byte-order magic decides how to read everything else, this block's length included.
+        left = src.ensure(off, 28);
+        p = off - src.base;
+        if (left < 28) throw new CaptureError('syntax', `truncated Section Header Block (${left} of at least 28 bytes)`, file, off);
+        const bom = src.dv.getUint32(p + 8, false);
+        if (bom === BYTE_ORDER_MAGIC) le = false;
+        else if (bom === 0x4d3c2b1a) le = true;
+        else throw new CaptureError('syntax', `bad byte-order magic 0x${bom.toString(16).padStart(8, '0')} in Section Header Block`, file, off);
+        this.le = le;
+      } else if (this.section < 0) {
+        throw new CaptureError('syntax', 'not a pcapng file (no Section Header Block at the start)', file, off);
+      }
+      type = src.dv.getUint32(p, le);
+      const len = src.dv.getUint32(p + 4, le);
+      if (len < 12 || len % 4 !== 0) throw new CaptureError('syntax', `${blockName(type)} has an invalid length ${len}`, file, off);
+      if (len > MAX_RECORD) {
+        if (src.size >= 0 && len > src.size - off) throw new CaptureError('syntax', `truncated ${blockName(type)} (block length ${len}, ${src.size - off} bytes left)`, file, off);
+        throw new CaptureError('syntax', `${blockName(type)} length ${len} exceeds the ${MAX_RECORD} bytes nfvm reads (damaged file?)`, file, off);
+      }
+      left = src.ensure(off, len);
+      if (len > left) throw new CaptureError('syntax', `truncated ${blockName(type)} (block length ${len}, ${left} bytes left)`, file, off);
+      p = off - src.base;
+      const buf = src.buf;
+      const dv = src.dv;
+      const trailer = dv.getUint32(p + len - 4, le);
+      if (trailer !== len) throw new CaptureError('syntax', `${blockName(type)} length mismatch (${len} at the start, ${trailer} at the end)`, file, off);
+      this.off = off + len;
+      const body = p + 8;
+      const end = p + len - 4;
+      const blen = end - body;
+      switch (type) {
+        case BT_SHB: {
+          if (blen < 16) throw new CaptureError('syntax', `Section Header Block too short (${len} bytes)`, file, off);
+          const major = dv.getUint16(body + 4, le);
+          const minor = dv.getUint16(body + 6, le);
+          if (major !== 1) throw new CaptureError('value', `unsupported pcapng version ${major}.${minor}`, file, off);
+          this.section++;
+          this.ifaces = [];
+          break;
+        }
+        case BT_IDB: {
+          if (blen < 8) throw new CaptureError('syntax', `Interface Description Block too short (${len} bytes)`, file, off);
+          const linktype = dv.getUint16(body, le);
+          checkLinktype(linktype, file, off);
+          const ifc: Iface = { linktype, snaplen: dv.getUint32(body + 4, le), name: '', tsK: 6, tsPow2: false, tsOffset: 0 };
+          readOptions(dv, body + 8, end, le, file, off, p, (code, at, vlen) => {
+            if (code === IF_NAME) ifc.name = optString(buf, at, vlen);
+            else if (code === IF_TSRESOL && vlen >= 1) {
+              const v = buf[at]!;
+              ifc.tsPow2 = (v & 0x80) !== 0;
+              ifc.tsK = v & 0x7f;
+            } else if (code === IF_TSOFFSET && vlen >= 8) ifc.tsOffset = Number(dv.getBigInt64(at, le));
+          });
+          this.ifaces.push(ifc);
+          break;
+        }
+        case BT_EPB:
+        case BT_OPB: {
+          if (blen < 20) throw new CaptureError('syntax', `${blockName(type)} too short (${len} bytes)`, file, off);
+          const ifId = type === BT_EPB ? dv.getUint32(body, le) : dv.getUint16(body, le);
+          const ifc = this.ifaces[ifId];
+          if (!ifc) throw new CaptureError('syntax', `${blockName(type)} for interface ${ifId}, but section ${this.section} defines ${this.ifaces.length}`, file, off);
+          const caplen = dv.getUint32(body + 12, le);
+          if (caplen > blen - 20) throw new CaptureError('syntax', `${blockName(type)} captured length ${caplen} exceeds the block (${blen - 20} bytes)`, file, off);
+          const f = this.frame;
+          f.reset(buf, body + 20, caplen, ifc.linktype, off);
+          f.origLen = dv.getUint32(body + 16, le);
+          setTimestamp(f, dv.getUint32(body + 4, le), dv.getUint32(body + 8, le), ifc.tsK, ifc.tsPow2, ifc.tsOffset);
+          f.ifId = ifId;
+          f.ifName = ifc.name;
+          f.section = this.section;
+          this.packetOptions(f, body + 20 + ((caplen + 3) & ~3), end, off, p);
+          cookedHeader(f, buf, body + 20, caplen, file);
+          return f;
+        }
+        case BT_SPB: {
+          if (blen < 4) throw new CaptureError('syntax', `Simple Packet Block too short (${len} bytes)`, file, off);
+          const ifc = this.ifaces[0];
+          if (!ifc) throw new CaptureError('syntax', `Simple Packet Block, but section ${this.section} defines no interface`, file, off);
+          const origLen = dv.getUint32(body, le);
+          let caplen = Math.min(origLen, blen - 4);
+          if (ifc.snaplen !== 0) caplen = Math.min(caplen, ifc.snaplen);
+          const f = this.frame;
+          f.reset(buf, body + 4, caplen, ifc.linktype, off);
+          f.origLen = origLen;
+          f.ifName = ifc.name;
+          f.section = this.section;
+          cookedHeader(f, buf, body + 4, caplen, file);
+          return f;
+        }
+        default:
+          break; // NRB, ISB, DSB, custom and unknown blocks carry nothing nfvm needs
+      }
+    }
+  }
+
+  /** The options of a packet block in [start, end) (window positions): epb_flags and the first opt_comment. */
+  private packetOptions(f: StreamFrame, start: number, end: number, blockOff: number, blockAt: number): void {
+    const buf = this.src.buf;
+    const dv = this.src.dv;
+    const le = this.le;
+    let p = start;
+    while (p < end) {
+      if (end - p < 4) throw new CaptureError('syntax', `truncated option header in ${blockName(dv.getUint32(blockAt, le))}`, this.file, blockOff);
+      const code = dv.getUint16(p, le);
+      const len = dv.getUint16(p + 2, le);
+      if (code === OPT_ENDOFOPT) return;
+      const padded = (len + 3) & ~3;
+      if (padded > end - p - 4) throw new CaptureError('syntax', `option ${code} of ${len} bytes runs past the end of its block`, this.file, blockOff);
+      if (code === EPB_FLAGS && len >= 4) f.flags = dv.getUint32(p + 4, le);
+      else if (code === OPT_COMMENT && f.comment === '') f.comment = optString(buf, p + 4, len);
+      p += 4 + padded;
+    }
+  }
+}
+
+/**
  * Yields the frames of a pcapng file held in `buf` (data are views into
  * `buf`). Throws CaptureError (`file:@offset: reason`, offset of the block)
  * on a damaged or truncated block.
  */
 export function* readPcapng(buf: Uint8Array, file = '<pcapng>'): Generator<Frame, void, undefined> {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = buf.length;
-  let off = 0;
-  let le = true;
-  let section = -1;
-  let ifaces: Iface[] = [];
-  while (off < n) {
-    if (n - off < 12) throw new CaptureError('syntax', `truncated block header (${n - off} of 12 bytes)`, file, off);
-    let type = dv.getUint32(off, le);
-    if (type === BT_SHB) {
-      // The byte-order magic decides how to read everything else, this block's length included.
-      if (n - off < 28) throw new CaptureError('syntax', `truncated Section Header Block (${n - off} of at least 28 bytes)`, file, off);
-      const bom = dv.getUint32(off + 8, false);
-      if (bom === BYTE_ORDER_MAGIC) le = false;
-      else if (bom === 0x4d3c2b1a) le = true;
-      else throw new CaptureError('syntax', `bad byte-order magic 0x${bom.toString(16).padStart(8, '0')} in Section Header Block`, file, off);
-    } else if (section < 0) {
-      throw new CaptureError('syntax', 'not a pcapng file (no Section Header Block at the start)', file, off);
-    }
-    type = dv.getUint32(off, le);
-    const len = dv.getUint32(off + 4, le);
-    if (len < 12 || len % 4 !== 0) throw new CaptureError('syntax', `${blockName(type)} has an invalid length ${len}`, file, off);
-    if (len > n - off) throw new CaptureError('syntax', `truncated ${blockName(type)} (block length ${len}, ${n - off} bytes left)`, file, off);
-    const trailer = dv.getUint32(off + len - 4, le);
-    if (trailer !== len) throw new CaptureError('syntax', `${blockName(type)} length mismatch (${len} at the start, ${trailer} at the end)`, file, off);
-    const body = off + 8;
-    const end = off + len - 4;
-    const blen = end - body;
-    switch (type) {
-      case BT_SHB: {
-        if (blen < 16) throw new CaptureError('syntax', `Section Header Block too short (${len} bytes)`, file, off);
-        const major = dv.getUint16(body + 4, le);
-        const minor = dv.getUint16(body + 6, le);
-        if (major !== 1) throw new CaptureError('value', `unsupported pcapng version ${major}.${minor}`, file, off);
-        section++;
-        ifaces = [];
-        break;
-      }
-      case BT_IDB: {
-        if (blen < 8) throw new CaptureError('syntax', `Interface Description Block too short (${len} bytes)`, file, off);
-        const linktype = dv.getUint16(body, le);
-        checkLinktype(linktype, file, off);
-        const ifc: Iface = { linktype, snaplen: dv.getUint32(body + 4, le), name: '', tsK: 6, tsPow2: false, tsOffset: 0 };
-        readOptions(dv, body + 8, end, le, file, off, (code, at, vlen) => {
-          if (code === IF_NAME) ifc.name = optString(buf, at, vlen);
-          else if (code === IF_TSRESOL && vlen >= 1) {
-            const v = buf[at]!;
-            ifc.tsPow2 = (v & 0x80) !== 0;
-            ifc.tsK = v & 0x7f;
-          } else if (code === IF_TSOFFSET && vlen >= 8) ifc.tsOffset = Number(dv.getBigInt64(at, le));
-        });
-        ifaces.push(ifc);
-        break;
-      }
-      case BT_EPB:
-      case BT_OPB: {
-        if (blen < 20) throw new CaptureError('syntax', `${blockName(type)} too short (${len} bytes)`, file, off);
-        const ifId = type === BT_EPB ? dv.getUint32(body, le) : dv.getUint16(body, le);
-        const ifc = ifaces[ifId];
-        if (!ifc) throw new CaptureError('syntax', `${blockName(type)} for interface ${ifId}, but section ${section} defines ${ifaces.length}`, file, off);
-        const caplen = dv.getUint32(body + 12, le);
-        if (caplen > blen - 20) throw new CaptureError('syntax', `${blockName(type)} captured length ${caplen} exceeds the block (${blen - 20} bytes)`, file, off);
-        const f = newFrame(buf.subarray(body + 20, body + 20 + caplen), ifc.linktype, off);
-        f.origLen = dv.getUint32(body + 16, le);
-        const ts = splitTimestamp(dv.getUint32(body + 4, le), dv.getUint32(body + 8, le), ifc.tsK, ifc.tsPow2);
-        f.tsSec = ts[0] + ifc.tsOffset;
-        f.tsNsec = ts[1];
-        f.ifId = ifId;
-        f.ifName = ifc.name;
-        f.section = section;
-        readOptions(dv, body + 20 + ((caplen + 3) & ~3), end, le, file, off, (code, at, vlen) => {
-          if (code === EPB_FLAGS && vlen >= 4) f.flags = dv.getUint32(at, le);
-          else if (code === OPT_COMMENT && f.comment === '') f.comment = optString(buf, at, vlen);
-        });
-        readCookedHeader(f, file);
-        yield f;
-        break;
-      }
-      case BT_SPB: {
-        if (blen < 4) throw new CaptureError('syntax', `Simple Packet Block too short (${len} bytes)`, file, off);
-        const ifc = ifaces[0];
-        if (!ifc) throw new CaptureError('syntax', `Simple Packet Block, but section ${section} defines no interface`, file, off);
-        const origLen = dv.getUint32(body, le);
-        let caplen = Math.min(origLen, blen - 4);
-        if (ifc.snaplen !== 0) caplen = Math.min(caplen, ifc.snaplen);
-        const f = newFrame(buf.subarray(body + 4, body + 4 + caplen), ifc.linktype, off);
-        f.origLen = origLen;
-        f.ifName = ifc.name;
-        f.section = section;
-        readCookedHeader(f, file);
-        yield f;
-        break;
-      }
-      default:
-        break; // NRB, ISB, DSB, custom and unknown blocks carry nothing nfvm needs
-    }
-    off += len;
-  }
+  const r = new PcapngReader(new BufferSource(buf), file);
+  for (let f = r.next(); f; f = r.next()) yield f.copy(false);
 }
 
 export interface PcapngInterface {

@@ -15,8 +15,21 @@ export function parseIPv4(s: string): number {
 }
 
 export function formatIPv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  // The texts of recent addresses, direct-mapped: the packet path names the same few addresses over and over.
+  const k = v | 0;
+  const i = (Math.imul(k ^ (k >>> 13), 0x5bd1e995) >>> (32 - V4_TEXT_BITS)) & (V4_TEXT - 1);
+  const t = v4Texts[i]!;
+  if (t !== '' && v4Keys[i] === k) return t;
+  const text = `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  v4Keys[i] = k;
+  v4Texts[i] = text;
+  return text;
 }
+
+const V4_TEXT_BITS = 10;
+const V4_TEXT = 1 << V4_TEXT_BITS;
+const v4Keys = new Int32Array(V4_TEXT);
+const v4Texts: string[] = new Array<string>(V4_TEXT).fill('');
 
 /** IPv6 text (with ::, embedded IPv4) → four words, or undefined. */
 export function parseIPv6(s: string): Uint32Array | undefined {

@@ -38,6 +38,9 @@ function aliasBefore(a: Route, b: Route): boolean {
   return a.metric < b.metric;
 }
 
+const LOOKUP_CACHE_BITS = 12;
+const LOOKUP_CACHE = 1 << LOOKUP_CACHE_BITS;
+
 export class FibTable {
   private readonly root = new TrieNode();
   private readonly path: TrieNode[] = [];
@@ -45,6 +48,17 @@ export class FibTable {
   /** Set by lookup(): the route and the index of the nexthop chosen. */
   resRoute: Route | null = null;
   resNh = -1;
+  /**
+   * The results of recent IPv4 lookups, direct-mapped by destination: a
+   * replay asks the same few destinations millions of times. Keyed by
+   * every input of lookup() (daddr, tos, oif, scope); emptied by insert().
+   */
+  private readonly cacheDaddr = new Int32Array(LOOKUP_CACHE);
+  private readonly cacheKey = new Int32Array(LOOKUP_CACHE);
+  private readonly cacheOif: string[] = new Array<string>(LOOKUP_CACHE).fill('');
+  private readonly cacheErr = new Int32Array(LOOKUP_CACHE);
+  private readonly cacheNh = new Int32Array(LOOKUP_CACHE);
+  private readonly cacheRoute: (Route | null)[] = new Array<Route | null>(LOOKUP_CACHE).fill(null);
 
   constructor(
     readonly id: number,
@@ -71,6 +85,7 @@ export class FibTable {
     while (at > 0 && aliasBefore(r, list[at - 1]!)) at--;
     list.splice(at, 0, r);
     this.count++;
+    this.cacheKey.fill(0);
     return true;
   }
 
@@ -95,6 +110,28 @@ export class FibTable {
    * (resRoute set to it).
    */
   lookup(daddr: ArrayLike<number>, tos: number, oif: string, scope: number): number {
+    if (this.family !== 4) return this.walk(daddr, tos, oif, scope);
+    const d = daddr[0]! | 0;
+    const i = (Math.imul(d ^ (d >>> 15), 0x2c1b3c6d) >>> (32 - LOOKUP_CACHE_BITS)) & (LOOKUP_CACHE - 1);
+    // valid bit, tos, scope: the key of everything lookup() reads but daddr and oif
+    const key = 0x10000 | ((tos & 0xff) << 8) | (scope & 0xff);
+    if (this.cacheKey[i] === key && this.cacheDaddr[i] === d && this.cacheOif[i] === oif) {
+      this.resRoute = this.cacheRoute[i]!;
+      this.resNh = this.cacheNh[i]!;
+      return this.cacheErr[i]!;
+    }
+    const err = this.walk(daddr, tos, oif, scope);
+    this.cacheKey[i] = key;
+    this.cacheDaddr[i] = d;
+    this.cacheOif[i] = oif;
+    this.cacheErr[i] = err;
+    this.cacheRoute[i] = this.resRoute;
+    this.cacheNh[i] = this.resNh;
+    return err;
+  }
+
+  /** The longest-prefix walk of lookup(). */
+  private walk(daddr: ArrayLike<number>, tos: number, oif: string, scope: number): number {
     const path = this.path;
     const bits = this.family === 4 ? 32 : 128;
     let depth = 0;
