@@ -62,6 +62,13 @@ export function protoName(p: number): string | undefined {
   return undefined;
 }
 
+/** getprotobynumber(): the /etc/protocols name ipset prints (`gre`, `ipv6-icmp`), or undefined. */
+export function etcProtoName(p: number): string | undefined {
+  if (p === 58) return 'ipv6-icmp';
+  for (const [name, num] of ETC_PROTOCOLS) if (num === p) return name;
+  return protoName(p);
+}
+
 /** A protocol as iptables-save prints it: the built-in name or the number. */
 function protoToString(p: number): string {
   return protoName(p) ?? String(p);
