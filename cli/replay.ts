@@ -21,6 +21,7 @@
 import { statSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
+import { saveIpsets } from '../compiler/ipset.js';
 import type { Fate } from '../hooks/path/fate.js';
 import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
 import { OutgoingMatcher, type OutgoingMatch } from '../hooks/outgoing.js';
@@ -35,13 +36,14 @@ import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel } from '.
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables|ipset]
               ${MODEL_USAGE} [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng) in on interface NAME
       (default: each frame's pcapng interface, or its LINUX_SLL2 ifindex),
       in order, on the capture's clock, and print the ruleset with its
       counters as \`iptables-save -c\` would on the node (--save ip6tables:
-      the ip6tables ruleset, as \`ip6tables-save -c\`); --conntrack prints
+      the ip6tables ruleset, as \`ip6tables-save -c\`; --save ipset: the
+      node's sets after the run, as \`ipset save\`); --conntrack prints
       the conntrack table instead, as \`conntrack -L\` would at the last
       frame's time (its summary line on stderr). The node's answers (ICMP,
       TCP resets, REJECT's) cross OUTPUT and POSTROUTING. Frames the capture
@@ -171,7 +173,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables') throw new UsageError(`--save takes iptables or ip6tables, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ipset') throw new UsageError(`--save takes iptables, ip6tables or ipset, not "${save}"`);
   const model = loadModel(a.positionals[0]!, a);
   const iface = a.str('iface');
   checkIface(model, iface);
@@ -242,6 +244,7 @@ export function cmdReplay(argv: readonly string[]): string {
   if (matcher) s.outgoingMatch!.notCaptured = matcher.unmatched() + matcher.overflow;
   if (model.stack.noSocketTableUsed) s.notes.push(`${a.positionals[0]!}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(size, size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
+  if (save === 'ipset' && !a.flag('json') && !a.flag('conntrack')) return saveIpsets(model.ipsets);
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
   const rs = model.rulesetWithCounters(family);
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
