@@ -625,7 +625,8 @@ function header(set: IpSet): string {
   const t = set.type;
   let s = '';
   if (t.kind === 'hash') {
-    s += ` family ${o.family === NFPROTO_IPV6 ? 'inet6' : 'inet'} hashsize ${o.hashsize} maxelem ${o.maxelem}`;
+    if (!t.anyFamily) s += ` family ${o.family === NFPROTO_IPV6 ? 'inet6' : 'inet'}`;
+    s += ` hashsize ${o.hashsize} maxelem ${o.maxelem}`;
     if (o.netmask !== undefined) s += ` netmask ${o.netmask}`;
     if (t.name === 'hash:ip,mark') s += ` markmask ${hex32(o.markmask)}`;
   } else if (t.name === 'bitmap:port') s += ` range ${o.first}-${o.last}`;
