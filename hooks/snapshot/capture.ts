@@ -28,7 +28,7 @@ export interface CaptureCommand {
   readonly optional: boolean;
   /** Keep only these lines of the output. */
   readonly filter?: (line: string) => boolean;
-  /** An empty output writes no file (and is noted as skipped). */
+  /** An empty output writes no file (nothing is missing: `ipset save` prints nothing when there are no sets). */
   readonly omitEmpty?: boolean;
 }
 
@@ -188,10 +188,7 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
       continue;
     }
     if (c.filter) text = text.split('\n').filter(c.filter).join('\n') + '\n';
-    if (c.omitEmpty && text.trim() === '') {
-      skipped.push({ file: c.file, reason: `${c.argv[0]!.join(' ')} printed nothing` });
-      continue;
-    }
+    if (c.omitEmpty && text.trim() === '') continue;
     outputs.set(c.file, text);
   }
   const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
