@@ -9,10 +9,14 @@
  * generated sets, rules and packets (every counter, every fate, the sets
  * after the run).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildCli, runCli } from '../helpers/cli.js';
+import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
+import { encodeSpec } from '../../hooks/input/spec.js';
 import { parseIpsetSave, saveIpsets } from '../../compiler/ipset.js';
 import { NfvmError } from '../../core/errors.js';
 import { buildNode } from '../../hooks/snapshot/read.js';
@@ -205,6 +209,49 @@ describe('the set match and the SET target on the node', () => {
   it('a rule naming a set the node lacks is refused as iptables refuses it', () => {
     expect(() => model(rulesOf(['-A INPUT -m set --match-set nope src']), 'create s hash:ip\n')).toThrow(/^iptables-save.txt:\d+:\d+: Set nope doesn't exist\.$/);
     expect(() => model(rulesOf(['-A INPUT -j SET --add-set nope src']), '')).toThrow(/Set nope doesn't exist\./);
+  });
+});
+
+describe('the bundled command', () => {
+  let cli = '';
+  let dir = '';
+  beforeAll(async () => {
+    cli = await buildCli();
+    dir = mkdtempSync(join(tmpdir(), 'nfvm-ipset-cli-'));
+  }, 120_000);
+
+  it('save --ipset refuses a rule naming a missing set, located, exit 2, nothing on stdout', () => {
+    writeFileSync(join(dir, 'sets'), 'create bl hash:ip\n');
+    writeFileSync(join(dir, 'rules'), '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m set --match-set bl src -j DROP\n-A INPUT -m set --match-set foo src -j DROP\nCOMMIT\n');
+    const r = runCli(cli, ['save', join(dir, 'rules'), '--ipset', join(dir, 'sets')]);
+    expect([r.code, r.out, r.err.trim()]).toEqual([2, '', `${join(dir, 'rules')}:4:10: Set foo doesn't exist.`]);
+    // without the sets nothing says which exist: the rule is kept
+    expect(runCli(cli, ['save', join(dir, 'rules')]).code).toBe(0);
+    const bad = runCli(cli, ['save', join(dir, 'rules'), '--ipset', join(dir, 'rules')]);
+    expect([bad.code, bad.err.trim()]).toEqual([2, `${join(dir, 'sets').replace('sets', 'rules')}:1:1: unknown command *filter`]);
+  });
+
+  it('replay --save ipset prints the sets after the run; --ipset gives them to a snapshot', () => {
+    const snap = join(dir, 'snap');
+    cpSync(EX, snap, { recursive: true });
+    writeFileSync(join(snap, 'iptables-save.txt'), rulesOf(['-A INPUT -m set --match-set bl src -j DROP', '-A INPUT -j SET --add-set seen src,dst']));
+    writeFileSync(join(snap, 'ipset-save.txt'), 'create bl hash:net counters\nadd bl 10.0.0.0/24\ncreate seen hash:ip,port counters\n');
+    const frames = ['udp 10.0.0.2:5 > 192.168.1.10:53', 'udp 10.0.1.2:5 > 192.168.1.10:53', 'tcp 10.0.1.2:5 > 192.168.1.10:22 syn']
+      .map((l) => ({ data: encodeSpec(parseSpec(`${l} iif eth0 dst-mac 52:54:00:12:34:56`)).data }));
+    writeFileSync(join(dir, 'f.pcap'), writePcap(frames, { linktype: LINKTYPE_ETHERNET }));
+    const r = runCli(cli, ['replay', snap, '--pcap', join(dir, 'f.pcap'), '--iface', 'eth0', '--save', 'ipset']);
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out).toBe([
+      'create bl hash:net family inet hashsize 1024 maxelem 65536 counters bucketsize 12', 'add bl 10.0.0.0/24 packets 1 bytes 28',
+      'create seen hash:ip,port family inet hashsize 1024 maxelem 65536 counters bucketsize 12', 'add seen 10.0.1.2,udp:53 packets 1 bytes 28',
+      'add seen 10.0.1.2,tcp:22 packets 1 bytes 40', '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'other'), 'create bl hash:net\ncreate seen hash:ip\n');
+    const o = runCli(cli, ['replay', snap, '--pcap', join(dir, 'f.pcap'), '--iface', 'eth0', '--save', 'ipset', '--ipset', join(dir, 'other')]);
+    expect(o.out).toBe('create bl hash:net family inet hashsize 1024 maxelem 65536 bucketsize 12\ncreate seen hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12\nadd seen 10.0.0.2\nadd seen 10.0.1.2\n');
+    writeFileSync(join(dir, 'none'), 'create other hash:ip\n');
+    const n = runCli(cli, ['replay', snap, '--pcap', join(dir, 'f.pcap'), '--iface', 'eth0', '--ipset', join(dir, 'none')]);
+    expect([n.code, n.out, n.err.trim()]).toEqual([2, '', `${join(snap, 'iptables-save.txt')}:12:10: Set bl doesn't exist.`]);
   });
 });
 
