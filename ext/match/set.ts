@@ -22,7 +22,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule, KnownObjects } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { NfvmError } from '../../core/errors.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
 import type { EngineOptions } from '../types.js';
 import { NotModelled, type MatchFn } from '../xt.js';
 import type { LowerCtx } from '../lower.js';
@@ -131,16 +131,21 @@ function matchWords(d: SetMatchData, engine: EngineOptions): Int32Array {
   return w;
 }
 
-/** The VM: the compat match over the node's sets. */
-function lowerSet(c: LowerCtx, m: MatchNode<SetMatchData>): void {
+/** Emits the compat match (`target` false) or target with the words `make` gives; a missing set is refused at the node's position. */
+export function emitSetInfo(c: LowerCtx, node: { pos?: SourcePos; name: string }, target: boolean, make: () => Int32Array): void {
   let w: Int32Array;
   try {
-    w = matchWords(m.data, c.engine);
+    w = make();
   } catch (e) {
-    if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, m.pos, m.name);
+    if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, node.pos, node.name);
     throw e;
   }
-  emitXtSet(c.b, false, w);
+  emitXtSet(c.b, target, w);
+}
+
+/** The VM: the compat match over the node's sets. */
+function lowerSet(c: LowerCtx, m: MatchNode<SetMatchData>): void {
+  emitSetInfo(c, m, false, () => matchWords(m.data, c.engine));
 }
 
 /** set_match_v4 (net/netfilter/xt_set.c) over the node's sets. */

@@ -23,12 +23,10 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { checkSetName, formatSetRef, missingSet, parseDirs, putSetRef, setIndex, type SetRef } from '../match/set.js';
-import { NfvmError } from '../../core/errors.js';
+import { checkSetName, emitSetInfo, formatSetRef, missingSet, parseDirs, putSetRef, setIndex, type SetRef } from '../match/set.js';
 import type { EngineOptions, ExtTargetNode } from '../types.js';
-import { NotModelled, XT_CONTINUE, type TargetFn } from '../xt.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 import type { LowerCtx } from '../lower.js';
-import { emitXtSet } from '../../vm/expr/xtset.js';
 import {
   IPSET_FLAG_EXIST, IPSET_FLAG_MAP_SKBMARK, IPSET_FLAG_MAP_SKBPRIO, IPSET_FLAG_MAP_SKBQUEUE, IpSetOpt, XS_ADD, XS_DEL, XS_FLAGS, XS_MAP,
   XS_MATCH, XS_TIMEOUT, XS_WORDS, xtSetTarget,
@@ -48,14 +46,7 @@ function targetWords(d: SetTargetData, engine: EngineOptions): Int32Array {
 }
 
 function lowerSetTarget(c: LowerCtx, t: ExtTargetNode<SetTargetData>): void {
-  let w: Int32Array;
-  try {
-    w = targetWords(t.data, c.engine);
-  } catch (e) {
-    if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, t.pos, t.name);
-    throw e;
-  }
-  emitXtSet(c.b, true, w);
+  emitSetInfo(c, t, true, () => targetWords(t.data, c.engine));
 }
 
 /** set_target_v3 (net/netfilter/xt_set.c): always XT_CONTINUE. */

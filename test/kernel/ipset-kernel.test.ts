@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture } from '../helpers/kernel.js';
+import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -37,34 +37,6 @@ const NS = { s: `nfvm-is-${id}`, n: `nfvm-in-${id}`, r: `nfvm-ir-${id}` };
 const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02', eth1: '02:00:00:00:01:01', receiver: '02:00:00:00:01:02' };
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-ipset-kern-'));
 
-function topology(): void {
-  for (const ns of Object.values(NS)) {
-    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
-    nsSh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
-  }
-  nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
-  nsSh(NS.r, `ip link add veth0 address ${MAC.receiver} type veth peer name eth1 netns ${NS.n}`);
-  nsSh(NS.n, `ip link set eth0 address ${MAC.eth0}
-ip link set eth1 address ${MAC.eth1}
-sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-sysctl -qw net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
-ip addr add 10.0.0.1/24 dev eth0
-ip addr add 10.1.0.1/24 dev eth1
-ip link set eth0 up; ip link set eth1 up
-ip route add default via 10.1.0.2
-ip neigh replace 10.0.0.2 lladdr ${MAC.sender} dev eth0 nud permanent
-ip neigh replace 10.0.0.3 lladdr ${MAC.sender} dev eth0 nud permanent
-ip neigh replace 10.1.0.2 lladdr ${MAC.receiver} dev eth1 nud permanent`);
-  for (const ns of [NS.s, NS.r]) nsSh(ns, 'ip link set veth0 up; iptables-legacy -P OUTPUT DROP');
-  nsSh(NS.s, 'ip addr add 10.0.0.2/24 dev veth0');
-  nsSh(NS.r, 'ip addr add 10.1.0.2/24 dev veth0');
-  for (let i = 0; i < 50; i++) {
-    const r = spawnSync('ip', ['-n', NS.n, '-o', 'link', 'show'], { encoding: 'utf8' });
-    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 3) break;
-    spawnSync('sleep', ['0.1']);
-  }
-}
 
 const SETS = `create bl hash:ip family inet hashsize 1024 maxelem 65536 timeout 3600 counters comment
 add bl 10.0.0.2 timeout 3000 packets 5 bytes 300 comment "seen before"
@@ -198,7 +170,7 @@ function setLines(text: string): { lines: string[]; timeouts: Map<string, number
 }
 
 describe.skipIf(SKIP)('ipset against the kernel', () => {
-  beforeAll(() => topology(), 60_000);
+  beforeAll(() => replayTopology(NS, MAC), 60_000);
   afterAll(() => {
     for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
     rmSync(tmp, { recursive: true, force: true });
