@@ -167,13 +167,25 @@ export class IpSetOpt {
 
 /**
  * Fixed-width int32 keys to element numbers: open addressing with linear
- * probing; deleted slots are tombstones until the next rehash.
+ * probing; each slot holds the element number and a copy of its key, so a
+ * probe reads one cache line. Deleted slots are tombstones (-2) until the
+ * next rebuild; -1 is empty.
  */
 class IpSetTable {
   cap = 16;
-  slots = new Int32Array(16).fill(-1);
+  readonly stride: number;
+  tab: Int32Array;
   used = 0;
-  constructor(readonly kw: number) {}
+  constructor(readonly kw: number) {
+    this.stride = kw + 1;
+    this.tab = IpSetTable.empty(16, this.stride);
+  }
+
+  private static empty(cap: number, stride: number): Int32Array {
+    const t = new Int32Array(cap * stride);
+    for (let i = 0; i < cap; i++) t[i * stride] = -1;
+    return t;
+  }
 
   hash(k: Int32Array, at: number): number {
     let h = 0x811c9dc5 | 0;
@@ -184,51 +196,63 @@ class IpSetTable {
     return h;
   }
 
-  /** The element whose key (in `keys` at elem * kw) equals k[at..], or -1. */
-  find(keys: Int32Array, k: Int32Array, at: number): number {
+  /** The element whose key equals k[at..at+kw), or -1. */
+  find(k: Int32Array, at: number): number {
     const kw = this.kw;
+    const stride = this.stride;
+    const tab = this.tab;
     const mask = this.cap - 1;
     let i = this.hash(k, at) & mask;
     for (;;) {
-      const e = this.slots[i]!;
+      const b = i * stride;
+      const e = tab[b]!;
       if (e === -1) return -1;
       if (e >= 0) {
-        const b = e * kw;
         let j = 0;
-        while (j < kw && keys[b + j] === k[at + j]) j++;
+        while (j < kw && tab[b + 1 + j] === k[at + j]) j++;
         if (j === kw) return e;
       }
       i = (i + 1) & mask;
     }
   }
 
+  /** Adds element e whose key is keys[e * kw..]. */
   insert(keys: Int32Array, e: number): void {
-    if ((this.used + 1) * 2 > this.cap) this.rebuild(keys, this.cap * 2, undefined);
+    if ((this.used + 1) * 2 > this.cap) this.rebuild(this.cap * 2);
+    this.put(keys, e * this.kw, e);
+  }
+
+  private put(src: Int32Array, at: number, e: number): void {
     const mask = this.cap - 1;
-    let i = this.hash(keys, e * this.kw) & mask;
-    while (this.slots[i]! >= 0) i = (i + 1) & mask;
-    if (this.slots[i] === -1) this.used++;
-    this.slots[i] = e;
+    const stride = this.stride;
+    let i = this.hash(src, at) & mask;
+    while (this.tab[i * stride]! >= 0) i = (i + 1) & mask;
+    const b = i * stride;
+    if (this.tab[b] === -1) this.used++;
+    this.tab[b] = e;
+    for (let j = 0; j < this.kw; j++) this.tab[b + 1 + j] = src[at + j]!;
   }
 
   remove(keys: Int32Array, e: number): void {
     const mask = this.cap - 1;
     let i = this.hash(keys, e * this.kw) & mask;
-    while (this.slots[i] !== e) i = (i + 1) & mask;
-    this.slots[i] = -2;
+    while (this.tab[i * this.stride] !== e) i = (i + 1) & mask;
+    this.tab[i * this.stride] = -2;
   }
 
-  /** Rebuilds from the live elements (`live[e]` nonzero), renumbered by `map` when given. */
-  rebuild(keys: Int32Array, cap: number, live: Uint8Array | undefined, n = 0): void {
-    const old = this.slots;
+  /** Rebuilds with `cap` slots: from the live elements (`live[e]` nonzero, keys in `keys`) when given, else from the table itself. */
+  rebuild(cap: number, keys?: Int32Array, live?: Uint8Array, n = 0): void {
+    const old = this.tab;
+    const oldCap = this.cap;
+    const stride = this.stride;
     this.cap = cap;
-    this.slots = new Int32Array(cap).fill(-1);
+    this.tab = IpSetTable.empty(cap, stride);
     this.used = 0;
-    if (live) {
-      for (let e = 0; e < n; e++) if (live[e]) this.insert(keys, e);
+    if (keys && live) {
+      for (let e = 0; e < n; e++) if (live[e]) this.put(keys, e * this.kw, e);
       return;
     }
-    for (let i = 0; i < old.length; i++) if (old[i]! >= 0) this.insert(keys, old[i]!);
+    for (let i = 0; i < oldCap; i++) if (old[i * stride]! >= 0) this.put(old, i * stride + 1, old[i * stride]!);
   }
 }
 
@@ -319,7 +343,7 @@ export class IpSet {
 
   /** The element of key `k`, or -1 (expired ones included). */
   findKey(k: Int32Array): number {
-    return this.table.find(this.keys, k, 0);
+    return this.table.find(k, 0);
   }
 
   private grow(): void {
@@ -372,7 +396,7 @@ export class IpSet {
     this.n = j;
     let cap = 16;
     while (cap < j * 2 + 2) cap *= 2;
-    this.table.rebuild(this.keys, cap, this.live, j);
+    this.table.rebuild(cap, this.keys, this.live, j);
   }
 
   private cidrAdd(key: Int32Array, delta: number): void {
@@ -429,7 +453,7 @@ export class IpSet {
    * IPSET_ERR_HASH_FULL (-2) when the set is full.
    */
   addKey(k: Int32Array, ext: IpSetExt, exist: boolean, now: number, macFill = false): number {
-    let e = this.table.find(this.keys, k, 0);
+    let e = this.table.find(k, 0);
     if (e >= 0) {
       const expired = this.expires[e]! < now;
       if (this.type.name === 'bitmap:ip,mac') {
@@ -491,7 +515,7 @@ export class IpSet {
 
   /** mtype_del: EEXIST when absent or expired. */
   delKey(k: Int32Array, now: number): number {
-    const e = this.table.find(this.keys, k, 0);
+    const e = this.table.find(k, 0);
     if (e < 0 || this.expires[e]! < now) return EEXIST;
     this.drop(e);
     return 0;
@@ -537,7 +561,7 @@ export class IpSet {
       this.cidrN.set(s.cidrN);
       let cap = 16;
       while (cap < this.n * 2 + 2) cap *= 2;
-      this.table.rebuild(this.keys, cap, this.live, this.n);
+      this.table.rebuild(cap, this.keys, this.live, this.n);
     };
   }
 
@@ -712,8 +736,9 @@ export class IpSetStore {
     const aw = set.aw;
     const c0 = set.cidrs[0]!;
     const len0 = set.cidrN[0]!;
+    const kw = set.kw;
     for (let j = 0; j < len0; j++) {
-      k.set(orig);
+      for (let w = 0; w < kw; w++) k[w] = orig[w]!;
       maskNet(k, set.at[n0]!, aw, c0[j]!);
       if (n1 < 0) {
         const e = set.findKey(k);
