@@ -13,6 +13,8 @@ import type { Backend } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { parseMac } from '../core/addr.js';
+import { inputName, readInput } from './io.js';
+import { parseIpsetSave } from '../compiler/ipset.js';
 
 /** The options of the model, for a command's option table. */
 export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -20,9 +22,10 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   backend: { type: 'string' },
   optimize: { type: 'string' },
   seed: { type: 'string' },
+  ipset: { type: 'string' },
 };
 
-export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N]';
+export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE]';
 
 /** The files that make a directory a snapshot (a ruleset or the ip -j output). */
 function isSnapshotFile(name: string): boolean {
@@ -35,6 +38,12 @@ export function loadModel(dir: string, a: ParsedArgs): NodeModel {
   const node = readSnapshot(dir);
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
+  }
+  // --ipset FILE: the node's sets from `ipset save` text instead of the snapshot's ipset-save.txt
+  const sets = a.str('ipset');
+  if (sets !== undefined) {
+    node.ipsets = { file: inputName(sets), text: readInput(sets) };
+    parseIpsetSave(node.ipsets.text, node.ipsets.file);
   }
   return buildNodeModel(node, opts);
 }

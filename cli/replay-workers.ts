@@ -78,6 +78,7 @@ const SHARED_TARGETS: ReadonlyMap<string, string> = new Map([
  * reply direction carrying other addresses), a shared-state match or target.
  */
 export function sharedStateReason(model: NodeModel): string | undefined {
+  if (model.ipsets.sets.length > 0) return 'ipset sets (their counters, timeouts and SET changes are shared by every connection)';
   for (const rs of [model.rs4, model.rs6]) {
     if (!rs) continue;
     if (rs.tables.has('nat') && model.conntrackModule) return 'the nat table (NAT rewrites a connection\'s reply addresses and chooses ports across connections)';

@@ -27,6 +27,7 @@ import { saveRuleset } from '../compiler/save.js';
 import { isOutgoing, openCapture } from '../hooks/input/capture.js';
 import type { NodeModel, NodeModelOptions, TableCounters } from '../hooks/node.js';
 import { conntrackList, conntrackListJson, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
+import { saveIpsets } from '../compiler/ipset.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions } from './model.js';
@@ -37,14 +38,15 @@ export type { ReplaySummary } from './replay-run.js';
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ipset]
               ${MODEL_USAGE} [--workers N] [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng; - reads it from
       stdin: tcpdump -w - | nfvm replay ...) in on interface NAME
       (default: each frame's pcapng interface, or its LINUX_SLL2 ifindex),
       in order, on the capture's clock, and print the ruleset with its
       counters as \`iptables-save -c\` would on the node (--save ip6tables:
-      the ip6tables ruleset, as \`ip6tables-save -c\`); --conntrack prints
+      the ip6tables ruleset, as \`ip6tables-save -c\`; --save ipset: the
+      node's sets after the run, as \`ipset save\`); --conntrack prints
       the conntrack table instead, as \`conntrack -L\` would at the last
       frame's time (its summary line on stderr). The node's answers (ICMP,
       TCP resets, REJECT's) cross OUTPUT and POSTROUTING. Frames the capture
@@ -148,7 +150,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables') throw new UsageError(`--save takes iptables or ip6tables, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ipset') throw new UsageError(`--save takes iptables, ip6tables or ipset, not "${save}"`);
   // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
   // read again should its frames turn out to share state), silently.
   const explicit = a.str('workers') !== undefined;
@@ -188,6 +190,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const s = out.summary;
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
+  if (save === 'ipset' && !a.flag('json') && !a.flag('conntrack')) return saveIpsets(model.ipsets);
   const counters = out.counters;
   const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);

@@ -5,18 +5,21 @@
  */
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRuleset } from '../compiler/save.js';
+import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc, rulesetJson } from './json.js';
 
 export const SAVE: CommandSpec = {
   name: 'save',
-  usage: `  nfvm save FILE [--family ip|ip6] [-c|--counters] [--json]
+  usage: `  nfvm save FILE [--family ip|ip6] [-c|--counters] [--json] [--ipset FILE]
       Parse an iptables-save/iptables-restore file (- for stdin), apply the
       kernel's load-time checks and print it exactly as iptables-save would.
+      --ipset FILE: the node's sets (\`ipset save\` output): a rule naming a
+      set that is not there is refused as iptables refuses it.
       --json prints the ruleset as one JSON document.
 `,
-  options: { family: { type: 'string' }, counters: { type: 'boolean', short: 'c' }, json: { type: 'boolean' } },
+  options: { family: { type: 'string' }, counters: { type: 'boolean', short: 'c' }, json: { type: 'boolean' }, ipset: { type: 'string' } },
 };
 
 export function cmdSave(argv: readonly string[]): string {
@@ -25,7 +28,9 @@ export function cmdSave(argv: readonly string[]): string {
   if (a.positionals.length !== 1) throw new UsageError('save takes exactly one FILE (- for stdin)');
   const file = a.positionals[0]!;
   const counters = a.flag('counters');
-  const rs = parseRestore(readInput(file), { family: parseFamily(a.str('family')), file: inputName(file), counters });
+  const sets = a.str('ipset');
+  const objects = sets === undefined ? undefined : { ipsets: ipsetNames(parseIpsetSave(readInput(sets), inputName(sets))) };
+  const rs = parseRestore(readInput(file), { family: parseFamily(a.str('family')), file: inputName(file), counters, objects });
   for (const w of rs.warnings) process.stderr.write(`${w.file}:${w.pos ? `${w.pos.line}:${w.pos.col}:` : ''} warning: ${w.message}\n`);
   if (rs.unknownExtensions.length) {
     process.stderr.write(`nfvm: kept verbatim without semantics: ${rs.unknownExtensions.join(', ')}\n`);

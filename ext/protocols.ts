@@ -62,6 +62,13 @@ export function protoName(p: number): string | undefined {
   return undefined;
 }
 
+/** getprotobynumber(): the /etc/protocols name ipset prints (`gre`, `ipv6-icmp`), or undefined. */
+export function etcProtoName(p: number): string | undefined {
+  if (p === 58) return 'ipv6-icmp';
+  for (const [name, num] of ETC_PROTOCOLS) if (num === p) return name;
+  return protoName(p);
+}
+
 /**
  * A protocol as iptables-save (1.8.13) prints `-p`: `proto_to_name(proto, true)`
  * (iptables 1.8.11 "iptables-save: Avoid /etc/protocols lookups"): the

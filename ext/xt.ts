@@ -82,7 +82,8 @@ export function be16(d: Uint8Array, at: number): number {
 
 /** Thrown by a factory; the engine adds the file and position. */
 export class NotModelled extends Error {
-  constructor(readonly what: string) {
-    super(`${what}: semantics not modelled yet`);
+  /** @param message the whole refusal when it is not "semantics not modelled yet" (iptables' own, e.g. "Set foo doesn't exist.") */
+  constructor(readonly what: string, message?: string) {
+    super(message ?? `${what}: semantics not modelled yet`);
   }
 }

@@ -41,6 +41,8 @@ import type { Emitted, Fate, PathResult } from './path/fate.js';
 import { ipFragmentWire } from './path/output.js';
 import { NodeStack } from './answer/stack.js';
 import { Xorshift32, type Chooser } from '../vm/random.js';
+import { IpSetStore } from '../vm/ipset.js';
+import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -119,6 +121,8 @@ export class NodeModel {
   readonly inet6: Inet;
   /** Connection tracking and NAT, when a ruleset loads conntrack. */
   readonly conntrackModule: NodeConntrack | undefined;
+  /** The node's ipsets (ipset-save.txt; none without it): the set match and the SET target of every table use and change them. */
+  readonly ipsets: IpSetStore;
   /** The node's one random source (every engine draws from it; vm/random.ts). */
   readonly random: Xorshift32;
   /** The node's own stack: transport protocols and the answers it sends (hooks/answer). */
@@ -142,8 +146,11 @@ export class NodeModel {
   ) {
     const txt4 = node.iptables;
     const txt6 = node.ip6tables;
-    this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file }) : undefined;
-    this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file }) : undefined;
+    this.ipsets = node.ipsets ? parseIpsetSave(node.ipsets.text, node.ipsets.file) : new IpSetStore();
+    // the kernel refuses a rule naming a set that does not exist ("Set foo doesn't exist.")
+    const objects = { ipsets: ipsetNames(this.ipsets) };
+    this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects }) : undefined;
+    this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects }) : undefined;
     this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
@@ -156,7 +163,7 @@ export class NodeModel {
     // from a real node, so the snapshot is damaged either way.
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
     this.conntrackModule = ctm;
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -203,7 +210,10 @@ export class NodeModel {
   private start(pkt: Packet, input: PacketInput) {
     const ctm = this.conntrackModule;
     if (ctm && input.now !== undefined) ctm.now = input.now;
-    if (input.now !== undefined) this.stack.setNow(input.now);
+    if (input.now !== undefined) {
+      this.stack.setNow(input.now);
+      this.ipsets.setNow(input.now);
+    }
     return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
   }
 
@@ -300,6 +310,7 @@ export class NodeModel {
   /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
   setNow(nowNs: number): void {
     this.stack.setNow(nowNs);
+    this.ipsets.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;
   }
 
@@ -325,8 +336,10 @@ export class NodeModel {
     const rng = this.random.state[0]!;
     const stack = this.stack.save();
     const ct = this.conntrackModule?.checkpoint();
+    const sets = this.ipsets.checkpoint();
     return () => {
       for (const r of restores) r();
+      sets();
       this.random.state[0] = rng;
       this.stack.restore(stack);
       ct?.();

@@ -540,6 +540,8 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.NAT:
         case Op.CLASSIFY:
         case Op.XT_MATCH:
+        case Op.XT_SET_MATCH:
+        case Op.XT_SET_TARGET:
           v = execExtra(prog, pc, pkt, regs, env, chain, rule);
           if (v === NFT_CONTINUE) {
             pc += opSize(code[pc]!);

@@ -82,6 +82,10 @@ export const enum Op {
   CLASSIFY = 30,
   /** xt_match (vm/expr/xtmatch.ts), x_tables-only tests: [op, kind, a, b, c, flags]. */
   XT_MATCH = 31,
+  /** xt compat set match (vm/expr/xtset.ts): [op, pool offset of the info words]. */
+  XT_SET_MATCH = 32,
+  /** xt compat SET target (vm/expr/xtset.ts): [op, pool offset of the info words]. */
+  XT_SET_TARGET = 33,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -97,7 +101,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 32;
+export const OP_MAX = 34;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -180,6 +184,8 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
+  def(Op.XT_SET_MATCH, 'xt_set_match', 'match', ['pool']),
+  def(Op.XT_SET_TARGET, 'xt_set_target', 'target', ['pool']),
 ]);
 
 /** The opcode of a record's first word. */

@@ -16,6 +16,7 @@ import {
 } from './layout.js';
 import type { NftSet } from './set.js';
 import type { NfCtEnv } from './ct-env.js';
+import { IpSetOpt, type IpSetStore } from './ipset.js';
 import { xorshiftState } from './random.js';
 import { Op, Rec } from './opcodes.js';
 
@@ -88,6 +89,10 @@ export class VmEnv {
   rejectRule = -1;
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null = null;
+  /** The node's ipsets (vm/ipset.ts), null for an engine without them. */
+  ipsets: IpSetStore | null = null;
+  /** The ip_set_adt_opt the xt_set expressions fill (one per VM: no allocation per packet). */
+  readonly ipsetOpt = new IpSetOpt();
 
   constructor(seed = 0x6e66766d, traceCap = 0, rng?: Int32Array) {
     this.rng = rng ?? Int32Array.of(xorshiftState(seed));

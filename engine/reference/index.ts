@@ -129,7 +129,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
         const make = m.unknown ? undefined : findMatch(m.name, family)?.reference;
         if (make === undefined || typeof make === 'string') throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
         try {
-          return make(m.data, family, backend);
+          return make(m.data, family, backend, opts);
         } catch (err) {
           if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, m.pos, m.name);
           throw err;
@@ -151,7 +151,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
           const make = findTarget(tg.name, family)?.reference;
           if (make === undefined || typeof make === 'string') throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
           try {
-            target = { kind: 'ext', fn: make(tg.data, family) };
+            target = { kind: 'ext', fn: make(tg.data, family, opts) };
           } catch (err) {
             if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, tg.pos, tg.name);
             throw err;

@@ -10,12 +10,29 @@
  * handle `!` themselves.
  *
  * iptables asks the kernel for the set while parsing and the kernel
- * refuses a set that does not exist ("Set foo doesn't exist."). nfvm has
- * no ipset state yet, so it accepts any name and keeps it.
+ * refuses a set that does not exist ("Set foo doesn't exist."): nfvm checks
+ * this against the node's sets (CheckContext.objects) when they are known,
+ * and both engines refuse a rule whose set the node lacks.
+ *
+ * Both engines run the kernel's set_match_v4 (vm/ipset.ts xtSetMatch) over
+ * the node's sets (EngineOptions.ipsets): the VM through the compat
+ * expression iptables-nft loads (`[ match name set rev 4 ]`,
+ * vm/expr/xtset.ts), the x_tables evaluator directly.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule, KnownObjects } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { NfvmError, type SourcePos } from '../../core/errors.js';
+import type { EngineOptions } from '../types.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import type { LowerCtx } from '../lower.js';
+import type { MatchNode } from '../../core/ast.js';
+import { emitXtSet } from '../../vm/expr/xtset.js';
+import {
+  IPSET_COUNTER_EQ, IPSET_COUNTER_GT, IPSET_COUNTER_LT, IPSET_COUNTER_NE, IPSET_FLAG_RETURN_NOMATCH, IPSET_FLAG_SKIP_COUNTER_UPDATE,
+  IPSET_FLAG_SKIP_SUBCOUNTER_UPDATE, IPSET_INV_MATCH, XS_BYTES_HI, XS_BYTES_OP, XS_FLAGS, XS_MATCH, XS_PACKETS_HI, XS_PACKETS_OP, XS_WORDS,
+  xtSetMatch, IpSetOpt,
+} from '../../vm/ipset.js';
 
 const IPSET_MAXNAMELEN = 32;
 const IPSET_DIM_MAX = 6;
@@ -70,6 +87,73 @@ export function parseDirs(arg: string): ('src' | 'dst')[] {
   }
   if (k < parts.length) fail(`Can't be more src/dst options than ${IPSET_DIM_MAX}.`);
   return dirs;
+}
+
+/**
+ * The store's index of a referenced set, or the kernel's refusal of a set
+ * that does not exist (thrown as NotModelled with iptables' message).
+ */
+export function setIndex(engine: EngineOptions, ref: SetRef, what: string): number {
+  const id = engine.ipsets ? engine.ipsets.index(ref.name) : -1;
+  if (id < 0) throw new NotModelled(what, `Set ${ref.name} doesn't exist.`);
+  return id;
+}
+
+/** Writes a set reference (index, flags, dimension) at `at` of xt_set words: bit 0 inverts, bit i is dimension i from the source. */
+export function putSetRef(w: Int32Array, at: number, id: number, ref: SetRef, invert: boolean): void {
+  let flags = invert ? IPSET_INV_MATCH : 0;
+  ref.dirs.forEach((d, i) => {
+    if (d === 'src') flags |= 1 << (i + 1);
+  });
+  w[at] = id;
+  w[at + 1] = flags;
+  w[at + 2] = ref.dirs.length;
+}
+
+/** A 64-bit counter value as two words (high, low). */
+function putU64(w: Int32Array, at: number, v: bigint): void {
+  w[at] = Number((v >> 32n) & 0xffffffffn) | 0;
+  w[at + 1] = Number(v & 0xffffffffn) | 0;
+}
+
+const COUNTER_OPS = { eq: IPSET_COUNTER_EQ, ne: IPSET_COUNTER_NE, lt: IPSET_COUNTER_LT, gt: IPSET_COUNTER_GT } as const;
+
+/** struct xt_set_info_match_v4 as xt_set words. */
+function matchWords(d: SetMatchData, engine: EngineOptions): Int32Array {
+  const w = new Int32Array(XS_WORDS).fill(-1);
+  putSetRef(w, XS_MATCH, setIndex(engine, d.set!, 'match set'), d.set!, d.invert);
+  w[XS_FLAGS] = (d.returnNomatch ? IPSET_FLAG_RETURN_NOMATCH : 0) | (d.skipCounterUpdate ? IPSET_FLAG_SKIP_COUNTER_UPDATE : 0) |
+    (d.skipSubcounterUpdate ? IPSET_FLAG_SKIP_SUBCOUNTER_UPDATE : 0);
+  w[XS_PACKETS_OP] = d.packets ? COUNTER_OPS[d.packets.op] : 0;
+  putU64(w, XS_PACKETS_HI, d.packets?.value ?? 0n);
+  w[XS_BYTES_OP] = d.bytes ? COUNTER_OPS[d.bytes.op] : 0;
+  putU64(w, XS_BYTES_HI, d.bytes?.value ?? 0n);
+  return w;
+}
+
+/** Emits the compat match (`target` false) or target with the words `make` gives; a missing set is refused at the node's position. */
+export function emitSetInfo(c: LowerCtx, node: { pos?: SourcePos; name: string }, target: boolean, make: () => Int32Array): void {
+  let w: Int32Array;
+  try {
+    w = make();
+  } catch (e) {
+    if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, node.pos, node.name);
+    throw e;
+  }
+  emitXtSet(c.b, target, w);
+}
+
+/** The VM: the compat match over the node's sets. */
+function lowerSet(c: LowerCtx, m: MatchNode<SetMatchData>): void {
+  emitSetInfo(c, m, false, () => matchWords(m.data, c.engine));
+}
+
+/** set_match_v4 (net/netfilter/xt_set.c) over the node's sets. */
+function setMatch(d: SetMatchData, _family: unknown, _backend: unknown, engine: EngineOptions): MatchFn {
+  const w = matchWords(d, engine);
+  const store = engine.ipsets!;
+  const opt = new IpSetOpt();
+  return (par) => xtSetMatch(store, w, 0, par.pkt, opt);
 }
 
 export const formatSetRef = (r: SetRef) => `${r.name} ${r.dirs.join(',')}`;
@@ -140,7 +224,7 @@ export const set: MatchModule<SetMatchData> = {
     }
     return s;
   },
-  lower: 'needs the contents of the ipsets (ip_set lists, hashes and bitmaps)',
-  reference: 'needs the contents of the ipsets (ip_set lists, hashes and bitmaps)',
+  lower: lowerSet,
+  reference: setMatch,
 };
 

@@ -13,13 +13,52 @@
  *
  * Kernel checks (set_target_v3_checkentry): `--map-set` only in the mangle
  * table, and with `--map-prio`/`--map-queue` only from FORWARD, OUTPUT and
- * POSTROUTING. The kernel also needs the sets to exist; nfvm has no ipset
- * state yet and accepts any name.
+ * POSTROUTING. The kernel also needs the sets to exist (checked against the
+ * node's sets when they are known, and by both engines).
+ *
+ * Both engines run set_target_v3 (vm/ipset.ts xtSetTarget) on the node's
+ * sets, so later packets see the additions and deletions: the VM through
+ * the compat expression iptables-nft loads (`[ target name SET rev 3 ]`).
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { checkSetName, formatSetRef, missingSet, parseDirs, type SetRef } from '../match/set.js';
+import { checkSetName, emitSetInfo, formatSetRef, missingSet, parseDirs, putSetRef, setIndex, type SetRef } from '../match/set.js';
+import type { EngineOptions, ExtTargetNode } from '../types.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import type { LowerCtx } from '../lower.js';
+import {
+  IPSET_FLAG_EXIST, IPSET_FLAG_MAP_SKBMARK, IPSET_FLAG_MAP_SKBPRIO, IPSET_FLAG_MAP_SKBQUEUE, IpSetOpt, XS_ADD, XS_DEL, XS_FLAGS, XS_MAP,
+  XS_MATCH, XS_TIMEOUT, XS_WORDS, xtSetTarget,
+} from '../../vm/ipset.js';
+
+/** struct xt_set_info_target_v3 as xt_set words. */
+function targetWords(d: SetTargetData, engine: EngineOptions): Int32Array {
+  const w = new Int32Array(XS_WORDS).fill(-1);
+  w[XS_MATCH] = -1;
+  if (d.addSet) putSetRef(w, XS_ADD, setIndex(engine, d.addSet, 'target SET'), d.addSet, false);
+  if (d.delSet) putSetRef(w, XS_DEL, setIndex(engine, d.delSet, 'target SET'), d.delSet, false);
+  if (d.mapSet) putSetRef(w, XS_MAP, setIndex(engine, d.mapSet, 'target SET'), d.mapSet, false);
+  w[XS_FLAGS] = (d.exist ? IPSET_FLAG_EXIST : 0) | (d.mapMark ? IPSET_FLAG_MAP_SKBMARK : 0) | (d.mapPrio ? IPSET_FLAG_MAP_SKBPRIO : 0) |
+    (d.mapQueue ? IPSET_FLAG_MAP_SKBQUEUE : 0);
+  w[XS_TIMEOUT] = d.timeout ?? -1;
+  return w;
+}
+
+function lowerSetTarget(c: LowerCtx, t: ExtTargetNode<SetTargetData>): void {
+  emitSetInfo(c, t, true, () => targetWords(t.data, c.engine));
+}
+
+/** set_target_v3 (net/netfilter/xt_set.c): always XT_CONTINUE. */
+function setTarget(d: SetTargetData, _family: unknown, engine: EngineOptions): TargetFn {
+  const w = targetWords(d, engine);
+  const store = engine.ipsets!;
+  const opt = new IpSetOpt();
+  return (par) => {
+    xtSetTarget(store, w, 0, par.pkt, opt);
+    return XT_CONTINUE;
+  };
+}
 
 interface SetTargetData {
   addSet: SetRef | undefined;
@@ -117,7 +156,7 @@ export const SET: TargetModule<SetTargetData> = {
     }
     return undefined;
   },
-  lower: 'needs the contents of the ipsets to add to and delete from',
-  reference: 'needs the contents of the ipsets to add to and delete from',
+  lower: lowerSetTarget,
+  reference: setTarget,
 };
 

@@ -28,6 +28,8 @@ export interface CaptureCommand {
   readonly optional: boolean;
   /** Keep only these lines of the output. */
   readonly filter?: (line: string) => boolean;
+  /** An empty output writes no file (nothing is missing: `ipset save` prints nothing when there are no sets). */
+  readonly omitEmpty?: boolean;
 }
 
 export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
@@ -41,6 +43,8 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
   // The listening TCP and UDP sockets, numeric, without the header: which ports answer.
   { file: 'ss.txt', argv: [['ss', '-H', '-ltun']], optional: true },
+  // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
+  { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */
@@ -184,6 +188,7 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
       continue;
     }
     if (c.filter) text = text.split('\n').filter(c.filter).join('\n') + '\n';
+    if (c.omitEmpty && text.trim() === '') continue;
     outputs.set(c.file, text);
   }
   const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));

@@ -76,6 +76,8 @@ export class Node implements RoutingNode {
     readonly ignoredFiles: readonly string[],
     /** The listening sockets (ss.txt); undefined when the snapshot has none: every port is closed. */
     readonly sockets: SocketTable | undefined = undefined,
+    /** The ipsets (ipset-save.txt, `ipset save` text; each node model reads its own copy); undefined when the snapshot has none. */
+    public ipsets: { readonly file: string; readonly text: string } | undefined = undefined,
   ) {
     for (const l of links.values()) this.linksByIndex.set(l.ifindex, l);
   }

@@ -12,6 +12,8 @@
  *   ip6-route.json ip -j -6 route show table all
  *   ip-rule.json   ip -j rule show          ip6-rule.json  ip -j -6 rule show
  *   sysctl.txt     sysctl -a
+ *   ipset-save.txt ipset save              the node's ipsets (compiler/ipset.ts); without it
+ *                                          the node has none
  *   ss.txt         ss -H -ltun             the listening sockets (ss.ts); without it every
  *                                          TCP and UDP port is taken as closed
  *
@@ -33,11 +35,12 @@ import { isObject, JsonPath, parseJson, type JsonObject, type JsonValue } from '
 import { Node, type Address, type Link, type RulesetText } from './node.js';
 import { type Backend } from '../../core/netfilter.js';
 import { checkSocketDevices, parseSs } from './ss.js';
+import { parseIpsetSave } from '../../compiler/ipset.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
 
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
-  'ip6-rule.json', 'sysctl.txt', 'ss.txt',
+  'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -169,7 +172,14 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   const ssText = files.get('ss.txt');
   const sockets = ssText === undefined ? undefined : parseSs(ssText, path('ss.txt'));
   if (sockets) checkSocketDevices(sockets, (n) => links.has(n));
-  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets);
+  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')));
+}
+
+/** The node's ipsets from `ipset save` text (located errors: compiler/ipset.ts). */
+function ipsetsOf(text: string | undefined, file: string): { file: string; text: string } | undefined {
+  if (text === undefined) return undefined;
+  parseIpsetSave(text, file);
+  return { file, text };
 }
 
 /** The backend an iptables-save header names (undefined without a header). */

@@ -13,6 +13,8 @@ import { compileTable } from '../../compiler/compile.js';
 import { referenceTable } from '../../engine/reference/index.js';
 import type { Family, Rule, Ruleset } from '../../core/ast.js';
 import { NfvmError } from '../../core/errors.js';
+import type { EngineOptions } from '../../ext/types.js';
+import { parseIpsetSave } from '../../compiler/ipset.js';
 
 type Module = MatchModule | TargetModule;
 const modules: readonly Module[] = [...allMatches(), ...allTargets()];
@@ -20,7 +22,10 @@ const families = (m: Module): Family[] => (m.family ? [m.family] : ['ip', 'ip6']
 const label = (m: Module) => `${m.kind} ${m.name}${m.family ? ` (${m.family})` : ''}`;
 
 /** Modules whose data from `init` alone is no complete rule: the options a rule gives them. */
-const OPTIONS: Readonly<Record<string, string>> = { CONNMARK: '--set-xmark 0x1/0xff' };
+const OPTIONS: Readonly<Record<string, string>> = { CONNMARK: '--set-xmark 0x1/0xff', set: '--match-set s src', SET: '--add-set s src' };
+
+/** The node's sets the set match and the SET target name. */
+const engine = (): EngineOptions => ({ ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets') });
 
 /** A one-rule filter table whose rule uses module `m` with the data `init` (and OPTIONS) give. */
 function rulesetWith(m: Module, family: Family): Ruleset {
@@ -83,8 +88,8 @@ describe('the extension registry', () => {
   it('each engine accepts exactly the modules whose face it runs', () => {
     for (const m of modules) {
       for (const family of families(m)) {
-        const vm = verdict(() => compileTable(rulesetWith(m, family), 'filter', { file: 'r.rules' }), m);
-        const ref = verdict(() => referenceTable(rulesetWith(m, family), 'filter', { file: 'r.rules' }), m);
+        const vm = verdict(() => compileTable(rulesetWith(m, family), 'filter', { file: 'r.rules', engine: engine() }), m);
+        const ref = verdict(() => referenceTable(rulesetWith(m, family), 'filter', { file: 'r.rules', ...engine() }), m);
         expect([label(m), family, 'vm', vm]).toEqual([label(m), family, 'vm', typeof m.lower === 'function' ? 'accepted' : 'refused']);
         expect([label(m), family, 'reference', ref]).toEqual([label(m), family, 'reference', typeof m.reference === 'function' ? 'accepted' : 'refused']);
       }
@@ -96,9 +101,9 @@ describe('the extension registry', () => {
     const both = names((m) => typeof m.lower === 'function' && typeof m.reference === 'function');
     expect(both).toEqual([
       '-j CONNMARK', '-j CT', '-j DNAT', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP', '-j NFLOG', '-j NFQUEUE', '-j NOTRACK',
-      '-j REDIRECT', '-j REJECT', '-j SNAT', '-j TRACE',
+      '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j TRACE',
       '-m addrtype', '-m comment', '-m connmark', '-m conntrack', '-m dscp', '-m ecn', '-m helper', '-m hl', '-m icmp', '-m icmp6',
-      '-m iprange', '-m length', '-m mac', '-m mark', '-m multiport', '-m pkttype', '-m state', '-m statistic', '-m tcp',
+      '-m iprange', '-m length', '-m mac', '-m mark', '-m multiport', '-m pkttype', '-m set', '-m state', '-m statistic', '-m tcp',
       '-m tos', '-m ttl', '-m udp',
     ]);
     // the VM alone runs limit (nft limit); the reference has no clock for it

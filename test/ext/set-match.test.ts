@@ -2,8 +2,9 @@
  * set match (libxt_set.c revision 4, kernel xt_set.c) beyond libxt_set.t:
  * expected save forms are what iptables-legacy 1.8.9 printed in a scratch
  * network namespace where the sets foo, a234567890123456789012345678901 and
- * s6 (family inet6) existed. nfvm has no ipset state and accepts any set
- * name, so only name-independent FAIL lines are listed.
+ * s6 (family inet6) existed. Without the node's sets (`nfvm save` with no
+ * --ipset) nfvm accepts any set name, so only name-independent FAIL lines
+ * are listed; test/ext/ipset.test.ts checks the refusal of a missing set.
  */
 import { describe, expect, it } from 'vitest';
 import { runCase, type TCase } from '../helpers/tfile.js';

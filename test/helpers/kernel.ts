@@ -204,6 +204,51 @@ export function nsSh(ns: string, script: string): void {
   if (r.status !== 0) throw new Error(`${ns}: ${script.split('\n')[0]}...: ${r.stderr}`);
 }
 
+/**
+ * The node of kernel-oracle.md between a sender and a receiver namespace
+ * (names in `NS`): eth0 10.0.0.1/24 + 192.168.50.1/32, eth1 10.1.0.1/24,
+ * forwarding on, default via 10.1.0.2, rp_filter 0, IPv6 off, permanent
+ * neighbours, fixed MACs; the sender and receiver stay silent (OUTPUT DROP).
+ */
+export function replayTopology(NS: { s: string; n: string; r: string }, MAC: { sender: string; eth0: string; eth1: string; receiver: string }): void {
+  const sh = nsSh;
+  for (const ns of Object.values(NS)) {
+    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    sh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
+  }
+  sh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
+  sh(NS.r, `ip link add veth0 address ${MAC.receiver} type veth peer name eth1 netns ${NS.n}`);
+  sh(NS.n, `ip link set eth0 address ${MAC.eth0}
+ip link set eth1 address ${MAC.eth1}
+sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+sysctl -qw net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0
+sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1
+ip addr add 10.0.0.1/24 dev eth0
+ip addr add 192.168.50.1/32 dev eth0
+ip addr add 10.1.0.1/24 dev eth1
+ip link set eth0 up; ip link set eth1 up
+ip route add default via 10.1.0.2
+ip neigh replace 10.0.0.2 lladdr ${MAC.sender} dev eth0 nud permanent
+ip neigh replace 10.1.0.2 lladdr ${MAC.receiver} dev eth1 nud permanent
+ip neigh replace 10.0.0.3 lladdr ${MAC.sender} dev eth0 nud permanent
+ip neigh replace 10.1.0.5 lladdr ${MAC.receiver} dev eth1 nud permanent
+ip neigh replace 10.1.0.7 lladdr ${MAC.receiver} dev eth1 nud permanent`);
+  for (const ns of [NS.s, NS.r]) {
+    sh(ns, `sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1
+ip link set veth0 up
+iptables-legacy -P OUTPUT DROP`);
+  }
+  sh(NS.s, 'ip addr add 10.0.0.2/24 dev veth0');
+  sh(NS.r, 'ip addr add 10.1.0.2/24 dev veth0');
+  // Wait for carrier on both veth pairs.
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync('ip', ['-n', NS.n, '-o', 'link', 'show'], { encoding: 'utf8' });
+    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 3) break;
+    spawnSync('sleep', ['0.1']);
+  }
+}
+
 /** The command runner `captureSnapshot` takes, inside `ns`, with the legacy iptables tools. */
 export function nsSnapshotRunner(ns: string): (argv: readonly string[]) => { status: number | null; stdout: string; stderr: string } {
   return (argv) => {

@@ -23,6 +23,7 @@ import type { TableName } from '../../core/ast.js';
 import { engineNatRuleset, engineRuleset, enginePacket, genPacketOf } from '../helpers/engine-gen.js';
 import { optPacket, optPacketOf, optRuleset } from '../optimize/gen.js';
 import { runs } from '../helpers/runs.js';
+import { parseIpsetSave } from '../../compiler/ipset.js';
 
 /** The opcodes of a program's records. */
 function opcodes(prog: Program, into: Set<number>): void {
@@ -53,6 +54,14 @@ const compiled = fc.oneof(
     fc.array(optPacket(gen.family), { minLength: 1, maxLength: 8 }).map((pkts) => {
       const prog = compileTable(parseRestore(gen.text, { family: gen.family }), 'filter', { optimize: 1, classifierBlock: block, policyRules: true }).program;
       return { prog, pkts: pkts.map((g) => ({ chain: 2, pkt: optPacketOf(gen.family, g) })) };
+    })),
+  // the xt compat set match and SET target (the VM without the node's sets: nothing found, nothing changed)
+  fc.tuple(fc.constantFrom('src', 'dst', 'src,dst'), fc.boolean(), engineRuleset).chain(([dirs, inv, gen]) =>
+    fc.array(enginePacket(gen.chains), { minLength: 1, maxLength: 4 }).map((pkts) => {
+      const text = ['*filter', ':INPUT ACCEPT [0:0]', `-A INPUT -m set ${inv ? '! ' : ''}--match-set a ${dirs} -j SET --add-set b ${dirs} --exist`, 'COMMIT', ''].join('\n');
+      const ipsets = parseIpsetSave('create a hash:ip,port\ncreate b hash:ip,port timeout 60\n', 'sets');
+      const prog = compileTable(parseRestore(text), 'filter', { policyRules: true, engine: { ipsets } }).program;
+      return { prog, pkts: pkts.map((g) => ({ chain: 1, pkt: genPacketOf(g) })) };
     })),
 );
 

@@ -17,6 +17,7 @@ import { execQueue } from './queue.js';
 import { execNat } from './nat.js';
 import { execClassify } from './classify.js';
 import { execXtMatch } from './xtmatch.js';
+import { execXtSet } from './xtset.js';
 
 /** The opcodes execExtra runs (the interpreter's shared case). */
 export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.FIB, Op.XT_L4, Op.REJECT, Op.QUEUE, Op.NAT, Op.CLASSIFY, Op.XT_MATCH]);
@@ -41,6 +42,9 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
       return execClassify(prog, pc, pkt);
     case Op.XT_MATCH:
       return execXtMatch(prog, pc, pkt, regs, env, chain, rule);
+    case Op.XT_SET_MATCH:
+    case Op.XT_SET_TARGET:
+      return execXtSet(prog, pc, pkt, env);
     default:
       return NFT_BREAK;
   }

@@ -28,6 +28,7 @@ import { disasmReject, evalReject, validateReject } from './reject.js';
 import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
+import { disasmXtSet, evalXtSet, validateXtSet } from './xtset.js';
 
 interface ExprKind {
   readonly validate: (prog: Program, code: Int32Array, pc: number) => string | null;
@@ -73,6 +74,9 @@ table[Op.QUEUE] = { validate: validateQueue, disasm: disasmQueue, eval: evalQueu
 table[Op.NAT] = { validate: validateNat, disasm: disasmNat, eval: evalNat };
 table[Op.CLASSIFY] = { validate: validateClassify, disasm: disasmClassify, eval: evalClassify };
 table[Op.XT_MATCH] = { validate: validateXtMatch, disasm: disasmXtMatch, eval: evalXtMatch };
+const xtset: ExprKind = { validate: validateXtSet, disasm: disasmXtSet, eval: evalXtSet };
+table[Op.XT_SET_MATCH] = xtset;
+table[Op.XT_SET_TARGET] = xtset;
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -99,3 +103,4 @@ export * from './reject.js';
 export * from './queue.js';
 export * from './nat.js';
 export * from './classify.js';
+export * from './xtset.js';

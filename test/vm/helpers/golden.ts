@@ -15,6 +15,7 @@ import {
 } from '../../../core/netfilter.js';
 import { compileTable } from '../../../compiler/compile.js';
 import { parseRestore } from '../../../compiler/parse/restore.js';
+import { parseIpsetSave } from '../../../compiler/ipset.js';
 
 const R1 = NFT_REG_1;
 const bytes = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
@@ -243,6 +244,11 @@ export const GOLDEN: Record<string, () => Program> = {
     const rules = Array.from({ length: 16 }, (_, i) => `-A INPUT -s 10.0.0.${i + 1} -j DROP`);
     const text = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...rules, 'COMMIT', ''].join('\n');
     return compileTable(parseRestore(text), 'filter', { optimize: 1 }).program;
+  },
+  'nft -A INPUT -m set --match-set bl src -j SET --add-set seen src,dst (xt compat)': () => {
+    const text = ['*filter', ':INPUT ACCEPT [0:0]', '-A INPUT -m set --match-set bl src -j SET --add-set seen src,dst', 'COMMIT', ''].join('\n');
+    const ipsets = parseIpsetSave('create bl hash:net\ncreate seen hash:ip,port\n', 'sets');
+    return compileTable(parseRestore(text), 'filter', { backend: 'nft', optimize: 0, engine: { ipsets } }).program;
   },
 };
 
