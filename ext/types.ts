@@ -32,6 +32,7 @@ import type { MatchFn, TargetFn } from './xt.js';
 import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import type { Choices, Xorshift32 } from '../vm/random.js';
+import type { XtState } from './xtstate.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -135,9 +136,10 @@ export type MatchModule<D = any> = ExtModule<D> & {
    * The kernel's match function for the parsed data (called once per rule), or why it is refused.
    * `backend` is the one the ruleset was loaded with: where iptables-nft lowers the match to
    * nf_tables expressions that mean something else than the x_tables match (tcp, udp), the
-   * function is those expressions' meaning for 'nft'.
+   * function is those expressions' meaning for 'nft'. `xt` is the node's clock and named
+   * tables (ext/xtstate.ts): a checkentry that creates or joins a named table does it here.
    */
-  readonly reference: ((data: D, family: Family, backend: Backend) => MatchFn) | Refusal;
+  readonly reference: ((data: D, family: Family, backend: Backend, xt: XtState) => MatchFn) | Refusal;
   /**
    * For a match that draws a random number (statistic --mode random): the
    * outcomes of the decision the draw feeds, as raw draws and their
@@ -152,7 +154,7 @@ export type TargetModule<D = any> = ExtModule<D> & {
   /** The VM lowering of one `-j NAME` node, or why it is refused. */
   readonly lower: ((c: LowerCtx, t: ExtTargetNode<D>) => void) | Refusal;
   /** The kernel's target function for the parsed data (called once per rule), or why it is refused. */
-  readonly reference: ((data: D, family: Family) => TargetFn) | Refusal;
+  readonly reference: ((data: D, family: Family, xt: XtState) => TargetFn) | Refusal;
   /**
    * For targets saved under another name than `name` (e.g. the `-j NOTRACK`
    * that iptables saves as `-j CT --notrack`): the saved `-j` name.
@@ -182,4 +184,10 @@ export interface EngineOptions {
   broadcastAddrs?: readonly Uint8Array[];
   /** The node's conntrack table and NAT core: the NAT and CT targets act through it, the conntrack matches read it. */
   ct?: NfCtEnv;
+  /**
+   * The node's clock and the named tables of the rate and state matches (recent lists,
+   * hashlimit htables, rate estimators), shared by every engine of the node; an engine
+   * without one makes its own.
+   */
+  xt?: XtState;
 }

@@ -12,6 +12,7 @@
 import type { Packet } from '../vm/packet.js';
 import type { Xorshift32 } from '../vm/random.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
+import type { XtState } from './xtstate.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
 export const XT_CONTINUE = 0xffffffff;
@@ -39,6 +40,8 @@ export interface XtEnv {
   reject: { chain: string; rule: number } | undefined;
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null;
+  /** The clock and the per-namespace state of the rate and state matches (ext/xtstate.ts). */
+  xt: XtState;
 }
 
 export interface XtActionParam {

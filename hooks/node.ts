@@ -41,6 +41,7 @@ import type { Emitted, Fate, PathResult } from './path/fate.js';
 import { ipFragmentWire } from './path/output.js';
 import { NodeStack } from './answer/stack.js';
 import { Xorshift32, type Chooser } from '../vm/random.js';
+import { XT_HZ_DEFAULT, XtState } from '../ext/xtstate.js';
 
 export type { EngineKind } from './tables.js';
 export { needsConntrack } from './ct-node.js';
@@ -55,6 +56,8 @@ export interface NodeModelOptions {
   seed?: number;
   /** The VM's program: 1 (default) with classifier prefilters (compiler/optimize), 0 straight lowering. */
   optimize?: 0 | 1;
+  /** CONFIG_HZ of the modelled kernel: the jiffies the rate and state matches count (default 250). */
+  hz?: number;
 }
 
 /** What a packet brings besides its bytes: its time, and a packet spec's `ct` clause. */
@@ -112,6 +115,8 @@ export class NodeModel {
   readonly random: Xorshift32;
   /** The node's own stack: transport protocols and the answers it sends (hooks/answer). */
   readonly stack: NodeStack;
+  /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
+  readonly xt: XtState;
   /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
   recordEmitted = false;
   private tracing = false;
@@ -135,7 +140,8 @@ export class NodeModel {
     const seed = opts.seed ?? 1;
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : undefined;
     this.conntrackModule = ctm;
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
+    this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -183,6 +189,7 @@ export class NodeModel {
     const ctm = this.conntrackModule;
     if (ctm && input.now !== undefined) ctm.now = input.now;
     if (input.now !== undefined) this.stack.setNow(input.now);
+    if (input.now !== undefined || this.xt.loadNs === undefined) this.xt.setNow(input.now ?? this.xt.nowNs);
     return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
   }
 
@@ -270,6 +277,7 @@ export class NodeModel {
   /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
   setNow(nowNs: number): void {
     this.stack.setNow(nowNs);
+    this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;
   }
 
@@ -295,8 +303,10 @@ export class NodeModel {
     const rng = this.random.state[0]!;
     const stack = this.stack.save();
     const ct = this.conntrackModule?.checkpoint();
+    const xt = this.xt.checkpoint();
     return () => {
       for (const r of restores) r();
+      xt();
       this.random.state[0] = rng;
       this.stack.restore(stack);
       ct?.();

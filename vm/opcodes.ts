@@ -82,6 +82,8 @@ export const enum Op {
   CLASSIFY = 30,
   /** xt_match (vm/expr/xtmatch.ts), x_tables-only tests: [op, kind, a, b, c, flags]. */
   XT_MATCH = 31,
+  /** x_tables match run through nft_compat (vm/expr/xtcompat.ts): [op, compat index, flags]. */
+  XT_COMPAT = 32,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -97,7 +99,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 32;
+export const OP_MAX = 33;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -180,6 +182,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
+  def(Op.XT_COMPAT, 'xt_compat', 'match', ['imm', 'flags']),
 ]);
 
 /** The opcode of a record's first word. */

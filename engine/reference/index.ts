@@ -26,6 +26,7 @@ import { findMatch, findTarget } from '../../ext/registry.js';
 import {
   doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
 } from './traverse.js';
+import { XtState } from '../../ext/xtstate.js';
 import { NotModelled, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
 
 export type { TargetAction } from '../../ext/xt.js';
@@ -84,7 +85,9 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
   const file = opts.file ?? '<ruleset>';
   const backend = opts.backend ?? 'legacy';
   const t = rs.tables.get(table);
+  const xt = opts.xt ?? new XtState();
   const env: XtEnv = {
+    xt,
     family,
     rng: opts.random ?? new Xorshift32(opts.seed ?? 1),
     localAddrs: opts.localAddrs ?? [],
@@ -129,7 +132,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
         const make = m.unknown ? undefined : findMatch(m.name, family)?.reference;
         if (make === undefined || typeof make === 'string') throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
         try {
-          return make(m.data, family, backend);
+          return make(m.data, family, backend, xt);
         } catch (err) {
           if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, m.pos, m.name);
           throw err;
@@ -151,7 +154,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
           const make = findTarget(tg.name, family)?.reference;
           if (make === undefined || typeof make === 'string') throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
           try {
-            target = { kind: 'ext', fn: make(tg.data, family) };
+            target = { kind: 'ext', fn: make(tg.data, family, xt) };
           } catch (err) {
             if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, tg.pos, tg.name);
             throw err;

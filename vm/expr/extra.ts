@@ -17,6 +17,7 @@ import { execQueue } from './queue.js';
 import { execNat } from './nat.js';
 import { execClassify } from './classify.js';
 import { execXtMatch } from './xtmatch.js';
+import { execXtCompat } from './xtcompat.js';
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
@@ -38,6 +39,8 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
       return execClassify(prog, pc, pkt);
     case Op.XT_MATCH:
       return execXtMatch(prog, pc, pkt, regs, env, chain, rule);
+    case Op.XT_COMPAT:
+      return execXtCompat(prog, pc, pkt, env, chain, rule);
     default:
       return NFT_BREAK;
   }

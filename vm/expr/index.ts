@@ -28,6 +28,7 @@ import { disasmReject, evalReject, validateReject } from './reject.js';
 import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
+import { disasmXtCompat, evalXtCompat, validateXtCompat } from './xtcompat.js';
 
 interface ExprKind {
   readonly validate: (prog: Program, code: Int32Array, pc: number) => string | null;
@@ -73,6 +74,7 @@ table[Op.QUEUE] = { validate: validateQueue, disasm: disasmQueue, eval: evalQueu
 table[Op.NAT] = { validate: validateNat, disasm: disasmNat, eval: evalNat };
 table[Op.CLASSIFY] = { validate: validateClassify, disasm: disasmClassify, eval: evalClassify };
 table[Op.XT_MATCH] = { validate: validateXtMatch, disasm: disasmXtMatch, eval: evalXtMatch };
+table[Op.XT_COMPAT] = { validate: validateXtCompat, disasm: disasmXtCompat, eval: evalXtCompat };
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -95,6 +97,7 @@ export * from './ct.js';
 export * from './fib.js';
 export * from './xtl4.js';
 export * from './xtmatch.js';
+export * from './xtcompat.js';
 export * from './reject.js';
 export * from './queue.js';
 export * from './nat.js';
