@@ -213,7 +213,7 @@ function nftLimitPkts(rate: number, unit: number, burst: number, xt: XtState): M
   return () => {
     const now = xt.nowNs;
     if (last < 0) last = xt.loadNs ?? now;
-    let t = tokens + now - last;
+    let t = tokens + (now - last);
     if (t > tokensMax) t = tokensMax;
     last = now;
     const delta = t - cost;

@@ -36,6 +36,15 @@ export const rateStateMatch: fc.Arbitrary<string> = fc.oneof(
       if (check && rttl) s += ' --rttl';
       return s;
     }),
+  fc.tuple(pick(['H', 'I']), pick(['upto', 'above']), pick(['1/sec', '5/sec', '2/min', '100/sec', '1kb/s', '20kb/s']), fc.option(fc.integer({ min: 1, max: 5 })),
+    fc.subarray(['srcip', 'dstip', 'srcport', 'dstport']), pick(['', ' --hashlimit-srcmask 24', ' --hashlimit-dstmask 16']),
+    pick(['', ' --hashlimit-htable-expire 2000', ' --hashlimit-htable-max 2 --hashlimit-htable-size 2', ' --hashlimit-rate-match', ' --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 700']))
+    .map(([name, dir, rate, burst, mode, mask, extra]) => {
+      const bytes = rate.includes('b/');
+      const b = burst === null ? '' : ` --hashlimit-burst ${bytes ? `${burst * 20}kb` : burst}`;
+      const m = mode.length ? ` --hashlimit-mode ${mode.join(',')}` : '';
+      return `-m hashlimit --hashlimit-${dir} ${rate}${b}${m}${mode.length ? mask : ''}${extra} --hashlimit-name ${name}${extra.includes('rate-match') ? 'r' : ''}`;
+    }),
 );
 
 const CHAINS = ['INPUT', 'FORWARD', 'OUTPUT'] as const;
