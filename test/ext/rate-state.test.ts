@@ -45,6 +45,10 @@ export const rateStateMatch: fc.Arbitrary<string> = fc.oneof(
       const m = mode.length ? ` --hashlimit-mode ${mode.join(',')}` : '';
       return `-m hashlimit --hashlimit-${dir} ${rate}${b}${m}${mode.length ? mask : ''}${extra} --hashlimit-name ${name}${extra.includes('rate-match') ? 'r' : ''}`;
     }),
+  fc.tuple(pick(['', ' --timestart 22:10 --timestop 22:20', ' --timestart 22:15:30 --timestop 01:00 --contiguous', ' --timestart 23:00 --timestop 22:14']),
+    pick(['', ' --weekdays Tue', ' --weekdays Mon,Wed,Sat', ' ! --weekdays Tue']), pick(['', ' --monthdays 14', ' --monthdays 13,15']),
+    pick(['', ' --datestart 2023-11-14T22:14:00', ' --datestop 2023-11-14T22:20:00', ' --kerneltz']))
+    .map(([t, w, m, dt]) => `-m time${t}${w}${m}${dt}`),
 );
 
 const CHAINS = ['INPUT', 'FORWARD', 'OUTPUT'] as const;
