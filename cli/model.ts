@@ -13,6 +13,7 @@ import type { Backend } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { parseMac } from '../core/addr.js';
+import { XT_HZ_DEFAULT } from '../ext/xtstate.js';
 
 /** The options of the model, for a command's option table. */
 export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -20,9 +21,10 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   backend: { type: 'string' },
   optimize: { type: 'string' },
   seed: { type: 'string' },
+  hz: { type: 'string' },
 };
 
-export const MODEL_USAGE = '[--engine vm|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N]';
+export const MODEL_USAGE = '[--engine vm|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--hz N]';
 
 /** The files that make a directory a snapshot (a ruleset or the ip -j output). */
 function isSnapshotFile(name: string): boolean {
@@ -43,11 +45,17 @@ export function loadModel(dir: string, a: ParsedArgs): NodeModel {
     if (!/^\d{1,10}$/.test(s) || Number(s) > 0xffffffff) throw new UsageError(`--seed takes a number, not "${s}"`);
     seed = Number(s);
   }
+  let hz = XT_HZ_DEFAULT;
+  const h = a.str('hz');
+  if (h !== undefined) {
+    if (!/^\d{1,5}$/.test(h) || Number(h) < 1 || Number(h) > 10000) throw new UsageError(`--hz takes CONFIG_HZ, a number from 1 to 10000, not "${h}"`);
+    hz = Number(h);
+  }
   const node = readSnapshot(dir);
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
   }
-  return buildNodeModel(node, { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1 });
+  return buildNodeModel(node, { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1, hz });
 }
 
 /**

@@ -21,6 +21,7 @@
 import { statSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
+import { xtProcFiles } from '../ext/xtstate.js';
 import type { Fate } from '../hooks/path/fate.js';
 import { isOutgoing, loadFrame, readCaptureFile } from '../hooks/input/capture.js';
 import { OutgoingMatcher, type OutgoingMatch } from '../hooks/outgoing.js';
@@ -35,7 +36,7 @@ import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel } from '.
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE [--iface NAME] [--save iptables|ip6tables|recent|hashlimit]
               ${MODEL_USAGE} [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng) in on interface NAME
       (default: each frame's pcapng interface, or its LINUX_SLL2 ifindex),
@@ -47,7 +48,12 @@ export const REPLAY: CommandSpec = {
       TCP resets, REJECT's) cross OUTPUT and POSTROUTING. Frames the capture
       saw leave the node are not fed: each is compared with what the node
       sent. On a terminal: progress and a summary on stderr; --json: the
-      summary with the counters.
+      summary with the counters. --save recent prints the recent match's
+      lists after the run, each as its /proc/net/xt_recent/NAME file reads
+      (a "# /proc/net/xt_recent/NAME" line, then its entries); --save
+      hashlimit the hashlimit tables as /proc/net/ipt_hashlimit/NAME (and
+      ip6t_hashlimit) read. Timestamps and expiries are jiffies of the
+      capture's clock at --hz (default 250): capture seconds times HZ.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
@@ -171,7 +177,9 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables') throw new UsageError(`--save takes iptables or ip6tables, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'recent' && save !== 'hashlimit') {
+    throw new UsageError(`--save takes iptables, ip6tables, recent or hashlimit, not "${save}"`);
+  }
   const model = loadModel(a.positionals[0]!, a);
   const iface = a.str('iface');
   checkIface(model, iface);
@@ -242,6 +250,13 @@ export function cmdReplay(argv: readonly string[]): string {
   if (matcher) s.outgoingMatch!.notCaptured = matcher.unmatched() + matcher.overflow;
   if (model.stack.noSocketTableUsed) s.notes.push(`${a.positionals[0]!}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(size, size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
+  const procs = (prefix: string) => xtProcFiles(model.xt, prefix).map((f) => ({ path: f.procPath, lines: f.procLines(model.xt) }));
+  if (save === 'recent' || save === 'hashlimit') {
+    if (a.flag('conntrack')) throw new UsageError(`--conntrack prints the conntrack table, --save ${save} the ${save} tables: give one`);
+    const files = save === 'recent' ? procs('/proc/net/xt_recent/') : [...procs('/proc/net/ipt_hashlimit/'), ...procs('/proc/net/ip6t_hashlimit/')];
+    if (a.flag('json')) return jsonDoc({ schema: 1, snapshot: a.positionals[0]!, pcap: file, engine: a.str('engine') ?? 'vm', summary: s, [save]: files });
+    return files.map((f) => `# ${f.path}\n${f.lines.map((l) => `${l}\n`).join('')}`).join('');
+  }
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
   const rs = model.rulesetWithCounters(family);
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
