@@ -35,7 +35,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { xtProcFiles } from '../../ext/xtstate.js';
 import type { Backend } from '../../core/netfilter.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
+const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('rate and state matches against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -79,6 +79,8 @@ interface Case {
   /** The rules of chain T (the names of lists and tables get the case's suffix). */
   rules: string[];
   frames: string[];
+  /** INPUT accepts what T lets through (conntrack confirms the flows; the node answers the sender), instead of dropping all. */
+  accept?: boolean;
 }
 
 /** `n` frames cycling over the sources and ports. */
@@ -156,12 +158,25 @@ const CASES: Case[] = [
     ],
     frames: mix(10, (s, i) => udp(s, 1000 + i, 53)),
   },
+  {
+    name: 'connbytes: packets, bytes and average size of confirmed flows (accounting forced on)',
+    accept: true,
+    rules: [
+      '-m connbytes --connbytes 3 --connbytes-mode packets --connbytes-dir original',
+      '-m connbytes --connbytes 2:4 --connbytes-mode packets --connbytes-dir both',
+      '-m connbytes ! --connbytes 500 --connbytes-mode bytes --connbytes-dir original',
+      '-m connbytes --connbytes 60:100 --connbytes-mode avgpkt --connbytes-dir both',
+      '-m connbytes --connbytes 1 --connbytes-mode packets --connbytes-dir reply',
+      '-p udp --dport 9 -m connbytes --connbytes 5: --connbytes-mode packets --connbytes-dir original -j DROP',
+    ],
+    frames: Array.from({ length: 36 }, (_, i) => udp('10.0.0.2', 3000 + (i % 4), 9, (i * 29) % 120)),
+  },
 ];
 
 function ruleset(c: Case, k: number): string {
   // unique list and table names per case: a list outlives its rules while another ruleset still names it
   const rules = c.rules.map((r) => `-A T ${r.replace(/--(hashlimit-)?name (\S+)/, (_m, h: string | undefined, n: string) => `--${h ?? ''}name ${n}${id}c${k}`)}`);
-  return ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j DROP', ...rules, 'COMMIT', ''].join('\n');
+  return ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', `-A INPUT -j ${c.accept ? 'ACCEPT' : 'DROP'}`, ...rules, 'COMMIT', ''].join('\n');
 }
 
 /** The snapshot runner with the backend's save tool. */
@@ -230,6 +245,8 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
         await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
         const restore = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], rules);
         if (restore.code !== 0) throw new Error(`${c.name} (${backend}): iptables-restore: ${restore.stderr}`);
+        // no conntrack of an earlier case may carry over into this one
+        await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
         const snap = join(tmp, `snap-${k}`);
         captureSnapshot(snap, runner(backend));
         const t0 = Date.now() / 1000;
