@@ -61,6 +61,25 @@ export class XtState {
     return v;
   }
 
+  private rules = 0;
+
+  /**
+   * A rule's own state (what its checkentry allocates: xt_limit_priv,
+   * xt_quota_priv), number fields only, saved and restored with the named
+   * objects by checkpoint().
+   */
+  ruleState<T extends Record<string, number>>(init: T): T {
+    const s = { ...init };
+    const saveable: XtSaveable = {
+      save: () => {
+        const copy = { ...s };
+        return () => void Object.assign(s, copy);
+      },
+    };
+    this.named.set(`rule#${this.rules++}`, saveable);
+    return s;
+  }
+
   /** Saves every named object's state with `save` (objects implementing XtSaveable); the returned function restores it. */
   checkpoint(): () => void {
     const now = this.nowNs;

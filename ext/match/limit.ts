@@ -179,21 +179,20 @@ function xtLimitMt(r: LimitData, xt: XtState): MatchFn {
   const cpj = creditsPerJiffy(xt.hz);
   const creditCap = user2credits(Math.imul(r.avg, r.burst) >>> 0, xt.hz);
   const cost = user2credits(r.avg, xt.hz);
-  let prev = -1;
-  let credit = creditCap;
+  const priv = xt.ruleState({ prev: -1, credit: creditCap });
   return () => {
     const now = xt.jiffies();
-    if (prev < 0) prev = xt.loadJiffies();
-    if (credit < cost && prev === now) return false;
-    const increase = Math.imul((now - prev) >>> 0, cpj) >>> 0;
-    prev = now;
-    let next = (credit + increase) >>> 0;
+    if (priv.prev < 0) priv.prev = xt.loadJiffies();
+    if (priv.credit < cost && priv.prev === now) return false;
+    const increase = Math.imul((now - priv.prev) >>> 0, cpj) >>> 0;
+    priv.prev = now;
+    let next = (priv.credit + increase) >>> 0;
     if (next > creditCap) next = creditCap;
     if (next >= cost) {
-      credit = (next - cost) >>> 0;
+      priv.credit = (next - cost) >>> 0;
       return true;
     }
-    credit = next;
+    priv.credit = next;
     return false;
   };
 }
@@ -208,20 +207,19 @@ function nftLimitPkts(rate: number, unit: number, burst: number, xt: XtState): M
   const nsecs = unit * 1e9;
   const cost = Math.floor(nsecs / rate);
   const tokensMax = cost * (burst === 0 ? NFT_LIMIT_PKT_BURST_DEFAULT : burst);
-  let tokens = tokensMax;
-  let last = -1;
+  const priv = xt.ruleState({ tokens: tokensMax, last: -1 });
   return () => {
     const now = xt.nowNs;
-    if (last < 0) last = xt.loadNs ?? now;
-    let t = tokens + (now - last);
+    if (priv.last < 0) priv.last = xt.loadNs ?? now;
+    let t = priv.tokens + (now - priv.last);
     if (t > tokensMax) t = tokensMax;
-    last = now;
+    priv.last = now;
     const delta = t - cost;
     if (delta >= 0) {
-      tokens = delta;
+      priv.tokens = delta;
       return true;
     }
-    tokens = t;
+    priv.tokens = t;
     return false;
   };
 }

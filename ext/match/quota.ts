@@ -12,6 +12,7 @@ import { strtoulWhole } from '../numbers.js';
 import { lowerXtCompat } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import { M_LEN } from '../../vm/layout.js';
+import type { XtState } from '../xtstate.js';
 
 interface QuotaData {
   /** Bytes allowed (u64). */
@@ -34,8 +35,8 @@ export const quota: MatchModule<QuotaData> = {
     if (!seen.has('quota')) fail('quota: option "--quota" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --quota ${d.quota}`,
-  lower: (c, m) => lowerXtCompat(c, m, 0, () => quotaMt(m.data as QuotaData)),
-  reference: (d) => quotaMt(d),
+  lower: (c, m) => lowerXtCompat(c, m, 0, (xt) => quotaMt(m.data as QuotaData, xt)),
+  reference: (d, _family, _backend, xt) => quotaMt(d, xt),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
@@ -49,15 +50,15 @@ export const quota: MatchModule<QuotaData> = {
  * given). Above 2^53 bytes the left-over is kept inexactly, which no
  * replay's packets can notice.
  */
-function quotaMt(q: QuotaData): MatchFn {
-  let left = Number(q.quota);
+function quotaMt(q: QuotaData, xt: XtState): MatchFn {
+  const priv = xt.ruleState({ quota: Number(q.quota) });
   return (par) => {
     const len = par.meta[M_LEN]!;
-    if (left >= len) {
-      left -= len;
+    if (priv.quota >= len) {
+      priv.quota -= len;
       return !q.invert;
     }
-    left = 0;
+    priv.quota = 0;
     return q.invert;
   };
 }

@@ -105,3 +105,21 @@ describe.each(ENGINES)('engine %s', (engine) => {
     });
   });
 });
+
+describe('node checkpoints (trace --all-branches) restore the matches\' state', () => {
+  it('limit credit, quota left, recent list and hashlimit buckets come back as they were', () => {
+    const m = model(filter(
+      '-A INPUT -p tcp --dport 22 -m recent --set --name R',
+      '-A INPUT -p tcp --dport 22 -m recent --rcheck --hitcount 3 --name R -j DROP',
+      '-A INPUT -p tcp --dport 22 -m limit --limit 1/hour --limit-burst 3 -m quota --quota 200 -m hashlimit --hashlimit-upto 1/hour --hashlimit-burst 3 --hashlimit-name H -j ACCEPT',
+      '-A INPUT -p tcp --dport 22 -j DROP',
+    ), 'vm', 'legacy');
+    const c = new Conversation(m);
+    const seq = () => [0, 1, 2].map((i) => !dropped(c, syn('10.0.0.2', 40000 + i), 1));
+    const restore = m.checkpoint()!;
+    expect(seq()).toEqual([true, true, false]);
+    restore();
+    expect(seq()).toEqual([true, true, false]);
+    expect(xtProcFiles(m.xt, '/proc/net/xt_recent/')[0]!.procLines(m.xt)).toHaveLength(1);
+  });
+});
