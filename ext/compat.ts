@@ -12,11 +12,10 @@
 import type { MatchNode } from '../core/ast.js';
 import { M_FLAGS, M_FRAGOFF, M_HOOK, M_LEN, M_NHOFF, M_THOFF, F_L4PROTO } from '../vm/layout.js';
 import { emitXtCompat, XT_COMPAT_HOTDROP, XT_COMPAT_MATCH, XT_COMPAT_NOMATCH } from '../vm/expr/xtcompat.js';
-import { Xorshift32 } from '../vm/random.js';
 import type { Packet } from '../vm/packet.js';
 import type { LowerCtx } from './lower.js';
-import type { MatchFn, XtActionParam, XtEnv } from './xt.js';
-import { XtState } from './xtstate.js';
+import { newXtEnv, type MatchFn, type XtActionParam, type XtEnv } from './xt.js';
+import type { XtState } from './xtstate.js';
 
 const envs = new WeakMap<LowerCtx, XtEnv>();
 
@@ -24,18 +23,7 @@ const envs = new WeakMap<LowerCtx, XtEnv>();
 function compatEnv(c: LowerCtx): XtEnv {
   let env = envs.get(c);
   if (!env) {
-    const o = c.engine;
-    env = {
-      family: c.family,
-      rng: o.random ?? new Xorshift32(o.seed ?? 1),
-      localAddrs: o.localAddrs ?? [],
-      broadcastAddrs: o.broadcastAddrs ?? [],
-      recording: false,
-      actions: [],
-      reject: undefined,
-      ct: o.ct ?? null,
-      xt: o.xt ?? new XtState(),
-    };
+    env = newXtEnv(c.family, c.engine);
     envs.set(c, env);
   }
   return env;

@@ -10,9 +10,10 @@
  * skb->data at these hooks.
  */
 import type { Packet } from '../vm/packet.js';
-import type { Xorshift32 } from '../vm/random.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
-import type { XtState } from './xtstate.js';
+import { XtState } from './xtstate.js';
+import { Xorshift32 } from '../vm/random.js';
+import type { EngineOptions } from './types.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
 export const XT_CONTINUE = 0xffffffff;
@@ -42,6 +43,21 @@ export interface XtEnv {
   ct: NfCtEnv | null;
   /** The clock and the per-namespace state of the rate and state matches (ext/xtstate.ts). */
   xt: XtState;
+}
+
+/** The XtEnv of an engine built with `o` (its own generator and XtState when the node gives none). */
+export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
+  return {
+    family,
+    rng: o.random ?? new Xorshift32(o.seed ?? 1),
+    localAddrs: o.localAddrs ?? [],
+    broadcastAddrs: o.broadcastAddrs ?? [],
+    recording: false,
+    actions: [],
+    reject: undefined,
+    ct: o.ct ?? null,
+    xt: o.xt ?? new XtState(),
+  };
 }
 
 export interface XtActionParam {

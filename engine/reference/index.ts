@@ -21,13 +21,12 @@ import type { EngineOptions } from '../../ext/types.js';
 import { M_LEN, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6, type Backend } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
-import { Xorshift32, type Chooser } from '../../vm/random.js';
+import type { Chooser } from '../../vm/random.js';
 import { findMatch, findTarget } from '../../ext/registry.js';
 import {
   doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
 } from './traverse.js';
-import { XtState } from '../../ext/xtstate.js';
-import { NotModelled, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
+import { NotModelled, newXtEnv, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
 
 export type { TargetAction } from '../../ext/xt.js';
 
@@ -85,18 +84,8 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
   const file = opts.file ?? '<ruleset>';
   const backend = opts.backend ?? 'legacy';
   const t = rs.tables.get(table);
-  const xt = opts.xt ?? new XtState();
-  const env: XtEnv = {
-    xt,
-    family,
-    rng: opts.random ?? new Xorshift32(opts.seed ?? 1),
-    localAddrs: opts.localAddrs ?? [],
-    broadcastAddrs: opts.broadcastAddrs ?? [],
-    recording: false,
-    actions: [],
-    reject: undefined,
-    ct: opts.ct ?? null,
-  };
+  const env: XtEnv = newXtEnv(family, opts);
+  const xt = env.xt;
   const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
 
   const chains = new Map<string, RefChain>();
