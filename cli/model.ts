@@ -15,6 +15,7 @@ import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { parseMac } from '../core/addr.js';
 import { inputName, readInput } from './io.js';
 import { parseIpsetSave } from '../compiler/ipset.js';
+import { XT_HZ_DEFAULT } from '../ext/xtstate.js';
 
 /** The options of the model, for a command's option table. */
 export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -23,9 +24,10 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   optimize: { type: 'string' },
   seed: { type: 'string' },
   ipset: { type: 'string' },
+  hz: { type: 'string' },
 };
 
-export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE]';
+export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE] [--hz N]';
 
 /** The files that make a directory a snapshot (a ruleset or the ip -j output). */
 function isSnapshotFile(name: string): boolean {
@@ -62,7 +64,13 @@ export function modelOptions(a: ParsedArgs): NodeModelOptions {
     if (!/^\d{1,10}$/.test(s) || Number(s) > 0xffffffff) throw new UsageError(`--seed takes a number, not "${s}"`);
     seed = Number(s);
   }
-  return { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1 };
+  let hz = XT_HZ_DEFAULT;
+  const h = a.str('hz');
+  if (h !== undefined) {
+    if (!/^\d{1,5}$/.test(h) || Number(h) < 1 || Number(h) > 10000) throw new UsageError(`--hz takes CONFIG_HZ, a number from 1 to 10000, not "${h}"`);
+    hz = Number(h);
+  }
+  return { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1, hz };
 }
 
 /**

@@ -28,6 +28,7 @@ import { isOutgoing, openCapture } from '../hooks/input/capture.js';
 import type { NodeModel, NodeModelOptions, TableCounters } from '../hooks/node.js';
 import { conntrackList, conntrackListJson, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
 import { saveIpsets } from '../compiler/ipset.js';
+import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions } from './model.js';
@@ -38,7 +39,7 @@ export type { ReplaySummary } from './replay-run.js';
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ipset]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ipset|recent|hashlimit]
               ${MODEL_USAGE} [--workers N] [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng; - reads it from
       stdin: tcpdump -w - | nfvm replay ...) in on interface NAME
@@ -59,6 +60,12 @@ export const REPLAY: CommandSpec = {
       recent, SET, REJECT, answers of the node, fragments, ...) is replayed
       on one thread, said on stderr (from stdin: an error, exit 2). Default:
       the cores available for a file of 4 MiB or more, else 1.
+      summary with the counters. --save recent prints the recent match's
+      lists after the run, each as its /proc/net/xt_recent/NAME file reads
+      (a "# /proc/net/xt_recent/NAME" line, then its entries); --save
+      hashlimit the hashlimit tables as /proc/net/ipt_hashlimit/NAME (and
+      ip6t_hashlimit) read. Timestamps and expiries are jiffies of the
+      capture's clock at --hz (default 250): capture seconds times HZ.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
@@ -150,7 +157,9 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ipset') throw new UsageError(`--save takes iptables, ip6tables or ipset, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit') {
+    throw new UsageError(`--save takes iptables, ip6tables, ipset, recent or hashlimit, not "${save}"`);
+  }
   // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
   // read again should its frames turn out to share state), silently.
   const explicit = a.str('workers') !== undefined;
@@ -191,6 +200,13 @@ export function cmdReplay(argv: readonly string[]): string {
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   if (save === 'ipset' && !a.flag('json') && !a.flag('conntrack')) return saveIpsets(model.ipsets);
+  const procs = (prefix: string) => xtProcFiles(model.xt, prefix).map((f) => ({ path: f.procPath, lines: f.procLines(model.xt) }));
+  if (save === 'recent' || save === 'hashlimit') {
+    if (a.flag('conntrack')) throw new UsageError(`--conntrack prints the conntrack table, --save ${save} the ${save} tables: give one`);
+    const files = save === 'recent' ? procs('/proc/net/xt_recent/') : [...procs('/proc/net/ipt_hashlimit/'), ...procs('/proc/net/ip6t_hashlimit/')];
+    if (a.flag('json')) return jsonDoc({ schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s, [save]: files });
+    return files.map((f) => `# ${f.path}\n${f.lines.map((l) => `${l}\n`).join('')}`).join('');
+  }
   const counters = out.counters;
   const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);

@@ -24,7 +24,7 @@ import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocket
 
 export const TRACE: CommandSpec = {
   name: 'trace',
-  usage: `  nfvm trace SNAPSHOT (--packet SPEC [--packet SPEC|reply ...] | --pcap FILE [--index N] [--iface NAME])
+  usage: `  nfvm trace SNAPSHOT (--packet SPEC [--packet SPEC|reply ...] [--time T] | --pcap FILE [--index N] [--iface NAME])
              [--all-branches [--max-branches N]] ${MODEL_USAGE} [--conntrack] [--json]
       Send packets through the node of snapshot directory SNAPSHOT and print
       every rule and policy each meets as kernel TRACE lines, each with the
@@ -47,6 +47,11 @@ export const TRACE: CommandSpec = {
       (statistic --mode random, NAT port choices are seeded) of the last
       packet, and of those before it, with its probability, exploring at
       most --max-branches branches (default ${DEFAULT_MAX_BRANCHES}).
+      --time T sets the clock of the first packet (the others follow 1 ms
+      apart; default the epoch): the time match reads it, and limit,
+      hashlimit and recent count jiffies on it (--hz, default 250). T is UTC
+      as YYYY-MM-DDThh:mm[:ss[.frac]][Z], or @SECONDS since the epoch
+      (fraction allowed). A --pcap frame runs at its own timestamp.
 `,
   options: {
     packet: { type: 'string', multi: true },
@@ -57,6 +62,7 @@ export const TRACE: CommandSpec = {
     json: { type: 'boolean' },
     'all-branches': { type: 'boolean' },
     'max-branches': { type: 'string' },
+    time: { type: 'string' },
     ...MODEL_OPTIONS,
   },
 };
@@ -161,8 +167,26 @@ interface Traced {
   result: PathResult;
 }
 
-/** The virtual clock of `trace`: the packets of one run are a millisecond apart, from 0. */
+/** The virtual clock of `trace`: the packets of one run are a millisecond apart, from --time (default 0). */
 const TRACE_STEP_NS = 1e6;
+
+/**
+ * `--time`: `YYYY-MM-DDThh:mm[:ss[.frac]][Z]` (UTC) or `@SECONDS[.frac]`
+ * since the epoch, as nanoseconds since the epoch.
+ */
+export function parseTraceTime(t: string): number {
+  const frac = (f: string | undefined) => (f ? Math.round(Number(`0${f}`) * 1e9) : 0);
+  const at = /^@(\d{1,11})(\.\d{1,9})?$/.exec(t);
+  if (at) return Number(at[1]) * 1e9 + frac(at[2]);
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?Z?$/.exec(t);
+  if (m) {
+    const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
+    const ms = Date.UTC(y, mo - 1, d, h, mi, s);
+    const back = new Date(ms);
+    if (y >= 1970 && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && h < 24 && mi < 60 && s < 60) return ms * 1e6 + frac(m[7]);
+  }
+  throw new UsageError(`--time takes YYYY-MM-DDThh:mm[:ss[.frac]][Z] (UTC) or @SECONDS since the epoch, not "${t}"`);
+}
 
 export function cmdTrace(argv: readonly string[]): string {
   const a = parseCommand(TRACE, argv);
@@ -186,6 +210,12 @@ export function cmdTrace(argv: readonly string[]): string {
     if (!allBranches) throw new UsageError('--max-branches goes with --all-branches');
     if (!/^[1-9]\d{0,6}$/.test(mb)) throw new UsageError(`--max-branches takes a number from 1 to 9999999, not "${mb}"`);
     maxBranches = Number(mb);
+  }
+  let t0 = 0;
+  const tm = a.str('time');
+  if (tm !== undefined) {
+    if (pcap !== undefined) throw new UsageError('--time goes with --packet (a --pcap frame runs at its own timestamp)');
+    t0 = parseTraceTime(tm);
   }
   const dir = a.positionals[0]!;
   const model = loadModel(dir, a);
@@ -224,14 +254,14 @@ export function cmdTrace(argv: readonly string[]): string {
       const spec = text === 'reply' ? replyTo(prev!, i) : text;
       const parsed = parseSpec(spec);
       const { pkt, iif, ct } = specInput(m, parsed);
-      const input = { now: i * TRACE_STEP_NS, ct };
+      const input = { now: t0 + i * TRACE_STEP_NS, ct };
       const r = iif === '' ? m.send(pkt, parsed.oif, input) : m.receive(pkt, iif, input);
       traced.push({ header: text === 'reply' ? `reply: ${spec}` : spec, result: r });
       prev = { pkt, fate: r.fate };
     });
     return traced;
   };
-  const lastNow = pcap !== undefined ? model.conntrackModule?.now ?? 0 : (specs.length - 1) * TRACE_STEP_NS;
+  const lastNow = pcap !== undefined ? model.conntrackModule?.now ?? 0 : t0 + (specs.length - 1) * TRACE_STEP_NS;
   const ctListing = (m: NodeModel) => {
     const ct = m.conntrackTable;
     if (json) return ct ? { conntrack: conntrackListJson(ct, pcap !== undefined ? m.conntrackModule?.now ?? 0 : lastNow) } : {};

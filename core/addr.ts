@@ -153,6 +153,13 @@ export function formatIPv6(a: ArrayLike<number>, off = 0): string {
   return hexs.slice(0, bestStart).join(':') + '::' + hexs.slice(bestStart + bestLen).join(':');
 }
 
+/** The kernel's `%pI6`: eight groups of four hex digits, nothing compressed. */
+export function formatIPv6Full(a: ArrayLike<number>, off = 0): string {
+  const g: string[] = [];
+  for (let i = 0; i < 8; i++) g.push(((a[off + 2 * i]! << 8) | a[off + 2 * i + 1]!).toString(16).padStart(4, '0'));
+  return g.join(':');
+}
+
 /** An address of the family as text. */
 export function formatAddr(family: Family, a: ArrayLike<number>): string {
   return family === 'ip' ? formatIPv4(a) : formatIPv6(a);

@@ -20,6 +20,7 @@ import {
 import { VmEnv, chainCount, chainName, prandomU32 } from '../vm/program.js';
 import type { Choices, Chooser } from '../vm/random.js';
 import { findMatch } from '../ext/registry.js';
+import { XtState } from '../ext/xtstate.js';
 import { Vm, type VmTier } from '../vm/interp.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
@@ -46,7 +47,9 @@ export interface VmTableEngine extends TableEngine {
   readonly vm: Vm;
 }
 
-export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}): VmTableEngine {
+export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions = {}): VmTableEngine {
+  const xt = options.xt ?? new XtState();
+  const opts: VmTableOptions = { ...options, xt };
   const compiled = compileTable(rs, table, { backend: opts.backend ?? 'legacy', engine: opts, file: opts.file, policyRules: true, optimize: opts.optimize ?? 1, classifierBlock: opts.classifierBlock });
   const prog = compiled.program;
   const env = new VmEnv(opts.seed ?? 1, 0, opts.random?.state);
@@ -121,6 +124,7 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
       const meta = pkt.meta;
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
       env.rejectRule = -1;
+      env.nowNs = xt.nowNs;
       lastDrawRule = -1;
       if (!tracing) return vm.run(prog, base, pkt) >>> 0;
       const before = meta[M_FLAGS]! & F_NFTRACE;

@@ -33,6 +33,7 @@ import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import type { Choices, Xorshift32 } from '../vm/random.js';
 import type { IpSetStore } from '../vm/ipset.js';
+import type { XtState } from './xtstate.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -136,7 +137,8 @@ export type MatchModule<D = any> = ExtModule<D> & {
    * The kernel's match function for the parsed data (called once per rule), or why it is refused.
    * `backend` is the one the ruleset was loaded with: where iptables-nft lowers the match to
    * nf_tables expressions that mean something else than the x_tables match (tcp, udp), the
-   * function is those expressions' meaning for 'nft'.
+   * function is those expressions' meaning for 'nft'. `xt` is the node's clock and named
+   * tables (ext/xtstate.ts): a checkentry that creates or joins a named table does it here.
    */
   readonly reference: ((data: D, family: Family, backend: Backend, engine: EngineOptions) => MatchFn) | Refusal;
   /**
@@ -185,4 +187,10 @@ export interface EngineOptions {
   ct?: NfCtEnv;
   /** The node's ipsets: the set match and the SET target look up and change them. */
   ipsets?: IpSetStore;
+  /**
+   * The node's clock and the named tables of the rate and state matches (recent lists,
+   * hashlimit htables, rate estimators), shared by every engine of the node; an engine
+   * without one makes its own.
+   */
+  xt?: XtState;
 }

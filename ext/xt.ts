@@ -10,8 +10,10 @@
  * skb->data at these hooks.
  */
 import type { Packet } from '../vm/packet.js';
-import type { Xorshift32 } from '../vm/random.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
+import { XtState } from './xtstate.js';
+import { Xorshift32 } from '../vm/random.js';
+import type { EngineOptions } from './types.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
 export const XT_CONTINUE = 0xffffffff;
@@ -39,6 +41,23 @@ export interface XtEnv {
   reject: { chain: string; rule: number } | undefined;
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null;
+  /** The clock and the per-namespace state of the rate and state matches (ext/xtstate.ts). */
+  xt: XtState;
+}
+
+/** The XtEnv of an engine built with `o` (its own generator and XtState when the node gives none). */
+export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
+  return {
+    family,
+    rng: o.random ?? new Xorshift32(o.seed ?? 1),
+    localAddrs: o.localAddrs ?? [],
+    broadcastAddrs: o.broadcastAddrs ?? [],
+    recording: false,
+    actions: [],
+    reject: undefined,
+    ct: o.ct ?? null,
+    xt: o.xt ?? new XtState(),
+  };
 }
 
 export interface XtActionParam {

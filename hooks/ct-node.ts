@@ -56,6 +56,15 @@ import type { Xorshift32 } from '../vm/random.js';
 const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'cluster', 'ipvs', 'socket']);
 const CT_TARGETS = new Set(['CONNMARK', 'CT', 'NOTRACK', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP', 'CONNSECMARK', 'TPROXY']);
 
+/**
+ * Whether loading `rs` turns conntrack accounting on: connbytes_mt_check()
+ * forces nf_conntrack_acct to 1 ("Forcing CT accounting to be enabled").
+ */
+export function forcesCtAcct(rs: Ruleset): boolean {
+  for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (r.matches.some((m) => m.name === 'connbytes')) return true;
+  return false;
+}
+
 /** Whether loading `rs` would register conntrack (and nf_defrag) in the namespace. */
 export function needsConntrack(rs: Ruleset): boolean {
   if (rs.tables.has('nat')) return true;
@@ -151,6 +160,10 @@ export class NodeConntrack implements NfCtEnv {
     if (!ct.isConfirmed(id)) return 0;
     ct.setNow(this.now);
     return Math.floor(ct.expires(id) / ct.sysctl.hz);
+  }
+
+  acctCounter(id: number, dir: number, bytes: boolean): number {
+    return this.ct.acctCounter(id, dir, bytes);
   }
 
   /** Expectations are not modelled: no conntrack has a master. */

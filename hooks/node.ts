@@ -30,7 +30,7 @@ import type { NfConntrack } from './conntrack/index.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
-import { NodeConntrack, needsConntrack, snapshotCtSysctl } from './ct-node.js';
+import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { newPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
@@ -43,6 +43,7 @@ import { NodeStack } from './answer/stack.js';
 import { Xorshift32, type Chooser } from '../vm/random.js';
 import { IpSetStore } from '../vm/ipset.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
+import { XT_HZ_DEFAULT, XtState } from '../ext/xtstate.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -68,6 +69,8 @@ export interface NodeModelOptions {
   seed?: number;
   /** The VM's program: 1 (default) with classifier prefilters (compiler/optimize), 0 straight lowering. */
   optimize?: 0 | 1;
+  /** CONFIG_HZ of the modelled kernel: the jiffies the rate and state matches count (default 250). */
+  hz?: number;
 }
 
 /** What a packet brings besides its bytes: its time, and a packet spec's `ct` clause. */
@@ -127,6 +130,8 @@ export class NodeModel {
   readonly random: Xorshift32;
   /** The node's own stack: transport protocols and the answers it sends (hooks/answer). */
   readonly stack: NodeStack;
+  /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
+  readonly xt: XtState;
   /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
   recordEmitted = false;
   /**
@@ -162,8 +167,10 @@ export class NodeModel {
     // no conntrack: a value the kernel's proc handler refuses cannot come
     // from a real node, so the snapshot is damaged either way.
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
+    if (ctm && ((this.rs4 && forcesCtAcct(this.rs4)) || (this.rs6 && forcesCtAcct(this.rs6)))) ctm.ct.sysctl.acct = 1;
     this.conntrackModule = ctm;
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets } as const;
+    this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -214,6 +221,7 @@ export class NodeModel {
       this.stack.setNow(input.now);
       this.ipsets.setNow(input.now);
     }
+    if (input.now !== undefined || this.xt.loadNs === undefined) this.xt.setNow(input.now ?? this.xt.nowNs);
     return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
   }
 
@@ -311,6 +319,7 @@ export class NodeModel {
   setNow(nowNs: number): void {
     this.stack.setNow(nowNs);
     this.ipsets.setNow(nowNs);
+    this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;
   }
 
@@ -337,9 +346,11 @@ export class NodeModel {
     const stack = this.stack.save();
     const ct = this.conntrackModule?.checkpoint();
     const sets = this.ipsets.checkpoint();
+    const xt = this.xt.checkpoint();
     return () => {
       for (const r of restores) r();
       sets();
+      xt();
       this.random.state[0] = rng;
       this.stack.restore(stack);
       ct?.();

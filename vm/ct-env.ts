@@ -80,6 +80,12 @@ export interface NfCtTable {
   expiresSec(id: number): number;
   /** The helper of the conntrack's master (ct->master's nfct_help), CT_HELPERS index; 0 without a master or helper. */
   masterHelper(id: number): number;
+  /**
+   * nf_conn_acct: the packets (`bytes` false) or bytes counted in direction
+   * `dir` (IP_CT_DIR_*), -1 when the conntrack has no accounting extension
+   * (accounting was off when it was created).
+   */
+  acctCounter(id: number, dir: number, bytes: boolean): number;
 }
 
 /** The table of an engine without a node: no conntrack has anything to read. */
@@ -87,6 +93,7 @@ export const NO_CT_TABLE: NfCtTable = {
   tupleWord: () => 0,
   expiresSec: () => 0,
   masterHelper: () => 0,
+  acctCounter: () => -1,
 };
 
 /**

@@ -21,12 +21,12 @@ import type { EngineOptions } from '../../ext/types.js';
 import { M_LEN, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6, type Backend } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
-import { Xorshift32, type Chooser } from '../../vm/random.js';
+import type { Chooser } from '../../vm/random.js';
 import { findMatch, findTarget } from '../../ext/registry.js';
 import {
   doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
 } from './traverse.js';
-import { NotModelled, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
+import { NotModelled, newXtEnv, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
 
 export type { TargetAction } from '../../ext/xt.js';
 
@@ -84,16 +84,10 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
   const file = opts.file ?? '<ruleset>';
   const backend = opts.backend ?? 'legacy';
   const t = rs.tables.get(table);
-  const env: XtEnv = {
-    family,
-    rng: opts.random ?? new Xorshift32(opts.seed ?? 1),
-    localAddrs: opts.localAddrs ?? [],
-    broadcastAddrs: opts.broadcastAddrs ?? [],
-    recording: false,
-    actions: [],
-    reject: undefined,
-    ct: opts.ct ?? null,
-  };
+  const env: XtEnv = newXtEnv(family, opts);
+  const xt = env.xt;
+  // what the extensions' checkentry reaches: the options, with the node's clock and named tables
+  const eng = { ...opts, xt };
   const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
 
   const chains = new Map<string, RefChain>();
@@ -129,7 +123,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
         const make = m.unknown ? undefined : findMatch(m.name, family)?.reference;
         if (make === undefined || typeof make === 'string') throw new NfvmError('check', `match ${m.name}: semantics not modelled yet`, file, m.pos, m.name);
         try {
-          return make(m.data, family, backend, opts);
+          return make(m.data, family, backend, eng);
         } catch (err) {
           if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, m.pos, m.name);
           throw err;
@@ -151,7 +145,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
           const make = findTarget(tg.name, family)?.reference;
           if (make === undefined || typeof make === 'string') throw new NfvmError('check', `target ${tg.name}: semantics not modelled yet`, file, tg.pos, tg.name);
           try {
-            target = { kind: 'ext', fn: make(tg.data, family, opts) };
+            target = { kind: 'ext', fn: make(tg.data, family, eng) };
           } catch (err) {
             if (err instanceof NotModelled) throw new NfvmError('check', err.message, file, tg.pos, tg.name);
             throw err;

@@ -8,6 +8,10 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
+import { lowerXtCompat } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import { M_CT_ID } from '../../vm/layout.js';
+import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY } from '../../core/netfilter.js';
 
 const U64_MAX = 0xffffffffffffffffn;
 
@@ -95,7 +99,40 @@ export const connbytes: MatchModule<ConnbytesData> = {
     if (to !== 0n && to < U64_MAX) s += `:${to}`;
     return s + ` --connbytes-mode ${d.mode} --connbytes-dir ${d.dir}`;
   },
-  lower: 'needs per-connection packet and byte counters (nf_conn_acct)',
-  reference: 'needs per-connection packet and byte counters (nf_conn_acct)',
+  lower: (c, m) => lowerXtCompat(c, m, 0, () => connbytesMt(m.data as ConnbytesData)),
+  reference: (d) => connbytesMt(d),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * connbytes_mt() (net/netfilter/xt_connbytes.c, kernel 6.18): the
+ * conntrack's accounting counters (nf_conn_acct, kept by the node's
+ * conntrack: loading a connbytes rule turns nf_conntrack_acct on, as
+ * connbytes_mt_check does) of one direction or both, or the average packet
+ * size (bytes / packets, 0 before any packet), against [from, to], or
+ * outside (to, from) when inverted. No conntrack (untracked, a template,
+ * none) or no accounting: no match.
+ */
+function connbytesMt(info: ConnbytesData): MatchFn {
+  const from = Number(info.from);
+  const to = Number(info.to);
+  const dirs = info.dir === 'original' ? [IP_CT_DIR_ORIGINAL] : info.dir === 'reply' ? [IP_CT_DIR_REPLY] : [IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY];
+  return (par) => {
+    const id = par.meta[M_CT_ID]!;
+    const t = par.env.ct;
+    if (id < 0 || !t) return false;
+    let pkts = 0;
+    let bytes = 0;
+    for (const dir of dirs) {
+      const p = t.acctCounter(id, dir, false);
+      if (p < 0) return false;
+      pkts += p;
+      bytes += t.acctCounter(id, dir, true);
+    }
+    const what = info.mode === 'packets' ? pkts : info.mode === 'bytes' ? bytes : pkts !== 0 ? Math.floor(bytes / pkts) : 0;
+    // counters stay below 2^53; the bounds compare as u64 values would above it
+    if (info.to >= info.from) return what <= to && what >= from;
+    return what < to || what > from;
+  };
+}
 

@@ -30,7 +30,11 @@ import type { MatchModule } from '../types.js';
 import { rateUnit } from './limit.js';
 import { xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../xtopt.js';
 import { cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole } from '../numbers.js';
-import { inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
+import { formatIPv4, formatIPv6Full, inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
+import { M_LEN } from '../../vm/layout.js';
+import { lowerXtCompat } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
 
 /** XT_HASHLIMIT_* mode bits. */
 const HASH_DIP = 0x01;
@@ -407,7 +411,331 @@ export const hashlimit: MatchModule<HashlimitData> = {
     }
     return undefined;
   },
-  lower: 'needs token buckets per hashed flow (dsthash_ent) and a jiffies clock',
-  reference: 'needs token buckets per hashed flow (dsthash_ent) and a jiffies clock',
+  lower: (c, m) => lowerXtCompat(c, m, 3, (xt) => hashlimitMt(m.data as HashlimitData, c.family, xt)),
+  reference: (d, family, _backend, e) => hashlimitMt(d, family, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * xt_hashlimit revision 3 (net/netfilter/xt_hashlimit.c, kernel 6.18): one
+ * token bucket per hashed flow (struct dsthash_ent) in a table per name and
+ * family (hashlimit_net), created by the first rule naming it with that
+ * rule's configuration and shared by the later ones (a later rule's own
+ * cfg still decides INVERT, BYTES and RATE_MATCH of its match, as
+ * hashlimit_mt_common reads `cfg->mode` while the entries follow the
+ * table's). Credits are u64 and kept exact (BigInt); jiffies come from the
+ * node's clock at its HZ (ext/xtstate.ts).
+ *
+ * Entries expire `expire` ms after their last packet; htable_gc frees the
+ * expired ones every gc_interval ms from the table's creation (the
+ * ruleset load), and until then an expired entry is found and refilled
+ * like a live one. A table with `max` entries drops (hotdrop) a packet
+ * that needs a new one. Without --hashlimit-htable-size the kernel sizes
+ * the table from the machine's memory: 8192 buckets above 1 GiB of RAM,
+ * which nfvm assumes (so at most 65536 entries).
+ */
+interface DsthashEnt {
+  /** dsthash_dst: src, dst (16 bytes each, IPv4 in the first 4) and ports, as the key. */
+  src: Uint8Array;
+  dst: Uint8Array;
+  sport: number;
+  dport: number;
+  expires: number;
+  prev: number;
+  credit: bigint;
+  creditCap: bigint;
+  cost: bigint;
+  /** Rate-match mode. */
+  interval: number;
+  prevWindow: number;
+  currentRate: bigint;
+  rate: bigint;
+  rburst: bigint;
+}
+
+/** struct xt_hashlimit_htable. */
+class HashlimitTable implements XtProcFile, XtSaveable {
+  readonly procPath: string;
+  ents = new Map<string, DsthashEnt>();
+  nextGc: number;
+  readonly size: number;
+  readonly max: number;
+  readonly ratematch: boolean;
+  constructor(
+    readonly cfg: HashlimitData,
+    readonly family: Family,
+    private readonly xt: XtState,
+  ) {
+    this.procPath = `/proc/net/${family === 'ip' ? 'ipt' : 'ip6t'}_hashlimit/${cfg.name}`;
+    this.size = cfg.size || 8192;
+    this.max = cfg.max === 0 ? 8 * this.size : Math.max(cfg.max, this.size);
+    this.ratematch = (cfg.mode & HL_RATE_MATCH) !== 0;
+    this.nextGc = -1;
+  }
+
+  save(): () => void {
+    const copy = [...this.ents].map(([k, e]) => [k, { ...e }] as const);
+    const gc = this.nextGc;
+    return () => {
+      this.ents = new Map(copy.map(([k, e]) => [k, { ...e }]));
+      this.nextGc = gc;
+    };
+  }
+
+  /** htable_gc() runs due by now (every gc_interval from the load), freeing expired entries. */
+  gc(now: number): void {
+    const period = msecsToJiffies(this.cfg.gcInterval, this.xt.hz);
+    if (this.nextGc < 0) this.nextGc = this.xt.loadJiffies() + period;
+    while (now >= this.nextGc) {
+      for (const [k, e] of this.ents) if (this.nextGc >= e.expires) this.ents.delete(k);
+      this.nextGc += Math.max(1, period);
+    }
+  }
+
+  /**
+   * dl_seq_real_show() of every entry: rateinfo_recalc() at the clock's time
+   * (as reading the file does), then `expires-in-seconds src:sport->dst:dport
+   * credit credit_cap cost`. The kernel walks its buckets, ordered by a
+   * random seed; nfvm lists the entries in the order they were created.
+   */
+  procLines(xt: XtState): string[] {
+    const now = xt.jiffies();
+    this.gc(now);
+    const out: string[] = [];
+    const fmt = this.family === 'ip' ? (a: Uint8Array) => formatIPv4(a) : (a: Uint8Array) => formatIPv6Full(a);
+    for (const e of this.ents.values()) {
+      rateinfoRecalc(e, now, this.cfg.mode, xt.hz);
+      const secs = Math.trunc((e.expires - now) / xt.hz);
+      // in rate-match mode the union's first words are interval and prev_window, then current_rate and rate
+      const [a, b, c] = this.ratematch
+        ? [BigInt(e.interval) + (BigInt(e.prevWindow) << 32n), e.currentRate, e.rate]
+        : [e.credit, e.creditCap, e.cost];
+      out.push(`${secs} ${fmt(e.src)}:${e.sport}->${fmt(e.dst)}:${e.dport} ${a} ${b} ${c}`);
+    }
+    return out;
+  }
+}
+
+/** msecs_to_jiffies(): rounded up. */
+function msecsToJiffies(ms: number, hz: number): number {
+  return Math.ceil((ms * hz) / 1000);
+}
+
+/** POW2_BELOW64(U64_MAX / (HZ*60*60*24)) and POW2_BELOW32(U32_MAX / HZ). */
+function pow2Below(x: bigint): bigint {
+  let p = 1n;
+  while (p * 2n <= x) p *= 2n;
+  return p;
+}
+const cpjCache = new Map<number, { cpj: bigint; cpjBytes: bigint }>();
+function creditsPerJiffy(hz: number): { cpj: bigint; cpjBytes: bigint } {
+  let c = cpjCache.get(hz);
+  if (!c) {
+    c = { cpj: pow2Below(U64 / BigInt(hz * 86400)), cpjBytes: pow2Below(U32 / BigInt(hz)) };
+    cpjCache.set(hz, c);
+  }
+  return c;
+}
+
+/** user2credits() of revision 3 at `hz`. */
+function user2creditsHz(user: bigint, hz: number): bigint {
+  const { cpj } = creditsPerJiffy(hz);
+  const hzCpj = BigInt(hz) * cpj;
+  if (SCALE >= hzCpj) return (user / (SCALE / hzCpj)) & U64;
+  return (user * (hzCpj / SCALE)) & U64;
+}
+
+function rateinfoRecalc(e: DsthashEnt, now: number, mode: number, hz: number): void {
+  const delta = now - e.prev;
+  if (delta === 0) return;
+  if (mode & HL_RATE_MATCH) {
+    const interval = e.interval * hz;
+    if (delta < interval) return;
+    e.prev = now;
+    e.prevWindow = e.currentRate * BigInt(interval) > BigInt(delta) * e.rate ? 1 : 0;
+    e.currentRate = 0n;
+    return;
+  }
+  e.prev = now;
+  const { cpj, cpjBytes } = creditsPerJiffy(hz);
+  let cap: bigint;
+  if (mode & HL_BYTES) {
+    const tmp = e.credit;
+    e.credit = (e.credit + cpjBytes * BigInt(delta)) & U64;
+    cap = cpjBytes * BigInt(hz);
+    if (tmp >= e.credit) {
+      e.credit = cap;
+      return;
+    }
+  } else {
+    e.credit = (e.credit + BigInt(delta) * cpj) & U64;
+    cap = e.creditCap;
+  }
+  if (e.credit > cap) e.credit = cap;
+}
+
+function rateinfoInit(e: DsthashEnt, cfg: HashlimitData, now: number, hz: number): void {
+  e.prev = now;
+  const { cpjBytes } = creditsPerJiffy(hz);
+  if (cfg.mode & HL_RATE_MATCH) {
+    e.prevWindow = 0;
+    e.currentRate = 0n;
+    if (cfg.mode & HL_BYTES) {
+      const u = cfg.avg & U32;
+      const r = u ? U32 / u : U32;
+      e.rate = ((r - 1n) << BYTE_SHIFT) & U64;
+      e.rburst = cfg.burst ? (cfg.burst * e.rate) & U64 : e.rate;
+    } else {
+      e.rate = cfg.avg ? SCALE / cfg.avg : 0n;
+      e.rburst = (cfg.burst + e.rate) & U64;
+    }
+    e.interval = cfg.interval;
+  } else if (cfg.mode & HL_BYTES) {
+    e.credit = cpjBytes * BigInt(hz);
+    e.cost = (((cfg.avg & U32) * BigInt(hz) * cpjBytes) >> 32n) & U32;
+    e.creditCap = cfg.burst;
+  } else {
+    e.credit = user2creditsHz((cfg.avg * cfg.burst) & U64, hz);
+    e.cost = user2creditsHz(cfg.avg, hz);
+    e.creditCap = e.credit;
+  }
+}
+
+/** maskl() over 16 bytes: keep the first `bits` bits (hashlimit_ipv6_mask for IPv6). */
+function maskInto(out: Uint8Array, d: Uint8Array, at: number, alen: number, bits: number): void {
+  out.fill(0);
+  for (let i = 0; i < alen; i++) {
+    const keep = bits - 8 * i;
+    out[i] = keep >= 8 ? d[at + i]! : keep <= 0 ? 0 : d[at + i]! & (0xff << (8 - keep));
+  }
+}
+
+/** proto_ports_offset(). */
+function protoPortsOffset(proto: number): number {
+  if (proto === 6 || proto === 17 || proto === 33 || proto === 50 || proto === 132 || proto === 136) return 0;
+  return proto === 51 ? 4 : -1;
+}
+
+/** ipv6_skip_exthdr() from the fixed header: [offset of the upper layer or -1, its protocol, the fragment offset word]. */
+function ipv6SkipExthdr(d: Uint8Array, nh: number, end: number): [number, number, number] {
+  let next = d[nh + 6]!;
+  let start = 40;
+  let frag = 0;
+  while (next === 0 || next === 43 || next === 44 || next === 51 || next === 59 || next === 60) {
+    if (next === 59 || nh + start + 2 > end) return [-1, next, frag];
+    let len: number;
+    if (next === 44) {
+      if (nh + start + 4 > end) return [-1, next, frag];
+      frag = (d[nh + start + 2]! << 8) | d[nh + start + 3]!;
+      if (frag & ~0x7) {
+        next = d[nh + start]!;
+        break;
+      }
+      len = 8;
+    } else if (next === 51) len = (d[nh + start + 1]! + 2) << 2;
+    else len = (d[nh + start + 1]! + 1) << 3;
+    next = d[nh + start]!;
+    start += len;
+  }
+  return [start, next, frag];
+}
+
+const keyBuf = { src: new Uint8Array(16), dst: new Uint8Array(16) };
+
+function hashlimitMt(info: HashlimitData, family: Family, xt: XtState): MatchFn {
+  const key = `hashlimit${family === 'ip' ? 4 : 6}:${info.name}`;
+  const hinfo = xt.get(key, () => new HashlimitTable({ ...info }, family, xt));
+  const cfgMode = info.mode;
+  const v4 = family === 'ip';
+  const alen = v4 ? 4 : 16;
+  return (par) => {
+    const now = xt.jiffies();
+    hinfo.gc(now);
+    const tcfg = hinfo.cfg;
+    const d = par.d;
+    const nh = par.nh;
+    // hashlimit_init_dst(): the flow's key, masked, ports when the mode hashes them
+    const { src, dst } = keyBuf;
+    if (tcfg.mode & HASH_DIP) maskInto(dst, d, nh + (v4 ? 16 : 24), alen, tcfg.dstmask);
+    else dst.fill(0);
+    if (tcfg.mode & HASH_SIP) maskInto(src, d, nh + (v4 ? 12 : 8), alen, tcfg.srcmask);
+    else src.fill(0);
+    let sport = 0;
+    let dport = 0;
+    if (tcfg.mode & (HASH_DPT | HASH_SPT)) {
+      let protoff: number;
+      let proto: number;
+      if (v4) {
+        if (((d[nh + 6]! << 8) | d[nh + 7]!) & 0x1fff) {
+          par.hotdrop = true;
+          return false;
+        }
+        proto = d[nh + 9]!;
+        protoff = par.thoff;
+      } else {
+        const [off, p, frag] = ipv6SkipExthdr(d, nh, par.end);
+        if (off < 0 || frag & 0xfff8) {
+          par.hotdrop = true;
+          return false;
+        }
+        proto = p;
+        protoff = off;
+      }
+      const poff = protoPortsOffset(proto);
+      if (poff >= 0) {
+        const at = nh + protoff + poff;
+        if (at + 4 > par.end) {
+          par.hotdrop = true;
+          return false;
+        }
+        if (tcfg.mode & HASH_SPT) sport = (d[at]! << 8) | d[at + 1]!;
+        if (tcfg.mode & HASH_DPT) dport = (d[at + 2]! << 8) | d[at + 3]!;
+      }
+    }
+    let k = '';
+    for (let i = 0; i < alen; i++) k += String.fromCharCode(src[i]!, dst[i]!);
+    k += String.fromCharCode(sport, dport);
+    const expireJ = msecsToJiffies(tcfg.expire, xt.hz);
+    let dh = hinfo.ents.get(k);
+    if (!dh) {
+      if (hinfo.ents.size >= hinfo.max) {
+        par.hotdrop = true;
+        return false;
+      }
+      dh = {
+        src: src.slice(0, alen), dst: dst.slice(0, alen), sport, dport, expires: now + expireJ, prev: now,
+        credit: 0n, creditCap: 0n, cost: 0n, interval: 0, prevWindow: 0, currentRate: 0n, rate: 0n, rburst: 0n,
+      };
+      hinfo.ents.set(k, dh);
+      rateinfoInit(dh, tcfg, now, xt.hz);
+    } else {
+      dh.expires = now + expireJ;
+      rateinfoRecalc(dh, now, tcfg.mode, xt.hz);
+    }
+    const len = par.meta[M_LEN]!;
+    if (cfgMode & HL_RATE_MATCH) {
+      dh.currentRate = (dh.currentRate + (cfgMode & HL_BYTES ? BigInt(len) : 1n)) & U64;
+      if (!dh.prevWindow && dh.currentRate <= dh.rburst) return !(cfgMode & HL_INVERT);
+      return (cfgMode & HL_INVERT) !== 0;
+    }
+    let cost: bigint;
+    if (cfgMode & HL_BYTES) {
+      // hashlimit_byte_cost()
+      const { cpjBytes } = creditsPerJiffy(xt.hz);
+      const full = cpjBytes * BigInt(xt.hz);
+      let tmp = BigInt((len >>> 4) + 1) * dh.cost;
+      if (tmp > full) tmp = full;
+      if (dh.credit < tmp && dh.creditCap) {
+        dh.creditCap--;
+        dh.credit = full;
+      }
+      cost = tmp & U32;
+    } else cost = dh.cost;
+    if (dh.credit >= cost) {
+      dh.credit -= cost;
+      return !(cfgMode & HL_INVERT);
+    }
+    return (cfgMode & HL_INVERT) !== 0;
+  };
+}
 

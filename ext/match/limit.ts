@@ -11,6 +11,10 @@
  * that overflows its 32-bit credit arithmetic (user2credits with
  * HZ * CREDITS_PER_JIFFY = 32000, true for HZ 250 and 1000): `--limit 1/day`
  * needs `--limit-burst 1`.
+ *
+ * Run time: iptables-legacy runs xt_limit (u32 credits earned per jiffy of
+ * the node's clock, ext/xtstate.ts), iptables-nft loads nft_limit instead
+ * (nanosecond tokens), so the two backends meter differently at the edges.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
@@ -18,6 +22,13 @@ import { cAtoi, parseUintOpt } from '../numbers.js';
 import { emitLimit } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
+import { lowerXtCompat } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import type { EngineOptions } from '../types.js';
+import type { XtState } from '../xtstate.js';
+import type { Family } from '../../core/ast.js';
+import type { Backend } from '../../core/netfilter.js';
+import { NFT_LIMIT_PKT_BURST_DEFAULT } from '../../vm/layout.js';
 
 interface LimitData {
   /** Period between packets, in 1/10000 s (u32). */
@@ -71,11 +82,23 @@ function formatLimitRate(period: number): string {
   return `${Math.floor(mult / period)}/${name}`;
 }
 
-/** xt_limit user2credits(): u32 arithmetic, HZ * CREDITS_PER_JIFFY = 32000. */
-function user2credits(user: number): number {
-  const HZ_CPJ = 32000;
-  if (user > Math.floor(0xffffffff / HZ_CPJ)) return Number((BigInt(Math.floor(user / XT_LIMIT_SCALE)) * BigInt(HZ_CPJ)) & 0xffffffffn);
-  return Math.floor((user * HZ_CPJ) / XT_LIMIT_SCALE) >>> 0;
+/**
+ * xt_limit CREDITS_PER_JIFFY: POW2_BELOW32(0xFFFFFFFF / (HZ*60*60*24)), the
+ * largest power of two keeping a day of credits in 32 bits (128 at HZ 250,
+ * 32 at HZ 1000).
+ */
+function creditsPerJiffy(hz: number): number {
+  const max = Math.floor(0xffffffff / (hz * 86400));
+  let p = 1;
+  while (p * 2 <= max) p *= 2;
+  return p;
+}
+
+/** xt_limit user2credits(): u32 arithmetic. */
+function user2credits(user: number, hz = 250): number {
+  const hzCpj = hz * creditsPerJiffy(hz);
+  if (user > Math.floor(0xffffffff / hzCpj)) return Math.imul(Math.floor(user / XT_LIMIT_SCALE), hzCpj) >>> 0;
+  return Math.floor((user * hzCpj) / XT_LIMIT_SCALE) >>> 0;
 }
 
 export const limit: MatchModule<LimitData> = {
@@ -104,7 +127,7 @@ export const limit: MatchModule<LimitData> = {
     return undefined;
   },
   lower: lowerLimit,
-  reference: 'needs a token bucket per rule and a jiffies clock (xt_limit credit); the VM lowers it to nft limit',
+  reference: limitReference,
 };
 
 // --- lowering (the VM engine) ------------------------------------------------
@@ -124,6 +147,81 @@ function limitRate(avg: number): { rate: number; unit: number } {
 
 function lowerLimit(c: LowerCtx, m: MatchNode): void {
   const d = m.data as LimitData;
+  if (c.legacy) {
+    // iptables-legacy loads xt_limit itself: its jiffies credits, through the compat match.
+    lowerXtCompat(c, m, 0, (xt) => xtLimitMt(d, xt));
+    return;
+  }
   const { rate, unit } = limitRate(d.avg);
   emitLimit(c.b, rate, unit, d.burst);
+}
+
+// --- reference semantics (--engine reference) --------------------------------
+/**
+ * The legacy backend runs xt_limit (net/netfilter/xt_limit.c, kernel 6.18);
+ * the nft backend runs what iptables-nft loads instead, nft_limit
+ * (net/netfilter/nft_limit.c) with the rate and unit of add_nft_limit.
+ */
+function limitReference(d: LimitData, _family: Family, backend: Backend, e: EngineOptions): MatchFn {
+  const xt = e.xt!;
+  if (backend === 'legacy') return xtLimitMt(d, xt);
+  const { rate, unit } = limitRate(d.avg);
+  return nftLimitPkts(rate, unit, d.burst, xt);
+}
+
+/**
+ * limit_mt_check() and limit_mt(): one credit bucket per rule (struct
+ * xt_limit_priv), u32 credits, CREDITS_PER_JIFFY credits earned per jiffy
+ * since `prev` (the load time at first), capped at credit_cap = the full
+ * bucket user2credits(avg * burst); a packet costs user2credits(avg). The
+ * fast path returns false without touching `prev` when the credit is short
+ * and no jiffy has passed.
+ */
+function xtLimitMt(r: LimitData, xt: XtState): MatchFn {
+  const cpj = creditsPerJiffy(xt.hz);
+  const creditCap = user2credits(Math.imul(r.avg, r.burst) >>> 0, xt.hz);
+  const cost = user2credits(r.avg, xt.hz);
+  const priv = xt.ruleState({ prev: -1, credit: creditCap });
+  return () => {
+    const now = xt.jiffies();
+    if (priv.prev < 0) priv.prev = xt.loadJiffies();
+    if (priv.credit < cost && priv.prev === now) return false;
+    const increase = Math.imul((now - priv.prev) >>> 0, cpj) >>> 0;
+    priv.prev = now;
+    let next = (priv.credit + increase) >>> 0;
+    if (next > creditCap) next = creditCap;
+    if (next >= cost) {
+      priv.credit = (next - cost) >>> 0;
+      return true;
+    }
+    priv.credit = next;
+    return false;
+  };
+}
+
+/**
+ * nft_limit_init() / nft_limit_pkts_eval() (type packets): tokens in
+ * nanoseconds, tokens_max = nsecs / rate * burst (full at load), a packet
+ * costs nsecs / rate; tokens grow by the nanoseconds since the last packet
+ * up to tokens_max. Under the limit the expression goes on.
+ */
+function nftLimitPkts(rate: number, unit: number, burst: number, xt: XtState): MatchFn {
+  const nsecs = unit * 1e9;
+  const cost = Math.floor(nsecs / rate);
+  const tokensMax = cost * (burst === 0 ? NFT_LIMIT_PKT_BURST_DEFAULT : burst);
+  const priv = xt.ruleState({ tokens: tokensMax, last: -1 });
+  return () => {
+    const now = xt.nowNs;
+    if (priv.last < 0) priv.last = xt.loadNs ?? now;
+    let t = priv.tokens + (now - priv.last);
+    if (t > tokensMax) t = tokensMax;
+    priv.last = now;
+    const delta = t - cost;
+    if (delta >= 0) {
+      priv.tokens = delta;
+      return true;
+    }
+    priv.tokens = t;
+    return false;
+  };
 }

@@ -9,6 +9,10 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { lowerXtCompat } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import { M_LEN } from '../../vm/layout.js';
+import type { XtState } from '../xtstate.js';
 
 interface QuotaData {
   /** Bytes allowed (u64). */
@@ -31,7 +35,31 @@ export const quota: MatchModule<QuotaData> = {
     if (!seen.has('quota')) fail('quota: option "--quota" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --quota ${d.quota}`,
-  lower: 'needs the byte quota left, shared by every packet of the rule',
-  reference: 'needs the byte quota left, shared by every packet of the rule',
+  lower: (c, m) => lowerXtCompat(c, m, 0, (xt) => quotaMt(m.data as QuotaData, xt)),
+  reference: (d, _family, _backend, e) => quotaMt(d, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * quota_mt_check() / quota_mt() (net/netfilter/xt_quota.c, kernel 6.18):
+ * the rule's own counter (struct xt_quota_priv) starts at the quota; a
+ * packet of skb->len bytes that fits is taken off it and matches; the first
+ * one that does not fit empties it, so no later packet matches, however
+ * small. Inverted: the other way round. The left-over is rule state: a
+ * counter reset does not refill it (iptables-save still prints the quota
+ * given). Above 2^53 bytes the left-over is kept inexactly, which no
+ * replay's packets can notice.
+ */
+function quotaMt(q: QuotaData, xt: XtState): MatchFn {
+  const priv = xt.ruleState({ quota: Number(q.quota) });
+  return (par) => {
+    const len = par.meta[M_LEN]!;
+    if (priv.quota >= len) {
+      priv.quota -= len;
+      return !q.invert;
+    }
+    priv.quota = 0;
+    return q.invert;
+  };
+}
 

@@ -19,7 +19,13 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
-import { formatIPv4, formatIPv6, inetAton, parseIPv6 } from '../../core/addr.js';
+import { formatIPv4, formatIPv6, formatIPv6Full, inetAton, parseIPv6 } from '../../core/addr.js';
+import type { Family } from '../../core/ast.js';
+import { NF_INET_FORWARD, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
+import { M_IIF } from '../../vm/layout.js';
+import { lowerXtCompat } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
 
 /** XT_RECENT_* check_set bits. */
 const RECENT_CHECK = 1;
@@ -172,7 +178,163 @@ export const recent: MatchModule<RecentData> = {
     if (n === '' || n === '.' || n === '..' || n.includes('/')) return `xt_recent: invalid list name "${n}" (EINVAL)`;
     return undefined;
   },
-  lower: 'needs the recent lists: addresses and their timestamps per list name',
-  reference: 'needs the recent lists: addresses and their timestamps per list name',
+  lower: (c, m) => lowerXtCompat(c, m, 1, (xt) => recentMt(m.data as RecentData, c.family, xt)),
+  reference: (d, family, _backend, e) => recentMt(d, family, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * xt_recent (net/netfilter/xt_recent.c, kernel 6.18) with its module
+ * parameters at their defaults: ip_list_tot 100 addresses per list,
+ * ip_pkt_list_tot 20 timestamps per address. A list (struct recent_table) is
+ * per network namespace and per name, shared by IPv4 and IPv6 rules; the
+ * first rule naming it sets its mask; a later rule needing more timestamps
+ * (a larger --hitcount) flushes it and widens it, as recent_mt_check does.
+ * Timestamps are jiffies of the node's clock (ext/xtstate.ts).
+ */
+const IP_LIST_TOT = 100;
+const IP_PKT_LIST_TOT = 20;
+
+interface RecentEntry {
+  addr: Uint8Array;
+  /** 'ip' or 'ip6' (the entry's family: a list holds both). */
+  family: Family;
+  ttl: number;
+  /** Next timestamp slot + 1 (e->index). */
+  index: number;
+  nstamps: number;
+  stamps: number[];
+}
+
+/** struct recent_table: the entries in LRU order (Map insertion order: the head is the oldest). */
+class RecentTable implements XtProcFile, XtSaveable {
+  readonly procPath: string;
+  lru = new Map<string, RecentEntry>();
+  constructor(
+    readonly name: string,
+    readonly mask: Uint8Array,
+    public nstampsMaxMask: number,
+  ) {
+    this.procPath = `/proc/net/xt_recent/${name}`;
+  }
+
+  save(): () => void {
+    const copy = [...this.lru].map(([k, e]) => [k, { ...e, stamps: e.stamps.slice() }] as const);
+    const mask = this.nstampsMaxMask;
+    return () => {
+      this.lru = new Map(copy.map(([k, e]) => [k, { ...e, stamps: e.stamps.slice() }]));
+      this.nstampsMaxMask = mask;
+    };
+  }
+
+  /**
+   * recent_seq_show() of every entry. The kernel walks its hash buckets,
+   * whose order depends on a random seed (hash_rnd); nfvm lists the entries
+   * in LRU order, least recently seen first.
+   */
+  procLines(): string[] {
+    const out: string[] = [];
+    for (const e of this.lru.values()) {
+      const i = (e.index - 1) & this.nstampsMaxMask;
+      const a = e.family === 'ip' ? formatIPv4(e.addr) : formatIPv6Full(e.addr);
+      let line = `src=${a} ttl: ${e.ttl} last_seen: ${e.stamps[i]} oldest_pkt: ${e.index}`;
+      for (let k = 0; k < e.nstamps; k++) line += `${k ? ',' : ''} ${e.stamps[k]}`;
+      out.push(line);
+    }
+    return out;
+  }
+}
+
+function roundupPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function entryKey(family: Family, a: Uint8Array): string {
+  let k = family === 'ip' ? '4' : '6';
+  for (const b of a) k += String.fromCharCode(b);
+  return k;
+}
+
+/** recent_mt_check(): joins or creates the list; recent_mt(): the match. */
+function recentMt(info: RecentData, family: Family, xt: XtState): MatchFn {
+  let nstampMask: number;
+  if (info.hitCount < IP_PKT_LIST_TOT) nstampMask = roundupPow2(IP_PKT_LIST_TOT) - 1;
+  else nstampMask = roundupPow2(info.hitCount) - 1;
+  const key = `recent:${info.name}`;
+  const known = xt.named.get(key) as RecentTable | undefined;
+  if (known) {
+    if (nstampMask > known.nstampsMaxMask) {
+      known.lru.clear();
+      known.nstampsMaxMask = nstampMask;
+    }
+  }
+  // info->mask is a union nf_inet_addr that libxt_recent fills with ones before --mask sets its family's part
+  const mask16 = new Uint8Array(16).fill(0xff);
+  mask16.set(info.mask);
+  const t = xt.get(key, () => new RecentTable(info.name, mask16, nstampMask));
+  const alen = family === 'ip' ? 4 : 16;
+  const saddr = family === 'ip' ? 12 : 8;
+  const daddr = family === 'ip' ? 16 : 24;
+  const addr = new Uint8Array(alen);
+  return (par) => {
+    const d = par.d;
+    const nh = par.nh;
+    const at = nh + (info.side === 'dest' ? daddr : saddr);
+    // nf_inet_addr_mask() with the list's mask (16 bytes; an IPv4 list mask covers the first 4)
+    for (let i = 0; i < alen; i++) addr[i] = d[at + i]! & t.mask[i]!;
+    let ttl = d[nh + (family === 'ip' ? 8 : 7)]!;
+    // use TTL as seen before forwarding: an output device and no local socket (forwarded packets)
+    if ((par.hook === NF_INET_FORWARD || par.hook === NF_INET_POST_ROUTING) && par.meta[M_IIF] !== 0) ttl = (ttl + 1) & 0xff;
+    const now = xt.jiffies();
+    let ret = info.invert;
+    const k = entryKey(family, addr);
+    let e = t.lru.get(k);
+    if (e && info.checkSet & RECENT_TTL && ttl !== e.ttl && e.ttl !== 0 && ttl !== 0) e = undefined;
+    if (!e) {
+      if (!(info.checkSet & RECENT_SET)) return ret;
+      // recent_entry_init()
+      if (t.lru.size >= IP_LIST_TOT) t.lru.delete(t.lru.keys().next().value!);
+      const stamps = new Array<number>(t.nstampsMaxMask + 1).fill(0);
+      stamps[0] = now;
+      t.lru.set(k, { addr: Uint8Array.from(addr), family, ttl, index: 1, nstamps: 1, stamps });
+      return !ret;
+    }
+    if (info.checkSet & RECENT_SET) ret = !ret;
+    else if (info.checkSet & RECENT_REMOVE) {
+      t.lru.delete(k);
+      return !ret;
+    } else if (info.checkSet & (RECENT_CHECK | RECENT_UPDATE)) {
+      // unsigned long time = jiffies - info->seconds * HZ (a u32 product)
+      const time = now - (Math.imul(info.seconds, xt.hz) >>> 0);
+      let hits = 0;
+      for (let i = 0; i < e.nstamps; i++) {
+        if (info.seconds && time > e.stamps[i]!) continue;
+        if (!info.hitCount || ++hits >= info.hitCount) {
+          ret = !ret;
+          break;
+        }
+      }
+      if (info.checkSet & RECENT_REAP) {
+        // recent_entry_reap(): the oldest entry goes when its newest stamp is older than `time`, unless about to be updated
+        const [hk, head] = t.lru.entries().next().value!;
+        if (!(head === e && info.checkSet & RECENT_UPDATE && ret) && time > head.stamps[head.index - 1]!) {
+          t.lru.delete(hk);
+          if (head === e) return ret;
+        }
+      }
+    }
+    if (info.checkSet & RECENT_SET || (info.checkSet & RECENT_UPDATE && ret)) {
+      // recent_entry_update(): the next slot, and the entry moves to the LRU tail
+      e.index &= t.nstampsMaxMask;
+      e.stamps[e.index++] = now;
+      if (e.index > e.nstamps) e.nstamps = e.index;
+      t.lru.delete(k);
+      t.lru.set(k, e);
+      e.ttl = ttl;
+    }
+    return ret;
+  };
+}
 

@@ -17,6 +17,9 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
+import { lowerXtCompat } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import type { XtState } from '../xtstate.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { cStrtoul } from '../numbers.js';
 
@@ -249,7 +252,46 @@ export const time: MatchModule<TimeData> = {
     if (d.contiguous) s += ' --contiguous';
     return s;
   },
-  lower: 'needs the packet\'s arrival time (skb tstamp) and the node\'s clock',
-  reference: 'needs the packet\'s arrival time (skb tstamp) and the node\'s clock',
+  lower: (c, m) => lowerXtCompat(c, m, 0, (xt) => timeMt(m.data as TimeData, xt)),
+  reference: (d, _family, _backend, e) => timeMt(d, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * time_mt() (net/netfilter/xt_time.c, kernel 6.18). The kernel reads the
+ * wall clock when the rule runs (ktime_get_real_seconds); nfvm reads the
+ * packet's time on the node's clock (the capture timestamp, or `trace
+ * --time`), whole seconds since the epoch. `--kerneltz` subtracts the
+ * kernel's sys_tz offset, which nothing sets on a fresh system: 0 minutes
+ * west, as nfvm assumes.
+ */
+const SECONDS_PER_DAY = 86400;
+const SYS_TZ_MINUTESWEST = 0;
+
+function timeMt(info: TimeData, xt: XtState): MatchFn {
+  return () => {
+    let stamp = Math.floor(xt.nowNs / 1e9);
+    if (info.localTz) stamp -= 60 * SYS_TZ_MINUTESWEST;
+    if (stamp < info.dateStart || stamp > info.dateStop) return false;
+    // localtime_1(): seconds into the day
+    const packetTime = ((stamp % SECONDS_PER_DAY) + SECONDS_PER_DAY) % SECONDS_PER_DAY;
+    if (info.daytimeStart < info.daytimeStop) {
+      if (packetTime < info.daytimeStart || packetTime > info.daytimeStop) return false;
+    } else {
+      if (packetTime < info.daytimeStart && packetTime > info.daytimeStop) return false;
+      // --contiguous: the early hours belong to the day the window started on
+      if (info.contiguous && packetTime <= info.daytimeStop) stamp -= SECONDS_PER_DAY;
+    }
+    // localtime_2(): days since the epoch, 1970-01-01 a Thursday (4); Monday 1 .. Sunday 7
+    const dse = Math.floor(stamp / SECONDS_PER_DAY);
+    const weekday = ((((4 + dse - 1) % 7) + 7) % 7) + 1;
+    if (!(info.weekdays & (1 << weekday))) return false;
+    if (info.monthdays >>> 0 !== XT_TIME_ALL_MONTHDAYS) {
+      // localtime_3(): the day of the month
+      const monthday = new Date(dse * SECONDS_PER_DAY * 1000).getUTCDate();
+      if (!((info.monthdays >>> 0) & (2 ** monthday))) return false;
+    }
+    return true;
+  };
+}
 

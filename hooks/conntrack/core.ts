@@ -559,6 +559,12 @@ export class NfConntrack {
     this.acctAdd(e, ctinfo, len);
   }
 
+  /** nf_conn_acct of `e`: packets or bytes of direction `dir`, -1 without the extension. */
+  acctCounter(e: number, dir: number, bytes: boolean): number {
+    if (!(this.ext[e]! & EXT_ACCT)) return -1;
+    return this.acct[e * 4 + (dir ? 2 : 0) + (bytes ? 1 : 0)]!;
+  }
+
   acctAdd(e: number, ctinfo: number, len: number): void {
     if (!(this.ext[e]! & EXT_ACCT)) return;
     const at = e * 4 + (ctinfo >= IP_CT_IS_REPLY ? 2 : 0);

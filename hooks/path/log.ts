@@ -16,6 +16,7 @@
  */
 import { F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { formatIPv6Full } from '../../core/addr.js';
 import type { Packet } from '../../vm/packet.js';
 
 /** NF_LOG_* flags (include/uapi/linux/netfilter/nf_log.h). */
@@ -176,12 +177,6 @@ const TCP_FLAG_WORDS: readonly (readonly [number, string])[] = [
   [0x80, 'CWR'], [0x40, 'ECE'], [0x20, 'URG'], [0x10, 'ACK'], [0x08, 'PSH'], [0x04, 'RST'], [0x02, 'SYN'], [0x01, 'FIN'],
 ];
 
-function ip6Full(d: Uint8Array, o: number): string {
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(u16(d, o + i).toString(16).padStart(4, '0'));
-  return g.join(':');
-}
-
 /**
  * dump_ipv6_packet(): the fixed header, the extension headers as `OPT ( .. ) `
  * (NF_LOG_IPOPT; a fragment header as `FRAG:offset [INCOMPLETE ]ID:xxxxxxxx `),
@@ -194,7 +189,7 @@ function dumpIPv6(pkt: Packet, nh: number, logflags: number, recurse: boolean): 
   const end = base + pkt.meta[M_LEN]!;
   if (nh + 40 > end) return 'TRUNCATED';
   const w0 = u32(d, nh);
-  let s = `SRC=${ip6Full(d, nh + 8)} DST=${ip6Full(d, nh + 24)} `;
+  let s = `SRC=${formatIPv6Full(d, nh + 8)} DST=${formatIPv6Full(d, nh + 24)} `;
   s += `LEN=${u16(d, nh + 4) + 40} TC=${(w0 >>> 20) & 0xff} HOPLIMIT=${d[nh + 7]} FLOWLBL=${w0 & 0xfffff} `;
   const opt = (logflags & NF_LOG_IPOPT) !== 0;
   let fragment = false;

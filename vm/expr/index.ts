@@ -29,6 +29,7 @@ import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
 import { disasmXtSet, evalXtSet, validateXtSet } from './xtset.js';
+import { disasmXtCompat, evalXtCompat, validateXtCompat } from './xtcompat.js';
 
 interface ExprKind {
   readonly validate: (prog: Program, code: Int32Array, pc: number) => string | null;
@@ -77,6 +78,7 @@ table[Op.XT_MATCH] = { validate: validateXtMatch, disasm: disasmXtMatch, eval: e
 const xtset: ExprKind = { validate: validateXtSet, disasm: disasmXtSet, eval: evalXtSet };
 table[Op.XT_SET_MATCH] = xtset;
 table[Op.XT_SET_TARGET] = xtset;
+table[Op.XT_COMPAT] = { validate: validateXtCompat, disasm: disasmXtCompat, eval: evalXtCompat };
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -99,6 +101,7 @@ export * from './ct.js';
 export * from './fib.js';
 export * from './xtl4.js';
 export * from './xtmatch.js';
+export * from './xtcompat.js';
 export * from './reject.js';
 export * from './queue.js';
 export * from './nat.js';

@@ -107,7 +107,8 @@ export function limitCost(code: Int32Array, pc: number, state: Float64Array, l3l
 
 /** nft_limit_eval(): true when the packet is over the limit (before inversion). */
 export function limitOver(state: Float64Array, st: number, cost: number, nowNs: number): boolean {
-  let tokens = state[st + LimitState.TOKENS]! + nowNs - state[st + LimitState.LAST]!;
+  // the elapsed time first: capture clocks (~1.7e18 ns) are past 2^53, where adding first would round the tokens
+  let tokens = state[st + LimitState.TOKENS]! + (nowNs - state[st + LimitState.LAST]!);
   const max = state[st + LimitState.TOKENS_MAX]!;
   if (tokens > max) tokens = max;
   state[st + LimitState.LAST] = nowNs;

@@ -240,6 +240,10 @@ export const GOLDEN: Record<string, () => Program> = {
     emitNat(b, NAT_DNAT, { minAddr: Uint8Array.of(10, 244, 1, 30), maxAddr: Uint8Array.of(10, 244, 1, 30), minPort: 8443, maxPort: 8443 });
     return b.finish();
   },
+  'legacy -A INPUT -p tcp --dport 22 -m limit --limit 3/min --limit-burst 4 -j ACCEPT (xt_limit through nft_compat)': () => {
+    const text = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A INPUT -p tcp --dport 22 -m limit --limit 3/min --limit-burst 4 -j ACCEPT', 'COMMIT', ''].join('\n');
+    return compileTable(parseRestore(text), 'filter', { optimize: 0, backend: 'legacy' }).program;
+  },
   'optimize=1 -A INPUT -s 10.0.0.N -j DROP for N = 1..16 (a classifier before the run)': () => {
     const rules = Array.from({ length: 16 }, (_, i) => `-A INPUT -s 10.0.0.${i + 1} -j DROP`);
     const text = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...rules, 'COMMIT', ''].join('\n');
