@@ -212,7 +212,9 @@ function lookupLong(p: EbtCommandParse, name: string): Found | undefined {
   const first = cands[0]!;
   // glibc: candidates that are all the same option (same value) are not ambiguous
   if (cands.every((c) => 'base' in c && 'base' in first && c.base.short === first.base.short && c.base.arg === first.base.arg)) return first;
-  return cands.length === 1 ? first : undefined;
+  if (cands.length === 1) return first;
+  const names = [...new Set(cands.map((c) => ('base' in c ? c.base.name : c.spec.name)))];
+  return p.err(undefined, `option "--${name}" is ambiguous; possibilities: ${names.map((n) => `--${n}`).join(' ')}`);
 }
 
 function allOptionNames(): string[] {
@@ -273,6 +275,13 @@ function handleBase(p: EbtCommandParse, b: BaseOpt, a: Arg, args: readonly Arg[]
   const command = 'ADINXFPEZ'.includes(letter) && letter.length === 1;
   if (command) {
     if (p.invert) p.err(p.invertArg, 'unexpected ! flag before command');
+    if (letter === 'P' && p.cmd === 'N') {
+      // `-N CHAIN -P POLICY`: the new chain's policy
+      const v = attached !== undefined ? { text: attached, col: a.col, quoted: false } : args[i];
+      if (!v) p.err(a, 'No policy specified');
+      p.policy = policyName(p, v);
+      return attached !== undefined ? i : i + 1;
+    }
     if (p.cmd) p.err(a, 'Multiple commands are not allowed', 'option');
     p.cmd = letter as EbtCommandName;
     const optional = b.arg === 2;
@@ -471,7 +480,13 @@ export function parseEbtCommand(args: readonly Arg[], env: EbtParseEnv, pos: Sou
       const eq = a.text.indexOf('=');
       const name = eq < 0 ? a.text.slice(2) : a.text.slice(2, eq);
       const attached = eq < 0 ? undefined : a.text.slice(eq + 1);
-      const f = lookupLong(p, name);
+      let f: Found | undefined;
+      try {
+        f = lookupLong(p, name);
+      } catch (e) {
+        if (e instanceof NfvmError) p.err(a, e.reason);
+        throw e;
+      }
       if (!f) {
         const targetOpt = allTargetOptionNames().includes(name);
         if (targetOpt) p.err(a, `unknown option "--${name}" (a target's option: it follows its -j)`);
