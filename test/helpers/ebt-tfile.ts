@@ -19,7 +19,8 @@ export function ebtExpected(c: TCase): string {
   return / -j /.test(` ${c.expected}`) ? want : `${want} -j CONTINUE`;
 }
 
-export function runEbtCase(c: TCase): TOutcome {
+/** The outcome, with the line nfvm printed (untrimmed) when the rule loaded. */
+export function runEbtCase(c: TCase): TOutcome & { saved?: string } {
   const file = basename(c.file);
   let saved: string;
   try {
@@ -37,6 +38,6 @@ export function runEbtCase(c: TCase): TOutcome {
   const want = ebtExpected(c);
   const got = saved.trimEnd();
   if (c.result === 'FAIL') return { case: c, ok: false, detail: `accepted, saved as: ${saved}` };
-  if (c.result === 'NOMATCH') return { case: c, ok: got !== want, detail: saved };
-  return { case: c, ok: got === want, detail: got === want ? '' : `got:  ${got}\nwant: ${want}` };
+  if (c.result === 'NOMATCH') return { case: c, ok: got !== want, detail: saved, saved };
+  return { case: c, ok: got === want, detail: got === want ? '' : `got:  ${got}\nwant: ${want}`, saved };
 }
