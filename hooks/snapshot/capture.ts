@@ -41,6 +41,11 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
   // The listening TCP and UDP sockets, numeric, without the header: which ports answer.
   { file: 'ss.txt', argv: [['ss', '-H', '-ltun']], optional: true },
+  // The bridge level: the ebtables tables with their counters (nf_tables first: on kernels without
+  // the x_tables ebtables modules only it answers), the forwarding database and the ports' VLANs.
+  { file: 'ebtables-save.txt', argv: [['ebtables-nft-save', '-c'], ['ebtables-save', '-c']], optional: true },
+  { file: 'bridge-fdb.json', argv: [['bridge', '-j', 'fdb', 'show']], optional: true },
+  { file: 'bridge-vlan.json', argv: [['bridge', '-j', 'vlan', 'show']], optional: true },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */

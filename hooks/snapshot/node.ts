@@ -8,6 +8,7 @@ import type { RoutingNode } from '../route/index.js';
 import type { Sysctls } from './sysctl.js';
 import type { Backend } from '../../core/netfilter.js';
 import type { SocketTable } from './ss.js';
+import type { BridgeLevel } from './bridge.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -76,6 +77,8 @@ export class Node implements RoutingNode {
     readonly ignoredFiles: readonly string[],
     /** The listening sockets (ss.txt); undefined when the snapshot has none: every port is closed. */
     readonly sockets: SocketTable | undefined = undefined,
+    /** The bridges, their ports, FDB, VLANs and the ebtables ruleset. */
+    readonly bridge: BridgeLevel = { bridges: new Map(), ports: new Map(), fdb: [], vlans: [], ebtables: undefined },
   ) {
     for (const l of links.values()) this.linksByIndex.set(l.ifindex, l);
   }
