@@ -11,7 +11,8 @@ import { fail } from '../../core/errors.js';
 import type { EbtVerdict, MacMask } from '../../core/ebt-ast.js';
 import { etherAton, formatMac, maskToCidr, formatAddr } from '../../core/addr.js';
 import { parseAddrMask } from '../hostmask.js';
-import { strtoulPrefix, cStrtoul } from '../numbers.js';
+import { cStrtoul } from '../numbers.js';
+import { parseRange } from '../match/icmp.js';
 
 /** /etc/ethertypes as netbase ships it: name, number, aliases (getethertypebynumber returns the first). */
 const ETHERTYPES: ReadonlyArray<readonly [name: string, num: number, aliases?: readonly string[]]> = [
@@ -156,21 +157,6 @@ export function formatRange(r: readonly [number, number]): string {
 /** An ICMP or IGMP type name with its type and code range (libxt_icmp.h, libebt_ip.c igmp_types). */
 export type TypeName = readonly [name: string, type: number, codeMin: number, codeMax: number];
 
-/** `parse_range()` of libxt_icmp.h: `n` or `n:m`, each 0..255; the rest of the text. */
-function parseByteRange(s: string): { r: [number, number]; rest: string } | undefined {
-  const a = strtoulPrefix(s, 0n, 255n);
-  if (!a) return undefined;
-  let hi = Number(a.value);
-  let rest = a.rest;
-  if (rest.startsWith(':')) {
-    const b = strtoulPrefix(rest.slice(1), 0n, 255n);
-    if (!b) return undefined;
-    hi = Number(b.value);
-    rest = b.rest;
-  }
-  return { r: [Number(a.value), hi], rest };
-}
-
 /** `ebt_parse_icmp()`: a name prefix (case-insensitive, unambiguous) or `type[:type][/code[:code]]`. */
 export function parseIcmpTypeCode(names: readonly TypeName[], s: string, what: string): { type: [number, number]; code: [number, number] } {
   let match: TypeName | undefined;
@@ -181,13 +167,13 @@ export function parseIcmpTypeCode(names: readonly TypeName[], s: string, what: s
     match = n;
   }
   if (match) return { type: [match[1], match[1]], code: [match[2], match[3]] };
-  const t = parseByteRange(s);
+  const t = parseRange(s);
   if (!t) fail(`Unknown ${what} type \`${s}'`);
-  if (t.rest === '') return { type: t.r, code: [0, 0xff] };
+  if (t.rest === '') return { type: [t.lo, t.hi], code: [0, 0xff] };
   if (t.rest[0] !== '/') fail(`Unknown ${what} type \`${s}'`);
-  const c = parseByteRange(t.rest.slice(1));
+  const c = parseRange(t.rest.slice(1));
   if (!c || c.rest !== '') fail(`Unknown ${what} code \`${s}'`);
-  return { type: t.r, code: c.r };
+  return { type: [t.lo, t.hi], code: [c.lo, c.hi] };
 }
 
 /** `ebt_print_icmp_type()`: the first name with that type (and code range), else the numbers. */
