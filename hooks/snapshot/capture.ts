@@ -28,6 +28,13 @@ export interface CaptureCommand {
   readonly optional: boolean;
   /** Keep only these lines of the output. */
   readonly filter?: (line: string) => boolean;
+  /** Run only when this holds of the files captured before it (skipped silently otherwise). */
+  readonly when?: (outputs: ReadonlyMap<string, string>) => boolean;
+}
+
+/** ip-link.json has a bridge device: the bridge level means something only then. */
+function hasBridge(outputs: ReadonlyMap<string, string>): boolean {
+  return /"info_kind"\s*:\s*"bridge"/.test(outputs.get('ip-link.json') ?? '');
 }
 
 export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
@@ -41,11 +48,12 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
   // The listening TCP and UDP sockets, numeric, without the header: which ports answer.
   { file: 'ss.txt', argv: [['ss', '-H', '-ltun']], optional: true },
-  // The bridge level: the ebtables tables with their counters (nf_tables first: on kernels without
-  // the x_tables ebtables modules only it answers), the forwarding database and the ports' VLANs.
-  { file: 'ebtables-save.txt', argv: [['ebtables-nft-save', '-c'], ['ebtables-save', '-c']], optional: true },
-  { file: 'bridge-fdb.json', argv: [['bridge', '-j', 'fdb', 'show']], optional: true },
-  { file: 'bridge-vlan.json', argv: [['bridge', '-j', 'vlan', 'show']], optional: true },
+  // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):
+  // the ebtables tables with their counters (nf_tables first: on kernels without the x_tables
+  // ebtables modules only it answers), the forwarding database and the ports' VLANs.
+  { file: 'ebtables-save.txt', argv: [['ebtables-nft-save', '-c'], ['ebtables-save', '-c']], optional: true, when: hasBridge },
+  { file: 'bridge-fdb.json', argv: [['bridge', '-j', 'fdb', 'show']], optional: true, when: hasBridge },
+  { file: 'bridge-vlan.json', argv: [['bridge', '-j', 'vlan', 'show']], optional: true, when: hasBridge },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */
@@ -177,6 +185,7 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
     backends.push({ file: d.file, backend: r.dump.backend, tool: r.dump.tool });
   }
   for (const c of CAPTURE_COMMANDS) {
+    if (c.when && !c.when(outputs)) continue;
     let text: string | undefined;
     for (const argv of c.argv) {
       text = runOk(run, argv);
