@@ -3,7 +3,11 @@
  * kernel's load-time checks, printed as iptables-save prints it (or, with
  * --json, as the document README "JSON output" describes).
  */
+import { dirname, resolve } from 'node:path';
 import { parseRestore } from '../compiler/parse/restore.js';
+import { parseEbtRestore } from '../compiler/ebt/restore.js';
+import { saveEbtRuleset } from '../compiler/ebt/save.js';
+import { ExtError } from '../core/errors.js';
 import { saveRuleset } from '../compiler/save.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
@@ -12,12 +16,13 @@ import { jsonDoc, rulesetJson } from './json.js';
 
 export const SAVE: CommandSpec = {
   name: 'save',
-  usage: `  nfvm save FILE [--family ip|ip6] [-c|--counters] [--json] [--ipset FILE]
+  usage: `  nfvm save FILE [--family ip|ip6|bridge] [-c|--counters] [--json] [--ipset FILE]
       Parse an iptables-save/iptables-restore file (- for stdin), apply the
       kernel's load-time checks and print it exactly as iptables-save would.
       --ipset FILE: the node's sets (\`ipset save\` output): a rule naming a
       set that is not there is refused as iptables refuses it.
-      --json prints the ruleset as one JSON document.
+      --family bridge reads ebtables-save/ebtables-restore text and prints it
+      as ebtables-save does. --json prints the ruleset as one JSON document.
 `,
   options: { family: { type: 'string' }, counters: { type: 'boolean', short: 'c' }, json: { type: 'boolean' }, ipset: { type: 'string' } },
 };
@@ -28,6 +33,7 @@ export function cmdSave(argv: readonly string[]): string {
   if (a.positionals.length !== 1) throw new UsageError('save takes exactly one FILE (- for stdin)');
   const file = a.positionals[0]!;
   const counters = a.flag('counters');
+  if (a.str('family') === 'bridge') return saveBridge(file, counters, a.flag('json'));
   const sets = a.str('ipset');
   const objects = sets === undefined ? undefined : { ipsets: ipsetNames(parseIpsetSave(readInput(sets), inputName(sets))) };
   const rs = parseRestore(readInput(file), { family: parseFamily(a.str('family')), file: inputName(file), counters, objects });
@@ -46,4 +52,35 @@ export function cmdSave(argv: readonly string[]): string {
     unknownExtensions: rs.unknownExtensions,
     text,
   });
+}
+
+/** The largest file `--among-src-file`/`--among-dst-file` may name (ebtables reads it whole). */
+const AMONG_FILE_MAX = 1 << 20;
+
+/** `nfvm save --family bridge`: ebtables-save text through the ebtables parser and printer. */
+function saveBridge(file: string, counters: boolean, json: boolean): string {
+  const base = file === '-' ? process.cwd() : dirname(file);
+  const readFile = (path: string): string => {
+    let text: string;
+    try {
+      text = readInput(resolve(base, path));
+    } catch {
+      throw new ExtError(`cannot read ${path}`, 'io');
+    }
+    if (text.length > AMONG_FILE_MAX) throw new ExtError(`${path} is larger than ${AMONG_FILE_MAX} bytes`, 'io');
+    return text;
+  };
+  const rs = parseEbtRestore(readInput(file), { file: inputName(file), readFile });
+  const text = saveEbtRuleset(rs, { counters });
+  if (!json) return text;
+  const tables: Record<string, unknown> = {};
+  for (const t of rs.tables.values()) {
+    tables[t.name] = [...t.chains.values()].map((c) => ({
+      name: c.name,
+      builtin: c.builtin,
+      policy: c.policy,
+      rules: c.rules.length,
+    }));
+  }
+  return jsonDoc({ schema: 1, file: inputName(file), family: 'bridge', tables, warnings: [], unknownExtensions: [], text });
 }

@@ -7,3 +7,6 @@ export { saveRuleset, saveRule, saveTable, ruleSpec, type SaveOptions } from './
 export { checkTable, reachability } from './check.js';
 export { NfvmError, type SourcePos } from '../core/errors.js';
 export * from '../core/ast.js';
+export { parseEbtRestore, applyEbtCommands, emptyEbtRuleset, type EbtParseOptions } from './ebt/restore.js';
+export { saveEbtRuleset, saveEbtTable, saveEbtRule, ebtRuleSpec, type EbtSaveOptions } from './ebt/save.js';
+export * from '../core/ebt-ast.js';

@@ -227,3 +227,21 @@ export function formatMac(a: ArrayLike<number>, off = 0): string {
   for (let i = 0; i < 6; i++) s += (i ? ':' : '') + a[off + i]!.toString(16).padStart(2, '0');
   return s;
 }
+
+/**
+ * glibc `ether_aton()`: six fields of one or two hex digits separated by
+ * `:` (`0:1:2:3:4:5` is 00:01:02:03:04:05), nothing after the sixth. What
+ * ebtables takes for MAC addresses and masks.
+ */
+export function etherAton(s: string): Uint8Array | undefined {
+  const m = /^([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2})$/i.exec(s);
+  if (!m) return undefined;
+  return Uint8Array.from(m.slice(1, 7), (h) => parseInt(h, 16));
+}
+
+/** glibc `ether_ntoa()`: the 6 bytes at `off` without zero padding (`0:1:2:3:4:5`). */
+export function etherNtoa(a: ArrayLike<number>, off = 0): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += (i ? ':' : '') + a[off + i]!.toString(16);
+  return s;
+}

@@ -93,3 +93,16 @@ export const NF_INET_LOCAL_IN = 1;
 export const NF_INET_FORWARD = 2;
 export const NF_INET_LOCAL_OUT = 3;
 export const NF_INET_POST_ROUTING = 4;
+
+/**
+ * The bridge hooks (include/uapi/linux/netfilter_bridge.h): NF_BR_PRE_ROUTING
+ * to NF_BR_POST_ROUTING share the inet numbering, NF_BR_BROUTING is
+ * ebtables' own (the broute table, run from br_handle_frame).
+ */
+export const NF_BR_PRE_ROUTING = 0;
+export const NF_BR_LOCAL_IN = 1;
+export const NF_BR_FORWARD = 2;
+export const NF_BR_LOCAL_OUT = 3;
+export const NF_BR_POST_ROUTING = 4;
+export const NF_BR_BROUTING = 5;
+export const NF_BR_NUMHOOKS = 6;

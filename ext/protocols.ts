@@ -130,3 +130,14 @@ export function parsePortRange(s: string): [number, number] {
 export function serviceToPort(name: string): number | undefined {
   return SERVICES[name];
 }
+
+/**
+ * getprotobynumber() on a stock /etc/protocols: the official name of a
+ * protocol number (`ip` for 0, `ipv6-icmp` for 58), or undefined. What
+ * ebtables prints for `--ip-proto` and `--ip6-proto`.
+ */
+export function protoNumberName(p: number): string | undefined {
+  for (const [name, num] of ETC_PROTOCOLS) if (num === p) return name;
+  for (const [name, num] of CHAIN_PROTOS) if (num === p && name !== 'all') return name;
+  return undefined;
+}

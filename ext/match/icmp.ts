@@ -112,7 +112,7 @@ export const ICMPV6_NAMES: readonly IcmpName[] = [
 ];
 
 /** `parse_range()`: `n` or `n:m`, each 0..255 in any C base; the rest of the text. */
-function parseRange(s: string): { lo: number; hi: number; rest: string } | undefined {
+export function parseRange(s: string): { lo: number; hi: number; rest: string } | undefined {
   const a = strtoulPrefix(s, 0n, 255n);
   if (!a) return undefined;
   let hi = Number(a.value);

@@ -53,7 +53,7 @@ export function rateUnit(rate: string): number | undefined {
 }
 
 /** libxt_limit parse_rate(): the period, or undefined for "bad rate". */
-function parseRate(rate: string): number | undefined {
+export function parseRate(rate: string): number | undefined {
   const mult = rateUnit(rate);
   if (mult === undefined) return undefined;
   const r = cAtoi(rate) >>> 0;
@@ -71,7 +71,7 @@ const RATES: ReadonlyArray<readonly [string, number]> = [
 ];
 
 /** libxt_limit print_rate(). */
-function formatLimitRate(period: number): string {
+export function formatLimitRate(period: number): string {
   if (period === 0) return 'inf';
   let i = 1;
   for (; i < RATES.length; i++) {

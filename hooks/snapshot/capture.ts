@@ -30,6 +30,13 @@ export interface CaptureCommand {
   readonly filter?: (line: string) => boolean;
   /** An empty output writes no file (nothing is missing: `ipset save` prints nothing when there are no sets). */
   readonly omitEmpty?: boolean;
+  /** Run only when this holds of the files captured before it (skipped silently otherwise). */
+  readonly when?: (outputs: ReadonlyMap<string, string>) => boolean;
+}
+
+/** ip-link.json has a bridge device: the bridge level means something only then. */
+function hasBridge(outputs: ReadonlyMap<string, string>): boolean {
+  return /"info_kind"\s*:\s*"bridge"/.test(outputs.get('ip-link.json') ?? '');
 }
 
 export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
@@ -45,6 +52,12 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'ss.txt', argv: [['ss', '-H', '-ltun']], optional: true },
   // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
   { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
+  // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):
+  // the ebtables tables with their counters (nf_tables first: on kernels without the x_tables
+  // ebtables modules only it answers), the forwarding database and the ports' VLANs.
+  { file: 'ebtables-save.txt', argv: [['ebtables-nft-save', '-c'], ['ebtables-save', '-c']], optional: true, when: hasBridge },
+  { file: 'bridge-fdb.json', argv: [['bridge', '-j', 'fdb', 'show']], optional: true, when: hasBridge },
+  { file: 'bridge-vlan.json', argv: [['bridge', '-j', 'vlan', 'show']], optional: true, when: hasBridge },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */
@@ -176,6 +189,7 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
     backends.push({ file: d.file, backend: r.dump.backend, tool: r.dump.tool });
   }
   for (const c of CAPTURE_COMMANDS) {
+    if (c.when && !c.when(outputs)) continue;
     let text: string | undefined;
     for (const argv of c.argv) {
       text = runOk(run, argv);

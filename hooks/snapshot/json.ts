@@ -162,3 +162,46 @@ export class JsonPath {
 export function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+// ---------------------------------------------------------------------------
+// Shape helpers: each takes the path of the value for its error message.
+
+/** The objects of a JSON array, each with its index (an error at any other value). */
+export function* objects(root: JsonPath, items: JsonValue[]): Generator<[number, JsonObject]> {
+  for (let i = 0; i < items.length; i++) {
+    const o = items[i];
+    if (!isObject(o)) throw root.child(items, i).error('expected an object');
+    yield [i, o];
+  }
+}
+
+/** A string value, or an error at its key. */
+export function str(p: JsonPath, v: JsonValue | undefined): string {
+  if (typeof v !== 'string') throw p.error(v === undefined ? 'missing' : 'expected a string');
+  return v;
+}
+
+/** An integer value in [min, max], or an error at its key. */
+export function int(p: JsonPath, v: JsonValue | undefined, min = 0, max = 0xffffffff): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw p.error(v === undefined ? 'missing' : 'expected an integer');
+  if (v < min || v > max) throw p.error(`out of range (${min}..${max})`);
+  return v;
+}
+
+/** "0x4000" / "16384" / 16384 → number. */
+export function u32(p: JsonPath, v: JsonValue | undefined): number {
+  if (typeof v === 'number') return int(p, v);
+  const s = str(p, v);
+  if (!/^(0x[0-9a-fA-F]{1,8}|\d{1,10})$/.test(s)) throw p.error(`expected a number, got "${s}"`);
+  const n = Number(s);
+  if (n > 0xffffffff) throw p.error('out of range');
+  return n;
+}
+
+/** An optional array of strings (empty when absent). */
+export function strList(p: JsonPath, o: JsonObject, key: string): string[] {
+  const v = o[key];
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw p.child(o, key).error('expected an array of strings');
+  return v.map((x, i) => str(p.child(o, key).child(v, i), x));
+}

@@ -8,6 +8,7 @@ import type { RoutingNode } from '../route/index.js';
 import type { Sysctls } from './sysctl.js';
 import type { Backend } from '../../core/netfilter.js';
 import type { SocketTable } from './ss.js';
+import type { BridgeLevel } from './bridge.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -78,6 +79,8 @@ export class Node implements RoutingNode {
     readonly sockets: SocketTable | undefined = undefined,
     /** The ipsets (ipset-save.txt, `ipset save` text; each node model reads its own copy); undefined when the snapshot has none. */
     public ipsets: { readonly file: string; readonly text: string } | undefined = undefined,
+    /** The bridges, their ports, FDB, VLANs and the ebtables ruleset. */
+    readonly bridge: BridgeLevel = { bridges: new Map(), ports: new Map(), fdb: [], vlans: [], ebtables: undefined },
   ) {
     for (const l of links.values()) this.linksByIndex.set(l.ifindex, l);
   }

@@ -16,6 +16,10 @@
  *                                          the node has none
  *   ss.txt         ss -H -ltun             the listening sockets (ss.ts); without it every
  *                                          TCP and UDP port is taken as closed
+ *   ebtables-save.txt  ebtables-save -c    the bridge tables (bridge.ts)
+ *   bridge-fdb.json    bridge -j fdb show  the forwarding database
+ *   bridge-vlan.json   bridge -j vlan show the ports' VLANs
+ *   (the bridges and their ports come from ip-link.json's linkinfo)
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
  * syntax, or the offending key for a value of the wrong shape) and the reason.
@@ -31,16 +35,17 @@ import {
   RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, SCOPE_NAMES, type FibRule, type Nexthop,
   type Route,
 } from '../route/types.js';
-import { isObject, JsonPath, parseJson, type JsonObject, type JsonValue } from './json.js';
+import { int, isObject, JsonPath, objects, parseJson, str, strList, u32, type JsonObject, type JsonValue } from './json.js';
 import { Node, type Address, type Link, type RulesetText } from './node.js';
 import { type Backend } from '../../core/netfilter.js';
 import { checkSocketDevices, parseSs } from './ss.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
+import { parseBridgeLinks, parseEbtablesSave, parseFdb, parseVlans, type BridgeLevel } from './bridge.js';
 
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
-  'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt',
+  'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -172,7 +177,18 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   const ssText = files.get('ss.txt');
   const sockets = ssText === undefined ? undefined : parseSs(ssText, path('ss.txt'));
   if (sockets) checkSocketDevices(sockets, (n) => links.has(n));
-  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')));
+  // The bridge level.
+  const bl = linkDoc ? parseBridgeLinks(linkDoc.root, linkDoc.items, links) : { bridges: new Map(), ports: new Map() };
+  const fdbText = files.get('bridge-fdb.json');
+  const vlanText = files.get('bridge-vlan.json');
+  const ebtText = files.get('ebtables-save.txt');
+  const bridge: BridgeLevel = {
+    ...bl,
+    fdb: fdbText === undefined ? [] : parseFdb(fdbText, path('bridge-fdb.json'), links),
+    vlans: vlanText === undefined ? [] : parseVlans(vlanText, path('bridge-vlan.json'), links),
+    ebtables: ebtText === undefined ? undefined : { file: path('ebtables-save.txt'), ruleset: parseEbtablesSave(ebtText, path('ebtables-save.txt')) },
+  };
+  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')), bridge);
 }
 
 /** The node's ipsets from `ipset save` text (located errors: compiler/ipset.ts). */
@@ -194,42 +210,6 @@ export function backendOf(text: string): Backend | undefined {
 
 // ---------------------------------------------------------------------------
 // Shape helpers: each takes the path of the value for its error message.
-
-function* objects(root: JsonPath, items: JsonValue[]): Generator<[number, JsonObject]> {
-  for (let i = 0; i < items.length; i++) {
-    const o = items[i];
-    if (!isObject(o)) throw root.child(items, i).error('expected an object');
-    yield [i, o];
-  }
-}
-
-function str(p: JsonPath, v: JsonValue | undefined): string {
-  if (typeof v !== 'string') throw p.error(v === undefined ? 'missing' : 'expected a string');
-  return v;
-}
-
-function int(p: JsonPath, v: JsonValue | undefined, min = 0, max = 0xffffffff): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw p.error(v === undefined ? 'missing' : 'expected an integer');
-  if (v < min || v > max) throw p.error(`out of range (${min}..${max})`);
-  return v;
-}
-
-/** "0x4000" / "16384" / 16384 → number. */
-function u32(p: JsonPath, v: JsonValue | undefined): number {
-  if (typeof v === 'number') return int(p, v);
-  const s = str(p, v);
-  if (!/^(0x[0-9a-fA-F]{1,8}|\d{1,10})$/.test(s)) throw p.error(`expected a number, got "${s}"`);
-  const n = Number(s);
-  if (n > 0xffffffff) throw p.error('out of range');
-  return n;
-}
-
-function strList(p: JsonPath, o: JsonObject, key: string): string[] {
-  const v = o[key];
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) throw p.child(o, key).error('expected an array of strings');
-  return v.map((x, i) => str(p.child(o, key).child(v, i), x));
-}
 
 function addrOf(p: JsonPath, v: JsonValue | undefined, family?: Family): IpAddr {
   const s = str(p, v);

@@ -21,6 +21,9 @@ export const CORPUS_SUITES = [
   'fuzzing of mutated real dumps',
   'ClassBench conversion and optimize=1 first match',
   'kube-proxy TestTracePacket flows on the stateful node',
+  'ebtables extension .t files',
+  'libvirt nwfilter ebtables command lists',
+  'iptables ebtables shell test blobs',
 ] as const;
 
 export function corpusPath(...parts: string[]): string {

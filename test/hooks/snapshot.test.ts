@@ -127,7 +127,7 @@ describe('snapshot errors', () => {
   it('a missing directory and unknown files', () => {
     expect(err(() => readSnapshot('/nonexistent/nfvm-snap'))).toBe('/nonexistent/nfvm-snap: no such directory');
     const d = mkdtempSync(join(tmpdir(), 'nfvm-snap-'));
-    writeFileSync(join(d, 'ebtables-save.txt'), '*filter\n');
-    expect(readSnapshot(d).ignoredFiles).toEqual(['ebtables-save.txt']);
+    writeFileSync(join(d, 'arptables-save.txt'), '*filter\n');
+    expect(readSnapshot(d).ignoredFiles).toEqual(['arptables-save.txt']);
   });
 });

@@ -1,0 +1,48 @@
+/**
+ * 802_3 match: iptables `extensions/libebt_802_3.c`, kernel
+ * `net/bridge/netfilter/ebt_802_3.c`: the DSAP/SSAP and the SNAP type of
+ * an 802.3 (length-field) frame; the rule needs `-p LENGTH`.
+ */
+import { fail } from '../../../core/errors.js';
+import type { EbtModule } from '../types.js';
+import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, wholeNumber } from '../values.js';
+
+interface Ebt8023Data {
+  sap: number | undefined;
+  invSap: boolean;
+  type: number | undefined;
+  invType: boolean;
+}
+
+export const m802_3: EbtModule<Ebt8023Data> = {
+  kind: 'match',
+  name: '802_3',
+  options: [
+    { name: '802_3-sap', arg: 1, invert: true },
+    { name: '802_3-type', arg: 1, invert: true },
+  ],
+  init: () => ({ sap: undefined, invSap: false, type: undefined, invType: false }),
+  parse(d, opt, arg, invert) {
+    const v = wholeNumber(arg!, 16);
+    if (opt === '802_3-sap') {
+      if (v === undefined || v > 0xff) fail('Problem with specified sap hex value');
+      d.sap = v;
+      d.invSap = invert;
+    } else {
+      if (v === undefined || v > 0xffff) fail('Problem with the specified type hex value');
+      d.type = v;
+      d.invType = invert;
+    }
+  },
+  final(_d, _seen, ctx) {
+    if (!ctx.rule.is8023) fail('For 802.3 DSAP/SSAP filtering the protocol must be LENGTH', 'check');
+  },
+  save(d) {
+    let s = '';
+    if (d.sap !== undefined) s += `${d.invSap ? ' !' : ''} --802_3-sap 0x${d.sap.toString(16).padStart(2, '0')}`;
+    if (d.type !== undefined) s += `${d.invType ? ' !' : ''} --802_3-type 0x${d.type.toString(16).padStart(4, '0')}`;
+    return s;
+  },
+  lower: BRIDGE_LOWER_REFUSAL,
+  reference: BRIDGE_REFERENCE_REFUSAL,
+};

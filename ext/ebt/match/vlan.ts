@@ -1,0 +1,61 @@
+/**
+ * vlan match: iptables `extensions/libebt_vlan.c`, kernel
+ * `net/bridge/netfilter/ebt_vlan.c`: the 802.1Q tag's VLAN id, priority
+ * and encapsulated ethertype; the rule needs `-p 802_1Q`.
+ */
+import { fail } from '../../../core/errors.js';
+import type { EbtModule } from '../types.js';
+import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, ethertypeByName, wholeNumber } from '../values.js';
+
+const ETH_P_8021Q = 0x8100;
+/** ETH_ZLEN: the smallest encapsulated type libebt_vlan takes. */
+const ETH_ZLEN = 60;
+
+interface VlanData {
+  id?: { v: number; inv: boolean };
+  prio?: { v: number; inv: boolean };
+  encap?: { v: number; inv: boolean };
+}
+
+export const vlan: EbtModule<VlanData> = {
+  kind: 'match',
+  name: 'vlan',
+  options: [
+    { name: 'vlan-id', arg: 1, invert: true },
+    { name: 'vlan-prio', arg: 1, invert: true },
+    { name: 'vlan-encap', arg: 1, invert: true },
+  ],
+  init: () => ({}),
+  parse(d, opt, arg, inv) {
+    const a = arg!;
+    if (opt === 'vlan-id') {
+      const v = wholeNumber(a, 10);
+      if (v === undefined || v > 4094) fail(`Invalid --vlan-id range ('${a}')`);
+      d.id = { v, inv };
+    } else if (opt === 'vlan-prio') {
+      const v = wholeNumber(a, 10);
+      if (v === undefined || v > 7) fail(`Invalid --vlan-prio range ('${a}')`);
+      d.prio = { v, inv };
+    } else {
+      const v = wholeNumber(a, 16) ?? ethertypeByName(a);
+      if (v === undefined) fail(`Unknown --vlan-encap value ('${a}')`);
+      if (v < ETH_ZLEN || v > 0xffff) fail(`Invalid --vlan-encap range ('${a}')`);
+      d.encap = { v, inv };
+    }
+  },
+  final(_d, _seen, ctx) {
+    const r = ctx.rule;
+    if (r.anyProto || r.is8023 || r.ethproto !== ETH_P_8021Q || r.invProto) {
+      fail('For vlan filtering the protocol must be specified as 802_1Q', 'check');
+    }
+  },
+  save(d) {
+    let s = '';
+    if (d.id) s += `${d.id.inv ? ' !' : ''} --vlan-id ${d.id.v}`;
+    if (d.prio) s += `${d.prio.inv ? ' !' : ''} --vlan-prio ${d.prio.v}`;
+    if (d.encap) s += `${d.encap.inv ? ' !' : ''} --vlan-encap ${d.encap.v.toString(16).toUpperCase().padStart(4, '0')}`;
+    return s;
+  },
+  lower: BRIDGE_LOWER_REFUSAL,
+  reference: BRIDGE_REFERENCE_REFUSAL,
+};
