@@ -191,7 +191,7 @@ export function cmdReplay(argv: readonly string[]): string {
   // paired; only a capture that can mark frames outgoing needs the pass.
   const { buf, name } = readCaptureBytes(file);
   const outIfaces = new Set<string>();
-  if (mayHaveOutgoing(buf)) {
+  if (mayHaveOutgoing(buf, name)) {
     let n = 0;
     for (const f of readCapture(buf, name)) {
       n++;

@@ -85,11 +85,11 @@ export function isOutgoing(f: Frame): boolean {
  * capture (epb_flags), or a pcap capture of link type LINUX_SLL / LINUX_SLL2
  * (sll_pkttype). A classic pcap of Ethernet or raw IP frames cannot say.
  */
-export function mayHaveOutgoing(buf: Uint8Array): boolean {
+export function mayHaveOutgoing(buf: Uint8Array, file: string): boolean {
   const fmt = sniffCapture(buf);
   if (fmt !== 'pcap') return fmt === 'pcapng';
   if (buf.length < 24) return false;
-  const lt = readPcapHeader(buf, '<capture>').linktype;
+  const lt = readPcapHeader(buf, file).linktype;
   return lt === LINKTYPE_LINUX_SLL || lt === LINKTYPE_LINUX_SLL2;
 }
 
