@@ -76,7 +76,7 @@ export class ProgramBuilder implements Emitter {
   private chainByName = new Map<string, number>();
   private rules: RuleDef[] = [];
   private cur: RuleDef | null = null;
-  private poolWords: number[] = [];
+  private poolWords = new Words();
   private strings: string[] = [];
   private stringIndex = new Map<string, number>();
   private sets: NftSet[] = [];
@@ -140,11 +140,14 @@ export class ProgramBuilder implements Emitter {
 
   /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
   pool(bytes: ArrayLike<number>): number {
-    const off = this.poolWords.length;
-    for (let w = 0; w < bytes.length; w += 4) {
+    const pw = this.poolWords;
+    const off = pw.length;
+    const n = bytes.length;
+    pw.reserve((n + 3) >>> 2);
+    for (let w = 0; w < n; w += 4) {
       let v = 0;
-      for (let i = 0; i < 4 && w + i < bytes.length; i++) v |= (bytes[w + i]! & 0xff) << (8 * i);
-      this.poolWords.push(v);
+      for (let i = 0; i < 4 && w + i < n; i++) v |= (bytes[w + i]! & 0xff) << (8 * i);
+      pw.push(v);
     }
     return off;
   }
@@ -203,7 +206,7 @@ export class ProgramBuilder implements Emitter {
 
   finish(opts: FinishOptions = {}): Program {
     for (const c of this.chains) if (!c.defined) throw new VmError(`chain ${c.name} is referenced but not declared (-ENOENT)`);
-    const code: number[] = [];
+    const code = new Words();
     const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;
@@ -226,8 +229,9 @@ export class ProgramBuilder implements Emitter {
         }
         const skip = Rec.RULE_WORDS + words.length;
         if (skip >= 2 ** (32 - Rec.OP_BITS)) throw new VmError(`rule ${ri}: ${words.length} words of expressions are too many`);
-        code.push(Op.RULE | (skip << Rec.OP_BITS), ri);
-        for (const w of words) code.push(w);
+        code.push(Op.RULE | (skip << Rec.OP_BITS));
+        code.push(ri);
+        for (let k = 0; k < words.length; k++) code.push(words[k]!);
       }
       code.push(Op.END);
     });
@@ -236,11 +240,11 @@ export class ProgramBuilder implements Emitter {
       srcmap[2 * i] = r.line;
       srcmap[2 * i + 1] = r.col;
     });
-    const pool = new Int32Array(this.poolWords);
+    const pool = this.poolWords.toArray();
     const prog: Program = Object.freeze({
       family: this.family,
       table: this.table,
-      code: Int32Array.from(code),
+      code: code.toArray(),
       pool,
       pool8: new Uint8Array(pool.buffer),
       chains,
@@ -264,6 +268,31 @@ export class ProgramBuilder implements Emitter {
       this.chainByName.set(name, i);
     }
     return i;
+  }
+}
+
+/** A growing array of int32 words (amortised doubling), for the code and the pool of big programs. */
+class Words {
+  private a = new Int32Array(1024);
+  length = 0;
+
+  reserve(n: number): void {
+    if (this.length + n <= this.a.length) return;
+    let cap = this.a.length * 2;
+    while (cap < this.length + n) cap *= 2;
+    const b = new Int32Array(cap);
+    b.set(this.a.subarray(0, this.length));
+    this.a = b;
+  }
+
+  push(w: number): void {
+    if (this.length === this.a.length) this.reserve(1);
+    this.a[this.length++] = w;
+  }
+
+  /** An exact-size copy. */
+  toArray(): Int32Array {
+    return this.a.slice(0, this.length);
   }
 }
 

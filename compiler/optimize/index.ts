@@ -278,31 +278,53 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
 /**
  * The block summary of one key: over the union of the blocks' interval
  * starts, a bit per block set when the block's row there is not empty (or
- * the block does not test the key).
+ * the block does not test the key). A block's bit changes only at its own
+ * starts, so the table is swept once over the points where some block's bit
+ * changes (sorted), not over every start for every block.
  */
 function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): FieldTable {
   const nb = blocks.length;
   const words = (nb + 31) >>> 5;
-  const own = blocks.map((fs) => fs.find((f) => f.key === key));
-  const starts = [...new Set(own.flatMap((f) => f?.starts ?? [0]))].sort((a, b) => a - b);
-  const rows: number[] = [];
-  const kept: number[] = [];
-  const at = own.map(() => 0); // current interval of each block
-  for (const v of starts) {
-    const row = new Array<number>(words).fill(0);
-    own.forEach((f, b) => {
-      let live = true;
-      if (f) {
-        while (at[b]! + 1 < f.starts.length && f.starts[at[b]! + 1]! <= v) at[b]!++;
-        const w = (sizes[b]! + 31) >>> 5;
-        live = false;
-        for (let i = 0; i < w && !live; i++) if (f.rows[at[b]! * w + i] !== 0) live = true;
+  const row = new Int32Array(words);
+  // events value * 2^21 + block * 2 + live, sorted numerically (exact in a double: value < 2^32, block < 2^20)
+  const events: number[] = [];
+  for (let b = 0; b < nb; b++) {
+    const f = blocks[b]!.find((t) => t.key === key);
+    if (!f) {
+      row[b >>> 5]! |= 1 << (b & 31);
+      continue;
+    }
+    const w = (sizes[b]! + 31) >>> 5;
+    let prev = 0;
+    for (let i = 0; i < f.starts.length; i++) {
+      let live = 0;
+      for (let j = 0; j < w; j++) {
+        if (f.rows[i * w + j] !== 0) {
+          live = 1;
+          break;
+        }
       }
-      if (live) row[b >>> 5] |= 1 << (b & 31);
-    });
-    if (kept.length && row.every((x, i) => rows[rows.length - words + i] === x)) continue;
+      if (live !== prev) events.push(f.starts[i]! * 2097152 + b * 2 + live);
+      prev = live;
+    }
+  }
+  if (nb >= 1 << 20) throw new RangeError(`classifier of ${nb} blocks`);
+  const ev = Float64Array.from(events).sort();
+  const kept: number[] = [];
+  const rows: number[] = [];
+  let i = 0;
+  // the first interval starts at 0 (every field table's first start is 0)
+  for (let v = 0; ; ) {
+    for (; i < ev.length && Math.floor(ev[i]! / 2097152) === v; i++) {
+      const e = ev[i]! % 2097152;
+      const b = e >>> 1;
+      if (e & 1) row[b >>> 5]! |= 1 << (b & 31);
+      else row[b >>> 5]! &= ~(1 << (b & 31));
+    }
     kept.push(v);
-    rows.push(...row);
+    for (let k = 0; k < words; k++) rows.push(row[k]!);
+    if (i >= ev.length) break;
+    v = Math.floor(ev[i]! / 2097152);
   }
   return { key, starts: kept, rows: Int32Array.from(rows) };
 }
