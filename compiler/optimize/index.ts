@@ -27,6 +27,7 @@ import {
   CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,
   CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_SIZE, CLS_USED,
 } from '../../vm/expr/classify.js';
+import { Words } from '../../vm/words.js';
 
 /** Runs shorter than this stay straight: a few rules scan faster than the classifier runs. */
 export const MIN_RUN = 16;
@@ -376,46 +377,47 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   const summary = nb > 1 ? keysOf.filter((k) => used & (1 << k)).map((k) => summaryTable(k, blocks, sizes)) : [];
   summary.sort((x, y) => y.starts.length - x.starts.length);
 
-  const out: number[] = new Array<number>(CLS_HDR_WORDS).fill(0);
-  out[CLS_NRULES] = n;
-  out[CLS_FIRST] = firstRule;
-  out[CLS_NBLOCKS] = nb;
-  out[CLS_FLAGS] = flags;
-  out[CLS_USED] = used;
-  out[CLS_NIIF] = iifs.length;
-  out[CLS_NOIF] = oifs.length;
-  out[CLS_BLKSZ] = blockSize;
-  out[CLS_NSUM] = summary.length;
-  out[CLS_IFACES] = out.length;
-  for (const e of [...iifs, ...oifs]) out.push(...ifWords(e));
-  out[CLS_PCS] = out.length;
-  for (let i = 0; i <= n; i++) out.push(-1);
-  out[CLS_BLOCKS] = out.length;
+  const out = new Words();
+  out.fill(0, CLS_HDR_WORDS);
+  out.set(CLS_NRULES, n);
+  out.set(CLS_FIRST, firstRule);
+  out.set(CLS_NBLOCKS, nb);
+  out.set(CLS_FLAGS, flags);
+  out.set(CLS_USED, used);
+  out.set(CLS_NIIF, iifs.length);
+  out.set(CLS_NOIF, oifs.length);
+  out.set(CLS_BLKSZ, blockSize);
+  out.set(CLS_NSUM, summary.length);
+  out.set(CLS_IFACES, out.length);
+  for (const e of [...iifs, ...oifs]) out.append(ifWords(e));
+  out.set(CLS_PCS, out.length);
+  out.fill(-1, n + 1);
+  out.set(CLS_BLOCKS, out.length);
   const bt = out.length;
-  for (let i = 0; i < nb * CLS_BLK_WORDS; i++) out.push(0);
+  out.fill(0, nb * CLS_BLK_WORDS);
   /** Appends a field table; returns its offset. */
   const fieldTables = (fields: FieldTable[]): number => {
     const ft = out.length;
-    for (let i = 0; i < fields.length * CLS_FLD_WORDS; i++) out.push(0);
+    out.fill(0, fields.length * CLS_FLD_WORDS);
     fields.forEach((f, i) => {
       const fd = ft + i * CLS_FLD_WORDS;
-      out[fd] = f.key;
-      out[fd + 1] = f.starts.length;
-      out[fd + 2] = out.length;
+      out.set(fd, f.key);
+      out.set(fd + 1, f.starts.length);
+      out.set(fd + 2, out.length);
       for (const s of f.starts) out.push((s ^ 0x80000000) | 0);
-      out[fd + 3] = out.length;
-      for (const w of f.rows) out.push(w);
+      out.set(fd + 3, out.length);
+      out.append(f.rows);
     });
     return ft;
   };
   blocks.forEach((fields, b) => {
     const at = bt + b * CLS_BLK_WORDS;
-    out[at] = b * blockSize;
-    out[at + 1] = sizes[b]!;
-    out[at + 2] = fields.length;
-    out[at + 3] = fieldTables(fields);
+    out.set(at, b * blockSize);
+    out.set(at + 1, sizes[b]!);
+    out.set(at + 2, fields.length);
+    out.set(at + 3, fieldTables(fields));
   });
-  out[CLS_SUMS] = summary.length ? fieldTables(summary) : 0;
-  out[CLS_SIZE] = out.length;
-  return Int32Array.from(out);
+  out.set(CLS_SUMS, summary.length ? fieldTables(summary) : 0);
+  out.set(CLS_SIZE, out.length);
+  return out.toArray();
 }
