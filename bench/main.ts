@@ -15,6 +15,15 @@
  *           per engine and optimization (bench/replay.ts); only when asked for
  *   stateful `nfvm replay` of a 200-rule stateful firewall, 4,096 two-sided TCP connections,
  *           N and 2N frames, 1 and 2 workers: Mpps and peak RSS (bench/stateful.ts); only when asked for
+ *
+ * The headline figures, all from outside on the bundled command (bench/headline.ts):
+ *   chain   ns per non-matching rule of a compiled linear chain, nfvm's VM and
+ *           x_tables evaluator through `nfvm replay` (bench/chain.ts)
+ *   kernel  the same for Linux x_tables and nf_tables in a network namespace
+ *           (bench/kernel.ts; root only, else a line says why)
+ *   headline  chain + kernel + the 1,000-rule ACL and ClassBench 10k ratios
+ *   big     100k-rule save / disasm --optimize=1 time and peak memory at 25k,
+ *           50k and 100k rules (bench/big.ts)
  */
 import { Bench } from 'tinybench';
 import { cpus } from 'node:os';
@@ -29,6 +38,10 @@ import { benchPacket, bytesPerRule, example17, linearChain, linearChainText } fr
 import { benchEngines } from './engines.js';
 import { benchReplay } from './replay.js';
 import { benchStateful } from './stateful.js';
+import { benchHeadline, type Headline } from './headline.js';
+import { benchBig, type BigRow } from './big.js';
+import { benchChain } from './chain.js';
+import { benchKernel } from './kernel.js';
 
 const only = process.argv[2];
 const results: Record<string, unknown>[] = [];
@@ -95,6 +108,28 @@ async function benchVm() {
 }
 
 console.log(`nfvm bench — node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}`);
+let headline: Headline | undefined;
+let big: BigRow[] | undefined;
+if (!only || only === 'headline') {
+  headline = benchHeadline();
+  results.push(...headline.chain.map((r) => ({ task: `chain: ${r.engine}`, ...r })));
+  if (typeof headline.kernel === 'string') results.push({ task: 'kernel', skipped: headline.kernel });
+  else results.push(...headline.kernel.map((r) => ({ task: `kernel: ${r.backend}`, ...r })));
+  if (typeof headline.ratios === 'string') results.push({ task: 'classbench ratios', skipped: headline.ratios });
+  else results.push(...headline.ratios.map((r) => ({ task: `ratio: ${r.figure}`, ...r })));
+}
+if (only === 'chain') for (const r of benchChain()) results.push({ task: `chain: ${r.engine}`, ...r });
+if (only === 'kernel') {
+  const k = benchKernel();
+  if (typeof k === 'string') console.log(`[skip] ${k}`);
+  else for (const r of k) results.push({ task: `kernel: ${r.backend}`, ...r });
+}
+if (!only || only === 'big') {
+  big = benchBig();
+  console.table(big);
+  results.push(...big.map((r) => ({ task: `big: ${r.command} ${r.ruleset} ${r.rules}`, ...r })));
+}
+if (headline || big) printSummary(headline, big);
 if (!only || only === 'parse') await benchParse();
 if (!only || only === 'vm') await benchVm();
 console.table(results);
@@ -121,3 +156,32 @@ if (only === 'stateful') {
 }
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(`bench/results/${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, results }, null, 2));
+
+/** The issue-style table: nfvm against the kernel and the targets, from this run. */
+function printSummary(h: Headline | undefined, b: BigRow[] | undefined): void {
+  const rows: Record<string, string>[] = [];
+  if (h) {
+    const vm = h.chain.find((r) => r.engine.startsWith('nfvm vm'));
+    const ref = h.chain.find((r) => r.engine.includes('reference'));
+    const xt = typeof h.kernel === 'string' ? undefined : h.kernel.find((r) => r.backend.startsWith('x_tables'));
+    const kern = typeof h.kernel === 'string' ? `not measured: ${h.kernel}` : h.kernel.map((r) => `${r.backend} ${r['ns/rule']} ns`).join('; ');
+    rows.push({
+      figure: 'linear chain, unoptimized: ns per non-matching rule',
+      nfvm: `VM ${vm?.['ns/rule']} ns; x_tables evaluator ${ref?.['ns/rule']} ns`,
+      'kernel / target': `${kern}; target VM ≤ 0.7x x_tables${xt && vm ? ` (now ${(vm['ns/rule median'] / xt['ns/rule median']).toFixed(2)}x)` : ''}, ≥ 3x cheaper than the evaluator${vm && ref ? ` (now ${(ref['ns/rule median'] / vm['ns/rule median']).toFixed(2)}x)` : ''}`,
+    });
+    if (typeof h.ratios === 'string') rows.push({ figure: 'ClassBench ratios', nfvm: `not measured: ${h.ratios}`, 'kernel / target': '' });
+    else {
+      const [acl, cb] = h.ratios;
+      rows.push({ figure: '1,000-rule ACL (acl1_1k), default options', nfvm: `${acl!['µs/frame B']} µs/frame, reference ${acl!['µs/frame A']} µs: ${acl!['A/B']}`, 'kernel / target': '≥ 10x the reference' });
+      rows.push({ figure: 'ClassBench acl1 10k, optimized vs unoptimized', nfvm: `${cb!['µs/frame B']} µs/frame vs ${cb!['µs/frame A']} µs: ${cb!['A/B']}`, 'kernel / target': '≥ 10x' });
+    }
+  }
+  if (b) {
+    for (const r of b.filter((x) => x.rules >= 100_000)) {
+      rows.push({ figure: `${r.rules}-rule ${r.ruleset}: ${r.command}`, nfvm: `${r['wall s']} s wall, ${r['cpu s']} s CPU, ${r['peak MB']} MB peak`, 'kernel / target': r.command.includes('disasm') ? '≤ 2 s, ≤ 200 MB' : '≤ 1 s, ≤ 200 MB' });
+    }
+  }
+  console.log('summary (measured in this run; the machine may be shared: see the ranges above):');
+  console.table(rows);
+}

@@ -5,8 +5,8 @@
  */
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRule } from '../compiler/save.js';
-import type { Ruleset, TableName } from '../core/ast.js';
-import { compileTable, type CompiledTable } from '../compiler/compile.js';
+import type { Family, Ruleset, TableName } from '../core/ast.js';
+import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
 import { disasm, disasmRuleAt } from '../vm/disasm.js';
 import { ruleOffsets } from '../vm/program.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
@@ -36,18 +36,28 @@ export function cmdDisasm(argv: readonly string[]): string {
   if (backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected nft or legacy)`);
   const file = a.positionals[0]!;
   const name = inputName(file);
-  const rs = parseRestore(readInput(file), { family: parseFamily(a.str('family')), file: name });
+  const family = parseFamily(a.str('family'));
   const table = a.str('table');
+  const opts: CompileOptions = { backend, file: name, optimize: optimize === '1' ? 1 : 0 };
+  if (a.flag('json')) {
+    const { rs, compiled } = compileFile(file, family, table, opts);
+    return jsonDoc({ schema: 1, file: name, family: rs.family, backend, optimize: Number(optimize), tables: compiled.map((c) => tableJson(rs, c)) });
+  }
+  // the listing needs only the programs: the AST is garbage once compileFile returns, before the text is built
+  const programs = compileFile(file, family, table, opts).compiled.map((c) => c.program);
+  return programs.map((p) => disasm(p)).filter((t) => t !== '').join('\n');
+}
+
+/** The file's tables (or table `table`) parsed and compiled. */
+function compileFile(file: string, family: Family | undefined, table: string | undefined, opts: CompileOptions): { rs: Ruleset; compiled: CompiledTable[] } {
+  const rs = parseRestore(readInput(file), { family, file: opts.file });
   const tables = table !== undefined ? [table] : [...rs.tables.keys()];
   const compiled: CompiledTable[] = [];
   for (const t of tables) {
-    if (!rs.tables.has(t as TableName)) throw new UsageError(`table ${t} is not in ${name}`);
-    compiled.push(compileTable(rs, t as TableName, { backend, file: name, optimize: optimize === '1' ? 1 : 0 }));
+    if (!rs.tables.has(t as TableName)) throw new UsageError(`table ${t} is not in ${opts.file}`);
+    compiled.push(compileTable(rs, t as TableName, opts));
   }
-  if (a.flag('json')) {
-    return jsonDoc({ schema: 1, file: name, family: rs.family, backend, optimize: Number(optimize), tables: compiled.map((c) => tableJson(rs, c)) });
-  }
-  return compiled.map((c) => disasm(c.program)).filter((t) => t !== '').join('\n');
+  return { rs, compiled };
 }
 
 /** A compiled table: its chains in declaration order, each rule with its text and expression lines. */

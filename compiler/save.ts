@@ -48,13 +48,28 @@ export function saveTable(family: Family, t: Table, opts: SaveOptions = {}): str
       lines.push(`:${c.name} - [0:0]`);
     }
   }
+  // each rule line is built by concatenation (a rope of small strings); joining every
+  // SAVE_CHUNK lines copies them into one flat string, so the ropes of a big table are
+  // not all alive at once
+  const chunks: string[] = [];
   for (const c of order) {
-    for (const r of c.rules) lines.push(saveRule(family, c.name, r, counters));
+    for (const r of c.rules) {
+      lines.push(saveRule(family, c.name, r, counters));
+      if (lines.length >= SAVE_CHUNK) {
+        chunks.push(lines.join('\n'));
+        lines.length = 0;
+      }
+    }
   }
   lines.push('COMMIT');
   if (comments) lines.push('# Completed');
-  return lines.join('\n') + '\n';
+  lines.push(''); // the final newline, inside the one flat result
+  chunks.push(lines.join('\n'));
+  return chunks.join('\n');
 }
+
+/** Lines per flat chunk of saveTable's output. */
+const SAVE_CHUNK = 1024;
 
 /** Builtin chains in hook order, then user chains sorted by byte value. */
 export function chainOrder(t: Table) {

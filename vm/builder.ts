@@ -25,6 +25,7 @@ import type { Emitter } from './emit.js';
 import { initLimit } from './expr/limit.js';
 import { initNumgen } from './expr/numgen.js';
 import { fuseRule } from './expr/fused.js';
+import { Words } from './words.js';
 
 export interface ChainOptions {
   /** NF_INET_* hook for a base chain. */
@@ -48,7 +49,9 @@ interface ChainDef {
 
 interface RuleDef {
   chain: number;
-  words: number[];
+  /** The rule's words are ruleWords[start, end) (end set when the next rule starts or at finish). */
+  start: number;
+  end: number;
   line: number;
   col: number;
   fixups: Fixup[];
@@ -77,7 +80,9 @@ export class ProgramBuilder implements Emitter {
   private chainByName = new Map<string, number>();
   private rules: RuleDef[] = [];
   private cur: RuleDef | null = null;
-  private poolWords: number[] = [];
+  private poolWords = new Words();
+  /** Every rule's expression words, rule after rule (one buffer, not an array per rule). */
+  private ruleWords = new Words();
   private strings: string[] = [];
   private stringIndex = new Map<string, number>();
   private sets: NftSet[] = [];
@@ -109,7 +114,9 @@ export class ProgramBuilder implements Emitter {
     const ci = typeof chain === 'number' ? chain : this.chainByName.get(chain);
     if (ci === undefined || !this.chains[ci]?.defined) throw new VmError(`rule in undeclared chain ${String(chain)}`);
     const idx = this.rules.length;
-    this.cur = { chain: ci, words: [], line: pos?.line ?? 0, col: pos?.col ?? 0, fixups: [] };
+    if (this.cur) this.cur.end = this.ruleWords.length;
+    const start = this.ruleWords.length;
+    this.cur = { chain: ci, start, end: start, line: pos?.line ?? 0, col: pos?.col ?? 0, fixups: NO_FIXUPS };
     this.rules.push(this.cur);
     this.chains[ci]!.rules.push(idx);
     this.regLow = NFT_REG_1;
@@ -119,15 +126,16 @@ export class ProgramBuilder implements Emitter {
   /** Appends one record to the current rule; returns its word position inside the rule. For vm/expr encoders. */
   emit(words: readonly number[]): number {
     if (!this.cur) throw new VmError('expression outside a rule');
-    const at = this.cur.words.length;
-    for (const w of words) this.cur.words.push(w | 0);
+    const rw = this.ruleWords;
+    const at = rw.length - this.cur.start;
+    for (let i = 0; i < words.length; i++) rw.push(words[i]! | 0);
     return at;
   }
 
   /** Overwrites the word at rule position `at` of the current rule. For vm/expr encoders. */
   patch(at: number, value: number): void {
-    if (!this.cur || at < 0 || at >= this.cur.words.length) throw new VmError('patch outside the current rule');
-    this.cur.words[at] = value | 0;
+    if (!this.cur || at < 0 || at >= this.ruleWords.length - this.cur.start) throw new VmError('patch outside the current rule');
+    this.ruleWords.set(this.cur.start + at, value | 0);
   }
 
   /**
@@ -137,16 +145,26 @@ export class ProgramBuilder implements Emitter {
    */
   fixupChain(at: number, name: string, shift?: number): void {
     this.ref(name);
-    this.cur!.fixups.push({ at, name, shift });
+    const c = this.cur!;
+    if (c.fixups === NO_FIXUPS) c.fixups = [];
+    c.fixups.push({ at, name, shift });
   }
 
   /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
   pool(bytes: ArrayLike<number>): number {
-    const off = this.poolWords.length;
-    for (let w = 0; w < bytes.length; w += 4) {
+    const pw = this.poolWords;
+    const off = pw.length;
+    const n = bytes.length;
+    if (LITTLE_ENDIAN && bytes instanceof Uint8Array && (bytes.byteOffset & 3) === 0 && (n & 3) === 0) {
+      // whole words in host order already (the classifier's tables): copied as they are
+      pw.append(new Int32Array(bytes.buffer, bytes.byteOffset, n >>> 2));
+      return off;
+    }
+    pw.reserve((n + 3) >>> 2);
+    for (let w = 0; w < n; w += 4) {
       let v = 0;
-      for (let i = 0; i < 4 && w + i < bytes.length; i++) v |= (bytes[w + i]! & 0xff) << (8 * i);
-      this.poolWords.push(v);
+      for (let i = 0; i < 4 && w + i < n; i++) v |= (bytes[w + i]! & 0xff) << (8 * i);
+      pw.push(v);
     }
     return off;
   }
@@ -210,7 +228,8 @@ export class ProgramBuilder implements Emitter {
 
   finish(opts: FinishOptions = {}): Program {
     for (const c of this.chains) if (!c.defined) throw new VmError(`chain ${c.name} is referenced but not declared (-ENOENT)`);
-    const code: number[] = [];
+    if (this.cur) this.cur.end = this.ruleWords.length;
+    const code = new Words();
     const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;
@@ -222,7 +241,8 @@ export class ProgramBuilder implements Emitter {
       for (const ri of c.rules) {
         const r = this.rules[ri]!;
         const fixups = r.fixups.map((f) => ({ ...f }));
-        const words = opts.fuse === false ? r.words.slice() : fuseRule(r.words, fixups);
+        const own = Array.from(this.ruleWords.view(r.start, r.end));
+        const words = opts.fuse === false ? own : fuseRule(own, fixups);
         for (const f of fixups) {
           const idx = this.chainByName.get(f.name)!;
           if (f.shift === undefined) words[f.at] = idx;
@@ -233,8 +253,9 @@ export class ProgramBuilder implements Emitter {
         }
         const skip = Rec.RULE_WORDS + words.length;
         if (skip >= 2 ** (32 - Rec.OP_BITS)) throw new VmError(`rule ${ri}: ${words.length} words of expressions are too many`);
-        code.push(Op.RULE | (skip << Rec.OP_BITS), ri);
-        for (const w of words) code.push(w);
+        code.push(Op.RULE | (skip << Rec.OP_BITS));
+        code.push(ri);
+        for (let k = 0; k < words.length; k++) code.push(words[k]!);
       }
       code.push(Op.END);
     });
@@ -243,11 +264,11 @@ export class ProgramBuilder implements Emitter {
       srcmap[2 * i] = r.line;
       srcmap[2 * i + 1] = r.col;
     });
-    const pool = new Int32Array(this.poolWords);
+    const pool = this.poolWords.toArray();
     const prog: Program = Object.freeze({
       family: this.family,
       table: this.table,
-      code: Int32Array.from(code),
+      code: code.toArray(),
       pool,
       pool8: new Uint8Array(pool.buffer),
       chains,
@@ -274,6 +295,11 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 }
+
+const NO_FIXUPS: Fixup[] = [];
+
+/** The host stores an int32 low byte first (the pool packs data bytes that way). */
+const LITTLE_ENDIAN = new Uint8Array(Int32Array.of(1).buffer)[0] === 1;
 
 /** Zeroes the counters and sets expression state to its creation values (full limit buckets at `nowNs`). */
 export function resetState(prog: Program, nowNs = 0): void {

@@ -29,7 +29,10 @@ export function disasmChain(prog: Program, chain: number): string[] {
   const head = `${familyName(prog.family)} ${prog.table} ${chainName(prog, chain)}`;
   const rules: string[] = [];
   for (let pc = prog.chains[chain * CHAIN_WORDS + CH_FIRST]!; (code[pc]! & Rec.OP_MASK) === Op.RULE; pc += code[pc]! >>> 8) {
-    rules.push([head, ...disasmRuleAt(prog, pc)].join('\n') + '\n');
+    const lines = disasmRuleAt(prog, pc);
+    lines.unshift(head);
+    lines.push(''); // the rule's final newline, in the one flat string join makes
+    rules.push(lines.join('\n'));
   }
   return rules;
 }
@@ -37,6 +40,6 @@ export function disasmChain(prog: Program, chain: number): string[] {
 /** The whole program, chain by chain. */
 export function disasm(prog: Program): string {
   const out: string[] = [];
-  for (let c = 0; c < chainCount(prog); c++) out.push(...disasmChain(prog, c));
+  for (let c = 0; c < chainCount(prog); c++) for (const r of disasmChain(prog, c)) out.push(r);
   return out.join('\n');
 }

@@ -27,6 +27,7 @@ import {
   CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,
   CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_SIZE, CLS_USED,
 } from '../../vm/expr/classify.js';
+import { Words } from '../../vm/words.js';
 
 /** Runs shorter than this stay straight: a few rules scan faster than the classifier runs. */
 export const MIN_RUN = 16;
@@ -278,31 +279,53 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
 /**
  * The block summary of one key: over the union of the blocks' interval
  * starts, a bit per block set when the block's row there is not empty (or
- * the block does not test the key).
+ * the block does not test the key). A block's bit changes only at its own
+ * starts, so the table is swept once over the points where some block's bit
+ * changes (sorted), not over every start for every block.
  */
 function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): FieldTable {
   const nb = blocks.length;
   const words = (nb + 31) >>> 5;
-  const own = blocks.map((fs) => fs.find((f) => f.key === key));
-  const starts = [...new Set(own.flatMap((f) => f?.starts ?? [0]))].sort((a, b) => a - b);
-  const rows: number[] = [];
-  const kept: number[] = [];
-  const at = own.map(() => 0); // current interval of each block
-  for (const v of starts) {
-    const row = new Array<number>(words).fill(0);
-    own.forEach((f, b) => {
-      let live = true;
-      if (f) {
-        while (at[b]! + 1 < f.starts.length && f.starts[at[b]! + 1]! <= v) at[b]!++;
-        const w = (sizes[b]! + 31) >>> 5;
-        live = false;
-        for (let i = 0; i < w && !live; i++) if (f.rows[at[b]! * w + i] !== 0) live = true;
+  const row = new Int32Array(words);
+  // events value * 2^21 + block * 2 + live, sorted numerically (exact in a double: value < 2^32, block < 2^20)
+  const events: number[] = [];
+  for (let b = 0; b < nb; b++) {
+    const f = blocks[b]!.find((t) => t.key === key);
+    if (!f) {
+      row[b >>> 5]! |= 1 << (b & 31);
+      continue;
+    }
+    const w = (sizes[b]! + 31) >>> 5;
+    let prev = 0;
+    for (let i = 0; i < f.starts.length; i++) {
+      let live = 0;
+      for (let j = 0; j < w; j++) {
+        if (f.rows[i * w + j] !== 0) {
+          live = 1;
+          break;
+        }
       }
-      if (live) row[b >>> 5] |= 1 << (b & 31);
-    });
-    if (kept.length && row.every((x, i) => rows[rows.length - words + i] === x)) continue;
+      if (live !== prev) events.push(f.starts[i]! * 2097152 + b * 2 + live);
+      prev = live;
+    }
+  }
+  if (nb >= 1 << 20) throw new RangeError(`classifier of ${nb} blocks`);
+  const ev = Float64Array.from(events).sort();
+  const kept: number[] = [];
+  const rows: number[] = [];
+  let i = 0;
+  // the first interval starts at 0 (every field table's first start is 0)
+  for (let v = 0; ; ) {
+    for (; i < ev.length && Math.floor(ev[i]! / 2097152) === v; i++) {
+      const e = ev[i]! % 2097152;
+      const b = e >>> 1;
+      if (e & 1) row[b >>> 5]! |= 1 << (b & 31);
+      else row[b >>> 5]! &= ~(1 << (b & 31));
+    }
     kept.push(v);
-    rows.push(...row);
+    for (let k = 0; k < words; k++) rows.push(row[k]!);
+    if (i >= ev.length) break;
+    v = Math.floor(ev[i]! / 2097152);
   }
   return { key, starts: kept, rows: Int32Array.from(rows) };
 }
@@ -354,46 +377,47 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   const summary = nb > 1 ? keysOf.filter((k) => used & (1 << k)).map((k) => summaryTable(k, blocks, sizes)) : [];
   summary.sort((x, y) => y.starts.length - x.starts.length);
 
-  const out: number[] = new Array<number>(CLS_HDR_WORDS).fill(0);
-  out[CLS_NRULES] = n;
-  out[CLS_FIRST] = firstRule;
-  out[CLS_NBLOCKS] = nb;
-  out[CLS_FLAGS] = flags;
-  out[CLS_USED] = used;
-  out[CLS_NIIF] = iifs.length;
-  out[CLS_NOIF] = oifs.length;
-  out[CLS_BLKSZ] = blockSize;
-  out[CLS_NSUM] = summary.length;
-  out[CLS_IFACES] = out.length;
-  for (const e of [...iifs, ...oifs]) out.push(...ifWords(e));
-  out[CLS_PCS] = out.length;
-  for (let i = 0; i <= n; i++) out.push(-1);
-  out[CLS_BLOCKS] = out.length;
+  const out = new Words();
+  out.fill(0, CLS_HDR_WORDS);
+  out.set(CLS_NRULES, n);
+  out.set(CLS_FIRST, firstRule);
+  out.set(CLS_NBLOCKS, nb);
+  out.set(CLS_FLAGS, flags);
+  out.set(CLS_USED, used);
+  out.set(CLS_NIIF, iifs.length);
+  out.set(CLS_NOIF, oifs.length);
+  out.set(CLS_BLKSZ, blockSize);
+  out.set(CLS_NSUM, summary.length);
+  out.set(CLS_IFACES, out.length);
+  for (const e of [...iifs, ...oifs]) out.append(ifWords(e));
+  out.set(CLS_PCS, out.length);
+  out.fill(-1, n + 1);
+  out.set(CLS_BLOCKS, out.length);
   const bt = out.length;
-  for (let i = 0; i < nb * CLS_BLK_WORDS; i++) out.push(0);
+  out.fill(0, nb * CLS_BLK_WORDS);
   /** Appends a field table; returns its offset. */
   const fieldTables = (fields: FieldTable[]): number => {
     const ft = out.length;
-    for (let i = 0; i < fields.length * CLS_FLD_WORDS; i++) out.push(0);
+    out.fill(0, fields.length * CLS_FLD_WORDS);
     fields.forEach((f, i) => {
       const fd = ft + i * CLS_FLD_WORDS;
-      out[fd] = f.key;
-      out[fd + 1] = f.starts.length;
-      out[fd + 2] = out.length;
+      out.set(fd, f.key);
+      out.set(fd + 1, f.starts.length);
+      out.set(fd + 2, out.length);
       for (const s of f.starts) out.push((s ^ 0x80000000) | 0);
-      out[fd + 3] = out.length;
-      for (const w of f.rows) out.push(w);
+      out.set(fd + 3, out.length);
+      out.append(f.rows);
     });
     return ft;
   };
   blocks.forEach((fields, b) => {
     const at = bt + b * CLS_BLK_WORDS;
-    out[at] = b * blockSize;
-    out[at + 1] = sizes[b]!;
-    out[at + 2] = fields.length;
-    out[at + 3] = fieldTables(fields);
+    out.set(at, b * blockSize);
+    out.set(at + 1, sizes[b]!);
+    out.set(at + 2, fields.length);
+    out.set(at + 3, fieldTables(fields));
   });
-  out[CLS_SUMS] = summary.length ? fieldTables(summary) : 0;
-  out[CLS_SIZE] = out.length;
-  return Int32Array.from(out);
+  out.set(CLS_SUMS, summary.length ? fieldTables(summary) : 0);
+  out.set(CLS_SIZE, out.length);
+  return out.toArray();
 }

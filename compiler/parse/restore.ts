@@ -216,7 +216,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
     if (pol.text !== '-') {
       fail(ln, pol.col, `Can't set policy \`${pol.text}' on \`${name.text}': Bad built-in chain name`, pol.text, 'check');
     }
-    t.chains.set(name.text, { name: name.text, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: { line: ln, col: 1 } });
+    const cname = flat(name.text);
+    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: { line: ln, col: 1 } });
   }
 
   function checkNewChainName(name: string, ln: number, col: number) {
@@ -247,6 +248,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
             return bad(`Couldn't load target \`${tg.chain}':No such file or directory (no chain ${tg.chain} in table ${t.name} and no target of that name${hint})`, tg.pos, tg.chain);
           }
           if (dest.builtin) bad(`cannot jump to builtin chain ${tg.chain}`, tg.pos, tg.chain);
+          // the chain's own (flat) name: later stages look the target up several times per rule
+          tg.chain = dest.name;
         }
       }
     };
@@ -290,7 +293,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
         return;
       }
       case 'N': {
-        const name = c.chain!;
+        const name = flat(c.chain!);
         // the name itself was checked by the parser (assert_valid_chain_name)
         if (t.chains.has(name)) bad(`Chain already exists`);
         t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: c.pos });
@@ -342,7 +345,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       }
       case 'E': {
         const ch = getChain();
-        const nn = c.newName!;
+        const nn = flat(c.newName!);
         if (ch.builtin) bad(`Can't rename built-in chain ${ch.name}`);
         if (nn.length >= XT_EXTENSION_MAXNAMELEN) bad(`Invalid chain name \`${nn}' (${XT_EXTENSION_MAXNAMELEN - 1} chars max)`);
         if (t.chains.has(nn)) bad('File exists');
@@ -367,6 +370,18 @@ function newTable(name: TableName, pos: SourcePos): Table {
     chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: undefined });
   }
   return { name, chains, pos };
+}
+
+/**
+ * A flat copy of a name sliced from the input text. A Map lookup with a
+ * sliced string is several times slower than with a flat one (V8 hashes it
+ * again each time; measured about 1 µs against 0.15 µs), and chain names are
+ * looked up several times per rule (the commands, the checks, the compiler's
+ * chain references), so each chain's name is made flat once and rules refer
+ * to that string. Short strings (under 13 characters) are never sliced.
+ */
+function flat(s: string): string {
+  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
 }
 
 /** strtok(): the token of `s` from `at` after skipping `delim`s, up to the next `delim` (undefined when none is left). */
