@@ -8,7 +8,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
-import { lowerXtCompat } from '../compat.js';
+import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
 import { M_CT_ID } from '../../vm/layout.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY } from '../../core/netfilter.js';

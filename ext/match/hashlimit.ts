@@ -32,7 +32,7 @@ import { xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../xtopt.js'
 import { cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole } from '../numbers.js';
 import { formatIPv4, formatIPv6Full, inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
 import { M_LEN } from '../../vm/layout.js';
-import { lowerXtCompat } from '../compat.js';
+import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
 

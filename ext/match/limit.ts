@@ -22,7 +22,7 @@ import { cAtoi, parseUintOpt } from '../numbers.js';
 import { emitLimit } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
-import { lowerXtCompat } from '../compat.js';
+import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
 import type { EngineOptions } from '../types.js';
 import type { XtState } from '../xtstate.js';

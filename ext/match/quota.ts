@@ -9,7 +9,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { lowerXtCompat } from '../compat.js';
+import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
 import { M_LEN } from '../../vm/layout.js';
 import type { XtState } from '../xtstate.js';

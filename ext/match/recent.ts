@@ -23,7 +23,7 @@ import { formatIPv4, formatIPv6, formatIPv6Full, inetAton, parseIPv6 } from '../
 import type { Family } from '../../core/ast.js';
 import { NF_INET_FORWARD, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 import { M_IIF } from '../../vm/layout.js';
-import { lowerXtCompat } from '../compat.js';
+import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
 

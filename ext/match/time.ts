@@ -17,7 +17,7 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { lowerXtCompat } from '../compat.js';
+import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtState } from '../xtstate.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
