@@ -21,6 +21,7 @@ import { VmError, type Program } from './program.js';
 import type { NftSet } from './set.js';
 import { validate } from './validate.js';
 import type { Emitter } from './emit.js';
+import type { XtExpr } from './expr/compat.js';
 import { initLimit } from './expr/limit.js';
 import { initNumgen } from './expr/numgen.js';
 import { fuseRule } from './expr/fused.js';
@@ -80,6 +81,7 @@ export class ProgramBuilder implements Emitter {
   private strings: string[] = [];
   private stringIndex = new Map<string, number>();
   private sets: NftSet[] = [];
+  private xts: XtExpr[] = [];
   private ncounters = 0;
   private nstate = 0;
   private regLow = NFT_REG_1;
@@ -185,6 +187,11 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 
+  xt(x: XtExpr): number {
+    this.xts.push(x);
+    return this.xts.length - 1;
+  }
+
   /** nftables get_register(): the next free register for a value of `len` bytes (UAPI number). */
   getRegister(len = NFT_REG_SIZE): number {
     const n = Math.max(1, Math.ceil(len / NFT_REG_SIZE));
@@ -250,6 +257,7 @@ export class ProgramBuilder implements Emitter {
       state: new Float64Array(this.nstate),
       srcmap,
       nrules: this.rules.length,
+      xt: Object.freeze(this.xts.slice()),
     });
     if (opts.validate !== false) validate(prog);
     resetState(prog, opts.nowNs ?? 0);

@@ -4,6 +4,8 @@
  * implements it, so the dependency runs one way (builder.ts -> expr/, never
  * expr/ -> builder.ts).
  */
+import type { XtExpr } from './expr/compat.js';
+
 export interface Emitter {
   /** Appends one record to the current rule; returns its word position inside the rule. */
   emit(words: readonly number[]): number;
@@ -25,4 +27,6 @@ export interface Emitter {
   str(s: string): number;
   /** The index of the set named `name` (added before). */
   setIndex(name: string): number;
+  /** Adds an x_tables extension the program calls (nft_compat); returns its index. */
+  xt(x: XtExpr): number;
 }

@@ -539,6 +539,8 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.NAT:
         case Op.CLASSIFY:
         case Op.XT_MATCH:
+        case Op.MATCH:
+        case Op.TARGET:
           v = execExtra(prog, pc, pkt, regs, env, chain, rule);
           if (v === NFT_CONTINUE) {
             pc += opSize(code[pc]!);

@@ -82,6 +82,10 @@ export const enum Op {
   CLASSIFY = 30,
   /** xt_match (vm/expr/xtmatch.ts), x_tables-only tests: [op, kind, a, b, c, flags]. */
   XT_MATCH = 31,
+  /** x_tables match inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
+  MATCH = 32,
+  /** x_tables target inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
+  TARGET = 33,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -97,7 +101,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 32;
+export const OP_MAX = 34;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -123,6 +127,7 @@ export type OperandKind =
   | 'flags' // flag bits
   | 'state' // index into Program.state
   | 'str' // index into Program.strings (-1 = none)
+  | 'xt' // index into Program.xt
   | 'packed'; // operands packed into the opcode word (layout in the vm/expr file)
 
 export interface OpInfo {
@@ -180,6 +185,8 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
+  def(Op.MATCH, 'match', 'match', ['xt']),
+  def(Op.TARGET, 'target', 'target', ['xt']),
 ]);
 
 /** The opcode of a record's first word. */

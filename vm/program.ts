@@ -15,6 +15,7 @@ import {
   CHAIN_WORDS, CH_FIRST, CH_NAME, EV_ARG, EV_CHAIN, EV_RULE, EV_TYPE, EV_VERDICT, NFT_REGS_BYTES, TRACE_WORDS,
 } from './layout.js';
 import type { NftSet } from './set.js';
+import type { XtExpr } from './expr/compat.js';
 import type { NfCtEnv } from './ct-env.js';
 import { xorshiftState } from './random.js';
 import { Op, Rec } from './opcodes.js';
@@ -44,6 +45,8 @@ export interface Program {
   readonly srcmap: Int32Array;
   /** Number of rules. */
   readonly nrules: number;
+  /** The x_tables extensions the match/target (nft_compat) records call. */
+  readonly xt: readonly XtExpr[];
 }
 
 export function chainCount(prog: Program): number {

@@ -1,6 +1,6 @@
 /**
  * The interpreter's single call site for the expression kinds added with
- * the compiler (ct, fib, xt_l4, reject, queue, nat) and the optimizer
+ * the compiler (ct, fib, xt_l4, reject, queue, nat, the x_tables compat match/target) and the optimizer
  * (classify): they are rare on the fast path, so they share one `case` that
  * calls here. Returns NFT_CONTINUE, NFT_BREAK, a verdict, or CLS_JUMP
  * (classify: go on at clsPc[0]).
@@ -17,6 +17,7 @@ import { execQueue } from './queue.js';
 import { execNat } from './nat.js';
 import { execClassify } from './classify.js';
 import { execXtMatch } from './xtmatch.js';
+import { execCompat } from './compat.js';
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
@@ -38,6 +39,9 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
       return execClassify(prog, pc, pkt);
     case Op.XT_MATCH:
       return execXtMatch(prog, pc, pkt, regs, env, chain, rule);
+    case Op.MATCH:
+    case Op.TARGET:
+      return execCompat(prog, pc, pkt, env, chain, rule);
     default:
       return NFT_BREAK;
   }

@@ -27,6 +27,7 @@ import { disasmXtMatch, evalXtMatch, validateXtMatch } from './xtmatch.js';
 import { disasmReject, evalReject, validateReject } from './reject.js';
 import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
+import { disasmCompat, evalCompat, validateCompat } from './compat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
 
 interface ExprKind {
@@ -73,6 +74,9 @@ table[Op.QUEUE] = { validate: validateQueue, disasm: disasmQueue, eval: evalQueu
 table[Op.NAT] = { validate: validateNat, disasm: disasmNat, eval: evalNat };
 table[Op.CLASSIFY] = { validate: validateClassify, disasm: disasmClassify, eval: evalClassify };
 table[Op.XT_MATCH] = { validate: validateXtMatch, disasm: disasmXtMatch, eval: evalXtMatch };
+const compat: ExprKind = { validate: validateCompat, disasm: disasmCompat, eval: evalCompat };
+table[Op.MATCH] = compat;
+table[Op.TARGET] = compat;
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -99,3 +103,4 @@ export * from './reject.js';
 export * from './queue.js';
 export * from './nat.js';
 export * from './classify.js';
+export * from './compat.js';
