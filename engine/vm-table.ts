@@ -20,6 +20,7 @@ import {
 import { VmEnv, chainCount, chainName, prandomU32 } from '../vm/program.js';
 import type { Choices, Chooser } from '../vm/random.js';
 import { findMatch } from '../ext/registry.js';
+import { NF_DROP } from '../core/netfilter.js';
 import { Vm } from '../vm/interp.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
@@ -117,12 +118,18 @@ export function vmTable(rs: Ruleset, table: TableName, opts: VmTableOptions = {}
       const meta = pkt.meta;
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
       env.rejectRule = -1;
+      env.xtHotdrop = false;
       lastDrawRule = -1;
-      if (!tracing) return vm.run(prog, base, pkt) >>> 0;
+      // a compat match's hotdrop after matching (XT_MATCH_HOTDROP) ends the run in NF_DROP whatever the verdict
+      if (!tracing) {
+        const v = vm.run(prog, base, pkt) >>> 0;
+        return env.xtHotdrop ? NF_DROP : v;
+      }
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
       meta[M_FLAGS] |= F_NFTRACE;
-      const v = vm.run(prog, base, pkt) >>> 0;
+      const ran = vm.run(prog, base, pkt) >>> 0;
+      const v = env.xtHotdrop ? NF_DROP : ran;
       mapTrace(from);
       if (!before) {
         let set = false;

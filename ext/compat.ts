@@ -110,20 +110,26 @@ function build<F>(c: LowerCtx, factory: () => F, pos: SourcePos | undefined): F 
 export function lowerCompatMatch(c: LowerCtx, m: MatchNode, factory: () => MatchFn, rev = 0): void {
   const fn = build(c, factory, m.pos);
   const fill = filler(c);
+  const legacy = c.legacy;
   let par: XtActionParam | null = null;
   emitXtCompat(c.b, {
     kind: 'match',
     name: m.name,
     rev,
-    fn: (pkt) => {
+    fn: (pkt, env) => {
       if (par === null) par = newPar(c, pkt);
       bind(par, pkt);
       const f = fill(par, pkt);
       if (f <= 0) return f;
       const r = fn(par);
-      return par.hotdrop ? -1 : r ? 1 : 0;
+      if (!par.hotdrop) return r ? 1 : 0;
+      // nft_match_eval drops at once; ipt_do_table goes on with a rule whose match returned true
+      if (!legacy || !r) return -1;
+      env.xtHotdrop = true;
+      return 1;
     },
   });
+  c.compatInRule = true;
 }
 
 /** Lowers target `t` to an nft_compat target record running what `factory` builds (revision `rev`). */

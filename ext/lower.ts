@@ -19,6 +19,8 @@ import type { Backend } from '../core/netfilter.js';
 export class LowerCtx {
   private anon = 0;
   private xt: XtEnv | undefined;
+  /** The rule being lowered has an x_tables match run through a compat record (ext/compat.ts); reset per rule. */
+  compatInRule = false;
   constructor(
     readonly b: ProgramBuilder,
     readonly family: Family,

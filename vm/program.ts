@@ -91,6 +91,8 @@ export class VmEnv {
   rejectRule = -1;
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null = null;
+  /** An x_tables match run through a compat record returned true with a hotdrop (vm/expr/xtmatch.ts XT_MATCH_HOTDROP); cleared per run by the engine. */
+  xtHotdrop = false;
 
   constructor(seed = 0x6e66766d, traceCap = 0, rng?: Int32Array) {
     this.rng = rng ?? Int32Array.of(xorshiftState(seed));
