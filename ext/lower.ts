@@ -53,6 +53,7 @@ export class LowerCtx {
       actions: [],
       reject: undefined,
       ct: this.engine.ct ?? null,
+      cpu: this.engine.cpu ?? 0,
     };
     return this.xt;
   }

@@ -182,4 +182,6 @@ export interface EngineOptions {
   broadcastAddrs?: readonly Uint8Array[];
   /** The node's conntrack table and NAT core: the NAT and CT targets act through it, the conntrack matches read it. */
   ct?: NfCtEnv;
+  /** The CPU the packets are processed on (the cpu match), default 0. */
+  cpu?: number;
 }

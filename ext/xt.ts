@@ -23,6 +23,8 @@ export type TargetAction =
   | { kind: 'TRACE'; chain: string; rule: number }
   /** The reply REJECT asks for (nf_send_unreach / nf_send_reset); sending it is the node's business. */
   | { kind: 'REJECT'; chain: string; rule: number; with: string }
+  /** A target whose effect lies outside the packet and the node model (an LED trigger, an audit record, an idle timer's restart), recorded. */
+  | { kind: 'EFFECT'; chain: string; rule: number; target: string; what: string }
   /** A NAT target ran (its binding is the node's NAT core's, through XtEnv.ct); `verdict` is what it returned. */
   | { kind: 'NAT'; chain: string; rule: number; target: 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT' | 'NETMAP'; data: unknown; verdict: number };
 
@@ -39,6 +41,8 @@ export interface XtEnv {
   reject: { chain: string; rule: number } | undefined;
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null;
+  /** smp_processor_id(): the CPU processing the packet (EngineOptions.cpu, default 0). */
+  cpu: number;
 }
 
 export interface XtActionParam {

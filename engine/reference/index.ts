@@ -93,6 +93,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
     actions: [],
     reject: undefined,
     ct: opts.ct ?? null,
+    cpu: opts.cpu ?? 0,
   };
   const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
 

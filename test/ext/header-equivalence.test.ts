@@ -101,6 +101,12 @@ const CASES: Case[] = [
   },
   { name: 'eui64', fams: ['ip6'], table: 'filter', chain: 'INPUT', rule: fc.constant('-m eui64') },
   { name: 'tcpmss', fams: ['ip', 'ip6'], table: 'filter', chain: 'FORWARD', rule: opt('mss', range(65535, [0, 536, 1200, 1460, 9000])).map((o) => `-p tcp -m tcpmss ${o}`) },
+  { name: 'devgroup', fams: ['ip', 'ip6'], table: 'filter', chain: 'FORWARD', rule: some(opt('src-group', pick(['0', '1', '0x2', '0x1/0x1'])), opt('dst-group', pick(['0', '0xc/0xc', '2', '0x4/0x4']))).filter((o) => o !== '').map((o) => `-m devgroup ${o}`) },
+  { name: 'cpu', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: opt('cpu', pick(['0', '1'])).map((o) => `-m cpu ${o}`) },
+  // targets whose effect lies outside the packet: recorded, the packet goes on
+  { name: 'LED', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: pick(['--led-trigger-id ssh', '--led-trigger-id x --led-delay 100 --led-always-blink']).map((o) => `-j LED ${o}`) },
+  { name: 'AUDIT', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: pick(['accept', 'drop', 'reject']).map((o) => `-j AUDIT --type ${o}`) },
+  { name: 'IDLETIMER', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: pick(['--timeout 10 --label foo', '--timeout 60 --label bar --alarm']).map((o) => `-j IDLETIMER ${o}`) },
   // targets that rewrite the packet (the rule carries its own -j): the bytes after the run are compared too
   { name: 'TOS', fams: ['ip', 'ip6'], table: 'mangle', chain: 'FORWARD', rule: pick(['--set-tos 0x10', '--set-tos 0x04/0x0f', '--and-tos 0x0f', '--or-tos 0x81', '--xor-tos 0xff', '--set-tos Minimize-Cost']).map((o) => `-j TOS ${o}`) },
   { name: 'DSCP', fams: ['ip', 'ip6'], table: 'mangle', chain: 'POSTROUTING', rule: pick(['--set-dscp 0', '--set-dscp 46', '--set-dscp-class AF41', '--set-dscp 0x3f']).map((o) => `-j DSCP ${o}`) },

@@ -95,9 +95,9 @@ describe('the extension registry', () => {
     const names = (pred: (m: Module) => boolean) => [...new Set(modules.filter(pred).map((m) => `${m.kind === 'match' ? '-m' : '-j'} ${m.name}`))].sort();
     const both = names((m) => typeof m.lower === 'function' && typeof m.reference === 'function');
     expect(both).toEqual([
-      '-j CLASSIFY', '-j CONNMARK', '-j CT', '-j DNAT', '-j DSCP', '-j ECN', '-j HL', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP',
+      '-j AUDIT', '-j CLASSIFY', '-j CONNMARK', '-j CT', '-j DNAT', '-j DSCP', '-j ECN', '-j HL', '-j IDLETIMER', '-j LED', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP',
       '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j REDIRECT', '-j REJECT', '-j SNAT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TOS', '-j TRACE', '-j TTL',
-      '-m addrtype', '-m ah', '-m comment', '-m connmark', '-m conntrack', '-m dccp', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
+      '-m addrtype', '-m ah', '-m comment', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m length', '-m mac',
       '-m mark', '-m mh', '-m multiport', '-m pkttype', '-m rt', '-m sctp', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
       '-m tcpmss', '-m tos', '-m ttl', '-m u32', '-m udp',

@@ -154,7 +154,8 @@ export function hdrPacketOf(p: HdrPacket): Packet {
   decodePacket(pkt, p.ethernet ? LINKTYPE_ETHERNET : LINKTYPE_RAW);
   pkt.meta[M_NFPROTO] = p.fam === 'ip' ? 2 : 10;
   pkt.meta[M_HOOK] = p.hook;
-  if (p.hook <= 2) setDevice(pkt, 'in', 2, 'eth0');
-  if (p.hook >= 2) setDevice(pkt, 'out', 3, 'eth1');
+  // device groups (ip -d link) vary with the frame: 0, 1 or 2, and 0xc for the output device of every fourth
+  if (p.hook <= 2) setDevice(pkt, 'in', 2, 'eth0', 1, p.bytes.length % 3);
+  if (p.hook >= 2) setDevice(pkt, 'out', 3, 'eth1', 1, p.bytes.length % 4 === 0 ? 0xc : p.bytes.length % 3);
   return pkt;
 }
