@@ -162,7 +162,9 @@ describe.skipIf(kernelSkip('captures made by the real tools in a namespace', ['i
       ip netns exec ${ns} tcpdump -i any -y LINUX_SLL -U -w ${dir}/sll.pcap udp or tcp 2>/dev/null & P2=$!
       ip netns exec ${ns} tcpdump -i lo --time-stamp-precision nano -U -w ${dir}/nano.pcap udp or tcp 2>/dev/null & P3=$!
       ${tshark}
-      sleep 3
+      # every capturer has written its file header (tshark starts slowly on a loaded machine)
+      for i in $(seq 400); do [ -s ${dir}/any.pcap ] && [ -s ${dir}/sll.pcap ] && [ -s ${dir}/nano.pcap ] && [ -s ${dir}/ts.pcapng ] && break; sleep 0.1; done
+      sleep 1
       ip netns exec ${ns} bash -c 'echo hello > /dev/udp/127.0.0.1/5555; echo hello6 > /dev/udp/::1/5556; (exec 3<>/dev/tcp/127.0.0.1/1) 2>/dev/null; true'
       sleep 1
       kill $P1 $P2 $P3 $P4 2>/dev/null
