@@ -4,7 +4,7 @@
  * a given extension header, the header length macros and the address test.
  */
 import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr } from '../vm/packet.js';
-import type { XtActionParam } from './xt.js';
+import { headerPointer, type XtActionParam } from './xt.js';
 
 export const ENOENT = -2;
 export const EBADMSG = -74;
@@ -74,4 +74,21 @@ export function ipv6Authlen(hdrlen: number): number {
 export function maskedAddrDiffers(d: Uint8Array, at: number, mask: Uint8Array, addr: Uint8Array): boolean {
   for (let i = 0; i < 16; i++) if (((d[at + i]! ^ addr[i]!) & mask[i]!) !== 0) return true;
   return false;
+}
+
+/**
+ * How the ip6t_* header matches reach their header: ipv6_find_hdr(target),
+ * then skb_header_pointer of `len` bytes at it. The absolute offset, or -1:
+ * absent (ENOENT), or a walk error or a header cut short, which hotdrop.
+ * `out.offset` holds the header's offset from the network header.
+ */
+export function findExtHeader(par: XtActionParam, target: number, len: number, out: FindOut): number {
+  const err = ipv6FindHdrTarget(par, target, out);
+  if (err < 0) {
+    if (err !== ENOENT) par.hotdrop = true;
+    return -1;
+  }
+  const h = headerPointer(par, out.offset, len);
+  if (h < 0) par.hotdrop = true;
+  return h;
 }

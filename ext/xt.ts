@@ -84,6 +84,18 @@ export function be16(d: Uint8Array, at: number): number {
   return (d[at]! << 8) | d[at + 1]!;
 }
 
+/**
+ * The upper-layer header of `len` bytes at par->thoff as the single-header
+ * matches read it (esp, ipcomp, sctp, dccp, mh): -1 on a later fragment,
+ * or -1 with a hotdrop when it is cut short.
+ */
+export function l4Header(par: XtActionParam, len: number): number {
+  if (par.fragoff !== 0) return -1;
+  const h = headerPointer(par, par.thoff, len);
+  if (h < 0) par.hotdrop = true;
+  return h;
+}
+
 /** The byte at absolute offset `at` when it lies within the packet data, else 0 (a read past the end the model cannot know). */
 export function byteOr0(par: XtActionParam, at: number): number {
   return at < par.end ? par.d[at]! : 0;

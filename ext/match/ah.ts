@@ -11,9 +11,9 @@
  */
 import type { MatchModule } from '../types.js';
 import { parseSpiRange, parseUintOptU32, saveSpiRange, spiHeaderMt, spiMatch, type EspData } from './esp.js';
-import { be32, headerPointer, type MatchFn } from '../xt.js';
+import { be32, type MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
-import { ENOENT, ipv6Authlen, ipv6FindHdrTarget, type FindOut } from '../ipv6hdr.js';
+import { findExtHeader, ipv6Authlen, type FindOut } from '../ipv6hdr.js';
 import { NEXTHDR_AUTH } from '../../vm/packet.js';
 
 /** ip6t_ah */
@@ -84,16 +84,8 @@ const findOut: FindOut = { offset: 0, fragoff: 0 };
 /** ah_mt6(): the AH header found by ipv6_find_hdr; SPI, length ((hdrlen + 2) << 2) and reserved field. */
 function ahMt6(info: Ah6Data): MatchFn {
   return (par) => {
-    const err = ipv6FindHdrTarget(par, NEXTHDR_AUTH, findOut);
-    if (err < 0) {
-      if (err !== ENOENT) par.hotdrop = true;
-      return false;
-    }
-    const h = headerPointer(par, findOut.offset, 12);
-    if (h < 0) {
-      par.hotdrop = true;
-      return false;
-    }
+    const h = findExtHeader(par, NEXTHDR_AUTH, 12, findOut);
+    if (h < 0) return false;
     const d = par.d;
     const hdrlen = ipv6Authlen(d[h + 1]!);
     return spiMatch(info.spis, be32(d, h + 4), info.invSpi)

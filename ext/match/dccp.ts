@@ -11,7 +11,7 @@ import type { MatchModule } from '../types.js';
 import { parsePortRangeX } from '../hostmask.js';
 import { xtOptUse, type XtOptEntry } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
-import { be16, byteOr0, headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
+import { be16, byteOr0, headerPointer, l4Header, type MatchFn, type XtActionParam } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 
 interface DccpData {
@@ -147,12 +147,8 @@ function dccpFindOption(par: XtActionParam, option: number, th: number): boolean
 /** dccp_mt(): never a later fragment; the 12-byte header (else hotdrop); ports, type, option, each XOR its inversion. */
 function dccpMt(info: DccpData): MatchFn {
   return (par) => {
-    if (par.fragoff !== 0) return false;
-    const th = headerPointer(par, par.thoff, 12);
-    if (th < 0) {
-      par.hotdrop = true;
-      return false;
-    }
+    const th = l4Header(par, 12);
+    if (th < 0) return false;
     const d = par.d;
     const sport = be16(d, th);
     const dport = be16(d, th + 2);

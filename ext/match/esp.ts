@@ -9,7 +9,7 @@
  */
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, parseUintRangeOpt } from '../numbers.js';
-import { be32, headerPointer, type MatchFn } from '../xt.js';
+import { be32, l4Header, type MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 
 /** An inclusive u32 SPI range (`struct xt_esp.spis` and friends). */
@@ -68,13 +68,8 @@ export function spiMatch(r: SpiRange, spi: number, invert: boolean): boolean {
  */
 export function spiHeaderMt(info: EspData, len: number, spiOff: number): MatchFn {
   return (par) => {
-    if (par.fragoff !== 0) return false;
-    const h = headerPointer(par, par.thoff, len);
-    if (h < 0) {
-      par.hotdrop = true;
-      return false;
-    }
-    return spiMatch(info.spis, be32(par.d, h + spiOff), info.invSpi);
+    const h = l4Header(par, len);
+    return h >= 0 && spiMatch(info.spis, be32(par.d, h + spiOff), info.invSpi);
   };
 }
 

@@ -10,9 +10,9 @@
 import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseSpiRange, parseUintOptU32, saveSpiRange, type SpiRange } from './esp.js';
-import { be16, be32, headerPointer, type MatchFn } from '../xt.js';
+import { be16, be32, type MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
-import { ENOENT, ipv6FindHdrTarget, type FindOut } from '../ipv6hdr.js';
+import { findExtHeader, type FindOut } from '../ipv6hdr.js';
 import { NEXTHDR_FRAGMENT } from '../../vm/packet.js';
 import { spiMatch } from './esp.js';
 
@@ -108,16 +108,8 @@ const IP6_MF = 0x0001;
  */
 function fragMt6(info: FragData): MatchFn {
   return (par) => {
-    const err = ipv6FindHdrTarget(par, NEXTHDR_FRAGMENT, findOut);
-    if (err < 0) {
-      if (err !== ENOENT) par.hotdrop = true;
-      return false;
-    }
-    const h = headerPointer(par, findOut.offset, 8);
-    if (h < 0) {
-      par.hotdrop = true;
-      return false;
-    }
+    const h = findExtHeader(par, NEXTHDR_FRAGMENT, 8, findOut);
+    if (h < 0) return false;
     const d = par.d;
     const fo = be16(d, h + 2);
     return spiMatch(info.ids, be32(d, h + 4), info.invIds)

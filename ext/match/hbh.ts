@@ -13,9 +13,9 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
 import { parseUintOptU32 } from './esp.js';
-import { headerPointer, type MatchFn } from '../xt.js';
+import type { MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
-import { ENOENT, ipv6FindHdrTarget, ipv6Optlen, type FindOut } from '../ipv6hdr.js';
+import { findExtHeader, ipv6Optlen, type FindOut } from '../ipv6hdr.js';
 
 /** IP6T_OPTS_OPTSNR */
 const OPTS_OPTSNR = 16;
@@ -114,17 +114,9 @@ function hbhMt6(info: OptsData, name: 'hbh' | 'dst'): MatchFn {
   const target = name === 'hbh' ? NEXTHDR_HOP : NEXTHDR_DEST;
   const opts = info.opts?.map((o) => ({ type: o.type, len: o.len ?? 0xff })) ?? [];
   return (par) => {
-    const err = ipv6FindHdrTarget(par, target, findOut);
-    if (err < 0) {
-      if (err !== ENOENT) par.hotdrop = true;
-      return false;
-    }
+    const h = findExtHeader(par, target, 2, findOut);
+    if (h < 0) return false;
     let ptr = findOut.offset;
-    const h = headerPointer(par, ptr, 2);
-    if (h < 0) {
-      par.hotdrop = true;
-      return false;
-    }
     const d = par.d;
     const skbLen = par.end - par.nh;
     let hdrlen = ipv6Optlen(d[h + 1]!);

@@ -8,7 +8,7 @@
  */
 import type { MatchModule } from '../types.js';
 import { parseSpiRange, saveSpiRange, spiMatch, type EspData } from './esp.js';
-import { be16, headerPointer, type MatchFn } from '../xt.js';
+import { be16, l4Header, type MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 
 interface IpcompData extends EspData {
@@ -50,12 +50,7 @@ export const ipcomp: MatchModule<IpcompData> = {
 /** comp_mt(): the 16-bit CPI of the 4-byte header at the transport offset (`--compres` is not tested). */
 function compMt(info: IpcompData): MatchFn {
   return (par) => {
-    if (par.fragoff !== 0) return false;
-    const h = headerPointer(par, par.thoff, 4);
-    if (h < 0) {
-      par.hotdrop = true;
-      return false;
-    }
-    return spiMatch(info.spis, be16(par.d, h + 2), info.invSpi);
+    const h = l4Header(par, 4);
+    return h >= 0 && spiMatch(info.spis, be16(par.d, h + 2), info.invSpi);
   };
 }

@@ -10,7 +10,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { headerPointer, type MatchFn } from '../xt.js';
+import { l4Header, type MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 
 interface MhData {
@@ -83,9 +83,9 @@ const IPPROTO_NONE = 59;
 /** mh_mt6(): never a later fragment; the 6-byte header at the transport offset, whose payload protocol must be IPPROTO_NONE (else hotdrop); the type in range. */
 function mhMt6(info: MhData): MatchFn {
   return (par) => {
-    if (par.fragoff !== 0) return false;
-    const h = headerPointer(par, par.thoff, 6);
-    if (h < 0 || par.d[h] !== IPPROTO_NONE) {
+    const h = l4Header(par, 6);
+    if (h < 0) return false;
+    if (par.d[h] !== IPPROTO_NONE) {
       par.hotdrop = true;
       return false;
     }

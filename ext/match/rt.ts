@@ -13,7 +13,7 @@ import { formatIPv6, parseIPv6 } from '../../core/addr.js';
 import { parseSpiRange, parseUintOptU32, spiMatch, type SpiRange } from './esp.js';
 import { headerPointer, type MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
-import { ENOENT, ipv6FindHdrTarget, ipv6Optlen, type FindOut } from '../ipv6hdr.js';
+import { findExtHeader, ipv6Optlen, type FindOut } from '../ipv6hdr.js';
 import { NEXTHDR_ROUTING } from '../../vm/packet.js';
 
 /** IP6T_RT_HOPS */
@@ -131,17 +131,9 @@ function addrAt(d: Uint8Array, at: number, a: Uint8Array): boolean {
 function rtMt6(info: RtData): MatchFn {
   const addrs = info.addrs ?? [];
   return (par) => {
-    const err = ipv6FindHdrTarget(par, NEXTHDR_ROUTING, findOut);
-    if (err < 0) {
-      if (err !== ENOENT) par.hotdrop = true;
-      return false;
-    }
+    const h = findExtHeader(par, NEXTHDR_ROUTING, 4, findOut);
+    if (h < 0) return false;
     const ptr = findOut.offset;
-    const h = headerPointer(par, ptr, 4);
-    if (h < 0) {
-      par.hotdrop = true;
-      return false;
-    }
     const d = par.d;
     const hdrlen = ipv6Optlen(d[h + 1]!);
     if (par.end - par.nh - ptr < hdrlen) return false;

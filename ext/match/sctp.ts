@@ -11,7 +11,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { be16, headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
+import { be16, headerPointer, l4Header, type MatchFn, type XtActionParam } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 
 /** XT_NUM_SCTP_FLAGS: chunk types that may carry flag tests. */
@@ -252,12 +252,8 @@ function matchPacket(par: XtActionParam, offset: number, ch: NonNullable<SctpDat
 /** sctp_mt(): never a later fragment; the 12-byte common header (else hotdrop); ports, then the chunk test. */
 function sctpMt(info: SctpData): MatchFn {
   return (par) => {
-    if (par.fragoff !== 0) return false;
-    const sh = headerPointer(par, par.thoff, 12);
-    if (sh < 0) {
-      par.hotdrop = true;
-      return false;
-    }
+    const sh = l4Header(par, 12);
+    if (sh < 0) return false;
     const sport = be16(par.d, sh);
     const dport = be16(par.d, sh + 2);
     if (info.spts && (sport >= info.spts[0] && sport <= info.spts[1]) === info.invSpts) return false;
