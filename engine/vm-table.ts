@@ -22,6 +22,7 @@ import type { Choices, Chooser } from '../vm/random.js';
 import { findMatch } from '../ext/registry.js';
 import { XtState } from '../ext/xtstate.js';
 import { Vm, type VmTier } from '../vm/interp.js';
+import { NF_DROP } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
 import type { Ruleset, TableName } from '../core/ast.js';
@@ -125,12 +126,18 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
       env.rejectRule = -1;
       env.nowNs = xt.nowNs;
+      env.xtHotdrop = false;
       lastDrawRule = -1;
-      if (!tracing) return vm.run(prog, base, pkt) >>> 0;
+      // a compat match's hotdrop after matching (XT_MATCH_HOTDROP) ends the run in NF_DROP whatever the verdict
+      if (!tracing) {
+        const v = vm.run(prog, base, pkt) >>> 0;
+        return env.xtHotdrop ? NF_DROP : v;
+      }
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
       meta[M_FLAGS] |= F_NFTRACE;
-      const v = vm.run(prog, base, pkt) >>> 0;
+      const ran = vm.run(prog, base, pkt) >>> 0;
+      const v = env.xtHotdrop ? NF_DROP : ran;
       mapTrace(from);
       if (!before) {
         let set = false;

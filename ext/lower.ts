@@ -12,10 +12,14 @@ import { NftSet } from '../vm/set.js';
 import { NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL } from '../vm/layout.js';
 import type { Family, MatchNode, Rule } from '../core/ast.js';
 import { NfvmError, type SourcePos } from '../core/errors.js';
+import { newXtEnv, type XtEnv } from './xt.js';
 import type { Backend } from '../core/netfilter.js';
 
 export class LowerCtx {
   private anon = 0;
+  private xt: XtEnv | undefined;
+  /** The rule being lowered has an x_tables match run through a compat record (ext/compat.ts); reset per rule. */
+  compatInRule = false;
   constructor(
     readonly b: ProgramBuilder,
     readonly family: Family,
@@ -31,6 +35,16 @@ export class LowerCtx {
 
   get v6(): boolean {
     return this.family === 'ip6';
+  }
+
+  /**
+   * What the x_tables functions the program calls (nft_compat records,
+   * ext/compat.ts) see of the node: one per compiled table, from the
+   * engine options (the node's addresses, random source and conntrack).
+   */
+  xtEnv(): XtEnv {
+    this.xt ??= newXtEnv(this.family, this.engine);
+    return this.xt;
   }
 
   /** Runs `f` with a register for `len` bytes (nftables get_register / release_register). */

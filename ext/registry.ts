@@ -24,6 +24,8 @@ import { iprange } from './match/iprange.js';
 import { mac } from './match/mac.js';
 import { devgroup } from './match/devgroup.js';
 import { cpu } from './match/cpu.js';
+import { cgroup } from './match/cgroup.js';
+import { osf } from './match/osf.js';
 import { realm } from './match/realm.js';
 import { conntrack, state } from './match/conntrack.js';
 import { connmark } from './match/connmark.js';
@@ -115,6 +117,8 @@ const MATCHES: readonly MatchModule[] = [
   devgroup,
   cpu,
   realm,
+  cgroup,
+  osf,
   conntrack,
   state,
   connmark,

@@ -193,4 +193,6 @@ export interface EngineOptions {
    * without one makes its own.
    */
   xt?: XtState;
+  /** The CPU the packets are processed on (the cpu match), default 0. */
+  cpu?: number;
 }

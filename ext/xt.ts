@@ -9,7 +9,7 @@
  * `thoff` is relative to `nh`, as the kernel's par->thoff is relative to
  * skb->data at these hooks.
  */
-import type { Packet } from '../vm/packet.js';
+import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr, type Packet } from '../vm/packet.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import { XtState } from './xtstate.js';
 import { Xorshift32 } from '../vm/random.js';
@@ -25,6 +25,8 @@ export type TargetAction =
   | { kind: 'TRACE'; chain: string; rule: number }
   /** The reply REJECT asks for (nf_send_unreach / nf_send_reset); sending it is the node's business. */
   | { kind: 'REJECT'; chain: string; rule: number; with: string }
+  /** A target whose effect lies outside the packet and the node model (an LED trigger, an audit record, an idle timer's restart), recorded. */
+  | { kind: 'EFFECT'; chain: string; rule: number; target: string; what: string }
   /** A NAT target ran (its binding is the node's NAT core's, through XtEnv.ct); `verdict` is what it returned. */
   | { kind: 'NAT'; chain: string; rule: number; target: 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT' | 'NETMAP'; data: unknown; verdict: number };
 
@@ -43,6 +45,8 @@ export interface XtEnv {
   ct: NfCtEnv | null;
   /** The clock and the per-namespace state of the rate and state matches (ext/xtstate.ts). */
   xt: XtState;
+  /** smp_processor_id(): the CPU processing the packet (EngineOptions.cpu, default 0). */
+  cpu: number;
 }
 
 /** The XtEnv of an engine built with `o` (its own generator and XtState when the node gives none). */
@@ -57,6 +61,7 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     reject: undefined,
     ct: o.ct ?? null,
     xt: o.xt ?? new XtState(),
+    cpu: o.cpu ?? 0,
   };
 }
 
@@ -97,6 +102,68 @@ export function headerPointer(par: XtActionParam, off: number, len: number): num
 
 export function be16(d: Uint8Array, at: number): number {
   return (d[at]! << 8) | d[at + 1]!;
+}
+
+/**
+ * The upper-layer header of `len` bytes at par->thoff as the single-header
+ * matches read it (esp, ipcomp, sctp, dccp, mh): -1 on a later fragment,
+ * or -1 with a hotdrop when it is cut short.
+ */
+export function l4Header(par: XtActionParam, len: number): number {
+  if (par.fragoff !== 0) return -1;
+  const h = headerPointer(par, par.thoff, len);
+  if (h < 0) par.hotdrop = true;
+  return h;
+}
+
+/** The byte at absolute offset `at` when it lies within the packet data, else 0 (a read past the end the model cannot know). */
+export function byteOr0(par: XtActionParam, at: number): number {
+  return at < par.end ? par.d[at]! : 0;
+}
+
+/** The big-endian u32 at `at`. */
+export function be32(d: Uint8Array, at: number): number {
+  return ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
+}
+
+/**
+ * ipv6_find_hdr(skb, &thoff, -1, &fragoff, NULL) (net/ipv6/exthdrs_core.c):
+ * walks the extension headers (AH skipped by its length, since no
+ * IP6_FH_F_AUTH is passed) to the upper-layer protocol. Sets par.thoff and
+ * returns the protocol, or returns -1 (-EBADMSG / -ENOENT). `fragoff` is
+ * written only on success: a non-first fragment gives its byte offset and
+ * leaves thoff at 0.
+ */
+export function ipv6FindHdr(par: XtActionParam, out: { fragoff: number }): number {
+  const d = par.d;
+  const nh = par.nh;
+  out.fragoff = 0;
+  let start = 40;
+  let nexthdr = d[nh + 6]!;
+  for (;;) {
+    if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
+    if (nh + start + 2 > par.end) return -1;
+    if (nexthdr === NEXTHDR_ROUTING && nh + start + 4 > par.end) return -1;
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      if (nh + start + 4 > par.end) return -1;
+      const fo = ((d[nh + start + 2]! << 8) | d[nh + start + 3]!) & ~0x7;
+      if (fo) {
+        const next = d[nh + start]!;
+        if (!ipv6ExtHdr(next) || next === NEXTHDR_NONE) {
+          out.fragoff = fo;
+          return next;
+        }
+        return -1;
+      }
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = (d[nh + start + 1]! + 2) << 2;
+    else hdrlen = (d[nh + start + 1]! + 1) << 3;
+    nexthdr = d[nh + start]!;
+    start += hdrlen;
+  }
+  par.thoff = start;
+  return nexthdr;
 }
 
 /** Thrown by a factory; the engine adds the file and position. */

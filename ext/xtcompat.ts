@@ -11,22 +11,15 @@
  */
 import type { MatchNode } from '../core/ast.js';
 import { M_FLAGS, M_FRAGOFF, M_HOOK, M_LEN, M_NHOFF, M_THOFF, F_L4PROTO } from '../vm/layout.js';
-import { emitXtCompat, XT_COMPAT_HOTDROP, XT_COMPAT_MATCH, XT_COMPAT_NOMATCH } from '../vm/expr/xtcompat.js';
+import { emitXtCompatMatch, XT_COMPAT_HOTDROP, XT_COMPAT_MATCH, XT_COMPAT_NOMATCH } from '../vm/expr/xtcompat.js';
 import type { Packet } from '../vm/packet.js';
 import type { LowerCtx } from './lower.js';
-import { newXtEnv, type MatchFn, type XtActionParam, type XtEnv } from './xt.js';
+import { type MatchFn, type XtActionParam, type XtEnv } from './xt.js';
 import type { XtState } from './xtstate.js';
 
-const envs = new WeakMap<LowerCtx, XtEnv>();
-
-/** The XtEnv the compat matches of one lowering see (the engine's options). */
+/** The XtEnv the compat matches of one lowering see (the engine's options; shared with ext/compat.ts's). */
 function compatEnv(c: LowerCtx): XtEnv {
-  let env = envs.get(c);
-  if (!env) {
-    env = newXtEnv(c.family, c.engine);
-    envs.set(c, env);
-  }
-  return env;
+  return c.xtEnv();
 }
 
 /** The node's XtState the lowering's engine uses. */
@@ -67,5 +60,5 @@ export function lowerXtCompat(c: LowerCtx, m: MatchNode, rev: number, make: (xt:
     const r = fn(par);
     return par.hotdrop ? XT_COMPAT_HOTDROP : r ? XT_COMPAT_MATCH : XT_COMPAT_NOMATCH;
   };
-  emitXtCompat(c.b, { name: m.name, rev, match });
+  emitXtCompatMatch(c.b, { name: m.name, rev, match });
 }

@@ -22,6 +22,7 @@ import type { NftSet } from './set.js';
 import type { XtCompat } from './expr/xtcompat.js';
 import { validate } from './validate.js';
 import type { Emitter } from './emit.js';
+import type { XtExpr } from './expr/compat.js';
 import { initLimit } from './expr/limit.js';
 import { initNumgen } from './expr/numgen.js';
 import { fuseRule } from './expr/fused.js';
@@ -87,6 +88,7 @@ export class ProgramBuilder implements Emitter {
   private stringIndex = new Map<string, number>();
   private sets: NftSet[] = [];
   private compats: XtCompat[] = [];
+  private xts: XtExpr[] = [];
   private ncounters = 0;
   private nstate = 0;
   private regLow = NFT_REG_1;
@@ -210,6 +212,11 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 
+  xt(x: XtExpr): number {
+    this.xts.push(x);
+    return this.xts.length - 1;
+  }
+
   /** nftables get_register(): the next free register for a value of `len` bytes (UAPI number). */
   getRegister(len = NFT_REG_SIZE): number {
     const n = Math.max(1, Math.ceil(len / NFT_REG_SIZE));
@@ -279,6 +286,7 @@ export class ProgramBuilder implements Emitter {
       state: new Float64Array(this.nstate),
       srcmap,
       nrules: this.rules.length,
+      xt: Object.freeze(this.xts.slice()),
     });
     if (opts.validate !== false) validate(prog);
     resetState(prog, opts.nowNs ?? 0);

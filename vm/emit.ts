@@ -5,6 +5,7 @@
  * expr/ -> builder.ts).
  */
 import type { XtCompat } from './expr/xtcompat.js';
+import type { XtExpr } from './expr/compat.js';
 
 export interface Emitter {
   /** Appends one record to the current rule; returns its word position inside the rule. */
@@ -29,4 +30,6 @@ export interface Emitter {
   setIndex(name: string): number;
   /** Adds an x_tables match for a match (nft_compat) expression; returns its index. */
   compat(m: XtCompat): number;
+  /** Adds an x_tables extension the program calls (nft_compat); returns its index. */
+  xt(x: XtExpr): number;
 }

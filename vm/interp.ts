@@ -543,6 +543,8 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.XT_SET_MATCH:
         case Op.XT_SET_TARGET:
         case Op.XT_COMPAT:
+        case Op.MATCH:
+        case Op.TARGET:
           v = execExtra(prog, pc, pkt, regs, env, chain, rule);
           if (v === NFT_CONTINUE) {
             pc += opSize(code[pc]!);

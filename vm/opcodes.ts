@@ -88,6 +88,10 @@ export const enum Op {
   XT_SET_TARGET = 33,
   /** x_tables match run through nft_compat (vm/expr/xtcompat.ts): [op, compat index, flags]. */
   XT_COMPAT = 34,
+  /** x_tables match inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
+  MATCH = 35,
+  /** x_tables target inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
+  TARGET = 36,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -103,7 +107,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 35;
+export const OP_MAX = 37;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -129,6 +133,7 @@ export type OperandKind =
   | 'flags' // flag bits
   | 'state' // index into Program.state
   | 'str' // index into Program.strings (-1 = none)
+  | 'xt' // index into Program.xt
   | 'packed'; // operands packed into the opcode word (layout in the vm/expr file)
 
 export interface OpInfo {
@@ -189,6 +194,8 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.XT_SET_MATCH, 'xt_set_match', 'match', ['pool']),
   def(Op.XT_SET_TARGET, 'xt_set_target', 'target', ['pool']),
   def(Op.XT_COMPAT, 'xt_compat', 'match', ['imm', 'flags']),
+  def(Op.MATCH, 'match', 'match', ['xt']),
+  def(Op.TARGET, 'target', 'target', ['xt']),
 ]);
 
 /** The opcode of a record's first word. */

@@ -16,6 +16,7 @@ import {
 } from './layout.js';
 import type { NftSet } from './set.js';
 import type { XtCompat } from './expr/xtcompat.js';
+import type { XtExpr } from './expr/compat.js';
 import type { NfCtEnv } from './ct-env.js';
 import { IpSetOpt, type IpSetStore } from './ipset.js';
 import { xorshiftState } from './random.js';
@@ -48,6 +49,8 @@ export interface Program {
   readonly srcmap: Int32Array;
   /** Number of rules. */
   readonly nrules: number;
+  /** The x_tables extensions the match/target (nft_compat) records call. */
+  readonly xt: readonly XtExpr[];
 }
 
 export function chainCount(prog: Program): number {
@@ -96,6 +99,8 @@ export class VmEnv {
   ipsets: IpSetStore | null = null;
   /** The ip_set_adt_opt the xt_set expressions fill (one per VM: no allocation per packet). */
   readonly ipsetOpt = new IpSetOpt();
+  /** An x_tables match run through a compat record returned true with a hotdrop (vm/expr/xtmatch.ts XT_MATCH_HOTDROP); cleared per run by the engine. */
+  xtHotdrop = false;
 
   constructor(seed = 0x6e66766d, traceCap = 0, rng?: Int32Array) {
     this.rng = rng ?? Int32Array.of(xorshiftState(seed));

@@ -17,8 +17,8 @@ import { IFNAMSIZ, M_IIFNAME, M_LEN, M_NHOFF, M_OIFNAME } from '../../vm/layout.
 import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
 import type { Count, TraceEvent } from '../engine.js';
 import { TraceKind } from '../engine.js';
-import { XT_CONTINUE, type MatchFn, type TargetFn, type XtActionParam, type XtEnv } from '../../ext/xt.js';
-import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr, type Packet } from '../../vm/packet.js';
+import { XT_CONTINUE, ipv6FindHdr, type MatchFn, type TargetFn, type XtActionParam, type XtEnv } from '../../ext/xt.js';
+import type { Packet } from '../../vm/packet.js';
 
 export type RefTarget =
   /** ACCEPT / DROP / QUEUE: the standard target's final verdict. */
@@ -109,46 +109,6 @@ function ipPacketMatch(e: RefEntry, par: XtActionParam): boolean {
   return true;
 }
 
-/**
- * ipv6_find_hdr(skb, &thoff, -1, &fragoff, NULL) (net/ipv6/exthdrs_core.c):
- * walks the extension headers (AH skipped by its length, since no
- * IP6_FH_F_AUTH is passed) to the upper-layer protocol. Sets par.thoff and
- * returns the protocol, or returns -1 (-EBADMSG / -ENOENT). `fragoff` is
- * written only on success: a non-first fragment gives its byte offset and
- * leaves thoff at 0.
- */
-function ipv6FindHdr(par: XtActionParam, out: { fragoff: number }): number {
-  const d = par.d;
-  const nh = par.nh;
-  out.fragoff = 0;
-  let start = 40;
-  let nexthdr = d[nh + 6]!;
-  for (;;) {
-    if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
-    if (nh + start + 2 > par.end) return -1;
-    if (nexthdr === NEXTHDR_ROUTING && nh + start + 4 > par.end) return -1;
-    let hdrlen: number;
-    if (nexthdr === NEXTHDR_FRAGMENT) {
-      if (nh + start + 4 > par.end) return -1;
-      const fo = ((d[nh + start + 2]! << 8) | d[nh + start + 3]!) & ~0x7;
-      if (fo) {
-        const next = d[nh + start]!;
-        if (!ipv6ExtHdr(next) || next === NEXTHDR_NONE) {
-          out.fragoff = fo;
-          return next;
-        }
-        return -1;
-      }
-      hdrlen = 8;
-    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = (d[nh + start + 1]! + 2) << 2;
-    else hdrlen = (d[nh + start + 1]! + 1) << 3;
-    nexthdr = d[nh + start]!;
-    start += hdrlen;
-  }
-  par.thoff = start;
-  return nexthdr;
-}
-
 const findOut = { fragoff: 0 };
 
 /** ip6_packet_match(): may set par.thoff, par.fragoff and par.hotdrop. */
@@ -202,7 +162,6 @@ export function doTable(st: TraverseState, start: RefChain, hook: number, pkt: P
     par.thoff = (d[nh]! & 0x0f) * 4;
   }
   const stack: RefEntry[] = [];
-  const skbLen = meta[M_LEN]!;
   let verdict = NF_DROP;
   let chain = start;
   let i = 0;
@@ -227,7 +186,7 @@ export function doTable(st: TraverseState, start: RefChain, hook: number, pkt: P
       continue;
     }
     e.counter.packets += 1;
-    e.counter.bytes += skbLen;
+    e.counter.bytes += meta[M_LEN]!; // skb->len now: a target (TCPMSS) may have grown the packet
     if (st.trace) traceEntry(st, e);
     const t = e.target;
     if (t.kind === 'verdict') {

@@ -10,7 +10,11 @@
  * 0:4294967295 is saved only when inverted.
  */
 import type { MatchModule } from '../types.js';
-import { parseSpiRange, parseUintOptU32, saveSpiRange, type EspData } from './esp.js';
+import { parseSpiRange, parseUintOptU32, saveSpiRange, spiHeaderMt, spiMatch, type EspData } from './esp.js';
+import { be32, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { findExtHeader, ipv6Authlen, type FindOut } from '../ipv6hdr.js';
+import { NEXTHDR_AUTH } from '../../vm/packet.js';
 
 /** ip6t_ah */
 interface Ah6Data extends EspData {
@@ -35,8 +39,7 @@ export const ah: MatchModule<EspData> = {
     if (invert) d.invSpi = true;
   },
   save: (d) => saveSpiRange('ahspi', d.spis, d.invSpi),
-  lower: 'needs the SPI of the AH header (xt_ah)',
-  reference: 'needs the SPI of the AH header (xt_ah)',
+  ...compatMatchFaces((d: EspData) => spiHeaderMt(d, 12, 4)),
 };
 
 /** IPv6 ah (ip6t_ah): SPI, header length and reserved field. */
@@ -71,7 +74,22 @@ export const ah6: MatchModule<Ah6Data> = {
     if (d.hdrres) s += ' --ahres';
     return s;
   },
-  lower: 'needs the AH header behind the IPv6 extension headers (ipv6_find_hdr)',
-  reference: 'needs the AH header behind the IPv6 extension headers (ipv6_find_hdr)',
+  ...compatMatchFaces(ahMt6),
 };
 
+
+// --- reference semantics (ip6t_ah.c ah_mt6, kernel 6.18) --------------------------------
+const findOut: FindOut = { offset: 0, fragoff: 0 };
+
+/** ah_mt6(): the AH header found by ipv6_find_hdr; SPI, length ((hdrlen + 2) << 2) and reserved field. */
+function ahMt6(info: Ah6Data): MatchFn {
+  return (par) => {
+    const h = findExtHeader(par, NEXTHDR_AUTH, 12, findOut);
+    if (h < 0) return false;
+    const d = par.d;
+    const hdrlen = ipv6Authlen(d[h + 1]!);
+    return spiMatch(info.spis, be32(d, h + 4), info.invSpi)
+      && (!info.hdrlen || (info.hdrlen === hdrlen) !== info.invLen)
+      && !(info.hdrres && (d[h + 2]! | d[h + 3]!) !== 0);
+  };
+}

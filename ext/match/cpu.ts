@@ -6,6 +6,8 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
+import type { MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 interface CpuData {
   cpu: number;
@@ -25,7 +27,12 @@ export const cpu: MatchModule<CpuData> = {
     if (!seen.has('cpu')) fail('cpu: option "--cpu" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --cpu ${d.cpu}`,
-  lower: 'needs the CPU that processes the packet (smp_processor_id)',
-  reference: 'needs the CPU that processes the packet (smp_processor_id)',
+  ...compatMatchFaces(cpuMt),
 };
 
+
+// --- reference semantics (xt_cpu.c cpu_mt, kernel 6.18) ---------------------------------
+/** cpu_mt(): the CPU processing the packet (the engine's `cpu` option, default 0) equals --cpu, XOR the inversion. */
+function cpuMt(info: CpuData): MatchFn {
+  return (par) => (par.env.cpu === info.cpu) !== info.invert;
+}

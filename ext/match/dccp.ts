@@ -11,6 +11,8 @@ import type { MatchModule } from '../types.js';
 import { parsePortRangeX } from '../hostmask.js';
 import { xtOptUse, type XtOptEntry } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
+import { be16, byteOr0, headerPointer, l4Header, type MatchFn, type XtActionParam } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 interface DccpData {
   /** Source port range, when `--sport` was given (XT_DCCP_SRC_PORTS). */
@@ -101,7 +103,59 @@ export const dccp: MatchModule<DccpData> = {
     if (d.option !== undefined) s += `${d.invOption ? ' !' : ''} --dccp-option ${d.option}`;
     return s;
   },
-  lower: 'needs the DCCP header: ports, packet type, options (xt_dccp)',
-  reference: 'needs the DCCP header: ports, packet type, options (xt_dccp)',
+  ...compatMatchFaces(dccpMt),
 };
 
+
+// --- reference semantics (xt_dccp.c dccp_mt, kernel 6.18) -------------------------------
+/** __dccp_hdr_len(): the generic header (12, +4 with X), then the type's own part (include/linux/dccp.h dccp_packet_hdr_len). */
+function dccpHdrLen(b8: number): number {
+  const type = (b8 >> 1) & 0xf;
+  const ext = b8 & 1 ? 4 : 0;
+  let own: number;
+  if (type === 2) own = 0; // DATA
+  else if (type === 4 || type === 3 || type === 8 || type === 9 || type === 6 || type === 5) own = 8; // dccp_hdr_ack_bits
+  else if (type === 0) own = 4; // REQUEST: dccp_hdr_request
+  else own = 12; // RESPONSE: dccp_hdr_response; others: dccp_hdr_reset
+  return 12 + ext + own;
+}
+
+/** dccp_find_option(): a data offset below the header length or options cut short hotdrop. */
+function dccpFindOption(par: XtActionParam, option: number, th: number): boolean {
+  const d = par.d;
+  const hl = dccpHdrLen(d[th + 8]!);
+  const doff4 = d[th + 4]! * 4;
+  if (doff4 < hl) {
+    par.hotdrop = true;
+    return false;
+  }
+  const optlen = doff4 - hl;
+  if (!optlen) return false;
+  const op = headerPointer(par, par.thoff + hl, optlen);
+  if (op < 0) {
+    par.hotdrop = true;
+    return false;
+  }
+  for (let i = 0; i < optlen; ) {
+    if (d[op + i] === option) return true;
+    if (d[op + i]! < 2) i++;
+    else i += byteOr0(par, op + i + 1) || 1;
+  }
+  return false;
+}
+
+/** dccp_mt(): never a later fragment; the 12-byte header (else hotdrop); ports, type, option, each XOR its inversion. */
+function dccpMt(info: DccpData): MatchFn {
+  return (par) => {
+    const th = l4Header(par, 12);
+    if (th < 0) return false;
+    const d = par.d;
+    const sport = be16(d, th);
+    const dport = be16(d, th + 2);
+    if (info.spts && (sport >= info.spts[0] && sport <= info.spts[1]) === info.invSpts) return false;
+    if (info.dpts && (dport >= info.dpts[0] && dport <= info.dpts[1]) === info.invDpts) return false;
+    if (info.typemask !== undefined && ((info.typemask & (1 << ((d[th + 8]! >> 1) & 0xf))) !== 0) === info.invTypes) return false;
+    if (info.option !== undefined && dccpFindOption(par, info.option, th) === info.invOption) return false;
+    return true;
+  };
+}

@@ -10,6 +10,9 @@ import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { parseValMask } from '../numbers.js';
+import type { MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { M_IIFGROUP, M_OIFGROUP } from '../../vm/layout.js';
 
 interface DevgroupSide {
   group: number;
@@ -67,7 +70,13 @@ export const devgroup: MatchModule<DevgroupData> = {
     if (d.dst && ctx.hookMask & ~OUT_HOOKS) return 'xt_devgroup: --dst-group is only valid from FORWARD, OUTPUT and POSTROUTING';
     return undefined;
   },
-  lower: 'needs the device groups of the input and output devices (meta iifgroup/oifgroup)',
-  reference: 'needs the device groups of the input and output devices (meta iifgroup/oifgroup)',
+  ...compatMatchFaces(devgroupMt),
 };
 
+
+// --- reference semantics (xt_devgroup.c devgroup_mt, kernel 6.18) -----------------------
+/** devgroup_mt(): the input / output device's group (from `ip -d link`) under the mask, XOR each inversion. */
+function devgroupMt(info: DevgroupData): MatchFn {
+  const test = (side: DevgroupSide | undefined, group: number) => !side || (((side.group ^ group) & side.mask) === 0) !== side.invert;
+  return (par) => test(info.src, par.meta[M_IIFGROUP]!) && test(info.dst, par.meta[M_OIFGROUP]!);
+}

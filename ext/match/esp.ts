@@ -9,6 +9,8 @@
  */
 import type { MatchModule } from '../types.js';
 import { parseUintOpt, parseUintRangeOpt } from '../numbers.js';
+import { be32, l4Header, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 /** An inclusive u32 SPI range (`struct xt_esp.spis` and friends). */
 export type SpiRange = [number, number];
@@ -44,8 +46,7 @@ export const esp: MatchModule<EspData> = {
     if (invert) d.invSpi = true;
   },
   save: (d) => saveSpiRange('espspi', d.spis, d.invSpi),
-  lower: 'needs the SPI of the ESP header (xt_esp)',
-  reference: 'needs the SPI of the ESP header (xt_esp)',
+  ...compatMatchFaces(espMt),
 };
 
 /** XTTYPE_UINT32 (0-4294967295). */
@@ -53,3 +54,25 @@ export function parseUintOptU32(s: string, ext: string, opt: string): number {
   return parseUintOpt(s, 0, 0xffffffff, ext, opt);
 }
 
+
+// --- reference semantics (xt_esp.c esp_mt, kernel 6.18) ---------------------------------
+/** spi_match(): the SPI in [min, max], XOR the inversion. */
+export function spiMatch(r: SpiRange, spi: number, invert: boolean): boolean {
+  return (spi >= r[0] && spi <= r[1]) !== invert;
+}
+
+/**
+ * The SPI at `spiOff` of a `len`-byte header at the transport offset (esp:
+ * 8 bytes, SPI first; ipv4 ah: 12 bytes, SPI at 4): never a later fragment;
+ * a header cut short hotdrops.
+ */
+export function spiHeaderMt(info: EspData, len: number, spiOff: number): MatchFn {
+  return (par) => {
+    const h = l4Header(par, len);
+    return h >= 0 && spiMatch(info.spis, be32(par.d, h + spiOff), info.invSpi);
+  };
+}
+
+function espMt(info: EspData): MatchFn {
+  return spiHeaderMt(info, 8, 0);
+}

@@ -9,6 +9,9 @@
  */
 import { Hook } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
+import { be16, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { F_MAC_HEADER, M_FLAGS, M_MACOFF } from '../../vm/layout.js';
 
 /** eui64 has no match data. */
 type Eui64Data = Record<string, never>;
@@ -22,7 +25,29 @@ export const eui64: MatchModule<Eui64Data> = {
   init: () => ({}),
   parse() {},
   save: () => '',
-  lower: 'needs the source MAC turned into an EUI-64 interface identifier (ip6t_eui64)',
-  reference: 'needs the source MAC turned into an EUI-64 interface identifier (ip6t_eui64)',
+  ...compatMatchFaces(() => eui64Mt6),
 };
 
+
+// --- reference semantics (ip6t_eui64.c eui64_mt6, kernel 6.18) --------------------------
+/**
+ * eui64_mt6(): the source address's interface identifier is the modified
+ * EUI-64 of the Ethernet source MAC (ff:fe in the middle, the U/L bit
+ * flipped). Without a MAC header a later fragment hotdrops; a packet
+ * without one never matches here (the kernel would read whatever lies
+ * before the network header).
+ */
+const eui64Mt6: MatchFn = (par) => {
+  const m = par.meta;
+  const hasMac = (m[M_FLAGS]! & F_MAC_HEADER) !== 0 && m[M_MACOFF]! + 14 <= par.nh;
+  if (!hasMac) {
+    if (par.fragoff !== 0) par.hotdrop = true;
+    return false;
+  }
+  const d = par.d;
+  if (be16(d, par.nh - 2) !== 0x86dd || d[par.nh]! >> 4 !== 6) return false;
+  const mac = m[M_MACOFF]! + 6;
+  const id = par.nh + 16;
+  return d[id] === (d[mac]! ^ 0x02) && d[id + 1] === d[mac + 1] && d[id + 2] === d[mac + 2] && d[id + 3] === 0xff
+    && d[id + 4] === 0xfe && d[id + 5] === d[mac + 3] && d[id + 6] === d[mac + 4] && d[id + 7] === d[mac + 5];
+};

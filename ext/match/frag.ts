@@ -10,6 +10,11 @@
 import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseSpiRange, parseUintOptU32, saveSpiRange, type SpiRange } from './esp.js';
+import { be16, be32, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { findExtHeader, type FindOut } from '../ipv6hdr.js';
+import { NEXTHDR_FRAGMENT } from '../../vm/packet.js';
+import { spiMatch } from './esp.js';
 
 interface FragData {
   /** Fragment identification range; [0, 0xffffffff] when not given. */
@@ -88,7 +93,29 @@ export const frag: MatchModule<FragData> = {
     if (d.last) s += ' --fraglast';
     return s;
   },
-  lower: 'needs the fragment header behind the IPv6 extension headers (ipv6_find_hdr)',
-  reference: 'needs the fragment header behind the IPv6 extension headers (ipv6_find_hdr)',
+  ...compatMatchFaces(fragMt6),
 };
 
+
+// --- reference semantics (ip6t_frag.c frag_mt6, kernel 6.18) ----------------------------
+const findOut: FindOut = { offset: 0, fragoff: 0 };
+const IP6_MF = 0x0001;
+
+/**
+ * frag_mt6(): the fragment header found by ipv6_find_hdr: identification,
+ * reserved bits, first / more / last. `--fraglen` is parsed and saved but the
+ * kernel does not test it.
+ */
+function fragMt6(info: FragData): MatchFn {
+  return (par) => {
+    const h = findExtHeader(par, NEXTHDR_FRAGMENT, 8, findOut);
+    if (h < 0) return false;
+    const d = par.d;
+    const fo = be16(d, h + 2);
+    return spiMatch(info.ids, be32(d, h + 4), info.invIds)
+      && !(info.res && (d[h + 1]! !== 0 || (fo & 0x6) !== 0))
+      && !(info.first && (fo & ~0x7) !== 0)
+      && !(info.more && (fo & IP6_MF) === 0)
+      && !(info.last && (fo & IP6_MF) !== 0);
+  };
+}

@@ -13,6 +13,9 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
 import { parseUintOptU32 } from './esp.js';
+import type { MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { findExtHeader, ipv6Optlen, type FindOut } from '../ipv6hdr.js';
 
 /** IP6T_OPTS_OPTSNR */
 const OPTS_OPTSNR = 16;
@@ -87,11 +90,61 @@ function makeOpts(name: 'hbh' | 'dst'): MatchModule<OptsData> {
       }
       return s;
     },
-    lower: 'needs the options header behind the IPv6 extension headers (ipv6_find_hdr)',
-    reference: 'needs the options header behind the IPv6 extension headers (ipv6_find_hdr)',
+    ...compatMatchFaces((d: OptsData) => hbhMt6(d, name)),
   };
 }
 
 export const hbh = makeOpts('hbh');
 export const dst = makeOpts('dst');
 
+
+// --- reference semantics (ip6t_hbh.c hbh_mt6, kernel 6.18) ------------------------------
+const NEXTHDR_HOP = 0;
+const NEXTHDR_DEST = 60;
+const findOut: FindOut = { offset: 0, fragoff: 0 };
+
+/**
+ * hbh_mt6(): the hop-by-hop (hbh) or destination options (dst) header found
+ * by ipv6_find_hdr; its length ((hdrlen + 1) << 3) and, with `--*-opts`, the
+ * options in order: each type, and its length byte unless "any length"
+ * (0xff) or Pad1. A header longer than the packet does not match; options
+ * running out before the list does not match either.
+ */
+function hbhMt6(info: OptsData, name: 'hbh' | 'dst'): MatchFn {
+  const target = name === 'hbh' ? NEXTHDR_HOP : NEXTHDR_DEST;
+  const opts = info.opts?.map((o) => ({ type: o.type, len: o.len ?? 0xff })) ?? [];
+  return (par) => {
+    const h = findExtHeader(par, target, 2, findOut);
+    if (h < 0) return false;
+    let ptr = findOut.offset;
+    const d = par.d;
+    const skbLen = par.end - par.nh;
+    let hdrlen = ipv6Optlen(d[h + 1]!);
+    if (skbLen - ptr < hdrlen) return false;
+    const ret = info.hdrlen === undefined || (info.hdrlen === hdrlen) !== info.invLen;
+    if (!info.opts) return ret;
+    ptr += 2;
+    hdrlen -= 2;
+    let temp = 0;
+    for (; temp < opts.length; temp++) {
+      if (hdrlen < 1) break;
+      if (ptr >= skbLen) break;
+      const tp = d[par.nh + ptr]!;
+      if (tp !== opts[temp]!.type) return false;
+      let optlen: number;
+      if (tp) {
+        if (hdrlen < 2) break;
+        if (ptr + 1 >= skbLen) break;
+        const lp = d[par.nh + ptr + 1]!;
+        const specLen = opts[temp]!.len;
+        if (specLen !== 0xff && specLen !== lp) return false;
+        optlen = lp + 2;
+      } else optlen = 1;
+      // ptr > skb->len - optlen in unsigned arithmetic
+      if (((optlen <= skbLen && ptr > skbLen - optlen) || hdrlen < optlen) && temp < opts.length - 1) break;
+      ptr += optlen;
+      hdrlen -= optlen;
+    }
+    return temp === opts.length ? ret : false;
+  };
+}

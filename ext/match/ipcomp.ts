@@ -7,7 +7,9 @@
  * reserved-field flag, which the kernel ignores.
  */
 import type { MatchModule } from '../types.js';
-import { parseSpiRange, saveSpiRange, type EspData } from './esp.js';
+import { parseSpiRange, saveSpiRange, spiMatch, type EspData } from './esp.js';
+import { be16, l4Header, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 interface IpcompData extends EspData {
   /** `--compres` (hdrres); the kernel ignores it. */
@@ -40,7 +42,15 @@ export const ipcomp: MatchModule<IpcompData> = {
     if (d.hdrres) s += ' --compres';
     return s;
   },
-  lower: 'needs the CPI of the IPComp header (xt_ipcomp)',
-  reference: 'needs the CPI of the IPComp header (xt_ipcomp)',
+  ...compatMatchFaces(compMt),
 };
 
+
+// --- reference semantics (xt_ipcomp.c comp_mt, kernel 6.18) -----------------------------
+/** comp_mt(): the 16-bit CPI of the 4-byte header at the transport offset (`--compres` is not tested). */
+function compMt(info: IpcompData): MatchFn {
+  return (par) => {
+    const h = l4Header(par, 4);
+    return h >= 0 && spiMatch(info.spis, be16(par.d, h + 2), info.invSpi);
+  };
+}

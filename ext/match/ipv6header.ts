@@ -14,6 +14,9 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol } from '../protocols.js';
+import { headerPointer, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { ipv6Authlen, ipv6Optlen } from '../ipv6hdr.js';
 
 interface Ipv6headerData {
   /** MASK_* bits of the headers named (MASK_HOPOPTS 0x80 ... MASK_PROTO 0x01). */
@@ -104,7 +107,68 @@ export const ipv6header: MatchModule<Ipv6headerData> = {
     const names = HEADER_FLAGS.filter(([, f]) => d.matchflags & f).map(([, , n]) => n);
     return `${d.invert ? ' !' : ''} --header ${names.length ? names.join(',') : 'NONE'}${d.soft ? ' --soft' : ''}`;
   },
-  lower: 'needs the walk over the whole IPv6 extension header chain (ipv6header_mt6)',
-  reference: 'needs the walk over the whole IPv6 extension header chain (ipv6header_mt6)',
+  ...compatMatchFaces(ipv6headerMt6),
 };
 
+
+// --- reference semantics (ip6t_ipv6header.c ipv6header_mt6, kernel 6.18) ----------------
+const MASK_HOPOPTS = 0x80;
+const MASK_DSTOPTS = 0x40;
+const MASK_ROUTING = 0x20;
+const MASK_FRAGMENT = 0x10;
+const MASK_AH = 0x08;
+const MASK_ESP = 0x04;
+const MASK_NONE = 0x02;
+const MASK_PROTO = 0x01;
+
+/** nf_ip6_ext_hdr(): the extension headers and ESP. */
+function nfIp6ExtHdr(n: number): boolean {
+  return n === 0 || n === 43 || n === 44 || n === 50 || n === 51 || n === 59 || n === 60;
+}
+
+/**
+ * ipv6header_mt6(): walks the whole chain collecting a bit per header kind
+ * (ESP and no-next-header end it; MASK_PROTO when an upper-layer protocol
+ * follows), then compares: soft mode, the named headers present (XOR the
+ * inversion); hard mode, exactly the named set (or not, inverted).
+ */
+function ipv6headerMt6(info: Ipv6headerData): MatchFn {
+  const invflags = info.invert ? 0xff : 0;
+  return (par) => {
+    const d = par.d;
+    const skbLen = par.end - par.nh;
+    let nexthdr = d[par.nh + 6]!;
+    let ptr = 40;
+    let len = skbLen - ptr;
+    let temp = 0;
+    while (nfIp6ExtHdr(nexthdr)) {
+      if (nexthdr === 59) {
+        temp |= MASK_NONE;
+        break;
+      }
+      if (len < 2) return false;
+      if (nexthdr === 50) {
+        temp |= MASK_ESP;
+        break;
+      }
+      const hp = headerPointer(par, ptr, 2);
+      if (hp < 0) {
+        par.hotdrop = true;
+        return false;
+      }
+      const hdrlen = nexthdr === 44 ? 8 : nexthdr === 51 ? ipv6Authlen(d[hp + 1]!) : ipv6Optlen(d[hp + 1]!);
+      if (nexthdr === 0) temp |= MASK_HOPOPTS;
+      else if (nexthdr === 43) temp |= MASK_ROUTING;
+      else if (nexthdr === 44) temp |= MASK_FRAGMENT;
+      else if (nexthdr === 51) temp |= MASK_AH;
+      else temp |= MASK_DSTOPTS;
+      nexthdr = d[hp]!;
+      len -= hdrlen;
+      ptr += hdrlen;
+      if (ptr > skbLen) break;
+    }
+    if (nexthdr !== 59 && nexthdr !== 50) temp |= MASK_PROTO;
+    if (info.soft) return ((temp ^ info.matchflags ^ invflags) & info.matchflags) === 0;
+    return info.invert ? temp !== info.matchflags : temp === info.matchflags;
+  };
+}

@@ -10,6 +10,8 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { l4Header, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 interface MhData {
   /** Inclusive type range; [0, 255] matches every type. */
@@ -71,7 +73,23 @@ export const mh: MatchModule<MhData> = {
     if (lo === 0 && hi === 0xff && !d.invert) return '';
     return `${d.invert ? ' !' : ''} --mh-type ${lo === hi ? lo : `${lo}:${hi}`}`;
   },
-  lower: 'needs the mobility header behind the IPv6 extension headers (ipv6_find_hdr)',
-  reference: 'needs the mobility header behind the IPv6 extension headers (ipv6_find_hdr)',
+  ...compatMatchFaces(mhMt6),
 };
 
+
+// --- reference semantics (ip6t_mh.c mh_mt6, kernel 6.18) --------------------------------
+const IPPROTO_NONE = 59;
+
+/** mh_mt6(): never a later fragment; the 6-byte header at the transport offset, whose payload protocol must be IPPROTO_NONE (else hotdrop); the type in range. */
+function mhMt6(info: MhData): MatchFn {
+  return (par) => {
+    const h = l4Header(par, 6);
+    if (h < 0) return false;
+    if (par.d[h] !== IPPROTO_NONE) {
+      par.hotdrop = true;
+      return false;
+    }
+    const t = par.d[h + 2]!;
+    return (t >= info.types[0] && t <= info.types[1]) !== info.invert;
+  };
+}

@@ -156,7 +156,7 @@ export const policy: MatchModule<PolicyData> = {
     if (d.elems.length > MAX_ELEM) return `${pre}: too many policy elements`;
     return undefined;
   },
-  lower: 'needs the IPsec policy and states of the packet (sec_path, the xfrm bundle)',
-  reference: 'needs the IPsec policy and states of the packet (sec_path, the xfrm bundle)',
+  lower: 'needs the IPsec policy and states of the packet (sec_path, the xfrm bundle): the snapshot does not capture ip -j xfrm policy/state',
+  reference: 'needs the IPsec policy and states of the packet (sec_path, the xfrm bundle): the snapshot does not capture ip -j xfrm policy/state',
 };
 

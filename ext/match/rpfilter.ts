@@ -41,7 +41,7 @@ export const rpfilter: MatchModule<RpfilterData> = {
     }
     return undefined;
   },
-  lower: 'needs a reverse-path FIB lookup in the node\'s routes',
-  reference: 'needs a reverse-path FIB lookup in the node\'s routes',
+  lower: 'needs a reverse-path FIB lookup in the node\'s routes (rpfilter_lookup_reverse): the table engines do not see the node\'s FIB',
+  reference: 'needs a reverse-path FIB lookup in the node\'s routes (rpfilter_lookup_reverse): the table engines do not see the node\'s FIB',
 };
 

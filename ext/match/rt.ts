@@ -10,7 +10,11 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { formatIPv6, parseIPv6 } from '../../core/addr.js';
-import { parseSpiRange, parseUintOptU32, type SpiRange } from './esp.js';
+import { parseSpiRange, parseUintOptU32, spiMatch, type SpiRange } from './esp.js';
+import { headerPointer, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { findExtHeader, ipv6Optlen, type FindOut } from '../ipv6hdr.js';
+import { NEXTHDR_ROUTING } from '../../vm/packet.js';
 
 /** IP6T_RT_HOPS */
 const RT_HOPS = 16;
@@ -106,7 +110,69 @@ export const rt: MatchModule<RtData> = {
     if ((d.res || d.addrs || d.notStrict) && !type0(d)) return "ip6t_rt: `--rt-type 0' required before `--rt-0-*'";
     return undefined;
   },
-  lower: 'needs the routing header behind the IPv6 extension headers (ipv6_find_hdr)',
-  reference: 'needs the routing header behind the IPv6 extension headers (ipv6_find_hdr)',
+  ...compatMatchFaces(rtMt6),
 };
 
+
+// --- reference semantics (ip6t_rt.c rt_mt6, kernel 6.18) --------------------------------
+const findOut: FindOut = { offset: 0, fragoff: 0 };
+
+function addrAt(d: Uint8Array, at: number, a: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (d[at + i] !== a[i]) return false;
+  return true;
+}
+
+/**
+ * rt_mt6(): the routing header found by ipv6_find_hdr: segments left, length,
+ * type; with --rt-0-res the 32-bit reserved word is zero; with --rt-0-addrs
+ * the type-0 address list (strict: exactly the list; not strict: the list
+ * in order among the header's addresses).
+ */
+function rtMt6(info: RtData): MatchFn {
+  const addrs = info.addrs ?? [];
+  return (par) => {
+    const h = findExtHeader(par, NEXTHDR_ROUTING, 4, findOut);
+    if (h < 0) return false;
+    const ptr = findOut.offset;
+    const d = par.d;
+    const hdrlen = ipv6Optlen(d[h + 1]!);
+    if (par.end - par.nh - ptr < hdrlen) return false;
+    let ret = spiMatch(info.segsleft, d[h + 3]!, info.invSegs)
+      && (info.hdrlen === undefined || (info.hdrlen === hdrlen) !== info.invLen)
+      && (info.rtType === undefined || (info.rtType === d[h + 2]!) !== info.invType);
+    if (ret && info.res) {
+      const rp = headerPointer(par, ptr + 4, 4);
+      if (rp < 0) {
+        par.hotdrop = true;
+        return false;
+      }
+      ret = (d[rp]! | d[rp + 1]! | d[rp + 2]! | d[rp + 3]!) === 0;
+    }
+    if (!info.addrs) return ret;
+    const n = Math.floor((hdrlen - 8) / 16);
+    if (addrs.length > n) return false;
+    if (info.notStrict) {
+      let i = 0;
+      for (let temp = 0; temp < n; temp++) {
+        const ap = headerPointer(par, ptr + 8 + temp * 16, 16);
+        if (ap < 0) {
+          par.hotdrop = true;
+          return false;
+        }
+        if (addrAt(d, ap, addrs[i]!)) i++;
+        if (i === addrs.length) break;
+      }
+      return i === addrs.length ? ret : false;
+    }
+    let temp = 0;
+    for (; temp < addrs.length; temp++) {
+      const ap = headerPointer(par, ptr + 8 + temp * 16, 16);
+      if (ap < 0) {
+        par.hotdrop = true;
+        return false;
+      }
+      if (!addrAt(d, ap, addrs[temp]!)) break;
+    }
+    return temp === addrs.length && temp === n ? ret : false;
+  };
+}

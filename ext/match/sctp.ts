@@ -11,6 +11,8 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { be16, headerPointer, l4Header, type MatchFn, type XtActionParam } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 /** XT_NUM_SCTP_FLAGS: chunk types that may carry flag tests. */
 const NUM_SCTP_FLAGS = 4;
@@ -206,7 +208,57 @@ export const sctp: MatchModule<SctpData> = {
     if (d.chunks) s += `${d.invChunks ? ' !' : ''} --chunk-types${printChunks(d.chunks)}`;
     return s;
   },
-  lower: 'needs the SCTP header and chunk walk (xt_sctp)',
-  reference: 'needs the SCTP header and chunk walk (xt_sctp)',
+  ...compatMatchFaces(sctpMt),
 };
 
+
+// --- reference semantics (xt_sctp.c sctp_mt, kernel 6.18) -------------------------------
+/** match_flags(): the first flag rule for the chunk type decides; none: true. */
+function matchFlags(flags: readonly SctpFlagInfo[], type: number, chunkFlags: number): boolean {
+  for (const f of flags) if (f.chunktype === type) return (chunkFlags & f.flagMask) === f.flag;
+  return true;
+}
+
+/**
+ * match_packet(): walks the chunks after the 12-byte common header (a chunk
+ * header cut short or of length 0 hotdrops), each padded to 4 bytes, while
+ * the offset is inside the packet: any, all or only of the listed types (with
+ * their flag rules).
+ */
+function matchPacket(par: XtActionParam, offset: number, ch: NonNullable<SctpData['chunks']>): boolean {
+  const d = par.d;
+  const skbLen = par.end - par.nh;
+  const left = ch.match === 'all' ? ch.map.slice() : null;
+  do {
+    const sch = headerPointer(par, offset, 4);
+    const len = sch < 0 ? 0 : be16(d, sch + 2);
+    if (sch < 0 || len === 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    const type = d[sch]!;
+    offset += (len + 3) & ~3;
+    if (ch.map[type]) {
+      const ok = matchFlags(ch.flags, type, d[sch + 1]!);
+      if (ch.match === 'any' && ok) return true;
+      if (ch.match === 'all' && ok) left![type] = false;
+      if (ch.match === 'only' && !ok) return false;
+    } else if (ch.match === 'only') return false;
+  } while (offset < skbLen);
+  if (ch.match === 'all') return !left!.some((b) => b);
+  return ch.match === 'only';
+}
+
+/** sctp_mt(): never a later fragment; the 12-byte common header (else hotdrop); ports, then the chunk test. */
+function sctpMt(info: SctpData): MatchFn {
+  return (par) => {
+    const sh = l4Header(par, 12);
+    if (sh < 0) return false;
+    const sport = be16(par.d, sh);
+    const dport = be16(par.d, sh + 2);
+    if (info.spts && (sport >= info.spts[0] && sport <= info.spts[1]) === info.invSpts) return false;
+    if (info.dpts && (dport >= info.dpts[0] && dport <= info.dpts[1]) === info.invDpts) return false;
+    if (info.chunks && matchPacket(par, par.thoff + 12, info.chunks) === info.invChunks) return false;
+    return true;
+  };
+}

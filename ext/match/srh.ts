@@ -14,6 +14,9 @@ import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
 import { formatIPv6, maskToCidr } from '../../core/addr.js';
 import { parseHostMask, type HostMask } from '../hostmask.js';
+import { be16, headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { ipv6FindHdrTarget, ipv6Optlen, maskedAddrDiffers, type FindOut } from '../ipv6hdr.js';
 
 /** The numeric options, in the order of their IP6T_SRH_* flag bits (and of srh1_save). */
 const SRH_NUM_OPTS = [
@@ -96,7 +99,70 @@ export const srh: MatchModule<SrhData> = {
     }
     return s;
   },
-  lower: 'needs the segment routing header behind the IPv6 extension headers (ipv6_find_hdr)',
-  reference: 'needs the segment routing header behind the IPv6 extension headers (ipv6_find_hdr)',
+  ...compatMatchFaces(srh1Mt6, 1),
 };
 
+
+// --- reference semantics (ip6t_srh.c srh1_mt6, kernel 6.18) -----------------------------
+const findOut: FindOut = { offset: 0, fragoff: 0 };
+const IPV6_SRCRT_TYPE_4 = 4;
+
+/**
+ * srh1_mt6(): the routing header found by ipv6_find_hdr must be a segment
+ * routing header (type 4) within the packet, with segments left <= last
+ * entry; then each given test (XOR its inversion): next header, header
+ * length, segments left, last entry (eq/gt/lt), tag, and the previous, next
+ * and last SID under their masks (a missing SID does not match).
+ */
+function srh1Mt6(info: SrhData): MatchFn {
+  const g = info.given;
+  const field = (opt: string, v: number, want: number, cmp: (a: number, b: number) => boolean): boolean => {
+    const inv = g.get(opt);
+    return inv === undefined || cmp(v, want) !== inv;
+  };
+  const eq = (a: number, b: number) => a === b;
+  const gt = (a: number, b: number) => a > b;
+  const lt = (a: number, b: number) => a < b;
+  const sid = (par: XtActionParam, off: number, hm: HostMask, inv: boolean): boolean => {
+    const at = headerPointer(par, off, 16);
+    if (at < 0) return false;
+    return maskedAddrDiffers(par.d, at, hm.mask, hm.addr) === inv;
+  };
+  return (par) => {
+    if (ipv6FindHdrTarget(par, 43, findOut) < 0) return false;
+    const srhoff = findOut.offset;
+    const h = headerPointer(par, srhoff, 8);
+    if (h < 0) return false;
+    const d = par.d;
+    const hdrlen = ipv6Optlen(d[h + 1]!);
+    if (par.end - par.nh - srhoff < hdrlen) return false;
+    if (d[h + 2] !== IPV6_SRCRT_TYPE_4) return false;
+    const segsLeft = d[h + 3]!;
+    const firstSeg = d[h + 4]!;
+    if (segsLeft > firstSeg) return false;
+    if (!field('srh-next-hdr', d[h]!, info.nextHdr, eq)) return false;
+    if (!field('srh-hdr-len-eq', d[h + 1]!, info.hdrLen, eq)) return false;
+    if (!field('srh-hdr-len-gt', d[h + 1]!, info.hdrLen, gt)) return false;
+    if (!field('srh-hdr-len-lt', d[h + 1]!, info.hdrLen, lt)) return false;
+    if (!field('srh-segs-left-eq', segsLeft, info.segsLeft, eq)) return false;
+    if (!field('srh-segs-left-gt', segsLeft, info.segsLeft, gt)) return false;
+    if (!field('srh-segs-left-lt', segsLeft, info.segsLeft, lt)) return false;
+    if (!field('srh-last-entry-eq', firstSeg, info.lastEntry, eq)) return false;
+    if (!field('srh-last-entry-gt', firstSeg, info.lastEntry, gt)) return false;
+    if (!field('srh-last-entry-lt', firstSeg, info.lastEntry, lt)) return false;
+    if (!field('srh-tag', be16(d, h + 6), info.tag, eq)) return false;
+    const ip = g.get('srh-psid');
+    if (ip !== undefined && info.psid) {
+      if (segsLeft === firstSeg) return false;
+      if (!sid(par, srhoff + 8 + (segsLeft + 1) * 16, info.psid, ip)) return false;
+    }
+    const inn = g.get('srh-nsid');
+    if (inn !== undefined && info.nsid) {
+      if (segsLeft === 0) return false;
+      if (!sid(par, srhoff + 8 + (segsLeft - 1) * 16, info.nsid, inn)) return false;
+    }
+    const il = g.get('srh-lsid');
+    if (il !== undefined && info.lsid && !sid(par, srhoff + 8, info.lsid, il)) return false;
+    return true;
+  };
+}

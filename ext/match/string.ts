@@ -18,6 +18,9 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { bmInit, kmpInit, skbFindText } from '../textsearch.js';
 
 interface StringData {
   /** Offsets of the search window (from 0, to 65535 by default). */
@@ -175,7 +178,14 @@ export const string: MatchModule<StringData> = {
     if (d.algo === 'fsm' && (d.icase || !fsmValid(d.pattern))) return 'xt_string: ts_fsm refuses the pattern (it must be 4-byte tokens, no --icase) (EINVAL)';
     return undefined;
   },
-  lower: 'needs a textsearch (bm/kmp) over the packet bytes from --from to --to',
-  reference: 'needs a textsearch (bm/kmp) over the packet bytes from --from to --to',
+  ...compatMatchFaces(stringMt, 1),
 };
+
+// --- reference semantics (xt_string.c string_mt, kernel 6.18) ---------------------------
+/** string_mt(): skb_find_text over the L3 data from --from to --to, XOR the inversion. */
+function stringMt(info: StringData): MatchFn {
+  if (info.algo === 'fsm') throw new NotModelled('match string --algo fsm: needs the token automaton of ts_fsm');
+  const ts = (info.algo === 'kmp' ? kmpInit : bmInit)(info.pattern, info.icase);
+  return (par) => skbFindText(ts, par.d, par.nh, par.end, info.from, info.to) !== info.invert;
+}
 

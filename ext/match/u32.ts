@@ -10,10 +10,13 @@
  * `--u32 "0x0>>0x16&0x3c@0x4>>0x10=0x50"`.
  *
  * The kernel check only bounds the counts, which iptables already enforces.
+ * Both engines run u32_match_it (iptables-nft loads the match as is: nft_compat).
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { cIsSpace, strtoulPrefix } from '../numbers.js';
+import { be32, type MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
 
 type U32Op = '&' | '<<' | '>>' | '@';
 
@@ -121,7 +124,41 @@ export const u32: MatchModule<U32Data> = {
       .join('&&');
     return `${d.invert ? ' !' : ''} --u32 "${t}"`;
   },
-  lower: 'needs an interpreter of the u32 tests over the packet bytes (u32_match_it)',
-  reference: 'needs an interpreter of the u32 tests over the packet bytes (u32_match_it)',
+  ...compatMatchFaces(u32Mt),
 };
+
+// --- reference semantics (xt_u32.c, kernel 6.18) ----------------------------------------
+/**
+ * u32_match_it(): every test's location is read within skb->len (the L3
+ * length), `@` moves the base forward by the value so far (unsigned
+ * overflow fails the test); the word must fall in one of the ranges. Shift
+ * counts are taken modulo 32, as the x86 shift instructions take them.
+ */
+function u32MatchIt(tests: readonly U32Test[], d: Uint8Array, nh: number, len: number): boolean {
+  for (const ct of tests) {
+    let at = 0;
+    let pos = ct.location[0]!.number;
+    if (len < 4 || pos > len - 4) return false;
+    let val = be32(d, nh + pos);
+    for (let i = 1; i < ct.location.length; i++) {
+      const { op, number } = ct.location[i]!;
+      if (op === '&') val = (val & number) >>> 0;
+      else if (op === '<<') val = (val << (number & 31)) >>> 0;
+      else if (op === '>>') val = val >>> (number & 31);
+      else {
+        if (at + val > 0xffffffff) return false;
+        at += val;
+        pos = number;
+        if (at + 4 > 0xffffffff || len < at + 4 || pos > len - at - 4) return false;
+        val = be32(d, nh + at + pos);
+      }
+    }
+    if (!ct.value.some((v) => v.min <= val && val <= v.max)) return false;
+  }
+  return true;
+}
+
+function u32Mt(data: U32Data): MatchFn {
+  return (par) => u32MatchIt(data.tests, par.d, par.nh, par.end - par.nh) !== data.invert;
+}
 

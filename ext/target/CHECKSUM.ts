@@ -26,7 +26,7 @@ export const CHECKSUM: TargetModule<ChecksumData> = {
   },
   save: (d) => (d.fill ? ' --checksum-fill' : ''),
   check: (d) => (d.fill ? undefined : 'xt_CHECKSUM: no operation'),
-  lower: 'needs the packet checksum state and its rewrite (skb_checksum_help)',
-  reference: 'needs the packet checksum state and its rewrite (skb_checksum_help)',
+  lower: 'fills in checksums left to the device (CHECKSUM_PARTIAL, skb_checksum_help): nfvm does not model skb->ip_summed',
+  reference: 'fills in checksums left to the device (CHECKSUM_PARTIAL, skb_checksum_help): nfvm does not model skb->ip_summed',
 };
 

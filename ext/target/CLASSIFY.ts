@@ -7,6 +7,9 @@
 import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { M_PRIORITY } from '../../vm/layout.js';
 
 interface ClassifyData {
   /** TC_H_MAKE(major << 16, minor) */
@@ -59,7 +62,15 @@ export const CLASSIFY: TargetModule<ClassifyData> = {
     if (!seen.has('set-class')) fail('CLASSIFY: option "--set-class" must be specified', 'option');
   },
   save: (d) => ` --set-class ${(d.priority >>> 16).toString(16).padStart(4, '0')}:${(d.priority & 0xffff).toString(16).padStart(4, '0')}`,
-  lower: 'needs skb->priority as the queueing discipline reads it (meta set priority)',
-  reference: 'needs skb->priority as the queueing discipline reads it (meta set priority)',
+  ...compatTargetFaces(classifyTg),
 };
 
+
+// --- reference semantics (xt_CLASSIFY.c classify_tg, kernel 6.18) -----------------------
+/** classify_tg(): skb->priority becomes the class (what the queueing disciplines read). */
+function classifyTg(info: ClassifyData): TargetFn {
+  return (par) => {
+    par.meta[M_PRIORITY] = info.priority | 0;
+    return XT_CONTINUE;
+  };
+}

@@ -8,6 +8,11 @@ import type { TargetModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
 import { DSCP_MAX, classToDscp, hex02 } from '../match/dscp.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { getDsfield, ipv4ChangeDsfield, ipv6ChangeDsfield } from '../dsfield.js';
+import { NF_DROP } from '../../core/netfilter.js';
+import type { Family } from '../../core/ast.js';
 
 interface DscpTargetData {
   /** The DSCP value 0..63. */
@@ -35,7 +40,19 @@ export const DSCP: TargetModule<DscpTargetData> = {
   },
   save: (d) => ` --set-dscp ${hex02(d.dscp)}`,
   check: (d) => (d.dscp > DSCP_MAX ? `xt_DSCP: dscp ${hex02(d.dscp)} out of range` : undefined),
-  lower: 'needs packet rewriting: the DS field and the IPv4 checksum',
-  reference: 'needs packet rewriting: the DS field and the IPv4 checksum',
+  ...compatTargetFaces(dscpTg),
 };
 
+
+// --- reference semantics (xt_DSCP.c dscp_tg / dscp_tg6, kernel 6.18) --------------------
+/** dscp_tg(): the upper six bits of the DS field become the DSCP, the ECN bits stay (XT_DSCP_ECN_MASK). */
+function dscpTg(info: DscpTargetData, family: Family): TargetFn {
+  return (par) => {
+    if (getDsfield(par, family) >> 2 !== info.dscp) {
+      if (par.end - par.nh < (family === 'ip' ? 20 : 40)) return NF_DROP;
+      if (family === 'ip') ipv4ChangeDsfield(par.d, par.nh, 0x03, info.dscp << 2);
+      else ipv6ChangeDsfield(par.d, par.nh, 0x03, info.dscp << 2);
+    }
+    return XT_CONTINUE;
+  };
+}

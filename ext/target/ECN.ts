@@ -15,6 +15,10 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
+import { XT_CONTINUE, be16, headerPointer, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { csumReplace2 } from '../dsfield.js';
+import { NF_DROP } from '../../core/netfilter.js';
 
 const IPT_ECN_OP_SET_IP = 0x01;
 const IPT_ECN_OP_SET_ECE = 0x10;
@@ -89,7 +93,44 @@ export const ECN: TargetModule<EcnData> = {
     }
     return undefined;
   },
-  lower: 'needs packet rewriting: the ECN bits and the checksums',
-  reference: 'needs packet rewriting: the ECN bits and the checksums',
+  ...compatTargetFaces(ecnTg),
 };
 
+
+// --- reference semantics (ipt_ECN.c ecn_tg, kernel 6.18) --------------------------------
+
+/**
+ * ecn_tg(): the IP ECN codepoint (csum_replace2 over the TOS word), then for
+ * TCP (by the protocol field alone: a later fragment is rewritten too) the
+ * ECE/CWR bits with the TCP checksum updated over the flags word
+ * (inet_proto_csum_replace2 of a packet whose checksum is complete). A TCP
+ * header cut short drops the packet.
+ */
+function ecnTg(info: EcnData): TargetFn {
+  return (par) => {
+    const d = par.d;
+    const nh = par.nh;
+    if (info.operation & IPT_ECN_OP_SET_IP && (d[nh + 1]! & 3) !== (info.ipEct & 3)) {
+      const old = d[nh + 1]!;
+      const nw = (old & ~3) | (info.ipEct & 3);
+      d[nh + 1] = nw;
+      csumReplace2(d, nh + 10, old, nw);
+    }
+    if (info.operation & (IPT_ECN_OP_SET_ECE | IPT_ECN_OP_SET_CWR) && d[nh + 9] === 6) {
+      const th = headerPointer(par, (d[nh]! & 0x0f) * 4, 20);
+      if (th < 0) return NF_DROP;
+      const fl = d[th + 13]!;
+      const ece = (fl >> 6) & 1;
+      const cwr = (fl >> 7) & 1;
+      if ((info.operation & IPT_ECN_OP_SET_ECE && ece !== info.ece) || (info.operation & IPT_ECN_OP_SET_CWR && cwr !== info.cwr)) {
+        const oldval = be16(d, th + 12);
+        let f = fl;
+        if (info.operation & IPT_ECN_OP_SET_ECE) f = (f & ~0x40) | (info.ece << 6);
+        if (info.operation & IPT_ECN_OP_SET_CWR) f = (f & ~0x80) | (info.cwr << 7);
+        d[th + 13] = f;
+        csumReplace2(d, th + 16, oldval, be16(d, th + 12));
+      }
+    }
+    return XT_CONTINUE;
+  };
+}

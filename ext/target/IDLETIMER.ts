@@ -12,6 +12,8 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
 
 const XT_IDLETIMER = 0;
 const XT_IDLETIMER_ALARM = 1;
@@ -51,7 +53,21 @@ export const IDLETIMER: TargetModule<IdletimerData> = {
     if (d.timerType > XT_IDLETIMER_ALARM) return 'xt_IDLETIMER: invalid value for timer type';
     return undefined;
   },
-  lower: 'needs a timer per label and its sysfs notification',
-  reference: 'needs a timer per label and its sysfs notification',
+  ...compatTargetFaces(idletimerTg),
 };
 
+
+// --- reference semantics (xt_IDLETIMER.c, kernel 6.18) ----------------------------------
+/**
+ * The target's effect lies outside the packet and what a node snapshot
+ * holds (an LED trigger, the audit log, a per-label idle timer and its
+ * sysfs file): the packet goes on unchanged (XT_CONTINUE) and the effect is
+ * recorded while tracing.
+ */
+function idletimerTg(d: IdletimerData): TargetFn {
+  const what = `timer ${d.label} restarted: ${d.timeout}s`;
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: 'IDLETIMER', what });
+    return XT_CONTINUE;
+  };
+}

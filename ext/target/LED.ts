@@ -17,6 +17,8 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
 
 interface LedData {
   /** The trigger id without the `netfilter-` prefix. */
@@ -68,7 +70,21 @@ export const LED: TargetModule<LedData> = {
     if (d.alwaysBlink) s += ' --led-always-blink';
     return s;
   },
-  lower: 'needs the LED trigger device',
-  reference: 'needs the LED trigger device',
+  ...compatTargetFaces(ledTg),
 };
 
+
+// --- reference semantics (xt_LED.c, kernel 6.18) ----------------------------------
+/**
+ * The target's effect lies outside the packet and what a node snapshot
+ * holds (an LED trigger, the audit log, a per-label idle timer and its
+ * sysfs file): the packet goes on unchanged (XT_CONTINUE) and the effect is
+ * recorded while tracing.
+ */
+function ledTg(d: LedData): TargetFn {
+  const what = `led_trigger_event netfilter-${d.id}${d.delay ? ` delay ${d.delay === 0xffffffff ? 'inf' : d.delay}` : ''}${d.alwaysBlink ? ' always-blink' : ''}`;
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: 'LED', what });
+    return XT_CONTINUE;
+  };
+}

@@ -65,8 +65,8 @@ function npt(name: 'SNPT' | 'DNPT', hooks: number): TargetModule<NptData> {
       }
       return undefined;
     },
-    lower: 'needs packet rewriting: the prefix and the checksum-neutral adjustment (RFC 6296)',
-    reference: 'needs packet rewriting: the prefix and the checksum-neutral adjustment (RFC 6296)',
+    lower: 'needs the prefix rewrite with its checksum-neutral adjustment and the ICMPv6 error it sends on a 0xffff word (ip6t_NPT)',
+    reference: 'needs the prefix rewrite with its checksum-neutral adjustment and the ICMPv6 error it sends on a 0xffff word (ip6t_NPT)',
   };
 }
 

@@ -49,8 +49,8 @@ export const SECMARK: TargetModule<SecmarkData> = {
     if (d.secctx === '') return 'xt_SECMARK: invalid security context';
     return undefined;
   },
-  lower: 'needs the security labels of the node (LSM secids)',
-  reference: 'needs the security labels of the node (LSM secids)',
+  lower: 'needs the node\'s SELinux contexts as secids (security_secctx_to_secid): a snapshot holds no security policy',
+  reference: 'needs the node\'s SELinux contexts as secids (security_secctx_to_secid): a snapshot holds no security policy',
 };
 
 const CONNSECMARK_SAVE = 1;
@@ -85,7 +85,7 @@ export const CONNSECMARK: TargetModule<ConnsecmarkData> = {
     if (d.mode !== CONNSECMARK_SAVE && d.mode !== CONNSECMARK_RESTORE) return `xt_CONNSECMARK: invalid mode: ${d.mode}`;
     return undefined;
   },
-  lower: 'needs the security labels of the node (LSM secids) on the connection',
-  reference: 'needs the security labels of the node (LSM secids) on the connection',
+  lower: 'needs the node\'s SELinux contexts as secids on the connection (ct->secmark): a snapshot holds no security policy',
+  reference: 'needs the node\'s SELinux contexts as secids on the connection (ct->secmark): a snapshot holds no security policy',
 };
 

@@ -13,6 +13,14 @@ import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
 import type { TcpData } from '../match/tcpudp.js';
 import { parseUintOpt } from '../numbers.js';
+import { NotModelled, XT_CONTINUE, be16, be32, headerPointer, type TargetFn, type XtActionParam } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { csumReplace2, inetProtoCsumReplace4 } from '../dsfield.js';
+import { ipv6Authlen, ipv6Optlen } from '../ipv6hdr.js';
+import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, ipv6ExtHdr } from '../../vm/packet.js';
+import { M_END, M_LEN } from '../../vm/layout.js';
+import { NF_DROP } from '../../core/netfilter.js';
+import type { Family } from '../../core/ast.js';
 
 /** XT_TCPMSS_CLAMP_PMTU */
 const TCPMSS_CLAMP_PMTU = 0xffff;
@@ -54,7 +62,123 @@ export const TCPMSS: TargetModule<TcpmssData> = {
     if (!syn) return 'xt_TCPMSS: Only works on TCP SYN packets (the rule needs --syn or --tcp-flags with SYN set)';
     return undefined;
   },
-  lower: 'needs packet rewriting: the MSS option, from the route MTU with --clamp-mss-to-pmtu',
-  reference: 'needs packet rewriting: the MSS option, from the route MTU with --clamp-mss-to-pmtu',
+  ...compatTargetFaces(tcpmssTg),
 };
 
+
+// --- reference semantics (xt_TCPMSS.c tcpmss_tg4 / tcpmss_tg6, kernel 6.18) -------------
+/** optlen() of xt_TCPMSS.c / xt_TCPOPTSTRIP.c: EOL, NOP and a zero length byte step one byte. */
+export function tcpOptlen(d: Uint8Array, at: number): number {
+  return d[at]! <= 1 || d[at + 1] === 0 ? 1 : d[at + 1]!;
+}
+
+/** ipv6_skip_exthdr() from the end of the IPv6 header: the upper-layer offset from the network header, or -1. */
+export function ipv6SkipExthdr(par: XtActionParam): number {
+  const d = par.d;
+  let nexthdr = d[par.nh + 6]!;
+  let start = 40;
+  while (ipv6ExtHdr(nexthdr)) {
+    if (nexthdr === NEXTHDR_NONE) return -1;
+    const hp = headerPointer(par, start, 2);
+    if (hp < 0) return -1;
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      const fp = headerPointer(par, start + 2, 2);
+      if (fp < 0) return -1;
+      if (be16(d, fp) & ~0x7) break;
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = ipv6Authlen(d[hp + 1]!);
+    else hdrlen = ipv6Optlen(d[hp + 1]!);
+    nexthdr = d[hp]!;
+    start += hdrlen;
+  }
+  return start;
+}
+
+/**
+ * tcpmss_mangle_packet() with --set-mss: an MSS option above the value is
+ * lowered (never raised); a SYN without the option and without data gets
+ * one (at most 536 for IPv4, 1220 for IPv6), growing the packet by 4 bytes
+ * (skb_put at the end of the L3 data) with the TCP and IP lengths and
+ * checksums updated. Returns the growth, or -1 to drop.
+ */
+function mangle(par: XtActionParam, family: Family, tcphoff: number, newmss0: number): number {
+  if (par.fragoff !== 0) return 0;
+  const d = par.d;
+  const len = par.end - par.nh - tcphoff;
+  if (len < 20) return -1;
+  const th = par.nh + tcphoff;
+  const tcpHdrlen = (d[th + 12]! >> 4) * 4;
+  if (len < tcpHdrlen || tcpHdrlen < 20) return -1;
+  let newmss = newmss0;
+  for (let i = 20; i <= tcpHdrlen - 4; i += tcpOptlen(d, th + i)) {
+    if (d[th + i] === 2 && d[th + i + 1] === 4) {
+      const oldmss = be16(d, th + i + 2);
+      if (oldmss <= newmss) return 0;
+      d[th + i + 2] = newmss >> 8;
+      d[th + i + 3] = newmss & 0xff;
+      inetProtoCsumReplace4(d, th + 16, oldmss, newmss);
+      return 0;
+    }
+  }
+  if (len > tcpHdrlen) return 0;
+  if (tcpHdrlen >= 60) return 0;
+  if (par.end + 4 > d.length) return -1;
+  newmss = Math.min(newmss, family === 'ip' ? 536 : 1220);
+  // nothing follows the TCP header (len == tcp_hdrlen): the option goes at the end
+  const opt = th + 20;
+  d.copyWithin(opt + 4, opt, opt + len - 20);
+  inetProtoCsumReplace4(d, th + 16, len, len + 4);
+  d[opt] = 2;
+  d[opt + 1] = 4;
+  d[opt + 2] = newmss >> 8;
+  d[opt + 3] = newmss & 0xff;
+  inetProtoCsumReplace4(d, th + 16, 0, be32(d, opt));
+  const oldval = be16(d, th + 12);
+  d[th + 12] = d[th + 12]! + (1 << 4);
+  inetProtoCsumReplace4(d, th + 16, oldval, be16(d, th + 12));
+  return 4;
+}
+
+/** The packet grew by `n` bytes at the end of its L3 data (skb_put): the frame ends there now (trailing padding was trimmed by ip_rcv). */
+function grow(par: XtActionParam, n: number): void {
+  const m = par.meta;
+  m[M_LEN] = m[M_LEN]! + n;
+  m[M_END] = m[M_END]! + n;
+  par.end += n;
+  par.pkt.len = par.end;
+}
+
+function tcpmssTg(info: TcpmssData, family: Family): TargetFn {
+  if (info.mss === TCPMSS_CLAMP_PMTU) {
+    throw new NotModelled('target TCPMSS --clamp-mss-to-pmtu: needs the MTU of the route and of the reverse route at the hook (dst_mtu, tcpmss_reverse_mtu)');
+  }
+  return (par) => {
+    const d = par.d;
+    const nh = par.nh;
+    if (family === 'ip') {
+      const ret = mangle(par, family, (d[nh]! & 0x0f) * 4, info.mss);
+      if (ret < 0) return NF_DROP;
+      if (ret > 0) {
+        const old = be16(d, nh + 2);
+        const nw = old + ret;
+        csumReplace2(d, nh + 10, old, nw);
+        d[nh + 2] = nw >> 8;
+        d[nh + 3] = nw & 0xff;
+        grow(par, ret);
+      }
+      return XT_CONTINUE;
+    }
+    const tcphoff = ipv6SkipExthdr(par);
+    if (tcphoff < 0) return NF_DROP;
+    const ret = mangle(par, family, tcphoff, info.mss);
+    if (ret < 0) return NF_DROP;
+    if (ret > 0) {
+      const nw = be16(d, nh + 4) + ret;
+      d[nh + 4] = nw >> 8;
+      d[nh + 5] = nw & 0xff;
+      grow(par, ret);
+    }
+    return XT_CONTINUE;
+  };
+}

@@ -11,6 +11,12 @@
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
+import { XT_CONTINUE, headerPointer, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { inetProtoCsumReplace4 } from '../dsfield.js';
+import { ipv6SkipExthdr, tcpOptlen } from './TCPMSS.js';
+import { NF_DROP } from '../../core/netfilter.js';
+import type { Family } from '../../core/ast.js';
 
 /** tcp_optionmap[] */
 const TCP_OPTION_NAMES: ReadonlyMap<string, number> = new Map([
@@ -49,7 +55,45 @@ export const TCPOPTSTRIP: TargetModule<TcpoptstripData> = {
     d.options.sort((a, b) => a - b);
   },
   save: (d) => (d.options.length ? ` --strip-options ${d.options.join(',')}` : ''),
-  lower: 'needs packet rewriting: the TCP options and checksum',
-  reference: 'needs packet rewriting: the TCP options and checksum',
+  ...compatTargetFaces(tcpoptstripTg),
 };
 
+
+// --- reference semantics (xt_TCPOPTSTRIP.c, kernel 6.18) --------------------------------
+/**
+ * tcpoptstrip_mangle_packet(): each listed option is overwritten with NOPs,
+ * byte by byte with the TCP checksum updated for each (as 16-bit words at
+ * their even/odd position). A later fragment is left alone; a TCP header
+ * cut short, or one whose options reach past the packet, drops it.
+ */
+function tcpoptstripTg(info: TcpoptstripData, family: Family): TargetFn {
+  const strip = new Uint8Array(256);
+  for (const o of info.options) strip[o] = 1;
+  return (par) => {
+    const d = par.d;
+    const tcphoff = family === 'ip' ? (d[par.nh]! & 0x0f) * 4 : ipv6SkipExthdr(par);
+    if (tcphoff < 0) return NF_DROP;
+    if (par.fragoff !== 0) return XT_CONTINUE;
+    const th = headerPointer(par, tcphoff, 20);
+    if (th < 0) return NF_DROP;
+    const tcpHdrlen = (d[th + 12]! >> 4) * 4;
+    if (tcpHdrlen < 20) return NF_DROP;
+    if (par.end - par.nh < tcphoff + tcpHdrlen) return NF_DROP;
+    for (let i = 20, optl = 0; i < tcpHdrlen - 1; i += optl) {
+      optl = tcpOptlen(d, th + i);
+      if (i + optl > tcpHdrlen) break;
+      if (!strip[d[th + i]!]) continue;
+      for (let j = 0; j < optl; j++) {
+        let o = d[th + i + j]!;
+        let n = 1;
+        if ((i + j) % 2 === 0) {
+          o <<= 8;
+          n <<= 8;
+        }
+        inetProtoCsumReplace4(d, th + 16, o, n);
+      }
+      d.fill(1, th + i, th + i + optl);
+    }
+    return XT_CONTINUE;
+  };
+}

@@ -47,7 +47,7 @@ export const TEE: TargetModule<TeeData> = {
     if (!d.gw || d.gw.every((b) => b === 0)) return 'xt_TEE: gateway address is all zeros';
     return undefined;
   },
-  lower: 'needs packet duplication and a route to the gateway (nf_dup_ipv4/ipv6)',
-  reference: 'needs packet duplication and a route to the gateway (nf_dup_ipv4/ipv6)',
+  lower: 'sends a clone to the gateway through the node\'s output path (nf_dup_ipv4/ipv6): the table engines cannot emit a packet yet',
+  reference: 'sends a clone to the gateway through the node\'s output path (nf_dup_ipv4/ipv6): the table engines cannot emit a packet yet',
 };
 

@@ -11,6 +11,11 @@ import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseTosMask, parseUintOpt } from '../numbers.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { getDsfield, ipv4ChangeDsfield, ipv6ChangeDsfield } from '../dsfield.js';
+import { NF_DROP } from '../../core/netfilter.js';
+import type { Family } from '../../core/ast.js';
 
 interface TosTargetData {
   value: number;
@@ -56,7 +61,23 @@ export const TOS: TargetModule<TosTargetData> = {
     xtOptFcheck('TOS', TABLE, xflags);
   },
   save: (d) => ` --set-tos ${hex2(d.value)}/${hex2(d.mask)}`,
-  lower: 'needs packet rewriting: the DS field and the IPv4 checksum',
-  reference: 'needs packet rewriting: the DS field and the IPv4 checksum',
+  ...compatTargetFaces(tosTg, 1),
 };
 
+
+// --- reference semantics (xt_DSCP.c tos_tg / tos_tg6, kernel 6.18) ----------------------
+/** tos_tg(): the DS field becomes (ds & ~mask) ^ value; IPv4 fixes its header checksum (ipv4_change_dsfield). */
+function tosTg(info: TosTargetData, family: Family): TargetFn {
+  return (par) => {
+    const d = par.d;
+    const orig = getDsfield(par, family);
+    const nv = ((orig & ~info.mask) ^ info.value) & 0xff;
+    if (orig !== nv) {
+      // skb_ensure_writable(skb, sizeof(struct iphdr)), for IPv6 too
+      if (par.end - par.nh < 20) return NF_DROP;
+      if (family === 'ip') ipv4ChangeDsfield(d, par.nh, 0, nv);
+      else ipv6ChangeDsfield(d, par.nh, 0, nv);
+    }
+    return XT_CONTINUE;
+  };
+}

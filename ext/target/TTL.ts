@@ -8,6 +8,11 @@ import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
+import { csumReplace2 } from '../dsfield.js';
+import { NF_DROP } from '../../core/netfilter.js';
+import type { Family } from '../../core/ast.js';
 
 interface TtlTargetData {
   /** IPT_TTL_SET / _INC / _DEC (IP6T_HL_* alike). */
@@ -40,11 +45,27 @@ function make(name: 'TTL' | 'HL', family: 'ip' | 'ip6'): TargetModule<TtlTargetD
     },
     save: (d) => ` --${p}-${d.mode} ${d.value}`,
     check: (d) => (d.mode !== 'set' && d.value === 0 ? `xt_HL: ${d.mode === 'inc' ? 'increment' : 'decrement'} by 0` : undefined),
-    lower: 'needs packet rewriting: the TTL / hop limit and the IPv4 checksum',
-    reference: 'needs packet rewriting: the TTL / hop limit and the IPv4 checksum',
+    ...compatTargetFaces(hlTg),
   };
 }
 
 export const TTL = make('TTL', 'ip');
 export const HL = make('HL', 'ip6');
 
+
+// --- reference semantics (xt_HL.c ttl_tg / hl_tg6, kernel 6.18) -------------------------
+/** ttl_tg() / hl_tg6(): set, or step up to 255 / down to 0; the IPv4 checksum follows (csum_replace2). */
+function hlTg(info: TtlTargetData, family: Family): TargetFn {
+  const off = family === 'ip' ? 8 : 7;
+  return (par) => {
+    if (par.end - par.nh < (family === 'ip' ? 20 : 40)) return NF_DROP;
+    const d = par.d;
+    const old = d[par.nh + off]!;
+    const v = info.mode === 'set' ? info.value : info.mode === 'inc' ? Math.min(255, old + info.value) : Math.max(0, old - info.value);
+    if (v !== old) {
+      if (family === 'ip') csumReplace2(d, par.nh + 10, old << 8, v << 8);
+      d[par.nh + off] = v;
+    }
+    return XT_CONTINUE;
+  };
+}

@@ -254,6 +254,7 @@ describe('fuzzing the validator', () => {
             state: new Float64Array(8),
             srcmap: new Int32Array(nrules * 2),
             nrules,
+            xt: [{ kind: 'match', name: 'm', rev: 0, fn: () => 0 }, { kind: 'target', name: 'T', rev: 0, fn: () => -1 }],
           };
           if (checkProgram(p, pkts.map(buildPkt))) accepted++;
         },
@@ -291,7 +292,7 @@ describe('fuzzing the validator', () => {
           const p: Program = {
             family: NFPROTO_IPV4, table: 't', code: Int32Array.from(code), pool: poolArr, pool8: new Uint8Array(poolArr.buffer),
             chains: Int32Array.from(chains), strings: ['c', 'd'], sets: [new NftSet('s', 2), new NftSet('i', 1, 4).addRange([1], [9])],
-            counters: new Float64Array(8), compat: [], state: new Float64Array(12), srcmap: new Int32Array(ri * 2), nrules: ri,
+            counters: new Float64Array(8), compat: [], state: new Float64Array(12), srcmap: new Int32Array(ri * 2), nrules: ri, xt: [],
           };
           resetState(p, 0);
           if (checkProgram(p, pkts.map(buildPkt))) accepted++;

@@ -1,6 +1,6 @@
 /**
  * The interpreter's single call site for the expression kinds added with
- * the compiler (ct, fib, xt_l4, reject, queue, nat) and the optimizer
+ * the compiler (ct, fib, xt_l4, reject, queue, nat, the x_tables compat match/target) and the optimizer
  * (classify): they are rare on the fast path, so they share one `case` that
  * calls here. Returns NFT_CONTINUE, NFT_BREAK, a verdict, or CLS_JUMP
  * (classify: go on at clsPc[0]).
@@ -19,9 +19,10 @@ import { execClassify } from './classify.js';
 import { execXtMatch } from './xtmatch.js';
 import { execXtSet } from './xtset.js';
 import { execXtCompat } from './xtcompat.js';
+import { execCompat } from './compat.js';
 
 /** The opcodes execExtra runs (the interpreter's shared case). */
-export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.FIB, Op.XT_L4, Op.REJECT, Op.QUEUE, Op.NAT, Op.CLASSIFY, Op.XT_MATCH, Op.XT_SET_MATCH, Op.XT_SET_TARGET, Op.XT_COMPAT]);
+export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.FIB, Op.XT_L4, Op.REJECT, Op.QUEUE, Op.NAT, Op.CLASSIFY, Op.XT_MATCH, Op.XT_SET_MATCH, Op.XT_SET_TARGET, Op.XT_COMPAT, Op.MATCH, Op.TARGET]);
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
@@ -48,6 +49,9 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
       return execXtSet(prog, pc, pkt, env);
     case Op.XT_COMPAT:
       return execXtCompat(prog, pc, pkt, env, chain, rule);
+    case Op.MATCH:
+    case Op.TARGET:
+      return execCompat(prog, pc, pkt, env, chain, rule);
     default:
       return NFT_BREAK;
   }

@@ -27,6 +27,7 @@ import { disasmXtMatch, evalXtMatch, validateXtMatch } from './xtmatch.js';
 import { disasmReject, evalReject, validateReject } from './reject.js';
 import { disasmQueue, evalQueue, validateQueue } from './queue.js';
 import { disasmNat, evalNat, validateNat } from './nat.js';
+import { disasmCompat, evalCompat, validateCompat } from './compat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
 import { disasmXtSet, evalXtSet, validateXtSet } from './xtset.js';
 import { disasmXtCompat, evalXtCompat, validateXtCompat } from './xtcompat.js';
@@ -79,6 +80,9 @@ const xtset: ExprKind = { validate: validateXtSet, disasm: disasmXtSet, eval: ev
 table[Op.XT_SET_MATCH] = xtset;
 table[Op.XT_SET_TARGET] = xtset;
 table[Op.XT_COMPAT] = { validate: validateXtCompat, disasm: disasmXtCompat, eval: evalXtCompat };
+const compat: ExprKind = { validate: validateCompat, disasm: disasmCompat, eval: evalCompat };
+table[Op.MATCH] = compat;
+table[Op.TARGET] = compat;
 
 /** EXPR_KINDS[op]: the expression kind of an opcode (undefined for RULE/END and non-opcodes). */
 export const EXPR_KINDS: readonly (ExprKind | undefined)[] = Object.freeze(table);
@@ -107,3 +111,4 @@ export * from './queue.js';
 export * from './nat.js';
 export * from './classify.js';
 export * from './xtset.js';
+export * from './compat.js';

@@ -42,7 +42,7 @@ export const enum XtCompatRec {
   SIZE = 3,
 }
 
-export function emitXtCompat(b: Emitter, m: XtCompat): void {
+export function emitXtCompatMatch(b: Emitter, m: XtCompat): void {
   b.emit([Op.XT_COMPAT, b.compat(m), 0]);
 }
 

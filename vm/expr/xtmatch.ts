@@ -15,9 +15,17 @@
  *    return info->invert`: a packet without a conntrack passes the rest of
  *    the match, the `a` words of records after the guard, which test its
  *    conntrack (they would BREAK). With a conntrack it goes on into them.
+ *  - XT_MATCH_HOTDROP, ipt_do_table's `while (!acpar.hotdrop)`: an x_tables
+ *    match run through a compat record (vm/expr/compat.ts) may return true
+ *    and hotdrop (an inverted test over a malformed header): x_tables then
+ *    counts the rule and runs its target before dropping. The compat record
+ *    sets VmEnv.xtHotdrop and lets the rule go on; this record, after the
+ *    counter (before a verdict, after an extension target), ends the
+ *    traversal with NF_DROP; the engine turns the verdict of such a run into
+ *    NF_DROP (engine/vm-table.ts).
  * Printed `[ xt_match ports reg 1 reg 2 set __set0 ]`,
- * `[ xt_match tcpopt 8 ]` (`invert` appended when inverted) and
- * `[ xt_match ctguard skip 12 ]`.
+ * `[ xt_match tcpopt 8 ]` (`invert` appended when inverted),
+ * `[ xt_match ctguard skip 12 ]` and `[ xt_match hotdrop ]`.
  *
  * Record: [op, kind, a, b, c, flags]
  *   ports:   a sreg1 slot, b sreg2 slot, c set index
@@ -39,6 +47,7 @@ import { TRACE_HOTDROP } from './xtl4.js';
 const XT_MATCH_PORTS = 1;
 const XT_MATCH_TCPOPT = 2;
 const XT_MATCH_CTGUARD = 3;
+const XT_MATCH_HOTDROP = 4;
 const XT_MATCH_F_INV = 1;
 
 const KIND = 1;
@@ -58,6 +67,11 @@ export function emitXtMatchTcpOpt(b: Emitter, option: number, invert: boolean): 
 /** Emits a guard over the records that follow (its skip is set with setXtMatchCtGuard once they are emitted); returns its position in the rule. */
 export function emitXtMatchCtGuard(b: Emitter): number {
   return b.emit([Op.XT_MATCH, XT_MATCH_CTGUARD, 0, 0, -1, 0]);
+}
+
+/** Emits the end of a rule whose compat match may have hotdropped after matching (ipt_do_table's loop condition). */
+export function emitXtMatchHotdrop(b: Emitter): void {
+  b.emit([Op.XT_MATCH, XT_MATCH_HOTDROP, 0, 0, -1, 0]);
 }
 
 /** Sets the guard at rule position `at` to skip the records up to rule position `end`. */
@@ -97,6 +111,8 @@ export function validateXtMatch(prog: Program, code: Int32Array, pc: number): st
       }
       return skip < 0 || e !== end ? 'xt_match: ctguard skip does not end on a record boundary' : null;
     }
+    case XT_MATCH_HOTDROP:
+      return code[pc + A] === 0 && code[pc + B] === 0 && code[pc + C] === -1 && code[pc + FLAGS] === 0 ? null : 'xt_match: stray operands';
     default:
       return `xt_match: unknown kind ${code[pc + KIND]}`;
   }
@@ -105,6 +121,7 @@ export function validateXtMatch(prog: Program, code: Int32Array, pc: number): st
 export function disasmXtMatch(prog: Program, code: Int32Array, pc: number): string {
   const inv = code[pc + FLAGS]! & XT_MATCH_F_INV ? 'invert ' : '';
   if (code[pc + KIND] === XT_MATCH_CTGUARD) return `ctguard skip ${code[pc + A]} `;
+  if (code[pc + KIND] === XT_MATCH_HOTDROP) return 'hotdrop ';
   if (code[pc + KIND] === XT_MATCH_PORTS) {
     return `ports reg ${fmtReg(code[pc + A]!)} reg ${fmtReg(code[pc + B]!)} set ${prog.sets[code[pc + C]!]!.name} ${inv}`;
   }
@@ -120,6 +137,7 @@ export function execXtMatch(prog: Program, pc: number, pkt: Packet, regs: NftReg
     clsPc[0] = pc + SIZE + code[pc + A]!;
     return CLS_JUMP;
   }
+  if (code[pc + KIND] === XT_MATCH_HOTDROP) return env.xtHotdrop ? NF_DROP : NFT_CONTINUE;
   if (code[pc + KIND] === XT_MATCH_PORTS) {
     const set = prog.sets[code[pc + C]!]!;
     const found = set.lookup(regs.r8, regs.r32, code[pc + A]!) || set.lookup(regs.r8, regs.r32, code[pc + B]!);

@@ -12,7 +12,7 @@ import {
   NFT_NG_RANDOM, NFT_RETURN, NFT_SET_INTERVAL, NftSet, ProgramBuilder, M_FLAGS, F_NFTRACE, M_PKTTYPE, M_SKUID,
   M_SKGID, M_CPU, M_PRIORITY, regSlot, emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter,
   emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange,
-  emitVerdict, emitCtGet, emitCtSet, emitFib, emitXtL4, emitReject, emitQueue, emitNat, emitXtMatchPorts, emitXtMatchTcpOpt, emitXtCompat, XT_COMPAT_HOTDROP, XT_COMPAT_MATCH, XT_COMPAT_NOMATCH,
+  emitVerdict, emitCtGet, emitCtSet, emitFib, emitXtL4, emitReject, emitQueue, emitNat, emitXtMatchPorts, emitXtMatchTcpOpt, emitXtCompat, emitXtCompatMatch, XT_COMPAT_HOTDROP, XT_COMPAT_MATCH, XT_COMPAT_NOMATCH,
   NFT_CT_STATE, NFT_CT_DIRECTION, NFT_CT_STATUS, NFT_CT_MARK, NFT_CT_XT_STATE, NFTA_FIB_F_SADDR, NFTA_FIB_F_DADDR,
   NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, NFT_REJECT_ICMPX_UNREACH, NFT_QUEUE_FLAG_BYPASS, NFT_QUEUE_FLAG_CPU_FANOUT,
   NAT_SNAT, NAT_DNAT, NAT_MASQ, NAT_REDIR, M_CT_STATE, M_CT_MARK, M_CT_STATUS, M_CT_DIR,
@@ -31,8 +31,8 @@ const FUSE_KEYS = [NFT_META_MARK, NFT_META_LEN, NFT_META_IIF, NFT_META_OIF, NFT_
 const SET_KEYS = [NFT_META_MARK, NFT_META_PRIORITY, NFT_META_PKTTYPE, NFT_META_NFTRACE, NFT_META_SECMARK];
 const INTERESTING = [0, 0, 6, 17, 22, 80, 10, 192, 168, 1, 0xff, 0x08, 0x45];
 
-/** Expression kinds emitSpec() knows (0..32). */
-const EXPR_KINDS_GENERATED = 33;
+/** Expression kinds emitSpec() knows (0..33). */
+const EXPR_KINDS_GENERATED = 34;
 
 export type ExprSpec = [kind: number, a: number, b: number, c: number, d: number, data: number[]];
 export interface ProgSpec {
@@ -223,7 +223,14 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
     case 32: {
       // an x_tables match through nft_compat: a function of the packet (its length), hotdropping some
       const m = 2 + (bb % 5);
-      emitXtCompat(b, { name: 'length', rev: 0, match: (pkt) => (pkt.len % m === 0 ? XT_COMPAT_HOTDROP * (c % 2) : pkt.len % m === 1 ? XT_COMPAT_MATCH : XT_COMPAT_NOMATCH) });
+      emitXtCompatMatch(b, { name: 'length', rev: 0, match: (pkt) => (pkt.len % m === 0 ? XT_COMPAT_HOTDROP * (c % 2) : pkt.len % m === 1 ? XT_COMPAT_MATCH : XT_COMPAT_NOMATCH) });
+      return;
+    }
+    case 33: {
+      // an x_tables match or target (nft_compat) over the packet bytes: deterministic in the packet
+      const k = bb % 4;
+      if (k < 2) emitXtCompat(b, { kind: 'match', name: 'gen', rev: 0, fn: (pkt) => (pkt.len === 0 ? -1 : (pkt.data[c % 40]! + k) & 1) });
+      else emitXtCompat(b, { kind: 'target', name: 'GEN', rev: 0, fn: (pkt) => ((pkt.data[d % 40]! & 3) === 0 ? [NF_ACCEPT, NF_DROP][k & 1]! : NFT_CONTINUE) });
       return;
     }
     default:

@@ -254,6 +254,14 @@ export const GOLDEN: Record<string, () => Program> = {
     const ipsets = parseIpsetSave('create bl hash:net\ncreate seen hash:ip,port\n', 'sets');
     return compileTable(parseRestore(text), 'filter', { backend: 'nft', optimize: 0, engine: { ipsets } }).program;
   },
+  'iptables-nft -t mangle -A FORWARD -p tcp -m tcp --syn -m u32 --u32 "0x0=0x0" -m string --string "GET /" --algo bm -j TCPMSS --set-mss 1400 (nft_compat match and target)': () => {
+    const text = '*mangle\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --syn -m u32 --u32 "0x0=0x0" -m string --string "GET /" --algo bm -j TCPMSS --set-mss 1400\nCOMMIT\n';
+    return compileTable(parseRestore(text), 'mangle', { backend: 'nft' }).program;
+  },
+  'ip6tables-nft -t mangle -A POSTROUTING -m frag --fragfirst -j HL --hl-set 64': () => {
+    const text = '*mangle\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -m frag --fragfirst -j HL --hl-set 64\nCOMMIT\n';
+    return compileTable(parseRestore(text, { family: 'ip6' }), 'mangle', { backend: 'nft' }).program;
+  },
 };
 
 function fragRule(op: number, verdict: number): Program {
