@@ -14,6 +14,7 @@
  * 'no' (policy ACCEPT), 'hotdrop' (dropped, not counted).
  * test/kernel/backend-semantics-kernel.test.ts checks the same against the kernel.
  */
+import { runs } from '../helpers/runs.js';
 import { describe, expect, it } from 'vitest';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { referenceTable } from '../../engine/reference/index.js';
@@ -23,7 +24,7 @@ import { enginePacket, genPacketOf, type GenPacket } from '../helpers/engine-gen
 import fc from 'fast-check';
 
 type Fate = 'match' | 'no' | 'hotdrop';
-const base: GenPacket = { ...fc.sample(enginePacket(['INPUT']), { numRuns: 1, seed: 1 })[0]!, chain: 'INPUT', ethernet: false, src: '10.0.0.2', dst: '10.0.0.1', ttl: 64, tos: 0, fragoff: 0, mf: false, ipOptions: false, tcpFlags: 0x02, tcpOptions: false, truncate: undefined, payload: 0, mark: 0, ctstate: 8, ctmark: 0, pkttype: 0 };
+const base: GenPacket = { ...fc.sample(enginePacket(['INPUT']), { numRuns: runs(1), seed: 1 })[0]!, chain: 'INPUT', ethernet: false, src: '10.0.0.2', dst: '10.0.0.1', ttl: 64, tos: 0, fragoff: 0, mf: false, ipOptions: false, tcpFlags: 0x02, tcpOptions: false, truncate: undefined, payload: 0, mark: 0, ctstate: 8, ctmark: 0, pkttype: 0 };
 const tcp = (sport: number, dport: number, more: Partial<GenPacket> = {}): GenPacket => ({ ...base, proto: 6, sport, dport, ...more });
 const udp = (sport: number, dport: number, more: Partial<GenPacket> = {}): GenPacket => ({ ...base, proto: 17, sport, dport, ...more });
 

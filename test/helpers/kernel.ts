@@ -18,13 +18,49 @@ import { Packet, resetMeta } from '../../vm/packet.js';
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
+/** The namespaces this process made and has not deleted yet. */
+const madeNetns = new Set<string>();
+let netnsExitHooked = false;
+
+function deleteMadeNetns(): void {
+  for (const ns of madeNetns) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  madeNetns.clear();
+}
+
+/**
+ * `ip netns add ns`, recorded: what a test run cut short (a timeout that
+ * kills the worker with SIGTERM, ^C) leaves is deleted when the process
+ * exits, not only by the suite's afterAll.
+ */
+export function netnsAdd(ns: string): { status: number | null; stderr: string } {
+  if (!netnsExitHooked) {
+    netnsExitHooked = true;
+    process.once('exit', deleteMadeNetns);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(sig, () => {
+        deleteMadeNetns();
+        process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+      });
+    }
+  }
+  const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+  if (r.status === 0) madeNetns.add(ns);
+  return { status: r.status, stderr: r.stderr };
+}
+
+/** `ip netns del ns` of a namespace netnsAdd made. */
+export function netnsDel(ns: string): void {
+  spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  madeNetns.delete(ns);
+}
+
 export const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 /** The iptables-legacy tools the round-trip tests run. */
 export const LEGACY_TOOLS = ['iptables-legacy-restore', 'ip6tables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-save', 'ip'] as const;
 /** A network namespace can be made and iptables-legacy works in it (ip_tables in the kernel). */
 export function preflight(): string | undefined {
   const ns = `nfvm-dump-pre-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const add = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+  const add = netnsAdd(ns);
   if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
   try {
     for (const tool of ['iptables-legacy-save', 'ip6tables-legacy-save']) {
@@ -33,7 +69,7 @@ export function preflight(): string | undefined {
     }
     return undefined;
   } finally {
-    spawnSync('ip', ['netns', 'del', ns]);
+    netnsDel(ns);
   }
 }
 
@@ -149,16 +185,15 @@ export async function kernelRoundTrip(d: { family: 'ip' | 'ip6'; text: string; c
   const ns = `nfvm-k-${process.pid}-${++nsSeq}-${randomBytes(3).toString('hex')}`;
   const pre = d.family === 'ip6' ? 'ip6tables' : 'iptables';
   const c = d.counters ? ['-c'] : [];
-  const add = await run('ip', ['netns', 'add', ns]);
-  if (add.code !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
+  const add = netnsAdd(ns);
+  if (add.status !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
   try {
     const r = await run('ip', ['netns', 'exec', ns, `${pre}-legacy-restore`, ...c], d.text);
     const s = await run('ip', ['netns', 'exec', ns, `${pre}-legacy-save`, ...c]);
     if (s.code !== 0) throw new Error(`${pre}-legacy-save failed in ${ns}: ${s.stderr}`);
     return { loaded: r.code === 0, restoreStderr: r.stderr.trim(), save: s.stdout };
   } finally {
-    const del = await run('ip', ['netns', 'del', ns]);
-    if (del.code !== 0) console.warn(`ip netns del ${ns} failed: ${del.stderr}`);
+    netnsDel(ns);
   }
 }
 
@@ -213,7 +248,7 @@ export function nsSh(ns: string, script: string): void {
 export function replayTopology(NS: { s: string; n: string; r: string }, MAC: { sender: string; eth0: string; eth1: string; receiver: string }): void {
   const sh = nsSh;
   for (const ns of Object.values(NS)) {
-    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+    const r = netnsAdd(ns);
     if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
     sh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
   }

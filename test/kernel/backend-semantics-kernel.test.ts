@@ -14,6 +14,7 @@
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
  */
+import { runs } from '../helpers/runs.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +47,7 @@ const RULESET = `*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${RULES.m
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
 
 const base: GenPacket = {
-  ...fc.sample(enginePacket(['PREROUTING']), { numRuns: 1, seed: 1 })[0]!,
+  ...fc.sample(enginePacket(['PREROUTING']), { numRuns: runs(1), seed: 1 })[0]!,
   ethernet: true, srcMac: MAC.sender, src: '10.0.0.2', dst: '10.0.0.1', ttl: 64, tos: 0, fragoff: 0, mf: false, ipOptions: false,
   tcpFlags: 0x02, tcpOptions: false, truncate: undefined, payload: 0,
 };

@@ -14,12 +14,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
+import { kernelSkip, netnsDel, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -172,7 +171,7 @@ function setLines(text: string): { lines: string[]; timeouts: Map<string, number
 describe.skipIf(SKIP)('ipset against the kernel', () => {
   beforeAll(() => replayTopology(NS, MAC), 60_000);
   afterAll(() => {
-    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
+    for (const ns of Object.values(NS)) netnsDel(ns);
     rmSync(tmp, { recursive: true, force: true });
   });
 

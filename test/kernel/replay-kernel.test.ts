@@ -30,12 +30,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
+import { kernelSkip, netnsDel, run, flattenCounters, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
 import { engineRuleset } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -134,7 +133,7 @@ interface Tally { cases: number; counters: number; agree: number; nonzero: numbe
 describe.skipIf(SKIP)('replay against the kernel', () => {
   beforeAll(() => replayTopology(NS, MAC), 60_000);
   afterAll(() => {
-    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
+    for (const ns of Object.values(NS)) netnsDel(ns);
     rmSync(tmp, { recursive: true, force: true });
   });
 

@@ -38,7 +38,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
+import { kernelSkip, netnsAdd, netnsDel, run, flattenCounters, nsSh, nsSnapshotRunner } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel, captureCt } from '../../hooks/node.js';
@@ -68,7 +68,7 @@ const NEIGH1 = ['2001:db8:1::2', '2001:db8:1::5', '2001:db8:1::7'];
 
 function topology(): void {
   for (const ns of Object.values(NS)) {
-    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
+    const r = netnsAdd(ns);
     if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
   }
   for (const ns of [NS.s, NS.r]) sh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
@@ -308,7 +308,7 @@ async function runCases(label: string, count: number, seed: number, withConntrac
 describe.skipIf(SKIP)('IPv6 replay against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
-    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
+    for (const ns of Object.values(NS)) netnsDel(ns);
     rmSync(tmp, { recursive: true, force: true });
   });
 
