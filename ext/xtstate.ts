@@ -80,6 +80,12 @@ export class XtState {
     return s;
   }
 
+  /** A rule's own state object (xt_connlimit's nf_conncount_data), saved and restored by checkpoint(). */
+  ruleObject<T extends XtSaveable>(o: T): T {
+    this.named.set(`rule#${this.rules++}`, o);
+    return o;
+  }
+
   /** Saves every named object's state with `save` (objects implementing XtSaveable); the returned function restores it. */
   checkpoint(): () => void {
     const now = this.nowNs;

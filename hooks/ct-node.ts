@@ -31,12 +31,15 @@ import {
 import { NfvmError } from '../core/errors.js';
 import {
   CT_HELPERS, CT_TMPL_DIR_SHIFT, CT_TMPL_HELPER_MASK, CT_TMPL_HELPER_SHIFT, CT_TMPL_NOTRACK, CT_TMPL_ZONE_MARK, CT_TMPL_ZONE_MASK,
-  NAT_DNAT, NAT_MASQ, NAT_NETMAP, NAT_REDIR, NAT_SNAT, type NfCtEnv,
+  CT_ZONE_DFLT, NAT_DNAT, NAT_MASQ, NAT_NETMAP, NAT_REDIR, NAT_SNAT, type NfCtEnv,
 } from '../vm/ct-env.js';
-import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
+import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_END, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
 import type { Packet } from '../vm/packet.js';
 import { NfConntrack, CtSysctlError, nfConntrackSysctl, type NfConntrackSysctl } from './conntrack/index.js';
-import { T_PORTS, T_PROTO, TUPLE_WORDS, hasPorts } from './conntrack/tuple.js';
+import { IPPROTO_TCP, T_PORTS, T_PROTO, TUPLE_WORDS, getL4proto, hasPorts, l4, nfCtGetTuple } from './conntrack/tuple.js';
+import { PROTO_WORDS } from './conntrack/core.js';
+import { P_TCP_STATE } from './conntrack/proto_tcp.js';
+import { TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_TIME_WAIT } from './conntrack/sysctl.js';
 import { addrText, statusNames } from './conntrack/print.js';
 import { formatIPv4, formatIPv6, hostPort } from '../core/addr.js';
 import {
@@ -164,6 +167,44 @@ export class NodeConntrack implements NfCtEnv {
 
   acctCounter(id: number, dir: number, bytes: boolean): number {
     return this.ct.acctCounter(id, dir, bytes);
+  }
+
+  status(id: number): number {
+    return this.ct.status[id]!;
+  }
+
+  tcpClosed(id: number): boolean {
+    const ct = this.ct;
+    if ((ct.tuples[2 * id * TUPLE_WORDS + T_PROTO]! & 0xff) !== IPPROTO_TCP) return false;
+    const s = ct.proto[id * PROTO_WORDS + P_TCP_STATE]!;
+    return s === TCP_CONNTRACK_TIME_WAIT || s === TCP_CONNTRACK_CLOSE;
+  }
+
+  packetZone(pkt: Packet): number {
+    const id = pkt.meta[M_CT_ID]!;
+    if (id >= 0) return this.ct.zoneId[id]! | (this.ct.zoneDir[id]! << 16);
+    if (id <= -2) {
+      const t = this.ct.template(-2 - id);
+      return t.zoneId | (t.zoneDir << 16);
+    }
+    return CT_ZONE_DFLT;
+  }
+
+  lookupPacket(pkt: Packet, t: Int32Array, o: number, zone: number): number {
+    const m = pkt.meta;
+    const d = pkt.data;
+    const nh = m[M_NHOFF]!;
+    const end = m[M_END]!;
+    const pf = m[M_NFPROTO]!;
+    const dataoff = getL4proto(d, nh, end, pf);
+    if (dataoff <= 0 || !nfCtGetTuple(d, nh, dataoff, end, pf, l4.protonum, t, o)) return -2;
+    return this.findTuple(t, o, zone);
+  }
+
+  findTuple(t: Int32Array, o: number, zone: number): number {
+    this.ct.setNow(this.now);
+    const n = this.ct.findGet(t, o, zone & 0xffff, zone >>> 16);
+    return n < 0 ? -1 : n >> 1;
   }
 
   /** Expectations are not modelled: no conntrack has a master. */

@@ -16,7 +16,10 @@
  * (tuples, timeouts, the master's helper) is read through NfCtTable by the
  * conntrack's number, M_CT_ID.
  */
-import { IPS_CONFIRMED, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT } from '../core/netfilter.js';
+import {
+  IPS_CONFIRMED, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_UNTRACKED,
+  NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT,
+} from '../core/netfilter.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS } from './layout.js';
 import type { Packet } from './packet.js';
 
@@ -72,6 +75,11 @@ export const CT_T_PORTS = 8;
 /** l3num << 8 | protonum */
 export const CT_T_PROTO = 9;
 
+/** Words of a tuple (struct nf_conntrack_tuple: CT_T_SRC 4, CT_T_DST 4, CT_T_PORTS, CT_T_PROTO). */
+export const CT_TUPLE_WORDS = 10;
+/** The default zone (nf_ct_zone_dflt) as NfCtTable.packetZone gives it: id 0, both directions. */
+export const CT_ZONE_DFLT = 3 << 16;
+
 /** The conntrack table, read-only, by conntrack number (M_CT_ID >= 0). */
 export interface NfCtTable {
   /** Word `word` (CT_T_*) of the tuple of direction `dir` (IP_CT_DIR_*). */
@@ -86,6 +94,45 @@ export interface NfCtTable {
    * (accounting was off when it was created).
    */
   acctCounter(id: number, dir: number, bytes: boolean): number;
+  /** ct->status (IPS_* bits). */
+  status(id: number): number;
+  /** already_closed() (nf_conncount.c): a TCP conntrack in TIME_WAIT or CLOSE. */
+  tcpClosed(id: number): boolean;
+  /**
+   * nf_ct_zone() of the packet's conntrack or template, as zone id | dir << 16
+   * (a template's own zone, whatever its mark flag); CT_ZONE_DFLT without one.
+   */
+  packetZone(pkt: Packet): number;
+  /**
+   * nf_ct_get_tuplepr() of the packet into t[o..o+CT_TUPLE_WORDS), then
+   * nf_conntrack_find_get() of it in the zone (packetZone form): the
+   * conntrack found, -1 none, -2 when the packet gives no tuple.
+   */
+  lookupPacket(pkt: Packet, t: Int32Array, o: number, zone: number): number;
+  /** nf_conntrack_find_get(): the conntrack whose tuple (either direction) is t[o..] in the zone (packetZone form), or -1; expired ones are gone. */
+  findTuple(t: Int32Array, o: number, zone: number): number;
+}
+
+/**
+ * What nf_ct_get(skb, &ctinfo) leaves in ctinfo, from the packet's words:
+ * its conntrack's IP_CT_*, IP_CT_NEW for a template, IP_CT_UNTRACKED, and
+ * IP_CT_ESTABLISHED (0, skb->_nfct empty) without any.
+ */
+export function nfCtInfo(m: Int32Array): number {
+  const id = m[M_CT_ID]!;
+  if (id <= -2) return IP_CT_NEW;
+  if (id === -1) return m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT ? IP_CT_UNTRACKED : IP_CT_ESTABLISHED;
+  return ctinfoOf(m);
+}
+
+/** ctinfo of a packet from its M_CT_STATE / M_CT_DIR words (-1: no conntrack). */
+export function ctinfoOf(m: Int32Array): number {
+  const s = m[M_CT_STATE]!;
+  const rep = m[M_CT_DIR] === IP_CT_DIR_REPLY ? IP_CT_IS_REPLY : 0;
+  if (s & NF_CT_STATE_ESTABLISHED_BIT) return IP_CT_ESTABLISHED + rep;
+  if (s & NF_CT_STATE_RELATED_BIT) return IP_CT_RELATED + rep;
+  if (s & NF_CT_STATE_NEW_BIT) return IP_CT_NEW;
+  return -1;
 }
 
 /** The table of an engine without a node: no conntrack has anything to read. */
@@ -94,6 +141,12 @@ export const NO_CT_TABLE: NfCtTable = {
   expiresSec: () => 0,
   masterHelper: () => 0,
   acctCounter: () => -1,
+  status: () => 0,
+  tcpClosed: () => false,
+  packetZone: () => CT_ZONE_DFLT,
+  // no conntrack module to read a tuple with (the kernel loads one with every extension that asks)
+  lookupPacket: () => -2,
+  findTuple: () => -1,
 };
 
 /**

@@ -13,6 +13,12 @@ import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
 import { prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
+import type { Family } from '../../core/ast.js';
+import { lowerXtCompat } from '../xtcompat.js';
+import { be32, type MatchFn } from '../xt.js';
+import type { XtState } from '../xtstate.js';
+import { CONNCOUNT_MAX_KEYLEN, NfConncountData } from '../conncount.js';
+import { NO_CT_TABLE } from '../../vm/ct-env.js';
 
 /** struct xt_connlimit_info, decoded. */
 interface ConnlimitData {
@@ -80,7 +86,41 @@ export const connlimit: MatchModule<ConnlimitData> = {
   },
   save: (d) =>
     ` --connlimit-${d.upto ? 'upto' : 'above'} ${d.limit} --connlimit-mask ${connlimitMaskBits(d.mask)} --connlimit-${d.daddr ? 'daddr' : 'saddr'}`,
-  lower: 'needs the conntrack table to count connections per address group (nf_conncount)',
-  reference: 'needs the conntrack table to count connections per address group (nf_conncount)',
+  lower: (c, m) => lowerXtCompat(c, m, 1, (xt) => connlimitMt(m.data as ConnlimitData, c.family, xt)),
+  reference: (d, family, _backend, e) => connlimitMt(d, family, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * connlimit_mt() (net/netfilter/xt_connlimit.c, kernel 6.18): the key is
+ * the packet's source (or destination) address from the IP header, masked,
+ * and the zone id of its conntrack or template (the default zone's 0
+ * without one); nf_conncount_count_skb counts the key's connections with
+ * the packet's own added (ext/conncount.ts, the rule's own data as
+ * connlimit_mt_check allocates it). No count (no tuple): hotdrop. Matches
+ * when the count is above the limit, or (--connlimit-upto) not above it.
+ */
+function connlimitMt(info: ConnlimitData, family: Family, xt: XtState): MatchFn {
+  const v4 = family === 'ip';
+  const keylen = v4 ? 2 : 5;
+  const data = xt.ruleObject(new NfConncountData(keylen));
+  const key = new Int32Array(CONNCOUNT_MAX_KEYLEN);
+  const mask = new Int32Array(4);
+  for (let i = 0; i < info.mask.length / 4; i++) mask[i] = be32(info.mask, 4 * i) | 0;
+  const limit = info.limit;
+  return (par) => {
+    const ct = par.env.ct ?? NO_CT_TABLE;
+    const d = par.d;
+    const at = par.nh + (v4 ? (info.daddr ? 16 : 12) : info.daddr ? 24 : 8);
+    const words = v4 ? 1 : 4;
+    for (let i = 0; i < words; i++) key[i] = (be32(d, at + 4 * i) & mask[i]!) | 0;
+    key[words] = ct.packetZone(par.pkt) & 0xffff;
+    const n = data.count(ct, par.pkt, key, par.env.xt.jiffies() >>> 0, par.env.cpu);
+    if (n === 0) {
+      par.hotdrop = true;
+      return false;
+    }
+    return n > limit !== info.upto;
+  };
+}
 

@@ -31,9 +31,10 @@
  * returns it with nfResetCt when the packet leaves the model (delivered,
  * sent, dropped); an unconfirmed conntrack whose packet is dropped dies then.
  */
-import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
+import { ctinfoOf } from '../../vm/ct-env.js';
 import { Xorshift32 } from '../../vm/random.js';
 import { HZ, NfConntrackSysctl, TCP_CONNTRACK_ESTABLISHED } from './sysctl.js';
 import {
@@ -124,15 +125,7 @@ export function jiffiesAt(nowNs: number, hz = HZ): number {
   return Math.floor(nowNs / (1e9 / hz)) | 0;
 }
 
-/** ctinfo of a packet from its M_CT_STATE / M_CT_DIR words (-1: no conntrack). */
-export function ctinfoOf(m: Int32Array): number {
-  const s = m[M_CT_STATE]!;
-  const rep = m[M_CT_DIR] === IP_CT_DIR_REPLY ? IP_CT_IS_REPLY : 0;
-  if (s & NF_CT_STATE_ESTABLISHED_BIT) return IP_CT_ESTABLISHED + rep;
-  if (s & NF_CT_STATE_RELATED_BIT) return IP_CT_RELATED + rep;
-  if (s & NF_CT_STATE_NEW_BIT) return IP_CT_NEW;
-  return -1;
-}
+export { ctinfoOf };
 
 export class NfConntrack {
   readonly sysctl: NfConntrackSysctl;
@@ -582,6 +575,11 @@ export class NfConntrack {
   // Templates (xt_CT) and the packet's conntrack fields
 
   /** nf_ct_tmpl_alloc(): a template for CT --zone (made once per rule at load time); its number for nfCtSetTemplate. */
+  /** The template of number `tmpl` (nfCtTmplAlloc's). */
+  template(tmpl: number): NfCtTemplate {
+    return this.templates[tmpl]!;
+  }
+
   nfCtTmplAlloc(t: NfCtTemplate): number {
     this.templates.push({ ...t });
     return this.templates.length - 1;

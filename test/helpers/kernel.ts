@@ -423,3 +423,33 @@ export function compareConntrack(kernel: readonly string[], model: readonly stri
   for (const x of left) diffs.push(`only in nfvm:   ${x.rest}`);
   return { agree, total: Math.max(k.length, m.length), diffs };
 }
+
+/**
+ * A sender namespace and a node namespace joined by one veth pair (the
+ * sender's veth0 10.0.0.2/24 with MAC.sender, the node's eth0 10.0.0.1/24
+ * with MAC.eth0), IPv6 off, rp_filter 0 on the node, the sender's own
+ * stack silent (OUTPUT DROP): frames tcpreplay sends from veth0 are all
+ * the node sees. The namespaces are made through netnsAdd.
+ */
+export function senderNodeTopology(NS: { s: string; n: string }, MAC: { sender: string; eth0: string }): void {
+  for (const ns of [NS.s, NS.n]) {
+    const r = netnsAdd(ns);
+    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    nsSh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
+  }
+  nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
+  nsSh(NS.n, `ip link set eth0 address ${MAC.eth0}
+sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
+sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
+ip addr add 10.0.0.1/24 dev eth0
+ip link set eth0 up`);
+  nsSh(NS.s, `sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1
+ip link set veth0 up
+ip addr add 10.0.0.2/24 dev veth0
+iptables-legacy -P OUTPUT DROP`);
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync('ip', ['-n', NS.n, '-o', 'link', 'show'], { encoding: 'utf8' });
+    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 2) break;
+    spawnSync('sleep', ['0.1']);
+  }
+}

@@ -24,7 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, nsSh } from '../helpers/kernel.js';
+import { kernelSkip, run, flattenCounters, netnsDel, senderNodeTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
@@ -43,28 +43,7 @@ const NS = { s: `nfvm-qs-${id}`, n: `nfvm-qn-${id}` };
 const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02' };
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-ratestate-kern-'));
 
-function topology(): void {
-  for (const ns of Object.values(NS)) {
-    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
-    nsSh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
-  }
-  nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
-  nsSh(NS.n, `ip link set eth0 address ${MAC.eth0}
-sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
-sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1
-ip addr add 10.0.0.1/24 dev eth0
-ip link set eth0 up`);
-  nsSh(NS.s, `sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1
-ip link set veth0 up
-ip addr add 10.0.0.2/24 dev veth0
-iptables-legacy -P OUTPUT DROP`);
-  for (let i = 0; i < 50; i++) {
-    const r = spawnSync('ip', ['-n', NS.n, '-o', 'link', 'show'], { encoding: 'utf8' });
-    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 2) break;
-    spawnSync('sleep', ['0.1']);
-  }
-}
+const topology = () => senderNodeTopology(NS, MAC);
 
 /** A UDP frame from `src` to the node (`len` payload bytes, TTL `ttl`). */
 const udp = (src: string, sport: number, dport: number, len = 10, ttl = 64) =>
@@ -225,7 +204,7 @@ function procDir(dir: string): Map<string, string[]> {
 describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
-    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
+    for (const ns of Object.values(NS)) netnsDel(ns);
     rmSync(tmp, { recursive: true, force: true });
   });
 

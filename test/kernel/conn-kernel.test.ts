@@ -1,0 +1,170 @@
+/**
+ * connlimit (and the conntrack it counts) against the running kernel
+ * (Linux 6.18): a sender namespace feeds frames with tcpreplay into a node
+ * namespace (eth0 10.0.0.1/24) whose INPUT jumps to a chain T holding the
+ * rules under test and then accepts, so conntrack confirms the flows and
+ * the node answers as it would (TCP resets from closed ports, which leave
+ * the connection in CLOSE, ICMP port unreachables, echo replies). The
+ * frames are 20 ms apart and tcpreplay plays them at their timestamps: every
+ * frame falls in a jiffy of its own on both sides, so nf_conncount's
+ * once-a-jiffy collection runs for each in the kernel as in the model.
+ * Each ruleset is loaded with iptables-legacy-restore or
+ * iptables-nft-restore, the node captured as a snapshot, and every counter
+ * of `iptables-save -c` compared with what the node model gives on the
+ * snapshot with the capture's timestamps, with both engines.
+ *
+ * Root with iproute2, conntrack, iptables-legacy, iptables-nft and
+ * tcpreplay; skips with a message otherwise.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { kernelSkip, run, flattenCounters, netnsDel, nsSh, senderNodeTopology } from '../helpers/kernel.js';
+import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
+import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { writePcap, readCaptureFile, loadFrame, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
+import { Packet, resetMeta } from '../../vm/packet.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import type { Backend } from '../../core/netfilter.js';
+
+const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
+const SKIP = kernelSkip('connlimit against the kernel', TOOLS);
+
+const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const NS = { s: `nfvm-cs-${id}`, n: `nfvm-cn-${id}` };
+const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02' };
+const tmp = mkdtempSync(join(tmpdir(), 'nfvm-conn-kern-'));
+
+const L2 = `iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.eth0}`;
+const udp = (src: string, sport: number, dport: number) => `udp ${src}:${sport} > 10.0.0.1:${dport} len 12 ${L2}`;
+const syn = (src: string, sport: number, dport = 22) => `tcp ${src}:${sport} > 10.0.0.1:${dport} syn ${L2}`;
+const ping = (src: string, icmpId: number, seq: number) => `icmp ${src} > 10.0.0.1 echo-request id ${icmpId} seq ${seq} ${L2}`;
+
+const SRCS = ['10.0.0.2', '10.0.0.3', '10.0.0.77', '10.0.0.130', '10.0.0.131'];
+
+interface Case {
+  name: string;
+  rules: string[];
+  frames: string[];
+}
+
+const CASES: Case[] = [
+  {
+    name: 'connlimit: UDP flows and pings per source, masks, daddr, upto/above, inverted',
+    rules: [
+      '-p udp -m connlimit --connlimit-above 3 -j DROP',
+      '-m connlimit --connlimit-upto 2',
+      '-m connlimit --connlimit-above 4 --connlimit-mask 24',
+      '-m connlimit --connlimit-above 1 --connlimit-daddr',
+      '-m connlimit ! --connlimit-upto 3 --connlimit-mask 25 -j RETURN',
+      '-p icmp -m connlimit --connlimit-above 1 --connlimit-mask 0',
+    ],
+    // new flows, a flow's later packets (its own tuple found), and pings whose replies make them ESTABLISHED
+    frames: Array.from({ length: 44 }, (_, i) => {
+      const s = SRCS[(i * 3 + (i >> 3)) % SRCS.length]!;
+      if (i % 7 === 3) return ping(s, 100 + (i % 2), i);
+      return udp(s, 2000 + (i % 5 === 1 ? 0 : i), 5000 + (i % 3));
+    }),
+  },
+  {
+    name: 'connlimit: TCP SYNs answered by resets (CLOSE connections drop out of the count)',
+    rules: [
+      '-p tcp --syn -m connlimit --connlimit-above 1 -j DROP',
+      '-p tcp -m connlimit --connlimit-upto 1',
+      '-m connlimit --connlimit-above 2 --connlimit-mask 0',
+      '-p tcp -m connlimit --connlimit-above 0 --connlimit-mask 16 --connlimit-saddr',
+    ],
+    frames: Array.from({ length: 30 }, (_, i) => syn(SRCS[i % 3]!, 3000 + (i % 4 === 2 ? 0 : i), i % 5 === 0 ? 23 : 22)),
+  },
+];
+
+function ruleset(c: Case): string {
+  return ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
+    ...c.rules.map((r) => `-A T ${r}`), 'COMMIT', ''].join('\n');
+}
+
+/** The snapshot runner with the backend's save tool. */
+function runner(backend: Backend) {
+  return (argv: readonly string[]) => {
+    const a = argv[0] === 'iptables-save' ? [`iptables-${backend}-save`] : argv[0] === 'ip6tables-save' ? [`ip6tables-${backend}-save`] : argv;
+    const r = spawnSync('ip', ['netns', 'exec', NS.n, ...a], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
+/** Every frame of the capture in on eth0 at its timestamp, as `nfvm replay` does. */
+function replayTimed(model: NodeModel, pcap: string): void {
+  const pkt = new Packet();
+  for (const f of readCaptureFile(pcap)) {
+    resetMeta(pkt);
+    loadFrame(pkt, f);
+    model.captureCt(pkt);
+    model.receive(pkt, 'eth0', { now: f.tsSec * 1e9 + f.tsNsec });
+  }
+}
+
+describe.skipIf(SKIP)('connlimit against the kernel', () => {
+  beforeAll(() => {
+    senderNodeTopology(NS, MAC);
+    // the node's answers to every source leave at once (a failed neighbour lookup would send the node an ICMP error later)
+    nsSh(NS.n, SRCS.filter((s) => s !== '10.0.0.2').map((s) => `ip neigh replace ${s} lladdr ${MAC.sender} dev eth0 nud permanent`).join('\n'));
+  }, 60_000);
+  afterAll(() => {
+    for (const ns of Object.values(NS)) netnsDel(ns);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('every counter agrees, both backends, both engines', async () => {
+    let counters = 0;
+    let agree = 0;
+    let nonzero = 0;
+    const failures: string[] = [];
+    let k = 0;
+    for (const backend of ['legacy', 'nft'] as const) {
+      for (const c of CASES) {
+        k++;
+        const rules = ruleset(c);
+        await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
+        const restore = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], rules);
+        if (restore.code !== 0) throw new Error(`${c.name} (${backend}): iptables-restore: ${restore.stderr}`);
+        await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
+        const snap = join(tmp, `snap-${k}`);
+        captureSnapshot(snap, runner(backend));
+        const t0 = Math.floor(Date.now() / 1000);
+        const pcap = join(tmp, `case-${k}.pcap`);
+        writeFileSync(pcap, writePcap(c.frames.map((l, i) => {
+          const us = i * 20_000;
+          return { data: encodeSpec(parseSpec(l)).data, tsSec: t0 + Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000 };
+        }), { linktype: LINKTYPE_ETHERNET }));
+        const send = await run('ip', ['netns', 'exec', NS.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
+        if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+        await new Promise((r) => setTimeout(r, 300));
+        const save = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-save`, '-c']);
+        const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }));
+        for (const engine of ['vm', 'reference'] as EngineKind[]) {
+          const model = buildNodeModel(readSnapshot(snap), { engine });
+          replayTimed(model, pcap);
+          const mine = flattenCounters(model.rulesetWithCounters()!);
+          const diffs: string[] = [];
+          for (const [key, kc] of kernel) {
+            const mc = mine.get(key);
+            counters++;
+            if (kc.packets !== 0n) nonzero++;
+            if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) agree++;
+            else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
+          }
+          if (diffs.length) failures.push(`${c.name} (${backend}, ${engine}):\n${diffs.join('\n')}`);
+        }
+        rmSync(snap, { recursive: true, force: true });
+      }
+    }
+    console.log(`connlimit against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    expect(nonzero).toBeGreaterThan(counters / 4);
+    expect(failures.slice(0, 3).join('\n\n')).toBe('');
+  }, 300_000);
+});
