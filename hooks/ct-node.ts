@@ -56,7 +56,7 @@ import type { Fate } from './path/fate.js';
 import type { Xorshift32 } from '../vm/random.js';
 
 /** Extensions whose checkentry takes a conntrack reference (nf_ct_netns_get). */
-const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'cluster', 'ipvs', 'socket']);
+const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'connlabel', 'cluster', 'ipvs', 'socket']);
 const CT_TARGETS = new Set(['CONNMARK', 'CT', 'NOTRACK', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP', 'CONNSECMARK', 'TPROXY']);
 
 /**
@@ -65,6 +65,16 @@ const CT_TARGETS = new Set(['CONNMARK', 'CT', 'NOTRACK', 'DNAT', 'SNAT', 'MASQUE
  */
 export function forcesCtAcct(rs: Ruleset): boolean {
   for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (r.matches.some((m) => m.name === 'connbytes')) return true;
+  return false;
+}
+
+/**
+ * Whether loading `rs` puts conntrack labels in use: connlabel_mt_check()
+ * calls nf_connlabels_get(), after which new conntracks get the labels
+ * extension (those made before have none).
+ */
+export function usesCtLabels(rs: Ruleset): boolean {
+  for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (r.matches.some((m) => m.name === 'connlabel')) return true;
   return false;
 }
 
@@ -167,6 +177,14 @@ export class NodeConntrack implements NfCtEnv {
 
   acctCounter(id: number, dir: number, bytes: boolean): number {
     return this.ct.acctCounter(id, dir, bytes);
+  }
+
+  labelBit(id: number, bit: number): number {
+    return this.ct.labelBit(id, bit);
+  }
+
+  labelSet(id: number, bit: number): void {
+    this.ct.labelSet(id, bit);
   }
 
   status(id: number): number {

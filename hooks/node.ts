@@ -30,7 +30,7 @@ import type { NfConntrack } from './conntrack/index.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
-import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl } from './ct-node.js';
+import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { newPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
@@ -168,6 +168,7 @@ export class NodeModel {
     // from a real node, so the snapshot is damaged either way.
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
     if (ctm && ((this.rs4 && forcesCtAcct(this.rs4)) || (this.rs6 && forcesCtAcct(this.rs6)))) ctm.ct.sysctl.acct = 1;
+    if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
     const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets } as const;

@@ -63,6 +63,8 @@ export interface NfCtEnv extends NfCtTable {
    */
   natTarget(pkt: Packet, hook: number, kind: number, flags: number, min: Uint8Array, minAt: number, max: Uint8Array, maxAt: number, alen: number,
     minPort: number, maxPort: number, basePort: number): number;
+  /** Sets label bit `bit` (0-127) of a conntrack that has the labels extension (xt_connlabel's --set). */
+  labelSet(id: number, bit: number): void;
   /** xt_ct_target(): attaches the template `tmpl` (CT_TMPL_* word) unless the packet already has a conntrack, template or untracked mark. */
   ctTarget(pkt: Packet, tmpl: number): void;
 }
@@ -94,6 +96,8 @@ export interface NfCtTable {
    * (accounting was off when it was created).
    */
   acctCounter(id: number, dir: number, bytes: boolean): number;
+  /** Label bit `bit` (0-127) of the conntrack: 0 or 1; -1 without the labels extension (nf_ct_labels_find). */
+  labelBit(id: number, bit: number): number;
   /** ct->status (IPS_* bits). */
   status(id: number): number;
   /** already_closed() (nf_conncount.c): a TCP conntrack in TIME_WAIT or CLOSE. */
@@ -141,6 +145,7 @@ export const NO_CT_TABLE: NfCtTable = {
   expiresSec: () => 0,
   masterHelper: () => 0,
   acctCounter: () => -1,
+  labelBit: () => -1,
   status: () => 0,
   tcpClosed: () => false,
   packetZone: () => CT_ZONE_DFLT,

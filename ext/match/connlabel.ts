@@ -13,6 +13,9 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
+import { lowerXtCompat } from '../xtcompat.js';
+import type { MatchFn } from '../xt.js';
+import { M_CT_ID } from '../../vm/layout.js';
 
 const XT_CONNLABEL_OP_INVERT = 1 << 0;
 const XT_CONNLABEL_OP_SET = 1 << 1;
@@ -69,7 +72,35 @@ export const connlabel: MatchModule<ConnlabelData> = {
     if (d.bit >= XT_CONNLABEL_MAXBIT) return `xt_connlabel: label bit ${d.bit} out of range (Numerical result out of range)`;
     return undefined;
   },
-  lower: 'needs per-connection labels (nf_conn_labels)',
-  reference: 'needs per-connection labels (nf_conn_labels)',
+  lower: (c, m) => lowerXtCompat(c, m, 0, () => connlabelMt(m.data as ConnlabelData)),
+  reference: (d) => connlabelMt(d),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * connlabel_mt() (net/netfilter/xt_connlabel.c, kernel 6.18): no conntrack
+ * (none, untracked) or one without the labels extension (a template, a
+ * conntrack made before any connlabel rule was loaded): the inversion.
+ * The bit set: match. Not set and --set: the bit is set on the
+ * conntrack (later packets and rules see it), match. Else no match; each
+ * result inverted by `!`.
+ */
+function connlabelMt(info: ConnlabelData): MatchFn {
+  const invert = (info.options & XT_CONNLABEL_OP_INVERT) !== 0;
+  const set = (info.options & XT_CONNLABEL_OP_SET) !== 0;
+  const bit = info.bit;
+  return (par) => {
+    const id = par.meta[M_CT_ID]!;
+    const ct = par.env.ct;
+    if (id < 0 || !ct) return invert;
+    const b = ct.labelBit(id, bit);
+    if (b < 0) return invert;
+    if (b === 1) return !invert;
+    if (set) {
+      ct.labelSet(id, bit);
+      return !invert;
+    }
+    return invert;
+  };
+}
 

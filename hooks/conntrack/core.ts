@@ -66,6 +66,10 @@ const CT_CAPACITY_LIMIT = 1 << 24;
 const UNHASHED = -2;
 /** Per-conntrack extension bits (nf_ct_ext): accounting was on at creation. */
 const EXT_ACCT = 1;
+/** ... labels were in use at creation (nf_ct_labels_ext_add: net->ct.labels_used). */
+const EXT_LABELS = 2;
+/** 32-bit words of nf_conn_labels (NF_CT_LABELS_MAX_SIZE, 128 bits). */
+const LABEL_WORDS = 4;
 
 /** alloc() result when the table is full and nothing could be evicted (-ENOMEM: the packet is dropped). */
 const CT_ENOMEM = -2;
@@ -158,6 +162,10 @@ export class NfConntrack {
   /** hash_conntrack_raw of the original tuple, saved at allocation for the confirm (the kernel stashes it in hnnode.pprev). */
   origHash = new Int32Array(0);
   proto = new Int32Array(0);
+  /** nf_conn_labels: LABEL_WORDS words per conntrack, bit b in word b >> 5. */
+  labels = new Int32Array(0);
+  /** net->ct.labels_used: a connlabel rule is loaded (nf_connlabels_get), so new conntracks get the labels extension. */
+  labelsUsed = false;
   /** packets, bytes for ORIGINAL then REPLY (nf_conn_acct). */
   acct = new Float64Array(0);
   /** nf_conn_nat.masq_index (0: none). */
@@ -228,6 +236,7 @@ export class NfConntrack {
     this.helper = g8(this.helper);
     this.origHash = g32(this.origHash);
     this.proto = g32(this.proto, PROTO_WORDS);
+    this.labels = g32(this.labels, LABEL_WORDS);
     this.masqIndex = g32(this.masqIndex);
     this.natNext = g32(this.natNext);
     this.natBucket = g32(this.natBucket);
@@ -430,7 +439,8 @@ export class NfConntrack {
     this.mark[e] = 0;
     this.zoneId[e] = zoneId;
     this.zoneDir[e] = zoneDir;
-    this.ext[e] = this.sysctl.acct ? EXT_ACCT : 0;
+    this.ext[e] = (this.sysctl.acct ? EXT_ACCT : 0) | (this.labelsUsed ? EXT_LABELS : 0);
+    this.labels.fill(0, e * LABEL_WORDS, (e + 1) * LABEL_WORDS);
     this.helper[e] = 0;
     this.origHash[e] = hash;
     this.masqIndex[e] = 0;
@@ -575,6 +585,22 @@ export class NfConntrack {
   // Templates (xt_CT) and the packet's conntrack fields
 
   /** nf_ct_tmpl_alloc(): a template for CT --zone (made once per rule at load time); its number for nfCtSetTemplate. */
+  /** Label bit `bit` (0-127) of the conntrack: 0 or 1, -1 when it has no labels extension (nf_ct_labels_find). */
+  labelBit(e: number, bit: number): number {
+    if (!(this.ext[e]! & EXT_LABELS)) return -1;
+    return (this.labels[e * LABEL_WORDS + (bit >> 5)]! >>> (bit & 31)) & 1;
+  }
+
+  /** Sets label bit `bit` of a conntrack that has the labels extension (test_and_set_bit on nf_conn_labels). */
+  labelSet(e: number, bit: number): void {
+    if (this.ext[e]! & EXT_LABELS) this.labels[e * LABEL_WORDS + (bit >> 5)]! |= 1 << (bit & 31);
+  }
+
+  /** The label words of a conntrack (LABEL_WORDS, bit b in word b >> 5), undefined without the extension. */
+  labelWords(e: number): Int32Array | undefined {
+    return this.ext[e]! & EXT_LABELS ? this.labels.subarray(e * LABEL_WORDS, (e + 1) * LABEL_WORDS) : undefined;
+  }
+
   /** The template of number `tmpl` (nfCtTmplAlloc's). */
   template(tmpl: number): NfCtTemplate {
     return this.templates[tmpl]!;

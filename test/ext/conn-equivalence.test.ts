@@ -23,11 +23,18 @@ const connlimit = fc.record({
   proto: fc.constantFrom('', '-p tcp --syn ', '-p udp ', '-p tcp '),
 }).map((c) => `${c.proto}-m connlimit ${c.how.startsWith('!') ? '! ' : ''}--connlimit-${c.how.replace('! ', '')} ${c.n}${c.mask}${c.dir}`);
 
+const connlabel = fc.record({
+  neg: fc.boolean(),
+  bit: fc.constantFrom(0, 1, 5, 127),
+  set: fc.boolean(),
+  proto: fc.constantFrom('', '-p tcp ', '-p udp ', '-p icmp '),
+}).map((c) => `${c.proto}-m connlabel ${c.neg ? '! ' : ''}--label ${c.bit}${c.set ? ' --set' : ''}`);
+
 const target = fc.constantFrom('-j DROP', '-j ACCEPT', '-j RETURN', '-j MARK --set-mark 7', '');
 
 const rule = fc.record({
   where: fc.constantFrom('raw PREROUTING', 'mangle PREROUTING', 'mangle FORWARD', 'filter FORWARD', 'filter INPUT', 'filter FORWARD'),
-  m: connlimit,
+  m: fc.oneof(connlimit, connlabel),
   t: target,
 });
 

@@ -1,5 +1,5 @@
 /**
- * connlimit (and the conntrack it counts) against the running kernel
+ * connlimit (and the conntrack it counts) and connlabel against the running kernel
  * (Linux 6.18): a sender namespace feeds frames with tcpreplay into a node
  * namespace (eth0 10.0.0.1/24) whose INPUT jumps to a chain T holding the
  * rules under test and then accepts, so conntrack confirms the flows and
@@ -33,7 +33,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import type { Backend } from '../../core/netfilter.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
-const SKIP = kernelSkip('connlimit against the kernel', TOOLS);
+const SKIP = kernelSkip('connlimit and connlabel against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-cs-${id}`, n: `nfvm-cn-${id}` };
@@ -50,6 +50,8 @@ const SRCS = ['10.0.0.2', '10.0.0.3', '10.0.0.77', '10.0.0.130', '10.0.0.131'];
 interface Case {
   name: string;
   rules: string[];
+  /** Rules of raw PREROUTING (before conntrack). */
+  raw?: string[];
   frames: string[];
 }
 
@@ -81,10 +83,32 @@ const CASES: Case[] = [
     ],
     frames: Array.from({ length: 30 }, (_, i) => syn(SRCS[i % 3]!, 3000 + (i % 4 === 2 ? 0 : i), i % 5 === 0 ? 23 : 22)),
   },
+  {
+    name: 'connlabel: labels set on flows, seen by later packets and rules; none before conntrack',
+    raw: ['-m connlabel --label 3', '-m connlabel ! --label 3'],
+    rules: [
+      '-m connlabel --label 3',
+      '-p udp --dport 5000 -m connlabel --label 3 --set',
+      '-m connlabel --label 3',
+      '-m connlabel ! --label 7',
+      '-p udp --dport 5001 -m connlabel --label 127 --set -j RETURN',
+      '-m connlabel --label 127',
+      '-p icmp -m connlabel --label 1 --set',
+      '-m connlabel ! --label 1',
+      '-m connlabel ! --label 0 --set',
+      '-m connlabel --label 0',
+    ],
+    frames: Array.from({ length: 40 }, (_, i) => {
+      const s = SRCS[(i * 3 + (i >> 3)) % SRCS.length]!;
+      if (i % 6 === 4) return ping(s, 200 + (i % 2), i);
+      return udp(s, 2000 + (i % 4), 5000 + (i % 3));
+    }),
+  },
 ];
 
 function ruleset(c: Case): string {
-  return ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
+  const raw = c.raw ? ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...c.raw.map((r) => `-A PREROUTING ${r}`), 'COMMIT'] : [];
+  return [...raw,'*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
     ...c.rules.map((r) => `-A T ${r}`), 'COMMIT', ''].join('\n');
 }
 
@@ -108,7 +132,7 @@ function replayTimed(model: NodeModel, pcap: string): void {
   }
 }
 
-describe.skipIf(SKIP)('connlimit against the kernel', () => {
+describe.skipIf(SKIP)('connlimit and connlabel against the kernel', () => {
   beforeAll(() => {
     senderNodeTopology(NS, MAC);
     // the node's answers to every source leave at once (a failed neighbour lookup would send the node an ICMP error later)
@@ -129,7 +153,10 @@ describe.skipIf(SKIP)('connlimit against the kernel', () => {
       for (const c of CASES) {
         k++;
         const rules = ruleset(c);
-        await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
+        const empty = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+        // the other backend's tables would see the frames too, and this one's raw table of an earlier case
+        await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], empty);
+        await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], empty);
         const restore = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], rules);
         if (restore.code !== 0) throw new Error(`${c.name} (${backend}): iptables-restore: ${restore.stderr}`);
         await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
@@ -163,7 +190,7 @@ describe.skipIf(SKIP)('connlimit against the kernel', () => {
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`connlimit against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    console.log(`connlimit and connlabel against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
     expect(nonzero).toBeGreaterThan(counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
