@@ -27,6 +27,11 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
 import { strtodPrefix } from '../target/RATEEST.js';
+import { NfvmError } from '../../core/errors.js';
+import { lowerXtCompat } from '../xtcompat.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import type { XtState } from '../xtstate.js';
+import { rateestLookup } from '../rateest.js';
 
 const XT_RATEEST_MATCH_INVERT = 1 << 0;
 const XT_RATEEST_MATCH_ABS = 1 << 1;
@@ -233,7 +238,72 @@ export const rateest: MatchModule<RateestData> = {
     if (d.name1 === '' || (d.flags & XT_RATEEST_MATCH_REL && d.name2 === '')) return 'xt_rateest: no such estimator (No such file or directory)';
     return undefined;
   },
-  lower: 'needs the rate estimators of RATEEST targets (gen_estimator)',
-  reference: 'needs the rate estimators of RATEEST targets (gen_estimator)',
+  lower: (c, m) => {
+    try {
+      lowerXtCompat(c, m, 0, (xt) => rateestMt(m.data as RateestData, xt));
+    } catch (e) {
+      if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, m.pos, m.name);
+      throw e;
+    }
+  },
+  reference: (d, _family, _backend, e) => rateestMt(d, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * xt_rateest_mt() (net/netfilter/xt_rateest.c, kernel 6.18): the rates of
+ * the first estimator (minus from the given value with --rateest-delta,
+ * floored at 0) against the given values (absolute mode) or the second
+ * estimator's (relative), in bytes/s and/or packets/s, as u32; inverted by
+ * `!`. The estimators must exist when the rule loads (a RATEEST rule
+ * loaded before it): xt_rateest_mt_checkentry refuses the rule otherwise.
+ */
+function rateestMt(info: RateestData, xt: XtState): MatchFn {
+  const est1 = rateestLookup(xt, info.name1);
+  const rel = (info.flags & XT_RATEEST_MATCH_REL) !== 0;
+  const est2 = rel ? rateestLookup(xt, info.name2) : undefined;
+  if (!est1 || (rel && !est2)) {
+    throw new NotModelled('match rateest', `rateest: no estimator ${!est1 ? info.name1 : info.name2} (a RATEEST rule must make it first; the kernel refuses the rule: No such file or directory)`);
+  }
+  const delta = (info.flags & XT_RATEEST_MATCH_DELTA) !== 0;
+  const bpsOn = (info.flags & XT_RATEEST_MATCH_BPS) !== 0;
+  const ppsOn = (info.flags & XT_RATEEST_MATCH_PPS) !== 0;
+  const invert = (info.flags & XT_RATEEST_MATCH_INVERT) !== 0;
+  const u32 = (x: number) => Math.floor(x) % 4294967296;
+  const given = (v: number, r: number) => (delta ? (u32(v) >= r ? u32(v) - r : 0) : r);
+  return (par) => {
+    const x = par.env.xt;
+    const j = x.jiffies();
+    const l = x.loadJiffies();
+    est1.advance(j, l);
+    const bps1 = given(info.bps1, est1.bps());
+    const pps1 = given(info.pps1, est1.pps());
+    let bps2: number;
+    let pps2: number;
+    if (!est2) {
+      bps2 = u32(info.bps2);
+      pps2 = u32(info.pps2);
+    } else {
+      est2.advance(j, l);
+      bps2 = given(info.bps2, est2.bps());
+      pps2 = given(info.pps2, est2.pps());
+    }
+    let ret = true;
+    switch (info.mode) {
+      case XT_RATEEST_MATCH_LT:
+        if (bpsOn) ret &&= bps1 < bps2;
+        if (ppsOn) ret &&= pps1 < pps2;
+        break;
+      case XT_RATEEST_MATCH_GT:
+        if (bpsOn) ret &&= bps1 > bps2;
+        if (ppsOn) ret &&= pps1 > pps2;
+        break;
+      case XT_RATEEST_MATCH_EQ:
+        if (bpsOn) ret &&= bps1 === bps2;
+        if (ppsOn) ret &&= pps1 === pps2;
+        break;
+    }
+    return ret !== invert;
+  };
+}
 

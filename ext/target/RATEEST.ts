@@ -16,6 +16,11 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
+import { lowerCompatTarget } from '../compat.js';
+import { NotModelled, XT_CONTINUE, type TargetFn } from '../xt.js';
+import { NfvmError } from '../../core/errors.js';
+import type { XtState } from '../xtstate.js';
+import { rateestGet } from '../rateest.js';
 
 const TIME_UNITS_PER_SEC = 1000000;
 const IFNAMSIZ = 16;
@@ -109,7 +114,33 @@ export const RATEEST: TargetModule<RateestTgData> = {
     if (d.interval < -2 || d.interval > 3) return 'xt_RATEEST: invalid estimator interval';
     return undefined;
   },
-  lower: 'needs rate estimators shared with the rateest match (gen_estimator)',
-  reference: 'needs rate estimators shared with the rateest match (gen_estimator)',
+  lower: (c, t) => {
+    let fn: TargetFn;
+    try {
+      fn = rateestTg(t.data, c.xtEnv().xt);
+    } catch (e) {
+      if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, t.pos, t.name);
+      throw e;
+    }
+    lowerCompatTarget(c, t, () => fn);
+  },
+  reference: (d, _family, e) => rateestTg(d, e.xt!),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+/**
+ * xt_rateest_tg() (net/netfilter/xt_RATEEST.c, kernel 6.18): counts the
+ * packet (skb->len, the IP length at the hook) into the rule's estimator
+ * (ext/rateest.ts: made or shared by name at checkentry), XT_CONTINUE.
+ */
+function rateestTg(info: RateestTgData, xt: XtState): TargetFn {
+  const est = rateestGet(xt, info.name, info.interval, info.ewmaLog);
+  return (par) => {
+    const x = par.env.xt;
+    est.advance(x.jiffies(), x.loadJiffies());
+    est.bytes += par.end - par.nh;
+    est.packets++;
+    return XT_CONTINUE;
+  };
+}
 

@@ -49,6 +49,17 @@ export const rateStateMatch: fc.Arbitrary<string> = fc.oneof(
     pick(['', ' --weekdays Tue', ' --weekdays Mon,Wed,Sat', ' ! --weekdays Tue']), pick(['', ' --monthdays 14', ' --monthdays 13,15']),
     pick(['', ' --datestart 2023-11-14T22:14:00', ' --datestop 2023-11-14T22:20:00', ' --kerneltz']))
     .map(([t, w, m, dt]) => `-m time${t}${w}${m}${dt}`),
+  fc.tuple(pick(['E1', 'E2']), pick(['', '! ']), pick(['lt', 'gt', 'eq']), pick([
+    ' --rateest-bps 2kbit', ' --rateest-pps 3', ' --rateest-bps 40kbit --rateest-pps 20', ' --rateest-bps 0', ' --rateest-pps 1',
+  ]), pick(['abs', 'rel', 'delta', 'reldelta']))
+    .map(([name, neg, mode, what, kind]) => {
+      const other = name === 'E1' ? 'E2' : 'E1';
+      if (kind === 'abs') return `-m rateest --rateest ${name}${what} ${neg}--rateest-${mode}`;
+      if (kind === 'delta') return `-m rateest --rateest-delta --rateest ${name}${what} ${neg}--rateest-${mode}`;
+      const pps = what.includes('pps');
+      if (kind === 'rel') return `-m rateest --rateest1 ${name} ${pps ? '--rateest-pps' : '--rateest-bps'} ${neg}--rateest-${mode} --rateest2 ${other}`;
+      return `-m rateest --rateest-delta --rateest1 ${name} --rateest-bps1 1kbit ${neg}--rateest-${mode} --rateest-bps2 3kbit --rateest2 ${other}`;
+    }),
 );
 
 const CHAINS = ['INPUT', 'FORWARD', 'OUTPUT'] as const;
@@ -58,6 +69,11 @@ const ruleset = fc.array(
   { minLength: 1, maxLength: 8 },
 ).map((rules) => {
   const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
+  // the estimators the rateest matches read, fed by every packet (E1) and by UDP (E2), made before the rules naming them
+  for (const c of CHAINS) {
+    lines.push(`-A ${c} -j RATEEST --rateest-name E1 --rateest-interval 250ms --rateest-ewmalog 1s`);
+    lines.push(`-A ${c} -p udp -j RATEEST --rateest-name E2 --rateest-interval 500ms --rateest-ewmalog 2s`);
+  }
   for (const [chain, ms, src, target] of rules) lines.push(`-A ${chain}${src ? ` -s ${src}` : ''} ${ms.join(' ')}${target ? ` -j ${target}` : ''}`);
   lines.push('COMMIT', '');
   return lines.join('\n');

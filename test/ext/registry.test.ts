@@ -15,6 +15,8 @@ import type { Family, Rule, Ruleset } from '../../core/ast.js';
 import { NfvmError } from '../../core/errors.js';
 import type { EngineOptions } from '../../ext/types.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
+import { XtState } from '../../ext/xtstate.js';
+import { rateestGet } from '../../ext/rateest.js';
 
 type Module = MatchModule | TargetModule;
 const modules: readonly Module[] = [...allMatches(), ...allTargets()];
@@ -22,10 +24,17 @@ const families = (m: Module): Family[] => (m.family ? [m.family] : ['ip', 'ip6']
 const label = (m: Module) => `${m.kind} ${m.name}${m.family ? ` (${m.family})` : ''}`;
 
 /** Modules whose data from `init` alone is no complete rule: the options a rule gives them. */
-const OPTIONS: Readonly<Record<string, string>> = { CONNMARK: '--set-xmark 0x1/0xff', set: '--match-set s src', SET: '--add-set s src' };
+const OPTIONS: Readonly<Record<string, string>> = {
+  CONNMARK: '--set-xmark 0x1/0xff', set: '--match-set s src', SET: '--add-set s src', rateest: '--rateest s --rateest-bps 1 --rateest-gt',
+};
 
 /** The node's sets the set match and the SET target name. */
-const engine = (): EngineOptions => ({ ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets') });
+/** ... and the node's rate estimator `s` the rateest match names (a RATEEST rule made it). */
+const engine = (): EngineOptions => {
+  const xt = new XtState();
+  rateestGet(xt, 's', 0, 2);
+  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt };
+};
 
 /** A one-rule filter table whose rule uses module `m` with the data `init` (and OPTIONS) give. */
 function rulesetWith(m: Module, family: Family): Ruleset {
@@ -101,10 +110,10 @@ describe('the extension registry', () => {
     const both = names((m) => typeof m.lower === 'function' && typeof m.reference === 'function');
     expect(both).toEqual([
       '-j AUDIT', '-j CLASSIFY', '-j CONNMARK', '-j CT', '-j DNAT', '-j DSCP', '-j ECN', '-j HL', '-j IDLETIMER', '-j LED', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP',
-      '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TOS', '-j TRACE', '-j TTL',
+      '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TOS', '-j TRACE', '-j TTL',
       '-m addrtype', '-m ah', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hashlimit', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m length', '-m limit', '-m mac',
-      '-m mark', '-m mh', '-m multiport', '-m pkttype', '-m quota', '-m recent', '-m rt', '-m sctp', '-m set', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
+      '-m mark', '-m mh', '-m multiport', '-m pkttype', '-m quota', '-m rateest', '-m recent', '-m rt', '-m sctp', '-m set', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
       '-m tcpmss', '-m time', '-m tos', '-m ttl', '-m u32', '-m udp',
     ]);
     expect(names((m) => typeof m.lower === 'function' && typeof m.reference !== 'function')).toEqual([]);

@@ -1,5 +1,5 @@
 /**
- * connlimit (and the conntrack it counts) and connlabel against the running kernel
+ * connlimit (and the conntrack it counts), connlabel and RATEEST/rateest against the running kernel
  * (Linux 6.18): a sender namespace feeds frames with tcpreplay into a node
  * namespace (eth0 10.0.0.1/24) whose INPUT jumps to a chain T holding the
  * rules under test and then accepts, so conntrack confirms the flows and
@@ -33,7 +33,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import type { Backend } from '../../core/netfilter.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
-const SKIP = kernelSkip('connlimit and connlabel against the kernel', TOOLS);
+const SKIP = kernelSkip('connlimit, connlabel and rateest against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-cs-${id}`, n: `nfvm-cn-${id}` };
@@ -104,12 +104,29 @@ const CASES: Case[] = [
       return udp(s, 2000 + (i % 4), 5000 + (i % 3));
     }),
   },
+  {
+    name: 'rateest: estimators fed alike compare equal, rates far from the bounds (whatever the phase of the timer)',
+    rules: [
+      '-j RATEEST --rateest-name A --rateest-interval 250ms --rateest-ewmalog 1s',
+      '-j RATEEST --rateest-name B --rateest-interval 250ms --rateest-ewmalog 1s',
+      '-p udp -j RATEEST --rateest-name C --rateest-interval 500ms --rateest-ewmalog 2s',
+      '-m rateest --rateest1 A --rateest-bps --rateest-eq --rateest2 B',
+      '-m rateest --rateest1 A --rateest-pps ! --rateest-eq --rateest2 B',
+      '-m rateest --rateest A --rateest-bps 100mbit --rateest-lt',
+      '-m rateest --rateest C --rateest-pps 100000 --rateest-gt -j RETURN',
+      '-m rateest --rateest-delta --rateest A --rateest-bps1 100mbit --rateest-gt --rateest-bps2 0',
+      '-p icmp -m rateest --rateest1 A --rateest-bps --rateest-lt --rateest2 B',
+    ],
+    frames: Array.from({ length: 40 }, (_, i) => (i % 5 === 2 ? ping(SRCS[i % 3]!, 300, i) : udp(SRCS[i % 4]!, 4000 + (i % 6), 5000))),
+  },
 ];
 
-function ruleset(c: Case): string {
+function ruleset(c: Case, k: number): string {
+  // estimator names unique per case: a ruleset replaced shares an estimator of the same name with the one before
+  const named = (r: string) => r.replace(/--rateest(-name|1|2)? ([A-Z])\b/g, (_m, o: string | undefined, n: string) => `--rateest${o ?? ''} ${n}${id}c${k}`);
   const raw = c.raw ? ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...c.raw.map((r) => `-A PREROUTING ${r}`), 'COMMIT'] : [];
   return [...raw,'*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
-    ...c.rules.map((r) => `-A T ${r}`), 'COMMIT', ''].join('\n');
+    ...c.rules.map((r) => `-A T ${named(r)}`), 'COMMIT', ''].join('\n');
 }
 
 /** The snapshot runner with the backend's save tool. */
@@ -132,7 +149,7 @@ function replayTimed(model: NodeModel, pcap: string): void {
   }
 }
 
-describe.skipIf(SKIP)('connlimit and connlabel against the kernel', () => {
+describe.skipIf(SKIP)('connlimit, connlabel and rateest against the kernel', () => {
   beforeAll(() => {
     senderNodeTopology(NS, MAC);
     // the node's answers to every source leave at once (a failed neighbour lookup would send the node an ICMP error later)
@@ -152,7 +169,7 @@ describe.skipIf(SKIP)('connlimit and connlabel against the kernel', () => {
     for (const backend of ['legacy', 'nft'] as const) {
       for (const c of CASES) {
         k++;
-        const rules = ruleset(c);
+        const rules = ruleset(c, k);
         const empty = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
         // the other backend's tables would see the frames too, and this one's raw table of an earlier case
         await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], empty);
@@ -190,7 +207,7 @@ describe.skipIf(SKIP)('connlimit and connlabel against the kernel', () => {
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`connlimit and connlabel against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    console.log(`connlimit, connlabel and rateest against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
     expect(nonzero).toBeGreaterThan(counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
