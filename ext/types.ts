@@ -33,6 +33,7 @@ import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import type { Choices, Xorshift32 } from '../vm/random.js';
 import type { IpSetStore } from '../vm/ipset.js';
+import type { XtFib } from './xt.js';
 import type { XtState } from './xtstate.js';
 
 export interface OptSpec {
@@ -195,4 +196,6 @@ export interface EngineOptions {
   xt?: XtState;
   /** The CPU the packets are processed on (the cpu match), default 0. */
   cpu?: number;
+  /** The node's FIB (rpfilter's reverse-path lookup); without it every lookup fails. */
+  fib?: XtFib;
 }

@@ -47,6 +47,23 @@ export interface XtEnv {
   xt: XtState;
   /** smp_processor_id(): the CPU processing the packet (EngineOptions.cpu, default 0). */
   cpu: number;
+  /** The node's FIB (EngineOptions.fib), null for an engine without a node: every lookup fails. */
+  fib: XtFib | null;
+}
+
+/** The node's routing as the node-context matches reach it (hooks/ implements it over the snapshot's routes and rules). */
+export interface XtFib {
+  /**
+   * The reverse-path lookup of rpfilter_lookup_reverse (IPv4: fib_lookup
+   * with FIB_LOOKUP_IGNORE_LINKSTATE; IPv6: ip6_route_lookup) of a flow
+   * from the lo device: destination the `alen`-byte address at d[dAt],
+   * source the one at d[sAt] (sAt -1: none), the mark, the TOS byte
+   * (IPv4) and the L4 protocol (IPv6 rules). Returns -1 when the lookup
+   * fails, else the route's RTN_* type << 1 | 1 when one of its nexthops
+   * uses the device of ifindex `ifindex` (fib_info_nh_uses_dev; IPv6: the
+   * route's device).
+   */
+  rpLookup(d: Uint8Array, alen: number, dAt: number, sAt: number, mark: number, tos: number, proto: number, ifindex: number): number;
 }
 
 /** The XtEnv of an engine built with `o` (its own generator and XtState when the node gives none). */
@@ -62,6 +79,7 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     ct: o.ct ?? null,
     xt: o.xt ?? new XtState(),
     cpu: o.cpu ?? 0,
+    fib: o.fib ?? null,
   };
 }
 

@@ -4,6 +4,10 @@
  * checkentry accepts only the raw and mangle tables.
  */
 import type { MatchModule } from '../types.js';
+import type { Family } from '../../core/ast.js';
+import { lowerXtCompat } from '../xtcompat.js';
+import type { MatchFn } from '../xt.js';
+import { M_IIF, M_IIFTYPE, M_MARK, M_PKTTYPE } from '../../vm/layout.js';
 
 /** XT_RPFILTER_* flags. */
 interface RpfilterData {
@@ -41,7 +45,66 @@ export const rpfilter: MatchModule<RpfilterData> = {
     }
     return undefined;
   },
-  lower: 'needs a reverse-path FIB lookup in the node\'s routes (rpfilter_lookup_reverse): the table engines do not see the node\'s FIB',
-  reference: 'needs a reverse-path FIB lookup in the node\'s routes (rpfilter_lookup_reverse): the table engines do not see the node\'s FIB',
+  lower: (c, m) => lowerXtCompat(c, m, 0, () => rpfilterMt(m.data as RpfilterData, c.family)),
+  reference: (d, family) => rpfilterMt(d, family),
 };
+
+// --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
+const PACKET_LOOPBACK = 5;
+const ARPHRD_LOOPBACK = 772;
+const RTN_UNICAST = 1;
+const RTN_LOCAL = 2;
+const RTN_ANYCAST = 4;
+
+/**
+ * rpfilter_mt() (net/ipv4/netfilter/ipt_rpfilter.c, net/ipv6/netfilter/
+ * ip6t_rpfilter.c, kernel 6.18): a looped-back packet passes; an IPv4
+ * packet from 0.0.0.0/8 to 255.255.255.255 or 224.0.0.0/24 (DHCP) and an
+ * IPv6 packet from :: pass; otherwise the source is looked up as a
+ * destination from lo (the packet's destination as source when it is a
+ * unicast one, the mark with --validmark, the DSCP), through the node's
+ * FIB and policy rules (XtEnv.fib): a unicast route whose nexthop uses the
+ * input device passes (any device with --loose), a local route only with
+ * --accept-local; IPv6 anycast and reject routes fail, other IPv6 routes
+ * pass when their device is the input device. --invert inverts. Without a
+ * node there is no FIB: every lookup fails.
+ */
+function rpfilterMt(info: RpfilterData, family: Family): MatchFn {
+  const v6 = family === 'ip6';
+  return (par) => {
+    const m = par.meta;
+    const d = par.d;
+    const nh = par.nh;
+    if (m[M_PKTTYPE] === PACKET_LOOPBACK || m[M_IIFTYPE] === ARPHRD_LOOPBACK) return !info.invert;
+    const mark = info.validmark ? m[M_MARK]! : 0;
+    const fib = par.env.fib;
+    let r: number;
+    if (!v6) {
+      const s0 = d[nh + 12]!;
+      const d0 = d[nh + 16]!;
+      const lbcast = (d0 & d[nh + 17]! & d[nh + 18]! & d[nh + 19]!) === 0xff;
+      if (s0 === 0 && (lbcast || (d0 === 224 && d[nh + 17] === 0 && d[nh + 18] === 0))) return !info.invert;
+      // rpfilter_get_saddr(): no source for a multicast, limited broadcast or 0.0.0.0/8 destination
+      const noSaddr = (d0 & 0xf0) === 0xe0 || lbcast || d0 === 0;
+      r = fib ? fib.rpLookup(d, 4, nh + 12, noSaddr ? -1 : nh + 16, mark, d[nh + 1]! & 0xfc, 0, m[M_IIF]!) : -1;
+      if (r < 0) return info.invert;
+      const type = r >> 1;
+      if (type !== RTN_UNICAST && (type !== RTN_LOCAL || !info.acceptLocal)) return info.invert;
+    } else {
+      let any = true;
+      for (let i = 8; i < 24; i++) if (d[nh + i] !== 0) any = false;
+      if (any) return !info.invert;
+      // ipv6_addr_type(daddr) & IPV6_ADDR_UNICAST: neither multicast nor ::
+      let dAny = true;
+      for (let i = 24; i < 40; i++) if (d[nh + i] !== 0) dAny = false;
+      const unicast = d[nh + 24] !== 0xff && !dAny;
+      r = fib ? fib.rpLookup(d, 16, nh + 8, unicast ? nh + 24 : -1, mark, 0, d[nh + 6]!, m[M_IIF]!) : -1;
+      if (r < 0) return info.invert;
+      const type = r >> 1;
+      if (type === RTN_ANYCAST) return info.invert;
+      if (type === RTN_LOCAL) return info.acceptLocal !== info.invert;
+    }
+    return ((r & 1) === 1 || info.loose) !== info.invert;
+  };
+}
 

@@ -1,7 +1,7 @@
 /**
  * The connection-counting and labelling matches (connlimit over
- * nf_conncount, connlabel over the conntracks' labels) on the stateful
- * node: for generated rulesets using them in raw (before conntrack: the
+ * nf_conncount, connlabel over the conntracks' labels) and rpfilter (the
+ * node's FIB) on the stateful node: for generated rulesets using them in raw (before conntrack: the
  * packet's own tuple looked up, CT zones), mangle and filter, and generated
  * conversations (repeated 5-tuples, TCP closes, gaps of 10 ms to 40 s), the
  * VM (its execution tier and its interpreter) and the x_tables evaluator
@@ -30,7 +30,12 @@ const connlabel = fc.record({
   proto: fc.constantFrom('', '-p tcp ', '-p udp ', '-p icmp '),
 }).map((c) => `${c.proto}-m connlabel ${c.neg ? '! ' : ''}--label ${c.bit}${c.set ? ' --set' : ''}`);
 
+const rpfilter = fc.subarray(['--loose', '--validmark', '--accept-local', '--invert']).map((o) => `-m rpfilter ${o.join(' ')}`.trimEnd());
+
 const target = fc.constantFrom('-j DROP', '-j ACCEPT', '-j RETURN', '-j MARK --set-mark 7', '');
+
+/** rpfilter only where the kernel allows it: raw and mangle PREROUTING. */
+const rpRule = fc.record({ where: fc.constantFrom('raw PREROUTING', 'mangle PREROUTING'), m: rpfilter, t: target });
 
 const rule = fc.record({
   where: fc.constantFrom('raw PREROUTING', 'mangle PREROUTING', 'mangle FORWARD', 'filter FORWARD', 'filter INPUT', 'filter FORWARD'),
@@ -40,7 +45,7 @@ const rule = fc.record({
 
 /** A ruleset of the generated rules; raw may give some packets a zone. */
 const rulesets = fc.record({
-  rules: fc.array(rule, { minLength: 1, maxLength: 5 }),
+  rules: fc.array(fc.oneof(rule, rpRule), { minLength: 1, maxLength: 5 }),
   zone: fc.boolean(),
 }).map(({ rules, zone }) => {
   const tables = new Map<string, string[]>([['raw', []], ['mangle', []], ['filter', []]]);
@@ -55,7 +60,7 @@ const rulesets = fc.record({
   return `${out.join('\n')}\n`;
 });
 
-describe('connlimit and connlabel: VM and x_tables evaluator agree on the stateful node', () => {
+describe('connlimit, connlabel and rpfilter: VM and x_tables evaluator agree on the stateful node', () => {
   it('on fates, bytes out, counters and the conntrack table, tracing off and on', () => {
     fc.assert(
       fc.property(rulesets, fc.array(flow, { minLength: 1, maxLength: 16 }), (text, flows) => {

@@ -62,7 +62,7 @@ export function replay(m: NodeModel, frames: readonly FlowFrame[]): string[] {
     out.push(`${fateText({ ...r.fate, nat: undefined }).replace(/ by .*| in .*/, '')} ${bytes}`);
   }
   for (const t of ['raw', 'mangle', 'nat', 'filter'] as const) out.push(JSON.stringify([...(m.counters(t) ?? new Map())]));
-  out.push(...conntrackList(m.conntrackTable!, now, true));
+  if (m.conntrackTable) out.push(...conntrackList(m.conntrackTable, now, true));
   return out;
 }
 

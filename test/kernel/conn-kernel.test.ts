@@ -1,5 +1,5 @@
 /**
- * connlimit (and the conntrack it counts), connlabel and RATEEST/rateest against the running kernel
+ * connlimit (and the conntrack it counts), connlabel, RATEEST/rateest and rpfilter against the running kernel
  * (Linux 6.18): a sender namespace feeds frames with tcpreplay into a node
  * namespace (eth0 10.0.0.1/24) whose INPUT jumps to a chain T holding the
  * rules under test and then accepts, so conntrack confirms the flows and
@@ -33,7 +33,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import type { Backend } from '../../core/netfilter.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
-const SKIP = kernelSkip('connlimit, connlabel and rateest against the kernel', TOOLS);
+const SKIP = kernelSkip('connlimit, connlabel, rateest and rpfilter against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-cs-${id}`, n: `nfvm-cn-${id}` };
@@ -52,8 +52,25 @@ interface Case {
   rules: string[];
   /** Rules of raw PREROUTING (before conntrack). */
   raw?: string[];
+  /** Rules of mangle PREROUTING. */
+  mangle?: string[];
+  /** Node commands before the rules load (routes, rules, devices; run again for the second backend). */
+  setup?: string;
   frames: string[];
 }
+
+/** The node's extra routes for rpfilter: a second device rp0, routes via either, and policy rules by destination and by mark. */
+const RP_SETUP = `ip link show rp0 >/dev/null 2>&1 || ip link add rp0 type veth peer name rp1
+ip link set rp0 up; ip link set rp1 up
+ip addr replace 192.0.2.1/24 dev rp0
+ip route replace 198.51.100.0/24 via 10.0.0.2 dev eth0
+ip route replace 203.0.113.0/24 via 192.0.2.2 dev rp0
+ip route replace 10.9.0.0/16 via 192.0.2.2 dev rp0 table 100
+ip route replace 10.9.0.0/16 via 10.0.0.2 dev eth0 table 101
+ip rule del fwmark 5 table 101 2>/dev/null || true
+ip rule add fwmark 5 table 101
+ip rule del to 10.9.0.0/16 table 100 2>/dev/null || true
+ip rule add to 10.9.0.0/16 table 100`;
 
 const CASES: Case[] = [
   {
@@ -119,13 +136,32 @@ const CASES: Case[] = [
     ],
     frames: Array.from({ length: 40 }, (_, i) => (i % 5 === 2 ? ping(SRCS[i % 3]!, 300, i) : udp(SRCS[i % 4]!, 4000 + (i % 6), 5000))),
   },
+  {
+    name: 'rpfilter: strict, loose, accept-local, validmark and invert through routes and policy rules',
+    setup: RP_SETUP,
+    raw: [
+      '-p udp --dport 7 -j MARK --set-mark 5',
+      '-m rpfilter',
+      '-m rpfilter --loose',
+      '-m rpfilter --invert',
+      '-m rpfilter --accept-local',
+      '-m rpfilter --validmark',
+      '-m rpfilter --loose --validmark --invert',
+    ],
+    mangle: ['-m rpfilter -j RETURN', '-m rpfilter --loose --accept-local', '-m rpfilter --invert --validmark'],
+    rules: ['-p udp'],
+    frames: ['10.0.0.2', '10.0.0.77', '198.51.100.7', '203.0.113.5', '10.9.1.1', '192.0.2.9', '10.0.0.1', '172.16.0.1', '0.0.0.0', '192.0.2.1']
+      .flatMap((s, i) => [udp(s, 6000 + i, 7), udp(s, 6000 + i, 5000)]),
+  },
 ];
 
 function ruleset(c: Case, k: number): string {
   // estimator names unique per case: a ruleset replaced shares an estimator of the same name with the one before
   const named = (r: string) => r.replace(/--rateest(-name|1|2)? ([A-Z])\b/g, (_m, o: string | undefined, n: string) => `--rateest${o ?? ''} ${n}${id}c${k}`);
   const raw = c.raw ? ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...c.raw.map((r) => `-A PREROUTING ${r}`), 'COMMIT'] : [];
-  return [...raw,'*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
+  const mangle = c.mangle ? ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+    ...c.mangle.map((r) => `-A PREROUTING ${r}`), 'COMMIT'] : [];
+  return [...raw, ...mangle,'*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
     ...c.rules.map((r) => `-A T ${named(r)}`), 'COMMIT', ''].join('\n');
 }
 
@@ -149,7 +185,7 @@ function replayTimed(model: NodeModel, pcap: string): void {
   }
 }
 
-describe.skipIf(SKIP)('connlimit, connlabel and rateest against the kernel', () => {
+describe.skipIf(SKIP)('connlimit, connlabel, rateest and rpfilter against the kernel', () => {
   beforeAll(() => {
     senderNodeTopology(NS, MAC);
     // the node's answers to every source leave at once (a failed neighbour lookup would send the node an ICMP error later)
@@ -170,7 +206,8 @@ describe.skipIf(SKIP)('connlimit, connlabel and rateest against the kernel', () 
       for (const c of CASES) {
         k++;
         const rules = ruleset(c, k);
-        const empty = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+        if (c.setup) nsSh(NS.n, c.setup);
+        const empty = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
         // the other backend's tables would see the frames too, and this one's raw table of an earlier case
         await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], empty);
         await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], empty);
@@ -207,7 +244,7 @@ describe.skipIf(SKIP)('connlimit, connlabel and rateest against the kernel', () 
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`connlimit, connlabel and rateest against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    console.log(`connlimit, connlabel, rateest and rpfilter against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
     expect(nonzero).toBeGreaterThan(counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
