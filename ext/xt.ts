@@ -64,6 +64,14 @@ export interface XtFib {
    * route's device).
    */
   rpLookup(d: Uint8Array, alen: number, dAt: number, sAt: number, mark: number, tos: number, proto: number, ifindex: number): number;
+  /** The MTU of the device of ifindex `ifindex` (dst_mtu of a route through it: route mtu metrics are not in the model), 0 when unknown. */
+  devMtu(ifindex: number): number;
+  /**
+   * tcpmss_reverse_mtu(): the MTU of the output route (nf_route, no source,
+   * no mark) to the `alen`-byte address at d[at]; 0xffffffff when there is
+   * no route.
+   */
+  reverseMtu(d: Uint8Array, alen: number, at: number): number;
 }
 
 /** The XtEnv of an engine built with `o` (its own generator and XtState when the node gives none). */

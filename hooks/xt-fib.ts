@@ -5,6 +5,7 @@
  */
 import type { XtFib } from '../ext/xt.js';
 import { fibLookup } from './route/index.js';
+import { RTN_LOCAL } from './route/types.js';
 import type { IpAddr } from './route/addr.js';
 import type { Node } from './snapshot/node.js';
 
@@ -27,5 +28,17 @@ export class NodeXtFib implements XtFib {
     const nhs = alen === 4 ? res.route.nexthops : res.route.nexthops.slice(0, 1);
     const uses = dev !== undefined && nhs.some((nh) => nh.dev === dev);
     return (res.rtnType << 1) | (uses ? 1 : 0);
+  }
+
+  devMtu(ifindex: number): number {
+    return this.node.linksByIndex.get(ifindex)?.mtu ?? 0;
+  }
+
+  reverseMtu(d: Uint8Array, alen: number, at: number): number {
+    const res = fibLookup(this.node, { daddr: addrAt(d, at, alen) });
+    if (!res.ok) return 0xffffffff;
+    // a local route's device is lo (what ip_route_output_key gives for the node's own addresses)
+    const dev = res.rtnType === RTN_LOCAL ? 'lo' : res.dev;
+    return this.node.links.get(dev)?.mtu ?? (dev === 'lo' ? 65536 : 0xffffffff);
   }
 }

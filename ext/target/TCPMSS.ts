@@ -13,12 +13,12 @@ import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
 import type { TcpData } from '../match/tcpudp.js';
 import { parseUintOpt } from '../numbers.js';
-import { NotModelled, XT_CONTINUE, be16, be32, headerPointer, type TargetFn, type XtActionParam } from '../xt.js';
+import { XT_CONTINUE, be16, be32, headerPointer, type TargetFn, type XtActionParam } from '../xt.js';
 import { compatTargetFaces } from '../compat.js';
 import { csumReplace2, inetProtoCsumReplace4 } from '../dsfield.js';
 import { ipv6Authlen, ipv6Optlen } from '../ipv6hdr.js';
 import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, ipv6ExtHdr } from '../../vm/packet.js';
-import { M_END, M_LEN } from '../../vm/layout.js';
+import { M_END, M_LEN, M_OIF } from '../../vm/layout.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import type { Family } from '../../core/ast.js';
 
@@ -102,7 +102,7 @@ export function ipv6SkipExthdr(par: XtActionParam): number {
  * (skb_put at the end of the L3 data) with the TCP and IP lengths and
  * checksums updated. Returns the growth, or -1 to drop.
  */
-function mangle(par: XtActionParam, family: Family, tcphoff: number, newmss0: number): number {
+function mangle(par: XtActionParam, family: Family, tcphoff: number, newmss0: number, clamp: ((par: XtActionParam) => number) | null): number {
   if (par.fragoff !== 0) return 0;
   const d = par.d;
   const len = par.end - par.nh - tcphoff;
@@ -110,7 +110,8 @@ function mangle(par: XtActionParam, family: Family, tcphoff: number, newmss0: nu
   const th = par.nh + tcphoff;
   const tcpHdrlen = (d[th + 12]! >> 4) * 4;
   if (len < tcpHdrlen || tcpHdrlen < 20) return -1;
-  let newmss = newmss0;
+  let newmss = clamp ? clamp(par) : newmss0;
+  if (newmss < 0) return -1;
   for (let i = 20; i <= tcpHdrlen - 4; i += tcpOptlen(d, th + i)) {
     if (d[th + i] === 2 && d[th + i + 1] === 4) {
       const oldmss = be16(d, th + i + 2);
@@ -149,15 +150,33 @@ function grow(par: XtActionParam, n: number): void {
   par.pkt.len = par.end;
 }
 
+/**
+ * --clamp-mss-to-pmtu: the smaller of dst_mtu(skb_dst(skb)) (the output
+ * device's MTU: the hooks allowed, FORWARD, LOCAL_OUT and POST_ROUTING,
+ * have chosen the route) and tcpmss_reverse_mtu() (the output route to the
+ * source), less the IP and TCP headers (40; 60 for IPv6); -1 (drop: "unknown
+ * or invalid path-MTU") when that leaves nothing, or without a node (no
+ * routes to read).
+ */
+function clampMss(family: Family): (par: XtActionParam) => number {
+  const v4 = family === 'ip';
+  const minlen = v4 ? 40 : 60;
+  return (par) => {
+    const fib = par.env.fib;
+    if (!fib) return -1;
+    const inMtu = fib.reverseMtu(par.d, v4 ? 4 : 16, par.nh + (v4 ? 12 : 8));
+    const minMtu = Math.min(fib.devMtu(par.meta[M_OIF]!), inMtu);
+    return minMtu <= minlen ? -1 : minMtu - minlen;
+  };
+}
+
 function tcpmssTg(info: TcpmssData, family: Family): TargetFn {
-  if (info.mss === TCPMSS_CLAMP_PMTU) {
-    throw new NotModelled('target TCPMSS --clamp-mss-to-pmtu: needs the MTU of the route and of the reverse route at the hook (dst_mtu, tcpmss_reverse_mtu)');
-  }
+  const clamp = info.mss === TCPMSS_CLAMP_PMTU ? clampMss(family) : null;
   return (par) => {
     const d = par.d;
     const nh = par.nh;
     if (family === 'ip') {
-      const ret = mangle(par, family, (d[nh]! & 0x0f) * 4, info.mss);
+      const ret = mangle(par, family, (d[nh]! & 0x0f) * 4, info.mss, clamp);
       if (ret < 0) return NF_DROP;
       if (ret > 0) {
         const old = be16(d, nh + 2);
@@ -171,7 +190,7 @@ function tcpmssTg(info: TcpmssData, family: Family): TargetFn {
     }
     const tcphoff = ipv6SkipExthdr(par);
     if (tcphoff < 0) return NF_DROP;
-    const ret = mangle(par, family, tcphoff, info.mss);
+    const ret = mangle(par, family, tcphoff, info.mss, clamp);
     if (ret < 0) return NF_DROP;
     if (ret > 0) {
       const nw = be16(d, nh + 4) + ret;

@@ -1,5 +1,6 @@
 /**
- * connlimit (and the conntrack it counts), connlabel, RATEEST/rateest and rpfilter against the running kernel
+ * connlimit (and the conntrack it counts), connlabel, RATEEST/rateest, rpfilter
+ * and TCPMSS --clamp-mss-to-pmtu against the running kernel
  * (Linux 6.18): a sender namespace feeds frames with tcpreplay into a node
  * namespace (eth0 10.0.0.1/24) whose INPUT jumps to a chain T holding the
  * rules under test and then accepts, so conntrack confirms the flows and
@@ -31,9 +32,10 @@ import { writePcap, readCaptureFile, loadFrame, LINKTYPE_ETHERNET } from '../../
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import type { Backend } from '../../core/netfilter.js';
+import { SYN, ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
-const SKIP = kernelSkip('connlimit, connlabel, rateest and rpfilter against the kernel', TOOLS);
+const SKIP = kernelSkip('connlimit, connlabel, rateest, rpfilter and TCPMSS clamping against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-cs-${id}`, n: `nfvm-cn-${id}` };
@@ -56,7 +58,8 @@ interface Case {
   mangle?: string[];
   /** Node commands before the rules load (routes, rules, devices; run again for the second backend). */
   setup?: string;
-  frames: string[];
+  /** Packet specs, or Ethernet frames. */
+  frames: (string | Uint8Array)[];
 }
 
 /** The node's extra routes for rpfilter: a second device rp0, routes via either, and policy rules by destination and by mark. */
@@ -137,6 +140,27 @@ const CASES: Case[] = [
     frames: Array.from({ length: 40 }, (_, i) => (i % 5 === 2 ? ping(SRCS[i % 3]!, 300, i) : udp(SRCS[i % 4]!, 4000 + (i % 6), 5000))),
   },
   {
+    name: 'TCPMSS --clamp-mss-to-pmtu: forwarded SYNs clamped to the smaller MTU of the route out and the route back',
+    setup: `${RP_SETUP}
+sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+ip link set rp0 mtu 1400
+ip neigh replace 192.0.2.2 lladdr 02:00:00:00:99:99 dev rp0 nud permanent`,
+    mangle: [
+      '-A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu',
+      '-A POSTROUTING -p tcp -m tcpmss --mss 1360',
+      '-A POSTROUTING -p tcp -m tcpmss --mss 1460',
+      '-A POSTROUTING -p tcp -m tcpmss --mss 536',
+      '-A POSTROUTING -p tcp -m tcpmss --mss 1300',
+      '-A POSTROUTING -p tcp -m tcpmss ! --mss 1000:1500',
+    ],
+    rules: [],
+    frames: [
+      synMss('10.0.0.2', '203.0.113.5', 7000, 1460), synMss('192.0.2.9', '198.51.100.7', 7001, 1460), synMss('10.0.0.3', '198.51.100.7', 7002, 1460),
+      synMss('10.0.0.2', '203.0.113.5', 7003, 1300), synMss('10.0.0.2', '203.0.113.5', 7004), synMss('10.0.0.77', '203.0.113.9', 7005, 9000),
+      synMss('192.0.2.9', '203.0.113.5', 7006, 1400),
+    ],
+  },
+  {
     name: 'rpfilter: strict, loose, accept-local, validmark and invert through routes and policy rules',
     setup: RP_SETUP,
     raw: [
@@ -155,12 +179,23 @@ const CASES: Case[] = [
   },
 ];
 
+/** A TCP SYN from the sender's side with the MSS option `mss` (none: no options). */
+function synMss(src: string, dst: string, sport: number, mss?: number): Uint8Array {
+  const ip = ipPacket(src, dst, { proto: 6, sport, dport: 80, flags: SYN, seq: 1, opts: mss === undefined ? [] : [2, 4, mss >> 8, mss & 0xff] });
+  const f = new Uint8Array(14 + ip.length);
+  f.set(MAC.eth0.split(':').map((x) => parseInt(x, 16)), 0);
+  f.set(MAC.sender.split(':').map((x) => parseInt(x, 16)), 6);
+  f[12] = 0x08;
+  f.set(ip, 14);
+  return f;
+}
+
 function ruleset(c: Case, k: number): string {
   // estimator names unique per case: a ruleset replaced shares an estimator of the same name with the one before
   const named = (r: string) => r.replace(/--rateest(-name|1|2)? ([A-Z])\b/g, (_m, o: string | undefined, n: string) => `--rateest${o ?? ''} ${n}${id}c${k}`);
   const raw = c.raw ? ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...c.raw.map((r) => `-A PREROUTING ${r}`), 'COMMIT'] : [];
   const mangle = c.mangle ? ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-    ...c.mangle.map((r) => `-A PREROUTING ${r}`), 'COMMIT'] : [];
+    ...c.mangle.map((r) => (r.startsWith('-A ') ? r : `-A PREROUTING ${r}`)), 'COMMIT'] : [];
   return [...raw, ...mangle,'*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', '-A INPUT -j ACCEPT',
     ...c.rules.map((r) => `-A T ${named(r)}`), 'COMMIT', ''].join('\n');
 }
@@ -185,7 +220,7 @@ function replayTimed(model: NodeModel, pcap: string): void {
   }
 }
 
-describe.skipIf(SKIP)('connlimit, connlabel, rateest and rpfilter against the kernel', () => {
+describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter and TCPMSS clamping against the kernel', () => {
   beforeAll(() => {
     senderNodeTopology(NS, MAC);
     // the node's answers to every source leave at once (a failed neighbour lookup would send the node an ICMP error later)
@@ -220,7 +255,7 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest and rpfilter against the ke
         const pcap = join(tmp, `case-${k}.pcap`);
         writeFileSync(pcap, writePcap(c.frames.map((l, i) => {
           const us = i * 20_000;
-          return { data: encodeSpec(parseSpec(l)).data, tsSec: t0 + Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000 };
+          return { data: typeof l === 'string' ? encodeSpec(parseSpec(l)).data : l, tsSec: t0 + Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000 };
         }), { linktype: LINKTYPE_ETHERNET }));
         const send = await run('ip', ['netns', 'exec', NS.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
         if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
@@ -244,7 +279,7 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest and rpfilter against the ke
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`connlimit, connlabel, rateest and rpfilter against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    console.log(`connlimit, connlabel, rateest, rpfilter and TCPMSS clamping against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
     expect(nonzero).toBeGreaterThan(counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
