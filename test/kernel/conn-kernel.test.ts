@@ -147,11 +147,11 @@ ip link set rp0 mtu 1400
 ip neigh replace 192.0.2.2 lladdr 02:00:00:00:99:99 dev rp0 nud permanent`,
     mangle: [
       '-A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu',
-      '-A POSTROUTING -p tcp -m tcpmss --mss 1360',
-      '-A POSTROUTING -p tcp -m tcpmss --mss 1460',
-      '-A POSTROUTING -p tcp -m tcpmss --mss 536',
-      '-A POSTROUTING -p tcp -m tcpmss --mss 1300',
-      '-A POSTROUTING -p tcp -m tcpmss ! --mss 1000:1500',
+      '-A FORWARD -p tcp -m tcpmss --mss 1360',
+      '-A FORWARD -p tcp -m tcpmss --mss 1460',
+      '-A FORWARD -p tcp -m tcpmss --mss 536',
+      '-A FORWARD -p tcp -m tcpmss --mss 1300',
+      '-A FORWARD -p tcp -m tcpmss ! --mss 1000:1500',
     ],
     rules: [],
     frames: [
