@@ -6,6 +6,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
+import { compatTargetFaces } from '../compat.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 interface ChecksumData {
   /** XT_CHECKSUM_OP_FILL */
@@ -26,7 +28,18 @@ export const CHECKSUM: TargetModule<ChecksumData> = {
   },
   save: (d) => (d.fill ? ' --checksum-fill' : ''),
   check: (d) => (d.fill ? undefined : 'xt_CHECKSUM: no operation'),
-  lower: 'fills in checksums left to the device (CHECKSUM_PARTIAL, skb_checksum_help): nfvm does not model skb->ip_summed',
-  reference: 'fills in checksums left to the device (CHECKSUM_PARTIAL, skb_checksum_help): nfvm does not model skb->ip_summed',
+  ...compatTargetFaces(checksumTg),
 };
+
+/**
+ * checksum_tg() (net/netfilter/xt_CHECKSUM.c, kernel 6.18): a packet whose
+ * checksum is left to the device (CHECKSUM_PARTIAL, not GSO) gets it
+ * filled in (skb_checksum_help); XT_CONTINUE. Every packet of the model
+ * carries its whole checksum already (frames read from captures, the
+ * node's own answers computed in full), so nothing is left to fill: the
+ * bytes are those the kernel's device would send.
+ */
+function checksumTg(): TargetFn {
+  return () => XT_CONTINUE;
+}
 

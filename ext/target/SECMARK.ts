@@ -14,6 +14,8 @@
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
+import { compatTargetFaces } from '../compat.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
 
 const SECMARK_MODE_SEL = 1;
 const SECMARK_SECCTX_MAX = 256;
@@ -49,8 +51,8 @@ export const SECMARK: TargetModule<SecmarkData> = {
     if (d.secctx === '') return 'xt_SECMARK: invalid security context';
     return undefined;
   },
-  lower: 'needs the node\'s SELinux contexts as secids (security_secctx_to_secid): a snapshot holds no security policy',
-  reference: 'needs the node\'s SELinux contexts as secids (security_secctx_to_secid): a snapshot holds no security policy',
+  lower: 'needs an LSM to turn the context into a secid (security_secctx_to_secid): a snapshot holds no security policy, and the reference kernel has no xt_SECMARK (iptables: No chain/target/match by that name)',
+  reference: 'needs an LSM to turn the context into a secid (security_secctx_to_secid): a snapshot holds no security policy, and the reference kernel has no xt_SECMARK (iptables: No chain/target/match by that name)',
 };
 
 const CONNSECMARK_SAVE = 1;
@@ -85,7 +87,18 @@ export const CONNSECMARK: TargetModule<ConnsecmarkData> = {
     if (d.mode !== CONNSECMARK_SAVE && d.mode !== CONNSECMARK_RESTORE) return `xt_CONNSECMARK: invalid mode: ${d.mode}`;
     return undefined;
   },
-  lower: 'needs the node\'s SELinux contexts as secids on the connection (ct->secmark): a snapshot holds no security policy',
-  reference: 'needs the node\'s SELinux contexts as secids on the connection (ct->secmark): a snapshot holds no security policy',
+  ...compatTargetFaces(connsecmarkTg),
 };
+
+/**
+ * connsecmark_tg() (net/netfilter/xt_CONNSECMARK.c, kernel 6.18): --save
+ * copies a non-zero skb->secmark to a connection without one, --restore a
+ * connection's secmark to a packet without one; XT_CONTINUE. Only SECMARK
+ * sets a secmark, and the model (as the reference kernel, which lacks
+ * xt_SECMARK) refuses it: every packet and connection keeps secmark 0, so
+ * both copies leave them as they are.
+ */
+function connsecmarkTg(): TargetFn {
+  return () => XT_CONTINUE;
+}
 

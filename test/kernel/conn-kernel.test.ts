@@ -1,6 +1,6 @@
 /**
  * connlimit (and the conntrack it counts), connlabel, RATEEST/rateest, rpfilter
- * and TCPMSS --clamp-mss-to-pmtu against the running kernel
+ * TCPMSS --clamp-mss-to-pmtu, CHECKSUM and CONNSECMARK against the running kernel
  * (Linux 6.18): a sender namespace feeds frames with tcpreplay into a node
  * namespace (eth0 10.0.0.1/24) whose INPUT jumps to a chain T holding the
  * rules under test and then accepts, so conntrack confirms the flows and
@@ -35,7 +35,7 @@ import type { Backend } from '../../core/netfilter.js';
 import { SYN, ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
-const SKIP = kernelSkip('connlimit, connlabel, rateest, rpfilter and TCPMSS clamping against the kernel', TOOLS);
+const SKIP = kernelSkip('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { s: `nfvm-cs-${id}`, n: `nfvm-cn-${id}` };
@@ -161,6 +161,12 @@ ip neigh replace 192.0.2.2 lladdr 02:00:00:00:99:99 dev rp0 nud permanent`,
     ],
   },
   {
+    name: 'CHECKSUM and CONNSECMARK: they continue, and change nothing later rules see',
+    mangle: ['-p udp -j CHECKSUM --checksum-fill', '-j CONNSECMARK --save', '-A INPUT -j CONNSECMARK --restore', '-A INPUT -p udp -m u32 --u32 "26&0xFFFF=0"'],
+    rules: ['-p udp'],
+    frames: Array.from({ length: 8 }, (_, i) => udp(SRCS[i % 3]!, 8000 + i, 5000)),
+  },
+  {
     name: 'rpfilter: strict, loose, accept-local, validmark and invert through routes and policy rules',
     setup: RP_SETUP,
     raw: [
@@ -220,7 +226,7 @@ function replayTimed(model: NodeModel, pcap: string): void {
   }
 }
 
-describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter and TCPMSS clamping against the kernel', () => {
+describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel', () => {
   beforeAll(() => {
     senderNodeTopology(NS, MAC);
     // the node's answers to every source leave at once (a failed neighbour lookup would send the node an ICMP error later)
@@ -279,7 +285,7 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter and TCPMSS clampi
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`connlimit, connlabel, rateest, rpfilter and TCPMSS clamping against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    console.log(`connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
     expect(nonzero).toBeGreaterThan(counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
