@@ -98,7 +98,7 @@ export const owner: MatchModule<OwnerData> = {
     if (d.gid && d.gid.max < d.gid.min) return `xt_owner: gid range ${d.gid.min}-${d.gid.max} is reversed (EINVAL)`;
     return undefined;
   },
-  lower: 'needs the socket of a locally generated packet (skb->sk: uid, gid, socket exists)',
-  reference: 'needs the socket of a locally generated packet (skb->sk: uid, gid, socket exists)',
+  lower: 'needs the socket of a locally generated packet (skb->sk: its uid, gid, whether it exists): a capture or packet spec carries no owner and ss.txt gives no uids',
+  reference: 'needs the socket of a locally generated packet (skb->sk: its uid, gid, whether it exists): a capture or packet spec carries no owner and ss.txt gives no uids',
 };
 

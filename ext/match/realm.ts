@@ -42,7 +42,7 @@ export const realm: MatchModule<RealmData> = {
     else for (const [name, id] of REALM_NAMES) if (id === d.id) v = name;
     return `${d.invert ? ' !' : ''} --realm ${v ?? `0x${d.id.toString(16)}`}`;
   },
-  lower: 'needs the routing realm of the packet\'s route (dst->tclassid): the table engines do not see the node\'s route lookup',
-  reference: 'needs the routing realm of the packet\'s route (dst->tclassid): the table engines do not see the node\'s route lookup',
+  lower: 'needs the realm of the packet\'s route (dst->tclassid, set by `ip route ... realm N`): the snapshot\'s routes are read without realms',
+  reference: 'needs the realm of the packet\'s route (dst->tclassid, set by `ip route ... realm N`): the snapshot\'s routes are read without realms',
 };
 

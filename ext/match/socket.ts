@@ -30,7 +30,7 @@ export const socket: MatchModule<SocketData> = {
     else d.restoreSkmark = true;
   },
   save: (d) => (d.transparent ? ' --transparent' : '') + (d.nowildcard ? ' --nowildcard' : '') + (d.restoreSkmark ? ' --restore-skmark' : ''),
-  lower: 'needs the socket table (nf_sk_lookup_slow_v4/v6)',
-  reference: 'needs the socket table (nf_sk_lookup_slow_v4/v6)',
+  lower: 'needs the node\'s established and transparent sockets with their marks (nf_sk_lookup_slow_v4/v6): ss.txt gives listening sockets only',
+  reference: 'needs the node\'s established and transparent sockets with their marks (nf_sk_lookup_slow_v4/v6): ss.txt gives listening sockets only',
 };
 

@@ -249,7 +249,7 @@ export const HMARK: TargetModule<HmarkData> = {
     if (f(HmarkBit.SPI) && (f(HmarkBit.SPORT) || f(HmarkBit.DPORT))) return "xt_HMARK: spi-set and port-set can't be combined";
     return undefined;
   },
-  lower: 'needs the jhash of the flow tuple (hmark_hash)',
-  reference: 'needs the jhash of the flow tuple (hmark_hash)',
+  lower: 'not modelled yet: the jhash of the flow tuple with the rule\'s --hmark-rnd (hmark_hash) and the conntrack tuples of --hmark-tuple ct',
+  reference: 'not modelled yet: the jhash of the flow tuple with the rule\'s --hmark-rnd (hmark_hash) and the conntrack tuples of --hmark-tuple ct',
 };
 

@@ -146,7 +146,7 @@ function nfQueueNr(queue: number): number {
 
 function nfqueueTg(info: NfqueueData): TargetFn {
   const fanout = (info.flags & NFQ_FLAG_CPU_FANOUT) !== 0;
-  if (info.queuesTotal > 1 && !fanout) throw new NotModelled('target NFQUEUE --queue-balance (hash spreading)');
+  if (info.queuesTotal > 1 && !fanout) throw new NotModelled('target NFQUEUE --queue-balance: spreads flows by jhash with a seed drawn at boot (jhash_initval, random): no snapshot holds it (--queue-cpu-fanout is modelled)');
   const bypass = info.flags & NFQ_FLAG_BYPASS ? NF_VERDICT_FLAG_QUEUE_BYPASS : 0;
   return (par) => {
     let queue = info.queuenum;

@@ -70,7 +70,7 @@ export const SYNPROXY: TargetModule<SynproxyData> = {
     if (d.options & XT_SYNPROXY_OPT_ECN) s += ' --ecn';
     return s;
   },
-  lower: 'needs SYN cookies and the conntrack synproxy extension',
-  reference: 'needs SYN cookies and the conntrack synproxy extension',
+  lower: 'answers SYNs with SYN cookies (synproxy_send_client_synack): the cookie secret (syncookie_secret) is random per boot and in no snapshot',
+  reference: 'answers SYNs with SYN cookies (synproxy_send_client_synack): the cookie secret (syncookie_secret) is random per boot and in no snapshot',
 };
 

@@ -47,7 +47,7 @@ export const TEE: TargetModule<TeeData> = {
     if (!d.gw || d.gw.every((b) => b === 0)) return 'xt_TEE: gateway address is all zeros';
     return undefined;
   },
-  lower: 'sends a clone to the gateway through the node\'s output path (nf_dup_ipv4/ipv6): the table engines cannot emit a packet yet',
-  reference: 'sends a clone to the gateway through the node\'s output path (nf_dup_ipv4/ipv6): the table engines cannot emit a packet yet',
+  lower: 'sends a clone out to the gateway (nf_dup_ipv4/ipv6): the engines cannot emit a second packet, and what becomes of the clone is the gateway\'s',
+  reference: 'sends a clone out to the gateway (nf_dup_ipv4/ipv6): the engines cannot emit a second packet, and what becomes of the clone is the gateway\'s',
 };
 

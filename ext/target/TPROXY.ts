@@ -85,8 +85,8 @@ function makeTproxy(family: Family): TargetModule<TproxyData> {
       if ((p === 6 || p === 17) && !ctx.rule.invProto) return undefined;
       return `xt_TPROXY: Can be used only with -p tcp or -p udp`;
     },
-    lower: 'needs the socket table and a transparent socket (nf_tproxy_get_sock)',
-    reference: 'needs the socket table and a transparent socket (nf_tproxy_get_sock)',
+    lower: 'needs the node\'s transparent (IP_TRANSPARENT) and established sockets (nf_tproxy_get_sock_v4/v6): ss.txt gives listening sockets only, without that flag',
+    reference: 'needs the node\'s transparent (IP_TRANSPARENT) and established sockets (nf_tproxy_get_sock_v4/v6): ss.txt gives listening sockets only, without that flag',
   };
 }
 
