@@ -350,6 +350,39 @@ export function replayCapture(model: NodeModel, pcap: string, iface: string): vo
   }
 }
 
+/** Compares every kernel counter with the model's: counts into `tally` (compared, agreeing, non-zero in the kernel) and returns the differing ones as lines. */
+export function counterDiffs(kernel: ReadonlyMap<string, KernelCounter>, mine: ReadonlyMap<string, KernelCounter>, tally: { counters: number; agree: number; nonzero: number }): string[] {
+  const diffs: string[] = [];
+  for (const [key, kc] of kernel) {
+    const mc = mine.get(key);
+    tally.counters++;
+    if (kc.packets !== 0n) tally.nonzero++;
+    if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) tally.agree++;
+    else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
+  }
+  return diffs;
+}
+
+/** Every frame of a capture into a node model on `iface` at its timestamp (the rate and state matches' clock), as `nfvm replay` does. */
+export function replayCaptureTimed(model: NodeModel, pcap: string, iface: string): void {
+  const pkt = new Packet();
+  for (const f of readCaptureFile(pcap)) {
+    resetMeta(pkt);
+    loadFrame(pkt, f);
+    model.captureCt(pkt);
+    model.receive(pkt, iface, { now: f.tsSec * 1e9 + f.tsNsec });
+  }
+}
+
+/** The snapshot runner of namespace `ns` with the backend's save tools (for captureSnapshot). */
+export function backendRunner(ns: string, backend: 'legacy' | 'nft'): (argv: readonly string[]) => { status: number | null; stdout: string; stderr: string } {
+  return (argv) => {
+    const a = argv[0] === 'iptables-save' ? [`iptables-${backend}-save`] : argv[0] === 'ip6tables-save' ? [`ip6tables-${backend}-save`] : argv;
+    const r = spawnSync('ip', ['netns', 'exec', ns, ...a], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
 /** A `conntrack -L -o extended` line without its timeout, and the timeout. */
 export function ctLineSplit(line: string): { rest: string; timeout: number } {
   const f = line.trim().split(/\s+/);

@@ -18,20 +18,17 @@
  * tcpreplay; skips with a message otherwise.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, netnsDel, nsSh, senderNodeTopology } from '../helpers/kernel.js';
+import { backendRunner, counterDiffs, kernelSkip, replayCaptureTimed, run, flattenCounters, netnsDel, nsSh, senderNodeTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
+import { buildNodeModel, type EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { writePcap, readCaptureFile, loadFrame, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { Packet, resetMeta } from '../../vm/packet.js';
+import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import type { Backend } from '../../core/netfilter.js';
 import { SYN, ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
@@ -206,25 +203,6 @@ function ruleset(c: Case, k: number): string {
     ...c.rules.map((r) => `-A T ${named(r)}`), 'COMMIT', ''].join('\n');
 }
 
-/** The snapshot runner with the backend's save tool. */
-function runner(backend: Backend) {
-  return (argv: readonly string[]) => {
-    const a = argv[0] === 'iptables-save' ? [`iptables-${backend}-save`] : argv[0] === 'ip6tables-save' ? [`ip6tables-${backend}-save`] : argv;
-    const r = spawnSync('ip', ['netns', 'exec', NS.n, ...a], { encoding: 'utf8' });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-}
-
-/** Every frame of the capture in on eth0 at its timestamp, as `nfvm replay` does. */
-function replayTimed(model: NodeModel, pcap: string): void {
-  const pkt = new Packet();
-  for (const f of readCaptureFile(pcap)) {
-    resetMeta(pkt);
-    loadFrame(pkt, f);
-    model.captureCt(pkt);
-    model.receive(pkt, 'eth0', { now: f.tsSec * 1e9 + f.tsNsec });
-  }
-}
 
 describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel', () => {
   beforeAll(() => {
@@ -238,9 +216,7 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping,
   });
 
   it('every counter agrees, both backends, both engines', async () => {
-    let counters = 0;
-    let agree = 0;
-    let nonzero = 0;
+    const tally = { counters: 0, agree: 0, nonzero: 0 };
     const failures: string[] = [];
     let k = 0;
     for (const backend of ['legacy', 'nft'] as const) {
@@ -256,7 +232,7 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping,
         if (restore.code !== 0) throw new Error(`${c.name} (${backend}): iptables-restore: ${restore.stderr}`);
         await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
         const snap = join(tmp, `snap-${k}`);
-        captureSnapshot(snap, runner(backend));
+        captureSnapshot(snap, backendRunner(NS.n, backend));
         const t0 = Math.floor(Date.now() / 1000);
         const pcap = join(tmp, `case-${k}.pcap`);
         writeFileSync(pcap, writePcap(c.frames.map((l, i) => {
@@ -270,23 +246,16 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping,
         const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }));
         for (const engine of ['vm', 'reference'] as EngineKind[]) {
           const model = buildNodeModel(readSnapshot(snap), { engine });
-          replayTimed(model, pcap);
+          replayCaptureTimed(model, pcap, 'eth0');
           const mine = flattenCounters(model.rulesetWithCounters()!);
-          const diffs: string[] = [];
-          for (const [key, kc] of kernel) {
-            const mc = mine.get(key);
-            counters++;
-            if (kc.packets !== 0n) nonzero++;
-            if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) agree++;
-            else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
-          }
+          const diffs = counterDiffs(kernel, mine, tally);
           if (diffs.length) failures.push(`${c.name} (${backend}, ${engine}):\n${diffs.join('\n')}`);
         }
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
-    expect(nonzero).toBeGreaterThan(counters / 4);
+    console.log(`connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
+    expect(tally.nonzero).toBeGreaterThan(tally.counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
 });

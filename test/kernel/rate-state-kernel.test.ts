@@ -24,16 +24,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, run, flattenCounters, netnsDel, senderNodeTopology } from '../helpers/kernel.js';
+import { backendRunner, counterDiffs, kernelSkip, replayCaptureTimed, run, flattenCounters, netnsDel, senderNodeTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel, type EngineKind, type NodeModel } from '../../hooks/node.js';
+import { buildNodeModel, type EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { writePcap, readCaptureFile, loadFrame, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { Packet, resetMeta } from '../../vm/packet.js';
+import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { xtProcFiles } from '../../ext/xtstate.js';
-import type { Backend } from '../../core/netfilter.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('rate and state matches against the kernel', TOOLS);
@@ -158,25 +156,6 @@ function ruleset(c: Case, k: number): string {
   return ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':T - [0:0]', '-A INPUT -j T', `-A INPUT -j ${c.accept ? 'ACCEPT' : 'DROP'}`, ...rules, 'COMMIT', ''].join('\n');
 }
 
-/** The snapshot runner with the backend's save tool. */
-function runner(backend: Backend) {
-  return (argv: readonly string[]) => {
-    const a = argv[0] === 'iptables-save' ? [`iptables-${backend}-save`] : argv[0] === 'ip6tables-save' ? [`ip6tables-${backend}-save`] : argv;
-    const r = spawnSync('ip', ['netns', 'exec', NS.n, ...a], { encoding: 'utf8' });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-}
-
-/** Every frame of the capture in on eth0 at its timestamp, as `nfvm replay` does. */
-function replayTimed(model: NodeModel, pcap: string): void {
-  const pkt = new Packet();
-  for (const f of readCaptureFile(pcap)) {
-    resetMeta(pkt);
-    loadFrame(pkt, f);
-    model.captureCt(pkt);
-    model.receive(pkt, 'eth0', { now: f.tsSec * 1e9 + f.tsNsec });
-  }
-}
 
 /** A recent /proc line without its jiffies: `src=A ttl: T oldest_pkt: N stamps: S`. */
 function recentKey(line: string): string {
@@ -209,9 +188,7 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
   });
 
   it('every counter and every list agrees, both backends, both engines', async () => {
-    let counters = 0;
-    let agree = 0;
-    let nonzero = 0;
+    const tally = { counters: 0, agree: 0, nonzero: 0 };
     let lists = 0;
     let listsAgree = 0;
     const failures: string[] = [];
@@ -227,7 +204,7 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
         // no conntrack of an earlier case may carry over into this one
         await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
         const snap = join(tmp, `snap-${k}`);
-        captureSnapshot(snap, runner(backend));
+        captureSnapshot(snap, backendRunner(NS.n, backend));
         const t0 = Date.now() / 1000;
         const pcap = join(tmp, `case-${k}.pcap`);
         writeFileSync(pcap, writePcap(c.frames.map((l, i) => {
@@ -243,16 +220,9 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
         const kHash = procDir('/proc/net/ipt_hashlimit');
         for (const engine of ['vm', 'reference'] as EngineKind[]) {
           const model = buildNodeModel(readSnapshot(snap), { engine });
-          replayTimed(model, pcap);
+          replayCaptureTimed(model, pcap, 'eth0');
           const mine = flattenCounters(model.rulesetWithCounters()!);
-          const diffs: string[] = [];
-          for (const [key, kc] of kernel) {
-            const mc = mine.get(key);
-            counters++;
-            if (kc.packets !== 0n) nonzero++;
-            if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) agree++;
-            else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
-          }
+          const diffs = counterDiffs(kernel, mine, tally);
           const suffix = `${id}c${k}`;
           for (const [dir, kfiles, key] of [['/proc/net/xt_recent/', kRecent, recentKey], ['/proc/net/ipt_hashlimit/', kHash, hashlimitKey]] as const) {
             for (const f of xtProcFiles(model.xt, dir)) {
@@ -269,8 +239,8 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
         rmSync(snap, { recursive: true, force: true });
       }
     }
-    console.log(`rate and state matches against the kernel: ${agree}/${counters} counters agree (${nonzero} non-zero in the kernel), ${listsAgree}/${lists} /proc files agree, ${failures.length} case runs differ`);
-    expect(nonzero).toBeGreaterThan(counters / 4);
+    console.log(`rate and state matches against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${listsAgree}/${lists} /proc files agree, ${failures.length} case runs differ`);
+    expect(tally.nonzero).toBeGreaterThan(tally.counters / 4);
     expect(lists).toBeGreaterThan(0);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
   }, 300_000);
