@@ -185,6 +185,26 @@ export function sharedPrefixMask(len: number, bytes: number): Uint8Array {
   return m;
 }
 
+/** Bytes per slab of addrBytes(). */
+const SLAB = 16384;
+let slab = new ArrayBuffer(SLAB);
+let slabUsed = 0;
+
+/**
+ * `n` zeroed bytes for an address that lives as long as the AST: a view on
+ * a shared slab (a Uint8Array of its own costs about twice as much memory,
+ * which adds up over 100,000 rules). Never transferred or resized.
+ */
+export function addrBytes(n: number): Uint8Array {
+  if (slabUsed + n > SLAB) {
+    slab = new ArrayBuffer(SLAB);
+    slabUsed = 0;
+  }
+  const v = new Uint8Array(slab, slabUsed, n);
+  slabUsed += n;
+  return v;
+}
+
 /** A prefix length as a fresh mask of `bytes` bytes. */
 export function prefixMask(len: number, bytes: number): Uint8Array {
   const m = new Uint8Array(bytes);

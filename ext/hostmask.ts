@@ -18,7 +18,7 @@ import { fail } from '../core/errors.js';
 import type { Family } from '../core/ast.js';
 import { parsePort } from './protocols.js';
 import { strtoulWhole } from './numbers.js';
-import { formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton, parseIPv4, sharedPrefixMask } from '../core/addr.js';
+import { addrBytes, formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton, parseIPv4, sharedPrefixMask } from '../core/addr.js';
 
 /** An address with its mask, each 4 (IPv4) or 16 (IPv6) bytes. */
 export interface HostMask {
@@ -152,8 +152,9 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
     addr = parseAddr(family, host);
   }
   if (!addr) fail(`host/network \`${host}' not found`);
-  for (let i = 0; i < bytes; i++) addr[i]! &= mask[i]!;
-  return { addr, mask };
+  const kept = addrBytes(bytes);
+  for (let i = 0; i < bytes; i++) kept[i] = addr[i]! & mask[i]!;
+  return { addr: kept, mask };
 }
 
 /** `a/len`, or `a/dotted-mask` for a non-contiguous mask, as iptables-save prints addresses. */

@@ -30,6 +30,7 @@ import { findTarget } from '../../ext/registry.js';
 import { checkTable } from '../check.js';
 import type { KnownObjects } from '../../ext/types.js';
 import { saveRule } from '../save.js';
+import { ZERO_COUNTERS } from './nodes.js';
 
 export interface ParseOptions {
   family?: Family;
@@ -217,7 +218,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       fail(ln, pol.col, `Can't set policy \`${pol.text}' on \`${name.text}': Bad built-in chain name`, pol.text, 'check');
     }
     const cname = flat(name.text);
-    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: { line: ln, col: 1 } });
+    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: { line: ln, col: 1 } });
   }
 
   function checkNewChainName(name: string, ln: number, col: number) {
@@ -296,7 +297,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
         const name = flat(c.chain!);
         // the name itself was checked by the parser (assert_valid_chain_name)
         if (t.chains.has(name)) bad(`Chain already exists`);
-        t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: c.pos });
+        t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: c.pos });
         return;
       }
       case 'X': {
@@ -331,7 +332,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
             r.counters = undefined;
             continue;
           }
-          ch.policyCounters = { packets: 0n, bytes: 0n };
+          ch.policyCounters = ZERO_COUNTERS;
           for (const r of ch.rules) r.counters = undefined;
         }
         return;
@@ -355,7 +356,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
         t.chains = new Map(entries);
         for (const x of t.chains.values()) {
           for (const r of x.rules) {
-            if ((r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === c.chain) r.target = { ...r.target, chain: nn };
+            if ((r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === c.chain) r.target = { kind: r.target.kind, chain: nn, pos: r.target.pos };
           }
         }
         return;
@@ -367,7 +368,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
 function newTable(name: TableName, pos: SourcePos): Table {
   const chains = new Map<string, Chain>();
   for (const c of TABLE_CHAINS[name]) {
-    chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: undefined });
+    chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: ZERO_COUNTERS, rules: [], pos: undefined });
   }
   return { name, chains, pos };
 }

@@ -4,9 +4,10 @@
  * arguments, plus the located errors every part of the parser raises.
  */
 import { NfvmError, ExtError, type SourcePos } from '../../core/errors.js';
-import type { AddrMask, Family, MatchNode, OptionNode, Rule, TableName } from '../../core/ast.js';
+import type { AddrMask, Family, OptionNode, TableName } from '../../core/ast.js';
 import type { ExtContext, MatchModule, TargetModule } from '../../ext/types.js';
 import type { Arg } from './argv.js';
+import { RuleNode, type KnownMatch, type UnknownMatch } from './nodes.js';
 
 export type CommandName = 'A' | 'I' | 'D' | 'R' | 'N' | 'X' | 'F' | 'P' | 'E' | 'Z';
 
@@ -27,8 +28,9 @@ export interface Loaded {
   seen: Set<string>;
   options: OptionNode[];
   raw: string[];
-  pos: SourcePos;
-  node: MatchNode | undefined;
+  /** Column of the `-m`/`-j` (or of the option that loaded it implicitly). */
+  col: number;
+  node: KnownMatch | UnknownMatch | undefined;
 }
 
 export class CommandParse {
@@ -37,24 +39,7 @@ export class CommandParse {
   readonly line: number;
   /** The next argument to read (getopt's optind). */
   i = 0;
-  readonly rule: Rule = {
-    pos: { line: 0, col: 0 },
-    counters: undefined,
-    src: undefined,
-    dst: undefined,
-    invSrc: false,
-    invDst: false,
-    iif: '',
-    oif: '',
-    invIif: false,
-    invOif: false,
-    proto: 0,
-    invProto: false,
-    frag: false,
-    invFrag: false,
-    matches: [],
-    target: { kind: 'none' },
-  };
+  readonly rule: RuleNode;
   srcList: AddrMask[] = [];
   dstList: AddrMask[] = [];
   cmd: CommandName | undefined;
@@ -93,7 +78,7 @@ export class CommandParse {
     this.file = env.file;
     this.family = env.family;
     this.line = env.line;
-    this.rule.pos = ruleStart;
+    this.rule = new RuleNode(ruleStart.line, ruleStart.col);
     this.ctx = { family: env.family, table: env.table, rule: this.rule, warn: (m) => env.warn(ruleStart, m) };
   }
 
