@@ -30,61 +30,57 @@ export function splitArgs(line: string, lineNo: number, file: string, startCol =
   // Fast path: no quote anywhere, so arguments are plain blank-separated slices.
   if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol);
   const out: Arg[] = [];
-  let buf = '';
-  let quoteOpen = false;
-  let escaped = false;
-  let quoted = false;
-  let start = -1;
-  let quoteCol = 0;
   const col0 = startCol - 1;
-  const push = () => {
-    if (buf.length > PARAM_MAX) {
-      throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, buf.slice(0, 40));
-    }
-    out.push({ text: buf, col: col0 + start + 1, quoted });
-    buf = '';
-    quoted = false;
-    start = -1;
-  };
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoteOpen) {
-      if (escaped) {
-        buf += c;
-        escaped = false;
-        continue;
-      }
-      if (c === '\\') {
-        escaped = true;
-        continue;
-      }
-      if (c === '"') {
-        quoteOpen = false;
-        push();
-        continue;
-      }
-      buf += c;
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10) {
+      i++;
       continue;
     }
-    if (c === '"') {
-      quoteOpen = true;
-      quoted = true;
-      quoteCol = i;
-      if (start < 0) start = i;
-      continue;
+    // one argument: unquoted runs and quoted sections, until a blank outside quotes or a closing quote
+    const start = i;
+    let text = '';
+    let quoted = false;
+    let seg = i;
+    for (;;) {
+      if (i >= n || c === 32 || c === 9 || c === 10) {
+        text += line.slice(seg, i);
+        break;
+      }
+      if (c === 34) {
+        // a quoted section: a backslash escapes the next character, the next unescaped quote ends the argument
+        text += line.slice(seg, i);
+        quoted = true;
+        const quoteCol = i;
+        i++;
+        seg = i;
+        for (;;) {
+          if (i >= n) throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
+          c = line.charCodeAt(i);
+          if (c === 92) {
+            if (i + 1 >= n) throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
+            text += line.slice(seg, i);
+            seg = i + 1;
+            i += 2;
+            continue;
+          }
+          if (c === 34) break;
+          i++;
+        }
+        text += line.slice(seg, i);
+        i++;
+        break;
+      }
+      i++;
+      c = line.charCodeAt(i);
     }
-    if (c === ' ' || c === '\t' || c === '\n') {
-      if (buf.length === 0 && !quoted) continue;
-      push();
-      continue;
+    if (text.length > PARAM_MAX) {
+      throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, text.slice(0, 40));
     }
-    if (start < 0) start = i;
-    buf += c;
+    out.push({ text, col: col0 + start + 1, quoted });
   }
-  if (quoteOpen) {
-    throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
-  }
-  if (buf.length > 0) push();
   return out;
 }
 

@@ -117,7 +117,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
     case 'd': {
       setBase(cp, letter, a);
       const list: AddrMask[] = [];
-      for (const part of value!.split(',')) {
+      for (const part of value!.indexOf(',') < 0 ? [value!] : value!.split(',')) {
         try {
           list.push(parseAddrMask(cp.family, part));
         } catch (e) {

@@ -13,7 +13,7 @@ import type { OptSpec } from '../../ext/types.js';
 import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { protoName } from '../../ext/protocols.js';
 import type { Arg } from './argv.js';
-import type { CommandParse, Loaded } from './state.js';
+import { SeenNames, type CommandParse, type Loaded } from './state.js';
 import { KnownMatch, NO_MATCHES, NO_OPTIONS, Opt, UnknownMatch } from './nodes.js';
 
 /** `-m NAME` (or an implicit protocol match): a fresh instance of the module, or an unknown match kept verbatim. */
@@ -31,10 +31,10 @@ export function loadMatch(cp: CommandParse, name: string, a: Arg, col: number): 
     } catch (e) {
       return cp.rethrow(e, a);
     }
-    l = { kind: 'match', mod, name: mod.name, data, seen: new Set(), options: [], raw: NO_RAW, col, node: undefined };
+    l = { kind: 'match', mod, name: mod.name, data, seen: new SeenNames(), options: NO_OPTION_LIST, raw: NO_RAW, col, node: undefined };
     l.node = new KnownMatch(l.name, data, cp.line, col);
   } else {
-    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], col, node: undefined };
+    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
     l.node = new UnknownMatch(name, l.raw, cp.line, col);
   }
   if (cp.rule.matches === NO_MATCHES) cp.rule.matches = [];
@@ -53,9 +53,9 @@ export function loadTarget(cp: CommandParse, name: string, a: Arg, col: number):
     } catch (e) {
       cp.rethrow(e, a);
     }
-    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new Set(), options: [], raw: NO_RAW, col, node: undefined };
+    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new SeenNames(), options: NO_OPTION_LIST, raw: NO_RAW, col, node: undefined };
   } else if (KNOWN_FOREIGN_TARGETS.has(name)) {
-    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], col, node: undefined };
+    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
   }
 }
 
@@ -109,7 +109,9 @@ export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value
     cp.rethrow(e, valArg ?? a);
   }
   l.seen.add(spec.name);
-  l.options.push(new Opt(spec.name, cp.invert, value, cp.line, a.col));
+  const o = new Opt(spec.name, cp.invert, value, cp.line, a.col);
+  if (l.options === NO_OPTION_LIST) l.options = [o];
+  else l.options.push(o);
 }
 
 /** After the last option: the AST's option lists, then every extension's final check (x6_fcheck), in load order. */
@@ -129,9 +131,13 @@ export function finishExtensions(cp: CommandParse): void {
   }
 }
 
+/** The options of an extension before its first: replaced, never written. */
+const NO_OPTION_LIST = NO_OPTIONS as OptionNode[];
+
 /** The raw words of a known extension: never written. */
 const NO_RAW: string[] = [];
 
 export function compact(a: OptionNode[]): readonly OptionNode[] {
-  return a.length === 0 ? NO_OPTIONS : a.slice();
+  // a list of one was made as `[o]`, already exact; longer ones grew by push
+  return a.length === 0 ? NO_OPTIONS : a.length === 1 ? a : a.slice();
 }
