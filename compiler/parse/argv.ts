@@ -27,9 +27,61 @@ export interface Arg {
 const PARAM_MAX = 1023;
 
 export function splitArgs(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
+  const out = new FreshArgs();
+  split(line, lineNo, file, startCol, out);
+  return out.list;
+}
+
+/**
+ * splitArgs() for a caller that is done with the arguments before its next
+ * call (the restore loop: one command line at a time): the Arg objects are
+ * reused from line to line, so a 100,000-line input does not make a million
+ * of them. The array is fresh; the objects in it change on the next call.
+ */
+export function splitArgsReused(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
+  REUSED.n = 0;
+  split(line, lineNo, file, startCol, REUSED);
+  return REUSED.list.slice(0, REUSED.n);
+}
+
+/** Where split() puts the arguments. */
+interface ArgSink {
+  add(text: string, col: number, quoted: boolean): void;
+}
+
+class FreshArgs implements ArgSink {
+  readonly list: Arg[] = [];
+  add(text: string, col: number, quoted: boolean): void {
+    this.list.push({ text, col, quoted });
+  }
+}
+
+class ReusedArgs implements ArgSink {
+  readonly list: Arg[] = [];
+  n = 0;
+  add(text: string, col: number, quoted: boolean): void {
+    const a = this.list[this.n];
+    if (a === undefined) this.list.push({ text, col, quoted });
+    else {
+      a.text = text;
+      a.col = col;
+      a.quoted = quoted;
+    }
+    this.n++;
+  }
+}
+
+const REUSED = new ReusedArgs();
+
+/** Drops what the reused arguments still point at (the last line's text, which holds the whole input). */
+export function releaseReusedArgs(): void {
+  for (const a of REUSED.list) a.text = '';
+  REUSED.n = 0;
+}
+
+function split(line: string, lineNo: number, file: string, startCol: number, out: ArgSink): void {
   // Fast path: no quote anywhere, so arguments are plain blank-separated slices.
-  if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol);
-  const out: Arg[] = [];
+  if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol, out);
   const col0 = startCol - 1;
   const n = line.length;
   let i = 0;
@@ -79,13 +131,11 @@ export function splitArgs(line: string, lineNo: number, file: string, startCol =
     if (text.length > PARAM_MAX) {
       throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, text.slice(0, 40));
     }
-    out.push({ text, col: col0 + start + 1, quoted });
+    out.add(text, col0 + start + 1, quoted);
   }
-  return out;
 }
 
-function splitPlain(line: string, lineNo: number, file: string, startCol: number): Arg[] {
-  const out: Arg[] = [];
+function splitPlain(line: string, lineNo: number, file: string, startCol: number, out: ArgSink): void {
   const n = line.length;
   let i = 0;
   while (i < n) {
@@ -102,7 +152,6 @@ function splitPlain(line: string, lineNo: number, file: string, startCol: number
     if (i - start > PARAM_MAX) {
       throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: startCol + start }, line.slice(start, start + 40));
     }
-    out.push({ text: line.slice(start, i), col: startCol + start, quoted: false });
+    out.add(line.slice(start, i), startCol + start, false);
   }
-  return out;
 }

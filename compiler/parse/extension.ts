@@ -118,7 +118,8 @@ export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value
 export function finishExtensions(cp: CommandParse): void {
   // the AST keeps exact-size arrays (a 100,000-rule dump stays small)
   for (const l of cp.loaded) if (l.node) l.node.options = compact(l.options);
-  if (cp.rule.matches.length) cp.rule.matches = cp.rule.matches.slice();
+  // exact-size, and a rule without matches gets its own empty array (callers may add to a parsed rule)
+  cp.rule.matches = cp.rule.matches.length ? cp.rule.matches.slice() : [];
   const ordered = [...cp.loaded].reverse();
   if (cp.target) ordered.push(cp.target);
   for (const l of ordered) {

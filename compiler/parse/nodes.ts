@@ -4,9 +4,9 @@
  * A 100,000-rule dump holds hundreds of thousands of rules, matches,
  * targets and options, so each node carries its own source position
  * (`line`, `col`) and answers `pos` with itself instead of pointing at a
- * separate `{ line, col }` object, and what is the same for every known
- * match (not unknown, no raw words) lives on the prototype. The shapes are
- * those of core/ast.ts: every other layer reads them through those types.
+ * separate `{ line, col }` object, and empty lists and zero counters are
+ * shared. The shapes are those of core/ast.ts: every other layer reads them
+ * through those types.
  */
 import type { SourcePos } from '../../core/errors.js';
 import type { AddrMask, Counters, MatchNode, OptionNode, Rule, TargetNode } from '../../core/ast.js';
@@ -19,27 +19,25 @@ export const NO_MATCHES = Object.freeze([]) as readonly MatchNode[] as MatchNode
 /** Zero counters, shared: counters are replaced, never changed in place. */
 export const ZERO_COUNTERS: Counters = Object.freeze({ packets: 0n, bytes: 0n });
 
-const INV_SRC = 1;
-const INV_DST = 2;
-const INV_IIF = 4;
-const INV_OIF = 8;
-const INV_PROTO = 16;
-const FRAG = 32;
-const INV_FRAG = 64;
-
 /**
  * A rule as the parser builds it: core/ast.ts's Rule with the position
- * inline and the IP part's flags in one integer.
+ * inline. Every other field is an own property, so that a spread copy
+ * (`{ ...rule }`) keeps the rule's meaning (it loses only `pos`, loudly).
  */
 export class RuleNode implements Rule, SourcePos {
   counters: Counters | undefined = undefined;
   src: AddrMask | undefined = undefined;
   dst: AddrMask | undefined = undefined;
+  invSrc = false;
+  invDst = false;
   iif = '';
   oif = '';
+  invIif = false;
+  invOif = false;
   proto = 0;
-  /** invSrc, invDst, invIif, invOif, invProto, frag, invFrag as bits. */
-  flags = 0;
+  invProto = false;
+  frag = false;
+  invFrag = false;
   matches: MatchNode[] = NO_MATCHES;
   target: TargetNode = NO_TARGET;
   constructor(
@@ -53,51 +51,6 @@ export class RuleNode implements Rule, SourcePos {
     this.line = p.line;
     this.col = p.col;
   }
-  private bit(b: number, v: boolean): void {
-    this.flags = v ? this.flags | b : this.flags & ~b;
-  }
-  get invSrc(): boolean {
-    return (this.flags & INV_SRC) !== 0;
-  }
-  set invSrc(v: boolean) {
-    this.bit(INV_SRC, v);
-  }
-  get invDst(): boolean {
-    return (this.flags & INV_DST) !== 0;
-  }
-  set invDst(v: boolean) {
-    this.bit(INV_DST, v);
-  }
-  get invIif(): boolean {
-    return (this.flags & INV_IIF) !== 0;
-  }
-  set invIif(v: boolean) {
-    this.bit(INV_IIF, v);
-  }
-  get invOif(): boolean {
-    return (this.flags & INV_OIF) !== 0;
-  }
-  set invOif(v: boolean) {
-    this.bit(INV_OIF, v);
-  }
-  get invProto(): boolean {
-    return (this.flags & INV_PROTO) !== 0;
-  }
-  set invProto(v: boolean) {
-    this.bit(INV_PROTO, v);
-  }
-  get frag(): boolean {
-    return (this.flags & FRAG) !== 0;
-  }
-  set frag(v: boolean) {
-    this.bit(FRAG, v);
-  }
-  get invFrag(): boolean {
-    return (this.flags & INV_FRAG) !== 0;
-  }
-  set invFrag(v: boolean) {
-    this.bit(INV_FRAG, v);
-  }
 
   /** A copy with other addresses (one rule of a `-s a,b -d c,d` cross product). */
   withAddrs(src: AddrMask | undefined, dst: AddrMask | undefined): RuleNode {
@@ -105,10 +58,16 @@ export class RuleNode implements Rule, SourcePos {
     r.counters = this.counters;
     r.src = src;
     r.dst = dst;
+    r.invSrc = this.invSrc;
+    r.invDst = this.invDst;
     r.iif = this.iif;
     r.oif = this.oif;
+    r.invIif = this.invIif;
+    r.invOif = this.invOif;
     r.proto = this.proto;
-    r.flags = this.flags;
+    r.invProto = this.invProto;
+    r.frag = this.frag;
+    r.invFrag = this.invFrag;
     r.matches = this.matches;
     r.target = this.target;
     return r;
@@ -118,6 +77,8 @@ export class RuleNode implements Rule, SourcePos {
 /** A match nfvm has a module for. */
 export class KnownMatch implements MatchNode, SourcePos {
   options: readonly OptionNode[] = NO_OPTIONS;
+  readonly unknown = false;
+  readonly raw: readonly string[] = NO_STRINGS;
   constructor(
     readonly name: string,
     public data: unknown,
@@ -127,18 +88,13 @@ export class KnownMatch implements MatchNode, SourcePos {
   get pos(): SourcePos {
     return this;
   }
-  get unknown(): boolean {
-    return false;
-  }
-  get raw(): readonly string[] {
-    return NO_STRINGS;
-  }
 }
 
 /** A match nfvm has no module for: its words kept verbatim. */
 export class UnknownMatch implements MatchNode, SourcePos {
   options: readonly OptionNode[] = NO_OPTIONS;
   data: unknown = undefined;
+  readonly unknown = true;
   constructor(
     readonly name: string,
     readonly raw: readonly string[],
@@ -147,9 +103,6 @@ export class UnknownMatch implements MatchNode, SourcePos {
   ) {}
   get pos(): SourcePos {
     return this;
-  }
-  get unknown(): boolean {
-    return true;
   }
 }
 

@@ -23,7 +23,7 @@ import {
   type Table,
   type TableName,
 } from '../../core/ast.js';
-import { splitArgs } from './argv.js';
+import { releaseReusedArgs, splitArgsReused } from './argv.js';
 import { parseCommand, type Command, type RuleParseEnv } from './rule.js';
 import { XT_EXTENSION_MAXNAMELEN } from './base.js';
 import { findTarget } from '../../ext/registry.js';
@@ -55,6 +55,14 @@ const MAX_ARGC = 255;
 const MAX_LINES = 5_000_000;
 
 export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
+  try {
+    return parseText(text, opts);
+  } finally {
+    releaseReusedArgs();
+  }
+}
+
+function parseText(text: string, opts: ParseOptions): Ruleset {
   const family = opts.family ?? 'ip';
   const file = opts.file ?? '<input>';
   const countersMode = opts.counters ?? false;
@@ -148,7 +156,8 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       rest = line.slice(close + 1);
       col = close + 2;
     }
-    const args = splitArgs(rest, lineNo, file, col);
+    // the arguments are dead once parseCommand() returns (nothing keeps an Arg): their objects are reused
+    const args = splitArgsReused(rest, lineNo, file, col);
     // a line of blanks (or only counters) is an empty command to iptables-restore
     if (args.length === 0) fail(lineNo, 1, 'no command specified (a line of only blanks or counters; iptables-restore skips only empty lines)', line);
     env.table = table.name;
