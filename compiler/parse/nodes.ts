@@ -19,12 +19,23 @@ export const NO_MATCHES = Object.freeze([]) as readonly MatchNode[] as MatchNode
 /** Zero counters, shared: counters are replaced, never changed in place. */
 export const ZERO_COUNTERS: Counters = Object.freeze({ packets: 0n, bytes: 0n });
 
+/** A node that is its own source position. */
+abstract class Located implements SourcePos {
+  constructor(
+    public line: number,
+    public col: number,
+  ) {}
+  get pos(): SourcePos {
+    return this;
+  }
+}
+
 /**
  * A rule as the parser builds it: core/ast.ts's Rule with the position
  * inline. Every other field is an own property, so that a spread copy
  * (`{ ...rule }`) keeps the rule's meaning (it loses only `pos`, loudly).
  */
-export class RuleNode implements Rule, SourcePos {
+export class RuleNode extends Located implements Rule {
   counters: Counters | undefined = undefined;
   src: AddrMask | undefined = undefined;
   dst: AddrMask | undefined = undefined;
@@ -40,11 +51,7 @@ export class RuleNode implements Rule, SourcePos {
   invFrag = false;
   matches: MatchNode[] = NO_MATCHES;
   target: TargetNode = NO_TARGET;
-  constructor(
-    public line: number,
-    public col: number,
-  ) {}
-  get pos(): SourcePos {
+  override get pos(): SourcePos {
     return this;
   }
   set pos(p: SourcePos) {
@@ -75,34 +82,32 @@ export class RuleNode implements Rule, SourcePos {
 }
 
 /** A match nfvm has a module for. */
-export class KnownMatch implements MatchNode, SourcePos {
+export class KnownMatch extends Located implements MatchNode {
   options: readonly OptionNode[] = NO_OPTIONS;
   readonly unknown = false;
   readonly raw: readonly string[] = NO_STRINGS;
   constructor(
     readonly name: string,
     public data: unknown,
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
 /** A match nfvm has no module for: its words kept verbatim. */
-export class UnknownMatch implements MatchNode, SourcePos {
+export class UnknownMatch extends Located implements MatchNode {
   options: readonly OptionNode[] = NO_OPTIONS;
   data: unknown = undefined;
   readonly unknown = true;
   constructor(
     readonly name: string,
     readonly raw: readonly string[],
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
@@ -110,71 +115,66 @@ export class UnknownMatch implements MatchNode, SourcePos {
  * An OptionNode that is its own source position (one object per option
  * instead of two).
  */
-export class Opt implements OptionNode, SourcePos {
+export class Opt extends Located implements OptionNode {
   constructor(
     readonly name: string,
     readonly invert: boolean,
     readonly arg: string | undefined,
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
 /** `-j ACCEPT|DROP|QUEUE|RETURN`. */
-export class VerdictTarget implements SourcePos {
+export class VerdictTarget extends Located {
   readonly kind = 'verdict';
   constructor(
     readonly name: 'ACCEPT' | 'DROP' | 'QUEUE' | 'RETURN',
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
 /** `-j CHAIN` / `-g CHAIN`. */
-export class JumpTarget implements SourcePos {
+export class JumpTarget extends Located {
   constructor(
     readonly kind: 'jump' | 'goto',
     public chain: string,
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
 /** A target extension with its parsed data. */
-export class ExtTarget implements SourcePos {
+export class ExtTarget extends Located {
   readonly kind = 'ext';
   constructor(
     readonly name: string,
     public data: unknown,
     readonly options: readonly OptionNode[],
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
 /** A target nfvm keeps verbatim. */
-export class UnknownTarget implements SourcePos {
+export class UnknownTarget extends Located {
   readonly kind = 'unknown';
   constructor(
     readonly name: string,
     readonly raw: readonly string[],
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
+    line: number,
+    col: number,
+  ) {
+    super(line, col);
   }
 }
 
