@@ -22,8 +22,8 @@
  *   kernel  the same for Linux x_tables and nf_tables in a network namespace
  *           (bench/kernel.ts; root only, else a line says why)
  *   headline  chain + kernel + the 1,000-rule ACL and ClassBench 10k ratios
- *   big     100k-rule save / disasm --optimize=1 time and peak memory at 25k,
- *           50k and 100k rules (bench/big.ts)
+ *   big     100k-rule save / disasm --optimize=1 time and peak memory at 10k,
+ *           100k and 200k rules of kube-proxy, firewall and linear sets (bench/big.ts)
  */
 import { Bench } from 'tinybench';
 import { cpus } from 'node:os';

@@ -7,10 +7,11 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRule } from '../compiler/save.js';
 import type { Family, Ruleset, TableName } from '../core/ast.js';
 import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
-import { disasm, disasmRuleAt } from '../vm/disasm.js';
+import { disasmChunks, disasmRuleAt } from '../vm/disasm.js';
+import type { Program } from '../vm/program.js';
 import { ruleOffsets } from '../vm/program.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
-import { inputName, readInput } from './io.js';
+import { inputName, readInput, type Output } from './io.js';
 import { jsonDoc } from './json.js';
 
 export const DISASM: CommandSpec = {
@@ -26,7 +27,7 @@ export const DISASM: CommandSpec = {
   options: { family: { type: 'string' }, table: { type: 'string' }, backend: { type: 'string' }, optimize: { type: 'string' }, json: { type: 'boolean' } },
 };
 
-export function cmdDisasm(argv: readonly string[]): string {
+export function cmdDisasm(argv: readonly string[]): Output {
   const a = parseCommand(DISASM, argv);
   if (a.help) return DISASM.usage;
   if (a.positionals.length !== 1) throw new UsageError('disasm takes exactly one FILE (- for stdin)');
@@ -44,8 +45,23 @@ export function cmdDisasm(argv: readonly string[]): string {
     return jsonDoc({ schema: 1, file: name, family: rs.family, backend, optimize: Number(optimize), tables: compiled.map((c) => tableJson(rs, c)) });
   }
   // the listing needs only the programs: the AST is garbage once compileFile returns, before the text is built
-  const programs = compileFile(file, family, table, opts).compiled.map((c) => c.program);
-  return programs.map((p) => disasm(p)).filter((t) => t !== '').join('\n');
+  return listing(compileFile(file, family, table, opts).compiled.map((c) => c.program));
+}
+
+/** The programs' listings, separated by a blank line (a program without rules prints nothing). */
+function* listing(programs: Program[]): Generator<string> {
+  let first = true;
+  for (const p of programs) {
+    let started = false;
+    for (const piece of disasmChunks(p)) {
+      if (!started) {
+        if (!first) yield '\n';
+        started = true;
+        first = false;
+      }
+      yield piece;
+    }
+  }
 }
 
 /** The file's tables (or table `table`) parsed and compiled. */

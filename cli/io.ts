@@ -27,3 +27,22 @@ export function useColour(json: boolean): boolean {
   if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
   return process.stdout.isTTY === true && process.env.TERM !== 'dumb';
 }
+
+/**
+ * What a command prints: one string, or (for big outputs) its pieces in
+ * order. A command returns pieces only once everything that can fail has
+ * run, so that an error never leaves half an output behind.
+ */
+export type Output = string | Iterable<string>;
+
+/** Writes a command's output to stdout; stops early when the reader has gone (EPIPE ends the process quietly). */
+export function writeOutput(out: Output): void {
+  if (typeof out === 'string') {
+    process.stdout.write(out);
+    return;
+  }
+  for (const chunk of out) {
+    if (process.stdout.destroyed) return;
+    process.stdout.write(chunk);
+  }
+}

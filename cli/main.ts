@@ -16,8 +16,9 @@ import { SNAPSHOT, cmdSnapshot } from './snapshot.js';
 import { TRACE, cmdTrace } from './trace.js';
 import { REPLAY, cmdReplay } from './replay.js';
 import { isReplayWorker, replayWorker } from './replay-workers.js';
+import { writeOutput, type Output } from './io.js';
 
-const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => string }> = new Map([
+const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => Output }> = new Map([
   ['save', { spec: SAVE, run: cmdSave }],
   ['disasm', { spec: DISASM, run: cmdDisasm }],
   ['snapshot', { spec: SNAPSHOT, run: cmdSnapshot }],
@@ -60,7 +61,7 @@ export function main(argv: readonly string[]): number {
     }
     const c = COMMANDS.get(cmd);
     if (!c) throw new UsageError(`unknown command "${cmd}" (try nfvm --help)`);
-    process.stdout.write(c.run(rest));
+    writeOutput(c.run(rest));
     return 0;
   } catch (e) {
     if (e instanceof NfvmError) {

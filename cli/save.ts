@@ -8,10 +8,10 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import { parseEbtRestore } from '../compiler/ebt/restore.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { ExtError } from '../core/errors.js';
-import { saveRuleset } from '../compiler/save.js';
+import { saveChunks, saveRuleset } from '../compiler/save.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
-import { inputName, readInput } from './io.js';
+import { inputName, readInput, type Output } from './io.js';
 import { jsonDoc, rulesetJson } from './json.js';
 
 export const SAVE: CommandSpec = {
@@ -27,7 +27,7 @@ export const SAVE: CommandSpec = {
   options: { family: { type: 'string' }, counters: { type: 'boolean', short: 'c' }, json: { type: 'boolean' }, ipset: { type: 'string' } },
 };
 
-export function cmdSave(argv: readonly string[]): string {
+export function cmdSave(argv: readonly string[]): Output {
   const a = parseCommand(SAVE, argv);
   if (a.help) return SAVE.usage;
   if (a.positionals.length !== 1) throw new UsageError('save takes exactly one FILE (- for stdin)');
@@ -41,8 +41,8 @@ export function cmdSave(argv: readonly string[]): string {
   if (rs.unknownExtensions.length) {
     process.stderr.write(`nfvm: kept verbatim without semantics: ${rs.unknownExtensions.join(', ')}\n`);
   }
+  if (!a.flag('json')) return saveChunks(rs, { counters });
   const text = saveRuleset(rs, { counters });
-  if (!a.flag('json')) return text;
   return jsonDoc({
     schema: 1,
     file: inputName(file),

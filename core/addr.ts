@@ -13,17 +13,30 @@ import type { Family } from './ast.js';
  * "10.1" is 10.1.0.0).
  */
 export function parseIPv4(s: string, minParts = 4): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length < minParts || parts.length > 4) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
+  return parseIPv4Into(s, minParts, out) ? out : undefined;
+}
+
+/** parseIPv4() into `out` (4 bytes, zeroed by the caller); false when `s` is not such an address. */
+export function parseIPv4Into(s: string, minParts: number, out: Uint8Array): boolean {
+  let part = 0;
+  let digits = 0;
+  let v = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || v > 255 || part >= 4) return false;
+      out[part++] = v;
+      digits = 0;
+      v = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      v = v * 10 + (c - 48);
+      digits++;
+    } else {
+      return false;
+    }
   }
-  return out;
+  return part >= minParts;
 }
 
 export function formatIPv4(a: ArrayLike<number>, off = 0): string {
@@ -183,6 +196,26 @@ export function sharedPrefixMask(len: number, bytes: number): Uint8Array {
   let m = maskCache.get(key);
   if (!m) maskCache.set(key, (m = prefixMask(len, bytes)));
   return m;
+}
+
+/** Bytes per slab of addrBytes(). */
+const SLAB = 16384;
+let slab = new ArrayBuffer(SLAB);
+let slabUsed = 0;
+
+/**
+ * `n` zeroed bytes for an address that lives as long as the AST: a view on
+ * a shared slab (a Uint8Array of its own costs about twice as much memory,
+ * which adds up over 100,000 rules). Never transferred or resized.
+ */
+export function addrBytes(n: number): Uint8Array {
+  if (slabUsed + n > SLAB) {
+    slab = new ArrayBuffer(SLAB);
+    slabUsed = 0;
+  }
+  const v = new Uint8Array(slab, slabUsed, n);
+  slabUsed += n;
+  return v;
 }
 
 /** A prefix length as a fresh mask of `bytes` bytes. */

@@ -18,7 +18,7 @@ import { fail } from '../core/errors.js';
 import type { Family } from '../core/ast.js';
 import { parsePort } from './protocols.js';
 import { strtoulWhole } from './numbers.js';
-import { formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton, parseIPv4, sharedPrefixMask } from '../core/addr.js';
+import { addrBytes, parseIPv4Into, formatAddr, maskToCidr, parseIPv6, prefixMask, inetAton, parseIPv4, sharedPrefixMask } from '../core/addr.js';
 
 /** An address with its mask, each 4 (IPv4) or 16 (IPv6) bytes. */
 export interface HostMask {
@@ -138,10 +138,19 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
     if (asAddr) {
       mask = asAddr;
     } else {
-      const len = strtoulWhole(m, 0n, BigInt(bytes * 8), 10);
-      if (len === undefined) fail(`invalid mask \`${m}' specified`);
+      const len = plainDecimal(m) ?? strtoulWhole(m, 0n, BigInt(bytes * 8), 10);
+      if (len === undefined || len > bytes * 8) fail(`invalid mask \`${m}' specified`);
       mask = sharedPrefixMask(Number(len), bytes);
     }
+  }
+  if (family === 'ip' && host !== '') {
+    // the common case, parsed straight into the bytes the AST keeps
+    const kept = addrBytes(4);
+    if (parseIPv4Into(host, 1, kept)) {
+      for (let i = 0; i < 4; i++) kept[i]! &= mask[i]!;
+      return { addr: kept, mask };
+    }
+    kept.fill(0);
   }
   let addr: Uint8Array | undefined;
   if (host === 'localhost' || host === 'localhost.localdomain' || (family === 'ip6' && host === 'ip6-localhost')) {
@@ -152,8 +161,21 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
     addr = parseAddr(family, host);
   }
   if (!addr) fail(`host/network \`${host}' not found`);
-  for (let i = 0; i < bytes; i++) addr[i]! &= mask[i]!;
-  return { addr, mask };
+  const kept = addrBytes(bytes);
+  for (let i = 0; i < bytes; i++) kept[i] = addr[i]! & mask[i]!;
+  return { addr: kept, mask };
+}
+
+/** 1 to 3 decimal digits as a number (a prefix length as usually written), else undefined. */
+function plainDecimal(s: string): number | undefined {
+  if (s.length === 0 || s.length > 3) return undefined;
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    v = v * 10 + (c - 48);
+  }
+  return v;
 }
 
 /** `a/len`, or `a/dotted-mask` for a non-contiguous mask, as iptables-save prints addresses. */

@@ -10,11 +10,23 @@ export function hex(v: number): string {
  * `'` backslash-escaped.
  */
 export function saveString(s: string): string {
-  if (s.length > 0 && /^[A-Za-z0-9_-]+$/.test(s)) return s;
-  let out = '"';
-  for (const c of s) {
-    if (c === '"' || c === '\\' || c === "'") out += '\\';
-    out += c;
+  let bare = s.length > 0;
+  let escapes = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 92 || c === 39) escapes = true;
+    if (bare && !((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c === 45)) bare = false;
   }
-  return out + '"';
+  if (bare) return s;
+  if (!escapes) return '"' + s + '"';
+  let out = '"';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 92 || c === 39) {
+      out += s.slice(from, i) + '\\';
+      from = i;
+    }
+  }
+  return out + s.slice(from) + '"';
 }

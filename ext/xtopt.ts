@@ -67,9 +67,18 @@ export function xtOptFcheckAlso(ext: string, table: readonly XtOptEntryAlso[], x
   for (const e of table) {
     if (e.mand && !(xflags & (1 << e.id))) fail(`${ext}: option "--${e.name}" must be specified`, 'option');
     if (!(xflags & (1 << e.id))) continue;
+    // only the ids this entry requires or excludes can fail (most entries name none)
+    const related = (e.also ?? 0) | (e.excl ?? 0);
+    if (related === 0) continue;
     for (let i = 0; i < 32; i++) {
-      if (i === e.id) continue;
-      const other = table.find((o) => o.id === i);
+      if (i === e.id || !(related & (1 << i))) continue;
+      let other: XtOptEntryAlso | undefined;
+      for (const o of table) {
+        if (o.id === i) {
+          other = o;
+          break;
+        }
+      }
       if (!other) continue;
       const of = 1 << i;
       if ((e.also ?? 0) & of && !(xflags & of)) fail(`${ext}: option "--${e.name}" also requires "--${other.name}".`, 'option');

@@ -247,9 +247,9 @@ export class ProgramBuilder implements Emitter {
       chains[at + CH_RULES] = c.rules.length;
       for (const ri of c.rules) {
         const r = this.rules[ri]!;
-        const fixups = r.fixups.map((f) => ({ ...f }));
-        const own = Array.from(this.ruleWords.view(r.start, r.end));
-        const words = opts.fuse === false ? own : fuseRule(own, fixups);
+        const fixups = r.fixups === NO_FIXUPS ? NO_FIXUPS : r.fixups.map((f) => ({ ...f }));
+        const own = this.ruleWords.view(r.start, r.end);
+        const words = opts.fuse === false ? Array.from(own) : fuseRule(own, fixups);
         for (const f of fixups) {
           const idx = this.chainByName.get(f.name)!;
           if (f.shift === undefined) words[f.at] = idx;

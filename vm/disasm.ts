@@ -26,20 +26,75 @@ export function disasmRuleAt(prog: Program, pc: number): string[] {
 /** One chain's rules: header + expression lines per rule. */
 export function disasmChain(prog: Program, chain: number): string[] {
   const code = prog.code;
-  const head = `${familyName(prog.family)} ${prog.table} ${chainName(prog, chain)}`;
+  const head = chainHead(prog, chain);
   const rules: string[] = [];
-  for (let pc = prog.chains[chain * CHAIN_WORDS + CH_FIRST]!; (code[pc]! & Rec.OP_MASK) === Op.RULE; pc += code[pc]! >>> 8) {
-    const lines = disasmRuleAt(prog, pc);
-    lines.unshift(head);
-    lines.push(''); // the rule's final newline, in the one flat string join makes
+  const lines: string[] = [];
+  for (let pc = firstRule(prog, chain); (code[pc]! & Rec.OP_MASK) === Op.RULE; pc += code[pc]! >>> 8) {
+    ruleLines(prog, pc, head, lines);
     rules.push(lines.join('\n'));
+    lines.length = 0;
   }
   return rules;
 }
 
+function chainHead(prog: Program, chain: number): string {
+  return `${familyName(prog.family)} ${prog.table} ${chainName(prog, chain)}`;
+}
+
+function firstRule(prog: Program, chain: number): number {
+  return prog.chains[chain * CHAIN_WORDS + CH_FIRST]!;
+}
+
+/** Pushes the rule's lines onto `lines`: the header, each expression, '' (its final newline). Returns the characters pushed. */
+function ruleLines(prog: Program, pc: number, head: string, lines: string[]): number {
+  const code = prog.code;
+  const next = pc + (code[pc]! >>> Rec.OP_BITS);
+  lines.push(head);
+  let size = head.length + 2;
+  for (let e = pc + Rec.RULE_WORDS; e < next; ) {
+    const op = code[e]! & Rec.OP_MASK;
+    const info = OP_INFO[op]!;
+    const line = `  [ ${info.expr} ${EXPR_KINDS[op]!.disasm(prog, code, e)}]`;
+    lines.push(line);
+    size += line.length + 1;
+    e += info.size;
+  }
+  lines.push('');
+  return size;
+}
+
 /** The whole program, chain by chain. */
 export function disasm(prog: Program): string {
-  const out: string[] = [];
-  for (let c = 0; c < chainCount(prog); c++) for (const r of disasmChain(prog, c)) out.push(r);
-  return out.join('\n');
+  return [...disasmChunks(prog)].join('');
+}
+
+/** Characters per piece of disasmChunks(). */
+const CHUNK = 1 << 16;
+
+/**
+ * disasm()'s text in pieces of about CHUNK characters, in order (rules
+ * separated by a blank line), for a caller that writes them out as they
+ * come: the listing of a big program is never held whole.
+ */
+export function* disasmChunks(prog: Program): Generator<string> {
+  const code = prog.code;
+  const lines: string[] = [];
+  let size = 0;
+  const n = chainCount(prog);
+  for (let c = 0; c < n; c++) {
+    const head = chainHead(prog, c);
+    for (let pc = firstRule(prog, c); (code[pc]! & Rec.OP_MASK) === Op.RULE; pc += code[pc]! >>> 8) {
+      // a rule's lines end with '' (its newline): joined, that '' and the next rule's header make the blank line between them
+      size += ruleLines(prog, pc, head, lines);
+      if (size >= CHUNK) {
+        yield lines.join('\n');
+        // the next piece starts right after this one's last newline
+        lines.length = 0;
+        lines.push('');
+        size = 0;
+      }
+    }
+  }
+  const last = lines.join('\n');
+  if (last !== '') yield last;
 }

@@ -55,6 +55,17 @@ export class Words {
     return this.a.subarray(from, to);
   }
 
+  /**
+   * The words as an exact-size array, without a copy when the capacity was
+   * exact; the Words is empty afterwards.
+   */
+  take(): Int32Array {
+    const r = this.length === this.a.length ? this.a : this.a.slice(0, this.length);
+    this.a = new Int32Array(16);
+    this.length = 0;
+    return r;
+  }
+
   /** An exact-size copy. */
   toArray(): Int32Array {
     return this.a.slice(0, this.length);

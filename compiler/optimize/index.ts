@@ -311,8 +311,17 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
   }
   if (nb >= 1 << 20) throw new RangeError(`classifier of ${nb} blocks`);
   const ev = Float64Array.from(events).sort();
+  // the intervals: 0, then every distinct event value (the rows are sized once: they are the big part)
+  let nint = 1;
+  for (let j = 0, last = 0; j < ev.length; j++) {
+    const v = Math.floor(ev[j]! / 2097152);
+    if (v !== last) {
+      nint++;
+      last = v;
+    }
+  }
   const kept: number[] = [];
-  const rows: number[] = [];
+  const rows = new Int32Array(nint * words);
   let i = 0;
   // the first interval starts at 0 (every field table's first start is 0)
   for (let v = 0; ; ) {
@@ -322,12 +331,12 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
       if (e & 1) row[b >>> 5]! |= 1 << (b & 31);
       else row[b >>> 5]! &= ~(1 << (b & 31));
     }
+    rows.set(row, kept.length * words);
     kept.push(v);
-    for (let k = 0; k < words; k++) rows.push(row[k]!);
     if (i >= ev.length) break;
     v = Math.floor(ev[i]! / 2097152);
   }
-  return { key, starts: kept, rows: Int32Array.from(rows) };
+  return { key, starts: kept, rows };
 }
 
 /**
@@ -339,13 +348,19 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   if (!(blockSize >= 1 && blockSize <= CLS_BLOCK)) throw new RangeError(`classifier blocks of ${blockSize} rules`);
   const v6 = family === 'ip6';
   const n = rules.length;
-  const rs = rules.map((r) => ruleSets(r, v6));
-  const iifs = ifEntries(rs.map((r) => r.iif));
-  const oifs = ifEntries(rs.map((r) => r.oif));
-  for (const r of rs) {
-    r.sets[CLS_K_IIF] = ifSet(r.iif, iifs);
-    r.sets[CLS_K_OIF] = ifSet(r.oif, oifs);
-  }
+  // the interface entries come from every rule; the other sets are made a block at a time (a run may be 100,000 rules)
+  const iifs = ifEntries(rules.map((r) => ifPattern(r.iif, r.invIif) ?? null));
+  const oifs = ifEntries(rules.map((r) => ifPattern(r.oif, r.invOif) ?? null));
+  const blockSets = (lo: number, hi: number): RuleSets[] => {
+    const rs: RuleSets[] = [];
+    for (let i = lo; i < hi; i++) {
+      const r = ruleSets(rules[i]!, v6);
+      r.sets[CLS_K_IIF] = ifSet(r.iif, iifs);
+      r.sets[CLS_K_OIF] = ifSet(r.oif, oifs);
+      rs.push(r);
+    }
+    return rs;
+  };
   const maxOf = (k: number): number => (k === CLS_K_IIF ? iifs.length : k === CLS_K_OIF ? oifs.length : CLS_KEY_MAX[k]!);
   let flags = v6 ? CLS_F_V6 : 0;
   for (const r of rules) {
@@ -363,8 +378,9 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
     const hi = Math.min(n, lo + blockSize);
     sizes.push(hi - lo);
     const fields: FieldTable[] = [];
+    const rs = blockSets(lo, hi);
     for (const k of keysOf) {
-      const t = fieldTable(k, rs.slice(lo, hi).map((r) => r.sets[k] ?? null), maxOf(k));
+      const t = fieldTable(k, rs.map((r) => r.sets[k] ?? null), maxOf(k));
       if (t) {
         fields.push(t);
         used |= 1 << k;
@@ -377,7 +393,10 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   const summary = nb > 1 ? keysOf.filter((k) => used & (1 << k)).map((k) => summaryTable(k, blocks, sizes)) : [];
   summary.sort((x, y) => y.starts.length - x.starts.length);
 
-  const out = new Words();
+  // the data's size is known: one exact buffer, no growing copies (the tables of a long run are megabytes)
+  const tablesWords = (fields: FieldTable[]): number => fields.reduce((a, f) => a + CLS_FLD_WORDS + f.starts.length + f.rows.length, 0);
+  const size = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary);
+  const out = new Words(size);
   out.fill(0, CLS_HDR_WORDS);
   out.set(CLS_NRULES, n);
   out.set(CLS_FIRST, firstRule);
@@ -419,5 +438,6 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   });
   out.set(CLS_SUMS, summary.length ? fieldTables(summary) : 0);
   out.set(CLS_SIZE, out.length);
-  return out.toArray();
+  if (out.length !== size) throw new Error(`classifier: ${out.length} words written, ${size} expected`);
+  return out.take();
 }

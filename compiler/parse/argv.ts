@@ -27,69 +27,115 @@ export interface Arg {
 const PARAM_MAX = 1023;
 
 export function splitArgs(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
-  // Fast path: no quote anywhere, so arguments are plain blank-separated slices.
-  if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol);
-  const out: Arg[] = [];
-  let buf = '';
-  let quoteOpen = false;
-  let escaped = false;
-  let quoted = false;
-  let start = -1;
-  let quoteCol = 0;
-  const col0 = startCol - 1;
-  const push = () => {
-    if (buf.length > PARAM_MAX) {
-      throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, buf.slice(0, 40));
-    }
-    out.push({ text: buf, col: col0 + start + 1, quoted });
-    buf = '';
-    quoted = false;
-    start = -1;
-  };
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoteOpen) {
-      if (escaped) {
-        buf += c;
-        escaped = false;
-        continue;
-      }
-      if (c === '\\') {
-        escaped = true;
-        continue;
-      }
-      if (c === '"') {
-        quoteOpen = false;
-        push();
-        continue;
-      }
-      buf += c;
-      continue;
-    }
-    if (c === '"') {
-      quoteOpen = true;
-      quoted = true;
-      quoteCol = i;
-      if (start < 0) start = i;
-      continue;
-    }
-    if (c === ' ' || c === '\t' || c === '\n') {
-      if (buf.length === 0 && !quoted) continue;
-      push();
-      continue;
-    }
-    if (start < 0) start = i;
-    buf += c;
-  }
-  if (quoteOpen) {
-    throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
-  }
-  if (buf.length > 0) push();
-  return out;
+  const out = new FreshArgs();
+  split(line, lineNo, file, startCol, out);
+  return out.list;
 }
 
-function splitPlain(line: string, lineNo: number, file: string, startCol: number): Arg[] {
-  const out: Arg[] = [];
+/**
+ * splitArgs() for a caller that is done with the arguments before its next
+ * call (the restore loop: one command line at a time): the Arg objects are
+ * reused from line to line, so a 100,000-line input does not make a million
+ * of them. The array is fresh; the objects in it change on the next call.
+ */
+export function splitArgsReused(line: string, lineNo: number, file: string, startCol = 1): Arg[] {
+  REUSED.n = 0;
+  split(line, lineNo, file, startCol, REUSED);
+  return REUSED.list.slice(0, REUSED.n);
+}
+
+/** Where split() puts the arguments. */
+interface ArgSink {
+  add(text: string, col: number, quoted: boolean): void;
+}
+
+class FreshArgs implements ArgSink {
+  readonly list: Arg[] = [];
+  add(text: string, col: number, quoted: boolean): void {
+    this.list.push({ text, col, quoted });
+  }
+}
+
+class ReusedArgs implements ArgSink {
+  readonly list: Arg[] = [];
+  n = 0;
+  add(text: string, col: number, quoted: boolean): void {
+    const a = this.list[this.n];
+    if (a === undefined) this.list.push({ text, col, quoted });
+    else {
+      a.text = text;
+      a.col = col;
+      a.quoted = quoted;
+    }
+    this.n++;
+  }
+}
+
+const REUSED = new ReusedArgs();
+
+/** Drops what the reused arguments still point at (the last line's text, which holds the whole input). */
+export function releaseReusedArgs(): void {
+  for (const a of REUSED.list) a.text = '';
+  REUSED.n = 0;
+}
+
+function split(line: string, lineNo: number, file: string, startCol: number, out: ArgSink): void {
+  // Fast path: no quote anywhere, so arguments are plain blank-separated slices.
+  if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol, out);
+  const col0 = startCol - 1;
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10) {
+      i++;
+      continue;
+    }
+    // one argument: unquoted runs and quoted sections, until a blank outside quotes or a closing quote
+    const start = i;
+    let text = '';
+    let quoted = false;
+    let seg = i;
+    for (;;) {
+      if (i >= n || c === 32 || c === 9 || c === 10) {
+        text += line.slice(seg, i);
+        break;
+      }
+      if (c === 34) {
+        // a quoted section: a backslash escapes the next character, the next unescaped quote ends the argument
+        text += line.slice(seg, i);
+        quoted = true;
+        const quoteCol = i;
+        i++;
+        seg = i;
+        for (;;) {
+          if (i >= n) throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
+          c = line.charCodeAt(i);
+          if (c === 92) {
+            if (i + 1 >= n) throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + quoteCol + 1 }, '"');
+            text += line.slice(seg, i);
+            seg = i + 1;
+            i += 2;
+            continue;
+          }
+          if (c === 34) break;
+          i++;
+        }
+        text += line.slice(seg, i);
+        i++;
+        break;
+      }
+      i++;
+      c = line.charCodeAt(i);
+    }
+    if (text.length > PARAM_MAX) {
+      throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, text.slice(0, 40));
+    }
+    out.add(text, col0 + start + 1, quoted);
+  }
+}
+
+function splitPlain(line: string, lineNo: number, file: string, startCol: number, out: ArgSink): void {
   const n = line.length;
   let i = 0;
   while (i < n) {
@@ -106,7 +152,6 @@ function splitPlain(line: string, lineNo: number, file: string, startCol: number
     if (i - start > PARAM_MAX) {
       throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: startCol + start }, line.slice(start, start + 40));
     }
-    out.push({ text: line.slice(start, i), col: startCol + start, quoted: false });
+    out.add(line.slice(start, i), startCol + start, false);
   }
-  return out;
 }

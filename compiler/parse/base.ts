@@ -117,7 +117,7 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
     case 'd': {
       setBase(cp, letter, a);
       const list: AddrMask[] = [];
-      for (const part of value!.split(',')) {
+      for (const part of value!.indexOf(',') < 0 ? [value!] : value!.split(',')) {
         try {
           list.push(parseAddrMask(cp.family, part));
         } catch (e) {
@@ -186,14 +186,14 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
       cp.jumpName = name;
       cp.jumpArg = vpos;
       cp.isGoto = letter === 'g';
-      if (letter === 'j') loadTarget(cp, name, vpos, cp.at(a));
+      if (letter === 'j') loadTarget(cp, name, vpos, a.col);
       return;
     }
     case 'm': {
       if (cp.invert) cp.err(a, 'unexpected ! flag before --match');
       const name = value!;
       if (name.length >= XT_EXTENSION_MAXNAMELEN) cp.err(vpos, `Invalid match name \`${name}' (${XT_EXTENSION_MAXNAMELEN - 1} chars max)`, 'value');
-      loadMatch(cp, name, vpos, cp.at(a));
+      loadMatch(cp, name, vpos, a.col);
       return;
     }
     case 'c': {

@@ -8,16 +8,16 @@
  * the module's own parse; after the last option every extension's final
  * check (x6_fcheck) runs in load order.
  */
-import type { SourcePos } from '../../core/errors.js';
-import type { MatchNode, OptionNode } from '../../core/ast.js';
+import type { OptionNode } from '../../core/ast.js';
 import type { OptSpec } from '../../ext/types.js';
 import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { protoName } from '../../ext/protocols.js';
 import type { Arg } from './argv.js';
-import type { CommandParse, Loaded } from './state.js';
+import { SeenNames, type CommandParse, type Loaded } from './state.js';
+import { KnownMatch, NO_MATCHES, NO_OPTIONS, Opt, UnknownMatch } from './nodes.js';
 
 /** `-m NAME` (or an implicit protocol match): a fresh instance of the module, or an unknown match kept verbatim. */
-export function loadMatch(cp: CommandParse, name: string, a: Arg, pos: SourcePos): Loaded {
+export function loadMatch(cp: CommandParse, name: string, a: Arg, col: number): Loaded {
   const mod = findMatch(name, cp.family);
   if (!mod && findMatch(name, cp.family === 'ip' ? 'ip6' : 'ip')) {
     // a module of the other family only (ttl vs hl, icmp vs icmp6, realm): iptables cannot load it
@@ -31,19 +31,20 @@ export function loadMatch(cp: CommandParse, name: string, a: Arg, pos: SourcePos
     } catch (e) {
       return cp.rethrow(e, a);
     }
-    l = { kind: 'match', mod, name: mod.name, data, seen: new Set(), options: [], raw: [], pos, node: undefined };
+    l = { kind: 'match', mod, name: mod.name, data, seen: new SeenNames(), options: NO_OPTION_LIST, raw: NO_RAW, col, node: undefined };
+    l.node = new KnownMatch(l.name, data, cp.line, col);
   } else {
-    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], pos, node: undefined };
+    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
+    l.node = new UnknownMatch(name, l.raw, cp.line, col);
   }
-  const node: MatchNode = { name: l.name, data: l.data, pos, unknown: !mod, raw: mod ? NO_STRINGS : l.raw, options: NO_OPTIONS };
-  l.node = node;
-  cp.rule.matches.push(node);
+  if (cp.rule.matches === NO_MATCHES) cp.rule.matches = [];
+  cp.rule.matches.push(l.node);
   cp.loaded.unshift(l);
   return l;
 }
 
 /** `-j NAME` of a target module (a fresh instance), or of a kernel target nfvm keeps verbatim; else nothing (a chain). */
-export function loadTarget(cp: CommandParse, name: string, a: Arg, pos: SourcePos): void {
+export function loadTarget(cp: CommandParse, name: string, a: Arg, col: number): void {
   const mod = findTarget(name, cp.family);
   if (mod) {
     let data: unknown;
@@ -52,9 +53,9 @@ export function loadTarget(cp: CommandParse, name: string, a: Arg, pos: SourcePo
     } catch (e) {
       cp.rethrow(e, a);
     }
-    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new Set(), options: [], raw: [], pos, node: undefined };
+    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new SeenNames(), options: NO_OPTION_LIST, raw: NO_RAW, col, node: undefined };
   } else if (KNOWN_FOREIGN_TARGETS.has(name)) {
-    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new Set(), options: [], raw: [], pos, node: undefined };
+    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
   }
 }
 
@@ -75,7 +76,8 @@ export function tryImplicitProto(cp: CommandParse, optName?: string): boolean {
   if (!mod) return false;
   if (optName !== undefined && cp.loaded.some((l) => l.kind === 'unknown-match') && !mod.options.some((o) => o.name.startsWith(optName))) return false;
   cp.protoUsed = true;
-  loadMatch(cp, mod.name, cp.args[cp.i - 1]!, cp.at(cp.args[cp.i - 1]));
+  const a = cp.args[cp.i - 1];
+  loadMatch(cp, mod.name, a!, a ? a.col : cp.ruleStart.col);
   return true;
 }
 
@@ -107,14 +109,17 @@ export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value
     cp.rethrow(e, valArg ?? a);
   }
   l.seen.add(spec.name);
-  l.options.push(new Opt(spec.name, cp.invert, value, cp.line, a.col));
+  const o = new Opt(spec.name, cp.invert, value, cp.line, a.col);
+  if (l.options === NO_OPTION_LIST) l.options = [o];
+  else l.options.push(o);
 }
 
 /** After the last option: the AST's option lists, then every extension's final check (x6_fcheck), in load order. */
 export function finishExtensions(cp: CommandParse): void {
   // the AST keeps exact-size arrays (a 100,000-rule dump stays small)
   for (const l of cp.loaded) if (l.node) l.node.options = compact(l.options);
-  cp.rule.matches = cp.rule.matches.length ? cp.rule.matches.slice() : cp.rule.matches;
+  // exact-size, and a rule without matches gets its own empty array (callers may add to a parsed rule)
+  cp.rule.matches = cp.rule.matches.length ? cp.rule.matches.slice() : [];
   const ordered = [...cp.loaded].reverse();
   if (cp.target) ordered.push(cp.target);
   for (const l of ordered) {
@@ -127,26 +132,13 @@ export function finishExtensions(cp: CommandParse): void {
   }
 }
 
-/**
- * An OptionNode that is its own source position (one object per option
- * instead of two: a 100,000-rule dump holds hundreds of thousands).
- */
-class Opt implements OptionNode, SourcePos {
-  constructor(
-    readonly name: string,
-    readonly invert: boolean,
-    readonly arg: string | undefined,
-    readonly line: number,
-    readonly col: number,
-  ) {}
-  get pos(): SourcePos {
-    return this;
-  }
-}
+/** The options of an extension before its first: replaced, never written. */
+const NO_OPTION_LIST = NO_OPTIONS as OptionNode[];
 
-const NO_STRINGS: readonly string[] = Object.freeze([]);
-const NO_OPTIONS: readonly OptionNode[] = Object.freeze([]);
+/** The raw words of a known extension: never written. */
+const NO_RAW: string[] = [];
 
 export function compact(a: OptionNode[]): readonly OptionNode[] {
-  return a.length === 0 ? NO_OPTIONS : a.slice();
+  // a list of one was made as `[o]`, already exact; longer ones grew by push
+  return a.length === 0 ? NO_OPTIONS : a.length === 1 ? a : a.slice();
 }

@@ -23,13 +23,14 @@ import {
   type Table,
   type TableName,
 } from '../../core/ast.js';
-import { splitArgs } from './argv.js';
-import { parseCommand, type Command } from './rule.js';
+import { releaseReusedArgs, splitArgsReused } from './argv.js';
+import { parseCommand, type Command, type RuleParseEnv } from './rule.js';
 import { XT_EXTENSION_MAXNAMELEN } from './base.js';
 import { findTarget } from '../../ext/registry.js';
 import { checkTable } from '../check.js';
 import type { KnownObjects } from '../../ext/types.js';
 import { saveRule } from '../save.js';
+import { ZERO_COUNTERS } from './nodes.js';
 
 export interface ParseOptions {
   family?: Family;
@@ -54,6 +55,14 @@ const MAX_ARGC = 255;
 const MAX_LINES = 5_000_000;
 
 export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
+  try {
+    return parseText(text, opts);
+  } finally {
+    releaseReusedArgs();
+  }
+}
+
+function parseText(text: string, opts: ParseOptions): Ruleset {
   const family = opts.family ?? 'ip';
   const file = opts.file ?? '<input>';
   const countersMode = opts.counters ?? false;
@@ -66,6 +75,14 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
     warnings: [],
   };
   const unknownSeen = new Set<string>();
+  // one parse environment for every command line: its table and line follow the input
+  const env: RuleParseEnv = {
+    file,
+    family,
+    table: 'filter',
+    line: 0,
+    warn: (p: SourcePos, message: string) => rs.warnings.push({ file, pos: p, message }),
+  };
   let table: Table | undefined;
   let lineNo = 0;
   let pos = 0;
@@ -139,16 +156,12 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       rest = line.slice(close + 1);
       col = close + 2;
     }
-    const args = splitArgs(rest, lineNo, file, col);
+    // the arguments are dead once parseCommand() returns (nothing keeps an Arg): their objects are reused
+    const args = splitArgsReused(rest, lineNo, file, col);
     // a line of blanks (or only counters) is an empty command to iptables-restore
     if (args.length === 0) fail(lineNo, 1, 'no command specified (a line of only blanks or counters; iptables-restore skips only empty lines)', line);
-    const env = {
-      file,
-      family,
-      table: table.name,
-      line: lineNo,
-      warn: (p: SourcePos, message: string) => rs.warnings.push({ file, pos: p, message }),
-    };
+    env.table = table.name;
+    env.line = lineNo;
     // add_argv(): the program name, `-t TABLE` (and `--set-counters P B` with -c) come first; MAX_ARGC is 255
     const preamble = 3 + (counters && countersMode ? 3 : 0);
     if (preamble + args.length >= MAX_ARGC) {
@@ -176,11 +189,18 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
   return rs;
 
   function parseChainLine(t: Table, line: string, ln: number) {
+    // the line's blank-separated words after the ':' (at most the three iptables-restore reads)
     const parts: { text: string; col: number }[] = [];
-    const re = /[^ \t]+/g;
-    let m: RegExpExecArray | null;
-    const body = line.slice(1);
-    while ((m = re.exec(body))) parts.push({ text: m[0], col: m.index + 2 });
+    for (let i = 1, n = line.length; i < n && parts.length < 3; ) {
+      const c = line.charCodeAt(i);
+      if (c === 32 || c === 9) {
+        i++;
+        continue;
+      }
+      const start = i;
+      while (i < n && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) i++;
+      parts.push({ text: line.slice(start, i), col: start + 1 });
+    }
     const name = parts[0];
     if (!name) return fail(ln, 2, 'chain name invalid', line);
     if (name.text.length >= XT_EXTENSION_MAXNAMELEN) {
@@ -208,7 +228,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
         existing.policy = pol.text as 'ACCEPT' | 'DROP';
         existing.policyCounters = ctrs;
       }
-      existing.pos = { line: ln, col: 1 };
+      existing.pos = lineStart(ln);
       return;
     }
     if (existing) fail(ln, name.col, `error creating chain '${name.text}': File exists`, name.text, 'check');
@@ -217,7 +237,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       fail(ln, pol.col, `Can't set policy \`${pol.text}' on \`${name.text}': Bad built-in chain name`, pol.text, 'check');
     }
     const cname = flat(name.text);
-    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: { line: ln, col: 1 } });
+    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: lineStart(ln) });
   }
 
   function checkNewChainName(name: string, ln: number, col: number) {
@@ -227,6 +247,15 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
   }
 
   function applyCommand(t: Table, c: Command, f: string, fam: Family) {
+    if (c.cmd === 'A' && c.chain !== undefined) {
+      // the common command, without the closures the others share
+      const ch = t.chains.get(c.chain);
+      if (ch) {
+        for (const r of c.rules) checkJump(t, r, f, fam);
+        for (const r of c.rules) ch.rules.push(r);
+        return;
+      }
+    }
     const cpos = c.chainPos ?? c.pos;
     function bad(reason: string, p: SourcePos = cpos, token = c.chain): never {
       throw new NfvmError('check', reason, f, p, token);
@@ -237,21 +266,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
       return ch;
     };
     const checkTargets = (rules: Rule[]) => {
-      for (const r of rules) {
-        const tg = r.target;
-        if (tg.kind === 'jump' || tg.kind === 'goto') {
-          const dest = t.chains.get(tg.chain);
-          if (dest === undefined) {
-            if (tg.kind === 'goto') bad(`goto '${tg.chain}' is not a chain`, tg.pos, tg.chain);
-            const hint = findTarget(tg.chain, fam === 'ip' ? 'ip6' : 'ip') ? ` (target ${tg.chain} exists only for ${fam === 'ip' ? 'IPv6' : 'IPv4'})` : '';
-            // xtables_find_target(XTF_LOAD_MUST_SUCCEED)'s words, then what nfvm knows of the name
-            return bad(`Couldn't load target \`${tg.chain}':No such file or directory (no chain ${tg.chain} in table ${t.name} and no target of that name${hint})`, tg.pos, tg.chain);
-          }
-          if (dest.builtin) bad(`cannot jump to builtin chain ${tg.chain}`, tg.pos, tg.chain);
-          // the chain's own (flat) name: later stages look the target up several times per rule
-          tg.chain = dest.name;
-        }
-      }
+      for (const r of rules) checkJump(t, r, f, fam);
     };
     switch (c.cmd) {
       case 'A': {
@@ -296,7 +311,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
         const name = flat(c.chain!);
         // the name itself was checked by the parser (assert_valid_chain_name)
         if (t.chains.has(name)) bad(`Chain already exists`);
-        t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: c.pos });
+        t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: c.pos });
         return;
       }
       case 'X': {
@@ -331,7 +346,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
             r.counters = undefined;
             continue;
           }
-          ch.policyCounters = { packets: 0n, bytes: 0n };
+          ch.policyCounters = ZERO_COUNTERS;
           for (const r of ch.rules) r.counters = undefined;
         }
         return;
@@ -355,7 +370,7 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
         t.chains = new Map(entries);
         for (const x of t.chains.values()) {
           for (const r of x.rules) {
-            if ((r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === c.chain) r.target = { ...r.target, chain: nn };
+            if ((r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === c.chain) r.target = { kind: r.target.kind, chain: nn, pos: r.target.pos };
           }
         }
         return;
@@ -364,10 +379,34 @@ export function parseRestore(text: string, opts: ParseOptions = {}): Ruleset {
   }
 }
 
+/** The position of a line's first column. */
+function lineStart(line: number): SourcePos {
+  return { line, col: 1 };
+}
+
+/**
+ * A `-j CHAIN`/`-g CHAIN` rule entering the table: the chain must exist and
+ * be a user chain; the target then names the chain's own (flat) string.
+ */
+function checkJump(t: Table, r: Rule, f: string, fam: Family): void {
+  const tg = r.target;
+  if (tg.kind !== 'jump' && tg.kind !== 'goto') return;
+  const dest = t.chains.get(tg.chain);
+  if (dest === undefined) {
+    if (tg.kind === 'goto') throw new NfvmError('check', `goto '${tg.chain}' is not a chain`, f, tg.pos, tg.chain);
+    const hint = findTarget(tg.chain, fam === 'ip' ? 'ip6' : 'ip') ? ` (target ${tg.chain} exists only for ${fam === 'ip' ? 'IPv6' : 'IPv4'})` : '';
+    // xtables_find_target(XTF_LOAD_MUST_SUCCEED)'s words, then what nfvm knows of the name
+    throw new NfvmError('check', `Couldn't load target \`${tg.chain}':No such file or directory (no chain ${tg.chain} in table ${t.name} and no target of that name${hint})`, f, tg.pos, tg.chain);
+  }
+  if (dest.builtin) throw new NfvmError('check', `cannot jump to builtin chain ${tg.chain}`, f, tg.pos, tg.chain);
+  // the chain's own (flat) name: later stages look the target up several times per rule
+  tg.chain = dest.name;
+}
+
 function newTable(name: TableName, pos: SourcePos): Table {
   const chains = new Map<string, Chain>();
   for (const c of TABLE_CHAINS[name]) {
-    chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: { packets: 0n, bytes: 0n }, rules: [], pos: undefined });
+    chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: ZERO_COUNTERS, rules: [], pos: undefined });
   }
   return { name, chains, pos };
 }

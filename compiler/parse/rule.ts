@@ -23,6 +23,7 @@
  */
 import { NfvmError, type SourcePos } from '../../core/errors.js';
 import type { Rule, TargetNode } from '../../core/ast.js';
+import { ExtTarget, JumpTarget, UnknownTarget, VerdictTarget } from './nodes.js';
 import type { Arg } from './argv.js';
 import { SHORT_OPTS, lookupLong, unknownOption } from './getopt.js';
 import { handleBase, XT_EXTENSION_MAXNAMELEN } from './base.js';
@@ -190,34 +191,38 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
   afterLoop(cp, ruleStart);
 
   // the target
-  let tnode: TargetNode = { kind: 'none' };
+  const rule = cp.rule;
   if (cp.jumpName !== undefined) {
-    const tpos = cp.at(cp.jumpArg);
+    const ja = cp.jumpArg;
+    const line = ja ? cp.line : ruleStart.line;
+    const col = ja ? ja.col : ruleStart.col;
     if (cp.target && cp.target.kind === 'target') {
-      tnode = { kind: 'ext', name: cp.target.name, data: cp.target.data, pos: tpos, options: compact(cp.target.options) };
+      rule.target = new ExtTarget(cp.target.name, cp.target.data, compact(cp.target.options), line, col) as TargetNode;
     } else if (cp.target && cp.target.kind === 'unknown-target') {
-      tnode = { kind: 'unknown', name: cp.target.name, raw: cp.target.raw, pos: tpos };
+      rule.target = new UnknownTarget(cp.target.name, cp.target.raw, line, col) as TargetNode;
     } else if (cp.jumpName === 'ACCEPT' || cp.jumpName === 'DROP' || cp.jumpName === 'QUEUE' || cp.jumpName === 'RETURN') {
       if (cp.isGoto) cp.err(cp.jumpArg, `goto '${cp.jumpName}' is not a chain`, 'value');
-      tnode = { kind: 'verdict', name: cp.jumpName, pos: tpos };
+      rule.target = new VerdictTarget(cp.jumpName, line, col) as TargetNode;
     } else {
-      tnode = { kind: cp.isGoto ? 'goto' : 'jump', chain: cp.jumpName, pos: tpos };
+      rule.target = new JumpTarget(cp.isGoto ? 'goto' : 'jump', cp.jumpName, line, col) as TargetNode;
     }
   }
-  cp.rule.target = tnode;
 
   // -s/-d lists expand to the cross product, source-major (xtables' generate_entry loop order)
-  const rules: Rule[] = [];
-  const srcs = cp.srcList.length ? cp.srcList : [undefined];
-  const dsts = cp.dstList.length ? cp.dstList : [undefined];
-  if (srcs.length === 1 && dsts.length === 1) {
-    cp.rule.src = srcs[0];
-    cp.rule.dst = dsts[0];
-    rules.push(cp.rule);
+  let rules: Rule[];
+  const ns = cp.srcList.length;
+  const nd = cp.dstList.length;
+  if (ns <= 1 && nd <= 1) {
+    rule.src = cp.srcList[0];
+    rule.dst = cp.dstList[0];
+    rules = [rule];
   } else {
+    rules = [];
+    const srcs = ns ? cp.srcList : [undefined];
+    const dsts = nd ? cp.dstList : [undefined];
     for (const s of srcs) {
       for (const d of dsts) {
-        rules.push({ ...cp.rule, src: s, dst: d });
+        rules.push(rule.withAddrs(s, d));
       }
     }
   }

@@ -4,9 +4,10 @@
  * arguments, plus the located errors every part of the parser raises.
  */
 import { NfvmError, ExtError, type SourcePos } from '../../core/errors.js';
-import type { AddrMask, Family, MatchNode, OptionNode, Rule, TableName } from '../../core/ast.js';
+import type { AddrMask, Family, OptionNode, TableName } from '../../core/ast.js';
 import type { ExtContext, MatchModule, TargetModule } from '../../ext/types.js';
 import type { Arg } from './argv.js';
+import { RuleNode, type KnownMatch, type UnknownMatch } from './nodes.js';
 
 export type CommandName = 'A' | 'I' | 'D' | 'R' | 'N' | 'X' | 'F' | 'P' | 'E' | 'Z';
 
@@ -24,37 +25,77 @@ export interface Loaded {
   mod: MatchModule | TargetModule | undefined;
   name: string;
   data: unknown;
-  seen: Set<string>;
+  seen: SeenNames;
+  /** The options given so far (a shared empty array until the first). */
   options: OptionNode[];
   raw: string[];
-  pos: SourcePos;
-  node: MatchNode | undefined;
+  /** Column of the `-m`/`-j` (or of the option that loaded it implicitly). */
+  col: number;
+  node: KnownMatch | UnknownMatch | undefined;
 }
 
-export class CommandParse {
+/**
+ * The option names an extension was given on a line (what x6_fcheck and
+ * the modules' final checks test): a few names, kept in an array, since
+ * one is made per extension per rule.
+ */
+export class SeenNames implements ReadonlySet<string> {
+  private names: string[] | undefined;
+  get size(): number {
+    return this.names ? this.names.length : 0;
+  }
+  has(name: string): boolean {
+    return this.names !== undefined && this.names.includes(name);
+  }
+  add(name: string): void {
+    if (this.names === undefined) this.names = [name];
+    else if (!this.names.includes(name)) this.names.push(name);
+  }
+  values(): SetIterator<string> {
+    return (this.names ?? []).values();
+  }
+  keys(): SetIterator<string> {
+    return this.values();
+  }
+  entries(): SetIterator<[string, string]> {
+    return new Set(this.names).entries();
+  }
+  forEach(fn: (value: string, key: string, set: ReadonlySet<string>) => void, thisArg?: unknown): void {
+    for (const n of this.names ?? []) fn.call(thisArg, n, n, this);
+  }
+  [Symbol.iterator](): SetIterator<string> {
+    return this.values();
+  }
+}
+
+/**
+ * A set of option letters (the base options seen on a line): bits, not a
+ * Set, since one is made per rule.
+ */
+export class Letters {
+  private lo = 0;
+  private hi = 0;
+  private top = 0;
+  has(letter: string): boolean {
+    const i = letter.charCodeAt(0) - 48;
+    return i < 0 || i >= 96 ? false : i < 32 ? (this.lo & (1 << i)) !== 0 : i < 64 ? (this.hi & (1 << (i - 32))) !== 0 : (this.top & (1 << (i - 64))) !== 0;
+  }
+  add(letter: string): void {
+    const i = letter.charCodeAt(0) - 48;
+    if (i < 0 || i >= 96) throw new RangeError(`not an option letter: ${letter}`);
+    if (i < 32) this.lo |= 1 << i;
+    else if (i < 64) this.hi |= 1 << (i - 32);
+    else this.top |= 1 << (i - 64);
+  }
+}
+
+export class CommandParse implements ExtContext {
   readonly file: string;
   readonly family: Family;
   readonly line: number;
   /** The next argument to read (getopt's optind). */
   i = 0;
-  readonly rule: Rule = {
-    pos: { line: 0, col: 0 },
-    counters: undefined,
-    src: undefined,
-    dst: undefined,
-    invSrc: false,
-    invDst: false,
-    iif: '',
-    oif: '',
-    invIif: false,
-    invOif: false,
-    proto: 0,
-    invProto: false,
-    frag: false,
-    invFrag: false,
-    matches: [],
-    target: { kind: 'none' },
-  };
+  readonly rule: RuleNode;
   srcList: AddrMask[] = [];
   dstList: AddrMask[] = [];
   cmd: CommandName | undefined;
@@ -71,7 +112,7 @@ export class CommandParse {
   /** `-p` as written (lower case), for the implicit protocol match. */
   protoText: string | undefined;
   protoUsed = false;
-  readonly seenBase = new Set<string>();
+  readonly seenBase = new Letters();
   readonly ifaceArg: { i?: Arg; o?: Arg } = {};
   /** Loaded extensions, newest first (the getopt search order after the base options). */
   readonly loaded: Loaded[] = [];
@@ -93,8 +134,17 @@ export class CommandParse {
     this.file = env.file;
     this.family = env.family;
     this.line = env.line;
-    this.rule.pos = ruleStart;
-    this.ctx = { family: env.family, table: env.table, rule: this.rule, warn: (m) => env.warn(ruleStart, m) };
+    this.rule = new RuleNode(ruleStart.line, ruleStart.col);
+    // the parse is its extensions' context (one object less per rule)
+    this.ctx = this;
+  }
+
+  get table(): TableName {
+    return this.env.table;
+  }
+
+  warn(message: string): void {
+    this.env.warn(this.ruleStart, message);
   }
 
   /** The position of an argument (the rule's start when there is none). */

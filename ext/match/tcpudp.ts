@@ -71,6 +71,21 @@ function printTcpFlags(flags: number): string {
   return names.length ? names.join(',') : 'NONE';
 }
 
+/**
+ * Port ranges shared between rules: the full range and single ports are the
+ * common ones (a 100,000-rule ruleset holds one array per distinct port, not
+ * two per rule). Data is never changed in place after parsing.
+ */
+const FULL_PORTS = Object.freeze([0, 0xffff]) as readonly number[] as [number, number];
+const singlePorts: [number, number][] = [];
+
+function sharedPorts(s: string): [number, number] {
+  const r = parsePortRange(s);
+  if (r[0] === 0 && r[1] === 0xffff) return FULL_PORTS;
+  if (r[0] !== r[1]) return r;
+  return (singlePorts[r[0]] ??= Object.freeze(r) as readonly number[] as [number, number]);
+}
+
 const SRC = 1;
 const DST = 2;
 const FLAGS = 4;
@@ -95,20 +110,20 @@ export const tcp: MatchModule<TcpData> = {
     { name: 'tcp-flags', arg: 1, invert: true, multi: true, extra: 1 },
     { name: 'tcp-option', arg: 1, invert: true, multi: true },
   ],
-  init: () => ({ spts: [0, 0xffff], dpts: [0, 0xffff], invSpt: false, invDpt: false, option: 0, invOption: false, flgMask: 0, flgCmp: 0, invFlags: false, given: 0 }),
+  init: () => ({ spts: FULL_PORTS, dpts: FULL_PORTS, invSpt: false, invDpt: false, option: 0, invOption: false, flgMask: 0, flgCmp: 0, invFlags: false, given: 0 }),
   parse(d, opt, arg, invert, _ctx, extra) {
     switch (opt) {
       case 'source-port':
       case 'sport':
         if (d.given & SRC) fail("Only one `--source-port' allowed", 'option');
-        d.spts = parsePortRange(arg!);
+        d.spts = sharedPorts(arg!);
         d.invSpt = invert;
         d.given |= SRC;
         return;
       case 'destination-port':
       case 'dport':
         if (d.given & DST) fail("Only one `--destination-port' allowed", 'option');
-        d.dpts = parsePortRange(arg!);
+        d.dpts = sharedPorts(arg!);
         d.invDpt = invert;
         d.given |= DST;
         return;
@@ -156,16 +171,16 @@ export const udp: MatchModule<UdpData> = {
     { name: 'destination-port', arg: 1, invert: true, multi: true },
     { name: 'dport', arg: 1, invert: true, multi: true },
   ],
-  init: () => ({ spts: [0, 0xffff], dpts: [0, 0xffff], invSpt: false, invDpt: false, given: 0 }),
+  init: () => ({ spts: FULL_PORTS, dpts: FULL_PORTS, invSpt: false, invDpt: false, given: 0 }),
   parse(d, opt, arg, invert) {
     if (opt === 'source-port' || opt === 'sport') {
       if (d.given & SRC) fail("Only one `--source-port' allowed", 'option');
-      d.spts = parsePortRange(arg!);
+      d.spts = sharedPorts(arg!);
       d.invSpt = invert;
       d.given |= SRC;
     } else {
       if (d.given & DST) fail("Only one `--destination-port' allowed", 'option');
-      d.dpts = parsePortRange(arg!);
+      d.dpts = sharedPorts(arg!);
       d.invDpt = invert;
       d.given |= DST;
     }

@@ -94,15 +94,17 @@ function mcField(w: number): number {
  * positions inside the rule) are moved with their records. Records of
  * opcodes it does not know are copied unchanged.
  */
-export function fuseRule(words: readonly number[], fixups: { at: number }[]): number[] {
+export function fuseRule(words: ArrayLike<number>, fixups: { at: number }[]): number[] {
   const out: number[] = [];
-  const moved = new Map<number, number>();
+  // where each fixup's word moves to (a word folded into a fused record keeps its old position)
+  const nf = fixups.length;
+  const movedTo = nf === 0 ? NO_MOVES : fixups.map((f) => f.at);
   let i = 0;
   while (i < words.length) {
     const w = words[i]!;
     const op = w & Rec.OP_MASK;
     const size = OP_INFO[op]?.size ?? 1;
-    const nw = words[i + size];
+    const nw = i + size < words.length ? words[i + size] : undefined;
     if (nw !== undefined && (nw & Rec.OP_MASK) === Op.CMP_EQ32 && i + size + 1 < words.length) {
       const slot = ceSlot(nw);
       const len = ceLen(nw);
@@ -127,14 +129,16 @@ export function fuseRule(words: readonly number[], fixups: { at: number }[]): nu
       }
     }
     for (let k = 0; k < size && i + k < words.length; k++) {
-      moved.set(i + k, out.length);
+      for (let j = 0; j < nf; j++) if (fixups[j]!.at === i + k) movedTo[j] = out.length;
       out.push(words[i + k]!);
     }
     i += size;
   }
-  for (const f of fixups) f.at = moved.get(f.at) ?? f.at;
+  for (let j = 0; j < nf; j++) fixups[j]!.at = movedTo[j]!;
   return out;
 }
+
+const NO_MOVES: number[] = [];
 
 export function validateFused(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
