@@ -259,15 +259,31 @@ function replayOne(model: NodeModel, file: string, iface: string | undefined, tt
   };
 }
 
-/** The capture spread over `workers` worker threads by connection (replay-workers.ts). */
+/**
+ * The capture spread over `workers` worker threads by connection
+ * (replay-workers.ts): a file is read by every worker, each replaying its
+ * share; stdin is read here and its frames handed to the workers.
+ */
 function replaySharded(
   model: NodeModel, dir: string, opts: NodeModelOptions, file: string, iface: string | undefined, workers: number, script: URL, wantCt: boolean, tty: boolean,
 ): ShardedResult & { now: number; size: number } {
   const cap = openCapture(file);
   const size = cap.size;
   const devs = [...model.node.links.keys()];
-  const sh = new ShardedReplay(workers, script, resolve(dir), opts, cap.directional, devs, model.conntrackTable?.sysctl.max ?? 0);
+  const ctMax = model.conntrackTable?.sysctl.max ?? 0;
   const t0 = performance.now();
+  if (file !== '-') {
+    const directional = cap.directional;
+    cap.close();
+    const sh = new ShardedReplay(workers, script, resolve(dir), opts, directional, devs, ctMax, { path: file, iface, conntrack: wantCt });
+    const tick = tty
+      ? () => process.stderr.write(`\r\x1b[K${progressText(sh.progress[1]!, size, sh.progress[0]!, (performance.now() - t0) / 1000)}`)
+      : undefined;
+    const r = sh.finish(0, wantCt, tick);
+    r.summary.seconds = (performance.now() - t0) / 1000;
+    return { ...r, size };
+  }
+  const sh = new ShardedReplay(workers, script, resolve(dir), opts, cap.directional, devs, ctMax);
   let last = t0;
   let n = 0;
   let now = 0;

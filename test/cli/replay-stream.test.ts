@@ -135,6 +135,22 @@ describe('--workers N gives one node\'s output', () => {
     expect(reject.err).toMatch(/^nfvm replay: filter:INPUT: -j REJECT [^\n]*replaying on one thread\n$/);
   });
 
+  it('a file cut in a record, or a frame on an interface the snapshot lacks: the error one thread gives, nothing on stdout', () => {
+    const cut = join(dir, 'flows-cut.pcapng');
+    const whole = readFileSync(flows);
+    writeFileSync(cut, whole.subarray(0, whole.length - 30));
+    const one = nfvm(['replay', fw, '--pcap', cut, '--workers', '1']);
+    expect(one.code).toBe(2);
+    expect(one.err).toMatch(/flows-cut\.pcapng:@\d+: /);
+    expect(nfvm(['replay', fw, '--pcap', cut, '--workers', '2'])).toEqual(one);
+    const frames = ['tcp 10.0.0.2:1000 > 10.1.0.2:1000 syn'].map((s) => ({ data: encodeSpec(parseSpec(`${s} iif eth0`)).data }));
+    const lone = join(dir, 'lone.pcap');
+    writeFileSync(lone, writePcap(frames, { linktype: LINKTYPE_ETHERNET }));
+    const noIf = nfvm(['replay', fw, '--pcap', lone, '--workers', '1', '--iface', 'eth9']);
+    expect(noIf.code).toBe(2);
+    expect(nfvm(['replay', fw, '--pcap', lone, '--workers', '2', '--iface', 'eth9'])).toEqual(noIf);
+  });
+
   it('--workers takes a count from 1', () => {
     for (const bad of ['0', 'two', '-1']) expect(nfvm(['replay', fw, '--pcap', flows, `--workers=${bad}`])).toMatchObject({ code: 2, out: '' });
     expect(readFileSync(flows).length).toBeGreaterThan(1 << 20);
