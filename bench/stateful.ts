@@ -8,7 +8,9 @@
  * policy DROP, ESTABLISHED,RELATED accepted first, INVALID dropped, then
  * `rules` rules each accepting NEW connections from eth0 to one server
  * address and port. With `nat`, the nat table MASQUERADEs what leaves by
- * eth1 and DNATs one service port.
+ * eth1 and DNATs one service port. With `sets`, sets of addresses
+ * (statefulIpsets): a blocklist dropped first in INPUT and FORWARD, admins
+ * allowed ssh, web servers allowed 80 and 443 (what the benchmark runs).
  *
  * The capture (pcapng, Ethernet, interfaces eth0 and eth1 named in their
  * IDBs, written in chunks so that millions of frames cost no memory): frame
@@ -34,6 +36,25 @@ export interface StatefulOptions {
   rules?: number;
   /** A nat table: MASQUERADE out of eth1, DNAT of one port (default false). */
   nat?: boolean;
+  /**
+   * Sets of addresses (statefulIpsets(), the snapshot's ipset-save.txt): a
+   * blocklist dropped first in INPUT and FORWARD, the admins allowed ssh,
+   * the web servers allowed 80 and 443 (default false).
+   */
+  sets?: boolean;
+}
+
+/** The `ipset save` text of the sets the firewall with `sets` matches against (none of the capture's clients is blocked). */
+export function statefulIpsets(): string {
+  return [
+    'create blocklist hash:net family inet hashsize 1024 maxelem 65536',
+    ...['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/25', '10.0.0.252/30', '172.16.99.0/24'].map((n) => `add blocklist ${n}`),
+    'create admins hash:ip family inet hashsize 1024 maxelem 65536',
+    ...['10.0.0.10', '10.0.0.11', '10.0.0.12'].map((a) => `add admins ${a}`),
+    'create web-servers hash:ip family inet hashsize 1024 maxelem 65536',
+    ...['10.1.0.100', '10.1.0.101'].map((a) => `add web-servers ${a}`),
+    '',
+  ].join('\n');
 }
 
 /** The server address and port of rule `i`. */
@@ -51,9 +72,13 @@ export function statefulRuleset(o: StatefulOptions = {}): string {
     out.push('-A POSTROUTING -o eth1 -j MASQUERADE', 'COMMIT');
   }
   out.push('*filter', ':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]');
+  if (o.sets) out.push('-A INPUT -m set --match-set blocklist src -j DROP');
   out.push('-A INPUT -i lo -j ACCEPT', '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -m conntrack --ctstate INVALID -j DROP');
   out.push('-A INPUT -s 10.0.0.0/24 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT');
+  if (o.sets) out.push('-A INPUT -p tcp -m set --match-set admins src -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT');
+  if (o.sets) out.push('-A FORWARD -m set --match-set blocklist src -j DROP');
   out.push('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A FORWARD -m conntrack --ctstate INVALID -j DROP');
+  if (o.sets) out.push('-A FORWARD -i eth0 -o eth1 -p tcp -m set --match-set web-servers dst -m multiport --dports 80,443 -m conntrack --ctstate NEW -j ACCEPT');
   for (let i = 0; i < rules; i++) {
     const s = service(i);
     out.push(`-A FORWARD -d 10.1.0.${s.host}/32 -i eth0 -o eth1 -p tcp -m tcp --dport ${s.port} -m conntrack --ctstate NEW -j ACCEPT`);
@@ -277,7 +302,8 @@ export function benchStateful(): StatefulRow[] {
   try {
     const snap = join(tmp, 'node');
     cpSync(join(process.cwd(), 'test', 'path', 'fixtures', 'node'), snap, { recursive: true });
-    writeFileSync(join(snap, 'iptables-save.txt'), statefulRuleset());
+    writeFileSync(join(snap, 'iptables-save.txt'), statefulRuleset({ sets: true }));
+    writeFileSync(join(snap, 'ipset-save.txt'), statefulIpsets());
     const caps = [n, 2 * n].map((frames) => {
       const f = join(tmp, `flows-${frames}.pcapng`);
       writeStatefulCapture(f, { frames });

@@ -78,7 +78,10 @@ const SHARED_TARGETS: ReadonlyMap<string, string> = new Map([
  * reply direction carrying other addresses), a shared-state match or target.
  */
 export function sharedStateReason(model: NodeModel): string | undefined {
-  if (model.ipsets.sets.length > 0) return 'ipset sets (their counters, timeouts and SET changes are shared by every connection)';
+  // A set only matched against (SET, which writes one, is refused below) holds no state; its element
+  // counters and timeouts do (updated by every connection's packets, expiring on the node's one clock).
+  const live = model.ipsets.sets.find((s) => s.opts.counters || s.opts.timeout !== undefined);
+  if (live) return `ipset ${live.name} (its ${live.opts.counters ? 'counters' : 'timeouts'} are shared by every connection)`;
   for (const rs of [model.rs4, model.rs6]) {
     if (!rs) continue;
     if (rs.tables.has('nat') && model.conntrackModule) return 'the nat table (NAT rewrites a connection\'s reply addresses and chooses ports across connections)';

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/corpus.js';
 import { buildCli, cliCommand, runCli, sh } from '../helpers/cli.js';
-import { statefulRuleset, writeStatefulCapture } from '../../bench/stateful.js';
+import { statefulIpsets, statefulRuleset, writeStatefulCapture } from '../../bench/stateful.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
 
@@ -26,15 +26,17 @@ const nfvm = (args: string[]) => runCli(cli, args);
 /** A --json document without its wall-clock time. */
 const noTime = (json: string) => json.replace(/"seconds": [0-9.e-]+/, '"seconds": 0');
 
-function snapshot(name: string, nat: boolean): string {
+function snapshot(name: string, nat: boolean, sets = false): string {
   const d = join(dir, name);
   cpSync(NODE, d, { recursive: true });
-  writeFileSync(join(d, 'iptables-save.txt'), statefulRuleset({ nat }));
+  writeFileSync(join(d, 'iptables-save.txt'), statefulRuleset({ nat, sets }));
+  if (sets) writeFileSync(join(d, 'ipset-save.txt'), statefulIpsets());
   return d;
 }
 
 let fw = '';
 let fwNat = '';
+let fwSets = '';
 let flows = '';
 let flowsNat = '';
 let flowsOut = '';
@@ -43,6 +45,7 @@ beforeAll(async () => {
   cli = await buildCli();
   fw = snapshot('fw', false);
   fwNat = snapshot('fw-nat', true);
+  fwSets = snapshot('fw-sets', false, true);
   flows = join(dir, 'flows.pcapng');
   flowsNat = join(dir, 'flows-nat.pcapng');
   // 5 frames per connection and more: the handshake, then data both ways; more than one chunk of the reader
@@ -101,6 +104,21 @@ describe('--workers N gives one node\'s output', () => {
     const two = nfvm(['replay', fw, '--pcap', flowsOut, '--workers', '2', '--json']);
     expect(two).toMatchObject({ code: 0, err: '' });
     expect(noTime(two.out)).toBe(noTime(one.out));
+  }, 300_000);
+
+  it('sets only matched against: still split, the same counters, conntrack listing and sets; a set with counters: one thread', () => {
+    const one = nfvm(['replay', fwSets, '--pcap', flows, '--workers', '1', '--json']);
+    const two = nfvm(['replay', fwSets, '--pcap', flows, '--workers', '2', '--json']);
+    expect(two.err).toBe('');
+    expect(noTime(two.out)).toEqual(noTime(one.out));
+    expect(JSON.parse(one.out).summary.forwarded).toBe(10_000);
+    expect(nfvm(['replay', fwSets, '--pcap', flows, '--workers', '2', '--save', 'ipset'])).toEqual(nfvm(['replay', fwSets, '--pcap', flows, '--workers', '1', '--save', 'ipset']));
+    const counted = snapshot('fw-sets-counters', false, true);
+    writeFileSync(join(counted, 'ipset-save.txt'), statefulIpsets().replace('create blocklist hash:net family inet hashsize 1024 maxelem 65536', 'create blocklist hash:net family inet hashsize 1024 maxelem 65536 counters'));
+    const c1 = nfvm(['replay', counted, '--pcap', flows, '--workers', '1', '--save', 'ipset']);
+    const c2 = nfvm(['replay', counted, '--pcap', flows, '--workers', '2', '--save', 'ipset']);
+    expect(c2.err).toBe('nfvm replay: ipset blocklist (its counters are shared by every connection): state shared across connections, replaying on one thread\n');
+    expect(c2.out).toEqual(c1.out);
   }, 300_000);
 
   it('a nat table: one line on stderr, replayed on one thread, the same output', () => {
