@@ -23,7 +23,7 @@
  *   npm run bench -- stateful    (benchStateful: Mpps of `nfvm replay`, 1 and 2 workers)
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePcapng } from '../hooks/input/capture.js';
@@ -277,19 +277,33 @@ export interface StatefulRow {
   frames: string;
   /** Mpps from the slope between N and 2N frames (wall time), as a range over the repetitions. */
   Mpps: string;
+  /** Wall-time Mpps against one worker's in the same repetition (the runs of a repetition follow each other). */
+  'speedup (wall)': string;
   /** The same from the CPU time of the process (user + system, all threads): the work per frame, whatever else the machine runs. */
   'Mpps per CPU-second': string;
   'µs/frame': string;
   'peak RSS MB (2N)': string;
+  /** The 1-minute load average before and after the row's runs (the machine is shared). */
+  load: string;
+}
+
+function loadAvg(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 /**
  * `npm run bench -- stateful`: `nfvm replay` (the bundle, timed from
- * outside) of the 200-rule stateful firewall on captures of N and 2N
- * frames of 4,096 two-sided connections (NFVM_BENCH_FRAMES, default
- * 500,000), on 1 and 2 workers (NFVM_BENCH_WORKERS=1,2), repeated
- * NFVM_BENCH_REPEAT times (default 3). Mpps = N / (t(2N) - t(N)): start-up,
- * snapshot loading and compiling cancel.
+ * outside) of the 200-rule stateful firewall with its sets on captures of
+ * N and 2N frames of 4,096 two-sided connections (NFVM_BENCH_FRAMES,
+ * default 500,000), on 1 and 2 workers (NFVM_BENCH_WORKERS=1,2), repeated
+ * NFVM_BENCH_REPEAT times (default 3); in each repetition every worker
+ * count runs in turn, so that a speedup compares runs made under the same
+ * load. Mpps = N / (t(2N) - t(N)): start-up, snapshot loading, compiling
+ * and warming up cancel.
  */
 export function benchStateful(): StatefulRow[] {
   const cli = join(process.cwd(), 'dist', 'cli.mjs');
@@ -309,28 +323,35 @@ export function benchStateful(): StatefulRow[] {
       writeStatefulCapture(f, { frames });
       return f;
     });
-    for (const w of workers) {
-      const mpps: number[] = [];
-      const cpu: number[] = [];
-      const kb: number[] = [];
-      for (let rep = 0; rep < repeat; rep++) {
+    const mpps = workers.map((): number[] => []);
+    const cpu = workers.map((): number[] => []);
+    const kb = workers.map((): number[] => []);
+    const load0 = loadAvg();
+    for (let rep = 0; rep < repeat; rep++) {
+      workers.forEach((w, i) => {
         const a = timedReplay(cli, snap, caps[0]!, n, w);
         const b = timedReplay(cli, snap, caps[1]!, 2 * n, w);
-        mpps.push(n / (b.s - a.s) / 1e6);
-        cpu.push(n / (b.cpu - a.cpu) / 1e6);
-        kb.push(b.kb);
-      }
-      const range = (xs: number[], d: number) => {
-        const lo = Math.min(...xs).toFixed(d);
-        const hi = Math.max(...xs).toFixed(d);
-        return lo === hi ? lo : `${lo}-${hi}`;
-      };
+        mpps[i]!.push(n / (b.s - a.s) / 1e6);
+        cpu[i]!.push(n / (b.cpu - a.cpu) / 1e6);
+        kb[i]!.push(b.kb);
+      });
+    }
+    const load = `${load0.toFixed(1)}-${loadAvg().toFixed(1)}`;
+    const range = (xs: number[], d: number) => {
+      const lo = Math.min(...xs).toFixed(d);
+      const hi = Math.max(...xs).toFixed(d);
+      return lo === hi ? lo : `${lo}-${hi}`;
+    };
+    const one = workers.indexOf(1);
+    workers.forEach((w, i) => {
       const row: StatefulRow = {
-        workers: w, frames: `${n}/${2 * n}`, Mpps: range(mpps, 2), 'Mpps per CPU-second': range(cpu, 2), 'µs/frame': range(mpps.map((x) => 1 / x), 2), 'peak RSS MB (2N)': range(kb.map((x) => x / 1024), 0),
+        workers: w, frames: `${n}/${2 * n}`, Mpps: range(mpps[i]!, 2),
+        'speedup (wall)': one < 0 ? '' : range(mpps[i]!.map((x, r) => x / mpps[one]![r]!), 2),
+        'Mpps per CPU-second': range(cpu[i]!, 2), 'µs/frame': range(mpps[i]!.map((x) => 1 / x), 2), 'peak RSS MB (2N)': range(kb[i]!.map((x) => x / 1024), 0), load,
       };
       rows.push(row);
       console.log(JSON.stringify(row));
-    }
+    });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

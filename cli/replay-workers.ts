@@ -297,10 +297,15 @@ function replayShare(sh: FileShare, index: number, rep: Replayer, ct: NfConntrac
   let frames = 0;
   let now = 0;
   let seen = false;
+  let lastName = '';
+  let lastDev = '';
   try {
     for (let f = cap.next(); f; f = cap.next()) {
       frames++;
-      const dev = frameIface(model, f, sh.iface, sh.path, frames);
+      // Consecutive frames of one pcapng interface: its device found once.
+      const dev = f.ifName !== '' && f.ifName === lastName ? lastDev : frameIface(model, f, sh.iface, sh.path, frames);
+      lastName = f.ifName;
+      lastDev = dev;
       if (isOutgoing(f)) outDevs.add(dev);
       else {
         now = f.tsSec * 1e9 + f.tsNsec;
