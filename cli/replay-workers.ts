@@ -34,7 +34,7 @@ import { CaptureError, StreamFrame, isOutgoing, openCapture, type Frame } from '
 import { frameConnectionHash, SHARD_UNKNOWN } from '../hooks/input/rss.js';
 import { conntrackEntry, conntrackLine, type CtEntryJson } from '../hooks/conntrack/print.js';
 import { Xorshift32 } from '../vm/random.js';
-import { MIN_CHAINLEN, type NfConntrack } from '../hooks/conntrack/core.js';
+import { MIN_CHAINLEN } from '../hooks/conntrack/core.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
 import { frameIface } from './model.js';
 
@@ -212,7 +212,7 @@ export function replayWorker(): void {
     return;
   }
   const f = new StreamFrame();
-  const ct = rep.model.conntrackTable;
+  let ct = rep.model.conntrackTable;
   /** What the worker sends at the end of its frames. */
   const resultOf = (end: EndMessage, readShared: string): WorkerResult => {
     const model = rep.model;
@@ -234,7 +234,14 @@ export function replayWorker(): void {
   };
   if (d.file) {
     try {
-      const r = replayShare(d.file, d.index, rep, ct);
+      const fresh = () => {
+        const model = buildNodeModel(readSnapshot(d.snapshot), d.opts);
+        rng0 = model.random.state[0]!;
+        return new Replayer(model, true);
+      };
+      const r = replayShare(d.file, d.index, rep, fresh);
+      rep = r.rep;
+      ct = rep.model.conntrackTable;
       port.postMessage(resultOf(r.end, r.shared));
     } catch (e) {
       port.postMessage({ error: errorData(e) });
@@ -287,9 +294,14 @@ export function replayWorker(): void {
  * batched replay would tell it: the devices frames left by, the time of
  * the last frame received, a frame no connection can be told for.
  */
-function replayShare(sh: FileShare, index: number, rep: Replayer, ct: NfConntrack | undefined): { end: EndMessage; shared: string } {
-  const model = rep.model;
-  const cap = openCapture(sh.path);
+function replayShare(sh: FileShare, index: number, first: Replayer, fresh: () => Replayer): { end: EndMessage; shared: string; rep: Replayer } {
+  let rep = first;
+  let model = rep.model;
+  let ct = model.conntrackTable;
+  let cap = openCapture(sh.path);
+  // As replayOne() (cli/replay.ts): without the lookback of what the node sent until a frame shows it leaving.
+  let lazy = rep.lookback !== undefined;
+  if (lazy) rep = new Replayer(model, false);
   const progress = index === 0 ? new Float64Array(sh.progress) : undefined;
   const outDevs = new Set<string>();
   const n = sh.workers;
@@ -301,6 +313,21 @@ function replayShare(sh: FileShare, index: number, rep: Replayer, ct: NfConntrac
   let lastDev = '';
   try {
     for (let f = cap.next(); f; f = cap.next()) {
+      if (lazy && isOutgoing(f)) {
+        lazy = false;
+        cap.close();
+        cap = openCapture(sh.path);
+        rep = fresh();
+        model = rep.model;
+        ct = model.conntrackTable;
+        frames = 0;
+        shared = '';
+        outDevs.clear();
+        lastName = '';
+        now = 0;
+        seen = false;
+        continue;
+      }
       frames++;
       // Consecutive frames of one pcapng interface: its device found once.
       const dev = f.ifName !== '' && f.ifName === lastName ? lastDev : frameIface(model, f, sh.iface, sh.path, frames);
@@ -327,7 +354,7 @@ function replayShare(sh: FileShare, index: number, rep: Replayer, ct: NfConntrac
   } finally {
     cap.close();
   }
-  return { end: { end: true, now: seen ? now : 0, conntrack: sh.conntrack, outDevs: [...outDevs] }, shared };
+  return { end: { end: true, now: seen ? now : 0, conntrack: sh.conntrack, outDevs: [...outDevs] }, shared, rep };
 }
 
 function unknownShard(n: number): string {

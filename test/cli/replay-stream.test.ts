@@ -17,7 +17,7 @@ import { REPO } from '../helpers/corpus.js';
 import { buildCli, cliCommand, runCli, sh } from '../helpers/cli.js';
 import { statefulIpsets, statefulRuleset, writeStatefulCapture } from '../../bench/stateful.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
+import { LINKTYPE_ETHERNET, readCaptureFile, writePcap, writePcapng, type OutFrame } from '../../hooks/input/capture.js';
 
 let cli = '';
 const dir = mkdtempSync(join(tmpdir(), 'nfvm-replay-stream-'));
@@ -104,6 +104,32 @@ describe('--workers N gives one node\'s output', () => {
     const two = nfvm(['replay', fw, '--pcap', flowsOut, '--workers', '2', '--json']);
     expect(two).toMatchObject({ code: 0, err: '' });
     expect(noTime(two.out)).toBe(noTime(one.out));
+  }, 300_000);
+
+  it('outgoing frames first seen late in a file: the same pairs and counts as stdin, which keeps what the node sent from the start', () => {
+    // The outgoing copies of the first 3,000 received frames left out: the first outgoing frame is far in.
+    // (A file is replayed without keeping what the node sent until then, and again from the start with it.)
+    const frames: OutFrame[] = [];
+    let received = 0;
+    for (const f of readCaptureFile(flowsOut)) {
+      const out = (f.flags & 3) === 2;
+      if (!out) received++;
+      if (out && received <= 3000) continue;
+      frames.push({ data: f.data, tsSec: f.tsSec, tsNsec: f.tsNsec, ifId: f.ifId, flags: f.flags });
+    }
+    const late = join(dir, 'flows-late-out.pcapng');
+    writeFileSync(late, writePcapng(frames, { interfaces: [{ linktype: LINKTYPE_ETHERNET, name: 'eth0' }, { linktype: LINKTYPE_ETHERNET, name: 'eth1' }] }));
+    const piped = sh(`cat '${late}' | ${cliCommand(cli, ['replay', fw, '--pcap', '-', '--workers', '1', '--json'])}`);
+    expect(piped).toMatchObject({ code: 0, err: '' });
+    const doc = JSON.parse(piped.out) as { summary: { frames: number } };
+    // Each outgoing frame pairs with the oldest packet of its flow the node sent: the 3,000 it sent before the first are kept and counted.
+    expect(doc.summary).toMatchObject({ frames: 7_000, outgoing: 2_000, outgoingMatch: { notEmitted: 0, notCaptured: 3_000 } });
+    for (const w of ['1', '2']) {
+      const file = nfvm(['replay', fw, '--pcap', late, '--workers', w, '--json']);
+      expect(file).toMatchObject({ code: 0, err: '' });
+      expect(noTime(file.out).replace(late, '-')).toBe(noTime(piped.out));
+    }
+    expect(nfvm(['replay', fw, '--pcap', late, '--workers', '2', '--conntrack'])).toEqual(nfvm(['replay', fw, '--pcap', late, '--workers', '1', '--conntrack']));
   }, 300_000);
 
   it('sets only matched against: still split, the same counters, conntrack listing and sets; a set with counters: one thread', () => {
