@@ -217,10 +217,11 @@ export function replayWorker(): void {
   const resultOf = (end: EndMessage, readShared: string): WorkerResult => {
     const model = rep.model;
     const s = rep.finish(end.outDevs);
+    // What the reading found first, then what replaying did.
     let shared = readShared;
-    if (shared) { /* said by the reading */ } else if (rep.answered) shared = 'the node\'s stack answered frames (its rate limits and IP IDs are shared by all connections)';
-    else if (model.random.state[0] !== afterDraws(rng0, ct ? ct.chainDraws : 0)) shared = 'the node drew from its random source (one sequence for every connection)';
-    else if (rep.lookback && rep.lookback.matcher.overflow) shared = 'outgoing frames waited past the lookback of what the node sent';
+    if (!shared && rep.answered) shared = 'the node\'s stack answered frames (its rate limits and IP IDs are shared by all connections)';
+    else if (!shared && model.random.state[0] !== afterDraws(rng0, ct ? ct.chainDraws : 0)) shared = 'the node drew from its random source (one sequence for every connection)';
+    else if (!shared && rep.lookback && rep.lookback.matcher.overflow) shared = 'outgoing frames waited past the lookback of what the node sent';
     const rows: CtRow[] = [];
     if (ct && end.conntrack) for (const e of ct.dump(end.now)) {
       const json = conntrackEntry(ct, e);
