@@ -8,7 +8,9 @@
  * policy DROP, ESTABLISHED,RELATED accepted first, INVALID dropped, then
  * `rules` rules each accepting NEW connections from eth0 to one server
  * address and port. With `nat`, the nat table MASQUERADEs what leaves by
- * eth1 and DNATs one service port.
+ * eth1 and DNATs one service port. With `sets`, sets of addresses
+ * (statefulIpsets): a blocklist dropped first in INPUT and FORWARD, admins
+ * allowed ssh, web servers allowed 80 and 443 (what the benchmark runs).
  *
  * The capture (pcapng, Ethernet, interfaces eth0 and eth1 named in their
  * IDBs, written in chunks so that millions of frames cost no memory): frame
@@ -21,7 +23,7 @@
  *   npm run bench -- stateful    (benchStateful: Mpps of `nfvm replay`, 1 and 2 workers)
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePcapng } from '../hooks/input/capture.js';
@@ -34,6 +36,25 @@ export interface StatefulOptions {
   rules?: number;
   /** A nat table: MASQUERADE out of eth1, DNAT of one port (default false). */
   nat?: boolean;
+  /**
+   * Sets of addresses (statefulIpsets(), the snapshot's ipset-save.txt): a
+   * blocklist dropped first in INPUT and FORWARD, the admins allowed ssh,
+   * the web servers allowed 80 and 443 (default false).
+   */
+  sets?: boolean;
+}
+
+/** The `ipset save` text of the sets the firewall with `sets` matches against (none of the capture's clients is blocked). */
+export function statefulIpsets(): string {
+  return [
+    'create blocklist hash:net family inet hashsize 1024 maxelem 65536',
+    ...['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/25', '10.0.0.252/30', '172.16.99.0/24'].map((n) => `add blocklist ${n}`),
+    'create admins hash:ip family inet hashsize 1024 maxelem 65536',
+    ...['10.0.0.10', '10.0.0.11', '10.0.0.12'].map((a) => `add admins ${a}`),
+    'create web-servers hash:ip family inet hashsize 1024 maxelem 65536',
+    ...['10.1.0.100', '10.1.0.101'].map((a) => `add web-servers ${a}`),
+    '',
+  ].join('\n');
 }
 
 /** The server address and port of rule `i`. */
@@ -51,9 +72,13 @@ export function statefulRuleset(o: StatefulOptions = {}): string {
     out.push('-A POSTROUTING -o eth1 -j MASQUERADE', 'COMMIT');
   }
   out.push('*filter', ':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]');
+  if (o.sets) out.push('-A INPUT -m set --match-set blocklist src -j DROP');
   out.push('-A INPUT -i lo -j ACCEPT', '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -m conntrack --ctstate INVALID -j DROP');
   out.push('-A INPUT -s 10.0.0.0/24 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT');
+  if (o.sets) out.push('-A INPUT -p tcp -m set --match-set admins src -m tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT');
+  if (o.sets) out.push('-A FORWARD -m set --match-set blocklist src -j DROP');
   out.push('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A FORWARD -m conntrack --ctstate INVALID -j DROP');
+  if (o.sets) out.push('-A FORWARD -i eth0 -o eth1 -p tcp -m set --match-set web-servers dst -m multiport --dports 80,443 -m conntrack --ctstate NEW -j ACCEPT');
   for (let i = 0; i < rules; i++) {
     const s = service(i);
     out.push(`-A FORWARD -d 10.1.0.${s.host}/32 -i eth0 -o eth1 -p tcp -m tcp --dport ${s.port} -m conntrack --ctstate NEW -j ACCEPT`);
@@ -252,19 +277,33 @@ export interface StatefulRow {
   frames: string;
   /** Mpps from the slope between N and 2N frames (wall time), as a range over the repetitions. */
   Mpps: string;
+  /** Wall-time Mpps against one worker's in the same repetition (the runs of a repetition follow each other). */
+  'speedup (wall)': string;
   /** The same from the CPU time of the process (user + system, all threads): the work per frame, whatever else the machine runs. */
   'Mpps per CPU-second': string;
   'µs/frame': string;
   'peak RSS MB (2N)': string;
+  /** The 1-minute load average before and after the row's runs (the machine is shared). */
+  load: string;
+}
+
+function loadAvg(): number {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 /**
  * `npm run bench -- stateful`: `nfvm replay` (the bundle, timed from
- * outside) of the 200-rule stateful firewall on captures of N and 2N
- * frames of 4,096 two-sided connections (NFVM_BENCH_FRAMES, default
- * 500,000), on 1 and 2 workers (NFVM_BENCH_WORKERS=1,2), repeated
- * NFVM_BENCH_REPEAT times (default 3). Mpps = N / (t(2N) - t(N)): start-up,
- * snapshot loading and compiling cancel.
+ * outside) of the 200-rule stateful firewall with its sets on captures of
+ * N and 2N frames of 4,096 two-sided connections (NFVM_BENCH_FRAMES,
+ * default 500,000), on 1 and 2 workers (NFVM_BENCH_WORKERS=1,2), repeated
+ * NFVM_BENCH_REPEAT times (default 3); in each repetition every worker
+ * count runs in turn, so that a speedup compares runs made under the same
+ * load. Mpps = N / (t(2N) - t(N)): start-up, snapshot loading, compiling
+ * and warming up cancel.
  */
 export function benchStateful(): StatefulRow[] {
   const cli = join(process.cwd(), 'dist', 'cli.mjs');
@@ -277,34 +316,42 @@ export function benchStateful(): StatefulRow[] {
   try {
     const snap = join(tmp, 'node');
     cpSync(join(process.cwd(), 'test', 'path', 'fixtures', 'node'), snap, { recursive: true });
-    writeFileSync(join(snap, 'iptables-save.txt'), statefulRuleset());
+    writeFileSync(join(snap, 'iptables-save.txt'), statefulRuleset({ sets: true }));
+    writeFileSync(join(snap, 'ipset-save.txt'), statefulIpsets());
     const caps = [n, 2 * n].map((frames) => {
       const f = join(tmp, `flows-${frames}.pcapng`);
       writeStatefulCapture(f, { frames });
       return f;
     });
-    for (const w of workers) {
-      const mpps: number[] = [];
-      const cpu: number[] = [];
-      const kb: number[] = [];
-      for (let rep = 0; rep < repeat; rep++) {
+    const mpps = workers.map((): number[] => []);
+    const cpu = workers.map((): number[] => []);
+    const kb = workers.map((): number[] => []);
+    const load0 = loadAvg();
+    for (let rep = 0; rep < repeat; rep++) {
+      workers.forEach((w, i) => {
         const a = timedReplay(cli, snap, caps[0]!, n, w);
         const b = timedReplay(cli, snap, caps[1]!, 2 * n, w);
-        mpps.push(n / (b.s - a.s) / 1e6);
-        cpu.push(n / (b.cpu - a.cpu) / 1e6);
-        kb.push(b.kb);
-      }
-      const range = (xs: number[], d: number) => {
-        const lo = Math.min(...xs).toFixed(d);
-        const hi = Math.max(...xs).toFixed(d);
-        return lo === hi ? lo : `${lo}-${hi}`;
-      };
+        mpps[i]!.push(n / (b.s - a.s) / 1e6);
+        cpu[i]!.push(n / (b.cpu - a.cpu) / 1e6);
+        kb[i]!.push(b.kb);
+      });
+    }
+    const load = `${load0.toFixed(1)}-${loadAvg().toFixed(1)}`;
+    const range = (xs: number[], d: number) => {
+      const lo = Math.min(...xs).toFixed(d);
+      const hi = Math.max(...xs).toFixed(d);
+      return lo === hi ? lo : `${lo}-${hi}`;
+    };
+    const one = workers.indexOf(1);
+    workers.forEach((w, i) => {
       const row: StatefulRow = {
-        workers: w, frames: `${n}/${2 * n}`, Mpps: range(mpps, 2), 'Mpps per CPU-second': range(cpu, 2), 'µs/frame': range(mpps.map((x) => 1 / x), 2), 'peak RSS MB (2N)': range(kb.map((x) => x / 1024), 0),
+        workers: w, frames: `${n}/${2 * n}`, Mpps: range(mpps[i]!, 2),
+        'speedup (wall)': one < 0 ? '' : range(mpps[i]!.map((x, r) => x / mpps[one]![r]!), 2),
+        'Mpps per CPU-second': range(cpu[i]!, 2), 'µs/frame': range(mpps[i]!.map((x) => 1 / x), 2), 'peak RSS MB (2N)': range(kb[i]!.map((x) => x / 1024), 0), load,
       };
       rows.push(row);
       console.log(JSON.stringify(row));
-    }
+    });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

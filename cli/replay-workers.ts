@@ -30,13 +30,13 @@ import type { Ruleset } from '../core/ast.js';
 import type { Count } from '../engine/engine.js';
 import { buildNodeModel, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
-import { StreamFrame, isOutgoing, loadFrame, type Frame } from '../hooks/input/capture.js';
-import { connectionHash, SHARD_UNKNOWN } from '../hooks/input/rss.js';
+import { CaptureError, StreamFrame, isOutgoing, openCapture, type Frame } from '../hooks/input/capture.js';
+import { frameConnectionHash, SHARD_UNKNOWN } from '../hooks/input/rss.js';
 import { conntrackEntry, conntrackLine, type CtEntryJson } from '../hooks/conntrack/print.js';
-import { Packet, resetMeta } from '../vm/packet.js';
 import { Xorshift32 } from '../vm/random.js';
 import { MIN_CHAINLEN } from '../hooks/conntrack/core.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
+import { frameIface } from './model.js';
 
 /** Bytes of frames handed to a worker at a time. */
 const BATCH = 256 << 10;
@@ -78,7 +78,10 @@ const SHARED_TARGETS: ReadonlyMap<string, string> = new Map([
  * reply direction carrying other addresses), a shared-state match or target.
  */
 export function sharedStateReason(model: NodeModel): string | undefined {
-  if (model.ipsets.sets.length > 0) return 'ipset sets (their counters, timeouts and SET changes are shared by every connection)';
+  // A set only matched against (SET, which writes one, is refused below) holds no state; its element
+  // counters and timeouts do (updated by every connection's packets, expiring on the node's one clock).
+  const live = model.ipsets.sets.find((s) => s.opts.counters || s.opts.timeout !== undefined);
+  if (live) return `ipset ${live.name} (its ${live.opts.counters ? 'counters' : 'timeouts'} are shared by every connection)`;
   for (const rs of [model.rs4, model.rs6]) {
     if (!rs) continue;
     if (rs.tables.has('nat') && model.conntrackModule) return 'the nat table (NAT rewrites a connection\'s reply addresses and chooses ports across connections)';
@@ -117,6 +120,24 @@ interface WorkerSetup {
   devs: string[];
   signal: SharedArrayBuffer;
   port: MessagePort;
+  /** Set when the worker reads the capture file itself and replays the frames of its share (FileShare). */
+  file: FileShare | undefined;
+}
+
+/**
+ * A worker that reads the capture itself: every worker reads the whole
+ * file, hashes each frame (frameConnectionHash) and replays those of its
+ * share; no frame crosses threads. A pipe cannot be read by several
+ * readers: stdin goes through the main thread's batches.
+ */
+interface FileShare {
+  path: string;
+  iface: string | undefined;
+  workers: number;
+  /** The conntrack table is wanted in the result. */
+  conntrack: boolean;
+  /** Float64Array over it: [0] frames read, [1] bytes read (worker 0 writes it, for the progress line). */
+  progress: SharedArrayBuffer;
 }
 
 /** One conntrack of a worker's table as listed, with its birth number. */
@@ -138,6 +159,8 @@ interface WorkerResult {
   /** The longest conntrack hash chain it made. */
   ctChain: number;
   conntrack: CtRow[];
+  /** A worker reading the file: the time of the last frame received (ns; 0 when none was). */
+  now: number;
 }
 
 interface EndMessage {
@@ -189,7 +212,45 @@ export function replayWorker(): void {
     return;
   }
   const f = new StreamFrame();
-  const ct = rep.model.conntrackTable;
+  let ct = rep.model.conntrackTable;
+  /** What the worker sends at the end of its frames. */
+  const resultOf = (end: EndMessage, readShared: string): WorkerResult => {
+    const model = rep.model;
+    const s = rep.finish(end.outDevs);
+    // What the reading found first, then what replaying did.
+    let shared = readShared;
+    if (!shared && rep.answered) shared = 'the node\'s stack answered frames (its rate limits and IP IDs are shared by all connections)';
+    else if (!shared && model.random.state[0] !== afterDraws(rng0, ct ? ct.chainDraws : 0)) shared = 'the node drew from its random source (one sequence for every connection)';
+    else if (!shared && rep.lookback && rep.lookback.matcher.overflow) shared = 'outgoing frames waited past the lookback of what the node sent';
+    const rows: CtRow[] = [];
+    if (ct && end.conntrack) for (const e of ct.dump(end.now)) {
+      const json = conntrackEntry(ct, e);
+      rows.push({ born: ct.born[e]!, line: conntrackLine(json, false), json });
+    }
+    const counters = (engines: NodeModel['engines']) => [...engines].map(([t, e]) => [t, tableCounters(e.counters())] as [string, [string, { rules: Count[]; policy: Count | undefined }][]]);
+    return {
+      summary: s, counters4: counters(model.engines), counters6: counters(model.engines6), noSockets: model.stack.noSocketTableUsed,
+      shared, ctPeak: ct ? ct.peak : 0, ctChain: ct ? ct.longestChain : 0, conntrack: rows, now: end.now,
+    };
+  };
+  if (d.file) {
+    try {
+      const fresh = () => {
+        const model = buildNodeModel(readSnapshot(d.snapshot), d.opts);
+        rng0 = model.random.state[0]!;
+        return new Replayer(model, true);
+      };
+      const r = replayShare(d.file, d.index, rep, fresh);
+      rep = r.rep;
+      ct = rep.model.conntrackTable;
+      port.postMessage(resultOf(r.end, r.shared));
+    } catch (e) {
+      port.postMessage({ error: errorData(e) });
+    }
+    done();
+    port.close();
+    return;
+  }
   port.on('message', (msg: ArrayBuffer | EndMessage) => {
     try {
       if (msg instanceof ArrayBuffer) {
@@ -215,22 +276,7 @@ export function replayWorker(): void {
         Atomics.notify(sig, 2 * d.index);
         return;
       }
-      const model = rep.model;
-      const s = rep.finish(msg.outDevs);
-      let shared = '';
-      if (rep.answered) shared = 'the node\'s stack answered frames (its rate limits and IP IDs are shared by all connections)';
-      else if (model.random.state[0] !== afterDraws(rng0, ct ? ct.chainDraws : 0)) shared = 'the node drew from its random source (one sequence for every connection)';
-      else if (rep.lookback && rep.lookback.matcher.overflow) shared = 'outgoing frames waited past the lookback of what the node sent';
-      const rows: CtRow[] = [];
-      if (ct && msg.conntrack) for (const e of ct.dump(msg.now)) {
-        const json = conntrackEntry(ct, e);
-        rows.push({ born: ct.born[e]!, line: conntrackLine(json, false), json });
-      }
-      const counters = (engines: NodeModel['engines']) => [...engines].map(([t, e]) => [t, tableCounters(e.counters())] as [string, [string, { rules: Count[]; policy: Count | undefined }][]]);
-      const result: WorkerResult = {
-        summary: s, counters4: counters(model.engines), counters6: counters(model.engines6), noSockets: model.stack.noSocketTableUsed,
-        shared, ctPeak: ct ? ct.peak : 0, ctChain: ct ? ct.longestChain : 0, conntrack: rows,
-      };
+      const result = resultOf(msg, '');
       port.postMessage(result);
       done();
       port.close();
@@ -242,15 +288,106 @@ export function replayWorker(): void {
   });
 }
 
+/**
+ * The frames of worker `index`'s share of the capture file, replayed by
+ * `rep` as they come: every frame is read and hashed, the others skipped.
+ * Every worker sees every frame, so each knows what the reader of a
+ * batched replay would tell it: the devices frames left by, the time of
+ * the last frame received, a frame no connection can be told for.
+ */
+function replayShare(sh: FileShare, index: number, first: Replayer, fresh: () => Replayer): { end: EndMessage; shared: string; rep: Replayer } {
+  let rep = first;
+  let model = rep.model;
+  let ct = model.conntrackTable;
+  let cap = openCapture(sh.path);
+  // As replayOne() (cli/replay.ts): without the lookback of what the node sent until a frame shows it leaving.
+  let lazy = rep.lookback !== undefined;
+  if (lazy) rep = new Replayer(model, false);
+  const progress = index === 0 ? new Float64Array(sh.progress) : undefined;
+  const outDevs = new Set<string>();
+  const n = sh.workers;
+  let shared = '';
+  let frames = 0;
+  let now = 0;
+  let seen = false;
+  let lastName = '';
+  let lastDev = '';
+  try {
+    for (let f = cap.next(); f; f = cap.next()) {
+      if (lazy && isOutgoing(f)) {
+        lazy = false;
+        cap.close();
+        cap = openCapture(sh.path);
+        rep = fresh();
+        model = rep.model;
+        ct = model.conntrackTable;
+        frames = 0;
+        shared = '';
+        outDevs.clear();
+        lastName = '';
+        now = 0;
+        seen = false;
+        continue;
+      }
+      frames++;
+      // Consecutive frames of one pcapng interface: its device found once.
+      const dev = f.ifName !== '' && f.ifName === lastName ? lastDev : frameIface(model, f, sh.iface, sh.path, frames);
+      lastName = f.ifName;
+      lastDev = dev;
+      if (isOutgoing(f)) outDevs.add(dev);
+      else {
+        now = f.tsSec * 1e9 + f.tsNsec;
+        seen = true;
+      }
+      if (progress && (frames & 1023) === 0) {
+        progress[0] = frames;
+        progress[1] = f.offset;
+      }
+      const h = frameConnectionHash(f.bytes, f.at, f.caplen, f.linktype, f.protocol);
+      let w = 0;
+      if (h === SHARD_UNKNOWN) {
+        if (!shared) shared = unknownShard(frames);
+      } else w = h % n;
+      if (w !== index) continue;
+      if (ct) ct.births = frames * BIRTHS_PER_FRAME;
+      rep.frame(f, dev, frames);
+    }
+  } finally {
+    cap.close();
+  }
+  return { end: { end: true, now: seen ? now : 0, conntrack: sh.conntrack, outDevs: [...outDevs] }, shared, rep };
+}
+
+function unknownShard(n: number): string {
+  return `frame ${n} is an IP fragment or an ICMP error nfvm cannot place (its connection is known only after nf_defrag or conntrack)`;
+}
+
 interface ErrorData {
   nfvm: boolean;
   kind: ErrorKind;
   message: string;
+  /** An NfvmError's parts, to raise it again as it was. */
+  reason?: string;
+  file?: string;
+  pos?: NfvmError['pos'];
+  token?: string | undefined;
+  /** A CaptureError's byte offset. */
+  offset?: number;
 }
 
 function errorData(e: unknown): ErrorData {
-  if (e instanceof NfvmError) return { nfvm: true, kind: e.kind, message: e.message };
+  if (e instanceof CaptureError) return { nfvm: true, kind: e.kind, message: e.message, reason: e.reason, file: e.file, offset: e.offset, token: e.token };
+  if (e instanceof NfvmError) return { nfvm: true, kind: e.kind, message: e.message, reason: e.reason, file: e.file, pos: e.pos, token: e.token };
   return { nfvm: false, kind: 'io', message: (e as Error)?.stack ?? String(e) };
+}
+
+/** The error a worker sent, as the main thread raises it. */
+function raised(e: ErrorData | undefined, fallback: string): Error {
+  if (!e) return new Error(fallback);
+  if (!e.nfvm) return new Error(e.message);
+  if (e.offset !== undefined) return new CaptureError(e.kind, e.reason!, e.file!, e.offset, e.token);
+  if (e.reason !== undefined) return new NfvmError(e.kind, e.reason, e.file!, e.pos, e.token);
+  return new NfvmError(e.kind, e.message, '', undefined, undefined);
 }
 
 /** The merged result of a sharded replay. */
@@ -263,6 +400,8 @@ export interface ShardedResult {
   shared: string;
   conntrackLines: string[];
   conntrackJson: CtEntryJson[];
+  /** The time of the last frame received (ns), as the workers saw it. */
+  now: number;
 }
 
 /** The reader's side: N workers, a batch being filled for each. */
@@ -275,11 +414,14 @@ export class ShardedReplay {
   private readonly fill: number[] = [];
   private readonly sent: number[] = [];
   private readonly devIndex = new Map<string, number>();
-  private readonly pkt = new Packet();
   /** Why the run cannot stand for one node's, found while reading ('' while none). */
   shared = '';
   /** The devices outgoing frames were seen on. */
   private readonly outDevs = new Set<string>();
+  /** The workers read the capture themselves. */
+  private readonly reading: boolean;
+  /** [0] frames, [1] bytes of the capture read by worker 0 (when the workers read it). */
+  readonly progress: Float64Array;
 
   constructor(
     readonly n: number,
@@ -289,13 +431,19 @@ export class ShardedReplay {
     directional: boolean,
     devs: string[],
     private readonly ctMax: number,
+    /** The capture file each worker reads itself (FileShare); undefined: the caller reads it and hands frames over (frame()). */
+    file?: { path: string; iface: string | undefined; conntrack: boolean },
   ) {
     devs.forEach((d, i) => this.devIndex.set(d, i));
     const signal = new SharedArrayBuffer(8 * n);
     this.sig = new Int32Array(signal);
+    const progress = new SharedArrayBuffer(16);
+    this.progress = new Float64Array(progress);
+    this.reading = file !== undefined;
     for (let i = 0; i < n; i++) {
       const ch = new MessageChannel();
-      const setup: WorkerSetup = { nfvmReplayWorker: 1, index: i, snapshot, opts, directional, devs, signal, port: ch.port2 };
+      const share: FileShare | undefined = file && { ...file, workers: n, progress };
+      const setup: WorkerSetup = { nfvmReplayWorker: 1, index: i, snapshot, opts, directional, devs, signal, port: ch.port2, file: share };
       const w = new Worker(script, { workerData: setup, transferList: [ch.port2], stdout: false, stderr: false });
       w.unref();
       this.workers.push(w);
@@ -314,19 +462,15 @@ export class ShardedReplay {
 
   /** Frame number `n` of the capture, on or leaving `dev`: to the worker of its connection. */
   frame(f: Frame, dev: string, n: number): void {
-    const pkt = this.pkt;
     if (isOutgoing(f)) this.outDevs.add(dev);
-    resetMeta(pkt);
-    let w = 0;
-    if (loadFrame(pkt, f)) {
-      const h = connectionHash(pkt);
-      if (h === SHARD_UNKNOWN) {
-        if (!this.shared) this.shared = `frame ${n} is an IP fragment or an ICMP error nfvm cannot place (its connection is known only after nf_defrag or conntrack)`;
-      } else w = h % this.n;
-    }
     const data = f instanceof StreamFrame ? f.bytes : f.data;
     const at = f instanceof StreamFrame ? f.at : 0;
     const caplen = f instanceof StreamFrame ? f.caplen : f.data.length;
+    let w = 0;
+    const h = frameConnectionHash(data, at, caplen, f.linktype, f.protocol);
+    if (h === SHARD_UNKNOWN) {
+      if (!this.shared) this.shared = `frame ${n} is an IP fragment or an ICMP error nfvm cannot place (its connection is known only after nf_defrag or conntrack)`;
+    } else w = h % this.n;
     const need = REC + ((caplen + 7) & ~7);
     if (this.fill[w]! + need > this.batch[w]!.length) {
       this.flush(w);
@@ -372,27 +516,29 @@ export class ShardedReplay {
     const m = receiveMessageOnPort(this.ports[w]!);
     const msg = m?.message as { error?: ErrorData } | undefined;
     this.terminate();
-    if (msg?.error) throw msg.error.nfvm ? new NfvmError(msg.error.kind, msg.error.message, '', undefined, undefined) : new Error(msg.error.message);
-    throw new Error(`replay worker ${w} stopped`);
+    throw raised(msg?.error, `replay worker ${w} stopped`);
   }
 
   /** Sends the last batches and the end, waits for every worker, merges their results. */
-  finish(now: number, conntrack: boolean): ShardedResult {
-    for (let w = 0; w < this.n; w++) {
-      this.flush(w);
-      const end: EndMessage = { end: true, now, conntrack, outDevs: [...this.outDevs] };
-      this.ports[w]!.postMessage(end);
+  finish(now: number, conntrack: boolean, tick?: () => void): ShardedResult {
+    if (!this.reading) {
+      for (let w = 0; w < this.n; w++) {
+        this.flush(w);
+        const end: EndMessage = { end: true, now, conntrack, outDevs: [...this.outDevs] };
+        this.ports[w]!.postMessage(end);
+      }
     }
     const results: WorkerResult[] = [];
     for (let w = 0; w < this.n; w++) {
-      while (Atomics.load(this.sig, 2 * w + 1) !== 1) Atomics.wait(this.sig, 2 * w + 1, 0, 200);
+      while (Atomics.load(this.sig, 2 * w + 1) !== 1) {
+        Atomics.wait(this.sig, 2 * w + 1, 0, tick ? 100 : 200);
+        tick?.();
+      }
       const m = receiveMessageOnPort(this.ports[w]!);
       const msg = m?.message as WorkerResult | { error: ErrorData } | undefined;
       if (!msg || 'error' in msg) {
         this.terminate();
-        const e = msg && 'error' in msg ? msg.error : undefined;
-        if (e?.nfvm) throw new NfvmError(e.kind, e.message, '', undefined, undefined);
-        throw new Error(e?.message ?? `replay worker ${w} sent nothing`);
+        throw raised(msg && 'error' in msg ? msg.error : undefined, `replay worker ${w} sent nothing`);
       }
       results.push(msg);
     }
@@ -462,7 +608,7 @@ export class ShardedReplay {
     const rows = rs.flatMap((r) => r.conntrack).sort((a, b) => a.born - b.born);
     return {
       summary: s, counters4: sum('counters4'), counters6: sum('counters6'), noSockets: rs.some((r) => r.noSockets), shared,
-      conntrackLines: rows.map((r) => r.line), conntrackJson: rows.map((r) => r.json),
+      conntrackLines: rows.map((r) => r.line), conntrackJson: rows.map((r) => r.json), now: rs[0]!.now,
     };
   }
 }

@@ -148,6 +148,8 @@ interface ReplayOutcome {
   size: number;
   conntrackLines: () => string[];
   conntrackJson: () => CtEntryJson[];
+  /** The model the frames went through when it is not the one loaded first (replayOne's second pass). */
+  model?: NodeModel;
 }
 
 export function cmdReplay(argv: readonly string[]): string {
@@ -166,7 +168,7 @@ export function cmdReplay(argv: readonly string[]): string {
   let workers = workerCount(a.str('workers'));
   if (!explicit && (file === '-' || fileSize(file) < DEFAULT_WORKERS_MIN_BYTES)) workers = 1;
   const dir = a.positionals[0]!;
-  const model = loadModel(dir, a);
+  let model = loadModel(dir, a);
   const iface = a.str('iface');
   checkIface(model, iface);
   const tty = process.stderr.isTTY === true;
@@ -195,7 +197,8 @@ export function cmdReplay(argv: readonly string[]): string {
       };
     }
   }
-  out ??= replayOne(model, file, iface, tty);
+  out ??= replayOne(model, file, iface, tty, () => loadModel(dir, a));
+  if (out.model) model = out.model;
   const s = out.summary;
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
@@ -226,16 +229,35 @@ export function cmdReplay(argv: readonly string[]): string {
   });
 }
 
-/** The capture through `model` on this thread. */
-function replayOne(model: NodeModel, file: string, iface: string | undefined, tty: boolean): ReplayOutcome {
-  const cap = openCapture(file);
+/**
+ * The capture through `model` on this thread. A capture whose frames can
+ * say they left the node (pcapng, SLL) may show what the node sent, which
+ * is then paired with what the model sent (hooks/outgoing.ts): that
+ * needs every packet the model sends kept in a lookback until the first
+ * outgoing frame, a copy per frame. A file is replayed without it until an
+ * outgoing frame appears, and from the start again, on a model built
+ * afresh (`fresh`), with it from then on; stdin, read once, keeps the
+ * lookback from the start.
+ */
+function replayOne(model: NodeModel, file: string, iface: string | undefined, tty: boolean, fresh: () => NodeModel): ReplayOutcome {
+  let cap = openCapture(file);
   const size = cap.size;
-  const rep = new Replayer(model, cap.directional);
+  let lazy = cap.directional && file !== '-';
+  let rep = new Replayer(model, cap.directional && !lazy);
   const t0 = performance.now();
   let last = t0;
   let n = 0;
   try {
     for (let f = cap.next(); f; f = cap.next()) {
+      if (lazy && isOutgoing(f)) {
+        lazy = false;
+        cap.close();
+        cap = openCapture(file);
+        model = fresh();
+        rep = new Replayer(model, true);
+        n = 0;
+        continue;
+      }
       n++;
       rep.frame(f, frameIface(model, f, iface, file, n), n);
       if (tty && (n & 255) === 0) {
@@ -254,20 +276,36 @@ function replayOne(model: NodeModel, file: string, iface: string | undefined, tt
   const ct = model.conntrackTable;
   const now = rep.now ?? 0;
   return {
-    summary: s, counters: undefined, noSockets: model.stack.noSocketTableUsed, now, size,
+    summary: s, counters: undefined, noSockets: model.stack.noSocketTableUsed, now, size, model,
     conntrackLines: () => (ct ? conntrackList(ct, now) : []), conntrackJson: () => (ct ? conntrackListJson(ct, now) : []),
   };
 }
 
-/** The capture spread over `workers` worker threads by connection (replay-workers.ts). */
+/**
+ * The capture spread over `workers` worker threads by connection
+ * (replay-workers.ts): a file is read by every worker, each replaying its
+ * share; stdin is read here and its frames handed to the workers.
+ */
 function replaySharded(
   model: NodeModel, dir: string, opts: NodeModelOptions, file: string, iface: string | undefined, workers: number, script: URL, wantCt: boolean, tty: boolean,
 ): ShardedResult & { now: number; size: number } {
   const cap = openCapture(file);
   const size = cap.size;
   const devs = [...model.node.links.keys()];
-  const sh = new ShardedReplay(workers, script, resolve(dir), opts, cap.directional, devs, model.conntrackTable?.sysctl.max ?? 0);
+  const ctMax = model.conntrackTable?.sysctl.max ?? 0;
   const t0 = performance.now();
+  if (file !== '-') {
+    const directional = cap.directional;
+    cap.close();
+    const sh = new ShardedReplay(workers, script, resolve(dir), opts, directional, devs, ctMax, { path: file, iface, conntrack: wantCt });
+    const tick = tty
+      ? () => process.stderr.write(`\r\x1b[K${progressText(sh.progress[1]!, size, sh.progress[0]!, (performance.now() - t0) / 1000)}`)
+      : undefined;
+    const r = sh.finish(0, wantCt, tick);
+    r.summary.seconds = (performance.now() - t0) / 1000;
+    return { ...r, size };
+  }
+  const sh = new ShardedReplay(workers, script, resolve(dir), opts, cap.directional, devs, ctMax);
   let last = t0;
   let n = 0;
   let now = 0;

@@ -10,6 +10,7 @@ import type { Link } from './snapshot/node.js';
 import { NF_ACCEPT } from '../core/netfilter.js';
 import { setDevice, type Packet } from '../vm/packet.js';
 import type { NodeHookState, NodeRegistry } from './hook.js';
+import { nfHookSlow } from './registry.js';
 import { arphrd, type Netfilter, type PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
 import { verdictFate } from './verdict.js';
@@ -61,7 +62,7 @@ export class NfHook implements Netfilter {
     this.depth++;
     try {
       const from = ctx.steps.length;
-      if (this.registry.nfHookSlow(this.pf, hook, pkt, st) === 1) return 1;
+      if (nfHookSlow(entries, pkt, st) === 1) return 1;
       const f = verdictFate(entries[st.index]!, st.verdict, st, from);
       // reject_tg(): the reply is sent from within the hook, the packet as it stands there.
       if (f.kind === 'rejected') ctx.stack?.reject(this.pf, pkt, hook, f, st.inLink, ctx);

@@ -232,7 +232,9 @@ class Lookback {
     this.len[i] = n;
     this.kind[i] = kind;
     this.fields[i] = kernelFields;
-    this.buf.set(bytes.subarray(from, to), pos);
+    const buf = this.buf;
+    if (n <= 256) for (let k = 0; k < n; k++) buf[pos + k] = bytes[from + k]!;
+    else buf.set(bytes.subarray(from, to), pos);
     this.count++;
   }
 

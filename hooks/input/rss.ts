@@ -17,6 +17,7 @@
 import { M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { ipv6ExtHdr, type Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, SLL2_HDR_LEN, SLL_HDR_LEN } from './frame.js';
 
 export const SHARD_UNKNOWN = -1;
 
@@ -126,5 +127,52 @@ export function connectionHash(pkt: Packet): number {
   const pf = m[M_NFPROTO];
   if (pf === NFPROTO_IPV4) return hash4(pkt.data, nh, end, false);
   if (pf === NFPROTO_IPV6) return hash6(pkt.data, nh, end, false);
+  return 0;
+}
+
+/** The end of the IPv4 packet at `nh` as decodePacket() finds it: its total length when the header is sound, else what the frame has. */
+function end4(d: Uint8Array, nh: number, end: number): number {
+  if (end - nh < 20 || d[nh]! >> 4 !== 4 || (d[nh]! & 0x0f) < 5) return end;
+  const tot = u16(d, nh + 2);
+  return tot <= end - nh && tot >= (d[nh]! & 0x0f) * 4 ? nh + tot : end;
+}
+
+/** The end of the IPv6 packet at `nh`, as end4(). */
+function end6(d: Uint8Array, nh: number, end: number): number {
+  if (end - nh < 40 || d[nh]! >> 4 !== 6) return end;
+  const len = u16(d, nh + 4) + 40;
+  return len <= end - nh ? nh + len : end;
+}
+
+/**
+ * connectionHash() of a captured frame straight from its bytes
+ * (bytes[at, at + caplen) of link type `linktype`; `protocol`: the SLL
+ * protocol), without decoding it into a packet: what the reader of a
+ * sharded replay computes for every frame. The same value as
+ * connectionHash() after loadFrame().
+ */
+export function frameConnectionHash(d: Uint8Array, at: number, caplen: number, linktype: number, protocol: number): number {
+  const end = at + caplen;
+  let nh = at;
+  let proto: number;
+  if (linktype === LINKTYPE_ETHERNET) {
+    if (caplen < 14) return 0;
+    nh = at + 14;
+    proto = u16(d, at + 12);
+    // 802.1Q / 802.1ad tags, up to two, as decodePacket() reads them.
+    for (let tags = 0; tags < 2 && (proto === 0x8100 || proto === 0x88a8) && nh + 4 <= end; tags++) {
+      proto = u16(d, nh + 2);
+      nh += 4;
+    }
+  } else if (linktype === LINKTYPE_LINUX_SLL || linktype === LINKTYPE_LINUX_SLL2) {
+    nh = at + (linktype === LINKTYPE_LINUX_SLL ? SLL_HDR_LEN : SLL2_HDR_LEN);
+    if (nh > end) return 0;
+    proto = protocol;
+  } else if (linktype === LINKTYPE_IPV4) proto = 0x0800;
+  else if (linktype === LINKTYPE_IPV6) proto = 0x86dd;
+  else if (linktype === LINKTYPE_RAW && caplen > 0) proto = d[at]! >> 4 === 4 ? 0x0800 : d[at]! >> 4 === 6 ? 0x86dd : 0;
+  else return 0;
+  if (proto === 0x0800) return hash4(d, nh, end4(d, nh, end), false);
+  if (proto === 0x86dd) return hash6(d, nh, end6(d, nh, end), false);
   return 0;
 }

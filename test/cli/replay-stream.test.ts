@@ -15,9 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/corpus.js';
 import { buildCli, cliCommand, runCli, sh } from '../helpers/cli.js';
-import { statefulRuleset, writeStatefulCapture } from '../../bench/stateful.js';
+import { statefulIpsets, statefulRuleset, writeStatefulCapture } from '../../bench/stateful.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
+import { LINKTYPE_ETHERNET, readCaptureFile, writePcap, writePcapng, type OutFrame } from '../../hooks/input/capture.js';
 
 let cli = '';
 const dir = mkdtempSync(join(tmpdir(), 'nfvm-replay-stream-'));
@@ -26,15 +26,17 @@ const nfvm = (args: string[]) => runCli(cli, args);
 /** A --json document without its wall-clock time. */
 const noTime = (json: string) => json.replace(/"seconds": [0-9.e-]+/, '"seconds": 0');
 
-function snapshot(name: string, nat: boolean): string {
+function snapshot(name: string, nat: boolean, sets = false): string {
   const d = join(dir, name);
   cpSync(NODE, d, { recursive: true });
-  writeFileSync(join(d, 'iptables-save.txt'), statefulRuleset({ nat }));
+  writeFileSync(join(d, 'iptables-save.txt'), statefulRuleset({ nat, sets }));
+  if (sets) writeFileSync(join(d, 'ipset-save.txt'), statefulIpsets());
   return d;
 }
 
 let fw = '';
 let fwNat = '';
+let fwSets = '';
 let flows = '';
 let flowsNat = '';
 let flowsOut = '';
@@ -43,6 +45,7 @@ beforeAll(async () => {
   cli = await buildCli();
   fw = snapshot('fw', false);
   fwNat = snapshot('fw-nat', true);
+  fwSets = snapshot('fw-sets', false, true);
   flows = join(dir, 'flows.pcapng');
   flowsNat = join(dir, 'flows-nat.pcapng');
   // 5 frames per connection and more: the handshake, then data both ways; more than one chunk of the reader
@@ -103,6 +106,47 @@ describe('--workers N gives one node\'s output', () => {
     expect(noTime(two.out)).toBe(noTime(one.out));
   }, 300_000);
 
+  it('outgoing frames first seen late in a file: the same pairs and counts as stdin, which keeps what the node sent from the start', () => {
+    // The outgoing copies of the first 3,000 received frames left out: the first outgoing frame is far in.
+    // (A file is replayed without keeping what the node sent until then, and again from the start with it.)
+    const frames: OutFrame[] = [];
+    let received = 0;
+    for (const f of readCaptureFile(flowsOut)) {
+      const out = (f.flags & 3) === 2;
+      if (!out) received++;
+      if (out && received <= 3000) continue;
+      frames.push({ data: f.data, tsSec: f.tsSec, tsNsec: f.tsNsec, ifId: f.ifId, flags: f.flags });
+    }
+    const late = join(dir, 'flows-late-out.pcapng');
+    writeFileSync(late, writePcapng(frames, { interfaces: [{ linktype: LINKTYPE_ETHERNET, name: 'eth0' }, { linktype: LINKTYPE_ETHERNET, name: 'eth1' }] }));
+    const piped = sh(`cat '${late}' | ${cliCommand(cli, ['replay', fw, '--pcap', '-', '--workers', '1', '--json'])}`);
+    expect(piped).toMatchObject({ code: 0, err: '' });
+    const doc = JSON.parse(piped.out) as { summary: { frames: number } };
+    // Each outgoing frame pairs with the oldest packet of its flow the node sent: the 3,000 it sent before the first are kept and counted.
+    expect(doc.summary).toMatchObject({ frames: 7_000, outgoing: 2_000, outgoingMatch: { notEmitted: 0, notCaptured: 3_000 } });
+    for (const w of ['1', '2']) {
+      const file = nfvm(['replay', fw, '--pcap', late, '--workers', w, '--json']);
+      expect(file).toMatchObject({ code: 0, err: '' });
+      expect(noTime(file.out).replace(late, '-')).toBe(noTime(piped.out));
+    }
+    expect(nfvm(['replay', fw, '--pcap', late, '--workers', '2', '--conntrack'])).toEqual(nfvm(['replay', fw, '--pcap', late, '--workers', '1', '--conntrack']));
+  }, 300_000);
+
+  it('sets only matched against: still split, the same counters, conntrack listing and sets; a set with counters: one thread', () => {
+    const one = nfvm(['replay', fwSets, '--pcap', flows, '--workers', '1', '--json']);
+    const two = nfvm(['replay', fwSets, '--pcap', flows, '--workers', '2', '--json']);
+    expect(two.err).toBe('');
+    expect(noTime(two.out)).toEqual(noTime(one.out));
+    expect(JSON.parse(one.out).summary.forwarded).toBe(10_000);
+    expect(nfvm(['replay', fwSets, '--pcap', flows, '--workers', '2', '--save', 'ipset'])).toEqual(nfvm(['replay', fwSets, '--pcap', flows, '--workers', '1', '--save', 'ipset']));
+    const counted = snapshot('fw-sets-counters', false, true);
+    writeFileSync(join(counted, 'ipset-save.txt'), statefulIpsets().replace('create blocklist hash:net family inet hashsize 1024 maxelem 65536', 'create blocklist hash:net family inet hashsize 1024 maxelem 65536 counters'));
+    const c1 = nfvm(['replay', counted, '--pcap', flows, '--workers', '1', '--save', 'ipset']);
+    const c2 = nfvm(['replay', counted, '--pcap', flows, '--workers', '2', '--save', 'ipset']);
+    expect(c2.err).toBe('nfvm replay: ipset blocklist (its counters are shared by every connection): state shared across connections, replaying on one thread\n');
+    expect(c2.out).toEqual(c1.out);
+  }, 300_000);
+
   it('a nat table: one line on stderr, replayed on one thread, the same output', () => {
     const one = nfvm(['replay', fwNat, '--pcap', flowsNat, '--workers', '1', '--conntrack']);
     expect(one).toMatchObject({ code: 0, err: '' });
@@ -133,6 +177,22 @@ describe('--workers N gives one node\'s output', () => {
     const reject = sh(`cat '${f}' | ${cliCommand(cli, ['replay', NODE, '--pcap', '-', '--iface', 'eth0', '--workers', '2'])}`);
     expect(reject.code).toBe(0);
     expect(reject.err).toMatch(/^nfvm replay: filter:INPUT: -j REJECT [^\n]*replaying on one thread\n$/);
+  });
+
+  it('a file cut in a record, or a frame on an interface the snapshot lacks: the error one thread gives, nothing on stdout', () => {
+    const cut = join(dir, 'flows-cut.pcapng');
+    const whole = readFileSync(flows);
+    writeFileSync(cut, whole.subarray(0, whole.length - 30));
+    const one = nfvm(['replay', fw, '--pcap', cut, '--workers', '1']);
+    expect(one.code).toBe(2);
+    expect(one.err).toMatch(/flows-cut\.pcapng:@\d+: /);
+    expect(nfvm(['replay', fw, '--pcap', cut, '--workers', '2'])).toEqual(one);
+    const frames = ['tcp 10.0.0.2:1000 > 10.1.0.2:1000 syn'].map((s) => ({ data: encodeSpec(parseSpec(`${s} iif eth0`)).data }));
+    const lone = join(dir, 'lone.pcap');
+    writeFileSync(lone, writePcap(frames, { linktype: LINKTYPE_ETHERNET }));
+    const noIf = nfvm(['replay', fw, '--pcap', lone, '--workers', '1', '--iface', 'eth9']);
+    expect(noIf.code).toBe(2);
+    expect(nfvm(['replay', fw, '--pcap', lone, '--workers', '2', '--iface', 'eth9'])).toEqual(noIf);
   });
 
   it('--workers takes a count from 1', () => {
