@@ -598,15 +598,14 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
 
 /**
  * True when `prog` stays on the interpreter: it holds a CLASSIFY record (see
- * Vm.load), or an x_tables TARGET record, whose target may rewrite the
- * packet (TTL, TOS, ECN, TCPMSS, ...) in the middle of a run, where the
- * generated segments keep the header fields they loaded.
+ * Vm.load). A program with an x_tables target that may rewrite the packet
+ * runs on the tier: the generator reloads the header fields after it
+ * (vm/jit/gen.ts MAY_WRITE).
  */
 function interpOnly(prog: Program): boolean {
   const code = prog.code;
   for (let pc = 0; pc < code.length; pc += opSize(code[pc]! & Rec.OP_MASK) || 1) {
-    const op = code[pc]! & Rec.OP_MASK;
-    if (op === Op.CLASSIFY || op === Op.TARGET) return true;
+    if ((code[pc]! & Rec.OP_MASK) === Op.CLASSIFY) return true;
   }
   return false;
 }
@@ -633,8 +632,7 @@ export class Vm {
    * the middle of a run, which the interpreter's switch reaches at once and
    * the generated segments only through their entry dispatch, measured
    * several times slower (the tier is still held to the interpreter on such
-   * programs by test/vm/property.test.ts). So does a program with an
-   * x_tables target that may rewrite the packet (interpOnly).
+   * programs by test/vm/property.test.ts).
    */
   load(prog: Program): void {
     if (this.tier === 'jit' && prog !== this.jitProg) {

@@ -160,6 +160,8 @@ function rulesetOf(tables: readonly GenRuleset['table'][]): fc.Arbitrary<GenRule
       const base = table === 'nat' ? TARGETS_ANY.filter((t) => t !== '-j DROP') : [...TARGETS_ANY];
       if (table === 'filter' && hooks.every((h) => h === 'INPUT' || h === 'FORWARD' || h === 'OUTPUT')) base.push('-j REJECT', '-j REJECT --reject-with icmp-host-prohibited');
       if (table === 'raw') base.push('-j TRACE', '-j NOTRACK', '-j CT --zone 3', '-j CT --notrack');
+      // header rewriting targets: a later rule of the same run must read the rewritten header
+      if (table === 'mangle') base.push('-j TTL --ttl-dec 1', '-j TTL --ttl-set 64', '-j TOS --set-tos 0x10', '-j DSCP --set-dscp 8', '-j ECN --ecn-ip-ect 1');
       if (table === 'nat' && i < builtins.length) base.push(...natTargets(builtins[i]!), ...natTargets(builtins[i]!));
       const jumps: string[] = [];
       for (let j = Math.max(i + 1, builtins.length); j < builtins.length + users.length; j++) {

@@ -165,7 +165,7 @@ const th = meta[${M_FRAGOFF}] === 0 ? thk : -1;
 const end = meta[${M_END}];
 const l4ok = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0;
 const l4 = meta[${M_L4PROTO}] & 255;
-let v = 0, x = 0, at = 0, diff = 0, i = 0;
+let v = 0, x = 0, at = 0, diff = 0, i = 0, w = 0;
 `;
 }
 
@@ -217,11 +217,20 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
   s.js`r: {
 `;
   seg.xslot = -1;
+  let writes = false;
   for (let pc = head + Rec.RULE_WORDS; pc < next; ) {
     const op = code[pc]! & Rec.OP_MASK;
     const xslot = seg.xslot;
     seg.xset = false;
-    const done = inline && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : emitFallback(s, chain, rule, pc, next);
+    if (MAY_WRITE.has(op)) {
+      writes = true;
+      s.js`w = 1;
+`;
+    }
+    // After a record that may have rewritten the packet, the segment's
+    // loads (LoadCache) and header offsets are stale: the rest of the rule
+    // runs through the fallback, which reads the packet itself.
+    const done = inline && !writes && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : emitFallback(s, chain, rule, pc, next);
     if (done === null) emitFallback(s, chain, rule, pc, next);
     else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
     seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
@@ -229,7 +238,18 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
   }
   s.js`}
 `;
+  // The next rule starts from a fresh entry of its segment, which loads the
+  // header fields again from the packet as it is now.
+  if (writes) s.js`if (w !== 0) { out[${OUT_PC}] = ${next}; return ${SEG_GO}; }
+`;
 }
+
+/**
+ * Records whose evaluation may rewrite the packet in the middle of a run:
+ * an x_tables target through nft_compat (TTL, TOS, ECN, TCPMSS, DSCP, ...
+ * mangle the header and may change its length).
+ */
+const MAY_WRITE: ReadonlySet<number> = new Set([Op.TARGET]);
 
 /** Records after which x still holds the register it held (tests that write no register). */
 function keepsX(code: Int32Array, pc: number): boolean {
