@@ -597,16 +597,16 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
 }
 
 /**
- * True when `prog` stays on the interpreter: it holds a CLASSIFY record (see
- * Vm.load), or an x_tables TARGET record, whose target may rewrite the
- * packet (TTL, TOS, ECN, TCPMSS, ...) in the middle of a run, where the
- * generated segments keep the header fields they loaded.
+ * True when `prog` stays on the interpreter: it holds an x_tables TARGET
+ * record, whose target may rewrite the packet (TTL, TOS, ECN, TCPMSS, ...)
+ * in the middle of a run, where the generated segments keep the header
+ * fields they loaded.
  */
 function interpOnly(prog: Program): boolean {
   const code = prog.code;
   for (let pc = 0; pc < code.length; pc += opSize(code[pc]! & Rec.OP_MASK) || 1) {
     const op = code[pc]! & Rec.OP_MASK;
-    if (op === Op.CLASSIFY || op === Op.TARGET) return true;
+    if (op === Op.TARGET) return true;
   }
   return false;
 }
@@ -628,13 +628,8 @@ export class Vm {
   }
   /**
    * Builds the generated code of `prog` now rather than at its first packet
-   * (the tier only). A program with classifier prefilters (CLASSIFY, the
-   * optimizer's) stays on the interpreter: a classifier moves a packet into
-   * the middle of a run, which the interpreter's switch reaches at once and
-   * the generated segments only through their entry dispatch, measured
-   * several times slower (the tier is still held to the interpreter on such
-   * programs by test/vm/property.test.ts). So does a program with an
-   * x_tables target that may rewrite the packet (interpOnly).
+   * (the tier only). A program with an x_tables target that may rewrite
+   * the packet stays on the interpreter (interpOnly).
    */
   load(prog: Program): void {
     if (this.tier === 'jit' && prog !== this.jitProg) {

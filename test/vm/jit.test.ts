@@ -73,7 +73,7 @@ describe('how the tier runs each opcode', () => {
       bitwise: 'inline', bitwise32: 'inline', range: 'inline', byteorder: 'fallback', meta_get: 'inline', meta_set: 'fallback',
       immediate: 'inline', immediate32: 'inline', verdict: 'inline', counter: 'inline', lookup: 'inline', numgen: 'fallback',
       limit: 'inline', log: 'inline', ct_get: 'fallback', ct_set: 'fallback', fib: 'fallback', xt_l4: 'fallback',
-      reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'fallback', xt_match: 'fallback',
+      reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'inline', xt_match: 'fallback',
       xt_set_match: 'fallback', xt_set_target: 'fallback', xt_compat: 'fallback', match: 'fallback', target: 'fallback',
     });
     // an opcode added later gets the fallback without a change to the generator
