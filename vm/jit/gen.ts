@@ -56,6 +56,7 @@ import { Limit } from '../expr/limit.js';
 import { Payload, PayloadFast } from '../expr/payload.js';
 import { Cmp, CmpEq32 } from '../expr/cmp.js';
 import { MetaCmp, PayloadCmp } from '../expr/fused.js';
+import { XT_L4_HDRLEN } from '../expr/xtl4.js';
 import { JitSource, jitName } from './src.js';
 
 /** Segment results besides verdicts: go on at out[OUT_PC] (another segment). */
@@ -76,7 +77,7 @@ export type JitMode = 'structure' | 'inline' | 'fallback';
 /** The opcodes the generator inlines (others call the fallback; META_GET with a key not listed below does too). */
 const INLINED: ReadonlySet<number> = new Set([
   Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
-  Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG, Op.CLASSIFY,
+  Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG, Op.CLASSIFY, Op.XT_L4,
 ]);
 
 export function jitMode(op: number): JitMode {
@@ -500,6 +501,15 @@ for (i = 0; i < ${len}; i++) { diff = r8[${sr} + i] - pool8[${t} + i]; if (diff 
       // the first rule of the run that may match: this one (go on), or a later
       // rule header or the run's end, entered through the driver (segAt)
       s.js`if (classify(prog, ${pc}, pkt) !== ${NFT_CONTINUE}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
+`;
+      return false;
+    case Op.XT_L4:
+      // the header readable in full at a first fragment: go on; anything else
+      // (no match, the offset-1 rule, a hotdrop) through execXtL4
+      s.js`if (th < 0 || th + ${code[pc + XT_L4_HDRLEN]!} > end) {
+`;
+      emitFallback(s, chain, rule, pc, next);
+      s.js`}
 `;
       return false;
     case Op.LOG:
