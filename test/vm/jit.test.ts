@@ -72,8 +72,8 @@ describe('how the tier runs each opcode', () => {
       payload: 'inline', payload_fast: 'inline', payload_cmp: 'inline', meta_cmp: 'inline', cmp: 'inline', cmp_eq32: 'inline',
       bitwise: 'inline', bitwise32: 'inline', range: 'inline', byteorder: 'fallback', meta_get: 'inline', meta_set: 'fallback',
       immediate: 'inline', immediate32: 'inline', verdict: 'inline', counter: 'inline', lookup: 'inline', numgen: 'fallback',
-      limit: 'inline', log: 'inline', ct_get: 'fallback', ct_set: 'fallback', fib: 'fallback', xt_l4: 'fallback',
-      reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'fallback', xt_match: 'fallback',
+      limit: 'inline', log: 'inline', ct_get: 'fallback', ct_set: 'fallback', fib: 'fallback', xt_l4: 'inline',
+      reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'inline', xt_match: 'fallback',
       xt_set_match: 'fallback', xt_set_target: 'fallback', xt_compat: 'fallback', match: 'fallback', target: 'fallback',
     });
     // an opcode added later gets the fallback without a change to the generator

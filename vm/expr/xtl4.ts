@@ -21,7 +21,7 @@ import type { Emitter } from '../emit.js';
 import type { Packet } from '../packet.js';
 import type { EvalCtx } from './common.js';
 
-const XT_L4_HDRLEN = 1;
+export const XT_L4_HDRLEN = 1;
 const XT_L4_FLAGS = 2;
 const XT_L4_F_TCP = 1;
 

@@ -9,7 +9,7 @@
  *
  * Shape of a segment (pc: the record to start at, a rule header or END):
  *
- *   switch (pc) {
+ *   switch (slotAt[pc]) {     // the case number of the rule header pc
  *     default: out[OUT_PC] = pc; return SEG_GO;   // another segment's rule
  *     case <rule header>: r: { ...records; a failed test is `break r`... }
  *     case <next rule header>: ...
@@ -23,10 +23,12 @@
  * call the per-expression evaluation (vm/jit/index.ts jitFallback: the
  * interpreter's execExtra for the kinds it calls, the expression kind's eval
  * otherwise), so an expression kind added later runs without a change here.
- * A classifier (or a fallback) that moves to another rule header returns to
- * the driver, which enters the segment of that rule (no loop in a segment:
- * simple control flow the optimizing compiler handles quickly); one that
- * moves within its rule finishes the rule through the fallback (jitWithin).
+ * A classifier (inlined: a call of execClassify, the Linear Bit Vector
+ * Search over the typed arrays of its pool data) or a fallback that moves to
+ * another rule header returns to the driver, which enters the segment of
+ * that rule at its case number (slotAt: a jump table; no loop in a segment:
+ * simple control flow the optimizing compiler handles quickly); a fallback
+ * that moves within its rule finishes the rule there (jitWithin).
  *
  * Segments stay small enough for the optimizing compiler (it skips very
  * large functions): a chain is cut every SEGMENT_WORDS words of records.
@@ -54,6 +56,7 @@ import { Limit } from '../expr/limit.js';
 import { Payload, PayloadFast } from '../expr/payload.js';
 import { Cmp, CmpEq32 } from '../expr/cmp.js';
 import { MetaCmp, PayloadCmp } from '../expr/fused.js';
+import { XT_L4_HDRLEN } from '../expr/xtl4.js';
 import { JitSource, jitName } from './src.js';
 
 /** Segment results besides verdicts: go on at out[OUT_PC] (another segment). */
@@ -74,7 +77,7 @@ export type JitMode = 'structure' | 'inline' | 'fallback';
 /** The opcodes the generator inlines (others call the fallback; META_GET with a key not listed below does too). */
 const INLINED: ReadonlySet<number> = new Set([
   Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
-  Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG,
+  Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG, Op.CLASSIFY, Op.XT_L4,
 ]);
 
 export function jitMode(op: number): JitMode {
@@ -93,6 +96,13 @@ export interface GenOptions {
 export interface GenResult {
   readonly sources: string[];
   readonly segAt: Int32Array;
+  /**
+   * The case number of each rule header and END within its segment (0, 1, ...;
+   * -1 elsewhere): a segment switches on slotAt[pc], dense small integers the
+   * compilers turn into a jump table, so entering a segment at any of its
+   * rules (a classifier's move) costs one indexed jump, not a case-by-case search.
+   */
+  readonly slotAt: Int32Array;
 }
 
 /**
@@ -125,6 +135,8 @@ class Segment {
   readonly body = new JitSource();
   readonly cache = new LoadCache();
   words = 0;
+  /** Rule headers (and END) of the segment so far: its next case number. */
+  slots = 0;
   /** The register slot whose value the local x holds after the record just emitted (-1: none). */
   xslot = -1;
   /** Set by a record that leaves its register's value in x. */
@@ -145,7 +157,7 @@ else {
 }
 `;
     }
-    s.js`switch (pc) {
+    s.js`switch (slotAt[pc]) {
 default: out[${OUT_PC}] = pc; return ${SEG_GO};
 `;
     return s.append(this.body).text();
@@ -157,6 +169,7 @@ function prologue(s: JitSource): void {
   s.js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
 const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
+const prog = K.prog, classify = K.classify, slotAt = K.slotAt;
 return function segment(pc, pkt, regs, env) {
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
 const nh = meta[${M_NHOFF}];
@@ -176,14 +189,16 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
   const segmentWords = opts.segmentWords ?? SEGMENT_WORDS;
   const sources: string[] = [];
   const segAt = new Int32Array(code.length).fill(-1);
+  const slotAt = new Int32Array(code.length).fill(-1);
   for (let c = 0; c < chainCount(prog); c++) {
     let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
     let seg = new Segment();
     for (;;) {
       const w = code[pc]!;
       segAt[pc] = sources.length;
+      slotAt[pc] = seg.slots++;
       if ((w & Rec.OP_MASK) !== Op.RULE) {
-        seg.body.js`case ${pc}: return ${NFT_CONTINUE};
+        seg.body.js`case ${slotAt[pc]!}: return ${NFT_CONTINUE};
 }
 };
 `;
@@ -191,7 +206,7 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
         break;
       }
       const next = pc + (w >>> Rec.OP_BITS);
-      seg.body.js`case ${pc}:
+      seg.body.js`case ${slotAt[pc]!}:
 `;
       emitRule(seg, prog, c, pc, next, inline);
       seg.words += next - pc;
@@ -206,7 +221,7 @@ out[${OUT_PC}] = ${pc}; return ${SEG_GO};
       }
     }
   }
-  return { sources, segAt };
+  return { sources, segAt, slotAt };
 }
 
 /** One rule: a labelled block whose records break out of it when they do not match. */
@@ -502,6 +517,21 @@ for (i = 0; i < ${len}; i++) { diff = r8[${sr} + i] - pool8[${t} + i]; if (diff 
 `;
       return false;
     }
+    case Op.CLASSIFY:
+      // the first rule of the run that may match: this one (go on), or a later
+      // rule header or the run's end, entered through the driver (segAt)
+      s.js`if (classify(prog, ${pc}, pkt) !== ${NFT_CONTINUE}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
+`;
+      return false;
+    case Op.XT_L4:
+      // the header readable in full at a first fragment: go on; anything else
+      // (no match, the offset-1 rule, a hotdrop) through execXtL4
+      s.js`if (th < 0 || th + ${code[pc + XT_L4_HDRLEN]!} > end) {
+`;
+      emitFallback(s, chain, rule, pc, next);
+      s.js`}
+`;
+      return false;
     case Op.LOG:
       s.js`traceRecord(env, ${TRACE_LOG}, ${chain}, ${rule}, 0, ${pc});
 `;

@@ -21,7 +21,7 @@ import { nftDoChainSlow } from '../interp-slow.js';
 import { EXPR_KINDS } from '../expr/index.js';
 import type { EvalCtx } from '../expr/common.js';
 import { EXTRA_OPS, execExtra } from '../expr/extra.js';
-import { CLS_JUMP, clsPc } from '../expr/classify.js';
+import { CLS_JUMP, clsPc, execClassify } from '../expr/classify.js';
 import { limitCost, limitOver } from '../expr/limit.js';
 import { pkttypeLoopback } from '../expr/meta.js';
 import { generate, OUT_NEXT, OUT_PC, OUT_TARGET, SEG_GO, WITHIN_DISPATCH, type GenOptions } from './gen.js';
@@ -142,9 +142,9 @@ export function jitCode(prog: Program, opts: GenOptions = {}): JitCode {
   const cached = plain ? cache.get(prog) : undefined;
   if (cached) return cached;
   validate(prog);
-  const { sources, segAt } = generate(prog, opts);
+  const { sources, segAt, slotAt } = generate(prog, opts);
   const kit = Object.freeze({
-    code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
+    prog, classify: execClassify, slotAt, code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
     out, clsPc, fallback: jitFallbackOf(prog), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback,
   });
   const segments: Segment[] = [];
