@@ -44,6 +44,9 @@ import { Xorshift32, type Chooser } from '../vm/random.js';
 import { IpSetStore } from '../vm/ipset.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { XT_HZ_DEFAULT, XtState } from '../ext/xtstate.js';
+import { BrHook } from './bridge/nf-bridge.js';
+import { BridgeNode } from './bridge/bridge.js';
+import { BrNetfilter, brnfSysctl } from './bridge/br-netfilter.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -132,6 +135,8 @@ export class NodeModel {
   readonly stack: NodeStack;
   /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
   readonly xt: XtState;
+  /** The node's bridges (their ports, forwarding databases and the bridge hooks); undefined without a bridge. */
+  readonly bridge: BridgeNode | undefined;
   /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
   recordEmitted = false;
   /**
@@ -193,6 +198,15 @@ export class NodeModel {
     }
     this.inet4 = new Inet(node, nf4, IPV4);
     this.inet6 = new Inet(node, nf6, IPV6);
+    if (node.bridge.bridges.size > 0) {
+      // A bridge in the namespace: br_netfilter registers its hooks (brnf_device_event).
+      const inet = (pf: number) => (pf === NFPROTO_IPV4 ? this.inet4 : pf === NFPROTO_IPV6 ? this.inet6 : undefined);
+      const br = new BridgeNode(node, new BrHook(this.registry), inet, () => new Packet());
+      if (ctm) br.ct = ctm.ct;
+      const brCt = ctm ? { isConfirmed: (id: number) => ctm.ct.isConfirmed(id), confirm: (p: Packet) => ctm.ct.nfConfirm(p, ctm.now) } : undefined;
+      registerOps(this.registry, new BrNetfilter(br, brnfSysctl(node.sysctl), inet, brCt).ops());
+      this.bridge = br;
+    }
   }
 
   /** Turns the TRACE steps on (every table's engine records its events). */
@@ -220,6 +234,7 @@ export class NodeModel {
     if (input.now !== undefined) {
       this.stack.setNow(input.now);
       this.ipsets.setNow(input.now);
+      if (this.bridge) this.bridge.now = input.now;
     }
     if (input.now !== undefined || this.xt.loadNs === undefined) this.xt.setNow(input.now ?? this.xt.nowNs);
     return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
@@ -230,6 +245,7 @@ export class NodeModel {
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
     const ctx = this.start(pkt, input);
+    if (this.bridge?.isPort(iif)) return this.finish(pkt, ctx, this.bridge.handleFrame(pkt, link, ctx));
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
       return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps, answers: [] };
@@ -321,6 +337,7 @@ export class NodeModel {
     this.ipsets.setNow(nowNs);
     this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;
+    if (this.bridge) this.bridge.now = nowNs;
   }
 
   /**

@@ -107,6 +107,16 @@ export function setDevice(pkt: Packet, dir: 'in' | 'out', ifindex: number, name 
   m[at + 3] = w[3]!;
 }
 
+/** Writes interface name `name` ('' for none) as the 4 metadata words at `at` (M_PHYSINNAME, M_PHYSOUTNAME). */
+export function setNameWords(pkt: Packet, at: number, name: string): void {
+  const m = pkt.meta;
+  const w = name ? nameWords(name) : NO_NAME;
+  m[at] = w[0]!;
+  m[at + 1] = w[1]!;
+  m[at + 2] = w[2]!;
+  m[at + 3] = w[3]!;
+}
+
 const NO_NAME = new Int32Array(IFNAMSIZ / 4);
 const nameCache = new Map<string, Int32Array>();
 /** The last names asked for: a packet path meets the same two or three devices over and over. */
