@@ -265,8 +265,14 @@ export const M_SECMARK = 27; // skb->secmark
 export const M_IIFNAME = 28; // 4 words (16 bytes, NUL padded): in->name
 export const M_OIFNAME = 32; // 4 words: out->name
 export const M_CT_ID = 36; // the conntrack's number in the conntrack table (skb->_nfct); -1 none, <= -2 a template
+// The bridge family (decodeBridgeFrame / setBridgePort in packet.ts): what ebt_do_table and
+// the nf_tables bridge expressions read besides the port devices in M_IIF*/M_OIF*.
+export const M_BRIINAME = 37; // 4 words: br_port_get_rcu(in)->br->dev->name, zero when in is no bridge port
+export const M_BRIONAME = 41; // 4 words: the bridge of the output port
+export const M_VLAN_TCI = 45; // skb->vlan_tci (valid when M_VLAN_PROTO != 0)
+export const M_VLAN_PROTO = 46; // skb->vlan_proto as a host number; 0 = !skb_vlan_tag_present()
 /** Words in the metadata record. */
-export const META_WORDS = 37;
+export const META_WORDS = 47;
 
 /** M_FLAGS bits */
 export const F_L4PROTO = 0x1; // NFT_PKTINFO_L4PROTO: tprot/thoff/fragoff are valid
