@@ -45,7 +45,7 @@ describe('ebt_do_table', () => {
 -A FORWARD -p IPv4 -j U
 -A FORWARD -p ARP -j V
 -A FORWARD -s 02:00:00:00:00:0b -j ACCEPT
--A U -j mark --mark-set 0x7 --mark-target CONTINUE
+-A U -p IPv4 --ip-proto udp --ip-dport 53 -j mark --mark-set 0x7 --mark-target CONTINUE
 -A U -i eth1 -j DROP
 `);
     const t = ebtReferenceTable(rs, 'filter');
