@@ -34,9 +34,10 @@ import {
 } from '../../core/netfilter.js';
 import {
   BRNF_IN_PREROUTING, BRNF_PHYSOUT, BRNF_PKT_OTHERHOST, BRNF_PRESENT, BRNF_SABOTAGE_DONE, M_BRNF, M_BRNF_DADDR, M_CT_ID, M_MACOFF,
-  M_NFPROTO, M_NHOFF, M_PHYSINNAME, M_PHYSOUTNAME, M_PKTTYPE, PACKET_HOST, PACKET_OTHERHOST,
+  M_END, M_NHOFF, M_PHYSINNAME, M_PROTOCOL, M_PHYSOUTNAME, M_PKTTYPE, PACKET_HOST, PACKET_OTHERHOST,
 } from '../../vm/layout.js';
-import { setNameWords, type Packet } from '../../vm/packet.js';
+import { ETH_P_IP, ETH_P_IPV6, setNameWords, type Packet } from '../../vm/packet.js';
+import { ipView } from './view.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
 import { dropped, type InetFamily, type PathCtx } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
@@ -101,8 +102,9 @@ export class BrNetfilter {
 
   /** IS_IP / is_vlan_ip (and the IPv6 twins) of the frame as it is at `out` (undefined: PRE_ROUTING). */
   private family(pkt: Packet, out: string | undefined): number {
-    const pf = pkt.meta[M_NFPROTO]!;
-    if (pf !== NFPROTO_IPV4 && pf !== NFPROTO_IPV6) return 0;
+    const proto = pkt.meta[M_PROTOCOL]!;
+    const pf = proto === ETH_P_IP ? NFPROTO_IPV4 : proto === ETH_P_IPV6 ? NFPROTO_IPV6 : 0;
+    if (pf === 0) return 0;
     if (this.br.tagPresent(out) && !this.sysctl.filterVlanTagged) return 0;
     return pf;
   }
@@ -118,7 +120,8 @@ export class BrNetfilter {
     const af = this.inet(pf)!;
     const port = st.inLink!;
     const ctx = st.ctx;
-    if (af.rcvCore(pkt, f.bridge.link)) return NF_DROP; // br_validate_ipv4 / br_validate_ipv6
+    ipView(pkt);
+    if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
     // nf_bridge_alloc + setup_pre_routing
     const m = pkt.meta;
     let flags = BRNF_PRESENT | BRNF_IN_PREROUTING;
@@ -187,7 +190,8 @@ export class BrNetfilter {
       m[M_PKTTYPE] = PACKET_HOST;
       m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
     }
-    if (af.rcvCore(pkt, f.bridge.link)) return NF_DROP;
+    ipView(pkt);
+    if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
     m[M_BRNF] = m[M_BRNF]! | BRNF_PHYSOUT;
     setNameWords(pkt, M_PHYSOUTNAME, out.name);
     if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_forward: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} FORWARD with in and out ${f.bridge.dev.name} (physdev ${inPort?.name ?? ''} > ${out.name})` });
@@ -219,6 +223,7 @@ export class BrNetfilter {
       m[M_PKTTYPE] = PACKET_HOST;
       m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
     }
+    ipView(pkt);
     if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_post_routing: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} POSTROUTING with out ${f.bridge.dev.name} (physdev out ${out.name})` });
     const post = af.nf.hook(NF_INET_POST_ROUTING, pkt, undefined, f.bridge.link, ctx);
     if (post !== 1) {
@@ -233,6 +238,13 @@ export class BrNetfilter {
     ctx.brStolen = this.br.transmit(out, ctx);
     return NF_STOLEN;
   }
+}
+
+/** br_validate_ipv4() / br_validate_ipv6(): the header checks, then the frame trimmed to the IP length (pskb_trim_rcsum). */
+function validate(af: InetFamily, pkt: Packet, dev: Link): boolean {
+  if (af.rcvCore(pkt, dev)) return false;
+  pkt.len = pkt.meta[M_END]!;
+  return true;
 }
 
 /** ip_sabotage_in(): a bridged frame that passed PREROUTING in the bridge goes straight to ip_rcv_finish. */

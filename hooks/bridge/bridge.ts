@@ -34,9 +34,10 @@
  * ports, locked ports, MST. Egress tagging changes the frame only in the
  * packet's bookkeeping (the VLAN the hooks see), not in its bytes.
  */
-import { F_MAC_HEADER, M_CT_ID, M_FLAGS, M_MACOFF, M_NFPROTO, M_PKTTYPE, PACKET_HOST } from '../../vm/layout.js';
+import { F_MAC_HEADER, M_CT_ID, M_END, M_FLAGS, M_MACOFF, M_NFPROTO, M_NHOFF, M_PKTTYPE, PACKET_HOST } from '../../vm/layout.js';
 import { ETH_P_8021Q, setDevice, type Packet } from '../../vm/packet.js';
-import { NF_BR_FORWARD, NF_BR_LOCAL_IN, NF_BR_POST_ROUTING, NF_BR_PRE_ROUTING } from '../../core/netfilter.js';
+import { ipView } from './view.js';
+import { NF_BR_FORWARD, NF_BR_LOCAL_IN, NF_BR_LOCAL_OUT, NF_BR_POST_ROUTING, NF_BR_PRE_ROUTING } from '../../core/netfilter.js';
 import { formatMac } from '../../core/addr.js';
 import type { Link, Node } from '../snapshot/node.js';
 import type { BridgeDevice, BridgePort } from '../snapshot/bridge.js';
@@ -76,6 +77,7 @@ export interface BrFrame {
 }
 
 const ETH_ALEN = 6;
+
 
 export class BridgeNode {
   readonly bridges = new Map<string, Bridge>();
@@ -164,6 +166,7 @@ export class BridgeNode {
   /** A brouted frame (broute DROP): not bridged, up the port's own stack as if the port were not in a bridge. */
   private brouted(pkt: Packet, dev: Link, ctx: PathCtx): Fate {
     if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `broute: the frame is routed, not bridged (up ${dev.name}'s own stack)` });
+    ipView(pkt);
     const af = this.inet(pkt.meta[M_NFPROTO]!);
     if (!af) return dropped('not-ip', 'a brouted frame that is not IPv4 or IPv6 (ARP and other protocols are not modelled)');
     return receive(af, pkt, dev, ctx);
@@ -222,7 +225,7 @@ export class BridgeNode {
   }
 
   /** deliver_clone(): the frame's copy to `to`, the original kept for the next. */
-  private deliverClone(pkt: Packet, b: Bridge, to: BridgePort, inDev: Link, ctx: PathCtx): Fate | undefined {
+  private deliverClone(pkt: Packet, b: Bridge, to: BridgePort, inDev: Link | undefined, ctx: PathCtx): Fate | undefined {
     const depth = this.cloneDepth++;
     const c = (this.clones[depth] ??= this.newPacket());
     c.data.set(pkt.data.subarray(0, pkt.len));
@@ -240,10 +243,10 @@ export class BridgeNode {
     }
   }
 
-  /** __br_forward(): NF_BR_FORWARD then br_forward_finish. Undefined when the frame left the port. */
-  private brForward(pkt: Packet, b: Bridge, to: BridgePort, inDev: Link, ctx: PathCtx): Fate | undefined {
+  /** __br_forward(): NF_BR_FORWARD (NF_BR_LOCAL_OUT, in none, for the bridge's own packets) then br_forward_finish. Undefined when the frame left the port. */
+  private brForward(pkt: Packet, b: Bridge, to: BridgePort, inDev: Link | undefined, ctx: PathCtx): Fate | undefined {
     const out = this.node.links.get(to.name)!;
-    const f = this.nf.run(NF_BR_FORWARD, pkt, inDev, out, ctx, () => this.forwardFinish(pkt, out, ctx));
+    const f = this.nf.run(inDev ? NF_BR_FORWARD : NF_BR_LOCAL_OUT, pkt, inDev, out, ctx, () => this.forwardFinish(pkt, out, ctx));
     return f.kind === 'bridged' && f.ports.length === 1 && f.ports[0]!.fate === undefined ? undefined : f;
   }
 
@@ -267,11 +270,69 @@ export class BridgeNode {
       return dropped('bridge', `VLAN ${f.vid} is not one of ${b.dev.name}'s own (br_pass_frame_up)`);
     }
     return this.nf.run(NF_BR_LOCAL_IN, pkt, inDev, undefined, ctx, () => {
+      ipView(pkt);
       const af = this.inet(pkt.meta[M_NFPROTO]!);
       if (!af) return dropped('not-ip', `up to ${b.dev.name}: not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)`);
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_pass_frame_up: up to ${b.dev.name}` });
       return receive(af, pkt, b.link, ctx, true);
     });
+  }
+
+  /**
+   * br_dev_xmit(): a packet the node's IP stack sent out of bridge device
+   * `b` (after POSTROUTING), as a frame from the bridge's address to the
+   * neighbour `nexthop` (the snapshot's neighbour table; a broadcast or
+   * multicast destination maps to its group address): a known unicast
+   * address goes to its port, anything else is flooded, each copy through
+   * NF_BR_LOCAL_OUT (in none) and NF_BR_POST_ROUTING. Undefined when the
+   * neighbour is unknown (the kernel would resolve it first: not modelled).
+   */
+  devXmit(ip: Packet, b: Bridge, nexthop: string, cast: 'unicast' | 'broadcast' | 'multicast', ctx: PathCtx): Fate | undefined {
+    const m = ip.meta;
+    const nh = m[M_NHOFF]!;
+    const len = m[M_END]! - nh;
+    const d = ip.data;
+    const v6 = d[nh]! >> 4 === 6;
+    let dmac: Uint8Array | undefined;
+    if (cast === 'broadcast') dmac = Uint8Array.of(255, 255, 255, 255, 255, 255);
+    else if (cast === 'multicast') {
+      const a = nh + (v6 ? 24 : 16);
+      dmac = v6 ? Uint8Array.of(0x33, 0x33, d[a + 12]!, d[a + 13]!, d[a + 14]!, d[a + 15]!) : Uint8Array.of(1, 0, 0x5e, d[a + 1]! & 0x7f, d[a + 2]!, d[a + 3]!);
+    } else dmac = this.node.bridge.neigh.find((n) => n.dev === b.dev.name && n.dst === nexthop)?.mac;
+    if (!dmac) {
+      if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_dev_xmit: no neighbour entry for ${nexthop} on ${b.dev.name} (neighbour resolution is not modelled): the bridge hooks are not run` });
+      return undefined;
+    }
+    const depth = this.cloneDepth++;
+    const pkt = (this.clones[depth] ??= this.newPacket());
+    const saved = this.frame;
+    try {
+      pkt.meta.set(m);
+      pkt.data.set(dmac, 0);
+      pkt.data.set(b.dev.mac, ETH_ALEN);
+      pkt.data[12] = v6 ? 0x86 : 0x08;
+      pkt.data[13] = v6 ? 0xdd : 0x00;
+      pkt.data.set(d.subarray(nh, nh + len), 14);
+      pkt.len = 14 + len;
+      ipView(pkt);
+      m[M_CT_ID] = -1; // the frame holds the packet's conntrack reference now
+      const vid = b.dev.vlanFiltering ? b.vlans.get(b.dev.name)?.pvid ?? 0 : 0;
+      this.frame = { bridge: b, port: b.link, vid, wireTagged: false };
+      const dst = cast === 'unicast' ? b.fdb.find(pkt.data, 0, vid, this.now) : undefined;
+      const ports: { port: string; fate: Fate | undefined }[] = [];
+      if (dst && dst.local) return dropped('bridge', `br_dev_xmit: ${nexthop}'s address is the bridge's own`);
+      if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_dev_xmit: to ${formatMac(dmac)}${dst ? ` on ${dst.port} (fdb)` : ': flooded'}` });
+      const targets = dst ? b.ports.filter((p) => p.name === dst.port) : b.ports.filter((p) => cast !== 'unicast' || p.flood);
+      const ok = targets.filter((p) => p.state === 'forwarding' && this.allowedEgress(b, p.name, vid));
+      ok.forEach((to, i) => {
+        ports.push({ port: to.name, fate: i === ok.length - 1 ? this.brForward(pkt, b, to, undefined, ctx) : this.deliverClone(pkt, b, to, undefined, ctx) });
+      });
+      return { kind: 'bridged', bridge: b.dev.name, ports, local: undefined };
+    } finally {
+      this.ct?.nfResetCt(pkt);
+      this.frame = saved;
+      this.cloneDepth--;
+    }
   }
 
   /** br_allowed_ingress(): the frame's VLAN (0 without filtering), or -(vid + 1) when not allowed (-1: untagged without a PVID). */

@@ -17,7 +17,8 @@
 import {
   NF_ACCEPT, NF_DROP, NF_QUEUE, NF_VERDICT_FLAG_QUEUE_BYPASS, NF_VERDICT_MASK, NFPROTO_BRIDGE,
 } from '../../core/netfilter.js';
-import { setDevice, type Packet } from '../../vm/packet.js';
+import { setBridgePort, setDevice, type Packet } from '../../vm/packet.js';
+import { bridgeView } from './view.js';
 import type { NodeHookOps, NodeHookState, NodeRegistry } from '../hook.js';
 import { arphrd, type PathCtx } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
@@ -32,7 +33,11 @@ export class BrHook {
   /** Set by a PRE_ROUTING entry (the broute table's DROP: meta set bri_broute 1 / ebt_broute): route the frame, do not bridge it. */
   broute = false;
 
-  constructor(readonly registry: NodeRegistry) {}
+  constructor(
+    readonly registry: NodeRegistry,
+    /** The bridge a device is a port of ('' for none): the bridge names the hooks see (M_BRIINAME, M_BRIONAME). */
+    private readonly bridgeOf: (dev: string) => string,
+  ) {}
 
   entries(hook: number): readonly NodeHookOps[] {
     return this.registry.entries(NFPROTO_BRIDGE, hook);
@@ -46,6 +51,9 @@ export class BrHook {
   run(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx, okfn: () => Fate, from = 0, brouted?: () => Fate): Fate {
     const e = this.entries(hook);
     if (from >= e.length) return okfn();
+    bridgeView(pkt);
+    setBridgePort(pkt, 'in', inLink ? this.bridgeOf(inLink.name) : '');
+    setBridgePort(pkt, 'out', outLink ? this.bridgeOf(outLink.name) : '');
     if (inLink) setDevice(pkt, 'in', inLink.ifindex, inLink.name, arphrd(inLink), inLink.group);
     else setDevice(pkt, 'in', 0);
     if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);

@@ -30,17 +30,19 @@ import { bridgeTopology, flattenCounters, kernelSkip, netnsDel, nsSnapshotRunner
 import { engineRuleset } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel, captureCt, type EngineKind, type NodeModel } from '../../hooks/node.js';
+import { buildNodeModel, captureCt, ebtablesWithCounters, type EngineKind, type NodeModel } from '../../hooks/node.js';
+import { parseEbtRestore } from '../../compiler/ebt/restore.js';
+import { saveEbtRuleset } from '../../compiler/ebt/save.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
 
-const TOOLS = ['ip', 'bridge', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-legacy', 'tcpreplay', 'python3'];
+const TOOLS = ['ip', 'bridge', 'ebtables-nft-restore', 'ebtables-nft-save', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-legacy', 'tcpreplay', 'python3'];
 const SKIP = kernelSkip('bridged frames against the kernel', TOOLS);
 
-const CASES = runs(15);
+const CASES = runs(8);
 const SEED = Number(process.env.FC_SEED ?? 20261204);
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const NS = { a: `nfvm-ba-${id}`, n: `nfvm-bn-${id}`, b: `nfvm-bb-${id}` };
@@ -132,7 +134,78 @@ COMMIT
 COMMIT
 `;
 
-/** The generated table with the other two empty; no jumps from OUTPUT/POSTROUTING to user chains needed here (all counters are compared). */
+const FIXED_EBTABLES = `*filter
+:INPUT ACCEPT
+:FORWARD ACCEPT
+:OUTPUT ACCEPT
+:guests RETURN
+-A INPUT -p IPv4 --ip-proto udp
+-A INPUT -d ff:ff:ff:ff:ff:ff
+-A FORWARD -i eth0 -j guests
+-A FORWARD -p IPv4 -o eth1
+-A FORWARD -d Multicast
+-A FORWARD -p IPv4 --ip-proto tcp --ip-dport 22 -j DROP
+-A OUTPUT -p IPv4
+-A OUTPUT -o eth0
+-A guests -p IPv4 --ip-proto tcp --ip-dport 80 -j DROP
+-A guests -s ${MAC.a}
+*nat
+:PREROUTING ACCEPT
+:OUTPUT ACCEPT
+:POSTROUTING ACCEPT
+-A PREROUTING -p IPv4 -i eth1
+-A PREROUTING -d ${MAC.br0}
+-A PREROUTING -p IPv4 --ip-proto udp --ip-dport 53 -j mark --mark-set 0x5 --mark-target CONTINUE
+-A OUTPUT -p IPv4
+-A POSTROUTING -o eth0
+-A POSTROUTING -p IPv4 --ip-proto udp
+`;
+
+/** Generated ebtables rules: what can be matched on this topology's frames, each option at most once. */
+const ebtRule = fc.record({
+  proto: fc.constantFrom('', '', '-p IPv4', '-p IPv4', '-p ARP', '-p ! IPv4', '-p IPv6', '-p LENGTH'),
+  ip: fc.constantFrom('', '--ip-proto tcp', '--ip-proto udp --ip-dport 53', '--ip-dst 10.0.0.1', '--ip-src 10.0.0.2/31', '--ip-proto tcp --ip-dport 80:443', '--ip-tos 0x10'),
+  src: fc.constantFrom('', '', `-s ${MAC.a}`, `-s ${MAC.b}`),
+  dst: fc.constantFrom('', '', `-d ${MAC.br0}`, '-d Broadcast', '-d Multicast', '-d Unicast', '! -d Unicast'),
+  iif: fc.constantFrom('', '', '-i eth0', '-i eth1', '-i eth+'),
+  oif: fc.constantFrom('', '', '-o eth0', '! -o eth1'),
+  pkttype: fc.constantFrom('', '', '--pkttype-type broadcast', '--pkttype-type otherhost', '--pkttype-type host'),
+  target: fc.constantFrom('', '', '-j ACCEPT', '-j DROP', '-j CONTINUE', '-j RETURN', '-j u1', '-j mark --mark-set 0x3 --mark-target CONTINUE'),
+}).map((r) => [r.proto, r.proto === '-p IPv4' ? r.ip : '', r.src, r.dst, r.iif, r.oif, r.pkttype, r.target].filter(Boolean).join(' '));
+const ebtRuleset = fc.record({
+  input: fc.array(ebtRule, { maxLength: 3 }), forward: fc.array(ebtRule, { maxLength: 4 }), output: fc.array(ebtRule, { maxLength: 2 }),
+  u1: fc.array(ebtRule.filter((r) => !r.includes('-j u1')), { maxLength: 3 }), pre: fc.array(ebtRule.filter((r) => !r.includes('-j u1') && !/-o /.test(r)), { maxLength: 3 }),
+  post: fc.array(ebtRule.filter((r) => !r.includes('-j u1') && !/-i /.test(r)), { maxLength: 3 }),
+  policy: fc.constantFrom('ACCEPT', 'ACCEPT', 'DROP'), u1policy: fc.constantFrom('RETURN', 'ACCEPT', 'DROP'),
+}).map((g) => {
+  // -o is no condition before the output port is known, -i not after it is gone; keep each to its chains
+  const noOut = (r: string) => !/-o /.test(r);
+  const lines = ['*filter', ':INPUT ACCEPT', `:FORWARD ${g.policy}`, ':OUTPUT ACCEPT', `:u1 ${g.u1policy}`];
+  for (const r of g.input.filter(noOut)) lines.push(`-A INPUT ${r}`);
+  for (const r of g.forward) lines.push(`-A FORWARD ${r}`);
+  for (const r of g.output.filter((x) => !/-i /.test(x) && !x.includes('-j u1'))) lines.push(`-A OUTPUT ${r}`);
+  for (const r of g.u1.filter(noOut)) lines.push(`-A u1 ${r}`);
+  lines.push('*nat', ':PREROUTING ACCEPT', ':OUTPUT ACCEPT', ':POSTROUTING ACCEPT');
+  for (const r of g.pre) lines.push(`-A PREROUTING ${r}`);
+  for (const r of g.post) lines.push(`-A POSTROUTING ${r}`);
+  return lines.join('\n') + '\n';
+});
+
+/** ebtables-nft-save -c: per rule `table chain #n` → counters (1.8.9's `--opt ! value` read as 1.8.13's `! --opt value`). */
+function ebtCounters(text: string): Map<string, KernelCounter> {
+  const rs = parseEbtRestore(text.split('\n').map((l) => l.replace(/ (--?[A-Za-z0-9_-]+) ! /g, ' ! $1 ')).join('\n'));
+  const out = new Map<string, KernelCounter>();
+  for (const [t, table] of rs.tables) for (const c of table.chains.values()) c.rules.forEach((r, i) => out.set(`bridge ${t} ${c.name} #${i + 1}`, r.counters ?? { packets: 0n, bytes: 0n }));
+  return out;
+}
+
+/**
+ * The generated table with the other two empty (all counters are compared,
+ * OUTPUT and POSTROUTING too). No nat table: these cases run before the
+ * fixed one, which adds it (iptables-restore leaves a table it is not given;
+ * a legacy nat table without NAT targets loads no conntrack on this kernel,
+ * which nfvm does not model yet).
+ */
 function generated(text: string, table: string): string {
   const lines = text.split('\n').filter((l) => !/--mode random/.test(l) && !/ ! -[io] \+(?= |$)|! --[a-z]*ports? 0:65535/.test(l));
   const empty: Record<string, string> = {
@@ -164,7 +237,12 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
   beforeAll(async () => {
     bridgeTopology(NS, MAC);
     listener = spawn('ip', ['netns', 'exec', NS.n, 'python3', '-c', `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',${OPEN_UDP}))\ntime.sleep(3600)`], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 500));
+    // the socket must be bound before the first snapshot lists it
+    for (let i = 0; i < 100; i++) {
+      const ss = await run('ip', ['netns', 'exec', NS.n, 'ss', '-Huln']);
+      if (ss.stdout.includes(`:${OPEN_UDP} `)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }, 60_000);
   afterAll(() => {
     listener?.kill('SIGKILL');
@@ -173,9 +251,11 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
   });
 
   /** One case: load `rules`, capture, inject `frames`, compare every counter with each engine. */
-  async function runCase(k: number, rules: string, frames: Frame[], tally: Record<EngineKind, Tally>): Promise<boolean> {
+  async function runCase(k: number, rules: string, ebt: string, frames: Frame[], tally: Record<EngineKind, Tally>): Promise<boolean> {
     const restore = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-restore'], rules);
     if (restore.code !== 0) return false;
+    const ebRestore = await run('ip', ['netns', 'exec', NS.n, 'ebtables-nft-restore'], ebt);
+    if (ebRestore.code !== 0) return false;
     await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
     const snap = join(tmp, `snap-${k}`);
     captureSnapshot(snap, nsSnapshotRunner(NS.n));
@@ -193,12 +273,16 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     await new Promise((r) => setTimeout(r, 300));
     const save = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c']);
     const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
+    const ebSave = await run('ip', ['netns', 'exec', NS.n, 'ebtables-nft-save', '-c']);
+    for (const [key, c] of ebtCounters(ebSave.stdout)) kernel.set(key, c);
     for (const engine of ['vm', 'reference'] as const) {
       const t = tally[engine];
       const model = buildNodeModel(readSnapshot(snap), { engine });
       t.cases++;
       replay(model, pcaps);
       const mine = flattenCounters(model.rulesetWithCounters()!, true);
+      const ebMine = ebtablesWithCounters(model);
+      if (ebMine) for (const [key, c] of ebtCounters(saveEbtRuleset(ebMine, { counters: true }))) mine.set(key, c);
       const diffs: string[] = [];
       for (const [key, kc] of kernel) {
         const mc: KernelCounter | undefined = mine.get(key);
@@ -207,7 +291,7 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
         if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) t.agree++;
         else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
       }
-      if (diffs.length) t.failures.push(`case ${k} (${engine}):\n${diffs.join('\n')}\n--- rules:\n${rules}--- frames:\n${frames.map((f) => f.line).join('\n')}`);
+      if (diffs.length) t.failures.push(`case ${k} (${engine}):\n${diffs.join('\n')}\n--- rules:\n${rules}--- ebtables:\n${ebt}--- frames:\n${frames.map((f) => f.line).join('\n')}`);
     }
     rmSync(snap, { recursive: true, force: true });
     return true;
@@ -219,25 +303,14 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     reference: { cases: 0, counters: 0, agree: 0, nonzero: 0, failures: [] },
   });
 
-  it('physdev, conntrack and NAT rules over bridged, local, broadcast, multicast and unknown-unicast frames: every counter agrees', async () => {
-    const frames = fc.sample(fc.array(frameGen, { minLength: 30, maxLength: 30 }), { numRuns: 1, seed: SEED })[0]!.map((g, i) => frameOf(g, i + 1));
-    // the DNAT rule's frame: bridged to 10.0.0.3:8080, DNATed to the node
-    frames.push({ line: `tcp 10.0.0.2:40001 > 10.0.0.3:8080 syn iif eth0 src-mac ${MAC.a} dst-mac ${MAC.b}`, port: 'eth0' });
-    const tally = newTally();
-    expect(await runCase(0, FIXED_RULES, frames, tally)).toBe(true);
-    for (const e of ['vm', 'reference'] as const) console.log(`bridge fixed rules [${e}]: ${tally[e].agree}/${tally[e].counters} counters agree (${tally[e].nonzero} non-zero in the kernel)`);
-    expect(tally.reference.failures.join('\n\n')).toBe('');
-    expect(tally.vm.failures.join('\n\n')).toBe('');
-  }, 120_000);
-
   it(`${CASES} generated rulesets over generated bridged frames: every counter agrees`, async () => {
-    const cases = fc.sample(fc.tuple(engineRuleset, fc.array(frameGen, { minLength: 8, maxLength: 20 })), { numRuns: CASES, seed: SEED + 1 });
+    const cases = fc.sample(fc.tuple(engineRuleset, ebtRuleset, fc.array(frameGen, { minLength: 8, maxLength: 20 })), { numRuns: CASES, seed: SEED + 1 });
     const tally = newTally();
     let loaded = 0;
     for (let k = 0; k < cases.length; k++) {
-      const [gen, fg] = cases[k]!;
+      const [gen, ebt, fg] = cases[k]!;
       const frames = fg.map((g, i) => frameOf(g, ((k * 64 + i) % 65535) + 1));
-      if (await runCase(k + 1, generated(gen.text, gen.table), frames, tally)) loaded++;
+      if (await runCase(k + 1, generated(gen.text, gen.table), ebt, frames, tally)) loaded++;
     }
     for (const e of ['vm', 'reference'] as const) {
       const t = tally[e];
@@ -247,4 +320,15 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     expect(tally.reference.failures.slice(0, 2).join('\n\n')).toBe('');
     expect(tally.vm.failures.slice(0, 2).join('\n\n')).toBe('');
   }, 600_000);
+  it('physdev, conntrack and NAT rules over bridged, local, broadcast, multicast and unknown-unicast frames: every counter agrees', async () => {
+    const frames = fc.sample(fc.array(frameGen, { minLength: 30, maxLength: 30 }), { numRuns: 1, seed: SEED })[0]!.map((g, i) => frameOf(g, i + 1));
+    // the DNAT rule's frame: bridged to 10.0.0.3:8080, DNATed to the node
+    frames.push({ line: `tcp 10.0.0.2:40001 > 10.0.0.3:8080 syn iif eth0 src-mac ${MAC.a} dst-mac ${MAC.b}`, port: 'eth0' });
+    const tally = newTally();
+    expect(await runCase(0, FIXED_RULES, FIXED_EBTABLES, frames, tally)).toBe(true);
+    for (const e of ['vm', 'reference'] as const) console.log(`bridge fixed rules [${e}]: ${tally[e].agree}/${tally[e].counters} counters agree (${tally[e].nonzero} non-zero in the kernel)`);
+    expect(tally.reference.failures.join('\n\n')).toBe('');
+    expect(tally.vm.failures.join('\n\n')).toBe('');
+  }, 120_000);
+
 });
