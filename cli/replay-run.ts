@@ -23,6 +23,8 @@ export interface ReplaySummary {
   rejected: number;
   queued: number;
   stolen: number;
+  /** Frames a bridge forwarded (to one or more ports, a copy maybe delivered locally too). */
+  bridged: number;
   /** Dropped by the kernel's own checks, by reason (martian-source, ttl, no-route, ...). */
   kernelDrops: Record<string, number>;
   /** PACKET_OTHERHOST: another host's MAC, dropped by ip_rcv before PREROUTING. */
@@ -53,7 +55,7 @@ export interface ReplaySummary {
 
 export function newSummary(): ReplaySummary {
   return {
-    frames: 0, seconds: 0, delivered: 0, forwarded: 0, sent: 0, dropped: 0, rejected: 0, queued: 0, stolen: 0,
+    frames: 0, seconds: 0, delivered: 0, forwarded: 0, sent: 0, dropped: 0, rejected: 0, queued: 0, stolen: 0, bridged: 0,
     kernelDrops: {}, notForThisHost: 0, outgoing: 0, notIp: 0, tooLarge: 0,
     answers: { sent: 0, byKind: {}, notSent: 0 }, outgoingMatch: undefined, notes: [],
   };

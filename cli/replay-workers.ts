@@ -557,7 +557,7 @@ export class ShardedReplay {
     const byKind = new Map<string, number>(Object.entries(s.answers.byKind));
     for (const r of rs.slice(1)) {
       const t = r.summary;
-      for (const k of ['frames', 'delivered', 'forwarded', 'sent', 'dropped', 'rejected', 'queued', 'stolen', 'notForThisHost', 'outgoing', 'notIp', 'tooLarge'] as const) s[k] += t[k];
+      for (const k of ['frames', 'delivered', 'forwarded', 'sent', 'dropped', 'rejected', 'queued', 'stolen', 'bridged', 'notForThisHost', 'outgoing', 'notIp', 'tooLarge'] as const) s[k] += t[k];
       for (const [k, v] of Object.entries(t.kernelDrops)) kernel.set(k, (kernel.get(k) ?? 0) + v);
       s.answers.sent += t.answers.sent;
       s.answers.notSent += t.answers.notSent;

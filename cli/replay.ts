@@ -87,6 +87,7 @@ export function summaryText(s: ReplaySummary): string {
   if (s.notIp) parts.push(`${s.notIp} not IP`);
   if (s.queued) parts.push(`${s.queued} queued`);
   if (s.stolen) parts.push(`${s.stolen} stolen`);
+  if (s.bridged) parts.push(`${s.bridged} bridged`);
   if (s.tooLarge) parts.push(`${s.tooLarge} too large`);
   const lines = [`nfvm replay: ${s.frames} frames in ${s.seconds.toFixed(2)} s (${fps} frames/s): ${parts.join(', ')}`];
   const kinds = Object.entries(s.answers.byKind).sort(([x], [y]) => (x < y ? -1 : 1));

@@ -106,3 +106,13 @@ export const NF_BR_LOCAL_OUT = 3;
 export const NF_BR_POST_ROUTING = 4;
 export const NF_BR_BROUTING = 5;
 export const NF_BR_NUMHOOKS = 6;
+
+/**
+ * ebtables' standard verdicts (include/uapi/linux/netfilter_bridge/ebtables.h):
+ * what a standard target, a chain policy or an extension target returns to
+ * ebt_do_table(); a value >= 0 is the offset of a user chain to jump to.
+ */
+export const EBT_ACCEPT = -1;
+export const EBT_DROP = -2;
+export const EBT_CONTINUE = -3;
+export const EBT_RETURN = -4;

@@ -14,6 +14,7 @@ import type { NfCtEnv } from '../vm/ct-env.js';
 import { XtState } from './xtstate.js';
 import { Xorshift32 } from '../vm/random.js';
 import type { EngineOptions } from './types.js';
+import { IFNAMSIZ } from '../vm/layout.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
 export const XT_CONTINUE = 0xffffffff;
@@ -198,4 +199,22 @@ export class NotModelled extends Error {
   constructor(readonly what: string, message?: string) {
     super(message ?? `${what}: semantics not modelled yet`);
   }
+}
+
+/** xtables_parse_interface(): the name as stored and the mask of the bytes compared. */
+export function parseInterface(arg: string): { name: Uint8Array; mask: Uint8Array } {
+  const name = new Uint8Array(IFNAMSIZ);
+  const mask = new Uint8Array(IFNAMSIZ);
+  for (let i = 0; i < arg.length && i < IFNAMSIZ; i++) name[i] = arg.charCodeAt(i) & 0xff;
+  if (arg.length === 0) return { name, mask };
+  if (arg.endsWith('+')) mask.fill(0xff, 0, arg.length - 1); // the `+` stays in the name, unmasked
+  else mask.fill(0xff, 0, Math.min(arg.length + 1, IFNAMSIZ)); // the NUL is compared too
+  return { name, mask };
+}
+
+/** ifname_compare_aligned() != 0: some masked byte differs. */
+export function ifnameDiffers(meta: Uint8Array, word: number, name: Uint8Array, mask: Uint8Array): boolean {
+  const at = word * 4;
+  for (let i = 0; i < IFNAMSIZ; i++) if ((meta[at + i]! ^ name[i]!) & mask[i]!) return true;
+  return false;
 }

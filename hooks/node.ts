@@ -45,6 +45,12 @@ import { Xorshift32, type Chooser } from '../vm/random.js';
 import { IpSetStore } from '../vm/ipset.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { XT_HZ_DEFAULT, XtState } from '../ext/xtstate.js';
+import { BrHook } from './bridge/nf-bridge.js';
+import { BridgeNode } from './bridge/bridge.js';
+import { BrNetfilter, brnfSysctl } from './bridge/br-netfilter.js';
+import { loadEbtables } from './bridge/ebtables.js';
+import type { EbtRuleset, EbtTableName } from '../core/ebt-ast.js';
+import { parseMac } from '../core/addr.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -133,6 +139,13 @@ export class NodeModel {
   readonly stack: NodeStack;
   /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
   readonly xt: XtState;
+  /** The node's bridges (their ports, forwarding databases and the bridge hooks); undefined without a bridge. */
+  readonly bridge: BridgeNode | undefined;
+  /** The ebtables ruleset (ebtables-save.txt) and the engines of its tables. */
+  readonly ebtables: EbtRuleset | undefined;
+  readonly ebEngines: Map<EbtTableName, TableEngine> = new Map();
+  /** Backend of the ebtables tables (the dump's header; nft without one). */
+  readonly ebBackend: Backend = 'nft';
   /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
   recordEmitted = false;
   /**
@@ -195,6 +208,29 @@ export class NodeModel {
     }
     this.inet4 = new Inet(node, nf4, IPV4);
     this.inet6 = new Inet(node, nf6, IPV6);
+    if (node.bridge.bridges.size > 0) {
+      // A bridge in the namespace: br_netfilter registers its hooks (brnf_device_event).
+      const inet = (pf: number) => (pf === NFPROTO_IPV4 ? this.inet4 : pf === NFPROTO_IPV6 ? this.inet6 : undefined);
+      const bridgeOf = (dev: string) => node.bridge.ports.get(dev)?.bridge ?? '';
+      const brHook = new BrHook(this.registry, bridgeOf);
+      const br = new BridgeNode(node, brHook, inet, () => new Packet());
+      if (ctm) br.ct = ctm.ct;
+      const ebt = node.bridge.ebtables;
+      if (ebt) {
+        this.ebBackend = opts.backend ?? ebt.backend;
+        const macOf = (dev: string) => {
+          const l = node.links.get(dev);
+          return l ? parseMac(l.mac) ?? undefined : undefined;
+        };
+        const t = loadEbtables(ebt.ruleset, { backend: this.ebBackend, file: ebt.file, br, nf: brHook, macOf });
+        this.ebtables = ebt.ruleset;
+        this.ebEngines = t.engines;
+        registerOps(this.registry, t.ops);
+      }
+      const brCt = ctm ? { isConfirmed: (id: number) => ctm.ct.isConfirmed(id), confirm: (p: Packet) => ctm.ct.nfConfirm(p, ctm.now) } : undefined;
+      registerOps(this.registry, new BrNetfilter(br, brnfSysctl(node.sysctl), inet, brCt).ops());
+      this.bridge = br;
+    }
   }
 
   /** Turns the TRACE steps on (every table's engine records its events). */
@@ -202,6 +238,7 @@ export class NodeModel {
     this.tracing = on;
     for (const e of this.engines.values()) e.setTrace(on);
     for (const e of this.engines6.values()) e.setTrace(on);
+    for (const e of this.ebEngines.values()) e.setTrace(on);
   }
 
   private family(pkt: Packet): InetFamily | undefined {
@@ -222,6 +259,7 @@ export class NodeModel {
     if (input.now !== undefined) {
       this.stack.setNow(input.now);
       this.ipsets.setNow(input.now);
+      if (this.bridge) this.bridge.now = input.now;
     }
     if (input.now !== undefined || this.xt.loadNs === undefined) this.xt.setNow(input.now ?? this.xt.nowNs);
     return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
@@ -232,6 +270,7 @@ export class NodeModel {
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
     const ctx = this.start(pkt, input);
+    if (this.bridge?.isPort(iif)) return this.finish(pkt, ctx, this.bridge.handleFrame(pkt, link, ctx));
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
       return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps, answers: [] };
@@ -245,7 +284,17 @@ export class NodeModel {
     const ctx = this.start(pkt, input);
     const af = this.family(pkt);
     if (!af) return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet', by: undefined }, steps: ctx.steps, answers: [] };
-    return this.finish(pkt, ctx, localOut(af, pkt, oif, ctx));
+    return this.finish(pkt, ctx, this.bridgeXmit(pkt, localOut(af, pkt, oif, ctx), ctx));
+  }
+
+  /** A packet the IP stack sent out of a bridge device goes on through the bridge (br_dev_xmit); its fate there when it does not leave a port. */
+  private bridgeXmit(pkt: Packet, fate: Fate, ctx: PathCtx): Fate {
+    if (fate.kind !== 'sent' || !this.bridge) return fate;
+    const b = this.bridge.bridges.get(fate.dev);
+    if (!b) return fate;
+    const f = this.bridge.devXmit(pkt, b, fate.via ?? fate.dst, fate.cast, ctx);
+    if (!f || (f.kind === 'bridged' && f.ports.length > 0 && f.ports.every((p) => p.fate === undefined))) return fate;
+    return f;
   }
 
   /** The result of a packet: its fate, then the answers its path queued, each sent through ip_local_out. */
@@ -274,7 +323,7 @@ export class NodeModel {
       const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
       this.attachCt(pkt, a);
       const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
-      const fate = localOut(af, pkt, a.oif, actx);
+      const fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx), actx);
       if (actx.nat.length) fate.nat = actx.nat;
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
       r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });
@@ -323,6 +372,7 @@ export class NodeModel {
     this.ipsets.setNow(nowNs);
     this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;
+    if (this.bridge) this.bridge.now = nowNs;
   }
 
   /**
@@ -333,6 +383,7 @@ export class NodeModel {
     this.random.chooser = c;
     for (const e of this.engines.values()) e.setChooser(c);
     for (const e of this.engines6.values()) e.setChooser(c);
+    for (const e of this.ebEngines.values()) e.setChooser(c);
   }
 
   /**
@@ -341,8 +392,9 @@ export class NodeModel {
    * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures).
    */
   checkpoint(): (() => void) | undefined {
-    const engines = [...this.engines.values(), ...this.engines6.values()];
+    const engines = [...this.engines.values(), ...this.engines6.values(), ...this.ebEngines.values()];
     if (engines.some((e) => !e.checkpoint)) return undefined;
+    const fdbs = this.bridge ? [...this.bridge.bridges.values()].map((b) => [b.fdb, b.fdb.save()] as const) : [];
     const restores = engines.map((e) => e.checkpoint!());
     const rng = this.random.state[0]!;
     const stack = this.stack.save();
@@ -356,6 +408,7 @@ export class NodeModel {
       this.random.state[0] = rng;
       this.stack.restore(stack);
       ct?.();
+      for (const [fdb, saved] of fdbs) fdb.restore(saved);
     };
   }
 
@@ -395,6 +448,23 @@ export class NodeModel {
     }
     return rs;
   }
+}
+
+/** The ebtables ruleset with the engines' counters written into its AST (ready for saveEbtRuleset(rs, {counters: true})). */
+export function ebtablesWithCounters(model: NodeModel, counters?: (table: EbtTableName) => TableCounters | undefined): EbtRuleset | undefined {
+  const rs = model.ebtables;
+  if (!rs) return undefined;
+  for (const [name, table] of rs.tables) {
+    const c = counters ? counters(name) : model.ebEngines.get(name)?.counters();
+    for (const chain of table.chains.values()) {
+      const k = c?.get(chain.name);
+      chain.rules.forEach((r, i) => {
+        r.counters = { packets: BigInt(k?.rules[i]?.packets ?? 0), bytes: BigInt(k?.rules[i]?.bytes ?? 0) };
+      });
+      chain.policyCounters = { packets: BigInt(k?.policy?.packets ?? 0), bytes: BigInt(k?.policy?.bytes ?? 0) };
+    }
+  }
+  return rs;
 }
 
 function applyCounters(chain: Chain, c: { rules: Count[]; policy: Count | undefined } | undefined): void {

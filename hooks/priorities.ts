@@ -66,6 +66,16 @@ export const NFT_IPT_PRI_FILTER = 0;
 export const NFT_IPT_PRI_SECURITY = 150;
 export const NFT_IPT_PRI_NAT_SRC = 100;
 
+// enum nf_br_hook_priorities (include/uapi/linux/netfilter_bridge.h)
+export const NF_BR_PRI_FIRST = INT_MIN;
+export const NF_BR_PRI_NAT_DST_BRIDGED = -300;
+export const NF_BR_PRI_FILTER_BRIDGED = -200;
+export const NF_BR_PRI_BRNF = 0;
+export const NF_BR_PRI_NAT_DST_OTHER = 100;
+export const NF_BR_PRI_FILTER_OTHER = 200;
+export const NF_BR_PRI_NAT_SRC = 300;
+export const NF_BR_PRI_LAST = INT_MAX;
+
 /** nft's symbolic priorities for the ip/ip6/inet families (`priority filter` etc.). */
 export const NFT_PRIO_NAMES: ReadonlyMap<string, number> = new Map([
   ['raw', -300], ['mangle', -150], ['dstnat', -100], ['filter', 0], ['security', 50], ['srcnat', 100],

@@ -265,8 +265,26 @@ export const M_SECMARK = 27; // skb->secmark
 export const M_IIFNAME = 28; // 4 words (16 bytes, NUL padded): in->name
 export const M_OIFNAME = 32; // 4 words: out->name
 export const M_CT_ID = 36; // the conntrack's number in the conntrack table (skb->_nfct); -1 none, <= -2 a template
+// The bridge family (decodeBridgeFrame / setBridgePort in packet.ts): what ebt_do_table and
+// the nf_tables bridge expressions read besides the port devices in M_IIF*/M_OIF*.
+export const M_BRIINAME = 37; // 4 words: br_port_get_rcu(in)->br->dev->name, zero when in is no bridge port
+export const M_BRIONAME = 41; // 4 words: the bridge of the output port
+export const M_VLAN_TCI = 45; // skb->vlan_tci (valid when M_VLAN_PROTO != 0)
+export const M_VLAN_PROTO = 46; // skb->vlan_proto as a host number; 0 = !skb_vlan_tag_present()
+// br_netfilter's struct nf_bridge_info (the skb extension SKB_EXT_BRIDGE_NF) of a bridged IP packet:
+export const M_BRNF = 47; // BRNF_* bits below; 0 = no nf_bridge_info
+export const M_PHYSINNAME = 48; // 4 words: nf_bridge->physinif's name (the bridge port it came in on)
+export const M_PHYSOUTNAME = 52; // 4 words: nf_bridge->physoutdev's name (set at FORWARD)
+export const M_BRNF_DADDR = 56; // 4 words: nf_bridge->ipv4_daddr / ipv6_daddr as the packet entered PREROUTING
 /** Words in the metadata record. */
-export const META_WORDS = 37;
+export const META_WORDS = 60;
+
+/** M_BRNF bits */
+export const BRNF_PRESENT = 0x1; // nf_bridge_info_exists()
+export const BRNF_IN_PREROUTING = 0x2; // nf_bridge->in_prerouting
+export const BRNF_PKT_OTHERHOST = 0x4; // nf_bridge->pkt_otherhost
+export const BRNF_SABOTAGE_DONE = 0x8; // nf_bridge->sabotage_in_done
+export const BRNF_PHYSOUT = 0x10; // nf_bridge->physoutdev is set
 
 /** M_FLAGS bits */
 export const F_L4PROTO = 0x1; // NFT_PKTINFO_L4PROTO: tprot/thoff/fragoff are valid

@@ -14,8 +14,9 @@ import {
   F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, META_WORDS, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
   M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
   M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_SKGID, M_SKUID, M_THOFF, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
+  M_BRIINAME, M_BRIONAME, M_VLAN_PROTO, M_VLAN_TCI, PACKET_OTHERHOST,
 } from './layout.js';
-import { NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../core/netfilter.js';
+import { NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../core/netfilter.js';
 
 /** pcap link types decodePacket() understands. */
 export const LINKTYPE_ETHERNET = 1;
@@ -28,6 +29,12 @@ export const ETH_P_IP = 0x0800;
 export const ETH_P_IPV6 = 0x86dd;
 export const ETH_P_8021Q = 0x8100;
 export const ETH_P_8021AD = 0x88a8;
+export const ETH_P_ARP = 0x0806;
+/** eth_type_trans()'s skb->protocol for a length field: raw 802.3 (IPX over 0xFFFF) or 802.2 LLC. */
+export const ETH_P_802_3 = 0x0001;
+export const ETH_P_802_2 = 0x0004;
+/** Type/length values below this are 802.3 lengths (eth_proto_is_802_3()). */
+export const ETH_P_802_3_MIN = 0x0600;
 export const ETH_HLEN = 14;
 export const VLAN_HLEN = 4;
 
@@ -105,6 +112,25 @@ export function setDevice(pkt: Packet, dir: 'in' | 'out', ifindex: number, name 
   m[at + 1] = w[1]!;
   m[at + 2] = w[2]!;
   m[at + 3] = w[3]!;
+}
+
+/** Writes interface name `name` ('' for none) as the 4 metadata words at `at` (M_PHYSINNAME, M_PHYSOUTNAME, M_BRIINAME, ...). */
+export function setNameWords(pkt: Packet, at: number, name: string): void {
+  const m = pkt.meta;
+  const w = name ? nameWords(name) : NO_NAME;
+  m[at] = w[0]!;
+  m[at + 1] = w[1]!;
+  m[at + 2] = w[2]!;
+  m[at + 3] = w[3]!;
+}
+
+/**
+ * Sets the bridge of the input (`dir` 'in') or output port: the name of
+ * br_port_get_rcu(dev)->br->dev that ebtables' --logical-in/--logical-out and
+ * nft `meta ibrname`/`obrname` read; '' when the device is no bridge port.
+ */
+export function setBridgePort(pkt: Packet, dir: 'in' | 'out', bridge: string): void {
+  setNameWords(pkt, dir === 'in' ? M_BRIINAME : M_BRIONAME, bridge);
 }
 
 const NO_NAME = new Int32Array(IFNAMSIZ / 4);
@@ -252,4 +278,67 @@ function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
   m[M_THOFF] = start;
   m[M_FRAGOFF] = fragoff;
   return len;
+}
+
+/**
+ * Fills the metadata of an Ethernet frame as the bridge hooks see it
+ * (net/core/dev.c __netif_receive_skb_core(), net/ethernet/eth.c
+ * eth_type_trans(), net/bridge/netfilter/nf_tables_bridge.c):
+ *  - an outer 802.1Q/802.1ad tag is taken out of the data into
+ *    skb->vlan_tci/vlan_proto (skb_vlan_untag()): M_VLAN_PROTO/M_VLAN_TCI;
+ *    the bytes stay in the frame as on the wire (nft link-layer loads rebuild
+ *    them, nft_payload_copy_vlan()), and the network header (skb->data)
+ *    follows the tag, so eth_hdr(skb)->h_proto is the 2 bytes before it;
+ *  - skb->len (M_LEN) is everything after that: a bridge never trims to the
+ *    IP total length;
+ *  - skb->protocol: the type field, or ETH_P_802_3/ETH_P_802_2 for a length;
+ *  - pkt_type from the destination: broadcast, multicast, otherwise
+ *    PACKET_HOST when it is `devMac` (the receiving device's address) or no
+ *    address is given, PACKET_OTHERHOST when it is not;
+ *  - an IPv4/IPv6 payload is validated as nft_do_chain_bridge() does
+ *    (F_L4PROTO, thoff, fragoff) without changing M_LEN.
+ * Leaves devices, bridge names, mark and hook alone. Never throws.
+ */
+export function decodeBridgeFrame(pkt: Packet, devMac?: Uint8Array): void {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const n = pkt.len;
+  m[M_FLAGS] &= F_NFTRACE;
+  m[M_NFPROTO] = NFPROTO_BRIDGE;
+  m[M_L4PROTO] = 0;
+  m[M_FRAGOFF] = 0;
+  m[M_THOFF] = 0;
+  m[M_MACOFF] = 0;
+  m[M_VLAN_PROTO] = 0;
+  m[M_VLAN_TCI] = 0;
+  if (n < ETH_HLEN) {
+    m[M_PKTTYPE] = PACKET_HOST;
+    m[M_PROTOCOL] = 0;
+    m[M_NHOFF] = n;
+    m[M_LEN] = 0;
+    m[M_END] = n;
+    return;
+  }
+  m[M_FLAGS] |= F_MAC_HEADER;
+  if (d[0] === 0xff && d[1] === 0xff && d[2] === 0xff && d[3] === 0xff && d[4] === 0xff && d[5] === 0xff) m[M_PKTTYPE] = PACKET_BROADCAST;
+  else if (d[0]! & 1) m[M_PKTTYPE] = PACKET_MULTICAST;
+  else if (devMac && !(d[0] === devMac[0] && d[1] === devMac[1] && d[2] === devMac[2] && d[3] === devMac[3] && d[4] === devMac[4] && d[5] === devMac[5])) {
+    m[M_PKTTYPE] = PACKET_OTHERHOST;
+  } else m[M_PKTTYPE] = PACKET_HOST;
+  let nh = ETH_HLEN;
+  let type = (d[12]! << 8) | d[13]!;
+  if ((type === ETH_P_8021Q || type === ETH_P_8021AD) && n >= ETH_HLEN + VLAN_HLEN) {
+    m[M_VLAN_PROTO] = type;
+    m[M_VLAN_TCI] = (d[14]! << 8) | d[15]!;
+    type = (d[16]! << 8) | d[17]!;
+    nh += VLAN_HLEN;
+  }
+  let proto = type;
+  if (type < ETH_P_802_3_MIN) proto = nh + 2 <= n && d[nh] === 0xff && d[nh + 1] === 0xff ? ETH_P_802_3 : ETH_P_802_2;
+  m[M_PROTOCOL] = proto;
+  m[M_NHOFF] = nh;
+  m[M_LEN] = n - nh;
+  m[M_END] = n;
+  if (type === ETH_P_IP) decodeIPv4(pkt, nh, n - nh);
+  else if (type === ETH_P_IPV6) decodeIPv6(pkt, nh, n - nh);
 }

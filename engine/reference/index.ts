@@ -24,9 +24,9 @@ import type { Packet } from '../../vm/packet.js';
 import type { Chooser } from '../../vm/random.js';
 import { findMatch, findTarget } from '../../ext/registry.js';
 import {
-  doTable, parseInterface, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
+  doTable, standardVerdict, type RefChain, type RefEntry, type RefTarget, type TraverseState,
 } from './traverse.js';
-import { NotModelled, newXtEnv, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
+import { NotModelled, newXtEnv, parseInterface, type MatchFn, type TargetAction, type XtEnv } from '../../ext/xt.js';
 
 export type { TargetAction } from '../../ext/xt.js';
 

@@ -13,11 +13,11 @@
  * (`do { ... } while (!acpar.hotdrop)`), and a hotdrop returns NF_DROP
  * whatever the verdict.
  */
-import { IFNAMSIZ, M_IIFNAME, M_LEN, M_NHOFF, M_OIFNAME } from '../../vm/layout.js';
+import { M_IIFNAME, M_LEN, M_NHOFF, M_OIFNAME } from '../../vm/layout.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE } from '../../core/netfilter.js';
 import type { Count, TraceEvent } from '../engine.js';
 import { TraceKind } from '../engine.js';
-import { XT_CONTINUE, ipv6FindHdr, type MatchFn, type TargetFn, type XtActionParam, type XtEnv } from '../../ext/xt.js';
+import { XT_CONTINUE, ifnameDiffers, ipv6FindHdr, type MatchFn, type TargetFn, type XtActionParam, type XtEnv } from '../../ext/xt.js';
 import type { Packet } from '../../vm/packet.js';
 
 export type RefTarget =
@@ -68,24 +68,6 @@ export interface RefChain {
   builtin: boolean;
   /** Rules then the tail entry. */
   entries: RefEntry[];
-}
-
-/** xtables_parse_interface(): the name as stored and the mask of the bytes compared. */
-export function parseInterface(arg: string): { name: Uint8Array; mask: Uint8Array } {
-  const name = new Uint8Array(IFNAMSIZ);
-  const mask = new Uint8Array(IFNAMSIZ);
-  for (let i = 0; i < arg.length && i < IFNAMSIZ; i++) name[i] = arg.charCodeAt(i) & 0xff;
-  if (arg.length === 0) return { name, mask };
-  if (arg.endsWith('+')) mask.fill(0xff, 0, arg.length - 1); // the `+` stays in the name, unmasked
-  else mask.fill(0xff, 0, Math.min(arg.length + 1, IFNAMSIZ)); // the NUL is compared too
-  return { name, mask };
-}
-
-/** ifname_compare_aligned() != 0: some masked byte differs. */
-function ifnameDiffers(meta: Uint8Array, word: number, name: Uint8Array, mask: Uint8Array): boolean {
-  const at = word * 4;
-  for (let i = 0; i < IFNAMSIZ; i++) if ((meta[at + i]! ^ name[i]!) & mask[i]!) return true;
-  return false;
 }
 
 /** (addr & msk) != rule address, over 4 or 16 bytes (the rule address is stored masked). */

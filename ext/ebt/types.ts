@@ -18,6 +18,10 @@
  *    function, or the reason nfvm refuses them.
  */
 import type { EbtRule, EbtTableName, EbtVerdict } from '../../core/ebt-ast.js';
+import { EBT_ACCEPT, EBT_CONTINUE, EBT_DROP, EBT_RETURN, type Backend } from '../../core/netfilter.js';
+import type { Packet } from '../../vm/packet.js';
+import type { XtEnv } from '../xt.js';
+import type { EngineOptions } from '../types.js';
 
 export interface EbtOptSpec {
   readonly name: string;
@@ -42,6 +46,66 @@ export interface EbtParseContext {
 /** Why nfvm does not model a face of a module. */
 type Refusal = string;
 
+/**
+ * What an ebtables match, watcher or target sees (struct xt_action_param as
+ * ebt_do_table() fills it). Offsets are absolute frame offsets: the MAC
+ * header is at 0, `nh` is skb->data (after an accelerated VLAN tag), `end`
+ * the end of the frame; the port and bridge names are in the packet's
+ * metadata (M_IIFNAME, M_BRIINAME, ...).
+ */
+export interface EbtParam {
+  pkt: Packet;
+  d: Uint8Array;
+  meta: Int32Array;
+  /** NF_BR_* hook. */
+  hook: number;
+  nh: number;
+  end: number;
+  hotdrop: boolean;
+  env: EbtEnv;
+  /** The rule being evaluated (for recorded actions). */
+  chain: string;
+  rule: number;
+}
+
+/** The node facts an ebtables module may need beyond the packet, and the recorder. */
+export interface EbtEnv extends XtEnv {
+  /** dev->dev_addr of a device by name (dnat's pkt_type, redirect), undefined when unknown. */
+  macOf: (ifname: string) => Uint8Array | undefined;
+  /** 'legacy': ebt_do_table with the ebt_* functions; 'nft': what ebtables-nft loads instead. */
+  backend: Backend;
+}
+
+/** Options of the bridge engines. */
+export interface EbtEngineOptions extends EngineOptions {
+  /** The devices' MAC addresses (dnat, redirect). */
+  macOf?: (ifname: string) => Uint8Array | undefined;
+  /** The backend the ruleset was loaded with (default 'nft', the only one this kernel loads). */
+  backend?: Backend;
+  /** File name for refusals. */
+  file?: string;
+}
+
+export type EbtMatchFn = (p: EbtParam) => boolean;
+/** Returns an EBT_* verdict (EBT_ACCEPT, EBT_DROP, EBT_CONTINUE, EBT_RETURN). */
+export type EbtTargetFn = (p: EbtParam) => number;
+
+/**
+ * The reference face: the kernel's function made from the module's data
+ * (its checkentry done): `mt` for matches and watchers (a watcher's
+ * result is ignored), `tg` for targets (the kernel's xt_match.match and
+ * xt_target.target).
+ */
+export interface EbtReference<D> {
+  readonly mt?: (d: D, env: EbtEnv) => EbtMatchFn;
+  readonly tg?: (d: D, env: EbtEnv) => EbtTargetFn;
+}
+
+/** EbtVerdict name → EBT_* verdict. */
+export function ebtVerdict(v: EbtVerdict): number {
+  return v === 'ACCEPT' ? EBT_ACCEPT : v === 'DROP' ? EBT_DROP : v === 'CONTINUE' ? EBT_CONTINUE : EBT_RETURN;
+}
+
 export interface EbtModule<D = any> {
   readonly kind: 'match' | 'watcher' | 'target';
   /** The name (`-j NAME` for targets, the saved module name for matches). */
@@ -60,5 +124,5 @@ export interface EbtModule<D = any> {
   /** The verdict a target returns after acting (`--mark-target` etc.), for the traversal. */
   verdictOf?(d: D): EbtVerdict;
   readonly lower: Refusal;
-  readonly reference: Refusal;
+  readonly reference: Refusal | EbtReference<D>;
 }

@@ -194,4 +194,3 @@ export function formatIcmpTypeCode(names: readonly TypeName[], type: readonly [n
 
 /** The refusal of the faces nfvm does not run for the bridge family yet. */
 export const BRIDGE_LOWER_REFUSAL = 'the bridge family is parsed and printed; its nf_tables lowering is not modelled yet';
-export const BRIDGE_REFERENCE_REFUSAL = 'the bridge family is parsed and printed; its ebt_do_table semantics are not modelled yet';

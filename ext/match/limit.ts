@@ -163,7 +163,15 @@ function lowerLimit(c: LowerCtx, m: MatchNode): void {
  * (net/netfilter/nft_limit.c) with the rate and unit of add_nft_limit.
  */
 function limitReference(d: LimitData, _family: Family, backend: Backend, e: EngineOptions): MatchFn {
-  const xt = e.xt!;
+  return limitBucket(d, backend, e.xt!);
+}
+
+/**
+ * The bucket of one limit rule as the backend runs it: xt_limit's (whose
+ * arithmetic ebtables' ebt_limit.c repeats) or nft_limit's with the rate
+ * and unit of add_nft_limit (which ebtables-nft emits for its limit too).
+ */
+export function limitBucket(d: LimitData, backend: Backend, xt: XtState): () => boolean {
   if (backend === 'legacy') return xtLimitMt(d, xt);
   const { rate, unit } = limitRate(d.avg);
   return nftLimitPkts(rate, unit, d.burst, xt);
@@ -177,7 +185,7 @@ function limitReference(d: LimitData, _family: Family, backend: Backend, e: Engi
  * fast path returns false without touching `prev` when the credit is short
  * and no jiffy has passed.
  */
-function xtLimitMt(r: LimitData, xt: XtState): MatchFn {
+function xtLimitMt(r: LimitData, xt: XtState): () => boolean {
   const cpj = creditsPerJiffy(xt.hz);
   const creditCap = user2credits(Math.imul(r.avg, r.burst) >>> 0, xt.hz);
   const cost = user2credits(r.avg, xt.hz);
@@ -205,7 +213,7 @@ function xtLimitMt(r: LimitData, xt: XtState): MatchFn {
  * costs nsecs / rate; tokens grow by the nanoseconds since the last packet
  * up to tokens_max. Under the limit the expression goes on.
  */
-function nftLimitPkts(rate: number, unit: number, burst: number, xt: XtState): MatchFn {
+function nftLimitPkts(rate: number, unit: number, burst: number, xt: XtState): () => boolean {
   const nsecs = unit * 1e9;
   const cost = Math.floor(nsecs / rate);
   const tokensMax = cost * (burst === 0 ? NFT_LIMIT_PKT_BURST_DEFAULT : burst);

@@ -1,11 +1,17 @@
 /**
- * physdev match: libxt_physdev.c, kernel xt_physdev.c: the bridge ports a
- * bridged packet enters/leaves by. Kernel checkentry refuses
- * `--physdev-out`/`--physdev-is-out` without a non-inverted
- * `--physdev-is-bridged` in a rule reachable from OUTPUT.
+ * physdev match: libxt_physdev.c, kernel xt_physdev.c (physdev_mt): the
+ * bridge ports a bridged packet enters/leaves by, from br_netfilter's
+ * nf_bridge_info (the packet metadata's M_BRNF, M_PHYSINNAME,
+ * M_PHYSOUTNAME; hooks/bridge/br-netfilter.ts fills them). Kernel
+ * checkentry refuses `--physdev-out`/`--physdev-is-out` without a
+ * non-inverted `--physdev-is-bridged` in a rule reachable from OUTPUT.
+ * iptables-nft loads it through nft_compat (no nf_tables expression).
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
+import { compatMatchFaces } from '../compat.js';
+import { ifnameDiffers, parseInterface, type MatchFn } from '../xt.js';
+import { BRNF_PHYSOUT, BRNF_PRESENT, M_BRNF, M_PHYSINNAME, M_PHYSOUTNAME } from '../../vm/layout.js';
 
 /** XT_PHYSDEV_OP_* bits. */
 const PHYSDEV = { IN: 1, OUT: 2, BRIDGED: 4, ISIN: 8, ISOUT: 16 } as const;
@@ -86,7 +92,32 @@ export const physdev: MatchModule<PhysdevData> = {
     }
     return undefined;
   },
-  lower: 'needs the bridge ports of a bridged packet (br_netfilter nf_bridge_info)',
-  reference: 'needs the bridge ports of a bridged packet (br_netfilter nf_bridge_info)',
+  ...compatMatchFaces(physdevMt),
 };
+
+/** physdev_mt() */
+function physdevMt(d: PhysdevData): MatchFn {
+  const bm = d.bitmask;
+  const inv = d.invert;
+  const given = (bit: number) => (bm & bit) !== 0;
+  const pin = parseInterface(d.physindev);
+  const pout = parseInterface(d.physoutdev);
+  // Not a bridged packet: a match only when every option given is inverted.
+  const unbridged = (bm & ~inv) === 0;
+  return (par) => {
+    const brnf = par.meta[M_BRNF]!;
+    if ((brnf & BRNF_PRESENT) === 0) return unbridged;
+    const outdev = (brnf & BRNF_PHYSOUT) !== 0;
+    // "This only makes sense in the FORWARD and POSTROUTING chains"
+    if (given(PHYSDEV.BRIDGED) && outdev === ((inv & PHYSDEV.BRIDGED) !== 0)) return false;
+    // physinif is set for every nf_bridge_info of a received frame
+    const indev = true;
+    if ((given(PHYSDEV.ISIN) && indev === ((inv & PHYSDEV.ISIN) !== 0)) || (given(PHYSDEV.ISOUT) && outdev === ((inv & PHYSDEV.ISOUT) !== 0))) return false;
+    const mb = par.pkt.metaBytes;
+    if (given(PHYSDEV.IN) && ifnameDiffers(mb, M_PHYSINNAME, pin.name, pin.mask) === ((inv & PHYSDEV.IN) === 0)) return false;
+    if (!given(PHYSDEV.OUT)) return true;
+    if (!outdev) return false;
+    return ifnameDiffers(mb, M_PHYSOUTNAME, pout.name, pout.mask) === ((inv & PHYSDEV.OUT) !== 0);
+  };
+}
 

@@ -61,6 +61,14 @@ export interface PathCtx {
   answers: Answer[];
   /** 0 for a received or sent packet, 1 for an answer to it, 2 for an answer to an answer, ... */
   depth: number;
+  /**
+   * The fate of a packet a bridge hook entry took over (br_netfilter's
+   * functions return NF_STOLEN after carrying the packet on themselves):
+   * set by the entry just before it returns NF_STOLEN (hooks/bridge/).
+   */
+  brStolen: Fate | undefined;
+  /** ip_sabotage_in stole the packet at PREROUTING to hand it to ip_rcv_finish (it passed PREROUTING in the bridge). */
+  brSabotage: boolean;
 }
 
 /** A packet spec's `ct` clause: the state, the direction, the conntrack's mark (-1: not given). */
@@ -71,7 +79,10 @@ export interface CtSpec {
 }
 
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
-  return { steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth };
+  return {
+    steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth,
+    brStolen: undefined, brSabotage: false,
+  };
 }
 
 /**

@@ -28,7 +28,8 @@ export type DropReason =
   | 'reroute' // ip_route_me_harder failed after mangle OUTPUT or NAT changed the packet
   | 'conntrack' // nf_conntrack_in (table full: nf_conntrack_max) or nf_confirm (clash) dropped it
   | 'nat' // the NAT core dropped it (no address to masquerade to, a MASQUERADEd connection leaving elsewhere, a header it cannot rewrite)
-  | 'device'; // the egress device is down or unknown
+  | 'device' // the egress device is down or unknown
+  | 'bridge'; // the bridge did not take the frame (port state, VLAN filter, source address, link-local group)
 
 /** Where a netfilter verdict came from. */
 export interface VerdictSource {
@@ -60,6 +61,13 @@ export type Fate = (
   | { kind: 'rejected'; with: string; tcpReset: boolean; code: number; by: VerdictSource }
   | { kind: 'queued'; queue: number; by: VerdictSource | undefined }
   | { kind: 'stolen'; by: VerdictSource | undefined }
+  /**
+   * A frame a bridge forwarded (hooks/bridge/): the copy for each port it
+   * went to (`fate` undefined: transmitted; otherwise what stopped it
+   * there) and, when a copy went up to the bridge device too (broadcast,
+   * multicast), what became of that one.
+   */
+  | { kind: 'bridged'; bridge: string; ports: { port: string; fate: Fate | undefined }[]; local: Fate | undefined }
 ) & {
   /** The NAT rewrites the packet went through before its fate (`DNAT to 10.244.1.5:8080`), when any. */
   nat?: string[];
@@ -157,5 +165,11 @@ function fateWords(f: Fate): string {
       return `queued to queue ${f.queue}${by(f.by)}`;
     case 'stolen':
       return `stolen${by(f.by)}`;
+    case 'bridged': {
+      const out = f.ports.map((p) => (p.fate ? `${p.port}: ${fateText(p.fate)}` : `out ${p.port}`));
+      const parts = [out.length ? `bridged by ${f.bridge}: ${out.join('; ')}` : `bridged by ${f.bridge}: no port to send it to`];
+      if (f.local) parts.push(`up to ${f.bridge}: ${fateText(f.local)}`);
+      return parts.join('; ');
+    }
   }
 }

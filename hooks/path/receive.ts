@@ -21,12 +21,17 @@ import type { Fate } from './fate.js';
 import { localDeliver } from './local-in.js';
 import { forward } from './forward.js';
 
-/** A frame received on `dev` (pkt decoded, with its link header if it has one): the whole receive path. */
-export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx): Fate {
+/**
+ * A frame received on `dev` (pkt decoded, with its link header if it has
+ * one): the whole receive path. `fromBridge`: a bridge passed the frame up
+ * to its own device (br_pass_frame_up → netif_receive_skb): pkt_type is
+ * the one the bridge port gave it, no eth_type_trans again.
+ */
+export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fromBridge = false): Fate {
   const m = pkt.meta;
   setDevice(pkt, 'in', dev.ifindex, dev.name, arphrd(dev), dev.group);
   setDevice(pkt, 'out', 0);
-  ethTypeTrans(pkt, dev);
+  if (!fromBridge) ethTypeTrans(pkt, dev);
   if (!dev.up) return dropped('device', `${dev.name} is down`);
   if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
     return dropped('other-host', 'the destination MAC is not the device\'s (PACKET_OTHERHOST, dropped before PREROUTING)');
@@ -35,7 +40,11 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx): F
   if (bad) return bad;
   if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `${af.rcvName}: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
   const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, dev, undefined, ctx);
-  if (pre !== 1) return pre;
+  if (pre !== 1) {
+    // ip_sabotage_in (br_netfilter) stole it to call ip_rcv_finish itself: the rest of PREROUTING is skipped.
+    if (!ctx.brSabotage) return pre;
+    ctx.brSabotage = false;
+  }
   const rt = af.routeInput(pkt, dev, ctx);
   if (rt.kind === 'drop') {
     // dst.input = ip_error / ip6_pkt_discard: the stack may answer.

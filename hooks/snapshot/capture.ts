@@ -58,6 +58,8 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'ebtables-save.txt', argv: [['ebtables-nft-save', '-c'], ['ebtables-save', '-c']], optional: true, when: hasBridge },
   { file: 'bridge-fdb.json', argv: [['bridge', '-j', 'fdb', 'show']], optional: true, when: hasBridge },
   { file: 'bridge-vlan.json', argv: [['bridge', '-j', 'vlan', 'show']], optional: true, when: hasBridge },
+  // The neighbours: the destination MAC of what the node itself sends through a bridge (br_dev_xmit).
+  { file: 'ip-neigh.json', argv: [['ip', '-j', 'neigh', 'show']], optional: true, when: hasBridge },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */

@@ -80,7 +80,7 @@ export class Node implements RoutingNode {
     /** The ipsets (ipset-save.txt, `ipset save` text; each node model reads its own copy); undefined when the snapshot has none. */
     public ipsets: { readonly file: string; readonly text: string } | undefined = undefined,
     /** The bridges, their ports, FDB, VLANs and the ebtables ruleset. */
-    readonly bridge: BridgeLevel = { bridges: new Map(), ports: new Map(), fdb: [], vlans: [], ebtables: undefined },
+    readonly bridge: BridgeLevel = { bridges: new Map(), ports: new Map(), fdb: [], vlans: [], neigh: [], ebtables: undefined },
   ) {
     for (const l of links.values()) this.linksByIndex.set(l.ifindex, l);
   }

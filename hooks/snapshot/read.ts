@@ -41,11 +41,11 @@ import { type Backend } from '../../core/netfilter.js';
 import { checkSocketDevices, parseSs } from './ss.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
-import { parseBridgeLinks, parseEbtablesSave, parseFdb, parseVlans, type BridgeLevel } from './bridge.js';
+import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parseFdb, parseVlans, type BridgeLevel } from './bridge.js';
 
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
-  'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json',
+  'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -182,11 +182,13 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   const fdbText = files.get('bridge-fdb.json');
   const vlanText = files.get('bridge-vlan.json');
   const ebtText = files.get('ebtables-save.txt');
+  const neighText = files.get('ip-neigh.json');
   const bridge: BridgeLevel = {
     ...bl,
     fdb: fdbText === undefined ? [] : parseFdb(fdbText, path('bridge-fdb.json'), links),
     vlans: vlanText === undefined ? [] : parseVlans(vlanText, path('bridge-vlan.json'), links),
-    ebtables: ebtText === undefined ? undefined : { file: path('ebtables-save.txt'), ruleset: parseEbtablesSave(ebtText, path('ebtables-save.txt')) },
+    neigh: neighText === undefined ? [] : parseNeigh(neighText, path('ip-neigh.json'), links),
+    ebtables: ebtText === undefined ? undefined : { file: path('ebtables-save.txt'), ruleset: parseEbtablesSave(ebtText, path('ebtables-save.txt')), backend: ebtablesBackend(ebtText) },
   };
   return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')), bridge);
 }

@@ -486,3 +486,45 @@ iptables-legacy -P OUTPUT DROP`);
     spawnSync('sleep', ['0.1']);
   }
 }
+
+/**
+ * The bridge node of kernel-oracle.md (names in `NS`): br0 (mcast_snooping
+ * 0, MAC `MAC.br0`) 10.0.0.1/24 over ports eth0 and eth1, veths to the
+ * peers' veth0 (10.0.0.2 `MAC.a` in NS.a, 10.0.0.3 `MAC.b` in NS.b); static
+ * fdb entries and permanent neighbours for both peers; IPv6 off, ICMP echo
+ * ignored, the peers silenced (OUTPUT DROP); waits until both ports forward.
+ */
+export function bridgeTopology(NS: { a: string; n: string; b: string }, MAC: { a: string; b: string; br0: string; eth0: string; eth1: string }): void {
+  for (const ns of Object.values(NS)) {
+    const r = netnsAdd(ns);
+    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    nsSh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
+  }
+  nsSh(NS.a, `ip link add veth0 address ${MAC.a} type veth peer name eth0 netns ${NS.n}`);
+  nsSh(NS.b, `ip link add veth0 address ${MAC.b} type veth peer name eth1 netns ${NS.n}`);
+  nsSh(NS.n, `ip link add br0 address ${MAC.br0} type bridge mcast_snooping 0
+ip link set eth0 address ${MAC.eth0}
+ip link set eth1 address ${MAC.eth1}
+sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1 net.ipv6.conf.br0.disable_ipv6=1
+sysctl -qw net.ipv4.icmp_echo_ignore_all=1 net.bridge.bridge-nf-call-iptables=1
+ip link set eth0 master br0
+ip link set eth1 master br0
+ip addr add 10.0.0.1/24 dev br0
+ip link set eth0 up; ip link set eth1 up; ip link set br0 up
+bridge fdb replace ${MAC.a} dev eth0 master static
+bridge fdb replace ${MAC.b} dev eth1 master static
+ip neigh replace 10.0.0.2 lladdr ${MAC.a} dev br0 nud permanent
+ip neigh replace 10.0.0.3 lladdr ${MAC.b} dev br0 nud permanent`);
+  for (const [ns, ip] of [[NS.a, '10.0.0.2'], [NS.b, '10.0.0.3']] as const) {
+    nsSh(ns, `sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1
+ip addr add ${ip}/24 dev veth0
+ip link set veth0 up
+iptables-legacy -P OUTPUT DROP`);
+  }
+  for (let i = 0; i < 100; i++) {
+    const r = spawnSync('ip', ['netns', 'exec', NS.n, 'bridge', 'link', 'show'], { encoding: 'utf8' });
+    if ((r.stdout.match(/state forwarding/g) ?? []).length >= 2) return;
+    spawnSync('sleep', ['0.1']);
+  }
+  throw new Error('the bridge ports never reached the forwarding state');
+}

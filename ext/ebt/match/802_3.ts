@@ -5,7 +5,10 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, wholeNumber } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+/** ebt_802_3.h: the SNAP SAP, and the UI control bits. */
+const CHECK_TYPE = 0xaa;
+const IS_UI = 0x03;
 
 interface Ebt8023Data {
   sap: number | undefined;
@@ -44,5 +47,26 @@ export const m802_3: EbtModule<Ebt8023Data> = {
     return s;
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  /**
+   * ebt_802_3_mt(): the LLC header after the length field (skb_mac_header()
+   * + ETH_HLEN, i.e. skb->data), read as the kernel does, without a bounds
+   * check (bytes past the frame read as zero here).
+   */
+  reference: {
+    mt: (d) => (p) => {
+      const b = (i: number) => (p.nh + i < p.end ? p.d[p.nh + i]! : 0);
+      const dsap = b(0);
+      const ssap = b(1);
+      const type = b(2) & IS_UI ? (b(6) << 8) | b(7) : (b(7) << 8) | b(8);
+      if (d.sap !== undefined) {
+        if ((d.sap !== ssap) !== d.invSap) return false;
+        if ((d.sap !== dsap) !== d.invSap) return false;
+      }
+      if (d.type !== undefined) {
+        if (!(dsap === CHECK_TYPE && ssap === CHECK_TYPE)) return false;
+        if ((d.type !== type) !== d.invType) return false;
+      }
+      return true;
+    },
+  },
 };

@@ -6,8 +6,10 @@
  */
 import { fail } from '../../../core/errors.js';
 import { etherAton, etherNtoa, formatIPv4, parseIPv4 } from '../../../core/addr.js';
-import type { EbtModule, EbtParseContext } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL } from '../values.js';
+import type { EbtModule, EbtParam, EbtParseContext } from '../types.js';
+import { BRIDGE_LOWER_REFUSAL } from '../values.js';
+import { ebtHeader } from '../ref.js';
+import { M_PROTOCOL } from '../../../vm/layout.js';
 
 /** One list element: 6 MAC bytes and, for a pair, 4 IPv4 bytes. */
 interface AmongPair {
@@ -81,5 +83,87 @@ export const among: EbtModule<AmongData> = {
     return s;
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  reference: { mt: (d, env) => (env.backend === 'legacy' ? (p) => ebtAmongMt(d, p) : (p) => nftAmongMt(d, p)) },
 };
+
+const ipOf = (ip: Uint8Array | undefined): number => (ip ? ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0 : 0);
+const be32 = (dd: Uint8Array, at: number): number => ((dd[at]! << 24) | (dd[at + 1]! << 16) | (dd[at + 2]! << 8) | dd[at + 3]!) >>> 0;
+
+/** ebt_mac_wormhash_contains(): the MAC with no IP, or with this IP when the frame has one (`ip` != 0). */
+function wormhashContains(l: AmongList, dd: Uint8Array, at: number, ip: number): boolean {
+  for (const pr of l.pairs) {
+    let same = true;
+    for (let i = 0; i < 6; i++) if (dd[at + i] !== pr.mac[i]) same = false;
+    if (!same) continue;
+    const pip = ipOf(pr.ip);
+    if (pip === 0 || (ip !== 0 && pip === ip)) return true;
+  }
+  return false;
+}
+
+/**
+ * get_ip_src() / get_ip_dst(): the IPv4 source/destination, or the ARP
+ * sender/target protocol address, 0 for other frames; -1 when the header
+ * is short (the match fails).
+ */
+function frameIp(p: EbtParam, dst: boolean): number {
+  const proto = p.nh >= 2 ? (p.d[p.nh - 2]! << 8) | p.d[p.nh - 1]! : 0;
+  if (proto === 0x0800) {
+    const ih = ebtHeader(p, 0, 20);
+    return ih < 0 ? -1 : be32(p.d, ih + (dst ? 16 : 12));
+  }
+  if (proto === 0x0806) {
+    const ah = ebtHeader(p, 0, 8);
+    if (ah < 0 || p.d[ah + 5] !== 4 || p.d[ah + 4] !== 6) return -1;
+    const bp = ebtHeader(p, dst ? 8 + 12 + 4 : 8 + 6, 4);
+    return bp < 0 ? -1 : be32(p.d, bp);
+  }
+  return 0;
+}
+
+/** ebt_among_mt() (net/bridge/netfilter/ebt_among.c). */
+function ebtAmongMt(d: AmongData, p: EbtParam): boolean {
+  if (d.src) {
+    const ip = frameIp(p, false);
+    if (ip < 0) return false;
+    if (wormhashContains(d.src, p.d, 6, ip) === d.src.invert) return false;
+  }
+  if (d.dst) {
+    const ip = frameIp(p, true);
+    if (ip < 0) return false;
+    if (wormhashContains(d.dst, p.d, 0, ip) === d.dst.invert) return false;
+  }
+  return true;
+}
+
+/**
+ * What ebtables-nft loads instead (add_nft_among(), iptables 1.8.9): with a
+ * `MAC=IP` pair in either list, `meta protocol` must be IPv4; each list is a
+ * lookup of the MAC (at link header +6 / +0), concatenated with the IPv4
+ * source/destination (network header +12 / +16) when the list has pairs, in
+ * an interval set where a MAC without IP covers every address.
+ */
+function nftAmongMt(d: AmongData, p: EbtParam): boolean {
+  const hasIp = (l: AmongList | undefined) => l !== undefined && l.pairs.some((x) => x.ip !== undefined);
+  if ((hasIp(d.src) || hasIp(d.dst)) && p.meta[M_PROTOCOL] !== 0x0800) return false;
+  for (const [l, macAt, ipOff] of [[d.src, 6, 12], [d.dst, 0, 16]] as const) {
+    if (!l) continue;
+    let ip = -1;
+    if (hasIp(l)) {
+      const at = ebtHeader(p, ipOff, 4);
+      if (at < 0) return false; // the payload load breaks
+      ip = be32(p.d, at);
+    }
+    let found = false;
+    for (const pr of l.pairs) {
+      let same = true;
+      for (let i = 0; i < 6; i++) if (p.d[macAt + i] !== pr.mac[i]) same = false;
+      if (same && (ip < 0 || pr.ip === undefined || ipOf(pr.ip) === ip)) {
+        found = true;
+        break;
+      }
+    }
+    if (found === l.invert) return false;
+  }
+  return true;
+}

@@ -5,9 +5,10 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { MacMask } from '../../../core/ebt-ast.js';
-import type { EbtModule } from '../types.js';
+import type { EbtModule, EbtParam } from '../types.js';
+import { ebtHeader } from '../ref.js';
 import {
-  BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, ethertypeByName, formatIpMask, formatMacMask, macMaskOption, parseIpMask,
+  BRIDGE_LOWER_REFUSAL, ethertypeByName, formatIpMask, formatMacMask, macMaskOption, parseIpMask,
   wholeNumber,
 } from '../values.js';
 
@@ -119,5 +120,50 @@ export const arp: EbtModule<ArpData> = {
     );
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  reference: { mt: (d) => (p) => ebtArpMt(d, p) },
 };
+
+function maskedDiffers(dd: Uint8Array, at: number, am: MacMask): boolean {
+  for (let i = 0; i < am.addr.length; i++) if (((dd[at + i]! ^ am.addr[i]!) & am.mask[i]!) !== 0) return true;
+  return false;
+}
+
+/** ebt_arp_mt() (net/bridge/netfilter/ebt_arp.c): the ARP header at skb->data. */
+function ebtArpMt(d: ArpData, p: EbtParam): boolean {
+  const ah = ebtHeader(p, 0, 8);
+  if (ah < 0) return false;
+  const dd = p.d;
+  const hrd = (dd[ah]! << 8) | dd[ah + 1]!;
+  const pro = (dd[ah + 2]! << 8) | dd[ah + 3]!;
+  const hln = dd[ah + 4]!;
+  const pln = dd[ah + 5]!;
+  const op = (dd[ah + 6]! << 8) | dd[ah + 7]!;
+  if (d.opcode && (d.opcode.v !== op) !== d.opcode.inv) return false;
+  if (d.htype && (d.htype.v !== hrd) !== d.htype.inv) return false;
+  if (d.ptype && (d.ptype.v !== pro) !== d.ptype.inv) return false;
+  if (d.ipSrc || d.ipDst || d.gratuitous) {
+    if (pln !== 4 || pro !== 0x0800) return false;
+    const sap = ebtHeader(p, 8 + hln, 4);
+    if (sap < 0) return false;
+    const dap = ebtHeader(p, 8 + 2 * hln + 4, 4);
+    if (dap < 0) return false;
+    if (d.ipSrc && maskedDiffers(dd, sap, d.ipSrc.v) !== d.ipSrc.inv) return false;
+    if (d.ipDst && maskedDiffers(dd, dap, d.ipDst.v) !== d.ipDst.inv) return false;
+    if (d.gratuitous) {
+      const differ = dd[sap] !== dd[dap] || dd[sap + 1] !== dd[dap + 1] || dd[sap + 2] !== dd[dap + 2] || dd[sap + 3] !== dd[dap + 3];
+      if (differ !== d.gratuitous.inv) return false;
+    }
+  }
+  if (d.macSrc || d.macDst) {
+    if (hln !== 6 || hrd !== 1) return false;
+    if (d.macSrc) {
+      const mp = ebtHeader(p, 8, 6);
+      if (mp < 0 || maskedDiffers(dd, mp, d.macSrc.v) !== d.macSrc.inv) return false;
+    }
+    if (d.macDst) {
+      const mp = ebtHeader(p, 8 + hln + pln, 6);
+      if (mp < 0 || maskedDiffers(dd, mp, d.macDst.v) !== d.macDst.inv) return false;
+    }
+  }
+  return true;
+}

@@ -5,12 +5,14 @@
  * behind it; the rule needs `-p IPv4` / `-p IPv6`.
  */
 import { fail } from '../../../core/errors.js';
-import type { EbtModule } from '../types.js';
+import type { EbtModule, EbtParam } from '../types.js';
+import { ebtHeader } from '../ref.js';
+import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, ipv6ExtHdr } from '../../../vm/packet.js';
 import { ICMP_NAMES, ICMPV6_NAMES } from '../../match/icmp.js';
 import { parsePortRange, parseProtocol } from '../../protocols.js';
 import { protoNumberName } from '../../protocols.js';
 import {
-  BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, formatIcmpTypeCode, formatIpMask, formatRange, parseIcmpTypeCode,
+  BRIDGE_LOWER_REFUSAL, formatIcmpTypeCode, formatIpMask, formatRange, parseIcmpTypeCode,
   parseIpMask, wholeNumber, type TypeName,
 } from '../values.js';
 
@@ -122,8 +124,94 @@ function ipModule(family: 'ip' | 'ip6'): EbtModule<IpData> {
       );
     },
     lower: BRIDGE_LOWER_REFUSAL,
-    reference: BRIDGE_REFERENCE_REFUSAL,
+    reference: { mt: (d) => (v6 ? (p: EbtParam) => ebtIp6Mt(d, p) : (p: EbtParam) => ebtIpMt(d, p)) },
   };
+}
+
+/** (a & m) != (b & m) over the address bytes at `at`. */
+function maskedDiffers(dd: Uint8Array, at: number, am: { addr: Uint8Array; mask: Uint8Array }): boolean {
+  for (let i = 0; i < am.addr.length; i++) if (((dd[at + i]! ^ am.addr[i]!) & am.mask[i]!) !== 0) return true;
+  return false;
+}
+
+const outside = (v: number, r: [number, number]) => v < r[0] || v > r[1];
+
+/** The port / ICMP / IGMP part both matches share (the 4 bytes of `union pkthdr` at `at`). */
+function l4Mt(d: IpData, dd: Uint8Array, at: number): boolean {
+  if (d.dport && outside((dd[at + 2]! << 8) | dd[at + 3]!, d.dport.v) !== d.dport.inv) return false;
+  if (d.sport && outside((dd[at]! << 8) | dd[at + 1]!, d.sport.v) !== d.sport.inv) return false;
+  if (d.icmp && (outside(dd[at]!, d.icmp.v.type) || outside(dd[at + 1]!, d.icmp.v.code)) !== d.icmp.inv) return false;
+  if (d.igmp && outside(dd[at]!, d.igmp.v) !== d.igmp.inv) return false;
+  return true;
+}
+
+/** ebt_ip_mt() (net/bridge/netfilter/ebt_ip.c): the IPv4 header at skb->data, no version or checksum test. */
+function ebtIpMt(d: IpData, p: EbtParam): boolean {
+  const ih = ebtHeader(p, 0, 20);
+  if (ih < 0) return false;
+  const dd = p.d;
+  if (d.tos && (d.tos.v !== dd[ih + 1]) !== d.tos.inv) return false;
+  if (d.src && maskedDiffers(dd, ih + 12, d.src.v) !== d.src.inv) return false;
+  if (d.dst && maskedDiffers(dd, ih + 16, d.dst.v) !== d.dst.inv) return false;
+  if (d.proto) {
+    if ((d.proto.v !== dd[ih + 9]) !== d.proto.inv) return false;
+    if (!(d.dport || d.sport || d.icmp || d.igmp)) return true;
+    if (((dd[ih + 6]! << 8) | dd[ih + 7]!) & 0x1fff) return false;
+    const at = ebtHeader(p, (dd[ih]! & 0x0f) * 4, 4);
+    if (at < 0) return false;
+    return l4Mt(d, dd, at);
+  }
+  return true;
+}
+
+/**
+ * ipv6_skip_exthdr() (net/ipv6/exthdrs_core.c) from offset `start`: the
+ * offset of the upper-layer header and its protocol, or -1.
+ */
+function ipv6SkipExthdr(p: EbtParam, start: number, out: { nexthdr: number }): number {
+  let nexthdr = out.nexthdr;
+  const dd = p.d;
+  while (ipv6ExtHdr(nexthdr)) {
+    if (nexthdr === NEXTHDR_NONE) return -1;
+    const hp = ebtHeader(p, start, 2);
+    if (hp < 0) return -1;
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      const fp = ebtHeader(p, start + 2, 2);
+      if (fp < 0) return -1;
+      if (((dd[fp]! << 8) | dd[fp + 1]!) & ~0x7) break;
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = (dd[hp + 1]! + 2) << 2;
+    else hdrlen = (dd[hp + 1]! + 1) << 3;
+    nexthdr = dd[hp]!;
+    start += hdrlen;
+  }
+  out.nexthdr = nexthdr;
+  return start;
+}
+
+const skipOut = { nexthdr: 0 };
+
+/** ebt_ip6_mt() (net/bridge/netfilter/ebt_ip6.c). */
+function ebtIp6Mt(d: IpData, p: EbtParam): boolean {
+  const ih = ebtHeader(p, 0, 40);
+  if (ih < 0) return false;
+  const dd = p.d;
+  if (d.tos && (d.tos.v !== ((((dd[ih]! << 8) | dd[ih + 1]!) >> 4) & 0xff)) !== d.tos.inv) return false;
+  if ((d.src && maskedDiffers(dd, ih + 8, d.src.v) !== d.src.inv) || (d.dst && maskedDiffers(dd, ih + 24, d.dst.v) !== d.dst.inv)) {
+    return false;
+  }
+  if (d.proto) {
+    skipOut.nexthdr = dd[ih + 6]!;
+    const off = ipv6SkipExthdr(p, 40, skipOut);
+    if (off === -1) return false;
+    if ((d.proto.v !== skipOut.nexthdr) !== d.proto.inv) return false;
+    if (!(d.dport || d.sport || d.icmp)) return true;
+    const at = ebtHeader(p, off, 4);
+    if (at < 0) return false;
+    return l4Mt(d, dd, at);
+  }
+  return true;
 }
 
 export const ip = ipModule('ip');

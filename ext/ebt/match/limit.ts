@@ -5,8 +5,8 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { formatLimitRate, parseRate } from '../../match/limit.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, wholeNumber } from '../values.js';
+import { formatLimitRate, limitBucket, parseRate } from '../../match/limit.js';
+import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
 
 interface EbtLimitData {
   /** Period in units of 1/10000 s (EBT_LIMIT_SCALE). */
@@ -38,5 +38,6 @@ export const limit: EbtModule<EbtLimitData> = {
   },
   save: (d) => ` --limit ${formatLimitRate(d.avg)} --limit-burst ${d.burst}`,
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_limit_mt() (net/bridge/netfilter/ebt_limit.c), or nft_limit under ebtables-nft
+  reference: { mt: (d, env) => limitBucket(d, env.backend, env.xt) },
 };

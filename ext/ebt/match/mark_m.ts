@@ -6,7 +6,8 @@
 import { fail } from '../../../core/errors.js';
 import { cStrtoul } from '../../numbers.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL } from '../values.js';
+import { M_MARK } from '../../../vm/layout.js';
 
 const EBT_MARK_AND = 1;
 const EBT_MARK_OR = 2;
@@ -52,5 +53,12 @@ export const mark_m: EbtModule<MarkMData> = {
     return `${d.invert ? ' !' : ''} --mark ${val}`;
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_mark_mt()
+  reference: {
+    mt: (d) => (p) => {
+      const mark = p.meta[M_MARK]!;
+      if (d.bitmask & EBT_MARK_OR) return ((mark & d.mask) !== 0) !== d.invert;
+      return ((mark & d.mask) >>> 0 === d.mark >>> 0) !== d.invert;
+    },
+  },
 };

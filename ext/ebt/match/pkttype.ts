@@ -4,7 +4,8 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, wholeNumber } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+import { M_PKTTYPE } from '../../../vm/layout.js';
 
 /** classes[] of libebt_pkttype.c, indexed by PACKET_* value. */
 const CLASSES = ['host', 'broadcast', 'multicast', 'otherhost', 'outgoing', 'loopback', 'fastroute'];
@@ -34,5 +35,6 @@ export const pkttype: EbtModule<PkttypeData> = {
   },
   save: (d) => `${d.invert ? ' !' : ''} --pkttype-type ${CLASSES[d.type] ?? String(d.type)}`,
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_pkttype_mt()
+  reference: { mt: (d) => (p) => (p.meta[M_PKTTYPE] === d.type) !== d.invert },
 };

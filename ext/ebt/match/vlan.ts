@@ -5,7 +5,9 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, ethertypeByName, wholeNumber } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL, ethertypeByName, wholeNumber } from '../values.js';
+import { M_PROTOCOL, M_VLAN_PROTO, M_VLAN_TCI } from '../../../vm/layout.js';
+import { ebtHeader } from '../ref.js';
 
 const ETH_P_8021Q = 0x8100;
 /** ETH_ZLEN: the smallest encapsulated type libebt_vlan takes. */
@@ -57,5 +59,24 @@ export const vlan: EbtModule<VlanData> = {
     return s;
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_vlan_mt(): the accelerated tag and skb->protocol, else an 802.1Q header at skb->data
+  reference: {
+    mt: (d) => (p) => {
+      let tci: number;
+      let encap: number;
+      if (p.meta[M_VLAN_PROTO] !== 0) {
+        tci = p.meta[M_VLAN_TCI]!;
+        encap = p.meta[M_PROTOCOL]!;
+      } else {
+        const at = ebtHeader(p, 0, 4);
+        if (at < 0) return false;
+        tci = (p.d[at]! << 8) | p.d[at + 1]!;
+        encap = (p.d[at + 2]! << 8) | p.d[at + 3]!;
+      }
+      if (d.id && (d.id.v !== (tci & 0xfff)) !== d.id.inv) return false;
+      if (d.prio && (d.prio.v !== ((tci >> 13) & 7)) !== d.prio.inv) return false;
+      if (d.encap && (d.encap.v !== encap) !== d.encap.inv) return false;
+      return true;
+    },
+  },
 };

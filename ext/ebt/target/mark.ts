@@ -7,7 +7,9 @@ import { fail } from '../../../core/errors.js';
 import type { EbtVerdict } from '../../../core/ebt-ast.js';
 import { cStrtoul } from '../../numbers.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, parseVerdict } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL, parseVerdict } from '../values.js';
+import { M_MARK } from '../../../vm/layout.js';
+import { ebtVerdict } from '../types.js';
 
 type MarkOp = 'set' | 'or' | 'and' | 'xor';
 
@@ -51,5 +53,18 @@ export const mark: EbtModule<EbtMarkData> = {
   save: (d) => `--mark-${d.op} 0x${d.mark.toString(16)} --mark-target ${d.target}`,
   verdictOf: (d) => d.target,
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_mark_tg()
+  reference: {
+    tg: (d) => {
+      const v = ebtVerdict(d.target);
+      return (p) => {
+        const m = p.meta;
+        if (d.op === 'set') m[M_MARK] = d.mark | 0;
+        else if (d.op === 'or') m[M_MARK] = m[M_MARK]! | d.mark;
+        else if (d.op === 'and') m[M_MARK] = m[M_MARK]! & d.mark;
+        else m[M_MARK] = m[M_MARK]! ^ d.mark;
+        return v;
+      };
+    },
+  },
 };

@@ -11,8 +11,12 @@ import { fail } from '../../../core/errors.js';
 import type { EbtVerdict } from '../../../core/ebt-ast.js';
 import { formatMac } from '../../../core/addr.js';
 import { NF_BR_BROUTING, NF_BR_LOCAL_OUT, NF_BR_POST_ROUTING, NF_BR_PRE_ROUTING } from '../../../core/netfilter.js';
-import type { EbtModule, EbtParseContext } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, macOption, parseVerdict } from '../values.js';
+import { ebtVerdict, type EbtModule, type EbtParseContext } from '../types.js';
+import { EBT_DROP } from '../../../core/netfilter.js';
+import { M_BRIINAME, M_IIFNAME, M_PKTTYPE, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST } from '../../../vm/layout.js';
+import { ETH_P_ARP } from '../../../vm/packet.js';
+import { ebtHeader, macEqual, metaName } from '../ref.js';
+import { BRIDGE_LOWER_REFUSAL, macOption, parseVerdict } from '../values.js';
 
 interface MacNatData {
   mac: Uint8Array | undefined;
@@ -50,7 +54,29 @@ export const dnat: EbtModule<MacNatData> = {
     hookCheck(ctx, { nat: (1 << NF_BR_PRE_ROUTING) | (1 << NF_BR_LOCAL_OUT), broute: 1 << NF_BR_BROUTING }),
   verdictOf: (d) => d.target,
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  /**
+   * ebt_dnat_tg(): the new destination, and skb->pkt_type as the new address
+   * makes it (broadcast / multicast, or host when it is the address of the
+   * bridge (PREROUTING) or of the input device (BROUTING); LOCAL_OUT leaves it).
+   */
+  reference: {
+    tg: (d, env) => {
+      const mac = d.mac!;
+      const v = ebtVerdict(d.target);
+      return (p) => {
+        p.d.set(mac, 0);
+        if (mac[0]! & 1) {
+          p.meta[M_PKTTYPE] = mac.every((b) => b === 0xff) ? PACKET_BROADCAST : PACKET_MULTICAST;
+          return v;
+        }
+        const dev = p.hook === NF_BR_BROUTING ? metaName(p, M_IIFNAME) : p.hook === NF_BR_PRE_ROUTING ? metaName(p, M_BRIINAME) : '';
+        if (dev === '') return v;
+        const own = env.macOf(dev);
+        p.meta[M_PKTTYPE] = own && macEqual(mac, 0, own) ? PACKET_HOST : PACKET_OTHERHOST;
+        return v;
+      };
+    },
+  },
 };
 
 export const snat: EbtModule<MacNatData> = {
@@ -76,7 +102,28 @@ export const snat: EbtModule<MacNatData> = {
   check: (_d, ctx) => hookCheck(ctx, { nat: 1 << NF_BR_POST_ROUTING }),
   verdictOf: (d) => d.target,
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  /**
+   * ebt_snat_tg(): the new source; with --snat-arp, the ARP sender hardware
+   * address too when the ARP header says 6-byte addresses (a short ARP
+   * header drops).
+   */
+  reference: {
+    tg: (d) => {
+      const mac = d.mac!;
+      const v = ebtVerdict(d.target);
+      return (p) => {
+        p.d.set(mac, 6);
+        if (d.arp && p.nh >= 2 && ((p.d[p.nh - 2]! << 8) | p.d[p.nh - 1]!) === ETH_P_ARP) {
+          const at = ebtHeader(p, 0, 8);
+          if (at < 0) return EBT_DROP;
+          if (p.d[at + 4] !== 6) return v;
+          if (ebtHeader(p, 8, 6) < 0) return EBT_DROP;
+          p.d.set(mac, at + 8);
+        }
+        return v;
+      };
+    },
+  },
 };
 
 export const redirect: EbtModule<MacNatData> = {
@@ -92,5 +139,16 @@ export const redirect: EbtModule<MacNatData> = {
   check: (_d, ctx) => hookCheck(ctx, { nat: 1 << NF_BR_PRE_ROUTING, broute: 1 << NF_BR_BROUTING }),
   verdictOf: (d) => d.target,
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  /** ebt_redirect_tg(): the destination becomes the bridge's address (the input device's in BROUTING), pkt_type host. */
+  reference: {
+    tg: (d, env) => {
+      const v = ebtVerdict(d.target);
+      return (p) => {
+        const own = env.macOf(p.hook === NF_BR_BROUTING ? metaName(p, M_IIFNAME) : metaName(p, M_BRIINAME));
+        if (own) p.d.set(own, 0);
+        p.meta[M_PKTTYPE] = PACKET_HOST;
+        return v;
+      };
+    },
+  },
 };

@@ -5,7 +5,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, wholeNumber } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
 
 /** eight_priority[] of libebt_log.c, indexed by level. */
 const LEVELS = ['emerg', 'alert', 'crit', 'error', 'warning', 'notice', 'info', 'debug'];
@@ -68,5 +68,11 @@ export const log: EbtModule<EbtLogData> = {
     return s;
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_log_tg(): the log line is the node's to print; the watcher records it
+  reference: {
+    mt: (d) => (p) => {
+      if (p.env.recording) p.env.actions.push({ kind: 'LOG', chain: p.chain, rule: p.rule, level: d.level, prefix: d.prefix, logflags: d.bitmask });
+      return true;
+    },
+  },
 };

@@ -5,7 +5,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, BRIDGE_REFERENCE_REFUSAL, wholeNumber } from '../values.js';
+import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
 
 /** EBT_NFLOG_PREFIX_SIZE. */
 const PREFIX_SIZE = 64;
@@ -60,5 +60,11 @@ export const nflog: EbtModule<EbtNflogData> = {
     return s;
   },
   lower: BRIDGE_LOWER_REFUSAL,
-  reference: BRIDGE_REFERENCE_REFUSAL,
+  // ebt_nflog_tg(): recorded, the packet goes on
+  reference: {
+    mt: (d) => (p) => {
+      if (p.env.recording) p.env.actions.push({ kind: 'NFLOG', chain: p.chain, rule: p.rule, group: d.group, prefix: d.prefix });
+      return true;
+    },
+  },
 };

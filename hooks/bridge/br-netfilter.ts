@@ -1,0 +1,281 @@
+/**
+ * br_netfilter: bridged IPv4/IPv6 frames through the iptables hooks, as
+ * net/bridge/br_netfilter_hooks.c and br_netfilter_ipv6.c (Linux 6.18)
+ * register them once a bridge exists (brnf_device_event):
+ *
+ *   br_nf_pre_routing   NF_BR_PRE_ROUTING, NF_BR_PRI_BRNF (0): with bridge-nf-call-iptables
+ *                       (-ip6tables) or the bridge's own nf_call_iptables, an IP frame (a
+ *                       VLAN-tagged one only with bridge-nf-filter-vlan-tagged) gets an
+ *                       nf_bridge_info (physindev = the port, ipv4_daddr), in = the bridge,
+ *                       PACKET_OTHERHOST becomes HOST for the hook, and passes NF_INET_PRE_ROUTING
+ *                       (conntrack, nat, mangle, raw: in = the bridge); then br_nf_pre_routing_finish:
+ *                       a destination changed by DNAT is routed (ip_route_input on the bridge):
+ *                       out of the bridge again → still bridged (br_nf_pre_routing_finish_bridge:
+ *                       the neighbour's MAC), anywhere else → the frame's destination becomes
+ *                       the bridge's own MAC and it goes up (local delivery or routing); the
+ *                       other bridge PRE_ROUTING entries after br_netfilter run (br_nf_hook_thresh)
+ *   br_nf_forward       NF_BR_FORWARD, 0: NF_INET_FORWARD with in = out = the bridge,
+ *                       physoutdev = the egress port; then the bridge FORWARD entries after it
+ *   br_nf_post_routing  NF_BR_POST_ROUTING, NF_BR_PRI_LAST: a frame with a physoutdev (it was
+ *                       bridged) passes NF_INET_POST_ROUTING (in none, out the bridge)
+ *   br_nf_local_in      NF_BR_LOCAL_IN, NF_BR_PRI_LAST: confirms the unconfirmed conntrack of a
+ *                       frame that is not PACKET_HOST (a broadcast going up)
+ *   ip_sabotage_in      NF_INET_PRE_ROUTING, NF_IP_PRI_FIRST (IPv4 and IPv6): a frame that passed
+ *                       PREROUTING in the bridge skips it when it comes up the bridge device
+ *
+ * ARP (bridge-nf-call-arptables: arptables FORWARD) is not modelled (no
+ * arptables); neither is PPPoE (bridge-nf-filter-pppoe-tagged: the PPPoE
+ * session header is not decoded); bridge-nf-pass-vlan-input-dev (VLAN
+ * devices over the bridge) is not modelled.
+ */
+import {
+  NF_ACCEPT, NF_DROP, NF_BR_FORWARD, NF_BR_LOCAL_IN, NF_BR_POST_ROUTING, NF_BR_PRE_ROUTING, NF_INET_FORWARD, NF_INET_POST_ROUTING,
+  NF_INET_PRE_ROUTING, NF_STOLEN, NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6,
+} from '../../core/netfilter.js';
+import {
+  BRNF_IN_PREROUTING, BRNF_PHYSOUT, BRNF_PKT_OTHERHOST, BRNF_PRESENT, BRNF_SABOTAGE_DONE, M_BRNF, M_BRNF_DADDR, M_CT_ID, M_MACOFF,
+  M_END, M_NHOFF, M_PHYSINNAME, M_PROTOCOL, M_PHYSOUTNAME, M_PKTTYPE, PACKET_HOST, PACKET_OTHERHOST,
+} from '../../vm/layout.js';
+import { ETH_P_IP, ETH_P_IPV6, setNameWords, type Packet } from '../../vm/packet.js';
+import { ipView } from './view.js';
+import type { NodeHookOps, NodeHookState } from '../hook.js';
+import { dropped, type InetFamily, type PathCtx } from '../path/ctx.js';
+import type { Fate } from '../path/fate.js';
+import { NF_BR_PRI_BRNF, NF_BR_PRI_LAST, NF_IP_PRI_FIRST } from '../priorities.js';
+import type { Sysctls } from '../snapshot/sysctl.js';
+import type { Link } from '../snapshot/node.js';
+import { BR_NF_PRE_ROUTING } from './nf-bridge.js';
+import type { BridgeNode } from './bridge.js';
+
+/** The br_netfilter switches of the namespace (net.bridge.*). */
+export interface BrnfSysctl {
+  callIptables: boolean;
+  callIp6tables: boolean;
+  callArptables: boolean;
+  filterVlanTagged: boolean;
+  filterPppoeTagged: boolean;
+}
+
+export function brnfSysctl(s: Sysctls): BrnfSysctl {
+  return {
+    callIptables: s.bridgeNfCallIptables(),
+    callIp6tables: s.bridgeNfCallIp6tables(),
+    callArptables: s.num('net.bridge.bridge-nf-call-arptables') > 0,
+    filterVlanTagged: s.num('net.bridge.bridge-nf-filter-vlan-tagged') > 0,
+    filterPppoeTagged: s.num('net.bridge.bridge-nf-filter-pppoe-tagged') > 0,
+  };
+}
+
+/** What br_netfilter asks of conntrack: nf_confirm (br_nf_local_in). */
+export interface BrnfConntrack {
+  isConfirmed(id: number): boolean;
+  confirm(pkt: Packet): number;
+}
+
+export class BrNetfilter {
+  constructor(
+    readonly br: BridgeNode,
+    readonly sysctl: BrnfSysctl,
+    private readonly inet: (pf: number) => InetFamily | undefined,
+    readonly ct: BrnfConntrack | undefined,
+  ) {}
+
+  /** The entries br_netfilter registers (br_nf_ops). */
+  ops(): NodeHookOps[] {
+    const mod = { kind: 'module' as const, explain: (v: number, st: NodeHookState) => this.explain(v, st) };
+    const sabotage = (pf: number): NodeHookOps => ({ pf, hooknum: NF_INET_PRE_ROUTING, priority: NF_IP_PRI_FIRST, name: 'ip_sabotage_in', source: mod, hook: (pkt, st) => ipSabotageIn(pkt, st) });
+    return [
+      { pf: NFPROTO_BRIDGE, hooknum: NF_BR_PRE_ROUTING, priority: NF_BR_PRI_BRNF, name: BR_NF_PRE_ROUTING, source: mod, hook: (pkt, st) => this.preRouting(pkt, st) },
+      { pf: NFPROTO_BRIDGE, hooknum: NF_BR_LOCAL_IN, priority: NF_BR_PRI_LAST, name: 'br_nf_local_in', source: mod, hook: (pkt) => this.localIn(pkt) },
+      { pf: NFPROTO_BRIDGE, hooknum: NF_BR_FORWARD, priority: NF_BR_PRI_BRNF, name: 'br_nf_forward', source: mod, hook: (pkt, st) => this.forward(pkt, st) },
+      { pf: NFPROTO_BRIDGE, hooknum: NF_BR_POST_ROUTING, priority: NF_BR_PRI_LAST, name: 'br_nf_post_routing', source: mod, hook: (pkt, st) => this.postRouting(pkt, st) },
+      sabotage(NFPROTO_IPV4),
+      sabotage(NFPROTO_IPV6),
+    ];
+  }
+
+  /** The fate of br_netfilter's own drops (br_validate_ipv4/ipv6: a bad header). */
+  private explain(v: number, _st: NodeHookState): Fate | undefined {
+    if (v !== NF_DROP) return undefined;
+    return dropped('bad-header', 'br_netfilter: the IP header does not validate (br_validate_ipv4 / br_validate_ipv6)');
+  }
+
+  /** IS_IP / is_vlan_ip (and the IPv6 twins) of the frame as it is at `out` (undefined: PRE_ROUTING). */
+  private family(pkt: Packet, out: string | undefined): number {
+    const proto = pkt.meta[M_PROTOCOL]!;
+    const pf = proto === ETH_P_IP ? NFPROTO_IPV4 : proto === ETH_P_IPV6 ? NFPROTO_IPV6 : 0;
+    if (pf === 0) return 0;
+    if (this.br.tagPresent(out) && !this.sysctl.filterVlanTagged) return 0;
+    return pf;
+  }
+
+  /** br_nf_pre_routing() / br_nf_pre_routing_ipv6(). */
+  private preRouting(pkt: Packet, st: NodeHookState): number {
+    const f = this.br.frame;
+    if (!f) return NF_DROP;
+    const pf = this.family(pkt, undefined);
+    if (pf === 0) return NF_ACCEPT;
+    const brdev = f.bridge.dev;
+    if (pf === NFPROTO_IPV6 ? !this.sysctl.callIp6tables && !brdev.nfCallIp6tables : !this.sysctl.callIptables && !brdev.nfCallIptables) return NF_ACCEPT;
+    const af = this.inet(pf)!;
+    const port = st.inLink!;
+    const ctx = st.ctx;
+    ipView(pkt);
+    if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
+    // nf_bridge_alloc + setup_pre_routing
+    const m = pkt.meta;
+    let flags = BRNF_PRESENT | BRNF_IN_PREROUTING;
+    if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
+      m[M_PKTTYPE] = PACKET_HOST;
+      flags |= BRNF_PKT_OTHERHOST;
+    }
+    m[M_BRNF] = flags;
+    setNameWords(pkt, M_PHYSINNAME, port.name);
+    setNameWords(pkt, M_PHYSOUTNAME, '');
+    saveDaddr(pkt, pf);
+    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_pre_routing: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} PREROUTING with in ${brdev.name} (physdev in ${port.name})` });
+    const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, f.bridge.link, undefined, ctx);
+    ctx.brStolen = pre !== 1 ? pre : this.preRoutingFinish(pkt, af, port, ctx);
+    return NF_STOLEN;
+  }
+
+  /** br_nf_pre_routing_finish() / br_nf_pre_routing_finish_ipv6(). */
+  private preRoutingFinish(pkt: Packet, af: InetFamily, port: Link, ctx: PathCtx): Fate {
+    const f = this.br.frame!;
+    const m = pkt.meta;
+    if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
+      m[M_PKTTYPE] = PACKET_OTHERHOST;
+      m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
+    }
+    m[M_BRNF] = m[M_BRNF]! & ~BRNF_IN_PREROUTING;
+    const brLink = f.bridge.link;
+    let next: () => Fate = () => this.br.handleFrameFinish(pkt, port, ctx);
+    if (daddrChanged(pkt, af.pf)) {
+      const rt = af.routeInput(pkt, brLink, ctx);
+      if (rt.kind === 'drop') return rt.fate;
+      if (rt.kind === 'forward' && rt.dev === brLink.name) {
+        // br_nf_pre_routing_finish_bridge(): bridged to the new destination, whose MAC the neighbour table has
+        if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish: the new destination ${af.daddr(pkt)} is on ${brLink.name} again: still bridged (its MAC from the neighbour table, not in the snapshot: the frame keeps its destination MAC)` });
+      } else {
+        // the frame goes up to the bridge device (routed or delivered): its destination MAC becomes the bridge's
+        const mac = m[M_MACOFF]!;
+        pkt.data.set(f.bridge.dev.mac, mac);
+        m[M_PKTTYPE] = PACKET_HOST;
+        if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish: the new destination ${af.daddr(pkt)} is not on ${brLink.name}: up to ${brLink.name} (destination MAC set to the bridge's)` });
+        next = () => this.br.handleFrameFinish(pkt, port, ctx);
+      }
+    }
+    return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, next);
+  }
+
+  /** br_nf_local_in(): nf_confirm for a conntrack that is not yet confirmed, of a frame that is not PACKET_HOST. */
+  private localIn(pkt: Packet): number {
+    const id = pkt.meta[M_CT_ID]!;
+    if (!this.ct || id < 0 || pkt.meta[M_PKTTYPE] === PACKET_HOST || this.ct.isConfirmed(id)) return NF_ACCEPT;
+    return this.ct.confirm(pkt);
+  }
+
+  /** br_nf_forward() → br_nf_forward_ip(). */
+  private forward(pkt: Packet, st: NodeHookState): number {
+    const m = pkt.meta;
+    if ((m[M_BRNF]! & BRNF_PRESENT) === 0) return NF_ACCEPT;
+    const out = st.outLink!;
+    const pf = this.family(pkt, out.name);
+    if (pf === 0) return NF_ACCEPT;
+    const f = this.br.frame!;
+    const af = this.inet(pf)!;
+    const ctx = st.ctx;
+    const inPort = st.inLink;
+    if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
+      m[M_PKTTYPE] = PACKET_HOST;
+      m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
+    }
+    ipView(pkt);
+    if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
+    m[M_BRNF] = m[M_BRNF]! | BRNF_PHYSOUT;
+    setNameWords(pkt, M_PHYSOUTNAME, out.name);
+    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_forward: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} FORWARD with in and out ${f.bridge.dev.name} (physdev ${inPort?.name ?? ''} > ${out.name})` });
+    const fwd = af.nf.hook(NF_INET_FORWARD, pkt, f.bridge.link, f.bridge.link, ctx);
+    if (fwd !== 1) {
+      ctx.brStolen = fwd;
+      return NF_STOLEN;
+    }
+    // br_nf_forward_finish()
+    if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
+      m[M_PKTTYPE] = PACKET_OTHERHOST;
+      m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
+    }
+    ctx.brStolen = this.br.nf.thresh(NF_BR_FORWARD, pkt, inPort, out, ctx, () => this.br.forwardFinish(pkt, out, ctx));
+    return NF_STOLEN;
+  }
+
+  /** br_nf_post_routing(). */
+  private postRouting(pkt: Packet, st: NodeHookState): number {
+    const m = pkt.meta;
+    if ((m[M_BRNF]! & (BRNF_PRESENT | BRNF_PHYSOUT)) !== (BRNF_PRESENT | BRNF_PHYSOUT)) return NF_ACCEPT;
+    const out = st.outLink!;
+    const pf = this.family(pkt, out.name);
+    if (pf === 0) return NF_ACCEPT;
+    const f = this.br.frame!;
+    const af = this.inet(pf)!;
+    const ctx = st.ctx;
+    if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
+      m[M_PKTTYPE] = PACKET_HOST;
+      m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
+    }
+    ipView(pkt);
+    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_post_routing: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} POSTROUTING with out ${f.bridge.dev.name} (physdev out ${out.name})` });
+    const post = af.nf.hook(NF_INET_POST_ROUTING, pkt, undefined, f.bridge.link, ctx);
+    if (post !== 1) {
+      ctx.brStolen = post;
+      return NF_STOLEN;
+    }
+    // br_nf_dev_queue_xmit()
+    if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
+      m[M_PKTTYPE] = PACKET_OTHERHOST;
+      m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
+    }
+    ctx.brStolen = this.br.transmit(out, ctx);
+    return NF_STOLEN;
+  }
+}
+
+/** br_validate_ipv4() / br_validate_ipv6(): the header checks, then the frame trimmed to the IP length (pskb_trim_rcsum). */
+function validate(af: InetFamily, pkt: Packet, dev: Link): boolean {
+  if (af.rcvCore(pkt, dev)) return false;
+  pkt.len = pkt.meta[M_END]!;
+  return true;
+}
+
+/** ip_sabotage_in(): a bridged frame that passed PREROUTING in the bridge goes straight to ip_rcv_finish. */
+function ipSabotageIn(pkt: Packet, st: NodeHookState): number {
+  const m = pkt.meta;
+  const f = m[M_BRNF]!;
+  if ((f & BRNF_PRESENT) === 0 || f & BRNF_SABOTAGE_DONE) return NF_ACCEPT;
+  if (f & BRNF_IN_PREROUTING) return NF_ACCEPT;
+  m[M_BRNF] = f | BRNF_SABOTAGE_DONE;
+  st.ctx.brSabotage = true;
+  if (!st.ctx.quiet) st.ctx.steps.push({ kind: 'hook', text: 'ip_sabotage_in: PREROUTING was passed in the bridge (br_netfilter), not again' });
+  return NF_STOLEN;
+}
+
+/** nf_bridge->ipv4_daddr / ipv6_daddr: the destination address as the frame entered PREROUTING. */
+function saveDaddr(pkt: Packet, pf: number): void {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const at = m[M_NHOFF]! + (pf === NFPROTO_IPV6 ? 24 : 16);
+  const words = pf === NFPROTO_IPV6 ? 4 : 1;
+  for (let i = 0; i < 4; i++) m[M_BRNF_DADDR + i] = i < words ? (d[at + 4 * i]! << 24) | (d[at + 4 * i + 1]! << 16) | (d[at + 4 * i + 2]! << 8) | d[at + 4 * i + 3]! : 0;
+}
+
+/** br_nf_ipv4_daddr_was_changed() / the IPv6 twin. */
+function daddrChanged(pkt: Packet, pf: number): boolean {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const at = m[M_NHOFF]! + (pf === NFPROTO_IPV6 ? 24 : 16);
+  const words = pf === NFPROTO_IPV6 ? 4 : 1;
+  for (let i = 0; i < words; i++) {
+    if (((d[at + 4 * i]! << 24) | (d[at + 4 * i + 1]! << 16) | (d[at + 4 * i + 2]! << 8) | d[at + 4 * i + 3]!) !== m[M_BRNF_DADDR + i]) return true;
+  }
+  return false;
+}

@@ -1,0 +1,105 @@
+/**
+ * The forwarding database of a bridge (net/bridge/br_fdb.c, Linux 6.18):
+ * per (VLAN, MAC) the port an address was last seen on.
+ *
+ *  - local entries (BR_FDB_LOCAL, `permanent` in `bridge fdb show`): the
+ *    bridge's own address and its ports' addresses; a frame to one goes up
+ *    to the bridge device (br_pass_frame_up);
+ *  - static entries (BR_FDB_STATIC, `bridge fdb add ... static`): never age;
+ *  - learned entries: br_fdb_update() on every frame received on a port with
+ *    learning on (after the ingress VLAN filter), refreshed on each frame,
+ *    moved when the address shows up on another port; they age out
+ *    ageing_time after their last update (br_fdb_cleanup(); has_expired()).
+ *
+ * Time is the node's clock in nanoseconds (a capture's timestamps). Keys are
+ * numbers (a MAC as a 48-bit integer), so a lookup allocates nothing.
+ */
+import type { Packet } from '../../vm/packet.js';
+
+export interface FdbEntry {
+  /** The port the address is on ('' for the bridge device itself). */
+  port: string;
+  local: boolean;
+  static: boolean;
+  /** fdb->updated, nanoseconds. */
+  updated: number;
+}
+
+/** The 6 bytes at `at` as one integer below 2^48. */
+export function macKey(d: Uint8Array, at: number): number {
+  return ((d[at]! << 8) | d[at + 1]!) * 4294967296 + (((d[at + 2]! << 24) | (d[at + 3]! << 16) | (d[at + 4]! << 8) | d[at + 5]!) >>> 0);
+}
+
+export class Fdb {
+  /** vid → MAC key → entry. */
+  private readonly byVid = new Map<number, Map<number, FdbEntry>>();
+
+  constructor(
+    /** ageing_time in nanoseconds (0: entries never age). */
+    readonly ageingNs: number,
+  ) {}
+
+  private table(vid: number): Map<number, FdbEntry> {
+    let t = this.byVid.get(vid);
+    if (!t) this.byVid.set(vid, (t = new Map()));
+    return t;
+  }
+
+  /** fdb_add_entry() of a snapshot's entry. */
+  add(mac: Uint8Array, vid: number, e: FdbEntry): void {
+    this.table(vid).set(macKey(mac, 0), e);
+  }
+
+  /** br_fdb_find_rcu(): the entry of the MAC at d[at..at+6) in `vid`, undefined when none (or a learned one that has aged out). */
+  find(d: Uint8Array, at: number, vid: number, now: number): FdbEntry | undefined {
+    const e = this.byVid.get(vid)?.get(macKey(d, at));
+    if (!e) return undefined;
+    if (!e.local && !e.static && this.ageingNs > 0 && now - e.updated > this.ageingNs) return undefined;
+    return e;
+  }
+
+  /**
+   * br_fdb_update(): the source address of a frame received on `port`. A
+   * local entry stays (the kernel warns "received packet on PORT with own
+   * address as source address"); any other is refreshed and moved to the
+   * port (static entries are not moved: fdb_add_entry made them for a port).
+   */
+  update(pkt: Packet, srcAt: number, port: string, vid: number, now: number): void {
+    const d = pkt.data;
+    const t = this.table(vid);
+    const k = macKey(d, srcAt);
+    const e = t.get(k);
+    if (e) {
+      if (e.local || e.static) return;
+      e.updated = now;
+      e.port = port;
+      return;
+    }
+    t.set(k, { port, local: false, static: false, updated: now });
+  }
+
+  /** Every entry, for tests and `--save`: [vid, mac key, entry]. */
+  *entries(): IterableIterator<[number, number, FdbEntry]> {
+    for (const [vid, t] of this.byVid) for (const [k, e] of t) yield [vid, k, e];
+  }
+
+  /** A copy of the table (NodeModel.checkpoint). */
+  save(): Map<number, Map<number, FdbEntry>> {
+    const out = new Map<number, Map<number, FdbEntry>>();
+    for (const [vid, t] of this.byVid) {
+      const c = new Map<number, FdbEntry>();
+      for (const [k, e] of t) c.set(k, { ...e });
+      out.set(vid, c);
+    }
+    return out;
+  }
+
+  restore(s: Map<number, Map<number, FdbEntry>>): void {
+    this.byVid.clear();
+    for (const [vid, t] of s) {
+      const c = new Map<number, FdbEntry>();
+      for (const [k, e] of t) c.set(k, { ...e });
+      this.byVid.set(vid, c);
+    }
+  }
+}
