@@ -16,13 +16,20 @@ import { SNAPSHOT, cmdSnapshot } from './snapshot.js';
 import { TRACE, cmdTrace } from './trace.js';
 import { REPLAY, cmdReplay } from './replay.js';
 import { isReplayWorker, replayWorker } from './replay-workers.js';
+import { DIFF, cmdDiff } from './diff.js';
+import { FUZZ, cmdFuzz } from './fuzz.js';
 
-const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => string }> = new Map([
+/** A command's output, and its exit status when not 0 (diff: 1 when differences were found). */
+type CommandResult = string | { out: string; code: number };
+
+const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => CommandResult }> = new Map<string, { spec: CommandSpec; run: (argv: readonly string[]) => CommandResult }>([
   ['save', { spec: SAVE, run: cmdSave }],
   ['disasm', { spec: DISASM, run: cmdDisasm }],
   ['snapshot', { spec: SNAPSHOT, run: cmdSnapshot }],
   ['trace', { spec: TRACE, run: cmdTrace }],
   ['replay', { spec: REPLAY, run: cmdReplay }],
+  ['fuzz', { spec: FUZZ, run: cmdFuzz }],
+  ['diff', { spec: DIFF, run: cmdDiff }],
 ]);
 
 const USAGE = `nfvm ${NFVM_VERSION}: a kernel-faithful model of Linux packet filtering
@@ -60,8 +67,13 @@ export function main(argv: readonly string[]): number {
     }
     const c = COMMANDS.get(cmd);
     if (!c) throw new UsageError(`unknown command "${cmd}" (try nfvm --help)`);
-    process.stdout.write(c.run(rest));
-    return 0;
+    const r = c.run(rest);
+    if (typeof r === 'string') {
+      process.stdout.write(r);
+      return 0;
+    }
+    process.stdout.write(r.out);
+    return r.code;
   } catch (e) {
     if (e instanceof NfvmError) {
       process.stderr.write(`${e.message}\n`);
