@@ -72,12 +72,12 @@ function count(a: string | undefined, name: string, dflt: number, max: number): 
 }
 
 /**
- * A node for rulesets without a snapshot: lo and the interfaces the
- * rulesets name (eth0 and eth1 at least), each with an address of
- * 10.255.N.1/24, a default route by the first, forwarding on.
+ * A node for rulesets without a snapshot, as snapshot files: lo and the
+ * interfaces the rulesets name (eth0 and eth1 at least), each with an
+ * address of 10.255.N.1/24, a default route by the first, forwarding on.
  */
-function genericNode(texts: readonly { file: string; text: string }[], a: ReturnType<typeof parseCommand>): { model: (rules: string) => NodeModel; ifaces: string[] } {
-  const rss = texts.map((t) => parseRestore(t.text, { file: t.file }));
+export function genericNodeFiles(rulesets: readonly string[]): { files: Map<string, string>; ifaces: string[] } {
+  const rss = rulesets.map((t) => parseRestore(t));
   const names = ['eth0', 'eth1', ...constantsOf(rss).ifaces.filter((n) => n !== 'lo' && /^[a-zA-Z0-9_.-]{1,15}$/.test(n))];
   const ifaces = [...new Set(names)].slice(0, 32);
   const link = (i: number, name: string, mac: string, extra: object[]) => ({ ifindex: i, ifname: name, flags: name === 'lo' ? ['LOOPBACK', 'UP', 'LOWER_UP'] : ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: name === 'lo' ? 65536 : 1500, link_type: name === 'lo' ? 'loopback' : 'ether', address: mac, addr_info: extra });
@@ -91,15 +91,12 @@ function genericNode(texts: readonly { file: string; text: string }[], a: Return
     routes.push({ type: 'local', dst: `10.255.${i}.1`, dev: name, table: 'local', protocol: 'kernel', scope: 'host', prefsrc: `10.255.${i}.1`, flags: [] });
   });
   routes.unshift({ dst: 'default', gateway: '10.255.0.254', dev: ifaces[0], flags: [] });
-  const base = new Map([
-    ['ip-addr.json', JSON.stringify(addrs)],
-    ['ip-route.json', JSON.stringify(routes)],
+  const files = new Map([
+    ['ip-addr.json', `${JSON.stringify(addrs)}\n`],
+    ['ip-route.json', `${JSON.stringify(routes)}\n`],
     ['sysctl.txt', 'net.ipv4.ip_forward = 1\n'],
   ]);
-  return {
-    ifaces,
-    model: (rules) => buildNodeModel(buildNode('', new Map([...base, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm' }),
-  };
+  return { files, ifaces };
 }
 
 const trunc = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -171,6 +168,9 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   const json = a.flag('json');
   const oldR = rulesText(oldPath);
   const newR = rulesText(newPath);
+  // errors name the files they are in
+  parseRestore(oldR.text, { file: oldR.file });
+  parseRestore(newR.text, { file: newR.file });
   const snap = a.str('snapshot') ?? (isDir(oldPath) ? oldPath : undefined);
   if (snap !== undefined && !isDir(snap)) throw new NfvmError('io', 'not a snapshot directory', snap, undefined, undefined);
   let mOld: NodeModel;
@@ -181,14 +181,12 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
     mNew = loadModel(snap, a, new Map([['iptables-save.txt', newR.text]]));
     node = `the node of ${snap}`;
   } else {
-    const g = genericNode([oldR, newR], a);
-    mOld = g.model(oldR.text);
-    mNew = g.model(newR.text);
+    const g = genericNodeFiles([oldR.text, newR.text]);
+    const model = (rules: string) => buildNodeModel(buildNode('', new Map([...g.files, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm' });
+    mOld = model(oldR.text);
+    mNew = model(newR.text);
     node = `a generic node (lo, ${g.ifaces.join(', ')}: 10.255.N.1/24 each, default route by ${g.ifaces[0]}, forwarding on)`;
   }
-  // the files' own names in errors: parse each once more under its name
-  parseRestore(oldR.text, { file: oldR.file });
-  parseRestore(newR.text, { file: newR.file });
   const same = equivalentByConstruction(mOld.rs4, mNew.rs4);
   if (same !== undefined) {
     const text = `equivalent by construction: ${same}`;

@@ -144,7 +144,7 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   const deadline = time === undefined ? Infinity : Date.now() + parseDuration(time);
   let rs: Ruleset;
   let file: string;
-  const opts: EngineOptions & { backend?: 'legacy' | 'nft' } = { seed, backend: backend as 'legacy' | 'nft' | undefined };
+  const opts: EngineOptions & { backend?: 'legacy' | 'nft'; file?: string } = { seed, backend: backend as 'legacy' | 'nft' | undefined };
   let ipsetText = '';
   let ifaces: string[] = [];
   if (isDir(src)) {
@@ -162,7 +162,10 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   } else {
     file = inputName(src);
     rs = parseRestore(readInput(src), { file });
+    // a node's local table holds at least lo's 127.0.0.1
+    opts.localAddrs = [Uint8Array.of(127, 0, 0, 1)];
   }
+  opts.file = file;
   if (rs.family !== 'ip') throw new UsageError('fuzz reads IPv4 rulesets');
   const k = constantsOf([rs], [ipsetText]);
   const rand = seededRand(seed);

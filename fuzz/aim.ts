@@ -42,12 +42,22 @@ export function callersOf(t: ChainTexts, family: 'ip' | 'ip6'): Map<string, Rule
 export interface NodeView {
   ifaces: string[];
   local: number[];
+  /** Per interface, an address of its connected IPv4 subnet that is not the node's: a destination routed out of it. */
+  neighbour?: Map<string, number>;
 }
 
 export function nodeView(node: Node): NodeView {
   const ifaces = [...node.links.keys()].filter((n) => n !== 'lo');
   const local = node.addresses.filter((a) => a.family === 4 && a.dev !== 'lo').map((a) => a.local.w[0]! >>> 0);
-  return { ifaces: ifaces.length ? ifaces : ['lo'], local };
+  const neighbour = new Map<string, number>();
+  for (const a of node.addresses) {
+    if (a.family !== 4 || a.dev === 'lo' || a.prefixlen > 30 || neighbour.has(a.dev)) continue;
+    const v = a.local.w[0]! >>> 0;
+    const mask = a.prefixlen === 0 ? 0 : (0xffffffff << (32 - a.prefixlen)) >>> 0;
+    const host = (v & ~mask) >>> 0;
+    neighbour.set(a.dev, (((v & mask) >>> 0) + (host === 1 ? 2 : 1)) >>> 0);
+  }
+  return { ifaces: ifaces.length ? ifaces : ['lo'], local, neighbour };
 }
 
 function ifaceFits(name: string, pat: string): boolean {
@@ -85,6 +95,9 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
   const iifPats = all.filter((s) => s.iif && !s.invIif).map((s) => s.iif);
   const oifPats = all.filter((s) => s.oif && !s.invOif).map((s) => s.oif);
   const local = hook === 'OUTPUT';
+  // a destination routed out of the interface the rules ask for
+  const outIf = oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) : undefined;
+  if (!dstSet && outIf !== undefined && view.neighbour?.has(outIf) && hook !== 'INPUT') p.dst = view.neighbour.get(outIf)!;
   const base: FuzzPacket[] = [];
   if (local || hook === 'POSTROUTING') base.push({ ...p, local: true, oif: oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) ?? '' : '' });
   if (!local) {

@@ -138,9 +138,17 @@ export function fuzzTable(rs: Ruleset, table: TableName, opts: EngineOptions, pa
       if (observe(engines[k]!, p.chain, tmpl, pkt) !== ref && bad === undefined) bad = i;
     }
   }
-  if (bad === undefined) {
-    const keys = engines.map(counterKey);
-    if (differs(keys)) bad = ran - 1;
+  if (bad === undefined && differs(engines.map(counterKey))) {
+    // every packet's own results agreed, the counters did not: the first prefix of the run whose counters differ ends with the packet
+    const counters = (k: number) => differs(runFresh(rs, table, opts, packets.slice(0, k)).results.map((r) => r.slice(r.indexOf('; counters'))));
+    let lo = 1;
+    let hi = ran;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (counters(mid)) hi = mid;
+      else lo = mid + 1;
+    }
+    bad = lo - 1;
   }
   if (bad !== undefined) {
     const d = explain(rs, table, opts, packets.slice(0, bad + 1), generated);
