@@ -19,18 +19,17 @@
  * TCP/UDP packet aimed at a rule also with its reply (state matters).
  */
 import type { Ruleset, TableName } from '../core/ast.js';
-import { saveRuleset } from '../compiler/save.js';
 import { exploreBranches } from '../hooks/branches.js';
 import type { NodeModel } from '../hooks/node.js';
 import { parseSpec } from '../hooks/input/spec.js';
 import type { Fate, PathResult, PathStep } from '../hooks/path/fate.js';
 import { M_MARK } from '../vm/layout.js';
 import type { Packet } from '../vm/packet.js';
-import { constantsOf, constantsSummary, type Constants } from '../fuzz/constants.js';
+import { constantsOfTexts, constantsSummary, type Constants } from '../fuzz/constants.js';
 import { drawPacket, specText } from '../fuzz/packet.js';
 import { seededRand } from '../fuzz/rand.js';
-import { disjoint, shapeOf, type RuleShape } from '../fuzz/shape.js';
-import { aimedPackets, callersOf, chainTexts, nodeView, pathsTo, type ChainTexts } from '../fuzz/aim.js';
+import { disjoint, shapeOf } from '../fuzz/shape.js';
+import { aimedPackets, callersOf, chainTexts, nodeView, pathsTo, type Caller, type ChainTexts } from '../fuzz/aim.js';
 import { replyTo, specInput } from './model.js';
 
 /** What one side made of a unit on one branch of its random decisions. */
@@ -95,12 +94,22 @@ function changedRules(a: ChainTexts, b: ChainTexts): { key: string; index: numbe
       } else out.push({ key, index: i, text: t });
     });
     // the rules both have, in another order: those between the first and the last place the orders part
-    const otherCommon = other.filter((t) => common.includes(t));
+    const inCommon = new Map<string, number>();
+    for (const t of common) inCommon.set(t, (inCommon.get(t) ?? 0) + 1);
+    const otherCommon = other.filter((t) => {
+      const c = inCommon.get(t) ?? 0;
+      if (c > 0) inCommon.set(t, c - 1);
+      return c > 0;
+    });
     let lo = 0;
     while (lo < common.length && common[lo] === otherCommon[lo]) lo++;
     let hi = common.length - 1;
     while (hi >= lo && common[hi] === otherCommon[hi]) hi--;
-    for (let j = lo; j <= hi; j++) out.push({ key, index: rules.indexOf(common[j]!), text: common[j]! });
+    if (hi >= lo) {
+      const index = new Map<string, number>();
+      rules.forEach((t, i) => index.has(t) || index.set(t, i));
+      for (let j = lo; j <= hi; j++) out.push({ key, index: index.get(common[j]!)!, text: common[j]! });
+    }
   }
   return out;
 }
@@ -111,14 +120,18 @@ function changedRules(a: ChainTexts, b: ChainTexts): { key: string; index: numbe
  * rules ordered differently is disjoint (no packet matches both). The
  * reason, or undefined.
  */
-export function equivalentByConstruction(a: Ruleset | undefined, b: Ruleset | undefined): string | undefined {
+export function equivalentByConstruction(a: Ruleset | undefined, b: Ruleset | undefined, ta = chainTexts(a), tb = chainTexts(b)): string | undefined {
   if (!a || !b) return a === b ? 'neither has an IPv4 ruleset' : undefined;
-  if (saveRuleset(a) === saveRuleset(b)) return 'the same ruleset as iptables-save prints it (canonical text)';
-  const ta = chainTexts(a);
-  const tb = chainTexts(b);
   if (ta.size !== tb.size) return undefined;
   const policies = (rs: Ruleset) => [...rs.tables].map(([n, t]) => [...t.chains.values()].map((c) => `${n}:${c.name}:${c.policy ?? '-'}`).sort().join(' ')).sort().join('\n');
   if (policies(a) !== policies(b)) return undefined;
+  // every chain with the same rules in the same order: what iptables-save prints is the same
+  let same = true;
+  for (const [key, ra] of ta) {
+    const rb = tb.get(key);
+    if (!rb || rb.length !== ra.length || ra.some((t, i) => t !== rb[i])) same = false;
+  }
+  if (same) return 'the same ruleset as iptables-save prints it (canonical text)';
   let reordered = 0;
   for (const [key, ra] of ta) {
     const rb = tb.get(key);
@@ -249,17 +262,16 @@ export interface DiffOptions {
  * Searches for packets whose fate differs between `a` and `b` (models of
  * one node, traced: the counters touched are read from the TRACE steps).
  */
-export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions): DiffResult {
-  a.setTrace(true);
-  b.setTrace(true);
+export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta = chainTexts(a.rs4), tb = chainTexts(b.rs4)): DiffResult {
   const ra = a.checkpoint();
   const rb = b.checkpoint();
   if (!ra || !rb) throw new Error('diff needs models that can save their state (the VM engines)');
-  const ta = chainTexts(a.rs4);
-  const tb = chainTexts(b.rs4);
   const textOf = (t: ChainTexts) => (table: string, chain: string, num: number) => t.get(`${table}\0${chain}`)?.[num - 1] ?? `${chain} rule ${num}`;
   const view = nodeView(a.node);
-  const k: Constants = constantsOf([a.rs4, b.rs4].filter((x) => x !== undefined), [a.node.ipsets?.text ?? '']);
+  const allRules = [...ta.values(), ...tb.values()].flat();
+  const k: Constants = constantsOfTexts(allRules, [a.node.ipsets?.text ?? '']);
+  // on big rulesets the drawn packets run untraced (the VM's fast path; traced runs take the slow interpreter): fate, NAT, mark and interface compared, and a difference traced again for its report
+  const traceDrawn = allRules.length <= 40000;
   const units: { packets: string[]; directed: boolean }[] = [];
   const seen = new Set<string>();
   const add = (packets: string[], directed: boolean) => {
@@ -270,12 +282,12 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions): D
   };
   // 1. aimed at the rules that differ
   const changed = [...changedRules(ta, tb).map((c) => ({ ...c, side: ta })), ...changedRules(tb, ta).map((c) => ({ ...c, side: tb }))];
-  const callers = new Map<ChainTexts, Map<string, RuleShape[]>>();
+  const callers = new Map<ChainTexts, Map<string, Caller[]>>();
   for (const c of changed.slice(0, 2000)) {
-    if (!callers.has(c.side)) callers.set(c.side, callersOf(c.side, 'ip'));
+    if (!callers.has(c.side)) callers.set(c.side, callersOf(c.side));
     const [table, chain] = c.key.split('\0') as [TableName, string];
     const target = shapeOf(table, chain, c.index + 1, c.text.slice(`-A ${chain}`.length), 'ip');
-    for (const { hook, path } of pathsTo(table, chain, callers.get(c.side)!)) {
+    for (const { hook, path } of pathsTo(table, chain, callers.get(c.side)!, 'ip')) {
       for (const p of aimedPackets(path, target, hook, view)) {
         add([specText(p)], true);
         if ((p.proto === 6 || p.proto === 17) && p.flags === 0x02) add([specText(p), 'reply'], true);
@@ -301,17 +313,26 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions): D
     if (u.packets.length > 1) flows++;
     let sa: SideRun[];
     let sb: SideRun[];
-    try {
+    const both = (trace: boolean) => {
+      a.setTrace(trace);
+      b.setTrace(trace);
       sa = runUnit(a, ra, u.packets, textOf(ta));
       sb = runUnit(b, rb, u.packets, textOf(tb));
+    };
+    try {
+      both(u.directed || traceDrawn);
     } catch (e) {
       // a reply to a packet that was not answered on one side: the first packet alone tells
       if (u.packets.length > 1 && (e as Error).name === 'UsageError') return;
       throw e;
     }
-    const d = compareSides(sa, sb);
+    let d = compareSides(sa!, sb!);
+    if (d.length && !(u.directed || traceDrawn)) {
+      both(true);
+      d = compareSides(sa!, sb!);
+    }
     if (d.length) {
-      differences.push({ packets: u.packets, differs: d, old: sa, new: sb });
+      differences.push({ packets: u.packets, differs: d, old: sa!, new: sb! });
       reported.add(u.packets[0]!);
     }
     if (o.progress && (i & 63) === 0) o.progress(i, units.length, differences.length);

@@ -18,6 +18,7 @@ import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
 import { loadModel, modelOptions } from './model.js';
 import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
+import { chainTexts } from '../fuzz/aim.js';
 
 export const DIFF: CommandSpec = {
   name: 'diff',
@@ -168,46 +169,61 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   const json = a.flag('json');
   const oldR = rulesText(oldPath);
   const newR = rulesText(newPath);
-  // errors name the files they are in
-  parseRestore(oldR.text, { file: oldR.file });
-  parseRestore(newR.text, { file: newR.file });
+  const cpu0 = process.cpuUsage();
   const snap = a.str('snapshot') ?? (isDir(oldPath) ? oldPath : undefined);
   if (snap !== undefined && !isDir(snap)) throw new NfvmError('io', 'not a snapshot directory', snap, undefined, undefined);
   let mOld: NodeModel;
   let mNew: NodeModel;
   let node: string;
+  // a ruleset's errors name its own file (the model reads it as the snapshot's iptables-save.txt)
+  const located = (r: { file: string; text: string }, load: () => NodeModel) => {
+    try {
+      return load();
+    } catch (e) {
+      if (e instanceof NfvmError) parseRestore(r.text, { file: r.file });
+      throw e;
+    }
+  };
   if (snap !== undefined) {
-    mOld = loadModel(snap, a, new Map([['iptables-save.txt', oldR.text]]));
-    mNew = loadModel(snap, a, new Map([['iptables-save.txt', newR.text]]));
+    mOld = located(oldR, () => loadModel(snap, a, new Map([['iptables-save.txt', oldR.text]])));
+    mNew = located(newR, () => loadModel(snap, a, new Map([['iptables-save.txt', newR.text]])));
     node = `the node of ${snap}`;
   } else {
+    for (const r of [oldR, newR]) parseRestore(r.text, { file: r.file });
     const g = genericNodeFiles([oldR.text, newR.text]);
     const model = (rules: string) => buildNodeModel(buildNode('', new Map([...g.files, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm' });
     mOld = model(oldR.text);
     mNew = model(newR.text);
     node = `a generic node (lo, ${g.ifaces.join(', ')}: 10.255.N.1/24 each, default route by ${g.ifaces[0]}, forwarding on)`;
   }
-  const same = equivalentByConstruction(mOld.rs4, mNew.rs4);
+  const loadCpu = process.cpuUsage(cpu0);
+  const loadS = (loadCpu.user + loadCpu.system) / 1e6;
+  const ta = chainTexts(mOld.rs4);
+  const tb = chainTexts(mNew.rs4);
+  const same = equivalentByConstruction(mOld.rs4, mNew.rs4, ta, tb);
   if (same !== undefined) {
     const text = `equivalent by construction: ${same}`;
     return { out: json ? jsonDoc({ schema: 1, old: oldR.file, new: newR.file, node, equivalent: same, differences: [], text }) : `# nfvm diff: ${oldR.file} (OLD) against ${newR.file} (NEW)\n${text}\n`, code: 0 };
   }
   const tty = process.stderr.isTTY === true && !json;
   const t0 = process.hrtime.bigint();
+  const cpu1 = process.cpuUsage();
   const r = searchDifferences(mOld, mNew, {
     packets, seed, maxDifferences: max,
     progress: tty ? (done, total, found) => process.stderr.write(`\rnfvm diff: ${done}/${total} packet runs, ${found} difference${found === 1 ? '' : 's'}\x1b[K`) : undefined,
-  });
+  }, ta, tb);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const searchCpu = process.cpuUsage(cpu1);
+  const searchS = (searchCpu.user + searchCpu.system) / 1e6;
   const runs = r.searched.directed + r.searched.drawn;
-  const summary = `nfvm diff: ${runs} packet runs in ${secs.toFixed(2)} s (${Math.round(runs / Math.max(secs, 1e-9))}/s), ${r.differences.length} difference${r.differences.length === 1 ? '' : 's'}`;
+  const summary = `nfvm diff: ${runs} packet runs in ${searchS.toFixed(2)} s CPU (${Math.round(runs / Math.max(searchS, 1e-9))}/s; loading both models ${loadS.toFixed(2)} s CPU), ${r.differences.length} difference${r.differences.length === 1 ? '' : 's'}`;
   if (tty) process.stderr.write(`\r${summary}\x1b[K\n`);
   const code = r.differences.length ? 1 : 0;
   if (json) {
     return {
       code,
       out: jsonDoc({
-        schema: 1, old: oldR.file, new: newR.file, node, searched: { ...r.searched, text: searchedText(r), seconds: secs },
+        schema: 1, old: oldR.file, new: newR.file, node, searched: { ...r.searched, text: searchedText(r), seconds: secs, cpuSeconds: searchS, loadCpuSeconds: loadS },
         differences: r.differences.map((d) => ({ packets: d.packets, differs: d.differs, old: sideJson(d.old), new: sideJson(d.new) })),
       }),
     };

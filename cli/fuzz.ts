@@ -176,7 +176,7 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   let packets = 0;
   const tables = [...rs.tables.keys()] as TableName[];
   const texts = chainTexts(rs);
-  const callers = callersOf(texts, 'ip');
+  const callers = callersOf(texts);
   const view = { ifaces: ifs.length ? ifs : ['eth0'], local: (opts.localAddrs ?? []).map((b) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) };
   for (const table of tables) {
     const chains = TABLE_CHAINS[table];
@@ -189,7 +189,7 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
       rules.forEach((text, i) => {
         if (aimed.length >= perTable / 2) return;
         const target = shapeOf(table, chain, i + 1, text.slice(`-A ${chain}`.length), 'ip');
-        for (const { hook, path } of pathsTo(table, chain, callers, 2)) {
+        for (const { hook, path } of pathsTo(table, chain, callers, 'ip', 2)) {
           const h = HOOKS.indexOf(hook);
           for (const p of aimedPackets(path, target, hook, view)) {
             aimed.push({ ...p, chain: hook, local: false, ct: 'new', iif: h <= 2 ? p.iif || view.ifaces[0]! : '', oif: h >= 2 ? p.oif || pick(rand, view.ifaces) : '' });

@@ -20,19 +20,28 @@ export function chainTexts(rs: Ruleset | undefined): ChainTexts {
   return out;
 }
 
-/** The rules that jump or go to each chain, by `table\0chain`. */
-export function callersOf(t: ChainTexts, family: 'ip' | 'ip6'): Map<string, RuleShape[]> {
-  const m = new Map<string, RuleShape[]>();
+/** A rule that jumps or goes to a chain: where it is, and its text. */
+export interface Caller {
+  table: TableName;
+  chain: string;
+  num: number;
+  text: string;
+  shape?: RuleShape;
+}
+
+/** The rules that jump or go to each chain, by `table\0chain` (shaped when a path takes them). */
+export function callersOf(t: ChainTexts): Map<string, Caller[]> {
+  const m = new Map<string, Caller[]>();
   for (const [key, rules] of t) {
     const [table, chain] = key.split('\0') as [TableName, string];
     rules.forEach((text, i) => {
       const tgt = / -[jg] (\S+)/.exec(text)?.[1];
       if (!tgt || !t.has(`${table}\0${tgt}`)) return;
-      const sh = shapeOf(table, chain, i + 1, text.slice(`-A ${chain}`.length), family);
       const k2 = `${table}\0${tgt}`;
+      const c: Caller = { table, chain, num: i + 1, text };
       const list = m.get(k2);
-      if (list) list.push(sh);
-      else m.set(k2, [sh]);
+      if (list) list.push(c);
+      else m.set(k2, [c]);
     });
   }
   return m;
@@ -122,7 +131,7 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
 }
 
 /** The paths of jumps from a builtin chain to `chain` (outermost rule first), at most `max`. */
-export function pathsTo(table: TableName, chain: string, callers: Map<string, RuleShape[]>, max = 3): { hook: string; path: RuleShape[] }[] {
+export function pathsTo(table: TableName, chain: string, callers: Map<string, Caller[]>, family: 'ip' | 'ip6', max = 3): { hook: string; path: RuleShape[] }[] {
   const out: { hook: string; path: RuleShape[] }[] = [];
   const walk = (c: string, path: RuleShape[], depth: number) => {
     if (out.length >= max) return;
@@ -133,10 +142,10 @@ export function pathsTo(table: TableName, chain: string, callers: Map<string, Ru
     if (depth > 12) return;
     for (const r of (callers.get(`${table}\0${c}`) ?? []).slice(0, max)) {
       if (path.some((p) => p.chain === r.chain)) continue;
-      walk(r.chain, [r, ...path], depth + 1);
+      r.shape ??= shapeOf(r.table, r.chain, r.num, r.text.slice(`-A ${r.chain}`.length), family);
+      walk(r.chain, [r.shape, ...path], depth + 1);
     }
   };
   walk(chain, [], 0);
   return out;
 }
-

@@ -137,10 +137,27 @@ export function constantsOf(rulesets: readonly Ruleset[], texts: readonly string
     if (rs.family !== 'ip') continue;
     for (const t of rs.tables.values()) for (const ch of chainOrder(t)) for (const r of ch.rules) ruleConstants(c, ruleSpec(rs.family, r));
   }
+  ipsetConstants(c, texts);
+  return c.done();
+}
+
+/** Addresses and ports of ipset members (`add NAME 10.0.0.1,tcp:80`). */
+function ipsetConstants(c: Collector, texts: readonly string[]): void {
   for (const t of texts) {
     c.text(t);
     for (const m of t.matchAll(/,(?:tcp|udp|sctp):(\d{1,5})(?:-(\d{1,5}))?/g)) c.portEdges(Number(m[1]), Number(m[2] ?? m[1]));
   }
+}
+
+/**
+ * The constants of rule texts (`-A CHAIN ...` as iptables-save prints them),
+ * at most `max` rules: beyond that an even sample of them.
+ */
+export function constantsOfTexts(rules: readonly string[], texts: readonly string[] = [], max = 20000): Constants {
+  const c = new Collector();
+  const step = Math.max(1, rules.length / max);
+  for (let i = 0; i < rules.length; i += step) ruleConstants(c, rules[Math.floor(i)]!);
+  ipsetConstants(c, texts);
   return c.done();
 }
 
