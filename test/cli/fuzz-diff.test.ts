@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCli, runCli } from '../helpers/cli.js';
 import { corpusPath, describeCorpus, REPO } from '../helpers/corpus.js';
-import { genericNodeFiles } from '../../cli/diff.js';
+import { genericNodeFiles } from '../../fuzz/node.js';
 
 let cli: string;
 let tmp: string;
