@@ -205,8 +205,8 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
       const oif = ifs.length ? pick(rand, ifs) : '';
       list.push({ ...p, chain, iif: hook <= 2 ? p.iif || (ifs.length ? pick(rand, ifs) : '') : '', oif: hook >= 2 && chance(rand, 0.95) ? oif : '' });
     }
-    progressLine(tty, `nfvm fuzz: table ${table}: ${perTable} packets through 5 engines`);
-    const r = fuzzTable(rs, table, opts, list, undefined, deadline);
+    progressLine(tty, `nfvm fuzz: table ${table}: 0/${perTable} packets`);
+    const r = fuzzTable(rs, table, opts, list, undefined, deadline, (done) => progressLine(tty, `nfvm fuzz: table ${table}: ${done}/${perTable} packets`));
     packets += r.packets;
     divergences.push(...r.divergences);
     for (const [chain, h] of r.hits) hitsBy.set(`${table}\0${chain}`, h);

@@ -120,7 +120,7 @@ export interface TableFuzzResult {
  * each (chain) is reported, shrunk; `generated` is the ruleset's text
  * when it was generated (then the ruleset is cut down too).
  */
-export function fuzzTable(rs: Ruleset, table: TableName, opts: EngineOptions, packets: readonly TablePacket[], generated?: string, deadline = Infinity): TableFuzzResult {
+export function fuzzTable(rs: Ruleset, table: TableName, opts: EngineOptions, packets: readonly TablePacket[], generated?: string, deadline = Infinity, progress?: (done: number) => void): TableFuzzResult {
   const { engines } = makeEngines(rs, table, opts);
   const pkt = new Packet(4096);
   const tmpl = new Packet(4096);
@@ -129,7 +129,10 @@ export function fuzzTable(rs: Ruleset, table: TableName, opts: EngineOptions, pa
   let bad: number | undefined;
   let ran = 0;
   for (let i = 0; i < packets.length; i++) {
-    if ((i & 255) === 255 && Date.now() > deadline) break;
+    if ((i & 1023) === 1023) {
+      if (Date.now() > deadline) break;
+      progress?.(i);
+    }
     ran++;
     const p = packets[i]!;
     template(p, tmpl);
