@@ -125,13 +125,16 @@ function oneMatch(r: Rand, hooks: readonly string[]): string {
   }
 }
 
-/** A rule's matches: at most one of each of -s -d -i -o -p -f, one protocol. */
-function ruleMatches(r: Rand, hooks: readonly string[]): string {
+/**
+ * Matches joined into one rule as iptables takes them: at most one of each
+ * of -s -d -i -o -p -f (the first kept), one protocol (a later match's own
+ * `-p` dropped when it agrees, the match dropped when it does not).
+ */
+export function joinMatches(ms: readonly string[]): string {
   const seen = new Set<string>();
   const out: string[] = [];
   let proto = '';
-  for (let n = r.int(0, 4); n > 0; n--) {
-    const m = oneMatch(r, hooks);
+  for (const m of ms) {
     if (!m) continue;
     const base = /^(?:! )?(-[sdiopf])\b/.exec(m)?.[1];
     const p = /-p (\w+)/.exec(m)?.[1];
@@ -150,6 +153,13 @@ function ruleMatches(r: Rand, hooks: readonly string[]): string {
     out.push(m);
   }
   return out.join(' ');
+}
+
+/** A rule's matches (up to four). */
+function ruleMatches(r: Rand, hooks: readonly string[]): string {
+  const ms: string[] = [];
+  for (let n = r.int(0, 4); n > 0; n--) ms.push(oneMatch(r, hooks));
+  return joinMatches(ms);
 }
 
 const TARGETS_ANY = ['-j ACCEPT', '-j DROP', '-j RETURN', '', '-j MARK --set-xmark 0x1/0xff', '-j MARK --or-mark 0x4000', '-j MARK --set-mark 0x7',
