@@ -120,8 +120,8 @@ export function drawPacket(r: Rand, k: Constants, o: DrawOptions): FuzzPacket {
 }
 
 /**
- * Shrinks `p` while `fails` holds: each field back to its default, then
- * numbers halved towards it, until nothing changes. `fails` must be
+ * Shrinks `p` while `fails` holds: each field back to its default, else
+ * a number bisected towards it, until nothing changes. `fails` must be
  * deterministic for the packet alone.
  */
 export function shrinkPacket(p: FuzzPacket, fails: (q: FuzzPacket) => boolean, budget = 400): FuzzPacket {
@@ -142,13 +142,18 @@ export function shrinkPacket(p: FuzzPacket, fails: (q: FuzzPacket) => boolean, b
       }
       const v = cur[key];
       if (typeof v === 'number' && typeof d === 'number' && key !== 'src' && key !== 'dst' && key !== 'mark' && key !== 'proto') {
-        const mid = Math.floor((v + d) / 2);
-        if (mid !== v && mid !== d) {
-          const c2 = { ...cur, [key]: mid } as FuzzPacket;
-          if (++tries <= budget && fails(c2)) {
-            cur = c2;
-            changed = true;
-          }
+        // the value nearest the default that still fails, by bisection (a boundary of a range, typically)
+        let good = d;
+        let bad = v;
+        while (Math.abs(bad - good) > 1 && tries < budget) {
+          const mid = Math.floor((good + bad) / 2);
+          tries++;
+          if (fails({ ...cur, [key]: mid } as FuzzPacket)) bad = mid;
+          else good = mid;
+        }
+        if (bad !== v) {
+          cur = { ...cur, [key]: bad } as FuzzPacket;
+          changed = true;
         }
       }
     }
