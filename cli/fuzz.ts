@@ -169,7 +169,8 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   if (rs.family !== 'ip') throw new UsageError('fuzz reads IPv4 rulesets');
   const k = constantsOf([rs], [ipsetText]);
   const rand = seededRand(seed);
-  const ifs = [...new Set([...ifaces, ...k.ifaces])];
+  // and, for a file, an interface no rule names (the packets the interface matches let through)
+  const ifs = [...new Set([...ifaces, ...k.ifaces, ...(ifaces.length ? [] : ['nfvm0'])])];
   const cpu0 = process.cpuUsage();
   const divergences: Divergence[] = [];
   const hitsBy = new Map<string, number[]>();
