@@ -42,6 +42,7 @@ import { benchHeadline, type Headline } from './headline.js';
 import { benchBig, type BigRow } from './big.js';
 import { benchChain } from './chain.js';
 import { benchKernel } from './kernel.js';
+import { benchFuzzDiff } from './fuzzdiff.js';
 
 const only = process.argv[2];
 const results: Record<string, unknown>[] = [];
@@ -147,6 +148,12 @@ if (only === 'replay') {
   const rows = benchReplay();
   console.table(rows);
   results.push(...rows.map((r) => ({ task: `replay: ${r.set}`, ...r })));
+}
+if (only === 'fuzzdiff') {
+  // `nfvm diff` on a 30k-Service kube-proxy pair and `nfvm fuzz --random-rulesets`, from outside (bench/fuzzdiff.ts); only when asked for
+  const rows = benchFuzzDiff('dist/cli.mjs', '.');
+  console.table(rows);
+  results.push(...rows.map((r) => ({ ...r, task: `fuzzdiff: ${r.task}` })));
 }
 if (only === 'stateful') {
   // `nfvm replay` of the stateful firewall, 1 and 2 workers (bench/stateful.ts); only when asked for

@@ -21,8 +21,8 @@ export interface Timed {
 const TIME = '/usr/bin/time';
 export const HAVE_TIME = existsSync(TIME);
 
-/** Runs `cmd args` to completion; throws with its stderr when it fails. */
-export function timed(cmd: string, args: readonly string[]): Timed {
+/** Runs `cmd args` to completion; throws with its stderr when it fails (an exit status not in `ok`). */
+export function timed(cmd: string, args: readonly string[], ok: readonly number[] = [0]): Timed {
   const dir = mkdtempSync(join(tmpdir(), 'nfvm-bench-time-'));
   const out = join(dir, 'time');
   try {
@@ -30,7 +30,7 @@ export function timed(cmd: string, args: readonly string[]): Timed {
     const t0 = process.hrtime.bigint();
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 30 });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+    if (r.status === null || !ok.includes(r.status)) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
     if (!HAVE_TIME) return { wall, cpu: NaN, rssMB: NaN, stdout: r.stdout };
     const [u, s, m] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number, number];
     return { wall, cpu: u + s, rssMB: m / 1024, stdout: r.stdout };

@@ -17,13 +17,20 @@ import { TRACE, cmdTrace } from './trace.js';
 import { REPLAY, cmdReplay } from './replay.js';
 import { isReplayWorker, replayWorker } from './replay-workers.js';
 import { writeOutput, type Output } from './io.js';
+import { DIFF, cmdDiff } from './diff.js';
+import { FUZZ, cmdFuzz } from './fuzz.js';
 
-const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => Output }> = new Map([
+/** A command's output, and its exit status when not 0 (diff: 1 when differences were found). */
+type CommandResult = Output | { out: string; code: number };
+
+const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly string[]) => CommandResult }> = new Map<string, { spec: CommandSpec; run: (argv: readonly string[]) => CommandResult }>([
   ['save', { spec: SAVE, run: cmdSave }],
   ['disasm', { spec: DISASM, run: cmdDisasm }],
   ['snapshot', { spec: SNAPSHOT, run: cmdSnapshot }],
   ['trace', { spec: TRACE, run: cmdTrace }],
   ['replay', { spec: REPLAY, run: cmdReplay }],
+  ['fuzz', { spec: FUZZ, run: cmdFuzz }],
+  ['diff', { spec: DIFF, run: cmdDiff }],
 ]);
 
 const USAGE = `nfvm ${NFVM_VERSION}: a kernel-faithful model of Linux packet filtering
@@ -61,8 +68,13 @@ export function main(argv: readonly string[]): number {
     }
     const c = COMMANDS.get(cmd);
     if (!c) throw new UsageError(`unknown command "${cmd}" (try nfvm --help)`);
-    writeOutput(c.run(rest));
-    return 0;
+    const r = c.run(rest);
+    if (typeof r === 'string' || !('code' in r)) {
+      writeOutput(r);
+      return 0;
+    }
+    writeOutput(r.out);
+    return r.code;
   } catch (e) {
     if (e instanceof NfvmError) {
       process.stderr.write(`${e.message}\n`);

@@ -7,7 +7,8 @@ import { readdirSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel, type NodeModelOptions } from '../hooks/node.js';
-import { specPacket, type PacketSpec } from '../hooks/input/spec.js';
+import { replySpec, specPacket, type PacketSpec } from '../hooks/input/spec.js';
+import type { Fate } from '../hooks/path/fate.js';
 import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
 import type { Backend } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
@@ -34,10 +35,14 @@ function isSnapshotFile(name: string): boolean {
   return name === 'iptables-save.txt' || name === 'ip6tables-save.txt' || /^ip6?-(addr|link|route|rule)\.json$/.test(name);
 }
 
-/** Reads the snapshot and builds the node for the trace and replay commands. */
-export function loadModel(dir: string, a: ParsedArgs): NodeModel {
+/**
+ * Reads the snapshot and builds the node for the trace and replay commands;
+ * `replace` gives texts that stand for some of its files (diff: the node
+ * with another ruleset).
+ */
+export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>): NodeModel {
   const opts = modelOptions(a);
-  const node = readSnapshot(dir);
+  const node = readSnapshot(dir, replace);
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
   }
@@ -142,4 +147,14 @@ export function checkIface(model: NodeModel, iface: string | undefined): void {
   if (iface !== undefined && !model.node.links.has(iface)) {
     throw new UsageError(`no interface ${iface} in the snapshot (it has ${[...model.node.links.keys()].join(', ')})`);
   }
+}
+
+/** `--packet reply`: the answer to the packet before (number i, from 0), arriving where that one left (from local when it was delivered). */
+export function replyTo(prev: { pkt: Packet; fate: Fate }, i: number): string {
+  const f = prev.fate;
+  const where = f.kind === 'forwarded' || f.kind === 'sent' ? `iif ${f.dev}` : f.kind === 'delivered' ? 'from local' : undefined;
+  if (where === undefined) throw new UsageError(`--packet reply (packet ${i + 1}): the packet before it was ${f.kind}, nothing answers it`);
+  const spec = replySpec(prev.pkt);
+  if (spec === undefined) throw new UsageError(`--packet reply (packet ${i + 1}): the packet before it has no answer (an ICMP error, a TCP RST, a fragment)`);
+  return `${spec} ${where}`;
 }

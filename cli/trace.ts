@@ -11,7 +11,7 @@
  */
 import { NfvmError } from '../core/errors.js';
 import { fateText, type AnswerResult, type Fate, type PathResult, type PathStep } from '../hooks/path/fate.js';
-import { parseSpec, replySpec } from '../hooks/input/spec.js';
+import { parseSpec } from '../hooks/input/spec.js';
 import { conntrackList, conntrackListJson, conntrackSummary } from '../hooks/conntrack/index.js';
 import { isOutgoing, loadFrame, readCaptureFile, type Frame } from '../hooks/input/capture.js';
 import { DEFAULT_MAX_BRANCHES, exploreBranches, type Exploration } from '../hooks/branches.js';
@@ -20,7 +20,7 @@ import { Packet } from '../vm/packet.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { useColour } from './io.js';
 import { jsonDoc } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, specInput } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, replyTo, specInput } from './model.js';
 
 export const TRACE: CommandSpec = {
   name: 'trace',
@@ -324,14 +324,4 @@ export function cmdTrace(argv: readonly string[]): string {
     });
   }
   return formatBranches(x, header, useColour(false));
-}
-
-/** `--packet reply`: the answer to the packet before, arriving where that one left (from local when it was delivered). */
-function replyTo(prev: { pkt: Packet; fate: Fate }, i: number): string {
-  const f = prev.fate;
-  const where = f.kind === 'forwarded' || f.kind === 'sent' ? `iif ${f.dev}` : f.kind === 'delivered' ? 'from local' : undefined;
-  if (where === undefined) throw new UsageError(`--packet reply (packet ${i + 1}): the packet before it was ${f.kind}, nothing answers it`);
-  const spec = replySpec(prev.pkt);
-  if (spec === undefined) throw new UsageError(`--packet reply (packet ${i + 1}): the packet before it has no answer (an ICMP error, a TCP RST, a fragment)`);
-  return `${spec} ${where}`;
 }

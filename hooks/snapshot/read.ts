@@ -51,8 +51,11 @@ export const SNAPSHOT_FILES = [
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
 export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
-/** Reads a snapshot directory. */
-export function readSnapshot(dir: string): Node {
+/**
+ * Reads a snapshot directory; `replace` gives texts that stand for some of
+ * its files (the same node with another ruleset: `nfvm diff --snapshot`).
+ */
+export function readSnapshot(dir: string, replace?: ReadonlyMap<string, string>): Node {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -62,7 +65,7 @@ export function readSnapshot(dir: string): Node {
   }
   const files = new Map<string, string>();
   for (const n of names) {
-    if (!(SNAPSHOT_FILES as readonly string[]).includes(n)) continue;
+    if (!(SNAPSHOT_FILES as readonly string[]).includes(n) || replace?.has(n)) continue;
     const p = join(dir, n);
     try {
       if (statSync(p).size > MAX_FILE_BYTES) throw new NfvmError('io', 'file too large', p, undefined, undefined);
@@ -72,6 +75,7 @@ export function readSnapshot(dir: string): Node {
       throw new NfvmError('io', `cannot read (${(e as NodeJS.ErrnoException).code})`, p, undefined, undefined);
     }
   }
+  for (const [n, t] of replace ?? []) files.set(n, t);
   return buildNode(dir, files, names.filter((n) => !(SNAPSHOT_FILES as readonly string[]).includes(n)).sort());
 }
 

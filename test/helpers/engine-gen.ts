@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
+import { joinMatches } from '../../fuzz/gen.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_HOOK, M_MARK, M_NFPROTO, M_PKTTYPE } from '../../vm/layout.js';
 
 export const ADDRS4 = ['10.0.0.1', '10.0.0.2', '10.1.2.3', '192.168.1.10', '203.0.113.50', '127.0.0.1', '224.0.0.1', '255.255.255.255', '10.0.0.255'];
@@ -78,32 +79,8 @@ function ruleMatches(hooks: readonly Hookish[]) {
     { weight: 1, arbitrary: pick(['--ctstate NEW,INVALID --ctdir ORIGINAL', '! --ctstatus ASSURED', '--ctstate UNTRACKED,ESTABLISHED --ctstatus SEEN_REPLY', '--ctproto tcp', '! --ctorigsrc 10.0.0.0/8', '--ctexpire 0:10']).map((o) => `-m conntrack ${o}`) },
     { weight: 1, arbitrary: fc.tuple(neg, pick(['ftp', 'sip', ''])).map(([n, h]) => `-m helper ${n}--helper "${h}"`) },
   );
-  // at most one -s/-d/-i/-o/-p/-f each: keep the first of each kind
-  return fc.array(one, { maxLength: 4 }).map((ms) => {
-    const seen = new Set<string>();
-    const out: string[] = [];
-    let proto = '';
-    for (const m of ms) {
-      if (!m) continue;
-      const base = /^(?:! )?(-[sdiopf])\b/.exec(m)?.[1];
-      const p = /-p (\w+)/.exec(m)?.[1];
-      if (base && seen.has(base)) continue;
-      if (p !== undefined) {
-        if (proto && proto !== p) continue;
-        if (proto && base === '-p') continue;
-        if (!base && proto) {
-          out.push(m.replace(/^-p \w+ /, ''));
-          continue;
-        }
-        proto = p;
-        seen.add('-p');
-      }
-      if (base) seen.add(base);
-      out.push(m);
-    }
-    // -f with a layer-4 match can never match (legacy) but loads; fine. ecn --ecn-tcp-* not generated.
-    return out.join(' ');
-  });
+  // at most one -s/-d/-i/-o/-p/-f each, one protocol (-f with a layer-4 match never matches under legacy but loads; fine)
+  return fc.array(one, { maxLength: 4 }).map(joinMatches);
 }
 
 function dedupeOpts(ms: string[]): string[] {

@@ -1,0 +1,204 @@
+/**
+ * `nfvm diff OLD NEW [--snapshot DIR]`: the packets two IPv4 rulesets treat
+ * differently on one node (cli/diff-run.ts searches them), each printed
+ * as a packet spec with both traces side by side. Exit 1 when differences
+ * were found, 0 when none were (within the space searched, which it
+ * states), 2 on bad input.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { NfvmError } from '../core/errors.js';
+import { parseRestore } from '../compiler/parse/restore.js';
+import { buildNode } from '../hooks/snapshot/read.js';
+import { buildNodeModel, type NodeModel } from '../hooks/node.js';
+import { fateText, type PathResult } from '../hooks/path/fate.js';
+import { genericNodeFiles } from '../fuzz/node.js';
+import { parseCommand, UsageError, type CommandSpec } from './args.js';
+import { inputName, readInput } from './io.js';
+import { jsonDoc } from './json.js';
+import { loadModel, modelOptions } from './model.js';
+import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
+import { chainTexts } from '../fuzz/aim.js';
+
+export const DIFF: CommandSpec = {
+  name: 'diff',
+  usage: `  nfvm diff OLD NEW [--snapshot DIR] [--packets N] [--seed N] [--max N] [--backend legacy|nft] [--optimize=0|1] [--json]
+      Find the packets whose fate differs between two IPv4 rulesets on the
+      same node: the verdict (or the rule or policy that decided), the NAT
+      rewrites, the mark, the output interface, the rules whose counters
+      the packet touches. OLD and NEW are iptables-save files or snapshot
+      directories (their iptables-save.txt); the node is --snapshot DIR, else
+      OLD when it is a directory, else a generic node (the interfaces the
+      rulesets name, forwarding on, a default route). Searched: packets aimed
+      at every rule that differs (through the jumps that reach its chain,
+      at each edge of its addresses, ports and marks and just past it), each
+      new TCP/UDP one with its reply (state), then --packets N (default
+      2000) from both rulesets' constants and at random (--seed, default 1);
+      random decisions (statistic) are enumerated. Each difference is printed
+      as a packet spec (nfvm trace --packet takes it) with both traces side
+      by side; at most --max (default 10). Equivalent rulesets by
+      construction (the same canonical text, or rules reordered where the
+      order cannot matter) are said so at once. Exit 1 when differences were
+      found, 0 when none (nothing is claimed beyond the space searched).
+`,
+  options: {
+    snapshot: { type: 'string' },
+    packets: { type: 'string' },
+    seed: { type: 'string' },
+    max: { type: 'string' },
+    backend: { type: 'string' },
+    optimize: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+};
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The IPv4 ruleset text of OLD or NEW: a file, or a snapshot directory's iptables-save.txt. */
+function rulesText(p: string): { file: string; text: string } {
+  if (isDir(p)) return { file: join(p, 'iptables-save.txt'), text: readInput(join(p, 'iptables-save.txt')) };
+  return { file: inputName(p), text: readInput(p) };
+}
+
+function count(a: string | undefined, name: string, dflt: number, max: number): number {
+  if (a === undefined) return dflt;
+  if (!/^\d{1,9}$/.test(a) || Number(a) > max) throw new UsageError(`--${name} takes a number from 0 to ${max}, not "${a}"`);
+  return Number(a);
+}
+
+const trunc = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** A side's trace lines: each TRACE step with its rule, the notes, the fate (every packet of the unit). */
+function sideLines(s: SideRun, specs: readonly string[]): string[] {
+  const out: string[] = [];
+  s.results.forEach((r: PathResult, i) => {
+    if (specs.length > 1) out.push(`[${i + 1}] ${specs[i]}`);
+    for (const st of r.steps) {
+      if (st.kind === 'trace') out.push(`${st.table}:${st.chain}:${st.type}:${st.num} ${st.rule}`);
+      else if (st.kind === 'nat' || st.kind === 'route') out.push(`# ${st.text}`);
+    }
+    out.push(`=> ${fateText(r.fate)}${s.marks[i] ? ` (mark 0x${s.marks[i].toString(16)})` : ''}`);
+  });
+  return out;
+}
+
+function sideBySide(left: string[], right: string[], width: number): string[] {
+  const w = Math.min(width, Math.max(10, ...left.map((l) => l.length)));
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(left.length, right.length); i++) out.push(`  ${trunc(left[i] ?? '', w).padEnd(w)} | ${right[i] ?? ''}`);
+  return out;
+}
+
+function probabilityNote(s: readonly SideRun[], i: number): string {
+  return s.length > 1 ? ` (outcome ${i + 1} of ${s.length}, probability ${s[i]!.probability.toFixed(4).replace(/0+$/, '').replace(/\.$/, '')})` : '';
+}
+
+function formatText(r: DiffResult, oldName: string, newName: string, node: string): string {
+  const out: string[] = [`# nfvm diff: ${oldName} (OLD) against ${newName} (NEW) on ${node}`];
+  r.differences.forEach((d, n) => {
+    out.push('', `difference ${n + 1}: ${d.packets.map((p) => `--packet "${p}"`).join(' ')}`, `  differs in: ${d.differs.join(', ')}`);
+    const k = Math.max(d.old.length, d.new.length);
+    for (let i = 0; i < k; i++) {
+      // outcomes both sides share (same aspects, same probability) are left out
+      const o = d.old[i];
+      const n2 = d.new[i];
+      if (o && n2 && Math.abs(o.probability - n2.probability) < 1e-9 && JSON.stringify(o.aspects) === JSON.stringify(n2.aspects)) continue;
+      const l = d.old[i] ? sideLines(d.old[i]!, d.packets) : ['(no such outcome)'];
+      const rr = d.new[i] ? sideLines(d.new[i]!, d.packets) : ['(no such outcome)'];
+      out.push(...sideBySide([`OLD${probabilityNote(d.old, i)}`, ...l], [`NEW${probabilityNote(d.new, i)}`, ...rr], 100));
+    }
+  });
+  out.push('', searchedText(r), r.differences.length ? `${r.differences.length} difference${r.differences.length === 1 ? '' : 's'} found` : 'no difference found in the space searched (not a proof of equivalence beyond it)');
+  return out.join('\n') + '\n';
+}
+
+function searchedText(r: DiffResult): string {
+  const s = r.searched;
+  return `searched: ${s.directed} packet runs aimed at the ${s.changedRules} rule${s.changedRules === 1 ? '' : 's'} that differ (and the edges of their addresses, ports and marks), ${s.drawn} drawn from both rulesets' constants (${s.constants}) and at random; ${s.flows} of them a packet and its reply; random decisions enumerated`;
+}
+
+function sideJson(s: readonly SideRun[]) {
+  return s.map((o) => ({
+    probability: o.probability,
+    packets: o.results.map((r, i) => ({ fate: r.fate, text: fateText(r.fate), mark: o.marks[i], steps: r.steps })),
+  }));
+}
+
+export function cmdDiff(argv: readonly string[]): { out: string; code: number } {
+  const a = parseCommand(DIFF, argv);
+  if (a.help) return { out: DIFF.usage, code: 0 };
+  if (a.positionals.length !== 2) throw new UsageError('diff takes OLD and NEW (iptables-save files or snapshot directories)');
+  const [oldPath, newPath] = a.positionals as [string, string];
+  const packets = count(a.str('packets'), 'packets', 2000, 10_000_000);
+  const seed = count(a.str('seed'), 'seed', 1, 0xffffffff);
+  const max = count(a.str('max'), 'max', 10, 100000);
+  const json = a.flag('json');
+  const oldR = rulesText(oldPath);
+  const newR = rulesText(newPath);
+  const cpu0 = process.cpuUsage();
+  const snap = a.str('snapshot') ?? (isDir(oldPath) ? oldPath : undefined);
+  if (snap !== undefined && !isDir(snap)) throw new NfvmError('io', 'not a snapshot directory', snap, undefined, undefined);
+  let mOld: NodeModel;
+  let mNew: NodeModel;
+  let node: string;
+  // a ruleset's errors name its own file (the model reads it as the snapshot's iptables-save.txt)
+  const located = (r: { file: string; text: string }, load: () => NodeModel) => {
+    try {
+      return load();
+    } catch (e) {
+      if (e instanceof NfvmError) parseRestore(r.text, { file: r.file });
+      throw e;
+    }
+  };
+  if (snap !== undefined) {
+    mOld = located(oldR, () => loadModel(snap, a, new Map([['iptables-save.txt', oldR.text]])));
+    mNew = located(newR, () => loadModel(snap, a, new Map([['iptables-save.txt', newR.text]])));
+    node = `the node of ${snap}`;
+  } else {
+    for (const r of [oldR, newR]) parseRestore(r.text, { file: r.file });
+    const g = genericNodeFiles([oldR.text, newR.text]);
+    const model = (rules: string) => buildNodeModel(buildNode('', new Map([...g.files, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm' });
+    mOld = model(oldR.text);
+    mNew = model(newR.text);
+    node = `a generic node (lo, ${g.ifaces.join(', ')}: 10.255.N.1/24 each, default route by ${g.ifaces[0]}, forwarding on)`;
+  }
+  const loadCpu = process.cpuUsage(cpu0);
+  const loadS = (loadCpu.user + loadCpu.system) / 1e6;
+  const ta = chainTexts(mOld.rs4);
+  const tb = chainTexts(mNew.rs4);
+  const same = equivalentByConstruction(mOld.rs4, mNew.rs4, ta, tb);
+  if (same !== undefined) {
+    const text = `equivalent by construction: ${same}`;
+    return { out: json ? jsonDoc({ schema: 1, old: oldR.file, new: newR.file, node, equivalent: same, differences: [], text }) : `# nfvm diff: ${oldR.file} (OLD) against ${newR.file} (NEW)\n${text}\n`, code: 0 };
+  }
+  const tty = process.stderr.isTTY === true && !json;
+  const t0 = process.hrtime.bigint();
+  const cpu1 = process.cpuUsage();
+  const r = searchDifferences(mOld, mNew, {
+    packets, seed, maxDifferences: max,
+    progress: tty ? (done, total, found) => process.stderr.write(`\rnfvm diff: ${done}/${total} packet runs, ${found} difference${found === 1 ? '' : 's'}\x1b[K`) : undefined,
+  }, ta, tb);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const searchCpu = process.cpuUsage(cpu1);
+  const searchS = (searchCpu.user + searchCpu.system) / 1e6;
+  const runs = r.searched.directed + r.searched.drawn;
+  const summary = `nfvm diff: ${runs} packet runs in ${searchS.toFixed(2)} s CPU (${Math.round(runs / Math.max(searchS, 1e-9))}/s; loading both models ${loadS.toFixed(2)} s CPU), ${r.differences.length} difference${r.differences.length === 1 ? '' : 's'}`;
+  if (tty) process.stderr.write(`\r${summary}\x1b[K\n`);
+  const code = r.differences.length ? 1 : 0;
+  if (json) {
+    return {
+      code,
+      out: jsonDoc({
+        schema: 1, old: oldR.file, new: newR.file, node, searched: { ...r.searched, text: searchedText(r), seconds: secs, cpuSeconds: searchS, loadCpuSeconds: loadS },
+        differences: r.differences.map((d) => ({ packets: d.packets, differs: d.differs, old: sideJson(d.old), new: sideJson(d.new) })),
+      }),
+    };
+  }
+  return { code, out: formatText(r, oldR.file, newR.file, node) };
+}

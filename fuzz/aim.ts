@@ -1,0 +1,151 @@
+/**
+ * Packets aimed at a rule: through the jumps that reach its chain from a
+ * builtin chain, with the addresses, protocol, ports, interfaces and mark
+ * every rule on the way asks for (as far as fuzz/shape.ts models them),
+ * and at each edge of the rule's own ranges and just past it.
+ */
+import type { Ruleset, TableName } from '../core/ast.js';
+import { chainOrder, ruleSpec } from '../compiler/save.js';
+import type { Node } from '../hooks/snapshot/node.js';
+import { DEFAULT_PACKET, type FuzzPacket } from './packet.js';
+import { isBuiltin, shapeOf, type Range, type RuleShape } from './shape.js';
+
+/** Rule texts by table and chain (`-A CHAIN ...`). */
+export type ChainTexts = Map<string, string[]>;
+
+export function chainTexts(rs: Ruleset | undefined): ChainTexts {
+  const out: ChainTexts = new Map();
+  if (!rs) return out;
+  for (const [name, t] of rs.tables) for (const c of chainOrder(t)) out.set(`${name}\0${c.name}`, c.rules.map((r) => `-A ${c.name}${ruleSpec(rs.family, r)}`));
+  return out;
+}
+
+/** A rule that jumps or goes to a chain: where it is, and its text. */
+export interface Caller {
+  table: TableName;
+  chain: string;
+  num: number;
+  text: string;
+  shape?: RuleShape;
+}
+
+/** The rules that jump or go to each chain, by `table\0chain` (shaped when a path takes them). */
+export function callersOf(t: ChainTexts): Map<string, Caller[]> {
+  const m = new Map<string, Caller[]>();
+  for (const [key, rules] of t) {
+    const [table, chain] = key.split('\0') as [TableName, string];
+    rules.forEach((text, i) => {
+      const tgt = / -[jg] (\S+)/.exec(text)?.[1];
+      if (!tgt || !t.has(`${table}\0${tgt}`)) return;
+      const k2 = `${table}\0${tgt}`;
+      const c: Caller = { table, chain, num: i + 1, text };
+      const list = m.get(k2);
+      if (list) list.push(c);
+      else m.set(k2, [c]);
+    });
+  }
+  return m;
+}
+
+/** The node's IPv4 addresses and interfaces, for aiming packets. */
+export interface NodeView {
+  ifaces: string[];
+  local: number[];
+  /** Per interface, an address of its connected IPv4 subnet that is not the node's: a destination routed out of it. */
+  neighbour?: Map<string, number>;
+}
+
+export function nodeView(node: Node): NodeView {
+  const ifaces = [...node.links.keys()].filter((n) => n !== 'lo');
+  const local = node.addresses.filter((a) => a.family === 4 && a.dev !== 'lo').map((a) => a.local.w[0]! >>> 0);
+  const neighbour = new Map<string, number>();
+  for (const a of node.addresses) {
+    if (a.family !== 4 || a.dev === 'lo' || a.prefixlen > 30 || neighbour.has(a.dev)) continue;
+    const v = a.local.w[0]! >>> 0;
+    const mask = a.prefixlen === 0 ? 0 : (0xffffffff << (32 - a.prefixlen)) >>> 0;
+    const host = (v & ~mask) >>> 0;
+    neighbour.set(a.dev, (((v & mask) >>> 0) + (host === 1 ? 2 : 1)) >>> 0);
+  }
+  return { ifaces: ifaces.length ? ifaces : ['lo'], local, neighbour };
+}
+
+function ifaceFits(name: string, pat: string): boolean {
+  return pat.endsWith('+') ? name.startsWith(pat.slice(0, -1)) : name === pat;
+}
+
+/** A point of `r` (its low edge), or one outside it when the field is inverted. */
+function inside(r: Range, inv: boolean): number {
+  return inv ? (r.lo > 0 ? r.lo - 1 : r.hi + 1) : r.lo;
+}
+
+/**
+ * Packets aimed at `target` through the rules of `path` (the jumps from a
+ * builtin chain down to target's chain, outermost first): a packet every
+ * rule of the path matches as far as the model can tell, and one per edge
+ * of the target's own ranges (each edge, and one past it).
+ */
+export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook: string, view: NodeView): FuzzPacket[] {
+  const all = [...path, target];
+  const p: FuzzPacket = { ...DEFAULT_PACKET, src: 0xc6336401, dst: 0xcb007101 };
+  let dstSet = false;
+  for (const s of all) {
+    if (s.src) p.src = inside(s.src, s.invSrc);
+    if (s.dst) {
+      p.dst = inside(s.dst, s.invDst);
+      dstSet = true;
+    }
+    if (s.proto > 0 && !s.invProto) p.proto = s.proto;
+    if (s.sport?.[0]) p.sport = s.invSport ? (s.sport[0].lo > 0 ? s.sport[0].lo - 1 : s.sport[0].hi + 1) : s.sport[0].lo;
+    if (s.dport?.[0]) p.dport = s.invDport ? (s.dport[0].lo > 0 ? s.dport[0].lo - 1 : s.dport[0].hi + 1) : s.dport[0].lo;
+    if (s.mark) p.mark = s.mark.inv ? (s.mark.value ^ (s.mark.mask & -s.mark.mask)) >>> 0 : s.mark.value;
+  }
+  if (p.proto !== 6 && p.proto !== 17 && p.proto !== 1) p.proto = p.proto || 6;
+  if ((hook === 'INPUT' || hook === 'PREROUTING') && !dstSet && view.local.length) p.dst = view.local[0]!;
+  const iifPats = all.filter((s) => s.iif && !s.invIif).map((s) => s.iif);
+  const oifPats = all.filter((s) => s.oif && !s.invOif).map((s) => s.oif);
+  const local = hook === 'OUTPUT';
+  // a destination routed out of the interface the rules ask for
+  const outIf = oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) : undefined;
+  if (!dstSet && outIf !== undefined && view.neighbour?.has(outIf) && hook !== 'INPUT') p.dst = view.neighbour.get(outIf)!;
+  const base: FuzzPacket[] = [];
+  if (local || hook === 'POSTROUTING') base.push({ ...p, local: true, oif: oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) ?? '' : '' });
+  if (!local) {
+    const fits = view.ifaces.filter((n) => iifPats.every((x) => ifaceFits(n, x)));
+    for (const i of (fits.length ? fits : view.ifaces).slice(0, 2)) base.push({ ...p, iif: i });
+  }
+  const out: FuzzPacket[] = [...base];
+  const b0 = base[0]!;
+  const edges = (r: Range | undefined, set: (q: FuzzPacket, v: number) => FuzzPacket, max: number) => {
+    if (!r) return;
+    for (const v of [r.lo, r.hi, r.lo - 1, r.hi + 1]) if (v >= 0 && v <= max) out.push(set(b0, v));
+  };
+  edges(target.src, (q, v) => ({ ...q, src: v }), 0xffffffff);
+  edges(target.dst, (q, v) => ({ ...q, dst: v }), 0xffffffff);
+  for (const r of target.sport ?? []) edges(r, (q, v) => ({ ...q, sport: v }), 65535);
+  for (const r of target.dport ?? []) edges(r, (q, v) => ({ ...q, dport: v }), 65535);
+  if (target.mark) {
+    const m = target.mark;
+    for (const v of [m.value, (m.value ^ (m.mask & -m.mask)) >>> 0, (m.value | ~m.mask) >>> 0, 0]) out.push({ ...b0, mark: v });
+  }
+  return out;
+}
+
+/** The paths of jumps from a builtin chain to `chain` (outermost rule first), at most `max`. */
+export function pathsTo(table: TableName, chain: string, callers: Map<string, Caller[]>, family: 'ip' | 'ip6', max = 3): { hook: string; path: RuleShape[] }[] {
+  const out: { hook: string; path: RuleShape[] }[] = [];
+  const walk = (c: string, path: RuleShape[], depth: number) => {
+    if (out.length >= max) return;
+    if (isBuiltin(table, c)) {
+      out.push({ hook: c, path });
+      return;
+    }
+    if (depth > 12) return;
+    for (const r of (callers.get(`${table}\0${c}`) ?? []).slice(0, max)) {
+      if (path.some((p) => p.chain === r.chain)) continue;
+      r.shape ??= shapeOf(r.table, r.chain, r.num, r.text.slice(`-A ${r.chain}`.length), family);
+      walk(r.chain, [r.shape, ...path], depth + 1);
+    }
+  };
+  walk(chain, [], 0);
+  return out;
+}
