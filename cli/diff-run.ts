@@ -198,6 +198,7 @@ function fateKey(f: Fate, ruleText: (table: string, chain: string, num: number) 
     case 'rejected': return `rejected ${f.with} ${by}`;
     case 'queued': return `queued ${f.queue} ${by}`;
     case 'stolen': return `stolen ${by}`;
+    case 'bridged': return `bridged ${f.bridge} ${f.ports.map((p) => `${p.port}:${p.fate ? fateKey(p.fate, ruleText) : 'sent'}`).join(',')} ${f.local ? fateKey(f.local, ruleText) : ''}`;
   }
 }
 
