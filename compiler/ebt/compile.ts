@@ -134,7 +134,9 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
   };
   const iface = (key: number, name: string, inv: boolean): void => {
     if (name === '') return;
-    const bytes = ifaceBytes(name);
+    // `! -i +`: add_iface compares the name with an impossible one, so the rule never matches
+    const bytes = name === '+' && inv ? [...'INVAL/D'].map((ch) => ch.charCodeAt(0)).concat(0) : ifaceBytes(name);
+    if (name === '+' && inv) inv = false;
     withReg(16, (r) => {
       emitMetaGet(b, r, key);
       if (bytes.length) emitCmp(b, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, r, bytes);

@@ -10,6 +10,8 @@
 -i eth0 -j ACCEPT;ok
 -i ! eth0 -o eth+ -j DROP;ok
 -o veth12345678901;ok
+-i +;ok
+-i ! +;ok
 -s 02:00:00:00:00:0a -j ACCEPT;ok
 -s ! 02:00:00:00:00:0a/ff:ff:ff:00:00:00;ok
 -d 02:00:00:00:00:00/ff:ff:ff:ff:ff:f0 -j DROP;ok
