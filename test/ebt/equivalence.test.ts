@@ -99,13 +99,17 @@ function ruleArb(chain: string, users: readonly string[], nat: boolean): fc.Arbi
   }
   if (nat && chain === 'PREROUTING') targets.push(fc.constant('-j redirect --redirect-target CONTINUE'));
   if (nat && chain === 'POSTROUTING') targets.push(fc.constantFrom('', ' --snat-arp').map((a) => `-j snat --to-src 02:00:00:00:00:0e${a} --snat-target CONTINUE`));
+  const user = chain.startsWith('U');
+  const inOk = user || ['INPUT', 'FORWARD', 'PREROUTING'].includes(chain);
+  const outOk = user || ['OUTPUT', 'FORWARD', 'POSTROUTING'].includes(chain);
   return fc
     .record({
       proto: protoPart,
-      iif: opt(ifArb.chain(maybeNot)),
-      oif: opt(ifArb.chain(maybeNot)),
-      lin: opt(brArb.chain(maybeNot)),
-      lout: opt(brArb.chain(maybeNot)),
+      // -i/--logical-in only where there is an input port, -o/--logical-out where there is an output port
+      iif: inOk ? opt(ifArb.chain(maybeNot)) : fc.constant(undefined),
+      oif: outOk ? opt(ifArb.chain(maybeNot)) : fc.constant(undefined),
+      lin: inOk ? opt(brArb.chain(maybeNot)) : fc.constant(undefined),
+      lout: outOk ? opt(brArb.chain(maybeNot)) : fc.constant(undefined),
       src: opt(macArb.chain(maybeNot)),
       dst: opt(macArb.chain(maybeNot)),
       pkttype: opt(fc.constantFrom('host', 'broadcast', 'multicast', 'otherhost').chain(maybeNot)),
