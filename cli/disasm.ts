@@ -6,7 +6,8 @@
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRule } from '../compiler/save.js';
 import type { Family, Ruleset, TableName } from '../core/ast.js';
-import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
+import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } from '../compiler/compile.js';
+import type { Program } from '../vm/program.js';
 import { disasm, disasmRuleAt } from '../vm/disasm.js';
 import { ruleOffsets } from '../vm/program.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
@@ -72,20 +73,26 @@ function compileFile(file: string, family: Family | undefined, table: string | u
 
 /** A compiled table: its chains in declaration order, each rule with its text and expression lines. */
 function tableJson(rs: Ruleset, c: CompiledTable) {
-  const prog = c.program;
-  const ast = rs.tables.get(prog.table as TableName)!;
+  const ast = rs.tables.get(c.program.table as TableName)!;
+  return chainsJson(ast.name, ast.chains.keys(), c.program, c.rules, (info) => {
+    const r = ast.chains.get(info.chain)?.rules[info.num - 1];
+    return r ? saveRule(rs.family, info.chain, r, false) : '';
+  });
+}
+
+/** The chains of a program in `names` order, each rule with `text(rule)` and its expression lines. */
+function chainsJson(table: string, names: Iterable<string>, prog: Program, rules: readonly RuleInfo[], text: (info: RuleInfo) => string) {
   const offs = ruleOffsets(prog);
   const chains = new Map<string, { name: string; rules: { num: number; rule: string; expr: string[] }[] }>();
-  for (const ch of ast.chains.values()) chains.set(ch.name, { name: ch.name, rules: [] });
-  c.rules.forEach((info, i) => {
-    const r = ast.chains.get(info.chain)?.rules[info.num - 1];
+  for (const name of names) chains.set(name, { name, rules: [] });
+  rules.forEach((info, i) => {
     chains.get(info.chain)?.rules.push({
       num: info.num,
-      rule: r ? saveRule(rs.family, info.chain, r, false) : '',
+      rule: text(info),
       expr: offs[i]! < 0 ? [] : disasmRuleAt(prog, offs[i]!).flatMap((l) => l.split('\n')).map((l) => l.trim()),
     });
   });
-  return { name: ast.name, chains: [...chains.values()] };
+  return { name: table, chains: [...chains.values()] };
 }
 
 /** `nfvm disasm --family bridge`: each ebtables table as ebtables-nft's nf_tables rules. */
@@ -103,18 +110,10 @@ function disasmBridge(file: string, table: string | undefined, json: boolean): s
     schema: 1, file: name, family: 'bridge', backend: 'nft', optimize: 0,
     tables: compiled.map((c) => {
       const ast = rs.tables.get(c.program.table as EbtTableName)!;
-      const offs = ruleOffsets(c.program);
-      const chains = new Map<string, { name: string; rules: { num: number; rule: string; expr: string[] }[] }>();
-      for (const ch of ast.chains.values()) chains.set(ch.name, { name: ch.name, rules: [] });
-      c.rules.forEach((info, i) => {
+      return chainsJson(ast.name, ast.chains.keys(), c.program, c.rules, (info) => {
         const r = ast.chains.get(info.chain)?.rules[info.num - 1];
-        chains.get(info.chain)?.rules.push({
-          num: info.num,
-          rule: info.kind === 'rule' && r ? saveEbtRule(info.chain, r, false) : '',
-          expr: offs[i]! < 0 ? [] : disasmRuleAt(c.program, offs[i]!).map((l) => l.trim()),
-        });
+        return info.kind === 'rule' && r ? saveEbtRule(info.chain, r, false) : '';
       });
-      return { name: ast.name, chains: [...chains.values()] };
     }),
   });
 }
