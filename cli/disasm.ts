@@ -6,19 +6,25 @@
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRule } from '../compiler/save.js';
 import type { Family, Ruleset, TableName } from '../core/ast.js';
-import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
-import { disasmChunks, disasmRuleAt } from '../vm/disasm.js';
+import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } from '../compiler/compile.js';
+import { disasm, disasmChunks, disasmRuleAt } from '../vm/disasm.js';
 import type { Program } from '../vm/program.js';
 import { ruleOffsets } from '../vm/program.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput, type Output } from './io.js';
 import { jsonDoc } from './json.js';
+import { parseEbtRestore } from '../compiler/ebt/restore.js';
+import { saveEbtRule } from '../compiler/ebt/save.js';
+import { compileEbtTable, type EbtCompiledTable } from '../compiler/ebt/compile.js';
+import type { EbtTableName } from '../core/ebt-ast.js';
 
 export const DISASM: CommandSpec = {
   name: 'disasm',
-  usage: `  nfvm disasm FILE [--family ip|ip6] [--table T] [--backend nft|legacy] [--optimize=0|1] [--json]
+  usage: `  nfvm disasm FILE [--family ip|ip6|bridge] [--table T] [--backend nft|legacy] [--optimize=0|1] [--json]
       Compile the file's tables (or table T) to VM bytecode and print each
-      rule in \`nft --debug=netlink\` notation. backend legacy (default) keeps
+      rule in \`nft --debug=netlink\` notation. --family bridge reads
+      ebtables-save text and compiles it as ebtables-nft loads it (backend
+      nft, the only one for the bridge). backend legacy (default) keeps
       x_tables semantics; nft emits what iptables-nft emits. --optimize=1
       puts a classifier (\`classify\`) before each run of 16 or more simple
       rules, as the engines run it (legacy backend); 0 (default) does not.
@@ -37,6 +43,10 @@ export function cmdDisasm(argv: readonly string[]): Output {
   if (backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected nft or legacy)`);
   const file = a.positionals[0]!;
   const name = inputName(file);
+  if (a.str('family') === 'bridge') {
+    if (a.str('backend') === 'legacy') throw new UsageError('the bridge family compiles as ebtables-nft loads it: --backend nft');
+    return disasmBridge(file, a.str('table'), a.flag('json'));
+  }
   const family = parseFamily(a.str('family'));
   const table = a.str('table');
   const opts: CompileOptions = { backend, file: name, optimize: optimize === '1' ? 1 : 0 };
@@ -78,18 +88,47 @@ function compileFile(file: string, family: Family | undefined, table: string | u
 
 /** A compiled table: its chains in declaration order, each rule with its text and expression lines. */
 function tableJson(rs: Ruleset, c: CompiledTable) {
-  const prog = c.program;
-  const ast = rs.tables.get(prog.table as TableName)!;
+  const ast = rs.tables.get(c.program.table as TableName)!;
+  return chainsJson(ast.name, ast.chains.keys(), c.program, c.rules, (info) => {
+    const r = ast.chains.get(info.chain)?.rules[info.num - 1];
+    return r ? saveRule(rs.family, info.chain, r, false) : '';
+  });
+}
+
+/** The chains of a program in `names` order, each rule with `text(rule)` and its expression lines. */
+function chainsJson(table: string, names: Iterable<string>, prog: Program, rules: readonly RuleInfo[], text: (info: RuleInfo) => string) {
   const offs = ruleOffsets(prog);
   const chains = new Map<string, { name: string; rules: { num: number; rule: string; expr: string[] }[] }>();
-  for (const ch of ast.chains.values()) chains.set(ch.name, { name: ch.name, rules: [] });
-  c.rules.forEach((info, i) => {
-    const r = ast.chains.get(info.chain)?.rules[info.num - 1];
+  for (const name of names) chains.set(name, { name, rules: [] });
+  rules.forEach((info, i) => {
     chains.get(info.chain)?.rules.push({
       num: info.num,
-      rule: r ? saveRule(rs.family, info.chain, r, false) : '',
+      rule: text(info),
       expr: offs[i]! < 0 ? [] : disasmRuleAt(prog, offs[i]!).flatMap((l) => l.split('\n')).map((l) => l.trim()),
     });
   });
-  return { name: ast.name, chains: [...chains.values()] };
+  return { name: table, chains: [...chains.values()] };
+}
+
+/** `nfvm disasm --family bridge`: each ebtables table as ebtables-nft's nf_tables rules. */
+function disasmBridge(file: string, table: string | undefined, json: boolean): string {
+  const name = inputName(file);
+  const rs = parseEbtRestore(readInput(file), { file: name });
+  const tables = table !== undefined ? [table] : [...rs.tables.keys()];
+  const compiled: EbtCompiledTable[] = [];
+  for (const t of tables) {
+    if (!rs.tables.has(t as EbtTableName)) throw new UsageError(`table ${t} is not in ${name}`);
+    compiled.push(compileEbtTable(rs, t as EbtTableName, { file: name }));
+  }
+  if (!json) return compiled.map((c) => disasm(c.program)).filter((t) => t !== '').join('\n');
+  return jsonDoc({
+    schema: 1, file: name, family: 'bridge', backend: 'nft', optimize: 0,
+    tables: compiled.map((c) => {
+      const ast = rs.tables.get(c.program.table as EbtTableName)!;
+      return chainsJson(ast.name, ast.chains.keys(), c.program, c.rules, (info) => {
+        const r = ast.chains.get(info.chain)?.rules[info.num - 1];
+        return info.kind === 'rule' && r ? saveEbtRule(info.chain, r, false) : '';
+      });
+    }),
+  });
 }

@@ -179,16 +179,12 @@ export function decodePacket(pkt: Packet, linktype: number): void {
   if (linktype === LINKTYPE_ETHERNET) {
     if (n < ETH_HLEN) {
       // Not even a MAC header: nothing above it is known.
-      m[M_PROTOCOL] = 0;
+      noMacHeader(m, n);
       m[M_NFPROTO] = NFPROTO_UNSPEC;
-      m[M_NHOFF] = n;
-      m[M_LEN] = 0;
-      m[M_END] = n;
       return;
     }
     m[M_FLAGS] |= F_MAC_HEADER;
-    if (d[0] === 0xff && d[1] === 0xff && d[2] === 0xff && d[3] === 0xff && d[4] === 0xff && d[5] === 0xff) m[M_PKTTYPE] = PACKET_BROADCAST;
-    else if (d[0]! & 1) m[M_PKTTYPE] = PACKET_MULTICAST;
+    m[M_PKTTYPE] = ethPktType(d, undefined);
     nh = ETH_HLEN;
     proto = (d[12]! << 8) | d[13]!;
     // 802.1Q / 802.1ad tags are read inline, up to two (QinQ): the kernel
@@ -280,6 +276,28 @@ function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
   return len;
 }
 
+/** A frame shorter than a MAC header: no network header, no length. */
+function noMacHeader(m: Int32Array, n: number): void {
+  m[M_PROTOCOL] = 0;
+  m[M_NHOFF] = n;
+  m[M_LEN] = 0;
+  m[M_END] = n;
+}
+
+/**
+ * eth_type_trans()'s pkt_type from the destination: broadcast, multicast,
+ * otherwise PACKET_OTHERHOST when it is not `devMac` (the receiving
+ * device's address), PACKET_HOST when it is or no address is given.
+ */
+function ethPktType(d: Uint8Array, devMac: Uint8Array | undefined): number {
+  if (d[0] === 0xff && d[1] === 0xff && d[2] === 0xff && d[3] === 0xff && d[4] === 0xff && d[5] === 0xff) return PACKET_BROADCAST;
+  if (d[0]! & 1) return PACKET_MULTICAST;
+  if (devMac && !(d[0] === devMac[0] && d[1] === devMac[1] && d[2] === devMac[2] && d[3] === devMac[3] && d[4] === devMac[4] && d[5] === devMac[5])) {
+    return PACKET_OTHERHOST;
+  }
+  return PACKET_HOST;
+}
+
 /**
  * Fills the metadata of an Ethernet frame as the bridge hooks see it
  * (net/core/dev.c __netif_receive_skb_core(), net/ethernet/eth.c
@@ -313,18 +331,11 @@ export function decodeBridgeFrame(pkt: Packet, devMac?: Uint8Array): void {
   m[M_VLAN_TCI] = 0;
   if (n < ETH_HLEN) {
     m[M_PKTTYPE] = PACKET_HOST;
-    m[M_PROTOCOL] = 0;
-    m[M_NHOFF] = n;
-    m[M_LEN] = 0;
-    m[M_END] = n;
+    noMacHeader(m, n);
     return;
   }
   m[M_FLAGS] |= F_MAC_HEADER;
-  if (d[0] === 0xff && d[1] === 0xff && d[2] === 0xff && d[3] === 0xff && d[4] === 0xff && d[5] === 0xff) m[M_PKTTYPE] = PACKET_BROADCAST;
-  else if (d[0]! & 1) m[M_PKTTYPE] = PACKET_MULTICAST;
-  else if (devMac && !(d[0] === devMac[0] && d[1] === devMac[1] && d[2] === devMac[2] && d[3] === devMac[3] && d[4] === devMac[4] && d[5] === devMac[5])) {
-    m[M_PKTTYPE] = PACKET_OTHERHOST;
-  } else m[M_PKTTYPE] = PACKET_HOST;
+  m[M_PKTTYPE] = ethPktType(d, devMac);
   let nh = ETH_HLEN;
   let type = (d[12]! << 8) | d[13]!;
   if ((type === ETH_P_8021Q || type === ETH_P_8021AD) && n >= ETH_HLEN + VLAN_HLEN) {

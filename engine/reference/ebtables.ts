@@ -13,7 +13,8 @@
  *  - its counter then grows by skb->len (M_LEN: the frame after the MAC
  *    header and an accelerated VLAN tag), its watchers run, then its target;
  *  - ACCEPT / DROP end the traversal; CONTINUE goes on; RETURN pops the
- *    chain stack (RETURN on a base chain acts as CONTINUE, after a WARN);
+ *    chain stack (RETURN on a base chain acts as CONTINUE, after a WARN;
+ *    under ebtables-nft it is nf_tables' return, which applies the policy);
  *    a jump pushes the rule after the jumping one;
  *  - at the end of a chain its policy applies: RETURN pops, ACCEPT accepts,
  *    anything else drops. The policy counter counts the packets that got
@@ -23,9 +24,11 @@
  * With the nft backend (ebtables-nft, the only one this kernel loads) the
  * rule's basic part is the nf_tables expressions nft-bridge.c emits, which
  * differ where a device is absent: `--logical-in`/`--logical-out` are
- * `meta ibrname`/`obrname`, which BREAK (no match, even inverted) when the
- * device is not a bridge port, where ebt_basic_match() skips the test; and
- * `-i`/`-o` of an absent device compare the empty name.
+ * `meta ibrname`/`obrname` (nft_meta_bridge_get_eval()), which give the empty
+ * name when the device is not a bridge port, where ebt_basic_match() skips
+ * the test; `-i`/`-o` of an absent device compare the empty name; `-p`
+ * reads the rebuilt tag's own protocol (0x88a8 for 802.1ad, where
+ * ebt_basic_match() says 0x8100).
  */
 import type { EbtRule, EbtRuleset, EbtTableName } from '../../core/ebt-ast.js';
 import { EBT_BUILTIN_HOOK } from '../../core/ebt-ast.js';
@@ -137,9 +140,8 @@ function basicMatch(e: Entry, pkt: Packet, nft: boolean): boolean {
   if (nft) {
     if (e.iif && nftNameDiffers(e.iif, mb, M_IIFNAME) !== r.invIif) return false;
     if (e.oif && nftNameDiffers(e.oif, mb, M_OIFNAME) !== r.invOif) return false;
-    // meta ibrname / obrname: NFT_BREAK without a bridge port
-    if (e.lin && (mb[M_BRIINAME * 4] === 0 || nftNameDiffers(e.lin, mb, M_BRIINAME) !== r.invLogicalIn)) return false;
-    if (e.lout && (mb[M_BRIONAME * 4] === 0 || nftNameDiffers(e.lout, mb, M_BRIONAME) !== r.invLogicalOut)) return false;
+    if (e.lin && nftNameDiffers(e.lin, mb, M_BRIINAME) !== r.invLogicalIn) return false;
+    if (e.lout && nftNameDiffers(e.lout, mb, M_BRIONAME) !== r.invLogicalOut) return false;
   } else {
     if (e.iif && devCheck(e.iif, hasIn, mb, M_IIFNAME) !== r.invIif) return false;
     if (e.oif && devCheck(e.oif, hasOut, mb, M_OIFNAME) !== r.invOif) return false;
@@ -277,8 +279,9 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
         }
         if (verdict !== EBT_RETURN) return verdict === EBT_ACCEPT ? NF_ACCEPT : NF_DROP;
         if (sp === 0) {
-          // WARN(sp == 0, "RETURN on base chain"): acts as EBT_CONTINUE
-          i++;
+          // ebt_do_table: WARN(sp == 0, "RETURN on base chain") and acts as EBT_CONTINUE;
+          // nf_tables (ebtables-nft's `return`, or nft_target_eval_bridge's NFT_RETURN): the base chain's policy
+          i = nft ? chain.entries.length : i + 1;
           continue;
         }
       } else {

@@ -20,6 +20,7 @@
 import type { EbtRule, EbtTableName, EbtVerdict } from '../../core/ebt-ast.js';
 import { EBT_ACCEPT, EBT_CONTINUE, EBT_DROP, EBT_RETURN, type Backend } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
+import type { ProgramBuilder } from '../../vm/builder.js';
 import type { XtEnv } from '../xt.js';
 import type { EngineOptions } from '../types.js';
 
@@ -101,6 +102,18 @@ export interface EbtReference<D> {
   readonly tg?: (d: D, env: EbtEnv) => EbtTargetFn;
 }
 
+/**
+ * What ebtables-nft (iptables 1.8.9) loads for a module: its native
+ * expressions (`native`: add_nft_limit, add_nft_among), or, without them,
+ * the module itself through nft_compat (`[ match name NAME rev REV ]`,
+ * `[ target name NAME rev REV ]`), the same ebt_NAME.c function the
+ * reference runs.
+ */
+export interface EbtLower<D> {
+  readonly rev: number;
+  readonly native?: (b: ProgramBuilder, d: D, env: EbtEnv) => void;
+}
+
 /** EbtVerdict name → EBT_* verdict. */
 export function ebtVerdict(v: EbtVerdict): number {
   return v === 'ACCEPT' ? EBT_ACCEPT : v === 'DROP' ? EBT_DROP : v === 'CONTINUE' ? EBT_CONTINUE : EBT_RETURN;
@@ -123,6 +136,6 @@ export interface EbtModule<D = any> {
   check?(d: D, ctx: EbtParseContext): string | undefined;
   /** The verdict a target returns after acting (`--mark-target` etc.), for the traversal. */
   verdictOf?(d: D): EbtVerdict;
-  readonly lower: Refusal;
+  readonly lower: Refusal | EbtLower<D>;
   readonly reference: Refusal | EbtReference<D>;
 }

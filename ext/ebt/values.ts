@@ -193,4 +193,3 @@ export function formatIcmpTypeCode(names: readonly TypeName[], type: readonly [n
 }
 
 /** The refusal of the faces nfvm does not run for the bridge family yet. */
-export const BRIDGE_LOWER_REFUSAL = 'the bridge family is parsed and printed; its nf_tables lowering is not modelled yet';

@@ -139,7 +139,7 @@ export const limit: MatchModule<LimitData> = {
  */
 const MULT = [XT_LIMIT_SCALE * 24 * 60 * 60, XT_LIMIT_SCALE * 60 * 60, XT_LIMIT_SCALE * 60, XT_LIMIT_SCALE];
 
-function limitRate(avg: number): { rate: number; unit: number } {
+export function limitRate(avg: number): { rate: number; unit: number } {
   let i = 1;
   for (; i < MULT.length; i++) if (avg > MULT[i]! || Math.floor(MULT[i]! / avg) < MULT[i]! % avg) break;
   return { rate: Math.floor(MULT[i - 1]! / avg), unit: MULT[i - 1]! / XT_LIMIT_SCALE };

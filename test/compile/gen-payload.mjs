@@ -9,7 +9,9 @@
  * a fresh uniquely named network namespace (always deleted afterwards); the
  * rule's block of `nft --debug=netlink list ruleset` is recorded with the
  * handle numbers dropped from its header line. User chains FOO and BAR exist
- * in every table, for jumps and gotos.
+ * in every table, for jumps and gotos. Files named `bridge-*.t` hold
+ * ebtables rules, loaded with ebtables-nft-restore (FOO and BAR are user
+ * chains with the default RETURN policy).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -40,16 +42,31 @@ export function parseT(text) {
   return cases;
 }
 
+/** The builtin chains of each ebtables table, as ebtables-nft-restore wants them declared. */
+export const EBT_CHAINS = { filter: ['INPUT', 'FORWARD', 'OUTPUT'], nat: ['PREROUTING', 'OUTPUT', 'POSTROUTING'] };
+
+/** The restore text that loads one case. */
+export function caseText(family, c) {
+  if (family !== 'bridge') return `*${c.table}\n:FOO - [0:0]\n:BAR - [0:0]\n-A ${c.chain} ${c.rule}\nCOMMIT\n`;
+  const builtins = EBT_CHAINS[c.table].map((n) => `:${n} ACCEPT\n`).join('');
+  return `*${c.table}\n${builtins}:FOO RETURN\n:BAR RETURN\n-A ${c.chain} ${c.rule}\n`;
+}
+
+export function familyOf(file) {
+  const b = basename(file);
+  return b.startsWith('ip6-') ? 'ip6' : b.startsWith('bridge-') ? 'bridge' : 'ip';
+}
+
 function gen(file) {
-  const family = basename(file).startsWith('ip6-') ? 'ip6' : 'ip';
-  const restore = family === 'ip6' ? 'ip6tables-nft-restore' : 'iptables-nft-restore';
+  const family = familyOf(file);
+  const restore = family === 'ip6' ? 'ip6tables-nft-restore' : family === 'bridge' ? 'ebtables-nft-restore' : 'iptables-nft-restore';
   const out = [];
   for (const c of parseT(readFileSync(file, 'utf8'))) {
     const ns = `nfvm-gold-${process.pid}-${c.line}`;
     const add = sh('ip', ['netns', 'add', ns]);
     if (add.code !== 0) throw new Error(`ip netns add ${ns}: ${add.err}`);
     try {
-      const text = `*${c.table}\n:FOO - [0:0]\n:BAR - [0:0]\n-A ${c.chain} ${c.rule}\nCOMMIT\n`;
+      const text = caseText(family, c);
       const r = sh('ip', ['netns', 'exec', ns, restore], text);
       if (r.code !== 0) throw new Error(`${file}:${c.line}: ${restore} failed: ${r.err}`);
       const l = sh('ip', ['netns', 'exec', ns, 'nft', '--debug=netlink', 'list', 'ruleset']);
@@ -57,7 +74,7 @@ function gen(file) {
       const blocks = [];
       let cur = null;
       for (const line of l.out.split('\n')) {
-        if (/^(ip|ip6) \S+ \S+( \d+)*$/.test(line)) {
+        if (/^(ip|ip6|bridge) \S+ [^@\s]\S*( \d+)*$/.test(line)) {
           cur = [line.replace(/( \d+)+$/, '')];
           blocks.push(cur);
         } else if (cur && line.startsWith('  [')) cur.push(line);

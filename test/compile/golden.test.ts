@@ -16,8 +16,11 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { compileTable } from '../../compiler/compile.js';
 import { chainCount, chainName, disasmChain } from '../../vm/index.js';
 import type { TableName } from '../../core/ast.js';
+import { parseEbtRestore } from '../../compiler/ebt/restore.js';
+import { compileEbtTable } from '../../compiler/ebt/compile.js';
+import type { EbtTableName } from '../../core/ebt-ast.js';
 // @ts-expect-error plain ESM helper without types
-import { parseT } from './gen-payload.mjs';
+import { caseText, familyOf, parseT } from './gen-payload.mjs';
 
 interface TLine {
   line: number;
@@ -40,17 +43,18 @@ function payloadBlocks(file: string): { rule: string; body: string }[] {
     });
 }
 
-export function compileOne(family: 'ip' | 'ip6', c: TLine, backend: 'nft' | 'legacy' = 'nft'): string {
-  const text = `*${c.table}\n:FOO - [0:0]\n:BAR - [0:0]\n-A ${c.chain} ${c.rule}\nCOMMIT\n`;
-  const rs = parseRestore(text, { family, file: 't' });
-  const { program } = compileTable(rs, c.table as TableName, { backend });
+export function compileOne(family: 'ip' | 'ip6' | 'bridge', c: TLine, backend: 'nft' | 'legacy' = 'nft'): string {
+  const text = caseText(family, c) as string;
+  const program = family === 'bridge'
+    ? compileEbtTable(parseEbtRestore(text, { file: 't' }), c.table as EbtTableName).program
+    : compileTable(parseRestore(text, { family, file: 't' }), c.table as TableName, { backend }).program;
   for (let i = 0; i < chainCount(program); i++) if (chainName(program, i) === c.chain) return disasmChain(program, i).join('\n').trim() + '\n';
   throw new Error(`no chain ${c.chain}`);
 }
 
-describe('golden bytecode against iptables-nft 1.8.9 (cases/*.t.payload)', () => {
+describe('golden bytecode against iptables-nft / ebtables-nft 1.8.9 (cases/*.t.payload)', () => {
   for (const f of files) {
-    const family = f.startsWith('ip6-') ? 'ip6' : 'ip';
+    const family = familyOf(f) as 'ip' | 'ip6' | 'bridge';
     const cases = parseT(readFileSync(join(dir, f), 'utf8')) as TLine[];
     const blocks = payloadBlocks(join(dir, `${f}.payload`));
     it(`${f}: one payload block per rule`, () => expect(blocks.map((b) => b.rule)).toEqual(cases.map((c) => c.rule)));

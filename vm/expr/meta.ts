@@ -14,7 +14,7 @@ import { Op } from '../opcodes.js';
 import {
   F_L4PROTO, F_NFTRACE, IFNAMSIZ, META_KEY_NAMES, M_CPU, M_FLAGS, M_IIF, M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO,
   M_LEN, M_MARK, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME, M_OIFTYPE, M_PKTTYPE, M_PRIORITY, M_PROTOCOL,
-  M_SECMARK, M_SKGID, M_SKUID, NFT_BREAK, NFT_META_CPU, NFT_META_IIF, NFT_META_IIFGROUP, NFT_META_IIFNAME,
+  M_SECMARK, M_SKGID, M_SKUID, NFT_BREAK, NFT_META_BRI_IIFNAME, NFT_META_BRI_OIFNAME, M_BRIINAME, M_BRIONAME, NFT_META_CPU, NFT_META_IIF, NFT_META_IIFGROUP, NFT_META_IIFNAME,
   NFT_META_IIFTYPE, NFT_META_L4PROTO, NFT_META_LEN, NFT_META_MARK, NFT_META_NFPROTO, NFT_META_NFTRACE, NFT_META_OIF,
   NFT_META_OIFGROUP, NFT_META_OIFNAME, NFT_META_OIFTYPE, NFT_META_PKTTYPE, NFT_META_PRANDOM, NFT_META_PRIORITY,
   NFT_META_PROTOCOL, NFT_META_SECMARK, NFT_META_SKGID, NFT_META_SKUID, PACKET_BROADCAST, PACKET_LOOPBACK,
@@ -42,6 +42,8 @@ function metaGetLen(key: number): number {
       return 2;
     case NFT_META_IIFNAME:
     case NFT_META_OIFNAME:
+    case NFT_META_BRI_IIFNAME:
+    case NFT_META_BRI_OIFNAME:
       return IFNAMSIZ;
     case NFT_META_LEN:
     case NFT_META_PRIORITY:
@@ -163,9 +165,12 @@ export function evalMeta(ctx: EvalCtx, pc: number): void {
     case NFT_META_CPU: r32[reg] = m[M_CPU]!; return;
     case NFT_META_IIF: r32[reg] = m[M_IIF]!; return;
     case NFT_META_OIF: r32[reg] = m[M_OIF]!; return;
+    // nft_meta_bridge_get_eval(): the bridge of a bridge port, the empty name otherwise
+    case NFT_META_BRI_IIFNAME:
+    case NFT_META_BRI_OIFNAME:
     case NFT_META_IIFNAME:
     case NFT_META_OIFNAME: {
-      const at = (key === NFT_META_IIFNAME ? M_IIFNAME : M_OIFNAME) * 4;
+      const at = (key === NFT_META_IIFNAME ? M_IIFNAME : key === NFT_META_OIFNAME ? M_OIFNAME : key === NFT_META_BRI_IIFNAME ? M_BRIINAME : M_BRIONAME) * 4;
       const mb = ctx.pkt.metaBytes;
       for (let i = 0; i < IFNAMSIZ; i++) r8[reg * 4 + i] = mb[at + i]!;
       return;

@@ -5,7 +5,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+import { wholeNumber } from '../values.js';
 /** ebt_802_3.h: the SNAP SAP, and the UI control bits. */
 const CHECK_TYPE = 0xaa;
 const IS_UI = 0x03;
@@ -46,7 +46,7 @@ export const m802_3: EbtModule<Ebt8023Data> = {
     if (d.type !== undefined) s += `${d.invType ? ' !' : ''} --802_3-type 0x${d.type.toString(16).padStart(4, '0')}`;
     return s;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   /**
    * ebt_802_3_mt(): the LLC header after the length field (skb_mac_header()
    * + ETH_HLEN, i.e. skb->data), read as the kernel does, without a bounds

@@ -7,7 +7,6 @@
 import { fail } from '../../../core/errors.js';
 import { etherAton, etherNtoa, formatIPv4, parseIPv4 } from '../../../core/addr.js';
 import type { EbtModule, EbtParam, EbtParseContext } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL } from '../values.js';
 import { ebtHeader } from '../ref.js';
 import { M_PROTOCOL } from '../../../vm/layout.js';
 
@@ -82,7 +81,7 @@ export const among: EbtModule<AmongData> = {
     if (d.src) s += `${d.src.invert ? ' !' : ''} --among-src ${formatList(d.src)}`;
     return s;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: 'ebtables-nft lowers among to an anonymous set lookup (interval and concatenated with the IPv4 address for MAC=IP pairs); nfvm does not lower it yet',
   reference: { mt: (d, env) => (env.backend === 'legacy' ? (p) => ebtAmongMt(d, p) : (p) => nftAmongMt(d, p)) },
 };
 

@@ -8,7 +8,7 @@ import type { MacMask } from '../../../core/ebt-ast.js';
 import type { EbtModule, EbtParam } from '../types.js';
 import { ebtHeader } from '../ref.js';
 import {
-  BRIDGE_LOWER_REFUSAL, ethertypeByName, formatIpMask, formatMacMask, macMaskOption, parseIpMask,
+  ethertypeByName, formatIpMask, formatMacMask, macMaskOption, parseIpMask,
   wholeNumber,
 } from '../values.js';
 
@@ -119,7 +119,7 @@ export const arp: EbtModule<ArpData> = {
       f(d.gratuitous, 'arp-gratuitous', () => '')
     );
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   reference: { mt: (d) => (p) => ebtArpMt(d, p) },
 };
 

@@ -12,7 +12,7 @@ import { ICMP_NAMES, ICMPV6_NAMES } from '../../match/icmp.js';
 import { parsePortRange, parseProtocol } from '../../protocols.js';
 import { protoNumberName } from '../../protocols.js';
 import {
-  BRIDGE_LOWER_REFUSAL, formatIcmpTypeCode, formatIpMask, formatRange, parseIcmpTypeCode,
+  formatIcmpTypeCode, formatIpMask, formatRange, parseIcmpTypeCode,
   parseIpMask, wholeNumber, type TypeName,
 } from '../values.js';
 
@@ -123,7 +123,7 @@ function ipModule(family: 'ip' | 'ip6'): EbtModule<IpData> {
         f(d.igmp, 'igmp-type', (v) => formatIcmpTypeCode(IGMP_TYPES, v, undefined))
       );
     },
-    lower: BRIDGE_LOWER_REFUSAL,
+    lower: { rev: 0 },
     reference: { mt: (d) => (v6 ? (p: EbtParam) => ebtIp6Mt(d, p) : (p: EbtParam) => ebtIpMt(d, p)) },
   };
 }

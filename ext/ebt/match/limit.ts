@@ -5,8 +5,9 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { formatLimitRate, limitBucket, parseRate } from '../../match/limit.js';
-import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+import { formatLimitRate, limitBucket, limitRate, parseRate } from '../../match/limit.js';
+import { emitLimit } from '../../../vm/expr/limit.js';
+import { wholeNumber } from '../values.js';
 
 interface EbtLimitData {
   /** Period in units of 1/10000 s (EBT_LIMIT_SCALE). */
@@ -37,7 +38,14 @@ export const limit: EbtModule<EbtLimitData> = {
     }
   },
   save: (d) => ` --limit ${formatLimitRate(d.avg)} --limit-burst ${d.burst}`,
-  lower: BRIDGE_LOWER_REFUSAL,
+  // add_nft_limit(): `limit rate R/unit burst B type packets`
+  lower: {
+    rev: 0,
+    native: (b, d) => {
+      const { rate, unit } = limitRate(d.avg);
+      emitLimit(b, rate, unit, d.burst);
+    },
+  },
   // ebt_limit_mt() (net/bridge/netfilter/ebt_limit.c), or nft_limit under ebtables-nft
   reference: { mt: (d, env) => limitBucket(d, env.backend, env.xt) },
 };

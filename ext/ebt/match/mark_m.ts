@@ -6,7 +6,6 @@
 import { fail } from '../../../core/errors.js';
 import { cStrtoul } from '../../numbers.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL } from '../values.js';
 import { M_MARK } from '../../../vm/layout.js';
 
 const EBT_MARK_AND = 1;
@@ -52,7 +51,7 @@ export const mark_m: EbtModule<MarkMData> = {
     const val = d.bitmask === EBT_MARK_OR ? `/${hex(d.mask)}` : d.mask !== 0xffffffff ? `${hex(d.mark)}/${hex(d.mask)}` : hex(d.mark);
     return `${d.invert ? ' !' : ''} --mark ${val}`;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   // ebt_mark_mt()
   reference: {
     mt: (d) => (p) => {

@@ -4,7 +4,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+import { wholeNumber } from '../values.js';
 import { M_PKTTYPE } from '../../../vm/layout.js';
 
 /** classes[] of libebt_pkttype.c, indexed by PACKET_* value. */
@@ -34,7 +34,7 @@ export const pkttype: EbtModule<PkttypeData> = {
     if (!seen.has('pkttype-type')) fail('pkttype: option "--pkttype-type" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --pkttype-type ${CLASSES[d.type] ?? String(d.type)}`,
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   // ebt_pkttype_mt()
   reference: { mt: (d) => (p) => (p.meta[M_PKTTYPE] === d.type) !== d.invert },
 };

@@ -8,7 +8,7 @@ import { fail } from '../../../core/errors.js';
 import type { MacMask } from '../../../core/ebt-ast.js';
 import type { EbtModule, EbtParam } from '../types.js';
 import { ebtHeader } from '../ref.js';
-import { BRIDGE_LOWER_REFUSAL, formatMacMask, formatRange, macMaskOption, parseNumRange, wholeNumber } from '../values.js';
+import { formatMacMask, formatRange, macMaskOption, parseNumRange, wholeNumber } from '../values.js';
 
 /** The options in EBT_STP_* bit order (the order ebtables prints them in); the maximum of a range. */
 const FIELDS: ReadonlyArray<readonly [name: string, kind: 'type' | 'flags' | 'range' | 'mac', max: number]> = [
@@ -73,7 +73,7 @@ export const stp: EbtModule<StpData> = {
     }
     return s;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   reference: { mt: (d) => (p) => ebtStpMt(d, p) },
 };
 

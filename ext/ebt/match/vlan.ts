@@ -5,7 +5,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, ethertypeByName, wholeNumber } from '../values.js';
+import { ethertypeByName, wholeNumber } from '../values.js';
 import { M_PROTOCOL, M_VLAN_PROTO, M_VLAN_TCI } from '../../../vm/layout.js';
 import { ebtHeader } from '../ref.js';
 
@@ -58,7 +58,7 @@ export const vlan: EbtModule<VlanData> = {
     if (d.encap) s += `${d.encap.inv ? ' !' : ''} --vlan-encap ${d.encap.v.toString(16).toUpperCase().padStart(4, '0')}`;
     return s;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   // ebt_vlan_mt(): the accelerated tag and skb->protocol, else an 802.1Q header at skb->data
   reference: {
     mt: (d) => (p) => {

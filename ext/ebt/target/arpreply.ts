@@ -10,7 +10,7 @@ import { formatMac } from '../../../core/addr.js';
 import { EBT_CONTINUE, EBT_DROP, NF_BR_PRE_ROUTING } from '../../../core/netfilter.js';
 import { ebtHeader } from '../ref.js';
 import { ebtVerdict, type EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, macOption, parseVerdict } from '../values.js';
+import { macOption, parseVerdict } from '../values.js';
 
 interface ArpreplyData {
   mac: Uint8Array;
@@ -39,7 +39,7 @@ export const arpreply: EbtModule<ArpreplyData> = {
   },
   save: (d) => `--arpreply-mac ${formatMac(d.mac)}${d.target === 'DROP' ? '' : ` --arpreply-target ${d.target}`}`,
   verdictOf: (d) => d.target,
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   /**
    * ebt_arpreply_tg(): an IPv4-over-Ethernet ARP request is answered with
    * `--arpreply-mac` (arp_send() on the input device: recorded, the node

@@ -7,7 +7,7 @@ import { fail } from '../../../core/errors.js';
 import type { EbtVerdict } from '../../../core/ebt-ast.js';
 import { cStrtoul } from '../../numbers.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, parseVerdict } from '../values.js';
+import { parseVerdict } from '../values.js';
 import { M_MARK } from '../../../vm/layout.js';
 import { ebtVerdict } from '../types.js';
 
@@ -52,7 +52,7 @@ export const mark: EbtModule<EbtMarkData> = {
   },
   save: (d) => `--mark-${d.op} 0x${d.mark.toString(16)} --mark-target ${d.target}`,
   verdictOf: (d) => d.target,
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   // ebt_mark_tg()
   reference: {
     tg: (d) => {

@@ -16,7 +16,7 @@ import { EBT_DROP } from '../../../core/netfilter.js';
 import { M_BRIINAME, M_IIFNAME, M_PKTTYPE, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST } from '../../../vm/layout.js';
 import { ETH_P_ARP } from '../../../vm/packet.js';
 import { ebtHeader, macEqual, metaName } from '../ref.js';
-import { BRIDGE_LOWER_REFUSAL, macOption, parseVerdict } from '../values.js';
+import { macOption, parseVerdict } from '../values.js';
 
 interface MacNatData {
   mac: Uint8Array | undefined;
@@ -53,7 +53,7 @@ export const dnat: EbtModule<MacNatData> = {
   check: (_d, ctx) =>
     hookCheck(ctx, { nat: (1 << NF_BR_PRE_ROUTING) | (1 << NF_BR_LOCAL_OUT), broute: 1 << NF_BR_BROUTING }),
   verdictOf: (d) => d.target,
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   /**
    * ebt_dnat_tg(): the new destination, and skb->pkt_type as the new address
    * makes it (broadcast / multicast, or host when it is the address of the
@@ -101,7 +101,7 @@ export const snat: EbtModule<MacNatData> = {
   save: (d) => `--to-src ${formatMac(d.mac!)}${d.arp ? ' --snat-arp' : ''} --snat-target ${d.target}`,
   check: (_d, ctx) => hookCheck(ctx, { nat: 1 << NF_BR_POST_ROUTING }),
   verdictOf: (d) => d.target,
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   /**
    * ebt_snat_tg(): the new source; with --snat-arp, the ARP sender hardware
    * address too when the ARP header says 6-byte addresses (a short ARP
@@ -138,7 +138,7 @@ export const redirect: EbtModule<MacNatData> = {
   save: (d) => (d.target === 'ACCEPT' ? '' : `--redirect-target ${d.target}`),
   check: (_d, ctx) => hookCheck(ctx, { nat: 1 << NF_BR_PRE_ROUTING, broute: 1 << NF_BR_BROUTING }),
   verdictOf: (d) => d.target,
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   /** ebt_redirect_tg(): the destination becomes the bridge's address (the input device's in BROUTING), pkt_type host. */
   reference: {
     tg: (d, env) => {

@@ -5,7 +5,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+import { wholeNumber } from '../values.js';
 
 /** eight_priority[] of libebt_log.c, indexed by level. */
 const LEVELS = ['emerg', 'alert', 'crit', 'error', 'warning', 'notice', 'info', 'debug'];
@@ -67,7 +67,7 @@ export const log: EbtModule<EbtLogData> = {
     if (d.bitmask & EBT_LOG_IP6) s += ' --log-ip6';
     return s;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   // ebt_log_tg(): the log line is the node's to print; the watcher records it
   reference: {
     mt: (d) => (p) => {

@@ -5,7 +5,7 @@
  */
 import { fail } from '../../../core/errors.js';
 import type { EbtModule } from '../types.js';
-import { BRIDGE_LOWER_REFUSAL, wholeNumber } from '../values.js';
+import { wholeNumber } from '../values.js';
 
 /** EBT_NFLOG_PREFIX_SIZE. */
 const PREFIX_SIZE = 64;
@@ -59,7 +59,7 @@ export const nflog: EbtModule<EbtNflogData> = {
     if (d.threshold !== 1) s += ` --nflog-threshold ${d.threshold}`;
     return s;
   },
-  lower: BRIDGE_LOWER_REFUSAL,
+  lower: { rev: 0 },
   // ebt_nflog_tg(): recorded, the packet goes on
   reference: {
     mt: (d) => (p) => {
