@@ -59,7 +59,7 @@ describe('nfvmArbitraries(fc)', () => {
   });
 
   it('shrinks through them: a property failing on DROP rules comes back as a small ruleset', () => {
-    const r = fc.check(fc.property(arb.ruleset, (rs: GenRuleset) => !/-j DROP/.test(rs.text)), { numRuns: 500 });
+    const r = fc.check(fc.property(arb.ruleset, (rs: GenRuleset) => !/-j DROP/.test(rs.text)), { numRuns: runs(500) });
     expect(r.failed).toBe(true);
     const text = (r.counterexample![0] as GenRuleset).text;
     expect(text.split('\n').filter((l) => l.startsWith('-A')).length).toBe(1);

@@ -42,6 +42,7 @@ import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/index.js'
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
+import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
 const SKIP = kernelSkip('the stateful node against the kernel', TOOLS);
@@ -382,7 +383,7 @@ async function runCase(k: number, cs: Case): Promise<string[]> {
   return diffs;
 }
 
-const GENERATED = Number(process.env.NFVM_STATEFUL_CASES ?? 12);
+const GENERATED = runs(12);
 const SEED = Number(process.env.FC_SEED ?? 20261204);
 
 describe.skipIf(SKIP)('the stateful node against the kernel', () => {
