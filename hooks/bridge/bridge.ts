@@ -400,7 +400,8 @@ function isBroadcast(d: Uint8Array, at: number): boolean {
   return true;
 }
 
-function sameMac(d: Uint8Array, at: number, mac: Uint8Array): boolean {
+/** The 6 bytes at `at` of `d` are `mac`. */
+export function sameMac(d: Uint8Array, at: number, mac: Uint8Array): boolean {
   for (let i = 0; i < 6; i++) if (d[at + i] !== mac[i]) return false;
   return true;
 }
