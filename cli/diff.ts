@@ -5,7 +5,6 @@
  * were found, 0 when none were (within the space searched, which it
  * states), 2 on bad input.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import { parseRestore } from '../compiler/parse/restore.js';
@@ -16,7 +15,7 @@ import { genericNodeFiles } from '../fuzz/node.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
-import { loadModel, modelOptions } from './model.js';
+import { countOption, isDir, loadModel, modelOptions } from './model.js';
 import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
 import { chainTexts } from '../fuzz/aim.js';
 
@@ -52,24 +51,10 @@ export const DIFF: CommandSpec = {
   },
 };
 
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 /** The IPv4 ruleset text of OLD or NEW: a file, or a snapshot directory's iptables-save.txt. */
 function rulesText(p: string): { file: string; text: string } {
   if (isDir(p)) return { file: join(p, 'iptables-save.txt'), text: readInput(join(p, 'iptables-save.txt')) };
   return { file: inputName(p), text: readInput(p) };
-}
-
-function count(a: string | undefined, name: string, dflt: number, max: number): number {
-  if (a === undefined) return dflt;
-  if (!/^\d{1,9}$/.test(a) || Number(a) > max) throw new UsageError(`--${name} takes a number from 0 to ${max}, not "${a}"`);
-  return Number(a);
 }
 
 const trunc = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -135,9 +120,9 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   if (a.help) return { out: DIFF.usage, code: 0 };
   if (a.positionals.length !== 2) throw new UsageError('diff takes OLD and NEW (iptables-save files or snapshot directories)');
   const [oldPath, newPath] = a.positionals as [string, string];
-  const packets = count(a.str('packets'), 'packets', 2000, 10_000_000);
-  const seed = count(a.str('seed'), 'seed', 1, 0xffffffff);
-  const max = count(a.str('max'), 'max', 10, 100000);
+  const packets = countOption(a.str('packets'), 'packets', 2000, 10_000_000);
+  const seed = countOption(a.str('seed'), 'seed', 1, 0xffffffff);
+  const max = countOption(a.str('max'), 'max', 10, 100000);
   const json = a.flag('json');
   const oldR = rulesText(oldPath);
   const newR = rulesText(newPath);

@@ -7,7 +7,6 @@
  * shadows it when the rule model can tell (fuzz/shape.ts), and what the
  * run covered. `--random-rulesets N` fuzzes nfvm on rulesets it generates.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ruleset, TableName } from '../core/ast.js';
 import { TABLE_CHAINS } from '../core/ast.js';
@@ -25,6 +24,7 @@ import { aimedPackets, callersOf, chainTexts, pathsTo } from '../fuzz/aim.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
+import { countOption, isDir } from './model.js';
 
 export const FUZZ: CommandSpec = {
   name: 'fuzz',
@@ -57,25 +57,11 @@ export const FUZZ: CommandSpec = {
   },
 };
 
-function num(v: string | undefined, name: string, dflt: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d{1,10}$/.test(v) || Number(v) > max) throw new UsageError(`--${name} takes a number from 0 to ${max}, not "${v}"`);
-  return Number(v);
-}
-
 /** `60s`, `2m`, `500ms`, `1h`, or plain seconds, as milliseconds. */
 export function parseDuration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v);
   if (!m) throw new UsageError(`--time takes a duration (60s, 2m, 500ms), not "${v}"`);
   return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : m[2] === 'h' ? 3_600_000 : 1000);
-}
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 const HOOKS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -100,8 +86,8 @@ function divergenceText(d: Divergence): string[] {
 }
 
 function randomRulesets(n: number, a: ReturnType<typeof parseCommand>, json: boolean, tty: boolean): { out: string; code: number } {
-  const seed = num(a.str('seed'), 'seed', 1, 0xffffffff);
-  const packets = num(a.str('packets'), 'packets', 16, 100000);
+  const seed = countOption(a.str('seed'), 'seed', 1, 0xffffffff);
+  const packets = countOption(a.str('packets'), 'packets', 16, 100000);
   const time = a.str('time');
   const deadline = time === undefined ? Infinity : Date.now() + parseDuration(time);
   const cpu0 = process.cpuUsage();
@@ -132,14 +118,14 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   const rr = a.str('random-rulesets');
   if (rr !== undefined) {
     if (a.positionals.length) throw new UsageError('--random-rulesets generates its rulesets: give no SNAPSHOT_OR_RULES');
-    return randomRulesets(num(rr, 'random-rulesets', 0, 100_000_000), a, json, tty);
+    return randomRulesets(countOption(rr, 'random-rulesets', 0, 100_000_000), a, json, tty);
   }
   if (a.positionals.length !== 1) throw new UsageError('fuzz takes one SNAPSHOT_OR_RULES (a snapshot directory or an iptables-save file), or --random-rulesets N');
   const src = a.positionals[0]!;
   const backend = a.str('backend');
   if (backend !== undefined && backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected legacy or nft)`);
-  const seed = num(a.str('seed'), 'seed', 1, 0xffffffff);
-  const perTable = num(a.str('packets'), 'packets', 10000, 100_000_000);
+  const seed = countOption(a.str('seed'), 'seed', 1, 0xffffffff);
+  const perTable = countOption(a.str('packets'), 'packets', 10000, 100_000_000);
   const time = a.str('time');
   const deadline = time === undefined ? Infinity : Date.now() + parseDuration(time);
   let rs: Ruleset;

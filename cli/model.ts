@@ -3,7 +3,7 @@
  * model options they share (--engine, --backend, --optimize, --seed), and
  * the packets they feed it (a packet spec, a captured frame).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel, type NodeModelOptions } from '../hooks/node.js';
@@ -29,6 +29,22 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 };
 
 export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE] [--hz N]';
+
+/** Whether `p` is a directory (a snapshot) rather than a file; false when it does not exist. */
+export function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A count option (`--packets`, `--seed`, `--max`...): `dflt` when absent, else a decimal number from 0 to `max`. */
+export function countOption(v: string | undefined, name: string, dflt: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d{1,10}$/.test(v) || Number(v) > max) throw new UsageError(`--${name} takes a number from 0 to ${max}, not "${v}"`);
+  return Number(v);
+}
 
 /** The files that make a directory a snapshot (a ruleset or the ip -j output). */
 function isSnapshotFile(name: string): boolean {

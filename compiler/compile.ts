@@ -24,7 +24,7 @@ import { NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, type Backend } from '..
 import { emitClassify, emitCounter, emitVerdict, linkClassify } from '../vm/expr/index.js';
 import { validate } from '../vm/validate.js';
 import { BUILTIN_HOOK, type Rule, type Ruleset, type TableName } from '../core/ast.js';
-import { NfvmError } from '../core/errors.js';
+import { NfvmError, type SourcePos } from '../core/errors.js';
 import { LowerCtx } from '../ext/lower.js';
 import { lowerRule } from './lower/rule.js';
 import { buildClassifier, findRuns } from './optimize/index.js';
@@ -76,8 +76,54 @@ export interface CompiledTable {
 }
 
 /** The name of the user chain that holds builtin chain `name`'s rules with `policyRules`. */
-function bodyChain(name: string): string {
+export function bodyChain(name: string): string {
   return `${name}\0body`;
+}
+
+/** What declareChains() and wrapBuiltin() read of a chain (iptables or ebtables). */
+interface ChainDecl {
+  name: string;
+  builtin: boolean;
+  policy: string | undefined;
+  rules: readonly unknown[];
+  pos: SourcePos | undefined;
+}
+
+/**
+ * Declares the table's chains in order (the builder numbers them so); with
+ * `wrap` each builtin chain is followed by its body chain, both named after
+ * the builtin chain in `chainNames`.
+ */
+export function declareChains(b: ProgramBuilder, chains: Iterable<ChainDecl>, hookOf: Readonly<Record<string, number>>, wrap: boolean, chainNames: string[]): void {
+  for (const ch of chains) {
+    if (ch.builtin) {
+      b.chain(ch.name, { hook: hookOf[ch.name], policy: ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT });
+      chainNames.push(ch.name);
+      if (wrap) {
+        b.chain(bodyChain(ch.name));
+        chainNames.push(ch.name);
+      }
+    } else {
+      b.chain(ch.name);
+      chainNames.push(ch.name);
+    }
+  }
+}
+
+/**
+ * A wrapped builtin chain's two rules: the jump to its body chain, then the
+ * policy with its counter (x_tables' underflow entry). Returns the next
+ * counter index.
+ */
+export function wrapBuiltin(b: ProgramBuilder, ch: ChainDecl, rules: RuleInfo[], counter: number): number {
+  b.rule(ch.name, ch.pos);
+  emitVerdict(b, NFT_JUMP, bodyChain(ch.name));
+  rules.push({ chain: ch.name, num: 0, kind: 'wrap', counter: -1, tailLike: false });
+  b.rule(ch.name, ch.pos);
+  emitCounter(b);
+  emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
+  rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter, tailLike: true });
+  return counter + 1;
 }
 
 export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOptions = {}): CompiledTable {
@@ -94,31 +140,10 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   let classifiers = 0;
 
   // Chains first (the builder numbers them in declaration order).
-  for (const ch of table.chains.values()) {
-    if (ch.builtin) {
-      const policy = ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT;
-      b.chain(ch.name, { hook: BUILTIN_HOOK[ch.name], policy });
-      chainNames.push(ch.name);
-      if (wrap) {
-        b.chain(bodyChain(ch.name));
-        chainNames.push(ch.name);
-      }
-    } else {
-      b.chain(ch.name);
-      chainNames.push(ch.name);
-    }
-  }
+  declareChains(b, table.chains.values(), BUILTIN_HOOK, wrap, chainNames);
   for (const ch of table.chains.values()) {
     const into = ch.builtin && wrap ? bodyChain(ch.name) : ch.name;
-    if (ch.builtin && wrap) {
-      b.rule(ch.name, ch.pos);
-      emitVerdict(b, NFT_JUMP, into);
-      rules.push({ chain: ch.name, num: 0, kind: 'wrap', counter: -1, tailLike: false });
-      b.rule(ch.name, ch.pos);
-      emitCounter(b);
-      emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
-      rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter: counters++, tailLike: true });
-    }
+    if (ch.builtin && wrap) counters = wrapBuiltin(b, ch, rules, counters);
     const runs = optimize ? findRuns(ch.rules, rs.family) : [];
     let run = 0;
     ch.rules.forEach((rule, i) => {

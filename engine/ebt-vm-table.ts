@@ -9,17 +9,18 @@
 import type { EbtRuleset, EbtTableName } from '../core/ebt-ast.js';
 import type { Count, TableEngine, TraceEvent } from './engine.js';
 import { TraceKind } from './engine.js';
-import { CHAIN_WORDS, CH_HOOK, F_NFTRACE, M_FLAGS, M_HOOK, NFT_CONTINUE, TRACE_RETURN, TRACE_RULE } from '../vm/layout.js';
-import { VmEnv, chainCount, chainName } from '../vm/program.js';
+import { CHAIN_WORDS, CH_HOOK, F_NFTRACE, M_FLAGS, M_HOOK } from '../vm/layout.js';
+import { VmEnv } from '../vm/program.js';
 import type { Chooser } from '../vm/random.js';
 import { Vm, type VmTier } from '../vm/interp.js';
 import { NF_DROP } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
-import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
 import type { TargetAction } from '../ext/xt.js';
 import type { EbtEngineOptions } from '../ext/ebt/types.js';
 import { XtState } from '../ext/xtstate.js';
 import { compileEbtTable, type EbtCompiledTable } from '../compiler/ebt/compile.js';
+import type { RuleInfo } from '../compiler/compile.js';
+import { chainIndex, mapTrace } from './vm-table.js';
 
 export interface EbtVmTableOptions extends EbtEngineOptions {
   /** Trace ring capacity in events (default 4096). */
@@ -46,44 +47,20 @@ export function ebtVmTable(rs: EbtRuleset, table: EbtTableName, options: EbtVmTa
   const traceCap = opts.traceCap ?? 4096;
   const astTable = rs.tables.get(table)!;
 
-  const baseIndex = new Map<string, number>();
-  const userChain = new Set<number>();
-  const ruleCount = new Map<string, number>();
-  for (const ch of astTable.chains.values()) ruleCount.set(ch.name, ch.rules.length);
-  for (let c = 0; c < chainCount(prog); c++) {
-    const name = chainName(prog, c);
-    if (prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) baseIndex.set(name, c);
-    else if (!astTable.chains.get(name)?.builtin && !name.endsWith('\0body')) userChain.add(c);
-  }
+  const index = chainIndex(prog, astTable.chains);
 
   let tracing = false;
   let events: TraceEvent[] = [];
 
-  function mapTrace(from: number): void {
-    const raw = env.events();
-    const start = Math.max(0, raw.length - (env.traceHead - from));
-    let hotdropRule = -1;
-    for (let i = start; i < raw.length; i++) {
-      const e = raw[i]!;
-      if (e.type === TRACE_HOTDROP) hotdropRule = e.rule;
-      else if (e.type === TRACE_RULE) {
-        if (e.rule === hotdropRule) continue;
-        const info = compiled.rules[e.rule]!;
-        if (info.kind === 'wrap') continue;
-        events.push({ kind: info.kind === 'policy' ? TraceKind.POLICY : TraceKind.RULE, chain: info.chain, rule: info.num });
-      } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && userChain.has(e.chain)) {
-        const name = chainName(prog, e.chain);
-        events.push({ kind: TraceKind.RETURN, chain: name, rule: (ruleCount.get(name) ?? 0) + 1 });
-      }
-    }
-  }
+  // ebtables has no tail-like rules: a user chain's policy rule prints as its policy
+  const kindOf = (info: RuleInfo): TraceKind => (info.kind === 'policy' ? TraceKind.POLICY : TraceKind.RULE);
 
   return {
     table,
     compiled,
     vm,
     run(chain: string, pkt: Packet): number {
-      const base = baseIndex.get(chain);
+      const base = index.base.get(chain);
       if (base === undefined) throw new RangeError(`table ${table} has no builtin chain ${chain}`);
       const meta = pkt.meta;
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
@@ -97,7 +74,7 @@ export function ebtVmTable(rs: EbtRuleset, table: EbtTableName, options: EbtVmTa
       const from = env.traceHead;
       meta[M_FLAGS] |= F_NFTRACE;
       const ran = vm.run(prog, base, pkt) >>> 0;
-      mapTrace(from);
+      mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
       if (!before) meta[M_FLAGS] &= ~F_NFTRACE;
       return env.xtHotdrop ? NF_DROP : ran;
     },

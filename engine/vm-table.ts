@@ -17,7 +17,7 @@ import { TraceKind } from './engine.js';
 import {
   CHAIN_WORDS, CH_HOOK, F_NFTRACE, M_FLAGS, M_HOOK, NFT_CONTINUE, TRACE_NFTRACE, TRACE_RETURN, TRACE_RULE,
 } from '../vm/layout.js';
-import { VmEnv, chainCount, chainName, prandomU32 } from '../vm/program.js';
+import { VmEnv, chainCount, chainName, prandomU32, type Program } from '../vm/program.js';
 import type { Choices, Chooser } from '../vm/random.js';
 import { findMatch } from '../ext/registry.js';
 import { XtState } from '../ext/xtstate.js';
@@ -26,7 +26,7 @@ import { NF_DROP } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
 import type { Ruleset, TableName } from '../core/ast.js';
-import { compileTable, type CompileOptions, type CompiledTable } from '../compiler/compile.js';
+import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } from '../compiler/compile.js';
 
 export interface VmTableOptions extends EngineOptions {
   /** 'legacy' (default) or 'nft'. */
@@ -61,15 +61,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   const traceCap = opts.traceCap ?? 4096;
   const astTable = rs.tables.get(table)!;
 
-  const baseIndex = new Map<string, number>();
-  const userChain = new Set<number>();
-  const ruleCount = new Map<string, number>();
-  for (const ch of astTable.chains.values()) ruleCount.set(ch.name, ch.rules.length);
-  for (let c = 0; c < chainCount(prog); c++) {
-    const name = chainName(prog, c);
-    if (prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) baseIndex.set(name, c);
-    else if (!astTable.chains.get(name)?.builtin && !name.endsWith('\0body')) userChain.add(c);
-  }
+  const index = chainIndex(prog, astTable.chains);
 
   let tracing = false;
   let events: TraceEvent[] = [];
@@ -94,33 +86,16 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   let lastDrawRule = -1;
   let drawOrdinal = 0;
 
-  function mapTrace(from: number): void {
-    const raw = env.events();
-    const start = Math.max(0, raw.length - (env.traceHead - from));
-    let hotdropRule = -1;
-    for (let i = start; i < raw.length; i++) {
-      const e = raw[i]!;
-      if (e.type === TRACE_HOTDROP) hotdropRule = e.rule;
-      else if (e.type === TRACE_RULE) {
-        if (e.rule === hotdropRule) continue;
-        const info = compiled.rules[e.rule]!;
-        if (info.kind === 'wrap') continue;
-        const builtin = astTable.chains.get(info.chain)?.builtin ?? false;
-        const kind = info.tailLike ? (builtin ? TraceKind.POLICY : TraceKind.RETURN) : TraceKind.RULE;
-        events.push({ kind, chain: info.chain, rule: info.num });
-      } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && userChain.has(e.chain)) {
-        const name = chainName(prog, e.chain);
-        events.push({ kind: TraceKind.RETURN, chain: name, rule: (ruleCount.get(name) ?? 0) + 1 });
-      }
-    }
-  }
+  // an unconditional standard-verdict rule prints as the chain's tail (policy in a builtin chain, return in a user chain)
+  const kindOf = (info: RuleInfo): TraceKind =>
+    info.tailLike ? (astTable.chains.get(info.chain)?.builtin ? TraceKind.POLICY : TraceKind.RETURN) : TraceKind.RULE;
 
   return {
     table,
     compiled,
     vm,
     run(chain: string, pkt: Packet): number {
-      const base = baseIndex.get(chain);
+      const base = index.base.get(chain);
       if (base === undefined) throw new RangeError(`table ${table} has no builtin chain ${chain}`);
       const meta = pkt.meta;
       meta[M_HOOK] = prog.chains[base * CHAIN_WORDS + CH_HOOK]!;
@@ -138,7 +113,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       meta[M_FLAGS] |= F_NFTRACE;
       const ran = vm.run(prog, base, pkt) >>> 0;
       const v = env.xtHotdrop ? NF_DROP : ran;
-      mapTrace(from);
+      mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
       if (!before) {
         let set = false;
         for (const e of env.events().slice(-(env.traceHead - from))) if (e.type === TRACE_NFTRACE) set = e.verdict !== 0;
@@ -194,4 +169,52 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       };
     },
   };
+}
+
+/** A compiled table's chains as the engines look them up. */
+export interface ChainIndex {
+  /** Builtin chain name → its base chain's index. */
+  base: Map<string, number>;
+  /** The user chains' indexes (a fall-off-the-end return traces there). */
+  user: Set<number>;
+  /** Rules per chain, by name (a user chain's implicit return is rule count + 1). */
+  ruleCount: Map<string, number>;
+}
+
+export function chainIndex(prog: Program, chains: ReadonlyMap<string, { readonly name: string; readonly rules: readonly unknown[]; readonly builtin: boolean }>): ChainIndex {
+  const base = new Map<string, number>();
+  const user = new Set<number>();
+  const ruleCount = new Map<string, number>();
+  for (const ch of chains.values()) ruleCount.set(ch.name, ch.rules.length);
+  for (let c = 0; c < chainCount(prog); c++) {
+    const name = chainName(prog, c);
+    if (prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) base.set(name, c);
+    else if (!chains.get(name)?.builtin && !name.endsWith('\0body')) user.add(c);
+  }
+  return { base, user, ruleCount };
+}
+
+/**
+ * Appends to `out` the VM trace events recorded since trace head `from`, as
+ * (chain, 1-based rule number): a rule a compat match hotdropped is not
+ * reported, the builtin chains' wrap rules are skipped, `kindOf` says how a
+ * rule prints, and a user chain run off its end prints as its return.
+ */
+export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: readonly RuleInfo[], from: number, kindOf: (info: RuleInfo) => TraceKind, out: TraceEvent[]): void {
+  const raw = env.events();
+  const start = Math.max(0, raw.length - (env.traceHead - from));
+  let hotdropRule = -1;
+  for (let i = start; i < raw.length; i++) {
+    const e = raw[i]!;
+    if (e.type === TRACE_HOTDROP) hotdropRule = e.rule;
+    else if (e.type === TRACE_RULE) {
+      if (e.rule === hotdropRule) continue;
+      const info = rules[e.rule]!;
+      if (info.kind === 'wrap') continue;
+      out.push({ kind: kindOf(info), chain: info.chain, rule: info.num });
+    } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && index.user.has(e.chain)) {
+      const name = chainName(prog, e.chain);
+      out.push({ kind: TraceKind.RETURN, chain: name, rule: (index.ruleCount.get(name) ?? 0) + 1 });
+    }
+  }
 }

@@ -37,7 +37,7 @@ import {
   ebtVerdict, type EbtEngineOptions, type EbtEnv, type EbtMatchFn, type EbtModule, type EbtParam, type EbtTargetFn,
 } from '../../ext/ebt/types.js';
 import { NotModelled, newXtEnv } from '../../ext/xt.js';
-import type { RuleInfo } from '../compile.js';
+import { bodyChain, declareChains, wrapBuiltin, type RuleInfo } from '../compile.js';
 
 export interface EbtCompileOptions {
   engine?: EbtEngineOptions;
@@ -56,8 +56,6 @@ export interface EbtCompiledTable {
   /** What the program's nft_compat functions record into (actions) and read (the node). */
   env: EbtEnv;
 }
-
-const bodyChain = (name: string): string => `${name}\0body`;
 
 /** The nft_compat parameter block of one expression, refilled per packet. */
 function newPar(env: EbtEnv): EbtParam {
@@ -239,32 +237,12 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
     }
   };
 
-  for (const ch of table.chains.values()) {
-    if (ch.builtin) {
-      b.chain(ch.name, { hook: EBT_BUILTIN_HOOK[ch.name], policy: ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT });
-      chainNames.push(ch.name);
-      if (wrap) {
-        b.chain(bodyChain(ch.name));
-        chainNames.push(ch.name);
-      }
-    } else {
-      b.chain(ch.name);
-      chainNames.push(ch.name);
-    }
-  }
+  declareChains(b, table.chains.values(), EBT_BUILTIN_HOOK, wrap, chainNames);
   for (const ch of table.chains.values()) lowerChain(ch);
 
   function lowerChain(ch: EbtChain): void {
     const into = ch.builtin && wrap ? bodyChain(ch.name) : ch.name;
-    if (ch.builtin && wrap) {
-      b.rule(ch.name, ch.pos);
-      emitVerdict(b, NFT_JUMP, into);
-      rules.push({ chain: ch.name, num: 0, kind: 'wrap', counter: -1, tailLike: false });
-      b.rule(ch.name, ch.pos);
-      emitCounter(b);
-      emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
-      rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter: counters++, tailLike: true });
-    }
+    if (ch.builtin && wrap) counters = wrapBuiltin(b, ch, rules, counters);
     ch.rules.forEach((r, i) => {
       b.rule(into, r.pos);
       lowerRule(r);

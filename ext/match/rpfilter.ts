@@ -7,7 +7,8 @@ import type { MatchModule } from '../types.js';
 import type { Family } from '../../core/ast.js';
 import { lowerXtCompat } from '../xtcompat.js';
 import type { MatchFn } from '../xt.js';
-import { M_IIF, M_IIFTYPE, M_MARK, M_PKTTYPE } from '../../vm/layout.js';
+import { M_IIF, M_IIFTYPE, M_MARK, M_PKTTYPE, PACKET_LOOPBACK } from '../../vm/layout.js';
+import { RTN_LOCAL, RTN_UNICAST } from '../../vm/expr/index.js';
 
 /** XT_RPFILTER_* flags. */
 interface RpfilterData {
@@ -50,16 +51,13 @@ export const rpfilter: MatchModule<RpfilterData> = {
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
-const PACKET_LOOPBACK = 5;
 const ARPHRD_LOOPBACK = 772;
-const RTN_UNICAST = 1;
-const RTN_LOCAL = 2;
 const RTN_ANYCAST = 4;
 
 /**
  * rpfilter_mt() (net/ipv4/netfilter/ipt_rpfilter.c, net/ipv6/netfilter/
  * ip6t_rpfilter.c, kernel 6.18): a looped-back packet passes; an IPv4
- * packet from 0.0.0.0/8 to 255.255.255.255 or 224.0.0.0/24 (DHCP) and an
+ * packet from 0.0.0.0 to 255.255.255.255 or 224.0.0.0/24 (DHCP) and an
  * IPv6 packet from :: pass; otherwise the source is looked up as a
  * destination from lo (the packet's destination as source when it is a
  * unicast one, the mark with --validmark, the DSCP), through the node's
@@ -80,12 +78,14 @@ function rpfilterMt(info: RpfilterData, family: Family): MatchFn {
     const fib = par.env.fib;
     let r: number;
     if (!v6) {
-      const s0 = d[nh + 12]!;
       const d0 = d[nh + 16]!;
       const lbcast = (d0 & d[nh + 17]! & d[nh + 18]! & d[nh + 19]!) === 0xff;
-      if (s0 === 0 && (lbcast || (d0 === 224 && d[nh + 17] === 0 && d[nh + 18] === 0))) return !info.invert;
-      // rpfilter_get_saddr(): no source for a multicast, limited broadcast or 0.0.0.0/8 destination
-      const noSaddr = (d0 & 0xf0) === 0xe0 || lbcast || d0 === 0;
+      // ipv4_is_zeronet() (include/linux/in.h): addr == 0 since 5.3, not 0.0.0.0/8
+      const sZero = (d[nh + 12]! | d[nh + 13]! | d[nh + 14]! | d[nh + 15]!) === 0;
+      const dZero = (d0 | d[nh + 17]! | d[nh + 18]! | d[nh + 19]!) === 0;
+      if (sZero && (lbcast || (d0 === 224 && d[nh + 17] === 0 && d[nh + 18] === 0))) return !info.invert;
+      // rpfilter_get_saddr(): no source for a multicast, limited broadcast or zeronet destination
+      const noSaddr = (d0 & 0xf0) === 0xe0 || lbcast || dZero;
       r = fib ? fib.rpLookup(d, 4, nh + 12, noSaddr ? -1 : nh + 16, mark, d[nh + 1]! & 0xfc, 0, m[M_IIF]!) : -1;
       if (r < 0) return info.invert;
       const type = r >> 1;

@@ -124,16 +124,12 @@ export class BrNetfilter {
     if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
     // nf_bridge_alloc + setup_pre_routing
     const m = pkt.meta;
-    let flags = BRNF_PRESENT | BRNF_IN_PREROUTING;
-    if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
-      m[M_PKTTYPE] = PACKET_HOST;
-      flags |= BRNF_PKT_OTHERHOST;
-    }
-    m[M_BRNF] = flags;
+    m[M_BRNF] = BRNF_PRESENT | BRNF_IN_PREROUTING;
+    hideOtherhost(m);
     setNameWords(pkt, M_PHYSINNAME, port.name);
     setNameWords(pkt, M_PHYSOUTNAME, '');
     saveDaddr(pkt, pf);
-    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_pre_routing: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} PREROUTING with in ${brdev.name} (physdev in ${port.name})` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_pre_routing: ${iptablesOf(pf)} PREROUTING with in ${brdev.name} (physdev in ${port.name})` });
     const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, f.bridge.link, undefined, ctx);
     ctx.brStolen = pre !== 1 ? pre : this.preRoutingFinish(pkt, af, port, ctx);
     return NF_STOLEN;
@@ -143,13 +139,9 @@ export class BrNetfilter {
   private preRoutingFinish(pkt: Packet, af: InetFamily, port: Link, ctx: PathCtx): Fate {
     const f = this.br.frame!;
     const m = pkt.meta;
-    if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
-      m[M_PKTTYPE] = PACKET_OTHERHOST;
-      m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
-    }
+    restoreOtherhost(m);
     m[M_BRNF] = m[M_BRNF]! & ~BRNF_IN_PREROUTING;
     const brLink = f.bridge.link;
-    let next: () => Fate = () => this.br.handleFrameFinish(pkt, port, ctx);
     if (daddrChanged(pkt, af.pf)) {
       const rt = af.routeInput(pkt, brLink, ctx);
       if (rt.kind === 'drop') return rt.fate;
@@ -162,10 +154,9 @@ export class BrNetfilter {
         pkt.data.set(f.bridge.dev.mac, mac);
         m[M_PKTTYPE] = PACKET_HOST;
         if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish: the new destination ${af.daddr(pkt)} is not on ${brLink.name}: up to ${brLink.name} (destination MAC set to the bridge's)` });
-        next = () => this.br.handleFrameFinish(pkt, port, ctx);
       }
     }
-    return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, next);
+    return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, () => this.br.handleFrameFinish(pkt, port, ctx));
   }
 
   /** br_nf_local_in(): nf_confirm for a conntrack that is not yet confirmed, of a frame that is not PACKET_HOST. */
@@ -186,25 +177,19 @@ export class BrNetfilter {
     const af = this.inet(pf)!;
     const ctx = st.ctx;
     const inPort = st.inLink;
-    if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
-      m[M_PKTTYPE] = PACKET_HOST;
-      m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
-    }
+    hideOtherhost(m);
     ipView(pkt);
     if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
     m[M_BRNF] = m[M_BRNF]! | BRNF_PHYSOUT;
     setNameWords(pkt, M_PHYSOUTNAME, out.name);
-    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_forward: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} FORWARD with in and out ${f.bridge.dev.name} (physdev ${inPort?.name ?? ''} > ${out.name})` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_forward: ${iptablesOf(pf)} FORWARD with in and out ${f.bridge.dev.name} (physdev ${inPort?.name ?? ''} > ${out.name})` });
     const fwd = af.nf.hook(NF_INET_FORWARD, pkt, f.bridge.link, f.bridge.link, ctx);
     if (fwd !== 1) {
       ctx.brStolen = fwd;
       return NF_STOLEN;
     }
     // br_nf_forward_finish()
-    if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
-      m[M_PKTTYPE] = PACKET_OTHERHOST;
-      m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
-    }
+    restoreOtherhost(m);
     ctx.brStolen = this.br.nf.thresh(NF_BR_FORWARD, pkt, inPort, out, ctx, () => this.br.forwardFinish(pkt, out, ctx));
     return NF_STOLEN;
   }
@@ -219,22 +204,16 @@ export class BrNetfilter {
     const f = this.br.frame!;
     const af = this.inet(pf)!;
     const ctx = st.ctx;
-    if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
-      m[M_PKTTYPE] = PACKET_HOST;
-      m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
-    }
+    hideOtherhost(m);
     ipView(pkt);
-    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_post_routing: ${pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables'} POSTROUTING with out ${f.bridge.dev.name} (physdev out ${out.name})` });
+    if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_post_routing: ${iptablesOf(pf)} POSTROUTING with out ${f.bridge.dev.name} (physdev out ${out.name})` });
     const post = af.nf.hook(NF_INET_POST_ROUTING, pkt, undefined, f.bridge.link, ctx);
     if (post !== 1) {
       ctx.brStolen = post;
       return NF_STOLEN;
     }
     // br_nf_dev_queue_xmit()
-    if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
-      m[M_PKTTYPE] = PACKET_OTHERHOST;
-      m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
-    }
+    restoreOtherhost(m);
     ctx.brStolen = this.br.transmit(out, ctx);
     return NF_STOLEN;
   }
@@ -278,4 +257,28 @@ function daddrChanged(pkt: Packet, pf: number): boolean {
     if (((d[at + 4 * i]! << 24) | (d[at + 4 * i + 1]! << 16) | (d[at + 4 * i + 2]! << 8) | d[at + 4 * i + 3]!) !== m[M_BRNF_DADDR + i]) return true;
   }
   return false;
+}
+
+/**
+ * setup_pre_routing(), br_nf_forward_ip(), br_nf_post_routing(): the IP
+ * hooks see a frame for another host as PACKET_HOST, nf_bridge->pkt_otherhost
+ * remembers it.
+ */
+function hideOtherhost(m: Int32Array): void {
+  if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
+    m[M_PKTTYPE] = PACKET_HOST;
+    m[M_BRNF] = m[M_BRNF]! | BRNF_PKT_OTHERHOST;
+  }
+}
+
+/** br_nf_pre_routing_finish(), br_nf_forward_finish(), br_nf_dev_queue_xmit(): PACKET_OTHERHOST back after the IP hooks. */
+function restoreOtherhost(m: Int32Array): void {
+  if (m[M_BRNF]! & BRNF_PKT_OTHERHOST) {
+    m[M_PKTTYPE] = PACKET_OTHERHOST;
+    m[M_BRNF] = m[M_BRNF]! & ~BRNF_PKT_OTHERHOST;
+  }
+}
+
+function iptablesOf(pf: number): string {
+  return pf === NFPROTO_IPV6 ? 'ip6tables' : 'iptables';
 }

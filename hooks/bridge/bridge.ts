@@ -279,7 +279,7 @@ export class BridgeNode {
   }
 
   /**
-   * br_dev_xmit(): a packet the node's IP stack sent out of bridge device
+   * br_dev_xmit() (net/bridge/br_device.c): a packet the node's IP stack sent out of bridge device
    * `b` (after POSTROUTING), as a frame from the bridge's address to the
    * neighbour `nexthop` (the snapshot's neighbour table; a broadcast or
    * multicast destination maps to its group address): a known unicast
@@ -294,10 +294,22 @@ export class BridgeNode {
     const d = ip.data;
     const v6 = d[nh]! >> 4 === 6;
     let dmac: Uint8Array | undefined;
-    if (cast === 'broadcast') dmac = Uint8Array.of(255, 255, 255, 255, 255, 255);
+    if (cast === 'broadcast') dmac = BROADCAST_MAC;
     else if (cast === 'multicast') {
+      // ipv6_eth_mc_map() (include/net/if_inet6.h), ip_eth_mc_map() (include/net/ip.h)
       const a = nh + (v6 ? 24 : 16);
-      dmac = v6 ? Uint8Array.of(0x33, 0x33, d[a + 12]!, d[a + 13]!, d[a + 14]!, d[a + 15]!) : Uint8Array.of(1, 0, 0x5e, d[a + 1]! & 0x7f, d[a + 2]!, d[a + 3]!);
+      dmac = groupMac;
+      if (v6) {
+        dmac[0] = dmac[1] = 0x33;
+        for (let i = 0; i < 4; i++) dmac[2 + i] = d[a + 12 + i]!;
+      } else {
+        dmac[0] = 1;
+        dmac[1] = 0;
+        dmac[2] = 0x5e;
+        dmac[3] = d[a + 1]! & 0x7f;
+        dmac[4] = d[a + 2]!;
+        dmac[5] = d[a + 3]!;
+      }
     } else dmac = this.node.bridge.neigh.find((n) => n.dev === b.dev.name && n.dst === nexthop)?.mac;
     if (!dmac) {
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_dev_xmit: no neighbour entry for ${nexthop} on ${b.dev.name} (neighbour resolution is not modelled): the bridge hooks are not run` });
@@ -385,6 +397,10 @@ export class BridgeNode {
   }
 }
 
+const BROADCAST_MAC = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+/** devXmit's multicast destination, filled per packet (read before any nested transmit). */
+const groupMac = new Uint8Array(6);
+
 /** The VLAN key of a snapshot fdb entry (0 without VLAN filtering). */
 function fdbVid(b: Bridge, vlan: number | undefined): number {
   return b.dev.vlanFiltering ? (vlan ?? 0) : 0;
@@ -400,7 +416,8 @@ function isBroadcast(d: Uint8Array, at: number): boolean {
   return true;
 }
 
-function sameMac(d: Uint8Array, at: number, mac: Uint8Array): boolean {
+/** The 6 bytes at `at` of `d` are `mac`. */
+export function sameMac(d: Uint8Array, at: number, mac: Uint8Array): boolean {
   for (let i = 0; i < 6; i++) if (d[at + i] !== mac[i]) return false;
   return true;
 }

@@ -33,7 +33,7 @@ import {
   NF_BR_PRI_FILTER_BRIDGED, NF_BR_PRI_FILTER_OTHER, NF_BR_PRI_FIRST, NF_BR_PRI_NAT_DST_BRIDGED, NF_BR_PRI_NAT_DST_OTHER, NF_BR_PRI_NAT_SRC,
 } from '../priorities.js';
 import type { BrHook } from './nf-bridge.js';
-import type { BridgeNode } from './bridge.js';
+import { sameMac, type BridgeNode } from './bridge.js';
 
 /** NF_BR_* hook → the ebtables builtin chain it runs. */
 const BR_CHAINS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -119,10 +119,8 @@ function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf:
     o.nf.broute = true;
     // undo the PACKET_HOST br_handle_frame gave a frame for the bridge's address but not the port's
     const m = pkt.meta;
-    const d = pkt.data;
     const at = m[M_MACOFF]!;
-    const is = (mac: Uint8Array) => mac.every((b, i) => d[at + i] === b);
-    if (m[M_PKTTYPE] === PACKET_HOST && !is(port.port.mac) && is(port.bridge.dev.mac)) m[M_PKTTYPE] = PACKET_OTHERHOST;
+    if (m[M_PKTTYPE] === PACKET_HOST && !sameMac(pkt.data, at, port.port.mac) && sameMac(pkt.data, at, port.bridge.dev.mac)) m[M_PKTTYPE] = PACKET_OTHERHOST;
     return NF_ACCEPT;
   };
 }

@@ -178,7 +178,9 @@ ip neigh replace 192.0.2.2 lladdr 02:00:00:00:99:99 dev rp0 nud permanent`,
     mangle: ['-m rpfilter -j RETURN', '-m rpfilter --loose --accept-local', '-m rpfilter --invert --validmark'],
     rules: ['-p udp'],
     frames: ['10.0.0.2', '10.0.0.77', '198.51.100.7', '203.0.113.5', '10.9.1.1', '192.0.2.9', '10.0.0.1', '172.16.0.1', '0.0.0.0', '192.0.2.1']
-      .flatMap((s, i) => [udp(s, 6000 + i, 7), udp(s, 6000 + i, 5000)]),
+      .flatMap((s, i) => [udp(s, 6000 + i, 7), udp(s, 6000 + i, 5000)])
+      // DHCP-like broadcasts: only 0.0.0.0 skips the lookup (ipv4_is_zeronet() is addr == 0), 0.0.0.9 is looked up
+      .concat(['0.0.0.0', '0.0.0.9'].flatMap((s) => [`udp ${s}:68 > 255.255.255.255:67 len 12 ${L2}`, `udp ${s}:68 > 255.255.255.255:7 len 12 ${L2}`])),
   },
 ];
 
