@@ -78,9 +78,14 @@ export function usesCtLabels(rs: Ruleset): boolean {
   return false;
 }
 
-/** Whether loading `rs` would register conntrack (and nf_defrag) in the namespace. */
+/**
+ * Whether loading `rs` would register conntrack (and nf_defrag) in the
+ * namespace: only a rule whose checkentry calls nf_ct_netns_get() does. A
+ * nat table alone registers the NAT core's hooks, but nf_nat_inet_fn()
+ * lets an untracked packet pass without running the table, so a nat table
+ * without NAT targets (or other conntrack users) sees no packet.
+ */
 export function needsConntrack(rs: Ruleset): boolean {
-  if (rs.tables.has('nat')) return true;
   for (const t of rs.tables.values())
     for (const c of t.chains.values())
       for (const r of c.rules) {

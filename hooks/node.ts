@@ -10,7 +10,8 @@
  *
  * The modules, per family: the iptables tables of the dump (tables.ts, at
  * the priorities of the dump's backend: priorities.ts); when the ruleset
- * needs conntrack, nf_defrag (defrag.ts), conntrack and, with a nat table,
+ * needs conntrack (a rule whose checkentry takes it: ct-node.ts
+ * needsConntrack), nf_defrag (defrag.ts), conntrack and, with a nat table,
  * the NAT core running it (ct-node.ts; one conntrack table for both
  * families, as in a namespace). NF_QUEUE finds no listener (as in a fresh
  * namespace): the packet is dropped unless the verdict carries the bypass

@@ -266,6 +266,28 @@ COMMIT`,
     flows: (c) => mixedFlows(c, ['10.1.0.2', '8.8.8.8', '198.51.100.7'], 43000),
   },
   {
+    name: 'a nat table without NAT targets or conntrack users: no conntrack is registered, so its chains see no packet',
+    rules: ruleset({
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -s 10.0.0.0/8
+-A PREROUTING -p tcp -j RETURN
+-A POSTROUTING -o eth1
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -o eth0
+-A FORWARD -o eth1
+COMMIT`,
+    }),
+    flows: (c) => mixedFlows(c, ['10.1.0.2', '8.8.8.8'], 44000),
+  },
+  {
     name: 'a Docker host: DOCKER-USER, DOCKER-ISOLATION, published-port DNAT, MASQUERADE, RELATED,ESTABLISHED accept',
     rules: ruleset({
       nat: `*nat

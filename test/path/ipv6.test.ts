@@ -180,7 +180,8 @@ describe('IPv6 node: hooks, groups, commands', () => {
     const at = (hook: number) => m.registry.entries(NFPROTO_IPV6, hook).map((e) => `${e.name}@${e.priority}`);
     expect(at(NF_INET_PRE_ROUTING)).toEqual(['ip6table_raw@-300', 'ip6table_mangle@-150']);
     expect(at(NF_INET_LOCAL_IN)).toEqual(['ip6table_mangle@-150', 'ip6table_filter@0']);
-    const ct = model({ 'ip6tables-save.txt': '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n' });
+    // a NAT target's checkentry takes conntrack (nf_ct_netns_get); the nat table alone does not
+    const ct = model({ 'ip6tables-save.txt': '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n' });
     expect(ct.registry.entries(NFPROTO_IPV6, NF_INET_PRE_ROUTING).map((e) => `${e.name}@${e.priority}`))
       .toEqual(['nf_defrag_ipv6@-400', 'ipv6_conntrack_in@-200', 'ip6table_nat@-100']);
   });

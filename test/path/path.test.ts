@@ -194,8 +194,15 @@ describe('hook registration', () => {
     expect(names(nft, NF_INET_LOCAL_IN)).toEqual(['nft ip mangle@-150', 'nft ip filter@0', 'nft ip security@150']);
   });
 
-  it('a nat table brings conntrack and defrag; its chains run for NEW packets only', () => {
-    const nat = base.get('iptables-save.txt')! + '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n';
+  it('a nat table alone brings no conntrack: its chains see no packet (kernel: 0 conntrack entries, policy counter 0)', () => {
+    const nat = base.get('iptables-save.txt')! + '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -j RETURN\nCOMMIT\n';
+    const m = model({ 'iptables-save.txt': nat });
+    expect(m.conntrack).toBe(false);
+    expect(traces(go(m, 'tcp 10.0.0.2 > 10.0.0.1:22 iif eth0')).filter((t) => t.startsWith('nat:'))).toEqual([]);
+  });
+
+  it('a NAT target brings conntrack and defrag; the nat chains run for NEW packets only', () => {
+    const nat = base.get('iptables-save.txt')! + '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o eth1 -j MASQUERADE\nCOMMIT\n';
     const m = model({ 'iptables-save.txt': nat });
     expect(m.conntrack).toBe(true);
     expect(m.registry.entries(NFPROTO_IPV4, NF_INET_PRE_ROUTING).map((e) => e.priority)).toEqual([-400, -300, -200, -150, -100]);
