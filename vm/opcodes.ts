@@ -184,7 +184,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.LOG, 'log', 'log', ['str', 'imm', 'imm', 'imm', 'imm', 'imm']),
   def(Op.CT_GET, 'ct_get', 'ct', ['dreg', 'key', 'imm']),
   def(Op.CT_SET, 'ct_set', 'ct', ['sreg', 'key', 'imm']),
-  def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set']),
+  def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set', 'flags']),
   def(Op.XT_L4, 'xt_l4', 'xt_l4', ['len', 'flags']),
   def(Op.REJECT, 'reject', 'reject', ['imm', 'imm']),
   def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),

@@ -167,7 +167,7 @@ function typeTest(c: LowerCtx, flags: number, mask: number, invert: boolean): vo
   const types: number[] = [];
   for (let t = 0; t < 16; t++) if (mask & (1 << t)) types.push(t);
   c.withReg(4, (r) => {
-    emitFib(c.b, r, flags, LOCAL_SET, BCAST_SET);
+    emitFib(c.b, r, flags, LOCAL_SET, BCAST_SET, !c.v6 && (c.engine.localAddrs ?? []).some((a) => a.length === 4 && a[0] === 127));
     if (types.length === 1) {
       emitCmp(c.b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, le32(types[0]!));
       return;

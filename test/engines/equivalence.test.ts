@@ -27,6 +27,8 @@ import { runs } from '../helpers/runs.js';
 
 const v4 = (a: string) => Uint8Array.from(a.split('.').map(Number));
 const OPTS: EngineOptions = { seed: 7, localAddrs: LOCAL4.map(v4), broadcastAddrs: BCAST4.map(v4) };
+/** A node without lo's 127.0.0.1/8: 127/8 is no local address there (no `local 127.0.0.0/8` route). */
+const OPTS_NO_LO: EngineOptions = { ...OPTS, localAddrs: LOCAL4.filter((a) => !a.startsWith('127.')).map(v4) };
 
 interface Observed {
   verdicts: number[];
@@ -66,16 +68,16 @@ function rejectText(engine: TableEngine): string {
 }
 
 const cases = fc.oneof({ weight: 4, arbitrary: engineRuleset }, { weight: 1, arbitrary: engineNatRuleset }).chain((rs) =>
-  fc.tuple(fc.constant(rs), fc.array(enginePacket(rs.chains), { minLength: 1, maxLength: 12 }), fc.constantFrom<Backend>('legacy', 'legacy', 'nft')));
+  fc.tuple(fc.constant(rs), fc.array(enginePacket(rs.chains), { minLength: 1, maxLength: 12 }), fc.constantFrom<Backend>('legacy', 'legacy', 'nft'), fc.boolean()));
 
 describe('VM and x_tables evaluator agree', () => {
   let rejected = 0;
   it('with tracing off (the execution tier and the interpreter, straight and optimized programs) and on (the rule sequence), on verdicts, marks, REJECTs and counters', () => {
     fc.assert(
-      fc.property(cases, ([gen, packets, backend]) => {
+      fc.property(cases, ([gen, packets, backend, lo]) => {
         const rs = parseRestore(gen.text);
         const table = gen.table as TableName;
-        const opts = { ...OPTS, backend };
+        const opts = { ...(lo ? OPTS : OPTS_NO_LO), backend };
         const ref = observe(referenceTable(rs, table, opts), packets, false);
         for (const tier of ['jit', 'interp'] as const) {
           expect(observe(vmTable(rs, table, { ...opts, optimize: 0, tier }), packets, false), `tracing off, straight program, ${tier}`).toEqual(ref);

@@ -10,6 +10,9 @@ import { JitSource, jitName } from '../../vm/jit/src.js';
 import { jitCode, jitMode, OP_INFO, OP_MAX, Op, VmError } from '../../vm/index.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { compileTable } from '../../compiler/compile.js';
+import { referenceTable } from '../../engine/reference/index.js';
+import { vmTable } from '../../engine/vm-table.js';
+import { genPacketOf } from '../helpers/engine-gen.js';
 
 /** What a fixed part may hold (vm/jit/src.ts): no quote, backtick or slash, so no string, comment or regex. */
 const SOURCE_CHARS = /^[A-Za-z0-9_ \n(){}[\];:=<>!&|^~+\-*%.,?]*$/;
@@ -79,5 +82,30 @@ describe('how the tier runs each opcode', () => {
     // an opcode added later gets the fallback without a change to the generator
     expect(jitMode(OP_MAX)).toBe('fallback');
     expect(jitMode(Op.RULE)).toBe('structure');
+  });
+});
+
+describe('a rewriting target run by a fallback', () => {
+  it('a ct guard that runs the rest of its rule (ECN rewriting the header) leaves the next rule reading the packet as it is now', () => {
+    const rs = parseRestore(`*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT DROP [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -m helper ! --helper "" -j ECN --ecn-ip-ect 1
+-A OUTPUT -m ecn --ecn-ip-ect 1 -j NFQUEUE --queue-num 5
+COMMIT
+`);
+    const g = {
+      chain: 'OUTPUT', ethernet: false, srcMac: '02:00:00:00:00:01', src: '10.0.0.1', dst: '10.0.0.2', proto: 6, ttl: 64, tos: 0, fragoff: 0, mf: false,
+      ipOptions: false, sport: 1, dport: 2, tcpFlags: 2, tcpOptions: false, icmpType: 0, icmpCode: 0, truncate: undefined, payload: 0, iif: 'eth0', oif: 'eth0',
+      mark: 0, ctstate: 1, ctmark: 0, pkttype: 0,
+    } as const;
+    const queued = (5 << 16) | 3; // NF_QUEUE, queue 5
+    expect(referenceTable(rs, 'mangle', {}).run('OUTPUT', genPacketOf(g))).toBe(queued);
+    for (const optimize of [0, 1] as const) {
+      for (const tier of ['jit', 'interp'] as const) expect(vmTable(rs, 'mangle', { optimize, tier }).run('OUTPUT', genPacketOf(g)), `${tier} -O${optimize}`).toBe(queued);
+    }
   });
 });

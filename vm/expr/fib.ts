@@ -5,16 +5,20 @@
  * it on the modelled node. The node's addresses come from EngineOptions at
  * compile time, as two sets of the Program (local, broadcast).
  *
- * Record: [op, dreg, flags, local set, broadcast set]
+ * Record: [op, dreg, flags, local set, broadcast set, lo]
  *   +1 dreg   destination register slot (u32, host order)
  *   +2 flags  NFTA_FIB_F_SADDR (1) or NFTA_FIB_F_DADDR (2)
  *   +3 local  index of the set of local addresses (4 or 16-byte keys), -1 = none
  *   +4 bcast  index of the set of broadcast addresses, -1 = none
+ *   +5 lo     1 when the node has the `local 127.0.0.0/8 dev lo` route (a
+ *             127/8 address is local), else 0
  *
  * Classification (IPv4): multicast 224/4 → MULTICAST; 0.0.0.0 or
- * 255.255.255.255 → BROADCAST; a local address or 127/8 → LOCAL; a broadcast
- * address → BROADCAST; anything else UNICAST. IPv6: ff00::/8 → MULTICAST;
- * a local address or ::1 → LOCAL; :: → UNSPEC; else UNICAST. Routes
+ * 255.255.255.255 → BROADCAST; a local address, or 127/8 with `lo` set →
+ * LOCAL; a broadcast address → BROADCAST; anything else UNICAST (without
+ * the 127/8 route, inet_addr_type() finds nothing in the local table for
+ * 127.0.0.1 and answers RTN_UNICAST). IPv6: ff00::/8 → MULTICAST; a local
+ * address (::1 when lo has it) → LOCAL; :: → UNSPEC; else UNICAST. Routes
  * (UNREACHABLE, BLACKHOLE, PROHIBIT, ...) are not modelled.
  */
 import { Op } from '../opcodes.js';
@@ -37,15 +41,22 @@ const FIB_DREG = 1;
 const FIB_FLAGS = 2;
 const FIB_LOCAL = 3;
 const FIB_BCAST = 4;
+const FIB_LO = 5;
 
-/** Emits `fib saddr|daddr type => reg dreg` against sets added with ProgramBuilder.addSet() (names or undefined). */
-export function emitFib(b: Emitter, dreg: number, flags: number, localSet?: string, bcastSet?: string): void {
-  b.emit([Op.FIB, regSlot(dreg), flags, localSet ? b.setIndex(localSet) : -1, bcastSet ? b.setIndex(bcastSet) : -1]);
+/**
+ * Emits `fib saddr|daddr type => reg dreg` against sets added with
+ * ProgramBuilder.addSet() (names or undefined); `loopback`: the node has
+ * the local 127.0.0.0/8 route.
+ */
+export function emitFib(b: Emitter, dreg: number, flags: number, localSet?: string, bcastSet?: string, loopback = false): void {
+  b.emit([Op.FIB, regSlot(dreg), flags, localSet ? b.setIndex(localSet) : -1, bcastSet ? b.setIndex(bcastSet) : -1, loopback ? 1 : 0]);
 }
 
 export function validateFib(prog: Program, code: Int32Array, pc: number): string | null {
   const flags = code[pc + FIB_FLAGS]!;
   if (flags !== NFTA_FIB_F_SADDR && flags !== NFTA_FIB_F_DADDR) return `fib: flags ${flags} (-EINVAL)`;
+  const lo = code[pc + FIB_LO]!;
+  if (lo !== 0 && lo !== 1) return `fib: lo ${lo} (0 or 1)`;
   for (const at of [FIB_LOCAL, FIB_BCAST]) {
     const s = code[pc + at]!;
     if (s !== -1 && (s < 0 || s >= prog.sets.length || (prog.sets[s]!.keyLen !== 4 && prog.sets[s]!.keyLen !== 16))) return `fib: set ${s} out of range`;
@@ -74,7 +85,7 @@ export function addrType(prog: Program, code: Int32Array, pc: number, data: Uint
     const all0 = (scratch[0]! | scratch[1]! | scratch[2]! | scratch[3]!) === 0;
     const all1 = (scratch[0]! & scratch[1]! & scratch[2]! & scratch[3]!) === 0xff;
     if (all0 || all1) return RTN_BROADCAST;
-    if (a0 === 127 || inSet(local)) return RTN_LOCAL;
+    if ((a0 === 127 && code[pc + FIB_LO] === 1) || inSet(local)) return RTN_LOCAL;
     if (inSet(bcast)) return RTN_BROADCAST;
     return RTN_UNICAST;
   }
@@ -82,7 +93,7 @@ export function addrType(prog: Program, code: Int32Array, pc: number, data: Uint
   let zero = true;
   for (let i = 0; i < 15; i++) if (scratch[i] !== 0) zero = false;
   if (zero && scratch[15] === 0) return RTN_UNSPEC;
-  if ((zero && scratch[15] === 1) || inSet(local)) return RTN_LOCAL;
+  if (inSet(local)) return RTN_LOCAL;
   return RTN_UNICAST;
 }
 

@@ -233,6 +233,26 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
 `;
   seg.xslot = -1;
   let writes = false;
+  // A fallback may run the rest of the rule itself (a move within it, e.g.
+  // a ct guard's skip: jitWithin), a rewriting record included, and come
+  // back with NFT_BREAK: so a fallback before the rule's first such record
+  // marks the rule as written too.
+  let firstWrite = -1;
+  for (let pc = head + Rec.RULE_WORDS; pc < next; pc += OP_INFO[code[pc]! & Rec.OP_MASK]!.size) {
+    if (MAY_WRITE.has(code[pc]! & Rec.OP_MASK)) {
+      firstWrite = pc;
+      break;
+    }
+  }
+  let marked = false;
+  const fallback = (pc: number): false => {
+    if (firstWrite > pc && !marked) {
+      marked = true;
+      s.js`w = 1;
+`;
+    }
+    return emitFallback(s, chain, rule, pc, next);
+  };
   for (let pc = head + Rec.RULE_WORDS; pc < next; ) {
     const op = code[pc]! & Rec.OP_MASK;
     const xslot = seg.xslot;
@@ -245,8 +265,8 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
     // After a record that may have rewritten the packet, the segment's
     // loads (LoadCache) and header offsets are stale: the rest of the rule
     // runs through the fallback, which reads the packet itself.
-    const done = inline && !writes && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : emitFallback(s, chain, rule, pc, next);
-    if (done === null) emitFallback(s, chain, rule, pc, next);
+    const done = inline && !writes && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
+    if (done === null) fallback(pc);
     else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
     seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
     pc += OP_INFO[op]!.size;
@@ -255,7 +275,7 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
 `;
   // The next rule starts from a fresh entry of its segment, which loads the
   // header fields again from the packet as it is now.
-  if (writes) s.js`if (w !== 0) { out[${OUT_PC}] = ${next}; return ${SEG_GO}; }
+  if (writes || marked) s.js`if (w !== 0) { out[${OUT_PC}] = ${next}; return ${SEG_GO}; }
 `;
 }
 
