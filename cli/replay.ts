@@ -24,8 +24,9 @@ import { resolve } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import type { TableName } from '../core/ast.js';
 import { saveRuleset } from '../compiler/save.js';
+import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { isOutgoing, openCapture } from '../hooks/input/capture.js';
-import type { NodeModel, NodeModelOptions, TableCounters } from '../hooks/node.js';
+import { ebtablesWithCounters, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
 import { conntrackList, conntrackListJson, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
 import { saveIpsets } from '../compiler/ipset.js';
 import { xtProcFiles } from '../ext/xtstate.js';
@@ -39,14 +40,15 @@ export type { ReplaySummary } from './replay-run.js';
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ipset|recent|hashlimit]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ebtables|ipset|recent|hashlimit]
               ${MODEL_USAGE} [--workers N] [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng; - reads it from
       stdin: tcpdump -w - | nfvm replay ...) in on interface NAME
       (default: each frame's pcapng interface, or its LINUX_SLL2 ifindex),
       in order, on the capture's clock, and print the ruleset with its
       counters as \`iptables-save -c\` would on the node (--save ip6tables:
-      the ip6tables ruleset, as \`ip6tables-save -c\`; --save ipset: the
+      the ip6tables ruleset, as \`ip6tables-save -c\`; --save ebtables: the
+      bridge tables, as \`ebtables-save -c\`; --save ipset: the
       node's sets after the run, as \`ipset save\`); --conntrack prints
       the conntrack table instead, as \`conntrack -L\` would at the last
       frame's time (its summary line on stderr). The node's answers (ICMP,
@@ -57,7 +59,7 @@ export const REPLAY: CommandSpec = {
       N threads, each a node with its share of the conntrack table, and
       sums what they saw: the output is one node's. A ruleset or capture
       with state shared across connections (NAT, limit, quota, statistic,
-      recent, SET, REJECT, answers of the node, fragments, ...) is replayed
+      recent, SET, REJECT, answers of the node, fragments, a bridge, ...) is replayed
       on one thread, said on stderr (from stdin: an error, exit 2). Default:
       the cores available for a file of 4 MiB or more, else 1.
       summary with the counters. --save recent prints the recent match's
@@ -160,8 +162,8 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit') {
-    throw new UsageError(`--save takes iptables, ip6tables, ipset, recent or hashlimit, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ebtables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit') {
+    throw new UsageError(`--save takes iptables, ip6tables, ebtables, ipset, recent or hashlimit, not "${save}"`);
   }
   // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
   // read again should its frames turn out to share state), silently.
@@ -178,7 +180,7 @@ export function cmdReplay(argv: readonly string[]): string {
   const family = save === 'ip6tables' ? 'ip6' : 'ip';
   const wantCt = a.flag('conntrack') || a.flag('json');
   if (workers > 1) {
-    const why = sharedStateReason(model);
+    const why = sharedStateReason(model) ?? bridgeReason(model);
     if (why) {
       if (explicit) process.stderr.write(`nfvm replay: ${why}: state shared across connections, replaying on one thread\n`);
       workers = 1;
@@ -211,6 +213,7 @@ export function cmdReplay(argv: readonly string[]): string {
     if (a.flag('json')) return jsonDoc({ schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s, [save]: files });
     return files.map((f) => `# ${f.path}\n${f.lines.map((l) => `${l}\n`).join('')}`).join('');
   }
+  if (save === 'ebtables') return saveEbtables(model, a.flag('json'), a.flag('conntrack'), { schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s });
   const counters = out.counters;
   const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));
   if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
@@ -228,6 +231,24 @@ export function cmdReplay(argv: readonly string[]): string {
     engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text,
     ...(ct ? { conntrack: out.conntrackJson() } : {}),
   });
+}
+
+/**
+ * A node with a bridge replays on one thread: its forwarding database
+ * learns from every connection's frames, and the ebtables counters live in
+ * the one node.
+ */
+function bridgeReason(model: NodeModel): string | undefined {
+  return model.bridge ? `bridge ${[...model.bridge.bridges.keys()].join(', ')} (its forwarding database learns from every connection's frames)` : undefined;
+}
+
+/** `--save ebtables`: the bridge tables after the replay with their counters, as `ebtables-save -c` prints them. */
+function saveEbtables(model: NodeModel, json: boolean, conntrack: boolean, head: Record<string, unknown>): string {
+  if (conntrack) throw new UsageError('--conntrack prints the conntrack table, --save ebtables the bridge tables: give one');
+  const rs = ebtablesWithCounters(model);
+  if (!rs) throw new NfvmError('io', 'no ebtables-save.txt in the snapshot', model.node.dir, undefined, undefined);
+  const text = saveEbtRuleset(rs, { counters: true });
+  return json ? jsonDoc({ ...head, family: 'bridge', backend: model.ebBackend, text }) : text;
 }
 
 /**

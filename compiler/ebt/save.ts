@@ -19,9 +19,15 @@ export interface EbtSaveOptions {
   comments?: boolean;
 }
 
+/** The order ebtables-nft-save walks the bridge family's tables (xtables-save.c over its builtin table list), whatever order they were made in. */
+const TABLE_ORDER = ['filter', 'nat', 'broute'] as const;
+
 export function saveEbtRuleset(rs: EbtRuleset, opts: EbtSaveOptions = {}): string {
   let out = '';
-  for (const t of rs.tables.values()) out += saveEbtTable(t, opts);
+  for (const name of TABLE_ORDER) {
+    const t = rs.tables.get(name);
+    if (t) out += saveEbtTable(t, opts);
+  }
   return out;
 }
 

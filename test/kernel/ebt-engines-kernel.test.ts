@@ -8,6 +8,10 @@
  * counter and the policy's effect (the counters of `ebtables-nft-save -c`)
  * are compared with what the reference (ebtables-nft semantics) and the VM
  * count for the same frames, seen at FORWARD with in = eth0, out = eth1.
+ * Two RETURNs in the base chain (a `-j RETURN` rule and a mark target's
+ * `--mark-target RETURN`) end the traversal with the chain's policy under
+ * nf_tables: the rules after them do not see those frames (ebt_do_table,
+ * the legacy backend, would go on after them as with CONTINUE).
  *
  * Root with iproute2, bridge, ebtables-nft and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -44,8 +48,10 @@ const RULES = `*filter
 -A FORWARD -p ARP --arp-op Request --arp-ip-dst 10.0.0.9 -j ACCEPT
 -A FORWARD -p ! IPv4 -s 02:00:00:00:00:00/ff:ff:ff:ff:ff:f0
 -A FORWARD -p 802_1Q --vlan-id 10 --vlan-encap IPv4
+-A FORWARD -p 802_1Q --vlan-id 11 -j RETURN
 -A FORWARD -p 802_1Q -j V
 -A FORWARD -p LENGTH --802_3-sap 0x42
+-A FORWARD -p LENGTH -d 01:80:c2:00:00:10 -j mark --mark-set 0x9 --mark-target RETURN
 -A FORWARD -p LENGTH -d Multicast
 -A FORWARD -d Broadcast --pkttype-type broadcast -j ACCEPT
 -A FORWARD --pkttype-type otherhost -d 02:00:00:00:00:33 -j DROP
@@ -167,6 +173,13 @@ describe.skipIf(SKIP)('bridge engines against the kernel (ebtables-nft filter FO
       expect(modelCounters(ebtReferenceTable(rs, 'filter', { backend: 'nft' }))).toEqual(want);
       expect(modelCounters(ebtVmTable(rs, 'filter'))).toEqual(want);
       expect(modelCounters(ebtVmTable(rs, 'filter', { tier: 'interp' }))).toEqual(want);
+      // the two base-chain RETURNs each held back a frame from the rule after them; legacy's CONTINUE would not
+      const packets = (lines: string[], rule: string) => Number(lines.find((l) => l.startsWith(`${rule} `))!.split(' ')[1]);
+      expect(packets(want, 'FORWARD:5')).toBe(1);
+      expect(packets(want, 'FORWARD:8')).toBe(1);
+      const legacy = modelCounters(ebtReferenceTable(rs, 'filter', { backend: 'legacy' }));
+      expect(packets(legacy, 'FORWARD:6')).toBe(packets(want, 'FORWARD:6') + 1);
+      expect(packets(legacy, 'FORWARD:9')).toBe(packets(want, 'FORWARD:9') + 1);
     } finally {
       for (const ns of Object.values(NS)) netnsDel(ns);
     }
