@@ -87,6 +87,15 @@ const protoPart = fc.oneof(
   }),
 );
 
+/** `[!] --among-src|--among-dst` with MACs of the frames, some as MAC=IP pairs with the frames' addresses. */
+const amongArb = fc
+  .record({
+    dir: fc.constantFrom('src', 'dst'),
+    inv: fc.boolean(),
+    items: fc.array(fc.tuple(fc.constantFrom(...MACS.slice(0, 3), '02:00:00:00:01:00', 'ff:ff:ff:ff:ff:ff'), fc.constantFrom('', '', '=10.0.0.2', '=10.0.0.3', '=192.168.0.1')), { minLength: 1, maxLength: 4 }),
+  })
+  .map((o) => `${o.inv ? '! ' : ''}--among-${o.dir} ${o.items.map(([m, ip]) => m + ip).join(',')}`);
+
 function ruleArb(chain: string, users: readonly string[], nat: boolean): fc.Arbitrary<string> {
   const targets: fc.Arbitrary<string>[] = [
     fc.constantFrom('', '-j ACCEPT', '-j DROP', '-j RETURN', '-j CONTINUE'),
@@ -116,6 +125,7 @@ function ruleArb(chain: string, users: readonly string[], nat: boolean): fc.Arbi
       mark: opt(fc.constantFrom('0x1', '0x7/0xff', '/0x100').chain(maybeNot)),
       limit: opt(fc.constantFrom('--limit 2/sec --limit-burst 2', '--limit 10/min')),
       watch: opt(fc.constantFrom('--log-prefix "p"', '--nflog-group 2')),
+      among: opt(fc.array(amongArb, { minLength: 1, maxLength: 2 })),
       target: fc.oneof(...targets),
     })
     .map((r) => {
@@ -129,6 +139,13 @@ function ruleArb(chain: string, users: readonly string[], nat: boolean): fc.Arbi
       if (r.pkttype) p.push(`--pkttype-type ${r.pkttype}`);
       if (r.mark) p.push(`--mark ${r.mark}`);
       if (r.limit) p.push(r.limit);
+      // one list per direction
+      const dirs = new Set<string>();
+      for (const a of r.among ?? []) {
+        const dir = a.includes('--among-src') ? 'src' : 'dst';
+        if (!dirs.has(dir)) p.push(a);
+        dirs.add(dir);
+      }
       if (r.watch) p.push(r.watch);
       p.push(r.target);
       return p.filter((x) => x !== '').join(' ');

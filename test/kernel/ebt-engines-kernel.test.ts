@@ -8,6 +8,7 @@
  * counter and the policy's effect (the counters of `ebtables-nft-save -c`)
  * are compared with what the reference (ebtables-nft semantics) and the VM
  * count for the same frames, seen at FORWARD with in = eth0, out = eth1.
+ * among lists (MACs, MAC=IP pairs) run as ebtables-nft's set lookups.
  * Two RETURNs in the base chain (a `-j RETURN` rule and a mark target's
  * `--mark-target RETURN`) end the traversal with the chain's policy under
  * nf_tables: the rules after them do not see those frames (ebt_do_table,
@@ -57,6 +58,9 @@ const RULES = `*filter
 -A FORWARD --pkttype-type otherhost -d 02:00:00:00:00:33 -j DROP
 -A FORWARD --mark 0x7 -j ACCEPT
 -A FORWARD -o eth+
+-A FORWARD --among-dst 02:00:00:00:00:02=10.0.0.3,ff:ff:ff:ff:ff:ff
+-A FORWARD ! --among-src 02:00:00:00:00:09,02:00:00:00:00:02 --among-dst 02:00:00:00:00:02
+-A FORWARD -p ARP --among-src 02:00:00:00:00:01=10.0.0.2
 -A U -p IPv4 --ip-proto udp --ip-dport 50:60 -j mark --mark-set 0x7 --mark-target CONTINUE
 -A U -p IPv4 --ip-src 10.0.0.0/8 --ip-proto tcp -j ACCEPT
 -A U --ip-dst 10.0.0.3 -p IPv4 -j RETURN
@@ -180,6 +184,11 @@ describe.skipIf(SKIP)('bridge engines against the kernel (ebtables-nft filter FO
       const legacy = modelCounters(ebtReferenceTable(rs, 'filter', { backend: 'legacy' }));
       expect(packets(legacy, 'FORWARD:6')).toBe(packets(want, 'FORWARD:6') + 1);
       expect(packets(legacy, 'FORWARD:9')).toBe(packets(want, 'FORWARD:9') + 1);
+      // the among lookups matched frames; a MAC=IP pair needs meta protocol IPv4 under ebtables-nft (ebt_among.c reads ARP's sender address)
+      expect(packets(want, 'FORWARD:14')).toBeGreaterThan(0);
+      expect(packets(want, 'FORWARD:15')).toBeGreaterThan(0);
+      expect(packets(want, 'FORWARD:16')).toBe(0);
+      expect(packets(legacy, 'FORWARD:16')).toBeGreaterThan(0);
     } finally {
       for (const ns of Object.values(NS)) netnsDel(ns);
     }

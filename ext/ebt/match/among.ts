@@ -8,7 +8,13 @@ import { fail } from '../../../core/errors.js';
 import { etherAton, etherNtoa, formatIPv4, parseIPv4 } from '../../../core/addr.js';
 import type { EbtModule, EbtParam, EbtParseContext } from '../types.js';
 import { ebtHeader } from '../ref.js';
-import { M_PROTOCOL } from '../../../vm/layout.js';
+import {
+  M_PROTOCOL, NFT_CMP_EQ, NFT_META_PROTOCOL, NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER, NFT_REG32_02, NFT_REG_1,
+  NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL,
+} from '../../../vm/layout.js';
+import type { ProgramBuilder } from '../../../vm/builder.js';
+import { NftSet } from '../../../vm/set.js';
+import { emitCmp, emitLookup, emitMetaGet, emitPayload } from '../../../vm/expr/index.js';
 
 /** One list element: 6 MAC bytes and, for a pair, 4 IPv4 bytes. */
 interface AmongPair {
@@ -81,9 +87,55 @@ export const among: EbtModule<AmongData> = {
     if (d.src) s += `${d.src.invert ? ' !' : ''} --among-src ${formatList(d.src)}`;
     return s;
   },
-  lower: 'ebtables-nft lowers among to an anonymous set lookup (interval and concatenated with the IPv4 address for MAC=IP pairs); nfvm does not lower it yet',
+  lower: { rev: 0, native: (b, d) => lowerAmong(b, d) },
   reference: { mt: (d, env) => (env.backend === 'legacy' ? (p) => ebtAmongMt(d, p) : (p) => nftAmongMt(d, p)) },
 };
+
+/** The anonymous sets already added to a program (nf_tables names them `__set%d` per table). */
+const anonSets = new WeakMap<ProgramBuilder, number>();
+
+const hasIp = (l: AmongList | undefined): boolean => l !== undefined && l.pairs.some((x) => x.ip !== undefined);
+
+/**
+ * add_nft_among() / __add_nft_among() (iptables 1.8.9 iptables/nft.c): with
+ * a `MAC=IP` pair in either list `meta load protocol` + `cmp eq` IPv4; per
+ * list (source first) an anonymous set of struct nft_among_pair keys (the
+ * MAC, 2 bytes of padding, the IPv4 address when the list has pairs, then
+ * an interval set where a MAC alone spans 0.0.0.0-255.255.255.255), the
+ * MAC loaded into reg 1 and the address into reg 10 (the next 32-bit slot
+ * after the padded MAC), then `lookup reg 1 set __setN` (0x1: `!`).
+ */
+function lowerAmong(b: ProgramBuilder, d: AmongData): void {
+  if (hasIp(d.src) || hasIp(d.dst)) {
+    emitMetaGet(b, NFT_REG_1, NFT_META_PROTOCOL);
+    emitCmp(b, NFT_CMP_EQ, NFT_REG_1, [0x08, 0x00]);
+  }
+  for (const [l, macAt, ipAt] of [[d.src, 6, 12], [d.dst, 0, 16]] as const) {
+    if (!l) continue;
+    const ip = hasIp(l);
+    const n = anonSets.get(b) ?? 0;
+    anonSets.set(b, n + 1);
+    const set = new NftSet(`__set${n}`, ip ? 12 : 6, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | (ip ? NFT_SET_INTERVAL : 0));
+    for (const pr of l.pairs) {
+      if (!ip) {
+        set.add(pr.mac);
+        continue;
+      }
+      const from = new Uint8Array(12);
+      from.set(pr.mac);
+      const to = from.slice();
+      if (pr.ip) {
+        from.set(pr.ip, 8);
+        to.set(pr.ip, 8);
+      } else to.fill(0xff, 8);
+      set.addRange(from, to);
+    }
+    b.addSet(set);
+    emitPayload(b, NFT_REG_1, NFT_PAYLOAD_LL_HEADER, macAt, 6);
+    if (ip) emitPayload(b, NFT_REG32_02, NFT_PAYLOAD_NETWORK_HEADER, ipAt, 4);
+    emitLookup(b, NFT_REG_1, set.name, l.invert);
+  }
+}
 
 const ipOf = (ip: Uint8Array | undefined): number => (ip ? ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0 : 0);
 const be32 = (dd: Uint8Array, at: number): number => ((dd[at]! << 24) | (dd[at + 1]! << 16) | (dd[at + 2]! << 8) | dd[at + 3]!) >>> 0;
@@ -143,7 +195,6 @@ function ebtAmongMt(d: AmongData, p: EbtParam): boolean {
  * an interval set where a MAC without IP covers every address.
  */
 function nftAmongMt(d: AmongData, p: EbtParam): boolean {
-  const hasIp = (l: AmongList | undefined) => l !== undefined && l.pairs.some((x) => x.ip !== undefined);
   if ((hasIp(d.src) || hasIp(d.dst)) && p.meta[M_PROTOCOL] !== 0x0800) return false;
   for (const [l, macAt, ipOff] of [[d.src, 6, 12], [d.dst, 0, 16]] as const) {
     if (!l) continue;
