@@ -11,7 +11,9 @@
  *                       (conntrack, nat, mangle, raw: in = the bridge); then br_nf_pre_routing_finish:
  *                       a destination changed by DNAT is routed (ip_route_input on the bridge):
  *                       out of the bridge again → still bridged (br_nf_pre_routing_finish_bridge:
- *                       the neighbour's MAC), anywhere else → the frame's destination becomes
+ *                       the destination MAC becomes the neighbour's, the source MAC stays, then
+ *                       br_handle_frame_finish; a neighbour without an address is resolved first,
+ *                       which is not modelled), anywhere else → the frame's destination becomes
  *                       the bridge's own MAC and it goes up (local delivery or routing); the
  *                       other bridge PRE_ROUTING entries after br_netfilter run (br_nf_hook_thresh)
  *   br_nf_forward       NF_BR_FORWARD, 0: NF_INET_FORWARD with in = out = the bridge,
@@ -38,6 +40,7 @@ import {
 } from '../../vm/layout.js';
 import { ETH_P_IP, ETH_P_IPV6, setNameWords, type Packet } from '../../vm/packet.js';
 import { ipView } from './view.js';
+import { formatMac } from '../../core/addr.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
 import { dropped, type InetFamily, type PathCtx } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
@@ -146,8 +149,22 @@ export class BrNetfilter {
       const rt = af.routeInput(pkt, brLink, ctx);
       if (rt.kind === 'drop') return rt.fate;
       if (rt.kind === 'forward' && rt.dev === brLink.name) {
-        // br_nf_pre_routing_finish_bridge(): bridged to the new destination, whose MAC the neighbour table has
-        if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish: the new destination ${af.daddr(pkt)} is on ${brLink.name} again: still bridged (its MAC from the neighbour table, not in the snapshot: the frame keeps its destination MAC)` });
+        // bridged_dnat: the rest of the bridge PRE_ROUTING entries, then br_nf_pre_routing_finish_bridge()
+        const nexthop = rt.gateway ?? af.daddr(pkt);
+        const neigh = this.br.node.bridge.neigh.find((n) => n.dev === brLink.name && n.dst === nexthop);
+        if (!neigh) {
+          const why = `br_nf_pre_routing_finish_bridge: no neighbour entry for ${nexthop} on ${brLink.name}: the kernel queues the frame and resolves the address (neighbour resolution is not modelled)`;
+          if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: why });
+          return dropped('bridge', why);
+        }
+        return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, () => {
+          // neigh_hh_bridge() (or, for a neighbour without a cached header, neigh->output and
+          // br_nf_pre_routing_finish_bridge_slow(), which restores the source MAC and type): only the
+          // destination MAC becomes the neighbour's; then br_handle_frame_finish() on the input port
+          pkt.data.set(neigh.mac, m[M_MACOFF]!);
+          if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish_bridge: the new destination ${nexthop} is on ${brLink.name} again: destination MAC set to its neighbour entry's ${formatMac(neigh.mac)}, bridged` });
+          return this.br.handleFrameFinish(pkt, port, ctx);
+        });
       } else {
         // the frame goes up to the bridge device (routed or delivered): its destination MAC becomes the bridge's
         const mac = m[M_MACOFF]!;
