@@ -169,7 +169,9 @@ export class BridgeNode {
     ipView(pkt);
     const af = this.inet(pkt.meta[M_NFPROTO]!);
     if (!af) return dropped('not-ip', 'a brouted frame that is not IPv4 or IPv6 (ARP and other protocols are not modelled)');
-    return receive(af, pkt, dev, ctx);
+    // RX_HANDLER_PASS: __netif_receive_skb goes on with the same skb, the pkt_type br_handle_frame
+    // and ebt_broute left (no second eth_type_trans)
+    return receive(af, pkt, dev, ctx, true);
   }
 
   /** br_handle_frame_finish(). */

@@ -109,7 +109,7 @@ function tableHook(name: EbtTableName, ast: EbtTable, engine: TableEngine, chain
 }
 
 /** ebt_broute(): DROP means route; the frame is bridged otherwise. */
-function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf: BrHook }): (pkt: Packet, st: NodeHookState) => number {
+function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf: BrHook; backend: Backend }): (pkt: Packet, st: NodeHookState) => number {
   return (pkt, st) => {
     const port = st.inLink ? o.br.portOf.get(st.inLink.name) : undefined;
     if (!port || port.port.state !== 'forwarding') return NF_ACCEPT;
@@ -117,7 +117,9 @@ function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf:
     if (!st.ctx.quiet) traceSteps('broute', ast, engine, pkt, st);
     if ((v & NF_VERDICT_MASK) !== NF_DROP) return v;
     o.nf.broute = true;
-    // undo the PACKET_HOST br_handle_frame gave a frame for the bridge's address but not the port's
+    // ebt_broute() undoes the PACKET_HOST br_handle_frame gave a frame for the bridge's address but not
+    // the port's; ebtables-nft's `meta broute set 1` (nft_meta_bridge_set_eval) sets the flag only
+    if (o.backend !== 'legacy') return NF_ACCEPT;
     const m = pkt.meta;
     const at = m[M_MACOFF]!;
     if (m[M_PKTTYPE] === PACKET_HOST && !sameMac(pkt.data, at, port.port.mac) && sameMac(pkt.data, at, port.bridge.dev.mac)) m[M_PKTTYPE] = PACKET_OTHERHOST;

@@ -9,7 +9,10 @@
  *  - learned entries: br_fdb_update() on every frame received on a port with
  *    learning on (after the ingress VLAN filter), refreshed on each frame,
  *    moved when the address shows up on another port; they age out
- *    ageing_time after their last update (br_fdb_cleanup(); has_expired()).
+ *    ageing_time after their last update (br_fdb_cleanup() deletes an entry
+ *    once `updated + hold_time <= now`, waking at the earliest expiry; the
+ *    lookup here applies the same bound, exact where the kernel's work runs
+ *    up to 10 ms late).
  *
  * Time is the node's clock in nanoseconds (a capture's timestamps). Keys are
  * numbers (a MAC as a 48-bit integer), so a lookup allocates nothing.
@@ -35,7 +38,7 @@ export class Fdb {
   private readonly byVid = new Map<number, Map<number, FdbEntry>>();
 
   constructor(
-    /** ageing_time in nanoseconds (0: entries never age). */
+    /** ageing_time in nanoseconds (0: a learned entry is gone at once, the bridge floods like a hub). */
     readonly ageingNs: number,
   ) {}
 
@@ -54,7 +57,8 @@ export class Fdb {
   find(d: Uint8Array, at: number, vid: number, now: number): FdbEntry | undefined {
     const e = this.byVid.get(vid)?.get(macKey(d, at));
     if (!e) return undefined;
-    if (!e.local && !e.static && this.ageingNs > 0 && now - e.updated > this.ageingNs) return undefined;
+    // has_expired() / br_fdb_cleanup(): gone once updated + hold_time <= now (an ageing_time of 0 keeps nothing learned)
+    if (!e.local && !e.static && now - e.updated >= this.ageingNs) return undefined;
     return e;
   }
 
