@@ -271,12 +271,12 @@ export class NodeModel {
     const link = this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
     const ctx = this.start(pkt, input);
-    if (this.bridge?.isPort(iif)) return this.finish(pkt, ctx, this.bridge.handleFrame(pkt, link, ctx));
+    if (this.bridge?.isPort(iif)) return this.finish(pkt, ctx, this.bridgeXmit(pkt, this.bridge.handleFrame(pkt, link, ctx), ctx));
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
       return { fate: { kind: 'dropped', reason: 'not-ip', detail: 'not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)', by: undefined }, steps: ctx.steps, answers: [] };
     }
-    return this.finish(pkt, ctx, receive(af, pkt, link, ctx));
+    return this.finish(pkt, ctx, this.bridgeXmit(pkt, receive(af, pkt, link, ctx), ctx));
   }
 
   /** A packet sent by a local program (out of `oif` when given). */
@@ -288,12 +288,16 @@ export class NodeModel {
     return this.finish(pkt, ctx, this.bridgeXmit(pkt, localOut(af, pkt, oif, ctx), ctx));
   }
 
-  /** A packet the IP stack sent out of a bridge device goes on through the bridge (br_dev_xmit); its fate there when it does not leave a port. */
+  /**
+   * A packet the IP stack sent or forwarded out of a bridge device goes on through the bridge
+   * (ip_finish_output2 → dev_queue_xmit → br_dev_xmit); its fate there when it does not leave a port.
+   */
   private bridgeXmit(pkt: Packet, fate: Fate, ctx: PathCtx): Fate {
-    if (fate.kind !== 'sent' || !this.bridge) return fate;
+    if ((fate.kind !== 'sent' && fate.kind !== 'forwarded') || !this.bridge) return fate;
     const b = this.bridge.bridges.get(fate.dev);
     if (!b) return fate;
-    const f = this.bridge.devXmit(pkt, b, fate.via ?? fate.dst, fate.cast, ctx);
+    // ip_forward() passes only PACKET_HOST frames: a forwarded packet goes to one neighbour
+    const f = this.bridge.devXmit(pkt, b, fate.via ?? fate.dst, fate.kind === 'sent' ? fate.cast : 'unicast', ctx);
     if (!f || (f.kind === 'bridged' && f.ports.length > 0 && f.ports.every((p) => p.fate === undefined))) return fate;
     return f;
   }
