@@ -1,5 +1,5 @@
 /**
- * HMARK and cluster against the kernel (Linux 6.18), under both backends
+ * HMARK, cluster and bpf against the kernel (Linux 6.18), under both backends
  * (x_tables, and nft_compat as iptables-nft loads them): seeded rulesets of
  * mangle PREROUTING HMARK rules (packet tuples with prefixes, port and SPI
  * masks and values, and --hmark-tuple ct) each followed by count-only
@@ -10,21 +10,25 @@
  * destinations, some to a multicast link address, and ICMP errors quoting a
  * UDP or TCP header) are injected with tcpreplay; every rule's counters of
  * `iptables-*-save -c` must equal what the node model gives on the node's
- * snapshot, with both engines.
+ * snapshot, with both engines. The same for the bpf match: seeded
+ * generated classic programs (test/helpers/bpf-gen.ts: absolute and
+ * indexed loads, SKF_NET_OFF and SKF_LL_OFF loads, loads past the end,
+ * every ALU operation, division by a zero X, forward jumps) as count-only
+ * raw PREROUTING rules over the same kind of frames.
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI). NFVM_PROPERTY_SCALE scales the number
  * of rulesets (base 4), FC_SEED replays a run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { flattenCounters, kernelSkip, type KernelCounter, nsSh, nsSnapshotRunner, replayCapture, run } from '../helpers/kernel.js';
+import { flattenCounters, kernelSkip, type KernelCounter, netnsDel, nsSnapshotRunner, replayCapture, run, senderNodeTopology } from '../helpers/kernel.js';
 import { hdrPacket } from '../helpers/header-gen.js';
+import { bpfProgram } from '../helpers/bpf-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -33,7 +37,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'iptables-legacy', 'tcpreplay'];
-const SKIP = kernelSkip('HMARK and cluster against the kernel', TOOLS);
+const SKIP = kernelSkip('HMARK, cluster and bpf against the kernel', TOOLS);
 const SEED = Number(process.env.FC_SEED ?? 20261204);
 const CASES = runs(4);
 const MAC = { sender: [2, 0, 0, 0, 0, 1], node: [2, 0, 0, 0, 0, 2], mcast: [1, 0, 0x5e, 0, 0, 9] };
@@ -99,6 +103,11 @@ function toFrame(f: { bytes: readonly number[]; src: number[]; dst: number[]; mc
   return Uint8Array.from([...(f.mcast ? MAC.mcast : MAC.node), ...MAC.sender, 8, 0, ...ip]);
 }
 
+const BPF_CASE = fc.record({
+  progs: fc.array(bpfProgram, { minLength: 8, maxLength: 14 }),
+  frames: fc.array(FRAME, { minLength: 30, maxLength: 40 }),
+});
+
 const CASE = fc.record({
   hmark: fc.array(HMARK, { minLength: 1, maxLength: 3 }),
   cluster: fc.array(CLUSTER, { minLength: 1, maxLength: 3 }),
@@ -107,87 +116,85 @@ const CASE = fc.record({
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-hmark-'));
-const created: string[] = [];
 
 function pair(tag: string): { s: string; n: string } {
   const ns = { s: `nfvm-ks-${tag}-${id}`, n: `nfvm-kn-${tag}-${id}` };
-  for (const x of [ns.s, ns.n]) {
-    const r = spawnSync('ip', ['netns', 'add', x], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip netns add ${x}: ${r.stderr}`);
-    created.push(x);
-    nsSh(x, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
-  }
   const mac = (m: number[]) => m.map((x) => x.toString(16).padStart(2, '0')).join(':');
-  nsSh(ns.s, `ip link add veth0 address ${mac(MAC.sender)} type veth peer name eth0 netns ${ns.n}
-ip addr add 10.0.0.2/24 dev veth0
-ip link set veth0 up
-iptables-legacy -P OUTPUT DROP`);
-  nsSh(ns.n, `ip link set eth0 address ${mac(MAC.node)}
-sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
-ip addr add 10.0.0.1/24 dev eth0
-ip link set eth0 up
-ip neigh replace 10.0.0.2 lladdr ${mac(MAC.sender)} dev eth0 nud permanent`);
-  for (let i = 0; i < 50; i++) {
-    if (/LOWER_UP/.test(spawnSync('ip', ['-n', ns.n, '-o', 'link', 'show', 'eth0'], { encoding: 'utf8' }).stdout)) break;
-    spawnSync('sleep', ['0.1']);
-  }
+  senderNodeTopology(ns, { sender: mac(MAC.sender), eth0: mac(MAC.node) });
   return ns;
 }
 
-describe.skipIf(SKIP)('HMARK and cluster against the kernel', () => {
-  afterAll(() => {
-    for (const ns of created) spawnSync('ip', ['netns', 'del', ns]);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+/** What one ruleset's counters give: the rules compared, those that differ, the kernel counters that are not zero. */
+interface Tally {
+  compared: number;
+  nonzero: number;
+  diffs: string[];
+}
 
-  it('every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
-    const cases = fc.sample(CASE, { numRuns: CASES, seed: SEED });
-    const diffs: string[] = [];
-    let compared = 0;
-    let nonzero = 0;
-    for (const [ci, c] of cases.entries()) {
-      const rules = [
-        ...c.hmark.flat(),
-        ...c.cluster.flatMap((r) => [r, '-m pkttype --pkt-type host', '-m pkttype --pkt-type multicast']),
-      ];
-      const text = [
-        '*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-        ...rules.map((r) => `-A PREROUTING ${r}`), 'COMMIT', '',
-      ].join('\n');
-      const pcap = join(tmp, `frames-${ci}.pcap`);
-      writeFileSync(pcap, writePcap(c.frames.map((f) => ({ data: toFrame(f) })), { linktype: LINKTYPE_ETHERNET }));
-      for (const backend of ['legacy', 'nft'] as const) {
-        const ns = pair(`${ci}${backend[0]}`);
-        const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], text);
-        expect(load.stderr, text).toBe('');
-        const snap = join(tmp, `snap-${ci}-${backend}`);
-        captureSnapshot(snap, nsSnapshotRunner(ns.n));
-        writeFileSync(join(snap, 'iptables-save.txt'), `# Generated by iptables-${backend === 'nft' ? 'nft-' : ''}save v1.8.9${backend === 'nft' ? ' (nf_tables)' : ''}\n${text}`);
-        const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
-        if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-        await new Promise((r) => setTimeout(r, 300));
-        const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c', '-t', 'mangle']);
-        const kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }));
-        spawnSync('ip', ['netns', 'del', ns.s]);
-        spawnSync('ip', ['netns', 'del', ns.n]);
-        for (const engine of ['vm', 'reference'] as const) {
-          const model = buildNodeModel(readSnapshot(snap), { engine });
-          replayCapture(model, pcap, 'eth0');
-          const mine = flattenCounters(model.rulesetWithCounters()!);
-          for (const [key, kc] of kernel as Map<string, KernelCounter>) {
-            if (!key.startsWith('mangle PREROUTING #')) continue;
-            compared++;
-            if (engine === 'vm' && kc.packets > 0n) nonzero++;
-            const mc = mine.get(key);
-            if (!mc || mc.packets !== kc.packets || mc.bytes !== kc.bytes) {
-              diffs.push(`case ${ci} ${backend} ${engine} ${key} (${rules[Number(key.split('#')[1]) - 1]}): kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
-            }
-          }
+/**
+ * Loads `rules` into `table` PREROUTING of a node namespace under each
+ * backend, sends the frames, and compares every PREROUTING rule's counters
+ * with the node model's on the namespace's snapshot, both engines.
+ */
+async function compare(tag: string, table: 'raw' | 'mangle', rules: readonly string[], frames: readonly Uint8Array[], t: Tally): Promise<void> {
+  const chains = table === 'raw' ? ['PREROUTING', 'OUTPUT'] : ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+  const text = [`*${table}`, ...chains.map((c) => `:${c} ACCEPT [0:0]`), ...rules.map((r) => `-A PREROUTING ${r}`), 'COMMIT', ''].join('\n');
+  const pcap = join(tmp, `frames-${tag}.pcap`);
+  writeFileSync(pcap, writePcap(frames.map((data) => ({ data })), { linktype: LINKTYPE_ETHERNET }));
+  for (const backend of ['legacy', 'nft'] as const) {
+    const ns = pair(`${tag}${backend[0]}`);
+    const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], text);
+    expect(load.stderr, text).toBe('');
+    const snap = join(tmp, `snap-${tag}-${backend}`);
+    captureSnapshot(snap, nsSnapshotRunner(ns.n));
+    writeFileSync(join(snap, 'iptables-save.txt'), `# Generated by iptables-${backend === 'nft' ? 'nft-' : ''}save v1.8.9${backend === 'nft' ? ' (nf_tables)' : ''}\n${text}`);
+    const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
+    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+    await new Promise((r) => setTimeout(r, 300));
+    const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c', '-t', table]);
+    const kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }));
+    netnsDel(ns.s);
+    netnsDel(ns.n);
+    for (const engine of ['vm', 'reference'] as const) {
+      const model = buildNodeModel(readSnapshot(snap), { engine });
+      replayCapture(model, pcap, 'eth0');
+      const mine = flattenCounters(model.rulesetWithCounters()!);
+      for (const [key, kc] of kernel as Map<string, KernelCounter>) {
+        if (!key.startsWith(`${table} PREROUTING #`)) continue;
+        t.compared++;
+        if (engine === 'vm' && kc.packets > 0n) t.nonzero++;
+        const mc = mine.get(key);
+        if (!mc || mc.packets !== kc.packets || mc.bytes !== kc.bytes) {
+          t.diffs.push(`case ${tag} ${backend} ${engine} ${key} (${rules[Number(key.split('#')[1]) - 1]}): kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
         }
       }
     }
-    console.log(`HMARK and cluster against the kernel: ${compared - diffs.length}/${compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${nonzero} kernel counters nonzero)`);
-    expect(diffs).toEqual([]);
-    expect(nonzero).toBeGreaterThan(0);
+  }
+}
+
+describe.skipIf(SKIP)('HMARK, cluster and bpf against the kernel', () => {
+  afterAll(() => {
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('HMARK and cluster: every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
+    const t: Tally = { compared: 0, nonzero: 0, diffs: [] };
+    for (const [ci, c] of fc.sample(CASE, { numRuns: CASES, seed: SEED }).entries()) {
+      const rules = [...c.hmark.flat(), ...c.cluster.flatMap((r) => [r, '-m pkttype --pkt-type host', '-m pkttype --pkt-type multicast'])];
+      await compare(`h${ci}`, 'mangle', rules, c.frames.map(toFrame), t);
+    }
+    console.log(`HMARK and cluster against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
+    expect(t.diffs).toEqual([]);
+    expect(t.nonzero).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('bpf --bytecode: every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
+    const t: Tally = { compared: 0, nonzero: 0, diffs: [] };
+    for (const [ci, c] of fc.sample(BPF_CASE, { numRuns: CASES, seed: SEED }).entries()) {
+      await compare(`b${ci}`, 'raw', c.progs.map((p) => `-m bpf --bytecode "${p}"`), c.frames.map(toFrame), t);
+    }
+    console.log(`bpf against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
+    expect(t.diffs).toEqual([]);
+    expect(t.nonzero).toBeGreaterThan(0);
   }, 600_000);
 });
