@@ -9,13 +9,29 @@
  * The last of the two options given decides the mode. Saved as
  * ` --bytecode "N,c t f k,..."` or ` --object-pinned PATH`.
  * Kernel checkentry: the classic program must pass the socket filter
- * checker (nfvm checks the instruction classes, jump targets and that the
- * program ends with a return); a pinned object must exist, which nfvm
- * cannot see and accepts.
+ * checker (bpf_check_classic: allowed opcodes, constant divisors and
+ * shifts, scratch cells, jump targets, a final return, no scratch read
+ * before a store); a pinned object must exist, which nfvm cannot see and
+ * accepts.
+ *
+ * Semantics (xt_bpf.c bpf_mt, XT_BPF_MODE_BYTECODE): the classic program
+ * runs over the packet from its network header (skb->data at these hooks)
+ * as the kernel runs it after bpf_convert_filter: A and X start at 0, a
+ * load past the end (or a division by a zero X) ends the program with 0,
+ * shifts by X use its low 5 bits, negative offsets reach the network header
+ * (SKF_NET_OFF) or the link-layer header (SKF_LL_OFF); the match is a
+ * non-zero return. Programs are checked at load and bounded by their
+ * length (jumps only go forward). Refused: loads of ancillary data
+ * (SKF_AD_*: protocol, ifindex, rxhash, queue, random...), and pinned eBPF
+ * objects, whose program lives in the node's BPF filesystem and no
+ * snapshot holds.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
+import { compatMatchFaces } from '../compat.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import { F_MAC_HEADER, M_FLAGS, M_MACOFF } from '../../vm/layout.js';
 
 const XT_BPF_MAX_NUM_INSTR = 64;
 const XT_BPF_PATH_MAX = 512;
@@ -72,24 +88,97 @@ function parseBytecode(s: string): BpfInsn[] {
   return prog;
 }
 
-/** A subset of the kernel's bpf_check_classic(). */
+/* Classic BPF opcodes (include/uapi/linux/filter.h, bpf_common.h). */
+const LD = 0x00, LDX = 0x01, ST = 0x02, STX = 0x03, ALU = 0x04, JMP = 0x05, RET = 0x06, MISC = 0x07;
+const W = 0x00, H = 0x08, B = 0x10;
+const IMM = 0x00, ABS = 0x20, IND = 0x40, MEM = 0x60, LEN = 0x80, MSH = 0xa0;
+const ADD = 0x00, SUB = 0x10, MUL = 0x20, DIV = 0x30, OR = 0x40, AND = 0x50, LSH = 0x60, RSH = 0x70, NEG = 0x80, MOD = 0x90, XOR = 0xa0;
+const JA = 0x00, JEQ = 0x10, JGT = 0x20, JGE = 0x30, JSET = 0x40;
+const K = 0x00, X = 0x08;
+const RET_A = 0x10;
+const TAX = 0x00, TXA = 0x80;
+/** BPF_MEMWORDS: the scratch memory cells. */
+const MEMWORDS = 16;
+/** SKF_AD_OFF, SKF_NET_OFF, SKF_LL_OFF as the u32 a `k` holds. */
+const SKF_AD_OFF = 0xfffff000;
+const SKF_NET_OFF = -0x100000;
+const SKF_LL_OFF = -0x200000;
+/** SKF_AD_MAX: the ancillary loads bpf_anc_helper knows lie in [SKF_AD_OFF, SKF_AD_OFF + SKF_AD_MAX), 4 apart. */
+const SKF_AD_MAX = 64;
+
+const ALU_OPS = [ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, MOD, XOR];
+const COND = [JEQ, JGT, JGE, JSET];
+
+/** chk_code_allowed() (net/core/filter.c): the opcodes a classic program may use. */
+const ALLOWED = new Set<number>([
+  ...ALU_OPS.flatMap((op) => [ALU | op | K, ALU | op | X]), ALU | NEG,
+  LD | W | ABS, LD | H | ABS, LD | B | ABS, LD | W | LEN, LD | W | IND, LD | H | IND, LD | B | IND, LD | IMM, LD | MEM,
+  LDX | W | LEN, LDX | B | MSH, LDX | IMM, LDX | MEM,
+  ST, STX, MISC | TAX, MISC | TXA, RET | K, RET | RET_A,
+  JMP | JA, ...COND.flatMap((op) => [JMP | op | K, JMP | op | X]),
+]);
+
+/** bpf_anc_helper() & BPF_ANC: a load of a known ancillary field. */
+function ancillary(f: BpfInsn): boolean {
+  const c = f.code;
+  if (c !== (LD | W | ABS) && c !== (LD | H | ABS) && c !== (LD | B | ABS)) return false;
+  const off = f.k - SKF_AD_OFF;
+  return f.k >= SKF_AD_OFF && off < SKF_AD_MAX && off % 4 === 0;
+}
+
+/** bpf_check_classic() with check_load_and_stores() (net/core/filter.c, Linux 6.18). */
 function checkClassic(prog: readonly BpfInsn[]): string | undefined {
-  for (let pc = 0; pc < prog.length; pc++) {
+  const flen = prog.length;
+  for (let pc = 0; pc < flen; pc++) {
     const f = prog[pc]!;
-    const cls = f.code & 0x07;
-    if (cls === 0x05) {
-      // BPF_JMP
-      if ((f.code & 0xf0) === 0x00) {
-        if (f.k >= prog.length - pc - 1) return 'jump out of range';
-      } else if (pc + 1 + f.jt >= prog.length || pc + 1 + f.jf >= prog.length) {
-        return 'jump out of range';
-      }
+    if (!ALLOWED.has(f.code)) return `instruction ${pc}: opcode ${f.code} not allowed`;
+    switch (f.code) {
+      case ALU | DIV | K:
+      case ALU | MOD | K:
+        if (f.k === 0) return 'division by zero';
+        break;
+      case ALU | LSH | K:
+      case ALU | RSH | K:
+        if (f.k >= 32) return 'shift out of range';
+        break;
+      case LD | MEM:
+      case LDX | MEM:
+      case ST:
+      case STX:
+        if (f.k >= MEMWORDS) return 'scratch memory slot out of range';
+        break;
+      case JMP | JA:
+        if (f.k >= flen - pc - 1) return 'jump out of range';
+        break;
+      case LD | W | ABS:
+      case LD | H | ABS:
+      case LD | B | ABS:
+        if (!ancillary(f) && f.k >= SKF_AD_OFF) return 'unknown ancillary load';
+        break;
+      default:
+        if ((f.code & 0x07) === JMP && pc + f.jt + 1 >= flen || (f.code & 0x07) === JMP && pc + f.jf + 1 >= flen) return 'jump out of range';
     }
-    if ((cls === 0x02 || cls === 0x03) && f.k >= 16) return 'scratch memory slot out of range';
-    if (cls === 0x04 && ((f.code & 0xf0) === 0x30 || (f.code & 0xf0) === 0x90) && (f.code & 0x08) === 0 && f.k === 0) return 'division by zero';
   }
-  const last = prog[prog.length - 1];
-  if (!last || (last.code & 0x07) !== 0x06) return 'program does not end with a return';
+  const last = prog[flen - 1];
+  if (!last || (last.code !== (RET | K) && last.code !== (RET | RET_A))) return 'program does not end with a return';
+  // check_load_and_stores(): a scratch cell is read only after a store on every path to it
+  const masks = new Array<number>(flen).fill(0xffff);
+  let memvalid = 0;
+  for (let pc = 0; pc < flen; pc++) {
+    memvalid &= masks[pc]!;
+    const f = prog[pc]!;
+    if (f.code === ST || f.code === STX) memvalid |= 1 << f.k;
+    else if (f.code === (LD | MEM) || f.code === (LDX | MEM)) {
+      if (!(memvalid & (1 << f.k))) return 'scratch memory read before it is written';
+    } else if (f.code === (JMP | JA)) {
+      masks[pc + 1 + f.k]! &= memvalid;
+      memvalid = 0xffff;
+    } else if ((f.code & 0x07) === JMP) {
+      masks[pc + 1 + f.jt]! &= memvalid;
+      masks[pc + 1 + f.jf]! &= memvalid;
+      memvalid = 0xffff;
+    }
+  }
   return undefined;
 }
 
@@ -124,7 +213,117 @@ export const bpf: MatchModule<BpfData> = {
     }
     return undefined;
   },
-  lower: 'needs a BPF interpreter for the program (or the pinned eBPF object)',
-  reference: 'needs a BPF interpreter for the program (or the pinned eBPF object)',
+  ...compatMatchFaces(bpfMt, 1),
 };
 
+
+// --- reference semantics (xt_bpf.c bpf_mt over net/core/filter.c's classic programs) --------
+
+/** The bytes `size` at nh-relative `off` (network header, or the link layer for SKF_LL_OFF) as an absolute offset, or -1 (bpf_internal_load_pointer_neg_helper). */
+function loadAt(par: Parameters<MatchFn>[0], off: number, size: number): number {
+  let at: number;
+  if (off >= 0) at = par.nh + off;
+  else if (off >= SKF_NET_OFF) at = par.nh + off - SKF_NET_OFF;
+  else if (off >= SKF_LL_OFF) {
+    if ((par.meta[M_FLAGS]! & F_MAC_HEADER) === 0) return -1;
+    at = par.meta[M_MACOFF]! + off - SKF_LL_OFF;
+  } else return -1;
+  return at < 0 || at + size > par.end ? -1 : at;
+}
+
+function bpfMt(info: BpfData): MatchFn {
+  if (info.mode !== XT_BPF_MODE_BYTECODE) throw new NotModelled('match bpf --object-pinned: the pinned eBPF program lives in the node\'s BPF filesystem, which no snapshot holds');
+  const n = info.prog.length;
+  const code = new Int32Array(n);
+  const jt = new Int32Array(n);
+  const jf = new Int32Array(n);
+  const k = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const f = info.prog[i]!;
+    if (ancillary(f)) throw new NotModelled(`match bpf: instruction ${i} loads ancillary data (SKF_AD_OFF + ${f.k - SKF_AD_OFF}), which the model does not provide`);
+    code[i] = f.code;
+    jt[i] = f.jt;
+    jf[i] = f.jf;
+    k[i] = f.k | 0;
+  }
+  const mem = new Int32Array(MEMWORDS);
+  return (par) => {
+    const d = par.d;
+    let a = 0;
+    let x = 0;
+    // jumps go forward only (checked at load): at most n steps
+    for (let pc = 0; pc < n; pc++) {
+      const c = code[pc]!;
+      const kk = k[pc]!;
+      switch (c & 0x07) {
+        case LD:
+        case LDX: {
+          const mode = c & 0xe0;
+          let v: number;
+          if (mode === IMM) v = kk;
+          else if (mode === MEM) v = mem[kk]!;
+          else if (mode === LEN) v = par.end - par.nh;
+          else {
+            const size = (c & 0x18) === W ? 4 : (c & 0x18) === H ? 2 : 1;
+            const at = loadAt(par, mode === IND ? (x + kk) | 0 : kk, size);
+            if (at < 0) return false;
+            if (mode === MSH) v = (d[at]! & 0x0f) << 2;
+            else v = size === 4 ? (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]! : size === 2 ? (d[at]! << 8) | d[at + 1]! : d[at]!;
+          }
+          if ((c & 0x07) === LD) a = v;
+          else x = v;
+          break;
+        }
+        case ST:
+          mem[kk] = a;
+          break;
+        case STX:
+          mem[kk] = x;
+          break;
+        case ALU: {
+          const op = c & 0xf0;
+          const src = (c & X) !== 0 ? x : kk;
+          switch (op) {
+            case ADD: a = (a + src) | 0; break;
+            case SUB: a = (a - src) | 0; break;
+            case MUL: a = Math.imul(a, src); break;
+            case DIV:
+              if (src === 0) return false;
+              a = ((a >>> 0) / (src >>> 0)) | 0;
+              break;
+            case MOD:
+              if (src === 0) return false;
+              a = ((a >>> 0) % (src >>> 0)) | 0;
+              break;
+            case OR: a |= src; break;
+            case AND: a &= src; break;
+            case XOR: a ^= src; break;
+            case LSH: a <<= src; break;
+            case RSH: a >>>= src; break;
+            case NEG: a = -a | 0; break;
+          }
+          break;
+        }
+        case JMP: {
+          const op = c & 0xf0;
+          if (op === JA) {
+            pc += kk >>> 0;
+            break;
+          }
+          const src = ((c & X) !== 0 ? x : kk) >>> 0;
+          const au = a >>> 0;
+          const t = op === JEQ ? au === src : op === JGT ? au > src : op === JGE ? au >= src : (au & src) !== 0;
+          pc += t ? jt[pc]! : jf[pc]!;
+          break;
+        }
+        case RET:
+          return ((c & RET_A) !== 0 ? a : kk) !== 0;
+        case MISC:
+          if ((c & 0xf8) === TXA) a = x;
+          else x = a;
+          break;
+      }
+    }
+    return false;
+  };
+}

@@ -3,10 +3,29 @@
  * over `total_nodes` and match when the bucket is in `node_mask`.
  * `--cluster-local-node n` is stored as the mask `1 << (n-1)` and saved as
  * `--cluster-local-nodemask`. No table/hook restriction.
+ *
+ * Semantics (net/netfilter/xt_cluster.c, Linux 6.18): jhash of the
+ * conntrack's original source address (jhash_1word of the __be32 as the
+ * little-endian host reads it; jhash2 over the four words for IPv6) with the
+ * rule's seed, scaled to `total_nodes` (reciprocal_scale); the match is the
+ * bucket's bit in `node_mask`. A packet without conntrack does not match (an
+ * inverted rule neither). Before that, a packet to a unicast address that
+ * came with a multicast link address (PACKET_MULTICAST) becomes
+ * PACKET_HOST, the side effect the match is documented for. The kernel
+ * hashes the master of an expected connection; the model keeps no
+ * expectations, so every conntrack is its own.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
+import { compatMatchFaces } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import type { Family } from '../../core/ast.js';
+import { forceU32, jhash1word, jhash2 } from '../jhash.js';
+import { reciprocalScale } from '../../vm/expr/numgen.js';
+import { M_CT_DIR, M_CT_ID, M_PKTTYPE } from '../../vm/layout.js';
+import { CT_T_PROTO, CT_T_SRC } from '../../vm/ct-env.js';
+import { IP_CT_DIR_ORIGINAL } from '../../core/netfilter.js';
 
 /** XT_CLUSTER_NODES_MAX */
 const NODES_MAX = 32;
@@ -75,7 +94,39 @@ export const cluster: MatchModule<ClusterData> = {
     if (BigInt(d.nodeMask) >= 1n << BigInt(d.totalNodes)) return 'xt_cluster: node mask cannot exceed total number of nodes';
     return undefined;
   },
-  lower: 'needs the connection\'s original source address hashed with jhash (xt_cluster_hash)',
-  reference: 'needs the connection\'s original source address hashed with jhash (xt_cluster_hash)',
+  ...compatMatchFaces(clusterMt),
 };
 
+
+// --- reference semantics (xt_cluster.c xt_cluster_mt, Linux 6.18) --------------------------
+
+const PACKET_HOST = 0;
+const PACKET_MULTICAST = 2;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+function clusterMt(info: ClusterData, family: Family): MatchFn {
+  const words = new Int32Array(4);
+  const v4 = family === 'ip';
+  return (par) => {
+    const d = par.d;
+    const m = par.meta;
+    // xt_cluster_is_multicast_addr() of the packet's destination
+    const mcast = v4 ? (d[par.nh + 16]! & 0xf0) === 0xe0 : d[par.nh + 24] === 0xff;
+    if (!mcast && m[M_PKTTYPE] === PACKET_MULTICAST) m[M_PKTTYPE] = PACKET_HOST;
+    if (m[M_CT_DIR]! < 0) return false;
+    const id = m[M_CT_ID]!;
+    const ct = par.env.ct;
+    const tw = (w: number) => (id >= 0 && ct !== null ? ct.tupleWord(id, IP_CT_DIR_ORIGINAL, w) : 0);
+    // xt_cluster_hash(): a template's l3num is 0 (WARN_ON, hash 0)
+    const l3num = tw(CT_T_PROTO) >>> 8;
+    let hash = 0;
+    if (l3num === AF_INET) hash = jhash1word(forceU32(tw(CT_T_SRC)), info.hashSeed);
+    else if (l3num === AF_INET6) {
+      for (let i = 0; i < 4; i++) words[i] = forceU32(tw(CT_T_SRC + i));
+      hash = jhash2(words, 4, info.hashSeed);
+    }
+    const bucket = reciprocalScale(hash, info.totalNodes);
+    return (((1 << bucket) & info.nodeMask) !== 0) !== info.invert;
+  };
+}

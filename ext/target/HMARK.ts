@@ -15,7 +15,8 @@
  *    `--hmark-mod` (u32 >= 1, mandatory), `--hmark-offset` (u32).
  *
  * The port masks share storage with the SPI mask (a union), as do the port
- * and SPI values. Saved in the fixed order of HMARK_save. Kernel
+ * and SPI values (kept here as the big-endian u32 of the wire's port or SPI
+ * bytes, as XTOPT_NBO stores them). Saved in the fixed order of HMARK_save. Kernel
  * checkentry: a non-zero modulus, no SPI mask with port masks, no SPI value
  * with port values.
  */
@@ -24,6 +25,14 @@ import type { TargetModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
 import { maskToCidr, prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
+import { compatTargetFaces } from '../compat.js';
+import { XT_CONTINUE, type TargetFn, type XtActionParam } from '../xt.js';
+import { jhash3words } from '../jhash.js';
+import { reciprocalScale } from '../../vm/expr/numgen.js';
+import { M_CT_DIR, M_CT_ID, M_MARK } from '../../vm/layout.js';
+import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr } from '../../vm/packet.js';
+import { CT_T_PORTS, CT_T_PROTO, CT_T_SRC } from '../../vm/ct-env.js';
+import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY } from '../../core/netfilter.js';
 
 /** XT_HMARK_* bit numbers of `flags` (and the option ids of the x6 table). */
 const enum HmarkBit {
@@ -249,7 +258,228 @@ export const HMARK: TargetModule<HmarkData> = {
     if (f(HmarkBit.SPI) && (f(HmarkBit.SPORT) || f(HmarkBit.DPORT))) return "xt_HMARK: spi-set and port-set can't be combined";
     return undefined;
   },
-  lower: 'not modelled yet: the jhash of the flow tuple with the rule\'s --hmark-rnd (hmark_hash) and the conntrack tuples of --hmark-tuple ct',
-  reference: 'not modelled yet: the jhash of the flow tuple with the rule\'s --hmark-rnd (hmark_hash) and the conntrack tuples of --hmark-tuple ct',
+  ...compatTargetFaces(hmarkTg),
 };
 
+
+// --- reference semantics (net/netfilter/xt_HMARK.c, Linux 6.18) -----------------------------
+
+const IPPROTO_ICMP = 1;
+const IPPROTO_ICMPV6 = 58;
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** NR_ICMP_TYPES: the highest ICMP type get_inner_hdr looks at. */
+const NR_ICMP_TYPES = 18;
+/** ipv6_find_hdr flags. */
+const IP6_FH_F_FRAG = 1 << 0;
+const IP6_FH_F_AUTH = 1 << 1;
+
+/** struct hmark_tuple: src/dst as host-order words (ntohl of the masked __be32), uports.v32, proto. */
+interface HmarkTuple {
+  src: number;
+  dst: number;
+  ports: number;
+  proto: number;
+}
+
+/** The big-endian u32 of the 4 bytes at absolute `at`. */
+function word(d: Uint8Array, at: number): number {
+  return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
+}
+
+/** A `bytes`-long mask as its big-endian words. */
+function maskWords(m: Uint8Array): Int32Array {
+  const w = new Int32Array(m.length / 4);
+  for (let i = 0; i < w.length; i++) w[i] = word(m, 4 * i);
+  return w;
+}
+
+/** hmark_swap_ports(): the masked and set ports (BE u32 of the wire bytes), the larger port in the high half. */
+function swapPorts(b32: number, mask: number, set: number): number {
+  const hp = (b32 & mask) | set;
+  const src = hp >>> 16;
+  const dst = hp & 0xffff;
+  return dst > src ? ((dst << 16) | src) >>> 0 : ((src << 16) | dst) >>> 0;
+}
+
+/** proto_ports_offset(): where the ports (or SPI) lie in the L4 header, -1 for a protocol without. */
+function protoPortsOffset(proto: number): number {
+  switch (proto) {
+    case 6: case 17: case 33: case 50: case 132: case 136:
+      return 0;
+    case 51:
+      return 4;
+    default:
+      return -1;
+  }
+}
+
+/**
+ * ipv6_find_hdr(skb, &offset, -1, &fragoff, &flags) with IP6_FH_F_AUTH in
+ * `flags.v` (net/ipv6/exthdrs_core.c): from the IPv6 header at `start0`
+ * (relative to nh; the packet's own when 0, else one checked for version 6),
+ * the upper-layer protocol (AH stops the walk), its offset in `out.off`;
+ * IP6_FH_F_FRAG added to `flags.v` when a fragment header is crossed. -1 on
+ * a header cut short or a bad version.
+ */
+function findHdr6(par: XtActionParam, start0: number, out: { off: number; flags: number }): number {
+  const d = par.d;
+  const nh = par.nh;
+  let start = start0 + 40;
+  if (start0 !== 0) {
+    if (nh + start0 + 40 > par.end || d[nh + start0]! >> 4 !== 6) return -1;
+  }
+  let nexthdr = d[nh + start0 + 6]!;
+  for (;;) {
+    if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
+    if (nh + start + 2 > par.end) return -1;
+    if (nexthdr === NEXTHDR_ROUTING && nh + start + 4 > par.end) return -1;
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      out.flags |= IP6_FH_F_FRAG;
+      if (nh + start + 4 > par.end) return -1;
+      const fo = ((d[nh + start + 2]! << 8) | d[nh + start + 3]!) & ~0x7;
+      if (fo) {
+        const next = d[nh + start]!;
+        if (!ipv6ExtHdr(next) || next === NEXTHDR_NONE) return next;
+        return -1;
+      }
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) {
+      if (out.flags & IP6_FH_F_AUTH) break;
+      hdrlen = (d[nh + start + 1]! + 2) << 2;
+    } else hdrlen = (d[nh + start + 1]! + 1) << 3;
+    nexthdr = d[nh + start]!;
+    start += hdrlen;
+  }
+  out.off = start;
+  return nexthdr;
+}
+
+function hmarkTg(info: HmarkData, family: 'ip' | 'ip6'): TargetFn {
+  const src = maskWords(info.srcMask);
+  const dst = maskWords(info.dstMask);
+  const words = src.length;
+  const l3 = (info.flags & (1 << HmarkBit.METHOD_L3)) !== 0;
+  const ctMode = (info.flags & (1 << HmarkBit.CT)) !== 0;
+  const portMask = info.portMask | 0;
+  const portSet = info.portSet | 0;
+  const t: HmarkTuple = { src: 0, dst: 0, ports: 0, proto: 0 };
+  const w6 = { off: 0, flags: 0 };
+
+  /** hmark_addr6_mask() / the IPv4 AND: the masked words XORed, of the address at absolute `at`. */
+  const addr = (d: Uint8Array, at: number, m: Int32Array): number => {
+    let x = 0;
+    for (let i = 0; i < words; i++) x ^= word(d, at + 4 * i) & m[i]!;
+    return x >>> 0;
+  };
+
+  /** hmark_set_tuple_ports(): the ports (or SPI) at nh-relative `l4`, when they are within the packet. */
+  const setPorts = (par: XtActionParam, l4: number): void => {
+    const protoff = protoPortsOffset(t.proto);
+    if (protoff < 0) return;
+    const at = par.nh + l4 + protoff;
+    if (at + 4 > par.end) return;
+    t.ports = swapPorts(word(par.d, at), portMask, portSet);
+  };
+
+  /** hmark_ct_set_htuple(): -1 without a conntrack. */
+  const fromCt = (par: XtActionParam): number => {
+    const m = par.meta;
+    if (m[M_CT_DIR]! < 0) return -1;
+    const id = m[M_CT_ID]!;
+    const ct = par.env.ct;
+    const tw = (dir: number, w: number) => (id >= 0 && ct !== null ? ct.tupleWord(id, dir, w) : 0);
+    const l3num = tw(IP_CT_DIR_ORIGINAL, CT_T_PROTO) >>> 8;
+    const n = l3num === AF_INET ? 1 : l3num === AF_INET6 ? 4 : 0;
+    let s = 0;
+    let r = 0;
+    for (let i = 0; i < n; i++) {
+      s ^= tw(IP_CT_DIR_ORIGINAL, CT_T_SRC + i) & src[i]!;
+      r ^= tw(IP_CT_DIR_REPLY, CT_T_SRC + i) & dst[i]!;
+    }
+    t.src = s >>> 0;
+    t.dst = r >>> 0;
+    if (l3) return 0;
+    t.proto = tw(IP_CT_DIR_ORIGINAL, CT_T_PROTO) & 0xff;
+    if (t.proto !== IPPROTO_ICMP) {
+      const b32 = (tw(IP_CT_DIR_ORIGINAL, CT_T_PORTS) & 0xffff0000) | (tw(IP_CT_DIR_REPLY, CT_T_PORTS) >>> 16);
+      t.ports = swapPorts(b32, portMask, portSet);
+    }
+    return 0;
+  };
+
+  /** hmark_pkt_set_htuple_ipv4(). */
+  const fromPkt4 = (par: XtActionParam): number => {
+    const d = par.d;
+    let ip = par.nh;
+    if (d[ip + 9] === IPPROTO_ICMP) {
+      // get_inner_hdr(): an ICMP error hashes the header it quotes
+      const ic = ip + (d[ip]! & 0x0f) * 4;
+      if (ic + 8 <= par.end) {
+        const type = d[ic]!;
+        if (type <= NR_ICMP_TYPES && (type === 3 || type === 4 || type === 11 || type === 12 || type === 5)) {
+          ip = ic + 8;
+          if (ip + 20 > par.end) return -1;
+        }
+      }
+    }
+    t.src = addr(d, ip + 12, src);
+    t.dst = addr(d, ip + 16, dst);
+    if (l3) return 0;
+    t.proto = d[ip + 9]!;
+    if (t.proto === IPPROTO_ICMP) return 0;
+    // a fragment (MF or an offset) carries no ports the hash could rely on
+    if (((d[ip + 6]! << 8) | d[ip + 7]!) & 0x3fff) return 0;
+    setPorts(par, ip - par.nh + (d[ip]! & 0x0f) * 4);
+    return 0;
+  };
+
+  /** hmark_pkt_set_htuple_ipv6(). */
+  const fromPkt6 = (par: XtActionParam): number => {
+    const d = par.d;
+    w6.flags = IP6_FH_F_AUTH;
+    let nexthdr = findHdr6(par, 0, w6);
+    if (nexthdr < 0) return 0;
+    let ip = par.nh;
+    if (!(w6.flags & IP6_FH_F_FRAG) && nexthdr === IPPROTO_ICMPV6) {
+      // get_inner6_hdr(): an ICMPv6 error hashes the header it quotes
+      const ic = par.nh + w6.off;
+      if (ic + 8 <= par.end && d[ic]! !== 0 && d[ic]! < 128) {
+        const inner = w6.off + 8;
+        if (par.nh + inner + 40 > par.end) return -1;
+        ip = par.nh + inner;
+        w6.flags = IP6_FH_F_AUTH;
+        nexthdr = findHdr6(par, inner, w6);
+        if (nexthdr < 0) return -1;
+      }
+    }
+    t.src = addr(d, ip + 8, src);
+    t.dst = addr(d, ip + 24, dst);
+    if (l3) return 0;
+    t.proto = nexthdr;
+    if (t.proto === IPPROTO_ICMPV6) return 0;
+    if (w6.flags & IP6_FH_F_FRAG) return 0;
+    setPorts(par, w6.off);
+    return 0;
+  };
+
+  const fromPkt = family === 'ip' ? fromPkt4 : fromPkt6;
+  return (par) => {
+    t.src = 0;
+    t.dst = 0;
+    t.ports = 0;
+    t.proto = 0;
+    if ((ctMode ? fromCt(par) : fromPkt(par)) < 0) return XT_CONTINUE;
+    // hmark_hash(): endian independent, the smaller address first
+    let a = t.src;
+    let b = t.dst;
+    if (b < a) {
+      a = t.dst;
+      b = t.src;
+    }
+    const hash = (jhash3words(a, b, t.ports, info.hashrnd) ^ (t.proto & info.protoMask)) >>> 0;
+    par.meta[M_MARK] = (reciprocalScale(hash, info.hmodulus) + info.hoffset) | 0;
+    return XT_CONTINUE;
+  };
+}

@@ -25,6 +25,7 @@
 import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_NAT_MASK, IPS_OFFLOAD, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 import { M_CT_ID, M_CT_STATUS, M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
+import { forceU32 as raw, jhash2 } from '../../ext/jhash.js';
 import { ctinfoOf, l4protoAllowClash, NF_CT_DEFAULT_ZONE_DIR, type NfConntrack } from '../conntrack/core.js';
 import { tcpSeenEnd, tcpState } from '../conntrack/proto_tcp.js';
 import { TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_TIME_WAIT } from '../conntrack/sysctl.js';
@@ -93,50 +94,7 @@ export function nfNatRangeSet(r: NfNatRange2, flags: number, min: Uint8Array, mi
   r.baseProto = baseProto;
 }
 
-/** bswap32: a host-order word as the kernel's (__force u32) of the network-order __be32 on a little-endian host. */
-function raw(w: number): number {
-  return ((w & 0xff) << 24) | ((w >>> 8 & 0xff) << 16) | ((w >>> 16 & 0xff) << 8) | (w >>> 24);
-}
-
-function rol32(w: number, s: number): number {
-  return (w << s) | (w >>> (32 - s));
-}
-
-/** jhash2(k, length, initval) over `length` u32 words (include/linux/jhash.h). */
-export function jhash2(k: ArrayLike<number>, length: number, initval: number): number {
-  let a = (0xdeadbeef + (length << 2) + initval) | 0;
-  let b = a;
-  let c = a;
-  let i = 0;
-  let n = length;
-  while (n > 3) {
-    a = (a + k[i]!) | 0;
-    b = (b + k[i + 1]!) | 0;
-    c = (c + k[i + 2]!) | 0;
-    // __jhash_mix
-    a = (a - c) | 0; a ^= rol32(c, 4); c = (c + b) | 0;
-    b = (b - a) | 0; b ^= rol32(a, 6); a = (a + c) | 0;
-    c = (c - b) | 0; c ^= rol32(b, 8); b = (b + a) | 0;
-    a = (a - c) | 0; a ^= rol32(c, 16); c = (c + b) | 0;
-    b = (b - a) | 0; b ^= rol32(a, 19); a = (a + c) | 0;
-    c = (c - b) | 0; c ^= rol32(b, 4); b = (b + a) | 0;
-    n -= 3;
-    i += 3;
-  }
-  if (n === 0) return c >>> 0;
-  if (n === 3) c = (c + k[i + 2]!) | 0;
-  if (n >= 2) b = (b + k[i + 1]!) | 0;
-  a = (a + k[i]!) | 0;
-  // __jhash_final
-  c ^= b; c = (c - rol32(b, 14)) | 0;
-  a ^= c; a = (a - rol32(c, 11)) | 0;
-  b ^= a; b = (b - rol32(a, 25)) | 0;
-  c ^= b; c = (c - rol32(b, 16)) | 0;
-  a ^= c; a = (a - rol32(c, 4)) | 0;
-  b ^= a; b = (b - rol32(a, 14)) | 0;
-  c ^= b; c = (c - rol32(b, 24)) | 0;
-  return c >>> 0;
-}
+export { jhash2 };
 
 /** reciprocal_scale(val, ep_ro): (u32)(((u64) val * ep_ro) >> 32), exact without BigInt. */
 export function reciprocalScale(val: number, epRo: number): number {
