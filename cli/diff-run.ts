@@ -14,7 +14,8 @@
  * The packets, in order: those aimed at the rules that differ (the rules
  * in one ruleset and not the other, and those a chain orders differently),
  * reached through the jumps that lead to their chain, at each edge of
- * their addresses and ports and just outside it; then packets drawn from
+ * their addresses and ports and just outside it, each alone and two of
+ * one chain at once (a swap differs only where both match); then packets drawn from
  * both rulesets' constants (fuzz/constants.ts) and random ones; each new
  * TCP/UDP packet aimed at a rule also with its reply (state matters).
  */
@@ -284,14 +285,35 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   // 1. aimed at the rules that differ
   const changed = [...changedRules(ta, tb).map((c) => ({ ...c, side: ta })), ...changedRules(tb, ta).map((c) => ({ ...c, side: tb }))];
   const callers = new Map<ChainTexts, Map<string, Caller[]>>();
-  for (const c of changed.slice(0, 2000)) {
+  const aimAt = (c: (typeof changed)[number], also?: (typeof changed)[number]) => {
     if (!callers.has(c.side)) callers.set(c.side, callersOf(c.side));
     const [table, chain] = c.key.split('\0') as [TableName, string];
-    const target = shapeOf(table, chain, c.index + 1, c.text.slice(`-A ${chain}`.length), 'ip');
+    const shape = (x: (typeof changed)[number]) => shapeOf(table, chain, x.index + 1, x.text.slice(`-A ${chain}`.length), 'ip');
+    const target = shape(c);
     for (const { hook, path } of pathsTo(table, chain, callers.get(c.side)!, 'ip')) {
-      for (const p of aimedPackets(path, target, hook, view)) {
+      for (const p of aimedPackets(also ? [...path, shape(also)] : path, target, hook, view)) {
         add([specText(p)], true);
         if ((p.proto === 6 || p.proto === 17) && p.flags === 0x02) add([specText(p), 'reply'], true);
+      }
+    }
+  };
+  for (const c of changed.slice(0, 2000)) aimAt(c);
+  // Two changed rules of one chain (a swap, a rule moved past another):
+  // the packets that differ are those both match, so aim at each pair at once.
+  const byChain = new Map<string, (typeof changed)[number][]>();
+  for (const c of changed.slice(0, 2000)) {
+    const k2 = `${c.side === ta ? 'a' : 'b'}\0${c.key}`;
+    const list = byChain.get(k2);
+    if (list) list.push(c);
+    else byChain.set(k2, [c]);
+  }
+  let pairs = 0;
+  for (const list of byChain.values()) {
+    const l = list.slice(0, 40);
+    for (let i = 0; i < l.length && pairs < 2000; i++) {
+      for (let j = i + 1; j < l.length && pairs < 2000; j++, pairs++) {
+        aimAt(l[j]!, l[i]);
+        aimAt(l[i]!, l[j]);
       }
     }
   }
