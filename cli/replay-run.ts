@@ -110,6 +110,8 @@ export class Replayer {
   ) {
     this.lookback = directional ? new OutgoingLookback() : undefined;
     model.emitSink = this.lookback;
+    // Each frame's result is counted before the next frame is fed.
+    model.reuseResults = true;
   }
 
   /** The time of the last frame fed (ns), undefined before the first. */

@@ -36,7 +36,7 @@ import { parsePfOs } from '../ext/osf.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
-import { newPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
+import { newPathCtx, resetPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
@@ -157,7 +157,17 @@ export class NodeModel {
    * (cli/replay.ts); recordEmitted gives the packets as PathResult.emitted.
    */
   emitSink: EmitSink | undefined;
+  /**
+   * Reuse one context and one result for every packet while tracing is off:
+   * what receive() returns is valid until the next packet (a replay reads
+   * each result before feeding the next frame; a caller keeping results
+   * leaves this off).
+   */
+  reuseResults = false;
   private tracing = false;
+  /** The context and the result reused while reuseResults is set (not tracing). */
+  private readonly ctx0: PathCtx = newPathCtx(true);
+  private readonly result0: PathResult = { fate: { kind: 'stolen', by: undefined }, steps: [], answers: [], emitted: undefined };
   /** The packet buffer of each answer depth, reused. */
   private readonly answerPkts: Packet[] = [];
 
@@ -264,7 +274,9 @@ export class NodeModel {
       if (this.bridge) this.bridge.now = input.now;
     }
     if (input.now !== undefined || this.xt.loadNs === undefined) this.xt.setNow(input.now ?? this.xt.nowNs);
-    return newPathCtx(!this.tracing, input.ct && this.tracks(pkt) ? input.ct : undefined, this.stack);
+    const ctSpec = input.ct && this.tracks(pkt) ? input.ct : undefined;
+    if (this.reuseResults && !this.tracing) return resetPathCtx(this.ctx0, true, ctSpec, this.stack);
+    return newPathCtx(!this.tracing, ctSpec, this.stack);
   }
 
   /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller: captureCt). */
@@ -306,12 +318,19 @@ export class NodeModel {
   /** The result of a packet: its fate, then the answers its path queued, each sent through ip_local_out. */
   private finish(pkt: Packet, ctx: PathCtx, fate: Fate): PathResult {
     if (ctx.nat.length) fate.nat = ctx.nat;
-    const r: PathResult = { fate, steps: ctx.steps, answers: [] };
+    let r: PathResult;
+    if (ctx === this.ctx0) {
+      r = this.result0;
+      r.fate = fate;
+      r.steps = ctx.steps;
+      if (r.answers.length) r.answers.length = 0;
+      r.emitted = undefined;
+    } else r = { fate, steps: ctx.steps, answers: [] };
     if (this.recordEmitted) r.emitted = [];
     if ((this.recordEmitted || this.emitSink) && (fate.kind === 'forwarded' || fate.kind === 'sent')) {
       this.emit(r.emitted, fate.dev, fate.kind, pkt.data, pkt.meta[M_NHOFF]!, pkt.meta[M_END]!, NO_FIELDS);
     }
-    this.sendAnswers(ctx, r);
+    if (ctx.answers.length) this.sendAnswers(ctx, r);
     // The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack (its answers hold their own reference).
     this.conntrackModule?.ct.nfResetCt(pkt);
     return r;

@@ -129,6 +129,8 @@ export class NfHookRegistry<P, S extends NfHookState = NfHookState, O extends Nf
 
   /** The current array (frozen; a later register/unregister swaps in a new one). */
   entries(pf: number, hook: number): readonly O[] {
+    // Every packet asks at every hook: the common case (small integers in range) costs two compares.
+    if ((pf >>> 0) < NFPROTO_NUMPROTO && (hook >>> 0) < NF_MAX_HOOKS && (pf | 0) === pf && (hook | 0) === hook) return this.slots[pf * NF_MAX_HOOKS + hook]!;
     checkSlot(pf, hook);
     return this.slots[pf * NF_MAX_HOOKS + hook]!;
   }

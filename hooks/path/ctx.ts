@@ -86,6 +86,48 @@ export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth
 }
 
 /**
+ * `ctx` made new for the next packet, as newPathCtx() makes one, keeping its
+ * arrays (emptied): a replay's one context, packet after packet, so that a
+ * frame allocates no context.
+ */
+export function resetPathCtx(ctx: PathCtx, quiet: boolean, ctSpec: CtSpec | undefined, stack: Stack | undefined, depth = 0): PathCtx {
+  if (ctx.steps.length) ctx.steps.length = 0;
+  ctx.quiet = quiet;
+  ctx.reroute = undefined;
+  ctx.ctSpec = ctSpec;
+  ctx.ctSeen = false;
+  if (ctx.nat.length) ctx.nat.length = 0;
+  ctx.dstDropped = false;
+  ctx.gateway = undefined;
+  ctx.dst = undefined;
+  ctx.stack = stack;
+  if (ctx.answers.length) ctx.answers.length = 0;
+  ctx.depth = depth;
+  ctx.brStolen = undefined;
+  ctx.brSabotage = false;
+  return ctx;
+}
+
+const LOCAL_DST: Record<Cast, Dst> = {
+  unicast: Object.freeze({ input: true, local: true, cast: 'unicast', dev: 'lo' }),
+  broadcast: Object.freeze({ input: true, local: true, cast: 'broadcast', dev: 'lo' }),
+  multicast: Object.freeze({ input: true, local: true, cast: 'multicast', dev: 'lo' }),
+};
+const forwardDsts = new Map<string, Dst>();
+
+/** skb_dst() of a received packet's input route: the same (frozen) object for every packet of one route kind and device. */
+export function inputDst(local: boolean, cast: Cast, dev: string): Dst {
+  if (local) return LOCAL_DST[cast];
+  let d = forwardDsts.get(dev);
+  if (!d) {
+    d = Object.freeze({ input: true, local: false, cast: 'unicast', dev });
+    // Device names are few; a bound all the same (names come from the snapshot).
+    if (forwardDsts.size < 4096) forwardDsts.set(dev, d);
+  }
+  return d;
+}
+
+/**
  * skb_dst() of a routed packet as rt_flags and dst.dev say it: an input
  * route (received) or an output route (locally generated); RTCF_LOCAL
  * (delivered here), RTCF_BROADCAST / RTCF_MULTICAST.

@@ -14,10 +14,19 @@ import type { Packet } from '../../vm/packet.js';
 import { parseMac } from '../../core/addr.js';
 
 const macCache = new Map<string, Uint8Array>();
+/** The device asked for last and its address bytes: frames arrive on few devices, most in a row on one. */
+let lastMac = '';
+let lastBytes: Uint8Array = new Uint8Array(0);
 /** A link's MAC address as bytes, parsed once (empty when it is not an Ethernet address). */
 function macBytes(mac: string): Uint8Array {
+  if (mac === lastMac) return lastBytes;
   let b = macCache.get(mac);
-  if (!b) macCache.set(mac, (b = parseMac(mac) ?? new Uint8Array(0)));
+  if (!b) {
+    b = parseMac(mac) ?? new Uint8Array(0);
+    if (macCache.size < 4096) macCache.set(mac, b);
+  }
+  lastMac = mac;
+  lastBytes = b;
   return b;
 }
 

@@ -62,8 +62,12 @@ interface DevKnobs {
 /** Per-device sysctl values, read once per device (the sysctls of a snapshot do not change). */
 class DevConf {
   private readonly cache = new Map<string, DevKnobs>();
+  /** The device asked for last and its knobs: frames come in on few devices. */
+  private lastDev = '';
+  private lastKnobs: DevKnobs | undefined;
   constructor(readonly node: Node) {}
   knobs(dev: string): DevKnobs {
+    if (dev === this.lastDev && this.lastKnobs) return this.lastKnobs;
     let k = this.cache.get(dev);
     if (!k) {
       const sc = this.node.sysctl;
@@ -79,20 +83,36 @@ class DevConf {
       };
       this.cache.set(dev, k);
     }
+    this.lastDev = dev;
+    this.lastKnobs = k;
     return k;
   }
+}
+
+function martianDst(daddr: number, why: string): InputRoute {
+  return { kind: 'drop', fate: dropped('martian-destination', `martian destination ${formatIPv4(daddr)} (${why})`) };
+}
+
+function martianSrc(saddr: number, why: string): InputRoute {
+  return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${why})`) };
 }
 
 /** The IPv4 routing decisions of one node. */
 export class Ipv4Route {
   private readonly conf: DevConf;
   private readonly ifaddrs: Set<number>;
+  /** The devices that have an IPv4 address (in_dev->ifa_list not empty). */
+  private readonly addrDevs: Set<string>;
+  /** The flow keys of the input route's and fib_validate_source()'s lookups, filled again for each packet (fibLookup keeps neither). */
+  private readonly inFlow = { daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 };
+  private readonly srcFlow = { daddr: v4(0, 2), saddr: v4(0, 3), iif: '', oif: '', mark: 0, tos: 0 };
   private readonly customRules: boolean;
   private readonly customLocalRoutes: boolean;
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
     this.ifaddrs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.local.w[0]!));
+    this.addrDevs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.dev));
     // fib4_has_custom_rules(): any rule besides the three fib_default_rules_init() creates.
     this.customRules = node.fib4.rules.some((r) => {
       const dflt = r.src === undefined && r.dst === undefined && r.iif === '' && r.oif === '' && r.markMask === 0 && !r.invert &&
@@ -113,17 +133,16 @@ export class Ipv4Route {
     const tos = d[nh + 1]!;
     const name = dev.name;
     const conf = this.conf.knobs(name);
-    const martianDst = (why: string): InputRoute => ({ kind: 'drop', fate: dropped('martian-destination', `martian destination ${formatIPv4(daddr)} (${why})`) });
 
     if (isMulticast(daddr)) {
       // ip_check_mc_rcu(): every up IFF_MULTICAST device has joined 224.0.0.1 (ip_mc_up).
       const our = daddr === IGMP_ALL_HOSTS && dev.flags.includes('MULTICAST');
       if (!our) return { kind: 'drop', fate: dropped('multicast', `multicast ${formatIPv4(daddr)}: no group joined on ${name} (multicast routing is not modelled)`) };
       // ip_mc_validate_source()
-      if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.martianSrc(saddr, 'multicast or limited broadcast');
-      if (isLoopback(saddr) && !conf.routeLocalnet) return this.martianSrc(saddr, 'loopback, route_localnet off');
+      if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return martianSrc(saddr, 'multicast or limited broadcast');
+      if (isLoopback(saddr) && !conf.routeLocalnet) return martianSrc(saddr, 'loopback, route_localnet off');
       if (isZero(saddr)) {
-        if (!isLocalMulticast(daddr) && d[nh + 9] !== IPPROTO_IGMP) return this.martianSrc(saddr, 'zero source');
+        if (!isLocalMulticast(daddr) && d[nh + 9] !== IPPROTO_IGMP) return martianSrc(saddr, 'zero source');
       } else {
         const v = this.validate(pkt, saddr, 0, tos, '', dev);
         if (v) return v;
@@ -132,18 +151,18 @@ export class Ipv4Route {
       return { kind: 'local', cast: 'multicast' };
     }
 
-    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.martianSrc(saddr, 'multicast or limited broadcast');
+    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return martianSrc(saddr, 'multicast or limited broadcast');
     let brd = daddr === INADDR_BROADCAST || (saddr === 0 && daddr === 0);
     let res: FibResult | undefined;
     if (!brd) {
-      if (isZero(saddr)) return this.martianSrc(saddr, 'zero source');
-      if (isZero(daddr)) return martianDst('zero destination');
+      if (isZero(saddr)) return martianSrc(saddr, 'zero source');
+      if (isZero(daddr)) return martianDst(daddr, 'zero destination');
       if (isLoopback(daddr)) {
-        if (!conf.routeLocalnet) return martianDst(`127.0.0.0/8 from outside, route_localnet off on ${name}`);
+        if (!conf.routeLocalnet) return martianDst(daddr, `127.0.0.0/8 from outside, route_localnet off on ${name}`);
       } else if (isLoopback(saddr)) {
-        if (!conf.routeLocalnet) return this.martianSrc(saddr, `127.0.0.0/8 from outside, route_localnet off on ${name}`);
+        if (!conf.routeLocalnet) return martianSrc(saddr, `127.0.0.0/8 from outside, route_localnet off on ${name}`);
       }
-      res = fibLookup(this.node, this.flow(pkt, daddr, saddr, tos, name));
+      res = fibLookup(this.node, this.fillFlow(this.inFlow, pkt, daddr, saddr, tos, name));
       if (!res.ok) {
         // no_route: an RTN_UNREACHABLE input route whose dst.input is ip_error.
         const err = conf.forward ? res.errno : EHOSTUNREACH;
@@ -160,7 +179,7 @@ export class Ipv4Route {
         return { kind: 'local', cast: 'unicast' };
       } else {
         if (!conf.forward) return { kind: 'drop', fate: dropped('ip-forward-off', `${formatIPv4(daddr)} is not local and ${name} does not forward (net.ipv4.conf.${name}.forwarding = 0)`) };
-        if (res.rtnType !== RTN_UNICAST) return martianDst(`route type ${res.type}`);
+        if (res.rtnType !== RTN_UNICAST) return martianDst(daddr, `route type ${res.type}`);
         return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
       }
     }
@@ -173,29 +192,34 @@ export class Ipv4Route {
     return { kind: 'local', cast: 'broadcast' };
   }
 
-  private martianSrc(saddr: number, why: string): InputRoute {
-    return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${why})`) };
-  }
 
   /** fib_validate_source() as a drop: rp_filter (-EXDEV) or a martian source (-EINVAL); undefined when acceptable. */
   private validate(pkt: Packet, saddr: number, daddr: number, tos: number, oif: string, dev: Link): InputRoute | undefined {
     const r = this.validateSource(pkt, saddr, daddr, tos, oif, dev);
     if (r === -EXDEV) return { kind: 'drop', fate: dropped('rp-filter', `reverse path filter (rp_filter ${this.conf.knobs(dev.name).rpFilter}) refuses source ${formatIPv4(saddr)} on ${dev.name}`) };
-    if (r < 0) return this.martianSrc(saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
+    if (r < 0) return martianSrc(saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
     return undefined;
   }
 
-  private flow(pkt: Packet, daddr: number, saddr: number, tos: number, iif: string) {
+  /** The flow key of the packet's lookup (flowi4: addresses, iif, mark, TOS, protocol and ports) into `f`. */
+  private fillFlow<F extends { daddr: IpAddr; saddr: IpAddr; iif: string; mark: number; tos: number; proto: number; sport: number; dport: number }>(
+    f: F, pkt: Packet, daddr: number, saddr: number, tos: number, iif: string,
+  ): F {
     const d = pkt.data;
     const m = pkt.meta;
     const nh = m[M_NHOFF]!;
     const proto = d[nh + 9]!;
     const th = nh + (d[nh]! & 0x0f) * 4;
     const ports = (proto === 6 || proto === 17 || proto === 132) && !isFragment(pkt) && th + 4 <= nh + m[M_LEN]!;
-    return {
-      daddr: v4(daddr, 0), saddr: v4(saddr, 1), iif, mark: m[M_MARK]! >>> 0, tos, proto,
-      sport: ports ? (d[th]! << 8) | d[th + 1]! : 0, dport: ports ? (d[th + 2]! << 8) | d[th + 3]! : 0,
-    };
+    f.daddr = v4(daddr, 0);
+    f.saddr = v4(saddr, 1);
+    f.iif = iif;
+    f.mark = m[M_MARK]! >>> 0;
+    f.tos = tos;
+    f.proto = proto;
+    f.sport = ports ? (d[th]! << 8) | d[th + 1]! : 0;
+    f.dport = ports ? (d[th + 2]! << 8) | d[th + 3]! : 0;
+    return f;
   }
 
   /** __mkroute_input(): validate the source against the egress, then forward. */
@@ -223,15 +247,27 @@ export class Ipv4Route {
     }
     // __fib_validate_source()
     const mark = conf.srcValidMark ? pkt.meta[M_MARK]! >>> 0 : 0;
-    const res = fibLookup(this.node, { daddr: v4(src, 2), saddr: v4(dst, 3), iif: oif || 'lo', mark, tos });
-    const noAddr = !this.node.addresses.some((a) => a.family === 4 && a.dev === name);
+    const f = this.srcFlow;
+    f.daddr = v4(src, 2);
+    f.saddr = v4(dst, 3);
+    f.iif = oif || 'lo';
+    f.oif = '';
+    f.mark = mark;
+    f.tos = tos;
+    const res = fibLookup(this.node, f);
+    const noAddr = !this.addrDevs.has(name);
     if (!res.ok) return rpf ? -EXDEV : 0;
     if (res.rtnType !== RTN_UNICAST && (res.rtnType !== RTN_LOCAL || !conf.acceptLocal)) return -EINVAL;
-    const devMatch = res.route.nexthops.some((n) => n.dev === name) || (res.rtnType === RTN_LOCAL && dev.loopback);
+    let devMatch = res.rtnType === RTN_LOCAL && dev.loopback;
+    const nhs = res.route.nexthops;
+    for (let i = 0; !devMatch && i < nhs.length; i++) devMatch = nhs[i]!.dev === name;
     if (devMatch) return res.route.scope >= RT_SCOPE_HOST ? 1 : 0;
     if (noAddr) return rpf ? -EXDEV : 0;
     if (rpf === 1) return -EXDEV;
-    const loose = fibLookup(this.node, { daddr: v4(src, 2), saddr: v4(dst, 3), iif: oif || 'lo', oif: name, mark, tos });
+    f.daddr = v4(src, 2);
+    f.saddr = v4(dst, 3);
+    f.oif = name;
+    const loose = fibLookup(this.node, f);
     return loose.ok && loose.rtnType === RTN_UNICAST && loose.route.scope >= RT_SCOPE_HOST ? 1 : 0;
   }
 
@@ -246,7 +282,7 @@ export class Ipv4Route {
     const saddr = u32(d, nh + 12);
     const daddr = u32(d, nh + 16);
     if (daddr === 0) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: 'output route: 0.0.0.0 → lo' };
-    const flow = { ...this.flow(pkt, daddr, saddr, d[nh + 1]!, ''), oif };
+    const flow = this.fillFlow({ daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 }, pkt, daddr, saddr, d[nh + 1]!, '');
     const res = fibLookup(this.node, flow);
     if (!res.ok) return { fate: dropped('no-route', `no output route to ${formatIPv4(daddr)} (${res.error}; the sender gets errno ${res.errno})`) };
     if (res.rtnType === RTN_LOCAL) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `output route: ${formatIPv4(daddr)} is local: out lo and back in` };

@@ -15,7 +15,7 @@ import type { Link } from '../snapshot/node.js';
 import { M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
 import { NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
 import { setDevice, type Packet } from '../../vm/packet.js';
-import { arphrd, dropped, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
+import { arphrd, dropped, inputDst, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
 import { ethTypeTrans } from './eth.js';
 import type { Fate } from './fate.js';
 import { localDeliver } from './local-in.js';
@@ -51,7 +51,7 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fr
     if (rt.errno) ctx.stack?.routeError(af.pf, pkt, dev, rt.errno, ctx);
     return rt.fate;
   }
-  ctx.dst = rt.kind === 'local' ? { input: true, local: true, cast: rt.cast, dev: 'lo' } : { input: true, local: false, cast: 'unicast', dev: rt.dev };
+  ctx.dst = rt.kind === 'local' ? inputDst(true, rt.cast, 'lo') : inputDst(false, 'unicast', rt.dev);
   if (rt.kind === 'local') return localDeliver(af, pkt, dev, rt.cast, ctx);
   return forward(af, pkt, dev, rt, ctx);
 }

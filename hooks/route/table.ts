@@ -38,12 +38,25 @@ function aliasBefore(a: Route, b: Route): boolean {
   return a.metric < b.metric;
 }
 
+/** pick(): no route of the prefix is usable (not an errno). */
+const NONE_USABLE = 1;
+
 const LOOKUP_CACHE_BITS = 12;
 const LOOKUP_CACHE = 1 << LOOKUP_CACHE_BITS;
 
 export class FibTable {
   private readonly root = new TrieNode();
   private readonly path: TrieNode[] = [];
+  /**
+   * IPv4: the route lists of the trie again, by prefix length and prefix
+   * (the same arrays the trie nodes hold), and the lengths present, longest
+   * first. A walk then asks one map per length present (a handful) instead
+   * of following up to 32 trie nodes; it visits the same lists in the same
+   * order (the prefixes of daddr, longest first). Keys: the prefix shifted
+   * right by one (a small integer), the map of its last bit.
+   */
+  private readonly byLen: [Map<number, Route[]>, Map<number, Route[]>][] = [];
+  private lens: number[] = [];
   private count = 0;
   /** Set by lookup(): the route and the index of the nexthop chosen. */
   resRoute: Route | null = null;
@@ -79,7 +92,16 @@ export class FibTable {
       if (bitAt(r.dst.w, i)) n = n.c1 ??= new TrieNode();
       else n = n.c0 ??= new TrieNode();
     }
-    const list = (n.routes ??= []);
+    let list = n.routes;
+    if (!list) {
+      list = n.routes = [];
+      if (this.family === 4) {
+        const p = r.plen === 0 ? 0 : (r.dst.w[0]! & (-1 << (32 - r.plen))) | 0;
+        const maps = (this.byLen[r.plen] ??= [new Map(), new Map()]);
+        maps[p & 1]!.set(p >> 1, list);
+        if (!this.lens.includes(r.plen)) this.lens = [...this.lens, r.plen].sort((a, b) => b - a);
+      }
+    }
     if (list.some((x) => sameRoute(x, r))) return false;
     let at = list.length;
     while (at > 0 && aliasBefore(r, list[at - 1]!)) at--;
@@ -120,7 +142,7 @@ export class FibTable {
       this.resNh = this.cacheNh[i]!;
       return this.cacheErr[i]!;
     }
-    const err = this.walk(daddr, tos, oif, scope);
+    const err = this.walk4(d, tos, oif, scope);
     this.cacheKey[i] = key;
     this.cacheDaddr[i] = d;
     this.cacheOif[i] = oif;
@@ -130,7 +152,7 @@ export class FibTable {
     return err;
   }
 
-  /** The longest-prefix walk of lookup(). */
+  /** The longest-prefix walk of lookup() down the trie (IPv6; IPv4 asks its index: walk4). */
   private walk(daddr: ArrayLike<number>, tos: number, oif: string, scope: number): number {
     const path = this.path;
     const bits = this.family === 4 ? 32 : 128;
@@ -148,27 +170,54 @@ export class FibTable {
     for (let d = depth; d >= 0; d--) {
       const list = path[d]!.routes;
       if (!list) continue;
-      for (let a = 0; a < list.length; a++) {
-        const r = list[a]!;
-        if (r.tos !== 0 && r.tos !== (tos & IPTOS_RT_MASK)) continue;
-        if (r.scope < scope) continue;
-        const err = FIB_PROPS_ERROR[r.type] ?? 0;
-        if (err !== 0) {
-          this.resRoute = r;
-          return -err;
-        }
-        const nhs = r.nexthops;
-        for (let h = 0; h < nhs.length; h++) {
-          const nh = nhs[h]!;
-          if (nh.flags.includes('dead')) continue;
-          if (oif !== '' && nh.dev !== oif) continue;
-          this.resRoute = r;
-          this.resNh = h;
-          return 0;
-        }
-      }
+      const err = this.pick(list, tos, oif, scope);
+      if (err !== NONE_USABLE) return err;
     }
     return -EAGAIN;
+  }
+
+  /** walk() over the IPv4 index: the lists of the prefixes of `d` present, longest first. */
+  private walk4(d: number, tos: number, oif: string, scope: number): number {
+    this.resRoute = null;
+    this.resNh = -1;
+    const lens = this.lens;
+    for (let k = 0; k < lens.length; k++) {
+      const len = lens[k]!;
+      const p = len === 0 ? 0 : (d & (-1 << (32 - len))) | 0;
+      const list = this.byLen[len]![p & 1]!.get(p >> 1);
+      if (!list) continue;
+      const err = this.pick(list, tos, oif, scope);
+      if (err !== NONE_USABLE) return err;
+    }
+    return -EAGAIN;
+  }
+
+  /**
+   * The routes of one prefix in alias order: 0 (resRoute/resNh set), a
+   * reject route's error (-EAGAIN for a throw route: the lookup ends there),
+   * or NONE_USABLE (the walk goes on to shorter prefixes).
+   */
+  private pick(list: readonly Route[], tos: number, oif: string, scope: number): number {
+    for (let a = 0; a < list.length; a++) {
+      const r = list[a]!;
+      if (r.tos !== 0 && r.tos !== (tos & IPTOS_RT_MASK)) continue;
+      if (r.scope < scope) continue;
+      const err = FIB_PROPS_ERROR[r.type] ?? 0;
+      if (err !== 0) {
+        this.resRoute = r;
+        return -err;
+      }
+      const nhs = r.nexthops;
+      for (let h = 0; h < nhs.length; h++) {
+        const nh = nhs[h]!;
+        if (nh.flags.includes('dead')) continue;
+        if (oif !== '' && nh.dev !== oif) continue;
+        this.resRoute = r;
+        this.resNh = h;
+        return 0;
+      }
+    }
+    return NONE_USABLE;
   }
 }
 

@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildNode } from '../../hooks/snapshot/read.js';
-import { addrType, fibLookup, isLocalAddress, formatAddr, EACCES, EHOSTUNREACH, EINVAL, ENETUNREACH, type FibResult } from '../../hooks/route/index.js';
+import fc from 'fast-check';
+import { addrType, fibLookup, isLocalAddress, formatAddr, EACCES, EHOSTUNREACH, EINVAL, ENETUNREACH, EAGAIN, FIB_PROPS_ERROR, FibTable, RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, type FibResult, type Route } from '../../hooks/route/index.js';
+import { runs } from '../helpers/runs.js';
 
 const link = (ifindex: number, ifname: string, extra: object = {}) => ({ ifindex, ifname, flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, link_type: 'ether', ...extra });
 const LINKS = [
@@ -182,5 +184,74 @@ describe('derived routes and address types', () => {
     expect(m.fib4.tables.get(254)!.size).toBe(0);
     expect(addrType(m, '192.168.1.10')).toBe('local');
     expect(addrType(m, '192.168.1.255')).toBe('unicast');
+  });
+});
+
+describe('FibTable: the IPv4 index by prefix length', () => {
+  it('chooses the route and nexthop the trie walk chooses (IPv6 tables walk the trie) for random tables and lookups', () => {
+    // The same routes as IPv4 (index) and as IPv6 with the address in the first word (trie): the same choice, the one
+    // fib_table_lookup() makes.
+    const route = (family: 4 | 6, table: number, r: { a: number; plen: number; type: number; tos: number; metric: number; scope: number; nhs: [number, boolean][] }): Route => {
+      const w = family === 4 ? Uint32Array.of(r.a) : Uint32Array.of(r.a, 0, 0, 0);
+      const mask = r.plen === 0 ? 0 : (-1 << (32 - r.plen)) >>> 0;
+      w[0] = (r.a & mask) >>> 0;
+      return {
+        family, table, type: r.type, dst: { family, w }, plen: r.plen, tos: r.tos, metric: r.metric, scope: r.scope, protocol: 'static', prefsrc: undefined,
+        nexthops: r.nhs.map(([dev, dead]) => ({ gateway: undefined, dev: `eth${dev}`, weight: 1, flags: dead ? ['dead'] : [] })),
+      };
+    };
+    // Addresses from a few /8s and /16s, so that prefixes nest and collide.
+    const addr = fc.tuple(fc.constantFrom(10, 172, 192, 0, 255), fc.constantFrom(0, 1, 168), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 }))
+      .map(([a, b, c, d]) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0);
+    const arbRoute = fc.record({
+      a: addr, plen: fc.oneof(fc.constantFrom(0, 8, 16, 22, 24, 30, 31, 32), fc.integer({ min: 0, max: 32 })),
+      type: fc.constantFrom(RTN_UNICAST, RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST, 6, 7, 8, 9),
+      tos: fc.constantFrom(0, 0, 0x10, 0x08), metric: fc.integer({ min: 0, max: 3 }), scope: fc.constantFrom(0, 253, 254),
+      nhs: fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.boolean()), { minLength: 0, maxLength: 3 }),
+    });
+    const arbLookup = fc.record({ d: addr, tos: fc.constantFrom(0, 0x10, 0x08, 0x1c), oif: fc.constantFrom('', 'eth0', 'eth1'), scope: fc.constantFrom(0, 253, 254) });
+    fc.assert(
+      fc.property(fc.array(arbRoute, { maxLength: 40 }), fc.array(arbLookup, { minLength: 1, maxLength: 30 }), (routes, lookups) => {
+        const t4 = new FibTable(254, 4);
+        const t6 = new FibTable(254, 6);
+        const in4: Route[] = [];
+        const in6: Route[] = [];
+        for (const r of routes) {
+          const a = route(4, 254, r);
+          const b = route(6, 254, r);
+          expect(t4.insert(a)).toBe(t6.insert(b));
+          in4.push(a);
+          in6.push(b);
+        }
+        // fib_table_lookup() spelled out over every route: the longest prefix of d with a usable route (or a reject route) answers.
+        const all = t4.routes();
+        const expected = (l: { d: number; tos: number; oif: string; scope: number }): [number, Route | null, number] => {
+          for (let plen = 32; plen >= 0; plen--) {
+            const mask = plen === 0 ? 0 : (-1 << (32 - plen)) >>> 0;
+            for (const r of all) {
+              if (r.plen !== plen || ((l.d & mask) >>> 0) !== r.dst.w[0]) continue;
+              if (r.tos !== 0 && r.tos !== (l.tos & 0x1c)) continue;
+              if (r.scope < l.scope) continue;
+              const err = FIB_PROPS_ERROR[r.type] ?? 0;
+              if (err) return [-err, r, -1];
+              const h = r.nexthops.findIndex((nh) => !nh.flags.includes('dead') && (l.oif === '' || nh.dev === l.oif));
+              if (h >= 0) return [0, r, h];
+            }
+          }
+          return [-EAGAIN, null, -1];
+        };
+        // Twice each: the second answer may come from the table's cache of recent lookups.
+        for (const l of [...lookups, ...lookups]) {
+          const [xe, xr, xh] = expected(l);
+          const e4 = t4.lookup(Uint32Array.of(l.d), l.tos, l.oif, l.scope);
+          expect([e4, t4.resRoute, e4 === 0 ? t4.resNh : -1]).toEqual([xe, xr, xh]);
+          const e6 = t6.lookup(Uint32Array.of(l.d, 0, 0, 0), l.tos, l.oif, l.scope);
+          expect(e4).toBe(e6);
+          expect(t4.resRoute ? in4.indexOf(t4.resRoute) : -1).toBe(t6.resRoute ? in6.indexOf(t6.resRoute) : -1);
+          if (e4 === 0) expect(t4.resNh).toBe(t6.resNh);
+        }
+      }),
+      { numRuns: runs(300) },
+    );
   });
 });
