@@ -80,6 +80,8 @@ export function classifiable(rule: Rule, _family: Family): boolean {
 /** The maximal runs of classifiable rules of at least `minRun` rules. */
 export function findRuns(rules: readonly Rule[], family: Family, minRun = MIN_RUN): Run[] {
   const runs: Run[] = [];
+  // most chains of a big table are short (kube-proxy's tens of thousands of one- or two-rule chains)
+  if (rules.length < minRun) return runs;
   let start = -1;
   for (let i = 0; i <= rules.length; i++) {
     const ok = i < rules.length && classifiable(rules[i]!, family);
