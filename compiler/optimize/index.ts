@@ -80,6 +80,8 @@ export function classifiable(rule: Rule, _family: Family): boolean {
 /** The maximal runs of classifiable rules of at least `minRun` rules. */
 export function findRuns(rules: readonly Rule[], family: Family, minRun = MIN_RUN): Run[] {
   const runs: Run[] = [];
+  // most chains of a big table are short (kube-proxy's tens of thousands of one- or two-rule chains)
+  if (rules.length < minRun) return runs;
   let start = -1;
   for (let i = 0; i <= rules.length; i++) {
     const ok = i < rules.length && classifiable(rules[i]!, family);
@@ -282,7 +284,17 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
  * the block does not test the key). A block's bit changes only at its own
  * starts, so the table is swept once over the points where some block's bit
  * changes (sorted), not over every start for every block.
+ *
+ * A long run has about two points per rule and a row of nblocks / 32 words
+ * per point: rows for every point would grow with the square of the run.
+ * Past SUM_WORDS_PER_RULE words per rule, consecutive points are grouped,
+ * `g` to an interval, whose row is the union of their rows (every bit set at
+ * one of them): a block the packet cannot match may be searched, none that
+ * it can is skipped, so the classifier stays first-match exact.
  */
+/** Summary row words per rule of a run, at most (runs under about 16,000 rules never reach it). */
+const SUM_WORDS_PER_RULE = 8;
+
 function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): FieldTable {
   const nb = blocks.length;
   const words = (nb + 31) >>> 5;
@@ -320,19 +332,29 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
       last = v;
     }
   }
+  let nrules = 0;
+  for (const size of sizes) nrules += size;
+  const g = Math.max(1, Math.ceil(nint / Math.max(1, Math.floor((SUM_WORDS_PER_RULE * nrules) / words))));
   const kept: number[] = [];
-  const rows = new Int32Array(nint * words);
+  const rows = new Int32Array(Math.ceil(nint / g) * words);
   let i = 0;
   // the first interval starts at 0 (every field table's first start is 0)
-  for (let v = 0; ; ) {
+  for (let v = 0, point = 0, at = 0; ; point++) {
+    const opens = point % g === 0;
     for (; i < ev.length && Math.floor(ev[i]! / 2097152) === v; i++) {
       const e = ev[i]! % 2097152;
       const b = e >>> 1;
-      if (e & 1) row[b >>> 5]! |= 1 << (b & 31);
-      else row[b >>> 5]! &= ~(1 << (b & 31));
+      if (e & 1) {
+        row[b >>> 5]! |= 1 << (b & 31);
+        // a bit set inside a group stays set in the group's row
+        if (!opens) rows[at + (b >>> 5)]! |= 1 << (b & 31);
+      } else row[b >>> 5]! &= ~(1 << (b & 31));
     }
-    rows.set(row, kept.length * words);
-    kept.push(v);
+    if (opens) {
+      at = kept.length * words;
+      rows.set(row, at);
+      kept.push(v);
+    }
     if (i >= ev.length) break;
     v = Math.floor(ev[i]! / 2097152);
   }

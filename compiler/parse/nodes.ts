@@ -21,10 +21,14 @@ export const ZERO_COUNTERS: Counters = Object.freeze({ packets: 0n, bytes: 0n })
 
 /** A node that is its own source position. */
 abstract class Located implements SourcePos {
-  constructor(
-    public line: number,
-    public col: number,
-  ) {}
+  // declared, not class fields: a field definition here would run in the one
+  // initializer every node kind shares, a megamorphic define on each node
+  declare line: number;
+  declare col: number;
+  constructor(line: number, col: number) {
+    this.line = line;
+    this.col = col;
+  }
   get pos(): SourcePos {
     return this;
   }

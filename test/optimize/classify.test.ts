@@ -11,7 +11,7 @@ import { disasm } from '../../vm/disasm.js';
 import { validate } from '../../vm/validate.js';
 import { VmError, type Program } from '../../vm/program.js';
 import { vmTable } from '../../engine/vm-table.js';
-import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_PCS, CLS_SIZE } from '../../vm/expr/classify.js';
+import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_NSUM, CLS_PCS, CLS_SIZE, CLS_SUMS } from '../../vm/expr/classify.js';
 import { Op, Rec } from '../../vm/opcodes.js';
 import { classifiers, optPacketOf, type OptPacket } from './gen.js';
 
@@ -140,5 +140,47 @@ describe('packet path', () => {
       expect(counted(1, g), JSON.stringify(g)).toEqual(counted(0, g));
     }
     expect(counted(1, pkt({ truncate: 10 }))).toEqual([0, -1]); // hotdrop in rule 1's xt_l4 guard
+  });
+});
+
+describe('block summary of a long run', () => {
+  // 600 rules in blocks of one: 600 block bits per summary row, about 1,200 points per address key
+  const n = 600;
+  const rs = parseRestore(table(simple(n)));
+  const opt = vmTable(rs, 'filter', { optimize: 1, classifierBlock: 1 });
+  const straight = vmTable(rs, 'filter', { optimize: 0 });
+  it('groups points so that its rows stay linear in the run', () => {
+    const prog = opt.compiled.program;
+    const h = prog.code[classifyAt(prog) + CLS_HEADER]!;
+    const nsum = prog.pool[h + CLS_NSUM]!;
+    expect(nsum).toBeGreaterThan(0);
+    let words = 0;
+    for (let f = 0; f < nsum; f++) {
+      const fd = h + prog.pool[h + CLS_SUMS]! + f * CLS_FLD_WORDS;
+      words += prog.pool[fd + 1]! * Math.ceil(n / 32);
+    }
+    expect(words).toBeLessThanOrEqual(8 * n * nsum);
+    // the source key alone has a point per rule and one after it: grouped
+    const src = Array.from({ length: nsum }, (_, f) => prog.pool[h + prog.pool[h + CLS_SUMS]! + f * CLS_FLD_WORDS + 1]!);
+    expect(Math.max(...src)).toBeLessThan(n);
+  });
+  it('still lands where linear evaluation lands', () => {
+    const ip = (i: number) => `10.0.${i >> 8}.${i & 255}`;
+    // the verdict and the rule whose counter the packet moved
+    const run = (e: typeof opt, g: OptPacket): [number, number] => {
+      const before = e.counters().get('FORWARD')!.rules.map((x) => x.packets);
+      const v = e.run('FORWARD', optPacketOf('ip', g));
+      return [v, e.counters().get('FORWARD')!.rules.findIndex((x, k) => x.packets !== before[k])];
+    };
+    let hits = 0;
+    for (let i = 0; i < n; i += 7) {
+      for (const [src, dport] of [[ip(i), 1000 + i], [ip(i), 1001 + i], [ip(i + 1), 1000 + i], ['10.0.9.9', 1000 + i]] as const) {
+        const g: OptPacket = { src, dst: '10.9.9.9', proto: 6, sport: 1, dport, tcpFlags: 2, frag: 0, truncate: undefined, iif: 'eth0', oif: 'eth1', mark: 0 };
+        const want = run(straight, g);
+        if (want[1] >= 0) hits++;
+        expect(run(opt, g), `${src} ${dport}`).toEqual(want);
+      }
+    }
+    expect(hits).toBeGreaterThanOrEqual(n / 7);
   });
 });
