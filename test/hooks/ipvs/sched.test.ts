@@ -208,3 +208,21 @@ describe('dh (ip_vs_dh_reassign, ip_vs_dh_hashkey)', () => {
     expect(seq(s, name, 1, pkt('192.0.2.1', 1, '10.9.0.2'))).toBe('A');
   });
 });
+
+describe('IPVS hook slots (ip_vs_core.c ip_vs_ops4)', () => {
+  it('run on LOCAL_IN after the filter and security tables, before the NAT core SNAT side', async () => {
+    const { ipvsSlots, hookSlots } = await import('../../../hooks/priorities.js');
+    const { NfHookRegistry } = await import('../../../hooks/registry.js');
+    const { NFPROTO_IPV4, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_ACCEPT } = await import('../../../core/netfilter.js');
+    const r = new NfHookRegistry<unknown>();
+    for (const s of [...hookSlots(NFPROTO_IPV4, 'legacy'), ...ipvsSlots(NFPROTO_IPV4)]) {
+      r.register(s.family, s.hook, { name: s.table ? `iptable_${s.table}` : s.owner, priority: s.priority, hook: () => NF_ACCEPT });
+    }
+    expect(r.entries(NFPROTO_IPV4, NF_INET_LOCAL_IN).map((e) => `${e.name}@${e.priority}`)).toEqual([
+      'iptable_mangle@-150', 'iptable_filter@0', 'iptable_security@50', 'ip_vs_out_hook@98', 'ip_vs_in_hook@99', 'iptable_nat@100',
+    ]);
+    expect(r.entries(NFPROTO_IPV4, NF_INET_FORWARD).map((e) => `${e.name}@${e.priority}`)).toEqual([
+      'iptable_mangle@-150', 'iptable_filter@0', 'iptable_security@50', 'ip_vs_forward_icmp@99', 'ip_vs_out_hook@100',
+    ]);
+  });
+});
