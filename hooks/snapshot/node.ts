@@ -65,6 +65,8 @@ export class Node implements RoutingNode {
   readonly linksByIndex = new Map<number, Link>();
   /** The IPVS virtual services (ipvsadm-save.txt); undefined when the snapshot has none. */
   ipvs: IpvsConfig | undefined = undefined;
+  /** The OS fingerprints the node loaded with `nfnl_osf -f` (pf.os; the kernel cannot list them back); undefined when the snapshot has none. */
+  osf: { readonly file: string; readonly text: string } | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */
