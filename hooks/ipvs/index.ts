@@ -19,3 +19,4 @@ export {
   IP_VS_TCP_S_NONE, IP_VS_TCP_S_ESTABLISHED, IP_VS_TCP_S_SYN_RECV, IP_VS_TCP_S_FIN_WAIT, IP_VS_TCP_S_TIME_WAIT, IP_VS_TCP_S_CLOSE_WAIT,
   type IpvsSysctl,
 } from './conn.js';
+export { formatIpvsStats, largeNum } from './stats.js';

@@ -412,6 +412,6 @@ export function sortedServices(list: readonly IpvsServiceConf[]): IpvsServiceCon
 }
 
 /** libipvs ipvs_cmp_dests: af, address, port. */
-export function sortedDests(list: readonly IpvsDestConf[]): IpvsDestConf[] {
+export function sortedDests<D extends { readonly addr: Uint8Array; readonly port: number }>(list: readonly D[]): D[] {
   return [...list].sort((a, b) => (afOf(a.addr.length) - afOf(b.addr.length)) || cmpAddr(a.addr, b.addr) || (a.port - b.port));
 }

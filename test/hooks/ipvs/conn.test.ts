@@ -120,3 +120,26 @@ describe('IPVS connections', () => {
     expect(IpvsConnTable.format(cp, 0, HZ)).toBe('UDP 05:00  UDP         10.244.1.5:33333      10.96.0.10:53         10.244.0.3:53');
   });
 });
+
+describe('ipvsadm -L -n --stats', () => {
+  it('prints the services and real servers with their counters, sorted as ipvsadm sorts', async () => {
+    const { formatIpvsStats, largeNum } = await import('../../../hooks/ipvs/index.js');
+    const services = buildServices(parseIpvsadmSave(KUBE, 't'));
+    const t = new IpvsConnTable({}, HZ);
+    for (const p of [1, 2, 3, 4]) t.schedule(services[0]!, syn('192.168.1.10', p), 0);
+    expect(formatIpvsStats(services)).toBe(
+      'IP Virtual Server version 1.2.1 (size=4096)\n' +
+      'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n' +
+      '  -> RemoteAddress:Port\n' +
+      'TCP  10.96.45.7:80                       4        0        0        0        0\n' +
+      '  -> 10.244.1.5:8080                     1        0        0        0        0\n' +
+      '  -> 10.244.1.6:8080                     1        0        0        0        0\n' +
+      '  -> 10.244.2.9:8080                     2        0        0        0        0\n' +
+      'TCP  10.96.45.8:80                       0        0        0        0        0\n' +
+      '  -> 10.244.1.5:8080                     0        0        0        0        0\n' +
+      '  -> 10.244.1.6:8080                     0        0        0        0        0\n' +
+      'UDP  10.96.0.10:53                       0        0        0        0        0\n' +
+      '  -> 10.244.0.3:53                       0        0        0        0        0\n');
+    expect([largeNum(99999999), largeNum(123456789), largeNum(5e9)]).toEqual([' 99999999', '  123456K', '    5000M']);
+  });
+});
