@@ -32,7 +32,7 @@ export interface CaptureCommand {
   readonly omitEmpty?: boolean;
   /** Run only when this holds of the files captured before it (skipped silently otherwise). */
   readonly when?: (outputs: ReadonlyMap<string, string>) => boolean;
-  /** A failing run skips the file with this reason instead of failing the capture. */
+  /** A failing run leaves the file out with this note instead of failing the capture. */
   readonly failureMeans?: string;
   /** A missing tool is not a gap: the file is captured only where the tool exists. */
   readonly onlyWithTool?: boolean;
@@ -207,7 +207,8 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
       }
     } catch (e) {
       if (!(c.failureMeans && e instanceof CaptureError)) throw e;
-      skipped.push({ file: c.file, reason: `${c.failureMeans} (${e.message})` });
+      // Not a gap in the snapshot (the node has no such state): a note, not a skipped file.
+      notes.push(`${c.file} not captured: ${c.failureMeans} (${e.message})`);
       continue;
     }
     if (text === undefined && c.onlyWithTool) continue;
