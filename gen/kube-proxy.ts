@@ -31,8 +31,9 @@
  * runs (see nftablesRules()): the verdict map is an ipset hash:ip,port with
  * skbinfo whose element for a Service carries the Service's number in the
  * packet mark (SET --map-set ... --map-mark: one hash lookup, as the vmap's),
- * and the goto is a binary tree of mark-bit chains (one rule per bit, at
- * most 2 per level: log2 N levels) ending in the Service's chain; the
+ * and the goto is a tree of mark chains linked by gotos, two bits a level
+ * (at most 3 tests, log4 N levels: the kernel's jump-stack limit counts
+ * gotos too), ending in a goto to the Service's chain; the
  * `numgen random mod n` endpoint map is the statistic ladder (the same
  * distribution). nft-ruleset.txt is not read by nfvm.
  */
@@ -64,6 +65,7 @@ export const MAX_SERVICES = 1 << 20;
 export const MAX_ENDPOINTS_TOTAL = (1 << 23) - 512;
 /** The Service number's bits of the mark in nftables mode (clear of kube-proxy's 0x4000). */
 const VMAP_SHIFT = 16;
+export const MAX_NFT_SERVICES = 65535;
 
 export interface KubeService {
   index: number;
@@ -129,6 +131,7 @@ export function kubeOptionsProblem(o: KubeGenOptions): string | undefined {
   if (!Number.isInteger(o.services) || o.services < 1 || o.services > MAX_SERVICES) return bad(`--services: 1 to ${MAX_SERVICES}`);
   if (!Number.isInteger(o.endpoints) || o.endpoints < 0 || o.endpoints > 1000) return bad('--endpoints: 0 to 1000');
   if (o.services * o.endpoints > MAX_ENDPOINTS_TOTAL) return bad(`--services x --endpoints: at most ${MAX_ENDPOINTS_TOTAL} endpoints (the pod network ${CLUSTER_CIDR})`);
+  if (o.mode === 'nftables' && o.services > MAX_NFT_SERVICES) return bad(`--services: at most ${MAX_NFT_SERVICES} in nftables mode (the Service number is carried in mark bits 16-31)`);
   if (o.localTrafficPolicy && !o.nodePorts) return bad('--local-traffic-policy goes with --nodeports (externalTrafficPolicy applies to NodePort Services)');
   return undefined;
 }
@@ -322,7 +325,8 @@ export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ip
   filterBase(filter);
   natBase(nat);
   const live = svcs.filter((s) => s.endpoints.length > 0);
-  const bits = Math.max(1, Math.ceil(Math.log2(live.length + 1)));
+  const levels = Math.max(1, Math.ceil(Math.log2(live.length + 1) / 2));
+  const bits = 2 * levels;
   const set = 'KUBE-NFT-SERVICE-IPS';
   const mask = (((1 << bits) - 1) << VMAP_SHIFT) >>> 0;
   const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
@@ -333,24 +337,25 @@ export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ip
     for (const hook of ['PREROUTING', 'OUTPUT']) mangle.add(hook, `-m comment --comment ${q('service-ips verdict map')} -m set --match-set ${set} dst,dst -j SET --map-set ${set} dst,dst --map-mark`);
     nat.add('KUBE-SERVICES', `-m mark ! --mark 0x0/${hex(mask)} -j ${vmapChain(0, 0)}`);
   }
-  // The tree over v = number + 1: at depth d the chain for prefix p (top d bits of v) tests bit bits-1-d.
+  // The tree over v = number + 1, two bits a level (the kernel's jump-stack limit of 16 counts gotos too, so a
+  // binary tree would nest too deep): the chain for prefix p (v's top 2d bits) tests the next two bits.
   const build = (depth: number, prefix: number): void => {
     const chain = vmapChain(depth, prefix);
-    if (depth === bits) {
-      nat.add(chain, `-j ${live[prefix - 1]!.svcChain}`);
+    if (depth === levels) {
+      nat.add(chain, `-g ${live[prefix - 1]!.svcChain}`);
       return;
     }
-    const bit = 1 << (bits - 1 - depth);
-    const lo = prefix << (bits - depth);
-    const one = lo | bit;
-    if (one <= live.length) {
-      nat.add(chain, `-m mark --mark ${hex(bit << VMAP_SHIFT)}/${hex(bit << VMAP_SHIFT)} -j ${vmapChain(depth + 1, prefix * 2 + 1)}`);
-      build(depth + 1, prefix * 2 + 1);
-    }
-    if (lo + bit - 1 >= 1) {
-      nat.add(chain, `-j ${vmapChain(depth + 1, prefix * 2)}`);
-      build(depth + 1, prefix * 2);
-    }
+    const shift = 2 * (levels - 1 - depth);
+    const digitMask = (3 << (shift + VMAP_SHIFT)) >>> 0;
+    const kids = [3, 2, 1, 0].filter((d) => {
+      const lo = (prefix * 4 + d) << shift;
+      return lo <= live.length && lo + (1 << shift) - 1 >= 1;
+    });
+    kids.forEach((d, k) => {
+      const child = prefix * 4 + d;
+      nat.add(chain, k === kids.length - 1 ? `-g ${vmapChain(depth + 1, child)}` : `-m mark --mark ${hex((d << (shift + VMAP_SHIFT)) >>> 0)}/${hex(digitMask)} -g ${vmapChain(depth + 1, child)}`);
+      build(depth + 1, child);
+    });
   };
   if (live.length > 0) build(0, 0);
   for (const sv of svcs) serviceChains(nat, filter, sv);
