@@ -162,7 +162,7 @@ export async function benchPackets(mode: BenchMode, services: number, endpoints:
     est.push(fwd);
   }
   // the first thousands of packets run before the JIT has compiled the path: warm up as long as is measured
-  const bench = new Bench({ time, warmupTime: Math.max(300, time), warmupIterations: 4 });
+  const bench = new Bench({ time, warmupTime: Math.max(150, time), warmupIterations: 4 });
   bench.add('first', () => run(batch), { beforeEach: fill });
   if (est.length) bench.add('established', () => run(est));
   fill();
