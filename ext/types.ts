@@ -35,6 +35,7 @@ import type { Choices, Xorshift32 } from '../vm/random.js';
 import type { IpSetStore } from '../vm/ipset.js';
 import type { XtFib } from './xt.js';
 import type { XtState } from './xtstate.js';
+import type { OsfFingers } from './osf.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -198,4 +199,6 @@ export interface EngineOptions {
   cpu?: number;
   /** The node's FIB (rpfilter's reverse-path lookup); without it every lookup fails. */
   fib?: XtFib;
+  /** The OS fingerprints the node loaded (the snapshot's pf.os): the osf match is refused without them. */
+  osf?: OsfFingers;
 }

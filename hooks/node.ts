@@ -32,6 +32,7 @@ import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
 import { NodeXtFib } from './xt-fib.js';
+import { parsePfOs } from '../ext/osf.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
@@ -186,7 +187,7 @@ export class NodeModel {
     if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node) } as const;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);

@@ -6,11 +6,21 @@
  * pf.os file with nfnl_osf). `--genre` (mandatory, at most 31 bytes),
  * `--ttl` and `--log` 0..2. iptables-save prints the genre as it was given,
  * unquoted.
+ *
+ * Semantics: ext/osf.ts nfOsfMatch() over the node's fingerprints (the
+ * snapshot's pf.os; without one the module is refused, since the kernel's
+ * list cannot be read back). As in the kernel, `!` before --genre is
+ * stored (XT_OSF_INVERT) but nothing reads it: `! --genre X` matches what
+ * `--genre X` matches; with --log every genre is compared. The VM runs
+ * the same function through nft_compat, as iptables-nft does.
  */
 import { Hook } from '../../core/ast.js';
 import { fail } from '../../core/errors.js';
-import type { MatchModule } from '../types.js';
+import type { EngineOptions, MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
+import { lowerXtCompat } from '../xtcompat.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import { nfOsfMatch, NF_OSF_TTL_TRUE, type OsfFingers } from '../osf.js';
 
 interface OsfData {
   genre: string;
@@ -23,7 +33,20 @@ interface OsfData {
 
 /** MAXGENRELEN */
 const GENRE_MAX = 32;
-const NEEDS = 'needs the OS fingerprints loaded into the kernel (nfnetlink_osf, from pf.os): the snapshot holds none';
+const NEEDS = 'needs the OS fingerprints loaded into the kernel (nfnl_osf -f pf.os): give the pf.os the node loaded in the snapshot (the kernel cannot list them)';
+
+/** The node's fingerprints, or the refusal without them. */
+function fingers(engine: EngineOptions): OsfFingers {
+  if (!engine.osf) throw new NotModelled('match osf', `match osf: ${NEEDS}`);
+  return engine.osf;
+}
+
+/** xt_osf_match_packet() (net/netfilter/xt_osf.c) → nf_osf_match(). */
+function osfMt(d: OsfData, f: OsfFingers): MatchFn {
+  const genre = d.log !== undefined ? undefined : d.genre;
+  const ttlCheck = d.ttl ?? NF_OSF_TTL_TRUE;
+  return (par) => nfOsfMatch(f, genre, ttlCheck, par.d, par.nh, par.nh + par.thoff, par.end);
+}
 
 export const osf: MatchModule<OsfData> = {
   kind: 'match',
@@ -54,6 +77,10 @@ export const osf: MatchModule<OsfData> = {
     if (d.log !== undefined) s += ` --log ${d.log}`;
     return s;
   },
-  lower: NEEDS,
-  reference: NEEDS,
+  lower: (c, m) => {
+    const f = c.engine.osf;
+    if (!f) return c.refuse('match osf', m.pos, NEEDS);
+    lowerXtCompat(c, m, 0, () => osfMt(m.data as OsfData, f));
+  },
+  reference: (d, _family, _backend, engine) => osfMt(d, fingers(engine)),
 };

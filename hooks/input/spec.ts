@@ -17,6 +17,8 @@
  *   clause    :=
  *     TCP      syn | ack | fin | rst | psh | urg | ece | cwr  (may be joined by commas: syn,ack)
  *              | flags N | seq N | ackseq N | win N
+ *              | tcpopt OPT[,OPT]...   OPT: mss=N | sackok | ts | nop | wscale=N | eol, in
+ *                order (ts: value 1, echo 0); zero bytes pad them to 4 (at most 40)
  *     ICMP     type N [code N] | code N | NAME | id N | seq N
  *              NAME: the iptables names (echo-request, port-unreachable, ...; icmpv6: echo-request,
  *              packet-too-big, neighbour-solicitation, ...); a name with a code sets both
@@ -114,6 +116,8 @@ export interface PacketSpec {
   seq: number;
   ackSeq: number;
   window: number;
+  /** TCP options, padded to a multiple of 4 bytes (empty without `tcpopt`). */
+  tcpOptions: Uint8Array;
   /** ICMP/ICMPv6 type, code, echo id and sequence; -1 when not ICMP. */
   icmpType: number;
   icmpCode: number;
@@ -161,10 +165,11 @@ export interface SpecOptions {
 }
 
 const PORT_PROTOS = new Set([IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]);
+const NO_OPTIONS = new Uint8Array(0);
 
 /** Every clause word, for "did you mean". */
 const WORDS = [
-  ...TCP_FLAGS.keys(), 'flags', 'seq', 'ackseq', 'win', 'type', 'code', 'id', 'ttl', 'hl', 'tos', 'dscp', 'ecn',
+  ...TCP_FLAGS.keys(), 'flags', 'seq', 'ackseq', 'win', 'tcpopt', 'type', 'code', 'id', 'ttl', 'hl', 'tos', 'dscp', 'ecn',
   'ipid', 'df', 'mf', 'frag', 'flowlabel', 'len', 'iif', 'oif', 'mark', 'from', 'ct', 'src-mac', 'dst-mac', 'vlan',
 ];
 
@@ -284,7 +289,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
   if (proto === IPPROTO_ICMP && family === 6) err(pt, 'icmp with IPv6 addresses (use icmpv6)', 'value');
 
   const spec: PacketSpec = {
-    family, proto, src: src.addr, dst: dst.addr, sport: -1, dport: -1, tcpFlags: -1, seq: -1, ackSeq: -1, window: -1,
+    family, proto, src: src.addr, dst: dst.addr, sport: -1, dport: -1, tcpFlags: -1, seq: -1, ackSeq: -1, window: -1, tcpOptions: NO_OPTIONS,
     icmpType: -1, icmpCode: -1, icmpId: -1, icmpSeq: -1, ttl: 64, tos: 0, ipId: 1, df: false, mf: false,
     fragOffset: -1, flowLabel: 0, payloadLen: -1, iif: '', oif: '', mark: 0, ct: '', ctReply: false, ctMark: -1,
     fromLocal: false, srcMac: undefined, dstMac: undefined, vlan: -1, pos,
@@ -297,6 +302,30 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
   const once = (key: string, t: Tok): void => {
     if (pos.has(key)) err(t, `duplicate "${key}"`);
     pos.set(key, { line, col: t.col });
+  };
+  /** `mss=1460,sackok,ts,nop,wscale=7`: the option bytes in order, zero-padded to a multiple of 4. */
+  const tcpOptions = (t: Tok): Uint8Array => {
+    const out: number[] = [];
+    let col = t.col;
+    for (const w of t.text.split(',')) {
+      const at: Tok = { text: w, col };
+      col += w.length + 1;
+      const [name, val] = w.split('=', 2) as [string, string | undefined];
+      const arg = (max: number) => (val === undefined ? err(at, `"${name}" needs a value (${name}=N)`) : num({ text: val, col: at.col + name.length + 1 }, 0, max, name));
+      if (name !== 'mss' && name !== 'wscale' && val !== undefined) err(at, `"${name}" takes no value`);
+      if (name === 'mss') {
+        const v = arg(0xffff);
+        out.push(2, 4, v >> 8, v & 0xff);
+      } else if (name === 'wscale') out.push(3, 3, arg(255));
+      else if (name === 'sackok') out.push(4, 2);
+      else if (name === 'ts') out.push(8, 10, 0, 0, 0, 1, 0, 0, 0, 0);
+      else if (name === 'nop') out.push(1);
+      else if (name === 'eol') out.push(0);
+      else err(at, `unknown TCP option "${name}" (mss=N, sackok, ts, nop, wscale=N, eol)`, 'value');
+    }
+    while (out.length % 4) out.push(0);
+    if (out.length > 40) err(t, `${out.length} bytes of TCP options (at most 40)`, 'value');
+    return Uint8Array.from(out);
   };
   const needTcp = (t: Tok): void => {
     if (proto !== IPPROTO_TCP) err(t, `"${t.text}" needs tcp (the protocol is ${pt.text})`);
@@ -354,6 +383,11 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
         needTcp(t);
         once('win', t);
         spec.window = num(next('a window'), 0, 0xffff, 'window');
+        break;
+      case 'tcpopt':
+        needTcp(t);
+        once('tcpopt', t);
+        spec.tcpOptions = tcpOptions(next('TCP options (mss=N,sackok,ts,nop,wscale=N,eol)'));
         break;
       case 'type':
         needIcmp(t);
@@ -484,7 +518,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
   spec.tos = tosByte >= 0 ? tosByte : ((dscp < 0 ? 0 : dscp) << 2) | (ecn < 0 ? 0 : ecn);
   const nonFirst = spec.fragOffset > 0;
   if (nonFirst) {
-    for (const k of ['sport', 'dport', 'flags', 'seq', 'ackseq', 'win', 'type', 'code', 'id']) {
+    for (const k of ['sport', 'dport', 'flags', 'seq', 'ackseq', 'win', 'tcpopt', 'type', 'code', 'id']) {
       if (pos.has(k)) err(at(k), `a non-first fragment (offset ${spec.fragOffset}) has no transport header for "${k}"`);
     }
   }
@@ -591,7 +625,7 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
   const isIcmp = s.proto === (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
   let l4 = 0;
   if (!nonFirst) {
-    if (s.proto === IPPROTO_TCP) l4 = 20;
+    if (s.proto === IPPROTO_TCP) l4 = 20 + s.tcpOptions.length;
     else if (s.proto === IPPROTO_UDP) l4 = 8;
     else if (s.proto === IPPROTO_SCTP) l4 = 12;
     else if (isIcmp) l4 = 8;
@@ -656,9 +690,10 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
       put16(th + 2, s.dport);
       put32(th + 4, s.seq);
       put32(th + 8, s.ackSeq);
-      d[th + 12] = 5 << 4;
+      d[th + 12] = (5 + s.tcpOptions.length / 4) << 4;
       d[th + 13] = s.tcpFlags;
       put16(th + 14, s.window);
+      d.set(s.tcpOptions, th + 20);
       put16(th + 16, inetChecksum(d, th, th + l4len, pseudo));
     } else if (s.proto === IPPROTO_UDP) {
       put16(th, s.sport);

@@ -62,6 +62,8 @@ export interface RulesetText {
 
 export class Node implements RoutingNode {
   readonly linksByIndex = new Map<number, Link>();
+  /** The OS fingerprints the node loaded with `nfnl_osf -f` (pf.os; the kernel cannot list them back); undefined when the snapshot has none. */
+  osf: { readonly file: string; readonly text: string } | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */

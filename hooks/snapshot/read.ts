@@ -19,6 +19,8 @@
  *   ebtables-save.txt  ebtables-save -c    the bridge tables (bridge.ts)
  *   bridge-fdb.json    bridge -j fdb show  the forwarding database
  *   bridge-vlan.json   bridge -j vlan show the ports' VLANs
+ *   pf.os          the OS fingerprints loaded with `nfnl_osf -f` (the osf
+ *                  match; the kernel cannot list them, so the user adds it)
  *   (the bridges and their ports come from ip-link.json's linkinfo)
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
@@ -46,6 +48,7 @@ import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parse
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
+  'pf.os',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -194,7 +197,10 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
     neigh: neighText === undefined ? [] : parseNeigh(neighText, path('ip-neigh.json'), links),
     ebtables: ebtText === undefined ? undefined : { file: path('ebtables-save.txt'), ruleset: parseEbtablesSave(ebtText, path('ebtables-save.txt')), backend: ebtablesBackend(ebtText) },
   };
-  return new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')), bridge);
+  const node = new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')), bridge);
+  const osf = files.get('pf.os');
+  if (osf !== undefined) node.osf = { file: path('pf.os'), text: osf };
+  return node;
 }
 
 /** The node's ipsets from `ipset save` text (located errors: compiler/ipset.ts). */

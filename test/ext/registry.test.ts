@@ -17,6 +17,7 @@ import type { EngineOptions } from '../../ext/types.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
 import { XtState } from '../../ext/xtstate.js';
 import { rateestGet } from '../../ext/rateest.js';
+import { parsePfOs } from '../../ext/osf.js';
 
 type Module = MatchModule | TargetModule;
 const modules: readonly Module[] = [...allMatches(), ...allTargets()];
@@ -29,11 +30,11 @@ const OPTIONS: Readonly<Record<string, string>> = {
 };
 
 /** The node's sets the set match and the SET target name. */
-/** ... and the node's rate estimator `s` the rateest match names (a RATEEST rule made it). */
+/** ... and the node's rate estimator `s` the rateest match names (a RATEEST rule made it), and its (empty) list of OS fingerprints. */
 const engine = (): EngineOptions => {
   const xt = new XtState();
   rateestGet(xt, 's', 0, 2);
-  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt };
+  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os') };
 };
 
 /** A one-rule filter table whose rule uses module `m` with the data `init` (and OPTIONS) give. */
@@ -113,7 +114,7 @@ describe('the extension registry', () => {
       '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TOS', '-j TRACE', '-j TTL',
       '-m addrtype', '-m ah', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hashlimit', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m length', '-m limit', '-m mac',
-      '-m mark', '-m mh', '-m multiport', '-m physdev', '-m pkttype', '-m quota', '-m rateest', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
+      '-m mark', '-m mh', '-m multiport', '-m osf', '-m physdev', '-m pkttype', '-m quota', '-m rateest', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
       '-m tcpmss', '-m time', '-m tos', '-m ttl', '-m u32', '-m udp',
     ]);
     expect(names((m) => typeof m.lower === 'function' && typeof m.reference !== 'function')).toEqual([]);
