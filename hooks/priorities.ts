@@ -87,6 +87,9 @@ export type HookComponent =
   | 'conntrack-in' // ipv4_conntrack_in / ipv6_conntrack_in (PRE_ROUTING)
   | 'conntrack-local' // ipv4_conntrack_local (LOCAL_OUT)
   | 'conntrack-confirm' // nf_confirm (LOCAL_IN, POST_ROUTING)
+  | 'ipvs-in' // ip_vs_in_hook: schedule and forward requests to virtual services
+  | 'ipvs-out' // ip_vs_out_hook: un-NAT the replies of masqueraded connections
+  | 'ipvs-icmp' // ip_vs_forward_icmp / ip_vs_forward_icmp_v6
   | 'table'; // an iptables table (x_tables) or an iptables-nft base chain
 
 
@@ -175,6 +178,30 @@ export function hookSlots(family: number, backend: Backend, opts: { conntrack?: 
     slots = slots.filter((s) => keep.has(s.table!));
   }
   return opts.conntrack ? [...slots, ...conntrackSlots(family)] : slots;
+}
+
+/**
+ * IPVS's entries (net/netfilter/ipvs/ip_vs_core.c ip_vs_ops4 / ip_vs_ops6,
+ * registered by ip_vs_register_hooks() when the first service is added).
+ * Linux 6.18 names them ip_vs_in_hook / ip_vs_out_hook (before 6.2:
+ * ip_vs_remote_request4 and ip_vs_reply4 on LOCAL_IN, ip_vs_local_request4 and
+ * ip_vs_local_reply4 on LOCAL_OUT). On LOCAL_IN both run after the filter
+ * table (0) and security (50), just before the NAT core's SNAT side (100):
+ * iptables INPUT sees the packet to the virtual address first. On LOCAL_OUT
+ * they run right after the DNAT side (-100). On FORWARD, ip_vs_forward_icmp
+ * at 99 and the reply un-NAT at 100, after filter FORWARD.
+ */
+export function ipvsSlots(family: number): HookSlot[] {
+  if (family !== NFPROTO_IPV4 && family !== NFPROTO_IPV6) throw new RangeError(`ipvsSlots: family ${family} is not NFPROTO_IPV4/IPV6`);
+  const v6 = family === NFPROTO_IPV6;
+  return [
+    { family, hook: IN, priority: NF_IP_PRI_NAT_SRC - 2, component: 'ipvs-out', owner: 'ip_vs_out_hook' },
+    { family, hook: IN, priority: NF_IP_PRI_NAT_SRC - 1, component: 'ipvs-in', owner: 'ip_vs_in_hook' },
+    { family, hook: OUT, priority: NF_IP_PRI_NAT_DST + 1, component: 'ipvs-out', owner: 'ip_vs_out_hook' },
+    { family, hook: OUT, priority: NF_IP_PRI_NAT_DST + 2, component: 'ipvs-in', owner: 'ip_vs_in_hook' },
+    { family, hook: FWD, priority: 99, component: 'ipvs-icmp', owner: v6 ? 'ip_vs_forward_icmp_v6' : 'ip_vs_forward_icmp' },
+    { family, hook: FWD, priority: 100, component: 'ipvs-out', owner: 'ip_vs_out_hook' },
+  ];
 }
 
 /** NF_INET_* hook names as iptables names the builtin chains. */

@@ -9,6 +9,7 @@ import type { Sysctls } from './sysctl.js';
 import type { Backend } from '../../core/netfilter.js';
 import type { SocketTable } from './ss.js';
 import type { BridgeLevel } from './bridge.js';
+import type { IpvsConfig } from '../ipvs/index.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -62,6 +63,8 @@ export interface RulesetText {
 
 export class Node implements RoutingNode {
   readonly linksByIndex = new Map<number, Link>();
+  /** The IPVS virtual services (ipvsadm-save.txt); undefined when the snapshot has none. */
+  ipvs: IpvsConfig | undefined = undefined;
   /** The OS fingerprints the node loaded with `nfnl_osf -f` (pf.os; the kernel cannot list them back); undefined when the snapshot has none. */
   osf: { readonly file: string; readonly text: string } | undefined = undefined;
 

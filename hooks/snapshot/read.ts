@@ -42,13 +42,14 @@ import { Node, type Address, type Link, type RulesetText } from './node.js';
 import { type Backend } from '../../core/netfilter.js';
 import { checkSocketDevices, parseSs } from './ss.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
+import { buildServices, parseIpvsadmSave, type IpvsConfig } from '../ipvs/index.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
 import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parseFdb, parseVlans, type BridgeLevel } from './bridge.js';
 
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
-  'pf.os',
+  'pf.os', 'ipvsadm-save.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -198,9 +199,18 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
     ebtables: ebtText === undefined ? undefined : { file: path('ebtables-save.txt'), ruleset: parseEbtablesSave(ebtText, path('ebtables-save.txt')), backend: ebtablesBackend(ebtText) },
   };
   const node = new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')), bridge);
+  node.ipvs = ipvsOf(files.get('ipvsadm-save.txt'), path('ipvsadm-save.txt'));
   const osf = files.get('pf.os');
   if (osf !== undefined) node.osf = { file: path('pf.os'), text: osf };
   return node;
+}
+
+/** The IPVS services (`ipvsadm-save -n`); checked at load: every scheduler named is one nfvm runs. */
+function ipvsOf(text: string | undefined, file: string): IpvsConfig | undefined {
+  if (text === undefined) return undefined;
+  const cfg = parseIpvsadmSave(text, file);
+  buildServices(cfg);
+  return cfg;
 }
 
 /** The node's ipsets from `ipset save` text (located errors: compiler/ipset.ts). */

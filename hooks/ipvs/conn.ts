@@ -1,0 +1,338 @@
+/**
+ * The IPVS connection table (Linux 6.18 net/netfilter/ipvs/ip_vs_conn.c,
+ * the TCP/UDP state machines of ip_vs_proto_tcp.c / ip_vs_proto_udp.c, the
+ * persistence templates of ip_vs_core.c ip_vs_sched_persist, the new-
+ * connection checks of ip_vs_core.c ip_vs_in_hook), on virtual time:
+ * every call takes `now` in jiffies (hooks/conntrack jiffiesAt).
+ *
+ * A connection is keyed as ip_vs_conn_hashkey_param keys it: (protocol,
+ * caddr, cport, vaddr, vport) for packets from the client
+ * (ip_vs_conn_in_get), and (protocol, daddr, dport, caddr, cport) for replies
+ * of the real server (ip_vs_conn_out_get). Its timer is refreshed on every
+ * packet (ip_vs_conn_put: mod_timer(jiffies + cp->timeout)).
+ */
+import { IpvsDest, totalConns, IP_VS_DEST_F_AVAILABLE, IP_VS_DEST_F_OVERLOAD } from './dest.js';
+import type { IpvsService } from './service.js';
+import { IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
+import type { SchedPacket } from './sched/index.js';
+
+/** include/uapi/linux/ip_vs.h connection flags beyond the forwarding method. */
+export const IP_VS_CONN_F_HASHED = 0x0040;
+export const IP_VS_CONN_F_NOOUTPUT = 0x0080;
+export const IP_VS_CONN_F_INACTIVE = 0x0100;
+export const IP_VS_CONN_F_TEMPLATE = 0x1000;
+export const IP_VS_CONN_F_NFCT = 0x10000;
+
+/** include/uapi/linux/ip_vs.h enum IP_VS_TCP_S_*. */
+export const IP_VS_TCP_S_NONE = 0, IP_VS_TCP_S_ESTABLISHED = 1, IP_VS_TCP_S_SYN_SENT = 2, IP_VS_TCP_S_SYN_RECV = 3,
+  IP_VS_TCP_S_FIN_WAIT = 4, IP_VS_TCP_S_TIME_WAIT = 5, IP_VS_TCP_S_CLOSE = 6, IP_VS_TCP_S_CLOSE_WAIT = 7,
+  IP_VS_TCP_S_LAST_ACK = 8, IP_VS_TCP_S_LISTEN = 9, IP_VS_TCP_S_SYNACK = 10;
+export const TCP_STATE_NAMES = ['NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK'];
+
+/** ip_vs_proto_tcp.c tcp_timeouts[] in seconds (times HZ in the kernel). */
+export const TCP_TIMEOUTS = [2, 15 * 60, 2 * 60, 60, 2 * 60, 2 * 60, 10, 60, 30, 2 * 60, 120];
+/** ip_vs_proto_udp.c udp_timeouts[IP_VS_UDP_S_NORMAL]. */
+export const UDP_TIMEOUT = 5 * 60;
+/** ip_vs_conn_new(): cp->timeout = 3*HZ until the first state transition. */
+const NEW_CONN_TIMEOUT = 3;
+
+/** Directions of ip_vs_proto_tcp.c tcp_state_off[]: IP_VS_DIR_INPUT / OUTPUT / INPUT_ONLY -> row offset. */
+export const IP_VS_DIR_INPUT = 0, IP_VS_DIR_OUTPUT = 1;
+const TCP_DIR_INPUT = 0, TCP_DIR_OUTPUT = 4, TCP_DIR_INPUT_ONLY = 8;
+
+// sNO (0) and sSA (10) appear only as column indexes.
+const sES = 1, sSS = 2, sSR = 3, sFW = 4, sTW = 5, sCL = 6, sCW = 7, sLA = 8, sLI = 9;
+/** ip_vs_proto_tcp.c tcp_states[] (rows: INPUT, OUTPUT, INPUT-ONLY x syn, fin, ack, rst). */
+const TCP_STATES: readonly (readonly number[])[] = [
+  /* INPUT        NONE, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
+  /* syn */ [sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR],
+  /* fin */ [sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW],
+  /* ack */ [sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES],
+  /* rst */ [sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR],
+  /* OUTPUT */
+  /* syn */ [sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR],
+  /* fin */ [sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW],
+  /* ack */ [sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES],
+  /* rst */ [sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL],
+  /* INPUT-ONLY */
+  /* syn */ [sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR],
+  /* fin */ [sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW],
+  /* ack */ [sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES],
+  /* rst */ [sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL],
+];
+
+/** TCP header flag bits as the packet carries them. */
+export const TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10;
+
+/** tcp_state_idx(): rst, then syn, then fin, then ack; -1 for none. */
+function tcpStateIdx(th: number): number {
+  if (th & TH_RST) return 3;
+  if (th & TH_SYN) return 0;
+  if (th & TH_FIN) return 1;
+  if (th & TH_ACK) return 2;
+  return -1;
+}
+
+/** The net.ipv4.vs.* sysctls that change the path (ip_vs_ctl.c defaults). */
+export interface IpvsSysctl {
+  conntrack: number; // 0
+  expire_nodest_conn: number; // 0
+  conn_reuse_mode: number; // 1
+  expire_quiescent_template: number; // 0
+}
+export const IPVS_SYSCTL_DEFAULTS: IpvsSysctl = { conntrack: 0, expire_nodest_conn: 0, conn_reuse_mode: 1, expire_quiescent_template: 0 };
+
+export class IpvsConn {
+  state = IP_VS_TCP_S_NONE;
+  /** cp->timeout in jiffies; the timer runs out at `expires`. */
+  timeout: number;
+  expires: number;
+  /** cp->n_control: connections this template controls. */
+  nControl = 0;
+  inpkts = 0;
+  constructor(
+    readonly protocol: number,
+    readonly caddr: Uint8Array, readonly cport: number,
+    readonly vaddr: Uint8Array, readonly vport: number,
+    readonly daddr: Uint8Array, readonly dport: number,
+    public flags: number,
+    public dest: IpvsDest | null,
+    readonly svc: IpvsService,
+    /** cp->control: the persistence template this connection belongs to. */
+    readonly control: IpvsConn | null,
+    now: number, hz: number,
+  ) {
+    this.timeout = NEW_CONN_TIMEOUT * hz;
+    this.expires = now + this.timeout;
+  }
+  get template(): boolean {
+    return (this.flags & IP_VS_CONN_F_TEMPLATE) !== 0;
+  }
+}
+
+const key = (p: number, a: Uint8Array, ap: number, b: Uint8Array, bp: number) => `${p}|${a.join('.')}|${ap}|${b.join('.')}|${bp}`;
+
+export class IpvsConnTable {
+  private readonly inTab = new Map<string, IpvsConn>();
+  private readonly outTab = new Map<string, IpvsConn>();
+  readonly sysctl: IpvsSysctl;
+
+  constructor(sysctl: Partial<IpvsSysctl> = {}, readonly hz = 250) {
+    this.sysctl = { ...IPVS_SYSCTL_DEFAULTS, ...sysctl };
+  }
+
+  /** Every entry (templates included), for `ipvsadm -L -c`. */
+  entries(): IterableIterator<IpvsConn> {
+    return this.inTab.values();
+  }
+
+  /** ip_vs_conn_in_get(): a live connection from the client side. */
+  inGet(protocol: number, caddr: Uint8Array, cport: number, vaddr: Uint8Array, vport: number, now: number): IpvsConn | undefined {
+    return this.live(this.inTab.get(key(protocol, caddr, cport, vaddr, vport)), now);
+  }
+
+  /** ip_vs_conn_out_get(): a live connection from the real server's side (masquerade replies). */
+  outGet(protocol: number, daddr: Uint8Array, dport: number, caddr: Uint8Array, cport: number, now: number): IpvsConn | undefined {
+    return this.live(this.outTab.get(key(protocol, daddr, dport, caddr, cport)), now);
+  }
+
+  private live(cp: IpvsConn | undefined, now: number): IpvsConn | undefined {
+    if (!cp) return undefined;
+    // The timer has run out (a template still in control is re-armed instead).
+    if (((cp.expires - now) | 0) <= 0 && this.expire(cp, now)) return undefined;
+    return cp;
+  }
+
+  /**
+   * ip_vs_conn_expire(): the timer ran out. A template still controlling
+   * connections is re-armed (its n_control keeps it); otherwise unlinked,
+   * the dest counters dropped (ip_vs_unbind_dest) and the controller told.
+   */
+  expire(cp: IpvsConn, now: number): boolean {
+    if (cp.nControl > 0) {
+      cp.expires = now + cp.timeout;
+      return false;
+    }
+    this.inTab.delete(key(cp.protocol, cp.caddr, cp.cport, cp.vaddr, cp.vport));
+    if (!cp.template) this.outTab.delete(key(cp.protocol, cp.daddr, cp.dport, cp.caddr, cp.cport));
+    if (cp.control) cp.control.nControl--;
+    const d = cp.dest;
+    if (d) {
+      if (cp.template) d.persistconns--;
+      else if (cp.flags & IP_VS_CONN_F_INACTIVE) d.inactconns--;
+      else d.activeconns--;
+      // ip_vs_unbind_dest: the overload flag falls with the l_threshold (or 3/4 of u_threshold).
+      if (d.lThreshold !== 0) {
+        if (totalConns(d) < d.lThreshold) d.flags &= ~IP_VS_DEST_F_OVERLOAD;
+      } else if (d.uThreshold !== 0) {
+        if (totalConns(d) * 4 < d.uThreshold * 3) d.flags &= ~IP_VS_DEST_F_OVERLOAD;
+      } else d.flags &= ~IP_VS_DEST_F_OVERLOAD;
+    }
+    return true;
+  }
+
+  /** Runs every timer that is due (the connection timers of a quiet table). */
+  expireDue(now: number): void {
+    for (const cp of [...this.inTab.values()]) if (((cp.expires - now) | 0) <= 0) this.expire(cp, now);
+  }
+
+  /**
+   * ip_vs_conn_new() + ip_vs_bind_dest(): the dest's conn_flags (forwarding
+   * method, IP_VS_CONN_F_INACTIVE set by __ip_vs_update_dest) go on the
+   * connection; a normal connection counts as inactive until the protocol
+   * makes it ESTABLISHED, a template as persistent.
+   */
+  private newConn(svc: IpvsService, vaddr: Uint8Array, vport: number, caddr: Uint8Array, cport: number,
+    dest: IpvsDest, dport: number, flags: number, control: IpvsConn | null, protocol: number, now: number): IpvsConn {
+    const f = flags | (dest.fwd & IP_VS_CONN_F_FWD_MASK) | IP_VS_CONN_F_INACTIVE | (this.sysctl.conntrack ? IP_VS_CONN_F_NFCT : 0);
+    const cp = new IpvsConn(protocol, caddr, cport, vaddr, vport, dest.addr, dport, f, dest, svc, control, now, this.hz);
+    this.inTab.set(key(protocol, caddr, cport, vaddr, vport), cp);
+    if (!(flags & IP_VS_CONN_F_TEMPLATE)) this.outTab.set(key(protocol, dest.addr, dport, caddr, cport), cp);
+    if (flags & IP_VS_CONN_F_TEMPLATE) dest.persistconns++;
+    else dest.inactconns++;
+    if (dest.uThreshold !== 0 && totalConns(dest) >= dest.uThreshold) dest.flags |= IP_VS_DEST_F_OVERLOAD;
+    if (control) control.nControl++;
+    dest.conns += flags & IP_VS_CONN_F_TEMPLATE ? 0 : 1;
+    if (!(flags & IP_VS_CONN_F_TEMPLATE)) svc.conns++;
+    return cp;
+  }
+
+  /**
+   * ip_vs_schedule(): a new connection to `svc` for the packet, or null
+   * (no destination: the kernel then answers ICMP port unreachable or drops,
+   * ip_vs_leave). Persistent services go through ip_vs_sched_persist().
+   */
+  schedule(svc: IpvsService, p: SchedPacket, now: number): IpvsConn | null {
+    const c = svc.conf;
+    if (c.flags & IP_VS_SVC_F_PERSISTENT) return this.schedPersist(svc, p, now);
+    const dest = svc.schedule(p, now);
+    if (!dest) return null;
+    // ip_vs_schedule: cp dport = dest->port ? dest->port : vport.
+    return this.newConn(svc, p.daddr, p.dport, p.saddr, p.sport, dest, dest.port || p.dport, 0, null, p.protocol, now);
+  }
+
+  /**
+   * ip_vs_sched_persist(): the template (protocol, caddr & netmask, 0,
+   * vaddr or fwmark, vport) picks the dest while it lives
+   * (ip_vs_check_template: the dest must still be available, and with
+   * expire_quiescent_template of weight > 0); a new template lives
+   * svc->timeout seconds and is refreshed by each connection it controls.
+   */
+  private schedPersist(svc: IpvsService, p: SchedPacket, now: number): IpvsConn | null {
+    const c = svc.conf;
+    const snet = new Uint8Array(p.saddr.length);
+    for (let i = 0; i < snet.length; i++) snet[i] = p.saddr[i]! & c.netmask[i]!;
+    // A fwmark service keys its templates by the mark, in the vaddr slot, protocol IPPROTO_IP.
+    const tProto = c.fwmark ? 0 : p.protocol;
+    const tVaddr = c.fwmark ? Uint8Array.of(c.fwmark >>> 24, (c.fwmark >>> 16) & 255, (c.fwmark >>> 8) & 255, c.fwmark & 255) : p.daddr;
+    // Port-zero services (-t VIP:0) make templates for every port: vport 0.
+    const tVport = c.fwmark || c.port === 0 ? 0 : p.dport;
+    let ct = this.live(this.inTab.get(key(tProto, snet, 0, tVaddr, tVport)), now);
+    if (ct && !this.checkTemplate(ct, now)) ct = undefined;
+    let dest: IpvsDest | null;
+    if (ct) dest = ct.dest;
+    else {
+      dest = svc.schedule(p, now);
+      if (!dest) return null;
+      ct = this.newConn(svc, tVaddr, tVport, snet, 0, dest, tVport ? dest.port : 0, IP_VS_CONN_F_TEMPLATE, null, tProto, now);
+      ct.timeout = c.timeout * this.hz;
+    }
+    ct.expires = now + ct.timeout;
+    const cp = this.newConn(svc, p.daddr, p.dport, p.saddr, p.sport, dest!, dest!.port || p.dport, 0, ct, p.protocol, now);
+    return cp;
+  }
+
+  /** ip_vs_check_template(). */
+  private checkTemplate(ct: IpvsConn, now: number): boolean {
+    const d = ct.dest;
+    if (!d || !(d.flags & IP_VS_DEST_F_AVAILABLE) || (this.sysctl.expire_quiescent_template && d.weight === 0)) {
+      // The kernel makes the template's key unusable and lets it expire now.
+      ct.expires = now;
+      if (ct.nControl === 0) this.expire(ct, now);
+      else this.inTab.delete(key(ct.protocol, ct.caddr, ct.cport, ct.vaddr, ct.vport));
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * ip_vs_in_hook()'s check of a TCP SYN (is_new_conn) that finds a
+   * connection: with expire_nodest_conn and a quiesced dest, or with
+   * conn_reuse_mode and a connection in TIME_WAIT (or FIN_WAIT without
+   * output, mode bit 2) not under a template (is_new_conn_expected), the old
+   * connection is expired and the SYN scheduled anew. Returns the connection
+   * to use: `cp`, null (schedule a new one) or 'drop' (the old conntrack
+   * entry would keep the stale NAT: NF_DROP, the client retransmits).
+   */
+  reuseCheck(cp: IpvsConn, now: number): IpvsConn | null | 'drop' {
+    const s = this.sysctl;
+    let resched = false;
+    let oldCt = false;
+    if (s.expire_nodest_conn && cp.dest && cp.dest.weight === 0) {
+      resched = true;
+      oldCt = (cp.flags & IP_VS_CONN_F_NFCT) !== 0;
+    } else if (s.conn_reuse_mode && newConnExpected(cp, s.conn_reuse_mode)) {
+      oldCt = (cp.flags & IP_VS_CONN_F_NFCT) !== 0;
+      resched = cp.nControl === 0 ? true : !oldCt;
+    }
+    if (!resched) return cp;
+    if (cp.nControl === 0) {
+      cp.expires = now;
+      this.expire(cp, now);
+    }
+    return oldCt ? 'drop' : null;
+  }
+
+  /**
+   * tcp_state_transition() / udp_state_transition(): the state, the
+   * active/inactive counters and the timeout after a packet of `dir`
+   * (IP_VS_DIR_INPUT from the client, IP_VS_DIR_OUTPUT from the real server).
+   */
+  stateTransition(cp: IpvsConn, dir: number, tcpFlags: number, now: number): void {
+    cp.inpkts += dir === IP_VS_DIR_INPUT ? 1 : 0;
+    if (cp.protocol === IPPROTO_TCP) {
+      let off = dir === IP_VS_DIR_OUTPUT ? TCP_DIR_OUTPUT : TCP_DIR_INPUT;
+      if (cp.flags & IP_VS_CONN_F_NOOUTPUT) {
+        if (off === TCP_DIR_OUTPUT) cp.flags &= ~IP_VS_CONN_F_NOOUTPUT;
+        else off = TCP_DIR_INPUT_ONLY;
+      }
+      const idx = tcpStateIdx(tcpFlags);
+      const ns = idx < 0 ? IP_VS_TCP_S_CLOSE : TCP_STATES[off + idx]![cp.state]!;
+      if (ns !== cp.state && cp.dest) {
+        const d = cp.dest;
+        if (!(cp.flags & IP_VS_CONN_F_INACTIVE) && ns !== IP_VS_TCP_S_ESTABLISHED) {
+          d.activeconns--; d.inactconns++; cp.flags |= IP_VS_CONN_F_INACTIVE;
+        } else if (cp.flags & IP_VS_CONN_F_INACTIVE && ns === IP_VS_TCP_S_ESTABLISHED) {
+          d.activeconns++; d.inactconns--; cp.flags &= ~IP_VS_CONN_F_INACTIVE;
+        }
+      }
+      cp.state = ns;
+      cp.timeout = TCP_TIMEOUTS[ns]! * this.hz;
+    } else if (cp.protocol === IPPROTO_UDP) {
+      cp.timeout = UDP_TIMEOUT * this.hz;
+    }
+    // ip_vs_conn_put(): the timer restarts from now.
+    cp.expires = now + cp.timeout;
+    if (cp.control) cp.control.expires = now + cp.control.timeout;
+  }
+
+  /** One line of `ipvsadm -L -c -n` (ip_vs_conn_seq_show: pro, expire mm:ss, state, source, virtual, destination). */
+  static format(cp: IpvsConn, now: number, hz: number): string {
+    const fam = cp.caddr.length === 4 ? 4 : 6;
+    const left = Math.max(0, Math.floor(((cp.expires - now) | 0) / hz));
+    const mmss = `${String(Math.floor(left / 60)).padStart(2, '0')}:${String(left % 60).padStart(2, '0')}`;
+    const pro = cp.template ? 'IP' : cp.protocol === IPPROTO_TCP ? 'TCP' : cp.protocol === IPPROTO_UDP ? 'UDP' : 'IP';
+    const state = cp.template ? 'NONE' : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : 'UDP';
+    return `${pro.padEnd(3)} ${mmss}  ${state.padEnd(11)} ${addrPort(fam, cp.caddr, cp.cport).padEnd(21)} ${addrPort(fam, cp.vaddr, cp.vport).padEnd(21)} ${addrPort(fam, cp.daddr, cp.dport)}`;
+  }
+}
+
+/** is_new_conn_expected() (ip_vs_core.c). */
+function newConnExpected(cp: IpvsConn, mode: number): boolean {
+  if (cp.control) return false;
+  if (cp.protocol === IPPROTO_TCP) {
+    return cp.state === IP_VS_TCP_S_TIME_WAIT || ((mode & 2) !== 0 && cp.state === IP_VS_TCP_S_FIN_WAIT && (cp.flags & IP_VS_CONN_F_NOOUTPUT) !== 0);
+  }
+  return false;
+}
+

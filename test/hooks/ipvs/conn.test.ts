@@ -1,0 +1,122 @@
+/**
+ * The IPVS connection table on virtual time (Linux 6.18 ip_vs_conn.c,
+ * ip_vs_proto_tcp.c set_tcp_state / tcp_states[] / tcp_timeouts[],
+ * ip_vs_core.c ip_vs_sched_persist and the conn_reuse_mode /
+ * expire_nodest_conn checks of ip_vs_in_hook), on a kube-proxy IPVS-mode
+ * ClusterIP service with three endpoints.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  buildServices, parseIpvsadmSave, IpvsConnTable, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, TH_ACK, TH_FIN, TH_SYN,
+  IP_VS_TCP_S_SYN_RECV, IP_VS_TCP_S_ESTABLISHED, IP_VS_TCP_S_CLOSE_WAIT, IP_VS_TCP_S_TIME_WAIT, type SchedPacket,
+} from '../../../hooks/ipvs/index.js';
+import { formatIPv4, parseIPv4 } from '../../../core/addr.js';
+
+const HZ = 250;
+const KUBE = `-A -t 10.96.45.7:80 -s rr
+-a -t 10.96.45.7:80 -r 10.244.1.5:8080 -m -w 1
+-a -t 10.96.45.7:80 -r 10.244.1.6:8080 -m -w 1
+-a -t 10.96.45.7:80 -r 10.244.2.9:8080 -m -w 1
+-A -t 10.96.45.8:80 -s rr -p 300 -M 255.255.255.0
+-a -t 10.96.45.8:80 -r 10.244.1.5:8080 -m -w 1
+-a -t 10.96.45.8:80 -r 10.244.1.6:8080 -m -w 1
+-A -u 10.96.0.10:53 -s rr
+-a -u 10.96.0.10:53 -r 10.244.0.3:53 -m -w 1
+`;
+
+const syn = (saddr: string, sport: number, daddr = '10.96.45.7', dport = 80, protocol = 6): SchedPacket => ({
+  family: 4, saddr: parseIPv4(saddr)!, sport, daddr: parseIPv4(daddr)!, dport, protocol,
+});
+
+describe('IPVS connections', () => {
+  it('masquerade to the three endpoints in rr order, the TCP states and counters of set_tcp_state', () => {
+    const [svc] = buildServices(parseIpvsadmSave(KUBE, 't'));
+    const t = new IpvsConnTable({}, HZ);
+    // Kernel list: 10.244.2.9, 10.244.1.6, 10.244.1.5 (list_add_rcu at the head).
+    const conns = [40001, 40002, 40003, 40004].map((p) => t.schedule(svc!, syn('192.168.1.10', p), 0)!);
+    expect(conns.map((c) => `${formatIPv4(c.daddr)}:${c.dport}`)).toEqual(['10.244.2.9:8080', '10.244.1.6:8080', '10.244.1.5:8080', '10.244.2.9:8080']);
+    const cp = conns[0]!;
+    const d = cp.dest!;
+    // ip_vs_bind_dest: __ip_vs_update_dest set IP_VS_CONN_F_INACTIVE in the dest's conn_flags.
+    expect([d.activeconns, d.inactconns]).toEqual([0, 2]);
+    expect(cp.timeout).toBe(3 * HZ); // ip_vs_conn_new
+    // The SYN itself (INPUT syn): sNO -> sSR, timeout tcp_timeouts[SYN_RECV] = 60 s.
+    t.stateTransition(cp, IP_VS_DIR_INPUT, TH_SYN, 0);
+    expect([cp.state, cp.timeout]).toEqual([IP_VS_TCP_S_SYN_RECV, 60 * HZ]);
+    // SYN-ACK from the real server (OUTPUT, syn row): sSR -> sSR.
+    t.stateTransition(cp, IP_VS_DIR_OUTPUT, TH_SYN | TH_ACK, 1);
+    expect(cp.state).toBe(IP_VS_TCP_S_SYN_RECV);
+    // The client's ACK (INPUT ack): sSR -> sES: active now; 15 min.
+    t.stateTransition(cp, IP_VS_DIR_INPUT, TH_ACK, 2);
+    expect([cp.state, cp.timeout, d.activeconns, d.inactconns]).toEqual([IP_VS_TCP_S_ESTABLISHED, 900 * HZ, 1, 1]);
+    // The reply direction finds the connection by (daddr, dport, caddr, cport).
+    expect(t.outGet(6, d.addr, 8080, parseIPv4('192.168.1.10')!, 40001, 3)).toBe(cp);
+    // The client's FIN (INPUT fin): sES -> sCW, inactive again, 60 s.
+    t.stateTransition(cp, IP_VS_DIR_INPUT, TH_FIN | TH_ACK, 4);
+    expect([cp.state, cp.timeout, d.activeconns, d.inactconns]).toEqual([IP_VS_TCP_S_CLOSE_WAIT, 60 * HZ, 0, 2]);
+    // The timer: alive one jiffy before, gone at expires.
+    const vip = parseIPv4('10.96.45.7')!;
+    const c = parseIPv4('192.168.1.10')!;
+    expect(t.inGet(6, c, 40001, vip, 80, 4 + 60 * HZ - 1)).toBe(cp);
+    expect(t.inGet(6, c, 40001, vip, 80, 4 + 60 * HZ)).toBeUndefined();
+    expect(d.inactconns).toBe(1); // the fourth connection, not yet expired (3 s from 0)
+    t.expireDue(3 * HZ);
+    expect([...t.entries()].length).toBe(0);
+    expect(svc!.conns).toBe(4);
+  });
+
+  it('persistence: one template per client /24, persistconns, the template outlives its connections', () => {
+    const svc = buildServices(parseIpvsadmSave(KUBE, 't'))[1]!;
+    const t = new IpvsConnTable({}, HZ);
+    const a = t.schedule(svc, syn('192.168.1.10', 1000, '10.96.45.8'), 0)!;
+    const b = t.schedule(svc, syn('192.168.1.99', 2000, '10.96.45.8'), 0)!; // same /24: the template's dest, not rr's next
+    const c = t.schedule(svc, syn('192.168.2.10', 3000, '10.96.45.8'), 0)!; // another /24: rr moves on
+    expect(b.dest).toBe(a.dest);
+    expect(c.dest).not.toBe(a.dest);
+    expect(a.dest!.persistconns).toBe(1);
+    expect(a.control).toBe(b.control);
+    expect(a.control!.nControl).toBe(2);
+    // The connections expire after 3 s; the template (300 s) is then free to expire at 300 s after its last refresh.
+    t.expireDue(3 * HZ);
+    expect([...t.entries()].filter((e) => !e.template).length).toBe(0);
+    expect(a.control!.nControl).toBe(0);
+    t.expireDue(300 * HZ - 1);
+    expect(a.dest!.persistconns).toBe(1);
+    t.expireDue(300 * HZ);
+    expect(a.dest!.persistconns).toBe(0);
+    expect([...t.entries()].length).toBe(0);
+  });
+
+  it('conn_reuse_mode: a SYN meeting TIME_WAIT is scheduled anew; expire_nodest_conn: a quiesced dest', () => {
+    const svc = buildServices(parseIpvsadmSave(KUBE, 't'))[0]!;
+    const t = new IpvsConnTable({}, HZ);
+    const cp = t.schedule(svc, syn('192.168.1.10', 5000), 0)!;
+    cp.state = IP_VS_TCP_S_TIME_WAIT;
+    expect(t.reuseCheck(cp, 1)).toBeNull(); // conn_reuse_mode 1, no conntrack: expire, reschedule
+    expect([...t.entries()].length).toBe(0);
+    const t0 = new IpvsConnTable({ conn_reuse_mode: 0 }, HZ);
+    const cp0 = t0.schedule(svc, syn('192.168.1.10', 5000), 0)!;
+    cp0.state = IP_VS_TCP_S_TIME_WAIT;
+    expect(t0.reuseCheck(cp0, 1)).toBe(cp0);
+    // net.ipv4.vs.conntrack=1: the old conntrack entry keeps the old NAT: NF_DROP.
+    const tc = new IpvsConnTable({ conntrack: 1 }, HZ);
+    const cpc = tc.schedule(svc, syn('192.168.1.10', 5000), 0)!;
+    cpc.state = IP_VS_TCP_S_TIME_WAIT;
+    expect(tc.reuseCheck(cpc, 1)).toBe('drop');
+    const tn = new IpvsConnTable({ expire_nodest_conn: 1 }, HZ);
+    const cpn = tn.schedule(svc, syn('192.168.1.10', 6000), 0)!;
+    cpn.state = IP_VS_TCP_S_ESTABLISHED;
+    expect(tn.reuseCheck(cpn, 1)).toBe(cpn);
+    cpn.dest!.weight = 0;
+    expect(tn.reuseCheck(cpn, 1)).toBeNull();
+  });
+
+  it('UDP: inactive, 300 s from the last packet', () => {
+    const svc = buildServices(parseIpvsadmSave(KUBE, 't'))[2]!;
+    const t = new IpvsConnTable({}, HZ);
+    const cp = t.schedule(svc, syn('10.244.1.5', 33333, '10.96.0.10', 53, 17), 0)!;
+    t.stateTransition(cp, IP_VS_DIR_INPUT, 0, 0);
+    expect([cp.dest!.activeconns, cp.dest!.inactconns, cp.timeout]).toEqual([0, 1, 300 * HZ]);
+    expect(IpvsConnTable.format(cp, 0, HZ)).toBe('UDP 05:00  UDP         10.244.1.5:33333      10.96.0.10:53         10.244.0.3:53');
+  });
+});
