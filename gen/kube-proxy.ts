@@ -38,6 +38,7 @@
  * distribution). nft-ruleset.txt is not read by nfvm.
  */
 import { createHash } from 'node:crypto';
+import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
 
 export type KubeMode = 'iptables' | 'ipvs' | 'nftables';
 export const KUBE_MODES: readonly KubeMode[] = ['iptables', 'ipvs', 'nftables'];
@@ -458,7 +459,9 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: string; ipsets
     ipsetText.push(`create ${name} ${spec}`);
     for (const e of els) ipsetText.push(`add ${name} ${e}`);
   }
-  return { rules: render([filter, nat]), ipsets: ipsetText.join('\n') + '\n', ipvsadm: vs.join('\n') + '\n' };
+    // ipvsadm-save prints the services and their real servers in its own order: the text goes through nfvm's reader and printer of it
+  const ipvsadm = formatIpvsadmSave(parseIpvsadmSave(vs.join('\n') + '\n', 'ipvsadm-save.txt'));
+  return { rules: render([filter, nat]), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
 }
 
 /** The snapshot's device and address files: lo, eth0 (the node IP), cni0 (the pod network), kube-ipvs0 in IPVS mode. */

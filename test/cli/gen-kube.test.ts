@@ -14,6 +14,7 @@ import { corpusPath, describeCorpus } from '../helpers/corpus.js';
 import { kubeHash, kubeServices, statisticProbability, type KubeGenOptions } from '../../gen/kube-proxy.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
+import { formatIpvsadmSave, parseIpvsadmSave } from '../../hooks/ipvs/index.js';
 
 let cli: string;
 let tmp: string;
@@ -70,7 +71,10 @@ describe('nfvm gen kube-proxy', () => {
       expect(noComments(r.out)).toBe(readFileSync(rules, 'utf8'));
       if (mode === 'ipvs') {
         const svcs = kubeServices(o);
-        const vs = readFileSync(join(dir, 'ipvsadm-save.txt'), 'utf8').split('\n').filter((l) => l.startsWith('-A '));
+        const ipvsText = readFileSync(join(dir, 'ipvsadm-save.txt'), 'utf8');
+        // ipvsadm-save -n prints services and real servers sorted: the generated text is what it would print
+        expect(formatIpvsadmSave(parseIpvsadmSave(ipvsText, 'ipvsadm-save.txt'))).toBe(ipvsText);
+        const vs = ipvsText.split('\n').filter((l) => l.startsWith('-A '));
         expect(vs.length).toBe(svcs.length + svcs.filter((s) => s.nodePort !== undefined).length);
         const addrs = JSON.parse(readFileSync(join(dir, 'ip-addr.json'), 'utf8')) as { ifname: string; addr_info: { local: string }[] }[];
         expect(addrs.find((l) => l.ifname === 'kube-ipvs0')!.addr_info.map((a) => a.local)).toEqual(svcs.map((s) => s.clusterIp));
