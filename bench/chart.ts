@@ -27,7 +27,7 @@ export function logChart(title: string, xLabel: string, yLabel: string, series: 
   const y1 = decade(Math.max(...pts.map((p) => p[1])), true);
   const px = (x: number): number => L + ((Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0))) * (W - L - R);
   const py = (y: number): number => H - B - ((Math.log10(y) - Math.log10(y0)) / (Math.log10(y1) - Math.log10(y0))) * (H - T - B);
-  const fmt = (v: number): string => (v >= 1000 ? `${v / 1000}k` : String(v));
+  const fmt = (v: number): string => (v >= 1e6 ? `${v / 1e6}M` : v >= 1000 ? `${v / 1000}k` : String(v));
   const o: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,

@@ -50,6 +50,9 @@ export async function kubeMain(argv: readonly string[]): Promise<number> {
   }
   if (quick) sizes = sizes.filter((n) => n <= 1000).slice(0, 2).concat(sizes.every((n) => n > 1000) ? [100, 1000] : []);
   const time = quick ? 150 : Number(process.env.NFVM_BENCH_MS ?? 1000);
+  // the parts print progress with console.log (bench/kernel.ts's rows): under --json stdout carries the document only
+  if (json) console.log = (...xs: unknown[]): void => void process.stderr.write(`${xs.map(String).join(' ')}\n`);
+  const out = (s: string): void => void process.stdout.write(s);
   const log = (s: string): void => {
     if (!json) process.stdout.write(s);
     else process.stderr.write(s);
@@ -75,7 +78,7 @@ export async function kubeMain(argv: readonly string[]): Promise<number> {
     writeFileSync(svg, logChart('nfvm: kube-proxy modes, cost per packet through the node', 'Services (log scale)', 'ns per packet (log scale)', [...series, ...est]));
   }
   if (json) {
-    process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+    out(JSON.stringify(doc, null, 2) + '\n');
     return 0;
   }
   const km = typeof doc.kernelModel === 'object' ? doc.kernelModel : undefined;
