@@ -85,9 +85,11 @@ async function measure(name: string, rs: Ruleset, table: TableName, chain: strin
 }
 
 /** `optimize`: the VM's program (1, the default: with classifier prefilters; 0: straight lowering). */
-export async function benchEngines(time = 1500, optimize: 0 | 1 = 1): Promise<EngineRow[]> {
+/** `only`: the ClassBench sets to run (default all), without the kube-proxy rows when given. */
+export async function benchEngines(time = 1500, optimize: 0 | 1 = 1, only?: readonly string[]): Promise<EngineRow[]> {
   const rows: EngineRow[] = [];
   for (const { name, rules: rulesPath, trace: tracePath } of CLASSBENCH_SETS) {
+    if (only && !only.includes(name)) continue;
     const p = join(CORPUS, rulesPath);
     if (!existsSync(p)) {
       console.warn(`[skip] ${name}: ${p} not found (set NFVM_CORPUS)`);
@@ -100,7 +102,7 @@ export async function benchEngines(time = 1500, optimize: 0 | 1 = 1): Promise<En
     const pkts = poolOf(headers.map(headerFrame), 2, 'eth0', false);
     rows.push(await measure(name, rs, 'filter', 'FORWARD', pkts, filters.length, time, optimize));
   }
-  for (const services of [1000, 10000]) {
+  for (const services of only ? [] : [1000, 10000]) {
     const text = kubeProxyRuleset({ services, endpointsPerService: 2 });
     const rs = parseRestore(text);
     const nrules = [...rs.tables.get('nat')!.chains.values()].reduce((s, c) => s + c.rules.length, 0);

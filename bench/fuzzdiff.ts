@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeProxyRuleset, kubeRuleCount } from './gen-kube.js';
+import { kubeServices } from '../gen/kube-proxy.js';
 import { timed } from './proc.js';
 
 export interface FuzzDiffRow {
@@ -26,10 +27,11 @@ export function benchFuzzDiff(cli: string, repo: string): FuzzDiffRow[] {
   try {
     const opts = { services: 30_000, endpointsPerService: 2 };
     const old = kubeProxyRuleset(opts);
-    // the endpoint 10.180.58.152 (Service 15000's first): its DNAT target moves
-    const from = '--to-destination 10.180.58.152:8080';
+    // Service 15000's first endpoint: its DNAT target moves to the next address
+    const sv = kubeServices({ services: opts.services, endpoints: opts.endpointsPerService, mode: 'iptables' })[15_000]!;
+    const from = `--to-destination ${sv.endpoints[0]}:${sv.targetPort}`;
     if (old.split(from).length !== 2) throw new Error('planted change not unique');
-    const changed = old.replace(from, '--to-destination 10.180.58.153:8080');
+    const changed = old.replace(from, `--to-destination ${sv.endpoints[0]!.replace(/\d+$/, (d) => String(Number(d) ^ 1))}:${sv.targetPort}`);
     writeFileSync(join(dir, 'old.txt'), old);
     writeFileSync(join(dir, 'new.txt'), changed);
     for (let i = 0; i < 3; i++) {

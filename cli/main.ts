@@ -19,6 +19,8 @@ import { isReplayWorker, replayWorker } from './replay-workers.js';
 import { writeOutput, type Output } from './io.js';
 import { DIFF, cmdDiff } from './diff.js';
 import { FUZZ, cmdFuzz } from './fuzz.js';
+import { GEN, cmdGen } from './gen.js';
+import { BENCH, cmdBench } from './bench.js';
 
 /** A command's output, and its exit status when not 0 (diff: 1 when differences were found). */
 type CommandResult = Output | { out: string; code: number };
@@ -31,6 +33,8 @@ const COMMANDS: ReadonlyMap<string, { spec: CommandSpec; run: (argv: readonly st
   ['replay', { spec: REPLAY, run: cmdReplay }],
   ['fuzz', { spec: FUZZ, run: cmdFuzz }],
   ['diff', { spec: DIFF, run: cmdDiff }],
+  ['gen', { spec: GEN, run: cmdGen }],
+  ['bench', { spec: BENCH, run: cmdBench }],
 ]);
 
 const USAGE = `nfvm ${NFVM_VERSION}: a kernel-faithful model of Linux packet filtering

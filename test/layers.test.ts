@@ -1,6 +1,6 @@
 /**
  * The layers point one way (notes/ARCH.md): core ← vm ← ext ← compiler ←
- * engine ← hooks ← fuzz ← cli. A folder imports only from folders below it (and
+ * engine ← hooks ← fuzz ← gen ← cli. A folder imports only from folders below it (and
  * from itself); type-only imports and re-exports count too, since they tie
  * the folders together as much as value imports do.
  */
@@ -10,7 +10,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const RANK: Readonly<Record<string, number>> = { core: 1, vm: 2, ext: 3, compiler: 4, engine: 5, hooks: 6, fuzz: 7, cli: 8 };
+const RANK: Readonly<Record<string, number>> = { core: 1, vm: 2, ext: 3, compiler: 4, engine: 5, hooks: 6, fuzz: 7, gen: 8, cli: 9 };
 
 function tsFiles(dir: string): string[] {
   const out: string[] = [];

@@ -107,7 +107,7 @@ export interface CaptureReport {
 }
 
 /** Refuses a target that exists and is not an empty directory (exit 2: nothing is run). */
-function checkTarget(dir: string, target: string): void {
+export function checkTarget(dir: string, target: string): void {
   let entries: string[];
   try {
     if (!statSync(target).isDirectory()) throw new NfvmError('io', 'already exists and is not a directory', dir, undefined, undefined);
@@ -222,14 +222,22 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
     if (c.omitEmpty && text.trim() === '') continue;
     outputs.set(c.file, text);
   }
+  writeSnapshotDir(dir, target, outputs);
+  return { dir: target, written: [...outputs.keys()], skipped, backends, notes };
+}
+
+/**
+ * Writes a snapshot's files into a new directory next to `target` and
+ * renames it into place (rename(2) replaces an empty directory), so a
+ * failure leaves nothing half-written. `dir` is the name for messages.
+ */
+export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyMap<string, string>): void {
   const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
   try {
     for (const [f, t] of outputs) writeFileSync(join(tmp, f), t, { mode: 0o644 });
-    // rename(2) replaces an empty directory.
     renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw new CaptureError(`${dir}: cannot write the snapshot (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return { dir: target, written: [...outputs.keys()], skipped, backends, notes };
 }

@@ -1,0 +1,506 @@
+/**
+ * `nfvm gen kube-proxy`: a node snapshot of a Kubernetes node with N Services
+ * of M endpoints each, in the structure kube-proxy (pkg/proxy/iptables,
+ * pkg/proxy/ipvs, pkg/proxy/nftables proxier.go) writes in each mode.
+ *
+ * iptables mode: syncProxyRules() as iptables-save prints its result: the
+ * base-chain jumps, KUBE-SERVICES (one dispatch rule per Service port, the
+ * nodeport rule last), KUBE-SVC-* (masquerade mark for sources outside the
+ * cluster CIDR, then the `statistic --mode random` ladder: endpoint i of n
+ * taken with probability 1/(n-i), which kube-proxy prints as "%0.10f" and
+ * iptables stores as lround(2^31 * p), printed back with "%.11f"),
+ * KUBE-SEP-* (hairpin mark, DNAT), KUBE-NODEPORTS and KUBE-EXT-* for
+ * NodePorts, KUBE-SVL-* and the health-check node ports for
+ * externalTrafficPolicy Local, KUBE-MARK-MASQ and KUBE-POSTROUTING. Chain
+ * names are kube-proxy's: "KUBE-SVC-" + the first 16 base32 characters of
+ * sha256(servicePortName + protocol) (portProtoHash), KUBE-SEP- of
+ * servicePortName + protocol + endpoint.
+ *
+ * IPVS mode: ipvsadm-save.txt (one virtual service per Service port and per
+ * NodePort, rr, masquerading real servers of weight 1), ipset-save.txt (the
+ * sets KUBE-CLUSTER-IP, KUBE-LOOP-BACK, KUBE-NODE-PORT-TCP/UDP,
+ * KUBE-IPVS-IPS, KUBE-HEALTH-CHECK-NODE-PORT), the dummy device kube-ipvs0
+ * holding every ClusterIP as a /32 (so the node accepts them as local and
+ * IPVS takes them on LOCAL_IN), and the iptables rules of IPVS mode, which
+ * match those sets instead of listing the Services.
+ *
+ * nftables mode: nft-ruleset.txt is kube-proxy's table `ip kube-proxy` as
+ * `nft list ruleset` prints it (the verdict maps service-ips and
+ * service-nodeports, numgen endpoint maps); nfvm reads iptables-save text,
+ * not nft syntax, so the same ruleset is also written in the form nfvm
+ * runs (see nftablesRules()): the verdict map is an ipset hash:ip,port with
+ * skbinfo whose element for a Service carries the Service's number in the
+ * packet mark (SET --map-set ... --map-mark: one hash lookup, as the vmap's),
+ * and the goto is a tree of mark chains linked by gotos, two bits a level
+ * (at most 3 tests, log4 N levels: the kernel's jump-stack limit counts
+ * gotos too), ending in a goto to the Service's chain; the
+ * `numgen random mod n` endpoint map is the statistic ladder (the same
+ * distribution). nft-ruleset.txt is not read by nfvm.
+ */
+import { createHash } from 'node:crypto';
+import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
+
+export type KubeMode = 'iptables' | 'ipvs' | 'nftables';
+export const KUBE_MODES: readonly KubeMode[] = ['iptables', 'ipvs', 'nftables'];
+
+export interface KubeGenOptions {
+  services: number;
+  endpoints: number;
+  mode: KubeMode;
+  /** Services of type NodePort (the first 2,768: the port range 30000-32767 holds no more). */
+  nodePorts?: boolean;
+  /** externalTrafficPolicy: Local for the NodePort Services (with nodePorts). */
+  localTrafficPolicy?: boolean;
+  /** Picks each Service's port and protocol; the same seed gives the same snapshot. */
+  seed?: number;
+}
+
+/** The node: eth0 192.168.0.2/24, pods in 10.128.0.0/9 behind cni0, ClusterIPs in 10.96.0.0/12. */
+export const NODE_IP = '192.168.0.2';
+export const CLUSTER_CIDR = '10.128.0.0/9';
+const NODEPORT_FIRST = 30000;
+const NODEPORT_COUNT = 2768;
+const HEALTHCHECK_FIRST = 10300;
+export const MAX_SERVICES = 1 << 20;
+/** Endpoints fit in 10.128.0.0/9 after the first 256 addresses. */
+export const MAX_ENDPOINTS_TOTAL = (1 << 23) - 512;
+/** The Service number's bits of the mark in nftables mode (clear of kube-proxy's 0x4000). */
+const VMAP_SHIFT = 16;
+export const MAX_NFT_SERVICES = 65535;
+
+export interface KubeService {
+  index: number;
+  /** servicePortName as kube-proxy prints it: namespace/name:portname. */
+  name: string;
+  proto: 'tcp' | 'udp';
+  clusterIp: string;
+  port: number;
+  targetPort: number;
+  nodePort?: number;
+  healthCheckNodePort?: number;
+  endpoints: string[];
+  /** Endpoints on this node (externalTrafficPolicy Local keeps only these). */
+  local: boolean[];
+  svcChain: string;
+  extChain: string;
+  svlChain: string;
+  sepChains: string[];
+}
+
+function ipv4(n: number): string {
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** kube-proxy's portProtoHash / servicePortEndpointChainName: base32(sha256(s))[:16]. */
+export function kubeHash(s: string): string {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const d = createHash('sha256').update(s).digest();
+  let out = '';
+  let v = 0;
+  let bits = 0;
+  for (let i = 0; out.length < 16; i++) {
+    v = ((v << 8) | d[i]!) & 0xffff;
+    bits += 8;
+    while (bits >= 5 && out.length < 16) {
+      out += A[(v >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
+/** xorshift32: the seed's stream of port choices. */
+function rng(seed: number): () => number {
+  let x = (seed * 2654435761 + 0x9e3779b9) >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+/** The ports Services listen on, with their pods' target ports (weights: how often the seed picks each). */
+const PORTS: ReadonlyArray<readonly [number, 'tcp' | 'udp', number, number]> = [
+  [80, 'tcp', 8080, 6], [443, 'tcp', 8443, 2], [53, 'udp', 53, 1], [6379, 'tcp', 6379, 1],
+];
+
+/** What is wrong with the options (the command's usage message), or undefined. */
+export function kubeOptionsProblem(o: KubeGenOptions): string | undefined {
+  const bad = (m: string): string => m;
+  if (!Number.isInteger(o.services) || o.services < 1 || o.services > MAX_SERVICES) return bad(`--services: 1 to ${MAX_SERVICES}`);
+  if (!Number.isInteger(o.endpoints) || o.endpoints < 0 || o.endpoints > 1000) return bad('--endpoints: 0 to 1000');
+  if (o.services * o.endpoints > MAX_ENDPOINTS_TOTAL) return bad(`--services x --endpoints: at most ${MAX_ENDPOINTS_TOTAL} endpoints (the pod network ${CLUSTER_CIDR})`);
+  if (o.mode === 'nftables' && o.services > MAX_NFT_SERVICES) return bad(`--services: at most ${MAX_NFT_SERVICES} in nftables mode (the Service number is carried in mark bits 16-31)`);
+  if (o.localTrafficPolicy && !o.nodePorts) return bad('--local-traffic-policy goes with --nodeports (externalTrafficPolicy applies to NodePort Services)');
+  return undefined;
+}
+
+/** The Services of a generated node, in order (what the snapshot's rules, sets and IPVS services are made of). */
+export function kubeServices(o: KubeGenOptions): KubeService[] {
+  const problem = kubeOptionsProblem(o);
+  if (problem) throw new RangeError(problem);
+  const next = rng(o.seed ?? 1);
+  const total = PORTS.reduce((s, p) => s + p[3], 0);
+  const out: KubeService[] = [];
+  for (let s = 0; s < o.services; s++) {
+    let r = next() % total;
+    let pi = 0;
+    while (r >= PORTS[pi]![3]) r -= PORTS[pi++]![3];
+    const [port, proto, targetPort] = PORTS[pi]!;
+    const name = `ns${s % 100}/svc${s}:p${port}`;
+    const hash = kubeHash(name + proto);
+    const endpoints: string[] = [];
+    const local: boolean[] = [];
+    const sepChains: string[] = [];
+    for (let e = 0; e < o.endpoints; e++) {
+      const addr = ipv4(((10 << 24) | (128 << 16)) + 256 + s * o.endpoints + e);
+      endpoints.push(addr);
+      local.push(e % 2 === 0);
+      sepChains.push(`KUBE-SEP-${kubeHash(name + proto + `${addr}:${targetPort}`)}`);
+    }
+    const np = o.nodePorts && s < NODEPORT_COUNT ? NODEPORT_FIRST + s : undefined;
+    out.push({
+      index: s, name, proto, clusterIp: ipv4(((10 << 24) | (96 << 16)) + 1 + s), port, targetPort,
+      nodePort: np, healthCheckNodePort: np !== undefined && o.localTrafficPolicy ? HEALTHCHECK_FIRST + s : undefined,
+      endpoints, local, svcChain: `KUBE-SVC-${hash}`, extChain: `KUBE-EXT-${hash}`, svlChain: `KUBE-SVL-${hash}`, sepChains,
+    });
+  }
+  return out;
+}
+
+/**
+ * The probability kube-proxy writes for endpoint i of n ("%0.10f" of
+ * 1/(n-i)), as iptables-save prints it back: libxt_statistic stores
+ * lround(2^31 * p) and prints "%.11f" of that over 2^31.
+ */
+export function statisticProbability(i: number, n: number): string {
+  const p = Number((1 / (n - i)).toFixed(10));
+  return (Math.round(p * 0x80000000) / 0x80000000).toFixed(11);
+}
+
+/** A table's chains in iptables-save order: builtins, then user chains sorted. */
+class TableText {
+  private readonly rules = new Map<string, string[]>();
+  constructor(readonly name: string, private readonly builtins: readonly string[]) {
+    for (const b of builtins) this.rules.set(b, []);
+  }
+  chain(name: string): string[] {
+    let r = this.rules.get(name);
+    if (!r) this.rules.set(name, (r = []));
+    return r;
+  }
+  add(chain: string, rule: string): void {
+    this.chain(chain).push(`-A ${chain} ${rule}`);
+  }
+  text(out: string[]): void {
+    out.push(`*${this.name}`);
+    const users = [...this.rules.keys()].filter((c) => !this.builtins.includes(c)).sort();
+    for (const b of this.builtins) out.push(`:${b} ACCEPT [0:0]`);
+    for (const u of users) out.push(`:${u} - [0:0]`);
+    for (const c of [...this.builtins, ...users]) for (const r of this.rules.get(c)!) out.push(r);
+    out.push('COMMIT');
+  }
+}
+
+function q(comment: string): string {
+  return `"${comment}"`;
+}
+
+/** The parts every mode shares: KUBE-MARK-MASQ, KUBE-POSTROUTING and their jumps. */
+function masqueradeChains(nat: TableText): void {
+  nat.add('POSTROUTING', `-m comment --comment ${q('kubernetes postrouting rules')} -j KUBE-POSTROUTING`);
+  nat.add('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000');
+  nat.add('KUBE-POSTROUTING', '-m mark ! --mark 0x4000/0x4000 -j RETURN');
+  nat.add('KUBE-POSTROUTING', '-j MARK --set-xmark 0x4000/0x0');
+  nat.add('KUBE-POSTROUTING', `-m comment --comment ${q('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
+}
+
+/** The statistic ladder over `seps` (with their endpoints' comments) into `chain`. */
+function endpointLadder(nat: TableText, chain: string, sv: KubeService, pick: readonly number[]): void {
+  pick.forEach((e, i) => {
+    const stat = i < pick.length - 1 ? ` -m statistic --mode random --probability ${statisticProbability(i, pick.length)}` : '';
+    nat.add(chain, `-m comment --comment ${q(`${sv.name} -> ${sv.endpoints[e]}:${sv.targetPort}`)}${stat} -j ${sv.sepChains[e]}`);
+  });
+}
+
+function sepChains(nat: TableText, sv: KubeService): void {
+  sv.endpoints.forEach((ep, e) => {
+    const c = sv.sepChains[e]!;
+    nat.add(c, `-s ${ep}/32 -m comment --comment ${q(sv.name)} -j KUBE-MARK-MASQ`);
+    nat.add(c, `-p ${sv.proto} -m comment --comment ${q(sv.name)} -m ${sv.proto} -j DNAT --to-destination ${ep}:${sv.targetPort}`);
+  });
+}
+
+const ALL = (sv: KubeService): number[] => sv.endpoints.map((_, i) => i);
+
+/** The chains behind a Service's dispatch rule (KUBE-SVC, KUBE-SEP, KUBE-EXT, KUBE-SVL), shared by iptables and nftables modes. */
+function serviceChains(nat: TableText, filter: TableText, sv: KubeService): void {
+  const cip = `-d ${sv.clusterIp}/32 -p ${sv.proto}`;
+  const dport = `-m ${sv.proto} --dport ${sv.port}`;
+  if (sv.endpoints.length === 0) {
+    filter.add('KUBE-SERVICES', `${cip} -m comment --comment ${q(`${sv.name} has no endpoints`)} ${dport} -j REJECT --reject-with icmp-port-unreachable`);
+    return;
+  }
+  nat.add(sv.svcChain, `! -s ${CLUSTER_CIDR} ${cip} -m comment --comment ${q(`${sv.name} cluster IP`)} ${dport} -j KUBE-MARK-MASQ`);
+  endpointLadder(nat, sv.svcChain, sv, ALL(sv));
+  sepChains(nat, sv);
+  if (sv.nodePort === undefined) return;
+  nat.add('KUBE-NODEPORTS', `-p ${sv.proto} -m comment --comment ${q(sv.name)} -m ${sv.proto} --dport ${sv.nodePort} -j ${sv.extChain}`);
+  if (sv.healthCheckNodePort === undefined) {
+    nat.add(sv.extChain, `-m comment --comment ${q(`masquerade traffic for ${sv.name} external destinations`)} -j KUBE-MARK-MASQ`);
+    nat.add(sv.extChain, `-j ${sv.svcChain}`);
+    return;
+  }
+  filter.add('KUBE-NODEPORTS', `-p tcp -m comment --comment ${q(`${sv.name} health check node port`)} -m tcp --dport ${sv.healthCheckNodePort} -j ACCEPT`);
+  nat.add(sv.extChain, `-s ${CLUSTER_CIDR} -m comment --comment ${q(`pod traffic for ${sv.name} external destinations`)} -j ${sv.svcChain}`);
+  nat.add(sv.extChain, `-m comment --comment ${q(`masquerade LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
+  nat.add(sv.extChain, `-m comment --comment ${q(`route LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j ${sv.svcChain}`);
+  nat.add(sv.extChain, `-j ${sv.svlChain}`);
+  endpointLadder(nat, sv.svlChain, sv, ALL(sv).filter((e) => sv.local[e]));
+}
+
+/** filter-table chains of iptables and nftables modes and their base jumps (tracepacket.rules' layout). */
+function filterBase(filter: TableText): void {
+  filter.add('INPUT', `-m comment --comment ${q('kubernetes health check service ports')} -j KUBE-NODEPORTS`);
+  filter.add('INPUT', `-m conntrack --ctstate NEW -m comment --comment ${q('kubernetes externally-visible service portals')} -j KUBE-EXTERNAL-SERVICES`);
+  filter.add('FORWARD', `-m comment --comment ${q('kubernetes forwarding rules')} -j KUBE-FORWARD`);
+  filter.add('FORWARD', `-m conntrack --ctstate NEW -m comment --comment ${q('kubernetes service portals')} -j KUBE-SERVICES`);
+  filter.add('FORWARD', `-m conntrack --ctstate NEW -m comment --comment ${q('kubernetes externally-visible service portals')} -j KUBE-EXTERNAL-SERVICES`);
+  filter.add('OUTPUT', `-m conntrack --ctstate NEW -m comment --comment ${q('kubernetes service portals')} -j KUBE-SERVICES`);
+  filter.chain('KUBE-EXTERNAL-SERVICES');
+  filter.chain('KUBE-NODEPORTS');
+  filter.chain('KUBE-SERVICES');
+  filter.add('KUBE-FORWARD', '-m conntrack --ctstate INVALID -j DROP');
+  filter.add('KUBE-FORWARD', `-m comment --comment ${q('kubernetes forwarding rules')} -m mark --mark 0x4000/0x4000 -j ACCEPT`);
+  filter.add('KUBE-FORWARD', `-m comment --comment ${q('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+}
+
+function natBase(nat: TableText): void {
+  nat.add('PREROUTING', `-m comment --comment ${q('kubernetes service portals')} -j KUBE-SERVICES`);
+  nat.add('OUTPUT', `-m comment --comment ${q('kubernetes service portals')} -j KUBE-SERVICES`);
+  masqueradeChains(nat);
+  nat.chain('KUBE-NODEPORTS');
+}
+
+const FILTER = ['INPUT', 'FORWARD', 'OUTPUT'];
+const NAT = ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'];
+const MANGLE = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+const NODEPORT_RULE = `-m comment --comment ${q('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`;
+
+function render(tables: TableText[]): string {
+  const out: string[] = [];
+  for (const t of tables) t.text(out);
+  return out.join('\n') + '\n';
+}
+
+/** iptables mode's iptables-save text. */
+export function iptablesRules(svcs: readonly KubeService[]): string {
+  const filter = new TableText('filter', FILTER);
+  const nat = new TableText('nat', NAT);
+  filterBase(filter);
+  natBase(nat);
+  for (const sv of svcs) {
+    if (sv.endpoints.length > 0) nat.add('KUBE-SERVICES', `-d ${sv.clusterIp}/32 -p ${sv.proto} -m comment --comment ${q(`${sv.name} cluster IP`)} -m ${sv.proto} --dport ${sv.port} -j ${sv.svcChain}`);
+    serviceChains(nat, filter, sv);
+  }
+  nat.add('KUBE-SERVICES', NODEPORT_RULE);
+  return render([filter, nat]);
+}
+
+/** The name of the nftables-mode mark tree's chain for the Service numbers with `prefix` in their top `depth` bits. */
+function vmapChain(depth: number, prefix: number): string {
+  return `KUBE-VMAP-${depth}-${prefix.toString(16).toUpperCase()}`;
+}
+
+/**
+ * nftables mode in the form nfvm runs: `ip daddr . meta l4proto . th dport
+ * vmap @service-ips` as the map set KUBE-NFT-SERVICE-IPS (Service number + 1
+ * in mark bits 16..) and the mark tree; the rest as in iptables mode.
+ */
+export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ipsets: string } {
+  const filter = new TableText('filter', FILTER);
+  const mangle = new TableText('mangle', MANGLE);
+  const nat = new TableText('nat', NAT);
+  filterBase(filter);
+  natBase(nat);
+  const live = svcs.filter((s) => s.endpoints.length > 0);
+  const levels = Math.max(1, Math.ceil(Math.log2(live.length + 1) / 2));
+  const bits = 2 * levels;
+  const set = 'KUBE-NFT-SERVICE-IPS';
+  const mask = (((1 << bits) - 1) << VMAP_SHIFT) >>> 0;
+  const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+  const ipsets = [`create ${set} hash:ip,port family inet hashsize 1024 maxelem ${Math.max(65536, live.length)} skbinfo`];
+  live.forEach((sv, i) => ipsets.push(`add ${set} ${sv.clusterIp},${sv.proto}:${sv.port} skbmark ${hex((i + 1) << VMAP_SHIFT)}/${hex(mask)}`));
+  if (live.length > 0) {
+    // xt_SET's --map-set works from mangle only: mangle PREROUTING/OUTPUT (priority -150) look the map up, nat (-100) follows the mark
+    for (const hook of ['PREROUTING', 'OUTPUT']) mangle.add(hook, `-m comment --comment ${q('service-ips verdict map')} -m set --match-set ${set} dst,dst -j SET --map-set ${set} dst,dst --map-mark`);
+    nat.add('KUBE-SERVICES', `-m mark ! --mark 0x0/${hex(mask)} -j ${vmapChain(0, 0)}`);
+  }
+  // The tree over v = number + 1, two bits a level (the kernel's jump-stack limit of 16 counts gotos too, so a
+  // binary tree would nest too deep): the chain for prefix p (v's top 2d bits) tests the next two bits.
+  const build = (depth: number, prefix: number): void => {
+    const chain = vmapChain(depth, prefix);
+    if (depth === levels) {
+      nat.add(chain, `-g ${live[prefix - 1]!.svcChain}`);
+      return;
+    }
+    const shift = 2 * (levels - 1 - depth);
+    const digitMask = (3 << (shift + VMAP_SHIFT)) >>> 0;
+    const kids = [3, 2, 1, 0].filter((d) => {
+      const lo = (prefix * 4 + d) << shift;
+      return lo <= live.length && lo + (1 << shift) - 1 >= 1;
+    });
+    kids.forEach((d, k) => {
+      const child = prefix * 4 + d;
+      nat.add(chain, k === kids.length - 1 ? `-g ${vmapChain(depth + 1, child)}` : `-m mark --mark ${hex((d << (shift + VMAP_SHIFT)) >>> 0)}/${hex(digitMask)} -g ${vmapChain(depth + 1, child)}`);
+      build(depth + 1, child);
+    });
+  };
+  if (live.length > 0) build(0, 0);
+  for (const sv of svcs) serviceChains(nat, filter, sv);
+  nat.add('KUBE-SERVICES', NODEPORT_RULE);
+  return { rules: render([filter, mangle, nat]), ipsets: ipsets.join('\n') + '\n' };
+}
+
+/** kube-proxy's own nftables ruleset (`nft list ruleset`), for reading beside the form nfvm runs. */
+export function nftRuleset(svcs: readonly KubeService[]): string {
+  const L: string[] = ['table ip kube-proxy {'];
+  const nm = (sv: KubeService): string => `${kubeHash(sv.name + sv.proto).slice(0, 8)}-${sv.name.replace(':', '/').replace(/\/p(\d+)$/, `/${sv.proto}/p$1`)}`;
+  const epn = (sv: KubeService, e: number): string => `endpoint-${kubeHash(sv.name + sv.proto + sv.endpoints[e]).slice(0, 8)}-${sv.name.replace(':', '/').replace(/\/p(\d+)$/, `/${sv.proto}/p$1`)}__${sv.endpoints[e]}/${sv.targetPort}`;
+  L.push('\tmap service-ips {', '\t\ttype ipv4_addr . inet_proto . inet_service : verdict', '\t\tcomment "ClusterIP, ExternalIP and LoadBalancer IP traffic"');
+  const live = svcs.filter((s) => s.endpoints.length > 0);
+  if (live.length) L.push(`\t\telements = { ${live.map((sv) => `${sv.clusterIp} . ${sv.proto} . ${sv.port} : goto service-${nm(sv)}`).join(',\n\t\t\t     ')} }`);
+  L.push('\t}');
+  const nps = live.filter((s) => s.nodePort !== undefined);
+  L.push('\tmap service-nodeports {', '\t\ttype inet_proto . inet_service : verdict', '\t\tcomment "NodePort traffic"');
+  if (nps.length) L.push(`\t\telements = { ${nps.map((sv) => `${sv.proto} . ${sv.nodePort} : goto external-${nm(sv)}`).join(',\n\t\t\t     ')} }`);
+  L.push('\t}');
+  L.push('\tchain nat-prerouting {', '\t\ttype nat hook prerouting priority dstnat; policy accept;', '\t\tjump services', '\t}');
+  L.push('\tchain nat-output {', '\t\ttype nat hook output priority dstnat; policy accept;', '\t\tjump services', '\t}');
+  L.push('\tchain nat-postrouting {', '\t\ttype nat hook postrouting priority srcnat; policy accept;', '\t\tjump masquerading', '\t}');
+  L.push('\tchain mark-for-masquerade {', '\t\tmeta mark set meta mark | 0x00004000', '\t}');
+  L.push('\tchain masquerading {', '\t\tmeta mark & 0x00004000 == 0x00000000 return', '\t\tmeta mark set meta mark ^ 0x00004000', '\t\tmasquerade fully-random', '\t}');
+  L.push('\tchain services {', '\t\tip daddr . meta l4proto . th dport vmap @service-ips', '\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports', '\t}');
+  for (const sv of live) {
+    L.push(`\tchain service-${nm(sv)} {`, `\t\tip daddr ${sv.clusterIp} ${sv.proto} dport ${sv.port} ip saddr != ${CLUSTER_CIDR} jump mark-for-masquerade`);
+    L.push(`\t\tnumgen random mod ${sv.endpoints.length} vmap { ${sv.endpoints.map((_, e) => `${e} : goto ${epn(sv, e)}`).join(' , ')} }`, '\t}');
+    if (sv.nodePort !== undefined) L.push(`\tchain external-${nm(sv)} {`, '\t\tjump mark-for-masquerade', `\t\tgoto service-${nm(sv)}`, '\t}');
+    sv.endpoints.forEach((ep, e) => {
+      L.push(`\tchain ${epn(sv, e)} {`, `\t\tip saddr ${ep} jump mark-for-masquerade`, `\t\tmeta l4proto ${sv.proto} dnat to ${ep}:${sv.targetPort}`, '\t}');
+    });
+  }
+  L.push('}');
+  return L.join('\n') + '\n';
+}
+
+/** IPVS mode: the iptables rules, ipsets and `ipvsadm-save -n` text. */
+export function ipvsFiles(svcs: readonly KubeService[]): { rules: string; ipsets: string; ipvsadm: string } {
+  const filter = new TableText('filter', FILTER);
+  const nat = new TableText('nat', NAT);
+  natBase(nat);
+  const set = (name: string, dst: string): string => `-m set --match-set ${name} ${dst}`;
+  nat.add('KUBE-SERVICES', `! -s ${CLUSTER_CIDR} -m comment --comment ${q('Kubernetes service cluster ip + port for masquerade purpose')} ${set('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ`);
+  nat.add('KUBE-SERVICES', '-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT');
+  nat.add('KUBE-SERVICES', `${set('KUBE-CLUSTER-IP', 'dst,dst')} -j ACCEPT`);
+  nat.add('KUBE-POSTROUTING', `-m comment --comment ${q('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose')} ${set('KUBE-LOOP-BACK', 'dst,dst,src')} -j MASQUERADE`);
+  // KUBE-POSTROUTING's loop-back rule comes first in IPVS mode
+  const post = nat.chain('KUBE-POSTROUTING');
+  post.unshift(post.pop()!);
+  for (const p of ['tcp', 'udp'] as const) {
+    nat.add('KUBE-NODE-PORT', `-p ${p} -m comment --comment ${q(`Kubernetes nodeport ${p.toUpperCase()} port for masquerade purpose`)} ${set(`KUBE-NODE-PORT-${p.toUpperCase()}`, 'dst')} -j KUBE-MARK-MASQ`);
+  }
+  filter.add('INPUT', `-m comment --comment ${q('kubernetes ipvs access filter')} -j KUBE-IPVS-FILTER`);
+  filter.add('INPUT', `-m comment --comment ${q('kubernetes health check service ports')} -j KUBE-NODE-PORT`);
+  filter.add('FORWARD', `-m comment --comment ${q('kubernetes forwarding rules')} -j KUBE-FORWARD`);
+  filter.add('OUTPUT', `-m comment --comment ${q('kubernetes ipvs access filter')} -j KUBE-IPVS-OUT-FILTER`);
+  filter.add('KUBE-FORWARD', `-m comment --comment ${q('kubernetes forwarding rules')} -m mark --mark 0x4000/0x4000 -j ACCEPT`);
+  filter.add('KUBE-FORWARD', `-m comment --comment ${q('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+  filter.add('KUBE-IPVS-FILTER', `${set('KUBE-CLUSTER-IP', 'dst,dst')} -j RETURN`);
+  filter.add('KUBE-IPVS-FILTER', `${set('KUBE-HEALTH-CHECK-NODE-PORT', 'dst')} -j RETURN`);
+  filter.add('KUBE-IPVS-FILTER', `-m conntrack --ctstate NEW ${set('KUBE-IPVS-IPS', 'dst')} -j REJECT --reject-with icmp-port-unreachable`);
+  filter.add('KUBE-NODE-PORT', `-m comment --comment ${q('Kubernetes health check node port')} ${set('KUBE-HEALTH-CHECK-NODE-PORT', 'dst')} -j ACCEPT`);
+  filter.chain('KUBE-IPVS-OUT-FILTER');
+  const live = svcs.filter((s) => s.endpoints.length > 0);
+  const nEp = live.reduce((n, s) => n + s.endpoints.length, 0);
+  const max = (n: number): number => Math.max(65536, n);
+  const ips: string[] = [];
+  const sets: [string, string, string[]][] = [
+    ['KUBE-CLUSTER-IP', `hash:ip,port family inet hashsize 1024 maxelem ${max(svcs.length)}`, []],
+    ['KUBE-LOOP-BACK', `hash:ip,port,ip family inet hashsize 1024 maxelem ${max(nEp)}`, []],
+    ['KUBE-NODE-PORT-TCP', 'bitmap:port range 0-65535', []],
+    ['KUBE-NODE-PORT-UDP', 'bitmap:port range 0-65535', []],
+    ['KUBE-HEALTH-CHECK-NODE-PORT', 'bitmap:port range 0-65535', []],
+    ['KUBE-IPVS-IPS', `hash:ip family inet hashsize 1024 maxelem ${max(svcs.length)}`, ips],
+  ];
+  const el = (name: string): string[] => sets.find((s) => s[0] === name)![2];
+  const vs: string[] = [];
+  const flag = (p: string): string => (p === 'tcp' ? '-t' : '-u');
+  for (const sv of svcs) {
+    el('KUBE-CLUSTER-IP').push(`${sv.clusterIp},${sv.proto}:${sv.port}`);
+    ips.push(sv.clusterIp);
+    vs.push(`-A ${flag(sv.proto)} ${sv.clusterIp}:${sv.port} -s rr`);
+    for (const ep of sv.endpoints) {
+      el('KUBE-LOOP-BACK').push(`${ep},${sv.proto}:${sv.targetPort},${ep}`);
+      vs.push(`-a ${flag(sv.proto)} ${sv.clusterIp}:${sv.port} -r ${ep}:${sv.targetPort} -m -w 1`);
+    }
+    if (sv.nodePort !== undefined) {
+      el(`KUBE-NODE-PORT-${sv.proto.toUpperCase()}`).push(String(sv.nodePort));
+      vs.push(`-A ${flag(sv.proto)} ${NODE_IP}:${sv.nodePort} -s rr`);
+      sv.endpoints.forEach((ep, e) => {
+        if (sv.healthCheckNodePort === undefined || sv.local[e]) vs.push(`-a ${flag(sv.proto)} ${NODE_IP}:${sv.nodePort} -r ${ep}:${sv.targetPort} -m -w 1`);
+      });
+    }
+    if (sv.healthCheckNodePort !== undefined) el('KUBE-HEALTH-CHECK-NODE-PORT').push(String(sv.healthCheckNodePort));
+  }
+  const ipsetText: string[] = [];
+  for (const [name, spec, els] of sets) {
+    ipsetText.push(`create ${name} ${spec}`);
+    for (const e of els) ipsetText.push(`add ${name} ${e}`);
+  }
+    // ipvsadm-save prints the services and their real servers in its own order: the text goes through nfvm's reader and printer of it
+  const ipvsadm = formatIpvsadmSave(parseIpvsadmSave(vs.join('\n') + '\n', 'ipvsadm-save.txt'));
+  return { rules: render([filter, nat]), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
+}
+
+/** The snapshot's device and address files: lo, eth0 (the node IP), cni0 (the pod network), kube-ipvs0 in IPVS mode. */
+function nodeFiles(svcs: readonly KubeService[], mode: KubeMode): { link: string; addr: string } {
+  const links: { ifname: string; flags: string[]; mtu: number; operstate: string; link_type: string; address: string; addr: object[]; kind?: string }[] = [
+    { ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', link_type: 'loopback', address: '00:00:00:00:00:00', addr: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host', label: 'lo' }] },
+    { ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', link_type: 'ether', address: '52:54:00:00:00:02', addr: [{ family: 'inet', local: NODE_IP, prefixlen: 24, broadcast: '192.168.0.255', scope: 'global', label: 'eth0' }] },
+    { ifname: 'cni0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, operstate: 'UP', link_type: 'ether', address: '0a:58:0a:80:00:01', addr: [{ family: 'inet', local: '10.128.0.1', prefixlen: 9, broadcast: '10.255.255.255', scope: 'global', label: 'cni0' }] },
+  ];
+  if (mode === 'ipvs') {
+    links.push({
+      ifname: 'kube-ipvs0', flags: ['BROADCAST', 'NOARP'], mtu: 1500, operstate: 'DOWN', link_type: 'ether', address: '6e:2a:10:00:00:01', kind: 'dummy',
+      addr: svcs.map((s) => ({ family: 'inet', local: s.clusterIp, prefixlen: 32, scope: 'global', label: 'kube-ipvs0' })),
+    });
+  }
+  const link = links.map((l, i) => JSON.stringify({ ifindex: i + 1, ifname: l.ifname, flags: l.flags, mtu: l.mtu, operstate: l.operstate, link_type: l.link_type, address: l.address, ...(l.kind ? { linkinfo: { info_kind: l.kind } } : {}) }));
+  const addr = links.map((l, i) => JSON.stringify({ ifindex: i + 1, ifname: l.ifname, flags: l.flags, mtu: l.mtu, operstate: l.operstate, link_type: l.link_type, address: l.address, addr_info: l.addr }));
+  return { link: `[${link.join(',\n')}]\n`, addr: `[${addr.join(',\n')}]\n` };
+}
+
+/** The snapshot directory's files (name -> text) of a generated kube-proxy node. */
+export function kubeProxySnapshot(o: KubeGenOptions): Map<string, string> {
+  const svcs = kubeServices(o);
+  const files = new Map<string, string>();
+  const { link, addr } = nodeFiles(svcs, o.mode);
+  files.set('ip-link.json', link);
+  files.set('ip-addr.json', addr);
+  files.set('sysctl.txt', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.route_localnet = 1\n');
+  if (o.mode === 'iptables') files.set('iptables-save.txt', iptablesRules(svcs));
+  else if (o.mode === 'nftables') {
+    const n = nftablesRules(svcs);
+    files.set('iptables-save.txt', n.rules);
+    files.set('ipset-save.txt', n.ipsets);
+    files.set('nft-ruleset.txt', nftRuleset(svcs));
+  } else {
+    const v = ipvsFiles(svcs);
+    files.set('iptables-save.txt', v.rules);
+    files.set('ipset-save.txt', v.ipsets);
+    files.set('ipvsadm-save.txt', v.ipvsadm);
+  }
+  return files;
+}

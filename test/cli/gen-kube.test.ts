@@ -1,0 +1,186 @@
+/**
+ * `nfvm gen kube-proxy`: the snapshot of each mode parses, `nfvm save`
+ * prints its rules back unchanged (it is written as iptables-save prints),
+ * a traced Service packet reaches one of its endpoints, `trace
+ * --all-branches` lists every endpoint with kube-proxy's probabilities, and
+ * the rules have the shapes of kube-proxy's own rulesets in the corpus.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCli, runCli } from '../helpers/cli.js';
+import { corpusPath, describeCorpus } from '../helpers/corpus.js';
+import { kubeHash, kubeServices, statisticProbability, type KubeGenOptions } from '../../gen/kube-proxy.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { saveRuleset } from '../../compiler/save.js';
+import { formatIpvsadmSave, parseIpvsadmSave } from '../../hooks/ipvs/index.js';
+
+let cli: string;
+let tmp: string;
+
+beforeAll(async () => {
+  cli = await buildCli();
+  tmp = mkdtempSync(join(tmpdir(), 'nfvm-gen-'));
+}, 120_000);
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+let n = 0;
+function gen(o: KubeGenOptions): string {
+  const dir = join(tmp, `node${n++}`);
+  const args = ['gen', 'kube-proxy', '--services', String(o.services), '--endpoints', String(o.endpoints), '--mode', o.mode, '--seed', String(o.seed ?? 1)];
+  if (o.nodePorts) args.push('--nodeports');
+  if (o.localTrafficPolicy) args.push('--local-traffic-policy');
+  const r = runCli(cli, [...args, dir]);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  return dir;
+}
+
+const noComments = (t: string): string => t.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+
+interface Outcome {
+  probability: number;
+  fate: { kind: string; nat?: string[] };
+}
+
+function outcomes(dir: string, packet: string): Outcome[] {
+  const r = runCli(cli, ['trace', dir, '--packet', packet, '--all-branches', '--json']);
+  expect(r.code, r.err).toBe(0);
+  return (JSON.parse(r.out) as { outcomes: Outcome[] }).outcomes;
+}
+
+describe('nfvm gen kube-proxy', () => {
+  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+    it(`${mode} mode: the rules print back as iptables-save would (and the sets as ipset save would)`, () => {
+      const o = { services: 40, endpoints: 3, mode, nodePorts: true, localTrafficPolicy: mode !== 'ipvs', seed: 3 };
+      const dir = gen(o);
+      const files = readdirSync(dir).sort();
+      expect(files).toEqual(
+        mode === 'iptables' ? ['ip-addr.json', 'ip-link.json', 'iptables-save.txt', 'sysctl.txt']
+          : mode === 'ipvs' ? ['ip-addr.json', 'ip-link.json', 'ipset-save.txt', 'iptables-save.txt', 'ipvsadm-save.txt', 'sysctl.txt']
+            : ['ip-addr.json', 'ip-link.json', 'ipset-save.txt', 'iptables-save.txt', 'nft-ruleset.txt', 'sysctl.txt'],
+      );
+      const rules = join(dir, 'iptables-save.txt');
+      const ipset = files.includes('ipset-save.txt') ? ['--ipset', join(dir, 'ipset-save.txt')] : [];
+      const r = runCli(cli, ['save', rules, ...ipset]);
+      expect(r.err).toBe('');
+      expect(noComments(r.out)).toBe(readFileSync(rules, 'utf8'));
+      if (mode === 'ipvs') {
+        const svcs = kubeServices(o);
+        const ipvsText = readFileSync(join(dir, 'ipvsadm-save.txt'), 'utf8');
+        // ipvsadm-save -n prints services and real servers sorted: the generated text is what it would print
+        expect(formatIpvsadmSave(parseIpvsadmSave(ipvsText, 'ipvsadm-save.txt'))).toBe(ipvsText);
+        const vs = ipvsText.split('\n').filter((l) => l.startsWith('-A '));
+        expect(vs.length).toBe(svcs.length + svcs.filter((s) => s.nodePort !== undefined).length);
+        const addrs = JSON.parse(readFileSync(join(dir, 'ip-addr.json'), 'utf8')) as { ifname: string; addr_info: { local: string }[] }[];
+        expect(addrs.find((l) => l.ifname === 'kube-ipvs0')!.addr_info.map((a) => a.local)).toEqual(svcs.map((s) => s.clusterIp));
+      }
+    });
+  }
+
+  for (const mode of ['iptables', 'nftables'] as const) {
+    it(`${mode} mode: a Service packet reaches each of its endpoints, with kube-proxy's probabilities`, () => {
+      const o = { services: 100, endpoints: 4, mode, seed: 5 };
+      const dir = gen(o);
+      const svcs = kubeServices(o);
+      for (const sv of [svcs[0]!, svcs[37]!, svcs[99]!]) {
+        const pkt = `${sv.proto} 192.168.0.9:5555 > ${sv.clusterIp}:${sv.port} iif eth0`;
+        const r = runCli(cli, ['trace', dir, '--packet', pkt]);
+        expect(r.code, r.err).toBe(0);
+        const last = r.out.trim().split('\n').pop()!;
+        expect(sv.endpoints.map((e) => `DNAT to ${e}:${sv.targetPort}`).some((d) => last.startsWith(d)), last).toBe(true);
+        const all = outcomes(dir, pkt);
+        const reached = all.map((x) => x.fate.nat![0]).sort();
+        expect(reached).toEqual(sv.endpoints.map((e) => `DNAT to ${e}:${sv.targetPort}`).sort());
+        for (const x of all) expect(x.probability).toBeCloseTo(1 / sv.endpoints.length, 6);
+      }
+    });
+  }
+
+  it('ipvs mode: a ClusterIP is the node\'s own address (kube-ipvs0) and KUBE-SERVICES accepts it by set', () => {
+    const o = { services: 50, endpoints: 2, mode: 'ipvs' as const };
+    const dir = gen(o);
+    const sv = kubeServices(o)[7]!;
+    const r = runCli(cli, ['trace', dir, '--packet', `${sv.proto} 10.128.0.9:5555 > ${sv.clusterIp}:${sv.port} iif cni0`]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT');
+    expect(r.out).toContain('-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN');
+    expect(r.out.trim().split('\n').pop()).toMatch(/^delivered locally/);
+  });
+
+  it('--local-traffic-policy: a NodePort packet reaches only the local endpoints', () => {
+    const o = { services: 20, endpoints: 4, mode: 'iptables' as const, nodePorts: true, localTrafficPolicy: true };
+    const dir = gen(o);
+    const sv = kubeServices(o)[3]!;
+    const local = sv.endpoints.filter((_, i) => sv.local[i]).map((e) => `DNAT to ${e}:${sv.targetPort}`).sort();
+    expect(local.length).toBe(2);
+    const all = outcomes(dir, `${sv.proto} 203.0.113.7:4444 > 192.168.0.2:${sv.nodePort} iif eth0`);
+    expect(all.map((x) => x.fate.nat![0]).sort()).toEqual(local);
+  });
+
+  it('refuses bad options with a usage error and writes nothing', () => {
+    const dir = join(tmp, 'bad');
+    for (const args of [['--services', '0', '--endpoints', '1', '--mode', 'iptables'], ['--services', '5', '--endpoints', '1', '--mode', 'bpf'], ['--services', '5', '--endpoints', '1', '--mode', 'iptables', '--local-traffic-policy']]) {
+      const r = runCli(cli, ['gen', 'kube-proxy', ...args, dir]);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err).toMatch(/^nfvm: gen/);
+    }
+    expect(() => readdirSync(dir)).toThrow();
+  });
+
+  it('statistic probabilities as iptables-save prints what kube-proxy writes ("%0.10f")', () => {
+    for (let k = 2; k <= 12; k++) {
+      const written = (1 / k).toFixed(10);
+      const saved = saveRuleset(parseRestore(`*nat\n:X - [0:0]\n-A X -m statistic --mode random --probability ${written} -j ACCEPT\nCOMMIT\n`));
+      expect(saved).toContain(`--probability ${statisticProbability(0, k)} `);
+    }
+  });
+});
+
+/**
+ * A rule's shape: its text with addresses, ports, chain hashes and Service
+ * names replaced, so generated rules can be compared with kube-proxy's own.
+ */
+function shape(rule: string): string {
+  return rule
+    .replace(/KUBE-(SVC|SEP|EXT|SVL|FW)-[A-Z2-7]{16}/g, 'KUBE-$1-H')
+    .replace(/ns\d+\/svc\d+:p\d+/g, 'SVCPORT')
+    .replace(/\d+\.\d+\.\d+\.\d+(\/\d+)?(:\d+)?/g, 'ADDR')
+    .replace(/--dport \d+/g, '--dport P')
+    .replace(/--probability [0-9.]+/g, '--probability X');
+}
+
+describeCorpus('nfvm gen kube-proxy against kube-proxy\'s rulesets', () => {
+  it('chain names are kube-proxy\'s hashes (servicePortChainName, servicePortEndpointChainName)', () => {
+    const text = readFileSync(corpusPath('kubernetes-kube-proxy', 'overall-expected.partial.rules'), 'utf8');
+    expect(text).toContain(`KUBE-SVC-${kubeHash('ns1/svc1:p80tcp')}`);
+    expect(text).toContain(`KUBE-SEP-${kubeHash('ns1/svc1:p80tcp10.180.0.1:80')}`);
+  });
+
+  it('the KUBE-* rules of a generated iptables-mode node have the shapes of kube-proxy\'s', () => {
+    // the corpus writes multi-word comments unquoted (its test helper joins words): quoted as iptables-save prints them
+    const corpus = readFileSync(corpusPath('kubernetes-kube-proxy', 'tracepacket.rules'), 'utf8').replace(/--comment (?!")(.+?)(?= -[a-zA-Z])/g, (_m, c: string) => `--comment "${c}"`);
+    const theirs = new Set(saveRuleset(parseRestore(corpus)).split('\n').filter((l) => l.startsWith('-A ')).map(shape));
+    const o = { services: 30, endpoints: 3, mode: 'iptables' as const, nodePorts: true, seed: 2 };
+    const dir = gen(o);
+    const ours = readFileSync(join(dir, 'iptables-save.txt'), 'utf8').split('\n').filter((l) => l.startsWith('-A ')).map(shape);
+    // kube-proxy's fixtures use 10.0.0.0/8 as the cluster CIDR and port 80 only: every generated shape is one of theirs
+    // (UDP Services have the TCP shapes with udp; kube-proxy adds --random-fully where iptables has it, as on this kernel, the fixtures' fake iptables has not)
+    const unknown = [...new Set(ours.map((s) => s.replace(/\budp\b/g, 'tcp')))].filter((s) => !theirs.has(s));
+    expect(unknown).toEqual(['-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully']);
+    // and the shapes every Service has in kube-proxy's output are all generated
+    for (const s of ['-A KUBE-SERVICES -d ADDR -p tcp -m comment --comment "SVCPORT cluster IP" -m tcp --dport P -j KUBE-SVC-H',
+      '-A KUBE-SVC-H ! -s ADDR -d ADDR -p tcp -m comment --comment "SVCPORT cluster IP" -m tcp --dport P -j KUBE-MARK-MASQ',
+      '-A KUBE-SEP-H -s ADDR -m comment --comment "SVCPORT" -j KUBE-MARK-MASQ',
+      '-A KUBE-SEP-H -p tcp -m comment --comment "SVCPORT" -m tcp -j DNAT --to-destination ADDR',
+      '-A KUBE-NODEPORTS -p tcp -m comment --comment "SVCPORT" -m tcp --dport P -j KUBE-EXT-H']) {
+      expect(theirs.has(s), s).toBe(true);
+      expect(ours, s).toContain(s);
+    }
+  });
+});
