@@ -143,6 +143,11 @@ export const addrtype: MatchModule<AddrtypeData> = {
  * and broadcast addresses (EngineOptions) become two sets of the Program.
  * --limit-iface-in/out are not modelled (the whole node's addresses count).
  */
+/** Whether the node has the `local 127.0.0.0/8 dev lo` route: a 127/8 address is listed (lo's 127.0.0.1/8 makes it). */
+function hasLoopbackRoute(addrs: readonly Uint8Array[]): boolean {
+  return addrs.some((a) => a.length === 4 && a[0] === 127);
+}
+
 const LOCAL_SET = '__local';
 const BCAST_SET = '__broadcast';
 
@@ -167,7 +172,7 @@ function typeTest(c: LowerCtx, flags: number, mask: number, invert: boolean): vo
   const types: number[] = [];
   for (let t = 0; t < 16; t++) if (mask & (1 << t)) types.push(t);
   c.withReg(4, (r) => {
-    emitFib(c.b, r, flags, LOCAL_SET, BCAST_SET, !c.v6 && (c.engine.localAddrs ?? []).some((a) => a.length === 4 && a[0] === 127));
+    emitFib(c.b, r, flags, LOCAL_SET, BCAST_SET, !c.v6 && hasLoopbackRoute(c.engine.localAddrs ?? []));
     if (types.length === 1) {
       emitCmp(c.b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, le32(types[0]!));
       return;
@@ -234,7 +239,7 @@ function inetAddrType(par: XtActionParam, at: number): number {
   if (all0 || all1) return RTN_BROADCAST;
   if ((d[at]! & 0xf0) === 0xe0) return RTN_MULTICAST;
   if (listed(env.localAddrs, d, at, 4)) return RTN_LOCAL;
-  if (d[at] === 127 && env.localAddrs.some((a) => a.length === 4 && a[0] === 127)) return RTN_LOCAL;
+  if (d[at] === 127 && hasLoopbackRoute(env.localAddrs)) return RTN_LOCAL;
   if (listed(env.broadcastAddrs, d, at, 4)) return RTN_BROADCAST;
   return RTN_UNICAST;
 }
