@@ -651,7 +651,10 @@ function header(set: IpSet): string {
 function extText(store: IpSetStore, set: IpSet, e: number): string {
   let s = '';
   if (set.nomatch[e]) s += ' nomatch';
-  if (set.opts.timeout !== undefined) {
+  if (set.opts.timeout !== undefined && set.type.name === 'bitmap:ip,mac' && !set.macFilled[e]) {
+    // not active yet: ip_set_put_extensions prints the stored plain value
+    s += ` timeout ${set.plain[e]}`;
+  } else if (set.opts.timeout !== undefined) {
     const x = set.expires[e]!;
     // ip_set_timeout_get(): whole seconds left, 1 rather than 0 (0 means permanent)
     s += ` timeout ${x === Infinity ? 0 : Math.max(1, Math.floor((x - store.nowMs) / 1000))}`;

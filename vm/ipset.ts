@@ -176,7 +176,11 @@ class IpSetTable {
   readonly stride: number;
   tab: Int32Array;
   used = 0;
-  constructor(readonly kw: number) {
+  /** `kw` key words, taken from the start of each element's key in the keys array (`elemStride` words apart). */
+  constructor(
+    readonly kw: number,
+    readonly elemStride = kw,
+  ) {
     this.stride = kw + 1;
     this.tab = IpSetTable.empty(16, this.stride);
   }
@@ -216,10 +220,34 @@ class IpSetTable {
     }
   }
 
-  /** Adds element e whose key is keys[e * kw..]. */
+  /**
+   * A multimap walk: the highest element other than `e` whose key equals
+   * k[at..at+kw), or -1.
+   */
+  lastOther(k: Int32Array, at: number, e: number): number {
+    const kw = this.kw;
+    const stride = this.stride;
+    const tab = this.tab;
+    const mask = this.cap - 1;
+    let best = -1;
+    let i = this.hash(k, at) & mask;
+    for (;;) {
+      const b = i * stride;
+      const o = tab[b]!;
+      if (o === -1) return best;
+      if (o >= 0 && o !== e && o > best) {
+        let j = 0;
+        while (j < kw && tab[b + 1 + j] === k[at + j]) j++;
+        if (j === kw) best = o;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Adds element e whose key is keys[e * elemStride..]. */
   insert(keys: Int32Array, e: number): void {
     if ((this.used + 1) * 2 > this.cap) this.rebuild(this.cap * 2);
-    this.put(keys, e * this.kw, e);
+    this.put(keys, e * this.elemStride, e);
   }
 
   private put(src: Int32Array, at: number, e: number): void {
@@ -235,7 +263,7 @@ class IpSetTable {
 
   remove(keys: Int32Array, e: number): void {
     const mask = this.cap - 1;
-    let i = this.hash(keys, e * this.kw) & mask;
+    let i = this.hash(keys, e * this.elemStride) & mask;
     while (this.tab[i * this.stride] !== e) i = (i + 1) & mask;
     this.tab[i * this.stride] = -2;
   }
@@ -249,7 +277,7 @@ class IpSetTable {
     this.tab = IpSetTable.empty(cap, stride);
     this.used = 0;
     if (keys && live) {
-      for (let e = 0; e < n; e++) if (live[e]) this.put(keys, e * this.kw, e);
+      for (let e = 0; e < n; e++) if (live[e]) this.put(keys, e * this.elemStride, e);
       return;
     }
     for (let i = 0; i < oldCap; i++) if (old[i * stride]! >= 0) this.put(old, i * stride + 1, old[i * stride]!);
@@ -265,6 +293,14 @@ export class IpSet {
   /** Address words (1 for inet, 4 for inet6). */
   readonly aw: number;
   private readonly table: IpSetTable;
+  /**
+   * hash:net,iface: the elements by their net part alone (address and
+   * prefix length), as the kernel's bucket holds every interface of one net
+   * (HKEY_DATALEN leaves the name out): mtype_test_cidrs stops at the first
+   * prefix length where such an element has another interface
+   * (IP_SET_HASH_WITH_MULTI).
+   */
+  private readonly netIdx: IpSetTable | undefined;
   /** Elements, append-only between compactions: key words, flags, extensions. */
   keys: Int32Array;
   live: Uint8Array;
@@ -277,6 +313,12 @@ export class IpSet {
   comments: (string | undefined)[] = [];
   /** bitmap:ip,mac: the element's MAC is filled (MAC_FILLED). */
   macFilled: Uint8Array;
+  /**
+   * bitmap:ip,mac with timeouts: the plain timeout (seconds) an element
+   * without its MAC keeps; its timer starts when the MAC is filled
+   * (bitmap_ipmac_add_timeout), and `ipset save` prints it as stored.
+   */
+  plain: Float64Array;
   n = 0;
   count = 0;
   /** list:set: member set indices, in order. */
@@ -308,6 +350,7 @@ export class IpSet {
     this.at = at;
     this.kw = Math.max(1, w);
     this.table = new IpSetTable(this.kw);
+    this.netIdx = type.name === 'hash:net,iface' ? new IpSetTable(this.aw + 1, this.kw) : undefined;
     this.keys = new Int32Array(16 * this.kw);
     this.live = new Uint8Array(16);
     this.nomatch = new Uint8Array(16);
@@ -316,6 +359,7 @@ export class IpSet {
     this.bytes = new Float64Array(16);
     this.skb = new Int32Array(16 * 4);
     this.macFilled = new Uint8Array(16);
+    this.plain = new Float64Array(16);
     this.k = new Int32Array(this.kw);
     this.k2 = new Int32Array(this.kw);
     const host = this.aw * 32;
@@ -346,6 +390,19 @@ export class IpSet {
     return this.table.find(k, 0);
   }
 
+  /**
+   * hash:net,iface (hash_netiface4_data_equal counts `multi` for every entry
+   * of the bucket with the same net, whatever its interface, and a match
+   * that fails resets it): after testing `e` (-1: no entry has the packet's
+   * interface) at this prefix length, whether entries of the same net with
+   * another interface follow it in the bucket, which ends the walk over
+   * prefix lengths. Bucket order is insertion order here.
+   */
+  multiStops(k: Int32Array, e: number): boolean {
+    const o = this.netIdx!.lastOther(k, 0, e);
+    return o >= 0 && o > e;
+  }
+
   private grow(): void {
     const cap = this.live.length * 2;
     const g64 = (a: Float64Array) => {
@@ -367,6 +424,7 @@ export class IpSet {
     this.live = g8(this.live);
     this.nomatch = g8(this.nomatch);
     this.macFilled = g8(this.macFilled);
+    this.plain = g64(this.plain);
     this.expires = g64(this.expires);
     this.packets = g64(this.packets);
     this.bytes = g64(this.bytes);
@@ -384,6 +442,7 @@ export class IpSet {
         this.live[j] = 1;
         this.nomatch[j] = this.nomatch[e]!;
         this.macFilled[j] = this.macFilled[e]!;
+        this.plain[j] = this.plain[e]!;
         this.expires[j] = this.expires[e]!;
         this.packets[j] = this.packets[e]!;
         this.bytes[j] = this.bytes[e]!;
@@ -397,6 +456,7 @@ export class IpSet {
     let cap = 16;
     while (cap < j * 2 + 2) cap *= 2;
     this.table.rebuild(cap, this.keys, this.live, j);
+    this.netIdx?.rebuild(cap, this.keys, this.live, j);
   }
 
   private cidrAdd(key: Int32Array, delta: number): void {
@@ -426,16 +486,27 @@ export class IpSet {
   /** Removes element e (its key leaves the table and the prefix counts). */
   private drop(e: number): void {
     this.table.remove(this.keys, e);
+    this.netIdx?.remove(this.keys, e);
     this.live[e] = 0;
     this.count--;
     this.comments[e] = undefined;
     if (this.cidrs.length) this.cidrAdd(this.keys.subarray(e * this.kw, e * this.kw + this.kw), -1);
   }
 
-  /** Sets the extensions of element e (the add path, new or overwritten: overwrite_extensions). */
-  private setExt(e: number, ext: IpSetExt, now: number): void {
-    const t = ext.timeout >= 0 ? ext.timeout : this.opts.timeout ?? 0;
-    this.expires[e] = this.opts.timeout !== undefined && t > 0 ? now + t * 1000 : Infinity;
+  /**
+   * Sets the extensions of element e (the add path, new or overwritten:
+   * overwrite_extensions). `startStored`: a bitmap:ip,mac element got its
+   * MAC (IPSET_ADD_START_STORED_TIMEOUT): a timeout equal to the set's
+   * default (none given) takes the stored plain one.
+   */
+  private setExt(e: number, ext: IpSetExt, now: number, startStored = false): void {
+    let t = ext.timeout >= 0 ? ext.timeout : this.opts.timeout ?? 0;
+    if (startStored && t === this.opts.timeout) t = this.plain[e]!;
+    if (this.type.name === 'bitmap:ip,mac' && this.opts.timeout !== undefined && !this.macFilled[e]) {
+      // MAC not set yet: the plain value is stored, the timer does not run
+      this.plain[e] = t;
+      this.expires[e] = Infinity;
+    } else this.expires[e] = this.opts.timeout !== undefined && t > 0 ? now + t * 1000 : Infinity;
     this.packets[e] = ext.packets >= 0 ? ext.packets : 0;
     this.bytes[e] = ext.bytes >= 0 ? ext.bytes : 0;
     this.comments[e] = this.opts.comment ? ext.comment : undefined;
@@ -455,13 +526,17 @@ export class IpSet {
   addKey(k: Int32Array, ext: IpSetExt, exist: boolean, now: number, macFill = false): number {
     let e = this.table.find(k, 0);
     if (e >= 0) {
-      const expired = this.expires[e]! < now;
+      let expired = this.expires[e]! < now;
+      let startStored = false;
       if (this.type.name === 'bitmap:ip,mac') {
         // bitmap_ipmac_do_add: an element without its MAC gets the packet's; a filled one only with --exist
         if (!this.macFilled[e] && macFill) {
           this.macFilled[e] = 1;
           this.writeMac(e);
+          startStored = true;
         } else {
+          // mtype_add reads an unfilled element's plain timeout as a jiffies time long past: expired
+          if (!this.macFilled[e] && this.opts.timeout !== undefined) expired = true;
           if (!exist && !expired) return EEXIST;
           if (macFill) {
             this.macFilled[e] = 1;
@@ -469,7 +544,7 @@ export class IpSet {
           } else if (expired) this.macFilled[e] = 0;
         }
       } else if (!exist && !expired) return EEXIST;
-      this.setExt(e, ext, now);
+      this.setExt(e, ext, now, startStored);
       return 0;
     }
     if (this.type.kind === 'hash' && this.count >= this.opts.maxelem) {
@@ -494,6 +569,7 @@ export class IpSet {
     this.count++;
     this.setExt(e, ext, now);
     this.table.insert(this.keys, e);
+    this.netIdx?.insert(this.keys, e);
     if (this.cidrs.length) this.cidrAdd(k, 1);
     return 0;
   }
@@ -539,7 +615,7 @@ export class IpSet {
     const s = {
       keys: this.keys.slice(), live: this.live.slice(), nomatch: this.nomatch.slice(), expires: this.expires.slice(),
       packets: this.packets.slice(), bytes: this.bytes.slice(), skb: this.skb.slice(), comments: this.comments.slice(),
-      macFilled: this.macFilled.slice(), macs: this.macs.slice(), n: this.n, count: this.count, members: this.members.slice(),
+      macFilled: this.macFilled.slice(), plain: this.plain.slice(), macs: this.macs.slice(), n: this.n, count: this.count, members: this.members.slice(),
       cidrCount: this.cidrCount.map((c) => c.slice()), cidrs: this.cidrs.map((c) => c.slice()), cidrN: this.cidrN.slice(),
     };
     return () => {
@@ -552,6 +628,7 @@ export class IpSet {
       this.skb = s.skb.slice();
       this.comments = s.comments.slice();
       this.macFilled = s.macFilled.slice();
+      this.plain = s.plain.slice();
       this.macs = s.macs.slice();
       this.n = s.n;
       this.count = s.count;
@@ -562,6 +639,7 @@ export class IpSet {
       let cap = 16;
       while (cap < this.n * 2 + 2) cap *= 2;
       this.table.rebuild(cap, this.keys, this.live, this.n);
+      this.netIdx?.rebuild(cap, this.keys, this.live, this.n);
     };
   }
 
@@ -737,6 +815,7 @@ export class IpSetStore {
     const c0 = set.cidrs[0]!;
     const len0 = set.cidrN[0]!;
     const kw = set.kw;
+    const multi = set.type.name === 'hash:net,iface';
     for (let j = 0; j < len0; j++) {
       for (let w = 0; w < kw; w++) k[w] = orig[w]!;
       maskNet(k, set.at[n0]!, aw, c0[j]!);
@@ -746,6 +825,8 @@ export class IpSetStore {
           const ret = this.dataMatch(set, e, pkt, opt, opt.cmdflags);
           if (ret !== 0) return ret;
         }
+        // ip_set_hash_netiface.c: IP_SET_HASH_WITH_MULTI
+        if (multi && set.multiStops(k, e)) return 0;
         continue;
       }
       const c1 = set.cidrs[1]!;

@@ -206,6 +206,37 @@ describe('the set match and the SET target on the node', () => {
     expect(counts(m)).toEqual(['1', '2', '2']);
   });
 
+  it.each(['vm', 'reference'] as const)('%s: hash:net,iface stops at the first prefix length holding the net with another interface (IP_SET_HASH_WITH_MULTI)', (engine) => {
+    // the kernel's bucket of a net holds all its interfaces; data_equal counts `multi` for each, a failed match resets it
+    const sets = 'create h hash:net,iface counters\nadd h 10.0.0.0/24,cni0\nadd h 10.0.0.0/8,eth0\nadd h 10.2.0.0/24,eth0\nadd h 10.2.0.0/24,cni0\nadd h 10.3.0.0/24,cni0\nadd h 10.3.0.0/24,eth0\n';
+    const m = model(rulesOf(['-A INPUT -m set --match-set h src,src --packets-lt 2']), sets, engine);
+    send(m, ['udp 10.0.0.5:1 > 192.168.1.10:53', 'udp 10.1.0.5:1 > 192.168.1.10:53', 'udp 10.2.0.5:1 > 192.168.1.10:53', 'udp 10.2.0.5:1 > 192.168.1.10:53', 'udp 10.3.0.5:1 > 192.168.1.10:53', 'udp 10.3.0.5:1 > 192.168.1.10:53']);
+    // (the element's counter is updated before --packets-lt compares it)
+    // 10.0.0.5: the /24 holds cni0 only: the walk stops there, /8 eth0 is not reached
+    // 10.1.0.5: /8 eth0 matches (packets 1 < 2)
+    // 10.2.0.5 twice: /24 eth0 matches, then fails (packets 2); cni0 follows it in the bucket: stop
+    // 10.3.0.5 twice: /24 eth0 matches, then fails; it is the last of its bucket: the walk goes on to /8 (packets 2: fails too)
+    expect(counts(m)).toEqual(['3']);
+    const after = saveIpsets(m.ipsets);
+    expect(after).toContain('add h 10.0.0.0/8,eth0 packets 2 bytes 56');
+    expect(after).toContain('add h 10.2.0.0/24,eth0 packets 2 bytes 56');
+    expect(after).toContain('add h 10.0.0.0/24,cni0 packets 0 bytes 0');
+  });
+
+  it.each(['vm', 'reference'] as const)('%s: bitmap:ip,mac keeps an unfilled element\'s timeout as stored and starts it with the MAC (bitmap_ipmac_add_timeout)', (engine) => {
+    const sets = 'create pm bitmap:ip,mac range 10.0.0.0/24 timeout 3600\nadd pm 10.0.0.2 timeout 100\nadd pm 10.0.0.3 timeout 50\nadd pm 10.0.0.4 timeout 70\n';
+    const m = model(rulesOf(['-A INPUT -s 10.0.0.2 -j SET --add-set pm src,src', '-A INPUT -s 10.0.0.3 -j SET --add-set pm src,src --timeout 30']), sets, engine);
+    send(m, ['at 10 udp 10.0.0.2:1 > 192.168.1.10:9 src-mac 02:00:00:00:00:01', 'at 10 udp 10.0.0.3:1 > 192.168.1.10:9 src-mac 02:00:00:00:00:03', 'at 1000 udp 10.0.0.9:1 > 192.168.1.10:9']);
+    // (the set's clock starts at the first packet) 10.0.0.2: no timeout given (the set's default): the stored 100 s start then;
+    // 10.0.0.3: --timeout 30 starts then; 10.0.0.4: never filled, its 70 s do not run
+    const at = (t: number) => {
+      m.ipsets.nowMs = t * 1000;
+      return saveIpsets(m.ipsets).split('\n').filter((l) => l.startsWith('add'));
+    };
+    expect(at(20)).toEqual(['add pm 10.0.0.2,02:00:00:00:00:01 timeout 80', 'add pm 10.0.0.3,02:00:00:00:00:03 timeout 10', 'add pm 10.0.0.4 timeout 70']);
+    expect(at(1000)).toEqual(['add pm 10.0.0.4 timeout 70']);
+  });
+
   it('a rule naming a set the node lacks is refused as iptables refuses it', () => {
     expect(() => model(rulesOf(['-A INPUT -m set --match-set nope src']), 'create s hash:ip\n')).toThrow(/^iptables-save.txt:\d+:\d+: Set nope doesn't exist\.$/);
     expect(() => model(rulesOf(['-A INPUT -j SET --add-set nope src']), '')).toThrow(/Set nope doesn't exist\./);
