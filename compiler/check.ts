@@ -14,6 +14,7 @@
  * Errors carry the position of the offending rule (iptables-restore itself
  * only says "line N failed" for the COMMIT line).
  */
+import type { Backend } from '../core/netfilter.js';
 import { NfvmError } from '../core/errors.js';
 import { BUILTIN_HOOK, type Rule, type Ruleset, type Table } from '../core/ast.js';
 import { findMatch, findTarget } from '../ext/registry.js';
@@ -108,16 +109,16 @@ export function reachability(t: Table, file: string): Map<string, number> {
   return masks;
 }
 
-export function checkTable(rs: Ruleset, t: Table, file: string, objects?: KnownObjects): void {
+export function checkTable(rs: Ruleset, t: Table, file: string, objects?: KnownObjects, backend: Backend = 'legacy'): void {
   const masks = reachability(t, file);
   for (const c of t.chains.values()) {
     const hookMask = masks.get(c.name)!;
-    for (const r of c.rules) checkRule(rs, t, r, hookMask, file, objects);
+    for (const r of c.rules) checkRule(rs, t, r, hookMask, file, objects, backend);
   }
 }
 
-function checkRule(rs: Ruleset, t: Table, r: Rule, hookMask: number, file: string, objects: KnownObjects | undefined) {
-  const ctx: CheckContext = { family: rs.family, table: t.name, hookMask, rule: r, objects };
+function checkRule(rs: Ruleset, t: Table, r: Rule, hookMask: number, file: string, objects: KnownObjects | undefined, backend: Backend) {
+  const ctx: CheckContext = { family: rs.family, table: t.name, hookMask, rule: r, objects, backend };
   const prefix = rs.family === 'ip' ? 'ip_tables' : 'ip6_tables';
   for (const m of r.matches) {
     if (m.unknown) continue;

@@ -85,6 +85,12 @@ export interface CheckContext {
    * known. Undefined means "not modelled": references are then accepted.
    */
   readonly objects: KnownObjects | undefined;
+  /**
+   * The backend the ruleset is loaded into: a match iptables-nft lowers to a
+   * native expression (limit) meets that expression's init, not the xt
+   * checkentry.
+   */
+  readonly backend: Backend;
 }
 
 /**

@@ -180,10 +180,10 @@ export class NodeModel {
     this.ipsets = node.ipsets ? parseIpsetSave(node.ipsets.text, node.ipsets.file) : new IpSetStore();
     // the kernel refuses a rule naming a set that does not exist ("Set foo doesn't exist.")
     const objects = { ipsets: ipsetNames(this.ipsets) };
-    this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects }) : undefined;
-    this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects }) : undefined;
     this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
+    this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined;
+    this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects, backend: this.backend6 }) : undefined;
     this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
     this.conntrack6 = this.rs6 ? needsConntrack(this.rs6) : false;
     this.random = new Xorshift32(opts.seed ?? 1);

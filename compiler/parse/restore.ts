@@ -11,6 +11,7 @@
  * order, as libiptc applies them to its in-memory table, and the kernel's
  * checks run when the table is committed (see ../check.ts).
  */
+import type { Backend } from '../../core/netfilter.js';
 import { NfvmError, type SourcePos } from '../../core/errors.js';
 import {
   TABLE_CHAINS,
@@ -46,6 +47,8 @@ export interface ParseOptions {
   check?: boolean;
   /** The ipsets and nfacct objects that exist (default: not modelled, any name is accepted). */
   objects?: KnownObjects;
+  /** The backend the checks are the kernel's for (default legacy: every xt checkentry). */
+  backend?: Backend;
 }
 
 /** MAX_ARGC of iptables-restore (iptables/xshared.h): the words of one command line, its preamble included. */
@@ -110,7 +113,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     if (table && line.startsWith('COMMIT') && line.length === 6) {
       // iptables-restore compares the line with "COMMIT\n": without the newline it is parsed as a command
       if (pos > text.length) fail(lineNo, 1, "COMMIT at the end of the input needs a newline (iptables-restore reads it as a command: Bad argument `COMMIT')", line);
-      if (doCheck) checkTable(rs, table, file, opts.objects);
+      if (doCheck) checkTable(rs, table, file, opts.objects, opts.backend);
       table = undefined;
       continue;
     }

@@ -119,7 +119,9 @@ export const limit: MatchModule<LimitData> = {
     }
   },
   save: (d) => ` --limit ${formatLimitRate(d.avg)}${d.burst !== XT_LIMIT_BURST ? ` --limit-burst ${d.burst}` : ''}`,
-  check(d) {
+  check(d, ctx) {
+    // iptables-nft lowers limit to nft_limit (add_nft_limit), whose init has no such check
+    if (ctx.backend === 'nft') return undefined;
     const prod = Math.imul(d.avg, d.burst) >>> 0;
     if (d.burst === 0 || user2credits(prod) < user2credits(d.avg)) {
       return `xt_limit: Overflow, try lower: ${d.avg}/${d.burst} (ERANGE)`;

@@ -118,3 +118,15 @@ describe('rate and state matches: VM ≡ reference', () => {
     );
   });
 });
+
+describe('limit overflow: the xt checkentry on legacy, nft_limit on nft', () => {
+  // -m limit --limit 1/day --limit-burst 7: avg * burst wraps u32 and user2credits() drops at HZ 250;
+  // iptables-nft lowers limit to the native nft_limit, which loads it (both checked on Linux 6.18)
+  const text = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 1/day --limit-burst 7\nCOMMIT\n';
+  it('legacy refuses it as xt_limit does (ERANGE)', () => {
+    expect(() => parseRestore(text, { file: 'r' })).toThrow(/r:5:\d+: xt_limit: Overflow, try lower: 864000000\/7 \(ERANGE\)/);
+  });
+  it('nft loads it', () => {
+    expect(parseRestore(text, { file: 'r', backend: 'nft' }).tables.get('filter')!.chains.get('INPUT')!.rules).toHaveLength(1);
+  });
+});
