@@ -16,21 +16,25 @@ export function getDsfield(par: XtActionParam, family: 'ip' | 'ip6'): number {
   return family === 'ip' ? d[nh + 1]! : (((d[nh]! << 8) | d[nh + 1]!) >> 4) & 0xff;
 }
 
-/** `(dsfield & mask) == value XOR invert` over the DS field (8 bits). */
+/**
+ * `(dsfield & mask) == value XOR invert` over the DS field (8 bits). The
+ * value is compared whole, as tos_mt() does: a value with bits outside the
+ * mask never matches.
+ */
 export function dsTest(c: LowerCtx, mask: number, value: number, invert: boolean): void {
   const op = invert ? NFT_CMP_NEQ : NFT_CMP_EQ;
   if (!c.v6) {
     c.withReg(1, (r) => {
       emitPayload(c.b, r, NH, 1, 1);
       emitBitwise(c.b, r, r, [mask], [0]);
-      emitCmp(c.b, op, r, [value & mask]);
+      emitCmp(c.b, op, r, [value]);
     });
     return;
   }
   c.withReg(2, (r) => {
     emitPayload(c.b, r, NH, 0, 2);
     emitBitwise(c.b, r, r, be(mask << 4, 2), [0, 0]);
-    emitCmp(c.b, op, r, be((value & mask) << 4, 2));
+    emitCmp(c.b, op, r, be(value << 4, 2));
   });
 }
 

@@ -7,12 +7,11 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
-import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_PAYLOAD_TRANSPORT_HEADER as TH } from '../../vm/layout.js';
-import { emitBitwise, emitCmp, emitPayload } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import { headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
-import { getDsfield, dsTest } from '../dsfield.js';
+import { getDsfield } from '../dsfield.js';
+import { lowerXtCompat } from '../xtcompat.js';
 
 export interface EcnData {
   /** XT_ECN_OP_MATCH_CWR / _ECE / _IP: which tests are on. */
@@ -67,18 +66,13 @@ export const ecn: MatchModule<EcnData> = {
 };
 
 // --- lowering (the VM engine) ------------------------------------------------
-/** ecn (xt_ecn): the ECN bits of the DS field (ext/dsfield.ts); --ecn-tcp-cwr/ece read the TCP flags byte. */
+/**
+ * ecn as iptables-nft loads it: `[ match name ecn rev 0 ]` (nft_compat runs
+ * xt_ecn), whose --ecn-tcp-cwr/ece need a whole TCP header (match_tcp), which
+ * a payload load of the flags byte would not.
+ */
 function lowerEcn(c: LowerCtx, m: MatchNode): void {
-  const d = m.data as EcnData;
-  if (d.ip) dsTest(c, 0x03, d.ect, d.invIp);
-  for (const [on, inv, bit] of [[d.ece, d.invEce, 0x40], [d.cwr, d.invCwr, 0x80]] as const) {
-    if (!on) continue;
-    c.withReg(1, (r) => {
-      emitPayload(c.b, r, TH, 13, 1);
-      emitBitwise(c.b, r, r, [bit], [0]);
-      emitCmp(c.b, inv ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [bit]);
-    });
-  }
+  lowerXtCompat(c, m, 0, () => ecnMt(m.data as EcnData, c.family));
 }
 
 // --- reference semantics (--engine reference) --------------------------------

@@ -103,6 +103,16 @@ const CASES: Case[] = [
   { name: 'tcpmss', fams: ['ip', 'ip6'], table: 'filter', chain: 'FORWARD', rule: opt('mss', range(65535, [0, 536, 1200, 1460, 9000])).map((o) => `-p tcp -m tcpmss ${o}`) },
   { name: 'devgroup', fams: ['ip', 'ip6'], table: 'filter', chain: 'FORWARD', rule: some(opt('src-group', pick(['0', '1', '0x2', '0x1/0x1'])), opt('dst-group', pick(['0', '0xc/0xc', '2', '0x4/0x4']))).filter((o) => o !== '').map((o) => `-m devgroup ${o}`) },
   { name: 'cpu', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: opt('cpu', pick(['0', '1'])).map((o) => `-m cpu ${o}`) },
+  {
+    name: 'ecn', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT',
+    rule: some(fc.tuple(neg, pick(['--ecn-tcp-ece', '--ecn-tcp-cwr'])).map(([n, o]) => `${n}${o}`), fc.tuple(neg, pick([0, 1, 2, 3])).map(([n, v]) => `${n}--ecn-ip-ect ${v}`))
+      .filter((o) => o !== '').map((o) => (o.includes('tcp') ? `-p tcp -m ecn ${o}` : `-m ecn ${o}`)),
+  },
+  { name: 'length', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: fc.tuple(neg, pick(['0:60', '40', '61:', '100:1500', ':52'])).map(([n, v]) => `-m length ${n}--length ${v}`) },
+  { name: 'dscp', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: fc.tuple(neg, pick(['--dscp 0', '--dscp 10', '--dscp 0x3f', '--dscp-class AF41', '--dscp-class EF'])).map(([n, v]) => `-m dscp ${n}${v}`) },
+  { name: 'tos', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: fc.tuple(neg, pick(['0x10', '0x10/0x3f', 'Minimize-Delay', '0/0xfc', '0xff/0x03'])).map(([n, v]) => `-m tos ${n}--tos ${v}`) },
+  { name: 'ttl', fams: ['ip'], table: 'filter', chain: 'INPUT', rule: pick(['--ttl-eq 64', '! --ttl-eq 64', '--ttl-gt 10', '--ttl-lt 2']).map((o) => `-m ttl ${o}`) },
+  { name: 'hl', fams: ['ip6'], table: 'filter', chain: 'INPUT', rule: pick(['--hl-eq 64', '! --hl-eq 64', '--hl-gt 10', '--hl-lt 2']).map((o) => `-m hl ${o}`) },
   // targets whose effect lies outside the packet: recorded, the packet goes on
   { name: 'LED', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: pick(['--led-trigger-id ssh', '--led-trigger-id x --led-delay 100 --led-always-blink']).map((o) => `-j LED ${o}`) },
   { name: 'AUDIT', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT', rule: pick(['accept', 'drop', 'reject']).map((o) => `-j AUDIT --type ${o}`) },
