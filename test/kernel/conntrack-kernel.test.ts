@@ -402,7 +402,11 @@ function generated(node: Node): Script {
     size: fc.constantFrom(100, 700, 1400), // within the veths' MTU
     ways: fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
   }), { numRuns: GENERATED, seed: SEED });
+  const only = process.env.NFVM_CONV?.split(',').map(Number);
   convs.forEach((c, i) => {
+    // NFVM_CONV=I[,J...]: only those conversations (to study one)
+    if (only && !only.includes(i)) return;
+    if (process.env.NFVM_CONV_EVENTS) c.events = process.env.NFVM_CONV_EVENTS.split(',') as typeof c.events;
     const port = 41000 + i;
     if (c.kind === 'tcp') {
       const t = new Tcp(s, c.client, port, c.server, 80, c.isn);
