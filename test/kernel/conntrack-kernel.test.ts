@@ -510,6 +510,7 @@ describe.skipIf(SKIP)('conntrack against the kernel', () => {
     const save = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-save', '-c', '-t', 'filter']);
     const save6 = await run('ip', ['netns', 'exec', NS.node, 'ip6tables-legacy-save', '-c', '-t', 'filter']);
     const kernel = list.stdout.split('\n').filter((l) => l.trim()).map(split);
+    if (process.env.NFVM_CONV) console.log(`kernel:\n${list.stdout}`);
     const model = conntrackList(node.ct, script.frames.at(-1)!.t * 1e9, true).map(split);
     // Pair identical lines (without the timeout); what is left over on either side is a difference.
     const diffs: string[] = [];
