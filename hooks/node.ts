@@ -430,11 +430,14 @@ export class NodeModel {
   /**
    * Saves the run-time state (counters, match state, the random source,
    * the answers' rate limits, the conntrack table); the returned function restores it.
-   * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures).
+   * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures)
+   * or IPVS has seen packets (it restores only to the state its services were built in).
    */
   checkpoint(): (() => void) | undefined {
     const engines = [...this.engines.values(), ...this.engines6.values(), ...this.ebEngines.values()];
     if (engines.some((e) => !e.checkpoint)) return undefined;
+    const ipvs = this.ipvs?.checkpoint();
+    if (this.ipvs && !ipvs) return undefined;
     const fdbs = this.bridge ? [...this.bridge.bridges.values()].map((b) => [b.fdb, b.fdb.save()] as const) : [];
     const restores = engines.map((e) => e.checkpoint!());
     const rng = this.random.state[0]!;
@@ -449,6 +452,7 @@ export class NodeModel {
       this.random.state[0] = rng;
       this.stack.restore(stack);
       ct?.();
+      ipvs?.();
       for (const [fdb, saved] of fdbs) fdb.restore(saved);
     };
   }

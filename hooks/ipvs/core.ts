@@ -76,8 +76,10 @@ export function ipvsSysctl(s: Sysctls): IpvsSysctl {
 }
 
 export class NodeIpvs implements XtIpvs {
-  readonly services: IpvsService[];
-  readonly table: IpvsConnTable;
+  services: IpvsService[] = [];
+  table: IpvsConnTable;
+  /** A packet changed the state (a connection, a scheduler's choice, a counter) since the services were built. */
+  private used = false;
   /** The node's clock in nanoseconds (the connection timers run on its jiffies). */
   nowNs = 0;
   /** ip_vs_svc_table keyed by protocol, address and port; ip_vs_svc_fwm_table by family and mark. */
@@ -88,14 +90,32 @@ export class NodeIpvs implements XtIpvs {
   /** A scratch packet for the output routes to real servers. */
   private readonly rtPkt = new Packet(64);
 
-  constructor(readonly cfg: IpvsConfig, sysctl: IpvsSysctl, readonly env: IpvsNodeEnv) {
-    this.services = buildServices(cfg);
+  constructor(readonly cfg: IpvsConfig, readonly sysctl: IpvsSysctl, readonly env: IpvsNodeEnv) {
     this.table = new IpvsConnTable(sysctl);
+    this.reset();
+  }
+
+  /** The services as `ipvsadm -R` makes them, no connection. */
+  private reset(): void {
+    this.services = buildServices(this.cfg);
+    this.table = new IpvsConnTable(this.sysctl);
+    this.byAddr.clear();
+    this.byMark.clear();
     for (const s of this.services) {
       const c = s.conf;
       if (c.fwmark) this.byMark.set(`${c.family}|${c.fwmark}`, s);
       else this.byAddr.set(svcKey(c.protocol, c.addr, c.port), s);
     }
+    this.used = false;
+  }
+
+  /**
+   * The state saved for a restore (trace --all-branches runs each branch
+   * from it): only before any packet changed it, when restoring is
+   * building the services again; undefined otherwise.
+   */
+  checkpoint(): (() => void) | undefined {
+    return this.used ? undefined : () => this.reset();
   }
 
   get now(): number {
@@ -147,6 +167,7 @@ export class NodeIpvs implements XtIpvs {
     if (st.hook !== NF_INET_LOCAL_OUT && m[M_PKTTYPE] !== PACKET_HOST) return NF_ACCEPT;
     const h = headers(pkt);
     if (!h) return NF_ACCEPT;
+    this.used = true;
     const ctx = st.ctx;
     const now = this.now;
     let cp = this.table.inGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
@@ -196,6 +217,7 @@ export class NodeIpvs implements XtIpvs {
     const now = this.now;
     const cp = this.table.outGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
     if (!cp) return NF_ACCEPT;
+    this.used = true;
     // handle_response(): only masquerade rewrites the reply (DR and TUN replies do not pass here).
     if ((cp.flags & IP_VS_CONN_F_FWD_MASK) === IP_VS_CONN_F_MASQ) {
       if (!ipvsManip(pkt, h.protocol, false, cp.vaddr, cp.vport)) return this.drop('a reply too short to rewrite (handle_response)');

@@ -171,6 +171,17 @@ describe('IPVS in the node', () => {
     expect(back.fate.nat).toEqual(['IPVS un-NAT: source 10.1.0.6:8080 to 192.168.50.1:80']);
   });
 
+  it('a checkpoint taken before any packet restores the services as built (trace --all-branches runs each branch from it)', () => {
+    const m = model(RR);
+    const restore = m.checkpoint()!;
+    expect(go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+    // Past a packet, IPVS cannot save its state: no checkpoint.
+    expect(m.checkpoint()).toBeUndefined();
+    restore();
+    expect(m.ipvs!.connList().split('\n').filter((l) => l.startsWith('TCP'))).toEqual([]);
+    expect(go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+  });
+
   it('conn_reuse_mode: a SYN on a TIME_WAIT connection is scheduled anew; the timers run on virtual time', () => {
     const m = model(RR);
     const s = 1e9;
