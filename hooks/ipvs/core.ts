@@ -197,13 +197,7 @@ export class NodeIpvs implements XtIpvs {
       }
     } else if (!ctx.quiet) this.note(st, `ipvs: ${h.text}: connection ${connText(cp)} (${tcpStateName(cp)})`);
     // ip_vs_in_stats(), ip_vs_set_state(IP_VS_DIR_INPUT), cp->packet_xmit().
-    const len = m[M_END]! - m[M_NHOFF]!;
-    cp.svc.inpkts++;
-    cp.svc.inbytes += len;
-    if (cp.dest) {
-      cp.dest.inpkts++;
-      cp.dest.inbytes += len;
-    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, true);
     this.table.stateTransition(cp, IP_VS_DIR_INPUT, h.tcpFlags, now);
     return this.xmit(pkt, st, cp, h);
   }
@@ -227,13 +221,7 @@ export class NodeIpvs implements XtIpvs {
         st.ctx.nat.push(t);
       }
     }
-    const len = m[M_END]! - m[M_NHOFF]!;
-    cp.svc.outpkts++;
-    cp.svc.outbytes += len;
-    if (cp.dest) {
-      cp.dest.outpkts++;
-      cp.dest.outbytes += len;
-    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
     this.table.stateTransition(cp, IP_VS_DIR_OUTPUT, h.tcpFlags, now);
     m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
     if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
@@ -449,6 +437,22 @@ function isNewConn(h: Headers): boolean {
   if (h.protocol === IPPROTO_TCP) return (h.tcpFlags & (TH_SYN | TH_ACK | TH_FIN | TH_RST)) === TH_SYN;
   if (h.protocol === IPPROTO_SCTP) return h.chunk === SCTP_CID_INIT;
   return false;
+}
+
+/** ip_vs_in_stats() / ip_vs_out_stats(): the packet and its bytes on the service's and the real server's counters. */
+function countStats(cp: IpvsConn, len: number, input: boolean): void {
+  countOn(cp.svc, len, input);
+  if (cp.dest) countOn(cp.dest, len, input);
+}
+
+function countOn(s: { inpkts: number; inbytes: number; outpkts: number; outbytes: number }, len: number, input: boolean): void {
+  if (input) {
+    s.inpkts++;
+    s.inbytes += len;
+  } else {
+    s.outpkts++;
+    s.outbytes += len;
+  }
 }
 
 const word = (a: Uint8Array, i: number) => ((a[i]! << 24) | (a[i + 1]! << 16) | (a[i + 2]! << 8) | a[i + 3]!) >>> 0;

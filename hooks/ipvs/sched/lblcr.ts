@@ -18,8 +18,7 @@
 import { IP_VS_DEST_F_AVAILABLE, connOverhead, type IpvsDest } from '../dest.js';
 import type { SchedPacket, Scheduler } from './sched.js';
 import { weightedLeast } from './weighted.js';
-import { DEFAULT_EXPIRATION, ExpiryTimer, localityHashkey, localityOverloaded, timeBefore } from './locality.js';
-import { sameAddr } from './lblc.js';
+import { DEFAULT_EXPIRATION, LocalityTable, localityOverloaded, type LocalityEntry } from './locality.js';
 
 interface DestSet {
   /** Newest first. */
@@ -27,10 +26,8 @@ interface DestSet {
   lastmod: number;
 }
 
-interface LblcrEntry {
-  readonly addr: Uint8Array;
+interface LblcrEntry extends LocalityEntry {
   readonly set: DestSet;
-  lastuse: number;
 }
 
 /** ip_vs_dest_set_insert(): at the head, unless (check) already there. */
@@ -91,43 +88,28 @@ export function destSetMax(set: readonly IpvsDest[]): IpvsDest | null {
 
 export class LblcrScheduler implements Scheduler {
   readonly name = 'lblcr';
-  readonly buckets = new Map<number, LblcrEntry[]>();
-  private readonly timer: ExpiryTimer;
+  readonly table: LocalityTable<LblcrEntry>;
 
-  constructor(readonly hz = 250, readonly expiration = DEFAULT_EXPIRATION) {
-    this.timer = new ExpiryTimer(hz);
+  constructor(hz = 250, readonly expiration = DEFAULT_EXPIRATION) {
+    this.table = new LocalityTable(hz, expiration);
   }
 
   destChanged(): void {}
 
   /** The set of a destination address (for tests and listings), newest first. */
   setOf(addr: Uint8Array): readonly IpvsDest[] | undefined {
-    return this.get(addr)?.set.list;
-  }
-
-  private get(addr: Uint8Array): LblcrEntry | undefined {
-    return this.buckets.get(localityHashkey(addr))?.find((e) => sameAddr(e.addr, addr));
-  }
-
-  /** ip_vs_lblcr_full_check(): entries unused for the expiration go. */
-  private fullCheck(at: number): void {
-    const exp = this.expiration * this.hz;
-    for (const [k, list] of this.buckets) {
-      const keep = list.filter((e) => timeBefore(at, (e.lastuse + exp) | 0));
-      if (keep.length) this.buckets.set(k, keep);
-      else this.buckets.delete(k);
-    }
+    return this.table.get(addr)?.set.list;
   }
 
   schedule(dests: readonly IpvsDest[], p: SchedPacket, now: number): IpvsDest | null {
-    this.timer.catchUp(now, (at) => this.fullCheck(at));
-    const en = this.get(p.daddr);
+    this.table.expire(now);
+    const en = this.table.get(p.daddr);
     if (en) {
       en.lastuse = now;
       const set = en.set;
       let dest = destSetMin(set.list);
       // More than one destination and the set unchanged for the expiration: the most loaded one goes.
-      if (set.list.length > 1 && ((now - ((set.lastmod + this.expiration * this.hz) | 0)) | 0) > 0) {
+      if (set.list.length > 1 && ((now - ((set.lastmod + this.expiration * this.table.hz) | 0)) | 0) > 0) {
         const m = destSetMax(set.list);
         if (m) {
           set.list.splice(set.list.indexOf(m), 1);
@@ -142,10 +124,9 @@ export class LblcrScheduler implements Scheduler {
     }
     const dest = weightedLeast(dests, connOverhead);
     if (!dest) return null;
-    const k = localityHashkey(p.daddr);
     const e: LblcrEntry = { addr: p.daddr.slice(), set: { list: [], lastmod: now }, lastuse: now };
     setInsert(e.set, dest, false, now);
-    this.buckets.set(k, [e, ...(this.buckets.get(k) ?? [])]);
+    this.table.add(e);
     return dest;
   }
 }

@@ -72,3 +72,51 @@ export class ExpiryTimer {
 
 /** time_before(a, b) on jiffies. */
 export const timeBefore = (a: number, b: number) => ((a - b) | 0) < 0;
+
+/** An entry of a locality table: its destination address and last use (jiffies). */
+export interface LocalityEntry {
+  readonly addr: Uint8Array;
+  lastuse: number;
+}
+
+/**
+ * The table of ip_vs_lblc_table / ip_vs_lblcr_table: entries hashed by
+ * destination address (hlist_add_head_rcu: newest first in a bucket).
+ */
+export class LocalityTable<E extends LocalityEntry> {
+  readonly buckets = new Map<number, E[]>();
+  private readonly timer: ExpiryTimer;
+
+  constructor(readonly hz: number, readonly expiration: number) {
+    this.timer = new ExpiryTimer(hz);
+  }
+
+  /** ip_vs_lblc_get() / ip_vs_lblcr_get(). */
+  get(addr: Uint8Array): E | undefined {
+    return this.buckets.get(localityHashkey(addr))?.find((e) => sameAddr(e.addr, addr));
+  }
+
+  /** Hashes `en` in at the head of its bucket, replacing `old` when given. */
+  add(en: E, old?: E): void {
+    const k = localityHashkey(en.addr);
+    this.buckets.set(k, [en, ...(this.buckets.get(k) ?? []).filter((e) => e !== old)]);
+  }
+
+  /** The timer caught up at `now`: ip_vs_lblc_full_check() / ip_vs_lblcr_full_check() drop the entries unused for the expiration. */
+  expire(now: number): void {
+    this.timer.catchUp(now, (at) => {
+      const exp = this.expiration * this.hz;
+      for (const [k, list] of this.buckets) {
+        const keep = list.filter((e) => timeBefore(at, (e.lastuse + exp) | 0));
+        if (keep.length) this.buckets.set(k, keep);
+        else this.buckets.delete(k);
+      }
+    });
+  }
+}
+
+export function sameAddr(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
