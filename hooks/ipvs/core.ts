@@ -304,7 +304,8 @@ export class NodeIpvs implements XtIpvs {
     }
     this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
     const f = localOutRouted(af, pkt, rt, '', st.ctx);
-    this.fate = f.kind === 'sent' ? { kind: 'forwarded', dev: f.dev, via: f.via, dst: f.dst } : f;
+    // A request received from another host leaves as forwarded; a local client's stays sent.
+    this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? { kind: 'forwarded', dev: f.dev, via: f.via, dst: f.dst } : f;
     return NF_STOLEN;
   }
 

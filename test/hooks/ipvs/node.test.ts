@@ -111,6 +111,17 @@ describe('IPVS in the node', () => {
       + '  -> 10.1.0.6:8080                       1        2        1       80       40\n');
   });
 
+  it('a local client: ip_vs_in_hook on OUTPUT schedules it and sends it through OUTPUT again', () => {
+    const m = model(RR);
+    m.setTrace(true);
+    const s = parseSpec('tcp 10.1.0.1:40000 > 192.168.50.1:80 syn from local');
+    const { pkt } = specInput(m, s);
+    const r = m.send(pkt, s.oif);
+    expect(notes(r).some((t) => t.startsWith('ipvs: TCP 10.1.0.1:40000 > 192.168.50.1:80 matches service'))).toBe(true);
+    expect(r.fate).toMatchObject({ kind: 'sent', dev: 'eth1', dst: '10.1.0.6' });
+    expect(r.fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+  });
+
   it('a TCP packet that is not a SYN and finds no connection is not scheduled: it goes on to the local stack', () => {
     const m = model(RR);
     const r = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack iif eth0');
