@@ -82,6 +82,7 @@ export function sharedStateReason(model: NodeModel): string | undefined {
   // counters and timeouts do (updated by every connection's packets, expiring on the node's one clock).
   const live = model.ipsets.sets.find((s) => s.opts.counters || s.opts.timeout !== undefined);
   if (live) return `ipset ${live.name} (its ${live.opts.counters ? 'counters' : 'timeouts'} are shared by every connection)`;
+  if (model.ipvs) return 'IPVS (its schedulers and connection table are shared by every connection)';
   for (const rs of [model.rs4, model.rs6]) {
     if (!rs) continue;
     if (rs.tables.has('nat') && model.conntrackModule) return 'the nat table (NAT rewrites a connection\'s reply addresses and chooses ports across connections)';

@@ -29,6 +29,7 @@ import { isOutgoing, openCapture } from '../hooks/input/capture.js';
 import { ebtablesWithCounters, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
 import { conntrackList, conntrackListJson, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
 import { saveIpsets } from '../compiler/ipset.js';
+import { formatIpvsStats } from '../hooks/ipvs/index.js';
 import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
@@ -40,7 +41,7 @@ export type { ReplaySummary } from './replay-run.js';
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ebtables|ipset|recent|hashlimit]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ebtables|ipset|recent|hashlimit|ipvs]
               ${MODEL_USAGE} [--workers N] [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng; - reads it from
       stdin: tcpdump -w - | nfvm replay ...) in on interface NAME
@@ -68,6 +69,10 @@ export const REPLAY: CommandSpec = {
       hashlimit the hashlimit tables as /proc/net/ipt_hashlimit/NAME (and
       ip6t_hashlimit) read. Timestamps and expiries are jiffies of the
       capture's clock at --hz (default 250): capture seconds times HZ.
+      --save ipvs prints the IPVS virtual services (ipvsadm-save.txt) with
+      the connections, packets and bytes each scheduled, as \`ipvsadm -L -n
+      --stats\` would, then the IPVS connection table as \`ipvsadm -L -n
+      -c\` would at the last frame's time.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
@@ -162,8 +167,8 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ebtables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit') {
-    throw new UsageError(`--save takes iptables, ip6tables, ebtables, ipset, recent or hashlimit, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ebtables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit' && save !== 'ipvs') {
+    throw new UsageError(`--save takes iptables, ip6tables, ebtables, ipset, recent, hashlimit or ipvs, not "${save}"`);
   }
   // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
   // read again should its frames turn out to share state), silently.
@@ -213,6 +218,7 @@ export function cmdReplay(argv: readonly string[]): string {
     if (a.flag('json')) return jsonDoc({ schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s, [save]: files });
     return files.map((f) => `# ${f.path}\n${f.lines.map((l) => `${l}\n`).join('')}`).join('');
   }
+  if (save === 'ipvs') return saveIpvs(model, a.flag('json'), a.flag('conntrack'));
   if (save === 'ebtables') return saveEbtables(model, a.flag('json'), a.flag('conntrack'), { schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s });
   const counters = out.counters;
   const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));
@@ -240,6 +246,17 @@ export function cmdReplay(argv: readonly string[]): string {
  */
 function bridgeReason(model: NodeModel): string | undefined {
   return model.bridge ? `bridge ${[...model.bridge.bridges.keys()].join(', ')} (its forwarding database learns from every connection's frames)` : undefined;
+}
+
+/**
+ * `--save ipvs`: the virtual services with their counters as `ipvsadm -L -n
+ * --stats` prints them, then the connection table as `ipvsadm -L -n -c`.
+ */
+function saveIpvs(model: NodeModel, json: boolean, conntrack: boolean): string {
+  if (json || conntrack) throw new UsageError(`--save ipvs prints the IPVS services and connections as ipvsadm does: without ${json ? '--json' : '--conntrack'}`);
+  const ipvs = model.ipvs;
+  if (!ipvs) throw new NfvmError('io', 'no virtual service in the snapshot (ipvsadm-save.txt)', model.node.dir, undefined, undefined);
+  return formatIpvsStats(ipvs.services) + ipvs.connList();
 }
 
 /** `--save ebtables`: the bridge tables after the replay with their counters, as `ebtables-save -c` prints them. */

@@ -33,7 +33,7 @@ import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import type { Choices, Xorshift32 } from '../vm/random.js';
 import type { IpSetStore } from '../vm/ipset.js';
-import type { XtFib } from './xt.js';
+import type { XtFib, XtIpvs } from './xt.js';
 import type { XtState } from './xtstate.js';
 import type { OsfFingers } from './osf.js';
 
@@ -205,6 +205,8 @@ export interface EngineOptions {
   cpu?: number;
   /** The node's FIB (rpfilter's reverse-path lookup); without it every lookup fails. */
   fib?: XtFib;
+  /** The node's IPVS connection table (the ipvs match). */
+  ipvs?: XtIpvs;
   /** The OS fingerprints the node loaded (the snapshot's pf.os): the osf match is refused without them. */
   osf?: OsfFingers;
 }

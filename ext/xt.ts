@@ -50,6 +50,31 @@ export interface XtEnv {
   cpu: number;
   /** The node's FIB (EngineOptions.fib), null for an engine without a node: every lookup fails. */
   fib: XtFib | null;
+  /** The node's IPVS connection table (EngineOptions.ipvs), null without IPVS: no packet has a connection. */
+  ipvs: XtIpvs | null;
+}
+
+/** An IPVS connection as the ipvs match reads it (struct ip_vs_conn). */
+export interface XtIpvsConn {
+  /** 4 or 16 bytes. */
+  readonly vaddr: Uint8Array;
+  readonly vport: number;
+  /** cp->flags: the forwarding method in IP_VS_CONN_F_FWD_MASK. */
+  readonly flags: number;
+  /** cp->control (the persistence template), null when none. */
+  readonly control: { readonly vport: number } | null;
+}
+
+/** The node's IPVS as the ipvs match reaches it (hooks/ipvs implements it). */
+export interface XtIpvs {
+  /**
+   * pp->conn_out_get() over the packet's headers read inversely
+   * (ip_vs_fill_iph_skb(..., inverse=true)): the connection whose client
+   * is the packet's source and whose real server is its destination (the
+   * request as IPVS sent it) or, from a real server, none. undefined when
+   * there is none or the protocol has no IPVS handler.
+   */
+  connOutGetInverse(pkt: Packet, family: 'ip' | 'ip6'): XtIpvsConn | undefined;
 }
 
 /** The node's routing as the node-context matches reach it (hooks/ implements it over the snapshot's routes and rules). */
@@ -89,6 +114,7 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     xt: o.xt ?? new XtState(),
     cpu: o.cpu ?? 0,
     fib: o.fib ?? null,
+    ipvs: o.ipvs ?? null,
   };
 }
 

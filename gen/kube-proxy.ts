@@ -489,7 +489,10 @@ export function kubeProxySnapshot(o: KubeGenOptions): Map<string, string> {
   const { link, addr } = nodeFiles(svcs, o.mode);
   files.set('ip-link.json', link);
   files.set('ip-addr.json', addr);
-  files.set('sysctl.txt', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.route_localnet = 1\n');
+  // kube-proxy's IPVS proxier (pkg/proxy/ipvs/proxier.go) sets vs/conntrack, vs/expire_nodest_conn and
+  // vs/expire_quiescent_template to 1 (vs/conn_reuse_mode only on kernels before 5.9).
+  const vs = o.mode === 'ipvs' ? 'net.ipv4.vs.conntrack = 1\nnet.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.expire_quiescent_template = 1\n' : '';
+  files.set('sysctl.txt', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.route_localnet = 1\n' + vs);
   if (o.mode === 'iptables') files.set('iptables-save.txt', iptablesRules(svcs));
   else if (o.mode === 'nftables') {
     const n = nftablesRules(svcs);

@@ -53,6 +53,7 @@ import { BrNetfilter, brnfSysctl } from './bridge/br-netfilter.js';
 import { loadEbtables } from './bridge/ebtables.js';
 import type { EbtRuleset, EbtTableName } from '../core/ebt-ast.js';
 import { parseMac } from '../core/addr.js';
+import { NodeIpvs, ipvsSysctl } from './ipvs/core.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -148,6 +149,8 @@ export class NodeModel {
   readonly ebEngines: Map<EbtTableName, TableEngine> = new Map();
   /** Backend of the ebtables tables (the dump's header; nft without one). */
   readonly ebBackend: Backend = 'nft';
+  /** IPVS, when the snapshot has virtual services (ipvsadm-save.txt). */
+  readonly ipvs: NodeIpvs | undefined;
   /** Record the packets that leave the node (PathResult.emitted), for comparing with a capture. */
   recordEmitted = false;
   /**
@@ -184,8 +187,10 @@ export class NodeModel {
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined;
     this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects, backend: this.backend6 }) : undefined;
-    this.conntrack = this.rs4 ? needsConntrack(this.rs4) : false;
-    this.conntrack6 = this.rs6 ? needsConntrack(this.rs6) : false;
+    // ip_vs_register_conntrack(): a virtual service takes conntrack for its family (nf_ct_netns_get).
+    const ipvsFamily = (f: 4 | 6) => node.ipvs?.services.some((s) => s.family === f) ?? false;
+    this.conntrack = (this.rs4 ? needsConntrack(this.rs4) : false) || ipvsFamily(4);
+    this.conntrack6 = (this.rs6 ? needsConntrack(this.rs6) : false) || ipvsFamily(6);
     this.random = new Xorshift32(opts.seed ?? 1);
     this.stack = new NodeStack(node, this.random);
     const seed = opts.seed ?? 1;
@@ -197,7 +202,15 @@ export class NodeModel {
     if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined } as const;
+    const ipvs = node.ipvs && node.ipvs.services.length > 0
+      ? new NodeIpvs(node.ipvs, ipvsSysctl(node.sysctl), {
+        inet: (pf) => (pf === NFPROTO_IPV6 ? this.inet6 : this.inet4),
+        ct: ctm?.ct,
+        saddr4: (daddr) => this.stack.env.route4(daddr, 0, 0, 0, 0, '')?.saddr ?? 0,
+      })
+      : undefined;
+    this.ipvs = ipvs;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -211,6 +224,7 @@ export class NodeModel {
     if (ctm) registerOps(this.registry, ctm.natOps(ops.filter(isNat)));
     if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend), ...ctm!.conntrackOps(NFPROTO_IPV4, this.backend)]);
     if (this.conntrack6) registerOps(this.registry, [...defragOps(NFPROTO_IPV6, this.backend6), ...ctm!.conntrackOps(NFPROTO_IPV6, this.backend6)]);
+    if (ipvs) registerOps(this.registry, ipvs.ops());
     const nf4 = new NfHook(this.registry, NFPROTO_IPV4);
     const nf6 = new NfHook(this.registry, NFPROTO_IPV6);
     if (ctm) {
@@ -270,6 +284,7 @@ export class NodeModel {
     if (ctm && input.now !== undefined) ctm.now = input.now;
     if (input.now !== undefined) {
       this.stack.setNow(input.now);
+      if (this.ipvs) this.ipvs.nowNs = input.now;
       this.ipsets.setNow(input.now);
       if (this.bridge) this.bridge.now = input.now;
     }
@@ -397,6 +412,7 @@ export class NodeModel {
     this.ipsets.setNow(nowNs);
     this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;
+    if (this.ipvs) this.ipvs.nowNs = nowNs;
     if (this.bridge) this.bridge.now = nowNs;
   }
 
@@ -414,11 +430,14 @@ export class NodeModel {
   /**
    * Saves the run-time state (counters, match state, the random source,
    * the answers' rate limits, the conntrack table); the returned function restores it.
-   * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures).
+   * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures)
+   * or IPVS has seen packets (it restores only to the state its services were built in).
    */
   checkpoint(): (() => void) | undefined {
     const engines = [...this.engines.values(), ...this.engines6.values(), ...this.ebEngines.values()];
     if (engines.some((e) => !e.checkpoint)) return undefined;
+    const ipvs = this.ipvs?.checkpoint();
+    if (this.ipvs && !ipvs) return undefined;
     const fdbs = this.bridge ? [...this.bridge.bridges.values()].map((b) => [b.fdb, b.fdb.save()] as const) : [];
     const restores = engines.map((e) => e.checkpoint!());
     const rng = this.random.state[0]!;
@@ -433,6 +452,7 @@ export class NodeModel {
       this.random.state[0] = rng;
       this.stack.restore(stack);
       ct?.();
+      ipvs?.();
       for (const [fdb, saved] of fdbs) fdb.restore(saved);
     };
   }

@@ -5,7 +5,11 @@
  * combined with the others. No table/hook restriction.
  */
 import { fail } from '../../core/errors.js';
+import type { Family } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
+import type { MatchFn } from '../xt.js';
+import { lowerXtCompat } from '../xtcompat.js';
+import { F_IPVS_PROPERTY, M_CT_DIR, M_FLAGS, M_L4PROTO, M_NHOFF, F_L4PROTO } from '../../vm/layout.js';
 import { parseProtocol } from '../protocols.js';
 import { formatHostMask, parseHostMask, parsePortX, type HostMask } from '../hostmask.js';
 
@@ -94,7 +98,51 @@ export const ipvs: MatchModule<IpvsData> = {
     if (d.vportctl) s += `${inv(d.vportctl.invert)} --vportctl ${d.vportctl.port}`;
     return s;
   },
-  lower: 'needs the IPVS connection table (nfvm does not model IPVS)',
-  reference: 'needs the IPVS connection table (nfvm does not model IPVS)',
+  // iptables-nft loads xt_ipvs as a compat match (nf_tables has no IPVS expression).
+  lower: (c, m) => lowerXtCompat(c, m, 0, () => ipvsMt(m.data as IpvsData, c.family)),
+  reference: (d, family) => ipvsMt(d, family),
 };
+
+/** IP_VS_CONN_F_FWD_MASK */
+const FWD_MASK = 0x7;
+/** IP_CT_DIR_REPLY */
+const DIR_REPLY = 1;
+
+/**
+ * ipvs_mt() (net/netfilter/xt_ipvs.c, Linux 6.18). `--ipvs` alone reads
+ * skb->ipvs_property (set on the packets IPVS transmitted or un-NATed).
+ * Any other option needs the property, then the connection
+ * pp->conn_out_get() finds over the headers read inversely (client =
+ * source, real server = destination: the request as IPVS sent it); each
+ * given property of the connection must hold (or not, inverted). --vdir
+ * reads the conntrack's direction: no conntrack, no match.
+ */
+function ipvsMt(d: IpvsData, family: Family): MatchFn {
+  const onlyProperty = !d.others;
+  const v4 = family === 'ip';
+  return (par) => {
+    const m = par.meta;
+    const prop = (m[M_FLAGS]! & F_IPVS_PROPERTY) !== 0;
+    if (onlyProperty) return prop !== d.invIpvs;
+    if (!prop) return false;
+    // ip_vs_fill_iph_skb(): the transport protocol (IPv6: after the extension headers).
+    const proto = m[M_FLAGS]! & F_L4PROTO ? m[M_L4PROTO]! : v4 ? par.d[m[M_NHOFF]! + 9]! : -1;
+    if (d.vproto && (proto === d.vproto.proto) === d.vproto.invert) return false;
+    const cp = par.env.ipvs?.connOutGetInverse(par.pkt, family === 'ip6' ? 'ip6' : 'ip');
+    if (!cp) return false;
+    if (d.vport && (cp.vport === d.vport.port) === d.vport.invert) return false;
+    if (d.vportctl && (cp.control !== null && cp.control.vport === d.vportctl.port) === d.vportctl.invert) return false;
+    if (d.vdir) {
+      if (m[M_CT_DIR]! < 0) return false;
+      if ((m[M_CT_DIR] === DIR_REPLY) !== (d.vdir === 'REPLY')) return false;
+    }
+    if (d.vmethod && ((cp.flags & FWD_MASK) === IPVS_METHOD[d.vmethod.method]) === d.vmethod.invert) return false;
+    if (d.vaddr) {
+      let eq = true;
+      for (let i = 0; i < d.vaddr.addr.length; i++) if (((cp.vaddr[i]! ^ d.vaddr.addr[i]!) & d.vaddr.mask[i]!) !== 0) eq = false;
+      if (eq === d.vaddr.invert) return false;
+    }
+    return true;
+  };
+}
 

@@ -9,7 +9,7 @@
  * (output.ts).
  */
 import { NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
-import { arphrd, dropped, EHOSTUNREACH, EINVAL, type InetFamily, type PathCtx } from './ctx.js';
+import { arphrd, dropped, EHOSTUNREACH, EINVAL, type InetFamily, type OutputRoute, type PathCtx } from './ctx.js';
 import { setDevice, type Packet } from '../../vm/packet.js';
 import type { Fate } from './fate.js';
 import { loopbackXmit, postRouting } from './output.js';
@@ -20,8 +20,19 @@ export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx)
   if (bad) return bad;
   const first = af.routeOutput(pkt, oif);
   if ('fate' in first) return first.fate;
+  if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: first.text });
+  return localOutRouted(af, pkt, first, oif, ctx);
+}
+
+/**
+ * NF_HOOK(LOCAL_OUT, NULL, skb_dst(skb)->dev, dst_output) of a packet whose
+ * output route is made: __ip_local_out()'s hook and what follows it. IPVS's
+ * transmitters (ip_vs_send_or_cont, ip_vs_nat_send_or_cont) enter here with
+ * the route to the real server they looked up themselves.
+ */
+export function localOutRouted(af: InetFamily, pkt: Packet, first: Exclude<OutputRoute, { fate: Fate }>, oif: string, ctx: PathCtx): Fate {
+  setDevice(pkt, 'in', 0);
   let route = first;
-  if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: route.text });
   ctx.dst = { input: false, local: route.local, cast: route.cast, dev: route.dev };
   const links = af.node.links;
   let out = links.get(route.dev);

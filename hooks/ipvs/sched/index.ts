@@ -11,6 +11,9 @@ import { FoScheduler } from './fo.js';
 import { OvfScheduler } from './ovf.js';
 import { ShScheduler } from './sh.js';
 import { DhScheduler } from './dh.js';
+import { LblcScheduler } from './lblc.js';
+import { MhScheduler } from './mh.js';
+import { LblcrScheduler } from './lblcr.js';
 
 export type { Scheduler, SchedPacket } from './sched.js';
 
@@ -25,6 +28,9 @@ const MAKERS: ReadonlyMap<string, (flags: number, dests: readonly IpvsDest[]) =>
   ['ovf', () => new OvfScheduler()],
   ['sh', (f, d) => new ShScheduler(f, d)],
   ['dh', (_f, d) => new DhScheduler(d)],
+  ['mh', (f, d) => new MhScheduler(f, d)],
+  ['lblc', () => new LblcScheduler()],
+  ['lblcr', () => new LblcrScheduler()],
 ]);
 
 /** The schedulers nfvm implements; the others of SCHEDULER_NAMES are refused at load. */

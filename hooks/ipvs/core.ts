@@ -1,0 +1,481 @@
+/**
+ * IPVS in the node's packet path (Linux 6.18 net/netfilter/ipvs/ip_vs_core.c
+ * ip_vs_in_hook / ip_vs_out_hook / handle_response / ip_vs_schedule /
+ * ip_vs_leave, ip_vs_ctl.c ip_vs_service_find, ip_vs_xmit.c
+ * ip_vs_nat_xmit / ip_vs_dr_xmit / ip_vs_tunnel_xmit / ip_vs_send_or_cont /
+ * ip_vs_nat_send_or_cont, ip_vs_nfct.c ip_vs_update_conntrack,
+ * include/net/ip_vs.h ip_vs_notrack).
+ *
+ * The module registers ip_vs_ops4 / ip_vs_ops6 (priorities.ts ipvsSlots)
+ * for each family that has a virtual service (ip_vs_register_hooks at the
+ * first service of the family): ip_vs_in_hook on LOCAL_IN after the
+ * filter table, so iptables INPUT sees the packet to the virtual address
+ * first, and on LOCAL_OUT after the NAT core's DNAT side; ip_vs_out_hook
+ * (the replies of masqueraded connections) on LOCAL_IN, LOCAL_OUT and
+ * FORWARD. ip_vs_in_hook finds the packet's connection or schedules a new
+ * one on the first packet (a TCP SYN, any UDP datagram, an SCTP INIT),
+ * then transmits it itself: the masquerade DNAT and the direct-routing and
+ * tunnel transmitters route to the real server and send the packet
+ * through NF_HOOK(LOCAL_OUT) and POST_ROUTING (NF_STOLEN for the hook it
+ * came from); a real server on the node itself takes it on (NF_ACCEPT).
+ *
+ * Not modelled (documented gaps): ICMP errors about IPVS connections
+ * (ip_vs_in_icmp / ip_vs_out_icmp / ip_vs_forward_icmp pass them
+ * untouched), connection synchronisation, the ftp helper and persistence
+ * engines (--pe sip), one-packet scheduling (-o), real-server-started
+ * connections (conn_out_counter), the tunnel types GUE and GRE, IPv6 in
+ * tunnels, SCTP's state machine (an SCTP connection keeps UDP's timeout),
+ * the re-route of un-NATed replies (snat_reroute).
+ */
+import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { formatIPv4, formatIPv6 } from '../../core/addr.js';
+import type { XtIpvs, XtIpvsConn } from '../../ext/xt.js';
+import { F_IPVS_PROPERTY, F_L4PROTO, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
+import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
+import { setNoCt, type NfConntrack } from '../conntrack/core.js';
+import { T_PORTS, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
+import type { NodeHookOps, NodeHookState } from '../hook.js';
+import { localOutRouted } from '../path/local-out.js';
+import type { InetFamily, OutputRoute } from '../path/ctx.js';
+import type { Fate } from '../path/fate.js';
+import { ipvsSlots } from '../priorities.js';
+import type { Sysctls } from '../snapshot/sysctl.js';
+import { jiffiesAt } from '../conntrack/core.js';
+import { IpvsConn, IpvsConnTable, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, type IpvsSysctl } from './conn.js';
+import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
+import type { IpvsService } from './service.js';
+import { buildServices } from './service.js';
+import type { SchedPacket } from './sched/index.js';
+import { ipipEncap, ipvsManip } from './xmit.js';
+
+/** include/uapi/linux/sctp.h SCTP_CID_INIT. */
+const SCTP_CID_INIT = 1;
+const TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10, TH_FIN = 0x01;
+const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
+const ICMPV6_DEST_UNREACH = 1, ICMPV6_PORT_UNREACH = 4;
+
+/** What the node lends IPVS: its families' paths, its conntrack, its own stack's source address choice. */
+export interface IpvsNodeEnv {
+  inet(pf: number): InetFamily;
+  /** The node's conntrack (loaded with IPVS: ip_vs_register_conntrack takes it for every service's family). */
+  ct: NfConntrack | undefined;
+  /** The source address of an IPv4 output route to `daddr` (do_output_route4 with IP_VS_RT_MODE_CONNECT), 0 when none. */
+  saddr4(daddr: number): number;
+}
+
+const fmt = (a: Uint8Array) => (a.length === 4 ? formatIPv4(a) : formatIPv6(a));
+
+/** The net.ipv4.vs.* sysctls of the snapshot (ip_vs_ctl.c defaults where it gives none). */
+export function ipvsSysctl(s: Sysctls): IpvsSysctl {
+  const out = { ...IPVS_SYSCTL_DEFAULTS };
+  for (const k of Object.keys(out) as (keyof IpvsSysctl)[]) {
+    const v = s.num(`net.ipv4.vs.${k}`);
+    if (!Number.isNaN(v)) out[k] = v;
+  }
+  return out;
+}
+
+export class NodeIpvs implements XtIpvs {
+  services: IpvsService[] = [];
+  table: IpvsConnTable;
+  /** A packet changed the state (a connection, a scheduler's choice, a counter) since the services were built. */
+  private used = false;
+  /** The node's clock in nanoseconds (the connection timers run on its jiffies). */
+  nowNs = 0;
+  /** ip_vs_svc_table keyed by protocol, address and port; ip_vs_svc_fwm_table by family and mark. */
+  private readonly byAddr = new Map<string, IpvsService>();
+  private readonly byMark = new Map<string, IpvsService>();
+  /** The fate of the packet the last entry stole or dropped (the fate translator reads it). */
+  private fate: Fate | undefined;
+  /** A scratch packet for the output routes to real servers. */
+  private readonly rtPkt = new Packet(64);
+
+  constructor(readonly cfg: IpvsConfig, readonly sysctl: IpvsSysctl, readonly env: IpvsNodeEnv) {
+    this.table = new IpvsConnTable(sysctl);
+    this.reset();
+  }
+
+  /** The services as `ipvsadm -R` makes them, no connection. */
+  private reset(): void {
+    this.services = buildServices(this.cfg);
+    this.table = new IpvsConnTable(this.sysctl);
+    this.byAddr.clear();
+    this.byMark.clear();
+    for (const s of this.services) {
+      const c = s.conf;
+      if (c.fwmark) this.byMark.set(`${c.family}|${c.fwmark}`, s);
+      else this.byAddr.set(svcKey(c.protocol, c.addr, c.port), s);
+    }
+    this.used = false;
+  }
+
+  /**
+   * The state saved for a restore (trace --all-branches runs each branch
+   * from it): only before any packet changed it, when restoring is
+   * building the services again; undefined otherwise.
+   */
+  checkpoint(): (() => void) | undefined {
+    return this.used ? undefined : () => this.reset();
+  }
+
+  get now(): number {
+    return jiffiesAt(this.nowNs, this.table.hz);
+  }
+
+  /** The families that have a virtual service: ip_vs_register_hooks(af) ran for them. */
+  families(): number[] {
+    const out: number[] = [];
+    if (this.services.some((s) => s.conf.family === 4)) out.push(NFPROTO_IPV4);
+    if (this.services.some((s) => s.conf.family === 6)) out.push(NFPROTO_IPV6);
+    return out;
+  }
+
+  /** ip_vs_ops4 / ip_vs_ops6 as nf_hook_ops of the node. */
+  ops(): NodeHookOps[] {
+    const source = { kind: 'module' as const, explain: (v: number) => (v === NF_STOLEN || v === NF_DROP ? this.fate : undefined) };
+    const out: NodeHookOps[] = [];
+    for (const pf of this.families()) {
+      for (const s of ipvsSlots(pf)) {
+        const hook = s.component === 'ipvs-in' ? (p: Packet, st: NodeHookState) => this.inHook(p, st)
+          : s.component === 'ipvs-out' ? (p: Packet, st: NodeHookState) => this.outHook(p, st)
+          // ip_vs_forward_icmp: ICMP errors for IPVS connections (not modelled: they pass).
+          : () => NF_ACCEPT;
+        out.push({ pf, hooknum: s.hook, priority: s.priority, name: s.owner, source, hook });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * ip_vs_service_find(): by the packet's mark first (a fwmark service),
+   * then by protocol, address and port, then a port-zero service of the
+   * address (nullsvc_counter).
+   */
+  serviceFind(family: 4 | 6, mark: number, protocol: number, vaddr: Uint8Array, vport: number): IpvsService | undefined {
+    if (mark) {
+      const s = this.byMark.get(`${family}|${mark >>> 0}`);
+      if (s) return s;
+    }
+    return this.byAddr.get(svcKey(protocol, vaddr, vport)) ?? this.byAddr.get(svcKey(protocol, vaddr, 0));
+  }
+
+  /** ip_vs_in_hook(): requests to virtual services. */
+  inHook(pkt: Packet, st: NodeHookState): number {
+    const m = pkt.meta;
+    // "Already marked as IPVS request or reply?"
+    if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
+    if (st.hook !== NF_INET_LOCAL_OUT && m[M_PKTTYPE] !== PACKET_HOST) return NF_ACCEPT;
+    const h = headers(pkt);
+    if (!h) return NF_ACCEPT;
+    this.used = true;
+    const ctx = st.ctx;
+    const now = this.now;
+    let cp = this.table.inGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
+    if (cp && isNewConn(h)) {
+      const r = this.table.reuseCheck(cp, now);
+      if (r === 'drop') {
+        this.note(st, `ipvs: ${h.text}: a new connection where connection ${connText(cp)} ended, whose conntrack still holds it: dropped (conn_reuse_mode; the client retransmits)`);
+        return this.drop(`a new connection of ${h.text} where an old one's conntrack is still confirmed (conn_reuse_mode)`);
+      }
+      if (r !== cp) this.note(st, `ipvs: ${h.text}: connection ${connText(cp)} expired for the new connection (${this.table.sysctl.expire_nodest_conn && cp.dest?.weight === 0 ? 'expire_nodest_conn' : 'conn_reuse_mode'})`);
+      cp = r ?? undefined;
+    }
+    if (!cp) {
+      // pp->conn_schedule (tcp_conn_schedule, udp_conn_schedule, sctp_conn_schedule).
+      if (!schedulable(pkt, h)) return NF_ACCEPT;
+      const svc = this.serviceFind(h.family, m[M_MARK]!, h.protocol, h.daddr, h.dport);
+      if (!svc) return NF_ACCEPT;
+      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.saddr, sport: h.sport, daddr: h.daddr, dport: h.dport, inverse: false };
+      const c = svc.conf;
+      const nonPersistPortMismatch = !(c.flags & IP_VS_SVC_F_PERSISTENT) && !c.fwmark && h.dport !== c.port;
+      const made = nonPersistPortMismatch ? null : this.table.schedule(svc, sp, now);
+      if (!made) return this.leave(pkt, st, svc, h);
+      cp = made;
+      if (!ctx.quiet) {
+        const d = cp.dest!;
+        this.note(st, `ipvs: ${h.text} matches service ${svcText(svc)} (${c.sched}${c.flags & IP_VS_SVC_F_PERSISTENT ? `, persistent ${c.timeout}` : ''}): scheduled to rs ${addrPort(d.addr.length === 4 ? 4 : 6, d.addr, cp.dport)} (${fwdName(cp.flags)}, weight ${d.weight}${cp.control ? `, by the template of ${fmt(cp.control.caddr)}` : ''})`);
+      }
+    } else if (!ctx.quiet) this.note(st, `ipvs: ${h.text}: connection ${connText(cp)} (${tcpStateName(cp)})`);
+    // ip_vs_in_stats(), ip_vs_set_state(IP_VS_DIR_INPUT), cp->packet_xmit().
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, true);
+    this.table.stateTransition(cp, IP_VS_DIR_INPUT, h.tcpFlags, now);
+    return this.xmit(pkt, st, cp, h);
+  }
+
+  /** ip_vs_out_hook(): replies of real servers to clients of masqueraded (and other) connections. */
+  outHook(pkt: Packet, st: NodeHookState): number {
+    const m = pkt.meta;
+    if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
+    const h = headers(pkt);
+    if (!h) return NF_ACCEPT;
+    const now = this.now;
+    const cp = this.table.outGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
+    if (!cp) return NF_ACCEPT;
+    this.used = true;
+    // handle_response(): only masquerade rewrites the reply (DR and TUN replies do not pass here).
+    if ((cp.flags & IP_VS_CONN_F_FWD_MASK) === IP_VS_CONN_F_MASQ) {
+      if (!ipvsManip(pkt, h.protocol, false, cp.vaddr, cp.vport)) return this.drop('a reply too short to rewrite (handle_response)');
+      if (!st.ctx.quiet) {
+        const t = `IPVS un-NAT: source ${addrPort(h.family, cp.daddr, cp.dport)} to ${addrPort(h.family, cp.vaddr, cp.vport)}`;
+        this.note(st, `ipvs: reply ${h.text} of connection ${connText(cp)}: ${t}`);
+        st.ctx.nat.push(t);
+      }
+    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
+    this.table.stateTransition(cp, IP_VS_DIR_OUTPUT, h.tcpFlags, now);
+    m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
+    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    return NF_ACCEPT;
+  }
+
+  /**
+   * ip_vs_leave(): a service without a real server to take the packet: the
+   * client is told ICMP port unreachable (whatever the protocol: no socket
+   * is there to answer with a reset) and the packet dropped.
+   */
+  private leave(pkt: Packet, st: NodeHookState, svc: IpvsService, h: Headers): number {
+    const v6 = h.family === 6;
+    st.ctx.stack?.icmpError(v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, pkt, v6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH, v6 ? ICMPV6_PORT_UNREACH : ICMP_PORT_UNREACH, 0, st.inLink, st.ctx);
+    const why = `service ${svcText(svc)} has no real server to schedule ${h.text} to (ip_vs_leave: ICMP port unreachable)`;
+    this.note(st, `ipvs: ${why}`);
+    return this.drop(why);
+  }
+
+  private drop(detail: string): number {
+    this.fate = { kind: 'dropped', reason: 'ipvs', detail, by: undefined };
+    return NF_DROP;
+  }
+
+  private note(st: NodeHookState, text: string): void {
+    if (!st.ctx.quiet) st.ctx.steps.push({ kind: 'hook', text });
+  }
+
+  /** cp->packet_xmit by the connection's forwarding method. */
+  private xmit(pkt: Packet, st: NodeHookState, cp: IpvsConn, h: Headers): number {
+    const af = this.env.inet(st.pf);
+    const fwd = cp.flags & IP_VS_CONN_F_FWD_MASK;
+    const rs = addrPort(h.family, cp.daddr, cp.dport);
+    const rt = this.routeTo(af, cp.daddr);
+    if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    if (fwd === IP_VS_CONN_F_MASQ) {
+      // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
+      if (rt.local && st.hook === NF_INET_LOCAL_IN && h.family === 4 && cp.daddr[0] === 127) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
+      if (!ipvsManip(pkt, h.protocol, true, cp.daddr, cp.dport)) return this.drop('a request too short to rewrite (ip_vs_nat_xmit)');
+      if (!st.ctx.quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
+      this.updateConntrack(pkt, cp);
+      return this.sendOrCont(pkt, st, af, cp, rt, `masquerade (DNAT to ${rs})`);
+    }
+    if (fwd === IP_VS_CONN_F_DROUTE) {
+      // ip_vs_dr_xmit(): the packet unchanged, to the real server as next hop (IP_VS_RT_MODE_KNOWN_NH).
+      return this.sendOrCont(pkt, st, af, cp, { ...rt, gateway: fmt(cp.daddr) }, `direct routing to ${fmt(cp.daddr)}`);
+    }
+    if (fwd === IP_VS_CONN_F_TUNNEL) {
+      // ip_vs_tunnel_xmit(): no local real server (IP_VS_RT_MODE_NON_LOCAL only).
+      if (rt.local) return this.drop(`tunnel to local address ${fmt(cp.daddr)} (ip_vs_tunnel_xmit: "Stopping traffic to local address")`);
+      if (h.family !== 4) return this.drop('IPv6 tunnelling is not modelled');
+      const s = this.env.saddr4(word(cp.daddr, 0));
+      const saddr = Uint8Array.of(s >>> 24, (s >>> 16) & 255, (s >>> 8) & 255, s & 255);
+      const inner = pkt.data.slice(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!);
+      const outer = ipipEncap(inner, saddr, cp.daddr);
+      const mark = pkt.meta[M_MARK]!;
+      pkt.setFrame(outer);
+      decodePacket(pkt, LINKTYPE_IPV4);
+      pkt.meta[M_MARK] = mark;
+      return this.sendOrCont(pkt, st, af, cp, rt, `tunnel (IPIP ${formatIPv4(saddr)} > ${fmt(cp.daddr)})`);
+    }
+    // IP_VS_CONN_F_LOCALNODE: ip_vs_null_xmit, the packet goes on.
+    return NF_ACCEPT;
+  }
+
+  /**
+   * ip_vs_send_or_cont() / ip_vs_nat_send_or_cont(): the packet becomes
+   * IPVS's (ipvs_property), loses its conntrack unless the connection keeps
+   * one (ip_vs_notrack); to a real server on the node it goes on
+   * (NF_ACCEPT), otherwise through NF_HOOK(LOCAL_OUT) and dst_output
+   * (NF_STOLEN for the hook it came from).
+   */
+  private sendOrCont(pkt: Packet, st: NodeHookState, af: InetFamily, cp: IpvsConn, rt: Exclude<OutputRoute, { fate: Fate }>, how: string): number {
+    const m = pkt.meta;
+    m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
+    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    if (rt.local) {
+      this.note(st, `ipvs: ${how}: the real server is this node, the packet goes on`);
+      return NF_ACCEPT;
+    }
+    this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
+    const f = localOutRouted(af, pkt, rt, '', st.ctx);
+    // A request received from another host leaves as forwarded; a local client's stays sent.
+    this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? { kind: 'forwarded', dev: f.dev, via: f.via, dst: f.dst } : f;
+    return NF_STOLEN;
+  }
+
+  /** ip_vs_notrack(): the packet lets go of its conntrack and is untracked. */
+  private notrack(pkt: Packet): void {
+    const ct = this.env.ct;
+    if (ct && pkt.meta[M_CT_ID]! >= 0) ct.nfResetCt(pkt);
+    setNoCt(pkt.meta, true);
+  }
+
+  /**
+   * ip_vs_update_conntrack(skb, cp, 1): with net.ipv4.vs.conntrack, the
+   * unconfirmed conntrack of a masqueraded request expects its replies from
+   * the real server (its reply tuple's source becomes cp->daddr:dport).
+   */
+  private updateConntrack(pkt: Packet, cp: IpvsConn): void {
+    const ct = this.env.ct;
+    const m = pkt.meta;
+    const e = m[M_CT_ID]!;
+    if (!(cp.flags & IP_VS_CONN_F_NFCT) || !ct || e < 0 || ct.isConfirmed(e) || m[M_CT_DIR] !== IP_CT_DIR_ORIGINAL) return;
+    const at = (2 * e + 1) * TUPLE_WORDS;
+    const t = new Int32Array(TUPLE_WORDS);
+    t.set(ct.tuples.subarray(at, at + TUPLE_WORDS));
+    for (let i = 0; i < 4; i++) t[T_SRC + i] = i * 4 < cp.daddr.length ? word(cp.daddr, i * 4) | 0 : 0;
+    t[T_PORTS] = ((cp.dport << 16) | (t[T_PORTS]! & 0xffff)) | 0;
+    ct.alterReply(e, t, 0);
+  }
+
+  /** __ip_vs_get_out_rt(): the output route of a flow to `daddr` alone (do_output_route4 / do_output_route6). */
+  private routeTo(af: InetFamily, daddr: Uint8Array): OutputRoute {
+    const p = this.rtPkt;
+    resetMeta(p);
+    const v4 = daddr.length === 4;
+    const b = new Uint8Array(v4 ? 20 : 40);
+    if (v4) {
+      b[0] = 0x45;
+      b[3] = 20;
+      b[8] = 64;
+      b.set(daddr, 16);
+    } else {
+      b[0] = 0x60;
+      b[6] = 59;
+      b[7] = 64;
+      b.set(daddr, 24);
+    }
+    p.setFrame(b);
+    decodePacket(p, v4 ? LINKTYPE_IPV4 : LINKTYPE_IPV6);
+    return af.routeOutput(p, '');
+  }
+
+  /**
+   * The ipvs match's lookup (xt_ipvs.c ipvs_mt: pp->conn_out_get over the
+   * headers read inversely).
+   */
+  connOutGetInverse(pkt: Packet): XtIpvsConn | undefined {
+    const h = headers(pkt);
+    if (!h) return undefined;
+    return this.table.outGet(h.protocol, h.daddr, h.dport, h.saddr, h.sport, this.now);
+  }
+
+  /** `ipvsadm -L -n -c`: the connection table (templates included). */
+  connList(): string {
+    const now = this.now;
+    this.table.expireDue(now);
+    let out = 'IPVS connection entries\npro expire state       source             virtual            destination\n';
+    for (const cp of this.table.entries()) out += IpvsConnTable.format(cp, now, this.table.hz) + '\n';
+    return out;
+  }
+}
+
+interface Headers {
+  family: 4 | 6;
+  protocol: number;
+  saddr: Uint8Array;
+  daddr: Uint8Array;
+  sport: number;
+  dport: number;
+  /** TCP flags (0 for other protocols). */
+  tcpFlags: number;
+  /** SCTP: the first chunk's type (-1 when absent). */
+  chunk: number;
+  /** `TCP 10.0.0.2:40000 > 192.168.50.1:80` for the notes. */
+  readonly text: string;
+}
+
+/**
+ * ip_vs_fill_iph_skb() and the ports: a TCP, UDP or SCTP packet that is not
+ * a non-first fragment, its addresses copied (the conn table keeps them
+ * while the packet is rewritten).
+ */
+function headers(pkt: Packet): Headers | undefined {
+  const m = pkt.meta;
+  if (!(m[M_FLAGS]! & F_L4PROTO) || m[M_FRAGOFF] !== 0) return undefined;
+  const protocol = m[M_L4PROTO]!;
+  if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP && protocol !== IPPROTO_SCTP) return undefined;
+  const d = pkt.data;
+  const nh = m[M_NHOFF]!;
+  const th = m[M_THOFF]!;
+  const end = m[M_END]!;
+  if (th + (protocol === IPPROTO_TCP ? 14 : 4) > end) return undefined;
+  const v4 = d[nh]! >> 4 === 4;
+  const saddr = v4 ? d.slice(nh + 12, nh + 16) : d.slice(nh + 8, nh + 24);
+  const daddr = v4 ? d.slice(nh + 16, nh + 20) : d.slice(nh + 24, nh + 40);
+  const sport = (d[th]! << 8) | d[th + 1]!;
+  const dport = (d[th + 2]! << 8) | d[th + 3]!;
+  const tcpFlags = protocol === IPPROTO_TCP ? d[th + 13]! : 0;
+  const chunk = protocol === IPPROTO_SCTP && th + 13 <= end ? d[th + 12]! : -1;
+  const family = v4 ? 4 : 6;
+  return {
+    family, protocol, saddr, daddr, sport, dport, tcpFlags, chunk,
+    get text() {
+      return `${protoName(protocol)} ${addrPort(family, saddr, sport)} > ${addrPort(family, daddr, dport)}`;
+    },
+  };
+}
+
+/**
+ * Whether the protocol's conn_schedule looks for a service: TCP on a SYN
+ * without RST (tcp_conn_schedule, sloppy_tcp off), SCTP on an INIT
+ * (sctp_conn_schedule, sloppy_sctp off), UDP always.
+ */
+function schedulable(_pkt: Packet, h: Headers): boolean {
+  if (h.protocol === IPPROTO_TCP) return (h.tcpFlags & TH_RST) === 0 && (h.tcpFlags & TH_SYN) !== 0;
+  if (h.protocol === IPPROTO_SCTP) return h.chunk === SCTP_CID_INIT;
+  return true;
+}
+
+/** is_new_conn(): a TCP SYN, an SCTP INIT. */
+function isNewConn(h: Headers): boolean {
+  if (h.protocol === IPPROTO_TCP) return (h.tcpFlags & (TH_SYN | TH_ACK | TH_FIN | TH_RST)) === TH_SYN;
+  if (h.protocol === IPPROTO_SCTP) return h.chunk === SCTP_CID_INIT;
+  return false;
+}
+
+/** ip_vs_in_stats() / ip_vs_out_stats(): the packet and its bytes on the service's and the real server's counters. */
+function countStats(cp: IpvsConn, len: number, input: boolean): void {
+  countOn(cp.svc, len, input);
+  if (cp.dest) countOn(cp.dest, len, input);
+}
+
+function countOn(s: { inpkts: number; inbytes: number; outpkts: number; outbytes: number }, len: number, input: boolean): void {
+  if (input) {
+    s.inpkts++;
+    s.inbytes += len;
+  } else {
+    s.outpkts++;
+    s.outbytes += len;
+  }
+}
+
+const word = (a: Uint8Array, i: number) => ((a[i]! << 24) | (a[i + 1]! << 16) | (a[i + 2]! << 8) | a[i + 3]!) >>> 0;
+const svcKey = (protocol: number, addr: Uint8Array, port: number) => `${protocol}|${addr.join('.')}|${port}`;
+const protoName = (p: number) => (p === IPPROTO_TCP ? 'TCP' : p === IPPROTO_UDP ? 'UDP' : p === IPPROTO_SCTP ? 'SCTP' : String(p));
+
+function svcText(s: IpvsService): string {
+  const c = s.conf;
+  return c.fwmark ? `FWM ${c.fwmark}` : `${protoName(c.protocol)} ${addrPort(c.family, c.addr, c.port)}`;
+}
+
+function fwdName(flags: number): string {
+  const f = flags & IP_VS_CONN_F_FWD_MASK;
+  return f === IP_VS_CONN_F_MASQ ? 'Masq' : f === IP_VS_CONN_F_TUNNEL ? 'Tunnel' : f === IP_VS_CONN_F_DROUTE ? 'Route' : 'Local';
+}
+
+function connText(cp: IpvsConn): string {
+  const fam = cp.caddr.length === 4 ? 4 : 6;
+  return `${addrPort(fam, cp.caddr, cp.cport)} > ${addrPort(fam, cp.vaddr, cp.vport)} > ${addrPort(fam, cp.daddr, cp.dport)}`;
+}
+
+function tcpStateName(cp: IpvsConn): string {
+  return cp.protocol === IPPROTO_TCP ? `state ${TCP_STATE_NAMES[cp.state]}` : protoName(cp.protocol);
+}
+

@@ -1,0 +1,211 @@
+/**
+ * IPVS in the node's packet path (Linux 6.18 ip_vs_core.c ip_vs_in_hook /
+ * ip_vs_out_hook, ip_vs_xmit.c): the hooks at their priorities (filter
+ * INPUT before IPVS on LOCAL_IN), scheduling on the first packet, the
+ * masquerade DNAT sent through OUTPUT and POSTROUTING with checksums the
+ * receiver accepts, the un-NAT of the replies in FORWARD, direct routing
+ * and IPIP tunnelling, ip_vs_leave's ICMP port unreachable, persistence,
+ * the net.ipv4.vs.conntrack sysctl, and the counters of `ipvsadm -L -n
+ * --stats` / the table of `ipvsadm -L -n -c`. This machine has no IPVS
+ * module: the sequences are the kernel source's.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildNode } from '../../../hooks/snapshot/read.js';
+import { buildNodeModel, type NodeModel } from '../../../hooks/node.js';
+import { parseSpec, inetChecksum, pseudoHeaderSum } from '../../../hooks/input/spec.js';
+import { specInput } from '../../../cli/model.js';
+import { formatIpvsStats } from '../../../hooks/ipvs/index.js';
+import type { PathStep } from '../../../hooks/path/fate.js';
+import { conntrackList } from '../../../hooks/conntrack/print.js';
+import { NFPROTO_IPV4, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../../../core/netfilter.js';
+
+const FIXTURE = join(import.meta.dirname, '../../path/fixtures/node');
+const FILTER = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -d 192.168.50.1/32 -p tcp -m tcp --dport 80 -j ACCEPT
+COMMIT
+`;
+const RR = `-A -t 192.168.50.1:80 -s rr
+-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 1
+-a -t 192.168.50.1:80 -r 10.1.0.6:8080 -m -w 1
+`;
+
+function model(ipvsadm: string, over: Record<string, string> = {}): NodeModel {
+  const files = new Map(readdirSync(FIXTURE).map((f) => [f, readFileSync(join(FIXTURE, f), 'utf8')]));
+  files.set('iptables-save.txt', FILTER);
+  files.set('ipvsadm-save.txt', ipvsadm);
+  for (const [k, v] of Object.entries(over)) files.set(k, v);
+  const m = buildNodeModel(buildNode('', files), {});
+  m.recordEmitted = true;
+  return m;
+}
+
+function go(m: NodeModel, spec: string, nowNs?: number) {
+  m.setTrace(true);
+  const s = parseSpec(spec);
+  const { pkt, iif } = specInput(m, s);
+  return m.receive(pkt, iif, nowNs === undefined ? {} : { now: nowNs });
+}
+
+const notes = (r: { steps: readonly PathStep[] }) => r.steps.map((s) => (s.kind === 'trace' ? `TRACE ${s.table}:${s.chain}` : s.text));
+
+/** The IPv4 header and TCP/UDP checksums of an emitted packet verify. */
+function checksumsOk(ip: Uint8Array): boolean {
+  const ihl = (ip[0]! & 15) * 4;
+  if (inetChecksum(ip, 0, ihl) !== 0) return false;
+  const proto = ip[9]!;
+  const l4 = ip.subarray(ihl);
+  return inetChecksum(l4, 0, l4.length, pseudoHeaderSum(ip.subarray(12, 16), ip.subarray(16, 20), proto, l4.length)) === 0;
+}
+
+describe('IPVS in the node', () => {
+  it('registers ip_vs_ops4 at the kernel priorities: filter INPUT runs before ip_vs_in_hook on LOCAL_IN', () => {
+    const m = model(RR);
+    const names = (hook: number) => m.registry.entries(NFPROTO_IPV4, hook).map((e) => `${e.name}@${e.priority}`);
+    expect(names(NF_INET_LOCAL_IN).filter((n) => /ip_vs|filter/.test(n))).toEqual(['iptable_filter@0', 'ip_vs_out_hook@98', 'ip_vs_in_hook@99']);
+    expect(names(NF_INET_LOCAL_OUT).filter((n) => n.startsWith('ip_vs'))).toEqual(['ip_vs_out_hook@-99', 'ip_vs_in_hook@-98']);
+    expect(names(NF_INET_FORWARD).filter((n) => n.startsWith('ip_vs'))).toEqual(['ip_vs_forward_icmp@99', 'ip_vs_out_hook@100']);
+  });
+
+  it('masquerade: schedules the SYN, DNATs it out eth1 through OUTPUT, un-NATs the reply in FORWARD', () => {
+    const m = model(RR);
+    const r = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0');
+    const n = notes(r);
+    const input = n.indexOf('TRACE filter:INPUT');
+    const sched = n.findIndex((t) => t.startsWith('ipvs: TCP 10.0.0.2:40000 > 192.168.50.1:80 matches service TCP 192.168.50.1:80 (rr): scheduled to rs 10.1.0.6:8080'));
+    expect(input).toBeGreaterThanOrEqual(0);
+    expect(sched).toBeGreaterThan(input);
+    expect(n.indexOf('TRACE filter:OUTPUT')).toBeGreaterThan(sched);
+    expect(r.fate).toMatchObject({ kind: 'forwarded', dev: 'eth1', dst: '10.1.0.6' });
+    expect(r.fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+    const out = r.emitted![0]!.packet;
+    expect([...out.subarray(16, 20)]).toEqual([10, 1, 0, 6]);
+    expect((out[22]! << 8) | out[23]!).toBe(8080);
+    expect(checksumsOk(out)).toBe(true);
+    // The second client goes to the other real server (rr from the list head: the last -a first).
+    expect(go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.5:8080']);
+    const back = go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 syn,ack iif eth1');
+    expect(back.fate).toMatchObject({ kind: 'forwarded', dev: 'eth0', dst: '10.0.0.2' });
+    expect(back.fate.nat).toEqual(['IPVS un-NAT: source 10.1.0.6:8080 to 192.168.50.1:80']);
+    const rep = back.emitted![0]!.packet;
+    expect([...rep.subarray(12, 16)]).toEqual([192, 168, 50, 1]);
+    expect((rep[20]! << 8) | rep[21]!).toBe(80);
+    expect(checksumsOk(rep)).toBe(true);
+    // The client's ACK finds the connection (no scheduling) in SYN_RECV (the SYN-ACK of OUTPUT keeps it there) and makes it ESTABLISHED.
+    const ack = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack iif eth0');
+    expect(notes(ack)).toContain('ipvs: TCP 10.0.0.2:40000 > 192.168.50.1:80: connection 10.0.0.2:40000 > 192.168.50.1:80 > 10.1.0.6:8080 (state SYN_RECV)');
+    expect(ack.fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+    expect(m.ipvs!.connList()).toBe(
+      'IPVS connection entries\npro expire state       source             virtual            destination\n'
+      + 'TCP 15:00  ESTABLISHED 10.0.0.2:40000        192.168.50.1:80       10.1.0.6:8080\n'
+      + 'TCP 01:00  SYN_RECV    10.0.0.3:40000        192.168.50.1:80       10.1.0.5:8080\n');
+    expect(formatIpvsStats(m.ipvs!.services)).toBe(
+      'IP Virtual Server version 1.2.1 (size=4096)\n'
+      + 'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n'
+      + 'TCP  192.168.50.1:80                     2        3        1      120       40\n'
+      + '  -> 10.1.0.5:8080                       1        1        0       40        0\n'
+      + '  -> 10.1.0.6:8080                       1        2        1       80       40\n');
+  });
+
+  it('a local client: ip_vs_in_hook on OUTPUT schedules it and sends it through OUTPUT again', () => {
+    const m = model(RR);
+    m.setTrace(true);
+    const s = parseSpec('tcp 10.1.0.1:40000 > 192.168.50.1:80 syn from local');
+    const { pkt } = specInput(m, s);
+    const r = m.send(pkt, s.oif);
+    expect(notes(r).some((t) => t.startsWith('ipvs: TCP 10.1.0.1:40000 > 192.168.50.1:80 matches service'))).toBe(true);
+    expect(r.fate).toMatchObject({ kind: 'sent', dev: 'eth1', dst: '10.1.0.6' });
+    expect(r.fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+  });
+
+  it('a TCP packet that is not a SYN and finds no connection is not scheduled: it goes on to the local stack', () => {
+    const m = model(RR);
+    const r = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack iif eth0');
+    expect(notes(r).some((t) => t.startsWith('ipvs:'))).toBe(false);
+    expect(r.fate.kind).toBe('delivered');
+    expect(m.ipvs!.services[0]!.conns).toBe(0);
+  });
+
+  it('weight 0 real servers are skipped; with none left ip_vs_leave answers ICMP port unreachable and drops', () => {
+    const m = model('-A -t 192.168.50.1:80 -s wrr\n-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 0\n-a -t 192.168.50.1:80 -r 10.1.0.6:8080 -m -w 2\n-A -u 192.168.50.1:53 -s rr\n-a -u 192.168.50.1:53 -r 10.1.0.5:53 -m -w 0\n');
+    for (let p = 40000; p < 40004; p++) expect(go(m, `tcp 10.0.0.2:${p} > 192.168.50.1:80 syn iif eth0`).fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+    const r = go(m, 'udp 10.0.0.2:5000 > 192.168.50.1:53 iif eth0');
+    expect(r.fate).toMatchObject({ kind: 'dropped', reason: 'ipvs' });
+    expect(r.answers.map((a) => a.kind)).toEqual(['icmp-port-unreachable']);
+    expect(r.answers[0]!.fate).toMatchObject({ kind: 'sent', dev: 'eth0' });
+  });
+
+  it('persistence with a netmask: clients of one /24 stick to the real server their template chose', () => {
+    const m = model('-A -t 192.168.50.1:80 -s rr -p 300 -M 255.255.255.0\n-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 1\n-a -t 192.168.50.1:80 -r 10.1.0.6:8080 -m -w 1\n');
+    const to = (src: string, port: number) => go(m, `tcp ${src}:${port} > 192.168.50.1:80 syn iif eth0`).fate.nat![0];
+    expect(to('10.0.0.2', 1000)).toBe('IPVS DNAT to 10.1.0.6:8080');
+    expect(to('10.0.0.3', 1001)).toBe('IPVS DNAT to 10.1.0.6:8080');
+    expect(to('10.0.0.2', 1002)).toBe('IPVS DNAT to 10.1.0.6:8080');
+    expect(m.ipvs!.connList()).toContain('IP  05:00  NONE        10.0.0.0:0            192.168.50.1:80       10.1.0.6:8080');
+  });
+
+  it('fwmark services schedule by the packet mark (mangle PREROUTING MARK)', () => {
+    const m = model('-A -f 1 -s rr\n-a -f 1 -r 10.1.0.7:0 -m -w 1\n', {
+      'iptables-save.txt': FILTER.replace('COMMIT', 'COMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -d 192.168.50.1/32 -p tcp -m tcp --dport 443 -j MARK --set-xmark 0x1/0xffffffff\nCOMMIT'),
+    });
+    const r = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:443 syn iif eth0');
+    expect(notes(r).some((t) => t.includes('matches service FWM 1 (rr): scheduled to rs 10.1.0.7:443'))).toBe(true);
+    expect(r.fate.nat).toEqual(['IPVS DNAT to 10.1.0.7:443']);
+  });
+
+  it('direct routing keeps the packet and sends it to the real server as next hop; tunnelling wraps it in IPIP', () => {
+    const dr = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 10.1.0.5 -g -w 1\n');
+    const r = go(dr, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0');
+    expect(r.fate).toMatchObject({ kind: 'forwarded', dev: 'eth1', via: '10.1.0.5', dst: '192.168.50.1' });
+    expect([...r.emitted![0]!.packet.subarray(16, 20)]).toEqual([192, 168, 50, 1]);
+    const tun = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 10.9.0.5 -i -w 1\n');
+    const t = go(tun, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0');
+    expect(t.fate).toMatchObject({ kind: 'forwarded', dev: 'eth1', via: '10.1.0.2', dst: '10.9.0.5' });
+    const ip = t.emitted![0]!.packet;
+    expect(ip[9]).toBe(4);
+    expect([...ip.subarray(12, 20)]).toEqual([10, 1, 0, 1, 10, 9, 0, 5]);
+    expect(inetChecksum(ip, 0, 20)).toBe(0);
+    expect([...ip.subarray(20 + 16, 20 + 20)]).toEqual([192, 168, 50, 1]);
+  });
+
+  it('net.ipv4.vs.conntrack=1: the request keeps its conntrack, whose reply tuple comes from the real server', () => {
+    const m = model(RR, { 'sysctl.txt': readFileSync(join(FIXTURE, 'sysctl.txt'), 'utf8') + 'net.ipv4.vs.conntrack = 1\n' });
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0');
+    const ct = conntrackList(m.conntrackTable!, 0).join('\n');
+    expect(ct).toMatch(/src=10\.0\.0\.2 dst=192\.168\.50\.1 sport=40000 dport=80 .*src=10\.1\.0\.6 dst=10\.0\.0\.2 sport=8080 dport=40000/);
+    const back = go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 syn,ack iif eth1');
+    expect(notes(back).some((t) => t.startsWith('ipv4_conntrack_in: ESTABLISHED'))).toBe(true);
+    expect(back.fate.nat).toEqual(['IPVS un-NAT: source 10.1.0.6:8080 to 192.168.50.1:80']);
+  });
+
+  it('a checkpoint taken before any packet restores the services as built (trace --all-branches runs each branch from it)', () => {
+    const m = model(RR);
+    const restore = m.checkpoint()!;
+    expect(go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+    // Past a packet, IPVS cannot save its state: no checkpoint.
+    expect(m.checkpoint()).toBeUndefined();
+    restore();
+    expect(m.ipvs!.connList().split('\n').filter((l) => l.startsWith('TCP'))).toEqual([]);
+    expect(go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+  });
+
+  it('conn_reuse_mode: a SYN on a TIME_WAIT connection is scheduled anew; the timers run on virtual time', () => {
+    const m = model(RR);
+    const s = 1e9;
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0', 0);
+    go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 syn,ack iif eth1', s);
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 fin,ack iif eth0', 2 * s);
+    go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 fin,ack iif eth1', 3 * s);
+    expect(m.ipvs!.connList()).toContain('TCP 02:00  TIME_WAIT');
+    const again = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0', 4 * s);
+    expect(notes(again).some((t) => t.includes('expired for the new connection (conn_reuse_mode)'))).toBe(true);
+    expect(again.fate.nat).toEqual(['IPVS DNAT to 10.1.0.5:8080']);
+    // 15 minutes later the ESTABLISHED-less SYN_RECV entry has run out.
+    m.setNow(4 * s + 61 * s);
+    expect(m.ipvs!.connList().split('\n').filter((l) => l.startsWith('TCP'))).toEqual([]);
+  });
+});
