@@ -79,11 +79,18 @@ export interface DiffResult {
   searched: Searched;
 }
 
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The rules of `a` not in `b` (as a multiset), and the rules of chains both have in another order. */
 function changedRules(a: ChainTexts, b: ChainTexts): { key: string; index: number; text: string }[] {
   const out: { key: string; index: number; text: string }[] = [];
   for (const [key, rules] of a) {
     const other = b.get(key) ?? [];
+    if (sameRules(rules, other)) continue;
     const count = new Map<string, number>();
     for (const t of other) count.set(t, (count.get(t) ?? 0) + 1);
     const common: string[] = [];
@@ -130,14 +137,17 @@ export function equivalentByConstruction(a: Ruleset | undefined, b: Ruleset | un
   let same = true;
   for (const [key, ra] of ta) {
     const rb = tb.get(key);
-    if (!rb || rb.length !== ra.length || ra.some((t, i) => t !== rb[i])) same = false;
+    if (!rb || !sameRules(ra, rb)) {
+      same = false;
+      break;
+    }
   }
   if (same) return 'the same ruleset as iptables-save prints it (canonical text)';
   let reordered = 0;
   for (const [key, ra] of ta) {
     const rb = tb.get(key);
     if (!rb || rb.length !== ra.length) return undefined;
-    if (ra.every((t, i) => t === rb[i])) continue;
+    if (sameRules(ra, rb)) continue;
     if ([...ra].sort().join('\n') !== [...rb].sort().join('\n')) return undefined;
     if (ra.length > 2000) return undefined;
     const [table, chain] = key.split('\0') as [TableName, string];
@@ -265,8 +275,9 @@ export interface DiffOptions {
  * one node, traced: the counters touched are read from the TRACE steps).
  */
 export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta = chainTexts(a.rs4), tb = chainTexts(b.rs4)): DiffResult {
-  const ra = a.checkpoint();
-  const rb = b.checkpoint();
+  // the counters touched are read from the trace, not the counters, so those are not restored
+  const ra = a.checkpoint(false);
+  const rb = b.checkpoint(false);
   if (!ra || !rb) throw new Error('diff needs models that can save their state (the VM engines)');
   const textOf = (t: ChainTexts) => (table: string, chain: string, num: number) => t.get(`${table}\0${chain}`)?.[num - 1] ?? `${chain} rule ${num}`;
   const view = nodeView(a.node);
@@ -286,7 +297,12 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   const changed = [...changedRules(ta, tb).map((c) => ({ ...c, side: ta })), ...changedRules(tb, ta).map((c) => ({ ...c, side: tb }))];
   const callers = new Map<ChainTexts, Map<string, Caller[]>>();
   const aimAt = (c: (typeof changed)[number], also?: (typeof changed)[number]) => {
-    if (!callers.has(c.side)) callers.set(c.side, callersOf(c.side));
+    if (!callers.has(c.side)) {
+      // the second side's callers are the first's, but for the chains that differ
+      const other = c.side === ta ? tb : ta;
+      const base = callers.get(other);
+      callers.set(c.side, callersOf(c.side, base && { callers: base, texts: other }));
+    }
     const [table, chain] = c.key.split('\0') as [TableName, string];
     const shape = (x: (typeof changed)[number]) => shapeOf(table, chain, x.index + 1, x.text.slice(`-A ${chain}`.length), 'ip');
     const target = shape(c);

@@ -115,11 +115,11 @@ export function ebtVmTable(rs: EbtRuleset, table: EbtTableName, options: EbtVmTa
     setChooser(c: Chooser | null): void {
       compiled.env.rng.chooser = c;
     },
-    checkpoint(): () => void {
-      const counters = prog.counters.slice();
+    checkpoint(withCounters = true): () => void {
+      const counters = withCounters ? prog.counters.slice() : undefined;
       const state = prog.state.slice();
       return () => {
-        prog.counters.set(counters);
+        if (counters) prog.counters.set(counters);
         prog.state.set(state);
       };
     },

@@ -158,12 +158,12 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
         return c.draw(choicesOf(ri)[drawOrdinal], () => prandomU32(env));
       };
     },
-    checkpoint(): () => void {
-      const counters = prog.counters.slice();
+    checkpoint(withCounters = true): () => void {
+      const counters = withCounters ? prog.counters.slice() : undefined;
       const state = prog.state.slice();
       const rng = env.rng[0]!;
       return () => {
-        prog.counters.set(counters);
+        if (counters) prog.counters.set(counters);
         prog.state.set(state);
         env.rng[0] = rng;
       };

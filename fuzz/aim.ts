@@ -29,15 +29,35 @@ export interface Caller {
   shape?: RuleShape;
 }
 
-/** The rules that jump or go to each chain, by `table\0chain` (shaped when a path takes them). */
-export function callersOf(t: ChainTexts): Map<string, Caller[]> {
+/**
+ * The rules that jump or go to each chain, by `table\0chain` (shaped when a
+ * path takes them). With `base` (the callers of `baseTexts`), only the
+ * chains whose rules differ from `baseTexts` are read again: two rulesets
+ * that differ in a few chains share the rest.
+ */
+export function callersOf(t: ChainTexts, base?: { callers: Map<string, Caller[]>; texts: ChainTexts }): Map<string, Caller[]> {
   const m = new Map<string, Caller[]>();
-  for (const [key, rules] of t) {
+  const sameAsBase = (key: string, rules: readonly string[]) => {
+    const r = base?.texts.get(key);
+    return r !== undefined && r.length === rules.length && r.every((x, i) => x === rules[i]);
+  };
+  const reread = new Set<string>();
+  for (const [key, rules] of t) if (!base || !sameAsBase(key, rules)) reread.add(key);
+  if (base) {
+    for (const [k2, list] of base.callers) {
+      if (!t.has(k2)) continue;
+      const kept = list.filter((c) => !reread.has(`${c.table}\0${c.chain}`));
+      if (kept.length) m.set(k2, kept);
+    }
+  }
+  for (const key of reread) {
+    const rules = t.get(key)!;
     const [table, chain] = key.split('\0') as [TableName, string];
     rules.forEach((text, i) => {
       const tgt = / -[jg] (\S+)/.exec(text)?.[1];
-      if (!tgt || !t.has(`${table}\0${tgt}`)) return;
+      if (!tgt) return;
       const k2 = `${table}\0${tgt}`;
+      if (!t.has(k2)) return;
       const c: Caller = { table, chain, num: i + 1, text };
       const list = m.get(k2);
       if (list) list.push(c);

@@ -432,14 +432,15 @@ export class NodeModel {
    * the answers' rate limits, the conntrack table); the returned function restores it.
    * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures)
    * or IPVS has seen packets (it restores only to the state its services were built in).
+   * `counters` false leaves the rule counters out (their values do not decide any match).
    */
-  checkpoint(): (() => void) | undefined {
+  checkpoint(counters = true): (() => void) | undefined {
     const engines = [...this.engines.values(), ...this.engines6.values(), ...this.ebEngines.values()];
     if (engines.some((e) => !e.checkpoint)) return undefined;
     const ipvs = this.ipvs?.checkpoint();
     if (this.ipvs && !ipvs) return undefined;
     const fdbs = this.bridge ? [...this.bridge.bridges.values()].map((b) => [b.fdb, b.fdb.save()] as const) : [];
-    const restores = engines.map((e) => e.checkpoint!());
+    const restores = engines.map((e) => e.checkpoint!(counters));
     const rng = this.random.state[0]!;
     const stack = this.stack.save();
     const ct = this.conntrackModule?.checkpoint();
