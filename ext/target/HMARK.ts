@@ -27,7 +27,7 @@ import { maskToCidr, prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 import { compatTargetFaces } from '../compat.js';
 import { XT_CONTINUE, type TargetFn, type XtActionParam } from '../xt.js';
-import { jhash3words } from '../jhash.js';
+import { jhash3words } from '../../vm/jhash.js';
 import { reciprocalScale } from '../../vm/expr/numgen.js';
 import { M_CT_DIR, M_CT_ID, M_MARK } from '../../vm/layout.js';
 import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr } from '../../vm/packet.js';
