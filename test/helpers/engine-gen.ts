@@ -101,8 +101,7 @@ const TARGETS_ANY = ['-j ACCEPT', '-j DROP', '-j RETURN', '', '-j MARK --set-xma
   '-j CONNMARK --set-xmark 0x10/0xff', '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark', '-j LOG --log-prefix "in: "',
   '-j CONNMARK --save-mark --nfmask 0xff --ctmask 0xf0', '-j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xff00 --right-shift-mark 8',
   '-j CONNMARK --set-xmark 0x3/0xf --left-shift-mark 4',
-  '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j NFQUEUE --queue-num 40000', '-j NFQUEUE --queue-num 65535 --queue-bypass', '-j QUEUE',
-  '-j NFQUEUE --queue-balance 3:9', '-j NFQUEUE --queue-balance 0:1 --queue-bypass', '-j NFQUEUE --queue-balance 100:65534 --queue-bypass --queue-cpu-fanout'];
+  '-j NFLOG --nflog-group 3', '-j NFQUEUE --queue-num 5', '-j NFQUEUE --queue-num 2 --queue-bypass', '-j NFQUEUE --queue-num 40000', '-j NFQUEUE --queue-num 65535 --queue-bypass', '-j QUEUE'];
 
 export interface GenRuleset {
   table: 'filter' | 'mangle' | 'raw' | 'nat';
