@@ -179,44 +179,75 @@ export function be32(d: Uint8Array, at: number): number {
   return ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
 }
 
+/** ipv6_find_hdr() flags: a fragment header was crossed (out) / stop at AH (in). */
+export const IP6_FH_F_FRAG = 1 << 0;
+export const IP6_FH_F_AUTH = 1 << 1;
+
+/** The walk state of ipv6FindHdrAt: the offset reached, the IP6_FH_F_* flags, the fragment offset. */
+export interface Ipv6HdrWalk {
+  off: number;
+  flags: number;
+  fragoff: number;
+}
+
 /**
- * ipv6_find_hdr(skb, &thoff, -1, &fragoff, NULL) (net/ipv6/exthdrs_core.c):
- * walks the extension headers (AH skipped by its length, since no
- * IP6_FH_F_AUTH is passed) to the upper-layer protocol. Sets par.thoff and
- * returns the protocol, or returns -1 (-EBADMSG / -ENOENT). `fragoff` is
- * written only on success: a non-first fragment gives its byte offset and
- * leaves thoff at 0.
+ * ipv6_find_hdr(skb, &offset, -1, &fragoff, &flags)
+ * (net/ipv6/exthdrs_core.c) over d[nh .. end): from the IPv6 header at
+ * nh + start0 (a non-zero start0 must hold an IPv6 header, else -EBADMSG),
+ * walks the extension headers to the upper-layer protocol: AH is skipped by
+ * its length unless IP6_FH_F_AUTH is in `w.flags`, crossing a fragment
+ * header adds IP6_FH_F_FRAG. Returns the protocol with `w.off` at its
+ * header; a non-first fragment returns its next header with `w.fragoff`
+ * set and `w.off` unchanged; -1 for -EBADMSG / -ENOENT.
  */
-export function ipv6FindHdr(par: XtActionParam, out: { fragoff: number }): number {
-  const d = par.d;
-  const nh = par.nh;
-  out.fragoff = 0;
-  let start = 40;
-  let nexthdr = d[nh + 6]!;
+export function ipv6FindHdrAt(d: Uint8Array, nh: number, end: number, start0: number, w: Ipv6HdrWalk): number {
+  w.fragoff = 0;
+  if (start0 !== 0 && (nh + start0 + 40 > end || d[nh + start0]! >> 4 !== 6)) return -1;
+  let start = start0 + 40;
+  let nexthdr = d[nh + start0 + 6]!;
   for (;;) {
     if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
-    if (nh + start + 2 > par.end) return -1;
-    if (nexthdr === NEXTHDR_ROUTING && nh + start + 4 > par.end) return -1;
+    if (nh + start + 2 > end) return -1;
+    if (nexthdr === NEXTHDR_ROUTING && nh + start + 4 > end) return -1;
     let hdrlen: number;
     if (nexthdr === NEXTHDR_FRAGMENT) {
-      if (nh + start + 4 > par.end) return -1;
+      w.flags |= IP6_FH_F_FRAG;
+      if (nh + start + 4 > end) return -1;
       const fo = ((d[nh + start + 2]! << 8) | d[nh + start + 3]!) & ~0x7;
       if (fo) {
         const next = d[nh + start]!;
         if (!ipv6ExtHdr(next) || next === NEXTHDR_NONE) {
-          out.fragoff = fo;
+          w.fragoff = fo;
           return next;
         }
         return -1;
       }
       hdrlen = 8;
-    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = (d[nh + start + 1]! + 2) << 2;
-    else hdrlen = (d[nh + start + 1]! + 1) << 3;
+    } else if (nexthdr === NEXTHDR_AUTH) {
+      if (w.flags & IP6_FH_F_AUTH) break;
+      hdrlen = (d[nh + start + 1]! + 2) << 2;
+    } else hdrlen = (d[nh + start + 1]! + 1) << 3;
     nexthdr = d[nh + start]!;
     start += hdrlen;
   }
-  par.thoff = start;
+  w.off = start;
   return nexthdr;
+}
+
+const findWalk: Ipv6HdrWalk = { off: 0, flags: 0, fragoff: 0 };
+
+/**
+ * ipv6_find_hdr(skb, &thoff, -1, &fragoff, NULL): ipv6FindHdrAt from the
+ * packet's header, AH skipped. Sets par.thoff (not for a non-first
+ * fragment, whose byte offset goes to out.fragoff) and returns the
+ * protocol, or -1.
+ */
+export function ipv6FindHdr(par: XtActionParam, out: { fragoff: number }): number {
+  findWalk.flags = 0;
+  const r = ipv6FindHdrAt(par.d, par.nh, par.end, 0, findWalk);
+  out.fragoff = r < 0 ? 0 : findWalk.fragoff;
+  if (r >= 0 && findWalk.fragoff === 0) par.thoff = findWalk.off;
+  return r;
 }
 
 /** Thrown by a factory; the engine adds the file and position. */

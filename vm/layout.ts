@@ -276,8 +276,9 @@ export const M_BRNF = 47; // BRNF_* bits below; 0 = no nf_bridge_info
 export const M_PHYSINNAME = 48; // 4 words: nf_bridge->physinif's name (the bridge port it came in on)
 export const M_PHYSOUTNAME = 52; // 4 words: nf_bridge->physoutdev's name (set at FORWARD)
 export const M_BRNF_DADDR = 56; // 4 words: nf_bridge->ipv4_daddr / ipv6_daddr as the packet entered PREROUTING
+export const M_RTCLASSID = 60; // skb_dst(skb)->tclassid (IPv4 routing realms), 0 without a route
 /** Words in the metadata record. */
-export const META_WORDS = 60;
+export const META_WORDS = 61;
 
 /** M_BRNF bits */
 export const BRNF_PRESENT = 0x1; // nf_bridge_info_exists()

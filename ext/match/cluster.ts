@@ -21,7 +21,7 @@ import { parseUintOpt } from '../numbers.js';
 import { compatMatchFaces } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { Family } from '../../core/ast.js';
-import { forceU32, jhash1word, jhash2 } from '../jhash.js';
+import { forceU32, jhash1word, jhash2 } from '../../vm/jhash.js';
 import { reciprocalScale } from '../../vm/expr/numgen.js';
 import { M_CT_DIR, M_CT_ID, M_PKTTYPE } from '../../vm/layout.js';
 import { CT_T_PROTO, CT_T_SRC } from '../../vm/ct-env.js';

@@ -6,12 +6,17 @@
  *
  * `--realm` takes `value[/mask]` (xtables_parse_val_mask: u32s in any C
  * base) or a name from /etc/iproute2/rt_realms; iptables-save prints the
- * name when the mask is full and the value has one.
+ * name when the mask is full and the value has one. The realm comes from
+ * the snapshot's routes and rules (`ip -j route` "flow", `ip -j rule`
+ * "flow_from"/"flow_to").
  */
 import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { parseValMask } from '../numbers.js';
+import { compatMatchFaces } from '../compat.js';
+import type { MatchFn } from '../xt.js';
+import { M_RTCLASSID } from '../../vm/layout.js';
 
 interface RealmData {
   id: number;
@@ -42,7 +47,17 @@ export const realm: MatchModule<RealmData> = {
     else for (const [name, id] of REALM_NAMES) if (id === d.id) v = name;
     return `${d.invert ? ' !' : ''} --realm ${v ?? `0x${d.id.toString(16)}`}`;
   },
-  lower: 'needs the realm of the packet\'s route (dst->tclassid, set by `ip route ... realm N`): the snapshot\'s routes are read without realms',
-  reference: 'needs the realm of the packet\'s route (dst->tclassid, set by `ip route ... realm N`): the snapshot\'s routes are read without realms',
+  ...compatMatchFaces(realmMt),
 };
+
+// --- reference semantics (xt_realm.c realm_mt, kernel 6.18) -----------------------------
+/*
+ * (info->id == (dst->tclassid & info->mask)) ^ info->invert, the tclassid
+ * the node's routing gave the packet (M_RTCLASSID: the snapshot's route and
+ * rule realms as rt_set_nexthop() and the input route's local_input set them).
+ * iptables-nft has no native expression for it and loads the xt match.
+ */
+function realmMt(info: RealmData): MatchFn {
+  return (par) => (((par.meta[M_RTCLASSID]! & info.mask) >>> 0) === (info.id >>> 0)) !== info.invert;
+}
 

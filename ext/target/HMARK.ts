@@ -26,11 +26,10 @@ import { parseUintOpt } from '../numbers.js';
 import { maskToCidr, prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 import { compatTargetFaces } from '../compat.js';
-import { XT_CONTINUE, type TargetFn, type XtActionParam } from '../xt.js';
-import { jhash3words } from '../jhash.js';
+import { IP6_FH_F_AUTH, IP6_FH_F_FRAG, XT_CONTINUE, ipv6FindHdrAt, type Ipv6HdrWalk, type TargetFn, type XtActionParam } from '../xt.js';
+import { jhash3words } from '../../vm/jhash.js';
 import { reciprocalScale } from '../../vm/expr/numgen.js';
 import { M_CT_DIR, M_CT_ID, M_MARK } from '../../vm/layout.js';
-import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtHdr } from '../../vm/packet.js';
 import { CT_T_PORTS, CT_T_PROTO, CT_T_SRC } from '../../vm/ct-env.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY } from '../../core/netfilter.js';
 
@@ -270,10 +269,6 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 /** NR_ICMP_TYPES: the highest ICMP type get_inner_hdr looks at. */
 const NR_ICMP_TYPES = 18;
-/** ipv6_find_hdr flags. */
-const IP6_FH_F_FRAG = 1 << 0;
-const IP6_FH_F_AUTH = 1 << 1;
-
 /** struct hmark_tuple: src/dst as host-order words (ntohl of the masked __be32), uports.v32, proto. */
 interface HmarkTuple {
   src: number;
@@ -314,48 +309,6 @@ function protoPortsOffset(proto: number): number {
   }
 }
 
-/**
- * ipv6_find_hdr(skb, &offset, -1, &fragoff, &flags) with IP6_FH_F_AUTH in
- * `flags.v` (net/ipv6/exthdrs_core.c): from the IPv6 header at `start0`
- * (relative to nh; the packet's own when 0, else one checked for version 6),
- * the upper-layer protocol (AH stops the walk), its offset in `out.off`;
- * IP6_FH_F_FRAG added to `flags.v` when a fragment header is crossed. -1 on
- * a header cut short or a bad version.
- */
-function findHdr6(par: XtActionParam, start0: number, out: { off: number; flags: number }): number {
-  const d = par.d;
-  const nh = par.nh;
-  let start = start0 + 40;
-  if (start0 !== 0) {
-    if (nh + start0 + 40 > par.end || d[nh + start0]! >> 4 !== 6) return -1;
-  }
-  let nexthdr = d[nh + start0 + 6]!;
-  for (;;) {
-    if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
-    if (nh + start + 2 > par.end) return -1;
-    if (nexthdr === NEXTHDR_ROUTING && nh + start + 4 > par.end) return -1;
-    let hdrlen: number;
-    if (nexthdr === NEXTHDR_FRAGMENT) {
-      out.flags |= IP6_FH_F_FRAG;
-      if (nh + start + 4 > par.end) return -1;
-      const fo = ((d[nh + start + 2]! << 8) | d[nh + start + 3]!) & ~0x7;
-      if (fo) {
-        const next = d[nh + start]!;
-        if (!ipv6ExtHdr(next) || next === NEXTHDR_NONE) return next;
-        return -1;
-      }
-      hdrlen = 8;
-    } else if (nexthdr === NEXTHDR_AUTH) {
-      if (out.flags & IP6_FH_F_AUTH) break;
-      hdrlen = (d[nh + start + 1]! + 2) << 2;
-    } else hdrlen = (d[nh + start + 1]! + 1) << 3;
-    nexthdr = d[nh + start]!;
-    start += hdrlen;
-  }
-  out.off = start;
-  return nexthdr;
-}
-
 function hmarkTg(info: HmarkData, family: 'ip' | 'ip6'): TargetFn {
   const src = maskWords(info.srcMask);
   const dst = maskWords(info.dstMask);
@@ -365,7 +318,7 @@ function hmarkTg(info: HmarkData, family: 'ip' | 'ip6'): TargetFn {
   const portMask = info.portMask | 0;
   const portSet = info.portSet | 0;
   const t: HmarkTuple = { src: 0, dst: 0, ports: 0, proto: 0 };
-  const w6 = { off: 0, flags: 0 };
+  const w6: Ipv6HdrWalk = { off: 0, flags: 0, fragoff: 0 };
 
   /** hmark_addr6_mask() / the IPv4 AND: the masked words XORed, of the address at absolute `at`. */
   const addr = (d: Uint8Array, at: number, m: Int32Array): number => {
@@ -439,7 +392,7 @@ function hmarkTg(info: HmarkData, family: 'ip' | 'ip6'): TargetFn {
   const fromPkt6 = (par: XtActionParam): number => {
     const d = par.d;
     w6.flags = IP6_FH_F_AUTH;
-    let nexthdr = findHdr6(par, 0, w6);
+    let nexthdr = ipv6FindHdrAt(par.d, par.nh, par.end, 0, w6);
     if (nexthdr < 0) return 0;
     let ip = par.nh;
     if (!(w6.flags & IP6_FH_F_FRAG) && nexthdr === IPPROTO_ICMPV6) {
@@ -450,7 +403,7 @@ function hmarkTg(info: HmarkData, family: 'ip' | 'ip6'): TargetFn {
         if (par.nh + inner + 40 > par.end) return -1;
         ip = par.nh + inner;
         w6.flags = IP6_FH_F_AUTH;
-        nexthdr = findHdr6(par, inner, w6);
+        nexthdr = ipv6FindHdrAt(par.d, par.nh, par.end, inner, w6);
         if (nexthdr < 0) return -1;
       }
     }

@@ -17,10 +17,11 @@ import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
 import { parseUintOpt, strtoulPrefix } from '../numbers.js';
 import { emitQueue } from '../../vm/expr/index.js';
+import { nfqueueHash, NFQUEUE_JHASH_INITVAL } from '../../vm/expr/queue.js';
 import type { LowerCtx } from '../lower.js';
 import { M_CPU } from '../../vm/layout.js';
 import { NF_QUEUE, NF_VERDICT_QBITS, NF_VERDICT_FLAG_QUEUE_BYPASS } from '../../core/netfilter.js';
-import { NotModelled, type TargetFn } from '../xt.js';
+import type { TargetFn } from '../xt.js';
 
 interface NfqueueData {
   /** First queue number. */
@@ -134,10 +135,10 @@ function lowerNfqueue(c: LowerCtx, d: NfqueueData): void {
  * NFQUEUE target: net/netfilter/xt_NFQUEUE.c nfqueue_tg_v3() (kernel 6.18;
  * the older revisions are special cases of it): NF_QUEUE with the queue
  * number in the high 16 bits, NF_VERDICT_FLAG_QUEUE_BYPASS with
- * --queue-bypass. --queue-balance without --queue-cpu-fanout spreads by a
- * jhash of the addresses with a boot-time random seed: refused as not
- * modelled; with --queue-cpu-fanout the queue is queuenum + cpu % total
- * (the cpu from M_CPU).
+ * --queue-bypass. --queue-balance spreads by nfqueue_hash() (the flow's
+ * addresses under jhash_initval, vm/expr/queue.ts says which key the model
+ * uses); with --queue-cpu-fanout the queue is queuenum + cpu % total (the
+ * cpu from M_CPU).
  */
 /** NF_QUEUE_NR(x), as an unsigned verdict. */
 function nfQueueNr(queue: number): number {
@@ -146,11 +147,12 @@ function nfQueueNr(queue: number): number {
 
 function nfqueueTg(info: NfqueueData): TargetFn {
   const fanout = (info.flags & NFQ_FLAG_CPU_FANOUT) !== 0;
-  if (info.queuesTotal > 1 && !fanout) throw new NotModelled('target NFQUEUE --queue-balance: spreads flows by jhash with a seed drawn at boot (jhash_initval, random): no snapshot holds it (--queue-cpu-fanout is modelled)');
   const bypass = info.flags & NFQ_FLAG_BYPASS ? NF_VERDICT_FLAG_QUEUE_BYPASS : 0;
   return (par) => {
     let queue = info.queuenum;
-    if (info.queuesTotal > 1) queue = info.queuenum + (par.meta[M_CPU]! % info.queuesTotal);
+    if (info.queuesTotal > 1) {
+      queue = fanout ? info.queuenum + (par.meta[M_CPU]! % info.queuesTotal) : nfqueueHash(par.pkt, info.queuenum, info.queuesTotal, NFQUEUE_JHASH_INITVAL);
+    }
     return (nfQueueNr(queue) | bypass) >>> 0;
   };
 }

@@ -25,7 +25,8 @@
 import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_DYING, IPS_FIXED_TIMEOUT, IPS_HW_OFFLOAD, IPS_NAT_MASK, IPS_OFFLOAD, IPS_SEQ_ADJUST, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 import { M_CT_ID, M_CT_STATUS, M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
-import { forceU32 as raw, jhash2 } from '../../ext/jhash.js';
+import { forceU32 as raw, jhash2 } from '../../vm/jhash.js';
+import { reciprocalScale } from '../../vm/expr/numgen.js';
 import { ctinfoOf, l4protoAllowClash, NF_CT_DEFAULT_ZONE_DIR, type NfConntrack } from '../conntrack/core.js';
 import { tcpSeenEnd, tcpState } from '../conntrack/proto_tcp.js';
 import { TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_TIME_WAIT } from '../conntrack/sysctl.js';
@@ -96,14 +97,7 @@ export function nfNatRangeSet(r: NfNatRange2, flags: number, min: Uint8Array, mi
 
 export { jhash2 };
 
-/** reciprocal_scale(val, ep_ro): (u32)(((u64) val * ep_ro) >> 32), exact without BigInt. */
-export function reciprocalScale(val: number, epRo: number): number {
-  const a = val >>> 0, b = epRo >>> 0;
-  const ah = a >>> 16, al = a & 0xffff, bh = b >>> 16, bl = b & 0xffff;
-  const mid1 = ah * bl, mid2 = al * bh;
-  const t = Math.floor((al * bl) / 65536) + (mid1 % 65536) + (mid2 % 65536);
-  return (ah * bh + Math.floor(mid1 / 65536) + Math.floor(mid2 / 65536) + Math.floor(t / 65536)) >>> 0;
-}
+export { reciprocalScale };
 
 // Scratch tuple slots in NfNat.t.
 const CURR = 0, NEW = TUPLE_WORDS, TMP = 2 * TUPLE_WORDS, TMP2 = 3 * TUPLE_WORDS;

@@ -19,7 +19,7 @@ import { formatIPv4, type IpAddr } from '../route/addr.js';
 import {
   RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_SCOPE_HOST, RT_TABLE_LOCAL, type FibResult,
 } from '../route/types.js';
-import { M_LEN, M_MARK, M_NHOFF } from '../../vm/layout.js';
+import { M_LEN, M_MARK, M_NHOFF, M_RTCLASSID } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import {
   dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx,
@@ -97,6 +97,39 @@ function martianSrc(saddr: number, why: string): InputRoute {
   return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${why})`) };
 }
 
+/** The nexthop a lookup chose (FIB_RES_NH(res)). */
+function usedNexthop(res: FibResult & { ok: true }): object | undefined {
+  for (const nh of res.route.nexthops) if (nh.dev === res.dev && nh.gateway === res.gateway) return nh;
+  return undefined;
+}
+
+/** nh_tclassid of the nexthop a lookup chose. */
+function nhTclassid(res: FibResult & { ok: true }): number {
+  const nh = usedNexthop(res) as { realm?: number } | undefined;
+  return nh?.realm ?? 0;
+}
+
+/** set_class_tag(): fill the halves of the route's tclassid that are still 0 from `tag`. */
+function setClassTag(tclassid: number, tag: number): number {
+  let t = tclassid;
+  if (!(t & 0xffff)) t |= tag & 0xffff;
+  if (!(t & 0xffff0000)) t |= tag & 0xffff0000;
+  return t | 0;
+}
+
+/** rt_set_nexthop()'s dst.tclassid: the nexthop's realms, then the rule's (res->tclassid), then the input tag. */
+function rtSetNexthopTclassid(res: FibResult & { ok: true }, itag: number): number {
+  return setClassTag(setClassTag(nhTclassid(res), res.rule?.realms ?? 0), itag);
+}
+
+/** fib_combine_itag(): the reverse route's realm as the source realm, else the rule's, with the rule's source realm below. */
+function combineItag(res: FibResult & { ok: true }): number {
+  let itag = (nhTclassid(res) << 16) >>> 0;
+  const rtag = res.rule?.realms ?? 0;
+  if (itag === 0) itag = (rtag << 16) >>> 0;
+  return (itag | (rtag >>> 16)) | 0;
+}
+
 /** The IPv4 routing decisions of one node. */
 export class Ipv4Route {
   private readonly conf: DevConf;
@@ -108,6 +141,19 @@ export class Ipv4Route {
   private readonly srcFlow = { daddr: v4(0, 2), saddr: v4(0, 3), iif: '', oif: '', mark: 0, tos: 0 };
   private readonly customRules: boolean;
   private readonly customLocalRoutes: boolean;
+  /** fib_num_tclassid_users() > 0: a nexthop or a rule carries realms. */
+  private readonly tclassidUsers: boolean;
+  /**
+   * The cached routes' tclassid per nexthop (nhc_rth_input, and
+   * nhc_pcpu_rth_output of CPU 0): a route made with itag 0 is cached on
+   * its nexthop and later packets through that nexthop take it as it is,
+   * realms of the policy rule that first made it included. Empty at the
+   * start: a snapshot does not hold the kernel's route cache.
+   */
+  private readonly rthInput = new Map<object, number>();
+  private readonly rthOutput = new Map<object, number>();
+  /** The itag the last validateSource() gave (fib_combine_itag() of the reverse route; 0 when the check was skipped). */
+  private itag = 0;
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -122,6 +168,21 @@ export class Ipv4Route {
     // fib_has_custom_local_routes: a local route added through rtnetlink (not the kernel's own).
     const lt = node.fib4.tables.get(RT_TABLE_LOCAL);
     this.customLocalRoutes = lt ? lt.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel') : false;
+    this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
+      [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
+  }
+
+  /** The tclassid of the route rt_set_nexthop() makes, or of the one cached on the nexthop (do_cache: a fib_info and itag 0). */
+  private cachedTclassid(cache: Map<object, number>, res: FibResult & { ok: true }, itag: number): number {
+    if (itag !== 0) return rtSetNexthopTclassid(res, itag);
+    const nh = usedNexthop(res);
+    if (!nh) return rtSetNexthopTclassid(res, 0);
+    let t = cache.get(nh);
+    if (t === undefined) {
+      t = rtSetNexthopTclassid(res, 0);
+      cache.set(nh, t);
+    }
+    return t;
   }
 
   /** ip_route_input_rcu() + ip_route_input_slow(). */
@@ -143,10 +204,13 @@ export class Ipv4Route {
       if (isLoopback(saddr) && !conf.routeLocalnet) return martianSrc(saddr, 'loopback, route_localnet off');
       if (isZero(saddr)) {
         if (!isLocalMulticast(daddr) && d[nh + 9] !== IPPROTO_IGMP) return martianSrc(saddr, 'zero source');
+        this.itag = 0;
       } else {
         const v = this.validate(pkt, saddr, 0, tos, '', dev);
         if (v) return v;
       }
+      // ip_route_input_mc(): rth->dst.tclassid = itag
+      pkt.meta[M_RTCLASSID] = this.itag;
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${formatIPv4(daddr)} joined on ${name}: local delivery` });
       return { kind: 'local', cast: 'multicast' };
     }
@@ -175,6 +239,8 @@ export class Ipv4Route {
       } else if (res.rtnType === RTN_LOCAL) {
         const v = this.validate(pkt, saddr, daddr, tos, '', dev);
         if (v) return v;
+        // local_input: rth->dst.tclassid = itag
+        pkt.meta[M_RTCLASSID] = this.itag;
         if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
         return { kind: 'local', cast: 'unicast' };
       } else {
@@ -184,10 +250,12 @@ export class Ipv4Route {
       }
     }
     // brd_input
+    this.itag = 0;
     if (!isZero(saddr)) {
       const v = this.validate(pkt, saddr, 0, tos, '', dev);
       if (v) return v;
     }
+    pkt.meta[M_RTCLASSID] = this.itag;
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is a broadcast address: local delivery` });
     return { kind: 'local', cast: 'broadcast' };
   }
@@ -228,6 +296,7 @@ export class Ipv4Route {
     if (v) return v;
     const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
     const out = this.node.links.get(res.dev);
+    pkt.meta[M_RTCLASSID] = this.cachedTclassid(this.rthInput, res, this.itag);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
     return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };
   }
@@ -241,7 +310,8 @@ export class Ipv4Route {
     const name = dev.name;
     const conf = this.conf.knobs(name);
     const rpf = conf.rpFilter;
-    if (rpf === 0 && (name !== oif || !conf.txRedirects)) {
+    this.itag = 0;
+    if (rpf === 0 && !this.tclassidUsers && (name !== oif || !conf.txRedirects)) {
       if (conf.acceptLocal) return 0;
       if (!this.customLocalRoutes && !this.customRules) return this.ifaddrs.has(src) ? -EINVAL : 0;
     }
@@ -258,11 +328,17 @@ export class Ipv4Route {
     const noAddr = !this.addrDevs.has(name);
     if (!res.ok) return rpf ? -EXDEV : 0;
     if (res.rtnType !== RTN_UNICAST && (res.rtnType !== RTN_LOCAL || !conf.acceptLocal)) return -EINVAL;
+    this.itag = combineItag(res);
     let devMatch = res.rtnType === RTN_LOCAL && dev.loopback;
     const nhs = res.route.nexthops;
     for (let i = 0; !devMatch && i < nhs.length; i++) devMatch = nhs[i]!.dev === name;
     if (devMatch) return res.route.scope >= RT_SCOPE_HOST ? 1 : 0;
-    if (noAddr) return rpf ? -EXDEV : 0;
+    if (noAddr) {
+      // last_resort
+      if (rpf) return -EXDEV;
+      this.itag = 0;
+      return 0;
+    }
     if (rpf === 1) return -EXDEV;
     f.daddr = v4(src, 2);
     f.saddr = v4(dst, 3);
@@ -285,6 +361,8 @@ export class Ipv4Route {
     const flow = this.fillFlow({ daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 }, pkt, daddr, saddr, d[nh + 1]!, '');
     const res = fibLookup(this.node, flow);
     if (!res.ok) return { fate: dropped('no-route', `no output route to ${formatIPv4(daddr)} (${res.error}; the sender gets errno ${res.errno})`) };
+    // __mkroute_output() → rt_set_nexthop(..., itag 0); a broadcast route has no fib_info there
+    pkt.meta[M_RTCLASSID] = res.rtnType === RTN_BROADCAST || daddr === INADDR_BROADCAST ? setClassTag(0, res.rule?.realms ?? 0) : this.cachedTclassid(this.rthOutput, res, 0);
     if (res.rtnType === RTN_LOCAL) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `output route: ${formatIPv4(daddr)} is local: out lo and back in` };
     const cast = daddr === INADDR_BROADCAST || res.rtnType === RTN_BROADCAST ? 'broadcast' : isMulticast(daddr) ? 'multicast' : 'unicast';
     const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;

@@ -77,6 +77,8 @@ export interface Nexthop {
   readonly weight: number;
   /** RTNH_F_* names as iproute2 prints them (onlink, linkdown, dead, ...). */
   readonly flags: readonly string[];
+  /** nh_tclassid (RTA_FLOW, `realms FROM/TO`): FROM << 16 | TO; absent = 0. */
+  readonly realm?: number;
 }
 
 /** One route (an fib_alias with its fib_info). */
@@ -138,6 +140,8 @@ export interface FibRule {
   readonly suppressIfgroup: number;
   /** l3mdev or tun_id selectors: never match here (no VRF, no tunnel metadata in the model). */
   readonly unmatchable: boolean;
+  /** fib4_rule tclassid (FRA_FLOW, `realms FROM/TO`): FROM << 16 | TO; absent = 0. */
+  readonly realms?: number;
 }
 
 /** The flow a route lookup is made for (struct flowi4 / flowi6). */

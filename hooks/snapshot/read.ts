@@ -339,6 +339,25 @@ function gatewayOf(p: JsonPath, o: JsonObject, family: Family | undefined): IpAd
   return undefined;
 }
 
+/** A realm as iproute2 prints it (rtnl_rtrealm_n2a): a number, or a name of /etc/iproute2/rt_realms as installed. */
+function realmOf(p: JsonPath, v: JsonValue | undefined): number {
+  if (v === 'cosmos') return 0;
+  const t = typeof v === 'number' ? String(v) : str(p, v);
+  if (!/^\d+$/.test(t) || Number(t) > 0xffff) throw p.error(`bad realm "${t}"`);
+  return Number(t);
+}
+
+/** A nexthop's `flow` object ({from, to}: RTA_FLOW) as nh_tclassid, FROM << 16 | TO. */
+function flowOf(p: JsonPath, o: JsonObject): number {
+  if (o.flow === undefined) return 0;
+  const f = o.flow;
+  const q = p.child(o, 'flow');
+  if (!isObject(f)) throw q.error('expected an object');
+  const from = f.from === undefined ? 0 : realmOf(q.child(f, 'from'), f.from);
+  const to = f.to === undefined ? 0 : realmOf(q.child(f, 'to'), f.to);
+  return ((from << 16) | to) >>> 0;
+}
+
 function parseRoute(p: JsonPath, o: JsonObject, fileFamily: Family | undefined, links: Map<string, Link>): Route {
   const typeName = o.type === undefined ? 'unicast' : str(p.child(o, 'type'), o.type);
   const type = RTN_NAMES.indexOf(typeName);
@@ -378,6 +397,7 @@ function parseRoute(p: JsonPath, o: JsonObject, fileFamily: Family | undefined, 
         dev: n.dev === undefined ? '' : devOf(q.child(n, 'dev'), n.dev, links),
         weight: n.weight === undefined ? 1 : int(q.child(n, 'weight'), n.weight, 1, 256),
         flags: strList(q, n, 'flags'),
+        realm: flowOf(q, n),
       });
     }
   } else if (o.dev !== undefined || o.gateway !== undefined || o.via !== undefined) {
@@ -386,6 +406,7 @@ function parseRoute(p: JsonPath, o: JsonObject, fileFamily: Family | undefined, 
       dev: o.dev === undefined ? '' : devOf(p.child(o, 'dev'), o.dev, links),
       weight: 1,
       flags: strList(p, o, 'flags'),
+      realm: flowOf(p, o),
     });
   }
   return {
@@ -485,5 +506,7 @@ function parseRule(p: JsonPath, o: JsonObject, family: Family): FibRule {
     suppressPrefixlen: o.suppress_prefixlen === undefined ? -1 : int(p.child(o, 'suppress_prefixlen'), o.suppress_prefixlen, 0, max),
     suppressIfgroup: o.suppress_ifgroup === undefined ? -1 : int(p.child(o, 'suppress_ifgroup'), o.suppress_ifgroup),
     unmatchable: o.l3mdev !== undefined || (o.tun_id !== undefined && o.tun_id !== 0),
+    realms: (((o.flow_from === undefined ? 0 : realmOf(p.child(o, 'flow_from'), o.flow_from)) << 16) |
+      (o.flow_to === undefined ? 0 : realmOf(p.child(o, 'flow_to'), o.flow_to))) >>> 0,
   };
 }

@@ -17,7 +17,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { jhash1word, jhash2, jhash2words, jhash3words } from '../../ext/jhash.js';
+import { jhash1word, jhash2, jhash2words, jhash3words } from '../../vm/jhash.js';
 import { reciprocalScale } from '../../vm/expr/numgen.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { referenceTable } from '../../engine/reference/index.js';

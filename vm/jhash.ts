@@ -1,7 +1,7 @@
 /**
  * The kernel's Jenkins hash (include/linux/jhash.h, Linux 6.18) in int32
  * arithmetic: jhash2 over u32 words and the jhash_1word/2words/3words
- * shortcuts (__jhash_nwords) that xt_HMARK, xt_cluster and the NAT core
+ * shortcuts (__jhash_nwords) that xt_HMARK, xt_cluster, xt_NFQUEUE and the NAT core
  * hash tuples with. Words are the host-order u32 values the kernel adds.
  */
 
