@@ -169,6 +169,7 @@ function prologue(s: JitSource): void {
   s.js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
 const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
+const copy8 = K.copy8, cmp8 = K.cmp8;
 const prog = K.prog, classify = K.classify, slotAt = K.slotAt;
 return function segment(pc, pkt, regs, env) {
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
@@ -434,7 +435,7 @@ r32[${slot}] = x;
 `;
       s.js`if (at < 0 || at + ${off + len} > meta[${M_END}]) break r;
 at += ${off};
-for (i = 0; i < ${len}; i++) r8[${d << 2} + i] = data[at + i];
+copy8(r8, ${d << 2}, data, at, ${len});
 `;
       return false;
     }
@@ -479,7 +480,7 @@ for (i = 0; i < ${len}; i++) r8[${d << 2} + i] = data[at + i];
       const len = code[pc + Immediate.LEN]!;
       if ((len & 3) !== 0) s.js`r32[${d + (len >> 2)}] = 0;
 `;
-      s.js`for (i = 0; i < ${len}; i++) r8[${d << 2} + i] = pool8[${code[pc + Immediate.DATA]! << 2} + i];
+      s.js`copy8(r8, ${d << 2}, pool8, ${code[pc + Immediate.DATA]! << 2}, ${len});
 `;
       return false;
     }
@@ -495,8 +496,7 @@ counters[${i + 1}] += meta[${M_LEN}];
     case Op.CMP: {
       const sr = code[pc + Cmp.SREG]! << 2;
       const p = code[pc + Cmp.POOL]! << 2;
-      s.js`diff = 0;
-for (i = 0; i < ${code[pc + Cmp.LEN]!}; i++) { diff = r8[${sr} + i] - pool8[${p} + i]; if (diff !== 0) break; }
+      s.js`diff = cmp8(r8, ${sr}, pool8, ${p}, ${code[pc + Cmp.LEN]!});
 `;
       emitCmpOp(s, code[pc + Cmp.OP]!);
       return false;
@@ -506,10 +506,8 @@ for (i = 0; i < ${code[pc + Cmp.LEN]!}; i++) { diff = r8[${sr} + i] - pool8[${p}
       const len = code[pc + Range.LEN]!;
       const f = code[pc + Range.FROM]! << 2;
       const t = code[pc + Range.TO]! << 2;
-      s.js`x = 0;
-for (i = 0; i < ${len}; i++) { x = r8[${sr} + i] - pool8[${f} + i]; if (x !== 0) break; }
-diff = 0;
-for (i = 0; i < ${len}; i++) { diff = r8[${sr} + i] - pool8[${t} + i]; if (diff !== 0) break; }
+      s.js`x = cmp8(r8, ${sr}, pool8, ${f}, ${len});
+diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
 `;
       if (code[pc + Range.OP] === NFT_RANGE_EQ) s.js`if (x < 0 || diff > 0) break r;
 `;
@@ -582,7 +580,7 @@ r32[${d}] = x;
     case NFT_META_BRI_OIFNAME: {
       const at = (key === NFT_META_IIFNAME ? M_IIFNAME : key === NFT_META_OIFNAME ? M_OIFNAME : key === NFT_META_BRI_IIFNAME ? M_BRIINAME : M_BRIONAME) << 2;
       s.js`x = 0;
-for (i = 0; i < ${IFNAMSIZ}; i++) r8[${d << 2} + i] = pkt.metaBytes[${at} + i];
+copy8(r8, ${d << 2}, pkt.metaBytes, ${at}, ${IFNAMSIZ});
 `;
       return false;
     }

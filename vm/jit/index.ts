@@ -134,6 +134,24 @@ function jitFallbackOf(prog: Program) {
   };
 }
 
+/**
+ * Byte copies and compares of the generated code: calls, not loops in the
+ * source, since the optimizing compiler's time grows steeply with the loops
+ * of one function (a segment of 200 interface-name rules took it seconds).
+ */
+function copy8(dst: Uint8Array, d: number, src: Uint8Array, s: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
+/** The first nonzero difference a[ai + i] - b[bi + i] over n bytes, or 0 (the interpreter's memcmp sign). */
+function cmp8(a: Uint8Array, ai: number, b: Uint8Array, bi: number, n: number): number {
+  for (let i = 0; i < n; i++) {
+    const diff = a[ai + i]! - b[bi + i]!;
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}
+
 const cache = new WeakMap<Program, JitCode>();
 
 /** The generated code of `prog`, built (after validating it) on first use. */
@@ -145,7 +163,7 @@ export function jitCode(prog: Program, opts: GenOptions = {}): JitCode {
   const { sources, segAt, slotAt } = generate(prog, opts);
   const kit = Object.freeze({
     prog, classify: execClassify, slotAt, code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
-    out, clsPc, fallback: jitFallbackOf(prog), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback,
+    out, clsPc, fallback: jitFallbackOf(prog), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback, copy8, cmp8,
   });
   const segments: Segment[] = [];
   for (const src of sources) segments.push(new Function('K', src)(kit) as Segment);
