@@ -290,6 +290,7 @@ export const BRNF_PHYSOUT = 0x10; // nf_bridge->physoutdev is set
 export const F_L4PROTO = 0x1; // NFT_PKTINFO_L4PROTO: tprot/thoff/fragoff are valid
 export const F_MAC_HEADER = 0x2; // skb_mac_header_was_set() && mac_len != 0
 export const F_NFTRACE = 0x4; // skb->nf_trace
+export const F_BR_BROUTE = 0x8; // BR_INPUT_SKB_CB(skb)->br_netfilter_broute (nft_meta_bridge_set_eval: meta broute set 1)
 
 // ---------------------------------------------------------------------------
 // Chain table: CHAIN_WORDS Int32 words per chain.
