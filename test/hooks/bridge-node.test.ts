@@ -31,6 +31,7 @@ import { buildNodeModel, ebtablesWithCounters, type NodeModel } from '../../hook
 import type { Fate } from '../../hooks/path/fate.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { saveEbtRuleset } from '../../compiler/ebt/save.js';
+import { replyTo } from '../../cli/model.js';
 import { LINKTYPE_ETHERNET, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
 
 const MAC = { br0: '02:00:00:00:00:fe', eth0: '02:00:00:00:01:00', eth1: '02:00:00:00:01:01', eth2: '02:00:00:00:01:02', a: '02:00:00:00:00:0a', b: '02:00:00:00:00:0b', c: '02:00:00:00:00:0c' };
@@ -225,6 +226,19 @@ describe('broute (DROP means route)', () => {
     const m = buildNodeModel(buildNode('mem', files), { backend: 'legacy' });
     const f = send(m, 'eth0', MAC.a, MAC.eth0, 0);
     expect(f.kind === 'dropped' ? f.detail : f.kind).toMatch(/learning/);
+  });
+});
+
+describe('--packet reply after a bridged frame', () => {
+  it('arrives on the port the frame left by, from the address it went to, to its sender', () => {
+    const m = model();
+    const f = send(m, 'eth0', MAC.a, MAC.b, 0);
+    expect(outPorts(f)).toBe('eth1');
+    expect(replyTo({ pkt, fate: f }, 1)).toBe(`udp 10.0.0.99:53 > 10.0.0.2:1000 iif eth1 src-mac ${MAC.b} dst-mac ${MAC.a}`);
+    // flooded (unknown unicast): which port answers is not known
+    const g = send(m, 'eth0', MAC.a, MAC.c, 1);
+    expect(outPorts(g)).toBe('eth1,eth2');
+    expect(() => replyTo({ pkt, fate: g }, 1)).toThrow(/flooded out of eth1, eth2/);
   });
 });
 
