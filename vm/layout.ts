@@ -155,6 +155,12 @@ export const NFT_BYTEORDER_HTON = 1;
 
 /** NFT_LOOKUP_F_INV: match when the key is absent. */
 export const NFT_LOOKUP_F_INV = 1;
+/**
+ * Not a kernel flag: the rule's builder set the NFTA_LOOKUP_FLAGS attribute
+ * even when zero (ebtables-nft's among, gen_lookup()), which libnftnl then
+ * prints (`0x0`); nft sends it only with NFT_LOOKUP_F_INV.
+ */
+export const LOOKUP_FLAGS_ATTR = 0x10000;
 
 /** enum nft_ng_types */
 export const NFT_NG_INCREMENTAL = 0;
