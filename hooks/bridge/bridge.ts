@@ -276,7 +276,8 @@ export class BridgeNode {
       const af = this.inet(pkt.meta[M_NFPROTO]!);
       if (!af) return dropped('not-ip', `up to ${b.dev.name}: not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)`);
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_pass_frame_up: up to ${b.dev.name}` });
-      return receive(af, pkt, b.link, ctx, true);
+      // br_handle_vlan() for the bridge device: with VLAN filtering the tag stays unless the VLAN is egress-untagged there
+      return receive(af, pkt, b.link, ctx, true, b.dev.vlanFiltering ? (this.tagPresent(b.dev.name) ? f.vid : 0) : undefined);
     });
   }
 

@@ -492,7 +492,9 @@ iptables-legacy -P OUTPUT DROP`);
  * 0, MAC `MAC.br0`) 10.0.0.1/24 over ports eth0 and eth1, veths to the
  * peers' veth0 (10.0.0.2 `MAC.a` in NS.a, 10.0.0.3 `MAC.b` in NS.b); static
  * fdb entries and permanent neighbours for both peers; IPv6 off, ICMP echo
- * ignored, the peers silenced (OUTPUT DROP); waits until both ports forward.
+ * ignored, ARP requests ignored (arp_ignore 8: the node's own ARP replies
+ * would pass the bridge's OUTPUT and POSTROUTING), the peers silenced
+ * (OUTPUT DROP); waits until both ports forward.
  */
 export function bridgeTopology(NS: { a: string; n: string; b: string }, MAC: { a: string; b: string; br0: string; eth0: string; eth1: string }): void {
   for (const ns of Object.values(NS)) {
@@ -507,6 +509,7 @@ ip link set eth0 address ${MAC.eth0}
 ip link set eth1 address ${MAC.eth1}
 sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1 net.ipv6.conf.br0.disable_ipv6=1
 sysctl -qw net.ipv4.icmp_echo_ignore_all=1 net.bridge.bridge-nf-call-iptables=1
+sysctl -qw net.ipv4.conf.all.arp_ignore=8 net.ipv4.conf.default.arp_ignore=8
 ip link set eth0 master br0
 ip link set eth1 master br0
 ip addr add 10.0.0.1/24 dev br0
