@@ -219,19 +219,22 @@ const ebtRuleset = fc.record({
   u1: fc.array(ebtRule.filter((r) => !r.includes('-j u1')), { maxLength: 3 }), pre: fc.array(ebtRule.filter((r) => !r.includes('-j u1') && !/-o /.test(r)), { maxLength: 3 }),
   post: fc.array(ebtRule.filter((r) => !r.includes('-j u1') && !/-i /.test(r)), { maxLength: 3 }),
   policy: fc.constantFrom('ACCEPT', 'ACCEPT', 'DROP'), u1policy: fc.constantFrom('RETURN', 'ACCEPT', 'DROP'),
-}).map((g) => {
-  // -o is no condition before the output port is known, -i not after it is gone; keep each to its chains
+}).map(ebtText);
+
+/** The ebtables-restore text of generated chains: -o is no condition before the output port is known, -i not after it is gone; each kept to its chains. */
+function ebtText(g: { input: string[]; forward: string[]; output: string[]; u1: string[]; pre: string[]; natOut?: string[]; post: string[]; policy: string; u1policy: string; outPolicy?: string }): string {
   const noOut = (r: string) => !/-o /.test(r);
-  const lines = ['*filter', ':INPUT ACCEPT', `:FORWARD ${g.policy}`, ':OUTPUT ACCEPT', `:u1 ${g.u1policy}`];
+  const lines = ['*filter', ':INPUT ACCEPT', `:FORWARD ${g.policy}`, `:OUTPUT ${g.outPolicy ?? 'ACCEPT'}`, `:u1 ${g.u1policy}`];
   for (const r of g.input.filter(noOut)) lines.push(`-A INPUT ${r}`);
   for (const r of g.forward) lines.push(`-A FORWARD ${r}`);
   for (const r of g.output.filter((x) => !/-i /.test(x) && !x.includes('-j u1'))) lines.push(`-A OUTPUT ${r}`);
   for (const r of g.u1.filter(noOut)) lines.push(`-A u1 ${r}`);
   lines.push('*nat', ':PREROUTING ACCEPT', ':OUTPUT ACCEPT', ':POSTROUTING ACCEPT');
   for (const r of g.pre) lines.push(`-A PREROUTING ${r}`);
+  for (const r of g.natOut ?? []) lines.push(`-A OUTPUT ${r}`);
   for (const r of g.post) lines.push(`-A POSTROUTING ${r}`);
   return lines.join('\n') + '\n';
-});
+}
 
 /**
  * The issue's ebtables rules: the ones above plus ip6, arp, vlan and mark
@@ -260,19 +263,7 @@ const ebtMixedRuleset = fc.record({
   natOut: fc.array(ebtMixedRule.filter((r) => !r.includes('-j u1') && !/-i /.test(r)), { maxLength: 2 }),
   post: fc.array(ebtMixedRule.filter((r) => !r.includes('-j u1') && !/-i /.test(r)), { maxLength: 3 }),
   policy: fc.constantFrom('ACCEPT', 'ACCEPT', 'DROP'), u1policy: fc.constantFrom('RETURN', 'ACCEPT', 'DROP'), outPolicy: fc.constantFrom('ACCEPT', 'ACCEPT', 'DROP'),
-}).map((g) => {
-  const noOut = (r: string) => !/-o /.test(r);
-  const lines = ['*filter', ':INPUT ACCEPT', `:FORWARD ${g.policy}`, `:OUTPUT ${g.outPolicy}`, `:u1 ${g.u1policy}`];
-  for (const r of g.input.filter(noOut)) lines.push(`-A INPUT ${r}`);
-  for (const r of g.forward) lines.push(`-A FORWARD ${r}`);
-  for (const r of g.output.filter((x) => !/-i /.test(x) && !x.includes('-j u1'))) lines.push(`-A OUTPUT ${r}`);
-  for (const r of g.u1.filter(noOut)) lines.push(`-A u1 ${r}`);
-  lines.push('*nat', ':PREROUTING ACCEPT', ':OUTPUT ACCEPT', ':POSTROUTING ACCEPT');
-  for (const r of g.pre) lines.push(`-A PREROUTING ${r}`);
-  for (const r of g.natOut) lines.push(`-A OUTPUT ${r}`);
-  for (const r of g.post) lines.push(`-A POSTROUTING ${r}`);
-  return lines.join('\n') + '\n';
-});
+}).map(ebtText);
 
 /**
  * iptables rules for the issue's check: every table with count-only and
