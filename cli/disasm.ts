@@ -7,7 +7,7 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRule } from '../compiler/save.js';
 import type { Family, Ruleset, TableName } from '../core/ast.js';
 import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } from '../compiler/compile.js';
-import { disasm, disasmChunks, disasmRuleAt } from '../vm/disasm.js';
+import { disasm, disasmChunks, disasmRuleAt, disasmSets } from '../vm/disasm.js';
 import type { Program } from '../vm/program.js';
 import { ruleOffsets } from '../vm/program.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
@@ -120,7 +120,8 @@ function disasmBridge(file: string, table: string | undefined, json: boolean): s
     if (!rs.tables.has(t as EbtTableName)) throw new UsageError(`table ${t} is not in ${name}`);
     compiled.push(compileEbtTable(rs, t as EbtTableName, { file: name }));
   }
-  if (!json) return compiled.map((c) => disasm(c.program)).filter((t) => t !== '').join('\n');
+  // per table its anonymous sets (among's), then its rules, as nft --debug=netlink lists them
+  if (!json) return compiled.map((c) => disasmSets(c.program) + disasm(c.program)).filter((t) => t !== '').join('\n');
   return jsonDoc({
     schema: 1, file: name, family: 'bridge', backend: 'nft', optimize: 0,
     tables: compiled.map((c) => {

@@ -13,7 +13,8 @@ import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } fro
 import type { Backend } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
-import { parseMac } from '../core/addr.js';
+import { formatMac, parseMac } from '../core/addr.js';
+import { M_MACOFF } from '../vm/layout.js';
 import { inputName, readInput } from './io.js';
 import { parseIpsetSave } from '../compiler/ipset.js';
 import { XT_HZ_DEFAULT } from '../ext/xtstate.js';
@@ -165,12 +166,34 @@ export function checkIface(model: NodeModel, iface: string | undefined): void {
   }
 }
 
-/** `--packet reply`: the answer to the packet before (number i, from 0), arriving where that one left (from local when it was delivered). */
+/**
+ * `--packet reply`: the answer to the packet before (number i, from 0),
+ * arriving where that one left: from local when it was delivered; on the
+ * bridge port a frame left by (bridged, or sent out of a bridge device
+ * through br_dev_xmit), from the address it went to and to the one it came
+ * from, as that port receives it; else on the device it was forwarded or
+ * sent out of.
+ */
 export function replyTo(prev: { pkt: Packet; fate: Fate }, i: number): string {
   const f = prev.fate;
-  const where = f.kind === 'forwarded' || f.kind === 'sent' ? `iif ${f.dev}` : f.kind === 'delivered' ? 'from local' : undefined;
-  if (where === undefined) throw new UsageError(`--packet reply (packet ${i + 1}): the packet before it was ${f.kind}, nothing answers it`);
+  const none = (why: string) => new UsageError(`--packet reply (packet ${i + 1}): ${why}`);
+  let where: string;
+  if (f.kind === 'bridged') {
+    const left = f.ports.filter((p) => p.fate === undefined).map((p) => p.port);
+    if (left.length === 1) {
+      const d = prev.pkt.data;
+      const mac = prev.pkt.meta[M_MACOFF]!;
+      where = `iif ${left[0]} src-mac ${formatMac(d.subarray(mac, mac + 6))} dst-mac ${formatMac(d.subarray(mac + 6, mac + 12))}`;
+    } else if (left.length === 0 && f.local?.kind === 'delivered') where = 'from local';
+    else if (left.length === 0) throw none('the frame before it left no bridge port, nothing answers it');
+    else throw none(`the frame before it was flooded out of ${left.join(', ')}: give the answer as a spec with the port it arrives on (iif PORT)`);
+  } else if ((f.kind === 'forwarded' || f.kind === 'sent') && f.bridge) {
+    if (f.bridge.ports.length !== 1) throw none(`the packet before it was flooded out of ${f.bridge.ports.join(', ')} (${f.dev}): give the answer as a spec with the port it arrives on (iif PORT)`);
+    where = `iif ${f.bridge.ports[0]} src-mac ${f.bridge.dstMac} dst-mac ${f.bridge.srcMac}`;
+  } else if (f.kind === 'forwarded' || f.kind === 'sent') where = `iif ${f.dev}`;
+  else if (f.kind === 'delivered') where = 'from local';
+  else throw none(`the packet before it was ${f.kind}, nothing answers it`);
   const spec = replySpec(prev.pkt);
-  if (spec === undefined) throw new UsageError(`--packet reply (packet ${i + 1}): the packet before it has no answer (an ICMP error, a TCP RST, a fragment)`);
+  if (spec === undefined) throw none('the packet before it has no answer (an ICMP error, a TCP RST, a fragment)');
   return `${spec} ${where}`;
 }

@@ -324,10 +324,7 @@ export class NodeModel {
     if ((fate.kind !== 'sent' && fate.kind !== 'forwarded') || !this.bridge) return fate;
     const b = this.bridge.bridges.get(fate.dev);
     if (!b) return fate;
-    // ip_forward() passes only PACKET_HOST frames: a forwarded packet goes to one neighbour
-    const f = this.bridge.devXmit(pkt, b, fate.via ?? fate.dst, fate.kind === 'sent' ? fate.cast : 'unicast', ctx);
-    if (!f || (f.kind === 'bridged' && f.ports.length > 0 && f.ports.every((p) => p.fate === undefined))) return fate;
-    return f;
+    return this.bridge.devXmit(pkt, b, fate, ctx);
   }
 
   /** The result of a packet: its fate, then the answers its path queued, each sent through ip_local_out. */

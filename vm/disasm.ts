@@ -5,7 +5,7 @@
  * .t.payload files. Fast-path records print in the kernel's generic form.
  */
 import { Op, OP_INFO, Rec } from './opcodes.js';
-import { CHAIN_WORDS, CH_FIRST, familyName } from './layout.js';
+import { CHAIN_WORDS, CH_FIRST, NFT_SET_ANONYMOUS, familyName } from './layout.js';
 import { chainCount, chainName, type Program } from './program.js';
 import { EXPR_KINDS } from './expr/index.js';
 
@@ -97,4 +97,39 @@ export function* disasmChunks(prog: Program): Generator<string> {
   }
   const last = lines.join('\n');
   if (last !== '') yield last;
+}
+
+/**
+ * The program's anonymous sets with their elements, as `nft --debug=netlink
+ * list ruleset` prints them before the table's rules: `<family> <table>
+ * @<name>`, then per element its key (and an interval's end) in host-order
+ * 32-bit words (libnftnl nftnl_set_elem_snprintf_default()). A hash set's
+ * elements are sorted by key: the kernel lists them in the order of its
+ * seeded hash (nft_set_hash), which differs from load to load; an interval
+ * set's come sorted as the kernel lists them.
+ */
+export function disasmSets(prog: Program): string {
+  let out = '';
+  for (const set of prog.sets) {
+    if ((set.flags & NFT_SET_ANONYMOUS) === 0) continue;
+    out += `${familyName(prog.family)} ${prog.table} @${set.name}\n`;
+    const elems = set.elements().sort((a, b) => cmpKey(a[0]!, b[0]!));
+    for (const [key, end] of elems) out += `\telement ${keyWords(key!)}${end ? ` - ${keyWords(end)}` : ''} : 0 [end]\n`;
+  }
+  return out;
+}
+
+/** A set key as libnftnl prints it: each 32-bit word of its (zero-padded) bytes in host order, `%.8x ` each. */
+function keyWords(k: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < k.length; i += 4) {
+    const w = (k[i]! | ((k[i + 1] ?? 0) << 8) | ((k[i + 2] ?? 0) << 16) | ((k[i + 3] ?? 0) << 24)) >>> 0;
+    s += `${w.toString(16).padStart(8, '0')} `;
+  }
+  return s;
+}
+
+function cmpKey(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length && i < b.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
 }

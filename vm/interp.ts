@@ -37,7 +37,7 @@ import {
   NFT_META_NFPROTO, NFT_META_OIF, NFT_META_OIFGROUP, NFT_META_OIFNAME, NFT_META_OIFTYPE, NFT_META_PKTTYPE,
   NFT_META_PRIORITY, NFT_META_PROTOCOL, NFT_META_SECMARK, NFT_META_SKGID, NFT_META_SKUID, NFT_NG_INCREMENTAL,
   NFT_PAYLOAD_LL_HEADER, NFT_PAYLOAD_NETWORK_HEADER, NFT_PAYLOAD_TRANSPORT_HEADER, NFT_RANGE_EQ, PACKET_LOOPBACK,
-  PACKET_OTHERHOST, TRACE_LOG, TRACE_NFTRACE, NFT_META_NFTRACE, NFT_BITWISE_AND,
+  PACKET_OTHERHOST, TRACE_LOG, TRACE_NFTRACE, NFT_META_NFTRACE, NFT_BITWISE_AND, NFT_META_BRI_BROUTE, F_BR_BROUTE,
 } from './layout.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE, NF_STOLEN, NF_VERDICT_MASK } from '../core/netfilter.js';
 import { NftRegs, VmEnv, prandomU32, traceRecord, type Program } from './program.js';
@@ -495,6 +495,10 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
               if (cur !== v8 && v8 <= PACKET_OTHERHOST && cur <= PACKET_OTHERHOST) meta[M_PKTTYPE] = v8;
               break;
             }
+            case NFT_META_BRI_BROUTE:
+              if (r8[s << 2] !== 0) meta[M_FLAGS] |= F_BR_BROUTE;
+              else meta[M_FLAGS] &= ~F_BR_BROUTE;
+              break;
             case NFT_META_NFTRACE:
             default: {
               const v8 = r8[s << 2]!;

@@ -155,6 +155,12 @@ export const NFT_BYTEORDER_HTON = 1;
 
 /** NFT_LOOKUP_F_INV: match when the key is absent. */
 export const NFT_LOOKUP_F_INV = 1;
+/**
+ * Not a kernel flag: the rule's builder set the NFTA_LOOKUP_FLAGS attribute
+ * even when zero (ebtables-nft's among, gen_lookup()), which libnftnl then
+ * prints (`0x0`); nft sends it only with NFT_LOOKUP_F_INV.
+ */
+export const LOOKUP_FLAGS_ATTR = 0x10000;
 
 /** enum nft_ng_types */
 export const NFT_NG_INCREMENTAL = 0;
@@ -292,6 +298,7 @@ export const F_L4PROTO = 0x1; // NFT_PKTINFO_L4PROTO: tprot/thoff/fragoff are va
 export const F_MAC_HEADER = 0x2; // skb_mac_header_was_set() && mac_len != 0
 export const F_NFTRACE = 0x4; // skb->nf_trace
 export const F_IPVS_PROPERTY = 0x8; // skb->ipvs_property: IPVS transmitted or un-NATed the packet
+export const F_BR_BROUTE = 0x10; // BR_INPUT_SKB_CB(skb)->br_netfilter_broute (nft_meta_bridge_set_eval: meta broute set 1)
 
 // ---------------------------------------------------------------------------
 // Chain table: CHAIN_WORDS Int32 words per chain.

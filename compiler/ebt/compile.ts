@@ -14,7 +14,8 @@
  *     nothing for CONTINUE, or the target through nft_compat.
  * A user chain with an ACCEPT or DROP policy ends in a policy rule
  * (`counter` + the verdict; ebt_add_policy_rule()); a base chain's policy
- * is its nf_tables policy. With `policyRules` base chains are wrapped as
+ * is its nf_tables policy. In the broute table a rule's DROP is
+ * `meta set broute` and accept (the base chain's DROP policy stays a drop). With `policyRules` base chains are wrapped as
  * compiler/compile.ts does (engine/ebt-vm-table.ts counts the policy there).
  */
 import type { EbtChain, EbtRule, EbtRuleset, EbtTableName } from '../../core/ebt-ast.js';
@@ -26,9 +27,10 @@ import {
 import { ProgramBuilder } from '../../vm/builder.js';
 import {
   M_HOOK, M_NHOFF, NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_NEQ, NFT_CONTINUE, NFT_JUMP,
-  NFT_META_BRI_IIFNAME, NFT_META_BRI_OIFNAME, NFT_META_IIFNAME, NFT_META_OIFNAME, NFT_PAYLOAD_LL_HEADER, NFT_RETURN,
+  NFT_META_BRI_BROUTE, NFT_META_BRI_IIFNAME, NFT_META_BRI_OIFNAME, NFT_META_IIFNAME, NFT_META_OIFNAME, NFT_PAYLOAD_LL_HEADER,
+  NFT_REG32_01, NFT_RETURN,
 } from '../../vm/layout.js';
-import { emitBitwise, emitCmp, emitCounter, emitMetaGet, emitPayload, emitVerdict } from '../../vm/expr/index.js';
+import { emitBitwise, emitCmp, emitCounter, emitImmediate, emitMetaGet, emitMetaSet, emitPayload, emitVerdict } from '../../vm/expr/index.js';
 import { emitXtCompat } from '../../vm/expr/compat.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Program } from '../../vm/program.js';
@@ -121,6 +123,18 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
   const rules: RuleInfo[] = [];
   const chainNames: string[] = [];
   let counters = 0;
+
+  /**
+   * A DROP verdict (a rule's or a user chain's policy rule): in the broute
+   * table ebtables-nft's add_meta_broute() + accept (nft-bridge.c
+   * _add_action()): route the frame.
+   */
+  const emitDrop = (): void => {
+    if (tableName !== 'broute') return emitVerdict(b, NF_DROP);
+    emitImmediate(b, NFT_REG32_01, [1]);
+    emitMetaSet(b, NFT_META_BRI_BROUTE, NFT_REG32_01);
+    emitVerdict(b, NF_ACCEPT);
+  };
 
   const withReg = (len: number, f: (r: number) => void): void => {
     const r = b.getRegister(len);
@@ -219,7 +233,7 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
     const t = r.target;
     if (t.kind === 'verdict') {
       if (t.verdict === 'ACCEPT') emitVerdict(b, NF_ACCEPT);
-      else if (t.verdict === 'DROP') emitVerdict(b, NF_DROP);
+      else if (t.verdict === 'DROP') emitDrop();
       else if (t.verdict === 'RETURN') emitVerdict(b, NFT_RETURN);
     } else if (t.kind === 'jump') {
       const to = table.chains.get(t.chain);
@@ -251,7 +265,8 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
     if (!ch.builtin && (ch.policy === 'ACCEPT' || ch.policy === 'DROP')) {
       b.rule(into, ch.pos);
       emitCounter(b);
-      emitVerdict(b, ebtVerdict(ch.policy) === EBT_ACCEPT ? NF_ACCEPT : NF_DROP);
+      if (ebtVerdict(ch.policy) === EBT_ACCEPT) emitVerdict(b, NF_ACCEPT);
+      else emitDrop();
       rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter: counters++, tailLike: true });
     }
   }

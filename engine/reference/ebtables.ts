@@ -29,12 +29,20 @@
  * the test; `-i`/`-o` of an absent device compare the empty name; `-p`
  * reads the rebuilt tag's own protocol (0x88a8 for 802.1ad, where
  * ebt_basic_match() says 0x8100).
+ *
+ * The broute table under ebtables-nft (iptables/nft-bridge.c _add_action()):
+ * a `-j DROP` is `meta broute set 1` and `accept` (nft_meta_bridge_set_eval()
+ * sets BR_INPUT_SKB_CB()->br_netfilter_broute: F_BR_BROUTE here), and so is
+ * a user chain's DROP policy (ebt_add_policy_rule() makes it a rule through
+ * the same path); the base chain's DROP policy is the nf_tables chain policy
+ * and drops the frame, as does a target extension's own DROP
+ * (nft_target_eval_bridge()). Legacy ebt_broute() routes on any NF_DROP.
  */
 import type { EbtRule, EbtRuleset, EbtTableName } from '../../core/ebt-ast.js';
 import { EBT_BUILTIN_HOOK } from '../../core/ebt-ast.js';
 import { NfvmError } from '../../core/errors.js';
-import { EBT_ACCEPT, EBT_CONTINUE, EBT_RETURN, NF_ACCEPT, NF_DROP, type Backend } from '../../core/netfilter.js';
-import { IFNAMSIZ, M_BRIINAME, M_BRIONAME, M_IIF, M_IIFNAME, M_LEN, M_NHOFF, M_OIF, M_OIFNAME, M_VLAN_PROTO } from '../../vm/layout.js';
+import { EBT_ACCEPT, EBT_CONTINUE, EBT_DROP, EBT_RETURN, NF_ACCEPT, NF_DROP, type Backend } from '../../core/netfilter.js';
+import { F_BR_BROUTE, IFNAMSIZ, M_BRIINAME, M_FLAGS, M_BRIONAME, M_IIF, M_IIFNAME, M_LEN, M_NHOFF, M_OIF, M_OIFNAME, M_VLAN_PROTO } from '../../vm/layout.js';
 import { ETH_P_8021Q, ETH_P_802_3_MIN, type Packet } from '../../vm/packet.js';
 import type { Chooser } from '../../vm/random.js';
 import { findEbtModule, findEbtTarget } from '../../ext/ebt/registry.js';
@@ -157,6 +165,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
   const file = opts.file ?? '<ruleset>';
   const backend: Backend = opts.backend ?? 'nft';
   const nft = backend === 'nft';
+  const nftBroute = nft && table === 'broute';
   const t = rs.tables.get(table);
   const env: EbtEnv = { ...newXtEnv('ip', opts), macOf: opts.macOf ?? (() => undefined), backend };
   let trace = false;
@@ -224,6 +233,12 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
     hotdrop: false, env, chain: '', rule: 0,
   };
 
+  /** ebtables-nft's DROP in the broute table: `meta broute set 1; accept`. */
+  function brouteAccept(pkt: Packet): number {
+    pkt.meta[M_FLAGS] |= F_BR_BROUTE;
+    return NF_ACCEPT;
+  }
+
   /** ebt_do_table(): returns NF_ACCEPT or NF_DROP. */
   function doTable(start: Chain, hook: number, pkt: Packet): number {
     par.pkt = pkt;
@@ -272,6 +287,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
           i = 0;
           continue;
         }
+        if (tg.kind === 'verdict' && nftBroute && tg.verdict === EBT_DROP) return brouteAccept(pkt);
         verdict = tg.kind === 'verdict' ? tg.verdict : tg.fn(par);
         if (verdict === EBT_CONTINUE) {
           i++;
@@ -292,6 +308,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
           chain.policyCounter.bytes += pkt.meta[M_LEN]!;
           if (trace) events.push({ kind: TraceKind.POLICY, chain: chain.name, rule: chain.entries.length + 1 });
           if (verdict === EBT_ACCEPT) return NF_ACCEPT;
+          if (verdict === EBT_DROP && nftBroute && !chain.builtin) return brouteAccept(pkt);
           if (verdict !== EBT_RETURN) return NF_DROP;
           // a RETURN policy with an empty stack cannot be loaded on a base chain; drop as the kernel's
           // fall-through would

@@ -238,9 +238,25 @@ export class BrNetfilter {
 
 /** br_validate_ipv4() / br_validate_ipv6(): the header checks, then the frame trimmed to the IP length (pskb_trim_rcsum). */
 function validate(af: InetFamily, pkt: Packet, dev: Link): boolean {
-  if (af.rcvCore(pkt, dev)) return false;
+  if (af.pf === NFPROTO_IPV6 ? !brValidateIpv6(pkt) : af.rcvCore(pkt, dev)) return false;
   pkt.len = pkt.meta[M_END]!;
   return true;
+}
+
+/**
+ * br_validate_ipv6() (br_netfilter_ipv6.c): the header is there, version 6,
+ * payload_len within the frame (a zero one behind a hop-by-hop header, a
+ * jumbogram, is not checked here). Unlike ipv6_rcv() it asks nothing of the device (disable_ipv6)
+ * and drops no martian address.
+ */
+function brValidateIpv6(pkt: Packet): boolean {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const avail = pkt.len - nh;
+  if (avail < 40 || d[nh]! >> 4 !== 6) return false;
+  const plen = (d[nh + 4]! << 8) | d[nh + 5]!;
+  if (plen === 0 && d[nh + 6] === 0) return true;
+  return plen + 40 <= avail;
 }
 
 /** ip_sabotage_in(): a bridged frame that passed PREROUTING in the bridge goes straight to ip_rcv_finish. */

@@ -276,7 +276,8 @@ export class BridgeNode {
       const af = this.inet(pkt.meta[M_NFPROTO]!);
       if (!af) return dropped('not-ip', `up to ${b.dev.name}: not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)`);
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_pass_frame_up: up to ${b.dev.name}` });
-      return receive(af, pkt, b.link, ctx, true);
+      // br_handle_vlan() for the bridge device: with VLAN filtering the tag stays unless the VLAN is egress-untagged there
+      return receive(af, pkt, b.link, ctx, true, b.dev.vlanFiltering ? (this.tagPresent(b.dev.name) ? f.vid : 0) : undefined);
     });
   }
 
@@ -286,10 +287,15 @@ export class BridgeNode {
    * neighbour `nexthop` (the snapshot's neighbour table; a broadcast or
    * multicast destination maps to its group address): a known unicast
    * address goes to its port, anything else is flooded, each copy through
-   * NF_BR_LOCAL_OUT (in none) and NF_BR_POST_ROUTING. Undefined when the
-   * neighbour is unknown (the kernel would resolve it first: not modelled).
+   * NF_BR_LOCAL_OUT (in none) and NF_BR_POST_ROUTING. The packet's own
+   * fate `sent` when the neighbour is unknown (the kernel would resolve it
+   * first: not modelled), that fate with the frame and its ports
+   * (`bridge`) when every copy left, else what stopped a copy.
    */
-  devXmit(ip: Packet, b: Bridge, nexthop: string, cast: 'unicast' | 'broadcast' | 'multicast', ctx: PathCtx): Fate | undefined {
+  devXmit(ip: Packet, b: Bridge, sent: Fate & { kind: 'forwarded' | 'sent' }, ctx: PathCtx): Fate {
+    // ip_forward() passes only PACKET_HOST frames: a forwarded packet goes to one neighbour
+    const nexthop = sent.via ?? sent.dst;
+    const cast = sent.kind === 'sent' ? sent.cast : 'unicast';
     const m = ip.meta;
     const nh = m[M_NHOFF]!;
     const len = m[M_END]! - nh;
@@ -315,7 +321,7 @@ export class BridgeNode {
     } else dmac = this.node.bridge.neigh.find((n) => n.dev === b.dev.name && n.dst === nexthop)?.mac;
     if (!dmac) {
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_dev_xmit: no neighbour entry for ${nexthop} on ${b.dev.name} (neighbour resolution is not modelled): the bridge hooks are not run` });
-      return undefined;
+      return sent;
     }
     const depth = this.cloneDepth++;
     const pkt = (this.clones[depth] ??= this.newPacket());
@@ -341,7 +347,9 @@ export class BridgeNode {
       ok.forEach((to, i) => {
         ports.push({ port: to.name, fate: i === ok.length - 1 ? this.brForward(pkt, b, to, undefined, ctx) : this.deliverClone(pkt, b, to, undefined, ctx) });
       });
-      return { kind: 'bridged', bridge: b.dev.name, ports, local: undefined };
+      if (ports.length === 0 || ports.some((p) => p.fate !== undefined)) return { kind: 'bridged', bridge: b.dev.name, ports, local: undefined };
+      // every copy left: the packet's fate stands, with the frame and the ports it left by
+      return { ...sent, bridge: { ports: ports.map((p) => p.port), srcMac: formatMac(b.dev.mac), dstMac: formatMac(dmac) } };
     } finally {
       this.ct?.nfResetCt(pkt);
       this.frame = saved;

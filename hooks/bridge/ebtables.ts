@@ -12,7 +12,8 @@
  *           ebtable_filter.c  LOCAL_IN and FORWARD -200 (FILTER_BRIDGED), LOCAL_OUT 200 (FILTER_OTHER)
  *   nft     the base chains ebtables-nft creates (iptables/nft.c, table xtables_bridge):
  *           filter INPUT/FORWARD/OUTPUT all -200; nat PREROUTING -300, OUTPUT 100,
- *           POSTROUTING 300; broute BROUTING at NF_BR_PRI_FIRST (DROP: meta set broute 1)
+ *           POSTROUTING 300; broute BROUTING at NF_BR_PRI_FIRST (a rule's DROP: meta set broute 1
+ *           and accept; the chain's DROP policy drops)
  *
  * Each table's engine is the ebtables evaluator (engine/reference/ebtables.ts).
  */
@@ -24,7 +25,7 @@ import {
 import { ebtReferenceTable } from '../../engine/reference/ebtables.js';
 import { TraceKind, type TableEngine } from '../../engine/engine.js';
 import { saveEbtRule } from '../../compiler/ebt/save.js';
-import { M_MACOFF, M_PKTTYPE, PACKET_HOST, PACKET_OTHERHOST } from '../../vm/layout.js';
+import { F_BR_BROUTE, M_FLAGS, M_MACOFF, M_PKTTYPE, PACKET_HOST, PACKET_OTHERHOST } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { formatMac } from '../../core/addr.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
@@ -108,21 +109,33 @@ function tableHook(name: EbtTableName, ast: EbtTable, engine: TableEngine, chain
   };
 }
 
-/** ebt_broute(): DROP means route; the frame is bridged otherwise. */
+/**
+ * The broute table. Legacy ebt_broute(): only on a forwarding port; any
+ * NF_DROP of the table means "route it" (br_netfilter_broute set,
+ * NF_ACCEPT). ebtables-nft: the BROUTING base chain runs on every frame;
+ * its rules' `meta broute set 1` (the engine's F_BR_BROUTE) routes, its
+ * DROP policy drops (nf_tables' chain policy, as this kernel does).
+ */
 function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf: BrHook; backend: Backend }): (pkt: Packet, st: NodeHookState) => number {
   return (pkt, st) => {
     const port = st.inLink ? o.br.portOf.get(st.inLink.name) : undefined;
-    if (!port || port.port.state !== 'forwarding') return NF_ACCEPT;
+    const legacy = o.backend === 'legacy';
+    if (legacy && (!port || port.port.state !== 'forwarding')) return NF_ACCEPT;
     const v = engine.run('BROUTING', pkt);
     if (!st.ctx.quiet) traceSteps('broute', ast, engine, pkt, st);
+    const m = pkt.meta;
+    if (!legacy) {
+      if ((m[M_FLAGS]! & F_BR_BROUTE) === 0) return v;
+      // nft_meta_bridge_set_eval() sets the flag only: pkt_type stays as br_handle_frame left it
+      m[M_FLAGS] &= ~F_BR_BROUTE;
+      o.nf.broute = true;
+      return NF_ACCEPT;
+    }
     if ((v & NF_VERDICT_MASK) !== NF_DROP) return v;
     o.nf.broute = true;
-    // ebt_broute() undoes the PACKET_HOST br_handle_frame gave a frame for the bridge's address but not
-    // the port's; ebtables-nft's `meta broute set 1` (nft_meta_bridge_set_eval) sets the flag only
-    if (o.backend !== 'legacy') return NF_ACCEPT;
-    const m = pkt.meta;
+    // ebt_broute() undoes the PACKET_HOST br_handle_frame gave a frame for the bridge's address but not the port's
     const at = m[M_MACOFF]!;
-    if (m[M_PKTTYPE] === PACKET_HOST && !sameMac(pkt.data, at, port.port.mac) && sameMac(pkt.data, at, port.bridge.dev.mac)) m[M_PKTTYPE] = PACKET_OTHERHOST;
+    if (port && m[M_PKTTYPE] === PACKET_HOST && !sameMac(pkt.data, at, port.port.mac) && sameMac(pkt.data, at, port.bridge.dev.mac)) m[M_PKTTYPE] = PACKET_OTHERHOST;
     return NF_ACCEPT;
   };
 }

@@ -48,11 +48,18 @@ export interface VerdictSource {
   entry: string;
 }
 
+/** The frame br_dev_xmit made of a packet sent out of a bridge device, and the ports it left by. */
+export interface BridgeOut {
+  ports: string[];
+  srcMac: string;
+  dstMac: string;
+}
+
 export type Fate = (
   /** `socket`: the listening socket it reached (ss's `tcp 0.0.0.0:22`); `l4`: what the transport made of it. */
   | { kind: 'delivered'; addr: string; dev: string; cast: 'unicast' | 'broadcast' | 'multicast'; socket?: string | undefined; l4?: string }
-  | { kind: 'forwarded'; dev: string; via: string | undefined; dst: string }
-  | { kind: 'sent'; dev: string; via: string | undefined; dst: string; cast: 'unicast' | 'broadcast' | 'multicast' }
+  | { kind: 'forwarded'; dev: string; via: string | undefined; dst: string; bridge?: BridgeOut }
+  | { kind: 'sent'; dev: string; via: string | undefined; dst: string; cast: 'unicast' | 'broadcast' | 'multicast'; bridge?: BridgeOut }
   | { kind: 'dropped'; reason: DropReason; detail: string; by: VerdictSource | undefined }
   /**
    * A REJECT rule: the packet is dropped and the reply `with` names (its

@@ -12,9 +12,10 @@
  * The header checks and the input route are the family's (ipv4.ts, ipv6.ts).
  */
 import type { Link } from '../snapshot/node.js';
-import { M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
+import { F_MAC_HEADER, M_FLAGS, M_MACOFF, M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
 import { NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
-import { setDevice, type Packet } from '../../vm/packet.js';
+import { ETH_P_8021AD, ETH_P_8021Q, setDevice, type Packet } from '../../vm/packet.js';
+import type { Node } from '../snapshot/node.js';
 import { arphrd, dropped, inputDst, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
 import { ethTypeTrans } from './eth.js';
 import type { Fate } from './fate.js';
@@ -25,14 +26,25 @@ import { forward } from './forward.js';
  * A frame received on `dev` (pkt decoded, with its link header if it has
  * one): the whole receive path. `fromBridge`: a bridge passed the frame up
  * to its own device (br_pass_frame_up → netif_receive_skb): pkt_type is
- * the one the bridge port gave it, no eth_type_trans again.
+ * the one the bridge port gave it, no eth_type_trans again. `vid`: the VLAN
+ * id of the tag the frame still carries (skb->vlan_tci; 0 for none), when
+ * the bridge decided it; read from the frame's outer tag otherwise.
+ * __netif_receive_skb_core()'s check_vlan_id: a tag with a non-zero id that
+ * no VLAN device on the device takes makes the frame PACKET_OTHERHOST (a
+ * priority tag, id 0, is just removed). A device with VLAN devices on it
+ * hands tagged frames to them (vlan_do_receive): not modelled, the frame
+ * stays on the device.
  */
-export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fromBridge = false): Fate {
+export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fromBridge = false, vid?: number): Fate {
   const m = pkt.meta;
   setDevice(pkt, 'in', dev.ifindex, dev.name, arphrd(dev), dev.group);
   setDevice(pkt, 'out', 0);
   if (!fromBridge) ethTypeTrans(pkt, dev);
   if (!dev.up) return dropped('device', `${dev.name} is down`);
+  const tag = vid ?? wireVid(pkt);
+  if (tag > 0 && !hasVlanUpper(af.node, dev.name)) {
+    return dropped('other-host', `VLAN ${tag} tag and no VLAN device on ${dev.name} (PACKET_OTHERHOST, __netif_receive_skb_core): dropped before PREROUTING`);
+  }
   if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
     return dropped('other-host', 'the destination MAC is not the device\'s (PACKET_OTHERHOST, dropped before PREROUTING)');
   }
@@ -54,4 +66,21 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fr
   ctx.dst = rt.kind === 'local' ? inputDst(true, rt.cast, 'lo') : inputDst(false, 'unicast', rt.dev);
   if (rt.kind === 'local') return localDeliver(af, pkt, dev, rt.cast, ctx);
   return forward(af, pkt, dev, rt, ctx);
+}
+
+/** The VLAN id of the frame's outer 802.1Q/802.1ad tag (skb_vlan_untag() on receive); 0 without one. */
+function wireVid(pkt: Packet): number {
+  const m = pkt.meta;
+  if ((m[M_FLAGS]! & F_MAC_HEADER) === 0) return 0;
+  const d = pkt.data;
+  const at = m[M_MACOFF]! + 12;
+  if (at + 4 > pkt.len) return 0;
+  const type = (d[at]! << 8) | d[at + 1]!;
+  return type === ETH_P_8021Q || type === ETH_P_8021AD ? ((d[at + 2]! << 8) | d[at + 3]!) & 0xfff : 0;
+}
+
+/** Whether a VLAN device sits on `dev` (a link of kind vlan whose lower device it is). */
+function hasVlanUpper(node: Node, dev: string): boolean {
+  for (const l of node.links.values()) if (l.kind === 'vlan' && l.peer === dev) return true;
+  return false;
 }

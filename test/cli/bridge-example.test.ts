@@ -105,4 +105,20 @@ describe('the README bridge example', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('`--packet reply` after the SYN that left through vethc1 is the container\'s SYN-ACK on vethc1, from its MAC to docker0\'s: the README\'s second packet', () => {
+    const { args } = readmeExample();
+    const specs = args.filter((_, i) => args[i - 1] === '--packet');
+    const dir = join(REPO, 'examples/container-bridge');
+    const replied = runCli(cli, ['trace', dir, '--packet', specs[0]!, '--packet', 'reply']);
+    expect(replied.err).toBe('');
+    expect(replied.code).toBe(0);
+    const second = (out: string) => out.split('\n# packet: ')[1]!;
+    const reply = second(replied.out);
+    expect(reply.split('\n')[0]).toBe(`reply: ${specs[1]!.replace(/ src-mac .*/, '')} src-mac 02:42:ac:11:00:02 dst-mac 02:42:7a:1e:00:01`);
+    expect(reply).toContain('# br_handle_frame: vethc1 is a port of docker0 (forwarding), 02:42:ac:11:00:02 > 02:42:7a:1e:00:01');
+    // the rest is what the explicit SYN-ACK meets
+    const explicit = second(runCli(cli, ['trace', dir, '--packet', specs[0]!, '--packet', specs[1]!]).out);
+    expect(reply.split('\n').slice(1).join('\n')).toBe(explicit.split('\n').slice(1).join('\n'));
+  });
 });

@@ -6,7 +6,8 @@
  * 802.1Q or 802.1ad, 802.3/LLC, IPv4, IPv6, ARP, truncated), the VM (the
  * execution tier, the interpreter, and the slow interpreter with tracing
  * on) and the reference evaluator under ebtables-nft's meaning give the same
- * verdicts, frames, marks, pkt_types, counters and traces.
+ * verdicts, frames, marks, pkt_types, broute flags (the broute table's DROP
+ * is `meta broute set 1` and accept there), counters and traces.
  * Seeded (test/setup.ts): a failure prints the shrunk case, replayable with FC_SEED.
  */
 import { describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ import { ebtReferenceTable } from '../../engine/reference/ebtables.js';
 import { ebtVmTable } from '../../engine/ebt-vm-table.js';
 import type { TableEngine } from '../../engine/engine.js';
 import { XtState } from '../../ext/xtstate.js';
-import { M_MARK, M_PKTTYPE } from '../../vm/layout.js';
+import { F_BR_BROUTE, M_FLAGS, M_MARK, M_PKTTYPE } from '../../vm/layout.js';
 import { Packet, decodeBridgeFrame, setBridgePort, setDevice } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
 
@@ -103,13 +104,13 @@ function ruleArb(chain: string, users: readonly string[], nat: boolean): fc.Arbi
       .map(([op, v, t]) => `-j mark ${op} ${v} --mark-target ${t}`),
   ];
   if (users.length) targets.push(fc.constantFrom(...users).map((u) => `-j ${u}`));
-  if (nat && (chain === 'PREROUTING' || chain.startsWith('U'))) {
+  if (nat && (chain === 'PREROUTING' || chain === 'BROUTING' || chain.startsWith('U'))) {
     targets.push(fc.constantFrom('ACCEPT', 'CONTINUE', 'DROP').map((t) => `-j dnat --to-dst 02:00:00:00:00:0c --dnat-target ${t}`));
   }
-  if (nat && chain === 'PREROUTING') targets.push(fc.constant('-j redirect --redirect-target CONTINUE'));
+  if (nat && (chain === 'PREROUTING' || chain === 'BROUTING')) targets.push(fc.constant('-j redirect --redirect-target CONTINUE'));
   if (nat && chain === 'POSTROUTING') targets.push(fc.constantFrom('', ' --snat-arp').map((a) => `-j snat --to-src 02:00:00:00:00:0e${a} --snat-target CONTINUE`));
   const user = chain.startsWith('U');
-  const inOk = user || ['INPUT', 'FORWARD', 'PREROUTING'].includes(chain);
+  const inOk = user || ['INPUT', 'FORWARD', 'PREROUTING', 'BROUTING'].includes(chain);
   const outOk = user || ['OUTPUT', 'FORWARD', 'POSTROUTING'].includes(chain);
   return fc
     .record({
@@ -152,18 +153,18 @@ function ruleArb(chain: string, users: readonly string[], nat: boolean): fc.Arbi
     });
 }
 
-const BUILTINS: Record<'filter' | 'nat', string[]> = { filter: ['INPUT', 'FORWARD', 'OUTPUT'], nat: ['PREROUTING', 'OUTPUT', 'POSTROUTING'] };
+const BUILTINS: Record<EbtTableName, string[]> = { filter: ['INPUT', 'FORWARD', 'OUTPUT'], nat: ['PREROUTING', 'OUTPUT', 'POSTROUTING'], broute: ['BROUTING'] };
 
 /** A table: builtin policies, up to three user chains (jumps only forward: no loops), rules. */
-const rulesetArb = fc.constantFrom<'filter' | 'nat'>('filter', 'nat').chain((table) =>
+const rulesetArb = fc.constantFrom<EbtTableName>('filter', 'nat', 'broute').chain((table) =>
   fc.integer({ min: 0, max: 3 }).chain((nUser) => {
     const users = Array.from({ length: nUser }, (_, i) => `U${i}`);
     const chains = [...BUILTINS[table], ...users];
     return fc
       .record({
-        policies: fc.array(fc.constantFrom('ACCEPT', 'DROP'), { minLength: 3, maxLength: 3 }),
+        policies: fc.array(fc.constantFrom('ACCEPT', 'DROP'), { minLength: BUILTINS[table].length, maxLength: BUILTINS[table].length }),
         userPolicies: fc.array(fc.constantFrom('RETURN', 'ACCEPT', 'DROP'), { minLength: nUser, maxLength: nUser }),
-        rules: fc.tuple(...chains.map((c, ci) => fc.array(ruleArb(c, users.filter((_, ui) => !c.startsWith('U') || ui > ci - 3), table === 'nat'), { maxLength: 5 }))),
+        rules: fc.tuple(...chains.map((c, ci) => fc.array(ruleArb(c, users.filter((_, ui) => !c.startsWith('U') || ui > ci - BUILTINS[table].length), table !== 'filter'), { maxLength: 5 }))),
       })
       .map(({ policies, userPolicies, rules }) => {
         const head = [`*${table}`, ...BUILTINS[table].map((c, i) => `:${c} ${policies[i]}`), ...users.map((u, i) => `:${u} ${userPolicies[i]}`)];
@@ -246,8 +247,10 @@ function observe(make: (xt: XtState) => TableEngine, table: EbtTableName, frames
     now += f.dtNs;
     xt.setNow(now);
     const p = toPacket(f);
-    const v = e.run(BUILTINS[table as 'filter' | 'nat'][f.chain]!, p);
-    out.push([v, [...p.data.subarray(0, p.len)].join(','), p.meta[M_MARK], p.meta[M_PKTTYPE], trace ? e.takeTrace() : []]);
+    const chains = BUILTINS[table];
+    const v = e.run(chains[f.chain % chains.length]!, p);
+    // the broute table's DROP under ebtables-nft: meta broute set 1 (F_BR_BROUTE) and accept
+    out.push([v, [...p.data.subarray(0, p.len)].join(','), p.meta[M_MARK], p.meta[M_PKTTYPE], p.meta[M_FLAGS]! & F_BR_BROUTE, trace ? e.takeTrace() : []]);
   }
   return { out, counters: [...e.counters()] };
 }

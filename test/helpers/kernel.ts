@@ -492,7 +492,10 @@ iptables-legacy -P OUTPUT DROP`);
  * 0, MAC `MAC.br0`) 10.0.0.1/24 over ports eth0 and eth1, veths to the
  * peers' veth0 (10.0.0.2 `MAC.a` in NS.a, 10.0.0.3 `MAC.b` in NS.b); static
  * fdb entries and permanent neighbours for both peers; IPv6 off, ICMP echo
- * ignored, the peers silenced (OUTPUT DROP); waits until both ports forward.
+ * ignored, ARP requests ignored (arp_ignore 8: the node's own ARP replies
+ * would pass the bridge's OUTPUT and POSTROUTING), the peers silenced
+ * (OUTPUT DROP, and arp_ignore 8: their ARP replies would cross the
+ * bridge); waits until both ports forward.
  */
 export function bridgeTopology(NS: { a: string; n: string; b: string }, MAC: { a: string; b: string; br0: string; eth0: string; eth1: string }): void {
   for (const ns of Object.values(NS)) {
@@ -507,6 +510,7 @@ ip link set eth0 address ${MAC.eth0}
 ip link set eth1 address ${MAC.eth1}
 sysctl -qw net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1 net.ipv6.conf.br0.disable_ipv6=1
 sysctl -qw net.ipv4.icmp_echo_ignore_all=1 net.bridge.bridge-nf-call-iptables=1
+sysctl -qw net.ipv4.conf.all.arp_ignore=8 net.ipv4.conf.default.arp_ignore=8
 ip link set eth0 master br0
 ip link set eth1 master br0
 ip addr add 10.0.0.1/24 dev br0
@@ -517,6 +521,7 @@ ip neigh replace 10.0.0.2 lladdr ${MAC.a} dev br0 nud permanent
 ip neigh replace 10.0.0.3 lladdr ${MAC.b} dev br0 nud permanent`);
   for (const [ns, ip] of [[NS.a, '10.0.0.2'], [NS.b, '10.0.0.3']] as const) {
     nsSh(ns, `sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1
+sysctl -qw net.ipv4.conf.all.arp_ignore=8 net.ipv4.conf.veth0.arp_ignore=8
 ip addr add ${ip}/24 dev veth0
 ip link set veth0 up
 iptables-legacy -P OUTPUT DROP`);

@@ -18,7 +18,7 @@ import {
   NFT_META_IIFTYPE, NFT_META_L4PROTO, NFT_META_LEN, NFT_META_MARK, NFT_META_NFPROTO, NFT_META_NFTRACE, NFT_META_OIF,
   NFT_META_OIFGROUP, NFT_META_OIFNAME, NFT_META_OIFTYPE, NFT_META_PKTTYPE, NFT_META_PRANDOM, NFT_META_PRIORITY,
   NFT_META_PROTOCOL, NFT_META_SECMARK, NFT_META_SKGID, NFT_META_SKUID, PACKET_BROADCAST, PACKET_LOOPBACK,
-  PACKET_MULTICAST, PACKET_OTHERHOST, TRACE_NFTRACE, checkRegLoad, checkRegStore, regSlot,
+  PACKET_MULTICAST, PACKET_OTHERHOST, TRACE_NFTRACE, checkRegLoad, checkRegStore, regSlot, NFT_META_BRI_BROUTE, F_BR_BROUTE,
 } from '../layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { prandomU32, traceRecord, type Program } from '../program.js';
@@ -75,6 +75,7 @@ function metaSetLen(key: number): number {
       return 4;
     case NFT_META_NFTRACE:
     case NFT_META_PKTTYPE:
+    case NFT_META_BRI_BROUTE: // nft_meta_bridge_set_init(): a u8
       return 1;
     default:
       return 0;
@@ -138,6 +139,11 @@ export function evalMeta(ctx: EvalCtx, pc: number): void {
         if (cur !== v8 && v8 <= PACKET_OTHERHOST && cur <= PACKET_OTHERHOST) m[M_PKTTYPE] = v8;
         break;
       }
+      // nft_meta_bridge_set_eval(): BR_INPUT_SKB_CB(skb)->br_netfilter_broute = !!value
+      case NFT_META_BRI_BROUTE:
+        if (r8[reg * 4] !== 0) m[M_FLAGS] |= F_BR_BROUTE;
+        else m[M_FLAGS] &= ~F_BR_BROUTE;
+        break;
       default: // NFTRACE
         if (r8[reg * 4] !== 0) m[M_FLAGS] |= F_NFTRACE;
         else m[M_FLAGS] &= ~F_NFTRACE;

@@ -133,7 +133,7 @@ function lowerAmong(b: ProgramBuilder, d: AmongData): void {
     b.addSet(set);
     emitPayload(b, NFT_REG_1, NFT_PAYLOAD_LL_HEADER, macAt, 6);
     if (ip) emitPayload(b, NFT_REG32_02, NFT_PAYLOAD_NETWORK_HEADER, ipAt, 4);
-    emitLookup(b, NFT_REG_1, set.name, l.invert);
+    emitLookup(b, NFT_REG_1, set.name, l.invert, true);
   }
 }
 
