@@ -42,7 +42,7 @@ import { ETH_P_IP, ETH_P_IPV6, setNameWords, type Packet } from '../../vm/packet
 import { ipView } from './view.js';
 import { formatMac } from '../../core/addr.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
-import { dropped, type InetFamily, type PathCtx } from '../path/ctx.js';
+import { dropped, type Dst, type InetFamily, type PathCtx } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
 import { NF_BR_PRI_BRNF, NF_BR_PRI_LAST, NF_IP_PRI_FIRST } from '../priorities.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
@@ -173,7 +173,18 @@ export class BrNetfilter {
         if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish: the new destination ${af.daddr(pkt)} is not on ${brLink.name}: up to ${brLink.name} (destination MAC set to the bridge's)` });
       }
     }
+    // skb_dst_set_noref(skb, &bridge_parent_rtable(physindev)->dst): the bridge's fake rtable (br_netfilter_rtable_init:
+    // no RTCF_LOCAL, not an input route, on the bridge device), which icmp_send() takes for a REJECT in FORWARD
+    if (!daddrChanged(pkt, af.pf)) ctx.dst = this.fakeRtable(brLink.name);
     return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, () => this.br.handleFrameFinish(pkt, port, ctx));
+  }
+
+  private readonly fakeRtables = new Map<string, Dst>();
+  /** br->fake_rtable of bridge `dev`. */
+  private fakeRtable(dev: string): Dst {
+    let d = this.fakeRtables.get(dev);
+    if (!d) this.fakeRtables.set(dev, (d = { input: false, local: false, cast: 'unicast', dev }));
+    return d;
   }
 
   /** br_nf_local_in(): nf_confirm for a conntrack that is not yet confirmed, of a frame that is not PACKET_HOST. */

@@ -54,14 +54,15 @@ const VLANS = `[{"ifname":"eth0","vlans":[{"vlan":1,"flags":["PVID","Egress Unta
 {"ifname":"eth2","vlans":[{"vlan":20}]},
 {"ifname":"br0","vlans":[{"vlan":1,"flags":["PVID","Egress Untagged"]}]}]`;
 
-function model(o: { vlanFiltering?: number; ageing?: number; ebtables?: string; backend?: 'legacy' | 'nft' } = {}): NodeModel {
+function model(o: { vlanFiltering?: number; ageing?: number; ebtables?: string; backend?: 'legacy' | 'nft'; iptables?: string } = {}): NodeModel {
   const files = new Map(Object.entries({
     'ip-link.json': links(o.vlanFiltering ?? 0, o.ageing ?? 30000),
     'ip-addr.json': ADDRS,
     'bridge-fdb.json': FDB,
     'bridge-vlan.json': VLANS,
-    'sysctl.txt': 'net.ipv4.ip_forward = 0\nnet.bridge.bridge-nf-call-iptables = 0\n',
+    'sysctl.txt': `net.ipv4.ip_forward = 0\nnet.bridge.bridge-nf-call-iptables = ${o.iptables ? 1 : 0}\n`,
     ...(o.ebtables ? { 'ebtables-save.txt': o.ebtables } : {}),
+    ...(o.iptables ? { 'iptables-save.txt': o.iptables } : {}),
   }));
   return buildNodeModel(buildNode('mem', files), o.backend ? { backend: o.backend } : {});
 }
@@ -239,6 +240,17 @@ describe('--packet reply after a bridged frame', () => {
     const g = send(m, 'eth0', MAC.a, MAC.c, 1);
     expect(outPorts(g)).toBe('eth1,eth2');
     expect(() => replyTo({ pkt, fate: g }, 1)).toThrow(/flooded out of eth1, eth2/);
+  });
+});
+
+describe('br_netfilter: REJECT in iptables FORWARD on a bridged frame', () => {
+  it('answers through OUTPUT: icmp_send() takes the bridge\'s fake rtable, the frame is PACKET_HOST in FORWARD', () => {
+    const m = model({ iptables: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -j REJECT\n-A OUTPUT -p icmp\nCOMMIT\n' });
+    const f = send(m, 'eth0', MAC.a, MAC.b, 0);
+    expect(f).toMatchObject({ kind: 'bridged', ports: [{ port: 'eth1', fate: { kind: 'rejected', with: 'icmp-port-unreachable' } }] });
+    // the ICMP port unreachable to 10.0.0.2 crossed OUTPUT (br_netfilter's br_nf_forward_ip made the frame PACKET_HOST)
+    const out = [...m.rulesetWithCounters()!.tables.get('filter')!.chains.get('OUTPUT')!.rules];
+    expect(out[0]!.counters!.packets).toBe(1n);
   });
 });
 
