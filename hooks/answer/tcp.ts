@@ -20,7 +20,7 @@
  *   net/ipv6/netfilter/nf_reject_ipv6.c  nf_send_reset6(): unicast source and destination only;
  *                        traffic class and flow label 0, the route's hop limit; nf_ct_attach()
  */
-import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
+import { BRNF_PRESENT, F_L4PROTO, M_BRNF, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { ListenSocket } from '../snapshot/ss.js';
@@ -146,6 +146,11 @@ export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   // ip_route_me_harder(): the reset leaves from the original destination, local or not (FLOWI_FLAG_ANYSRC).
   const out = env.route4(osaddr, odaddr, 0, mark, IPPROTO_TCP, '');
   if (!out) return env.note(ctx, `nf_send_reset: no reset: no route back to ${formatIPv4(osaddr)}`);
+  // A bridged packet's reset is not ip_local_out()'d: nf_send_reset() builds its Ethernet header from the
+  // original's MACs and dev_queue_xmit()s it on the input port, past OUTPUT, POSTROUTING and the bridge.
+  if (m[M_BRNF]! & BRNF_PRESENT) {
+    return env.note(ctx, `nf_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} sent straight out of the bridge port it came in by (dev_queue_xmit, no OUTPUT or POSTROUTING)`);
+  }
   if (40 > out.mtu) return;
   const b = new Uint8Array(40);
   putIpv4(b, { tos: 0, id: 0, fragOff: IP_DF, ttl: env.defaultTtl, protocol: IPPROTO_TCP, saddr: odaddr, daddr: osaddr }, 20);
