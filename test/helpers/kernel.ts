@@ -533,3 +533,36 @@ iptables-legacy -P OUTPUT DROP`);
   }
   throw new Error('the bridge ports never reached the forwarding state');
 }
+
+/** `ipset save` text as comparable lines: no initval or bucketsize, entries sorted, each entry's timeout apart. */
+function ipsetSaveLines(text: string): { lines: string[]; timeouts: Map<string, number> } {
+  const timeouts = new Map<string, number>();
+  const lines = text.split('\n').filter((l) => l !== '').map((l) => l.replace(/ initval 0x[0-9a-f]+/, '').replace(/ bucketsize \d+/, ''))
+    .map((l) => {
+      if (!l.startsWith('add ')) return l;
+      const m = / timeout (\d+)/.exec(l);
+      const key = l.replace(/ timeout \d+/, '');
+      if (m) timeouts.set(key, Number(m[1]));
+      return key;
+    });
+  return { lines: lines.sort(), timeouts };
+}
+
+/**
+ * Two `ipset save` listings compared as the kernel tests compare them: the
+ * entries in any order (the kernel's is its hash order), each timeout within
+ * `skew` seconds (the kernel's clock ran while the frames were sent).
+ * `same`: the listings agree but for the timeouts; `diffs`: what differs.
+ */
+export function ipsetSaveDiffs(kernelText: string, nfvmText: string, skew = 5): { same: boolean; diffs: string[] } {
+  const k = ipsetSaveLines(kernelText);
+  const n = ipsetSaveLines(nfvmText);
+  const diffs: string[] = [];
+  for (const [key, t] of k.timeouts) {
+    const m = n.timeouts.get(key);
+    if (m === undefined || Math.abs(m - t) > skew) diffs.push(`  timeout of ${key}: kernel ${t} nfvm ${m}`);
+  }
+  const same = k.lines.join('\n') === n.lines.join('\n');
+  if (!same) diffs.push(`  sets: kernel\n${k.lines.join('\n')}\n  nfvm\n${n.lines.join('\n')}`);
+  return { same, diffs };
+}

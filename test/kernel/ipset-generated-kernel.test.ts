@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, netnsDel, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology, counterDiffs } from '../helpers/kernel.js';
+import { ipsetSaveDiffs, kernelSkip, netnsDel, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology, counterDiffs } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -231,20 +231,6 @@ function genFrames(r: ReturnType<typeof rng>, k: number): string[] {
   return out;
 }
 
-/** `ipset save` text as comparable lines: no initval, entries sorted per set, timeouts apart. */
-function setLines(text: string): { lines: string[]; timeouts: Map<string, number> } {
-  const timeouts = new Map<string, number>();
-  const lines = text.split('\n').filter((l) => l !== '').map((l) => l.replace(/ initval 0x[0-9a-f]+/, '').replace(/ bucketsize \d+/, ''))
-    .map((l) => {
-      if (!l.startsWith('add ')) return l;
-      const m = / timeout (\d+)/.exec(l);
-      const key = l.replace(/ timeout \d+/, '');
-      if (m) timeouts.set(key, Number(m[1]));
-      return key;
-    });
-  return { lines: lines.sort(), timeouts };
-}
-
 describe.skipIf(SKIP)('generated ipsets against the kernel', () => {
   beforeAll(() => {
     replayTopology(NS, MAC);
@@ -302,20 +288,16 @@ describe.skipIf(SKIP)('generated ipsets against the kernel', () => {
       if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
       await new Promise((res) => setTimeout(res, 300));
       const kernel = flattenCounters(parseRestore((await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c'])).stdout, { counters: true }), true);
-      const ksets = setLines((await run('ip', ['netns', 'exec', NS.n, 'ipset', 'save'])).stdout);
+      const ksets = (await run('ip', ['netns', 'exec', NS.n, 'ipset', 'save'])).stdout;
       for (const engine of ['vm', 'reference'] as const) {
         const model = buildNodeModel(readSnapshot(snap), { engine });
         replayCapture(model, pcap, 'eth0');
         const mine = flattenCounters(model.rulesetWithCounters()!, true);
         const diffs = counterDiffs(kernel, mine, tally);
-        const msets = setLines(saveIpsets(model.ipsets));
+        const sets = ipsetSaveDiffs(ksets, saveIpsets(model.ipsets));
         setsTotal++;
-        for (const [key, t] of ksets.timeouts) {
-          const m = msets.timeouts.get(key);
-          if (m === undefined || Math.abs(m - t) > 5) diffs.push(`  timeout of ${key}: kernel ${t} nfvm ${m}`);
-        }
-        if (msets.lines.join('\n') === ksets.lines.join('\n')) setsAgree++;
-        else diffs.push(`  sets: kernel\n${ksets.lines.join('\n')}\n  nfvm\n${msets.lines.join('\n')}`);
+        diffs.push(...sets.diffs);
+        if (sets.same) setsAgree++;
         if (diffs.length) failures.push(`case ${k} seed ${seeds[k]} (${engine}):\n${diffs.join('\n')}\n--- sets:\n${setsText}--- rules:\n${rules}--- frames:\n${lines.join('\n')}`);
       }
       rmSync(snap, { recursive: true, force: true });

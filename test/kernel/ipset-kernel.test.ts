@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { kernelSkip, netnsDel, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
+import { ipsetSaveDiffs, kernelSkip, netnsDel, run, flattenCounters, nsSh, nsSnapshotRunner, replayCapture, replayTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -154,20 +154,6 @@ function specLine(f: { proto: string; src: string; dst: string; sport: number; d
   return `${s} iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.eth0}`;
 }
 
-/** `ipset save` text as comparable lines: no initval, entries sorted per set, timeouts apart. */
-function setLines(text: string): { lines: string[]; timeouts: Map<string, number> } {
-  const timeouts = new Map<string, number>();
-  const lines = text.split('\n').filter((l) => l !== '').map((l) => l.replace(/ initval 0x[0-9a-f]+/, '').replace(/ bucketsize \d+/, ''))
-    .map((l) => {
-      if (!l.startsWith('add ')) return l;
-      const m = / timeout (\d+)/.exec(l);
-      const key = l.replace(/ timeout \d+/, '');
-      if (m) timeouts.set(key, Number(m[1]));
-      return key;
-    });
-  return { lines: lines.sort(), timeouts };
-}
-
 describe.skipIf(SKIP)('ipset against the kernel', () => {
   beforeAll(() => replayTopology(NS, MAC), 60_000);
   afterAll(() => {
@@ -203,7 +189,7 @@ describe.skipIf(SKIP)('ipset against the kernel', () => {
       await new Promise((r) => setTimeout(r, 300));
       const kernel = flattenCounters(parseRestore((await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c'])).stdout, { counters: true }));
       const mineOnly = (t: string) => t.split('\n').filter((l) => / \S+-\d+ /.test(l) && l.split(' ')[1]!.endsWith(`-${k}`)).join('\n');
-      const ksets = setLines(mineOnly((await run('ip', ['netns', 'exec', NS.n, 'ipset', 'save'])).stdout));
+      const ksets = mineOnly((await run('ip', ['netns', 'exec', NS.n, 'ipset', 'save'])).stdout);
       for (const engine of ['vm', 'reference'] as const) {
         const model = buildNodeModel(readSnapshot(snap), { engine });
         replayCapture(model, pcap, 'eth0');
@@ -215,15 +201,10 @@ describe.skipIf(SKIP)('ipset against the kernel', () => {
           if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) agree++;
           else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
         }
-        const msets = setLines(mineOnly(saveIpsets(model.ipsets)));
+        const sets = ipsetSaveDiffs(ksets, mineOnly(saveIpsets(model.ipsets)));
         setsTotal++;
-        const setDiff = msets.lines.join('\n') === ksets.lines.join('\n') ? '' : `  sets: kernel\n${ksets.lines.join('\n')}\n  nfvm\n${msets.lines.join('\n')}`;
-        for (const [key, t] of ksets.timeouts) {
-          const m = msets.timeouts.get(key);
-          if (m === undefined || Math.abs(m - t) > 5) diffs.push(`  timeout of ${key}: kernel ${t} nfvm ${m}`);
-        }
-        if (setDiff) diffs.push(setDiff);
-        else setsAgree++;
+        diffs.push(...sets.diffs);
+        if (sets.same) setsAgree++;
         if (diffs.length) failures.push(`case ${k} (${engine}):\n${diffs.join('\n')}\n--- rules:\n${rules}--- frames:\n${lines.join('\n')}`);
       }
       rmSync(snap, { recursive: true, force: true });
