@@ -101,6 +101,29 @@ describe('TCP conntrack', () => {
     expect(ct.count).toBe(0);
   });
 
+  // Found by the generated conntrack kernel test (seed 555) and narrowed with the kernel's own
+  // nf_conntrack_log_invalid messages: after SYN, ignored server data and a second SYN, a client RST
+  // acking the data is checked by tcp_in_window() ("ignored ACK under lower bound") and leaves SYN_SENT;
+  // the same RST from the server side is taken as the answer to the SYN and closes the entry.
+  it('an RST after a SYN of its own direction is window-checked; from the other side it answers the SYN', () => {
+    const X = 2767572419, S0 = 2193142749;
+    const opening = (ct: NfConntrack) => {
+      const a = forward(ct, c2s({ flags: SYN, seq: X }), sec(1));
+      forward(ct, s2c({ flags: ACK | PSH, seq: S0, ack: X + 1, payload: 100 }), sec(1.01)); // ignored in SYN_SENT
+      forward(ct, c2s({ flags: SYN, seq: X + 1 }), sec(1.02)); // a new SYN, in window: re-initialises the sender
+      return a.id;
+    };
+    const ct = table();
+    const id = opening(ct);
+    const rst = forward(ct, c2s({ flags: RST | ACK, seq: X + 2, ack: S0 + 100 }), sec(1.03));
+    expect(rst.state).toBe(NF_CT_STATE_ESTABLISHED_BIT); // NFCT_TCP_IGNORE: accepted, state unchanged
+    expect(stateName(ct, id)).toBe('SYN_SENT');
+    const ct2 = table();
+    const id2 = opening(ct2);
+    forward(ct2, s2c({ flags: RST | ACK, seq: S0 + 100, ack: S0 + 100 }), sec(1.03));
+    expect(stateName(ct2, id2)).toBe('CLOSE');
+  });
+
   it('simultaneous open: SYN_SENT2, SYN_RECV, then ESTABLISHED on the reply ACK', () => {
     const ct = table();
     const a = forward(ct, c2s({ flags: SYN, seq: ISN_C }), sec(1));

@@ -327,6 +327,10 @@ function scenario(node: Node): Script {
   new Tcp(s, c4, 40012, s2, 80).handshake().data(5).sack();
   new Tcp(s, c5, 40013, s3, 80).syn().synack();
   new Tcp(s, c3, 40014, s4, 25).syn();
+  // An RST after a second SYN of its own side, acking ignored server data: window-checked, not the answer to the SYN
+  new Tcp(s, c1, 40016, s2, 80, 2767572419).syn().sdata().syn().rst();
+  new Tcp(s, c2, 40017, s1, 80).syn().sdata().syn().rst();
+  new Tcp(s, c3, 40018, s1, 80).syn().sdata().syn().srst();
   // UDP: one way, both ways, a stream (> 2 s), NOTRACK, a zone, a connmark; SNATed UDP
   const udp = (ca: string, cp: number, da: string, dp: number, n = 20) => s.send('c', ipPacket(ca, da, { proto: 'udp', sport: cp, dport: dp, payload: n }));
   const udpBack = (out: Uint8Array | undefined, n = 40) => {
