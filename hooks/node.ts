@@ -27,7 +27,7 @@ import { IP_CT_DIR_ORIGINAL, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, N
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
 import { registerOps, type NodeHookOps, type NodeRegistry } from './hook.js';
-import type { NfConntrack } from './conntrack/index.js';
+import { nfCtSetClosing, type NfConntrack } from './conntrack/index.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
@@ -358,9 +358,14 @@ export class NodeModel {
       decodePacket(pkt, a.pf === NFPROTO_IPV6 ? LINKTYPE_IPV6 : LINKTYPE_IPV4);
       pkt.meta[M_MARK] = a.mark;
       const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
+      if (a.closing && this.conntrackModule) nfCtSetClosing(this.conntrackModule.ct, a.origCtId);
       this.attachCt(pkt, a);
       const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
-      const fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx), actx);
+      let fate: Fate;
+      if (a.xmit !== undefined) {
+        if (!actx.quiet) actx.steps.push({ kind: 'check', text: `dev_queue_xmit on ${a.xmit}: no OUTPUT, POSTROUTING or bridge hooks` });
+        fate = { kind: 'sent', dev: a.xmit, via: undefined, dst: af.daddr(pkt), cast: 'unicast' };
+      } else fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx), actx);
       if (actx.nat.length) fate.nat = actx.nat;
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
       r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });

@@ -124,6 +124,14 @@ export function setNameWords(pkt: Packet, at: number, name: string): void {
   m[at + 3] = w[3]!;
 }
 
+/** The interface name in the 4 metadata words at `at` (what setNameWords wrote; '' for none). Allocates: not for per-packet paths. */
+export function nameAt(pkt: Packet, at: number): string {
+  const b = new Uint8Array(pkt.meta.buffer, pkt.meta.byteOffset + at * 4, IFNAMSIZ);
+  let s = '';
+  for (let i = 0; i < IFNAMSIZ && b[i] !== 0; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
 /**
  * Sets the bridge of the input (`dir` 'in') or output port: the name of
  * br_port_get_rcu(dev)->br->dev that ebtables' --logical-in/--logical-out and

@@ -20,9 +20,9 @@
  *   net/ipv6/netfilter/nf_reject_ipv6.c  nf_send_reset6(): unicast source and destination only;
  *                        traffic class and flow label 0, the route's hop limit; nf_ct_attach()
  */
-import { BRNF_PRESENT, F_L4PROTO, M_BRNF, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
+import { BRNF_PRESENT, F_L4PROTO, M_BRNF, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PHYSINNAME, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
-import type { Packet } from '../../vm/packet.js';
+import { nameAt, type Packet } from '../../vm/packet.js';
 import type { ListenSocket } from '../snapshot/ss.js';
 import { formatIPv4, formatIPv6 } from '../route/addr.js';
 import { hostPort } from '../../core/addr.js';
@@ -129,6 +129,17 @@ function rejectTcpHeader(pkt: Packet, pf: number, hook: number): number {
   return th;
 }
 
+/**
+ * nf_bridge_get_physindev(): the bridge port a packet that came through
+ * br_netfilter entered by. REJECT's reset for such a packet (bridged, or
+ * to the node itself through the bridge) is not ip_local_out()'d: it gets
+ * an Ethernet header from the original's MACs, swapped, and is
+ * dev_queue_xmit()ed on that port, past OUTPUT, POSTROUTING and the bridge.
+ */
+function bridgeInPort(pkt: Packet): string | undefined {
+  return pkt.meta[M_BRNF]! & BRNF_PRESENT ? nameAt(pkt, M_PHYSINNAME) : undefined;
+}
+
 /** nf_send_reset() (ipt_REJECT --reject-with tcp-reset). */
 export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: PathCtx): void {
   const th = rejectTcpHeader(pkt, NFPROTO_IPV4, hook);
@@ -146,18 +157,13 @@ export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   // ip_route_me_harder(): the reset leaves from the original destination, local or not (FLOWI_FLAG_ANYSRC).
   const out = env.route4(osaddr, odaddr, 0, mark, IPPROTO_TCP, '');
   if (!out) return env.note(ctx, `nf_send_reset: no reset: no route back to ${formatIPv4(osaddr)}`);
-  // A bridged packet's reset is not ip_local_out()'d: nf_send_reset() builds its Ethernet header from the
-  // original's MACs and dev_queue_xmit()s it on the input port, past OUTPUT, POSTROUTING and the bridge.
-  if (m[M_BRNF]! & BRNF_PRESENT) {
-    return env.note(ctx, `nf_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} sent straight out of the bridge port it came in by (dev_queue_xmit, no OUTPUT or POSTROUTING)`);
-  }
   if (40 > out.mtu) return;
   const b = new Uint8Array(40);
   putIpv4(b, { tos: 0, id: 0, fragOff: IP_DF, ttl: env.defaultTtl, protocol: IPPROTO_TCP, saddr: odaddr, daddr: osaddr }, 20);
   putTcpRst(b, 20, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx), closing: true, xmit: bridgeInPort(pkt),
     why: `nf_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)}`,
   });
 }
@@ -183,7 +189,7 @@ export function nfSendReset6(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 40, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx), closing: true, xmit: bridgeInPort(pkt),
     why: `nf_send_reset6: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)}`,
   });
 }

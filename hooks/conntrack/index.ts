@@ -72,5 +72,6 @@
 export { NfConntrack, ctinfoOf, jiffiesAt, setNoCt, NF_CT_DEFAULT_ZONE_DIR, NF_CT_ZONE_DIR_ORIG, NF_CT_ZONE_DIR_REPL } from './core.js';
 export type { NfCtTemplate, NfConntrackOptions, NfConntrackStats } from './core.js';
 export { CtSysctlError, HZ, NfConntrackSysctl, nfConntrackSysctl } from './sysctl.js';
+export { nfCtSetClosing } from './proto_tcp.js';
 export { conntrackEntry, conntrackLine, conntrackList, conntrackListJson, conntrackSummary, statusNames } from './print.js';
 export type { CtEntryJson, CtTupleJson } from './print.js';

@@ -23,7 +23,7 @@ import {
   TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_MAX, TCP_CONNTRACK_NONE, TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_RECV,
   TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_TIME_WAIT, TCP_CONNTRACK_UNACK,
 } from './sysctl.js';
-import { IPPROTO_TCP, word } from './tuple.js';
+import { IPPROTO_TCP, TUPLE_WORDS, protonumOf, word } from './tuple.js';
 
 // Word offsets in the conntrack's proto words.
 export const P_TCP_STATE = 0;
@@ -564,6 +564,22 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
   }
   ct.nfCtRefreshAcct(e, ctinfo, len, timeout);
   return NF_ACCEPT;
+}
+
+/**
+ * nf_ct_set_closing() → nf_conntrack_tcp_set_closing(): REJECT's reset
+ * (nf_send_reset, nf_send_reset6) closes the original's confirmed TCP
+ * conntrack: CLOSE, and its CLOSE timeout unless it was CLOSE already or
+ * has a fixed timeout.
+ */
+export function nfCtSetClosing(ct: NfConntrack, e: number): void {
+  if (e < 0 || !ct.isConfirmed(e) || protonumOf(ct.tuples, 2 * e * TUPLE_WORDS) !== IPPROTO_TCP) return;
+  const P = ct.proto;
+  const b = e * PROTO_WORDS;
+  const old = P[b + P_TCP_STATE]!;
+  P[b + P_TCP_STATE] = TCP_CONNTRACK_CLOSE;
+  if (old === TCP_CONNTRACK_CLOSE || ct.status[e]! & IPS_FIXED_TIMEOUT) return;
+  ct.timeout[e] = (ct.sysctl.tcpTimeouts[TCP_CONNTRACK_CLOSE]! + ct.jiffies) | 0;
 }
 
 /** seen[dir].td_end of a conntrack (nf_seq_has_advanced in NAT). */

@@ -169,6 +169,14 @@ export interface Answer {
    */
   readonly attach: boolean;
   /**
+   * The bridge port the answer is dev_queue_xmit()ed on, past ip_local_out
+   * and every hook (REJECT's reset for a bridged packet: nf_send_reset,
+   * nf_send_reset6 with nf_bridge_get_physindev()); undefined: ip_local_out.
+   */
+  readonly xmit?: string;
+  /** nf_ct_set_closing() on the original's conntrack before the answer goes (REJECT's resets). */
+  readonly closing?: boolean;
+  /**
    * Header fields the kernel fills in its own way, where nfvm's bytes are
    * not what a capture on the node shows: `ip.id` (a packet without DF: a
    * keyed hash, random per boot), `ip6.flowlabel` (the automatic flow

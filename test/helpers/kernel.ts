@@ -497,7 +497,7 @@ iptables-legacy -P OUTPUT DROP`);
  * (OUTPUT DROP, and arp_ignore 8: their ARP replies would cross the
  * bridge); waits until both ports forward.
  */
-export function bridgeTopology(NS: { a: string; n: string; b: string }, MAC: { a: string; b: string; br0: string; eth0: string; eth1: string }): void {
+export function bridgeTopology(NS: { a: string; n: string; b: string }, MAC: { a: string; b: string; br0: string; eth0: string; eth1: string }, opts: { ipv6?: boolean } = {}): void {
   for (const ns of Object.values(NS)) {
     const r = netnsAdd(ns);
     if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
@@ -519,6 +519,12 @@ bridge fdb replace ${MAC.a} dev eth0 master static
 bridge fdb replace ${MAC.b} dev eth1 master static
 ip neigh replace 10.0.0.2 lladdr ${MAC.a} dev br0 nud permanent
 ip neigh replace 10.0.0.3 lladdr ${MAC.b} dev br0 nud permanent`);
+  // IPv6 on the bridge only (the ports and the peers stay without it): no DAD, no router solicitations, no MLD reports
+  if (opts.ipv6) nsSh(NS.n, `sysctl -qw net.ipv6.conf.br0.accept_dad=0 net.ipv6.conf.br0.router_solicitations=0 net.ipv6.conf.br0.force_mld_version=1
+sysctl -qw net.ipv6.conf.br0.mldv1_unsolicited_report_interval=0 net.ipv6.conf.br0.disable_ipv6=0 net.bridge.bridge-nf-call-ip6tables=1
+ip -6 addr add 2001:db8::1/64 dev br0 nodad
+ip -6 neigh replace 2001:db8::a lladdr ${MAC.a} dev br0 nud permanent
+ip -6 neigh replace 2001:db8::b lladdr ${MAC.b} dev br0 nud permanent`);
   for (const [ns, ip] of [[NS.a, '10.0.0.2'], [NS.b, '10.0.0.3']] as const) {
     nsSh(ns, `sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1
 sysctl -qw net.ipv4.conf.all.arp_ignore=8 net.ipv4.conf.veth0.arp_ignore=8
