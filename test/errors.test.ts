@@ -34,6 +34,9 @@ describe('located errors', () => {
     [T(':X - [0:0]', ':X - [0:0]'), "rules.txt:3:2: error creating chain 'X': File exists", 'X'],
     [T('-A INPUT -j FORWARD'), 'rules.txt:2:13: cannot jump to builtin chain FORWARD', 'FORWARD'],
     [T('-A INPUT -m mark --mark 1 --mark 2'), 'rules.txt:2:27: mark: option "--mark" can only be used once.', '--mark'],
+    // a second -m connmark is a clone whose options are not merged again: the last --mark is mark's (iptables 1.8.9)
+    [T('-A INPUT -m connmark --mark 1 -m mark --mark 2 -m connmark --mark 3'), 'rules.txt:2:60: mark: option "--mark" can only be used once.', '--mark'],
+    [T('-A INPUT -m connmark --mark 1 -m mark -m connmark --mark 3'), 'rules.txt:2:1: connmark: option "--mark" must be specified', undefined],
     [T('-A INPUT -m tcp --dport 1'), 'rules.txt:2:10: ip_tables: tcp match: only valid for protocol 6 (the rule needs -p tcp)', 'tcp'],
     ['*filter\n-A INPUT -j ACCEPT\n', 'rules.txt:3:1: COMMIT expected at line 3 (table "filter" is not committed)', undefined],
     ['*filters\nCOMMIT\n', "rules.txt:1:2: can't initialize iptables table `filters': Table does not exist (do you need to insmod?)", 'filters'],

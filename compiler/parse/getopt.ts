@@ -80,11 +80,37 @@ interface Found {
   spec?: OptSpec;
 }
 
+/**
+ * The loaded matches in getopt's table order, one per module.
+ * xtables_merge_options puts a module's options first when it is loaded
+ * the first time; a second `-m NAME` is a clone (xtables_find_match) whose
+ * options are not merged again, and an option of that module goes to its
+ * newest instance (command_default skips the older ones: `completed`). So
+ * in `-m connmark --mark 1 -m mark --mark 2 -m connmark --mark 3` the last
+ * --mark is mark's, which iptables refuses as given twice.
+ */
+function matchOrder(loaded: readonly Loaded[]): readonly Loaded[] {
+  let clone = false;
+  for (let i = 0; i < loaded.length && !clone; i++) {
+    const m = loaded[i]!.mod;
+    if (m) for (let j = i + 1; j < loaded.length; j++) if (loaded[j]!.mod === m) clone = true;
+  }
+  if (!clone) return loaded;
+  const oldest = new Map<object, number>();
+  const newest = new Map<object, Loaded>();
+  loaded.forEach((l, i) => {
+    if (!l.mod) return;
+    oldest.set(l.mod, i);
+    if (!newest.has(l.mod)) newest.set(l.mod, l);
+  });
+  return [...oldest].sort((a, b) => a[1] - b[1]).map(([m]) => newest.get(m)!);
+}
+
 /** Providers in getopt search order: extensions newest first, target among them by load time. */
-function extProviders(p: CommandParse): Loaded[] {
+function extProviders(p: CommandParse, matches: readonly Loaded[]): Loaded[] {
   const r: Loaded[] = [];
   if (p.target) r.push(p.target);
-  for (const l of p.loaded) r.push(l);
+  for (const l of matches) r.push(l);
   return r;
 }
 
@@ -94,11 +120,12 @@ export function lookupLong(p: CommandParse, name: string): Found | undefined {
   if (exact) return exact;
   const target = p.target;
   if (target?.mod) for (const s of target.mod.options) if (s.name === name) return { ext: target, spec: s };
-  for (const l of p.loaded) {
+  const matches = matchOrder(p.loaded);
+  for (const l of matches) {
     if (!l.mod) continue;
     for (const s of l.mod.options) if (s.name === name) return { ext: l, spec: s };
   }
-  const provs = extProviders(p);
+  const provs = extProviders(p, matches);
   const cands: Found[] = [];
   // while an unknown `-m foo`/`-j FOO` is loaded it owns the options nobody spells out in full:
   // `-m recent --set` (recent unknown) must not become an abbreviation of --set-counters

@@ -104,8 +104,18 @@ const snat = pick([
   '-A POSTROUTING -o eth1 -p tcp -j SNAT --to-source 10.1.0.115:20000-20010',
 ]);
 
+/** REJECTs of the node's own answers: ICMP errors through OUTPUT, resets that also close the original's conntrack. */
+const reject = fc.array(pick([
+  '-A FORWARD -p tcp -m tcp --tcp-flags PSH PSH -m conntrack --ctstate ESTABLISHED -j REJECT --reject-with tcp-reset',
+  '-A FORWARD -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset',
+  '-A FORWARD -p udp -m udp --dport 5300 -j REJECT',
+  '-A FORWARD -p icmp -m conntrack --ctstate NEW -j REJECT --reject-with icmp-host-prohibited',
+  '-A FORWARD -p tcp -m mark --mark 0x4/0x4 -j REJECT --reject-with icmp-admin-prohibited',
+]), { maxLength: 2 }).map((rs) => [...new Set(rs)]);
+
 export const statefulRules: fc.Arbitrary<StatefulGen> = fc.record({
   raw,
+  reject,
   mangle: fc.tuple(rules('PREROUTING', markTarget, 4), rules('FORWARD', markTarget, 2), rules('POSTROUTING', markTarget, 2)),
   nat: fc.tuple(fc.array(dnat, { maxLength: 3 }), fc.array(snat, { maxLength: 3 })),
   filter: fc.tuple(rules('FORWARD', pick(['-j ACCEPT', '-j DROP', '-j RETURN', '', '', '-j MARK --set-xmark 0x4/0x4']), 6), rules('INPUT', pick(['', '-j ACCEPT']), 2)),
@@ -119,7 +129,7 @@ export const statefulRules: fc.Arbitrary<StatefulGen> = fc.record({
     '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
     ...new Set(g.nat[0]), ...new Set(g.nat[1]), 'COMMIT',
     '*filter', ':INPUT ACCEPT [0:0]', `:FORWARD ${g.policy} [0:0]`, ':OUTPUT ACCEPT [0:0]',
-    ...(g.policy === 'DROP' ? ['-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'] : []), ...g.filter[0], ...g.filter[1], 'COMMIT', '',
+    ...g.reject, ...(g.policy === 'DROP' ? ['-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'] : []), ...g.filter[0], ...g.filter[1], 'COMMIT', '',
   ].join('\n');
   return { text, destinations: g.dsts };
 });
