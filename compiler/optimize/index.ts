@@ -273,26 +273,28 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
       tog[after * words + w] ^= bit;
     }
   }
-  const rows: number[] = [];
+  // the rows, written in place over the toggles (row i only reads toggles i and up): equal neighbours merged
   const kept: number[] = [];
-  const cur = new Int32Array(words);
+  let at = 0;
   for (let i = 0; i < ns; i++) {
-    let same = kept.length > 0;
+    const t = i * words;
+    let same = at > 0;
     for (let w = 0; w < words; w++) {
-      cur[w] ^= tog[i * words + w]!;
-      if (same && rows[rows.length - words + w] !== cur[w]) same = false;
+      const v = (at > 0 ? tog[at - words + w]! : 0) ^ tog[t + w]!;
+      tog[at + w] = v;
+      if (same && tog[at - words + w] !== v) same = false;
     }
     if (same) continue;
     kept.push(starts[i]!);
-    for (let w = 0; w < words; w++) rows.push(cur[w]!);
+    at += words;
   }
   if (kept.length === 1) {
     // one interval: useless when every rule is in it
     let full = true;
-    for (let r = 0; r < n && full; r++) if ((rows[r >>> 5]! & (1 << (r & 31))) === 0) full = false;
+    for (let r = 0; r < n && full; r++) if ((tog[r >>> 5]! & (1 << (r & 31))) === 0) full = false;
     if (full) return null;
   }
-  return { key, starts: kept, rows: Int32Array.from(rows) };
+  return { key, starts: kept, rows: tog.slice(0, at) };
 }
 
 /**
