@@ -67,6 +67,31 @@ export function strtoulWhole(s: string, min: bigint, max: bigint, base = 0): big
 }
 
 /**
+ * strtoulWhole() for a range within the safe integers (max 0: no bound), as a number: the
+ * common spelling (1 to 15 decimal digits, no leading zero, nothing else)
+ * is read without BigInt; every other spelling takes strtoulWhole()'s path,
+ * so the accepted forms are the same.
+ */
+export function strtoulWholeNum(s: string, min: number, max: number): number | undefined {
+  const n = s.length;
+  if (n > 0 && n <= 15) {
+    let v = 0;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i) - 48;
+      if (c < 0 || c > 9 || (c === 0 && i === 0 && n > 1)) break;
+      v = v * 10 + c;
+    }
+    if (i === n) return v < min || (max !== 0 && v > max) ? undefined : v;
+    // strtoumax reads nothing from a word that starts with another character (a name: `tcp`, `ssh`)
+    const c0 = s.charCodeAt(0);
+    if (!((c0 >= 48 && c0 <= 57) || c0 === 32 || c0 === 9 || c0 === 10 || c0 === 43 || c0 === 45)) return undefined;
+  }
+  const r = strtoulWhole(s, BigInt(min), BigInt(max));
+  return r === undefined ? undefined : Number(r);
+}
+
+/**
  * `xtables_strtoui` with end pointer: parses a number prefix and returns
  * it with the rest, or undefined when no number starts the text.
  */
@@ -125,9 +150,9 @@ export function cStrtoul(s: string, base = 10): { value: bigint; end: number } {
 
 /** XTTYPE_UINT32 etc.: a whole number in [min, max] with the x6 error message. */
 export function parseUintOpt(s: string, min: number, max: number, ext: string, opt: string): number {
-  const v = strtoulWhole(s, BigInt(min), BigInt(max));
+  const v = strtoulWholeNum(s, min, max);
   if (v === undefined) fail(`${ext}: bad value for option "--${opt}" near "${s}", or out of range (${min}-${max}).`);
-  return Number(v);
+  return v;
 }
 
 /**

@@ -4,7 +4,7 @@
  * /etc/services names a stock system resolves, ports and port ranges.
  */
 import { fail } from '../core/errors.js';
-import { strtoulWhole } from './numbers.js';
+import { strtoulWholeNum } from './numbers.js';
 
 /**
  * `xtables_chain_protos[]` (libxtables/xtables.c, 1.8.13): the names
@@ -49,8 +49,8 @@ const ETC_PROTOCOLS: ReadonlyArray<readonly [string, number]> = [
 /** Protocol name (case-insensitive, as iptables lowercases it) or number → number. */
 export function parseProtocol(s: string): number {
   const lower = s.toLowerCase();
-  const n = strtoulWhole(lower, 0n, 255n);
-  if (n !== undefined) return Number(n);
+  const n = strtoulWholeNum(lower, 0, 255);
+  if (n !== undefined) return n;
   for (const [name, num] of CHAIN_PROTOS) if (name === lower) return num;
   for (const [name, num] of ETC_PROTOCOLS) if (name === lower && num <= 255) return num;
   return fail(`unknown protocol "${s}" specified`);
@@ -100,9 +100,9 @@ const SERVICES: Readonly<Record<string, number>> = Object.assign(Object.create(n
 export function parsePort(s: string): number {
   const named = SERVICES[s];
   if (named !== undefined) return named;
-  const v = strtoulWhole(s, 0n, 65535n);
+  const v = strtoulWholeNum(s, 0, 65535);
   if (v === undefined) fail(`invalid port/service \`${s}' specified`);
-  return Number(v);
+  return v;
 }
 
 /**

@@ -236,7 +236,9 @@ export class ProgramBuilder implements Emitter {
   finish(opts: FinishOptions = {}): Program {
     for (const c of this.chains) if (!c.defined) throw new VmError(`chain ${c.name} is referenced but not declared (-ENOENT)`);
     if (this.cur) this.cur.end = this.ruleWords.length;
-    const code = new Words();
+    // the code is at most the rules' words plus a RULE header each and an END per chain (fusion only shrinks
+    // rules): sized once, so a big table's code is not copied as it grows
+    const code = new Words(this.ruleWords.length + this.rules.length * Rec.RULE_WORDS + this.chains.length);
     const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;
@@ -275,7 +277,7 @@ export class ProgramBuilder implements Emitter {
     const prog: Program = Object.freeze({
       family: this.family,
       table: this.table,
-      code: code.toArray(),
+      code: code.take(),
       pool,
       pool8: new Uint8Array(pool.buffer),
       chains,

@@ -230,52 +230,71 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
   const n = sets.length;
   const words = (n + 31) >>> 5;
   if (sets.every((s) => s === null)) return null;
-  const cuts = new Set<number>([0]);
+  // the cut points (values < 2^32): sorted numerically as a typed array, duplicates dropped
+  let ncuts = 1;
+  for (const s of sets) if (s) ncuts += s.length;
+  const cuts = new Uint32Array(ncuts);
+  let nc = 1; // cuts[0] = 0
   for (const s of sets) {
     if (!s) continue;
     for (let i = 0; i < s.length; i += 2) {
-      cuts.add(s[i]!);
-      if (s[i + 1]! < max) cuts.add(s[i + 1]! + 1);
+      cuts[nc++] = s[i]!;
+      if (s[i + 1]! < max) cuts[nc++] = s[i + 1]! + 1;
     }
   }
-  const starts = [...cuts].sort((a, b) => a - b);
-  const index = new Map<number, number>();
-  starts.forEach((v, i) => index.set(v, i));
+  cuts.subarray(0, nc).sort();
+  let ns = 0;
+  for (let i = 0; i < nc; i++) if (i === 0 || cuts[i] !== cuts[ns - 1]) cuts[ns++] = cuts[i]!;
+  const starts = cuts.subarray(0, ns);
+  /** The index of cut point `v` (present by construction). */
+  const index = (v: number): number => {
+    let lo = 0;
+    let hi = ns - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   // toggles: a rule's bit switches on at its interval's start and off after its end
-  const tog = new Int32Array((starts.length + 1) * words);
-  sets.forEach((s, r) => {
+  const tog = new Int32Array((ns + 1) * words);
+  for (let r = 0; r < n; r++) {
+    const s = sets[r];
     const bit = 1 << (r & 31);
     const w = r >>> 5;
     if (!s) {
       tog[w] ^= bit;
-      return;
+      continue;
     }
     for (let i = 0; i < s.length; i += 2) {
-      tog[index.get(s[i]!)! * words + w] ^= bit;
-      const after = s[i + 1]! < max ? index.get(s[i + 1]! + 1)! : starts.length;
+      tog[index(s[i]!) * words + w] ^= bit;
+      const after = s[i + 1]! < max ? index(s[i + 1]! + 1) : ns;
       tog[after * words + w] ^= bit;
     }
-  });
-  const rows: number[] = [];
+  }
+  // the rows, written in place over the toggles (row i only reads toggles i and up): equal neighbours merged
   const kept: number[] = [];
-  const cur = new Int32Array(words);
-  for (let i = 0; i < starts.length; i++) {
-    let same = kept.length > 0;
+  let at = 0;
+  for (let i = 0; i < ns; i++) {
+    const t = i * words;
+    let same = at > 0;
     for (let w = 0; w < words; w++) {
-      cur[w] ^= tog[i * words + w]!;
-      if (same && rows[rows.length - words + w] !== cur[w]) same = false;
+      const v = (at > 0 ? tog[at - words + w]! : 0) ^ tog[t + w]!;
+      tog[at + w] = v;
+      if (same && tog[at - words + w] !== v) same = false;
     }
     if (same) continue;
     kept.push(starts[i]!);
-    for (let w = 0; w < words; w++) rows.push(cur[w]!);
+    at += words;
   }
   if (kept.length === 1) {
     // one interval: useless when every rule is in it
     let full = true;
-    for (let r = 0; r < n && full; r++) if ((rows[r >>> 5]! & (1 << (r & 31))) === 0) full = false;
+    for (let r = 0; r < n && full; r++) if ((tog[r >>> 5]! & (1 << (r & 31))) === 0) full = false;
     if (full) return null;
   }
-  return { key, starts: kept, rows: Int32Array.from(rows) };
+  return { key, starts: kept, rows: tog.slice(0, at) };
 }
 
 /**

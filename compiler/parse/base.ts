@@ -116,13 +116,12 @@ export function handleBase(cp: CommandParse, letter: string, value: string | und
     case 's':
     case 'd': {
       setBase(cp, letter, a);
-      const list: AddrMask[] = [];
-      for (const part of value!.indexOf(',') < 0 ? [value!] : value!.split(',')) {
-        try {
-          list.push(parseAddrMask(cp.family, part));
-        } catch (e) {
-          cp.rethrow(e, vpos);
-        }
+      let list: AddrMask[];
+      try {
+        // one address (the usual case) without the split
+        list = value!.indexOf(',') < 0 ? [parseAddrMask(cp.family, value!)] : value!.split(',').map((part) => parseAddrMask(cp.family, part));
+      } catch (e) {
+        return cp.rethrow(e, vpos);
       }
       if (letter === 's') {
         cp.srcList = list;

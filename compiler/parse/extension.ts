@@ -8,13 +8,13 @@
  * the module's own parse; after the last option every extension's final
  * check (x6_fcheck) runs in load order.
  */
-import type { OptionNode } from '../../core/ast.js';
+import type { MatchNode, OptionNode } from '../../core/ast.js';
 import type { OptSpec } from '../../ext/types.js';
 import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { protoName } from '../../ext/protocols.js';
 import type { Arg } from './argv.js';
 import { SeenNames, type CommandParse, type Loaded } from './state.js';
-import { KnownMatch, NO_MATCHES, NO_OPTIONS, Opt, UnknownMatch } from './nodes.js';
+import { KnownMatch, NO_OPTIONS, Opt, UnknownMatch } from './nodes.js';
 
 /** `-m NAME` (or an implicit protocol match): a fresh instance of the module, or an unknown match kept verbatim. */
 export function loadMatch(cp: CommandParse, name: string, a: Arg, col: number): Loaded {
@@ -37,8 +37,7 @@ export function loadMatch(cp: CommandParse, name: string, a: Arg, col: number): 
     l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
     l.node = new UnknownMatch(name, l.raw, cp.line, col);
   }
-  if (cp.rule.matches === NO_MATCHES) cp.rule.matches = [];
-  cp.rule.matches.push(l.node);
+  // the rule's matches are cp.loaded in load order: finishExtensions() makes the AST's list
   cp.loaded.unshift(l);
   return l;
 }
@@ -90,7 +89,8 @@ export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value
   if (cp.invert && !spec.invert) {
     cp.err(a, `${mod.name}: option "--${spec.name}" cannot be inverted.`);
   }
-  const extra: string[] = [];
+  // most options have no further words: they share one empty list (extra is readonly to the modules)
+  const extra: string[] = spec.extra || spec.optionalExtra ? [] : NO_EXTRA;
   for (let k = 0; k < (spec.extra ?? 0); k++) {
     const nx = cp.args[cp.i];
     if (!nx || nx.text.startsWith('-') || nx.text.startsWith('!')) {
@@ -118,12 +118,22 @@ export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value
 export function finishExtensions(cp: CommandParse): void {
   // the AST keeps exact-size arrays (a 100,000-rule dump stays small)
   for (const l of cp.loaded) if (l.node) l.node.options = compact(l.options);
-  // exact-size, and a rule without matches gets its own empty array (callers may add to a parsed rule)
-  cp.rule.matches = cp.rule.matches.length ? cp.rule.matches.slice() : [];
-  const ordered = [...cp.loaded].reverse();
-  if (cp.target) ordered.push(cp.target);
-  for (const l of ordered) {
-    if (!l.mod) continue;
+  // exact-size, in load order, and a rule without matches gets its own empty array (callers may add to a parsed rule)
+  const ld = cp.loaded;
+  const n = ld.length;
+  if (n === 0) cp.rule.matches = [];
+  else if (n === 1) cp.rule.matches = [ld[0]!.node!];
+  else if (n === 2) cp.rule.matches = [ld[1]!.node!, ld[0]!.node!];
+  else if (n === 3) cp.rule.matches = [ld[2]!.node!, ld[1]!.node!, ld[0]!.node!];
+  else {
+    const matches: MatchNode[] = [];
+    for (let k = n - 1; k >= 0; k--) matches.push(ld[k]!.node!);
+    cp.rule.matches = matches.slice();
+  }
+  // load order: cp.loaded is newest first
+  for (let k = cp.loaded.length - 1; k >= -1; k--) {
+    const l = k >= 0 ? cp.loaded[k]! : cp.target;
+    if (!l?.mod) continue;
     try {
       l.mod.final?.(l.data, l.seen, cp.ctx);
     } catch (e) {
@@ -131,6 +141,9 @@ export function finishExtensions(cp: CommandParse): void {
     }
   }
 }
+
+/** The further words of an option that takes none: never written. */
+const NO_EXTRA = Object.freeze([]) as readonly string[] as string[];
 
 /** The options of an extension before its first: replaced, never written. */
 const NO_OPTION_LIST = NO_OPTIONS as OptionNode[];

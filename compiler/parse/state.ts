@@ -89,6 +89,8 @@ export class Letters {
   }
 }
 
+const NO_ADDRS: readonly AddrMask[] = Object.freeze([]);
+
 export class CommandParse implements ExtContext {
   readonly file: string;
   readonly family: Family;
@@ -96,8 +98,9 @@ export class CommandParse implements ExtContext {
   /** The next argument to read (getopt's optind). */
   i = 0;
   readonly rule: RuleNode;
-  srcList: AddrMask[] = [];
-  dstList: AddrMask[] = [];
+  /** The `-s` / `-d` addresses (replaced, never added to: none is a shared empty list). */
+  srcList: readonly AddrMask[] = NO_ADDRS;
+  dstList: readonly AddrMask[] = NO_ADDRS;
   cmd: CommandName | undefined;
   chain: string | undefined;
   chainPos: SourcePos | undefined;
