@@ -80,6 +80,7 @@ export interface DiffResult {
 }
 
 function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -281,7 +282,8 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   if (!ra || !rb) throw new Error('diff needs models that can save their state (the VM engines)');
   const textOf = (t: ChainTexts) => (table: string, chain: string, num: number) => t.get(`${table}\0${chain}`)?.[num - 1] ?? `${chain} rule ${num}`;
   const view = nodeView(a.node);
-  const allRules = [...ta.values(), ...tb.values()].flat();
+  // the chains both share (fuzz/delta.ts) once
+  const allRules = [...new Set([...ta.values(), ...tb.values()])].flat();
   const k: Constants = constantsOfTexts(allRules, [a.node.ipsets?.text ?? '']);
   // on big rulesets the drawn packets run untraced (the VM's fast path; traced runs take the slow interpreter): fate, NAT, mark and interface compared, and a difference traced again for its report
   const traceDrawn = allRules.length <= 40000;

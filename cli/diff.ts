@@ -8,10 +8,13 @@
 import { join } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import { parseRestore } from '../compiler/parse/restore.js';
-import { buildNode } from '../hooks/snapshot/read.js';
+import { backendOf, buildNode } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type NodeModel } from '../hooks/node.js';
 import { fateText, type PathResult } from '../hooks/path/fate.js';
-import { genericNodeFiles } from '../fuzz/node.js';
+import { genericNodeOf } from '../fuzz/node.js';
+import { parseDelta } from '../fuzz/delta.js';
+import { ipsetNames } from '../compiler/ipset.js';
+import type { Ruleset } from '../core/ast.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
@@ -141,22 +144,32 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
       throw e;
     }
   };
+  // NEW shares OLD's parsed chains where their lines are the same (fuzz/delta.ts)
+  const deltaOf = (m: NodeModel) => {
+    const d = m.rs4 && parseDelta(m.rs4, oldR.text, newR.text, { file: newR.file, objects: { ipsets: ipsetNames(m.ipsets) }, backend: m.backend });
+    return d ? { rs4: d.rs } : undefined;
+  };
   if (snap !== undefined) {
     mOld = located(oldR, () => loadModel(snap, a, new Map([['iptables-save.txt', oldR.text]])));
-    mNew = located(newR, () => loadModel(snap, a, new Map([['iptables-save.txt', newR.text]])));
+    mNew = located(newR, () => loadModel(snap, a, new Map([['iptables-save.txt', newR.text]]), deltaOf(mOld)));
     node = `the node of ${snap}`;
   } else {
-    for (const r of [oldR, newR]) parseRestore(r.text, { file: r.file });
-    const g = genericNodeFiles([oldR.text, newR.text]);
-    const model = (rules: string) => buildNodeModel(buildNode('', new Map([...g.files, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm' });
-    mOld = model(oldR.text);
-    mNew = model(newR.text);
+    // the backend the model takes (the option, else the header's), for the checks
+    const backendOpt = modelOptions(a).backend;
+    const backend = (t: string) => backendOpt ?? backendOf(t) ?? 'legacy';
+    const rsOld = parseRestore(oldR.text, { file: oldR.file, backend: backend(oldR.text) });
+    const delta = backend(oldR.text) === backend(newR.text) ? parseDelta(rsOld, oldR.text, newR.text, { file: newR.file, backend: backend(newR.text) }) : undefined;
+    const rsNew = delta?.rs ?? parseRestore(newR.text, { file: newR.file, backend: backend(newR.text) });
+    const g = genericNodeOf([rsOld, rsNew]);
+    const model = (rules: string, rs4: Ruleset) => buildNodeModel(buildNode('', new Map([...g.files, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm', parsed: { rs4 } });
+    mOld = model(oldR.text, rsOld);
+    mNew = model(newR.text, rsNew);
     node = `a generic node (lo, ${g.ifaces.join(', ')}: 10.255.N.1/24 each, default route by ${g.ifaces[0]}, forwarding on)`;
   }
   const loadCpu = process.cpuUsage(cpu0);
   const loadS = (loadCpu.user + loadCpu.system) / 1e6;
   const ta = chainTexts(mOld.rs4);
-  const tb = chainTexts(mNew.rs4);
+  const tb = chainTexts(mNew.rs4, { rs: mOld.rs4, texts: ta });
   const same = equivalentByConstruction(mOld.rs4, mNew.rs4, ta, tb);
   if (same !== undefined) {
     const text = `equivalent by construction: ${same}`;

@@ -55,10 +55,10 @@ function isSnapshotFile(name: string): boolean {
 /**
  * Reads the snapshot and builds the node for the trace and replay commands;
  * `replace` gives texts that stand for some of its files (diff: the node
- * with another ruleset).
+ * with another ruleset; `parsed`, that ruleset already parsed).
  */
-export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>): NodeModel {
-  const opts = modelOptions(a);
+export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed']): NodeModel {
+  const opts = { ...modelOptions(a), parsed };
   const node = readSnapshot(dir, replace);
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);

@@ -13,10 +13,18 @@ import { isBuiltin, shapeOf, type Range, type RuleShape } from './shape.js';
 /** Rule texts by table and chain (`-A CHAIN ...`). */
 export type ChainTexts = Map<string, string[]>;
 
-export function chainTexts(rs: Ruleset | undefined): ChainTexts {
+/** With `base`, the texts of the chains `rs` shares with `base.rs` (the same Chain objects, fuzz/delta.ts) are base's arrays. */
+export function chainTexts(rs: Ruleset | undefined, base?: { rs: Ruleset | undefined; texts: ChainTexts }): ChainTexts {
   const out: ChainTexts = new Map();
   if (!rs) return out;
-  for (const [name, t] of rs.tables) for (const c of chainOrder(t)) out.set(`${name}\0${c.name}`, c.rules.map((r) => `-A ${c.name}${ruleSpec(rs.family, r)}`));
+  for (const [name, t] of rs.tables) {
+    const bt = base?.rs?.tables.get(name);
+    for (const c of chainOrder(t)) {
+      const key = `${name}\0${c.name}`;
+      const shared = bt?.chains.get(c.name) === c ? base!.texts.get(key) : undefined;
+      out.set(key, shared ?? c.rules.map((r) => `-A ${c.name}${ruleSpec(rs.family, r)}`));
+    }
+  }
   return out;
 }
 
@@ -39,7 +47,7 @@ export function callersOf(t: ChainTexts, base?: { callers: Map<string, Caller[]>
   const m = new Map<string, Caller[]>();
   const sameAsBase = (key: string, rules: readonly string[]) => {
     const r = base?.texts.get(key);
-    return r !== undefined && r.length === rules.length && r.every((x, i) => x === rules[i]);
+    return r === rules || (r !== undefined && r.length === rules.length && r.every((x, i) => x === rules[i]));
   };
   const reread = new Set<string>();
   for (const [key, rules] of t) if (!base || !sameAsBase(key, rules)) reread.add(key);

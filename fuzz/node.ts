@@ -5,11 +5,16 @@
  * each with an address of 10.255.N.1/24, a default route by the first,
  * forwarding on.
  */
+import type { Ruleset } from '../core/ast.js';
 import { parseRestore } from '../compiler/parse/restore.js';
 import { constantsOf } from './constants.js';
 
 export function genericNodeFiles(rulesets: readonly string[]): { files: Map<string, string>; ifaces: string[] } {
-  const rss = rulesets.map((t) => parseRestore(t));
+  return genericNodeOf(rulesets.map((t) => parseRestore(t)));
+}
+
+/** genericNodeFiles() of rulesets already parsed. */
+export function genericNodeOf(rss: readonly Ruleset[]): { files: Map<string, string>; ifaces: string[] } {
   const names = ['eth0', 'eth1', ...constantsOf(rss).ifaces.filter((n) => n !== 'lo' && /^[a-zA-Z0-9_.-]{1,15}$/.test(n))];
   const ifaces = [...new Set(names)].slice(0, 32);
   const link = (i: number, name: string, mac: string, extra: object[]) => ({ ifindex: i, ifname: name, flags: name === 'lo' ? ['LOOPBACK', 'UP', 'LOWER_UP'] : ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: name === 'lo' ? 65536 : 1500, link_type: name === 'lo' ? 'loopback' : 'ether', address: mac, addr_info: extra });

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, readdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCli, runCli } from '../helpers/cli.js';
-import { corpusPath, describeCorpus, REPO } from '../helpers/corpus.js';
+import { corpusPath, describeCorpus, kubeTracepacketRules, REPO } from '../helpers/corpus.js';
 import { genericNodeFiles } from '../../fuzz/node.js';
 
 let cli: string;
@@ -30,11 +30,9 @@ afterAll(() => {
 
 const DMZ = corpusPath('diekmann-net-network', 'examples_ferm', 'dmz_router.ferm.iptables-save');
 const KORNWALL = corpusPath('diekmann-net-network', 'config_kornwall', 'iptables-save');
-const KUBE = corpusPath('kubernetes-kube-proxy', 'tracepacket.rules');
 const EXAMPLE_NODE = join(REPO, 'examples', 'node');
 
-/** The kube-proxy fixture writes comments with blanks unquoted (its test helper joins words); quoted as iptables-save prints them. */
-const kube = () => readFileSync(KUBE, 'utf8').replace(/--comment (?!")(.+?)(?= -[a-zA-Z])/g, (_m, c: string) => `--comment "${c}"`);
+const kube = kubeTracepacketRules;
 
 let n = 0;
 function write(text: string): string {
