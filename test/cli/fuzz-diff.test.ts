@@ -16,6 +16,8 @@ import { buildCli, runCli } from '../helpers/cli.js';
 import { corpusPath, describeCorpus, kubeTracepacketRules, REPO } from '../helpers/corpus.js';
 import { genericNodeFiles } from '../../fuzz/node.js';
 import type { Family } from '../../core/ast.js';
+import { constantsOf } from '../../fuzz/constants.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
 
 let cli: string;
 let tmp: string;
@@ -184,6 +186,23 @@ describeCorpus('nfvm diff on IPv6 dumps (ip6tables-save files)', () => {
     // the addresses the wider prefix adds reach the ACCEPT on the new side only (routed out of eth1.96 by the rules' -d/-o pairs)
     expect(d.differences.some((x) => /> \[2001:4ca0:2001:10:216:3eff:fe6f:dd6[1-3]\]:10022 /.test(x.packets[0]!) && x.differs.includes('fate'))).toBe(true);
   }, 180_000);
+
+  it('nfvm fuzz on IPv6 dumps: no divergence between the engines, coverage, IPv6 constants', () => {
+    const r = runCli(cli, ['fuzz', write(web()), '--packets', '1000', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(r.out) as { divergences: unknown[]; coverage: { rules: number; reached: number } };
+    expect(doc.divergences).toEqual([]);
+    expect(doc.coverage.rules).toBe(27);
+    expect(doc.coverage.reached).toBeGreaterThan(10);
+    // the chair's 5,584 rules (its JSON lists every unreached rule: the text's summary line is read)
+    const c = runCli(cli, ['fuzz', write(chair()), '--packets', '1000']);
+    expect(c.code, c.err).toBe(0);
+    expect(c.out).toMatch(/^no divergence between the engines$/m);
+    expect(c.out).toMatch(/, 0 divergences, \d+ of 5584 rules covered\n$/);
+    // its prefixes give IPv6 constants: each edge and the address just outside
+    const k = constantsOf([parseRestore(chair(), { family: 'ip6' })]);
+    expect(k.addrs6).toEqual(expect.arrayContaining(['2001:4ca0:2001:10::', '2001:4ca0:2001:10:ffff:ffff:ffff:ffff', '2001:4ca0:2001:f:ffff:ffff:ffff:ffff', '2001:4ca0:2001:11::']));
+  }, 120_000);
 
   it('nothing against the canonical reprint; an IPv6 file against an IPv4 one is a usage error', () => {
     for (const t of [web(), chair()]) {
