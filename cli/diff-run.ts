@@ -1,6 +1,6 @@
 /**
  * The search of `nfvm diff`: two models of one node, differing in their
- * IPv4 ruleset, fed the same packets from the same state; a packet (or a
+ * ruleset of one family (IPv4 or IPv6), fed the same packets from the same state; a packet (or a
  * packet and its reply) whose fate differs between them is a difference.
  *
  * What is compared, per packet: the fate (delivered, forwarded, sent,
@@ -19,7 +19,7 @@
  * both rulesets' constants (fuzz/constants.ts) and random ones; each new
  * TCP/UDP packet aimed at a rule also with its reply (state matters).
  */
-import type { Ruleset, TableName } from '../core/ast.js';
+import type { Family, Ruleset, TableName } from '../core/ast.js';
 import { exploreBranches } from '../hooks/branches.js';
 import type { NodeModel } from '../hooks/node.js';
 import { parseSpec } from '../hooks/input/spec.js';
@@ -80,6 +80,7 @@ export interface DiffResult {
 }
 
 function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -129,7 +130,7 @@ function changedRules(a: ChainTexts, b: ChainTexts): { key: string; index: numbe
  * reason, or undefined.
  */
 export function equivalentByConstruction(a: Ruleset | undefined, b: Ruleset | undefined, ta = chainTexts(a), tb = chainTexts(b)): string | undefined {
-  if (!a || !b) return a === b ? 'neither has an IPv4 ruleset' : undefined;
+  if (!a || !b) return a === b ? 'neither has a ruleset of the family compared' : undefined;
   if (ta.size !== tb.size) return undefined;
   const policies = (rs: Ruleset) => [...rs.tables].map(([n, t]) => [...t.chains.values()].map((c) => `${n}:${c.name}:${c.policy ?? '-'}`).sort().join(' ')).sort().join('\n');
   if (policies(a) !== policies(b)) return undefined;
@@ -268,6 +269,8 @@ export interface DiffOptions {
   /** Stop after this many differences. */
   maxDifferences: number;
   progress?: (done: number, total: number, found: number) => void;
+  /** The family whose rulesets differ (default ip): its ruleset, addresses and packets. */
+  family?: Family;
 }
 
 /**
@@ -280,8 +283,11 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   const rb = b.checkpoint(false);
   if (!ra || !rb) throw new Error('diff needs models that can save their state (the VM engines)');
   const textOf = (t: ChainTexts) => (table: string, chain: string, num: number) => t.get(`${table}\0${chain}`)?.[num - 1] ?? `${chain} rule ${num}`;
+  const family = o.family ?? 'ip';
+  const v6 = family === 'ip6';
   const view = nodeView(a.node);
-  const allRules = [...ta.values(), ...tb.values()].flat();
+  // the chains both share (fuzz/delta.ts) once
+  const allRules = [...new Set([...ta.values(), ...tb.values()])].flat();
   const k: Constants = constantsOfTexts(allRules, [a.node.ipsets?.text ?? '']);
   // on big rulesets the drawn packets run untraced (the VM's fast path; traced runs take the slow interpreter): fate, NAT, mark and interface compared, and a difference traced again for its report
   const traceDrawn = allRules.length <= 40000;
@@ -304,10 +310,10 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
       callers.set(c.side, callersOf(c.side, base && { callers: base, texts: other }));
     }
     const [table, chain] = c.key.split('\0') as [TableName, string];
-    const shape = (x: (typeof changed)[number]) => shapeOf(table, chain, x.index + 1, x.text.slice(`-A ${chain}`.length), 'ip');
+    const shape = (x: (typeof changed)[number]) => shapeOf(table, chain, x.index + 1, x.text.slice(`-A ${chain}`.length), family);
     const target = shape(c);
-    for (const { hook, path } of pathsTo(table, chain, callers.get(c.side)!, 'ip')) {
-      for (const p of aimedPackets(also ? [...path, shape(also)] : path, target, hook, view)) {
+    for (const { hook, path } of pathsTo(table, chain, callers.get(c.side)!, family)) {
+      for (const p of aimedPackets(also ? [...path, shape(also)] : path, target, hook, view, v6)) {
         add([specText(p)], true);
         if ((p.proto === 6 || p.proto === 17) && p.flags === 0x02) add([specText(p), 'reply'], true);
       }
@@ -337,7 +343,7 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   // 2. from both rulesets' constants, and at random
   const rand = seededRand(o.seed);
   for (let i = 0; i < o.packets; i++) {
-    const p = drawPacket(rand, k, { ifaces: view.ifaces, ct: false, local: true });
+    const p = drawPacket(rand, k, { ifaces: view.ifaces, ct: false, local: true, v6 });
     if (p.iif && !view.ifaces.includes(p.iif)) p.iif = view.ifaces[0]!;
     add([specText(p)], false);
     if (i % 8 === 0 && (p.proto === 6 || p.proto === 17)) add([specText({ ...p, flags: 0x02 }), 'reply'], false);

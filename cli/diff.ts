@@ -1,34 +1,42 @@
 /**
- * `nfvm diff OLD NEW [--snapshot DIR]`: the packets two IPv4 rulesets treat
+ * `nfvm diff OLD NEW [--snapshot DIR]`: the packets two rulesets of one family treat
  * differently on one node (cli/diff-run.ts searches them), each printed
  * as a packet spec with both traces side by side. Exit 1 when differences
  * were found, 0 when none were (within the space searched, which it
  * states), 2 on bad input.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import { parseRestore } from '../compiler/parse/restore.js';
-import { buildNode } from '../hooks/snapshot/read.js';
+import { backendOf, buildNode } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type NodeModel } from '../hooks/node.js';
 import { fateText, type PathResult } from '../hooks/path/fate.js';
-import { genericNodeFiles } from '../fuzz/node.js';
-import { parseCommand, UsageError, type CommandSpec } from './args.js';
+import { genericNodeOf } from '../fuzz/node.js';
+import { parseDelta } from '../fuzz/delta.js';
+import { ipsetNames } from '../compiler/ipset.js';
+import type { Family, Ruleset } from '../core/ast.js';
+import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
-import { countOption, isDir, loadModel, modelOptions } from './model.js';
+import { countOption, familyOfText, isDir, loadModel, modelOptions } from './model.js';
 import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
 import { chainTexts } from '../fuzz/aim.js';
 
 export const DIFF: CommandSpec = {
   name: 'diff',
-  usage: `  nfvm diff OLD NEW [--snapshot DIR] [--packets N] [--seed N] [--max N] [--backend legacy|nft] [--optimize=0|1] [--json]
-      Find the packets whose fate differs between two IPv4 rulesets on the
-      same node: the verdict (or the rule or policy that decided), the NAT
+  usage: `  nfvm diff OLD NEW [--snapshot DIR] [--family ip|ip6] [--packets N] [--seed N] [--max N] [--backend legacy|nft] [--optimize=0|1] [--json]
+      Find the packets whose fate differs between two IPv4 or two IPv6
+      rulesets on the same node: the verdict (or the rule or policy that decided), the NAT
       rewrites, the mark, the output interface, the rules whose counters
       the packet touches. OLD and NEW are iptables-save files or snapshot
-      directories (their iptables-save.txt); the node is --snapshot DIR, else
-      OLD when it is a directory, else a generic node (the interfaces the
-      rulesets name, forwarding on, a default route). Searched: packets aimed
+      directories (their iptables-save.txt, or ip6tables-save.txt with
+      --family ip6 or when it is the only one); a file's family is its
+      header's (ip6tables-save) or, without one, IPv6 when its rules name
+      IPv6 addresses. The node is --snapshot DIR, else OLD when it is a
+      directory, else a generic node (the interfaces the rulesets name,
+      10.255.N.1/24 and fd00:255:N::1/64 on each, forwarding on, default
+      routes). Searched: packets aimed
       at every rule that differs (through the jumps that reach its chain,
       at each edge of its addresses, ports and marks and just past it), each
       new TCP/UDP one with its reply (state), then --packets N (default
@@ -47,14 +55,25 @@ export const DIFF: CommandSpec = {
     max: { type: 'string' },
     backend: { type: 'string' },
     optimize: { type: 'string' },
+    family: { type: 'string' },
     json: { type: 'boolean' },
   },
 };
 
-/** The IPv4 ruleset text of OLD or NEW: a file, or a snapshot directory's iptables-save.txt. */
-function rulesText(p: string): { file: string; text: string } {
-  if (isDir(p)) return { file: join(p, 'iptables-save.txt'), text: readInput(join(p, 'iptables-save.txt')) };
-  return { file: inputName(p), text: readInput(p) };
+/** The file of a family's rules in a snapshot directory. */
+const RULES_FILE: Readonly<Record<Family, string>> = { ip: 'iptables-save.txt', ip6: 'ip6tables-save.txt' };
+
+/** The ruleset text of OLD or NEW in `family`: a file, or a snapshot directory's iptables-save.txt / ip6tables-save.txt. */
+function rulesText(p: string, family: Family, text?: string): { file: string; text: string } {
+  if (isDir(p)) return { file: join(p, RULES_FILE[family]), text: readInput(join(p, RULES_FILE[family])) };
+  return { file: inputName(p), text: text ?? readInput(p) };
+}
+
+/** The family compared: --family, else OLD's (a file's text; a directory: IPv4 when it has iptables-save.txt). */
+function familyOf(oldPath: string, opt: string | undefined, oldText: () => string): Family {
+  if (opt !== undefined) return parseFamily(opt);
+  if (isDir(oldPath)) return existsSync(join(oldPath, RULES_FILE.ip)) || !existsSync(join(oldPath, RULES_FILE.ip6)) ? 'ip' : 'ip6';
+  return familyOfText(oldText());
 }
 
 const trunc = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -124,8 +143,15 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   const seed = countOption(a.str('seed'), 'seed', 1, 0xffffffff);
   const max = countOption(a.str('max'), 'max', 10, 100000);
   const json = a.flag('json');
-  const oldR = rulesText(oldPath);
-  const newR = rulesText(newPath);
+  let oldText: string | undefined;
+  const family = familyOf(oldPath, a.str('family'), () => (oldText = readInput(oldPath)));
+  const file = RULES_FILE[family];
+  const oldR = rulesText(oldPath, family, oldText);
+  const newR = rulesText(newPath, family);
+  if (!isDir(newPath) && familyOfText(newR.text) !== family) {
+    throw new UsageError(`OLD is an ${family === 'ip' ? 'IPv4' : 'IPv6'} ruleset and NEW an ${family === 'ip' ? 'IPv6' : 'IPv4'} one (--family says which to compare)`);
+  }
+  const rsOf = (m: NodeModel) => (family === 'ip6' ? m.rs6 : m.rs4);
   const cpu0 = process.cpuUsage();
   const snap = a.str('snapshot') ?? (isDir(oldPath) ? oldPath : undefined);
   if (snap !== undefined && !isDir(snap)) throw new NfvmError('io', 'not a snapshot directory', snap, undefined, undefined);
@@ -137,27 +163,38 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
     try {
       return load();
     } catch (e) {
-      if (e instanceof NfvmError) parseRestore(r.text, { file: r.file });
+      if (e instanceof NfvmError) parseRestore(r.text, { file: r.file, family });
       throw e;
     }
   };
+  // NEW shares OLD's parsed chains where their lines are the same (fuzz/delta.ts)
+  const deltaOf = (m: NodeModel) => {
+    const rs = rsOf(m);
+    const d = rs && parseDelta(rs, oldR.text, newR.text, { file: newR.file, objects: { ipsets: ipsetNames(m.ipsets) }, backend: family === 'ip6' ? m.backend6 : m.backend });
+    return d ? (family === 'ip6' ? { rs4: m.rs4, rs6: d.rs } : { rs4: d.rs, rs6: m.rs6 }) : undefined;
+  };
   if (snap !== undefined) {
-    mOld = located(oldR, () => loadModel(snap, a, new Map([['iptables-save.txt', oldR.text]])));
-    mNew = located(newR, () => loadModel(snap, a, new Map([['iptables-save.txt', newR.text]])));
+    mOld = located(oldR, () => loadModel(snap, a, new Map([[file, oldR.text]])));
+    mNew = located(newR, () => loadModel(snap, a, new Map([[file, newR.text]]), deltaOf(mOld)));
     node = `the node of ${snap}`;
   } else {
-    for (const r of [oldR, newR]) parseRestore(r.text, { file: r.file });
-    const g = genericNodeFiles([oldR.text, newR.text]);
-    const model = (rules: string) => buildNodeModel(buildNode('', new Map([...g.files, ['iptables-save.txt', rules]])), { ...modelOptions(a), engine: 'vm' });
-    mOld = model(oldR.text);
-    mNew = model(newR.text);
-    node = `a generic node (lo, ${g.ifaces.join(', ')}: 10.255.N.1/24 each, default route by ${g.ifaces[0]}, forwarding on)`;
+    // the backend the model takes (the option, else the header's), for the checks
+    const backendOpt = modelOptions(a).backend;
+    const backend = (t: string) => backendOpt ?? backendOf(t) ?? 'legacy';
+    const rsOld = parseRestore(oldR.text, { file: oldR.file, family, backend: backend(oldR.text) });
+    const delta = backend(oldR.text) === backend(newR.text) ? parseDelta(rsOld, oldR.text, newR.text, { file: newR.file, backend: backend(newR.text) }) : undefined;
+    const rsNew = delta?.rs ?? parseRestore(newR.text, { file: newR.file, family, backend: backend(newR.text) });
+    const g = genericNodeOf([rsOld, rsNew]);
+    const model = (rules: string, rs: Ruleset) => buildNodeModel(buildNode('', new Map([...g.files, [file, rules]])), { ...modelOptions(a), engine: 'vm', parsed: family === 'ip6' ? { rs6: rs } : { rs4: rs } });
+    mOld = model(oldR.text, rsOld);
+    mNew = model(newR.text, rsNew);
+    node = `a generic node (lo, ${g.ifaces.join(', ')}: 10.255.N.1/24 and fd00:255:N::1/64 each, default routes by ${g.ifaces[0]}, forwarding on)`;
   }
   const loadCpu = process.cpuUsage(cpu0);
   const loadS = (loadCpu.user + loadCpu.system) / 1e6;
-  const ta = chainTexts(mOld.rs4);
-  const tb = chainTexts(mNew.rs4);
-  const same = equivalentByConstruction(mOld.rs4, mNew.rs4, ta, tb);
+  const ta = chainTexts(rsOf(mOld));
+  const tb = chainTexts(rsOf(mNew), { rs: rsOf(mOld), texts: ta });
+  const same = equivalentByConstruction(rsOf(mOld), rsOf(mNew), ta, tb);
   if (same !== undefined) {
     const text = `equivalent by construction: ${same}`;
     return { out: json ? jsonDoc({ schema: 1, old: oldR.file, new: newR.file, node, equivalent: same, differences: [], text }) : `# nfvm diff: ${oldR.file} (OLD) against ${newR.file} (NEW)\n${text}\n`, code: 0 };
@@ -166,7 +203,7 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   const t0 = process.hrtime.bigint();
   const cpu1 = process.cpuUsage();
   const r = searchDifferences(mOld, mNew, {
-    packets, seed, maxDifferences: max,
+    packets, seed, maxDifferences: max, family,
     progress: tty ? (done, total, found) => process.stderr.write(`\rnfvm diff: ${done}/${total} packet runs, ${found} difference${found === 1 ? '' : 's'}\x1b[K`) : undefined,
   }, ta, tb);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;

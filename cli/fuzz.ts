@@ -21,14 +21,15 @@ import { chance, pick, seededRand } from '../fuzz/rand.js';
 import { fuzzRandomRulesets } from '../fuzz/random-rulesets.js';
 import { shadowOf, shapeOf, shapes, type RuleShape } from '../fuzz/shape.js';
 import { aimedPackets, callersOf, chainTexts, pathsTo } from '../fuzz/aim.js';
-import { parseCommand, UsageError, type CommandSpec } from './args.js';
+import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
-import { countOption, isDir } from './model.js';
+import { countOption, familyOfText, isDir } from './model.js';
+import { formatAddr } from '../hooks/route/addr.js';
 
 export const FUZZ: CommandSpec = {
   name: 'fuzz',
-  usage: `  nfvm fuzz SNAPSHOT_OR_RULES [--packets N] [--seed N] [--time T] [--backend legacy|nft] [--json]
+  usage: `  nfvm fuzz SNAPSHOT_OR_RULES [--family ip|ip6] [--packets N] [--seed N] [--time T] [--backend legacy|nft] [--json]
   nfvm fuzz --random-rulesets N [--packets N] [--seed N] [--time T] [--json]
       Run packets drawn towards the ruleset's own constants (every prefix
       edge and the addresses just outside it, port-range edges, marks with
@@ -40,7 +41,10 @@ export const FUZZ: CommandSpec = {
       (nfvm trace --packet takes it). Then the rules no packet reached,
       with the earlier rule that shadows each when that can be told, and
       the coverage. SNAPSHOT_OR_RULES is a snapshot directory (its
-      iptables-save.txt and ipset-save.txt) or an iptables-save file.
+      iptables-save.txt, or ip6tables-save.txt with --family ip6 or when
+      it is the only one, and ipset-save.txt) or an iptables-save or
+      ip6tables-save file (IPv6 by its header, or when its rules name IPv6
+      addresses).
       --packets N per table (default 10000; with --random-rulesets, per
       ruleset, default 16); --seed N (default 1); --time T stops after T
       (60s, 2m, 500ms). --random-rulesets N: nfvm fuzzed on N rulesets it
@@ -53,9 +57,17 @@ export const FUZZ: CommandSpec = {
     time: { type: 'string' },
     json: { type: 'boolean' },
     backend: { type: 'string' },
+    family: { type: 'string' },
     'random-rulesets': { type: 'string' },
   },
 };
+
+/** An address's words (hooks/route/addr.ts IpAddr) as bytes, network order. */
+function wordBytes(w: Uint32Array): Uint8Array {
+  const b = new Uint8Array(4 * w.length);
+  w.forEach((x, i) => b.set([x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255], 4 * i));
+  return b;
+}
 
 /** `60s`, `2m`, `500ms`, `1h`, or plain seconds, as milliseconds. */
 export function parseDuration(v: string): number {
@@ -133,26 +145,33 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   const opts: EngineOptions & { backend?: 'legacy' | 'nft'; file?: string } = { seed, backend: backend as 'legacy' | 'nft' | undefined };
   let ipsetText = '';
   let ifaces: string[] = [];
+  let local6: string[] = [];
+  const famOpt = a.str('family');
   if (isDir(src)) {
     const node = readSnapshot(src);
-    if (!node.iptables) throw new UsageError(`${src}: no iptables-save.txt in the snapshot`);
-    file = join(src, 'iptables-save.txt');
-    rs = parseRestore(node.iptables.text, { file });
-    opts.backend ??= node.iptables.backend;
+    const family = famOpt !== undefined ? parseFamily(famOpt) : node.iptables || !node.ip6tables ? 'ip' : 'ip6';
+    const txt = family === 'ip6' ? node.ip6tables : node.iptables;
+    file = join(src, family === 'ip6' ? 'ip6tables-save.txt' : 'iptables-save.txt');
+    if (!txt) throw new UsageError(`${src}: no ${family === 'ip6' ? 'ip6tables-save.txt' : 'iptables-save.txt'} in the snapshot`);
+    rs = parseRestore(txt.text, { file, family });
+    opts.backend ??= txt.backend;
     if (node.ipsets) {
       ipsetText = node.ipsets.text;
       opts.ipsets = parseIpsetSave(node.ipsets.text, node.ipsets.file);
     }
     ifaces = [...node.links.keys()];
-    opts.localAddrs = node.addresses.filter((x) => x.family === 4).map((x) => Uint8Array.of(x.local.w[0]! >>> 24, (x.local.w[0]! >>> 16) & 255, (x.local.w[0]! >>> 8) & 255, x.local.w[0]! & 255));
+    opts.localAddrs = node.addresses.filter((x) => x.family === (family === 'ip6' ? 6 : 4)).map((x) => wordBytes(x.local.w));
+    local6 = node.addresses.filter((x) => x.family === 6 && x.dev !== 'lo').map((x) => formatAddr(x.local));
   } else {
     file = inputName(src);
-    rs = parseRestore(readInput(src), { file });
-    // a node's local table holds at least lo's 127.0.0.1
-    opts.localAddrs = [Uint8Array.of(127, 0, 0, 1)];
+    const text = readInput(src);
+    const family = famOpt !== undefined ? parseFamily(famOpt) : familyOfText(text);
+    rs = parseRestore(text, { file, family });
+    // a node's local table holds at least lo's 127.0.0.1 (::1)
+    opts.localAddrs = [family === 'ip6' ? Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1) : Uint8Array.of(127, 0, 0, 1)];
   }
   opts.file = file;
-  if (rs.family !== 'ip') throw new UsageError('fuzz reads IPv4 rulesets');
+  const v6 = rs.family === 'ip6';
   const k = constantsOf([rs], [ipsetText]);
   const rand = seededRand(seed);
   // and, for a file, an interface no rule names (the packets the interface matches let through)
@@ -164,7 +183,7 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   const tables = [...rs.tables.keys()] as TableName[];
   const texts = chainTexts(rs);
   const callers = callersOf(texts);
-  const view = { ifaces: ifs.length ? ifs : ['eth0'], local: (opts.localAddrs ?? []).map((b) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) };
+  const view = { ifaces: ifs.length ? ifs : ['eth0'], local: v6 ? [] : (opts.localAddrs ?? []).map((b) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0), local6 };
   for (const table of tables) {
     const chains = TABLE_CHAINS[table];
     const list: TablePacket[] = [];
@@ -175,10 +194,10 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
       if (t !== table) continue;
       rules.forEach((text, i) => {
         if (aimed.length >= perTable / 2) return;
-        const target = shapeOf(table, chain, i + 1, text.slice(`-A ${chain}`.length), 'ip');
-        for (const { hook, path } of pathsTo(table, chain, callers, 'ip', 2)) {
+        const target = shapeOf(table, chain, i + 1, text.slice(`-A ${chain}`.length), rs.family);
+        for (const { hook, path } of pathsTo(table, chain, callers, rs.family, 2)) {
           const h = HOOKS.indexOf(hook);
-          for (const p of aimedPackets(path, target, hook, view)) {
+          for (const p of aimedPackets(path, target, hook, view, v6)) {
             aimed.push({ ...p, chain: hook, local: false, ct: 'new', iif: h <= 2 ? p.iif || view.ifaces[0]! : '', oif: h >= 2 ? p.oif || pick(rand, view.ifaces) : '' });
           }
         }
@@ -188,7 +207,7 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
     while (list.length < perTable) {
       const chain = pick(rand, chains);
       const hook = HOOKS.indexOf(chain);
-      const p = drawPacket(rand, k, { ifaces: ifs, ct: true, local: false });
+      const p = drawPacket(rand, k, { ifaces: ifs, ct: true, local: false, v6 });
       const oif = ifs.length ? pick(rand, ifs) : '';
       list.push({ ...p, chain, iif: hook <= 2 ? p.iif || (ifs.length ? pick(rand, ifs) : '') : '', oif: hook >= 2 && chance(rand, 0.95) ? oif : '' });
     }

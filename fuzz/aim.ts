@@ -9,14 +9,24 @@ import { chainOrder, ruleSpec } from '../compiler/save.js';
 import type { Node } from '../hooks/snapshot/node.js';
 import { DEFAULT_PACKET, type FuzzPacket } from './packet.js';
 import { isBuiltin, shapeOf, type Range, type RuleShape } from './shape.js';
+import { addrRange6, MAX6, text6, type Range6 } from './addr6.js';
+import { formatAddr } from '../hooks/route/addr.js';
 
 /** Rule texts by table and chain (`-A CHAIN ...`). */
 export type ChainTexts = Map<string, string[]>;
 
-export function chainTexts(rs: Ruleset | undefined): ChainTexts {
+/** With `base`, the texts of the chains `rs` shares with `base.rs` (the same Chain objects, fuzz/delta.ts) are base's arrays. */
+export function chainTexts(rs: Ruleset | undefined, base?: { rs: Ruleset | undefined; texts: ChainTexts }): ChainTexts {
   const out: ChainTexts = new Map();
   if (!rs) return out;
-  for (const [name, t] of rs.tables) for (const c of chainOrder(t)) out.set(`${name}\0${c.name}`, c.rules.map((r) => `-A ${c.name}${ruleSpec(rs.family, r)}`));
+  for (const [name, t] of rs.tables) {
+    const bt = base?.rs?.tables.get(name);
+    for (const c of chainOrder(t)) {
+      const key = `${name}\0${c.name}`;
+      const shared = bt?.chains.get(c.name) === c ? base!.texts.get(key) : undefined;
+      out.set(key, shared ?? c.rules.map((r) => `-A ${c.name}${ruleSpec(rs.family, r)}`));
+    }
+  }
   return out;
 }
 
@@ -39,7 +49,7 @@ export function callersOf(t: ChainTexts, base?: { callers: Map<string, Caller[]>
   const m = new Map<string, Caller[]>();
   const sameAsBase = (key: string, rules: readonly string[]) => {
     const r = base?.texts.get(key);
-    return r !== undefined && r.length === rules.length && r.every((x, i) => x === rules[i]);
+    return r === rules || (r !== undefined && r.length === rules.length && r.every((x, i) => x === rules[i]));
   };
   const reread = new Set<string>();
   for (const [key, rules] of t) if (!base || !sameAsBase(key, rules)) reread.add(key);
@@ -73,6 +83,9 @@ export interface NodeView {
   local: number[];
   /** Per interface, an address of its connected IPv4 subnet that is not the node's: a destination routed out of it. */
   neighbour?: Map<string, number>;
+  /** The node's global IPv6 addresses, and per interface a neighbour on its IPv6 subnet (as for IPv4). */
+  local6?: string[];
+  neighbour6?: Map<string, string>;
 }
 
 export function nodeView(node: Node): NodeView {
@@ -86,7 +99,19 @@ export function nodeView(node: Node): NodeView {
     const host = (v & ~mask) >>> 0;
     neighbour.set(a.dev, (((v & mask) >>> 0) + (host === 1 ? 2 : 1)) >>> 0);
   }
-  return { ifaces: ifaces.length ? ifaces : ['lo'], local, neighbour };
+  const local6: string[] = [];
+  const neighbour6 = new Map<string, string>();
+  for (const a of node.addresses) {
+    if (a.family !== 6 || a.dev === 'lo' || a.scope !== 'global') continue;
+    const text = formatAddr(a.local);
+    local6.push(text);
+    const r = addrRange6(`${text}/${a.prefixlen}`);
+    if (r && a.prefixlen <= 126 && !neighbour6.has(a.dev)) {
+      const host = addrRange6(text)!.lo;
+      neighbour6.set(a.dev, text6(host === r.lo + 1n ? r.lo + 2n : r.lo + 1n));
+    }
+  }
+  return { ifaces: ifaces.length ? ifaces : ['lo'], local, neighbour, local6, neighbour6 };
 }
 
 function ifaceFits(name: string, pat: string): boolean {
@@ -98,15 +123,20 @@ function inside(r: Range, inv: boolean): number {
   return inv ? (r.lo > 0 ? r.lo - 1 : r.hi + 1) : r.lo;
 }
 
+function inside6(r: Range6, inv: boolean): string {
+  return text6(inv ? (r.lo > 0n ? r.lo - 1n : r.hi + 1n) : r.lo);
+}
+
 /**
  * Packets aimed at `target` through the rules of `path` (the jumps from a
  * builtin chain down to target's chain, outermost first): a packet every
  * rule of the path matches as far as the model can tell, and one per edge
  * of the target's own ranges (each edge, and one past it).
  */
-export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook: string, view: NodeView): FuzzPacket[] {
+export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook: string, view: NodeView, v6 = false): FuzzPacket[] {
   const all = [...path, target];
-  const p: FuzzPacket = { ...DEFAULT_PACKET, src: 0xc6336401, dst: 0xcb007101 };
+  // documentation addresses (TEST-NET-2/3, 2001:db8::/32) unless the rules ask for others
+  const p: FuzzPacket = { ...DEFAULT_PACKET, v6, src: 0xc6336401, dst: 0xcb007101, src6: '2001:db8:6401::1', dst6: '2001:db8:7101::1', icmpType: v6 ? 128 : 8 };
   let dstSet = false;
   for (const s of all) {
     if (s.src) p.src = inside(s.src, s.invSrc);
@@ -114,19 +144,30 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
       p.dst = inside(s.dst, s.invDst);
       dstSet = true;
     }
+    if (s.src6) p.src6 = inside6(s.src6, s.invSrc);
+    if (s.dst6) {
+      p.dst6 = inside6(s.dst6, s.invDst);
+      dstSet = true;
+    }
     if (s.proto > 0 && !s.invProto) p.proto = s.proto;
     if (s.sport?.[0]) p.sport = s.invSport ? (s.sport[0].lo > 0 ? s.sport[0].lo - 1 : s.sport[0].hi + 1) : s.sport[0].lo;
     if (s.dport?.[0]) p.dport = s.invDport ? (s.dport[0].lo > 0 ? s.dport[0].lo - 1 : s.dport[0].hi + 1) : s.dport[0].lo;
     if (s.mark) p.mark = s.mark.inv ? (s.mark.value ^ (s.mark.mask & -s.mark.mask)) >>> 0 : s.mark.value;
   }
-  if (p.proto !== 6 && p.proto !== 17 && p.proto !== 1) p.proto = p.proto || 6;
-  if ((hook === 'INPUT' || hook === 'PREROUTING') && !dstSet && view.local.length) p.dst = view.local[0]!;
+  if (p.proto !== 6 && p.proto !== 17 && p.proto !== (v6 ? 58 : 1)) p.proto = p.proto || 6;
+  if ((hook === 'INPUT' || hook === 'PREROUTING') && !dstSet) {
+    if (!v6 && view.local.length) p.dst = view.local[0]!;
+    if (v6 && view.local6?.length) p.dst6 = view.local6[0]!;
+  }
   const iifPats = all.filter((s) => s.iif && !s.invIif).map((s) => s.iif);
   const oifPats = all.filter((s) => s.oif && !s.invOif).map((s) => s.oif);
   const local = hook === 'OUTPUT';
   // a destination routed out of the interface the rules ask for
   const outIf = oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) : undefined;
-  if (!dstSet && outIf !== undefined && view.neighbour?.has(outIf) && hook !== 'INPUT') p.dst = view.neighbour.get(outIf)!;
+  if (!dstSet && outIf !== undefined && hook !== 'INPUT') {
+    if (!v6 && view.neighbour?.has(outIf)) p.dst = view.neighbour.get(outIf)!;
+    if (v6 && view.neighbour6?.has(outIf)) p.dst6 = view.neighbour6.get(outIf)!;
+  }
   const base: FuzzPacket[] = [];
   if (local || hook === 'POSTROUTING') base.push({ ...p, local: true, oif: oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) ?? '' : '' });
   if (!local) {
@@ -141,6 +182,12 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
   };
   edges(target.src, (q, v) => ({ ...q, src: v }), 0xffffffff);
   edges(target.dst, (q, v) => ({ ...q, dst: v }), 0xffffffff);
+  const edges6 = (r: Range6 | undefined, set: (q: FuzzPacket, v: string) => FuzzPacket) => {
+    if (!r) return;
+    for (const v of [r.lo, r.hi, r.lo - 1n, r.hi + 1n]) if (v >= 0n && v <= MAX6) out.push(set(b0, text6(v)));
+  };
+  edges6(target.src6, (q, v) => ({ ...q, src6: v }));
+  edges6(target.dst6, (q, v) => ({ ...q, dst6: v }));
   for (const r of target.sport ?? []) edges(r, (q, v) => ({ ...q, sport: v }), 65535);
   for (const r of target.dport ?? []) edges(r, (q, v) => ({ ...q, dport: v }), 65535);
   if (target.mark) {

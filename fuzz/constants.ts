@@ -10,11 +10,14 @@
 import type { Ruleset } from '../core/ast.js';
 import { splitArgs } from '../compiler/parse/argv.js';
 import { chainOrder, ruleSpec } from '../compiler/save.js';
-import { addrRange } from './shape.js';
+import { addrRange, protoNumber } from './shape.js';
+import { addrRange6, MAX6, text6 } from './addr6.js';
 
 export interface Constants {
   /** IPv4 addresses as unsigned 32-bit numbers. */
   addrs: number[];
+  /** IPv6 addresses as ip6tables prints them. */
+  addrs6: string[];
   ports: number[];
   marks: number[];
   /** Concrete interface names (a wildcard's stem + "0", and a near miss). */
@@ -23,14 +26,17 @@ export interface Constants {
   ctstates: string[];
 }
 
+/** IPv6 address candidates (with a prefix length), checked by addrRange6. */
+const IPV6 = /[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?:\/\d{1,3})?/g;
 const IPV4 = /\b(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?:\/(\d{1,2}))?(?:-(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))?/g;
 
 export function emptyConstants(): Constants {
-  return { addrs: [], ports: [], marks: [], ifaces: [], protos: [], ctstates: [] };
+  return { addrs: [], addrs6: [], ports: [], marks: [], ifaces: [], protos: [], ctstates: [] };
 }
 
 class Collector {
   readonly addrs = new Set<number>();
+  readonly addrs6 = new Set<bigint>();
   readonly ports = new Set<number>();
   readonly marks = new Set<number>();
   readonly ifaces = new Set<string>();
@@ -48,6 +54,11 @@ class Collector {
     this.addr(lo - 1);
     this.addr(hi + 1);
     if (hi - lo > 2) this.addr(lo + 1);
+  }
+
+  /** An IPv6 range's edges and the addresses just outside it. */
+  range6(lo: bigint, hi: bigint): void {
+    for (const v of [lo, hi, lo - 1n, hi + 1n, ...(hi - lo > 2n ? [lo + 1n] : [])]) if (v >= 0n && v <= MAX6) this.addrs6.add(v);
   }
 
   port(p: number): void {
@@ -76,12 +87,17 @@ class Collector {
         if (hi) this.range(r.lo, hi.hi);
       } else this.range(r.lo, r.hi);
     }
+    if (s.indexOf(':') < 0) return;
+    for (const m of s.matchAll(IPV6)) {
+      const r = addrRange6(m[0]);
+      if (r) this.range6(r.lo, r.hi);
+    }
   }
 
   done(): Constants {
     const sortNum = (s: Set<number>) => [...s].sort((a, b) => a - b);
     return {
-      addrs: sortNum(this.addrs), ports: sortNum(this.ports), marks: sortNum(this.marks), ifaces: [...this.ifaces].sort(),
+      addrs: sortNum(this.addrs), addrs6: [...this.addrs6].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(text6), ports: sortNum(this.ports), marks: sortNum(this.marks), ifaces: [...this.ifaces].sort(),
       protos: sortNum(this.protos), ctstates: [...this.ctstates].sort(),
     };
   }
@@ -101,7 +117,7 @@ function ruleConstants(c: Collector, spec: string): void {
     const v = args[i + 1];
     if (a === '-i' || a === '-o') c.iface(v ?? '');
     else if (a === '-p') {
-      const p = v === 'tcp' ? 6 : v === 'udp' ? 17 : v === 'icmp' ? 1 : parseNum(v);
+      const p = protoNumber(v);
       if (p !== undefined) c.protos.add(p);
     } else if (/^--(sports?|dports?|ports|to-ports|to-destination|to-source|to)$/.test(a) && v !== undefined) {
       // port lists and ranges (`80`, `1024:65535`, `80,443`, `10.0.0.1:8080`, `10.0.0.1:80-90`)
@@ -134,7 +150,6 @@ function ruleConstants(c: Collector, spec: string): void {
 export function constantsOf(rulesets: readonly Ruleset[], texts: readonly string[] = []): Constants {
   const c = new Collector();
   for (const rs of rulesets) {
-    if (rs.family !== 'ip') continue;
     for (const t of rs.tables.values()) for (const ch of chainOrder(t)) for (const r of ch.rules) ruleConstants(c, ruleSpec(rs.family, r));
   }
   ipsetConstants(c, texts);
@@ -163,5 +178,5 @@ export function constantsOfTexts(rules: readonly string[], texts: readonly strin
 
 /** How many boundary values each dimension holds. */
 export function constantsSummary(k: Constants): string {
-  return `${k.addrs.length} addresses, ${k.ports.length} ports, ${k.marks.length} marks, ${k.ifaces.length} interfaces, ${k.protos.length} protocols, ${k.ctstates.length} conntrack states`;
+  return `${k.addrs.length + k.addrs6.length} addresses, ${k.ports.length} ports, ${k.marks.length} marks, ${k.ifaces.length} interfaces, ${k.protos.length} protocols, ${k.ctstates.length} conntrack states`;
 }

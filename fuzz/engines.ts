@@ -16,7 +16,7 @@ import { vmTable } from '../engine/vm-table.js';
 import type { EngineOptions, TableEngine } from '../engine/engine.js';
 import type { Backend } from '../core/netfilter.js';
 import { M_CT_MARK, M_HOOK, M_MARK, M_NFPROTO } from '../vm/layout.js';
-import { NFPROTO_IPV4 } from '../core/netfilter.js';
+import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { BUILTIN_HOOK } from '../core/ast.js';
 import { Packet } from '../vm/packet.js';
 import { shrinkPacket, specText, toPacket, type FuzzPacket } from './packet.js';
@@ -71,7 +71,7 @@ const VERDICTS = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT', 'STOP'];
 /** The packet as it enters the chain's hook (built once, copied for each engine). */
 function template(p: TablePacket, into: Packet): Packet {
   toPacket(p, into);
-  into.meta[M_NFPROTO] = NFPROTO_IPV4;
+  into.meta[M_NFPROTO] = p.v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
   into.meta[M_HOOK] = BUILTIN_HOOK[p.chain]!;
   return into;
 }

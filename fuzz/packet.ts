@@ -11,10 +11,15 @@ import type { Constants } from './constants.js';
 import { chance, pick, type Rand } from './rand.js';
 
 export interface FuzzPacket {
-  /** 6 tcp, 17 udp, 1 icmp, other: `ip proto N`. */
+  /** An IPv6 packet (addresses src6, dst6) rather than IPv4 (src, dst). */
+  v6: boolean;
+  /** 6 tcp, 17 udp, 1 icmp (IPv4), 58 icmpv6 (IPv6), other: `ip proto N`. */
   proto: number;
   src: number;
   dst: number;
+  /** IPv6 addresses as ip6tables prints them. */
+  src6: string;
+  dst6: string;
   sport: number;
   dport: number;
   /** TCP flags byte. */
@@ -36,7 +41,7 @@ export interface FuzzPacket {
 
 /** The spec's defaults: what a shrunk field goes back to. */
 export const DEFAULT_PACKET: Readonly<FuzzPacket> = {
-  proto: 6, src: 0x0a000002, dst: 0x0a000001, sport: 40000, dport: 80, flags: 0x02, icmpType: 8, icmpCode: 0, ttl: 64, tos: 0,
+  v6: false, proto: 6, src: 0x0a000002, dst: 0x0a000001, src6: '2001:db8::2', dst6: '2001:db8::1', sport: 40000, dport: 80, flags: 0x02, icmpType: 8, icmpCode: 0, ttl: 64, tos: 0,
   frag: false, len: 0, iif: '', oif: '', local: false, mark: 0, ct: '',
 };
 
@@ -49,15 +54,17 @@ function ip(v: number): string {
 /** The packet as a spec (defaults left out). */
 export function specText(p: FuzzPacket): string {
   const ports = (p.proto === 6 || p.proto === 17) && !p.frag;
-  const head = p.proto === 6 ? 'tcp' : p.proto === 17 ? 'udp' : p.proto === 1 ? 'icmp' : `ip proto ${p.proto}`;
-  const out = [head, ports ? `${ip(p.src)}:${p.sport}` : ip(p.src), '>', ports ? `${ip(p.dst)}:${p.dport}` : ip(p.dst)];
+  const icmp = p.v6 ? 58 : 1;
+  const head = p.proto === 6 ? 'tcp' : p.proto === 17 ? 'udp' : p.proto === icmp ? (p.v6 ? 'icmpv6' : 'icmp') : `${p.v6 ? 'ip6' : 'ip'} proto ${p.proto}`;
+  const addr = (v4: number, v6: string, port: number) => (p.v6 ? (ports ? `[${v6}]:${port}` : v6) : ports ? `${ip(v4)}:${port}` : ip(v4));
+  const out = [head, addr(p.src, p.src6, p.sport), '>', addr(p.dst, p.dst6, p.dport)];
   if (p.proto === 6 && !p.frag) {
     const words = FLAG_WORDS.filter(([b]) => p.flags & b).map(([, w]) => w);
     const dflt = p.ct === 'established' || p.ct === 'related' ? 0x10 : 0x02;
     if (p.flags !== dflt) out.push(words.length ? words.join(',') : 'flags 0');
   }
-  if (p.proto === 1 && !p.frag && (p.icmpType !== 8 || p.icmpCode !== 0)) out.push(`type ${p.icmpType} code ${p.icmpCode}`);
-  if (p.ttl !== 64) out.push(`ttl ${p.ttl}`);
+  if (p.proto === icmp && !p.frag && (p.icmpType !== (p.v6 ? 128 : 8) || p.icmpCode !== 0)) out.push(`type ${p.icmpType} code ${p.icmpCode}`);
+  if (p.ttl !== 64) out.push(`${p.v6 ? 'hl' : 'ttl'} ${p.ttl}`);
   if (p.tos !== 0) out.push(`tos 0x${p.tos.toString(16)}`);
   if (p.frag) out.push('frag offset 8');
   if (p.len !== 0) out.push(`len ${p.len}`);
@@ -86,6 +93,8 @@ export interface DrawOptions {
   ct: boolean;
   /** Allow `from local`. */
   local: boolean;
+  /** IPv6 packets (addresses from the constants' addrs6). */
+  v6?: boolean;
 }
 
 /** A value from the constants most of the time, else anything. */
@@ -95,15 +104,24 @@ function biased(r: Rand, pool: readonly number[], any: () => number): number {
 
 /** A packet drawn towards the constants. */
 export function drawPacket(r: Rand, k: Constants, o: DrawOptions): FuzzPacket {
-  const protos = k.protos.length ? [...k.protos, 6, 17, 1] : [6, 6, 17, 1, 47];
+  const v6 = o.v6 === true;
+  const icmp = v6 ? 58 : 1;
+  const protos = k.protos.length ? [...k.protos, 6, 17, icmp] : [6, 6, 17, icmp, 47];
   const proto = chance(r, 0.9) ? pick(r, protos) : r.int(0, 255);
-  const p: FuzzPacket = { ...DEFAULT_PACKET, proto: proto === 58 || proto === 41 || proto === 0 ? 6 : proto };
+  // protocols the spec cannot give as an upper layer (IPv6 extension headers, IPv4 in the other family's ICMP)
+  const odd = proto === 41 || proto === 0 || (v6 ? proto === 1 || proto === 43 || proto === 44 || proto === 60 || proto === 59 : proto === 58);
+  const p: FuzzPacket = { ...DEFAULT_PACKET, v6, proto: odd ? 6 : proto };
+  if (v6) {
+    const any6 = () => `2001:db8:${r.int(0, 0xffff).toString(16)}::${r.int(1, 0xffff).toString(16)}`;
+    p.src6 = k.addrs6.length && chance(r, 0.85) ? pick(r, k.addrs6) : any6();
+    p.dst6 = k.addrs6.length && chance(r, 0.85) ? pick(r, k.addrs6) : any6();
+  }
   p.src = biased(r, k.addrs, () => r.int(0, 0xffffffff));
   p.dst = biased(r, k.addrs, () => r.int(0, 0xffffffff));
   p.sport = biased(r, k.ports, () => r.int(0, 65535));
   p.dport = biased(r, k.ports, () => r.int(0, 65535));
   p.flags = pick(r, TCP_FLAGS);
-  p.icmpType = pick(r, [8, 0, 3, 11, 5]);
+  p.icmpType = pick(r, v6 ? [128, 129, 1, 3, 135, 136] : [8, 0, 3, 11, 5]);
   p.icmpCode = pick(r, [0, 1, 3, 4]);
   p.ttl = pick(r, TTLS);
   p.tos = pick(r, TOSES);
@@ -132,7 +150,7 @@ export function shrinkPacket(p: FuzzPacket, fails: (q: FuzzPacket) => boolean, b
     changed = false;
     for (const key of keys) {
       const d = DEFAULT_PACKET[key];
-      if (cur[key] === d) continue;
+      if (cur[key] === d || key === 'v6') continue;
       const cand = { ...cur, [key]: d } as FuzzPacket;
       if (++tries > budget) break;
       if (fails(cand)) {

@@ -1,6 +1,6 @@
 /**
  * What a rule matches, in the few dimensions where set inclusion and
- * disjointness are easy to decide: IPv4 source and destination ranges,
+ * disjointness are easy to decide: IPv4 or IPv6 source and destination ranges,
  * interfaces, protocol, tcp/udp port ranges, the packet mark. A rule with
  * any other match (or an inverted one outside those) is `opaque`: nothing
  * is claimed about it. Read from the rule as iptables-save prints it, so
@@ -16,6 +16,7 @@ import { TABLE_CHAINS } from '../core/ast.js';
 import { splitArgs } from '../compiler/parse/argv.js';
 import { chainOrder, ruleSpec } from '../compiler/save.js';
 import { parseIPv4 } from '../core/addr.js';
+import { addrRange6, type Range6 } from './addr6.js';
 
 /** An inclusive range of unsigned integers. */
 export interface Range {
@@ -30,8 +31,12 @@ export interface RuleShape {
   num: number;
   /** `-A CHAIN ...` as iptables-save prints it. */
   text: string;
+  /** IPv4 rules: the address ranges. */
   src: Range | undefined;
   dst: Range | undefined;
+  /** IPv6 rules: the address ranges. */
+  src6: Range6 | undefined;
+  dst6: Range6 | undefined;
   invSrc: boolean;
   invDst: boolean;
   iif: string;
@@ -92,6 +97,16 @@ function portRanges(s: string): Range[] | undefined {
   return out;
 }
 
+/** The protocol numbers of `-p` as iptables-save prints them (names it prints, or a number). */
+export function protoNumber(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = PROTO_NAMES[v];
+  if (n !== undefined) return n;
+  return /^\d+$/.test(v) && Number(v) <= 255 ? Number(v) : undefined;
+}
+
+const PROTO_NAMES: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, { tcp: 6, udp: 17, icmp: 1, 'ipv6-icmp': 58, icmpv6: 58, sctp: 132, gre: 47, esp: 50, ah: 51 });
+
 function num(s: string): number {
   return Number(s) >>> 0;
 }
@@ -99,7 +114,7 @@ function num(s: string): number {
 /** The shape of one rule from its iptables-save text (`ruleSpec`). */
 export function shapeOf(table: TableName, chain: string, num1: number, spec: string, family: Family): RuleShape {
   const sh: RuleShape = {
-    table, chain, num: num1, text: `-A ${chain}${spec}`, src: undefined, dst: undefined, invSrc: false, invDst: false, iif: '', oif: '',
+    table, chain, num: num1, text: `-A ${chain}${spec}`, src: undefined, dst: undefined, src6: undefined, dst6: undefined, invSrc: false, invDst: false, iif: '', oif: '',
     invIif: false, invOif: false, proto: 0, invProto: false, sport: undefined, dport: undefined, invSport: false, invDport: false,
     mark: undefined, opaque: false, target: '', goto: false, terminal: false,
   };
@@ -117,7 +132,14 @@ export function shapeOf(table: TableName, chain: string, num1: number, spec: str
       case '-s':
       case '-d': {
         const v = val();
-        const r = family === 'ip' ? addrRange(v) : undefined;
+        if (family === 'ip6') {
+          const r6 = addrRange6(v);
+          if (!r6) sh.opaque = true;
+          if (a === '-s') [sh.src6, sh.invSrc] = [r6, inv];
+          else [sh.dst6, sh.invDst] = [r6, inv];
+          break;
+        }
+        const r = addrRange(v);
         if (!r) sh.opaque = true;
         if (a === '-s') [sh.src, sh.invSrc] = [r, inv];
         else [sh.dst, sh.invDst] = [r, inv];
@@ -131,7 +153,7 @@ export function shapeOf(table: TableName, chain: string, num1: number, spec: str
         break;
       case '-p': {
         const v = val();
-        sh.proto = v === 'tcp' ? 6 : v === 'udp' ? 17 : v === 'icmp' ? 1 : /^\d+$/.test(v) ? Number(v) : -1;
+        sh.proto = protoNumber(v) ?? -1;
         sh.invProto = inv;
         if (sh.proto < 0) sh.opaque = true;
         break;
@@ -189,7 +211,7 @@ export function isBuiltin(table: TableName, chain: string): boolean {
   return TABLE_CHAINS[table].includes(chain);
 }
 
-function within(inner: Range, outer: Range): boolean {
+function within<T extends Range | Range6>(inner: T, outer: T): boolean {
   return inner.lo >= outer.lo && inner.hi <= outer.hi;
 }
 
@@ -226,13 +248,14 @@ function ifaceMeet(a: string, b: string): boolean {
  */
 export function subsumes(e: RuleShape, r: RuleShape): boolean {
   if (e.opaque || r.opaque) return false;
-  const fieldRange = (er: Range | undefined, ei: boolean, rr: Range | undefined, ri: boolean) => {
+  const fieldRange = <T extends Range | Range6>(er: T | undefined, ei: boolean, rr: T | undefined, ri: boolean) => {
     if (!er) return true;
     if (!rr) return false;
     if (ei !== ri) return false;
     return ei ? within(er, rr) : within(rr, er);
   };
   if (!fieldRange(e.src, e.invSrc, r.src, r.invSrc) || !fieldRange(e.dst, e.invDst, r.dst, r.invDst)) return false;
+  if (!fieldRange(e.src6, e.invSrc, r.src6, r.invSrc) || !fieldRange(e.dst6, e.invDst, r.dst6, r.invDst)) return false;
   const iface = (ei: string, einv: boolean, ri: string, rinv: boolean) => {
     if (ei === '') return true;
     if (einv !== rinv) return false;
@@ -256,8 +279,9 @@ export function subsumes(e: RuleShape, r: RuleShape): boolean {
 
 /** Whether no packet matches both (decided on non-inverted fields only). False when unsure. */
 export function disjoint(a: RuleShape, b: RuleShape): boolean {
-  const rangeApart = (x: Range | undefined, xi: boolean, y: Range | undefined, yi: boolean) => !!x && !!y && !xi && !yi && (x.hi < y.lo || y.hi < x.lo);
+  const rangeApart = <T extends Range | Range6>(x: T | undefined, xi: boolean, y: T | undefined, yi: boolean) => !!x && !!y && !xi && !yi && (x.hi < y.lo || y.hi < x.lo);
   if (rangeApart(a.src, a.invSrc, b.src, b.invSrc) || rangeApart(a.dst, a.invDst, b.dst, b.invDst)) return true;
+  if (rangeApart(a.src6, a.invSrc, b.src6, b.invSrc) || rangeApart(a.dst6, a.invDst, b.dst6, b.invDst)) return true;
   if (a.proto > 0 && b.proto > 0 && !a.invProto && !b.invProto && a.proto !== b.proto) return true;
   if (!a.invIif && !b.invIif && !ifaceMeet(a.iif, b.iif)) return true;
   if (!a.invOif && !b.invOif && !ifaceMeet(a.oif, b.oif)) return true;

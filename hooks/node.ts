@@ -81,6 +81,12 @@ export interface NodeModelOptions {
   optimize?: 0 | 1;
   /** CONFIG_HZ of the modelled kernel: the jiffies the rate and state matches count (default 250). */
   hz?: number;
+  /**
+   * The snapshot's rulesets already parsed (and checked) from its texts,
+   * instead of parsing them again: `nfvm diff` builds its second side from
+   * the first's unchanged chains (fuzz/delta.ts).
+   */
+  parsed?: { rs4?: Ruleset; rs6?: Ruleset };
 }
 
 /** What a packet brings besides its bytes: its time, and a packet spec's `ct` clause. */
@@ -185,8 +191,8 @@ export class NodeModel {
     const objects = { ipsets: ipsetNames(this.ipsets) };
     this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
-    this.rs4 = txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined;
-    this.rs6 = txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects, backend: this.backend6 }) : undefined;
+    this.rs4 = opts.parsed?.rs4 ?? (txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined);
+    this.rs6 = opts.parsed?.rs6 ?? (txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects, backend: this.backend6 }) : undefined);
     // ip_vs_register_conntrack(): a virtual service takes conntrack for its family (nf_ct_netns_get).
     const ipvsFamily = (f: 4 | 6) => node.ipvs?.services.some((s) => s.family === f) ?? false;
     this.conntrack = (this.rs4 ? needsConntrack(this.rs4) : false) || ipvsFamily(4);

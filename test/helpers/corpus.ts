@@ -4,7 +4,7 @@
  * absent they are skipped and named so, test/global-setup.ts prints one line
  * saying what was skipped, and under CI (env CI set) the run fails instead.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
@@ -40,4 +40,9 @@ export function missingCorpusLine(ci = false): string {
 export function describeCorpus(name: string, fn: () => void): void {
   if (HAVE_CORPUS) describe(name, fn);
   else describe.skip(`${name} (skipped: no corpus at ${CORPUS})`, fn);
+}
+
+/** The kube-proxy fixture tracepacket.rules as iptables-save prints it: its test helper joins comment words unquoted. */
+export function kubeTracepacketRules(): string {
+  return readFileSync(corpusPath('kubernetes-kube-proxy', 'tracepacket.rules'), 'utf8').replace(/--comment (?!")(.+?)(?= -[a-zA-Z])/g, (_m, c: string) => `--comment "${c}"`);
 }
