@@ -8,9 +8,20 @@
  *
  * Saved as ` --gateway ADDR[ --oif NAME]`. No table/hook restriction in the
  * kernel; checkentry refuses the all-zero gateway and an unterminated oif.
+ *
+ * tee_tg4() / tee_tg6() hand the packet to nf_dup_ipv4() / nf_dup_ipv6()
+ * (the node's: XtEnv.dup, hooks/dup.ts) and return XT_CONTINUE. The oif
+ * they pass is priv->oif, which tee_tg_check() sets to -1 and only the
+ * netdevice notifier changes, on NETDEV_REGISTER / NETDEV_CHANGENAME of a
+ * device of that name after the rule was loaded: for a device that existed
+ * when the rule came (every device of a snapshot) it stays -1, and
+ * nf_dup_ipv4_route() / nf_dup_ipv6_route() then route without an oif.
+ * So `--oif` is saved but binds nothing here.
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
 import { formatAddr } from '../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 
@@ -47,7 +58,17 @@ export const TEE: TargetModule<TeeData> = {
     if (!d.gw || d.gw.every((b) => b === 0)) return 'xt_TEE: gateway address is all zeros';
     return undefined;
   },
-  lower: 'sends a clone out to the gateway (nf_dup_ipv4/ipv6): the engines cannot emit a second packet, and what becomes of the clone is the gateway\'s',
-  reference: 'sends a clone out to the gateway (nf_dup_ipv4/ipv6): the engines cannot emit a second packet, and what becomes of the clone is the gateway\'s',
+  ...compatTargetFaces(teeTg, 1),
 };
+
+/** tee_tg4() / tee_tg6(): the clone is the node's to send (XtEnv.dup); the packet goes on. */
+function teeTg(d: TeeData, family: 'ip' | 'ip6'): TargetFn {
+  const gw = d.gw ?? new Uint8Array(family === 'ip' ? 4 : 16);
+  const what = `TEE --gateway ${formatAddr(family, gw)}`;
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: 'TEE', what: `nf_dup: clone via ${formatAddr(family, gw)}` });
+    par.env.dup?.dup(par.pkt, par.hook, gw, what);
+    return XT_CONTINUE;
+  };
+}
 
