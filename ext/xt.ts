@@ -64,10 +64,11 @@ export interface XtEnv {
 export interface XtDup {
   /**
    * Clones `pkt` at hook `hook` (NF_INET_*) for gateway `gw` (4 or 16
-   * bytes); nothing while a clone is being sent (nf_skb_duplicated). `what`
-   * names the rule for the trace.
+   * bytes), its route bound to device `oif` when the node has one of that
+   * name ('' none); nothing while a clone is being sent (nf_skb_duplicated).
+   * `what` names the rule for the trace.
    */
-  dup(pkt: Packet, hook: number, gw: Uint8Array, what: string): void;
+  dup(pkt: Packet, hook: number, gw: Uint8Array, oif: string, what: string): void;
 }
 
 /** An IPVS connection as the ipvs match reads it (struct ip_vs_conn). */

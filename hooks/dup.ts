@@ -10,13 +10,15 @@
  *                                     nf_ct_set(skb, NULL, IP_CT_UNTRACKED): conntrack and NAT leave
  *                                     the clone alone; IP_DF set; the TTL one less at PRE_ROUTING and
  *                                     LOCAL_IN; nf_dup_ipv4_route(): ip_route_output_key() to the
- *                                     gateway with the packet's DSCP, no mark, no source and
+ *                                     gateway with the packet's DSCP, TEE's oif, no mark, no source and
  *                                     FLOWI_FLAG_KNOWN_NH (an on-link gateway is the next hop:
  *                                     rt_set_nexthop() of the uncached route sets rt_gw4 to it); no
  *                                     route: the clone is freed; then ip_local_out()
  *   net/ipv6/netfilter/nf_dup_ipv6.c  nf_dup_ipv6(): the same with the hop limit and no DF bit;
  *                                     nf_dup_ipv6_route(): ip6_route_output() to the gateway with
  *                                     the flow label (an RTF_CACHE clone whose gateway is it)
+ *   net/ipv4/route.c                  ip_route_output_key_hash_rcu(): bound to an oif and without a
+ *                                     route, the gateway is taken to be on that link
  *   net/ipv4/ip_output.c              __ip_local_out(): tot_len and the header checksum again
  * The kernel sends the clone from inside the target, while the chain runs.
  * The engines run one packet at a time, so the clone waits in `pending`
@@ -52,6 +54,8 @@ interface DupRequest {
   readonly pkttype: number;
   readonly secmark: number;
   readonly gw: Uint8Array;
+  /** The device the route is bound to (priv->oif), '' for none. */
+  readonly oif: string;
   readonly hook: number;
   readonly what: string;
 }
@@ -76,7 +80,7 @@ export class NodeDup implements XtDup {
 
   constructor(private readonly n: DupNode) {}
 
-  dup(pkt: Packet, hook: number, gw: Uint8Array, what: string): void {
+  dup(pkt: Packet, hook: number, gw: Uint8Array, oif: string, what: string): void {
     if (this.duplicating) return;
     const m = pkt.meta;
     const nh = m[M_NHOFF]!;
@@ -90,7 +94,9 @@ export class NodeDup implements XtDup {
       if (ttlHook) bytes[7] = (bytes[7]! - 1) & 0xff;
     } else return;
     this.pending.push({
-      pf, bytes, mark: m[M_MARK]!, priority: m[M_PRIORITY]!, pkttype: m[M_PKTTYPE]!, secmark: m[M_SECMARK]!, gw: gw.slice(), hook, what,
+      pf, bytes, mark: m[M_MARK]!, priority: m[M_PRIORITY]!, pkttype: m[M_PKTTYPE]!, secmark: m[M_SECMARK]!, gw: gw.slice(),
+      // priv->oif: the ifindex of a device of that name, -1 (no binding) without one
+      oif: oif !== '' && this.n.node.links.has(oif) ? oif : '', hook, what,
     });
   }
 
@@ -166,9 +172,14 @@ export class NodeDup implements XtDup {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const daddr = v6 ? { family: 6 as const, w: words(req.gw) } : { family: 4 as const, w: Uint32Array.of(word(req.gw, 0)) };
-    // flowi4: daddr, dscp, scope universe, no mark, no oif (priv->oif is -1: ext/target/TEE.ts); flowi6: daddr, flow label
-    const res = fibLookup(this.n.node, v6 ? { daddr, oif: '', mark: 0 } : { daddr, oif: '', mark: 0, tos: d[nh + 1]! & 0xfc });
-    if (!res.ok) return { fate: dropped('no-route', `${fn}: no route to the gateway ${gw} (${res.error}): the copy is freed`) };
+    // flowi4: daddr, dscp, scope universe, the oif, no mark, no source; flowi6: daddr, the oif, flow label
+    const oif = req.oif;
+    const res = fibLookup(this.n.node, v6 ? { daddr, oif, mark: 0 } : { daddr, oif, mark: 0, tos: d[nh + 1]! & 0xfc });
+    if (!res.ok) {
+      // ip_route_output_key_hash_rcu(): with an oif and no route, "Apparently, routing tables are wrong. Assume, that the destination is on link."
+      if (!v6 && oif !== '') return { dev: oif, gateway: gw, local: false, cast: 'unicast', text: `${fn}: no route to the gateway ${gw} through ${oif}: assumed on link, out ${oif}` };
+      return { fate: dropped('no-route', `${fn}: no route to the gateway ${gw}${oif ? ` through ${oif}` : ''} (${res.error}): the copy is freed`) };
+    }
     const local = res.rtnType === RTN_LOCAL || (v6 && res.rtnType === RTN_ANYCAST);
     if (local) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `${fn}: the gateway ${gw} is local: out lo and back in` };
     const rgw = res.gateway && res.gateway.family === res.route.dst.family ? (v6 ? formatIPv6(res.gateway.w) : formatIPv4(res.gateway.w[0]!)) : undefined;

@@ -11,12 +11,9 @@
  *
  * tee_tg4() / tee_tg6() hand the packet to nf_dup_ipv4() / nf_dup_ipv6()
  * (the node's: XtEnv.dup, hooks/dup.ts) and return XT_CONTINUE. The oif
- * they pass is priv->oif, which tee_tg_check() sets to -1 and only the
- * netdevice notifier changes, on NETDEV_REGISTER / NETDEV_CHANGENAME of a
- * device of that name after the rule was loaded: for a device that existed
- * when the rule came (every device of a snapshot) it stays -1, and
- * nf_dup_ipv4_route() / nf_dup_ipv6_route() then route without an oif.
- * So `--oif` is saved but binds nothing here.
+ * they pass is priv->oif: the ifindex tee_tg_check() found for the name
+ * (dev_get_by_name), -1 when no device has it (the route is then not bound
+ * to a device), kept current by the netdevice notifier.
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
@@ -67,7 +64,7 @@ function teeTg(d: TeeData, family: 'ip' | 'ip6'): TargetFn {
   const what = `TEE --gateway ${formatAddr(family, gw)}`;
   return (par) => {
     if (par.env.recording) par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: 'TEE', what: `nf_dup: clone via ${formatAddr(family, gw)}` });
-    par.env.dup?.dup(par.pkt, par.hook, gw, what);
+    par.env.dup?.dup(par.pkt, par.hook, gw, d.oif, what);
     return XT_CONTINUE;
   };
 }
