@@ -32,7 +32,7 @@ import { xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../xtopt.js'
 import { cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole } from '../numbers.js';
 import { formatIPv4, formatIPv6Full, inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
 import { M_LEN } from '../../vm/layout.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
 import { u64Add, u64FromNumber, u64Ge, u64Gt, u64Mul, u64r, u64Shl, u64Sub, u64Text } from '../u64.js';
@@ -412,8 +412,8 @@ export const hashlimit: MatchModule<HashlimitData> = {
     }
     return undefined;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 3, (xt) => hashlimitMt(m.data as HashlimitData, c.family, xt)),
-  reference: (d, family, _backend, e) => hashlimitMt(d, family, e.xt!),
+  lower: (c, m) => lowerCompatMatch(c, m, () => hashlimitMt(m.data as HashlimitData, c.family, c.xtEnv().xt), 3),
+  reference: (d, family, backend, e) => asNftCompat(hashlimitMt(d, family, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
