@@ -54,6 +54,18 @@ export interface XtEnv {
   ipvs: XtIpvs | null;
   /** The node's nf_dup_ipv4 / nf_dup_ipv6 (EngineOptions.dup), null for an engine without a node: TEE's clone goes nowhere. */
   dup: XtDup | null;
+  /** The node's icmp_send() / icmpv6_send() for a target's error (EngineOptions.icmp), null without a node: nothing is sent. */
+  icmp: XtIcmp | null;
+}
+
+/**
+ * icmp_send() / icmpv6_send() as a target calls them on the packet it is
+ * given (ip6t_NPT's parameter problem): the node sends the error once the
+ * table's chain has returned (hooks/xt-icmp.ts), from the packet as the
+ * target left it.
+ */
+export interface XtIcmp {
+  icmpSend(pf: number, type: number, code: number, info: number): void;
 }
 
 /**
@@ -133,6 +145,7 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     fib: o.fib ?? null,
     ipvs: o.ipvs ?? null,
     dup: o.dup ?? null,
+    icmp: o.icmp ?? null,
   };
 }
 

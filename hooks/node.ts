@@ -55,6 +55,7 @@ import type { EbtRuleset, EbtTableName } from '../core/ebt-ast.js';
 import { parseMac } from '../core/addr.js';
 import { NodeIpvs, ipvsSysctl } from './ipvs/core.js';
 import { NodeDup } from './dup.js';
+import { NodeXtIcmp } from './xt-icmp.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -217,7 +218,8 @@ export class NodeModel {
       xmit: (pkt, fate, ctx) => this.bridgeXmit(pkt, fate, ctx),
       release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
     });
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), dup, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs } as const;
+    const xtIcmp = new NodeXtIcmp();
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);

@@ -30,6 +30,7 @@ import type { NodeHookOps, NodeHookState } from './hook.js';
 import { HOOK_CHAIN_NAMES, hookSlots } from './priorities.js';
 import { logBody } from './path/log.js';
 import type { NodeDup } from './dup.js';
+import type { NodeXtIcmp } from './xt-icmp.js';
 
 /** 'vm': the bytecode on the execution tier; 'interp': the bytecode on the interpreter; 'reference': the x_tables evaluator. */
 export type EngineKind = 'vm' | 'interp' | 'reference';
@@ -45,6 +46,8 @@ export interface TablesOptions extends EngineOptions {
   afterRun?: (pkt: Packet) => void;
   /** The node's nf_dup_ipv4/ipv6 (TEE): the copies a run made are sent once it returns. */
   dup?: NodeDup;
+  /** The ICMP errors targets ask for (NPT), sent once a run returns. */
+  xtIcmp?: NodeXtIcmp;
 }
 
 /** The tables of one family's ruleset: their engines and the hook ops that run them. */
@@ -68,7 +71,7 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
       ops.push({
         pf, hooknum: s.hook, priority: s.priority, name: s.owner,
         source: { kind: 'table', family: rs.family, table: name, ast, engine },
-        hook: tableHook(rs.family, ast, engine, s.hook, o.afterRun, o.dup),
+        hook: tableHook(rs.family, ast, engine, s.hook, o.afterRun, o.dup, o.xtIcmp),
       });
     }
   }
@@ -78,6 +81,7 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
 /** The hook function of a table at one hook: its builtin chain, the TRACE steps, mangle's re-route. */
 function tableHook(
   family: Family, ast: Table, engine: TableEngine, hook: number, afterRun: ((pkt: Packet) => void) | undefined, dup: NodeDup | undefined,
+  xtIcmp: NodeXtIcmp | undefined,
 ): (pkt: Packet, st: NodeHookState) => number {
   const table = ast.name;
   const chain = HOOK_CHAIN_NAMES[hook]!;
@@ -100,6 +104,8 @@ function tableHook(
     }
     // TEE's copies leave now, before the next hook entry (hooks/dup.ts)
     if (dup !== undefined && dup.pending.length !== 0) dup.flush(ctx);
+    // ... and the ICMP errors its targets asked for (hooks/xt-icmp.ts)
+    if (xtIcmp !== undefined && xtIcmp.pending.length !== 0) xtIcmp.flush(pkt, st.inLink, ctx);
     if (before && (v & NF_VERDICT_MASK) !== NF_DROP && (v & NF_VERDICT_MASK) !== NF_STOLEN) {
       const after = keys(pkt);
       if (after.some((x, i) => x !== before[i])) {
