@@ -37,6 +37,8 @@ export interface ReplaySummary {
   tooLarge: number;
   /** The packets the node's stack sent in answer, out of a device (sent) by kind, and those that went no further (a rule, no route, ...). */
   answers: { sent: number; byKind: Record<string, number>; notSent: number };
+  /** The copies TEE sent to its gateways (nf_dup_ipv4/ipv6): out of a device, and those that went no further. */
+  clones: { sent: number; notSent: number };
   /** The outgoing frames against what the node sent (only when the capture has outgoing frames). */
   outgoingMatch: {
     identical: number;
@@ -57,13 +59,16 @@ export function newSummary(): ReplaySummary {
   return {
     frames: 0, seconds: 0, delivered: 0, forwarded: 0, sent: 0, dropped: 0, rejected: 0, queued: 0, stolen: 0, bridged: 0,
     kernelDrops: {}, notForThisHost: 0, outgoing: 0, notIp: 0, tooLarge: 0,
-    answers: { sent: 0, byKind: {}, notSent: 0 }, outgoingMatch: undefined, notes: [],
+    answers: { sent: 0, byKind: {}, notSent: 0 }, clones: { sent: 0, notSent: 0 }, outgoingMatch: undefined, notes: [],
   };
 }
 
 function countAnswers(s: ReplaySummary, r: PathResult): void {
   for (const a of r.answers) {
-    if (a.fate.kind === 'sent') {
+    if (a.clone) {
+      if (a.fate.kind === 'sent') s.clones.sent++;
+      else s.clones.notSent++;
+    } else if (a.fate.kind === 'sent') {
       s.answers.sent++;
       s.answers.byKind[a.kind] = (s.answers.byKind[a.kind] ?? 0) + 1;
     } else s.answers.notSent++;

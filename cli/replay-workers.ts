@@ -562,6 +562,8 @@ export class ShardedReplay {
       for (const [k, v] of Object.entries(t.kernelDrops)) kernel.set(k, (kernel.get(k) ?? 0) + v);
       s.answers.sent += t.answers.sent;
       s.answers.notSent += t.answers.notSent;
+      s.clones.sent += t.clones.sent;
+      s.clones.notSent += t.clones.notSent;
       for (const [k, v] of Object.entries(t.answers.byKind)) byKind.set(k, (byKind.get(k) ?? 0) + v);
       const o = t.outgoingMatch;
       if (o) {

@@ -100,6 +100,9 @@ export function summaryText(s: ReplaySummary): string {
   const kinds = Object.entries(s.answers.byKind).sort(([x], [y]) => (x < y ? -1 : 1));
   lines.push(`nfvm replay: answers sent: ${s.answers.sent}${kinds.length ? ` (${kinds.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}` +
     `${s.answers.notSent ? `, ${s.answers.notSent} not sent (dropped in OUTPUT/POSTROUTING, no route, or delivered here)` : ''}`);
+  if (s.clones.sent || s.clones.notSent) {
+    lines.push(`nfvm replay: TEE clones sent: ${s.clones.sent}${s.clones.notSent ? `, ${s.clones.notSent} not sent (dropped in OUTPUT/POSTROUTING, no route to the gateway, or delivered here)` : ''}`);
+  }
   const o = s.outgoingMatch;
   if (o) {
     const first = o.frames.find((x) => x.verdict === 'differs');

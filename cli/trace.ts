@@ -92,12 +92,17 @@ function paintFate(r: { fate: PathResult['fate'] }, text: string, c: Paint): str
 }
 
 /** An answer as text: `# answer: WHY`, its steps, `answer KIND: FATE`. */
+/** `answer tcp-reset: sent out eth0 ...`, or for TEE's copy `clone tee-clone: ...`. */
+function answerFate(a: AnswerResult): string {
+  return `${a.clone ? 'clone' : 'answer'} ${a.kind}: ${fateText(a.fate)}`;
+}
+
 function answerLines(a: AnswerResult, c: Paint, colour: boolean): string[] {
   const indent = '  '.repeat(a.depth - 1);
   return [
-    indent + c.dim(`# answer: ${a.why}`),
+    indent + c.dim(`# ${a.clone ? 'clone' : 'answer'}: ${a.why}`),
     ...stepLines(a.steps, c, colour, indent),
-    indent + paintFate(a, `answer ${a.kind}: ${fateText(a.fate)}`, c),
+    indent + paintFate(a, answerFate(a), c),
   ];
 }
 
@@ -144,14 +149,14 @@ export function formatBranches(x: Exploration, header: string, colour: boolean):
   x.outcomes.forEach((o, i) => {
     out.push(`outcome ${i + 1} of ${n}: probability ${prob(o.probability)}${o.branches > 1 ? ` (${o.branches} branches)` : ''}`);
     out.push(...stepLines(diff[i]!, c, colour, '  '));
-    for (const a of o.result.answers) out.push('  ' + paintFate(a, `answer ${a.kind}: ${fateText(a.fate)}`, c));
+    for (const a of o.result.answers) out.push('  ' + paintFate(a, answerFate(a), c));
     out.push('  ' + paintFate(o.result, fateText(o.result.fate), c));
   });
   return out.join('\n') + '\n';
 }
 
 function answersJson(r: PathResult) {
-  return r.answers.map((a) => ({ kind: a.kind, why: a.why, depth: a.depth, steps: a.steps, fate: a.fate, text: fateText(a.fate), packet: Buffer.from(a.packet).toString('hex'), kernelFields: a.kernelFields }));
+  return r.answers.map((a) => ({ kind: a.kind, why: a.why, depth: a.depth, steps: a.steps, fate: a.fate, text: fateText(a.fate), packet: Buffer.from(a.packet).toString('hex'), kernelFields: a.kernelFields, ...(a.clone ? { clone: true } : {}) }));
 }
 
 /** The Nth frame (from 1) of a capture. */

@@ -33,7 +33,7 @@ import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import type { Choices, Xorshift32 } from '../vm/random.js';
 import type { IpSetStore } from '../vm/ipset.js';
-import type { XtFib, XtIpvs } from './xt.js';
+import type { XtDup, XtFib, XtIcmp, XtIpvs } from './xt.js';
 import type { XtState } from './xtstate.js';
 import type { OsfFingers } from './osf.js';
 
@@ -207,6 +207,10 @@ export interface EngineOptions {
   fib?: XtFib;
   /** The node's IPVS connection table (the ipvs match). */
   ipvs?: XtIpvs;
+  /** The node's packet duplication (TEE's nf_dup_ipv4/ipv6); without it a TEE clone goes nowhere. */
+  dup?: XtDup;
+  /** The node's ICMP errors from targets (NPT's parameter problem); without it none is sent. */
+  icmp?: XtIcmp;
   /** The OS fingerprints the node loaded (the snapshot's pf.os): the osf match is refused without them. */
   osf?: OsfFingers;
 }

@@ -52,6 +52,35 @@ export interface XtEnv {
   fib: XtFib | null;
   /** The node's IPVS connection table (EngineOptions.ipvs), null without IPVS: no packet has a connection. */
   ipvs: XtIpvs | null;
+  /** The node's nf_dup_ipv4 / nf_dup_ipv6 (EngineOptions.dup), null for an engine without a node: TEE's clone goes nowhere. */
+  dup: XtDup | null;
+  /** The node's icmp_send() / icmpv6_send() for a target's error (EngineOptions.icmp), null without a node: nothing is sent. */
+  icmp: XtIcmp | null;
+}
+
+/**
+ * icmp_send() / icmpv6_send() as a target calls them on the packet it is
+ * given (ip6t_NPT's parameter problem): the node sends the error once the
+ * table's chain has returned (hooks/xt-icmp.ts), from the packet as the
+ * target left it.
+ */
+export interface XtIcmp {
+  icmpSend(pf: number, type: number, code: number, info: number): void;
+}
+
+/**
+ * nf_dup_ipv4() / nf_dup_ipv6() as TEE reaches them (hooks/dup.ts
+ * implements them over the node): a copy of the packet as it stands,
+ * routed to the gateway and sent through ip_local_out / ip6_local_out.
+ */
+export interface XtDup {
+  /**
+   * Clones `pkt` at hook `hook` (NF_INET_*) for gateway `gw` (4 or 16
+   * bytes), its route bound to device `oif` when the node has one of that
+   * name ('' none); nothing while a clone is being sent (nf_skb_duplicated).
+   * `what` names the rule for the trace.
+   */
+  dup(pkt: Packet, hook: number, gw: Uint8Array, oif: string, what: string): void;
 }
 
 /** An IPVS connection as the ipvs match reads it (struct ip_vs_conn). */
@@ -115,6 +144,8 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     cpu: o.cpu ?? 0,
     fib: o.fib ?? null,
     ipvs: o.ipvs ?? null,
+    dup: o.dup ?? null,
+    icmp: o.icmp ?? null,
   };
 }
 

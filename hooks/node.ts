@@ -54,6 +54,8 @@ import { loadEbtables } from './bridge/ebtables.js';
 import type { EbtRuleset, EbtTableName } from '../core/ebt-ast.js';
 import { parseMac } from '../core/addr.js';
 import { NodeIpvs, ipvsSysctl } from './ipvs/core.js';
+import { NodeDup } from './dup.js';
+import { NodeXtIcmp } from './xt-icmp.js';
 
 export type { EngineKind } from './tables.js';
 
@@ -216,7 +218,14 @@ export class NodeModel {
       })
       : undefined;
     this.ipvs = ipvs;
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs } as const;
+    const dup = new NodeDup({
+      node,
+      inet: (pf) => (pf === NFPROTO_IPV6 ? this.inet6 : this.inet4),
+      xmit: (pkt, fate, ctx) => this.bridgeXmit(pkt, fate, ctx),
+      release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
+    });
+    const xtIcmp = new NodeXtIcmp();
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
@@ -345,6 +354,8 @@ export class NodeModel {
       r.emitted = undefined;
     } else r = { fate, steps: ctx.steps, answers: [] };
     if (this.recordEmitted) r.emitted = [];
+    // TEE's copies left while the packet was in a hook, before it
+    if (ctx.clones.length) this.sendClones(ctx, r);
     if ((this.recordEmitted || this.emitSink) && (fate.kind === 'forwarded' || fate.kind === 'sent')) {
       this.emit(r.emitted, fate.dev, fate.kind, pkt.data, pkt.meta[M_NHOFF]!, pkt.meta[M_END]!, NO_FIELDS);
     }
@@ -352,6 +363,16 @@ export class NodeModel {
     // The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack (its answers hold their own reference).
     this.conntrackModule?.ct.nfResetCt(pkt);
     return r;
+  }
+
+  /** The copies TEE sent (hooks/dup.ts) into the result, each followed by the answers to it. */
+  private sendClones(ctx: PathCtx, r: PathResult): void {
+    for (const c of ctx.clones) {
+      const a = c.result;
+      r.answers.push(a);
+      if ((r.emitted || this.emitSink) && a.fate.kind === 'sent') this.emit(r.emitted, a.fate.dev, a.kind, a.packet, 0, a.packet.length, a.kernelFields);
+      if (c.ctx.answers.length) this.sendAnswers(c.ctx, r);
+    }
   }
 
   /** ip_local_out() of each answer queued on `ctx`, depth first (an answer's own answers follow it). */
@@ -375,6 +396,8 @@ export class NodeModel {
       if (actx.nat.length) fate.nat = actx.nat;
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
       r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });
+      // its TEE copies left before it (listed after it, under it)
+      if (actx.clones.length) this.sendClones(actx, r);
       if ((r.emitted || this.emitSink) && fate.kind === 'sent') this.emit(r.emitted, fate.dev, a.kind, sent, 0, sent.length, a.kernelFields);
       if (actx.answers.length) this.sendAnswers(actx, r);
       this.conntrackModule?.ct.nfResetCt(pkt);

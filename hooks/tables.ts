@@ -29,6 +29,8 @@ import type { Packet } from '../vm/packet.js';
 import type { NodeHookOps, NodeHookState } from './hook.js';
 import { HOOK_CHAIN_NAMES, hookSlots } from './priorities.js';
 import { logBody } from './path/log.js';
+import type { NodeDup } from './dup.js';
+import type { NodeXtIcmp } from './xt-icmp.js';
 
 /** 'vm': the bytecode on the execution tier; 'interp': the bytecode on the interpreter; 'reference': the x_tables evaluator. */
 export type EngineKind = 'vm' | 'interp' | 'reference';
@@ -42,6 +44,10 @@ export interface TablesOptions extends EngineOptions {
   file: string;
   /** Called after each run with the packet: stores the ct mark its rules may have written (the node's conntrack). */
   afterRun?: (pkt: Packet) => void;
+  /** The node's nf_dup_ipv4/ipv6 (TEE): the copies a run made are sent once it returns. */
+  dup?: NodeDup;
+  /** The ICMP errors targets ask for (NPT), sent once a run returns. */
+  xtIcmp?: NodeXtIcmp;
 }
 
 /** The tables of one family's ruleset: their engines and the hook ops that run them. */
@@ -65,7 +71,7 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
       ops.push({
         pf, hooknum: s.hook, priority: s.priority, name: s.owner,
         source: { kind: 'table', family: rs.family, table: name, ast, engine },
-        hook: tableHook(rs.family, ast, engine, s.hook, o.afterRun),
+        hook: tableHook(rs.family, ast, engine, s.hook, o.afterRun, o.dup, o.xtIcmp),
       });
     }
   }
@@ -73,7 +79,10 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
 }
 
 /** The hook function of a table at one hook: its builtin chain, the TRACE steps, mangle's re-route. */
-function tableHook(family: Family, ast: Table, engine: TableEngine, hook: number, afterRun: ((pkt: Packet) => void) | undefined): (pkt: Packet, st: NodeHookState) => number {
+function tableHook(
+  family: Family, ast: Table, engine: TableEngine, hook: number, afterRun: ((pkt: Packet) => void) | undefined, dup: NodeDup | undefined,
+  xtIcmp: NodeXtIcmp | undefined,
+): (pkt: Packet, st: NodeHookState) => number {
   const table = ast.name;
   const chain = HOOK_CHAIN_NAMES[hook]!;
   const mangleOut = table === 'mangle' && hook === NF_INET_LOCAL_OUT;
@@ -93,6 +102,10 @@ function tableHook(family: Family, ast: Table, engine: TableEngine, hook: number
         });
       }
     }
+    // TEE's copies leave now, before the next hook entry (hooks/dup.ts)
+    if (dup !== undefined && dup.pending.length !== 0) dup.flush(ctx);
+    // ... and the ICMP errors its targets asked for (hooks/xt-icmp.ts)
+    if (xtIcmp !== undefined && xtIcmp.pending.length !== 0) xtIcmp.flush(pkt, st.inLink, ctx);
     if (before && (v & NF_VERDICT_MASK) !== NF_DROP && (v & NF_VERDICT_MASK) !== NF_STOLEN) {
       const after = keys(pkt);
       if (after.some((x, i) => x !== before[i])) {

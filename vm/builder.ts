@@ -19,7 +19,6 @@ import {
 import { NF_ACCEPT, NF_DROP } from '../core/netfilter.js';
 import { VmError, type Program } from './program.js';
 import type { NftSet } from './set.js';
-import type { XtCompat } from './expr/xtcompat.js';
 import { validate } from './validate.js';
 import type { Emitter } from './emit.js';
 import type { XtExpr } from './expr/compat.js';
@@ -87,7 +86,6 @@ export class ProgramBuilder implements Emitter {
   private strings: string[] = [];
   private stringIndex = new Map<string, number>();
   private sets: NftSet[] = [];
-  private compats: XtCompat[] = [];
   private xts: XtExpr[] = [];
   private ncounters = 0;
   private nstate = 0;
@@ -201,11 +199,6 @@ export class ProgramBuilder implements Emitter {
     return this.sets.length - 1;
   }
 
-  compat(m: XtCompat): number {
-    this.compats.push(m);
-    return this.compats.length - 1;
-  }
-
   setIndex(name: string): number {
     const i = this.sets.findIndex((s) => s.name === name);
     if (i < 0) throw new VmError(`set ${name} does not exist`);
@@ -283,7 +276,6 @@ export class ProgramBuilder implements Emitter {
       chains,
       strings: Object.freeze(this.strings.slice()),
       sets: Object.freeze(this.sets.slice()),
-      compat: Object.freeze(this.compats.slice()),
       counters: new Float64Array(this.ncounters * 2),
       state: new Float64Array(this.nstate),
       srcmap,

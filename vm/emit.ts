@@ -4,7 +4,6 @@
  * implements it, so the dependency runs one way (builder.ts -> expr/, never
  * expr/ -> builder.ts).
  */
-import type { XtCompat } from './expr/xtcompat.js';
 import type { XtExpr } from './expr/compat.js';
 
 export interface Emitter {
@@ -28,8 +27,6 @@ export interface Emitter {
   str(s: string): number;
   /** The index of the set named `name` (added before). */
   setIndex(name: string): number;
-  /** Adds an x_tables match for a match (nft_compat) expression; returns its index. */
-  compat(m: XtCompat): number;
   /** Adds an x_tables extension the program calls (nft_compat); returns its index. */
   xt(x: XtExpr): number;
 }

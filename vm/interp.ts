@@ -549,7 +549,6 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.XT_MATCH:
         case Op.XT_SET_MATCH:
         case Op.XT_SET_TARGET:
-        case Op.XT_COMPAT:
         case Op.MATCH:
         case Op.TARGET:
           v = execExtra(prog, pc, pkt, regs, env, chain, rule);

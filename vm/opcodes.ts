@@ -86,12 +86,10 @@ export const enum Op {
   XT_SET_MATCH = 32,
   /** xt compat SET target (vm/expr/xtset.ts): [op, pool offset of the info words]. */
   XT_SET_TARGET = 33,
-  /** x_tables match run through nft_compat (vm/expr/xtcompat.ts): [op, compat index, flags]. */
-  XT_COMPAT = 34,
   /** x_tables match inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
-  MATCH = 35,
+  MATCH = 34,
   /** x_tables target inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
-  TARGET = 36,
+  TARGET = 35,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -107,7 +105,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 37;
+export const OP_MAX = 36;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -193,7 +191,6 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
   def(Op.XT_SET_MATCH, 'xt_set_match', 'match', ['pool']),
   def(Op.XT_SET_TARGET, 'xt_set_target', 'target', ['pool']),
-  def(Op.XT_COMPAT, 'xt_compat', 'match', ['imm', 'flags']),
   def(Op.MATCH, 'match', 'match', ['xt']),
   def(Op.TARGET, 'target', 'target', ['xt']),
 ]);

@@ -15,7 +15,6 @@ import {
   CHAIN_WORDS, CH_FIRST, CH_NAME, EV_ARG, EV_CHAIN, EV_RULE, EV_TYPE, EV_VERDICT, NFT_REGS_BYTES, TRACE_WORDS,
 } from './layout.js';
 import type { NftSet } from './set.js';
-import type { XtCompat } from './expr/xtcompat.js';
 import type { XtExpr } from './expr/compat.js';
 import type { NfCtEnv } from './ct-env.js';
 import { IpSetOpt, type IpSetStore } from './ipset.js';
@@ -39,8 +38,6 @@ export interface Program {
   readonly strings: readonly string[];
   /** Sets referenced by lookup expressions. */
   readonly sets: readonly NftSet[];
-  /** x_tables matches of match (nft_compat) expressions (vm/expr/xtcompat.ts). */
-  readonly compat: readonly XtCompat[];
   /** Counters: packets at 2*i, bytes at 2*i+1, one pair per counter expression. */
   readonly counters: Float64Array;
   /** Mutable expression state: limit buckets (4 doubles) and numgen counters (1). */

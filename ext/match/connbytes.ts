@@ -8,7 +8,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import { M_CT_ID } from '../../vm/layout.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY } from '../../core/netfilter.js';
@@ -99,8 +99,8 @@ export const connbytes: MatchModule<ConnbytesData> = {
     if (to !== 0n && to < U64_MAX) s += `:${to}`;
     return s + ` --connbytes-mode ${d.mode} --connbytes-dir ${d.dir}`;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 0, () => connbytesMt(m.data as ConnbytesData)),
-  reference: (d) => connbytesMt(d),
+  lower: (c, m) => lowerCompatMatch(c, m, () => connbytesMt(m.data as ConnbytesData)),
+  reference: (d, _family, backend) => asNftCompat(connbytesMt(d), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

@@ -13,7 +13,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import { M_CT_ID } from '../../vm/layout.js';
 
@@ -72,8 +72,8 @@ export const connlabel: MatchModule<ConnlabelData> = {
     if (d.bit >= XT_CONNLABEL_MAXBIT) return `xt_connlabel: label bit ${d.bit} out of range (Numerical result out of range)`;
     return undefined;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 0, () => connlabelMt(m.data as ConnlabelData)),
-  reference: (d) => connlabelMt(d),
+  lower: (c, m) => lowerCompatMatch(c, m, () => connlabelMt(m.data as ConnlabelData)),
+  reference: (d, _family, backend) => asNftCompat(connlabelMt(d), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

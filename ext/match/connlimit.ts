@@ -14,7 +14,7 @@ import { parseUintOpt } from '../numbers.js';
 import { prefixMask } from '../../core/addr.js';
 import { parsePlenMask } from '../hostmask.js';
 import type { Family } from '../../core/ast.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import { be32, type MatchFn } from '../xt.js';
 import type { XtState } from '../xtstate.js';
 import { CONNCOUNT_MAX_KEYLEN, NfConncountData } from '../conncount.js';
@@ -86,8 +86,8 @@ export const connlimit: MatchModule<ConnlimitData> = {
   },
   save: (d) =>
     ` --connlimit-${d.upto ? 'upto' : 'above'} ${d.limit} --connlimit-mask ${connlimitMaskBits(d.mask)} --connlimit-${d.daddr ? 'daddr' : 'saddr'}`,
-  lower: (c, m) => lowerXtCompat(c, m, 1, (xt) => connlimitMt(m.data as ConnlimitData, c.family, xt)),
-  reference: (d, family, _backend, e) => connlimitMt(d, family, e.xt!),
+  lower: (c, m) => lowerCompatMatch(c, m, () => connlimitMt(m.data as ConnlimitData, c.family, c.xtEnv().xt), 1),
+  reference: (d, family, backend, e) => asNftCompat(connlimitMt(d, family, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

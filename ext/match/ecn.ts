@@ -11,7 +11,7 @@ import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
 import { headerPointer, type MatchFn, type XtActionParam } from '../xt.js';
 import { getDsfield } from '../dsfield.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 
 export interface EcnData {
   /** XT_ECN_OP_MATCH_CWR / _ECE / _IP: which tests are on. */
@@ -62,7 +62,7 @@ export const ecn: MatchModule<EcnData> = {
     return undefined;
   },
   lower: lowerEcn,
-  reference: ecnMt,
+  reference: (d, family, backend) => asNftCompat(ecnMt(d, family), backend),
 };
 
 // --- lowering (the VM engine) ------------------------------------------------
@@ -72,7 +72,7 @@ export const ecn: MatchModule<EcnData> = {
  * a payload load of the flags byte would not.
  */
 function lowerEcn(c: LowerCtx, m: MatchNode): void {
-  lowerXtCompat(c, m, 0, () => ecnMt(m.data as EcnData, c.family));
+  lowerCompatMatch(c, m, () => ecnMt(m.data as EcnData, c.family));
 }
 
 // --- reference semantics (--engine reference) --------------------------------

@@ -32,9 +32,10 @@ import { xtOptFcheck, xtOptFlags, xtOptUse, type XtOptEntry } from '../xtopt.js'
 import { cAtoi, cStrtoll, parseUintOpt, strtoulPrefix, strtoulWhole } from '../numbers.js';
 import { formatIPv4, formatIPv6Full, inetAton, maskToCidr, parseIPv6 } from '../../core/addr.js';
 import { M_LEN } from '../../vm/layout.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
+import { u64Add, u64FromNumber, u64Ge, u64Gt, u64Mul, u64r, u64Shl, u64Sub, u64Text } from '../u64.js';
 
 /** XT_HASHLIMIT_* mode bits. */
 const HASH_DIP = 0x01;
@@ -411,8 +412,8 @@ export const hashlimit: MatchModule<HashlimitData> = {
     }
     return undefined;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 3, (xt) => hashlimitMt(m.data as HashlimitData, c.family, xt)),
-  reference: (d, family, _backend, e) => hashlimitMt(d, family, e.xt!),
+  lower: (c, m) => lowerCompatMatch(c, m, () => hashlimitMt(m.data as HashlimitData, c.family, c.xtEnv().xt), 3),
+  reference: (d, family, backend, e) => asNftCompat(hashlimitMt(d, family, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---
@@ -423,7 +424,7 @@ export const hashlimit: MatchModule<HashlimitData> = {
  * rule's configuration and shared by the later ones (a later rule's own
  * cfg still decides INVERT, BYTES and RATE_MATCH of its match, as
  * hashlimit_mt_common reads `cfg->mode` while the entries follow the
- * table's). Credits are u64 and kept exact (BigInt); jiffies come from the
+ * table's). Credits are u64, kept exact as u32 halves (ext/u64.ts); jiffies come from the
  * node's clock at its HZ (ext/xtstate.ts).
  *
  * Entries expire `expire` ms after their last packet; htable_gc frees the
@@ -434,23 +435,55 @@ export const hashlimit: MatchModule<HashlimitData> = {
  * the table from the machine's memory: 8192 buckets above 1 GiB of RAM,
  * which nfvm assumes (so at most 65536 entries).
  */
-interface DsthashEnt {
+/**
+ * The rateinfo of struct dsthash_ent: the kernel's u64 fields as u32
+ * halves (ext/u64.ts), so that a packet costs no BigInt. Credit mode:
+ * credit, credit_cap, cost; rate-match mode: current_rate, rate, burst
+ * (rburst), interval and prev_window.
+ */
+export interface Rateinfo {
+  prev: number;
+  creditHi: number;
+  creditLo: number;
+  capHi: number;
+  capLo: number;
+  costHi: number;
+  costLo: number;
+  interval: number;
+  prevWindow: number;
+  curHi: number;
+  curLo: number;
+  rateHi: number;
+  rateLo: number;
+  rburstHi: number;
+  rburstLo: number;
+}
+
+interface DsthashEnt extends Rateinfo {
   /** dsthash_dst: src, dst (16 bytes each, IPv4 in the first 4) and ports, as the key. */
   src: Uint8Array;
   dst: Uint8Array;
   sport: number;
   dport: number;
   expires: number;
-  prev: number;
-  credit: bigint;
-  creditCap: bigint;
-  cost: bigint;
-  /** Rate-match mode. */
-  interval: number;
-  prevWindow: number;
-  currentRate: bigint;
-  rate: bigint;
-  rburst: bigint;
+}
+
+/**
+ * What rateinfo_init() gives every entry of a table (a function of the
+ * table's cfg and HZ alone), worked out once with the kernel's u64
+ * arithmetic when the table is made, and the credits per jiffy as shifts
+ * (CREDITS_PER_JIFFY and CREDITS_PER_JIFFY_BYTES are powers of two).
+ */
+export interface RateinfoInit {
+  readonly mode: number;
+  readonly hz: number;
+  /** log2(CREDITS_PER_JIFFY), log2(CREDITS_PER_JIFFY_BYTES). */
+  readonly cpjShift: number;
+  readonly cpjBytesShift: number;
+  /** CREDITS_PER_JIFFY_BYTES * HZ (below 2^32). */
+  readonly fullBytes: number;
+  /** The initial rateinfo (prev and the halves). */
+  readonly init: Readonly<Omit<Rateinfo, 'prev'>>;
 }
 
 /** struct xt_hashlimit_htable. */
@@ -461,6 +494,7 @@ class HashlimitTable implements XtProcFile, XtSaveable {
   readonly size: number;
   readonly max: number;
   readonly ratematch: boolean;
+  readonly ri: RateinfoInit;
   constructor(
     readonly cfg: HashlimitData,
     readonly family: Family,
@@ -471,6 +505,7 @@ class HashlimitTable implements XtProcFile, XtSaveable {
     this.max = cfg.max === 0 ? 8 * this.size : Math.max(cfg.max, this.size);
     this.ratematch = (cfg.mode & HL_RATE_MATCH) !== 0;
     this.nextGc = -1;
+    this.ri = rateinfoInitOf(cfg, xt.hz);
   }
 
   save(): () => void {
@@ -504,13 +539,13 @@ class HashlimitTable implements XtProcFile, XtSaveable {
     const out: string[] = [];
     const fmt = this.family === 'ip' ? (a: Uint8Array) => formatIPv4(a) : (a: Uint8Array) => formatIPv6Full(a);
     for (const e of this.ents.values()) {
-      rateinfoRecalc(e, now, this.cfg.mode, xt.hz);
+      rateinfoRecalc(e, now, this.cfg.mode, this.ri);
       const secs = Math.trunc((e.expires - now) / xt.hz);
       // in rate-match mode the union's first words are interval and prev_window, then current_rate and rate
-      const [a, b, c] = this.ratematch
-        ? [BigInt(e.interval) + (BigInt(e.prevWindow) << 32n), e.currentRate, e.rate]
-        : [e.credit, e.creditCap, e.cost];
-      out.push(`${secs} ${fmt(e.src)}:${e.sport}->${fmt(e.dst)}:${e.dport} ${a} ${b} ${c}`);
+      const abc = this.ratematch
+        ? [u64Text(e.prevWindow, e.interval), u64Text(e.curHi, e.curLo), u64Text(e.rateHi, e.rateLo)]
+        : [u64Text(e.creditHi, e.creditLo), u64Text(e.capHi, e.capLo), u64Text(e.costHi, e.costLo)];
+      out.push(`${secs} ${fmt(e.src)}:${e.sport}->${fmt(e.dst)}:${e.dport} ${abc.join(' ')}`);
     }
     return out;
   }
@@ -521,84 +556,156 @@ function msecsToJiffies(ms: number, hz: number): number {
   return Math.ceil((ms * hz) / 1000);
 }
 
-/** POW2_BELOW64(U64_MAX / (HZ*60*60*24)) and POW2_BELOW32(U32_MAX / HZ). */
-function pow2Below(x: bigint): bigint {
-  let p = 1n;
-  while (p * 2n <= x) p *= 2n;
-  return p;
-}
-const cpjCache = new Map<number, { cpj: bigint; cpjBytes: bigint }>();
-function creditsPerJiffy(hz: number): { cpj: bigint; cpjBytes: bigint } {
-  let c = cpjCache.get(hz);
-  if (!c) {
-    c = { cpj: pow2Below(U64 / BigInt(hz * 86400)), cpjBytes: pow2Below(U32 / BigInt(hz)) };
-    cpjCache.set(hz, c);
-  }
-  return c;
+/** POW2_BELOW64(U64_MAX / (HZ*60*60*24)) and POW2_BELOW32(U32_MAX / HZ), as powers of two. */
+function log2Below(x: bigint): number {
+  let s = 0;
+  while (1n << BigInt(s + 1) <= x) s++;
+  return s;
 }
 
 /** user2credits() of revision 3 at `hz`. */
 function user2creditsHz(user: bigint, hz: number): bigint {
-  const { cpj } = creditsPerJiffy(hz);
-  const hzCpj = BigInt(hz) * cpj;
+  const hzCpj = BigInt(hz) << BigInt(log2Below(U64 / BigInt(hz * 86400)));
   if (SCALE >= hzCpj) return (user / (SCALE / hzCpj)) & U64;
   return (user * (hzCpj / SCALE)) & U64;
 }
 
-function rateinfoRecalc(e: DsthashEnt, now: number, mode: number, hz: number): void {
-  const delta = now - e.prev;
-  if (delta === 0) return;
-  if (mode & HL_RATE_MATCH) {
-    const interval = e.interval * hz;
-    if (delta < interval) return;
-    e.prev = now;
-    e.prevWindow = e.currentRate * BigInt(interval) > BigInt(delta) * e.rate ? 1 : 0;
-    e.currentRate = 0n;
-    return;
-  }
-  e.prev = now;
-  const { cpj, cpjBytes } = creditsPerJiffy(hz);
-  let cap: bigint;
-  if (mode & HL_BYTES) {
-    const tmp = e.credit;
-    e.credit = (e.credit + cpjBytes * BigInt(delta)) & U64;
-    cap = cpjBytes * BigInt(hz);
-    if (tmp >= e.credit) {
-      e.credit = cap;
-      return;
-    }
-  } else {
-    e.credit = (e.credit + BigInt(delta) * cpj) & U64;
-    cap = e.creditCap;
-  }
-  if (e.credit > cap) e.credit = cap;
-}
+const hi32 = (v: bigint) => Number((v >> 32n) & U32);
+const lo32 = (v: bigint) => Number(v & U32);
 
-function rateinfoInit(e: DsthashEnt, cfg: HashlimitData, now: number, hz: number): void {
-  e.prev = now;
-  const { cpjBytes } = creditsPerJiffy(hz);
+/**
+ * rateinfo_init() for a table's cfg at `hz`, with the kernel's u64
+ * arithmetic (BigInt: once per table, never per packet).
+ */
+export function rateinfoInitOf(cfg: { mode: number; avg: bigint; burst: bigint; interval: number }, hz: number): RateinfoInit {
+  const cpjShift = log2Below(U64 / BigInt(hz * 86400));
+  const cpjBytesShift = log2Below(U32 / BigInt(hz));
+  const cpjBytes = 1n << BigInt(cpjBytesShift);
+  let credit = 0n;
+  let cap = 0n;
+  let cost = 0n;
+  let rate = 0n;
+  let rburst = 0n;
+  let interval = 0;
   if (cfg.mode & HL_RATE_MATCH) {
-    e.prevWindow = 0;
-    e.currentRate = 0n;
     if (cfg.mode & HL_BYTES) {
       const u = cfg.avg & U32;
       const r = u ? U32 / u : U32;
-      e.rate = ((r - 1n) << BYTE_SHIFT) & U64;
-      e.rburst = cfg.burst ? (cfg.burst * e.rate) & U64 : e.rate;
+      rate = ((r - 1n) << BYTE_SHIFT) & U64;
+      rburst = cfg.burst ? (cfg.burst * rate) & U64 : rate;
     } else {
-      e.rate = cfg.avg ? SCALE / cfg.avg : 0n;
-      e.rburst = (cfg.burst + e.rate) & U64;
+      rate = cfg.avg ? SCALE / cfg.avg : 0n;
+      rburst = (cfg.burst + rate) & U64;
     }
-    e.interval = cfg.interval;
+    interval = cfg.interval;
   } else if (cfg.mode & HL_BYTES) {
-    e.credit = cpjBytes * BigInt(hz);
-    e.cost = (((cfg.avg & U32) * BigInt(hz) * cpjBytes) >> 32n) & U32;
-    e.creditCap = cfg.burst;
+    credit = cpjBytes * BigInt(hz);
+    cost = (((cfg.avg & U32) * BigInt(hz) * cpjBytes) >> 32n) & U32;
+    cap = cfg.burst;
   } else {
-    e.credit = user2creditsHz((cfg.avg * cfg.burst) & U64, hz);
-    e.cost = user2creditsHz(cfg.avg, hz);
-    e.creditCap = e.credit;
+    credit = user2creditsHz((cfg.avg * cfg.burst) & U64, hz);
+    cost = user2creditsHz(cfg.avg, hz);
+    cap = credit;
   }
+  return {
+    mode: cfg.mode, hz, cpjShift, cpjBytesShift, fullBytes: Number(cpjBytes * BigInt(hz)),
+    init: {
+      creditHi: hi32(credit), creditLo: lo32(credit), capHi: hi32(cap), capLo: lo32(cap), costHi: hi32(cost), costLo: lo32(cost),
+      interval, prevWindow: 0, curHi: 0, curLo: 0, rateHi: hi32(rate), rateLo: lo32(rate), rburstHi: hi32(rburst), rburstLo: lo32(rburst),
+    },
+  };
+}
+
+/** rateinfo_init(): the table's initial rateinfo into `e`. */
+export function rateinfoInit(e: Rateinfo, ri: RateinfoInit, now: number): void {
+  Object.assign(e, ri.init);
+  e.prev = now;
+}
+
+/** rateinfo_recalc() (revision 3): the credits of the jiffies since `prev`, or a new rate-match window. */
+export function rateinfoRecalc(e: Rateinfo, now: number, mode: number, ri: RateinfoInit): void {
+  const delta = now - e.prev;
+  if (delta === 0) return;
+  if (mode & HL_RATE_MATCH) {
+    // u64 interval = dh->rateinfo.interval * HZ: a u32 product
+    const interval = (e.interval * ri.hz) % 4294967296;
+    if (delta < interval) return;
+    e.prev = now;
+    u64Mul(e.curHi, e.curLo, 0, interval);
+    const ch = u64r.hi;
+    const cl = u64r.lo;
+    u64FromNumber(delta);
+    u64Mul(u64r.hi, u64r.lo, e.rateHi, e.rateLo);
+    e.prevWindow = u64Gt(ch, cl, u64r.hi, u64r.lo) ? 1 : 0;
+    e.curHi = 0;
+    e.curLo = 0;
+    return;
+  }
+  e.prev = now;
+  // credit += delta * CREDITS_PER_JIFFY(_BYTES)
+  u64FromNumber(delta);
+  u64Shl(u64r.hi, u64r.lo, mode & HL_BYTES ? ri.cpjBytesShift : ri.cpjShift);
+  const oldHi = e.creditHi;
+  const oldLo = e.creditLo;
+  u64Add(oldHi, oldLo, u64r.hi, u64r.lo);
+  e.creditHi = u64r.hi;
+  e.creditLo = u64r.lo;
+  let capHi: number;
+  let capLo: number;
+  if (mode & HL_BYTES) {
+    capHi = 0;
+    capLo = ri.fullBytes;
+    // the addition overflowed: full credit
+    if (u64Ge(oldHi, oldLo, e.creditHi, e.creditLo)) {
+      e.creditHi = 0;
+      e.creditLo = capLo;
+      return;
+    }
+  } else {
+    capHi = e.capHi;
+    capLo = e.capLo;
+  }
+  if (u64Gt(e.creditHi, e.creditLo, capHi, capLo)) {
+    e.creditHi = capHi;
+    e.creditLo = capLo;
+  }
+}
+
+/**
+ * The spending part of hashlimit_mt_common() for a packet of `len` bytes
+ * under the rule's `mode`: true when the flow is within its rate (before
+ * --hashlimit-above's inversion).
+ */
+export function rateinfoSpend(e: Rateinfo, mode: number, len: number, ri: RateinfoInit): boolean {
+  if (mode & HL_RATE_MATCH) {
+    u64Add(e.curHi, e.curLo, 0, mode & HL_BYTES ? len : 1);
+    e.curHi = u64r.hi;
+    e.curLo = u64r.lo;
+    return !e.prevWindow && !u64Gt(e.curHi, e.curLo, e.rburstHi, e.rburstLo);
+  }
+  let costHi = e.costHi;
+  let costLo = e.costLo;
+  if (mode & HL_BYTES) {
+    // hashlimit_byte_cost(): chunks * cost (below 2^45), at most a second's credit
+    let tmp = ((len >>> 4) + 1) * (e.costHi * 4294967296 + e.costLo);
+    if (tmp > ri.fullBytes) tmp = ri.fullBytes;
+    if (u64Gt(0, tmp, e.creditHi, e.creditLo) && (e.capHi !== 0 || e.capLo !== 0)) {
+      u64Sub(e.capHi, e.capLo, 0, 1);
+      e.capHi = u64r.hi;
+      e.capLo = u64r.lo;
+      e.creditHi = 0;
+      e.creditLo = ri.fullBytes;
+    }
+    costHi = 0;
+    costLo = tmp;
+  }
+  if (u64Ge(e.creditHi, e.creditLo, costHi, costLo)) {
+    u64Sub(e.creditHi, e.creditLo, costHi, costLo);
+    e.creditHi = u64r.hi;
+    e.creditLo = u64r.lo;
+    return true;
+  }
+  return false;
 }
 
 /** maskl() over 16 bytes: keep the first `bits` bits (hashlimit_ipv6_mask for IPv6). */
@@ -704,38 +811,15 @@ function hashlimitMt(info: HashlimitData, family: Family, xt: XtState): MatchFn 
       }
       dh = {
         src: src.slice(0, alen), dst: dst.slice(0, alen), sport, dport, expires: now + expireJ, prev: now,
-        credit: 0n, creditCap: 0n, cost: 0n, interval: 0, prevWindow: 0, currentRate: 0n, rate: 0n, rburst: 0n,
+        creditHi: 0, creditLo: 0, capHi: 0, capLo: 0, costHi: 0, costLo: 0, interval: 0, prevWindow: 0, curHi: 0, curLo: 0, rateHi: 0, rateLo: 0, rburstHi: 0, rburstLo: 0,
       };
       hinfo.ents.set(k, dh);
-      rateinfoInit(dh, tcfg, now, xt.hz);
+      rateinfoInit(dh, hinfo.ri, now);
     } else {
       dh.expires = now + expireJ;
-      rateinfoRecalc(dh, now, tcfg.mode, xt.hz);
+      rateinfoRecalc(dh, now, tcfg.mode, hinfo.ri);
     }
-    const len = par.meta[M_LEN]!;
-    if (cfgMode & HL_RATE_MATCH) {
-      dh.currentRate = (dh.currentRate + (cfgMode & HL_BYTES ? BigInt(len) : 1n)) & U64;
-      if (!dh.prevWindow && dh.currentRate <= dh.rburst) return !(cfgMode & HL_INVERT);
-      return (cfgMode & HL_INVERT) !== 0;
-    }
-    let cost: bigint;
-    if (cfgMode & HL_BYTES) {
-      // hashlimit_byte_cost()
-      const { cpjBytes } = creditsPerJiffy(xt.hz);
-      const full = cpjBytes * BigInt(xt.hz);
-      let tmp = BigInt((len >>> 4) + 1) * dh.cost;
-      if (tmp > full) tmp = full;
-      if (dh.credit < tmp && dh.creditCap) {
-        dh.creditCap--;
-        dh.credit = full;
-      }
-      cost = tmp & U32;
-    } else cost = dh.cost;
-    if (dh.credit >= cost) {
-      dh.credit -= cost;
-      return !(cfgMode & HL_INVERT);
-    }
-    return (cfgMode & HL_INVERT) !== 0;
+    const within = rateinfoSpend(dh, cfgMode, par.meta[M_LEN]!, hinfo.ri);
+    return within !== ((cfgMode & HL_INVERT) !== 0);
   };
 }
-

@@ -8,7 +8,7 @@ import { fail } from '../../core/errors.js';
 import type { Family } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import type { MatchFn } from '../xt.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import { F_IPVS_PROPERTY, M_CT_DIR, M_FLAGS, M_L4PROTO, M_NHOFF, F_L4PROTO } from '../../vm/layout.js';
 import { parseProtocol } from '../protocols.js';
 import { formatHostMask, parseHostMask, parsePortX, type HostMask } from '../hostmask.js';
@@ -99,8 +99,8 @@ export const ipvs: MatchModule<IpvsData> = {
     return s;
   },
   // iptables-nft loads xt_ipvs as a compat match (nf_tables has no IPVS expression).
-  lower: (c, m) => lowerXtCompat(c, m, 0, () => ipvsMt(m.data as IpvsData, c.family)),
-  reference: (d, family) => ipvsMt(d, family),
+  lower: (c, m) => lowerCompatMatch(c, m, () => ipvsMt(m.data as IpvsData, c.family)),
+  reference: (d, family, backend) => asNftCompat(ipvsMt(d, family), backend),
 };
 
 /** IP_VS_CONN_F_FWD_MASK */

@@ -22,7 +22,7 @@ import { cAtoi, parseUintOpt } from '../numbers.js';
 import { emitLimit } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import type { LowerCtx } from '../lower.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { EngineOptions } from '../types.js';
 import type { XtState } from '../xtstate.js';
@@ -151,7 +151,7 @@ function lowerLimit(c: LowerCtx, m: MatchNode): void {
   const d = m.data as LimitData;
   if (c.legacy) {
     // iptables-legacy loads xt_limit itself: its jiffies credits, through the compat match.
-    lowerXtCompat(c, m, 0, (xt) => xtLimitMt(d, xt));
+    lowerCompatMatch(c, m, () => xtLimitMt(d, c.xtEnv().xt));
     return;
   }
   const { rate, unit } = limitRate(d.avg);

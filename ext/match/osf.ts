@@ -18,7 +18,7 @@ import { Hook } from '../../core/ast.js';
 import { fail } from '../../core/errors.js';
 import type { EngineOptions, MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import { NotModelled, type MatchFn } from '../xt.js';
 import { nfOsfMatch, NF_OSF_TTL_TRUE, type OsfFingers } from '../osf.js';
 
@@ -80,7 +80,7 @@ export const osf: MatchModule<OsfData> = {
   lower: (c, m) => {
     const f = c.engine.osf;
     if (!f) return c.refuse('match osf', m.pos, NEEDS);
-    lowerXtCompat(c, m, 0, () => osfMt(m.data as OsfData, f));
+    lowerCompatMatch(c, m, () => osfMt(m.data as OsfData, f));
   },
-  reference: (d, _family, _backend, engine) => osfMt(d, fingers(engine)),
+  reference: (d, _family, backend, engine) => asNftCompat(osfMt(d, fingers(engine)), backend),
 };

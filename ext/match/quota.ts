@@ -9,7 +9,7 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import { M_LEN } from '../../vm/layout.js';
 import type { XtState } from '../xtstate.js';
@@ -35,8 +35,8 @@ export const quota: MatchModule<QuotaData> = {
     if (!seen.has('quota')) fail('quota: option "--quota" must be specified', 'option');
   },
   save: (d) => `${d.invert ? ' !' : ''} --quota ${d.quota}`,
-  lower: (c, m) => lowerXtCompat(c, m, 0, (xt) => quotaMt(m.data as QuotaData, xt)),
-  reference: (d, _family, _backend, e) => quotaMt(d, e.xt!),
+  lower: (c, m) => lowerCompatMatch(c, m, () => quotaMt(m.data as QuotaData, c.xtEnv().xt)),
+  reference: (d, _family, backend, e) => asNftCompat(quotaMt(d, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

@@ -28,7 +28,7 @@ import type { MatchModule } from '../types.js';
 import { strtoulWhole } from '../numbers.js';
 import { strtodPrefix } from '../target/RATEEST.js';
 import { NfvmError } from '../../core/errors.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import { NotModelled, type MatchFn } from '../xt.js';
 import type { XtState } from '../xtstate.js';
 import { rateestLookup } from '../rateest.js';
@@ -240,13 +240,14 @@ export const rateest: MatchModule<RateestData> = {
   },
   lower: (c, m) => {
     try {
-      lowerXtCompat(c, m, 0, (xt) => rateestMt(m.data as RateestData, xt));
+      const fn = rateestMt(m.data as RateestData, c.xtEnv().xt);
+      lowerCompatMatch(c, m, () => fn);
     } catch (e) {
       if (e instanceof NotModelled) throw new NfvmError('check', e.message, c.file, m.pos, m.name);
       throw e;
     }
   },
-  reference: (d, _family, _backend, e) => rateestMt(d, e.xt!),
+  reference: (d, _family, backend, e) => asNftCompat(rateestMt(d, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

@@ -23,7 +23,7 @@ import { formatIPv4, formatIPv6, formatIPv6Full, inetAton, parseIPv6 } from '../
 import type { Family } from '../../core/ast.js';
 import { NF_INET_FORWARD, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 import { M_IIF } from '../../vm/layout.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtProcFile, XtSaveable, XtState } from '../xtstate.js';
 
@@ -178,8 +178,8 @@ export const recent: MatchModule<RecentData> = {
     if (n === '' || n === '.' || n === '..' || n.includes('/')) return `xt_recent: invalid list name "${n}" (EINVAL)`;
     return undefined;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 1, (xt) => recentMt(m.data as RecentData, c.family, xt)),
-  reference: (d, family, _backend, e) => recentMt(d, family, e.xt!),
+  lower: (c, m) => lowerCompatMatch(c, m, () => recentMt(m.data as RecentData, c.family, c.xtEnv().xt), 1),
+  reference: (d, family, backend, e) => asNftCompat(recentMt(d, family, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

@@ -5,7 +5,7 @@
  */
 import type { MatchModule } from '../types.js';
 import type { Family } from '../../core/ast.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import { M_IIF, M_IIFTYPE, M_MARK, M_PKTTYPE, PACKET_LOOPBACK } from '../../vm/layout.js';
 import { RTN_LOCAL, RTN_UNICAST } from '../../vm/expr/index.js';
@@ -46,8 +46,8 @@ export const rpfilter: MatchModule<RpfilterData> = {
     }
     return undefined;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 0, () => rpfilterMt(m.data as RpfilterData, c.family)),
-  reference: (d, family) => rpfilterMt(d, family),
+  lower: (c, m) => lowerCompatMatch(c, m, () => rpfilterMt(m.data as RpfilterData, c.family)),
+  reference: (d, family, backend) => asNftCompat(rpfilterMt(d, family), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

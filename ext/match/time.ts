@@ -17,7 +17,7 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { lowerXtCompat } from '../xtcompat.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { XtState } from '../xtstate.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
@@ -252,8 +252,8 @@ export const time: MatchModule<TimeData> = {
     if (d.contiguous) s += ' --contiguous';
     return s;
   },
-  lower: (c, m) => lowerXtCompat(c, m, 0, (xt) => timeMt(m.data as TimeData, xt)),
-  reference: (d, _family, _backend, e) => timeMt(d, e.xt!),
+  lower: (c, m) => lowerCompatMatch(c, m, () => timeMt(m.data as TimeData, c.xtEnv().xt)),
+  reference: (d, _family, backend, e) => asNftCompat(timeMt(d, e.xt!), backend),
 };
 
 // --- reference semantics (--engine reference; the VM runs it through nft_compat) ---

@@ -17,9 +17,9 @@
  * checkentry (the one's complement difference of the two prefixes), so no
  * transport checksum changes. An address whose words 4-7 are all 0xffff
  * cannot take the adjustment: the kernel answers with an ICMPv6 parameter
- * problem (icmpv6_send) and drops the packet. The drop is modelled; the
- * error message is recorded while tracing but not sent (the node's answer
- * path sends REJECT's replies only).
+ * problem (icmpv6_send, pointer 8 for SNPT's source, 24 for DNPT's
+ * destination, quoting the packet with its prefix already replaced) and
+ * drops it; the node sends the error (XtEnv.icmp) when the chain returns.
  */
 import { fail } from '../../core/errors.js';
 import { Hook } from '../../core/ast.js';
@@ -28,7 +28,7 @@ import { formatIPv6, maskToCidr, prefixMask } from '../../core/addr.js';
 import { parseHostMask } from '../hostmask.js';
 import { compatTargetFaces } from '../compat.js';
 import { XT_CONTINUE, type TargetFn } from '../xt.js';
-import { NF_DROP } from '../../core/netfilter.js';
+import { NF_DROP, NFPROTO_IPV6 } from '../../core/netfilter.js';
 
 interface NptData {
   /** Source prefix address (16 bytes, unmasked as given). */
@@ -110,6 +110,7 @@ function le16(a: Uint8Array, at: number): number {
 const CSUM_MANGLED_0 = 0xffff;
 /** ICMPV6_PARAMPROB / ICMPV6_HDR_FIELD, as icmpv6_send is asked. */
 const ICMPV6_PARAMPROB = 4;
+const ICMPV6_HDR_FIELD = 0;
 
 function nptTg(npt: NptData, name: 'SNPT' | 'DNPT'): TargetFn {
   // ip6t_npt_checkentry(): adjustment = ~csum_fold(csum_sub(src_sum, dst_sum))
@@ -141,8 +142,9 @@ function nptTg(npt: NptData, name: 'SNPT' | 'DNPT'): TargetFn {
       for (idx = 4; idx < 8; idx++) if (le16(d, at + 2 * idx) !== CSUM_MANGLED_0) break;
       if (idx === 8) {
         if (par.env.recording) {
-          par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: name, what: `icmpv6_send(ICMPV6_PARAMPROB ${ICMPV6_PARAMPROB}, ICMPV6_HDR_FIELD, pointer ${field}): the address cannot take the adjustment (not sent by the model)` });
+          par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: name, what: `icmpv6_send(ICMPV6_PARAMPROB ${ICMPV6_PARAMPROB}, ICMPV6_HDR_FIELD, pointer ${field}): the address cannot take the adjustment` });
         }
+        par.env.icmp?.icmpSend(NFPROTO_IPV6, ICMPV6_PARAMPROB, ICMPV6_HDR_FIELD, field);
         return NF_DROP;
       }
     }

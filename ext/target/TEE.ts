@@ -8,9 +8,17 @@
  *
  * Saved as ` --gateway ADDR[ --oif NAME]`. No table/hook restriction in the
  * kernel; checkentry refuses the all-zero gateway and an unterminated oif.
+ *
+ * tee_tg4() / tee_tg6() hand the packet to nf_dup_ipv4() / nf_dup_ipv6()
+ * (the node's: XtEnv.dup, hooks/dup.ts) and return XT_CONTINUE. The oif
+ * they pass is priv->oif: the ifindex tee_tg_check() found for the name
+ * (dev_get_by_name), -1 when no device has it (the route is then not bound
+ * to a device), kept current by the netdevice notifier.
  */
 import { fail } from '../../core/errors.js';
 import type { TargetModule } from '../types.js';
+import { XT_CONTINUE, type TargetFn } from '../xt.js';
+import { compatTargetFaces } from '../compat.js';
 import { formatAddr } from '../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 
@@ -47,7 +55,17 @@ export const TEE: TargetModule<TeeData> = {
     if (!d.gw || d.gw.every((b) => b === 0)) return 'xt_TEE: gateway address is all zeros';
     return undefined;
   },
-  lower: 'sends a clone out to the gateway (nf_dup_ipv4/ipv6): the engines cannot emit a second packet, and what becomes of the clone is the gateway\'s',
-  reference: 'sends a clone out to the gateway (nf_dup_ipv4/ipv6): the engines cannot emit a second packet, and what becomes of the clone is the gateway\'s',
+  ...compatTargetFaces(teeTg, 1),
 };
+
+/** tee_tg4() / tee_tg6(): the clone is the node's to send (XtEnv.dup); the packet goes on. */
+function teeTg(d: TeeData, family: 'ip' | 'ip6'): TargetFn {
+  const gw = d.gw ?? new Uint8Array(family === 'ip' ? 4 : 16);
+  const what = `TEE --gateway ${formatAddr(family, gw)}`;
+  return (par) => {
+    if (par.env.recording) par.env.actions.push({ kind: 'EFFECT', chain: par.chain, rule: par.rule, target: 'TEE', what: `nf_dup: clone via ${formatAddr(family, gw)}` });
+    par.env.dup?.dup(par.pkt, par.hook, gw, d.oif, what);
+    return XT_CONTINUE;
+  };
+}
 

@@ -53,6 +53,8 @@ export function icmp6Kind(type: number, code: number): string {
   if (type === ICMPV6_DEST_UNREACH) return `icmp6-${UNREACH6[code] ?? `unreachable-code-${code}`}`;
   if (type === ICMPV6_PKT_TOOBIG) return 'icmp6-packet-too-big';
   if (type === ICMPV6_TIME_EXCEED) return code === 0 ? 'icmp6-time-exceeded' : 'icmp6-fragment-reassembly-time-exceeded';
+  // ICMPV6_PARAMPROB: ICMPV6_HDR_FIELD, ICMPV6_UNK_NEXTHDR, ICMPV6_UNK_OPTION (the names ip6tables' icmp6 match prints)
+  if (type === 4 && code <= 2) return ['icmp6-bad-header', 'icmp6-unknown-header-type', 'icmp6-unknown-option'][code]!;
   return `icmp6-type-${type}-code-${code}`;
 }
 

@@ -17,7 +17,7 @@ import type { Link, Node } from '../snapshot/node.js';
 import { formatAddr } from '../route/addr.js';
 import type { FibResult } from '../route/types.js';
 import type { Packet } from '../../vm/packet.js';
-import type { DropReason, Fate, PathStep } from './fate.js';
+import type { AnswerResult, DropReason, Fate, PathStep } from './fate.js';
 
 export const EINVAL = 22;
 export const EXDEV = 18;
@@ -62,6 +62,11 @@ export interface PathCtx {
   /** 0 for a received or sent packet, 1 for an answer to it, 2 for an answer to an answer, ... */
   depth: number;
   /**
+   * The copies TEE sent while the packet was in a hook (hooks/dup.ts), in
+   * order, with the context each went out with (its own answers wait there).
+   */
+  clones: { result: AnswerResult; ctx: PathCtx }[];
+  /**
    * The fate of a packet a bridge hook entry took over (br_netfilter's
    * functions return NF_STOLEN after carrying the packet on themselves):
    * set by the entry just before it returns NF_STOLEN (hooks/bridge/).
@@ -80,7 +85,7 @@ export interface CtSpec {
 
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
   return {
-    steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth,
+    steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth, clones: [],
     brStolen: undefined, brSabotage: false,
   };
 }
@@ -103,6 +108,7 @@ export function resetPathCtx(ctx: PathCtx, quiet: boolean, ctSpec: CtSpec | unde
   ctx.stack = stack;
   if (ctx.answers.length) ctx.answers.length = 0;
   ctx.depth = depth;
+  if (ctx.clones.length) ctx.clones.length = 0;
   ctx.brStolen = undefined;
   ctx.brSabotage = false;
   return ctx;

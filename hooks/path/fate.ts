@@ -121,6 +121,8 @@ export interface AnswerResult {
   packet: Uint8Array;
   /** Header fields the kernel fills in its own way (Answer.kernelFields): nfvm's bytes differ there. */
   kernelFields: readonly string[];
+  /** A copy of the packet TEE sent to its gateway (kind 'tee-clone'), not an answer to it. */
+  clone?: boolean;
 }
 
 /** A packet that left the node (forwarded, or an answer sent out of a device): the bytes from the IP header. */

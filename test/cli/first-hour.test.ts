@@ -169,7 +169,7 @@ describe('--json', () => {
       frames: 6, delivered: 1, forwarded: 1, sent: 0, dropped: 1, rejected: 1, queued: 0, stolen: 0, bridged: 0, kernelDrops: { ttl: 1 },
       notForThisHost: 1, outgoing: 0, notIp: 0, tooLarge: 0,
       // the closed port 22 answers a reset, REJECT a port unreachable, TTL 1 a time exceeded
-      answers: { sent: 3, byKind: { 'icmp-port-unreachable': 1, 'icmp-time-exceeded': 1, 'tcp-reset': 1 }, notSent: 0 }, notes: [],
+      answers: { sent: 3, byKind: { 'icmp-port-unreachable': 1, 'icmp-time-exceeded': 1, 'tcp-reset': 1 }, notSent: 0 }, clones: { sent: 0, notSent: 0 }, notes: [],
     });
     expect(doc.text).toBe(nfvm(['replay', NODE, '--pcap', pcap, '--iface', 'eth0']).out);
     const input = doc.tables.find((t: { name: string }) => t.name === 'filter').chains[0];

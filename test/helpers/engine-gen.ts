@@ -29,7 +29,7 @@ const portRange = fc.oneof(port.map(String), fc.tuple(port, port).map(([a, b]) =
 const mportRange = fc.oneof(port.map(String), fc.tuple(port, port).filter(([a, b]) => a !== b).map(([a, b]) => `${Math.min(a, b)}:${Math.max(a, b)}`));
 const addr = fc.oneof(pick(ADDRS4), fc.tuple(pick(ADDRS4), fc.constantFrom(8, 16, 24, 31, 32, 0)).map(([a, l]) => `${a}/${l}`));
 
-type Hookish = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
+export type Hookish = 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
 
 /** A rule's matches for a chain reachable from `hooks` in `table`, as iptables text. */
 function ruleMatches(hooks: readonly Hookish[]) {

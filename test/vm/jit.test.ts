@@ -77,7 +77,7 @@ describe('how the tier runs each opcode', () => {
       immediate: 'inline', immediate32: 'inline', verdict: 'inline', counter: 'inline', lookup: 'inline', numgen: 'fallback',
       limit: 'inline', log: 'inline', ct_get: 'fallback', ct_set: 'fallback', fib: 'fallback', xt_l4: 'inline',
       reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'inline', xt_match: 'fallback',
-      xt_set_match: 'fallback', xt_set_target: 'fallback', xt_compat: 'fallback', match: 'fallback', target: 'fallback',
+      xt_set_match: 'fallback', xt_set_target: 'fallback', match: 'fallback', target: 'fallback',
     });
     // an opcode added later gets the fallback without a change to the generator
     expect(jitMode(OP_MAX)).toBe('fallback');

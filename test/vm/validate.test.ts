@@ -249,7 +249,6 @@ describe('fuzzing the validator', () => {
             chains: Int32Array.from(chains.flatMap(([first, policy, hook, rules]) => [first, policy, 0, policy >= 0 ? hook : -1, rules])),
             strings: ['c'],
             sets: [new NftSet('s', 2)],
-            compat: [],
             counters: new Float64Array(4),
             state: new Float64Array(8),
             srcmap: new Int32Array(nrules * 2),
@@ -292,7 +291,7 @@ describe('fuzzing the validator', () => {
           const p: Program = {
             family: NFPROTO_IPV4, table: 't', code: Int32Array.from(code), pool: poolArr, pool8: new Uint8Array(poolArr.buffer),
             chains: Int32Array.from(chains), strings: ['c', 'd'], sets: [new NftSet('s', 2), new NftSet('i', 1, 4).addRange([1], [9])],
-            counters: new Float64Array(8), compat: [], state: new Float64Array(12), srcmap: new Int32Array(ri * 2), nrules: ri, xt: [],
+            counters: new Float64Array(8), state: new Float64Array(12), srcmap: new Int32Array(ri * 2), nrules: ri, xt: [],
           };
           resetState(p, 0);
           if (checkProgram(p, pkts.map(buildPkt))) accepted++;

@@ -18,11 +18,10 @@ import { execNat } from './nat.js';
 import { execClassify } from './classify.js';
 import { execXtMatch } from './xtmatch.js';
 import { execXtSet } from './xtset.js';
-import { execXtCompat } from './xtcompat.js';
 import { execCompat } from './compat.js';
 
 /** The opcodes execExtra runs (the interpreter's shared case). */
-export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.FIB, Op.XT_L4, Op.REJECT, Op.QUEUE, Op.NAT, Op.CLASSIFY, Op.XT_MATCH, Op.XT_SET_MATCH, Op.XT_SET_TARGET, Op.XT_COMPAT, Op.MATCH, Op.TARGET]);
+export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.FIB, Op.XT_L4, Op.REJECT, Op.QUEUE, Op.NAT, Op.CLASSIFY, Op.XT_MATCH, Op.XT_SET_MATCH, Op.XT_SET_TARGET, Op.MATCH, Op.TARGET]);
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
@@ -47,8 +46,6 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
     case Op.XT_SET_MATCH:
     case Op.XT_SET_TARGET:
       return execXtSet(prog, pc, pkt, env);
-    case Op.XT_COMPAT:
-      return execXtCompat(prog, pc, pkt, env, chain, rule);
     case Op.MATCH:
     case Op.TARGET:
       return execCompat(prog, pc, pkt, env, chain, rule);

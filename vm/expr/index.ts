@@ -30,7 +30,6 @@ import { disasmNat, evalNat, validateNat } from './nat.js';
 import { disasmCompat, evalCompat, validateCompat } from './compat.js';
 import { disasmClassify, evalClassify, validateClassify } from './classify.js';
 import { disasmXtSet, evalXtSet, validateXtSet } from './xtset.js';
-import { disasmXtCompat, evalXtCompat, validateXtCompat } from './xtcompat.js';
 
 interface ExprKind {
   readonly validate: (prog: Program, code: Int32Array, pc: number) => string | null;
@@ -79,7 +78,6 @@ table[Op.XT_MATCH] = { validate: validateXtMatch, disasm: disasmXtMatch, eval: e
 const xtset: ExprKind = { validate: validateXtSet, disasm: disasmXtSet, eval: evalXtSet };
 table[Op.XT_SET_MATCH] = xtset;
 table[Op.XT_SET_TARGET] = xtset;
-table[Op.XT_COMPAT] = { validate: validateXtCompat, disasm: disasmXtCompat, eval: evalXtCompat };
 const compat: ExprKind = { validate: validateCompat, disasm: disasmCompat, eval: evalCompat };
 table[Op.MATCH] = compat;
 table[Op.TARGET] = compat;
@@ -105,7 +103,6 @@ export * from './ct.js';
 export * from './fib.js';
 export * from './xtl4.js';
 export * from './xtmatch.js';
-export * from './xtcompat.js';
 export * from './reject.js';
 export * from './queue.js';
 export * from './nat.js';

@@ -12,7 +12,7 @@ import {
   NFT_NG_RANDOM, NFT_RETURN, NFT_SET_INTERVAL, NftSet, ProgramBuilder, M_FLAGS, F_NFTRACE, M_PKTTYPE, M_SKUID,
   M_SKGID, M_CPU, M_PRIORITY, regSlot, emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter,
   emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange,
-  emitVerdict, emitCtGet, emitCtSet, emitFib, emitXtL4, emitReject, emitQueue, emitNat, emitXtMatchPorts, emitXtMatchTcpOpt, emitXtCompat, emitXtCompatMatch, XT_COMPAT_HOTDROP, XT_COMPAT_MATCH, XT_COMPAT_NOMATCH,
+  emitVerdict, emitCtGet, emitCtSet, emitFib, emitXtL4, emitReject, emitQueue, emitNat, emitXtMatchPorts, emitXtMatchTcpOpt, emitXtCompat,
   NFT_CT_STATE, NFT_CT_DIRECTION, NFT_CT_STATUS, NFT_CT_MARK, NFT_CT_XT_STATE, NFTA_FIB_F_SADDR, NFTA_FIB_F_DADDR,
   NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, NFT_REJECT_ICMPX_UNREACH, NFT_QUEUE_FLAG_BYPASS, NFT_QUEUE_FLAG_CPU_FANOUT,
   NAT_SNAT, NAT_DNAT, NAT_MASQ, NAT_REDIR, M_CT_STATE, M_CT_MARK, M_CT_STATUS, M_CT_DIR,
@@ -223,7 +223,7 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
     case 32: {
       // an x_tables match through nft_compat: a function of the packet (its length), hotdropping some
       const m = 2 + (bb % 5);
-      emitXtCompatMatch(b, { name: 'length', rev: 0, match: (pkt) => (pkt.len % m === 0 ? XT_COMPAT_HOTDROP * (c % 2) : pkt.len % m === 1 ? XT_COMPAT_MATCH : XT_COMPAT_NOMATCH) });
+      emitXtCompat(b, { kind: 'match', name: 'length', rev: 0, fn: (pkt) => (pkt.len % m === 0 ? -(c % 2) : pkt.len % m === 1 ? 1 : 0) });
       return;
     }
     case 33: {
