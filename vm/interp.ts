@@ -607,26 +607,26 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
 /**
  * Which code runs a Vm's chains: 'jit' the generated tier (vm/jit) from the
  * first packet, 'interp' this interpreter, 'auto' (what `nfvm replay` and
- * `trace` run) the interpreter for a program's first AUTO_PROBE_RUNS runs,
- * and the tier once those runs have walked AUTO_TIER_WALK words of bytecode
- * per run (AUTO_PROBE_RUNS * AUTO_TIER_WALK in all, reached early by long
- * walks), the interpreter for good otherwise. Both give the same verdicts, counters,
- * state and trace events; the choice is only about cost: the tier's code
- * costs compiling (generating it, and V8 optimizing every segment packets
- * reach), repaid only by packets that walk many rules; a stateful ruleset
- * whose first rules accept the established flows is walked a few rules
- * deep and runs faster on the interpreter, start-up included.
+ * `trace` run) the interpreter, measuring how far runs walk into their
+ * chains, and the tier once the walks are long and stay long: two
+ * consecutive windows of AUTO_PROBE_RUNS runs walking AUTO_TIER_WALK words
+ * of bytecode per run or more on average, or one window walking
+ * AUTO_TIER_WALK_EARLY per run (a window ends early when its walk reaches
+ * that). Both give the same verdicts, counters, state and trace events;
+ * the choice is only about cost: the tier's code costs compiling
+ * (generating it, and V8 optimizing every segment packets reach), repaid
+ * only by packets that walk many rules. A stateful ruleset whose first
+ * rules accept the established flows stays on the interpreter, its burst
+ * of connection setups (walking the NEW rules) included.
  */
 export type VmTier = 'auto' | 'jit' | 'interp';
 
-/** Runs of a program 'auto' measures before choosing. */
+/** Runs of a window 'auto' measures. */
 export const AUTO_PROBE_RUNS = 4096;
-/**
- * The average walk (words of bytecode from the base chain's start to where
- * a run stopped) from which 'auto' takes the tier: about 16 compiled
- * iptables rules (12 to 20 words each).
- */
+/** The average walk per run (words of bytecode passed) of a window that counts as long: about 16 compiled iptables rules (12 to 20 words each). */
 export const AUTO_TIER_WALK = 256;
+/** The average walk per run from which one window is enough: about 300 rules. */
+export const AUTO_TIER_WALK_EARLY = 4096;
 
 /**
  * True when `prog` stays on the interpreter: it holds a CLASSIFY record (see
@@ -650,8 +650,9 @@ export class Vm {
   readonly tier: VmTier;
   private jitProg: Program | null = null;
   private jit: JitCode | null = null;
-  /** 'auto': runs of the current program still to measure (0: chosen; env.walk counts their words). */
+  /** 'auto': runs left in the current window (0: not measuring), and the long windows in a row so far (env.walk counts the window's words). */
   private probe = 0;
+  private longWindows = 0;
   constructor(env: VmEnv = new VmEnv(), tier: VmTier = 'jit') {
     this.env = env;
     this.tier = tier;
@@ -670,9 +671,13 @@ export class Vm {
       this.jitProg = prog;
       this.jit = null;
       this.probe = 0;
+      this.longWindows = 0;
       if (interpOnly(prog)) return;
       if (this.tier === 'jit') this.jit = jitCode(prog);
-      else this.probe = AUTO_PROBE_RUNS;
+      else {
+        this.probe = AUTO_PROBE_RUNS;
+        this.env.walk = 0;
+      }
     }
   }
   /** Whether runs of the loaded program go to the generated tier (for 'auto': chosen so far). */
@@ -685,15 +690,20 @@ export class Vm {
     if (j !== null) return jitDoChain(j, baseChain, pkt, this.regs, this.stack, this.env);
     const env = this.env;
     if (this.probe === 0) return nftDoChain(prog, baseChain, pkt, this.regs, this.stack, env);
-    if (this.probe === AUTO_PROBE_RUNS) env.walk = 0;
     const v = nftDoChain(prog, baseChain, pkt, this.regs, this.stack, env);
     // a prefix of a chain left by a jump and walked on after the return
     // counts twice: a proxy, good enough for a choice of cost only
-    // the tier as soon as the walk reaches what the probe runs would need on average (a long chain tiers up early)
-    if (env.walk >= AUTO_PROBE_RUNS * AUTO_TIER_WALK) {
+    if (env.walk >= AUTO_PROBE_RUNS * AUTO_TIER_WALK_EARLY) {
       this.probe = 0;
       this.jit = jitCode(prog);
-    } else this.probe--;
+    } else if (--this.probe === 0) {
+      this.longWindows = env.walk >= AUTO_PROBE_RUNS * AUTO_TIER_WALK ? this.longWindows + 1 : 0;
+      if (this.longWindows >= 2) this.jit = jitCode(prog);
+      else {
+        this.probe = AUTO_PROBE_RUNS;
+        env.walk = 0;
+      }
+    }
     return v;
   }
 }

@@ -117,18 +117,18 @@ describe("the tier 'auto' chooses (what nfvm replay runs)", () => {
     ipOptions: false, sport: 40000, dport: 22, tcpFlags: 16, tcpOptions: false, icmpType: 0, icmpCode: 0, truncate: undefined, payload: 0, iif: 'eth0', oif: 'eth1',
     mark: 0, ctstate: 2, ctmark: 0, pkttype: 0,
   } as const;
-  const ruleset = (established: boolean) => {
+  const ruleset = (established: boolean, rules: number) => {
     const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
     if (established) lines.push('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
-    for (let i = 0; i < 300; i++) lines.push(`-A FORWARD -s 10.${i >> 8}.${i & 255}.1/32 -p tcp -m tcp --dport ${1000 + i} -j DROP`);
+    for (let i = 0; i < rules; i++) lines.push(`-A FORWARD -s 10.${i >> 8}.${i & 255}.1/32 -p tcp -m tcp --dport ${1000 + i} -j DROP`);
     lines.push('COMMIT', '');
     return parseRestore(lines.join('\n'));
   };
-  const runs = AUTO_PROBE_RUNS + 10;
+  const runs = 2 * AUTO_PROBE_RUNS + 10;
   const counters = (e: ReturnType<typeof vmTable>) => Array.from(e.compiled.program.counters);
 
   it('the tier for packets that walk a long chain, with the counters the interpreter gives', () => {
-    const rs = ruleset(false);
+    const rs = ruleset(false, 300);
     const auto = vmTable(rs, 'filter', { optimize: 0, tier: 'auto' });
     const interp = vmTable(rs, 'filter', { optimize: 0, tier: 'interp' });
     expect(auto.vm.onTier).toBe(false);
@@ -137,11 +137,16 @@ describe("the tier 'auto' chooses (what nfvm replay runs)", () => {
     expect(counters(auto)).toEqual(counters(interp));
   });
 
-  it('the interpreter for packets a first rule accepts (a stateful firewall\'s established flows)', () => {
-    const rs = ruleset(true);
+  it('the interpreter for packets a first rule accepts (a stateful firewall\'s established flows), after a burst of new connections walking the chain', () => {
+    // the burst walks the 100 rules (about 1,500 words), the window after it one rule
+    const rs = ruleset(true, 100);
     const auto = vmTable(rs, 'filter', { optimize: 0, tier: 'auto' });
     const interp = vmTable(rs, 'filter', { optimize: 0, tier: 'interp' });
-    for (let i = 0; i < runs; i++) expect(auto.run('FORWARD', genPacketOf(g))).toBe(interp.run('FORWARD', genPacketOf(g)));
+    const fresh = { ...g, ctstate: 8 };
+    for (let i = 0; i < 2 * runs; i++) {
+      const p = i < AUTO_PROBE_RUNS ? fresh : g;
+      expect(auto.run('FORWARD', genPacketOf(p))).toBe(interp.run('FORWARD', genPacketOf(p)));
+    }
     expect(auto.vm.onTier).toBe(false);
     expect(counters(auto)).toEqual(counters(interp));
   });
