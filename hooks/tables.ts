@@ -32,7 +32,7 @@ import { logBody } from './path/log.js';
 import type { NodeDup } from './dup.js';
 import type { NodeXtIcmp } from './xt-icmp.js';
 
-/** 'vm': the bytecode on the execution tier; 'interp': the bytecode on the interpreter; 'reference': the x_tables evaluator. */
+/** 'vm': the bytecode on the execution tier where packets walk long chains, else the interpreter (vm/interp.ts VmTier 'auto'); 'interp': the bytecode on the interpreter; 'reference': the x_tables evaluator. */
 export type EngineKind = 'vm' | 'interp' | 'reference';
 
 export interface TablesOptions extends EngineOptions {
@@ -65,7 +65,7 @@ export function loadTables(rs: Ruleset, o: TablesOptions): Tables {
   for (const [name, ast] of rs.tables) {
     const engine = o.engine === 'reference'
       ? referenceTable(rs, name, o)
-      : vmTable(rs, name, { ...o, tier: o.engine === 'interp' ? 'interp' : 'jit' });
+      : vmTable(rs, name, { ...o, tier: o.engine === 'interp' ? 'interp' : 'auto' });
     engines.set(name, engine);
     for (const s of hookSlots(pf, o.backend, { tables: [name] })) {
       ops.push({

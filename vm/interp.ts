@@ -573,6 +573,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
     }
 
     // A rule gave a verdict, or the chain ended (v === NFT_CONTINUE).
+    env.walk = (env.walk + pc - chains[chain * CHAIN_WORDS + CH_FIRST]!) | 0;
     // as nft_do_chain: the netfilter verdicts by their low byte (a queue number
     // of 32768 or more makes the int32 negative); NFT_* codes end in 0xfb..0xff
     const low = v & NF_VERDICT_MASK;
@@ -603,6 +604,30 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
 }
 
 /**
+ * Which code runs a Vm's chains: 'jit' the generated tier (vm/jit) from the
+ * first packet, 'interp' this interpreter, 'auto' (what `nfvm replay` and
+ * `trace` run) the interpreter, measuring how far runs walk into their
+ * chains, and the tier once the walks are long and stay long: two
+ * consecutive windows of AUTO_PROBE_RUNS runs walking AUTO_TIER_WALK words
+ * of bytecode per run or more on average, or one window walking
+ * AUTO_TIER_WALK_EARLY per run (a window ends early when its walk reaches
+ * that). Both give the same verdicts, counters, state and trace events;
+ * the choice is only about cost: the tier's code costs compiling
+ * (generating it, and V8 optimizing every segment packets reach), repaid
+ * only by packets that walk many rules. A stateful ruleset whose first
+ * rules accept the established flows stays on the interpreter, its burst
+ * of connection setups (walking the NEW rules) included.
+ */
+export type VmTier = 'auto' | 'jit' | 'interp';
+
+/** Runs of a window 'auto' measures. */
+export const AUTO_PROBE_RUNS = 4096;
+/** The average walk per run (words of bytecode passed) of a window that counts as long: about 16 compiled iptables rules (12 to 20 words each). */
+export const AUTO_TIER_WALK = 256;
+/** The average walk per run from which one window is enough: about 300 rules. */
+export const AUTO_TIER_WALK_EARLY = 4096;
+
+/**
  * True when `prog` stays on the interpreter: it holds a CLASSIFY record (see
  * Vm.load). A program with an x_tables target that may rewrite the packet
  * runs on the tier: the generator reloads the header fields after it
@@ -616,9 +641,6 @@ function interpOnly(prog: Program): boolean {
   return false;
 }
 
-/** Which code runs a Vm's chains: the generated tier (vm/jit) or this interpreter. */
-export type VmTier = 'jit' | 'interp';
-
 /** A VM instance: preallocated registers, jump stack and environment. */
 export class Vm {
   readonly regs = new NftRegs();
@@ -627,28 +649,60 @@ export class Vm {
   readonly tier: VmTier;
   private jitProg: Program | null = null;
   private jit: JitCode | null = null;
+  /** 'auto': runs left in the current window (0: not measuring), and the long windows in a row so far (env.walk counts the window's words). */
+  private probe = 0;
+  private longWindows = 0;
   constructor(env: VmEnv = new VmEnv(), tier: VmTier = 'jit') {
     this.env = env;
     this.tier = tier;
   }
   /**
    * Builds the generated code of `prog` now rather than at its first packet
-   * (the tier only). A program with classifier prefilters (CLASSIFY, the
-   * optimizer's) stays on the interpreter: the tier runs it exactly (the
-   * classifier inlined, held to the interpreter by test/vm/property.test.ts)
-   * but measured 10-70% slower per packet on a 1,000-rule ACL (a packet the
-   * classifier places enters a second segment through the driver).
+   * ('jit'), or starts measuring it ('auto'). A program with classifier
+   * prefilters (CLASSIFY, the optimizer's) stays on the interpreter: the tier
+   * runs it exactly (the classifier inlined, held to the interpreter by
+   * test/vm/property.test.ts) but measured 10-70% slower per packet on a
+   * 1,000-rule ACL (a packet the classifier places enters a second segment
+   * through the driver).
    */
   load(prog: Program): void {
-    if (this.tier === 'jit' && prog !== this.jitProg) {
-      this.jit = interpOnly(prog) ? null : jitCode(prog);
+    if (this.tier !== 'interp' && prog !== this.jitProg) {
       this.jitProg = prog;
+      this.jit = null;
+      this.probe = 0;
+      this.longWindows = 0;
+      if (interpOnly(prog)) return;
+      if (this.tier === 'jit') this.jit = jitCode(prog);
+      else {
+        this.probe = AUTO_PROBE_RUNS;
+        this.env.walk = 0;
+      }
     }
   }
+  /** Whether runs of the loaded program go to the generated tier (for 'auto': chosen so far). */
+  get onTier(): boolean {
+    return this.jit !== null;
+  }
   run(prog: Program, baseChain: number, pkt: Packet): number {
-    if (this.tier === 'jit' && prog !== this.jitProg) this.load(prog);
+    if (this.tier !== 'interp' && prog !== this.jitProg) this.load(prog);
     const j = this.jit;
-    if (this.tier === 'interp' || j === null) return nftDoChain(prog, baseChain, pkt, this.regs, this.stack, this.env);
-    return jitDoChain(j, baseChain, pkt, this.regs, this.stack, this.env);
+    if (j !== null) return jitDoChain(j, baseChain, pkt, this.regs, this.stack, this.env);
+    const env = this.env;
+    if (this.probe === 0) return nftDoChain(prog, baseChain, pkt, this.regs, this.stack, env);
+    const v = nftDoChain(prog, baseChain, pkt, this.regs, this.stack, env);
+    // a prefix of a chain left by a jump and walked on after the return
+    // counts twice: a proxy, good enough for a choice of cost only
+    if (env.walk >= AUTO_PROBE_RUNS * AUTO_TIER_WALK_EARLY) {
+      this.probe = 0;
+      this.jit = jitCode(prog);
+    } else if (--this.probe === 0) {
+      this.longWindows = env.walk >= AUTO_PROBE_RUNS * AUTO_TIER_WALK ? this.longWindows + 1 : 0;
+      if (this.longWindows >= 2) this.jit = jitCode(prog);
+      else {
+        this.probe = AUTO_PROBE_RUNS;
+        env.walk = 0;
+      }
+    }
+    return v;
   }
 }

@@ -90,6 +90,12 @@ export class VmEnv {
   traceHead = 0;
   /** Program rule index of the reject that ended the last run, -1 when none (engine/vm-table.ts clears it per run). */
   rejectRule = -1;
+  /**
+   * Words of bytecode the interpreter walked (int32, wrapping): at each
+   * chain it leaves (a verdict, a jump, its END), the distance from the
+   * chain's start. What Vm 'auto' measures.
+   */
+  walk = 0;
   /** The node's conntrack table and NAT core (vm/ct-env.ts), null for an engine without a node. */
   ct: NfCtEnv | null = null;
   /** The node's ipsets (vm/ipset.ts), null for an engine without them. */

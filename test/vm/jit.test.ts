@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { JitSource, jitName } from '../../vm/jit/src.js';
 import { jitCode, jitMode, OP_INFO, OP_MAX, Op, VmError } from '../../vm/index.js';
+import { AUTO_PROBE_RUNS } from '../../vm/interp.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { compileTable } from '../../compiler/compile.js';
 import { referenceTable } from '../../engine/reference/index.js';
@@ -67,7 +68,7 @@ COMMIT
 });
 
 describe('how the tier runs each opcode', () => {
-  it('lists every opcode as structure, inlined, or through the fallback', () => {
+  it('lists every opcode as structure, inlined, called (execExtra) or through the fallback', () => {
     const modes: Record<string, string> = {};
     for (let op = 1; op < OP_MAX; op++) modes[OP_INFO[op]!.name] = jitMode(op);
     expect(modes).toEqual({
@@ -75,9 +76,9 @@ describe('how the tier runs each opcode', () => {
       payload: 'inline', payload_fast: 'inline', payload_cmp: 'inline', meta_cmp: 'inline', cmp: 'inline', cmp_eq32: 'inline',
       bitwise: 'inline', bitwise32: 'inline', range: 'inline', byteorder: 'fallback', meta_get: 'inline', meta_set: 'fallback',
       immediate: 'inline', immediate32: 'inline', verdict: 'inline', counter: 'inline', lookup: 'inline', numgen: 'fallback',
-      limit: 'inline', log: 'inline', ct_get: 'fallback', ct_set: 'fallback', fib: 'fallback', xt_l4: 'inline',
-      reject: 'fallback', queue: 'fallback', nat: 'fallback', classify: 'inline', xt_match: 'fallback',
-      xt_set_match: 'fallback', xt_set_target: 'fallback', match: 'fallback', target: 'fallback',
+      limit: 'inline', log: 'inline', ct_get: 'inline', ct_set: 'call', fib: 'call', xt_l4: 'inline',
+      reject: 'call', queue: 'call', nat: 'call', classify: 'inline', xt_match: 'fallback',
+      xt_set_match: 'call', xt_set_target: 'call', match: 'call', target: 'fallback',
     });
     // an opcode added later gets the fallback without a change to the generator
     expect(jitMode(OP_MAX)).toBe('fallback');
@@ -107,5 +108,46 @@ COMMIT
     for (const optimize of [0, 1] as const) {
       for (const tier of ['jit', 'interp'] as const) expect(vmTable(rs, 'mangle', { optimize, tier }).run('OUTPUT', genPacketOf(g)), `${tier} -O${optimize}`).toBe(queued);
     }
+  });
+});
+
+describe("the tier 'auto' chooses (what nfvm replay runs)", () => {
+  const g = {
+    chain: 'FORWARD', ethernet: false, srcMac: '02:00:00:00:00:01', src: '10.0.0.7', dst: '10.1.0.5', proto: 6, ttl: 64, tos: 0, fragoff: 0, mf: false,
+    ipOptions: false, sport: 40000, dport: 22, tcpFlags: 16, tcpOptions: false, icmpType: 0, icmpCode: 0, truncate: undefined, payload: 0, iif: 'eth0', oif: 'eth1',
+    mark: 0, ctstate: 2, ctmark: 0, pkttype: 0,
+  } as const;
+  const ruleset = (established: boolean, rules: number) => {
+    const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]'];
+    if (established) lines.push('-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT');
+    for (let i = 0; i < rules; i++) lines.push(`-A FORWARD -s 10.${i >> 8}.${i & 255}.1/32 -p tcp -m tcp --dport ${1000 + i} -j DROP`);
+    lines.push('COMMIT', '');
+    return parseRestore(lines.join('\n'));
+  };
+  const runs = 2 * AUTO_PROBE_RUNS + 10;
+  const counters = (e: ReturnType<typeof vmTable>) => Array.from(e.compiled.program.counters);
+
+  it('the tier for packets that walk a long chain, with the counters the interpreter gives', () => {
+    const rs = ruleset(false, 300);
+    const auto = vmTable(rs, 'filter', { optimize: 0, tier: 'auto' });
+    const interp = vmTable(rs, 'filter', { optimize: 0, tier: 'interp' });
+    expect(auto.vm.onTier).toBe(false);
+    for (let i = 0; i < runs; i++) expect(auto.run('FORWARD', genPacketOf(g))).toBe(interp.run('FORWARD', genPacketOf(g)));
+    expect(auto.vm.onTier).toBe(true);
+    expect(counters(auto)).toEqual(counters(interp));
+  });
+
+  it('the interpreter for packets a first rule accepts (a stateful firewall\'s established flows), after a burst of new connections walking the chain', () => {
+    // the burst walks the 100 rules (about 1,500 words), the window after it one rule
+    const rs = ruleset(true, 100);
+    const auto = vmTable(rs, 'filter', { optimize: 0, tier: 'auto' });
+    const interp = vmTable(rs, 'filter', { optimize: 0, tier: 'interp' });
+    const fresh = { ...g, ctstate: 8 };
+    for (let i = 0; i < 2 * runs; i++) {
+      const p = i < AUTO_PROBE_RUNS ? fresh : g;
+      expect(auto.run('FORWARD', genPacketOf(p))).toBe(interp.run('FORWARD', genPacketOf(p)));
+    }
+    expect(auto.vm.onTier).toBe(false);
+    expect(counters(auto)).toEqual(counters(interp));
   });
 });

@@ -61,8 +61,8 @@ const XT_STATE_SNAT = 1 << 6;
 const XT_STATE_DNAT = 1 << 7;
 
 /** Record words. */
-const CT_REG = 1;
-const CT_KEY = 2;
+export const CT_REG = 1;
+export const CT_KEY = 2;
 const CT_DIR = 3;
 
 /** Bytes a key loads (0: not a load key). */
@@ -144,6 +144,23 @@ function storeBe32(r8: Uint8Array, o: number, w: number): void {
   r8[o + 3] = w & 0xff;
 }
 
+/** The `ct state` word of the packet's metadata (nft_ct_get_eval NFT_CT_STATE): INVALID without a conntrack. */
+export function ctStateWord(m: Int32Array): number {
+  const s = m[M_CT_STATE]!;
+  return s !== 0 ? s : m[M_CT_DIR] === -1 ? NF_CT_STATE_INVALID_BIT : 0;
+}
+
+/** The xt_conntrack/xt_state state word (NFT_CT_XT_STATE): ctinfo bits with SNAT/DNAT, or INVALID/UNTRACKED without a conntrack. */
+export function ctXtStateWord(m: Int32Array): number {
+  const s = m[M_CT_STATE]!;
+  if (m[M_CT_DIR] === -1) return s & NF_CT_STATE_UNTRACKED_BIT ? XT_STATE_UNTRACKED : NF_CT_STATE_INVALID_BIT;
+  let w = s & 0x0e;
+  const st = m[M_CT_STATUS]!;
+  if (st & IPS_SRC_NAT) w |= XT_STATE_SNAT;
+  if (st & IPS_DST_NAT) w |= XT_STATE_DNAT;
+  return w;
+}
+
 /** nft_ct_get_eval() / nft_ct_set_eval(): NFT_CONTINUE or NFT_BREAK. */
 export function execCt(code: Int32Array, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv): number {
   const m = pkt.meta;
@@ -159,24 +176,12 @@ export function execCt(code: Int32Array, pc: number, pkt: Packet, regs: NftRegs,
     return NFT_CONTINUE;
   }
   switch (key) {
-    case NFT_CT_STATE: {
-      const s = m[M_CT_STATE]!;
-      r32[reg] = s !== 0 ? s : noCt ? NF_CT_STATE_INVALID_BIT : 0;
+    case NFT_CT_STATE:
+      r32[reg] = ctStateWord(m);
       return NFT_CONTINUE;
-    }
-    case NFT_CT_XT_STATE: {
-      const s = m[M_CT_STATE]!;
-      let w: number;
-      if (noCt) w = s & NF_CT_STATE_UNTRACKED_BIT ? XT_STATE_UNTRACKED : NF_CT_STATE_INVALID_BIT;
-      else {
-        w = s & 0x0e;
-        const st = m[M_CT_STATUS]!;
-        if (st & IPS_SRC_NAT) w |= XT_STATE_SNAT;
-        if (st & IPS_DST_NAT) w |= XT_STATE_DNAT;
-      }
-      r32[reg] = w;
+    case NFT_CT_XT_STATE:
+      r32[reg] = ctXtStateWord(m);
       return NFT_CONTINUE;
-    }
     default:
   }
   if (noCt) return NFT_BREAK;

@@ -36,7 +36,7 @@
 import { Op, OP_INFO, Rec } from '../opcodes.js';
 import {
   CHAIN_WORDS, CH_FIRST, F_L4PROTO, F_MAC_HEADER, IFNAMSIZ, M_CPU, M_END, M_FLAGS, M_FRAGOFF, M_IIF, M_IIFGROUP,
-  M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
+  M_IIFNAME, M_IIFTYPE, M_CT_DIR, M_CT_STATUS, M_CT_MARK, M_L4PROTO, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
   M_OIFTYPE, M_PKTTYPE, M_PRIORITY, M_PROTOCOL, M_SECMARK, M_SKGID, M_SKUID, M_THOFF, NFT_BITWISE_MASK_XOR, NFT_BREAK,
   NFT_CMP_EQ, NFT_CMP_GT, NFT_CMP_LT, NFT_CMP_LTE, NFT_CMP_NEQ, NFT_CONTINUE, NFT_LIMIT_F_INV,
   NFT_LOOKUP_F_INV, NFT_META_CPU, NFT_META_IIF, NFT_META_IIFGROUP, NFT_META_IIFNAME, NFT_META_BRI_IIFNAME, NFT_META_BRI_OIFNAME, M_BRIINAME, M_BRIONAME, NFT_META_IIFTYPE,
@@ -57,6 +57,7 @@ import { Payload, PayloadFast } from '../expr/payload.js';
 import { Cmp, CmpEq32 } from '../expr/cmp.js';
 import { MetaCmp, PayloadCmp } from '../expr/fused.js';
 import { XT_L4_HDRLEN } from '../expr/xtl4.js';
+import { CT_KEY, CT_REG, NFT_CT_DIRECTION, NFT_CT_MARK, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE } from '../expr/ct.js';
 import { JitSource, jitName } from './src.js';
 
 /** Segment results besides verdicts: go on at out[OUT_PC] (another segment). */
@@ -71,17 +72,29 @@ export const OUT_TARGET = 2;
 /** Words of records after which a chain is cut into a new segment. */
 const SEGMENT_WORDS = 600;
 
-/** How each opcode runs in the tier: inlined code, or the per-expression fallback. RULE and END are structure. */
-export type JitMode = 'structure' | 'inline' | 'fallback';
+/**
+ * How each opcode runs in the tier: inlined code, a direct call of the
+ * interpreter's execExtra, or the per-expression fallback. RULE and END are structure.
+ */
+export type JitMode = 'structure' | 'inline' | 'call' | 'fallback';
+
+/**
+ * Kinds the interpreter hands to execExtra that never move (CLS_JUMP), so
+ * generated code calls execExtra itself (CT_GET too, for keys it does not inline).
+ */
+const CALLED: readonly number[] = [Op.CT_SET, Op.FIB, Op.REJECT, Op.QUEUE, Op.NAT, Op.XT_SET_MATCH, Op.XT_SET_TARGET, Op.MATCH];
+const CALLED_SET: ReadonlySet<number> = new Set(CALLED);
 
 /** The opcodes the generator inlines (others call the fallback; META_GET with a key not listed below does too). */
 const INLINED: ReadonlySet<number> = new Set([
   Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
   Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG, Op.CLASSIFY, Op.XT_L4,
+  Op.CT_GET, ...CALLED,
 ]);
 
 export function jitMode(op: number): JitMode {
   if (op === Op.RULE || op === Op.END) return 'structure';
+  if (CALLED_SET.has(op)) return 'call';
   return INLINED.has(op) ? 'inline' : 'fallback';
 }
 
@@ -169,7 +182,7 @@ function prologue(s: JitSource): void {
   s.js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
 const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
-const copy8 = K.copy8, cmp8 = K.cmp8;
+const copy8 = K.copy8, cmp8 = K.cmp8, extra = K.extra, ctStateWord = K.ctStateWord, ctXtStateWord = K.ctXtStateWord;
 const prog = K.prog, classify = K.classify, slotAt = K.slotAt;
 return function segment(pc, pkt, regs, env) {
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
@@ -494,6 +507,11 @@ counters[${i + 1}] += meta[${M_LEN}];
     case Op.META_GET:
       return emitMetaGet(seg, code[pc + Meta.REG]!, code[pc + Meta.KEY]!, rule);
     case Op.CMP: {
+      const op = code[pc + Cmp.OP]!;
+      if (op === NFT_CMP_EQ || op === NFT_CMP_NEQ) {
+        emitCmpWords(s, prog, code[pc + Cmp.SREG]!, code[pc + Cmp.POOL]!, code[pc + Cmp.LEN]!, op === NFT_CMP_EQ);
+        return false;
+      }
       const sr = code[pc + Cmp.SREG]! << 2;
       const p = code[pc + Cmp.POOL]! << 2;
       s.js`diff = cmp8(r8, ${sr}, pool8, ${p}, ${code[pc + Cmp.LEN]!});
@@ -554,9 +572,81 @@ diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
       s.js`traceRecord(env, ${TRACE_LOG}, ${chain}, ${rule}, 0, ${pc});
 `;
       return false;
+    case Op.CT_GET: {
+      // the keys read from the packet's metadata alone (execCt's)
+      const d = code[pc + CT_REG]!;
+      switch (code[pc + CT_KEY]!) {
+        case NFT_CT_STATE: s.js`r32[${d}] = ctStateWord(meta);
+`; return false;
+        case NFT_CT_XT_STATE: s.js`r32[${d}] = ctXtStateWord(meta);
+`; return false;
+        case NFT_CT_DIRECTION: s.js`if (meta[${M_CT_DIR}] === (-1)) break r;
+r32[${d}] = meta[${M_CT_DIR}] & 255;
+`; return false;
+        case NFT_CT_STATUS: s.js`if (meta[${M_CT_DIR}] === (-1)) break r;
+r32[${d}] = meta[${M_CT_STATUS}];
+`; return false;
+        case NFT_CT_MARK: s.js`if (meta[${M_CT_DIR}] === (-1)) break r;
+r32[${d}] = meta[${M_CT_MARK}];
+`; return false;
+        default: return emitExtra(s, chain, rule, pc, next);
+      }
+    }
+    case Op.CT_SET:
+    case Op.FIB:
+    case Op.REJECT:
+    case Op.QUEUE:
+    case Op.NAT:
+    case Op.XT_SET_MATCH:
+    case Op.XT_SET_TARGET:
+    case Op.MATCH:
+      return emitExtra(s, chain, rule, pc, next);
     default:
       return null;
   }
+}
+
+/**
+ * A record the interpreter hands to execExtra, called directly (these
+ * kinds return NFT_CONTINUE, NFT_BREAK or a verdict, never a move:
+ * vm/expr/extra.ts), as the interpreter does.
+ */
+function emitExtra(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
+  s.js`v = extra(prog, ${pc}, pkt, regs, env, ${chain}, ${rule});
+if (v !== ${NFT_CONTINUE}) {
+if (v === ${NFT_BREAK}) break r;
+out[${OUT_NEXT}] = ${next};
+return v;
+}
+`;
+  return false;
+}
+
+/**
+ * An equality compare (NFT_CMP_EQ/NEQ) of `len` register bytes with pool
+ * data, word by word: the pool words enter the source as literals, the
+ * register words are read in host order as the pool was written (a partial
+ * last word masked to its bytes).
+ */
+function emitCmpWords(s: JitSource, prog: Program, sreg: number, pool: number, len: number, eq: boolean): void {
+  const words = (len + 3) >>> 2;
+  s.js`if (`;
+  for (let k = 0; k < words; k++) {
+    const rem = len - 4 * k;
+    const mask = rem >= 4 ? -1 : (1 << (8 * rem)) - 1;
+    const want = prog.pool[pool + k]! & mask;
+    if (k > 0) {
+      if (eq) s.js` || `;
+      else s.js` && `;
+    }
+    if (mask === -1) {
+      if (eq) s.js`r32[${sreg + k}] !== ${want}`;
+      else s.js`r32[${sreg + k}] === ${want}`;
+    } else if (eq) s.js`(r32[${sreg + k}] & ${mask}) !== ${want}`;
+    else s.js`(r32[${sreg + k}] & ${mask}) === ${want}`;
+  }
+  s.js`) break r;
+`;
 }
 
 /** meta load (interp.ts META_GET): keys that need no device or socket are plain loads; the others BREAK when absent. */
@@ -579,8 +669,8 @@ r32[${d}] = x;
     case NFT_META_BRI_IIFNAME:
     case NFT_META_BRI_OIFNAME: {
       const at = (key === NFT_META_IIFNAME ? M_IIFNAME : key === NFT_META_OIFNAME ? M_OIFNAME : key === NFT_META_BRI_IIFNAME ? M_BRIINAME : M_BRIONAME) << 2;
-      s.js`x = 0;
-copy8(r8, ${d << 2}, pkt.metaBytes, ${at}, ${IFNAMSIZ});
+      // the name's IFNAMSIZ bytes are four metadata words
+      for (let k = 0; k < IFNAMSIZ / 4; k++) s.js`r32[${d + k}] = meta[${(at >> 2) + k}];
 `;
       return false;
     }

@@ -23,6 +23,7 @@ import type { EvalCtx } from '../expr/common.js';
 import { EXTRA_OPS, execExtra } from '../expr/extra.js';
 import { CLS_JUMP, clsPc, execClassify } from '../expr/classify.js';
 import { limitCost, limitOver } from '../expr/limit.js';
+import { ctStateWord, ctXtStateWord } from '../expr/ct.js';
 import { pkttypeLoopback } from '../expr/meta.js';
 import { generate, OUT_NEXT, OUT_PC, OUT_TARGET, SEG_GO, WITHIN_DISPATCH, type GenOptions } from './gen.js';
 
@@ -164,6 +165,7 @@ export function jitCode(prog: Program, opts: GenOptions = {}): JitCode {
   const kit = Object.freeze({
     prog, classify: execClassify, slotAt, code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
     out, clsPc, fallback: jitFallbackOf(prog), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback, copy8, cmp8,
+    extra: execExtra, ctStateWord, ctXtStateWord,
   });
   const segments: Segment[] = [];
   for (const src of sources) segments.push(new Function('K', src)(kit) as Segment);
