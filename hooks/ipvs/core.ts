@@ -41,10 +41,10 @@ import type { Fate } from '../path/fate.js';
 import { ipvsSlots } from '../priorities.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 import { jiffiesAt } from '../conntrack/core.js';
-import { IpvsConn, IpvsConnTable, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, type IpvsSysctl } from './conn.js';
+import { IpvsConn, IpvsConnTable, addrWords, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, type IpvsSysctl } from './conn.js';
 import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
 import type { IpvsService } from './service.js';
-import { buildServices } from './service.js';
+import { IpvsSvcTable, buildServices } from './service.js';
 import type { SchedPacket } from './sched/index.js';
 import { ipipEncap, ipvsManip } from './xmit.js';
 
@@ -83,8 +83,9 @@ export class NodeIpvs implements XtIpvs {
   /** The node's clock in nanoseconds (the connection timers run on its jiffies). */
   nowNs = 0;
   /** ip_vs_svc_table keyed by protocol, address and port; ip_vs_svc_fwm_table by family and mark. */
-  private readonly byAddr = new Map<string, IpvsService>();
-  private readonly byMark = new Map<string, IpvsService>();
+  private svcTab: IpvsSvcTable;
+  /** The headers of the packet in hand (headers() fills them; no object per packet). */
+  private readonly h = new Headers();
   /** The fate of the packet the last entry stole or dropped (the fate translator reads it). */
   private fate: Fate | undefined;
   /** A scratch packet for the output routes to real servers. */
@@ -92,6 +93,7 @@ export class NodeIpvs implements XtIpvs {
 
   constructor(readonly cfg: IpvsConfig, readonly sysctl: IpvsSysctl, readonly env: IpvsNodeEnv) {
     this.table = new IpvsConnTable(sysctl);
+    this.svcTab = new IpvsSvcTable([]);
     this.reset();
   }
 
@@ -99,13 +101,7 @@ export class NodeIpvs implements XtIpvs {
   private reset(): void {
     this.services = buildServices(this.cfg);
     this.table = new IpvsConnTable(this.sysctl);
-    this.byAddr.clear();
-    this.byMark.clear();
-    for (const s of this.services) {
-      const c = s.conf;
-      if (c.fwmark) this.byMark.set(`${c.family}|${c.fwmark}`, s);
-      else this.byAddr.set(svcKey(c.protocol, c.addr, c.port), s);
-    }
+    this.svcTab = new IpvsSvcTable(this.services);
     this.used = false;
   }
 
@@ -152,11 +148,19 @@ export class NodeIpvs implements XtIpvs {
    * address (nullsvc_counter).
    */
   serviceFind(family: 4 | 6, mark: number, protocol: number, vaddr: Uint8Array, vport: number): IpvsService | undefined {
+    const w = new Int32Array(4);
+    addrWords(vaddr, w, 0);
+    return this.serviceFindW(family, mark, protocol, w, 0, vport);
+  }
+
+  /** ip_vs_service_find() over the address words of the packet. */
+  private serviceFindW(family: number, mark: number, protocol: number, w: Int32Array, at: number, vport: number): IpvsService | undefined {
+    const t = this.svcTab;
     if (mark) {
-      const s = this.byMark.get(`${family}|${mark >>> 0}`);
+      const s = t.findMark(family, mark);
       if (s) return s;
     }
-    return this.byAddr.get(svcKey(protocol, vaddr, vport)) ?? this.byAddr.get(svcKey(protocol, vaddr, 0));
+    return t.find(family, protocol, w, at, vport) ?? t.find(family, protocol, w, at, 0);
   }
 
   /** ip_vs_in_hook(): requests to virtual services. */
@@ -165,12 +169,12 @@ export class NodeIpvs implements XtIpvs {
     // "Already marked as IPVS request or reply?"
     if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
     if (st.hook !== NF_INET_LOCAL_OUT && m[M_PKTTYPE] !== PACKET_HOST) return NF_ACCEPT;
-    const h = headers(pkt);
-    if (!h) return NF_ACCEPT;
+    const h = this.h;
+    if (!headers(pkt, h)) return NF_ACCEPT;
     this.used = true;
     const ctx = st.ctx;
     const now = this.now;
-    let cp = this.table.inGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
+    let cp = this.table.inGetW(h.family, h.protocol, h.w, H_SADDR, h.sport, h.w, H_DADDR, h.dport, now) ?? undefined;
     if (cp && isNewConn(h)) {
       const r = this.table.reuseCheck(cp, now);
       if (r === 'drop') {
@@ -183,9 +187,9 @@ export class NodeIpvs implements XtIpvs {
     if (!cp) {
       // pp->conn_schedule (tcp_conn_schedule, udp_conn_schedule, sctp_conn_schedule).
       if (!schedulable(pkt, h)) return NF_ACCEPT;
-      const svc = this.serviceFind(h.family, m[M_MARK]!, h.protocol, h.daddr, h.dport);
+      const svc = this.serviceFindW(h.family, m[M_MARK]!, h.protocol, h.w, H_DADDR, h.dport);
       if (!svc) return NF_ACCEPT;
-      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.saddr, sport: h.sport, daddr: h.daddr, dport: h.dport, inverse: false };
+      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.addr(H_SADDR), sport: h.sport, daddr: h.addr(H_DADDR), dport: h.dport, inverse: false };
       const c = svc.conf;
       const nonPersistPortMismatch = !(c.flags & IP_VS_SVC_F_PERSISTENT) && !c.fwmark && h.dport !== c.port;
       const made = nonPersistPortMismatch ? null : this.table.schedule(svc, sp, now);
@@ -206,10 +210,10 @@ export class NodeIpvs implements XtIpvs {
   outHook(pkt: Packet, st: NodeHookState): number {
     const m = pkt.meta;
     if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
-    const h = headers(pkt);
-    if (!h) return NF_ACCEPT;
+    const h = this.h;
+    if (!headers(pkt, h)) return NF_ACCEPT;
     const now = this.now;
-    const cp = this.table.outGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
+    const cp = this.table.outGetW(h.family, h.protocol, h.w, H_SADDR, h.sport, h.w, H_DADDR, h.dport, now);
     if (!cp) return NF_ACCEPT;
     this.used = true;
     // handle_response(): only masquerade rewrites the reply (DR and TUN replies do not pass here).
@@ -235,8 +239,9 @@ export class NodeIpvs implements XtIpvs {
    */
   private leave(pkt: Packet, st: NodeHookState, svc: IpvsService, h: Headers): number {
     const v6 = h.family === 6;
-    st.ctx.stack?.icmpError(v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, pkt, v6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH, v6 ? ICMPV6_PORT_UNREACH : ICMP_PORT_UNREACH, 0, st.inLink, st.ctx);
+    // The error goes through the hooks as a packet of its own: the text of this one first.
     const why = `service ${svcText(svc)} has no real server to schedule ${h.text} to (ip_vs_leave: ICMP port unreachable)`;
+    st.ctx.stack?.icmpError(v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, pkt, v6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH, v6 ? ICMPV6_PORT_UNREACH : ICMP_PORT_UNREACH, 0, st.inLink, st.ctx);
     this.note(st, `ipvs: ${why}`);
     return this.drop(why);
   }
@@ -254,20 +259,23 @@ export class NodeIpvs implements XtIpvs {
   private xmit(pkt: Packet, st: NodeHookState, cp: IpvsConn, h: Headers): number {
     const af = this.env.inet(st.pf);
     const fwd = cp.flags & IP_VS_CONN_F_FWD_MASK;
-    const rs = addrPort(h.family, cp.daddr, cp.dport);
-    const rt = this.routeTo(af, cp.daddr);
+    const quiet = st.ctx.quiet;
+    const rt = this.destRoute(af, cp);
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
       if (rt.local && st.hook === NF_INET_LOCAL_IN && h.family === 4 && cp.daddr[0] === 127) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
       if (!ipvsManip(pkt, h.protocol, true, cp.daddr, cp.dport)) return this.drop('a request too short to rewrite (ip_vs_nat_xmit)');
-      if (!st.ctx.quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
+      const rs = quiet ? '' : addrPort(h.family, cp.daddr, cp.dport);
+      if (!quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
       this.updateConntrack(pkt, cp);
-      return this.sendOrCont(pkt, st, af, cp, rt, `masquerade (DNAT to ${rs})`);
+      return this.sendOrCont(pkt, st, af, cp, rt, quiet ? '' : `masquerade (DNAT to ${rs})`);
     }
     if (fwd === IP_VS_CONN_F_DROUTE) {
       // ip_vs_dr_xmit(): the packet unchanged, to the real server as next hop (IP_VS_RT_MODE_KNOWN_NH).
-      return this.sendOrCont(pkt, st, af, cp, { ...rt, gateway: fmt(cp.daddr) }, `direct routing to ${fmt(cp.daddr)}`);
+      const d = cp.dest;
+      const nh = d && d.dstCache === rt ? (d.dstCacheNh ??= { ...rt, gateway: fmt(cp.daddr) }) : { ...rt, gateway: fmt(cp.daddr) };
+      return this.sendOrCont(pkt, st, af, cp, nh, quiet ? '' : `direct routing to ${fmt(cp.daddr)}`);
     }
     if (fwd === IP_VS_CONN_F_TUNNEL) {
       // ip_vs_tunnel_xmit(): no local real server (IP_VS_RT_MODE_NON_LOCAL only).
@@ -298,11 +306,12 @@ export class NodeIpvs implements XtIpvs {
     const m = pkt.meta;
     m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
     if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    const quiet = st.ctx.quiet;
     if (rt.local) {
-      this.note(st, `ipvs: ${how}: the real server is this node, the packet goes on`);
+      if (!quiet) this.note(st, `ipvs: ${how}: the real server is this node, the packet goes on`);
       return NF_ACCEPT;
     }
-    this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
+    if (!quiet) this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
     const f = localOutRouted(af, pkt, rt, '', st.ctx);
     // A request received from another host leaves as forwarded; a local client's stays sent.
     this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? { kind: 'forwarded', dev: f.dev, via: f.via, dst: f.dst } : f;
@@ -334,6 +343,23 @@ export class NodeIpvs implements XtIpvs {
     ct.alterReply(e, t, 0);
   }
 
+  /**
+   * __ip_vs_get_out_rt() with a dest: the route kept in dest->dest_dst
+   * (__ip_vs_dst_set) and used while it holds (__ip_vs_dst_check); the
+   * node's routes do not change under a replay, so it holds until the
+   * services are built again. A connection without a dest routes each time.
+   */
+  private destRoute(af: InetFamily, cp: IpvsConn): OutputRoute {
+    const d = cp.dest;
+    if (!d) return this.routeTo(af, cp.daddr);
+    if (d.dstCache === undefined || d.dstCacheAf !== af) {
+      d.dstCache = this.routeTo(af, d.addr);
+      d.dstCacheAf = af;
+      d.dstCacheNh = undefined;
+    }
+    return d.dstCache;
+  }
+
   /** __ip_vs_get_out_rt(): the output route of a flow to `daddr` alone (do_output_route4 / do_output_route6). */
   private routeTo(af: InetFamily, daddr: Uint8Array): OutputRoute {
     const p = this.rtPkt;
@@ -361,9 +387,9 @@ export class NodeIpvs implements XtIpvs {
    * headers read inversely).
    */
   connOutGetInverse(pkt: Packet): XtIpvsConn | undefined {
-    const h = headers(pkt);
-    if (!h) return undefined;
-    return this.table.outGet(h.protocol, h.daddr, h.dport, h.saddr, h.sport, this.now);
+    const h = this.h;
+    if (!headers(pkt, h)) return undefined;
+    return this.table.outGetW(h.family, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now) ?? undefined;
   }
 
   /** `ipvsadm -L -n -c`: the connection table (templates included). */
@@ -376,51 +402,77 @@ export class NodeIpvs implements XtIpvs {
   }
 }
 
-interface Headers {
-  family: 4 | 6;
-  protocol: number;
-  saddr: Uint8Array;
-  daddr: Uint8Array;
-  sport: number;
-  dport: number;
+/** Where Headers.w holds the source and the destination address words. */
+const H_SADDR = 0, H_DADDR = 4;
+
+/**
+ * The headers IPVS reads (ip_vs_fill_iph_skb() and the ports), copied out
+ * of the packet (the conn table keys by them while the packet is
+ * rewritten) into one reused record: the addresses as big-endian words.
+ */
+class Headers {
+  family: 4 | 6 = 4;
+  protocol = 0;
+  /** Source address words at H_SADDR, destination at H_DADDR (an IPv4 address in the first word, zeroes after). */
+  readonly w = new Int32Array(8);
+  sport = 0;
+  dport = 0;
   /** TCP flags (0 for other protocols). */
-  tcpFlags: number;
+  tcpFlags = 0;
   /** SCTP: the first chunk's type (-1 when absent). */
-  chunk: number;
+  chunk = -1;
+
+  /** The address at H_SADDR or H_DADDR as bytes (a copy). */
+  addr(at: number): Uint8Array {
+    const n = this.family === 4 ? 4 : 16;
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = (this.w[at + (i >> 2)]! >>> (24 - 8 * (i & 3))) & 255;
+    return out;
+  }
+
   /** `TCP 10.0.0.2:40000 > 192.168.50.1:80` for the notes. */
-  readonly text: string;
+  get text(): string {
+    return `${protoName(this.protocol)} ${addrPort(this.family, this.addr(H_SADDR), this.sport)} > ${addrPort(this.family, this.addr(H_DADDR), this.dport)}`;
+  }
 }
 
 /**
- * ip_vs_fill_iph_skb() and the ports: a TCP, UDP or SCTP packet that is not
- * a non-first fragment, its addresses copied (the conn table keeps them
- * while the packet is rewritten).
+ * ip_vs_fill_iph_skb() and the ports into `h`: a TCP, UDP or SCTP packet
+ * that is not a non-first fragment; false for any other.
  */
-function headers(pkt: Packet): Headers | undefined {
+function headers(pkt: Packet, h: Headers): boolean {
   const m = pkt.meta;
-  if (!(m[M_FLAGS]! & F_L4PROTO) || m[M_FRAGOFF] !== 0) return undefined;
+  if (!(m[M_FLAGS]! & F_L4PROTO) || m[M_FRAGOFF] !== 0) return false;
   const protocol = m[M_L4PROTO]!;
-  if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP && protocol !== IPPROTO_SCTP) return undefined;
+  if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP && protocol !== IPPROTO_SCTP) return false;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
   const th = m[M_THOFF]!;
   const end = m[M_END]!;
-  if (th + (protocol === IPPROTO_TCP ? 14 : 4) > end) return undefined;
-  const v4 = d[nh]! >> 4 === 4;
-  const saddr = v4 ? d.slice(nh + 12, nh + 16) : d.slice(nh + 8, nh + 24);
-  const daddr = v4 ? d.slice(nh + 16, nh + 20) : d.slice(nh + 24, nh + 40);
-  const sport = (d[th]! << 8) | d[th + 1]!;
-  const dport = (d[th + 2]! << 8) | d[th + 3]!;
-  const tcpFlags = protocol === IPPROTO_TCP ? d[th + 13]! : 0;
-  const chunk = protocol === IPPROTO_SCTP && th + 13 <= end ? d[th + 12]! : -1;
-  const family = v4 ? 4 : 6;
-  return {
-    family, protocol, saddr, daddr, sport, dport, tcpFlags, chunk,
-    get text() {
-      return `${protoName(protocol)} ${addrPort(family, saddr, sport)} > ${addrPort(family, daddr, dport)}`;
-    },
-  };
+  if (th + (protocol === IPPROTO_TCP ? 14 : 4) > end) return false;
+  const w = h.w;
+  if (d[nh]! >> 4 === 4) {
+    h.family = 4;
+    w[H_SADDR] = rd32(d, nh + 12);
+    w[H_DADDR] = rd32(d, nh + 16);
+    w[H_SADDR + 1] = w[H_SADDR + 2] = w[H_SADDR + 3] = 0;
+    w[H_DADDR + 1] = w[H_DADDR + 2] = w[H_DADDR + 3] = 0;
+  } else {
+    h.family = 6;
+    for (let i = 0; i < 4; i++) {
+      w[H_SADDR + i] = rd32(d, nh + 8 + 4 * i);
+      w[H_DADDR + i] = rd32(d, nh + 24 + 4 * i);
+    }
+  }
+  h.protocol = protocol;
+  h.sport = (d[th]! << 8) | d[th + 1]!;
+  h.dport = (d[th + 2]! << 8) | d[th + 3]!;
+  h.tcpFlags = protocol === IPPROTO_TCP ? d[th + 13]! : 0;
+  h.chunk = protocol === IPPROTO_SCTP && th + 13 <= end ? d[th + 12]! : -1;
+  return true;
 }
+
+const rd32 = (d: Uint8Array, at: number): number => (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
 
 /**
  * Whether the protocol's conn_schedule looks for a service: TCP on a SYN
@@ -457,7 +509,6 @@ function countOn(s: { inpkts: number; inbytes: number; outpkts: number; outbytes
 }
 
 const word = (a: Uint8Array, i: number) => ((a[i]! << 24) | (a[i + 1]! << 16) | (a[i + 2]! << 8) | a[i + 3]!) >>> 0;
-const svcKey = (protocol: number, addr: Uint8Array, port: number) => `${protocol}|${addr.join('.')}|${port}`;
 const protoName = (p: number) => (p === IPPROTO_TCP ? 'TCP' : p === IPPROTO_UDP ? 'UDP' : p === IPPROTO_SCTP ? 'SCTP' : String(p));
 
 function svcText(s: IpvsService): string {
