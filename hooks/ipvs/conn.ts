@@ -13,7 +13,7 @@
  */
 import { IpvsDest, totalConns, IP_VS_DEST_F_AVAILABLE, IP_VS_DEST_F_OVERLOAD } from './dest.js';
 import type { IpvsService } from './service.js';
-import { IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
 import type { SchedPacket } from './sched/index.js';
 import { forceU32, jhash2, jhash3words } from '../../vm/jhash.js';
 
@@ -510,14 +510,32 @@ export class IpvsConnTable {
     if (cp.control) cp.control.expires = now + cp.control.timeout;
   }
 
-  /** One line of `ipvsadm -L -c -n` (ip_vs_conn_seq_show: pro, expire mm:ss, state, source, virtual, destination). */
+  /**
+   * One line of `ipvsadm -L -n -c`: ip_vs_conn_seq_show() writes the
+   * protocol (ip_vs_proto_name: a fwmark template's IPPROTO_IP is "IP"),
+   * the addresses, the state (ip_vs_state_name: "NONE" for a template) and
+   * the seconds left; ipvsadm.c print_conn() prints them as
+   * "%-3s %-6s %-11s %-18s %-18s %s" with the expiry as "%02d:%02d".
+   */
   static format(cp: IpvsConn, now: number, hz: number): string {
     const fam = cp.caddr.length === 4 ? 4 : 6;
     const left = Math.max(0, Math.floor(((cp.expires - now) | 0) / hz));
     const mmss = `${String(Math.floor(left / 60)).padStart(2, '0')}:${String(left % 60).padStart(2, '0')}`;
-    const pro = cp.template ? 'IP' : cp.protocol === IPPROTO_TCP ? 'TCP' : cp.protocol === IPPROTO_UDP ? 'UDP' : 'IP';
-    const state = cp.template ? 'NONE' : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : 'UDP';
-    return `${pro.padEnd(3)} ${mmss}  ${state.padEnd(11)} ${addrPort(fam, cp.caddr, cp.cport).padEnd(21)} ${addrPort(fam, cp.vaddr, cp.vport).padEnd(21)} ${addrPort(fam, cp.daddr, cp.dport)}`;
+    const state = cp.template ? 'NONE' : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : cp.protocol === IPPROTO_UDP ? 'UDP' : 'NONE';
+    return `${ipvsProtoName(cp.protocol).padEnd(3)} ${mmss.padEnd(6)} ${state.padEnd(11)} ${addrPort(fam, cp.caddr, cp.cport).padEnd(18)} ${addrPort(fam, cp.vaddr, cp.vport).padEnd(18)} ${addrPort(fam, cp.daddr, cp.dport)}`;
+  }
+}
+
+/** ip_vs_proto_name() (ip_vs_proto.c). */
+export function ipvsProtoName(p: number): string {
+  switch (p) {
+    case 0: return 'IP';
+    case IPPROTO_UDP: return 'UDP';
+    case IPPROTO_TCP: return 'TCP';
+    case IPPROTO_SCTP: return 'SCTP';
+    case 1: return 'ICMP';
+    case 58: return 'ICMPv6';
+    default: return `IP_${p}`;
   }
 }
 

@@ -396,6 +396,7 @@ export class NodeIpvs implements XtIpvs {
   connList(): string {
     const now = this.now;
     this.table.expireDue(now);
+    // ipvsadm.c list_conn(): "pro expire %-11s %-18s %-18s %s".
     let out = 'IPVS connection entries\npro expire state       source             virtual            destination\n';
     for (const cp of this.table.entries()) out += IpvsConnTable.format(cp, now, this.table.hz) + '\n';
     return out;

@@ -117,7 +117,7 @@ describe('IPVS connections', () => {
     const cp = t.schedule(svc, syn('10.244.1.5', 33333, '10.96.0.10', 53, 17), 0)!;
     t.stateTransition(cp, IP_VS_DIR_INPUT, 0, 0);
     expect([cp.dest!.activeconns, cp.dest!.inactconns, cp.timeout]).toEqual([0, 1, 300 * HZ]);
-    expect(IpvsConnTable.format(cp, 0, HZ)).toBe('UDP 05:00  UDP         10.244.1.5:33333      10.96.0.10:53         10.244.0.3:53');
+    expect(IpvsConnTable.format(cp, 0, HZ)).toBe('UDP 05:00  UDP         10.244.1.5:33333   10.96.0.10:53      10.244.0.3:53');
   });
 });
 

@@ -101,8 +101,9 @@ describe('IPVS in the node', () => {
     expect(ack.fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
     expect(m.ipvs!.connList()).toBe(
       'IPVS connection entries\npro expire state       source             virtual            destination\n'
-      + 'TCP 15:00  ESTABLISHED 10.0.0.2:40000        192.168.50.1:80       10.1.0.6:8080\n'
-      + 'TCP 01:00  SYN_RECV    10.0.0.3:40000        192.168.50.1:80       10.1.0.5:8080\n');
+      // ipvsadm.c print_conn: "%-3s %-6s %-11s %-18s %-18s %s"
+      + 'TCP 15:00  ESTABLISHED 10.0.0.2:40000     192.168.50.1:80    10.1.0.6:8080\n'
+      + 'TCP 01:00  SYN_RECV    10.0.0.3:40000     192.168.50.1:80    10.1.0.5:8080\n');
     expect(formatIpvsStats(m.ipvs!.services)).toBe(
       'IP Virtual Server version 1.2.1 (size=4096)\n'
       + 'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n'
@@ -145,7 +146,8 @@ describe('IPVS in the node', () => {
     expect(to('10.0.0.2', 1000)).toBe('IPVS DNAT to 10.1.0.6:8080');
     expect(to('10.0.0.3', 1001)).toBe('IPVS DNAT to 10.1.0.6:8080');
     expect(to('10.0.0.2', 1002)).toBe('IPVS DNAT to 10.1.0.6:8080');
-    expect(m.ipvs!.connList()).toContain('IP  05:00  NONE        10.0.0.0:0            192.168.50.1:80       10.1.0.6:8080');
+    // The template of a TCP service carries IPPROTO_TCP (ip_vs_sched_persist: IPPROTO_IP only for fwmark services).
+    expect(m.ipvs!.connList()).toContain('TCP 05:00  NONE        10.0.0.0:0         192.168.50.1:80    10.1.0.6:8080');
   });
 
   it('fwmark services schedule by the packet mark (mangle PREROUTING MARK)', () => {
