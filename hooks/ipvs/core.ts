@@ -19,15 +19,20 @@
  * through NF_HOOK(LOCAL_OUT) and POST_ROUTING (NF_STOLEN for the hook it
  * came from); a real server on the node itself takes it on (NF_ACCEPT).
  *
- * Not modelled (documented gaps): ICMP errors about IPVS connections
- * (ip_vs_in_icmp / ip_vs_out_icmp / ip_vs_forward_icmp pass them
- * untouched), connection synchronisation, the ftp helper and persistence
+ * IPv4 ICMP errors about a connection (ip_vs_in_icmp on LOCAL_IN,
+ * LOCAL_OUT and FORWARD through ip_vs_forward_icmp, ip_vs_out_icmp) are
+ * related by their embedded header and sent on or un-NATed as the
+ * connection's packets are (ip_vs_icmp_xmit, handle_response_icmp).
+ *
+ * Not modelled (documented gaps): ICMPv6 errors (ip_vs_in_icmp_v6 /
+ * ip_vs_out_icmp_v6 pass them), errors about IPIP-tunnelled requests and
+ * net.ipv4.vs.schedule_icmp, connection synchronisation, the ftp helper and persistence
  * engines (--pe sip), one-packet scheduling (-o), real-server-started
  * connections (conn_out_counter), the tunnel types GUE and GRE, IPv6 in
  * tunnels, SCTP's state machine (an SCTP connection keeps UDP's timeout),
  * the re-route of un-NATed replies (snat_reroute).
  */
-import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { formatIPv4, formatIPv6 } from '../../core/addr.js';
 import type { XtIpvs, XtIpvsConn } from '../../ext/xt.js';
 import { F_IPVS_PROPERTY, F_L4PROTO, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
@@ -46,7 +51,8 @@ import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_C
 import type { IpvsService } from './service.js';
 import { IpvsSvcTable, buildServices } from './service.js';
 import type { SchedPacket } from './sched/index.js';
-import { ipipEncap, ipvsManip } from './xmit.js';
+import { ipipEncap, ipvsManip, ipvsNatIcmp } from './xmit.js';
+import { inetChecksum } from '../input/spec.js';
 
 /** include/uapi/linux/sctp.h SCTP_CID_INIT. */
 const SCTP_CID_INIT = 1;
@@ -134,8 +140,7 @@ export class NodeIpvs implements XtIpvs {
       for (const s of ipvsSlots(pf)) {
         const hook = s.component === 'ipvs-in' ? (p: Packet, st: NodeHookState) => this.inHook(p, st)
           : s.component === 'ipvs-out' ? (p: Packet, st: NodeHookState) => this.outHook(p, st)
-          // ip_vs_forward_icmp: ICMP errors for IPVS connections (not modelled: they pass).
-          : () => NF_ACCEPT;
+          : (p: Packet, st: NodeHookState) => this.forwardIcmp(p, st);
         out.push({ pf, hooknum: s.hook, priority: s.priority, name: s.owner, source, hook });
       }
     }
@@ -169,6 +174,10 @@ export class NodeIpvs implements XtIpvs {
     // "Already marked as IPVS request or reply?"
     if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
     if (st.hook !== NF_INET_LOCAL_OUT && m[M_PKTTYPE] !== PACKET_HOST) return NF_ACCEPT;
+    if (isIcmp4(pkt)) {
+      const v = this.inIcmp(pkt, st);
+      if (v !== NOT_RELATED) return v;
+    }
     const h = this.h;
     if (!headers(pkt, h)) return NF_ACCEPT;
     this.used = true;
@@ -210,6 +219,10 @@ export class NodeIpvs implements XtIpvs {
   outHook(pkt: Packet, st: NodeHookState): number {
     const m = pkt.meta;
     if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
+    if (isIcmp4(pkt)) {
+      const v = this.outIcmp(pkt, st);
+      if (v !== NOT_RELATED) return v;
+    }
     const h = this.h;
     if (!headers(pkt, h)) return NF_ACCEPT;
     const now = this.now;
@@ -228,6 +241,143 @@ export class NodeIpvs implements XtIpvs {
     countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
     this.table.stateTransition(cp, IP_VS_DIR_OUTPUT, h.tcpFlags, now);
     m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
+    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    return NF_ACCEPT;
+  }
+
+  /**
+   * ip_vs_forward_icmp(): on FORWARD, an IPv4 ICMP error goes through
+   * ip_vs_in_icmp (ip_vs_forward_icmp_v6: ICMPv6 errors are not modelled,
+   * they pass).
+   */
+  forwardIcmp(pkt: Packet, st: NodeHookState): number {
+    if (st.pf !== NFPROTO_IPV4 || (pkt.meta[M_FLAGS]! & F_IPVS_PROPERTY) || !isIcmp4(pkt)) return NF_ACCEPT;
+    const v = this.inIcmp(pkt, st);
+    return v === NOT_RELATED ? NF_ACCEPT : v;
+  }
+
+  /**
+   * The embedded header of an IPv4 ICMP error (ip_vs_in_icmp /
+   * ip_vs_out_icmp up to the connection lookup): NOT_RELATED for an ICMP
+   * message that is not an error IPVS handles (not DEST_UNREACH,
+   * SOURCE_QUENCH, TIME_EXCEEDED), NF_DROP for a truncated ICMP header,
+   * NF_ACCEPT when the error cannot be about a connection (the embedded
+   * header or its ports cut short, a non-first fragment, a protocol IPVS
+   * does not schedule, an IPIP tunnel's error: not modelled); otherwise the
+   * embedded IP header's offset, its protocol in `this.h.protocol`, its
+   * addresses in this.h.w (source at H_SADDR) and ports in sport/dport.
+   */
+  private icmpInner(pkt: Packet): number {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const icmp = m[M_THOFF]!;
+    const end = m[M_END]!;
+    if (icmp + 8 > end) return -NF_DROP - 1;
+    const type = d[icmp]!;
+    if (type !== ICMP_DEST_UNREACH && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED) return -NOT_RELATED - 1;
+    const cih = icmp + 8;
+    if (cih + 20 > end || d[cih]! >> 4 !== 4) return -NF_ACCEPT - 1;
+    const proto = d[cih + 9]!;
+    // IPPROTO_IPIP: the error about a tunnelled request (ip_vs_find_tunnel) is not modelled.
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) return -NF_ACCEPT - 1;
+    // frag_safe_skb_hp(): no ports in a non-first fragment, none past the end.
+    const ports = cih + (d[cih]! & 15) * 4;
+    if ((((d[cih + 6]! & 0x1f) << 8) | d[cih + 7]!) !== 0 || ports + 4 > end) return -NF_ACCEPT - 1;
+    const h = this.h;
+    h.family = 4;
+    h.protocol = proto;
+    h.w.fill(0);
+    h.w[H_SADDR] = rd32(d, cih + 12);
+    h.w[H_DADDR] = rd32(d, cih + 16);
+    h.sport = (d[ports]! << 8) | d[ports + 1]!;
+    h.dport = (d[ports + 2]! << 8) | d[ports + 3]!;
+    h.tcpFlags = 0;
+    h.chunk = -1;
+    return cih;
+  }
+
+  /**
+   * ip_vs_in_icmp(): an ICMP error from the client's side about a reply of
+   * a connection (the embedded packet runs vaddr:vport > caddr:cport: the
+   * lookup is ip_vs_conn_in_get over its addresses reversed). The checksum
+   * must hold (ip_vs_checksum_complete, else NF_DROP); the error counts as
+   * an incoming packet (ip_vs_in_stats) and goes out by ip_vs_icmp_xmit:
+   * direct routing and tunnels send it as the connection sends its
+   * requests (cp->packet_xmit); masquerade rewrites it for the real server
+   * (ip_vs_nat_icmp, outer destination and embedded source) and sends it
+   * (ip_vs_nat_send_or_cont). Without a connection the error passes
+   * (net.ipv4.vs.schedule_icmp, default 0, is not modelled).
+   */
+  private inIcmp(pkt: Packet, st: NodeHookState): number {
+    const cih = this.icmpInner(pkt);
+    if (cih < 0) return -cih - 1;
+    const h = this.h;
+    const m = pkt.meta;
+    // The embedded headers hold the reply: the client is its destination.
+    const cp = this.table.inGetW(4, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now);
+    if (!cp) return NF_ACCEPT;
+    this.used = true;
+    const about = st.ctx.quiet ? '' : `ICMP error about ${h.text}`;
+    if (inetChecksum(pkt.data, m[M_THOFF]!, m[M_END]!) !== 0) {
+      this.note(st, `ipvs: ${about}: bad ICMP checksum, dropped (ip_vs_in_icmp)`);
+      return this.drop('an ICMP error about an IPVS connection with a bad checksum (ip_vs_in_icmp)');
+    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, true);
+    const fwd = cp.flags & IP_VS_CONN_F_FWD_MASK;
+    if (fwd !== IP_VS_CONN_F_MASQ) {
+      // ip_vs_icmp_xmit(): "no need to translate address/port back".
+      if (!st.ctx.quiet) this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_in_icmp), sent as its requests are`);
+      cp.inpkts++;
+      h.protocol = IPPROTO_ICMP;
+      return this.xmit(pkt, st, cp, h);
+    }
+    const af = this.env.inet(st.pf);
+    const rt = this.destRoute(af, cp);
+    if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    // LOCALNODE from FORWARD is not supported (IP_VS_RT_MODE_NON_LOCAL only).
+    if (rt.local && st.hook === NF_INET_FORWARD) return this.drop(`an ICMP error on FORWARD for local real server ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
+    if (rt.local && st.hook !== NF_INET_LOCAL_OUT && cp.daddr[0] === 127) return this.drop(`DNAT of an ICMP error from another host to loopback address ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
+    ipvsNatIcmp(pkt, cih, false, cp.daddr, cp.dport);
+    if (!st.ctx.quiet) {
+      const t = `IPVS DNAT of an ICMP error to ${addrPort(4, cp.daddr, cp.dport)}`;
+      this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_in_icmp): ${t}`);
+      st.ctx.nat.push(t);
+    }
+    return this.sendOrCont(pkt, st, af, cp, rt, st.ctx.quiet ? '' : 'masquerade of an ICMP error (ip_vs_nat_icmp)');
+  }
+
+  /**
+   * ip_vs_out_icmp() and handle_response_icmp(): an ICMP error from the
+   * real server's side about a request (the embedded packet runs
+   * caddr:cport > daddr:dport: ip_vs_conn_out_get over it reversed). Only
+   * a masqueraded connection's is rewritten (ip_vs_nat_icmp: outer source
+   * and embedded destination become the virtual address and port), after
+   * the checksum check (NF_DROP when it fails), and counted as an outgoing
+   * packet; the others pass as they are.
+   */
+  private outIcmp(pkt: Packet, st: NodeHookState): number {
+    const cih = this.icmpInner(pkt);
+    if (cih < 0) return -cih - 1;
+    const h = this.h;
+    const m = pkt.meta;
+    const cp = this.table.outGetW(4, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now);
+    if (!cp) return NF_ACCEPT;
+    this.used = true;
+    if ((cp.flags & IP_VS_CONN_F_FWD_MASK) !== IP_VS_CONN_F_MASQ) return NF_ACCEPT;
+    const about = st.ctx.quiet ? '' : `ICMP error about ${h.text}`;
+    if (inetChecksum(pkt.data, m[M_THOFF]!, m[M_END]!) !== 0) {
+      this.note(st, `ipvs: ${about}: bad ICMP checksum, dropped (handle_response_icmp)`);
+      return this.drop('an ICMP error about an IPVS connection with a bad checksum (handle_response_icmp)');
+    }
+    ipvsNatIcmp(pkt, cih, true, cp.vaddr, cp.vport);
+    if (!st.ctx.quiet) {
+      const t = `IPVS un-NAT of an ICMP error: source ${fmt(cp.daddr)} to ${fmt(cp.vaddr)}`;
+      this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_out_icmp): ${t}`);
+      st.ctx.nat.push(t);
+    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
+    m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
+    // ip_vs_update_conntrack(skb, cp, 0) leaves a confirmed conntrack alone: only the untracking is left.
     if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
     return NF_ACCEPT;
   }
@@ -401,6 +551,17 @@ export class NodeIpvs implements XtIpvs {
     for (const cp of this.table.entries()) out += IpvsConnTable.format(cp, now, this.table.hz) + '\n';
     return out;
   }
+}
+
+/** An ICMP message that is not an error about a connection (`*related = 0`): the hook goes on with it as any packet. */
+const NOT_RELATED = 0x7fff;
+const IPPROTO_ICMP = 1;
+const ICMP_SOURCE_QUENCH = 4, ICMP_TIME_EXCEEDED = 11;
+
+/** An IPv4 ICMP packet, not a non-first fragment (ip_vs_in_hook / ip_vs_out_hook: iph.protocol == IPPROTO_ICMP). */
+function isIcmp4(pkt: Packet): boolean {
+  const m = pkt.meta;
+  return (m[M_FLAGS]! & F_L4PROTO) !== 0 && m[M_L4PROTO] === IPPROTO_ICMP && m[M_FRAGOFF] === 0 && pkt.data[m[M_NHOFF]!]! >> 4 === 4;
 }
 
 /** Where Headers.w holds the source and the destination address words. */
