@@ -23,6 +23,7 @@ import { LINKTYPE_RAW, writePcap } from '../hooks/input/capture.js';
 import { kubeServices, type KubeMode } from '../gen/kube-proxy.js';
 import { headerFrame } from './classbench.js';
 import { range, timed } from './proc.js';
+import { tcpChecksum } from './kube.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli.mjs');
 const REPEAT = Number(process.env.NFVM_BENCH_REPEAT ?? 3);
@@ -65,18 +66,6 @@ function frames(mode: KubeMode, services: number, kind: 'established' | 'first',
     out.push(d);
   }
   return out;
-}
-
-/** The TCP checksum of an IPv4 packet with a 20-byte header (conntrack checks it on PREROUTING). */
-function tcpChecksum(d: Uint8Array): void {
-  d[36] = d[37] = 0;
-  let sum = 6 + (d.length - 20);
-  for (let i = 12; i < 20; i += 2) sum += (d[i]! << 8) | d[i + 1]!;
-  for (let i = 20; i < d.length; i += 2) sum += (d[i]! << 8) | (d[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  d[36] = c >> 8;
-  d[37] = c & 255;
 }
 
 function pcap(list: readonly Uint8Array[]): Uint8Array {

@@ -12,6 +12,7 @@
  */
 import { NfvmError } from '../../core/errors.js';
 import { IpvsDest } from './dest.js';
+import { addrWords } from './conn.js';
 import { type IpvsConfig, type IpvsServiceConf, addrPort, serviceName } from './save.js';
 import { IMPLEMENTED_SCHEDULERS, makeScheduler, type SchedPacket, type Scheduler } from './sched/index.js';
 
@@ -92,10 +93,7 @@ export class IpvsSvcTable {
       k[b + SW_PROTO] = c.protocol;
       k[b + SW_PORT] = c.port;
       k[b + SW_MARK] = c.fwmark | 0;
-      for (let j = 0; j < 4; j++) {
-        const o = j * 4;
-        k[b + SW_ADDR + j] = o < c.addr.length ? (c.addr[o]! << 24) | (c.addr[o + 1]! << 16) | (c.addr[o + 2]! << 8) | c.addr[o + 3]! : 0;
-      }
+      addrWords(c.addr, k, b + SW_ADDR);
       const heads = c.fwmark ? this.fwmHeads : this.heads;
       const h = c.fwmark ? this.fwmHash(c.fwmark | 0) : this.hash(c.family, c.protocol, k, b + SW_ADDR, c.port);
       this.next[i] = heads[h]!;
