@@ -72,7 +72,7 @@ function frame(data: Uint8Array): Frame {
 }
 
 /** Fills the TCP checksum of an IPv4 packet with a 20-byte header (conntrack checks it on PREROUTING). */
-function tcpChecksum(d: Uint8Array): void {
+export function tcpChecksum(d: Uint8Array): void {
   d[36] = d[37] = 0;
   let sum = 6 + (d.length - 20);
   for (let i = 12; i < 20; i += 2) sum += (d[i]! << 8) | d[i + 1]!;

@@ -23,6 +23,7 @@
  *           (bench/kernel.ts; root only, else a line says why)
  *   headline  chain + kernel + the 1,000-rule ACL and ClassBench 10k ratios
  *   kube    kube-proxy's modes through the node, rule updates, ClassBench (bench/kube-run.ts; `nfvm bench`)
+ *   kube-replay  kube-proxy's IPVS and nftables modes through `nfvm replay`, N and 2N frames (bench/kube-replay.ts)
  *   kernel-model  calibrates the kernel cost model (bench/kernel-model.ts; root)
  *   big     100k-rule save / disasm --optimize=1 time and peak memory at 10k,
  *           100k and 200k rules of kube-proxy, firewall and linear sets (bench/big.ts)
@@ -46,10 +47,12 @@ import { benchChain } from './chain.js';
 import { benchKernel } from './kernel.js';
 import { benchFuzzDiff } from './fuzzdiff.js';
 import { kubeMain } from './kube-run.js';
+import { kubeReplayMain } from './kube-replay.js';
 import { calibrate } from './kernel-model.js';
 
 const only = process.argv[2];
 if (only === 'kube') process.exit(await kubeMain(process.argv.slice(3)));
+if (only === 'kube-replay') process.exit(kubeReplayMain(process.argv.slice(3)));
 if (only === 'kernel-model') {
   const c = calibrate();
   console.log(typeof c === 'string' ? `[skip] ${c}` : JSON.stringify(c));

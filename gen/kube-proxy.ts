@@ -30,7 +30,8 @@
  * not nft syntax, so the same ruleset is also written in the form nfvm
  * runs (see nftablesRules()): the verdict map is an ipset hash:ip,port with
  * skbinfo whose element for a Service carries the Service's number in the
- * packet mark (SET --map-set ... --map-mark: one hash lookup, as the vmap's),
+ * packet mark (SET --map-set ... --map-mark on a new connection: one hash
+ * lookup, as the vmap's in kube-proxy's nat chains),
  * and the goto is a tree of mark chains linked by gotos, two bits a level
  * (at most 3 tests, log4 N levels: the kernel's jump-stack limit counts
  * gotos too), ending in a goto to the Service's chain; the
@@ -334,8 +335,11 @@ export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ip
   const ipsets = [`create ${set} hash:ip,port family inet hashsize 1024 maxelem ${Math.max(65536, live.length)} skbinfo`];
   live.forEach((sv, i) => ipsets.push(`add ${set} ${sv.clusterIp},${sv.proto}:${sv.port} skbmark ${hex((i + 1) << VMAP_SHIFT)}/${hex(mask)}`));
   if (live.length > 0) {
-    // xt_SET's --map-set works from mangle only: mangle PREROUTING/OUTPUT (priority -150) look the map up, nat (-100) follows the mark
-    for (const hook of ['PREROUTING', 'OUTPUT']) mangle.add(hook, `-m comment --comment ${q('service-ips verdict map')} -m set --match-set ${set} dst,dst -j SET --map-set ${set} dst,dst --map-mark`);
+    // xt_SET's --map-set works from mangle only: mangle PREROUTING/OUTPUT (priority -150) look the map up, nat (-100) follows the mark.
+    // kube-proxy's vmap sits in its nat chains, which see the first packet of a connection only: so does this lookup
+    // (conntrack's NEW), and a packet whose key is not in the map leaves SET with its mark unchanged (set_target_v3), so
+    // one lookup is all it costs.
+    for (const hook of ['PREROUTING', 'OUTPUT']) mangle.add(hook, `-m conntrack --ctstate NEW -m comment --comment ${q('service-ips verdict map')} -j SET --map-set ${set} dst,dst --map-mark`);
     nat.add('KUBE-SERVICES', `-m mark ! --mark 0x0/${hex(mask)} -j ${vmapChain(0, 0)}`);
   }
   // The tree over v = number + 1, two bits a level (the kernel's jump-stack limit of 16 counts gotos too, so a

@@ -13,8 +13,9 @@
  */
 import { IpvsDest, totalConns, IP_VS_DEST_F_AVAILABLE, IP_VS_DEST_F_OVERLOAD } from './dest.js';
 import type { IpvsService } from './service.js';
-import { IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
 import type { SchedPacket } from './sched/index.js';
+import { forceU32, jhash2, jhash3words } from '../../vm/jhash.js';
 
 /** include/uapi/linux/ip_vs.h connection flags beyond the forwarding method. */
 export const IP_VS_CONN_F_HASHED = 0x0040;
@@ -90,11 +91,15 @@ export class IpvsConn {
   /** cp->n_control: connections this template controls. */
   nControl = 0;
   inpkts = 0;
+  /** The connection's slot in the table's hash (-1: not hashed). */
+  slot = -1;
+  /** Order of creation (`ipvsadm -L -c` lists in it). */
+  seq = 0;
   constructor(
     readonly protocol: number,
-    readonly caddr: Uint8Array, readonly cport: number,
-    readonly vaddr: Uint8Array, readonly vport: number,
-    readonly daddr: Uint8Array, readonly dport: number,
+    readonly caddr: Uint8Array, public cport: number,
+    readonly vaddr: Uint8Array, public vport: number,
+    readonly daddr: Uint8Array, public dport: number,
     public flags: number,
     public dest: IpvsDest | null,
     readonly svc: IpvsService,
@@ -110,36 +115,220 @@ export class IpvsConn {
   }
 }
 
-const key = (p: number, a: Uint8Array, ap: number, b: Uint8Array, bp: number) => `${p}|${a.join('.')}|${ap}|${b.join('.')}|${bp}`;
+/** Key words of a hashed connection (ConnHash.keys): what the lookups compare. */
+const enum K {
+  PROTO = 0,
+  AF = 1,
+  TPL = 2,
+  CPORT = 3,
+  VPORT = 4,
+  DPORT = 5,
+  CADDR = 6,
+  VADDR = 10,
+  DADDR = 14,
+  WORDS = 18,
+}
+
+/** ip_vs_conn_rnd: a fixed value, so that runs repeat. */
+const IP_VS_CONN_RND = 0x5eed1b5;
+
+/** The address bytes (4 or 16) as big-endian int32 words into `out` at `at` (an IPv4 address fills one word, zeroes the rest). */
+export function addrWords(a: Uint8Array, out: Int32Array, at: number): void {
+  for (let i = 0; i < 4; i++) {
+    const o = i * 4;
+    out[at + i] = o < a.length ? (a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]! : 0;
+  }
+}
+
+/**
+ * ip_vs_conn_tab as typed arrays: chained buckets (heads, next) over
+ * connection slots whose key words (K) the lookups compare, the objects
+ * beside them. A connection hashes by ip_vs_conn_hashkey(): jhash_3words
+ * of the client address (jhash of its 16 bytes for IPv6), the client port
+ * and the protocol; the kernel's ipvs pointer term is one namespace here.
+ * ip_vs_conn_in_get() hashes (caddr, cport) of the request,
+ * ip_vs_conn_out_get() the reply's destination (the inverse param: the
+ * client again), so both walk the same bucket. The kernel's table has a
+ * fixed 2^12 buckets (ip_vs_conn_tab_bits); this one doubles when the
+ * connections outnumber its buckets, so a chain stays short at any size.
+ */
+class ConnHash {
+  private heads = new Int32Array(256).fill(-1);
+  private mask = 255;
+  private next = new Int32Array(256);
+  keys = new Int32Array(256 * K.WORDS);
+  objs: (IpvsConn | null)[] = new Array<IpvsConn | null>(256).fill(null);
+  private free = -1;
+  private used = 0;
+  count = 0;
+  private readonly h6 = new Int32Array(4);
+
+  /** ip_vs_conn_hashkey(). */
+  private hash(af: number, proto: number, w: Int32Array, at: number, port: number): number {
+    const p = ((port & 255) << 8) | (port >>> 8);
+    let a: number;
+    if (af === 6) {
+      const t = this.h6;
+      for (let i = 0; i < 4; i++) t[i] = forceU32(w[at + i]!);
+      a = jhash2(t, 4, IP_VS_CONN_RND);
+    } else a = forceU32(w[at]!);
+    return jhash3words(a, p, proto, IP_VS_CONN_RND) & this.mask;
+  }
+
+  insert(cp: IpvsConn): void {
+    if (this.free < 0 && this.used === this.objs.length) this.growSlots();
+    let s: number;
+    if (this.free >= 0) {
+      s = this.free;
+      this.free = this.next[s]!;
+    } else s = this.used++;
+    const k = this.keys;
+    const b = s * K.WORDS;
+    k[b + K.PROTO] = cp.protocol;
+    k[b + K.AF] = cp.caddr.length === 4 ? 4 : 6;
+    k[b + K.TPL] = cp.template ? 1 : 0;
+    k[b + K.CPORT] = cp.cport;
+    k[b + K.VPORT] = cp.vport;
+    k[b + K.DPORT] = cp.dport;
+    addrWords(cp.caddr, k, b + K.CADDR);
+    addrWords(cp.vaddr, k, b + K.VADDR);
+    addrWords(cp.daddr, k, b + K.DADDR);
+    this.objs[s] = cp;
+    cp.slot = s;
+    this.count++;
+    if (this.count > this.heads.length) this.rehash(this.heads.length * 2);
+    else this.link(s);
+  }
+
+  private link(s: number): void {
+    const b = s * K.WORDS;
+    const k = this.keys;
+    const h = this.hash(k[b + K.AF]!, k[b + K.PROTO]!, k, b + K.CADDR, k[b + K.CPORT]!);
+    this.next[s] = this.heads[h]!;
+    this.heads[h] = s;
+  }
+
+  remove(cp: IpvsConn): void {
+    const s = cp.slot;
+    if (s < 0) return;
+    const b = s * K.WORDS;
+    const k = this.keys;
+    const h = this.hash(k[b + K.AF]!, k[b + K.PROTO]!, k, b + K.CADDR, k[b + K.CPORT]!);
+    let i = this.heads[h]!;
+    let prev = -1;
+    while (i >= 0 && i !== s) {
+      prev = i;
+      i = this.next[i]!;
+    }
+    if (i === s) {
+      if (prev < 0) this.heads[h] = this.next[s]!;
+      else this.next[prev] = this.next[s]!;
+    }
+    this.objs[s] = null;
+    this.next[s] = this.free;
+    this.free = s;
+    cp.slot = -1;
+    this.count--;
+  }
+
+  private rehash(n: number): void {
+    this.heads = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    for (let s = 0; s < this.used; s++) if (this.objs[s]) this.link(s);
+  }
+
+  private growSlots(): void {
+    const n = this.objs.length * 2;
+    const next = new Int32Array(n);
+    next.set(this.next);
+    this.next = next;
+    const keys = new Int32Array(n * K.WORDS);
+    keys.set(this.keys);
+    this.keys = keys;
+    const objs = new Array<IpvsConn | null>(n).fill(null);
+    for (let i = 0; i < this.used; i++) objs[i] = this.objs[i]!;
+    this.objs = objs;
+  }
+
+  /** __ip_vs_conn_in_get(): protocol, family, client address and port, virtual address and port. */
+  findIn(af: number, proto: number, cw: Int32Array, cat: number, cport: number, vw: Int32Array, vat: number, vport: number): IpvsConn | null {
+    const k = this.keys;
+    for (let s = this.heads[this.hash(af, proto, cw, cat, cport)]!; s >= 0; s = this.next[s]!) {
+      const b = s * K.WORDS;
+      if (k[b + K.CPORT] === cport && k[b + K.VPORT] === vport && k[b + K.PROTO] === proto && k[b + K.AF] === af
+        && k[b + K.CADDR] === cw[cat] && k[b + K.VADDR] === vw[vat]
+        && (af === 4 || (sameWords(k, b + K.CADDR, cw, cat) && sameWords(k, b + K.VADDR, vw, vat)))) return this.objs[s]!;
+    }
+    return null;
+  }
+
+  /** __ip_vs_conn_out_get(): a reply from daddr:dport to the client caddr:cport (templates carry no replies). */
+  findOut(af: number, proto: number, dw: Int32Array, dat: number, dport: number, cw: Int32Array, cat: number, cport: number): IpvsConn | null {
+    const k = this.keys;
+    for (let s = this.heads[this.hash(af, proto, cw, cat, cport)]!; s >= 0; s = this.next[s]!) {
+      const b = s * K.WORDS;
+      if (k[b + K.CPORT] === cport && k[b + K.DPORT] === dport && k[b + K.PROTO] === proto && k[b + K.AF] === af && k[b + K.TPL] === 0
+        && k[b + K.CADDR] === cw[cat] && k[b + K.DADDR] === dw[dat]
+        && (af === 4 || (sameWords(k, b + K.CADDR, cw, cat) && sameWords(k, b + K.DADDR, dw, dat)))) return this.objs[s]!;
+    }
+    return null;
+  }
+}
+
+function sameWords(a: Int32Array, ai: number, b: Int32Array, bi: number): boolean {
+  return a[ai] === b[bi] && a[ai + 1] === b[bi + 1] && a[ai + 2] === b[bi + 2] && a[ai + 3] === b[bi + 3];
+}
 
 export class IpvsConnTable {
-  private readonly inTab = new Map<string, IpvsConn>();
-  private readonly outTab = new Map<string, IpvsConn>();
+  private readonly tab = new ConnHash();
+  private seq = 0;
+  /** Scratch words for the lookups by address bytes. */
+  private readonly aw = new Int32Array(8);
   readonly sysctl: IpvsSysctl;
 
   constructor(sysctl: Partial<IpvsSysctl> = {}, readonly hz = 250) {
     this.sysctl = { ...IPVS_SYSCTL_DEFAULTS, ...sysctl };
   }
 
-  /** Every entry (templates included), for `ipvsadm -L -c`. */
-  entries(): IterableIterator<IpvsConn> {
-    return this.inTab.values();
+  /** Every entry (templates included) in the order they were made, for `ipvsadm -L -c`. */
+  entries(): IpvsConn[] {
+    const out: IpvsConn[] = [];
+    for (const cp of this.tab.objs) if (cp) out.push(cp);
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  get size(): number {
+    return this.tab.count;
   }
 
   /** ip_vs_conn_in_get(): a live connection from the client side. */
   inGet(protocol: number, caddr: Uint8Array, cport: number, vaddr: Uint8Array, vport: number, now: number): IpvsConn | undefined {
-    return this.live(this.inTab.get(key(protocol, caddr, cport, vaddr, vport)), now);
+    addrWords(caddr, this.aw, 0);
+    addrWords(vaddr, this.aw, 4);
+    return this.inGetW(caddr.length === 4 ? 4 : 6, protocol, this.aw, 0, cport, this.aw, 4, vport, now) ?? undefined;
+  }
+
+  /** ip_vs_conn_in_get() over address words (addrWords), as the packet path calls it. */
+  inGetW(af: number, protocol: number, cw: Int32Array, cat: number, cport: number, vw: Int32Array, vat: number, vport: number, now: number): IpvsConn | null {
+    return this.live(this.tab.findIn(af, protocol, cw, cat, cport, vw, vat, vport), now);
   }
 
   /** ip_vs_conn_out_get(): a live connection from the real server's side (masquerade replies). */
   outGet(protocol: number, daddr: Uint8Array, dport: number, caddr: Uint8Array, cport: number, now: number): IpvsConn | undefined {
-    return this.live(this.outTab.get(key(protocol, daddr, dport, caddr, cport)), now);
+    addrWords(daddr, this.aw, 0);
+    addrWords(caddr, this.aw, 4);
+    return this.outGetW(daddr.length === 4 ? 4 : 6, protocol, this.aw, 0, dport, this.aw, 4, cport, now) ?? undefined;
   }
 
-  private live(cp: IpvsConn | undefined, now: number): IpvsConn | undefined {
-    if (!cp) return undefined;
+  /** ip_vs_conn_out_get() over address words. */
+  outGetW(af: number, protocol: number, dw: Int32Array, dat: number, dport: number, cw: Int32Array, cat: number, cport: number, now: number): IpvsConn | null {
+    return this.live(this.tab.findOut(af, protocol, dw, dat, dport, cw, cat, cport), now);
+  }
+
+  private live(cp: IpvsConn | null, now: number): IpvsConn | null {
+    if (!cp) return null;
     // The timer has run out (a template still in control is re-armed instead).
-    if (((cp.expires - now) | 0) <= 0 && this.expire(cp, now)) return undefined;
+    if (((cp.expires - now) | 0) <= 0 && this.expire(cp, now)) return null;
     return cp;
   }
 
@@ -153,8 +342,7 @@ export class IpvsConnTable {
       cp.expires = now + cp.timeout;
       return false;
     }
-    this.inTab.delete(key(cp.protocol, cp.caddr, cp.cport, cp.vaddr, cp.vport));
-    if (!cp.template) this.outTab.delete(key(cp.protocol, cp.daddr, cp.dport, cp.caddr, cp.cport));
+    this.tab.remove(cp);
     if (cp.control) cp.control.nControl--;
     const d = cp.dest;
     if (d) {
@@ -173,7 +361,7 @@ export class IpvsConnTable {
 
   /** Runs every timer that is due (the connection timers of a quiet table). */
   expireDue(now: number): void {
-    for (const cp of [...this.inTab.values()]) if (((cp.expires - now) | 0) <= 0) this.expire(cp, now);
+    for (const cp of this.entries()) if (((cp.expires - now) | 0) <= 0) this.expire(cp, now);
   }
 
   /**
@@ -186,8 +374,8 @@ export class IpvsConnTable {
     dest: IpvsDest, dport: number, flags: number, control: IpvsConn | null, protocol: number, now: number): IpvsConn {
     const f = flags | (dest.fwd & IP_VS_CONN_F_FWD_MASK) | IP_VS_CONN_F_INACTIVE | (this.sysctl.conntrack ? IP_VS_CONN_F_NFCT : 0);
     const cp = new IpvsConn(protocol, caddr, cport, vaddr, vport, dest.addr, dport, f, dest, svc, control, now, this.hz);
-    this.inTab.set(key(protocol, caddr, cport, vaddr, vport), cp);
-    if (!(flags & IP_VS_CONN_F_TEMPLATE)) this.outTab.set(key(protocol, dest.addr, dport, caddr, cport), cp);
+    cp.seq = this.seq++;
+    this.tab.insert(cp);
     if (flags & IP_VS_CONN_F_TEMPLATE) dest.persistconns++;
     else dest.inactconns++;
     if (dest.uThreshold !== 0 && totalConns(dest) >= dest.uThreshold) dest.flags |= IP_VS_DEST_F_OVERLOAD;
@@ -227,7 +415,7 @@ export class IpvsConnTable {
     const tVaddr = c.fwmark ? Uint8Array.of(c.fwmark >>> 24, (c.fwmark >>> 16) & 255, (c.fwmark >>> 8) & 255, c.fwmark & 255) : p.daddr;
     // Port-zero services (-t VIP:0) make templates for every port: vport 0.
     const tVport = c.fwmark || c.port === 0 ? 0 : p.dport;
-    let ct = this.live(this.inTab.get(key(tProto, snet, 0, tVaddr, tVport)), now);
+    let ct = this.inGet(tProto, snet, 0, tVaddr, tVport, now);
     if (ct && !this.checkTemplate(ct, now)) ct = undefined;
     let dest: IpvsDest | null;
     if (ct) dest = ct.dest;
@@ -246,10 +434,16 @@ export class IpvsConnTable {
   private checkTemplate(ct: IpvsConn, now: number): boolean {
     const d = ct.dest;
     if (!d || !(d.flags & IP_VS_DEST_F_AVAILABLE) || (this.sysctl.expire_quiescent_template && d.weight === 0)) {
-      // The kernel makes the template's key unusable and lets it expire now.
+      // The kernel makes the template's key unusable (ip_vs_conn_unhash, dport and
+      // vport 0xffff, cport 0, ip_vs_conn_rehash) and lets it expire now.
       ct.expires = now;
       if (ct.nControl === 0) this.expire(ct, now);
-      else this.inTab.delete(key(ct.protocol, ct.caddr, ct.cport, ct.vaddr, ct.vport));
+      else if (ct.vport !== 0xffff) {
+        this.tab.remove(ct);
+        ct.dport = ct.vport = 0xffff;
+        ct.cport = 0;
+        this.tab.insert(ct);
+      }
       return false;
     }
     return true;
@@ -316,14 +510,32 @@ export class IpvsConnTable {
     if (cp.control) cp.control.expires = now + cp.control.timeout;
   }
 
-  /** One line of `ipvsadm -L -c -n` (ip_vs_conn_seq_show: pro, expire mm:ss, state, source, virtual, destination). */
+  /**
+   * One line of `ipvsadm -L -n -c`: ip_vs_conn_seq_show() writes the
+   * protocol (ip_vs_proto_name: a fwmark template's IPPROTO_IP is "IP"),
+   * the addresses, the state (ip_vs_state_name: "NONE" for a template) and
+   * the seconds left; ipvsadm.c print_conn() prints them as
+   * "%-3s %-6s %-11s %-18s %-18s %s" with the expiry as "%02d:%02d".
+   */
   static format(cp: IpvsConn, now: number, hz: number): string {
     const fam = cp.caddr.length === 4 ? 4 : 6;
     const left = Math.max(0, Math.floor(((cp.expires - now) | 0) / hz));
     const mmss = `${String(Math.floor(left / 60)).padStart(2, '0')}:${String(left % 60).padStart(2, '0')}`;
-    const pro = cp.template ? 'IP' : cp.protocol === IPPROTO_TCP ? 'TCP' : cp.protocol === IPPROTO_UDP ? 'UDP' : 'IP';
-    const state = cp.template ? 'NONE' : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : 'UDP';
-    return `${pro.padEnd(3)} ${mmss}  ${state.padEnd(11)} ${addrPort(fam, cp.caddr, cp.cport).padEnd(21)} ${addrPort(fam, cp.vaddr, cp.vport).padEnd(21)} ${addrPort(fam, cp.daddr, cp.dport)}`;
+    const state = cp.template ? 'NONE' : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : cp.protocol === IPPROTO_UDP ? 'UDP' : 'NONE';
+    return `${ipvsProtoName(cp.protocol).padEnd(3)} ${mmss.padEnd(6)} ${state.padEnd(11)} ${addrPort(fam, cp.caddr, cp.cport).padEnd(18)} ${addrPort(fam, cp.vaddr, cp.vport).padEnd(18)} ${addrPort(fam, cp.daddr, cp.dport)}`;
+  }
+}
+
+/** ip_vs_proto_name() (ip_vs_proto.c). */
+export function ipvsProtoName(p: number): string {
+  switch (p) {
+    case 0: return 'IP';
+    case IPPROTO_UDP: return 'UDP';
+    case IPPROTO_TCP: return 'TCP';
+    case IPPROTO_SCTP: return 'SCTP';
+    case 1: return 'ICMP';
+    case 58: return 'ICMPv6';
+    default: return `IP_${p}`;
   }
 }
 

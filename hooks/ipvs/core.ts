@@ -19,15 +19,20 @@
  * through NF_HOOK(LOCAL_OUT) and POST_ROUTING (NF_STOLEN for the hook it
  * came from); a real server on the node itself takes it on (NF_ACCEPT).
  *
- * Not modelled (documented gaps): ICMP errors about IPVS connections
- * (ip_vs_in_icmp / ip_vs_out_icmp / ip_vs_forward_icmp pass them
- * untouched), connection synchronisation, the ftp helper and persistence
+ * IPv4 ICMP errors about a connection (ip_vs_in_icmp on LOCAL_IN,
+ * LOCAL_OUT and FORWARD through ip_vs_forward_icmp, ip_vs_out_icmp) are
+ * related by their embedded header and sent on or un-NATed as the
+ * connection's packets are (ip_vs_icmp_xmit, handle_response_icmp).
+ *
+ * Not modelled (documented gaps): ICMPv6 errors (ip_vs_in_icmp_v6 /
+ * ip_vs_out_icmp_v6 pass them), errors about IPIP-tunnelled requests and
+ * net.ipv4.vs.schedule_icmp, connection synchronisation, the ftp helper and persistence
  * engines (--pe sip), one-packet scheduling (-o), real-server-started
  * connections (conn_out_counter), the tunnel types GUE and GRE, IPv6 in
  * tunnels, SCTP's state machine (an SCTP connection keeps UDP's timeout),
  * the re-route of un-NATed replies (snat_reroute).
  */
-import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
+import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { formatIPv4, formatIPv6 } from '../../core/addr.js';
 import type { XtIpvs, XtIpvsConn } from '../../ext/xt.js';
 import { F_IPVS_PROPERTY, F_L4PROTO, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
@@ -41,12 +46,13 @@ import type { Fate } from '../path/fate.js';
 import { ipvsSlots } from '../priorities.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 import { jiffiesAt } from '../conntrack/core.js';
-import { IpvsConn, IpvsConnTable, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, type IpvsSysctl } from './conn.js';
+import { IpvsConn, IpvsConnTable, addrWords, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, type IpvsSysctl } from './conn.js';
 import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
 import type { IpvsService } from './service.js';
-import { buildServices } from './service.js';
+import { IpvsSvcTable, buildServices } from './service.js';
 import type { SchedPacket } from './sched/index.js';
-import { ipipEncap, ipvsManip } from './xmit.js';
+import { ipipEncap, ipvsManip, ipvsNatIcmp } from './xmit.js';
+import { inetChecksum } from '../input/spec.js';
 
 /** include/uapi/linux/sctp.h SCTP_CID_INIT. */
 const SCTP_CID_INIT = 1;
@@ -83,8 +89,9 @@ export class NodeIpvs implements XtIpvs {
   /** The node's clock in nanoseconds (the connection timers run on its jiffies). */
   nowNs = 0;
   /** ip_vs_svc_table keyed by protocol, address and port; ip_vs_svc_fwm_table by family and mark. */
-  private readonly byAddr = new Map<string, IpvsService>();
-  private readonly byMark = new Map<string, IpvsService>();
+  private svcTab: IpvsSvcTable;
+  /** The headers of the packet in hand (headers() fills them; no object per packet). */
+  private readonly h = new Headers();
   /** The fate of the packet the last entry stole or dropped (the fate translator reads it). */
   private fate: Fate | undefined;
   /** A scratch packet for the output routes to real servers. */
@@ -92,6 +99,7 @@ export class NodeIpvs implements XtIpvs {
 
   constructor(readonly cfg: IpvsConfig, readonly sysctl: IpvsSysctl, readonly env: IpvsNodeEnv) {
     this.table = new IpvsConnTable(sysctl);
+    this.svcTab = new IpvsSvcTable([]);
     this.reset();
   }
 
@@ -99,13 +107,7 @@ export class NodeIpvs implements XtIpvs {
   private reset(): void {
     this.services = buildServices(this.cfg);
     this.table = new IpvsConnTable(this.sysctl);
-    this.byAddr.clear();
-    this.byMark.clear();
-    for (const s of this.services) {
-      const c = s.conf;
-      if (c.fwmark) this.byMark.set(`${c.family}|${c.fwmark}`, s);
-      else this.byAddr.set(svcKey(c.protocol, c.addr, c.port), s);
-    }
+    this.svcTab = new IpvsSvcTable(this.services);
     this.used = false;
   }
 
@@ -138,8 +140,7 @@ export class NodeIpvs implements XtIpvs {
       for (const s of ipvsSlots(pf)) {
         const hook = s.component === 'ipvs-in' ? (p: Packet, st: NodeHookState) => this.inHook(p, st)
           : s.component === 'ipvs-out' ? (p: Packet, st: NodeHookState) => this.outHook(p, st)
-          // ip_vs_forward_icmp: ICMP errors for IPVS connections (not modelled: they pass).
-          : () => NF_ACCEPT;
+          : (p: Packet, st: NodeHookState) => this.forwardIcmp(p, st);
         out.push({ pf, hooknum: s.hook, priority: s.priority, name: s.owner, source, hook });
       }
     }
@@ -152,11 +153,19 @@ export class NodeIpvs implements XtIpvs {
    * address (nullsvc_counter).
    */
   serviceFind(family: 4 | 6, mark: number, protocol: number, vaddr: Uint8Array, vport: number): IpvsService | undefined {
+    const w = new Int32Array(4);
+    addrWords(vaddr, w, 0);
+    return this.serviceFindW(family, mark, protocol, w, 0, vport);
+  }
+
+  /** ip_vs_service_find() over the address words of the packet. */
+  private serviceFindW(family: number, mark: number, protocol: number, w: Int32Array, at: number, vport: number): IpvsService | undefined {
+    const t = this.svcTab;
     if (mark) {
-      const s = this.byMark.get(`${family}|${mark >>> 0}`);
+      const s = t.findMark(family, mark);
       if (s) return s;
     }
-    return this.byAddr.get(svcKey(protocol, vaddr, vport)) ?? this.byAddr.get(svcKey(protocol, vaddr, 0));
+    return t.find(family, protocol, w, at, vport) ?? t.find(family, protocol, w, at, 0);
   }
 
   /** ip_vs_in_hook(): requests to virtual services. */
@@ -165,12 +174,16 @@ export class NodeIpvs implements XtIpvs {
     // "Already marked as IPVS request or reply?"
     if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
     if (st.hook !== NF_INET_LOCAL_OUT && m[M_PKTTYPE] !== PACKET_HOST) return NF_ACCEPT;
-    const h = headers(pkt);
-    if (!h) return NF_ACCEPT;
+    if (isIcmp4(pkt)) {
+      const v = this.inIcmp(pkt, st);
+      if (v !== NOT_RELATED) return v;
+    }
+    const h = this.h;
+    if (!headers(pkt, h)) return NF_ACCEPT;
     this.used = true;
     const ctx = st.ctx;
     const now = this.now;
-    let cp = this.table.inGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
+    let cp = this.table.inGetW(h.family, h.protocol, h.w, H_SADDR, h.sport, h.w, H_DADDR, h.dport, now) ?? undefined;
     if (cp && isNewConn(h)) {
       const r = this.table.reuseCheck(cp, now);
       if (r === 'drop') {
@@ -183,9 +196,9 @@ export class NodeIpvs implements XtIpvs {
     if (!cp) {
       // pp->conn_schedule (tcp_conn_schedule, udp_conn_schedule, sctp_conn_schedule).
       if (!schedulable(pkt, h)) return NF_ACCEPT;
-      const svc = this.serviceFind(h.family, m[M_MARK]!, h.protocol, h.daddr, h.dport);
+      const svc = this.serviceFindW(h.family, m[M_MARK]!, h.protocol, h.w, H_DADDR, h.dport);
       if (!svc) return NF_ACCEPT;
-      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.saddr, sport: h.sport, daddr: h.daddr, dport: h.dport, inverse: false };
+      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.addr(H_SADDR), sport: h.sport, daddr: h.addr(H_DADDR), dport: h.dport, inverse: false };
       const c = svc.conf;
       const nonPersistPortMismatch = !(c.flags & IP_VS_SVC_F_PERSISTENT) && !c.fwmark && h.dport !== c.port;
       const made = nonPersistPortMismatch ? null : this.table.schedule(svc, sp, now);
@@ -206,10 +219,14 @@ export class NodeIpvs implements XtIpvs {
   outHook(pkt: Packet, st: NodeHookState): number {
     const m = pkt.meta;
     if (m[M_FLAGS]! & F_IPVS_PROPERTY) return NF_ACCEPT;
-    const h = headers(pkt);
-    if (!h) return NF_ACCEPT;
+    if (isIcmp4(pkt)) {
+      const v = this.outIcmp(pkt, st);
+      if (v !== NOT_RELATED) return v;
+    }
+    const h = this.h;
+    if (!headers(pkt, h)) return NF_ACCEPT;
     const now = this.now;
-    const cp = this.table.outGet(h.protocol, h.saddr, h.sport, h.daddr, h.dport, now);
+    const cp = this.table.outGetW(h.family, h.protocol, h.w, H_SADDR, h.sport, h.w, H_DADDR, h.dport, now);
     if (!cp) return NF_ACCEPT;
     this.used = true;
     // handle_response(): only masquerade rewrites the reply (DR and TUN replies do not pass here).
@@ -229,14 +246,152 @@ export class NodeIpvs implements XtIpvs {
   }
 
   /**
+   * ip_vs_forward_icmp(): on FORWARD, an IPv4 ICMP error goes through
+   * ip_vs_in_icmp (ip_vs_forward_icmp_v6: ICMPv6 errors are not modelled,
+   * they pass).
+   */
+  forwardIcmp(pkt: Packet, st: NodeHookState): number {
+    if (st.pf !== NFPROTO_IPV4 || (pkt.meta[M_FLAGS]! & F_IPVS_PROPERTY) || !isIcmp4(pkt)) return NF_ACCEPT;
+    const v = this.inIcmp(pkt, st);
+    return v === NOT_RELATED ? NF_ACCEPT : v;
+  }
+
+  /**
+   * The embedded header of an IPv4 ICMP error (ip_vs_in_icmp /
+   * ip_vs_out_icmp up to the connection lookup): NOT_RELATED for an ICMP
+   * message that is not an error IPVS handles (not DEST_UNREACH,
+   * SOURCE_QUENCH, TIME_EXCEEDED), NF_DROP for a truncated ICMP header,
+   * NF_ACCEPT when the error cannot be about a connection (the embedded
+   * header or its ports cut short, a non-first fragment, a protocol IPVS
+   * does not schedule, an IPIP tunnel's error: not modelled); otherwise the
+   * embedded IP header's offset, its protocol in `this.h.protocol`, its
+   * addresses in this.h.w (source at H_SADDR) and ports in sport/dport.
+   */
+  private icmpInner(pkt: Packet): number {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const icmp = m[M_THOFF]!;
+    const end = m[M_END]!;
+    if (icmp + 8 > end) return -NF_DROP - 1;
+    const type = d[icmp]!;
+    if (type !== ICMP_DEST_UNREACH && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED) return -NOT_RELATED - 1;
+    const cih = icmp + 8;
+    if (cih + 20 > end || d[cih]! >> 4 !== 4) return -NF_ACCEPT - 1;
+    const proto = d[cih + 9]!;
+    // IPPROTO_IPIP: the error about a tunnelled request (ip_vs_find_tunnel) is not modelled.
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_SCTP) return -NF_ACCEPT - 1;
+    // frag_safe_skb_hp(): no ports in a non-first fragment, none past the end.
+    const ports = cih + (d[cih]! & 15) * 4;
+    if ((((d[cih + 6]! & 0x1f) << 8) | d[cih + 7]!) !== 0 || ports + 4 > end) return -NF_ACCEPT - 1;
+    const h = this.h;
+    h.family = 4;
+    h.protocol = proto;
+    h.w.fill(0);
+    h.w[H_SADDR] = rd32(d, cih + 12);
+    h.w[H_DADDR] = rd32(d, cih + 16);
+    h.sport = (d[ports]! << 8) | d[ports + 1]!;
+    h.dport = (d[ports + 2]! << 8) | d[ports + 3]!;
+    h.tcpFlags = 0;
+    h.chunk = -1;
+    return cih;
+  }
+
+  /**
+   * ip_vs_in_icmp(): an ICMP error from the client's side about a reply of
+   * a connection (the embedded packet runs vaddr:vport > caddr:cport: the
+   * lookup is ip_vs_conn_in_get over its addresses reversed). The checksum
+   * must hold (ip_vs_checksum_complete, else NF_DROP); the error counts as
+   * an incoming packet (ip_vs_in_stats) and goes out by ip_vs_icmp_xmit:
+   * direct routing and tunnels send it as the connection sends its
+   * requests (cp->packet_xmit); masquerade rewrites it for the real server
+   * (ip_vs_nat_icmp, outer destination and embedded source) and sends it
+   * (ip_vs_nat_send_or_cont). Without a connection the error passes
+   * (net.ipv4.vs.schedule_icmp, default 0, is not modelled).
+   */
+  private inIcmp(pkt: Packet, st: NodeHookState): number {
+    const cih = this.icmpInner(pkt);
+    if (cih < 0) return -cih - 1;
+    const h = this.h;
+    const m = pkt.meta;
+    // The embedded headers hold the reply: the client is its destination.
+    const cp = this.table.inGetW(4, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now);
+    if (!cp) return NF_ACCEPT;
+    this.used = true;
+    const about = st.ctx.quiet ? '' : `ICMP error about ${h.text}`;
+    if (inetChecksum(pkt.data, m[M_THOFF]!, m[M_END]!) !== 0) {
+      this.note(st, `ipvs: ${about}: bad ICMP checksum, dropped (ip_vs_in_icmp)`);
+      return this.drop('an ICMP error about an IPVS connection with a bad checksum (ip_vs_in_icmp)');
+    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, true);
+    const fwd = cp.flags & IP_VS_CONN_F_FWD_MASK;
+    if (fwd !== IP_VS_CONN_F_MASQ) {
+      // ip_vs_icmp_xmit(): "no need to translate address/port back".
+      if (!st.ctx.quiet) this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_in_icmp), sent as its requests are`);
+      cp.inpkts++;
+      h.protocol = IPPROTO_ICMP;
+      return this.xmit(pkt, st, cp, h);
+    }
+    const af = this.env.inet(st.pf);
+    const rt = this.destRoute(af, cp);
+    if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    // LOCALNODE from FORWARD is not supported (IP_VS_RT_MODE_NON_LOCAL only).
+    if (rt.local && st.hook === NF_INET_FORWARD) return this.drop(`an ICMP error on FORWARD for local real server ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
+    if (rt.local && st.hook !== NF_INET_LOCAL_OUT && cp.daddr[0] === 127) return this.drop(`DNAT of an ICMP error from another host to loopback address ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
+    ipvsNatIcmp(pkt, cih, false, cp.daddr, cp.dport);
+    if (!st.ctx.quiet) {
+      const t = `IPVS DNAT of an ICMP error to ${addrPort(4, cp.daddr, cp.dport)}`;
+      this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_in_icmp): ${t}`);
+      st.ctx.nat.push(t);
+    }
+    return this.sendOrCont(pkt, st, af, cp, rt, st.ctx.quiet ? '' : 'masquerade of an ICMP error (ip_vs_nat_icmp)');
+  }
+
+  /**
+   * ip_vs_out_icmp() and handle_response_icmp(): an ICMP error from the
+   * real server's side about a request (the embedded packet runs
+   * caddr:cport > daddr:dport: ip_vs_conn_out_get over it reversed). Only
+   * a masqueraded connection's is rewritten (ip_vs_nat_icmp: outer source
+   * and embedded destination become the virtual address and port), after
+   * the checksum check (NF_DROP when it fails), and counted as an outgoing
+   * packet; the others pass as they are.
+   */
+  private outIcmp(pkt: Packet, st: NodeHookState): number {
+    const cih = this.icmpInner(pkt);
+    if (cih < 0) return -cih - 1;
+    const h = this.h;
+    const m = pkt.meta;
+    const cp = this.table.outGetW(4, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now);
+    if (!cp) return NF_ACCEPT;
+    this.used = true;
+    if ((cp.flags & IP_VS_CONN_F_FWD_MASK) !== IP_VS_CONN_F_MASQ) return NF_ACCEPT;
+    const about = st.ctx.quiet ? '' : `ICMP error about ${h.text}`;
+    if (inetChecksum(pkt.data, m[M_THOFF]!, m[M_END]!) !== 0) {
+      this.note(st, `ipvs: ${about}: bad ICMP checksum, dropped (handle_response_icmp)`);
+      return this.drop('an ICMP error about an IPVS connection with a bad checksum (handle_response_icmp)');
+    }
+    ipvsNatIcmp(pkt, cih, true, cp.vaddr, cp.vport);
+    if (!st.ctx.quiet) {
+      const t = `IPVS un-NAT of an ICMP error: source ${fmt(cp.daddr)} to ${fmt(cp.vaddr)}`;
+      this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_out_icmp): ${t}`);
+      st.ctx.nat.push(t);
+    }
+    countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
+    m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
+    // ip_vs_update_conntrack(skb, cp, 0) leaves a confirmed conntrack alone: only the untracking is left.
+    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    return NF_ACCEPT;
+  }
+
+  /**
    * ip_vs_leave(): a service without a real server to take the packet: the
    * client is told ICMP port unreachable (whatever the protocol: no socket
    * is there to answer with a reset) and the packet dropped.
    */
   private leave(pkt: Packet, st: NodeHookState, svc: IpvsService, h: Headers): number {
     const v6 = h.family === 6;
-    st.ctx.stack?.icmpError(v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, pkt, v6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH, v6 ? ICMPV6_PORT_UNREACH : ICMP_PORT_UNREACH, 0, st.inLink, st.ctx);
+    // The error goes through the hooks as a packet of its own: the text of this one first.
     const why = `service ${svcText(svc)} has no real server to schedule ${h.text} to (ip_vs_leave: ICMP port unreachable)`;
+    st.ctx.stack?.icmpError(v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, pkt, v6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH, v6 ? ICMPV6_PORT_UNREACH : ICMP_PORT_UNREACH, 0, st.inLink, st.ctx);
     this.note(st, `ipvs: ${why}`);
     return this.drop(why);
   }
@@ -254,20 +409,23 @@ export class NodeIpvs implements XtIpvs {
   private xmit(pkt: Packet, st: NodeHookState, cp: IpvsConn, h: Headers): number {
     const af = this.env.inet(st.pf);
     const fwd = cp.flags & IP_VS_CONN_F_FWD_MASK;
-    const rs = addrPort(h.family, cp.daddr, cp.dport);
-    const rt = this.routeTo(af, cp.daddr);
+    const quiet = st.ctx.quiet;
+    const rt = this.destRoute(af, cp);
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
       if (rt.local && st.hook === NF_INET_LOCAL_IN && h.family === 4 && cp.daddr[0] === 127) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
       if (!ipvsManip(pkt, h.protocol, true, cp.daddr, cp.dport)) return this.drop('a request too short to rewrite (ip_vs_nat_xmit)');
-      if (!st.ctx.quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
+      const rs = quiet ? '' : addrPort(h.family, cp.daddr, cp.dport);
+      if (!quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
       this.updateConntrack(pkt, cp);
-      return this.sendOrCont(pkt, st, af, cp, rt, `masquerade (DNAT to ${rs})`);
+      return this.sendOrCont(pkt, st, af, cp, rt, quiet ? '' : `masquerade (DNAT to ${rs})`);
     }
     if (fwd === IP_VS_CONN_F_DROUTE) {
       // ip_vs_dr_xmit(): the packet unchanged, to the real server as next hop (IP_VS_RT_MODE_KNOWN_NH).
-      return this.sendOrCont(pkt, st, af, cp, { ...rt, gateway: fmt(cp.daddr) }, `direct routing to ${fmt(cp.daddr)}`);
+      const d = cp.dest;
+      const nh = d && d.dstCache === rt ? (d.dstCacheNh ??= { ...rt, gateway: fmt(cp.daddr) }) : { ...rt, gateway: fmt(cp.daddr) };
+      return this.sendOrCont(pkt, st, af, cp, nh, quiet ? '' : `direct routing to ${fmt(cp.daddr)}`);
     }
     if (fwd === IP_VS_CONN_F_TUNNEL) {
       // ip_vs_tunnel_xmit(): no local real server (IP_VS_RT_MODE_NON_LOCAL only).
@@ -298,11 +456,12 @@ export class NodeIpvs implements XtIpvs {
     const m = pkt.meta;
     m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
     if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    const quiet = st.ctx.quiet;
     if (rt.local) {
-      this.note(st, `ipvs: ${how}: the real server is this node, the packet goes on`);
+      if (!quiet) this.note(st, `ipvs: ${how}: the real server is this node, the packet goes on`);
       return NF_ACCEPT;
     }
-    this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
+    if (!quiet) this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
     const f = localOutRouted(af, pkt, rt, '', st.ctx);
     // A request received from another host leaves as forwarded; a local client's stays sent.
     this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? { kind: 'forwarded', dev: f.dev, via: f.via, dst: f.dst } : f;
@@ -334,6 +493,23 @@ export class NodeIpvs implements XtIpvs {
     ct.alterReply(e, t, 0);
   }
 
+  /**
+   * __ip_vs_get_out_rt() with a dest: the route kept in dest->dest_dst
+   * (__ip_vs_dst_set) and used while it holds (__ip_vs_dst_check); the
+   * node's routes do not change under a replay, so it holds until the
+   * services are built again. A connection without a dest routes each time.
+   */
+  private destRoute(af: InetFamily, cp: IpvsConn): OutputRoute {
+    const d = cp.dest;
+    if (!d) return this.routeTo(af, cp.daddr);
+    if (d.dstCache === undefined || d.dstCacheAf !== af) {
+      d.dstCache = this.routeTo(af, d.addr);
+      d.dstCacheAf = af;
+      d.dstCacheNh = undefined;
+    }
+    return d.dstCache;
+  }
+
   /** __ip_vs_get_out_rt(): the output route of a flow to `daddr` alone (do_output_route4 / do_output_route6). */
   private routeTo(af: InetFamily, daddr: Uint8Array): OutputRoute {
     const p = this.rtPkt;
@@ -361,66 +537,104 @@ export class NodeIpvs implements XtIpvs {
    * headers read inversely).
    */
   connOutGetInverse(pkt: Packet): XtIpvsConn | undefined {
-    const h = headers(pkt);
-    if (!h) return undefined;
-    return this.table.outGet(h.protocol, h.daddr, h.dport, h.saddr, h.sport, this.now);
+    const h = this.h;
+    if (!headers(pkt, h)) return undefined;
+    return this.table.outGetW(h.family, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now) ?? undefined;
   }
 
   /** `ipvsadm -L -n -c`: the connection table (templates included). */
   connList(): string {
     const now = this.now;
     this.table.expireDue(now);
+    // ipvsadm.c list_conn(): "pro expire %-11s %-18s %-18s %s".
     let out = 'IPVS connection entries\npro expire state       source             virtual            destination\n';
     for (const cp of this.table.entries()) out += IpvsConnTable.format(cp, now, this.table.hz) + '\n';
     return out;
   }
 }
 
-interface Headers {
-  family: 4 | 6;
-  protocol: number;
-  saddr: Uint8Array;
-  daddr: Uint8Array;
-  sport: number;
-  dport: number;
+/** An ICMP message that is not an error about a connection (`*related = 0`): the hook goes on with it as any packet. */
+const NOT_RELATED = 0x7fff;
+const IPPROTO_ICMP = 1;
+const ICMP_SOURCE_QUENCH = 4, ICMP_TIME_EXCEEDED = 11;
+
+/** An IPv4 ICMP packet, not a non-first fragment (ip_vs_in_hook / ip_vs_out_hook: iph.protocol == IPPROTO_ICMP). */
+function isIcmp4(pkt: Packet): boolean {
+  const m = pkt.meta;
+  return (m[M_FLAGS]! & F_L4PROTO) !== 0 && m[M_L4PROTO] === IPPROTO_ICMP && m[M_FRAGOFF] === 0 && pkt.data[m[M_NHOFF]!]! >> 4 === 4;
+}
+
+/** Where Headers.w holds the source and the destination address words. */
+const H_SADDR = 0, H_DADDR = 4;
+
+/**
+ * The headers IPVS reads (ip_vs_fill_iph_skb() and the ports), copied out
+ * of the packet (the conn table keys by them while the packet is
+ * rewritten) into one reused record: the addresses as big-endian words.
+ */
+class Headers {
+  family: 4 | 6 = 4;
+  protocol = 0;
+  /** Source address words at H_SADDR, destination at H_DADDR (an IPv4 address in the first word, zeroes after). */
+  readonly w = new Int32Array(8);
+  sport = 0;
+  dport = 0;
   /** TCP flags (0 for other protocols). */
-  tcpFlags: number;
+  tcpFlags = 0;
   /** SCTP: the first chunk's type (-1 when absent). */
-  chunk: number;
+  chunk = -1;
+
+  /** The address at H_SADDR or H_DADDR as bytes (a copy). */
+  addr(at: number): Uint8Array {
+    const n = this.family === 4 ? 4 : 16;
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = (this.w[at + (i >> 2)]! >>> (24 - 8 * (i & 3))) & 255;
+    return out;
+  }
+
   /** `TCP 10.0.0.2:40000 > 192.168.50.1:80` for the notes. */
-  readonly text: string;
+  get text(): string {
+    return `${protoName(this.protocol)} ${addrPort(this.family, this.addr(H_SADDR), this.sport)} > ${addrPort(this.family, this.addr(H_DADDR), this.dport)}`;
+  }
 }
 
 /**
- * ip_vs_fill_iph_skb() and the ports: a TCP, UDP or SCTP packet that is not
- * a non-first fragment, its addresses copied (the conn table keeps them
- * while the packet is rewritten).
+ * ip_vs_fill_iph_skb() and the ports into `h`: a TCP, UDP or SCTP packet
+ * that is not a non-first fragment; false for any other.
  */
-function headers(pkt: Packet): Headers | undefined {
+function headers(pkt: Packet, h: Headers): boolean {
   const m = pkt.meta;
-  if (!(m[M_FLAGS]! & F_L4PROTO) || m[M_FRAGOFF] !== 0) return undefined;
+  if (!(m[M_FLAGS]! & F_L4PROTO) || m[M_FRAGOFF] !== 0) return false;
   const protocol = m[M_L4PROTO]!;
-  if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP && protocol !== IPPROTO_SCTP) return undefined;
+  if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP && protocol !== IPPROTO_SCTP) return false;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
   const th = m[M_THOFF]!;
   const end = m[M_END]!;
-  if (th + (protocol === IPPROTO_TCP ? 14 : 4) > end) return undefined;
-  const v4 = d[nh]! >> 4 === 4;
-  const saddr = v4 ? d.slice(nh + 12, nh + 16) : d.slice(nh + 8, nh + 24);
-  const daddr = v4 ? d.slice(nh + 16, nh + 20) : d.slice(nh + 24, nh + 40);
-  const sport = (d[th]! << 8) | d[th + 1]!;
-  const dport = (d[th + 2]! << 8) | d[th + 3]!;
-  const tcpFlags = protocol === IPPROTO_TCP ? d[th + 13]! : 0;
-  const chunk = protocol === IPPROTO_SCTP && th + 13 <= end ? d[th + 12]! : -1;
-  const family = v4 ? 4 : 6;
-  return {
-    family, protocol, saddr, daddr, sport, dport, tcpFlags, chunk,
-    get text() {
-      return `${protoName(protocol)} ${addrPort(family, saddr, sport)} > ${addrPort(family, daddr, dport)}`;
-    },
-  };
+  if (th + (protocol === IPPROTO_TCP ? 14 : 4) > end) return false;
+  const w = h.w;
+  if (d[nh]! >> 4 === 4) {
+    h.family = 4;
+    w[H_SADDR] = rd32(d, nh + 12);
+    w[H_DADDR] = rd32(d, nh + 16);
+    w[H_SADDR + 1] = w[H_SADDR + 2] = w[H_SADDR + 3] = 0;
+    w[H_DADDR + 1] = w[H_DADDR + 2] = w[H_DADDR + 3] = 0;
+  } else {
+    h.family = 6;
+    for (let i = 0; i < 4; i++) {
+      w[H_SADDR + i] = rd32(d, nh + 8 + 4 * i);
+      w[H_DADDR + i] = rd32(d, nh + 24 + 4 * i);
+    }
+  }
+  h.protocol = protocol;
+  h.sport = (d[th]! << 8) | d[th + 1]!;
+  h.dport = (d[th + 2]! << 8) | d[th + 3]!;
+  h.tcpFlags = protocol === IPPROTO_TCP ? d[th + 13]! : 0;
+  h.chunk = protocol === IPPROTO_SCTP && th + 13 <= end ? d[th + 12]! : -1;
+  return true;
 }
+
+const rd32 = (d: Uint8Array, at: number): number => (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
 
 /**
  * Whether the protocol's conn_schedule looks for a service: TCP on a SYN
@@ -457,7 +671,6 @@ function countOn(s: { inpkts: number; inbytes: number; outpkts: number; outbytes
 }
 
 const word = (a: Uint8Array, i: number) => ((a[i]! << 24) | (a[i + 1]! << 16) | (a[i + 2]! << 8) | a[i + 3]!) >>> 0;
-const svcKey = (protocol: number, addr: Uint8Array, port: number) => `${protocol}|${addr.join('.')}|${port}`;
 const protoName = (p: number) => (p === IPPROTO_TCP ? 'TCP' : p === IPPROTO_UDP ? 'UDP' : p === IPPROTO_SCTP ? 'SCTP' : String(p));
 
 function svcText(s: IpvsService): string {

@@ -4,6 +4,7 @@
  * family ranks by.
  */
 import type { IpvsDestConf } from './save.js';
+import type { InetFamily, OutputRoute } from '../path/ctx.js';
 
 /** include/net/ip_vs.h dest flags. */
 export const IP_VS_DEST_F_AVAILABLE = 0x0001;
@@ -28,6 +29,14 @@ export class IpvsDest {
   outpkts = 0;
   inbytes = 0;
   outbytes = 0;
+  /**
+   * dest->dest_dst: the output route to the real server (its family's
+   * route, kept by the node's IPVS module) and its direct-routing variant
+   * with the real server as next hop.
+   */
+  dstCache: OutputRoute | undefined = undefined;
+  dstCacheAf: InetFamily | undefined = undefined;
+  dstCacheNh: Exclude<OutputRoute, { fate: unknown }> | undefined = undefined;
 
   constructor(c: Pick<IpvsDestConf, 'addr' | 'port' | 'fwd' | 'weight' | 'uThreshold' | 'lThreshold'>) {
     this.addr = c.addr;

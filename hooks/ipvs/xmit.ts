@@ -89,3 +89,45 @@ export function ipipEncap(inner: Uint8Array, saddr: Uint8Array, daddr: Uint8Arra
   out.set(inner, 20);
   return out;
 }
+
+/**
+ * ip_vs_nat_icmp(): an IPv4 ICMP error about a masqueraded connection,
+ * rewritten. `inout` true (handle_response_icmp: an error from the real
+ * server's side about a request): the outer source and the embedded
+ * destination become the virtual address, the embedded destination port
+ * the virtual port. false (ip_vs_icmp_xmit: an error from the client's side
+ * about a reply): the outer destination and the embedded source become the
+ * real server's address, the embedded source port its port. Both IP header
+ * checksums are made again (ip_send_check) and the ICMP checksum over the
+ * whole message; the embedded transport checksum is left as it was, as the
+ * kernel leaves it. `ciph` is the embedded IP header's offset.
+ */
+export function ipvsNatIcmp(pkt: Packet, ciph: number, inout: boolean, addr: Uint8Array, port: number): void {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const nh = m[M_NHOFF]!;
+  const end = m[M_END]!;
+  const icmp = m[M_THOFF]!;
+  d.set(addr, nh + (inout ? 12 : 16));
+  ipSendCheck(d, nh);
+  d.set(addr, ciph + (inout ? 16 : 12));
+  ipSendCheck(d, ciph);
+  const p = d[ciph + 9]!;
+  if (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP) {
+    const ports = ciph + (d[ciph]! & 15) * 4 + (inout ? 2 : 0);
+    d[ports] = port >>> 8;
+    d[ports + 1] = port & 255;
+  }
+  d[icmp + 2] = d[icmp + 3] = 0;
+  const c = inetChecksum(d, icmp, end);
+  d[icmp + 2] = c >>> 8;
+  d[icmp + 3] = c & 255;
+}
+
+/** ip_send_check(): the IPv4 header checksum at `nh`, made again over ihl words. */
+function ipSendCheck(d: Uint8Array, nh: number): void {
+  d[nh + 10] = d[nh + 11] = 0;
+  const c = inetChecksum(d, nh, nh + (d[nh]! & 15) * 4);
+  d[nh + 10] = c >>> 8;
+  d[nh + 11] = c & 255;
+}

@@ -283,6 +283,8 @@ function parseAddrInfo(p: JsonPath, o: JsonObject, links: Map<string, Link>): Ad
   const ap = p.child(o, 'addr_info');
   if (!Array.isArray(ai)) throw ap.error('expected an array');
   const out: Address[] = [];
+  /** The subnets of the primary IPv4 addresses so far, as `prefixlen/masked word` (one lookup per address, not a scan). */
+  const primaries = new Set<string>();
   for (let i = 0; i < ai.length; i++) {
     const e = ai[i];
     const q = ap.child(ai, i);
@@ -295,8 +297,9 @@ function parseAddrInfo(p: JsonPath, o: JsonObject, links: Map<string, Link>): Ad
     let secondary = e.secondary === true;
     if (family === 4 && !secondary) {
       // inet_insert_ifa(): an address inside a primary's subnet becomes secondary.
-      const m = maskAddr(local, prefixlen).w[0];
-      secondary = out.some((a) => a.family === 4 && !a.secondary && a.prefixlen === prefixlen && maskAddr(a.local, prefixlen).w[0] === m);
+      const net = `${prefixlen}/${maskAddr(local, prefixlen).w[0]}`;
+      secondary = primaries.has(net);
+      if (!secondary) primaries.add(net);
     }
     out.push({
       family, dev, ifindex: link.ifindex, local, prefixlen,

@@ -117,7 +117,37 @@ describe('IPVS connections', () => {
     const cp = t.schedule(svc, syn('10.244.1.5', 33333, '10.96.0.10', 53, 17), 0)!;
     t.stateTransition(cp, IP_VS_DIR_INPUT, 0, 0);
     expect([cp.dest!.activeconns, cp.dest!.inactconns, cp.timeout]).toEqual([0, 1, 300 * HZ]);
-    expect(IpvsConnTable.format(cp, 0, HZ)).toBe('UDP 05:00  UDP         10.244.1.5:33333      10.96.0.10:53         10.244.0.3:53');
+    expect(IpvsConnTable.format(cp, 0, HZ)).toBe('UDP 05:00  UDP         10.244.1.5:33333   10.96.0.10:53      10.244.0.3:53');
+  });
+});
+
+describe('the connection table as a hash (ip_vs_conn_hashkey: protocol, client address and port)', () => {
+  it('finds each of 20,000 connections from both sides, as the table grows and as they expire', () => {
+    const [svc, , udp] = buildServices(parseIpvsadmSave(KUBE, 't'));
+    const t = new IpvsConnTable({}, HZ);
+    const cli = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const conns = Array.from({ length: 20_000 }, (_, i) => t.schedule(i & 1 ? udp! : svc!, syn(cli(i >> 3), 1024 + (i & 7), i & 1 ? '10.96.0.10' : '10.96.45.7', i & 1 ? 53 : 80, i & 1 ? 17 : 6), 0)!);
+    expect(t.size).toBe(20_000);
+    const vip = (i: number) => parseIPv4(i & 1 ? '10.96.0.10' : '10.96.45.7')!;
+    for (let i = 0; i < conns.length; i += 97) {
+      const cp = conns[i]!;
+      expect(t.inGet(i & 1 ? 17 : 6, parseIPv4(cli(i >> 3))!, 1024 + (i & 7), vip(i), i & 1 ? 53 : 80, 1)).toBe(cp);
+      expect(t.outGet(i & 1 ? 17 : 6, cp.daddr, cp.dport, parseIPv4(cli(i >> 3))!, 1024 + (i & 7), 1)).toBe(cp);
+      // Another protocol, port or virtual address is another connection.
+      expect(t.inGet(i & 1 ? 6 : 17, parseIPv4(cli(i >> 3))!, 1024 + (i & 7), vip(i), i & 1 ? 53 : 80, 1)).toBeUndefined();
+      expect(t.inGet(i & 1 ? 17 : 6, parseIPv4(cli(i >> 3))!, 1024 + (i & 7), vip(i + 1), i & 1 ? 53 : 80, 1)).toBeUndefined();
+    }
+    // Half of them run out (the new-connection timeout of 3 s): the others are still found, the freed slots reused.
+    for (let i = 0; i < conns.length; i += 2) t.expire(conns[i]!, 0);
+    expect(t.size).toBe(10_000);
+    expect(t.inGet(6, parseIPv4(cli(0))!, 1024, vip(0), 80, 1)).toBeUndefined();
+    expect(t.inGet(17, parseIPv4(cli(0))!, 1025, vip(1), 53, 1)).toBe(conns[1]);
+    const again = t.schedule(svc!, syn(cli(0), 1024), 1)!;
+    expect(t.inGet(6, parseIPv4(cli(0))!, 1024, vip(0), 80, 2)).toBe(again);
+    expect(t.entries().at(-1)).toBe(again);
+    // The timers: every connection left runs out 3 s after it was made.
+    t.expireDue(3 * HZ + 1);
+    expect(t.size).toBe(0);
   });
 });
 

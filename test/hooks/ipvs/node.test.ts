@@ -6,7 +6,8 @@
  * receiver accepts, the un-NAT of the replies in FORWARD, direct routing
  * and IPIP tunnelling, ip_vs_leave's ICMP port unreachable, persistence,
  * the net.ipv4.vs.conntrack sysctl, and the counters of `ipvsadm -L -n
- * --stats` / the table of `ipvsadm -L -n -c`. This machine has no IPVS
+ * --stats` / the table of `ipvsadm -L -n -c`, ICMP errors about
+ * connections (ip_vs_in_icmp / ip_vs_out_icmp). This machine has no IPVS
  * module: the sequences are the kernel source's.
  */
 import { describe, expect, it } from 'vitest';
@@ -20,6 +21,8 @@ import { formatIpvsStats } from '../../../hooks/ipvs/index.js';
 import type { PathStep } from '../../../hooks/path/fate.js';
 import { conntrackList } from '../../../hooks/conntrack/print.js';
 import { NFPROTO_IPV4, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT } from '../../../core/netfilter.js';
+import { Packet } from '../../../vm/packet.js';
+import { loadFrame, LINKTYPE_RAW, type Frame } from '../../../hooks/input/capture.js';
 
 const FIXTURE = join(import.meta.dirname, '../../path/fixtures/node');
 const FILTER = `*filter
@@ -101,8 +104,9 @@ describe('IPVS in the node', () => {
     expect(ack.fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
     expect(m.ipvs!.connList()).toBe(
       'IPVS connection entries\npro expire state       source             virtual            destination\n'
-      + 'TCP 15:00  ESTABLISHED 10.0.0.2:40000        192.168.50.1:80       10.1.0.6:8080\n'
-      + 'TCP 01:00  SYN_RECV    10.0.0.3:40000        192.168.50.1:80       10.1.0.5:8080\n');
+      // ipvsadm.c print_conn: "%-3s %-6s %-11s %-18s %-18s %s"
+      + 'TCP 15:00  ESTABLISHED 10.0.0.2:40000     192.168.50.1:80    10.1.0.6:8080\n'
+      + 'TCP 01:00  SYN_RECV    10.0.0.3:40000     192.168.50.1:80    10.1.0.5:8080\n');
     expect(formatIpvsStats(m.ipvs!.services)).toBe(
       'IP Virtual Server version 1.2.1 (size=4096)\n'
       + 'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n'
@@ -145,7 +149,8 @@ describe('IPVS in the node', () => {
     expect(to('10.0.0.2', 1000)).toBe('IPVS DNAT to 10.1.0.6:8080');
     expect(to('10.0.0.3', 1001)).toBe('IPVS DNAT to 10.1.0.6:8080');
     expect(to('10.0.0.2', 1002)).toBe('IPVS DNAT to 10.1.0.6:8080');
-    expect(m.ipvs!.connList()).toContain('IP  05:00  NONE        10.0.0.0:0            192.168.50.1:80       10.1.0.6:8080');
+    // The template of a TCP service carries IPPROTO_TCP (ip_vs_sched_persist: IPPROTO_IP only for fwmark services).
+    expect(m.ipvs!.connList()).toContain('TCP 05:00  NONE        10.0.0.0:0         192.168.50.1:80    10.1.0.6:8080');
   });
 
   it('fwmark services schedule by the packet mark (mangle PREROUTING MARK)', () => {
@@ -207,5 +212,120 @@ describe('IPVS in the node', () => {
     // 15 minutes later the ESTABLISHED-less SYN_RECV entry has run out.
     m.setNow(4 * s + 61 * s);
     expect(m.ipvs!.connList().split('\n').filter((l) => l.startsWith('TCP'))).toEqual([]);
+  });
+});
+
+/** An IPv4 packet from raw parts, its header checksum made. */
+function ipv4(src: readonly number[], dst: readonly number[], proto: number, payload: Uint8Array): Uint8Array {
+  const b = new Uint8Array(20 + payload.length);
+  b[0] = 0x45;
+  b[2] = b.length >> 8;
+  b[3] = b.length & 255;
+  b[8] = 64;
+  b[9] = proto;
+  b.set(src, 12);
+  b.set(dst, 16);
+  const c = inetChecksum(b, 0, 20);
+  b[10] = c >> 8;
+  b[11] = c & 255;
+  b.set(payload, 20);
+  return b;
+}
+
+/** An ICMP error (icmp_send's layout): type, code, checksum, 4 unused bytes, then the offending packet's IP header and 8 bytes. */
+function icmpError(src: readonly number[], dst: readonly number[], type: number, code: number, offending: Uint8Array): Uint8Array {
+  const icmp = new Uint8Array(8 + 28);
+  icmp[0] = type;
+  icmp[1] = code;
+  icmp.set(offending.subarray(0, 28), 8);
+  const c = inetChecksum(icmp);
+  icmp[2] = c >> 8;
+  icmp[3] = c & 255;
+  return ipv4(src, dst, 1, icmp);
+}
+
+function receiveRaw(m: NodeModel, data: Uint8Array, iif: string) {
+  m.setTrace(true);
+  const pkt = new Packet();
+  loadFrame(pkt, { data, origLen: data.length, tsSec: 0, tsNsec: 0, linktype: LINKTYPE_RAW, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame);
+  return m.receive(pkt, iif, {});
+}
+
+describe('ICMP errors about IPVS connections (ip_vs_core.c ip_vs_in_icmp / ip_vs_out_icmp, ip_vs_xmit.c ip_vs_icmp_xmit, ip_vs_nat_icmp)', () => {
+  /** A masqueraded connection 10.0.0.2:40000 > 192.168.50.1:80 > 10.1.0.6:8080: the request as sent to the real server, the reply as sent to the client. */
+  function masqConn() {
+    const m = model(RR);
+    const req = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0').emitted![0]!.packet.slice();
+    const rep = go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 syn,ack iif eth1').emitted![0]!.packet.slice();
+    return { m, req, rep };
+  }
+  const svcStats = (m: NodeModel) => formatIpvsStats(m.ipvs!.services).split('\n')[3]!.trim().split(/\s+/).slice(2).map(Number);
+
+  it('ip_vs_in_icmp: an error from the client side about a reply is related by the reversed embedded header and masqueraded to the real server', () => {
+    const { m, rep } = masqConn();
+    const before = svcStats(m);
+    // A router by the client: host unreachable about the reply 192.168.50.1:80 > 10.0.0.2:40000.
+    const r = receiveRaw(m, icmpError([10, 0, 0, 254], [192, 168, 50, 1], 3, 1, rep), 'eth0');
+    expect(notes(r).some((t) => t.startsWith('ipvs: ICMP error about TCP 192.168.50.1:80 > 10.0.0.2:40000: connection 10.0.0.2:40000 > 192.168.50.1:80 > 10.1.0.6:8080 (ip_vs_in_icmp)'))).toBe(true);
+    expect(r.fate).toMatchObject({ kind: 'forwarded', dev: 'eth1', dst: '10.1.0.6' });
+    expect(r.fate.nat).toEqual(['IPVS DNAT of an ICMP error to 10.1.0.6:8080']);
+    const out = r.emitted![0]!.packet;
+    // ip_vs_nat_icmp(inout 0): the outer destination and the embedded source and source port become the real server's.
+    expect([...out.subarray(12, 20)]).toEqual([10, 0, 0, 254, 10, 1, 0, 6]);
+    expect([...out.subarray(28 + 12, 28 + 20)]).toEqual([10, 1, 0, 6, 10, 0, 0, 2]);
+    expect((out[48]! << 8) | out[49]!).toBe(8080);
+    expect(inetChecksum(out, 0, 20)).toBe(0);
+    expect(inetChecksum(out, 28, 48)).toBe(0);
+    expect(inetChecksum(out, 20, out.length)).toBe(0);
+    // ip_vs_in_stats(): one more incoming packet on the service, no new connection.
+    const after = svcStats(m);
+    expect(after[0]).toBe(before[0]);
+    expect(after[1]).toBe(before[1]! + 1);
+  });
+
+  it('ip_vs_out_icmp: an error from the real server side about a request is un-NATed to the virtual address on FORWARD', () => {
+    const { m, req } = masqConn();
+    const before = svcStats(m);
+    // The real server's stack: port unreachable about the request 10.0.0.2:40000 > 10.1.0.6:8080.
+    const r = receiveRaw(m, icmpError([10, 1, 0, 6], [10, 0, 0, 2], 3, 3, req), 'eth1');
+    expect(notes(r).some((t) => t.startsWith('ipvs: ICMP error about TCP 10.0.0.2:40000 > 10.1.0.6:8080: connection 10.0.0.2:40000 > 192.168.50.1:80 > 10.1.0.6:8080 (ip_vs_out_icmp)'))).toBe(true);
+    expect(r.fate).toMatchObject({ kind: 'forwarded', dev: 'eth0', dst: '10.0.0.2' });
+    const out = r.emitted![0]!.packet;
+    // ip_vs_nat_icmp(inout 1): the outer source and the embedded destination and its port become the virtual service's.
+    expect([...out.subarray(12, 20)]).toEqual([192, 168, 50, 1, 10, 0, 0, 2]);
+    expect([...out.subarray(28 + 12, 28 + 20)]).toEqual([10, 0, 0, 2, 192, 168, 50, 1]);
+    expect((out[50]! << 8) | out[51]!).toBe(80);
+    expect(inetChecksum(out, 0, 20)).toBe(0);
+    expect(inetChecksum(out, 28, 48)).toBe(0);
+    expect(inetChecksum(out, 20, out.length)).toBe(0);
+    expect(svcStats(m)[2]).toBe(before[2]! + 1);
+  });
+
+  it('a bad ICMP checksum drops the error (ip_vs_checksum_complete); an error about no connection and an echo request pass untouched', () => {
+    const { m, rep } = masqConn();
+    const bad = icmpError([10, 0, 0, 254], [192, 168, 50, 1], 3, 1, rep);
+    bad[22]! ^= 0xff;
+    expect(receiveRaw(m, bad, 'eth0').fate).toMatchObject({ kind: 'dropped', reason: 'ipvs' });
+    // Another client port: no connection, the error goes on to the local stack.
+    const other = rep.slice();
+    other[22] = 0x11;
+    const r = receiveRaw(m, icmpError([10, 0, 0, 254], [192, 168, 50, 1], 3, 1, other), 'eth0');
+    expect(r.fate.kind).toBe('delivered');
+    expect(notes(r).some((t) => t.startsWith('ipvs:'))).toBe(false);
+    // Not an error (ICMP_ECHO): *related = 0, and no TCP/UDP/SCTP header to schedule: it goes on.
+    expect(go(m, 'icmp 10.0.0.2 > 192.168.50.1 echo-request iif eth0').fate.kind).toBe('delivered');
+  });
+
+  it('direct routing: an error from the client side goes to the real server unchanged, as the requests do (cp->packet_xmit)', () => {
+    const dr = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 10.1.0.5 -g -w 1\n');
+    go(dr, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0');
+    // The real server answers the client itself (not through the node); the client side's error about that reply reaches the VIP.
+    const reply = ipv4([192, 168, 50, 1], [10, 0, 0, 2], 6, Uint8Array.of(0, 80, 0x9c, 0x40, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xfa, 0xf0, 0, 0, 0, 0));
+    const err = icmpError([10, 0, 0, 254], [192, 168, 50, 1], 11, 0, reply);
+    const r = receiveRaw(dr, err, 'eth0');
+    expect(r.fate).toMatchObject({ kind: 'forwarded', dev: 'eth1', via: '10.1.0.5', dst: '192.168.50.1' });
+    const out = r.emitted![0]!.packet;
+    expect([...out.subarray(12, 20)]).toEqual([...err.subarray(12, 20)]);
+    expect([...out.subarray(20)]).toEqual([...err.subarray(20)]);
   });
 });
