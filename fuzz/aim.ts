@@ -36,6 +36,8 @@ export interface Caller {
   chain: string;
   num: number;
   text: string;
+  /** `table\0chain` of the rule. */
+  from: string;
   shape?: RuleShape;
 }
 
@@ -52,27 +54,41 @@ export function callersOf(t: ChainTexts, base?: { callers: Map<string, Caller[]>
     return r === rules || (r !== undefined && r.length === rules.length && r.every((x, i) => x === rules[i]));
   };
   const reread = new Set<string>();
+  // base's own lists, copied before a caller is added
+  const shared = new Set<Caller[]>();
   for (const [key, rules] of t) if (!base || !sameAsBase(key, rules)) reread.add(key);
   if (base) {
     for (const [k2, list] of base.callers) {
       if (!t.has(k2)) continue;
-      const kept = list.filter((c) => !reread.has(`${c.table}\0${c.chain}`));
+      // most lists name no chain read again: shared, not copied
+      const kept = list.some((c) => reread.has(c.from)) ? list.filter((c) => !reread.has(c.from)) : list;
+      if (kept === list) shared.add(list);
       if (kept.length) m.set(k2, kept);
     }
   }
   for (const key of reread) {
     const rules = t.get(key)!;
-    const [table, chain] = key.split('\0') as [TableName, string];
-    rules.forEach((text, i) => {
-      const tgt = / -[jg] (\S+)/.exec(text)?.[1];
-      if (!tgt) return;
-      const k2 = `${table}\0${tgt}`;
-      if (!t.has(k2)) return;
-      const c: Caller = { table, chain, num: i + 1, text };
+    const sep = key.indexOf('\0');
+    const table = key.slice(0, sep) as TableName;
+    const chain = key.slice(sep + 1);
+    for (let i = 0; i < rules.length; i++) {
+      const text = rules[i]!;
+      // the first ` -j NAME` or ` -g NAME`
+      const j = text.indexOf(' -j ');
+      const g = text.indexOf(' -g ');
+      const at = j < 0 ? g : g < 0 ? j : Math.min(j, g);
+      if (at < 0) continue;
+      let end = at + 4;
+      while (end < text.length && text.charCodeAt(end) > 32) end++;
+      if (end === at + 4) continue;
+      const k2 = `${table}\0${text.slice(at + 4, end)}`;
+      if (!t.has(k2)) continue;
+      const c: Caller = { table, chain, num: i + 1, text, from: key };
       const list = m.get(k2);
-      if (list) list.push(c);
-      else m.set(k2, [c]);
-    });
+      if (list === undefined) m.set(k2, [c]);
+      else if (shared.has(list)) m.set(k2, [...list, c]);
+      else list.push(c);
+    }
   }
   return m;
 }
