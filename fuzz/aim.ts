@@ -11,6 +11,7 @@ import { DEFAULT_PACKET, type FuzzPacket } from './packet.js';
 import { isBuiltin, shapeOf, type Range, type RuleShape } from './shape.js';
 import { addrRange6, MAX6, text6, type Range6 } from './addr6.js';
 import { formatAddr } from '../hooks/route/addr.js';
+import { exthdrClauses } from './exthdr.js';
 
 /** Rule texts by table and chain (`-A CHAIN ...`). */
 export type ChainTexts = Map<string, string[]>;
@@ -226,6 +227,8 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
     if (dportOpen && (p.proto === 6 || p.proto === 17)) variants.push({ dport: UNUSUAL_PORT });
     if (protoOpen && dportOpen) variants.push({ proto: p.proto === 6 ? 17 : 6, dport: UNUSUAL_PORT });
     if (srcOpen) variants.push(v6 ? { src6: PUBLIC_SRC6 } : { src: PUBLIC_SRC }, v6 ? { src6: PUBLIC_SRC6, dport: UNUSUAL_PORT } : { src: PUBLIC_SRC, dport: UNUSUAL_PORT });
+    // IPv6: the extension headers the rules on the way look at (rt, hbh, dst, ah, frag, ipv6header), at their edges
+    if (v6) for (const s of all) for (const ext of exthdrClauses(s.text)) variants.push({ ext });
     if (invalid) variants.push({ proto: 6, flags: 0x04, ...(dportOpen ? { dport: UNUSUAL_PORT } : {}) });
   }
   const firsts = base.slice();

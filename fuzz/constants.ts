@@ -7,6 +7,7 @@
  * the addresses and ports of the node's ipset members. Packets built from
  * these land on both sides of every edge a rule draws.
  */
+import { exthdrClauses } from './exthdr.js';
 import type { Ruleset } from '../core/ast.js';
 import { splitArgs } from '../compiler/parse/argv.js';
 import { chainOrder, ruleSpec } from '../compiler/save.js';
@@ -24,6 +25,8 @@ export interface Constants {
   ifaces: string[];
   protos: number[];
   ctstates: string[];
+  /** IPv6 extension headers the rules look at, as packet spec clauses (exthdrClauses). */
+  exthdrs: string[];
 }
 
 /** IPv6 address candidates (with a prefix length), checked by addrRange6. */
@@ -31,7 +34,7 @@ const IPV6 = /[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?:\/\d{1,3})?/g;
 const IPV4 = /\b(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?:\/(\d{1,2}))?(?:-(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))?/g;
 
 export function emptyConstants(): Constants {
-  return { addrs: [], addrs6: [], ports: [], marks: [], ifaces: [], protos: [], ctstates: [] };
+  return { addrs: [], addrs6: [], ports: [], marks: [], ifaces: [], protos: [], ctstates: [], exthdrs: [] };
 }
 
 class Collector {
@@ -42,6 +45,7 @@ class Collector {
   readonly ifaces = new Set<string>();
   readonly protos = new Set<number>();
   readonly ctstates = new Set<string>();
+  readonly exthdrs = new Set<string>();
 
   addr(v: number): void {
     if (v >= 0 && v <= 0xffffffff) this.addrs.add(v >>> 0);
@@ -98,7 +102,7 @@ class Collector {
     const sortNum = (s: Set<number>) => [...s].sort((a, b) => a - b);
     return {
       addrs: sortNum(this.addrs), addrs6: [...this.addrs6].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(text6), ports: sortNum(this.ports), marks: sortNum(this.marks), ifaces: [...this.ifaces].sort(),
-      protos: sortNum(this.protos), ctstates: [...this.ctstates].sort(),
+      protos: sortNum(this.protos), ctstates: [...this.ctstates].sort(), exthdrs: [...this.exthdrs].slice(0, 256),
     };
   }
 }
@@ -111,6 +115,7 @@ function parseNum(s: string | undefined): number | undefined {
 
 /** One rule (its iptables-save options) into the collector. */
 function ruleConstants(c: Collector, spec: string): void {
+  for (const x of exthdrClauses(spec)) c.exthdrs.add(x);
   const args = splitArgs(spec.trim(), 1, '<rule>').map((a) => a.text);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;

@@ -30,6 +30,8 @@ export interface FuzzPacket {
   tos: number;
   /** A non-first fragment (offset 8 bytes). */
   frag: boolean;
+  /** IPv6 extension headers as spec clauses (`hbh rt type 0 segsleft 1`), '' for none. */
+  ext: string;
   len: number;
   /** '' none; with `local` the packet is sent from the node. */
   iif: string;
@@ -42,7 +44,7 @@ export interface FuzzPacket {
 /** The spec's defaults: what a shrunk field goes back to. */
 export const DEFAULT_PACKET: Readonly<FuzzPacket> = {
   v6: false, proto: 6, src: 0x0a000002, dst: 0x0a000001, src6: '2001:db8::2', dst6: '2001:db8::1', sport: 40000, dport: 80, flags: 0x02, icmpType: 8, icmpCode: 0, ttl: 64, tos: 0,
-  frag: false, len: 0, iif: '', oif: '', local: false, mark: 0, ct: '',
+  frag: false, ext: '', len: 0, iif: '', oif: '', local: false, mark: 0, ct: '',
 };
 
 const FLAG_WORDS: readonly [number, string][] = [[0x01, 'fin'], [0x02, 'syn'], [0x04, 'rst'], [0x08, 'psh'], [0x10, 'ack'], [0x20, 'urg'], [0x40, 'ece'], [0x80, 'cwr']];
@@ -66,7 +68,8 @@ export function specText(p: FuzzPacket): string {
   if (p.proto === icmp && !p.frag && (p.icmpType !== (p.v6 ? 128 : 8) || p.icmpCode !== 0)) out.push(`type ${p.icmpType} code ${p.icmpCode}`);
   if (p.ttl !== 64) out.push(`${p.v6 ? 'hl' : 'ttl'} ${p.ttl}`);
   if (p.tos !== 0) out.push(`tos 0x${p.tos.toString(16)}`);
-  if (p.frag) out.push('frag offset 8');
+  if (p.v6 && p.ext) out.push(p.ext);
+  if (p.frag && !/\bfrag\b/.test(p.ext)) out.push('frag offset 8');
   if (p.len !== 0) out.push(`len ${p.len}`);
   if (p.local) out.push('from local');
   else if (p.iif) out.push(`iif ${p.iif}`);
@@ -126,6 +129,7 @@ export function drawPacket(r: Rand, k: Constants, o: DrawOptions): FuzzPacket {
   p.ttl = pick(r, TTLS);
   p.tos = pick(r, TOSES);
   p.frag = chance(r, 0.03);
+  if (v6 && k.exthdrs.length && chance(r, 0.3)) p.ext = pick(r, k.exthdrs);
   p.len = chance(r, 0.2) ? r.int(1, 1400) : 0;
   const ifs = [...o.ifaces, ...k.ifaces.filter((i) => o.ifaces.length === 0 || o.ifaces.includes(i))];
   if (o.local && chance(r, 0.2)) p.local = true;

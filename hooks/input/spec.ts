@@ -24,6 +24,14 @@
  *              packet-too-big, neighbour-solicitation, ...); a name with a code sets both
  *     IP       ttl N | hl N (the same field) | tos N | dscp N | ecn N | ipid N | df | mf
  *              | frag offset N (bytes, a multiple of 8) | flowlabel N (IPv6) | len N (payload bytes)
+ *     IPv6     extension headers, in the order written, between the IPv6 header and
+ *              the fragment header (`frag`) or the upper layer; each may repeat:
+ *              hbh [len N] | dst [len N]   hop-by-hop / destination options, (N+1)*8 bytes
+ *                                          of PadN (N: Hdr Ext Len, default 0)
+ *              | rt [type N] [segsleft N] [addrs A,B,...]   routing header (type default 0,
+ *                                          segsleft 0), 8 bytes and 16 per address, in that order
+ *              | ah [spi N]                authentication header (24 bytes, SPI default 1)
+ *     ESP      spi N (ip proto esp: the ESP header's SPI, sequence 1)
  *     metadata iif NAME | oif NAME | mark N | from local
  *              | ct new|established|related|invalid|untracked | ct reply | ct mark N
  *     link     src-mac MAC | dst-mac MAC | vlan N               MAC: six hex pairs, `:` or `-`
@@ -148,8 +156,34 @@ export interface PacketSpec {
   srcMac: Uint8Array | undefined;
   dstMac: Uint8Array | undefined;
   vlan: number;
+  /** IPv6 extension headers in order, each with its Next Header byte left for the encoder. */
+  ext: SpecExtHdr[];
+  /** `spi N` of an ESP packet; -1 when not given. */
+  espSpi: number;
   /** Where each clause was written: keys are the clause words (`proto`, `src`, `dst`, `sport`, `ttl`, `ct`, ...). */
   pos: Map<string, SourcePos>;
+}
+
+/** An IPv6 extension header of a spec: its protocol number and bytes (byte 0, Next Header, filled by encodeSpec). */
+export interface SpecExtHdr {
+  type: number;
+  bytes: Uint8Array;
+}
+
+/** A hop-by-hop or destination options header of (hdrExtLen + 1) * 8 bytes, padded with PadN (Pad1 for a single byte). */
+function optionsHeader(type: number, hdrExtLen: number): SpecExtHdr {
+  const bytes = new Uint8Array((hdrExtLen + 1) * 8);
+  bytes[1] = hdrExtLen;
+  let o = 2;
+  while (o < bytes.length) {
+    const left = bytes.length - o;
+    if (left === 1) break; // Pad1: a zero byte
+    const n = Math.min(left, 257);
+    bytes[o] = 1;
+    bytes[o + 1] = n - 2;
+    o += n;
+  }
+  return { type, bytes };
 }
 
 interface Tok {
@@ -171,6 +205,7 @@ const NO_OPTIONS = new Uint8Array(0);
 const WORDS = [
   ...TCP_FLAGS.keys(), 'flags', 'seq', 'ackseq', 'win', 'tcpopt', 'type', 'code', 'id', 'ttl', 'hl', 'tos', 'dscp', 'ecn',
   'ipid', 'df', 'mf', 'frag', 'flowlabel', 'len', 'iif', 'oif', 'mark', 'from', 'ct', 'src-mac', 'dst-mac', 'vlan',
+  'hbh', 'dst', 'rt', 'ah', 'spi',
 ];
 
 function tokenize(text: string): Tok[] {
@@ -292,7 +327,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     family, proto, src: src.addr, dst: dst.addr, sport: -1, dport: -1, tcpFlags: -1, seq: -1, ackSeq: -1, window: -1, tcpOptions: NO_OPTIONS,
     icmpType: -1, icmpCode: -1, icmpId: -1, icmpSeq: -1, ttl: 64, tos: 0, ipId: 1, df: false, mf: false,
     fragOffset: -1, flowLabel: 0, payloadLen: -1, iif: '', oif: '', mark: 0, ct: '', ctReply: false, ctMark: -1,
-    fromLocal: false, srcMac: undefined, dstMac: undefined, vlan: -1, pos,
+    fromLocal: false, srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, pos,
   };
   let flagWords = 0;
   let tosByte = -1;
@@ -444,6 +479,68 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
         spec.fragOffset = off;
         break;
       }
+      case 'hbh':
+      case 'dst': {
+        if (family === 4) err(t, `"${w}" (an IPv6 extension header) needs IPv6`);
+        let len = 0;
+        if (toks[i]?.text === 'len') {
+          i++;
+          len = num(next('a header length (8-octet units beyond the first)'), 0, 255, 'header length');
+        }
+        spec.ext.push(optionsHeader(w === 'hbh' ? 0 : 60, len));
+        break;
+      }
+      case 'rt': {
+        if (family === 4) err(t, '"rt" (an IPv6 routing header) needs IPv6');
+        let type = 0;
+        let segsleft = 0;
+        const addrs: Uint8Array[] = [];
+        if (toks[i]?.text === 'type') {
+          i++;
+          type = num(next('a routing type'), 0, 255, 'routing type');
+        }
+        if (toks[i]?.text === 'segsleft') {
+          i++;
+          segsleft = num(next('a segments-left count'), 0, 255, 'segments left');
+        }
+        if (toks[i]?.text === 'addrs') {
+          i++;
+          const at2 = next('IPv6 addresses, separated by commas');
+          for (const a of at2.text.split(',')) {
+            const v = parseIPv6(a);
+            if (!v) return err(at2, `bad IPv6 address "${a}" in the routing header`, 'value');
+            addrs.push(v);
+          }
+          if (addrs.length > 127) err(at2, 'a routing header holds at most 127 addresses', 'value');
+        }
+        const bytes = new Uint8Array(8 + 16 * addrs.length);
+        bytes[1] = 2 * addrs.length;
+        bytes[2] = type;
+        bytes[3] = segsleft;
+        addrs.forEach((a, k) => bytes.set(a, 8 + 16 * k));
+        spec.ext.push({ type: 43, bytes });
+        break;
+      }
+      case 'ah': {
+        if (family === 4) err(t, '"ah" (an extension header here) needs IPv6');
+        let spi = 1;
+        if (toks[i]?.text === 'spi') {
+          i++;
+          spi = num(next('an SPI'), 0, 0xffffffff, 'SPI');
+        }
+        // RFC 4302: Payload Len in 4-octet units minus 2; a 12-byte ICV of zeros
+        const bytes = new Uint8Array(24);
+        bytes[1] = 4;
+        bytes.set([spi >>> 24, (spi >>> 16) & 255, (spi >>> 8) & 255, spi & 255], 4);
+        bytes[11] = 1;
+        spec.ext.push({ type: 51, bytes });
+        break;
+      }
+      case 'spi':
+        if (proto !== 50) err(t, `"spi" needs ip proto esp (the protocol is ${pt.text}${pt.text === 'ip' || pt.text === 'ip6' ? ' proto ...' : ''}; an AH SPI goes with "ah")`);
+        once('spi', t);
+        spec.espSpi = num(next('an SPI'), 0, 0xffffffff, 'SPI');
+        break;
       case 'flowlabel':
         if (family === 4) err(t, '"flowlabel" needs IPv6');
         once('flowlabel', t);
@@ -549,6 +646,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     }
   }
   if (spec.payloadLen < 0) spec.payloadLen = nonFirst ? 8 : 0;
+  if (spec.espSpi >= 0 && !nonFirst && spec.payloadLen < 8) spec.payloadLen = 8;
   if (spec.mf && spec.fragOffset < 0) spec.fragOffset = 0;
   return spec;
 }
@@ -622,6 +720,8 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
   const l2 = eth ? 14 + (s.vlan >= 0 ? 4 : 0) : 0;
   const ipHdr = v4 ? 20 : 40;
   const fragHdr = !v4 && s.fragOffset >= 0 ? 8 : 0;
+  let extLen = 0;
+  for (const e of s.ext) extLen += e.bytes.length;
   const isIcmp = s.proto === (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
   let l4 = 0;
   if (!nonFirst) {
@@ -630,7 +730,7 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
     else if (s.proto === IPPROTO_SCTP) l4 = 12;
     else if (isIcmp) l4 = 8;
   }
-  const l3len = ipHdr + fragHdr + l4 + s.payloadLen;
+  const l3len = ipHdr + extLen + fragHdr + l4 + s.payloadLen;
   if (l3len > 0xffff + (v4 ? 0 : 40)) throw new RangeError(`packet of ${l3len} bytes is too long`);
   const d = new Uint8Array(l2 + l3len);
   let p = 0;
@@ -646,7 +746,7 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
     d[p++] = et >> 8; d[p++] = et & 0xff;
   }
   const nh = p;
-  const th = nh + ipHdr + fragHdr;
+  const th = nh + ipHdr + extLen + fragHdr;
   const put16 = (at: number, v: number): void => {
     d[at] = (v >>> 8) & 0xff;
     d[at + 1] = v & 0xff;
@@ -669,12 +769,19 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
   } else {
     put32(nh, (6 << 28) | (s.tos << 20) | s.flowLabel);
     put16(nh + 4, l3len - 40);
-    d[nh + 6] = fragHdr ? 44 : s.proto;
+    const afterExt = fragHdr ? 44 : s.proto;
+    d[nh + 6] = s.ext.length ? s.ext[0]!.type : afterExt;
     d[nh + 7] = s.ttl;
     d.set(s.src, nh + 8);
     d.set(s.dst, nh + 24);
+    let eh = nh + 40;
+    s.ext.forEach((e, k) => {
+      d.set(e.bytes, eh);
+      d[eh] = k + 1 < s.ext.length ? s.ext[k + 1]!.type : afterExt;
+      eh += e.bytes.length;
+    });
     if (fragHdr) {
-      const fh = nh + 40;
+      const fh = eh;
       d[fh] = s.proto;
       put16(fh + 2, (s.fragOffset & 0xfff8) | (s.mf ? 1 : 0));
       put32(fh + 4, s.ipId);
@@ -682,6 +789,10 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
   }
   // Payload bytes: a deterministic pattern, so that checksums see non-zero data.
   for (let i = th + l4; i < d.length; i++) d[i] = (i - th - l4) & 0xff;
+  if (s.espSpi >= 0 && !nonFirst) {
+    put32(th, s.espSpi);
+    put32(th + 4, 1);
+  }
   if (!nonFirst) {
     const l4len = l4 + s.payloadLen;
     const pseudo = pseudoHeaderSum(s.src, s.dst, s.proto, l4len);

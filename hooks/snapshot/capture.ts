@@ -114,7 +114,17 @@ export function checkTarget(dir: string, target: string): void {
     entries = readdirSync(target);
   } catch (e) {
     if (e instanceof NfvmError) throw e;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      // a new directory: its parent must exist (the files are written next to it, then renamed)
+      let parent = false;
+      try {
+        parent = statSync(dirname(target)).isDirectory();
+      } catch {
+        parent = false;
+      }
+      if (!parent) throw new NfvmError('io', `its parent directory ${dirname(target)} does not exist`, dir, undefined, undefined);
+      return;
+    }
     throw new NfvmError('io', `cannot read (${(e as NodeJS.ErrnoException).code})`, dir, undefined, undefined);
   }
   if (entries.length > 0) {
@@ -232,7 +242,13 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
  * failure leaves nothing half-written. `dir` is the name for messages.
  */
 export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyMap<string, string>): void {
-  const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
+  let tmp: string;
+  try {
+    tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
+  } catch (e) {
+    // the parent directory is missing or not writable
+    throw new CaptureError(`${dir}: cannot write the snapshot (${(e as NodeJS.ErrnoException).code ?? (e as Error).message} in ${dirname(target)})`);
+  }
   try {
     for (const [f, t] of outputs) writeFileSync(join(tmp, f), t, { mode: 0o644 });
     renameSync(tmp, target);

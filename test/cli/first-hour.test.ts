@@ -315,5 +315,10 @@ describe('inputs that are refused', () => {
     });
     expect(readFileSync(join(full, 'keep.txt'), 'utf8')).toBe('mine\n');
     expect(nfvm(['snapshot', join(full, 'keep.txt')])).toMatchObject({ code: 2, out: '', err: `${join(full, 'keep.txt')}: already exists and is not a directory\n` });
+    // gen and snapshot into a directory whose parent is missing
+    const orphan = join(dir, 'no-such-parent', 'snap');
+    for (const argv of [['gen', 'kube-proxy', '--services', '2', '--endpoints', '1', '--mode', 'iptables', orphan], ['snapshot', orphan]]) {
+      expect(nfvm(argv)).toEqual({ code: 2, out: '', err: `${orphan}: its parent directory ${join(dir, 'no-such-parent')} does not exist\n` });
+    }
   });
 });

@@ -230,6 +230,14 @@ describeCorpus('nfvm diff on IPv6 dumps (ip6tables-save files)', () => {
     expect(s.differences.some((x) => x.packets[0]!.startsWith('icmpv6 ') && x.differs.includes('fate'))).toBe(true);
   }, 120_000);
 
+  it('a swapped jump and routing-header DROP (a mail server): a packet with a type 0 routing header', () => {
+    const t = dump6('configs_ipv6_server', 'mailserver');
+    const a = '-A INPUT -j override\n';
+    const b = '-A INPUT -m rt --rt-type 0 --rt-segsleft 0 -j DROP\n';
+    const d = diffAndConfirm(t, plant(t, a + b, b + a), undefined, 'ip6');
+    expect(d.differences.some((x) => x.packets[0]!.includes(' rt type 0 segsleft 0 '))).toBe(true);
+  }, 120_000);
+
   it('a widened IPv6 prefix (5,600 rules of a university chair\'s router)', () => {
     const t = chair();
     const from = '-A filter_96 -d 2001:4ca0:2001:10:216:3eff:fe6f:dd60/128 -p tcp';

@@ -235,6 +235,39 @@ describe('spec → frame → decodePacket', () => {
     expect(specPacket(parseSpec('tcp 10.0.0.1 > 10.0.0.2 ct invalid')).meta[M_CT_DIR]).toBe(-1);
   });
 
+  it('builds IPv6 extension headers in the order written, chained by Next Header, and the decoder skips them as ipv6_find_hdr does', () => {
+    const text = 'tcp [2001:db8::1]:1000 > [2001:db8::2]:22 hbh rt type 0 segsleft 1 addrs 2001:db8::9 dst len 1 ah spi 0x1234 len 4';
+    const spec = parseSpec(text);
+    const d = encodeSpec(spec).data;
+    // IPv6 header -> HBH (8) -> RT (8 + 16) -> DST (16) -> AH (24) -> TCP
+    expect(d[6]).toBe(0);
+    expect([d[40], d[41], d[42], d[43], d[44]]).toEqual([43, 0, 1, 4, 0]); // Next 43, Hdr Ext Len 0, PadN of 4 bytes
+    expect([d[48], d[49], d[50], d[51]]).toEqual([60, 2, 0, 1]);
+    expect([...d.subarray(56, 72)]).toEqual([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+    expect([d[72], d[73], d[74], d[75]]).toEqual([51, 1, 1, 12]); // PadN filling the 14 bytes left
+    expect([d[88], d[89], d[92], d[93], d[94], d[95], d[99]]).toEqual([6, 4, 0, 0, 0x12, 0x34, 1]);
+    expect(((d[4]! << 8) | d[5]!) - (8 + 24 + 16 + 24)).toBe(20 + 4);
+    // the TCP checksum is over the upper layer only
+    const tcp = d.subarray(112);
+    expect(onesSum([[...spec.src, ...spec.dst, 0, 6, 0, tcp.length], tcp])).toBe(0xffff);
+    // nf_tables' pktinfo stops at AH (ipv6_find_hdr with IP6_FH_F_AUTH); without AH it reaches TCP
+    const m = specPacket(spec).meta;
+    expect([m[M_NFPROTO], m[M_L4PROTO], m[M_THOFF]]).toEqual([NFPROTO_IPV6, 51, 88]);
+    const noAh = specPacket(parseSpec(text.replace(' ah spi 0x1234', ''))).meta;
+    expect([noAh[M_L4PROTO], noAh[M_THOFF]]).toEqual([6, 88]);
+    // with a fragment header last, then an ESP packet with its SPI
+    const f = specPacket(parseSpec('udp [2001:db8::1]:1 > [2001:db8::2]:2 dst mf')).meta;
+    expect([f[M_L4PROTO], f[M_THOFF], f[M_FRAGOFF]]).toEqual([17, 56, 0]);
+    const esp = encodeSpec(parseSpec('ip6 proto esp 2001:db8::1 > 2001:db8::2 spi 77')).data;
+    expect([esp[6], esp[43], esp[47], ((esp[4]! << 8) | esp[5]!)]).toEqual([50, 77, 1, 8]);
+  });
+
+  it('refuses extension headers on IPv4, and an SPI on anything but ESP', () => {
+    expect(specError('tcp 10.0.0.1 > 10.0.0.2 hbh')).toMatch(/1:25: "hbh" \(an IPv6 extension header\) needs IPv6/);
+    expect(specError('tcp [2001:db8::1] > [2001:db8::2] spi 1')).toMatch(/"spi" needs ip proto esp/);
+    expect(specError('tcp [2001:db8::1] > [2001:db8::2] rt type 0 addrs 10.0.0.1')).toMatch(/bad IPv6 address "10.0.0.1" in the routing header/);
+  });
+
   // A random spec, written as text, then parsed, encoded and decoded.
   const specArb = fc
     .record({
