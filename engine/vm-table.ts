@@ -15,7 +15,8 @@ import type { Count, TableEngine, TraceEvent } from './engine.js';
 import type { EngineOptions } from '../ext/types.js';
 import { TraceKind } from './engine.js';
 import {
-  CHAIN_WORDS, CH_HOOK, F_NFTRACE, M_FLAGS, M_HOOK, NFT_CONTINUE, TRACE_NFTRACE, TRACE_RETURN, TRACE_RULE,
+  CHAIN_WORDS, CH_HOOK, F_NFTRACE, F_XT_AH, M_FLAGS, M_FRAGOFF, M_HOOK, M_L4PROTO, M_THOFF, M_XT_FRAGOFF, M_XT_L4PROTO, M_XT_THOFF,
+  NFT_CONTINUE, TRACE_NFTRACE, TRACE_RETURN, TRACE_RULE,
 } from '../vm/layout.js';
 import { VmEnv, chainCount, chainName, prandomU32, type Program } from '../vm/program.js';
 import type { Choices, Chooser } from '../vm/random.js';
@@ -90,7 +91,28 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   const kindOf = (info: RuleInfo): TraceKind =>
     info.tailLike ? (astTable.chains.get(info.chain)?.builtin ? TraceKind.POLICY : TraceKind.RETURN) : TraceKind.RULE;
 
-  return {
+  // Legacy ip6tables: ip6_packet_match() and the matches after it see the packet past an AH
+  // header (ipv6_find_hdr without IP6_FH_F_AUTH); the nf_tables pktinfo the VM reads stops at it.
+  const xtView = rs.family === 'ip6' && (opts.backend ?? 'legacy') === 'legacy';
+  let inXtView = false;
+  const runXtView = (chain: string, pkt: Packet): number => {
+    const m = pkt.meta;
+    const [p, t, f] = [m[M_L4PROTO]!, m[M_THOFF]!, m[M_FRAGOFF]!];
+    m[M_L4PROTO] = m[M_XT_L4PROTO]!;
+    m[M_THOFF] = m[M_XT_THOFF]!;
+    m[M_FRAGOFF] = m[M_XT_FRAGOFF]!;
+    inXtView = true;
+    try {
+      return engine.run(chain, pkt);
+    } finally {
+      inXtView = false;
+      m[M_L4PROTO] = p;
+      m[M_THOFF] = t;
+      m[M_FRAGOFF] = f;
+    }
+  };
+
+  const engine: VmTableEngine = {
     table,
     compiled,
     vm,
@@ -104,6 +126,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       env.xtHotdrop = false;
       lastDrawRule = -1;
       // a compat match's hotdrop after matching (XT_MATCH_HOTDROP) ends the run in NF_DROP whatever the verdict
+      if (xtView && !inXtView && (meta[M_FLAGS]! & F_XT_AH) !== 0) return runXtView(chain, pkt);
       if (!tracing) {
         const v = vm.run(prog, base, pkt) >>> 0;
         return env.xtHotdrop ? NF_DROP : v;
@@ -169,6 +192,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       };
     },
   };
+  return engine;
 }
 
 /** A compiled table's chains as the engines look them up. */

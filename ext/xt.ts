@@ -269,12 +269,13 @@ const findWalk: Ipv6HdrWalk = { off: 0, flags: 0, fragoff: 0 };
 
 /**
  * ipv6_find_hdr(skb, &thoff, -1, &fragoff, NULL): ipv6FindHdrAt from the
- * packet's header, AH skipped. Sets par.thoff (not for a non-first
+ * packet's header, AH skipped (with `stopAtAuth`, IP6_FH_F_AUTH as
+ * nf_tables' pktinfo: AH is the protocol). Sets par.thoff (not for a non-first
  * fragment, whose byte offset goes to out.fragoff) and returns the
  * protocol, or -1.
  */
-export function ipv6FindHdr(par: XtActionParam, out: { fragoff: number }): number {
-  findWalk.flags = 0;
+export function ipv6FindHdr(par: XtActionParam, out: { fragoff: number }, stopAtAuth = false): number {
+  findWalk.flags = stopAtAuth ? IP6_FH_F_AUTH : 0;
   const r = ipv6FindHdrAt(par.d, par.nh, par.end, 0, findWalk);
   out.fragoff = r < 0 ? 0 : findWalk.fragoff;
   if (r >= 0 && findWalk.fragoff === 0) par.thoff = findWalk.off;

@@ -59,9 +59,10 @@ export function defrag6Takes(pkt: Packet): boolean {
       if ((fo & 1) !== 0 && (last & 7) !== 0) return false;
       return true;
     }
-    if (next !== NEXTHDR_HOP && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST) return false;
+    // find_prev_fhdr(): every extension header (ipv6_ext_hdr) before the fragment header, AH included
+    if (next !== NEXTHDR_HOP && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST && next !== NEXTHDR_AUTH) return false;
     if (off + 2 > end) return false;
-    const len = (d[off + 1]! + 1) << 3;
+    const len = next === NEXTHDR_AUTH ? (d[off + 1]! + 2) << 2 : (d[off + 1]! + 1) << 3;
     next = d[off]!;
     off += len;
   }

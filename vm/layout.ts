@@ -283,8 +283,14 @@ export const M_PHYSINNAME = 48; // 4 words: nf_bridge->physinif's name (the brid
 export const M_PHYSOUTNAME = 52; // 4 words: nf_bridge->physoutdev's name (set at FORWARD)
 export const M_BRNF_DADDR = 56; // 4 words: nf_bridge->ipv4_daddr / ipv6_daddr as the packet entered PREROUTING
 export const M_RTCLASSID = 60; // skb_dst(skb)->tclassid (IPv4 routing realms), 0 without a route
+// ip6_packet_match()'s view of an IPv6 packet with an AH header (valid when F_XT_AH): x_tables
+// calls ipv6_find_hdr() without IP6_FH_F_AUTH and so walks past AH, where nf_tables' pktinfo
+// (M_L4PROTO/M_THOFF/M_FRAGOFF) stops at it. Legacy ip6tables tables run with these in place.
+export const M_XT_L4PROTO = 61;
+export const M_XT_THOFF = 62;
+export const M_XT_FRAGOFF = 63;
 /** Words in the metadata record. */
-export const META_WORDS = 61;
+export const META_WORDS = 64;
 
 /** M_BRNF bits */
 export const BRNF_PRESENT = 0x1; // nf_bridge_info_exists()
@@ -298,6 +304,7 @@ export const F_L4PROTO = 0x1; // NFT_PKTINFO_L4PROTO: tprot/thoff/fragoff are va
 export const F_MAC_HEADER = 0x2; // skb_mac_header_was_set() && mac_len != 0
 export const F_NFTRACE = 0x4; // skb->nf_trace
 export const F_IPVS_PROPERTY = 0x8; // skb->ipvs_property: IPVS transmitted or un-NATed the packet
+export const F_XT_AH = 0x20; // an AH header before the upper layer: M_XT_* hold x_tables' view
 export const F_BR_BROUTE = 0x10; // BR_INPUT_SKB_CB(skb)->br_netfilter_broute (nft_meta_bridge_set_eval: meta broute set 1)
 
 // ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  * so transport loads and `meta l4proto` BREAK.
  */
 import {
-  F_L4PROTO, F_MAC_HEADER, F_NFTRACE, IFNAMSIZ, META_WORDS, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
+  F_L4PROTO, F_MAC_HEADER, F_NFTRACE, F_XT_AH, IFNAMSIZ, META_WORDS, M_XT_FRAGOFF, M_XT_L4PROTO, M_XT_THOFF, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
   M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
   M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_SKGID, M_SKUID, M_THOFF, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
   M_BRIINAME, M_BRIONAME, M_VLAN_PROTO, M_VLAN_TCI, PACKET_OTHERHOST,
@@ -249,6 +249,7 @@ function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
   let start = nh + 40;
   let nexthdr = d[nh + 6]!;
   let fragoff = 0;
+  m[M_FLAGS] &= ~F_XT_AH;
   for (;;) {
     if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
     if (start + 2 > end) return len; // -EBADMSG
@@ -271,6 +272,7 @@ function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
       }
       hdrlen = 8;
     } else if (nexthdr === NEXTHDR_AUTH) {
+      xtViewPastAh(d, m, nh, start, end);
       break; // IP6_FH_F_AUTH with target < 0: stop at AH, the protocol is AH
     } else hdrlen = (d[start + 1]! + 1) << 3;
     nexthdr = d[start]!;
@@ -282,6 +284,43 @@ function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
   m[M_THOFF] = start;
   m[M_FRAGOFF] = fragoff;
   return len;
+}
+
+/**
+ * ipv6_find_hdr(target -1) without IP6_FH_F_AUTH, from the AH header at
+ * `start` on, as ip6_packet_match() calls it: into M_XT_L4PROTO,
+ * M_XT_THOFF and M_XT_FRAGOFF, with F_XT_AH. Nothing is set where that
+ * walk fails (ip6_packet_match then finds no protocol: M_XT_L4PROTO -1).
+ */
+function xtViewPastAh(d: Uint8Array, m: Int32Array, nh: number, start: number, end: number): void {
+  let nexthdr = NEXTHDR_AUTH;
+  m[M_FLAGS] |= F_XT_AH;
+  m[M_XT_L4PROTO] = -1;
+  m[M_XT_THOFF] = start;
+  m[M_XT_FRAGOFF] = 0;
+  for (let n = 0; n < 64; n++) {
+    if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
+    if (start + 2 > end) return;
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      if (start + 4 > end) return;
+      const fo = ((d[start + 2]! << 8) | d[start + 3]!) & ~0x7;
+      if (fo !== 0) {
+        const next = d[start]!;
+        if (ipv6ExtHdr(next) && next !== NEXTHDR_NONE) return;
+        m[M_XT_L4PROTO] = next;
+        m[M_XT_THOFF] = nh;
+        m[M_XT_FRAGOFF] = fo;
+        return;
+      }
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = (d[start + 1]! + 2) << 2;
+    else hdrlen = (d[start + 1]! + 1) << 3;
+    nexthdr = d[start]!;
+    start += hdrlen;
+  }
+  m[M_XT_L4PROTO] = nexthdr;
+  m[M_XT_THOFF] = start;
 }
 
 /** A frame shorter than a MAC header: no network header, no length. */

@@ -88,7 +88,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
   const xt = env.xt;
   // what the extensions' checkentry reaches: the options, with the node's clock and named tables
   const eng = { ...opts, xt };
-  const st: TraverseState = { env, stackSize: 1, trace: false, events: [] };
+  const st: TraverseState = { env, stackSize: 1, trace: false, events: [], nftPktinfo: backend === 'nft' };
 
   const chains = new Map<string, RefChain>();
   const policies = new Map<string, Count>();

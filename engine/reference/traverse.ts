@@ -93,8 +93,14 @@ function ipPacketMatch(e: RefEntry, par: XtActionParam): boolean {
 
 const findOut = { fragoff: 0 };
 
-/** ip6_packet_match(): may set par.thoff, par.fragoff and par.hotdrop. */
-function ip6PacketMatch(e: RefEntry, par: XtActionParam): boolean {
+/**
+ * ip6_packet_match(): may set par.thoff, par.fragoff and par.hotdrop. With
+ * `nftPktinfo` (iptables-nft: the rule's `-p` is `meta l4proto`, its ports
+ * `payload @th`), the protocol and transport header are nf_tables' pktinfo,
+ * which ipv6_find_hdr() computes with IP6_FH_F_AUTH: an AH header is the
+ * protocol, not skipped.
+ */
+function ip6PacketMatch(e: RefEntry, par: XtActionParam, nftPktinfo: boolean): boolean {
   const d = par.d;
   const nh = par.nh;
   const mb = par.pkt.metaBytes;
@@ -103,7 +109,7 @@ function ip6PacketMatch(e: RefEntry, par: XtActionParam): boolean {
   if (ifnameDiffers(mb, M_OIFNAME, e.outiface, e.outifaceMask) !== e.invOut) return false;
   // IP6T_F_PROTO: set by ip6tables when -p is given; from saved text that is proto != 0.
   if (e.proto !== 0) {
-    const protohdr = ipv6FindHdr(par, findOut);
+    const protohdr = ipv6FindHdr(par, findOut, nftPktinfo);
     if (protohdr < 0) {
       if (findOut.fragoff === 0) par.hotdrop = true;
       return false;
@@ -119,6 +125,8 @@ export interface TraverseState {
   env: XtEnv;
   /** Jump stack depth: user chains + 1 (one per ERROR entry, as translate_table counts). */
   stackSize: number;
+  /** iptables-nft: IPv6 rules see nf_tables' pktinfo (AH is a protocol; ip6PacketMatch). */
+  nftPktinfo?: boolean;
   trace: boolean;
   events: TraceEvent[];
 }
@@ -150,7 +158,7 @@ export function doTable(st: TraverseState, start: RefChain, hook: number, pkt: P
   do {
     const e = chain.entries[i]!;
     if (family === 'ip6') par.thoff = 0;
-    if (!(family === 'ip' ? ipPacketMatch(e, par) : ip6PacketMatch(e, par))) {
+    if (!(family === 'ip' ? ipPacketMatch(e, par) : ip6PacketMatch(e, par, st.nftPktinfo === true))) {
       i++;
       continue;
     }
