@@ -85,33 +85,81 @@ export class RuleNode extends Located implements Rule {
   }
 }
 
-/** A match nfvm has a module for. */
-export class KnownMatch extends Located implements MatchNode {
-  options: readonly OptionNode[] = NO_OPTIONS;
-  readonly unknown = false;
-  readonly raw: readonly string[] = NO_STRINGS;
-  constructor(
-    readonly name: string,
-    public data: unknown,
-    line: number,
-    col: number,
-  ) {
+/**
+ * The options an extension was given, in the compact form its node keeps:
+ * per option its name, its argument and `col * 2 + invert` (all on the
+ * node's line), three slots each. `OptionNode`s are made from it only when
+ * asked for (diagnostics, tracing): a 100,000-rule dump has hundreds of
+ * thousands of options that nothing else reads.
+ */
+export type PackedOptions = (string | number | undefined)[];
+
+/** The OptionNodes of packed options (a fresh list each time). */
+function unpack(p: PackedOptions | undefined, line: number): readonly OptionNode[] {
+  if (p === undefined) return NO_OPTIONS;
+  const out: OptionNode[] = [];
+  for (let k = 0; k < p.length; k += 3) {
+    const f = p[k + 2] as number;
+    out.push(new Opt(p[k] as string, (f & 1) !== 0, p[k + 1] as string | undefined, line, f >>> 1));
+  }
+  return out;
+}
+
+/**
+ * A match or target extension with options: `options` is built from
+ * `packed` on demand. Setting `options` (a caller assembling a node) packs
+ * them; their line is taken to be the node's.
+ */
+abstract class WithOptions extends Located {
+  declare packed: PackedOptions | undefined;
+  constructor(line: number, col: number) {
     super(line, col);
+    this.packed = undefined;
+  }
+  get options(): readonly OptionNode[] {
+    return unpack(this.packed, this.line);
+  }
+  set options(list: readonly OptionNode[]) {
+    if (list.length === 0) {
+      this.packed = undefined;
+      return;
+    }
+    const p: PackedOptions = [];
+    for (const o of list) p.push(o.name, o.arg, o.pos.col * 2 + (o.invert ? 1 : 0));
+    this.packed = p;
+  }
+}
+
+/** A match nfvm has a module for. */
+export class KnownMatch extends WithOptions implements MatchNode {
+  declare readonly name: string;
+  declare data: unknown;
+  constructor(name: string, data: unknown, line: number, col: number) {
+    super(line, col);
+    this.name = name;
+    this.data = data;
+  }
+  get unknown(): false {
+    return false;
+  }
+  get raw(): readonly string[] {
+    return NO_STRINGS;
   }
 }
 
 /** A match nfvm has no module for: its words kept verbatim. */
-export class UnknownMatch extends Located implements MatchNode {
-  options: readonly OptionNode[] = NO_OPTIONS;
-  data: unknown = undefined;
-  readonly unknown = true;
-  constructor(
-    readonly name: string,
-    readonly raw: readonly string[],
-    line: number,
-    col: number,
-  ) {
+export class UnknownMatch extends WithOptions implements MatchNode {
+  declare readonly name: string;
+  declare readonly raw: readonly string[];
+  declare data: unknown;
+  constructor(name: string, raw: readonly string[], line: number, col: number) {
     super(line, col);
+    this.name = name;
+    this.raw = raw;
+    this.data = undefined;
+  }
+  get unknown(): true {
+    return true;
   }
 }
 
@@ -156,16 +204,15 @@ export class JumpTarget extends Located {
 }
 
 /** A target extension with its parsed data. */
-export class ExtTarget extends Located {
+export class ExtTarget extends WithOptions {
   readonly kind = 'ext';
-  constructor(
-    readonly name: string,
-    public data: unknown,
-    readonly options: readonly OptionNode[],
-    line: number,
-    col: number,
-  ) {
+  declare readonly name: string;
+  declare data: unknown;
+  constructor(name: string, data: unknown, packed: PackedOptions | undefined, line: number, col: number) {
     super(line, col);
+    this.name = name;
+    this.data = data;
+    this.packed = packed;
   }
 }
 
