@@ -3,13 +3,16 @@
  * error every command prints for it, and the terminal checks (colour,
  * progress) made in one place.
  */
+import { isAscii } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 
 /** The text of `file` (`-`: stdin); a file that cannot be read is an 'io' NfvmError. */
 export function readInput(file: string): string {
   try {
-    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    const b = file === '-' ? readFileSync(0) : readFileSync(file);
+    // ASCII (nearly every ruleset) is its own Latin-1: a copy instead of a UTF-8 decode (a third of the time on a 35 MB dump)
+    return b.toString(isAscii(b) ? 'latin1' : 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new NfvmError('io', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`, file, undefined, undefined);

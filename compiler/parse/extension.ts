@@ -131,7 +131,7 @@ function shortArg(s: string): string {
 
 /** After the last option: the AST's option lists, then every extension's final check (x6_fcheck), in load order. */
 export function finishExtensions(cp: CommandParse): void {
-  for (const l of cp.loaded) if (l.node) l.node.packed = l.options;
+  for (const l of cp.loaded) if (l.node) l.node.setPacked(l.options);
   // exact-size, in load order, and a rule without matches gets its own empty array (callers may add to a parsed rule)
   const ld = cp.loaded;
   const n = ld.length;
