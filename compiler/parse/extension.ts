@@ -153,6 +153,10 @@ export function finishExtensions(cp: CommandParse): void {
     } catch (e) {
       cp.rethrow(e, undefined);
     }
+    if (l.mod.share) {
+      l.data = l.mod.share(l.data);
+      if (l.node) l.node.data = l.data;
+    }
   }
 }
 
