@@ -44,6 +44,13 @@ function count(name: string, v: string | undefined, dflt?: number): number {
   return Number(v);
 }
 
+/** The `-A` lines of an iptables-save text (a million-rule text is not split into lines for it). */
+function countRules(text: string): number {
+  let n = text.startsWith('-A ') ? 1 : 0;
+  for (let i = text.indexOf('\n-A '); i >= 0; i = text.indexOf('\n-A ', i + 4)) n++;
+  return n;
+}
+
 export function cmdGen(argv: readonly string[]): string {
   const a = parseCommand(GEN, argv);
   if (a.help) return GEN.usage;
@@ -66,6 +73,6 @@ export function cmdGen(argv: readonly string[]): string {
   checkTarget(dir, target);
   const files = kubeProxySnapshot(o);
   writeSnapshotDir(dir, target, files);
-  const rules = [...(files.get('iptables-save.txt') ?? '').matchAll(/^-A /gm)].length;
+  const rules = countRules(files.get('iptables-save.txt') ?? '');
   return `${dir}: ${[...files.keys()].join(' ')}\n${o.services} Services x ${o.endpoints} endpoints, ${o.mode} mode: ${rules} iptables rules\n`;
 }

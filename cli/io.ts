@@ -3,13 +3,16 @@
  * error every command prints for it, and the terminal checks (colour,
  * progress) made in one place.
  */
-import { readFileSync } from 'node:fs';
+import { isAscii } from 'node:buffer';
+import { readFileSync, writeSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 
 /** The text of `file` (`-`: stdin); a file that cannot be read is an 'io' NfvmError. */
 export function readInput(file: string): string {
   try {
-    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    const b = file === '-' ? readFileSync(0) : readFileSync(file);
+    // ASCII (nearly every ruleset) is its own Latin-1: a copy instead of a UTF-8 decode (a third of the time on a 35 MB dump)
+    return b.toString(isAscii(b) ? 'latin1' : 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new NfvmError('io', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`, file, undefined, undefined);
@@ -35,14 +38,42 @@ export function useColour(json: boolean): boolean {
  */
 export type Output = string | Iterable<string>;
 
-/** Writes a command's output to stdout; stops early when the reader has gone (EPIPE ends the process quietly). */
+/**
+ * Writes a command's output to stdout; stops early when the reader has gone
+ * (EPIPE ends the process quietly). Pieces go straight to the descriptor:
+ * through the stream, every piece after the first would wait in its queue
+ * until the command returns (the whole output in memory, 90 MB more for the
+ * listing of a 100,000-rule ruleset into a pipe); written here, a slow
+ * reader holds the command back instead.
+ */
 export function writeOutput(out: Output): void {
   if (typeof out === 'string') {
     process.stdout.write(out);
     return;
   }
   for (const chunk of out) {
-    if (process.stdout.destroyed) return;
-    process.stdout.write(chunk);
+    if (!writeAll(1, chunk)) return;
   }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** All of `text` to `fd`; false when the reader has gone (EPIPE). */
+function writeAll(fd: number, text: string): boolean {
+  const b = Buffer.from(text, 'utf8');
+  for (let at = 0; at < b.length; ) {
+    try {
+      at += writeSync(fd, b, at);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // a non-blocking pipe that is full: wait for the reader
+      if (code === 'EAGAIN') {
+        Atomics.wait(sleeper, 0, 0, 1);
+        continue;
+      }
+      if (code === 'EPIPE') return false;
+      throw e;
+    }
+  }
+  return true;
 }

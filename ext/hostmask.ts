@@ -120,6 +120,25 @@ export function parseAddr(family: Family, s: string): Uint8Array | undefined {
 }
 
 /**
+ * An IPv4 address and mask as a rule keeps them: the address as an int32
+ * (a Uint8Array of its own costs about 100 bytes, twice per rule of a big
+ * dump), its bytes made afresh when asked for. Nothing changes a rule's
+ * address bytes in place.
+ */
+class Addr4Mask {
+  constructor(
+    private readonly a: number,
+    readonly mask: Uint8Array,
+  ) {}
+  get addr(): Uint8Array {
+    const v = this.a;
+    return Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+  }
+}
+
+const scratch4 = new Uint8Array(4);
+
+/**
  * `xtables_ipparse_any` / `xtables_ip6parse_any` for one address: `addr`,
  * `addr/len` or `addr/mask`; the address is ANDed with the mask (as
  * iptables does before handing it to the kernel). Hostnames are not
@@ -144,13 +163,11 @@ export function parseAddrMask(family: Family, s: string): { addr: Uint8Array; ma
     }
   }
   if (family === 'ip' && host !== '') {
-    // the common case, parsed straight into the bytes the AST keeps
-    const kept = addrBytes(4);
-    if (parseIPv4Into(host, 1, kept)) {
-      for (let i = 0; i < 4; i++) kept[i]! &= mask[i]!;
-      return { addr: kept, mask };
+    // the common case: the address kept as a number
+    const b = scratch4.fill(0);
+    if (parseIPv4Into(host, 1, b)) {
+      return new Addr4Mask((((b[0]! & mask[0]!) << 24) | ((b[1]! & mask[1]!) << 16) | ((b[2]! & mask[2]!) << 8) | (b[3]! & mask[3]!)) | 0, mask);
     }
-    kept.fill(0);
   }
   let addr: Uint8Array | undefined;
   if (host === 'localhost' || host === 'localhost.localdomain' || (family === 'ip6' && host === 'ip6-localhost')) {

@@ -125,6 +125,12 @@ export interface ExtModule<D> {
   parse(data: D, opt: string, arg: string | undefined, invert: boolean, ctx: ExtContext, extra: readonly string[]): void;
   /** @param seen the option names given (for mandatory/exclusive checks). */
   final?(data: D, seen: ReadonlySet<string>, ctx: ExtContext): void;
+  /**
+   * For a module whose data is never changed after parsing and means the
+   * same in any rule: an equal instance to keep instead of `data` (one
+   * object for the many rules of a big ruleset that say the same thing).
+   */
+  share?(data: D): D;
   /** The saved options, each with a leading space (empty string for none). */
   save(data: D, ctx: { family: Family; rule: Rule }): string;
   /** Kernel checkentry: a reason when the kernel refuses the rule. */

@@ -181,27 +181,91 @@ export function statisticProbability(i: number, n: number): string {
   return (Math.round(p * 0x80000000) / 0x80000000).toFixed(11);
 }
 
+/**
+ * Generated rule lines, gathered into flat strings of about 64 KiB: a
+ * 30,000-Service node (about a million rules) keeps a few thousand strings
+ * alive instead of a million, each a tree of the pieces it was
+ * concatenated from. A line is known by its chunk and offsets.
+ */
+class LineArena {
+  private static readonly BATCH = 1 << 16;
+  private readonly chunks: string[] = [];
+  /** Lines of the chunk being gathered. */
+  private pending = '';
+  /** Per line: its chunk, its start and its end (the line's newline included). */
+  private seg = new Int32Array(3 * 4096);
+  private lines = 0;
+
+  /** Adds `-A chain rule\n`; the line's number. */
+  line(chain: string, rule: string): number {
+    const text = `-A ${chain} ${rule}\n`;
+    const start = this.pending.length;
+    this.pending += text;
+    if (3 * this.lines + 3 > this.seg.length) {
+      const g = new Int32Array(this.seg.length * 2);
+      g.set(this.seg);
+      this.seg = g;
+    }
+    const k = 3 * this.lines;
+    this.seg[k] = this.chunks.length;
+    this.seg[k + 1] = start;
+    this.seg[k + 2] = start + text.length;
+    if (this.pending.length >= LineArena.BATCH) this.flush();
+    return this.lines++;
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    // a flat copy: the concatenation tree is dropped
+    this.chunks.push(JSON.parse(JSON.stringify(this.pending)) as string);
+    this.pending = '';
+  }
+
+  /** `lines` onto `out`, a run of lines that follow each other in a chunk as one piece. */
+  pieces(lines: readonly number[], out: string[]): void {
+    this.flush();
+    const seg = this.seg;
+    for (let i = 0; i < lines.length; ) {
+      const n = lines[i]!;
+      const c = seg[3 * n]!;
+      const start = seg[3 * n + 1]!;
+      let end = seg[3 * n + 2]!;
+      // the following lines of the chain that come next in the same chunk
+      for (i++; i < lines.length && seg[3 * lines[i]!] === c && seg[3 * lines[i]! + 1] === end; i++) end = seg[3 * lines[i]! + 2]!;
+      out.push(this.chunks[c]!.slice(start, end));
+    }
+  }
+}
+
 /** A table's chains in iptables-save order: builtins, then user chains sorted. */
 class TableText {
-  private readonly rules = new Map<string, string[]>();
-  constructor(readonly name: string, private readonly builtins: readonly string[]) {
+  /** Per chain, its lines in the arena, in order. */
+  private readonly rules = new Map<string, number[]>();
+  constructor(readonly name: string, private readonly builtins: readonly string[], private readonly arena: LineArena) {
     for (const b of builtins) this.rules.set(b, []);
   }
-  chain(name: string): string[] {
+  /** The chain named last (its rules come in runs). */
+  private lastName = '';
+  private last: number[] | undefined;
+  chain(name: string): number[] {
+    if (name === this.lastName && this.last) return this.last;
     let r = this.rules.get(name);
     if (!r) this.rules.set(name, (r = []));
+    this.lastName = name;
+    this.last = r;
     return r;
   }
   add(chain: string, rule: string): void {
-    this.chain(chain).push(`-A ${chain} ${rule}`);
+    this.chain(chain).push(this.arena.line(chain, rule));
   }
+  /** The table's text onto `out`: its header lines, then its rules from the arena. */
   text(out: string[]): void {
-    out.push(`*${this.name}`);
     const users = [...this.rules.keys()].filter((c) => !this.builtins.includes(c)).sort();
-    for (const b of this.builtins) out.push(`:${b} ACCEPT [0:0]`);
-    for (const u of users) out.push(`:${u} - [0:0]`);
-    for (const c of [...this.builtins, ...users]) for (const r of this.rules.get(c)!) out.push(r);
-    out.push('COMMIT');
+    out.push(`*${this.name}\n`);
+    for (const b of this.builtins) out.push(`:${b} ACCEPT [0:0]\n`);
+    for (const u of users) out.push(`:${u} - [0:0]\n`);
+    for (const c of [...this.builtins, ...users]) this.arena.pieces(this.rules.get(c)!, out);
+    out.push('COMMIT\n');
   }
 }
 
@@ -293,13 +357,14 @@ const NODEPORT_RULE = `-m comment --comment ${q('kubernetes service nodeports; N
 function render(tables: TableText[]): string {
   const out: string[] = [];
   for (const t of tables) t.text(out);
-  return out.join('\n') + '\n';
+  return out.join('');
 }
 
 /** iptables mode's iptables-save text. */
 export function iptablesRules(svcs: readonly KubeService[]): string {
-  const filter = new TableText('filter', FILTER);
-  const nat = new TableText('nat', NAT);
+  const arena = new LineArena();
+  const filter = new TableText('filter', FILTER, arena);
+  const nat = new TableText('nat', NAT, arena);
   filterBase(filter);
   natBase(nat);
   for (const sv of svcs) {
@@ -321,9 +386,10 @@ function vmapChain(depth: number, prefix: number): string {
  * in mark bits 16..) and the mark tree; the rest as in iptables mode.
  */
 export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ipsets: string } {
-  const filter = new TableText('filter', FILTER);
-  const mangle = new TableText('mangle', MANGLE);
-  const nat = new TableText('nat', NAT);
+  const arena = new LineArena();
+  const filter = new TableText('filter', FILTER, arena);
+  const mangle = new TableText('mangle', MANGLE, arena);
+  const nat = new TableText('nat', NAT, arena);
   filterBase(filter);
   natBase(nat);
   const live = svcs.filter((s) => s.endpoints.length > 0);
@@ -401,8 +467,9 @@ export function nftRuleset(svcs: readonly KubeService[]): string {
 
 /** IPVS mode: the iptables rules, ipsets and `ipvsadm-save -n` text. */
 export function ipvsFiles(svcs: readonly KubeService[]): { rules: string; ipsets: string; ipvsadm: string } {
-  const filter = new TableText('filter', FILTER);
-  const nat = new TableText('nat', NAT);
+  const arena = new LineArena();
+  const filter = new TableText('filter', FILTER, arena);
+  const nat = new TableText('nat', NAT, arena);
   natBase(nat);
   const set = (name: string, dst: string): string => `-m set --match-set ${name} ${dst}`;
   nat.add('KUBE-SERVICES', `! -s ${CLUSTER_CIDR} -m comment --comment ${q('Kubernetes service cluster ip + port for masquerade purpose')} ${set('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ`);

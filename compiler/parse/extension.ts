@@ -8,13 +8,13 @@
  * the module's own parse; after the last option every extension's final
  * check (x6_fcheck) runs in load order.
  */
-import type { MatchNode, OptionNode } from '../../core/ast.js';
+import type { MatchNode } from '../../core/ast.js';
 import type { OptSpec } from '../../ext/types.js';
 import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { protoName } from '../../ext/protocols.js';
 import type { Arg } from './argv.js';
 import { SeenNames, type CommandParse, type Loaded } from './state.js';
-import { KnownMatch, NO_OPTIONS, Opt, UnknownMatch } from './nodes.js';
+import { KnownMatch, UnknownMatch } from './nodes.js';
 
 /** `-m NAME` (or an implicit protocol match): a fresh instance of the module, or an unknown match kept verbatim. */
 export function loadMatch(cp: CommandParse, name: string, a: Arg, col: number): Loaded {
@@ -31,10 +31,10 @@ export function loadMatch(cp: CommandParse, name: string, a: Arg, col: number): 
     } catch (e) {
       return cp.rethrow(e, a);
     }
-    l = { kind: 'match', mod, name: mod.name, data, seen: new SeenNames(), options: NO_OPTION_LIST, raw: NO_RAW, col, node: undefined };
+    l = { kind: 'match', mod, name: mod.name, data, seen: new SeenNames(), options: undefined, raw: NO_RAW, col, node: undefined };
     l.node = new KnownMatch(l.name, data, cp.line, col);
   } else {
-    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
+    l = { kind: 'unknown-match', mod: undefined, name, data: undefined, seen: new SeenNames(), options: undefined, raw: [], col, node: undefined };
     l.node = new UnknownMatch(name, l.raw, cp.line, col);
   }
   // the rule's matches are cp.loaded in load order: finishExtensions() makes the AST's list
@@ -52,9 +52,9 @@ export function loadTarget(cp: CommandParse, name: string, a: Arg, col: number):
     } catch (e) {
       cp.rethrow(e, a);
     }
-    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new SeenNames(), options: NO_OPTION_LIST, raw: NO_RAW, col, node: undefined };
+    cp.target = { kind: 'target', mod, name: mod.name, data, seen: new SeenNames(), options: undefined, raw: NO_RAW, col, node: undefined };
   } else if (KNOWN_FOREIGN_TARGETS.has(name)) {
-    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new SeenNames(), options: NO_OPTION_LIST, raw: [], col, node: undefined };
+    cp.target = { kind: 'unknown-target', mod: undefined, name, data: undefined, seen: new SeenNames(), options: undefined, raw: [], col, node: undefined };
   }
 }
 
@@ -109,15 +109,29 @@ export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value
     cp.rethrow(e, valArg ?? a);
   }
   l.seen.add(spec.name);
-  const o = new Opt(spec.name, cp.invert, value, cp.line, a.col);
-  if (l.options === NO_OPTION_LIST) l.options = [o];
-  else l.options.push(o);
+  // the option's words as packed options (nodes.ts); a short argument is shared with every other use of its spelling
+  const arg = value !== undefined && value.length <= SHORT_ARG ? shortArg(value) : value;
+  const f = a.col * 2 + (cp.invert ? 1 : 0);
+  if (l.options === undefined) l.options = [spec.name, arg, f];
+  else l.options.push(spec.name, arg, f);
+}
+
+/** Arguments up to this length are shared (ports, states, marks: a few spellings repeated over a whole dump). */
+const SHORT_ARG = 12;
+/** At most this many spellings are kept for sharing. */
+const SHORT_ARGS_MAX = 4096;
+const shortArgs = new Map<string, string>();
+
+function shortArg(s: string): string {
+  const have = shortArgs.get(s);
+  if (have !== undefined) return have;
+  if (shortArgs.size < SHORT_ARGS_MAX) shortArgs.set(s, s);
+  return s;
 }
 
 /** After the last option: the AST's option lists, then every extension's final check (x6_fcheck), in load order. */
 export function finishExtensions(cp: CommandParse): void {
-  // the AST keeps exact-size arrays (a 100,000-rule dump stays small)
-  for (const l of cp.loaded) if (l.node) l.node.options = compact(l.options);
+  for (const l of cp.loaded) if (l.node) l.node.setPacked(l.options);
   // exact-size, in load order, and a rule without matches gets its own empty array (callers may add to a parsed rule)
   const ld = cp.loaded;
   const n = ld.length;
@@ -139,19 +153,15 @@ export function finishExtensions(cp: CommandParse): void {
     } catch (e) {
       cp.rethrow(e, undefined);
     }
+    if (l.mod.share) {
+      l.data = l.mod.share(l.data);
+      if (l.node) l.node.data = l.data;
+    }
   }
 }
 
 /** The further words of an option that takes none: never written. */
 const NO_EXTRA = Object.freeze([]) as readonly string[] as string[];
 
-/** The options of an extension before its first: replaced, never written. */
-const NO_OPTION_LIST = NO_OPTIONS as OptionNode[];
-
 /** The raw words of a known extension: never written. */
 const NO_RAW: string[] = [];
-
-export function compact(a: OptionNode[]): readonly OptionNode[] {
-  // a list of one was made as `[o]`, already exact; longer ones grew by push
-  return a.length === 0 ? NO_OPTIONS : a.length === 1 ? a : a.slice();
-}

@@ -213,7 +213,10 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     if (!pol) return fail(ln, line.length + 1, 'policy invalid', undefined);
     let ctrs: Counters = { packets: 0n, bytes: 0n };
     const ctext = parts[2];
-    if (ctext) {
+    if (ctext && ctext.text === '[0:0]') {
+      // what iptables-save prints for nearly every chain: zero counters are shared (replaced, never changed in place)
+      ctrs = ZERO_COUNTERS;
+    } else if (ctext) {
       const cm = /^\[([^:\]]*):([^\]]*)\]$/.exec(ctext.text);
       const c = cm ? parseCounterPair(cm[1]!, cm[2]!) : undefined;
       if (c) ctrs = c;

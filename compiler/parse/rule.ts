@@ -27,7 +27,7 @@ import { ExtTarget, JumpTarget, UnknownTarget, VerdictTarget } from './nodes.js'
 import type { Arg } from './argv.js';
 import { SHORT_OPTS, lookupLong, unknownOption } from './getopt.js';
 import { handleBase, XT_EXTENSION_MAXNAMELEN } from './base.js';
-import { applyExtOption, compact, finishExtensions, tryImplicitProto } from './extension.js';
+import { applyExtOption, finishExtensions, tryImplicitProto } from './extension.js';
 import { CommandParse, type CommandName, type RuleParseEnv } from './state.js';
 
 export type { CommandName, RuleParseEnv } from './state.js';
@@ -87,6 +87,9 @@ function afterLoop(cp: CommandParse, ruleStart: SourcePos): void {
     if ((cp.chain === 'POSTROUTING' || cp.chain === 'OUTPUT') && cp.seenBase.has('i')) cp.err(cp.ifaceArg.i, `Can't use -i with ${cp.chain}`);
   }
 }
+
+/** The standard verdicts' names as constants (not the input's copies, one per rule). */
+const VERDICT_NAMES = { ACCEPT: 'ACCEPT', DROP: 'DROP', QUEUE: 'QUEUE', RETURN: 'RETURN' } as const;
 
 export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart: SourcePos): Command {
   const cp = new CommandParse(args, env, ruleStart);
@@ -197,12 +200,12 @@ export function parseCommand(args: readonly Arg[], env: RuleParseEnv, ruleStart:
     const line = ja ? cp.line : ruleStart.line;
     const col = ja ? ja.col : ruleStart.col;
     if (cp.target && cp.target.kind === 'target') {
-      rule.target = new ExtTarget(cp.target.name, cp.target.data, compact(cp.target.options), line, col) as TargetNode;
+      rule.target = new ExtTarget(cp.target.name, cp.target.data, cp.target.options, line, col) as TargetNode;
     } else if (cp.target && cp.target.kind === 'unknown-target') {
       rule.target = new UnknownTarget(cp.target.name, cp.target.raw, line, col) as TargetNode;
     } else if (cp.jumpName === 'ACCEPT' || cp.jumpName === 'DROP' || cp.jumpName === 'QUEUE' || cp.jumpName === 'RETURN') {
       if (cp.isGoto) cp.err(cp.jumpArg, `goto '${cp.jumpName}' is not a chain`, 'value');
-      rule.target = new VerdictTarget(cp.jumpName, line, col) as TargetNode;
+      rule.target = new VerdictTarget(VERDICT_NAMES[cp.jumpName], line, col) as TargetNode;
     } else {
       rule.target = new JumpTarget(cp.isGoto ? 'goto' : 'jump', cp.jumpName, line, col) as TargetNode;
     }

@@ -4,10 +4,10 @@
  * arguments, plus the located errors every part of the parser raises.
  */
 import { NfvmError, ExtError, type SourcePos } from '../../core/errors.js';
-import type { AddrMask, Family, OptionNode, TableName } from '../../core/ast.js';
+import type { AddrMask, Family, TableName } from '../../core/ast.js';
 import type { ExtContext, MatchModule, TargetModule } from '../../ext/types.js';
 import type { Arg } from './argv.js';
-import { RuleNode, type KnownMatch, type UnknownMatch } from './nodes.js';
+import { RuleNode, type KnownMatch, type PackedOptions, type UnknownMatch } from './nodes.js';
 
 export type CommandName = 'A' | 'I' | 'D' | 'R' | 'N' | 'X' | 'F' | 'P' | 'E' | 'Z';
 
@@ -26,8 +26,8 @@ export interface Loaded {
   name: string;
   data: unknown;
   seen: SeenNames;
-  /** The options given so far (a shared empty array until the first). */
-  options: OptionNode[];
+  /** The options given so far, packed as the AST keeps them (undefined until the first). */
+  options: PackedOptions | undefined;
   raw: string[];
   /** Column of the `-m`/`-j` (or of the option that loaded it implicitly). */
   col: number;

@@ -13,6 +13,9 @@ interface CommentData {
 
 const XT_MAX_COMMENT_LEN = 256;
 
+/** The data share() returned last. */
+let lastShared: CommentData | undefined;
+
 export const comment: MatchModule<CommentData> = {
   kind: 'match',
   name: 'comment',
@@ -27,6 +30,8 @@ export const comment: MatchModule<CommentData> = {
   final(d) {
     if (d.comment === undefined) fail('comment: option "--comment" must be specified', 'option');
   },
+  // the rules of a chain often say the same (kube-proxy's endpoint chains): one object for a run of them
+  share: (d) => (lastShared !== undefined && lastShared.comment === d.comment ? lastShared : (lastShared = d)),
   save: (d) => ' --comment ' + saveString(d.comment ?? ''),
   lower: () => {},
   reference: commentMt,

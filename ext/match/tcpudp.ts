@@ -86,6 +86,25 @@ function sharedPorts(s: string): [number, number] {
   return (singlePorts[r[0]] ??= Object.freeze(r) as readonly number[] as [number, number]);
 }
 
+/** At most this many distinct tcp (udp) data are kept for sharing. */
+const SHARED_MAX = 4096;
+
+/**
+ * Equal data shared between rules: a kube-proxy dump says `-m tcp --dport
+ * 80` or a bare `-m tcp` in tens of thousands of rules. `key` names every
+ * field.
+ */
+function sharer<D>(key: (d: D) => string): (d: D) => D {
+  const seen = new Map<string, D>();
+  return (d) => {
+    const k = key(d);
+    const have = seen.get(k);
+    if (have !== undefined) return have;
+    if (seen.size < SHARED_MAX) seen.set(k, d);
+    return d;
+  };
+}
+
 const SRC = 1;
 const DST = 2;
 const FLAGS = 4;
@@ -111,6 +130,7 @@ export const tcp: MatchModule<TcpData> = {
     { name: 'tcp-option', arg: 1, invert: true, multi: true },
   ],
   init: () => ({ spts: FULL_PORTS, dpts: FULL_PORTS, invSpt: false, invDpt: false, option: 0, invOption: false, flgMask: 0, flgCmp: 0, invFlags: false, given: 0 }),
+  share: sharer((d) => `${d.spts[0]} ${d.spts[1]} ${d.dpts[0]} ${d.dpts[1]} ${+d.invSpt}${+d.invDpt} ${d.option} ${+d.invOption} ${d.flgMask} ${d.flgCmp} ${+d.invFlags} ${d.given}`),
   parse(d, opt, arg, invert, _ctx, extra) {
     switch (opt) {
       case 'source-port':
@@ -172,6 +192,7 @@ export const udp: MatchModule<UdpData> = {
     { name: 'dport', arg: 1, invert: true, multi: true },
   ],
   init: () => ({ spts: FULL_PORTS, dpts: FULL_PORTS, invSpt: false, invDpt: false, given: 0 }),
+  share: sharer((d) => `${d.spts[0]} ${d.spts[1]} ${d.dpts[0]} ${d.dpts[1]} ${+d.invSpt}${+d.invDpt} ${d.given}`),
   parse(d, opt, arg, invert) {
     if (opt === 'source-port' || opt === 'sport') {
       if (d.given & SRC) fail("Only one `--source-port' allowed", 'option');

@@ -30,7 +30,7 @@ import type { Family } from '../../core/ast.js';
 import type { ExtContext, TargetModule, ExtTargetNode } from '../types.js';
 import { serviceToPort } from '../protocols.js';
 import { strtoulPrefix } from '../numbers.js';
-import { formatAddr, parseIPv6 } from '../../core/addr.js';
+import { addrBytes, formatAddr, parseIPv6 } from '../../core/addr.js';
 import { NF_ACCEPT } from '../../core/netfilter.js';
 import { NAT_DNAT, NAT_MASQ, NAT_REDIR, NAT_SNAT, emitNat } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
@@ -123,7 +123,8 @@ function parsePorts(arg: string, portok: boolean, r: NatRangeData): void {
 function inetPton4(s: string): Uint8Array | undefined {
   const parts = s.split('.');
   if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
+  // kept by the rule: a view on the shared slab rather than a buffer of its own
+  const out = addrBytes(4);
   for (let i = 0; i < 4; i++) {
     const p = parts[i]!;
     if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) return undefined;
@@ -175,7 +176,8 @@ function parseTo(orig: string, portok: boolean, r: NatRangeData, family: Family)
     if (!max) fail(`Bad IP address "${hiText}"`);
     r.maxAddr = max;
   } else {
-    r.maxAddr = min.slice();
+    r.maxAddr = addrBytes(min.length);
+    r.maxAddr.set(min);
   }
 }
 
@@ -235,8 +237,8 @@ function makeNat(spec: NatSpec): TargetModule<NatRangeData> {
     init: () => ({
       revision: spec.revision,
       flags: 0,
-      minAddr: new Uint8Array(bytes),
-      maxAddr: new Uint8Array(bytes),
+      minAddr: addrBytes(bytes),
+      maxAddr: addrBytes(bytes),
       minPort: 0,
       maxPort: 0,
       basePort: 0,
