@@ -30,7 +30,7 @@ import { constantsOfTexts, constantsSummary, type Constants } from '../fuzz/cons
 import { drawPacket, specText } from '../fuzz/packet.js';
 import { seededRand } from '../fuzz/rand.js';
 import { disjoint, shapeOf } from '../fuzz/shape.js';
-import { aimedPackets, callersOf, chainTexts, nodeView, pathsTo, repeated, repeatsFor, type Caller, type ChainTexts } from '../fuzz/aim.js';
+import { aimedPackets, callersOf, callersOfRuleset, chainTexts, type CallerIndex, nodeView, pathsTo, repeated, repeatsFor, type ChainTexts } from '../fuzz/aim.js';
 import { replyTo, specInput } from './model.js';
 
 /** What one side made of a unit on one branch of its random decisions. */
@@ -301,13 +301,17 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   };
   // 1. aimed at the rules that differ
   const changed = [...changedRules(ta, tb).map((c) => ({ ...c, side: ta })), ...changedRules(tb, ta).map((c) => ({ ...c, side: tb }))];
-  const callers = new Map<ChainTexts, Map<string, Caller[]>>();
+  const callers = new Map<ChainTexts, CallerIndex>();
   const aimAt = (c: (typeof changed)[number], also?: (typeof changed)[number]) => {
     if (!callers.has(c.side)) {
-      // the second side's callers are the first's, but for the chains that differ
-      const other = c.side === ta ? tb : ta;
-      const base = callers.get(other);
-      callers.set(c.side, callersOf(c.side, base && { callers: base, texts: other }));
+      const rs = c.side === ta ? (v6 ? a.rs6 : a.rs4) : v6 ? b.rs6 : b.rs4;
+      if (rs) callers.set(c.side, callersOfRuleset(rs, c.side));
+      else {
+        // the second side's callers are the first's, but for the chains that differ
+        const other = c.side === ta ? tb : ta;
+        const base = callers.get(other);
+        callers.set(c.side, callersOf(c.side, base instanceof Map ? { callers: base, texts: other } : undefined));
+      }
     }
     const [table, chain] = c.key.split('\0') as [TableName, string];
     const shape = (x: (typeof changed)[number]) => shapeOf(table, chain, x.index + 1, x.text.slice(`-A ${chain}`.length), family);

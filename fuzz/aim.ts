@@ -94,6 +94,55 @@ export function callersOf(t: ChainTexts, base?: { callers: Map<string, Caller[]>
   return m;
 }
 
+/** The callers of each `table\0chain` (a Map from callersOf, or callersOfRuleset's index). */
+export interface CallerIndex {
+  get(key: string): Caller[] | undefined;
+}
+
+/**
+ * callersOf() read from the ruleset itself (the rules' jump and goto
+ * targets) rather than from its texts, on demand: a table's jumps are
+ * indexed by target on the first question about it, and Caller records are
+ * made only for the chains asked about; each caller's text is `texts`' (the
+ * same ruleset's).
+ */
+export function callersOfRuleset(rs: Ruleset, texts: ChainTexts): CallerIndex {
+  const byTable = new Map<string, Map<string, { chain: string; i: number }[]>>();
+  const made = new Map<string, Caller[] | undefined>();
+  const indexOf = (table: string) => {
+    let ix = byTable.get(table);
+    if (ix) return ix;
+    ix = new Map();
+    byTable.set(table, ix);
+    const t = rs.tables.get(table as TableName);
+    for (const c of t?.chains.values() ?? []) {
+      const rules = c.rules;
+      for (let i = 0; i < rules.length; i++) {
+        const tg = rules[i]!.target;
+        if (tg.kind !== 'jump' && tg.kind !== 'goto') continue;
+        const list = ix.get(tg.chain);
+        if (list === undefined) ix.set(tg.chain, [{ chain: c.name, i }]);
+        else list.push({ chain: c.name, i });
+      }
+    }
+    return ix;
+  };
+  return {
+    get(key: string): Caller[] | undefined {
+      if (made.has(key)) return made.get(key);
+      const sep = key.indexOf('\0');
+      const table = key.slice(0, sep) as TableName;
+      const refs = indexOf(table).get(key.slice(sep + 1));
+      const out = refs?.map(({ chain, i }) => {
+        const from = `${table}\0${chain}`;
+        return { table, chain, num: i + 1, text: texts.get(from)?.[i] ?? '', from };
+      });
+      made.set(key, out);
+      return out;
+    },
+  };
+}
+
 /** The node's IPv4 addresses and interfaces, for aiming packets. */
 export interface NodeView {
   ifaces: string[];
@@ -265,7 +314,7 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
 }
 
 /** The paths of jumps from a builtin chain to `chain` (outermost rule first), at most `max`. */
-export function pathsTo(table: TableName, chain: string, callers: Map<string, Caller[]>, family: 'ip' | 'ip6', max = 3): { hook: string; path: RuleShape[] }[] {
+export function pathsTo(table: TableName, chain: string, callers: CallerIndex, family: 'ip' | 'ip6', max = 3): { hook: string; path: RuleShape[] }[] {
   const out: { hook: string; path: RuleShape[] }[] = [];
   const walk = (c: string, path: RuleShape[], depth: number) => {
     if (out.length >= max) return;
