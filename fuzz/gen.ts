@@ -134,8 +134,19 @@ export function joinMatches(ms: readonly string[]): string {
   const seen = new Set<string>();
   const out: string[] = [];
   let proto = '';
+  // A module given again is a new instance, and the options after it go to the
+  // latest module that has them (xtables_find_match, command_default): a repeat
+  // is left out when a module between would take its options (iptables refuses
+  // `-m connmark --mark 1 -m mark --mark 2 -m connmark --mark 3`).
+  const mods: { name: string; opts: string[] }[] = [];
+  const moduleOf = (m: string): { name: string; opts: string[] } => ({ name: /-m (\S+)/.exec(m)?.[1] ?? '', opts: [...(m.match(/--[\w-]+/g) ?? [])] });
   for (const m of ms) {
     if (!m) continue;
+    const mod = moduleOf(m);
+    if (mod.name) {
+      const last = mods.map((x) => x.name).lastIndexOf(mod.name);
+      if (last >= 0 && mods.slice(last + 1).some((x) => x.opts.some((o) => mod.opts.includes(o)))) continue;
+    }
     const base = /^(?:! )?(-[sdiopf])\b/.exec(m)?.[1];
     const p = /-p (\w+)/.exec(m)?.[1];
     if (base && seen.has(base)) continue;
@@ -150,6 +161,7 @@ export function joinMatches(ms: readonly string[]): string {
       seen.add('-p');
     }
     if (base) seen.add(base);
+    if (mod.name) mods.push(mod);
     out.push(m);
   }
   return out.join(' ');
