@@ -72,6 +72,8 @@ export interface Searched {
   /** Rules that differ between the rulesets (in one and not the other, or ordered differently). */
   changedRules: number;
   constants: string;
+  /** Packets that differed the same way as one reported (the same fate and rules on each side), not reported again. */
+  alike: number;
 }
 
 export interface DiffResult {
@@ -363,6 +365,8 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   // through a rule whose text changed) are kept, and reported after those of
   // the fate; the aimed packets are all run while fewer of those were found.
   let fates = 0;
+  let alike = 0;
+  const ways = new Set<string>();
   const onlyCounters = (d: readonly string[]) => d.length === 1 && d[0] === ASPECT_NAMES.counters;
   units.forEach((u, i) => {
     if (fates >= o.maxDifferences || (differences.length >= o.maxDifferences && !u.directed)) return;
@@ -390,6 +394,14 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
       d = compareSides(sa!, sb!);
     }
     if (d.length) {
+      // one report per way of differing: the same fates and rules met on each side as one already reported
+      const way = JSON.stringify([sa!.map((x) => [x.probability, x.aspects.fate, x.aspects.oif, x.aspects.counters]), sb!.map((x) => [x.probability, x.aspects.fate, x.aspects.oif, x.aspects.counters])]);
+      if (ways.has(way)) {
+        alike++;
+        reported.add(u.packets[0]!);
+        return;
+      }
+      ways.add(way);
       if (!onlyCounters(d)) fates++;
       else if (differences.length >= o.maxDifferences) return;
       differences.push({ packets: u.packets, differs: d, old: sa!, new: sb! });
@@ -403,6 +415,6 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   const ranked = [...differences.filter((d) => !onlyCounters(d.differs)), ...differences.filter((d) => onlyCounters(d.differs))].slice(0, o.maxDifferences);
   return {
     differences: ranked,
-    searched: { directed, drawn: units.length - directed, flows, changedRules: changed.length, constants: constantsSummary(k) },
+    searched: { directed, drawn: units.length - directed, flows, changedRules: changed.length, constants: constantsSummary(k), alike },
   };
 }

@@ -127,7 +127,7 @@ function formatText(r: DiffResult, oldName: string, newName: string, node: strin
 
 function searchedText(r: DiffResult): string {
   const s = r.searched;
-  return `searched: ${s.directed} packet runs aimed at the ${s.changedRules} rule${s.changedRules === 1 ? '' : 's'} that differ (each alone and two of one chain at once, and the edges of their addresses, ports and marks), ${s.drawn} drawn from both rulesets' constants (${s.constants}) and at random; ${s.flows} of them a packet and its reply; random decisions enumerated`;
+  return `searched: ${s.directed} packet runs aimed at the ${s.changedRules} rule${s.changedRules === 1 ? '' : 's'} that differ (each alone and two of one chain at once, and the edges of their addresses, ports and marks), ${s.drawn} drawn from both rulesets' constants (${s.constants}) and at random; ${s.flows} of them a packet and its reply; random decisions enumerated${s.alike ? `; ${s.alike} more packet${s.alike === 1 ? '' : 's'} differed as one reported does (the same fates and rules on each side)` : ''}`;
 }
 
 function sideJson(s: readonly SideRun[]) {
