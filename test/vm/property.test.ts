@@ -67,8 +67,9 @@ const compiled = fc.oneof(
 
 describe('execution tier ≡ interpreter', () => {
   // the tier with its inlined records, with every rule in its own segment (moves between
-  // segments), and with every record through its fallback (what a kind it does not inline runs)
-  for (const tier of ['jit', 'jit-split', 'jit-fallback'] as const) {
+  // segments), with every record through its fallback (what a kind it does not inline runs),
+  // and with every rule run as a loop over its row of parameters (a chain of rules of one shape)
+  for (const tier of ['jit', 'jit-split', 'jit-fallback', 'jit-runs'] as const) {
     it(`${tier}: on random programs and packets`, () => {
       fc.assert(
         fc.property(progSpec, fc.array(fc.tuple(pktSpec, fc.nat(3_000_000_000)), { minLength: 1, maxLength: 6 }), fc.boolean(), (spec, pkts, trace) => {

@@ -20,13 +20,30 @@ const NAME_SET: ReadonlySet<string> = new Set(NAMES);
 /** The characters a fixed part may hold: identifiers, numbers, operators, brackets, blanks. No quote, backtick or slash. */
 const FIXED_OK = /^[A-Za-z0-9_ \n(){}[\];:=<>!&|^~+\-*%.,?]*$/;
 
-/** A substitution: an int32 value (printed in decimal) or a name of the table. */
-export type JitSub = number | { readonly name: JitName };
+/**
+ * A parameter: an int32 that differs between rules of the same shape (a
+ * compare's data, a counter's index, a rule's pc). Printed as a literal by
+ * text(); by shape() as the load `P[q + j]` (j: its index in the source) of
+ * a row of a parameter table, so that consecutive rules whose code differs
+ * only in parameters run as one loop over their rows (vm/jit/gen.ts).
+ */
+export interface JitParam {
+  readonly param: number;
+}
+
+/** A substitution: an int32 value (printed in decimal), a name of the table or a parameter. */
+export type JitSub = number | { readonly name: JitName } | JitParam;
 
 /** A name of the fixed table, as a substitution. */
 export function jitName(n: JitName): { readonly name: JitName } {
   if (!NAME_SET.has(n)) throw new VmError(`jit: ${String(n)} is not a name of the table`);
   return { name: n };
+}
+
+/** `v` (an int32) as a parameter. */
+export function jitParam(v: number): JitParam {
+  if (!Number.isInteger(v) || v !== (v | 0)) throw new VmError(`jit: ${v} is not an int32`);
+  return { param: v };
 }
 
 function isTemplate(parts: TemplateStringsArray): boolean {
@@ -35,13 +52,14 @@ function isTemplate(parts: TemplateStringsArray): boolean {
 
 /** Generated source, appended to only through `js`. */
 export class JitSource {
-  private readonly out: string[] = [];
+  /** Text, and parameters as their int32 value boxed (rendered by text() or shape()). */
+  private readonly out: (string | JitParam)[] = [];
 
   /** Appends the template: fixed parts as written, numbers as int32 decimals (negative in parentheses), names checked against the table. */
   js(parts: TemplateStringsArray, ...subs: JitSub[]): this {
     if (!isTemplate(parts) || parts.length !== subs.length + 1) throw new VmError('jit: source must come from a template literal');
     // all checked before anything is appended: a refused call leaves the source as it was
-    const text: string[] = [];
+    const text: (string | JitParam)[] = [];
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
       if (!FIXED_OK.test(p)) throw new VmError('jit: a fixed part holds a character generated code may not contain');
@@ -58,17 +76,61 @@ export class JitSource {
     return this;
   }
 
-  /** The source text. */
+  /**
+   * Appends what another JitSource holds with its j-th parameter read as
+   * `P[q + k]` where `row[j]` is k, as a literal where `row[j]` is -1 (a
+   * parameter all rows of a run agree on).
+   */
+  appendRow(other: JitSource, row: readonly number[]): this {
+    let t = '';
+    let j = 0;
+    for (const x of other.out) {
+      if (typeof x === 'string') t += x;
+      else {
+        const k = row[j++]!;
+        t += k < 0 ? lit(x.param) : k === 0 ? 'P[q]' : `P[q + ${lit(k)}]`;
+      }
+    }
+    this.out.push(t);
+    return this;
+  }
+
+  /** The source text, parameters as literals. */
   text(): string {
-    return this.out.join('');
+    let t = '';
+    for (const x of this.out) t += typeof x === 'string' ? x : lit(x.param);
+    return t;
+  }
+
+  /** The source text with its j-th parameter read as `P[q + j]`, and the parameters' values in order. */
+  shape(): { text: string; params: number[] } {
+    let t = '';
+    const params: number[] = [];
+    for (const x of this.out) {
+      if (typeof x === 'string') t += x;
+      else {
+        t += params.length === 0 ? 'P[q]' : `P[q + ${params.length}]`;
+        params.push(x.param);
+      }
+    }
+    return { text: t, params };
   }
 }
 
-function sub(s: JitSub): string {
+function lit(n: number): string {
+  return n < 0 ? `(${n})` : String(n);
+}
+
+function sub(s: JitSub): string | JitParam {
   if (typeof s === 'number') {
     if (!Number.isInteger(s) || s !== (s | 0)) throw new VmError(`jit: ${s} is not an int32`);
-    return s < 0 ? `(${s})` : String(s);
+    return lit(s);
   }
-  if (typeof s === 'object' && s !== null && typeof s.name === 'string' && NAME_SET.has(s.name)) return s.name;
+  if (typeof s === 'object' && s !== null && 'param' in s) {
+    const v = s.param;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v !== (v | 0)) throw new VmError(`jit: ${String(v)} is not an int32`);
+    return { param: v };
+  }
+  if (typeof s === 'object' && s !== null && 'name' in s && typeof s.name === 'string' && NAME_SET.has(s.name)) return s.name;
   throw new VmError('jit: a substitution must be an int32 or a name of the table');
 }
