@@ -97,6 +97,53 @@ describe('execution tier ≡ interpreter', () => {
   }
 });
 
+/**
+ * Chains of rules of a few shapes in runs (the tier runs each run as a loop
+ * over its parameters and passes over rules failing a compare together),
+ * their tests drawn from a small domain so that packets match some rules,
+ * fail others at each compare, and enter runs in the middle on return from
+ * a user chain (the jumps are rules of a run too).
+ */
+const runRuleset = fc.array(
+  fc.tuple(fc.nat(3), fc.nat(3), fc.constantFrom('tcp', 'udp'), fc.nat(5), fc.constantFrom('ACCEPT', 'DROP', 'SUB', 'RETURN'), fc.integer({ min: 1, max: 12 })),
+  { minLength: 1, maxLength: 8 },
+).map((runs) => {
+  const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', ':SUB - [0:0]'];
+  runs.forEach(([a, shape, proto, port, target, n], r) => {
+    for (let i = 0; i < n; i++) {
+      const src = `-s 10.0.0.${(a + i * (r + 1)) % 4}/32`;
+      const dport = `-m ${proto} --dport ${1 + ((port + i) % 4)}`;
+      const spec = shape === 0 ? `${src} -p ${proto} ${dport}` : shape === 1 ? `${src} -p ${proto}` : shape === 2 ? `-p ${proto} ${dport}` : `! ${src} -p ${proto} ${dport}`;
+      const t = target === 'RETURN' ? 'ACCEPT' : target;
+      lines.push(`-A FORWARD ${spec} -j ${t}`);
+      if (target === 'SUB' || target === 'RETURN') lines.push(`-A SUB ${spec} -j ${target === 'RETURN' ? 'RETURN' : 'DROP'}`);
+    }
+  });
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+});
+
+const runPacket = fc.tuple(fc.nat(3), fc.constantFrom(6, 17, 1), fc.integer({ min: 1, max: 5 })).map(([a, proto, dport]) => genPacketOf({
+  chain: 'FORWARD', ethernet: false, srcMac: '02:00:00:00:00:01', src: `10.0.0.${a}`, dst: '10.1.0.5', proto, ttl: 64, tos: 0, fragoff: 0, mf: false,
+  ipOptions: false, sport: 40000, dport, tcpFlags: 16, tcpOptions: false, icmpType: 8, icmpCode: 0, truncate: undefined, payload: 0, iif: 'eth0', oif: 'eth1',
+  mark: 0, ctstate: 2, ctmark: 0, pkttype: 0,
+}));
+
+describe('execution tier ≡ interpreter on runs of rules of one shape', () => {
+  for (const backend of ['legacy', 'nft'] as const) {
+    it(`${backend}: verdicts, counters and registers`, () => {
+      fc.assert(
+        fc.property(runRuleset, fc.array(runPacket, { minLength: 1, maxLength: 8 }), fc.boolean(), (text, pkts, trace) => {
+          const prog = compileTable(parseRestore(text), 'filter', { backend, optimize: 0, policyRules: true }).program;
+          resetState(prog, 0);
+          for (const pkt of pkts) runBoth(prog, baseChain(prog, HOOKS.FORWARD!), pkt, { keepState: true, trace }, ['jit', 'interp']);
+        }),
+        { numRuns: runs(300) },
+      );
+    });
+  }
+});
+
 describe('interpreter ≡ slow interpreter', () => {
   it('on random programs and packets', () => {
     fc.assert(

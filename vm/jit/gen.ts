@@ -182,6 +182,12 @@ class Segment {
   xslot = -1;
   /** Set by a record that leaves its register's value in x. */
   xset = false;
+  /**
+   * The records of the rule so far have no effect but register writes and
+   * read only the packet and registers (PURE): a rule failing the next
+   * compare has the effects every rule of its shape has when it fails it.
+   */
+  pure = false;
   /** Keeps the rule just written to `body` (`words` long), and starts a new body. */
   endRule(words: number): void {
     const { text: shape, params } = this.body.shape();
@@ -243,7 +249,7 @@ default: out[${OUT_PC}] = pc; return ${SEG_GO};
         s.js`for (i = sl - ${r}; i < ${n}; i++) {
 q = ${base} + i * ${w};
 `;
-        s.appendRow(rules[r]!.src, row);
+        s.appendRow(rules[r]!.src, row, n, w);
         s.js`}
 `;
       }
@@ -320,6 +326,7 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
   s.js`r: {
 `;
   seg.xslot = -1;
+  seg.pure = true;
   let writes = false;
   // A fallback may run the rest of the rule itself (a move within it, e.g.
   // a ct guard's skip: jitWithin), a rewriting record included, and come
@@ -353,8 +360,10 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
     // After a record that may have rewritten the packet, the segment's
     // loads (LoadCache) and header offsets are stale: the rest of the rule
     // runs through the fallback, which reads the packet itself.
-    const done = inline && !writes && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
+    const inlined = inline && !writes && INLINED.has(op);
+    const done = inlined ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
     if (done === null) fallback(pc);
+    if (!inlined || done === null || !isPure(code, pc)) seg.pure = false;
     else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
     seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
     pc += OP_INFO[op]!.size;
@@ -373,6 +382,22 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
  * mangle the header and may change its length).
  */
 const MAY_WRITE: ReadonlySet<number> = new Set([Op.TARGET]);
+
+/** Records whose inlined code only reads the packet and registers and writes registers (Segment.pure). */
+const PURE: ReadonlySet<number> = new Set([
+  Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
+  Op.IMMEDIATE, Op.IMMEDIATE32, Op.META_GET,
+]);
+
+function isPure(code: Int32Array, pc: number): boolean {
+  const op = code[pc]! & Rec.OP_MASK;
+  if (op === Op.META_GET) {
+    // a random draw steps the generator; the loopback pkttype calls out
+    const key = code[pc + Meta.KEY]!;
+    return key !== NFT_META_PRANDOM && key !== NFT_META_PKTTYPE;
+  }
+  return PURE.has(op);
+}
 
 /** Records after which x still holds the register it held (tests that write no register). */
 function keepsX(code: Int32Array, pc: number): boolean {
@@ -434,6 +459,26 @@ r32[${slot}] = x;
   seg.xset = true;
 }
 
+/**
+ * `break r` when `cond` (one compare with its one parameter) holds; after
+ * records with no effect but register writes (Segment.pure), a rule of a
+ * run that fails it passes over the next rules failing it too (JitSource.skip).
+ */
+function emitTest(seg: Segment, cond: JitSource): void {
+  const s = seg.body;
+  s.js`if (`.append(cond);
+  if (!seg.pure) {
+    s.js`) break r;
+`;
+    return;
+  }
+  s.js`) {
+`.skip(cond);
+  s.js`break r;
+}
+`;
+}
+
 /** `break r` unless `diff` (a byte compare's first difference) satisfies the NFT_CMP_* op. */
 function emitCmpOp(s: JitSource, op: number): void {
   switch (op) {
@@ -464,10 +509,8 @@ function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc
     case Op.PAYLOAD_CMP: {
       emitFastLoad(seg, e);
       const data = code[pc + PayloadCmp.DATA]!;
-      if ((e & PayloadCmp.NEQ) === 0) s.js`if (x !== ${jitParam(data)}) break r;
-`;
-      else s.js`if (x === ${jitParam(data)}) break r;
-`;
+      if ((e & PayloadCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(data)}`);
+      else emitTest(seg, new JitSource().js`x === ${jitParam(data)}`);
       return false;
     }
     case Op.PAYLOAD_FAST:
@@ -481,10 +524,8 @@ function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc
       s.js`x = meta[${field}];
 r32[${slot}] = x;
 `;
-      if ((e & MetaCmp.NEQ) === 0) s.js`if ((x << ${sh}) !== ${jitParam(k)}) break r;
-`;
-      else s.js`if ((x << ${sh}) === ${jitParam(k)}) break r;
-`;
+      if ((e & MetaCmp.NEQ) === 0) emitTest(seg, new JitSource().js`(x << ${sh}) !== ${jitParam(k)}`);
+      else emitTest(seg, new JitSource().js`(x << ${sh}) === ${jitParam(k)}`);
       return false;
     }
     case Op.CMP_EQ32: {
@@ -493,16 +534,12 @@ r32[${slot}] = x;
       const k = code[pc + CmpEq32.DATA]! << sh;
       if (seg.xslot === slot) {
         // the register was just written from x
-        if ((e & CmpEq32.NEQ) === 0) s.js`if ((x << ${sh}) !== ${jitParam(k)}) break r;
-`;
-        else s.js`if ((x << ${sh}) === ${jitParam(k)}) break r;
-`;
+        if ((e & CmpEq32.NEQ) === 0) emitTest(seg, new JitSource().js`(x << ${sh}) !== ${jitParam(k)}`);
+        else emitTest(seg, new JitSource().js`(x << ${sh}) === ${jitParam(k)}`);
         return false;
       }
-      if ((e & CmpEq32.NEQ) === 0) s.js`if ((r32[${slot}] << ${sh}) !== ${jitParam(k)}) break r;
-`;
-      else s.js`if ((r32[${slot}] << ${sh}) === ${jitParam(k)}) break r;
-`;
+      if ((e & CmpEq32.NEQ) === 0) emitTest(seg, new JitSource().js`(r32[${slot}] << ${sh}) !== ${jitParam(k)}`);
+      else emitTest(seg, new JitSource().js`(r32[${slot}] << ${sh}) === ${jitParam(k)}`);
       return false;
     }
     case Op.PAYLOAD: {

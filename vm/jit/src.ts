@@ -51,9 +51,22 @@ function isTemplate(parts: TemplateStringsArray): boolean {
 }
 
 /** Generated source, appended to only through `js`. */
+/**
+ * A skip: after a rule of a run failed the compare of parameter `at` (with
+ * the same parameters before it as every rule of the run, so the same
+ * effects), the loop passes over the next rules that fail it too, testing
+ * `cond` (its parameter read from the next row) and nothing else.
+ */
+interface JitSkip {
+  readonly at: number;
+  readonly cond: readonly (string | JitParam)[];
+}
+
 export class JitSource {
-  /** Text, and parameters as their int32 value boxed (rendered by text() or shape()). */
-  private readonly out: (string | JitParam)[] = [];
+  /** Text, parameters as their int32 value boxed, skips (rendered by appendRow only). */
+  private readonly out: (string | JitParam | JitSkip)[] = [];
+  /** Parameters appended so far. */
+  private params = 0;
 
   /** Appends the template: fixed parts as written, numbers as int32 decimals (negative in parentheses), names checked against the table. */
   js(parts: TemplateStringsArray, ...subs: JitSub[]): this {
@@ -66,52 +79,83 @@ export class JitSource {
       text.push(p);
       if (i < subs.length) text.push(sub(subs[i]!));
     }
-    for (const t of text) this.out.push(t);
+    for (const t of text) {
+      if (typeof t !== 'string') this.params++;
+      this.out.push(t);
+    }
+    return this;
+  }
+
+  /**
+   * Appends a skip over the next rules of a run that fail the compare whose
+   * parameter was appended last; `cond` (one parameter: that compare's) is
+   * the compare's failing condition. Only appendRow renders it.
+   */
+  skip(cond: JitSource): this {
+    if (this.params === 0 || cond.params !== 1 || cond.out.some((x) => typeof x === 'object' && 'cond' in x)) throw new VmError('jit: a skip follows a compare and holds its one parameter');
+    this.out.push({ at: this.params - 1, cond: cond.out as (string | JitParam)[] });
     return this;
   }
 
   /** Appends what another JitSource holds (itself written only through `js`). */
   append(other: JitSource): this {
-    for (const t of other.out) this.out.push(t);
+    for (const t of other.out) {
+      if (typeof t === 'object' && 'cond' in t) continue; // a skip means something in a run only
+      if (typeof t !== 'string') this.params++;
+      this.out.push(t);
+    }
     return this;
   }
 
   /**
-   * Appends what another JitSource holds with its j-th parameter read as
-   * `P[q + k]` where `row[j]` is k, as a literal where `row[j]` is -1 (a
-   * parameter all rows of a run agree on).
+   * Appends what another JitSource holds as the body of a loop over the
+   * `n` rows of `w` words of a run (row at P[q]): its j-th parameter read
+   * as `P[q + k]` where `row[j]` is k, as a literal where `row[j]` is -1 (a
+   * parameter all rows agree on). A skip is written where its parameter
+   * differs between rows and all parameters before it agree.
    */
-  appendRow(other: JitSource, row: readonly number[]): this {
+  appendRow(other: JitSource, row: readonly number[], n: number, w: number): this {
     let t = '';
     let j = 0;
     for (const x of other.out) {
       if (typeof x === 'string') t += x;
-      else {
+      else if ('param' in x) {
         const k = row[j++]!;
         t += k < 0 ? lit(x.param) : k === 0 ? 'P[q]' : `P[q + ${lit(k)}]`;
+      } else {
+        const k = row[x.at]!;
+        let agree = k >= 0;
+        for (let b = 0; b < x.at && agree; b++) agree = row[b]! < 0;
+        if (!agree) continue;
+        t += `while (i + 1 < ${lit(n)} && `;
+        for (const c of x.cond) t += typeof c === 'string' ? c : `P[q + ${lit(w + k)}]`;
+        t += `) { i++; q += ${lit(w)}; }\n`;
       }
     }
     this.out.push(t);
     return this;
   }
 
-  /** The source text, parameters as literals. */
+  /** The source text, parameters as literals (skips left out). */
   text(): string {
     let t = '';
-    for (const x of this.out) t += typeof x === 'string' ? x : lit(x.param);
+    for (const x of this.out) {
+      if (typeof x === 'string') t += x;
+      else if ('param' in x) t += lit(x.param);
+    }
     return t;
   }
 
-  /** The source text with its j-th parameter read as `P[q + j]`, and the parameters' values in order. */
+  /** The source text with its j-th parameter as `P[q + j]` (skips marked), and the parameters' values in order: rules of one shape differ only in these. */
   shape(): { text: string; params: number[] } {
     let t = '';
     const params: number[] = [];
     for (const x of this.out) {
       if (typeof x === 'string') t += x;
-      else {
+      else if ('param' in x) {
         t += params.length === 0 ? 'P[q]' : `P[q + ${params.length}]`;
         params.push(x.param);
-      }
+      } else t += `@skip ${x.at}\n`;
     }
     return { text: t, params };
   }
