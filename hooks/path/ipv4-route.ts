@@ -214,6 +214,8 @@ export class Ipv4Route {
   /** The itag the last validateSource() gave (fib_combine_itag() of the reverse route; 0 when the check was skipped). */
   private itag = 0;
   private readonly drops = new RouteDrops();
+  private readonly gwText = new WeakMap<IpAddr, string>();
+  private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0 };
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -349,15 +351,32 @@ export class Ipv4Route {
     return f;
   }
 
+  /** A nexthop's gateway as text, made once per nexthop (the FIB hands out the route's own address object). */
+  private gatewayText(gw: IpAddr): string {
+    let t = this.gwText.get(gw);
+    if (t === undefined) {
+      t = formatIPv4(gw.w[0]!);
+      this.gwText.set(gw, t);
+    }
+    return t;
+  }
+
   /** __mkroute_input(): validate the source against the egress, then forward. */
   private mkrouteInput(pkt: Packet, dev: Link, res: FibResult & { ok: true }, saddr: number, daddr: number, tos: number, ctx: PathCtx): InputRoute {
     const v = this.validate(pkt, saddr, daddr, tos, res.dev, dev, ctx);
     if (v) return v;
-    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
+    const gw = res.gateway && res.gateway.family === 4 ? this.gatewayText(res.gateway) : undefined;
     const out = this.node.links.get(res.dev);
     pkt.meta[M_RTCLASSID] = this.cachedTclassid(this.rthInput, res, this.itag);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
-    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };
+    const mtu = out?.mtu ?? 1500;
+    if (!ctx.transient) return { kind: 'forward', dev: res.dev, gateway: gw, mtu };
+    // a reused context: the path reads the route before the next packet and keeps nothing of it
+    const f = this.fwdRoute;
+    f.dev = res.dev;
+    f.gateway = gw;
+    f.mtu = mtu;
+    return f;
   }
 
   /**

@@ -362,8 +362,8 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
     // runs through the fallback, which reads the packet itself.
     const inlined = inline && !writes && INLINED.has(op);
     const done = inlined ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
-    if (done === null) fallback(pc);
     if (!inlined || done === null || !isPure(code, pc)) seg.pure = false;
+    if (done === null) fallback(pc);
     else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
     seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
     pc += OP_INFO[op]!.size;
