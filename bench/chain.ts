@@ -52,8 +52,8 @@ export function linearChainRestore(k: number): string {
 
 /** Engine, replay options, frames F. */
 export const CHAIN_MODES: [string, string[], number][] = [
-  ['nfvm vm (--optimize=0)', ['--engine', 'vm', '--optimize=0', '--workers', '1'], 100_000],
-  ['nfvm x_tables evaluator (--engine reference)', ['--engine', 'reference', '--workers', '1'], 20_000],
+  ['nfvm vm (--optimize=0)', ['--engine', 'vm', '--optimize=0', '--workers', '1'], 300_000],
+  ['nfvm x_tables evaluator (--engine reference)', ['--engine', 'reference', '--workers', '1'], 40_000],
 ];
 
 export interface ChainRow {
