@@ -30,7 +30,7 @@ import { constantsOfTexts, constantsSummary, type Constants } from '../fuzz/cons
 import { drawPacket, specText } from '../fuzz/packet.js';
 import { seededRand } from '../fuzz/rand.js';
 import { disjoint, shapeOf } from '../fuzz/shape.js';
-import { aimedPackets, callersOf, chainTexts, nodeView, pathsTo, type Caller, type ChainTexts } from '../fuzz/aim.js';
+import { aimedPackets, callersOf, chainTexts, nodeView, pathsTo, repeated, repeatsFor, type Caller, type ChainTexts } from '../fuzz/aim.js';
 import { replyTo, specInput } from './model.js';
 
 /** What one side made of a unit on one branch of its random decisions. */
@@ -313,9 +313,13 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
     const shape = (x: (typeof changed)[number]) => shapeOf(table, chain, x.index + 1, x.text.slice(`-A ${chain}`.length), family);
     const target = shape(c);
     for (const { hook, path } of pathsTo(table, chain, callers.get(c.side)!, family)) {
-      for (const p of aimedPackets(also ? [...path, shape(also)] : path, target, hook, view, v6)) {
+      const way = also ? [...path, shape(also)] : path;
+      const n = repeatsFor(way, target);
+      for (const p of aimedPackets(way, target, hook, view, v6, { variants: changed.length <= 200 })) {
         add([specText(p)], true);
         if ((p.proto === 6 || p.proto === 17) && p.flags === 0x02) add([specText(p), 'reply'], true);
+        // rate and state matches answer differently after a few packets of one source
+        if (n > 1) add(repeated(p, n).map(specText), true);
       }
     }
   };
@@ -351,8 +355,13 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   const differences: Difference[] = [];
   let flows = 0;
   const reported = new Set<string>();
+  // Differences in the counters alone (a packet both sides treat alike, but
+  // through a rule whose text changed) are kept, and reported after those of
+  // the fate; the aimed packets are all run while fewer of those were found.
+  let fates = 0;
+  const onlyCounters = (d: readonly string[]) => d.length === 1 && d[0] === ASPECT_NAMES.counters;
   units.forEach((u, i) => {
-    if (differences.length >= o.maxDifferences) return;
+    if (fates >= o.maxDifferences || (differences.length >= o.maxDifferences && !u.directed)) return;
     // a flow whose first packet already differs says nothing more
     if (u.packets.length > 1 && reported.has(u.packets[0]!)) return;
     if (u.packets.length > 1) flows++;
@@ -377,6 +386,8 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
       d = compareSides(sa!, sb!);
     }
     if (d.length) {
+      if (!onlyCounters(d)) fates++;
+      else if (differences.length >= o.maxDifferences) return;
       differences.push({ packets: u.packets, differs: d, old: sa!, new: sb! });
       reported.add(u.packets[0]!);
     }
@@ -384,8 +395,10 @@ export function searchDifferences(a: NodeModel, b: NodeModel, o: DiffOptions, ta
   });
   ra();
   rb();
+  // stable: the fate's differences first, each group in search order
+  const ranked = [...differences.filter((d) => !onlyCounters(d.differs)), ...differences.filter((d) => onlyCounters(d.differs))].slice(0, o.maxDifferences);
   return {
-    differences,
+    differences: ranked,
     searched: { directed, drawn: units.length - directed, flows, changedRules: changed.length, constants: constantsSummary(k) },
   };
 }

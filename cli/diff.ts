@@ -35,15 +35,18 @@ export const DIFF: CommandSpec = {
       header's (ip6tables-save) or, without one, IPv6 when its rules name
       IPv6 addresses. The node is --snapshot DIR, else OLD when it is a
       directory, else a generic node (the interfaces the rulesets name,
-      10.255.N.1/24 and fd00:255:N::1/64 on each, forwarding on, default
-      routes). Searched: packets aimed
-      at every rule that differs (through the jumps that reach its chain,
-      at each edge of its addresses, ports and marks and just past it), each
-      new TCP/UDP one with its reply (state), then --packets N (default
+      10.255.N.1/24 and fd00:255:N::1/64 on each, the host addresses of
+      the chains only INPUT reaches, forwarding on, default routes).
+      Searched: packets aimed at every rule that differs (through the jumps
+      that reach its chain, at each edge of its addresses, ports and marks
+      and just past it, with the protocols, ports, sources and states the
+      rules on the way leave open), each new TCP/UDP one with its reply
+      (state), repeated where a rate or count match is on the way, then --packets N (default
       2000) from both rulesets' constants and at random (--seed, default 1);
       random decisions (statistic) are enumerated. Each difference is printed
       as a packet spec (nfvm trace --packet takes it) with both traces side
-      by side; at most --max (default 10). Equivalent rulesets by
+      by side, those of the fate before those of the counters alone; at
+      most --max (default 10). Equivalent rulesets by
       construction (the same canonical text, or rules reordered where the
       order cannot matter) are said so at once. Exit 1 when differences were
       found, 0 when none (nothing is claimed beyond the space searched).

@@ -127,13 +127,24 @@ function inside6(r: Range6, inv: boolean): string {
   return text6(inv ? (r.lo > 0n ? r.lo - 1n : r.hi + 1n) : r.lo);
 }
 
+/** A destination port no rule is likely to name. */
+const UNUSUAL_PORT = 47819;
+/** A source outside every reserved range (93.184.216.34, 2a00:1450:4001::1). */
+const PUBLIC_SRC = 0x5db8d822;
+const PUBLIC_SRC6 = '2a00:1450:4001::1';
+
+export interface AimOptions {
+  /** Also aim with the other protocols, an unusual port and an invalid TCP packet where the rules leave those open (default true). */
+  variants?: boolean;
+}
+
 /**
  * Packets aimed at `target` through the rules of `path` (the jumps from a
  * builtin chain down to target's chain, outermost first): a packet every
  * rule of the path matches as far as the model can tell, and one per edge
  * of the target's own ranges (each edge, and one past it).
  */
-export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook: string, view: NodeView, v6 = false): FuzzPacket[] {
+export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook: string, view: NodeView, v6 = false, o: AimOptions = {}): FuzzPacket[] {
   const all = [...path, target];
   // documentation addresses (TEST-NET-2/3, 2001:db8::/32) unless the rules ask for others
   const p: FuzzPacket = { ...DEFAULT_PACKET, v6, src: 0xc6336401, dst: 0xcb007101, src6: '2001:db8:6401::1', dst6: '2001:db8:7101::1', icmpType: v6 ? 128 : 8 };
@@ -155,9 +166,15 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
     if (s.mark) p.mark = s.mark.inv ? (s.mark.value ^ (s.mark.mask & -s.mark.mask)) >>> 0 : s.mark.value;
   }
   if (p.proto !== 6 && p.proto !== 17 && p.proto !== (v6 ? 58 : 1)) p.proto = p.proto || 6;
-  if ((hook === 'INPUT' || hook === 'PREROUTING') && !dstSet) {
+  // `-m addrtype --dst-type LOCAL` on the way (Docker's and kube-proxy's jumps): one of the node's addresses
+  const dstLocal = all.some((s) => /(?<!!) --dst-type LOCAL\b/.test(s.text));
+  if ((hook === 'INPUT' || hook === 'PREROUTING' || dstLocal) && !dstSet) {
     if (!v6 && view.local.length) p.dst = view.local[0]!;
     if (v6 && view.local6?.length) p.dst6 = view.local6[0]!;
+  } else if (dstLocal && !v6) {
+    // an address of the node's that the ranges on the way (`! -d 127.0.0.0/8`) allow
+    const fits = view.local.find((a) => all.every((s) => !s.dst || (a >= s.dst.lo && a <= s.dst.hi) !== s.invDst));
+    if (fits !== undefined) p.dst = fits;
   }
   const iifPats = all.filter((s) => s.iif && !s.invIif).map((s) => s.iif);
   const oifPats = all.filter((s) => s.oif && !s.invOif).map((s) => s.oif);
@@ -171,20 +188,51 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
   const base: FuzzPacket[] = [];
   if (local || hook === 'POSTROUTING') base.push({ ...p, local: true, oif: oifPats.length ? view.ifaces.find((n) => oifPats.every((x) => ifaceFits(n, x))) ?? '' : '' });
   if (!local) {
-    const fits = view.ifaces.filter((n) => iifPats.every((x) => ifaceFits(n, x)));
+    const notIif = all.filter((s) => s.iif && s.invIif).map((s) => s.iif);
+    const fits = view.ifaces.filter((n) => iifPats.every((x) => ifaceFits(n, x)) && !notIif.some((x) => ifaceFits(n, x)));
     for (const i of (fits.length ? fits : view.ifaces).slice(0, 2)) base.push({ ...p, iif: i });
   }
+  // Earlier rules of the chains on the way can take the packet first (a
+  // `-p tcp --dport 80 -j ACCEPT` before a rule that names no port): where
+  // the rules leave the protocol or the destination port open, the edges are
+  // also tried with the other protocols and an unusual port; where they ask
+  // for conntrack's INVALID state, with a TCP packet conntrack refuses (an RST
+  // of no connection).
+  const protoOpen = !all.some((s) => s.proto > 0 && !s.invProto);
+  const dportOpen = !all.some((s) => s.dport !== undefined);
+  const invalid = all.some((s) => / --(ct)?state \S*INVALID/.test(s.text));
+  // the documentation addresses are what bogon filters drop first
+  const srcOpen = !all.some((s) => (v6 ? s.src6 : s.src) !== undefined && !s.invSrc);
+  const variants: Partial<FuzzPacket>[] = [];
+  if (o.variants !== false) {
+    const icmp = v6 ? 58 : 1;
+    if (protoOpen) for (const proto of [17, icmp]) if (proto !== p.proto) variants.push({ proto });
+    if (dportOpen && (p.proto === 6 || p.proto === 17)) variants.push({ dport: UNUSUAL_PORT });
+    if (protoOpen && dportOpen) variants.push({ proto: p.proto === 6 ? 17 : 6, dport: UNUSUAL_PORT });
+    if (srcOpen) variants.push(v6 ? { src6: PUBLIC_SRC6 } : { src: PUBLIC_SRC }, v6 ? { src6: PUBLIC_SRC6, dport: UNUSUAL_PORT } : { src: PUBLIC_SRC, dport: UNUSUAL_PORT });
+    if (invalid) variants.push({ proto: 6, flags: 0x04, ...(dportOpen ? { dport: UNUSUAL_PORT } : {}) });
+  }
+  const firsts = base.slice();
+  for (const q of variants) for (const b of firsts) base.push({ ...b, ...q });
+  // a source the node routes back out of the interface (rp_filter, `-m rpfilter`)
+  if (o.variants !== false && srcOpen) {
+    for (const b of firsts) {
+      if (!b.iif) continue;
+      if (!v6 && view.neighbour?.has(b.iif)) base.push({ ...b, src: view.neighbour.get(b.iif)!, dport: dportOpen ? UNUSUAL_PORT : b.dport });
+      if (v6 && view.neighbour6?.has(b.iif)) base.push({ ...b, src6: view.neighbour6.get(b.iif)!, dport: dportOpen ? UNUSUAL_PORT : b.dport });
+    }
+  }
   const out: FuzzPacket[] = [...base];
-  const b0 = base[0]!;
+  const heads = [base[0]!, ...base.slice(firsts.length).filter((_, i) => i % firsts.length === 0)];
   const edges = (r: Range | undefined, set: (q: FuzzPacket, v: number) => FuzzPacket, max: number) => {
     if (!r) return;
-    for (const v of [r.lo, r.hi, r.lo - 1, r.hi + 1]) if (v >= 0 && v <= max) out.push(set(b0, v));
+    for (const b0 of heads) for (const v of [r.lo, r.hi, r.lo - 1, r.hi + 1]) if (v >= 0 && v <= max) out.push(set(b0, v));
   };
   edges(target.src, (q, v) => ({ ...q, src: v }), 0xffffffff);
   edges(target.dst, (q, v) => ({ ...q, dst: v }), 0xffffffff);
   const edges6 = (r: Range6 | undefined, set: (q: FuzzPacket, v: string) => FuzzPacket) => {
     if (!r) return;
-    for (const v of [r.lo, r.hi, r.lo - 1n, r.hi + 1n]) if (v >= 0n && v <= MAX6) out.push(set(b0, text6(v)));
+    for (const b0 of heads) for (const v of [r.lo, r.hi, r.lo - 1n, r.hi + 1n]) if (v >= 0n && v <= MAX6) out.push(set(b0, text6(v)));
   };
   edges6(target.src6, (q, v) => ({ ...q, src6: v }));
   edges6(target.dst6, (q, v) => ({ ...q, dst6: v }));
@@ -192,7 +240,7 @@ export function aimedPackets(path: readonly RuleShape[], target: RuleShape, hook
   for (const r of target.dport ?? []) edges(r, (q, v) => ({ ...q, dport: v }), 65535);
   if (target.mark) {
     const m = target.mark;
-    for (const v of [m.value, (m.value ^ (m.mask & -m.mask)) >>> 0, (m.value | ~m.mask) >>> 0, 0]) out.push({ ...b0, mark: v });
+    for (const b0 of heads) for (const v of [m.value, (m.value ^ (m.mask & -m.mask)) >>> 0, (m.value | ~m.mask) >>> 0, 0]) out.push({ ...b0, mark: v });
   }
   return out;
 }
@@ -214,5 +262,35 @@ export function pathsTo(table: TableName, chain: string, callers: Map<string, Ca
     }
   };
   walk(chain, [], 0);
+  return out;
+}
+
+/**
+ * How many packets of one source it takes before a rate or state match on
+ * the way can change its answer (recent's --hitcount, limit's and
+ * hashlimit's burst, connlimit's count, statistic's --every), plus one; 0
+ * when no such match is on the way. At most 16.
+ */
+export function repeatsFor(path: readonly RuleShape[], target: RuleShape): number {
+  let n = 0;
+  for (const s of [...path, target]) {
+    const t = s.text;
+    const num = (re: RegExp, dflt: number) => {
+      const m = re.exec(t);
+      return m ? Number(m[1]) : dflt;
+    };
+    if (/ -m recent /.test(t)) n = Math.max(n, num(/ --hitcount (\d+)/, 1));
+    if (/ -m limit /.test(t)) n = Math.max(n, num(/ --limit-burst (\d+)/, 5));
+    if (/ -m hashlimit /.test(t)) n = Math.max(n, num(/ --hashlimit-burst (\d+)/, 5));
+    if (/ -m connlimit /.test(t)) n = Math.max(n, num(/ --connlimit-(?:above|upto) (\d+)/, 1));
+    if (/ -m statistic /.test(t)) n = Math.max(n, num(/ --every (\d+)/, 1));
+  }
+  return n === 0 ? 0 : Math.min(n + 1, 16);
+}
+
+/** `n` packets like `p` from the same source, each a new connection (the source port counts up). */
+export function repeated(p: FuzzPacket, n: number): FuzzPacket[] {
+  const out: FuzzPacket[] = [];
+  for (let i = 0; i < n; i++) out.push({ ...p, sport: p.proto === 6 || p.proto === 17 ? (p.sport + i) & 0xffff : p.sport });
   return out;
 }

@@ -163,6 +163,57 @@ describeCorpus('nfvm diff finds planted differences in real dumps', () => {
   }, 120_000);
 });
 
+describeCorpus('nfvm diff reaches rules that earlier rules, state and the node hide', () => {
+  const dump = (...p: string[]) => readFileSync(corpusPath('diekmann-net-network', ...p), 'utf8');
+  /** `text` with its lines `i` and `i + 1` (1-based) swapped. */
+  const swap = (text: string, i: number) => {
+    const l = text.split('\n');
+    [l[i - 1], l[i]] = [l[i]!, l[i - 1]!];
+    return l.join('\n');
+  };
+  const fate = (d: DiffJson) => d.differences.filter((x) => x.differs.some((a) => a !== 'counters touched'));
+
+  it('a widened source past a `-p tcp --dport 80 -j ACCEPT` (ufw): a packet to another port', () => {
+    const t = dump('configs_srvs_ufw', 'server1-iptables-save');
+    const d = diffAndConfirm(t, plant(t, '-A ufw-user-input -s 188.95.233.200/32 -j ACCEPT', '-A ufw-user-input -s 188.95.233.200/30 -j ACCEPT'), undefined);
+    expect(fate(d).some((x) => /^(tcp|udp|icmp) 188\.95\.233\.20[123]\b/.test(x.packets[0]!))).toBe(true);
+  }, 120_000);
+
+  it('a swapped LOG and DROP of INVALID packets behind `! -i eth0` rules: an RST of no connection on another interface', () => {
+    const t = dump('found_online', 'openvpn.eu', 'iptables-save');
+    const i = t.split('\n').indexOf('-A INPUT -m state --state INVALID -j LOG --log-prefix "INPUT DROP INVALID " --log-tcp-options --log-ip-options') + 1;
+    expect(i).toBeGreaterThan(0);
+    const d = diffAndConfirm(t, swap(t, i), undefined);
+    expect(d.differences.some((x) => / rst iif (?!eth0)/.test(x.packets[0]!))).toBe(true);
+  }, 120_000);
+
+  it('a moved port of a recent --hitcount rule behind bogon filters: a public source trying four times', () => {
+    const t = dump('found_online', 'sargon', 'iptables-save.txt');
+    const from = '-A wan-input -p tcp -m recent --update --seconds 60 --hitcount 3 --name sshd --rsource -m tcp --dport 22 -j DROP';
+    const d = diffAndConfirm(t, plant(t, from, from.replace('--dport 22', '--dport 23')), undefined);
+    expect(fate(d).some((x) => x.packets.length >= 4 && x.packets.every((p) => p.includes(':22 ')))).toBe(true);
+  }, 120_000);
+
+  it('a changed DNAT target in Docker\'s chain reached by `--dst-type LOCAL` from the node itself', () => {
+    const t = dump('found_online', 'pastebin.com_bbWXHaTn', 'iptables-save');
+    const d = diffAndConfirm(t, plant(t, '--dport 500 -j DNAT --to-destination 172.17.0.1:500', '--dport 500 -j DNAT --to-destination 172.17.0.2:500'), undefined);
+    expect(d.differences.some((x) => x.packets[0]!.includes(':500 from local') && x.differs.includes('NAT result'))).toBe(true);
+  }, 120_000);
+
+  it('a changed DNAT target behind `-m rpfilter --invert -j DROP`: a source routed back out of ppp0', () => {
+    const t = dump('configs_medium-sized-company', 'iptables-save.iptables_mainfw_31.01.2016');
+    const d = diffAndConfirm(t, plant(t, '--dport 4081 -j DNAT --to-destination 172.16.2.34', '--dport 4081 -j DNAT --to-destination 172.16.2.35'), undefined);
+    expect(d.differences.some((x) => x.packets[0]!.includes('iif ppp0') && x.differs.includes('NAT result'))).toBe(true);
+  }, 120_000);
+
+  it('a host address of the INPUT rules is the generic node\'s own: a moved port of an OpenVPN server\'s INPUT', () => {
+    const t = dump('configs_serverfault', '769294.txt');
+    const from = '-A INPUT -d 91.13.18.170/32 -p tcp -m state --state NEW -m tcp --dport 443 -j AS0_ACCEPT';
+    const d = diffAndConfirm(t, plant(t, from, from.replace('--dport 443', '--dport 444')), undefined);
+    expect(fate(d).some((x) => x.packets[0]!.includes('> 91.13.18.170:443 '))).toBe(true);
+  }, 120_000);
+});
+
 describeCorpus('nfvm diff on IPv6 dumps (ip6tables-save files)', () => {
   // the dumps end with a line of blanks, which iptables-restore refuses; the chair's hides its MACs as XX:XX:XX:XX:XX:XX
   const dump6 = (...p: string[]) => readFileSync(corpusPath('diekmann-net-network', ...p), 'utf8').replace(/^[ \t]+$/gm, '').replace(/XX:XX:XX:XX:XX:XX/g, '02:00:00:00:00:01').replace(/\n\n+/g, '\n');
