@@ -122,6 +122,8 @@ export interface GenResult {
    * rules (a classifier's move) costs one indexed jump, not a case-by-case search.
    */
   readonly slotAt: Int32Array;
+  /** The row of each rule of a run within it (Segment.text). */
+  readonly rowAt: Int32Array;
   /** The parameter table: the rows of the rules that run as loops (Segment). */
   readonly params: Int32Array;
 }
@@ -153,7 +155,10 @@ class LoadCache {
 
 /** A rule's generated code: its shape (the source with parameters read from a row) and the row. */
 interface RuleCode {
-  readonly src: JitSource;
+  /** The rule header. */
+  readonly pc: number;
+  /** null for a rule that extends a run past RUN_MIN (the run is written from its first rule). */
+  readonly src: JitSource | null;
   readonly shape: string;
   readonly params: number[];
 }
@@ -176,8 +181,6 @@ class Segment {
   words = 0;
   loops = 0;
   private runLen = 0;
-  /** Rule headers (and END) of the segment so far: its next case number. */
-  slots = 0;
   /** The register slot whose value the local x holds after the record just emitted (-1: none). */
   xslot = -1;
   /** Set by a record that leaves its register's value in x. */
@@ -188,18 +191,26 @@ class Segment {
    * compare has the effects every rule of its shape has when it fails it.
    */
   pure = false;
-  /** Keeps the rule just written to `body` (`words` long), and starts a new body. */
-  endRule(words: number): void {
-    const { text: shape, params } = this.body.shape();
+  /** Keeps the rule at `pc` just written to `body` (`words` long), and starts a new body. */
+  endRule(pc: number, words: number): void {
+    const { text, params } = this.body.shape();
     const last = this.rules[this.rules.length - 1];
-    this.runLen = last !== undefined && last.shape === shape ? this.runLen + 1 : 1;
+    const same = last !== undefined && last.shape === text;
+    this.runLen = same ? this.runLen + 1 : 1;
     if (this.runLen < this.runMin) this.words += words;
     else if (this.runLen === this.runMin) this.loops++;
-    this.rules.push({ src: this.body, shape, params });
+    // a run keeps one copy of its shape, and the source of its first rules only
+    this.rules.push({ pc, src: this.runLen > this.runMin ? null : this.body, shape: same ? last.shape : text, params });
     this.body = new JitSource();
   }
-  /** The source: prologue, the switch over the rules (the first at case 0), then `tail`. */
-  text(table: number[], tail: JitSource): string {
+  /**
+   * The source: prologue, the switch over the rules, then the segment's
+   * end: END at `end` (the chain's end), or a move to the rule at `next`.
+   * Sets the case number (slotAt) of each rule header and END: a rule of its
+   * own has its case, a run one case for all its rules, entered at the row
+   * rowAt[pc] (0 when it is entered by falling through).
+   */
+  text(table: number[], slotAt: Int32Array, rowAt: Int32Array, end: number, next: number): string {
     const s = new JitSource();
     prologue(s);
     for (const [i, e] of this.cache.records.entries()) {
@@ -215,20 +226,23 @@ else {
 }
 `;
     }
-    s.js`switch (sl = slotAt[pc]) {
+    s.js`switch (slotAt[pc]) {
 default: out[${OUT_PC}] = pc; return ${SEG_GO};
 `;
     const rules = this.rules;
+    let slot = 0;
     for (let r = 0; r < rules.length; ) {
       let n = 1;
       while (r + n < rules.length && rules[r + n]!.shape === rules[r]!.shape) n++;
       if (n < this.runMin) {
-        for (let k = r; k < r + n; k++) s.js`case ${k}:
-`.append(rules[k]!.src);
+        for (let k = r; k < r + n; k++) {
+          slotAt[rules[k]!.pc] = slot;
+          s.js`case ${slot++}:
+`.append(rules[k]!.src!);
+        }
       } else {
-        // entered at its first rule by falling through, else at the rule of the case;
-        // a parameter every rule of the run agrees on stays a literal (a run of one
-        // rule, only with GenOptions.runMin, reads all of them from its row)
+        // a parameter every rule of the run agrees on stays a literal (a run
+        // of one rule, only with GenOptions.runMin, reads all from its row)
         const first = rules[r]!.params;
         const row: number[] = [];
         let w = 0;
@@ -241,21 +255,31 @@ default: out[${OUT_PC}] = pc; return ${SEG_GO};
         for (let k = r; k < r + n; k++) {
           const ps = rules[k]!.params;
           for (let j = 0; j < ps.length; j++) if (row[j]! >= 0) table.push(ps[j]!);
+          slotAt[rules[k]!.pc] = slot;
+          rowAt[rules[k]!.pc] = k - r;
         }
-        s.js`sl = ${r};
-`;
-        for (let k = r; k < r + n; k++) s.js`case ${k}:
-`;
-        s.js`for (i = sl - ${r}; i < ${n}; i++) {
+        s.js`pc = ${rules[r]!.pc};
+case ${slot++}:
+for (i = rowAt[pc]; i < ${n}; i++) {
 q = ${base} + i * ${w};
 `;
-        s.appendRow(rules[r]!.src, row, n, w);
+        s.appendRow(rules[r]!.src!, row, n, w);
         s.js`}
 `;
       }
       r += n;
     }
-    return s.append(tail).text();
+    if (end >= 0) {
+      slotAt[end] = slot;
+      s.js`case ${slot}: return ${NFT_CONTINUE};
+}
+};
+`;
+    } else s.js`}
+out[${OUT_PC}] = ${next}; return ${SEG_GO};
+};
+`;
+    return s.text();
   }
 }
 
@@ -265,7 +289,7 @@ function prologue(s: JitSource): void {
 const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
 const copy8 = K.copy8, cmp8 = K.cmp8, extra = K.extra, ctStateWord = K.ctStateWord, ctXtStateWord = K.ctXtStateWord;
-const prog = K.prog, classify = K.classify, slotAt = K.slotAt, P = K.params;
+const prog = K.prog, classify = K.classify, slotAt = K.slotAt, rowAt = K.rowAt, P = K.params;
 return function segment(pc, pkt, regs, env) {
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
 const nh = meta[${M_NHOFF}];
@@ -274,7 +298,7 @@ const th = meta[${M_FRAGOFF}] === 0 ? thk : -1;
 const end = meta[${M_END}];
 const l4ok = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0;
 const l4 = meta[${M_L4PROTO}] & 255;
-let v = 0, x = 0, at = 0, diff = 0, i = 0, w = 0, q = 0, sl = 0;
+let v = 0, x = 0, at = 0, diff = 0, i = 0, w = 0, q = 0;
 `;
 }
 
@@ -288,34 +312,28 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
   const table: number[] = [];
   const segAt = new Int32Array(code.length).fill(-1);
   const slotAt = new Int32Array(code.length).fill(-1);
+  const rowAt = new Int32Array(code.length);
   for (let c = 0; c < chainCount(prog); c++) {
     let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
     let seg = new Segment(runMin);
     for (;;) {
       const w = code[pc]!;
       segAt[pc] = sources.length;
-      slotAt[pc] = seg.slots++;
       if ((w & Rec.OP_MASK) !== Op.RULE) {
-        sources.push(seg.text(table, new JitSource().js`case ${slotAt[pc]!}: return ${NFT_CONTINUE};
-}
-};
-`));
+        sources.push(seg.text(table, slotAt, rowAt, pc, -1));
         break;
       }
       const next = pc + (w >>> Rec.OP_BITS);
       emitRule(seg, prog, c, pc, next, inline);
-      seg.endRule(next - pc);
+      seg.endRule(pc, next - pc);
       pc = next;
       if ((seg.words >= segmentWords || seg.loops >= SEGMENT_LOOPS) && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
-        sources.push(seg.text(table, new JitSource().js`}
-out[${OUT_PC}] = ${pc}; return ${SEG_GO};
-};
-`));
+        sources.push(seg.text(table, slotAt, rowAt, -1, pc));
         seg = new Segment(runMin);
       }
     }
   }
-  return { sources, segAt, slotAt, params: Int32Array.from(table) };
+  return { sources, segAt, slotAt, rowAt, params: Int32Array.from(table) };
 }
 
 /** One rule: a labelled block whose records break out of it when they do not match. */
