@@ -2,12 +2,20 @@
  * nfvm's cost per non-matching rule, as a user meets it: `nfvm replay` (the
  * bundle) on a node snapshot whose filter FORWARD chain holds K, then 2K,
  * rules `-s 10.a.b.1/32 -p tcp -m tcp --dport N -j DROP` (bench/kernel.ts's
- * chain, compiled from iptables-save text), replaying captures of F and 2F
- * TCP frames from 10.0.0.7 that arrive on eth0, are routed out of eth1 and
- * miss every rule. Per engine and repetition: the cost per frame at K rules
- * is (t(2F) - t(F)) / F, so start-up, loading and compiling cancel; the cost
- * per rule is (frame(2K) - frame(K)) / K. t is the child's CPU time (user +
- * system; wall time without /usr/bin/time).
+ * chain, compiled from iptables-save text; K as the kernel's, 2,000),
+ * replaying captures of F and 2F TCP frames from 10.0.0.7 that arrive on
+ * eth0, are routed out of eth1 and miss every rule. Per engine and
+ * repetition: the cost per frame at K rules is (t(2F) - t(F)) / F, so
+ * start-up, loading and compiling cancel; the cost per rule is
+ * (frame(2K) - frame(K)) / K. t is the child's CPU time (user + system;
+ * wall time without /usr/bin/time).
+ *
+ * One thread (`--workers 1`): the frames are one connection, which one
+ * worker would replay anyway, and by default replay starts workers for a
+ * capture of 4 MB or more, so F and 2F frames on either side of that would
+ * put the start-up of a second worker (loading and compiling the ruleset
+ * again, K-dependent) into the slope. F is per engine, enough frames for
+ * the rules to dominate the time of each capture.
  */
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,9 +50,10 @@ export function linearChainRestore(k: number): string {
   return lines.join('\n');
 }
 
-export const CHAIN_MODES: [string, string[]][] = [
-  ['nfvm vm (--optimize=0)', ['--engine', 'vm', '--optimize=0']],
-  ['nfvm x_tables evaluator (--engine reference)', ['--engine', 'reference']],
+/** Engine, replay options, frames F. */
+export const CHAIN_MODES: [string, string[], number][] = [
+  ['nfvm vm (--optimize=0)', ['--engine', 'vm', '--optimize=0', '--workers', '1'], 300_000],
+  ['nfvm x_tables evaluator (--engine reference)', ['--engine', 'reference', '--workers', '1'], 40_000],
 ];
 
 export interface ChainRow {
@@ -56,18 +65,20 @@ export interface ChainRow {
   'ns/rule median': number;
 }
 
-export function benchChain(k = Number(process.env.NFVM_BENCH_RULES ?? 1000), frames = Number(process.env.NFVM_BENCH_FRAMES ?? 40_000), repeat = Number(process.env.NFVM_BENCH_REPEAT ?? 3)): ChainRow[] {
+export function benchChain(k = Number(process.env.NFVM_BENCH_RULES ?? 2000), repeat = Number(process.env.NFVM_BENCH_REPEAT ?? 3)): ChainRow[] {
   const tmp = mkdtempSync(join(tmpdir(), 'nfvm-bench-chain-'));
   try {
     const snaps = [k, 2 * k].map((n) => snapshotWith(join(tmp, `chain-${n}`), linearChainRestore(n)));
     const frame = headerFrame({ src: 0x0a000007, dst: 0x0a010005, sport: 40000, dport: 22, proto: 6, filter: 0 });
-    const pcaps = [frames, 2 * frames].map((count) => {
+    const pcap = (count: number): string => {
       const f = join(tmp, `frames-${count}.pcap`);
       writeFileSync(f, writePcap(Array.from({ length: count }, () => ({ data: frame })), { linktype: LINKTYPE_RAW }));
       return f;
-    });
+    };
     const rows: ChainRow[] = [];
-    for (const [engine, mode] of CHAIN_MODES) {
+    for (const [engine, mode, modeFrames] of CHAIN_MODES) {
+      const frames = Number(process.env.NFVM_BENCH_FRAMES ?? modeFrames);
+      const pcaps = [pcap(frames), pcap(2 * frames)];
       const perFrame: number[][] = [[], []]; // ns per frame at k and 2k rules, per repetition
       for (let rep = 0; rep < repeat; rep++) {
         snaps.forEach((snap, s) => {

@@ -74,6 +74,12 @@ export interface PathCtx {
   brStolen: Fate | undefined;
   /** ip_sabotage_in stole the packet at PREROUTING to hand it to ip_rcv_finish (it passed PREROUTING in the bridge). */
   brSabotage: boolean;
+  /**
+   * The context a node reuses packet after packet (resetPathCtx): what the
+   * path returns is valid until the next packet, so it may return objects
+   * it reuses (a routing drop's fate) instead of making new ones.
+   */
+  transient: boolean;
 }
 
 /** A packet spec's `ct` clause: the state, the direction, the conntrack's mark (-1: not given). */
@@ -86,7 +92,7 @@ export interface CtSpec {
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
   return {
     steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth, clones: [],
-    brStolen: undefined, brSabotage: false,
+    brStolen: undefined, brSabotage: false, transient: false,
   };
 }
 
@@ -111,6 +117,7 @@ export function resetPathCtx(ctx: PathCtx, quiet: boolean, ctSpec: CtSpec | unde
   if (ctx.clones.length) ctx.clones.length = 0;
   ctx.brStolen = undefined;
   ctx.brSabotage = false;
+  ctx.transient = true;
   return ctx;
 }
 

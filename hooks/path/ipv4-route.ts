@@ -25,6 +25,7 @@ import {
   dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx,
 } from './ctx.js';
 import { isFragment, u32 } from './ipv4.js';
+import type { DropReason, Fate } from './fate.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -89,12 +90,70 @@ class DevConf {
   }
 }
 
-function martianDst(daddr: number, why: string): InputRoute {
-  return { kind: 'drop', fate: dropped('martian-destination', `martian destination ${formatIPv4(daddr)} (${why})`) };
+/**
+ * The detail of a routing drop, made from its parts (an address, two
+ * strings, a number) only when something reads it: a replay counts the
+ * drop by its reason and never formats the text.
+ */
+type DropText = (addr: number, s: string, t: string, n: number) => string;
+
+const MULTICAST: DropText = (a, dev) => `multicast ${formatIPv4(a)}: no group joined on ${dev} (multicast routing is not modelled)`;
+const MARTIAN_SRC: DropText = (a, why) => `martian source ${formatIPv4(a)} (${why})`;
+const MARTIAN_DST: DropText = (a, why) => `martian destination ${formatIPv4(a)} (${why})`;
+const MARTIAN_SRC_LOCALNET: DropText = (a, dev) => `martian source ${formatIPv4(a)} (127.0.0.0/8 from outside, route_localnet off on ${dev})`;
+const MARTIAN_DST_LOCALNET: DropText = (a, dev) => `martian destination ${formatIPv4(a)} (127.0.0.0/8 from outside, route_localnet off on ${dev})`;
+const MARTIAN_DST_TYPE: DropText = (a, type) => `martian destination ${formatIPv4(a)} (route type ${type})`;
+const NO_ROUTE: DropText = (a, error, _t, errno) => `${error === 'noroute' ? 'no route' : `${error} route`} to ${formatIPv4(a)} (ip_error, errno ${errno})`;
+const FORWARD_OFF: DropText = (a, dev) => `${formatIPv4(a)} is not local and ${dev} does not forward (net.ipv4.conf.${dev}.forwarding = 0)`;
+const RP_FILTER: DropText = (a, dev, _t, rp) => `reverse path filter (rp_filter ${rp}) refuses source ${formatIPv4(a)} on ${dev}`;
+
+/**
+ * A routing drop's fate whose detail is formatted when read (an own
+ * enumerable accessor, so it prints and compares as the plain fate does);
+ * its parts are private fields.
+ */
+class LazyDropFate {
+  declare readonly kind: 'dropped';
+  declare reason: DropReason;
+  declare readonly detail: string;
+  declare by: undefined;
+  declare nat?: string[];
+  #text: DropText = MARTIAN_SRC;
+  #a = 0;
+  #s = '';
+  #t = '';
+  #n = 0;
+  constructor() {
+    // in the order dropped() gives its fields
+    Object.defineProperty(this, 'kind', { value: 'dropped', enumerable: true });
+    this.reason = 'martian-source';
+    Object.defineProperty(this, 'detail', { get: () => this.#text(this.#a, this.#s, this.#t, this.#n), enumerable: true });
+    this.by = undefined;
+  }
+  set(reason: DropReason, text: DropText, a: number, s: string, t: string, n: number): this {
+    this.reason = reason;
+    this.#text = text;
+    this.#a = a;
+    this.#s = s;
+    this.#t = t;
+    this.#n = n;
+    // a reused fate may have been given a packet's NAT rewrites (Node.finish)
+    if (this.nat !== undefined) this.nat = undefined;
+    return this;
+  }
 }
 
-function martianSrc(saddr: number, why: string): InputRoute {
-  return { kind: 'drop', fate: dropped('martian-source', `martian source ${formatIPv4(saddr)} (${why})`) };
+/** A routing drop: formatted now when the path is traced, else a fate formatted when read, the same one packet after packet for a reused context. */
+class RouteDrops {
+  private readonly fate = new LazyDropFate();
+  private readonly route: { kind: 'drop'; fate: Fate; errno?: number } = { kind: 'drop', fate: this.fate, errno: undefined };
+  drop(ctx: PathCtx, reason: DropReason, text: DropText, a: number, s = '', t = '', n = 0, errno?: number): InputRoute {
+    if (!ctx.quiet) return errno === undefined ? { kind: 'drop', fate: dropped(reason, text(a, s, t, n)) } : { kind: 'drop', fate: dropped(reason, text(a, s, t, n)), errno };
+    if (!ctx.transient) return errno === undefined ? { kind: 'drop', fate: new LazyDropFate().set(reason, text, a, s, t, n) } : { kind: 'drop', fate: new LazyDropFate().set(reason, text, a, s, t, n), errno };
+    this.fate.set(reason, text, a, s, t, n);
+    this.route.errno = errno;
+    return this.route;
+  }
 }
 
 /** The nexthop a lookup chose (FIB_RES_NH(res)). */
@@ -154,6 +213,9 @@ export class Ipv4Route {
   private readonly rthOutput = new Map<object, number>();
   /** The itag the last validateSource() gave (fib_combine_itag() of the reverse route; 0 when the check was skipped). */
   private itag = 0;
+  private readonly drops = new RouteDrops();
+  private readonly gwText = new WeakMap<IpAddr, string>();
+  private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0 };
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -198,15 +260,15 @@ export class Ipv4Route {
     if (isMulticast(daddr)) {
       // ip_check_mc_rcu(): every up IFF_MULTICAST device has joined 224.0.0.1 (ip_mc_up).
       const our = daddr === IGMP_ALL_HOSTS && dev.flags.includes('MULTICAST');
-      if (!our) return { kind: 'drop', fate: dropped('multicast', `multicast ${formatIPv4(daddr)}: no group joined on ${name} (multicast routing is not modelled)`) };
+      if (!our) return this.drops.drop(ctx, 'multicast', MULTICAST, daddr, name);
       // ip_mc_validate_source()
-      if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return martianSrc(saddr, 'multicast or limited broadcast');
-      if (isLoopback(saddr) && !conf.routeLocalnet) return martianSrc(saddr, 'loopback, route_localnet off');
+      if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, 'multicast or limited broadcast');
+      if (isLoopback(saddr) && !conf.routeLocalnet) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, 'loopback, route_localnet off');
       if (isZero(saddr)) {
-        if (!isLocalMulticast(daddr) && d[nh + 9] !== IPPROTO_IGMP) return martianSrc(saddr, 'zero source');
+        if (!isLocalMulticast(daddr) && d[nh + 9] !== IPPROTO_IGMP) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, 'zero source');
         this.itag = 0;
       } else {
-        const v = this.validate(pkt, saddr, 0, tos, '', dev);
+        const v = this.validate(pkt, saddr, 0, tos, '', dev, ctx);
         if (v) return v;
       }
       // ip_route_input_mc(): rth->dst.tclassid = itag
@@ -215,44 +277,43 @@ export class Ipv4Route {
       return { kind: 'local', cast: 'multicast' };
     }
 
-    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return martianSrc(saddr, 'multicast or limited broadcast');
+    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, 'multicast or limited broadcast');
     let brd = daddr === INADDR_BROADCAST || (saddr === 0 && daddr === 0);
     let res: FibResult | undefined;
     if (!brd) {
-      if (isZero(saddr)) return martianSrc(saddr, 'zero source');
-      if (isZero(daddr)) return martianDst(daddr, 'zero destination');
+      if (isZero(saddr)) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, 'zero source');
+      if (isZero(daddr)) return this.drops.drop(ctx, 'martian-destination', MARTIAN_DST, daddr, 'zero destination');
       if (isLoopback(daddr)) {
-        if (!conf.routeLocalnet) return martianDst(daddr, `127.0.0.0/8 from outside, route_localnet off on ${name}`);
+        if (!conf.routeLocalnet) return this.drops.drop(ctx, 'martian-destination', MARTIAN_DST_LOCALNET, daddr, name);
       } else if (isLoopback(saddr)) {
-        if (!conf.routeLocalnet) return martianSrc(saddr, `127.0.0.0/8 from outside, route_localnet off on ${name}`);
+        if (!conf.routeLocalnet) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC_LOCALNET, saddr, name);
       }
       res = fibLookup(this.node, this.fillFlow(this.inFlow, pkt, daddr, saddr, tos, name));
       if (!res.ok) {
         // no_route: an RTN_UNREACHABLE input route whose dst.input is ip_error.
         const err = conf.forward ? res.errno : EHOSTUNREACH;
-        const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
-        return { kind: 'drop', fate: dropped('no-route', `${what} to ${formatIPv4(daddr)} (ip_error, errno ${err})`), errno: err };
+        return this.drops.drop(ctx, 'no-route', NO_ROUTE, daddr, res.error, '', err, err);
       }
       if (res.rtnType === RTN_BROADCAST) {
         if (conf.bforward) return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
         brd = true;
       } else if (res.rtnType === RTN_LOCAL) {
-        const v = this.validate(pkt, saddr, daddr, tos, '', dev);
+        const v = this.validate(pkt, saddr, daddr, tos, '', dev, ctx);
         if (v) return v;
         // local_input: rth->dst.tclassid = itag
         pkt.meta[M_RTCLASSID] = this.itag;
         if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
         return { kind: 'local', cast: 'unicast' };
       } else {
-        if (!conf.forward) return { kind: 'drop', fate: dropped('ip-forward-off', `${formatIPv4(daddr)} is not local and ${name} does not forward (net.ipv4.conf.${name}.forwarding = 0)`) };
-        if (res.rtnType !== RTN_UNICAST) return martianDst(daddr, `route type ${res.type}`);
+        if (!conf.forward) return this.drops.drop(ctx, 'ip-forward-off', FORWARD_OFF, daddr, name);
+        if (res.rtnType !== RTN_UNICAST) return this.drops.drop(ctx, 'martian-destination', MARTIAN_DST_TYPE, daddr, res.type);
         return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
       }
     }
     // brd_input
     this.itag = 0;
     if (!isZero(saddr)) {
-      const v = this.validate(pkt, saddr, 0, tos, '', dev);
+      const v = this.validate(pkt, saddr, 0, tos, '', dev, ctx);
       if (v) return v;
     }
     pkt.meta[M_RTCLASSID] = this.itag;
@@ -262,10 +323,10 @@ export class Ipv4Route {
 
 
   /** fib_validate_source() as a drop: rp_filter (-EXDEV) or a martian source (-EINVAL); undefined when acceptable. */
-  private validate(pkt: Packet, saddr: number, daddr: number, tos: number, oif: string, dev: Link): InputRoute | undefined {
+  private validate(pkt: Packet, saddr: number, daddr: number, tos: number, oif: string, dev: Link, ctx: PathCtx): InputRoute | undefined {
     const r = this.validateSource(pkt, saddr, daddr, tos, oif, dev);
-    if (r === -EXDEV) return { kind: 'drop', fate: dropped('rp-filter', `reverse path filter (rp_filter ${this.conf.knobs(dev.name).rpFilter}) refuses source ${formatIPv4(saddr)} on ${dev.name}`) };
-    if (r < 0) return martianSrc(saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
+    if (r === -EXDEV) return this.drops.drop(ctx, 'rp-filter', RP_FILTER, saddr, dev.name, '', this.conf.knobs(dev.name).rpFilter);
+    if (r < 0) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
     return undefined;
   }
 
@@ -290,15 +351,32 @@ export class Ipv4Route {
     return f;
   }
 
+  /** A nexthop's gateway as text, made once per nexthop (the FIB hands out the route's own address object). */
+  private gatewayText(gw: IpAddr): string {
+    let t = this.gwText.get(gw);
+    if (t === undefined) {
+      t = formatIPv4(gw.w[0]!);
+      this.gwText.set(gw, t);
+    }
+    return t;
+  }
+
   /** __mkroute_input(): validate the source against the egress, then forward. */
   private mkrouteInput(pkt: Packet, dev: Link, res: FibResult & { ok: true }, saddr: number, daddr: number, tos: number, ctx: PathCtx): InputRoute {
-    const v = this.validate(pkt, saddr, daddr, tos, res.dev, dev);
+    const v = this.validate(pkt, saddr, daddr, tos, res.dev, dev, ctx);
     if (v) return v;
-    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
+    const gw = res.gateway && res.gateway.family === 4 ? this.gatewayText(res.gateway) : undefined;
     const out = this.node.links.get(res.dev);
     pkt.meta[M_RTCLASSID] = this.cachedTclassid(this.rthInput, res, this.itag);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
-    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: out?.mtu ?? 1500 };
+    const mtu = out?.mtu ?? 1500;
+    if (!ctx.transient) return { kind: 'forward', dev: res.dev, gateway: gw, mtu };
+    // a reused context: the path reads the route before the next packet and keeps nothing of it
+    const f = this.fwdRoute;
+    f.dev = res.dev;
+    f.gateway = gw;
+    f.mtu = mtu;
+    return f;
   }
 
   /**

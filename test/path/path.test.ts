@@ -96,6 +96,27 @@ describe.each(['vm', 'reference'] as const)('packet path (%s engine)', (engine) 
     expect(m.counters('raw')!.get('PREROUTING')!.policy!.packets).toBe(6);
   });
 
+  it('a routing drop untraced (a replay: one context reused, the detail formatted when read) is the traced one', () => {
+    const specs = [
+      'udp 192.168.50.1 > 10.0.0.1 iif eth0', 'udp 10.0.0.2 > 127.0.0.1 iif eth0', 'udp 127.0.0.5 > 10.0.0.1 iif eth0',
+      'udp 255.255.255.255 > 10.0.0.1 iif eth0', 'udp 224.1.1.1 > 10.0.0.1 iif eth0', 'udp 10.0.0.2 > 0.0.0.0 iif eth0',
+      'udp 10.0.0.2 > 239.1.2.3 iif eth0',
+    ];
+    const traced = model({}, engine);
+    const want = specs.map((spec) => go(traced, spec).fate);
+    for (const reuse of [false, true]) {
+      const m = model({}, engine);
+      m.reuseResults = reuse;
+      specs.forEach((spec, i) => {
+        const fate = go(m, spec, false).fate;
+        expect(fate.kind === 'dropped' && fate.detail, spec).toBe((want[i] as { detail: string }).detail);
+        expect(JSON.stringify(fate), spec).toBe(JSON.stringify(want[i]));
+        expect(fateText(fate), spec).toBe(fateText(want[i]!));
+        expect(fate).toEqual(want[i]);
+      });
+    }
+  });
+
   it('route_localnet lets 127/8 in from outside', () => {
     const m = model({ 'sysctl.txt': sysctl('net.ipv4.conf.eth0.route_localnet = 1\n') }, engine);
     expect(fateText(go(m, 'udp 10.0.0.2 > 127.0.0.1 iif eth0').fate)).toBe('delivered locally to 127.0.0.1 on eth0');

@@ -67,8 +67,9 @@ const compiled = fc.oneof(
 
 describe('execution tier ≡ interpreter', () => {
   // the tier with its inlined records, with every rule in its own segment (moves between
-  // segments), and with every record through its fallback (what a kind it does not inline runs)
-  for (const tier of ['jit', 'jit-split', 'jit-fallback'] as const) {
+  // segments), with every record through its fallback (what a kind it does not inline runs),
+  // and with every rule run as a loop over its row of parameters (a chain of rules of one shape)
+  for (const tier of ['jit', 'jit-split', 'jit-fallback', 'jit-runs'] as const) {
     it(`${tier}: on random programs and packets`, () => {
       fc.assert(
         fc.property(progSpec, fc.array(fc.tuple(pktSpec, fc.nat(3_000_000_000)), { minLength: 1, maxLength: 6 }), fc.boolean(), (spec, pkts, trace) => {
@@ -91,6 +92,53 @@ describe('execution tier ≡ interpreter', () => {
           for (const { chain, pkt } of pkts) runBoth(prog, baseChain(prog, chain), pkt, { keepState: true, trace }, [tier, 'interp']);
         }),
         { numRuns: runs(tier === 'jit' ? 300 : 100) },
+      );
+    });
+  }
+});
+
+/**
+ * Chains of rules of a few shapes in runs (the tier runs each run as a loop
+ * over its parameters and passes over rules failing a compare together),
+ * their tests drawn from a small domain so that packets match some rules,
+ * fail others at each compare, and enter runs in the middle on return from
+ * a user chain (the jumps are rules of a run too).
+ */
+const runRuleset = fc.array(
+  fc.tuple(fc.nat(3), fc.nat(3), fc.constantFrom('tcp', 'udp'), fc.nat(5), fc.constantFrom('ACCEPT', 'DROP', 'SUB'), fc.integer({ min: 1, max: 12 })),
+  { minLength: 1, maxLength: 8 },
+).map((runs) => {
+  // SUB drops some of what it gets and returns the rest, into the middle of the run that jumped
+  const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', ':SUB - [0:0]',
+    '-A SUB -p tcp -m tcp --dport 1 -j DROP', '-A SUB -s 10.0.0.2/32 -j RETURN', '-A SUB -p udp -m udp --dport 2 -j DROP'];
+  runs.forEach(([a, shape, proto, port, target, n], r) => {
+    for (let i = 0; i < n; i++) {
+      const src = `-s 10.0.0.${(a + i * (r + 1)) % 4}/32`;
+      const dport = `-m ${proto} --dport ${1 + ((port + i) % 4)}`;
+      const spec = shape === 0 ? `${src} -p ${proto} ${dport}` : shape === 1 ? `${src} -p ${proto}` : shape === 2 ? `-p ${proto} ${dport}` : `! ${src} -p ${proto} ${dport}`;
+      lines.push(`-A FORWARD ${spec} -j ${target}`);
+    }
+  });
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+});
+
+const runPacket = fc.tuple(fc.nat(3), fc.constantFrom(6, 17, 1), fc.integer({ min: 1, max: 5 })).map(([a, proto, dport]) => genPacketOf({
+  chain: 'FORWARD', ethernet: false, srcMac: '02:00:00:00:00:01', src: `10.0.0.${a}`, dst: '10.1.0.5', proto, ttl: 64, tos: 0, fragoff: 0, mf: false,
+  ipOptions: false, sport: 40000, dport, tcpFlags: 16, tcpOptions: false, icmpType: 8, icmpCode: 0, truncate: undefined, payload: 0, iif: 'eth0', oif: 'eth1',
+  mark: 0, ctstate: 2, ctmark: 0, pkttype: 0,
+}));
+
+describe('execution tier ≡ interpreter on runs of rules of one shape', () => {
+  for (const backend of ['legacy', 'nft'] as const) {
+    it(`${backend}: verdicts, counters and registers`, () => {
+      fc.assert(
+        fc.property(runRuleset, fc.array(runPacket, { minLength: 1, maxLength: 8 }), fc.boolean(), (text, pkts, trace) => {
+          const prog = compileTable(parseRestore(text), 'filter', { backend, optimize: 0, policyRules: true }).program;
+          resetState(prog, 0);
+          for (const pkt of pkts) runBoth(prog, baseChain(prog, HOOKS.FORWARD!), pkt, { keepState: true, trace }, ['jit', 'interp']);
+        }),
+        { numRuns: runs(300) },
       );
     });
   }

@@ -58,7 +58,7 @@ import { Cmp, CmpEq32 } from '../expr/cmp.js';
 import { MetaCmp, PayloadCmp } from '../expr/fused.js';
 import { XT_L4_HDRLEN } from '../expr/xtl4.js';
 import { CT_KEY, CT_REG, NFT_CT_DIRECTION, NFT_CT_MARK, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE } from '../expr/ct.js';
-import { JitSource, jitName } from './src.js';
+import { JitSource, jitName, jitParam } from './src.js';
 
 /** Segment results besides verdicts: go on at out[OUT_PC] (another segment). */
 export const SEG_GO = -8;
@@ -71,6 +71,10 @@ export const OUT_TARGET = 2;
 
 /** Words of records after which a chain is cut into a new segment. */
 const SEGMENT_WORDS = 600;
+/** Loops (runs of rules of one shape) after which a chain is cut into a new segment: the optimizing compiler's time grows steeply with the loops of one function. */
+const SEGMENT_LOOPS = 8;
+/** Consecutive rules of one shape from which they run as a loop over their parameters. */
+const RUN_MIN = 4;
 
 /**
  * How each opcode runs in the tier: inlined code, a direct call of the
@@ -103,6 +107,8 @@ export interface GenOptions {
   inline?: boolean;
   /** Words of records per segment (default SEGMENT_WORDS; tests cut every rule into its own). */
   segmentWords?: number;
+  /** Consecutive rules of one shape that run as a loop (default RUN_MIN; tests run every rule as one). */
+  runMin?: number;
 }
 
 /** The generated segments of a program: source per segment, the segment of every rule header and END. */
@@ -116,6 +122,10 @@ export interface GenResult {
    * rules (a classifier's move) costs one indexed jump, not a case-by-case search.
    */
   readonly slotAt: Int32Array;
+  /** The row of each rule of a run within it (Segment.text). */
+  readonly rowAt: Int32Array;
+  /** The parameter table: the rows of the rules that run as loops (Segment). */
+  readonly params: Int32Array;
 }
 
 /**
@@ -143,18 +153,64 @@ class LoadCache {
   }
 }
 
-/** A segment: its rules are written to `body`, then the prologue (with the load cache's locals) and the body make the source. */
+/** A rule's generated code: its shape (the source with parameters read from a row) and the row. */
+interface RuleCode {
+  /** The rule header. */
+  readonly pc: number;
+  /** null for a rule that extends a run past RUN_MIN (the run is written from its first rule). */
+  readonly src: JitSource | null;
+  readonly shape: string;
+  readonly params: number[];
+}
+
+/**
+ * A segment: each rule is written to `body`, then kept (RuleCode); the
+ * prologue (with the load cache's locals) and the rules make the source.
+ * Consecutive rules of one shape (at least RUN_MIN: rules that differ only
+ * in their parameters, e.g. a chain of `-s A -p tcp --dport N -j DROP`)
+ * become one loop over their rows of the parameter table; the others are
+ * written out with their parameters as literals.
+ */
 class Segment {
-  readonly body = new JitSource();
+  /** Consecutive rules of one shape from which they run as a loop. */
+  constructor(private readonly runMin: number) {}
+  body = new JitSource();
   readonly cache = new LoadCache();
+  readonly rules: RuleCode[] = [];
+  /** Words of code so far (a rule that extends a run costs none), and the loops so far. */
   words = 0;
-  /** Rule headers (and END) of the segment so far: its next case number. */
-  slots = 0;
+  loops = 0;
+  private runLen = 0;
   /** The register slot whose value the local x holds after the record just emitted (-1: none). */
   xslot = -1;
   /** Set by a record that leaves its register's value in x. */
   xset = false;
-  text(): string {
+  /**
+   * The records of the rule so far have no effect but register writes and
+   * read only the packet and registers (PURE): a rule failing the next
+   * compare has the effects every rule of its shape has when it fails it.
+   */
+  pure = false;
+  /** Keeps the rule at `pc` just written to `body` (`words` long), and starts a new body. */
+  endRule(pc: number, words: number): void {
+    const { text, params } = this.body.shape();
+    const last = this.rules[this.rules.length - 1];
+    const same = last !== undefined && last.shape === text;
+    this.runLen = same ? this.runLen + 1 : 1;
+    if (this.runLen < this.runMin) this.words += words;
+    else if (this.runLen === this.runMin) this.loops++;
+    // a run keeps one copy of its shape, and the source of its first rules only
+    this.rules.push({ pc, src: this.runLen > this.runMin ? null : this.body, shape: same ? last.shape : text, params });
+    this.body = new JitSource();
+  }
+  /**
+   * The source: prologue, the switch over the rules, then the segment's
+   * end: END at `end` (the chain's end), or a move to the rule at `next`.
+   * Sets the case number (slotAt) of each rule header and END: a rule of its
+   * own has its case, a run one case for all its rules, entered at the row
+   * rowAt[pc] (0 when it is entered by falling through).
+   */
+  text(table: number[], slotAt: Int32Array, rowAt: Int32Array, end: number, next: number): string {
     const s = new JitSource();
     prologue(s);
     for (const [i, e] of this.cache.records.entries()) {
@@ -173,7 +229,57 @@ else {
     s.js`switch (slotAt[pc]) {
 default: out[${OUT_PC}] = pc; return ${SEG_GO};
 `;
-    return s.append(this.body).text();
+    const rules = this.rules;
+    let slot = 0;
+    for (let r = 0; r < rules.length; ) {
+      let n = 1;
+      while (r + n < rules.length && rules[r + n]!.shape === rules[r]!.shape) n++;
+      if (n < this.runMin) {
+        for (let k = r; k < r + n; k++) {
+          slotAt[rules[k]!.pc] = slot;
+          s.js`case ${slot++}:
+`.append(rules[k]!.src!);
+        }
+      } else {
+        // a parameter every rule of the run agrees on stays a literal (a run
+        // of one rule, only with GenOptions.runMin, reads all from its row)
+        const first = rules[r]!.params;
+        const row: number[] = [];
+        let w = 0;
+        for (let j = 0; j < first.length; j++) {
+          let same = n > 1;
+          for (let k = r + 1; k < r + n && same; k++) same = rules[k]!.params[j] === first[j];
+          row.push(same ? -1 : w++);
+        }
+        const base = table.length;
+        for (let k = r; k < r + n; k++) {
+          const ps = rules[k]!.params;
+          for (let j = 0; j < ps.length; j++) if (row[j]! >= 0) table.push(ps[j]!);
+          slotAt[rules[k]!.pc] = slot;
+          rowAt[rules[k]!.pc] = k - r;
+        }
+        s.js`pc = ${rules[r]!.pc};
+case ${slot++}:
+for (i = rowAt[pc]; i < ${n}; i++) {
+q = ${base} + i * ${w};
+`;
+        s.appendRow(rules[r]!.src!, row, n, w);
+        s.js`}
+`;
+      }
+      r += n;
+    }
+    if (end >= 0) {
+      slotAt[end] = slot;
+      s.js`case ${slot}: return ${NFT_CONTINUE};
+}
+};
+`;
+    } else s.js`}
+out[${OUT_PC}] = ${next}; return ${SEG_GO};
+};
+`;
+    return s.text();
   }
 }
 
@@ -183,7 +289,7 @@ function prologue(s: JitSource): void {
 const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
 const copy8 = K.copy8, cmp8 = K.cmp8, extra = K.extra, ctStateWord = K.ctStateWord, ctXtStateWord = K.ctXtStateWord;
-const prog = K.prog, classify = K.classify, slotAt = K.slotAt;
+const prog = K.prog, classify = K.classify, slotAt = K.slotAt, rowAt = K.rowAt, P = K.params;
 return function segment(pc, pkt, regs, env) {
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
 const nh = meta[${M_NHOFF}];
@@ -192,7 +298,7 @@ const th = meta[${M_FRAGOFF}] === 0 ? thk : -1;
 const end = meta[${M_END}];
 const l4ok = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0;
 const l4 = meta[${M_L4PROTO}] & 255;
-let v = 0, x = 0, at = 0, diff = 0, i = 0, w = 0;
+let v = 0, x = 0, at = 0, diff = 0, i = 0, w = 0, q = 0;
 `;
 }
 
@@ -201,41 +307,33 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
   const code = prog.code;
   const inline = opts.inline !== false;
   const segmentWords = opts.segmentWords ?? SEGMENT_WORDS;
+  const runMin = opts.runMin ?? RUN_MIN;
   const sources: string[] = [];
+  const table: number[] = [];
   const segAt = new Int32Array(code.length).fill(-1);
   const slotAt = new Int32Array(code.length).fill(-1);
+  const rowAt = new Int32Array(code.length);
   for (let c = 0; c < chainCount(prog); c++) {
     let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
-    let seg = new Segment();
+    let seg = new Segment(runMin);
     for (;;) {
       const w = code[pc]!;
       segAt[pc] = sources.length;
-      slotAt[pc] = seg.slots++;
       if ((w & Rec.OP_MASK) !== Op.RULE) {
-        seg.body.js`case ${slotAt[pc]!}: return ${NFT_CONTINUE};
-}
-};
-`;
-        sources.push(seg.text());
+        sources.push(seg.text(table, slotAt, rowAt, pc, -1));
         break;
       }
       const next = pc + (w >>> Rec.OP_BITS);
-      seg.body.js`case ${slotAt[pc]!}:
-`;
       emitRule(seg, prog, c, pc, next, inline);
-      seg.words += next - pc;
+      seg.endRule(pc, next - pc);
       pc = next;
-      if (seg.words >= segmentWords && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
-        seg.body.js`}
-out[${OUT_PC}] = ${pc}; return ${SEG_GO};
-};
-`;
-        sources.push(seg.text());
-        seg = new Segment();
+      if ((seg.words >= segmentWords || seg.loops >= SEGMENT_LOOPS) && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
+        sources.push(seg.text(table, slotAt, rowAt, -1, pc));
+        seg = new Segment(runMin);
       }
     }
   }
-  return { sources, segAt, slotAt };
+  return { sources, segAt, slotAt, rowAt, params: Int32Array.from(table) };
 }
 
 /** One rule: a labelled block whose records break out of it when they do not match. */
@@ -246,6 +344,7 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
   s.js`r: {
 `;
   seg.xslot = -1;
+  seg.pure = true;
   let writes = false;
   // A fallback may run the rest of the rule itself (a move within it, e.g.
   // a ct guard's skip: jitWithin), a rewriting record included, and come
@@ -279,7 +378,9 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
     // After a record that may have rewritten the packet, the segment's
     // loads (LoadCache) and header offsets are stale: the rest of the rule
     // runs through the fallback, which reads the packet itself.
-    const done = inline && !writes && INLINED.has(op) ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
+    const inlined = inline && !writes && INLINED.has(op);
+    const done = inlined ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
+    if (!inlined || done === null || !isPure(code, pc)) seg.pure = false;
     if (done === null) fallback(pc);
     else if (done) break; // the rest of the rule is unreachable (a verdict or an unconditional break)
     seg.xslot = seg.xset ? seg.xslot : xslot === -1 || !keepsX(code, pc) ? -1 : xslot;
@@ -289,7 +390,7 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
 `;
   // The next rule starts from a fresh entry of its segment, which loads the
   // header fields again from the packet as it is now.
-  if (writes || marked) s.js`if (w !== 0) { out[${OUT_PC}] = ${next}; return ${SEG_GO}; }
+  if (writes || marked) s.js`if (w !== 0) { out[${OUT_PC}] = ${jitParam(next)}; return ${SEG_GO}; }
 `;
 }
 
@@ -299,6 +400,22 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
  * mangle the header and may change its length).
  */
 const MAY_WRITE: ReadonlySet<number> = new Set([Op.TARGET]);
+
+/** Records whose inlined code only reads the packet and registers and writes registers (Segment.pure). */
+const PURE: ReadonlySet<number> = new Set([
+  Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
+  Op.IMMEDIATE, Op.IMMEDIATE32, Op.META_GET,
+]);
+
+function isPure(code: Int32Array, pc: number): boolean {
+  const op = code[pc]! & Rec.OP_MASK;
+  if (op === Op.META_GET) {
+    // a random draw steps the generator; the loopback pkttype calls out
+    const key = code[pc + Meta.KEY]!;
+    return key !== NFT_META_PRANDOM && key !== NFT_META_PKTTYPE;
+  }
+  return PURE.has(op);
+}
 
 /** Records after which x still holds the register it held (tests that write no register). */
 function keepsX(code: Int32Array, pc: number): boolean {
@@ -313,7 +430,7 @@ function keepsX(code: Int32Array, pc: number): boolean {
  * else is the verdict (out[OUT_NEXT] set).
  */
 function emitFallback(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
-  s.js`v = fb(${pc}, ${next}, ${chain}, ${rule}, pkt, regs, env);
+  s.js`v = fb(${jitParam(pc)}, ${jitParam(next)}, ${chain}, ${jitParam(rule)}, pkt, regs, env);
 if (v !== ${NFT_CONTINUE}) {
 if (v === ${NFT_BREAK}) break r;
 if (v === ${WITHIN_DISPATCH}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
@@ -360,6 +477,26 @@ r32[${slot}] = x;
   seg.xset = true;
 }
 
+/**
+ * `break r` when `cond` (one compare with its one parameter) holds; after
+ * records with no effect but register writes (Segment.pure), a rule of a
+ * run that fails it passes over the next rules failing it too (JitSource.skip).
+ */
+function emitTest(seg: Segment, cond: JitSource): void {
+  const s = seg.body;
+  s.js`if (`.append(cond);
+  if (!seg.pure) {
+    s.js`) break r;
+`;
+    return;
+  }
+  s.js`) {
+`.skip(cond);
+  s.js`break r;
+}
+`;
+}
+
 /** `break r` unless `diff` (a byte compare's first difference) satisfies the NFT_CMP_* op. */
 function emitCmpOp(s: JitSource, op: number): void {
   switch (op) {
@@ -390,10 +527,8 @@ function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc
     case Op.PAYLOAD_CMP: {
       emitFastLoad(seg, e);
       const data = code[pc + PayloadCmp.DATA]!;
-      if ((e & PayloadCmp.NEQ) === 0) s.js`if (x !== ${data}) break r;
-`;
-      else s.js`if (x === ${data}) break r;
-`;
+      if ((e & PayloadCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(data)}`);
+      else emitTest(seg, new JitSource().js`x === ${jitParam(data)}`);
       return false;
     }
     case Op.PAYLOAD_FAST:
@@ -407,10 +542,8 @@ function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc
       s.js`x = meta[${field}];
 r32[${slot}] = x;
 `;
-      if ((e & MetaCmp.NEQ) === 0) s.js`if ((x << ${sh}) !== ${k}) break r;
-`;
-      else s.js`if ((x << ${sh}) === ${k}) break r;
-`;
+      if ((e & MetaCmp.NEQ) === 0) emitTest(seg, new JitSource().js`(x << ${sh}) !== ${jitParam(k)}`);
+      else emitTest(seg, new JitSource().js`(x << ${sh}) === ${jitParam(k)}`);
       return false;
     }
     case Op.CMP_EQ32: {
@@ -419,16 +552,12 @@ r32[${slot}] = x;
       const k = code[pc + CmpEq32.DATA]! << sh;
       if (seg.xslot === slot) {
         // the register was just written from x
-        if ((e & CmpEq32.NEQ) === 0) s.js`if ((x << ${sh}) !== ${k}) break r;
-`;
-        else s.js`if ((x << ${sh}) === ${k}) break r;
-`;
+        if ((e & CmpEq32.NEQ) === 0) emitTest(seg, new JitSource().js`(x << ${sh}) !== ${jitParam(k)}`);
+        else emitTest(seg, new JitSource().js`(x << ${sh}) === ${jitParam(k)}`);
         return false;
       }
-      if ((e & CmpEq32.NEQ) === 0) s.js`if ((r32[${slot}] << ${sh}) !== ${k}) break r;
-`;
-      else s.js`if ((r32[${slot}] << ${sh}) === ${k}) break r;
-`;
+      if ((e & CmpEq32.NEQ) === 0) emitTest(seg, new JitSource().js`(r32[${slot}] << ${sh}) !== ${jitParam(k)}`);
+      else emitTest(seg, new JitSource().js`(r32[${slot}] << ${sh}) === ${jitParam(k)}`);
       return false;
     }
     case Op.PAYLOAD: {
@@ -453,7 +582,7 @@ copy8(r8, ${d << 2}, data, at, ${len});
       return false;
     }
     case Op.BITWISE32:
-      s.js`r32[${code[pc + Bitwise32.DREG]!}] = (r32[${code[pc + Bitwise32.SREG]!}] & ${code[pc + Bitwise32.MASK]!}) ^ ${code[pc + Bitwise32.XOR]!};
+      s.js`r32[${code[pc + Bitwise32.DREG]!}] = (r32[${code[pc + Bitwise32.SREG]!}] & ${jitParam(code[pc + Bitwise32.MASK]!)}) ^ ${jitParam(code[pc + Bitwise32.XOR]!)};
 `;
       return false;
     case Op.BITWISE: {
@@ -463,7 +592,7 @@ copy8(r8, ${d << 2}, data, at, ${len});
       const words = (code[pc + Bitwise.LEN]! + 3) >>> 2;
       const m = code[pc + Bitwise.MASK]!;
       const xo = code[pc + Bitwise.XOR]!;
-      for (let k = 0; k < words; k++) s.js`r32[${dst + k}] = (r32[${src + k}] & ${prog.pool[m + k]!}) ^ ${prog.pool[xo + k]!};
+      for (let k = 0; k < words; k++) s.js`r32[${dst + k}] = (r32[${src + k}] & ${jitParam(prog.pool[m + k]!)}) ^ ${jitParam(prog.pool[xo + k]!)};
 `;
       return false;
     }
@@ -475,7 +604,7 @@ copy8(r8, ${d << 2}, data, at, ${len});
 `;
         return true;
       }
-      s.js`out[${OUT_NEXT}] = ${next}; out[${OUT_TARGET}] = ${(e >>> Verdict.CHAIN_SHIFT) - 1}; return ${v};
+      s.js`out[${OUT_NEXT}] = ${jitParam(next)}; out[${OUT_TARGET}] = ${jitParam((e >>> Verdict.CHAIN_SHIFT) - 1)}; return ${v};
 `;
       return true;
     }
@@ -484,7 +613,7 @@ copy8(r8, ${d << 2}, data, at, ${len});
       const len = code[pc + Immediate.LEN]!;
       const w = code[pc + Immediate.DATA]!;
       // little-endian register bytes: the low len bytes of w, the rest of the word zeroed
-      s.js`r32[${d}] = ${len === 4 ? w : w & ((1 << (8 * len)) - 1)};
+      s.js`r32[${d}] = ${jitParam(len === 4 ? w : w & ((1 << (8 * len)) - 1))};
 `;
       return false;
     }
@@ -493,14 +622,14 @@ copy8(r8, ${d << 2}, data, at, ${len});
       const len = code[pc + Immediate.LEN]!;
       if ((len & 3) !== 0) s.js`r32[${d + (len >> 2)}] = 0;
 `;
-      s.js`copy8(r8, ${d << 2}, pool8, ${code[pc + Immediate.DATA]! << 2}, ${len});
+      s.js`copy8(r8, ${d << 2}, pool8, ${jitParam(code[pc + Immediate.DATA]! << 2)}, ${len});
 `;
       return false;
     }
     case Op.COUNTER: {
       const i = (e >>> Counter.INDEX_SHIFT) << 1;
-      s.js`counters[${i}] += 1;
-counters[${i + 1}] += meta[${M_LEN}];
+      s.js`counters[${jitParam(i)}] += 1;
+counters[${jitParam(i + 1)}] += meta[${M_LEN}];
 `;
       return false;
     }
@@ -514,7 +643,7 @@ counters[${i + 1}] += meta[${M_LEN}];
       }
       const sr = code[pc + Cmp.SREG]! << 2;
       const p = code[pc + Cmp.POOL]! << 2;
-      s.js`diff = cmp8(r8, ${sr}, pool8, ${p}, ${code[pc + Cmp.LEN]!});
+      s.js`diff = cmp8(r8, ${sr}, pool8, ${jitParam(p)}, ${code[pc + Cmp.LEN]!});
 `;
       emitCmpOp(s, code[pc + Cmp.OP]!);
       return false;
@@ -524,8 +653,8 @@ counters[${i + 1}] += meta[${M_LEN}];
       const len = code[pc + Range.LEN]!;
       const f = code[pc + Range.FROM]! << 2;
       const t = code[pc + Range.TO]! << 2;
-      s.js`x = cmp8(r8, ${sr}, pool8, ${f}, ${len});
-diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
+      s.js`x = cmp8(r8, ${sr}, pool8, ${jitParam(f)}, ${len});
+diff = cmp8(r8, ${sr}, pool8, ${jitParam(t)}, ${len});
 `;
       if (code[pc + Range.OP] === NFT_RANGE_EQ) s.js`if (x < 0 || diff > 0) break r;
 `;
@@ -535,7 +664,7 @@ diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
     }
     case Op.LOOKUP: {
       const inv = (code[pc + Lookup.FLAGS]! & NFT_LOOKUP_F_INV) !== 0;
-      s.js`v = sets[${code[pc + Lookup.SET]!}].lookup(r8, r32, ${code[pc + Lookup.SREG]!}) ? 1 : 0;
+      s.js`v = sets[${jitParam(code[pc + Lookup.SET]!)}].lookup(r8, r32, ${code[pc + Lookup.SREG]!}) ? 1 : 0;
 `;
       if (inv) s.js`if (v === 1) break r;
 `;
@@ -545,7 +674,7 @@ diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
     }
     case Op.LIMIT: {
       const inv = (code[pc + Limit.FLAGS]! & NFT_LIMIT_F_INV) !== 0;
-      s.js`v = limitOver(state, ${code[pc + Limit.STATE]!}, limitCost(code, ${pc}, state, meta[${M_LEN}]), env.nowNs) ? 1 : 0;
+      s.js`v = limitOver(state, ${jitParam(code[pc + Limit.STATE]!)}, limitCost(code, ${jitParam(pc)}, state, meta[${M_LEN}]), env.nowNs) ? 1 : 0;
 `;
       if (inv) s.js`if (v === 0) break r;
 `;
@@ -556,7 +685,7 @@ diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
     case Op.CLASSIFY:
       // the first rule of the run that may match: this one (go on), or a later
       // rule header or the run's end, entered through the driver (segAt)
-      s.js`if (classify(prog, ${pc}, pkt) !== ${NFT_CONTINUE}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
+      s.js`if (classify(prog, ${jitParam(pc)}, pkt) !== ${NFT_CONTINUE}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
 `;
       return false;
     case Op.XT_L4:
@@ -569,7 +698,7 @@ diff = cmp8(r8, ${sr}, pool8, ${t}, ${len});
 `;
       return false;
     case Op.LOG:
-      s.js`traceRecord(env, ${TRACE_LOG}, ${chain}, ${rule}, 0, ${pc});
+      s.js`traceRecord(env, ${TRACE_LOG}, ${chain}, ${jitParam(rule)}, 0, ${jitParam(pc)});
 `;
       return false;
     case Op.CT_GET: {
@@ -612,10 +741,10 @@ r32[${d}] = meta[${M_CT_MARK}];
  * vm/expr/extra.ts), as the interpreter does.
  */
 function emitExtra(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
-  s.js`v = extra(prog, ${pc}, pkt, regs, env, ${chain}, ${rule});
+  s.js`v = extra(prog, ${jitParam(pc)}, pkt, regs, env, ${chain}, ${jitParam(rule)});
 if (v !== ${NFT_CONTINUE}) {
 if (v === ${NFT_BREAK}) break r;
-out[${OUT_NEXT}] = ${next};
+out[${OUT_NEXT}] = ${jitParam(next)};
 return v;
 }
 `;
@@ -640,10 +769,10 @@ function emitCmpWords(s: JitSource, prog: Program, sreg: number, pool: number, l
       else s.js` && `;
     }
     if (mask === -1) {
-      if (eq) s.js`r32[${sreg + k}] !== ${want}`;
-      else s.js`r32[${sreg + k}] === ${want}`;
-    } else if (eq) s.js`(r32[${sreg + k}] & ${mask}) !== ${want}`;
-    else s.js`(r32[${sreg + k}] & ${mask}) === ${want}`;
+      if (eq) s.js`r32[${sreg + k}] !== ${jitParam(want)}`;
+      else s.js`r32[${sreg + k}] === ${jitParam(want)}`;
+    } else if (eq) s.js`(r32[${sreg + k}] & ${mask}) !== ${jitParam(want)}`;
+    else s.js`(r32[${sreg + k}] & ${mask}) === ${jitParam(want)}`;
   }
   s.js`) break r;
 `;
@@ -722,7 +851,7 @@ r32[${d}] = x & 255;
 `;
       return false;
     case NFT_META_PRANDOM:
-      s.js`r32[${d}] = env.drawAt === null ? prandomU32(env) : env.drawAt(${rule});
+      s.js`r32[${d}] = env.drawAt === null ? prandomU32(env) : env.drawAt(${jitParam(rule)});
 `;
       return false;
     default:

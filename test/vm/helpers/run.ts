@@ -8,9 +8,12 @@ import { NftRegs, VmEnv, jitCode, jitDoChain, nftDoChain, nftDoChainSlow, resetS
 
 /**
  * The interpreter, the slow interpreter, the generated tier, the tier with
- * every rule in a segment of its own, or with every record through its fallback.
+ * every rule in a segment of its own, with every record through its
+ * fallback, or with every rule run as a loop over its parameter rows.
  */
-export type Runner = 'interp' | 'slow' | 'jit' | 'jit-split' | 'jit-fallback';
+export type Runner = 'interp' | 'slow' | 'jit' | 'jit-split' | 'jit-fallback' | 'jit-runs';
+
+const JIT_OPTIONS = { jit: {}, 'jit-split': { segmentWords: 1 }, 'jit-fallback': { inline: false }, 'jit-runs': { runMin: 1 } } as const;
 
 export interface RunResult {
   verdict: number;
@@ -37,7 +40,7 @@ export function runOne(engine: Runner, prog: Program, chain: number, pkt: Packet
   const stack = new Int32Array(32);
   const verdict = engine === 'interp' ? nftDoChain(prog, chain, p, regs, stack, e)
     : engine === 'slow' ? nftDoChainSlow(prog, chain, p, regs, stack, e)
-    : jitDoChain(jitCode(prog, engine === 'jit' ? {} : engine === 'jit-split' ? { segmentWords: 1 } : { inline: false }), chain, p, regs, stack, e);
+    : jitDoChain(jitCode(prog, JIT_OPTIONS[engine]), chain, p, regs, stack, e);
   return { verdict, regs: regs.r32.slice(), counters: [...prog.counters], meta: p.meta.slice(), events: e.events() };
 }
 
