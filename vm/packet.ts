@@ -253,6 +253,7 @@ function decodeIPv6(pkt: Packet, nh: number, avail: number): number {
   for (;;) {
     if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
     if (start + 2 > end) return len; // -EBADMSG
+    if (nexthdr === NEXTHDR_ROUTING && start + 4 > end) return len; // struct ipv6_rt_hdr: -EBADMSG
     let hdrlen: number;
     if (nexthdr === NEXTHDR_FRAGMENT) {
       if (start + 4 > end) return len;
@@ -301,6 +302,7 @@ function xtViewPastAh(d: Uint8Array, m: Int32Array, nh: number, start: number, e
   for (let n = 0; n < 64; n++) {
     if (!ipv6ExtHdr(nexthdr) || nexthdr === NEXTHDR_NONE) break;
     if (start + 2 > end) return;
+    if (nexthdr === NEXTHDR_ROUTING && start + 4 > end) return;
     let hdrlen: number;
     if (nexthdr === NEXTHDR_FRAGMENT) {
       if (start + 4 > end) return;

@@ -111,7 +111,8 @@ function ip6PacketMatch(e: RefEntry, par: XtActionParam, nftPktinfo: boolean): b
   if (e.proto !== 0) {
     const protohdr = ipv6FindHdr(par, findOut, nftPktinfo);
     if (protohdr < 0) {
-      if (findOut.fragoff === 0) par.hotdrop = true;
+      // iptables-nft's `-p` is `meta l4proto`: without NFT_PKTINFO_L4PROTO the load breaks, nothing is dropped
+      if (findOut.fragoff === 0 && !nftPktinfo) par.hotdrop = true;
       return false;
     }
     par.fragoff = findOut.fragoff;
