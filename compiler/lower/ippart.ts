@@ -12,7 +12,7 @@
 import {
   NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_IIFNAME, NFT_META_L4PROTO, NFT_META_OIFNAME, NFT_PAYLOAD_NETWORK_HEADER,
 } from '../../vm/layout.js';
-import { emitBitwise, emitCmp, emitMetaGet, emitPayload } from '../../vm/expr/index.js';
+import { emitBitwise, emitCmp, emitMetaGet, emitPayload, emitXtMatchNoProto } from '../../vm/expr/index.js';
 import type { AddrMask, Rule } from '../../core/ast.js';
 import type { LowerCtx } from '../../ext/lower.js';
 
@@ -83,15 +83,23 @@ function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): 
 export function lowerIpPart(c: LowerCtx, rule: Rule): void {
   lowerIface(c, NFT_META_IIFNAME, rule.iif, rule.invIif);
   lowerIface(c, NFT_META_OIFNAME, rule.oif, rule.invOif);
-  if (rule.proto !== 0) {
+  const lowerProto = (): void => {
     c.withReg(1, (r) => {
       emitMetaGet(c.b, r, NFT_META_L4PROTO);
       emitCmp(c.b, rule.invProto ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [rule.proto]);
     });
-  }
+  };
+  // x_tables' ip6_packet_match() tests the addresses and interfaces before it
+  // looks for the protocol, and hotdrops when ipv6_find_hdr() finds none.
+  const xt6Proto = rule.proto !== 0 && c.legacy && c.v6;
+  if (rule.proto !== 0 && !xt6Proto) lowerProto();
   const [soff, doff] = c.v6 ? [8, 24] : [12, 16];
   if (rule.src) lowerAddr(c, soff, rule.src, rule.invSrc);
   if (rule.dst) lowerAddr(c, doff, rule.dst, rule.invDst);
+  if (xt6Proto) {
+    emitXtMatchNoProto(c.b);
+    lowerProto();
+  }
   if (rule.frag && !c.v6) {
     c.withReg(2, (r) => {
       emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2);

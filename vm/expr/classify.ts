@@ -306,7 +306,8 @@ function ifaceIndex(pool: Int32Array, at: number, n: number, meta: Int32Array, m
  * the fixed IP header; with tcp (udp) matches in the run, a TCP (UDP) packet
  * whose first fragment header is shorter than 20 (8) bytes, and a TCP
  * fragment at offset 1: the rules' own guards hotdrop those (xt_l4), which
- * only linear evaluation reproduces.
+ * only linear evaluation reproduces; an IPv6 packet without a protocol
+ * (x_tables' ip6_packet_match hotdrops it at a rule with -p).
  */
 export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   const pool = prog.pool;
@@ -319,6 +320,9 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   const end = meta[M_END]!;
   if (nh + ((flags & CLS_F_V6) !== 0 ? 40 : 20) > end) return NFT_CONTINUE;
 
+  // IPv6 without a protocol (ipv6_find_hdr failed; -1 in the x_tables view past AH): a legacy
+  // rule with -p hotdrops it (xt_match noproto), which only linear evaluation reproduces.
+  if ((flags & CLS_F_V6) !== 0 && ((meta[M_FLAGS]! & F_L4PROTO) === 0 || meta[M_L4PROTO]! < 0)) return NFT_CONTINUE;
   let proto = 256;
   let sport = 65536;
   let dport = 65536;

@@ -23,18 +23,24 @@
  *    counter (before a verdict, after an extension target), ends the
  *    traversal with NF_DROP; the engine turns the verdict of such a run into
  *    NF_DROP (engine/vm-table.ts).
+ *  - XT_MATCH_NOPROTO, ip6_packet_match()'s `if (protohdr < 0) *hotdrop =
+ *    true`: a legacy ip6tables rule with -p (IP6T_F_PROTO) on a packet
+ *    whose ipv6_find_hdr() fails (no F_L4PROTO, or -1 in the x_tables view
+ *    past AH) drops it uncounted; emitted after the address and interface
+ *    compares, before the protocol compare, as ip6_packet_match() orders them.
  * Printed `[ xt_match ports reg 1 reg 2 set __set0 ]`,
  * `[ xt_match tcpopt 8 ]` (`invert` appended when inverted),
- * `[ xt_match ctguard skip 12 ]` and `[ xt_match hotdrop ]`.
+ * `[ xt_match ctguard skip 12 ]`, `[ xt_match hotdrop ]` and `[ xt_match noproto ]`.
  *
  * Record: [op, kind, a, b, c, flags]
  *   ports:   a sreg1 slot, b sreg2 slot, c set index
  *   tcpopt:  a option kind (1..255), b 0, c -1
  *   ctguard: a words to skip (whole records of the same rule), b 0, c -1
+ *   hotdrop, noproto: a 0, b 0, c -1
  *   flags:   XT_MATCH_F_INV
  */
 import { Op } from '../opcodes.js';
-import { M_CT_DIR, M_END, M_THOFF, NFT_BREAK, NFT_CONTINUE, checkRegLoad, regSlot } from '../layout.js';
+import { F_L4PROTO, M_CT_DIR, M_END, M_FLAGS, M_L4PROTO, M_THOFF, NFT_BREAK, NFT_CONTINUE, checkRegLoad, regSlot } from '../layout.js';
 import { Op as OpCode, OP_INFO, Rec } from '../opcodes.js';
 import { CLS_JUMP, clsPc } from './classify.js';
 import { NF_DROP } from '../../core/netfilter.js';
@@ -48,6 +54,7 @@ const XT_MATCH_PORTS = 1;
 const XT_MATCH_TCPOPT = 2;
 const XT_MATCH_CTGUARD = 3;
 const XT_MATCH_HOTDROP = 4;
+const XT_MATCH_NOPROTO = 5;
 const XT_MATCH_F_INV = 1;
 
 const KIND = 1;
@@ -72,6 +79,11 @@ export function emitXtMatchCtGuard(b: Emitter): number {
 /** Emits the end of a rule whose compat match may have hotdropped after matching (ipt_do_table's loop condition). */
 export function emitXtMatchHotdrop(b: Emitter): void {
   b.emit([Op.XT_MATCH, XT_MATCH_HOTDROP, 0, 0, -1, 0]);
+}
+
+/** Emits ip6_packet_match()'s hotdrop for a protocol ipv6_find_hdr() cannot find (legacy ip6tables, -p given). */
+export function emitXtMatchNoProto(b: Emitter): void {
+  b.emit([Op.XT_MATCH, XT_MATCH_NOPROTO, 0, 0, -1, 0]);
 }
 
 /** Sets the guard at rule position `at` to skip the records up to rule position `end`. */
@@ -112,6 +124,7 @@ export function validateXtMatch(prog: Program, code: Int32Array, pc: number): st
       return skip < 0 || e !== end ? 'xt_match: ctguard skip does not end on a record boundary' : null;
     }
     case XT_MATCH_HOTDROP:
+    case XT_MATCH_NOPROTO:
       return code[pc + A] === 0 && code[pc + B] === 0 && code[pc + C] === -1 && code[pc + FLAGS] === 0 ? null : 'xt_match: stray operands';
     default:
       return `xt_match: unknown kind ${code[pc + KIND]}`;
@@ -122,6 +135,7 @@ export function disasmXtMatch(prog: Program, code: Int32Array, pc: number): stri
   const inv = code[pc + FLAGS]! & XT_MATCH_F_INV ? 'invert ' : '';
   if (code[pc + KIND] === XT_MATCH_CTGUARD) return `ctguard skip ${code[pc + A]} `;
   if (code[pc + KIND] === XT_MATCH_HOTDROP) return 'hotdrop ';
+  if (code[pc + KIND] === XT_MATCH_NOPROTO) return 'noproto ';
   if (code[pc + KIND] === XT_MATCH_PORTS) {
     return `ports reg ${fmtReg(code[pc + A]!)} reg ${fmtReg(code[pc + B]!)} set ${prog.sets[code[pc + C]!]!.name} ${inv}`;
   }
@@ -138,6 +152,12 @@ export function execXtMatch(prog: Program, pc: number, pkt: Packet, regs: NftReg
     return CLS_JUMP;
   }
   if (code[pc + KIND] === XT_MATCH_HOTDROP) return env.xtHotdrop ? NF_DROP : NFT_CONTINUE;
+  if (code[pc + KIND] === XT_MATCH_NOPROTO) {
+    const m = pkt.meta;
+    if ((m[M_FLAGS]! & F_L4PROTO) !== 0 && m[M_L4PROTO]! >= 0) return NFT_CONTINUE;
+    traceRecord(env, TRACE_HOTDROP, chain, rule, NF_DROP, pc);
+    return NF_DROP;
+  }
   if (code[pc + KIND] === XT_MATCH_PORTS) {
     const set = prog.sets[code[pc + C]!]!;
     const found = set.lookup(regs.r8, regs.r32, code[pc + A]!) || set.lookup(regs.r8, regs.r32, code[pc + B]!);
