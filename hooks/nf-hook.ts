@@ -8,10 +8,10 @@
  */
 import type { Link } from './snapshot/node.js';
 import { NF_ACCEPT } from '../core/netfilter.js';
-import { setDevice, type Packet } from '../vm/packet.js';
+import { setDeviceWords, type DevWords, type Packet } from '../vm/packet.js';
 import type { NodeHookState, NodeRegistry } from './hook.js';
 import { nfHookSlow } from './registry.js';
-import { arphrd, type Netfilter, type PathCtx } from './path/ctx.js';
+import { linkDev, type Netfilter, type PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
 import { verdictFate } from './verdict.js';
 import { HOOK_CHAIN_NAMES } from './priorities.js';
@@ -24,6 +24,11 @@ export class NfHook implements Netfilter {
   /** The hook state of each nesting depth (a hook's entry may send a packet through hooks: TEE), reused packet after packet. */
   private readonly states: NodeHookState[] = [];
   private depth = 0;
+  /** The last devices' records (a packet meets the same few links hook after hook). */
+  private lastIn: Link | undefined;
+  private lastInDev: DevWords = linkDev(undefined);
+  private lastOut: Link | undefined;
+  private lastOutDev: DevWords = linkDev(undefined);
 
   constructor(
     readonly registry: NodeRegistry,
@@ -54,10 +59,16 @@ export class NfHook implements Netfilter {
     const entries = this.registry.entries(this.pf, hook);
     if (entries.length === 0) return 1;
     if (!ctx.quiet && ctx.ctSeen && this.ctNote) ctx.steps.push({ kind: 'conntrack', text: `conntrack at ${HOOK_CHAIN_NAMES[hook]}: ${this.ctNote(pkt)}` });
-    if (inLink) setDevice(pkt, 'in', inLink.ifindex, inLink.name, arphrd(inLink), inLink.group);
-    else setDevice(pkt, 'in', 0);
-    if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);
-    else setDevice(pkt, 'out', 0);
+    if (inLink !== this.lastIn) {
+      this.lastIn = inLink;
+      this.lastInDev = linkDev(inLink);
+    }
+    setDeviceWords(pkt, true, this.lastInDev);
+    if (outLink !== this.lastOut) {
+      this.lastOut = outLink;
+      this.lastOutDev = linkDev(outLink);
+    }
+    setDeviceWords(pkt, false, this.lastOutDev);
     const st = this.state(hook, inLink, outLink, ctx);
     this.depth++;
     try {

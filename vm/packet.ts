@@ -56,6 +56,8 @@ export function ipv6ExtHdr(nexthdr: number): boolean {
 export class Packet {
   /** Frame bytes (link header first when there is one); reused between packets. */
   readonly data: Uint8Array;
+  /** `data` as words (copyFrame's word copy). */
+  readonly data32: Int32Array;
   /** Frame length in bytes. */
   len = 0;
   /** Metadata record buffer, viewed as words and as bytes (for the interface names). */
@@ -64,7 +66,8 @@ export class Packet {
   readonly metaBytes: Uint8Array;
 
   constructor(capacity = 65536 + 64) {
-    this.data = new Uint8Array(capacity);
+    this.data = new Uint8Array((capacity + 3) & ~3);
+    this.data32 = new Int32Array(this.data.buffer);
     this.metaBuf = new ArrayBuffer(META_WORDS * 4);
     this.meta = new Int32Array(this.metaBuf);
     this.metaBytes = new Uint8Array(this.metaBuf);
@@ -86,6 +89,36 @@ export class Packet {
     p.meta.set(this.meta);
     return p;
   }
+}
+
+/** The buffer copyFrame() last read and its words (the reader's window, which changes once per chunk). */
+let srcBuf: ArrayBufferLike | null = null;
+let srcWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+/**
+ * Copies `len` bytes of `bytes` from `at` to the start of the packet's frame
+ * buffer (the caller has checked that they fit). A frame that starts on a
+ * word boundary of its buffer is copied a word at a time: up to 3 bytes past
+ * its end are copied too, from the same buffer, into the frame buffer past
+ * pkt.len, which nothing reads.
+ */
+export function copyFrame(pkt: Packet, bytes: Uint8Array, at: number, len: number): void {
+  const from = bytes.byteOffset + at;
+  const words = (len + 3) >>> 2;
+  const buf = bytes.buffer;
+  if ((from & 3) === 0 && len <= 1024 && from + words * 4 <= buf.byteLength) {
+    if (buf !== srcBuf) {
+      srcBuf = buf;
+      srcWords = new Int32Array(buf, 0, buf.byteLength >>> 2);
+    }
+    const s = srcWords;
+    const d = pkt.data32;
+    const w0 = from >>> 2;
+    for (let i = 0; i < words; i++) d[i] = s[w0 + i]!;
+  } else if (len <= 256) {
+    const d = pkt.data;
+    for (let i = 0; i < len; i++) d[i] = bytes[at + i]!;
+  } else pkt.data.set(bytes.subarray(at, at + len));
 }
 
 /** Resets the whole metadata record to "no devices, no socket, no conntrack". */
@@ -112,6 +145,42 @@ export function setDevice(pkt: Packet, dir: 'in' | 'out', ifindex: number, name 
   m[at + 1] = w[1]!;
   m[at + 2] = w[2]!;
   m[at + 3] = w[3]!;
+}
+
+/** A device as setDevice() writes it: ifindex, type, group and the name's words (devWords(), made once per device). */
+export interface DevWords {
+  readonly ifindex: number;
+  readonly type: number;
+  readonly group: number;
+  readonly name: Int32Array;
+}
+
+/** The record setDeviceWords() writes for a device (ifindex 0: none). */
+export function devWords(ifindex: number, name = '', type = 1, group = 0): DevWords {
+  return ifindex ? { ifindex, type, group, name: nameWords(name) } : { ifindex: 0, type: 0, group: 0, name: NO_NAME };
+}
+
+/** setDevice() from a devWords() record: the input device (`into`) or the output device. */
+export function setDeviceWords(pkt: Packet, into: boolean, d: DevWords): void {
+  const m = pkt.meta;
+  const w = d.name;
+  if (into) {
+    m[M_IIF] = d.ifindex;
+    m[M_IIFTYPE] = d.type;
+    m[M_IIFGROUP] = d.group;
+    m[M_IIFNAME] = w[0]!;
+    m[M_IIFNAME + 1] = w[1]!;
+    m[M_IIFNAME + 2] = w[2]!;
+    m[M_IIFNAME + 3] = w[3]!;
+  } else {
+    m[M_OIF] = d.ifindex;
+    m[M_OIFTYPE] = d.type;
+    m[M_OIFGROUP] = d.group;
+    m[M_OIFNAME] = w[0]!;
+    m[M_OIFNAME + 1] = w[1]!;
+    m[M_OIFNAME + 2] = w[2]!;
+    m[M_OIFNAME + 3] = w[3]!;
+  }
 }
 
 /** Writes interface name `name` ('' for none) as the 4 metadata words at `at` (M_PHYSINNAME, M_PHYSOUTNAME, M_BRIINAME, ...). */

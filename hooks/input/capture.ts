@@ -18,7 +18,7 @@ import {
   M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_END, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, F_L4PROTO,
 } from '../../vm/layout.js';
 import { NFPROTO_UNSPEC } from '../../core/netfilter.js';
-import { decodePacket, type Packet } from '../../vm/packet.js';
+import { copyFrame, decodePacket, type Packet } from '../../vm/packet.js';
 import {
   CaptureError, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
   SLL2_HDR_LEN, SLL_HDR_LEN, StreamFrame, type Frame,
@@ -201,8 +201,7 @@ export function loadFrame(pkt: Packet, f: Frame): boolean {
     pkt.len = 0;
     return false;
   }
-  if (len <= 256) for (let i = 0; i < len; i++) d[i] = bytes[at + i]!;
-  else d.set(bytes.subarray(at, at + len));
+  copyFrame(pkt, bytes, at, len);
   pkt.len = len;
   const m = pkt.meta;
   if (linktype < 0) {

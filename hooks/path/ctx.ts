@@ -16,7 +16,7 @@
 import type { Link, Node } from '../snapshot/node.js';
 import { formatAddr } from '../route/addr.js';
 import type { FibResult } from '../route/types.js';
-import type { Packet } from '../../vm/packet.js';
+import { devWords, type DevWords, type Packet } from '../../vm/packet.js';
 import type { AnswerResult, DropReason, Fate, PathStep } from './fate.js';
 
 export const EINVAL = 22;
@@ -293,6 +293,20 @@ export function dropped(reason: DropReason, detail: string): Fate {
 /** ARPHRD_* of a link type, for `meta iiftype`. */
 export function arphrd(l: Link): number {
   return l.loopback || l.linkType === 'loopback' ? 772 : l.linkType === 'none' ? 65534 : 1;
+}
+
+const LINK_DEVS = new WeakMap<Link, DevWords>();
+const NO_DEV = devWords(0);
+
+/** The device record setDeviceWords() writes for link `l` (none for undefined), made once per link. */
+export function linkDev(l: Link | undefined): DevWords {
+  if (!l) return NO_DEV;
+  let d = LINK_DEVS.get(l);
+  if (!d) {
+    d = devWords(l.ifindex, l.name, arphrd(l), l.group);
+    LINK_DEVS.set(l, d);
+  }
+  return d;
 }
 
 /** PACKET_* names, by value. */

@@ -14,9 +14,9 @@
 import type { Link } from '../snapshot/node.js';
 import { F_MAC_HEADER, M_FLAGS, M_MACOFF, M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
 import { NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
-import { ETH_P_8021AD, ETH_P_8021Q, setDevice, type Packet } from '../../vm/packet.js';
+import { ETH_P_8021AD, ETH_P_8021Q, setDeviceWords, type Packet } from '../../vm/packet.js';
 import type { Node } from '../snapshot/node.js';
-import { arphrd, dropped, inputDst, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
+import { dropped, inputDst, linkDev, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
 import { ethTypeTrans } from './eth.js';
 import type { Fate } from './fate.js';
 import { localDeliver } from './local-in.js';
@@ -37,8 +37,8 @@ import { forward } from './forward.js';
  */
 export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fromBridge = false, vid?: number): Fate {
   const m = pkt.meta;
-  setDevice(pkt, 'in', dev.ifindex, dev.name, arphrd(dev), dev.group);
-  setDevice(pkt, 'out', 0);
+  setDeviceWords(pkt, true, linkDev(dev));
+  setDeviceWords(pkt, false, linkDev(undefined));
   if (!fromBridge) ethTypeTrans(pkt, dev);
   if (!dev.up) return dropped('device', `${dev.name} is down`);
   const tag = vid ?? wireVid(pkt);

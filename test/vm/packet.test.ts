@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import {
   F_L4PROTO, F_MAC_HEADER, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW, M_END, M_FLAGS, M_FRAGOFF,
   M_L4PROTO, M_LEN, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF, PACKET_BROADCAST, PACKET_HOST,
-  PACKET_MULTICAST, Packet, decodePacket,
+  PACKET_MULTICAST, Packet, copyFrame, decodePacket,
 } from '../../vm/index.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../../core/netfilter.js';
 import { eth, ext, frame, ipv4, ipv6, packet, raw, tcp, udp, vlan } from './helpers/pkt.js';
@@ -88,5 +88,34 @@ describe('decodePacket', () => {
       }),
       { numRuns: runs(2000) },
     );
+  });
+});
+
+describe('copyFrame', () => {
+  it('copies every byte of a frame at any offset and length, word-aligned or not, from any view of a buffer', () => {
+    const buf = new ArrayBuffer(4096 + 8);
+    const all = new Uint8Array(buf);
+    for (let i = 0; i < all.length; i++) all[i] = (i * 131 + 7) & 0xff;
+    const pkt = new Packet();
+    for (const viewAt of [0, 1, 2, 3, 4]) {
+      const view = new Uint8Array(buf, viewAt, 4096);
+      for (const at of [0, 1, 2, 3, 4, 5, 60, 61, 1000, 4096 - 300]) {
+        for (const len of [0, 1, 2, 3, 4, 5, 63, 64, 118, 255, 256, 257, 300]) {
+          if (at + len > view.length) continue;
+          pkt.data.fill(0xee);
+          copyFrame(pkt, view, at, len);
+          expect(Array.from(pkt.data.subarray(0, len))).toEqual(Array.from(view.subarray(at, at + len)));
+        }
+      }
+    }
+  });
+
+  it('a frame ending at the end of its buffer is copied without reading past it', () => {
+    const view = new Uint8Array(10).map((_, i) => i + 1);
+    const pkt = new Packet();
+    copyFrame(pkt, view, 4, 6);
+    expect(Array.from(pkt.data.subarray(0, 6))).toEqual([5, 6, 7, 8, 9, 10]);
+    copyFrame(pkt, view, 0, 9);
+    expect(Array.from(pkt.data.subarray(0, 9))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });
