@@ -21,8 +21,8 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
-import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../vm/packet.js';
-import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
+import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta, setSocket } from '../vm/packet.js';
+import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, SK_KERNEL, SK_NONE } from '../vm/layout.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
@@ -384,6 +384,7 @@ export class NodeModel {
       pkt.setFrame(a.packet);
       decodePacket(pkt, a.pf === NFPROTO_IPV6 ? LINKTYPE_IPV6 : LINKTYPE_IPV4);
       pkt.meta[M_MARK] = a.mark;
+      setSocket(pkt, a.noSocket ? SK_NONE : SK_KERNEL);
       const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
       if (a.closing && this.conntrackModule) nfCtSetClosing(this.conntrackModule.ct, a.origCtId);
       this.attachCt(pkt, a);

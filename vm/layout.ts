@@ -289,8 +289,22 @@ export const M_RTCLASSID = 60; // skb_dst(skb)->tclassid (IPv4 routing realms), 
 export const M_XT_L4PROTO = 61;
 export const M_XT_THOFF = 62;
 export const M_XT_FRAGOFF = 63;
+// skb->sk of a locally generated packet, as xt_owner reads it (M_SKUID/M_SKGID above hold the
+// file's fsuid/fsgid when there is one): SK_* below, then the file's supplementary groups.
+export const M_SK = 64; // SK_NONE, SK_KERNEL or SK_FILE
+export const M_SK_NGROUPS = 65; // f_cred->group_info->ngroups (at most SK_MAX_GROUPS)
+export const M_SK_GROUPS = 66; // SK_MAX_GROUPS words: f_cred->group_info->gid[]
+/** Supplementary groups a packet's socket can carry in the model. */
+export const SK_MAX_GROUPS = 8;
 /** Words in the metadata record. */
-export const META_WORDS = 64;
+export const META_WORDS = 74;
+
+/** M_SK: no socket (skb->sk NULL: a received, forwarded or REJECT-made packet). */
+export const SK_NONE = 0;
+/** M_SK: a kernel socket, which has no file (the stack's control sockets that send its ICMP errors, echo replies and resets). */
+export const SK_KERNEL = 1;
+/** M_SK: a program's socket with its file (M_SKUID, M_SKGID and the groups are the file's credentials). */
+export const SK_FILE = 2;
 
 /** M_BRNF bits */
 export const BRNF_PRESENT = 0x1; // nf_bridge_info_exists()

@@ -8,6 +8,9 @@
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoulPrefix } from '../numbers.js';
+import type { MatchFn } from '../xt.js';
+import { compatMatchFaces } from '../compat.js';
+import { M_SK, M_SK_GROUPS, M_SK_NGROUPS, M_SKGID, M_SKUID, SK_FILE, SK_NONE } from '../../vm/layout.js';
 
 /** struct xt_owner_match_info, decoded. */
 interface OwnerData {
@@ -98,7 +101,65 @@ export const owner: MatchModule<OwnerData> = {
     if (d.gid && d.gid.max < d.gid.min) return `xt_owner: gid range ${d.gid.min}-${d.gid.max} is reversed (EINVAL)`;
     return undefined;
   },
-  lower: 'needs the socket of a locally generated packet (skb->sk: its uid, gid, whether it exists): a capture or packet spec carries no owner and ss.txt gives no uids',
-  reference: 'needs the socket of a locally generated packet (skb->sk: its uid, gid, whether it exists): a capture or packet spec carries no owner and ss.txt gives no uids',
+  ...compatMatchFaces(ownerMt),
 };
+
+// --- reference semantics (xt_owner.c owner_mt, revision 1, kernel 6.18) -------------------
+const XT_OWNER_UID = 1 << 0;
+const XT_OWNER_GID = 1 << 1;
+const XT_OWNER_SOCKET = 1 << 2;
+const XT_OWNER_SUPPL_GROUPS = 1 << 3;
+
+/**
+ * owner_mt() over skb->sk as the packet carries it (M_SK): a received or
+ * forwarded packet, a looped-back one (skb_orphan) and REJECT's resets have
+ * none; the stack's own answers leave through a kernel socket without a
+ * file; a packet a program sends (packet spec `from local`, with `uid`,
+ * `gid`, `groups`) has a socket with a file and its credentials.
+ *  - no socket: true only when every test asked for is inverted,
+ *    `(match ^ invert) == 0` (--suppl-groups, never inverted, makes it false);
+ *  - `! --socket-exists` with a socket: false;
+ *  - a socket without a file: true unless an uninverted uid or gid test
+ *    asks, `((match ^ invert) & (UID | GID)) == 0`;
+ *  - otherwise fsuid in [uid_min, uid_max], and fsgid (or, with
+ *    --suppl-groups, one of the supplementary groups) in [gid_min,
+ *    gid_max], each XOR its inversion.
+ */
+function ownerMt(d: OwnerData): MatchFn {
+  let match = 0;
+  let invert = 0;
+  if (d.uid) {
+    match |= XT_OWNER_UID;
+    if (d.uid.invert) invert |= XT_OWNER_UID;
+  }
+  if (d.gid) {
+    match |= XT_OWNER_GID;
+    if (d.gid.invert) invert |= XT_OWNER_GID;
+  }
+  if (d.socketExists) {
+    match |= XT_OWNER_SOCKET;
+    if (d.socketExists.invert) invert |= XT_OWNER_SOCKET;
+  }
+  if (d.supplGroups) match |= XT_OWNER_SUPPL_GROUPS;
+  const [uidMin, uidMax] = d.uid ? [d.uid.min, d.uid.max] : [0, 0];
+  const [gidMin, gidMax] = d.gid ? [d.gid.min, d.gid.max] : [0, 0];
+  const inRange = (id: number, min: number, max: number): boolean => id >>> 0 >= min && id >>> 0 <= max;
+  return (par) => {
+    const m = par.meta;
+    const sk = m[M_SK]!;
+    if (sk === SK_NONE) return (match ^ invert) === 0;
+    if ((match & invert & XT_OWNER_SOCKET) !== 0) return false;
+    if (sk !== SK_FILE) return ((match ^ invert) & (XT_OWNER_UID | XT_OWNER_GID)) === 0;
+    if ((match & XT_OWNER_UID) !== 0 && inRange(m[M_SKUID]!, uidMin, uidMax) === ((invert & XT_OWNER_UID) !== 0)) return false;
+    if ((match & XT_OWNER_GID) !== 0) {
+      let found = inRange(m[M_SKGID]!, gidMin, gidMax);
+      if (!found && (match & XT_OWNER_SUPPL_GROUPS) !== 0) {
+        const n = m[M_SK_NGROUPS]!;
+        for (let i = 0; i < n && !found; i++) found = inRange(m[M_SK_GROUPS + i]!, gidMin, gidMax);
+      }
+      if (found === ((invert & XT_OWNER_GID) !== 0)) return false;
+    }
+    return true;
+  };
+}
 

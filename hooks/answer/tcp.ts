@@ -163,7 +163,7 @@ export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 20, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx), closing: true, xmit: bridgeInPort(pkt),
+    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx), closing: true, noSocket: true, xmit: bridgeInPort(pkt),
     why: `nf_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)}`,
   });
 }
@@ -189,7 +189,7 @@ export function nfSendReset6(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 40, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx), closing: true, xmit: bridgeInPort(pkt),
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx), closing: true, noSocket: true, xmit: bridgeInPort(pkt),
     why: `nf_send_reset6: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)}`,
   });
 }

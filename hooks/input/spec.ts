@@ -33,6 +33,9 @@
  *              | ah [spi N]                authentication header (24 bytes, SPI default 1)
  *     ESP      spi N (ip proto esp: the ESP header's SPI, sequence 1)
  *     metadata iif NAME | oif NAME | mark N | from local
+ *              | uid N | gid N | groups N[,N]...   with from local: the sending socket's
+ *                                          file credentials (fsuid, fsgid, at most 8
+ *                                          supplementary groups; default uid 0 gid 0)
  *              | ct new|established|related|invalid|untracked | ct reply | ct mark N
  *     link     src-mac MAC | dst-mac MAC | vlan N               MAC: six hex pairs, `:` or `-`
  *
@@ -56,8 +59,8 @@ import { NfvmError, type SourcePos } from '../../core/errors.js';
 import { parseProtocol } from '../../ext/protocols.js';
 import { formatIPv4, formatIPv6, hostPort, parseIPv6, parseIPv4, parseMac } from '../../core/addr.js';
 import { suggest } from '../../compiler/parse/getopt.js';
-import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_LEN, M_MARK, M_NHOFF } from '../../vm/layout.js';
-import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
+import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_LEN, M_MARK, M_NHOFF, SK_FILE, SK_MAX_GROUPS, SK_NONE } from '../../vm/layout.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice, setSocket } from '../../vm/packet.js';
 import {
   IPS_CONFIRMED, IPS_EXPECTED, IPS_SEEN_REPLY, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT,
   NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT,
@@ -153,6 +156,10 @@ export interface PacketSpec {
   /** ct->mark, unsigned; -1 when not given. */
   ctMark: number;
   fromLocal: boolean;
+  /** The sending socket's file credentials (`from local`): fsuid and fsgid (0 when not given), supplementary groups. */
+  uid: number;
+  gid: number;
+  groups: number[];
   srcMac: Uint8Array | undefined;
   dstMac: Uint8Array | undefined;
   vlan: number;
@@ -205,7 +212,7 @@ const NO_OPTIONS = new Uint8Array(0);
 const WORDS = [
   ...TCP_FLAGS.keys(), 'flags', 'seq', 'ackseq', 'win', 'tcpopt', 'type', 'code', 'id', 'ttl', 'hl', 'tos', 'dscp', 'ecn',
   'ipid', 'df', 'mf', 'frag', 'flowlabel', 'len', 'iif', 'oif', 'mark', 'from', 'ct', 'src-mac', 'dst-mac', 'vlan',
-  'hbh', 'dst', 'rt', 'ah', 'spi',
+  'hbh', 'dst', 'rt', 'ah', 'spi', 'uid', 'gid', 'groups',
 ];
 
 function tokenize(text: string): Tok[] {
@@ -327,7 +334,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     family, proto, src: src.addr, dst: dst.addr, sport: -1, dport: -1, tcpFlags: -1, seq: -1, ackSeq: -1, window: -1, tcpOptions: NO_OPTIONS,
     icmpType: -1, icmpCode: -1, icmpId: -1, icmpSeq: -1, ttl: 64, tos: 0, ipId: 1, df: false, mf: false,
     fragOffset: -1, flowLabel: 0, payloadLen: -1, iif: '', oif: '', mark: 0, ct: '', ctReply: false, ctMark: -1,
-    fromLocal: false, srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, pos,
+    fromLocal: false, uid: 0, gid: 0, groups: [], srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, pos,
   };
   let flagWords = 0;
   let tosByte = -1;
@@ -562,6 +569,19 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
         once('mark', t);
         spec.mark = num(next('a mark'), 0, 0xffffffff, 'mark');
         break;
+      case 'uid':
+      case 'gid':
+        once(w, t);
+        spec[w] = num(next(w === 'uid' ? 'a user id' : 'a group id'), 0, 0xfffffffe, w === 'uid' ? 'user id' : 'group id');
+        break;
+      case 'groups': {
+        once('groups', t);
+        const g = next('group ids (N[,N]...)');
+        const list = g.text.split(',');
+        if (list.length > SK_MAX_GROUPS) err(g, `at most ${SK_MAX_GROUPS} supplementary groups`, 'value');
+        spec.groups = list.map((x) => num({ text: x, col: g.col }, 0, 0xfffffffe, 'group id'));
+        break;
+      }
       case 'from': {
         const kw = next('"local"');
         if (kw.text !== 'local') err(kw, `expected "local" after from, not "${kw.text}"`);
@@ -618,6 +638,9 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     for (const k of ['sport', 'dport', 'flags', 'seq', 'ackseq', 'win', 'tcpopt', 'type', 'code', 'id']) {
       if (pos.has(k)) err(at(k), `a non-first fragment (offset ${spec.fragOffset}) has no transport header for "${k}"`);
     }
+  }
+  if (!spec.fromLocal) {
+    for (const k of ['uid', 'gid', 'groups']) if (pos.has(k)) err(at(k), `"${k}" is the sending socket's: it needs "from local"`);
   }
   if (spec.fromLocal) {
     if (spec.iif) err(at('iif'), 'a locally generated packet (from local) has no input interface');
@@ -854,6 +877,8 @@ export function specPacket(s: PacketSpec, o: SpecPacketOptions = {}): Packet {
   setDevice(pkt, 'out', s.oif ? ifx(s.oif, 'out') : 0, s.oif);
   const m = pkt.meta;
   m[M_MARK] = s.mark | 0;
+  // a program's socket (a file with its credentials); a received packet has none
+  setSocket(pkt, s.fromLocal ? SK_FILE : SK_NONE, s.uid, s.gid, s.groups);
   switch (s.ct) {
     case 'new':
       m[M_CT_STATE] = NF_CT_STATE_NEW_BIT;

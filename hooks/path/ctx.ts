@@ -190,6 +190,13 @@ export interface Answer {
   /** nf_ct_set_closing() on the original's conntrack before the answer goes (REJECT's resets). */
   readonly closing?: boolean;
   /**
+   * skb->sk: true for REJECT's resets (nf_send_reset, nf_send_reset6: a
+   * fresh skb with no socket); every other answer leaves through one of
+   * the stack's control sockets (icmp_sk, icmpv6_sk, the TCP ctl socket),
+   * a socket without a file.
+   */
+  readonly noSocket?: boolean;
+  /**
    * Header fields the kernel fills in its own way, where nfvm's bytes are
    * not what a capture on the node shows: `ip.id` (a packet without DF: a
    * keyed hash, random per boot), `ip6.flowlabel` (the automatic flow

@@ -12,9 +12,10 @@
  *   dump_ipv6_packet()                        fully expanded addresses (%pI6), LEN TC HOPLIMIT FLOWLBL, the extension
  *                                             headers as OPT ( .. ), TCP/UDP/ICMPv6 (errors quote the packet in [..])
  * Every field is followed by one space, the line too (as the kernel prints it).
- * Bridge fields (PHYSIN/PHYSOUT) and UID/GID (there is no socket model) are not printed.
+ *   nf_log_dump_sk_uid_gid()                  UID= GID= of a packet whose socket has a file (NF_LOG_UID)
+ * Bridge fields (PHYSIN/PHYSOUT) are not printed.
  */
-import { F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
+import { F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_SK, M_SKGID, M_SKUID, SK_FILE } from '../../vm/layout.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { formatIPv6Full } from '../../core/addr.js';
 import type { Packet } from '../../vm/packet.js';
@@ -51,6 +52,12 @@ export function logBody(pkt: Packet, inDev: string, outDev: string, logflags = N
     s += ' ';
   }
   return s + (m[M_NFPROTO] === NFPROTO_IPV6 ? dumpIPv6(pkt, m[M_NHOFF]!, logflags, true) : dumpIPv4(pkt, m[M_NHOFF]!, logflags, true));
+}
+
+/** nf_log_dump_sk_uid_gid(): `UID=.. GID=.. ` of a socket with a file (the file's fsuid and fsgid), nothing otherwise. */
+function skUidGid(pkt: Packet): string {
+  const m = pkt.meta;
+  return m[M_SK] === SK_FILE ? `UID=${m[M_SKUID]! >>> 0} GID=${m[M_SKGID]! >>> 0} ` : '';
 }
 
 function u16(d: Uint8Array, o: number): number {
@@ -168,6 +175,7 @@ function dumpIPv4(pkt: Packet, nh: number, logflags: number, top: boolean): stri
     default:
       s += `PROTO=${proto} `;
   }
+  if ((logflags & NF_LOG_UID) && top) s += skUidGid(pkt);
   if (top && pkt.meta[M_MARK] !== 0) s += `MARK=0x${(pkt.meta[M_MARK]! >>> 0).toString(16)} `;
   return s;
 }
@@ -272,6 +280,7 @@ function dumpIPv6(pkt: Packet, nh: number, logflags: number, recurse: boolean): 
       }
     }
   } else s += `PROTO=${cur} `;
+  if ((logflags & NF_LOG_UID) && recurse) s += skUidGid(pkt);
   if (recurse && pkt.meta[M_MARK] !== 0) s += `MARK=0x${(pkt.meta[M_MARK]! >>> 0).toString(16)} `;
   return s;
 }

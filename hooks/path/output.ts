@@ -10,9 +10,9 @@
  *                         skb_dst_drop): then the input route again
  */
 import type { Link } from '../snapshot/node.js';
-import { M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { M_LEN, M_NHOFF, SK_NONE } from '../../vm/layout.js';
 import { NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
-import { LINKTYPE_ETHERNET, decodePacket, setDevice, type Packet } from '../../vm/packet.js';
+import { LINKTYPE_ETHERNET, decodePacket, setDevice, setSocket, type Packet } from '../../vm/packet.js';
 import { arphrd, type Cast, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 import { localDeliver } from './local-in.js';
@@ -78,6 +78,8 @@ export function loopbackXmit(af: InetFamily, pkt: Packet, lo: Link, cast: Cast, 
   decodePacket(pkt, LINKTYPE_ETHERNET);
   setDevice(pkt, 'in', lo.ifindex, lo.name, arphrd(lo), lo.group);
   setDevice(pkt, 'out', 0);
+  // loopback_xmit(): skb_orphan()
+  setSocket(pkt, SK_NONE);
   const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, lo, undefined, ctx);
   if (pre !== 1) return pre;
   if (ctx.dstDropped) {
