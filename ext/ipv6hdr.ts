@@ -92,3 +92,32 @@ export function findExtHeader(par: XtActionParam, target: number, len: number, o
   if (h < 0) par.hotdrop = true;
   return h;
 }
+
+/**
+ * ipv6_skip_exthdr() (net/ipv6/exthdrs_core.c) from offset `start` (from
+ * the network header) with next header `out.nexthdr`: skips extension
+ * headers (AH by its length), stops at a non-first fragment's fragment
+ * header; leaves the protocol reached in `out.nexthdr` and returns the
+ * offset of its header, or -1 (NEXTHDR_NONE, a header past the end).
+ */
+export function ipv6SkipExthdrFrom(par: XtActionParam, start: number, out: { nexthdr: number }): number {
+  const d = par.d;
+  let nexthdr = out.nexthdr;
+  while (ipv6ExtHdr(nexthdr)) {
+    if (nexthdr === NEXTHDR_NONE) return -1;
+    const hp = headerPointer(par, start, 2);
+    if (hp < 0) return -1;
+    let hdrlen: number;
+    if (nexthdr === NEXTHDR_FRAGMENT) {
+      const fp = headerPointer(par, start + 2, 2);
+      if (fp < 0) return -1;
+      if (((d[fp]! << 8) | d[fp + 1]!) & ~0x7) break;
+      hdrlen = 8;
+    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = ipv6Authlen(d[hp + 1]!);
+    else hdrlen = ipv6Optlen(d[hp + 1]!);
+    nexthdr = d[hp]!;
+    start += hdrlen;
+  }
+  out.nexthdr = nexthdr;
+  return start;
+}

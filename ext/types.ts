@@ -33,7 +33,7 @@ import type { Backend } from '../core/netfilter.js';
 import type { NfCtEnv } from '../vm/ct-env.js';
 import type { Choices, Xorshift32 } from '../vm/random.js';
 import type { IpSetStore } from '../vm/ipset.js';
-import type { XtDup, XtFib, XtIcmp, XtIpvs } from './xt.js';
+import type { XtDup, XtFib, XtIcmp, XtIpvs, XtSockets } from './xt.js';
 import type { XtState } from './xtstate.js';
 import type { OsfFingers } from './osf.js';
 
@@ -211,6 +211,8 @@ export interface EngineOptions {
   cpu?: number;
   /** The node's FIB (rpfilter's reverse-path lookup); without it every lookup fails. */
   fib?: XtFib;
+  /** The node's sockets (the socket match); without them no packet finds one. */
+  sockets?: XtSockets;
   /** The node's IPVS connection table (the ipvs match). */
   ipvs?: XtIpvs;
   /** The node's packet duplication (TEE's nf_dup_ipv4/ipv6); without it a TEE clone goes nowhere. */

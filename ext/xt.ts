@@ -56,6 +56,8 @@ export interface XtEnv {
   dup: XtDup | null;
   /** The node's icmp_send() / icmpv6_send() for a target's error (EngineOptions.icmp), null without a node: nothing is sent. */
   icmp: XtIcmp | null;
+  /** The node's sockets (EngineOptions.sockets), null without a node: no packet finds one. */
+  sockets: XtSockets | null;
 }
 
 /**
@@ -106,6 +108,30 @@ export interface XtIpvs {
   connOutGetInverse(pkt: Packet, family: 'ip' | 'ip6'): XtIpvsConn | undefined;
 }
 
+/** A socket nf_sk_lookup_slow_v4/v6 found, as xt_socket reads it. */
+export interface XtSock {
+  /** sk_fullsock(): neither a TIME-WAIT nor a request socket. */
+  readonly full: boolean;
+  /** Bound to the any address (inet_rcv_saddr 0, sk_v6_rcv_saddr ::). */
+  readonly wildcard: boolean;
+  /** inet_sk_transparent(): IP_TRANSPARENT. */
+  readonly transparent: boolean;
+  /** sk_mark. */
+  readonly mark: number;
+}
+
+/** The node's sockets as xt_socket reaches them (hooks/xt-socket.ts implements it over the snapshot's ss.txt). */
+export interface XtSockets {
+  /**
+   * nf_socket_get_sock_v4/v6(): the socket a TCP segment (inet_lookup:
+   * the established hash, then the listeners) or UDP datagram
+   * (udp4_lib_lookup / udp6_lib_lookup) from saddr:sport to daddr:dport,
+   * arriving on device `ifindex`, reaches; undefined for none. Addresses
+   * as host-order words (1 for IPv4, 4 for IPv6).
+   */
+  lookup(family: 4 | 6, proto: number, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, ifindex: number): XtSock | undefined;
+}
+
 /** The node's routing as the node-context matches reach it (hooks/ implements it over the snapshot's routes and rules). */
 export interface XtFib {
   /**
@@ -146,6 +172,7 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     ipvs: o.ipvs ?? null,
     dup: o.dup ?? null,
     icmp: o.icmp ?? null,
+    sockets: o.sockets ?? null,
   };
 }
 

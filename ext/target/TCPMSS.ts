@@ -13,11 +13,10 @@ import { Hook } from '../../core/ast.js';
 import type { TargetModule } from '../types.js';
 import type { TcpData } from '../match/tcpudp.js';
 import { parseUintOpt } from '../numbers.js';
-import { XT_CONTINUE, be16, be32, headerPointer, type TargetFn, type XtActionParam } from '../xt.js';
+import { XT_CONTINUE, be16, be32, type TargetFn, type XtActionParam } from '../xt.js';
 import { compatTargetFaces } from '../compat.js';
 import { csumReplace2, inetProtoCsumReplace4 } from '../dsfield.js';
-import { ipv6Authlen, ipv6Optlen } from '../ipv6hdr.js';
-import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, ipv6ExtHdr } from '../../vm/packet.js';
+import { ipv6SkipExthdrFrom } from '../ipv6hdr.js';
 import { M_END, M_LEN, M_OIF } from '../../vm/layout.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import type { Family } from '../../core/ast.js';
@@ -72,27 +71,12 @@ export function tcpOptlen(d: Uint8Array, at: number): number {
   return d[at]! <= 1 || d[at + 1] === 0 ? 1 : d[at + 1]!;
 }
 
+const skipOut = { nexthdr: 0 };
+
 /** ipv6_skip_exthdr() from the end of the IPv6 header: the upper-layer offset from the network header, or -1. */
 export function ipv6SkipExthdr(par: XtActionParam): number {
-  const d = par.d;
-  let nexthdr = d[par.nh + 6]!;
-  let start = 40;
-  while (ipv6ExtHdr(nexthdr)) {
-    if (nexthdr === NEXTHDR_NONE) return -1;
-    const hp = headerPointer(par, start, 2);
-    if (hp < 0) return -1;
-    let hdrlen: number;
-    if (nexthdr === NEXTHDR_FRAGMENT) {
-      const fp = headerPointer(par, start + 2, 2);
-      if (fp < 0) return -1;
-      if (be16(d, fp) & ~0x7) break;
-      hdrlen = 8;
-    } else if (nexthdr === NEXTHDR_AUTH) hdrlen = ipv6Authlen(d[hp + 1]!);
-    else hdrlen = ipv6Optlen(d[hp + 1]!);
-    nexthdr = d[hp]!;
-    start += hdrlen;
-  }
-  return start;
+  skipOut.nexthdr = par.d[par.nh + 6]!;
+  return ipv6SkipExthdrFrom(par, 40, skipOut);
 }
 
 /**

@@ -11,8 +11,12 @@
  *   net/ipv6/inet6_hashtables.c inet6_lookup_listener(): AF_INET6 sockets only
  *   net/ipv4/udp.c, ipv6/udp.c  __udp4_lib_lookup() / __udp6_lib_lookup(): the same two passes
  *                               and preferences for unconnected sockets
- * Connected UDP sockets and established TCP connections are not in `ss
- * -ltun`: a segment of an established connection reaches no socket here.
+ *   __inet_lookup_established() (lookupConnection): before the listeners,
+ *                               the connection whose four-tuple the segment
+ *                               carries (an AF_INET6 socket's IPv4
+ *                               connection too), bound device respected
+ * A snapshot of `ss -ltun` has no connections: a segment of one then
+ * reaches no socket.
  */
 import type { ListenSocket, SocketTable } from '../snapshot/ss.js';
 import { addrEqual } from '../route/addr.js';
@@ -49,4 +53,39 @@ export function lookupListener(t: SocketTable | undefined, proto: 'tcp' | 'udp',
     }
   }
   return best;
+}
+
+/** A socket's own address words as a packet of `family` sees them (an AF_INET6 socket's IPv4 address is mapped); undefined for the any address, null when the family cannot reach it. */
+export function sockWords(addr: { w: ArrayLike<number> } | undefined, sockFamily: 4 | 6, family: 4 | 6): ArrayLike<number> | undefined | null {
+  if (!addr) return undefined;
+  if (sockFamily === family) return addr.w;
+  if (family === 4 && sockFamily === 6) {
+    const w = addr.w;
+    return w[0] === 0 && w[1] === 0 && w[2] === 0xffff ? [w[3]!] : null;
+  }
+  return null;
+}
+
+export function sameWords(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]! >>> 0 !== b[i]! >>> 0) return false;
+  return true;
+}
+
+/**
+ * __inet_lookup_established(): the TCP socket of the connection from
+ * saddr:sport to daddr:dport on `dev` (with `proto` 'udp': a UDP socket
+ * connected to that peer and bound to that address), or undefined.
+ */
+export function lookupConnection(t: SocketTable | undefined, family: 4 | 6, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, dev: string, proto: 'tcp' | 'udp' = 'tcp'): ListenSocket | undefined {
+  if (!t) return undefined;
+  for (const s of t.connected) {
+    if (s.proto !== proto || s.port !== dport || !s.peer || s.peer.port !== sport) continue;
+    if (family === 6 && s.family !== 6) continue;
+    if (s.dev !== '' && s.dev !== dev) continue;
+    const local = sockWords(s.addr, s.family, family);
+    const peer = sockWords(s.peer.addr, s.family, family);
+    if (local && peer && sameWords(local, daddr) && sameWords(peer, saddr)) return s;
+  }
+  return undefined;
 }

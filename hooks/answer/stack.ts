@@ -31,7 +31,7 @@ import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
 import { icmpEcho, icmpSend, ipError } from './icmp.js';
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
-import { lookupListener } from './sockets.js';
+import { lookupConnection, lookupListener } from './sockets.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PORT_UNREACH, IPPROTO_ICMP, IPPROTO_ICMPV6,
@@ -103,8 +103,14 @@ export class NodeStack implements Stack {
     }
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
-    const daddr = pf === NFPROTO_IPV4 ? [u32(d, nh + 16)] : words(d, nh + 24);
-    return lookupListener(this.node.sockets, proto, pf === NFPROTO_IPV4 ? 4 : 6, daddr, port, dev.name);
+    const v4 = pf === NFPROTO_IPV4;
+    const daddr = v4 ? [u32(d, nh + 16)] : words(d, nh + 24);
+    // the connection (a connected UDP socket's peer) first, then the listeners
+    const saddr = v4 ? [u32(d, nh + 12)] : words(d, nh + 8);
+    const th = pkt.meta[M_THOFF]!;
+    const c = lookupConnection(this.node.sockets, v4 ? 4 : 6, saddr, (d[th]! << 8) | d[th + 1]!, daddr, port, dev.name, proto);
+    if (c) return c;
+    return lookupListener(this.node.sockets, proto, v4 ? 4 : 6, daddr, port, dev.name);
   }
 
   private tcpRcv(pf: number, pkt: Packet, dev: Link, ctx: PathCtx): TransportResult {
@@ -120,6 +126,7 @@ export class NodeStack implements Stack {
       if (pf === NFPROTO_IPV4) tcpV4SendReset(this.env, pkt, listener, why, ctx);
       else tcpV6SendReset(this.env, pkt, dev.name, listener, why, ctx);
     };
+    if (sock?.peer) return { socket: sock.text, note: `a segment of the connection ${sock.text} (${sock.state}; the connection's answers are not modelled)` };
     if (sock) {
       if (flags & TH_RST) return { socket: sock.text, note: 'a RST to a listening socket: discarded' };
       if (flags & TH_ACK) {

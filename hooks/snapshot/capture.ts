@@ -52,8 +52,10 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'ip6-rule.json', argv: [['ip', '-j', '-6', 'rule', 'show']], optional: false },
   // Only net.*: the rest of `sysctl -a` (hostname, random uuid, ...) is not the node's network.
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
-  // The listening TCP and UDP sockets, numeric, without the header: which ports answer.
-  { file: 'ss.txt', argv: [['ss', '-H', '-ltun']], optional: true },
+  // The TCP and UDP sockets, numeric, without the header: which ports answer, the connections
+  // and their marks and IP_TRANSPARENT (-e, --inet-sockopt: the socket match, TPROXY); an
+  // older ss without --inet-sockopt, or without -a/-e, gives less.
+  { file: 'ss.txt', argv: [['ss', '-H', '-tuane', '--inet-sockopt'], ['ss', '-H', '-tuane'], ['ss', '-H', '-ltun']], optional: true },
   // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
   { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
   // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):

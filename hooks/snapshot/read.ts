@@ -14,7 +14,7 @@
  *   sysctl.txt     sysctl -a
  *   ipset-save.txt ipset save              the node's ipsets (compiler/ipset.ts); without it
  *                                          the node has none
- *   ss.txt         ss -H -ltun             the listening sockets (ss.ts); without it every
+ *   ss.txt         ss -H -tuane ...        the sockets (ss.ts; --inet-sockopt); without it every
  *                                          TCP and UDP port is taken as closed
  *   ebtables-save.txt  ebtables-save -c    the bridge tables (bridge.ts)
  *   bridge-fdb.json    bridge -j fdb show  the forwarding database

@@ -1,6 +1,7 @@
 /**
- * The listening sockets of a node: `ss -H -ltun` output (ss.txt in a
- * snapshot), one socket a line, as iproute2's ss prints it:
+ * The sockets of a node: `ss -H -tuane --inet-sockopt` output (ss.txt in
+ * a snapshot; `ss -H -ltun`, listeners only, reads too), one socket a
+ * line, as iproute2's ss prints it:
  *
  *   tcp   LISTEN 0      4096         0.0.0.0:22         0.0.0.0:*
  *   udp   UNCONN 0      0      127.0.0.53%lo:53         0.0.0.0:*
@@ -13,10 +14,16 @@
  * writes it: an IPv4 address; an IPv6 address in brackets; `*` for an IPv6
  * wildcard socket that also takes IPv4 (IPV6_V6ONLY off), `[::]` for one
  * that does not; a device the socket is bound to (SO_BINDTODEVICE) after
- * `%`; the port number (-n). TCP sockets listen (LISTEN); UDP sockets are
- * unconnected (UNCONN) or connected (ESTAB, to one peer: they take nothing
- * from others and are not listeners). A line of another shape is an error
- * at its line and column.
+ * `%`; the port number (-n). TCP sockets listen (LISTEN) or belong to a
+ * connection (ESTAB, SYN-SENT, SYN-RECV, FIN-WAIT-1, FIN-WAIT-2,
+ * TIME-WAIT, CLOSE-WAIT, LAST-ACK, CLOSING: in the established hash with
+ * their peer); a TCP socket neither bound nor listening (UNCONN) is in no
+ * table. UDP sockets are unconnected (UNCONN) or connected (ESTAB, to one
+ * peer: they take nothing from others and are not listeners). After the
+ * columns, -e adds `fwmark:0x..` (sk_mark) among other words, and a line
+ * of its own below the socket, `inet-sockopt: ( ... transparent ... )`,
+ * says IP_TRANSPARENT (--inet-sockopt). A line of another shape is an
+ * error at its line and column.
  */
 import { NfvmError } from '../../core/errors.js';
 import { parseAddr, type IpAddr } from '../route/addr.js';
@@ -32,6 +39,14 @@ export interface ListenSocket {
   readonly port: number;
   /** SO_BINDTODEVICE, '' when unbound. */
   readonly dev: string;
+  /** The ss state (LISTEN, UNCONN, ESTAB, TIME-WAIT, ...). */
+  readonly state: string;
+  /** The peer of a connection or a connected UDP socket; undefined for a listener or an unconnected socket. */
+  readonly peer: { readonly addr: IpAddr; readonly port: number } | undefined;
+  /** sk_mark (`fwmark:`), 0 when ss printed none. */
+  readonly mark: number;
+  /** IP_TRANSPARENT (`transparent` in the inet-sockopt line). */
+  readonly transparent: boolean;
   /** `tcp 0.0.0.0:22` as ss printed it. */
   readonly text: string;
   /** Where the local address stands in ss.txt. */
@@ -39,13 +54,18 @@ export interface ListenSocket {
   readonly col: number;
 }
 
-/** The listening sockets of a snapshot; undefined sockets: the snapshot has no ss.txt. */
+/** The sockets of a snapshot; undefined sockets: the snapshot has no ss.txt. */
 export interface SocketTable {
   readonly file: string;
+  /** The listeners: TCP LISTEN, unconnected UDP. */
   readonly sockets: readonly ListenSocket[];
+  /** The sockets with a peer: TCP connections in any state but LISTEN (the established hash), connected UDP sockets. */
+  readonly connected: readonly ListenSocket[];
 }
 
-const STATES: Readonly<Record<string, readonly string[]>> = { tcp: ['LISTEN'], udp: ['UNCONN', 'ESTAB'] };
+/** TCP states of sockets in the established hash (ss's names). */
+const TCP_CONN = ['ESTAB', 'SYN-SENT', 'SYN-RECV', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSING'];
+const STATES: Readonly<Record<string, readonly string[]>> = { tcp: ['LISTEN', 'UNCONN', ...TCP_CONN], udp: ['UNCONN', 'ESTAB'] };
 
 interface Field {
   text: string;
@@ -63,6 +83,8 @@ function fields(line: string): Field[] {
 /** Parses the text of ss.txt; throws an NfvmError at the line and column of what is wrong. */
 export function parseSs(text: string, file: string): SocketTable {
   const sockets: ListenSocket[] = [];
+  const connected: ListenSocket[] = [];
+  let last: { transparent: boolean } | undefined;
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n++) {
     const raw = lines[n]!.replace(/\r$/, '');
@@ -70,12 +92,20 @@ export function parseSs(text: string, file: string): SocketTable {
     if (f.length === 0) continue;
     const line = n + 1;
     const err = (x: Field, reason: string) => new NfvmError('syntax', reason, file, { line, col: x.col }, x.text);
+    // A line of its own under a socket (ss -e -i --inet-sockopt ...): indented.
+    if (/^\s/.test(raw)) {
+      if (f[0]!.text === 'inet-sockopt:') {
+        if (!last) throw err(f[0]!, 'an inet-sockopt line before any socket');
+        last.transparent = f.some((x) => x.text === 'transparent' || x.text === 'transparent)');
+      }
+      continue;
+    }
     // A header line (ss without -H).
     if (f[0]!.text === 'Netid' || f[0]!.text === 'State') continue;
     const netid = f[0]!;
     if (netid.text !== 'tcp' && netid.text !== 'udp') {
-      if (/^[A-Z][A-Z0-9-]*$/.test(netid.text)) throw err(netid, `expected a Netid column (tcp or udp) first, not the state "${netid.text}": capture with \`ss -H -ltun\``);
-      throw err(netid, `unknown Netid "${netid.text}" (ss.txt holds \`ss -H -ltun\`: tcp and udp sockets)`);
+      if (/^[A-Z][A-Z0-9-]*$/.test(netid.text)) throw err(netid, `expected a Netid column (tcp or udp) first, not the state "${netid.text}": capture with \`ss -H -tuane --inet-sockopt\``);
+      throw err(netid, `unknown Netid "${netid.text}" (ss.txt holds \`ss -H -tuane --inet-sockopt\`: tcp and udp sockets)`);
     }
     if (f.length < 6) throw err(f[f.length - 1]!, `expected 6 columns (Netid State Recv-Q Send-Q Local:Port Peer:Port), found ${f.length}`);
     const proto = netid.text;
@@ -83,11 +113,40 @@ export function parseSs(text: string, file: string): SocketTable {
     if (!STATES[proto]!.includes(state.text)) throw err(state, `unexpected state "${state.text}" for ${proto} (expected ${STATES[proto]!.join(' or ')})`);
     for (const q of [f[2]!, f[3]!]) if (!/^\d+$/.test(q.text)) throw err(q, `expected a queue length, not "${q.text}"`);
     if (!/:(\d+|\*)$/.test(f[5]!.text)) throw err(f[5]!, `expected a peer ADDRESS:PORT, not "${f[5]!.text}"`);
+    let mark = 0;
+    for (const x of f.slice(6)) {
+      const m = /^fwmark:(0x[0-9a-f]+|\d+)$/i.exec(x.text);
+      if (m) mark = Number(m[1]) >>> 0;
+    }
+    const st = state.text;
+    // A TCP socket neither bound nor listening is in no lookup table.
+    if (proto === 'tcp' && st === 'UNCONN') {
+      last = { transparent: false };
+      continue;
+    }
+    const listener = st === 'LISTEN' || st === 'UNCONN';
+    const peer = listener ? undefined : peerAddress(f[5]!, err);
+    const s: ListenSocket & { transparent: boolean } = { ...localAddress(f[4]!, proto, line, err), state: st, peer, mark, transparent: false };
+    last = s;
     // A connected UDP socket receives from its peer only: not a listener.
-    if (state.text === 'ESTAB') continue;
-    sockets.push(localAddress(f[4]!, proto, line, err));
+    (listener ? sockets : connected).push(s);
   }
-  return { file, sockets };
+  return { file, sockets, connected };
+}
+
+/** The peer ADDRESS:PORT of a connection: an IPv4 address or an [IPv6] one (IPv4-mapped for a dual-stack socket's IPv4 peer). */
+function peerAddress(x: Field, err: (x: Field, reason: string) => NfvmError): { addr: IpAddr; port: number } {
+  const t = x.text;
+  const colon = t.lastIndexOf(':');
+  const portText = t.slice(colon + 1);
+  if (colon <= 0 || !/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw err(x, `expected the peer's ADDRESS:PORT, not "${t}"`);
+  let host = t.slice(0, colon);
+  const pct = host.lastIndexOf('%');
+  if (pct >= 0 && pct > host.lastIndexOf(']')) host = host.slice(0, pct);
+  const bracket = host.startsWith('[') && host.endsWith(']');
+  const a = parseAddr(bracket ? host.slice(1, -1) : host);
+  if (!a || (bracket ? a.family !== 6 : a.family !== 4)) throw err(x, `bad peer address "${host}"`);
+  return { addr: a, port: Number(portText) };
 }
 
 /** Refuses a socket bound to a device the snapshot does not have. */
@@ -97,7 +156,9 @@ export function checkSocketDevices(t: SocketTable, hasLink: (name: string) => bo
   }
 }
 
-function localAddress(x: Field, proto: 'tcp' | 'udp', line: number, err: (x: Field, reason: string) => NfvmError): ListenSocket {
+type Local = Omit<ListenSocket, 'state' | 'peer' | 'mark' | 'transparent'>;
+
+function localAddress(x: Field, proto: 'tcp' | 'udp', line: number, err: (x: Field, reason: string) => NfvmError): Local {
   const t = x.text;
   const colon = t.lastIndexOf(':');
   const portText = colon < 0 ? '' : t.slice(colon + 1);

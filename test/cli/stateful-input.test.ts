@@ -70,7 +70,7 @@ describe('a conntrack sysctl the kernel refuses', () => {
 describe('a malformed ss.txt', () => {
   it.each([
     ['tcp   LISTEN 0      128           0.0.0.0:2x2          0.0.0.0:*', 35, 'expected a local ADDRESS:PORT with a port number (ss -n), not "0.0.0.0:2x2"'],
-    ['tcp   UNCONN 0 128 0.0.0.0:22 0.0.0.0:*', 7, 'unexpected state "UNCONN" for tcp (expected LISTEN)'],
+    ['tcp   LISTENING 0 128 0.0.0.0:22 0.0.0.0:*', 7, 'unexpected state "LISTENING" for tcp (expected LISTEN or UNCONN or ESTAB or SYN-SENT or SYN-RECV or FIN-WAIT-1 or FIN-WAIT-2 or TIME-WAIT or CLOSE-WAIT or LAST-ACK or CLOSING)'],
   ])('%s: ss.txt:LINE:%i, exit 2', (entry, col, reason) => {
     const { snap, path, line } = withLine(EXAMPLE, `ss-${col}`, 'ss.txt', entry);
     refusedByBoth(snap, `${SYN} iif eth0`, `${path}:${line}:${col}: ${reason}\n`);

@@ -141,9 +141,9 @@ describe('compiled rules on packets', () => {
   });
 
   it('refuses what it does not model, naming it', () => {
-    const rs = parseRestore('*filter\n-A INPUT -m socket --transparent -j ACCEPT\nCOMMIT\n', { family: 'ip', file: 'r.rules' });
+    const rs = parseRestore('*filter\n-A INPUT -m policy --dir in --pol ipsec -j ACCEPT\nCOMMIT\n', { family: 'ip', file: 'r.rules' });
     expect(() => compileTable(rs, 'filter')).toThrow(NfvmError);
-    expect(() => compileTable(rs, 'filter', { file: 'r.rules' })).toThrow(/^r\.rules:2:\d+: match socket: semantics not modelled yet$/);
+    expect(() => compileTable(rs, 'filter', { file: 'r.rules' })).toThrow(/^r\.rules:2:\d+: match policy: semantics not modelled yet$/);
   });
 });
 
