@@ -180,23 +180,14 @@ export function devWords(ifindex: number, name = '', type = 1, group = 0): DevWo
 export function setDeviceWords(pkt: Packet, into: boolean, d: DevWords): void {
   const m = pkt.meta;
   const w = d.name;
-  if (into) {
-    m[M_IIF] = d.ifindex;
-    m[M_IIFTYPE] = d.type;
-    m[M_IIFGROUP] = d.group;
-    m[M_IIFNAME] = w[0]!;
-    m[M_IIFNAME + 1] = w[1]!;
-    m[M_IIFNAME + 2] = w[2]!;
-    m[M_IIFNAME + 3] = w[3]!;
-  } else {
-    m[M_OIF] = d.ifindex;
-    m[M_OIFTYPE] = d.type;
-    m[M_OIFGROUP] = d.group;
-    m[M_OIFNAME] = w[0]!;
-    m[M_OIFNAME + 1] = w[1]!;
-    m[M_OIFNAME + 2] = w[2]!;
-    m[M_OIFNAME + 3] = w[3]!;
-  }
+  const at = into ? M_IIFNAME : M_OIFNAME;
+  m[into ? M_IIF : M_OIF] = d.ifindex;
+  m[into ? M_IIFTYPE : M_OIFTYPE] = d.type;
+  m[into ? M_IIFGROUP : M_OIFGROUP] = d.group;
+  m[at] = w[0]!;
+  m[at + 1] = w[1]!;
+  m[at + 2] = w[2]!;
+  m[at + 3] = w[3]!;
 }
 
 /** Writes interface name `name` ('' for none) as the 4 metadata words at `at` (M_PHYSINNAME, M_PHYSOUTNAME, M_BRIINAME, ...). */

@@ -7,7 +7,7 @@
  */
 import type { MatchModule } from '../types.js';
 import type { MatchFn, XtActionParam, XtSock } from '../xt.js';
-import { be16, headerPointer, ipv6FindHdr } from '../xt.js';
+import { be16, be32, headerPointer, ipv6FindHdr } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 import { ipv6SkipExthdrFrom } from '../ipv6hdr.js';
 import { M_CT_ID, M_IIF, M_MARK } from '../../vm/layout.js';
@@ -49,8 +49,15 @@ const key = { saddr: new Uint32Array(4), daddr: new Uint32Array(4), sport: 0, dp
 const fragOut = { fragoff: 0 };
 const skipOut = { nexthdr: 0 };
 
-function words(d: Uint8Array, at: number, out: Uint32Array, n: number): void {
-  for (let i = 0; i < n; i++) out[i] = ((d[at + 4 * i]! << 24) | (d[at + 4 * i + 1]! << 16) | (d[at + 4 * i + 2]! << 8) | d[at + 4 * i + 3]!) >>> 0;
+/** The key from the packet's bytes: addresses of `n` words at `sAt` and `dAt`, ports at `spAt` and `dpAt`. */
+function setKey(d: Uint8Array, proto: number, n: number, sAt: number, dAt: number, spAt: number, dpAt: number): void {
+  key.proto = proto;
+  for (let i = 0; i < n; i++) {
+    key.saddr[i] = be32(d, sAt + 4 * i);
+    key.daddr[i] = be32(d, dAt + 4 * i);
+  }
+  key.sport = be16(d, spAt);
+  key.dport = be16(d, dpAt);
 }
 
 /**
@@ -67,11 +74,7 @@ function lookupV4(par: XtActionParam): XtSock | undefined {
   const proto = d[nh + 9]!;
   if (proto === 17 || proto === 6) {
     if (headerPointer(par, ihl, proto === 17 ? 8 : 20) < 0) return undefined;
-    key.proto = proto;
-    words(d, nh + 12, key.saddr, 1);
-    words(d, nh + 16, key.daddr, 1);
-    key.sport = be16(d, nh + ihl);
-    key.dport = be16(d, nh + ihl + 2);
+    setKey(d, proto, 1, nh + 12, nh + 16, nh + ihl, nh + ihl + 2);
   } else if (proto === 1) {
     const ic = headerPointer(par, ihl, 8);
     if (ic < 0) return undefined;
@@ -84,11 +87,7 @@ function lookupV4(par: XtActionParam): XtSock | undefined {
     if (ip !== 6 && ip !== 17) return undefined;
     const ports = headerPointer(par, ihl + 8 + (d[in4]! & 0x0f) * 4, 4);
     if (ports < 0) return undefined;
-    key.proto = ip;
-    words(d, in4 + 16, key.saddr, 1);
-    words(d, in4 + 12, key.daddr, 1);
-    key.sport = be16(d, ports + 2);
-    key.dport = be16(d, ports);
+    setKey(d, ip, 1, in4 + 16, in4 + 12, ports + 2, ports);
   } else return undefined;
   const m = par.meta;
   const id = m[M_CT_ID]!;
@@ -119,11 +118,7 @@ function lookupV6(par: XtActionParam): XtSock | undefined {
   if (tproto < 0) return undefined;
   if (tproto === 17 || tproto === 6) {
     if (headerPointer(par, thoff, tproto === 17 ? 8 : 20) < 0) return undefined;
-    key.proto = tproto;
-    words(d, nh + 8, key.saddr, 4);
-    words(d, nh + 24, key.daddr, 4);
-    key.sport = be16(d, nh + thoff);
-    key.dport = be16(d, nh + thoff + 2);
+    setKey(d, tproto, 4, nh + 8, nh + 24, nh + thoff, nh + thoff + 2);
   } else if (tproto === 58) {
     const ic = headerPointer(par, thoff, 8);
     if (ic < 0 || (d[ic]! & 0x80) !== 0) return undefined;
@@ -134,11 +129,7 @@ function lookupV6(par: XtActionParam): XtSock | undefined {
     if (inner < 0 || (skipOut.nexthdr !== 6 && skipOut.nexthdr !== 17)) return undefined;
     const ports = headerPointer(par, inner, 4);
     if (ports < 0) return undefined;
-    key.proto = skipOut.nexthdr;
-    words(d, in6 + 24, key.saddr, 4);
-    words(d, in6 + 8, key.daddr, 4);
-    key.sport = be16(d, ports + 2);
-    key.dport = be16(d, ports);
+    setKey(d, skipOut.nexthdr, 4, in6 + 24, in6 + 8, ports + 2, ports);
   } else return undefined;
   return par.env.sockets?.lookup(6, key.proto, key.saddr, key.sport, key.daddr, key.dport, par.meta[M_IIF]!);
 }

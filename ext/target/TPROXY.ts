@@ -85,8 +85,8 @@ function makeTproxy(family: Family): TargetModule<TproxyData> {
       if ((p === 6 || p === 17) && !ctx.rule.invProto) return undefined;
       return `xt_TPROXY: Can be used only with -p tcp or -p udp`;
     },
-    lower: 'needs the node\'s transparent (IP_TRANSPARENT) and established sockets (nf_tproxy_get_sock_v4/v6): ss.txt gives listening sockets only, without that flag',
-    reference: 'needs the node\'s transparent (IP_TRANSPARENT) and established sockets (nf_tproxy_get_sock_v4/v6): ss.txt gives listening sockets only, without that flag',
+    lower: 'gives the packet a local socket (nf_tproxy_get_sock_v4/v6 over the node\'s sockets, nf_tproxy_assign_sock: skb->sk for local delivery) and its mark: not modelled yet',
+    reference: 'gives the packet a local socket (nf_tproxy_get_sock_v4/v6 over the node\'s sockets, nf_tproxy_assign_sock: skb->sk for local delivery) and its mark: not modelled yet',
   };
 }
 

@@ -14,6 +14,7 @@ import { splitTables } from './dumps.js';
 import { captureCt, type NodeModel } from '../../hooks/node.js';
 import { loadFrame, readCaptureFile } from '../../hooks/input/capture.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
 
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -571,4 +572,17 @@ export function ipsetSaveDiffs(kernelText: string, nfvmText: string, skew = 5): 
   const same = k.lines.join('\n') === n.lines.join('\n');
   if (!same) diffs.push(`  sets: kernel\n${k.lines.join('\n')}\n  nfvm\n${n.lines.join('\n')}`);
   return { same, diffs };
+}
+
+/**
+ * Injects the frames of `pcap` from the sender namespace (tcpreplay on
+ * veth0), waits for the node to take them, and returns every counter of
+ * the node's `iptables-BACKEND-save -c` (OUTPUT and POSTROUTING too).
+ */
+export async function injectAndCount(ns: { s: string; n: string }, pcap: string, backend: 'legacy' | 'nft'): Promise<Map<string, KernelCounter>> {
+  const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
+  if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+  await new Promise((r) => setTimeout(r, 300));
+  const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c']);
+  return flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }), true);
 }
