@@ -24,6 +24,7 @@ import { M_HOOK, M_NFPROTO, M_SK, M_SK_GROUPS, M_SK_NGROUPS, M_SKGID, M_SKUID, S
 import { setSocket, type Packet } from '../../vm/packet.js';
 import { parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { NfvmError } from '../../core/errors.js';
+import { logBody, NF_LOG_DEFAULT_MASK, NF_LOG_UID } from '../../hooks/path/log.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
 import { runs } from '../helpers/runs.js';
 
@@ -185,5 +186,15 @@ describe('packet spec: the sending socket', () => {
     expect(() => parseSpec('udp 10.0.0.1 > 10.0.0.2 from local groups 1,2,3,4,5,6,7,8,9')).toThrow(/at most 8 supplementary groups/);
     expect(() => parseSpec('udp 10.0.0.1 > 10.0.0.2 from local groups 1,x')).toThrow(NfvmError);
     expect(() => parseSpec('udp 10.0.0.1 > 10.0.0.2 from local uid 1 uid 2')).toThrow(NfvmError);
+  });
+});
+
+describe('log lines: UID= GID= of a program\'s socket (nf_log_dump_sk_uid_gid)', () => {
+  it('TRACE and LOG --log-uid print the file\'s fsuid and fsgid before MARK; a kernel socket or none prints nothing', () => {
+    const p = specPacket(parseSpec('udp 10.0.0.1:4000 > 10.0.0.2:9 mark 0x5 from local uid 1000 gid 2000'));
+    expect(logBody(p, '', 'eth0')).toMatch(/PROTO=UDP SPT=4000 DPT=9 LEN=8 UID=1000 GID=2000 MARK=0x5 $/);
+    expect(logBody(p, '', 'eth0', NF_LOG_DEFAULT_MASK & ~NF_LOG_UID)).not.toContain('UID=');
+    setSocket(p, SK_KERNEL);
+    expect(logBody(p, '', 'eth0')).not.toContain('UID=');
   });
 });
