@@ -118,6 +118,10 @@ export interface XtSock {
   readonly transparent: boolean;
   /** sk_mark. */
   readonly mark: number;
+  /** A TIME-WAIT socket. */
+  readonly timeWait: boolean;
+  /** The socket's number in the node's table (M_SK_INDEX of a packet TPROXY gives it). */
+  readonly index: number;
 }
 
 /** The node's sockets as xt_socket reaches them (hooks/xt-socket.ts implements it over the snapshot's ss.txt). */
@@ -130,6 +134,17 @@ export interface XtSockets {
    * as host-order words (1 for IPv4, 4 for IPv6).
    */
   lookup(family: 4 | 6, proto: number, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, ifindex: number): XtSock | undefined;
+  /**
+   * nf_tproxy_get_sock_v4(): with `established`, a TCP connection
+   * (inet_lookup_established) or a connected UDP socket bound to an
+   * address; otherwise a TCP listener (inet_lookup_listener, wildcard ones
+   * included) or an unconnected UDP socket.
+   */
+  tproxyLookup(proto: number, saddr: number, sport: number, daddr: number, dport: number, ifindex: number, established: boolean): XtSock | undefined;
+  /** Socket number `index` (a packet's M_SK_INDEX). */
+  byIndex(index: number): XtSock | undefined;
+  /** nf_tproxy_laddr4(): the first address of device `ifindex` that is not secondary, 0 for none. */
+  primaryAddr4(ifindex: number): number;
 }
 
 /** The node's routing as the node-context matches reach it (hooks/ implements it over the snapshot's routes and rules). */

@@ -18,21 +18,52 @@
  */
 import type { XtSock, XtSockets } from '../ext/xt.js';
 import type { Node } from './snapshot/node.js';
-import type { ListenSocket } from './snapshot/ss.js';
+import { socketAt as socketAtIndex, type ListenSocket } from './snapshot/ss.js';
 import { lookupConnection, lookupListener, sameWords, sockWords } from './answer/sockets.js';
 
 export class NodeXtSockets implements XtSockets {
+  /** Every socket of the table as the matches see it, by its number (socketAt). */
+  private readonly socks: XtSock[] = [];
   private readonly found = new Map<ListenSocket, XtSock>();
 
-  constructor(private readonly node: Node) {}
+  constructor(private readonly node: Node) {
+    const t = node.sockets;
+    if (!t) return;
+    [...t.sockets, ...t.connected].forEach((s, index) => {
+      const x: XtSock = { full: s.state !== 'TIME-WAIT' && s.state !== 'SYN-RECV', wildcard: s.addr === undefined, transparent: s.transparent, mark: s.mark, timeWait: s.state === 'TIME-WAIT', index };
+      this.socks.push(x);
+      this.found.set(s, x);
+    });
+  }
 
   private sock(s: ListenSocket): XtSock {
-    let x = this.found.get(s);
-    if (!x) {
-      x = { full: s.state !== 'TIME-WAIT' && s.state !== 'SYN-RECV', wildcard: s.addr === undefined, transparent: s.transparent, mark: s.mark };
-      this.found.set(s, x);
+    return this.found.get(s)!;
+  }
+
+  byIndex(index: number): XtSock | undefined {
+    return this.socks[index];
+  }
+
+  primaryAddr4(ifindex: number): number {
+    for (const a of this.node.addresses) if (a.family === 4 && a.ifindex === ifindex && !a.secondary) return a.local.w[0]! >>> 0;
+    return 0;
+  }
+
+  tproxyLookup(proto: number, saddr: number, sport: number, daddr: number, dport: number, ifindex: number, established: boolean): XtSock | undefined {
+    const t = this.node.sockets;
+    if (!t || (proto !== 6 && proto !== 17)) return undefined;
+    const dev = this.node.linksByIndex.get(ifindex)?.name ?? '';
+    const sa = [saddr];
+    const da = [daddr];
+    if (proto === 6) {
+      const s = established ? lookupConnection(t, 4, sa, sport, da, dport, dev) : lookupListener(t, 'tcp', 4, da, dport, dev);
+      return s && this.sock(s);
     }
-    return x;
+    const x = this.udp(4, sa, sport, da, dport, dev);
+    if (!x) return undefined;
+    // udp4_lib_lookup() then: established wants a connected socket bound to an address, listener an unconnected one
+    const connected = socketAtIndex(t, x.index)?.peer !== undefined;
+    return (established ? connected && !x.wildcard : !connected) ? x : undefined;
   }
 
   lookup(family: 4 | 6, proto: number, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, ifindex: number): XtSock | undefined {

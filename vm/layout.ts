@@ -296,8 +296,9 @@ export const M_SK_NGROUPS = 65; // f_cred->group_info->ngroups (at most SK_MAX_G
 export const M_SK_GROUPS = 66; // SK_MAX_GROUPS words: f_cred->group_info->gid[]
 /** Supplementary groups a packet's socket can carry in the model. */
 export const SK_MAX_GROUPS = 8;
+export const M_SK_INDEX = 74; // SK_ASSIGNED: the socket's number in the node's socket table (hooks/snapshot/ss.ts socketAt)
 /** Words in the metadata record. */
-export const META_WORDS = 74;
+export const META_WORDS = 75;
 
 /** M_SK: no socket (skb->sk NULL: a received, forwarded or REJECT-made packet). */
 export const SK_NONE = 0;
@@ -305,6 +306,8 @@ export const SK_NONE = 0;
 export const SK_KERNEL = 1;
 /** M_SK: a program's socket with its file (M_SKUID, M_SKGID and the groups are the file's credentials). */
 export const SK_FILE = 2;
+/** M_SK: a received packet TPROXY gave one of the node's sockets (nf_tproxy_assign_sock), M_SK_INDEX. */
+export const SK_ASSIGNED = 3;
 
 /** M_BRNF bits */
 export const BRNF_PRESENT = 0x1; // nf_bridge_info_exists()

@@ -10,7 +10,7 @@ import type { MatchFn, XtActionParam, XtSock } from '../xt.js';
 import { be16, be32, headerPointer, ipv6FindHdr } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
 import { ipv6SkipExthdrFrom } from '../ipv6hdr.js';
-import { M_CT_ID, M_IIF, M_MARK } from '../../vm/layout.js';
+import { M_CT_ID, M_IIF, M_MARK, M_SK, M_SK_INDEX, SK_ASSIGNED } from '../../vm/layout.js';
 import { CT_T_PORTS, CT_T_SRC, ctinfoOf } from '../../vm/ct-env.js';
 import { IPS_SRC_NAT_DONE, IP_CT_DIR_ORIGINAL, IP_CT_ESTABLISHED_REPLY, IP_CT_RELATED_REPLY } from '../../core/netfilter.js';
 
@@ -143,11 +143,13 @@ function lookupV6(par: XtActionParam): XtSock | undefined {
  */
 function socketMt(info: SocketData): MatchFn {
   return (par) => {
-    const sk = par.env.family === 'ip6' ? lookupV6(par) : lookupV4(par);
+    const m = par.meta;
+    // skb->sk first: the socket TPROXY gave the packet
+    const sk = m[M_SK] === SK_ASSIGNED ? par.env.sockets?.byIndex(m[M_SK_INDEX]!) : par.env.family === 'ip6' ? lookupV6(par) : lookupV4(par);
     if (!sk) return false;
     const wildcard = !info.nowildcard && sk.full && sk.wildcard;
     const transparent = info.transparent ? sk.transparent : true;
-    if (info.restoreSkmark && !wildcard && transparent && sk.full) par.meta[M_MARK] = sk.mark | 0;
+    if (info.restoreSkmark && !wildcard && transparent && sk.full) m[M_MARK] = sk.mark | 0;
     return !wildcard && transparent;
   };
 }

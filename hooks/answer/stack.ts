@@ -18,7 +18,7 @@
  *                     requests ignored under icmp_echo_ignore_broadcasts; echo requests answered
  *                     unless icmp_echo_ignore_all / echo_ignore_all
  */
-import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_THOFF } from '../../vm/layout.js';
+import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_SK, M_SK_INDEX, M_THOFF, SK_ASSIGNED } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Xorshift32 } from '../../vm/random.js';
@@ -32,6 +32,7 @@ import { icmpEcho, icmpSend, ipError } from './icmp.js';
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { lookupConnection, lookupListener } from './sockets.js';
+import { socketAt } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PORT_UNREACH, IPPROTO_ICMP, IPPROTO_ICMPV6,
@@ -101,6 +102,8 @@ export class NodeStack implements Stack {
       this.env.note(ctx, 'no ss.txt in the snapshot: every TCP and UDP port is assumed closed');
       return undefined;
     }
+    // skb->sk: the socket TPROXY gave the packet (skb_steal_sock)
+    if (pkt.meta[M_SK] === SK_ASSIGNED) return socketAt(this.node.sockets, pkt.meta[M_SK_INDEX]!);
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const v4 = pf === NFPROTO_IPV4;

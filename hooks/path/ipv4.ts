@@ -15,7 +15,7 @@
  * early demux, xfrm, reassembly of fragments.
  */
 import type { Link, Node } from '../snapshot/node.js';
-import { F_MAC_HEADER, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, PACKET_HOST } from '../../vm/layout.js';
+import { F_MAC_HEADER, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED } from '../answer/wire.js';
@@ -70,6 +70,7 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip_forward)`);
+  if (m[M_SK] === SK_ASSIGNED) return dropped('has-socket', 'TPROXY gave the packet a local socket: it is not forwarded (ip_forward: skb->sk)');
   if (d[nh + 8]! <= 1) {
     ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_TIME_EXCEEDED, 0, 0, dev, ctx);
     return dropped('ttl', `TTL ${d[nh + 8]} exceeded in transit (ICMP time exceeded sent, FORWARD not reached)`);

@@ -63,6 +63,11 @@ export interface SocketTable {
   readonly connected: readonly ListenSocket[];
 }
 
+/** Socket number `i` of the table: the listeners first, then the sockets with a peer (what M_SK_INDEX holds). */
+export function socketAt(t: SocketTable, i: number): ListenSocket | undefined {
+  return i < t.sockets.length ? t.sockets[i] : t.connected[i - t.sockets.length];
+}
+
 /** TCP states of sockets in the established hash (ss's names). */
 const TCP_CONN = ['ESTAB', 'SYN-SENT', 'SYN-RECV', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSING'];
 const STATES: Readonly<Record<string, readonly string[]>> = { tcp: ['LISTEN', 'UNCONN', ...TCP_CONN], udp: ['UNCONN', 'ESTAB'] };

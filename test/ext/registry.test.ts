@@ -111,7 +111,7 @@ describe('the extension registry', () => {
     const both = names((m) => typeof m.lower === 'function' && typeof m.reference === 'function');
     expect(both).toEqual([
       '-j AUDIT', '-j CHECKSUM', '-j CLASSIFY', '-j CONNMARK', '-j CONNSECMARK', '-j CT', '-j DNAT', '-j DNPT', '-j DSCP', '-j ECN', '-j HL', '-j HMARK', '-j IDLETIMER', '-j LED', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP',
-      '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j SNPT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TEE', '-j TOS', '-j TRACE', '-j TTL',
+      '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j SNPT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TEE', '-j TOS', '-j TPROXY', '-j TRACE', '-j TTL',
       '-m addrtype', '-m ah', '-m bpf', '-m cluster', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hashlimit', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m ipvs', '-m length', '-m limit', '-m mac',
       '-m mark', '-m mh', '-m multiport', '-m osf', '-m owner', '-m physdev', '-m pkttype', '-m quota', '-m rateest', '-m realm', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m socket', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',

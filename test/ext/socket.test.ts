@@ -64,8 +64,8 @@ describe('ss.txt with connections, marks and IP_TRANSPARENT', () => {
     const node = { sockets: t, linksByIndex: new Map([[2, { name: 'eth0' }], [3, { name: 'eth1' }]]) };
     const x = new NodeXtSockets(node as never);
     // the connection's four-tuple
-    expect(x.lookup(4, 6, ip('10.0.0.2'), 9000, ip('10.0.0.1'), 45000, 2)).toEqual({ full: true, wildcard: false, transparent: true, mark: 5 });
-    expect(x.lookup(4, 6, ip('10.0.0.2'), 9001, ip('10.0.0.1'), 45001, 2)).toEqual({ full: false, wildcard: false, transparent: false, mark: 0 });
+    expect(x.lookup(4, 6, ip('10.0.0.2'), 9000, ip('10.0.0.1'), 45000, 2)).toMatchObject({ full: true, wildcard: false, transparent: true, mark: 5, timeWait: false });
+    expect(x.lookup(4, 6, ip('10.0.0.2'), 9001, ip('10.0.0.1'), 45001, 2)).toMatchObject({ full: false, wildcard: false, transparent: false, mark: 0, timeWait: true });
     expect(x.lookup(4, 6, ip('10.0.0.2'), 9002, ip('10.0.0.1'), 45000, 2)).toBeUndefined();
     // an AF_INET6 socket's IPv4 connection
     expect(x.lookup(4, 6, ip('10.0.0.9'), 50000, ip('10.0.0.1'), 22, 2)).toBeDefined();
@@ -77,7 +77,7 @@ describe('ss.txt with connections, marks and IP_TRANSPARENT', () => {
     expect(x.lookup(4, 6, ip('10.0.0.2'), 1, ip('10.0.0.1'), 86, 2)).toBeUndefined();
     // UDP: the connected socket for its peer, else the bound one, else the wildcard one
     expect(x.lookup(4, 17, ip('10.0.0.7'), 5353, ip('10.0.0.1'), 53, 2)?.mark).toBe(9);
-    expect(x.lookup(4, 17, ip('10.0.0.8'), 5353, ip('10.0.0.1'), 53, 2)).toEqual({ full: true, wildcard: false, transparent: false, mark: 0 });
+    expect(x.lookup(4, 17, ip('10.0.0.8'), 5353, ip('10.0.0.1'), 53, 2)).toMatchObject({ full: true, wildcard: false, transparent: false, mark: 0 });
     expect(x.lookup(4, 17, ip('10.0.0.8'), 5353, ip('192.168.50.1'), 53, 2)?.wildcard).toBe(true);
     // a device-bound socket only on its device, and preferred there
     expect(x.lookup(4, 17, ip('10.1.0.2'), 1, ip('10.1.0.1'), 54, 3)?.mark).toBe(0);
@@ -120,6 +120,42 @@ describe('the socket match over a snapshot', () => {
       expect(answers('tcp 10.0.0.2:9009 > 10.0.0.1:45000 ack')).toEqual(['tcp-reset']);
       expect(answers('udp 10.0.0.7:5353 > 10.0.0.1:53')).toEqual([]);
       expect(answers('tcp 10.0.0.2:1 > 10.0.0.1:86 syn')).toEqual(['tcp-reset']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TPROXY over a snapshot', () => {
+  it('gives a transparent socket the packet and its mark, drops without one; the socket match and the stack see the socket, both engines', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nfvm-tproxy-'));
+    try {
+      cpSync(join(__dirname, '..', 'path', 'fixtures', 'node'), dir, { recursive: true });
+      writeFileSync(join(dir, 'ss.txt'), SS);
+      writeFileSync(join(dir, 'iptables-save.txt'), ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+        // --on-ip 0.0.0.0: eth0's first primary address, 10.0.0.1
+        '-A PREROUTING -p tcp -m tcp --dport 80 -j TPROXY --on-port 82 --on-ip 0.0.0.0 --tproxy-mark 0x1/0x1',
+        '-A PREROUTING -p tcp -m tcp --dport 81 -j TPROXY --on-port 81 --on-ip 0.0.0.0 --tproxy-mark 0x1/0x1',
+        '-A PREROUTING -p tcp -m tcp --sport 9000 -j TPROXY --on-port 1 --on-ip 0.0.0.0 --tproxy-mark 0x10/0x10',
+        '-A INPUT -m socket', 'COMMIT', ''].join('\n'));
+      const specs = ['tcp 10.0.0.2:1 > 10.0.0.1:80 syn', 'tcp 10.0.0.2:1 > 10.0.0.1:81 syn', 'tcp 10.0.0.2:9000 > 10.0.0.1:45000 ack'];
+      const runs: string[] = [];
+      for (const engine of ['vm', 'reference'] as const) {
+        const model = buildNodeModel(readSnapshot(dir), { engine });
+        const out = specs.map((s) => {
+          const pkt = specPacket(parseSpec(`${s} iif eth0`));
+          const r = model.receive(pkt, 'eth0');
+          return [r.fate.kind, r.fate.kind === 'delivered' ? r.fate.socket : '', pkt.meta[M_MARK], r.answers.length];
+        });
+        const c = model.rulesetWithCounters()!.tables.get('mangle')!;
+        runs.push(JSON.stringify([out, c.chains.get('PREROUTING')!.rules.map((r) => Number(r.counters!.packets)), c.chains.get('INPUT')!.rules.map((r) => Number(r.counters!.packets))]));
+      }
+      expect(new Set(runs).size).toBe(1);
+      expect(JSON.parse(runs[0]!)).toEqual([
+        [['delivered', 'tcp 10.0.0.1:82', 1, 0], ['dropped', '', 0, 0], ['delivered', 'tcp 10.0.0.1:45000', 0x10, 0]],
+        [1, 1, 1],
+        [2],
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
