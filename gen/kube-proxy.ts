@@ -182,24 +182,35 @@ export function statisticProbability(i: number, n: number): string {
 }
 
 /**
- * Generated rule lines, gathered into flat strings of about 64 KiB: a
- * 30,000-Service node (about a million rules) keeps a few thousand strings
- * alive instead of a million, each a tree of the pieces it was
- * concatenated from. A line is known by its chunk and offsets.
+ * Generated rule lines, written as bytes (the text is ASCII) into buffers of
+ * 1 MiB: a 30,000-Service node (about a million rules, 140 MB of text) keeps
+ * a few hundred buffers alive instead of a million strings, and the table
+ * text is copied out of them in iptables-save order. A line is known by its
+ * buffer and offsets.
  */
 class LineArena {
-  private static readonly BATCH = 1 << 16;
-  private readonly chunks: string[] = [];
-  /** Lines of the chunk being gathered. */
-  private pending = '';
+  private static readonly CHUNK = 1 << 20;
+  private readonly chunks: Buffer[] = [];
+  private cur = Buffer.allocUnsafe(LineArena.CHUNK);
+  private pos = 0;
   /** Per line: its chunk, its start and its end (the line's newline included). */
   private seg = new Int32Array(3 * 4096);
   private lines = 0;
 
+  /** Lines not yet written into `cur`, from `pos` on (written in batches: one copy of many short strings). */
+  private pending = '';
+
   /** Adds `-A chain rule\n`; the line's number. */
   line(chain: string, rule: string): number {
     const text = `-A ${chain} ${rule}\n`;
-    const start = this.pending.length;
+    // ASCII: one byte a character
+    if (this.pos + this.pending.length + text.length > this.cur.length) {
+      this.flush();
+      this.chunks.push(this.cur.subarray(0, this.pos));
+      this.cur = Buffer.allocUnsafe(Math.max(LineArena.CHUNK, text.length));
+      this.pos = 0;
+    }
+    const start = this.pos + this.pending.length;
     this.pending += text;
     if (3 * this.lines + 3 > this.seg.length) {
       const g = new Int32Array(this.seg.length * 2);
@@ -214,15 +225,28 @@ class LineArena {
     return this.lines++;
   }
 
+  private static readonly BATCH = 1 << 14;
   private flush(): void {
     if (this.pending.length === 0) return;
-    // a flat copy: the concatenation tree is dropped
-    this.chunks.push(JSON.parse(JSON.stringify(this.pending)) as string);
+    this.pos += this.cur.write(this.pending, this.pos, 'latin1');
     this.pending = '';
   }
 
-  /** `lines` onto `out`, a run of lines that follow each other in a chunk as one piece. */
-  pieces(lines: readonly number[], out: string[]): void {
+  /** The chunk `c` (the one being written included). */
+  private chunk(c: number): Buffer {
+    return c < this.chunks.length ? this.chunks[c]! : this.cur;
+  }
+
+  /** Bytes of `lines`. */
+  size(lines: readonly number[]): number {
+    this.flush();
+    let n = 0;
+    for (const l of lines) n += this.seg[3 * l + 2]! - this.seg[3 * l + 1]!;
+    return n;
+  }
+
+  /** Copies `lines` into `out` at `at`, a run of lines that follow each other in a chunk as one copy; the end offset. */
+  copy(lines: readonly number[], out: Buffer, at: number): number {
     this.flush();
     const seg = this.seg;
     for (let i = 0; i < lines.length; ) {
@@ -232,8 +256,10 @@ class LineArena {
       let end = seg[3 * n + 2]!;
       // the following lines of the chain that come next in the same chunk
       for (i++; i < lines.length && seg[3 * lines[i]!] === c && seg[3 * lines[i]! + 1] === end; i++) end = seg[3 * lines[i]! + 2]!;
-      out.push(this.chunks[c]!.slice(start, end));
+      out.set(this.chunk(c).subarray(start, end), at);
+      at += end - start;
     }
+    return at;
   }
 }
 
@@ -258,14 +284,14 @@ class TableText {
   add(chain: string, rule: string): void {
     this.chain(chain).push(this.arena.line(chain, rule));
   }
-  /** The table's text onto `out`: its header lines, then its rules from the arena. */
-  text(out: string[]): void {
+  /** The table's text: its header lines, then its rules from the arena (in `order`, the chains in iptables-save order). */
+  parts(): { head: string; order: (readonly number[])[] } {
     const users = [...this.rules.keys()].filter((c) => !this.builtins.includes(c)).sort();
-    out.push(`*${this.name}\n`);
-    for (const b of this.builtins) out.push(`:${b} ACCEPT [0:0]\n`);
-    for (const u of users) out.push(`:${u} - [0:0]\n`);
-    for (const c of [...this.builtins, ...users]) this.arena.pieces(this.rules.get(c)!, out);
-    out.push('COMMIT\n');
+    let head = `*${this.name}\n`;
+    for (const b of this.builtins) head += `:${b} ACCEPT [0:0]\n`;
+    const h: string[] = [head];
+    for (const u of users) h.push(`:${u} - [0:0]\n`);
+    return { head: h.join(''), order: [...this.builtins, ...users].map((c) => this.rules.get(c)!) };
   }
 }
 
@@ -354,10 +380,22 @@ const NAT = ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'];
 const MANGLE = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 const NODEPORT_RULE = `-m comment --comment ${q('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`;
 
-function render(tables: TableText[]): string {
-  const out: string[] = [];
-  for (const t of tables) t.text(out);
-  return out.join('');
+/** The tables' iptables-save text (tables share one arena). */
+function render(tables: TableText[], arena: LineArena): string {
+  const parts = tables.map((t) => t.parts());
+  let size = 0;
+  for (const p of parts) {
+    size += p.head.length + 'COMMIT\n'.length;
+    for (const l of p.order) size += arena.size(l);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of parts) {
+    at += out.write(p.head, at, 'latin1');
+    for (const l of p.order) at = arena.copy(l, out, at);
+    at += out.write('COMMIT\n', at, 'latin1');
+  }
+  return out.toString('latin1', 0, at);
 }
 
 /** iptables mode's iptables-save text. */
@@ -372,7 +410,7 @@ export function iptablesRules(svcs: readonly KubeService[]): string {
     serviceChains(nat, filter, sv);
   }
   nat.add('KUBE-SERVICES', NODEPORT_RULE);
-  return render([filter, nat]);
+  return render([filter, nat], arena);
 }
 
 /** The name of the nftables-mode mark tree's chain for the Service numbers with `prefix` in their top `depth` bits. */
@@ -431,7 +469,7 @@ export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ip
   if (live.length > 0) build(0, 0);
   for (const sv of svcs) serviceChains(nat, filter, sv);
   nat.add('KUBE-SERVICES', NODEPORT_RULE);
-  return { rules: render([filter, mangle, nat]), ipsets: ipsets.join('\n') + '\n' };
+  return { rules: render([filter, mangle, nat], arena), ipsets: ipsets.join('\n') + '\n' };
 }
 
 /** kube-proxy's own nftables ruleset (`nft list ruleset`), for reading beside the form nfvm runs. */
@@ -532,7 +570,7 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: string; ipsets
   }
     // ipvsadm-save prints the services and their real servers in its own order: the text goes through nfvm's reader and printer of it
   const ipvsadm = formatIpvsadmSave(parseIpvsadmSave(vs.join('\n') + '\n', 'ipvsadm-save.txt'));
-  return { rules: render([filter, nat]), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
+  return { rules: render([filter, nat], arena), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
 }
 
 /** The snapshot's device and address files: lo, eth0 (the node IP), cni0 (the pod network), kube-ipvs0 in IPVS mode. */
