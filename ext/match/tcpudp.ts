@@ -155,7 +155,7 @@ export const tcp: MatchModule<TcpData> = {
     const s = packPorts(d.spts), p = packPorts(d.dpts), m = small(d.flgMask, 0xff), c = small(d.flgCmp, 0xff), o = small(d.option, 0xff), g = small(d.given, 15);
     if (s < 0 || p < 0 || m < 0 || c < 0 || o < 0 || g < 0) return false;
     k[0] = s * 0x10000 + m * 0x100 + c;
-    k[1] = p * 0x10000 + o * 0x100 + +d.invSpt * 0x80 + +d.invDpt * 0x40 + +d.invOption * 0x20 + +d.invFlags * 0x10 + g;
+    k[1] = p * 0x10000 + o * 0x100 + (d.invSpt ? 0x80 : 0) + (d.invDpt ? 0x40 : 0) + (d.invOption ? 0x20 : 0) + (d.invFlags ? 0x10 : 0) + g;
     return true;
   }),
   parse(d, opt, arg, invert, _ctx, extra) {
@@ -223,7 +223,7 @@ export const udp: MatchModule<UdpData> = {
     const s = packPorts(d.spts), p = packPorts(d.dpts), g = small(d.given, 15);
     if (s < 0 || p < 0 || g < 0) return false;
     k[0] = s;
-    k[1] = p * 0x40 + +d.invSpt * 0x20 + +d.invDpt * 0x10 + g;
+    k[1] = p * 0x40 + (d.invSpt ? 0x20 : 0) + (d.invDpt ? 0x10 : 0) + g;
     return true;
   }),
   parse(d, opt, arg, invert) {
