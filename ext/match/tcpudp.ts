@@ -91,18 +91,39 @@ const SHARED_MAX = 4096;
 
 /**
  * Equal data shared between rules: a kube-proxy dump says `-m tcp --dport
- * 80` or a bare `-m tcp` in tens of thousands of rules. `key` names every
- * field.
+ * 80` or a bare `-m tcp` in tens of thousands of rules. `key` packs every
+ * field into two exact integers (each below 2^53), so no string is built per
+ * rule; it returns false when a field is outside the range the packing
+ * assumes, and such data is not shared (kept as parsed), so two different
+ * data never meet under one key.
  */
-function sharer<D>(key: (d: D) => string): (d: D) => D {
-  const seen = new Map<string, D>();
+const K = [0, 0];
+function sharer2<D>(key: (d: D, k: number[]) => boolean): (d: D) => D {
+  const seen = new Map<number, Map<number, D>>();
+  let size = 0;
   return (d) => {
-    const k = key(d);
-    const have = seen.get(k);
+    if (!key(d, K)) return d;
+    let inner = seen.get(K[0]!);
+    const have = inner?.get(K[1]!);
     if (have !== undefined) return have;
-    if (seen.size < SHARED_MAX) seen.set(k, d);
+    if (size < SHARED_MAX) {
+      if (inner === undefined) seen.set(K[0]!, (inner = new Map()));
+      inner.set(K[1]!, d);
+      size++;
+    }
     return d;
   };
+}
+
+/** A port range packed into 32 bits, or -1 outside 0..65535. */
+function packPorts(r: readonly [number, number]): number {
+  const a = r[0], b = r[1];
+  return a >= 0 && a <= 0xffff && b >= 0 && b <= 0xffff && Number.isInteger(a) && Number.isInteger(b) ? a * 0x10000 + b : -1;
+}
+
+/** An integer in 0..max, or -1. */
+function small(v: number, max: number): number {
+  return Number.isInteger(v) && v >= 0 && v <= max ? v : -1;
 }
 
 const SRC = 1;
@@ -130,7 +151,13 @@ export const tcp: MatchModule<TcpData> = {
     { name: 'tcp-option', arg: 1, invert: true, multi: true },
   ],
   init: () => ({ spts: FULL_PORTS, dpts: FULL_PORTS, invSpt: false, invDpt: false, option: 0, invOption: false, flgMask: 0, flgCmp: 0, invFlags: false, given: 0 }),
-  share: sharer((d) => `${d.spts[0]} ${d.spts[1]} ${d.dpts[0]} ${d.dpts[1]} ${+d.invSpt}${+d.invDpt} ${d.option} ${+d.invOption} ${d.flgMask} ${d.flgCmp} ${+d.invFlags} ${d.given}`),
+  share: sharer2((d, k) => {
+    const s = packPorts(d.spts), p = packPorts(d.dpts), m = small(d.flgMask, 0xff), c = small(d.flgCmp, 0xff), o = small(d.option, 0xff), g = small(d.given, 15);
+    if (s < 0 || p < 0 || m < 0 || c < 0 || o < 0 || g < 0) return false;
+    k[0] = s * 0x10000 + m * 0x100 + c;
+    k[1] = p * 0x10000 + o * 0x100 + (d.invSpt ? 0x80 : 0) + (d.invDpt ? 0x40 : 0) + (d.invOption ? 0x20 : 0) + (d.invFlags ? 0x10 : 0) + g;
+    return true;
+  }),
   parse(d, opt, arg, invert, _ctx, extra) {
     switch (opt) {
       case 'source-port':
@@ -192,7 +219,13 @@ export const udp: MatchModule<UdpData> = {
     { name: 'dport', arg: 1, invert: true, multi: true },
   ],
   init: () => ({ spts: FULL_PORTS, dpts: FULL_PORTS, invSpt: false, invDpt: false, given: 0 }),
-  share: sharer((d) => `${d.spts[0]} ${d.spts[1]} ${d.dpts[0]} ${d.dpts[1]} ${+d.invSpt}${+d.invDpt} ${d.given}`),
+  share: sharer2((d, k) => {
+    const s = packPorts(d.spts), p = packPorts(d.dpts), g = small(d.given, 15);
+    if (s < 0 || p < 0 || g < 0) return false;
+    k[0] = s;
+    k[1] = p * 0x40 + (d.invSpt ? 0x20 : 0) + (d.invDpt ? 0x10 : 0) + g;
+    return true;
+  }),
   parse(d, opt, arg, invert) {
     if (opt === 'source-port' || opt === 'sport') {
       if (d.given & SRC) fail("Only one `--source-port' allowed", 'option');
