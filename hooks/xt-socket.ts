@@ -18,7 +18,7 @@
  */
 import type { XtSock, XtSockets } from '../ext/xt.js';
 import type { Node } from './snapshot/node.js';
-import { socketAt as socketAtIndex, type ListenSocket } from './snapshot/ss.js';
+import { onPort, socketAt as socketAtIndex, type ListenSocket } from './snapshot/ss.js';
 import { lookupConnection, lookupListener, sameWords, sockWords } from './answer/sockets.js';
 
 export class NodeXtSockets implements XtSockets {
@@ -81,13 +81,12 @@ export class NodeXtSockets implements XtSockets {
 
   /** __udp4_lib_lookup() / __udp6_lib_lookup(): the best score among the sockets bound to daddr, else among the wildcard ones. */
   private udp(family: 4 | 6, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, dev: string): XtSock | undefined {
-    const t = this.node.sockets!;
+    const on = onPort(this.node.sockets!, 'udp', dport);
     for (let pass = 0; pass < 2; pass++) {
       let best: ListenSocket | undefined;
       let bestScore = -1;
-      for (const list of [t.connected, t.sockets]) {
-        for (const s of list) {
-          if (s.proto !== 'udp' || s.port !== dport) continue;
+      for (let l = 0; l < 2; l++) {
+        for (const s of l === 0 ? on.conn : on.listen) {
           let score: number;
           if (family === 4) {
             // an IPV6_V6ONLY socket never takes IPv4 (a wildcard AF_INET6 socket that does shows as `*`)

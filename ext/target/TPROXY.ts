@@ -50,6 +50,8 @@ function getPortByName(s: string): number {
   return fail(`Port "${s}" does not resolve to anything.`);
 }
 
+const NO_TPROXY6 = 'IPv6 (tproxy_tg6_v1): nf_tproxy_laddr6 takes the first usable address of the device in the kernel\'s own list order, which ip -j addr does not give: not modelled yet';
+
 function makeTproxy(family: Family): TargetModule<TproxyData> {
   const bytes = family === 'ip' ? 4 : 16;
   return {
@@ -91,10 +93,7 @@ function makeTproxy(family: Family): TargetModule<TproxyData> {
     },
     ...(family === 'ip'
       ? compatTargetFaces(tproxyTg4, 1)
-      : {
-          lower: 'IPv6 (tproxy_tg6_v1): nf_tproxy_laddr6 takes the first usable address of the device in the kernel\'s own list order, which ip -j addr does not give: not modelled yet',
-          reference: 'IPv6 (tproxy_tg6_v1): nf_tproxy_laddr6 takes the first usable address of the device in the kernel\'s own list order, which ip -j addr does not give: not modelled yet',
-        }),
+      : { lower: NO_TPROXY6, reference: NO_TPROXY6 }),
   };
 }
 

@@ -18,7 +18,7 @@
  * A snapshot of `ss -ltun` has no connections: a segment of one then
  * reaches no socket.
  */
-import type { ListenSocket, SocketTable } from '../snapshot/ss.js';
+import { onPort, type ListenSocket, type SocketTable } from '../snapshot/ss.js';
 import { addrEqual } from '../route/addr.js';
 
 /**
@@ -30,9 +30,9 @@ export function lookupListener(t: SocketTable | undefined, proto: 'tcp' | 'udp',
   let best: ListenSocket | undefined;
   let bestScore = -1;
   // Pass 1: bound to the address; pass 2: wildcard.
+  const listen = onPort(t, proto, port).listen;
   for (let pass = 0; pass < 2 && !best; pass++) {
-    for (const s of t.sockets) {
-      if (s.proto !== proto || s.port !== port) continue;
+    for (const s of listen) {
       if (s.dev !== '' && s.dev !== dev) continue;
       let ok: boolean;
       if (family === 4) {
@@ -79,8 +79,8 @@ export function sameWords(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
  */
 export function lookupConnection(t: SocketTable | undefined, family: 4 | 6, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, dev: string, proto: 'tcp' | 'udp' = 'tcp'): ListenSocket | undefined {
   if (!t) return undefined;
-  for (const s of t.connected) {
-    if (s.proto !== proto || s.port !== dport || !s.peer || s.peer.port !== sport) continue;
+  for (const s of onPort(t, proto, dport).conn) {
+    if (!s.peer || s.peer.port !== sport) continue;
     if (family === 6 && s.family !== 6) continue;
     if (s.dev !== '' && s.dev !== dev) continue;
     const local = sockWords(s.addr, s.family, family);

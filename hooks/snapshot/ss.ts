@@ -61,6 +61,26 @@ export interface SocketTable {
   readonly sockets: readonly ListenSocket[];
   /** The sockets with a peer: TCP connections in any state but LISTEN (the established hash), connected UDP sockets. */
   readonly connected: readonly ListenSocket[];
+  /** Both lists by protocol and local port (portKey), each in table order: what the lookups walk, as the kernel's hashes by port. */
+  readonly byPort: ReadonlyMap<number, OnPort>;
+}
+
+/** The sockets of one protocol and local port. */
+export interface OnPort {
+  readonly listen: readonly ListenSocket[];
+  readonly conn: readonly ListenSocket[];
+}
+
+const NOTHING_ON_PORT: OnPort = { listen: [], conn: [] };
+
+/** The key of a protocol and port in SocketTable.byPort. */
+function portKey(proto: 'tcp' | 'udp', port: number): number {
+  return proto === 'udp' ? 0x10000 | port : port;
+}
+
+/** The sockets of `proto` on local port `port`. */
+export function onPort(t: SocketTable, proto: 'tcp' | 'udp', port: number): OnPort {
+  return t.byPort.get(portKey(proto, port)) ?? NOTHING_ON_PORT;
 }
 
 /** Socket number `i` of the table: the listeners first, then the sockets with a peer (what M_SK_INDEX holds). */
@@ -136,7 +156,16 @@ export function parseSs(text: string, file: string): SocketTable {
     // A connected UDP socket receives from its peer only: not a listener.
     (listener ? sockets : connected).push(s);
   }
-  return { file, sockets, connected };
+  const byPort = new Map<number, { listen: ListenSocket[]; conn: ListenSocket[] }>();
+  const slot = (x: ListenSocket) => {
+    const k = portKey(x.proto, x.port);
+    let e = byPort.get(k);
+    if (!e) byPort.set(k, (e = { listen: [], conn: [] }));
+    return e;
+  };
+  for (const x of sockets) slot(x).listen.push(x);
+  for (const x of connected) slot(x).conn.push(x);
+  return { file, sockets, connected, byPort };
 }
 
 /** The peer ADDRESS:PORT of a connection: an IPv4 address or an [IPv6] one (IPv4-mapped for a dual-stack socket's IPv4 peer). */
