@@ -55,7 +55,7 @@ import { Numgen, reciprocalScale } from './expr/numgen.js';
 import { Limit, limitCost, limitOver } from './expr/limit.js';
 import { Payload, PayloadFast } from './expr/payload.js';
 import { Cmp, CmpEq32 } from './expr/cmp.js';
-import { MetaCmp, PayloadCmp } from './expr/fused.js';
+import { bswap32, MetaCmp, PayloadCmp, RandomCmp, randomCmpHolds } from './expr/fused.js';
 import { execExtra } from './expr/extra.js';
 import { CLS_JUMP, clsPc } from './expr/classify.js';
 import { jitCode, jitDoChain, type JitCode } from './jit/index.js';
@@ -213,6 +213,17 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             continue;
           }
           pc += MetaCmp.SIZE;
+          continue;
+        }
+        case Op.RANDOM_CMP: {
+          const e = code[pc]!;
+          const x = (env.drawAt === null ? prandomU32(env) : env.drawAt(rule)) & code[pc + RandomCmp.MASK]!;
+          r32[(e >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK] = bswap32(x);
+          if (!randomCmpHolds((e >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK, x, code[pc + RandomCmp.DATA]!)) {
+            pc = next;
+            continue;
+          }
+          pc += RandomCmp.SIZE;
           continue;
         }
         case Op.PAYLOAD: {

@@ -12,8 +12,9 @@
  * nft_bitwise_fast_ops) are separate opcodes with the same meaning as the
  * generic one; they print in the kernel's generic form. Superinstructions
  * (PAYLOAD_CMP, META_CMP) are chosen by the builder's peephole pass in
- * finish(): one record, one dispatch, the same register writes as the two
- * expressions they replace, printed back as the kernel's two lines.
+ * finish(), RANDOM_CMP by the statistic match's lowering: one record, one
+ * dispatch, the same register writes as the expressions they replace,
+ * printed back as the kernel's lines.
  *
  * Keep values literal: esbuild inlines `const enum` members across modules
  * only for literal members imported through ESM.
@@ -90,6 +91,8 @@ export const enum Op {
   MATCH = 34,
   /** x_tables target inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
   TARGET = 35,
+  /** superinstruction: meta load random + bitwise mask + byteorder hton + cmp of 4 bytes (vm/expr/fused.ts), packed: [op | operands, mask, data]. */
+  RANDOM_CMP = 36,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -105,7 +108,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 36;
+export const OP_MAX = 37;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -193,6 +196,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.XT_SET_TARGET, 'xt_set_target', 'target', ['pool']),
   def(Op.MATCH, 'match', 'match', ['xt']),
   def(Op.TARGET, 'target', 'target', ['xt']),
+  def(Op.RANDOM_CMP, 'random_cmp', 'meta', ['imm', 'imm'], true),
 ]);
 
 /** The opcode of a record's first word. */

@@ -18,10 +18,8 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { xtOptFcheckAlso, xtOptFlags, type XtOptEntryAlso } from '../xtopt.js';
 import { cIsSpace, parseUintOpt } from '../numbers.js';
-import {
-  NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_NEQ, NFT_META_PRANDOM, NFT_NG_INCREMENTAL,
-} from '../../vm/layout.js';
-import { emitBitwise, emitByteorder, emitCmp, emitMetaGet, emitNumgen } from '../../vm/expr/index.js';
+import { NFT_CMP_EQ, NFT_CMP_GTE, NFT_CMP_LT, NFT_CMP_NEQ, NFT_NG_INCREMENTAL } from '../../vm/layout.js';
+import { emitCmp, emitNumgen, emitRandomCmp } from '../../vm/expr/index.js';
 import type { MatchNode } from '../../core/ast.js';
 import { be, le32, type LowerCtx } from '../lower.js';
 import type { MatchFn } from '../xt.js';
@@ -178,10 +176,8 @@ function lowerStatistic(c: LowerCtx, m: MatchNode): void {
       emitCmp(c.b, d.invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, le32(d.packet % n));
       return;
     }
-    emitMetaGet(c.b, r, NFT_META_PRANDOM);
-    emitBitwise(c.b, r, r, le32(0x7fffffff), [0, 0, 0, 0]);
-    emitByteorder(c.b, NFT_BYTEORDER_HTON, r, r, 4, 4);
-    emitCmp(c.b, d.invert ? NFT_CMP_GTE : NFT_CMP_LT, r, be(d.probability >>> 0, 4));
+    // meta load random, bitwise & 0x7fffffff, byteorder hton, cmp: one record (vm/expr/fused.ts)
+    emitRandomCmp(c.b, r, d.invert ? NFT_CMP_GTE : NFT_CMP_LT, le32(0x7fffffff), be(d.probability >>> 0, 4));
   });
 }
 

@@ -15,7 +15,7 @@ import {
   PACKET_BROADCAST, PACKET_LOOPBACK, PACKET_MULTICAST, ProgramBuilder, TRACE_LOG, TRACE_NFTRACE, TRACE_POLICY,
   TRACE_RETURN, TRACE_RULE, VmError, emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter,
   emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange,
-  emitVerdict, type Packet, type Program,
+  emitVerdict, emitRandomCmp, VmEnv, type Packet, type Program,
 } from '../../vm/index.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_QUEUE } from '../../core/netfilter.js';
 import { eth, ext, ip4, ipv4, ipv6, packet, raw, tcp, udp, vlan } from './helpers/pkt.js';
@@ -387,6 +387,35 @@ describe('meta', () => {
     expect(a[4]).toBe(b2[4]);
     expect(a[4]).not.toBe(0);
     expect(a[8]).toBe(0);
+  });
+
+  it('the random compare record is the four expressions it replaces, at and around the threshold, on every engine', () => {
+    const mask = [0xff, 0xff, 0xff, 0x7f];
+    const env = (draw: number): VmEnv => {
+      const e = new VmEnv(1234, 0);
+      e.drawAt = () => draw;
+      return e;
+    };
+    for (const t of [0x2aaaaaab, 0x40000000, 0, 0x7fffffff, 0x80000000, 0xfffffffe]) {
+      const data = [t >>> 24, (t >>> 16) & 255, (t >>> 8) & 255, t & 255];
+      for (const op of [NFT_CMP_EQ, NFT_CMP_NEQ, NFT_CMP_LT, NFT_CMP_LTE, NFT_CMP_GT, NFT_CMP_GTE]) {
+        const four = oneRule((b) => {
+          emitMetaGet(b, R1, NFT_META_PRANDOM);
+          emitBitwise(b, R1, R1, mask, [0, 0, 0, 0]);
+          emitByteorder(b, NFT_BYTEORDER_HTON, R1, R1, 4, 4);
+          emitCmp(b, op, R1, data);
+        });
+        const one = oneRule((b) => emitRandomCmp(b, R1, op, mask, data));
+        expect(one.code.length).toBeLessThan(four.code.length);
+        for (const d of [t - 1, t, t + 1, t | 0x80000000, 0, -1]) {
+          const want = runOne('slow', four, 0, tcp22(), {}, env(d | 0));
+          for (const engine of ['interp', 'slow', 'jit', 'jit-runs'] as const) {
+            const got = runOne(engine, one, 0, tcp22(), {}, env(d | 0));
+            expect([engine, t, op, d, got.verdict, [...got.regs]]).toEqual([engine, t, op, d, want.verdict, [...want.regs]]);
+          }
+        }
+      }
+    }
   });
 
   it('meta set mark is seen by later rules; meta set nftrace records an event', () => {

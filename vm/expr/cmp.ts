@@ -101,7 +101,7 @@ export function disasmCmp(prog: Program, code: Int32Array, pc: number): string {
 }
 
 /** Compares `len` register bytes at slot with data; returns whether the op holds. */
-function cmpHolds(op: number, d: number): boolean {
+export function cmpHolds(op: number, d: number): boolean {
   switch (op) {
     case NFT_CMP_EQ: return d === 0;
     case NFT_CMP_NEQ: return d !== 0;

@@ -19,15 +19,29 @@
  *   packed word: bits 0-7 op, 8-13 NFT_META_* key, 14-18 slot, 19-20 len - 1,
  *                21 neq, 22-27 M_* index of the metadata field
  *   data:        as for PAYLOAD_CMP
+ *
+ * Op.RANDOM_CMP = four expressions, the lowering of a random draw against a
+ * threshold (xt_statistic --mode random, nft `meta random`): META_GET
+ * random + BITWISE32 of the same register with a mask and no xor +
+ * BYTEORDER hton of its 4 bytes + CMP of the 4 bytes against data:
+ * [packed word, mask, data]
+ *   packed word: bits 0-7 op, 8-12 slot, 13-15 NFT_CMP_* op
+ *   mask:        the bitwise mask, a host-order word
+ *   data:        the compared bytes as a host-order word
+ * The register ends as the four leave it: the masked draw in network order.
+ * The compiler emits it directly (emitRandomCmp): one record where the four
+ * take 19 words and a pool word.
  */
 import { OP_INFO, Op, Rec } from '../opcodes.js';
 import {
+  CMP_OP_NAMES, NFT_CMP_GTE, regSlot,
   M_CPU, M_IIF, M_LEN, M_MARK, M_OIF, M_PRIORITY, M_SECMARK, NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_CPU, NFT_META_IIF,
   NFT_META_LEN, NFT_META_MARK, NFT_META_OIF, NFT_META_PRIORITY, NFT_META_SECMARK, META_KEY_NAMES, checkRegStore,
 } from '../layout.js';
-import type { Program } from '../program.js';
-import { byteMask, fmtReg, type EvalCtx } from './common.js';
-import { ceLen, ceOp, ceSlot, cmpWord, fmtCmp32 } from './cmp.js';
+import { prandomU32, type Program } from '../program.js';
+import type { Emitter } from '../emit.js';
+import { byteMask, bytesToWord, fmtReg, fmtWord, type EvalCtx } from './common.js';
+import { ceLen, ceOp, ceSlot, cmpHolds, cmpWord, fmtCmp32 } from './cmp.js';
 import { Meta } from './meta.js';
 import { fmtPayload, payloadLoad, pfBase, pfKfastOk, pfLen, pfOffset, pfSlot, PayloadFast } from './payload.js';
 
@@ -187,4 +201,72 @@ export function evalFused(ctx: EvalCtx, pc: number): void {
   }
   ctx.regs.r32[mcSlot(w)] = ctx.pkt.meta[mcField(w)]!;
   cmpWord(ctx, (w & MetaCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
+}
+
+/** Op.RANDOM_CMP: the packed word's fields, and the mask and data words. */
+export const enum RandomCmp {
+  SLOT_SHIFT = 8,
+  SLOT_MASK = 31,
+  CMPOP_SHIFT = 13,
+  CMPOP_MASK = 7,
+  /** The word uses bits below this one. */
+  BITS = 16,
+  MASK = 1,
+  DATA = 2,
+  SIZE = 3,
+}
+
+/**
+ * `meta load random => reg`, `bitwise reg = (reg & mask) ^ 0`, `byteorder
+ * reg = hton(reg, 4, 4)`, `cmp <op> reg data` as one record; `mask` and
+ * `data` are 4 bytes in register (memory) order.
+ */
+export function emitRandomCmp(b: Emitter, reg: number, op: number, mask: ArrayLike<number>, data: ArrayLike<number>): void {
+  const slot = regSlot(reg);
+  b.emit([Op.RANDOM_CMP | (slot << RandomCmp.SLOT_SHIFT) | (op << RandomCmp.CMPOP_SHIFT), bytesToWord(mask, 4), bytesToWord(data, 4)]);
+}
+
+/** A host-order word with its bytes reversed (byteorder of 4 bytes; also the big-endian value of a host-order word's bytes). */
+export function bswap32(v: number): number {
+  return ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
+}
+
+export function validateRandomCmp(_prog: Program, code: Int32Array, pc: number): string | null {
+  const w = code[pc]!;
+  if (w >>> RandomCmp.BITS !== 0) return 'meta: unknown bits in a fused random compare';
+  if (((w >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK) > NFT_CMP_GTE) return 'cmp: unknown op (-EINVAL)';
+  const r = checkRegStore((w >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK, 4);
+  return r ? `meta: ${r}` : null;
+}
+
+/** The kernel's four lines. */
+export function disasmRandomCmp(_prog: Program, code: Int32Array, pc: number): string {
+  const w = code[pc]!;
+  const reg = fmtReg((w >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK);
+  const op = CMP_OP_NAMES[(w >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK];
+  return `load random => reg ${reg} ]\n  [ bitwise reg ${reg} = ( reg ${reg} & ${fmtWord(code[pc + RandomCmp.MASK]!, 4)}) ^ 0x00000000 ]\n`
+    + `  [ byteorder reg ${reg} = hton(reg ${reg}, 4, 4) ]\n  [ cmp ${op} reg ${reg} ${fmtWord(code[pc + RandomCmp.DATA]!, 4)}`;
+}
+
+/** The four, evaluated as the kernel evaluates them. */
+export function evalRandomCmp(ctx: EvalCtx, pc: number): void {
+  const code = ctx.prog.code;
+  const w = code[pc]!;
+  const slot = (w >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK;
+  const r32 = ctx.regs.r32;
+  r32[slot] = ctx.env.drawAt === null ? prandomU32(ctx.env) : ctx.env.drawAt(ctx.rule);
+  r32[slot] = r32[slot]! & code[pc + RandomCmp.MASK]!;
+  r32[slot] = bswap32(r32[slot]!);
+  cmpWord(ctx, (w >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK, slot, 4, code[pc + RandomCmp.DATA]!);
+}
+
+/**
+ * The compare of the four on a masked draw `v` (a host-order word): the
+ * register's bytes are v in network order, so memcmp against the data is
+ * the unsigned order of v and the data's big-endian value.
+ */
+export function randomCmpHolds(op: number, v: number, data: number): boolean {
+  const a = v >>> 0;
+  const b = bswap32(data) >>> 0;
+  return cmpHolds(op, a < b ? -1 : a > b ? 1 : 0);
 }

@@ -55,7 +55,7 @@ import { Range } from '../expr/range.js';
 import { Limit } from '../expr/limit.js';
 import { Payload, PayloadFast } from '../expr/payload.js';
 import { Cmp, CmpEq32 } from '../expr/cmp.js';
-import { MetaCmp, PayloadCmp } from '../expr/fused.js';
+import { bswap32, MetaCmp, PayloadCmp, RandomCmp } from '../expr/fused.js';
 import { XT_L4_HDRLEN } from '../expr/xtl4.js';
 import { CT_KEY, CT_REG, NFT_CT_DIRECTION, NFT_CT_MARK, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE } from '../expr/ct.js';
 import { JitSource, jitName, jitParam } from './src.js';
@@ -93,7 +93,7 @@ const CALLED_SET: ReadonlySet<number> = new Set(CALLED);
 const INLINED: ReadonlySet<number> = new Set([
   Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
   Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG, Op.CLASSIFY, Op.XT_L4,
-  Op.CT_GET, ...CALLED,
+  Op.CT_GET, Op.RANDOM_CMP, ...CALLED,
 ]);
 
 export function jitMode(op: number): JitMode {
@@ -544,6 +544,28 @@ r32[${slot}] = x;
 `;
       if ((e & MetaCmp.NEQ) === 0) emitTest(seg, new JitSource().js`(x << ${sh}) !== ${jitParam(k)}`);
       else emitTest(seg, new JitSource().js`(x << ${sh}) === ${jitParam(k)}`);
+      return false;
+    }
+    case Op.RANDOM_CMP: {
+      // a draw per rule: never pure, so a failing rule does not pass over the next ones
+      seg.pure = false;
+      const slot = (e >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK;
+      s.js`x = (env.drawAt === null ? prandomU32(env) : env.drawAt(${jitParam(rule)})) & ${jitParam(code[pc + RandomCmp.MASK]!)};
+r32[${slot}] = ((x & 255) << 24) | ((x & 65280) << 8) | ((x >>> 8) & 65280) | (x >>> 24);
+x = x ^ (-2147483648);
+`;
+      // unsigned order as signed order with the top bits flipped
+      const t = (bswap32(code[pc + RandomCmp.DATA]!) ^ -2147483648) | 0;
+      const c = new JitSource();
+      switch ((e >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK) {
+        case NFT_CMP_EQ: c.js`x !== ${jitParam(t)}`; break;
+        case NFT_CMP_NEQ: c.js`x === ${jitParam(t)}`; break;
+        case NFT_CMP_LT: c.js`x >= ${jitParam(t)}`; break;
+        case NFT_CMP_LTE: c.js`x > ${jitParam(t)}`; break;
+        case NFT_CMP_GT: c.js`x <= ${jitParam(t)}`; break;
+        default: c.js`x < ${jitParam(t)}`; // NFT_CMP_GTE
+      }
+      emitTest(seg, c);
       return false;
     }
     case Op.CMP_EQ32: {

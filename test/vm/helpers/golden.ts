@@ -7,7 +7,7 @@ import {
   emitByteorder, emitCmp, emitCounter, emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet,
   emitNumgen, emitPayload, emitRange, emitVerdict, type Program, NAT_DNAT, NFTA_FIB_F_DADDR, NFT_CT_MARK,
   NFT_CT_STATE, NFT_REJECT_ICMP_UNREACH, emitCtGet, emitCtSet, emitFib, emitNat, emitQueue, emitReject, emitXtL4,
-  emitXtMatchPorts, emitXtMatchTcpOpt, NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL,
+  emitXtMatchPorts, emitXtMatchTcpOpt, emitRandomCmp, NFT_CMP_LT, NFT_SET_ANONYMOUS, NFT_SET_CONSTANT, NFT_SET_INTERVAL,
 } from '../../../vm/index.js';
 import {
   NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
@@ -211,6 +211,17 @@ export const GOLDEN: Record<string, () => Program> = {
     b.rule('INPUT');
     emitCounter(b);
     emitQueue(b, 5, 1, 0);
+    return b.finish();
+  },
+  'legacy -A FORWARD -m statistic --mode random --probability 0.33333333349 -j ACCEPT; ! --probability 0.5 (four expressions, one record)': () => {
+    const b = filter();
+    b.rule('FORWARD');
+    emitRandomCmp(b, R1, NFT_CMP_LT, [0xff, 0xff, 0xff, 0x7f], [0x2a, 0xaa, 0xaa, 0xab]);
+    emitCounter(b);
+    emitVerdict(b, NF_ACCEPT);
+    b.rule('FORWARD');
+    emitRandomCmp(b, R1, NFT_CMP_GTE, [0xff, 0xff, 0xff, 0x7f], [0x40, 0, 0, 0]);
+    emitCounter(b);
     return b.finish();
   },
   'legacy -A INPUT -p tcp -m multiport --ports 22,80:90 -m tcp ! --tcp-option 8': () => {
