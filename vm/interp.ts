@@ -55,7 +55,7 @@ import { Numgen, reciprocalScale } from './expr/numgen.js';
 import { Limit, limitCost, limitOver } from './expr/limit.js';
 import { Payload, PayloadFast } from './expr/payload.js';
 import { Cmp, CmpEq32 } from './expr/cmp.js';
-import { bswap32, MetaCmp, PayloadCmp, RandomCmp, randomCmpHolds } from './expr/fused.js';
+import { bswap32, L4protoCmp, MetaCmp, PayloadCmp, RandomCmp, randomCmpHolds } from './expr/fused.js';
 import { execExtra } from './expr/extra.js';
 import { CLS_JUMP, clsPc } from './expr/classify.js';
 import { jitCode, jitDoChain, type JitCode } from './jit/index.js';
@@ -215,9 +215,24 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           pc += MetaCmp.SIZE;
           continue;
         }
+        case Op.L4PROTO_CMP: {
+          if ((meta[M_FLAGS]! & F_L4PROTO) === 0) {
+            pc = next;
+            continue;
+          }
+          const e = code[pc]!;
+          const x = meta[M_L4PROTO]! & 0xff;
+          r32[(e >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK] = x;
+          if ((x === e >>> L4protoCmp.PROTO_SHIFT) === ((e & L4protoCmp.NEQ) !== 0)) {
+            pc = next;
+            continue;
+          }
+          pc += L4protoCmp.SIZE;
+          continue;
+        }
         case Op.RANDOM_CMP: {
           const e = code[pc]!;
-          const x = (env.drawAt === null ? prandomU32(env) : env.drawAt(rule)) & code[pc + RandomCmp.MASK]!;
+          const x = (env.drawAt === null ? prandomU32(env) : env.drawAt(rule)) & RandomCmp.MASK;
           r32[(e >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK] = bswap32(x);
           if (!randomCmpHolds((e >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK, x, code[pc + RandomCmp.DATA]!)) {
             pc = next;
@@ -564,7 +579,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.TARGET:
           v = execExtra(prog, pc, pkt, regs, env, chain, rule);
           if (v === NFT_CONTINUE) {
-            pc += opSize(code[pc]!);
+            pc += opSize(code[pc]! & Rec.OP_MASK);
             continue;
           }
           if (v === NFT_BREAK) {

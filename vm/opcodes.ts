@@ -11,7 +11,7 @@
  * Kernel fast-path specialisations (nft_cmp_fast_ops, nft_payload_fast_ops,
  * nft_bitwise_fast_ops) are separate opcodes with the same meaning as the
  * generic one; they print in the kernel's generic form. Superinstructions
- * (PAYLOAD_CMP, META_CMP) are chosen by the builder's peephole pass in
+ * (PAYLOAD_CMP, META_CMP, L4PROTO_CMP) are chosen by the builder's peephole pass in
  * finish(), RANDOM_CMP by the statistic match's lowering: one record, one
  * dispatch, the same register writes as the expressions they replace,
  * printed back as the kernel's lines.
@@ -71,13 +71,13 @@ export const enum Op {
   CT_SET = 24,
   /** fib address type (vm/expr/fib.ts): [op, dreg, flags, local set, broadcast set]. */
   FIB = 25,
-  /** x_tables layer-4 guard (vm/expr/xtl4.ts): [op, hdrlen, flags]. */
+  /** x_tables layer-4 guard (vm/expr/xtl4.ts), packed: [op | hdrlen << 8 | flags << 16]. */
   XT_L4 = 26,
   /** reject (vm/expr/reject.ts): [op, type, code]. */
   REJECT = 27,
   /** queue (vm/expr/queue.ts): [op, num, total, flags]. */
   QUEUE = 28,
-  /** nat (vm/expr/nat.ts): [op, type, flags, pool, alen, minPort, maxPort, basePort]. */
+  /** nat (vm/expr/nat.ts): [op, info (type, address length, flags, base port), pool, port range]. */
   NAT = 29,
   /** classify (vm/expr/classify.ts), the optimizer's run prefilter: [op, pool offset of the classifier, id]. */
   CLASSIFY = 30,
@@ -91,8 +91,10 @@ export const enum Op {
   MATCH = 34,
   /** x_tables target inside nf_tables (vm/expr/compat.ts, nft_compat): [op, xt index]. */
   TARGET = 35,
-  /** superinstruction: meta load random + bitwise mask + byteorder hton + cmp of 4 bytes (vm/expr/fused.ts), packed: [op | operands, mask, data]. */
+  /** superinstruction: meta load random + bitwise & 0x7fffffff + byteorder hton + cmp of 4 bytes (vm/expr/fused.ts), packed: [op | operands, data]. */
   RANDOM_CMP = 36,
+  /** superinstruction: meta load l4proto + cmp eq/neq of its byte (vm/expr/fused.ts), packed: [op | operands]. */
+  L4PROTO_CMP = 37,
 }
 
 /** The first word of every record, and the rule header's words. */
@@ -108,7 +110,7 @@ export const enum Rec {
 }
 
 /** One past the highest opcode. */
-export const OP_MAX = 37;
+export const OP_MAX = 38;
 
 /** What an operand word means; the validator and the disassembler dispatch on it. */
 export type OperandKind =
@@ -186,17 +188,18 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.CT_GET, 'ct_get', 'ct', ['dreg', 'key', 'imm']),
   def(Op.CT_SET, 'ct_set', 'ct', ['sreg', 'key', 'imm']),
   def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set', 'flags']),
-  def(Op.XT_L4, 'xt_l4', 'xt_l4', ['len', 'flags']),
+  def(Op.XT_L4, 'xt_l4', 'xt_l4', [], true),
   def(Op.REJECT, 'reject', 'reject', ['imm', 'imm']),
   def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),
-  def(Op.NAT, 'nat', 'nat', ['imm', 'flags', 'pool', 'len', 'imm', 'imm', 'imm']),
+  def(Op.NAT, 'nat', 'nat', ['imm', 'pool', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
   def(Op.XT_SET_MATCH, 'xt_set_match', 'match', ['pool']),
   def(Op.XT_SET_TARGET, 'xt_set_target', 'target', ['pool']),
   def(Op.MATCH, 'match', 'match', ['xt']),
   def(Op.TARGET, 'target', 'target', ['xt']),
-  def(Op.RANDOM_CMP, 'random_cmp', 'meta', ['imm', 'imm'], true),
+  def(Op.RANDOM_CMP, 'random_cmp', 'meta', ['imm'], true),
+  def(Op.L4PROTO_CMP, 'l4proto_cmp', 'meta', [], true),
 ]);
 
 /** The opcode of a record's first word. */

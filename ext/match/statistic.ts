@@ -177,7 +177,7 @@ function lowerStatistic(c: LowerCtx, m: MatchNode): void {
       return;
     }
     // meta load random, bitwise & 0x7fffffff, byteorder hton, cmp: one record (vm/expr/fused.ts)
-    emitRandomCmp(c.b, r, d.invert ? NFT_CMP_GTE : NFT_CMP_LT, le32(0x7fffffff), be(d.probability >>> 0, 4));
+    emitRandomCmp(c.b, r, d.invert ? NFT_CMP_GTE : NFT_CMP_LT, be(d.probability >>> 0, 4));
   });
 }
 

@@ -78,7 +78,7 @@ describe('how the tier runs each opcode', () => {
       immediate: 'inline', immediate32: 'inline', verdict: 'inline', counter: 'inline', lookup: 'inline', numgen: 'fallback',
       limit: 'inline', log: 'inline', ct_get: 'inline', ct_set: 'call', fib: 'call', xt_l4: 'inline',
       reject: 'call', queue: 'call', nat: 'call', classify: 'inline', xt_match: 'fallback',
-      xt_set_match: 'call', xt_set_target: 'call', match: 'call', target: 'fallback', random_cmp: 'inline',
+      xt_set_match: 'call', xt_set_target: 'call', match: 'call', target: 'fallback', random_cmp: 'inline', l4proto_cmp: 'inline',
     });
     // an opcode added later gets the fallback without a change to the generator
     expect(jitMode(OP_MAX)).toBe('fallback');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   Bitwise, Bitwise32, Byteorder, Cmp, CmpEq32, Counter, EXPR_KINDS, Immediate, Limit, Log, Lookup, Meta, MetaCmp, Numgen, OP_INFO,
-  OP_MAX, Op, Payload, PayloadCmp, PayloadFast, Range, Rec, Verdict, opSize, ruleOffsets,
+  L4protoCmp, Nat, OP_MAX, Op, Payload, PayloadCmp, PayloadFast, RandomCmp, Range, Rec, Verdict, XtL4, opSize, ruleOffsets,
 } from '../../vm/index.js';
 import { GOLDEN } from './helpers/golden.js';
 
@@ -37,6 +37,7 @@ describe('OP_INFO', () => {
       [Op.BITWISE32, Bitwise32.SIZE], [Op.RANGE, Range.SIZE], [Op.BYTEORDER, Byteorder.SIZE], [Op.META_GET, Meta.SIZE],
       [Op.META_SET, Meta.SIZE], [Op.IMMEDIATE, Immediate.SIZE], [Op.IMMEDIATE32, Immediate.SIZE], [Op.VERDICT, Verdict.SIZE],
       [Op.COUNTER, Counter.SIZE], [Op.LOOKUP, Lookup.SIZE], [Op.NUMGEN, Numgen.SIZE], [Op.LIMIT, Limit.SIZE], [Op.LOG, Log.SIZE],
+      [Op.RANDOM_CMP, RandomCmp.SIZE], [Op.L4PROTO_CMP, L4protoCmp.SIZE], [Op.XT_L4, XtL4.SIZE], [Op.NAT, Nat.SIZE],
     ];
     for (const [op, size] of sizes) expect([OP_INFO[op]!.name, size]).toEqual([OP_INFO[op]!.name, OP_INFO[op]!.size]);
     // the interpreter reads record words through these names, not numeric offsets

@@ -5,7 +5,7 @@
  * calls here. Returns NFT_CONTINUE, NFT_BREAK, a verdict, or CLS_JUMP
  * (classify: go on at clsPc[0]).
  */
-import { Op } from '../opcodes.js';
+import { Op, Rec } from '../opcodes.js';
 import { NFT_BREAK } from '../layout.js';
 import type { NftRegs, Program, VmEnv } from '../program.js';
 import type { Packet } from '../packet.js';
@@ -25,7 +25,7 @@ export const EXTRA_OPS: ReadonlySet<number> = new Set([Op.CT_GET, Op.CT_SET, Op.
 
 export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs, env: VmEnv, chain: number, rule: number): number {
   const code = prog.code;
-  switch (code[pc]) {
+  switch (code[pc]! & Rec.OP_MASK) {
     case Op.CT_GET:
     case Op.CT_SET:
       return execCt(code, pc, pkt, regs, env);

@@ -20,21 +20,24 @@
  *                21 neq, 22-27 M_* index of the metadata field
  *   data:        as for PAYLOAD_CMP
  *
+ * Op.L4PROTO_CMP = META_GET l4proto (BREAK without a layer-4 protocol) +
+ * CMP_EQ32 eq/neq of its 1 byte in the same register, the first two
+ * expressions of nearly every iptables rule with `-p`: [packed word]
+ *   packed word: bits 0-7 op, 8-12 slot, 13 neq, 16-23 the protocol
+ *
  * Op.RANDOM_CMP = four expressions, the lowering of a random draw against a
- * threshold (xt_statistic --mode random, nft `meta random`): META_GET
- * random + BITWISE32 of the same register with a mask and no xor +
- * BYTEORDER hton of its 4 bytes + CMP of the 4 bytes against data:
- * [packed word, mask, data]
+ * threshold (xt_statistic --mode random): META_GET random + BITWISE32 of
+ * the same register with mask 0x7fffffff and no xor + BYTEORDER hton of its
+ * 4 bytes + CMP of the 4 bytes against data: [packed word, data]
  *   packed word: bits 0-7 op, 8-12 slot, 13-15 NFT_CMP_* op
- *   mask:        the bitwise mask, a host-order word
  *   data:        the compared bytes as a host-order word
  * The register ends as the four leave it: the masked draw in network order.
- * The compiler emits it directly (emitRandomCmp): one record where the four
- * take 19 words and a pool word.
+ * The compiler emits it directly (emitRandomCmp): 2 words where the four
+ * take 19 and a pool word.
  */
 import { OP_INFO, Op, Rec } from '../opcodes.js';
 import {
-  CMP_OP_NAMES, NFT_CMP_GTE, regSlot,
+  CMP_OP_NAMES, NFT_CMP_GTE, regSlot, F_L4PROTO, M_FLAGS, M_L4PROTO, NFT_META_L4PROTO,
   M_CPU, M_IIF, M_LEN, M_MARK, M_OIF, M_PRIORITY, M_SECMARK, NFT_BREAK, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_META_CPU, NFT_META_IIF,
   NFT_META_LEN, NFT_META_MARK, NFT_META_OIF, NFT_META_PRIORITY, NFT_META_SECMARK, META_KEY_NAMES, checkRegStore,
 } from '../layout.js';
@@ -73,6 +76,18 @@ export const enum MetaCmp {
   BITS = 28,
   DATA = 1,
   SIZE = 2,
+}
+
+/** Op.L4PROTO_CMP: the packed word's fields. */
+export const enum L4protoCmp {
+  SLOT_SHIFT = 8,
+  SLOT_MASK = 31,
+  /** Bit 13: neq. */
+  NEQ = 0x2000,
+  PROTO_SHIFT = 16,
+  /** The word uses bits below this one. */
+  BITS = 24,
+  SIZE = 1,
 }
 
 /** The metadata field a META_CMP key copies, or -1 when the key cannot be fused. */
@@ -128,6 +143,11 @@ export function fuseRule(words: ArrayLike<number>, fixups: { at: number }[]): nu
         i += size + 2;
         continue;
       }
+      if (op === Op.META_GET && w === Op.META_GET && words[i + Meta.REG] === slot && words[i + Meta.KEY] === NFT_META_L4PROTO && len === 1) {
+        out.push(Op.L4PROTO_CMP | (slot << L4protoCmp.SLOT_SHIFT) | (ceOp(nw) === NFT_CMP_NEQ ? L4protoCmp.NEQ : 0) | ((data & 0xff) << L4protoCmp.PROTO_SHIFT));
+        i += size + 2;
+        continue;
+      }
       if (op === Op.META_GET && w === Op.META_GET && words[i + Meta.REG] === slot) {
         const key = words[i + Meta.KEY]!;
         const field = metaCmpField(key);
@@ -156,6 +176,11 @@ const NO_MOVES: number[] = [];
 
 export function validateFused(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
+  if ((w & Rec.OP_MASK) === Op.L4PROTO_CMP) {
+    if (w >>> L4protoCmp.BITS !== 0 || (w & 0xc000) !== 0) return 'meta: unknown bits in a fused l4proto compare';
+    const r = checkRegStore((w >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK, 4);
+    return r ? `meta: ${r}` : null;
+  }
   const data = code[pc + 1]!;
   if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
     if (w >>> PayloadCmp.BITS !== 0) return 'payload: unknown bits in a fused load and compare';
@@ -178,6 +203,11 @@ export function validateFused(_prog: Program, code: Int32Array, pc: number): str
 /** Two lines, the kernel's: disasmRuleAt wraps the result in `[ <expr> ...]`, the inner `]\n  [ cmp` splits it. */
 export function disasmFused(_prog: Program, code: Int32Array, pc: number): string {
   const w = code[pc]!;
+  if ((w & Rec.OP_MASK) === Op.L4PROTO_CMP) {
+    const slot = (w >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK;
+    const cmp = fmtCmp32((w & L4protoCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, slot, 1, w >>> L4protoCmp.PROTO_SHIFT);
+    return `load l4proto => reg ${fmtReg(slot)} ]\n  [ cmp ${cmp}`;
+  }
   const data = code[pc + 1]!;
   if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
     const cmp = fmtCmp32((w & PayloadCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, pfSlot(w), pfLen(w), data);
@@ -192,6 +222,17 @@ export function disasmFused(_prog: Program, code: Int32Array, pc: number): strin
 export function evalFused(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const w = code[pc]!;
+  if ((w & Rec.OP_MASK) === Op.L4PROTO_CMP) {
+    const meta = ctx.pkt.meta;
+    if ((meta[M_FLAGS]! & F_L4PROTO) === 0) {
+      ctx.code = NFT_BREAK;
+      return;
+    }
+    const slot = (w >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK;
+    ctx.regs.r32[slot] = meta[M_L4PROTO]! & 0xff;
+    cmpWord(ctx, (w & L4protoCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, slot, 1, w >>> L4protoCmp.PROTO_SHIFT);
+    return;
+  }
   const data = code[pc + 1]!;
   if ((w & Rec.OP_MASK) === Op.PAYLOAD_CMP) {
     payloadLoad(ctx, pfSlot(w), pfBase(w), pfOffset(w), pfLen(w), (w & PayloadFast.KFAST) !== 0);
@@ -203,7 +244,7 @@ export function evalFused(ctx: EvalCtx, pc: number): void {
   cmpWord(ctx, (w & MetaCmp.NEQ) !== 0 ? NFT_CMP_NEQ : NFT_CMP_EQ, mcSlot(w), mcLen(w), data);
 }
 
-/** Op.RANDOM_CMP: the packed word's fields, and the mask and data words. */
+/** Op.RANDOM_CMP: the packed word's fields, and the data word. */
 export const enum RandomCmp {
   SLOT_SHIFT = 8,
   SLOT_MASK = 31,
@@ -211,19 +252,20 @@ export const enum RandomCmp {
   CMPOP_MASK = 7,
   /** The word uses bits below this one. */
   BITS = 16,
-  MASK = 1,
-  DATA = 2,
-  SIZE = 3,
+  /** The bitwise mask of the four (xt_statistic's: the draw's low 31 bits). */
+  MASK = 0x7fffffff,
+  DATA = 1,
+  SIZE = 2,
 }
 
 /**
- * `meta load random => reg`, `bitwise reg = (reg & mask) ^ 0`, `byteorder
- * reg = hton(reg, 4, 4)`, `cmp <op> reg data` as one record; `mask` and
- * `data` are 4 bytes in register (memory) order.
+ * `meta load random => reg`, `bitwise reg = (reg & 0x7fffffff) ^ 0`,
+ * `byteorder reg = hton(reg, 4, 4)`, `cmp <op> reg data` as one record;
+ * `data` is 4 bytes in register (memory) order.
  */
-export function emitRandomCmp(b: Emitter, reg: number, op: number, mask: ArrayLike<number>, data: ArrayLike<number>): void {
+export function emitRandomCmp(b: Emitter, reg: number, op: number, data: ArrayLike<number>): void {
   const slot = regSlot(reg);
-  b.emit([Op.RANDOM_CMP | (slot << RandomCmp.SLOT_SHIFT) | (op << RandomCmp.CMPOP_SHIFT), bytesToWord(mask, 4), bytesToWord(data, 4)]);
+  b.emit([Op.RANDOM_CMP | (slot << RandomCmp.SLOT_SHIFT) | (op << RandomCmp.CMPOP_SHIFT), bytesToWord(data, 4)]);
 }
 
 /** A host-order word with its bytes reversed (byteorder of 4 bytes; also the big-endian value of a host-order word's bytes). */
@@ -244,7 +286,7 @@ export function disasmRandomCmp(_prog: Program, code: Int32Array, pc: number): s
   const w = code[pc]!;
   const reg = fmtReg((w >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK);
   const op = CMP_OP_NAMES[(w >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK];
-  return `load random => reg ${reg} ]\n  [ bitwise reg ${reg} = ( reg ${reg} & ${fmtWord(code[pc + RandomCmp.MASK]!, 4)}) ^ 0x00000000 ]\n`
+  return `load random => reg ${reg} ]\n  [ bitwise reg ${reg} = ( reg ${reg} & ${fmtWord(RandomCmp.MASK, 4)}) ^ 0x00000000 ]\n`
     + `  [ byteorder reg ${reg} = hton(reg ${reg}, 4, 4) ]\n  [ cmp ${op} reg ${reg} ${fmtWord(code[pc + RandomCmp.DATA]!, 4)}`;
 }
 
@@ -255,7 +297,7 @@ export function evalRandomCmp(ctx: EvalCtx, pc: number): void {
   const slot = (w >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK;
   const r32 = ctx.regs.r32;
   r32[slot] = ctx.env.drawAt === null ? prandomU32(ctx.env) : ctx.env.drawAt(ctx.rule);
-  r32[slot] = r32[slot]! & code[pc + RandomCmp.MASK]!;
+  r32[slot] = r32[slot]! & RandomCmp.MASK;
   r32[slot] = bswap32(r32[slot]!);
   cmpWord(ctx, (w >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK, slot, 4, code[pc + RandomCmp.DATA]!);
 }

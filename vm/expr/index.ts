@@ -49,6 +49,7 @@ table[Op.PAYLOAD] = payload;
 table[Op.PAYLOAD_FAST] = payload;
 table[Op.PAYLOAD_CMP] = { validate: validateFused, disasm: disasmFused, eval: evalFused };
 table[Op.META_CMP] = { validate: validateFused, disasm: disasmFused, eval: evalFused };
+table[Op.L4PROTO_CMP] = { validate: validateFused, disasm: disasmFused, eval: evalFused };
 table[Op.RANDOM_CMP] = { validate: validateRandomCmp, disasm: disasmRandomCmp, eval: evalRandomCmp };
 table[Op.CMP] = cmp;
 table[Op.CMP_EQ32] = cmp;

@@ -55,8 +55,8 @@ import { Range } from '../expr/range.js';
 import { Limit } from '../expr/limit.js';
 import { Payload, PayloadFast } from '../expr/payload.js';
 import { Cmp, CmpEq32 } from '../expr/cmp.js';
-import { bswap32, MetaCmp, PayloadCmp, RandomCmp } from '../expr/fused.js';
-import { XT_L4_HDRLEN } from '../expr/xtl4.js';
+import { bswap32, L4protoCmp, MetaCmp, PayloadCmp, RandomCmp } from '../expr/fused.js';
+import { xtL4Hdrlen } from '../expr/xtl4.js';
 import { CT_KEY, CT_REG, NFT_CT_DIRECTION, NFT_CT_MARK, NFT_CT_STATE, NFT_CT_STATUS, NFT_CT_XT_STATE } from '../expr/ct.js';
 import { JitSource, jitName, jitParam } from './src.js';
 
@@ -93,7 +93,7 @@ const CALLED_SET: ReadonlySet<number> = new Set(CALLED);
 const INLINED: ReadonlySet<number> = new Set([
   Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
   Op.META_GET, Op.IMMEDIATE, Op.IMMEDIATE32, Op.VERDICT, Op.COUNTER, Op.LOOKUP, Op.LIMIT, Op.LOG, Op.CLASSIFY, Op.XT_L4,
-  Op.CT_GET, Op.RANDOM_CMP, ...CALLED,
+  Op.CT_GET, Op.RANDOM_CMP, Op.L4PROTO_CMP, ...CALLED,
 ]);
 
 export function jitMode(op: number): JitMode {
@@ -403,7 +403,7 @@ const MAY_WRITE: ReadonlySet<number> = new Set([Op.TARGET]);
 
 /** Records whose inlined code only reads the packet and registers and writes registers (Segment.pure). */
 const PURE: ReadonlySet<number> = new Set([
-  Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
+  Op.PAYLOAD, Op.PAYLOAD_FAST, Op.PAYLOAD_CMP, Op.META_CMP, Op.L4PROTO_CMP, Op.CMP, Op.CMP_EQ32, Op.BITWISE, Op.BITWISE32, Op.RANGE,
   Op.IMMEDIATE, Op.IMMEDIATE32, Op.META_GET,
 ]);
 
@@ -546,11 +546,24 @@ r32[${slot}] = x;
       else emitTest(seg, new JitSource().js`(x << ${sh}) === ${jitParam(k)}`);
       return false;
     }
+    case Op.L4PROTO_CMP: {
+      // F_L4PROTO and the protocol do not change during a run (emitMetaGet)
+      const slot = (e >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK;
+      s.js`if (!l4ok) break r;
+x = l4;
+r32[${slot}] = x;
+`;
+      seg.xslot = slot;
+      seg.xset = true;
+      if ((e & L4protoCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(e >>> L4protoCmp.PROTO_SHIFT)}`);
+      else emitTest(seg, new JitSource().js`x === ${jitParam(e >>> L4protoCmp.PROTO_SHIFT)}`);
+      return false;
+    }
     case Op.RANDOM_CMP: {
       // a draw per rule: never pure, so a failing rule does not pass over the next ones
       seg.pure = false;
       const slot = (e >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK;
-      s.js`x = (env.drawAt === null ? prandomU32(env) : env.drawAt(${jitParam(rule)})) & ${jitParam(code[pc + RandomCmp.MASK]!)};
+      s.js`x = (env.drawAt === null ? prandomU32(env) : env.drawAt(${jitParam(rule)})) & ${RandomCmp.MASK};
 r32[${slot}] = ((x & 255) << 24) | ((x & 65280) << 8) | ((x >>> 8) & 65280) | (x >>> 24);
 x = x ^ (-2147483648);
 `;
@@ -713,7 +726,7 @@ diff = cmp8(r8, ${sr}, pool8, ${jitParam(t)}, ${len});
     case Op.XT_L4:
       // the header readable in full at a first fragment: go on; anything else
       // (no match, the offset-1 rule, a hotdrop) through execXtL4
-      s.js`if (th < 0 || th + ${code[pc + XT_L4_HDRLEN]!} > end) {
+      s.js`if (th < 0 || th + ${xtL4Hdrlen(e)} > end) {
 `;
       emitFallback(s, chain, rule, pc, next);
       s.js`}
