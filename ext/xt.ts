@@ -135,16 +135,23 @@ export interface XtSockets {
    */
   lookup(family: 4 | 6, proto: number, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, ifindex: number): XtSock | undefined;
   /**
-   * nf_tproxy_get_sock_v4(): with `established`, a TCP connection
-   * (inet_lookup_established) or a connected UDP socket bound to an
-   * address; otherwise a TCP listener (inet_lookup_listener, wildcard ones
-   * included) or an unconnected UDP socket.
+   * nf_tproxy_get_sock_v4() / nf_tproxy_get_sock_v6(): with `established`,
+   * a TCP connection (inet_lookup_established) or a connected UDP socket
+   * bound to an address; otherwise a TCP listener (inet_lookup_listener /
+   * inet6_lookup_listener, wildcard ones included) or an unconnected UDP
+   * socket. Addresses as host-order words (1 for IPv4, 4 for IPv6).
    */
-  tproxyLookup(proto: number, saddr: number, sport: number, daddr: number, dport: number, ifindex: number, established: boolean): XtSock | undefined;
+  tproxyLookup(family: 4 | 6, proto: number, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, ifindex: number, established: boolean): XtSock | undefined;
   /** Socket number `index` (a packet's M_SK_INDEX). */
   byIndex(index: number): XtSock | undefined;
   /** nf_tproxy_laddr4(): the first address of device `ifindex` that is not secondary, 0 for none. */
   primaryAddr4(ifindex: number): number;
+  /**
+   * nf_tproxy_laddr6(): the first address in device `ifindex`'s list (the
+   * order `ip -j addr` dumps it in) that is neither tentative nor
+   * deprecated, into `out` (4 host-order words); false for none.
+   */
+  firstAddr6(ifindex: number, out: Uint32Array): boolean;
 }
 
 /** The node's routing as the node-context matches reach it (hooks/ implements it over the snapshot's routes and rules). */

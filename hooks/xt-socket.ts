@@ -49,19 +49,26 @@ export class NodeXtSockets implements XtSockets {
     return 0;
   }
 
-  tproxyLookup(proto: number, saddr: number, sport: number, daddr: number, dport: number, ifindex: number, established: boolean): XtSock | undefined {
+  firstAddr6(ifindex: number, out: Uint32Array): boolean {
+    for (const a of this.node.addresses) {
+      if (a.family !== 6 || a.ifindex !== ifindex || a.tentative || a.deprecated) continue;
+      out.set(a.local.w);
+      return true;
+    }
+    return false;
+  }
+
+  tproxyLookup(family: 4 | 6, proto: number, saddr: ArrayLike<number>, sport: number, daddr: ArrayLike<number>, dport: number, ifindex: number, established: boolean): XtSock | undefined {
     const t = this.node.sockets;
     if (!t || (proto !== 6 && proto !== 17)) return undefined;
     const dev = this.node.linksByIndex.get(ifindex)?.name ?? '';
-    const sa = [saddr];
-    const da = [daddr];
     if (proto === 6) {
-      const s = established ? lookupConnection(t, 4, sa, sport, da, dport, dev) : lookupListener(t, 'tcp', 4, da, dport, dev);
+      const s = established ? lookupConnection(t, family, saddr, sport, daddr, dport, dev) : lookupListener(t, 'tcp', family, daddr, dport, dev);
       return s && this.sock(s);
     }
-    const x = this.udp(4, sa, sport, da, dport, dev);
+    const x = this.udp(family, saddr, sport, daddr, dport, dev);
     if (!x) return undefined;
-    // udp4_lib_lookup() then: established wants a connected socket bound to an address, listener an unconnected one
+    // udp4_lib_lookup() / udp6_lib_lookup() then: established wants a connected socket bound to an address, listener an unconnected one
     const connected = socketAtIndex(t, x.index)?.peer !== undefined;
     return (established ? connected && !x.wildcard : !connected) ? x : undefined;
   }

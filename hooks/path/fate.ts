@@ -22,7 +22,7 @@ export type DropReason =
   | 'ttl' // ip_forward: TTL <= 1, ICMP time exceeded
   | 'mtu' // ip_forward: DF set and larger than the egress MTU, ICMP fragmentation needed
   | 'not-host' // ip_forward: a forwarded packet that was not PACKET_HOST (link-layer broadcast/multicast)
-  | 'has-socket' // ip_forward: a packet with a socket (skb->sk: TPROXY gave it one) is not forwarded
+  | 'has-socket' // ip_forward, ip6_forward: a packet with a socket (skb->sk: TPROXY gave it one) is not forwarded
   | 'multicast' // a multicast group no device joined (multicast routing is not modelled)
   | 'reassembly' // a fragment held for reassembly (ip_local_deliver / nf_defrag), never completed here
   | 'ipv6-disabled'

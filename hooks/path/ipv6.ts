@@ -31,7 +31,7 @@
 import type { Link, Node } from '../snapshot/node.js';
 import { formatIPv6 } from '../route/addr.js';
 import {
-  M_LEN, M_NHOFF, M_PKTTYPE, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST,
+  M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, SK_ASSIGNED,
 } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
@@ -153,6 +153,7 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
     return dropped('ip-forward-off', `${formatIPv6(words(d, nh + 24))} is not local and the node does not forward IPv6 (net.ipv6.conf.all.forwarding = 0)`);
   }
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip6_forward)`);
+  if (m[M_SK] === SK_ASSIGNED) return dropped('has-socket', 'TPROXY gave the packet a local socket: it is not forwarded (ip6_forward: skb->sk)');
   if (d[nh + 7]! <= 1) {
     ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_TIME_EXCEED, 0, 0, dev, ctx);
     return dropped('ttl', `hop limit ${d[nh + 7]} exceeded in transit (ICMPv6 time exceeded sent, FORWARD not reached)`);

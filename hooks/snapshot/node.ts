@@ -48,6 +48,8 @@ export interface Address {
   readonly secondary: boolean;
   readonly noprefixroute: boolean;
   readonly tentative: boolean;
+  /** IFA_F_DEPRECATED: an IPv6 address whose preferred lifetime has run out. */
+  readonly deprecated: boolean;
   readonly metric: number;
   readonly label: string;
 }

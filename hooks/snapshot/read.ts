@@ -128,7 +128,7 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
     });
     const lo = (s: string, plen: number): Address => ({
       family: s.includes(':') ? 6 : 4, dev: 'lo', ifindex: 1, local: parseAddr(s)!, prefixlen: plen, broadcast: undefined, scope: 'host',
-      secondary: false, noprefixroute: false, tentative: false, metric: 0, label: s.includes(':') ? '' : 'lo',
+      secondary: false, noprefixroute: false, tentative: false, deprecated: false, metric: 0, label: s.includes(':') ? '' : 'lo',
     });
     addresses.push(lo('127.0.0.1', 8), lo('::1', 128));
   }
@@ -308,6 +308,7 @@ function parseAddrInfo(p: JsonPath, o: JsonObject, links: Map<string, Link>): Ad
       secondary,
       noprefixroute: e.noprefixroute === true,
       tentative: e.tentative === true,
+      deprecated: e.deprecated === true,
       metric: e.metric === undefined ? 0 : int(q.child(e, 'metric'), e.metric),
       label: typeof e.label === 'string' ? e.label : '',
     });

@@ -579,10 +579,10 @@ export function ipsetSaveDiffs(kernelText: string, nfvmText: string, skew = 5): 
  * veth0), waits for the node to take them, and returns every counter of
  * the node's `iptables-BACKEND-save -c` (OUTPUT and POSTROUTING too).
  */
-export async function injectAndCount(ns: { s: string; n: string }, pcap: string, backend: 'legacy' | 'nft'): Promise<Map<string, KernelCounter>> {
+export async function injectAndCount(ns: { s: string; n: string }, pcap: string, backend: 'legacy' | 'nft', family: 'ip' | 'ip6' = 'ip'): Promise<Map<string, KernelCounter>> {
   const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
   if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
   await new Promise((r) => setTimeout(r, 300));
-  const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c']);
-  return flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }), true);
+  const save = await run('ip', ['netns', 'exec', ns.n, `${family === 'ip6' ? 'ip6tables' : 'iptables'}-${backend}-save`, '-c']);
+  return flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true, family }), true);
 }
