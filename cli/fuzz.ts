@@ -161,8 +161,6 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
     }
     ifaces = [...node.links.keys()];
     opts.localAddrs = node.addresses.filter((x) => x.family === (family === 'ip6' ? 6 : 4)).map((x) => wordBytes(x.local.w));
-    // each address's local route goes out its own device (addrtype --limit-iface-in/out)
-    opts.localRoutes = node.addresses.filter((x) => x.family === 4).map((x) => ({ addr: wordBytes(x.local.w), broadcast: false, ifindex: x.ifindex }));
     local6 = node.addresses.filter((x) => x.family === 6 && x.dev !== 'lo').map((x) => formatAddr(x.local));
   } else {
     file = inputName(src);
@@ -171,7 +169,6 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
     rs = parseRestore(text, { file, family });
     // a node's local table holds at least lo's 127.0.0.1 (::1)
     opts.localAddrs = [family === 'ip6' ? Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1) : Uint8Array.of(127, 0, 0, 1)];
-    opts.localRoutes = family === 'ip6' ? [] : [{ addr: Uint8Array.of(127, 0, 0, 1), broadcast: false, ifindex: 1 }];
   }
   opts.file = file;
   const v6 = rs.family === 'ip6';

@@ -185,13 +185,6 @@ export type { MatchNode };
  * conntrack (vm/ct-env.ts). The lowering and the reference faces of the
  * extensions read it.
  */
-/** A host route of the IPv4 local table and its device (EngineOptions.localRoutes). */
-export interface LocalRoute {
-  readonly addr: Uint8Array;
-  readonly broadcast: boolean;
-  readonly ifindex: number;
-}
-
 export interface EngineOptions {
   /** Seed of the pseudo-random generator (`statistic --mode random`), default 1. */
   seed?: number;
@@ -204,12 +197,6 @@ export interface EngineOptions {
   /** The node's local addresses, for `addrtype` (LOCAL), and its broadcast addresses. */
   localAddrs?: readonly Uint8Array[];
   broadcastAddrs?: readonly Uint8Array[];
-  /**
-   * The IPv4 local table's host routes with the ifindex of their device
-   * (`local 10.0.0.1 dev eth0`, `broadcast 10.0.0.255 dev eth0`), for
-   * `addrtype --limit-iface-in/out`; without it such a rule is refused.
-   */
-  localRoutes?: readonly LocalRoute[];
   /** The node's conntrack table and NAT core: the NAT and CT targets act through it, the conntrack matches read it. */
   ct?: NfCtEnv;
   /** The node's ipsets: the set match and the SET target look up and change them. */

@@ -13,7 +13,7 @@ import { NEXTHDR_AUTH, NEXTHDR_FRAGMENT, NEXTHDR_NONE, NEXTHDR_ROUTING, ipv6ExtH
 import type { NfCtEnv } from '../vm/ct-env.js';
 import { XtState } from './xtstate.js';
 import { Xorshift32 } from '../vm/random.js';
-import type { EngineOptions, LocalRoute } from './types.js';
+import type { EngineOptions } from './types.js';
 import { IFNAMSIZ } from '../vm/layout.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
@@ -37,8 +37,6 @@ export interface XtEnv {
   rng: Xorshift32;
   localAddrs: readonly Uint8Array[];
   broadcastAddrs: readonly Uint8Array[];
-  /** EngineOptions.localRoutes (undefined: not given). */
-  localRoutes: readonly LocalRoute[] | undefined;
   /** Recording of TargetActions (on with tracing). */
   recording: boolean;
   actions: TargetAction[];
@@ -186,7 +184,6 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     rng: o.random ?? new Xorshift32(o.seed ?? 1),
     localAddrs: o.localAddrs ?? [],
     broadcastAddrs: o.broadcastAddrs ?? [],
-    localRoutes: o.localRoutes,
     recording: false,
     actions: [],
     reject: undefined,

@@ -34,7 +34,6 @@ import { defragOps } from './defrag.js';
 import { NodeXtFib } from './xt-fib.js';
 import { NodeXtSockets } from './xt-socket.js';
 import { parsePfOs } from '../ext/osf.js';
-import type { LocalRoute } from '../ext/types.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
@@ -101,21 +100,16 @@ export interface PacketInput {
   ct?: CtSpec;
 }
 
-/** Per-address lists for `addrtype` (the local table's host routes, IPv4 ones with their devices). */
-function addrLists(node: Node): { localAddrs: Uint8Array[]; broadcastAddrs: Uint8Array[]; localRoutes: LocalRoute[] } {
+/** Per-address lists for `addrtype` (the local table's host routes). */
+function addrLists(node: Node): { localAddrs: Uint8Array[]; broadcastAddrs: Uint8Array[] } {
   const localAddrs: Uint8Array[] = [];
   const broadcastAddrs: Uint8Array[] = [];
-  const localRoutes: LocalRoute[] = [];
   const tbl = node.fib4.tables.get(RT_TABLE_LOCAL);
   const bytes = (v: number) => Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
   for (const r of tbl ? tbl.routes() : []) {
     if (r.plen !== 32 && !(r.type === RTN_LOCAL && r.dst.w[0]! >>> 24 === 127)) continue;
-    if (r.type !== RTN_LOCAL && r.type !== RTN_BROADCAST) continue;
-    const addr = bytes(r.dst.w[0]!);
-    (r.type === RTN_LOCAL ? localAddrs : broadcastAddrs).push(addr);
-    const dev = r.nexthops[0]?.dev;
-    const ifindex = dev === undefined ? undefined : node.links.get(dev)?.ifindex;
-    if (r.plen === 32 && ifindex !== undefined) localRoutes.push({ addr, broadcast: r.type === RTN_BROADCAST, ifindex });
+    if (r.type === RTN_LOCAL) localAddrs.push(bytes(r.dst.w[0]!));
+    else if (r.type === RTN_BROADCAST) broadcastAddrs.push(bytes(r.dst.w[0]!));
   }
   const t6 = node.fib6.tables.get(RT_TABLE_LOCAL);
   for (const r of t6 ? t6.routes() : []) {
@@ -127,7 +121,7 @@ function addrLists(node: Node): { localAddrs: Uint8Array[]; broadcastAddrs: Uint
     }
     localAddrs.push(b);
   }
-  return { localAddrs, broadcastAddrs, localRoutes };
+  return { localAddrs, broadcastAddrs };
 }
 
 export class NodeModel {

@@ -69,7 +69,7 @@ export const enum Op {
   CT_GET = 23,
   /** ct set: [op, sreg, key, dir]. */
   CT_SET = 24,
-  /** fib address type (vm/expr/fib.ts): [op, dreg, flags, local set, broadcast set, lo, local dev set, broadcast dev set]. */
+  /** fib address type (vm/expr/fib.ts): [op, dreg, flags, local set, broadcast set]. */
   FIB = 25,
   /** x_tables layer-4 guard (vm/expr/xtl4.ts), packed: [op | hdrlen << 8 | flags << 16]. */
   XT_L4 = 26,
@@ -187,7 +187,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.LOG, 'log', 'log', ['str', 'imm', 'imm', 'imm', 'imm', 'imm']),
   def(Op.CT_GET, 'ct_get', 'ct', ['dreg', 'key', 'imm']),
   def(Op.CT_SET, 'ct_set', 'ct', ['sreg', 'key', 'imm']),
-  def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set', 'flags', 'set', 'set']),
+  def(Op.FIB, 'fib', 'fib', ['dreg', 'flags', 'set', 'set', 'flags']),
   def(Op.XT_L4, 'xt_l4', 'xt_l4', [], true),
   def(Op.REJECT, 'reject', 'reject', ['imm', 'imm']),
   def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),

@@ -11,13 +11,12 @@
  * BROADCAST and PROHIBIT..XRESOLVE types are refused.
  */
 import { fail } from '../../core/errors.js';
-import { Hook, type Family, type MatchNode } from '../../core/ast.js';
-import type { EngineOptions, LocalRoute, MatchModule } from '../types.js';
-import type { Backend } from '../../core/netfilter.js';
+import { Hook, type MatchNode } from '../../core/ast.js';
+import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
-import { M_IIF, M_OIF, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_SET_CONSTANT } from '../../vm/layout.js';
+import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_SET_CONSTANT } from '../../vm/layout.js';
 import { NftSet } from '../../vm/set.js';
-import { NFTA_FIB_F_DADDR, NFTA_FIB_F_IIF, NFTA_FIB_F_OIF, NFTA_FIB_F_SADDR, emitCmp, emitFib, emitLookup } from '../../vm/expr/index.js';
+import { NFTA_FIB_F_DADDR, NFTA_FIB_F_SADDR, emitCmp, emitFib, emitLookup } from '../../vm/expr/index.js';
 import { le32, type LowerCtx } from '../lower.js';
 import { NotModelled, type MatchFn, type XtActionParam } from '../xt.js';
 
@@ -142,19 +141,8 @@ export const addrtype: MatchModule<AddrtypeData> = {
  * a fib load of the RTN_* type, then cmp (one type) or a lookup in an
  * anonymous set of the types (XT_ADDRTYPE_x = 1 << RTN_x). The node's local
  * and broadcast addresses (EngineOptions) become two sets of the Program.
- * --limit-iface-in/out (IPv4) are nft's `fib daddr . iif type` (and `. oif`):
- * two more sets of (address, ifindex of its local-table route's device)
- * keys from EngineOptions.localRoutes. IPv6 with them is refused: the
- * kernel's answer there needs the route lookup bound to the device
- * (match_lookup_rt6 with flowi6_oif), which the model does not make.
+ * --limit-iface-in/out are not modelled (the whole node's addresses count).
  */
-const NO_LIMIT6 = '--limit-iface-in/--limit-iface-out for IPv6: match_lookup_rt6() looks the address up in the routes bound to the device, which is not modelled';
-const NO_ROUTES = '--limit-iface-in/--limit-iface-out: the node\'s local addresses are given without the devices of their local-table routes (EngineOptions.localRoutes)';
-
-/** A node described by its addresses but not their routes' devices cannot answer a device-bound lookup. */
-function routesMissing(engine: EngineOptions): boolean {
-  return engine.localRoutes === undefined && ((engine.localAddrs?.length ?? 0) > 0 || (engine.broadcastAddrs?.length ?? 0) > 0);
-}
 /** Whether the node has the `local 127.0.0.0/8 dev lo` route: a 127/8 address is listed (lo's 127.0.0.1/8 makes it). */
 function hasLoopbackRoute(addrs: readonly Uint8Array[]): boolean {
   return addrs.some((a) => a.length === 4 && a[0] === 127);
@@ -162,50 +150,29 @@ function hasLoopbackRoute(addrs: readonly Uint8Array[]): boolean {
 
 const LOCAL_SET = '__local';
 const BCAST_SET = '__broadcast';
-const LOCAL_DEV_SET = '__local_dev';
-const BCAST_DEV_SET = '__broadcast_dev';
-
-/** Adds the set named `name` once per program (its first use). */
-function onceSet(c: LowerCtx, name: string, make: () => NftSet): void {
-  try {
-    c.b.setIndex(name);
-    return;
-  } catch {
-    // first use in this program: add it
-  }
-  c.b.addSet(make());
-}
 
 function nodeSets(c: LowerCtx): void {
+  try {
+    c.b.setIndex(LOCAL_SET);
+    return;
+  } catch {
+    // first use in this program: add them
+  }
   const len = c.v6 ? 16 : 4;
-  const fill = (name: string, list: readonly Uint8Array[] | undefined) => () => {
-    const set = new NftSet(name, len, NFT_SET_CONSTANT);
-    for (const a of list ?? []) if (a.length === len) set.add(a);
-    return set;
-  };
-  onceSet(c, LOCAL_SET, fill(LOCAL_SET, c.engine.localAddrs));
-  onceSet(c, BCAST_SET, fill(BCAST_SET, c.engine.broadcastAddrs));
-}
-
-/** The (address, ifindex) sets of --limit-iface-in/out: the address bytes, then the ifindex as 4 host-order bytes. */
-function devSets(c: LowerCtx, routes: readonly LocalRoute[]): void {
-  const fill = (name: string, broadcast: boolean) => () => {
-    const set = new NftSet(name, 8, NFT_SET_CONSTANT);
-    for (const r of routes) if (r.broadcast === broadcast && r.addr.length === 4) set.add([...r.addr, ...le32(r.ifindex)]);
-    return set;
-  };
-  onceSet(c, LOCAL_DEV_SET, fill(LOCAL_DEV_SET, false));
-  onceSet(c, BCAST_DEV_SET, fill(BCAST_DEV_SET, true));
+  const local = new NftSet(LOCAL_SET, len, NFT_SET_CONSTANT);
+  const bcast = new NftSet(BCAST_SET, len, NFT_SET_CONSTANT);
+  for (const a of c.engine.localAddrs ?? []) if (a.length === len) local.add(a);
+  for (const a of c.engine.broadcastAddrs ?? []) if (a.length === len) bcast.add(a);
+  c.b.addSet(local);
+  c.b.addSet(bcast);
 }
 
 function typeTest(c: LowerCtx, flags: number, mask: number, invert: boolean): void {
   nodeSets(c);
-  const dev = (flags & (NFTA_FIB_F_IIF | NFTA_FIB_F_OIF)) !== 0;
-  if (dev) devSets(c, c.engine.localRoutes ?? []);
   const types: number[] = [];
   for (let t = 0; t < 16; t++) if (mask & (1 << t)) types.push(t);
   c.withReg(4, (r) => {
-    emitFib(c.b, r, flags, LOCAL_SET, BCAST_SET, !c.v6 && hasLoopbackRoute(c.engine.localAddrs ?? []), dev ? LOCAL_DEV_SET : undefined, dev ? BCAST_DEV_SET : undefined);
+    emitFib(c.b, r, flags, LOCAL_SET, BCAST_SET, !c.v6 && hasLoopbackRoute(c.engine.localAddrs ?? []));
     if (types.length === 1) {
       emitCmp(c.b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, le32(types[0]!));
       return;
@@ -218,11 +185,8 @@ function typeTest(c: LowerCtx, flags: number, mask: number, invert: boolean): vo
 
 function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
   const d = m.data as AddrtypeData;
-  const dev = d.limitIn ? NFTA_FIB_F_IIF : d.limitOut ? NFTA_FIB_F_OIF : 0;
-  if (dev && c.v6) c.refuseMatch(m, NO_LIMIT6);
-  if (dev && routesMissing(c.engine)) c.refuseMatch(m, NO_ROUTES);
-  if (d.source) typeTest(c, NFTA_FIB_F_SADDR | dev, d.source, d.invSource);
-  if (d.dest) typeTest(c, NFTA_FIB_F_DADDR | dev, d.dest, d.invDest);
+  if (d.source) typeTest(c, NFTA_FIB_F_SADDR, d.source, d.invSource);
+  if (d.dest) typeTest(c, NFTA_FIB_F_DADDR, d.dest, d.invDest);
 }
 
 // --- reference semantics (--engine reference) --------------------------------
@@ -241,13 +205,8 @@ function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
  *    a listed broadcast address is BROADCAST; anything else UNICAST.
  *  - IPv6: MULTICAST / UNICAST / UNSPEC from the address itself; LOCAL when
  *    listed (the RTF_LOCAL route of a local address).
- *  - --limit-iface-in/out (IPv4): the input or output device (none: as
- *    without); a local or broadcast address keeps its type only when its
- *    local-table route (EngineOptions.localRoutes) goes out that device, and
- *    127/8 only on lo; otherwise UNICAST (__inet_dev_addr_type's
- *    `dev == nhc->nhc_dev`).
- * Not modelled (refused): --limit-iface-in/out for IPv6 and the IPv6
- * ANYCAST / UNREACHABLE types (they need the routes).
+ * Not modelled (refused): --limit-iface-in/out (the route's device) and the
+ * IPv6 ANYCAST / UNREACHABLE types (they need the routes).
  */
 const RTN_UNICAST = 1;
 const RTN_LOCAL = 2;
@@ -271,30 +230,17 @@ function listed(list: readonly Uint8Array[], d: Uint8Array, at: number, len: num
   return false;
 }
 
-/** LOOPBACK_IFINDEX: lo, the device of the `local 127.0.0.0/8` route. */
-const LOOPBACK_IFINDEX = 1;
-
-/** inet_dev_addr_type(net, dev, addr) over the modelled local table; `ifindex` 0 for no device. */
-function inetAddrType(par: XtActionParam, at: number, ifindex: number): number {
+/** inet_dev_addr_type(net, NULL, addr) over the modelled local table. */
+function inetAddrType(par: XtActionParam, at: number): number {
   const d = par.d;
   const env = par.env;
   const all0 = d[at] === 0 && d[at + 1] === 0 && d[at + 2] === 0 && d[at + 3] === 0;
   const all1 = d[at] === 255 && d[at + 1] === 255 && d[at + 2] === 255 && d[at + 3] === 255;
   if (all0 || all1) return RTN_BROADCAST;
   if ((d[at]! & 0xf0) === 0xe0) return RTN_MULTICAST;
-  let type = RTN_UNICAST;
-  let lo = false;
-  if (listed(env.localAddrs, d, at, 4)) type = RTN_LOCAL;
-  else if (d[at] === 127 && hasLoopbackRoute(env.localAddrs)) {
-    type = RTN_LOCAL;
-    lo = true;
-  } else if (listed(env.broadcastAddrs, d, at, 4)) type = RTN_BROADCAST;
-  if (type === RTN_UNICAST || ifindex === 0) return type;
-  // the route's device must be `dev`
-  if (lo) return ifindex === LOOPBACK_IFINDEX ? type : RTN_UNICAST;
-  for (const r of env.localRoutes ?? []) {
-    if (r.ifindex === ifindex && r.broadcast === (type === RTN_BROADCAST) && r.addr[0] === d[at] && r.addr[1] === d[at + 1] && r.addr[2] === d[at + 2] && r.addr[3] === d[at + 3]) return type;
-  }
+  if (listed(env.localAddrs, d, at, 4)) return RTN_LOCAL;
+  if (d[at] === 127 && hasLoopbackRoute(env.localAddrs)) return RTN_LOCAL;
+  if (listed(env.broadcastAddrs, d, at, 4)) return RTN_BROADCAST;
   return RTN_UNICAST;
 }
 
@@ -327,9 +273,8 @@ function matchType6(par: XtActionParam, at: number, mask: number): boolean {
   return true;
 }
 
-function addrtypeMt(info: AddrtypeData, family: Family, _backend: Backend, engine: EngineOptions): MatchFn {
-  if ((info.limitIn || info.limitOut) && family === 'ip6') throw new NotModelled('match addrtype', `match addrtype: ${NO_LIMIT6}`);
-  if ((info.limitIn || info.limitOut) && routesMissing(engine)) throw new NotModelled('match addrtype', `match addrtype: ${NO_ROUTES}`);
+function addrtypeMt(info: AddrtypeData, family: 'ip' | 'ip6'): MatchFn {
+  if (info.limitIn || info.limitOut) throw new NotModelled('match addrtype --limit-iface-in/--limit-iface-out');
   if (family === 'ip6' && (info.source | info.dest) & (T_ANYCAST | T_UNREACHABLE)) {
     throw new NotModelled('match addrtype (IPv6 ANYCAST/UNREACHABLE)');
   }
@@ -340,11 +285,9 @@ function addrtypeMt(info: AddrtypeData, family: Family, _backend: Backend, engin
       return true;
     };
   }
-  const devWord = info.limitIn ? M_IIF : info.limitOut ? M_OIF : -1;
   return (par) => {
-    const ifindex = devWord < 0 ? 0 : par.meta[devWord]!;
-    if (info.source && ((info.source & (1 << inetAddrType(par, par.nh + 12, ifindex))) !== 0) === info.invSource) return false;
-    if (info.dest && ((info.dest & (1 << inetAddrType(par, par.nh + 16, ifindex))) !== 0) === info.invDest) return false;
+    if (info.source && ((info.source & (1 << inetAddrType(par, par.nh + 12))) !== 0) === info.invSource) return false;
+    if (info.dest && ((info.dest & (1 << inetAddrType(par, par.nh + 16))) !== 0) === info.invDest) return false;
     return true;
   };
 }

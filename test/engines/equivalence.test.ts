@@ -22,11 +22,11 @@ import { vmTable } from '../../engine/vm-table.js';
 import type { EngineOptions, TableEngine } from '../../engine/engine.js';
 import type { Backend } from '../../core/netfilter.js';
 import { M_CT_MARK, M_MARK } from '../../vm/layout.js';
-import { BCAST4, LOCAL4, LOCAL_ROUTES4, engineNatRuleset, engineRuleset, enginePacket, genPacketOf as toPacket, type GenPacket } from '../helpers/engine-gen.js';
+import { BCAST4, LOCAL4, engineNatRuleset, engineRuleset, enginePacket, genPacketOf as toPacket, type GenPacket } from '../helpers/engine-gen.js';
 import { runs } from '../helpers/runs.js';
 
 const v4 = (a: string) => Uint8Array.from(a.split('.').map(Number));
-const OPTS: EngineOptions = { seed: 7, localAddrs: LOCAL4.map(v4), broadcastAddrs: BCAST4.map(v4), localRoutes: LOCAL_ROUTES4 };
+const OPTS: EngineOptions = { seed: 7, localAddrs: LOCAL4.map(v4), broadcastAddrs: BCAST4.map(v4) };
 /** A node without lo's 127.0.0.1/8: 127/8 is no local address there (no `local 127.0.0.0/8` route). */
 const OPTS_NO_LO: EngineOptions = { ...OPTS, localAddrs: LOCAL4.filter((a) => !a.startsWith('127.')).map(v4) };
 

@@ -20,7 +20,7 @@ import { CHAIN_WORDS, CH_HOOK, chainCount, disasm, Op, OP_INFO, OP_MAX, opSize, 
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { compileTable } from '../../compiler/compile.js';
 import type { TableName } from '../../core/ast.js';
-import { LOCAL_ROUTES4, engineNatRuleset, engineRuleset, enginePacket, genPacketOf } from '../helpers/engine-gen.js';
+import { engineNatRuleset, engineRuleset, enginePacket, genPacketOf } from '../helpers/engine-gen.js';
 import { optPacket, optPacketOf, optRuleset } from '../optimize/gen.js';
 import { runs } from '../helpers/runs.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
@@ -47,7 +47,7 @@ const LOCAL = [Uint8Array.of(10, 0, 0, 1), Uint8Array.of(192, 168, 1, 10)];
 const compiled = fc.oneof(
   fc.tuple(fc.oneof(engineRuleset, engineNatRuleset), fc.constantFrom<'legacy' | 'nft'>('legacy', 'nft'), fc.constantFrom<0 | 1>(0, 1)).chain(([gen, backend, optimize]) =>
     fc.array(enginePacket(gen.chains), { minLength: 1, maxLength: 8 }).map((pkts) => {
-      const prog = compileTable(parseRestore(gen.text), gen.table as TableName, { backend, optimize, policyRules: true, engine: { seed: 3, localAddrs: LOCAL, localRoutes: LOCAL_ROUTES4 } }).program;
+      const prog = compileTable(parseRestore(gen.text), gen.table as TableName, { backend, optimize, policyRules: true, engine: { seed: 3, localAddrs: LOCAL } }).program;
       return { prog, pkts: pkts.map((g) => ({ chain: HOOKS[g.chain]!, pkt: genPacketOf(g) })) };
     })),
   fc.tuple(optRuleset, fc.constantFrom(256, 7)).chain(([gen, block]) =>
