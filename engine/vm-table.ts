@@ -57,6 +57,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   const env = new VmEnv(opts.seed ?? 1, 0, opts.random?.state);
   env.ct = opts.ct ?? null;
   env.ipsets = opts.ipsets ?? null;
+  env.fib = opts.fib ?? null;
   const vm = new Vm(env, opts.tier ?? 'jit');
   vm.load(prog);
   const traceCap = opts.traceCap ?? 4096;

@@ -15,6 +15,7 @@ import { XtState } from './xtstate.js';
 import { Xorshift32 } from '../vm/random.js';
 import type { EngineOptions } from './types.js';
 import { IFNAMSIZ } from '../vm/layout.js';
+import type { VmFib } from '../vm/program.js';
 
 /** XT_CONTINUE: a target's "go on with the next rule" (0xFFFFFFFF). */
 export const XT_CONTINUE = 0xffffffff;
@@ -155,7 +156,16 @@ export interface XtSockets {
 }
 
 /** The node's routing as the node-context matches reach it (hooks/ implements it over the snapshot's routes and rules). */
-export interface XtFib {
+export interface XtFib extends VmFib {
+  /**
+   * match_lookup_rt6() (net/netfilter/xt_addrtype.c) for the IPv6 address
+   * at d[at] and the device of ifindex `ifindex` (0: none): the
+   * XT_ADDRTYPE_* bits LOCAL (with a device and LOCAL in `mask`:
+   * nf_ipv6_chk_addr on that device; without one: the route's RTF_LOCAL),
+   * ANYCAST (ipv6_anycast_destination) and UNREACHABLE (no route, or a
+   * reject route).
+   */
+  matchLookupRt6(d: Uint8Array, at: number, ifindex: number, mask: number): number;
   /**
    * The reverse-path lookup of rpfilter_lookup_reverse (IPv4: fib_lookup
    * with FIB_LOOKUP_IGNORE_LINKSTATE; IPv6: ip6_route_lookup) of a flow

@@ -5,7 +5,7 @@
  */
 import type { XtFib } from '../ext/xt.js';
 import { fibLookup } from './route/index.js';
-import { RTN_LOCAL } from './route/types.js';
+import { RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_UNICAST, RT_TABLE_LOCAL } from './route/types.js';
 import type { IpAddr } from './route/addr.js';
 import type { Node } from './snapshot/node.js';
 
@@ -27,8 +27,71 @@ function addrAt(d: Uint8Array, at: number, alen: number, slot: number): IpAddr {
   return a;
 }
 
+/** XT_ADDRTYPE_* = 1 << RTN_* */
+const XT_ADDRTYPE_LOCAL = 1 << RTN_LOCAL;
+const XT_ADDRTYPE_ANYCAST = 1 << RTN_ANYCAST;
+const XT_ADDRTYPE_UNREACHABLE = 1 << 7;
+
+function sameWords(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export class NodeXtFib implements XtFib {
   constructor(private readonly node: Node) {}
+
+  /**
+   * __inet_dev_addr_type(net, dev, addr, RT_TABLE_LOCAL) (net/ipv4/fib_frontend.c):
+   * 0.0.0.0 and 255.255.255.255 BROADCAST (ipv4_is_zeronet() is `addr == 0`),
+   * 224/4 MULTICAST; else the local table's route (no local table:
+   * BROADCAST), its type counted only when fib_info_nhc(res.fi, 0)'s device
+   * is `dev`, else UNICAST; nothing found (or a reject route) UNICAST.
+   * No VRF is modelled: l3mdev_fib_table(dev) is 0, the table the local one.
+   */
+  inetDevAddrType(addr: number, ifindex: number): number {
+    if (addr === 0 || addr === 0xffffffff) return RTN_BROADCAST;
+    if ((addr & 0xf0000000) >>> 0 === 0xe0000000) return RTN_MULTICAST;
+    const fib = this.node.fib4;
+    if (!fib.tables.has(RT_TABLE_LOCAL)) return RTN_BROADCAST;
+    const r = fib.tableLookup(RT_TABLE_LOCAL, fib.scratch(addr));
+    if (!r) return RTN_UNICAST;
+    const dev = this.node.linksByIndex.get(ifindex)?.name;
+    return dev !== undefined && r.nexthops[0]?.dev === dev ? r.type : RTN_UNICAST;
+  }
+
+  /**
+   * match_lookup_rt6() (net/netfilter/xt_addrtype.c): with a device and
+   * LOCAL asked, nf_ipv6_chk_addr(net, addr, dev, true) (a non-tentative
+   * address of that device); then nf_ip6_route() (ip6_route_output: from
+   * lo, flowi6_oif = dev, bound to it as RT6_LOOKUP_F_IFACE makes it): an
+   * error, or a reject route, is UNREACHABLE alone; without a device the
+   * route's RTF_LOCAL adds LOCAL; ipv6_anycast_destination() adds ANYCAST:
+   * RTF_ANYCAST (the anycast routes addrconf makes, `proto kernel`; a route
+   * added as `anycast` by hand has the type, not the flag) or a route of a
+   * prefix shorter than 127 bits without a gateway whose prefix address is
+   * the address (the subnet-router anycast address).
+   */
+  matchLookupRt6(d: Uint8Array, at: number, ifindex: number, mask: number): number {
+    const addr = addrAt(d, at, 16, 0);
+    const dev = ifindex === 0 ? '' : this.node.linksByIndex.get(ifindex)?.name ?? `#${ifindex}`;
+    let ret = 0;
+    if (dev !== '' && mask & XT_ADDRTYPE_LOCAL && this.chkAddr6(addr.w, dev)) ret = XT_ADDRTYPE_LOCAL;
+    const res = fibLookup(this.node, { daddr: addr, iif: 'lo', oif: dev });
+    if (!res.ok) return XT_ADDRTYPE_UNREACHABLE;
+    const rt = res.route;
+    if (dev === '' && rt.type === RTN_LOCAL) ret |= XT_ADDRTYPE_LOCAL;
+    const rtfAnycast = rt.type === RTN_ANYCAST && rt.protocol === 'kernel';
+    if (rtfAnycast || (rt.plen < 127 && res.gateway === undefined && sameWords(rt.dst.w, addr.w))) ret |= XT_ADDRTYPE_ANYCAST;
+    return ret;
+  }
+
+  /** ipv6_chk_addr_and_flags(net, addr, dev, false, ..., IFA_F_TENTATIVE): an address of `dev`, not tentative. */
+  private chkAddr6(w: ArrayLike<number>, dev: string): boolean {
+    for (const a of this.node.addresses) {
+      if (a.family === 6 && a.dev === dev && !a.tentative && sameWords(a.local.w, w)) return true;
+    }
+    return false;
+  }
 
   /** The FIB lookup of rpfilter_lookup_reverse() (net/ipv4/netfilter/ipt_rpfilter.c) and rpfilter_lookup_reverse6() (net/ipv6/netfilter/ip6t_rpfilter.c). */
   rpLookup(d: Uint8Array, alen: number, dAt: number, sAt: number, mark: number, tos: number, proto: number, ifindex: number): number {

@@ -71,6 +71,20 @@ export class NftRegs {
  * kernel uses a per-CPU prandom state, so only reproducibility is modelled),
  * and the preallocated trace ring.
  */
+/**
+ * The node's FIB as the VM's fib expression reaches it (the node implements
+ * it over its routes: hooks/xt-fib.ts).
+ */
+export interface VmFib {
+  /**
+   * inet_dev_addr_type(net, dev, addr) (net/ipv4/fib_frontend.c) for the
+   * device of ifindex `ifindex` (not 0): the RTN_* type of IPv4 address
+   * `addr` (host order) in the local table, counted only when the route's
+   * first nexthop uses that device (else RTN_UNICAST).
+   */
+  inetDevAddrType(addr: number, ifindex: number): number;
+}
+
 export class VmEnv {
   /** Current time in nanoseconds (ktime_get_ns()). */
   nowNs = 0;
@@ -100,6 +114,8 @@ export class VmEnv {
   ct: NfCtEnv | null = null;
   /** The node's ipsets (vm/ipset.ts), null for an engine without them. */
   ipsets: IpSetStore | null = null;
+  /** The node's FIB (the fib expression's device-restricted lookups), null for an engine without a node. */
+  fib: VmFib | null = null;
   /** The ip_set_adt_opt the xt_set expressions fill (one per VM: no allocation per packet). */
   readonly ipsetOpt = new IpSetOpt();
   /** An x_tables match run through a compat record returned true with a hotdrop (vm/expr/xtmatch.ts XT_MATCH_HOTDROP); cleared per run by the engine. */

@@ -14,11 +14,12 @@ import { fail } from '../../core/errors.js';
 import { Hook, type MatchNode } from '../../core/ast.js';
 import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
-import { NFT_CMP_EQ, NFT_CMP_NEQ, NFT_SET_CONSTANT } from '../../vm/layout.js';
+import { M_IIF, M_OIF, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_SET_CONSTANT } from '../../vm/layout.js';
 import { NftSet } from '../../vm/set.js';
-import { NFTA_FIB_F_DADDR, NFTA_FIB_F_SADDR, emitCmp, emitFib, emitLookup } from '../../vm/expr/index.js';
+import { NFTA_FIB_F_DADDR, NFTA_FIB_F_IIF, NFTA_FIB_F_OIF, NFTA_FIB_F_SADDR, emitCmp, emitFib, emitLookup, inetDevAddrTypeOf } from '../../vm/expr/index.js';
 import { le32, type LowerCtx } from '../lower.js';
-import { NotModelled, type MatchFn, type XtActionParam } from '../xt.js';
+import { be32, type MatchFn, type XtActionParam } from '../xt.js';
+import { lowerCompatMatch } from '../compat.js';
 
 /** rtn_names[]: bit i of a type mask is `1 << RTN_*` (linux/rtnetlink.h order). */
 export const RTN_NAMES = ['UNSPEC', 'UNICAST', 'LOCAL', 'BROADCAST', 'ANYCAST', 'MULTICAST', 'BLACKHOLE', 'UNREACHABLE', 'PROHIBIT', 'THROW', 'NAT', 'XRESOLVE'] as const;
@@ -137,11 +138,19 @@ export const addrtype: MatchModule<AddrtypeData> = {
 // --- lowering (the VM engine) ------------------------------------------------
 /**
  * addrtype (xt_addrtype v1): `!!(mask & (1 << type(addr))) XOR invert` for
- * the source and/or the destination. Lowered as nft's `fib saddr|daddr type`:
- * a fib load of the RTN_* type, then cmp (one type) or a lookup in an
- * anonymous set of the types (XT_ADDRTYPE_x = 1 << RTN_x). The node's local
- * and broadcast addresses (EngineOptions) become two sets of the Program.
- * --limit-iface-in/out are not modelled (the whole node's addresses count).
+ * the source and/or the destination. IPv4 is lowered as nft's `fib saddr|daddr
+ * type` (with --limit-iface-in/out `fib saddr . iif type` / `. oif type`,
+ * NFTA_FIB_F_IIF / NFTA_FIB_F_OIF, nft_fib4_eval_type: the same
+ * inet_dev_addr_type()): a fib load of the RTN_* type, then cmp (one type)
+ * or a lookup in an anonymous set of the types (XT_ADDRTYPE_x = 1 << RTN_x).
+ * The node's local and broadcast addresses (EngineOptions) become two sets
+ * of the Program. IPv6 is the fib only for the masks it answers as
+ * match_type6() does (fibType6); an interface limit, ANYCAST, UNREACHABLE,
+ * UNICAST or several types take match_type6()'s class tests and
+ * match_lookup_rt6()'s bit mask, which nft's fib6 type (one RTN_* value,
+ * ANYCAST before LOCAL, the reject route's own type) cannot carry: such a
+ * rule is loaded as iptables-nft loads every addrtype rule, a compat
+ * `[ match name addrtype rev 1 ]` running the reference function.
  */
 /** Whether the node has the `local 127.0.0.0/8 dev lo` route: a 127/8 address is listed (lo's 127.0.0.1/8 makes it). */
 function hasLoopbackRoute(addrs: readonly Uint8Array[]): boolean {
@@ -183,10 +192,25 @@ function typeTest(c: LowerCtx, flags: number, mask: number, invert: boolean): vo
   });
 }
 
+/**
+ * Whether an IPv6 type mask is one nft's fib type answers as match_type6()
+ * does: none, MULTICAST (ff00::/8), UNSPEC (::) or LOCAL (a local address)
+ * alone. UNICAST is ipv6_addr_type()'s class, local addresses included,
+ * where the fib answers LOCAL; a set of several types tests each in turn.
+ */
+function fibType6(mask: number): boolean {
+  return mask === 0 || mask === T_MULTICAST || mask === T_UNSPEC || mask === T_LOCAL;
+}
+
 function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
   const d = m.data as AddrtypeData;
-  if (d.source) typeTest(c, NFTA_FIB_F_SADDR, d.source, d.invSource);
-  if (d.dest) typeTest(c, NFTA_FIB_F_DADDR, d.dest, d.invDest);
+  if (c.v6 && (d.limitIn || d.limitOut || !fibType6(d.source) || !fibType6(d.dest))) {
+    lowerCompatMatch(c, m, () => addrtypeMt(d, 'ip6'), 1);
+    return;
+  }
+  const dev = d.limitIn ? NFTA_FIB_F_IIF : d.limitOut ? NFTA_FIB_F_OIF : 0;
+  if (d.source) typeTest(c, NFTA_FIB_F_SADDR | dev, d.source, d.invSource);
+  if (d.dest) typeTest(c, NFTA_FIB_F_DADDR | dev, d.dest, d.invDest);
 }
 
 // --- reference semantics (--engine reference) --------------------------------
@@ -205,8 +229,14 @@ function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
  *    a listed broadcast address is BROADCAST; anything else UNICAST.
  *  - IPv6: MULTICAST / UNICAST / UNSPEC from the address itself; LOCAL when
  *    listed (the RTF_LOCAL route of a local address).
- * Not modelled (refused): --limit-iface-in/out (the route's device) and the
- * IPv6 ANYCAST / UNREACHABLE types (they need the routes).
+ * With --limit-iface-in / --limit-iface-out, dev is par->in / par->out (the
+ * packet's M_IIF / M_OIF): IPv4 asks the node's FIB for
+ * inet_dev_addr_type(net, dev, addr) (a local-table route counts when its
+ * first nexthop is dev); IPv6, and ANYCAST / UNREACHABLE without a device,
+ * ask it for match_lookup_rt6() (hooks/xt-fib.ts: nf_ipv6_chk_addr on dev,
+ * the route bound to dev, ipv6_anycast_destination). An engine without a
+ * node knows no route: IPv4 UNICAST past the fixed addresses, IPv6
+ * UNREACHABLE.
  */
 const RTN_UNICAST = 1;
 const RTN_LOCAL = 2;
@@ -264,30 +294,39 @@ function ipv6AddrType(d: Uint8Array, at: number): number {
   return IPV6_ADDR_UNICAST;
 }
 
-function matchType6(par: XtActionParam, at: number, mask: number): boolean {
+/** match_type6(): `ifindex` the device (0: none). */
+function matchType6(par: XtActionParam, at: number, mask: number, ifindex: number): boolean {
   const t = ipv6AddrType(par.d, at);
   if (mask & T_MULTICAST && !(t & IPV6_ADDR_MULTICAST)) return false;
   if (mask & T_UNICAST && !(t & IPV6_ADDR_UNICAST)) return false;
   if (mask & T_UNSPEC && t !== IPV6_ADDR_ANY) return false;
-  if (mask & T_LOCAL) return listed(par.env.localAddrs, par.d, at, 16);
-  return true;
+  if (!(mask & (T_LOCAL | T_ANYCAST | T_UNREACHABLE))) return true;
+  // LOCAL alone without a device: the RTF_LOCAL route of a listed address (the VM's fib set)
+  if (ifindex === 0 && !(mask & (T_ANYCAST | T_UNREACHABLE))) return listed(par.env.localAddrs, par.d, at, 16);
+  const fib = par.env.fib;
+  return (mask & (fib === null ? T_UNREACHABLE : fib.matchLookupRt6(par.d, at, ifindex, mask))) !== 0;
+}
+
+/** inet_dev_addr_type(net, dev, addr) with dev the device of `ifindex` (0: NULL, inet_addr_type). */
+function matchTypeDev(par: XtActionParam, at: number, ifindex: number): number {
+  return ifindex === 0 ? inetAddrType(par, at) : inetDevAddrTypeOf(par.env.fib, be32(par.d, at), ifindex);
 }
 
 function addrtypeMt(info: AddrtypeData, family: 'ip' | 'ip6'): MatchFn {
-  if (info.limitIn || info.limitOut) throw new NotModelled('match addrtype --limit-iface-in/--limit-iface-out');
-  if (family === 'ip6' && (info.source | info.dest) & (T_ANYCAST | T_UNREACHABLE)) {
-    throw new NotModelled('match addrtype (IPv6 ANYCAST/UNREACHABLE)');
-  }
+  // XT_ADDRTYPE_LIMIT_IFACE_IN: dev = par->in; _OUT: par->out
+  const devAt = info.limitIn ? M_IIF : info.limitOut ? M_OIF : -1;
   if (family === 'ip6') {
     return (par) => {
-      if (info.source && matchType6(par, par.nh + 8, info.source) === info.invSource) return false;
-      if (info.dest && matchType6(par, par.nh + 24, info.dest) === info.invDest) return false;
+      const ifindex = devAt < 0 ? 0 : par.meta[devAt]!;
+      if (info.source && matchType6(par, par.nh + 8, info.source, ifindex) === info.invSource) return false;
+      if (info.dest && matchType6(par, par.nh + 24, info.dest, ifindex) === info.invDest) return false;
       return true;
     };
   }
   return (par) => {
-    if (info.source && ((info.source & (1 << inetAddrType(par, par.nh + 12))) !== 0) === info.invSource) return false;
-    if (info.dest && ((info.dest & (1 << inetAddrType(par, par.nh + 16))) !== 0) === info.invDest) return false;
+    const ifindex = devAt < 0 ? 0 : par.meta[devAt]!;
+    if (info.source && ((info.source & (1 << matchTypeDev(par, par.nh + 12, ifindex))) !== 0) === info.invSource) return false;
+    if (info.dest && ((info.dest & (1 << matchTypeDev(par, par.nh + 16, ifindex))) !== 0) === info.invDest) return false;
     return true;
   };
 }

@@ -203,6 +203,9 @@ export class FibTable {
       if (r.tos !== 0 && r.tos !== (tos & IPTOS_RT_MASK)) continue;
       if (r.scope < scope) continue;
       const err = FIB_PROPS_ERROR[r.type] ?? 0;
+      // IPv6: a reject route's nexthop is lo; a lookup bound to another device
+      // (RT6_LOOKUP_F_IFACE, rt6_score_route() RT6_NUD_FAIL_HARD) passes it by
+      if (err !== 0 && this.family === 6 && oif !== '' && oif !== 'lo') continue;
       if (err !== 0) {
         this.resRoute = r;
         return -err;

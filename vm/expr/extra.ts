@@ -30,7 +30,7 @@ export function execExtra(prog: Program, pc: number, pkt: Packet, regs: NftRegs,
     case Op.CT_SET:
       return execCt(code, pc, pkt, regs, env);
     case Op.FIB:
-      return execFib(prog, code, pc, pkt, regs);
+      return execFib(prog, code, pc, pkt, regs, env);
     case Op.XT_L4:
       return execXtL4(code, pc, pkt, env, chain, rule);
     case Op.REJECT:

@@ -13,7 +13,7 @@ import {
   M_SKGID, M_CPU, M_PRIORITY, regSlot, emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter,
   emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange,
   emitVerdict, emitCtGet, emitCtSet, emitFib, emitXtL4, emitReject, emitQueue, emitNat, emitXtMatchPorts, emitXtMatchTcpOpt, emitXtCompat,
-  NFT_CT_STATE, NFT_CT_DIRECTION, NFT_CT_STATUS, NFT_CT_MARK, NFT_CT_XT_STATE, NFTA_FIB_F_SADDR, NFTA_FIB_F_DADDR,
+  NFT_CT_STATE, NFT_CT_DIRECTION, NFT_CT_STATUS, NFT_CT_MARK, NFT_CT_XT_STATE, NFTA_FIB_F_SADDR, NFTA_FIB_F_DADDR, NFTA_FIB_F_IIF, NFTA_FIB_F_OIF,
   NFT_REJECT_ICMP_UNREACH, NFT_REJECT_TCP_RST, NFT_REJECT_ICMPX_UNREACH, NFT_QUEUE_FLAG_BYPASS, NFT_QUEUE_FLAG_CPU_FANOUT,
   NAT_SNAT, NAT_DNAT, NAT_MASQ, NAT_REDIR, M_CT_STATE, M_CT_MARK, M_CT_STATUS, M_CT_DIR,
   type Packet, type Program,
@@ -187,10 +187,11 @@ function emitSpec(b: ProgramBuilder, e: ExprSpec, chain: number, users: number):
       return;
     }
     case 26: {
-      // fib address type against the node's address sets (the program's 4-byte set)
+      // fib address type against the node's address sets (the program's 4-byte set), or restricted to the input or output device
       const [r, len] = reg(a, 4);
       if (len < 4) return;
-      emitFib(b, r, bb % 2 ? NFTA_FIB_F_SADDR : NFTA_FIB_F_DADDR, c % 3 ? 'addrs' : undefined, c % 2 ? 'addrs' : undefined);
+      const dev = [0, NFTA_FIB_F_IIF, NFTA_FIB_F_OIF][(bb >> 1) % 3]!;
+      emitFib(b, r, (bb % 2 ? NFTA_FIB_F_SADDR : NFTA_FIB_F_DADDR) | dev, c % 3 ? 'addrs' : undefined, c % 2 ? 'addrs' : undefined);
       return;
     }
     case 27:
