@@ -19,7 +19,6 @@ import fc from 'fast-check';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { referenceTable } from '../../engine/reference/index.js';
 import { vmTable } from '../../engine/vm-table.js';
-import type { TableEngine } from '../../engine/engine.js';
 import { NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import { M_HOOK, M_NFPROTO, M_SK, M_SK_CGROUP, M_SK_CLASSID, SK_FILE, SK_KERNEL, SK_NONE } from '../../vm/layout.js';
 import { setSocket, type Packet } from '../../vm/packet.js';
@@ -29,6 +28,7 @@ import { cgroup2Mount, cgroupTreeLines, parseCgroupTree } from '../../hooks/snap
 import { parseSs } from '../../hooks/snapshot/ss.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
 import { runs } from '../helpers/runs.js';
+import { filterEngines } from '../helpers/engine-gen.js';
 
 const NF_INET_LOCAL_OUT = 3;
 
@@ -46,19 +46,10 @@ function udp(sock: Sock, v6 = false): Packet {
   return p;
 }
 
-function engines(rs: ReturnType<typeof parseRestore>): TableEngine[] {
-  const out: TableEngine[] = [];
-  for (const backend of ['legacy', 'nft'] as const) {
-    out.push(referenceTable(rs, 'filter', { backend }));
-    for (const tier of ['jit', 'interp'] as const) out.push(vmTable(rs, 'filter', { backend, tier }));
-  }
-  return out;
-}
-
 /** Whether `-m cgroup OPTS -j DROP` in OUTPUT drops the packet of `sock`, on every engine (all must agree). */
 function drops(opts: string, sock: Sock, v6 = false): boolean {
   const rs = parseRestore(`*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m cgroup ${opts} -j DROP\nCOMMIT\n`, { family: v6 ? 'ip6' : 'ip' });
-  const verdicts = engines(rs).map((e) => e.run('OUTPUT', udp(sock, v6)));
+  const verdicts = filterEngines(rs).map((e) => e.run('OUTPUT', udp(sock, v6)));
   expect(new Set(verdicts).size, `${opts}: ${verdicts}`).toBe(1);
   return verdicts[0] === NF_DROP;
 }
@@ -234,7 +225,7 @@ describe('packet spec: the sending socket\'s cgroup', () => {
     const q = specPacket(parseSpec('udp 10.0.0.1:4000 > 10.0.0.2:9 from local'));
     expect([q.meta[M_SK_CGROUP], q.meta[M_SK_CLASSID]]).toEqual([CGROUP_ROOT, 0]);
     const rs = parseRestore('*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m cgroup --path /a -j DROP\nCOMMIT\n', { family: 'ip' });
-    for (const e of engines(rs)) {
+    for (const e of filterEngines(rs)) {
       expect(e.run('OUTPUT', p)).toBe(NF_DROP);
       expect(e.run('OUTPUT', q)).toBe(NF_ACCEPT);
     }

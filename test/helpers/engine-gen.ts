@@ -7,6 +7,10 @@
  * TOS bytes, fragments, truncated headers, IPv4 options, Ethernet or raw.
  */
 import fc from 'fast-check';
+import { referenceTable } from '../../engine/reference/index.js';
+import { vmTable } from '../../engine/vm-table.js';
+import type { TableEngine } from '../../engine/engine.js';
+import type { Ruleset } from '../../core/ast.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
 import { joinMatches } from '../../fuzz/gen.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_HOOK, M_MARK, M_NFPROTO, M_PKTTYPE } from '../../vm/layout.js';
@@ -298,4 +302,14 @@ export function genPacketOf(g: GenPacket): Packet {
   p.meta[M_CT_DIR] = g.ctstate === 1 || g.ctstate === 64 ? -1 : 0;
   p.meta[M_PKTTYPE] = g.pkttype;
   return p;
+}
+
+/** A filter table on every engine: the x_tables evaluator and the VM's two tiers, each on both backends (all must agree). */
+export function filterEngines(rs: Ruleset): TableEngine[] {
+  const out: TableEngine[] = [];
+  for (const backend of ['legacy', 'nft'] as const) {
+    out.push(referenceTable(rs, 'filter', { backend }));
+    for (const tier of ['jit', 'interp'] as const) out.push(vmTable(rs, 'filter', { backend, tier }));
+  }
+  return out;
 }
