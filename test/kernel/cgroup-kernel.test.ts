@@ -15,8 +15,11 @@
  * captured from this machine's cgroup2 mount), the datagrams traced as
  * packet specs `from local cgroup PATH` and the frames replayed, both
  * engines. The node namespace is made by a process in the sibling cgroup:
- * its answers still match only the root. A rule naming a cgroup that does
- * not exist is refused by the kernel and by nfvm.
+ * its answers still match only the root. Where the kernel has net_cls, one
+ * more sender runs in a net_cls (v1) cgroup of class id 0x100001 (a
+ * hierarchy mounted under the test's temporary directory, unmounted after).
+ * A rule naming a cgroup that does not exist is refused by the kernel and
+ * by nfvm.
  *
  * Root with iproute2, both iptables backends, tcpreplay, bash and a
  * writable cgroup2 mount; skips with a message otherwise (fails under CI).
@@ -26,6 +29,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { answerProbe, counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology } from '../helpers/kernel.js';
 import { captureCgroupTree, captureSnapshot, defaultRunner } from '../../hooks/snapshot/capture.js';
 import { cgroup2Mount } from '../../hooks/snapshot/cgroup.js';
@@ -53,10 +57,15 @@ const CG = [
   `! --path ${TOP}/a/b`, '! --path /', '--cgroup 0', '! --cgroup 0', '--cgroup 1048577', '! --cgroup 1048577',
 ];
 
-/** Programs sending from the node: the cgroup they run in ('' the test's own), the payload length. */
-const SENDERS: { cgroup: string; len: number }[] = [
-  { cgroup: '', len: 8 }, { cgroup: `${TOP}/a`, len: 9 }, { cgroup: `${TOP}/a/b`, len: 10 }, { cgroup: `${TOP}/c`, len: 11 }, { cgroup: TOP, len: 12 },
+/** Programs sending from the node: the cgroup they run in ('' the test's own), the net_cls class id, the payload length. */
+const SENDERS: { cgroup: string; classid: number; len: number }[] = [
+  { cgroup: '', classid: 0, len: 8 }, { cgroup: `${TOP}/a`, classid: 0, len: 9 }, { cgroup: `${TOP}/a/b`, classid: 0, len: 10 },
+  { cgroup: `${TOP}/c`, classid: 0, len: 11 }, { cgroup: TOP, classid: 0, len: 12 },
 ];
+/** The kernel has net_cls (enabled in /proc/cgroups): a sender in a net_cls cgroup of class id 0x100001 too. */
+const NET_CLS = existsSync('/proc/cgroups') && /^net_cls\s+\d+\s+\d+\s+1$/m.test(readFileSync('/proc/cgroups', 'utf8'));
+const NET_CLS_DIR = join(tmp, 'net_cls');
+if (NET_CLS) SENDERS.push({ cgroup: `${TOP}/a/b`, classid: 0x100001, len: 13 });
 
 const RULES = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A INPUT -p tcp -m tcp --dport 7 -j REJECT --reject-with tcp-reset',
@@ -71,6 +80,7 @@ function ownCgroup(): string {
 }
 
 describe.skipIf(SKIP)('the cgroup match against the kernel', () => {
+  // the net_cls hierarchy is unmounted in the test's finally: nothing under tmp is a mount then
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('every OUTPUT and POSTROUTING counter: programs in several cgroups, the stack\'s answers, REJECT\'s reset (both engines, both backends)', async () => {
@@ -79,8 +89,19 @@ describe.skipIf(SKIP)('the cgroup match against the kernel', () => {
     const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const home = ownCgroup();
+    let netClsMounted = false;
+    const classidHits: bigint[] = [];
     try {
       for (const c of CGROUPS) mkdirSync(dirOf(c));
+      if (NET_CLS) {
+        // a net_cls (cgroup v1) hierarchy of its own: a child with class id 0x100001
+        mkdirSync(NET_CLS_DIR);
+        const m = spawnSync('mount', ['-t', 'cgroup', '-o', 'net_cls', `nfvm-netcls-${id}`, NET_CLS_DIR], { encoding: 'utf8' });
+        if (m.status !== 0) throw new Error(`mount net_cls: ${m.stderr}`);
+        netClsMounted = true;
+        mkdirSync(join(NET_CLS_DIR, 'k'));
+        writeFileSync(join(NET_CLS_DIR, 'k', 'net_cls.classid'), '0x100001\n');
+      }
       for (const backend of ['legacy', 'nft'] as const) {
         const ns = { s: `nfvm-cgs-${backend[0]}-${id}`, n: `nfvm-cgn-${backend[0]}-${id}` };
         const mac = (m: number[]) => m.map((x) => x.toString(16).padStart(2, '0')).join(':');
@@ -110,15 +131,17 @@ sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000`);
           expect(() => parseRestore(bad, { file: 'bad', objects: { cgroups: parseCgroupTree(tree, 'cgroup2.txt') } })).toThrow(/xt_cgroup: invalid path, errno=-2/);
           for (const s of SENDERS) {
             const send = `exec ip netns exec ${ns.n} bash -c "printf '${'x'.repeat(s.len)}' > /dev/udp/10.0.0.2/9"`;
-            const sh = s.cgroup ? `echo $$ > ${join(dirOf(s.cgroup), 'cgroup.procs')} && ${send}` : send;
+            const into = (s.cgroup ? `echo $$ > ${join(dirOf(s.cgroup), 'cgroup.procs')} && ` : '') + (s.classid ? `echo $$ > ${join(NET_CLS_DIR, 'k', 'cgroup.procs')} && ` : '');
+            const sh = `${into}${send}`;
             const r = await run('bash', ['-c', sh]);
             if (r.code !== 0) throw new Error(`send from ${s.cgroup}: ${r.stderr}`);
           }
           const kernel = await injectAndCount(ns, pcap, backend);
+          classidHits.push(kernel.get(`mangle OUTPUT #${CG.indexOf('--cgroup 1048577') + 1}`)?.packets ?? -1n);
           for (const engine of ['vm', 'reference'] as const) {
             const model = buildNodeModel(readSnapshot(snap), { engine });
             for (const s of SENDERS) {
-              const pkt = specPacket(parseSpec(`udp 10.0.0.1:40000 > 10.0.0.2:9 len ${s.len} df from local cgroup ${s.cgroup || home}`));
+              const pkt = specPacket(parseSpec(`udp 10.0.0.1:40000 > 10.0.0.2:9 len ${s.len} df from local cgroup ${s.cgroup || home} classid ${s.classid}`));
               model.send(pkt);
             }
             replayCapture(model, pcap, 'eth0');
@@ -133,17 +156,20 @@ sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000`);
       }
     } finally {
       // the senders have exited; a cgroup with no process in it can go, children first
-      for (const c of [...CGROUPS].reverse()) {
+      for (const c of [...CGROUPS].reverse().map(dirOf).concat(netClsMounted ? [join(NET_CLS_DIR, 'k')] : [])) {
         try {
-          rmdirSync(dirOf(c));
+          rmdirSync(c);
         } catch {
           /* already gone */
         }
       }
+      if (netClsMounted) spawnSync('umount', [NET_CLS_DIR]);
     }
     console.log(`cgroup kernel agreement: ${tally.agree}/${tally.counters} counters (${tally.nonzero} non-zero)`);
     expect(diffs).toEqual([]);
     expect(tally.counters).toBe(2 * 2 * 2 * 3 * CG.length);
     expect(tally.nonzero).toBeGreaterThan(60);
+    // the datagram of class id 0x100001 counted on `-p udp --cgroup 1048577`, on each backend
+    if (NET_CLS) expect(classidHits).toEqual([1n, 1n]);
   }, 180_000);
 });
