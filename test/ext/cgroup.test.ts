@@ -11,14 +11,13 @@
  *    evaluator agree on generated rules, trees and sockets;
  *  - checkentry against the snapshot's tree (cgroup_get_from_path: ENOENT),
  *    cgroup2.txt and the mountinfo/find capture, ss's `cgroup:`;
- *  - the packet spec's `from local cgroup PATH classid N`.
+ *  - the packet spec's `from local cgroup PATH classid N`;
+ *  - INPUT: the socket TPROXY gave a packet (its ss `cgroup:`).
  * Run counts come from NFVM_PROPERTY_SCALE (test/helpers/runs.ts).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { referenceTable } from '../../engine/reference/index.js';
-import { vmTable } from '../../engine/vm-table.js';
 import { NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import { M_HOOK, M_NFPROTO, M_SK, M_SK_CGROUP, M_SK_CLASSID, SK_FILE, SK_KERNEL, SK_NONE } from '../../vm/layout.js';
 import { setSocket, type Packet } from '../../vm/packet.js';
@@ -26,9 +25,15 @@ import { CGROUP_ROOT, cgroupCanonical, cgroupId, cgroupIsDescendant, cgroupPath 
 import { parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { cgroup2Mount, cgroupTreeLines, parseCgroupTree } from '../../hooks/snapshot/cgroup.js';
 import { parseSs } from '../../hooks/snapshot/ss.js';
+import { captureCgroupTree, captureSnapshot, type Runner } from '../../hooks/snapshot/capture.js';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { buildNodeModel } from '../../hooks/node.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
 import { runs } from '../helpers/runs.js';
-import { filterEngines } from '../helpers/engine-gen.js';
+import { expectOutputAgreement, filterEngines } from '../helpers/engine-gen.js';
 
 const NF_INET_LOCAL_OUT = 3;
 
@@ -136,26 +141,9 @@ describe('cgroup: VM and x_tables evaluator agree', () => {
   it('verdicts and counters of generated rules over generated sockets (both backends, both tiers)', () => {
     fc.assert(
       fc.property(fc.array(opt, { minLength: 1, maxLength: 6 }), fc.array(sock, { minLength: 1, maxLength: 12 }), (opts, socks) => {
-        const rules = opts.map((o, i) => {
-          const m = o.path !== undefined ? `${o.inv ? '! ' : ''}--path "${o.path}"` : `${o.inv ? '! ' : ''}--cgroup ${o.classid}`;
-          return `-m cgroup ${m} -j ${i % 3 === 2 ? 'DROP' : `MARK --set-xmark 0x${(1 << i).toString(16)}/0x${(1 << i).toString(16)}`}`;
-        });
-        const rs = parseRestore(`*mangle\n:OUTPUT ACCEPT [0:0]\n${rules.map((r) => `-A OUTPUT ${r}`).join('\n')}\nCOMMIT\n`, { family: 'ip' });
-        for (const backend of ['legacy', 'nft'] as const) {
-          const ref = referenceTable(rs, 'mangle', { backend });
-          const vms = (['jit', 'interp'] as const).map((tier) => vmTable(rs, 'mangle', { backend, tier }));
-          for (const s of socks) {
-            const want = ref.run('OUTPUT', udp(s));
-            // the reference against cgroup_is_descendant written on the path strings
-            const p = udp(s);
-            for (const vm of vms) {
-              expect(vm.run('OUTPUT', p)).toBe(want);
-              expect([p.meta[M_SK_CGROUP], p.meta[M_SK_CLASSID]]).toEqual([cgroupId(s.cgroup), s.classid | 0]);
-            }
-          }
-          const counts = ref.counters();
-          for (const vm of vms) expect(vm.counters()).toEqual(counts);
-        }
+        const matches = opts.map((o) => `-m cgroup ${o.inv ? '! ' : ''}${o.path !== undefined ? `--path "${o.path}"` : `--cgroup ${o.classid}`}`);
+        expectOutputAgreement(matches, socks.map((s) => () => udp(s)));
+        for (const s of socks) expect([udp(s).meta[M_SK_CGROUP], udp(s).meta[M_SK_CLASSID]]).toEqual([cgroupId(s.cgroup), s.classid | 0]);
       }),
       { numRuns: runs(150) },
     );
@@ -204,6 +192,37 @@ describe('checkentry: cgroup_get_from_path() against the node\'s tree', () => {
   });
 });
 
+describe('nfvm snapshot: ss --cgroup with its fallback, the cgroup2 tree', () => {
+  const MOUNTINFO = '30 22 0:27 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n40 30 0:37 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n';
+  /** A node with ip, an ss that refuses --cgroup, and a cgroup2 tree. */
+  const runner: Runner = (argv) => {
+    const cmd = argv.join(' ');
+    if (argv[0] === 'ip') return { status: 0, stdout: '[]', stderr: '' };
+    if (cmd === 'ss -H -tuane --inet-sockopt --cgroup') return { status: 1, stdout: '', stderr: 'ss: unrecognized option \'--cgroup\'' };
+    if (cmd === 'ss -H -tuane --inet-sockopt') return { status: 0, stdout: 'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* ino:1 sk:1 cgroup:/a <->\n', stderr: '' };
+    if (cmd === 'cat /proc/self/mountinfo') return { status: 0, stdout: MOUNTINFO, stderr: '' };
+    if (cmd === 'find /sys/fs/cgroup/unified -type d') return { status: 0, stdout: '/sys/fs/cgroup/unified\n/sys/fs/cgroup/unified/a\n', stderr: '' };
+    return { status: undefined, stdout: '', stderr: '' };
+  };
+
+  it('an ss refusing --cgroup is run without it; the tree is written as cgroup2.txt', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'nfvm-cgroup-capture-'));
+    try {
+      const rep = captureSnapshot(join(tmp, 's'), runner);
+      expect(rep.written).toContain('cgroup2.txt');
+      expect(readFileSync(join(tmp, 's', 'ss.txt'), 'utf8')).toContain('cgroup:/a');
+      expect(readFileSync(join(tmp, 's', 'cgroup2.txt'), 'utf8')).toBe('/\n/a\n');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('no cgroup2 mount: no tree, and the reason', () => {
+    const r = captureCgroupTree((argv) => (argv[0] === 'cat' ? { status: 0, stdout: '31 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n', stderr: '' } : runner(argv)));
+    expect(r).toEqual({ reason: 'no cgroup2 mount in /proc/self/mountinfo: any -m cgroup --path is taken' });
+  });
+});
+
 describe('ss: the sockets\' cgroups', () => {
   it('reads cgroup:PATH (-e, and --cgroup again at the end); unreachable: is below the root under no rule path', () => {
     const t = parseSs(
@@ -236,5 +255,34 @@ describe('packet spec: the sending socket\'s cgroup', () => {
     expect(() => parseSpec('udp 10.0.0.1 > 10.0.0.2 from local classid 4294967296')).toThrow(/packet spec:1:44: class id 4294967296 out of range/);
     expect(() => parseSpec('udp 10.0.0.1 > 10.0.0.2 from local cgroup')).toThrow('packet spec:1:42: expected a cgroup path at the end of the spec');
     expect(() => parseSpec('udp 10.0.0.1 > 10.0.0.2 from local cgroup /a cgroup /b')).toThrow(/duplicate "cgroup"/);
+  });
+});
+
+describe('INPUT: the socket TPROXY gave a packet, with its ss cgroup', () => {
+  it('counts the assigned socket\'s cgroup; a packet delivered without TPROXY has no socket in INPUT (early demux is not modelled), both engines', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nfvm-cgroup-tproxy-'));
+    try {
+      cpSync(join(__dirname, '..', 'path', 'fixtures', 'node'), dir, { recursive: true });
+      writeFileSync(join(dir, 'ss.txt'), [
+        'tcp LISTEN 0 128 10.0.0.1:82 0.0.0.0:* ino:13 sk:3 cgroup:/app <->', '\tinet-sockopt: ( is_icsk transparent)',
+        'tcp ESTAB 0 0 10.0.0.1:45000 10.0.0.2:9000 ino:15 sk:5 cgroup:/other/x <->', '\tinet-sockopt: ( is_icsk transparent)',
+        'udp UNCONN 0 0 10.0.0.1:53 0.0.0.0:* ino:19 sk:9 cgroup:/app <->', ''].join('\n'));
+      writeFileSync(join(dir, 'iptables-save.txt'), ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+        '-A PREROUTING -p tcp -m tcp --dport 80 -j TPROXY --on-port 82 --on-ip 0.0.0.0 --tproxy-mark 0x1/0x1',
+        '-A PREROUTING -p tcp -m tcp --sport 9000 -j TPROXY --on-port 1 --on-ip 0.0.0.0 --tproxy-mark 0x10/0x10',
+        '-A INPUT -m cgroup --path /app', '-A INPUT -m cgroup ! --path /app', '-A INPUT -m cgroup --path /other', '-A INPUT -m cgroup --cgroup 0', 'COMMIT', ''].join('\n'));
+      const specs = ['tcp 10.0.0.2:1 > 10.0.0.1:80 syn', 'tcp 10.0.0.2:9000 > 10.0.0.1:45000 ack', 'udp 10.0.0.8:1 > 10.0.0.1:53'];
+      const out: string[] = [];
+      for (const engine of ['vm', 'reference'] as const) {
+        const model = buildNodeModel(readSnapshot(dir), { engine });
+        const fates = specs.map((s) => model.receive(specPacket(parseSpec(`${s} iif eth0`)), 'eth0').fate.kind);
+        const input = model.rulesetWithCounters()!.tables.get('mangle')!.chains.get('INPUT')!.rules.map((r) => Number(r.counters!.packets));
+        out.push(JSON.stringify([fates, input]));
+      }
+      expect(new Set(out).size).toBe(1);
+      expect(JSON.parse(out[0]!)).toEqual([['delivered', 'delivered', 'delivered'], [1, 1, 1, 2]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

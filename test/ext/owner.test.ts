@@ -16,8 +16,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { referenceTable } from '../../engine/reference/index.js';
-import { vmTable } from '../../engine/vm-table.js';
 import { NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import { M_HOOK, M_NFPROTO, M_SK, M_SK_GROUPS, M_SK_NGROUPS, M_SKGID, M_SKUID, SK_FILE, SK_KERNEL, SK_NONE } from '../../vm/layout.js';
 import { setSocket, type Packet } from '../../vm/packet.js';
@@ -26,7 +24,7 @@ import { NfvmError } from '../../core/errors.js';
 import { logBody, NF_LOG_DEFAULT_MASK, NF_LOG_UID } from '../../hooks/path/log.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
 import { runs } from '../helpers/runs.js';
-import { filterEngines } from '../helpers/engine-gen.js';
+import { expectOutputAgreement, filterEngines } from '../helpers/engine-gen.js';
 
 const NF_INET_LOCAL_OUT = 3;
 
@@ -140,18 +138,7 @@ describe('owner: VM and x_tables evaluator agree', () => {
   it('verdicts and counters of generated rules over generated sockets (both backends, both tiers)', () => {
     fc.assert(
       fc.property(fc.array(opt, { minLength: 1, maxLength: 6 }), fc.array(sock, { minLength: 1, maxLength: 12 }), (opts, socks) => {
-        const rules = opts.map((o, i) => `${text(o)} -j ${i % 3 === 2 ? 'DROP' : 'MARK --set-xmark 0x' + (1 << i).toString(16) + '/0x' + (1 << i).toString(16)}`);
-        const rs = parseRestore(`*mangle\n:OUTPUT ACCEPT [0:0]\n${rules.map((r) => `-A OUTPUT ${r}`).join('\n')}\nCOMMIT\n`, { family: 'ip' });
-        for (const backend of ['legacy', 'nft'] as const) {
-          const ref = referenceTable(rs, 'mangle', { backend });
-          const vms = (['jit', 'interp'] as const).map((tier) => vmTable(rs, 'mangle', { backend, tier }));
-          for (const s of socks) {
-            const want = ref.run('OUTPUT', udp(s));
-            for (const vm of vms) expect(vm.run('OUTPUT', udp(s))).toBe(want);
-          }
-          const counts = ref.counters();
-          for (const vm of vms) expect(vm.counters()).toEqual(counts);
-        }
+        expectOutputAgreement(opts.map(text), socks.map((s) => () => udp(s)));
       }),
       { numRuns: runs(150) },
     );
