@@ -104,6 +104,8 @@ export interface KnownObjects {
   readonly nfacct?: ReadonlySet<string>;
   /** cttimeout policies (`nfct timeout add NAME ...`), for `-j CT --timeout`. */
   readonly ctTimeouts?: ReadonlySet<string>;
+  /** The cgroup v2 tree's directories, each as vm/cgroup.ts cgroupCanonical writes it (`/`, `/a/b`), for `-m cgroup --path`. */
+  readonly cgroups?: ReadonlySet<string>;
 }
 
 export interface ExtModule<D> {

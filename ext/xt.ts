@@ -123,6 +123,8 @@ export interface XtSock {
   readonly timeWait: boolean;
   /** The socket's number in the node's table (M_SK_INDEX of a packet TPROXY gives it). */
   readonly index: number;
+  /** sock_cgroup_ptr(): its cgroup v2 number (vm/cgroup.ts cgroupId; ss's `cgroup:`, the root when ss printed none). */
+  readonly cgroup: number;
 }
 
 /** The node's sockets as xt_socket reaches them (hooks/xt-socket.ts implements it over the snapshot's ss.txt). */

@@ -191,7 +191,8 @@ export class NodeModel {
     const txt6 = node.ip6tables;
     this.ipsets = node.ipsets ? parseIpsetSave(node.ipsets.text, node.ipsets.file) : new IpSetStore();
     // the kernel refuses a rule naming a set that does not exist ("Set foo doesn't exist.")
-    const objects = { ipsets: ipsetNames(this.ipsets) };
+    // and cgroup_get_from_path() a cgroup path that does not exist (xt_cgroup: ENOENT)
+    const objects = { ipsets: ipsetNames(this.ipsets), cgroups: node.cgroups };
     this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.rs4 = opts.parsed?.rs4 ?? (txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined);

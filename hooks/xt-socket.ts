@@ -30,7 +30,7 @@ export class NodeXtSockets implements XtSockets {
     const t = node.sockets;
     if (!t) return;
     [...t.sockets, ...t.connected].forEach((s, index) => {
-      const x: XtSock = { full: s.state !== 'TIME-WAIT' && s.state !== 'SYN-RECV', wildcard: s.addr === undefined, transparent: s.transparent, mark: s.mark, timeWait: s.state === 'TIME-WAIT', index };
+      const x: XtSock = { full: s.state !== 'TIME-WAIT' && s.state !== 'SYN-RECV', wildcard: s.addr === undefined, transparent: s.transparent, mark: s.mark, timeWait: s.state === 'TIME-WAIT', index, cgroup: s.cgroup };
       this.socks.push(x);
       this.found.set(s, x);
     });

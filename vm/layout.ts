@@ -297,8 +297,11 @@ export const M_SK_GROUPS = 66; // SK_MAX_GROUPS words: f_cred->group_info->gid[]
 /** Supplementary groups a packet's socket can carry in the model. */
 export const SK_MAX_GROUPS = 8;
 export const M_SK_INDEX = 74; // SK_ASSIGNED: the socket's number in the node's socket table (hooks/snapshot/ss.ts socketAt)
+// sk->sk_cgrp_data of the packet's socket (any SK_* but SK_NONE), as xt_cgroup reads it:
+export const M_SK_CGROUP = 75; // sock_cgroup_ptr(): the cgroup v2 number (vm/cgroup.ts cgroupId; 0 the root)
+export const M_SK_CLASSID = 76; // sock_cgroup_classid(): the net_cls class id, 0 without net_cls
 /** Words in the metadata record. */
-export const META_WORDS = 75;
+export const META_WORDS = 77;
 
 /** M_SK: no socket (skb->sk NULL: a received, forwarded or REJECT-made packet). */
 export const SK_NONE = 0;

@@ -14,7 +14,7 @@ import {
   F_L4PROTO, F_MAC_HEADER, F_NFTRACE, F_XT_AH, IFNAMSIZ, META_WORDS, M_XT_FRAGOFF, M_XT_L4PROTO, M_XT_THOFF, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_IIF,
   M_IIFGROUP, M_IIFNAME, M_IIFTYPE, M_L4PROTO, M_LEN, M_MACOFF, M_NFPROTO, M_NHOFF, M_OIF, M_OIFGROUP, M_OIFNAME,
   M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_SKGID, M_SKUID, M_THOFF, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST,
-  M_BRIINAME, M_BRIONAME, M_VLAN_PROTO, M_VLAN_TCI, PACKET_OTHERHOST, M_SK, M_SK_GROUPS, M_SK_NGROUPS, SK_FILE, SK_MAX_GROUPS,
+  M_BRIINAME, M_BRIONAME, M_VLAN_PROTO, M_VLAN_TCI, PACKET_OTHERHOST, M_SK, M_SK_GROUPS, M_SK_NGROUPS, SK_FILE, SK_MAX_GROUPS, M_SK_CGROUP, M_SK_CLASSID,
 } from './layout.js';
 import { NFPROTO_BRIDGE, NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_UNSPEC } from '../core/netfilter.js';
 
@@ -125,11 +125,16 @@ export function copyFrame(pkt: Packet, bytes: Uint8Array, at: number, len: numbe
  * Sets skb->sk: SK_NONE, SK_KERNEL (a socket without a file) or SK_FILE with
  * the file's fsuid, fsgid and supplementary groups (at most SK_MAX_GROUPS).
  * `meta skuid`/`skgid` read the ids only with a file (nft_meta_get_eval_skugid).
+ * `cgroup` (vm/cgroup.ts cgroupId, the root by default) and `classid` are the
+ * socket's sk_cgrp_data: the node's own answers leave on sockets made at boot,
+ * in the root cgroup with class id 0.
  */
-export function setSocket(pkt: Packet, kind: number, uid = 0, gid = 0, groups: readonly number[] = []): void {
+export function setSocket(pkt: Packet, kind: number, uid = 0, gid = 0, groups: readonly number[] = [], cgroup = 0, classid = 0): void {
   const m = pkt.meta;
   if (groups.length > SK_MAX_GROUPS) throw new RangeError(`a socket carries at most ${SK_MAX_GROUPS} supplementary groups`);
   m[M_SK] = kind;
+  m[M_SK_CGROUP] = cgroup | 0;
+  m[M_SK_CLASSID] = classid | 0;
   m[M_SKUID] = kind === SK_FILE ? uid | 0 : -1;
   m[M_SKGID] = kind === SK_FILE ? gid | 0 : -1;
   const n = kind === SK_FILE ? groups.length : 0;

@@ -24,7 +24,7 @@ import { formatAddr } from '../../core/addr.js';
 import { parseHost } from '../hostmask.js';
 import { compatTargetFaces } from '../compat.js';
 import { be16, be32, headerPointer, ipv6FindHdrAt, type Ipv6HdrWalk, type TargetFn, type XtActionParam } from '../xt.js';
-import { M_IIF, M_MARK, M_SK, M_SK_INDEX, SK_ASSIGNED } from '../../vm/layout.js';
+import { M_IIF, M_MARK, M_SK, M_SK_CGROUP, M_SK_CLASSID, M_SK_INDEX, SK_ASSIGNED } from '../../vm/layout.js';
 import { NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 
 interface TproxyData {
@@ -143,6 +143,9 @@ function tproxyAssign(par: XtActionParam, d: TproxyData, family: 4 | 6, proto: n
   m[M_MARK] = ((m[M_MARK]! & ~d.markMask) ^ d.markValue) | 0;
   m[M_SK] = SK_ASSIGNED;
   m[M_SK_INDEX] = sk.index;
+  // its sk_cgrp_data: ss prints the cgroup, not the net_cls class id (0 here)
+  m[M_SK_CGROUP] = sk.cgroup;
+  m[M_SK_CLASSID] = 0;
   return NF_ACCEPT;
 }
 

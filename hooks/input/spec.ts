@@ -36,6 +36,8 @@
  *              | uid N | gid N | groups N[,N]...   with from local: the sending socket's
  *                                          file credentials (fsuid, fsgid, at most 8
  *                                          supplementary groups; default uid 0 gid 0)
+ *              | cgroup PATH | classid N    with from local: the socket's cgroup v2 path
+ *                                          and net_cls class id (default / and 0)
  *              | ct new|established|related|invalid|untracked | ct reply | ct mark N
  *     link     src-mac MAC | dst-mac MAC | vlan N               MAC: six hex pairs, `:` or `-`
  *
@@ -61,6 +63,7 @@ import { formatIPv4, formatIPv6, hostPort, parseIPv6, parseIPv4, parseMac } from
 import { suggest } from '../../compiler/parse/getopt.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_LEN, M_MARK, M_NHOFF, SK_FILE, SK_MAX_GROUPS, SK_NONE } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice, setSocket } from '../../vm/packet.js';
+import { cgroupCanonical, cgroupId } from '../../vm/cgroup.js';
 import {
   IPS_CONFIRMED, IPS_EXPECTED, IPS_SEEN_REPLY, NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT,
   NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT,
@@ -160,6 +163,9 @@ export interface PacketSpec {
   uid: number;
   gid: number;
   groups: number[];
+  /** The sending socket's cgroup v2 path (`/` when not given) and net_cls class id (0). */
+  cgroup: string;
+  classid: number;
   srcMac: Uint8Array | undefined;
   dstMac: Uint8Array | undefined;
   vlan: number;
@@ -212,7 +218,7 @@ const NO_OPTIONS = new Uint8Array(0);
 const WORDS = [
   ...TCP_FLAGS.keys(), 'flags', 'seq', 'ackseq', 'win', 'tcpopt', 'type', 'code', 'id', 'ttl', 'hl', 'tos', 'dscp', 'ecn',
   'ipid', 'df', 'mf', 'frag', 'flowlabel', 'len', 'iif', 'oif', 'mark', 'from', 'ct', 'src-mac', 'dst-mac', 'vlan',
-  'hbh', 'dst', 'rt', 'ah', 'spi', 'uid', 'gid', 'groups',
+  'hbh', 'dst', 'rt', 'ah', 'spi', 'uid', 'gid', 'groups', 'cgroup', 'classid',
 ];
 
 function tokenize(text: string): Tok[] {
@@ -334,7 +340,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     family, proto, src: src.addr, dst: dst.addr, sport: -1, dport: -1, tcpFlags: -1, seq: -1, ackSeq: -1, window: -1, tcpOptions: NO_OPTIONS,
     icmpType: -1, icmpCode: -1, icmpId: -1, icmpSeq: -1, ttl: 64, tos: 0, ipId: 1, df: false, mf: false,
     fragOffset: -1, flowLabel: 0, payloadLen: -1, iif: '', oif: '', mark: 0, ct: '', ctReply: false, ctMark: -1,
-    fromLocal: false, uid: 0, gid: 0, groups: [], srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, pos,
+    fromLocal: false, uid: 0, gid: 0, groups: [], cgroup: '/', classid: 0, srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, pos,
   };
   let flagWords = 0;
   let tosByte = -1;
@@ -582,6 +588,17 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
         spec.groups = list.map((x) => num({ text: x, col: g.col }, 0, 0xfffffffe, 'group id'));
         break;
       }
+      case 'cgroup': {
+        once('cgroup', t);
+        const c = next('a cgroup path');
+        if (Buffer.byteLength(c.text) >= 4096) err(c, 'a cgroup path is shorter than 4096 bytes (PATH_MAX)', 'value');
+        spec.cgroup = cgroupCanonical(c.text);
+        break;
+      }
+      case 'classid':
+        once('classid', t);
+        spec.classid = num(next('a net_cls class id'), 0, 0xffffffff, 'class id');
+        break;
       case 'from': {
         const kw = next('"local"');
         if (kw.text !== 'local') err(kw, `expected "local" after from, not "${kw.text}"`);
@@ -640,7 +657,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     }
   }
   if (!spec.fromLocal) {
-    for (const k of ['uid', 'gid', 'groups']) if (pos.has(k)) err(at(k), `"${k}" is the sending socket's: it needs "from local"`);
+    for (const k of ['uid', 'gid', 'groups', 'cgroup', 'classid']) if (pos.has(k)) err(at(k), `"${k}" is the sending socket's: it needs "from local"`);
   }
   if (spec.fromLocal) {
     if (spec.iif) err(at('iif'), 'a locally generated packet (from local) has no input interface');
@@ -878,7 +895,7 @@ export function specPacket(s: PacketSpec, o: SpecPacketOptions = {}): Packet {
   const m = pkt.meta;
   m[M_MARK] = s.mark | 0;
   // a program's socket (a file with its credentials); a received packet has none
-  setSocket(pkt, s.fromLocal ? SK_FILE : SK_NONE, s.uid, s.gid, s.groups);
+  setSocket(pkt, s.fromLocal ? SK_FILE : SK_NONE, s.uid, s.gid, s.groups, s.fromLocal ? cgroupId(s.cgroup) : 0, s.fromLocal ? s.classid : 0);
   switch (s.ct) {
     case 'new':
       m[M_CT_STATE] = NF_CT_STATE_NEW_BIT;

@@ -191,9 +191,11 @@ export interface Answer {
   readonly closing?: boolean;
   /**
    * skb->sk: true for REJECT's resets (nf_send_reset, nf_send_reset6: a
-   * fresh skb with no socket); every other answer leaves through one of
-   * the stack's control sockets (icmp_sk, icmpv6_sk, the TCP ctl socket),
-   * a socket without a file.
+   * fresh skb with no socket) and the IPv6 stack's reset for a closed port
+   * (ip6_xmit does not attach net->ipv6.tcp_sk); every other answer leaves
+   * through one of the stack's control sockets (ipv4_icmp_sk, ipv6_icmp_sk,
+   * ipv4_tcp_sk: per-CPU sockets inet_ctl_sock_create() made at boot in
+   * init_net, so in the root cgroup with class id 0), a socket without a file.
    */
   readonly noSocket?: boolean;
   /**

@@ -19,6 +19,7 @@ import { mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync }
 import { basename, dirname, join, resolve } from 'node:path';
 import { NfvmError } from '../../core/errors.js';
 import type { Backend } from '../../core/netfilter.js';
+import { cgroup2Mount, cgroupTreeLines } from './cgroup.js';
 
 export interface CaptureCommand {
   readonly file: string;
@@ -36,6 +37,8 @@ export interface CaptureCommand {
   readonly failureMeans?: string;
   /** A missing tool is not a gap: the file is captured only where the tool exists. */
   readonly onlyWithTool?: boolean;
+  /** A candidate that fails (an older tool refusing an option) gives way to the next. */
+  readonly nextOnFailure?: boolean;
 }
 
 /** ip-link.json has a bridge device: the bridge level means something only then. */
@@ -53,9 +56,13 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   // Only net.*: the rest of `sysctl -a` (hostname, random uuid, ...) is not the node's network.
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
   // The TCP and UDP sockets, numeric, without the header: which ports answer, the connections
-  // and their marks and IP_TRANSPARENT (-e, --inet-sockopt: the socket match, TPROXY); an
-  // older ss without --inet-sockopt, or without -a/-e, gives less.
-  { file: 'ss.txt', argv: [['ss', '-H', '-tuane', '--inet-sockopt'], ['ss', '-H', '-tuane'], ['ss', '-H', '-ltun']], optional: true },
+  // and their marks and IP_TRANSPARENT (-e, --inet-sockopt: the socket match, TPROXY) and
+  // cgroups (--cgroup: the cgroup match); an older ss without --cgroup or --inet-sockopt, or
+  // without -a/-e, gives less.
+  {
+    file: 'ss.txt', optional: true, nextOnFailure: true,
+    argv: [['ss', '-H', '-tuane', '--inet-sockopt', '--cgroup'], ['ss', '-H', '-tuane', '--inet-sockopt'], ['ss', '-H', '-tuane'], ['ss', '-H', '-ltun']],
+  },
   // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
   { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
   // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):
@@ -213,8 +220,13 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
     if (c.when && !c.when(outputs)) continue;
     let text: string | undefined;
     try {
-      for (const argv of c.argv) {
-        text = runOk(run, argv);
+      for (let i = 0; i < c.argv.length; i++) {
+        try {
+          text = runOk(run, c.argv[i]!);
+        } catch (e) {
+          if (!(c.nextOnFailure && e instanceof CaptureError && i + 1 < c.argv.length)) throw e;
+          continue;
+        }
         if (text !== undefined) break;
       }
     } catch (e) {
@@ -234,8 +246,25 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
     if (c.omitEmpty && text.trim() === '') continue;
     outputs.set(c.file, text);
   }
+  const cg = captureCgroupTree(run);
+  if (typeof cg === 'string') outputs.set('cgroup2.txt', cg);
+  else notes.push(`cgroup2.txt not captured: ${cg.reason}`);
   writeSnapshotDir(dir, target, outputs);
   return { dir: target, written: [...outputs.keys()], skipped, backends, notes };
+}
+
+/**
+ * The cgroup v2 tree (cgroup2.txt, cgroup.ts): the cgroup2 mount of
+ * /proc/self/mountinfo, then `find MOUNT -type d`; the reason when there is
+ * none (no cgroup2 mounted, or no find).
+ */
+export function captureCgroupTree(run: Runner): string | { reason: string } {
+  const info = runOk(run, ['cat', '/proc/self/mountinfo']);
+  const mount = info === undefined ? undefined : cgroup2Mount(info);
+  if (!mount) return { reason: 'no cgroup2 mount in /proc/self/mountinfo: any -m cgroup --path is taken' };
+  const found = runOk(run, ['find', mount.point, '-type', 'd']);
+  if (found === undefined) return { reason: 'find not found' };
+  return cgroupTreeLines(found, mount);
 }
 
 /**

@@ -69,6 +69,8 @@ export class Node implements RoutingNode {
   ipvs: IpvsConfig | undefined = undefined;
   /** The OS fingerprints the node loaded with `nfnl_osf -f` (pf.os; the kernel cannot list them back); undefined when the snapshot has none. */
   osf: { readonly file: string; readonly text: string } | undefined = undefined;
+  /** The cgroup v2 tree's directories (cgroup2.txt, vm/cgroup.ts cgroupCanonical form); undefined when the snapshot has none: any `--path` is taken. */
+  cgroups: ReadonlySet<string> | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */

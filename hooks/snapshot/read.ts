@@ -21,6 +21,8 @@
  *   bridge-vlan.json   bridge -j vlan show the ports' VLANs
  *   pf.os          the OS fingerprints loaded with `nfnl_osf -f` (the osf
  *                  match; the kernel cannot list them, so the user adds it)
+ *   cgroup2.txt    the cgroup v2 tree's directories, one `/PATH` a line
+ *                  (cgroup.ts): `-m cgroup --path` must name one of them
  *   (the bridges and their ports come from ip-link.json's linkinfo)
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
@@ -41,6 +43,7 @@ import { int, isObject, JsonPath, objects, parseJson, str, strList, u32, type Js
 import { Node, type Address, type Link, type RulesetText } from './node.js';
 import { type Backend } from '../../core/netfilter.js';
 import { checkSocketDevices, parseSs } from './ss.js';
+import { parseCgroupTree } from './cgroup.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
 import { buildServices, parseIpvsadmSave, type IpvsConfig } from '../ipvs/index.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
@@ -49,7 +52,7 @@ import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parse
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
-  'pf.os', 'ipvsadm-save.txt',
+  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -202,6 +205,8 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   node.ipvs = ipvsOf(files.get('ipvsadm-save.txt'), path('ipvsadm-save.txt'));
   const osf = files.get('pf.os');
   if (osf !== undefined) node.osf = { file: path('pf.os'), text: osf };
+  const cg = files.get('cgroup2.txt');
+  if (cg !== undefined) node.cgroups = parseCgroupTree(cg, path('cgroup2.txt'));
   return node;
 }
 

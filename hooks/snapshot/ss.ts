@@ -22,11 +22,13 @@
  * peer: they take nothing from others and are not listeners). After the
  * columns, -e adds `fwmark:0x..` (sk_mark) among other words, and a line
  * of its own below the socket, `inet-sockopt: ( ... transparent ... )`,
- * says IP_TRANSPARENT (--inet-sockopt). A line of another shape is an
- * error at its line and column.
+ * says IP_TRANSPARENT (--inet-sockopt), and `cgroup:/PATH` the socket's
+ * cgroup v2 (-e prints it; --cgroup again at the end of the line). A line
+ * of another shape is an error at its line and column.
  */
 import { NfvmError } from '../../core/errors.js';
 import { parseAddr, type IpAddr } from '../route/addr.js';
+import { CGROUP_ROOT, cgroupId } from '../../vm/cgroup.js';
 
 export interface ListenSocket {
   readonly proto: 'tcp' | 'udp';
@@ -47,6 +49,8 @@ export interface ListenSocket {
   readonly mark: number;
   /** IP_TRANSPARENT (`transparent` in the inet-sockopt line). */
   readonly transparent: boolean;
+  /** sock_cgroup_ptr(): the cgroup v2 number (vm/cgroup.ts cgroupId) of `cgroup:PATH`; the root when ss printed none. */
+  readonly cgroup: number;
   /** `tcp 0.0.0.0:22` as ss printed it. */
   readonly text: string;
   /** Where the local address stands in ss.txt. */
@@ -139,9 +143,11 @@ export function parseSs(text: string, file: string): SocketTable {
     for (const q of [f[2]!, f[3]!]) if (!/^\d+$/.test(q.text)) throw err(q, `expected a queue length, not "${q.text}"`);
     if (!/:(\d+|\*)$/.test(f[5]!.text)) throw err(f[5]!, `expected a peer ADDRESS:PORT, not "${f[5]!.text}"`);
     let mark = 0;
+    let cgroup = CGROUP_ROOT;
     for (const x of f.slice(6)) {
       const m = /^fwmark:(0x[0-9a-f]+|\d+)$/i.exec(x.text);
       if (m) mark = Number(m[1]) >>> 0;
+      if (x.text.startsWith('cgroup:')) cgroup = socketCgroup(x.text.slice(7));
     }
     const st = state.text;
     // A TCP socket neither bound nor listening is in no lookup table.
@@ -151,7 +157,7 @@ export function parseSs(text: string, file: string): SocketTable {
     }
     const listener = st === 'LISTEN' || st === 'UNCONN';
     const peer = listener ? undefined : peerAddress(f[5]!, err);
-    const s: ListenSocket & { transparent: boolean } = { ...localAddress(f[4]!, proto, line, err), state: st, peer, mark, transparent: false };
+    const s: ListenSocket & { transparent: boolean } = { ...localAddress(f[4]!, proto, line, err), state: st, peer, mark, transparent: false, cgroup };
     last = s;
     // A connected UDP socket receives from its peer only: not a listener.
     (listener ? sockets : connected).push(s);
@@ -190,7 +196,17 @@ export function checkSocketDevices(t: SocketTable, hasLink: (name: string) => bo
   }
 }
 
-type Local = Omit<ListenSocket, 'state' | 'peer' | 'mark' | 'transparent'>;
+type Local = Omit<ListenSocket, 'state' | 'peer' | 'mark' | 'transparent' | 'cgroup'>;
+
+/**
+ * The cgroup of ss's `cgroup:PATH` (-e, --cgroup: the INET_DIAG_CGROUP_ID
+ * resolved under the cgroup2 mount). `unreachable:ID` is a cgroup ss could
+ * not name (another cgroup namespace, no cgroup2 mount): a cgroup below the
+ * root that no rule path names.
+ */
+function socketCgroup(path: string): number {
+  return path.startsWith('/') ? cgroupId(path) : cgroupId(`/\0${path}`);
+}
 
 function localAddress(x: Field, proto: 'tcp' | 'udp', line: number, err: (x: Field, reason: string) => NfvmError): Local {
   const t = x.text;

@@ -16,9 +16,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { referenceTable } from '../../engine/reference/index.js';
-import { vmTable } from '../../engine/vm-table.js';
-import type { TableEngine } from '../../engine/engine.js';
 import { NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import { M_HOOK, M_NFPROTO, M_SK, M_SK_GROUPS, M_SK_NGROUPS, M_SKGID, M_SKUID, SK_FILE, SK_KERNEL, SK_NONE } from '../../vm/layout.js';
 import { setSocket, type Packet } from '../../vm/packet.js';
@@ -27,6 +24,7 @@ import { NfvmError } from '../../core/errors.js';
 import { logBody, NF_LOG_DEFAULT_MASK, NF_LOG_UID } from '../../hooks/path/log.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
 import { runs } from '../helpers/runs.js';
+import { expectOutputAgreement, filterEngines } from '../helpers/engine-gen.js';
 
 const NF_INET_LOCAL_OUT = 3;
 
@@ -51,18 +49,9 @@ const table = (rules: string[], family: 'ip' | 'ip6' = 'ip') =>
 /** Whether a one-rule OUTPUT chain `-m owner OPTS -j DROP` drops the packet of `sock`, on every engine (all must agree). */
 function drops(opts: string, sock: Sock): boolean {
   const rs = table([`-m owner ${opts} -j DROP`]);
-  const verdicts = engines(rs).map((e) => e.run('OUTPUT', udp(sock)));
+  const verdicts = filterEngines(rs).map((e) => e.run('OUTPUT', udp(sock)));
   expect(new Set(verdicts).size, `${opts}: ${verdicts}`).toBe(1);
   return verdicts[0] === NF_DROP;
-}
-
-function engines(rs: ReturnType<typeof table>): TableEngine[] {
-  const out: TableEngine[] = [];
-  for (const backend of ['legacy', 'nft'] as const) {
-    out.push(referenceTable(rs, 'filter', { backend }));
-    for (const tier of ['jit', 'interp'] as const) out.push(vmTable(rs, 'filter', { backend, tier }));
-  }
-  return out;
 }
 
 const NONE: Sock = { kind: SK_NONE, uid: 0, gid: 0, groups: [] };
@@ -111,7 +100,7 @@ describe('owner_mt: the socket a packet carries', () => {
 
   it('IPv6 runs the same function', () => {
     const rs = table(['-m owner --uid-owner 1000-2000 -j DROP'], 'ip6');
-    for (const e of engines(rs)) {
+    for (const e of filterEngines(rs)) {
       expect(e.run('OUTPUT', udp(user(1500, 0), true))).toBe(NF_DROP);
       expect(e.run('OUTPUT', udp(user(999, 0), true))).toBe(NF_ACCEPT);
       expect(e.run('OUTPUT', udp(NONE, true))).toBe(NF_ACCEPT);
@@ -149,18 +138,7 @@ describe('owner: VM and x_tables evaluator agree', () => {
   it('verdicts and counters of generated rules over generated sockets (both backends, both tiers)', () => {
     fc.assert(
       fc.property(fc.array(opt, { minLength: 1, maxLength: 6 }), fc.array(sock, { minLength: 1, maxLength: 12 }), (opts, socks) => {
-        const rules = opts.map((o, i) => `${text(o)} -j ${i % 3 === 2 ? 'DROP' : 'MARK --set-xmark 0x' + (1 << i).toString(16) + '/0x' + (1 << i).toString(16)}`);
-        const rs = parseRestore(`*mangle\n:OUTPUT ACCEPT [0:0]\n${rules.map((r) => `-A OUTPUT ${r}`).join('\n')}\nCOMMIT\n`, { family: 'ip' });
-        for (const backend of ['legacy', 'nft'] as const) {
-          const ref = referenceTable(rs, 'mangle', { backend });
-          const vms = (['jit', 'interp'] as const).map((tier) => vmTable(rs, 'mangle', { backend, tier }));
-          for (const s of socks) {
-            const want = ref.run('OUTPUT', udp(s));
-            for (const vm of vms) expect(vm.run('OUTPUT', udp(s))).toBe(want);
-          }
-          const counts = ref.counters();
-          for (const vm of vms) expect(vm.counters()).toEqual(counts);
-        }
+        expectOutputAgreement(opts.map(text), socks.map((s) => () => udp(s)));
       }),
       { numRuns: runs(150) },
     );

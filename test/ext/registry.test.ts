@@ -26,7 +26,7 @@ const label = (m: Module) => `${m.kind} ${m.name}${m.family ? ` (${m.family})` :
 
 /** Modules whose data from `init` alone is no complete rule: the options a rule gives them. */
 const OPTIONS: Readonly<Record<string, string>> = {
-  CONNMARK: '--set-xmark 0x1/0xff', bpf: '--bytecode "1,6 0 0 1"', set: '--match-set s src', SET: '--add-set s src', rateest: '--rateest s --rateest-bps 1 --rateest-gt',
+  CONNMARK: '--set-xmark 0x1/0xff', cgroup: '--path /', bpf: '--bytecode "1,6 0 0 1"', set: '--match-set s src', SET: '--add-set s src', rateest: '--rateest s --rateest-bps 1 --rateest-gt',
 };
 
 /** The node's sets the set match and the SET target name. */
@@ -112,7 +112,7 @@ describe('the extension registry', () => {
     expect(both).toEqual([
       '-j AUDIT', '-j CHECKSUM', '-j CLASSIFY', '-j CONNMARK', '-j CONNSECMARK', '-j CT', '-j DNAT', '-j DNPT', '-j DSCP', '-j ECN', '-j HL', '-j HMARK', '-j IDLETIMER', '-j LED', '-j LOG', '-j MARK', '-j MASQUERADE', '-j NETMAP',
       '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j SNPT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TEE', '-j TOS', '-j TPROXY', '-j TRACE', '-j TTL',
-      '-m addrtype', '-m ah', '-m bpf', '-m cluster', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
+      '-m addrtype', '-m ah', '-m bpf', '-m cgroup', '-m cluster', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hashlimit', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m ipvs', '-m length', '-m limit', '-m mac',
       '-m mark', '-m mh', '-m multiport', '-m osf', '-m owner', '-m physdev', '-m pkttype', '-m quota', '-m rateest', '-m realm', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m socket', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
       '-m tcpmss', '-m time', '-m tos', '-m ttl', '-m u32', '-m udp',

@@ -7,6 +7,12 @@
  * TOS bytes, fragments, truncated headers, IPv4 options, Ethernet or raw.
  */
 import fc from 'fast-check';
+import { expect } from 'vitest';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { referenceTable } from '../../engine/reference/index.js';
+import { vmTable } from '../../engine/vm-table.js';
+import type { TableEngine } from '../../engine/engine.js';
+import type { Ruleset } from '../../core/ast.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decodePacket, setDevice } from '../../vm/packet.js';
 import { joinMatches } from '../../fuzz/gen.js';
 import { M_CT_DIR, M_CT_MARK, M_CT_STATE, M_HOOK, M_MARK, M_NFPROTO, M_PKTTYPE } from '../../vm/layout.js';
@@ -298,4 +304,34 @@ export function genPacketOf(g: GenPacket): Packet {
   p.meta[M_CT_DIR] = g.ctstate === 1 || g.ctstate === 64 ? -1 : 0;
   p.meta[M_PKTTYPE] = g.pkttype;
   return p;
+}
+
+/** A filter table on every engine: the x_tables evaluator and the VM's two tiers, each on both backends (all must agree). */
+export function filterEngines(rs: Ruleset): TableEngine[] {
+  const out: TableEngine[] = [];
+  for (const backend of ['legacy', 'nft'] as const) {
+    out.push(referenceTable(rs, 'filter', { backend }));
+    for (const tier of ['jit', 'interp'] as const) out.push(vmTable(rs, 'filter', { backend, tier }));
+  }
+  return out;
+}
+
+/**
+ * A mangle OUTPUT chain of `matches[i] -j ...` (a MARK of bit i, every third
+ * rule DROP) on the x_tables evaluator and the VM's two tiers, each backend:
+ * every packet `packets` makes gets the same verdict, and the counters agree.
+ */
+export function expectOutputAgreement(matches: readonly string[], packets: readonly (() => Packet)[]): void {
+  const rules = matches.map((m, i) => `-A OUTPUT ${m} -j ${i % 3 === 2 ? 'DROP' : `MARK --set-xmark 0x${(1 << i).toString(16)}/0x${(1 << i).toString(16)}`}`);
+  const rs = parseRestore(`*mangle\n:OUTPUT ACCEPT [0:0]\n${rules.join('\n')}\nCOMMIT\n`, { family: 'ip' });
+  for (const backend of ['legacy', 'nft'] as const) {
+    const ref = referenceTable(rs, 'mangle', { backend });
+    const vms = (['jit', 'interp'] as const).map((tier) => vmTable(rs, 'mangle', { backend, tier }));
+    for (const make of packets) {
+      const want = ref.run('OUTPUT', make());
+      for (const vm of vms) expect(vm.run('OUTPUT', make())).toBe(want);
+    }
+    const counts = ref.counters();
+    for (const vm of vms) expect(vm.counters()).toEqual(counts);
+  }
 }

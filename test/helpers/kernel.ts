@@ -15,6 +15,7 @@ import { captureCt, type NodeModel } from '../../hooks/node.js';
 import { loadFrame, readCaptureFile } from '../../hooks/input/capture.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
+import { inetChecksum } from '../../hooks/input/spec.js';
 
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -585,4 +586,36 @@ export async function injectAndCount(ns: { s: string; n: string }, pcap: string,
   await new Promise((r) => setTimeout(r, 300));
   const save = await run('ip', ['netns', 'exec', ns.n, `${family === 'ip6' ? 'ip6tables' : 'iptables'}-${backend}-save`, '-c']);
   return flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true, family }), true);
+}
+
+/**
+ * An IPv4 frame from the sender (10.0.0.2, MAC.sender) to the node
+ * (10.0.0.1, MAC.node) of senderNodeTopology that makes the node answer: a
+ * TCP SYN (proto 6), a UDP datagram (17) to port `dport`, or an ICMP echo
+ * request (1).
+ */
+export function answerProbe(proto: number, dport: number, MAC: { sender: number[]; node: number[] }): Uint8Array {
+  const csum = (b: number[]): number => inetChecksum(Uint8Array.from(b));
+  const src = [10, 0, 0, 2];
+  const dst = [10, 0, 0, 1];
+  let l4: number[];
+  if (proto === 1) {
+    l4 = [8, 0, 0, 0, 0, 1, 0, 1, 1, 2, 3, 4];
+    const c = csum(l4);
+    l4[2] = c >> 8;
+    l4[3] = c & 255;
+  } else {
+    l4 = proto === 6 ? [0x9c, 0x40, dport >> 8, dport & 255, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0] : [0x9c, 0x40, dport >> 8, dport & 255, 0, 12, 0, 0, 1, 2, 3, 4];
+    const pseudo = [...src, ...dst, 0, proto, 0, l4.length];
+    const c = csum([...pseudo, ...l4]);
+    const at = proto === 6 ? 16 : 6;
+    l4[at] = c >> 8;
+    l4[at + 1] = c & 255;
+  }
+  const len = 20 + l4.length;
+  const ip = [0x45, 0, len >> 8, len & 255, 0, 1, 0x40, 0, 64, proto, 0, 0, ...src, ...dst];
+  const c = csum(ip);
+  ip[10] = c >> 8;
+  ip[11] = c & 255;
+  return Uint8Array.from([...MAC.node, ...MAC.sender, 8, 0, ...ip, ...l4]);
 }

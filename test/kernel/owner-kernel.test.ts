@@ -21,14 +21,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology } from '../helpers/kernel.js';
+import { answerProbe, counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { inetChecksum, parseSpec, specPacket } from '../../hooks/input/spec.js';
-
-const csum = (b: number[]): number => inetChecksum(Uint8Array.from(b));
+import { parseSpec, specPacket } from '../../hooks/input/spec.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay', 'setpriv', 'bash'];
 const SKIP = kernelSkip('the owner match against the kernel', TOOLS);
@@ -55,32 +53,6 @@ const SENDERS: { setpriv: string; spec: string; len: number }[] = [
 ];
 
 
-/** An IPv4 frame from the sender (10.0.0.2) to the node (10.0.0.1): a TCP SYN, a UDP datagram or an ICMP echo request. */
-function frame(proto: number, dport: number): Uint8Array {
-  const src = [10, 0, 0, 2];
-  const dst = [10, 0, 0, 1];
-  let l4: number[];
-  if (proto === 1) {
-    l4 = [8, 0, 0, 0, 0, 1, 0, 1, 1, 2, 3, 4];
-    const c = csum(l4);
-    l4[2] = c >> 8;
-    l4[3] = c & 255;
-  } else {
-    l4 = proto === 6 ? [0x9c, 0x40, dport >> 8, dport & 255, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0] : [0x9c, 0x40, dport >> 8, dport & 255, 0, 12, 0, 0, 1, 2, 3, 4];
-    const pseudo = [...src, ...dst, 0, proto, 0, l4.length];
-    const c = csum([...pseudo, ...l4]);
-    const at = proto === 6 ? 16 : 6;
-    l4[at] = c >> 8;
-    l4[at + 1] = c & 255;
-  }
-  const len = 20 + l4.length;
-  const ip = [0x45, 0, len >> 8, len & 255, 0, 1, 0x40, 0, 64, proto, 0, 0, ...src, ...dst];
-  const c = csum(ip);
-  ip[10] = c >> 8;
-  ip[11] = c & 255;
-  return Uint8Array.from([...MAC.node, ...MAC.sender, 8, 0, ...ip, ...l4]);
-}
-
 const RULES = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A INPUT -p tcp -m tcp --dport 7 -j REJECT --reject-with tcp-reset',
   ...['udp', 'icmp', 'tcp'].flatMap((p) => OWNER.map((o) => `-A OUTPUT -p ${p} -m owner ${o}`)),
@@ -91,7 +63,7 @@ describe.skipIf(SKIP)('the owner match against the kernel', () => {
 
   it('every OUTPUT counter: programs of several credentials, the stack\'s answers, REJECT\'s reset (both engines, both backends)', async () => {
     const pcap = join(tmp, 'frames.pcap');
-    writeFileSync(pcap, writePcap([frame(17, 9), frame(6, 8), frame(6, 7), frame(1, 0)].map((data) => ({ data })), { linktype: LINKTYPE_ETHERNET }));
+    writeFileSync(pcap, writePcap([17, 6, 6, 1].map((p, i) => ({ data: answerProbe(p, [9, 8, 7, 0][i]!, MAC) })), { linktype: LINKTYPE_ETHERNET }));
     const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     for (const backend of ['legacy', 'nft'] as const) {
