@@ -74,7 +74,8 @@ function ruleMatches(hooks: readonly Hookish[]) {
     { weight: 1, arbitrary: fc.tuple(neg, pick(['0x10/0x3f', '0x00/0xff', 'Minimize-Delay', '0x08'])).map(([n, t]) => `-m tos ${n}--tos ${t}`) },
     { weight: 1, arbitrary: fc.tuple(neg, pick([0, 10, 46, 63])).map(([n, d]) => `-m dscp ${n}--dscp ${d}`) },
     { weight: 1, arbitrary: fc.tuple(neg, pick([0, 1, 2, 3])).map(([n, e]) => `-m ecn ${n}--ecn-ip-ect ${e}`) },
-    { weight: 2, arbitrary: fc.tuple(neg, pick(['LOCAL', 'BROADCAST', 'UNICAST', 'MULTICAST', 'LOCAL,BROADCAST']), fc.constantFrom('--src-type', '--dst-type')).map(([n, t, o]) => `-m addrtype ${o} ${n ? '! ' : ''}${t}`.replace(`${o} ! `, `! ${o} `)) },
+    { weight: 2, arbitrary: fc.tuple(neg, pick(['LOCAL', 'BROADCAST', 'UNICAST', 'MULTICAST', 'LOCAL,BROADCAST']), fc.constantFrom('--src-type', '--dst-type'), fc.constantFrom('', ...(inOk ? [' --limit-iface-in'] : []), ...(outOk ? [' --limit-iface-out'] : [])))
+      .map(([n, t, o, l]) => `-m addrtype ${o} ${n ? '! ' : ''}${t}${l}`.replace(`${o} ! `, `! ${o} `)) },
     { weight: 1, arbitrary: macOk ? fc.tuple(neg, pick(MACS)).map(([n, m]) => `-m mac ${n}--mac-source ${m}`) : fc.constant('') },
     { weight: 1, arbitrary: fc.tuple(neg, pick(['unicast', 'broadcast', 'multicast'])).map(([n, t]) => `-m pkttype ${n}--pkt-type ${t}`) },
     { weight: 1, arbitrary: pick(['x', 'kube svc', 'it\'s']).map((c) => `-m comment --comment "${c.replace(/'/g, "\\'")}"`) },
