@@ -357,13 +357,16 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
       else if (failures.length > before) {
         // The kernel's result can hang on the jiffies its frames fell into (nf_conncount
         // collects at most once a jiffy; tcpreplay on a busy machine spreads the frames
-        // over more of them): a case that differs runs once more, and counts if it differs again.
-        failures.length = before;
-        rerun++;
-        await runCase(c, 2000 + i, backend, { counters: 0, agree: 0, nonzero: 0 }, { total: 0, agree: 0 }, failures);
+        // over more of them, and a loaded machine spreads them further): a case that differs
+        // runs up to twice more, and counts if it differs every time.
+        for (let again = 0; again < 2 && failures.length > before; again++) {
+          failures.length = before;
+          rerun++;
+          await runCase(c, 2000 + 1000 * again + i, backend, { counters: 0, agree: 0, nonzero: 0 }, { total: 0, agree: 0 }, failures);
+        }
       }
     }
-    if (rerun) console.log(`generated rate and state rulesets: ${rerun} case(s) differed once and ran again`);
+    if (rerun) console.log(`generated rate and state rulesets: ${rerun} rerun(s) of cases that differed`);
     console.log(`generated rate and state rulesets against the kernel: ${GEN_CASES} cases (${refused} refused by iptables-restore), ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${lists.agree}/${lists.total} /proc files agree`);
     expect(refused).toBeLessThan(GEN_CASES / 2);
     expect(failures.slice(0, 2).join('\n\n')).toBe('');
