@@ -77,7 +77,7 @@ export const enum Op {
   REJECT = 27,
   /** queue (vm/expr/queue.ts): [op, num, total, flags]. */
   QUEUE = 28,
-  /** nat (vm/expr/nat.ts): [op, info (type, address length, flags, base port), pool, port range]. */
+  /** nat (vm/expr/nat.ts): [op, info (type, address length, flags, base port), pool offset or the one IPv4 address, port range]. */
   NAT = 29,
   /** classify (vm/expr/classify.ts), the optimizer's run prefilter: [op, pool offset of the classifier, id]. */
   CLASSIFY = 30,
@@ -191,7 +191,7 @@ export const OP_INFO: readonly (OpInfo | undefined)[] = Object.freeze([
   def(Op.XT_L4, 'xt_l4', 'xt_l4', [], true),
   def(Op.REJECT, 'reject', 'reject', ['imm', 'imm']),
   def(Op.QUEUE, 'queue', 'queue', ['imm', 'imm', 'flags']),
-  def(Op.NAT, 'nat', 'nat', ['imm', 'pool', 'imm']),
+  def(Op.NAT, 'nat', 'nat', ['imm', 'imm', 'imm']),
   def(Op.CLASSIFY, 'classify', 'classify', ['pool', 'imm']),
   def(Op.XT_MATCH, 'xt_match', 'xt_match', ['imm', 'imm', 'imm', 'imm', 'flags']),
   def(Op.XT_SET_MATCH, 'xt_set_match', 'match', ['pool']),
