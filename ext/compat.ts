@@ -101,7 +101,8 @@ function build<F>(c: LowerCtx, factory: () => F, pos: SourcePos | undefined): F 
   try {
     return factory();
   } catch (err) {
-    if (err instanceof NotModelled) c.refuse(err.what, pos);
+    // the refusal's own words (NotModelled's message is `what: detail`)
+    if (err instanceof NotModelled) c.refuse(err.what, pos, err.message.startsWith(`${err.what}: `) ? err.message.slice(err.what.length + 2) : err.message);
     throw err;
   }
 }

@@ -223,4 +223,10 @@ export interface EngineOptions {
   icmp?: XtIcmp;
   /** The OS fingerprints the node loaded (the snapshot's pf.os): the osf match is refused without them. */
   osf?: OsfFingers;
+  /**
+   * The node has no IPsec policy and no IPsec state (the snapshot's empty
+   * `ip xfrm` lists): no packet has a sec_path or an xfrm bundle, which is
+   * all `-m policy` needs; without it the match is refused.
+   */
+  xfrmNone?: boolean;
 }

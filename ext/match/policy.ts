@@ -8,7 +8,9 @@
  * PREROUTING/INPUT, an `in` policy from OUTPUT/POSTROUTING.
  */
 import { fail } from '../../core/errors.js';
-import type { MatchModule } from '../types.js';
+import type { EngineOptions, MatchModule } from '../types.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
+import { NotModelled, type MatchFn } from '../xt.js';
 import { parseProtocol } from '../protocols.js';
 import { parseUintOpt } from '../numbers.js';
 import { formatHostMask, parseHostMask, type HostMask } from '../hostmask.js';
@@ -156,7 +158,23 @@ export const policy: MatchModule<PolicyData> = {
     if (d.elems.length > MAX_ELEM) return `${pre}: too many policy elements`;
     return undefined;
   },
-  lower: 'needs the IPsec policy and states of the packet (sec_path, the xfrm bundle): the snapshot does not capture ip -j xfrm policy/state',
-  reference: 'needs the IPsec policy and states of the packet (sec_path, the xfrm bundle): the snapshot does not capture ip -j xfrm policy/state',
+  // iptables-nft loads it as an x_tables match (`[ match name policy rev 0 ]`)
+  lower: (c, m) => lowerCompatMatch(c, m, () => policyMt(m.data as PolicyData, c.engine)),
+  reference: (d, _family, backend, engine) => asNftCompat(policyMt(d, engine), backend),
 };
+
+// --- semantics (xt_policy.c policy_mt, kernel 6.18) ---------------------------
+const NEEDS = 'needs the IPsec policies and states of the node (the packet\'s sec_path, its route\'s xfrm bundle): the snapshot has no xfrm-policy.txt and xfrm-state.txt, or they list some, and IPsec transforms are not modelled';
+
+/**
+ * policy_mt(): match_policy_in() reads the packet's sec_path, match_policy_out()
+ * its route's xfrm bundle; without one either returns -1, and the match is
+ * then true for `--pol none` and false for `--pol ipsec`, whatever the
+ * elements ask. On a node with no IPsec policy and no state (the snapshot's
+ * empty `ip xfrm` lists) no packet has either. Elsewhere: refused.
+ */
+function policyMt(d: PolicyData, engine: EngineOptions): MatchFn {
+  if (!engine.xfrmNone) throw new NotModelled('match policy', `match policy: ${NEEDS}`);
+  return d.none ? () => true : () => false;
+}
 

@@ -65,6 +65,9 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   },
   // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
   { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
+  // The IPsec policies and states (`-m policy`); `ip` prints them as text (it has no JSON for xfrm). Empty files say the node has none.
+  { file: 'xfrm-policy.txt', argv: [['ip', 'xfrm', 'policy', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
+  { file: 'xfrm-state.txt', argv: [['ip', 'xfrm', 'state', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
   // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):
   // the ebtables tables with their counters (nf_tables first: on kernels without the x_tables
   // ebtables modules only it answers), the forwarding database and the ports' VLANs.

@@ -71,6 +71,12 @@ export class Node implements RoutingNode {
   osf: { readonly file: string; readonly text: string } | undefined = undefined;
   /** The cgroup v2 tree's directories (cgroup2.txt, vm/cgroup.ts cgroupCanonical form); undefined when the snapshot has none: any `--path` is taken. */
   cgroups: ReadonlySet<string> | undefined = undefined;
+  /**
+   * Both IPsec lists captured (xfrm-policy.txt, xfrm-state.txt): true when
+   * both are empty (no packet is decapsulated or encapsulated), false when
+   * they hold something; undefined when the snapshot has them not.
+   */
+  xfrmNone: boolean | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */

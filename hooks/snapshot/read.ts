@@ -52,7 +52,7 @@ import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parse
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
-  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt',
+  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -207,6 +207,9 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   if (osf !== undefined) node.osf = { file: path('pf.os'), text: osf };
   const cg = files.get('cgroup2.txt');
   if (cg !== undefined) node.cgroups = parseCgroupTree(cg, path('cgroup2.txt'));
+  const xp = files.get('xfrm-policy.txt');
+  const xs = files.get('xfrm-state.txt');
+  if (xp !== undefined && xs !== undefined) node.xfrmNone = xp.trim() === '' && xs.trim() === '';
   return node;
 }
 

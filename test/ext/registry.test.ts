@@ -34,7 +34,7 @@ const OPTIONS: Readonly<Record<string, string>> = {
 const engine = (): EngineOptions => {
   const xt = new XtState();
   rateestGet(xt, 's', 0, 2);
-  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os') };
+  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os'), xfrmNone: true };
 };
 
 /** A one-rule filter table whose rule uses module `m` with the data `init` (and OPTIONS) give. */
@@ -114,7 +114,7 @@ describe('the extension registry', () => {
       '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j SNPT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TEE', '-j TOS', '-j TPROXY', '-j TRACE', '-j TTL',
       '-m addrtype', '-m ah', '-m bpf', '-m cgroup', '-m cluster', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hashlimit', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m ipvs', '-m length', '-m limit', '-m mac',
-      '-m mark', '-m mh', '-m multiport', '-m osf', '-m owner', '-m physdev', '-m pkttype', '-m quota', '-m rateest', '-m realm', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m socket', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
+      '-m mark', '-m mh', '-m multiport', '-m osf', '-m owner', '-m physdev', '-m pkttype', '-m policy', '-m quota', '-m rateest', '-m realm', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m socket', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
       '-m tcpmss', '-m time', '-m tos', '-m ttl', '-m u32', '-m udp',
     ]);
     expect(names((m) => typeof m.lower === 'function' && typeof m.reference !== 'function')).toEqual([]);
