@@ -26,7 +26,7 @@
  */
 import type { MatchNode } from '../core/ast.js';
 import { NF_DROP } from '../core/netfilter.js';
-import type { SourcePos } from '../core/errors.js';
+import { NfvmError, type SourcePos } from '../core/errors.js';
 import { F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_HOOK, M_NHOFF, M_THOFF, NFT_CONTINUE } from '../vm/layout.js';
 import { emitXtCompat } from '../vm/expr/compat.js';
 import type { Packet } from '../vm/packet.js';
@@ -101,8 +101,8 @@ function build<F>(c: LowerCtx, factory: () => F, pos: SourcePos | undefined): F 
   try {
     return factory();
   } catch (err) {
-    // the refusal's own words (NotModelled's message is `what: detail`)
-    if (err instanceof NotModelled) c.refuse(err.what, pos, err.message.startsWith(`${err.what}: `) ? err.message.slice(err.what.length + 2) : err.message);
+    // the refusal in its own words, as the reference engine gives it
+    if (err instanceof NotModelled) throw new NfvmError('check', err.message, c.file, pos ?? c.rule?.pos, err.what);
     throw err;
   }
 }

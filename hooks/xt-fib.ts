@@ -6,7 +6,7 @@
 import type { XtFib } from '../ext/xt.js';
 import { fibLookup } from './route/index.js';
 import { RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_UNICAST, RT_TABLE_LOCAL } from './route/types.js';
-import type { IpAddr } from './route/addr.js';
+import { addrEqual, type IpAddr } from './route/addr.js';
 import type { Node } from './snapshot/node.js';
 
 /**
@@ -31,11 +31,6 @@ function addrAt(d: Uint8Array, at: number, alen: number, slot: number): IpAddr {
 const XT_ADDRTYPE_LOCAL = 1 << RTN_LOCAL;
 const XT_ADDRTYPE_ANYCAST = 1 << RTN_ANYCAST;
 const XT_ADDRTYPE_UNREACHABLE = 1 << 7;
-
-function sameWords(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  for (let i = 0; i < 4; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class NodeXtFib implements XtFib {
   constructor(private readonly node: Node) {}
@@ -81,14 +76,14 @@ export class NodeXtFib implements XtFib {
     const rt = res.route;
     if (dev === '' && rt.type === RTN_LOCAL) ret |= XT_ADDRTYPE_LOCAL;
     const rtfAnycast = rt.type === RTN_ANYCAST && rt.protocol === 'kernel';
-    if (rtfAnycast || (rt.plen < 127 && res.gateway === undefined && sameWords(rt.dst.w, addr.w))) ret |= XT_ADDRTYPE_ANYCAST;
+    if (rtfAnycast || (rt.plen < 127 && res.gateway === undefined && addrEqual(rt.dst.w, addr.w))) ret |= XT_ADDRTYPE_ANYCAST;
     return ret;
   }
 
   /** ipv6_chk_addr_and_flags(net, addr, dev, false, ..., IFA_F_TENTATIVE): an address of `dev`, not tentative. */
   private chkAddr6(w: ArrayLike<number>, dev: string): boolean {
     for (const a of this.node.addresses) {
-      if (a.family === 6 && a.dev === dev && !a.tentative && sameWords(a.local.w, w)) return true;
+      if (a.family === 6 && a.dev === dev && !a.tentative && addrEqual(a.local.w, w)) return true;
     }
     return false;
   }

@@ -155,7 +155,7 @@ function tproxyAssign(par: XtActionParam, d: TproxyData, family: 4 | 6, proto: n
  * (nf_tproxy_laddr4), else the destination.
  */
 function tproxyTg4(d: TproxyData): TargetFn {
-  const userLaddr = ((d.laddr[0]! << 24) | (d.laddr[1]! << 16) | (d.laddr[2]! << 8) | d.laddr[3]!) >>> 0;
+  const userLaddr = be32(d.laddr, 0);
   return (par) => {
     const bytes = par.d;
     const nh = par.nh;
@@ -180,7 +180,7 @@ function tproxyTg4(d: TproxyData): TargetFn {
  * destination.
  */
 function tproxyTg6(d: TproxyData): TargetFn {
-  const user = Uint32Array.from([0, 4, 8, 12], (k) => ((d.laddr[k]! << 24) | (d.laddr[k + 1]! << 16) | (d.laddr[k + 2]! << 8) | d.laddr[k + 3]!) >>> 0);
+  const user = Uint32Array.from([0, 4, 8, 12], (k) => be32(d.laddr, k));
   const userAny = user.every((w) => w === 0);
   return (par) => {
     const bytes = par.d;

@@ -84,6 +84,8 @@ export const enum L4protoCmp {
   SLOT_MASK = 31,
   /** Bit 13: neq. */
   NEQ = 0x2000,
+  /** Bits 14-15: unused, zero. */
+  UNUSED = 0xc000,
   PROTO_SHIFT = 16,
   /** The word uses bits below this one. */
   BITS = 24,
@@ -177,7 +179,7 @@ const NO_MOVES: number[] = [];
 export function validateFused(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
   if ((w & Rec.OP_MASK) === Op.L4PROTO_CMP) {
-    if (w >>> L4protoCmp.BITS !== 0 || (w & 0xc000) !== 0) return 'meta: unknown bits in a fused l4proto compare';
+    if (w >>> L4protoCmp.BITS !== 0 || (w & L4protoCmp.UNUSED) !== 0) return 'meta: unknown bits in a fused l4proto compare';
     const r = checkRegStore((w >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK, 4);
     return r ? `meta: ${r}` : null;
   }
@@ -295,10 +297,8 @@ export function evalRandomCmp(ctx: EvalCtx, pc: number): void {
   const code = ctx.prog.code;
   const w = code[pc]!;
   const slot = (w >>> RandomCmp.SLOT_SHIFT) & RandomCmp.SLOT_MASK;
-  const r32 = ctx.regs.r32;
-  r32[slot] = ctx.env.drawAt === null ? prandomU32(ctx.env) : ctx.env.drawAt(ctx.rule);
-  r32[slot] = r32[slot]! & RandomCmp.MASK;
-  r32[slot] = bswap32(r32[slot]!);
+  const draw = ctx.env.drawAt === null ? prandomU32(ctx.env) : ctx.env.drawAt(ctx.rule);
+  ctx.regs.r32[slot] = bswap32(draw & RandomCmp.MASK);
   cmpWord(ctx, (w >>> RandomCmp.CMPOP_SHIFT) & RandomCmp.CMPOP_MASK, slot, 4, code[pc + RandomCmp.DATA]!);
 }
 
