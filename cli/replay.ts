@@ -24,6 +24,7 @@ import { resolve } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import type { TableName } from '../core/ast.js';
 import { saveRuleset } from '../compiler/save.js';
+import { nfacctList } from '../ext/nfacct.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { isOutgoing, openCapture } from '../hooks/input/capture.js';
 import { ebtablesWithCounters, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
@@ -41,7 +42,7 @@ export type { ReplaySummary } from './replay-run.js';
 
 export const REPLAY: CommandSpec = {
   name: 'replay',
-  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ebtables|ipset|recent|hashlimit|ipvs]
+  usage: `  nfvm replay SNAPSHOT --pcap FILE|- [--iface NAME] [--save iptables|ip6tables|ebtables|ipset|recent|hashlimit|ipvs|nfacct]
               ${MODEL_USAGE} [--workers N] [--conntrack] [--json]
       Feed every frame of the capture (pcap or pcapng; - reads it from
       stdin: tcpdump -w - | nfvm replay ...) in on interface NAME
@@ -63,7 +64,7 @@ export const REPLAY: CommandSpec = {
       recent, SET, REJECT, answers of the node, fragments, a bridge, ...) is replayed
       on one thread, said on stderr (from stdin: an error, exit 2). Default:
       the cores available for a file of 4 MiB or more, else 1.
-      summary with the counters. --save recent prints the recent match's
+      --save recent prints the recent match's
       lists after the run, each as its /proc/net/xt_recent/NAME file reads
       (a "# /proc/net/xt_recent/NAME" line, then its entries); --save
       hashlimit the hashlimit tables as /proc/net/ipt_hashlimit/NAME (and
@@ -72,7 +73,9 @@ export const REPLAY: CommandSpec = {
       --save ipvs prints the IPVS virtual services (ipvsadm-save.txt) with
       the connections, packets and bytes each scheduled, as \`ipvsadm -L -n
       --stats\` would, then the IPVS connection table as \`ipvsadm -L -n
-      -c\` would at the last frame's time.
+      -c\` would at the last frame's time. --save nfacct prints the
+      extended accounting objects (nfacct.txt) after the run, as \`nfacct
+      list\` would.
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },
@@ -170,8 +173,8 @@ export function cmdReplay(argv: readonly string[]): string {
   const file = a.str('pcap');
   if (file === undefined) throw new UsageError('replay needs --pcap FILE');
   const save = a.str('save') ?? 'iptables';
-  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ebtables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit' && save !== 'ipvs') {
-    throw new UsageError(`--save takes iptables, ip6tables, ebtables, ipset, recent, hashlimit or ipvs, not "${save}"`);
+  if (save !== 'iptables' && save !== 'ip6tables' && save !== 'ebtables' && save !== 'ipset' && save !== 'recent' && save !== 'hashlimit' && save !== 'ipvs' && save !== 'nfacct') {
+    throw new UsageError(`--save takes iptables, ip6tables, ebtables, ipset, recent, hashlimit, ipvs or nfacct, not "${save}"`);
   }
   // Asked for, workers are used and a fallback is said; by default only for a file worth them (stdin cannot be
   // read again should its frames turn out to share state), silently.
@@ -222,6 +225,11 @@ export function cmdReplay(argv: readonly string[]): string {
     return files.map((f) => `# ${f.path}\n${f.lines.map((l) => `${l}\n`).join('')}`).join('');
   }
   if (save === 'ipvs') return saveIpvs(model, a.flag('json'), a.flag('conntrack'));
+  if (save === 'nfacct') {
+    if (a.flag('json') || a.flag('conntrack')) throw new UsageError(`--save nfacct prints the accounting objects as \`nfacct list\` does: without ${a.flag('json') ? '--json' : '--conntrack'}`);
+    if (!model.nfacct) throw new NfvmError('io', 'no nfacct.txt in the snapshot (`nfacct list`)', model.node.dir, undefined, undefined);
+    return nfacctList(model.nfacct);
+  }
   if (save === 'ebtables') return saveEbtables(model, a.flag('json'), a.flag('conntrack'), { schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s });
   const counters = out.counters;
   const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));

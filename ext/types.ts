@@ -36,6 +36,7 @@ import type { IpSetStore } from '../vm/ipset.js';
 import type { XtDup, XtFib, XtIcmp, XtIpvs, XtSockets } from './xt.js';
 import type { XtState } from './xtstate.js';
 import type { OsfFingers } from './osf.js';
+import type { NfacctObjects } from './nfacct.js';
 
 export interface OptSpec {
   /** The long option name without the leading dashes. */
@@ -229,4 +230,6 @@ export interface EngineOptions {
    * all `-m policy` needs; without it the match is refused.
    */
   xfrmNone?: boolean;
+  /** The node's extended accounting objects (the snapshot's nfacct.txt): the nfacct match is refused without them. */
+  nfacct?: NfacctObjects;
 }

@@ -28,7 +28,7 @@ export class XtState {
   nowNs = 0;
   /** Time of the ruleset load (the first packet's), ns; undefined before the first packet. */
   loadNs: number | undefined = undefined;
-  /** Named objects: `recent:NAME`, `hashlimit4:NAME`, `hashlimit6:NAME`, `rateest:NAME`. */
+  /** Named objects: `recent:NAME`, `hashlimit4:NAME`, `hashlimit6:NAME`, `rateest:NAME`, `nfacct:NAME` (the node's accounting objects). */
   readonly named = new Map<string, unknown>();
 
   constructor(readonly hz = XT_HZ_DEFAULT) {

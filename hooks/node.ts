@@ -34,6 +34,7 @@ import { defragOps } from './defrag.js';
 import { NodeXtFib } from './xt-fib.js';
 import { NodeXtSockets } from './xt-socket.js';
 import { parsePfOs } from '../ext/osf.js';
+import { parseNfacctList, type NfAcct } from '../ext/nfacct.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
@@ -145,6 +146,8 @@ export class NodeModel {
   readonly conntrackModule: NodeConntrack | undefined;
   /** The node's ipsets (ipset-save.txt; none without it): the set match and the SET target of every table use and change them. */
   readonly ipsets: IpSetStore;
+  /** The node's extended accounting objects (nfacct.txt), counted into by `-m nfacct` in both families; undefined without the file. */
+  readonly nfacct: ReadonlyMap<string, NfAcct> | undefined;
   /** The node's one random source (every engine draws from it; vm/random.ts). */
   readonly random: Xorshift32;
   /** The node's own stack: transport protocols and the answers it sends (hooks/answer). */
@@ -192,7 +195,9 @@ export class NodeModel {
     this.ipsets = node.ipsets ? parseIpsetSave(node.ipsets.text, node.ipsets.file) : new IpSetStore();
     // the kernel refuses a rule naming a set that does not exist ("Set foo doesn't exist.")
     // and cgroup_get_from_path() a cgroup path that does not exist (xt_cgroup: ENOENT)
-    const objects = { ipsets: ipsetNames(this.ipsets), cgroups: node.cgroups };
+    // and nfnl_acct_find_get() an accounting object that does not exist (xt_nfacct: ENOENT)
+    this.nfacct = node.nfacct ? parseNfacctList(node.nfacct.text, node.nfacct.file) : undefined;
+    const objects = { ipsets: ipsetNames(this.ipsets), cgroups: node.cgroups, nfacct: this.nfacct && new Set(this.nfacct.keys()) };
     this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.rs4 = opts.parsed?.rs4 ?? (txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined);
@@ -212,6 +217,8 @@ export class NodeModel {
     if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
+    // the accounting objects are state of the namespace: saved and restored with the matches' named objects
+    for (const o of this.nfacct?.values() ?? []) this.xt.named.set(`nfacct:${o.name}`, o);
     const ipvs = node.ipvs && node.ipvs.services.length > 0
       ? new NodeIpvs(node.ipvs, ipvsSysctl(node.sysctl), {
         inet: (pf) => (pf === NFPROTO_IPV6 ? this.inet6 : this.inet4),
@@ -227,7 +234,7 @@ export class NodeModel {
       release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
     });
     const xtIcmp = new NodeXtIcmp();
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNone: node.xfrmNone === true } as const;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNone: node.xfrmNone === true, nfacct: this.nfacct } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);

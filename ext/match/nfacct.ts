@@ -7,10 +7,19 @@
  * The kernel's checkentry looks the object up and refuses the rule when
  * it does not exist (ENOENT). nfvm checks this when the existing objects
  * are known (CheckContext.objects), and accepts any name otherwise.
+ *
+ * The match counts every packet that reaches it into the object and is
+ * true unless the object has a quota it has not passed (ext/nfacct.ts);
+ * it runs with the node's objects (the snapshot's nfacct.txt, `nfacct
+ * list`) and is refused without them.
  */
 import { fail } from '../../core/errors.js';
-import type { MatchModule } from '../types.js';
+import type { EngineOptions, MatchModule } from '../types.js';
 import { saveString } from '../save.js';
+import { asNftCompat, lowerCompatMatch } from '../compat.js';
+import { NotModelled, type MatchFn } from '../xt.js';
+import { M_LEN } from '../../vm/layout.js';
+import { NFACCT_UNDERQUOTA } from '../nfacct.js';
 
 interface NfacctData {
   /** Accounting object name (cut to 31 bytes as iptables does). */
@@ -37,7 +46,25 @@ export const nfacct: MatchModule<NfacctData> = {
   save: (d) => ` --nfacct-name ${saveString(d.name)}`,
   check: (d, ctx) =>
     ctx.objects?.nfacct && !ctx.objects.nfacct.has(d.name) ? `xt_nfacct: accounting object \`${d.name}' does not exist (ENOENT)` : undefined,
-  lower: 'needs the named nfacct objects and their counters',
-  reference: 'needs the named nfacct objects and their counters',
+  // iptables-nft loads it as an x_tables match (`[ match name nfacct rev 1 ]`)
+  lower: (c, m) => lowerCompatMatch(c, m, () => nfacctMt(m.data as NfacctData, c.engine)),
+  reference: (d, _family, backend, engine) => asNftCompat(nfacctMt(d, engine), backend),
 };
+
+// --- semantics (xt_nfacct.c nfacct_mt, kernel 6.18) ---------------------------
+/**
+ * nfacct_mt(): nfnl_acct_update() counts the packet (skb->len bytes) into
+ * the object, then the match is true unless nfnl_acct_overquota() says
+ * NFACCT_UNDERQUOTA (an object without a quota: NFACCT_NO_QUOTA, true).
+ */
+function nfacctMt(d: NfacctData, engine: EngineOptions): MatchFn {
+  if (!engine.nfacct) throw new NotModelled('match nfacct', 'match nfacct: needs the node\'s accounting objects with their counters and quotas: the snapshot has no nfacct.txt (`nfacct list`)');
+  const o = engine.nfacct.get(d.name);
+  // nfacct_mt_checkentry(): nfnl_acct_find_get() fails
+  if (!o) throw new NotModelled('match nfacct', `xt_nfacct: accounting object \`${d.name}' does not exist (ENOENT): it is not in nfacct.txt`);
+  return (par) => {
+    o.update(par.meta[M_LEN]!);
+    return o.overquota() !== NFACCT_UNDERQUOTA;
+  };
+}
 

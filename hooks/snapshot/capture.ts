@@ -68,6 +68,8 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   // The IPsec policies and states (`-m policy`); `ip` prints them as text (it has no JSON for xfrm). Empty files say the node has none.
   { file: 'xfrm-policy.txt', argv: [['ip', 'xfrm', 'policy', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
   { file: 'xfrm-state.txt', argv: [['ip', 'xfrm', 'state', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
+  // The extended accounting objects (`-m nfacct`) with their counters and quotas, where the nfacct tool is installed.
+  { file: 'nfacct.txt', argv: [['nfacct', 'list']], optional: true, omitEmpty: true, onlyWithTool: true, failureMeans: 'no nfnetlink_acct in the kernel' },
   // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):
   // the ebtables tables with their counters (nf_tables first: on kernels without the x_tables
   // ebtables modules only it answers), the forwarding database and the ports' VLANs.

@@ -77,6 +77,8 @@ export class Node implements RoutingNode {
    * they hold something; undefined when the snapshot has them not.
    */
   xfrmNone: boolean | undefined = undefined;
+  /** The extended accounting objects (nfacct.txt, `nfacct list`); undefined when the snapshot has none: `-m nfacct` is refused. */
+  nfacct: { readonly file: string; readonly text: string } | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */

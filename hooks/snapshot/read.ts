@@ -23,6 +23,8 @@
  *                  match; the kernel cannot list them, so the user adds it)
  *   cgroup2.txt    the cgroup v2 tree's directories, one `/PATH` a line
  *                  (cgroup.ts): `-m cgroup --path` must name one of them
+ *   xfrm-policy.txt, xfrm-state.txt   ip xfrm policy/state show (`-m policy`)
+ *   nfacct.txt     nfacct list             the extended accounting objects (`-m nfacct`)
  *   (the bridges and their ports come from ip-link.json's linkinfo)
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
@@ -52,7 +54,7 @@ import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parse
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
-  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt',
+  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt', 'nfacct.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -210,6 +212,8 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   const xp = files.get('xfrm-policy.txt');
   const xs = files.get('xfrm-state.txt');
   if (xp !== undefined && xs !== undefined) node.xfrmNone = xp.trim() === '' && xs.trim() === '';
+  const acct = files.get('nfacct.txt');
+  if (acct !== undefined) node.nfacct = { file: path('nfacct.txt'), text: acct };
   return node;
 }
 

@@ -18,6 +18,7 @@ import { parseIpsetSave } from '../../compiler/ipset.js';
 import { XtState } from '../../ext/xtstate.js';
 import { rateestGet } from '../../ext/rateest.js';
 import { parsePfOs } from '../../ext/osf.js';
+import { parseNfacctList } from '../../ext/nfacct.js';
 
 type Module = MatchModule | TargetModule;
 const modules: readonly Module[] = [...allMatches(), ...allTargets()];
@@ -27,14 +28,15 @@ const label = (m: Module) => `${m.kind} ${m.name}${m.family ? ` (${m.family})` :
 /** Modules whose data from `init` alone is no complete rule: the options a rule gives them. */
 const OPTIONS: Readonly<Record<string, string>> = {
   CONNMARK: '--set-xmark 0x1/0xff', cgroup: '--path /', bpf: '--bytecode "1,6 0 0 1"', set: '--match-set s src', SET: '--add-set s src', rateest: '--rateest s --rateest-bps 1 --rateest-gt',
+  nfacct: '--nfacct-name a',
 };
 
 /** The node's sets the set match and the SET target name. */
-/** ... and the node's rate estimator `s` the rateest match names (a RATEEST rule made it), and its (empty) list of OS fingerprints. */
+/** ... and the node's rate estimator `s` the rateest match names (a RATEEST rule made it), its (empty) list of OS fingerprints, and its accounting object `a`. */
 const engine = (): EngineOptions => {
   const xt = new XtState();
   rateestGet(xt, 's', 0, 2);
-  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os'), xfrmNone: true };
+  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os'), xfrmNone: true, nfacct: parseNfacctList('{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = a;\n', 'nfacct.txt') };
 };
 
 /** A one-rule filter table whose rule uses module `m` with the data `init` (and OPTIONS) give. */
@@ -114,7 +116,7 @@ describe('the extension registry', () => {
       '-j NFLOG', '-j NFQUEUE', '-j NOTRACK', '-j RATEEST', '-j REDIRECT', '-j REJECT', '-j SET', '-j SNAT', '-j SNPT', '-j TCPMSS', '-j TCPOPTSTRIP', '-j TEE', '-j TOS', '-j TPROXY', '-j TRACE', '-j TTL',
       '-m addrtype', '-m ah', '-m bpf', '-m cgroup', '-m cluster', '-m comment', '-m connbytes', '-m connlabel', '-m connlimit', '-m connmark', '-m conntrack', '-m cpu', '-m dccp', '-m devgroup', '-m dscp', '-m dst', '-m ecn', '-m esp', '-m eui64',
       '-m frag', '-m hashlimit', '-m hbh', '-m helper', '-m hl', '-m icmp', '-m icmp6', '-m ipcomp', '-m iprange', '-m ipv6header', '-m ipvs', '-m length', '-m limit', '-m mac',
-      '-m mark', '-m mh', '-m multiport', '-m osf', '-m owner', '-m physdev', '-m pkttype', '-m policy', '-m quota', '-m rateest', '-m realm', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m socket', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
+      '-m mark', '-m mh', '-m multiport', '-m nfacct', '-m osf', '-m owner', '-m physdev', '-m pkttype', '-m policy', '-m quota', '-m rateest', '-m realm', '-m recent', '-m rpfilter', '-m rt', '-m sctp', '-m set', '-m socket', '-m srh', '-m state', '-m statistic', '-m string', '-m tcp',
       '-m tcpmss', '-m time', '-m tos', '-m ttl', '-m u32', '-m udp',
     ]);
     expect(names((m) => typeof m.lower === 'function' && typeof m.reference !== 'function')).toEqual([]);
