@@ -105,6 +105,8 @@ export interface KnownObjects {
   readonly nfacct?: ReadonlySet<string>;
   /** cttimeout policies (`nfct timeout add NAME ...`), for `-j CT --timeout`. */
   readonly ctTimeouts?: ReadonlySet<string>;
+  /** Their layer-3 and layer-4 protocol numbers, when known (nf_ct_set_timeout compares them with the rule's). */
+  readonly ctTimeoutProtos?: ReadonlyMap<string, readonly [l3num: number, l4num: number]>;
   /** The cgroup v2 tree's directories, each as vm/cgroup.ts cgroupCanonical writes it (`/`, `/a/b`), for `-m cgroup --path`. */
   readonly cgroups?: ReadonlySet<string>;
 }
@@ -230,6 +232,12 @@ export interface EngineOptions {
    * all `-m policy` needs; without it the match is refused.
    */
   xfrmNone?: boolean;
+  /**
+   * The node's cttimeout policies (the snapshot's nfct-timeout.txt) by name:
+   * the number CT's template carries (1-based), and why the model cannot run
+   * the policy, if it cannot. Without them `-j CT --timeout` is refused.
+   */
+  ctTimeouts?: ReadonlyMap<string, { readonly index: number; readonly unusable: string | undefined }>;
   /** The node's extended accounting objects (the snapshot's nfacct.txt): the nfacct match is refused without them. */
   nfacct?: NfacctObjects;
 }

@@ -30,7 +30,7 @@ import {
 } from '../core/netfilter.js';
 import { NfvmError } from '../core/errors.js';
 import {
-  CT_HELPERS, CT_TMPL_DIR_SHIFT, CT_TMPL_HELPER_MASK, CT_TMPL_HELPER_SHIFT, CT_TMPL_NOTRACK, CT_TMPL_ZONE_MARK, CT_TMPL_ZONE_MASK,
+  CT_HELPERS, CT_TMPL_DIR_SHIFT, CT_TMPL_HELPER_MASK, CT_TMPL_TIMEOUT_MASK, CT_TMPL_TIMEOUT_SHIFT, CT_TMPL_HELPER_SHIFT, CT_TMPL_NOTRACK, CT_TMPL_ZONE_MARK, CT_TMPL_ZONE_MASK,
   CT_ZONE_DFLT, NAT_DNAT, NAT_MASQ, NAT_NETMAP, NAT_REDIR, NAT_SNAT, type NfCtEnv,
 } from '../vm/ct-env.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_END, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
@@ -281,7 +281,7 @@ export class NodeConntrack implements NfCtEnv {
     if (t === undefined) {
       t = this.ct.nfCtTmplAlloc({
         zoneId: tmpl & CT_TMPL_ZONE_MASK, zoneDir: (tmpl >>> CT_TMPL_DIR_SHIFT) & 3, zoneFromMark: (tmpl & CT_TMPL_ZONE_MARK) !== 0,
-        helper: (tmpl >>> CT_TMPL_HELPER_SHIFT) & CT_TMPL_HELPER_MASK,
+        helper: (tmpl >>> CT_TMPL_HELPER_SHIFT) & CT_TMPL_HELPER_MASK, timeout: (tmpl >>> CT_TMPL_TIMEOUT_SHIFT) & CT_TMPL_TIMEOUT_MASK,
       });
       this.templates.set(tmpl, t);
     }

@@ -35,6 +35,7 @@ import { NodeXtFib } from './xt-fib.js';
 import { NodeXtSockets } from './xt-socket.js';
 import { parsePfOs } from '../ext/osf.js';
 import { parseNfacctList, type NfAcct } from '../ext/nfacct.js';
+import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from './conntrack/timeout.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
@@ -197,7 +198,13 @@ export class NodeModel {
     // and cgroup_get_from_path() a cgroup path that does not exist (xt_cgroup: ENOENT)
     // and nfnl_acct_find_get() an accounting object that does not exist (xt_nfacct: ENOENT)
     this.nfacct = node.nfacct ? parseNfacctList(node.nfacct.text, node.nfacct.file) : undefined;
-    const objects = { ipsets: ipsetNames(this.ipsets), cgroups: node.cgroups, nfacct: this.nfacct && new Set(this.nfacct.keys()) };
+    // and nf_ct_set_timeout() a cttimeout policy that does not exist or is of another protocol (xt_CT: ENOENT, EINVAL)
+    const policies = node.ctTimeouts ? parseNfctTimeouts(node.ctTimeouts.text, node.ctTimeouts.file) : undefined;
+    const objects = {
+      ipsets: ipsetNames(this.ipsets), cgroups: node.cgroups, nfacct: this.nfacct && new Set(this.nfacct.keys()),
+      ctTimeouts: policies && new Set(policies.map((p) => p.name)),
+      ctTimeoutProtos: policies && new Map(policies.map((p) => [p.name, [p.l3num, p.l4num] as const])),
+    };
     this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
     this.rs4 = opts.parsed?.rs4 ?? (txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined);
@@ -215,6 +222,7 @@ export class NodeModel {
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
     if (ctm && ((this.rs4 && forcesCtAcct(this.rs4)) || (this.rs6 && forcesCtAcct(this.rs6)))) ctm.ct.sysctl.acct = 1;
     if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
+    if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p) => (cttimeoutUsable(p) ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz)))];
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
     // the accounting objects are state of the namespace: saved and restored with the matches' named objects
@@ -234,7 +242,8 @@ export class NodeModel {
       release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
     });
     const xtIcmp = new NodeXtIcmp();
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNone: node.xfrmNone === true, nfacct: this.nfacct } as const;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNone: node.xfrmNone === true, nfacct: this.nfacct,
+      ctTimeouts: policies && new Map(policies.map((p, i) => [p.name, { index: i + 1, unusable: cttimeoutUsable(p) }])) } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);

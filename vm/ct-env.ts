@@ -43,6 +43,9 @@ export const CT_TMPL_DIR_SHIFT = 16;
 export const CT_TMPL_ZONE_MARK = 1 << 18;
 export const CT_TMPL_HELPER_SHIFT = 19;
 export const CT_TMPL_HELPER_MASK = 0x1f;
+/** CT --timeout: the policy's number (1-based in the node's list; 0 none), bits 24-29. */
+export const CT_TMPL_TIMEOUT_SHIFT = 24;
+export const CT_TMPL_TIMEOUT_MASK = 0x3f;
 export const CT_TMPL_NOTRACK = 1 << 30;
 
 /**

@@ -9,17 +9,23 @@
  * (vm/ct-env.ts CT_TMPL_*), to the node's conntrack (NfCtEnv.ctTarget).
  * The helper is recorded on the conntrack (`conntrack -L` shows it); what
  * helpers do (expectations for related connections) is not modelled. Event
- * masks change nothing the model shows; a --timeout policy is refused.
+ * masks change nothing the model shows. A --timeout policy (the node's
+ * cttimeout policies, the snapshot's nfct-timeout.txt) rides in the template
+ * too: the conntracks made from it take their timeouts from the policy.
  *
  * Kernel checkentry (unless --notrack): a `--helper` needs the rule's `-p`
  * (not inverted) and a conntrack helper of that name for the family and
- * protocol; a `--timeout` needs a cttimeout policy object, which a fresh
+ * protocol; a `--timeout` needs a cttimeout policy object of the rule's
+ * family and of the tracker of its `-p` (nf_ct_set_timeout), which a fresh
  * namespace has none of.
  */
 import { fail } from '../../core/errors.js';
-import type { CheckContext, TargetModule } from '../types.js';
+import type { CheckContext, EngineOptions, TargetModule } from '../types.js';
+import type { Family } from '../../core/ast.js';
 import { strtoulWhole } from '../numbers.js';
-import { CT_HELPERS, CT_TMPL_DIR_SHIFT, CT_TMPL_HELPER_SHIFT, CT_TMPL_NOTRACK, CT_TMPL_ZONE_MARK, ctTargetMeta } from '../../vm/ct-env.js';
+import {
+  CT_HELPERS, CT_TMPL_DIR_SHIFT, CT_TMPL_HELPER_SHIFT, CT_TMPL_NOTRACK, CT_TMPL_TIMEOUT_MASK, CT_TMPL_TIMEOUT_SHIFT, CT_TMPL_ZONE_MARK, ctTargetMeta,
+} from '../../vm/ct-env.js';
 import { NFT_CT_XT_TEMPLATE, emitCtSet, emitImmediate } from '../../vm/expr/index.js';
 import { le32, type LowerCtx } from '../lower.js';
 import { NotModelled, XT_CONTINUE, type TargetFn } from '../xt.js';
@@ -119,7 +125,19 @@ function check(d: CtData, ctx: CheckContext): string | undefined {
   }
   // a cttimeout policy (`nfct timeout add NAME ...`) must exist; checked when the node's policies are known
   if (d.timeout && ctx.objects?.ctTimeouts && !ctx.objects.ctTimeouts.has(d.timeout)) return `xt_CT: No such timeout policy "${d.timeout}"`;
+  const protos = d.timeout ? ctx.objects?.ctTimeoutProtos?.get(d.timeout) : undefined;
+  if (protos) {
+    // nf_ct_set_timeout(): the policy's family, then the tracker of the rule's protocol (xt_ct_find_proto: 0 when inverted)
+    const l3 = ctx.family === 'ip' ? 2 : 10;
+    if (protos[0] !== l3) return `xt_CT: Timeout policy \`${d.timeout}' can only be used by L3 protocol number ${protos[0]} (EINVAL)`;
+    if (protos[1] !== ctTracker(ctx.rule.invProto ? 0 : ctx.rule.proto)) return `xt_CT: Timeout policy \`${d.timeout}' can only be used by L4 protocol number ${protos[1]} (EINVAL)`;
+  }
   return undefined;
+}
+
+/** nf_ct_l4proto_find(): the protocols with a tracker of their own; the generic tracker (255) for the rest. */
+function ctTracker(proto: number): number {
+  return proto === 6 || proto === 17 || proto === 136 || proto === 1 || proto === 58 || proto === 132 || proto === 47 ? proto : 255;
 }
 
 export const CT: TargetModule<CtData> = {
@@ -213,23 +231,39 @@ export function ctTemplateWord(d: CtData): number {
   return (d.zone & 0xffff) | (dir << CT_TMPL_DIR_SHIFT) | (d.zoneMark ? CT_TMPL_ZONE_MARK : 0) | (helper << CT_TMPL_HELPER_SHIFT);
 }
 
-const NO_TIMEOUT = 'a --timeout policy (cttimeout) is not modelled';
+/** The template word with the rule's --timeout policy (the node's number for it), or a refusal. */
+function templateWord(d: CtData, engine: EngineOptions): number {
+  const word = ctTemplateWord(d);
+  if (!d.timeout || d.notrack) return word;
+  const policies = engine.ctTimeouts;
+  if (!policies) throw new NotModelled('target CT --timeout', 'target CT --timeout: needs the node\'s cttimeout policies: the snapshot has no nfct-timeout.txt (`nfct list timeout`)');
+  const p = policies.get(d.timeout);
+  if (!p) throw new NotModelled('target CT --timeout', `xt_CT: No such timeout policy "${d.timeout}": it is not in nfct-timeout.txt`);
+  if (p.unusable) throw new NotModelled('target CT --timeout', `target CT --timeout: ${p.unusable}`);
+  if (p.index > CT_TMPL_TIMEOUT_MASK) throw new NotModelled('target CT --timeout', `target CT --timeout: more than ${CT_TMPL_TIMEOUT_MASK} timeout policies are not modelled`);
+  return word | (p.index << CT_TMPL_TIMEOUT_SHIFT);
+}
 
 // --- lowering (the VM engine) ------------------------------------------------
 /** CT / NOTRACK: the template word into a register, `ct set xt_template` (vm/expr/ct.ts). */
 function lowerCt(c: LowerCtx, t: ExtTargetNode<CtData>): void {
-  if (t.data.timeout && !t.data.notrack) c.refuse(`target ${t.name}`, t.pos, NO_TIMEOUT);
+  let word: number;
+  try {
+    word = templateWord(t.data, c.engine);
+  } catch (e) {
+    if (e instanceof NotModelled) return c.refuse(`target ${t.name}`, t.pos, e.message.replace(/^target CT --timeout: /, ''));
+    throw e;
+  }
   c.withReg(4, (r) => {
-    emitImmediate(c.b, r, le32(ctTemplateWord(t.data)));
+    emitImmediate(c.b, r, le32(word));
     emitCtSet(c.b, NFT_CT_XT_TEMPLATE, r);
   });
 }
 
 // --- reference semantics (--engine reference) --------------------------------
 /** xt_ct_target() (net/netfilter/xt_CT.c, kernel 6.18): the template or the untracked mark, then XT_CONTINUE. */
-function ctTg(d: CtData): TargetFn {
-  if (d.timeout && !d.notrack) throw new NotModelled(`target CT --timeout: ${NO_TIMEOUT}`);
-  const word = ctTemplateWord(d);
+function ctTg(d: CtData, _family: Family, engine: EngineOptions): TargetFn {
+  const word = templateWord(d, engine);
   return (par) => {
     if (par.env.ct !== null) par.env.ct.ctTarget(par.pkt, word);
     else ctTargetMeta(par.meta, word);

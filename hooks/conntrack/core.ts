@@ -82,6 +82,8 @@ export interface NfCtTemplate {
   readonly zoneFromMark: boolean;
   /** CT --helper: the helper's number (the caller's names, 0 none), given to the conntracks made from the template. */
   readonly helper?: number;
+  /** CT --timeout: the policy's number in NfConntrack.timeoutPolicies (0 none), given to the conntracks made from the template. */
+  readonly timeout?: number;
 }
 
 /** nf_conntrack stat counters (/proc/net/stat/nf_conntrack). */
@@ -159,6 +161,14 @@ export class NfConntrack {
   ext = new Uint8Array(0);
   /** nfct_help(ct)->helper: the helper's number (NfCtTemplate.helper), 0 none. */
   helper = new Uint8Array(0);
+  /** nf_conn_timeout: the cttimeout policy's number (NfCtTemplate.timeout), 0 none. */
+  timeoutPolicy = new Uint8Array(0);
+  /**
+   * The node's cttimeout policies by number (index 0 unused): each the
+   * tracker's timeout array in jiffies (hooks/conntrack/timeout.ts), read by
+   * nfCtTimeoutLookup() instead of the sysctls.
+   */
+  timeoutPolicies: readonly (Int32Array | undefined)[] = [];
   /** hash_conntrack_raw of the original tuple, saved at allocation for the confirm (the kernel stashes it in hnnode.pprev). */
   origHash = new Int32Array(0);
   proto = new Int32Array(0);
@@ -234,6 +244,7 @@ export class NfConntrack {
     this.inUse = g8(this.inUse);
     this.ext = g8(this.ext);
     this.helper = g8(this.helper);
+    this.timeoutPolicy = g8(this.timeoutPolicy);
     this.origHash = g32(this.origHash);
     this.proto = g32(this.proto, PROTO_WORDS);
     this.labels = g32(this.labels, LABEL_WORDS);
@@ -442,6 +453,7 @@ export class NfConntrack {
     this.ext[e] = (this.sysctl.acct ? EXT_ACCT : 0) | (this.labelsUsed ? EXT_LABELS : 0);
     this.labels.fill(0, e * LABEL_WORDS, (e + 1) * LABEL_WORDS);
     this.helper[e] = 0;
+    this.timeoutPolicy[e] = 0;
     this.origHash[e] = hash;
     this.masqIndex[e] = 0;
     this.natNext[e] = -1;
@@ -599,6 +611,12 @@ export class NfConntrack {
   /** The label words of a conntrack (LABEL_WORDS, bit b in word b >> 5), undefined without the extension. */
   labelWords(e: number): Int32Array | undefined {
     return this.ext[e]! & EXT_LABELS ? this.labels.subarray(e * LABEL_WORDS, (e + 1) * LABEL_WORDS) : undefined;
+  }
+
+  /** nf_ct_timeout_lookup(): the timeouts of the conntrack's cttimeout policy, undefined without one (the tracker then reads the sysctls). */
+  nfCtTimeoutLookup(e: number): Int32Array | undefined {
+    const p = this.timeoutPolicy[e]!;
+    return p === 0 ? undefined : this.timeoutPolicies[p];
   }
 
   /** The template of number `tmpl` (nfCtTmplAlloc's). */
@@ -793,6 +811,8 @@ export class NfConntrack {
           this.helper[e] = h;
           this.status[e]! |= IPS_HELPER;
         }
+        // nf_ct_timeout_ext_add(): the template's timeout policy
+        if (tmpl >= 0) this.timeoutPolicy[e] = this.templates[tmpl]!.timeout ?? 0;
         ctinfo = IP_CT_NEW;
       } else {
         e = node >> 1;

@@ -20,7 +20,7 @@ const GRE_CT_REPLIED = 1;
 export function nfConntrackGrePacket(ct: NfConntrack, e: number, pkt: Packet, ctinfo: number): number {
   const len = pkt.meta[M_END]! - pkt.meta[M_NHOFF]!;
   const status = ct.status[e]!;
-  const timeouts = ct.sysctl.greTimeouts;
+  const timeouts = ct.nfCtTimeoutLookup(e) ?? ct.sysctl.greTimeouts;
   if (status & IPS_SEEN_REPLY) {
     ct.nfCtRefreshAcct(e, ctinfo, len, timeouts[GRE_CT_REPLIED]!);
     if (status & IPS_NAT_CLASH) return NF_ACCEPT;

@@ -330,7 +330,7 @@ function nfTcpHandleInvalid(ct: NfConntrack, e: number, dir: number, index: numb
   if (P[b + P_LAST_DIR] !== dir && (lastIndex === TCP_FIN_SET || lastIndex === TCP_RST_SET)) {
     const expires = ct.expires(e);
     if (expires < 120 * ct.sysctl.hz) return;
-    const timeout = ct.sysctl.tcpTimeouts[TCP_CONNTRACK_UNACK]!;
+    const timeout = (ct.nfCtTimeoutLookup(e) ?? ct.sysctl.tcpTimeouts)[TCP_CONNTRACK_UNACK]!;
     if (expires > timeout) ct.timeout[e] = (timeout + ct.jiffies) | 0;
   } else {
     P[b + P_LAST_INDEX] = index;
@@ -536,7 +536,7 @@ export function nfConntrackTcpPacket(ct: NfConntrack, e: number, pkt: Packet, th
   P[b + P_TCP_STATE] = newState;
   if (oldState !== newState && newState === TCP_CONNTRACK_FIN_WAIT) P[seenAt(b, dir) + TD_FLAGS]! |= IP_CT_TCP_FLAG_CLOSE_INIT;
 
-  const timeouts = ct.sysctl.tcpTimeouts;
+  const timeouts = ct.nfCtTimeoutLookup(e) ?? ct.sysctl.tcpTimeouts;
   const tNew = timeouts[newState]! >>> 0;
   let timeout: number;
   if (P[b + P_RETRANS]! >= ct.sysctl.tcpMaxRetrans && tNew > timeouts[TCP_CONNTRACK_RETRANS]! >>> 0) timeout = timeouts[TCP_CONNTRACK_RETRANS]!;
@@ -579,7 +579,7 @@ export function nfCtSetClosing(ct: NfConntrack, e: number): void {
   const old = P[b + P_TCP_STATE]!;
   P[b + P_TCP_STATE] = TCP_CONNTRACK_CLOSE;
   if (old === TCP_CONNTRACK_CLOSE || ct.status[e]! & IPS_FIXED_TIMEOUT) return;
-  ct.timeout[e] = (ct.sysctl.tcpTimeouts[TCP_CONNTRACK_CLOSE]! + ct.jiffies) | 0;
+  ct.timeout[e] = ((ct.nfCtTimeoutLookup(e) ?? ct.sysctl.tcpTimeouts)[TCP_CONNTRACK_CLOSE]! + ct.jiffies) | 0;
 }
 
 /** seen[dir].td_end of a conntrack (nf_seq_has_advanced in NAT). */

@@ -35,7 +35,7 @@ function udpError(ct: NfConntrack, pkt: Packet, dataoff: number, hook: number): 
 /** nf_conntrack_udp_packet() */
 export function nfConntrackUdpPacket(ct: NfConntrack, e: number, pkt: Packet, dataoff: number, ctinfo: number, hook: number): number {
   if (udpError(ct, pkt, dataoff, hook)) return -NF_ACCEPT;
-  const timeouts = ct.sysctl.udpTimeouts;
+  const timeouts = ct.nfCtTimeoutLookup(e) ?? ct.sysctl.udpTimeouts;
   const status = ct.status[e]!;
   const ps = e * PROTO_WORDS + P_UDP_STREAM_TS;
   if (!(status & IPS_CONFIRMED)) ct.proto[ps] = (2 * ct.sysctl.hz + ct.jiffies) | 0;
@@ -85,7 +85,7 @@ function udpliteError(ct: NfConntrack, pkt: Packet, dataoff: number, hook: numbe
 /** nf_conntrack_udplite_packet(): no two-second rule; a reply makes it assured. */
 export function nfConntrackUdplitePacket(ct: NfConntrack, e: number, pkt: Packet, dataoff: number, ctinfo: number, hook: number): number {
   if (udpliteError(ct, pkt, dataoff, hook)) return -NF_ACCEPT;
-  const timeouts = ct.sysctl.udpTimeouts;
+  const timeouts = ct.nfCtTimeoutLookup(e) ?? ct.sysctl.udpTimeouts;
   const len = pkt.meta[M_END]! - pkt.meta[M_NHOFF]!;
   const status = ct.status[e]!;
   if (status & IPS_SEEN_REPLY) {

@@ -70,6 +70,8 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'xfrm-state.txt', argv: [['ip', 'xfrm', 'state', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
   // The extended accounting objects (`-m nfacct`) with their counters and quotas, where the nfacct tool is installed.
   { file: 'nfacct.txt', argv: [['nfacct', 'list']], optional: true, omitEmpty: true, onlyWithTool: true, failureMeans: 'no nfnetlink_acct in the kernel' },
+  // The cttimeout policies (`-j CT --timeout`), where conntrack-tools' nfct is installed.
+  { file: 'nfct-timeout.txt', argv: [['nfct', 'list', 'timeout']], optional: true, omitEmpty: true, onlyWithTool: true, failureMeans: 'no nfnetlink_cttimeout in the kernel' },
   // The bridge level, when the node has a bridge (without one the bridge tables never see a frame):
   // the ebtables tables with their counters (nf_tables first: on kernels without the x_tables
   // ebtables modules only it answers), the forwarding database and the ports' VLANs.

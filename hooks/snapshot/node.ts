@@ -79,6 +79,8 @@ export class Node implements RoutingNode {
   xfrmNone: boolean | undefined = undefined;
   /** The extended accounting objects (nfacct.txt, `nfacct list`); undefined when the snapshot has none: `-m nfacct` is refused. */
   nfacct: { readonly file: string; readonly text: string } | undefined = undefined;
+  /** The cttimeout policies (nfct-timeout.txt, `nfct list timeout`); undefined when the snapshot has none: `-j CT --timeout` is refused. */
+  ctTimeouts: { readonly file: string; readonly text: string } | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */

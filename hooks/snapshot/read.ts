@@ -25,6 +25,7 @@
  *                  (cgroup.ts): `-m cgroup --path` must name one of them
  *   xfrm-policy.txt, xfrm-state.txt   ip xfrm policy/state show (`-m policy`)
  *   nfacct.txt     nfacct list             the extended accounting objects (`-m nfacct`)
+ *   nfct-timeout.txt  nfct list timeout    the cttimeout policies (`-j CT --timeout`)
  *   (the bridges and their ports come from ip-link.json's linkinfo)
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
@@ -54,7 +55,7 @@ import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parse
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
-  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt', 'nfacct.txt',
+  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt', 'nfacct.txt', 'nfct-timeout.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -214,6 +215,8 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   if (xp !== undefined && xs !== undefined) node.xfrmNone = xp.trim() === '' && xs.trim() === '';
   const acct = files.get('nfacct.txt');
   if (acct !== undefined) node.nfacct = { file: path('nfacct.txt'), text: acct };
+  const ctt = files.get('nfct-timeout.txt');
+  if (ctt !== undefined) node.ctTimeouts = { file: path('nfct-timeout.txt'), text: ctt };
   return node;
 }
 

@@ -1,0 +1,125 @@
+/**
+ * cttimeout policies (net/netfilter/nfnetlink_cttimeout.c,
+ * nf_conntrack_timeout.c, Linux 6.18): named timeout sets made with `nfct
+ * add timeout NAME FAMILY PROTO STATE SECONDS ...` that `-j CT --timeout
+ * NAME` gives the conntracks its template makes; the trackers then read
+ * their timeouts from the policy (nf_ct_timeout_lookup) instead of the
+ * namespace's sysctls.
+ *
+ * A node snapshot keeps them as nfct-timeout.txt, what `nfct list timeout`
+ * (conntrack-tools 1.4.7) prints:
+ *
+ *   .NAME = {
+ *   	.l3proto = 2,
+ *   	.l4proto = 6,
+ *   	.policy = {
+ *   		.SYN_SENT = 120,
+ *   		...
+ *   	},
+ *   };
+ *
+ * The kernel fills a new policy from the namespace's current timeouts and
+ * the values given, so a full list names every state of the tracker. nfct
+ * prints the full lists of TCP over IPv4, UDP, UDP-Lite and GRE; for ICMP,
+ * ICMPv6, the generic tracker, SCTP and IPv6 TCP it prints them partly or
+ * not at all (checked on this kernel), so such a policy is kept by name
+ * only, and a rule that gives it is refused (cttimeoutUsable).
+ */
+import { NfvmError } from '../../core/errors.js';
+import {
+  TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_CLOSE_WAIT, TCP_CONNTRACK_ESTABLISHED, TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_LAST_ACK,
+  TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_RECV, TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_TIME_WAIT,
+  TCP_CONNTRACK_TIMEOUT_MAX, TCP_CONNTRACK_UNACK,
+} from './sysctl.js';
+
+/** A policy as nfct lists it: its protocols and the timeouts (seconds) by the state names nfct prints. */
+export interface CtTimeoutPolicy {
+  readonly name: string;
+  /** NFPROTO_IPV4 (2) or NFPROTO_IPV6 (10). */
+  readonly l3num: number;
+  /** The tracker's protocol number (255: the generic tracker). */
+  readonly l4num: number;
+  readonly seconds: ReadonlyMap<string, number>;
+}
+
+/** The trackers whose policies nfct lists in full: the state names in the kernel's timeout array order. */
+const LAYOUTS: ReadonlyMap<number, readonly (readonly [string, number])[]> = new Map([
+  [6, [
+    ['SYN_SENT', TCP_CONNTRACK_SYN_SENT], ['SYN_RECV', TCP_CONNTRACK_SYN_RECV], ['ESTABLISHED', TCP_CONNTRACK_ESTABLISHED],
+    ['FIN_WAIT', TCP_CONNTRACK_FIN_WAIT], ['CLOSE_WAIT', TCP_CONNTRACK_CLOSE_WAIT], ['LAST_ACK', TCP_CONNTRACK_LAST_ACK],
+    ['TIME_WAIT', TCP_CONNTRACK_TIME_WAIT], ['CLOSE', TCP_CONNTRACK_CLOSE], ['SYN_SENT2', TCP_CONNTRACK_SYN_SENT2],
+    ['RETRANS', TCP_CONNTRACK_RETRANS], ['UNACKNOWLEDGED', TCP_CONNTRACK_UNACK],
+  ]],
+  // UDP_CT_UNREPLIED, UDP_CT_REPLIED (UDP-Lite shares the UDP tracker's array); GRE_CT_UNREPLIED, GRE_CT_REPLIED
+  [17, [['UNREPLIED', 0], ['REPLIED', 1]]],
+  [136, [['UNREPLIED', 0], ['REPLIED', 1]]],
+  [47, [['UNREPLIED', 0], ['REPLIED', 1]]],
+]);
+
+/** Why a rule may not give this policy to its conntracks, or undefined when the model can. */
+export function cttimeoutUsable(p: CtTimeoutPolicy): string | undefined {
+  const layout = LAYOUTS.get(p.l4num);
+  const what = `timeout policy ${p.name} (l3proto ${p.l3num}, l4proto ${p.l4num})`;
+  if (!layout) return `${what}: nfct lists no timeouts for this tracker, so the snapshot cannot hold them`;
+  if (p.l3num === 10 && p.l4num === 6) return `${what}: nfct lists no timeouts for TCP over IPv6, so the snapshot cannot hold them`;
+  const missing = layout.filter(([n]) => !p.seconds.has(n)).map(([n]) => n);
+  if (missing.length) return `${what}: nfct-timeout.txt lacks ${missing.join(', ')}`;
+  return undefined;
+}
+
+/** The policy's timeout array in jiffies, laid out as the tracker's sysctl array (tcp: index 0 is SYN_SENT, as tcp_timeout_nlattr_to_obj sets it). */
+export function cttimeoutJiffies(p: CtTimeoutPolicy, hz: number): Int32Array {
+  const layout = LAYOUTS.get(p.l4num)!;
+  const out = new Int32Array(p.l4num === 6 ? TCP_CONNTRACK_TIMEOUT_MAX : 2);
+  for (const [n, i] of layout) out[i] = p.seconds.get(n)! * hz;
+  if (p.l4num === 6) out[0] = out[TCP_CONNTRACK_SYN_SENT]!;
+  return out;
+}
+
+const HEAD = /^\.(.+) = \{$/;
+const FIELD = /^\t\.(l3proto|l4proto) = ([0-9]+),$/;
+const VALUE = /^\t\t\.([A-Z0-9_]+) = ([0-9]+),$/;
+
+/** The policies of `nfct list timeout` output (nfct-timeout.txt), in its order. */
+export function parseNfctTimeouts(text: string, file: string): CtTimeoutPolicy[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const out: CtTimeoutPolicy[] = [];
+  const names = new Set<string>();
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new NfvmError('syntax', `not \`nfct list timeout\` output: ${why}`, file, { line: i + 1, col: 1 }, (lines[i] ?? '').slice(0, 40));
+  };
+  const expect = (s: string): void => {
+    if (lines[i] !== s) fail(`expected "${s.replace(/\t/g, '\\t')}"`);
+    i++;
+  };
+  while (i < lines.length) {
+    const head = HEAD.exec(lines[i]!);
+    if (!head) fail('expected ".NAME = {"');
+    const name = head![1]!;
+    if (names.has(name)) throw new NfvmError('value', `timeout policy ${name} listed twice`, file, { line: i + 1, col: 2 }, name);
+    names.add(name);
+    i++;
+    const nums: number[] = [];
+    for (const want of ['l3proto', 'l4proto']) {
+      const f = FIELD.exec(lines[i] ?? '');
+      if (!f || f[1] !== want) fail(`expected "\\t.${want} = N,"`);
+      nums.push(Number(f![2]));
+      i++;
+    }
+    expect('\t.policy = {');
+    const seconds = new Map<string, number>();
+    for (let v = VALUE.exec(lines[i] ?? ''); v; v = VALUE.exec(lines[i] ?? '')) {
+      const s = Number(v[2]);
+      // the kernel keeps timeout * HZ in an unsigned int (ctnl_timeout_parse_policy)
+      if (!Number.isSafeInteger(s) || s > 0xffffffff) throw new NfvmError('value', `timeout ${v[2]} out of range`, file, { line: i + 1, col: 1 }, v[2]);
+      seconds.set(v[1]!, s);
+      i++;
+    }
+    expect('\t},');
+    expect('};');
+    out.push({ name, l3num: nums[0]!, l4num: nums[1]!, seconds });
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+/**
+ * cttimeout policies (hooks/conntrack/timeout.ts): nfct-timeout.txt as
+ * `nfct list timeout` (conntrack-tools 1.4.7, Linux 6.18) printed it for
+ * policies made with `nfct add timeout` (the text below is its output), the
+ * policies the model runs and those it refuses (nfct lists them partly),
+ * the jiffies arrays, the errors. What `-j CT --timeout` does with them on
+ * the node is compared with the kernel by test/kernel/cttimeout-kernel.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { NfvmError } from '../../core/errors.js';
+import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from '../../hooks/conntrack/timeout.js';
+import { TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_ESTABLISHED, TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_UNACK } from '../../hooks/conntrack/sysctl.js';
+
+const LISTED = `.t1 = {
+\t.l3proto = 2,
+\t.l4proto = 6,
+\t.policy = {
+\t\t.SYN_SENT = 120,
+\t\t.SYN_RECV = 60,
+\t\t.ESTABLISHED = 100,
+\t\t.FIN_WAIT = 120,
+\t\t.CLOSE_WAIT = 60,
+\t\t.LAST_ACK = 30,
+\t\t.TIME_WAIT = 120,
+\t\t.CLOSE = 5,
+\t\t.SYN_SENT2 = 120,
+\t\t.RETRANS = 300,
+\t\t.UNACKNOWLEDGED = 300,
+\t},
+};
+.u1 = {
+\t.l3proto = 2,
+\t.l4proto = 17,
+\t.policy = {
+\t\t.UNREPLIED = 7,
+\t\t.REPLIED = 40,
+\t},
+};
+.i6 = {
+\t.l3proto = 10,
+\t.l4proto = 58,
+\t.policy = {
+\t},
+};
+.xsctp = {
+\t.l3proto = 2,
+\t.l4proto = 132,
+\t.policy = {
+\t\t.COOKIE_WAIT = 3,
+\t\t.COOKIE_ECHOED = 3,
+\t},
+};
+`;
+
+describe('nfct-timeout.txt', () => {
+  it('reads the policies `nfct list timeout` prints', () => {
+    const ps = parseNfctTimeouts(LISTED, 'nfct-timeout.txt');
+    expect(ps.map((p) => [p.name, p.l3num, p.l4num, p.seconds.size])).toEqual([['t1', 2, 6, 11], ['u1', 2, 17, 2], ['i6', 10, 58, 0], ['xsctp', 2, 132, 2]]);
+    expect(ps.map((p) => cttimeoutUsable(p) ?? 'ok')).toEqual([
+      'ok', 'ok',
+      'timeout policy i6 (l3proto 10, l4proto 58): nfct lists no timeouts for this tracker, so the snapshot cannot hold them',
+      'timeout policy xsctp (l3proto 2, l4proto 132): nfct lists no timeouts for this tracker, so the snapshot cannot hold them',
+    ]);
+    const t = cttimeoutJiffies(ps[0]!, 250);
+    expect([t[0], t[TCP_CONNTRACK_SYN_SENT], t[TCP_CONNTRACK_ESTABLISHED], t[TCP_CONNTRACK_CLOSE], t[TCP_CONNTRACK_RETRANS], t[TCP_CONNTRACK_UNACK]]).toEqual([30000, 30000, 25000, 1250, 75000, 75000]);
+    expect([...cttimeoutJiffies(ps[1]!, 100)]).toEqual([700, 4000]);
+  });
+
+  it('refuses a TCP policy with states missing, naming them', () => {
+    const [p] = parseNfctTimeouts('.t = {\n\t.l3proto = 2,\n\t.l4proto = 6,\n\t.policy = {\n\t\t.SYN_SENT = 1,\n\t},\n};\n', 'f');
+    expect(cttimeoutUsable(p!)).toMatch(/nfct-timeout.txt lacks SYN_RECV, ESTABLISHED, .*UNACKNOWLEDGED$/);
+  });
+
+  it.each([
+    ['.t = {\n\t.l3proto = 2,\n', 3, /expected "\\t.l4proto = N,"/],
+    ['t = {\n', 1, /expected ".NAME = \{"/],
+    ['.t = {\n\t.l3proto = 2,\n\t.l4proto = 6,\n\t.policy = {\n\t\t.SYN_SENT = 1,\n\t}\n};\n', 6, /expected "\\t},"/],
+    ['.a = {\n\t.l3proto = 2,\n\t.l4proto = 17,\n\t.policy = {\n\t},\n};\n.a = {\n', 7, /listed twice/],
+  ])('refuses %j at line %i', (text, line, why) => {
+    let err: unknown;
+    try {
+      parseNfctTimeouts(text, 'nfct-timeout.txt');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NfvmError);
+    expect((err as NfvmError).pos?.line).toBe(line);
+    expect((err as NfvmError).message).toMatch(why);
+  });
+});
