@@ -7,7 +7,7 @@
  * the node is compared with the kernel by test/kernel/cttimeout-kernel.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { NfvmError } from '../../core/errors.js';
+import { nfvmErrorOf } from '../helpers/errors.js';
 import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from '../../hooks/conntrack/timeout.js';
 import { TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_ESTABLISHED, TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_UNACK } from '../../hooks/conntrack/sysctl.js';
 
@@ -77,14 +77,8 @@ describe('nfct-timeout.txt', () => {
     ['.t = {\n\t.l3proto = 2,\n\t.l4proto = 6,\n\t.policy = {\n\t\t.SYN_SENT = 1,\n\t}\n};\n', 6, /expected "\\t},"/],
     ['.a = {\n\t.l3proto = 2,\n\t.l4proto = 17,\n\t.policy = {\n\t},\n};\n.a = {\n', 7, /listed twice/],
   ])('refuses %j at line %i', (text, line, why) => {
-    let err: unknown;
-    try {
-      parseNfctTimeouts(text, 'nfct-timeout.txt');
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(NfvmError);
-    expect((err as NfvmError).pos?.line).toBe(line);
-    expect((err as NfvmError).message).toMatch(why);
+    const err = nfvmErrorOf(() => parseNfctTimeouts(text, 'nfct-timeout.txt'));
+    expect(err.pos?.line).toBe(line);
+    expect(err.message).toMatch(why);
   });
 });

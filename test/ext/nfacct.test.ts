@@ -14,7 +14,7 @@ import { referenceTable } from '../../engine/reference/index.js';
 import { vmTable } from '../../engine/vm-table.js';
 import type { TableEngine } from '../../engine/engine.js';
 import type { Backend } from '../../core/netfilter.js';
-import { NfvmError } from '../../core/errors.js';
+import { nfvmErrorOf } from '../helpers/errors.js';
 import { XtState } from '../../ext/xtstate.js';
 import { nfacctList, parseNfacctList, type NfacctObjects } from '../../ext/nfacct.js';
 import { enginePacket, genPacketOf, type GenPacket } from '../helpers/engine-gen.js';
@@ -57,16 +57,10 @@ describe('nfacct.txt', () => {
     ['{ pkts = 18446744073709551615, bytes = 2 } = a;\n', 1, /above 2\^53/],
     ['{ pkts = 1, bytes = 2, quota = 5, mode = bits, overquota = no } = a;\n', 1, /not a line/],
   ])('refuses %j at line %i', (text, line, why) => {
-    let err: unknown;
-    try {
-      parseNfacctList(text, 'nfacct.txt');
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(NfvmError);
-    expect((err as NfvmError).file).toBe('nfacct.txt');
-    expect((err as NfvmError).pos?.line).toBe(line);
-    expect((err as NfvmError).message).toMatch(why);
+    const err = nfvmErrorOf(() => parseNfacctList(text, 'nfacct.txt'));
+    expect(err.file).toBe('nfacct.txt');
+    expect(err.pos?.line).toBe(line);
+    expect(err.message).toMatch(why);
   });
 });
 
