@@ -171,6 +171,15 @@ export function noSocketsWarning(used: boolean, dir: string): void {
   if (used) process.stderr.write(`nfvm: ${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed (\`nfvm snapshot\` captures the listening sockets)\n`);
 }
 
+/**
+ * The node has IPsec policies (xfrm-policy.txt): the kernel checks packets
+ * against them on the way (xfrm_policy_check before FORWARD, xfrm_lookup
+ * when routing out), which nfvm does not model.
+ */
+export function xfrmPolicyNote(dir: string, policies: number): string {
+  return `${dir}: xfrm-policy.txt lists ${policies} IPsec ${policies === 1 ? 'policy' : 'policies'}: the checks the kernel makes against them (a block policy, or one whose states do not exist, drops what it selects) are not modelled`;
+}
+
 /** Checks that --iface names a device of the snapshot. */
 export function checkIface(model: NodeModel, iface: string | undefined): void {
   if (iface !== undefined && !model.node.links.has(iface)) {

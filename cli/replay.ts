@@ -34,7 +34,7 @@ import { formatIpvsStats } from '../hooks/ipvs/index.js';
 import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { jsonDoc, rulesetJson } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions, xfrmPolicyNote } from './model.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
 import { ShardedReplay, sharedStateReason, type ShardedResult } from './replay-workers.js';
 
@@ -215,6 +215,7 @@ export function cmdReplay(argv: readonly string[]): string {
   if (out.model) model = out.model;
   const s = out.summary;
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
+  if (model.node.xfrmPolicies) s.notes.push(xfrmPolicyNote(dir, model.node.xfrmPolicies));
   if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   if (save === 'ipset' && !a.flag('json') && !a.flag('conntrack')) return saveIpsets(model.ipsets);
   const procs = (prefix: string) => xtProcFiles(model.xt, prefix).map((f) => ({ path: f.procPath, lines: f.procLines(model.xt) }));

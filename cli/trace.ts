@@ -20,7 +20,7 @@ import { Packet } from '../vm/packet.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { useColour } from './io.js';
 import { jsonDoc } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, replyTo, specInput } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, replyTo, specInput, xfrmPolicyNote } from './model.js';
 
 export const TRACE: CommandSpec = {
   name: 'trace',
@@ -279,6 +279,7 @@ export function cmdTrace(argv: readonly string[]): string {
   if (!allBranches) {
     const traced = run(model);
     noSocketsWarning(model.stack.noSocketTableUsed, dir);
+    if (model.node.xfrmPolicies) process.stderr.write(`nfvm: ${xfrmPolicyNote(dir, model.node.xfrmPolicies)}\n`);
     if (json) {
       const one = (t: Traced) => ({ packet: t.header, steps: t.result.steps, fate: t.result.fate, text: fateText(t.result.fate), answers: answersJson(t.result) });
       const last = one(traced.at(-1)!);

@@ -227,11 +227,12 @@ export interface EngineOptions {
   /** The OS fingerprints the node loaded (the snapshot's pf.os): the osf match is refused without them. */
   osf?: OsfFingers;
   /**
-   * The node has no IPsec policy and no IPsec state (the snapshot's empty
-   * `ip xfrm` lists): no packet has a sec_path or an xfrm bundle, which is
-   * all `-m policy` needs; without it the match is refused.
+   * The node has no IPsec state (the snapshot's empty `ip xfrm state` list):
+   * no packet is decapsulated (no sec_path) and none gets an xfrm bundle
+   * (a bundle is made of states), which is all `-m policy` needs; without it
+   * the match is refused.
    */
-  xfrmNone?: boolean;
+  xfrmNoStates?: boolean;
   /**
    * The node's cttimeout policies (the snapshot's nfct-timeout.txt) by name:
    * the number CT's template carries (1-based), and why the model cannot run

@@ -242,7 +242,7 @@ export class NodeModel {
       release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
     });
     const xtIcmp = new NodeXtIcmp();
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNone: node.xfrmNone === true, nfacct: this.nfacct,
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNoStates: node.xfrmNoStates === true, nfacct: this.nfacct,
       ctTimeouts: policies && new Map(policies.map((p, i) => [p.name, { index: i + 1, unusable: cttimeoutUsable(p) }])) } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;

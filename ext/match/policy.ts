@@ -164,17 +164,19 @@ export const policy: MatchModule<PolicyData> = {
 };
 
 // --- semantics (xt_policy.c policy_mt, kernel 6.18) ---------------------------
-const NEEDS = 'needs the IPsec policies and states of the node (the packet\'s sec_path, its route\'s xfrm bundle): the snapshot has no xfrm-policy.txt and xfrm-state.txt, or they list some, and IPsec transforms are not modelled';
+const NEEDS = 'needs the IPsec states of the node (the packet\'s sec_path, its route\'s xfrm bundle): the snapshot has no xfrm-state.txt, or it lists some, and IPsec transforms are not modelled';
 
 /**
  * policy_mt(): match_policy_in() reads the packet's sec_path, match_policy_out()
  * its route's xfrm bundle; without one either returns -1, and the match is
  * then true for `--pol none` and false for `--pol ipsec`, whatever the
- * elements ask. On a node with no IPsec policy and no state (the snapshot's
- * empty `ip xfrm` lists) no packet has either. Elsewhere: refused.
+ * elements ask. On a node with no IPsec state (the snapshot's empty `ip
+ * xfrm state` list) no packet has either: a sec_path holds the states that
+ * decapsulated the packet, a bundle the states that will encapsulate it,
+ * whatever the policies. Elsewhere: refused.
  */
 function policyMt(d: PolicyData, engine: EngineOptions): MatchFn {
-  if (!engine.xfrmNone) throw new NotModelled('match policy', `match policy: ${NEEDS}`);
+  if (!engine.xfrmNoStates) throw new NotModelled('match policy', `match policy: ${NEEDS}`);
   return d.none ? () => true : () => false;
 }
 

@@ -72,11 +72,13 @@ export class Node implements RoutingNode {
   /** The cgroup v2 tree's directories (cgroup2.txt, vm/cgroup.ts cgroupCanonical form); undefined when the snapshot has none: any `--path` is taken. */
   cgroups: ReadonlySet<string> | undefined = undefined;
   /**
-   * Both IPsec lists captured (xfrm-policy.txt, xfrm-state.txt): true when
-   * both are empty (no packet is decapsulated or encapsulated), false when
-   * they hold something; undefined when the snapshot has them not.
+   * The IPsec states captured (xfrm-state.txt): true when there are none (no
+   * packet is decapsulated, none gets an xfrm bundle), false when there are
+   * some; undefined when the snapshot has not the file.
    */
-  xfrmNone: boolean | undefined = undefined;
+  xfrmNoStates: boolean | undefined = undefined;
+  /** The IPsec policies captured (xfrm-policy.txt): how many; undefined without the file. */
+  xfrmPolicies: number | undefined = undefined;
   /** The extended accounting objects (nfacct.txt, `nfacct list`); undefined when the snapshot has none: `-m nfacct` is refused. */
   nfacct: { readonly file: string; readonly text: string } | undefined = undefined;
   /** The cttimeout policies (nfct-timeout.txt, `nfct list timeout`); undefined when the snapshot has none: `-j CT --timeout` is refused. */

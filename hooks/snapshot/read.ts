@@ -212,7 +212,9 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   if (cg !== undefined) node.cgroups = parseCgroupTree(cg, path('cgroup2.txt'));
   const xp = files.get('xfrm-policy.txt');
   const xs = files.get('xfrm-state.txt');
-  if (xp !== undefined && xs !== undefined) node.xfrmNone = xp.trim() === '' && xs.trim() === '';
+  if (xs !== undefined) node.xfrmNoStates = xs.trim() === '';
+  // `ip xfrm policy show` starts each policy with its selector line, unindented
+  if (xp !== undefined) node.xfrmPolicies = xp.split('\n').filter((l) => l !== '' && !/^\s/.test(l)).length;
   const acct = files.get('nfacct.txt');
   if (acct !== undefined) node.nfacct = { file: path('nfacct.txt'), text: acct };
   const ctt = files.get('nfct-timeout.txt');

@@ -36,7 +36,7 @@ const OPTIONS: Readonly<Record<string, string>> = {
 const engine = (): EngineOptions => {
   const xt = new XtState();
   rateestGet(xt, 's', 0, 2);
-  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os'), xfrmNone: true, nfacct: parseNfacctList('{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = a;\n', 'nfacct.txt') };
+  return { ipsets: parseIpsetSave('create s hash:ip family inet\ncreate s6 hash:ip family inet6\n', 'sets'), xt, osf: parsePfOs('', 'pf.os'), xfrmNoStates: true, nfacct: parseNfacctList('{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = a;\n', 'nfacct.txt') };
 };
 
 /** A one-rule filter table whose rule uses module `m` with the data `init` (and OPTIONS) give. */

@@ -1,7 +1,8 @@
 /**
- * -m policy against the kernel (Linux 6.18) on a node without IPsec, both
- * backends: the snapshot's `ip xfrm policy` and `ip xfrm state` lists are
- * empty, so no packet has a sec_path or an xfrm bundle, and policy_mt()
+ * -m policy against the kernel (Linux 6.18) on a node without IPsec states,
+ * both backends, with no IPsec policy and with policies that select other
+ * traffic: the snapshot's `ip xfrm state` list is empty, so no packet has a
+ * sec_path or an xfrm bundle, and policy_mt()
  * answers `--pol none` true and `--pol ipsec` false whatever the elements
  * ask. Counting rules of both directions and both kinds, with elements,
  * `--strict` and `--next`, in every chain that takes them; frames injected
@@ -42,6 +43,13 @@ const RULES = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':F
   ...tests('INPUT', ['in']), ...tests('FORWARD', ['in', 'out']), ...tests('OUTPUT', ['out']),
   'COMMIT', ''].join('\n');
 
+/** IPsec policies (no state) for traffic the test does not send: in, out (templates) and fwd (block). */
+const POLICIES = [
+  'src 192.0.2.0/24 dst 198.51.100.0/24 dir out tmpl src 192.0.2.1 dst 198.51.100.1 proto esp mode tunnel',
+  'src 198.51.100.0/24 dst 192.0.2.0/24 dir in tmpl src 198.51.100.1 dst 192.0.2.1 proto esp mode tunnel level use',
+  'src 192.0.2.0/24 dst 198.51.100.0/24 dir fwd action block',
+];
+
 const link = `iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.node}`;
 const FRAMES = [
   `udp 10.0.0.2:5000 > 10.0.0.1:9 len 4 ${link}`, `tcp 10.0.0.2:5001 > 10.0.0.1:22 syn ${link}`,
@@ -51,22 +59,27 @@ const FRAMES = [
 describe.skipIf(SKIP)('-m policy against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('a node without IPsec: --pol none matches, --pol ipsec does not, in every chain (both engines, both backends)', async () => {
+  it.each([[false], [true]])('a node without IPsec states (policies: %s): --pol none matches, --pol ipsec does not, in every chain (both engines, both backends)', async (withPolicies) => {
     const pcap = join(tmp, 'frames.pcap');
     writeFileSync(pcap, writePcap(FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { linktype: LINKTYPE_ETHERNET }));
     const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     for (const backend of ['legacy', 'nft'] as const) {
-      const ns = { s: `nfvm-ps-${backend[0]}-${id}`, n: `nfvm-pn-${backend[0]}-${id}` };
+      const ns = { s: `nfvm-ps-${backend[0]}${withPolicies ? 'p' : ''}-${id}`, n: `nfvm-pn-${backend[0]}${withPolicies ? 'p' : ''}-${id}` };
       try {
         // 10.9.0.0/16 is forwarded back out eth0 to the sender
         senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+        for (const pol of withPolicies ? POLICIES : []) {
+          const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
+          expect(added.stderr, pol).toBe('');
+        }
         const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], RULES);
         expect(load.stderr, RULES).toBe('');
-        const snap = join(tmp, `snap-${backend}`);
+        const snap = join(tmp, `snap-${backend}${withPolicies ? '-policies' : ''}`);
         captureSnapshot(snap, nsSnapshotRunner(ns.n));
         expect(existsSync(join(snap, 'xfrm-policy.txt')) && existsSync(join(snap, 'xfrm-state.txt'))).toBe(true);
-        expect(readFileSync(join(snap, 'xfrm-policy.txt'), 'utf8').trim() + readFileSync(join(snap, 'xfrm-state.txt'), 'utf8').trim()).toBe('');
+        expect(readFileSync(join(snap, 'xfrm-state.txt'), 'utf8').trim()).toBe('');
+        expect(readSnapshot(snap).xfrmPolicies).toBe(withPolicies ? POLICIES.length : 0);
         writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${RULES}`);
         const sent = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', "printf 'xyz' > /dev/udp/10.0.0.2/9"]);
         if (sent.code !== 0) throw new Error(`send: ${sent.stderr}`);
@@ -85,7 +98,7 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
       }
     }
     expect(diffs).toEqual([]);
-    console.log(`-m policy against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
+    console.log(`-m policy against the kernel${withPolicies ? ' (IPsec policies, no state)' : ''}: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     // per backend and engine: the 6 `--pol none` rules (chains and directions) and the policies of PREROUTING, INPUT and FORWARD
     expect(tally.nonzero).toBe(2 * 2 * (6 + 3));
   }, 120_000);
