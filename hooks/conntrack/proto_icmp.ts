@@ -24,7 +24,7 @@ export function nfConntrackIcmpPacket(ct: NfConntrack, e: number, pkt: Packet, c
   if (m[M_NFPROTO] !== NFPROTO_IPV4) return -NF_ACCEPT;
   const type = (ct.tuples[2 * e * TUPLE_WORDS + T_PORTS]! >>> 8) & 0xff;
   if (type !== ICMP_ECHO && type !== ICMP_TIMESTAMP && type !== ICMP_INFO_REQUEST && type !== ICMP_ADDRESS) return -NF_ACCEPT;
-  ct.nfCtRefreshAcct(e, ctinfo, m[M_END]! - m[M_NHOFF]!, ct.sysctl.icmpTimeout);
+  ct.nfCtRefreshAcct(e, ctinfo, m[M_END]! - m[M_NHOFF]!, ct.nfCtTimeoutLookup(e)?.[0] ?? ct.sysctl.icmpTimeout);
   return NF_ACCEPT;
 }
 

@@ -27,7 +27,7 @@ export function nfConntrackIcmpv6Packet(ct: NfConntrack, e: number, pkt: Packet,
     const type = (ct.tuples[2 * e * TUPLE_WORDS + T_PORTS]! >>> 8) & 0xff;
     if (type !== ICMPV6_ECHO_REQUEST && type !== ICMPV6_NI_QUERY) return -NF_ACCEPT;
   }
-  ct.nfCtRefreshAcct(e, ctinfo, m[M_END]! - m[M_NHOFF]!, ct.sysctl.icmpv6Timeout);
+  ct.nfCtRefreshAcct(e, ctinfo, m[M_END]! - m[M_NHOFF]!, ct.nfCtTimeoutLookup(e)?.[0] ?? ct.sysctl.icmpv6Timeout);
   return NF_ACCEPT;
 }
 

@@ -20,16 +20,20 @@
  *
  * The kernel fills a new policy from the namespace's current timeouts and
  * the values given, so a full list names every state of the tracker. nfct
- * prints the full lists of TCP over IPv4, UDP, UDP-Lite and GRE; for ICMP,
- * ICMPv6, the generic tracker, SCTP and IPv6 TCP it prints them partly or
- * not at all (checked on this kernel), so such a policy is kept by name
- * only, and a rule that gives it is refused (cttimeoutUsable).
+ * 1.4.7 prints every state of TCP, UDP, UDP-Lite, GRE, ICMP and ICMPv6
+ * (checked on this kernel) but not SCTP's HEARTBEAT_SENT, so an SCTP policy
+ * is kept by name only, and a rule that gives it is refused
+ * (cttimeoutUsable); so is a policy of the generic tracker, which the kernel
+ * hands to conntracks of any protocol when the rule has no `-p`, their
+ * trackers then reading their timeouts past its one value.
  */
 import { NfvmError } from '../../core/errors.js';
 import {
   TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_CLOSE_WAIT, TCP_CONNTRACK_ESTABLISHED, TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_LAST_ACK,
   TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_RECV, TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_TIME_WAIT,
-  TCP_CONNTRACK_TIMEOUT_MAX, TCP_CONNTRACK_UNACK,
+  TCP_CONNTRACK_TIMEOUT_MAX, TCP_CONNTRACK_UNACK, SCTP_CONNTRACK_CLOSED, SCTP_CONNTRACK_COOKIE_ECHOED, SCTP_CONNTRACK_COOKIE_WAIT,
+  SCTP_CONNTRACK_ESTABLISHED, SCTP_CONNTRACK_HEARTBEAT_SENT, SCTP_CONNTRACK_MAX, SCTP_CONNTRACK_SHUTDOWN_ACK_SENT,
+  SCTP_CONNTRACK_SHUTDOWN_RECD, SCTP_CONNTRACK_SHUTDOWN_SENT,
 } from './sysctl.js';
 
 /** A policy as nfct lists it: its protocols and the timeouts (seconds) by the state names nfct prints. */
@@ -54,23 +58,31 @@ const LAYOUTS: ReadonlyMap<number, readonly (readonly [string, number])[]> = new
   [17, [['UNREPLIED', 0], ['REPLIED', 1]]],
   [136, [['UNREPLIED', 0], ['REPLIED', 1]]],
   [47, [['UNREPLIED', 0], ['REPLIED', 1]]],
+  // nf_icmp_net.timeout, nf_icmpv6_net.timeout: one value
+  [1, [['TIMEOUT', 0]]],
+  [58, [['TIMEOUT', 0]]],
+  [132, [
+    ['CLOSED', SCTP_CONNTRACK_CLOSED], ['COOKIE_WAIT', SCTP_CONNTRACK_COOKIE_WAIT], ['COOKIE_ECHOED', SCTP_CONNTRACK_COOKIE_ECHOED],
+    ['ESTABLISHED', SCTP_CONNTRACK_ESTABLISHED], ['SHUTDOWN_SENT', SCTP_CONNTRACK_SHUTDOWN_SENT], ['SHUTDOWN_RECD', SCTP_CONNTRACK_SHUTDOWN_RECD],
+    ['SHUTDOWN_ACK_SENT', SCTP_CONNTRACK_SHUTDOWN_ACK_SENT], ['HEARTBEAT_SENT', SCTP_CONNTRACK_HEARTBEAT_SENT],
+  ]],
 ]);
 
 /** Why a rule may not give this policy to its conntracks, or undefined when the model can. */
 export function cttimeoutUsable(p: CtTimeoutPolicy): string | undefined {
   const layout = LAYOUTS.get(p.l4num);
   const what = `timeout policy ${p.name} (l3proto ${p.l3num}, l4proto ${p.l4num})`;
-  if (!layout) return `${what}: nfct lists no timeouts for this tracker, so the snapshot cannot hold them`;
-  if (p.l3num === 10 && p.l4num === 6) return `${what}: nfct lists no timeouts for TCP over IPv6, so the snapshot cannot hold them`;
+  if (p.l4num === 255) return `${what}: a generic-tracker policy is not modelled (with a rule of every protocol the kernel gives it to conntracks whose trackers read past its one timeout)`;
+  if (!layout) return `${what}: no tracker of the model takes this protocol's timeouts`;
   const missing = layout.filter(([n]) => !p.seconds.has(n)).map(([n]) => n);
-  if (missing.length) return `${what}: nfct-timeout.txt lacks ${missing.join(', ')}`;
+  if (missing.length) return `${what}: nfct-timeout.txt lacks ${missing.join(', ')}${p.l4num === 132 ? ' (nfct does not print it)' : ''}`;
   return undefined;
 }
 
 /** The policy's timeout array in jiffies, laid out as the tracker's sysctl array (tcp: index 0 is SYN_SENT, as tcp_timeout_nlattr_to_obj sets it). */
 export function cttimeoutJiffies(p: CtTimeoutPolicy, hz: number): Int32Array {
   const layout = LAYOUTS.get(p.l4num)!;
-  const out = new Int32Array(p.l4num === 6 ? TCP_CONNTRACK_TIMEOUT_MAX : 2);
+  const out = new Int32Array(p.l4num === 6 ? TCP_CONNTRACK_TIMEOUT_MAX : p.l4num === 132 ? SCTP_CONNTRACK_MAX : layout.length);
   for (const [n, i] of layout) out[i] = p.seconds.get(n)! * hz;
   if (p.l4num === 6) out[0] = out[TCP_CONNTRACK_SYN_SENT]!;
   return out;

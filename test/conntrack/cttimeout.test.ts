@@ -2,7 +2,8 @@
  * cttimeout policies (hooks/conntrack/timeout.ts): nfct-timeout.txt as
  * `nfct list timeout` (conntrack-tools 1.4.7, Linux 6.18) printed it for
  * policies made with `nfct add timeout` (the text below is its output), the
- * policies the model runs and those it refuses (nfct lists them partly),
+ * policies the model runs and those it refuses (SCTP: nfct does not print
+ * HEARTBEAT_SENT; the generic tracker's),
  * the jiffies arrays, the errors. What `-j CT --timeout` does with them on
  * the node is compared with the kernel by test/kernel/cttimeout-kernel.test.ts.
  */
@@ -40,14 +41,27 @@ const LISTED = `.t1 = {
 \t.l3proto = 10,
 \t.l4proto = 58,
 \t.policy = {
+\t\t.TIMEOUT = 9,
 \t},
 };
-.xsctp = {
+.s1 = {
 \t.l3proto = 2,
 \t.l4proto = 132,
 \t.policy = {
+\t\t.CLOSED = 10,
 \t\t.COOKIE_WAIT = 3,
 \t\t.COOKIE_ECHOED = 3,
+\t\t.ESTABLISHED = 50,
+\t\t.SHUTDOWN_SENT = 3,
+\t\t.SHUTDOWN_RECD = 3,
+\t\t.SHUTDOWN_ACK_SENT = 3,
+\t},
+};
+.g = {
+\t.l3proto = 2,
+\t.l4proto = 255,
+\t.policy = {
+\t\t.TIMEOUT = 4,
 \t},
 };
 `;
@@ -55,15 +69,16 @@ const LISTED = `.t1 = {
 describe('nfct-timeout.txt', () => {
   it('reads the policies `nfct list timeout` prints', () => {
     const ps = parseNfctTimeouts(LISTED, 'nfct-timeout.txt');
-    expect(ps.map((p) => [p.name, p.l3num, p.l4num, p.seconds.size])).toEqual([['t1', 2, 6, 11], ['u1', 2, 17, 2], ['i6', 10, 58, 0], ['xsctp', 2, 132, 2]]);
+    expect(ps.map((p) => [p.name, p.l3num, p.l4num, p.seconds.size])).toEqual([['t1', 2, 6, 11], ['u1', 2, 17, 2], ['i6', 10, 58, 1], ['s1', 2, 132, 7], ['g', 2, 255, 1]]);
     expect(ps.map((p) => cttimeoutUsable(p) ?? 'ok')).toEqual([
-      'ok', 'ok',
-      'timeout policy i6 (l3proto 10, l4proto 58): nfct lists no timeouts for this tracker, so the snapshot cannot hold them',
-      'timeout policy xsctp (l3proto 2, l4proto 132): nfct lists no timeouts for this tracker, so the snapshot cannot hold them',
+      'ok', 'ok', 'ok',
+      'timeout policy s1 (l3proto 2, l4proto 132): nfct-timeout.txt lacks HEARTBEAT_SENT (nfct does not print it)',
+      'timeout policy g (l3proto 2, l4proto 255): a generic-tracker policy is not modelled (with a rule of every protocol the kernel gives it to conntracks whose trackers read past its one timeout)',
     ]);
     const t = cttimeoutJiffies(ps[0]!, 250);
     expect([t[0], t[TCP_CONNTRACK_SYN_SENT], t[TCP_CONNTRACK_ESTABLISHED], t[TCP_CONNTRACK_CLOSE], t[TCP_CONNTRACK_RETRANS], t[TCP_CONNTRACK_UNACK]]).toEqual([30000, 30000, 25000, 1250, 75000, 75000]);
     expect([...cttimeoutJiffies(ps[1]!, 100)]).toEqual([700, 4000]);
+    expect([...cttimeoutJiffies(ps[2]!, 250)]).toEqual([2250]);
   });
 
   it('refuses a TCP policy with states missing, naming them', () => {

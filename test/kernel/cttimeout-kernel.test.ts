@@ -1,6 +1,6 @@
 /**
  * `-j CT --timeout` against the kernel (Linux 6.18), both backends:
- * cttimeout policies made with `nfct add timeout` (TCP and UDP, some
+ * cttimeout policies made with `nfct add timeout` (TCP, UDP and ICMP, some
  * states changed from the namespace's defaults) given by raw-table CT
  * rules to the conntracks their templates make; frames injected from the
  * sender (forwarded and delivered, TCP SYNs the node resets, UDP datagrams
@@ -37,11 +37,13 @@ const tmp = mkdtempSync(join(tmpdir(), 'nfvm-cttimeout-'));
 const POLICIES = [
   'tcp1 inet tcp syn_sent 77 established 50 close 33',
   'udp1 inet udp unreplied 9 replied 40',
+  'icmp1 inet icmp timeout 11',
 ];
 
 const RULES = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A PREROUTING -p tcp -j CT --timeout tcp1',
   '-A PREROUTING -p udp -m udp --dport 53 -j CT --timeout udp1',
+  '-A PREROUTING -p icmp -j CT --timeout icmp1',
   'COMMIT', '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A INPUT -m conntrack --ctstate NEW', '-A FORWARD -m conntrack --ctstate NEW', '-A OUTPUT -m conntrack --ctstate RELATED',
   'COMMIT', ''].join('\n');
@@ -53,6 +55,7 @@ const FRAMES = [
   `udp 10.0.0.2:5003 > 10.9.0.9:53 len 10 ${link}`,
   `udp 10.0.0.2:5004 > 10.9.0.9:54 len 10 ${link}`,
   `udp 10.0.0.2:5005 > 10.0.0.1:53 len 10 ${link}`,
+  `icmp 10.0.0.2 > 10.9.0.7 echo-request id 7 seq 1 ${link}`,
 ];
 
 describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
