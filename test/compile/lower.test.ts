@@ -144,7 +144,7 @@ describe('compiled rules on packets', () => {
     const rs = parseRestore('*filter\n-A INPUT -m policy --dir in --pol ipsec -j ACCEPT\nCOMMIT\n', { family: 'ip', file: 'r.rules' });
     expect(() => compileTable(rs, 'filter')).toThrow(NfvmError);
     // without the node's IPsec lists (xfrm-policy.txt, xfrm-state.txt): the refusal says what it needs
-    expect(() => compileTable(rs, 'filter', { file: 'r.rules' })).toThrow(/^r\.rules:2:\d+: match policy: needs the IPsec policies and states of the node .*IPsec transforms are not modelled$/);
+    expect(() => compileTable(rs, 'filter', { file: 'r.rules' })).toThrow(/^r\.rules:2:\d+: match policy: needs the IPsec states of the node .*IPsec transforms are not modelled$/);
   });
 });
 

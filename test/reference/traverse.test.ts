@@ -198,7 +198,7 @@ describe('fragments and hotdrop', () => {
 
 describe('refusals', () => {
   it('names a match or target whose semantics are not modelled', () => {
-    expect(() => engine('filter', `:INPUT ACCEPT [0:0]\n-A INPUT -m policy --dir in --pol ipsec -j ACCEPT`)).toThrow(/match policy: needs the IPsec policies and states of the node/);
+    expect(() => engine('filter', `:INPUT ACCEPT [0:0]\n-A INPUT -m policy --dir in --pol ipsec -j ACCEPT`)).toThrow(/match policy: needs the IPsec states of the node/);
     expect(() => engine('filter', `:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j SYNPROXY --mss 1460`)).toThrow(/target SYNPROXY: semantics not modelled yet/);
     expect(() => engine('mangle', `:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j SECMARK --selctx system_u:object_r:ssh_packet_t:s0`)).toThrow(/target SECMARK: semantics not modelled yet/);
   });
