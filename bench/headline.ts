@@ -25,6 +25,13 @@ import { range } from './proc.js';
 
 const CORPUS = process.env.NFVM_CORPUS || join(process.cwd(), '..', 'shared', 'corpus');
 const REPEAT = Number(process.env.NFVM_BENCH_REPEAT ?? 3);
+/**
+ * Frames F of the two ratios (F and 2F are replayed): the slope must be long
+ * against the 10 ms of /usr/bin/time's CPU clock (at 0.6 µs a frame, a
+ * million frames are 0.6 s).
+ */
+const FRAMES_1K = Number(process.env.NFVM_BENCH_ACL_FRAMES ?? 1_000_000);
+const FRAMES_10K = Number(process.env.NFVM_BENCH_CB10K_FRAMES ?? 200_000);
 
 export interface RatioRow {
   figure: string;
@@ -78,8 +85,9 @@ export function benchHeadline(): Headline {
     const aclTrace = parseTrace(readFileSync(join(CORPUS, 'classbench-lyxocs-ruleSet/acl1_1k_trace'), 'utf8'));
     const cb10k = parseFilters(readFileSync(join(CORPUS, 'classbench-neurocuts/classbench/acl1_10k'), 'utf8'));
     ratios = [
-      ratio('acl1_1k: --engine reference (A) / default options (B)', filtersToRestore(acl), aclTrace, 100_000, ['--engine', 'reference'], []),
-      ratio('acl1_10k: --optimize=0 (A) / --optimize=1 (B)', filtersToRestore(cb10k), synthHeaders(cb10k, 5000, 7), 20_000, ['--engine', 'vm', '--optimize=0'], ['--engine', 'vm', '--optimize=1']),
+      // one thread on both sides (a capture of 4 MiB or more would start a worker per core, each reading every frame)
+      ratio('acl1_1k: --engine reference (A) / default options (B)', filtersToRestore(acl), aclTrace, FRAMES_1K, ['--engine', 'reference', '--workers', '1'], ['--workers', '1']),
+      ratio('acl1_10k: --optimize=0 (A) / --optimize=1 (B)', filtersToRestore(cb10k), synthHeaders(cb10k, 5000, 7), FRAMES_10K, ['--engine', 'vm', '--optimize=0', '--workers', '1'], ['--engine', 'vm', '--optimize=1', '--workers', '1']),
     ];
   }
   return { chain, kernel, ratios };
