@@ -147,9 +147,8 @@ export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; ii
 export function frameIface(model: NodeModel, f: Frame, iface: string | undefined, file: string, n: number): string {
   if (iface !== undefined) return iface;
   const links = model.node.links;
-  const has = () => [...links.keys()].join(', ');
   if (f.ifName) {
-    if (!links.has(f.ifName)) throw new CaptureError('value', `frame ${n} is on capture interface ${f.ifName}, which the snapshot does not have (it has ${has()}); --iface NAME picks one`, file, f.offset, f.ifName);
+    if (!links.has(f.ifName)) throw new CaptureError('value', `frame ${n} is on capture interface ${f.ifName}, which the snapshot does not have (it has ${[...links.keys()].join(', ')}); --iface NAME picks one`, file, f.offset, f.ifName);
     return f.ifName;
   }
   if (f.linktype === LINKTYPE_LINUX_SLL2) {
