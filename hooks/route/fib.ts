@@ -116,10 +116,15 @@ export class Fib {
       // fib4_rule_suppress()
       if (route.plen <= rule.suppressPrefixlen) continue;
       if (rule.suppressIfgroup !== -1 && nh.dev !== '' && links.linkGroup(nh.dev) === rule.suppressIfgroup) continue;
-      return {
+      const slot = tbl.resSlot;
+      const kept = slot >= 0 ? tbl.cacheResult[slot] : undefined;
+      if (kept !== undefined && kept.rule === rule) return kept;
+      const res: FibResult = {
         ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table: route.table, route,
         dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
       };
+      if (slot >= 0) tbl.cacheResult[slot] = res;
+      return res;
     }
     return fail('noroute', ENETUNREACH, undefined, undefined);
   }
