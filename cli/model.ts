@@ -136,6 +136,10 @@ export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; ii
   return { pkt, iif: spec.fromLocal ? '' : spec.iif, ct };
 }
 
+/** The capture interface name frameIface() last found in the snapshot's links, and those links. */
+let checkedName = '';
+let checkedLinks: ReadonlyMap<string, unknown> | undefined;
+
 /**
  * The interface a captured frame (number `n`, from 1) arrived on or left
  * by: --iface when given; else the if_name of its pcapng Interface
@@ -147,9 +151,12 @@ export function specInput(model: NodeModel, spec: PacketSpec): { pkt: Packet; ii
 export function frameIface(model: NodeModel, f: Frame, iface: string | undefined, file: string, n: number): string {
   if (iface !== undefined) return iface;
   const links = model.node.links;
-  const has = () => [...links.keys()].join(', ');
   if (f.ifName) {
-    if (!links.has(f.ifName)) throw new CaptureError('value', `frame ${n} is on capture interface ${f.ifName}, which the snapshot does not have (it has ${has()}); --iface NAME picks one`, file, f.offset, f.ifName);
+    // a snapshot's links are fixed once read: the last frame's name was checked
+    if (f.ifName === checkedName && links === checkedLinks) return f.ifName;
+    if (!links.has(f.ifName)) throw new CaptureError('value', `frame ${n} is on capture interface ${f.ifName}, which the snapshot does not have (it has ${[...links.keys()].join(', ')}); --iface NAME picks one`, file, f.offset, f.ifName);
+    checkedName = f.ifName;
+    checkedLinks = links;
     return f.ifName;
   }
   if (f.linktype === LINKTYPE_LINUX_SLL2) {

@@ -75,13 +75,33 @@ function countAnswers(s: ReplaySummary, r: PathResult): void {
   }
 }
 
-function count(s: ReplaySummary, kernel: Map<string, number>, f: Fate): void {
+/** The kernel's drops by reason: one count each, the last reason's at hand (drops come in runs of one reason). */
+class KernelDrops {
+  private readonly byReason = new Map<string, { n: number }>();
+  private last = '';
+  private lastCount = { n: 0 };
+  add(reason: string): void {
+    if (reason !== this.last) {
+      let c = this.byReason.get(reason);
+      if (!c) this.byReason.set(reason, (c = { n: 0 }));
+      this.last = reason;
+      this.lastCount = c;
+    }
+    this.lastCount.n++;
+  }
+  /** Sorted by reason. */
+  record(): Record<string, number> {
+    return Object.fromEntries([...this.byReason].sort(([x], [y]) => (x < y ? -1 : 1)).map(([r, c]) => [r, c.n]));
+  }
+}
+
+function count(s: ReplaySummary, kernel: KernelDrops, f: Fate): void {
   switch (f.kind) {
     case 'dropped':
       if (f.reason === 'rule' || f.reason === 'policy' || f.reason === 'hotdrop') s.dropped++;
       else if (f.reason === 'other-host') s.notForThisHost++;
       else if (f.reason === 'not-ip') s.notIp++;
-      else kernel.set(f.reason, (kernel.get(f.reason) ?? 0) + 1);
+      else kernel.add(f.reason);
       return;
     // One property each (a computed key would be a megamorphic store on every frame).
     case 'forwarded': s.forwarded++; return;
@@ -101,7 +121,7 @@ function newOutgoingMatch(): NonNullable<ReplaySummary['outgoingMatch']> {
 /** Feeds frames to `model` and keeps the summary. */
 export class Replayer {
   readonly summary = newSummary();
-  readonly kernel = new Map<string, number>();
+  private readonly kernel = new KernelDrops();
   private readonly pkt = new Packet();
   private readonly input: PacketInput = {};
   /** What the node sends, kept for the outgoing frames a directional capture may show. */
@@ -171,7 +191,7 @@ export class Replayer {
       this.summary.outgoingMatch ??= newOutgoingMatch();
     }
     const s = this.summary;
-    s.kernelDrops = Object.fromEntries([...this.kernel].sort(([x], [y]) => (x < y ? -1 : 1)));
+    s.kernelDrops = this.kernel.record();
     if (s.outgoingMatch && this.lookback) s.outgoingMatch.notCaptured = this.lookback.notCaptured();
     return s;
   }

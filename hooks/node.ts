@@ -37,7 +37,7 @@ import { parsePfOs } from '../ext/osf.js';
 import { parseNfacctList, type NfAcct } from '../ext/nfacct.js';
 import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from './conntrack/timeout.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
-import type { Node } from './snapshot/node.js';
+import type { Link, Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { newPathCtx, resetPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
@@ -327,10 +327,16 @@ export class NodeModel {
     return newPathCtx(!this.tracing, ctSpec, this.stack);
   }
 
+  private lastIif = '';
+  private lastLink: Link | undefined;
+
   /** A frame received on interface `iif` (pkt decoded, its ct fields set by the caller: captureCt). */
   receive(pkt: Packet, iif: string, input: PacketInput = {}): PathResult {
-    const link = this.node.links.get(iif);
+    // the snapshot's links are fixed once read: the last frame's device, mostly
+    const link = iif === this.lastIif ? this.lastLink : this.node.links.get(iif);
     if (!link) throw new NfvmError('value', `no interface ${iif} in the snapshot`, this.node.dir || '<node>', undefined, iif);
+    this.lastIif = iif;
+    this.lastLink = link;
     const ctx = this.start(pkt, input);
     if (this.bridge?.isPort(iif)) return this.finish(pkt, ctx, this.bridgeXmit(pkt, this.bridge.handleFrame(pkt, link, ctx), ctx));
     const af = this.family(pkt);

@@ -293,6 +293,8 @@ export interface InetFamily {
   outputCheck(out: Link): Fate | undefined;
   /** The destination address, formatted. */
   daddr(pkt: Packet): string;
+  /** ip_forward_finish()'s fate: forwarded out of `dev` to the packet's destination (valid until the next packet when ctx.transient). */
+  forwarded(pkt: Packet, dev: string, via: string | undefined, ctx: PathCtx): Fate;
 }
 
 export function dropped(reason: DropReason, detail: string): Fate {
@@ -310,13 +312,19 @@ const NO_DEV = devWords(0);
 /** The device record setDeviceWords() writes for link `l` (none for undefined), made once per link. */
 export function linkDev(l: Link | undefined): DevWords {
   if (!l) return NO_DEV;
+  if (l === lastLink) return lastDev;
   let d = LINK_DEVS.get(l);
   if (!d) {
     d = devWords(l.ifindex, l.name, arphrd(l), l.group);
     LINK_DEVS.set(l, d);
   }
+  lastLink = l;
+  lastDev = d;
   return d;
 }
+/** The last link linkDev() was asked for and its record (a frame's devices are the last frame's, mostly). */
+let lastLink: Link | undefined;
+let lastDev = NO_DEV;
 
 /** PACKET_* names, by value. */
 export const PKT_TYPES = ['host', 'broadcast', 'multicast', 'otherhost', 'outgoing', 'loopback'];

@@ -21,5 +21,5 @@ export function forward(af: InetFamily, pkt: Packet, dev: Link, rt: { dev: strin
   ctx.gateway = rt.gateway;
   const post = postRouting(af, pkt, dev, out, ctx);
   if (post !== 1) return post;
-  return { kind: 'forwarded', dev: out.name, via: rt.gateway, dst: af.daddr(pkt) };
+  return af.forwarded(pkt, out.name, rt.gateway, ctx);
 }

@@ -37,6 +37,9 @@ export interface FamilyFns {
   localOutCheck(pkt: Packet): Fate | undefined;
   outputCheck(node: Node, out: Link): Fate | undefined;
   daddr(pkt: Packet): string;
+  /** The destination address into `w` (IPv4: w[0]), for daddrText() to format later. */
+  daddrWords(pkt: Packet, w: Uint32Array): void;
+  daddrText(w: Uint32Array): string;
 }
 
 const none = () => undefined;
@@ -46,13 +49,52 @@ export const IPV4: FamilyFns = {
   rcvCore: (_node, pkt) => ipRcvCore(pkt), forwardPrepare: ipForwardPrepare,
   deliverBefore: ipLocalDeliverDefrag, deliverAfter: none, localOutCheck: ipRcvCore, outputCheck: none,
   daddr: (pkt) => formatIPv4(u32(pkt.data, pkt.meta[M_NHOFF]! + 16)),
+  daddrWords: (pkt, w) => {
+    w[0] = u32(pkt.data, pkt.meta[M_NHOFF]! + 16);
+  },
+  daddrText: (w) => formatIPv4(w[0]!),
 };
 
 export const IPV6: FamilyFns = {
   pf: NFPROTO_IPV6, rcvName: 'ipv6_rcv', ethertype: ETH_P_IPV6, routing: (node) => new Ipv6Route(node),
   rcvCore: ip6RcvCore, forwardPrepare: ip6ForwardPrepare, deliverBefore: none, deliverAfter: ip6InputDefrag,
   localOutCheck: ip6LocalOutCheck, outputCheck: ip6OutputCheck, daddr: (pkt) => formatIPv6(words(pkt.data, pkt.meta[M_NHOFF]! + 24)),
+  daddrWords: (pkt, w) => {
+    const d = pkt.data;
+    const o = pkt.meta[M_NHOFF]! + 24;
+    for (let i = 0; i < 4; i++) w[i] = u32(d, o + 4 * i);
+  },
+  daddrText: (w) => formatIPv6(w),
 };
+
+/**
+ * A forwarded packet's fate with its destination formatted when read: the
+ * same one packet after packet for a reused context (PathCtx.transient),
+ * so that a replayed frame formats no address nobody reads.
+ */
+class LazyForwardedFate {
+  declare readonly kind: 'forwarded';
+  declare dev: string;
+  declare via: string | undefined;
+  declare readonly dst: string;
+  declare nat?: string[];
+  readonly #w = new Uint32Array(4);
+  constructor(fns: FamilyFns) {
+    // in the order forward() gives its fields
+    Object.defineProperty(this, 'kind', { value: 'forwarded', enumerable: true });
+    this.dev = '';
+    this.via = undefined;
+    Object.defineProperty(this, 'dst', { get: () => fns.daddrText(this.#w), enumerable: true });
+  }
+  set(fns: FamilyFns, pkt: Packet, dev: string, via: string | undefined): this {
+    this.dev = dev;
+    this.via = via;
+    fns.daddrWords(pkt, this.#w);
+    // the last packet's NAT rewrites (Node.finish)
+    if (this.nat !== undefined) this.nat = undefined;
+    return this;
+  }
+}
 
 /** A family over one node. */
 export class Inet implements InetFamily {
@@ -70,6 +112,7 @@ export class Inet implements InetFamily {
     this.rcvName = fns.rcvName;
     this.ethertype = fns.ethertype;
     this.routing = fns.routing(node);
+    this.fwdFate = new LazyForwardedFate(fns);
   }
 
   rcvCore(pkt: Packet, dev: Link): Fate | undefined {
@@ -98,5 +141,10 @@ export class Inet implements InetFamily {
   }
   daddr(pkt: Packet): string {
     return this.fns.daddr(pkt);
+  }
+  private readonly fwdFate: LazyForwardedFate;
+  forwarded(pkt: Packet, dev: string, via: string | undefined, ctx: PathCtx): Fate {
+    if (!ctx.transient) return { kind: 'forwarded', dev, via, dst: this.fns.daddr(pkt) };
+    return this.fwdFate.set(this.fns, pkt, dev, via);
   }
 }

@@ -51,6 +51,8 @@ export class Fib {
   private rules_: FibRule[] = [];
   /** Index of each goto's target rule, -1 when unresolved. */
   private gotoIdx: number[] = [];
+  /** 1 for each rule without a selector (selectorFree): its match needs no look at the flow. */
+  private matchesAll = new Uint8Array(0);
   private readonly daddrScratch: Uint32Array;
 
   constructor(readonly family: Family) {
@@ -65,6 +67,7 @@ export class Fib {
   setRules(rules: readonly FibRule[]): void {
     const sorted = rules.map((r, i) => ({ r, i })).sort((a, b) => a.r.pref - b.r.pref || a.i - b.i).map((x) => x.r);
     this.rules_ = sorted;
+    this.matchesAll = Uint8Array.from(sorted, (r) => (selectorFree(r) ? 1 : 0));
     this.gotoIdx = sorted.map((r) => (r.action === FR_ACT_GOTO ? sorted.findIndex((t) => t.pref === r.gotoTarget) : -1));
   }
 
@@ -90,7 +93,7 @@ export class Fib {
     const rules = this.rules_;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      if (!ruleMatch(rule, links, daddr, saddr, iif, oif, mark, tos, flow)) continue;
+      if (this.matchesAll[i] ? rule.invert : !ruleMatch(rule, links, daddr, saddr, iif, oif, mark, tos, flow)) continue;
       if (rule.action === FR_ACT_GOTO) {
         // The kernel tests the target and goes on from there ("goto jumped").
         const t = this.gotoIdx[i]!;
@@ -116,10 +119,15 @@ export class Fib {
       // fib4_rule_suppress()
       if (route.plen <= rule.suppressPrefixlen) continue;
       if (rule.suppressIfgroup !== -1 && nh.dev !== '' && links.linkGroup(nh.dev) === rule.suppressIfgroup) continue;
-      return {
+      const slot = tbl.resSlot;
+      const kept = slot >= 0 ? tbl.cacheResult[slot] : undefined;
+      if (kept !== undefined && kept.rule === rule) return kept;
+      const res: FibResult = {
         ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table: route.table, route,
         dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
       };
+      if (slot >= 0) tbl.cacheResult[slot] = res;
+      return res;
     }
     return fail('noroute', ENETUNREACH, undefined, undefined);
   }
@@ -140,6 +148,12 @@ export class Fib {
 
 function fail(error: FibError, errno: number, rule: FibRule | undefined, route: Route | undefined): FibResult {
   return { ok: false, error, errno, rule, route };
+}
+
+/** A rule without a selector (the default rules: `from all lookup main`): fib_rule_match() matches every flow. */
+function selectorFree(r: FibRule): boolean {
+  return r.iif === '' && r.oif === '' && r.markMask === 0 && !r.unmatchable && !r.uid && r.srcLen <= 0 && r.dstLen <= 0 && r.dscp < 0 && r.tos === 0
+    && r.ipProto === 0 && r.sport[0] === 0 && r.sport[1] === 0 && r.dport[0] === 0 && r.dport[1] === 0;
 }
 
 /** fib_rule_match() + fib4_rule_match()/fib6_rule_match(), then FIB_RULE_INVERT. */

@@ -17,7 +17,7 @@
  * A lookup walks at most 33/129 trie nodes and allocates nothing.
  */
 import type { Family } from './addr.js';
-import { EAGAIN, FIB_PROPS_ERROR, type Route } from './types.js';
+import { EAGAIN, FIB_PROPS_ERROR, type FibResult, type Route } from './types.js';
 
 /** IPTOS_RT_MASK: the TOS bits a legacy TOS route/rule compares. */
 export const IPTOS_RT_MASK = 0x1c;
@@ -72,6 +72,15 @@ export class FibTable {
   private readonly cacheErr = new Int32Array(LOOKUP_CACHE);
   private readonly cacheNh = new Int32Array(LOOKUP_CACHE);
   private readonly cacheRoute: (Route | null)[] = new Array<Route | null>(LOOKUP_CACHE).fill(null);
+  /**
+   * The FibResult fib_rules_lookup() made of each cached lookup and the rule
+   * it went through (Fib.lookup: a result is made of the route, its
+   * nexthop and the rule only, so the slot's route and nexthop give the
+   * same result for the same rule); emptied with its slot.
+   */
+  readonly cacheResult: (FibResult | undefined)[] = new Array<FibResult | undefined>(LOOKUP_CACHE).fill(undefined);
+  /** The cache slot of the last lookup (-1: not cached, IPv6). */
+  resSlot = -1;
 
   constructor(
     readonly id: number,
@@ -132,7 +141,10 @@ export class FibTable {
    * (resRoute set to it).
    */
   lookup(daddr: ArrayLike<number>, tos: number, oif: string, scope: number): number {
-    if (this.family !== 4) return this.walk(daddr, tos, oif, scope);
+    if (this.family !== 4) {
+      this.resSlot = -1;
+      return this.walk(daddr, tos, oif, scope);
+    }
     const d = daddr[0]! | 0;
     const i = (Math.imul(d ^ (d >>> 15), 0x2c1b3c6d) >>> (32 - LOOKUP_CACHE_BITS)) & (LOOKUP_CACHE - 1);
     // valid bit, tos, scope: the key of everything lookup() reads but daddr and oif
@@ -140,6 +152,7 @@ export class FibTable {
     if (this.cacheKey[i] === key && this.cacheDaddr[i] === d && this.cacheOif[i] === oif) {
       this.resRoute = this.cacheRoute[i]!;
       this.resNh = this.cacheNh[i]!;
+      this.resSlot = i;
       return this.cacheErr[i]!;
     }
     const err = this.walk4(d, tos, oif, scope);
@@ -149,6 +162,8 @@ export class FibTable {
     this.cacheErr[i] = err;
     this.cacheRoute[i] = this.resRoute;
     this.cacheNh[i] = this.resNh;
+    this.cacheResult[i] = undefined;
+    this.resSlot = i;
     return err;
   }
 
