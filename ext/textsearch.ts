@@ -121,3 +121,135 @@ export function skbFindText(ts: TextSearch, d: Uint8Array, nh: number, end: numb
   const ret = ts.find(d, nh + from, end);
   return ret >= 0 && ret + ts.patlen <= to - from;
 }
+
+/* include/linux/textsearch_fsm.h: struct ts_fsm_token recurrences */
+const TS_FSM_SINGLE = 0;
+const TS_FSM_PERHAPS = 1;
+const TS_FSM_ANY = 2;
+const TS_FSM_MULTI = 3;
+const TS_FSM_HEAD_IGNORE = 4;
+const TS_FSM_TYPE_MAX = 13;
+const TS_FSM_RECUR_MAX = 4;
+
+/* include/linux/ctype.h flags, and ts_fsm's own _A (ascii) and _W (wildcard) */
+const _U = 0x01, _L = 0x02, _D = 0x04, _C = 0x08, _P = 0x10, _S = 0x20, _X = 0x40, _SP = 0x80, _A = 0x100, _W = 0x200;
+
+/** lib/ts_fsm.c token_map: TS_FSM_SPECIFIC .. TS_FSM_SPACE to the class bits (0: the byte in `value`). */
+const token_map = [0, _W, _D, _D | _X, _P | _U | _L | _D | _SP, _U | _L, _U | _L | _D, _A, _C, _P | _U | _L | _D, _L, _U, _P, _S];
+
+/**
+ * lib/ts_fsm.c token_lookup_tbl: each byte's classes. Not lib/ctype.c's
+ * _ctype: 128-159 are no class (not _C), and only 0-127 are _A.
+ */
+const token_lookup_tbl = (() => {
+  const t = new Uint16Array(256);
+  const set = (lo: number, hi: number, f: number) => t.fill(f, lo, hi + 1);
+  set(0, 8, _C); set(9, 13, _C | _S); set(14, 31, _C); set(32, 32, _S | _SP); set(33, 47, _P); set(48, 57, _D);
+  set(58, 64, _P); set(65, 70, _U | _X); set(71, 90, _U); set(91, 96, _P); set(97, 102, _L | _X); set(103, 122, _L);
+  set(123, 126, _P); set(127, 127, _C);
+  set(160, 160, _S | _SP); set(161, 191, _P); set(192, 214, _U); set(215, 215, _P); set(216, 222, _U); set(223, 246, _L);
+  set(247, 247, _P); set(248, 255, _L);
+  for (let c = 0; c < 256; c++) t[c]! |= _W | (c < 128 ? _A : 0);
+  return t;
+})();
+
+/**
+ * fsm_init()'s checks: a whole number of 4-byte struct ts_fsm_token (u16
+ * type in host order, little-endian here; u8 recur; u8 value), at least
+ * one, no TS_IGNORECASE, type <= TS_FSM_TYPE_MAX, recur <=
+ * TS_FSM_RECUR_MAX, TS_FSM_HEAD_IGNORE only on a first token that is not
+ * the last.
+ */
+export function fsmValid(p: Uint8Array, icase: boolean): boolean {
+  if (p.length % 4 !== 0 || p.length === 0 || icase) return false;
+  const n = p.length / 4;
+  for (let i = 0; i < n; i++) {
+    const type = p[4 * i]! | (p[4 * i + 1]! << 8);
+    const recur = p[4 * i + 2]!;
+    if (type > TS_FSM_TYPE_MAX || recur > TS_FSM_RECUR_MAX) return false;
+    if (recur === TS_FSM_HEAD_IGNORE && (i !== 0 || i === n - 1)) return false;
+  }
+  return true;
+}
+
+/**
+ * ts_fsm: fsm_init (types through token_map) + fsm_find, over one block
+ * (nfvm packets are linear). Strict unless the first token is
+ * TS_FSM_HEAD_IGNORE: the tokens must match from the first byte, else a
+ * mismatch starts over at the byte after the mismatching one (not after
+ * the match's start). When every token has matched, the match counts only
+ * at the end of the data, unless the last token is TS_FSM_ANY or
+ * TS_FSM_MULTI (found at once). The pattern length xt_string's window check
+ * uses is 4 bytes a token (fsm_get_pattern_len). `pattern` must pass fsmValid.
+ */
+export function fsmInit(pattern: Uint8Array): TextSearch {
+  const n = pattern.length >> 2;
+  const type = new Uint16Array(n);
+  const recur = new Uint8Array(n);
+  const value = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    type[i] = token_map[pattern[4 * i]! | (pattern[4 * i + 1]! << 8)]!;
+    recur[i] = pattern[4 * i + 2]!;
+    value[i] = pattern[4 * i + 3]!;
+  }
+  /** match_token() */
+  const match = (t: number, c: number): boolean => (type[t] !== 0 ? (token_lookup_tbl[c]! & type[t]!) !== 0 : value[t] === c);
+  const strict = recur[0] !== TS_FSM_HEAD_IGNORE;
+  return {
+    patlen: pattern.length,
+    find(d, from, end) {
+      let pos = from;
+      if (pos >= end) return -1;
+      startover: for (;;) {
+        let matchStart = pos;
+        for (let t = 0; t < n; t++) {
+          const r = recur[t]!;
+          if (r === TS_FSM_SINGLE) {
+            if (pos >= end) return -1;
+            if (!match(t, d[pos]!)) {
+              if (strict) return -1;
+              pos++;
+              continue startover;
+            }
+          } else if (r === TS_FSM_PERHAPS) {
+            if (pos >= end || !match(t, d[pos]!)) continue;
+          } else if (r === TS_FSM_ANY || r === TS_FSM_MULTI) {
+            if (r === TS_FSM_MULTI) {
+              if (pos >= end) return -1;
+              if (!match(t, d[pos]!)) {
+                if (strict) return -1;
+                pos++;
+                continue startover;
+              }
+              pos++;
+            }
+            if (t === n - 1) return matchStart - from;
+            if (pos >= end) continue;
+            while (!match(t + 1, d[pos]!)) {
+              if (!match(t, d[pos]!)) {
+                if (strict) return -1;
+                pos++;
+                continue startover;
+              }
+              pos++;
+              if (pos >= end) return -1;
+            }
+            continue;
+          } else {
+            // TS_FSM_HEAD_IGNORE: never the last token (fsm_init)
+            if (pos >= end) continue;
+            while (!match(t + 1, d[pos]!)) {
+              if (!match(t, d[pos]!)) return -1;
+              pos++;
+              if (pos >= end) return -1;
+            }
+            matchStart = pos;
+            continue;
+          }
+          pos++;
+        }
+        return pos >= end ? matchStart - from : -1;
+      }
+    },
+  };
+}
