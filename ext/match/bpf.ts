@@ -27,7 +27,7 @@
  * tag, its presence and TPID, A ^ X, the netlink attribute searches over
  * the packet, and skb->dev's ifindex and type (the input device up to
  * FORWARD, the output device at POSTROUTING; at LOCAL_OUT skb->dev is
- * still NULL and the program exits with A, as Linux 6.18 does for IPv4).
+ * still NULL and the program exits with A, as Linux 6.18 does, IPv4 and IPv6).
  * Refused: the queue mapping, the rx hash, the payload offset and the
  * random draw (ANC_REFUSED), and pinned eBPF objects, whose program lives
  * in the node's BPF filesystem and no snapshot holds.

@@ -18,7 +18,7 @@ import type { Backend } from '../../core/netfilter.js';
 import { hdrPacket, hdrPacketOf, type Fam, type HdrPacket } from '../helpers/header-gen.js';
 import { bpfAncProgram, bpfProgram } from '../helpers/bpf-gen.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
-import { M_HOOK, M_NFPROTO } from '../../vm/layout.js';
+import { M_HOOK, M_IIF, M_IIFTYPE, M_NFPROTO, M_OIF, M_OIFTYPE } from '../../vm/layout.js';
 import { runs } from '../helpers/runs.js';
 
 function observe(engine: TableEngine, packets: readonly HdrPacket[], trace: boolean) {
@@ -83,6 +83,24 @@ describe('bpf --bytecode', () => {
         engine.run('PREROUTING', p);
         expect([prog, engine.counters().get('PREROUTING')!.rules[0]!.packets]).toEqual([prog, want ? 1 : 0]);
       }
+    }
+  });
+
+  it('reads skb->dev per hook: the input device in PREROUTING, none in OUTPUT (the program exits with A)', () => {
+    // ld #5; ld ifindex; ret a  /  ld ifindex; ret a  /  ld hatype; jeq #1 (ARPHRD_ETHER)
+    const progs = ['3,0 0 0 5,32 0 0 4294963208,22 0 0 0', '2,32 0 0 4294963208,22 0 0 0', '4,32 0 0 4294963228,21 0 1 1,6 0 0 1,6 0 0 0'];
+    const rs = parseRestore(['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...progs.flatMap((p) => [`-A PREROUTING -m bpf --bytecode "${p}"`, `-A OUTPUT -m bpf --bytecode "${p}"`]), 'COMMIT', ''].join('\n'), { family: 'ip' });
+    for (const engine of [vmTable(rs, 'raw', {}), referenceTable(rs, 'raw', {})]) {
+      for (const [chain, hook] of [['PREROUTING', 0], ['OUTPUT', 3]] as const) {
+        const p = packet(ipPacket('10.0.0.2', '10.0.0.1', { proto: 'udp', sport: 4000, dport: 53, payload: 4 }));
+        p.meta[M_NFPROTO] = 2;
+        p.meta[M_HOOK] = hook;
+        p.meta[hook === 0 ? M_IIF : M_OIF] = 2;
+        p.meta[hook === 0 ? M_IIFTYPE : M_OIFTYPE] = 1;
+        engine.run(chain, p);
+      }
+      expect(engine.counters().get('PREROUTING')!.rules.map((r) => r.packets)).toEqual([1, 1, 1]);
+      expect(engine.counters().get('OUTPUT')!.rules.map((r) => r.packets)).toEqual([1, 0, 0]);
     }
   });
 
