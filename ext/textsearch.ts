@@ -33,8 +33,12 @@ export function kTolower(c: number): number {
 
 export interface TextSearch {
   readonly patlen: number;
-  /** The offset of the first occurrence in d[from, end) relative to `from`, or -1 (UINT_MAX). */
-  find(d: Uint8Array, from: number, end: number): number;
+  /**
+   * textsearch_find() over the skb whose data (network header) is d[nh, end),
+   * skb_prepare_seq_read(skb, from, to): the offset of the first occurrence
+   * relative to `from`, or -1 (UINT_MAX).
+   */
+  find(d: Uint8Array, nh: number, end: number, from: number, to: number): number;
 }
 
 /** ts_bm: bm_init + compute_prefix_tbl + bm_find. */
@@ -68,7 +72,10 @@ export function bmInit(pattern: Uint8Array, icase: boolean): TextSearch {
   }
   return {
     patlen,
-    find(d, from, end) {
+    find(d, nh, end, off, to) {
+      // one block, [off, len), when off < to; bm_find stops at the first 0
+      if (off >= to || nh + off >= end) return -1;
+      const from = nh + off;
       const textLen = end - from;
       let shift = patlen - 1;
       while (shift < textLen) {
@@ -99,7 +106,9 @@ export function kmpInit(pattern: Uint8Array, icase: boolean): TextSearch {
   }
   return {
     patlen,
-    find(d, from, end) {
+    find(d, nh, end, off, to) {
+      if (off >= to || nh + off >= end) return -1;
+      const from = nh + off;
       let q = 0;
       for (let i = from; i < end; i++) {
         const t = icase ? kToupper(d[i]!) : d[i]!;
@@ -117,8 +126,7 @@ export function kmpInit(pattern: Uint8Array, icase: boolean): TextSearch {
  * `d[nh, end)` that starts at `from` or later and ends by `to` (offsets from nh).
  */
 export function skbFindText(ts: TextSearch, d: Uint8Array, nh: number, end: number, from: number, to: number): boolean {
-  if (nh + from >= end) return false;
-  const ret = ts.find(d, nh + from, end);
+  const ret = ts.find(d, nh, end, from, to);
   return ret >= 0 && ret + ts.patlen <= to - from;
 }
 
@@ -173,14 +181,24 @@ export function fsmValid(p: Uint8Array, icase: boolean): boolean {
 }
 
 /**
- * ts_fsm: fsm_init (types through token_map) + fsm_find, over one block
- * (nfvm packets are linear). Strict unless the first token is
+ * ts_fsm: fsm_init (types through token_map) + fsm_find over the blocks
+ * skb_seq_read hands it. Strict unless the first token is
  * TS_FSM_HEAD_IGNORE: the tokens must match from the first byte, else a
  * mismatch starts over at the byte after the mismatching one (not after
  * the match's start). When every token has matched, the match counts only
  * at the end of the data, unless the last token is TS_FSM_ANY or
  * TS_FSM_MULTI (found at once). The pattern length xt_string's window check
  * uses is 4 bytes a token (fsm_get_pattern_len). `pattern` must pass fsmValid.
+ *
+ * fsm_find asks for the next block each time it tests for the end of the
+ * data (end_of_data), also after a first answer of 0, and skb_seq_read on
+ * a linear skb answers that second call with the packet again from its
+ * network header: the first 0 steps stepped_offset past the head, and the
+ * next call finds its offset below the new block limit. So the text fsm
+ * sees is [from, len), then, for each further end test, 0 then the whole
+ * packet [0, len) again, until the offset reaches --to (abs_offset >=
+ * upper_offset). A last token TS_FSM_PERHAPS or TS_FSM_ANY at the end of
+ * the data thus goes on over the packet's first bytes. Bounded by --to.
  */
 export function fsmInit(pattern: Uint8Array): TextSearch {
   const n = pattern.length >> 2;
@@ -195,60 +213,94 @@ export function fsmInit(pattern: Uint8Array): TextSearch {
   /** match_token() */
   const match = (t: number, c: number): boolean => (type[t] !== 0 ? (token_lookup_tbl[c]! & type[t]!) !== 0 : value[t] === c);
   const strict = recur[0] !== TS_FSM_HEAD_IGNORE;
+  // one search's state (reused: a rule's packets are searched one at a time)
+  let text: Uint8Array = pattern;
+  let nh = 0, headlen = 0, lower = 0, upper = 0, stepped = 0;
+  let consumed = 0, blockIdx = 0, blockLen = 0, base = 0;
+  /** skb_seq_read() on a linear skb (no frags, no frag_list): sets base when it returns a block. */
+  const seqRead = (c: number): number => {
+    const abs = c + lower;
+    if (abs >= upper) return 0;
+    const limit = headlen + stepped;
+    if (abs < limit) {
+      base = nh + abs - stepped;
+      return limit - abs;
+    }
+    stepped += headlen; // st->frag_idx == 0 && !st->frag_data
+    return 0;
+  };
+  /** GET_NEXT_BLOCK() */
+  const nextBlock = (): number => {
+    consumed += blockIdx;
+    blockIdx = 0;
+    blockLen = seqRead(consumed);
+    return blockLen;
+  };
+  /** end_of_data() */
+  const end = (): boolean => blockIdx >= blockLen && nextBlock() === 0;
+  const at = (): number => text[base + blockIdx]!;
   return {
     patlen: pattern.length,
-    find(d, from, end) {
-      let pos = from;
-      if (pos >= end) return -1;
+    find(d, skbNh, skbEnd, from, to) {
+      text = d;
+      nh = skbNh;
+      headlen = skbEnd - skbNh;
+      lower = from;
+      upper = to;
+      stepped = 0;
+      consumed = 0;
+      blockIdx = 0;
+      blockLen = 0;
+      if (end()) return -1;
       startover: for (;;) {
-        let matchStart = pos;
+        let matchStart = consumed + blockIdx;
         for (let t = 0; t < n; t++) {
           const r = recur[t]!;
           if (r === TS_FSM_SINGLE) {
-            if (pos >= end) return -1;
-            if (!match(t, d[pos]!)) {
+            if (end()) return -1;
+            if (!match(t, at())) {
               if (strict) return -1;
-              pos++;
+              blockIdx++;
               continue startover;
             }
           } else if (r === TS_FSM_PERHAPS) {
-            if (pos >= end || !match(t, d[pos]!)) continue;
+            if (end() || !match(t, at())) continue;
           } else if (r === TS_FSM_ANY || r === TS_FSM_MULTI) {
             if (r === TS_FSM_MULTI) {
-              if (pos >= end) return -1;
-              if (!match(t, d[pos]!)) {
+              if (end()) return -1;
+              if (!match(t, at())) {
                 if (strict) return -1;
-                pos++;
+                blockIdx++;
                 continue startover;
               }
-              pos++;
+              blockIdx++;
             }
-            if (t === n - 1) return matchStart - from;
-            if (pos >= end) continue;
-            while (!match(t + 1, d[pos]!)) {
-              if (!match(t, d[pos]!)) {
+            if (t === n - 1) return matchStart;
+            if (end()) continue;
+            while (!match(t + 1, at())) {
+              if (!match(t, at())) {
                 if (strict) return -1;
-                pos++;
+                blockIdx++;
                 continue startover;
               }
-              pos++;
-              if (pos >= end) return -1;
+              blockIdx++;
+              if (end()) return -1;
             }
             continue;
           } else {
             // TS_FSM_HEAD_IGNORE: never the last token (fsm_init)
-            if (pos >= end) continue;
-            while (!match(t + 1, d[pos]!)) {
-              if (!match(t, d[pos]!)) return -1;
-              pos++;
-              if (pos >= end) return -1;
+            if (end()) continue;
+            while (!match(t + 1, at())) {
+              if (!match(t, at())) return -1;
+              blockIdx++;
+              if (end()) return -1;
             }
-            matchStart = pos;
+            matchStart = consumed + blockIdx;
             continue;
           }
-          pos++;
+          blockIdx++;
         }
-        return pos >= end ? matchStart - from : -1;
+        return end() ? matchStart : -1;
       }
     },
   };

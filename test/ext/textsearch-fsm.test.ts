@@ -19,7 +19,7 @@ const pattern = (toks: readonly Tok[]) =>
 const bytes = (s: string | readonly number[]) => (typeof s === 'string' ? Uint8Array.from(Buffer.from(s, 'latin1')) : Uint8Array.from(s));
 const find = (toks: readonly Tok[], text: string | readonly number[]) => {
   const d = bytes(text);
-  return fsmInit(pattern(toks)).find(d, 0, d.length);
+  return fsmInit(pattern(toks)).find(d, 0, d.length, 0, d.length);
 };
 
 describe('ts_fsm fsm_find', () => {
@@ -85,6 +85,22 @@ describe('ts_fsm fsm_find', () => {
     expect(skbFindText(ts, d, 0, d.length, 1, 9)).toBe(true);
     expect(skbFindText(ts, d, 0, d.length, 1, 8)).toBe(false);
     expect(skbFindText(ts, d, 0, d.length, 2, 65535)).toBe(false);
+  });
+
+  it('an end test after the end of the data gets the packet again from the network header (skb_seq_read), until --to', () => {
+    const ts = fsmInit(pattern([[5 /* ALPHA */, SINGLE], [SPECIFIC, PERHAPS, 'Z']]));
+    const d = bytes('/Zb');
+    // from 2: 'b', then PERHAPS meets the end (0), and the final end test gets '/Zb' again: not the end, no match
+    expect(ts.find(d, 0, d.length, 2, 65535)).toBe(-1);
+    // with --to at the end of the packet the second read answers 0 too: found
+    expect(ts.find(d, 0, d.length, 2, 3)).toBe(0);
+    // an ANY meeting the end passes to the next token, which reads the packet's first byte
+    const any = fsmInit(pattern([[SPECIFIC, SINGLE, 'b'], [SPECIFIC, ANY, 'x'], [SPECIFIC, SINGLE, '/']]));
+    expect(any.find(d, 0, d.length, 2, 65535)).toBe(-1);
+    // tokens after an optional one at the end match the packet's first bytes: 'b', (end), then '/Zb'
+    const again = fsmInit(pattern([[SPECIFIC, SINGLE, 'b'], [SPECIFIC, PERHAPS, 'x'], [SPECIFIC, SINGLE, '/'], [SPECIFIC, SINGLE, 'Z'], [SPECIFIC, SINGLE, 'b']]));
+    expect(again.find(d, 0, d.length, 2, 65535)).toBe(0);
+    expect(again.find(d, 0, d.length, 2, 3)).toBe(-1);
   });
 
   it('fsm_init refuses what the kernel refuses', () => {
