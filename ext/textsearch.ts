@@ -33,8 +33,12 @@ export function kTolower(c: number): number {
 
 export interface TextSearch {
   readonly patlen: number;
-  /** The offset of the first occurrence in d[from, end) relative to `from`, or -1 (UINT_MAX). */
-  find(d: Uint8Array, from: number, end: number): number;
+  /**
+   * textsearch_find() over the skb whose data (network header) is d[nh, end),
+   * skb_prepare_seq_read(skb, from, to): the offset of the first occurrence
+   * relative to `from`, or -1 (UINT_MAX).
+   */
+  find(d: Uint8Array, nh: number, end: number, from: number, to: number): number;
 }
 
 /** ts_bm: bm_init + compute_prefix_tbl + bm_find. */
@@ -68,7 +72,10 @@ export function bmInit(pattern: Uint8Array, icase: boolean): TextSearch {
   }
   return {
     patlen,
-    find(d, from, end) {
+    find(d, nh, end, off, to) {
+      // one block, [off, len), when off < to; bm_find stops at the first 0
+      if (off >= to || nh + off >= end) return -1;
+      const from = nh + off;
       const textLen = end - from;
       let shift = patlen - 1;
       while (shift < textLen) {
@@ -99,7 +106,9 @@ export function kmpInit(pattern: Uint8Array, icase: boolean): TextSearch {
   }
   return {
     patlen,
-    find(d, from, end) {
+    find(d, nh, end, off, to) {
+      if (off >= to || nh + off >= end) return -1;
+      const from = nh + off;
       let q = 0;
       for (let i = from; i < end; i++) {
         const t = icase ? kToupper(d[i]!) : d[i]!;
@@ -117,7 +126,182 @@ export function kmpInit(pattern: Uint8Array, icase: boolean): TextSearch {
  * `d[nh, end)` that starts at `from` or later and ends by `to` (offsets from nh).
  */
 export function skbFindText(ts: TextSearch, d: Uint8Array, nh: number, end: number, from: number, to: number): boolean {
-  if (nh + from >= end) return false;
-  const ret = ts.find(d, nh + from, end);
+  const ret = ts.find(d, nh, end, from, to);
   return ret >= 0 && ret + ts.patlen <= to - from;
+}
+
+/* include/linux/textsearch_fsm.h: struct ts_fsm_token recurrences */
+const TS_FSM_SINGLE = 0;
+const TS_FSM_PERHAPS = 1;
+const TS_FSM_ANY = 2;
+const TS_FSM_MULTI = 3;
+const TS_FSM_HEAD_IGNORE = 4;
+const TS_FSM_TYPE_MAX = 13;
+const TS_FSM_RECUR_MAX = 4;
+
+/* include/linux/ctype.h flags, and ts_fsm's own _A (ascii) and _W (wildcard) */
+const _U = 0x01, _L = 0x02, _D = 0x04, _C = 0x08, _P = 0x10, _S = 0x20, _X = 0x40, _SP = 0x80, _A = 0x100, _W = 0x200;
+
+/** lib/ts_fsm.c token_map: TS_FSM_SPECIFIC .. TS_FSM_SPACE to the class bits (0: the byte in `value`). */
+const token_map = [0, _W, _D, _D | _X, _P | _U | _L | _D | _SP, _U | _L, _U | _L | _D, _A, _C, _P | _U | _L | _D, _L, _U, _P, _S];
+
+/**
+ * lib/ts_fsm.c token_lookup_tbl: each byte's classes. Not lib/ctype.c's
+ * _ctype: 128-159 are no class (not _C), and only 0-127 are _A.
+ */
+const token_lookup_tbl = (() => {
+  const t = new Uint16Array(256);
+  const set = (lo: number, hi: number, f: number) => t.fill(f, lo, hi + 1);
+  set(0, 8, _C); set(9, 13, _C | _S); set(14, 31, _C); set(32, 32, _S | _SP); set(33, 47, _P); set(48, 57, _D);
+  set(58, 64, _P); set(65, 70, _U | _X); set(71, 90, _U); set(91, 96, _P); set(97, 102, _L | _X); set(103, 122, _L);
+  set(123, 126, _P); set(127, 127, _C);
+  set(160, 160, _S | _SP); set(161, 191, _P); set(192, 214, _U); set(215, 215, _P); set(216, 222, _U); set(223, 246, _L);
+  set(247, 247, _P); set(248, 255, _L);
+  for (let c = 0; c < 256; c++) t[c]! |= _W | (c < 128 ? _A : 0);
+  return t;
+})();
+
+/**
+ * fsm_init()'s checks: a whole number of 4-byte struct ts_fsm_token (u16
+ * type in host order, little-endian here; u8 recur; u8 value), at least
+ * one, no TS_IGNORECASE, type <= TS_FSM_TYPE_MAX, recur <=
+ * TS_FSM_RECUR_MAX, TS_FSM_HEAD_IGNORE only on a first token that is not
+ * the last.
+ */
+export function fsmValid(p: Uint8Array, icase: boolean): boolean {
+  if (p.length % 4 !== 0 || p.length === 0 || icase) return false;
+  const n = p.length / 4;
+  for (let i = 0; i < n; i++) {
+    const type = p[4 * i]! | (p[4 * i + 1]! << 8);
+    const recur = p[4 * i + 2]!;
+    if (type > TS_FSM_TYPE_MAX || recur > TS_FSM_RECUR_MAX) return false;
+    if (recur === TS_FSM_HEAD_IGNORE && (i !== 0 || i === n - 1)) return false;
+  }
+  return true;
+}
+
+/**
+ * ts_fsm: fsm_init (types through token_map) + fsm_find over the blocks
+ * skb_seq_read hands it. Strict unless the first token is
+ * TS_FSM_HEAD_IGNORE: the tokens must match from the first byte, else a
+ * mismatch starts over at the byte after the mismatching one (not after
+ * the match's start). When every token has matched, the match counts only
+ * at the end of the data, unless the last token is TS_FSM_ANY or
+ * TS_FSM_MULTI (found at once). The pattern length xt_string's window check
+ * uses is 4 bytes a token (fsm_get_pattern_len). `pattern` must pass fsmValid.
+ *
+ * fsm_find asks for the next block each time it tests for the end of the
+ * data (end_of_data), also after a first answer of 0, and skb_seq_read on
+ * a linear skb answers that second call with the packet again from its
+ * network header: the first 0 steps stepped_offset past the head, and the
+ * next call finds its offset below the new block limit. So the text fsm
+ * sees is [from, len), then, for each further end test, 0 then the whole
+ * packet [0, len) again, until the offset reaches --to (abs_offset >=
+ * upper_offset). A last token TS_FSM_PERHAPS or TS_FSM_ANY at the end of
+ * the data thus goes on over the packet's first bytes. Bounded by --to.
+ */
+export function fsmInit(pattern: Uint8Array): TextSearch {
+  const n = pattern.length >> 2;
+  const type = new Uint16Array(n);
+  const recur = new Uint8Array(n);
+  const value = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    type[i] = token_map[pattern[4 * i]! | (pattern[4 * i + 1]! << 8)]!;
+    recur[i] = pattern[4 * i + 2]!;
+    value[i] = pattern[4 * i + 3]!;
+  }
+  /** match_token() */
+  const match = (t: number, c: number): boolean => (type[t] !== 0 ? (token_lookup_tbl[c]! & type[t]!) !== 0 : value[t] === c);
+  const strict = recur[0] !== TS_FSM_HEAD_IGNORE;
+  // one search's state (reused: a rule's packets are searched one at a time)
+  let text: Uint8Array = pattern;
+  let nh = 0, headlen = 0, lower = 0, upper = 0, stepped = 0;
+  let consumed = 0, blockIdx = 0, blockLen = 0, base = 0;
+  /** skb_seq_read() on a linear skb (no frags, no frag_list): sets base when it returns a block. */
+  const seqRead = (c: number): number => {
+    const abs = c + lower;
+    if (abs >= upper) return 0;
+    const limit = headlen + stepped;
+    if (abs < limit) {
+      base = nh + abs - stepped;
+      return limit - abs;
+    }
+    stepped += headlen; // st->frag_idx == 0 && !st->frag_data
+    return 0;
+  };
+  /** GET_NEXT_BLOCK() */
+  const nextBlock = (): number => {
+    consumed += blockIdx;
+    blockIdx = 0;
+    blockLen = seqRead(consumed);
+    return blockLen;
+  };
+  /** end_of_data() */
+  const end = (): boolean => blockIdx >= blockLen && nextBlock() === 0;
+  const at = (): number => text[base + blockIdx]!;
+  return {
+    patlen: pattern.length,
+    find(d, skbNh, skbEnd, from, to) {
+      text = d;
+      nh = skbNh;
+      headlen = skbEnd - skbNh;
+      lower = from;
+      upper = to;
+      stepped = 0;
+      consumed = 0;
+      blockIdx = 0;
+      blockLen = 0;
+      if (end()) return -1;
+      startover: for (;;) {
+        let matchStart = consumed + blockIdx;
+        for (let t = 0; t < n; t++) {
+          const r = recur[t]!;
+          if (r === TS_FSM_SINGLE) {
+            if (end()) return -1;
+            if (!match(t, at())) {
+              if (strict) return -1;
+              blockIdx++;
+              continue startover;
+            }
+          } else if (r === TS_FSM_PERHAPS) {
+            if (end() || !match(t, at())) continue;
+          } else if (r === TS_FSM_ANY || r === TS_FSM_MULTI) {
+            if (r === TS_FSM_MULTI) {
+              if (end()) return -1;
+              if (!match(t, at())) {
+                if (strict) return -1;
+                blockIdx++;
+                continue startover;
+              }
+              blockIdx++;
+            }
+            if (t === n - 1) return matchStart;
+            if (end()) continue;
+            while (!match(t + 1, at())) {
+              if (!match(t, at())) {
+                if (strict) return -1;
+                blockIdx++;
+                continue startover;
+              }
+              blockIdx++;
+              if (end()) return -1;
+            }
+            continue;
+          } else {
+            // TS_FSM_HEAD_IGNORE: never the last token (fsm_init)
+            if (end()) continue;
+            while (!match(t + 1, at())) {
+              if (!match(t, at())) return -1;
+              blockIdx++;
+              if (end()) return -1;
+            }
+            matchStart = consumed + blockIdx;
+            continue;
+          }
+          blockIdx++;
+        }
+        return end() ? matchStart : -1;
+      }
+    },
+  };
 }

@@ -21,17 +21,26 @@
  * shifts by X use its low 5 bits, negative offsets reach the network header
  * (SKF_NET_OFF) or the link-layer header (SKF_LL_OFF); the match is a
  * non-zero return. Programs are checked at load and bounded by their
- * length (jumps only go forward). Refused: loads of ancillary data
- * (SKF_AD_*: protocol, ifindex, rxhash, queue, random...), and pinned eBPF
- * objects, whose program lives in the node's BPF filesystem and no
- * snapshot holds.
+ * length (jumps only go forward). Loads of ancillary data (SKF_AD_OFF + N,
+ * any load size) read the packet's metadata as convert_bpf_extensions
+ * does: protocol, pkt_type, mark, the CPU (0: the one CPU of the model, as the cpu match sees it), the VLAN
+ * tag, its presence and TPID, A ^ X, the netlink attribute searches over
+ * the packet, and skb->dev's ifindex and type (the input device up to
+ * FORWARD, the output device at POSTROUTING; at LOCAL_OUT skb->dev is
+ * still NULL and the program exits with A, as Linux 6.18 does, IPv4 and IPv6).
+ * Refused: the queue mapping, the rx hash, the payload offset and the
+ * random draw (ANC_REFUSED), and pinned eBPF objects, whose program lives
+ * in the node's BPF filesystem and no snapshot holds.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { strtoumax } from '../numbers.js';
 import { compatMatchFaces } from '../compat.js';
 import { NotModelled, type MatchFn } from '../xt.js';
-import { F_MAC_HEADER, M_FLAGS, M_MACOFF } from '../../vm/layout.js';
+import {
+  F_MAC_HEADER, M_CPU, M_FLAGS, M_HOOK, M_IIF, M_IIFTYPE, M_MACOFF, M_MARK, M_OIF, M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_VLAN_PROTO, M_VLAN_TCI,
+} from '../../vm/layout.js';
+import { NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 
 const XT_BPF_MAX_NUM_INSTR = 64;
 const XT_BPF_PATH_MAX = 512;
@@ -105,6 +114,35 @@ const SKF_NET_OFF = -0x100000;
 const SKF_LL_OFF = -0x200000;
 /** SKF_AD_MAX: the ancillary loads bpf_anc_helper knows lie in [SKF_AD_OFF, SKF_AD_OFF + SKF_AD_MAX), 4 apart. */
 const SKF_AD_MAX = 64;
+/* include/uapi/linux/filter.h: the ancillary fields, offsets from SKF_AD_OFF */
+const SKF_AD_PROTOCOL = 0;
+const SKF_AD_PKTTYPE = 4;
+const SKF_AD_IFINDEX = 8;
+const SKF_AD_NLATTR = 12;
+const SKF_AD_NLATTR_NEST = 16;
+const SKF_AD_MARK = 20;
+const SKF_AD_QUEUE = 24;
+const SKF_AD_HATYPE = 28;
+const SKF_AD_RXHASH = 32;
+const SKF_AD_CPU = 36;
+const SKF_AD_ALU_XOR_X = 40;
+const SKF_AD_VLAN_TAG = 44;
+const SKF_AD_VLAN_TAG_PRESENT = 48;
+const SKF_AD_PAY_OFFSET = 52;
+const SKF_AD_RANDOM = 56;
+const SKF_AD_VLAN_TPID = 60;
+/** The ancillary fields no snapshot or capture holds, and why. */
+const ANC_REFUSED: ReadonlyMap<number, string> = new Map([
+  [SKF_AD_QUEUE, 'SKF_AD_QUEUE, skb->queue_mapping: the receive queue the NIC chose, which no capture records'],
+  [SKF_AD_RXHASH, 'SKF_AD_RXHASH, skb->hash: the NIC\'s or the stack\'s flow hash, which no capture records'],
+  [SKF_AD_PAY_OFFSET, 'SKF_AD_PAY_OFFSET, skb_get_poff(): the flow dissector\'s payload offset (tunnels, VLANs, extension headers), which nfvm does not model'],
+  [SKF_AD_RANDOM, 'SKF_AD_RANDOM, bpf_user_rnd_u32(): a per-CPU prandom draw used as a number, not an outcome trace --all-branches can list'],
+]);
+/** PKT_TYPE_MAX: convert_skb_access masks skb->pkt_type with it. */
+const PKT_TYPE_MAX = 7;
+/** NLA_HDRLEN, and NLA_TYPE_MASK: nla_type() without NLA_F_NESTED and NLA_F_NET_BYTEORDER. */
+const NLA_HDRLEN = 4;
+const NLA_TYPE_MASK = 0x3fff;
 
 const ALU_OPS = [ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, MOD, XOR];
 const COND = [JEQ, JGT, JGE, JSET];
@@ -231,6 +269,59 @@ function loadAt(par: Parameters<MatchFn>[0], off: number, size: number): number 
   return at < 0 || at + size > par.end ? -1 : at;
 }
 
+/** nla_find(): the offset of the first attribute of type `type` in d[at, at + len), or -1 (nla_for_each_attr, nla_ok, nla_next; u16 fields in host order). */
+function nlaFind(d: Uint8Array, at: number, len: number, type: number): number {
+  let rem = len;
+  while (rem >= NLA_HDRLEN) {
+    const nlaLen = d[at]! | (d[at + 1]! << 8);
+    if (nlaLen < NLA_HDRLEN || nlaLen > rem) return -1;
+    if (((d[at + 2]! | (d[at + 3]! << 8)) & NLA_TYPE_MASK) === type) return at;
+    const totlen = (nlaLen + 3) & ~3;
+    rem -= totlen;
+    at += totlen;
+  }
+  return -1;
+}
+
+/**
+ * The value A takes from one of the ancillary fields the packet's metadata
+ * holds (convert_bpf_extensions, convert_skb_access, the
+ * bpf_skb_get_nlattr / bpf_skb_get_nlattr_nest / bpf_get_raw_cpu_id calls).
+ * skb->data is the network header, skb->len the L3 length; nfvm's packets
+ * are linear.
+ */
+function ancillaryLoad(ad: number, par: Parameters<MatchFn>[0], a: number, x: number): number {
+  const meta = par.meta;
+  switch (ad) {
+    case SKF_AD_PROTOCOL: return meta[M_PROTOCOL]! & 0xffff;
+    case SKF_AD_PKTTYPE: return meta[M_PKTTYPE]! & PKT_TYPE_MAX;
+    case SKF_AD_MARK: return meta[M_MARK]!;
+    case SKF_AD_CPU: return meta[M_CPU]!;
+    case SKF_AD_ALU_XOR_X: return a ^ x;
+    case SKF_AD_VLAN_TAG: return meta[M_VLAN_PROTO]! !== 0 ? meta[M_VLAN_TCI]! & 0xffff : 0;
+    case SKF_AD_VLAN_TAG_PRESENT: return meta[M_VLAN_PROTO]! !== 0 ? 1 : 0;
+    case SKF_AD_VLAN_TPID: return meta[M_VLAN_PROTO]! & 0xffff;
+    case SKF_AD_NLATTR:
+    default: {
+      // SKF_AD_NLATTR, SKF_AD_NLATTR_NEST: A (u32) is the offset of the attributes (or of the nest), X the type
+      const len = par.end - par.nh;
+      const au = a >>> 0;
+      if (len < NLA_HDRLEN || au > len - NLA_HDRLEN) return 0;
+      let at = par.nh + au;
+      let rem = len - au;
+      if (ad === SKF_AD_NLATTR_NEST) {
+        // nla_ok(), then nla_find_nested(): the nest's payload
+        const nlaLen = par.d[at]! | (par.d[at + 1]! << 8);
+        if (nlaLen < NLA_HDRLEN || nlaLen > rem) return 0;
+        at += NLA_HDRLEN;
+        rem = nlaLen - NLA_HDRLEN;
+      }
+      const found = x >>> 0 > NLA_TYPE_MASK ? -1 : nlaFind(par.d, at, rem, x >>> 0);
+      return found < 0 ? 0 : found - par.nh;
+    }
+  }
+}
+
 function bpfMt(info: BpfData): MatchFn {
   if (info.mode !== XT_BPF_MODE_BYTECODE) throw new NotModelled('match bpf --object-pinned: the pinned eBPF program lives in the node\'s BPF filesystem, which no snapshot holds');
   const n = info.prog.length;
@@ -238,9 +329,15 @@ function bpfMt(info: BpfData): MatchFn {
   const jt = new Int32Array(n);
   const jf = new Int32Array(n);
   const k = new Int32Array(n);
+  /** The SKF_AD_* field an LD|ABS instruction loads (convert_bpf_extensions), or -1. */
+  const anc = new Int32Array(n).fill(-1);
   for (let i = 0; i < n; i++) {
     const f = info.prog[i]!;
-    if (ancillary(f)) throw new NotModelled(`match bpf: instruction ${i} loads ancillary data (SKF_AD_OFF + ${f.k - SKF_AD_OFF}), which the model does not provide`);
+    if (ancillary(f)) {
+      const why = ANC_REFUSED.get(f.k - SKF_AD_OFF);
+      if (why) throw new NotModelled(`match bpf: instruction ${i} loads ancillary data (SKF_AD_OFF + ${f.k - SKF_AD_OFF}) which the model does not provide: ${why}`);
+      anc[i] = f.k - SKF_AD_OFF;
+    }
     code[i] = f.code;
     jt[i] = f.jt;
     jf[i] = f.jf;
@@ -260,6 +357,19 @@ function bpfMt(info: BpfData): MatchFn {
         case LDX: {
           const mode = c & 0xe0;
           let v: number;
+          const ad = anc[pc]!;
+          if (ad >= 0) {
+            // convert_bpf_extensions(): whatever the load's size
+            if (ad === SKF_AD_IFINDEX || ad === SKF_AD_HATYPE) {
+              // skb->dev: the input device up to FORWARD, the output device at POSTROUTING, none at LOCAL_OUT
+              // (set by ip_output); without one the program exits with A
+              const hook = par.meta[M_HOOK]!;
+              if (hook === NF_INET_LOCAL_OUT) return a !== 0;
+              const out = hook === NF_INET_POST_ROUTING;
+              a = ad === SKF_AD_IFINDEX ? par.meta[out ? M_OIF : M_IIF]! : par.meta[out ? M_OIFTYPE : M_IIFTYPE]! & 0xffff;
+            } else a = ancillaryLoad(ad, par, a, x);
+            break;
+          }
           if (mode === IMM) v = kk;
           else if (mode === MEM) v = mem[kk]!;
           else if (mode === LEN) v = par.end - par.nh;

@@ -12,15 +12,16 @@
  * Kernel checks: from <= to, a non-empty pattern, an algorithm the kernel
  * has (bm, kmp, fsm); fsm takes the pattern as 4-byte tokens (type <= 13,
  * recurrence <= 4, head-ignore only on a first token that is not the last)
- * and refuses ignore-case.
+ * and refuses ignore-case. All three run as the kernel runs them
+ * (ext/textsearch.ts): fsm's tokens are the automaton of lib/ts_fsm.c.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { xtOptFcheck, xtOptFlags, type XtOptEntry } from '../xtopt.js';
 import { parseUintOpt } from '../numbers.js';
-import { NotModelled, type MatchFn } from '../xt.js';
+import type { MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
-import { bmInit, kmpInit, skbFindText } from '../textsearch.js';
+import { bmInit, fsmInit, fsmValid, kmpInit, skbFindText } from '../textsearch.js';
 
 interface StringData {
   /** Offsets of the search window (from 0, to 65535 by default). */
@@ -105,19 +106,6 @@ function savePattern(p: Uint8Array): string {
   return ` --string "${s}"`;
 }
 
-/** ts_fsm fsm_init() token validation (struct ts_fsm_token, little-endian u16 type). */
-function fsmValid(p: Uint8Array): boolean {
-  if (p.length % 4 !== 0 || p.length === 0) return false;
-  const n = p.length / 4;
-  for (let i = 0; i < n; i++) {
-    const type = p[4 * i]! | (p[4 * i + 1]! << 8);
-    const recur = p[4 * i + 2]!;
-    if (type > 13 || recur > 4) return false;
-    if (recur === 4 && (i !== 0 || i === n - 1)) return false;
-  }
-  return true;
-}
-
 export const string: MatchModule<StringData> = {
   kind: 'match',
   name: 'string',
@@ -175,7 +163,7 @@ export const string: MatchModule<StringData> = {
     if (d.from > d.to) return `xt_string: --from ${d.from} is beyond --to ${d.to} (EINVAL)`;
     if (d.pattern.length === 0) return 'xt_string: empty pattern (textsearch: EINVAL)';
     if (d.algo !== 'bm' && d.algo !== 'kmp' && d.algo !== 'fsm') return `xt_string: unknown algorithm "${d.algo}" (no ts_${d.algo}: ENOENT)`;
-    if (d.algo === 'fsm' && (d.icase || !fsmValid(d.pattern))) return 'xt_string: ts_fsm refuses the pattern (it must be 4-byte tokens, no --icase) (EINVAL)';
+    if (d.algo === 'fsm' && !fsmValid(d.pattern, d.icase)) return 'xt_string: ts_fsm refuses the pattern (it must be 4-byte tokens, no --icase) (EINVAL)';
     return undefined;
   },
   ...compatMatchFaces(stringMt, 1),
@@ -184,8 +172,7 @@ export const string: MatchModule<StringData> = {
 // --- reference semantics (xt_string.c string_mt, kernel 6.18) ---------------------------
 /** string_mt(): skb_find_text over the L3 data from --from to --to, XOR the inversion. */
 function stringMt(info: StringData): MatchFn {
-  if (info.algo === 'fsm') throw new NotModelled('match string --algo fsm: needs the token automaton of ts_fsm');
-  const ts = (info.algo === 'kmp' ? kmpInit : bmInit)(info.pattern, info.icase);
+  const ts = info.algo === 'fsm' ? fsmInit(info.pattern) : (info.algo === 'kmp' ? kmpInit : bmInit)(info.pattern, info.icase);
   return (par) => skbFindText(ts, par.d, par.nh, par.end, info.from, info.to) !== info.invert;
 }
 

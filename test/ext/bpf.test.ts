@@ -3,8 +3,9 @@
  * bpf-gen.ts) over generated IPv4/IPv6 frames give the same verdicts,
  * counters and trace in the VM (nft_compat records, tracing off and on) and
  * the x_tables evaluator; hand-written programs give the results the
- * classic semantics define; ancillary loads and pinned objects are refused
- * with what they would need. Run counts come from NFVM_PROPERTY_SCALE.
+ * classic semantics define, ancillary loads (SKF_AD_*) included; the
+ * ancillary fields no capture holds and pinned objects are refused with
+ * what they would need. Run counts come from NFVM_PROPERTY_SCALE.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -15,9 +16,9 @@ import { compileTable } from '../../compiler/compile.js';
 import type { TableEngine } from '../../engine/engine.js';
 import type { Backend } from '../../core/netfilter.js';
 import { hdrPacket, hdrPacketOf, type Fam, type HdrPacket } from '../helpers/header-gen.js';
-import { bpfProgram } from '../helpers/bpf-gen.js';
+import { bpfAncProgram, bpfProgram } from '../helpers/bpf-gen.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
-import { M_HOOK, M_NFPROTO } from '../../vm/layout.js';
+import { M_HOOK, M_IIF, M_IIFTYPE, M_NFPROTO, M_OIF, M_OIFTYPE } from '../../vm/layout.js';
 import { runs } from '../helpers/runs.js';
 
 function observe(engine: TableEngine, packets: readonly HdrPacket[], trace: boolean) {
@@ -30,9 +31,9 @@ const table = (rules: readonly string[]) => ['*raw', ':PREROUTING ACCEPT [0:0]',
 
 describe('bpf --bytecode', () => {
   for (const fam of ['ip', 'ip6'] as Fam[]) {
-    it(`VM and reference agree on generated programs (${fam})`, () => {
+    it.each([['plain', bpfProgram], ['ancillary', bpfAncProgram]] as const)(`VM and reference agree on generated programs (${fam}, %s)`, (_, gen) => {
       let matched = 0;
-      fc.assert(fc.property(fc.array(bpfProgram, { minLength: 1, maxLength: 4 }), fc.array(hdrPacket(fam, [0]), { minLength: 1, maxLength: 10 }), fc.constantFrom<Backend>('legacy', 'nft'), (progs, packets, backend) => {
+      fc.assert(fc.property(fc.array(gen, { minLength: 1, maxLength: 4 }), fc.array(hdrPacket(fam, [0]), { minLength: 1, maxLength: 10 }), fc.constantFrom<Backend>('legacy', 'nft'), (progs, packets, backend) => {
         const rs = parseRestore(table(progs.map((p) => `-m bpf --bytecode "${p}"`)), { family: fam });
         const ref = observe(referenceTable(rs, 'raw', { backend }), packets, false);
         expect(observe(vmTable(rs, 'raw', { backend, optimize: 0 }), packets, false)).toEqual(ref);
@@ -59,6 +60,19 @@ describe('bpf --bytecode', () => {
       ['5,0 0 0 7,1 0 0 1,60 0 0 0,22 0 0 0,6 0 0 0', true],
       // len: 28 bytes of IPv4 + UDP + 4
       ['4,128 0 0 0,21 0 1 32,6 0 0 1,6 0 0 0', true],
+      // ancillary loads, whatever their size: ldh proto; jeq #0x800
+      ['4,40 0 0 4294963200,21 0 1 2048,6 0 0 1,6 0 0 0', true],
+      ['4,48 0 0 4294963200,21 0 1 2048,6 0 0 1,6 0 0 0', true],
+      // pkttype (PACKET_HOST), mark, cpu: 0
+      ['2,32 0 0 4294963204,22 0 0 0', false],
+      ['2,32 0 0 4294963220,22 0 0 0', false],
+      // A ^= X: 3 ^ 5 = 6
+      ['6,1 0 0 5,0 0 0 3,32 0 0 4294963240,21 0 1 6,6 0 0 1,6 0 0 0', true],
+      // no VLAN tag: tag, present, TPID all 0
+      ['3,0 0 0 9,32 0 0 4294963248,22 0 0 0', false],
+      ['3,0 0 0 9,32 0 0 4294963260,22 0 0 0', false],
+      // nla_find over the UDP payload (4 zero bytes: an attribute of length 0 ends the walk) finds nothing
+      ['4,0 0 0 28,1 0 0 0,32 0 0 4294963212,22 0 0 0', false],
     ];
     for (const [prog, want] of cases) {
       const rs = parseRestore(table([`-m bpf --bytecode "${prog}"`]), { family: 'ip' });
@@ -72,6 +86,24 @@ describe('bpf --bytecode', () => {
     }
   });
 
+  it('reads skb->dev per hook: the input device in PREROUTING, none in OUTPUT (the program exits with A)', () => {
+    // ld #5; ld ifindex; ret a  /  ld ifindex; ret a  /  ld hatype; jeq #1 (ARPHRD_ETHER)
+    const progs = ['3,0 0 0 5,32 0 0 4294963208,22 0 0 0', '2,32 0 0 4294963208,22 0 0 0', '4,32 0 0 4294963228,21 0 1 1,6 0 0 1,6 0 0 0'];
+    const rs = parseRestore(['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...progs.flatMap((p) => [`-A PREROUTING -m bpf --bytecode "${p}"`, `-A OUTPUT -m bpf --bytecode "${p}"`]), 'COMMIT', ''].join('\n'), { family: 'ip' });
+    for (const engine of [vmTable(rs, 'raw', {}), referenceTable(rs, 'raw', {})]) {
+      for (const [chain, hook] of [['PREROUTING', 0], ['OUTPUT', 3]] as const) {
+        const p = packet(ipPacket('10.0.0.2', '10.0.0.1', { proto: 'udp', sport: 4000, dport: 53, payload: 4 }));
+        p.meta[M_NFPROTO] = 2;
+        p.meta[M_HOOK] = hook;
+        p.meta[hook === 0 ? M_IIF : M_OIF] = 2;
+        p.meta[hook === 0 ? M_IIFTYPE : M_OIFTYPE] = 1;
+        engine.run(chain, p);
+      }
+      expect(engine.counters().get('PREROUTING')!.rules.map((r) => r.packets)).toEqual([1, 1, 1]);
+      expect(engine.counters().get('OUTPUT')!.rules.map((r) => r.packets)).toEqual([1, 0, 0]);
+    }
+  });
+
   it('refuses what it cannot know, and programs the kernel refuses', () => {
     const refuse = (rule: string) => {
       try {
@@ -81,7 +113,11 @@ describe('bpf --bytecode', () => {
         return (e as Error).message;
       }
     };
-    expect(refuse('-m bpf --bytecode "2,48 0 0 4294963200,6 0 0 1"')).toMatch(/ancillary data/);
+    expect(refuse('-m bpf --bytecode "2,48 0 0 4294963200,6 0 0 1"')).toBe('accepted');
+    expect(refuse('-m bpf --bytecode "2,32 0 0 4294963224,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_QUEUE/);
+    expect(refuse('-m bpf --bytecode "2,32 0 0 4294963232,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_RXHASH/);
+    expect(refuse('-m bpf --bytecode "2,32 0 0 4294963252,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_PAY_OFFSET/);
+    expect(refuse('-m bpf --bytecode "2,32 0 0 4294963256,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_RANDOM/);
     expect(refuse('-m bpf --object-pinned /sys/fs/bpf/x')).toMatch(/BPF filesystem/);
     expect(refuse('-m bpf --bytecode "2,96 0 0 0,6 0 0 1"')).toMatch(/scratch memory read before/);
     expect(refuse('-m bpf --bytecode "2,100 0 0 32,6 0 0 1"')).toMatch(/shift out of range/);

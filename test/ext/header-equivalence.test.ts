@@ -56,6 +56,21 @@ const CASES: Case[] = [
       .chain(([n, w, a, f, t, ic]) => hexOr(w).map((s) => `-m string ${n}${s} --algo ${a}${f === undefined ? '' : ` --from ${f}`}${t === undefined ? '' : ` --to ${t}`}${ic ? ' --icase' : ''}`)),
   },
   {
+    // ts_fsm tokens (u16 type little-endian, recur, value): every type and recurrence, mostly after a TS_FSM_HEAD_IGNORE
+    name: 'string --algo fsm', fams: ['ip', 'ip6'], table: 'filter', chain: 'FORWARD',
+    rule: fc.tuple(
+      neg,
+      fc.option(pick([1, 7, 4, 12]), { nil: undefined, freq: 4 }),
+      fc.array(fc.tuple(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 13 })), fc.integer({ min: 0, max: 3 }), pick([0x61, 0x62, 0x47, 0x2f, 0x20, 0x0d, 0xe0, 0xc0])), { minLength: 1, maxLength: 4 }),
+      fc.option(pick([0, 20, 28, 40]), { nil: undefined }),
+      fc.option(pick([30, 48, 64, 100]), { nil: undefined }),
+    ).map(([n, head, toks, f, t]) => {
+      const hex = (x: number) => x.toString(16).padStart(2, '0');
+      const tokens = [...(head === undefined ? [] : [[head, 4, 0]]), ...toks];
+      return `-m string ${n}--hex-string "|${tokens.map(([ty, r, v]) => `${hex(ty!)}00${hex(r!)}${hex(v!)}`).join('')}|" --algo fsm${f === undefined ? '' : ` --from ${f}`}${t === undefined || (f ?? 0) > t ? '' : ` --to ${t}`}`;
+    }),
+  },
+  {
     name: 'sctp', fams: ['ip', 'ip6'], table: 'filter', chain: 'INPUT',
     rule: some(opt('sport', range(65535, PORTS)), opt('dport', range(65535, PORTS)),
       fc.tuple(neg, pick(['any', 'all', 'only']), pick(['DATA', 'INIT,INIT_ACK', 'DATA:Be', 'ABORT:T,SHUTDOWN_COMPLETE', 'ALL', 'NONE', 'DATA:I,HEARTBEAT'])).map(([n, m, c]) => `${n}--chunk-types ${m} ${c}`))

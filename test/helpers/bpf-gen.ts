@@ -4,7 +4,8 @@
  * `ldx msh` / a loaded X, from the network header through SKF_NET_OFF and
  * the link layer through SKF_LL_OFF, some past the end), the length,
  * immediates, scratch cells stored first, every ALU operation with constants
- * and X (X may be zero for div/mod), forward jumps, `ret #k` / `ret a`.
+ * and X (X may be zero for div/mod), forward jumps, `ret #k` / `ret a`;
+ * bpfAncProgram adds the ancillary loads the model provides.
  */
 import fc from 'fast-check';
 
@@ -28,8 +29,16 @@ const plain: fc.Arbitrary<Insn> = fc.oneof(
   pick([0x0c, 0x1c, 0x2c, 0x3c, 0x4c, 0x5c, 0x6c, 0x7c, 0x9c, 0xac]).map((c) => [c, 0, 0, 0] as Insn),
 );
 
+/** SKF_AD_OFF + the ancillary fields the model provides (include/uapi/linux/filter.h), as the u32 a `k` holds. */
+const ANC = [0, 4, 8, 12, 16, 20, 28, 36, 40, 44, 48, 60].map((o) => (0xfffff000 + o) >>> 0);
+/** An ancillary load (any size), or A/X set to small offsets and attribute types for the netlink searches. */
+const ancillary: fc.Arbitrary<Insn> = fc.oneof(
+  fc.tuple(pick([0x20, 0x28, 0x30]), pick(ANC)).map(([c, k]) => [c, 0, 0, k] as Insn),
+  fc.tuple(pick([0x00, 0x01]), fc.integer({ min: 0, max: 48 })).map(([c, k]) => [c, 0, 0, k] as Insn),
+);
+
 /** A program: the scratch cells 0-3 stored first, then `body` with forward jumps, then a return. */
-export const bpfProgram: fc.Arbitrary<string> = fc.tuple(
+const programOf = (plain: fc.Arbitrary<Insn>): fc.Arbitrary<string> => fc.tuple(
   fc.array(fc.oneof({ weight: 3, arbitrary: plain.map((i) => ({ i, jump: 0 })) }, { weight: 1, arbitrary: fc.tuple(pick([0x05, 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d]), u32, fc.nat(), fc.nat()).map(([c, k, t, f]) => ({ i: [c, t, f, k] as Insn, jump: 1 })) }), { minLength: 1, maxLength: 14 }),
   fc.oneof(u32.map((k) => [0x06, 0, 0, k] as Insn), fc.constant<Insn>([0x16, 0, 0, 0])),
   fc.oneof(u32.map((k) => [0x06, 0, 0, k] as Insn), fc.constant<Insn>([0x16, 0, 0, 0])),
@@ -47,3 +56,7 @@ export const bpfProgram: fc.Arbitrary<string> = fc.tuple(
   prog.push(ret1, ret2);
   return `${prog.length},${prog.map((i) => i.join(' ')).join(',')}`;
 });
+
+export const bpfProgram: fc.Arbitrary<string> = programOf(plain);
+/** Programs that also load the ancillary fields the model provides (SKF_AD_*). */
+export const bpfAncProgram: fc.Arbitrary<string> = programOf(fc.oneof({ weight: 2, arbitrary: plain }, { weight: 3, arbitrary: ancillary }));

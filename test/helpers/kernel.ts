@@ -9,10 +9,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { splitTables } from './dumps.js';
-import { captureCt, type NodeModel } from '../../hooks/node.js';
-import { loadFrame, readCaptureFile } from '../../hooks/input/capture.js';
+import { buildNodeModel, captureCt, type NodeModel } from '../../hooks/node.js';
+import { LINKTYPE_ETHERNET, loadFrame, readCaptureFile, writePcap } from '../../hooks/input/capture.js';
+import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { inetChecksum } from '../../hooks/input/spec.js';
@@ -635,4 +638,61 @@ export function answerProbe(proto: number, dport: number, MAC: { sender: number[
   ip[10] = c >> 8;
   ip[11] = c & 255;
   return Uint8Array.from([...MAC.node, ...MAC.sender, 8, 0, ...ip, ...l4]);
+}
+
+/** What a counter comparison found: the rules compared, those that differ, the kernel counters that are not zero. */
+export interface CounterTally {
+  compared: number;
+  nonzero: number;
+  diffs: string[];
+}
+
+/**
+ * Loads `rules` into `table`'s PREROUTING of a sender/node namespace pair
+ * (`pair(tag)`, deleted afterwards) under each backend, sends `frames` from
+ * the sender with tcpreplay pinned to CPU 0 (the CPU of the model), and
+ * compares every PREROUTING rule's counters of `iptables-*-save -c` with
+ * the node model's on the namespace's snapshot, both engines.
+ */
+export async function preroutingCounters(o: {
+  tag: string; table: 'raw' | 'mangle'; rules: readonly string[]; frames: readonly Uint8Array[]; tmp: string;
+  pair: (tag: string) => { s: string; n: string }; t: CounterTally;
+}): Promise<void> {
+  const { tag, table, rules, tmp, t } = o;
+  const chains = table === 'raw' ? ['PREROUTING', 'OUTPUT'] : ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
+  const text = [`*${table}`, ...chains.map((c) => `:${c} ACCEPT [0:0]`), ...rules.map((r) => `-A PREROUTING ${r}`), 'COMMIT', ''].join('\n');
+  const pcap = join(tmp, `frames-${tag}.pcap`);
+  writeFileSync(pcap, writePcap(o.frames.map((data) => ({ data })), { linktype: LINKTYPE_ETHERNET }));
+  for (const backend of ['legacy', 'nft'] as const) {
+    const ns = o.pair(`${tag}${backend[0]}`);
+    try {
+      const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], text);
+      if (load.stderr !== '') throw new Error(`iptables-${backend}-restore: ${load.stderr}\n${text}`);
+      const snap = join(tmp, `snap-${tag}-${backend}`);
+      captureSnapshot(snap, nsSnapshotRunner(ns.n));
+      writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${text}`);
+      const send = await run('ip', ['netns', 'exec', ns.s, 'taskset', '-c', '0', 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
+      if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+      await new Promise((r) => setTimeout(r, 300));
+      const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c', '-t', table]);
+      const kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }));
+      for (const engine of ['vm', 'reference'] as const) {
+        const model = buildNodeModel(readSnapshot(snap), { engine });
+        replayCapture(model, pcap, 'eth0');
+        const mine = flattenCounters(model.rulesetWithCounters()!);
+        for (const [key, kc] of kernel) {
+          if (!key.startsWith(`${table} PREROUTING #`)) continue;
+          t.compared++;
+          if (engine === 'vm' && kc.packets > 0n) t.nonzero++;
+          const mc = mine.get(key);
+          if (!mc || mc.packets !== kc.packets || mc.bytes !== kc.bytes) {
+            t.diffs.push(`case ${tag} ${backend} ${engine} ${key} (${rules[Number(key.split('#')[1]) - 1]}): kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
+          }
+        }
+      }
+    } finally {
+      netnsDel(ns.s);
+      netnsDel(ns.n);
+    }
+  }
 }

@@ -21,19 +21,14 @@
  * of rulesets (base 4), FC_SEED replays a run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { flattenCounters, kernelSkip, type KernelCounter, netnsDel, nsSnapshotRunner, replayCapture, run, senderNodeTopology, saveHeader } from '../helpers/kernel.js';
+import { type CounterTally, kernelSkip, preroutingCounters, senderNodeTopology } from '../helpers/kernel.js';
 import { hdrPacket } from '../helpers/header-gen.js';
 import { bpfProgram } from '../helpers/bpf-gen.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel } from '../../hooks/node.js';
-import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
 import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'iptables-legacy', 'tcpreplay'];
@@ -124,64 +119,16 @@ function pair(tag: string): { s: string; n: string } {
   return ns;
 }
 
-/** What one ruleset's counters give: the rules compared, those that differ, the kernel counters that are not zero. */
-interface Tally {
-  compared: number;
-  nonzero: number;
-  diffs: string[];
-}
-
-/**
- * Loads `rules` into `table` PREROUTING of a node namespace under each
- * backend, sends the frames, and compares every PREROUTING rule's counters
- * with the node model's on the namespace's snapshot, both engines.
- */
-async function compare(tag: string, table: 'raw' | 'mangle', rules: readonly string[], frames: readonly Uint8Array[], t: Tally): Promise<void> {
-  const chains = table === 'raw' ? ['PREROUTING', 'OUTPUT'] : ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
-  const text = [`*${table}`, ...chains.map((c) => `:${c} ACCEPT [0:0]`), ...rules.map((r) => `-A PREROUTING ${r}`), 'COMMIT', ''].join('\n');
-  const pcap = join(tmp, `frames-${tag}.pcap`);
-  writeFileSync(pcap, writePcap(frames.map((data) => ({ data })), { linktype: LINKTYPE_ETHERNET }));
-  for (const backend of ['legacy', 'nft'] as const) {
-    const ns = pair(`${tag}${backend[0]}`);
-    const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], text);
-    expect(load.stderr, text).toBe('');
-    const snap = join(tmp, `snap-${tag}-${backend}`);
-    captureSnapshot(snap, nsSnapshotRunner(ns.n));
-    writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${text}`);
-    const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
-    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-    await new Promise((r) => setTimeout(r, 300));
-    const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c', '-t', table]);
-    const kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }));
-    netnsDel(ns.s);
-    netnsDel(ns.n);
-    for (const engine of ['vm', 'reference'] as const) {
-      const model = buildNodeModel(readSnapshot(snap), { engine });
-      replayCapture(model, pcap, 'eth0');
-      const mine = flattenCounters(model.rulesetWithCounters()!);
-      for (const [key, kc] of kernel as Map<string, KernelCounter>) {
-        if (!key.startsWith(`${table} PREROUTING #`)) continue;
-        t.compared++;
-        if (engine === 'vm' && kc.packets > 0n) t.nonzero++;
-        const mc = mine.get(key);
-        if (!mc || mc.packets !== kc.packets || mc.bytes !== kc.bytes) {
-          t.diffs.push(`case ${tag} ${backend} ${engine} ${key} (${rules[Number(key.split('#')[1]) - 1]}): kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
-        }
-      }
-    }
-  }
-}
-
 describe.skipIf(SKIP)('HMARK, cluster and bpf against the kernel', () => {
   afterAll(() => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
   it('HMARK and cluster: every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
-    const t: Tally = { compared: 0, nonzero: 0, diffs: [] };
+    const t: CounterTally = { compared: 0, nonzero: 0, diffs: [] };
     for (const [ci, c] of fc.sample(CASE, { numRuns: CASES, seed: SEED }).entries()) {
       const rules = [...c.hmark.flat(), ...c.cluster.flatMap((r) => [r, '-m pkttype --pkt-type host', '-m pkttype --pkt-type multicast'])];
-      await compare(`h${ci}`, 'mangle', rules, c.frames.map(toFrame), t);
+      await preroutingCounters({ tag: `h${ci}`, table: 'mangle', rules, frames: c.frames.map(toFrame), tmp, pair, t });
     }
     console.log(`HMARK and cluster against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
@@ -189,9 +136,9 @@ describe.skipIf(SKIP)('HMARK, cluster and bpf against the kernel', () => {
   }, 600_000);
 
   it('bpf --bytecode: every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
-    const t: Tally = { compared: 0, nonzero: 0, diffs: [] };
+    const t: CounterTally = { compared: 0, nonzero: 0, diffs: [] };
     for (const [ci, c] of fc.sample(BPF_CASE, { numRuns: CASES, seed: SEED }).entries()) {
-      await compare(`b${ci}`, 'raw', c.progs.map((p) => `-m bpf --bytecode "${p}"`), c.frames.map(toFrame), t);
+      await preroutingCounters({ tag: `b${ci}`, table: 'raw', rules: c.progs.map((p) => `-m bpf --bytecode "${p}"`), frames: c.frames.map(toFrame), tmp, pair, t });
     }
     console.log(`bpf against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
