@@ -28,9 +28,13 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   seed: { type: 'string' },
   ipset: { type: 'string' },
   hz: { type: 'string' },
+  cpu: { type: 'string' },
 };
 
-export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE] [--hz N]';
+/** CONFIG_NR_CPUS at its largest (x86-64 MAXSMP): a CPU number is below it. */
+const NR_CPUS = 8192;
+
+export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE] [--hz N] [--cpu N]';
 
 /** Whether `p` is a directory (a snapshot) rather than a file; false when it does not exist. */
 export function isDir(p: string): boolean {
@@ -104,7 +108,13 @@ export function modelOptions(a: ParsedArgs): NodeModelOptions {
     if (!/^\d{1,5}$/.test(h) || Number(h) < 1 || Number(h) > 10000) throw new UsageError(`--hz takes CONFIG_HZ, a number from 1 to 10000, not "${h}"`);
     hz = Number(h);
   }
-  return { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1, hz };
+  let cpu = 0;
+  const c = a.str('cpu');
+  if (c !== undefined) {
+    if (!/^\d{1,4}$/.test(c) || Number(c) >= NR_CPUS) throw new UsageError(`--cpu takes the number of the CPU that handles the packets, 0 to ${NR_CPUS - 1}, not "${c}"`);
+    cpu = Number(c);
+  }
+  return { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1, hz, cpu };
 }
 
 /**

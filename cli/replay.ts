@@ -75,7 +75,8 @@ export const REPLAY: CommandSpec = {
       --stats\` would, then the IPVS connection table as \`ipvsadm -L -n
       -c\` would at the last frame's time. --save nfacct prints the
       extended accounting objects (nfacct.txt) after the run, as \`nfacct
-      list\` would.
+      list\` would. --cpu N: the CPU the node handles every frame on (-m
+      cpu, bpf's SKF_AD_CPU, NFQUEUE --queue-cpu-fanout; default 0).
 `,
   options: {
     pcap: { type: 'string' }, iface: { type: 'string' }, save: { type: 'string' }, conntrack: { type: 'boolean' }, json: { type: 'boolean' },

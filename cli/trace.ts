@@ -52,6 +52,8 @@ export const TRACE: CommandSpec = {
       hashlimit and recent count jiffies on it (--hz, default 250). T is UTC
       as YYYY-MM-DDThh:mm[:ss[.frac]][Z], or @SECONDS since the epoch
       (fraction allowed). A --pcap frame runs at its own timestamp.
+      --cpu N: the CPU the node handles the packets on (-m cpu, bpf's
+      SKF_AD_CPU, NFQUEUE --queue-cpu-fanout; default 0).
 `,
   options: {
     packet: { type: 'string', multi: true },

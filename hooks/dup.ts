@@ -31,7 +31,7 @@
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NF_CT_STATE_UNTRACKED_BIT } from '../core/netfilter.js';
 import type { XtDup } from '../ext/xt.js';
 import {
-  M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PRIORITY, M_SECMARK,
+  M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PRIORITY, M_SECMARK,
 } from '../vm/layout.js';
 import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../vm/packet.js';
 import { HOOK_CHAIN_NAMES } from './priorities.js';
@@ -53,6 +53,8 @@ interface DupRequest {
   readonly priority: number;
   readonly pkttype: number;
   readonly secmark: number;
+  /** The CPU the original is handled on: the clone is sent there too. */
+  readonly cpu: number;
   readonly gw: Uint8Array;
   /** The device the route is bound to (priv->oif), '' for none. */
   readonly oif: string;
@@ -94,7 +96,7 @@ export class NodeDup implements XtDup {
       if (ttlHook) bytes[7] = (bytes[7]! - 1) & 0xff;
     } else return;
     this.pending.push({
-      pf, bytes, mark: m[M_MARK]!, priority: m[M_PRIORITY]!, pkttype: m[M_PKTTYPE]!, secmark: m[M_SECMARK]!, gw: gw.slice(),
+      pf, bytes, mark: m[M_MARK]!, priority: m[M_PRIORITY]!, pkttype: m[M_PKTTYPE]!, secmark: m[M_SECMARK]!, cpu: m[M_CPU]!, gw: gw.slice(),
       // priv->oif: the ifindex of a device of that name, -1 (no binding) without one
       oif: oif !== '' && this.n.node.links.has(oif) ? oif : '', hook, what,
     });
@@ -137,6 +139,7 @@ export class NodeDup implements XtDup {
     m[M_PRIORITY] = req.priority;
     m[M_PKTTYPE] = req.pkttype;
     m[M_SECMARK] = req.secmark;
+    m[M_CPU] = req.cpu;
     // nf_reset_ct(); nf_ct_set(skb, NULL, IP_CT_UNTRACKED)
     m[M_CT_ID] = -1;
     m[M_CT_STATE] = NF_CT_STATE_UNTRACKED_BIT;

@@ -22,7 +22,7 @@ import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
 import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta, setSocket } from '../vm/packet.js';
-import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, SK_KERNEL, SK_NONE } from '../vm/layout.js';
+import { M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, SK_KERNEL, SK_NONE } from '../vm/layout.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
@@ -86,6 +86,11 @@ export interface NodeModelOptions {
   optimize?: 0 | 1;
   /** CONFIG_HZ of the modelled kernel: the jiffies the rate and state matches count (default 250). */
   hz?: number;
+  /**
+   * The CPU every packet is handled on (smp_processor_id(): `-m cpu`, nft's
+   * meta cpu, bpf's SKF_AD_CPU, NFQUEUE --queue-cpu-fanout); default 0.
+   */
+  cpu?: number;
   /**
    * The snapshot's rulesets already parsed (and checked) from its texts,
    * instead of parsing them again: `nfvm diff` builds its second side from
@@ -155,6 +160,8 @@ export class NodeModel {
   readonly stack: NodeStack;
   /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
   readonly xt: XtState;
+  /** NodeModelOptions.cpu: the CPU the node handles every packet on. */
+  readonly cpu: number;
   /** The node's bridges (their ports, forwarding databases and the bridge hooks); undefined without a bridge. */
   readonly bridge: BridgeNode | undefined;
   /** The ebtables ruleset (ebtables-save.txt) and the engines of its tables. */
@@ -225,6 +232,7 @@ export class NodeModel {
     if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p) => (cttimeoutUsable(p) ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz)))];
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
+    this.cpu = opts.cpu ?? 0;
     // the accounting objects are state of the namespace: saved and restored with the matches' named objects
     for (const o of this.nfacct?.values() ?? []) this.xt.named.set(`nfacct:${o.name}`, o);
     const ipvs = node.ipvs && node.ipvs.services.length > 0
@@ -242,7 +250,7 @@ export class NodeModel {
       release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
     });
     const xtIcmp = new NodeXtIcmp();
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNoStates: node.xfrmNoStates === true, nfacct: this.nfacct,
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNoStates: node.xfrmNoStates === true, cpu: this.cpu, nfacct: this.nfacct,
       ctTimeouts: policies && new Map(policies.map((p, i) => [p.name, { index: i + 1, unusable: cttimeoutUsable(p) }])) } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
@@ -313,6 +321,7 @@ export class NodeModel {
 
   /** The packet's context: its time on the node's clock (conntrack's timeouts, the answers' rate limits) and the spec's `ct` clause. */
   private start(pkt: Packet, input: PacketInput) {
+    pkt.meta[M_CPU] = this.cpu;
     const ctm = this.conntrackModule;
     if (ctm && input.now !== undefined) ctm.now = input.now;
     if (input.now !== undefined) {
@@ -408,6 +417,7 @@ export class NodeModel {
       pkt.setFrame(a.packet);
       decodePacket(pkt, a.pf === NFPROTO_IPV6 ? LINKTYPE_IPV6 : LINKTYPE_IPV4);
       pkt.meta[M_MARK] = a.mark;
+      pkt.meta[M_CPU] = this.cpu;
       setSocket(pkt, a.noSocket ? SK_NONE : SK_KERNEL);
       const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
       if (a.closing && this.conntrackModule) nfCtSetClosing(this.conntrackModule.ct, a.origCtId);

@@ -8,6 +8,7 @@ import type { MatchModule } from '../types.js';
 import { parseUintOpt } from '../numbers.js';
 import type { MatchFn } from '../xt.js';
 import { compatMatchFaces } from '../compat.js';
+import { M_CPU } from '../../vm/layout.js';
 
 interface CpuData {
   cpu: number;
@@ -32,7 +33,7 @@ export const cpu: MatchModule<CpuData> = {
 
 
 // --- reference semantics (xt_cpu.c cpu_mt, kernel 6.18) ---------------------------------
-/** cpu_mt(): the CPU processing the packet (the engine's `cpu` option, default 0) equals --cpu, XOR the inversion. */
+/** cpu_mt(): the CPU processing the packet (smp_processor_id(), the packet's M_CPU: `--cpu` of trace and replay, default 0) equals --cpu, XOR the inversion. */
 function cpuMt(info: CpuData): MatchFn {
-  return (par) => (par.env.cpu === info.cpu) !== info.invert;
+  return (par) => (par.meta[M_CPU] === info.cpu) !== info.invert;
 }

@@ -1,9 +1,10 @@
 /**
  * The bundled CLI on the node's kernel objects a snapshot holds: `replay
  * --save nfacct` prints the accounting objects after a capture as `nfacct
- * list` does (a missing nfacct.txt refuses `-m nfacct`, exit 2), and a
+ * list` does (a missing nfacct.txt refuses `-m nfacct`, exit 2), a
  * snapshot whose xfrm-policy.txt lists IPsec policies gets a note saying
- * their checks are not modelled (while `-m policy` runs: no state).
+ * their checks are not modelled (while `-m policy` runs: no state), and
+ * `--cpu N` sets the CPU `-m cpu` reads.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,5 +77,22 @@ describe('kernel objects of the snapshot on the command line', () => {
     expect(r.code, r.err).toBe(0);
     expect((JSON.parse(r.out) as { summary: { notes: string[] } }).summary.notes).toContain(
       `${dir}: xfrm-policy.txt lists 1 IPsec policy: the checks the kernel makes against them (a block policy, or one whose states do not exist, drops what it selects) are not modelled`);
+  });
+});
+
+describe('--cpu', () => {
+  it('handles the packets on the CPU given: -m cpu sees it; a CPU past NR_CPUS is a usage error', () => {
+    const dir = join(tmp, 'cpu');
+    mkdirSync(dir);
+    const rules = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -m cpu --cpu 1 -j DROP', 'COMMIT', ''].join('\n');
+    for (const [f, text] of statefulNodeFiles(rules)) writeFileSync(join(dir, f), text);
+    const packet = ['--packet', 'tcp 10.0.0.2:40000 > 10.0.0.1:22 syn iif eth0'];
+    expect(runCli(cli, ['trace', dir, ...packet]).out).not.toMatch(/^dropped/m);
+    expect(runCli(cli, ['trace', dir, ...packet, '--cpu', '1']).out).toMatch(/^dropped by raw:PREROUTING/m);
+    const r = runCli(cli, ['replay', dir, '--pcap', pcap, '--cpu', '1']);
+    expect(r.out).toContain('[4:160] -A PREROUTING -m cpu --cpu 1 -j DROP');
+    const bad = runCli(cli, ['trace', dir, ...packet, '--cpu', '8192']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--cpu takes the number of the CPU/);
   });
 });

@@ -657,6 +657,8 @@ export interface CounterTally {
 export async function preroutingCounters(o: {
   tag: string; table: 'raw' | 'mangle'; rules: readonly string[]; frames: readonly Uint8Array[]; tmp: string;
   pair: (tag: string) => { s: string; n: string }; t: CounterTally;
+  /** The CPU tcpreplay runs on, so the node's softirq handles the frames there too (the model's --cpu); default 0. */
+  cpu?: number;
 }): Promise<void> {
   const { tag, table, rules, tmp, t } = o;
   const chains = table === 'raw' ? ['PREROUTING', 'OUTPUT'] : ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
@@ -671,13 +673,13 @@ export async function preroutingCounters(o: {
       const snap = join(tmp, `snap-${tag}-${backend}`);
       captureSnapshot(snap, nsSnapshotRunner(ns.n));
       writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${text}`);
-      const send = await run('ip', ['netns', 'exec', ns.s, 'taskset', '-c', '0', 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
+      const send = await run('ip', ['netns', 'exec', ns.s, 'taskset', '-c', String(o.cpu ?? 0), 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
       if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
       await new Promise((r) => setTimeout(r, 300));
       const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c', '-t', table]);
       const kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }));
       for (const engine of ['vm', 'reference'] as const) {
-        const model = buildNodeModel(readSnapshot(snap), { engine });
+        const model = buildNodeModel(readSnapshot(snap), { engine, cpu: o.cpu ?? 0 });
         replayCapture(model, pcap, 'eth0');
         const mine = flattenCounters(model.rulesetWithCounters()!);
         for (const [key, kc] of kernel) {
