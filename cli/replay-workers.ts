@@ -311,8 +311,6 @@ function replayShare(sh: FileShare, index: number, first: Replayer, fresh: () =>
   let frames = 0;
   let now = 0;
   let seen = false;
-  let lastName = '';
-  let lastDev = '';
   try {
     for (let f = cap.next(); f; f = cap.next()) {
       if (lazy && isOutgoing(f)) {
@@ -325,16 +323,12 @@ function replayShare(sh: FileShare, index: number, first: Replayer, fresh: () =>
         frames = 0;
         shared = '';
         outDevs.clear();
-        lastName = '';
         now = 0;
         seen = false;
         continue;
       }
       frames++;
-      // Consecutive frames of one pcapng interface: its device found once.
-      const dev = f.ifName !== '' && f.ifName === lastName ? lastDev : frameIface(model, f, sh.iface, sh.path, frames);
-      lastName = f.ifName;
-      lastDev = dev;
+      const dev = frameIface(model, f, sh.iface, sh.path, frames);
       if (isOutgoing(f)) outDevs.add(dev);
       else {
         now = f.tsSec * 1e9 + f.tsNsec;

@@ -212,8 +212,6 @@ export interface EngineOptions {
    * without one makes its own.
    */
   xt?: XtState;
-  /** The CPU the packets are processed on (the cpu match), default 0. */
-  cpu?: number;
   /** The node's FIB (rpfilter's reverse-path lookup); without it every lookup fails. */
   fib?: XtFib;
   /** The node's sockets (the socket match); without them no packet finds one. */

@@ -47,8 +47,6 @@ export interface XtEnv {
   ct: NfCtEnv | null;
   /** The clock and the per-namespace state of the rate and state matches (ext/xtstate.ts). */
   xt: XtState;
-  /** smp_processor_id(): the CPU processing the packet (EngineOptions.cpu, default 0). */
-  cpu: number;
   /** The node's FIB (EngineOptions.fib), null for an engine without a node: every lookup fails. */
   fib: XtFib | null;
   /** The node's IPVS connection table (EngineOptions.ipvs), null without IPVS: no packet has a connection. */
@@ -201,7 +199,6 @@ export function newXtEnv(family: 'ip' | 'ip6', o: EngineOptions): XtEnv {
     reject: undefined,
     ct: o.ct ?? null,
     xt: o.xt ?? new XtState(),
-    cpu: o.cpu ?? 0,
     fib: o.fib ?? null,
     ipvs: o.ipvs ?? null,
     dup: o.dup ?? null,

@@ -207,6 +207,7 @@ export class NodeModel {
     this.nfacct = node.nfacct ? parseNfacctList(node.nfacct.text, node.nfacct.file) : undefined;
     // and nf_ct_set_timeout() a cttimeout policy that does not exist or is of another protocol (xt_CT: ENOENT, EINVAL)
     const policies = node.ctTimeouts ? parseNfctTimeouts(node.ctTimeouts.text, node.ctTimeouts.file) : undefined;
+    const unusable = policies?.map(cttimeoutUsable);
     const objects = {
       ipsets: ipsetNames(this.ipsets), cgroups: node.cgroups, nfacct: this.nfacct && new Set(this.nfacct.keys()),
       ctTimeouts: policies && new Set(policies.map((p) => p.name)),
@@ -229,7 +230,7 @@ export class NodeModel {
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
     if (ctm && ((this.rs4 && forcesCtAcct(this.rs4)) || (this.rs6 && forcesCtAcct(this.rs6)))) ctm.ct.sysctl.acct = 1;
     if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
-    if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p) => (cttimeoutUsable(p) ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz)))];
+    if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p, i) => (unusable![i] ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz)))];
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
     this.cpu = opts.cpu ?? 0;
@@ -250,8 +251,8 @@ export class NodeModel {
       release: (pkt) => this.conntrackModule?.ct.nfResetCt(pkt),
     });
     const xtIcmp = new NodeXtIcmp();
-    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNoStates: node.xfrmNoStates === true, cpu: this.cpu, nfacct: this.nfacct,
-      ctTimeouts: policies && new Map(policies.map((p, i) => [p.name, { index: i + 1, unusable: cttimeoutUsable(p) }])) } as const;
+    const common = { engine: opts.engine ?? 'vm', seed, random: this.random, xt: this.xt, optimize: opts.optimize ?? 1, ...addrLists(node), ct: ctm, afterRun: ctm?.markStore, ipsets: this.ipsets, fib: new NodeXtFib(node), sockets: new NodeXtSockets(node), dup, icmp: xtIcmp, xtIcmp, osf: node.osf ? parsePfOs(node.osf.text, node.osf.file) : undefined, ipvs, xfrmNoStates: node.xfrmNoStates === true, nfacct: this.nfacct,
+      ctTimeouts: policies && new Map(policies.map((p, i) => [p.name, { index: i + 1, unusable: unusable![i] }])) } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
     const t4 = load(this.rs4, txt4?.file ?? '', this.backend);

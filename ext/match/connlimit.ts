@@ -17,6 +17,7 @@ import type { Family } from '../../core/ast.js';
 import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import { be32, type MatchFn } from '../xt.js';
 import type { XtState } from '../xtstate.js';
+import { M_CPU } from '../../vm/layout.js';
 import { CONNCOUNT_MAX_KEYLEN, NfConncountData } from '../conncount.js';
 import { NO_CT_TABLE } from '../../vm/ct-env.js';
 
@@ -115,7 +116,7 @@ function connlimitMt(info: ConnlimitData, family: Family, xt: XtState): MatchFn 
     const words = v4 ? 1 : 4;
     for (let i = 0; i < words; i++) key[i] = (be32(d, at + 4 * i) & mask[i]!) | 0;
     key[words] = ct.packetZone(par.pkt) & 0xffff;
-    const n = data.count(ct, par.pkt, key, par.env.xt.jiffies() >>> 0, par.env.cpu);
+    const n = data.count(ct, par.pkt, key, par.env.xt.jiffies() >>> 0, par.meta[M_CPU]!);
     if (n === 0) {
       par.hotdrop = true;
       return false;

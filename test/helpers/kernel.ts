@@ -12,13 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitTables } from './dumps.js';
-import { buildNodeModel, captureCt, type NodeModel } from '../../hooks/node.js';
+import { buildNodeModel, captureCt, type EngineKind, type NodeModel } from '../../hooks/node.js';
 import { LINKTYPE_ETHERNET, loadFrame, readCaptureFile, writePcap } from '../../hooks/input/capture.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { inetChecksum } from '../../hooks/input/spec.js';
+import { inetChecksum, parseSpec, specPacket } from '../../hooks/input/spec.js';
 
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -353,6 +353,21 @@ export function replayCapture(model: NodeModel, pcap: string, iface: string): vo
     captureCt(model, pkt);
     model.receive(pkt, iface);
   }
+}
+
+/**
+ * The node model of snapshot `snap` on `engine` after the datagram the node
+ * sends in the kernel tests of senderForwardingTopology (udp to the sender,
+ * port 9) and the capture's frames on eth0; the differences of its counters
+ * from the kernel's (those of rules the model has), `label` first, counted into `tally`.
+ */
+export function sentAndReplayed(snap: string, engine: EngineKind, pcap: string, kernel: ReadonlyMap<string, KernelCounter>, tally: { counters: number; agree: number; nonzero: number }, label: string): { model: NodeModel; diffs: string[] } {
+  const model = buildNodeModel(readSnapshot(snap), { engine });
+  model.send(specPacket(parseSpec('udp 10.0.0.1:40000 > 10.0.0.2:9 len 3 df from local')));
+  replayCapture(model, pcap, 'eth0');
+  const mine = flattenCounters(model.rulesetWithCounters()!);
+  const wanted = new Map([...kernel].filter(([k]) => mine.has(k)));
+  return { model, diffs: counterDiffs(wanted, mine, tally).map((l) => `${label}${l}`) };
 }
 
 /** Compares every kernel counter with the model's: counts into `tally` (compared, agreeing, non-zero in the kernel) and returns the differing ones as lines. */

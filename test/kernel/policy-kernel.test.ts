@@ -18,12 +18,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsDel, nsSnapshotRunner, replayCapture, run, senderForwardingTopology, saveHeader } from '../helpers/kernel.js';
+import { injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, sentAndReplayed } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel } from '../../hooks/node.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { encodeSpec, parseSpec, specPacket } from '../../hooks/input/spec.js';
+import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('-m policy against the kernel', TOOLS);
@@ -85,12 +84,7 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
         if (sent.code !== 0) throw new Error(`send: ${sent.stderr}`);
         const kernel = await injectAndCount(ns, pcap, backend);
         for (const engine of ['vm', 'reference'] as const) {
-          const model = buildNodeModel(readSnapshot(snap), { engine });
-          model.send(specPacket(parseSpec('udp 10.0.0.1:40000 > 10.0.0.2:9 len 3 df from local')));
-          replayCapture(model, pcap, 'eth0');
-          const mine = flattenCounters(model.rulesetWithCounters()!);
-          const wanted = new Map([...(kernel as Map<string, KernelCounter>)].filter(([k]) => mine.has(k)));
-          diffs.push(...counterDiffs(wanted, mine, tally).map((l) => `${backend} ${engine}${l}`));
+          diffs.push(...sentAndReplayed(snap, engine, pcap, kernel, tally, `${backend} ${engine}`).diffs);
         }
       } finally {
         netnsDel(ns.s);
