@@ -225,12 +225,15 @@ export function cmdTrace(argv: readonly string[]): string {
     t0 = parseTraceTime(tm);
   }
   const dir = a.positionals[0]!;
+  // The specs' syntax and the capture's frame are checked before the node is loaded (seconds on a big ruleset).
+  for (const s of specs) if (s !== 'reply') parseSpec(s);
+  const frame0 = pcap !== undefined ? nthFrame(pcap, index) : undefined;
   const model = loadModel(dir, a);
   const json = a.flag('json');
   const engine = a.str('engine') ?? 'vm';
   let outgoing: string | undefined;
   if (pcap !== undefined) {
-    const frame = nthFrame(pcap, index);
+    const frame = frame0!;
     const iif = frameIface(model, frame, a.str('iface'), pcap, index);
     checkIface(model, iif);
     if (isOutgoing(frame)) outgoing = `${pcap} frame ${index} out on ${iif}`;
