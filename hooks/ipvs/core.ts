@@ -424,7 +424,7 @@ export class NodeIpvs implements XtIpvs {
     if (fwd === IP_VS_CONN_F_DROUTE) {
       // ip_vs_dr_xmit(): the packet unchanged, to the real server as next hop (IP_VS_RT_MODE_KNOWN_NH).
       const d = cp.dest;
-      const nh = d && d.dstCache === rt ? (d.dstCacheNh ??= { ...rt, gateway: fmt(cp.daddr) }) : { ...rt, gateway: fmt(cp.daddr) };
+      const nh = d && d.dstCache === rt ? (d.dstCacheNh ??= viaGateway(rt, fmt(cp.daddr))) : viaGateway(rt, fmt(cp.daddr));
       return this.sendOrCont(pkt, st, af, cp, nh, quiet ? '' : `direct routing to ${fmt(cp.daddr)}`);
     }
     if (fwd === IP_VS_CONN_F_TUNNEL) {
@@ -551,6 +551,11 @@ export class NodeIpvs implements XtIpvs {
     for (const cp of this.table.entries()) out += IpvsConnTable.format(cp, now, this.table.hz) + '\n';
     return out;
   }
+}
+
+/** Output route `rt` with `gateway` as its next hop (its text, made when read, stays the route's). */
+function viaGateway(rt: Exclude<OutputRoute, { fate: Fate }>, gateway: string): Exclude<OutputRoute, { fate: Fate }> {
+  return { dev: rt.dev, gateway, local: rt.local, cast: rt.cast, get text() { return rt.text; } };
 }
 
 /** An ICMP message that is not an error about a connection (`*related = 0`): the hook goes on with it as any packet. */

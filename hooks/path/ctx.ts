@@ -140,6 +140,20 @@ export function inputDst(local: boolean, cast: Cast, dev: string): Dst {
   return d;
 }
 
+const outputDsts = new Map<string, (Dst | undefined)[]>();
+
+/** skb_dst() of a locally generated packet's output route: one (frozen) object per route kind and device. */
+export function outputDst(local: boolean, cast: Cast, dev: string): Dst {
+  let byKind = outputDsts.get(dev);
+  if (!byKind) {
+    byKind = [undefined, undefined, undefined, undefined, undefined, undefined];
+    // Device names are few; a bound all the same (names come from the snapshot).
+    if (outputDsts.size < 4096) outputDsts.set(dev, byKind);
+  }
+  const k = (local ? 3 : 0) + (cast === 'unicast' ? 0 : cast === 'broadcast' ? 1 : 2);
+  return (byKind[k] ??= Object.freeze({ input: false, local, cast, dev }));
+}
+
 /**
  * skb_dst() of a routed packet as rt_flags and dst.dev say it: an input
  * route (received) or an output route (locally generated); RTCF_LOCAL

@@ -22,7 +22,7 @@ import {
 import { M_LEN, M_MARK, M_NHOFF, M_RTCLASSID } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import {
-  dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx,
+  dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type Cast, type InputRoute, type OutputRoute, type PathCtx,
 } from './ctx.js';
 import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
@@ -197,6 +197,8 @@ export class Ipv4Route {
   private readonly addrDevs: Set<string>;
   /** The flow keys of the input route's and fib_validate_source()'s lookups, filled again for each packet (fibLookup keeps neither). */
   private readonly inFlow = { daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 };
+  private readonly outFlow = { daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 };
+  private readonly outRoutes = new WeakMap<FibResult, OutputRoute>();
   private readonly srcFlow = { daddr: v4(0, 2), saddr: v4(0, 3), iif: '', oif: '', mark: 0, tos: 0 };
   private readonly customRules: boolean;
   private readonly customLocalRoutes: boolean;
@@ -435,15 +437,39 @@ export class Ipv4Route {
     const nh = pkt.meta[M_NHOFF]!;
     const saddr = u32(d, nh + 12);
     const daddr = u32(d, nh + 16);
-    if (daddr === 0) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: 'output route: 0.0.0.0 → lo' };
-    const flow = this.fillFlow({ daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 }, pkt, daddr, saddr, d[nh + 1]!, '');
+    if (daddr === 0) return OUT_ZERO;
+    const flow = this.fillFlow(this.outFlow, pkt, daddr, saddr, d[nh + 1]!, '');
+    flow.oif = oif;
     const res = fibLookup(this.node, flow);
     if (!res.ok) return { fate: dropped('no-route', `no output route to ${formatIPv4(daddr)} (${res.error}; the sender gets errno ${res.errno})`) };
     // __mkroute_output() → rt_set_nexthop(..., itag 0); a broadcast route has no fib_info there
     pkt.meta[M_RTCLASSID] = res.rtnType === RTN_BROADCAST || daddr === INADDR_BROADCAST ? setClassTag(0, res.rule?.realms ?? 0) : this.cachedTclassid(this.rthOutput, res, 0);
-    if (res.rtnType === RTN_LOCAL) return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `output route: ${formatIPv4(daddr)} is local: out lo and back in` };
-    const cast = daddr === INADDR_BROADCAST || res.rtnType === RTN_BROADCAST ? 'broadcast' : isMulticast(daddr) ? 'multicast' : 'unicast';
-    const gw = res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined;
-    return { dev: res.dev, gateway: gw, local: false, cast, text: `output route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): out ${res.dev}` };
+    // A FIB result the table keeps answers for one destination only (hooks/route/table.ts): its route is made once.
+    let r = this.outRoutes.get(res);
+    if (r === undefined) {
+      r = res.rtnType === RTN_LOCAL ? new OutputRouteOf(daddr, res, 'lo', undefined, true, 'unicast')
+        : new OutputRouteOf(daddr, res, res.dev, res.gateway && res.gateway.family === 4 ? formatIPv4(res.gateway.w[0]!) : undefined, false,
+          daddr === INADDR_BROADCAST || res.rtnType === RTN_BROADCAST ? 'broadcast' : isMulticast(daddr) ? 'multicast' : 'unicast');
+      this.outRoutes.set(res, r);
+    }
+    return r;
+  }
+}
+
+/** The output route of 0.0.0.0. */
+const OUT_ZERO: OutputRoute = Object.freeze({ dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: 'output route: 0.0.0.0 → lo' });
+
+/** An IPv4 output route; its text is made when read (a trace), not for every packet. */
+class OutputRouteOf {
+  constructor(
+    private readonly daddr: number, private readonly res: FibResult & { ok: true },
+    readonly dev: string, readonly gateway: string | undefined, readonly local: boolean, readonly cast: Cast,
+  ) {}
+
+  get text(): string {
+    const a = formatIPv4(this.daddr);
+    const res = this.res;
+    return this.local ? `output route: ${a} is local: out lo and back in`
+      : `output route: ${a} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): out ${res.dev}`;
   }
 }

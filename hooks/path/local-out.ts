@@ -9,7 +9,7 @@
  * (output.ts).
  */
 import { NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
-import { arphrd, dropped, EHOSTUNREACH, EINVAL, type InetFamily, type OutputRoute, type PathCtx } from './ctx.js';
+import { arphrd, dropped, EHOSTUNREACH, EINVAL, outputDst, type InetFamily, type OutputRoute, type PathCtx } from './ctx.js';
 import { setDevice, type Packet } from '../../vm/packet.js';
 import type { Fate } from './fate.js';
 import { loopbackXmit, postRouting } from './output.js';
@@ -33,7 +33,7 @@ export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx)
 export function localOutRouted(af: InetFamily, pkt: Packet, first: Exclude<OutputRoute, { fate: Fate }>, oif: string, ctx: PathCtx): Fate {
   setDevice(pkt, 'in', 0);
   let route = first;
-  ctx.dst = { input: false, local: route.local, cast: route.cast, dev: route.dev };
+  ctx.dst = outputDst(route.local, route.cast, route.dev);
   const links = af.node.links;
   let out = links.get(route.dev);
   if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
@@ -44,7 +44,7 @@ export function localOutRouted(af: InetFamily, pkt: Packet, first: Exclude<Outpu
     if (!l) return -EINVAL;
     route = r;
     out = l;
-    ctx.dst = { input: false, local: r.local, cast: r.cast, dev: r.dev };
+    ctx.dst = outputDst(r.local, r.cast, r.dev);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `re-route after ${why}: ${r.text}` });
     setDevice(p, 'out', l.ifindex, l.name, arphrd(l), l.group);
     return l;
