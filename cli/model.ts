@@ -9,6 +9,7 @@ import { readSnapshot } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel, type NodeModelOptions } from '../hooks/node.js';
 import { replySpec, specPacket, type PacketSpec } from '../hooks/input/spec.js';
 import type { Fate } from '../hooks/path/fate.js';
+import type { Node } from '../hooks/snapshot/node.js';
 import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
 import type { Backend } from '../core/netfilter.js';
 import type { Family } from '../core/ast.js';
@@ -193,8 +194,14 @@ export function noSocketsWarning(used: boolean, dir: string): void {
  * against them on the way (xfrm_policy_check before FORWARD, xfrm_lookup
  * when routing out), which nfvm does not model.
  */
-export function xfrmPolicyNote(dir: string, policies: number): string {
-  return `${dir}: xfrm-policy.txt lists ${policies} IPsec ${policies === 1 ? 'policy' : 'policies'}: the checks the kernel makes against them (a block policy, or one whose states do not exist, drops what it selects) are not modelled`;
+export function xfrmPolicyNote(dir: string, node: Node): string | undefined {
+  const n = node.xfrmPolicies ?? 0;
+  if (n === 0) return undefined;
+  const lists = `${dir}: xfrm-policy.txt lists ${n} IPsec ${n === 1 ? 'policy' : 'policies'}`;
+  if (node.xfrm === undefined) return `${lists} and xfrm-state.txt ${node.xfrmNoStates === false ? 'lists states' : 'is missing'}: the transforms and the checks the kernel makes against the policies are not modelled`;
+  const v6 = node.xfrm.policies.filter((p) => p.family === 6).length;
+  if (v6 === 0) return undefined;
+  return `${lists}: the ${v6} IPv6 ${v6 === 1 ? 'one is' : 'ones are'} not checked (the IPv4 ones are: a block policy, or a required template without a state, drops what it selects)`;
 }
 
 /** Checks that --iface names a device of the snapshot. */

@@ -216,7 +216,8 @@ export function cmdReplay(argv: readonly string[]): string {
   if (out.model) model = out.model;
   const s = out.summary;
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
-  if (model.node.xfrmPolicies) s.notes.push(xfrmPolicyNote(dir, model.node.xfrmPolicies));
+  const xfrmNote = xfrmPolicyNote(dir, model.node);
+  if (xfrmNote !== undefined) s.notes.push(xfrmNote);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   if (save === 'ipset' && !a.flag('json') && !a.flag('conntrack')) return saveIpsets(model.ipsets);
   const procs = (prefix: string) => xtProcFiles(model.xt, prefix).map((f) => ({ path: f.procPath, lines: f.procLines(model.xt) }));

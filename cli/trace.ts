@@ -284,7 +284,8 @@ export function cmdTrace(argv: readonly string[]): string {
   if (!allBranches) {
     const traced = run(model);
     noSocketsWarning(model.stack.noSocketTableUsed, dir);
-    if (model.node.xfrmPolicies) process.stderr.write(`nfvm: ${xfrmPolicyNote(dir, model.node.xfrmPolicies)}\n`);
+    const xfrmNote = xfrmPolicyNote(dir, model.node);
+    if (xfrmNote !== undefined) process.stderr.write(`nfvm: ${xfrmNote}\n`);
     if (json) {
       const one = (t: Traced) => ({ packet: t.header, steps: t.result.steps, fate: t.result.fate, text: fateText(t.result.fate), answers: answersJson(t.result) });
       const last = one(traced.at(-1)!);

@@ -428,7 +428,12 @@ export class NodeModel {
       if (a.xmit !== undefined) {
         if (!actx.quiet) actx.steps.push({ kind: 'check', text: `dev_queue_xmit on ${a.xmit}: no OUTPUT, POSTROUTING or bridge hooks` });
         fate = { kind: 'sent', dev: a.xmit, via: undefined, dst: af.daddr(pkt), cast: 'unicast' };
-      } else fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx), actx);
+      } else {
+        // the route lookup of each kind of answer, for the IPsec policies: icmp_send's icmp_route_lookup,
+        // nf_send_reset's ip_route_me_harder, ip_route_output_flow (echo replies, the stack's resets)
+        const how = !a.attach ? 'flow' : a.kind === 'tcp-reset' ? 'me-harder' : 'icmp';
+        fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, how), actx);
+      }
       if (actx.nat.length) fate.nat = actx.nat;
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
       r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });

@@ -37,6 +37,13 @@ export interface PathCtx {
    */
   reroute: ((pkt: Packet, why: string) => Link | number) | undefined;
   /**
+   * Set when the packet's route leads to an xfrm queue or blackhole (an
+   * IPsec policy whose state does not exist, hooks/route/xfrm.ts): the
+   * packet runs the hook it is at and is then discarded by dst_output,
+   * before POSTROUTING; the text says why.
+   */
+  xfrmHold: string | undefined;
+  /**
    * What a packet spec's `ct` clause says about the packet's connection
    * (hooks/ct-node.ts applies it when the packet meets conntrack);
    * undefined for captured frames and specs without one.
@@ -91,7 +98,7 @@ export interface CtSpec {
 
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
   return {
-    steps: [], quiet, reroute: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth, clones: [],
+    steps: [], quiet, reroute: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth, clones: [],
     brStolen: undefined, brSabotage: false, transient: false,
   };
 }
@@ -105,6 +112,7 @@ export function resetPathCtx(ctx: PathCtx, quiet: boolean, ctSpec: CtSpec | unde
   if (ctx.steps.length) ctx.steps.length = 0;
   ctx.quiet = quiet;
   ctx.reroute = undefined;
+  ctx.xfrmHold = undefined;
   ctx.ctSpec = ctSpec;
   ctx.ctSeen = false;
   if (ctx.nat.length) ctx.nat.length = 0;
@@ -260,6 +268,9 @@ export interface Netfilter {
 
 export type Cast = 'unicast' | 'broadcast' | 'multicast';
 
+/** Which route lookup a locally generated packet gets (see InetFamily.routeOutput). */
+export type XfrmRouting = 'flow' | 'me-harder' | 'icmp';
+
 /** The result of the input route (skb_dst after ip_route_input_noref / ip6_route_input). */
 export type InputRoute =
   | { kind: 'local'; cast: Cast }
@@ -269,7 +280,7 @@ export type InputRoute =
 
 /** The result of the output route of a locally generated packet. */
 export type OutputRoute =
-  | { dev: string; gateway: string | undefined; local: boolean; cast: Cast; text: string }
+  | { dev: string; gateway: string | undefined; local: boolean; cast: Cast; text: string; xfrmHold?: string }
   | { fate: Fate };
 
 /**
@@ -302,7 +313,14 @@ export interface InetFamily {
   /** The checks a locally sent packet's header gets before its output route. */
   localOutCheck(pkt: Packet): Fate | undefined;
   /** The output route of a locally generated packet (oif '' for none). */
-  routeOutput(pkt: Packet, oif: string): OutputRoute;
+  /**
+   * The output route of a locally generated packet (oif '' for none).
+   * `how` says which kernel function routes it, for the IPsec policies:
+   * ip_route_output_flow (a socket's packet, the stack's echo replies and
+   * resets), ip_route_me_harder (REJECT's resets, a re-route in OUTPUT) or
+   * icmp_route_lookup (ICMP errors).
+   */
+  routeOutput(pkt: Packet, oif: string, how?: XfrmRouting): OutputRoute;
   /** ip6_output(): the egress device must have IPv6; undefined when the packet goes on. */
   outputCheck(out: Link): Fate | undefined;
   /** The destination address, formatted. */

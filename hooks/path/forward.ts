@@ -9,7 +9,7 @@
 import type { Link } from '../snapshot/node.js';
 import { NF_INET_FORWARD } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
-import type { InetFamily, PathCtx } from './ctx.js';
+import { dropped, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 import { postRouting } from './output.js';
 
@@ -18,6 +18,8 @@ export function forward(af: InetFamily, pkt: Packet, dev: Link, rt: { dev: strin
   if (!('ifindex' in out)) return out;
   const fwd = af.nf.hook(NF_INET_FORWARD, pkt, dev, out, ctx);
   if (fwd !== 1) return fwd;
+  // ip_forward_finish → dst_output of an xfrm queue route (forwardPrepare): held, no POSTROUTING
+  if (ctx.xfrmHold !== undefined) return dropped('xfrm-policy', ctx.xfrmHold);
   ctx.gateway = rt.gateway;
   const post = postRouting(af, pkt, dev, out, ctx);
   if (post !== 1) return post;

@@ -12,7 +12,7 @@ import { formatIPv4, formatIPv6 } from '../route/addr.js';
 import { M_NHOFF } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { ETH_P_IP, ETH_P_IPV6, type Packet } from '../../vm/packet.js';
-import type { InetFamily, InputRoute, Netfilter, OutputRoute, PathCtx } from './ctx.js';
+import type { InetFamily, InputRoute, Netfilter, OutputRoute, PathCtx, XfrmRouting } from './ctx.js';
 import type { Fate } from './fate.js';
 import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, u32 } from './ipv4.js';
 import { Ipv4Route } from './ipv4-route.js';
@@ -21,7 +21,7 @@ import { Ipv6Route } from './ipv6-route.js';
 
 interface Routing {
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute;
-  routeOutput(pkt: Packet, oif: string): OutputRoute;
+  routeOutput(pkt: Packet, oif: string, how?: XfrmRouting): OutputRoute;
 }
 
 /** What differs between the families (see InetFamily for each). */
@@ -133,8 +133,8 @@ export class Inet implements InetFamily {
   localOutCheck(pkt: Packet): Fate | undefined {
     return this.fns.localOutCheck(pkt);
   }
-  routeOutput(pkt: Packet, oif: string): OutputRoute {
-    return this.routing.routeOutput(pkt, oif);
+  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow'): OutputRoute {
+    return this.routing.routeOutput(pkt, oif, how);
   }
   outputCheck(out: Link): Fate | undefined {
     return this.fns.outputCheck(this.node, out);

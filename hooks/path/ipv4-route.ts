@@ -15,14 +15,15 @@
  */
 import type { Node, Link, Address } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
+import { newXfrmFlow, xfrmFlow4, xfrmFlow4At, type XfrmPolicies } from '../route/xfrm.js';
 import { formatIPv4, type IpAddr } from '../route/addr.js';
 import {
   RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_SCOPE_HOST, RT_TABLE_LOCAL, type FibResult,
 } from '../route/types.js';
-import { M_LEN, M_MARK, M_NHOFF, M_RTCLASSID } from '../../vm/layout.js';
+import { M_END, M_LEN, M_MARK, M_NHOFF, M_RTCLASSID } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import {
-  dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type Cast, type InputRoute, type OutputRoute, type PathCtx,
+  dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type Cast, type InputRoute, type OutputRoute, type XfrmRouting, type PathCtx,
 } from './ctx.js';
 import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
@@ -199,6 +200,7 @@ export class Ipv4Route {
   private readonly inFlow = { daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 };
   private readonly outFlow = { daddr: v4(0, 0), saddr: v4(0, 1), iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 };
   private readonly outRoutes = new WeakMap<FibResult, OutputRoute>();
+  private readonly xfrmFlow = newXfrmFlow();
   private readonly srcFlow = { daddr: v4(0, 2), saddr: v4(0, 3), iif: '', oif: '', mark: 0, tos: 0 };
   private readonly customRules: boolean;
   private readonly customLocalRoutes: boolean;
@@ -432,7 +434,73 @@ export class Ipv4Route {
    * lookup with iif lo and the packet's mark; a local route → lo; limited
    * broadcast and multicast go out of the device the lookup gives.
    */
-  routeOutput(pkt: Packet, oif: string): OutputRoute {
+  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow'): OutputRoute {
+    const r = this.routeOutputFib(pkt, oif);
+    const xfrm = this.node.xfrm;
+    if (xfrm === undefined || 'fate' in r) return r;
+    return this.xfrmOutput(xfrm, pkt, r, how);
+  }
+
+  /**
+   * The IPsec policies on an output route (net/xfrm/xfrm_policy.c, a node
+   * without states): ip_route_output_flow → xfrm_lookup_route (a packet
+   * with a protocol): a block policy fails the lookup (EPERM, no packet), a
+   * required template without state gives a blackhole (or, without larval
+   * drop, the policy's queue): the packet runs LOCAL_OUT and goes no
+   * further. ip_route_me_harder's xfrm_lookup: either is an error, no
+   * packet. icmp_route_lookup: see icmpXfrm.
+   */
+  private xfrmOutput(xfrm: XfrmPolicies, pkt: Packet, r: Exclude<OutputRoute, { fate: Fate }>, how: XfrmRouting): OutputRoute {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    // ip_route_output_flow looks the policies up only for a flow with a protocol; DST_NOXFRM: the device's disable_xfrm
+    if ((how === 'flow' && d[nh + 9] === 0) || this.node.sysctl.disableXfrm(r.dev)) return r;
+    const loopback = this.node.links.get(r.dev)?.loopback === true;
+    const fl = xfrmFlow4(pkt, r.dev, false, this.xfrmFlow);
+    const out = xfrm.lookupOut(fl, loopback);
+    if (how === 'icmp') return this.icmpXfrm(xfrm, pkt, r, out.verdict, loopback);
+    if (out.verdict === 'pass') return r;
+    const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
+    if (out.verdict === 'eperm') return { fate: dropped('xfrm-policy', `${what} blocks it (xfrm_lookup: EPERM${how === 'flow' ? ' to the sender' : ''})`) };
+    if (how === 'me-harder') return { fate: dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (ip_route_me_harder: xfrm_lookup fails)`) };
+    const hold = this.larvalDrop() ? `${what} requires an IPsec state that does not exist: the route is a blackhole (xfrm_lookup_route, xfrm_larval_drop)`
+      : `${what} requires an IPsec state that does not exist: held in the policy's queue (xfrm_larval_drop = 0), never sent`;
+    return { dev: r.dev, gateway: r.gateway, local: r.local, cast: r.cast, get text() { return r.text; }, xfrmHold: hold };
+  }
+
+  /**
+   * icmp_route_lookup()'s policy lookups for an ICMP error: the error's own
+   * flow first (passing to a local address, it goes; a required template
+   * without state fails the error), then the quoted packet's flow reversed
+   * with XFRM_LOOKUP_ICMP: only a policy with `flag icmp` decides there (a
+   * block one fails the error, an allowing one sends it); none, or one
+   * without the flag, leaves the first route, if there is one.
+   */
+  private icmpXfrm(xfrm: XfrmPolicies, pkt: Packet, r: Exclude<OutputRoute, { fate: Fate }>, first: 'pass' | 'eperm' | 'nostate', loopback: boolean): OutputRoute {
+    const no = (why: string): OutputRoute => ({ fate: dropped('xfrm-policy', `ICMP error not sent: ${why} (icmp_route_lookup)`) });
+    if (first === 'nostate') return no('an out policy requires an IPsec state that does not exist');
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    if (first === 'pass' && (this.node.fib4.tableLookup(RT_TABLE_LOCAL, v4(u32(d, nh + 16), 2))?.type === RTN_LOCAL)) return r;
+    const inner = nh + (d[nh]! & 0x0f) * 4 + 8;
+    const end = pkt.meta[M_END]!;
+    if (inner + 20 > end) return first === 'pass' ? r : no('an out policy blocks it');
+    const fl = xfrmFlow4At(d, inner, end, pkt.meta[M_MARK]! >>> 0, r.dev, true, this.xfrmFlow);
+    const rev = xfrm.lookupOut(fl, loopback);
+    if (rev.policy === undefined || !rev.policy.icmp) return first === 'pass' ? r : no('an out policy blocks it');
+    if (rev.verdict === 'eperm') return no(`out policy "${rev.policy.text}" blocks the quoted flow`);
+    if (rev.verdict === 'nostate') return first === 'pass' ? r : no('an out policy blocks it');
+    return r;
+  }
+
+  /** net.core.xfrm_larval_drop (default 1). */
+  private larvalDrop(): boolean {
+    const v = this.node.sysctl.num('net.core.xfrm_larval_drop');
+    return Number.isNaN(v) || v !== 0;
+  }
+
+  /** ip_route_output_key_hash_rcu() itself: the FIB's route, before the IPsec policies. */
+  private routeOutputFib(pkt: Packet, oif: string): OutputRoute {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const saddr = u32(d, nh + 12);

@@ -11,8 +11,11 @@
  *                         DF larger than the MTU → fragmentation needed, TTL decremented (with the
  *                         incremental checksum update of ip_decrease_ttl) before FORWARD
  *
+ *                       the IPsec policy checks of a node without states (hooks/route/xfrm.ts):
+ *                       xfrm4_policy_check(FWD) before the TTL check, xfrm4_route_forward after it
+ *
  * Not modelled (documented gaps): IP options processing (ip_rcv_options),
- * early demux, xfrm, reassembly of fragments.
+ * early demux, IPsec transforms, reassembly of fragments.
  */
 import type { Link, Node } from '../snapshot/node.js';
 import { F_MAC_HEADER, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
@@ -20,7 +23,11 @@ import type { Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED } from '../answer/wire.js';
 import { dropped, PKT_TYPES, type PathCtx } from './ctx.js';
+import { newXfrmFlow, xfrmFlow4, XFRM_POLICY_FWD, XFRM_POLICY_OUT } from '../route/xfrm.js';
 import type { Fate } from './fate.js';
+
+/** The flow the forward path's policy checks fill. */
+const FWD_FLOW = newXfrmFlow();
 
 export function u32(d: Uint8Array, o: number): number {
   return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
@@ -71,9 +78,26 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
   const nh = m[M_NHOFF]!;
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip_forward)`);
   if (m[M_SK] === SK_ASSIGNED) return dropped('has-socket', 'TPROXY gave the packet a local socket: it is not forwarded (ip_forward: skb->sk)');
+  const xfrm = node.xfrm;
+  if (xfrm !== undefined) {
+    // xfrm4_policy_check(NULL, XFRM_POLICY_FWD, skb): before the TTL is looked at; IPSKB_NOPOLICY from the input device
+    const why = xfrm.check(xfrmFlow4(pkt, rt.dev, false, FWD_FLOW), XFRM_POLICY_FWD, node.sysctl.disablePolicy(dev.name));
+    if (why !== undefined) return dropped('xfrm-policy', `${why} (ip_forward: xfrm4_policy_check, FORWARD not reached)`);
+  }
   if (d[nh + 8]! <= 1) {
     ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_TIME_EXCEEDED, 0, 0, dev, ctx);
     return dropped('ttl', `TTL ${d[nh + 8]} exceeded in transit (ICMP time exceeded sent, FORWARD not reached)`);
+  }
+  if (xfrm !== undefined && (xfrm.count[XFRM_POLICY_OUT] !== 0 || xfrm.defaultBlock[XFRM_POLICY_OUT]) && !node.sysctl.disableXfrm(rt.dev)) {
+    // xfrm4_route_forward(): xfrm_lookup(XFRM_LOOKUP_QUEUE) on the forward route
+    const out = xfrm.lookupOut(xfrmFlow4(pkt, rt.dev, false, FWD_FLOW), node.links.get(rt.dev)?.loopback === true);
+    const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
+    if (out.verdict === 'eperm') return dropped('xfrm-policy', `${what} blocks it (xfrm4_route_forward, FORWARD not reached)`);
+    if (out.verdict === 'nostate') {
+      const larval = node.sysctl.num('net.core.xfrm_larval_drop');
+      if (Number.isNaN(larval) || larval !== 0) return dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (xfrm4_route_forward with xfrm_larval_drop, FORWARD not reached)`);
+      ctx.xfrmHold = `${what} requires an IPsec state that does not exist: held in the policy's queue after FORWARD (xfrm_larval_drop = 0), never sent`;
+    }
   }
   const len = m[M_LEN]!;
   if (len > rt.mtu && (d[nh + 6]! & 0x40) !== 0) {

@@ -8,9 +8,11 @@
  * takes it: a listening socket, or an answer.
  */
 import type { Link } from '../snapshot/node.js';
-import { NF_INET_LOCAL_IN } from '../../core/netfilter.js';
+import { NF_INET_LOCAL_IN, NFPROTO_IPV4 } from '../../core/netfilter.js';
+import { M_NHOFF } from '../../vm/layout.js';
+import { newXfrmFlow, xfrmFlow4, XFRM_POLICY_IN } from '../route/xfrm.js';
 import type { Packet } from '../../vm/packet.js';
-import type { Cast, InetFamily, PathCtx } from './ctx.js';
+import { dropped, type Cast, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 
 export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): Fate {
@@ -20,7 +22,26 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
   if (r !== 1) return r;
   const after = af.deliverAfter(pkt);
   if (after) return after;
+  const xfrm = af.pf === NFPROTO_IPV4 ? af.node.xfrm : undefined;
+  if (xfrm !== undefined) {
+    // the protocol's xfrm4_policy_check(XFRM_POLICY_IN) (tcp_v4_rcv, udp, icmp_rcv, ip_protocol_deliver_rcu) before it
+    // answers or queues; flowi_oif: the local route's device; IPSKB_NOPOLICY from the input device
+    const why = xfrm.check(xfrmFlow4(pkt, localRouteDev(af, pkt), false, IN_FLOW), XFRM_POLICY_IN, af.node.sysctl.disablePolicy(dev.name));
+    if (why !== undefined) return dropped('xfrm-policy', `${why} (after INPUT: the protocol's xfrm4_policy_check; no socket, no answer)`);
+  }
   const l4 = ctx.stack?.transportRcv(af.pf, pkt, dev, cast, ctx);
   if (l4?.note && !ctx.quiet) ctx.steps.push({ kind: 'check', text: l4.note });
   return { kind: 'delivered', addr: af.daddr(pkt), dev: dev.name, cast, socket: l4?.socket, l4: l4?.note ?? '' };
+}
+
+/** The flow the local delivery's policy check fills. */
+const IN_FLOW = newXfrmFlow();
+
+/** skb_dst(skb)->dev of a local input route: the device holding the destination address (lo for none). */
+function localRouteDev(af: InetFamily, pkt: Packet): string {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const daddr = ((d[nh + 16]! << 24) | (d[nh + 17]! << 16) | (d[nh + 18]! << 8) | d[nh + 19]!) >>> 0;
+  for (const a of af.node.addresses) if (a.family === 4 && a.local.w[0] === daddr) return a.dev;
+  return 'lo';
 }

@@ -9,16 +9,16 @@
  * (output.ts).
  */
 import { NF_INET_LOCAL_OUT } from '../../core/netfilter.js';
-import { arphrd, dropped, EHOSTUNREACH, EINVAL, outputDst, type InetFamily, type OutputRoute, type PathCtx } from './ctx.js';
+import { arphrd, dropped, EHOSTUNREACH, EINVAL, outputDst, type InetFamily, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import { setDevice, type Packet } from '../../vm/packet.js';
 import type { Fate } from './fate.js';
 import { loopbackXmit, postRouting } from './output.js';
 
-export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx): Fate {
+export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx, how: XfrmRouting = 'flow'): Fate {
   setDevice(pkt, 'in', 0);
   const bad = af.localOutCheck(pkt);
   if (bad) return bad;
-  const first = af.routeOutput(pkt, oif);
+  const first = af.routeOutput(pkt, oif, how);
   if ('fate' in first) return first.fate;
   if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: first.text });
   return localOutRouted(af, pkt, first, oif, ctx);
@@ -38,7 +38,7 @@ export function localOutRouted(af: InetFamily, pkt: Packet, first: Exclude<Outpu
   let out = links.get(route.dev);
   if (!out) return dropped('device', `route names device ${route.dev}, which the snapshot does not have`);
   ctx.reroute = (p: Packet, why: string) => {
-    const r = af.routeOutput(p, oif);
+    const r = af.routeOutput(p, oif, 'me-harder');
     if ('fate' in r) return -EHOSTUNREACH;
     const l = links.get(r.dev);
     if (!l) return -EINVAL;
@@ -52,6 +52,8 @@ export function localOutRouted(af: InetFamily, pkt: Packet, first: Exclude<Outpu
   const lo = af.nf.hook(NF_INET_LOCAL_OUT, pkt, undefined, out, ctx);
   ctx.reroute = undefined;
   if (lo !== 1) return lo;
+  // dst_output of an xfrm blackhole or queue route: no POSTROUTING
+  if (route.xfrmHold !== undefined) return dropped('xfrm-policy', route.xfrmHold);
   ctx.gateway = route.gateway;
   const post = postRouting(af, pkt, undefined, out, ctx);
   if (post !== 1) return post;

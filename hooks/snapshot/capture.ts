@@ -66,7 +66,8 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
   { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
   // The IPsec policies and states (`-m policy`); `ip` prints them as text (it has no JSON for xfrm). Empty files say the node has none.
-  { file: 'xfrm-policy.txt', argv: [['ip', 'xfrm', 'policy', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
+  { file: 'xfrm-policy.txt', argv: [['ip', '-s', 'xfrm', 'policy', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
+  { file: 'xfrm-default.txt', argv: [['ip', 'xfrm', 'policy', 'getdefault']], optional: true, failureMeans: 'no default policies in the kernel or ip' },
   { file: 'xfrm-state.txt', argv: [['ip', 'xfrm', 'state', 'show']], optional: true, failureMeans: 'no xfrm in the kernel' },
   // The extended accounting objects (`-m nfacct`) with their counters and quotas, where the nfacct tool is installed.
   { file: 'nfacct.txt', argv: [['nfacct', 'list']], optional: true, omitEmpty: true, onlyWithTool: true, failureMeans: 'no nfnetlink_acct in the kernel' },

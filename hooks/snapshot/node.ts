@@ -10,6 +10,7 @@ import type { Backend } from '../../core/netfilter.js';
 import type { SocketTable } from './ss.js';
 import type { BridgeLevel } from './bridge.js';
 import type { IpvsConfig } from '../ipvs/index.js';
+import type { XfrmPolicies } from '../route/xfrm.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -79,6 +80,11 @@ export class Node implements RoutingNode {
   xfrmNoStates: boolean | undefined = undefined;
   /** The IPsec policies captured (xfrm-policy.txt): how many; undefined without the file. */
   xfrmPolicies: number | undefined = undefined;
+  /**
+   * The IPsec policies the packet path checks (hooks/route/xfrm.ts), when
+   * xfrm-policy.txt lists any and xfrm-state.txt none; undefined otherwise.
+   */
+  xfrm: XfrmPolicies | undefined = undefined;
   /** The extended accounting objects (nfacct.txt, `nfacct list`); undefined when the snapshot has none: `-m nfacct` is refused. */
   nfacct: { readonly file: string; readonly text: string } | undefined = undefined;
   /** The cttimeout policies (nfct-timeout.txt, `nfct list timeout`); undefined when the snapshot has none: `-j CT --timeout` is refused. */

@@ -23,7 +23,9 @@
  *                  match; the kernel cannot list them, so the user adds it)
  *   cgroup2.txt    the cgroup v2 tree's directories, one `/PATH` a line
  *                  (cgroup.ts): `-m cgroup --path` must name one of them
- *   xfrm-policy.txt, xfrm-state.txt   ip xfrm policy/state show (`-m policy`)
+ *   xfrm-policy.txt, xfrm-state.txt   ip -s xfrm policy show, ip xfrm state show (`-m policy`; a node
+ *                                     without states has its policies checked: hooks/route/xfrm.ts)
+ *   xfrm-default.txt                  ip xfrm policy getdefault
  *   nfacct.txt     nfacct list             the extended accounting objects (`-m nfacct`)
  *   nfct-timeout.txt  nfct list timeout    the cttimeout policies (`-j CT --timeout`)
  *   (the bridges and their ports come from ip-link.json's linkinfo)
@@ -31,6 +33,7 @@
  * Every problem is an NfvmError naming the file, the line and column (JSON
  * syntax, or the offending key for a value of the wrong shape) and the reason.
  */
+import { XfrmPolicies, parseXfrmDefaults, parseXfrmPolicies } from '../route/xfrm.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NfvmError } from '../../core/errors.js';
@@ -55,7 +58,7 @@ import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parse
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
-  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt', 'nfacct.txt', 'nfct-timeout.txt',
+  'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt', 'xfrm-default.txt', 'nfacct.txt', 'nfct-timeout.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -215,6 +218,13 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   if (xs !== undefined) node.xfrmNoStates = xs.trim() === '';
   // `ip xfrm policy show` starts each policy with its selector line, unindented
   if (xp !== undefined) node.xfrmPolicies = xp.split('\n').filter((l) => l !== '' && !/^\s/.test(l)).length;
+  // Without states no packet is transformed: the policies' checks are what the node does with them.
+  if (xp !== undefined && node.xfrmNoStates === true) {
+    const db = new XfrmPolicies(parseXfrmPolicies(xp, path('xfrm-policy.txt')));
+    const xd = files.get('xfrm-default.txt');
+    if (xd !== undefined) parseXfrmDefaults(xd, path('xfrm-default.txt'), db);
+    if (db.policies.length || db.defaultBlock.some((b) => b)) node.xfrm = db;
+  }
   const acct = files.get('nfacct.txt');
   if (acct !== undefined) node.nfacct = { file: path('nfacct.txt'), text: acct };
   const ctt = files.get('nfct-timeout.txt');

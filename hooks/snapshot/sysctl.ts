@@ -197,6 +197,16 @@ export class Sysctls {
     return this.num('net.netfilter.nf_conntrack_checksum') > 0;
   }
 
+  /** IN_DEV_ORCONF(dev, NOPOLICY): no xfrm policy check for packets received on dev (loopback's default is 1). */
+  disablePolicy(dev: string): boolean {
+    return this.orConf(dev, 'disable_policy');
+  }
+
+  /** IN_DEV_ORCONF(dev, NOXFRM): routes out of dev get DST_NOXFRM, no xfrm lookup (loopback's default is 1). */
+  disableXfrm(dev: string): boolean {
+    return this.orConf(dev, 'disable_xfrm');
+  }
+
   private orConf(dev: string, name: string): boolean {
     return this.allConf(4, name) > 0 || this.devConf(4, dev, name) > 0;
   }

@@ -2,10 +2,12 @@
  * The bundled CLI on the node's kernel objects a snapshot holds: `replay
  * --save nfacct` prints the accounting objects after a capture as `nfacct
  * list` does (a missing nfacct.txt refuses `-m nfacct`, exit 2), a
- * snapshot whose xfrm-policy.txt lists IPsec policies gets a note saying
- * their checks are not modelled (while `-m policy` runs: no state), and
+ * snapshot whose xfrm-policy.txt lists IPsec policies it does not check
+ * (IPv6 ones, or any beside states) gets a note saying so, and
  * `--cpu N` sets the CPU `-m cpu` reads.
  */
+import { xfrmPolicyNote } from '../../cli/model.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +27,8 @@ const RULES = [
 const NFACCT = '{ pkts = 00000000000000000000, bytes = 00000000000000000000 } = ssh;\n' +
   '{ pkts = 00000000000000000000, bytes = 00000000000000000000, quota = 00000000000000000002, mode = packet, overquota = no } = q;\n';
 const POLICY = 'src 192.0.2.0/24 dst 198.51.100.0/24 \n\tdir fwd action block priority 0 ptype main \n';
+const POLICY6 = 'src 2001:db8::/32 dst ::/0 \n\tdir out action block priority 0 ptype main \n';
+const STATE = 'src 192.0.2.1 dst 198.51.100.1\n\tproto esp spi 0x00001000 reqid 1 mode tunnel\n';
 
 let cli = '';
 let tmp = '';
@@ -71,12 +75,20 @@ describe('kernel objects of the snapshot on the command line', () => {
     expect(j.code).toBe(2);
   });
 
-  it('says that the IPsec policies of xfrm-policy.txt are not modelled', () => {
-    const dir = node('xfrm', { 'nfacct.txt': NFACCT, 'xfrm-state.txt': '', 'xfrm-policy.txt': POLICY });
-    const r = runCli(cli, ['replay', dir, '--pcap', pcap, '--json']);
-    expect(r.code, r.err).toBe(0);
-    expect((JSON.parse(r.out) as { summary: { notes: string[] } }).summary.notes).toContain(
-      `${dir}: xfrm-policy.txt lists 1 IPsec policy: the checks the kernel makes against them (a block policy, or one whose states do not exist, drops what it selects) are not modelled`);
+  it('checks the IPv4 IPsec policies of a node without states (no note); says what it does not model: IPv6 policies, a node with states', () => {
+    const notes = (extra: Record<string, string>, name: string): string[] => {
+      const r = runCli(cli, ['replay', node(name, { 'nfacct.txt': NFACCT, ...extra }), '--pcap', pcap, '--json']);
+      expect(r.code, r.err).toBe(0);
+      return (JSON.parse(r.out) as { summary: { notes: string[] } }).summary.notes.filter((n) => n.includes('xfrm'));
+    };
+    expect(notes({ 'xfrm-state.txt': '', 'xfrm-policy.txt': POLICY }, 'xfrm4')).toEqual([]);
+    const dir6 = join(tmp, 'xfrm6');
+    expect(notes({ 'xfrm-state.txt': '', 'xfrm-policy.txt': `${POLICY}${POLICY6}` }, 'xfrm6')).toEqual([
+      `${dir6}: xfrm-policy.txt lists 2 IPsec policies: the 1 IPv6 one is not checked (the IPv4 ones are: a block policy, or a required template without a state, drops what it selects)`]);
+    // beside states (where `-m policy` is refused, so the rules are left out of this node)
+    const dirS = node('xfrmS', { 'xfrm-state.txt': STATE, 'xfrm-policy.txt': POLICY, 'iptables-save.txt': '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' });
+    expect(xfrmPolicyNote(dirS, readSnapshot(dirS))).toBe(
+      `${dirS}: xfrm-policy.txt lists 1 IPsec policy and xfrm-state.txt lists states: the transforms and the checks the kernel makes against the policies are not modelled`);
   });
 });
 

@@ -361,11 +361,11 @@ export function replayCapture(model: NodeModel, pcap: string, iface: string): vo
  * port 9) and the capture's frames on eth0; the differences of its counters
  * from the kernel's (those of rules the model has), `label` first, counted into `tally`.
  */
-export function sentAndReplayed(snap: string, engine: EngineKind, pcap: string, kernel: ReadonlyMap<string, KernelCounter>, tally: { counters: number; agree: number; nonzero: number }, label: string): { model: NodeModel; diffs: string[] } {
+export function sentAndReplayed(snap: string, engine: EngineKind, pcap: string, kernel: ReadonlyMap<string, KernelCounter>, tally: { counters: number; agree: number; nonzero: number }, label: string, allChains = false): { model: NodeModel; diffs: string[] } {
   const model = buildNodeModel(readSnapshot(snap), { engine });
   model.send(specPacket(parseSpec('udp 10.0.0.1:40000 > 10.0.0.2:9 len 3 df from local')));
   replayCapture(model, pcap, 'eth0');
-  const mine = flattenCounters(model.rulesetWithCounters()!);
+  const mine = flattenCounters(model.rulesetWithCounters()!, allChains);
   const wanted = new Map([...kernel].filter(([k]) => mine.has(k)));
   return { model, diffs: counterDiffs(wanted, mine, tally).map((l) => `${label}${l}`) };
 }
