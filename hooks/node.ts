@@ -23,11 +23,13 @@ import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
 import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta, setSocket } from '../vm/packet.js';
 import { M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, SK_KERNEL, SK_NONE } from '../vm/layout.js';
-import { IP_CT_DIR_ORIGINAL, IP_CT_RELATED, IP_CT_RELATED_REPLY, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
+import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT, IPS_NAT_MASK, IPS_SRC_NAT, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
 import { registerOps, type NodeHookOps, type NodeRegistry } from './hook.js';
 import { nfCtSetClosing, type NfConntrack } from './conntrack/index.js';
+import { T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS } from './conntrack/tuple.js';
+import type { XfrmFlow } from './route/xfrm.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
@@ -275,6 +277,8 @@ export class NodeModel {
       if (this.conntrack6) nf6.ctNote = note;
     }
     this.inet4 = new Inet(node, nf4, IPV4);
+    const ct4 = this.conntrackModule?.ct;
+    if (this.inet4.xfrm && ct4) this.inet4.xfrm.natDecode = (pkt, fl) => xfrmNatDecode(ct4, pkt, fl);
     this.inet6 = new Inet(node, nf6, IPV6);
     if (node.bridge.bridges.size > 0) {
       // A bridge in the namespace: br_netfilter registers its hooks (brnf_device_event).
@@ -605,4 +609,32 @@ export function buildNodeModel(node: Node, opts: NodeModelOptions = {}): NodeMod
 /** Sets a captured frame's conntrack fields (NodeModel.captureCt). */
 export function captureCt(model: NodeModel, pkt: Packet): void {
   model.captureCt(pkt);
+}
+
+/**
+ * nf_nat_decode_session() / nf_nat_ipv4_decode_session(): the policy
+ * check's flow takes, where NAT changed them, the addresses (and ports of
+ * TCP, UDP, UDP-Lite, SCTP) of the conntrack's tuple in the packet's
+ * direction: the destination when the original direction was destination
+ * NATed (a reply: source NATed), the source for the other kind.
+ */
+function xfrmNatDecode(ct: NfConntrack, pkt: Packet, fl: XfrmFlow): void {
+  const e = pkt.meta[M_CT_ID]!;
+  const dir = pkt.meta[M_CT_DIR]!;
+  if (e < 0 || (dir !== IP_CT_DIR_ORIGINAL && dir !== IP_CT_DIR_REPLY) || fl.family !== 4) return;
+  const st = ct.status[e]!;
+  const t = ct.tuples;
+  const o = (2 * e + dir) * TUPLE_WORDS;
+  const proto = t[o + T_PROTO]! & 0xff;
+  const ports = proto === 6 || proto === 17 || proto === 136 || proto === 132;
+  let bit = dir === IP_CT_DIR_ORIGINAL ? IPS_DST_NAT : IPS_SRC_NAT;
+  if (st & bit) {
+    fl.daddr[0] = t[o + T_DST]! >>> 0;
+    if (ports) fl.dport = t[o + T_PORTS]! & 0xffff;
+  }
+  bit ^= IPS_NAT_MASK;
+  if (st & bit) {
+    fl.saddr[0] = t[o + T_SRC]! >>> 0;
+    if (ports) fl.sport = t[o + T_PORTS]! >>> 16;
+  }
 }

@@ -16,6 +16,7 @@
 import type { Link, Node } from '../snapshot/node.js';
 import { formatAddr } from '../route/addr.js';
 import type { FibResult } from '../route/types.js';
+import type { XfrmCheck } from '../route/xfrm.js';
 import { devWords, type DevWords, type Packet } from '../../vm/packet.js';
 import type { AnswerResult, DropReason, Fate, PathStep } from './fate.js';
 
@@ -310,6 +311,8 @@ export interface InetFamily {
   deliverBefore(pkt: Packet): Fate | undefined;
   /** ... and after it (IPv6: ipv6_frag_rcv holds a fragment once it passed INPUT). */
   deliverAfter(pkt: Packet): Fate | undefined;
+  /** The IPsec policy checks of the node (IPv4, a node without states), undefined without policies. */
+  readonly xfrm: XfrmCheck | undefined;
   /** The checks a locally sent packet's header gets before its output route. */
   localOutCheck(pkt: Packet): Fate | undefined;
   /** The output route of a locally generated packet (oif '' for none). */

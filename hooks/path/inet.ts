@@ -16,6 +16,7 @@ import type { InetFamily, InputRoute, Netfilter, OutputRoute, PathCtx, XfrmRouti
 import type { Fate } from './fate.js';
 import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, u32 } from './ipv4.js';
 import { Ipv4Route } from './ipv4-route.js';
+import { XfrmCheck } from '../route/xfrm.js';
 import { ip6ForwardPrepare, ip6InputDefrag, ip6LocalOutCheck, ip6OutputCheck, ip6RcvCore, words } from './ipv6.js';
 import { Ipv6Route } from './ipv6-route.js';
 
@@ -31,7 +32,7 @@ export interface FamilyFns {
   readonly ethertype: number;
   routing(node: Node): Routing;
   rcvCore(node: Node, pkt: Packet, dev: Link): Fate | undefined;
-  forwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate;
+  forwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate;
   deliverBefore(pkt: Packet): Fate | undefined;
   deliverAfter(pkt: Packet): Fate | undefined;
   localOutCheck(pkt: Packet): Fate | undefined;
@@ -102,6 +103,7 @@ export class Inet implements InetFamily {
   readonly rcvName: string;
   readonly ethertype: number;
   private readonly routing: Routing;
+  readonly xfrm: XfrmCheck | undefined;
 
   constructor(
     readonly node: Node,
@@ -112,6 +114,7 @@ export class Inet implements InetFamily {
     this.rcvName = fns.rcvName;
     this.ethertype = fns.ethertype;
     this.routing = fns.routing(node);
+    this.xfrm = node.xfrm !== undefined && fns.pf === NFPROTO_IPV4 ? new XfrmCheck(node.xfrm) : undefined;
     this.fwdFate = new LazyForwardedFate(fns);
   }
 
@@ -122,7 +125,7 @@ export class Inet implements InetFamily {
     return this.routing.routeInput(pkt, dev, ctx);
   }
   forwardPrepare(pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate {
-    return this.fns.forwardPrepare(this.node, pkt, dev, rt, ctx);
+    return this.fns.forwardPrepare(this.node, pkt, dev, rt, ctx, this.xfrm);
   }
   deliverBefore(pkt: Packet): Fate | undefined {
     return this.fns.deliverBefore(pkt);

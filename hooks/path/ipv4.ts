@@ -23,11 +23,8 @@ import type { Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED } from '../answer/wire.js';
 import { dropped, PKT_TYPES, type PathCtx } from './ctx.js';
-import { newXfrmFlow, xfrmFlow4, XFRM_POLICY_FWD, XFRM_POLICY_OUT } from '../route/xfrm.js';
+import { XFRM_POLICY_FWD, XFRM_POLICY_OUT, type XfrmCheck } from '../route/xfrm.js';
 import type { Fate } from './fate.js';
-
-/** The flow the forward path's policy checks fill. */
-const FWD_FLOW = newXfrmFlow();
 
 export function u32(d: Uint8Array, o: number): number {
   return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
@@ -72,25 +69,24 @@ export function ipLocalDeliverDefrag(pkt: Packet): Fate | undefined {
 }
 
 /** ip_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
-export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate {
+export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip_forward)`);
   if (m[M_SK] === SK_ASSIGNED) return dropped('has-socket', 'TPROXY gave the packet a local socket: it is not forwarded (ip_forward: skb->sk)');
-  const xfrm = node.xfrm;
   if (xfrm !== undefined) {
     // xfrm4_policy_check(NULL, XFRM_POLICY_FWD, skb): before the TTL is looked at; IPSKB_NOPOLICY from the input device
-    const why = xfrm.check(xfrmFlow4(pkt, rt.dev, false, FWD_FLOW), XFRM_POLICY_FWD, node.sysctl.disablePolicy(dev.name));
+    const why = xfrm.checkPacket(pkt, XFRM_POLICY_FWD, rt.dev, node.sysctl.disablePolicy(dev.name));
     if (why !== undefined) return dropped('xfrm-policy', `${why} (ip_forward: xfrm4_policy_check, FORWARD not reached)`);
   }
   if (d[nh + 8]! <= 1) {
     ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_TIME_EXCEEDED, 0, 0, dev, ctx);
     return dropped('ttl', `TTL ${d[nh + 8]} exceeded in transit (ICMP time exceeded sent, FORWARD not reached)`);
   }
-  if (xfrm !== undefined && (xfrm.count[XFRM_POLICY_OUT] !== 0 || xfrm.defaultBlock[XFRM_POLICY_OUT]) && !node.sysctl.disableXfrm(rt.dev)) {
+  if (xfrm !== undefined && (xfrm.db.count[XFRM_POLICY_OUT] !== 0 || xfrm.db.defaultBlock[XFRM_POLICY_OUT]) && !node.sysctl.disableXfrm(rt.dev)) {
     // xfrm4_route_forward(): xfrm_lookup(XFRM_LOOKUP_QUEUE) on the forward route
-    const out = xfrm.lookupOut(xfrmFlow4(pkt, rt.dev, false, FWD_FLOW), node.links.get(rt.dev)?.loopback === true);
+    const out = xfrm.lookupOutPacket(pkt, rt.dev, node.links.get(rt.dev)?.loopback === true);
     const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
     if (out.verdict === 'eperm') return dropped('xfrm-policy', `${what} blocks it (xfrm4_route_forward, FORWARD not reached)`);
     if (out.verdict === 'nostate') {

@@ -8,9 +8,9 @@
  * takes it: a listening socket, or an answer.
  */
 import type { Link } from '../snapshot/node.js';
-import { NF_INET_LOCAL_IN, NFPROTO_IPV4 } from '../../core/netfilter.js';
+import { NF_INET_LOCAL_IN } from '../../core/netfilter.js';
 import { M_NHOFF } from '../../vm/layout.js';
-import { newXfrmFlow, xfrmFlow4, XFRM_POLICY_IN } from '../route/xfrm.js';
+import { XFRM_POLICY_IN } from '../route/xfrm.js';
 import type { Packet } from '../../vm/packet.js';
 import { dropped, type Cast, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
@@ -22,20 +22,17 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
   if (r !== 1) return r;
   const after = af.deliverAfter(pkt);
   if (after) return after;
-  const xfrm = af.pf === NFPROTO_IPV4 ? af.node.xfrm : undefined;
+  const xfrm = af.xfrm;
   if (xfrm !== undefined) {
     // the protocol's xfrm4_policy_check(XFRM_POLICY_IN) (tcp_v4_rcv, udp, icmp_rcv, ip_protocol_deliver_rcu) before it
     // answers or queues; flowi_oif: the local route's device; IPSKB_NOPOLICY from the input device
-    const why = xfrm.check(xfrmFlow4(pkt, localRouteDev(af, pkt), false, IN_FLOW), XFRM_POLICY_IN, af.node.sysctl.disablePolicy(dev.name));
+    const why = xfrm.checkPacket(pkt, XFRM_POLICY_IN, localRouteDev(af, pkt), af.node.sysctl.disablePolicy(dev.name));
     if (why !== undefined) return dropped('xfrm-policy', `${why} (after INPUT: the protocol's xfrm4_policy_check; no socket, no answer)`);
   }
   const l4 = ctx.stack?.transportRcv(af.pf, pkt, dev, cast, ctx);
   if (l4?.note && !ctx.quiet) ctx.steps.push({ kind: 'check', text: l4.note });
   return { kind: 'delivered', addr: af.daddr(pkt), dev: dev.name, cast, socket: l4?.socket, l4: l4?.note ?? '' };
 }
-
-/** The flow the local delivery's policy check fills. */
-const IN_FLOW = newXfrmFlow();
 
 /** skb_dst(skb)->dev of a local input route: the device holding the destination address (lo for none). */
 function localRouteDev(af: InetFamily, pkt: Packet): string {

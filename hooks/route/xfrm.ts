@@ -177,6 +177,33 @@ export class XfrmPolicies {
   }
 }
 
+/**
+ * One node model's checks over the node's policies: the flow it fills and
+ * the NAT core's view (nf_nat_decode_session: the addresses and ports of
+ * the conntrack's tuple in the packet's direction, where NAT changed them),
+ * which the model sets when it tracks connections.
+ */
+export class XfrmCheck {
+  natDecode: ((pkt: Packet, fl: XfrmFlow) => void) | undefined = undefined;
+  private readonly fl = newXfrmFlow();
+
+  constructor(readonly db: XfrmPolicies) {}
+
+  /** __xfrm_policy_check2() for an IPv4 packet (dir IN or FWD; `oif`: skb_dst's device; `noPolicy`: IPSKB_NOPOLICY). */
+  checkPacket(pkt: Packet, dir: number, oif: string, noPolicy: boolean): string | undefined {
+    const db = this.db;
+    if ((db.count[dir] === 0 && !db.defaultBlock[dir]) || noPolicy) return undefined;
+    const fl = xfrmFlow4(pkt, oif, false, this.fl);
+    this.natDecode?.(pkt, fl);
+    return db.check(fl, dir, false);
+  }
+
+  /** xfrm_decode_session() (no NAT view) and the OUT lookup (xfrm4_route_forward). */
+  lookupOutPacket(pkt: Packet, oif: string, loopback: boolean): { verdict: 'pass' | 'eperm' | 'nostate'; policy: XfrmPolicy | undefined } {
+    return this.db.lookupOut(xfrmFlow4(pkt, oif, false, this.fl), loopback);
+  }
+}
+
 /** addr4_match / addr_match: the first `len` bits of a and b agree. */
 function prefixMatch(a: Uint32Array, b: Uint32Array, len: number): boolean {
   let i = 0;

@@ -1,14 +1,18 @@
 /**
- * -m policy against the kernel (Linux 6.18) on a node without IPsec states,
- * both backends, with no IPsec policy and with policies that select other
- * traffic: the snapshot's `ip xfrm state` list is empty, so no packet has a
- * sec_path or an xfrm bundle, and policy_mt()
- * answers `--pol none` true and `--pol ipsec` false whatever the elements
- * ask. Counting rules of both directions and both kinds, with elements,
- * `--strict` and `--next`, in every chain that takes them; frames injected
- * from the sender (delivered and forwarded) and datagrams the node sends.
- * Every counter of `iptables-*-save -c` is compared with the node model's,
- * both engines.
+ * -m policy and the IPsec policies against the kernel (Linux 6.18) on a
+ * node without IPsec states, both backends: no policy, policies that select
+ * other traffic, policies that select the test's packets (a fwd block, an
+ * out policy with a required template on a forwarded flow, an in one on a
+ * delivered flow, one on the node's own datagrams, an out block for ICMP)
+ * and policies that select destination-NATed packets. With no state no
+ * packet has a sec_path or an xfrm bundle, so policy_mt() answers `--pol
+ * none` true and `--pol ipsec` false whatever the elements ask; what the
+ * policies drop never reaches the later chains. Counting rules of both
+ * directions and both kinds, with elements, `--strict` and `--next`, in
+ * every chain that takes them; frames injected from the sender (delivered
+ * and forwarded) and datagrams the node sends. Every counter of
+ * `iptables-*-save -c`, OUTPUT and POSTROUTING included, is compared with
+ * the node model's, both engines.
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -67,6 +71,23 @@ const SELECTING = [
   'src 10.0.0.1/32 dst 10.0.0.2/32 proto icmp dir out priority 5 action block',
 ];
 
+/**
+ * The policy check sees a NATed packet as it came in (nf_nat_decode_session):
+ * frame 3 is destination NATed from 10.9.0.7 to 10.9.0.17 in PREROUTING, and
+ * a fwd policy blocking 10.9.0.17 does not select it (one blocking 10.9.0.7
+ * would); frame 4 to 10.9.0.18 is blocked by the fwd policy of its own
+ * address, and its out policy (xfrm4_route_forward decodes the packet as it
+ * is) is the one of the new address.
+ */
+const NAT_RULES = ['*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+  '-A PREROUTING -d 10.9.0.7/32 -p udp -j DNAT --to-destination 10.9.0.17', '-A PREROUTING -d 10.9.0.8/32 -p tcp -j DNAT --to-destination 10.9.0.18',
+  'COMMIT', ''].join('\n');
+const NAT_POLICIES = [
+  'src 10.0.0.2/32 dst 10.9.0.17/32 proto udp dir fwd action block',
+  'src 10.0.0.2/32 dst 10.9.0.8/32 proto tcp dir fwd action block',
+  'src 10.0.0.2/32 dst 10.9.0.18/32 proto tcp dir out action block',
+];
+
 const link = `iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.node}`;
 const FRAMES = [
   `udp 10.0.0.2:5000 > 10.0.0.1:9 len 4 ${link}`, `tcp 10.0.0.2:5001 > 10.0.0.1:22 syn ${link}`,
@@ -76,8 +97,9 @@ const FRAMES = [
 describe.skipIf(SKIP)('-m policy against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it.each([['none'], ['other traffic'], ['the test\'s packets']] as const)('a node without IPsec states (policies selecting: %s): --pol none matches, --pol ipsec does not, in every chain; the policies drop what they select (both engines, both backends)', async (which) => {
-    const policies = which === 'none' ? [] : which === 'other traffic' ? POLICIES : SELECTING;
+  it.each([['none'], ['other traffic'], ['the test\'s packets'], ['NATed packets']] as const)('a node without IPsec states (policies selecting: %s): --pol none matches, --pol ipsec does not, in every chain; the policies drop what they select (both engines, both backends)', async (which) => {
+    const policies = which === 'none' ? [] : which === 'other traffic' ? POLICIES : which === 'NATed packets' ? NAT_POLICIES : SELECTING;
+    const rules = which === 'NATed packets' ? `${RULES}${NAT_RULES}` : RULES;
     const pcap = join(tmp, 'frames.pcap');
     writeFileSync(pcap, writePcap(FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { linktype: LINKTYPE_ETHERNET }));
     const diffs: string[] = [];
@@ -91,14 +113,14 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
           const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
           expect(added.stderr, pol).toBe('');
         }
-        const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], RULES);
-        expect(load.stderr, RULES).toBe('');
+        const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], rules);
+        expect(load.stderr, rules).toBe('');
         const snap = join(tmp, `snap-${backend}-${which[0]}`);
         captureSnapshot(snap, nsSnapshotRunner(ns.n));
         expect(existsSync(join(snap, 'xfrm-policy.txt')) && existsSync(join(snap, 'xfrm-state.txt'))).toBe(true);
         expect(readFileSync(join(snap, 'xfrm-state.txt'), 'utf8').trim()).toBe('');
         expect(readSnapshot(snap).xfrmPolicies).toBe(policies.length);
-        writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${RULES}`);
+        writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${rules}`);
         const sent = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', "printf 'xyz' > /dev/udp/10.0.0.2/9"]);
         if (sent.code !== 0) throw new Error(`send: ${sent.stderr}`);
         const kernel = await injectAndCount(ns, pcap, backend);
@@ -114,6 +136,6 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
     console.log(`-m policy against the kernel (policies selecting ${which}, no state): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     // per backend and engine: the 6 `--pol none` rules (chains and directions) and the policies of PREROUTING, INPUT and FORWARD
     // (the `--pol none` rules of FORWARD see none of the test's forwarded frames when the policies drop them)
-    expect(tally.nonzero).toBe(2 * 2 * (which === 'the test\'s packets' ? 8 : 14));
+    expect(tally.nonzero).toBe(2 * 2 * (which === 'the test\'s packets' ? 8 : which === 'NATed packets' ? 20 : 14));
   }, 120_000);
 });
