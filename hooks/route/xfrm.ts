@@ -7,7 +7,9 @@
  *                           xfrm_policy_lookup (sub policies first, then main; the
  *                           lowest priority wins, ties to the policy inserted first),
  *                           __xfrm_policy_check (block: reject; allow: every template
- *                           must be found in the sec_path unless optional),
+ *                           must be found in the sec_path unless optional;
+ *                           xfrm_in_fwd_icmp: a forwarded ICMP error no policy
+ *                           selects takes the fwd policy of the flow it quotes),
  *                           xfrm_lookup_with_ifid / xfrm_expand_policies /
  *                           xfrm_tmpl_resolve_one (block: -EPERM; a required template
  *                           without a state: -EAGAIN, and with net.core.xfrm_larval_drop
@@ -17,8 +19,14 @@
  *                           xfrm_flowi_sport/dport (ICMP type and code, the GRE key's halves),
  *                           xfrm_route_forward
  *
+ *   net/netfilter/nf_nat_proto.c nf_nat_ipv4_decode_session (the checks see a NATed
+ *                           packet's addresses as its conntrack tuple has them)
+ *
  * A node with states is not modelled here (no transform, no sec_path): its
- * packets could be encapsulated or decapsulated.
+ * packets could be encapsulated or decapsulated. Nor are socket policies
+ * (setsockopt IP_XFRM_POLICY: not in any dump), security contexts (refused)
+ * and the IPv6 paths (the policies are read; trace and replay say they are
+ * not checked).
  *
  * The policies come from `ip -s xfrm policy show` (each policy's index
  * orders equal priorities as the kernel's insertion order does) or from
@@ -148,6 +156,11 @@ export class XfrmPolicies {
     // the main policy beside a sub one is looked up as XFRM_POLICY_IN, whatever the direction
     const pols = this.pols(fl, dir, XFRM_POLICY_IN);
     if (pols.length === 0) return this.defaultBlock[dir] ? `no ${XFRM_DIR_NAMES[dir]} policy and the default ${XFRM_DIR_NAMES[dir]} policy blocks` : undefined;
+    return this.judge(pols, dir);
+  }
+
+  /** The rest of __xfrm_policy_check once its policies are found: a block one rejects; so does a required template (no sec_path). */
+  judge(pols: readonly XfrmPolicy[], dir: number): string | undefined {
     const p = pols[0]!;
     if (p.block || pols.some((q) => q.block)) return `${XFRM_DIR_NAMES[dir]} policy "${p.text}" blocks`;
     const required = pols.flatMap((q) => q.tmpls).find((t) => !t.optional);
@@ -186,15 +199,34 @@ export class XfrmPolicies {
 export class XfrmCheck {
   natDecode: ((pkt: Packet, fl: XfrmFlow) => void) | undefined = undefined;
   private readonly fl = newXfrmFlow();
+  private readonly fl1 = newXfrmFlow();
 
   constructor(readonly db: XfrmPolicies) {}
 
-  /** __xfrm_policy_check2() for an IPv4 packet (dir IN or FWD; `oif`: skb_dst's device; `noPolicy`: IPSKB_NOPOLICY). */
+  /**
+   * __xfrm_policy_check2() for an IPv4 packet (dir IN or FWD; `oif`:
+   * skb_dst's device; `noPolicy`: IPSKB_NOPOLICY). A forwarded ICMP error
+   * no policy selects is checked against the fwd policy of the packet it
+   * quotes, reversed (xfrm_in_fwd_icmp).
+   */
   checkPacket(pkt: Packet, dir: number, oif: string, noPolicy: boolean): string | undefined {
     const db = this.db;
     if ((db.count[dir] === 0 && !db.defaultBlock[dir]) || noPolicy) return undefined;
     const fl = xfrmFlow4(pkt, oif, false, this.fl);
     this.natDecode?.(pkt, fl);
+    if (dir === XFRM_POLICY_FWD && fl.proto === IPPROTO_ICMP && (fl.sport === 3 || fl.sport === 11) && db.lookup(fl, dir) === undefined) {
+      const d = pkt.data;
+      const nh = pkt.meta[M_NHOFF]!;
+      const inner = nh + (d[nh]! & 0x0f) * 4 + 8;
+      const end = pkt.meta[M_END]!;
+      // xfrm_icmp_flow_decode: the quoted header reversed, the outer flow's oif and mark, the NAT view
+      if (inner + 20 <= end && d[inner]! >> 4 === 4) {
+        const fl1 = xfrmFlow4At(d, inner, end, fl.mark, oif, true, this.fl1);
+        this.natDecode?.(pkt, fl1);
+        const p = db.lookup(fl1, XFRM_POLICY_FWD);
+        if (p !== undefined) return db.judge(p.sub && !p.block ? [p, ...optional(db.lookupType(fl, XFRM_POLICY_IN, false))] : [p], dir);
+      }
+    }
     return db.check(fl, dir, false);
   }
 
@@ -202,6 +234,10 @@ export class XfrmCheck {
   lookupOutPacket(pkt: Packet, oif: string, loopback: boolean): { verdict: 'pass' | 'eperm' | 'nostate'; policy: XfrmPolicy | undefined } {
     return this.db.lookupOut(xfrmFlow4(pkt, oif, false, this.fl), loopback);
   }
+}
+
+function optional<T>(x: T | undefined): T[] {
+  return x === undefined ? [] : [x];
 }
 
 /** addr4_match / addr_match: the first `len` bits of a and b agree. */

@@ -3,8 +3,9 @@
  * node without IPsec states, both backends: no policy, policies that select
  * other traffic, policies that select the test's packets (a fwd block, an
  * out policy with a required template on a forwarded flow, an in one on a
- * delivered flow, one on the node's own datagrams, an out block for ICMP)
- * and policies that select destination-NATed packets. With no state no
+ * delivered flow, one on the node's own datagrams, an out block for ICMP,
+ * a fwd policy of the flow a forwarded ICMP error quotes) and policies that
+ * select destination-NATed packets. With no state no
  * packet has a sec_path or an xfrm bundle, so policy_mt() answers `--pol
  * none` true and `--pol ipsec` false whatever the elements ask; what the
  * policies drop never reaches the later chains. Counting rules of both
@@ -26,7 +27,7 @@ import { injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { encodeSpec, inetChecksum, parseSpec } from '../../hooks/input/spec.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('-m policy against the kernel', TOOLS);
@@ -69,6 +70,7 @@ const SELECTING = [
   'src 10.0.0.2/32 dst 10.0.0.1/32 proto tcp dport 22 dir in tmpl proto esp mode transport',
   'src 10.0.0.1/32 dst 10.0.0.2/32 proto udp dir out tmpl proto esp mode transport',
   'src 10.0.0.1/32 dst 10.0.0.2/32 proto icmp dir out priority 5 action block',
+  'src 10.0.0.2/32 dst 10.9.0.9/32 proto udp dport 53 dir fwd action block',
 ];
 
 /**
@@ -88,6 +90,28 @@ const NAT_POLICIES = [
   'src 10.0.0.2/32 dst 10.9.0.18/32 proto tcp dir out action block',
 ];
 
+/**
+ * Frame 5: a port unreachable from the sender to 10.9.0.9 (forwarded back
+ * out eth0) about a datagram 10.9.0.9:53 > 10.0.0.2:5000. No policy selects
+ * it; the fwd policy of the datagram's flow reversed does (xfrm_in_fwd_icmp).
+ */
+function icmpErrorFrame(): Uint8Array {
+  const ip = (src: number[], dst: number[], proto: number, len: number): number[] => {
+    const h = [0x45, 0, len >> 8, len & 255, 0, 1, 0, 0, 64, proto, 0, 0, ...src, ...dst];
+    const c = inetChecksum(Uint8Array.from(h));
+    h[10] = c >> 8;
+    h[11] = c & 255;
+    return h;
+  };
+  const quoted = [...ip([10, 9, 0, 9], [10, 0, 0, 2], 17, 32), 0, 53, 0x13, 0x88, 0, 12, 0, 0];
+  const icmp = [3, 3, 0, 0, 0, 0, 0, 0, ...quoted];
+  const c = inetChecksum(Uint8Array.from(icmp));
+  icmp[2] = c >> 8;
+  icmp[3] = c & 255;
+  const mac = (m: string): number[] => m.split(':').map((x) => parseInt(x, 16));
+  return Uint8Array.from([...mac(MAC.node), ...mac(MAC.sender), 8, 0, ...ip([10, 0, 0, 2], [10, 9, 0, 9], 1, 20 + icmp.length), ...icmp]);
+}
+
 const link = `iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.node}`;
 const FRAMES = [
   `udp 10.0.0.2:5000 > 10.0.0.1:9 len 4 ${link}`, `tcp 10.0.0.2:5001 > 10.0.0.1:22 syn ${link}`,
@@ -101,7 +125,7 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
     const policies = which === 'none' ? [] : which === 'other traffic' ? POLICIES : which === 'NATed packets' ? NAT_POLICIES : SELECTING;
     const rules = which === 'NATed packets' ? `${RULES}${NAT_RULES}` : RULES;
     const pcap = join(tmp, 'frames.pcap');
-    writeFileSync(pcap, writePcap(FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { linktype: LINKTYPE_ETHERNET }));
+    writeFileSync(pcap, writePcap([...FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { data: icmpErrorFrame() }], { linktype: LINKTYPE_ETHERNET }));
     const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     for (const backend of ['legacy', 'nft'] as const) {
