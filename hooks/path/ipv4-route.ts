@@ -453,11 +453,11 @@ export class Ipv4Route {
   private xfrmOutput(xfrm: XfrmPolicies, pkt: Packet, r: Exclude<OutputRoute, { fate: Fate }>, how: XfrmRouting): OutputRoute {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
-    // ip_route_output_flow looks the policies up only for a flow with a protocol; DST_NOXFRM: the device's disable_xfrm
-    if ((how === 'flow' && d[nh + 9] === 0) || this.node.sysctl.disableXfrm(r.dev)) return r;
+    // ip_route_output_flow looks the policies up only for a flow with a protocol
+    if (how === 'flow' && d[nh + 9] === 0) return r;
     const loopback = this.node.links.get(r.dev)?.loopback === true;
-    const fl = xfrmFlow4(pkt, r.dev, false, this.xfrmFlow);
-    const out = xfrm.lookupOut(fl, loopback);
+    // DST_NOXFRM (the device's disable_xfrm): no policy lookup, the default out policy still applies (xfrm_lookup_with_ifid: nopol)
+    const out = this.node.sysctl.disableXfrm(r.dev) ? xfrm.lookupOut(undefined, loopback) : xfrm.lookupOut(xfrmFlow4(pkt, r.dev, false, this.xfrmFlow), loopback);
     if (how === 'icmp') return this.icmpXfrm(xfrm, pkt, r, out.verdict, loopback);
     if (out.verdict === 'pass') return r;
     const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
@@ -486,10 +486,11 @@ export class Ipv4Route {
     const end = pkt.meta[M_END]!;
     if (inner + 20 > end) return first === 'pass' ? r : no('an out policy blocks it');
     const fl = xfrmFlow4At(d, inner, end, pkt.meta[M_MARK]! >>> 0, r.dev, true, this.xfrmFlow);
-    const rev = xfrm.lookupOut(fl, loopback);
-    if (rev.policy === undefined || !rev.policy.icmp) return first === 'pass' ? r : no('an out policy blocks it');
-    if (rev.verdict === 'eperm') return no(`out policy "${rev.policy.text}" blocks the quoted flow`);
-    if (rev.verdict === 'nostate') return first === 'pass' ? r : no('an out policy blocks it');
+    const rev = xfrm.lookupOut(this.node.sysctl.disableXfrm(r.dev) ? undefined : fl, loopback);
+    // no policy: the default out policy's EPERM fails the error, else ENOENT; a policy without `flag icmp`: ENOENT
+    // (or, needing a state, EREMOTE first); either leaves the first route
+    if (rev.verdict === 'eperm' && (rev.policy === undefined || rev.policy.icmp)) return no(rev.policy ? `out policy "${rev.policy.text}" blocks the quoted flow` : 'the default out policy blocks it');
+    if (rev.policy === undefined || !rev.policy.icmp || rev.verdict === 'nostate') return first === 'pass' ? r : no('an out policy blocks it');
     return r;
   }
 

@@ -174,10 +174,11 @@ export class XfrmPolicies {
    * needed), 'eperm' (a block policy, or none and the default blocks),
    * 'nostate' (a required template finds no state: -EAGAIN, and -EREMOTE
    * with larval drop). `loopback`: the route's device is a loopback
-   * (the default policy does not apply to it).
+   * (the default policy does not apply to it). No flow: a route with
+   * DST_NOXFRM, only the default policy.
    */
-  lookupOut(fl: XfrmFlow, loopback: boolean): { verdict: 'pass' | 'eperm' | 'nostate'; policy: XfrmPolicy | undefined } {
-    if (this.count[XFRM_POLICY_OUT] !== 0) {
+  lookupOut(fl: XfrmFlow | undefined, loopback: boolean): { verdict: 'pass' | 'eperm' | 'nostate'; policy: XfrmPolicy | undefined } {
+    if (fl !== undefined && this.count[XFRM_POLICY_OUT] !== 0) {
       const pols = this.pols(fl, XFRM_POLICY_OUT, XFRM_POLICY_OUT);
       if (pols.length) {
         const p = pols[0]!;

@@ -4,8 +4,9 @@
  * other traffic, policies that select the test's packets (a fwd block, an
  * out policy with a required template on a forwarded flow, an in one on a
  * delivered flow, one on the node's own datagrams, an out block for ICMP,
- * a fwd policy of the flow a forwarded ICMP error quotes) and policies that
- * select destination-NATed packets. With no state no
+ * a fwd policy of the flow a forwarded ICMP error quotes), policies that
+ * select destination-NATed packets, and none with the default policies
+ * blocking (`ip xfrm policy setdefault`). With no state no
  * packet has a sec_path or an xfrm bundle, so policy_mt() answers `--pol
  * none` true and `--pol ipsec` false whatever the elements ask; what the
  * policies drop never reaches the later chains. Counting rules of both
@@ -121,15 +122,15 @@ const FRAMES = [
 describe.skipIf(SKIP)('-m policy against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it.each([['none'], ['other traffic'], ['the test\'s packets'], ['NATed packets']] as const)('a node without IPsec states (policies selecting: %s): --pol none matches, --pol ipsec does not, in every chain; the policies drop what they select (both engines, both backends)', async (which) => {
-    const policies = which === 'none' ? [] : which === 'other traffic' ? POLICIES : which === 'NATed packets' ? NAT_POLICIES : SELECTING;
+  it.each([['none'], ['other traffic'], ['the test\'s packets'], ['NATed packets'], ['none (default block)']] as const)('a node without IPsec states (policies selecting: %s): --pol none matches, --pol ipsec does not, in every chain; the policies drop what they select (both engines, both backends)', async (which) => {
+    const policies = which === 'none' || which === 'none (default block)' ? [] : which === 'other traffic' ? POLICIES : which === 'NATed packets' ? NAT_POLICIES : SELECTING;
     const rules = which === 'NATed packets' ? `${RULES}${NAT_RULES}` : RULES;
     const pcap = join(tmp, 'frames.pcap');
     writeFileSync(pcap, writePcap([...FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { data: icmpErrorFrame() }], { linktype: LINKTYPE_ETHERNET }));
     const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     for (const backend of ['legacy', 'nft'] as const) {
-      const ns = { s: `nfvm-ps-${backend[0]}${which[0]}-${id}`, n: `nfvm-pn-${backend[0]}${which[0]}-${id}` };
+      const ns = { s: `nfvm-ps-${backend[0]}${which.length % 10}${which[0]}-${id}`, n: `nfvm-pn-${backend[0]}${which.length % 10}${which[0]}-${id}` };
       try {
         // 10.9.0.0/16 is forwarded back out eth0 to the sender
         senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
@@ -137,16 +138,21 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
           const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
           expect(added.stderr, pol).toBe('');
         }
+        if (which === 'none (default block)') {
+          const set = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'setdefault', 'in', 'block', 'fwd', 'block', 'out', 'block']);
+          expect(set.stderr).toBe('');
+        }
         const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], rules);
         expect(load.stderr, rules).toBe('');
-        const snap = join(tmp, `snap-${backend}-${which[0]}`);
+        const snap = join(tmp, `snap-${backend}-${which.length}${which[0]}`);
         captureSnapshot(snap, nsSnapshotRunner(ns.n));
         expect(existsSync(join(snap, 'xfrm-policy.txt')) && existsSync(join(snap, 'xfrm-state.txt'))).toBe(true);
         expect(readFileSync(join(snap, 'xfrm-state.txt'), 'utf8').trim()).toBe('');
         expect(readSnapshot(snap).xfrmPolicies).toBe(policies.length);
         writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${rules}`);
         const sent = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', "printf 'xyz' > /dev/udp/10.0.0.2/9"]);
-        if (sent.code !== 0) throw new Error(`send: ${sent.stderr}`);
+        // the default out policy blocks the node's own datagram: the send fails with EPERM
+        if ((sent.code !== 0) !== (which === 'none (default block)')) throw new Error(`send: ${sent.code} ${sent.stderr}`);
         const kernel = await injectAndCount(ns, pcap, backend);
         for (const engine of ['vm', 'reference'] as const) {
           diffs.push(...sentAndReplayed(snap, engine, pcap, kernel, tally, `${backend} ${engine}`, true).diffs);
@@ -160,6 +166,6 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
     console.log(`-m policy against the kernel (policies selecting ${which}, no state): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     // per backend and engine: the 6 `--pol none` rules (chains and directions) and the policies of PREROUTING, INPUT and FORWARD
     // (the `--pol none` rules of FORWARD see none of the test's forwarded frames when the policies drop them)
-    expect(tally.nonzero).toBe(2 * 2 * (which === 'the test\'s packets' ? 8 : which === 'NATed packets' ? 20 : 14));
+    expect(tally.nonzero).toBe(2 * 2 * { 'none': 14, 'other traffic': 14, 'the test\'s packets': 8, 'NATed packets': 20, 'none (default block)': 5 }[which]);
   }, 120_000);
 });
