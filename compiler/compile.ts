@@ -142,7 +142,8 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   // Chains first (the builder numbers them in declaration order).
   declareChains(b, table.chains.values(), BUILTIN_HOOK, wrap, chainNames);
   for (const ch of table.chains.values()) {
-    const into = ch.builtin && wrap ? bodyChain(ch.name) : ch.name;
+    // the chain's index, looked up once and not per rule
+    const into = b.chainIndex(ch.builtin && wrap ? bodyChain(ch.name) : ch.name)!;
     if (ch.builtin && wrap) counters = wrapBuiltin(b, ch, rules, counters);
     const runs = optimize ? findRuns(ch.rules, rs.family) : [];
     let run = 0;
