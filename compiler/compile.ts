@@ -178,9 +178,10 @@ const zero = (a: Uint8Array | undefined): boolean => a === undefined || a.every(
 
 /** No IP part and no match (ipt_entry's unconditional()). */
 export function unconditional(r: Rule): boolean {
+  // the matches and scalars first: an address's bytes may be made when asked for (a Uint8Array per call)
   return (
-    zero(r.src?.addr) && zero(r.src?.mask) && zero(r.dst?.addr) && zero(r.dst?.mask) && !r.invSrc && !r.invDst &&
-    r.iif === '' && r.oif === '' && !r.invIif && !r.invOif && r.proto === 0 && !r.invProto && !r.frag && !r.invFrag &&
-    r.matches.length === 0
+    r.matches.length === 0 && r.iif === '' && r.oif === '' && !r.invIif && !r.invOif && r.proto === 0 && !r.invProto &&
+    !r.frag && !r.invFrag && !r.invSrc && !r.invDst &&
+    zero(r.src?.mask) && zero(r.src?.addr) && zero(r.dst?.mask) && zero(r.dst?.addr)
   );
 }

@@ -286,7 +286,7 @@ export class ProgramBuilder implements Emitter {
           const shift = fx[k * FX.WORDS + FX.SHIFT]!;
           if (shift < 0) words[at] = idx;
           else {
-            if (idx + 1 >= 2 ** (32 - shift)) throw new VmError(`chain ${this.chains[idx]!.name}: index ${idx} too large for a packed reference`);
+            if (idx + 1 > 0xffffffff >>> shift) throw new VmError(`chain ${this.chains[idx]!.name}: index ${idx} too large for a packed reference`);
             words[at] = words[at]! | ((idx + 1) << shift);
           }
         }
