@@ -115,7 +115,7 @@ export class ProgramBuilder implements Emitter {
     let i = this.chainByName.get(name);
     if (i !== undefined && this.chains[i]!.defined) throw new VmError(`chain ${name} declared twice`);
     if (opts.policy !== undefined && opts.policy !== NF_ACCEPT && opts.policy !== NF_DROP) throw new VmError(`chain ${name}: policy must be NF_ACCEPT or NF_DROP`);
-    if (i === undefined) i = this.ref(name);
+    if (i === undefined) i = this.add(name);
     const c = this.chains[i]!;
     c.defined = true;
     c.policy = opts.policy ?? -1;
@@ -325,12 +325,15 @@ export class ProgramBuilder implements Emitter {
   }
 
   private ref(name: string): number {
-    let i = this.chainByName.get(name);
-    if (i === undefined) {
-      i = this.chains.length;
-      this.chains.push({ name, defined: false, hook: -1, policy: -1, rules: [] });
-      this.chainByName.set(name, i);
-    }
+    const i = this.chainByName.get(name);
+    return i === undefined ? this.add(name) : i;
+  }
+
+  /** A chain not seen before (its name not in chainByName). */
+  private add(name: string): number {
+    const i = this.chains.length;
+    this.chains.push({ name, defined: false, hook: -1, policy: -1, rules: [] });
+    this.chainByName.set(name, i);
     return i;
   }
 }
