@@ -121,17 +121,36 @@ function parsePorts(arg: string, portok: boolean, r: NatRangeData): void {
 
 /** glibc inet_pton(AF_INET): exactly four decimal parts 0..255 without leading zeros. */
 function inetPton4(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
+  // scanned once, character by character (one DNAT per kube-proxy endpoint: no split, no regex)
+  const b = PTON4;
+  let part = 0;
+  let digits = 0;
+  let v = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || v > 255 || part >= 4) return undefined;
+      b[part++] = v;
+      digits = 0;
+      v = 0;
+    } else if (c >= 48 && c <= 57) {
+      // at most three digits, and no leading zero
+      if (digits === 3 || (digits === 1 && v === 0)) return undefined;
+      v = v * 10 + (c - 48);
+      digits++;
+    } else {
+      return undefined;
+    }
+  }
+  if (part !== 4) return undefined;
   // kept by the rule: a view on the shared slab rather than a buffer of its own
   const out = addrBytes(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) return undefined;
-    out[i] = Number(p);
-  }
+  out.set(b);
   return out;
 }
+
+/** inetPton4()'s parts while it scans. */
+const PTON4 = new Uint8Array(4);
 
 function inetPton(family: Family, s: string): Uint8Array | undefined {
   if (family === 'ip') return inetPton4(s);
