@@ -141,6 +141,9 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
 
   // Chains first (the builder numbers them in declaration order).
   declareChains(b, table.chains.values(), BUILTIN_HOOK, wrap, chainNames);
+  let nrules = 0;
+  for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? 2 : 0);
+  b.expectRules(nrules);
   for (const ch of table.chains.values()) {
     // the chain's index, looked up once and not per rule
     const into = b.chainIndex(ch.builtin && wrap ? bodyChain(ch.name) : ch.name)!;

@@ -123,6 +123,11 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 
+  /** Room for `n` more rules' bookkeeping at once (a compiler that knows its rule count). */
+  expectRules(n: number): void {
+    if (this.nrules === 0) this.ruleInfo = new Words(n * RI.WORDS);
+  }
+
   /** The index of a declared or referenced chain (undefined: neither). */
   chainIndex(name: string): number | undefined {
     return this.chainByName.get(name);
@@ -259,9 +264,17 @@ export class ProgramBuilder implements Emitter {
     const info = this.ruleInfo.view(0, nr * RI.WORDS);
     const nfix = this.fixups.length / FX.WORDS;
     const fx = this.fixups.view(0, nfix * FX.WORDS);
-    // the code is at most the rules' words plus a RULE header each and an END per chain (fusion only shrinks
-    // rules): sized once, so a big table's code is not copied as it grows
-    const code = new Words(this.ruleWords.length + nr * Rec.RULE_WORDS + this.chains.length);
+    // the code's exact size first: a RULE header and the fused words a rule, an END a chain (what fusion
+    // leaves of a rule does not depend on its chain references). The code of a big table is then allocated
+    // once at its size, neither grown nor copied to size at the end: big transient buffers are what makes
+    // V8 collect the whole heap (external memory pressure), seconds for a table of a million rules
+    let size = this.chains.length;
+    for (let ri = 0; ri < nr; ri++) {
+      const start = info[ri * RI.WORDS + RI.START]!;
+      const end = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.START]! : this.ruleWords.length;
+      size += Rec.RULE_WORDS + (opts.fuse === false ? end - start : fuseRule(this.ruleWords.view(start, end), NO_FIXUPS).length);
+    }
+    const code = new Words(size);
     const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;

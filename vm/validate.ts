@@ -17,6 +17,27 @@ import { VmError, type Program } from './program.js';
 import { EXPR_KINDS } from './expr/index.js';
 import { verdictChain, verdictCode } from './expr/immediate.js';
 
+/**
+ * The chain that claimed record start `pc` first: chains 0..`upTo` walked
+ * again as validate() walked them (all before `upTo` are valid, and `upTo`
+ * is valid up to its second arrival at `pc`).
+ */
+function ownerOf(prog: Program, pc: number, upTo: number): number {
+  const code = prog.code;
+  for (let d = 0; d <= upTo; d++) {
+    let at = prog.chains[d * CHAIN_WORDS + CH_FIRST]!;
+    for (;;) {
+      if (at === pc) return d;
+      const op = code[at]!;
+      if (op === Op.END) break;
+      const next = at + (op >>> Rec.OP_BITS);
+      for (let e = at + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size) if (e === pc) return d;
+      at = next;
+    }
+  }
+  return -1;
+}
+
 export function validate(prog: Program): void {
   const code = prog.code;
   const n = code.length;
@@ -28,7 +49,9 @@ export function validate(prog: Program): void {
   if (!Number.isInteger(prog.nrules) || prog.nrules < 0 || prog.srcmap.length !== prog.nrules * 2) throw new VmError('source map does not match the rule count');
   const nchains = chains.length / CHAIN_WORDS;
   const ruleSeen = new Uint8Array(prog.nrules);
-  const owner = new Int32Array(n).fill(-1); // chain owning each record start
+  // record starts some chain has claimed, a bit a word (a word of the code each would be tens of MB
+  // for a big table); which chain, only an error asks (ownerOf)
+  const claimed = new Uint8Array((n >>> 3) + 1);
   const edges: number[][] = [];
 
   for (let c = 0; c < nchains; c++) {
@@ -45,8 +68,8 @@ export function validate(prog: Program): void {
     let rules = 0;
     for (;;) {
       if (pc < 0 || pc >= n) throw new VmError(`chain ${c}: record offset ${pc} outside the code`, pc);
-      if (owner[pc] !== -1) throw new VmError(`chain ${c}: records shared with chain ${owner[pc]}`, pc);
-      owner[pc] = c;
+      if ((claimed[pc >>> 3]! & (1 << (pc & 7))) !== 0) throw new VmError(`chain ${c}: records shared with chain ${ownerOf(prog, pc, c)}`, pc);
+      claimed[pc >>> 3]! |= 1 << (pc & 7);
       const op = code[pc]!;
       if (op === Op.END) break;
       if ((op & Rec.OP_MASK) !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
@@ -73,7 +96,7 @@ export function validate(prog: Program): void {
           const v = verdictCode(code[e]!);
           if (v === NFT_JUMP || v === NFT_GOTO) out.push(verdictChain(code[e]!));
         }
-        owner[e] = c;
+        claimed[e >>> 3]! |= 1 << (e & 7);
         e += info.size;
       }
       pc = next;
