@@ -44,7 +44,8 @@ interface ChainDef {
   defined: boolean;
   hook: number;
   policy: number;
-  rules: number[];
+  /** How many rules the chain has (which ones: RI.CHAIN of the rules). */
+  nrules: number;
 }
 
 /**
@@ -148,7 +149,7 @@ export class ProgramBuilder implements Emitter {
     ri.push(this.fixups.length / FX.WORDS);
     this.cur = idx;
     this.curStart = start;
-    this.chains[ci]!.rules.push(idx);
+    this.chains[ci]!.nrules++;
     this.regLow = NFT_REG_1;
     return idx;
   }
@@ -275,15 +276,23 @@ export class ProgramBuilder implements Emitter {
       size += Rec.RULE_WORDS + (opts.fuse === false ? end - start : fuseRule(this.ruleWords.view(start, end), NO_FIXUPS).length);
     }
     const code = new Words(size);
-    const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
+    // the rules chain by chain, in the order each chain got them (a counting sort by chain, not a list per chain)
+    const nch = this.chains.length;
+    const firstOf = new Int32Array(nch + 1);
+    for (let ci = 0; ci < nch; ci++) firstOf[ci + 1] = firstOf[ci]! + this.chains[ci]!.nrules;
+    const byChain = new Int32Array(nr);
+    const fill = firstOf.slice(0, nch);
+    for (let ri = 0; ri < nr; ri++) byChain[fill[info[ri * RI.WORDS + RI.CHAIN]!]!++] = ri;
+    const chains = new Int32Array(nch * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;
       chains[at + CH_FIRST] = code.length;
       chains[at + CH_POLICY] = c.policy;
       chains[at + CH_NAME] = this.str(c.name);
       chains[at + CH_HOOK] = c.hook;
-      chains[at + CH_RULES] = c.rules.length;
-      for (const ri of c.rules) {
+      chains[at + CH_RULES] = c.nrules;
+      for (let k = firstOf[ci]!; k < firstOf[ci + 1]!; k++) {
+        const ri = byChain[k]!;
         const start = info[ri * RI.WORDS + RI.START]!;
         const end = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.START]! : this.ruleWords.length;
         const f0 = info[ri * RI.WORDS + RI.FIXUP]!;
@@ -345,7 +354,7 @@ export class ProgramBuilder implements Emitter {
   /** A chain not seen before (its name not in chainByName). */
   private add(name: string): number {
     const i = this.chains.length;
-    this.chains.push({ name, defined: false, hook: -1, policy: -1, rules: [] });
+    this.chains.push({ name, defined: false, hook: -1, policy: -1, nrules: 0 });
     this.chainByName.set(name, i);
     return i;
   }
