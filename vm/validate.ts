@@ -52,7 +52,9 @@ export function validate(prog: Program): void {
   // record starts some chain has claimed, a bit a word (a word of the code each would be tens of MB
   // for a big table); which chain, only an error asks (ownerOf)
   const claimed = new Uint8Array((n >>> 3) + 1);
-  const edges: number[][] = [];
+  // the chains' jump targets in one list: chain c's are edgeDest[edgeFirst[c], edgeFirst[c + 1])
+  const edgeFirst = new Int32Array(nchains + 1);
+  const edgeDest: number[] = [];
 
   for (let c = 0; c < nchains; c++) {
     const at = c * CHAIN_WORDS;
@@ -62,8 +64,7 @@ export function validate(prog: Program): void {
     if (policy !== -1 && policy !== NF_ACCEPT && policy !== NF_DROP) throw new VmError(`chain ${c}: policy ${policy} is not accept/drop`);
     if (name < 0 || name >= prog.strings.length) throw new VmError(`chain ${c}: name string ${name} out of range`);
     if (hook < -1 || hook > 7 || (policy === -1 && hook !== -1)) throw new VmError(`chain ${c}: bad hook ${hook}`);
-    const out: number[] = [];
-    edges.push(out);
+    edgeFirst[c] = edgeDest.length;
     let pc = chains[at + CH_FIRST]!;
     let rules = 0;
     for (;;) {
@@ -94,7 +95,7 @@ export function validate(prog: Program): void {
         if (why !== null) throw new VmError(why, e);
         if (eop === Op.VERDICT) {
           const v = verdictCode(code[e]!);
-          if (v === NFT_JUMP || v === NFT_GOTO) out.push(verdictChain(code[e]!));
+          if (v === NFT_JUMP || v === NFT_GOTO) edgeDest.push(verdictChain(code[e]!));
         }
         claimed[e >>> 3]! |= 1 << (e & 7);
         e += info.size;
@@ -103,6 +104,7 @@ export function validate(prog: Program): void {
     }
     if (rules !== chains[at + CH_RULES]) throw new VmError(`chain ${c}: rule count ${chains[at + CH_RULES]} but ${rules} rules`);
   }
+  edgeFirst[nchains] = edgeDest.length;
 
   // nf_tables_check_loops: no cycle anywhere (-ELOOP).
   const color = new Uint8Array(nchains); // 0 new, 1 on stack, 2 done
@@ -115,10 +117,11 @@ export function validate(prog: Program): void {
     while (stack.length) {
       const c = stack[stack.length - 1]!;
       const i = iter[iter.length - 1]!;
-      const out = edges[c]!;
-      if (i < out.length) {
+      const from = edgeFirst[c]!;
+      const to = edgeFirst[c + 1]!;
+      if (from + i < to) {
         iter[iter.length - 1] = i + 1;
-        const t = out[i]!;
+        const t = edgeDest[from + i]!;
         if (color[t] === 1) throw new VmError(`chain loop through ${prog.strings[chains[t * CHAIN_WORDS + CH_NAME]!]} (-ELOOP)`);
         if (color[t] === 0) {
           color[t] = 1;
@@ -127,7 +130,7 @@ export function validate(prog: Program): void {
         }
       } else {
         let d = 0;
-        for (const t of out) d = Math.max(d, depth[t]! + 1);
+        for (let k = from; k < to; k++) d = Math.max(d, depth[edgeDest[k]!]! + 1);
         depth[c] = d;
         color[c] = 2;
         stack.pop();
