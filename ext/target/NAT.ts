@@ -30,7 +30,7 @@ import type { Family } from '../../core/ast.js';
 import type { ExtContext, TargetModule, ExtTargetNode } from '../types.js';
 import { serviceToPort } from '../protocols.js';
 import { strtoulPrefix } from '../numbers.js';
-import { addrBytes, formatAddr, parseIPv6 } from '../../core/addr.js';
+import { addrBytes, formatAddr, parseIPv4Into, parseIPv6 } from '../../core/addr.js';
 import { NF_ACCEPT } from '../../core/netfilter.js';
 import { NAT_DNAT, NAT_MASQ, NAT_REDIR, NAT_SNAT, emitNat } from '../../vm/expr/index.js';
 import type { LowerCtx } from '../lower.js';
@@ -121,35 +121,15 @@ function parsePorts(arg: string, portok: boolean, r: NatRangeData): void {
 
 /** glibc inet_pton(AF_INET): exactly four decimal parts 0..255 without leading zeros. */
 function inetPton4(s: string): Uint8Array | undefined {
-  // scanned once, character by character (one DNAT per kube-proxy endpoint: no split, no regex)
-  const b = PTON4;
-  let part = 0;
-  let digits = 0;
-  let v = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 46;
-    if (c === 46) {
-      if (digits === 0 || v > 255 || part >= 4) return undefined;
-      b[part++] = v;
-      digits = 0;
-      v = 0;
-    } else if (c >= 48 && c <= 57) {
-      // at most three digits, and no leading zero
-      if (digits === 3 || (digits === 1 && v === 0)) return undefined;
-      v = v * 10 + (c - 48);
-      digits++;
-    } else {
-      return undefined;
-    }
-  }
-  if (part !== 4) return undefined;
+  // scanned once, without a split and a regex per group (one DNAT per kube-proxy endpoint)
+  if (!parseIPv4Into(s, 4, PTON4, true)) return undefined;
   // kept by the rule: a view on the shared slab rather than a buffer of its own
   const out = addrBytes(4);
-  out.set(b);
+  out.set(PTON4);
   return out;
 }
 
-/** inetPton4()'s parts while it scans. */
+/** inetPton4()'s bytes while it scans (all four written when it succeeds). */
 const PTON4 = new Uint8Array(4);
 
 function inetPton(family: Family, s: string): Uint8Array | undefined {
