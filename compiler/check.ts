@@ -29,33 +29,44 @@ function hookMaskNames(mask: number): string {
 }
 
 /**
- * Hooks each chain is reachable from; throws on a loop. Like the kernel's
- * mark_source_chains(), only what a builtin chain reaches is walked, so a
- * loop among unreachable user chains loads (as it does with x_tables).
+ * Hooks each chain is reachable from, as a mask per chain in the table's
+ * chain order; throws on a loop. Like the kernel's mark_source_chains(),
+ * only what a builtin chain reaches is walked, so a loop among unreachable
+ * user chains loads (as it does with x_tables).
  */
-export function reachability(t: Table, file: string): Map<string, number> {
-  // chains as integers, edges as (rule, destination) lists: tables of tens of
-  // thousands of chains are common (kube-proxy), so no per-visit allocation
+export function reachability(t: Table, file: string): Int32Array {
+  // chains as integers, edges as one (destination, rule) list in chain order (CSR): tables of
+  // hundreds of thousands of chains exist (kube-proxy), so no array per chain and no per-visit allocation
   const chains = [...t.chains.values()];
+  const n = chains.length;
   const index = new Map<string, number>();
-  chains.forEach((c, i) => index.set(c.name, i));
-  const edgeDest: number[][] = [];
-  const edgeRule: Rule[][] = [];
-  for (const c of chains) {
-    const d: number[] = [];
-    const r: Rule[] = [];
-    for (const rule of c.rules) {
-      const tg = rule.target;
+  for (let i = 0; i < n; i++) index.set(chains[i]!.name, i);
+  let nedges = 0;
+  for (let i = 0; i < n; i++) {
+    for (const rule of chains[i]!.rules) {
+      const k = rule.target.kind;
+      if (k === 'jump' || k === 'goto') nedges++;
+    }
+  }
+  // chain i's edges are edgeDest[first[i], first[i + 1]), edgeRule (chain-relative rule number) alongside
+  const first = new Int32Array(n + 1);
+  const edgeDest = new Int32Array(nedges);
+  const edgeRule = new Int32Array(nedges);
+  let e = 0;
+  for (let i = 0; i < n; i++) {
+    first[i] = e;
+    const rules = chains[i]!.rules;
+    for (let r = 0; r < rules.length; r++) {
+      const tg = rules[r]!.target;
       if (tg.kind !== 'jump' && tg.kind !== 'goto') continue;
       const j = index.get(tg.chain);
       if (j === undefined) continue;
-      d.push(j);
-      r.push(rule);
+      edgeDest[e] = j;
+      edgeRule[e] = r;
+      e++;
     }
-    edgeDest.push(d);
-    edgeRule.push(r);
   }
-  const n = chains.length;
+  first[n] = e;
   const mask = new Int32Array(n);
   // per hook walk: 0 unvisited, 1 on the current path, 2 done
   const state = new Uint8Array(n);
@@ -68,25 +79,24 @@ export function reachability(t: Table, file: string): Map<string, number> {
     state.fill(0);
     let sp = 0;
     stackChain[0] = b;
-    stackEdge[0] = 0;
+    stackEdge[0] = first[b]!;
     state[b] = 1;
     mask[b]! |= bit;
     while (sp >= 0) {
       const ci = stackChain[sp]!;
       const ei = stackEdge[sp]!;
-      const dests = edgeDest[ci]!;
-      if (ei >= dests.length) {
+      if (ei >= first[ci + 1]!) {
         state[ci] = 2;
         sp--;
         continue;
       }
       stackEdge[sp] = ei + 1;
-      const di = dests[ei]!;
+      const di = edgeDest[ei]!;
       if (state[di] === 1) {
         const path: string[] = [];
         for (let k = 0; k <= sp; k++) path.push(chains[stackChain[k]!]!.name);
         const from = path.indexOf(chains[di]!.name);
-        const rule = edgeRule[ci]![ei]!;
+        const rule = chains[ci]!.rules[edgeRule[ei]!]!;
         const pos = rule.target.kind === 'jump' || rule.target.kind === 'goto' ? rule.target.pos : rule.pos;
         throw new NfvmError(
           'check',
@@ -101,24 +111,28 @@ export function reachability(t: Table, file: string): Map<string, number> {
       state[di] = 1;
       sp++;
       stackChain[sp] = di;
-      stackEdge[sp] = 0;
+      stackEdge[sp] = first[di]!;
     }
   }
-  const masks = new Map<string, number>();
-  chains.forEach((c, i) => masks.set(c.name, mask[i]!));
-  return masks;
+  return mask;
 }
 
 export function checkTable(rs: Ruleset, t: Table, file: string, objects?: KnownObjects, backend: Backend = 'legacy'): void {
   const masks = reachability(t, file);
+  let i = 0;
   for (const c of t.chains.values()) {
-    const hookMask = masks.get(c.name)!;
-    for (const r of c.rules) checkRule(rs, t, r, hookMask, file, objects, backend);
+    const hookMask = masks[i++]!;
+    if (c.rules.length === 0) continue;
+    // one context per chain: the rule is the only field that changes
+    const ctx: { -readonly [K in keyof CheckContext]: CheckContext[K] } = { family: rs.family, table: t.name, hookMask, rule: c.rules[0]!, objects, backend };
+    for (const r of c.rules) {
+      ctx.rule = r;
+      checkRule(rs, r, ctx, file);
+    }
   }
 }
 
-function checkRule(rs: Ruleset, t: Table, r: Rule, hookMask: number, file: string, objects: KnownObjects | undefined, backend: Backend) {
-  const ctx: CheckContext = { family: rs.family, table: t.name, hookMask, rule: r, objects, backend };
+function checkRule(rs: Ruleset, r: Rule, ctx: CheckContext, file: string) {
   const prefix = rs.family === 'ip' ? 'ip_tables' : 'ip6_tables';
   for (const m of r.matches) {
     if (m.unknown) continue;

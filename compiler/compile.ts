@@ -141,8 +141,12 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
 
   // Chains first (the builder numbers them in declaration order).
   declareChains(b, table.chains.values(), BUILTIN_HOOK, wrap, chainNames);
+  let nrules = 0;
+  for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? 2 : 0);
+  b.expectRules(nrules);
   for (const ch of table.chains.values()) {
-    const into = ch.builtin && wrap ? bodyChain(ch.name) : ch.name;
+    // the chain's index, looked up once and not per rule
+    const into = b.chainIndex(ch.builtin && wrap ? bodyChain(ch.name) : ch.name)!;
     if (ch.builtin && wrap) counters = wrapBuiltin(b, ch, rules, counters);
     const runs = optimize ? findRuns(ch.rules, rs.family) : [];
     let run = 0;
@@ -177,9 +181,10 @@ const zero = (a: Uint8Array | undefined): boolean => a === undefined || a.every(
 
 /** No IP part and no match (ipt_entry's unconditional()). */
 export function unconditional(r: Rule): boolean {
+  // the matches and scalars first: an address's bytes may be made when asked for (a Uint8Array per call)
   return (
-    zero(r.src?.addr) && zero(r.src?.mask) && zero(r.dst?.addr) && zero(r.dst?.mask) && !r.invSrc && !r.invDst &&
-    r.iif === '' && r.oif === '' && !r.invIif && !r.invOif && r.proto === 0 && !r.invProto && !r.frag && !r.invFrag &&
-    r.matches.length === 0
+    r.matches.length === 0 && r.iif === '' && r.oif === '' && !r.invIif && !r.invOif && r.proto === 0 && !r.invProto &&
+    !r.frag && !r.invFrag && !r.invSrc && !r.invDst &&
+    zero(r.src?.mask) && zero(r.src?.addr) && zero(r.dst?.mask) && zero(r.dst?.addr)
   );
 }

@@ -17,8 +17,11 @@ export function parseIPv4(s: string, minParts = 4): Uint8Array | undefined {
   return parseIPv4Into(s, minParts, out) ? out : undefined;
 }
 
-/** parseIPv4() into `out` (4 bytes, zeroed by the caller); false when `s` is not such an address. */
-export function parseIPv4Into(s: string, minParts: number, out: Uint8Array): boolean {
+/**
+ * parseIPv4() into `out` (4 bytes, zeroed by the caller); false when `s` is not such an address.
+ * `noLeadingZero`: a group may not start with 0 unless it is 0 (glibc inet_pton's inet_pton4).
+ */
+export function parseIPv4Into(s: string, minParts: number, out: Uint8Array, noLeadingZero = false): boolean {
   let part = 0;
   let digits = 0;
   let v = 0;
@@ -29,7 +32,7 @@ export function parseIPv4Into(s: string, minParts: number, out: Uint8Array): boo
       out[part++] = v;
       digits = 0;
       v = 0;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(noLeadingZero && digits === 1 && v === 0)) {
       v = v * 10 + (c - 48);
       digits++;
     } else {

@@ -200,23 +200,31 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
 export interface ChainIndex {
   /** Builtin chain name → its base chain's index. */
   base: Map<string, number>;
-  /** The user chains' indexes (a fall-off-the-end return traces there). */
-  user: Set<number>;
-  /** Rules per chain, by name (a user chain's implicit return is rule count + 1). */
-  ruleCount: Map<string, number>;
+  /** A user chain's index (a fall-off-the-end return traces there). */
+  isUser(chain: number): boolean;
+  /** Rules of a chain, by name (a user chain's implicit return is rule count + 1). */
+  ruleCount(name: string): number;
 }
 
+/**
+ * The index of a program's chains. Only the base chains are listed at load (a handful); what
+ * a trace asks of the others is looked up when it asks: a kube-proxy table has hundreds of
+ * thousands of chains and a trace visits a few.
+ */
 export function chainIndex(prog: Program, chains: ReadonlyMap<string, { readonly name: string; readonly rules: readonly unknown[]; readonly builtin: boolean }>): ChainIndex {
   const base = new Map<string, number>();
-  const user = new Set<number>();
-  const ruleCount = new Map<string, number>();
-  for (const ch of chains.values()) ruleCount.set(ch.name, ch.rules.length);
   for (let c = 0; c < chainCount(prog); c++) {
-    const name = chainName(prog, c);
-    if (prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) base.set(name, c);
-    else if (!chains.get(name)?.builtin && !name.endsWith('\0body')) user.add(c);
+    if (prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) base.set(chainName(prog, c), c);
   }
-  return { base, user, ruleCount };
+  return {
+    base,
+    isUser(c: number): boolean {
+      if (c < 0 || c >= chainCount(prog) || prog.chains[c * CHAIN_WORDS + CH_HOOK]! >= 0) return false;
+      const name = chainName(prog, c);
+      return !chains.get(name)?.builtin && !name.endsWith('\0body');
+    },
+    ruleCount: (name: string): number => chains.get(name)?.rules.length ?? 0,
+  };
 }
 
 /**
@@ -237,9 +245,9 @@ export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: re
       const info = rules[e.rule]!;
       if (info.kind === 'wrap') continue;
       out.push({ kind: kindOf(info), chain: info.chain, rule: info.num });
-    } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && index.user.has(e.chain)) {
+    } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && index.isUser(e.chain)) {
       const name = chainName(prog, e.chain);
-      out.push({ kind: TraceKind.RETURN, chain: name, rule: (index.ruleCount.get(name) ?? 0) + 1 });
+      out.push({ kind: TraceKind.RETURN, chain: name, rule: index.ruleCount(name) + 1 });
     }
   }
 }

@@ -44,24 +44,33 @@ interface ChainDef {
   defined: boolean;
   hook: number;
   policy: number;
-  rules: number[];
+  /** How many rules the chain has (which ones: RI.CHAIN of the rules). */
+  nrules: number;
 }
 
-interface RuleDef {
-  chain: number;
-  /** The rule's words are ruleWords[start, end) (end set when the next rule starts or at finish). */
-  start: number;
-  end: number;
-  line: number;
-  col: number;
-  fixups: Fixup[];
+/**
+ * The words of a rule in ProgramBuilder.ruleInfo (RULE_INFO per rule): its chain, its first word
+ * in ruleWords (it ends where the next rule starts), its source position, its first fixup.
+ */
+const enum RI {
+  CHAIN = 0,
+  START = 1,
+  LINE = 2,
+  COL = 3,
+  FIXUP = 4,
+  WORDS = 5,
 }
 
-interface Fixup {
-  at: number;
-  name: string;
-  /** undefined: the word is the chain index; else the chain index + 1 goes in the bits from `shift` up. */
-  shift: number | undefined;
+/**
+ * The words of a chain reference in ProgramBuilder.fixups (FX.WORDS per reference, in rule
+ * order): the word's position in its rule, the chain's index, and `shift` (-1: the word is the
+ * chain index; else the chain index + 1 goes in the bits from `shift` up).
+ */
+const enum FX {
+  AT = 0,
+  CHAIN = 1,
+  SHIFT = 2,
+  WORDS = 3,
 }
 
 export interface FinishOptions {
@@ -78,8 +87,14 @@ export class ProgramBuilder implements Emitter {
   readonly table: string;
   private chains: ChainDef[] = [];
   private chainByName = new Map<string, number>();
-  private rules: RuleDef[] = [];
-  private cur: RuleDef | null = null;
+  /** The rules, RI.WORDS each (typed, not an object per rule: tables have hundreds of thousands). */
+  private ruleInfo = new Words();
+  private nrules = 0;
+  /** The chain references of every rule, FX.WORDS each, in rule order. */
+  private fixups = new Words();
+  /** The current rule's index (-1: none yet) and its first word in ruleWords. */
+  private cur = -1;
+  private curStart = 0;
   private poolWords = new Words();
   /** Every rule's expression words, rule after rule (one buffer, not an array per rule). */
   private ruleWords = new Words();
@@ -101,7 +116,7 @@ export class ProgramBuilder implements Emitter {
     let i = this.chainByName.get(name);
     if (i !== undefined && this.chains[i]!.defined) throw new VmError(`chain ${name} declared twice`);
     if (opts.policy !== undefined && opts.policy !== NF_ACCEPT && opts.policy !== NF_DROP) throw new VmError(`chain ${name}: policy must be NF_ACCEPT or NF_DROP`);
-    if (i === undefined) i = this.ref(name);
+    if (i === undefined) i = this.add(name);
     const c = this.chains[i]!;
     c.defined = true;
     c.policy = opts.policy ?? -1;
@@ -109,33 +124,49 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 
+  /** Room for `n` more rules' bookkeeping at once (a compiler that knows its rule count). */
+  expectRules(n: number): void {
+    if (this.nrules === 0) this.ruleInfo = new Words(n * RI.WORDS);
+  }
+
+  /** The index of a declared or referenced chain (undefined: neither). */
+  chainIndex(name: string): number | undefined {
+    return this.chainByName.get(name);
+  }
+
   /** Starts a rule at the end of `chain`; returns its rule index. Resets the register allocator. */
   rule(chain: string | number, pos?: SourcePos): number {
     const ci = typeof chain === 'number' ? chain : this.chainByName.get(chain);
     if (ci === undefined || !this.chains[ci]?.defined) throw new VmError(`rule in undeclared chain ${String(chain)}`);
-    const idx = this.rules.length;
-    if (this.cur) this.cur.end = this.ruleWords.length;
+    const idx = this.nrules++;
     const start = this.ruleWords.length;
-    this.cur = { chain: ci, start, end: start, line: pos?.line ?? 0, col: pos?.col ?? 0, fixups: NO_FIXUPS };
-    this.rules.push(this.cur);
-    this.chains[ci]!.rules.push(idx);
+    const ri = this.ruleInfo;
+    ri.reserve(RI.WORDS);
+    ri.push(ci);
+    ri.push(start);
+    ri.push(pos?.line ?? 0);
+    ri.push(pos?.col ?? 0);
+    ri.push(this.fixups.length / FX.WORDS);
+    this.cur = idx;
+    this.curStart = start;
+    this.chains[ci]!.nrules++;
     this.regLow = NFT_REG_1;
     return idx;
   }
 
   /** Appends one record to the current rule; returns its word position inside the rule. For vm/expr encoders. */
   emit(words: readonly number[]): number {
-    if (!this.cur) throw new VmError('expression outside a rule');
+    if (this.cur < 0) throw new VmError('expression outside a rule');
     const rw = this.ruleWords;
-    const at = rw.length - this.cur.start;
+    const at = rw.length - this.curStart;
     for (let i = 0; i < words.length; i++) rw.push(words[i]! | 0);
     return at;
   }
 
   /** Overwrites the word at rule position `at` of the current rule. For vm/expr encoders. */
   patch(at: number, value: number): void {
-    if (!this.cur || at < 0 || at >= this.ruleWords.length - this.cur.start) throw new VmError('patch outside the current rule');
-    this.ruleWords.set(this.cur.start + at, value | 0);
+    if (this.cur < 0 || at < 0 || at >= this.ruleWords.length - this.curStart) throw new VmError('patch outside the current rule');
+    this.ruleWords.set(this.curStart + at, value | 0);
   }
 
   /**
@@ -144,10 +175,12 @@ export class ProgramBuilder implements Emitter {
    * index + 1 is ORed into its bits from `shift` up.
    */
   fixupChain(at: number, name: string, shift?: number): void {
-    this.ref(name);
-    const c = this.cur!;
-    if (c.fixups === NO_FIXUPS) c.fixups = [];
-    c.fixups.push({ at, name, shift });
+    if (this.cur < 0) throw new VmError('chain reference outside a rule');
+    const fx = this.fixups;
+    fx.reserve(FX.WORDS);
+    fx.push(at);
+    fx.push(this.ref(name));
+    fx.push(shift ?? -1);
   }
 
   /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
@@ -228,29 +261,55 @@ export class ProgramBuilder implements Emitter {
 
   finish(opts: FinishOptions = {}): Program {
     for (const c of this.chains) if (!c.defined) throw new VmError(`chain ${c.name} is referenced but not declared (-ENOENT)`);
-    if (this.cur) this.cur.end = this.ruleWords.length;
-    // the code is at most the rules' words plus a RULE header each and an END per chain (fusion only shrinks
-    // rules): sized once, so a big table's code is not copied as it grows
-    const code = new Words(this.ruleWords.length + this.rules.length * Rec.RULE_WORDS + this.chains.length);
-    const chains = new Int32Array(this.chains.length * CHAIN_WORDS);
+    const nr = this.nrules;
+    const info = this.ruleInfo.view(0, nr * RI.WORDS);
+    const nfix = this.fixups.length / FX.WORDS;
+    const fx = this.fixups.view(0, nfix * FX.WORDS);
+    // the code's exact size first: a RULE header and the fused words a rule, an END a chain (what fusion
+    // leaves of a rule does not depend on its chain references). The code of a big table is then allocated
+    // once at its size, neither grown nor copied to size at the end: big transient buffers are what makes
+    // V8 collect the whole heap (external memory pressure), seconds for a table of a million rules
+    let size = this.chains.length;
+    for (let ri = 0; ri < nr; ri++) {
+      const start = info[ri * RI.WORDS + RI.START]!;
+      const end = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.START]! : this.ruleWords.length;
+      size += Rec.RULE_WORDS + (opts.fuse === false ? end - start : fuseRule(this.ruleWords.view(start, end), NO_FIXUPS).length);
+    }
+    const code = new Words(size);
+    // the rules chain by chain, in the order each chain got them (a counting sort by chain, not a list per chain)
+    const nch = this.chains.length;
+    const firstOf = new Int32Array(nch + 1);
+    for (let ci = 0; ci < nch; ci++) firstOf[ci + 1] = firstOf[ci]! + this.chains[ci]!.nrules;
+    const byChain = new Int32Array(nr);
+    const fill = firstOf.slice(0, nch);
+    for (let ri = 0; ri < nr; ri++) byChain[fill[info[ri * RI.WORDS + RI.CHAIN]!]!++] = ri;
+    const chains = new Int32Array(nch * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;
       chains[at + CH_FIRST] = code.length;
       chains[at + CH_POLICY] = c.policy;
       chains[at + CH_NAME] = this.str(c.name);
       chains[at + CH_HOOK] = c.hook;
-      chains[at + CH_RULES] = c.rules.length;
-      for (const ri of c.rules) {
-        const r = this.rules[ri]!;
-        const fixups = r.fixups === NO_FIXUPS ? NO_FIXUPS : r.fixups.map((f) => ({ ...f }));
-        const own = this.ruleWords.view(r.start, r.end);
+      chains[at + CH_RULES] = c.nrules;
+      for (let k = firstOf[ci]!; k < firstOf[ci + 1]!; k++) {
+        const ri = byChain[k]!;
+        const start = info[ri * RI.WORDS + RI.START]!;
+        const end = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.START]! : this.ruleWords.length;
+        const f0 = info[ri * RI.WORDS + RI.FIXUP]!;
+        const f1 = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.FIXUP]! : nfix;
+        // the references' positions (fusion moves them)
+        const fixups: { at: number }[] = f0 === f1 ? NO_FIXUPS : [];
+        for (let k = f0; k < f1; k++) fixups.push({ at: fx[k * FX.WORDS + FX.AT]! });
+        const own = this.ruleWords.view(start, end);
         const words = opts.fuse === false ? Array.from(own) : fuseRule(own, fixups);
-        for (const f of fixups) {
-          const idx = this.chainByName.get(f.name)!;
-          if (f.shift === undefined) words[f.at] = idx;
+        for (let k = f0; k < f1; k++) {
+          const at = fixups[k - f0]!.at;
+          const idx = fx[k * FX.WORDS + FX.CHAIN]!;
+          const shift = fx[k * FX.WORDS + FX.SHIFT]!;
+          if (shift < 0) words[at] = idx;
           else {
-            if (idx + 1 >= 2 ** (32 - f.shift)) throw new VmError(`chain ${f.name}: index ${idx} too large for a packed reference`);
-            words[f.at] = words[f.at]! | ((idx + 1) << f.shift);
+            if (idx + 1 > 0xffffffff >>> shift) throw new VmError(`chain ${this.chains[idx]!.name}: index ${idx} too large for a packed reference`);
+            words[at] = words[at]! | ((idx + 1) << shift);
           }
         }
         const skip = Rec.RULE_WORDS + words.length;
@@ -261,11 +320,11 @@ export class ProgramBuilder implements Emitter {
       }
       code.push(Op.END);
     });
-    const srcmap = new Int32Array(this.rules.length * 2);
-    this.rules.forEach((r, i) => {
-      srcmap[2 * i] = r.line;
-      srcmap[2 * i + 1] = r.col;
-    });
+    const srcmap = new Int32Array(nr * 2);
+    for (let i = 0; i < nr; i++) {
+      srcmap[2 * i] = info[i * RI.WORDS + RI.LINE]!;
+      srcmap[2 * i + 1] = info[i * RI.WORDS + RI.COL]!;
+    }
     const pool = this.poolWords.toArray();
     const prog: Program = Object.freeze({
       family: this.family,
@@ -279,7 +338,7 @@ export class ProgramBuilder implements Emitter {
       counters: new Float64Array(this.ncounters * 2),
       state: new Float64Array(this.nstate),
       srcmap,
-      nrules: this.rules.length,
+      nrules: nr,
       xt: Object.freeze(this.xts.slice()),
     });
     if (opts.validate !== false) validate(prog);
@@ -288,17 +347,20 @@ export class ProgramBuilder implements Emitter {
   }
 
   private ref(name: string): number {
-    let i = this.chainByName.get(name);
-    if (i === undefined) {
-      i = this.chains.length;
-      this.chains.push({ name, defined: false, hook: -1, policy: -1, rules: [] });
-      this.chainByName.set(name, i);
-    }
+    const i = this.chainByName.get(name);
+    return i === undefined ? this.add(name) : i;
+  }
+
+  /** A chain not seen before (its name not in chainByName). */
+  private add(name: string): number {
+    const i = this.chains.length;
+    this.chains.push({ name, defined: false, hook: -1, policy: -1, nrules: 0 });
+    this.chainByName.set(name, i);
     return i;
   }
 }
 
-const NO_FIXUPS: Fixup[] = [];
+const NO_FIXUPS: { at: number }[] = [];
 
 /** The host stores an int32 low byte first (the pool packs data bytes that way). */
 const LITTLE_ENDIAN = new Uint8Array(Int32Array.of(1).buffer)[0] === 1;

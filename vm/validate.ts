@@ -17,6 +17,27 @@ import { VmError, type Program } from './program.js';
 import { EXPR_KINDS } from './expr/index.js';
 import { verdictChain, verdictCode } from './expr/immediate.js';
 
+/**
+ * The chain that claimed record start `pc` first: chains 0..`upTo` walked
+ * again as validate() walked them (all before `upTo` are valid, and `upTo`
+ * is valid up to its second arrival at `pc`).
+ */
+function ownerOf(prog: Program, pc: number, upTo: number): number {
+  const code = prog.code;
+  for (let d = 0; d <= upTo; d++) {
+    let at = prog.chains[d * CHAIN_WORDS + CH_FIRST]!;
+    for (;;) {
+      if (at === pc) return d;
+      const op = code[at]!;
+      if (op === Op.END) break;
+      const next = at + (op >>> Rec.OP_BITS);
+      for (let e = at + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size) if (e === pc) return d;
+      at = next;
+    }
+  }
+  return -1;
+}
+
 export function validate(prog: Program): void {
   const code = prog.code;
   const n = code.length;
@@ -28,8 +49,12 @@ export function validate(prog: Program): void {
   if (!Number.isInteger(prog.nrules) || prog.nrules < 0 || prog.srcmap.length !== prog.nrules * 2) throw new VmError('source map does not match the rule count');
   const nchains = chains.length / CHAIN_WORDS;
   const ruleSeen = new Uint8Array(prog.nrules);
-  const owner = new Int32Array(n).fill(-1); // chain owning each record start
-  const edges: number[][] = [];
+  // record starts some chain has claimed, a bit a word (a word of the code each would be tens of MB
+  // for a big table); which chain, only an error asks (ownerOf)
+  const claimed = new Uint8Array((n >>> 3) + 1);
+  // the chains' jump targets in one list: chain c's are edgeDest[edgeFirst[c], edgeFirst[c + 1])
+  const edgeFirst = new Int32Array(nchains + 1);
+  const edgeDest: number[] = [];
 
   for (let c = 0; c < nchains; c++) {
     const at = c * CHAIN_WORDS;
@@ -39,14 +64,13 @@ export function validate(prog: Program): void {
     if (policy !== -1 && policy !== NF_ACCEPT && policy !== NF_DROP) throw new VmError(`chain ${c}: policy ${policy} is not accept/drop`);
     if (name < 0 || name >= prog.strings.length) throw new VmError(`chain ${c}: name string ${name} out of range`);
     if (hook < -1 || hook > 7 || (policy === -1 && hook !== -1)) throw new VmError(`chain ${c}: bad hook ${hook}`);
-    const out: number[] = [];
-    edges.push(out);
+    edgeFirst[c] = edgeDest.length;
     let pc = chains[at + CH_FIRST]!;
     let rules = 0;
     for (;;) {
       if (pc < 0 || pc >= n) throw new VmError(`chain ${c}: record offset ${pc} outside the code`, pc);
-      if (owner[pc] !== -1) throw new VmError(`chain ${c}: records shared with chain ${owner[pc]}`, pc);
-      owner[pc] = c;
+      if ((claimed[pc >>> 3]! & (1 << (pc & 7))) !== 0) throw new VmError(`chain ${c}: records shared with chain ${ownerOf(prog, pc, c)}`, pc);
+      claimed[pc >>> 3]! |= 1 << (pc & 7);
       const op = code[pc]!;
       if (op === Op.END) break;
       if ((op & Rec.OP_MASK) !== Op.RULE) throw new VmError(`chain ${c}: expected a rule header, found opcode ${op}`, pc);
@@ -71,15 +95,16 @@ export function validate(prog: Program): void {
         if (why !== null) throw new VmError(why, e);
         if (eop === Op.VERDICT) {
           const v = verdictCode(code[e]!);
-          if (v === NFT_JUMP || v === NFT_GOTO) out.push(verdictChain(code[e]!));
+          if (v === NFT_JUMP || v === NFT_GOTO) edgeDest.push(verdictChain(code[e]!));
         }
-        owner[e] = c;
+        claimed[e >>> 3]! |= 1 << (e & 7);
         e += info.size;
       }
       pc = next;
     }
     if (rules !== chains[at + CH_RULES]) throw new VmError(`chain ${c}: rule count ${chains[at + CH_RULES]} but ${rules} rules`);
   }
+  edgeFirst[nchains] = edgeDest.length;
 
   // nf_tables_check_loops: no cycle anywhere (-ELOOP).
   const color = new Uint8Array(nchains); // 0 new, 1 on stack, 2 done
@@ -92,10 +117,11 @@ export function validate(prog: Program): void {
     while (stack.length) {
       const c = stack[stack.length - 1]!;
       const i = iter[iter.length - 1]!;
-      const out = edges[c]!;
-      if (i < out.length) {
+      const from = edgeFirst[c]!;
+      const to = edgeFirst[c + 1]!;
+      if (from + i < to) {
         iter[iter.length - 1] = i + 1;
-        const t = out[i]!;
+        const t = edgeDest[from + i]!;
         if (color[t] === 1) throw new VmError(`chain loop through ${prog.strings[chains[t * CHAIN_WORDS + CH_NAME]!]} (-ELOOP)`);
         if (color[t] === 0) {
           color[t] = 1;
@@ -104,7 +130,7 @@ export function validate(prog: Program): void {
         }
       } else {
         let d = 0;
-        for (const t of out) d = Math.max(d, depth[t]! + 1);
+        for (let k = from; k < to; k++) d = Math.max(d, depth[edgeDest[k]!]! + 1);
         depth[c] = d;
         color[c] = 2;
         stack.pop();

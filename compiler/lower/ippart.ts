@@ -55,7 +55,8 @@ function prefixLen(mask: Uint8Array): number {
 }
 
 function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): void {
-  const len = am.addr.length;
+  // the mask's length: the address's bytes may be made on each read (compiler/parse's compact addresses)
+  const len = am.mask.length;
   const plen = prefixLen(am.mask);
   if (plen === 0 && invert) {
     // `! -s 0.0.0.0/0`: every address is inside /0, so the inverted test never holds

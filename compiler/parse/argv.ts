@@ -81,9 +81,13 @@ export function releaseReusedArgs(): void {
 
 function split(line: string, lineNo: number, file: string, startCol: number, out: ArgSink): void {
   // Fast path: no quote anywhere, so arguments are plain blank-separated slices.
-  if (line.indexOf('"') < 0) return splitPlain(line, lineNo, file, startCol, out);
+  let nextQuote = line.indexOf('"');
+  if (nextQuote < 0) return splitPlain(line, lineNo, file, startCol, out);
   const col0 = startCol - 1;
   const n = line.length;
+  // blanks are only spaces and no backslash escapes anything (every saved ruleset): the words
+  // and quoted sections are found with indexOf() rather than character by character
+  const simple = line.indexOf('\t') < 0 && line.indexOf('\n') < 0 && line.indexOf('\\') < 0;
   let i = 0;
   while (i < n) {
     let c = line.charCodeAt(i);
@@ -93,6 +97,31 @@ function split(line: string, lineNo: number, file: string, startCol: number, out
     }
     // one argument: unquoted runs and quoted sections, until a blank outside quotes or a closing quote
     const start = i;
+    if (simple) {
+      if (nextQuote >= 0 && nextQuote < i) nextQuote = line.indexOf('"', i);
+      let blank = line.indexOf(' ', i);
+      if (blank < 0) blank = n;
+      if (nextQuote < 0 || nextQuote > blank) {
+        // a word without a quote
+        if (blank - i > PARAM_MAX) {
+          throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, line.slice(start, start + 40));
+        }
+        out.add(line.slice(i, blank), col0 + start + 1, false);
+        i = blank;
+        continue;
+      }
+      // a quote before the next blank: what precedes it, then the quoted section up to the next quote
+      const close = line.indexOf('"', nextQuote + 1);
+      if (close < 0) throw new NfvmError('syntax', 'unterminated quote', file, { line: lineNo, col: col0 + nextQuote + 1 }, '"');
+      const text = i === nextQuote ? line.slice(nextQuote + 1, close) : line.slice(i, nextQuote) + line.slice(nextQuote + 1, close);
+      if (text.length > PARAM_MAX) {
+        throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: col0 + start + 1 }, text.slice(0, 40));
+      }
+      out.add(text, col0 + start + 1, true);
+      i = close + 1;
+      nextQuote = line.indexOf('"', i);
+      continue;
+    }
     let text = '';
     let quoted = false;
     let seg = i;
@@ -137,6 +166,8 @@ function split(line: string, lineNo: number, file: string, startCol: number, out
 
 function splitPlain(line: string, lineNo: number, file: string, startCol: number, out: ArgSink): void {
   const n = line.length;
+  // only spaces separate: each word ends at the next one (indexOf), not found character by character
+  const spaces = line.indexOf('\t') < 0 && line.indexOf('\n') < 0;
   let i = 0;
   while (i < n) {
     let c = line.charCodeAt(i);
@@ -145,10 +176,15 @@ function splitPlain(line: string, lineNo: number, file: string, startCol: number
       continue;
     }
     const start = i;
-    do {
-      i++;
-      c = line.charCodeAt(i);
-    } while (i < n && c !== 32 && c !== 9 && c !== 10);
+    if (spaces) {
+      i = line.indexOf(' ', i);
+      if (i < 0) i = n;
+    } else {
+      do {
+        i++;
+        c = line.charCodeAt(i);
+      } while (i < n && c !== 32 && c !== 9 && c !== 10);
+    }
     if (i - start > PARAM_MAX) {
       throw new NfvmError('syntax', 'Parameter too long!', file, { line: lineNo, col: startCol + start }, line.slice(start, start + 40));
     }

@@ -87,6 +87,9 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     warn: (p: SourcePos, message: string) => rs.warnings.push({ file, pos: p, message }),
   };
   let table: Table | undefined;
+  // the chain (and its table) of the last -A (see applyCommand)
+  let lastA: Chain | undefined;
+  let lastATable: Table | undefined;
   let lineNo = 0;
   let pos = 0;
   function fail(line: number, col: number, reason: string, token?: string, kind: 'syntax' | 'check' | 'option' = 'syntax'): never {
@@ -192,9 +195,10 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
   return rs;
 
   function parseChainLine(t: Table, line: string, ln: number) {
-    // the line's blank-separated words after the ':' (at most the three iptables-restore reads)
-    const parts: { text: string; col: number }[] = [];
-    for (let i = 1, n = line.length; i < n && parts.length < 3; ) {
+    // the line's blank-separated words after the ':' (at most the three iptables-restore reads), as
+    // [start, end) offsets: a kube-proxy dump has tens of thousands of chain lines, so no object per word
+    let s0 = -1, e0 = -1, s1 = -1, e1 = -1, s2 = -1, e2 = -1;
+    for (let i = 1, n = line.length, k = 0; i < n && k < 3; ) {
       const c = line.charCodeAt(i);
       if (c === 32 || c === 9) {
         i++;
@@ -202,47 +206,49 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
       }
       const start = i;
       while (i < n && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) i++;
-      parts.push({ text: line.slice(start, i), col: start + 1 });
+      if (k === 0) (s0 = start), (e0 = i);
+      else if (k === 1) (s1 = start), (e1 = i);
+      else (s2 = start), (e2 = i);
+      k++;
     }
-    const name = parts[0];
-    if (!name) return fail(ln, 2, 'chain name invalid', line);
-    if (name.text.length >= XT_EXTENSION_MAXNAMELEN) {
-      fail(ln, name.col, `Invalid chain name \`${name.text}' (${XT_EXTENSION_MAXNAMELEN - 1} chars max)`, name.text);
+    if (s0 < 0) return fail(ln, 2, 'chain name invalid', line);
+    const nameText = line.slice(s0, e0);
+    if (nameText.length >= XT_EXTENSION_MAXNAMELEN) {
+      fail(ln, s0 + 1, `Invalid chain name \`${nameText}' (${XT_EXTENSION_MAXNAMELEN - 1} chars max)`, nameText);
     }
-    const pol = parts[1];
-    if (!pol) return fail(ln, line.length + 1, 'policy invalid', undefined);
-    let ctrs: Counters = { packets: 0n, bytes: 0n };
-    const ctext = parts[2];
-    if (ctext && ctext.text === '[0:0]') {
-      // what iptables-save prints for nearly every chain: zero counters are shared (replaced, never changed in place)
-      ctrs = ZERO_COUNTERS;
-    } else if (ctext) {
-      const cm = /^\[([^:\]]*):([^\]]*)\]$/.exec(ctext.text);
+    if (s1 < 0) return fail(ln, line.length + 1, 'policy invalid', undefined);
+    const pol = line.slice(s1, e1);
+    // zero counters (what iptables-save prints for nearly every chain) are shared: replaced, never changed in place
+    let ctrs: Counters = ZERO_COUNTERS;
+    if (s2 >= 0 && !(e2 - s2 === 5 && line.startsWith('[0:0]', s2))) {
+      const ctext = line.slice(s2, e2);
+      const cm = /^\[([^:\]]*):([^\]]*)\]$/.exec(ctext);
       const c = cm ? parseCounterPair(cm[1]!, cm[2]!) : undefined;
       if (c) ctrs = c;
-      else if (countersMode && pol.text !== '-') fail(ln, ctext.col, `invalid policy counters for chain '${name.text}'`, ctext.text);
-    } else if (countersMode && pol.text !== '-') {
+      else if (countersMode && pol !== '-') fail(ln, s2 + 1, `invalid policy counters for chain '${nameText}'`, ctext);
+    } else if (s2 < 0 && countersMode && pol !== '-') {
       // iptables-restore -c reads counters only after a policy (not after `-`), for any chain
-      fail(ln, line.length + 1, `invalid policy counters for chain '${name.text}'`, undefined);
+      fail(ln, line.length + 1, `invalid policy counters for chain '${nameText}'`, undefined);
     }
-    const existing = t.chains.get(name.text);
+    // the chain's own (flat) name, hashed once for the lookup and the insertion
+    const cname = flat(nameText);
+    const existing = t.chains.get(cname);
     if (existing && existing.builtin) {
-      if (pol.text !== '-') {
-        if (pol.text !== 'ACCEPT' && pol.text !== 'DROP') {
-          fail(ln, pol.col, `Can't set policy \`${pol.text}' on \`${name.text}': Bad policy name`, pol.text, 'check');
+      if (pol !== '-') {
+        if (pol !== 'ACCEPT' && pol !== 'DROP') {
+          fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad policy name`, pol, 'check');
         }
-        existing.policy = pol.text as 'ACCEPT' | 'DROP';
+        existing.policy = pol as 'ACCEPT' | 'DROP';
         existing.policyCounters = ctrs;
       }
       existing.pos = lineStart(ln);
       return;
     }
-    if (existing) fail(ln, name.col, `error creating chain '${name.text}': File exists`, name.text, 'check');
-    checkNewChainName(name.text, ln, name.col);
-    if (pol.text !== '-') {
-      fail(ln, pol.col, `Can't set policy \`${pol.text}' on \`${name.text}': Bad built-in chain name`, pol.text, 'check');
+    if (existing) fail(ln, s0 + 1, `error creating chain '${nameText}': File exists`, nameText, 'check');
+    checkNewChainName(nameText, ln, s0 + 1);
+    if (pol !== '-') {
+      fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad built-in chain name`, pol, 'check');
     }
-    const cname = flat(name.text);
     t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: lineStart(ln) });
   }
 
@@ -254,14 +260,19 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
 
   function applyCommand(t: Table, c: Command, f: string, fam: Family) {
     if (c.cmd === 'A' && c.chain !== undefined) {
-      // the common command, without the closures the others share
-      const ch = t.chains.get(c.chain);
+      // the common command, without the closures the others share; a dump appends to one chain
+      // line after line, so the last -A's chain is tried before the table's map (a string compare, no hashing)
+      const ch = lastA !== undefined && lastATable === t && lastA.name === c.chain ? lastA : t.chains.get(c.chain);
       if (ch) {
         for (const r of c.rules) checkJump(t, r, f, fam);
         for (const r of c.rules) ch.rules.push(r);
+        lastA = ch;
+        lastATable = t;
         return;
       }
     }
+    // the other commands may delete or rename chains
+    lastA = undefined;
     const cpos = c.chainPos ?? c.pos;
     function bad(reason: string, p: SourcePos = cpos, token = c.chain): never {
       throw new NfvmError('check', reason, f, p, token);

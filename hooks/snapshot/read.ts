@@ -33,6 +33,7 @@
  * Every problem is an NfvmError naming the file, the line and column (JSON
  * syntax, or the offending key for a value of the wrong shape) and the reason.
  */
+import { isAscii } from 'node:buffer';
 import { XfrmPolicies, parseXfrmDefaults, parseXfrmPolicies } from '../route/xfrm.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,7 +83,9 @@ export function readSnapshot(dir: string, replace?: ReadonlyMap<string, string>)
     const p = join(dir, n);
     try {
       if (statSync(p).size > MAX_FILE_BYTES) throw new NfvmError('io', 'file too large', p, undefined, undefined);
-      files.set(n, readFileSync(p, 'utf8'));
+      const b = readFileSync(p);
+      // ASCII (nearly every snapshot file) is its own Latin-1: a copy instead of a UTF-8 decode (a second on a 140 MB iptables-save)
+      files.set(n, b.toString(isAscii(b) ? 'latin1' : 'utf8'));
     } catch (e) {
       if (e instanceof NfvmError) throw e;
       throw new NfvmError('io', `cannot read (${(e as NodeJS.ErrnoException).code})`, p, undefined, undefined);
