@@ -63,6 +63,8 @@ export interface AnswerState {
 export class AnswerEnv {
   /** The virtual clock, in jiffies. */
   now = 0;
+  /** The same clock in nanoseconds (the wall-clock time ICMP timestamps read). */
+  nowNs = 0;
   readonly peers4 = new InetPeers();
   readonly peers6 = new InetPeers();
   readonly global = new IcmpGlobal();
@@ -139,6 +141,7 @@ export class AnswerEnv {
 
   /** Sets the clock (nanoseconds of the capture's time line). */
   setNow(nowNs: number): void {
+    this.nowNs = nowNs;
     this.now = Math.floor(nowNs / (1e9 / HZ));
   }
 

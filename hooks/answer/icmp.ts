@@ -33,7 +33,7 @@ import type { PathCtx } from '../path/ctx.js';
 import { u32 } from '../path/ipv4.js';
 import { INADDR_DUMMY, type AnswerEnv, type AnswerRoute4 } from './env.js';
 import { HZ, inetPeerXrlimAllow, ipErrorAllow } from './ratelimit.js';
-import { ICMP_DEST_UNREACH, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, putIpv4, putTransportChecksum } from './wire.js';
+import { ICMP_DEST_UNREACH, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_TIMESTAMPREPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, putIpv4, putTransportChecksum } from './wire.js';
 
 const NR_ICMP_TYPES = 18;
 /** icmp_pointers[type].error */
@@ -179,6 +179,54 @@ export function icmpEcho(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx): 
   env.send(ctx, {
     kind: 'icmp-echo-reply', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_echo: echo reply to ${formatIPv4(osaddr)} (id ${(d[nh + ihl + 4]! << 8) | d[nh + ihl + 5]!}, seq ${(d[nh + ihl + 6]! << 8) | d[nh + ihl + 7]!})`,
+  });
+}
+
+/**
+ * icmp_timestamp() → icmp_reply(): a timestamp request with at least the
+ * 4 bytes of its originate timestamp after the ICMP header is answered with
+ * a timestamp reply of 20 bytes: the request's header as type 14, code 0
+ * (id and sequence kept), the originate timestamp copied, the receive and
+ * transmit timestamps the time of day in milliseconds since midnight UT
+ * (inet_current_timestamp; here the packet's clock: the kernel reads its
+ * own, so they are kernel fields).
+ */
+export function icmpTimestamp(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx): void {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const nh = m[M_NHOFF]!;
+  const ihl = (d[nh]! & 0x0f) * 4;
+  const th = nh + ihl;
+  const end = nh + m[M_LEN]!;
+  const rt = ctx.dst;
+  if (!rt) return;
+  if (end - th - 8 < 4) return env.note(ctx, 'icmp_timestamp: no reply: the request is shorter than its originate timestamp');
+  const code = d[th + 1]!;
+  const g = globalAllow(env, ICMP_TIMESTAMPREPLY, code);
+  if (!g.ok) return env.note(ctx, 'icmp_reply: no timestamp reply: over icmp_msgs_per_sec');
+  const osaddr = u32(d, nh + 12);
+  const tos = d[nh + 1]!;
+  const mark = replyMark4(env, pkt);
+  const saddr = env.specDst4(u32(d, nh + 16), osaddr, tos, m[M_MARK]!, rt.local, rt.cast, dev);
+  const out = env.route4(osaddr, saddr, tos & 0x1e, mark, IPPROTO_ICMP, '');
+  if (!out) return env.note(ctx, `icmp_reply: no timestamp reply: no route back to ${formatIPv4(osaddr)}`);
+  if (!xrlimAllow(env, out, osaddr, g.apply)) return env.note(ctx, 'icmp_reply: no timestamp reply: rate limited');
+  const b = new Uint8Array(20 + 20);
+  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || saddr, daddr: osaddr }, 20);
+  b.set(d.subarray(th, th + 12), 20);
+  b[20] = ICMP_TIMESTAMPREPLY;
+  b[21] = 0;
+  const ms = Math.floor(env.nowNs / 1e6) % 86_400_000;
+  for (const at of [32, 36]) {
+    b[at] = ms >>> 24;
+    b[at + 1] = (ms >>> 16) & 0xff;
+    b[at + 2] = (ms >>> 8) & 0xff;
+    b[at + 3] = ms & 0xff;
+  }
+  putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
+  env.send(ctx, {
+    kind: 'icmp-timestamp-reply', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields: ['ip.id', 'icmp.timestamps'], ...origCt(pkt, ctx),
+    why: `icmp_timestamp: timestamp reply to ${formatIPv4(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }
 

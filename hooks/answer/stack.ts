@@ -28,7 +28,7 @@ import { u32 } from '../path/ipv4.js';
 import { words } from '../path/ipv6.js';
 import { nfChecksum } from '../conntrack/checksum.js';
 import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
-import { icmpEcho, icmpSend, ipError } from './icmp.js';
+import { icmpEcho, icmpSend, icmpTimestamp, ipError } from './icmp.js';
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { lookupConnection, lookupListener } from './sockets.js';
@@ -187,7 +187,7 @@ export class NodeStack implements Stack {
     if (type === ICMP_ECHO) {
       if (this.env.echoIgnoreAll) this.env.note(ctx, 'icmp_echo: no reply (icmp_echo_ignore_all = 1)');
       else if (this.answers(ctx)) icmpEcho(this.env, pkt, dev, ctx);
-    } else if (type === ICMP_TIMESTAMP) this.env.note(ctx, 'icmp_timestamp: the timestamp reply is not modelled');
+    } else if (type === ICMP_TIMESTAMP && this.answers(ctx)) icmpTimestamp(this.env, pkt, dev, ctx);
     return NOTHING;
   }
 

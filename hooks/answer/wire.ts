@@ -15,6 +15,7 @@ export const IP_DF = 0x4000;
 
 // ICMP types and codes (include/uapi/linux/icmp.h, icmpv6.h).
 export const ICMP_ECHOREPLY = 0;
+export const ICMP_TIMESTAMPREPLY = 14;
 export const ICMP_DEST_UNREACH = 3;
 export const ICMP_ECHO = 8;
 export const ICMP_TIME_EXCEEDED = 11;

@@ -16,7 +16,9 @@
  * node sent must be one nfvm sent, byte for byte but for the fields the
  * kernel fills itself: the IP ID of ICMP messages (the ICMP socket does not
  * set DF, so ip_select_ident() hashes with a boot-time key) and the header
- * checksum that covers it, and the TCP checksum of REJECT's resets
+ * checksum that covers it, the receive and transmit times of a timestamp
+ * reply (the kernel's clock) and the ICMP checksum over them, and the TCP
+ * checksum of REJECT's resets
  * (CHECKSUM_PARTIAL: the capture on the node sees the pseudo-header sum the
  * device would complete). The stack's own resets carry DF and ID 0 and are
  * compared whole, as are forwarded packets (a packet over the egress MTU
@@ -70,7 +72,7 @@ const RULES = `*filter
 -A INPUT -p tcp -m tcp --dport 24 -j REJECT --reject-with tcp-reset
 -A INPUT -p udp -m udp --dport 25 -j REJECT --reject-with icmp-host-prohibited
 -A INPUT -p udp -m udp --dport 26 -j REJECT --reject-with icmp-admin-prohibited
--A INPUT -p icmp -m icmp --icmp-type 13 -j REJECT --reject-with icmp-net-prohibited
+-A INPUT -p icmp -m icmp --icmp-type 13 -m length --length 40 -j REJECT --reject-with icmp-net-prohibited
 -A INPUT -p icmp -m icmp --icmp-type 3 -j REJECT --reject-with icmp-port-unreachable
 -A INPUT -f -j REJECT --reject-with icmp-port-unreachable
 -A INPUT -p 47 -j REJECT --reject-with icmp-proto-unreachable
@@ -124,6 +126,9 @@ function frames(): string[] {
   f.push(`icmp ${S()} > 10.0.0.255 echo-request id 9 seq 3`); // broadcast: ignored
   f.push(`icmp ${S()} > 10.0.0.1 echo-reply id 9 seq 4`); // nothing
   f.push('icmp 10.0.0.66 > 10.0.0.1 echo-request id 10 seq 5'); // the reply is dropped in OUTPUT
+  f.push(`icmp ${S()} > 10.0.0.1 timestamp-request id 11 seq 6 len 16`); // timestamp reply (its times are the kernel's clock)
+  f.push(`icmp ${S()} > 10.0.0.1 timestamp-request id 12 seq 7 len 3`); // shorter than its originate timestamp: nothing
+  f.push(`icmp ${S()} > 10.0.0.255 timestamp-request id 13 seq 8 len 16`); // broadcast: ignored
   // REJECT in INPUT.
   f.push(`tcp ${S()}:40020 > 10.0.0.1:23 syn`);
   f.push(`tcp ${S()}:40021 > 10.0.0.1:24 syn len 20`);
