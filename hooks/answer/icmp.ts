@@ -150,36 +150,16 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
 
 /**
  * icmp_rcv() of an echo request delivered to this host (checksum and
- * broadcast checks made by the caller) → icmp_echo() → icmp_reply().
+ * broadcast checks made by the caller) → icmp_echo() → icmp_reply(): the
+ * request's ICMP message back as type 0.
  */
 export function icmpEcho(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx): void {
   const d = pkt.data;
-  const m = pkt.meta;
-  const nh = m[M_NHOFF]!;
-  const ihl = (d[nh]! & 0x0f) * 4;
-  const end = nh + m[M_LEN]!;
-  const rt = ctx.dst;
-  if (!rt) return;
-  const code = d[nh + ihl + 1]!;
-  const g = globalAllow(env, ICMP_ECHOREPLY, code);
-  if (!g.ok) return env.note(ctx, 'icmp_reply: no echo reply: over icmp_msgs_per_sec');
-  const osaddr = u32(d, nh + 12);
-  const tos = d[nh + 1]!;
-  const mark = replyMark4(env, pkt);
-  const saddr = env.specDst4(u32(d, nh + 16), osaddr, tos, m[M_MARK]!, rt.local, rt.cast, dev);
-  const out = env.route4(osaddr, saddr, tos & 0x1e, mark, IPPROTO_ICMP, '');
-  if (!out) return env.note(ctx, `icmp_reply: no echo reply: no route back to ${formatIPv4(osaddr)}`);
-  if (!xrlimAllow(env, out, osaddr, g.apply)) return env.note(ctx, 'icmp_reply: no echo reply: rate limited');
-  const icmpLen = end - (nh + ihl);
-  const b = new Uint8Array(20 + icmpLen);
-  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || saddr, daddr: osaddr }, icmpLen);
-  b.set(d.subarray(nh + ihl, end), 20);
-  b[20] = ICMP_ECHOREPLY;
-  putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
-  env.send(ctx, {
-    kind: 'icmp-echo-reply', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
-    why: `icmp_echo: echo reply to ${formatIPv4(osaddr)} (id ${(d[nh + ihl + 4]! << 8) | d[nh + ihl + 5]!}, seq ${(d[nh + ihl + 6]! << 8) | d[nh + ihl + 7]!})`,
-  });
+  const nh = pkt.meta[M_NHOFF]!;
+  const th = nh + (d[nh]! & 0x0f) * 4;
+  const b = d.slice(th, nh + pkt.meta[M_LEN]!);
+  b[0] = ICMP_ECHOREPLY;
+  icmpReply(env, pkt, dev, ctx, b, 'icmp-echo-reply', 'echo reply', 'icmp_echo', ['ip.id']);
 }
 
 /**
@@ -193,40 +173,52 @@ export function icmpEcho(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx): 
  */
 export function icmpTimestamp(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx): void {
   const d = pkt.data;
-  const m = pkt.meta;
-  const nh = m[M_NHOFF]!;
-  const ihl = (d[nh]! & 0x0f) * 4;
-  const th = nh + ihl;
-  const end = nh + m[M_LEN]!;
-  const rt = ctx.dst;
-  if (!rt) return;
-  if (end - th - 8 < 4) return env.note(ctx, 'icmp_timestamp: no reply: the request is shorter than its originate timestamp');
-  const code = d[th + 1]!;
-  const g = globalAllow(env, ICMP_TIMESTAMPREPLY, code);
-  if (!g.ok) return env.note(ctx, 'icmp_reply: no timestamp reply: over icmp_msgs_per_sec');
-  const osaddr = u32(d, nh + 12);
-  const tos = d[nh + 1]!;
-  const mark = replyMark4(env, pkt);
-  const saddr = env.specDst4(u32(d, nh + 16), osaddr, tos, m[M_MARK]!, rt.local, rt.cast, dev);
-  const out = env.route4(osaddr, saddr, tos & 0x1e, mark, IPPROTO_ICMP, '');
-  if (!out) return env.note(ctx, `icmp_reply: no timestamp reply: no route back to ${formatIPv4(osaddr)}`);
-  if (!xrlimAllow(env, out, osaddr, g.apply)) return env.note(ctx, 'icmp_reply: no timestamp reply: rate limited');
-  const b = new Uint8Array(20 + 20);
-  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || saddr, daddr: osaddr }, 20);
-  b.set(d.subarray(th, th + 12), 20);
-  b[20] = ICMP_TIMESTAMPREPLY;
-  b[21] = 0;
+  const nh = pkt.meta[M_NHOFF]!;
+  const th = nh + (d[nh]! & 0x0f) * 4;
+  if (nh + pkt.meta[M_LEN]! - th - 8 < 4) return env.note(ctx, 'icmp_timestamp: no reply: the request is shorter than its originate timestamp');
+  const b = new Uint8Array(20);
+  b.set(d.subarray(th, th + 12));
+  b[0] = ICMP_TIMESTAMPREPLY;
+  b[1] = 0;
   const ms = Math.floor(env.nowNs / 1e6) % 86_400_000;
-  for (const at of [32, 36]) {
+  for (const at of [12, 16]) {
     b[at] = ms >>> 24;
     b[at + 1] = (ms >>> 16) & 0xff;
     b[at + 2] = (ms >>> 8) & 0xff;
     b[at + 3] = ms & 0xff;
   }
+  icmpReply(env, pkt, dev, ctx, b, 'icmp-timestamp-reply', 'timestamp reply', 'icmp_timestamp', ['ip.id', 'icmp.timestamps']);
+}
+
+/**
+ * icmp_reply(): the ICMP message `icmp` (its checksum filled here) back to
+ * the request's source: the global credit and the per-peer limit for its
+ * type, the source address the request's destination gives (spec_dst), the
+ * route back, the request's TOS.
+ */
+function icmpReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx, icmp: Uint8Array, kind: string, what: string, fn: string, kernelFields: string[]): void {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const nh = m[M_NHOFF]!;
+  const th = nh + (d[nh]! & 0x0f) * 4;
+  const rt = ctx.dst;
+  if (!rt) return;
+  const g = globalAllow(env, icmp[0]!, d[th + 1]!);
+  if (!g.ok) return env.note(ctx, `icmp_reply: no ${what}: over icmp_msgs_per_sec`);
+  const osaddr = u32(d, nh + 12);
+  const tos = d[nh + 1]!;
+  const mark = replyMark4(env, pkt);
+  const saddr = env.specDst4(u32(d, nh + 16), osaddr, tos, m[M_MARK]!, rt.local, rt.cast, dev);
+  const out = env.route4(osaddr, saddr, tos & 0x1e, mark, IPPROTO_ICMP, '');
+  if (!out) return env.note(ctx, `icmp_reply: no ${what}: no route back to ${formatIPv4(osaddr)}`);
+  if (!xrlimAllow(env, out, osaddr, g.apply)) return env.note(ctx, `icmp_reply: no ${what}: rate limited`);
+  const b = new Uint8Array(20 + icmp.length);
+  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || saddr, daddr: osaddr }, icmp.length);
+  b.set(icmp, 20);
   putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind: 'icmp-timestamp-reply', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields: ['ip.id', 'icmp.timestamps'], ...origCt(pkt, ctx),
-    why: `icmp_timestamp: timestamp reply to ${formatIPv4(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields, ...origCt(pkt, ctx),
+    why: `${fn}: ${what} to ${formatIPv4(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }
 

@@ -463,7 +463,7 @@ export class Ipv4Route {
     const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
     if (out.verdict === 'eperm') return { fate: dropped('xfrm-policy', `${what} blocks it (xfrm_lookup: EPERM${how === 'flow' ? ' to the sender' : ''})`) };
     if (how === 'me-harder') return { fate: dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (ip_route_me_harder: xfrm_lookup fails)`) };
-    const hold = this.larvalDrop() ? `${what} requires an IPsec state that does not exist: the route is a blackhole (xfrm_lookup_route, xfrm_larval_drop)`
+    const hold = this.node.sysctl.xfrmLarvalDrop() ? `${what} requires an IPsec state that does not exist: the route is a blackhole (xfrm_lookup_route, xfrm_larval_drop)`
       : `${what} requires an IPsec state that does not exist: held in the policy's queue (xfrm_larval_drop = 0), never sent`;
     return { dev: r.dev, gateway: r.gateway, local: r.local, cast: r.cast, get text() { return r.text; }, xfrmHold: hold };
   }
@@ -492,12 +492,6 @@ export class Ipv4Route {
     if (rev.verdict === 'eperm' && (rev.policy === undefined || rev.policy.icmp)) return no(rev.policy ? `out policy "${rev.policy.text}" blocks the quoted flow` : 'the default out policy blocks it');
     if (rev.policy === undefined || !rev.policy.icmp || rev.verdict === 'nostate') return first === 'pass' ? r : no('an out policy blocks it');
     return r;
-  }
-
-  /** net.core.xfrm_larval_drop (default 1). */
-  private larvalDrop(): boolean {
-    const v = this.node.sysctl.num('net.core.xfrm_larval_drop');
-    return Number.isNaN(v) || v !== 0;
   }
 
   /** ip_route_output_key_hash_rcu() itself: the FIB's route, before the IPsec policies. */

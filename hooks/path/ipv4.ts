@@ -90,8 +90,7 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
     const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
     if (out.verdict === 'eperm') return dropped('xfrm-policy', `${what} blocks it (xfrm4_route_forward, FORWARD not reached)`);
     if (out.verdict === 'nostate') {
-      const larval = node.sysctl.num('net.core.xfrm_larval_drop');
-      if (Number.isNaN(larval) || larval !== 0) return dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (xfrm4_route_forward with xfrm_larval_drop, FORWARD not reached)`);
+      if (node.sysctl.xfrmLarvalDrop()) return dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (xfrm4_route_forward with xfrm_larval_drop, FORWARD not reached)`);
       ctx.xfrmHold = `${what} requires an IPsec state that does not exist: held in the policy's queue after FORWARD (xfrm_larval_drop = 0), never sent`;
     }
   }

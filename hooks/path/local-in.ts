@@ -11,6 +11,7 @@ import type { Link } from '../snapshot/node.js';
 import { NF_INET_LOCAL_IN } from '../../core/netfilter.js';
 import { M_NHOFF } from '../../vm/layout.js';
 import { XFRM_POLICY_IN } from '../route/xfrm.js';
+import { u32 } from './ipv4.js';
 import type { Packet } from '../../vm/packet.js';
 import { dropped, type Cast, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
@@ -38,7 +39,7 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
 function localRouteDev(af: InetFamily, pkt: Packet): string {
   const d = pkt.data;
   const nh = pkt.meta[M_NHOFF]!;
-  const daddr = ((d[nh + 16]! << 24) | (d[nh + 17]! << 16) | (d[nh + 18]! << 8) | d[nh + 19]!) >>> 0;
+  const daddr = u32(d, nh + 16);
   for (const a of af.node.addresses) if (a.family === 4 && a.local.w[0] === daddr) return a.dev;
   return 'lo';
 }

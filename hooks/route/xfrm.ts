@@ -289,9 +289,8 @@ export function xfrmFlow4(pkt: Packet, oif: string, reverse: boolean, fl: XfrmFl
 
 /** xfrmFlow4() of the IPv4 header at `nh` of `d` (an ICMP error's quoted packet: its ports may be cut, `end` says where the data ends). */
 export function xfrmFlow4At(d: Uint8Array, nh: number, end: number, mark: number, oif: string, reverse: boolean, fl: XfrmFlow): XfrmFlow {
-  const word = (o: number): number => ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
-  const src = word(nh + 12);
-  const dst = word(nh + 16);
+  const src = ((d[nh + 12]! << 24) | (d[nh + 13]! << 16) | (d[nh + 14]! << 8) | d[nh + 15]!) >>> 0;
+  const dst = ((d[nh + 16]! << 24) | (d[nh + 17]! << 16) | (d[nh + 18]! << 8) | d[nh + 19]!) >>> 0;
   const proto = d[nh + 9]!;
   const th = nh + (d[nh]! & 0x0f) * 4;
   const frag = (((d[nh + 6]! << 8) | d[nh + 7]!) & 0x3fff) !== 0;

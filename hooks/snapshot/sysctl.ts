@@ -207,6 +207,12 @@ export class Sysctls {
     return this.orConf(dev, 'disable_xfrm');
   }
 
+  /** net.core.xfrm_larval_drop (default 1): a packet whose IPsec state does not exist yet is dropped rather than queued. */
+  xfrmLarvalDrop(): boolean {
+    const v = this.num('net.core.xfrm_larval_drop');
+    return Number.isNaN(v) || v !== 0;
+  }
+
   private orConf(dev: string, name: string): boolean {
     return this.allConf(4, name) > 0 || this.devConf(4, dev, name) > 0;
   }
