@@ -27,16 +27,18 @@ import type { Cast, PathCtx, RejectReply, Stack } from '../path/ctx.js';
 import { u32 } from '../path/ipv4.js';
 import { words } from '../path/ipv6.js';
 import { nfChecksum } from '../conntrack/checksum.js';
+import { IPPROTO_UDPLITE } from '../conntrack/tuple.js';
+import { inetChecksum, pseudoHeaderSum } from '../input/spec.js';
 import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
 import { icmpEcho, icmpSend, icmpTimestamp, ipError } from './icmp.js';
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { lookupConnection, lookupListener } from './sockets.js';
-import { socketAt } from '../snapshot/ss.js';
+import { rawSocketFor, socketAt } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PORT_UNREACH, IPPROTO_ICMP, IPPROTO_ICMPV6,
-  IPPROTO_TCP, IPPROTO_UDP,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PARAMPROB, ICMPV6_PORT_UNREACH,
+  ICMPV6_UNK_NEXTHDR, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
 } from './wire.js';
 
 const TH_FIN = 0x01;
@@ -91,9 +93,42 @@ export class NodeStack implements Stack {
     const proto = m[M_L4PROTO]!;
     if (proto === IPPROTO_TCP) return this.tcpRcv(pf, pkt, dev, ctx);
     if (proto === IPPROTO_UDP) return this.udpRcv(pf, pkt, dev, cast, ctx);
+    // udplite_rcv / udplitev6_rcv: registered by every kernel (protocols.ts), unless the snapshot's protocols.txt says otherwise
+    if (proto === IPPROTO_UDPLITE && (this.node.protocols === undefined || (pf === NFPROTO_IPV4 ? this.node.protocols.v4 : this.node.protocols.v6)[proto])) {
+      return this.udpRcv(pf, pkt, dev, cast, ctx, true);
+    }
     if (proto === IPPROTO_ICMP && pf === NFPROTO_IPV4) return this.icmpRcv(pkt, dev, cast, ctx);
     if (proto === IPPROTO_ICMPV6 && pf === NFPROTO_IPV6) return this.icmpv6Rcv(pkt, dev, ctx);
-    return NOTHING;
+    return this.otherProtocol(pf, pkt, dev, proto, ctx);
+  }
+
+  /**
+   * ip_protocol_deliver_rcu() / ip6_protocol_deliver_rcu() for another
+   * protocol: raw_local_deliver() hands it to the raw sockets of the
+   * protocol; a protocol with a handler (protocols.txt) goes to it (not
+   * modelled further: nothing is sent); without either, icmp_send(ICMP_DEST_UNREACH,
+   * ICMP_PROT_UNREACH) or icmpv6_send(ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR)
+   * pointing at the next-header field that named it (IP6CB(skb)->nhoff).
+   */
+  private otherProtocol(pf: number, pkt: Packet, dev: Link, proto: number, ctx: PathCtx): TransportResult {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const v4 = pf === NFPROTO_IPV4;
+    const table = this.node.sockets;
+    const raw = table && table.raw.length ? rawSocketFor(table, v4 ? 4 : 6, proto, v4 ? [u32(d, nh + 12)] : words(d, nh + 8), v4 ? [u32(d, nh + 16)] : words(d, nh + 24), dev.name) : undefined;
+    const handlers = this.node.protocols;
+    if (!handlers) {
+      if (raw) return { socket: raw.text, note: '' };
+      this.env.note(ctx, `protocol ${proto}: the snapshot has no protocols.txt: taken as handled by the kernel (no ${v4 ? 'ICMP protocol unreachable' : 'ICMPv6 parameter problem'})`);
+      return NOTHING;
+    }
+    if ((v4 ? handlers.v4 : handlers.v6)[proto]) return raw ? { socket: raw.text, note: '' } : { socket: undefined, note: `protocol ${proto}: the kernel's handler (not modelled further)` };
+    if (raw) return { socket: raw.text, note: `protocol ${proto}: no handler in the kernel (${handlers.file}): the raw socket takes it` };
+    if (this.answers(ctx)) {
+      if (v4) icmpSend(this.env, pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0, dev, ctx);
+      else icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, nextHeaderOffset(d, nh, proto), dev, dev, ctx);
+    }
+    return { socket: undefined, note: `protocol ${proto}: no handler in the kernel (${handlers.file}) and no raw socket` };
   }
 
   private lookup(pf: number, pkt: Packet, proto: 'tcp' | 'udp', port: number, dev: Link, ctx: PathCtx) {
@@ -143,29 +178,50 @@ export class NodeStack implements Stack {
     return { socket: undefined, note: `no socket on tcp port ${port}` };
   }
 
-  private udpRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
+  /**
+   * __udp4_lib_rcv() / __udp6_lib_rcv() for UDP and UDP-Lite (`lite`:
+   * udplite_checksum_init(): a checksum is mandatory, the length field is
+   * the checksum coverage (0: all), and the checksum covers that many bytes
+   * with the whole datagram's length in the pseudo-header). ss cannot list
+   * UDP-Lite sockets: every UDP-Lite port is taken as closed.
+   */
+  private udpRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx, lite = false): TransportResult {
     const d = pkt.data;
     const m = pkt.meta;
     const nh = m[M_NHOFF]!;
     const th = m[M_THOFF]!;
+    const name = lite ? 'udplite' : 'udp';
     const avail = nh + m[M_LEN]! - th;
-    if (avail < 8) return { socket: undefined, note: 'udp: shorter than a UDP header: dropped' };
+    if (avail < 8) return { socket: undefined, note: `${name}: shorter than a UDP header: dropped` };
     let ulen = (d[th + 4]! << 8) | d[th + 5]!;
-    if (pf === NFPROTO_IPV6 && ulen === 0) ulen = avail; // a jumbogram's length is its payload's
-    if (ulen > avail || ulen < 8) return { socket: undefined, note: `udp: bad length ${ulen}: dropped` };
     const check = (d[th + 6]! << 8) | d[th + 7]!;
-    if (pf === NFPROTO_IPV6 && check === 0) return { socket: undefined, note: 'udp: a zero checksum over IPv6: dropped' };
-    const csumBad = check !== 0 && nfChecksum(d, pf, nh, th, th + ulen, IPPROTO_UDP) !== 0;
+    let csumBad: boolean;
+    if (lite) {
+      if (ulen > avail) return { socket: undefined, note: `${name}: checksum coverage ${ulen} past the datagram: dropped` };
+      if (check === 0) return { socket: undefined, note: `${name}: a zero checksum: dropped` };
+      if (ulen !== 0 && ulen < 8) return { socket: undefined, note: `${name}: bad checksum coverage ${ulen}: dropped` };
+      const cov = ulen === 0 ? avail : ulen;
+      ulen = avail;
+      const pseudo = pf === NFPROTO_IPV4
+        ? pseudoHeaderSum(d.subarray(nh + 12, nh + 16), d.subarray(nh + 16, nh + 20), IPPROTO_UDPLITE, avail)
+        : pseudoHeaderSum(d.subarray(nh + 8, nh + 24), d.subarray(nh + 24, nh + 40), IPPROTO_UDPLITE, avail);
+      csumBad = inetChecksum(d, th, th + cov, pseudo) !== 0;
+    } else {
+      if (pf === NFPROTO_IPV6 && ulen === 0) ulen = avail; // a jumbogram's length is its payload's
+      if (ulen > avail || ulen < 8) return { socket: undefined, note: `udp: bad length ${ulen}: dropped` };
+      if (pf === NFPROTO_IPV6 && check === 0) return { socket: undefined, note: 'udp: a zero checksum over IPv6: dropped' };
+      csumBad = check !== 0 && nfChecksum(d, pf, nh, th, th + ulen, IPPROTO_UDP) !== 0;
+    }
     const port = (d[th + 2]! << 8) | d[th + 3]!;
-    const sock = this.lookup(pf, pkt, 'udp', port, dev, ctx);
-    if (csumBad) return { socket: undefined, note: 'udp: bad checksum: dropped' };
-    if (cast !== 'unicast') return sock ? { socket: sock.text, note: '' } : { socket: undefined, note: `no socket on udp port ${port} (${cast}: nothing sent)` };
+    const sock = lite ? undefined : this.lookup(pf, pkt, 'udp', port, dev, ctx);
+    if (csumBad) return { socket: undefined, note: `${name}: bad checksum: dropped` };
+    if (cast !== 'unicast') return sock ? { socket: sock.text, note: '' } : { socket: undefined, note: `no socket on ${name} port ${port} (${cast}: nothing sent)` };
     if (sock) return { socket: sock.text, note: '' };
     if (this.answers(ctx)) {
       if (pf === NFPROTO_IPV4) icmpSend(this.env, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, dev, ctx);
       else icmp6Send(this.env, pkt, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, dev, dev, ctx);
     }
-    return { socket: undefined, note: `no socket on udp port ${port}` };
+    return { socket: undefined, note: `no socket on ${name} port ${port}` };
   }
 
   private icmpRcv(pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
@@ -225,4 +281,23 @@ export class NodeStack implements Stack {
     } else if (reply.tcpReset) nfSendReset6(this.env, pkt, hook, ctx);
     else nfSendUnreach6(this.env, pkt, reply.code, hook, inDev, ctx);
   }
+}
+
+/**
+ * IP6CB(skb)->nhoff once the extension headers the kernel handles (hop-by-hop
+ * first, routing, destination options, fragment) are passed: the offset, from
+ * the IPv6 header, of the next-header field that names `proto`.
+ */
+function nextHeaderOffset(d: Uint8Array, nh: number, proto: number): number {
+  let at = nh + 6;
+  let next = d[at]!;
+  let start = nh + 40;
+  for (let hops = 0; next !== proto && hops < 16; hops++) {
+    if (!(next === 0 ? hops === 0 : next === 43 || next === 60 || next === 44)) break;
+    at = start;
+    const len = next === 44 ? 8 : (d[start + 1]! + 1) * 8;
+    next = d[start]!;
+    start += len;
+  }
+  return at - nh;
 }

@@ -19,6 +19,7 @@ export const ICMP_TIMESTAMPREPLY = 14;
 export const ICMP_DEST_UNREACH = 3;
 export const ICMP_ECHO = 8;
 export const ICMP_TIME_EXCEEDED = 11;
+export const ICMP_PROT_UNREACH = 2;
 export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
 export const ICMPV6_DEST_UNREACH = 1;
@@ -30,6 +31,8 @@ export const ICMPV6_NOROUTE = 0;
 export const ICMPV6_ADM_PROHIBITED = 1;
 export const ICMPV6_NOT_NEIGHBOUR = 2;
 export const ICMPV6_PORT_UNREACH = 4;
+export const ICMPV6_PARAMPROB = 4;
+export const ICMPV6_UNK_NEXTHDR = 1;
 
 export interface Ipv4Fields {
   tos: number;

@@ -10,7 +10,7 @@
  * Grammar (words are separated by blanks; `>` may touch its neighbours):
  *
  *   spec      := proto SRC '>' DST clause*
- *   proto     := tcp | udp | sctp | icmp | icmpv6 | icmp6
+ *   proto     := tcp | udp | udplite | sctp | icmp | icmpv6 | icmp6
  *              | ip proto P | ip4 proto P | ip6 proto P       P: number 0-255 or name (gre, esp, ...)
  *                                                            `ip` takes its family from the addresses
  *   SRC, DST  := IPV4[:PORT] | [IPV6]:PORT | [IPV6] | IPV6   dotted quads have four parts
@@ -31,6 +31,7 @@
  *              | rt [type N] [segsleft N] [addrs A,B,...]   routing header (type default 0,
  *                                          segsleft 0), 8 bytes and 16 per address, in that order
  *              | ah [spi N]                authentication header (24 bytes, SPI default 1)
+ *     UDP-Lite cscov N (the checksum coverage in the length field; default 0: all)
  *     ESP      spi N (ip proto esp: the ESP header's SPI, sequence 1)
  *     metadata iif NAME | oif NAME | mark N | from local
  *              | uid N | gid N | groups N[,N]...   with from local: the sending socket's
@@ -52,7 +53,7 @@
  *
  * The frame is Ethernet (MACs 02:00:00:00:00:01 > 02:00:00:00:00:02 unless
  * given) when iif, src-mac, dst-mac or vlan is given, raw IP otherwise. IPv4
- * header, TCP, UDP, SCTP (CRC32c), ICMP and ICMPv6 checksums are filled in.
+ * header, TCP, UDP, UDP-Lite, SCTP (CRC32c), ICMP and ICMPv6 checksums are filled in.
  *
  * Errors are NfvmError, `packet spec:1:COL: reason`, COL the 1-based column
  * of the offending word.
@@ -74,6 +75,7 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_SCTP = 132;
+export const IPPROTO_UDPLITE = 136;
 
 
 export const TCP_FLAGS: ReadonlyMap<string, number> = new Map([
@@ -173,6 +175,8 @@ export interface PacketSpec {
   ext: SpecExtHdr[];
   /** `spi N` of an ESP packet; -1 when not given. */
   espSpi: number;
+  /** UDP-Lite: the checksum coverage in the length field (`cscov N`; 0, the default: the whole datagram); -1 for other protocols. */
+  cscov: number;
   /** Where each clause was written: keys are the clause words (`proto`, `src`, `dst`, `sport`, `ttl`, `ct`, ...). */
   pos: Map<string, SourcePos>;
 }
@@ -211,7 +215,7 @@ export interface SpecOptions {
   line?: number;
 }
 
-const PORT_PROTOS = new Set([IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP]);
+const PORT_PROTOS = new Set([IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_UDPLITE]);
 const NO_OPTIONS = new Uint8Array(0);
 
 /** Every clause word, for "did you mean". */
@@ -263,6 +267,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
   if (pw === 'tcp') proto = IPPROTO_TCP;
   else if (pw === 'udp') proto = IPPROTO_UDP;
   else if (pw === 'sctp') proto = IPPROTO_SCTP;
+  else if (pw === 'udplite') proto = IPPROTO_UDPLITE;
   else if (pw === 'icmp') [proto, familyWanted] = [IPPROTO_ICMP, 4];
   else if (pw === 'icmpv6' || pw === 'icmp6') [proto, familyWanted] = [IPPROTO_ICMPV6, 6];
   else if (pw === 'ip' || pw === 'ip4' || pw === 'ip6') {
@@ -278,8 +283,8 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     if (proto === IPPROTO_ICMP && familyWanted === 0) familyWanted = 4;
     if (proto === IPPROTO_ICMPV6 && familyWanted === 0) familyWanted = 6;
   } else {
-    const s = suggest(pw, ['tcp', 'udp', 'sctp', 'icmp', 'icmpv6', 'ip', 'ip6']);
-    return err(pt, `expected a protocol (tcp, udp, sctp, icmp, icmpv6, ip proto N), not "${pt.text}"` + (s ? ` (did you mean ${s}?)` : ''));
+    const s = suggest(pw, ['tcp', 'udp', 'udplite', 'sctp', 'icmp', 'icmpv6', 'ip', 'ip6']);
+    return err(pt, `expected a protocol (tcp, udp, udplite, sctp, icmp, icmpv6, ip proto N), not "${pt.text}"` + (s ? ` (did you mean ${s}?)` : ''));
   }
   pos.set('proto', { line, col: pt.col });
   const hasPorts = PORT_PROTOS.has(proto);
@@ -313,7 +318,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     let port = -1;
     if (portText !== undefined) {
       const pt2: Tok = { text: portText, col: portCol };
-      if (!hasPorts) return err(pt2, `a port needs tcp, udp or sctp (the protocol is ${pt.text})`);
+      if (!hasPorts) return err(pt2, `a port needs tcp, udp, udplite or sctp (the protocol is ${pt.text})`);
       port = num(pt2, 0, 65535, 'port');
       pos.set(which === 'src' ? 'sport' : 'dport', { line, col: portCol });
     }
@@ -340,7 +345,7 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
     family, proto, src: src.addr, dst: dst.addr, sport: -1, dport: -1, tcpFlags: -1, seq: -1, ackSeq: -1, window: -1, tcpOptions: NO_OPTIONS,
     icmpType: -1, icmpCode: -1, icmpId: -1, icmpSeq: -1, ttl: 64, tos: 0, ipId: 1, df: false, mf: false,
     fragOffset: -1, flowLabel: 0, payloadLen: -1, iif: '', oif: '', mark: 0, ct: '', ctReply: false, ctMark: -1,
-    fromLocal: false, uid: 0, gid: 0, groups: [], cgroup: '/', classid: 0, srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, pos,
+    fromLocal: false, uid: 0, gid: 0, groups: [], cgroup: '/', classid: 0, srcMac: undefined, dstMac: undefined, vlan: -1, ext: [], espSpi: -1, cscov: proto === IPPROTO_UDPLITE ? 0 : -1, pos,
   };
   let flagWords = 0;
   let tosByte = -1;
@@ -549,6 +554,11 @@ export function parseSpec(text: string, o: SpecOptions = {}): PacketSpec {
         spec.ext.push({ type: 51, bytes });
         break;
       }
+      case 'cscov':
+        if (proto !== IPPROTO_UDPLITE) err(t, `"cscov" needs udplite (the protocol is ${pt.text})`);
+        once('cscov', t);
+        spec.cscov = num(next('a checksum coverage'), 0, 0xffff, 'checksum coverage');
+        break;
       case 'spi':
         if (proto !== 50) err(t, `"spi" needs ip proto esp (the protocol is ${pt.text}${pt.text === 'ip' || pt.text === 'ip6' ? ' proto ...' : ''}; an AH SPI goes with "ah")`);
         once('spi', t);
@@ -766,7 +776,7 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
   let l4 = 0;
   if (!nonFirst) {
     if (s.proto === IPPROTO_TCP) l4 = 20 + s.tcpOptions.length;
-    else if (s.proto === IPPROTO_UDP) l4 = 8;
+    else if (s.proto === IPPROTO_UDP || s.proto === IPPROTO_UDPLITE) l4 = 8;
     else if (s.proto === IPPROTO_SCTP) l4 = 12;
     else if (isIcmp) l4 = 8;
   }
@@ -851,6 +861,13 @@ export function encodeSpec(s: PacketSpec): EncodedSpec {
       put16(th + 2, s.dport);
       put16(th + 4, l4len);
       put16(th + 6, inetChecksum(d, th, th + l4len, pseudo) || 0xffff);
+    } else if (s.proto === IPPROTO_UDPLITE) {
+      // RFC 3828: the length field is the checksum coverage (0: all), the pseudo-header has the whole length
+      put16(th, s.sport);
+      put16(th + 2, s.dport);
+      put16(th + 4, s.cscov);
+      const cov = s.cscov === 0 || s.cscov > l4len ? l4len : Math.max(s.cscov, 8);
+      put16(th + 6, inetChecksum(d, th, th + cov, pseudo) || 0xffff);
     } else if (s.proto === IPPROTO_SCTP) {
       put16(th, s.sport);
       put16(th + 2, s.dport);

@@ -20,6 +20,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { NfvmError } from '../../core/errors.js';
 import type { Backend } from '../../core/netfilter.js';
 import { cgroup2Mount, cgroupTreeLines } from './cgroup.js';
+import { formatProtocols, protocolsFromKernel } from './protocols.js';
 
 export interface CaptureCommand {
   readonly file: string;
@@ -55,13 +56,13 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'ip6-rule.json', argv: [['ip', '-j', '-6', 'rule', 'show']], optional: false },
   // Only net.*: the rest of `sysctl -a` (hostname, random uuid, ...) is not the node's network.
   { file: 'sysctl.txt', argv: [['sysctl', '-a']], optional: true, filter: (l) => l.startsWith('net.') },
-  // The TCP and UDP sockets, numeric, without the header: which ports answer, the connections
+  // The TCP, UDP and raw sockets, numeric, without the header: which ports answer, the connections
   // and their marks and IP_TRANSPARENT (-e, --inet-sockopt: the socket match, TPROXY) and
-  // cgroups (--cgroup: the cgroup match); an older ss without --cgroup or --inet-sockopt, or
-  // without -a/-e, gives less.
+  // cgroups (--cgroup: the cgroup match), the raw sockets that take a protocol the kernel has no
+  // handler for (-w); an older ss without --cgroup or --inet-sockopt, or without -a/-e, gives less.
   {
     file: 'ss.txt', optional: true, nextOnFailure: true,
-    argv: [['ss', '-H', '-tuane', '--inet-sockopt', '--cgroup'], ['ss', '-H', '-tuane', '--inet-sockopt'], ['ss', '-H', '-tuane'], ['ss', '-H', '-ltun']],
+    argv: [['ss', '-H', '-tuwane', '--inet-sockopt', '--cgroup'], ['ss', '-H', '-tuwane', '--inet-sockopt'], ['ss', '-H', '-tuwane'], ['ss', '-H', '-ltun']],
   },
   // The ipsets the rules may name (`-m set`, `-j SET`): without the file the node has none.
   { file: 'ipset-save.txt', argv: [['ipset', 'save']], optional: true, omitEmpty: true },
@@ -254,12 +255,32 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
     if (c.omitEmpty && text.trim() === '') continue;
     outputs.set(c.file, text);
   }
+  const protocols = captureProtocols(run);
+  if (typeof protocols === 'string') outputs.set('protocols.txt', protocols);
+  else skipped.push({ file: 'protocols.txt', reason: protocols.reason });
   const cg = captureCgroupTree(run);
   if (typeof cg === 'string') outputs.set('cgroup2.txt', cg);
   // a gap only a `-m cgroup` rule meets: said when a captured ruleset has one
   else if (['iptables-save.txt', 'ip6tables-save.txt'].some((f) => /(^| )-m cgroup( |$)/m.test(outputs.get(f) ?? ''))) notes.push(`cgroup2.txt not captured: ${cg.reason}`);
   writeSnapshotDir(dir, target, outputs);
   return { dir: target, written: [...outputs.keys()], skipped, backends, notes };
+}
+
+/**
+ * The protocols the kernel has handlers for (protocols.txt, protocols.ts),
+ * from its configuration (/proc/config.gz, else /boot/config-RELEASE) and
+ * /proc/modules; the reason when neither is readable.
+ */
+export function captureProtocols(run: Runner): string | { reason: string } {
+  const read = (argv: readonly string[]): string | undefined => {
+    const r = run(argv);
+    return r.status === 0 && r.stdout !== '' ? r.stdout : undefined;
+  };
+  const config = read(['sh', '-c', 'zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)"']);
+  const modules = read(['cat', '/proc/modules']);
+  const p = protocolsFromKernel(config, modules);
+  if (!p) return { reason: 'neither the kernel configuration (/proc/config.gz, /boot/config-RELEASE) nor /proc/modules is readable: protocols other than TCP, UDP and ICMP are taken as handled' };
+  return formatProtocols(p);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { SocketTable } from './ss.js';
 import type { BridgeLevel } from './bridge.js';
 import type { IpvsConfig } from '../ipvs/index.js';
 import type { XfrmPolicies } from '../route/xfrm.js';
+import type { InetProtocols } from './protocols.js';
 
 export interface Link {
   readonly ifindex: number;
@@ -89,6 +90,8 @@ export class Node implements RoutingNode {
   nfacct: { readonly file: string; readonly text: string } | undefined = undefined;
   /** The cttimeout policies (nfct-timeout.txt, `nfct list timeout`); undefined when the snapshot has none: `-j CT --timeout` is refused. */
   ctTimeouts: { readonly file: string; readonly text: string } | undefined = undefined;
+  /** The IP protocols the kernel has handlers for (protocols.txt); undefined when the snapshot has none: every protocol is taken as handled. */
+  protocols: InetProtocols | undefined = undefined;
 
   constructor(
     /** The snapshot directory ('' when built in memory). */

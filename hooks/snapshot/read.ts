@@ -14,7 +14,7 @@
  *   sysctl.txt     sysctl -a
  *   ipset-save.txt ipset save              the node's ipsets (compiler/ipset.ts); without it
  *                                          the node has none
- *   ss.txt         ss -H -tuane ...        the sockets (ss.ts; --inet-sockopt); without it every
+ *   ss.txt         ss -H -tuwane ...       the sockets (ss.ts; --inet-sockopt; raw ones too); without it every
  *                                          TCP and UDP port is taken as closed
  *   ebtables-save.txt  ebtables-save -c    the bridge tables (bridge.ts)
  *   bridge-fdb.json    bridge -j fdb show  the forwarding database
@@ -28,6 +28,9 @@
  *   xfrm-default.txt                  ip xfrm policy getdefault
  *   nfacct.txt     nfacct list             the extended accounting objects (`-m nfacct`)
  *   nfct-timeout.txt  nfct list timeout    the cttimeout policies (`-j CT --timeout`)
+ *   protocols.txt  the IP protocols the kernel has handlers for (protocols.ts; derived by
+ *                  `nfvm snapshot` from the kernel configuration and /proc/modules); without
+ *                  it every protocol is taken as handled (no protocol unreachable)
  *   (the bridges and their ports come from ip-link.json's linkinfo)
  *
  * Every problem is an NfvmError naming the file, the line and column (JSON
@@ -50,6 +53,7 @@ import { int, isObject, JsonPath, objects, parseJson, str, strList, u32, type Js
 import { Node, type Address, type Link, type RulesetText } from './node.js';
 import { type Backend } from '../../core/netfilter.js';
 import { checkSocketDevices, parseSs } from './ss.js';
+import { parseProtocols } from './protocols.js';
 import { parseCgroupTree } from './cgroup.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
 import { buildServices, parseIpvsadmSave, type IpvsConfig } from '../ipvs/index.js';
@@ -60,6 +64,7 @@ export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
   'ip6-rule.json', 'sysctl.txt', 'ss.txt', 'ipset-save.txt', 'ebtables-save.txt', 'bridge-fdb.json', 'bridge-vlan.json', 'ip-neigh.json',
   'pf.os', 'ipvsadm-save.txt', 'cgroup2.txt', 'xfrm-policy.txt', 'xfrm-state.txt', 'xfrm-default.txt', 'nfacct.txt', 'nfct-timeout.txt',
+  'protocols.txt',
 ] as const;
 
 /** Files larger than this are refused (a snapshot is text of a few MB at most). */
@@ -232,6 +237,8 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   if (acct !== undefined) node.nfacct = { file: path('nfacct.txt'), text: acct };
   const ctt = files.get('nfct-timeout.txt');
   if (ctt !== undefined) node.ctTimeouts = { file: path('nfct-timeout.txt'), text: ctt };
+  const protocols = files.get('protocols.txt');
+  if (protocols !== undefined) node.protocols = parseProtocols(protocols, path('protocols.txt'));
   return node;
 }
 

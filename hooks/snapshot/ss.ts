@@ -1,5 +1,5 @@
 /**
- * The sockets of a node: `ss -H -tuane --inet-sockopt` output (ss.txt in
+ * The sockets of a node: `ss -H -tuwane --inet-sockopt` output (ss.txt in
  * a snapshot; `ss -H -ltun`, listeners only, reads too), one socket a
  * line, as iproute2's ss prints it:
  *
@@ -8,6 +8,7 @@
  *   tcp   LISTEN 0      511                *:80               *:*
  *   tcp   LISTEN 0      128             [::]:22            [::]:*
  *   udp   UNCONN 0      0     [fe80::1]%eth0:546           [::]:*
+ *   raw   UNCONN 0      0            0.0.0.0:112        0.0.0.0:*
  *
  * Netid, State, Recv-Q, Send-Q, Local Address:Port, Peer Address:Port, and
  * (with -p) the process. The local address is how ss.c inet_addr_print()
@@ -23,11 +24,13 @@
  * columns, -e adds `fwmark:0x..` (sk_mark) among other words, and a line
  * of its own below the socket, `inet-sockopt: ( ... transparent ... )`,
  * says IP_TRANSPARENT (--inet-sockopt), and `cgroup:/PATH` the socket's
- * cgroup v2 (-e prints it; --cgroup again at the end of the line). A line
- * of another shape is an error at its line and column.
+ * cgroup v2 (-e prints it; --cgroup again at the end of the line). A raw
+ * socket (-w) prints its protocol where the port stands, and `*` for an
+ * unbound IPv6 raw socket. A line of another shape is an error at its line
+ * and column.
  */
 import { NfvmError } from '../../core/errors.js';
-import { parseAddr, type IpAddr } from '../route/addr.js';
+import { addrEqual, parseAddr, type IpAddr } from '../route/addr.js';
 import { CGROUP_ROOT, cgroupId } from '../../vm/cgroup.js';
 
 export interface ListenSocket {
@@ -67,6 +70,38 @@ export interface SocketTable {
   readonly connected: readonly ListenSocket[];
   /** Both lists by protocol and local port (portKey), each in table order: what the lookups walk, as the kernel's hashes by port. */
   readonly byPort: ReadonlyMap<number, OnPort>;
+  /** The raw sockets (`raw` lines, ss -w), in table order. */
+  readonly raw: readonly RawSocket[];
+}
+
+/** A raw socket (SOCK_RAW): the protocol it takes (ss prints it as the local port), its bound address, device and peer. */
+export interface RawSocket {
+  readonly family: 4 | 6;
+  /** inet_num: the IP protocol. */
+  readonly protocol: number;
+  /** inet_rcv_saddr; undefined when unbound. */
+  readonly addr: IpAddr | undefined;
+  /** inet_daddr of a connected socket; undefined otherwise. */
+  readonly peer: IpAddr | undefined;
+  /** SO_BINDTODEVICE, '' when unbound. */
+  readonly dev: string;
+  /** `raw 0.0.0.0:253` as ss printed it. */
+  readonly text: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+/** raw_v4_match() / raw_v6_match(): the first raw socket of `family` that takes protocol `protocol` from `saddr` to `daddr` arriving on `dev`. */
+export function rawSocketFor(t: SocketTable, family: 4 | 6, protocol: number, saddr: ArrayLike<number>, daddr: ArrayLike<number>, dev: string): RawSocket | undefined {
+  const same = (a: IpAddr, b: ArrayLike<number>) => (family === 4 ? a.w[0] === b[0] : addrEqual(a.w, b));
+  for (const r of t.raw) {
+    if (r.family !== family || r.protocol !== protocol) continue;
+    if (r.peer && !same(r.peer, saddr)) continue;
+    if (r.addr && !same(r.addr, daddr)) continue;
+    if (r.dev !== '' && r.dev !== dev) continue;
+    return r;
+  }
+  return undefined;
 }
 
 /** The sockets of one protocol and local port. */
@@ -113,6 +148,7 @@ function fields(line: string): Field[] {
 export function parseSs(text: string, file: string): SocketTable {
   const sockets: ListenSocket[] = [];
   const connected: ListenSocket[] = [];
+  const raws: RawSocket[] = [];
   let last: { transparent: boolean } | undefined;
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n++) {
@@ -132,11 +168,16 @@ export function parseSs(text: string, file: string): SocketTable {
     // A header line (ss without -H).
     if (f[0]!.text === 'Netid' || f[0]!.text === 'State') continue;
     const netid = f[0]!;
-    if (netid.text !== 'tcp' && netid.text !== 'udp') {
-      if (/^[A-Z][A-Z0-9-]*$/.test(netid.text)) throw err(netid, `expected a Netid column (tcp or udp) first, not the state "${netid.text}": capture with \`ss -H -tuane --inet-sockopt\``);
-      throw err(netid, `unknown Netid "${netid.text}" (ss.txt holds \`ss -H -tuane --inet-sockopt\`: tcp and udp sockets)`);
+    if (netid.text !== 'tcp' && netid.text !== 'udp' && netid.text !== 'raw') {
+      if (/^[A-Z][A-Z0-9-]*$/.test(netid.text)) throw err(netid, `expected a Netid column (tcp, udp or raw) first, not the state "${netid.text}": capture with \`ss -H -tuwane --inet-sockopt\``);
+      throw err(netid, `unknown Netid "${netid.text}" (ss.txt holds \`ss -H -tuwane --inet-sockopt\`: tcp, udp and raw sockets)`);
     }
     if (f.length < 6) throw err(f[f.length - 1]!, `expected 6 columns (Netid State Recv-Q Send-Q Local:Port Peer:Port), found ${f.length}`);
+    if (netid.text === 'raw') {
+      raws.push(rawSocket(f, line, err));
+      last = { transparent: false };
+      continue;
+    }
     const proto = netid.text;
     const state = f[1]!;
     if (!STATES[proto]!.includes(state.text)) throw err(state, `unexpected state "${state.text}" for ${proto} (expected ${STATES[proto]!.join(' or ')})`);
@@ -171,7 +212,31 @@ export function parseSs(text: string, file: string): SocketTable {
   };
   for (const x of sockets) slot(x).listen.push(x);
   for (const x of connected) slot(x).conn.push(x);
-  return { file, sockets, connected, byPort };
+  return { file, sockets, connected, byPort, raw: raws };
+}
+
+/** A `raw` line: UNCONN or ESTAB (connected), the protocol in the local port column, the peer's port `*` or 0. */
+function rawSocket(f: Field[], line: number, err: (x: Field, reason: string) => NfvmError): RawSocket {
+  const state = f[1]!;
+  if (state.text !== 'UNCONN' && state.text !== 'ESTAB') throw err(state, `unexpected state "${state.text}" for raw (expected UNCONN or ESTAB)`);
+  for (const q of [f[2]!, f[3]!]) if (!/^\d+$/.test(q.text)) throw err(q, `expected a queue length, not "${q.text}"`);
+  const local = localAddress(f[4]!, 'udp', line, err);
+  if (local.port > 255) throw err(f[4]!, `a raw socket's protocol is 0-255, not ${local.port}`);
+  // a raw socket's `*` is the IPv6 wildcard (it takes no IPv4)
+  const family = local.family;
+  const p = f[5]!;
+  let peer: IpAddr | undefined;
+  if (state.text === 'ESTAB') {
+    const colon = p.text.lastIndexOf(':');
+    let host = colon > 0 ? p.text.slice(0, colon) : '';
+    const pct = host.lastIndexOf('%');
+    if (pct >= 0 && pct > host.lastIndexOf(']')) host = host.slice(0, pct);
+    const bracket = host.startsWith('[') && host.endsWith(']');
+    const a = parseAddr(bracket ? host.slice(1, -1) : host);
+    if (!a || a.family !== family) throw err(p, `expected the peer's ADDRESS:*, not "${p.text}"`);
+    peer = a;
+  }
+  return { family, protocol: local.port, addr: local.addr, peer, dev: local.dev, text: `raw ${f[4]!.text}`, line, col: f[4]!.col };
 }
 
 /** The peer ADDRESS:PORT of a connection: an IPv4 address or an [IPv6] one (IPv4-mapped for a dual-stack socket's IPv4 peer). */
@@ -191,7 +256,7 @@ function peerAddress(x: Field, err: (x: Field, reason: string) => NfvmError): { 
 
 /** Refuses a socket bound to a device the snapshot does not have. */
 export function checkSocketDevices(t: SocketTable, hasLink: (name: string) => boolean): void {
-  for (const s of t.sockets) {
+  for (const s of [...t.sockets, ...t.raw]) {
     if (s.dev !== '' && !hasLink(s.dev)) throw new NfvmError('value', `unknown interface "${s.dev}" (the socket ${s.text} is bound to it)`, t.file, { line: s.line, col: s.col }, s.dev);
   }
 }

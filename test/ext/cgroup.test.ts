@@ -198,8 +198,8 @@ describe('nfvm snapshot: ss --cgroup with its fallback, the cgroup2 tree', () =>
   const runner: Runner = (argv) => {
     const cmd = argv.join(' ');
     if (argv[0] === 'ip') return { status: 0, stdout: '[]', stderr: '' };
-    if (cmd === 'ss -H -tuane --inet-sockopt --cgroup') return { status: 1, stdout: '', stderr: 'ss: unrecognized option \'--cgroup\'' };
-    if (cmd === 'ss -H -tuane --inet-sockopt') return { status: 0, stdout: 'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* ino:1 sk:1 cgroup:/a <->\n', stderr: '' };
+    if (cmd === 'ss -H -tuwane --inet-sockopt --cgroup') return { status: 1, stdout: '', stderr: 'ss: unrecognized option \'--cgroup\'' };
+    if (cmd === 'ss -H -tuwane --inet-sockopt') return { status: 0, stdout: 'tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:* ino:1 sk:1 cgroup:/a <->\n', stderr: '' };
     if (cmd === 'cat /proc/self/mountinfo') return { status: 0, stdout: MOUNTINFO, stderr: '' };
     if (cmd === 'find /sys/fs/cgroup/unified -type d') return { status: 0, stdout: '/sys/fs/cgroup/unified\n/sys/fs/cgroup/unified/a\n', stderr: '' };
     return { status: undefined, stdout: '', stderr: '' };

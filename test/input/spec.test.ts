@@ -122,7 +122,7 @@ describe('parsing', () => {
   it.each([
     ['tcp 10.0.0.2:40000 > 10.0.0.1:22 synn', 'packet spec:1:34: unknown word "synn" (did you mean syn?)'],
     ['tcp 10.0.0.2:40000 > 10.0.0.1:22 syn ttll 3', 'packet spec:1:38: unknown word "ttll" (did you mean ttl?)'],
-    ['tpc 10.0.0.1 > 10.0.0.2', 'packet spec:1:1: expected a protocol (tcp, udp, sctp, icmp, icmpv6, ip proto N), not "tpc" (did you mean tcp?)'],
+    ['tpc 10.0.0.1 > 10.0.0.2', 'packet spec:1:1: expected a protocol (tcp, udp, udplite, sctp, icmp, icmpv6, ip proto N), not "tpc" (did you mean tcp?)'],
     ['', 'packet spec:1:1: expected a protocol at the end of the spec'],
     ['tcp 10.0.0.256 > 10.0.0.1', 'packet spec:1:5: bad IPv4 src address "10.0.0.256"'],
     ['tcp 10.0.0.1 > 10.1:80', 'packet spec:1:16: bad IPv4 dst address "10.1"'],
@@ -132,7 +132,7 @@ describe('parsing', () => {
     ['icmp ::1 > ::2', 'packet spec:1:6: icmp needs IPv4 addresses (use icmpv6 for IPv6)'],
     ['icmpv6 10.0.0.1 > 10.0.0.2', 'packet spec:1:8: icmpv6 needs IPv6 addresses (use icmp for IPv4)'],
     ['udp 10.0.0.1 > 10.0.0.2 syn', 'packet spec:1:25: "syn" needs tcp (the protocol is udp)'],
-    ['icmp 10.0.0.1:5 > 10.0.0.2', 'packet spec:1:15: a port needs tcp, udp or sctp (the protocol is icmp)'],
+    ['icmp 10.0.0.1:5 > 10.0.0.2', 'packet spec:1:15: a port needs tcp, udp, udplite or sctp (the protocol is icmp)'],
     ['tcp 10.0.0.1 10.0.0.2', 'packet spec:1:14: expected ">" between the source and the destination, not "10.0.0.2"'],
     ['tcp 10.0.0.1 > 10.0.0.2 ttl 300', 'packet spec:1:29: TTL 300 out of range (0-255)'],
     ['tcp 10.0.0.1 > 10.0.0.2 ttl 3 ttl 4', 'packet spec:1:31: duplicate "ttl"'],

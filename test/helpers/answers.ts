@@ -1,0 +1,103 @@
+/**
+ * The two-sided capture of the answers kernel tests: tcpdump on every
+ * interface of the node namespace while tcpreplay injects frames on the
+ * sender's veth, then that capture replayed into a node model as `nfvm
+ * replay` replays it (each frame on the interface of its ifindex, the
+ * outgoing ones paired with what nfvm sent).
+ */
+import { spawn } from 'node:child_process';
+import { expect } from 'vitest';
+import { run, flattenCounters, type KernelCounter } from './kernel.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { buildNodeModel, type EngineKind } from '../../hooks/node.js';
+import { isOutgoing, loadFrame, readCaptureFile } from '../../hooks/input/capture.js';
+import { OutgoingMatcher, type OutgoingMatch } from '../../hooks/outgoing.js';
+import { Packet, resetMeta } from '../../vm/packet.js';
+import { M_END, M_NHOFF } from '../../vm/layout.js';
+import type { Ruleset } from '../../core/ast.js';
+
+/** Captures (LINUX_SLL2, into `cap`) what node namespace `node` receives and sends while `pcap` is replayed on `sender`'s veth0. */
+export async function captureTwoSided(node: string, sender: string, pcap: string, cap: string): Promise<void> {
+  const dump = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', 'any', '-y', 'LINUX_SLL2', '-w', cap, '-U', '--immediate-mode', '-s', '0', '-n', '-Z', 'root'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 3000);
+    dump.stderr!.on('data', (d: Buffer) => {
+      if (d.toString().includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  // The socket is bound a moment after tcpdump says it listens.
+  await new Promise((r) => setTimeout(r, 1000));
+  const send = await run('ip', ['netns', 'exec', sender, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
+  expect(send.code, send.stderr).toBe(0);
+  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => {
+    dump.on('close', r);
+    dump.kill('SIGINT');
+  });
+}
+
+/** The two-sided capture `cap` replayed into the node of snapshot `snap` on `engine`: what it sent paired with the capture, and its ruleset with counters. */
+export function replayTwoSided(snap: string, cap: string, engine: EngineKind, family: 'ip' | 'ip6' = 'ip'): { results: OutgoingMatch[]; matcher: OutgoingMatcher; inbound: number; ruleset: Ruleset } {
+  const node = readSnapshot(snap);
+  const model = buildNodeModel(node, { engine });
+  model.recordEmitted = true;
+  const matcher = new OutgoingMatcher();
+  const pkt = new Packet();
+  const results: OutgoingMatch[] = [];
+  let inbound = 0;
+  let n = 0;
+  for (const f of readCaptureFile(cap)) {
+    n++;
+    const dev = node.linksByIndex.get(f.sllIfindex)?.name;
+    expect(dev, `frame ${n}: ifindex ${f.sllIfindex}`).toBeDefined();
+    if (dev === 'lo') continue;
+    resetMeta(pkt);
+    loadFrame(pkt, f);
+    if (isOutgoing(f)) {
+      results.push(matcher.match(n, dev!, pkt.data.slice(pkt.meta[M_NHOFF]!, pkt.meta[M_END]!)));
+      continue;
+    }
+    inbound++;
+    model.captureCt(pkt);
+    model.setNow(f.tsSec * 1e9 + f.tsNsec);
+    const r = model.receive(pkt, dev!);
+    matcher.add(r.emitted ?? []);
+  }
+  return { results, matcher, inbound, ruleset: model.rulesetWithCounters(family)! };
+}
+
+/**
+ * Replays `cap` into the node of `snap` on `engine` and expects every
+ * counter of `kernel` (flattenCounters of the kernel's save of `family`,
+ * OUTPUT and POSTROUTING included) and every frame the node sent to agree, but for the
+ * kernel fields the caller then checks; logs a summary line.
+ */
+export function answersAgree(label: string, kernel: Map<string, KernelCounter>, snap: string, cap: string, engine: EngineKind, family: 'ip' | 'ip6' = 'ip'): { results: OutgoingMatch[] } {
+  const { results, matcher, inbound, ruleset } = replayTwoSided(snap, cap, engine, family);
+  const mine = flattenCounters(ruleset, true);
+  const diffs: string[] = [];
+  let agree = 0;
+  let nonzero = 0;
+  for (const [key, kc] of kernel) {
+    const mc = mine.get(key);
+    if (kc.packets !== 0n) nonzero++;
+    if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) agree++;
+    else diffs.push(`  ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
+  }
+  const by = (v: string) => results.filter((x) => x.verdict === v);
+  const random = new Set(by('kernel-fields').flatMap((x) => x.fields));
+  const kinds = new Map<string, number>();
+  for (const x of results) if (x.verdict !== 'not-emitted') kinds.set(x.kind, (kinds.get(x.kind) ?? 0) + 1);
+  console.log(`${label} [${engine}]: ${inbound} frames in, ${results.length} out; ` +
+    `${by('identical').length} identical, ${by('kernel-fields').length} identical but for ${[...random].join(', ') || '-'}, ` +
+    `${by('differs').length} differ, ${by('not-emitted').length} not sent by nfvm, ${matcher.unmatched()} sent by nfvm only; ` +
+    `${agree}/${kernel.size} counters agree (${nonzero} non-zero); by kind: ${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  expect(diffs.join('\n')).toBe('');
+  expect(by('differs').map((x) => `frame ${x.frame} (${x.kind}): ${x.fields.join(', ')}`)).toEqual([]);
+  expect(by('not-emitted').map((x) => `frame ${x.frame} on ${x.iface}`)).toEqual([]);
+  expect(matcher.unmatched()).toBe(0);
+  return { results };
+}

@@ -1,0 +1,167 @@
+/**
+ * The node's IPv6 answers against the running kernel (Linux 6.18), for the
+ * protocols a locally delivered packet may carry: ip6_protocol_deliver_rcu()
+ * hands a protocol without a handler and without a raw socket an ICMPv6
+ * parameter problem (unknown next header, pointing at the next-header field
+ * that named it past the extension headers the kernel passes), UDP and
+ * UDP-Lite without a socket get port unreachable, echo requests a reply. The
+ * handlers come from the snapshot's protocols.txt (captureSnapshot derives
+ * it from this kernel's configuration: no SCTP, AH or ESP here).
+ *
+ * A node namespace with eth0 2001:db8::1/64 (no DAD, no router
+ * solicitations, MLD reports sent and settled before the rules and the
+ * capture start), a sender namespace whose IPv6 is off (it stays silent),
+ * permanent neighbours for every source. Frames are injected with
+ * tcpreplay; `tcpdump -i any` in the node records both directions
+ * (test/helpers/answers.ts); every counter of `ip6tables-legacy-save -c`
+ * (OUTPUT and POSTROUTING included) and every frame the node sent must
+ * agree with `nfvm` on the snapshot, but for the flow label the kernel
+ * picks for its ICMPv6 errors. Root, iproute2, ip6tables-legacy,
+ * tcpreplay, tcpdump, python3 (the raw socket).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { flattenCounters, kernelSkip, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
+import { answersAgree, captureTwoSided } from '../helpers/answers.js';
+import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import type { EngineKind } from '../../hooks/node.js';
+import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
+
+const SKIP = kernelSkip('the node\'s IPv6 answers against the kernel', ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'tcpreplay', 'tcpdump', 'python3']);
+
+const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+const NS = { s: `nfvm-a6s-${id}`, n: `nfvm-a6n-${id}` };
+const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02' };
+const tmp = mkdtempSync(join(tmpdir(), 'nfvm-answers6-kern-'));
+let raw: ChildProcess | undefined;
+
+/** A source address of its own for each frame (their ICMPv6 buckets stay full). */
+const SRC = (i: number) => `2001:db8::${(0x10 + i).toString(16)}`;
+const SOURCES = 24;
+
+const RULES = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p 253
+-A INPUT -p udp
+-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/1
+-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1/4
+-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 129
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o eth0 -p ipv6-icmp
+COMMIT
+`;
+
+/** The frames, in order (without their MACs): what each is for. */
+function frames(): string[] {
+  let i = 0;
+  const S = () => `[${SRC(i++)}]`;
+  const f: string[] = [];
+  f.push(`icmpv6 ${S()} > [2001:db8::1] echo-request id 7 seq 1 len 16`); // echo reply
+  f.push(`udp ${S()}:40000 > [2001:db8::1]:5353 len 10`); // port unreachable
+  f.push(`ip6 proto 253 ${S()} > [2001:db8::1] len 16`); // no handler: parameter problem, pointer 6
+  f.push(`ip6 proto 253 ${S()} > [2001:db8::1] dst`); // past a destination options header: pointer 40
+  f.push(`ip6 proto 253 ${S()} > [2001:db8::1] hbh dst`); // past hop-by-hop and destination options: pointer 48
+  f.push(`ip6 proto 253 ${S()} > [2001:db8::1] rt`); // past a routing header with no segments left: pointer 40
+  f.push(`ip6 proto 253 ${S()} > [2001:db8::1] ah`); // AH has no handler here (no ah6): pointer 6
+  f.push(`ip6 proto 132 ${S()} > [2001:db8::1] len 12`); // SCTP is not built in here: pointer 6
+  f.push(`ip6 proto 254 ${S()} > [2001:db8::1] len 16`); // the raw socket of 254 takes it: nothing
+  f.push(`ip6 proto 253 ${S()} > [ff02::1] len 16 dst-mac 33:33:00:00:00:01`); // multicast: nothing
+  f.push(`udplite ${S()}:40001 > [2001:db8::1]:7000 len 20`); // UDP-Lite, no socket: port unreachable
+  f.push(`udplite ${S()}:40002 > [2001:db8::1]:7000 cscov 12 len 20`); // partial coverage: port unreachable
+  f.push(`udplite ${S()}:40003 > [2001:db8::1]:7000 cscov 2 len 20`); // coverage below the header: dropped
+  if (i > SOURCES) throw new Error('more sources than neighbours');
+  return f;
+}
+
+function topology(): void {
+  for (const ns of Object.values(NS)) {
+    const r = netnsAdd(ns);
+    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+  }
+  nsSh(NS.s, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
+  nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
+  const neigh = Array.from({ length: SOURCES }, (_, i) => `ip -6 neigh replace ${SRC(i)} lladdr ${MAC.sender} dev eth0 nud permanent`).join('\n');
+  nsSh(NS.n, `sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.router_solicitations=0
+sysctl -qw net.ipv6.conf.default.mldv1_unsolicited_report_interval=1 net.ipv6.conf.default.mldv2_unsolicited_report_interval=1
+sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.router_solicitations=0
+sysctl -qw net.ipv6.conf.eth0.mldv1_unsolicited_report_interval=1 net.ipv6.conf.eth0.mldv2_unsolicited_report_interval=1
+sysctl -qw net.ipv4.conf.all.rp_filter=0
+ip link set lo up
+ip link set eth0 address ${MAC.eth0}
+ip -6 addr add 2001:db8::1/64 dev eth0 nodad
+ip link set eth0 up
+${neigh}`);
+  nsSh(NS.s, 'sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1\nip link set veth0 up\niptables-legacy -P OUTPUT DROP 2>/dev/null || true');
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync('ip', ['-n', NS.n, '-o', 'link', 'show', 'eth0'], { encoding: 'utf8' });
+    if (r.stdout.includes('LOWER_UP')) break;
+    spawnSync('sleep', ['0.1']);
+  }
+}
+
+const RAW = `
+import socket, time
+r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 254)
+print('ready', flush=True)
+time.sleep(600)
+`;
+
+describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
+  beforeAll(async () => {
+    topology();
+    raw = spawn('ip', ['netns', 'exec', NS.n, 'python3', '-c', RAW], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the raw socket did not open')), 10_000);
+      raw!.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    // the MLD reports of the groups eth0 joined when it came up go out before anything is counted
+    await new Promise((r) => setTimeout(r, 1500));
+  }, 60_000);
+  afterAll(() => {
+    if (raw?.pid) raw.kill('SIGKILL');
+    for (const ns of Object.values(NS)) netnsDel(ns);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('every counter (OUTPUT and POSTROUTING too) and every frame the node sends agree', async () => {
+    const restore = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-restore'], RULES);
+    expect(restore.code, restore.stderr).toBe(0);
+    const snap = join(tmp, 'snap');
+    captureSnapshot(snap, nsSnapshotRunner(NS.n));
+    const pcap = join(tmp, 'in.pcap');
+    writeFileSync(pcap, writePcap(frames().map((s, k) => ({
+      data: encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender}${s.includes('dst-mac') ? '' : ` dst-mac ${MAC.eth0}`}`)).data,
+      tsSec: 1000, tsNsec: k * 2_000_000,
+    })), { linktype: LINKTYPE_ETHERNET }));
+    const cap = join(tmp, 'node.pcap');
+    await captureTwoSided(NS.n, NS.s, pcap, cap);
+    const save = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-save', '-c']);
+    const kernel = flattenCounters(parseRestore(save.stdout, { counters: true, family: 'ip6' }), true);
+    for (const engine of ['vm', 'reference'] as EngineKind[]) {
+      const { results } = answersAgree('IPv6 answers against the kernel', kernel, snap, cap, engine, 'ip6');
+      for (const x of results.filter((r) => r.verdict === 'kernel-fields')) expect(x.fields, `frame ${x.frame} (${x.kind})`).toEqual(['ip6.flowlabel']);
+      const kinds = results.map((x) => x.kind);
+      expect(kinds.filter((k) => k === 'icmp6-unknown-header-type').length).toBe(6);
+      expect(kinds.filter((k) => k === 'icmp6-port-unreachable').length).toBe(3);
+    }
+  }, 120_000);
+});
