@@ -28,10 +28,11 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
     // the protocol's xfrm4_policy_check / xfrm6_policy_check(XFRM_POLICY_IN) (tcp_v4_rcv, udp, icmp_rcv,
     // ip_protocol_deliver_rcu; tcp_v6_rcv, __udp6_lib_rcv, icmpv6_rcv, ip6_protocol_deliver_rcu) before it
     // answers or queues. IPv4: flowi_oif the local route's device, IPSKB_NOPOLICY from the input device;
-    // IPv6: the local route's device is lo, DST_NOPOLICY from the device holding the address
+    // IPv6: the local route's device is lo (ip6_rt_get_dev_rcu; a multicast route's is the input device),
+    // DST_NOPOLICY from the device holding the address
     const v4 = xfrm.family === 4;
     const why = v4 ? xfrm.checkPacket(pkt, XFRM_POLICY_IN, localRouteDev(af, pkt), af.node.sysctl.disablePolicy(dev.name))
-      : xfrm.checkPacket(pkt, XFRM_POLICY_IN, 'lo', localRouteNoPolicy6(af, pkt));
+      : xfrm.checkPacket(pkt, XFRM_POLICY_IN, cast === 'multicast' ? dev.name : 'lo', localRouteNoPolicy6(af, pkt));
     if (why !== undefined) return dropped('xfrm-policy', `${why} (after INPUT: the protocol's xfrm${xfrm.family}_policy_check; no socket, no answer)`);
   }
   const l4 = ctx.stack?.transportRcv(af.pf, pkt, dev, cast, ctx);

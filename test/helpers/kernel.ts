@@ -755,3 +755,73 @@ export async function preroutingCounters(o: {
     }
   }
 }
+
+/**
+ * `-m policy` counting rules for the IPsec policy kernel tests: both
+ * directions and both kinds (`--pol none`, `--pol ipsec` with elements,
+ * `--strict` and `--next`; `tunnelDst` an address of the family) in every
+ * chain of mangle and filter that takes them, as one restore text.
+ */
+export function policyCountingRules(tunnelDst: string): string {
+  const elems = ['', '--strict --proto esp', '--reqid 1', `--strict --mode tunnel --tunnel-dst ${tunnelDst} --next --proto ah`, '! --proto esp --spi 0x10'];
+  // `--pol none` takes no element (iptables: "policy none but --strict given")
+  const tests = (chain: string, dirs: readonly ('in' | 'out')[]): string[] =>
+    dirs.flatMap((dir) => [`-A ${chain} -m policy --dir ${dir} --pol none`, ...elems.map((e) => `-A ${chain} -m policy --dir ${dir} --pol ipsec ${e}`.trimEnd())]);
+  return ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+    ...tests('PREROUTING', ['in']), ...tests('POSTROUTING', ['out']),
+    'COMMIT', '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
+    ...tests('INPUT', ['in']), ...tests('FORWARD', ['in', 'out']), ...tests('OUTPUT', ['out']),
+    'COMMIT', ''].join('\n');
+}
+
+/**
+ * One case of the IPsec policy kernel tests under each backend: the
+ * sender/node pair `topology` makes (names from `tag`), the policies added
+ * (`ip xfrm policy add`), the default policies blocking when
+ * `defaultBlock`, `rules` loaded, the node captured (no IPsec state), the
+ * node's own datagram sent (`send`, a bash command; it fails with EPERM
+ * exactly when the default out policy blocks), the frames of `pcap`
+ * injected; every counter of `(ip6)iptables-*-save -c`, OUTPUT and
+ * POSTROUTING included, compared with the node model's on both engines
+ * (sentAndReplayed). The differences and the kernel's counters per backend.
+ */
+export async function policyCase(o: {
+  family: 'ip' | 'ip6'; tag: string; tmp: string; policies: readonly string[]; defaultBlock: boolean; rules: string; pcap: string; send: string;
+  topology: (ns: { s: string; n: string }) => void; tally: { counters: number; agree: number; nonzero: number };
+}): Promise<{ diffs: string[]; kernel: Map<string, Map<string, KernelCounter>> }> {
+  const diffs: string[] = [];
+  const kernels = new Map<string, Map<string, KernelCounter>>();
+  const tool = o.family === 'ip' ? 'iptables' : 'ip6tables';
+  for (const backend of ['legacy', 'nft'] as const) {
+    const ns = { s: `nfvm-ps-${backend[0]}${o.tag}`, n: `nfvm-pn-${backend[0]}${o.tag}` };
+    try {
+      o.topology(ns);
+      for (const pol of o.policies) {
+        const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
+        if (added.stderr !== '') throw new Error(`ip xfrm policy add ${pol}: ${added.stderr}`);
+      }
+      if (o.defaultBlock) {
+        const set = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'setdefault', 'in', 'block', 'fwd', 'block', 'out', 'block']);
+        if (set.stderr !== '') throw new Error(`ip xfrm policy setdefault: ${set.stderr}`);
+      }
+      const load = await run('ip', ['netns', 'exec', ns.n, `${tool}-${backend}-restore`], o.rules);
+      if (load.stderr !== '') throw new Error(`${tool}-${backend}-restore: ${load.stderr}\n${o.rules}`);
+      const snap = join(o.tmp, `snap-${backend}-${o.tag}`);
+      captureSnapshot(snap, nsSnapshotRunner(ns.n));
+      const node = readSnapshot(snap);
+      if (node.xfrmNoStates !== true || node.xfrmPolicies !== o.policies.length) throw new Error(`snapshot: states ${node.xfrmNoStates}, ${node.xfrmPolicies} policies`);
+      writeFileSync(join(snap, `${tool}-save.txt`), `${saveHeader(backend).replace('iptables', tool)}${o.rules}`);
+      const sent = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', o.send]);
+      if ((sent.code !== 0) !== o.defaultBlock) throw new Error(`send: ${sent.code} ${sent.stderr}`);
+      const kernel = await injectAndCount(ns, o.pcap, backend, o.family);
+      kernels.set(backend, kernel);
+      for (const engine of ['vm', 'reference'] as const) {
+        diffs.push(...sentAndReplayed(snap, engine, o.pcap, kernel, o.tally, `${backend} ${engine}`, true, o.family).diffs);
+      }
+    } finally {
+      netnsDel(ns.s);
+      netnsDel(ns.n);
+    }
+  }
+  return { diffs, kernel: kernels };
+}

@@ -21,13 +21,11 @@
  * message otherwise (fails under CI).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology6, sentAndReplayed } from '../helpers/kernel.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { kernelSkip, policyCase, policyCountingRules, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 
@@ -37,16 +35,7 @@ const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-policy6-'));
 
-const ELEMS = ['', '--strict --proto esp', '--reqid 1', '--strict --mode tunnel --tunnel-dst 2001:db8:9::1 --next --proto ah', '! --proto esp --spi 0x10'];
-function tests(chain: string, dirs: readonly ('in' | 'out')[]): string[] {
-  return dirs.flatMap((dir) => [`-A ${chain} -m policy --dir ${dir} --pol none`, ...ELEMS.map((e) => `-A ${chain} -m policy --dir ${dir} --pol ipsec ${e}`.trimEnd())]);
-}
-
-const RULES = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-  ...tests('PREROUTING', ['in']), ...tests('POSTROUTING', ['out']),
-  'COMMIT', '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
-  ...tests('INPUT', ['in']), ...tests('FORWARD', ['in', 'out']), ...tests('OUTPUT', ['out']),
-  'COMMIT', ''].join('\n');
+const RULES = policyCountingRules('2001:db8:9::1');
 
 /** Policies (no state) for traffic the test does not send, IPv4 ones for everything among them. */
 const POLICIES = [
@@ -133,42 +122,13 @@ describe.skipIf(SKIP)('IPv6 IPsec policies against the kernel', () => {
     const rules = which === 'NATed packets' ? `${RULES}${NAT_RULES}` : RULES;
     const pcap = join(tmp, 'frames.pcap');
     writeFileSync(pcap, writePcap([...FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { data: icmpErrorFrame() }], { linktype: LINKTYPE_ETHERNET }));
-    const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
-    for (const backend of ['legacy', 'nft'] as const) {
-      const tag = `${backend[0]}${which.length % 10}${which[0]}-${id}`;
-      const ns = { s: `nfvm-p6s-${tag}`, n: `nfvm-p6n-${tag}` };
-      try {
-        senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
-        for (const pol of policies) {
-          const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
-          expect(added.stderr, pol).toBe('');
-        }
-        if (which === 'none (default block)') {
-          const set = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'setdefault', 'in', 'block', 'fwd', 'block', 'out', 'block']);
-          expect(set.stderr).toBe('');
-        }
-        const load = await run('ip', ['netns', 'exec', ns.n, `ip6tables-${backend}-restore`], rules);
-        expect(load.stderr, rules).toBe('');
-        const snap = join(tmp, `snap-${backend}-${which.length}${which[0]}`);
-        captureSnapshot(snap, nsSnapshotRunner(ns.n));
-        expect(existsSync(join(snap, 'xfrm-policy.txt')) && readFileSync(join(snap, 'xfrm-state.txt'), 'utf8').trim()).toBe('');
-        expect(readSnapshot(snap).xfrmPolicies).toBe(policies.length);
-        writeFileSync(join(snap, 'ip6tables-save.txt'), `${saveHeader(backend).replace('iptables', 'ip6tables')}${rules}`);
-        const sent = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', "printf 'xyz' > /dev/udp/2001:db8::2/9"]);
-        // the default out policy blocks the node's own datagram: the send fails with EPERM
-        if ((sent.code !== 0) !== (which === 'none (default block)')) throw new Error(`send: ${sent.code} ${sent.stderr}`);
-        const kernel = await injectAndCount(ns, pcap, backend, 'ip6');
-        // what passed FORWARD, OUTPUT and POSTROUTING in the kernel (every rule counts every packet): the policies did drop
-        expect(['filter FORWARD #1', 'filter OUTPUT #1', 'mangle POSTROUTING #1'].map((k) => Number(kernel.get(k)?.packets)), backend).toEqual(PASSED[which]);
-        for (const engine of ['vm', 'reference'] as const) {
-          diffs.push(...sentAndReplayed(snap, engine, pcap, kernel, tally, `${backend} ${engine}`, true, 'ip6').diffs);
-        }
-      } finally {
-        netnsDel(ns.s);
-        netnsDel(ns.n);
-      }
-    }
+    const { diffs, kernel } = await policyCase({
+      family: 'ip6', tag: `6${which.length % 10}${which[0]}-${id}`, tmp, policies, defaultBlock: which === 'none (default block)', rules, pcap, tally,
+      topology: (ns) => senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node }), send: "printf 'xyz' > /dev/udp/2001:db8::2/9",
+    });
+    // what passed FORWARD, OUTPUT and POSTROUTING in the kernel (every rule counts every packet): the policies did drop
+    for (const [backend, k] of kernel) expect(['filter FORWARD #1', 'filter OUTPUT #1', 'mangle POSTROUTING #1'].map((c) => Number(k.get(c)?.packets)), backend).toEqual(PASSED[which]);
     expect(diffs).toEqual([]);
     console.log(`IPv6 IPsec policies against the kernel (policies selecting ${which}, no state): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(tally.nonzero).toBe({ 'none': 56, 'other traffic': 56, 'the test\'s packets': 56, 'NATed packets': 80, 'none (default block)': 20 }[which]);
