@@ -788,6 +788,8 @@ export function policyCountingRules(tunnelDst: string): string {
 export async function policyCase(o: {
   family: 'ip' | 'ip6'; tag: string; tmp: string; policies: readonly string[]; defaultBlock: boolean; rules: string; pcap: string; send: string;
   topology: (ns: { s: string; n: string }) => void; tally: { counters: number; agree: number; nonzero: number };
+  /** Shell commands run in the node after the topology (sysctls). */
+  setup?: string;
 }): Promise<{ diffs: string[]; kernel: Map<string, Map<string, KernelCounter>> }> {
   const diffs: string[] = [];
   const kernels = new Map<string, Map<string, KernelCounter>>();
@@ -796,6 +798,7 @@ export async function policyCase(o: {
     const ns = { s: `nfvm-ps-${backend[0]}${o.tag}`, n: `nfvm-pn-${backend[0]}${o.tag}` };
     try {
       o.topology(ns);
+      if (o.setup) nsSh(ns.n, o.setup);
       for (const pol of o.policies) {
         const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
         if (added.stderr !== '') throw new Error(`ip xfrm policy add ${pol}: ${added.stderr}`);

@@ -12,9 +12,10 @@
  * quotes: xfrm_in_fwd_icmp, a fwd policy with ports selecting a datagram
  * behind hop-by-hop and destination options headers but not a first
  * fragment: decode_session6); policies selecting destination-NATed packets
- * (the check sees them as they came in); and none with the default policies
- * blocking. `-m policy` rules of both directions in every chain count what
- * passes; every counter of `ip6tables-*-save -c`, OUTPUT and POSTROUTING
+ * (the check sees them as they came in); none with the default policies
+ * blocking; and the test's with net.ipv6.conf.eth0.disable_policy = 1.
+ * `-m policy` rules of both directions in every chain count what passes;
+ * every counter of `ip6tables-*-save -c`, OUTPUT and POSTROUTING
  * included, is compared with the node model's.
  *
  * Root with iproute2, both ip6tables backends and tcpreplay; skips with a
@@ -108,29 +109,34 @@ const FRAMES = [
  * unreachable, two resets and the echo reply sent. Selecting: frame 8 (a
  * fragment: no ports for the policy) forwarded; the datagram and frame 6's
  * reset pass OUTPUT into a blackhole. NAT: conntrack's defrag holds frame
- * 8, frame 4 is blocked. Default block: nothing.
+ * 8, frame 4 is blocked. Default block: nothing. disable_policy on eth0:
+ * no fwd check (frames 3, 7, 8 and 9 forwarded) and no in check (the local
+ * route of 2001:db8::1 has DST_NOPOLICY: frame 2's reset is sent); the out
+ * lookups are as before.
  */
 const PASSED: Record<string, number[]> = {
   'none': [5, 5, 10], 'other traffic': [5, 5, 10], 'the test\'s packets': [1, 2, 1], 'NATed packets': [3, 5, 8], 'none (default block)': [0, 0, 0],
+  'the test\'s packets, disable_policy on eth0': [4, 3, 5],
 };
 
 describe.skipIf(SKIP)('IPv6 IPsec policies against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it.each([['none'], ['other traffic'], ['the test\'s packets'], ['NATed packets'], ['none (default block)']] as const)('a node without IPsec states (policies selecting: %s): the policies drop what they select, every counter agrees (both engines, both backends)', async (which) => {
+  it.each([['none'], ['other traffic'], ['the test\'s packets'], ['NATed packets'], ['none (default block)'], ['the test\'s packets, disable_policy on eth0']] as const)('a node without IPsec states (policies selecting: %s): the policies drop what they select, every counter agrees (both engines, both backends)', async (which) => {
     const policies = which === 'none' || which === 'none (default block)' ? [] : which === 'other traffic' ? POLICIES : which === 'NATed packets' ? NAT_POLICIES : SELECTING;
+    const setup = which.endsWith('disable_policy on eth0') ? 'sysctl -qw net.ipv6.conf.eth0.disable_policy=1' : undefined;
     const rules = which === 'NATed packets' ? `${RULES}${NAT_RULES}` : RULES;
     const pcap = join(tmp, 'frames.pcap');
     writeFileSync(pcap, writePcap([...FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { data: icmpErrorFrame() }], { linktype: LINKTYPE_ETHERNET }));
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const { diffs, kernel } = await policyCase({
-      family: 'ip6', tag: `6${which.length % 10}${which[0]}-${id}`, tmp, policies, defaultBlock: which === 'none (default block)', rules, pcap, tally,
+      family: 'ip6', tag: `6${which.length % 10}${which[0]}-${id}`, tmp, policies, defaultBlock: which === 'none (default block)', rules, pcap, tally, setup,
       topology: (ns) => senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node }), send: "printf 'xyz' > /dev/udp/2001:db8::2/9",
     });
     // what passed FORWARD, OUTPUT and POSTROUTING in the kernel (every rule counts every packet): the policies did drop
     for (const [backend, k] of kernel) expect(['filter FORWARD #1', 'filter OUTPUT #1', 'mangle POSTROUTING #1'].map((c) => Number(k.get(c)?.packets)), backend).toEqual(PASSED[which]);
     expect(diffs).toEqual([]);
     console.log(`IPv6 IPsec policies against the kernel (policies selecting ${which}, no state): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
-    expect(tally.nonzero).toBe({ 'none': 56, 'other traffic': 56, 'the test\'s packets': 56, 'NATed packets': 80, 'none (default block)': 20 }[which]);
+    expect(tally.nonzero).toBe({ 'none': 56, 'other traffic': 56, 'the test\'s packets': 56, 'NATed packets': 80, 'none (default block)': 20, 'the test\'s packets, disable_policy on eth0': 56 }[which]);
   }, 120_000);
 });
