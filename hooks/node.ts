@@ -280,6 +280,7 @@ export class NodeModel {
     const ct4 = this.conntrackModule?.ct;
     if (this.inet4.xfrm && ct4) this.inet4.xfrm.natDecode = (pkt, fl) => xfrmNatDecode(ct4, pkt, fl);
     this.inet6 = new Inet(node, nf6, IPV6);
+    if (this.inet6.xfrm && ct4) this.inet6.xfrm.natDecode = (pkt, fl) => xfrmNatDecode(ct4, pkt, fl);
     if (node.bridge.bridges.size > 0) {
       // A bridge in the namespace: br_netfilter registers its hooks (brnf_device_event).
       const inet = (pf: number) => (pf === NFPROTO_IPV4 ? this.inet4 : pf === NFPROTO_IPV6 ? this.inet6 : undefined);
@@ -434,8 +435,9 @@ export class NodeModel {
         fate = { kind: 'sent', dev: a.xmit, via: undefined, dst: af.daddr(pkt), cast: 'unicast' };
       } else {
         // the route lookup of each kind of answer, for the IPsec policies: icmp_send's icmp_route_lookup,
-        // nf_send_reset's ip_route_me_harder, ip_route_output_flow (echo replies, the stack's resets)
-        const how = !a.attach ? 'flow' : a.kind === 'tcp-reset' ? 'me-harder' : 'icmp';
+        // icmp6_send's icmpv6_route_lookup; nf_send_reset's ip_route_me_harder, nf_send_reset6's and
+        // icmpv6_echo_reply's xfrm_lookup; ip_route_output_flow / ip6_dst_lookup_flow (IPv4 echo replies, the stack's resets)
+        const how = a.attach ? (a.kind === 'tcp-reset' ? 'me-harder' : 'icmp') : a.kind === 'icmp6-echo-reply' ? 'me-harder' : 'flow';
         fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, how), actx);
       }
       if (actx.nat.length) fate.nat = actx.nat;
@@ -612,7 +614,8 @@ export function captureCt(model: NodeModel, pkt: Packet): void {
 }
 
 /**
- * nf_nat_decode_session() / nf_nat_ipv4_decode_session(): the policy
+ * nf_nat_decode_session() / nf_nat_ipv4_decode_session() /
+ * nf_nat_ipv6_decode_session(): the policy
  * check's flow takes, where NAT changed them, the addresses (and ports of
  * TCP, UDP, UDP-Lite, SCTP) of the conntrack's tuple in the packet's
  * direction: the destination when the original direction was destination
@@ -621,20 +624,21 @@ export function captureCt(model: NodeModel, pkt: Packet): void {
 function xfrmNatDecode(ct: NfConntrack, pkt: Packet, fl: XfrmFlow): void {
   const e = pkt.meta[M_CT_ID]!;
   const dir = pkt.meta[M_CT_DIR]!;
-  if (e < 0 || (dir !== IP_CT_DIR_ORIGINAL && dir !== IP_CT_DIR_REPLY) || fl.family !== 4) return;
+  if (e < 0 || (dir !== IP_CT_DIR_ORIGINAL && dir !== IP_CT_DIR_REPLY)) return;
   const st = ct.status[e]!;
   const t = ct.tuples;
   const o = (2 * e + dir) * TUPLE_WORDS;
   const proto = t[o + T_PROTO]! & 0xff;
   const ports = proto === 6 || proto === 17 || proto === 136 || proto === 132;
+  const words = fl.family === 4 ? 1 : 4;
   let bit = dir === IP_CT_DIR_ORIGINAL ? IPS_DST_NAT : IPS_SRC_NAT;
   if (st & bit) {
-    fl.daddr[0] = t[o + T_DST]! >>> 0;
+    for (let i = 0; i < words; i++) fl.daddr[i] = t[o + T_DST + i]! >>> 0;
     if (ports) fl.dport = t[o + T_PORTS]! & 0xffff;
   }
   bit ^= IPS_NAT_MASK;
   if (st & bit) {
-    fl.saddr[0] = t[o + T_SRC]! >>> 0;
+    for (let i = 0; i < words; i++) fl.saddr[i] = t[o + T_SRC + i]! >>> 0;
     if (ports) fl.sport = t[o + T_PORTS]! >>> 16;
   }
 }

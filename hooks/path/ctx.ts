@@ -269,7 +269,12 @@ export interface Netfilter {
 
 export type Cast = 'unicast' | 'broadcast' | 'multicast';
 
-/** Which route lookup a locally generated packet gets (see InetFamily.routeOutput). */
+/**
+ * Which route lookup a locally generated packet gets (see
+ * InetFamily.routeOutput): 'flow' xfrm_lookup_route (a state missing: a
+ * blackhole or queue route), 'me-harder' xfrm_lookup without
+ * XFRM_LOOKUP_QUEUE (any failure: no packet), 'icmp' the ICMP error's lookups.
+ */
 export type XfrmRouting = 'flow' | 'me-harder' | 'icmp';
 
 /** The result of the input route (skb_dst after ip_route_input_noref / ip6_route_input). */
@@ -311,17 +316,18 @@ export interface InetFamily {
   deliverBefore(pkt: Packet): Fate | undefined;
   /** ... and after it (IPv6: ipv6_frag_rcv holds a fragment once it passed INPUT). */
   deliverAfter(pkt: Packet): Fate | undefined;
-  /** The IPsec policy checks of the node (IPv4, a node without states), undefined without policies. */
+  /** The IPsec policy checks of the node for the family (a node without states), undefined without policies. */
   readonly xfrm: XfrmCheck | undefined;
   /** The checks a locally sent packet's header gets before its output route. */
   localOutCheck(pkt: Packet): Fate | undefined;
-  /** The output route of a locally generated packet (oif '' for none). */
   /**
    * The output route of a locally generated packet (oif '' for none).
    * `how` says which kernel function routes it, for the IPsec policies:
-   * ip_route_output_flow (a socket's packet, the stack's echo replies and
-   * resets), ip_route_me_harder (REJECT's resets, a re-route in OUTPUT) or
-   * icmp_route_lookup (ICMP errors).
+   * ip_route_output_flow / ip6_dst_lookup_flow (a socket's packet, the
+   * stack's resets, IPv4's echo replies), ip_route_me_harder /
+   * ip6_route_me_harder (a re-route in OUTPUT; REJECT's resets; IPv6's echo
+   * replies: xfrm_lookup) or icmp_route_lookup / icmpv6_route_lookup (ICMP
+   * errors).
    */
   routeOutput(pkt: Packet, oif: string, how?: XfrmRouting): OutputRoute;
   /** ip6_output(): the egress device must have IPv6; undefined when the packet goes on. */

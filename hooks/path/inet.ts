@@ -114,7 +114,7 @@ export class Inet implements InetFamily {
     this.rcvName = fns.rcvName;
     this.ethertype = fns.ethertype;
     this.routing = fns.routing(node);
-    this.xfrm = node.xfrm !== undefined && fns.pf === NFPROTO_IPV4 ? new XfrmCheck(node.xfrm) : undefined;
+    this.xfrm = node.xfrm !== undefined ? new XfrmCheck(node.xfrm, fns.pf === NFPROTO_IPV4 ? 4 : 6) : undefined;
     this.fwdFate = new LazyForwardedFate(fns);
   }
 

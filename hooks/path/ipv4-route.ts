@@ -27,6 +27,7 @@ import {
 } from './ctx.js';
 import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
+import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -448,7 +449,7 @@ export class Ipv4Route {
    * required template without state gives a blackhole (or, without larval
    * drop, the policy's queue): the packet runs LOCAL_OUT and goes no
    * further. ip_route_me_harder's xfrm_lookup: either is an error, no
-   * packet. icmp_route_lookup: see icmpXfrm.
+   * packet. icmp_route_lookup: see xfrm-out.ts icmpXfrmRoute.
    */
   private xfrmOutput(xfrm: XfrmPolicies, pkt: Packet, r: Exclude<OutputRoute, { fate: Fate }>, how: XfrmRouting): OutputRoute {
     const d = pkt.data;
@@ -457,41 +458,16 @@ export class Ipv4Route {
     if (how === 'flow' && d[nh + 9] === 0) return r;
     const loopback = this.node.links.get(r.dev)?.loopback === true;
     // DST_NOXFRM (the device's disable_xfrm): no policy lookup, the default out policy still applies (xfrm_lookup_with_ifid: nopol)
-    const out = this.node.sysctl.disableXfrm(r.dev) ? xfrm.lookupOut(undefined, loopback) : xfrm.lookupOut(xfrmFlow4(pkt, r.dev, false, this.xfrmFlow), loopback);
-    if (how === 'icmp') return this.icmpXfrm(xfrm, pkt, r, out.verdict, loopback);
-    if (out.verdict === 'pass') return r;
-    const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
-    if (out.verdict === 'eperm') return { fate: dropped('xfrm-policy', `${what} blocks it (xfrm_lookup: EPERM${how === 'flow' ? ' to the sender' : ''})`) };
-    if (how === 'me-harder') return { fate: dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (ip_route_me_harder: xfrm_lookup fails)`) };
-    const hold = this.node.sysctl.xfrmLarvalDrop() ? `${what} requires an IPsec state that does not exist: the route is a blackhole (xfrm_lookup_route, xfrm_larval_drop)`
-      : `${what} requires an IPsec state that does not exist: held in the policy's queue (xfrm_larval_drop = 0), never sent`;
-    return { dev: r.dev, gateway: r.gateway, local: r.local, cast: r.cast, get text() { return r.text; }, xfrmHold: hold };
-  }
-
-  /**
-   * icmp_route_lookup()'s policy lookups for an ICMP error: the error's own
-   * flow first (passing to a local address, it goes; a required template
-   * without state fails the error), then the quoted packet's flow reversed
-   * with XFRM_LOOKUP_ICMP: only a policy with `flag icmp` decides there (a
-   * block one fails the error, an allowing one sends it); none, or one
-   * without the flag, leaves the first route, if there is one.
-   */
-  private icmpXfrm(xfrm: XfrmPolicies, pkt: Packet, r: Exclude<OutputRoute, { fate: Fate }>, first: 'pass' | 'eperm' | 'nostate', loopback: boolean): OutputRoute {
-    const no = (why: string): OutputRoute => ({ fate: dropped('xfrm-policy', `ICMP error not sent: ${why} (icmp_route_lookup)`) });
-    if (first === 'nostate') return no('an out policy requires an IPsec state that does not exist');
-    const d = pkt.data;
-    const nh = pkt.meta[M_NHOFF]!;
-    if (first === 'pass' && (this.node.fib4.tableLookup(RT_TABLE_LOCAL, v4(u32(d, nh + 16), 2))?.type === RTN_LOCAL)) return r;
+    const noXfrm = this.node.sysctl.disableXfrm(r.dev);
+    const out = xfrm.lookupOut(noXfrm ? undefined : xfrmFlow4(pkt, r.dev, false, this.xfrmFlow), loopback);
+    if (how !== 'icmp') return xfrmRoute(this.node, r, out, how, 'ip_route_me_harder');
+    // icmp_route_lookup: a first route to a local address is kept; the second lookup's flow is the quoted packet reversed
+    const local = out.verdict === 'pass' && this.node.fib4.tableLookup(RT_TABLE_LOCAL, v4(u32(d, nh + 16), 2))?.type === RTN_LOCAL;
     const inner = nh + (d[nh]! & 0x0f) * 4 + 8;
     const end = pkt.meta[M_END]!;
-    if (inner + 20 > end) return first === 'pass' ? r : no('an out policy blocks it');
-    const fl = xfrmFlow4At(d, inner, end, pkt.meta[M_MARK]! >>> 0, r.dev, true, this.xfrmFlow);
-    const rev = xfrm.lookupOut(this.node.sysctl.disableXfrm(r.dev) ? undefined : fl, loopback);
-    // no policy: the default out policy's EPERM fails the error, else ENOENT; a policy without `flag icmp`: ENOENT
-    // (or, needing a state, EREMOTE first); either leaves the first route
-    if (rev.verdict === 'eperm' && (rev.policy === undefined || rev.policy.icmp)) return no(rev.policy ? `out policy "${rev.policy.text}" blocks the quoted flow` : 'the default out policy blocks it');
-    if (rev.policy === undefined || !rev.policy.icmp || rev.verdict === 'nostate') return first === 'pass' ? r : no('an out policy blocks it');
-    return r;
+    const rev = local || inner + 20 > end ? undefined
+      : xfrm.lookupOut(noXfrm ? undefined : xfrmFlow4At(d, inner, end, pkt.meta[M_MARK]! >>> 0, r.dev, true, this.xfrmFlow), loopback);
+    return icmpXfrmRoute(r, out.verdict, local, rev, 'icmp_route_lookup');
   }
 
   /** ip_route_output_key_hash_rcu() itself: the FIB's route, before the IPsec policies. */

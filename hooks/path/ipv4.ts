@@ -68,6 +68,26 @@ export function ipLocalDeliverDefrag(pkt: Packet): Fate | undefined {
   return isFragment(pkt) ? dropped('reassembly', 'a fragment for this host, held by ip_defrag for reassembly before INPUT') : undefined;
 }
 
+/**
+ * xfrm_route_forward() (xfrm4_route_forward / xfrm6_route_forward): with an
+ * out policy or the default out policy blocking, xfrm_lookup(XFRM_LOOKUP_QUEUE)
+ * on the forward route: a block drops the packet; a required template
+ * without state drops it with net.core.xfrm_larval_drop, else the packet is
+ * held in the policy's queue after FORWARD (ctx.xfrmHold). Undefined: it
+ * goes on.
+ */
+export function xfrmRouteForward(node: Node, xfrm: XfrmCheck, pkt: Packet, dev: string, ctx: PathCtx, fn: string): Fate | undefined {
+  if (xfrm.db.count[XFRM_POLICY_OUT] === 0 && !xfrm.db.defaultBlock[XFRM_POLICY_OUT]) return undefined;
+  const out = xfrm.lookupOutPacket(pkt, dev, node.links.get(dev)?.loopback === true);
+  const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
+  if (out.verdict === 'eperm') return dropped('xfrm-policy', `${what} blocks it (${fn}, FORWARD not reached)`);
+  if (out.verdict === 'nostate') {
+    if (node.sysctl.xfrmLarvalDrop()) return dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (${fn} with xfrm_larval_drop, FORWARD not reached)`);
+    ctx.xfrmHold = `${what} requires an IPsec state that does not exist: held in the policy's queue after FORWARD (xfrm_larval_drop = 0), never sent`;
+  }
+  return undefined;
+}
+
 /** ip_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
 export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
@@ -84,15 +104,9 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
     ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_TIME_EXCEEDED, 0, 0, dev, ctx);
     return dropped('ttl', `TTL ${d[nh + 8]} exceeded in transit (ICMP time exceeded sent, FORWARD not reached)`);
   }
-  if (xfrm !== undefined && (xfrm.db.count[XFRM_POLICY_OUT] !== 0 || xfrm.db.defaultBlock[XFRM_POLICY_OUT]) && !node.sysctl.disableXfrm(rt.dev)) {
-    // xfrm4_route_forward(): xfrm_lookup(XFRM_LOOKUP_QUEUE) on the forward route
-    const out = xfrm.lookupOutPacket(pkt, rt.dev, node.links.get(rt.dev)?.loopback === true);
-    const what = out.policy ? `out policy "${out.policy.text}"` : 'the default out policy';
-    if (out.verdict === 'eperm') return dropped('xfrm-policy', `${what} blocks it (xfrm4_route_forward, FORWARD not reached)`);
-    if (out.verdict === 'nostate') {
-      if (node.sysctl.xfrmLarvalDrop()) return dropped('xfrm-policy', `${what} requires an IPsec state that does not exist (xfrm4_route_forward with xfrm_larval_drop, FORWARD not reached)`);
-      ctx.xfrmHold = `${what} requires an IPsec state that does not exist: held in the policy's queue after FORWARD (xfrm_larval_drop = 0), never sent`;
-    }
+  if (xfrm !== undefined && !node.sysctl.disableXfrm(rt.dev)) {
+    const held = xfrmRouteForward(node, xfrm, pkt, rt.dev, ctx, 'xfrm4_route_forward');
+    if (held !== undefined) return held;
   }
   const len = m[M_LEN]!;
   if (len > rt.mtu && (d[nh + 6]! & 0x40) !== 0) {

@@ -25,9 +25,11 @@ import type { Link, Node } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
 import { formatIPv6, maskAddr } from '../route/addr.js';
 import { RTN_ANYCAST, RTN_LOCAL, type FlowKey } from '../route/types.js';
-import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_THOFF } from '../../vm/layout.js';
+import { F_L4PROTO, M_END, M_FLAGS, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_THOFF } from '../../vm/layout.js';
+import { newXfrmFlow, xfrmFlow6, xfrmFlow6At } from '../route/xfrm.js';
+import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import type { Packet } from '../../vm/packet.js';
-import { dropped, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx } from './ctx.js';
+import { dropped, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import { isFragment6, isLinkLocal, isLoopback, isMulticast, words } from './ipv6.js';
 
 /** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
@@ -63,6 +65,7 @@ export function joinedGroups(node: Node, dev: Link): Set<string> {
 
 /** The IPv6 routing decisions of one node. */
 export class Ipv6Route {
+  private readonly xfrmFlow = newXfrmFlow(6);
   constructor(readonly node: Node) {}
 
   private flow(pkt: Packet, iif: string, oif: string): FlowKey {
@@ -109,11 +112,35 @@ export class Ipv6Route {
   }
 
   /**
+   * The output route and the IPsec policies on it (a node without states,
+   * xfrm-out.ts): ip6_dst_lookup_flow → xfrm_lookup_route ('flow': the
+   * node's datagrams, the stack's TCP resets); xfrm_lookup without
+   * XFRM_LOOKUP_QUEUE ('me-harder': ip6_route_me_harder, nf_send_reset6,
+   * icmpv6_echo_reply); icmpv6_route_lookup ('icmp'). The flow's oif is the
+   * caller's flowi6_oif (ip6_route_output does not set it, unlike IPv4);
+   * there is no DST_NOXFRM in IPv6.
+   */
+  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow'): OutputRoute {
+    const r = this.routeOutputFib(pkt, oif);
+    const xfrm = this.node.xfrm;
+    if (xfrm === undefined || 'fate' in r) return r;
+    const loopback = this.node.links.get(r.dev)?.loopback === true;
+    const out = xfrm.lookupOut(xfrmFlow6(pkt, oif, false, this.xfrmFlow), loopback);
+    if (how !== 'icmp') return xfrmRoute(this.node, r, out, how, 'xfrm_lookup');
+    // icmpv6_route_lookup: xfrm_decode_session_reverse of the packet the error quotes (past the fixed IPv6 and ICMPv6 headers)
+    const d = pkt.data;
+    const inner = pkt.meta[M_NHOFF]! + 48;
+    const end = pkt.meta[M_END]!;
+    const rev = inner + 40 > end ? undefined : xfrm.lookupOut(xfrmFlow6At(d, inner, end, pkt.meta[M_MARK]! >>> 0, oif, true, this.xfrmFlow), loopback);
+    return icmpXfrmRoute(r, out.verdict, false, rev, 'icmpv6_route_lookup');
+  }
+
+  /**
    * ip6_route_output_flags(), reduced: iif lo, the packet's mark, the device
    * restriction for strict destinations when an oif is given (or for any
    * oif with an unspecified source); a local or anycast route → lo.
    */
-  routeOutput(pkt: Packet, oif: string): OutputRoute {
+  private routeOutputFib(pkt: Packet, oif: string): OutputRoute {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const daddr = words(d, nh + 24);

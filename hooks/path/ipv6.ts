@@ -18,6 +18,10 @@
  *                          decremented before FORWARD; ip6_output(): disable_ipv6 on the egress
  *                          device → drop
  *
+ *                        the IPsec policy checks of a node without states (hooks/route/xfrm.ts):
+ *                        xfrm6_policy_check(FWD) after the socket check, before the hop limit
+ *                        check; xfrm6_route_forward after it
+ *
  * Unlike IPv4, fragments are not reassembled before LOCAL_IN: without
  * conntrack each fragment passes INPUT and is held after it (ipv6_frag_rcv);
  * with conntrack nf_defrag_ipv6 takes it at PRE_ROUTING -400
@@ -25,8 +29,8 @@
  *
  * Not modelled (documented gaps): hop-by-hop option processing
  * (ipv6_parse_hopopts: the header passes as it is; jumbograms), router
- * alert, extension headers after INPUT, proxy_ndp, xfrm, the redirect sent
- * when a packet leaves by the device it came in on.
+ * alert, extension headers after INPUT, proxy_ndp, IPsec transforms, the
+ * redirect sent when a packet leaves by the device it came in on.
  */
 import type { Link, Node } from '../snapshot/node.js';
 import { formatIPv6 } from '../route/addr.js';
@@ -38,6 +42,8 @@ import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { ICMPV6_DEST_UNREACH, ICMPV6_NOT_NEIGHBOUR, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED } from '../answer/wire.js';
 import { dropped, PKT_TYPES, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
+import { xfrmRouteForward } from './ipv4.js';
+import { XFRM_POLICY_FWD, type XfrmCheck } from '../route/xfrm.js';
 
 /** IPV6_MIN_MTU. */
 const IPV6_MIN_MTU = 1280;
@@ -144,7 +150,7 @@ export function ip6OutputCheck(node: Node, out: Link): Fate | undefined {
 }
 
 /** ip6_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
-export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string }, ctx: PathCtx): Link | Fate {
+export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
@@ -154,9 +160,20 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
   }
   if (m[M_PKTTYPE] !== PACKET_HOST) return dropped('not-host', `a link-layer ${PKT_TYPES[m[M_PKTTYPE]!]} frame is not forwarded (ip6_forward)`);
   if (m[M_SK] === SK_ASSIGNED) return dropped('has-socket', 'TPROXY gave the packet a local socket: it is not forwarded (ip6_forward: skb->sk)');
+  // xfrm6_policy_check(NULL, XFRM_POLICY_FWD, skb) unless net.ipv6.conf.all or the input device's disable_policy
+  // (forward routes carry no DST_NOPOLICY); before the hop limit is looked at
+  if (xfrm !== undefined && !sys.disablePolicy(dev.name, 6)) {
+    const why = xfrm.checkPacket(pkt, XFRM_POLICY_FWD, rt.dev, false);
+    if (why !== undefined) return dropped('xfrm-policy', `${why} (ip6_forward: xfrm6_policy_check, FORWARD not reached)`);
+  }
   if (d[nh + 7]! <= 1) {
     ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_TIME_EXCEED, 0, 0, dev, ctx);
     return dropped('ttl', `hop limit ${d[nh + 7]} exceeded in transit (ICMPv6 time exceeded sent, FORWARD not reached)`);
+  }
+  // xfrm6_route_forward() after the hop limit check (IPv6 routes have no DST_NOXFRM)
+  if (xfrm !== undefined) {
+    const held = xfrmRouteForward(node, xfrm, pkt, rt.dev, ctx, 'xfrm6_route_forward');
+    if (held !== undefined) return held;
   }
   const out = node.links.get(rt.dev);
   if (!out) return dropped('device', `route names device ${rt.dev}, which the snapshot does not have`);

@@ -25,14 +25,35 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
   if (after) return after;
   const xfrm = af.xfrm;
   if (xfrm !== undefined) {
-    // the protocol's xfrm4_policy_check(XFRM_POLICY_IN) (tcp_v4_rcv, udp, icmp_rcv, ip_protocol_deliver_rcu) before it
-    // answers or queues; flowi_oif: the local route's device; IPSKB_NOPOLICY from the input device
-    const why = xfrm.checkPacket(pkt, XFRM_POLICY_IN, localRouteDev(af, pkt), af.node.sysctl.disablePolicy(dev.name));
-    if (why !== undefined) return dropped('xfrm-policy', `${why} (after INPUT: the protocol's xfrm4_policy_check; no socket, no answer)`);
+    // the protocol's xfrm4_policy_check / xfrm6_policy_check(XFRM_POLICY_IN) (tcp_v4_rcv, udp, icmp_rcv,
+    // ip_protocol_deliver_rcu; tcp_v6_rcv, __udp6_lib_rcv, icmpv6_rcv, ip6_protocol_deliver_rcu) before it
+    // answers or queues. IPv4: flowi_oif the local route's device, IPSKB_NOPOLICY from the input device;
+    // IPv6: the local route's device is lo (ip6_rt_get_dev_rcu; a multicast route's is the input device),
+    // DST_NOPOLICY from the device holding the address
+    const v4 = xfrm.family === 4;
+    const why = v4 ? xfrm.checkPacket(pkt, XFRM_POLICY_IN, localRouteDev(af, pkt), af.node.sysctl.disablePolicy(dev.name))
+      : xfrm.checkPacket(pkt, XFRM_POLICY_IN, cast === 'multicast' ? dev.name : 'lo', localRouteNoPolicy6(af, pkt));
+    if (why !== undefined) return dropped('xfrm-policy', `${why} (after INPUT: the protocol's xfrm${xfrm.family}_policy_check; no socket, no answer)`);
   }
   const l4 = ctx.stack?.transportRcv(af.pf, pkt, dev, cast, ctx);
   if (l4?.note && !ctx.quiet) ctx.steps.push({ kind: 'check', text: l4.note });
   return { kind: 'delivered', addr: af.daddr(pkt), dev: dev.name, cast, socket: l4?.socket, l4: l4?.note ?? '' };
+}
+
+/**
+ * DST_NOPOLICY of an IPv6 packet's local input route (addrconf_f6i_alloc:
+ * net.ipv6.conf.all.disable_policy or that of the device holding the
+ * address; never an anycast route's, nor a multicast route's).
+ */
+function localRouteNoPolicy6(af: InetFamily, pkt: Packet): boolean {
+  const d = pkt.data;
+  const o = pkt.meta[M_NHOFF]! + 24;
+  const sys = af.node.sysctl;
+  for (const a of af.node.addresses) {
+    const w = a.local.w;
+    if (a.family === 6 && w[0] === u32(d, o) && w[1] === u32(d, o + 4) && w[2] === u32(d, o + 8) && w[3] === u32(d, o + 12)) return sys.disablePolicy(a.dev, 6);
+  }
+  return false;
 }
 
 /** skb_dst(skb)->dev of a local input route: the device holding the destination address (lo for none). */

@@ -19,14 +19,17 @@
  *                           xfrm_flowi_sport/dport (ICMP type and code, the GRE key's halves),
  *                           xfrm_route_forward
  *
- *   net/netfilter/nf_nat_proto.c nf_nat_ipv4_decode_session (the checks see a NATed
- *                           packet's addresses as its conntrack tuple has them)
+ *   net/xfrm/xfrm_policy.c  __xfrm_decode_session / decode_session4 / decode_session6 over
+ *                           net/core/flow_dissector.c __skb_flow_dissect (IPv6: hop-by-hop,
+ *                           routing and destination options headers walked, a fragment header
+ *                           ends it without ports; at most MAX_FLOW_DISSECT_HDRS headers)
+ *   net/netfilter/nf_nat_proto.c nf_nat_ipv4_decode_session / nf_nat_ipv6_decode_session (the
+ *                           checks see a NATed packet's addresses as its conntrack tuple has them)
  *
  * A node with states is not modelled here (no transform, no sec_path): its
  * packets could be encapsulated or decapsulated. Nor are socket policies
- * (setsockopt IP_XFRM_POLICY: not in any dump), security contexts (refused)
- * and the IPv6 paths (the policies are read; trace and replay say they are
- * not checked).
+ * (setsockopt IP_XFRM_POLICY / IPV6_XFRM_POLICY: not in any dump) and
+ * security contexts (refused).
  *
  * The policies come from `ip -s xfrm policy show` (each policy's index
  * orders equal priorities as the kernel's insertion order does) or from
@@ -44,7 +47,7 @@ export const XFRM_POLICY_FWD = 2;
 const DIRS: Readonly<Record<string, number>> = { in: XFRM_POLICY_IN, out: XFRM_POLICY_OUT, fwd: XFRM_POLICY_FWD };
 export const XFRM_DIR_NAMES = ['in', 'out', 'fwd'];
 
-const IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_GRE = 47, IPPROTO_SCTP = 132, IPPROTO_UDPLITE = 136, IPPROTO_ICMPV6 = 58, IPPROTO_MH = 135;
+const IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17, IPPROTO_GRE = 47, IPPROTO_SCTP = 132, IPPROTO_UDPLITE = 136, IPPROTO_ICMPV6 = 58;
 /** The protocol names iproute2 prints for a selector (inet_proto_n2a: /etc/protocols), else the number. */
 const PROTOS: Readonly<Record<string, number>> = {
   icmp: 1, igmp: 2, ipip: 4, tcp: 6, egp: 8, pup: 12, udp: 17, idp: 22, tp: 29, dccp: 33, ipv6: 41, 'ipv6-route': 43, 'ipv6-frag': 44,
@@ -192,37 +195,47 @@ export class XfrmPolicies {
 }
 
 /**
- * One node model's checks over the node's policies: the flow it fills and
- * the NAT core's view (nf_nat_decode_session: the addresses and ports of
- * the conntrack's tuple in the packet's direction, where NAT changed them),
- * which the model sets when it tracks connections.
+ * One node model's checks over the node's policies for one family: the
+ * flow it fills and the NAT core's view (nf_nat_decode_session: the
+ * addresses and ports of the conntrack's tuple in the packet's direction,
+ * where NAT changed them), which the model sets when it tracks connections.
  */
 export class XfrmCheck {
   natDecode: ((pkt: Packet, fl: XfrmFlow) => void) | undefined = undefined;
-  private readonly fl = newXfrmFlow();
-  private readonly fl1 = newXfrmFlow();
+  private readonly fl: XfrmFlow;
+  private readonly fl1: XfrmFlow;
 
-  constructor(readonly db: XfrmPolicies) {}
+  constructor(readonly db: XfrmPolicies, readonly family: 4 | 6 = 4) {
+    this.fl = newXfrmFlow(family);
+    this.fl1 = newXfrmFlow(family);
+  }
+
+  /** __xfrm_decode_session() of the packet (decode_session4 / decode_session6), flowi_oif `oif`. */
+  decode(pkt: Packet, oif: string, reverse: boolean, fl: XfrmFlow): XfrmFlow {
+    return this.family === 4 ? xfrmFlow4(pkt, oif, reverse, fl) : xfrmFlow6(pkt, oif, reverse, fl);
+  }
 
   /**
-   * __xfrm_policy_check2() for an IPv4 packet (dir IN or FWD; `oif`:
-   * skb_dst's device; `noPolicy`: IPSKB_NOPOLICY). A forwarded ICMP error
-   * no policy selects is checked against the fwd policy of the packet it
-   * quotes, reversed (xfrm_in_fwd_icmp).
+   * __xfrm_policy_check2() for a packet of the family (dir IN or FWD;
+   * `oif`: skb_dst's device; `noPolicy`: IPSKB_NOPOLICY for IPv4, the
+   * route's DST_NOPOLICY for IPv6). A forwarded ICMP error no policy
+   * selects is checked against the fwd policy of the packet it quotes,
+   * reversed (xfrm_in_fwd_icmp).
    */
   checkPacket(pkt: Packet, dir: number, oif: string, noPolicy: boolean): string | undefined {
     const db = this.db;
     if ((db.count[dir] === 0 && !db.defaultBlock[dir]) || noPolicy) return undefined;
-    const fl = xfrmFlow4(pkt, oif, false, this.fl);
+    const fl = this.decode(pkt, oif, false, this.fl);
     this.natDecode?.(pkt, fl);
-    if (dir === XFRM_POLICY_FWD && fl.proto === IPPROTO_ICMP && (fl.sport === 3 || fl.sport === 11) && db.lookup(fl, dir) === undefined) {
+    if (dir === XFRM_POLICY_FWD && icmpErrPacket(fl) && db.lookup(fl, dir) === undefined) {
       const d = pkt.data;
       const nh = pkt.meta[M_NHOFF]!;
-      const inner = nh + (d[nh]! & 0x0f) * 4 + 8;
       const end = pkt.meta[M_END]!;
-      // xfrm_icmp_flow_decode: the quoted header reversed, the outer flow's oif and mark, the NAT view
-      if (inner + 20 <= end && d[inner]! >> 4 === 4) {
-        const fl1 = xfrmFlow4At(d, inner, end, fl.mark, oif, true, this.fl1);
+      // xfrm_icmp_flow_decode: past a fixed IP and ICMP header, the quoted header reversed, the outer flow's oif and mark, the NAT view
+      const inner = this.family === 4 ? nh + (d[nh]! & 0x0f) * 4 + 8 : nh + 48;
+      const ok = this.family === 4 ? inner + 20 <= end && d[inner]! >> 4 === 4 : inner + 40 <= end;
+      if (ok) {
+        const fl1 = this.family === 4 ? xfrmFlow4At(d, inner, end, fl.mark, oif, true, this.fl1) : xfrmFlow6At(d, inner, end, fl.mark, oif, true, this.fl1);
         this.natDecode?.(pkt, fl1);
         const p = db.lookup(fl1, XFRM_POLICY_FWD);
         if (p !== undefined) return db.judge(p.sub && !p.block ? [p, ...optional(db.lookupType(fl, XFRM_POLICY_IN, false))] : [p], dir);
@@ -231,10 +244,16 @@ export class XfrmCheck {
     return db.check(fl, dir, false);
   }
 
-  /** xfrm_decode_session() (no NAT view) and the OUT lookup (xfrm4_route_forward). */
+  /** xfrm_decode_session() (no NAT view) and the OUT lookup (xfrm4_route_forward / xfrm6_route_forward). */
   lookupOutPacket(pkt: Packet, oif: string, loopback: boolean): { verdict: 'pass' | 'eperm' | 'nostate'; policy: XfrmPolicy | undefined } {
-    return this.db.lookupOut(xfrmFlow4(pkt, oif, false, this.fl), loopback);
+    return this.db.lookupOut(this.decode(pkt, oif, false, this.fl), loopback);
   }
+}
+
+/** icmp_err_packet(): ICMP destination unreachable or time exceeded; ICMPv6 destination unreachable, packet too big or time exceeded. */
+function icmpErrPacket(fl: XfrmFlow): boolean {
+  if (fl.family === 4) return fl.proto === IPPROTO_ICMP && (fl.sport === 3 || fl.sport === 11);
+  return fl.proto === IPPROTO_ICMPV6 && fl.sport >= 1 && fl.sport <= 3;
 }
 
 function optional<T>(x: T | undefined): T[] {
@@ -257,22 +276,56 @@ function selectorMatch(p: XfrmPolicy, fl: XfrmFlow): boolean {
     (p.proto === 0 || fl.proto === p.proto) && (p.dev === '' || fl.oif === p.dev);
 }
 
-/** xfrm_flowi_sport() and xfrm_flowi_dport() of a protocol from its ports, ICMP type and code or GRE key. */
-export function flowiPorts(proto: number, a: number, b: number): [number, number] {
+/**
+ * xfrm_flowi_sport() / xfrm_flowi_dport() into the flow: the ports of TCP,
+ * UDP, UDP-Lite and SCTP, the ICMP or ICMPv6 type and code, the GRE key's
+ * halves; 0 otherwise (the Mobility Header's type too: the flow dissector
+ * does not read it). `reverse` swaps ports, not ICMP's type and code nor the
+ * GRE key (decode_session4/6 set those after the swap).
+ */
+function setFlowPorts(fl: XfrmFlow, proto: number, a: number, b: number, reverse: boolean): void {
   switch (proto) {
     case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_UDPLITE: case IPPROTO_SCTP:
+      fl.sport = reverse ? b : a;
+      fl.dport = reverse ? a : b;
+      return;
     case IPPROTO_ICMP: case IPPROTO_ICMPV6: case IPPROTO_GRE:
-      return [a, b];
-    case IPPROTO_MH:
-      return [a, 0];
+      fl.sport = a;
+      fl.dport = b;
+      return;
     default:
-      return [0, 0];
+      fl.sport = 0;
+      fl.dport = 0;
   }
 }
 
-/** A flow to fill (one per caller: no allocation per packet). */
-export function newXfrmFlow(): XfrmFlow {
-  return { family: 4, saddr: new Uint32Array(1), daddr: new Uint32Array(1), proto: 0, sport: 0, dport: 0, oif: '', mark: 0 };
+/**
+ * The transport keys the flow dissector takes at `th` into the flow
+ * (__skb_flow_dissect_ports, __skb_flow_dissect_icmp, __skb_flow_dissect_gre):
+ * ports, the ICMP type and code (`icmp`: the ICMP protocol of the family),
+ * the GRE key of a version 0 header with the key bit (after the checksum
+ * when there is one); a header cut short gives 0.
+ */
+function setL4Keys(fl: XfrmFlow, d: Uint8Array, th: number, end: number, proto: number, icmp: number, reverse: boolean): void {
+  let a = 0;
+  let b = 0;
+  if (proto === icmp) {
+    if (th + 2 <= end) { a = d[th]!; b = d[th + 1]!; }
+  } else if (proto === IPPROTO_GRE) {
+    const flags = th + 4 <= end ? (d[th]! << 8) | d[th + 1]! : 0;
+    const at = th + 4 + (flags & 0x8000 ? 4 : 0);
+    if ((flags & 0x7) === 0 && flags & 0x2000 && at + 4 <= end) { a = (d[at]! << 8) | d[at + 1]!; b = (d[at + 2]! << 8) | d[at + 3]!; }
+  } else if (proto !== IPPROTO_ICMP && proto !== IPPROTO_ICMPV6 && th + 4 <= end) {
+    a = (d[th]! << 8) | d[th + 1]!;
+    b = (d[th + 2]! << 8) | d[th + 3]!;
+  }
+  setFlowPorts(fl, proto, a, b, reverse);
+}
+
+/** A flow to fill (one per caller: no allocation per packet), with room for the family's addresses. */
+export function newXfrmFlow(family: 4 | 6 = 4): XfrmFlow {
+  const n = family === 4 ? 1 : 4;
+  return { family, saddr: new Uint32Array(n), daddr: new Uint32Array(n), proto: 0, sport: 0, dport: 0, oif: '', mark: 0 };
 }
 
 /**
@@ -292,33 +345,70 @@ export function xfrmFlow4At(d: Uint8Array, nh: number, end: number, mark: number
   const src = ((d[nh + 12]! << 24) | (d[nh + 13]! << 16) | (d[nh + 14]! << 8) | d[nh + 15]!) >>> 0;
   const dst = ((d[nh + 16]! << 24) | (d[nh + 17]! << 16) | (d[nh + 18]! << 8) | d[nh + 19]!) >>> 0;
   const proto = d[nh + 9]!;
-  const th = nh + (d[nh]! & 0x0f) * 4;
   const frag = (((d[nh + 6]! << 8) | d[nh + 7]!) & 0x3fff) !== 0;
-  let a = 0;
-  let b = 0;
-  if (!frag) {
-    if (proto === IPPROTO_ICMP) {
-      if (th + 2 <= end) { a = d[th]!; b = d[th + 1]!; }
-    } else if (proto === IPPROTO_GRE) {
-      // __skb_flow_dissect_gre: version 0 with the key bit; the key follows the checksum when there is one
-      const flags = th + 4 <= end ? (d[th]! << 8) | d[th + 1]! : 0;
-      const at = th + 4 + (flags & 0x8000 ? 4 : 0);
-      if ((flags & 0x7) === 0 && flags & 0x2000 && at + 4 <= end) { a = (d[at]! << 8) | d[at + 1]!; b = (d[at + 2]! << 8) | d[at + 3]!; }
-    } else if (th + 4 <= end) {
-      a = (d[th]! << 8) | d[th + 1]!;
-      b = (d[th + 2]! << 8) | d[th + 3]!;
-    }
-  }
-  const [sp, dp] = flowiPorts(proto, a, b);
-  const swap = reverse && proto !== IPPROTO_ICMP && proto !== IPPROTO_GRE;
   fl.family = 4;
   if (fl.saddr.length !== 1) fl.saddr = new Uint32Array(1);
   if (fl.daddr.length !== 1) fl.daddr = new Uint32Array(1);
   fl.saddr[0] = reverse ? dst : src;
   fl.daddr[0] = reverse ? src : dst;
   fl.proto = proto;
-  fl.sport = swap ? dp : sp;
-  fl.dport = swap ? sp : dp;
+  if (frag) setFlowPorts(fl, proto, 0, 0, false);
+  else setL4Keys(fl, d, nh + (d[nh]! & 0x0f) * 4, end, proto, IPPROTO_ICMP, reverse);
+  fl.oif = oif;
+  fl.mark = mark;
+  return fl;
+}
+
+/** MAX_FLOW_DISSECT_HDRS: the headers the flow dissector walks before it stops. */
+const MAX_FLOW_DISSECT_HDRS = 15;
+const NEXTHDR_HOP = 0, NEXTHDR_ROUTING = 43, NEXTHDR_FRAGMENT = 44, NEXTHDR_DEST = 60;
+
+/** __xfrm_decode_session() of an IPv6 packet (decode_session6): see xfrmFlow6At. */
+export function xfrmFlow6(pkt: Packet, oif: string, reverse: boolean, fl: XfrmFlow): XfrmFlow {
+  return xfrmFlow6At(pkt.data, pkt.meta[M_NHOFF]!, pkt.meta[M_END]!, pkt.meta[M_MARK]! >>> 0, oif, reverse, fl);
+}
+
+/**
+ * decode_session6() of the IPv6 header at `nh` of `d` over the flow
+ * dissector's keys: the addresses; the extension headers walked
+ * (hop-by-hop, routing, destination options) to the protocol; a fragment
+ * header gives the protocol after it and no ports (first fragment or not);
+ * a header cut short leaves the protocol where the walk stopped, without
+ * ports; after MAX_FLOW_DISSECT_HDRS headers the walk stops with the ports
+ * of the protocol reached but no ICMPv6 type or GRE key. `reverse` swaps
+ * addresses and ports (not the ICMPv6 type and code, not the GRE key).
+ */
+export function xfrmFlow6At(d: Uint8Array, nh: number, end: number, mark: number, oif: string, reverse: boolean, fl: XfrmFlow): XfrmFlow {
+  fl.family = 6;
+  if (fl.saddr.length !== 4) fl.saddr = new Uint32Array(4);
+  if (fl.daddr.length !== 4) fl.daddr = new Uint32Array(4);
+  const s = reverse ? fl.daddr : fl.saddr;
+  const t = reverse ? fl.saddr : fl.daddr;
+  for (let i = 0; i < 4; i++) {
+    const o = nh + 8 + 4 * i;
+    s[i] = ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
+    t[i] = ((d[o + 16]! << 24) | (d[o + 17]! << 16) | (d[o + 18]! << 8) | d[o + 19]!) >>> 0;
+  }
+  let proto = d[nh + 6]!;
+  let off = nh + 40;
+  let ports = true;
+  let capped = false;
+  for (let n = 1; ; n++) {
+    if (proto === NEXTHDR_HOP || proto === NEXTHDR_ROUTING || proto === NEXTHDR_DEST) {
+      if (off + 2 > end) { ports = false; break; }
+      proto = d[off]!;
+      off += (d[off + 1]! + 1) << 3;
+    } else if (proto === NEXTHDR_FRAGMENT) {
+      ports = false;
+      if (off + 8 <= end) proto = d[off]!;
+      break;
+    } else break;
+    if (n >= MAX_FLOW_DISSECT_HDRS) { capped = true; break; }
+  }
+  fl.proto = proto;
+  if (!ports) setFlowPorts(fl, proto, 0, 0, false);
+  else setL4Keys(fl, d, off, end, proto, capped ? -1 : IPPROTO_ICMPV6, reverse);
+  if (capped && (proto === IPPROTO_ICMPV6 || proto === IPPROTO_GRE)) setFlowPorts(fl, proto, 0, 0, false);
   fl.oif = oif;
   fl.mark = mark;
   return fl;

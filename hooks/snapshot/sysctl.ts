@@ -197,9 +197,14 @@ export class Sysctls {
     return this.num('net.netfilter.nf_conntrack_checksum') > 0;
   }
 
-  /** IN_DEV_ORCONF(dev, NOPOLICY): no xfrm policy check for packets received on dev (loopback's default is 1). */
-  disablePolicy(dev: string): boolean {
-    return this.orConf(dev, 'disable_policy');
+  /**
+   * IN_DEV_ORCONF(dev, NOPOLICY): no xfrm policy check for packets received
+   * on dev (loopback's default is 1). IPv6 (net.ipv6.conf.all / DEV
+   * .disable_policy, loopback's default 0): ip6_forward's check of the input
+   * device, and the local routes' DST_NOPOLICY (addrconf_f6i_alloc).
+   */
+  disablePolicy(dev: string, family: 4 | 6 = 4): boolean {
+    return this.orConf(dev, 'disable_policy', family);
   }
 
   /** IN_DEV_ORCONF(dev, NOXFRM): routes out of dev get DST_NOXFRM, no xfrm lookup (loopback's default is 1). */
@@ -213,8 +218,8 @@ export class Sysctls {
     return Number.isNaN(v) || v !== 0;
   }
 
-  private orConf(dev: string, name: string): boolean {
-    return this.allConf(4, name) > 0 || this.devConf(4, dev, name) > 0;
+  private orConf(dev: string, name: string, family: 4 | 6 = 4): boolean {
+    return this.allConf(family, name) > 0 || this.devConf(family, dev, name) > 0;
   }
 }
 

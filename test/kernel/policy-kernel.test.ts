@@ -20,13 +20,11 @@
  * message otherwise (fails under CI).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, sentAndReplayed } from '../helpers/kernel.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { kernelSkip, policyCase, policyCountingRules, senderForwardingTopology } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { encodeSpec, inetChecksum, parseSpec } from '../../hooks/input/spec.js';
 
@@ -36,17 +34,7 @@ const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-policy-'));
 
-const ELEMS = ['', '--strict --proto esp', '--reqid 1', '--strict --mode tunnel --tunnel-dst 10.9.0.1 --next --proto ah', '! --proto esp --spi 0x10'];
-function tests(chain: string, dirs: readonly ('in' | 'out')[]): string[] {
-  // `--pol none` takes no element (iptables: "policy none but --strict given")
-  return dirs.flatMap((dir) => [`-A ${chain} -m policy --dir ${dir} --pol none`, ...ELEMS.map((e) => `-A ${chain} -m policy --dir ${dir} --pol ipsec ${e}`.trimEnd())]);
-}
-
-const RULES = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-  ...tests('PREROUTING', ['in']), ...tests('POSTROUTING', ['out']),
-  'COMMIT', '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
-  ...tests('INPUT', ['in']), ...tests('FORWARD', ['in', 'out']), ...tests('OUTPUT', ['out']),
-  'COMMIT', ''].join('\n');
+const RULES = policyCountingRules('10.9.0.1');
 
 /** IPsec policies (no state) for traffic the test does not send: in, out (templates) and fwd (block). */
 const POLICIES = [
@@ -127,41 +115,12 @@ describe.skipIf(SKIP)('-m policy against the kernel', () => {
     const rules = which === 'NATed packets' ? `${RULES}${NAT_RULES}` : RULES;
     const pcap = join(tmp, 'frames.pcap');
     writeFileSync(pcap, writePcap([...FRAMES.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { data: icmpErrorFrame() }], { linktype: LINKTYPE_ETHERNET }));
-    const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
-    for (const backend of ['legacy', 'nft'] as const) {
-      const ns = { s: `nfvm-ps-${backend[0]}${which.length % 10}${which[0]}-${id}`, n: `nfvm-pn-${backend[0]}${which.length % 10}${which[0]}-${id}` };
-      try {
-        // 10.9.0.0/16 is forwarded back out eth0 to the sender
-        senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
-        for (const pol of policies) {
-          const added = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'add', ...pol.split(' ')]);
-          expect(added.stderr, pol).toBe('');
-        }
-        if (which === 'none (default block)') {
-          const set = await run('ip', ['netns', 'exec', ns.n, 'ip', 'xfrm', 'policy', 'setdefault', 'in', 'block', 'fwd', 'block', 'out', 'block']);
-          expect(set.stderr).toBe('');
-        }
-        const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], rules);
-        expect(load.stderr, rules).toBe('');
-        const snap = join(tmp, `snap-${backend}-${which.length}${which[0]}`);
-        captureSnapshot(snap, nsSnapshotRunner(ns.n));
-        expect(existsSync(join(snap, 'xfrm-policy.txt')) && existsSync(join(snap, 'xfrm-state.txt'))).toBe(true);
-        expect(readFileSync(join(snap, 'xfrm-state.txt'), 'utf8').trim()).toBe('');
-        expect(readSnapshot(snap).xfrmPolicies).toBe(policies.length);
-        writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${rules}`);
-        const sent = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', "printf 'xyz' > /dev/udp/10.0.0.2/9"]);
-        // the default out policy blocks the node's own datagram: the send fails with EPERM
-        if ((sent.code !== 0) !== (which === 'none (default block)')) throw new Error(`send: ${sent.code} ${sent.stderr}`);
-        const kernel = await injectAndCount(ns, pcap, backend);
-        for (const engine of ['vm', 'reference'] as const) {
-          diffs.push(...sentAndReplayed(snap, engine, pcap, kernel, tally, `${backend} ${engine}`, true).diffs);
-        }
-      } finally {
-        netnsDel(ns.s);
-        netnsDel(ns.n);
-      }
-    }
+    // 10.9.0.0/16 is forwarded back out eth0 to the sender
+    const { diffs } = await policyCase({
+      family: 'ip', tag: `${which.length % 10}${which[0]}-${id}`, tmp, policies, defaultBlock: which === 'none (default block)', rules, pcap, tally,
+      topology: (ns) => senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node }), send: "printf 'xyz' > /dev/udp/10.0.0.2/9",
+    });
     expect(diffs).toEqual([]);
     console.log(`-m policy against the kernel (policies selecting ${which}, no state): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     // per backend and engine: the 6 `--pol none` rules (chains and directions) and the policies of PREROUTING, INPUT and FORWARD
