@@ -32,8 +32,11 @@ import { EACCES, EHOSTUNREACH, ENETUNREACH } from '../route/types.js';
 import type { PathCtx } from '../path/ctx.js';
 import { u32 } from '../path/ipv4.js';
 import { INADDR_DUMMY, type AnswerEnv, type AnswerRoute4 } from './env.js';
-import { HZ, inetPeerXrlimAllow, ipErrorAllow } from './ratelimit.js';
-import { ICMP_DEST_UNREACH, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_TIMESTAMPREPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, putIpv4, putTransportChecksum } from './wire.js';
+import { HZ, inetPeerXrlimAllow, ipErrorAllow, ipRtRedirectAllow } from './ratelimit.js';
+import {
+  ICMP_DEST_UNREACH, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_REDIR_HOST, ICMP_REDIRECT, ICMP_TIMESTAMPREPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, putIpv4,
+  putTransportChecksum,
+} from './wire.js';
 
 const NR_ICMP_TYPES = 18;
 /** icmp_pointers[type].error */
@@ -49,6 +52,7 @@ const UNREACH_NAMES: Readonly<Record<number, string>> = {
 /** The answer's kind: icmp-port-unreachable, icmp-time-exceeded, icmp-echo-reply, ... */
 export function icmpKind(type: number, code: number): string {
   if (type === ICMP_ECHOREPLY) return 'icmp-echo-reply';
+  if (type === ICMP_REDIRECT) return ['icmp-network-redirect', 'icmp-host-redirect', 'icmp-tos-network-redirect', 'icmp-tos-host-redirect'][code] ?? `icmp-redirect-code-${code}`;
   if (type === ICMP_TIME_EXCEEDED) return code === 0 ? 'icmp-time-exceeded' : 'icmp-fragment-reassembly-time-exceeded';
   if (type === ICMP_DEST_UNREACH) return `icmp-${UNREACH_NAMES[code] ?? `unreachable-code-${code}`}`;
   return `icmp-type-${type}-code-${code}`;
@@ -146,6 +150,23 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
     kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_send: ${kind} to ${formatIPv4(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
+}
+
+/**
+ * ip_rt_send_redirect(): a packet forwarded back out of the device it came
+ * in on, from a source on that link (IPSKB_DOREDIRECT, path/ipv4-route.ts),
+ * as ip_forward() holds it after the TTL decrement: an ICMP host redirect to
+ * its source naming `gw` (rt_nexthop()), within the limit on the source's
+ * peer (ratelimit.ts ipRtRedirectAllow); icmp_send() does the rest (a
+ * redirect is outside icmp_ratemask: no other limit).
+ */
+export function ipRtSendRedirect(env: AnswerEnv, pkt: Packet, gw: number, dev: Link, ctx: PathCtx): void {
+  const saddr = u32(pkt.data, pkt.meta[M_NHOFF]! + 12);
+  if (!ipRtRedirectAllow(env.peers4.get(saddr, env.now), env.now)) {
+    env.note(ctx, `ip_rt_send_redirect: no redirect to ${formatIPv4(saddr)} (redirect_load / redirect_number on its peer)`);
+    return;
+  }
+  icmpSend(env, pkt, ICMP_REDIRECT, ICMP_REDIR_HOST, gw >>> 0, dev, ctx);
 }
 
 /**

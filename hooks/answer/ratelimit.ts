@@ -14,6 +14,10 @@
  *                        needed) are never limited
  *   net/ipv4/route.c     ip_error(): its own bucket on the same inet_peer (ip_rt_error_cost HZ,
  *                        ip_rt_error_burst 5 * HZ) before icmp_send()
+ *   net/ipv4/route.c     ip_rt_send_redirect(): on the sender's peer, the first redirect at once,
+ *                        then each after ip_rt_redirect_load << n_redirects jiffies, at most
+ *                        ip_rt_redirect_number of them until ip_rt_redirect_silence without one
+ *                        (which also resets the peer's ICMP tokens)
  *   net/ipv6/icmp.c      icmpv6_mask_allow() over the icmpv6 ratemask bitmap (PKT_TOOBIG never
  *                        limited), the per-peer timeout shortened for wider routes
  *
@@ -34,6 +38,8 @@ export { HZ };
 export interface InetPeer {
   rateTokens: number;
   rateLast: number;
+  /** n_redirects: the ICMP redirects sent since the last silence (ip_rt_send_redirect). */
+  nRedirects: number;
 }
 
 /** net->ipv4.peers / net->ipv6.peers. */
@@ -45,7 +51,7 @@ export class InetPeers {
     let p = this.peers.get(key);
     if (!p) {
       if (this.peers.size >= MAX_PEERS) this.peers.delete(this.peers.keys().next().value!);
-      p = { rateTokens: 0, rateLast: now - 60 * HZ };
+      p = { rateTokens: 0, rateLast: now - 60 * HZ, nRedirects: 0 };
       this.peers.set(key, p);
     }
     return p;
@@ -80,6 +86,30 @@ export function inetPeerXrlimAllow(peer: InetPeer, timeout: number, now: number)
   }
   peer.rateTokens = token;
   return rc;
+}
+
+/** ip_rt_redirect_number, ip_rt_redirect_load, ip_rt_redirect_silence: global, not per namespace (net.ipv4.route.redirect_*). */
+const IP_RT_REDIRECT_NUMBER = 9;
+const IP_RT_REDIRECT_LOAD = (HZ / 50) | 0;
+const IP_RT_REDIRECT_SILENCE = IP_RT_REDIRECT_LOAD << (IP_RT_REDIRECT_NUMBER + 1);
+
+/** ip_rt_send_redirect()'s limit on the sender's peer at `now` jiffies: whether this redirect is sent. */
+export function ipRtRedirectAllow(peer: InetPeer, now: number): boolean {
+  // time_after(jiffies, rate_last + ip_rt_redirect_silence): the algorithm starts over
+  if (now - (peer.rateLast + IP_RT_REDIRECT_SILENCE) > 0) {
+    peer.rateTokens = 0;
+    peer.nRedirects = 0;
+  }
+  if (peer.nRedirects >= IP_RT_REDIRECT_NUMBER) {
+    peer.rateLast = now;
+    return false;
+  }
+  if (peer.nRedirects === 0 || now - (peer.rateLast + (IP_RT_REDIRECT_LOAD << peer.nRedirects)) > 0) {
+    peer.rateLast = now;
+    peer.nRedirects++;
+    return true;
+  }
+  return false;
 }
 
 /** ip_error()'s own limit on the sender's peer: ip_rt_error_cost / ip_rt_error_burst. */

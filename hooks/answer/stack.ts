@@ -30,7 +30,7 @@ import { nfChecksum } from '../conntrack/checksum.js';
 import { IPPROTO_UDPLITE } from '../conntrack/tuple.js';
 import { inetChecksum, pseudoHeaderSum } from '../input/spec.js';
 import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
-import { icmpEcho, icmpSend, icmpTimestamp, ipError } from './icmp.js';
+import { icmpEcho, icmpSend, icmpTimestamp, ipError, ipRtSendRedirect } from './icmp.js';
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { lookupConnection, lookupListener } from './sockets.js';
@@ -259,6 +259,10 @@ export class NodeStack implements Stack {
     if (this.env.echo6IgnoreAll) this.env.note(ctx, 'icmpv6_rcv: no echo reply (echo_ignore_all = 1)');
     else if (th + 8 <= end && this.answers(ctx)) icmpv6EchoReply(this.env, pkt, dev, ctx);
     return NOTHING;
+  }
+
+  redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void {
+    if (this.answers(ctx)) ipRtSendRedirect(this.env, pkt, gw, dev, ctx);
   }
 
   icmpError(pf: number, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void {

@@ -242,6 +242,8 @@ export interface Stack {
    * (ss's text) or undefined, and what became of it; may queue an answer.
    */
   transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): { socket: string | undefined; note: string };
+  /** ip_rt_send_redirect(): a forwarded packet's ICMP host redirect naming `gw` (ip_forward, after the TTL decrement). */
+  redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void;
   /** icmp_send() / icmpv6_send() for a packet the path drops (TTL, MTU, not a neighbour). */
   icmpError(pf: number, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void;
   /** ip_error() / ip6_pkt_discard(): a received packet whose input route is a reject route. */
@@ -280,7 +282,7 @@ export type XfrmRouting = 'flow' | 'me-harder' | 'icmp';
 /** The result of the input route (skb_dst after ip_route_input_noref / ip6_route_input). */
 export type InputRoute =
   | { kind: 'local'; cast: Cast }
-  | { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number }
+  | { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect?: number }
   /** errno: dst.error of a reject route (ip_error / ip6_pkt_discard answer it); 0 when nothing answers. */
   | { kind: 'drop'; fate: Fate; errno?: number };
 

@@ -16,9 +16,9 @@
 import type { Node, Link, Address } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
 import { newXfrmFlow, xfrmFlow4, xfrmFlow4At, type XfrmPolicies } from '../route/xfrm.js';
-import { formatIPv4, type IpAddr } from '../route/addr.js';
+import { formatIPv4, maskWord, type IpAddr } from '../route/addr.js';
 import {
-  RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_SCOPE_HOST, RT_TABLE_LOCAL, type FibResult,
+  RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_TABLE_LOCAL, type FibResult,
 } from '../route/types.js';
 import { M_END, M_LEN, M_MARK, M_NHOFF, M_RTCLASSID } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
@@ -60,6 +60,7 @@ interface DevKnobs {
   routeLocalnet: boolean;
   srcValidMark: boolean;
   txRedirects: boolean;
+  sharedMedia: boolean;
 }
 
 /** Per-device sysctl values, read once per device (the sysctls of a snapshot do not change). */
@@ -83,6 +84,7 @@ class DevConf {
         routeLocalnet: or('route_localnet'),
         srcValidMark: or('src_valid_mark'),
         txRedirects: or('send_redirects'),
+        sharedMedia: or('shared_media'),
       };
       this.cache.set(dev, k);
     }
@@ -220,7 +222,7 @@ export class Ipv4Route {
   private itag = 0;
   private readonly drops = new RouteDrops();
   private readonly gwText = new WeakMap<IpAddr, string>();
-  private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0 };
+  private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, redirect: -1 };
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -329,7 +331,11 @@ export class Ipv4Route {
 
   /** fib_validate_source() as a drop: rp_filter (-EXDEV) or a martian source (-EINVAL); undefined when acceptable. */
   private validate(pkt: Packet, saddr: number, daddr: number, tos: number, oif: string, dev: Link, ctx: PathCtx): InputRoute | undefined {
-    const r = this.validateSource(pkt, saddr, daddr, tos, oif, dev);
+    return this.validateDrop(this.validateSource(pkt, saddr, daddr, tos, oif, dev), saddr, dev, ctx);
+  }
+
+  /** The drop of fib_validate_source()'s result `r` (undefined when it is not negative). */
+  private validateDrop(r: number, saddr: number, dev: Link, ctx: PathCtx): InputRoute | undefined {
     if (r === -EXDEV) return this.drops.drop(ctx, 'rp-filter', RP_FILTER, saddr, dev.name, '', this.conf.knobs(dev.name).rpFilter);
     if (r < 0) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
     return undefined;
@@ -368,20 +374,41 @@ export class Ipv4Route {
 
   /** __mkroute_input(): validate the source against the egress, then forward. */
   private mkrouteInput(pkt: Packet, dev: Link, res: FibResult & { ok: true }, saddr: number, daddr: number, tos: number, ctx: PathCtx): InputRoute {
-    const v = this.validate(pkt, saddr, daddr, tos, res.dev, dev, ctx);
+    const err = this.validateSource(pkt, saddr, daddr, tos, res.dev, dev);
+    const v = this.validateDrop(err, saddr, dev, ctx);
     if (v) return v;
+    // IPSKB_DOREDIRECT: back out of the device it came in on, from a source on that link (err > 0), with
+    // send_redirects; the redirect names rt_nexthop(rt, daddr): the gateway, or the destination itself
+    let redirect = -1;
+    if (err > 0 && res.dev === dev.name) {
+      const conf = this.conf.knobs(dev.name);
+      const gw = res.gateway && res.gateway.family === 4 ? res.gateway.w[0]! : 0;
+      if (conf.txRedirects && (conf.sharedMedia || this.inetAddrOnlink(dev.name, saddr, gw))) redirect = gw || daddr;
+    }
     const gw = res.gateway && res.gateway.family === 4 ? this.gatewayText(res.gateway) : undefined;
     const out = this.node.links.get(res.dev);
     pkt.meta[M_RTCLASSID] = this.cachedTclassid(this.rthInput, res, this.itag);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });
     const mtu = out?.mtu ?? 1500;
-    if (!ctx.transient) return { kind: 'forward', dev: res.dev, gateway: gw, mtu };
+    if (!ctx.transient) return { kind: 'forward', dev: res.dev, gateway: gw, mtu, redirect };
     // a reused context: the path reads the route before the next packet and keeps nothing of it
     const f = this.fwdRoute;
     f.dev = res.dev;
     f.gateway = gw;
     f.mtu = mtu;
+    f.redirect = redirect;
     return f;
+  }
+
+  /** inet_addr_onlink(in_dev, a, b): an address of `dev` whose prefix holds `a` and `b` (b 0: any). */
+  private inetAddrOnlink(dev: string, a: number, b: number): boolean {
+    for (const x of this.node.addresses) {
+      if (x.family !== 4 || x.dev !== dev) continue;
+      const mask = maskWord(x.prefixlen, 0);
+      const net = x.local.w[0]! & mask;
+      if ((a & mask) === net && (b === 0 || (b & mask) === net)) return true;
+    }
+    return false;
   }
 
   /**
@@ -415,7 +442,8 @@ export class Ipv4Route {
     let devMatch = res.rtnType === RTN_LOCAL && dev.loopback;
     const nhs = res.route.nexthops;
     for (let i = 0; !devMatch && i < nhs.length; i++) devMatch = nhs[i]!.dev === name;
-    if (devMatch) return res.route.scope >= RT_SCOPE_HOST ? 1 : 0;
+    // FIB_RES_NHC(res)->nhc_scope >= RT_SCOPE_HOST: a nexthop without a gateway (fib_check_nh_nongw)
+    if (devMatch) return res.gateway === undefined ? 1 : 0;
     if (noAddr) {
       // last_resort
       if (rpf) return -EXDEV;
@@ -427,7 +455,7 @@ export class Ipv4Route {
     f.saddr = v4(dst, 3);
     f.oif = name;
     const loose = fibLookup(this.node, f);
-    return loose.ok && loose.rtnType === RTN_UNICAST && loose.route.scope >= RT_SCOPE_HOST ? 1 : 0;
+    return loose.ok && loose.rtnType === RTN_UNICAST && loose.gateway === undefined ? 1 : 0;
   }
 
   /**

@@ -88,8 +88,26 @@ export function xfrmRouteForward(node: Node, xfrm: XfrmCheck, pkt: Packet, dev: 
   return undefined;
 }
 
+/** opt->srr: the header carries a loose or strict source route option (IPOPT_LSRR, IPOPT_SSRR; ip_options_compile). */
+function sourceRouted(d: Uint8Array, nh: number): boolean {
+  const end = nh + (d[nh]! & 0x0f) * 4;
+  for (let at = nh + 20; at < end; ) {
+    const t = d[at]!;
+    if (t === 0) break; // IPOPT_END
+    if (t === 1) { // IPOPT_NOOP
+      at++;
+      continue;
+    }
+    if (t === 0x83 || t === 0x89) return true;
+    const len = at + 1 < end ? d[at + 1]! : 0;
+    if (len < 2) break;
+    at += len;
+  }
+  return false;
+}
+
 /** ip_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
-export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
+export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number; redirect?: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
@@ -119,6 +137,8 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
   check = (check + (check >= 0xffff ? 1 : 0)) & 0xffff;
   d[nh + 10] = check >>> 8;
   d[nh + 11] = check & 0xff;
+  // IPSKB_DOREDIRECT && !opt->srr && !skb_sec_path(skb): an ICMP host redirect, whatever FORWARD does with the packet
+  if (rt.redirect !== undefined && rt.redirect !== -1 && !sourceRouted(d, nh)) ctx.stack?.redirect(pkt, dev, rt.redirect, ctx);
   const out = node.links.get(rt.dev);
   if (!out) return dropped('device', `route names device ${rt.dev}, which the snapshot does not have`);
   return out;

@@ -3,7 +3,8 @@
  * and what the stack does with the others (hooks/answer/stack.ts
  * otherProtocol): protocols.txt read and derived from a kernel configuration
  * and /proc/modules, raw sockets from ss -w, ICMP protocol unreachable,
- * ICMPv6 parameter problem with its pointer, UDP-Lite's port unreachable.
+ * ICMPv6 parameter problem with its pointer, UDP-Lite's port unreachable;
+ * and the ICMP redirect of a packet forwarded back out of its device.
  * The kernel's own answers are compared in test/kernel/answers-kernel.test.ts
  * and answers6-kernel.test.ts.
  */
@@ -15,6 +16,7 @@ import { buildNodeModel } from '../../hooks/node.js';
 import { encodeSpec, inetChecksum, parseSpec, pseudoHeaderSum } from '../../hooks/input/spec.js';
 import { statefulNodeFiles } from '../helpers/flows.js';
 import { NfvmError } from '../../core/errors.js';
+import { InetPeers, ipRtRedirectAllow } from '../../hooks/answer/ratelimit.js';
 import { Packet, decodePacket, resetMeta, LINKTYPE_RAW } from '../../vm/packet.js';
 
 const RULES = '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
@@ -128,3 +130,36 @@ function packetOf(spec: string): Packet {
   decodePacket(p, LINKTYPE_RAW);
   return p;
 }
+
+describe('ICMP redirects (ip_rt_send_redirect)', () => {
+  it('back off on the sender\'s peer: at once, then after redirect_load << n jiffies, at most 9 until a silence', () => {
+    const peers = new InetPeers();
+    const p = peers.get(0x0a000007, 100_000);
+    const sent: number[] = [];
+    // one forwarded packet every jiffy for 3,000 jiffies (HZ 250: 12 s)
+    for (let t = 100_000; t < 103_000; t++) if (ipRtRedirectAllow(p, t)) sent.push(t - 100_000);
+    // HZ / 50 = 5 jiffies: gaps of 10, 20, 40, ... (strictly after rate_last + (5 << n)), 9 in all
+    expect(sent).toEqual([0, 11, 32, 73, 154, 315, 636, 1277, 2558]);
+    expect(p.nRedirects).toBe(9);
+    // 20.48 s (5 << 10 jiffies) after the last one seen, the algorithm starts over, and the peer's ICMP tokens with it
+    p.rateTokens = 1000;
+    expect(ipRtRedirectAllow(p, 102_999 + 5121)).toBe(true);
+    expect([p.nRedirects, p.rateTokens]).toEqual([1, 0]);
+  });
+
+  it('a packet forwarded back out of the device it came in on gets a host redirect naming the next hop', () => {
+    const files = statefulNodeFiles(RULES);
+    const m = buildNodeModel(buildNode('', files), { engine: 'vm' });
+    m.setTrace(true);
+    const r = m.receive(packetOf('udp 10.0.0.7:5 > 10.0.0.77:53 len 10'), 'eth0');
+    expect(r.fate.kind).toBe('forwarded');
+    expect(r.answers.map((a) => a.kind)).toEqual(['icmp-host-redirect']);
+    const b = r.answers[0]!.packet;
+    // type 5 code 1, the gateway field the destination itself (on-link), quoting the packet after its TTL decrement
+    expect([b[20], b[21], [...b.subarray(24, 28)].join('.'), b[28 + 8]]).toEqual([5, 1, '10.0.0.77', 63]);
+    // send_redirects off on the device: none
+    files.set('sysctl.txt', `${files.get('sysctl.txt')}net.ipv4.conf.all.send_redirects = 0\nnet.ipv4.conf.eth0.send_redirects = 0\n`);
+    const n = buildNodeModel(buildNode('', files), { engine: 'vm' });
+    expect(n.receive(packetOf('udp 10.0.0.7:5 > 10.0.0.77:53 len 10'), 'eth0').answers.length).toBe(0);
+  });
+});

@@ -1,7 +1,9 @@
 /**
  * The node's own answers against the running kernel (Linux 6.18): a node
  * namespace whose stack is NOT silenced (echo replies on, TCP and UDP
- * listeners, REJECT rules, TTL-1 forwarded packets, unreachable,
+ * listeners, REJECT rules, TTL-1 forwarded packets, packets forwarded back
+ * out of eth0 (ICMP redirects and their backoff), protocols without a
+ * handler and a raw socket, UDP-Lite, unreachable,
  * prohibit and blackhole routes, no default route, an egress MTU smaller
  * than some DF packets), between a sender and a receiver namespace whose
  * own stacks are silenced. Frames are injected on the sender's veth with
@@ -75,10 +77,12 @@ const RULES = `*filter
 -A FORWARD -d 10.1.0.7/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset
 -A FORWARD -d 10.1.0.7/32 -p udp -j REJECT --reject-with icmp-net-unreachable
 -A FORWARD -d 10.1.0.7/32 -p tcp -m tcp --dport 82 -j REJECT --reject-with icmp-host-unreachable
+-A FORWARD -d 10.0.0.77/32 -p tcp -m tcp --dport 81 -j REJECT --reject-with tcp-reset
 -A OUTPUT -p icmp -m icmp --icmp-type 0
 -A OUTPUT -p icmp -m icmp --icmp-type 3
 -A OUTPUT -p icmp -m icmp --icmp-type 3/2
 -A OUTPUT -p icmp -m icmp --icmp-type 3/3
+-A OUTPUT -p icmp -m icmp --icmp-type 5
 -A OUTPUT -p icmp -m icmp --icmp-type 11
 -A OUTPUT -p tcp -m tcp --tcp-flags RST RST
 -A OUTPUT -d 10.0.0.66/32 -j DROP
@@ -168,6 +172,18 @@ function frames(): string[] {
   f.push(`tcp ${S()}:40039 > 10.1.0.7:81 syn`); // REJECT in FORWARD: tcp-reset
   f.push(`udp ${S()}:40040 > 10.1.0.7:53 len 20`); // REJECT in FORWARD: net unreachable, quoting TTL 63
   f.push(`tcp ${S()}:40041 > 10.1.0.7:82 ack seq 3 ackseq 4`); // REJECT in FORWARD: host unreachable
+  // Back out of eth0 (ip_forward with IPSKB_DOREDIRECT): an ICMP host redirect naming the next hop, whatever FORWARD does.
+  f.push(`udp ${S()}:40060 > 10.0.0.77:53 len 10`); // on-link destination: the redirect names it
+  f.push(`tcp ${S()}:40061 > 198.19.0.5:80 syn`); // via 10.0.0.2 on eth0: the redirect names the gateway
+  f.push(`udp 10.0.0.7:40062 > 10.0.0.77:53 len 10`); // three from one source within 20 ms: one redirect
+  f.push(`udp 10.0.0.7:40063 > 10.0.0.77:53 len 10`);
+  f.push(`udp 10.0.0.7:40064 > 10.0.0.77:53 len 10`);
+  f.push(`udp 10.0.0.7:40065 > 10.0.0.1:5353 len 10`); // the redirect emptied the peer's ICMP tokens: no port unreachable
+  f.push(`udp 10.0.0.6:40070 > 10.0.0.1:5353 len 10`); // a port unreachable first: the peer has tokens left
+  f.push(`udp 10.0.0.6:40071 > 10.0.0.77:53 len 10`); // a redirect within ip_rt_redirect_silence of it keeps them
+  f.push(`udp 10.0.0.6:40072 > 10.0.0.1:5353 len 10`); // so a second port unreachable goes out
+  f.push(`udp ${S()}:40066 > 10.0.0.77:53 ttl 1 len 10`); // TTL 1: time exceeded, no redirect
+  f.push(`tcp ${S()}:40067 > 10.0.0.77:81 syn`); // FORWARD REJECTs it after the redirect went out
   // The per-destination limit: 10 port unreachables to one address within 20 ms, 6 let through.
   for (let k = 0; k < 10; k++) f.push(`udp 10.0.0.9:${41000 + k} > 10.0.0.1:5353 len 8`);
   // ip_error()'s own limit on the same peer as icmp_send()'s: 6 host unreachables asked for from one sender.
@@ -200,6 +216,11 @@ ip route add blackhole 198.51.100.0/24
 ip neigh replace 10.0.0.9 lladdr ${MAC.sender} dev eth0 nud permanent
 ip neigh replace 10.0.0.8 lladdr ${MAC.sender} dev eth0 nud permanent
 ip neigh replace 10.0.0.66 lladdr ${MAC.sender} dev eth0 nud permanent
+ip neigh replace 10.0.0.77 lladdr ${MAC.sender} dev eth0 nud permanent
+ip neigh replace 10.0.0.7 lladdr ${MAC.sender} dev eth0 nud permanent
+ip neigh replace 10.0.0.6 lladdr ${MAC.sender} dev eth0 nud permanent
+ip neigh replace 10.0.0.2 lladdr ${MAC.sender} dev eth0 nud permanent
+ip route add 198.19.0.0/16 via 10.0.0.2 dev eth0
 ip neigh replace 10.1.0.2 lladdr ${MAC.receiver} dev eth1 nud permanent
 ip neigh replace 10.1.0.7 lladdr ${MAC.receiver} dev eth1 nud permanent
 ${neigh}`);
