@@ -46,6 +46,8 @@ export interface AnswerRoute6 {
   readonly multicast: boolean;
   /** The prefix length of the route (rt6i_dst.plen). */
   readonly plen: number;
+  /** RTF_GATEWAY: the route goes through a gateway. */
+  readonly gateway: boolean;
   /** The selected source (four words), undefined when none. */
   readonly saddr: Uint32Array | undefined;
   readonly mtu: number;
@@ -220,13 +222,19 @@ export class AnswerEnv {
         src = pick ? Uint32Array.from(pick.addr) : undefined;
       }
     }
-    return { dev, local, multicast: daddr[0]! >>> 24 === 0xff, plen: res.route.plen, saddr: src, mtu: dev.mtu };
+    return { dev, local, multicast: daddr[0]! >>> 24 === 0xff, plen: res.route.plen, gateway: res.gateway !== undefined, saddr: src, mtu: dev.mtu };
   }
 
   /** ip6_dst_hoplimit(): the hop_limit of the route's device. */
   hoplimit6(dev: Link): number {
     const v = this.node.sysctl.devConf(6, dev.name, 'hop_limit');
     return v > 0 ? v : 64;
+  }
+
+  /** ipv6_get_lladdr(dev, IFA_F_TENTATIVE): the device's first link-local address that is not tentative. */
+  lladdr6(dev: Link): Uint32Array | undefined {
+    for (const c of this.cands6) if (c.ifindex === dev.ifindex && !c.tentative && c.addr[0]! >>> 22 === 0x3fa) return Uint32Array.from(c.addr);
+    return undefined;
   }
 
   /** Whether an address (four words) is one of the node's IPv6 addresses (ipv6_chk_addr). */

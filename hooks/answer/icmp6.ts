@@ -29,13 +29,13 @@ import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKT
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
-import { formatIPv6 } from '../route/addr.js';
+import { formatIPv6, parseIPv6 } from '../route/addr.js';
 import { EACCES, EINVAL } from '../route/types.js';
 import type { PathCtx } from '../path/ctx.js';
 import { words } from '../path/ipv6.js';
 import type { AnswerEnv, AnswerRoute6 } from './env.js';
 import { origCt } from './icmp.js';
-import { inetPeerXrlimAllow } from './ratelimit.js';
+import { HZ, inetPeerXrlimAllow } from './ratelimit.js';
 import {
   ICMPV6_ADM_PROHIBITED, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REPLY, ICMPV6_NOROUTE, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED, IPPROTO_ICMPV6,
   putIpv6, putTransportChecksum,
@@ -180,6 +180,77 @@ export function ip6PktDrop(env: AnswerEnv, pkt: Packet, dev: Link, errno: number
   const code = errno === EACCES ? ICMPV6_ADM_PROHIBITED : ICMPV6_NOROUTE;
   ctx.dst = { input: true, local: false, cast: 'unicast', dev: dev.name };
   icmp6Send(env, pkt, ICMPV6_DEST_UNREACH, code, 0, dev, dev, ctx);
+}
+
+/** NUD_VALID: the neighbour states with a usable link-layer address (ip prints them in capitals). */
+const NUD_VALID = new Set(['PERMANENT', 'NOARP', 'REACHABLE', 'PROBE', 'STALE', 'DELAY']);
+/** NDISC_REDIRECT, ND_OPT_TARGET_LL_ADDR, ND_OPT_REDIRECT_HDR, IPV6_MIN_MTU. */
+const NDISC_REDIRECT = 137;
+const ND_OPT_TARGET_LL_ADDR = 2;
+const ND_OPT_REDIRECT_HDR = 4;
+const IPV6_MIN_MTU = 1280;
+
+/**
+ * ip6_forward() for a packet going back out of the device it came in on
+ * (before the hop limit is decremented): the limit on its destination's peer
+ * (inet_peer_xrlim_allow, 1 s), then ndisc_send_redirect(): the device's
+ * link-local address as source, a target that is the destination itself or
+ * a link-local gateway, a source reached without a gateway, the limit on the
+ * source's peer; the target's link-layer address when the neighbour table
+ * (ip-neigh.json) has it valid; the packet quoted up to the minimum MTU.
+ * Sent with hop limit 255 through OUTPUT and POSTROUTING out of the device.
+ */
+export function ndiscSendRedirect(env: AnswerEnv, pkt: Packet, target: Uint32Array, dev: Link, ctx: PathCtx): void {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  const len = pkt.meta[M_LEN]!;
+  const osaddr = words(d, nh + 8);
+  const odaddr = words(d, nh + 24);
+  const skip = (why: string) => env.note(ctx, `ndisc_send_redirect: no redirect: ${why}`);
+  if (!inetPeerXrlimAllow(env.peers6.get(formatIPv6(odaddr), env.now), HZ, env.now)) return skip(`rate limited on the destination ${formatIPv6(odaddr)} (ip6_forward)`);
+  const ll = env.lladdr6(dev);
+  if (!ll) return skip(`no link-local address on ${dev.name}`);
+  const sameAsDest = target[0] === odaddr[0] && target[1] === odaddr[1] && target[2] === odaddr[2] && target[3] === odaddr[3];
+  if (!sameAsDest && target[0]! >>> 22 !== 0x3fa) return skip('the target is not link-local unicast');
+  const out = env.route6(osaddr, ll, 0, IPPROTO_ICMPV6, dev.name);
+  if (!out) return skip(`no route back to ${formatIPv6(osaddr)}`);
+  if (out.gateway) return skip(`${formatIPv6(osaddr)} is not a neighbour`);
+  if (!inetPeerXrlimAllow(env.peers6.get(formatIPv6(osaddr), env.now), HZ, env.now)) return skip(`rate limited on the source ${formatIPv6(osaddr)}`);
+  const t = formatIPv6(target);
+  const n = env.node.bridge.neigh.find((e) => e.dev === dev.name && e.state.some((s) => NUD_VALID.has(s)) && sameAddr6(e.dst, target));
+  // dev->addr_len: a device with a link-layer address
+  const ha = n && dev.mac !== '' ? n.mac : undefined;
+  let optlen = ha ? 8 : 0;
+  const rdLen = Math.min(IPV6_MIN_MTU - 40 - 40 - optlen, len + 8) & ~7;
+  optlen += rdLen;
+  const b = new Uint8Array(40 + 40 + optlen);
+  putIpv6(b, { tclass: 0, flowlabel: 0, nexthdr: IPPROTO_ICMPV6, hoplimit: 255, saddr: bytes6(ll), daddr: d.slice(nh + 8, nh + 24) }, 40 + optlen);
+  b[40] = NDISC_REDIRECT;
+  b.set(bytes6(target), 48);
+  b.set(d.subarray(nh + 24, nh + 40), 64);
+  let at = 80;
+  if (ha) {
+    b[at] = ND_OPT_TARGET_LL_ADDR;
+    b[at + 1] = 1;
+    b.set(ha.subarray(0, 6), at + 2);
+    at += 8;
+  }
+  if (rdLen) {
+    b[at] = ND_OPT_REDIRECT_HDR;
+    b[at + 1] = rdLen >> 3;
+    b.set(d.subarray(nh, nh + Math.min(rdLen - 8, len)), at + 8);
+  }
+  putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
+  env.send(ctx, {
+    kind: 'icmp6-redirect', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, kernelFields: [], ...origCt(pkt, ctx),
+    why: `ndisc_send_redirect: to ${formatIPv6(osaddr)}, target ${t}${ha ? ' with its link-layer address' : ''} (quoting ${Math.min(rdLen - 8, len)} of ${len} bytes)`,
+  });
+}
+
+/** An address as ip prints it (one of the neighbour table's) equal to `w`. */
+function sameAddr6(text: string, w: Uint32Array): boolean {
+  const a = parseIPv6(text);
+  return a !== undefined && a[0] === w[0] && a[1] === w[1] && a[2] === w[2] && a[3] === w[3];
 }
 
 function bytes6(w: ArrayLike<number>): Uint8Array {

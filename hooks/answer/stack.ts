@@ -31,7 +31,7 @@ import { IPPROTO_UDPLITE } from '../conntrack/tuple.js';
 import { inetChecksum, pseudoHeaderSum } from '../input/spec.js';
 import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
 import { icmpEcho, icmpSend, icmpTimestamp, ipError, ipRtSendRedirect } from './icmp.js';
-import { icmp6Send, icmpv6EchoReply, ip6PktDrop } from './icmp6.js';
+import { icmp6Send, icmpv6EchoReply, ip6PktDrop, ndiscSendRedirect } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { lookupConnection, lookupListener } from './sockets.js';
 import { rawSocketFor, socketAt } from '../snapshot/ss.js';
@@ -263,6 +263,10 @@ export class NodeStack implements Stack {
 
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void {
     if (this.answers(ctx)) ipRtSendRedirect(this.env, pkt, gw, dev, ctx);
+  }
+
+  redirect6(pkt: Packet, dev: Link, target: Uint32Array, ctx: PathCtx): void {
+    if (this.answers(ctx)) ndiscSendRedirect(this.env, pkt, target, dev, ctx);
   }
 
   icmpError(pf: number, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void {

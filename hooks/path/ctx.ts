@@ -244,6 +244,8 @@ export interface Stack {
   transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): { socket: string | undefined; note: string };
   /** ip_rt_send_redirect(): a forwarded packet's ICMP host redirect naming `gw` (ip_forward, after the TTL decrement). */
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void;
+  /** ip6_forward()'s redirect: ndisc_send_redirect() naming `target` (before the hop limit is decremented). */
+  redirect6(pkt: Packet, dev: Link, target: Uint32Array, ctx: PathCtx): void;
   /** icmp_send() / icmpv6_send() for a packet the path drops (TTL, MTU, not a neighbour). */
   icmpError(pf: number, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void;
   /** ip_error() / ip6_pkt_discard(): a received packet whose input route is a reject route. */

@@ -12,8 +12,9 @@
  *                          data (trim); ip6_input(): LOCAL_IN, then the protocol handlers
  *   net/ipv6/ip6_output.c  ip6_forward(): net.ipv6.conf.all.forwarding (or the input device's
  *                          force_forwarding) else drop, PACKET_HOST only, hop limit <= 1 → ICMPv6
- *                          time exceeded before FORWARD, out the input device → redirect (no source
- *                          check), else unspecified/multicast/loopback/link-local sources dropped,
+ *                          time exceeded before FORWARD, out the input device → a redirect
+ *                          (ndisc_send_redirect, answer/icmp6.ts; the packet still forwarded),
+ *                          else unspecified/multicast/loopback/link-local sources dropped,
  *                          larger than the egress MTU (at least 1280) → packet too big, hop limit
  *                          decremented before FORWARD; ip6_output(): disable_ipv6 on the egress
  *                          device → drop
@@ -29,11 +30,12 @@
  *
  * Not modelled (documented gaps): hop-by-hop option processing
  * (ipv6_parse_hopopts: the header passes as it is; jumbograms), router
- * alert, extension headers after INPUT, proxy_ndp, IPsec transforms, the
- * redirect sent when a packet leaves by the device it came in on.
+ * alert, extension headers after INPUT (routing headers with segments
+ * left, unknown destination options), proxy_ndp, IPsec transforms, MLD
+ * and neighbour discovery of the node itself.
  */
 import type { Link, Node } from '../snapshot/node.js';
-import { formatIPv6 } from '../route/addr.js';
+import { formatIPv6, parseIPv6 } from '../route/addr.js';
 import {
   M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, SK_ASSIGNED,
 } from '../../vm/layout.js';
@@ -150,7 +152,7 @@ export function ip6OutputCheck(node: Node, out: Link): Fate | undefined {
 }
 
 /** ip6_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
-export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
+export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; gateway?: string }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
@@ -184,7 +186,11 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
       ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_DEST_UNREACH, ICMPV6_NOT_NEIGHBOUR, 0, dev, ctx);
       return dropped('martian-source', `link-local source ${formatIPv6(saddr)} is not forwarded to another link (ICMPv6 not a neighbour sent)`);
     }
-  } else if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `ip6_forward: out the device it came in on (${dev.name}): a redirect is sent, the packet still forwarded` });
+  } else if (ctx.stack) {
+    // out the device it came in on: a redirect naming the gateway (RTF_GATEWAY) or the destination; the packet is still forwarded
+    const gw = rt.gateway !== undefined ? parseIPv6(rt.gateway) : undefined;
+    ctx.stack.redirect6(pkt, dev, gw ?? words(d, nh + 24), ctx);
+  }
   const mtu = Math.max(IPV6_MIN_MTU, out.mtu);
   const len = m[M_LEN]!;
   if (len > mtu) {

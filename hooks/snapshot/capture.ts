@@ -80,8 +80,9 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   { file: 'ebtables-save.txt', argv: [['ebtables-nft-save', '-c'], ['ebtables-save', '-c']], optional: true, when: hasBridge },
   { file: 'bridge-fdb.json', argv: [['bridge', '-j', 'fdb', 'show']], optional: true, when: hasBridge },
   { file: 'bridge-vlan.json', argv: [['bridge', '-j', 'vlan', 'show']], optional: true, when: hasBridge },
-  // The neighbours: the destination MAC of what the node itself sends through a bridge (br_dev_xmit).
-  { file: 'ip-neigh.json', argv: [['ip', '-j', 'neigh', 'show']], optional: true, when: hasBridge },
+  // The neighbours: the destination MAC of what the node itself sends through a bridge (br_dev_xmit),
+  // the target link-layer address of an IPv6 redirect (ndisc_send_redirect).
+  { file: 'ip-neigh.json', argv: [['ip', '-j', 'neigh', 'show']], optional: true },
   // The IPVS virtual services (numeric). ipvsadm fails when the kernel has no IPVS (ip_vs not
   // loaded): the node then has no IPVS, as without the tool.
   { file: 'ipvsadm-save.txt', argv: [['ipvsadm-save', '-n'], ['ipvsadm', '-S', '-n']], optional: true, omitEmpty: true, onlyWithTool: true, failureMeans: 'IPVS not available in the kernel' },

@@ -4,7 +4,9 @@
  * hands a protocol without a handler and without a raw socket an ICMPv6
  * parameter problem (unknown next header, pointing at the next-header field
  * that named it past the extension headers the kernel passes), UDP and
- * UDP-Lite without a socket get port unreachable, echo requests a reply. The
+ * UDP-Lite without a socket get port unreachable, echo requests a reply; and
+ * a packet forwarded back out of eth0 gets a redirect (ndisc_send_redirect:
+ * target, its link-layer address, the quoted packet, both peers' limits). The
  * handlers come from the snapshot's protocols.txt (captureSnapshot derives
  * it from this kernel's configuration: no SCTP, AH or ESP here).
  *
@@ -51,9 +53,11 @@ const RULES = `*filter
 :OUTPUT ACCEPT [0:0]
 -A INPUT -p 253
 -A INPUT -p udp
+-A FORWARD -d 2001:db8::78/128 -j DROP
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/1
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1/4
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 129
+-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 137
 COMMIT
 *mangle
 :PREROUTING ACCEPT [0:0]
@@ -83,6 +87,13 @@ function frames(): string[] {
   f.push(`udplite ${S()}:40001 > [2001:db8::1]:7000 len 20`); // UDP-Lite, no socket: port unreachable
   f.push(`udplite ${S()}:40002 > [2001:db8::1]:7000 cscov 12 len 20`); // partial coverage: port unreachable
   f.push(`udplite ${S()}:40003 > [2001:db8::1]:7000 cscov 2 len 20`); // coverage below the header: dropped
+  // Forwarded back out of eth0 (ip6_forward → ndisc_send_redirect).
+  f.push(`udp ${S()}:40010 > [2001:db8::77]:53 len 10`); // on-link: the target is the destination, with its link-layer address
+  f.push(`udp ${S()}:40011 > [2001:db8::78]:53 len 10`); // no neighbour entry (FORWARD drops it): no target link-layer option
+  f.push(`udp ${S()}:40012 > [2001:db8:99::5]:53 len 200`); // via the link-local gateway fe80::1: the target is the gateway
+  f.push(`udp ${S()}:40013 > [2001:db8:98::5]:53 len 10`); // via a global gateway: no redirect
+  f.push(`udp [2001:db8::7]:40014 > [2001:db8::77]:53 len 10`); // the same source and destination twice: within both peers' burst of 6
+  f.push(`udp [2001:db8::7]:40015 > [2001:db8::77]:53 len 10`);
   if (i > SOURCES) throw new Error('more sources than neighbours');
   return f;
 }
@@ -95,7 +106,8 @@ function topology(): void {
   nsSh(NS.s, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
   nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
   const neigh = Array.from({ length: SOURCES }, (_, i) => `ip -6 neigh replace ${SRC(i)} lladdr ${MAC.sender} dev eth0 nud permanent`).join('\n');
-  nsSh(NS.n, `sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.router_solicitations=0
+  nsSh(NS.n, `sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.conf.default.forwarding=1
+sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.router_solicitations=0
 sysctl -qw net.ipv6.conf.default.mldv1_unsolicited_report_interval=1 net.ipv6.conf.default.mldv2_unsolicited_report_interval=1
 sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.router_solicitations=0
 sysctl -qw net.ipv6.conf.eth0.mldv1_unsolicited_report_interval=1 net.ipv6.conf.eth0.mldv2_unsolicited_report_interval=1
@@ -104,7 +116,13 @@ ip link set lo up
 ip link set eth0 address ${MAC.eth0}
 ip -6 addr add 2001:db8::1/64 dev eth0 nodad
 ip link set eth0 up
-${neigh}`);
+${neigh}
+ip -6 neigh replace 2001:db8::77 lladdr ${MAC.sender} dev eth0 nud permanent
+ip -6 neigh replace 2001:db8::7 lladdr ${MAC.sender} dev eth0 nud permanent
+ip -6 neigh replace 2001:db8::2 lladdr ${MAC.sender} dev eth0 nud permanent
+ip -6 neigh replace fe80::1 lladdr ${MAC.sender} dev eth0 nud permanent
+ip -6 route add 2001:db8:99::/64 via fe80::1 dev eth0
+ip -6 route add 2001:db8:98::/64 via 2001:db8::2 dev eth0`);
   nsSh(NS.s, 'sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1\nip link set veth0 up\niptables-legacy -P OUTPUT DROP 2>/dev/null || true');
   for (let i = 0; i < 50; i++) {
     const r = spawnSync('ip', ['-n', NS.n, '-o', 'link', 'show', 'eth0'], { encoding: 'utf8' });
@@ -162,6 +180,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
       const kinds = results.map((x) => x.kind);
       expect(kinds.filter((k) => k === 'icmp6-unknown-header-type').length).toBe(6);
       expect(kinds.filter((k) => k === 'icmp6-port-unreachable').length).toBe(3);
+      expect(kinds.filter((k) => k === 'icmp6-redirect').length).toBe(5);
     }
   }, 120_000);
 });
