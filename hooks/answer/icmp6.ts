@@ -37,8 +37,8 @@ import type { AnswerEnv, AnswerRoute6 } from './env.js';
 import { origCt } from './icmp.js';
 import { HZ, inetPeerXrlimAllow } from './ratelimit.js';
 import {
-  ICMPV6_ADM_PROHIBITED, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REPLY, ICMPV6_NOROUTE, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED, IPPROTO_ICMPV6,
-  putIpv6, putTransportChecksum,
+  ICMPV6_ADM_PROHIBITED, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REPLY, ICMPV6_NOROUTE, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG, ICMPV6_TIME_EXCEED,
+  ICMPV6_UNK_OPTION, IPPROTO_ICMPV6, putIpv6, putTransportChecksum,
 } from './wire.js';
 
 /** ICMPV6_INFOMSG_MASK */
@@ -100,7 +100,9 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   const odaddr = words(d, nh + 24);
   let saddr: Uint32Array | undefined = env.isLocal6(odaddr) ? odaddr : undefined;
   if (odaddr[0]! >>> 24 === 0xff || m[M_PKTTYPE] !== PACKET_HOST) {
-    if (type !== ICMPV6_PKT_TOOBIG) return skip('a multicast destination or link-layer broadcast/multicast frame');
+    // opt_unrec(): an unknown option whose action asks for the error even to a multicast destination
+    const unrec = type === ICMPV6_PARAMPROB && code === ICMPV6_UNK_OPTION && nh + info < nh + len && (d[nh + info]! & 0xc0) === 0x80;
+    if (type !== ICMPV6_PKT_TOOBIG && !unrec) return skip('a multicast destination or link-layer broadcast/multicast frame');
     saddr = undefined;
   }
   if ((osaddr[0]! | osaddr[1]! | osaddr[2]! | osaddr[3]!) === 0 || osaddr[0]! >>> 24 === 0xff) return skip('an unspecified or multicast source');

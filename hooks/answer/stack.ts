@@ -18,9 +18,9 @@
  *                     requests ignored under icmp_echo_ignore_broadcasts; echo requests answered
  *                     unless icmp_echo_ignore_all / echo_ignore_all
  */
-import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_SK, M_SK_INDEX, M_THOFF, SK_ASSIGNED } from '../../vm/layout.js';
+import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, M_SK_INDEX, M_THOFF, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
-import type { Packet } from '../../vm/packet.js';
+import { NEXTHDR_ROUTING, type Packet } from '../../vm/packet.js';
 import type { Xorshift32 } from '../../vm/random.js';
 import type { Link, Node } from '../snapshot/node.js';
 import type { Cast, PathCtx, RejectReply, Stack } from '../path/ctx.js';
@@ -38,8 +38,11 @@ import { rawSocketFor, socketAt } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PARAMPROB, ICMPV6_PORT_UNREACH,
-  ICMPV6_UNK_NEXTHDR, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
+  ICMPV6_HDR_FIELD, ICMPV6_UNK_NEXTHDR, ICMPV6_UNK_OPTION, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
 } from './wire.js';
+
+/** NEXTHDR_DEST: destination options. */
+const NEXTHDR_DEST = 60;
 
 const TH_FIN = 0x01;
 const TH_SYN = 0x02;
@@ -90,6 +93,10 @@ export class NodeStack implements Stack {
   transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
     const m = pkt.meta;
     if ((m[M_FLAGS]! & F_L4PROTO) === 0 || m[M_FRAGOFF] !== 0) return NOTHING;
+    if (pf === NFPROTO_IPV6) {
+      const ext = this.ip6Exthdrs(pkt, dev, ctx);
+      if (ext !== undefined) return ext;
+    }
     const proto = m[M_L4PROTO]!;
     if (proto === IPPROTO_TCP) return this.tcpRcv(pf, pkt, dev, ctx);
     if (proto === IPPROTO_UDP) return this.udpRcv(pf, pkt, dev, cast, ctx);
@@ -100,6 +107,113 @@ export class NodeStack implements Stack {
     if (proto === IPPROTO_ICMP && pf === NFPROTO_IPV4) return this.icmpRcv(pkt, dev, cast, ctx);
     if (proto === IPPROTO_ICMPV6 && pf === NFPROTO_IPV6) return this.icmpv6Rcv(pkt, dev, ctx);
     return this.otherProtocol(pf, pkt, dev, proto, ctx);
+  }
+
+  /**
+   * ip6_protocol_deliver_rcu()'s extension header handlers before the
+   * upper layer (net/ipv6/exthdrs.c; the hop-by-hop header was ipv6_rcv's):
+   * ipv6_rthdr_rcv() drops a routing header to a multicast destination or
+   * in a frame not for this host, drops segment routing (type 4, 3) without
+   * seg6_enabled / rpl_seg_enabled, passes one with no segments left and
+   * answers any other with ICMPv6 parameter problem (erroneous header field,
+   * at its type: this kernel has no Mobile IPv6 for type 2);
+   * ipv6_destopt_rcv() parses the options (ip6_parse_tlv: at most 7 bytes
+   * of padding in a row, zero PadN bytes, max_dst_opts_number options,
+   * max_dst_opts_length bytes) and an unknown option's two high bits say
+   * skip, drop, or drop with a parameter problem (unrecognized option; 3:
+   * not to a multicast destination). Undefined when the packet goes on.
+   */
+  private ip6Exthdrs(pkt: Packet, dev: Link, ctx: PathCtx): TransportResult | undefined {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const end = nh + m[M_LEN]!;
+    let next = d[nh + 6]!;
+    let at = nh + 40;
+    let field = nh + 6;
+    const drop = (why: string): TransportResult => ({ socket: undefined, note: `${why}: dropped` });
+    for (let hops = 0; hops < 32; hops++) {
+      if (next !== 0 && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST) return undefined;
+      if (at + 8 > end) return drop('an extension header past the packet');
+      const extlen = (d[at + 1]! + 1) << 3;
+      if (at + extlen > end) return drop('an extension header past the packet');
+      if (next === NEXTHDR_ROUTING) {
+        if (d[nh + 24] === 0xff || m[M_PKTTYPE] !== PACKET_HOST) return drop('ipv6_rthdr_rcv: a routing header to a multicast destination or not PACKET_HOST');
+        const type = d[at + 2]!;
+        const sys = this.node.sysctl;
+        const conf = (k: string) => Math.min(sys.allConf(6, k), sys.devConf(6, dev.name, k));
+        if (type === 4 && conf('seg6_enabled') <= 0) return drop('ipv6_srh_rcv: segment routing without seg6_enabled');
+        if (type === 3 && conf('rpl_seg_enabled') <= 0) return drop('ipv6_rpl_srh_rcv: RPL segment routing without rpl_seg_enabled');
+        if (type === 4 || type === 3) {
+          this.env.note(ctx, `ipv6_rthdr_rcv: segment routing (type ${type}) is not modelled: the packet is taken as delivered`);
+          return undefined;
+        }
+        if (d[at + 3] !== 0) {
+          if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_HDR_FIELD, at + 2 - nh, dev, dev, ctx);
+          return drop(`ipv6_rthdr_rcv: routing header type ${type} with ${d[at + 3]} segments left (parameter problem sent)`);
+        }
+      } else if (next === NEXTHDR_DEST) {
+        const r = this.destOpts(pkt, at, extlen, dev, ctx);
+        if (r !== undefined) return drop(r);
+      } else if (hops !== 0) {
+        // a hop-by-hop header after the first: inet6_protos[0] is empty (ip6_protocol_deliver_rcu)
+        if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, field - nh, dev, dev, ctx);
+        return drop('a hop-by-hop header after the first (parameter problem sent)');
+      }
+      field = at;
+      next = d[at]!;
+      at += extlen;
+    }
+    return undefined;
+  }
+
+  /** ipv6_destopt_rcv() → ip6_parse_tlv(): undefined when the options pass, else why the packet is dropped. */
+  private destOpts(pkt: Packet, at: number, extlen: number, dev: Link, ctx: PathCtx): string | undefined {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const sys = this.node.sysctl;
+    const maxLen = sys.num('net.ipv6.max_dst_opts_length');
+    if (Number.isFinite(maxLen) && extlen > maxLen) return `ipv6_destopt_rcv: ${extlen} bytes of destination options (max_dst_opts_length ${maxLen})`;
+    let maxCount = sys.num('net.ipv6.max_dst_opts_number');
+    if (!Number.isFinite(maxCount)) maxCount = 8;
+    const disallowUnknowns = maxCount < 0;
+    if (disallowUnknowns) maxCount = -maxCount;
+    let off = at + 2;
+    let len = extlen - 2;
+    let count = 0;
+    let padlen = 0;
+    while (len > 0) {
+      const t = d[off]!;
+      if (t === 0) { // IPV6_TLV_PAD1
+        if (++padlen > 7) return 'ip6_parse_tlv: more than 7 bytes of padding';
+        off++;
+        len--;
+        continue;
+      }
+      if (len < 2) return 'ip6_parse_tlv: an option past the header';
+      const optlen = d[off + 1]! + 2;
+      if (optlen > len) return 'ip6_parse_tlv: an option past the header';
+      if (t === 1) { // IPV6_TLV_PADN
+        padlen += optlen;
+        if (padlen > 7) return 'ip6_parse_tlv: more than 7 bytes of padding';
+        for (let i = 2; i < optlen; i++) if (d[off + i] !== 0) return 'ip6_parse_tlv: PadN with non-zero bytes';
+      } else {
+        if (++count > maxCount) return `ip6_parse_tlv: more than ${maxCount} options (max_dst_opts_number)`;
+        // ip6_tlvopt_unknown(): every destination option is unknown here (no Mobile IPv6 home address)
+        if (disallowUnknowns) return `ip6_parse_tlv: unknown option ${t} (max_dst_opts_number < 0)`;
+        const action = t >> 6;
+        if (action === 1) return `ip6_tlvopt_unknown: unknown option ${t}`;
+        if (action === 2 || (action === 3 && d[nh + 24] !== 0xff)) {
+          if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_OPTION, off - nh, dev, dev, ctx);
+          return `ip6_tlvopt_unknown: unknown option ${t} (parameter problem sent)`;
+        }
+        if (action === 3) return `ip6_tlvopt_unknown: unknown option ${t} to a multicast destination`;
+        padlen = 0;
+      }
+      off += optlen;
+      len -= optlen;
+    }
+    return undefined;
   }
 
   /**

@@ -35,6 +35,8 @@ export const ICMPV6_NOT_NEIGHBOUR = 2;
 export const ICMPV6_PORT_UNREACH = 4;
 export const ICMPV6_PARAMPROB = 4;
 export const ICMPV6_UNK_NEXTHDR = 1;
+export const ICMPV6_HDR_FIELD = 0;
+export const ICMPV6_UNK_OPTION = 2;
 
 export interface Ipv4Fields {
   tos: number;

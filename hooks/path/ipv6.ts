@@ -30,9 +30,10 @@
  *
  * Not modelled (documented gaps): hop-by-hop option processing
  * (ipv6_parse_hopopts: the header passes as it is; jumbograms), router
- * alert, extension headers after INPUT (routing headers with segments
- * left, unknown destination options), proxy_ndp, IPsec transforms, MLD
- * and neighbour discovery of the node itself.
+ * alert, segment routing (seg6_enabled, rpl_seg_enabled) and Mobile IPv6
+ * headers after INPUT (the other routing headers and the destination
+ * options are answer/stack.ts's), proxy_ndp, IPsec transforms, MLD and
+ * neighbour discovery of the node itself.
  */
 import type { Link, Node } from '../snapshot/node.js';
 import { formatIPv6, parseIPv6 } from '../route/addr.js';
