@@ -347,8 +347,10 @@ export class ProgramBuilder implements Emitter {
         code[pc++] = Op.RULE | (skip << Rec.OP_BITS);
         code[pc++] = ri;
         if (len > 0) {
+          // a rule is a few words: copied one by one, not through a view made per rule
+          const blk = blocks[info[ri * RI.WORDS + RI.BLOCK]!]!;
           const start = info[ri * RI.WORDS + RI.START]!;
-          code.set(blocks[info[ri * RI.WORDS + RI.BLOCK]!]!.subarray(start, start + len), pc);
+          for (let w = 0; w < len; w++) code[pc + w] = blk[start + w]!;
         }
         // the chain references, at their (fused) positions
         const f0 = info[ri * RI.WORDS + RI.FIXUP]!;
