@@ -49,17 +49,27 @@ interface ChainDef {
 }
 
 /**
- * The words of a rule in ProgramBuilder.ruleInfo (RULE_INFO per rule): its chain, its first word
- * in ruleWords (it ends where the next rule starts), its source position, its first fixup.
+ * The words of a rule in ProgramBuilder.ruleInfo (RI.WORDS per rule): its chain, the block of
+ * ruleBlocks that holds its words, its first word there and its word count (set when the rule
+ * ends), its source position, its first fixup.
  */
 const enum RI {
   CHAIN = 0,
-  START = 1,
-  LINE = 2,
-  COL = 3,
-  FIXUP = 4,
-  WORDS = 5,
+  BLOCK = 1,
+  START = 2,
+  LEN = 3,
+  LINE = 4,
+  COL = 5,
+  FIXUP = 6,
+  WORDS = 7,
 }
+
+/**
+ * Words per block of rule words. The rules' words go into blocks of this size, a rule whole in
+ * one block, rather than into one buffer that doubles: no growth copies, no half-empty buffer,
+ * no big transient buffers (external memory pressure makes V8 collect the whole heap).
+ */
+const BLOCK_WORDS = 1 << 16;
 
 /**
  * The words of a chain reference in ProgramBuilder.fixups (FX.WORDS per reference, in rule
@@ -92,12 +102,14 @@ export class ProgramBuilder implements Emitter {
   private nrules = 0;
   /** The chain references of every rule, FX.WORDS each, in rule order. */
   private fixups = new Words();
-  /** The current rule's index (-1: none yet) and its first word in ruleWords. */
+  /** The current rule's index (-1: none yet) and its first word in the current block. */
   private cur = -1;
   private curStart = 0;
   private poolWords = new Words();
-  /** Every rule's expression words, rule after rule (one buffer, not an array per rule). */
-  private ruleWords = new Words();
+  /** Every rule's expression words, rule after rule, in blocks (BLOCK_WORDS); `block` is the last, filled up to `fill`. */
+  private ruleBlocks: Int32Array[] = [];
+  private block = new Int32Array(0);
+  private fill = 0;
   private strings: string[] = [];
   private stringIndex = new Map<string, number>();
   private sets: NftSet[] = [];
@@ -138,12 +150,15 @@ export class ProgramBuilder implements Emitter {
   rule(chain: string | number, pos?: SourcePos): number {
     const ci = typeof chain === 'number' ? chain : this.chainByName.get(chain);
     if (ci === undefined || !this.chains[ci]?.defined) throw new VmError(`rule in undeclared chain ${String(chain)}`);
+    this.endRule();
     const idx = this.nrules++;
-    const start = this.ruleWords.length;
+    const start = this.fill;
     const ri = this.ruleInfo;
     ri.reserve(RI.WORDS);
     ri.push(ci);
+    ri.push(this.ruleBlocks.length - 1);
     ri.push(start);
+    ri.push(0);
     ri.push(pos?.line ?? 0);
     ri.push(pos?.col ?? 0);
     ri.push(this.fixups.length / FX.WORDS);
@@ -157,16 +172,37 @@ export class ProgramBuilder implements Emitter {
   /** Appends one record to the current rule; returns its word position inside the rule. For vm/expr encoders. */
   emit(words: readonly number[]): number {
     if (this.cur < 0) throw new VmError('expression outside a rule');
-    const rw = this.ruleWords;
-    const at = rw.length - this.curStart;
-    for (let i = 0; i < words.length; i++) rw.push(words[i]! | 0);
+    const n = words.length;
+    if (this.fill + n > this.block.length) this.newBlock(n);
+    const blk = this.block;
+    const at = this.fill - this.curStart;
+    for (let i = 0; i < n; i++) blk[this.fill++] = words[i]! | 0;
     return at;
   }
 
   /** Overwrites the word at rule position `at` of the current rule. For vm/expr encoders. */
   patch(at: number, value: number): void {
-    if (this.cur < 0 || at < 0 || at >= this.ruleWords.length - this.curStart) throw new VmError('patch outside the current rule');
-    this.ruleWords.set(this.curStart + at, value | 0);
+    if (this.cur < 0 || at < 0 || at >= this.fill - this.curStart) throw new VmError('patch outside the current rule');
+    this.block[this.curStart + at] = value | 0;
+  }
+
+  /** A fresh block for the current rule, which moves there with its words so far and `more` to come. */
+  private newBlock(more: number): void {
+    const have = this.fill - this.curStart;
+    const blk = new Int32Array(Math.max(BLOCK_WORDS, have + more));
+    blk.set(this.block.subarray(this.curStart, this.fill));
+    this.ruleBlocks.push(blk);
+    this.block = blk;
+    this.curStart = 0;
+    this.fill = have;
+    const at = this.cur * RI.WORDS;
+    this.ruleInfo.set(at + RI.BLOCK, this.ruleBlocks.length - 1);
+    this.ruleInfo.set(at + RI.START, 0);
+  }
+
+  /** Records the current rule's word count (its words are complete). */
+  private endRule(): void {
+    if (this.cur >= 0) this.ruleInfo.set(this.cur * RI.WORDS + RI.LEN, this.fill - this.curStart);
   }
 
   /**
@@ -261,21 +297,33 @@ export class ProgramBuilder implements Emitter {
 
   finish(opts: FinishOptions = {}): Program {
     for (const c of this.chains) if (!c.defined) throw new VmError(`chain ${c.name} is referenced but not declared (-ENOENT)`);
+    this.endRule();
     const nr = this.nrules;
     const info = this.ruleInfo.view(0, nr * RI.WORDS);
     const nfix = this.fixups.length / FX.WORDS;
     const fx = this.fixups.view(0, nfix * FX.WORDS);
-    // the code's exact size first: a RULE header and the fused words a rule, an END a chain (what fusion
-    // leaves of a rule does not depend on its chain references). The code of a big table is then allocated
-    // once at its size, neither grown nor copied to size at the end: big transient buffers are what makes
-    // V8 collect the whole heap (external memory pressure), seconds for a table of a million rules
+    const blocks = this.ruleBlocks;
+    // the peephole pass, each rule in place in its block (it moves the rule's chain references with their
+    // records), then the code's exact size: a RULE header and the fused words a rule, an END a chain. The
+    // code of a big table is then allocated once at its size, neither grown nor copied to size at the end
     let size = this.chains.length;
     for (let ri = 0; ri < nr; ri++) {
-      const start = info[ri * RI.WORDS + RI.START]!;
-      const end = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.START]! : this.ruleWords.length;
-      size += Rec.RULE_WORDS + (opts.fuse === false ? end - start : fuseRule(this.ruleWords.view(start, end), NO_FIXUPS).length);
+      const at = ri * RI.WORDS;
+      const len = info[at + RI.LEN]!;
+      if (opts.fuse !== false && len > 0) {
+        const start = info[at + RI.START]!;
+        const f0 = info[at + RI.FIXUP]!;
+        const f1 = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.FIXUP]! : nfix;
+        const fused = fuseRule(blocks[info[at + RI.BLOCK]!]!, start, start + len, fx, f0, f1, FX.WORDS) - start;
+        info[at + RI.LEN] = fused;
+        size += fused;
+      } else {
+        size += len;
+      }
+      size += Rec.RULE_WORDS;
     }
-    const code = new Words(size);
+    const code = new Int32Array(size);
+    let pc = 0;
     // the rules chain by chain, in the order each chain got them (a counting sort by chain, not a list per chain)
     const nch = this.chains.length;
     const firstOf = new Int32Array(nch + 1);
@@ -286,39 +334,40 @@ export class ProgramBuilder implements Emitter {
     const chains = new Int32Array(nch * CHAIN_WORDS);
     this.chains.forEach((c, ci) => {
       const at = ci * CHAIN_WORDS;
-      chains[at + CH_FIRST] = code.length;
+      chains[at + CH_FIRST] = pc;
       chains[at + CH_POLICY] = c.policy;
       chains[at + CH_NAME] = this.str(c.name);
       chains[at + CH_HOOK] = c.hook;
       chains[at + CH_RULES] = c.nrules;
       for (let k = firstOf[ci]!; k < firstOf[ci + 1]!; k++) {
         const ri = byChain[k]!;
-        const start = info[ri * RI.WORDS + RI.START]!;
-        const end = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.START]! : this.ruleWords.length;
+        const len = info[ri * RI.WORDS + RI.LEN]!;
+        const skip = Rec.RULE_WORDS + len;
+        if (skip >= 2 ** (32 - Rec.OP_BITS)) throw new VmError(`rule ${ri}: ${len} words of expressions are too many`);
+        code[pc++] = Op.RULE | (skip << Rec.OP_BITS);
+        code[pc++] = ri;
+        if (len > 0) {
+          // a rule is a few words: copied one by one, not through a view made per rule
+          const blk = blocks[info[ri * RI.WORDS + RI.BLOCK]!]!;
+          const start = info[ri * RI.WORDS + RI.START]!;
+          for (let w = 0; w < len; w++) code[pc + w] = blk[start + w]!;
+        }
+        // the chain references, at their (fused) positions
         const f0 = info[ri * RI.WORDS + RI.FIXUP]!;
         const f1 = ri + 1 < nr ? info[(ri + 1) * RI.WORDS + RI.FIXUP]! : nfix;
-        // the references' positions (fusion moves them)
-        const fixups: { at: number }[] = f0 === f1 ? NO_FIXUPS : [];
-        for (let k = f0; k < f1; k++) fixups.push({ at: fx[k * FX.WORDS + FX.AT]! });
-        const own = this.ruleWords.view(start, end);
-        const words = opts.fuse === false ? Array.from(own) : fuseRule(own, fixups);
-        for (let k = f0; k < f1; k++) {
-          const at = fixups[k - f0]!.at;
-          const idx = fx[k * FX.WORDS + FX.CHAIN]!;
-          const shift = fx[k * FX.WORDS + FX.SHIFT]!;
-          if (shift < 0) words[at] = idx;
+        for (let f = f0; f < f1; f++) {
+          const w = pc + fx[f * FX.WORDS + FX.AT]!;
+          const idx = fx[f * FX.WORDS + FX.CHAIN]!;
+          const shift = fx[f * FX.WORDS + FX.SHIFT]!;
+          if (shift < 0) code[w] = idx;
           else {
             if (idx + 1 > 0xffffffff >>> shift) throw new VmError(`chain ${this.chains[idx]!.name}: index ${idx} too large for a packed reference`);
-            words[at] = words[at]! | ((idx + 1) << shift);
+            code[w] = code[w]! | ((idx + 1) << shift);
           }
         }
-        const skip = Rec.RULE_WORDS + words.length;
-        if (skip >= 2 ** (32 - Rec.OP_BITS)) throw new VmError(`rule ${ri}: ${words.length} words of expressions are too many`);
-        code.push(Op.RULE | (skip << Rec.OP_BITS));
-        code.push(ri);
-        for (let k = 0; k < words.length; k++) code.push(words[k]!);
+        pc += len;
       }
-      code.push(Op.END);
+      code[pc++] = Op.END;
     });
     const srcmap = new Int32Array(nr * 2);
     for (let i = 0; i < nr; i++) {
@@ -329,7 +378,7 @@ export class ProgramBuilder implements Emitter {
     const prog: Program = Object.freeze({
       family: this.family,
       table: this.table,
-      code: code.take(),
+      code,
       pool,
       pool8: new Uint8Array(pool.buffer),
       chains,
@@ -359,8 +408,6 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 }
-
-const NO_FIXUPS: { at: number }[] = [];
 
 /** The host stores an int32 low byte first (the pool packs data bytes that way). */
 const LITTLE_ENDIAN = new Uint8Array(Int32Array.of(1).buffer)[0] === 1;

@@ -54,52 +54,66 @@ function prefixLen(mask: Uint8Array): number {
   return n;
 }
 
+/** The compare data of an address (its bytes under the mask): one buffer per length, reused (emitCmp copies what it keeps). */
+const CMP_DATA: readonly Uint8Array[] = Array.from({ length: 17 }, (_, n) => new Uint8Array(n));
+const ZEROS: readonly Uint8Array[] = Array.from({ length: 17 }, (_, n) => new Uint8Array(n));
+
 function lowerAddr(c: LowerCtx, offset: number, am: AddrMask, invert: boolean): void {
   // the mask's length: the address's bytes may be made on each read (compiler/parse's compact addresses)
-  const len = am.mask.length;
-  const plen = prefixLen(am.mask);
-  if (plen === 0 && invert) {
+  const mask = am.mask;
+  const len = mask.length;
+  const plen = prefixLen(mask);
+  if (plen === 0 && !invert) return;
+  const b = c.b;
+  const r = b.getRegister(len);
+  if (plen === 0) {
     // `! -s 0.0.0.0/0`: every address is inside /0, so the inverted test never holds
-    c.withReg(len, (r) => {
-      emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
-      emitBitwise(c.b, r, r, new Uint8Array(len), new Uint8Array(len));
-      emitCmp(c.b, NFT_CMP_NEQ, r, new Uint8Array(len));
-    });
-    return;
+    emitPayload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
+    emitBitwise(b, r, r, ZEROS[len]!, ZEROS[len]!);
+    emitCmp(b, NFT_CMP_NEQ, r, ZEROS[len]!);
+  } else if (plen > 0 && plen % 8 === 0) {
+    const n = plen / 8;
+    const addr = am.addr;
+    const data = CMP_DATA[n]!;
+    for (let i = 0; i < n; i++) data[i] = addr[i]!;
+    emitPayload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, n);
+    emitCmp(b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, data);
+  } else {
+    const addr = am.addr;
+    const data = CMP_DATA[len]!;
+    for (let i = 0; i < len; i++) data[i] = addr[i]! & mask[i]!;
+    emitPayload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
+    emitBitwise(b, r, r, mask, ZEROS[len]!);
+    emitCmp(b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, data);
   }
-  if (plen === 0) return;
-  const op = invert ? NFT_CMP_NEQ : NFT_CMP_EQ;
-  c.withReg(len, (r) => {
-    if (plen > 0 && plen % 8 === 0) {
-      emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, plen / 8);
-      emitCmp(c.b, op, r, am.addr.subarray(0, plen / 8));
-      return;
-    }
-    emitPayload(c.b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, len);
-    emitBitwise(c.b, r, r, am.mask, new Uint8Array(len));
-    emitCmp(c.b, op, r, am.addr.map((v, i) => v & am.mask[i]!));
-  });
+  b.releaseRegister(len);
+}
+
+/** `meta load l4proto` and its compare (one byte, reused like CMP_DATA). */
+function lowerProto(c: LowerCtx, proto: number, invert: boolean): void {
+  const b = c.b;
+  const r = b.getRegister(1);
+  emitMetaGet(b, r, NFT_META_L4PROTO);
+  const data = CMP_DATA[1]!;
+  data[0] = proto;
+  emitCmp(b, invert ? NFT_CMP_NEQ : NFT_CMP_EQ, r, data);
+  b.releaseRegister(1);
 }
 
 export function lowerIpPart(c: LowerCtx, rule: Rule): void {
   lowerIface(c, NFT_META_IIFNAME, rule.iif, rule.invIif);
   lowerIface(c, NFT_META_OIFNAME, rule.oif, rule.invOif);
-  const lowerProto = (): void => {
-    c.withReg(1, (r) => {
-      emitMetaGet(c.b, r, NFT_META_L4PROTO);
-      emitCmp(c.b, rule.invProto ? NFT_CMP_NEQ : NFT_CMP_EQ, r, [rule.proto]);
-    });
-  };
   // x_tables' ip6_packet_match() tests the addresses and interfaces before it
   // looks for the protocol, and hotdrops when ipv6_find_hdr() finds none.
-  const xt6Proto = rule.proto !== 0 && c.legacy && c.v6;
-  if (rule.proto !== 0 && !xt6Proto) lowerProto();
-  const [soff, doff] = c.v6 ? [8, 24] : [12, 16];
-  if (rule.src) lowerAddr(c, soff, rule.src, rule.invSrc);
-  if (rule.dst) lowerAddr(c, doff, rule.dst, rule.invDst);
+  const proto = rule.proto;
+  const xt6Proto = proto !== 0 && c.legacy && c.v6;
+  if (proto !== 0 && !xt6Proto) lowerProto(c, proto, rule.invProto);
+  const v6 = c.v6;
+  if (rule.src) lowerAddr(c, v6 ? 8 : 12, rule.src, rule.invSrc);
+  if (rule.dst) lowerAddr(c, v6 ? 24 : 16, rule.dst, rule.invDst);
   if (xt6Proto) {
     emitXtMatchNoProto(c.b);
-    lowerProto();
+    lowerProto(c, proto, rule.invProto);
   }
   if (rule.frag && !c.v6) {
     c.withReg(2, (r) => {

@@ -265,7 +265,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
       const ch = lastA !== undefined && lastATable === t && lastA.name === c.chain ? lastA : t.chains.get(c.chain);
       if (ch) {
         for (const r of c.rules) checkJump(t, r, f, fam);
-        for (const r of c.rules) ch.rules.push(r);
+        appendRules(ch, c.rules);
         lastA = ch;
         lastATable = t;
         return;
@@ -395,6 +395,29 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     }
   }
 }
+
+/**
+ * Appends a command's rules to a chain. Up to SMALL_CHAIN rules a chain's
+ * list is made anew at its exact size: a push gives an array room for 16
+ * more elements, and most chains of a kube-proxy dump (tens of thousands)
+ * hold two or three rules.
+ */
+function appendRules(ch: Chain, rules: readonly Rule[]): void {
+  const have = ch.rules;
+  if (rules.length === 1 && have.length < SMALL_CHAIN) {
+    const r = rules[0]!;
+    switch (have.length) {
+      case 0: ch.rules = [r]; return;
+      case 1: ch.rules = [have[0]!, r]; return;
+      case 2: ch.rules = [have[0]!, have[1]!, r]; return;
+      default: ch.rules = [have[0]!, have[1]!, have[2]!, r]; return;
+    }
+  }
+  for (const r of rules) have.push(r);
+}
+
+/** Chains up to this many rules get exact-size lists (appendRules). */
+const SMALL_CHAIN = 4;
 
 /** The position of a line's first column. */
 function lineStart(line: number): SourcePos {

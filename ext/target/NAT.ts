@@ -175,10 +175,13 @@ function parseTo(orig: string, portok: boolean, r: NatRangeData, family: Family)
     if (!max) fail(`Bad IP address "${hiText}"`);
     r.maxAddr = max;
   } else {
-    r.maxAddr = addrBytes(min.length);
-    r.maxAddr.set(min);
+    // one address: the same bytes (nothing changes a range's addresses in place; a kube-proxy dump has one per endpoint)
+    r.maxAddr = min;
   }
 }
+
+/** The zero addresses a range starts with (replaced, never changed in place), by length. */
+const ZERO_ADDR: Readonly<Record<number, Uint8Array>> = { 4: new Uint8Array(4), 16: new Uint8Array(16) };
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -236,8 +239,8 @@ function makeNat(spec: NatSpec): TargetModule<NatRangeData> {
     init: () => ({
       revision: spec.revision,
       flags: 0,
-      minAddr: addrBytes(bytes),
-      maxAddr: addrBytes(bytes),
+      minAddr: ZERO_ADDR[bytes]!,
+      maxAddr: ZERO_ADDR[bytes]!,
       minPort: 0,
       maxPort: 0,
       basePort: 0,

@@ -120,33 +120,34 @@ function mcField(w: number): number {
 }
 
 /**
- * The peephole pass over one rule's words: fuses a load immediately followed
- * by an eq/neq compare of the same register and length. `fixups` (word
- * positions inside the rule) are moved with their records. Records of
- * opcodes it does not know are copied unchanged.
+ * The peephole pass over one rule's words, `words[from, to)`, in place (a
+ * fused record is never longer than the records it replaces, so each word
+ * is written at or before the one being read); returns the rule's new end.
+ * It fuses a load immediately followed by an eq/neq compare of the same
+ * register and length. The chain references `fix[k * stride]` (k in
+ * [f0, f1): word positions relative to `from`) are moved with their records.
+ * Records of opcodes it does not know are copied unchanged.
  */
-export function fuseRule(words: ArrayLike<number>, fixups: { at: number }[]): number[] {
-  const out: number[] = [];
-  // where each fixup's word moves to (a word folded into a fused record keeps its old position)
-  const nf = fixups.length;
-  const movedTo = nf === 0 ? NO_MOVES : fixups.map((f) => f.at);
-  let i = 0;
-  while (i < words.length) {
+export function fuseRule(words: Int32Array, from: number, to: number, fix: Int32Array, f0: number, f1: number, stride: number): number {
+  let out = from;
+  let i = from;
+  while (i < to) {
     const w = words[i]!;
     const op = w & Rec.OP_MASK;
     const size = OP_INFO[op]?.size ?? 1;
-    const nw = i + size < words.length ? words[i + size] : undefined;
-    if (nw !== undefined && (nw & Rec.OP_MASK) === Op.CMP_EQ32 && i + size + 1 < words.length) {
+    const nw = i + size < to ? words[i + size]! : 0;
+    if (i + size < to && (nw & Rec.OP_MASK) === Op.CMP_EQ32 && i + size + 1 < to) {
       const slot = ceSlot(nw);
       const len = ceLen(nw);
       const data = words[i + size + 1]!;
       if (op === Op.PAYLOAD_FAST && pfSlot(w) === slot && pfLen(w) === len) {
-        out.push((w & ~Rec.OP_MASK) | Op.PAYLOAD_CMP | (ceOp(nw) === NFT_CMP_NEQ ? PayloadCmp.NEQ : 0), data);
+        words[out++] = (w & ~Rec.OP_MASK) | Op.PAYLOAD_CMP | (ceOp(nw) === NFT_CMP_NEQ ? PayloadCmp.NEQ : 0);
+        words[out++] = data;
         i += size + 2;
         continue;
       }
       if (op === Op.META_GET && w === Op.META_GET && words[i + Meta.REG] === slot && words[i + Meta.KEY] === NFT_META_L4PROTO && len === 1) {
-        out.push(Op.L4PROTO_CMP | (slot << L4protoCmp.SLOT_SHIFT) | (ceOp(nw) === NFT_CMP_NEQ ? L4protoCmp.NEQ : 0) | ((data & 0xff) << L4protoCmp.PROTO_SHIFT));
+        words[out++] = Op.L4PROTO_CMP | (slot << L4protoCmp.SLOT_SHIFT) | (ceOp(nw) === NFT_CMP_NEQ ? L4protoCmp.NEQ : 0) | ((data & 0xff) << L4protoCmp.PROTO_SHIFT);
         i += size + 2;
         continue;
       }
@@ -154,27 +155,23 @@ export function fuseRule(words: ArrayLike<number>, fixups: { at: number }[]): nu
         const key = words[i + Meta.KEY]!;
         const field = metaCmpField(key);
         if (field >= 0) {
-          out.push(
-            Op.META_CMP | (key << MetaCmp.KEY_SHIFT) | (slot << MetaCmp.SLOT_SHIFT) | ((len - 1) << MetaCmp.LEN_SHIFT)
-              | (ceOp(nw) === NFT_CMP_NEQ ? MetaCmp.NEQ : 0) | (field << MetaCmp.FIELD_SHIFT),
-            data,
-          );
+          words[out++] = Op.META_CMP | (key << MetaCmp.KEY_SHIFT) | (slot << MetaCmp.SLOT_SHIFT) | ((len - 1) << MetaCmp.LEN_SHIFT)
+            | (ceOp(nw) === NFT_CMP_NEQ ? MetaCmp.NEQ : 0) | (field << MetaCmp.FIELD_SHIFT);
+          words[out++] = data;
           i += size + 2;
           continue;
         }
       }
     }
-    for (let k = 0; k < size && i + k < words.length; k++) {
-      for (let j = 0; j < nf; j++) if (fixups[j]!.at === i + k) movedTo[j] = out.length;
-      out.push(words[i + k]!);
+    for (let k = 0; k < size && i + k < to; k++) {
+      // a reference is moved once: its new position is before every word still to be read
+      for (let j = f0; j < f1; j++) if (fix[j * stride] === i + k - from) fix[j * stride] = out - from;
+      words[out++] = words[i + k]!;
     }
     i += size;
   }
-  for (let j = 0; j < nf; j++) fixups[j]!.at = movedTo[j]!;
   return out;
 }
-
-const NO_MOVES: number[] = [];
 
 export function validateFused(_prog: Program, code: Int32Array, pc: number): string | null {
   const w = code[pc]!;
