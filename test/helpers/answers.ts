@@ -5,7 +5,7 @@
  * replay` replays it (each frame on the interface of its ifindex, the
  * outgoing ones paired with what nfvm sent).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
 import { run, flattenCounters, type KernelCounter } from './kernel.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -15,6 +15,21 @@ import { OutgoingMatcher, type OutgoingMatch } from '../../hooks/outgoing.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { M_END, M_NHOFF } from '../../vm/layout.js';
 import type { Ruleset } from '../../core/ast.js';
+
+/** Runs python3 `script` inside namespace `ns` (sockets for the node) and waits for it to print `ready`. */
+export async function pythonInNs(ns: string, script: string): Promise<ChildProcess> {
+  const p = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${ns}: python3 did not get ready`)), 10_000);
+    p.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return p;
+}
 
 /** Captures (LINUX_SLL2, into `cap`) what node namespace `node` receives and sends while `pcap` is replayed on `sender`'s veth0. */
 export async function captureTwoSided(node: string, sender: string, pcap: string, cap: string): Promise<void> {

@@ -305,11 +305,12 @@ export interface KernelCounter {
 
 /**
  * "table chain #n" / "table chain policy" → counters of a saved ruleset,
- * without the builtin OUTPUT/POSTROUTING chains (the node's own replies pass
- * there, an inbound replay does not see them) unless `all` (a node that
- * stays silent: kernel-oracle.md "Two-sided flows").
+ * every chain (the node's own answers pass OUTPUT and POSTROUTING: nfvm
+ * sends them too); without `all`, the builtin OUTPUT and POSTROUTING chains
+ * are left out, for a test whose kernel answers what nfvm cannot (its
+ * reason at the call).
  */
-export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, { name: string; builtin: boolean; policyCounters: KernelCounter; rules: { counters: KernelCounter | undefined }[] }> }> }, all = false): Map<string, KernelCounter> {
+export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, { name: string; builtin: boolean; policyCounters: KernelCounter; rules: { counters: KernelCounter | undefined }[] }> }> }, all = true): Map<string, KernelCounter> {
   const out = new Map<string, KernelCounter>();
   for (const [t, table] of rs.tables)
     for (const c of table.chains.values()) {
@@ -362,7 +363,7 @@ export function replayCapture(model: NodeModel, pcap: string, iface: string): vo
  * counters) and the capture's frames on eth0; the differences of its counters
  * from the kernel's (those of rules the model has), `label` first, counted into `tally`.
  */
-export function sentAndReplayed(snap: string, engine: EngineKind, pcap: string, kernel: ReadonlyMap<string, KernelCounter>, tally: { counters: number; agree: number; nonzero: number }, label: string, allChains = false, family: 'ip' | 'ip6' = 'ip'): { model: NodeModel; diffs: string[] } {
+export function sentAndReplayed(snap: string, engine: EngineKind, pcap: string, kernel: ReadonlyMap<string, KernelCounter>, tally: { counters: number; agree: number; nonzero: number }, label: string, allChains = true, family: 'ip' | 'ip6' = 'ip'): { model: NodeModel; diffs: string[] } {
   const model = buildNodeModel(readSnapshot(snap), { engine });
   // senderForwardingTopology6: the node 2001:db8::1, the sender 2001:db8::2
   model.send(specPacket(parseSpec(family === 'ip' ? 'udp 10.0.0.1:40000 > 10.0.0.2:9 len 3 df from local' : 'udp [2001:db8::1]:40000 > [2001:db8::2]:9 len 3 from local')));

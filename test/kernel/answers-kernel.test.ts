@@ -34,13 +34,13 @@
  * listeners); skips with the reason otherwise (fails under CI).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { flattenCounters, have, IS_ROOT, nsSh, nsSnapshotRunner, run, skipBecause } from '../helpers/kernel.js';
-import { answersAgree, captureTwoSided } from '../helpers/answers.js';
+import { answersAgree, captureTwoSided, pythonInNs } from '../helpers/answers.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import type { EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
@@ -254,16 +254,7 @@ time.sleep(600)
 describe.skipIf(SKIP)('the node\'s answers against the kernel', () => {
   beforeAll(async () => {
     topology();
-    listeners = spawn('ip', ['netns', 'exec', NS.n, 'python3', '-c', LISTENERS], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('listeners did not start')), 10_000);
-      listeners!.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    listeners = await pythonInNs(NS.n, LISTENERS);
   }, 60_000);
   afterAll(() => {
     if (listeners?.pid) listeners.kill('SIGKILL');

@@ -22,13 +22,13 @@
  * tcpreplay, tcpdump, python3 (the raw socket).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { flattenCounters, kernelSkip, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
-import { answersAgree, captureTwoSided } from '../helpers/answers.js';
+import { answersAgree, captureTwoSided, pythonInNs } from '../helpers/answers.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import type { EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
@@ -153,16 +153,7 @@ time.sleep(600)
 describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
   beforeAll(async () => {
     topology();
-    raw = spawn('ip', ['netns', 'exec', NS.n, 'python3', '-c', RAW], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the raw socket did not open')), 10_000);
-      raw!.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    raw = await pythonInNs(NS.n, RAW);
     // the MLD reports of the groups eth0 joined when it came up go out before anything is counted
     await new Promise((r) => setTimeout(r, 1500));
   }, 60_000);

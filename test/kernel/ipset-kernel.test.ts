@@ -187,13 +187,14 @@ describe.skipIf(SKIP)('ipset against the kernel', () => {
       const send = await run('ip', ['netns', 'exec', NS.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
       if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
       await new Promise((r) => setTimeout(r, 300));
-      const kernel = flattenCounters(parseRestore((await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c'])).stdout, { counters: true }));
+      // OUTPUT and POSTROUTING left out: the cases share one namespace, whose per-peer ICMP limits carry over from case to case
+      const kernel = flattenCounters(parseRestore((await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c'])).stdout, { counters: true }), false);
       const mineOnly = (t: string) => t.split('\n').filter((l) => / \S+-\d+ /.test(l) && l.split(' ')[1]!.endsWith(`-${k}`)).join('\n');
       const ksets = mineOnly((await run('ip', ['netns', 'exec', NS.n, 'ipset', 'save'])).stdout);
       for (const engine of ['vm', 'reference'] as const) {
         const model = buildNodeModel(readSnapshot(snap), { engine });
         replayCapture(model, pcap, 'eth0');
-        const mine = flattenCounters(model.rulesetWithCounters()!);
+        const mine = flattenCounters(model.rulesetWithCounters()!, false);
         const diffs: string[] = [];
         for (const [key, kc] of kernel) {
           const mc = mine.get(key);
