@@ -43,6 +43,11 @@ import {
 
 /** NEXTHDR_DEST: destination options. */
 const NEXTHDR_DEST = 60;
+/** The hop-by-hop options ip6_parse_tlv() knows (include/uapi/linux/in6.h). */
+const IPV6_TLV_ROUTERALERT = 5;
+const IPV6_TLV_CALIPSO = 7;
+const IPV6_TLV_IOAM = 49;
+const IPV6_TLV_JUMBO = 194;
 
 const TH_FIN = 0x01;
 const TH_SYN = 0x02;
@@ -169,12 +174,40 @@ export class NodeStack implements Stack {
 
   /** ipv6_destopt_rcv() → ip6_parse_tlv(): undefined when the options pass, else why the packet is dropped. */
   private destOpts(pkt: Packet, at: number, extlen: number, dev: Link, ctx: PathCtx): string | undefined {
+    return this.parseTlv(false, pkt, at, extlen, dev, ctx);
+  }
+
+  hopByHop(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined {
+    const d = pkt.data;
+    const m = pkt.meta;
+    const at = m[M_NHOFF]! + 40;
+    const end = m[M_NHOFF]! + m[M_LEN]!;
+    if (at + 8 > end || at + ((d[at + 1]! + 1) << 3) > end) return 'ipv6_parse_hopopts: the header past the packet';
+    return this.parseTlv(true, pkt, at, (d[at + 1]! + 1) << 3, dev, ctx);
+  }
+
+  /**
+   * ip6_parse_tlv() over the options of the hop-by-hop (`hopbyhop`) or
+   * destination options header at `at`: undefined when they pass, else why
+   * the packet is dropped. Padding: at most 7 bytes in a row, PadN bytes
+   * zero; at most max_hbh_opts_number / max_dst_opts_number options and
+   * max_hbh_length / max_dst_opts_length bytes. Hop-by-hop: router alert
+   * of length 2, and the jumbogram, CALIPSO and IOAM options taken as
+   * they are (not modelled); every other option is unknown
+   * (ip6_tlvopt_unknown: its two high bits skip it, drop the packet, or
+   * drop it with a parameter problem, for 3 not to a multicast
+   * destination).
+   */
+  private parseTlv(hopbyhop: boolean, pkt: Packet, at: number, extlen: number, dev: Link, ctx: PathCtx): string | undefined {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const sys = this.node.sysctl;
-    const maxLen = sys.num('net.ipv6.max_dst_opts_length');
-    if (Number.isFinite(maxLen) && extlen > maxLen) return `ipv6_destopt_rcv: ${extlen} bytes of destination options (max_dst_opts_length ${maxLen})`;
-    let maxCount = sys.num('net.ipv6.max_dst_opts_number');
+    const fn = hopbyhop ? 'ipv6_parse_hopopts' : 'ipv6_destopt_rcv';
+    const lenKey = hopbyhop ? 'net.ipv6.max_hbh_length' : 'net.ipv6.max_dst_opts_length';
+    const cntKey = hopbyhop ? 'net.ipv6.max_hbh_opts_number' : 'net.ipv6.max_dst_opts_number';
+    const maxLen = sys.num(lenKey);
+    if (Number.isFinite(maxLen) && extlen > maxLen) return `${fn}: ${extlen} bytes of options (${lenKey.slice(9)} ${maxLen})`;
+    let maxCount = sys.num(cntKey);
     if (!Number.isFinite(maxCount)) maxCount = 8;
     const disallowUnknowns = maxCount < 0;
     if (disallowUnknowns) maxCount = -maxCount;
@@ -198,16 +231,21 @@ export class NodeStack implements Stack {
         if (padlen > 7) return 'ip6_parse_tlv: more than 7 bytes of padding';
         for (let i = 2; i < optlen; i++) if (d[off + i] !== 0) return 'ip6_parse_tlv: PadN with non-zero bytes';
       } else {
-        if (++count > maxCount) return `ip6_parse_tlv: more than ${maxCount} options (max_dst_opts_number)`;
-        // ip6_tlvopt_unknown(): every destination option is unknown here (no Mobile IPv6 home address)
-        if (disallowUnknowns) return `ip6_parse_tlv: unknown option ${t} (max_dst_opts_number < 0)`;
-        const action = t >> 6;
-        if (action === 1) return `ip6_tlvopt_unknown: unknown option ${t}`;
-        if (action === 2 || (action === 3 && d[nh + 24] !== 0xff)) {
-          if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_OPTION, off - nh, dev, dev, ctx);
-          return `ip6_tlvopt_unknown: unknown option ${t} (parameter problem sent)`;
+        if (++count > maxCount) return `ip6_parse_tlv: more than ${maxCount} options (${cntKey.slice(9)})`;
+        const known = hopbyhop && (t === IPV6_TLV_ROUTERALERT || t === IPV6_TLV_JUMBO || t === IPV6_TLV_CALIPSO || t === IPV6_TLV_IOAM);
+        if (known) {
+          if (t === IPV6_TLV_ROUTERALERT && d[off + 1] !== 2) return `ipv6_hop_ra: a router alert of length ${d[off + 1]}`;
+        } else {
+          // ip6_tlvopt_unknown() (no Mobile IPv6 home address option among the destination options)
+          if (disallowUnknowns) return `ip6_parse_tlv: unknown option ${t} (${cntKey.slice(9)} < 0)`;
+          const action = t >> 6;
+          if (action === 1) return `ip6_tlvopt_unknown: unknown option ${t}`;
+          if (action === 2 || (action === 3 && d[nh + 24] !== 0xff)) {
+            if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_OPTION, off - nh, dev, dev, ctx);
+            return `ip6_tlvopt_unknown: unknown option ${t} (parameter problem sent)`;
+          }
+          if (action === 3) return `ip6_tlvopt_unknown: unknown option ${t} to a multicast destination`;
         }
-        if (action === 3) return `ip6_tlvopt_unknown: unknown option ${t} to a multicast destination`;
         padlen = 0;
       }
       off += optlen;

@@ -124,7 +124,7 @@ export class BrNetfilter {
     const port = st.inLink!;
     const ctx = st.ctx;
     ipView(pkt);
-    if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
+    if (!validate(af, pkt, f.bridge.link, ctx)) return NF_DROP;
     // nf_bridge_alloc + setup_pre_routing
     const m = pkt.meta;
     m[M_BRNF] = BRNF_PRESENT | BRNF_IN_PREROUTING;
@@ -207,7 +207,7 @@ export class BrNetfilter {
     const inPort = st.inLink;
     hideOtherhost(m);
     ipView(pkt);
-    if (!validate(af, pkt, f.bridge.link)) return NF_DROP;
+    if (!validate(af, pkt, f.bridge.link, ctx)) return NF_DROP;
     m[M_BRNF] = m[M_BRNF]! | BRNF_PHYSOUT;
     setNameWords(pkt, M_PHYSOUTNAME, out.name);
     if (!ctx.quiet) ctx.steps.push({ kind: 'hook', text: `br_nf_forward: ${iptablesOf(pf)} FORWARD with in and out ${f.bridge.dev.name} (physdev ${inPort?.name ?? ''} > ${out.name})` });
@@ -248,8 +248,8 @@ export class BrNetfilter {
 }
 
 /** br_validate_ipv4() / br_validate_ipv6(): the header checks, then the frame trimmed to the IP length (pskb_trim_rcsum). */
-function validate(af: InetFamily, pkt: Packet, dev: Link): boolean {
-  if (af.pf === NFPROTO_IPV6 ? !brValidateIpv6(pkt) : af.rcvCore(pkt, dev)) return false;
+function validate(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx): boolean {
+  if (af.pf === NFPROTO_IPV6 ? !brValidateIpv6(pkt) : af.rcvCore(pkt, dev, ctx)) return false;
   pkt.len = pkt.meta[M_END]!;
   return true;
 }

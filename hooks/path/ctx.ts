@@ -242,6 +242,12 @@ export interface Stack {
    * (ss's text) or undefined, and what became of it; may queue an answer.
    */
   transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): { socket: string | undefined; note: string };
+  /**
+   * ipv6_parse_hopopts() of a packet whose first extension header is
+   * hop-by-hop (ip6_rcv_core, before PREROUTING): why it is dropped, or
+   * undefined; may queue a parameter problem.
+   */
+  hopByHop(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined;
   /** ip_rt_send_redirect(): a forwarded packet's ICMP host redirect naming `gw` (ip_forward, after the TTL decrement). */
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void;
   /** ip6_forward()'s redirect: ndisc_send_redirect() naming `target` (before the hop limit is decremented). */
@@ -308,7 +314,7 @@ export interface InetFamily {
   /** The ethertype of a looped-back frame (loopback_xmit keeps skb->protocol). */
   readonly ethertype: number;
   /** ip_rcv_core / ip6_rcv_core after the PACKET_OTHERHOST drop: undefined when the packet goes on. */
-  rcvCore(pkt: Packet, dev: Link): Fate | undefined;
+  rcvCore(pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined;
   /** The input route (ip_route_input_noref / ip6_route_input). */
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute;
   /**

@@ -31,7 +31,7 @@ export interface FamilyFns {
   readonly rcvName: string;
   readonly ethertype: number;
   routing(node: Node): Routing;
-  rcvCore(node: Node, pkt: Packet, dev: Link): Fate | undefined;
+  rcvCore(node: Node, pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined;
   forwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate;
   deliverBefore(pkt: Packet): Fate | undefined;
   deliverAfter(pkt: Packet): Fate | undefined;
@@ -118,8 +118,8 @@ export class Inet implements InetFamily {
     this.fwdFate = new LazyForwardedFate(fns);
   }
 
-  rcvCore(pkt: Packet, dev: Link): Fate | undefined {
-    return this.fns.rcvCore(this.node, pkt, dev);
+  rcvCore(pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined {
+    return this.fns.rcvCore(this.node, pkt, dev, ctx);
   }
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
     return this.routing.routeInput(pkt, dev, ctx);

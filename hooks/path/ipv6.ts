@@ -28,9 +28,9 @@
  * with conntrack nf_defrag_ipv6 takes it at PRE_ROUTING -400
  * (hooks/defrag.ts).
  *
- * Not modelled (documented gaps): hop-by-hop option processing
- * (ipv6_parse_hopopts: the header passes as it is; jumbograms), router
- * alert, segment routing (seg6_enabled, rpl_seg_enabled) and Mobile IPv6
+ * Not modelled (documented gaps): the jumbogram, CALIPSO and IOAM
+ * hop-by-hop options (ipv6_parse_hopopts passes them as they are; the
+ * other options are answer/stack.ts's), router alert delivery, segment routing (seg6_enabled, rpl_seg_enabled) and Mobile IPv6
  * headers after INPUT (the other routing headers and the destination
  * options are answer/stack.ts's), proxy_ndp, IPsec transforms, MLD and
  * neighbour discovery of the node itself.
@@ -107,7 +107,7 @@ function orConf(node: Node, dev: string, name: string): boolean {
 }
 
 /** ip6_rcv_core() after the PACKET_OTHERHOST drop: undefined when the packet goes on to PRE_ROUTING. */
-export function ip6RcvCore(node: Node, pkt: Packet, dev: Link): Fate | undefined {
+export function ip6RcvCore(node: Node, pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined {
   const m = pkt.meta;
   const d = pkt.data;
   if (ipv6Disabled(node, dev.name)) return dropped('ipv6-disabled', `IPv6 is disabled on ${dev.name} (net.ipv6.conf.${dev.name}.disable_ipv6 = 1)`);
@@ -132,6 +132,10 @@ export function ip6RcvCore(node: Node, pkt: Packet, dev: Link): Fate | undefined
   const plen = (d[nh + 4]! << 8) | d[nh + 5]!;
   if (plen || d[nh + 6] !== NEXTHDR_HOP) {
     if (plen + 40 > avail) return dropped('bad-header', `truncated packet (${avail} bytes, payload_len ${plen} + 40)`);
+  }
+  if (d[nh + 6] === NEXTHDR_HOP && ctx.stack) {
+    const why = ctx.stack.hopByHop(pkt, dev, ctx);
+    if (why !== undefined) return dropped('bad-header', `${why} (ip6_rcv_core, before PREROUTING)`);
   }
   return undefined;
 }

@@ -48,7 +48,7 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fr
   if (m[M_PKTTYPE] === PACKET_OTHERHOST) {
     return dropped('other-host', 'the destination MAC is not the device\'s (PACKET_OTHERHOST, dropped before PREROUTING)');
   }
-  const bad = af.rcvCore(pkt, dev);
+  const bad = af.rcvCore(pkt, dev, ctx);
   if (bad) return bad;
   if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `${af.rcvName}: ${dev.name} accepts the packet (pkt_type ${PKT_TYPES[m[M_PKTTYPE]!] ?? m[M_PKTTYPE]})` });
   const pre = af.nf.hook(NF_INET_PRE_ROUTING, pkt, dev, undefined, ctx);

@@ -89,16 +89,22 @@ function frames(): string[] {
   f.push(`udplite ${S()}:40001 > [2001:db8::1]:7000 len 20`); // UDP-Lite, no socket: port unreachable
   f.push(`udplite ${S()}:40002 > [2001:db8::1]:7000 cscov 12 len 20`); // partial coverage: port unreachable
   f.push(`udplite ${S()}:40003 > [2001:db8::1]:7000 cscov 2 len 20`); // coverage below the header: dropped
-  // Extension headers after INPUT (ipv6_rthdr_rcv, ipv6_destopt_rcv); `dstopt=T` puts an option of type T in the destination options.
+  // Hop-by-hop options (ipv6_parse_hopopts, before PREROUTING); `opt=T` makes the first extension header's first option one of type T.
+  f.push(`udp ${S()}:40030 > [2001:db8::1]:5353 hbh len 0 len 10 opt=0x82`); // unknown: parameter problem, nothing counted in PREROUTING
+  f.push(`udp ${S()}:40031 > [2001:db8::1]:5353 hbh len 0 len 10 opt=0x42`); // unknown, discard
+  f.push(`udp ${S()}:40032 > [2001:db8::1]:5353 hbh len 1 len 10`); // 14 bytes of PadN
+  f.push(`udp ${S()}:40033 > [2001:db8::1]:5353 hbh len 0 len 10 opt=0x05`); // a router alert of length 4
+  f.push(`udp ${S()}:40034 > [2001:db8::1]:5353 hbh len 0 len 10 opt=0x02`); // unknown, skip: on to UDP, port unreachable
+  // Extension headers after INPUT (ipv6_rthdr_rcv, ipv6_destopt_rcv).
   f.push(`tcp ${S()}:40020 > [2001:db8::1]:80 syn rt type 0 segsleft 1 addrs 2001:db8::9`); // segments left: parameter problem at its type
   f.push(`udp ${S()}:40021 > [2001:db8::1]:5353 rt type 0 segsleft 0 addrs 2001:db8::9 len 10`); // none left: on to UDP, port unreachable
   f.push(`udp ${S()}:40022 > [2001:db8::1]:5353 dst len 1 len 10`); // 14 bytes of PadN: dropped
-  f.push(`udp ${S()}:40023 > [2001:db8::1]:5353 dst len 0 len 10 dstopt=0x02`); // unknown, skip: port unreachable
-  f.push(`udp ${S()}:40024 > [2001:db8::1]:5353 dst len 0 len 10 dstopt=0x42`); // unknown, discard: nothing
-  f.push(`udp ${S()}:40025 > [2001:db8::1]:5353 dst len 0 len 10 dstopt=0x82`); // unknown, parameter problem at the option
-  f.push(`udp ${S()}:40026 > [2001:db8::1]:5353 dst len 0 len 10 dstopt=0xc2`); // unknown, parameter problem unless multicast
-  f.push(`udp ${S()}:40027 > [ff02::1]:5353 dst len 0 len 10 dstopt=0xc2 dst-mac 33:33:00:00:00:01`); // to a multicast destination: nothing
-  f.push(`udp ${S()}:40028 > [ff02::1]:5353 dst len 0 len 10 dstopt=0x82 dst-mac 33:33:00:00:00:01`); // action 2: the error goes even so
+  f.push(`udp ${S()}:40023 > [2001:db8::1]:5353 dst len 0 len 10 opt=0x02`); // unknown, skip: port unreachable
+  f.push(`udp ${S()}:40024 > [2001:db8::1]:5353 dst len 0 len 10 opt=0x42`); // unknown, discard: nothing
+  f.push(`udp ${S()}:40025 > [2001:db8::1]:5353 dst len 0 len 10 opt=0x82`); // unknown, parameter problem at the option
+  f.push(`udp ${S()}:40026 > [2001:db8::1]:5353 dst len 0 len 10 opt=0xc2`); // unknown, parameter problem unless multicast
+  f.push(`udp ${S()}:40027 > [ff02::1]:5353 dst len 0 len 10 opt=0xc2 dst-mac 33:33:00:00:00:01`); // to a multicast destination: nothing
+  f.push(`udp ${S()}:40028 > [ff02::1]:5353 dst len 0 len 10 opt=0x82 dst-mac 33:33:00:00:00:01`); // action 2: the error goes even so
   // Forwarded back out of eth0 (ip6_forward → ndisc_send_redirect).
   f.push(`udp ${S()}:40010 > [2001:db8::77]:53 len 10`); // on-link: the target is the destination, with its link-layer address
   f.push(`udp ${S()}:40011 > [2001:db8::78]:53 len 10`); // no neighbour entry (FORWARD drops it): no target link-layer option
@@ -170,10 +176,10 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     captureSnapshot(snap, nsSnapshotRunner(NS.n));
     const pcap = join(tmp, 'in.pcap');
     writeFileSync(pcap, writePcap(frames().map((line, k) => {
-      const opt = /\s*dstopt=(0x[0-9a-f]+)/.exec(line);
+      const opt = /\s*opt=(0x[0-9a-f]+)/.exec(line);
       const s = opt ? line.replace(opt[0], '') : line;
       const data = encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender}${s.includes('dst-mac') ? '' : ` dst-mac ${MAC.eth0}`}`)).data;
-      // the destination options header follows the IPv6 header: its first option (PadN of 4) becomes option T of 4 zero bytes
+      // the options header follows the IPv6 header: its first option (PadN of 4) becomes option T of 4 zero bytes
       if (opt) data[14 + 40 + 2] = Number(opt[1]);
       return { data, tsSec: 1000, tsNsec: k * 2_000_000 };
     }), { linktype: LINKTYPE_ETHERNET }));
@@ -186,10 +192,10 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
       for (const x of results.filter((r) => r.verdict === 'kernel-fields')) expect(x.fields, `frame ${x.frame} (${x.kind})`).toEqual(['ip6.flowlabel']);
       const kinds = results.map((x) => x.kind);
       expect(kinds.filter((k) => k === 'icmp6-unknown-header-type').length).toBe(6);
-      expect(kinds.filter((k) => k === 'icmp6-port-unreachable').length).toBe(5);
+      expect(kinds.filter((k) => k === 'icmp6-port-unreachable').length).toBe(6);
       expect(kinds.filter((k) => k === 'icmp6-redirect').length).toBe(5);
       expect(kinds.filter((k) => k === 'icmp6-bad-header').length).toBe(1);
-      expect(kinds.filter((k) => k === 'icmp6-unknown-option').length).toBe(3);
+      expect(kinds.filter((k) => k === 'icmp6-unknown-option').length).toBe(4);
     }
   }, 120_000);
 });
