@@ -23,6 +23,7 @@ import { SCOPE_NAMES, RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RT_S
 import { inetSelectAddr, ipv6DevGetSaddr, type InIfaddr, type Inet6Ifaddr } from '../nat/masquerade.js';
 import type { Xorshift32 } from '../../vm/random.js';
 import type { Answer, Cast, PathCtx } from '../path/ctx.js';
+import { isLinkLocal } from '../path/ipv6.js';
 import { HZ, IcmpGlobal, InetPeers, msToJiffies, parseBitmap } from './ratelimit.js';
 
 /** INADDR_DUMMY (192.0.0.8): the source of an ICMP error when the node has no address to give. */
@@ -233,7 +234,7 @@ export class AnswerEnv {
 
   /** ipv6_get_lladdr(dev, IFA_F_TENTATIVE): the device's first link-local address that is not tentative. */
   lladdr6(dev: Link): Uint32Array | undefined {
-    for (const c of this.cands6) if (c.ifindex === dev.ifindex && !c.tentative && c.addr[0]! >>> 22 === 0x3fa) return Uint32Array.from(c.addr);
+    for (const c of this.cands6) if (c.ifindex === dev.ifindex && !c.tentative && isLinkLocal(c.addr)) return Uint32Array.from(c.addr);
     return undefined;
   }
 

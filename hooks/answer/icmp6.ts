@@ -29,10 +29,10 @@ import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKT
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
-import { formatIPv6, parseIPv6 } from '../route/addr.js';
+import { addrEqual, formatIPv6, parseIPv6 } from '../route/addr.js';
 import { EACCES, EINVAL } from '../route/types.js';
 import type { PathCtx } from '../path/ctx.js';
-import { words } from '../path/ipv6.js';
+import { isLinkLocal, words } from '../path/ipv6.js';
 import type { AnswerEnv, AnswerRoute6 } from './env.js';
 import { origCt } from './icmp.js';
 import { HZ, inetPeerXrlimAllow } from './ratelimit.js';
@@ -212,14 +212,13 @@ export function ndiscSendRedirect(env: AnswerEnv, pkt: Packet, target: Uint32Arr
   if (!inetPeerXrlimAllow(env.peers6.get(formatIPv6(odaddr), env.now), HZ, env.now)) return skip(`rate limited on the destination ${formatIPv6(odaddr)} (ip6_forward)`);
   const ll = env.lladdr6(dev);
   if (!ll) return skip(`no link-local address on ${dev.name}`);
-  const sameAsDest = target[0] === odaddr[0] && target[1] === odaddr[1] && target[2] === odaddr[2] && target[3] === odaddr[3];
-  if (!sameAsDest && target[0]! >>> 22 !== 0x3fa) return skip('the target is not link-local unicast');
+  if (!addrEqual(target, odaddr) && !isLinkLocal(target)) return skip('the target is not link-local unicast');
   const out = env.route6(osaddr, ll, 0, IPPROTO_ICMPV6, dev.name);
   if (!out) return skip(`no route back to ${formatIPv6(osaddr)}`);
   if (out.gateway) return skip(`${formatIPv6(osaddr)} is not a neighbour`);
   if (!inetPeerXrlimAllow(env.peers6.get(formatIPv6(osaddr), env.now), HZ, env.now)) return skip(`rate limited on the source ${formatIPv6(osaddr)}`);
   const t = formatIPv6(target);
-  const n = env.node.bridge.neigh.find((e) => e.dev === dev.name && e.state.some((s) => NUD_VALID.has(s)) && sameAddr6(e.dst, target));
+  const n = env.node.bridge.neigh.find((e) => e.dev === dev.name && e.state.some((s) => NUD_VALID.has(s)) && addrEqual(parseIPv6(e.dst) ?? [], target));
   // dev->addr_len: a device with a link-layer address
   const ha = n && dev.mac !== '' ? n.mac : undefined;
   let optlen = ha ? 8 : 0;
@@ -247,12 +246,6 @@ export function ndiscSendRedirect(env: AnswerEnv, pkt: Packet, target: Uint32Arr
     kind: 'icmp6-redirect', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, kernelFields: [], ...origCt(pkt, ctx),
     why: `ndisc_send_redirect: to ${formatIPv6(osaddr)}, target ${t}${ha ? ' with its link-layer address' : ''} (quoting ${Math.min(rdLen - 8, len)} of ${len} bytes)`,
   });
-}
-
-/** An address as ip prints it (one of the neighbour table's) equal to `w`. */
-function sameAddr6(text: string, w: Uint32Array): boolean {
-  const a = parseIPv6(text);
-  return a !== undefined && a[0] === w[0] && a[1] === w[1] && a[2] === w[2] && a[3] === w[3];
 }
 
 function bytes6(w: ArrayLike<number>): Uint8Array {

@@ -20,7 +20,7 @@
  */
 import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, M_SK_INDEX, M_THOFF, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
-import { NEXTHDR_ROUTING, type Packet } from '../../vm/packet.js';
+import { NEXTHDR_FRAGMENT, NEXTHDR_ROUTING, type Packet } from '../../vm/packet.js';
 import type { Xorshift32 } from '../../vm/random.js';
 import type { Link, Node } from '../snapshot/node.js';
 import type { Cast, PathCtx, RejectReply, Stack } from '../path/ctx.js';
@@ -69,6 +69,8 @@ const NOTHING: TransportResult = { socket: undefined, note: '' };
 
 export class NodeStack implements Stack {
   readonly env: AnswerEnv;
+  /** ip6_parse_tlv()'s limits, read on first use. */
+  private tlvLimits: TlvLimits | undefined;
   /** A packet looked for a socket and the snapshot has no ss.txt (every port closed). */
   noSocketTableUsed = false;
 
@@ -98,9 +100,12 @@ export class NodeStack implements Stack {
   transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
     const m = pkt.meta;
     if ((m[M_FLAGS]! & F_L4PROTO) === 0 || m[M_FRAGOFF] !== 0) return NOTHING;
+    // IPv6: the extension headers first; IP6CB(skb)->nhoff once they are passed (IPv4: its protocol field)
+    let nhoff = 9;
     if (pf === NFPROTO_IPV6) {
       const ext = this.ip6Exthdrs(pkt, dev, ctx);
-      if (ext !== undefined) return ext;
+      if (typeof ext !== 'number') return ext;
+      nhoff = ext;
     }
     const proto = m[M_L4PROTO]!;
     if (proto === IPPROTO_TCP) return this.tcpRcv(pf, pkt, dev, ctx);
@@ -111,12 +116,13 @@ export class NodeStack implements Stack {
     }
     if (proto === IPPROTO_ICMP && pf === NFPROTO_IPV4) return this.icmpRcv(pkt, dev, cast, ctx);
     if (proto === IPPROTO_ICMPV6 && pf === NFPROTO_IPV6) return this.icmpv6Rcv(pkt, dev, ctx);
-    return this.otherProtocol(pf, pkt, dev, proto, ctx);
+    return this.otherProtocol(pf, pkt, dev, proto, nhoff, ctx);
   }
 
   /**
    * ip6_protocol_deliver_rcu()'s extension header handlers before the
    * upper layer (net/ipv6/exthdrs.c; the hop-by-hop header was ipv6_rcv's):
+   * an atomic fragment's header passes (ipv6_frag_rcv);
    * ipv6_rthdr_rcv() drops a routing header to a multicast destination or
    * in a frame not for this host, drops segment routing (type 4, 3) without
    * seg6_enabled / rpl_seg_enabled, passes one with no segments left and
@@ -126,9 +132,11 @@ export class NodeStack implements Stack {
    * of padding in a row, zero PadN bytes, max_dst_opts_number options,
    * max_dst_opts_length bytes) and an unknown option's two high bits say
    * skip, drop, or drop with a parameter problem (unrecognized option; 3:
-   * not to a multicast destination). Undefined when the packet goes on.
+   * not to a multicast destination). When the packet goes on, the offset
+   * from the IPv6 header of the next-header field that named the header
+   * reached (IP6CB(skb)->nhoff).
    */
-  private ip6Exthdrs(pkt: Packet, dev: Link, ctx: PathCtx): TransportResult | undefined {
+  private ip6Exthdrs(pkt: Packet, dev: Link, ctx: PathCtx): TransportResult | number {
     const d = pkt.data;
     const m = pkt.meta;
     const nh = m[M_NHOFF]!;
@@ -138,9 +146,10 @@ export class NodeStack implements Stack {
     let field = nh + 6;
     const drop = (why: string): TransportResult => ({ socket: undefined, note: `${why}: dropped` });
     for (let hops = 0; hops < 32; hops++) {
-      if (next !== 0 && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST) return undefined;
+      if (next !== 0 && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST && next !== NEXTHDR_FRAGMENT) return field - nh;
       if (at + 8 > end) return drop('an extension header past the packet');
-      const extlen = (d[at + 1]! + 1) << 3;
+      // an atomic fragment's header (the others wait for reassembly before this): ipv6_frag_rcv passes it
+      const extlen = next === NEXTHDR_FRAGMENT ? 8 : (d[at + 1]! + 1) << 3;
       if (at + extlen > end) return drop('an extension header past the packet');
       if (next === NEXTHDR_ROUTING) {
         if (d[nh + 24] === 0xff || m[M_PKTTYPE] !== PACKET_HOST) return drop('ipv6_rthdr_rcv: a routing header to a multicast destination or not PACKET_HOST');
@@ -151,16 +160,17 @@ export class NodeStack implements Stack {
         if (type === 3 && conf('rpl_seg_enabled') <= 0) return drop('ipv6_rpl_srh_rcv: RPL segment routing without rpl_seg_enabled');
         if (type === 4 || type === 3) {
           this.env.note(ctx, `ipv6_rthdr_rcv: segment routing (type ${type}) is not modelled: the packet is taken as delivered`);
-          return undefined;
+          return field - nh;
         }
         if (d[at + 3] !== 0) {
           if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_HDR_FIELD, at + 2 - nh, dev, dev, ctx);
           return drop(`ipv6_rthdr_rcv: routing header type ${type} with ${d[at + 3]} segments left (parameter problem sent)`);
         }
       } else if (next === NEXTHDR_DEST) {
-        const r = this.destOpts(pkt, at, extlen, dev, ctx);
+        // ipv6_destopt_rcv()
+        const r = this.parseTlv(false, pkt, at, extlen, dev, ctx);
         if (r !== undefined) return drop(r);
-      } else if (hops !== 0) {
+      } else if (next === 0 && hops !== 0) {
         // a hop-by-hop header after the first: inet6_protos[0] is empty (ip6_protocol_deliver_rcu)
         if (this.answers(ctx)) icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, field - nh, dev, dev, ctx);
         return drop('a hop-by-hop header after the first (parameter problem sent)');
@@ -169,21 +179,16 @@ export class NodeStack implements Stack {
       next = d[at]!;
       at += extlen;
     }
-    return undefined;
-  }
-
-  /** ipv6_destopt_rcv() → ip6_parse_tlv(): undefined when the options pass, else why the packet is dropped. */
-  private destOpts(pkt: Packet, at: number, extlen: number, dev: Link, ctx: PathCtx): string | undefined {
-    return this.parseTlv(false, pkt, at, extlen, dev, ctx);
+    return field - nh;
   }
 
   hopByHop(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined {
-    const d = pkt.data;
     const m = pkt.meta;
     const at = m[M_NHOFF]! + 40;
     const end = m[M_NHOFF]! + m[M_LEN]!;
-    if (at + 8 > end || at + ((d[at + 1]! + 1) << 3) > end) return 'ipv6_parse_hopopts: the header past the packet';
-    return this.parseTlv(true, pkt, at, (d[at + 1]! + 1) << 3, dev, ctx);
+    const extlen = at + 8 > end ? 0 : (pkt.data[at + 1]! + 1) << 3;
+    if (extlen === 0 || at + extlen > end) return 'ipv6_parse_hopopts: the header past the packet';
+    return this.parseTlv(true, pkt, at, extlen, dev, ctx);
   }
 
   /**
@@ -201,14 +206,12 @@ export class NodeStack implements Stack {
   private parseTlv(hopbyhop: boolean, pkt: Packet, at: number, extlen: number, dev: Link, ctx: PathCtx): string | undefined {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
-    const sys = this.node.sysctl;
+    const lim = (this.tlvLimits ??= tlvLimits(this.node));
     const fn = hopbyhop ? 'ipv6_parse_hopopts' : 'ipv6_destopt_rcv';
-    const lenKey = hopbyhop ? 'net.ipv6.max_hbh_length' : 'net.ipv6.max_dst_opts_length';
-    const cntKey = hopbyhop ? 'net.ipv6.max_hbh_opts_number' : 'net.ipv6.max_dst_opts_number';
-    const maxLen = sys.num(lenKey);
-    if (Number.isFinite(maxLen) && extlen > maxLen) return `${fn}: ${extlen} bytes of options (${lenKey.slice(9)} ${maxLen})`;
-    let maxCount = sys.num(cntKey);
-    if (!Number.isFinite(maxCount)) maxCount = 8;
+    const cntName = hopbyhop ? 'max_hbh_opts_number' : 'max_dst_opts_number';
+    const maxLen = hopbyhop ? lim.hbhLen : lim.dstLen;
+    if (extlen > maxLen) return `${fn}: ${extlen} bytes of options (${hopbyhop ? 'max_hbh_length' : 'max_dst_opts_length'} ${maxLen})`;
+    let maxCount = hopbyhop ? lim.hbhCount : lim.dstCount;
     const disallowUnknowns = maxCount < 0;
     if (disallowUnknowns) maxCount = -maxCount;
     let off = at + 2;
@@ -231,13 +234,13 @@ export class NodeStack implements Stack {
         if (padlen > 7) return 'ip6_parse_tlv: more than 7 bytes of padding';
         for (let i = 2; i < optlen; i++) if (d[off + i] !== 0) return 'ip6_parse_tlv: PadN with non-zero bytes';
       } else {
-        if (++count > maxCount) return `ip6_parse_tlv: more than ${maxCount} options (${cntKey.slice(9)})`;
+        if (++count > maxCount) return `ip6_parse_tlv: more than ${maxCount} options (${cntName})`;
         const known = hopbyhop && (t === IPV6_TLV_ROUTERALERT || t === IPV6_TLV_JUMBO || t === IPV6_TLV_CALIPSO || t === IPV6_TLV_IOAM);
         if (known) {
           if (t === IPV6_TLV_ROUTERALERT && d[off + 1] !== 2) return `ipv6_hop_ra: a router alert of length ${d[off + 1]}`;
         } else {
           // ip6_tlvopt_unknown() (no Mobile IPv6 home address option among the destination options)
-          if (disallowUnknowns) return `ip6_parse_tlv: unknown option ${t} (${cntKey.slice(9)} < 0)`;
+          if (disallowUnknowns) return `ip6_parse_tlv: unknown option ${t} (${cntName} < 0)`;
           const action = t >> 6;
           if (action === 1) return `ip6_tlvopt_unknown: unknown option ${t}`;
           if (action === 2 || (action === 3 && d[nh + 24] !== 0xff)) {
@@ -262,7 +265,7 @@ export class NodeStack implements Stack {
    * ICMP_PROT_UNREACH) or icmpv6_send(ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR)
    * pointing at the next-header field that named it (IP6CB(skb)->nhoff).
    */
-  private otherProtocol(pf: number, pkt: Packet, dev: Link, proto: number, ctx: PathCtx): TransportResult {
+  private otherProtocol(pf: number, pkt: Packet, dev: Link, proto: number, nhoff: number, ctx: PathCtx): TransportResult {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const v4 = pf === NFPROTO_IPV4;
@@ -278,7 +281,7 @@ export class NodeStack implements Stack {
     if (raw) return { socket: raw.text, note: `protocol ${proto}: no handler in the kernel (${handlers.file}): the raw socket takes it` };
     if (this.answers(ctx)) {
       if (v4) icmpSend(this.env, pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0, dev, ctx);
-      else icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, nextHeaderOffset(d, nh, proto), dev, dev, ctx);
+      else icmp6Send(this.env, pkt, ICMPV6_PARAMPROB, ICMPV6_UNK_NEXTHDR, nhoff, dev, dev, ctx);
     }
     return { socket: undefined, note: `protocol ${proto}: no handler in the kernel (${handlers.file}) and no raw socket` };
   }
@@ -443,21 +446,19 @@ export class NodeStack implements Stack {
   }
 }
 
-/**
- * IP6CB(skb)->nhoff once the extension headers the kernel handles (hop-by-hop
- * first, routing, destination options, fragment) are passed: the offset, from
- * the IPv6 header, of the next-header field that names `proto`.
- */
-function nextHeaderOffset(d: Uint8Array, nh: number, proto: number): number {
-  let at = nh + 6;
-  let next = d[at]!;
-  let start = nh + 40;
-  for (let hops = 0; next !== proto && hops < 16; hops++) {
-    if (!(next === 0 ? hops === 0 : next === 43 || next === 60 || next === 44)) break;
-    at = start;
-    const len = next === 44 ? 8 : (d[start + 1]! + 1) * 8;
-    next = d[start]!;
-    start += len;
-  }
-  return at - nh;
+/** The limits of ip6_parse_tlv() (net.ipv6.max_{hbh,dst}_opts_{number,length}; read once: a snapshot's sysctls do not change). */
+interface TlvLimits {
+  readonly hbhCount: number;
+  readonly hbhLen: number;
+  readonly dstCount: number;
+  readonly dstLen: number;
+}
+
+function tlvLimits(node: Node): TlvLimits {
+  const v = (key: string, dflt: number) => {
+    const n = node.sysctl.num(key);
+    return Number.isFinite(n) ? n : dflt;
+  };
+  // IP6_DEFAULT_MAX_{HBH,DST}_OPTS_CNT 8, the lengths INT_MAX
+  return { hbhCount: v('net.ipv6.max_hbh_opts_number', 8), hbhLen: v('net.ipv6.max_hbh_length', 0x7fffffff), dstCount: v('net.ipv6.max_dst_opts_number', 8), dstLen: v('net.ipv6.max_dst_opts_length', 0x7fffffff) };
 }

@@ -290,7 +290,8 @@ export type XfrmRouting = 'flow' | 'me-harder' | 'icmp';
 /** The result of the input route (skb_dst after ip_route_input_noref / ip6_route_input). */
 export type InputRoute =
   | { kind: 'local'; cast: Cast }
-  | { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect?: number }
+  /** redirect: IPv4's IPSKB_DOREDIRECT target (-1: none); gateway6: an IPv6 route's rt6i_gateway (the redirect's target) */
+  | { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect?: number; gateway6?: Uint32Array }
   /** errno: dst.error of a reject route (ip_error / ip6_pkt_discard answer it); 0 when nothing answers. */
   | { kind: 'drop'; fate: Fate; errno?: number };
 

@@ -16,7 +16,7 @@
 import type { Node, Link, Address } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
 import { newXfrmFlow, xfrmFlow4, xfrmFlow4At, type XfrmPolicies } from '../route/xfrm.js';
-import { formatIPv4, maskWord, type IpAddr } from '../route/addr.js';
+import { formatIPv4, prefixMatch, type IpAddr } from '../route/addr.js';
 import {
   RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_TABLE_LOCAL, type FibResult,
 } from '../route/types.js';
@@ -403,10 +403,7 @@ export class Ipv4Route {
   /** inet_addr_onlink(in_dev, a, b): an address of `dev` whose prefix holds `a` and `b` (b 0: any). */
   private inetAddrOnlink(dev: string, a: number, b: number): boolean {
     for (const x of this.node.addresses) {
-      if (x.family !== 4 || x.dev !== dev) continue;
-      const mask = maskWord(x.prefixlen, 0);
-      const net = x.local.w[0]! & mask;
-      if ((a & mask) === net && (b === 0 || (b & mask) === net)) return true;
+      if (x.family === 4 && x.dev === dev && prefixMatch([a], x.local.w, x.prefixlen) && (b === 0 || prefixMatch([b], x.local.w, x.prefixlen))) return true;
     }
     return false;
   }

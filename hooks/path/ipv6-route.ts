@@ -108,7 +108,7 @@ export class Ipv6Route {
     }
     const gw = res.gateway && res.gateway.family === 6 ? formatIPv6(res.gateway.w) : undefined;
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
-    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: this.node.links.get(res.dev)?.mtu ?? 1500 };
+    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: this.node.links.get(res.dev)?.mtu ?? 1500, gateway6: res.gateway && res.gateway.family === 6 ? res.gateway.w : undefined };
   }
 
   /**

@@ -36,7 +36,7 @@
  * neighbour discovery of the node itself.
  */
 import type { Link, Node } from '../snapshot/node.js';
-import { formatIPv6, parseIPv6 } from '../route/addr.js';
+import { formatIPv6 } from '../route/addr.js';
 import {
   M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, SK_ASSIGNED,
 } from '../../vm/layout.js';
@@ -71,7 +71,7 @@ const mcScope = (w: Uint32Array) => (w[0]! >>> 16) & 0x0f;
 const isAny = (w: Uint32Array) => (w[0]! | w[1]! | w[2]! | w[3]!) === 0;
 export const isLoopback = (w: Uint32Array) => (w[0]! | w[1]! | w[2]!) === 0 && w[3] === 1;
 /** fe80::/10 (IPV6_ADDR_LINKLOCAL). */
-export const isLinkLocal = (w: Uint32Array) => w[0]! >>> 22 === 0x3fa;
+export const isLinkLocal = (w: ArrayLike<number>) => w[0]! >>> 22 === 0x3fa;
 
 /** Whether the packet carries a fragment header that makes it a fragment (offset or MF set). */
 export function isFragment6(pkt: Packet): boolean {
@@ -157,7 +157,7 @@ export function ip6OutputCheck(node: Node, out: Link): Fate | undefined {
 }
 
 /** ip6_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
-export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; gateway?: string }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
+export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; gateway6?: Uint32Array }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
   const d = pkt.data;
   const nh = m[M_NHOFF]!;
@@ -193,8 +193,7 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
     }
   } else if (ctx.stack) {
     // out the device it came in on: a redirect naming the gateway (RTF_GATEWAY) or the destination; the packet is still forwarded
-    const gw = rt.gateway !== undefined ? parseIPv6(rt.gateway) : undefined;
-    ctx.stack.redirect6(pkt, dev, gw ?? words(d, nh + 24), ctx);
+    ctx.stack.redirect6(pkt, dev, rt.gateway6 ?? words(d, nh + 24), ctx);
   }
   const mtu = Math.max(IPV6_MIN_MTU, out.mtu);
   const len = m[M_LEN]!;
