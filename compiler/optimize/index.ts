@@ -25,7 +25,7 @@ import type { PortsData, TcpData } from '../../ext/match/tcpudp.js';
 import {
   CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
   CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,
-  CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_SIZE, CLS_USED,
+  CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_USED,
 } from '../../vm/expr/classify.js';
 import { Words } from '../../vm/words.js';
 
@@ -380,6 +380,59 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
   return { key, starts: kept, rows };
 }
 
+/** A ranked field: the union of the blocks' starts on it and, per union interval and block, the block's interval. */
+interface Ranks {
+  key: number;
+  starts: Uint32Array;
+  /** starts.length × ceil(nblocks / 2) words, two 16-bit ranks a word (vm/expr/classify.ts CLS_RANKS). */
+  ranks: Int32Array;
+}
+
+/**
+ * The ranks of the fields worth them: each ranked field saves a binary
+ * search per block searched (past the first) for one of the union per
+ * packet. Fields with the most intervals per block gain most and go first;
+ * a field is ranked only while the ranks stay within `budget` words, so they
+ * never more than double the classifier (a union of n points costs n ×
+ * nblocks / 2 words, which would grow with the square of a long run).
+ */
+function rankTables(blocks: FieldTable[][], keys: number[], budget: number): Ranks[] {
+  const nb = blocks.length;
+  const half = (nb + 1) >>> 1;
+  const cands = keys.map((key) => {
+    const tables = blocks.map((fields) => fields.find((t) => t.key === key));
+    let points = 0;
+    for (const t of tables) if (t) points += t.starts.length;
+    return { key, tables, points };
+  });
+  cands.sort((x, y) => y.points - x.points || x.key - y.key);
+  const out: Ranks[] = [];
+  for (const { key, tables, points } of cands) {
+    // the union, sorted numerically, duplicates dropped
+    const all = new Uint32Array(points);
+    let n = 0;
+    for (const t of tables) if (t) for (const v of t.starts) all[n++] = v;
+    all.sort();
+    let nu = 0;
+    for (let i = 0; i < n; i++) if (i === 0 || all[i] !== all[nu - 1]) all[nu++] = all[i]!;
+    if (nu * half > budget) continue;
+    budget -= nu * half;
+    const starts = all.slice(0, nu);
+    const ranks = new Int32Array(nu * half);
+    tables.forEach((t, b) => {
+      if (!t) return;
+      if (t.starts.length > 0xffff) throw new RangeError(`classifier block of ${t.starts.length} intervals`);
+      const shift = (b & 1) << 4;
+      for (let u = 0, j = 0; u < nu; u++) {
+        while (j + 1 < t.starts.length && t.starts[j + 1]! <= starts[u]!) j++;
+        ranks[u * half + (b >>> 1)]! |= j << shift;
+      }
+    });
+    out.push({ key, starts, ranks });
+  }
+  return out;
+}
+
 /**
  * The classifier data (vm/expr/classify.ts layout) of a run of rules whose
  * first rule has Program rule index `firstRule`, in blocks of `blockSize`
@@ -436,7 +489,9 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
 
   // the data's size is known: one exact buffer, no growing copies (the tables of a long run are megabytes)
   const tablesWords = (fields: FieldTable[]): number => fields.reduce((a, f) => a + CLS_FLD_WORDS + f.starts.length + f.rows.length, 0);
-  const size = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary);
+  const base = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary);
+  const ranked = nb > 1 && summary.length ? rankTables(blocks, summary.map((f) => f.key), base) : [];
+  const size = base + (ranked.length ? 1 + ranked.reduce((a, r) => a + CLS_RK_WORDS + r.starts.length + r.ranks.length, 0) : 0);
   const out = new Words(size);
   out.fill(0, CLS_HDR_WORDS);
   out.set(CLS_NRULES, n);
@@ -478,6 +533,21 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
     out.set(at + 3, fieldTables(fields));
   });
   out.set(CLS_SUMS, summary.length ? fieldTables(summary) : 0);
+  if (ranked.length) {
+    const rl = out.length;
+    out.set(CLS_RANKS, rl);
+    out.push(ranked.length);
+    out.fill(0, ranked.length * CLS_RK_WORDS);
+    ranked.forEach((r, i) => {
+      const e = rl + 1 + i * CLS_RK_WORDS;
+      out.set(e, r.key);
+      out.set(e + 1, r.starts.length);
+      out.set(e + 2, out.length);
+      for (const v of r.starts) out.push((v ^ 0x80000000) | 0);
+      out.set(e + 3, out.length);
+      out.append(r.ranks);
+    });
+  }
   out.set(CLS_SIZE, out.length);
   if (out.length !== size) throw new Error(`classifier: ${out.length} words written, ${size} expected`);
   return out.take();

@@ -11,7 +11,7 @@ import { disasm } from '../../vm/disasm.js';
 import { validate } from '../../vm/validate.js';
 import { VmError, type Program } from '../../vm/program.js';
 import { vmTable } from '../../engine/vm-table.js';
-import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_NSUM, CLS_PCS, CLS_SIZE, CLS_SUMS } from '../../vm/expr/classify.js';
+import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_NBLOCKS, CLS_NSUM, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_SUMS } from '../../vm/expr/classify.js';
 import { Op, Rec } from '../../vm/opcodes.js';
 import { classifiers, optPacketOf, type OptPacket } from './gen.js';
 
@@ -117,6 +117,37 @@ describe('validator', () => {
     refuses(/field 99 not computed/, () => (pool[fd] = 99));
     refuses(/field table out of range/, () => (pool[bt + 2] = 1000 / CLS_FLD_WORDS));
   });
+  it('refuses a rank list out of range, unsorted union starts and ranks past a block\'s intervals', () => {
+    // blocks of 8 rules: five blocks, a summary and ranks
+    const p = compileTable(parseRestore(table(simple(40))), 'filter', { optimize: 1, classifierBlock: 8 }).program;
+    const q = p.pool;
+    const hh = p.code[classifyAt(p) + CLS_HEADER]!;
+    expect(q[hh + CLS_NBLOCKS]).toBe(5);
+    const rl = hh + q[hh + CLS_RANKS]!;
+    expect(q[rl]).toBeGreaterThan(0);
+    const check = (why: RegExp, change: () => void): void => {
+      const save = q.slice();
+      change();
+      try {
+        expect(() => validate(p)).toThrow(why);
+      } finally {
+        q.set(save);
+      }
+      validate(p);
+    };
+    const e = rl + 1;
+    const st = hh + q[e + 2]!;
+    const rt = hh + q[e + 3]!;
+    check(/rank list out of range/, () => (q[hh + CLS_RANKS] = q[hh + CLS_SIZE]!));
+    check(/rank list out of range/, () => (q[rl] = 99));
+    check(/ranks of field 99 not computed/, () => (q[e] = 99));
+    check(/ranks of field \d+ out of range/, () => (q[e + 1] = q[hh + CLS_SIZE]!));
+    check(/starts not increasing/, () => (q[st + 2] = q[st + 1]!));
+    check(/do not start at 0/, () => (q[st] = 0));
+    check(/rank of block 1 on field \d+ past its intervals/, () => (q[rt] = q[rt]! | (0xffff << 16)));
+    check(/ranks without a block summary/, () => (q[hh + CLS_NSUM] = 0));
+    expect(CLS_RK_WORDS).toBe(4);
+  });
 });
 
 describe('packet path', () => {
@@ -163,6 +194,17 @@ describe('block summary of a long run', () => {
     // the source key alone has a point per rule and one after it: grouped
     const src = Array.from({ length: nsum }, (_, f) => prog.pool[h + prog.pool[h + CLS_SUMS]! + f * CLS_FLD_WORDS + 1]!);
     expect(Math.max(...src)).toBeLessThan(n);
+  });
+  it('ranks the fields within the classifier\'s own size', () => {
+    const prog = opt.compiled.program;
+    const h = prog.code[classifyAt(prog) + CLS_HEADER]!;
+    const rl = prog.pool[h + CLS_RANKS]!;
+    // 600 blocks: a union of about 1,200 points costs 360,000 words a field, more than the rest of the data
+    const size = prog.pool[h + CLS_SIZE]!;
+    const ranked = rl === 0 ? 0 : size - rl;
+    expect(ranked).toBeLessThanOrEqual(rl === 0 ? 0 : rl);
+    // the small fields (protocol) still fit
+    expect(rl === 0 ? 0 : prog.pool[h + rl]!).toBeGreaterThan(0);
   });
   it('still lands where linear evaluation lands', () => {
     const ip = (i: number) => `10.0.${i >> 8}.${i & 255}`;

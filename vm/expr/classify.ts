@@ -41,6 +41,14 @@
  *                 have a bit per block, set when some rule of the block may
  *                 match a key in the interval on that field alone; none for
  *                 a single block
+ *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block):
+ *                 [m, then m entries of CLS_RK_WORDS: field id, intervals, starts
+ *                 offset, ranks offset]. Per ranked field, the starts of the union
+ *                 of every block's intervals on that field, and for each union
+ *                 interval u and block b the index of the block's own interval
+ *                 holding it (16 bits: word u * ceil(nblocks / 2) + (b >> 1), the
+ *                 high half for odd b). One search of the union per packet then
+ *                 stands for a search per block searched.
  *   field table, CLS_FLD_WORDS per field: [field id, intervals, starts offset, rows offset]
  *   starts: intervals words, strictly increasing, the first = INT32_MIN: interval
  *           starts of the key, stored as `value ^ 0x80000000` so that a signed
@@ -49,8 +57,10 @@
  *           match a key in that interval
  *
  * Per packet: the keys; per summary field a binary search, the AND of the
- * block rows; for each block left, in order, per field of the block a binary
- * search and the AND of the rule rows: its first set bit is the rule.
+ * block rows; per ranked field a binary search of the union; for each block
+ * left, in order, per field of the block its interval (the rank, or a binary
+ * search of the block's own starts) and the AND of the rule rows: its first
+ * set bit is the rule.
  *
  * Keys (field ids): address words of the source (CLS_K_SRC + 0..3) and the
  * destination (CLS_K_DST + 0..3), big-endian u32 each; the layer-4 protocol
@@ -87,7 +97,9 @@ export const CLS_SIZE = 10;
 export const CLS_BLKSZ = 11;
 export const CLS_NSUM = 12;
 export const CLS_SUMS = 13;
-export const CLS_HDR_WORDS = 14;
+export const CLS_RANKS = 14;
+export const CLS_HDR_WORDS = 15;
+export const CLS_RK_WORDS = 4;
 
 export const CLS_F_V6 = 1;
 export const CLS_F_TCP = 2;
@@ -205,7 +217,41 @@ export function validateClassify(prog: Program, code: Int32Array, pc: number): s
   }
   const nsum = pool[h + CLS_NSUM]!;
   if (nsum !== 0 && nb < 2) return 'classify: a summary over one block';
-  return validateFields(pool, h, size, used, nsum, pool[h + CLS_SUMS]!, nb, 'summary');
+  return validateFields(pool, h, size, used, nsum, pool[h + CLS_SUMS]!, nb, 'summary') ?? validateRanks(pool, h, size, used, nb, at);
+}
+
+/** The rank list (CLS_RANKS): union starts sorted, every rank inside its block's own intervals of the field. */
+function validateRanks(pool: Int32Array, h: number, size: number, used: number, nb: number, blocks: number): string | null {
+  const rk = pool[h + CLS_RANKS]!;
+  if (rk === 0) return null;
+  if (nb < 2 || pool[h + CLS_NSUM] === 0) return 'classify: ranks without a block summary';
+  if (rk < CLS_HDR_WORDS || rk >= size) return 'classify: rank list out of range';
+  const m = pool[h + rk]!;
+  if (m < 1 || m > CLS_NKEYS || rk + 1 + m * CLS_RK_WORDS > size) return 'classify: rank list out of range';
+  const half = (nb + 1) >>> 1;
+  let seen = 0;
+  for (let e = h + rk + 1, i = 0; i < m; i++, e += CLS_RK_WORDS) {
+    const k = pool[e]!;
+    const n = pool[e + 1]!;
+    const st = pool[e + 2]!;
+    const rt = pool[e + 3]!;
+    if (k < 0 || k >= CLS_NKEYS || (used & (1 << k)) === 0 || (seen & (1 << k)) !== 0) return `classify: ranks of field ${k} not computed or twice`;
+    seen |= 1 << k;
+    if (n < 1 || st < CLS_HDR_WORDS || st + n > size || rt < CLS_HDR_WORDS || rt + n * half > size) return `classify: ranks of field ${k} out of range`;
+    if (pool[h + st] !== -0x80000000) return `classify: ranks of field ${k} do not start at 0`;
+    for (let u = 1; u < n; u++) if (pool[h + st + u]! <= pool[h + st + u - 1]!) return `classify: ranks of field ${k} starts not increasing`;
+    for (let b = 0; b < nb; b++) {
+      // the intervals of block b on field k (0: the block does not test it, its ranks are 0)
+      const bt = h + blocks + b * CLS_BLK_WORDS;
+      let count = 1;
+      for (let f = 0, fd = h + pool[bt + 3]!; f < pool[bt + 2]!; f++, fd += CLS_FLD_WORDS) if (pool[fd] === k) count = pool[fd + 1]!;
+      for (let u = 0; u < n; u++) {
+        const w = pool[h + rt + u * half + (b >>> 1)]!;
+        if (((b & 1) !== 0 ? w >>> 16 : w & 0xffff) >= count) return `classify: rank of block ${b} on field ${k} past its intervals`;
+      }
+    }
+  }
+  return null;
 }
 
 /** A field table of `nf` fields at h + ft whose rows have `bits` bits. */
@@ -248,40 +294,72 @@ export function disasmClassify(prog: Program, code: Int32Array, pc: number): str
   return `set __cls${code[pc + CLS_ID]} rules ${pos}-${pos + pool[h + CLS_NRULES]! - 1} `;
 }
 
-// Per-packet scratch: the keys (biased), the row offsets of one block's and of the summary's fields.
+// Per-packet scratch: the keys (biased), the row offsets of one block's and of the summary's fields,
+// and per ranked field the pool offset of the ranks of the union interval holding its key.
 const keys = new Int32Array(CLS_NKEYS);
 const rowAt = new Int32Array(CLS_NKEYS);
 const sumAt = new Int32Array(CLS_NKEYS);
+const rankAt = new Int32Array(CLS_NKEYS);
 
-/** For each of the `nf` fields at `fd`: the offset of the row of the interval holding its key, into `out`. */
-function rowsOf(pool: Int32Array, h: number, fd: number, nf: number, words: number, out: Int32Array): void {
+/** The index of the last of the `n` starts at `st` that is ≤ `key` (starts[0] is the minimum). */
+function intervalOf(pool: Int32Array, st: number, n: number, key: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (pool[st + mid]! <= key) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * For each of the `nf` fields at `fd`: the offset of the row of the interval
+ * holding its key, into `out`. A field whose bit is set in `ranked` takes
+ * its interval from the ranks of block `b` (rankAt), the others search.
+ */
+function rowsOf(pool: Int32Array, h: number, fd: number, nf: number, words: number, out: Int32Array, ranked: number, b: number): void {
   for (let f = 0; f < nf; f++, fd += CLS_FLD_WORDS) {
-    // the last interval whose start is ≤ the key (starts[0] is the minimum)
-    const key = keys[pool[fd]!]!;
-    const st = h + pool[fd + 2]!;
-    let lo = 0;
-    let hi = pool[fd + 1]! - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (pool[st + mid]! <= key) lo = mid;
-      else hi = mid - 1;
-    }
-    out[f] = h + pool[fd + 3]! + lo * words;
+    const k = pool[fd]!;
+    let i: number;
+    if (((ranked >>> k) & 1) !== 0) {
+      const w = pool[rankAt[k]! + (b >>> 1)]!;
+      i = (b & 1) !== 0 ? w >>> 16 : w & 0xffff;
+    } else i = intervalOf(pool, h + pool[fd + 2]!, pool[fd + 1]!, keys[k]!);
+    out[f] = h + pool[fd + 3]! + i * words;
   }
 }
 
-/** The first rule (index in the run) of the block at `bt` that may match, or -1. */
-function searchBlock(pool: Int32Array, h: number, bt: number): number {
+/** The first rule (index in the run) of block `b`, whose entry is at `bt`, that may match, or -1. */
+function searchBlock(pool: Int32Array, h: number, bt: number, b: number, ranked: number): number {
   const nf = pool[bt + 2]!;
   if (nf === 0) return pool[bt]!;
   const words = (pool[bt + 1]! + 31) >>> 5;
-  rowsOf(pool, h, h + pool[bt + 3]!, nf, words, rowAt);
+  rowsOf(pool, h, h + pool[bt + 3]!, nf, words, rowAt, ranked, b);
   for (let w = 0; w < words; w++) {
     let acc = -1;
     for (let f = 0; f < nf && acc !== 0; f++) acc &= pool[rowAt[f]! + w]!;
     if (acc !== 0) return pool[bt]! + (w << 5) + 31 - Math.clz32(acc & -acc);
   }
   return -1;
+}
+
+/**
+ * Searches the union starts of every ranked field of the classifier at `h`
+ * and sets its rankAt; returns the ranked fields as a bit per field id.
+ */
+function rankKeys(pool: Int32Array, h: number, nb: number): number {
+  const rk = pool[h + CLS_RANKS]!;
+  if (rk === 0) return 0;
+  const m = pool[h + rk]!;
+  const half = (nb + 1) >>> 1;
+  let ranked = 0;
+  for (let e = h + rk + 1, i = 0; i < m; i++, e += CLS_RK_WORDS) {
+    const k = pool[e]!;
+    rankAt[k] = h + pool[e + 3]! + intervalOf(pool, h + pool[e + 2]!, pool[e + 1]!, keys[k]!) * half;
+    ranked |= 1 << k;
+  }
+  return ranked;
 }
 
 const BIAS = -0x80000000;
@@ -368,18 +446,22 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   const nsum = pool[h + CLS_NSUM]!;
   let found = -1;
   if (nsum === 0) {
-    for (let b = 0; b < nb && found < 0; b++) found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS);
+    for (let b = 0; b < nb && found < 0; b++) found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, 0);
   } else {
     // the blocks every summary field allows, in order
     const words = (nb + 31) >>> 5;
-    rowsOf(pool, h, h + pool[h + CLS_SUMS]!, nsum, words, sumAt);
+    rowsOf(pool, h, h + pool[h + CLS_SUMS]!, nsum, words, sumAt, 0, 0);
+    // the first block searches its own starts; the union searches once a second block is left to search
+    let ranked = -1;
     for (let w = 0; w < words && found < 0; w++) {
       let m = -1;
       for (let f = 0; f < nsum && m !== 0; f++) m &= pool[sumAt[f]! + w]!;
       while (m !== 0 && found < 0) {
         const low = m & -m;
         m ^= low;
-        found = searchBlock(pool, h, blocks + ((w << 5) + 31 - Math.clz32(low)) * CLS_BLK_WORDS);
+        const b = (w << 5) + 31 - Math.clz32(low);
+        found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, ranked < 0 ? 0 : ranked);
+        if (ranked < 0) ranked = found < 0 ? rankKeys(pool, h, nb) : 0;
       }
     }
   }
