@@ -386,6 +386,8 @@ interface Ranks {
   starts: Uint32Array;
   /** starts.length × ceil(nblocks / 2) words, two 16-bit ranks a word (vm/expr/classify.ts CLS_RANKS). */
   ranks: Int32Array;
+  /** Per union interval, the summary's interval holding it. */
+  summary: Int32Array;
 }
 
 /**
@@ -396,10 +398,10 @@ interface Ranks {
  * never more than double the classifier (a union of n points costs n ×
  * nblocks / 2 words, which would grow with the square of a long run).
  */
-function rankTables(blocks: FieldTable[][], keys: number[], budget: number): Ranks[] {
+function rankTables(blocks: FieldTable[][], summary: FieldTable[], budget: number): Ranks[] {
   const nb = blocks.length;
   const half = (nb + 1) >>> 1;
-  const cands = keys.map((key) => {
+  const cands = summary.map(({ key }) => {
     const tables = blocks.map((fields) => fields.find((t) => t.key === key));
     let points = 0;
     for (const t of tables) if (t) points += t.starts.length;
@@ -415,8 +417,8 @@ function rankTables(blocks: FieldTable[][], keys: number[], budget: number): Ran
     all.sort();
     let nu = 0;
     for (let i = 0; i < n; i++) if (i === 0 || all[i] !== all[nu - 1]) all[nu++] = all[i]!;
-    if (nu * half > budget) continue;
-    budget -= nu * half;
+    if (nu * (half + 1) > budget) continue;
+    budget -= nu * (half + 1);
     const starts = all.slice(0, nu);
     const ranks = new Int32Array(nu * half);
     tables.forEach((t, b) => {
@@ -428,7 +430,14 @@ function rankTables(blocks: FieldTable[][], keys: number[], budget: number): Ran
         ranks[u * half + (b >>> 1)]! |= j << shift;
       }
     });
-    out.push({ key, starts, ranks });
+    // the summary's starts are starts of some block on the key, so each union interval lies in one of its intervals
+    const sum = summary.find((t) => t.key === key)!.starts;
+    const map = new Int32Array(nu);
+    for (let u = 0, j = 0; u < nu; u++) {
+      while (j + 1 < sum.length && sum[j + 1]! <= starts[u]!) j++;
+      map[u] = j;
+    }
+    out.push({ key, starts, ranks, summary: map });
   }
   return out;
 }
@@ -490,8 +499,8 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   // the data's size is known: one exact buffer, no growing copies (the tables of a long run are megabytes)
   const tablesWords = (fields: FieldTable[]): number => fields.reduce((a, f) => a + CLS_FLD_WORDS + f.starts.length + f.rows.length, 0);
   const base = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary);
-  const ranked = nb > 1 && summary.length ? rankTables(blocks, summary.map((f) => f.key), base) : [];
-  const size = base + (ranked.length ? 1 + ranked.reduce((a, r) => a + CLS_RK_WORDS + r.starts.length + r.ranks.length, 0) : 0);
+  const ranked = nb > 1 && summary.length ? rankTables(blocks, summary, base) : [];
+  const size = base + (ranked.length ? 1 + ranked.reduce((a, r) => a + CLS_RK_WORDS + 2 * r.starts.length + r.ranks.length, 0) : 0);
   const out = new Words(size);
   out.fill(0, CLS_HDR_WORDS);
   out.set(CLS_NRULES, n);
@@ -546,6 +555,8 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
       for (const v of r.starts) out.push((v ^ 0x80000000) | 0);
       out.set(e + 3, out.length);
       out.append(r.ranks);
+      out.set(e + 4, out.length);
+      out.append(r.summary);
     });
   }
   out.set(CLS_SIZE, out.length);

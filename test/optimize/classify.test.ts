@@ -117,7 +117,7 @@ describe('validator', () => {
     refuses(/field 99 not computed/, () => (pool[fd] = 99));
     refuses(/field table out of range/, () => (pool[bt + 2] = 1000 / CLS_FLD_WORDS));
   });
-  it('refuses a rank list out of range, unsorted union starts and ranks past a block\'s intervals', () => {
+  it('refuses a rank list out of range, unsorted union starts, ranks past a block\'s intervals and a summary map past the summary\'s', () => {
     // blocks of 8 rules: five blocks, a summary and ranks
     const p = compileTable(parseRestore(table(simple(40))), 'filter', { optimize: 1, classifierBlock: 8 }).program;
     const q = p.pool;
@@ -146,7 +146,8 @@ describe('validator', () => {
     check(/do not start at 0/, () => (q[st] = 0));
     check(/rank of block 1 on field \d+ past its intervals/, () => (q[rt] = q[rt]! | (0xffff << 16)));
     check(/ranks without a block summary/, () => (q[hh + CLS_NSUM] = 0));
-    expect(CLS_RK_WORDS).toBe(4);
+    check(/summary map of field \d+ past the summary's intervals/, () => (q[hh + q[e + 4]!] = 1 << 20));
+    expect(CLS_RK_WORDS).toBe(5);
   });
 });
 

@@ -43,12 +43,14 @@
  *                 a single block
  *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block):
  *                 [m, then m entries of CLS_RK_WORDS: field id, intervals, starts
- *                 offset, ranks offset]. Per ranked field, the starts of the union
- *                 of every block's intervals on that field, and for each union
+ *                 offset, ranks offset, summary map offset]. Per ranked field,
+ *                 the starts of the union of every block's intervals on that
+ *                 field (the summary's starts are among them); for each union
  *                 interval u and block b the index of the block's own interval
  *                 holding it (16 bits: word u * ceil(nblocks / 2) + (b >> 1), the
- *                 high half for odd b). One search of the union per packet then
- *                 stands for a search per block searched.
+ *                 high half for odd b); and for each u the summary's interval
+ *                 holding it (one word). One search of the union per packet then
+ *                 stands for the summary's search and a search per block.
  *   field table, CLS_FLD_WORDS per field: [field id, intervals, starts offset, rows offset]
  *   starts: intervals words, strictly increasing, the first = INT32_MIN: interval
  *           starts of the key, stored as `value ^ 0x80000000` so that a signed
@@ -56,11 +58,11 @@
  *   rows:   intervals × ceil(rules / 32) words; bit r of a row = block rule r may
  *           match a key in that interval
  *
- * Per packet: the keys; per summary field a binary search, the AND of the
- * block rows; per ranked field a binary search of the union; for each block
- * left, in order, per field of the block its interval (the rank, or a binary
- * search of the block's own starts) and the AND of the rule rows: its first
- * set bit is the rule.
+ * Per packet: the keys; per ranked field a binary search of the union; per
+ * summary field its interval (through the union's, or a binary search), the
+ * AND of the block rows; for each block left, in order, per field of the
+ * block its interval (the rank, or a binary search of the block's own
+ * starts) and the AND of the rule rows: its first set bit is the rule.
  *
  * Keys (field ids): address words of the source (CLS_K_SRC + 0..3) and the
  * destination (CLS_K_DST + 0..3), big-endian u32 each; the layer-4 protocol
@@ -99,7 +101,7 @@ export const CLS_NSUM = 12;
 export const CLS_SUMS = 13;
 export const CLS_RANKS = 14;
 export const CLS_HDR_WORDS = 15;
-export const CLS_RK_WORDS = 4;
+export const CLS_RK_WORDS = 5;
 
 export const CLS_F_V6 = 1;
 export const CLS_F_TCP = 2;
@@ -237,9 +239,17 @@ function validateRanks(pool: Int32Array, h: number, size: number, used: number, 
     const rt = pool[e + 3]!;
     if (k < 0 || k >= CLS_NKEYS || (used & (1 << k)) === 0 || (seen & (1 << k)) !== 0) return `classify: ranks of field ${k} not computed or twice`;
     seen |= 1 << k;
-    if (n < 1 || st < CLS_HDR_WORDS || st + n > size || rt < CLS_HDR_WORDS || rt + n * half > size) return `classify: ranks of field ${k} out of range`;
+    const sm = pool[e + 4]!;
+    if (n < 1 || st < CLS_HDR_WORDS || st + n > size || rt < CLS_HDR_WORDS || rt + n * half > size || sm < CLS_HDR_WORDS || sm + n > size) return `classify: ranks of field ${k} out of range`;
     if (pool[h + st] !== -0x80000000) return `classify: ranks of field ${k} do not start at 0`;
     for (let u = 1; u < n; u++) if (pool[h + st + u]! <= pool[h + st + u - 1]!) return `classify: ranks of field ${k} starts not increasing`;
+    // the summary map: inside the summary's intervals of the field
+    let sumCount = 0;
+    for (let f = 0, fd = h + pool[h + CLS_SUMS]!; f < pool[h + CLS_NSUM]!; f++, fd += CLS_FLD_WORDS) if (pool[fd] === k) sumCount = pool[fd + 1]!;
+    for (let u = 0; u < n; u++) {
+      const i = pool[h + sm + u]!;
+      if (i < 0 || i >= sumCount) return `classify: summary map of field ${k} past the summary's intervals`;
+    }
     for (let b = 0; b < nb; b++) {
       // the intervals of block b on field k (0: the block does not test it, its ranks are 0)
       const bt = h + blocks + b * CLS_BLK_WORDS;
@@ -300,6 +310,7 @@ const keys = new Int32Array(CLS_NKEYS);
 const rowAt = new Int32Array(CLS_NKEYS);
 const sumAt = new Int32Array(CLS_NKEYS);
 const rankAt = new Int32Array(CLS_NKEYS);
+const sumIdx = new Int32Array(CLS_NKEYS);
 
 /** The index of the last of the `n` starts at `st` that is ≤ `key` (starts[0] is the minimum). */
 function intervalOf(pool: Int32Array, st: number, n: number, key: number): number {
@@ -316,16 +327,19 @@ function intervalOf(pool: Int32Array, st: number, n: number, key: number): numbe
 /**
  * For each of the `nf` fields at `fd`: the offset of the row of the interval
  * holding its key, into `out`. A field whose bit is set in `ranked` takes
- * its interval from the ranks of block `b` (rankAt), the others search.
+ * its interval from `b`'s ranks (rankAt) or, for the summary (`b` < 0), from
+ * the summary map (sumIdx); the others search.
  */
 function rowsOf(pool: Int32Array, h: number, fd: number, nf: number, words: number, out: Int32Array, ranked: number, b: number): void {
   for (let f = 0; f < nf; f++, fd += CLS_FLD_WORDS) {
     const k = pool[fd]!;
     let i: number;
-    if (((ranked >>> k) & 1) !== 0) {
+    if (((ranked >>> k) & 1) === 0) i = intervalOf(pool, h + pool[fd + 2]!, pool[fd + 1]!, keys[k]!);
+    else if (b < 0) i = sumIdx[k]!;
+    else {
       const w = pool[rankAt[k]! + (b >>> 1)]!;
       i = (b & 1) !== 0 ? w >>> 16 : w & 0xffff;
-    } else i = intervalOf(pool, h + pool[fd + 2]!, pool[fd + 1]!, keys[k]!);
+    }
     out[f] = h + pool[fd + 3]! + i * words;
   }
 }
@@ -356,7 +370,9 @@ function rankKeys(pool: Int32Array, h: number, nb: number): number {
   let ranked = 0;
   for (let e = h + rk + 1, i = 0; i < m; i++, e += CLS_RK_WORDS) {
     const k = pool[e]!;
-    rankAt[k] = h + pool[e + 3]! + intervalOf(pool, h + pool[e + 2]!, pool[e + 1]!, keys[k]!) * half;
+    const u = intervalOf(pool, h + pool[e + 2]!, pool[e + 1]!, keys[k]!);
+    rankAt[k] = h + pool[e + 3]! + u * half;
+    sumIdx[k] = pool[h + pool[e + 4]! + u]!;
     ranked |= 1 << k;
   }
   return ranked;
@@ -450,9 +466,8 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   } else {
     // the blocks every summary field allows, in order
     const words = (nb + 31) >>> 5;
-    rowsOf(pool, h, h + pool[h + CLS_SUMS]!, nsum, words, sumAt, 0, 0);
-    // the first block searches its own starts; the union searches once a second block is left to search
-    let ranked = -1;
+    const ranked = rankKeys(pool, h, nb);
+    rowsOf(pool, h, h + pool[h + CLS_SUMS]!, nsum, words, sumAt, ranked, -1);
     for (let w = 0; w < words && found < 0; w++) {
       let m = -1;
       for (let f = 0; f < nsum && m !== 0; f++) m &= pool[sumAt[f]! + w]!;
@@ -460,8 +475,7 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
         const low = m & -m;
         m ^= low;
         const b = (w << 5) + 31 - Math.clz32(low);
-        found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, ranked < 0 ? 0 : ranked);
-        if (ranked < 0) ranked = found < 0 ? rankKeys(pool, h, nb) : 0;
+        found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, ranked);
       }
     }
   }
