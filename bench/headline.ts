@@ -6,8 +6,9 @@
  *            Linux x_tables and nf_tables (bench/kernel.ts, as root)
  *   acl      the 1,000-rule ClassBench ACL (acl1_1k with its trace): `nfvm
  *            replay` with default options against --engine reference
- *   cb10k    ClassBench acl1 10k (headers synthesised from the filters):
- *            --optimize=1 against --optimize=0
+ *   cb10k    ClassBench acl1, fw1 and ipc1 at 10k rules (headers synthesised
+ *            from the filters; NFVM_BENCH_CB10K picks them): --optimize=1
+ *            against --optimize=0
  *   big      100k-rule save / disasm --optimize=1 (bench/big.ts)
  *
  * Per-frame costs are the slope between captures of F and 2F frames, in the
@@ -83,12 +84,15 @@ export function benchHeadline(): Headline {
   } else {
     const acl = parseFilters(readFileSync(join(CORPUS, 'classbench-lyxocs-ruleSet/acl1_1k'), 'utf8'));
     const aclTrace = parseTrace(readFileSync(join(CORPUS, 'classbench-lyxocs-ruleSet/acl1_1k_trace'), 'utf8'));
-    const cb10k = parseFilters(readFileSync(join(CORPUS, 'classbench-neurocuts/classbench/acl1_10k'), 'utf8'));
     ratios = [
       // one thread on both sides (a capture of 4 MiB or more would start a worker per core, each reading every frame)
       ratio('acl1_1k: --engine reference (A) / default options (B)', filtersToRestore(acl), aclTrace, FRAMES_1K, ['--engine', 'reference', '--workers', '1'], ['--workers', '1']),
-      ratio('acl1_10k: --optimize=0 (A) / --optimize=1 (B)', filtersToRestore(cb10k), synthHeaders(cb10k, 5000, 7), FRAMES_10K, ['--engine', 'vm', '--optimize=0', '--workers', '1'], ['--engine', 'vm', '--optimize=1', '--workers', '1']),
     ];
+    // the three ClassBench seeds at 10k rules: access lists, firewalls (wildcards: several blocks to search), IP chains
+    for (const set of (process.env.NFVM_BENCH_CB10K ?? 'acl1_10k,fw1_10k,ipc1_10k').split(',')) {
+      const cb10k = parseFilters(readFileSync(join(CORPUS, `classbench-neurocuts/classbench/${set}`), 'utf8'));
+      ratios.push(ratio(`${set}: --optimize=0 (A) / --optimize=1 (B)`, filtersToRestore(cb10k), synthHeaders(cb10k, 5000, 7), FRAMES_10K, ['--engine', 'vm', '--optimize=0', '--workers', '1'], ['--engine', 'vm', '--optimize=1', '--workers', '1']));
+    }
   }
   return { chain, kernel, ratios };
 }
