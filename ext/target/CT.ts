@@ -123,6 +123,8 @@ function check(d: CtData, ctx: CheckContext): string | undefined {
     const h = HELPERS[d.helper];
     if (!h || !h[ctx.family].includes(proto)) return `xt_CT: No such helper "${d.helper}"`;
   }
+  // xt_ct_set_timeout(): a protocol first (xt_ct_find_proto: 0 without -p or with ! -p)
+  if (d.timeout && (ctx.rule.invProto || ctx.rule.proto === 0)) return 'xt_CT: You must specify a L4 protocol and not use inversions on it';
   // a cttimeout policy (`nfct timeout add NAME ...`) must exist; checked when the node's policies are known
   if (d.timeout && ctx.objects?.ctTimeouts && !ctx.objects.ctTimeouts.has(d.timeout)) return `xt_CT: No such timeout policy "${d.timeout}"`;
   const protos = d.timeout ? ctx.objects?.ctTimeoutProtos?.get(d.timeout) : undefined;

@@ -863,8 +863,8 @@ export class NfConntrack {
       case IPPROTO_SCTP: return nfConntrackSctpPacket(this, e, pkt, dataoff, ctinfo, hook);
       case IPPROTO_GRE: return nfConntrackGrePacket(this, e, pkt, ctinfo);
       default:
-        // generic_packet()
-        this.nfCtRefreshAcct(e, ctinfo, pkt.meta[M_END]! - pkt.meta[M_NHOFF]!, this.sysctl.genericTimeout);
+        // generic_packet(): the cttimeout policy's one value (a generic tracker's: nf_ct_set_timeout), else the sysctl
+        this.nfCtRefreshAcct(e, ctinfo, pkt.meta[M_END]! - pkt.meta[M_NHOFF]!, this.nfCtTimeoutLookup(e)?.[0] ?? this.sysctl.genericTimeout);
         return NF_ACCEPT;
     }
   }

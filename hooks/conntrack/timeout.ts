@@ -23,9 +23,10 @@
  * 1.4.7 prints every state of TCP, UDP, UDP-Lite, GRE, ICMP and ICMPv6
  * (checked on this kernel) but not SCTP's HEARTBEAT_SENT, so an SCTP policy
  * is kept by name only, and a rule that gives it is refused
- * (cttimeoutUsable); so is a policy of the generic tracker, which the kernel
- * hands to conntracks of any protocol when the rule has no `-p`, their
- * trackers then reading their timeouts past its one value.
+ * (cttimeoutUsable). A policy of the generic tracker (one value) goes only
+ * to rules of a protocol without a tracker of its own: xt_CT refuses a
+ * `--timeout` rule without `-p` (or with `! -p`), and nf_ct_set_timeout()
+ * a policy of another tracker than the rule's protocol's.
  */
 import { NfvmError } from '../../core/errors.js';
 import {
@@ -58,9 +59,10 @@ const LAYOUTS: ReadonlyMap<number, readonly (readonly [string, number])[]> = new
   [17, [['UNREPLIED', 0], ['REPLIED', 1]]],
   [136, [['UNREPLIED', 0], ['REPLIED', 1]]],
   [47, [['UNREPLIED', 0], ['REPLIED', 1]]],
-  // nf_icmp_net.timeout, nf_icmpv6_net.timeout: one value
+  // nf_icmp_net.timeout, nf_icmpv6_net.timeout, nf_generic_net.timeout: one value
   [1, [['TIMEOUT', 0]]],
   [58, [['TIMEOUT', 0]]],
+  [255, [['TIMEOUT', 0]]],
   [132, [
     ['CLOSED', SCTP_CONNTRACK_CLOSED], ['COOKIE_WAIT', SCTP_CONNTRACK_COOKIE_WAIT], ['COOKIE_ECHOED', SCTP_CONNTRACK_COOKIE_ECHOED],
     ['ESTABLISHED', SCTP_CONNTRACK_ESTABLISHED], ['SHUTDOWN_SENT', SCTP_CONNTRACK_SHUTDOWN_SENT], ['SHUTDOWN_RECD', SCTP_CONNTRACK_SHUTDOWN_RECD],
@@ -72,7 +74,6 @@ const LAYOUTS: ReadonlyMap<number, readonly (readonly [string, number])[]> = new
 export function cttimeoutUsable(p: CtTimeoutPolicy): string | undefined {
   const layout = LAYOUTS.get(p.l4num);
   const what = `timeout policy ${p.name} (l3proto ${p.l3num}, l4proto ${p.l4num})`;
-  if (p.l4num === 255) return `${what}: a generic-tracker policy is not modelled (with a rule of every protocol the kernel gives it to conntracks whose trackers read past its one timeout)`;
   if (!layout) return `${what}: no tracker of the model takes this protocol's timeouts`;
   const missing = layout.filter(([n]) => !p.seconds.has(n)).map(([n]) => n);
   if (missing.length) return `${what}: nfct-timeout.txt lacks ${missing.join(', ')}${p.l4num === 132 ? ' (nfct does not print it)' : ''}`;

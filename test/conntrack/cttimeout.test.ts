@@ -3,7 +3,7 @@
  * `nfct list timeout` (conntrack-tools 1.4.7, Linux 6.18) printed it for
  * policies made with `nfct add timeout` (the text below is its output), the
  * policies the model runs and those it refuses (SCTP: nfct does not print
- * HEARTBEAT_SENT; the generic tracker's),
+ * HEARTBEAT_SENT),
  * the jiffies arrays, the errors. What `-j CT --timeout` does with them on
  * the node is compared with the kernel by test/kernel/cttimeout-kernel.test.ts.
  */
@@ -73,12 +73,13 @@ describe('nfct-timeout.txt', () => {
     expect(ps.map((p) => cttimeoutUsable(p) ?? 'ok')).toEqual([
       'ok', 'ok', 'ok',
       'timeout policy s1 (l3proto 2, l4proto 132): nfct-timeout.txt lacks HEARTBEAT_SENT (nfct does not print it)',
-      'timeout policy g (l3proto 2, l4proto 255): a generic-tracker policy is not modelled (with a rule of every protocol the kernel gives it to conntracks whose trackers read past its one timeout)',
+      'ok',
     ]);
     const t = cttimeoutJiffies(ps[0]!, 250);
     expect([t[0], t[TCP_CONNTRACK_SYN_SENT], t[TCP_CONNTRACK_ESTABLISHED], t[TCP_CONNTRACK_CLOSE], t[TCP_CONNTRACK_RETRANS], t[TCP_CONNTRACK_UNACK]]).toEqual([30000, 30000, 25000, 1250, 75000, 75000]);
     expect([...cttimeoutJiffies(ps[1]!, 100)]).toEqual([700, 4000]);
     expect([...cttimeoutJiffies(ps[2]!, 250)]).toEqual([2250]);
+    expect([...cttimeoutJiffies(ps[4]!, 250)]).toEqual([1000]);
   });
 
   it('refuses a TCP policy with states missing, naming them', () => {

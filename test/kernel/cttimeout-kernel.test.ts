@@ -1,7 +1,7 @@
 /**
  * `-j CT --timeout` against the kernel (Linux 6.18), both backends:
- * cttimeout policies made with `nfct add timeout` (TCP, UDP and ICMP, some
- * states changed from the namespace's defaults) given by raw-table CT
+ * cttimeout policies made with `nfct add timeout` (TCP, UDP, ICMP and the
+ * generic tracker's, some states changed from the namespace's defaults) given by raw-table CT
  * rules to the conntracks their templates make; frames injected from the
  * sender (forwarded and delivered, TCP SYNs the node resets, UDP datagrams
  * it answers with port unreachables, flows no rule gives a policy). The
@@ -10,7 +10,7 @@
  * -o extended` line by line (timeouts within a few seconds: the kernel
  * lists after the frames, the model at the last one) and with every
  * counter of `iptables-*-save -c`. Both sides refuse a policy of another
- * protocol than the rule's.
+ * protocol than the rule's, and a `--timeout` rule without `-p`.
  *
  * Root with iproute2, both iptables backends, nfct, conntrack and
  * tcpreplay; skips with a message otherwise (fails under CI).
@@ -38,12 +38,14 @@ const POLICIES = [
   'tcp1 inet tcp syn_sent 77 established 50 close 33',
   'udp1 inet udp unreplied 9 replied 40',
   'icmp1 inet icmp timeout 11',
+  'gen1 inet generic timeout 21',
 ];
 
 const RULES = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A PREROUTING -p tcp -j CT --timeout tcp1',
   '-A PREROUTING -p udp -m udp --dport 53 -j CT --timeout udp1',
   '-A PREROUTING -p icmp -j CT --timeout icmp1',
+  '-A PREROUTING -p 99 -j CT --timeout gen1',
   'COMMIT', '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A INPUT -m conntrack --ctstate NEW', '-A FORWARD -m conntrack --ctstate NEW', '-A OUTPUT -m conntrack --ctstate RELATED',
   'COMMIT', ''].join('\n');
@@ -56,6 +58,8 @@ const FRAMES = [
   `udp 10.0.0.2:5004 > 10.9.0.9:54 len 10 ${link}`,
   `udp 10.0.0.2:5005 > 10.0.0.1:53 len 10 ${link}`,
   `icmp 10.0.0.2 > 10.9.0.7 echo-request id 7 seq 1 ${link}`,
+  `ip proto 99 10.0.0.2 > 10.9.0.6 len 20 ${link}`,
+  `ip proto 98 10.0.0.2 > 10.9.0.6 len 20 ${link}`,
 ];
 
 describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
@@ -79,6 +83,10 @@ describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
         // nf_ct_set_timeout(): a policy of another protocol than the rule's is refused (EINVAL)
         const wrong = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], '*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp -j CT --timeout tcp1\nCOMMIT\n');
         expect(wrong.code).not.toBe(0);
+        // xt_ct_set_timeout(): no protocol, no policy (whatever the policy's tracker)
+        const noProto = '*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j CT --timeout gen1\nCOMMIT\n';
+        expect((await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], noProto)).code).not.toBe(0);
+        expect(() => parseRestore(`${saveHeader(backend)}${noProto}`, { file: 'r' })).toThrow(/xt_CT: You must specify a L4 protocol and not use inversions on it/);
         const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], RULES);
         expect(load.stderr, RULES).toBe('');
         const snap = join(tmp, `snap-${backend}`);
