@@ -519,19 +519,25 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   out.set(CLS_BLOCKS, out.length);
   const bt = out.length;
   out.fill(0, nb * CLS_BLK_WORDS);
+  /**
+   * Fills the entry at `e`: the field id, the interval count, the offset of the starts (appended,
+   * biased), then the offset of each table (appended).
+   */
+  const intervalEntry = (e: number, key: number, starts: ArrayLike<number>, tables: Int32Array[]): void => {
+    out.set(e, key);
+    out.set(e + 1, starts.length);
+    out.set(e + 2, out.length);
+    for (let i = 0; i < starts.length; i++) out.push((starts[i]! ^ 0x80000000) | 0);
+    tables.forEach((t, k) => {
+      out.set(e + 3 + k, out.length);
+      out.append(t);
+    });
+  };
   /** Appends a field table; returns its offset. */
   const fieldTables = (fields: FieldTable[]): number => {
     const ft = out.length;
     out.fill(0, fields.length * CLS_FLD_WORDS);
-    fields.forEach((f, i) => {
-      const fd = ft + i * CLS_FLD_WORDS;
-      out.set(fd, f.key);
-      out.set(fd + 1, f.starts.length);
-      out.set(fd + 2, out.length);
-      for (const s of f.starts) out.push((s ^ 0x80000000) | 0);
-      out.set(fd + 3, out.length);
-      out.append(f.rows);
-    });
+    fields.forEach((f, i) => intervalEntry(ft + i * CLS_FLD_WORDS, f.key, f.starts, [f.rows]));
     return ft;
   };
   blocks.forEach((fields, b) => {
@@ -547,17 +553,7 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
     out.set(CLS_RANKS, rl);
     out.push(ranked.length);
     out.fill(0, ranked.length * CLS_RK_WORDS);
-    ranked.forEach((r, i) => {
-      const e = rl + 1 + i * CLS_RK_WORDS;
-      out.set(e, r.key);
-      out.set(e + 1, r.starts.length);
-      out.set(e + 2, out.length);
-      for (const v of r.starts) out.push((v ^ 0x80000000) | 0);
-      out.set(e + 3, out.length);
-      out.append(r.ranks);
-      out.set(e + 4, out.length);
-      out.append(r.summary);
-    });
+    ranked.forEach((r, i) => intervalEntry(rl + 1 + i * CLS_RK_WORDS, r.key, r.starts, [r.ranks, r.summary]));
   }
   out.set(CLS_SIZE, out.length);
   if (out.length !== size) throw new Error(`classifier: ${out.length} words written, ${size} expected`);
