@@ -263,8 +263,10 @@ export function sll2Frame(payload: Uint8Array, o: CookedOptions = {}): Uint8Arra
 
 /**
  * Splits a 64-bit count of units of 10^-k s (or 2^-k s when `pow2`) into
- * seconds and nanoseconds (rounded to the nearest). Exact: plain doubles while the count is below
- * 2^53, BigInt above (nanosecond captures).
+ * seconds and nanoseconds (rounded to the nearest). Exact: plain doubles
+ * while the count is below 2^53; for 10^-k units with k up to 9 (nanosecond
+ * captures) a long division of the count's 16-bit limbs by 10^k; BigInt for
+ * the rest (finer or power-of-two resolutions).
  */
 export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean): [number, number] {
   const f = { tsSec: 0, tsNsec: 0 };
@@ -281,6 +283,21 @@ export function setTimestamp(f: { tsSec: number; tsNsec: number }, hi: number, l
     f.tsNsec = (units - sec * 1e6) * 1000;
     return;
   }
+  if (!pow2 && k <= 9 && hi < 0x200000 * POW10[k]!) {
+    // (hi, lo) / 10^k limb by limb: each partial dividend is below 2^46, the quotient below 2^54 / 10^k
+    const d = POW10[k]!;
+    let r = 0;
+    let q = 0;
+    for (const limb of [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff]) {
+      const cur = r * 0x10000 + limb;
+      const ql = Math.floor(cur / d);
+      r = cur - ql * d;
+      q = q * 0x10000 + ql;
+    }
+    f.tsSec = q + offset;
+    f.tsNsec = r * POW10[9 - k]!;
+    return;
+  }
   const units = (BigInt(hi) << 32n) | BigInt(lo);
   const res = pow2 ? 1n << BigInt(k) : 10n ** BigInt(k);
   let sec = units / res;
@@ -293,6 +310,9 @@ export function setTimestamp(f: { tsSec: number; tsNsec: number }, hi: number, l
   f.tsSec = Number(sec) + offset;
   f.tsNsec = Number(ns);
 }
+
+/** 10^0 .. 10^9. */
+const POW10: readonly number[] = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
 function frac2(frac: bigint): bigint {
   return frac * 2_000_000_000n;

@@ -10,6 +10,7 @@ import {
   writePcap, writePcapng, type Frame, type OutFrame,
 } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { splitTimestamp } from '../../hooks/input/frame.js';
 import { NfvmError } from '../../core/errors.js';
 import { Packet } from '../../vm/packet.js';
 import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF } from '../../vm/layout.js';
@@ -105,6 +106,28 @@ describe('pcap', () => {
     const v = writePcap([], { linktype: 1 });
     v[4] = 3;
     expectCaptureError(() => all(readPcap(v, 'v.pcap')), 'v.pcap:@0: unsupported pcap version 3.4');
+  });
+});
+
+describe('pcapng timestamps', () => {
+  /** The split of the 64-bit count in BigInt arithmetic: the definition the reader follows. */
+  const exact = (hi: number, lo: number, k: number): [number, number] => {
+    const units = (BigInt(hi) << 32n) | BigInt(lo);
+    const res = 10n ** BigInt(k);
+    return [Number(units / res), Number(((units % res) * 1_000_000_000n) / res)];
+  };
+  it('splits counts of 10^-k s (k up to 9) exactly, nanosecond counts of today included', () => {
+    // 2026-12-06 in nanoseconds: hi about 0x1884_0000
+    const ns = 1_796_000_000_123_456_789n;
+    expect(splitTimestamp(Number(ns >> 32n), Number(ns & 0xffffffffn), 9, false)).toEqual([1_796_000_000, 123_456_789]);
+    fc.assert(
+      fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), fc.integer({ min: 0, max: 9 }), (h, lo, k) => {
+        // seconds past 2^53 are not exact in a double either way: hi below 2^21 * 10^k
+        const hi = h % Math.min(2 ** 32, 2 ** 21 * 10 ** k);
+        expect(splitTimestamp(hi, lo, k, false)).toEqual(exact(hi, lo, k));
+      }),
+      { numRuns: runs(2000) },
+    );
   });
 });
 
