@@ -54,6 +54,13 @@ export class Fib {
   /** 1 for each rule without a selector (selectorFree): its match needs no look at the flow. */
   private matchesAll = new Uint8Array(0);
   private readonly daddrScratch: Uint32Array;
+  /**
+   * The results made so far, per route and nexthop index: a result is made
+   * of the route, its nexthop and the rule only, so a lookup that misses the
+   * tables' caches (a capture of many addresses) finds it here instead of
+   * making an object per lookup.
+   */
+  private readonly made = new Map<Route, (FibResult | undefined)[]>();
 
   constructor(readonly family: Family) {
     this.daddrScratch = new Uint32Array(family === 4 ? 1 : 4);
@@ -122,10 +129,16 @@ export class Fib {
       const slot = tbl.resSlot;
       const kept = slot >= 0 ? tbl.cacheResult[slot] : undefined;
       if (kept !== undefined && kept.rule === rule) return kept;
-      const res: FibResult = {
-        ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table: route.table, route,
-        dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
-      };
+      let byNh = this.made.get(route);
+      if (byNh === undefined) this.made.set(route, (byNh = []));
+      let res = byNh[tbl.resNh];
+      if (res === undefined || res.rule !== rule) {
+        res = {
+          ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table: route.table, route,
+          dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
+        };
+        byNh[tbl.resNh] = res;
+      }
       if (slot >= 0) tbl.cacheResult[slot] = res;
       return res;
     }
