@@ -192,9 +192,11 @@ function printSummary(h: Headline | undefined, b: BigRow[] | undefined): void {
     });
     if (typeof h.ratios === 'string') rows.push({ figure: 'ClassBench ratios', nfvm: `not measured: ${h.ratios}`, 'kernel / target': '' });
     else {
-      const [acl, cb] = h.ratios;
+      const [acl, ...cb10k] = h.ratios;
       rows.push({ figure: '1,000-rule ACL (acl1_1k), default options', nfvm: `${acl!['µs/frame B']} µs/frame, reference ${acl!['µs/frame A']} µs: ${acl!['A/B']}`, 'kernel / target': '≥ 10x the reference' });
-      rows.push({ figure: 'ClassBench acl1 10k, optimized vs unoptimized', nfvm: `${cb!['µs/frame B']} µs/frame vs ${cb!['µs/frame A']} µs: ${cb!['A/B']}`, 'kernel / target': '≥ 10x' });
+      for (const cb of cb10k) {
+        rows.push({ figure: `ClassBench ${cb.figure.slice(0, cb.figure.indexOf(':'))}, optimized vs unoptimized`, nfvm: `${cb['µs/frame B']} µs/frame vs ${cb['µs/frame A']} µs: ${cb['A/B']}`, 'kernel / target': '≥ 10x' });
+      }
     }
   }
   if (b) {
