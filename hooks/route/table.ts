@@ -62,8 +62,9 @@ export class FibTable {
   resRoute: Route | null = null;
   resNh = -1;
   /**
-   * The results of recent IPv4 lookups, direct-mapped by destination: a
-   * replay asks the same few destinations millions of times. Keyed by
+   * The results of recent IPv4 lookups, by destination, in sets of two
+   * slots (the one not used last is replaced): a replay asks the same few
+   * destinations millions of times. Keyed by
    * every input of lookup() (daddr, tos, oif, scope); emptied by insert().
    */
   private readonly cacheDaddr = new Int32Array(LOOKUP_CACHE);
@@ -72,6 +73,8 @@ export class FibTable {
   private readonly cacheErr = new Int32Array(LOOKUP_CACHE);
   private readonly cacheNh = new Int32Array(LOOKUP_CACHE);
   private readonly cacheRoute: (Route | null)[] = new Array<Route | null>(LOOKUP_CACHE).fill(null);
+  /** Per set of two slots, the way its last hit or fill used. */
+  private readonly cacheMru = new Uint8Array(LOOKUP_CACHE >>> 1);
   /**
    * The FibResult fib_rules_lookup() made of each cached lookup and the rule
    * it went through (Fib.lookup: a result is made of the route, its
@@ -146,15 +149,22 @@ export class FibTable {
       return this.walk(daddr, tos, oif, scope);
     }
     const d = daddr[0]! | 0;
-    const i = (Math.imul(d ^ (d >>> 15), 0x2c1b3c6d) >>> (32 - LOOKUP_CACHE_BITS)) & (LOOKUP_CACHE - 1);
+    // two ways a set: destinations that share a set (hundreds of flows' addresses do) do not evict each other
+    const set = (Math.imul(d ^ (d >>> 15), 0x2c1b3c6d) >>> (32 - LOOKUP_CACHE_BITS)) & (LOOKUP_CACHE - 2);
     // valid bit, tos, scope: the key of everything lookup() reads but daddr and oif
     const key = 0x10000 | ((tos & 0xff) << 8) | (scope & 0xff);
-    if (this.cacheKey[i] === key && this.cacheDaddr[i] === d && this.cacheOif[i] === oif) {
-      this.resRoute = this.cacheRoute[i]!;
-      this.resNh = this.cacheNh[i]!;
-      this.resSlot = i;
-      return this.cacheErr[i]!;
+    for (let i = set; i < set + 2; i++) {
+      if (this.cacheKey[i] === key && this.cacheDaddr[i] === d && this.cacheOif[i] === oif) {
+        this.cacheMru[set >>> 1] = i & 1;
+        this.resRoute = this.cacheRoute[i]!;
+        this.resNh = this.cacheNh[i]!;
+        this.resSlot = i;
+        return this.cacheErr[i]!;
+      }
     }
+    // the way the set used last stays
+    const i = set + (this.cacheMru[set >>> 1]! ^ 1);
+    this.cacheMru[set >>> 1] = i & 1;
     const err = this.walk4(d, tos, oif, scope);
     this.cacheKey[i] = key;
     this.cacheDaddr[i] = d;

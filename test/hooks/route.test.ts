@@ -255,4 +255,30 @@ describe('FibTable: the IPv4 index by prefix length', () => {
       { numRuns: runs(300) },
     );
   });
+
+  it('answers from its cache as the walk does when thousands of destinations share its sets', () => {
+    // /24s, /16s and a default, some with a TOS, over 6,000 destinations looked up in random order: about three a set of
+    // the cache, so entries are replaced and looked up again all the time
+    const mk = (a: number, plen: number, dev: string, tos = 0): Route => ({
+      family: 4, table: 254, type: RTN_UNICAST, dst: { family: 4, w: Uint32Array.of(plen === 0 ? 0 : (a & ((-1 << (32 - plen)) >>> 0)) >>> 0) }, plen, tos,
+      metric: 0, scope: 0, protocol: 'static', prefsrc: undefined, nexthops: [{ gateway: undefined, dev, weight: 1, flags: [] }],
+    });
+    const cached = new FibTable(254, 4);
+    const routes = [mk(0, 0, 'eth0'), mk(0x0a000000, 8, 'eth1'), mk(0x0a010000, 16, 'eth2'), mk(0x0a010200, 24, 'eth3'), mk(0x0a010200, 24, 'eth4', 0x10)];
+    for (let i = 0; i < 64; i++) routes.push(mk((0x0a020000 + (i << 8)) >>> 0, 24, `eth${5 + (i % 3)}`));
+    for (const r of routes) cached.insert(r);
+    let x = 12345;
+    const rnd = (n: number): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const dests = Array.from({ length: 6000 }, (_, i) => (i % 3 === 0 ? 0x0a020000 + rnd(1 << 14) : i % 3 === 1 ? 0x0a010000 + rnd(1 << 16) : rnd(2 ** 24) << 8) >>> 0);
+    for (let k = 0; k < runs(10_000); k++) {
+      const d = dests[rnd(dests.length)]!;
+      const tos = rnd(4) === 0 ? 0x10 : 0;
+      // the answer of a table that has never cached anything
+      const fresh = new FibTable(254, 6);
+      for (const r of routes) fresh.insert({ ...r, family: 6, dst: { family: 6, w: Uint32Array.of(r.dst.w[0]!, 0, 0, 0) } });
+      const want = fresh.lookup(Uint32Array.of(d, 0, 0, 0), tos, '', 0);
+      const got = cached.lookup(Uint32Array.of(d), tos, '', 0);
+      expect([got, routes.indexOf(cached.resRoute!), cached.resNh], `${d.toString(16)} tos ${tos}`).toEqual([want, fresh.resRoute ? routes.findIndex((r) => r.dst.w[0] === fresh.resRoute!.dst.w[0] && r.plen === fresh.resRoute!.plen && r.tos === fresh.resRoute!.tos) : -1, fresh.resNh]);
+    }
+  });
 });
