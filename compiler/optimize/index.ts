@@ -391,9 +391,9 @@ interface Ranks {
 }
 
 /**
- * The ranks of the fields worth them: each ranked field saves a binary
- * search per block searched (past the first) for one of the union per
- * packet. Fields with the most intervals per block gain most and go first;
+ * The ranks of the fields worth them: one binary search of a ranked field's
+ * union per packet stands for the summary's search and one per block
+ * searched. Fields with the most intervals per block gain most and go first;
  * a field is ranked only while the ranks stay within `budget` words, so they
  * never more than double the classifier (a union of n points costs n ×
  * nblocks / 2 words, which would grow with the square of a long run).

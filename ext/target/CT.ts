@@ -129,10 +129,10 @@ function check(d: CtData, ctx: CheckContext): string | undefined {
   if (d.timeout && ctx.objects?.ctTimeouts && !ctx.objects.ctTimeouts.has(d.timeout)) return `xt_CT: No such timeout policy "${d.timeout}"`;
   const protos = d.timeout ? ctx.objects?.ctTimeoutProtos?.get(d.timeout) : undefined;
   if (protos) {
-    // nf_ct_set_timeout(): the policy's family, then the tracker of the rule's protocol (xt_ct_find_proto: 0 when inverted)
+    // nf_ct_set_timeout(): the policy's family, then the tracker of the rule's protocol (not inverted: refused above)
     const l3 = ctx.family === 'ip' ? 2 : 10;
     if (protos[0] !== l3) return `xt_CT: Timeout policy \`${d.timeout}' can only be used by L3 protocol number ${protos[0]} (EINVAL)`;
-    if (protos[1] !== ctTracker(ctx.rule.invProto ? 0 : ctx.rule.proto)) return `xt_CT: Timeout policy \`${d.timeout}' can only be used by L4 protocol number ${protos[1]} (EINVAL)`;
+    if (protos[1] !== ctTracker(ctx.rule.proto)) return `xt_CT: Timeout policy \`${d.timeout}' can only be used by L4 protocol number ${protos[1]} (EINVAL)`;
   }
   return undefined;
 }

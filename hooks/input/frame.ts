@@ -263,10 +263,10 @@ export function sll2Frame(payload: Uint8Array, o: CookedOptions = {}): Uint8Arra
 
 /**
  * Splits a 64-bit count of units of 10^-k s (or 2^-k s when `pow2`) into
- * seconds and nanoseconds (rounded to the nearest). Exact: plain doubles
- * while the count is below 2^53; for 10^-k units with k up to 9 (nanosecond
- * captures) a long division of the count's 16-bit limbs by 10^k; BigInt for
- * the rest (finer or power-of-two resolutions).
+ * seconds and nanoseconds (rounded to the nearest). Exact: for 10^-k units
+ * with k up to 9 (micro- and nanosecond captures) a long division of the
+ * count's 16-bit limbs by 10^k in doubles, while the seconds fit one; BigInt
+ * for the rest (finer or power-of-two resolutions, seconds past 2^53).
  */
 export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean): [number, number] {
   const f = { tsSec: 0, tsNsec: 0 };
@@ -276,19 +276,13 @@ export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean)
 
 /** splitTimestamp() into f.tsSec (plus `offset` seconds) and f.tsNsec, without an array per frame. */
 export function setTimestamp(f: { tsSec: number; tsNsec: number }, hi: number, lo: number, k: number, pow2: boolean, offset: number): void {
-  if (!pow2 && k === 6 && hi < 0x200000) {
-    const units = hi * 0x100000000 + lo;
-    const sec = Math.floor(units / 1e6);
-    f.tsSec = sec + offset;
-    f.tsNsec = (units - sec * 1e6) * 1000;
-    return;
-  }
   if (!pow2 && k <= 9 && hi < 0x200000 * POW10[k]!) {
-    // (hi, lo) / 10^k limb by limb: each partial dividend is below 2^46, the quotient below 2^54 / 10^k
+    // (hi, lo) / 10^k limb by limb, high limb first: each partial dividend is below 2^46, the quotient below 2^53
     const d = POW10[k]!;
     let r = 0;
     let q = 0;
-    for (const limb of [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff]) {
+    for (let s = 48; s >= 0; s -= 16) {
+      const limb = (s >= 32 ? hi >>> (s - 32) : lo >>> s) & 0xffff;
       const cur = r * 0x10000 + limb;
       const ql = Math.floor(cur / d);
       r = cur - ql * d;

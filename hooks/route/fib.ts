@@ -130,7 +130,7 @@ export class Fib {
       const kept = slot >= 0 ? tbl.cacheResult[slot] : undefined;
       if (kept !== undefined && kept.rule === rule) return kept;
       let byNh = this.made.get(route);
-      if (byNh === undefined) this.made.set(route, (byNh = []));
+      if (byNh === undefined) this.made.set(route, (byNh = new Array<FibResult | undefined>(route.nexthops.length).fill(undefined)));
       let res = byNh[tbl.resNh];
       if (res === undefined || res.rule !== rule) {
         res = {

@@ -41,7 +41,8 @@
  *                 have a bit per block, set when some rule of the block may
  *                 match a key in the interval on that field alone; none for
  *                 a single block
- *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block):
+ *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block,
+ *                 or no field whose ranks fit in the rest of the data's size):
  *                 [m, then m entries of CLS_RK_WORDS: field id, intervals, starts
  *                 offset, ranks offset, summary map offset]. Per ranked field,
  *                 the starts of the union of every block's intervals on that
