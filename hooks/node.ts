@@ -232,7 +232,7 @@ export class NodeModel {
     const ctm = this.conntrack || this.conntrack6 ? new NodeConntrack(node, seed, this.random) : (snapshotCtSysctl(node), undefined);
     if (ctm && ((this.rs4 && forcesCtAcct(this.rs4)) || (this.rs6 && forcesCtAcct(this.rs6)))) ctm.ct.sysctl.acct = 1;
     if (ctm && ((this.rs4 && usesCtLabels(this.rs4)) || (this.rs6 && usesCtLabels(this.rs6)))) ctm.ct.labelsUsed = true;
-    if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p, i) => (unusable![i] ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz)))];
+    if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p, i) => (unusable![i] ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz, ctm.ct.sysctl.sctpTimeouts)))];
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
     this.cpu = opts.cpu ?? 0;

@@ -229,7 +229,7 @@ export function nfConntrackSctpPacket(ct: NfConntrack, e: number, pkt: Packet, d
     if (oldState !== newState && newState === SCTP_CONNTRACK_ESTABLISHED) ct.status[e]! |= IPS_ASSURED;
   }
   if (ignore) return NF_ACCEPT; // allowed, the timeout is not refreshed
-  ct.nfCtRefreshAcct(e, ctinfo, end - m[M_NHOFF]!, ct.sysctl.sctpTimeouts[newState]!);
+  ct.nfCtRefreshAcct(e, ctinfo, end - m[M_NHOFF]!, (ct.nfCtTimeoutLookup(e) ?? ct.sysctl.sctpTimeouts)[newState]!);
   return NF_ACCEPT;
 }
 

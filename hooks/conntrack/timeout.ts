@@ -21,9 +21,13 @@
  * The kernel fills a new policy from the namespace's current timeouts and
  * the values given, so a full list names every state of the tracker. nfct
  * 1.4.7 prints every state of TCP, UDP, UDP-Lite, GRE, ICMP and ICMPv6
- * (checked on this kernel) but not SCTP's HEARTBEAT_SENT, so an SCTP policy
- * is kept by name only, and a rule that gives it is refused
- * (cttimeoutUsable). A policy of the generic tracker (one value) goes only
+ * (checked on this kernel) but not SCTP's HEARTBEAT_SENT: nfct can neither
+ * set it ("Wrong state name") nor print it, so an SCTP policy nfct made holds
+ * the namespace's nf_conntrack_sctp_timeout_heartbeat_sent of when it was
+ * made (sctp_timeout_nlattr_to_obj fills the policy from the namespace's
+ * timeouts first), which the model takes from the snapshot's sysctls (a
+ * policy made by another netlink client with its own HEARTBEAT_SENT, or the
+ * sysctl changed since, would differ). A policy of the generic tracker (one value) goes only
  * to rules of a protocol without a tracker of its own: xt_CT refuses a
  * `--timeout` rule without `-p` (or with `! -p`), and nf_ct_set_timeout()
  * a policy of another tracker than the rule's protocol's.
@@ -70,22 +74,35 @@ const LAYOUTS: ReadonlyMap<number, readonly (readonly [string, number])[]> = new
   ]],
 ]);
 
+/** The states nfct lists but cannot print: their timeouts are the namespace's when the policy was made. */
+const UNPRINTED: ReadonlySet<string> = new Set(['HEARTBEAT_SENT']);
+
 /** Why a rule may not give this policy to its conntracks, or undefined when the model can. */
 export function cttimeoutUsable(p: CtTimeoutPolicy): string | undefined {
   const layout = LAYOUTS.get(p.l4num);
   const what = `timeout policy ${p.name} (l3proto ${p.l3num}, l4proto ${p.l4num})`;
   if (!layout) return `${what}: no tracker of the model takes this protocol's timeouts`;
-  const missing = layout.filter(([n]) => !p.seconds.has(n)).map(([n]) => n);
-  if (missing.length) return `${what}: nfct-timeout.txt lacks ${missing.join(', ')}${p.l4num === 132 ? ' (nfct does not print it)' : ''}`;
+  const missing = layout.filter(([n]) => !p.seconds.has(n) && !(p.l4num === 132 && UNPRINTED.has(n))).map(([n]) => n);
+  if (missing.length) return `${what}: nfct-timeout.txt lacks ${missing.join(', ')}`;
   return undefined;
 }
 
-/** The policy's timeout array in jiffies, laid out as the tracker's sysctl array (tcp: index 0 is SYN_SENT, as tcp_timeout_nlattr_to_obj sets it). */
-export function cttimeoutJiffies(p: CtTimeoutPolicy, hz: number): Int32Array {
+/**
+ * The policy's timeout array in jiffies, laid out as the tracker's sysctl
+ * array (tcp: index 0 is SYN_SENT, as tcp_timeout_nlattr_to_obj sets it;
+ * sctp: index 0 is CLOSED, and a state nfct does not print keeps
+ * `sctpTimeouts`, the namespace's, as sctp_timeout_nlattr_to_obj fills it).
+ */
+export function cttimeoutJiffies(p: CtTimeoutPolicy, hz: number, sctpTimeouts?: Int32Array): Int32Array {
   const layout = LAYOUTS.get(p.l4num)!;
   const out = new Int32Array(p.l4num === 6 ? TCP_CONNTRACK_TIMEOUT_MAX : p.l4num === 132 ? SCTP_CONNTRACK_MAX : layout.length);
-  for (const [n, i] of layout) out[i] = p.seconds.get(n)! * hz;
+  if (p.l4num === 132 && sctpTimeouts) out.set(sctpTimeouts.subarray(0, SCTP_CONNTRACK_MAX));
+  for (const [n, i] of layout) {
+    const s = p.seconds.get(n);
+    if (s !== undefined) out[i] = s * hz;
+  }
   if (p.l4num === 6) out[0] = out[TCP_CONNTRACK_SYN_SENT]!;
+  if (p.l4num === 132) out[0] = out[SCTP_CONNTRACK_CLOSED]!;
   return out;
 }
 

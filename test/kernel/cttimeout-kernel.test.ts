@@ -4,7 +4,10 @@
  * generic tracker's, some states changed from the namespace's defaults) given by raw-table CT
  * rules to the conntracks their templates make; frames injected from the
  * sender (forwarded and delivered, TCP SYNs the node resets, UDP datagrams
- * it answers with port unreachables, flows no rule gives a policy). The
+ * it answers with port unreachables, SCTP INITs and a HEARTBEAT, flows no
+ * rule gives a policy). The SCTP policy's HEARTBEAT_SENT, which nfct can
+ * neither set nor print, is the namespace's sysctl when the policy is made
+ * (45 s here, not the default 30 s). The
  * snapshot is captured from the namespace (nfct-timeout.txt is `nfct list
  * timeout`); `nfvm replay` (both engines) is compared with `conntrack -L
  * -o extended` line by line (timeouts within a few seconds: the kernel
@@ -27,6 +30,7 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/print.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'nfct', 'conntrack', 'tcpreplay'];
 const SKIP = kernelSkip('-j CT --timeout against the kernel', TOOLS);
@@ -39,6 +43,7 @@ const POLICIES = [
   'udp1 inet udp unreplied 9 replied 40',
   'icmp1 inet icmp timeout 11',
   'gen1 inet generic timeout 21',
+  'sctp1 inet sctp closed 17 established 71',
 ];
 
 const RULES = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
@@ -46,6 +51,7 @@ const RULES = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A PREROUTING -p udp -m udp --dport 53 -j CT --timeout udp1',
   '-A PREROUTING -p icmp -j CT --timeout icmp1',
   '-A PREROUTING -p 99 -j CT --timeout gen1',
+  '-A PREROUTING -p sctp -m sctp --dport 3868 -j CT --timeout sctp1',
   'COMMIT', '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   '-A INPUT -m conntrack --ctstate NEW', '-A FORWARD -m conntrack --ctstate NEW', '-A OUTPUT -m conntrack --ctstate RELATED',
   'COMMIT', ''].join('\n');
@@ -62,12 +68,29 @@ const FRAMES = [
   `ip proto 98 10.0.0.2 > 10.9.0.6 len 20 ${link}`,
 ];
 
+// SCTP chunks (ctpkt.ts): INIT makes a CLOSED conntrack, a HEARTBEAT outside an association a HEARTBEAT_SENT one
+const initv = (tag: number) => [tag >>> 24, (tag >>> 16) & 255, (tag >>> 8) & 255, tag & 255, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1];
+const SCTP: Uint8Array[] = [
+  ipPacket('10.0.0.2', '10.9.0.8', { proto: 'sctp', sport: 5010, dport: 3868, vtag: 0, chunks: [[1, 0, initv(0x1111)]] }),
+  ipPacket('10.0.0.2', '10.9.0.8', { proto: 'sctp', sport: 5011, dport: 3868, vtag: 0x5555, chunks: [[4, 0, [0, 1, 0, 8, 1, 2, 3, 4]]] }),
+  ipPacket('10.0.0.2', '10.9.0.8', { proto: 'sctp', sport: 5012, dport: 3869, vtag: 0, chunks: [[1, 0, initv(0x2222)]] }),
+  ipPacket('10.0.0.2', '10.9.0.8', { proto: 'sctp', sport: 5013, dport: 3869, vtag: 0x6666, chunks: [[4, 0, [0, 1, 0, 8, 1, 2, 3, 4]]] }),
+].map((ip) => {
+  const f = new Uint8Array(14 + ip.length);
+  f.set(MAC.node.split(':').map((x) => parseInt(x, 16)), 0);
+  f.set(MAC.sender.split(':').map((x) => parseInt(x, 16)), 6);
+  f[12] = 0x08;
+  f.set(ip, 14);
+  return f;
+});
+
 describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('the conntracks of a template with a timeout policy take its timeouts (both engines, both backends)', async () => {
     const pcap = join(tmp, 'frames.pcap');
-    writeFileSync(pcap, writePcap(FRAMES.map((s, i) => ({ data: encodeSpec(parseSpec(s)).data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
+    const frames = [...FRAMES.map((s) => encodeSpec(parseSpec(s)).data), ...SCTP];
+    writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
     const diffs: string[] = [];
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     let lines = 0;
@@ -76,6 +99,7 @@ describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
       const ns = { s: `nfvm-ts-${backend[0]}-${id}`, n: `nfvm-tn-${backend[0]}-${id}` };
       try {
         senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+        expect((await run('ip', ['netns', 'exec', ns.n, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_sctp_timeout_heartbeat_sent=45'])).code).toBe(0);
         for (const p of POLICIES) {
           const made = await run('ip', ['netns', 'exec', ns.n, 'nfct', 'add', 'timeout', ...p.split(' ')]);
           expect(made.stderr + made.stdout, p).toBe('');
@@ -115,6 +139,6 @@ describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
     expect(diffs).toEqual([]);
     console.log(`-j CT --timeout against the kernel: ${linesAgree}/${lines} conntrack lines agree, ${tally.agree}/${tally.counters} counters (${tally.nonzero} non-zero in the kernel)`);
     // per backend and engine: every frame's conntrack but the SYN the node resets (tcp_packet kills a conntrack whose only reply is a RST)
-    expect(lines).toBe(2 * 2 * (FRAMES.length - 1));
+    expect(lines).toBe(2 * 2 * (frames.length - 1));
   }, 120_000);
 });
