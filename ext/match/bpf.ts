@@ -25,11 +25,11 @@
  * any load size) read the packet's metadata as convert_bpf_extensions
  * does: protocol, pkt_type, mark, the CPU (0: the one CPU of the model, as the cpu match sees it), the VLAN
  * tag, its presence and TPID, A ^ X, the netlink attribute searches over
- * the packet, and skb->dev's ifindex and type (the input device up to
+ * the packet, the payload offset the flow dissector finds (ext/flowdissect.ts
+ * skbGetPoff), and skb->dev's ifindex and type (the input device up to
  * FORWARD, the output device at POSTROUTING; at LOCAL_OUT skb->dev is
  * still NULL and the program exits with A, as Linux 6.18 does, IPv4 and IPv6).
- * Refused: the queue mapping, the rx hash, the payload offset and the
- * random draw (ANC_REFUSED), and pinned eBPF objects, whose program lives
+ * Refused: the queue mapping, the rx hash and the random draw (ANC_REFUSED), and pinned eBPF objects, whose program lives
  * in the node's BPF filesystem and no snapshot holds.
  */
 import { fail } from '../../core/errors.js';
@@ -41,6 +41,7 @@ import {
   F_MAC_HEADER, M_CPU, M_FLAGS, M_HOOK, M_IIF, M_IIFTYPE, M_MACOFF, M_MARK, M_OIF, M_OIFTYPE, M_PKTTYPE, M_PROTOCOL, M_VLAN_PROTO, M_VLAN_TCI,
 } from '../../vm/layout.js';
 import { NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
+import { skbGetPoff } from '../flowdissect.js';
 
 const XT_BPF_MAX_NUM_INSTR = 64;
 const XT_BPF_PATH_MAX = 512;
@@ -135,7 +136,6 @@ const SKF_AD_VLAN_TPID = 60;
 const ANC_REFUSED: ReadonlyMap<number, string> = new Map([
   [SKF_AD_QUEUE, 'SKF_AD_QUEUE, skb->queue_mapping: the receive queue the NIC chose, which no capture records'],
   [SKF_AD_RXHASH, 'SKF_AD_RXHASH, skb->hash: the NIC\'s or the stack\'s flow hash, which no capture records'],
-  [SKF_AD_PAY_OFFSET, 'SKF_AD_PAY_OFFSET, skb_get_poff(): the flow dissector\'s payload offset (tunnels, VLANs, extension headers), which nfvm does not model'],
   [SKF_AD_RANDOM, 'SKF_AD_RANDOM, bpf_user_rnd_u32(): a per-CPU prandom draw used as a number, not an outcome trace --all-branches can list'],
 ]);
 /** PKT_TYPE_MAX: convert_skb_access masks skb->pkt_type with it. */
@@ -301,6 +301,7 @@ function ancillaryLoad(ad: number, par: Parameters<MatchFn>[0], a: number, x: nu
     case SKF_AD_VLAN_TAG: return meta[M_VLAN_PROTO]! !== 0 ? meta[M_VLAN_TCI]! & 0xffff : 0;
     case SKF_AD_VLAN_TAG_PRESENT: return meta[M_VLAN_PROTO]! !== 0 ? 1 : 0;
     case SKF_AD_VLAN_TPID: return meta[M_VLAN_PROTO]! & 0xffff;
+    case SKF_AD_PAY_OFFSET: return skbGetPoff(par.d, par.nh, par.end, meta[M_PROTOCOL]!);
     case SKF_AD_NLATTR:
     default: {
       // SKF_AD_NLATTR, SKF_AD_NLATTR_NEST: A (u32) is the offset of the attributes (or of the nest), X the type

@@ -116,7 +116,7 @@ describe('bpf --bytecode', () => {
     expect(refuse('-m bpf --bytecode "2,48 0 0 4294963200,6 0 0 1"')).toBe('accepted');
     expect(refuse('-m bpf --bytecode "2,32 0 0 4294963224,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_QUEUE/);
     expect(refuse('-m bpf --bytecode "2,32 0 0 4294963232,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_RXHASH/);
-    expect(refuse('-m bpf --bytecode "2,32 0 0 4294963252,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_PAY_OFFSET/);
+    expect(refuse('-m bpf --bytecode "2,32 0 0 4294963252,6 0 0 1"')).toBe('accepted');
     expect(refuse('-m bpf --bytecode "2,32 0 0 4294963256,6 0 0 1"')).toMatch(/ancillary data .*SKF_AD_RANDOM/);
     expect(refuse('-m bpf --object-pinned /sys/fs/bpf/x')).toMatch(/BPF filesystem/);
     expect(refuse('-m bpf --bytecode "2,96 0 0 0,6 0 0 1"')).toMatch(/scratch memory read before/);

@@ -30,7 +30,7 @@ const plain: fc.Arbitrary<Insn> = fc.oneof(
 );
 
 /** SKF_AD_OFF + the ancillary fields the model provides (include/uapi/linux/filter.h), as the u32 a `k` holds. */
-const ANC = [0, 4, 8, 12, 16, 20, 28, 36, 40, 44, 48, 60].map((o) => (0xfffff000 + o) >>> 0);
+const ANC = [0, 4, 8, 12, 16, 20, 28, 36, 40, 44, 48, 52, 60].map((o) => (0xfffff000 + o) >>> 0);
 /** An ancillary load (any size), or A/X set to small offsets and attribute types for the netlink searches. */
 const ancillary: fc.Arbitrary<Insn> = fc.oneof(
   fc.tuple(pick([0x20, 0x28, 0x30]), pick(ANC)).map(([c, k]) => [c, 0, 0, k] as Insn),

@@ -18,7 +18,9 @@
  * PKTTYPE, IFINDEX, HATYPE, MARK (set by an earlier rule), CPU (the frames
  * sent from CPU 0), ALU_XOR_X, the VLAN fields and the netlink attribute
  * searches NLATTR and NLATTR_NEST over UDP payloads laid out as attributes
- * (some with lengths that lie), to the node's MAC, broadcast and multicast.
+ * (some with lengths that lie), to the node's MAC, broadcast and multicast;
+ * and PAY_OFFSET, the flow dissector's payload offset, over frames of every
+ * shape it walks (POFF_FRAMES).
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI). NFVM_PROPERTY_SCALE scales the number
@@ -114,6 +116,89 @@ const BPF_HAND = [
   ...[[3, 12, 28], [3, 12, 36], [7, 12, 32], [7, 12, 40], [3, 16, 32], [7, 16, 32], [4, 16, 36]].map(([t, ad, at]) =>
     `-m bpf --bytecode "6,0 0 0 28,1 0 0 ${t},32 0 0 ${SKF_AD(ad!)},21 0 1 ${at},6 0 0 1,6 0 0 0"`),
 ];
+/**
+ * SKF_AD_PAY_OFFSET (skb_get_poff, ext/flowdissect.ts): IPv4 packets from
+ * 10.0.1.i, one shape each, with their IP payload as bytes: transports and
+ * their header lengths, fragments, options, and the tunnels the dissector
+ * walks into (IPIP, IPv6 with extension headers, GRE versions 0 and 1 with
+ * every optional field, Ethernet, VLAN, PPPoE, MPLS, ARP and PTP inside),
+ * truncated inner headers and a nesting past MAX_FLOW_DISSECT_HDRS. The
+ * rules read the offset bit by bit per source, so every frame's offset is
+ * compared, not only their sum.
+ */
+const ip4 = (proto: number, payload: readonly number[], o: { frag?: number; opts?: number[]; src?: number } = {}): number[] => {
+  const opts = o.opts ?? [];
+  const hl = 20 + opts.length;
+  const len = hl + payload.length;
+  const h = [0x40 | (hl >> 2), 0, len >> 8, len & 255, 0, 7, (o.frag ?? 0) >> 8, (o.frag ?? 0) & 255, 64, proto, 0, 0, 10, 0, 1, o.src ?? 0, 10, 0, 0, 1, ...opts];
+  const c = csum(h, 0, hl);
+  h[10] = c >> 8;
+  h[11] = c & 255;
+  return [...h, ...payload];
+};
+const ip6 = (next: number, payload: readonly number[]): number[] =>
+  [0x60, 0, 0, 0, payload.length >> 8, payload.length & 255, next, 64, 0x20, 1, 0xd, 0xb8, ...Array<number>(11).fill(0), 1, 0x20, 1, 0xd, 0xb8, ...Array<number>(11).fill(0), 2, ...payload];
+const tcpH = (doff: number, body = 6) => [0x0f, 0xa0, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, doff << 4, 0x18, 0xff, 0xff, 0, 0, 0, 0, ...Array<number>(Math.max(0, doff * 4 - 20) + body).fill(0x41)];
+const udpH = (body = 6) => [0x0f, 0xa0, 0, 53, 0, 8 + body, 0, 0, ...Array<number>(body).fill(0x42)];
+const gre = (flags: number, proto: number, inner: readonly number[], extra = 0) => [flags >> 8, flags & 255, proto >> 8, proto & 255, ...Array<number>(extra).fill(0), ...inner];
+const ethIn = (type: number, inner: readonly number[]) => [2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, type >> 8, type & 255, ...inner];
+let nested = ip4(17, udpH());
+for (let i = 0; i < 16; i++) nested = ip4(4, nested);
+const POFF_SHAPES: number[][] = [
+  tcpH(5), tcpH(8), tcpH(2), tcpH(15, 0), tcpH(5).slice(0, 10), tcpH(5).slice(0, 13), udpH(), udpH(0).slice(0, 4),
+  [8, 0, 0, 0, 0, 1, 0, 1, 9, 9], [0x11, 0, 0, 0, 0, 0, 0, 0], Array<number>(16).fill(0), Array<number>(16).fill(0), Array<number>(20).fill(0),
+];
+const POFF_PROTOS = [6, 6, 6, 6, 6, 6, 17, 17, 1, 2, 132, 33, 99];
+const POFF_FRAMES: number[][] = [
+  ...POFF_SHAPES.map((p, i) => ip4(POFF_PROTOS[i]!, p)),
+  ip4(17, udpH(), { opts: [1, 1, 1, 1] }),
+  ip4(17, udpH(), { frag: 0x2000 }),
+  ip4(17, udpH(), { frag: 0x0001 }),
+  ip4(6, tcpH(7), { frag: 0x2000 }),
+  ip4(4, ip4(17, udpH())),
+  ip4(4, ip4(17, udpH()).slice(0, 10)),
+  ip4(4, [0x4f, ...ip4(17, udpH()).slice(1)]),
+  ip4(41, ip6(6, tcpH(5))),
+  ip4(41, ip6(0, [60, 0, 1, 4, 0, 0, 0, 0, 17, 1, 1, 4, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, ...udpH()])),
+  ip4(41, ip6(44, [17, 0, 0, 1, 0, 0, 0, 9, ...udpH()])),
+  ip4(41, ip6(44, [17, 0, 0, 0x10, 0, 0, 0, 9, ...udpH()])),
+  ip4(41, ip6(43, [6, 0, 0, 0])),
+  ip4(47, gre(0, 0x0800, ip4(17, udpH()))),
+  ip4(47, gre(0xb000, 0x0800, ip4(6, tcpH(6)), 12)),
+  ip4(47, gre(0x2000, 0x0800, [], 2)),
+  ip4(47, gre(0, 0x6558, ethIn(0x0800, ip4(6, tcpH(5))))),
+  ip4(47, gre(0, 0x6558, ethIn(0x8100, [0, 5, 0x86, 0xdd, ...ip6(17, udpH())]))),
+  ip4(47, gre(0, 0x6558, ethIn(0x8864, [0x11, 0, 0, 1, 0, 30, 0, 0x21, ...ip4(17, udpH())]))),
+  ip4(47, gre(0, 0x6558, ethIn(0x88f7, Array<number>(44).fill(0)))),
+  ip4(47, gre(0, 0x6558, ethIn(0x0806, Array<number>(28).fill(0)))),
+  ip4(47, gre(0x4000, 0x0800, ip4(17, udpH()), 4)),
+  ip4(47, gre(0x0002, 0x0800, ip4(17, udpH()))),
+  ip4(47, gre(0x3001, 0x880b, [0, 20, 0, 1, 0, 0, 0, 5, 0xff, 0x03, 0, 0x21, ...ip4(17, udpH())])),
+  ip4(47, gre(0x3081, 0x880b, [0, 20, 0, 1, 0, 0, 0, 5, 0, 0, 0, 4, 0xff, 0x03, 0, 0x57, ...ip6(58, [128, 0, 0, 0, 0, 1, 0, 1])])),
+  ip4(47, gre(0x1001, 0x880b, ip4(17, udpH()), 4)),
+  ip4(47, gre(0, 0x1234, Array<number>(20).fill(0))),
+  ip4(47, gre(0, 0x8847, [0, 1, 0x11, 64, ...ip4(17, udpH())])),
+  ip4(137, [0, 1, 0x11, 64, ...ip4(17, udpH())]),
+  ip4(47, gre(0, 0x0806, Array<number>(28).fill(0))),
+  ip4(47, gre(0, 0x88ca, Array<number>(8).fill(0))),
+  nested,
+];
+const POFF_BITS = 10;
+const POFF_RULES = POFF_FRAMES.flatMap((_, i) => [...Array(POFF_BITS).keys()].map((b) =>
+  `-s 10.0.1.${i}/32 -m bpf --bytecode "4,32 0 0 ${SKF_AD(52)},69 0 1 ${1 << b},6 0 0 1,6 0 0 0"`));
+const poffFrame = (p: number[], i: number): Uint8Array => {
+  const b = Uint8Array.from([...MAC.node, ...MAC.sender, 8, 0, ...p]);
+  // the source is the frame's number: set it and fix the checksum
+  b[14 + 15] = i;
+  b[14 + 10] = 0;
+  b[14 + 11] = 0;
+  const hl = (b[14]! & 15) * 4;
+  const c = csum([...b.subarray(14, 14 + hl)], 0, hl);
+  b[14 + 10] = c >> 8;
+  b[14 + 11] = c & 255;
+  return b;
+};
+
 const BPF_CASE = fc.record({ progs: fc.array(bpfAncProgram, { minLength: 10, maxLength: 16 }), frames: fc.array(BPF_FRAME, { minLength: 30, maxLength: 40 }) });
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -194,5 +279,13 @@ describe.skipIf(SKIP)('string --algo fsm and bpf ancillary loads against the ker
     console.log(`bpf ancillary loads against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('bpf SKF_AD_PAY_OFFSET: the payload offset of every frame, bit by bit, kernel and nfvm (both engines, both backends)', async () => {
+    const t: CounterTally = { compared: 0, nonzero: 0, diffs: [] };
+    await preroutingCounters({ tag: 'poff', table: 'raw', rules: POFF_RULES, frames: POFF_FRAMES.map(poffFrame), tmp, pair, t });
+    console.log(`bpf SKF_AD_PAY_OFFSET against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${POFF_FRAMES.length} frames x ${POFF_BITS} bits x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
+    expect(t.diffs).toEqual([]);
+    expect(t.nonzero).toBeGreaterThan(POFF_FRAMES.length);
   }, 600_000);
 });
