@@ -26,10 +26,11 @@
  * does: protocol, pkt_type, mark, the CPU (0: the one CPU of the model, as the cpu match sees it), the VLAN
  * tag, its presence and TPID, A ^ X, the netlink attribute searches over
  * the packet, the payload offset the flow dissector finds (ext/flowdissect.ts
- * skbGetPoff), and skb->dev's ifindex and type (the input device up to
+ * skbGetPoff), a random number (the engine's seeded generator, as
+ * statistic --mode random draws), and skb->dev's ifindex and type (the input device up to
  * FORWARD, the output device at POSTROUTING; at LOCAL_OUT skb->dev is
  * still NULL and the program exits with A, as Linux 6.18 does, IPv4 and IPv6).
- * Refused: the queue mapping, the rx hash and the random draw (ANC_REFUSED), and pinned eBPF objects, whose program lives
+ * Refused: the queue mapping and the rx hash (ANC_REFUSED), and pinned eBPF objects, whose program lives
  * in the node's BPF filesystem and no snapshot holds.
  */
 import { fail } from '../../core/errors.js';
@@ -136,7 +137,6 @@ const SKF_AD_VLAN_TPID = 60;
 const ANC_REFUSED: ReadonlyMap<number, string> = new Map([
   [SKF_AD_QUEUE, 'SKF_AD_QUEUE, skb->queue_mapping: the receive queue the NIC chose, which no capture records'],
   [SKF_AD_RXHASH, 'SKF_AD_RXHASH, skb->hash: the NIC\'s or the stack\'s flow hash, which no capture records'],
-  [SKF_AD_RANDOM, 'SKF_AD_RANDOM, bpf_user_rnd_u32(): a per-CPU prandom draw used as a number, not an outcome trace --all-branches can list'],
 ]);
 /** PKT_TYPE_MAX: convert_skb_access masks skb->pkt_type with it. */
 const PKT_TYPE_MAX = 7;
@@ -302,6 +302,8 @@ function ancillaryLoad(ad: number, par: Parameters<MatchFn>[0], a: number, x: nu
     case SKF_AD_VLAN_TAG_PRESENT: return meta[M_VLAN_PROTO]! !== 0 ? 1 : 0;
     case SKF_AD_VLAN_TPID: return meta[M_VLAN_PROTO]! & 0xffff;
     case SKF_AD_PAY_OFFSET: return skbGetPoff(par.d, par.nh, par.end, meta[M_PROTOCOL]!);
+    // bpf_user_rnd_u32(): a draw of the engine's seeded generator, taken as drawn (trace --all-branches does not explore it)
+    case SKF_AD_RANDOM: return par.env.rng.draw(undefined);
     case SKF_AD_NLATTR:
     default: {
       // SKF_AD_NLATTR, SKF_AD_NLATTR_NEST: A (u32) is the offset of the attributes (or of the nest), X the type
