@@ -21,9 +21,8 @@
  *   net/ipv6/route.c ip6_pkt_discard() / ip6_pkt_prohibit(): no route or an unreachable route →
  *                    no route (code 0), prohibit → administratively prohibited (1), blackhole:
  *                    nothing
- * Not modelled: neighbour discovery (neighbour advertisements answer
- * solicitations through OUTPUT too), parameter problems, redirects, MLD,
- * anycast echo_ignore_anycast.
+ * Neighbour advertisements: ndisc.ts. Not modelled: parameter problems,
+ * MLD, anycast echo_ignore_anycast.
  */
 import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
@@ -248,7 +247,8 @@ export function ndiscSendRedirect(env: AnswerEnv, pkt: Packet, target: Uint32Arr
   });
 }
 
-function bytes6(w: ArrayLike<number>): Uint8Array {
+/** Four address words as the 16 bytes of an IPv6 header field. */
+export function bytes6(w: ArrayLike<number>): Uint8Array {
   const b = new Uint8Array(16);
   for (let i = 0; i < 4; i++) {
     b[4 * i] = w[i]! >>> 24;

@@ -33,6 +33,7 @@ import { AnswerEnv, MAX_ANSWER_DEPTH, type AnswerState } from './env.js';
 import { icmpEcho, icmpSend, icmpTimestamp, ipError, ipRtSendRedirect } from './icmp.js';
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop, ndiscSendRedirect } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
+import { NDISC_NEIGHBOUR_SOLICITATION, ndiscRecvNs } from './ndisc.js';
 import { lookupConnection, lookupListener } from './sockets.js';
 import { rawSocketFor, socketAt } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
@@ -410,6 +411,10 @@ export class NodeStack implements Stack {
     const end = nh + m[M_LEN]!;
     if (th + 4 > end) return NOTHING;
     if (nfChecksum(d, NFPROTO_IPV6, nh, th, end, IPPROTO_ICMPV6) !== 0) return { socket: undefined, note: 'icmpv6: bad checksum: dropped' };
+    if (d[th] === NDISC_NEIGHBOUR_SOLICITATION) {
+      ndiscRecvNs(this.env, pkt, dev, ctx, this.answers(ctx));
+      return NOTHING;
+    }
     if (d[th] !== ICMPV6_ECHO_REQUEST) return NOTHING;
     if (this.env.echo6IgnoreAll) this.env.note(ctx, 'icmpv6_rcv: no echo reply (echo_ignore_all = 1)');
     else if (th + 8 <= end && this.answers(ctx)) icmpv6EchoReply(this.env, pkt, dev, ctx);
