@@ -32,6 +32,7 @@ import { EACCES, EHOSTUNREACH, ENETUNREACH } from '../route/types.js';
 import type { PathCtx } from '../path/ctx.js';
 import { u32 } from '../path/ipv4.js';
 import { INADDR_DUMMY, type AnswerEnv, type AnswerRoute4 } from './env.js';
+import { ipOptionsEcho } from './ip-options.js';
 import { HZ, inetPeerXrlimAllow, ipErrorAllow, ipRtRedirectAllow } from './ratelimit.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_REDIR_HOST, ICMP_REDIRECT, ICMP_TIMESTAMPREPLY, ICMP_TIME_EXCEEDED, IPPROTO_ICMP, putIpv4,
@@ -133,19 +134,22 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   if (!out) return skip(`no route back to ${formatIPv4(osaddr)}`);
   if (out.cast !== 'unicast') return skip(`the route back to ${formatIPv4(osaddr)} is ${out.cast}`);
   if (!xrlimAllow(env, out, osaddr, apply)) return skip(`rate limited (icmp_ratelimit: one per ${(env.icmpRatelimit * 1000) / HZ} ms to ${formatIPv4(osaddr)}, burst 6)`);
-  const room = Math.min(out.mtu, 576) - 20 - 8;
+  const opts = ipOptionsEcho(env, pkt, ctx);
+  if (opts === null) return skip('the options cannot be echoed (__ip_options_echo)');
+  const hl = 20 + opts.length;
+  const room = Math.min(out.mtu, 576) - hl - 8;
   if (room <= 20) return skip(`MTU ${out.mtu} of ${out.dev.name} leaves no room`);
   const dataLen = Math.min(len, room);
-  const b = new Uint8Array(28 + dataLen);
-  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || INADDR_DUMMY, daddr: osaddr }, 8 + dataLen);
-  b[20] = type;
-  b[21] = code;
-  b[24] = (info >>> 24) & 0xff;
-  b[25] = (info >>> 16) & 0xff;
-  b[26] = (info >>> 8) & 0xff;
-  b[27] = info & 0xff;
-  b.set(d.subarray(nh, nh + dataLen), 28);
-  putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
+  const b = new Uint8Array(hl + 8 + dataLen);
+  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || INADDR_DUMMY, daddr: osaddr }, 8 + dataLen, opts);
+  b[hl] = type;
+  b[hl + 1] = code;
+  b[hl + 4] = (info >>> 24) & 0xff;
+  b[hl + 5] = (info >>> 16) & 0xff;
+  b[hl + 6] = (info >>> 8) & 0xff;
+  b[hl + 7] = info & 0xff;
+  b.set(d.subarray(nh, nh + dataLen), hl + 8);
+  putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
     kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_send: ${kind} to ${formatIPv4(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
@@ -233,10 +237,13 @@ function icmpReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx, icmp: U
   const out = env.route4(osaddr, saddr, tos & 0x1e, mark, IPPROTO_ICMP, '');
   if (!out) return env.note(ctx, `icmp_reply: no ${what}: no route back to ${formatIPv4(osaddr)}`);
   if (!xrlimAllow(env, out, osaddr, g.apply)) return env.note(ctx, `icmp_reply: no ${what}: rate limited`);
-  const b = new Uint8Array(20 + icmp.length);
-  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || saddr, daddr: osaddr }, icmp.length);
-  b.set(icmp, 20);
-  putTransportChecksum(b, false, 20, IPPROTO_ICMP, 2);
+  const opts = ipOptionsEcho(env, pkt, ctx);
+  if (opts === null) return env.note(ctx, `icmp_reply: no ${what}: the options cannot be echoed (ip_options_echo)`);
+  const hl = 20 + opts.length;
+  const b = new Uint8Array(hl + icmp.length);
+  putIpv4(b, { tos, id: env.nextId(), fragOff: 0, ttl: env.defaultTtl, protocol: IPPROTO_ICMP, saddr: out.saddr || saddr, daddr: osaddr }, icmp.length, opts);
+  b.set(icmp, hl);
+  putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
     kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields, ...origCt(pkt, ctx),
     why: `${fn}: ${what} to ${formatIPv4(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,

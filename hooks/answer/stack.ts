@@ -34,11 +34,12 @@ import { icmpEcho, icmpSend, icmpTimestamp, ipError, ipRtSendRedirect } from './
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop, ndiscSendRedirect } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { NDISC_NEIGHBOUR_SOLICITATION, ndiscRecvNs } from './ndisc.js';
+import { ipRcvOptions } from './ip-options.js';
 import { lookupConnection, lookupListener } from './sockets.js';
 import { rawSocketFor, socketAt } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
 import {
-  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PARAMPROB, ICMPV6_PORT_UNREACH,
+  ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PARAMETERPROB, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PARAMPROB, ICMPV6_PORT_UNREACH,
   ICMPV6_HDR_FIELD, ICMPV6_UNK_NEXTHDR, ICMPV6_UNK_OPTION, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
 } from './wire.js';
 
@@ -419,6 +420,12 @@ export class NodeStack implements Stack {
     if (this.env.echo6IgnoreAll) this.env.note(ctx, 'icmpv6_rcv: no echo reply (echo_ignore_all = 1)');
     else if (th + 8 <= end && this.answers(ctx)) icmpv6EchoReply(this.env, pkt, dev, ctx);
     return NOTHING;
+  }
+
+  ipOptions(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined {
+    const r = ipRcvOptions(this.env, pkt, dev, ctx);
+    if (r?.paramProblem !== undefined && this.answers(ctx)) icmpSend(this.env, pkt, ICMP_PARAMETERPROB, 0, r.paramProblem, dev, ctx);
+    return r?.why;
   }
 
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void {

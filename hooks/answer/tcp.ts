@@ -32,6 +32,7 @@ import { words } from '../path/ipv6.js';
 import { nfChecksum } from '../conntrack/checksum.js';
 import type { AnswerEnv } from './env.js';
 import { origCt, replyMark4 } from './icmp.js';
+import { ipOptionsEcho } from './ip-options.js';
 import { IPPROTO_TCP, IP_DF, putIpv4, putIpv6, putTcpRst, putTransportChecksum } from './wire.js';
 
 const TH_FIN = 0x01;
@@ -74,10 +75,14 @@ export function tcpV4SendReset(env: AnswerEnv, pkt: Packet, listener: ListenSock
   const mark = replyMark4(env, pkt);
   const out = env.route4(osaddr, odaddr, tos & 0x1e, mark, IPPROTO_TCP, listener?.dev ?? '');
   if (!out) return env.note(ctx, `tcp_v4_send_reset: no reset: no route back to ${formatIPv4(osaddr)}`);
-  const b = new Uint8Array(40);
-  putIpv4(b, { tos, id: 0, fragOff: IP_DF, ttl: env.defaultTtl, protocol: IPPROTO_TCP, saddr: odaddr, daddr: osaddr }, 20);
-  putTcpRst(b, 20, dport, sport, n.seq, n.ackSeq, n.ack);
-  putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
+  // ip_send_unicast_reply(): the segment's options echoed (none sent when they cannot be)
+  const opts = ipOptionsEcho(env, pkt, ctx);
+  if (opts === null) return env.note(ctx, 'tcp_v4_send_reset: no reset: the options cannot be echoed (__ip_options_echo)');
+  const hl = 20 + opts.length;
+  const b = new Uint8Array(hl + 20);
+  putIpv4(b, { tos, id: 0, fragOff: IP_DF, ttl: env.defaultTtl, protocol: IPPROTO_TCP, saddr: odaddr, daddr: osaddr }, 20, opts);
+  putTcpRst(b, hl, dport, sport, n.seq, n.ackSeq, n.ack);
+  putTransportChecksum(b, false, hl, IPPROTO_TCP, 16);
   env.send(ctx, {
     kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: listener?.dev ?? '', attach: false, kernelFields: [], ...origCt(pkt, ctx),
     why: `tcp_v4_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)} (${why})`,

@@ -21,6 +21,7 @@ export const ICMP_REDIRECT = 5;
 export const ICMP_REDIR_HOST = 1;
 export const ICMP_ECHO = 8;
 export const ICMP_TIME_EXCEEDED = 11;
+export const ICMP_PARAMETERPROB = 12;
 export const ICMP_PROT_UNREACH = 2;
 export const ICMP_PORT_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
@@ -51,9 +52,10 @@ export interface Ipv4Fields {
 }
 
 /** A 20-byte IPv4 header (no options) for `payload` bytes, checksummed, at b[0..20). */
-export function putIpv4(b: Uint8Array, f: Ipv4Fields, payload: number): void {
-  const tot = 20 + payload;
-  b[0] = 0x45;
+export function putIpv4(b: Uint8Array, f: Ipv4Fields, payload: number, opts?: Uint8Array): void {
+  const hl = 20 + (opts?.length ?? 0);
+  const tot = hl + payload;
+  b[0] = 0x40 | (hl >> 2);
   b[1] = f.tos & 0xff;
   b[2] = tot >>> 8;
   b[3] = tot & 0xff;
@@ -67,7 +69,8 @@ export function putIpv4(b: Uint8Array, f: Ipv4Fields, payload: number): void {
   b[11] = 0;
   putU32(b, 12, f.saddr);
   putU32(b, 16, f.daddr);
-  const c = inetChecksum(b, 0, 20);
+  if (opts) b.set(opts, 20);
+  const c = inetChecksum(b, 0, hl);
   b[10] = c >>> 8;
   b[11] = c & 0xff;
 }

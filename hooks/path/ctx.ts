@@ -26,6 +26,22 @@ export const EHOSTUNREACH = 113;
 export const ENETUNREACH = 101;
 
 /** The per-packet context: one per packet, from receive()/send() to its fate (looped-back packets keep theirs). */
+/**
+ * struct ip_options of a received IPv4 packet as __ip_options_compile()
+ * filled it (offsets from the IP header, 0: absent): what the node's
+ * answers echo (ip_options_echo).
+ */
+export interface IpOpts {
+  optlen: number;
+  srr: number;
+  rr: number;
+  ts: number;
+  cipso: number;
+  rrNeedaddr: boolean;
+  tsNeedaddr: boolean;
+  tsNeedtime: boolean;
+}
+
 export interface PathCtx {
   steps: PathStep[];
   /** Set when nobody reads the steps (replay): they are not formatted at all. */
@@ -63,6 +79,8 @@ export interface PathCtx {
   gateway: string | undefined;
   /** skb_dst(): the route the packet took, once routed (what the node's answers read of it). */
   dst: Dst | undefined;
+  /** The received IPv4 packet's options once ip_rcv_options() compiled them (undefined: none). */
+  ipOpts: IpOpts | undefined;
   /** The node's own stack (hooks/answer): undefined when nothing answers (a bare path). */
   stack: Stack | undefined;
   /** The packets the node's stack sends in answer to this one, in order (sent after its fate). */
@@ -99,7 +117,7 @@ export interface CtSpec {
 
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
   return {
-    steps: [], quiet, reroute: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, stack, answers: [], depth, clones: [],
+    steps: [], quiet, reroute: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, ipOpts: undefined, stack, answers: [], depth, clones: [],
     brStolen: undefined, brSabotage: false, transient: false,
   };
 }
@@ -120,6 +138,7 @@ export function resetPathCtx(ctx: PathCtx, quiet: boolean, ctSpec: CtSpec | unde
   ctx.dstDropped = false;
   ctx.gateway = undefined;
   ctx.dst = undefined;
+  ctx.ipOpts = undefined;
   ctx.stack = stack;
   if (ctx.answers.length) ctx.answers.length = 0;
   ctx.depth = depth;
@@ -248,6 +267,12 @@ export interface Stack {
    * undefined; may queue a parameter problem.
    */
   hopByHop(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined;
+  /**
+   * ip_rcv_options() of an IPv4 packet with options, after its input route
+   * (ctx.dst): why it is dropped, or undefined; may queue a parameter
+   * problem, and writes the record route and timestamp slots.
+   */
+  ipOptions(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined;
   /** ip_rt_send_redirect(): a forwarded packet's ICMP host redirect naming `gw` (ip_forward, after the TTL decrement). */
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void;
   /** ip6_forward()'s redirect: ndisc_send_redirect() naming `target` (before the hop limit is decremented). */

@@ -14,8 +14,11 @@
  *                       the IPsec policy checks of a node without states (hooks/route/xfrm.ts):
  *                       xfrm4_policy_check(FWD) before the TTL check, xfrm4_route_forward after it
  *
- * Not modelled (documented gaps): IP options processing (ip_rcv_options),
- * early demux, IPsec transforms, reassembly of fragments.
+ * The options (ip_rcv_options) are checked after the input route, in
+ * receive.ts through the stack (answer/ip-options.ts).
+ *
+ * Not modelled (documented gaps): early demux, IPsec transforms,
+ * reassembly of fragments.
  */
 import type { Link, Node } from '../snapshot/node.js';
 import { F_MAC_HEADER, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';

@@ -12,8 +12,8 @@
  * The header checks and the input route are the family's (ipv4.ts, ipv6.ts).
  */
 import type { Link } from '../snapshot/node.js';
-import { F_MAC_HEADER, M_FLAGS, M_MACOFF, M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
-import { NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
+import { F_MAC_HEADER, M_FLAGS, M_MACOFF, M_NHOFF, M_PKTTYPE, PACKET_OTHERHOST } from '../../vm/layout.js';
+import { NF_INET_PRE_ROUTING, NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { ETH_P_8021AD, ETH_P_8021Q, setDeviceWords, type Packet } from '../../vm/packet.js';
 import type { Node } from '../snapshot/node.js';
 import { dropped, inputDst, linkDev, PKT_TYPES, type InetFamily, type PathCtx } from './ctx.js';
@@ -64,6 +64,11 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fr
     return rt.fate;
   }
   ctx.dst = rt.kind === 'local' ? inputDst(true, rt.cast, 'lo') : inputDst(false, 'unicast', rt.dev);
+  // ip_rcv_finish_core(): the IPv4 options once the route is known
+  if (af.pf === NFPROTO_IPV4 && ctx.stack && (pkt.data[pkt.meta[M_NHOFF]!]! & 0x0f) > 5) {
+    const why = ctx.stack.ipOptions(pkt, dev, ctx);
+    if (why !== undefined) return dropped('bad-header', why);
+  }
   if (rt.kind === 'local') return localDeliver(af, pkt, dev, rt.cast, ctx);
   return forward(af, pkt, dev, rt, ctx);
 }
