@@ -1,16 +1,20 @@
 /**
  * nf_defrag_ipv4 and nf_defrag_ipv6 as hook modules: registered with
  * conntrack (which needs whole packets) at NF_IP_PRI_CONNTRACK_DEFRAG (-400)
- * on PRE_ROUTING and LOCAL_OUT. Reassembly is not modelled: a fragment they
- * take is held (NF_STOLEN) and never completed.
+ * on PRE_ROUTING and LOCAL_OUT. IPv4 fragments are reassembled
+ * (path/ip-frag.ts): a fragment is held (NF_STOLEN) until its datagram is
+ * whole, which then goes on through the hook in its place. IPv6
+ * reassembly is not modelled: a fragment nf_defrag_ipv6 takes is held and
+ * never completed.
  *
  * Mirrors Linux 6.18:
  *   net/ipv4/netfilter/nf_defrag_ipv4.c   ipv4_conntrack_defrag(): every fragment (ip_is_fragment)
  *   net/ipv6/netfilter/nf_defrag_ipv6_hooks.c, nf_conntrack_reasm.c   ipv6_defrag() →
  *                         nf_ct_frag6_gather() → nf_ct_frag6_queue(): see defrag6Takes
  */
-import { M_LEN, M_NHOFF } from '../vm/layout.js';
-import { NF_ACCEPT, NF_STOLEN, NFPROTO_IPV6, type Backend } from '../core/netfilter.js';
+import { F_IGNORE_DF, M_FLAGS, M_FRAG_MAX_SIZE, M_LEN, M_NHOFF } from '../vm/layout.js';
+import { NF_ACCEPT, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV6, type Backend } from '../core/netfilter.js';
+import { FRAG_DONE, IP_DEFRAG_CONNTRACK_IN, IP_DEFRAG_CONNTRACK_OUT, type IpFrags } from './path/ip-frag.js';
 import type { Packet } from '../vm/packet.js';
 import type { NodeHookOps } from './hook.js';
 import { hookSlots } from './priorities.js';
@@ -20,12 +24,22 @@ import {
 } from './path/ipv6.js';
 
 /** The nf_defrag ops of family `pf` (NFPROTO_IPV4 / NFPROTO_IPV6). */
-export function defragOps(pf: number, backend: Backend): NodeHookOps[] {
-  const takes = pf === NFPROTO_IPV6 ? defrag6Takes : isFragment;
-  const hook = (pkt: Packet) => (takes(pkt) ? NF_STOLEN : NF_ACCEPT);
+export function defragOps(pf: number, backend: Backend, frags?: IpFrags): NodeHookOps[] {
+  const ops = (hooknum: number) => {
+    if (pf === NFPROTO_IPV6 || !frags) return (pkt: Packet) => (defrag6Takes(pkt) ? NF_STOLEN : NF_ACCEPT);
+    // ipv4_conntrack_defrag() → nf_ct_ipv4_gather_frags(): the user by hook (zone 0), skb->ignore_df once whole
+    const user = hooknum === NF_INET_LOCAL_OUT ? IP_DEFRAG_CONNTRACK_OUT : IP_DEFRAG_CONNTRACK_IN;
+    return (pkt: Packet) => {
+      if (!isFragment(pkt)) return NF_ACCEPT;
+      if (frags.defrag(pkt, user) !== FRAG_DONE) return NF_STOLEN;
+      pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_IGNORE_DF;
+      pkt.meta[M_FRAG_MAX_SIZE] = frags.lastMaxSize;
+      return NF_ACCEPT;
+    };
+  };
   return hookSlots(pf, backend, { conntrack: true, tables: [] })
     .filter((s) => s.component === 'defrag')
-    .map((s) => ({ pf, hooknum: s.hook, priority: s.priority, name: s.owner, source: { kind: 'defrag' }, hook }));
+    .map((s) => ({ pf, hooknum: s.hook, priority: s.priority, name: s.owner, source: { kind: 'defrag' }, hook: ops(s.hook) }));
 }
 
 /**

@@ -37,6 +37,7 @@ import { NodeXtFib } from './xt-fib.js';
 import { NodeXtSockets } from './xt-socket.js';
 import { parsePfOs } from '../ext/osf.js';
 import { parseNfacctList, type NfAcct } from '../ext/nfacct.js';
+import { IpFrags } from './path/ip-frag.js';
 import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from './conntrack/timeout.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Link, Node } from './snapshot/node.js';
@@ -162,6 +163,8 @@ export class NodeModel {
   readonly stack: NodeStack;
   /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
   readonly xt: XtState;
+  /** The IPv4 reassembly queues (ip_defrag's: ip_local_deliver and nf_defrag_ipv4). */
+  readonly frags4: IpFrags;
   /** NodeModelOptions.cpu: the CPU the node handles every packet on. */
   readonly cpu: number;
   /** The node's bridges (their ports, forwarding databases and the bridge hooks); undefined without a bridge. */
@@ -235,6 +238,7 @@ export class NodeModel {
     if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p, i) => (unusable![i] ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz, ctm.ct.sysctl.sctpTimeouts)))];
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
+    this.frags4 = new IpFrags(node.sysctl);
     this.cpu = opts.cpu ?? 0;
     // the accounting objects are state of the namespace: saved and restored with the matches' named objects
     for (const o of this.nfacct?.values() ?? []) this.xt.named.set(`nfacct:${o.name}`, o);
@@ -266,7 +270,7 @@ export class NodeModel {
     const isNat = (o: NodeHookOps) => o.source.kind === 'table' && o.source.table === 'nat';
     registerOps(this.registry, ops.filter((o) => !isNat(o)));
     if (ctm) registerOps(this.registry, ctm.natOps(ops.filter(isNat)));
-    if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend), ...ctm!.conntrackOps(NFPROTO_IPV4, this.backend)]);
+    if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend, this.frags4), ...ctm!.conntrackOps(NFPROTO_IPV4, this.backend)]);
     if (this.conntrack6) registerOps(this.registry, [...defragOps(NFPROTO_IPV6, this.backend6), ...ctm!.conntrackOps(NFPROTO_IPV6, this.backend6)]);
     if (ipvs) registerOps(this.registry, ipvs.ops());
     const nf4 = new NfHook(this.registry, NFPROTO_IPV4);
@@ -277,6 +281,7 @@ export class NodeModel {
       if (this.conntrack6) nf6.ctNote = note;
     }
     this.inet4 = new Inet(node, nf4, IPV4);
+    this.inet4.frags = this.frags4;
     const ct4 = this.conntrackModule?.ct;
     if (this.inet4.xfrm && ct4) this.inet4.xfrm.natDecode = (pkt, fl) => xfrmNatDecode(ct4, pkt, fl);
     this.inet6 = new Inet(node, nf6, IPV6);
@@ -332,6 +337,7 @@ export class NodeModel {
     if (ctm && input.now !== undefined) ctm.now = input.now;
     if (input.now !== undefined) {
       this.stack.setNow(input.now);
+      this.frags4.setNow(input.now);
       if (this.ipvs) this.ipvs.nowNs = input.now;
       this.ipsets.setNow(input.now);
       if (this.bridge) this.bridge.now = input.now;
@@ -487,6 +493,7 @@ export class NodeModel {
   /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
   setNow(nowNs: number): void {
     this.stack.setNow(nowNs);
+    this.frags4.setNow(nowNs);
     this.ipsets.setNow(nowNs);
     this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;

@@ -300,8 +300,9 @@ export const M_SK_INDEX = 74; // SK_ASSIGNED: the socket's number in the node's 
 // sk->sk_cgrp_data of the packet's socket (any SK_* but SK_NONE), as xt_cgroup reads it:
 export const M_SK_CGROUP = 75; // sock_cgroup_ptr(): the cgroup v2 number (vm/cgroup.ts cgroupId; 0 the root)
 export const M_SK_CLASSID = 76; // sock_cgroup_classid(): the net_cls class id, 0 without net_cls
+export const M_FRAG_MAX_SIZE = 77; // IPCB(skb)->frag_max_size of a datagram nf_defrag reassembled (with F_IGNORE_DF)
 /** Words in the metadata record. */
-export const META_WORDS = 77;
+export const META_WORDS = 78;
 
 /** M_SK: no socket (skb->sk NULL: a received, forwarded or REJECT-made packet). */
 export const SK_NONE = 0;
@@ -325,6 +326,7 @@ export const F_MAC_HEADER = 0x2; // skb_mac_header_was_set() && mac_len != 0
 export const F_NFTRACE = 0x4; // skb->nf_trace
 export const F_IPVS_PROPERTY = 0x8; // skb->ipvs_property: IPVS transmitted or un-NATed the packet
 export const F_XT_AH = 0x20; // an AH header before the upper layer: M_XT_* hold x_tables' view
+export const F_IGNORE_DF = 0x40; // skb->ignore_df: nf_defrag reassembled it (ip_exceeds_mtu then reads M_FRAG_MAX_SIZE)
 export const F_BR_BROUTE = 0x10; // BR_INPUT_SKB_CB(skb)->br_netfilter_broute (nft_meta_bridge_set_eval: meta broute set 1)
 
 // ---------------------------------------------------------------------------

@@ -12,9 +12,10 @@ import { formatIPv4, formatIPv6 } from '../route/addr.js';
 import { M_NHOFF } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { ETH_P_IP, ETH_P_IPV6, type Packet } from '../../vm/packet.js';
-import type { InetFamily, InputRoute, Netfilter, OutputRoute, PathCtx, XfrmRouting } from './ctx.js';
+import { dropped, type InetFamily, type InputRoute, type Netfilter, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import type { Fate } from './fate.js';
-import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, u32 } from './ipv4.js';
+import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, isFragment, u32 } from './ipv4.js';
+import { FRAG_DROPPED, FRAG_HELD, IP_DEFRAG_LOCAL_DELIVER, type IpFrags } from './ip-frag.js';
 import { Ipv4Route } from './ipv4-route.js';
 import { XfrmCheck } from '../route/xfrm.js';
 import { ip6ForwardPrepare, ip6InputDefrag, ip6LocalOutCheck, ip6OutputCheck, ip6RcvCore, words } from './ipv6.js';
@@ -104,6 +105,8 @@ export class Inet implements InetFamily {
   readonly ethertype: number;
   private readonly routing: Routing;
   readonly xfrm: XfrmCheck | undefined;
+  /** The node's IPv4 reassembly queues (ip_local_deliver's); undefined: fragments are held for good. */
+  frags: IpFrags | undefined;
 
   constructor(
     readonly node: Node,
@@ -128,6 +131,13 @@ export class Inet implements InetFamily {
     return this.fns.forwardPrepare(this.node, pkt, dev, rt, ctx, this.xfrm);
   }
   deliverBefore(pkt: Packet): Fate | undefined {
+    // ip_local_deliver(): ip_defrag(IP_DEFRAG_LOCAL_DELIVER) when the node reassembles
+    if (this.frags !== undefined && this.pf === NFPROTO_IPV4 && isFragment(pkt)) {
+      const r = this.frags.defrag(pkt, IP_DEFRAG_LOCAL_DELIVER);
+      if (r === FRAG_HELD) return dropped('reassembly', 'a fragment for this host, held by ip_defrag until its datagram is whole (INPUT not reached yet)');
+      if (r === FRAG_DROPPED) return dropped('reassembly', `ip_defrag dropped the fragment: ${this.frags.why}`);
+      return undefined;
+    }
     return this.fns.deliverBefore(pkt);
   }
   deliverAfter(pkt: Packet): Fate | undefined {

@@ -17,11 +17,12 @@
  * The options (ip_rcv_options) are checked after the input route, in
  * receive.ts through the stack (answer/ip-options.ts).
  *
- * Not modelled (documented gaps): early demux, IPsec transforms,
- * reassembly of fragments.
+ * Fragments are reassembled by ip-frag.ts (ip_local_deliver, nf_defrag).
+ *
+ * Not modelled (documented gaps): early demux, IPsec transforms.
  */
 import type { Link, Node } from '../snapshot/node.js';
-import { F_MAC_HEADER, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
+import { F_IGNORE_DF, F_MAC_HEADER, M_FLAGS, M_FRAG_MAX_SIZE, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV4 } from '../../core/netfilter.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED } from '../answer/wire.js';
@@ -130,7 +131,8 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
     if (held !== undefined) return held;
   }
   const len = m[M_LEN]!;
-  if (len > rt.mtu && (d[nh + 6]! & 0x40) !== 0) {
+  // ip_exceeds_mtu(): DF set, and for a datagram nf_defrag reassembled (ignore_df) its largest fragment too big
+  if (len > rt.mtu && (d[nh + 6]! & 0x40) !== 0 && ((m[M_FLAGS]! & F_IGNORE_DF) === 0 || m[M_FRAG_MAX_SIZE]! > rt.mtu)) {
     ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, rt.mtu, dev, ctx);
     return dropped('mtu', `${len} bytes with DF exceed the MTU ${rt.mtu} of ${rt.dev} (ICMP fragmentation needed sent)`);
   }

@@ -1,0 +1,276 @@
+/**
+ * IPv4 reassembly: ip_defrag() for nf_defrag_ipv4 (conntrack's users, at
+ * PREROUTING and LOCAL_OUT) and for ip_local_deliver (IP_DEFRAG_LOCAL_DELIVER).
+ *
+ * Mirrors Linux 6.18, net/ipv4/ip_fragment.c and net/ipv4/inet_fragment.c:
+ *   ip_find()                  a queue per (source, destination, ID, protocol, user), made by
+ *                              the first fragment; it expires ipfrag_time seconds later (lazily,
+ *                              on the capture's clock: the ICMP "fragment reassembly time
+ *                              exceeded" an end host sends then is not modelled)
+ *   ip_frag_too_far()          more than ipfrag_max_dist fragments from the same source since
+ *                              the queue's last one: the queue starts over (ip_frag_reinit)
+ *   ip_frag_queue()            the end of the datagram from the last fragment (a later end or a
+ *                              different one kills the queue), a non-final fragment's end cut to
+ *                              a multiple of 8, an empty fragment kills it; a completed queue
+ *                              leaves the table (ipq_kill), so a late copy starts a new one
+ *   inet_frag_queue_insert()   runs of contiguous fragments: a fragment within a run is a
+ *                              duplicate (dropped, the queue kept), one overlapping a run or
+ *                              spanning two kills the queue (RFC 5722 as Linux applies it to IPv4)
+ *   ip_frag_reasm()            once the first and last fragments are in and every byte is: the
+ *                              first fragment's headers, tot_len, the ECN bits combined
+ *                              (ip_frag_ecn_table: an ECT fragment with a not-ECT one kills it),
+ *                              DF kept only when the largest fragment had it, the checksum;
+ *                              more than 65535 bytes kills it
+ *   ipfrag_high_thresh         no new queue while the held fragments pass it (counted here in
+ *                              frame bytes plus a fixed overhead, not the kernel's truesize)
+ */
+import { F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_THOFF } from '../../vm/layout.js';
+import type { Packet } from '../../vm/packet.js';
+import type { Sysctls } from '../snapshot/sysctl.js';
+
+/* enum ip_defrag_users */
+export const IP_DEFRAG_LOCAL_DELIVER = 0;
+export const IP_DEFRAG_CONNTRACK_IN = 2;
+export const IP_DEFRAG_CONNTRACK_OUT = 3;
+
+const IP_MF = 0x2000;
+const IP_DF = 0x4000;
+const IP_OFFSET = 0x1fff;
+const INET_FRAG_FIRST_IN = 1;
+const INET_FRAG_LAST_IN = 2;
+/** The per-fragment overhead added to its bytes for the memory limit (an approximation of skb truesize). */
+const FRAG_OVERHEAD = 512;
+/** ip_frag_ecn_table, indexed by the OR of 1 << (tos & 3) of every fragment: 0xff kills the queue. */
+const ECN_TABLE = [0, 0, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 3, 0xff, 3, 0xff, 3, 0xff];
+
+/** ip_defrag()'s outcome. */
+export const FRAG_DONE = 0;
+export const FRAG_HELD = 1;
+export const FRAG_DROPPED = 2;
+
+interface Frag {
+  offset: number;
+  end: number;
+  /** The fragment's payload (past its IP header). */
+  data: Uint8Array;
+}
+
+interface Queue {
+  flags: number;
+  /** The datagram's payload length once known (or the highest end so far). */
+  len: number;
+  meat: number;
+  /** Sorted by offset; `runs` says which are contiguous runs (start, end). */
+  frags: Frag[];
+  runs: { start: number; end: number }[];
+  /** The end of the fragment queued last at the tail (fragments_tail). */
+  tailEnd: number;
+  /** The first fragment's frame up to the end of its IP header, and its network header offset. */
+  head: Uint8Array | undefined;
+  headNh: number;
+  maxSize: number;
+  maxDfSize: number;
+  ecn: number;
+  expires: number;
+  rid: number;
+  mem: number;
+}
+
+/** The IPv4 reassembly queues of one node. */
+export class IpFrags {
+  private readonly queues = new Map<string, Queue>();
+  /** inet_peer->rid: fragments seen per source. */
+  private readonly rid = new Map<number, number>();
+  private now = 0;
+  private mem = 0;
+  private readonly timeout: number;
+  private readonly maxDist: number;
+  private readonly highThresh: number;
+  /** Why the last fragment was dropped (FRAG_DROPPED). */
+  why = '';
+
+  constructor(sysctl: Sysctls) {
+    const n = (k: string, dflt: number) => {
+      const v = sysctl.get(k);
+      return v === undefined || !/^\d+$/.test(v.trim()) ? dflt : Number(v.trim());
+    };
+    this.timeout = n('net.ipv4.ipfrag_time', 30) * 1e9;
+    this.maxDist = n('net.ipv4.ipfrag_max_dist', 64);
+    this.highThresh = n('net.ipv4.ipfrag_high_thresh', 4 * 1024 * 1024);
+  }
+
+  setNow(nowNs: number): void {
+    this.now = nowNs;
+  }
+
+  /** ip_defrag(): FRAG_DONE with `pkt` now the whole datagram, FRAG_HELD, or FRAG_DROPPED (this.why). */
+  defrag(pkt: Packet, user: number): number {
+    this.expire();
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const ihl = (d[nh]! & 0x0f) * 4;
+    const saddr = ((d[nh + 12]! << 24) | (d[nh + 13]! << 16) | (d[nh + 14]! << 8) | d[nh + 15]!) >>> 0;
+    const key = `${saddr}>${d[nh + 16]}.${d[nh + 17]}.${d[nh + 18]}.${d[nh + 19]}#${(d[nh + 4]! << 8) | d[nh + 5]!}/${d[nh + 9]}@${user}`;
+    let q = this.queues.get(key);
+    if (q === undefined) {
+      if (this.mem > this.highThresh) return this.drop('the reassembly memory is over ipfrag_high_thresh (ip_find)');
+      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, maxSize: 0, maxDfSize: 0, ecn: 0, expires: this.now + this.timeout, rid: this.rid.get(saddr) ?? 0, mem: 0 };
+      this.queues.set(key, q);
+      if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
+    }
+    // ip_frag_too_far()
+    const end0 = (this.rid.get(saddr) ?? 0) + 1;
+    this.rid.set(saddr, end0);
+    if (this.maxDist > 0 && q.frags.length > 0 && end0 - q.rid > this.maxDist) this.reinit(q);
+    q.rid = end0;
+    const fo = (d[nh + 6]! << 8) | d[nh + 7]!;
+    const offset = (fo & IP_OFFSET) << 3;
+    let end = offset + m[M_LEN]! - ihl;
+    if ((fo & IP_MF) === 0) {
+      if (end < q.len || (q.flags & INET_FRAG_LAST_IN && end !== q.len)) return this.kill(key, q, 'a last fragment that ends before data already queued, or a second different end');
+      q.flags |= INET_FRAG_LAST_IN;
+      q.len = end;
+    } else {
+      end &= ~7;
+      if (end > q.len) {
+        if (q.flags & INET_FRAG_LAST_IN) return this.kill(key, q, 'a fragment past the datagram\'s end');
+        q.len = end;
+      }
+    }
+    if (end === offset) return this.kill(key, q, 'an empty fragment');
+    // inet_frag_queue_insert()
+    let run = -1;
+    if (q.runs.length === 0) q.runs.push({ start: offset, end });
+    else if (q.tailEnd < end) {
+      if (offset < q.tailEnd) return this.kill(key, q, 'overlapping fragments');
+      const last = q.runs.findIndex((r) => r.end === q.tailEnd);
+      if (offset === q.tailEnd && last >= 0) q.runs[last]!.end = end;
+      else q.runs.push({ start: offset, end });
+    } else {
+      for (const r of q.runs) if (end > r.start && offset < r.end) run = offset >= r.start && end <= r.end ? 1 : 2;
+      if (run === 1) return this.drop('a duplicate fragment');
+      if (run === 2) return this.kill(key, q, 'overlapping fragments');
+      q.runs.push({ start: offset, end });
+    }
+    if (q.tailEnd < end) q.tailEnd = end;
+    q.runs.sort((a, b) => a.start - b.start);
+    const payload = d.slice(nh + ihl, nh + ihl + (end - offset));
+    let i = q.frags.length;
+    while (i > 0 && q.frags[i - 1]!.offset > offset) i--;
+    q.frags.splice(i, 0, { offset, end, data: payload });
+    q.meat += end - offset;
+    const cost = end - offset + ihl + FRAG_OVERHEAD;
+    q.mem += cost;
+    this.mem += cost;
+    q.ecn |= 1 << (d[nh + 1]! & 3);
+    if (offset === 0) {
+      q.flags |= INET_FRAG_FIRST_IN;
+      q.head = d.slice(0, nh + ihl);
+      q.headNh = nh;
+    }
+    const fragsize = end - offset + ihl;
+    if (fragsize > q.maxSize) q.maxSize = fragsize;
+    if (fo & IP_DF && fragsize > q.maxDfSize) q.maxDfSize = fragsize;
+    if (q.flags === (INET_FRAG_FIRST_IN | INET_FRAG_LAST_IN) && q.meat === q.len) return this.reasm(key, q, pkt);
+    return FRAG_HELD;
+  }
+
+  /** ip_frag_reasm(): the datagram into `pkt`. */
+  private reasm(key: string, q: Queue, pkt: Packet): number {
+    const head = q.head!;
+    const nh = q.headNh;
+    const ihl = head.length - nh;
+    const len = ihl + q.len;
+    if (len > 65535) return this.kill(key, q, `a datagram of ${len} bytes (over 65535)`);
+    const ecn = ECN_TABLE[q.ecn]!;
+    if (ecn === 0xff) return this.kill(key, q, 'fragments with ECN codepoints that do not go together');
+    if (nh + len > pkt.data.length) return this.kill(key, q, 'a datagram larger than the packet buffer');
+    const d = pkt.data;
+    d.set(head, 0);
+    for (const f of q.frags) d.set(f.data, nh + ihl + f.offset);
+    d[nh + 2] = len >>> 8;
+    d[nh + 3] = len & 0xff;
+    d[nh + 1] = d[nh + 1]! | ecn;
+    const df = q.maxDfSize === q.maxSize;
+    d[nh + 6] = df ? IP_DF >> 8 : 0;
+    d[nh + 7] = 0;
+    d[nh + 10] = 0;
+    d[nh + 11] = 0;
+    let sum = 0;
+    for (let i = 0; i < ihl; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff;
+    d[nh + 10] = c >>> 8;
+    d[nh + 11] = c & 0xff;
+    pkt.len = nh + len;
+    const m = pkt.meta;
+    m[M_NHOFF] = nh;
+    m[M_LEN] = len;
+    m[M_END] = nh + len;
+    m[M_FLAGS] = m[M_FLAGS]! | F_L4PROTO;
+    m[M_L4PROTO] = d[nh + 9]!;
+    m[M_THOFF] = nh + ihl;
+    m[M_FRAGOFF] = 0;
+    this.lastMaxSize = Math.max(q.maxSize, q.maxDfSize);
+    // ipq_kill(): the queue leaves the table (a later fragment of the same key starts a new one)
+    this.release(q);
+    this.queues.delete(key);
+    return FRAG_DONE;
+  }
+
+  /** IPCB(skb)->frag_max_size of the datagram reassembled last. */
+  lastMaxSize = 0;
+
+  private drop(why: string): number {
+    this.why = why;
+    return FRAG_DROPPED;
+  }
+
+  /** inet_frag_kill(): the queue and its fragments go; so does this fragment. */
+  private kill(key: string, q: Queue, why: string): number {
+    this.release(q);
+    this.queues.delete(key);
+    return this.drop(`${why}: the queue is dropped`);
+  }
+
+  private release(q: Queue): void {
+    this.mem -= q.mem;
+    q.mem = 0;
+    q.frags = [];
+  }
+
+  /** ip_frag_reinit(): the fragments go, the queue starts over with a new timer. */
+  private reinit(q: Queue): void {
+    this.release(q);
+    q.flags = 0;
+    q.len = 0;
+    q.meat = 0;
+    q.runs = [];
+    q.tailEnd = -1;
+    q.head = undefined;
+    q.maxSize = 0;
+    q.maxDfSize = 0;
+    q.ecn = 0;
+    q.expires = this.now + this.timeout;
+    if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
+  }
+
+  /** The earliest timer of a queue (a scan before it finds nothing). */
+  private nextExpiry = Infinity;
+
+  /** The queues whose timer ran out (ip_expire) go. */
+  private expire(): void {
+    if (this.now < this.nextExpiry) return;
+    let next = Infinity;
+    for (const [k, q] of this.queues) {
+      if (q.expires > this.now) {
+        if (q.expires < next) next = q.expires;
+        continue;
+      }
+      this.release(q);
+      this.queues.delete(k);
+    }
+    this.nextExpiry = next;
+  }
+}
