@@ -163,8 +163,8 @@ export class NodeModel {
   readonly stack: NodeStack;
   /** The clock and named tables of the rate and state matches (recent, hashlimit, RATEEST), shared by both families. */
   readonly xt: XtState;
-  /** The IPv4 reassembly queues (ip_defrag's: ip_local_deliver and nf_defrag_ipv4). */
-  readonly frags4: IpFrags;
+  /** The reassembly queues (ip_defrag's and ipv6_frag_rcv's, and nf_defrag's of both families). */
+  readonly frags: IpFrags;
   /** NodeModelOptions.cpu: the CPU the node handles every packet on. */
   readonly cpu: number;
   /** The node's bridges (their ports, forwarding databases and the bridge hooks); undefined without a bridge. */
@@ -238,7 +238,7 @@ export class NodeModel {
     if (ctm && policies) ctm.ct.timeoutPolicies = [undefined, ...policies.map((p, i) => (unusable![i] ? undefined : cttimeoutJiffies(p, ctm.ct.sysctl.hz, ctm.ct.sysctl.sctpTimeouts)))];
     this.conntrackModule = ctm;
     this.xt = new XtState(opts.hz ?? XT_HZ_DEFAULT);
-    this.frags4 = new IpFrags(node.sysctl);
+    this.frags = new IpFrags(node.sysctl);
     this.cpu = opts.cpu ?? 0;
     // the accounting objects are state of the namespace: saved and restored with the matches' named objects
     for (const o of this.nfacct?.values() ?? []) this.xt.named.set(`nfacct:${o.name}`, o);
@@ -270,8 +270,8 @@ export class NodeModel {
     const isNat = (o: NodeHookOps) => o.source.kind === 'table' && o.source.table === 'nat';
     registerOps(this.registry, ops.filter((o) => !isNat(o)));
     if (ctm) registerOps(this.registry, ctm.natOps(ops.filter(isNat)));
-    if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend, this.frags4), ...ctm!.conntrackOps(NFPROTO_IPV4, this.backend)]);
-    if (this.conntrack6) registerOps(this.registry, [...defragOps(NFPROTO_IPV6, this.backend6), ...ctm!.conntrackOps(NFPROTO_IPV6, this.backend6)]);
+    if (this.conntrack) registerOps(this.registry, [...defragOps(NFPROTO_IPV4, this.backend, this.frags), ...ctm!.conntrackOps(NFPROTO_IPV4, this.backend)]);
+    if (this.conntrack6) registerOps(this.registry, [...defragOps(NFPROTO_IPV6, this.backend6, this.frags), ...ctm!.conntrackOps(NFPROTO_IPV6, this.backend6)]);
     if (ipvs) registerOps(this.registry, ipvs.ops());
     const nf4 = new NfHook(this.registry, NFPROTO_IPV4);
     const nf6 = new NfHook(this.registry, NFPROTO_IPV6);
@@ -281,10 +281,11 @@ export class NodeModel {
       if (this.conntrack6) nf6.ctNote = note;
     }
     this.inet4 = new Inet(node, nf4, IPV4);
-    this.inet4.frags = this.frags4;
+    this.inet4.frags = this.frags;
     const ct4 = this.conntrackModule?.ct;
     if (this.inet4.xfrm && ct4) this.inet4.xfrm.natDecode = (pkt, fl) => xfrmNatDecode(ct4, pkt, fl);
     this.inet6 = new Inet(node, nf6, IPV6);
+    this.inet6.frags = this.frags;
     if (this.inet6.xfrm && ct4) this.inet6.xfrm.natDecode = (pkt, fl) => xfrmNatDecode(ct4, pkt, fl);
     if (node.bridge.bridges.size > 0) {
       // A bridge in the namespace: br_netfilter registers its hooks (brnf_device_event).
@@ -337,7 +338,7 @@ export class NodeModel {
     if (ctm && input.now !== undefined) ctm.now = input.now;
     if (input.now !== undefined) {
       this.stack.setNow(input.now);
-      this.frags4.setNow(input.now);
+      this.frags.setNow(input.now);
       if (this.ipvs) this.ipvs.nowNs = input.now;
       this.ipsets.setNow(input.now);
       if (this.bridge) this.bridge.now = input.now;
@@ -493,7 +494,7 @@ export class NodeModel {
   /** Sets the clock of the next packets (nanoseconds: a capture's timestamps): the rate limits of the answers run on it. */
   setNow(nowNs: number): void {
     this.stack.setNow(nowNs);
-    this.frags4.setNow(nowNs);
+    this.frags.setNow(nowNs);
     this.ipsets.setNow(nowNs);
     this.xt.setNow(nowNs);
     if (this.conntrackModule) this.conntrackModule.now = nowNs;

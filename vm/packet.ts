@@ -299,6 +299,24 @@ export function decodePacket(pkt: Packet, linktype: number): void {
   m[M_END] = nh + len;
 }
 
+/**
+ * The network and transport metadata decoded again from the bytes at
+ * M_NHOFF (M_PROTOCOL the family): a datagram reassembled in place.
+ */
+export function decodeNetwork(pkt: Packet): void {
+  const m = pkt.meta;
+  m[M_FLAGS] &= ~F_L4PROTO;
+  m[M_L4PROTO] = 0;
+  m[M_FRAGOFF] = 0;
+  m[M_THOFF] = 0;
+  const nh = m[M_NHOFF]!;
+  let len = pkt.len - nh;
+  if (m[M_PROTOCOL] === ETH_P_IP) len = decodeIPv4(pkt, nh, len);
+  else if (m[M_PROTOCOL] === ETH_P_IPV6) len = decodeIPv6(pkt, nh, len);
+  m[M_LEN] = len;
+  m[M_END] = nh + len;
+}
+
 /** __nft_set_pktinfo_ipv4_validate(); returns skb->len (trimmed to tot_len as ip_rcv does). */
 function decodeIPv4(pkt: Packet, nh: number, avail: number): number {
   const d = pkt.data;

@@ -351,7 +351,7 @@ export interface InetFamily {
   /** What ends a local delivery before LOCAL_IN (IPv4: ip_local_deliver waits for reassembly). */
   deliverBefore(pkt: Packet): Fate | undefined;
   /** ... and after it (IPv6: ipv6_frag_rcv holds a fragment once it passed INPUT). */
-  deliverAfter(pkt: Packet): Fate | undefined;
+  deliverAfter(pkt: Packet, dev?: Link, ctx?: PathCtx): Fate | undefined;
   /** The IPsec policy checks of the node for the family (a node without states), undefined without policies. */
   readonly xfrm: XfrmCheck | undefined;
   /** The checks a locally sent packet's header gets before its output route. */

@@ -18,7 +18,8 @@ import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, isFragment, u32 } fr
 import { FRAG_DROPPED, FRAG_HELD, IP_DEFRAG_LOCAL_DELIVER, type IpFrags } from './ip-frag.js';
 import { Ipv4Route } from './ipv4-route.js';
 import { XfrmCheck } from '../route/xfrm.js';
-import { ip6ForwardPrepare, ip6InputDefrag, ip6LocalOutCheck, ip6OutputCheck, ip6RcvCore, words } from './ipv6.js';
+import { ip6ForwardPrepare, ip6InputDefrag, ip6LocalOutCheck, ip6OutputCheck, ip6RcvCore, isFragment6, words } from './ipv6.js';
+import { ICMPV6_PARAMPROB } from '../answer/wire.js';
 import { Ipv6Route } from './ipv6-route.js';
 
 interface Routing {
@@ -140,7 +141,18 @@ export class Inet implements InetFamily {
     }
     return this.fns.deliverBefore(pkt);
   }
-  deliverAfter(pkt: Packet): Fate | undefined {
+  deliverAfter(pkt: Packet, dev?: Link, ctx?: PathCtx): Fate | undefined {
+    // ipv6_frag_rcv(): a fragment that passed INPUT is reassembled before the upper layer
+    if (this.frags !== undefined && this.pf === NFPROTO_IPV6 && dev !== undefined && isFragment6(pkt)) {
+      const r = this.frags.defrag6(pkt, 'local', dev.ifindex);
+      if (r === FRAG_HELD) return dropped('reassembly', 'a fragment for this host: passed INPUT, held by ipv6_frag_rcv until its datagram is whole');
+      if (r === FRAG_DROPPED) {
+        const pp = this.frags.paramProblem;
+        if (pp && ctx) ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_PARAMPROB, pp.code, pp.pointer, dev, ctx);
+        return dropped('reassembly', `ipv6_frag_rcv dropped the fragment: ${this.frags.why}${pp ? ' (ICMPv6 parameter problem)' : ''}`);
+      }
+      return undefined;
+    }
     return this.fns.deliverAfter(pkt);
   }
   localOutCheck(pkt: Packet): Fate | undefined {

@@ -1,6 +1,15 @@
 /**
- * IPv4 reassembly: ip_defrag() for nf_defrag_ipv4 (conntrack's users, at
+ * Reassembly. IPv4: ip_defrag() for nf_defrag_ipv4 (conntrack's users, at
  * PREROUTING and LOCAL_OUT) and for ip_local_deliver (IP_DEFRAG_LOCAL_DELIVER).
+ * IPv6 (defrag6): ipv6_frag_rcv() after INPUT and nf_ct_frag6_gather() for
+ * nf_defrag_ipv6, with the same queue core (inet_fragment.c), keyed by
+ * source, destination, ID, user and, for a link-local or multicast
+ * destination, the input device; ip6frag_time; the fragment header taken
+ * out of the datagram and its next header put in its place. ipv6_frag_rcv
+ * answers a jumbogram or cut fragment header, a first fragment without its
+ * upper-layer header (code 3), a datagram past 65535 bytes and a non-final
+ * fragment not a multiple of 8 long with a parameter problem; nf_defrag_ipv6
+ * lets the last three of them through as they are (or drops the third).
  *
  * Mirrors Linux 6.18, net/ipv4/ip_fragment.c and net/ipv4/inet_fragment.c:
  *   ip_find()                  a queue per (source, destination, ID, protocol, user), made by
@@ -24,8 +33,8 @@
  *   ipfrag_high_thresh         no new queue while the held fragments pass it (counted here in
  *                              frame bytes plus a fixed overhead, not the kernel's truesize)
  */
-import { F_L4PROTO, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_NHOFF, M_THOFF } from '../../vm/layout.js';
-import type { Packet } from '../../vm/packet.js';
+import { M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { decodeNetwork, type Packet } from '../../vm/packet.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 
 /* enum ip_defrag_users */
@@ -47,6 +56,9 @@ const ECN_TABLE = [0, 0, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 3, 0xff, 3, 0xff, 3
 export const FRAG_DONE = 0;
 export const FRAG_HELD = 1;
 export const FRAG_DROPPED = 2;
+/** defrag6(): not a fragment to reassemble, the packet goes on as it is. */
+export const FRAG_ASIS = 3;
+const NEXTHDR_FRAGMENT = 44;
 
 interface Frag {
   offset: number;
@@ -68,6 +80,9 @@ interface Queue {
   /** The first fragment's frame up to the end of its IP header, and its network header offset. */
   head: Uint8Array | undefined;
   headNh: number;
+  /** IPv6: the offset of the next-header byte naming the fragment header, and the fragment header's next header (the first fragment's). */
+  nhoffset: number;
+  nexthdr: number;
   maxSize: number;
   maxDfSize: number;
   ecn: number;
@@ -80,10 +95,11 @@ interface Queue {
 export class IpFrags {
   private readonly queues = new Map<string, Queue>();
   /** inet_peer->rid: fragments seen per source. */
-  private readonly rid = new Map<number, number>();
+  private readonly rid = new Map<number | string, number>();
   private now = 0;
   private mem = 0;
   private readonly timeout: number;
+  private readonly timeout6: number;
   private readonly maxDist: number;
   private readonly highThresh: number;
   /** Why the last fragment was dropped (FRAG_DROPPED). */
@@ -95,6 +111,7 @@ export class IpFrags {
       return v === undefined || !/^\d+$/.test(v.trim()) ? dflt : Number(v.trim());
     };
     this.timeout = n('net.ipv4.ipfrag_time', 30) * 1e9;
+    this.timeout6 = n('net.ipv6.ip6frag_time', 60) * 1e9;
     this.maxDist = n('net.ipv4.ipfrag_max_dist', 64);
     this.highThresh = n('net.ipv4.ipfrag_high_thresh', 4 * 1024 * 1024);
   }
@@ -112,13 +129,8 @@ export class IpFrags {
     const ihl = (d[nh]! & 0x0f) * 4;
     const saddr = ((d[nh + 12]! << 24) | (d[nh + 13]! << 16) | (d[nh + 14]! << 8) | d[nh + 15]!) >>> 0;
     const key = `${saddr}>${d[nh + 16]}.${d[nh + 17]}.${d[nh + 18]}.${d[nh + 19]}#${(d[nh + 4]! << 8) | d[nh + 5]!}/${d[nh + 9]}@${user}`;
-    let q = this.queues.get(key);
-    if (q === undefined) {
-      if (this.mem > this.highThresh) return this.drop('the reassembly memory is over ipfrag_high_thresh (ip_find)');
-      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, maxSize: 0, maxDfSize: 0, ecn: 0, expires: this.now + this.timeout, rid: this.rid.get(saddr) ?? 0, mem: 0 };
-      this.queues.set(key, q);
-      if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
-    }
+    const q = this.find(key, saddr);
+    if (q === undefined) return this.drop('the reassembly memory is over ipfrag_high_thresh (ip_find)');
     // ip_frag_too_far()
     const end0 = (this.rid.get(saddr) ?? 0) + 1;
     this.rid.set(saddr, end0);
@@ -127,16 +139,42 @@ export class IpFrags {
     const fo = (d[nh + 6]! << 8) | d[nh + 7]!;
     const offset = (fo & IP_OFFSET) << 3;
     let end = offset + m[M_LEN]! - ihl;
-    if ((fo & IP_MF) === 0) {
+    if ((fo & IP_MF) !== 0) end &= ~7;
+    const r = this.queue(key, q, offset, end, (fo & IP_MF) !== 0, d.subarray(nh + ihl, nh + ihl + Math.max(0, end - offset)), 1 << (d[nh + 1]! & 3), end - offset + ihl, (fo & IP_DF) !== 0);
+    if (r !== FRAG_DONE) return r;
+    if (offset === 0) {
+      q.head = d.slice(0, nh + ihl);
+      q.headNh = nh;
+    }
+    if (q.flags === (INET_FRAG_FIRST_IN | INET_FRAG_LAST_IN) && q.meat === q.len) return this.reasm(key, q, pkt);
+    return FRAG_HELD;
+  }
+
+  /** inet_frag_find(): the queue of `key`, made when there is none (undefined: over the memory limit). */
+  private find(key: string, src: number | string, timeout = this.timeout): Queue | undefined {
+    let q = this.queues.get(key);
+    if (q === undefined) {
+      if (this.mem > this.highThresh) return undefined;
+      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, nhoffset: 0, nexthdr: 0, maxSize: 0, maxDfSize: 0, ecn: 0, expires: this.now + timeout, rid: this.rid.get(src) ?? 0, mem: 0 };
+      this.queues.set(key, q);
+      if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
+    }
+    return q;
+  }
+
+  /**
+   * ip_frag_queue() / ip6_frag_queue() past their own checks: the end, the
+   * insertion into the runs, the accounting. FRAG_DONE here means queued
+   * (the caller completes the datagram when it is whole).
+   */
+  private queue(key: string, q: Queue, offset: number, end: number, mf: boolean, payload: Uint8Array, ecn: number, fragsize: number, df: boolean): number {
+    if (!mf) {
       if (end < q.len || (q.flags & INET_FRAG_LAST_IN && end !== q.len)) return this.kill(key, q, 'a last fragment that ends before data already queued, or a second different end');
       q.flags |= INET_FRAG_LAST_IN;
       q.len = end;
-    } else {
-      end &= ~7;
-      if (end > q.len) {
-        if (q.flags & INET_FRAG_LAST_IN) return this.kill(key, q, 'a fragment past the datagram\'s end');
-        q.len = end;
-      }
+    } else if (end > q.len) {
+      if (q.flags & INET_FRAG_LAST_IN) return this.kill(key, q, 'a fragment past the datagram\'s end');
+      q.len = end;
     }
     if (end === offset) return this.kill(key, q, 'an empty fragment');
     // inet_frag_queue_insert()
@@ -155,25 +193,117 @@ export class IpFrags {
     }
     if (q.tailEnd < end) q.tailEnd = end;
     q.runs.sort((a, b) => a.start - b.start);
-    const payload = d.slice(nh + ihl, nh + ihl + (end - offset));
     let i = q.frags.length;
     while (i > 0 && q.frags[i - 1]!.offset > offset) i--;
-    q.frags.splice(i, 0, { offset, end, data: payload });
+    q.frags.splice(i, 0, { offset, end, data: payload.slice() });
     q.meat += end - offset;
-    const cost = end - offset + ihl + FRAG_OVERHEAD;
+    const cost = fragsize + FRAG_OVERHEAD;
     q.mem += cost;
     this.mem += cost;
-    q.ecn |= 1 << (d[nh + 1]! & 3);
-    if (offset === 0) {
-      q.flags |= INET_FRAG_FIRST_IN;
-      q.head = d.slice(0, nh + ihl);
-      q.headNh = nh;
-    }
-    const fragsize = end - offset + ihl;
+    q.ecn |= ecn;
+    if (offset === 0) q.flags |= INET_FRAG_FIRST_IN;
     if (fragsize > q.maxSize) q.maxSize = fragsize;
-    if (fo & IP_DF && fragsize > q.maxDfSize) q.maxDfSize = fragsize;
-    if (q.flags === (INET_FRAG_FIRST_IN | INET_FRAG_LAST_IN) && q.meat === q.len) return this.reasm(key, q, pkt);
+    if (df && fragsize > q.maxDfSize) q.maxDfSize = fragsize;
+    return FRAG_DONE;
+  }
+
+  /** The ICMPv6 parameter problem ipv6_frag_rcv sends about the fragment dropped last (code, pointer), if any. */
+  paramProblem: { code: number; pointer: number } | undefined;
+
+  /**
+   * ipv6_frag_rcv() (user 'local', after INPUT) or nf_ct_frag6_gather()
+   * (users 'in' and 'out', nf_defrag_ipv6 at PREROUTING and LOCAL_OUT) for
+   * a packet that arrived on ifindex `iif`: FRAG_DONE with `pkt` now the
+   * whole datagram (the fragment header taken out), FRAG_HELD, FRAG_DROPPED
+   * (this.why, this.paramProblem), or FRAG_ASIS: not a fragment to
+   * reassemble, the packet goes on as it is.
+   */
+  defrag6(pkt: Packet, user: 'local' | 'in' | 'out', iif: number): number {
+    this.expire();
+    this.paramProblem = undefined;
+    const local = user === 'local';
+    const d = pkt.data;
+    const m = pkt.meta;
+    const nh = m[M_NHOFF]!;
+    const end = nh + m[M_LEN]!;
+    if (nh + 40 > end) return FRAG_ASIS;
+    const plen = (d[nh + 4]! << 8) | d[nh + 5]!;
+    // the extension headers before the fragment header (find_prev_fhdr / the input loop)
+    let next = d[nh + 6]!;
+    let prev = nh + 6;
+    let fh = nh + 40;
+    for (let n = 0; next !== NEXTHDR_FRAGMENT; n++) {
+      if (n >= 16 || (next !== 0 && next !== 43 && next !== 60 && next !== 51) || fh + 2 > end) return FRAG_ASIS;
+      const len = next === 51 ? (d[fh + 1]! + 2) << 2 : (d[fh + 1]! + 1) << 3;
+      prev = fh;
+      next = d[fh]!;
+      fh += len;
+    }
+    const problem = (code: number, pointer: number, why: string): number => {
+      if (local) this.paramProblem = { code, pointer };
+      return this.drop(why);
+    };
+    if (plen === 0) return local ? problem(0, fh - nh, 'a jumbogram with a fragment header') : FRAG_ASIS;
+    if (fh + 8 > end) return local ? problem(0, fh - nh, 'a cut fragment header') : this.drop('a cut fragment header');
+    const fo = (d[fh + 2]! << 8) | d[fh + 3]!;
+    // an atomic fragment: ipv6_frag_rcv passes it as it is; nf_ct_frag6_gather queues it, whole at once (the header taken out)
+    if ((fo & 0xfff9) === 0 && local) return FRAG_ASIS;
+    const offset = fo & 0xfff8;
+    const mf = (fo & 1) !== 0;
+    if (offset === 0 && thdrTruncated6(d, d[fh]!, fh + 8, end)) {
+      return local ? problem(3, 0, 'a first fragment without its whole upper-layer header (RFC 8200 4.5)') : FRAG_ASIS;
+    }
+    const fend = offset + (plen - (fh + 8 - (nh + 40)));
+    const hex = (a: number) => Array.from(d.subarray(a, a + 16), (b) => b.toString(16).padStart(2, '0')).join('');
+    const daddr0 = d[nh + 24]!;
+    const scoped = daddr0 === 0xff || (daddr0 === 0xfe && (d[nh + 25]! & 0xc0) === 0x80);
+    const key = `${hex(nh + 8)}>${hex(nh + 24)}#${(d[fh + 4]! << 24) | (d[fh + 5]! << 16) | (d[fh + 6]! << 8) | d[fh + 7]!}@${user}%${scoped ? iif : 0}`;
+    const q = this.find(key, key, this.timeout6);
+    if (q === undefined) return this.drop('the reassembly memory is over ip6frag_high_thresh');
+    if (fend > 65535) {
+      if (!local) return this.drop('a fragment past 65535 bytes');
+      this.kill(key, q, 'a fragment past 65535 bytes');
+      return problem(0, fh + 2 - nh, this.why);
+    }
+    if (mf && (fend & 7) !== 0) {
+      this.kill(key, q, 'a non-final fragment not a multiple of 8 bytes long');
+      return local ? problem(0, 4, this.why) : FRAG_ASIS;
+    }
+    const r = this.queue(key, q, offset, fend, mf, d.subarray(fh + 8, fh + 8 + Math.max(0, fend - offset)), 1 << ((d[nh + 1]! >> 4) & 3), fh + 8 - nh + fend - offset, false);
+    if (r !== FRAG_DONE) return !local && this.why === 'a duplicate fragment' ? FRAG_HELD : r;
+    if (offset === 0) {
+      q.head = d.slice(0, fh);
+      q.headNh = nh;
+      q.nhoffset = prev;
+      q.nexthdr = d[fh]!;
+    }
+    if (q.flags === (INET_FRAG_FIRST_IN | INET_FRAG_LAST_IN) && q.meat === q.len) return this.reasm6(key, q, pkt);
     return FRAG_HELD;
+  }
+
+  /** ip6_frag_reasm() / nf_ct_frag6_reasm(): the unfragmentable part of the first fragment, its next header in place of the fragment header, the payloads. */
+  private reasm6(key: string, q: Queue, pkt: Packet): number {
+    const head = q.head!;
+    const nh = q.headNh;
+    const plen = head.length - nh - 40 + q.len;
+    if (plen > 65535) return this.kill(key, q, `a datagram of ${plen} payload bytes (over 65535)`);
+    const ecn = ECN_TABLE[q.ecn]!;
+    if (ecn === 0xff) return this.kill(key, q, 'fragments with ECN codepoints that do not go together');
+    if (head.length + q.len > pkt.data.length) return this.kill(key, q, 'a datagram larger than the packet buffer');
+    const d = pkt.data;
+    d.set(head, 0);
+    d[q.nhoffset] = q.nexthdr;
+    for (const f of q.frags) d.set(f.data, head.length + f.offset);
+    d[nh + 4] = plen >>> 8;
+    d[nh + 5] = plen & 0xff;
+    d[nh + 1] = d[nh + 1]! | (ecn << 4);
+    pkt.len = head.length + q.len;
+    pkt.meta[M_NHOFF] = nh;
+    decodeNetwork(pkt);
+    this.lastMaxSize = 40 + q.maxSize;
+    this.release(q);
+    this.queues.delete(key);
+    return FRAG_DONE;
   }
 
   /** ip_frag_reasm(): the datagram into `pkt`. */
@@ -204,14 +334,8 @@ export class IpFrags {
     d[nh + 10] = c >>> 8;
     d[nh + 11] = c & 0xff;
     pkt.len = nh + len;
-    const m = pkt.meta;
-    m[M_NHOFF] = nh;
-    m[M_LEN] = len;
-    m[M_END] = nh + len;
-    m[M_FLAGS] = m[M_FLAGS]! | F_L4PROTO;
-    m[M_L4PROTO] = d[nh + 9]!;
-    m[M_THOFF] = nh + ihl;
-    m[M_FRAGOFF] = 0;
+    pkt.meta[M_NHOFF] = nh;
+    decodeNetwork(pkt);
     this.lastMaxSize = Math.max(q.maxSize, q.maxDfSize);
     // ipq_kill(): the queue leaves the table (a later fragment of the same key starts a new one)
     this.release(q);
@@ -249,6 +373,8 @@ export class IpFrags {
     q.runs = [];
     q.tailEnd = -1;
     q.head = undefined;
+    q.nhoffset = 0;
+    q.nexthdr = 0;
     q.maxSize = 0;
     q.maxDfSize = 0;
     q.ecn = 0;
@@ -273,4 +399,27 @@ export class IpFrags {
     }
     this.nextExpiry = next;
   }
+}
+
+/**
+ * ipv6frag_thdr_truncated() for a first fragment (RFC 8200 4.5): whether the
+ * headers after the fragment header stop before a whole upper-layer header
+ * (TCP 20, UDP 8, ICMPv6 8 bytes, anything else 1).
+ */
+export function thdrTruncated6(d: Uint8Array, next: number, off: number, end: number): boolean {
+  // ipv6_skip_exthdr(): an unreadable extension header or NEXTHDR_NONE → -1 → not truncated.
+  for (let n = 0; n < 16 && (next === 0 || next === 43 || next === 60 || next === 51 || next === NEXTHDR_FRAGMENT || next === 59); n++) {
+    if (next === 59) return false;
+    if (off + 2 > end) return false;
+    let len: number;
+    if (next === NEXTHDR_FRAGMENT) {
+      if (off + 4 > end) return false;
+      if ((((d[off + 2]! << 8) | d[off + 3]!) & 0xfff8) !== 0) return false;
+      len = 8;
+    } else len = next === 51 ? (d[off + 1]! + 2) << 2 : (d[off + 1]! + 1) << 3;
+    next = d[off]!;
+    off += len;
+  }
+  const need = next === 6 ? 20 : next === 17 || next === 58 ? 8 : 1;
+  return off + need > end;
 }

@@ -38,7 +38,7 @@
 import type { Link, Node } from '../snapshot/node.js';
 import { formatIPv6 } from '../route/addr.js';
 import {
-  M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, SK_ASSIGNED,
+  F_IGNORE_DF, M_FLAGS, M_FRAG_MAX_SIZE, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, SK_ASSIGNED,
 } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
@@ -197,7 +197,8 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
   }
   const mtu = Math.max(IPV6_MIN_MTU, out.mtu);
   const len = m[M_LEN]!;
-  if (len > mtu) {
+  // ip6_pkt_too_big(): a datagram nf_defrag reassembled (ignore_df) is too big only when its largest fragment was
+  if (len > mtu && ((m[M_FLAGS]! & F_IGNORE_DF) === 0 || m[M_FRAG_MAX_SIZE]! > mtu)) {
     ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_PKT_TOOBIG, 0, mtu, dev, ctx);
     return dropped('mtu', `${len} bytes exceed the MTU ${mtu} of ${out.name} (ICMPv6 packet too big sent)`);
   }

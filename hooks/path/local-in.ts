@@ -21,7 +21,7 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
   if (before) return before;
   const r = af.nf.hook(NF_INET_LOCAL_IN, pkt, dev, undefined, ctx);
   if (r !== 1) return r;
-  const after = af.deliverAfter(pkt);
+  const after = af.deliverAfter(pkt, dev, ctx);
   if (after) return after;
   const xfrm = af.xfrm;
   if (xfrm !== undefined) {

@@ -26,13 +26,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology } from '../helpers/kernel.js';
+import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('IPv4 reassembly against the kernel', TOOLS);
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-defrag-'));
@@ -104,6 +104,61 @@ const rules = (conntrack: boolean) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUT
   ...(conntrack ? ['-A FORWARD -m conntrack --ctstate NEW', '-A INPUT -m conntrack --ctstate NEW'] : []),
   '-A OUTPUT -p icmp -m icmp --icmp-type 3/3', 'COMMIT', ''].join('\n');
 
+
+// ---------------------------------------------------------------------------
+// IPv6: the node 2001:db8::1 on eth0, 2001:db8:9::/48 routed back out of it (senderForwardingTopology6)
+
+const A6 = (last: number[]) => [0x20, 0x01, 0x0d, 0xb8, ...Array<number>(10).fill(0), ...last];
+const SRC6 = A6([0, 2]);
+const NODE6 = A6([0, 1]);
+const OTHER6 = [0x20, 0x01, 0x0d, 0xb8, 0, 9, ...Array<number>(9).fill(0), 8];
+
+/** One IPv6 fragment: flow label `fl` (the datagram's mark for the rules), `pre` extension headers (next header values chained), the fragment header (ID 7 + fl), payload bytes [from, to). */
+function frag6(fl: number, dst: number[], payload: number[], from: number, to: number, mf: boolean, o: { tc?: number; pre?: number[]; nexthdr?: number } = {}): Uint8Array {
+  const body = payload.slice(from, to);
+  const pre = o.pre ?? [];
+  const fh = [o.nexthdr ?? 17, 0, (from >> 8) & 0xff, (from & 0xf8) | (mf ? 1 : 0), 0, 0, 0, 7 + (fl & 0xff)];
+  const rest = [...pre, ...fh, ...body];
+  const tc = o.tc ?? 0;
+  const first = pre.length ? 60 : 44;
+  const h = [0x60 | (tc >> 4), ((tc & 15) << 4) | ((fl >> 16) & 15), (fl >> 8) & 255, fl & 255, rest.length >> 8, rest.length & 255, first, 64, ...SRC6, ...dst];
+  return Uint8Array.from([...mac(MAC.node), ...mac(MAC.sender), 0x86, 0xdd, ...h, ...rest]);
+}
+/** A destination options header (8 bytes, PadN) naming the fragment header next. */
+const DST_OPTS = [44, 0, 1, 4, 0, 0, 0, 0];
+
+type Shape6 = (fl: number, dst: number[]) => Uint8Array[];
+const SHAPES6: Shape6[] = [
+  (f, d) => [frag6(f, d, P, 0, 32, true), frag6(f, d, P, 32, 64, false)],
+  (f, d) => [frag6(f, d, P, 48, 64, false), frag6(f, d, P, 0, 24, true), frag6(f, d, P, 24, 48, true)],
+  (f, d) => [frag6(f, d, P, 0, 32, true), frag6(f, d, P, 0, 32, true), frag6(f, d, P, 32, 64, false)],
+  (f, d) => [frag6(f, d, P, 0, 32, true), frag6(f, d, P, 16, 48, true), frag6(f, d, P, 48, 64, false)],
+  (f, d) => [frag6(f, d, P, 0, 16, true), frag6(f, d, P, 48, 64, false)],
+  (f, d) => [frag6(f, d, P, 0, 30, true), frag6(f, d, P, 24, 64, false)],
+  (f, d) => [frag6(f, d, P, 0, 4, true), frag6(f, d, P, 8, 64, false)],
+  (f, d) => [frag6(f, d, P, 0, 32, true, { pre: DST_OPTS }), frag6(f, d, P, 32, 64, false, { pre: DST_OPTS })],
+  (f, d) => [frag6(f, d, P, 0, 32, true, { tc: 2 }), frag6(f, d, P, 32, 64, false, { tc: 0 })],
+  (f, d) => [frag6(f, d, P, 0, 64, false)],
+];
+const FRAMES6: Uint8Array[] = [];
+const FLS: number[] = [];
+SHAPES6.forEach((s, k) => {
+  for (const [j, dst] of [NODE6, OTHER6].entries()) {
+    const fl = 0x100 + 2 * k + j;
+    FLS.push(fl);
+    FRAMES6.push(...s(fl, dst));
+  }
+});
+const byFl = (chain: string) => FLS.map((f) => `-A ${chain} -m u32 --u32 "0&0xFFFFF=${f}"`);
+const rules6 = (conntrack: boolean) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...byFl('PREROUTING'), 'COMMIT',
+  '*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+  ...byFl('INPUT'), ...byFl('POSTROUTING'), 'COMMIT',
+  '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
+  ...byFl('FORWARD'), ...(conntrack ? ['-A FORWARD -m conntrack --ctstate NEW', '-A INPUT -m conntrack --ctstate NEW'] : []),
+  '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1/4', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/3',
+  '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0 -m u32 --u32 "44=4"', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0 -m u32 --u32 "44=42"',
+  '-A OUTPUT -p ipv6-icmp -m icmp6 ! --icmpv6-type 143', 'COMMIT', ''].join('\n');
+
 describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -134,6 +189,36 @@ describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
       }
     }
     console.log(`IPv4 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
+    expect(diffs).toEqual([]);
+  }, 120_000);
+
+  it.each([false, true])('IPv6 fragments are reassembled as the kernel does them (conntrack %s; every counter, both backends and engines)', async (conntrack) => {
+    const pcap = join(tmp, `frags6-${conntrack}.pcap`);
+    writeFileSync(pcap, writePcap(FRAMES6.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
+    const tally = { counters: 0, agree: 0, nonzero: 0 };
+    const diffs: string[] = [];
+    const text = rules6(conntrack);
+    for (const backend of ['legacy', 'nft'] as const) {
+      const ns = { s: `nfvm-d6s-${backend[0]}${conntrack ? 'c' : ''}-${id}`, n: `nfvm-d6n-${backend[0]}${conntrack ? 'c' : ''}-${id}` };
+      try {
+        senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
+        const load = await run('ip', ['netns', 'exec', ns.n, `ip6tables-${backend}-restore`], text);
+        expect(load.stderr, text).toBe('');
+        const snap = join(tmp, `snap6-${backend}-${conntrack}`);
+        captureSnapshot(snap, nsSnapshotRunner(ns.n));
+        const kernel = await injectAndCount(ns, pcap, backend, 'ip6');
+        for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
+        for (const engine of ['vm', 'reference'] as const) {
+          const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine, '--save', 'ip6tables'])) as { text: string };
+          const mine = flattenCounters(parseRestore(doc.text, { counters: true, family: 'ip6' }), true);
+          diffs.push(...counterDiffs(kernel, mine, tally).map((l) => `${backend} ${engine}${l}`));
+        }
+      } finally {
+        netnsDel(ns.s);
+        netnsDel(ns.n);
+      }
+    }
+    console.log(`IPv6 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(diffs).toEqual([]);
   }, 120_000);
 });
