@@ -18,6 +18,7 @@ import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
+import { cmdReplay } from '../../cli/replay.js';
 import { inetChecksum, parseSpec, specPacket } from '../../hooks/input/spec.js';
 
 export function have(cmd: string): boolean {
@@ -828,4 +829,47 @@ export async function policyCase(o: {
     }
   }
   return { diffs, kernel: kernels };
+}
+
+/**
+ * The comparison most path tests make: for each iptables backend, a fresh
+ * pair of namespaces (`topology`), `rules` loaded with the family's
+ * restore, the snapshot captured (with `rules` as the saved ruleset for
+ * IPv4), `pcap` injected, and every counter of the kernel compared with
+ * `nfvm replay` on the snapshot, both engines; the builtin OUTPUT and
+ * POSTROUTING policies left out with `quietPolicies` (MLD reports and the
+ * like pass there). Differences go to `diffs`, counts to `tally`; `seen`
+ * gets each replay's JSON document.
+ */
+export async function replayCountersAgainstKernel(o: {
+  tag: string; family: 'ip' | 'ip6'; rules: string; pcap: string; tmp: string;
+  topology: (ns: { s: string; n: string }) => void; quietPolicies?: boolean;
+  tally: { counters: number; agree: number; nonzero: number }; diffs: string[];
+  seen?: (doc: { text: string; summary: { answers: { sent: number } } }) => void;
+}): Promise<void> {
+  const six = o.family === 'ip6';
+  for (const backend of ['legacy', 'nft'] as const) {
+    const suffix = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+    const ns = { s: `nfvm-${o.tag}s-${backend[0]}-${suffix}`, n: `nfvm-${o.tag}n-${backend[0]}-${suffix}` };
+    try {
+      o.topology(ns);
+      const load = await run('ip', ['netns', 'exec', ns.n, `${six ? 'ip6tables' : 'iptables'}-${backend}-restore`], o.rules);
+      if (load.stderr !== '') throw new Error(`${six ? 'ip6tables' : 'iptables'}-${backend}-restore: ${load.stderr}\n${o.rules}`);
+      const snap = join(o.tmp, `snap-${o.tag}-${backend}`);
+      captureSnapshot(snap, nsSnapshotRunner(ns.n));
+      if (!six) writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${o.rules}`);
+      const kernel = await injectAndCount(ns, o.pcap, backend, o.family);
+      if (o.quietPolicies) for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
+      for (const engine of ['vm', 'reference'] as const) {
+        const args = [snap, '--pcap', o.pcap, '--iface', 'eth0', '--json', '--engine', engine, ...(six ? ['--save', 'ip6tables'] : [])];
+        const doc = JSON.parse(cmdReplay(args)) as { text: string; summary: { answers: { sent: number } } };
+        o.seen?.(doc);
+        const mine = flattenCounters(parseRestore(doc.text, { counters: true, family: o.family }), true);
+        o.diffs.push(...counterDiffs(kernel, mine, o.tally).map((l) => `${backend} ${engine}${l}`));
+      }
+    } finally {
+      netnsDel(ns.s);
+      netnsDel(ns.n);
+    }
+  }
 }

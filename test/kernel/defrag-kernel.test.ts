@@ -25,16 +25,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { kernelSkip, replayCountersAgainstKernel, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
-import { cmdReplay } from '../../cli/replay.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('IPv4 reassembly against the kernel', TOOLS);
-const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-defrag-'));
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
 const mac = (m: string) => m.split(':').map((x) => parseInt(x, 16));
@@ -167,27 +162,10 @@ describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
     writeFileSync(pcap, writePcap(FRAMES.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const diffs: string[] = [];
-    const text = rules(conntrack);
-    for (const backend of ['legacy', 'nft'] as const) {
-      const ns = { s: `nfvm-dfs-${backend[0]}${conntrack ? 'c' : ''}-${id}`, n: `nfvm-dfn-${backend[0]}${conntrack ? 'c' : ''}-${id}` };
-      try {
-        senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
-        const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], text);
-        expect(load.stderr, text).toBe('');
-        const snap = join(tmp, `snap-${backend}-${conntrack}`);
-        captureSnapshot(snap, nsSnapshotRunner(ns.n));
-        writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${text}`);
-        const kernel = await injectAndCount(ns, pcap, backend);
-        for (const engine of ['vm', 'reference'] as const) {
-          const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine])) as { text: string };
-          const mine = flattenCounters(parseRestore(doc.text, { counters: true }), true);
-          diffs.push(...counterDiffs(kernel, mine, tally).map((l) => `${backend} ${engine}${l}`));
-        }
-      } finally {
-        netnsDel(ns.s);
-        netnsDel(ns.n);
-      }
-    }
+    await replayCountersAgainstKernel({
+      tag: `df${conntrack ? 'c' : ''}`, family: 'ip', rules: rules(conntrack), pcap, tmp, tally, diffs,
+      topology: (ns) => senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node }),
+    });
     console.log(`IPv4 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(diffs).toEqual([]);
   }, 120_000);
@@ -197,27 +175,10 @@ describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
     writeFileSync(pcap, writePcap(FRAMES6.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const diffs: string[] = [];
-    const text = rules6(conntrack);
-    for (const backend of ['legacy', 'nft'] as const) {
-      const ns = { s: `nfvm-d6s-${backend[0]}${conntrack ? 'c' : ''}-${id}`, n: `nfvm-d6n-${backend[0]}${conntrack ? 'c' : ''}-${id}` };
-      try {
-        senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
-        const load = await run('ip', ['netns', 'exec', ns.n, `ip6tables-${backend}-restore`], text);
-        expect(load.stderr, text).toBe('');
-        const snap = join(tmp, `snap6-${backend}-${conntrack}`);
-        captureSnapshot(snap, nsSnapshotRunner(ns.n));
-        const kernel = await injectAndCount(ns, pcap, backend, 'ip6');
-        for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
-        for (const engine of ['vm', 'reference'] as const) {
-          const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine, '--save', 'ip6tables'])) as { text: string };
-          const mine = flattenCounters(parseRestore(doc.text, { counters: true, family: 'ip6' }), true);
-          diffs.push(...counterDiffs(kernel, mine, tally).map((l) => `${backend} ${engine}${l}`));
-        }
-      } finally {
-        netnsDel(ns.s);
-        netnsDel(ns.n);
-      }
-    }
+    await replayCountersAgainstKernel({
+      tag: `d6${conntrack ? 'c' : ''}`, family: 'ip6', rules: rules6(conntrack), pcap, tmp, tally, diffs, quietPolicies: true,
+      topology: (ns) => senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node }),
+    });
     console.log(`IPv6 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(diffs).toEqual([]);
   }, 120_000);

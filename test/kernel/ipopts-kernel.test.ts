@@ -23,16 +23,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, netnsDel, nsSnapshotRunner, run, saveHeader, senderForwardingTopology } from '../helpers/kernel.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { kernelSkip, replayCountersAgainstKernel, senderForwardingTopology } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
-import { cmdReplay } from '../../cli/replay.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('IPv4 options against the kernel', TOOLS);
-const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-ipopts-'));
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
 const mac = (m: string) => m.split(':').map((x) => parseInt(x, 16));
@@ -117,26 +112,10 @@ describe.skipIf(SKIP)('IPv4 options against the kernel', () => {
     writeFileSync(pcap, writePcap(FRAMES.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const diffs: string[] = [];
-    for (const backend of ['legacy', 'nft'] as const) {
-      const ns = { s: `nfvm-ios-${backend[0]}-${id}`, n: `nfvm-ion-${backend[0]}-${id}` };
-      try {
-        senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
-        const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], RULES);
-        expect(load.stderr, RULES).toBe('');
-        const snap = join(tmp, `snap-${backend}`);
-        captureSnapshot(snap, nsSnapshotRunner(ns.n));
-        writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${RULES}`);
-        const kernel = await injectAndCount(ns, pcap, backend);
-        for (const engine of ['vm', 'reference'] as const) {
-          const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine])) as { text: string };
-          const mine = flattenCounters(parseRestore(doc.text, { counters: true }), true);
-          diffs.push(...counterDiffs(kernel, mine, tally).map((l) => `${backend} ${engine}${l}`));
-        }
-      } finally {
-        netnsDel(ns.s);
-        netnsDel(ns.n);
-      }
-    }
+    await replayCountersAgainstKernel({
+      tag: 'io', family: 'ip', rules: RULES, pcap, tmp, tally, diffs,
+      topology: (ns) => senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node }),
+    });
     console.log(`IPv4 options against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(diffs).toEqual([]);
   }, 120_000);

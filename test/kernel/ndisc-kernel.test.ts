@@ -28,17 +28,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { counterDiffs, flattenCounters, injectAndCount, kernelSkip, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { kernelSkip, netnsAdd, nsSh, replayCountersAgainstKernel } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
 import { parseIPv6 } from '../../hooks/route/addr.js';
-import { cmdReplay } from '../../cli/replay.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('neighbour discovery against the kernel', TOOLS);
-const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-ndisc-'));
 const MAC = { sender: '02:00:00:00:00:01', eth0: '02:00:00:00:00:02' };
 const mac = (m: string) => m.split(':').map((x) => parseInt(x, 16));
@@ -111,6 +106,34 @@ const RULES = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTP
   '*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
   '-A PREROUTING -p ipv6-icmp -m icmp6 --icmpv6-type 135', ...COUNT('POSTROUTING'), 'COMMIT', ''].join('\n');
 
+
+/** The node with IPv6 on eth0 and eth1, the sender silent (IPv6 off), MLD reports done before the rules. */
+function topology(NS: { s: string; n: string }): void {
+  for (const n of [NS.s, NS.n]) if (netnsAdd(n).status !== 0) throw new Error(`ip netns add ${n}`);
+  nsSh(NS.s, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
+  nsSh(NS.n, `sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+sysctl -qw net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0
+sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.conf.default.forwarding=1
+sysctl -qw net.ipv6.conf.all.mldv2_unsolicited_report_interval=1 net.ipv6.conf.default.mldv2_unsolicited_report_interval=1
+sysctl -qw net.ipv6.conf.all.mldv1_unsolicited_report_interval=1 net.ipv6.conf.default.mldv1_unsolicited_report_interval=1
+ip link set lo up`);
+  nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
+  nsSh(NS.n, `ip link set eth0 address ${MAC.eth0}
+ip link add eth1 type veth peer name eth1p
+sysctl -qw net.ipv6.conf.eth1p.disable_ipv6=1; ip link set eth1p up
+ip addr add 2001:db8::1/64 dev eth0
+ip addr add 2001:db8:1::1/64 dev eth1
+ip link set eth0 up; ip link set eth1 up
+${KNOWN.map((a) => `ip -6 neigh replace ${a} lladdr ${MAC.sender} dev eth0 nud permanent`).join('\n')}`);
+  nsSh(NS.s, 'sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1; ip link set veth0 up');
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync('ip', ['-n', NS.n, '-o', '-6', 'addr', 'show'], { encoding: 'utf8' });
+    if (!/tentative/.test(r.stdout) && /fe80::ff:fe00:2/.test(r.stdout)) break;
+    spawnSync('sleep', ['0.1']);
+  }
+  spawnSync('sleep', ['1']); // the MLD reports of the new addresses
+}
+
 describe.skipIf(SKIP)('neighbour discovery against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -120,49 +143,9 @@ describe.skipIf(SKIP)('neighbour discovery against the kernel', () => {
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const diffs: string[] = [];
     let answers = 0;
-    for (const backend of ['legacy', 'nft'] as const) {
-      const NS = { s: `nfvm-nds-${backend[0]}-${id}`, n: `nfvm-ndn-${backend[0]}-${id}` };
-      try {
-        for (const n of [NS.s, NS.n]) if (netnsAdd(n).status !== 0) throw new Error(`ip netns add ${n}`);
-        nsSh(NS.s, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
-        nsSh(NS.n, `sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-sysctl -qw net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0
-sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.conf.default.forwarding=1
-sysctl -qw net.ipv6.conf.all.mldv2_unsolicited_report_interval=1 net.ipv6.conf.default.mldv2_unsolicited_report_interval=1
-sysctl -qw net.ipv6.conf.all.mldv1_unsolicited_report_interval=1 net.ipv6.conf.default.mldv1_unsolicited_report_interval=1
-ip link set lo up`);
-        nsSh(NS.s, `ip link add veth0 address ${MAC.sender} type veth peer name eth0 netns ${NS.n}`);
-        nsSh(NS.n, `ip link set eth0 address ${MAC.eth0}
-ip link add eth1 type veth peer name eth1p
-sysctl -qw net.ipv6.conf.eth1p.disable_ipv6=1; ip link set eth1p up
-ip addr add 2001:db8::1/64 dev eth0
-ip addr add 2001:db8:1::1/64 dev eth1
-ip link set eth0 up; ip link set eth1 up
-${KNOWN.map((a) => `ip -6 neigh replace ${a} lladdr ${MAC.sender} dev eth0 nud permanent`).join('\n')}`);
-        nsSh(NS.s, 'sysctl -qw net.ipv6.conf.veth0.disable_ipv6=1; ip link set veth0 up');
-        for (let i = 0; i < 50; i++) {
-          const r = spawnSync('ip', ['-n', NS.n, '-o', '-6', 'addr', 'show'], { encoding: 'utf8' });
-          if (!/tentative/.test(r.stdout) && /fe80::ff:fe00:2/.test(r.stdout)) break;
-          spawnSync('sleep', ['0.1']);
-        }
-        spawnSync('sleep', ['1']); // the MLD reports of the new addresses
-        const load = await run('ip', ['netns', 'exec', NS.n, `ip6tables-${backend}-restore`], RULES);
-        expect(load.stderr, RULES).toBe('');
-        const snap = join(tmp, `snap-${backend}`);
-        captureSnapshot(snap, nsSnapshotRunner(NS.n));
-        const kernel = await injectAndCount(NS, pcap, backend, 'ip6');
-        for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
-        for (const engine of ['vm', 'reference'] as const) {
-          const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine, '--save', 'ip6tables'])) as { text: string; summary: { answers: { sent: number } } };
-          answers = doc.summary.answers.sent;
-          const mine = flattenCounters(parseRestore(doc.text, { counters: true, family: 'ip6' }), true);
-          diffs.push(...counterDiffs(kernel, mine, tally).map((l) => `${backend} ${engine}${l}`));
-        }
-      } finally {
-        netnsDel(NS.s);
-        netnsDel(NS.n);
-      }
-    }
+    await replayCountersAgainstKernel({
+      tag: 'nd', family: 'ip6', rules: RULES, pcap, tmp, tally, diffs, quietPolicies: true, topology, seen: (doc) => { answers = doc.summary.answers.sent; },
+    });
     console.log(`neighbour discovery against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${answers} advertisements`);
     expect(diffs).toEqual([]);
     expect(answers).toBe(8);
