@@ -22,11 +22,11 @@
  *     byte (ip_options_compile → icmp_send);
  *   - a source route is dropped unless accept_source_route is set on both
  *     all and the input device (IN_DEV_SOURCE_ROUTE).
+ * After FORWARD, ip_forward_options() writes the output route's source into
+ * the slots the node filled and sets the header checksum (ipForwardOptions).
  * Not modelled: a source route the node accepts (ip_options_rcv_srr, the
  * route to the option's next hop: nfvm goes on with the packet's own
- * route and says so), router alert sockets (ip_call_ra_chain), and what
- * ip_forward_options() writes after FORWARD (the output route's address in
- * the record route and timestamp slots).
+ * route and says so), router alert sockets (ip_call_ra_chain).
  */
 import { M_MARK, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
@@ -67,7 +67,7 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
     }
     return spec;
   };
-  const o: IpOpts = { optlen, srr: 0, rr: 0, ts: 0, cipso: 0, rrNeedaddr: false, tsNeedaddr: false, tsNeedtime: false };
+  const o: IpOpts = { optlen, srr: 0, rr: 0, ts: 0, cipso: 0, rrNeedaddr: false, tsNeedaddr: false, tsNeedtime: false, changed: false };
   ctx.ipOpts = o;
   let strict = false;
   let pp = -1;
@@ -75,7 +75,10 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
   walk: for (let l = optlen; l > 0;) {
     const type = d[at]!;
     if (type === IPOPT_END) {
-      for (at++, l--; l > 0; at++, l--) d[at] = IPOPT_END;
+      for (at++, l--; l > 0; at++, l--) {
+        if (d[at] !== IPOPT_END) o.changed = true;
+        d[at] = IPOPT_END;
+      }
       break;
     }
     if (type === IPOPT_NOOP) {
@@ -117,6 +120,7 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
             put32(d, at + ptr - 1, specDst());
             d[at + 2] = ptr + 4;
             o.rrNeedaddr = true;
+            o.changed = true;
           }
           o.rr = at - nh;
         }
@@ -160,7 +164,10 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
             }
           }
           // inet_current_timestamp(): milliseconds since midnight UT
-          if (timeAt >= 0) put32(d, timeAt, Math.floor(env.nowNs / 1e6) % 86_400_000);
+          if (timeAt >= 0) {
+            put32(d, timeAt, Math.floor(env.nowNs / 1e6) % 86_400_000);
+            o.changed = true;
+          }
         } else if ((d[at + 3]! & 0x0f) !== IPOPT_TS_PRESPEC) {
           const overflow = d[at + 3]! >> 4;
           if (overflow === 15) {
@@ -168,6 +175,7 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
             break;
           }
           d[at + 3] = (d[at + 3]! & 0x0f) | ((overflow + 1) << 4);
+          o.changed = true;
         }
         o.ts = at - nh;
         break;
@@ -286,4 +294,35 @@ export function ipOptionsEcho(env: AnswerEnv, pkt: Packet, ctx: PathCtx): Uint8A
   }
   while (out.length & 3) out.push(IPOPT_END);
   return Uint8Array.from(out);
+}
+
+/**
+ * ip_forward_options(): the output route's source (ip_rt_get_source: the
+ * preferred source of the route to the destination through `out`) over the
+ * record route and timestamp address slots the node filled on receive, and
+ * the header checksum (ip_send_check) when the options changed.
+ */
+export function ipForwardOptions(env: AnswerEnv, pkt: Packet, out: Link, ctx: PathCtx): void {
+  const o = ctx.ipOpts;
+  if (o === undefined || o.optlen === 0) return;
+  const d = pkt.data;
+  const m = pkt.meta;
+  const nh = m[M_NHOFF]!;
+  if (o.rrNeedaddr || o.tsNeedaddr) {
+    const src = env.route4(u32(d, nh + 16), 0, d[nh + 1]! & 0x1e, m[M_MARK]!, d[nh + 9]!, out.name)?.saddr ?? 0;
+    if (o.rrNeedaddr) put32(d, nh + o.rr + d[nh + o.rr + 2]! - 5, src);
+    if (o.tsNeedaddr) put32(d, nh + o.ts + d[nh + o.ts + 2]! - 9, src);
+    o.changed = true;
+  }
+  if (!o.changed) return;
+  o.changed = false;
+  const hl = (d[nh]! & 0x0f) * 4;
+  d[nh + 10] = 0;
+  d[nh + 11] = 0;
+  let sum = 0;
+  for (let i = 0; i < hl; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  d[nh + 10] = c >>> 8;
+  d[nh + 11] = c & 0xff;
 }

@@ -34,7 +34,7 @@ import { icmpEcho, icmpSend, icmpTimestamp, ipError, ipRtSendRedirect } from './
 import { icmp6Send, icmpv6EchoReply, ip6PktDrop, ndiscSendRedirect } from './icmp6.js';
 import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { NDISC_NEIGHBOUR_SOLICITATION, ndiscRecvNs } from './ndisc.js';
-import { ipRcvOptions } from './ip-options.js';
+import { ipForwardOptions, ipRcvOptions } from './ip-options.js';
 import { lookupConnection, lookupListener } from './sockets.js';
 import { rawSocketFor, socketAt } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
@@ -426,6 +426,10 @@ export class NodeStack implements Stack {
     const r = ipRcvOptions(this.env, pkt, dev, ctx);
     if (r?.paramProblem !== undefined && this.answers(ctx)) icmpSend(this.env, pkt, ICMP_PARAMETERPROB, 0, r.paramProblem, dev, ctx);
     return r?.why;
+  }
+
+  forwardOptions(pkt: Packet, _inDev: Link, out: Link, ctx: PathCtx): void {
+    ipForwardOptions(this.env, pkt, out, ctx);
   }
 
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void {

@@ -40,6 +40,8 @@ export interface IpOpts {
   rrNeedaddr: boolean;
   tsNeedaddr: boolean;
   tsNeedtime: boolean;
+  /** opt->is_changed: the node wrote into the options (the header checksum is stale until ip_forward_options). */
+  changed: boolean;
 }
 
 export interface PathCtx {
@@ -273,6 +275,12 @@ export interface Stack {
    * problem, and writes the record route and timestamp slots.
    */
   ipOptions(pkt: Packet, dev: Link, ctx: PathCtx): string | undefined;
+  /**
+   * ip_forward_options() of a forwarded IPv4 packet past FORWARD: the output
+   * route's source in the record route and timestamp slots the node filled,
+   * and the header checksum once the options changed.
+   */
+  forwardOptions(pkt: Packet, inDev: Link, out: Link, ctx: PathCtx): void;
   /** ip_rt_send_redirect(): a forwarded packet's ICMP host redirect naming `gw` (ip_forward, after the TTL decrement). */
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void;
   /** ip6_forward()'s redirect: ndisc_send_redirect() naming `target` (before the hop limit is decremented). */

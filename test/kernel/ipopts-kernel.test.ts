@@ -13,8 +13,9 @@
  * ID) in PREROUTING, INPUT and FORWARD, read the bytes the node wrote into
  * the record route slot and the pointers it moved, and count the node's
  * answers in OUTPUT and POSTROUTING by type and by the parameter
- * problem's pointer; every counter is compared with `nfvm replay` (both
- * engines).
+ * problem's pointer, and the header checksums of forwarded packets as
+ * ip_forward_options leaves them in POSTROUTING; every counter is compared
+ * with `nfvm replay` (both engines).
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -87,6 +88,31 @@ const CASES: [number[], boolean][] = [
 ];
 const FRAMES = CASES.map(([o, local], i) => frame(i + 1, local ? NODE : OTHER, o));
 
+/**
+ * The header checksum of forwarded case `i` as it leaves (ip_forward_options: the record route slot
+ * holds 10.0.0.1, the node's address towards both ends; END bytes after an END; TTL 63), for the
+ * POSTROUTING rules that read it.
+ */
+function forwardedChecksum(i: number): number {
+  const [opts] = CASES[i - 1]!;
+  const f = frame(i, OTHER, opts);
+  const h = [...f.subarray(14, 14 + (f[14]! & 15) * 4)];
+  h[8] = 63;
+  const o = 20;
+  if (h[o] === 7 && h[o + 2]! <= h[o + 1]!) {
+    h.splice(o + h[o + 2]! - 1, 4, ...NODE);
+    h[o + 2] = h[o + 2]! + 4;
+  }
+  if (h[o] === 0) for (let k = o; k < h.length; k++) h[k] = 0;
+  h[10] = 0;
+  h[11] = 0;
+  let sum = 0;
+  for (let k = 0; k < h.length; k += 2) sum += (h[k]! << 8) | h[k + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+const CHECKSUMS = [3, 5, 26].map((i) => `-A POSTROUTING -m u32 --u32 "4>>16=${i} && 8&0xFFFF=${forwardedChecksum(i)}"`);
+
 const byId = (chain: string) => CASES.map((_, i) => `-A ${chain} -m u32 --u32 "4>>16=${i + 1}"`);
 const ANSWERS = (chain: string) => [
   `-A ${chain} -p icmp -m icmp --icmp-type 12`, `-A ${chain} -p icmp -m icmp --icmp-type 3/3`,
@@ -94,7 +120,7 @@ const ANSWERS = (chain: string) => [
   `-A ${chain} -p icmp`,
 ];
 const RULES = ['*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-  ...byId('PREROUTING'), ...ANSWERS('POSTROUTING'), 'COMMIT',
+  ...byId('PREROUTING'), ...ANSWERS('POSTROUTING'), ...CHECKSUMS, 'COMMIT',
   '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   ...byId('INPUT'), ...byId('FORWARD'),
   // the record route slot (options at byte 20: type, length, pointer, then the slot) and the pointers
