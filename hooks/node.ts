@@ -515,7 +515,7 @@ export class NodeModel {
 
   /**
    * Saves the run-time state (counters, match state, the random source,
-   * the answers' rate limits, the conntrack table); the returned function restores it.
+   * the answers' rate limits, the conntrack table, the reassembly queues); the returned function restores it.
    * undefined when an engine cannot save its state (the x_tables evaluator, `--engine reference`, keeps match state in closures)
    * or IPVS has seen packets (it restores only to the state its services were built in).
    * `counters` false leaves the rule counters out (their values do not decide any match).
@@ -532,8 +532,10 @@ export class NodeModel {
     const ct = this.conntrackModule?.checkpoint();
     const sets = this.ipsets.checkpoint();
     const xt = this.xt.checkpoint();
+    const frags = this.frags.checkpoint();
     return () => {
       for (const r of restores) r();
+      frags();
       sets();
       xt();
       this.random.state[0] = rng;

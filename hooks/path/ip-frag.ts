@@ -116,6 +116,22 @@ export class IpFrags {
     this.highThresh = n('net.ipv4.ipfrag_high_thresh', 4 * 1024 * 1024);
   }
 
+  /** The queues as they are (for trace --all-branches, which replays a packet from the same state): the returned function puts them back. */
+  checkpoint(): () => void {
+    const copy = (q: Queue): Queue => ({ ...q, frags: q.frags.slice(), runs: q.runs.map((r) => ({ ...r })) });
+    const queues = [...this.queues].map(([k, q]) => [k, copy(q)] as const);
+    const rid = new Map(this.rid);
+    const { mem, nextExpiry } = this;
+    return () => {
+      this.queues.clear();
+      for (const [k, q] of queues) this.queues.set(k, copy(q));
+      this.rid.clear();
+      for (const [k, v] of rid) this.rid.set(k, v);
+      this.mem = mem;
+      this.nextExpiry = nextExpiry;
+    };
+  }
+
   setNow(nowNs: number): void {
     this.now = nowNs;
   }
