@@ -21,8 +21,8 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
-import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta, setSocket } from '../vm/packet.js';
-import { M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF, SK_KERNEL, SK_NONE } from '../vm/layout.js';
+import { ETH_P_IP, ETH_P_IPV6, LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodeNetwork, decodePacket, resetMeta, setDeviceWords, setSocket } from '../vm/packet.js';
+import { F_MAC_HEADER, M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_FLAGS, M_MARK, M_NFPROTO, M_NHOFF, M_PROTOCOL, SK_KERNEL, SK_NONE } from '../vm/layout.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT, IPS_NAT_MASK, IPS_SRC_NAT, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
@@ -42,7 +42,7 @@ import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from './conntrac
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Link, Node } from './snapshot/node.js';
 import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
-import { newPathCtx, resetPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
+import { inputDst, linkDev, newPathCtx, resetPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
@@ -360,6 +360,7 @@ export class NodeModel {
     this.lastIif = iif;
     this.lastLink = link;
     const ctx = this.start(pkt, input);
+    this.fragExpiry(ctx);
     if (this.bridge?.isPort(iif)) return this.finish(pkt, ctx, this.bridgeXmit(pkt, this.bridge.handleFrame(pkt, link, ctx), ctx));
     const af = this.family(pkt);
     if (!af || pkt.meta[M_NHOFF]! >= pkt.len) {
@@ -367,6 +368,41 @@ export class NodeModel {
     }
     return this.finish(pkt, ctx, this.bridgeXmit(pkt, receive(af, pkt, link, ctx), ctx));
   }
+
+  /**
+   * ip_expire() / ip6frag_expire_frag_queue(): the reassembly queues whose
+   * timer ran out before this packet answer with an ICMP time exceeded
+   * (fragment reassembly) about their first fragment, routed again from its
+   * input device; IPv4 conntrack queues only for a datagram to the node
+   * (frag_expire_skip_icmp). The answers go with this packet's.
+   */
+  private fragExpiry(ctx: PathCtx): void {
+    const heads = this.frags.takeExpired();
+    for (const h of heads) {
+      const link = this.node.linksByIndex.get(h.iif);
+      if (!link) continue;
+      const p = (this.expiryPkt ??= new Packet());
+      resetMeta(p);
+      p.setFrame(h.frame);
+      const m = p.meta;
+      m[M_NHOFF] = h.nh;
+      m[M_PROTOCOL] = h.v6 ? ETH_P_IPV6 : ETH_P_IP;
+      m[M_NFPROTO] = h.v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+      if (h.nh > 0) m[M_FLAGS] = m[M_FLAGS]! | F_MAC_HEADER;
+      decodeNetwork(p);
+      setDeviceWords(p, true, linkDev(link));
+      const actx = newPathCtx(true, undefined, this.stack, ctx.depth);
+      const af = h.v6 ? this.inet6 : this.inet4;
+      const rt = af.routeInput(p, link, actx);
+      if (rt.kind === 'drop' || (!h.v6 && h.conntrack && rt.kind !== 'local')) continue;
+      actx.dst = rt.kind === 'local' ? inputDst(true, rt.cast, 'lo') : inputDst(false, 'unicast', rt.dev);
+      // ICMP_TIME_EXCEEDED / ICMPV6_TIME_EXCEED, code 1: fragment reassembly time exceeded
+      this.stack.icmpError(h.v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, p, h.v6 ? 3 : 11, 1, 0, link, actx);
+      for (const a of actx.answers) ctx.answers.push(a);
+    }
+  }
+
+  private expiryPkt: Packet | undefined;
 
   /** A packet sent by a local program (out of `oif` when given). */
   send(pkt: Packet, oif = '', input: PacketInput = {}): PathResult {

@@ -13,9 +13,11 @@
  *
  * Mirrors Linux 6.18, net/ipv4/ip_fragment.c and net/ipv4/inet_fragment.c:
  *   ip_find()                  a queue per (source, destination, ID, protocol, user), made by
- *                              the first fragment; it expires ipfrag_time seconds later (lazily,
- *                              on the capture's clock: the ICMP "fragment reassembly time
- *                              exceeded" an end host sends then is not modelled)
+ *                              the first fragment; it expires ipfrag_time seconds later, on the
+ *                              packets' clock: checked before each packet (takeExpired), the
+ *                              first fragment is handed back for ip_expire's ICMP time exceeded
+ *                              (ip6frag_expire_frag_queue's for ipv6_frag_rcv's queues; those of
+ *                              nf_defrag_ipv6 have no input device and answer nothing)
  *   ip_frag_too_far()          more than ipfrag_max_dist fragments from the same source since
  *                              the queue's last one: the queue starts over (ip_frag_reinit)
  *   ip_frag_queue()            the end of the datagram from the last fragment (a later end or a
@@ -33,7 +35,7 @@
  *   ipfrag_high_thresh         no new queue while the held fragments pass it (counted here in
  *                              frame bytes plus a fixed overhead, not the kernel's truesize)
  */
-import { M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
 import { decodeNetwork, type Packet } from '../../vm/packet.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 
@@ -83,15 +85,35 @@ interface Queue {
   /** IPv6: the offset of the next-header byte naming the fragment header, and the fragment header's next header (the first fragment's). */
   nhoffset: number;
   nexthdr: number;
+  /** IPv6: the first fragment's fragment header (the head as it came, for the expiry's ICMPv6). */
+  fragHdr: Uint8Array;
   maxSize: number;
   maxDfSize: number;
   ecn: number;
+  /** The input device of the last fragment (qp->iif), and whether the queue is IPv6's and a conntrack user's. */
+  iif: number;
+  v6: boolean;
+  conntrack: boolean;
   expires: number;
   rid: number;
   mem: number;
 }
 
-/** The IPv4 reassembly queues of one node. */
+/** A queue's first fragment when its timer ran out: the frame, its network header, the input device. */
+export interface ExpiredHead {
+  readonly frame: Uint8Array;
+  readonly nh: number;
+  readonly iif: number;
+  readonly v6: boolean;
+  /** A conntrack user's queue (IPv4 answers it only when the datagram was for the node). */
+  readonly conntrack: boolean;
+}
+const NONE_EXPIRED: ExpiredHead[] = [];
+const NO_BYTES = new Uint8Array(0);
+/** At most this many expiries answered at one time (the rest are dropped silently). */
+const MAX_EXPIRED = 64;
+
+/** The reassembly queues of one node. */
 export class IpFrags {
   private readonly queues = new Map<string, Queue>();
   /** inet_peer->rid: fragments seen per source. */
@@ -147,6 +169,8 @@ export class IpFrags {
     const key = `${saddr}>${d[nh + 16]}.${d[nh + 17]}.${d[nh + 18]}.${d[nh + 19]}#${(d[nh + 4]! << 8) | d[nh + 5]!}/${d[nh + 9]}@${user}`;
     const q = this.find(key, saddr);
     if (q === undefined) return this.drop('the reassembly memory is over ipfrag_high_thresh (ip_find)');
+    q.iif = m[M_IIF]!;
+    q.conntrack = user !== IP_DEFRAG_LOCAL_DELIVER;
     // ip_frag_too_far()
     const end0 = (this.rid.get(saddr) ?? 0) + 1;
     this.rid.set(saddr, end0);
@@ -171,7 +195,7 @@ export class IpFrags {
     let q = this.queues.get(key);
     if (q === undefined) {
       if (this.mem > this.highThresh) return undefined;
-      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, nhoffset: 0, nexthdr: 0, maxSize: 0, maxDfSize: 0, ecn: 0, expires: this.now + timeout, rid: this.rid.get(src) ?? 0, mem: 0 };
+      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, nhoffset: 0, nexthdr: 0, fragHdr: NO_BYTES, maxSize: 0, maxDfSize: 0, ecn: 0, iif: 0, v6: false, conntrack: false, expires: this.now + timeout, rid: this.rid.get(src) ?? 0, mem: 0 };
       this.queues.set(key, q);
       if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
     }
@@ -276,6 +300,9 @@ export class IpFrags {
     const key = `${hex(nh + 8)}>${hex(nh + 24)}#${(d[fh + 4]! << 24) | (d[fh + 5]! << 16) | (d[fh + 6]! << 8) | d[fh + 7]!}@${user}%${scoped ? iif : 0}`;
     const q = this.find(key, key, this.timeout6);
     if (q === undefined) return this.drop('the reassembly memory is over ip6frag_high_thresh');
+    q.iif = iif;
+    q.v6 = true;
+    q.conntrack = !local;
     if (fend > 65535) {
       if (!local) return this.drop('a fragment past 65535 bytes');
       this.kill(key, q, 'a fragment past 65535 bytes');
@@ -292,6 +319,7 @@ export class IpFrags {
       q.headNh = nh;
       q.nhoffset = prev;
       q.nexthdr = d[fh]!;
+      q.fragHdr = d.slice(fh, fh + 8);
     }
     if (q.flags === (INET_FRAG_FIRST_IN | INET_FRAG_LAST_IN) && q.meat === q.len) return this.reasm6(key, q, pkt);
     return FRAG_HELD;
@@ -391,6 +419,7 @@ export class IpFrags {
     q.head = undefined;
     q.nhoffset = 0;
     q.nexthdr = 0;
+    q.fragHdr = NO_BYTES;
     q.maxSize = 0;
     q.maxDfSize = 0;
     q.ecn = 0;
@@ -410,11 +439,32 @@ export class IpFrags {
         if (q.expires < next) next = q.expires;
         continue;
       }
+      // ip_expire() / ip6frag_expire_frag_queue(): the first fragment, when it came, for the ICMP time exceeded
+      // (nf_ct_frag6_expire's queue has no input device: ip6frag_expire_frag_queue sends nothing for it)
+      const first = q.flags & INET_FRAG_FIRST_IN && !(q.v6 && q.conntrack) ? q.frags[0] : undefined;
+      if (first !== undefined && first.offset === 0 && q.head !== undefined && this.expired.length < MAX_EXPIRED) {
+        const frame = new Uint8Array(q.head.length + q.fragHdr.length + first.data.length);
+        frame.set(q.head, 0);
+        frame.set(q.fragHdr, q.head.length);
+        frame.set(first.data, q.head.length + q.fragHdr.length);
+        this.expired.push({ frame, nh: q.headNh, iif: q.iif, v6: q.v6, conntrack: q.conntrack });
+      }
       this.release(q);
       this.queues.delete(k);
     }
     this.nextExpiry = next;
   }
+
+  /** The first fragments of the queues whose timer ran out since the last call, for their ICMP time exceeded. */
+  takeExpired(): ExpiredHead[] {
+    this.expire();
+    if (this.expired.length === 0) return NONE_EXPIRED;
+    const out = this.expired;
+    this.expired = [];
+    return out;
+  }
+
+  private expired: ExpiredHead[] = [];
 }
 
 /**

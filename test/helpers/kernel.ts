@@ -846,6 +846,8 @@ export async function replayCountersAgainstKernel(o: {
   topology: (ns: { s: string; n: string }) => void; quietPolicies?: boolean;
   tally: { counters: number; agree: number; nonzero: number }; diffs: string[];
   seen?: (doc: { text: string; summary: { answers: { sent: number } } }) => void;
+  /** Sends the frames to the node instead of one tcpreplay of `pcap` at top speed (the replay still reads `pcap`). */
+  inject?: (ns: { s: string; n: string }) => Promise<void>;
 }): Promise<void> {
   const six = o.family === 'ip6';
   for (const backend of ['legacy', 'nft'] as const) {
@@ -858,7 +860,13 @@ export async function replayCountersAgainstKernel(o: {
       const snap = join(o.tmp, `snap-${o.tag}-${backend}`);
       captureSnapshot(snap, nsSnapshotRunner(ns.n));
       if (!six) writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader(backend)}${o.rules}`);
-      const kernel = await injectAndCount(ns, o.pcap, backend, o.family);
+      let kernel: Map<string, KernelCounter>;
+      if (o.inject) {
+        await o.inject(ns);
+        await new Promise((r) => setTimeout(r, 300));
+        const save = await run('ip', ['netns', 'exec', ns.n, `${six ? 'ip6tables' : 'iptables'}-${backend}-save`, '-c']);
+        kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true, family: o.family }), true);
+      } else kernel = await injectAndCount(ns, o.pcap, backend, o.family);
       if (o.quietPolicies) for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
       for (const engine of ['vm', 'reference'] as const) {
         const args = [snap, '--pcap', o.pcap, '--iface', 'eth0', '--json', '--engine', engine, ...(six ? ['--save', 'ip6tables'] : [])];

@@ -25,7 +25,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelSkip, replayCountersAgainstKernel, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
+import { kernelSkip, nsSh, replayCountersAgainstKernel, run, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
@@ -154,6 +154,21 @@ const rules6 = (conntrack: boolean) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OU
   '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0 -m u32 --u32 "44=4"', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0 -m u32 --u32 "44=42"',
   '-A OUTPUT -p ipv6-icmp -m icmp6 ! --icmpv6-type 143', 'COMMIT', ''].join('\n');
 
+// ---------------------------------------------------------------------------
+// A queue's timer (ipfrag_time, ip6frag_time set to 1 s): first fragments that never complete, to the
+// node and through it, and a later fragment alone; 2 s later a datagram to the node's closed port.
+
+const EXPIRY4 = [frag(500, NODE, P, 0, 32, true), frag(501, OTHER, P, 0, 32, true), frag(502, NODE, P, 32, 48, true)];
+const TRIGGER4 = frag(503, NODE, udp(8), 0, 16, false);
+const EXPIRY6 = [frag6(0x500, NODE6, P, 0, 32, true), frag6(0x501, OTHER6, P, 0, 32, true), frag6(0x502, NODE6, P, 32, 48, true)];
+const TRIGGER6 = frag6(0x503, NODE6, udp(8), 0, 16, false);
+const expiryRules = (six: boolean, conntrack: boolean) => ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
+  ...(conntrack ? ['-A INPUT -m conntrack --ctstate NEW'] : []),
+  ...(six
+    ? ['-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 3/1', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1/4', '-A OUTPUT -p ipv6-icmp -m icmp6 ! --icmpv6-type 143']
+    : ['-A OUTPUT -p icmp -m icmp --icmp-type 11/1', '-A OUTPUT -p icmp -m icmp --icmp-type 3/3', '-A OUTPUT -p icmp']),
+  'COMMIT', ''].join('\n');
+
 describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -181,5 +196,38 @@ describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
     });
     console.log(`IPv6 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(diffs).toEqual([]);
+  }, 120_000);
+
+  it.each([[false, false], [false, true], [true, false], [true, true]])('a queue whose timer runs out answers with time exceeded as the kernel does (IPv6 %s, conntrack %s)', async (six, conntrack) => {
+    const frames = six ? EXPIRY6 : EXPIRY4;
+    const trigger = six ? TRIGGER6 : TRIGGER4;
+    const pcap = join(tmp, `expiry-${six}-${conntrack}.pcap`);
+    writeFileSync(pcap, writePcap([...frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { data: trigger, tsSec: 1002, tsNsec: 0 }], { linktype: LINKTYPE_ETHERNET }));
+    const first = join(tmp, `expiry-${six}-${conntrack}-a.pcap`);
+    const second = join(tmp, `expiry-${six}-${conntrack}-b.pcap`);
+    writeFileSync(first, writePcap(frames.map((data) => ({ data })), { linktype: LINKTYPE_ETHERNET }));
+    writeFileSync(second, writePcap([{ data: trigger }], { linktype: LINKTYPE_ETHERNET }));
+    const tally = { counters: 0, agree: 0, nonzero: 0 };
+    const diffs: string[] = [];
+    let sent = 0;
+    await replayCountersAgainstKernel({
+      tag: `ex${six ? '6' : '4'}${conntrack ? 'c' : ''}`, family: six ? 'ip6' : 'ip', rules: expiryRules(six, conntrack), pcap, tmp, tally, diffs, quietPolicies: six,
+      topology: (ns) => {
+        if (six) senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
+        else senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+        nsSh(ns.n, six ? 'sysctl -qw net.ipv6.ip6frag_time=1' : 'sysctl -qw net.ipv4.ipfrag_time=1');
+      },
+      inject: async (ns) => {
+        for (const [i, f] of [first, second].entries()) {
+          if (i) await new Promise((r) => setTimeout(r, 2000));
+          const r = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', f]);
+          if (r.code !== 0) throw new Error(`tcpreplay: ${r.stderr}`);
+        }
+      },
+      seen: (doc) => { sent = Math.max(sent, doc.summary.answers.sent); },
+    });
+    console.log(`reassembly timeout against the kernel (IPv6 ${six}, conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${sent} answers`);
+    expect(diffs).toEqual([]);
+    expect(tally.nonzero).toBeGreaterThan(0);
   }, 120_000);
 });
