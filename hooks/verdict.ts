@@ -30,6 +30,7 @@ export function verdictFate(ops: NodeHookOps, verdict: number, st: NodeHookState
   }
   switch (verdict & NF_VERDICT_MASK) {
     case NF_DROP: {
+      if (src.kind === 'defrag') return { kind: 'dropped', reason: 'reassembly', detail: `${ops.name} dropped the fragment (a cut fragment header, or past 65535 bytes)`, by: undefined };
       if (src.kind !== 'table') return { kind: 'dropped', reason: 'hook', detail: '', by };
       if (src.table === 'mangle' && st.hook === NF_INET_LOCAL_OUT && verdict >>> NF_VERDICT_QBITS !== 0) {
         // Only the re-route puts an errno in a verdict here (the engines' DROP carries none).
@@ -56,7 +57,7 @@ export function verdictFate(ops: NodeHookOps, verdict: number, st: NodeHookState
       return { kind: 'dropped', reason: 'queue', detail: `queued to queue ${q}, where no program listens`, by };
     }
     case NF_STOLEN:
-      if (src.kind === 'defrag') return { kind: 'dropped', reason: 'reassembly', detail: `a fragment, held by ${ops.name} for reassembly (not modelled)`, by: undefined };
+      if (src.kind === 'defrag') return { kind: 'dropped', reason: 'reassembly', detail: `a fragment, taken by ${ops.name}: held until its datagram is whole (or dropped: a duplicate, an overlap, a queue gone)`, by: undefined };
       return { kind: 'stolen', by };
     default:
       return { kind: 'stolen', by };

@@ -142,7 +142,7 @@ export function ip6RcvCore(node: Node, pkt: Packet, dev: Link, ctx: PathCtx): Fa
 
 /** ip6_input() → ipv6_frag_rcv(): a fragment passed INPUT and is held for reassembly. */
 export function ip6InputDefrag(pkt: Packet): Fate | undefined {
-  return isFragment6(pkt) ? dropped('reassembly', 'a fragment for this host: passed INPUT, then held by ipv6_frag_rcv for reassembly (not modelled)') : undefined;
+  return isFragment6(pkt) ? dropped('reassembly', 'a fragment for this host: passed INPUT, then held by ipv6_frag_rcv (the node model has no reassembly queues)') : undefined;
 }
 
 /** A locally sent packet must at least be an IPv6 header. */
