@@ -326,6 +326,7 @@ export const F_MAC_HEADER = 0x2; // skb_mac_header_was_set() && mac_len != 0
 export const F_NFTRACE = 0x4; // skb->nf_trace
 export const F_IPVS_PROPERTY = 0x8; // skb->ipvs_property: IPVS transmitted or un-NATed the packet
 export const F_XT_AH = 0x20; // an AH header before the upper layer: M_XT_* hold x_tables' view
+export const F_FRAGMENTED = 0x80; // IP6SKB_FRAGMENTED: an IPv6 datagram reassembled, or an atomic fragment ipv6_frag_rcv passed
 export const F_IGNORE_DF = 0x40; // skb->ignore_df: nf_defrag reassembled it (ip_exceeds_mtu then reads M_FRAG_MAX_SIZE)
 export const F_BR_BROUTE = 0x10; // BR_INPUT_SKB_CB(skb)->br_netfilter_broute (nft_meta_bridge_set_eval: meta broute set 1)
 

@@ -299,8 +299,8 @@ export function ipOptionsEcho(env: AnswerEnv, pkt: Packet, ctx: PathCtx): Uint8A
 /**
  * ip_forward_options(): the output route's source (ip_rt_get_source: the
  * preferred source of the route to the destination through `out`) over the
- * record route and timestamp address slots the node filled on receive, and
- * the header checksum (ip_send_check) when the options changed.
+ * record route slot the node filled on receive, and the header checksum
+ * (ip_send_check) when the options changed.
  */
 export function ipForwardOptions(env: AnswerEnv, pkt: Packet, out: Link, ctx: PathCtx): void {
   const o = ctx.ipOpts;
@@ -308,10 +308,10 @@ export function ipForwardOptions(env: AnswerEnv, pkt: Packet, out: Link, ctx: Pa
   const d = pkt.data;
   const m = pkt.meta;
   const nh = m[M_NHOFF]!;
-  if (o.rrNeedaddr || o.tsNeedaddr) {
+  // the timestamp's address is written again only for a source route the node took (srr_is_hit), which nfvm does not model
+  if (o.rrNeedaddr) {
     const src = env.route4(u32(d, nh + 16), 0, d[nh + 1]! & 0x1e, m[M_MARK]!, d[nh + 9]!, out.name)?.saddr ?? 0;
-    if (o.rrNeedaddr) put32(d, nh + o.rr + d[nh + o.rr + 2]! - 5, src);
-    if (o.tsNeedaddr) put32(d, nh + o.ts + d[nh + o.ts + 2]! - 9, src);
+    put32(d, nh + o.rr + d[nh + o.rr + 2]! - 5, src);
     o.changed = true;
   }
   if (!o.changed) return;

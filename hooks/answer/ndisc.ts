@@ -4,7 +4,8 @@
  * advertisement, which leaves through OUTPUT and POSTROUTING.
  *
  * Mirrors Linux 6.18, net/ipv6/ndisc.c:
- *   ndisc_rcv()      hop limit 255 and code 0, or dropped
+ *   ndisc_rcv()      hop limit 255 and code 0, or dropped; a solicitation that came in
+ *                    fragments is dropped under suppress_frag_ndisc (the default)
  *   ndisc_recv_ns()  at least the 24 bytes of struct nd_msg; a unicast target; a DAD probe
  *                    (unspecified source) only to a solicited-node group and without a source
  *                    link-layer address option; the options walked (ndisc_parse_options: a
@@ -30,7 +31,7 @@
  * snapshot: proxy_ndp is noted), the random delay of an answer for an
  * anycast target (proxy_delay: the answer is sent at once), DAD failure.
  */
-import { M_LEN, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
+import { F_FRAGMENTED, M_FLAGS, M_LEN, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
@@ -63,6 +64,8 @@ export function ndiscRecvNs(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx
   const th = m[M_THOFF]!;
   const end = nh + m[M_LEN]!;
   const drop = (why: string) => env.note(ctx, `ndisc_recv_ns: no advertisement: ${why}`);
+  // ndisc_suppress_frag_ndisc(): a reassembled solicitation, or one in an atomic fragment
+  if (m[M_FLAGS]! & F_FRAGMENTED && suppressFragNdisc(env, dev)) return drop('it came in fragments (suppress_frag_ndisc)');
   if (d[nh + 7] !== 255) return drop(`hop limit ${d[nh + 7]} (not 255)`);
   if (d[th + 1] !== 0) return drop(`ICMPv6 code ${d[th + 1]} (not 0)`);
   if (end - th < ND_MSG_LEN) return drop(`${end - th} bytes, shorter than a solicitation`);
@@ -81,11 +84,12 @@ export function ndiscRecvNs(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx
     if (d[at] === ND_OPT_SOURCE_LL_ADDR && sllao < 0) sllao = at;
     at += l;
   }
-  const hasLl = dev.mac !== '';
+  const addrLen = macBytes(dev).length;
+  const hasLl = addrLen > 0;
   let lladdr = false;
   if (sllao >= 0) {
-    // ndisc_opt_addr_data(): the option's size must be the device's (8 bytes for a 6-byte address)
-    if (!hasLl || d[sllao + 1] !== 1) return drop('a source link-layer address option of the wrong length');
+    // ndisc_opt_addr_data(): the option's size must be ndisc_opt_addr_space(dev) (8 bytes for a 6-byte address)
+    if (d[sllao + 1]! << 3 !== optSpace(addrLen)) return drop('a source link-layer address option of the wrong length');
     if (dad) return drop('a DAD probe with a source link-layer address option');
     lladdr = true;
   }
@@ -126,9 +130,9 @@ function ndiscSendNa(env: AnswerEnv, ns: Packet, dev: Link, daddr: Uint32Array, 
     src = env.route6(daddr, undefined, 0, IPPROTO_ICMPV6, dev.name)?.saddr;
     if (!src) return env.note(ctx, `ndisc_send_na: no advertisement: no source address for ${formatIPv6(daddr)}`);
   }
-  const mac = dev.mac === '' ? undefined : dev.mac.split(':').map((x) => parseInt(x, 16));
-  if (!mac) incOpt = false;
-  const icmpLen = ND_MSG_LEN + (incOpt ? 8 : 0);
+  const mac = macBytes(dev);
+  if (mac.length === 0) incOpt = false;
+  const icmpLen = ND_MSG_LEN + (incOpt ? optSpace(mac.length) : 0);
   const b = new Uint8Array(40 + icmpLen);
   putIpv6(b, { tclass: 0, flowlabel: 0, nexthdr: IPPROTO_ICMPV6, hoplimit: 255, saddr: bytes6(src), daddr: bytes6(daddr) }, icmpLen);
   b[40] = NDISC_NEIGHBOUR_ADVERTISEMENT;
@@ -136,8 +140,8 @@ function ndiscSendNa(env: AnswerEnv, ns: Packet, dev: Link, daddr: Uint32Array, 
   b.set(bytes6(target), 48);
   if (incOpt) {
     b[64] = ND_OPT_TARGET_LL_ADDR;
-    b[65] = 1;
-    b.set(mac!, 66);
+    b[65] = optSpace(mac.length) >> 3;
+    b.set(mac, 66);
   }
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   const flags = `${router ? 'R' : ''}${solicited ? 'S' : ''}${override ? 'O' : ''}`;
@@ -145,4 +149,22 @@ function ndiscSendNa(env: AnswerEnv, ns: Packet, dev: Link, daddr: Uint32Array, 
     kind: 'icmp6-neighbour-advertisement', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, kernelFields: [], ...origCt(ns, ctx),
     why: `ndisc_send_na: neighbour advertisement for ${formatIPv6(target)} to ${formatIPv6(daddr)}${flags ? ` (flags ${flags})` : ''}${incOpt ? ' with its link-layer address' : ''}`,
   });
+}
+
+/** The device's link-layer address as bytes (dev->dev_addr, dev->addr_len of them); none when it has none. */
+function macBytes(dev: Link): number[] {
+  if (dev.mac === '') return [];
+  const b = dev.mac.split(':').map((x) => parseInt(x, 16));
+  return b.every((x) => x >= 0 && x <= 255) ? b : [];
+}
+
+/** ndisc_opt_addr_space(): an option carrying `addrLen` bytes, padded to 8 (NDISC_OPT_SPACE). */
+function optSpace(addrLen: number): number {
+  return (addrLen + 2 + 7) & ~7;
+}
+
+/** idev->cnf.suppress_frag_ndisc of the device (1 by default). */
+function suppressFragNdisc(env: AnswerEnv, dev: Link): boolean {
+  const v = env.node.sysctl.get(`net.ipv6.conf.${dev.name}.suppress_frag_ndisc`) ?? env.node.sysctl.get('net.ipv6.conf.default.suppress_frag_ndisc');
+  return v === undefined || v.trim() !== '0';
 }

@@ -16,8 +16,8 @@
  *                              the first fragment; it expires ipfrag_time seconds later, on the
  *                              packets' clock: checked before each packet (takeExpired), the
  *                              first fragment is handed back for ip_expire's ICMP time exceeded
- *                              (ip6frag_expire_frag_queue's for ipv6_frag_rcv's queues; those of
- *                              nf_defrag_ipv6 have no input device and answer nothing)
+ *                              (ip6frag_expire_frag_queue's, for ipv6_frag_rcv's queues and
+ *                              nf_defrag_ipv6's alike: nf_conntrack_frag6_timeout for the latter)
  *   ip_frag_too_far()          more than ipfrag_max_dist fragments from the same source since
  *                              the queue's last one: the queue starts over (ip_frag_reinit)
  *   ip_frag_queue()            the end of the datagram from the last fragment (a later end or a
@@ -35,7 +35,7 @@
  *   ipfrag_high_thresh         no new queue while the held fragments pass it (counted here in
  *                              frame bytes plus a fixed overhead, not the kernel's truesize)
  */
-import { M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { F_FRAGMENTED, M_FLAGS, M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
 import { decodeNetwork, type Packet } from '../../vm/packet.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 
@@ -49,6 +49,10 @@ const IP_DF = 0x4000;
 const IP_OFFSET = 0x1fff;
 const INET_FRAG_FIRST_IN = 1;
 const INET_FRAG_LAST_IN = 2;
+/** What a queue itself is charged (inet_frag_alloc: an approximation of sizeof(struct ipq)). */
+const QUEUE_OVERHEAD = 256;
+/** Sources whose fragment count is kept before those without a queue are forgotten. */
+const MAX_PEERS = 4096;
 /** The per-fragment overhead added to its bytes for the memory limit (an approximation of skb truesize). */
 const FRAG_OVERHEAD = 512;
 /** ip_frag_ecn_table, indexed by the OR of 1 << (tos & 3) of every fragment: 0xff kills the queue. */
@@ -122,6 +126,7 @@ export class IpFrags {
   private mem = 0;
   private readonly timeout: number;
   private readonly timeout6: number;
+  private readonly timeoutCt6: number;
   private readonly maxDist: number;
   private readonly highThresh: number;
   /** Why the last fragment was dropped (FRAG_DROPPED). */
@@ -134,6 +139,7 @@ export class IpFrags {
     };
     this.timeout = n('net.ipv4.ipfrag_time', 30) * 1e9;
     this.timeout6 = n('net.ipv6.ip6frag_time', 60) * 1e9;
+    this.timeoutCt6 = n('net.netfilter.nf_conntrack_frag6_timeout', 60) * 1e9;
     this.maxDist = n('net.ipv4.ipfrag_max_dist', 64);
     this.highThresh = n('net.ipv4.ipfrag_high_thresh', 4 * 1024 * 1024);
   }
@@ -173,6 +179,8 @@ export class IpFrags {
     q.conntrack = user !== IP_DEFRAG_LOCAL_DELIVER;
     // ip_frag_too_far()
     const end0 = (this.rid.get(saddr) ?? 0) + 1;
+    // the inet_peer entries go when unused: here, once there are many, those of sources without a queue
+    if (this.rid.size >= MAX_PEERS && !this.rid.has(saddr)) this.prunePeers();
     this.rid.set(saddr, end0);
     if (this.maxDist > 0 && q.frags.length > 0 && end0 - q.rid > this.maxDist) this.reinit(q);
     q.rid = end0;
@@ -192,12 +200,16 @@ export class IpFrags {
 
   /** inet_frag_find(): the queue of `key`, made when there is none (undefined: over the memory limit). */
   private find(key: string, src: number | string, timeout = this.timeout): Queue | undefined {
+    // inet_frag_find(): nothing at all once the held memory is past the high threshold
+    if (this.mem > this.highThresh) return undefined;
     let q = this.queues.get(key);
     if (q === undefined) {
-      if (this.mem > this.highThresh) return undefined;
       q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, nhoffset: 0, nexthdr: 0, fragHdr: NO_BYTES, maxSize: 0, maxDfSize: 0, ecn: 0, iif: 0, v6: false, conntrack: false, expires: this.now + timeout, rid: this.rid.get(src) ?? 0, mem: 0 };
       this.queues.set(key, q);
       if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
+      // inet_frag_alloc(): the queue's own size is charged
+      q.mem = QUEUE_OVERHEAD;
+      this.mem += QUEUE_OVERHEAD;
     }
     return q;
   }
@@ -284,10 +296,15 @@ export class IpFrags {
       return this.drop(why);
     };
     if (plen === 0) return local ? problem(0, fh - nh, 'a jumbogram with a fragment header') : FRAG_ASIS;
+    // find_prev_fhdr(): headers running past the end leave the packet as it is
+    if (!local && fh > end) return FRAG_ASIS;
     if (fh + 8 > end) return local ? problem(0, fh - nh, 'a cut fragment header') : this.drop('a cut fragment header');
     const fo = (d[fh + 2]! << 8) | d[fh + 3]!;
-    // an atomic fragment: ipv6_frag_rcv passes it as it is; nf_ct_frag6_gather queues it, whole at once (the header taken out)
-    if ((fo & 0xfff9) === 0 && local) return FRAG_ASIS;
+    // an atomic fragment: ipv6_frag_rcv passes it as it is (IP6SKB_FRAGMENTED); nf_ct_frag6_gather queues it, whole at once
+    if ((fo & 0xfff9) === 0 && local) {
+      m[M_FLAGS] = m[M_FLAGS]! | F_FRAGMENTED;
+      return FRAG_ASIS;
+    }
     const offset = fo & 0xfff8;
     const mf = (fo & 1) !== 0;
     if (offset === 0 && thdrTruncated6(d, d[fh]!, fh + 8, end)) {
@@ -298,7 +315,7 @@ export class IpFrags {
     const daddr0 = d[nh + 24]!;
     const scoped = daddr0 === 0xff || (daddr0 === 0xfe && (d[nh + 25]! & 0xc0) === 0x80);
     const key = `${hex(nh + 8)}>${hex(nh + 24)}#${(d[fh + 4]! << 24) | (d[fh + 5]! << 16) | (d[fh + 6]! << 8) | d[fh + 7]!}@${user}%${scoped ? iif : 0}`;
-    const q = this.find(key, key, this.timeout6);
+    const q = this.find(key, key, local ? this.timeout6 : this.timeoutCt6);
     if (q === undefined) return this.drop('the reassembly memory is over ip6frag_high_thresh');
     q.iif = iif;
     q.v6 = true;
@@ -344,9 +361,10 @@ export class IpFrags {
     pkt.len = head.length + q.len;
     pkt.meta[M_NHOFF] = nh;
     decodeNetwork(pkt);
-    this.lastMaxSize = 40 + q.maxSize;
-    this.release(q);
-    this.queues.delete(key);
+    pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_FRAGMENTED;
+    // IP6CB(skb)->frag_max_size: the largest fragment (40 + its payload_len)
+    this.lastMaxSize = q.maxSize;
+    this.remove(key, q);
     return FRAG_DONE;
   }
 
@@ -382,8 +400,7 @@ export class IpFrags {
     decodeNetwork(pkt);
     this.lastMaxSize = Math.max(q.maxSize, q.maxDfSize);
     // ipq_kill(): the queue leaves the table (a later fragment of the same key starts a new one)
-    this.release(q);
-    this.queues.delete(key);
+    this.remove(key, q);
     return FRAG_DONE;
   }
 
@@ -397,15 +414,28 @@ export class IpFrags {
 
   /** inet_frag_kill(): the queue and its fragments go; so does this fragment. */
   private kill(key: string, q: Queue, why: string): number {
-    this.release(q);
-    this.queues.delete(key);
+    this.remove(key, q);
     return this.drop(`${why}: the queue is dropped`);
   }
 
   private release(q: Queue): void {
+    this.mem -= q.mem - QUEUE_OVERHEAD;
+    q.mem = QUEUE_OVERHEAD;
+    q.frags = [];
+  }
+
+  /** The queue leaves the table with everything it held. */
+  private remove(key: string, q: Queue): void {
     this.mem -= q.mem;
     q.mem = 0;
     q.frags = [];
+    this.queues.delete(key);
+  }
+
+  private prunePeers(): void {
+    const live = new Set<number | string>();
+    for (const k of this.queues.keys()) live.add(Number(k.slice(0, k.indexOf('>'))));
+    for (const k of this.rid.keys()) if (!live.has(k)) this.rid.delete(k);
   }
 
   /** ip_frag_reinit(): the fragments go, the queue starts over with a new timer. */
@@ -420,8 +450,6 @@ export class IpFrags {
     q.nhoffset = 0;
     q.nexthdr = 0;
     q.fragHdr = NO_BYTES;
-    q.maxSize = 0;
-    q.maxDfSize = 0;
     q.ecn = 0;
     q.expires = this.now + this.timeout;
     if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
@@ -440,8 +468,7 @@ export class IpFrags {
         continue;
       }
       // ip_expire() / ip6frag_expire_frag_queue(): the first fragment, when it came, for the ICMP time exceeded
-      // (nf_ct_frag6_expire's queue has no input device: ip6frag_expire_frag_queue sends nothing for it)
-      const first = q.flags & INET_FRAG_FIRST_IN && !(q.v6 && q.conntrack) ? q.frags[0] : undefined;
+      const first = q.flags & INET_FRAG_FIRST_IN ? q.frags[0] : undefined;
       if (first !== undefined && first.offset === 0 && q.head !== undefined && this.expired.length < MAX_EXPIRED) {
         const frame = new Uint8Array(q.head.length + q.fragHdr.length + first.data.length);
         frame.set(q.head, 0);
@@ -449,8 +476,7 @@ export class IpFrags {
         frame.set(first.data, q.head.length + q.fragHdr.length);
         this.expired.push({ frame, nh: q.headNh, iif: q.iif, v6: q.v6, conntrack: q.conntrack });
       }
-      this.release(q);
-      this.queues.delete(k);
+      this.remove(k, q);
     }
     this.nextExpiry = next;
   }

@@ -155,7 +155,7 @@ const rules6 = (conntrack: boolean) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OU
   '-A OUTPUT -p ipv6-icmp -m icmp6 ! --icmpv6-type 143', 'COMMIT', ''].join('\n');
 
 // ---------------------------------------------------------------------------
-// A queue's timer (ipfrag_time, ip6frag_time set to 1 s): first fragments that never complete, to the
+// A queue's timer (ipfrag_time, ip6frag_time, nf_conntrack_frag6_timeout set to 1 s): first fragments that never complete, to the
 // node and through it, and a later fragment alone; 2 s later a datagram to the node's closed port.
 
 const EXPIRY4 = [frag(500, NODE, P, 0, 32, true), frag(501, OTHER, P, 0, 32, true), frag(502, NODE, P, 32, 48, true)];
@@ -215,7 +215,7 @@ describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
       topology: (ns) => {
         if (six) senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
         else senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
-        nsSh(ns.n, six ? 'sysctl -qw net.ipv6.ip6frag_time=1' : 'sysctl -qw net.ipv4.ipfrag_time=1');
+        nsSh(ns.n, six ? 'sysctl -qw net.ipv6.ip6frag_time=1 net.netfilter.nf_conntrack_frag6_timeout=1' : 'sysctl -qw net.ipv4.ipfrag_time=1');
       },
       inject: async (ns) => {
         for (const [i, f] of [first, second].entries()) {
