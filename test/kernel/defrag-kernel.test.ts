@@ -59,6 +59,7 @@ function frag(ipid: number, dst: number[], payload: number[], from: number, to: 
 
 type Shape = (ipid: number, dst: number[]) => Uint8Array[];
 const P = udp(56); // 64 bytes of UDP
+const BIG = udp(2952); // 2960 bytes of UDP
 const SHAPES: Shape[] = [
   (i, d) => [frag(i, d, P, 0, 32, true), frag(i, d, P, 32, 64, false)],
   (i, d) => [frag(i, d, P, 48, 64, false), frag(i, d, P, 0, 24, true), frag(i, d, P, 24, 48, true)],
@@ -73,6 +74,8 @@ const SHAPES: Shape[] = [
   (i, d) => [frag(i, d, P, 0, 32, true, { tos: 2 }), frag(i, d, P, 32, 64, false, { tos: 3 })],
   (i, d) => [frag(i, d, P, 0, 32, true, { df: true }), frag(i, d, P, 32, 64, false, { df: true })],
   (i, d) => [frag(i, d, P, 0, 32, true), frag(i, d, P, 32, 64, false), frag(i, d, P, 32, 64, false)],
+  // fragments of 1480 bytes with DF: whole, 2968 bytes, larger than the MTU of 1500 (ignore_df, frag_max_size)
+  (i, d) => [frag(i, d, BIG, 0, 1480, true, { df: true }), frag(i, d, BIG, 1480, 2960, false, { df: true })],
 ];
 
 const FRAMES: Uint8Array[] = [];
@@ -134,6 +137,8 @@ const SHAPES6: Shape6[] = [
   (f, d) => [frag6(f, d, P, 0, 32, true, { pre: DST_OPTS }), frag6(f, d, P, 32, 64, false, { pre: DST_OPTS })],
   (f, d) => [frag6(f, d, P, 0, 32, true, { tc: 2 }), frag6(f, d, P, 32, 64, false, { tc: 0 })],
   (f, d) => [frag6(f, d, P, 0, 64, false)],
+  // fragments of 1496 bytes: whole, 2936 bytes, larger than the MTU of 1500 (frag_max_size 1496: no packet too big)
+  (f, d) => [frag6(f, d, BIG, 0, 1448, true), frag6(f, d, BIG, 1448, 2896, false)],
 ];
 const FRAMES6: Uint8Array[] = [];
 const FLS: number[] = [];
