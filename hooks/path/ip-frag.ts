@@ -219,16 +219,18 @@ export class IpFrags {
    * insertion into the runs, the accounting. FRAG_DONE here means queued
    * (the caller completes the datagram when it is whole).
    */
-  private queue(key: string, q: Queue, offset: number, end: number, mf: boolean, payload: Uint8Array, ecn: number, fragsize: number, df: boolean): number {
+  private queue(key: string, q: Queue, offset: number, end: number, mf: boolean, payload: Uint8Array, ecn: number, fragsize: number, df: boolean, keep = false): number {
+    // ip_frag_queue / ip6_frag_queue kill the queue here (discard_qp); nf_ct_frag6_queue only drops the fragment (`keep`)
+    const bad = (why: string) => (keep ? this.drop(why) : this.kill(key, q, why));
     if (!mf) {
-      if (end < q.len || (q.flags & INET_FRAG_LAST_IN && end !== q.len)) return this.kill(key, q, 'a last fragment that ends before data already queued, or a second different end');
+      if (end < q.len || (q.flags & INET_FRAG_LAST_IN && end !== q.len)) return bad('a last fragment that ends before data already queued, or a second different end');
       q.flags |= INET_FRAG_LAST_IN;
       q.len = end;
     } else if (end > q.len) {
-      if (q.flags & INET_FRAG_LAST_IN) return this.kill(key, q, 'a fragment past the datagram\'s end');
+      if (q.flags & INET_FRAG_LAST_IN) return bad('a fragment past the datagram\'s end');
       q.len = end;
     }
-    if (end === offset) return this.kill(key, q, 'an empty fragment');
+    if (end === offset) return bad('an empty fragment');
     // inet_frag_queue_insert()
     let run = -1;
     if (q.runs.length === 0) q.runs.push({ start: offset, end });
@@ -329,7 +331,7 @@ export class IpFrags {
       this.kill(key, q, 'a non-final fragment not a multiple of 8 bytes long');
       return local ? problem(0, 4, this.why) : FRAG_ASIS;
     }
-    const r = this.queue(key, q, offset, fend, mf, d.subarray(fh + 8, fh + 8 + Math.max(0, fend - offset)), 1 << ((d[nh + 1]! >> 4) & 3), fh + 8 - nh + fend - offset, false);
+    const r = this.queue(key, q, offset, fend, mf, d.subarray(fh + 8, fh + 8 + Math.max(0, fend - offset)), 1 << ((d[nh + 1]! >> 4) & 3), fh + 8 - nh + fend - offset, false, !local);
     if (r !== FRAG_DONE) return !local && this.why === 'a duplicate fragment' ? FRAG_HELD : r;
     if (offset === 0) {
       q.head = d.slice(0, fh);

@@ -137,6 +137,12 @@ const SHAPES6: Shape6[] = [
   (f, d) => [frag6(f, d, P, 0, 32, true, { pre: DST_OPTS }), frag6(f, d, P, 32, 64, false, { pre: DST_OPTS })],
   (f, d) => [frag6(f, d, P, 0, 32, true, { tc: 2 }), frag6(f, d, P, 32, 64, false, { tc: 0 })],
   (f, d) => [frag6(f, d, P, 0, 64, false)],
+  // a non-final fragment not a multiple of 8 long, then the fragments that complete the datagram
+  (f, d) => [frag6(f, d, P, 0, 16, true), frag6(f, d, P, 16, 20, true), frag6(f, d, P, 16, 64, false)],
+  // a fragment past the end once the last is in, then the first
+  (f, d) => [frag6(f, d, P, 32, 48, false), frag6(f, d, P, 48, 64, true), frag6(f, d, P, 0, 32, true)],
+  // an empty fragment between two halves
+  (f, d) => [frag6(f, d, P, 0, 32, true), frag6(f, d, P, 32, 32, true), frag6(f, d, P, 32, 64, false)],
   // fragments of 1496 bytes: whole, 2936 bytes, larger than the MTU of 1500 (frag_max_size 1496: no packet too big)
   (f, d) => [frag6(f, d, BIG, 0, 1448, true), frag6(f, d, BIG, 1448, 2896, false)],
 ];
