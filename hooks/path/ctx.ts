@@ -357,7 +357,7 @@ export interface InetFamily {
    */
   forwardPrepare(pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate;
   /** What ends a local delivery before LOCAL_IN (IPv4: ip_local_deliver waits for reassembly). */
-  deliverBefore(pkt: Packet): Fate | undefined;
+  deliverBefore(pkt: Packet, ctx?: PathCtx): Fate | undefined;
   /** ... and after it (IPv6: ipv6_frag_rcv holds a fragment once it passed INPUT). */
   deliverAfter(pkt: Packet, dev?: Link, ctx?: PathCtx): Fate | undefined;
   /** The IPsec policy checks of the node for the family (a node without states), undefined without policies. */

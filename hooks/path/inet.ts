@@ -131,12 +131,14 @@ export class Inet implements InetFamily {
   forwardPrepare(pkt: Packet, dev: Link, rt: { dev: string; mtu: number }, ctx: PathCtx): Link | Fate {
     return this.fns.forwardPrepare(this.node, pkt, dev, rt, ctx, this.xfrm);
   }
-  deliverBefore(pkt: Packet): Fate | undefined {
+  deliverBefore(pkt: Packet, ctx?: PathCtx): Fate | undefined {
     // ip_local_deliver(): ip_defrag(IP_DEFRAG_LOCAL_DELIVER) when the node reassembles
     if (this.frags !== undefined && this.pf === NFPROTO_IPV4 && isFragment(pkt)) {
-      const r = this.frags.defrag(pkt, IP_DEFRAG_LOCAL_DELIVER);
+      const r = this.frags.defrag(pkt, IP_DEFRAG_LOCAL_DELIVER, ctx?.ipOpts);
       if (r === FRAG_HELD) return dropped('reassembly', 'a fragment for this host, held by ip_defrag until its datagram is whole (INPUT not reached yet)');
       if (r === FRAG_DROPPED) return dropped('reassembly', `ip_defrag dropped the fragment: ${this.frags.why}`);
+      // the datagram carries its first fragment's options (IPCB)
+      if (ctx) ctx.ipOpts = this.frags.lastOpts;
       return undefined;
     }
     return this.fns.deliverBefore(pkt);

@@ -37,6 +37,7 @@
  */
 import { F_FRAGMENTED, M_FLAGS, M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
 import { decodeNetwork, type Packet } from '../../vm/packet.js';
+import type { IpOpts } from './ctx.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 
 /* enum ip_defrag_users */
@@ -91,6 +92,8 @@ interface Queue {
   nexthdr: number;
   /** IPv6: the first fragment's fragment header (the head as it came, for the expiry's ICMPv6). */
   fragHdr: Uint8Array;
+  /** IPv4: the first fragment's compiled options (ip_local_deliver's queue). */
+  opts: IpOpts | undefined;
   maxSize: number;
   maxDfSize: number;
   ecn: number;
@@ -165,7 +168,7 @@ export class IpFrags {
   }
 
   /** ip_defrag(): FRAG_DONE with `pkt` now the whole datagram, FRAG_HELD, or FRAG_DROPPED (this.why). */
-  defrag(pkt: Packet, user: number): number {
+  defrag(pkt: Packet, user: number, opts?: IpOpts): number {
     this.expire();
     const d = pkt.data;
     const m = pkt.meta;
@@ -193,6 +196,7 @@ export class IpFrags {
     if (offset === 0) {
       q.head = d.slice(0, nh + ihl);
       q.headNh = nh;
+      q.opts = opts;
     }
     if (q.flags === (INET_FRAG_FIRST_IN | INET_FRAG_LAST_IN) && q.meat === q.len) return this.reasm(key, q, pkt);
     return FRAG_HELD;
@@ -204,7 +208,7 @@ export class IpFrags {
     if (this.mem > this.highThresh) return undefined;
     let q = this.queues.get(key);
     if (q === undefined) {
-      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, nhoffset: 0, nexthdr: 0, fragHdr: NO_BYTES, maxSize: 0, maxDfSize: 0, ecn: 0, iif: 0, v6: false, conntrack: false, expires: this.now + timeout, rid: this.rid.get(src) ?? 0, mem: 0 };
+      q = { flags: 0, len: 0, meat: 0, frags: [], runs: [], tailEnd: -1, head: undefined, headNh: 0, nhoffset: 0, nexthdr: 0, fragHdr: NO_BYTES, opts: undefined, maxSize: 0, maxDfSize: 0, ecn: 0, iif: 0, v6: false, conntrack: false, expires: this.now + timeout, rid: this.rid.get(src) ?? 0, mem: 0 };
       this.queues.set(key, q);
       if (q.expires < this.nextExpiry) this.nextExpiry = q.expires;
       // inet_frag_alloc(): the queue's own size is charged
@@ -401,6 +405,7 @@ export class IpFrags {
     pkt.meta[M_NHOFF] = nh;
     decodeNetwork(pkt);
     this.lastMaxSize = Math.max(q.maxSize, q.maxDfSize);
+    this.lastOpts = q.opts;
     // ipq_kill(): the queue leaves the table (a later fragment of the same key starts a new one)
     this.remove(key, q);
     return FRAG_DONE;
@@ -408,6 +413,8 @@ export class IpFrags {
 
   /** IPCB(skb)->frag_max_size of the datagram reassembled last. */
   lastMaxSize = 0;
+  /** The IPv4 options of the datagram reassembled last: its first fragment's, as compiled on receive (skb_morph keeps the head's IPCB). */
+  lastOpts: IpOpts | undefined;
 
   private drop(why: string): number {
     this.why = why;

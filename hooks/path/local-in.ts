@@ -17,7 +17,7 @@ import { dropped, type Cast, type InetFamily, type PathCtx } from './ctx.js';
 import type { Fate } from './fate.js';
 
 export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): Fate {
-  const before = af.deliverBefore(pkt);
+  const before = af.deliverBefore(pkt, ctx);
   if (before) return before;
   const r = af.nf.hook(NF_INET_LOCAL_IN, pkt, dev, undefined, ctx);
   if (r !== 1) return r;

@@ -59,8 +59,16 @@ export function receive(af: InetFamily, pkt: Packet, dev: Link, ctx: PathCtx, fr
   }
   const rt = af.routeInput(pkt, dev, ctx);
   if (rt.kind === 'drop') {
-    // dst.input = ip_error / ip6_pkt_discard: the stack may answer.
-    if (rt.errno) ctx.stack?.routeError(af.pf, pkt, dev, rt.errno, ctx);
+    if (rt.errno) {
+      // an error route is a route: ip_rcv_finish_core() checks the IPv4 options before dst_input (ip_error)
+      if (af.pf === NFPROTO_IPV4 && ctx.stack && (pkt.data[pkt.meta[M_NHOFF]!]! & 0x0f) > 5) {
+        ctx.dst = inputDst(false, 'unicast', 'lo');
+        const why = ctx.stack.ipOptions(pkt, dev, ctx);
+        if (why !== undefined) return dropped('bad-header', why);
+      }
+      // dst.input = ip_error / ip6_pkt_discard: the stack may answer.
+      ctx.stack?.routeError(af.pf, pkt, dev, rt.errno, ctx);
+    }
     return rt.fate;
   }
   ctx.dst = rt.kind === 'local' ? inputDst(true, rt.cast, 'lo') : inputDst(false, 'unicast', rt.dev);

@@ -24,7 +24,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelSkip, replayCountersAgainstKernel, senderForwardingTopology } from '../helpers/kernel.js';
+import { kernelSkip, nsSh, replayCountersAgainstKernel, senderForwardingTopology } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
@@ -35,14 +35,15 @@ const mac = (m: string) => m.split(':').map((x) => parseInt(x, 16));
 const NODE = [10, 0, 0, 1];
 const OTHER = [10, 9, 0, 8];
 
-/** A UDP frame from 10.0.0.2 to `dst` with IP ID `ipid` and the options `opts` (padded with END to a multiple of 4). */
-function frame(ipid: number, dst: number[], opts: number[]): Uint8Array {
+/** A UDP frame from 10.0.0.2 to `dst` with IP ID `ipid` and the options `opts` (padded with END to a multiple of 4); `frag` makes it a fragment of another datagram's UDP bytes. */
+function frame(ipid: number, dst: number[], opts: number[], frag?: { body: number[]; offset: number; mf: boolean }): Uint8Array {
   const o = [...opts];
   while (o.length % 4) o.push(0);
   const hl = 20 + o.length;
-  const udp = [0x13, 0x88, 0, 9, 0, 12, 0, 0, 1, 2, 3, 4];
+  const udp = frag?.body ?? [0x13, 0x88, 0, 9, 0, 12, 0, 0, 1, 2, 3, 4];
   const len = hl + udp.length;
-  const h = [0x40 | (hl >> 2), 0, len >> 8, len & 255, ipid >> 8, ipid & 255, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, ...dst, ...o];
+  const fo = frag ? (frag.offset >> 3) | (frag.mf ? 0x2000 : 0) : 0;
+  const h = [0x40 | (hl >> 2), 0, len >> 8, len & 255, ipid >> 8, ipid & 255, fo >> 8, fo & 255, 64, 17, 0, 0, 10, 0, 0, 2, ...dst, ...o];
   let sum = 0;
   for (let i = 0; i < hl; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
@@ -86,7 +87,20 @@ const CASES: [number[], boolean][] = [
   [[137, 7, 4, ...OTHER], true], // strict source route
   [[131, 2], false], // source route of length 2
 ];
-const FRAMES = CASES.map(([o, local], i) => frame(i + 1, local ? NODE : OTHER, o));
+/** Behind an unreachable route of the node (ip_error answers host unreachable). */
+const NOROUTE = [10, 8, 0, 1];
+/** A UDP datagram of 24 bytes to the node's closed port, in two fragments: record route in the first, none in the second. */
+const UDP24 = [0x13, 0x88, 0, 9, 0, 24, 0, 0, ...Array.from({ length: 16 }, (_, i) => i)];
+const FRAMES = [
+  // first, while the ICMP rate limit towards the sender still lets answers through:
+  // an unreachable route: the options are checked before ip_error answers (a bad option, then a good one echoed in the unreachable)
+  frame(CASES.length + 1, NOROUTE, RR(7, 3)),
+  frame(CASES.length + 2, NOROUTE, RR(11, 4)),
+  // reassembled for the node: the port unreachable echoes the first fragment's options
+  frame(CASES.length + 3, NODE, RR(11, 4), { body: UDP24.slice(0, 16), offset: 0, mf: true }),
+  frame(CASES.length + 3, NODE, [], { body: UDP24.slice(16), offset: 16, mf: false }),
+  ...CASES.map(([o, local], i) => frame(i + 1, local ? NODE : OTHER, o)),
+];
 
 /**
  * The header checksum of forwarded case `i` as it leaves (ip_forward_options: the record route slot
@@ -113,9 +127,9 @@ function forwardedChecksum(i: number): number {
 }
 const CHECKSUMS = [3, 5, 26].map((i) => `-A POSTROUTING -m u32 --u32 "4>>16=${i} && 8&0xFFFF=${forwardedChecksum(i)}"`);
 
-const byId = (chain: string) => CASES.map((_, i) => `-A ${chain} -m u32 --u32 "4>>16=${i + 1}"`);
+const byId = (chain: string) => [...CASES.keys(), CASES.length, CASES.length + 1, CASES.length + 2].map((i) => `-A ${chain} -m u32 --u32 "4>>16=${i + 1}"`);
 const ANSWERS = (chain: string) => [
-  `-A ${chain} -p icmp -m icmp --icmp-type 12`, `-A ${chain} -p icmp -m icmp --icmp-type 3/3`,
+  `-A ${chain} -p icmp -m icmp --icmp-type 12`, `-A ${chain} -p icmp -m icmp --icmp-type 3/3`, `-A ${chain} -p icmp -m icmp --icmp-type 3/1`,
   ...[20, 21, 22, 23, 24, 26, 27, 29, 30].map((p) => `-A ${chain} -p icmp -m icmp --icmp-type 12 -m u32 --u32 "0>>22&0x3C@4>>24=${p}"`),
   `-A ${chain} -p icmp`,
 ];
@@ -140,7 +154,10 @@ describe.skipIf(SKIP)('IPv4 options against the kernel', () => {
     const diffs: string[] = [];
     await replayCountersAgainstKernel({
       tag: 'io', family: 'ip', rules: RULES, pcap, tmp, tally, diffs,
-      topology: (ns) => senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node }),
+      topology: (ns) => {
+        senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+        nsSh(ns.n, 'ip route add unreachable 10.8.0.0/16');
+      },
     });
     console.log(`IPv4 options against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
     expect(diffs).toEqual([]);
