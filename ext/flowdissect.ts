@@ -143,12 +143,17 @@ export function skbGetPoff(d: Uint8Array, nh: number, end: number, proto: number
         ret = RET_PROTO_AGAIN;
         break;
       case ETH_P_PPP_SES: {
-        if (!fits(nhoff, PPPOE_SES_HLEN)) {
+        // is_pppoe_ses_hdr_valid(): version 1, type 1, code 0
+        if (!fits(nhoff, PPPOE_SES_HLEN) || d[nh + nhoff] !== 0x11 || d[nh + nhoff + 1] !== 0) {
           ret = RET_OUT_BAD;
           break;
         }
-        const pp = u16(d, nh + nhoff + 6);
-        nhoff += PPPOE_SES_HLEN;
+        let pp = u16(d, nh + nhoff + 6);
+        // a compressed (one-byte) PPP protocol: the low bit of its first byte set
+        if (pp & 0x0100) {
+          pp >>= 8;
+          nhoff += PPPOE_SES_HLEN - 1;
+        } else nhoff += PPPOE_SES_HLEN;
         if (pp === PPP_IP) {
           p = ETH_P_IP;
           ret = RET_PROTO_AGAIN;

@@ -178,7 +178,6 @@ export class IpFrags {
     const key = `${saddr}>${d[nh + 16]}.${d[nh + 17]}.${d[nh + 18]}.${d[nh + 19]}#${(d[nh + 4]! << 8) | d[nh + 5]!}/${d[nh + 9]}@${user}`;
     const q = this.find(key, saddr);
     if (q === undefined) return this.drop('the reassembly memory is over ipfrag_high_thresh (ip_find)');
-    q.iif = m[M_IIF]!;
     q.conntrack = user !== IP_DEFRAG_LOCAL_DELIVER;
     // ip_frag_too_far()
     const end0 = (this.rid.get(saddr) ?? 0) + 1;
@@ -193,6 +192,7 @@ export class IpFrags {
     if ((fo & IP_MF) !== 0) end &= ~7;
     const r = this.queue(key, q, offset, end, (fo & IP_MF) !== 0, d.subarray(nh + ihl, nh + ihl + Math.max(0, end - offset)), 1 << (d[nh + 1]! & 3), end - offset + ihl, (fo & IP_DF) !== 0);
     if (r !== FRAG_DONE) return r;
+    q.iif = m[M_IIF]!;
     if (offset === 0) {
       q.head = d.slice(0, nh + ihl);
       q.headNh = nh;
