@@ -32,7 +32,7 @@ import { M_MARK, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
 import type { IpOpts, PathCtx } from '../path/ctx.js';
-import { u32 } from '../path/ipv4.js';
+import { ipSendCheck, u32 } from '../path/ipv4.js';
 import { addrTypeCode } from '../route/index.js';
 import { RTN_UNICAST } from '../route/types.js';
 import type { AnswerEnv } from './env.js';
@@ -316,13 +316,5 @@ export function ipForwardOptions(env: AnswerEnv, pkt: Packet, out: Link, ctx: Pa
   }
   if (!o.changed) return;
   o.changed = false;
-  const hl = (d[nh]! & 0x0f) * 4;
-  d[nh + 10] = 0;
-  d[nh + 11] = 0;
-  let sum = 0;
-  for (let i = 0; i < hl; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  d[nh + 10] = c >>> 8;
-  d[nh + 11] = c & 0xff;
+  ipSendCheck(d, nh);
 }

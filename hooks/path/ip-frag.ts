@@ -38,6 +38,7 @@
 import { F_FRAGMENTED, M_FLAGS, M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
 import { decodeNetwork, type Packet } from '../../vm/packet.js';
 import type { IpOpts } from './ctx.js';
+import { ipSendCheck } from './ipv4.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 
 /* enum ip_defrag_users */
@@ -393,14 +394,7 @@ export class IpFrags {
     const df = q.maxDfSize === q.maxSize;
     d[nh + 6] = df ? IP_DF >> 8 : 0;
     d[nh + 7] = 0;
-    d[nh + 10] = 0;
-    d[nh + 11] = 0;
-    let sum = 0;
-    for (let i = 0; i < ihl; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    const c = ~sum & 0xffff;
-    d[nh + 10] = c >>> 8;
-    d[nh + 11] = c & 0xff;
+    ipSendCheck(d, nh);
     pkt.len = nh + len;
     pkt.meta[M_NHOFF] = nh;
     decodeNetwork(pkt);

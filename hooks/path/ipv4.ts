@@ -34,6 +34,19 @@ export function u32(d: Uint8Array, o: number): number {
   return ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
 }
 
+/** ip_send_check(): the IPv4 header checksum at `nh` computed again over the header. */
+export function ipSendCheck(d: Uint8Array, nh: number): void {
+  const hl = (d[nh]! & 0x0f) * 4;
+  d[nh + 10] = 0;
+  d[nh + 11] = 0;
+  let sum = 0;
+  for (let i = 0; i < hl; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  d[nh + 10] = c >>> 8;
+  d[nh + 11] = c & 0xff;
+}
+
 /** MF set or a non-zero offset (ip_is_fragment). */
 export function isFragment(pkt: Packet): boolean {
   const d = pkt.data;
