@@ -10,7 +10,7 @@
  *   net/ipv6/netfilter/nf_defrag_ipv6_hooks.c, nf_conntrack_reasm.c   ipv6_defrag() →
  *                         nf_ct_frag6_gather() → nf_ct_frag6_queue() (path/ip-frag.ts defrag6)
  */
-import { F_IGNORE_DF, M_FLAGS, M_FRAG_MAX_SIZE, M_IIF } from '../vm/layout.js';
+import { M_IIF } from '../vm/layout.js';
 import { NF_ACCEPT, NF_DROP, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV6, type Backend } from '../core/netfilter.js';
 import { FRAG_DONE, FRAG_DROPPED, FRAG_HELD, IP_DEFRAG_CONNTRACK_IN, IP_DEFRAG_CONNTRACK_OUT, type IpFrags } from './path/ip-frag.js';
 import type { Packet } from '../vm/packet.js';
@@ -22,28 +22,16 @@ import { isFragment } from './path/ipv4.js';
 export function defragOps(pf: number, backend: Backend, frags: IpFrags): NodeHookOps[] {
   const ops = (hooknum: number) => {
     if (pf === NFPROTO_IPV6) {
-      // ipv6_defrag() → nf_ct_frag6_gather(): queued (NF_STOLEN), dropped (NF_DROP), whole (ignore_df), or as it is
+      // ipv6_defrag() → nf_ct_frag6_gather(): queued (NF_STOLEN), dropped (NF_DROP), whole or as it is (NF_ACCEPT)
       const user = hooknum === NF_INET_LOCAL_OUT ? 'out' : 'in';
       return (pkt: Packet) => {
         const r = frags.defrag6(pkt, user, pkt.meta[M_IIF]!);
-        if (r === FRAG_HELD) return NF_STOLEN;
-        if (r === FRAG_DROPPED) return NF_DROP;
-        if (r === FRAG_DONE) {
-          pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_IGNORE_DF;
-          pkt.meta[M_FRAG_MAX_SIZE] = frags.lastMaxSize;
-        }
-        return NF_ACCEPT;
+        return r === FRAG_HELD ? NF_STOLEN : r === FRAG_DROPPED ? NF_DROP : NF_ACCEPT;
       };
     }
-    // ipv4_conntrack_defrag() → nf_ct_ipv4_gather_frags(): the user by hook (zone 0), skb->ignore_df once whole
+    // ipv4_conntrack_defrag() → nf_ct_ipv4_gather_frags(): the user by hook (zone 0)
     const user = hooknum === NF_INET_LOCAL_OUT ? IP_DEFRAG_CONNTRACK_OUT : IP_DEFRAG_CONNTRACK_IN;
-    return (pkt: Packet) => {
-      if (!isFragment(pkt)) return NF_ACCEPT;
-      if (frags.defrag(pkt, user) !== FRAG_DONE) return NF_STOLEN;
-      pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_IGNORE_DF;
-      pkt.meta[M_FRAG_MAX_SIZE] = frags.lastMaxSize;
-      return NF_ACCEPT;
-    };
+    return (pkt: Packet) => (!isFragment(pkt) || frags.defrag(pkt, user) === FRAG_DONE ? NF_ACCEPT : NF_STOLEN);
   };
   return hookSlots(pf, backend, { conntrack: true, tables: [] })
     .filter((s) => s.component === 'defrag')

@@ -205,7 +205,7 @@ export function icmpTimestamp(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathC
   b.set(d.subarray(th, th + 12));
   b[0] = ICMP_TIMESTAMPREPLY;
   b[1] = 0;
-  const ms = Math.floor(env.nowNs / 1e6) % 86_400_000;
+  const ms = env.timestampMs();
   for (const at of [12, 16]) {
     b[at] = ms >>> 24;
     b[at + 1] = (ms >>> 16) & 0xff;

@@ -36,6 +36,7 @@ import { ipSendCheck, u32 } from '../path/ipv4.js';
 import { addrTypeCode } from '../route/index.js';
 import { RTN_UNICAST } from '../route/types.js';
 import type { AnswerEnv } from './env.js';
+import { putU32 } from './wire.js';
 
 const IPOPT_END = 0;
 const IPOPT_NOOP = 1;
@@ -117,7 +118,7 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
               pp = at + 2;
               break;
             }
-            put32(d, at + ptr - 1, specDst());
+            putU32(d, at + ptr - 1, specDst());
             d[at + 2] = ptr + 4;
             o.rrNeedaddr = true;
             o.changed = true;
@@ -146,7 +147,7 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
               pp = at + 2;
               break;
             }
-            put32(d, at + ptr - 1, specDst());
+            putU32(d, at + ptr - 1, specDst());
             timeAt = at + ptr + 3;
             o.tsNeedaddr = true;
             o.tsNeedtime = true;
@@ -163,9 +164,8 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
               d[at + 2] = ptr + 8;
             }
           }
-          // inet_current_timestamp(): milliseconds since midnight UT
           if (timeAt >= 0) {
-            put32(d, timeAt, Math.floor(env.nowNs / 1e6) % 86_400_000);
+            putU32(d, timeAt, env.timestampMs());
             o.changed = true;
           }
         } else if ((d[at + 3]! & 0x0f) !== IPOPT_TS_PRESPEC) {
@@ -210,13 +210,6 @@ export function ipRcvOptions(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCt
     env.note(ctx, 'ip_rcv_options: a source route the node accepts: ip_options_rcv_srr (the route to the option\'s next hop) is not modelled, the packet keeps its own route');
   }
   return undefined;
-}
-
-function put32(d: Uint8Array, at: number, v: number): void {
-  d[at] = v >>> 24;
-  d[at + 1] = (v >>> 16) & 0xff;
-  d[at + 2] = (v >>> 8) & 0xff;
-  d[at + 3] = v & 0xff;
 }
 
 /** inet_addr_type(net, addr) == RTN_UNICAST: not an address of the node (nor broadcast, multicast, ...). */
@@ -311,7 +304,7 @@ export function ipForwardOptions(env: AnswerEnv, pkt: Packet, out: Link, ctx: Pa
   // the timestamp's address is written again only for a source route the node took (srr_is_hit), which nfvm does not model
   if (o.rrNeedaddr) {
     const src = env.route4(u32(d, nh + 16), 0, d[nh + 1]! & 0x1e, m[M_MARK]!, d[nh + 9]!, out.name)?.saddr ?? 0;
-    put32(d, nh + o.rr + d[nh + o.rr + 2]! - 5, src);
+    putU32(d, nh + o.rr + d[nh + o.rr + 2]! - 5, src);
     o.changed = true;
   }
   if (!o.changed) return;

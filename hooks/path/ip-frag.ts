@@ -4,12 +4,17 @@
  * IPv6 (defrag6): ipv6_frag_rcv() after INPUT and nf_ct_frag6_gather() for
  * nf_defrag_ipv6, with the same queue core (inet_fragment.c), keyed by
  * source, destination, ID, user and, for a link-local or multicast
- * destination, the input device; ip6frag_time; the fragment header taken
- * out of the datagram and its next header put in its place. ipv6_frag_rcv
- * answers a jumbogram or cut fragment header, a first fragment without its
- * upper-layer header (code 3), a datagram past 65535 bytes and a non-final
- * fragment not a multiple of 8 long with a parameter problem; nf_defrag_ipv6
- * lets the last three of them through as they are (or drops the third).
+ * destination, the input device; ip6frag_time (nf_conntrack_frag6_timeout
+ * for nf_defrag_ipv6); the fragment header taken out of the datagram and
+ * its next header put in its place. ipv6_frag_rcv answers a jumbogram or
+ * cut fragment header, a first fragment without its upper-layer header
+ * (code 3), a datagram past 65535 bytes and a non-final fragment not a
+ * multiple of 8 long (the queue dropped) with a parameter problem.
+ * nf_defrag_ipv6 lets a jumbogram, a truncated first fragment and the
+ * non-final fragment (its queue dropped) through as they are, drops one past
+ * 65535 bytes, and only drops the fragment (keeping the queue) where
+ * ip6_frag_queue would drop the queue. A datagram made whole carries
+ * frag_max_size (M_FRAG_MAX_SIZE) and, made by nf_defrag, ignore_df.
  *
  * Mirrors Linux 6.18, net/ipv4/ip_fragment.c and net/ipv4/inet_fragment.c:
  *   ip_find()                  a queue per (source, destination, ID, protocol, user), made by
@@ -32,13 +37,15 @@
  *                              (ip_frag_ecn_table: an ECT fragment with a not-ECT one kills it),
  *                              DF kept only when the largest fragment had it, the checksum;
  *                              more than 65535 bytes kills it
- *   ipfrag_high_thresh         no new queue while the held fragments pass it (counted here in
- *                              frame bytes plus a fixed overhead, not the kernel's truesize)
+ *   ipfrag_high_thresh         no fragment queued while the held memory passes it (counted
+ *                              here in frame bytes and a fixed overhead per fragment and per
+ *                              queue, not the kernel's truesize; one pool for both families)
  */
-import { F_FRAGMENTED, M_FLAGS, M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
+import { F_FRAGMENTED, F_IGNORE_DF, M_FLAGS, M_FRAG_MAX_SIZE, M_IIF, M_LEN, M_NHOFF } from '../../vm/layout.js';
 import { decodeNetwork, type Packet } from '../../vm/packet.js';
 import type { IpOpts } from './ctx.js';
 import { ipSendCheck } from './ipv4.js';
+import { fragHdr6 } from './ipv6.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 
 /* enum ip_defrag_users */
@@ -67,6 +74,8 @@ export const FRAG_DROPPED = 2;
 /** defrag6(): not a fragment to reassemble, the packet goes on as it is. */
 export const FRAG_ASIS = 3;
 const NEXTHDR_FRAGMENT = 44;
+/** fragHdr6()'s next-header offset. */
+const PREV = new Int32Array(1);
 
 interface Frag {
   offset: number;
@@ -285,19 +294,11 @@ export class IpFrags {
     const m = pkt.meta;
     const nh = m[M_NHOFF]!;
     const end = nh + m[M_LEN]!;
-    if (nh + 40 > end) return FRAG_ASIS;
-    const plen = (d[nh + 4]! << 8) | d[nh + 5]!;
     // the extension headers before the fragment header (find_prev_fhdr / the input loop)
-    let next = d[nh + 6]!;
-    let prev = nh + 6;
-    let fh = nh + 40;
-    for (let n = 0; next !== NEXTHDR_FRAGMENT; n++) {
-      if (n >= 16 || (next !== 0 && next !== 43 && next !== 60 && next !== 51) || fh + 2 > end) return FRAG_ASIS;
-      const len = next === 51 ? (d[fh + 1]! + 2) << 2 : (d[fh + 1]! + 1) << 3;
-      prev = fh;
-      next = d[fh]!;
-      fh += len;
-    }
+    const fh = fragHdr6(d, nh, end, PREV);
+    if (fh < 0) return FRAG_ASIS;
+    const prev = PREV[0]!;
+    const plen = (d[nh + 4]! << 8) | d[nh + 5]!;
     const problem = (code: number, pointer: number, why: string): number => {
       if (local) this.paramProblem = { code, pointer };
       return this.drop(why);
@@ -368,9 +369,9 @@ export class IpFrags {
     pkt.len = head.length + q.len;
     pkt.meta[M_NHOFF] = nh;
     decodeNetwork(pkt);
-    pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_FRAGMENTED;
-    // IP6CB(skb)->frag_max_size: the largest fragment (40 + its payload_len)
-    this.lastMaxSize = q.maxSize;
+    // IP6SKB_FRAGMENTED; IP6CB(skb)->frag_max_size, the largest fragment (40 + its payload_len); nf_ct_frag6_reasm: ignore_df
+    pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_FRAGMENTED | (q.conntrack ? F_IGNORE_DF : 0);
+    pkt.meta[M_FRAG_MAX_SIZE] = q.maxSize;
     this.remove(key, q);
     return FRAG_DONE;
   }
@@ -398,15 +399,15 @@ export class IpFrags {
     pkt.len = nh + len;
     pkt.meta[M_NHOFF] = nh;
     decodeNetwork(pkt);
-    this.lastMaxSize = Math.max(q.maxSize, q.maxDfSize);
+    // IPCB(skb)->frag_max_size; nf_ct_ipv4_gather_frags: ignore_df
+    pkt.meta[M_FRAG_MAX_SIZE] = Math.max(q.maxSize, q.maxDfSize);
+    if (q.conntrack) pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_IGNORE_DF;
     this.lastOpts = q.opts;
     // ipq_kill(): the queue leaves the table (a later fragment of the same key starts a new one)
     this.remove(key, q);
     return FRAG_DONE;
   }
 
-  /** IPCB(skb)->frag_max_size of the datagram reassembled last. */
-  lastMaxSize = 0;
   /** The IPv4 options of the datagram reassembled last: its first fragment's, as compiled on receive (skb_morph keeps the head's IPCB). */
   lastOpts: IpOpts | undefined;
 

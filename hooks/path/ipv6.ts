@@ -73,26 +73,40 @@ export const isLoopback = (w: Uint32Array) => (w[0]! | w[1]! | w[2]!) === 0 && w
 /** fe80::/10 (IPV6_ADDR_LINKLOCAL). */
 export const isLinkLocal = (w: ArrayLike<number>) => w[0]! >>> 22 === 0x3fa;
 
+/**
+ * The offset of the fragment header the extension headers at `nh` lead to
+ * (hop-by-hop, routing, destination options and AH before it, at most 16),
+ * or -1; `prev`, when given, gets the offset of the next-header byte that
+ * names it (find_prev_fhdr's prevhoff). The fragment header itself may lie
+ * past `end`.
+ */
+export function fragHdr6(d: Uint8Array, nh: number, end: number, prev?: Int32Array): number {
+  if (nh + 40 > end) return -1;
+  let next = d[nh + 6]!;
+  let at = nh + 6;
+  let off = nh + 40;
+  for (let n = 0; n < 16; n++) {
+    if (next === NEXTHDR_FRAGMENT) {
+      if (prev) prev[0] = at;
+      return off;
+    }
+    if (next !== NEXTHDR_HOP && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST && next !== NEXTHDR_AUTH) return -1;
+    if (off + 2 > end) return -1;
+    const len = next === NEXTHDR_AUTH ? (d[off + 1]! + 2) << 2 : (d[off + 1]! + 1) << 3;
+    at = off;
+    next = d[off]!;
+    off += len;
+  }
+  return -1;
+}
+
 /** Whether the packet carries a fragment header that makes it a fragment (offset or MF set). */
 export function isFragment6(pkt: Packet): boolean {
   const d = pkt.data;
   const nh = pkt.meta[M_NHOFF]!;
   const end = nh + pkt.meta[M_LEN]!;
-  if (nh + 40 > end) return false;
-  let next = d[nh + 6]!;
-  let off = nh + 40;
-  for (let n = 0; n < 16; n++) {
-    if (next === NEXTHDR_FRAGMENT) {
-      if (off + 8 > end) return false;
-      return (((d[off + 2]! << 8) | d[off + 3]!) & 0xfff9) !== 0;
-    }
-    if (next !== NEXTHDR_HOP && next !== NEXTHDR_ROUTING && next !== NEXTHDR_DEST && next !== NEXTHDR_AUTH) return false;
-    if (off + 2 > end) return false;
-    const len = next === NEXTHDR_AUTH ? (d[off + 1]! + 2) << 2 : (d[off + 1]! + 1) << 3;
-    next = d[off]!;
-    off += len;
-  }
-  return false;
+  const off = fragHdr6(d, nh, end);
+  return off >= 0 && off + 8 <= end && (((d[off + 2]! << 8) | d[off + 3]!) & 0xfff9) !== 0;
 }
 
 /** idev->cnf.disable_ipv6 of a device (the snapshot's per-device value; `all` when only that is given). */
