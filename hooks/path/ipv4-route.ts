@@ -228,12 +228,7 @@ export class Ipv4Route {
     this.conf = new DevConf(node);
     this.ifaddrs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.local.w[0]!));
     this.addrDevs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.dev));
-    // fib4_has_custom_rules(): any rule besides the three fib_default_rules_init() creates.
-    this.customRules = node.fib4.rules.some((r) => {
-      const dflt = r.src === undefined && r.dst === undefined && r.iif === '' && r.oif === '' && r.markMask === 0 && !r.invert &&
-        ((r.pref === 0 && r.table === 255) || (r.pref === 32766 && r.table === 254) || (r.pref === 32767 && r.table === 253));
-      return !dflt;
-    }) || node.fib4.rules.length !== 3;
+    this.customRules = node.fib4.hasCustomRules;
     // fib_has_custom_local_routes: a local route added through rtnetlink (not the kernel's own).
     const lt = node.fib4.tables.get(RT_TABLE_LOCAL);
     this.customLocalRoutes = lt ? lt.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel') : false;

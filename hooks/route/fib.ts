@@ -14,6 +14,18 @@
  * route: -EAGAIN) continues with the next rule, and so does a success the
  * rule suppresses (suppress_prefixlength/suppress_ifgroup); anything else is
  * the answer. No answer → -ESRCH, which __fib_lookup reports as -ENETUNREACH.
+ *
+ * IPv4 without custom rules (fib4_has_custom_rules() false: the rules are
+ * the three fib_default_rules_init() makes) takes fib_lookup()'s fast path
+ * instead, over the trie the local and main tables share until a rule is
+ * added (fib_trie_table(RT_TABLE_LOCAL, main), fib_unmerge()): one
+ * longest-prefix lookup over the routes of both, a prefix's local routes
+ * before its main ones (fib_insert_alias orders a leaf by table id), then
+ * the default table when that finds nothing (-EAGAIN). A main route more
+ * specific than a local one (`ip route add local 10.0.0.0/8 dev lo` and
+ * `ip route add 10.1.0.0/16 via ...`) then wins, as on Linux, where the
+ * rule walk would have stopped at the local table. Lookups in the local
+ * table alone (inet_addr_type) search the shared trie too.
  */
 import { addrEqual, parseAddr, prefixMatch, type Family, type IpAddr } from './addr.js';
 import { FibTable } from './table.js';
@@ -61,6 +73,10 @@ export class Fib {
    * making an object per lookup.
    */
   private readonly made = new Map<Route, (FibResult | undefined)[]>();
+  /** fib4_has_custom_rules(): the rules are not exactly the three default ones (IPv4; always true for IPv6). */
+  private customRules = true;
+  /** The trie the local and main tables share while there are no custom rules (IPv4), made on first use. */
+  private merged: FibTable | undefined;
 
   constructor(readonly family: Family) {
     this.daddrScratch = new Uint32Array(family === 4 ? 1 : 4);
@@ -76,6 +92,25 @@ export class Fib {
     this.rules_ = sorted;
     this.matchesAll = Uint8Array.from(sorted, (r) => (selectorFree(r) ? 1 : 0));
     this.gotoIdx = sorted.map((r) => (r.action === FR_ACT_GOTO ? sorted.findIndex((t) => t.pref === r.gotoTarget) : -1));
+    const defaults = defaultRules(this.family);
+    this.customRules = this.family !== 4 || sorted.length !== defaults.length || sorted.some((r, i) => !isDefaultRule(r, defaults[i]!));
+    this.merged = undefined;
+  }
+
+  /** fib4_has_custom_rules(): a rule besides the three the kernel makes (IPv6: always true, its tables are never merged). */
+  get hasCustomRules(): boolean {
+    return this.customRules;
+  }
+
+  /** The table lookups of `id` go to: the shared trie for local and main without custom rules (IPv4). */
+  private lookupTable(id: number): FibTable | undefined {
+    if (this.customRules || (id !== RT_TABLE_LOCAL && id !== RT_TABLE_MAIN)) return this.tables.get(id);
+    if (this.merged === undefined) {
+      const m = new FibTable(RT_TABLE_MAIN, this.family);
+      for (const t of [RT_TABLE_LOCAL, RT_TABLE_MAIN]) for (const r of this.tables.get(t)?.routes() ?? []) m.insert(r);
+      this.merged = m;
+    }
+    return this.merged;
   }
 
   table(id: number): FibTable {
@@ -85,6 +120,7 @@ export class Fib {
   }
 
   addRoute(r: Route): boolean {
+    this.merged = undefined;
     return this.table(r.table).insert(r);
   }
 
@@ -99,7 +135,7 @@ export class Fib {
     const tos = flow.tos ?? 0;
     const rules = this.rules_;
     for (let i = 0; i < rules.length; i++) {
-      const rule = rules[i]!;
+      let rule = rules[i]!;
       if (this.matchesAll[i] ? rule.invert : !ruleMatch(rule, links, daddr, saddr, iif, oif, mark, tos, flow)) continue;
       if (rule.action === FR_ACT_GOTO) {
         // The kernel tests the target and goes on from there ("goto jumped").
@@ -116,11 +152,15 @@ export class Fib {
         case FR_ACT_BLACKHOLE:
         default: return fail('blackhole', EINVAL, rule, undefined);
       }
-      const tbl = this.tables.get(rule.table);
+      // without custom rules the local rule's lookup is fib_lookup()'s one lookup in the shared trie; the main rule has none of its own
+      if (!this.customRules && rule.table === RT_TABLE_MAIN) continue;
+      const tbl = this.lookupTable(rule.table);
       if (!tbl) continue;
       const err = tbl.lookup(daddr.w, tos, oif, RT_SCOPE_UNIVERSE);
       if (err === -EAGAIN) continue;
       const route = tbl.resRoute!;
+      // the shared trie's answer is told by the rule of the route's own table (the rules are the three defaults: main's is the second)
+      if (!this.customRules && route.table === RT_TABLE_MAIN) rule = rules[1]!;
       if (err < 0) return fail(err === -EACCES ? 'prohibit' : err === -EHOSTUNREACH ? 'unreachable' : 'blackhole', -err, rule, route);
       const nh = route.nexthops[tbl.resNh]!;
       // fib4_rule_suppress()
@@ -147,7 +187,8 @@ export class Fib {
 
   /** Lookup in one table only, without rules (what inet_dev_addr_type does with the local table). */
   tableLookup(id: number, daddr: IpAddr): Route | undefined {
-    const t = this.tables.get(id);
+    if (!this.tables.has(id)) return undefined;
+    const t = this.lookupTable(id);
     if (!t) return undefined;
     return t.lookup(daddr.w, 0, '', RT_SCOPE_UNIVERSE) === 0 ? t.resRoute! : undefined;
   }
@@ -161,6 +202,16 @@ export class Fib {
 
 function fail(error: FibError, errno: number, rule: FibRule | undefined, route: Route | undefined): FibResult {
   return { ok: false, error, errno, rule, route };
+}
+
+/**
+ * `r` is default rule `d` as fib_default_rules_init() made it (pref, table,
+ * no selector, not inverted, no suppression). The kernel's flag is set when
+ * any rule is added and stays set; a snapshot shows only the rules left, so
+ * a node whose rules are the three defaults is taken never to have had others.
+ */
+function isDefaultRule(r: FibRule, d: FibRule): boolean {
+  return r.pref === d.pref && r.table === d.table && r.action === FR_ACT_TO_TBL && !r.invert && selectorFree(r) && r.suppressPrefixlen === -1 && r.suppressIfgroup === -1;
 }
 
 /** A rule without a selector (the default rules: `from all lookup main`): fib_rule_match() matches every flow. */

@@ -32,8 +32,14 @@ function bitAt(w: ArrayLike<number>, i: number): number {
   return (w[i >>> 5]! >>> (31 - (i & 31))) & 1;
 }
 
-/** Alias order of fib_find_alias/fib_insert_alias: TOS descending, then priority ascending; equal ones keep insertion order. */
+/**
+ * Alias order of fib_find_alias/fib_insert_alias: table id descending (the
+ * merged trie of the local and main tables holds a prefix's local routes
+ * before its main ones: Fib.lookup), then TOS descending, then priority
+ * ascending; equal ones keep insertion order.
+ */
 function aliasBefore(a: Route, b: Route): boolean {
+  if (a.table !== b.table) return a.table > b.table;
   if (a.tos !== b.tos) return a.tos > b.tos;
   return a.metric < b.metric;
 }
@@ -250,7 +256,7 @@ export class FibTable {
 }
 
 function sameRoute(a: Route, b: Route): boolean {
-  if (a.type !== b.type || a.tos !== b.tos || a.metric !== b.metric || a.plen !== b.plen) return false;
+  if (a.table !== b.table || a.type !== b.type || a.tos !== b.tos || a.metric !== b.metric || a.plen !== b.plen) return false;
   if ((a.prefsrc === undefined) !== (b.prefsrc === undefined)) return false;
   if (a.prefsrc && b.prefsrc && a.prefsrc.w.join() !== b.prefsrc.w.join()) return false;
   if (a.nexthops.length !== b.nexthops.length) return false;

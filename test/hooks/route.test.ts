@@ -121,6 +121,39 @@ describe('fibLookup: policy rules', () => {
   });
 });
 
+describe('fibLookup: the local and main tables without custom rules (fib_lookup\'s one trie)', () => {
+  const routes = [
+    ...CONNECTED,
+    { type: 'local', dst: '172.20.0.0/16', dev: 'lo', table: 'local', scope: 'host', flags: [] },
+    { dst: '172.20.5.0/24', gateway: '10.0.0.254', dev: 'eth1', flags: [] },
+    { dst: '172.20.7.0/24', gateway: '10.0.0.254', dev: 'eth1', flags: [] },
+    { type: 'local', dst: '172.20.7.0/24', dev: 'lo', table: 'local', scope: 'host', flags: [] },
+    { type: 'unreachable', dst: '198.51.100.0/24', flags: [] },
+    { dst: '198.51.100.0/24', gateway: '10.0.0.253', dev: 'eth1', table: 'default', flags: [] },
+    { type: 'throw', dst: '198.51.101.0/24', flags: [] },
+    { dst: '198.51.101.0/24', gateway: '10.0.0.253', dev: 'eth1', table: 'default', flags: [] },
+  ];
+
+  it('the longest prefix of either table wins, a local route before a main one of its prefix; then the default table', () => {
+    const n = node(DEFAULT_RULES, routes);
+    expect(gw(fibLookup(n, { daddr: '172.20.5.9' }))).toBe('unicast 10.0.0.254 eth1 t254 p32766');
+    expect(gw(fibLookup(n, { daddr: '172.20.6.9' }))).toBe('local - lo t255 p0');
+    expect(gw(fibLookup(n, { daddr: '172.20.7.9' }))).toBe('local - lo t255 p0');
+    expect(gw(fibLookup(n, { daddr: '198.51.100.1' }))).toBe(`unreachable ${EHOSTUNREACH} p32766`);
+    expect(gw(fibLookup(n, { daddr: '198.51.101.1' }))).toBe('unicast 10.0.0.253 eth1 t253 p32767');
+    // inet_addr_type looks the local table up in the shared trie: the main route is found
+    expect(addrType(n, '172.20.5.9')).toBe('unicast');
+    expect(addrType(n, '172.20.6.9')).toBe('local');
+  });
+
+  it('with a custom rule the rules are walked: the local table answers first', () => {
+    const n = node([DEFAULT_RULES[0], { priority: 100, src: '10.99.0.0', srclen: 16, table: 'main' }, ...DEFAULT_RULES.slice(1)], routes);
+    expect(gw(fibLookup(n, { daddr: '172.20.5.9' }))).toBe('local - lo t255 p0');
+    expect(addrType(n, '172.20.5.9')).toBe('local');
+    expect(gw(fibLookup(n, { daddr: '198.51.100.1' }))).toBe(`unreachable ${EHOSTUNREACH} p32766`);
+  });
+});
+
 describe('fibLookup: one table', () => {
   it('longest prefix wins; among equal prefixes the lowest metric; TOS routes only for that TOS', () => {
     const n = node(DEFAULT_RULES, [

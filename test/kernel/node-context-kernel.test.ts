@@ -19,6 +19,15 @@
  *    destinations; mangle FORWARD, INPUT and POSTROUTING rules test the
  *    tclassid with masks and inversion.
  *
+ *  - the local and main tables: without custom rules fib_lookup() looks
+ *    both up as one trie (a more specific main route beats an AnyIP local
+ *    range, a local route beats a main one of the same prefix), then the
+ *    default table after no route or a throw route but not after an
+ *    unreachable one; with a custom rule (one no frame matches) the rules
+ *    are walked, the local table first. Frames to each case; mangle rules
+ *    count them by destination where they go (INPUT, FORWARD) and the
+ *    node's ICMP errors by type (OUTPUT).
+ *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
  */
@@ -131,6 +140,31 @@ ip route add 10.6.0.0/16 nexthop via 10.5.0.2 realm 7 nexthop via 10.5.0.3 realm
 ip route add 192.168.0.0/16 via 10.0.0.2 realm 9
 ip rule add from 172.16.0.0/12 to 10.8.0.0/15 realms 2/6 table main pref 100`;
 
+/** Frames to an AnyIP range and a more specific main route, equal prefixes, unreachable and throw routes before the default table. */
+const FIB_DESTS = [[192, 168, 5, 7], [192, 168, 6, 7], [192, 168, 7, 7], [10, 50, 1, 1], [10, 60, 1, 1], [10, 0, 0, 1], [10, 70, 0, 1]];
+const FIB_SETUP = `sysctl -qw net.ipv4.ip_forward=1
+ip link add eth1 type veth peer name eth1p
+ip link set eth1 up
+ip link set eth1p up
+ip addr add 10.5.0.1/24 dev eth1
+ip neigh replace 10.5.0.2 lladdr 02:00:00:00:00:09 dev eth1 nud permanent
+ip route add local 192.168.0.0/16 dev lo
+ip route add 192.168.5.0/24 via 10.5.0.2
+ip route add 192.168.7.0/24 via 10.5.0.2
+ip route add local 192.168.7.0/24 dev lo
+ip route add unreachable 10.50.0.0/16
+ip route add 10.50.0.0/16 via 10.5.0.2 table default
+ip route add throw 10.60.0.0/16
+ip route add 10.60.0.0/16 via 10.5.0.2 table default
+ip route add 10.70.0.0/16 via 10.5.0.2 table default`;
+const FIB_RULES = (() => {
+  const d = (a: number[]) => a.join('.');
+  return ['*mangle', ...CHAINS('mangle'),
+    ...['INPUT', 'FORWARD'].flatMap((c) => FIB_DESTS.map((a) => `-A ${c} -d ${d(a)}/32`)),
+    '-A OUTPUT -p icmp -m icmp --icmp-type 3/1', '-A OUTPUT -p icmp -m icmp --icmp-type 3/3', '-A OUTPUT -p icmp',
+    'COMMIT', ''].join('\n');
+})();
+
 describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -153,5 +187,16 @@ describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
     console.log(`realm against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${t.nonzero} nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(8);
+  }, 300_000);
+
+  it('the local and main tables looked up as one trie without custom rules, walked by the rules with one (both engines, both backends)', async () => {
+    const frames = FIB_DESTS.map((d, i) => frame([10, 0, 0, 2], d, 17, 2000 + i));
+    const name = (k: string) => k;
+    const merged = await compare('m', FIB_SETUP, FIB_RULES, frames, /^mangle (INPUT|FORWARD|OUTPUT) #/, name);
+    const ruled = await compare('u', `${FIB_SETUP}\nip rule add from 172.16.0.0/12 lookup main pref 100`, FIB_RULES, frames, /^mangle (INPUT|FORWARD|OUTPUT) #/, name);
+    console.log(`local and main tables against the kernel: without custom rules ${merged.compared - merged.diffs.length}/${merged.compared} rule counters agree (${merged.nonzero} nonzero), with one ${ruled.compared - ruled.diffs.length}/${ruled.compared} (${ruled.nonzero} nonzero)`);
+    expect([...merged.diffs, ...ruled.diffs]).toEqual([]);
+    expect(merged.nonzero).toBeGreaterThan(6);
+    expect(ruled.nonzero).toBeGreaterThan(6);
   }, 300_000);
 });
