@@ -5,7 +5,7 @@
  */
 import type { XtFib } from '../ext/xt.js';
 import { fibLookup } from './route/index.js';
-import { RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_UNICAST, RT_TABLE_LOCAL } from './route/types.js';
+import { RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_UNICAST, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from './route/types.js';
 import { addrEqual, type IpAddr } from './route/addr.js';
 import type { Node } from './snapshot/node.js';
 
@@ -33,7 +33,16 @@ const XT_ADDRTYPE_ANYCAST = 1 << RTN_ANYCAST;
 const XT_ADDRTYPE_UNREACHABLE = 1 << 7;
 
 export class NodeXtFib implements XtFib {
-  constructor(private readonly node: Node) {}
+  readonly localRanges: boolean;
+
+  constructor(private readonly node: Node) {
+    // the program's sets hold the local table's host routes (and 127/8 as a whole): enough unless a
+    // local or broadcast route is wider than a host, or a main route inside 127/8 shares the local table's trie
+    const fib = node.fib4;
+    const loopback = (r: Route) => r.dst.w[0]! >>> 24 === 127;
+    this.localRanges = (fib.tables.get(RT_TABLE_LOCAL)?.routes() ?? []).some((r) => r.plen < 32 && !(r.type === RTN_LOCAL && r.plen === 8 && loopback(r))) ||
+      (!fib.hasCustomRules && (fib.tables.get(RT_TABLE_MAIN)?.routes() ?? []).some((r) => r.plen > 8 && loopback(r)));
+  }
 
   /**
    * __inet_dev_addr_type(net, dev, addr, RT_TABLE_LOCAL) (net/ipv4/fib_frontend.c):
@@ -50,6 +59,7 @@ export class NodeXtFib implements XtFib {
     if (!fib.tables.has(RT_TABLE_LOCAL)) return RTN_BROADCAST;
     const r = fib.tableLookup(RT_TABLE_LOCAL, fib.scratch(addr));
     if (!r) return RTN_UNICAST;
+    if (ifindex === 0) return r.type;
     const dev = this.node.linksByIndex.get(ifindex)?.name;
     return dev !== undefined && r.nexthops[0]?.dev === dev ? r.type : RTN_UNICAST;
   }

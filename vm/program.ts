@@ -78,11 +78,20 @@ export class NftRegs {
 export interface VmFib {
   /**
    * inet_dev_addr_type(net, dev, addr) (net/ipv4/fib_frontend.c) for the
-   * device of ifindex `ifindex` (not 0): the RTN_* type of IPv4 address
-   * `addr` (host order) in the local table, counted only when the route's
-   * first nexthop uses that device (else RTN_UNICAST).
+   * device of ifindex `ifindex`: the RTN_* type of IPv4 address `addr`
+   * (host order) in the local table, counted only when the route's first
+   * nexthop uses that device (else RTN_UNICAST); ifindex 0 is no device
+   * (inet_addr_type: the route's type).
    */
   inetDevAddrType(addr: number, ifindex: number): number;
+  /**
+   * The node's local table says more than its addresses: a local or
+   * broadcast route wider than a host (an AnyIP range), or a main route
+   * inside 127/8 (one trie with the local table). Then IPv4 address types
+   * without a device are asked of inetDevAddrType, not of the program's
+   * sets of addresses (EngineOptions.localAddrs / broadcastAddrs).
+   */
+  readonly localRanges: boolean;
 }
 
 export class VmEnv {

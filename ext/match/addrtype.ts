@@ -226,7 +226,9 @@ function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
  *    `addr == 0` since 5.x), 224/4 MULTICAST; then the local table: a listed
  *    local address is LOCAL, and so is all of 127/8 when a 127/8 address is
  *    listed (the `local 127.0.0.0/8 dev lo` route lo's 127.0.0.1/8 creates);
- *    a listed broadcast address is BROADCAST; anything else UNICAST.
+ *    a listed broadcast address is BROADCAST; anything else UNICAST. A node
+ *    whose local table holds more than host routes (VmFib.localRanges: an
+ *    AnyIP range) is asked instead, as with a device.
  *  - IPv6: MULTICAST / UNICAST / UNSPEC from the address itself; LOCAL when
  *    listed (the RTF_LOCAL route of a local address).
  * With --limit-iface-in / --limit-iface-out, dev is par->in / par->out (the
@@ -268,6 +270,7 @@ function inetAddrType(par: XtActionParam, at: number): number {
   const all1 = d[at] === 255 && d[at + 1] === 255 && d[at + 2] === 255 && d[at + 3] === 255;
   if (all0 || all1) return RTN_BROADCAST;
   if ((d[at]! & 0xf0) === 0xe0) return RTN_MULTICAST;
+  if (env.fib !== null && env.fib.localRanges) return inetDevAddrTypeOf(env.fib, be32(d, at), 0);
   if (listed(env.localAddrs, d, at, 4)) return RTN_LOCAL;
   if (d[at] === 127 && hasLoopbackRoute(env.localAddrs)) return RTN_LOCAL;
   if (listed(env.broadcastAddrs, d, at, 4)) return RTN_BROADCAST;

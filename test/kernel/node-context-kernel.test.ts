@@ -25,8 +25,11 @@
  *    default table after no route or a throw route but not after an
  *    unreachable one; with a custom rule (one no frame matches) the rules
  *    are walked, the local table first. Frames to each case; mangle rules
- *    count them by destination where they go (INPUT, FORWARD) and the
- *    node's ICMP errors by type (OUTPUT).
+ *    count them by destination where they go (INPUT, FORWARD), the
+ *    node's ICMP errors by type (OUTPUT), and their destination's address
+ *    type (addrtype LOCAL / UNICAST in PREROUTING: inet_addr_type looks
+ *    the local table up, which shares the trie with main until a rule is
+ *    added).
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -160,6 +163,7 @@ ip route add 10.70.0.0/16 via 10.5.0.2 table default`;
 const FIB_RULES = (() => {
   const d = (a: number[]) => a.join('.');
   return ['*mangle', ...CHAINS('mangle'),
+    ...FIB_DESTS.flatMap((a) => ['LOCAL', 'UNICAST'].map((t) => `-A PREROUTING -d ${d(a)}/32 -m addrtype --dst-type ${t}`)),
     ...['INPUT', 'FORWARD'].flatMap((c) => FIB_DESTS.map((a) => `-A ${c} -d ${d(a)}/32`)),
     '-A OUTPUT -p icmp -m icmp --icmp-type 3/1', '-A OUTPUT -p icmp -m icmp --icmp-type 3/3', '-A OUTPUT -p icmp',
     'COMMIT', ''].join('\n');
@@ -192,8 +196,8 @@ describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
   it('the local and main tables looked up as one trie without custom rules, walked by the rules with one (both engines, both backends)', async () => {
     const frames = FIB_DESTS.map((d, i) => frame([10, 0, 0, 2], d, 17, 2000 + i));
     const name = (k: string) => k;
-    const merged = await compare('m', FIB_SETUP, FIB_RULES, frames, /^mangle (INPUT|FORWARD|OUTPUT) #/, name);
-    const ruled = await compare('u', `${FIB_SETUP}\nip rule add from 172.16.0.0/12 lookup main pref 100`, FIB_RULES, frames, /^mangle (INPUT|FORWARD|OUTPUT) #/, name);
+    const merged = await compare('m', FIB_SETUP, FIB_RULES, frames, /^mangle (PREROUTING|INPUT|FORWARD|OUTPUT) #/, name);
+    const ruled = await compare('u', `${FIB_SETUP}\nip rule add from 172.16.0.0/12 lookup main pref 100`, FIB_RULES, frames, /^mangle (PREROUTING|INPUT|FORWARD|OUTPUT) #/, name);
     console.log(`local and main tables against the kernel: without custom rules ${merged.compared - merged.diffs.length}/${merged.compared} rule counters agree (${merged.nonzero} nonzero), with one ${ruled.compared - ruled.diffs.length}/${ruled.compared} (${ruled.nonzero} nonzero)`);
     expect([...merged.diffs, ...ruled.diffs]).toEqual([]);
     expect(merged.nonzero).toBeGreaterThan(6);

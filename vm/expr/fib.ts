@@ -120,7 +120,7 @@ function addrWord(d: Uint8Array, at: number): number {
 
 /**
  * inet_dev_addr_type(net, dev, addr) of IPv4 address `addr` (host order)
- * for device `ifindex` (not 0): the node's FIB's answer; without a node no
+ * for device `ifindex` (0: none): the node's FIB's answer; without a node no
  * route of the device is known (RTN_UNICAST past the fixed addresses).
  */
 export function inetDevAddrTypeOf(fib: VmFib | null, addr: number, ifindex: number): number {
@@ -137,7 +137,8 @@ export function execFib(prog: Program, code: Int32Array, pc: number, pkt: Packet
   const off = m[M_NHOFF]! + (v6 ? (flags & NFTA_FIB_F_SADDR ? 8 : 24) : flags & NFTA_FIB_F_SADDR ? 12 : 16);
   if (off + alen > m[M_END]!) return NFT_BREAK;
   const ifindex = flags & NFTA_FIB_F_IIF ? m[M_IIF]! : flags & NFTA_FIB_F_OIF ? m[M_OIF]! : 0;
-  regs.r32[code[pc + FIB_DREG]!] = ifindex !== 0 && !v6 ? inetDevAddrTypeOf(env.fib, addrWord(pkt.data, off), ifindex) : addrType(prog, code, pc, pkt.data, off, alen);
+  const askFib = !v6 && (ifindex !== 0 || (env.fib !== null && env.fib.localRanges));
+  regs.r32[code[pc + FIB_DREG]!] = askFib ? inetDevAddrTypeOf(env.fib, addrWord(pkt.data, off), ifindex) : addrType(prog, code, pc, pkt.data, off, alen);
   return NFT_CONTINUE;
 }
 
