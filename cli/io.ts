@@ -38,6 +38,11 @@ export function useColour(json: boolean): boolean {
  */
 export type Output = string | Iterable<string>;
 
+/** An output as one string (what writeOutput writes; for callers that read it, tests among them). */
+export function outputText(out: Output): string {
+  return typeof out === 'string' ? out : [...out].join('');
+}
+
 /**
  * Writes a command's output to stdout; stops early when the reader has gone
  * (EPIPE ends the process quietly). Pieces go straight to the descriptor:

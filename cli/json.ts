@@ -50,3 +50,76 @@ export function rulesetJson(rs: Ruleset): TableJson[] {
 export function jsonDoc(doc: object): string {
   return JSON.stringify(doc, null, 2) + '\n';
 }
+
+/**
+ * An array of a document that jsonPieces() writes an item at a time as
+ * `items()` yields them, never holding them all (a conntrack table of
+ * millions of entries). JSON.stringify sees the whole array (toJSON).
+ */
+export class JsonStream<T> {
+  constructor(readonly items: () => Iterable<T>) {}
+  toJSON(): T[] {
+    return [...this.items()];
+  }
+}
+
+/** Characters of a piece jsonPieces() yields, at least (the last may be shorter). */
+const PIECE_CHARS = 1 << 16;
+
+/**
+ * jsonDoc(doc) in pieces, the same text: JsonStreams and arrays of more than
+ * `big` items are written an item at a time, in pieces of about 64 KiB, so
+ * that a document larger than a string can be (V8: 2^29 characters, about
+ * 900,000 conntrack entries) is still written, in memory that does not
+ * grow with it.
+ */
+export function* jsonPieces(doc: object, big = 1024): Generator<string> {
+  yield* jsonValue(doc, '', big);
+  yield '\n';
+}
+
+/** A value JSON.stringify leaves out of an object (and writes as null in an array). */
+const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
+
+function* jsonValue(v: unknown, indent: string, big: number): Generator<string> {
+  const items = v instanceof JsonStream ? v.items() : Array.isArray(v) && v.length > big ? v : undefined;
+  if (items !== undefined) {
+    const inner = `${indent}  `;
+    let buf = '';
+    let first = true;
+    for (const x of items) {
+      const text = omitted(x) ? 'null' : JSON.stringify(x, null, 2);
+      buf += `${first ? '[\n' : ',\n'}${inner}${text.replaceAll('\n', `\n${inner}`)}`;
+      first = false;
+      if (buf.length >= PIECE_CHARS) {
+        yield buf;
+        buf = '';
+      }
+    }
+    yield first ? '[]' : `${buf}\n${indent}]`;
+    return;
+  }
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && !('toJSON' in v) && holdsStream(v, big)) {
+    const inner = `${indent}  `;
+    let first = true;
+    for (const [k, x] of Object.entries(v)) {
+      if (omitted(x)) continue;
+      yield `${first ? '{\n' : ',\n'}${inner}${JSON.stringify(k)}: `;
+      first = false;
+      yield* jsonValue(x, inner, big);
+    }
+    yield first ? '{}' : `\n${indent}}`;
+    return;
+  }
+  // JSON text has no newline but its indentation's (a string's is escaped)
+  yield JSON.stringify(v, null, 2).replaceAll('\n', `\n${indent}`);
+}
+
+/** Whether a JsonStream or an array of more than `big` items is in `v` (a plain object's values, at any depth). */
+function holdsStream(v: object, big: number): boolean {
+  for (const x of Object.values(v)) {
+    if (x instanceof JsonStream || (Array.isArray(x) && x.length > big)) return true;
+    if (x !== null && typeof x === 'object' && !Array.isArray(x) && !('toJSON' in x) && holdsStream(x, big)) return true;
+  }
+  return false;
+}

@@ -28,12 +28,13 @@ import { nfacctList } from '../ext/nfacct.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { isOutgoing, openCapture } from '../hooks/input/capture.js';
 import { ebtablesWithCounters, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
-import { conntrackList, conntrackListJson, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
+import { conntrackEntry, conntrackLine, conntrackSummary, type CtEntryJson } from '../hooks/conntrack/index.js';
 import { saveIpsets } from '../compiler/ipset.js';
 import { formatIpvsStats } from '../hooks/ipvs/index.js';
 import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
-import { jsonDoc, rulesetJson } from './json.js';
+import { JsonStream, jsonDoc, jsonPieces, rulesetJson } from './json.js';
+import type { Output } from './io.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions, xfrmPolicyNote } from './model.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
 import { ShardedReplay, sharedStateReason, type ShardedResult } from './replay-workers.js';
@@ -153,6 +154,13 @@ function workerCount(v: string | undefined): number {
   return Number(v);
 }
 
+/** The conntrack table's entries: how many, and each as a `conntrack -L` line or as data, in listing order. */
+interface CtListing {
+  count: number;
+  lines: () => Iterable<string>;
+  json: () => Iterable<CtEntryJson>;
+}
+
 /** What a replay gives the output: the summary, the counters, the conntrack listing. */
 interface ReplayOutcome {
   summary: ReplaySummary;
@@ -161,13 +169,13 @@ interface ReplayOutcome {
   now: number;
   /** The capture's size (-1: a pipe), for the last progress line. */
   size: number;
-  conntrackLines: () => string[];
-  conntrackJson: () => CtEntryJson[];
+  /** The conntrack table at the end, its entries made as they are written (a table may hold millions). */
+  conntrack: () => CtListing;
   /** The model the frames went through when it is not the one loaded first (replayOne's second pass). */
   model?: NodeModel;
 }
 
-export function cmdReplay(argv: readonly string[]): string {
+export function cmdReplay(argv: readonly string[]): Output {
   const a = parseCommand(REPLAY, argv);
   if (a.help) return REPLAY.usage;
   if (a.positionals.length !== 1) throw new UsageError('replay takes exactly one SNAPSHOT directory');
@@ -208,7 +216,7 @@ export function cmdReplay(argv: readonly string[]): string {
       out = {
         summary: r.summary, now: r.now, noSockets: r.noSockets, size: r.size,
         counters: (fam, table) => (fam === 'ip6' ? r.counters6 : r.counters4).get(table),
-        conntrackLines: () => r.conntrackLines, conntrackJson: () => r.conntrackJson,
+        conntrack: () => ({ count: r.conntrackLines.length, lines: () => r.conntrackLines, json: () => r.conntrackJson }),
       };
     }
   }
@@ -242,15 +250,29 @@ export function cmdReplay(argv: readonly string[]): string {
   if (!a.flag('json')) {
     if (!a.flag('conntrack')) return text;
     if (!ct) throw new UsageError('--conntrack: the node does not run conntrack (no ruleset of it loads it)');
-    const listing = out.conntrackLines();
-    if (tty) process.stderr.write(`${conntrackSummary(listing.length)}\n`);
-    return listing.map((l) => `${l}\n`).join('');
+    const listing = out.conntrack();
+    if (tty) process.stderr.write(`${conntrackSummary(listing.count)}\n`);
+    return linePieces(listing.lines());
   }
-  return jsonDoc({
+  const listing = ct ? out.conntrack() : undefined;
+  return jsonPieces({
     schema: 1, snapshot: dir, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
     engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text,
-    ...(ct ? { conntrack: out.conntrackJson() } : {}),
+    ...(listing ? { conntrack: new JsonStream(listing.json) } : {}),
   });
+}
+
+/** Lines, each with its newline, in pieces of about 64 KiB. */
+function* linePieces(lines: Iterable<string>): Generator<string> {
+  let buf = '';
+  for (const l of lines) {
+    buf += `${l}\n`;
+    if (buf.length >= 1 << 16) {
+      yield buf;
+      buf = '';
+    }
+  }
+  if (buf !== '') yield buf;
 }
 
 /**
@@ -330,7 +352,18 @@ function replayOne(model: NodeModel, file: string, iface: string | undefined, tt
   const now = rep.now ?? 0;
   return {
     summary: s, counters: undefined, noSockets: model.stack.noSocketTableUsed, now, size, model,
-    conntrackLines: () => (ct ? conntrackList(ct, now) : []), conntrackJson: () => (ct ? conntrackListJson(ct, now) : []),
+    conntrack: () => {
+      const ids = ct ? ct.dump(now) : [];
+      return {
+        count: ids.length,
+        lines: function* () {
+          for (const e of ids) yield conntrackLine(conntrackEntry(ct!, e), false);
+        },
+        json: function* () {
+          for (const e of ids) yield conntrackEntry(ct!, e);
+        },
+      };
+    },
   };
 }
 

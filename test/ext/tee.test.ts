@@ -34,6 +34,7 @@ import { fateText, type PathResult } from '../../hooks/path/fate.js';
 import { encodeSpec, parseSpec, inetChecksum } from '../../hooks/input/spec.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { outputText } from '../../cli/io.js';
 import { specInput } from '../../cli/model.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -212,7 +213,7 @@ describe('nfvm replay', () => {
       const specs = ['udp 10.0.0.2:4000 > 10.0.0.1:53 iif eth0', 'udp 10.0.0.2:4001 > 8.8.8.8:56 iif eth0', 'udp 10.0.0.2:4002 > 8.8.8.8:57 iif eth0'];
       const pcap = join(dir, 'c.pcap');
       writeFileSync(pcap, writePcap(specs.map((x) => ({ data: encodeSpec(parseSpec(x)).data })), { linktype: LINKTYPE_ETHERNET }));
-      const doc = JSON.parse(cmdReplay([dir, '--pcap', pcap, '--iface', 'eth0', '--json']));
+      const doc = JSON.parse(outputText(cmdReplay([dir, '--pcap', pcap, '--iface', 'eth0', '--json'])));
       // 53: a copy at PREROUTING, the port unreachable and its copy at OUTPUT; 56: a copy at FORWARD
       expect(doc.summary.clones).toEqual({ sent: 3, notSent: 0 });
       expect(doc.summary.answers).toEqual({ sent: 1, byKind: { 'icmp-port-unreachable': 1 }, notSent: 0 });

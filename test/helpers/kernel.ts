@@ -19,6 +19,7 @@ import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { outputText } from '../../cli/io.js';
 import { inetChecksum, parseSpec, specPacket } from '../../hooks/input/spec.js';
 
 export function have(cmd: string): boolean {
@@ -870,7 +871,7 @@ export async function replayCountersAgainstKernel(o: {
       if (o.quietPolicies) for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
       for (const engine of ['vm', 'reference'] as const) {
         const args = [snap, '--pcap', o.pcap, '--iface', 'eth0', '--json', '--engine', engine, ...(six ? ['--save', 'ip6tables'] : [])];
-        const doc = JSON.parse(cmdReplay(args)) as { text: string; summary: { answers: { sent: number } } };
+        const doc = JSON.parse(outputText(cmdReplay(args))) as { text: string; summary: { answers: { sent: number } } };
         o.seen?.(doc);
         const mine = flattenCounters(parseRestore(doc.text, { counters: true, family: o.family }), true);
         o.diffs.push(...counterDiffs(kernel, mine, o.tally).map((l) => `${backend} ${engine}${l}`));

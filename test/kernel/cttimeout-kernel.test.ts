@@ -30,6 +30,7 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/print.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { outputText } from '../../cli/io.js';
 import { ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'nfct', 'conntrack', 'tcpreplay'];
@@ -123,7 +124,7 @@ describe.skipIf(SKIP)('-j CT --timeout against the kernel', () => {
           file: 'r', objects: { ctTimeouts: new Set(['tcp1']), ctTimeoutProtos: new Map([['tcp1', [2, 6] as const]]) },
         })).toThrow(/xt_CT: Timeout policy `tcp1' can only be used by L4 protocol number 6 \(EINVAL\)/);
         for (const engine of ['vm', 'reference'] as const) {
-          const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine])) as { text: string; conntrack?: CtEntryJson[] };
+          const doc = JSON.parse(outputText(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--json', '--engine', engine]))) as { text: string; conntrack?: CtEntryJson[] };
           const mine = flattenCounters(parseRestore(doc.text, { counters: true }), true);
           diffs.push(...counterDiffs(kernel, mine, tally).map((l) => `${backend} ${engine}${l}`));
           const cmp = compareConntrack(list, (doc.conntrack ?? []).map((j) => conntrackLine(j, true)));

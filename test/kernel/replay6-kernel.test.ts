@@ -47,6 +47,7 @@ import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { outputText } from '../../cli/io.js';
 import { fateText } from '../../hooks/path/fate.js';
 import { runs } from '../helpers/runs.js';
 
@@ -265,7 +266,7 @@ async function runCases(label: string, count: number, seed: number, withConntrac
     const kernel = flatten(parseRestore(save.stdout, { family: 'ip6', counters: true }));
 
     // The VM engine through the command itself; the reference engine through the library.
-    const viaCli = parseRestore(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--save', 'ip6tables']), { family: 'ip6', counters: true });
+    const viaCli = parseRestore(outputText(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--save', 'ip6tables'])), { family: 'ip6', counters: true });
     const model = buildNodeModel(readSnapshot(snap), { engine: 'reference' });
     const pkt = new Packet();
     for (const f of readCaptureFile(pcap)) {

@@ -41,6 +41,7 @@ import { buildNodeModel } from '../../hooks/node.js';
 import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/index.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { outputText } from '../../cli/io.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
 import { runs } from '../helpers/runs.js';
 
@@ -394,7 +395,7 @@ async function runCase(k: number, cs: Case): Promise<string[]> {
     const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
     const kernelCt = list.stdout.split('\n').filter((l) => l.trim());
     for (const engine of ['vm', 'reference'] as const) {
-      const doc = JSON.parse(cmdReplay([snap, '--pcap', pcap, '--json', '--engine', engine])) as { text: string; conntrack?: CtEntryJson[] };
+      const doc = JSON.parse(outputText(cmdReplay([snap, '--pcap', pcap, '--json', '--engine', engine]))) as { text: string; conntrack?: CtEntryJson[] };
       const mine = flattenCounters(parseRestore(doc.text, { counters: true }), true);
       for (const [key, kc] of kernel) {
         const mc = mine.get(key);

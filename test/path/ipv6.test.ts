@@ -20,6 +20,7 @@ import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { specInput } from '../../cli/model.js';
 import { cmdTrace } from '../../cli/trace.js';
 import { cmdReplay } from '../../cli/replay.js';
+import { outputText } from '../../cli/io.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { NFPROTO_IPV6, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING } from '../../core/netfilter.js';
 import { joinedGroups } from '../../hooks/path/ipv6-route.js';
@@ -213,7 +214,7 @@ describe('IPv6 node: hooks, groups, commands', () => {
       ];
       const pcap = join(dir, 'c.pcap');
       writeFileSync(pcap, writePcap(specs.map((s) => ({ data: encodeSpec(parseSpec(s)).data })), { linktype: LINKTYPE_ETHERNET }));
-      const out6 = cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--save', 'ip6tables']);
+      const out6 = outputText(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--save', 'ip6tables']));
       expect(out6).toContain('[2:120] -A INPUT -p tcp -m tcp --dport 22 -j SSH');
       expect(out6).toContain('[1:60] -A SSH -s 2001:db8::/64 -j ACCEPT');
       expect(out6).toContain('[1:48] -A FORWARD -d 2001:db8:1::7/128 -j DROP');
@@ -221,7 +222,7 @@ describe('IPv6 node: hooks, groups, commands', () => {
       expect(out6).toContain(':PREROUTING ACCEPT [3:168]');
       const rs = parseRestore(out6, { family: 'ip6', counters: true });
       expect(rs.tables.get('filter')!.chains.get('INPUT')!.policyCounters).toEqual({ packets: 1n, bytes: 60n });
-      const out4 = cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--save', 'iptables']);
+      const out4 = outputText(cmdReplay([snap, '--pcap', pcap, '--iface', 'eth0', '--save', 'iptables']));
       // The node has no IPv4 address and does not forward IPv4: raw PREROUTING is all the IPv4 frame meets.
       expect(out4).toContain(':PREROUTING ACCEPT [1:28]');
       expect(out4).toContain(':INPUT ACCEPT [0:0]');
