@@ -32,7 +32,7 @@ import { buildNodeModel, type NodeModel, type NodeModelOptions, type TableCounte
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { CaptureError, StreamFrame, isOutgoing, openCapture, type Frame } from '../hooks/input/capture.js';
 import { frameConnectionHash, SHARD_UNKNOWN } from '../hooks/input/rss.js';
-import { conntrackEntry, conntrackLine, type CtEntryJson } from '../hooks/conntrack/print.js';
+import { conntrackEntry, type CtEntryJson } from '../hooks/conntrack/print.js';
 import { Xorshift32 } from '../vm/random.js';
 import { MIN_CHAINLEN } from '../hooks/conntrack/core.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
@@ -144,7 +144,6 @@ interface FileShare {
 /** One conntrack of a worker's table as listed, with its birth number. */
 interface CtRow {
   born: number;
-  line: string;
   json: CtEntryJson;
 }
 
@@ -226,7 +225,7 @@ export function replayWorker(): void {
     const rows: CtRow[] = [];
     if (ct && end.conntrack) for (const e of ct.dump(end.now)) {
       const json = conntrackEntry(ct, e);
-      rows.push({ born: ct.born[e]!, line: conntrackLine(json, false), json });
+      rows.push({ born: ct.born[e]!, json });
     }
     const counters = (engines: NodeModel['engines']) => [...engines].map(([t, e]) => [t, tableCounters(e.counters())] as [string, [string, { rules: Count[]; policy: Count | undefined }][]]);
     return {
@@ -393,8 +392,8 @@ export interface ShardedResult {
   noSockets: boolean;
   /** Why the result could differ from one node's, '' when it cannot. */
   shared: string;
-  conntrackLines: string[];
-  conntrackJson: CtEntryJson[];
+  /** The conntrack table (when asked for), in the order one node lists it; the caller makes its lines (conntrackLine). */
+  conntrack: CtEntryJson[];
   /** The time of the last frame received (ns), as the workers saw it. */
   now: number;
 }
@@ -605,7 +604,7 @@ export class ShardedReplay {
     const rows = rs.flatMap((r) => r.conntrack).sort((a, b) => a.born - b.born);
     return {
       summary: s, counters4: sum('counters4'), counters6: sum('counters6'), noSockets: rs.some((r) => r.noSockets), shared,
-      conntrackLines: rows.map((r) => r.line), conntrackJson: rows.map((r) => r.json), now: rs[0]!.now,
+      conntrack: rows.map((r) => r.json), now: rs[0]!.now,
     };
   }
 }

@@ -216,7 +216,13 @@ export function cmdReplay(argv: readonly string[]): Output {
       out = {
         summary: r.summary, now: r.now, noSockets: r.noSockets, size: r.size,
         counters: (fam, table) => (fam === 'ip6' ? r.counters6 : r.counters4).get(table),
-        conntrack: () => ({ count: r.conntrackLines.length, lines: () => r.conntrackLines, json: () => r.conntrackJson }),
+        conntrack: () => ({
+          count: r.conntrack.length,
+          lines: function* () {
+            for (const j of r.conntrack) yield conntrackLine(j, false);
+          },
+          json: () => r.conntrack,
+        }),
       };
     }
   }
