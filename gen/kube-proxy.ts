@@ -68,6 +68,29 @@ export const MAX_ENDPOINTS_TOTAL = (1 << 23) - 512;
 /** The Service number's bits of the mark in nftables mode (clear of kube-proxy's 0x4000). */
 const VMAP_SHIFT = 16;
 export const MAX_NFT_SERVICES = 65535;
+/** The longest text nfvm can hold as one string (V8's String::kMaxLength on 64-bit): a snapshot file is read as one. */
+export const MAX_TEXT_CHARS = 2 ** 29 - 24;
+
+/** The tables, chains and rules of every node (about 2,000 characters), with room. */
+const FIXED_CHARS = 4096;
+
+/**
+ * Characters of the largest file of a generated snapshot (iptables-save.txt;
+ * in IPVS mode ipvsadm-save.txt or ipset-save.txt), over-estimated: per
+ * Service, per its first endpoint and per further endpoint, as measured at
+ * 1,000 Services with 0, 1, 10 and 100 endpoints (NodePorts with the local
+ * traffic policy the most), plus a tenth for the longer numbers of bigger
+ * nodes, plus what every node has.
+ */
+export function kubeTextEstimate(o: KubeGenOptions): number {
+  // IPVS mode: its iptables rules do not grow with the endpoints; ipvsadm-save.txt and the sets do, less
+  if (o.mode === 'ipvs') return FIXED_CHARS + 1.1 * o.services * (200 + o.endpoints * 80);
+  // the NodePort range holds NODEPORT_COUNT Services; those have the external chains too
+  const np = o.nodePorts === true ? Math.min(o.services, NODEPORT_COUNT) : 0;
+  const more = Math.max(0, o.endpoints - 1);
+  const first = o.endpoints > 0 ? 1 : 0;
+  return FIXED_CHARS + 1.1 * (o.services * (170 + first * 560 + more * 450) + np * (first * 960 + more * 90));
+}
 
 export interface KubeService {
   index: number;
@@ -135,6 +158,8 @@ export function kubeOptionsProblem(o: KubeGenOptions): string | undefined {
   if (o.services * o.endpoints > MAX_ENDPOINTS_TOTAL) return bad(`--services x --endpoints: at most ${MAX_ENDPOINTS_TOTAL} endpoints (the pod network ${CLUSTER_CIDR})`);
   if (o.mode === 'nftables' && o.services > MAX_NFT_SERVICES) return bad(`--services: at most ${MAX_NFT_SERVICES} in nftables mode (the Service number is carried in mark bits 16-31)`);
   if (o.localTrafficPolicy && !o.nodePorts) return bad('--local-traffic-policy goes with --nodeports (externalTrafficPolicy applies to NodePort Services)');
+  const chars = kubeTextEstimate(o);
+  if (chars > MAX_TEXT_CHARS) return bad(`--services x --endpoints: about ${Math.round(chars / 1e6)} MB of iptables-save text, more than the ${Math.floor(MAX_TEXT_CHARS / 1e6)} MB nfvm reads as one ruleset`);
   return undefined;
 }
 
@@ -388,6 +413,8 @@ function render(tables: TableText[], arena: LineArena): string {
     size += p.head.length + 'COMMIT\n'.length;
     for (const l of p.order) size += arena.size(l);
   }
+  // kubeOptionsProblem() keeps sizes well under this; the estimate is the only thing that would miss it
+  if (size > MAX_TEXT_CHARS) throw new RangeError(`kube-proxy text of ${size} characters, more than a string holds`);
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   for (const p of parts) {

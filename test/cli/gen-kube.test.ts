@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCli, runCli } from '../helpers/cli.js';
 import { corpusPath, describeCorpus } from '../helpers/corpus.js';
-import { kubeHash, kubeServices, statisticProbability, type KubeGenOptions } from '../../gen/kube-proxy.js';
+import { kubeHash, kubeProxySnapshot, kubeServices, kubeTextEstimate, statisticProbability, type KubeGenOptions } from '../../gen/kube-proxy.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
 import { formatIpvsadmSave, parseIpvsadmSave } from '../../hooks/ipvs/index.js';
@@ -156,6 +156,29 @@ describe('nfvm gen kube-proxy', () => {
       expect(r.err).toMatch(/^nfvm: gen/);
     }
     expect(() => readdirSync(dir)).toThrow();
+  });
+
+  it('refuses at once a node whose rules would not fit in the text nfvm reads as one ruleset', () => {
+    const dir = join(tmp, 'huge');
+    const t0 = performance.now();
+    const r = runCli(cli, ['gen', 'kube-proxy', '--services', '200000', '--endpoints', '10', '--mode', 'iptables', dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^nfvm: gen kube-proxy: --services x --endpoints: about \d+ MB of iptables-save text, more than the 536 MB nfvm reads/);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(() => readdirSync(dir)).toThrow();
+  });
+
+  it('over-estimates the largest file of a snapshot, whatever the mode and options (kubeTextEstimate)', () => {
+    for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+      for (const nodePorts of [false, true]) {
+        for (const [services, endpoints] of [[50, 0], [300, 1], [300, 2], [200, 12], [20, 300], [3000, 1]] as const) {
+          const o: KubeGenOptions = { services, endpoints, mode, nodePorts, localTrafficPolicy: nodePorts, seed: 3 };
+          let largest = 0;
+          for (const text of kubeProxySnapshot(o).values()) largest = Math.max(largest, text.length);
+          expect(kubeTextEstimate(o), `${mode} ${services}x${endpoints}${nodePorts ? ' nodeports' : ''}`).toBeGreaterThan(largest);
+        }
+      }
+    }
   });
 
   it('statistic probabilities as iptables-save prints what kube-proxy writes ("%0.10f")', () => {
