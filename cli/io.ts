@@ -3,17 +3,33 @@
  * error every command prints for it, and the terminal checks (colour,
  * progress) made in one place.
  */
-import { isAscii } from 'node:buffer';
-import { readFileSync, writeSync } from 'node:fs';
+import { constants, isAscii } from 'node:buffer';
+import { readFileSync, statSync, writeSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
+
+/** Bytes of the longest input read as one text (V8's longest string: a byte is at least one character). */
+const MAX_INPUT = constants.MAX_STRING_LENGTH;
 
 /** The text of `file` (`-`: stdin); a file that cannot be read is an 'io' NfvmError. */
 export function readInput(file: string): string {
+  const tooLong = (n: number) => new NfvmError('io', `${n} bytes, more than the ${MAX_INPUT} nfvm reads as one text`, inputName(file), undefined, undefined);
+  if (file !== '-') {
+    let size = 0;
+    try {
+      const st = statSync(file);
+      size = st.isFile() ? st.size : 0;
+    } catch {
+      // readFileSync below says why
+    }
+    if (size > MAX_INPUT) throw tooLong(size);
+  }
   try {
     const b = file === '-' ? readFileSync(0) : readFileSync(file);
+    if (b.length > MAX_INPUT) throw tooLong(b.length);
     // ASCII (nearly every ruleset) is its own Latin-1: a copy instead of a UTF-8 decode (a third of the time on a 35 MB dump)
     return b.toString(isAscii(b) ? 'latin1' : 'utf8');
   } catch (e) {
+    if (e instanceof NfvmError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new NfvmError('io', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`, file, undefined, undefined);
   }

@@ -38,7 +38,9 @@
  * `numgen random mod n` endpoint map is the statistic ladder (the same
  * distribution). nft-ruleset.txt is not read by nfvm.
  */
+import buffer from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { MAX_FILE_BYTES } from '../hooks/snapshot/read.js';
 import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
 
 export type KubeMode = 'iptables' | 'ipvs' | 'nftables';
@@ -68,8 +70,6 @@ export const MAX_ENDPOINTS_TOTAL = (1 << 23) - 512;
 /** The Service number's bits of the mark in nftables mode (clear of kube-proxy's 0x4000). */
 const VMAP_SHIFT = 16;
 export const MAX_NFT_SERVICES = 65535;
-/** The longest text nfvm can hold as one string (V8's String::kMaxLength on 64-bit): a snapshot file is read as one. */
-export const MAX_TEXT_CHARS = 2 ** 29 - 24;
 
 /** The tables, chains and rules of every node (about 2,000 characters), with room. */
 const FIXED_CHARS = 4096;
@@ -159,7 +159,7 @@ export function kubeOptionsProblem(o: KubeGenOptions): string | undefined {
   if (o.mode === 'nftables' && o.services > MAX_NFT_SERVICES) return bad(`--services: at most ${MAX_NFT_SERVICES} in nftables mode (the Service number is carried in mark bits 16-31)`);
   if (o.localTrafficPolicy && !o.nodePorts) return bad('--local-traffic-policy goes with --nodeports (externalTrafficPolicy applies to NodePort Services)');
   const chars = kubeTextEstimate(o);
-  if (chars > MAX_TEXT_CHARS) return bad(`--services x --endpoints: about ${Math.round(chars / 1e6)} MB of iptables-save text, more than the ${Math.floor(MAX_TEXT_CHARS / 1e6)} MB nfvm reads as one ruleset`);
+  if (chars > MAX_FILE_BYTES) return bad(`--services x --endpoints: about ${Math.round(chars / 1e6)} MB of iptables-save text, more than the ${Math.floor(MAX_FILE_BYTES / 1e6)} MB nfvm reads as a snapshot file`);
   return undefined;
 }
 
@@ -413,8 +413,8 @@ function render(tables: TableText[], arena: LineArena): string {
     size += p.head.length + 'COMMIT\n'.length;
     for (const l of p.order) size += arena.size(l);
   }
-  // kubeOptionsProblem() keeps sizes well under this; the estimate is the only thing that would miss it
-  if (size > MAX_TEXT_CHARS) throw new RangeError(`kube-proxy text of ${size} characters, more than a string holds`);
+  // kubeOptionsProblem() keeps sizes under MAX_FILE_BYTES, half of this; only a wrong estimate would reach it
+  if (size > buffer.constants.MAX_STRING_LENGTH) throw new RangeError(`kube-proxy text of ${size} characters, more than a string holds`);
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   for (const p of parts) {

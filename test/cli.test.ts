@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -59,6 +59,18 @@ describe('nfvm save', () => {
     expect(nfvm(['frobnicate']).code).toBe(2);
     expect(nfvm(['save', '--bogus', 'x']).code).toBe(2);
     expect(nfvm(['save', '--family', 'ipx', '-']).code).toBe(2);
+  });
+
+  it('a file longer than a string can be is refused by its size, before it is read', () => {
+    const f = join(dir, 'huge.txt');
+    writeFileSync(f, '');
+    truncateSync(f, 600 * 1024 * 1024); // sparse: nothing is written
+    const t0 = performance.now();
+    const r = nfvm(['save', f]);
+    expect(r).toMatchObject({ code: 2, out: '' });
+    expect(r.err).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 629145600 bytes, more than the \\d+ nfvm reads as one text\n$`));
+    expect(performance.now() - t0).toBeLessThan(5000);
+    rmSync(f);
   });
 
   it('--help and --version', () => {

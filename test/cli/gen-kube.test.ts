@@ -158,12 +158,12 @@ describe('nfvm gen kube-proxy', () => {
     expect(() => readdirSync(dir)).toThrow();
   });
 
-  it('refuses at once a node whose rules would not fit in the text nfvm reads as one ruleset', () => {
+  it('refuses at once a node whose rules would not fit in a snapshot file nfvm reads', () => {
     const dir = join(tmp, 'huge');
     const t0 = performance.now();
     const r = runCli(cli, ['gen', 'kube-proxy', '--services', '200000', '--endpoints', '10', '--mode', 'iptables', dir]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^nfvm: gen kube-proxy: --services x --endpoints: about \d+ MB of iptables-save text, more than the 536 MB nfvm reads/);
+    expect(r.err).toMatch(/^nfvm: gen kube-proxy: --services x --endpoints: about \d+ MB of iptables-save text, more than the 268 MB nfvm reads as a snapshot file/);
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(() => readdirSync(dir)).toThrow();
   });
