@@ -130,12 +130,14 @@ const MANGLE = ['-p udp -s 10.0.0.0/24', '-p udp', '-p tcp'];
 const SOURCES = [[172, 16, 3, 3], [10, 0, 0, 2], [192, 168, 1, 1], [10, 9, 9, 9]];
 const DESTS = [[10, 8, 1, 1], [10, 7, 1, 1], [10, 6, 0, 1], [10, 5, 0, 9], [10, 0, 0, 1], [10, 5, 0, 1]];
 const TESTS = ['--realm 5', '--realm 4', '--realm 0x30004', '--realm 0x90000/0xffff0000', '! --realm 0', '--realm 0x6/0xffff', '--realm 0x20000/0xffff0000', '--realm 7', '--realm 0'];
-const SETUP = `sysctl -qw net.ipv4.ip_forward=1
+/** Forwarding on, eth1 10.5.0.1/24 (its peer up), 10.5.0.2 a permanent neighbour there. */
+const ETH1 = `sysctl -qw net.ipv4.ip_forward=1
 ip link add eth1 type veth peer name eth1p
 ip link set eth1 up
 ip link set eth1p up
 ip addr add 10.5.0.1/24 dev eth1
-ip neigh replace 10.5.0.2 lladdr 02:00:00:00:00:09 dev eth1 nud permanent
+ip neigh replace 10.5.0.2 lladdr 02:00:00:00:00:09 dev eth1 nud permanent`;
+const SETUP = `${ETH1}
 ip neigh replace 10.5.0.3 lladdr 02:00:00:00:00:0a dev eth1 nud permanent
 ip route add 10.8.0.0/16 via 10.5.0.2 realm 5
 ip route add 10.7.0.0/16 via 10.5.0.2 realms 3/4
@@ -145,12 +147,7 @@ ip rule add from 172.16.0.0/12 to 10.8.0.0/15 realms 2/6 table main pref 100`;
 
 /** Frames to an AnyIP range and a more specific main route, equal prefixes, unreachable and throw routes before the default table. */
 const FIB_DESTS = [[192, 168, 5, 7], [192, 168, 6, 7], [192, 168, 7, 7], [10, 50, 1, 1], [10, 60, 1, 1], [10, 0, 0, 1], [10, 70, 0, 1]];
-const FIB_SETUP = `sysctl -qw net.ipv4.ip_forward=1
-ip link add eth1 type veth peer name eth1p
-ip link set eth1 up
-ip link set eth1p up
-ip addr add 10.5.0.1/24 dev eth1
-ip neigh replace 10.5.0.2 lladdr 02:00:00:00:00:09 dev eth1 nud permanent
+const FIB_SETUP = `${ETH1}
 ip route add local 192.168.0.0/16 dev lo
 ip route add 192.168.5.0/24 via 10.5.0.2
 ip route add 192.168.7.0/24 via 10.5.0.2
