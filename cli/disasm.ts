@@ -12,7 +12,7 @@ import type { Program } from '../vm/program.js';
 import { ruleOffsets } from '../vm/program.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput, type Output } from './io.js';
-import { jsonDoc } from './json.js';
+import { jsonDoc, jsonPieces } from './json.js';
 import { parseEbtRestore } from '../compiler/ebt/restore.js';
 import { saveEbtRule } from '../compiler/ebt/save.js';
 import { compileEbtTable, type EbtCompiledTable } from '../compiler/ebt/compile.js';
@@ -52,7 +52,7 @@ export function cmdDisasm(argv: readonly string[]): Output {
   const opts: CompileOptions = { backend, file: name, optimize: optimize === '1' ? 1 : 0 };
   if (a.flag('json')) {
     const { rs, compiled } = compileFile(file, family, table, opts);
-    return jsonDoc({ schema: 1, file: name, family: rs.family, backend, optimize: Number(optimize), tables: compiled.map((c) => tableJson(rs, c)) });
+    return jsonPieces({ schema: 1, file: name, family: rs.family, backend, optimize: Number(optimize), tables: compiled.map((c) => tableJson(rs, c)) });
   }
   // the listing needs only the programs: the AST is garbage once compileFile returns, before the text is built
   return listing(compileFile(file, family, table, opts).compiled.map((c) => c.program));

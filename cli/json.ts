@@ -82,15 +82,20 @@ export function* jsonPieces(doc: object, big = 1024): Generator<string> {
 const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
 
 function* jsonValue(v: unknown, indent: string, big: number): Generator<string> {
-  const items = v instanceof JsonStream ? v.items() : Array.isArray(v) && v.length > big ? v : undefined;
-  if (items !== undefined) {
+  if (v instanceof JsonStream || (Array.isArray(v) && holdsStream(v, big))) {
     const inner = `${indent}  `;
     let buf = '';
     let first = true;
-    for (const x of items) {
-      const text = omitted(x) ? 'null' : JSON.stringify(x, null, 2);
-      buf += `${first ? '[\n' : ',\n'}${inner}${text.replaceAll('\n', `\n${inner}`)}`;
+    for (const x of v instanceof JsonStream ? v.items() : (v as unknown[])) {
+      buf += `${first ? '[\n' : ',\n'}${inner}`;
       first = false;
+      if (holdsStream(x, big)) {
+        yield buf;
+        buf = '';
+        yield* jsonValue(x, inner, big);
+        continue;
+      }
+      buf += omitted(x) ? 'null' : JSON.stringify(x, null, 2).replaceAll('\n', `\n${inner}`);
       if (buf.length >= PIECE_CHARS) {
         yield buf;
         buf = '';
@@ -99,10 +104,10 @@ function* jsonValue(v: unknown, indent: string, big: number): Generator<string> 
     yield first ? '[]' : `${buf}\n${indent}]`;
     return;
   }
-  if (v !== null && typeof v === 'object' && !Array.isArray(v) && !('toJSON' in v) && holdsStream(v, big)) {
+  if (holdsStream(v, big)) {
     const inner = `${indent}  `;
     let first = true;
-    for (const [k, x] of Object.entries(v)) {
+    for (const [k, x] of Object.entries(v as object)) {
       if (omitted(x)) continue;
       yield `${first ? '{\n' : ',\n'}${inner}${JSON.stringify(k)}: `;
       first = false;
@@ -115,11 +120,15 @@ function* jsonValue(v: unknown, indent: string, big: number): Generator<string> 
   yield JSON.stringify(v, null, 2).replaceAll('\n', `\n${indent}`);
 }
 
-/** Whether a JsonStream or an array of more than `big` items is in `v` (a plain object's values, at any depth). */
-function holdsStream(v: object, big: number): boolean {
-  for (const x of Object.values(v)) {
-    if (x instanceof JsonStream || (Array.isArray(x) && x.length > big)) return true;
-    if (x !== null && typeof x === 'object' && !Array.isArray(x) && !('toJSON' in x) && holdsStream(x, big)) return true;
-  }
+/**
+ * Whether `v` is or holds (in a plain object's values or an array's items,
+ * at any depth) a JsonStream or an array of more than `big` items: what
+ * jsonValue() writes in pieces rather than with JSON.stringify.
+ */
+function holdsStream(v: unknown, big: number): boolean {
+  if (v instanceof JsonStream) return true;
+  if (v === null || typeof v !== 'object' || 'toJSON' in v) return false;
+  if (Array.isArray(v)) return v.length > big || v.some((x) => holdsStream(x, big));
+  for (const x of Object.values(v)) if (holdsStream(x, big)) return true;
   return false;
 }

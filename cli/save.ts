@@ -12,7 +12,7 @@ import { saveChunks, saveRuleset } from '../compiler/save.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput, type Output } from './io.js';
-import { jsonDoc, rulesetJson } from './json.js';
+import { jsonDoc, jsonPieces, rulesetJson } from './json.js';
 
 export const SAVE: CommandSpec = {
   name: 'save',
@@ -43,7 +43,7 @@ export function cmdSave(argv: readonly string[]): Output {
   }
   if (!a.flag('json')) return saveChunks(rs, { counters });
   const text = saveRuleset(rs, { counters });
-  return jsonDoc({
+  return jsonPieces({
     schema: 1,
     file: inputName(file),
     family: rs.family,
