@@ -54,6 +54,22 @@ export function useColour(json: boolean): boolean {
  */
 export type Output = string | Iterable<string>;
 
+/** Characters of a piece of a long output (linePieces, cli/json.ts jsonPieces), at least: the last may be shorter. */
+export const PIECE_CHARS = 1 << 16;
+
+/** Lines, each with its newline, in pieces of PIECE_CHARS. */
+export function* linePieces(lines: Iterable<string>): Generator<string> {
+  let buf = '';
+  for (const l of lines) {
+    buf += `${l}\n`;
+    if (buf.length >= PIECE_CHARS) {
+      yield buf;
+      buf = '';
+    }
+  }
+  if (buf !== '') yield buf;
+}
+
 /** An output as one string (what writeOutput writes; for callers that read it, tests among them). */
 export function outputText(out: Output): string {
   return typeof out === 'string' ? out : [...out].join('');

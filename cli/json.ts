@@ -7,6 +7,7 @@
  */
 import type { Counters, Ruleset } from '../core/ast.js';
 import { chainOrder, saveRule } from '../compiler/save.js';
+import { PIECE_CHARS } from './io.js';
 
 export interface RuleJson {
   rule: string;
@@ -63,11 +64,10 @@ export class JsonStream<T> {
   }
 }
 
-/** Characters of a piece jsonPieces() yields, at least (the last may be shorter). */
-const PIECE_CHARS = 1 << 16;
 
 /**
- * jsonDoc(doc) in pieces, the same text: JsonStreams and arrays of more than
+ * jsonDoc(doc) in pieces, the same text for plain data (a toJSON is called
+ * without its key): JsonStreams and arrays of more than
  * `big` items are written an item at a time, in pieces of about 64 KiB, so
  * that a document larger than a string can be (V8: 2^29 characters, about
  * 900,000 conntrack entries) is still written, in memory that does not
@@ -95,7 +95,8 @@ function* jsonValue(v: unknown, indent: string, big: number): Generator<string> 
         yield* jsonValue(x, inner, big);
         continue;
       }
-      buf += omitted(x) ? 'null' : JSON.stringify(x, null, 2).replaceAll('\n', `\n${inner}`);
+      // JSON.stringify gives undefined for what it leaves out (a toJSON may return that too): null in an array
+      buf += (omitted(x) ? undefined : JSON.stringify(x, null, 2))?.replaceAll('\n', `\n${inner}`) ?? 'null';
       if (buf.length >= PIECE_CHARS) {
         yield buf;
         buf = '';
@@ -108,10 +109,12 @@ function* jsonValue(v: unknown, indent: string, big: number): Generator<string> 
     const inner = `${indent}  `;
     let first = true;
     for (const [k, x] of Object.entries(v as object)) {
-      if (omitted(x)) continue;
+      const text = omitted(x) || holdsStream(x, big) ? undefined : JSON.stringify(x, null, 2);
+      if (text === undefined && !holdsStream(x, big)) continue;
       yield `${first ? '{\n' : ',\n'}${inner}${JSON.stringify(k)}: `;
       first = false;
-      yield* jsonValue(x, inner, big);
+      if (text === undefined) yield* jsonValue(x, inner, big);
+      else yield text.replaceAll('\n', `\n${inner}`);
     }
     yield first ? '{}' : `\n${indent}}`;
     return;

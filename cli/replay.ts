@@ -34,7 +34,7 @@ import { formatIpvsStats } from '../hooks/ipvs/index.js';
 import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { JsonStream, jsonDoc, jsonPieces, rulesetJson } from './json.js';
-import type { Output } from './io.js';
+import { linePieces, type Output } from './io.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions, xfrmPolicyNote } from './model.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
 import { ShardedReplay, sharedStateReason, type ShardedResult } from './replay-workers.js';
@@ -268,18 +268,6 @@ export function cmdReplay(argv: readonly string[]): Output {
   });
 }
 
-/** Lines, each with its newline, in pieces of about 64 KiB. */
-function* linePieces(lines: Iterable<string>): Generator<string> {
-  let buf = '';
-  for (const l of lines) {
-    buf += `${l}\n`;
-    if (buf.length >= 1 << 16) {
-      yield buf;
-      buf = '';
-    }
-  }
-  if (buf !== '') yield buf;
-}
 
 /**
  * A node with a bridge replays on one thread: its forwarding database

@@ -38,7 +38,7 @@
  * `numgen random mod n` endpoint map is the statistic ladder (the same
  * distribution). nft-ruleset.txt is not read by nfvm.
  */
-import buffer from 'node:buffer';
+import { constants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { MAX_FILE_BYTES } from '../hooks/snapshot/read.js';
 import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
@@ -77,10 +77,10 @@ const FIXED_CHARS = 4096;
 /**
  * Characters of the largest file of a generated snapshot (iptables-save.txt;
  * in IPVS mode ipvsadm-save.txt or ipset-save.txt), over-estimated: per
- * Service, per its first endpoint and per further endpoint, as measured at
- * 1,000 Services with 0, 1, 10 and 100 endpoints (NodePorts with the local
- * traffic policy the most), plus a tenth for the longer numbers of bigger
- * nodes, plus what every node has.
+ * Service, per its first endpoint and per further endpoint, the most a
+ * node of 1,000 Services with 0, 1, 10 or 100 endpoints takes (NodePorts
+ * with the local traffic policy the most), plus a tenth for the longer
+ * numbers of bigger nodes, plus what every node has.
  */
 export function kubeTextEstimate(o: KubeGenOptions): number {
   // IPVS mode: its iptables rules do not grow with the endpoints; ipvsadm-save.txt and the sets do, less
@@ -159,7 +159,7 @@ export function kubeOptionsProblem(o: KubeGenOptions): string | undefined {
   if (o.mode === 'nftables' && o.services > MAX_NFT_SERVICES) return bad(`--services: at most ${MAX_NFT_SERVICES} in nftables mode (the Service number is carried in mark bits 16-31)`);
   if (o.localTrafficPolicy && !o.nodePorts) return bad('--local-traffic-policy goes with --nodeports (externalTrafficPolicy applies to NodePort Services)');
   const chars = kubeTextEstimate(o);
-  if (chars > MAX_FILE_BYTES) return bad(`--services x --endpoints: about ${Math.round(chars / 1e6)} MB of iptables-save text, more than the ${Math.floor(MAX_FILE_BYTES / 1e6)} MB nfvm reads as a snapshot file`);
+  if (chars > MAX_FILE_BYTES) return bad(`--services x --endpoints: about ${Math.round(chars / 2 ** 20)} MiB in the snapshot's largest file, more than the ${MAX_FILE_BYTES / 2 ** 20} MiB nfvm reads as a snapshot file`);
   return undefined;
 }
 
@@ -414,7 +414,7 @@ function render(tables: TableText[], arena: LineArena): string {
     for (const l of p.order) size += arena.size(l);
   }
   // kubeOptionsProblem() keeps sizes under MAX_FILE_BYTES, half of this; only a wrong estimate would reach it
-  if (size > buffer.constants.MAX_STRING_LENGTH) throw new RangeError(`kube-proxy text of ${size} characters, more than a string holds`);
+  if (size > constants.MAX_STRING_LENGTH) throw new RangeError(`kube-proxy text of ${size} characters, more than a string holds`);
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   for (const p of parts) {

@@ -5,7 +5,7 @@
  */
 import type { XtFib } from '../ext/xt.js';
 import { fibLookup } from './route/index.js';
-import { RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_UNICAST, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from './route/types.js';
+import { FIB_PROPS_ERROR, RTN_ANYCAST, RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_UNICAST, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from './route/types.js';
 import { addrEqual, type IpAddr } from './route/addr.js';
 import type { Node } from './snapshot/node.js';
 
@@ -36,12 +36,16 @@ export class NodeXtFib implements XtFib {
   readonly localRanges: boolean;
 
   constructor(private readonly node: Node) {
-    // the program's sets hold the local table's host routes (and 127/8 as a whole): enough unless a
-    // local or broadcast route is wider than a host, or a main route inside 127/8 shares the local table's trie
+    // The program's sets (hooks/node.ts addrLists) hold the local table's local and broadcast host
+    // routes and lo's local 127.0.0.0/8. They answer inet_addr_type unless the local table has other
+    // routes, or, the local and main tables one trie, a main route would answer first or otherwise:
+    // one inside 127/8 narrower than it, or one of a type that is neither unicast nor a reject.
     const fib = node.fib4;
     const loopback = (r: Route) => r.dst.w[0]! >>> 24 === 127;
-    this.localRanges = (fib.tables.get(RT_TABLE_LOCAL)?.routes() ?? []).some((r) => r.plen < 32 && !(r.type === RTN_LOCAL && r.plen === 8 && loopback(r))) ||
-      (!fib.hasCustomRules && (fib.tables.get(RT_TABLE_MAIN)?.routes() ?? []).some((r) => r.plen > 8 && loopback(r)));
+    const inSets = (r: Route) => (r.plen === 32 && (r.type === RTN_LOCAL || r.type === RTN_BROADCAST)) || (r.type === RTN_LOCAL && r.plen === 8 && loopback(r));
+    const mainAnswers = (r: Route) => (r.plen > 8 && loopback(r)) || (r.type !== RTN_UNICAST && (FIB_PROPS_ERROR[r.type] ?? 0) === 0);
+    this.localRanges = (fib.tables.get(RT_TABLE_LOCAL)?.routes() ?? []).some((r) => !inSets(r)) ||
+      (fib.localMainMerged && (fib.tables.get(RT_TABLE_MAIN)?.routes() ?? []).some(mainAnswers));
   }
 
   /**

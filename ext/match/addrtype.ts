@@ -154,7 +154,8 @@ export const addrtype: MatchModule<AddrtypeData> = {
  */
 /** Whether the node has the `local 127.0.0.0/8 dev lo` route: a 127/8 address is listed (lo's 127.0.0.1/8 makes it). */
 function hasLoopbackRoute(addrs: readonly Uint8Array[]): boolean {
-  return addrs.some((a) => a.length === 4 && a[0] === 127);
+  // the `local 127.0.0.0/8` route's key (hooks/node.ts addrLists); 127.0.0.1/32 alone makes no such route
+  return addrs.some((a) => a.length === 4 && a[0] === 127 && a[1] === 0 && a[2] === 0 && a[3] === 0);
 }
 
 const LOCAL_SET = '__local';
@@ -224,9 +225,9 @@ function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
  * addresses) instead of a routing table:
  *  - IPv4: 0.0.0.0 and 255.255.255.255 are BROADCAST (ipv4_is_zeronet() is
  *    `addr == 0` since 5.x), 224/4 MULTICAST; then the local table: a listed
- *    local address is LOCAL, and so is all of 127/8 when a 127/8 address is
- *    listed (the `local 127.0.0.0/8 dev lo` route lo's 127.0.0.1/8 creates);
- *    a listed broadcast address is BROADCAST; anything else UNICAST. A node
+ *    local address is LOCAL, a listed broadcast address BROADCAST, then all
+ *    of 127/8 LOCAL when the `local 127.0.0.0/8 dev lo` route lo's
+ *    127.0.0.1/8 creates is listed (as 127.0.0.0); anything else UNICAST. A node
  *    whose local table holds more than host routes (VmFib.localRanges: an
  *    AnyIP range) is asked instead, as with a device.
  *  - IPv6: MULTICAST / UNICAST / UNSPEC from the address itself; LOCAL when
@@ -271,9 +272,10 @@ function inetAddrType(par: XtActionParam, at: number): number {
   if (all0 || all1) return RTN_BROADCAST;
   if ((d[at]! & 0xf0) === 0xe0) return RTN_MULTICAST;
   if (env.fib !== null && env.fib.localRanges) return inetDevAddrTypeOf(env.fib, be32(d, at), 0);
+  // host routes before the 127/8 one (127.255.255.255 is lo's broadcast route)
   if (listed(env.localAddrs, d, at, 4)) return RTN_LOCAL;
-  if (d[at] === 127 && hasLoopbackRoute(env.localAddrs)) return RTN_LOCAL;
   if (listed(env.broadcastAddrs, d, at, 4)) return RTN_BROADCAST;
+  if (d[at] === 127 && hasLoopbackRoute(env.localAddrs)) return RTN_LOCAL;
   return RTN_UNICAST;
 }
 

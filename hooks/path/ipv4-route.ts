@@ -228,10 +228,9 @@ export class Ipv4Route {
     this.conf = new DevConf(node);
     this.ifaddrs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.local.w[0]!));
     this.addrDevs = new Set(node.addresses.filter((a: Address) => a.family === 4).map((a) => a.dev));
-    this.customRules = node.fib4.hasCustomRules;
-    // fib_has_custom_local_routes: a local route added through rtnetlink (not the kernel's own).
-    const lt = node.fib4.tables.get(RT_TABLE_LOCAL);
-    this.customLocalRoutes = lt ? lt.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel') : false;
+    this.customRules = !node.fib4.localMainMerged;
+    // fib_has_custom_local_routes: a local route added through rtnetlink (not the kernel's own), to any table (inet_rtm_newroute).
+    this.customLocalRoutes = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel'));
     this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
       [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
   }

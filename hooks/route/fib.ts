@@ -73,13 +73,17 @@ export class Fib {
    * making an object per lookup.
    */
   private readonly made = new Map<Route, (FibResult | undefined)[]>();
-  /** fib4_has_custom_rules(): the rules are not exactly the three default ones (IPv4; always true for IPv6). */
-  private customRules = true;
-  /** The trie the local and main tables share while there are no custom rules (IPv4), made on first use. */
+  /** IPv4 without custom rules (fib4_has_custom_rules() false): the local and main tables are one trie. */
+  private mergedTables = false;
+  /** That trie, made on first use, and the versions of the local and main tables it was made of. */
   private merged: FibTable | undefined;
+  private mergedOf: [FibTable | undefined, number, FibTable | undefined, number] = [undefined, 0, undefined, 0];
+  /** The address scratch() hands out (one object: nothing is made per lookup). */
+  private readonly scratchAddr: IpAddr;
 
   constructor(readonly family: Family) {
     this.daddrScratch = new Uint32Array(family === 4 ? 1 : 4);
+    this.scratchAddr = { family, w: this.daddrScratch } as IpAddr;
   }
 
   get rules(): readonly FibRule[] {
@@ -93,22 +97,27 @@ export class Fib {
     this.matchesAll = Uint8Array.from(sorted, (r) => (selectorFree(r) ? 1 : 0));
     this.gotoIdx = sorted.map((r) => (r.action === FR_ACT_GOTO ? sorted.findIndex((t) => t.pref === r.gotoTarget) : -1));
     const defaults = defaultRules(this.family);
-    this.customRules = this.family !== 4 || sorted.length !== defaults.length || sorted.some((r, i) => !isDefaultRule(r, defaults[i]!));
+    this.mergedTables = this.family === 4 && sorted.length === defaults.length && sorted.every((r, i) => isDefaultRule(r, defaults[i]!));
     this.merged = undefined;
   }
 
-  /** fib4_has_custom_rules(): a rule besides the three the kernel makes (IPv6: always true, its tables are never merged). */
-  get hasCustomRules(): boolean {
-    return this.customRules;
+  /** IPv4 without custom rules (fib4_has_custom_rules() false): the local and main tables are one trie. IPv6: never. */
+  get localMainMerged(): boolean {
+    return this.mergedTables;
   }
 
   /** The table lookups of `id` go to: the shared trie for local and main without custom rules (IPv4). */
   private lookupTable(id: number): FibTable | undefined {
-    if (this.customRules || (id !== RT_TABLE_LOCAL && id !== RT_TABLE_MAIN)) return this.tables.get(id);
-    if (this.merged === undefined) {
+    if (!this.mergedTables || (id !== RT_TABLE_LOCAL && id !== RT_TABLE_MAIN)) return this.tables.get(id);
+    const local = this.tables.get(RT_TABLE_LOCAL);
+    const main = this.tables.get(RT_TABLE_MAIN);
+    const of = this.mergedOf;
+    // made again when either table changed, however its routes were added
+    if (this.merged === undefined || of[0] !== local || of[1] !== (local?.version ?? 0) || of[2] !== main || of[3] !== (main?.version ?? 0)) {
       const m = new FibTable(RT_TABLE_MAIN, this.family);
-      for (const t of [RT_TABLE_LOCAL, RT_TABLE_MAIN]) for (const r of this.tables.get(t)?.routes() ?? []) m.insert(r);
+      for (const t of [local, main]) for (const r of t?.routes() ?? []) m.insert(r);
       this.merged = m;
+      this.mergedOf = [local, local?.version ?? 0, main, main?.version ?? 0];
     }
     return this.merged;
   }
@@ -120,7 +129,6 @@ export class Fib {
   }
 
   addRoute(r: Route): boolean {
-    this.merged = undefined;
     return this.table(r.table).insert(r);
   }
 
@@ -153,14 +161,14 @@ export class Fib {
         default: return fail('blackhole', EINVAL, rule, undefined);
       }
       // without custom rules the local rule's lookup is fib_lookup()'s one lookup in the shared trie; the main rule has none of its own
-      if (!this.customRules && rule.table === RT_TABLE_MAIN) continue;
+      if (this.mergedTables && rule.table === RT_TABLE_MAIN) continue;
       const tbl = this.lookupTable(rule.table);
       if (!tbl) continue;
       const err = tbl.lookup(daddr.w, tos, oif, RT_SCOPE_UNIVERSE);
       if (err === -EAGAIN) continue;
       const route = tbl.resRoute!;
       // the shared trie's answer is told by the rule of the route's own table (the rules are the three defaults: main's is the second)
-      if (!this.customRules && route.table === RT_TABLE_MAIN) rule = rules[1]!;
+      if (this.mergedTables && route.table === RT_TABLE_MAIN) rule = rules[1]!;
       if (err < 0) return fail(err === -EACCES ? 'prohibit' : err === -EHOSTUNREACH ? 'unreachable' : 'blackhole', -err, rule, route);
       const nh = route.nexthops[tbl.resNh]!;
       // fib4_rule_suppress()
@@ -196,7 +204,7 @@ export class Fib {
   /** Scratch words for callers that look up numeric IPv4 addresses without allocating. */
   scratch(v4: number): IpAddr {
     this.daddrScratch[0] = v4;
-    return { family: 4, w: this.daddrScratch };
+    return this.scratchAddr;
   }
 }
 
@@ -211,7 +219,7 @@ function fail(error: FibError, errno: number, rule: FibRule | undefined, route: 
  * a node whose rules are the three defaults is taken never to have had others.
  */
 function isDefaultRule(r: FibRule, d: FibRule): boolean {
-  return r.pref === d.pref && r.table === d.table && r.action === FR_ACT_TO_TBL && !r.invert && selectorFree(r) && r.suppressPrefixlen === -1 && r.suppressIfgroup === -1;
+  return r.pref === d.pref && r.table === d.table && r.action === FR_ACT_TO_TBL && !r.invert && selectorFree(r) && r.suppressPrefixlen === -1 && r.suppressIfgroup === -1 && !r.realms;
 }
 
 /** A rule without a selector (the default rules: `from all lookup main`): fib_rule_match() matches every flow. */

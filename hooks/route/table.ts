@@ -64,6 +64,8 @@ export class FibTable {
   private readonly byLen: [Map<number, Route[]>, Map<number, Route[]>][] = [];
   private lens: number[] = [];
   private count = 0;
+  /** Counts the routes added: what a copy of the table (Fib's merged trie) compares to know it is current. */
+  version = 0;
   /** Set by lookup(): the route and the index of the nexthop chosen. */
   resRoute: Route | null = null;
   resNh = -1;
@@ -125,6 +127,7 @@ export class FibTable {
     while (at > 0 && aliasBefore(r, list[at - 1]!)) at--;
     list.splice(at, 0, r);
     this.count++;
+    this.version++;
     this.cacheKey.fill(0);
     return true;
   }

@@ -163,7 +163,7 @@ describe('nfvm gen kube-proxy', () => {
     const t0 = performance.now();
     const r = runCli(cli, ['gen', 'kube-proxy', '--services', '200000', '--endpoints', '10', '--mode', 'iptables', dir]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^nfvm: gen kube-proxy: --services x --endpoints: about \d+ MB of iptables-save text, more than the 268 MB nfvm reads as a snapshot file/);
+    expect(r.err).toMatch(/^nfvm: gen kube-proxy: --services x --endpoints: about \d+ MiB in the snapshot's largest file, more than the 256 MiB nfvm reads as a snapshot file/);
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(() => readdirSync(dir)).toThrow();
   });

@@ -31,7 +31,8 @@ describe('jsonPieces', () => {
   });
 
   it('leaves out what JSON.stringify leaves out of an object and writes it as null in an array', () => {
-    const doc = { a: undefined, b: [undefined, () => 1, 2, 3], c: { d: undefined, e: [1, 2, 3] }, f: () => 1 };
+    const gone = { toJSON: () => undefined };
+    const doc = { a: undefined, b: [undefined, () => 1, gone, 2, 3], c: { d: undefined, e: [1, 2, 3], g: gone }, f: () => 1, g: gone, h: [] };
     expect([...jsonPieces(doc, 1)].join('')).toBe(jsonDoc(doc));
   });
 

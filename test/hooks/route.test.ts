@@ -7,6 +7,7 @@ import { buildNode } from '../../hooks/snapshot/read.js';
 import fc from 'fast-check';
 import { addrType, fibLookup, isLocalAddress, formatAddr, EACCES, EHOSTUNREACH, EINVAL, ENETUNREACH, EAGAIN, FIB_PROPS_ERROR, FibTable, RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, type FibResult, type Route } from '../../hooks/route/index.js';
 import { runs } from '../helpers/runs.js';
+import { NodeXtFib } from '../../hooks/xt-fib.js';
 
 const link = (ifindex: number, ifname: string, extra: object = {}) => ({ ifindex, ifname, flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, link_type: 'ether', ...extra });
 const LINKS = [
@@ -127,7 +128,7 @@ describe('fibLookup: the local and main tables without custom rules (fib_lookup\
     { type: 'local', dst: '172.20.0.0/16', dev: 'lo', table: 'local', scope: 'host', flags: [] },
     { dst: '172.20.5.0/24', gateway: '10.0.0.254', dev: 'eth1', flags: [] },
     { dst: '172.20.7.0/24', gateway: '10.0.0.254', dev: 'eth1', flags: [] },
-    { type: 'local', dst: '172.20.7.0/24', dev: 'lo', table: 'local', scope: 'host', flags: [] },
+    { type: 'local', dst: '172.20.7.0/24', dev: 'lo', table: 'local', scope: 'host', metric: 10, flags: [] },
     { type: 'unreachable', dst: '198.51.100.0/24', flags: [] },
     { dst: '198.51.100.0/24', gateway: '10.0.0.253', dev: 'eth1', table: 'default', flags: [] },
     { type: 'throw', dst: '198.51.101.0/24', flags: [] },
@@ -138,12 +139,31 @@ describe('fibLookup: the local and main tables without custom rules (fib_lookup\
     const n = node(DEFAULT_RULES, routes);
     expect(gw(fibLookup(n, { daddr: '172.20.5.9' }))).toBe('unicast 10.0.0.254 eth1 t254 p32766');
     expect(gw(fibLookup(n, { daddr: '172.20.6.9' }))).toBe('local - lo t255 p0');
+    // the local route first though its metric is higher: a leaf's aliases go by table id before priority
     expect(gw(fibLookup(n, { daddr: '172.20.7.9' }))).toBe('local - lo t255 p0');
     expect(gw(fibLookup(n, { daddr: '198.51.100.1' }))).toBe(`unreachable ${EHOSTUNREACH} p32766`);
     expect(gw(fibLookup(n, { daddr: '198.51.101.1' }))).toBe('unicast 10.0.0.253 eth1 t253 p32767');
     // inet_addr_type looks the local table up in the shared trie: the main route is found
     expect(addrType(n, '172.20.5.9')).toBe('unicast');
     expect(addrType(n, '172.20.6.9')).toBe('local');
+  });
+
+  it('address types without a device come from the FIB when the program\'s sets of host addresses would not tell them (NodeXtFib.localRanges)', () => {
+    const v4 = (a: string) => a.split('.').reduce((x, b) => x * 256 + Number(b), 0);
+    const plain = new NodeXtFib(node(DEFAULT_RULES, CONNECTED));
+    expect(plain.localRanges).toBe(false);
+    const mainLocal = new NodeXtFib(node(DEFAULT_RULES, [...CONNECTED, { type: 'local', dst: '10.80.0.0/16', dev: 'lo', scope: 'host', flags: [] }]));
+    expect(mainLocal.localRanges).toBe(true);
+    expect(mainLocal.inetDevAddrType(v4('10.80.1.1'), 0)).toBe(RTN_LOCAL);
+    // with a custom rule the main table is not looked up for the local one
+    const ruled = new NodeXtFib(node([DEFAULT_RULES[0], { priority: 100, src: '10.99.0.0', srclen: 16, table: 'main' }, ...DEFAULT_RULES.slice(1)], [...CONNECTED, { type: 'local', dst: '10.80.0.0/16', dev: 'lo', scope: 'host', flags: [] }]));
+    expect(ruled.localRanges).toBe(false);
+    expect(new NodeXtFib(node(DEFAULT_RULES, [...CONNECTED, { dst: '127.1.0.0/16', dev: 'eth0', flags: [] }])).localRanges).toBe(true);
+    expect(new NodeXtFib(node(DEFAULT_RULES, [...CONNECTED, { type: 'unreachable', dst: '10.81.0.0/16', flags: [] }])).localRanges).toBe(false);
+    const anyIp = new NodeXtFib(node(DEFAULT_RULES, routes));
+    expect(anyIp.localRanges).toBe(true);
+    expect(anyIp.inetDevAddrType(v4('172.20.6.9'), 0)).toBe(RTN_LOCAL);
+    expect(anyIp.inetDevAddrType(v4('172.20.5.9'), 0)).toBe(RTN_UNICAST);
   });
 
   it('with a custom rule the rules are walked: the local table answers first', () => {

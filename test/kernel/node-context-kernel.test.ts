@@ -145,8 +145,8 @@ ip route add 10.6.0.0/16 nexthop via 10.5.0.2 realm 7 nexthop via 10.5.0.3 realm
 ip route add 192.168.0.0/16 via 10.0.0.2 realm 9
 ip rule add from 172.16.0.0/12 to 10.8.0.0/15 realms 2/6 table main pref 100`;
 
-/** Frames to an AnyIP range and a more specific main route, equal prefixes, unreachable and throw routes before the default table. */
-const FIB_DESTS = [[192, 168, 5, 7], [192, 168, 6, 7], [192, 168, 7, 7], [10, 50, 1, 1], [10, 60, 1, 1], [10, 0, 0, 1], [10, 70, 0, 1]];
+/** Frames to an AnyIP range and a more specific main route, equal prefixes, unreachable and throw routes before the default table, a local route in main. */
+const FIB_DESTS = [[192, 168, 5, 7], [192, 168, 6, 7], [192, 168, 7, 7], [10, 50, 1, 1], [10, 60, 1, 1], [10, 0, 0, 1], [10, 70, 0, 1], [10, 80, 1, 1]];
 const FIB_SETUP = `${ETH1}
 ip route add local 192.168.0.0/16 dev lo
 ip route add 192.168.5.0/24 via 10.5.0.2
@@ -156,7 +156,8 @@ ip route add unreachable 10.50.0.0/16
 ip route add 10.50.0.0/16 via 10.5.0.2 table default
 ip route add throw 10.60.0.0/16
 ip route add 10.60.0.0/16 via 10.5.0.2 table default
-ip route add 10.70.0.0/16 via 10.5.0.2 table default`;
+ip route add 10.70.0.0/16 via 10.5.0.2 table default
+ip route add local 10.80.0.0/16 dev lo table main`;
 const FIB_RULES = (() => {
   const d = (a: number[]) => a.join('.');
   return ['*mangle', ...CHAINS('mangle'),

@@ -101,8 +101,10 @@ export function addrType(prog: Program, code: Int32Array, pc: number, data: Uint
     const all0 = (scratch[0]! | scratch[1]! | scratch[2]! | scratch[3]!) === 0;
     const all1 = (scratch[0]! & scratch[1]! & scratch[2]! & scratch[3]!) === 0xff;
     if (all0 || all1) return RTN_BROADCAST;
-    if ((a0 === 127 && code[pc + FIB_LO] === 1) || inSet(local)) return RTN_LOCAL;
+    // host routes before the 127/8 one (127.255.255.255 is lo's broadcast route)
+    if (inSet(local)) return RTN_LOCAL;
     if (inSet(bcast)) return RTN_BROADCAST;
+    if (a0 === 127 && code[pc + FIB_LO] === 1) return RTN_LOCAL;
     return RTN_UNICAST;
   }
   if (scratch[0] === 0xff) return RTN_MULTICAST;
