@@ -414,10 +414,7 @@ let lastDev = NO_DEV;
 /** PACKET_* names, by value. */
 export const PKT_TYPES = ['host', 'broadcast', 'multicast', 'otherhost', 'outgoing', 'loopback'];
 
-/** A routing table's name as `ip route` prints it. */
-export function tableName(id: number): string {
-  return id === 255 ? 'local' : id === 254 ? 'main' : id === 253 ? 'default' : String(id);
-}
+export { tableName } from '../route/types.js';
 
 /** A FIB result's route as `ip route` prints it: `10.0.0.0/24 via 10.1.0.2 dev eth1`. */
 export function routeText(res: FibResult & { ok: true }): string {

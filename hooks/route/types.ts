@@ -65,6 +65,7 @@ export const FIB_PROPS_ERROR: readonly number[] = [
   0, 0, 0, 0, 0, 0, EINVAL, EHOSTUNREACH, EACCES, EAGAIN, EINVAL, EINVAL,
 ];
 
+/** A routing table's name as `ip route` prints it. */
 export function tableName(id: number): string {
   return id === RT_TABLE_LOCAL ? 'local' : id === RT_TABLE_MAIN ? 'main' : id === RT_TABLE_DEFAULT ? 'default' : String(id);
 }
