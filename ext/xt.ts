@@ -167,6 +167,12 @@ export interface XtFib extends VmFib {
    */
   matchLookupRt6(d: Uint8Array, at: number, ifindex: number, mask: number): number;
   /**
+   * An IPv6 local route wider than a host (`ip -6 route add local
+   * 2001:db8::/64 dev lo`): LOCAL without a device is then the route's
+   * RTF_LOCAL (matchLookupRt6), not only a listed address.
+   */
+  readonly localRanges6: boolean;
+  /**
    * The reverse-path lookup of rpfilter_lookup_reverse (IPv4: fib_lookup
    * with FIB_LOOKUP_IGNORE_LINKSTATE; IPv6: ip6_route_lookup) of a flow
    * from the lo device: destination the `alen`-byte address at d[dAt],

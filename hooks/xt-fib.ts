@@ -34,6 +34,7 @@ const XT_ADDRTYPE_UNREACHABLE = 1 << 7;
 
 export class NodeXtFib implements XtFib {
   readonly localRanges: boolean;
+  readonly localRanges6: boolean;
 
   constructor(private readonly node: Node) {
     // The program's sets (hooks/node.ts addrLists) hold the local table's local and broadcast host
@@ -46,6 +47,8 @@ export class NodeXtFib implements XtFib {
     const mainAnswers = (r: Route) => (r.plen > 8 && loopback(r)) || (r.type !== RTN_UNICAST && (FIB_PROPS_ERROR[r.type] ?? 0) === 0);
     this.localRanges = (fib.tables.get(RT_TABLE_LOCAL)?.routes() ?? []).some((r) => !inSets(r)) ||
       (fib.localMainMerged && (fib.tables.get(RT_TABLE_MAIN)?.routes() ?? []).some(mainAnswers));
+    // IPv6 asks its routes (nf_ip6_route, any table) for RTF_LOCAL; the sets hold the /128 ones
+    this.localRanges6 = [...node.fib6.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.plen < 128));
   }
 
   /**

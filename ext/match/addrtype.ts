@@ -205,7 +205,8 @@ function fibType6(mask: number): boolean {
 
 function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
   const d = m.data as AddrtypeData;
-  if (c.v6 && (d.limitIn || d.limitOut || !fibType6(d.source) || !fibType6(d.dest))) {
+  // a node with IPv6 local ranges answers LOCAL by its routes, which the program's sets do not hold
+  if (c.v6 && (d.limitIn || d.limitOut || !fibType6(d.source) || !fibType6(d.dest) || c.engine.fib?.localRanges6 === true)) {
     lowerCompatMatch(c, m, () => addrtypeMt(d, 'ip6'), 1);
     return;
   }
@@ -307,7 +308,7 @@ function matchType6(par: XtActionParam, at: number, mask: number, ifindex: numbe
   if (mask & T_UNSPEC && t !== IPV6_ADDR_ANY) return false;
   if (!(mask & (T_LOCAL | T_ANYCAST | T_UNREACHABLE))) return true;
   // LOCAL alone without a device: the RTF_LOCAL route of a listed address (the VM's fib set)
-  if (ifindex === 0 && !(mask & (T_ANYCAST | T_UNREACHABLE))) return listed(par.env.localAddrs, par.d, at, 16);
+  if (ifindex === 0 && !(mask & (T_ANYCAST | T_UNREACHABLE)) && par.env.fib?.localRanges6 !== true) return listed(par.env.localAddrs, par.d, at, 16);
   const fib = par.env.fib;
   return (mask & (fib === null ? T_UNREACHABLE : fib.matchLookupRt6(par.d, at, ifindex, mask))) !== 0;
 }

@@ -3,8 +3,9 @@
  * backends, both engines: a node namespace with two interfaces (eth0
  * 10.0.0.1/24 2001:db8:1::1/64, eth1 10.1.0.1/24 2001:db8:2::1/64), IPv6
  * forwarding on (the subnet-router anycast routes addrconf adds to the local
- * table), an `anycast` route added by hand, an on-link prefix route, routes
- * via gateways and `unreachable` routes. Counting mangle rules (UDP only:
+ * table), an `anycast` route added by hand, an IPv6 local range
+ * (`local 2001:db8:77::/64 dev lo`: LOCAL by its route), an on-link prefix
+ * route, routes via gateways and `unreachable` routes. Counting mangle rules (UDP only:
  * the node's own ND and MLD stay out) test every type, source and
  * destination, plain and inverted, with --limit-iface-in in PREROUTING,
  * INPUT and FORWARD, --limit-iface-out in FORWARD, OUTPUT and POSTROUTING,
@@ -60,7 +61,8 @@ ip route add unreachable 10.99.0.0/16
 ip -6 route add 2001:db8:9::/48 via 2001:db8:2::2
 ip -6 route add 2001:db8:6::/64 dev eth1
 ip -6 route add anycast 2001:db8:5::7 dev eth1
-ip -6 route add unreachable 2001:db8:99::/48`;
+ip -6 route add unreachable 2001:db8:99::/48
+ip -6 route add local 2001:db8:77::/64 dev lo`;
 
 /** The node (NS.n) with eth0 and eth1, each a veth to the sender (NS.s: veth0, veth1), the sender silent. */
 function topology(ns: { s: string; n: string }): void {
