@@ -268,7 +268,6 @@ export function cmdReplay(argv: readonly string[]): Output {
   });
 }
 
-
 /**
  * A node with a bridge replays on one thread: its forwarding database
  * learns from every connection's frames, and the ebtables counters live in
