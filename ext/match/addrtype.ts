@@ -154,8 +154,7 @@ export const addrtype: MatchModule<AddrtypeData> = {
  */
 /** Whether the node has the `local 127.0.0.0/8 dev lo` route: a 127/8 address is listed (lo's 127.0.0.1/8 makes it). */
 function hasLoopbackRoute(addrs: readonly Uint8Array[]): boolean {
-  // the `local 127.0.0.0/8` route's key (hooks/node.ts addrLists); 127.0.0.1/32 alone makes no such route
-  return addrs.some((a) => a.length === 4 && a[0] === 127 && a[1] === 0 && a[2] === 0 && a[3] === 0);
+  return addrs.some((a) => a.length === 4 && a[0] === 127);
 }
 
 const LOCAL_SET = '__local';
@@ -227,8 +226,8 @@ function lowerAddrtype(c: LowerCtx, m: MatchNode): void {
  *  - IPv4: 0.0.0.0 and 255.255.255.255 are BROADCAST (ipv4_is_zeronet() is
  *    `addr == 0` since 5.x), 224/4 MULTICAST; then the local table: a listed
  *    local address is LOCAL, a listed broadcast address BROADCAST, then all
- *    of 127/8 LOCAL when the `local 127.0.0.0/8 dev lo` route lo's
- *    127.0.0.1/8 creates is listed (as 127.0.0.0); anything else UNICAST. A node
+ *    of 127/8 LOCAL when a 127/8 address is listed (the `local 127.0.0.0/8
+ *    dev lo` route lo's 127.0.0.1/8 creates); anything else UNICAST. A node
  *    whose local table holds more than host routes (VmFib.localRanges: an
  *    AnyIP range) is asked instead, as with a device.
  *  - IPv6: MULTICAST / UNICAST / UNSPEC from the address itself; LOCAL when
