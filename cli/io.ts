@@ -4,7 +4,7 @@
  * progress) made in one place.
  */
 import { constants, isAscii } from 'node:buffer';
-import { readFileSync, statSync, writeSync } from 'node:fs';
+import { readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
 
 /** Bytes of the longest input read as one text (V8's longest string: a byte is at least one character). */
@@ -12,7 +12,8 @@ const MAX_INPUT = constants.MAX_STRING_LENGTH;
 
 /** The text of `file` (`-`: stdin); a file that cannot be read is an 'io' NfvmError. */
 export function readInput(file: string): string {
-  const tooLong = (n: number) => new NfvmError('io', `${n} bytes, more than the ${MAX_INPUT} nfvm reads as one text`, inputName(file), undefined, undefined);
+  const tooLong = (n?: number) =>
+    new NfvmError('io', n === undefined ? `longer than the ${MAX_INPUT} bytes nfvm reads as one text` : `${n} bytes, more than the ${MAX_INPUT} nfvm reads as one text`, inputName(file), undefined, undefined);
   if (file !== '-') {
     let size = 0;
     try {
@@ -24,7 +25,7 @@ export function readInput(file: string): string {
     if (size > MAX_INPUT) throw tooLong(size);
   }
   try {
-    const b = file === '-' ? readFileSync(0) : readFileSync(file);
+    const b = file === '-' ? readStdin(() => tooLong()) : readFileSync(file);
     if (b.length > MAX_INPUT) throw tooLong(b.length);
     // ASCII (nearly every ruleset) is its own Latin-1: a copy instead of a UTF-8 decode (a third of the time on a 35 MB dump)
     return b.toString(isAscii(b) ? 'latin1' : 'utf8');
@@ -33,6 +34,33 @@ export function readInput(file: string): string {
     const code = (e as NodeJS.ErrnoException).code;
     throw new NfvmError('io', code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code ?? (e as Error).message})`, file, undefined, undefined);
   }
+}
+
+/** Standard input to its end, refused (`tooLong()`) as soon as it is longer than MAX_INPUT: a pipe has no size to ask first. */
+function readStdin(tooLong: () => Error): Buffer {
+  const chunks: Buffer[] = [];
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  let total = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (e) {
+      // a non-blocking descriptor with nothing yet: wait for the writer
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(sleeper, 0, 0, 1);
+        continue;
+      }
+      if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > MAX_INPUT) throw tooLong();
+    // a copy of what was read: a pipe gives a few KiB at a time, the read buffer is reused
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /** The name a file goes by in messages (`<stdin>` for `-`). */

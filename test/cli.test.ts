@@ -69,6 +69,11 @@ describe('nfvm save', () => {
       const r = nfvm(['save', f]);
       expect(r).toMatchObject({ code: 2, out: '' });
       expect(r.err).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 629145600 bytes, more than the \\d+ nfvm reads as one text\n$`));
+      // a pipe has no size: it is read until it is too long
+      const piped = spawnSync('sh', ['-c', `head -c 629145600 /dev/zero | ${process.execPath} ${JSON.stringify(cli)} save -`], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      expect(piped.status).toBe(2);
+      expect(piped.stdout).toBe('');
+      expect(piped.stderr).toMatch(/^<stdin>: longer than the \d+ bytes nfvm reads as one text\n$/);
     } finally {
       rmSync(f);
     }
