@@ -64,7 +64,6 @@ export class JsonStream<T> {
   }
 }
 
-
 /**
  * jsonDoc(doc) in pieces, the same text for plain data (a toJSON is called
  * without its key): JsonStreams and arrays of more than
@@ -109,8 +108,9 @@ function* jsonValue(v: unknown, indent: string, big: number): Generator<string> 
     const inner = `${indent}  `;
     let first = true;
     for (const [k, x] of Object.entries(v as object)) {
-      const text = omitted(x) || holdsStream(x, big) ? undefined : JSON.stringify(x, null, 2);
-      if (text === undefined && !holdsStream(x, big)) continue;
+      const streamed = holdsStream(x, big);
+      const text = omitted(x) || streamed ? undefined : JSON.stringify(x, null, 2);
+      if (text === undefined && !streamed) continue;
       yield `${first ? '{\n' : ',\n'}${inner}${JSON.stringify(k)}: `;
       first = false;
       if (text === undefined) yield* jsonValue(x, inner, big);

@@ -33,7 +33,7 @@ import type { XfrmFlow } from './route/xfrm.js';
 import { NfHook } from './nf-hook.js';
 import { loadTables, type EngineKind, type Tables } from './tables.js';
 import { defragOps } from './defrag.js';
-import { NodeXtFib } from './xt-fib.js';
+import { NodeXtFib, inHostSets } from './xt-fib.js';
 import { NodeXtSockets } from './xt-socket.js';
 import { parsePfOs } from '../ext/osf.js';
 import { parseNfacctList, type NfAcct } from '../ext/nfacct.js';
@@ -41,7 +41,7 @@ import { IpFrags } from './path/ip-frag.js';
 import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from './conntrack/timeout.js';
 import { NodeConntrack, forcesCtAcct, needsConntrack, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Link, Node } from './snapshot/node.js';
-import { RTN_BROADCAST, RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
+import { RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { inputDst, linkDev, newPathCtx, resetPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
 import { Inet, IPV4, IPV6 } from './path/inet.js';
 import { receive } from './path/receive.js';
@@ -117,9 +117,9 @@ function addrLists(node: Node): { localAddrs: Uint8Array[]; broadcastAddrs: Uint
   const tbl = node.fib4.tables.get(RT_TABLE_LOCAL);
   const bytes = (v: number) => Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
   for (const r of tbl ? tbl.routes() : []) {
-    if (r.plen !== 32 && !(r.type === RTN_LOCAL && r.dst.w[0]! >>> 24 === 127)) continue;
+    if (!inHostSets(r)) continue;
     if (r.type === RTN_LOCAL) localAddrs.push(bytes(r.dst.w[0]!));
-    else if (r.type === RTN_BROADCAST) broadcastAddrs.push(bytes(r.dst.w[0]!));
+    else broadcastAddrs.push(bytes(r.dst.w[0]!));
   }
   const t6 = node.fib6.tables.get(RT_TABLE_LOCAL);
   for (const r of t6 ? t6.routes() : []) {

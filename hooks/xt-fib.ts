@@ -32,20 +32,26 @@ const XT_ADDRTYPE_LOCAL = 1 << RTN_LOCAL;
 const XT_ADDRTYPE_ANYCAST = 1 << RTN_ANYCAST;
 const XT_ADDRTYPE_UNREACHABLE = 1 << 7;
 
+/**
+ * An IPv4 local-table route the program's address sets stand for
+ * (hooks/node.ts addrLists, EngineOptions.localAddrs / broadcastAddrs): a
+ * local or broadcast host route, or lo's local 127.0.0.0/8.
+ */
+export function inHostSets(r: Route): boolean {
+  return (r.plen === 32 && (r.type === RTN_LOCAL || r.type === RTN_BROADCAST)) || (r.type === RTN_LOCAL && r.plen === 8 && r.dst.w[0]! >>> 24 === 127);
+}
+
 export class NodeXtFib implements XtFib {
   readonly localRanges: boolean;
   readonly localRanges6: boolean;
 
   constructor(private readonly node: Node) {
-    // The program's sets (hooks/node.ts addrLists) hold the local table's local and broadcast host
-    // routes and lo's local 127.0.0.0/8. They answer inet_addr_type unless the local table has other
-    // routes, or, the local and main tables one trie, a main route would answer first or otherwise:
-    // one inside 127/8 narrower than it, or one of a type that is neither unicast nor a reject.
+    // The program's sets answer inet_addr_type unless the local table has routes they do not hold, or,
+    // the local and main tables one trie, a main route would answer first or otherwise: one inside
+    // 127/8 narrower than it, or one of a type that is neither unicast nor a reject.
     const fib = node.fib4;
-    const loopback = (r: Route) => r.dst.w[0]! >>> 24 === 127;
-    const inSets = (r: Route) => (r.plen === 32 && (r.type === RTN_LOCAL || r.type === RTN_BROADCAST)) || (r.type === RTN_LOCAL && r.plen === 8 && loopback(r));
-    const mainAnswers = (r: Route) => (r.plen > 8 && loopback(r)) || (r.type !== RTN_UNICAST && (FIB_PROPS_ERROR[r.type] ?? 0) === 0);
-    this.localRanges = (fib.tables.get(RT_TABLE_LOCAL)?.routes() ?? []).some((r) => !inSets(r)) ||
+    const mainAnswers = (r: Route) => (r.plen > 8 && r.dst.w[0]! >>> 24 === 127) || (r.type !== RTN_UNICAST && (FIB_PROPS_ERROR[r.type] ?? 0) === 0);
+    this.localRanges = (fib.tables.get(RT_TABLE_LOCAL)?.routes() ?? []).some((r) => !inHostSets(r)) ||
       (fib.localMainMerged && (fib.tables.get(RT_TABLE_MAIN)?.routes() ?? []).some(mainAnswers));
     // IPv6 asks its routes (nf_ip6_route, any table) for RTF_LOCAL; the sets hold the /128 ones
     this.localRanges6 = [...node.fib6.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.plen < 128));

@@ -85,11 +85,12 @@ export interface VmFib {
    */
   inetDevAddrType(addr: number, ifindex: number): number;
   /**
-   * The node's local table says more than its addresses: a local or
-   * broadcast route wider than a host (an AnyIP range), or a main route
-   * inside 127/8 (one trie with the local table). Then IPv4 address types
-   * without a device are asked of inetDevAddrType, not of the program's
-   * sets of addresses (EngineOptions.localAddrs / broadcastAddrs).
+   * The node's routes say more than the program's sets of addresses
+   * (EngineOptions.localAddrs / broadcastAddrs) can: a local-table route
+   * other than a local or broadcast host route and lo's 127/8 (an AnyIP
+   * range), or, the local and main tables one trie, a main route that
+   * would answer first or otherwise. Then IPv4 address types without a
+   * device are asked of inetDevAddrType.
    */
   readonly localRanges: boolean;
 }
