@@ -142,12 +142,12 @@ export class AnswerEnv {
     this.ipId = st.ipId;
   }
 
-  /** Sets the clock (nanoseconds of the capture's time line). */
   /** inet_current_timestamp(): milliseconds since midnight UT on the packets' clock (the kernel reads its own: a kernel field). */
   timestampMs(): number {
     return Math.floor(this.nowNs / 1e6) % 86_400_000;
   }
 
+  /** Sets the clock (nanoseconds of the capture's time line). */
   setNow(nowNs: number): void {
     this.nowNs = nowNs;
     this.now = Math.floor(nowNs / (1e9 / HZ));

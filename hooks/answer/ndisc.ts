@@ -65,7 +65,7 @@ export function ndiscRecvNs(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx
   const end = nh + m[M_LEN]!;
   const drop = (why: string) => env.note(ctx, `ndisc_recv_ns: no advertisement: ${why}`);
   // ndisc_suppress_frag_ndisc(): a reassembled solicitation, or one in an atomic fragment
-  if (m[M_FLAGS]! & F_FRAGMENTED && suppressFragNdisc(env, dev)) return drop('it came in fragments (suppress_frag_ndisc)');
+  if (m[M_FLAGS]! & F_FRAGMENTED && env.node.sysctl.devConf(6, dev.name, 'suppress_frag_ndisc') > 0) return drop('it came in fragments (suppress_frag_ndisc)');
   if (d[nh + 7] !== 255) return drop(`hop limit ${d[nh + 7]} (not 255)`);
   if (d[th + 1] !== 0) return drop(`ICMPv6 code ${d[th + 1]} (not 0)`);
   if (end - th < ND_MSG_LEN) return drop(`${end - th} bytes, shorter than a solicitation`);
@@ -163,8 +163,3 @@ function optSpace(addrLen: number): number {
   return (addrLen + 2 + 7) & ~7;
 }
 
-/** idev->cnf.suppress_frag_ndisc of the device (1 by default). */
-function suppressFragNdisc(env: AnswerEnv, dev: Link): boolean {
-  const v = env.node.sysctl.get(`net.ipv6.conf.${dev.name}.suppress_frag_ndisc`) ?? env.node.sysctl.get('net.ipv6.conf.default.suppress_frag_ndisc');
-  return v === undefined || v.trim() !== '0';
-}

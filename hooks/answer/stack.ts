@@ -428,7 +428,7 @@ export class NodeStack implements Stack {
     return r?.why;
   }
 
-  forwardOptions(pkt: Packet, _inDev: Link, out: Link, ctx: PathCtx): void {
+  forwardOptions(pkt: Packet, out: Link, ctx: PathCtx): void {
     ipForwardOptions(this.env, pkt, out, ctx);
   }
 

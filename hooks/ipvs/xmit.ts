@@ -14,6 +14,7 @@
  */
 import { csumReplace2, csumReplace4, sctpComputeCksum, sctpStoreCksum } from '../conntrack/checksum.js';
 import { inetChecksum } from '../input/spec.js';
+import { ipSendCheck } from '../path/ipv4.js';
 import { M_END, M_NHOFF, M_THOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from './save.js';
@@ -124,10 +125,3 @@ export function ipvsNatIcmp(pkt: Packet, ciph: number, inout: boolean, addr: Uin
   d[icmp + 3] = c & 255;
 }
 
-/** ip_send_check(): the IPv4 header checksum at `nh`, made again over ihl words. */
-function ipSendCheck(d: Uint8Array, nh: number): void {
-  d[nh + 10] = d[nh + 11] = 0;
-  const c = inetChecksum(d, nh, nh + (d[nh]! & 15) * 4);
-  d[nh + 10] = c >>> 8;
-  d[nh + 11] = c & 255;
-}

@@ -280,7 +280,7 @@ export interface Stack {
    * route's source in the record route and timestamp slots the node filled,
    * and the header checksum once the options changed.
    */
-  forwardOptions(pkt: Packet, inDev: Link, out: Link, ctx: PathCtx): void;
+  forwardOptions(pkt: Packet, out: Link, ctx: PathCtx): void;
   /** ip_rt_send_redirect(): a forwarded packet's ICMP host redirect naming `gw` (ip_forward, after the TTL decrement). */
   redirect(pkt: Packet, dev: Link, gw: number, ctx: PathCtx): void;
   /** ip6_forward()'s redirect: ndisc_send_redirect() naming `target` (before the hop limit is decremented). */

@@ -22,7 +22,7 @@ export function forward(af: InetFamily, pkt: Packet, dev: Link, rt: { dev: strin
   if (ctx.xfrmHold !== undefined) return dropped('xfrm-policy', ctx.xfrmHold);
   ctx.gateway = rt.gateway;
   // ip_forward_finish(): the IPv4 options the node wrote into get the output route's source and a checksum
-  if (ctx.ipOpts !== undefined) ctx.stack?.forwardOptions(pkt, dev, out, ctx);
+  if (ctx.ipOpts !== undefined) ctx.stack?.forwardOptions(pkt, out, ctx);
   const post = postRouting(af, pkt, dev, out, ctx);
   if (post !== 1) return post;
   return af.forwarded(pkt, out.name, rt.gateway, ctx);

@@ -21,6 +21,7 @@
  *
  * Not modelled (documented gaps): early demux, IPsec transforms.
  */
+import { inetChecksum } from '../input/spec.js';
 import type { Link, Node } from '../snapshot/node.js';
 import { F_IGNORE_DF, F_MAC_HEADER, M_FLAGS, M_FRAG_MAX_SIZE, M_LEN, M_NHOFF, M_PKTTYPE, M_SK, PACKET_HOST, SK_ASSIGNED } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
@@ -36,13 +37,8 @@ export function u32(d: Uint8Array, o: number): number {
 
 /** ip_send_check(): the IPv4 header checksum at `nh` computed again over the header. */
 export function ipSendCheck(d: Uint8Array, nh: number): void {
-  const hl = (d[nh]! & 0x0f) * 4;
-  d[nh + 10] = 0;
-  d[nh + 11] = 0;
-  let sum = 0;
-  for (let i = 0; i < hl; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
+  d[nh + 10] = d[nh + 11] = 0;
+  const c = inetChecksum(d, nh, nh + (d[nh]! & 0x0f) * 4);
   d[nh + 10] = c >>> 8;
   d[nh + 11] = c & 0xff;
 }
