@@ -62,6 +62,8 @@ export const MIN_CHAINLEN = 50;
 const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
 /** Bound on conntracks the model will hold (memory), whatever nf_conntrack_max says. */
 const CT_CAPACITY_LIMIT = 1 << 24;
+/** The most conntracks the table makes room for at the start (nf_conntrack_max's default, 262144, fits). */
+const CT_RESERVE = 1 << 20;
 /** nodeNext value of a node that is in no chain. */
 const UNHASHED = -2;
 /** Per-conntrack extension bits (nf_ct_ext): accounting was on at creation. */
@@ -184,7 +186,10 @@ export class NfConntrack {
   natNext = new Int32Array(0);
   natBucket = new Int32Array(0);
   readonly natHead: Int32Array;
+  /** The freed slots, linked through use[] (the most recently freed first). */
   private freeHead = -1;
+  /** Slots 0..fresh-1 have been handed out at least once; alloc() takes a freed slot first, then slot `fresh`. */
+  private fresh = 0;
   /** Creation order of the live conntracks (for dumps): a counter per slot. */
   born = new Float64Array(0);
   /**
@@ -216,7 +221,9 @@ export class NfConntrack {
     this.bucketMask = (this.nbuckets & (this.nbuckets - 1)) === 0 ? this.nbuckets - 1 : -1;
     this.head = new Int32Array(this.nbuckets).fill(-1);
     this.natHead = new Int32Array(this.nbuckets).fill(-1);
-    this.grow(256);
+    // Room for nf_conntrack_max conntracks up to CT_RESERVE, so that a busy table does not copy itself as it fills.
+    const max = sysctl.max;
+    this.grow(max > 0 ? Math.min(Math.max(max, 256), CT_RESERVE) : 256);
   }
 
   /** Sets the clock of this call (see the header). */
@@ -227,9 +234,14 @@ export class NfConntrack {
   // -------------------------------------------------------------------------
   // Storage
 
+  /**
+   * Makes room for `n` conntracks (at least twice the present room). The
+   * arrays are zero-filled and nothing past `fresh` is written here: a slot
+   * is first written when alloc() hands it out, so the memory of room not
+   * yet used costs nothing (the pages are the system's until touched).
+   */
   private grow(n: number): void {
-    const old = this.cap;
-    const cap = Math.max(n, old * 2);
+    const cap = Math.max(n, this.cap * 2);
     const g32 = (a: Int32Array, k = 1) => { const b = new Int32Array(cap * k); b.set(a); return b; };
     const g8 = (a: Uint8Array) => { const b = new Uint8Array(cap); b.set(a); return b; };
     this.tuples = g32(this.tuples, 2 * TUPLE_WORDS);
@@ -257,14 +269,6 @@ export class NfConntrack {
     const born = new Float64Array(cap);
     born.set(this.born);
     this.born = born;
-    for (let e = cap - 1; e >= old; e--) {
-      this.natNext[e] = -1;
-      this.natBucket[e] = -1;
-      this.nodeNext[2 * e] = UNHASHED;
-      this.nodeNext[2 * e + 1] = UNHASHED;
-      this.use[e] = this.freeHead; // free-list link while free
-      this.freeHead = e;
-    }
     this.cap = cap;
   }
 
@@ -434,15 +438,18 @@ export class NfConntrack {
         return CT_ENOMEM;
       }
     }
-    if (this.freeHead < 0) {
-      if (this.cap >= CT_CAPACITY_LIMIT) {
-        this.count--;
-        return CT_ENOMEM;
+    let e = this.freeHead;
+    if (e >= 0) this.freeHead = this.use[e]!;
+    else {
+      if (this.fresh === this.cap) {
+        if (this.cap >= CT_CAPACITY_LIMIT) {
+          this.count--;
+          return CT_ENOMEM;
+        }
+        this.grow(this.cap * 2);
       }
-      this.grow(this.cap * 2);
+      e = this.fresh++;
     }
-    const e = this.freeHead;
-    this.freeHead = this.use[e]!;
     this.inUse[e] = 1;
     this.use[e] = 0;
     this.status[e] = 0;
@@ -450,8 +457,11 @@ export class NfConntrack {
     this.mark[e] = 0;
     this.zoneId[e] = zoneId;
     this.zoneDir[e] = zoneDir;
-    this.ext[e] = (this.sysctl.acct ? EXT_ACCT : 0) | (this.labelsUsed ? EXT_LABELS : 0);
-    this.labels.fill(0, e * LABEL_WORDS, (e + 1) * LABEL_WORDS);
+    const ext = (this.sysctl.acct ? EXT_ACCT : 0) | (this.labelsUsed ? EXT_LABELS : 0);
+    this.ext[e] = ext;
+    // the extensions' words are read only where ext says they exist: a slot without them is not written
+    if (ext & EXT_LABELS) this.labels.fill(0, e * LABEL_WORDS, (e + 1) * LABEL_WORDS);
+    if (ext & EXT_ACCT) this.acct.fill(0, e * 4, e * 4 + 4);
     this.helper[e] = 0;
     this.timeoutPolicy[e] = 0;
     this.origHash[e] = hash;
@@ -460,7 +470,6 @@ export class NfConntrack {
     this.natBucket[e] = -1;
     this.born[e] = ++this.births;
     this.proto.fill(0, e * PROTO_WORDS, (e + 1) * PROTO_WORDS);
-    this.acct.fill(0, e * 4, e * 4 + 4);
     const tu = this.tuples;
     const oo = 2 * e * TUPLE_WORDS;
     for (let i = 0; i < TUPLE_WORDS; i++) {
@@ -536,7 +545,7 @@ export class NfConntrack {
   nfConntrackGc(nowNs: number): number {
     this.setNow(nowNs);
     let n = 0;
-    for (let e = 0; e < this.cap; e++) {
+    for (let e = 0; e < this.fresh; e++) {
       if (this.inUse[e] && this.isConfirmed(e) && !(this.status[e]! & IPS_DYING) && this.isExpired(e)) {
         this.nfCtDelete(e);
         n++;
@@ -1107,7 +1116,7 @@ export class NfConntrack {
   dump(nowNs: number): number[] {
     this.setNow(nowNs);
     const out: number[] = [];
-    for (let e = 0; e < this.cap; e++) {
+    for (let e = 0; e < this.fresh; e++) {
       if (!this.inUse[e] || !this.isConfirmed(e) || this.status[e]! & IPS_DYING) continue;
       if (this.isExpired(e)) {
         this.nfCtDelete(e);
@@ -1127,7 +1136,7 @@ export class NfConntrack {
   /** Live conntracks not yet confirmed (held by packets in flight). */
   unconfirmedCount(): number {
     let n = 0;
-    for (let e = 0; e < this.cap; e++) if (this.inUse[e] && !this.isConfirmed(e)) n++;
+    for (let e = 0; e < this.fresh; e++) if (this.inUse[e] && !this.isConfirmed(e)) n++;
     return n;
   }
 }
