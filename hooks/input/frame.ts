@@ -276,20 +276,10 @@ export function splitTimestamp(hi: number, lo: number, k: number, pow2: boolean)
 
 /** splitTimestamp() into f.tsSec (plus `offset` seconds) and f.tsNsec, without an array per frame. */
 export function setTimestamp(f: { tsSec: number; tsNsec: number }, hi: number, lo: number, k: number, pow2: boolean, offset: number): void {
-  if (!pow2 && k <= 9 && hi < 0x200000 * POW10[k]!) {
-    // (hi, lo) / 10^k limb by limb, high limb first: each partial dividend is below 2^46, the quotient below 2^53
-    const d = POW10[k]!;
-    let r = 0;
-    let q = 0;
-    for (let s = 48; s >= 0; s -= 16) {
-      const limb = (s >= 32 ? hi >>> (s - 32) : lo >>> s) & 0xffff;
-      const cur = r * 0x10000 + limb;
-      const ql = Math.floor(cur / d);
-      r = cur - ql * d;
-      q = q * 0x10000 + ql;
-    }
-    f.tsSec = q + offset;
-    f.tsNsec = r * POW10[9 - k]!;
+  if (limbSplits(hi, k, pow2)) {
+    divLimbs(hi, lo, POW10[k]!);
+    f.tsSec = divQ + offset;
+    f.tsNsec = divR * POW10[9 - k]!;
     return;
   }
   const units = (BigInt(hi) << 32n) | BigInt(lo);
@@ -303,6 +293,76 @@ export function setTimestamp(f: { tsSec: number; tsNsec: number }, hi: number, l
   }
   f.tsSec = Number(sec) + offset;
   f.tsNsec = Number(ns);
+}
+
+/** Whether the count (hi, lo) of 10^-k s units splits in doubles: k up to 9 and the seconds below 2^53. */
+function limbSplits(hi: number, k: number, pow2: boolean): boolean {
+  return !pow2 && k <= 9 && hi < 0x200000 * POW10[k]!;
+}
+
+/** The quotient and remainder divLimbs() made. */
+let divQ = 0;
+let divR = 0;
+
+/** (hi, lo) / d limb by limb, high limb first (d at most 10^9): each partial dividend is below 2^46, the quotient below 2^53. */
+function divLimbs(hi: number, lo: number, d: number): void {
+  let r = 0;
+  let q = 0;
+  for (let s = 48; s >= 0; s -= 16) {
+    const limb = (s >= 32 ? hi >>> (s - 32) : lo >>> s) & 0xffff;
+    const cur = r * 0x10000 + limb;
+    const ql = Math.floor(cur / d);
+    r = cur - ql * d;
+    q = q * 0x10000 + ql;
+  }
+  divQ = q;
+  divR = r;
+}
+
+/**
+ * setTimestamp() for the frames of one capture interface, whose counts
+ * mostly share their high word: hi * 2^32 / 10^k is divided once per high
+ * word, each frame then adds its low word to the remainder (below 2^53)
+ * and divides that. The same results as setTimestamp().
+ */
+export class TimestampSplitter {
+  private hi = -1;
+  private hiSec = 0;
+  private hiRem = 0;
+
+  constructor(
+    readonly k: number,
+    readonly pow2: boolean,
+    readonly offset: number,
+  ) {}
+
+  set(f: { tsSec: number; tsNsec: number }, hi: number, lo: number): void {
+    const k = this.k;
+    if (!limbSplits(hi, k, this.pow2)) {
+      setTimestamp(f, hi, lo, k, this.pow2, this.offset);
+      return;
+    }
+    const d = POW10[k]!;
+    if (hi !== this.hi) {
+      divLimbs(hi, 0, d);
+      this.hi = hi;
+      this.hiSec = divQ;
+      this.hiRem = divR;
+    }
+    // exact: cur < 10^9 + 2^32 is a double, and so is q * d; the remainder would tell a quotient rounded up past an integer
+    const cur = this.hiRem + lo;
+    let q = Math.floor(cur / d);
+    let r = cur - q * d;
+    if (r < 0) {
+      q--;
+      r += d;
+    } else if (r >= d) {
+      q++;
+      r -= d;
+    }
+    f.tsSec = this.hiSec + q + this.offset;
+    f.tsNsec = r * POW10[9 - k]!;
+  }
 }
 
 /** 10^0 .. 10^9. */

@@ -12,7 +12,7 @@
  * Every other block type (NRB, ISB, DSB, custom, unknown) is skipped.
  */
 import {
-  CaptureError, StreamFrame, checkLinktype, cookedHeader, setTimestamp, type Frame,
+  CaptureError, StreamFrame, checkLinktype, cookedHeader, TimestampSplitter, type Frame,
 } from './frame.js';
 import { BufferSource, MAX_RECORD, type ByteSource } from './source.js';
 import type { OutFrame } from './pcap.js';
@@ -52,6 +52,8 @@ interface Iface {
   tsPow2: boolean;
   /** if_tsoffset, seconds. */
   tsOffset: number;
+  /** The split of this interface's timestamps (made once its options are read). */
+  ts?: TimestampSplitter;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -182,7 +184,7 @@ export class PcapngReader {
           const f = this.frame;
           f.reset(buf, body + 20, caplen, ifc.linktype, off);
           f.origLen = dv.getUint32(body + 16, le);
-          setTimestamp(f, dv.getUint32(body + 4, le), dv.getUint32(body + 8, le), ifc.tsK, ifc.tsPow2, ifc.tsOffset);
+          (ifc.ts ??= new TimestampSplitter(ifc.tsK, ifc.tsPow2, ifc.tsOffset)).set(f, dv.getUint32(body + 4, le), dv.getUint32(body + 8, le));
           f.ifId = ifId;
           f.ifName = ifc.name;
           f.section = this.section;

@@ -10,7 +10,7 @@ import {
   writePcap, writePcapng, type Frame, type OutFrame,
 } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
-import { splitTimestamp } from '../../hooks/input/frame.js';
+import { splitTimestamp, TimestampSplitter } from '../../hooks/input/frame.js';
 import { NfvmError } from '../../core/errors.js';
 import { Packet } from '../../vm/packet.js';
 import { F_L4PROTO, M_FLAGS, M_L4PROTO, M_NFPROTO, M_NHOFF, M_PKTTYPE, M_PROTOCOL, M_THOFF } from '../../vm/layout.js';
@@ -128,6 +128,30 @@ describe('pcapng timestamps', () => {
       }),
       { numRuns: runs(2000) },
     );
+  });
+  it('splits a run of counts the same way when the high word is divided once (TimestampSplitter)', () => {
+    fc.assert(
+      fc.property(fc.nat(0xffffffff), fc.array(fc.tuple(fc.nat(2), fc.nat(0xffffffff)), { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 9 }), (h, los, k) => {
+        const base = h % (Math.min(2 ** 32, 2 ** 21 * 10 ** k) - 2);
+        const sp = new TimestampSplitter(k, false, 5);
+        const f = { tsSec: 0, tsNsec: 0 };
+        for (const [dh, lo] of los) {
+          sp.set(f, base + dh, lo);
+          const [sec, ns] = exact(base + dh, lo, k);
+          expect([f.tsSec, f.tsNsec]).toEqual([sec + 5, ns]);
+        }
+      }),
+      { numRuns: runs(2000) },
+    );
+    // quotients whose double rounds up past an integer: lo = j * 10^9 - 1 just under a second
+    const sp = new TimestampSplitter(9, false, 0);
+    const f = { tsSec: 0, tsNsec: 0 };
+    for (const hi of [0, 1, 0x1884_0000, 0x1fffff * 1e3]) {
+      for (const lo of [0, 999_999_999, 1_000_000_000, 3_999_999_999, 0xffffffff]) {
+        sp.set(f, hi, lo);
+        expect([f.tsSec, f.tsNsec]).toEqual(exact(hi, lo, 9));
+      }
+    }
   });
 });
 
