@@ -14,6 +14,7 @@ import { compileTable } from '../../compiler/compile.js';
 import { referenceTable } from '../../engine/reference/index.js';
 import { vmTable } from '../../engine/vm-table.js';
 import { genPacketOf } from '../helpers/engine-gen.js';
+import { iptablesRules, kubeServices } from '../../gen/kube-proxy.js';
 
 /** What a fixed part may hold (vm/jit/src.ts): no quote, backtick or slash, so no string, comment or regex. */
 const SOURCE_CHARS = /^[A-Za-z0-9_ \n(){}[\];:=<>!&|^~+\-*%.,?]*$/;
@@ -108,6 +109,41 @@ COMMIT
     for (const optimize of [0, 1] as const) {
       for (const tier of ['jit', 'interp'] as const) expect(vmTable(rs, 'mangle', { optimize, tier }).run('OUTPUT', genPacketOf(g)), `${tier} -O${optimize}`).toBe(queued);
     }
+  });
+});
+
+describe('segments that differ only in their parameters share one function', () => {
+  it("kube-proxy's chains (a KUBE-SVC and KUBE-SEP chain per Service and endpoint, tcp and udp Services mixed in KUBE-SERVICES) run on a few functions, as the interpreter runs them", () => {
+    const svcs = kubeServices({ services: 60, endpoints: 3, mode: 'iptables' });
+    const rs = parseRestore(iptablesRules(svcs));
+    const jit = vmTable(rs, 'nat', { optimize: 0, tier: 'jit' });
+    const interp = vmTable(rs, 'nat', { optimize: 0, tier: 'interp' });
+    const prog = jit.compiled.program;
+    const code = jitCode(prog);
+    // 60 KUBE-SVC and 180 KUBE-SEP chains, and the base ones
+    expect(prog.chains.length / 5).toBeGreaterThan(240);
+    expect(code.sources.length).toBeLessThan(16);
+    const base = {
+      chain: 'PREROUTING', ethernet: false, srcMac: '02:00:00:00:00:01', src: '10.200.0.1', dst: '10.96.0.1', proto: 6, ttl: 64, tos: 0, fragoff: 0, mf: false,
+      ipOptions: false, sport: 40000, dport: 80, tcpFlags: 2, tcpOptions: false, icmpType: 0, icmpCode: 0, truncate: undefined, payload: 0, iif: 'cni0', oif: 'eth0',
+      mark: 0, ctstate: 1, ctmark: 0, pkttype: 0,
+    } as const;
+    let accepted = 0;
+    for (let i = 0; i < 400; i++) {
+      const sv = svcs[(i * 7) % svcs.length]!;
+      // the Service's own port and protocol, or a miss (another port, the other protocol); pods and outside sources
+      const g = {
+        ...base, dst: sv.clusterIp, proto: i % 5 === 4 ? (sv.proto === 'tcp' ? 17 : 6) : sv.proto === 'tcp' ? 6 : 17,
+        dport: i % 3 === 2 ? sv.port + 1 : sv.port, src: i % 2 ? '10.128.1.9' : `10.200.${i >> 8}.${i & 255}`, sport: 40000 + i,
+      };
+      const v = interp.run('PREROUTING', genPacketOf(g));
+      expect(jit.run('PREROUTING', genPacketOf(g)), `packet ${i}`).toBe(v);
+      if (v === 1) accepted++;
+    }
+    expect(accepted).toBe(400);
+    expect(Array.from(prog.counters)).toEqual(Array.from(interp.compiled.program.counters));
+    // the DNAT rules of the endpoints the packets reached counted them
+    expect(Array.from(prog.counters).filter((c, i) => i % 2 === 0 && c > 0).length).toBeGreaterThan(100);
   });
 });
 

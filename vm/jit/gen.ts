@@ -124,7 +124,9 @@ export interface GenResult {
   readonly slotAt: Int32Array;
   /** The row of each rule of a run within it (Segment.text). */
   readonly rowAt: Int32Array;
-  /** The parameter table: the rows of the rules that run as loops (Segment). */
+  /** The start of the block of parameters of the segment of each rule header and END (Segment.text). */
+  readonly baseAt: Int32Array;
+  /** The parameter table: each segment's block (the rows of its runs, then its other parameters). */
   readonly params: Int32Array;
 }
 
@@ -208,11 +210,18 @@ class Segment {
    * end: END at `end` (the chain's end), or a move to the rule at `next`.
    * Sets the case number (slotAt) of each rule header and END: a rule of its
    * own has its case, a run one case for all its rules, entered at the row
-   * rowAt[pc] (0 when it is entered by falling through).
+   * rowAt[pc] (0 when it is entered by falling through). Every parameter is
+   * read from the segment's block of the parameter table, `P[B + k]` (B:
+   * baseAt of the pc it is entered at): the rows of its runs first, then
+   * its other parameters in the order of the source. So segments that
+   * differ only in their parameters (the chains kube-proxy writes per
+   * Service and endpoint: KUBE-SVC-*, KUBE-SEP-*) have the same source and
+   * share one function. The block's values are in `block`; the text is the
+   * source after the prologue all segments share (PROLOGUE).
    */
-  text(table: number[], slotAt: Int32Array, rowAt: Int32Array, end: number, next: number): string {
+  text(slotAt: Int32Array, rowAt: Int32Array, end: number, next: number): { text: string; block: number[] } {
+    const block: number[] = [];
     const s = new JitSource();
-    prologue(s);
     for (const [i, e] of this.cache.records.entries()) {
       const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
       const b = fastBase(e);
@@ -251,17 +260,17 @@ default: out[${OUT_PC}] = pc; return ${SEG_GO};
           for (let k = r + 1; k < r + n && same; k++) same = rules[k]!.params[j] === first[j];
           row.push(same ? -1 : w++);
         }
-        const base = table.length;
+        const base = block.length;
         for (let k = r; k < r + n; k++) {
           const ps = rules[k]!.params;
-          for (let j = 0; j < ps.length; j++) if (row[j]! >= 0) table.push(ps[j]!);
+          for (let j = 0; j < ps.length; j++) if (row[j]! >= 0) block.push(ps[j]!);
           slotAt[rules[k]!.pc] = slot;
           rowAt[rules[k]!.pc] = k - r;
         }
-        s.js`pc = ${rules[r]!.pc};
+        s.js`pc = ${jitParam(rules[r]!.pc)};
 case ${slot++}:
 for (i = rowAt[pc]; i < ${n}; i++) {
-q = ${base} + i * ${w};
+q = B + ${base} + i * ${w};
 `;
         s.appendRow(rules[r]!.src!, row, n, w);
         s.js`}
@@ -276,21 +285,21 @@ q = ${base} + i * ${w};
 };
 `;
     } else s.js`}
-out[${OUT_PC}] = ${next}; return ${SEG_GO};
+out[${OUT_PC}] = ${jitParam(next)}; return ${SEG_GO};
 };
 `;
-    return s.text();
+    return { text: s.blockText(block), block };
   }
 }
 
 /** The prologue every segment shares: program arrays and helpers from the kit, per-run locals from the packet. */
-function prologue(s: JitSource): void {
-  s.js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
+const PROLOGUE = new JitSource().js`const code = K.code, pool = K.pool, pool8 = K.pool8, counters = K.counters, state = K.state, sets = K.sets;
 const out = K.out, clsPc = K.clsPc, fb = K.fallback, traceRecord = K.traceRecord;
 const limitOver = K.limitOver, limitCost = K.limitCost, prandomU32 = K.prandomU32, pkttypeLoopback = K.pkttypeLoopback;
 const copy8 = K.copy8, cmp8 = K.cmp8, extra = K.extra, ctStateWord = K.ctStateWord, ctXtStateWord = K.ctXtStateWord;
-const prog = K.prog, classify = K.classify, slotAt = K.slotAt, rowAt = K.rowAt, P = K.params;
+const prog = K.prog, classify = K.classify, slotAt = K.slotAt, rowAt = K.rowAt, baseAt = K.baseAt, P = K.params;
 return function segment(pc, pkt, regs, env) {
+const B = baseAt[pc];
 const data = pkt.data, meta = pkt.meta, r32 = regs.r32, r8 = regs.r8;
 const nh = meta[${M_NHOFF}];
 const thk = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0 ? meta[${M_THOFF}] : -1;
@@ -299,8 +308,7 @@ const end = meta[${M_END}];
 const l4ok = (meta[${M_FLAGS}] & ${F_L4PROTO}) !== 0;
 const l4 = meta[${M_L4PROTO}] & 255;
 let v = 0, x = 0, at = 0, diff = 0, i = 0, w = 0, q = 0;
-`;
-}
+`.text();
 
 /** Generates the segments of `prog` (already validated). */
 export function generate(prog: Program, opts: GenOptions = {}): GenResult {
@@ -309,18 +317,38 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
   const segmentWords = opts.segmentWords ?? SEGMENT_WORDS;
   const runMin = opts.runMin ?? RUN_MIN;
   const sources: string[] = [];
+  const sourceIndex = new Map<string, number>();
   const table: number[] = [];
   const segAt = new Int32Array(code.length).fill(-1);
   const slotAt = new Int32Array(code.length).fill(-1);
   const rowAt = new Int32Array(code.length);
+  const baseAt = new Int32Array(code.length);
+  /** The rule headers (and END) of the segment being written. */
+  let entries: number[] = [];
+  const finish = (seg: Segment, end: number, next: number): void => {
+    const { text, block } = seg.text(slotAt, rowAt, end, next);
+    const base = table.length;
+    for (const v of block) table.push(v);
+    let f = sourceIndex.get(text);
+    if (f === undefined) {
+      f = sources.length;
+      sources.push(PROLOGUE + text);
+      sourceIndex.set(text, f);
+    }
+    for (const pc of entries) {
+      segAt[pc] = f;
+      baseAt[pc] = base;
+    }
+    entries = [];
+  };
   for (let c = 0; c < chainCount(prog); c++) {
     let pc = prog.chains[c * CHAIN_WORDS + CH_FIRST]!;
     let seg = new Segment(runMin);
     for (;;) {
       const w = code[pc]!;
-      segAt[pc] = sources.length;
+      entries.push(pc);
       if ((w & Rec.OP_MASK) !== Op.RULE) {
-        sources.push(seg.text(table, slotAt, rowAt, pc, -1));
+        finish(seg, pc, -1);
         break;
       }
       const next = pc + (w >>> Rec.OP_BITS);
@@ -328,12 +356,12 @@ export function generate(prog: Program, opts: GenOptions = {}): GenResult {
       seg.endRule(pc, next - pc);
       pc = next;
       if ((seg.words >= segmentWords || seg.loops >= SEGMENT_LOOPS) && (code[pc]! & Rec.OP_MASK) === Op.RULE) {
-        sources.push(seg.text(table, slotAt, rowAt, -1, pc));
+        finish(seg, -1, pc);
         seg = new Segment(runMin);
       }
     }
   }
-  return { sources, segAt, slotAt, rowAt, params: Int32Array.from(table) };
+  return { sources, segAt, slotAt, rowAt, baseAt, params: Int32Array.from(table) };
 }
 
 /** One rule: a labelled block whose records break out of it when they do not match. */
@@ -430,7 +458,7 @@ function keepsX(code: Int32Array, pc: number): boolean {
  * else is the verdict (out[OUT_NEXT] set).
  */
 function emitFallback(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
-  s.js`v = fb(${jitParam(pc)}, ${jitParam(next)}, ${chain}, ${jitParam(rule)}, pkt, regs, env);
+  s.js`v = fb(${jitParam(pc)}, ${jitParam(next)}, ${jitParam(chain)}, ${jitParam(rule)}, pkt, regs, env);
 if (v !== ${NFT_CONTINUE}) {
 if (v === ${NFT_BREAK}) break r;
 if (v === ${WITHIN_DISPATCH}) { out[${OUT_PC}] = clsPc[0]; return ${SEG_GO}; }
@@ -725,15 +753,17 @@ diff = cmp8(r8, ${sr}, pool8, ${jitParam(t)}, ${len});
       return false;
     case Op.XT_L4:
       // the header readable in full at a first fragment: go on; anything else
-      // (no match, the offset-1 rule, a hotdrop) through execXtL4
-      s.js`if (th < 0 || th + ${xtL4Hdrlen(e)} > end) {
+      // (no match, the offset-1 rule, a hotdrop) through execXtL4. The length
+      // is a parameter: a run of rules may mix protocols (kube-proxy's
+      // KUBE-SERVICES: tcp, udp and sctp Services in any order)
+      s.js`if (th < 0 || th + ${jitParam(xtL4Hdrlen(e))} > end) {
 `;
       emitFallback(s, chain, rule, pc, next);
       s.js`}
 `;
       return false;
     case Op.LOG:
-      s.js`traceRecord(env, ${TRACE_LOG}, ${chain}, ${jitParam(rule)}, 0, ${jitParam(pc)});
+      s.js`traceRecord(env, ${TRACE_LOG}, ${jitParam(chain)}, ${jitParam(rule)}, 0, ${jitParam(pc)});
 `;
       return false;
     case Op.CT_GET: {
@@ -776,7 +806,7 @@ r32[${d}] = meta[${M_CT_MARK}];
  * vm/expr/extra.ts), as the interpreter does.
  */
 function emitExtra(s: JitSource, chain: number, rule: number, pc: number, next: number): false {
-  s.js`v = extra(prog, ${jitParam(pc)}, pkt, regs, env, ${chain}, ${jitParam(rule)});
+  s.js`v = extra(prog, ${jitParam(pc)}, pkt, regs, env, ${jitParam(chain)}, ${jitParam(rule)});
 if (v !== ${NFT_CONTINUE}) {
 if (v === ${NFT_BREAK}) break r;
 out[${OUT_NEXT}] = ${jitParam(next)};

@@ -161,9 +161,9 @@ export function jitCode(prog: Program, opts: GenOptions = {}): JitCode {
   const cached = plain ? cache.get(prog) : undefined;
   if (cached) return cached;
   validate(prog);
-  const { sources, segAt, slotAt, rowAt, params } = generate(prog, opts);
+  const { sources, segAt, slotAt, rowAt, baseAt, params } = generate(prog, opts);
   const kit = Object.freeze({
-    prog, classify: execClassify, slotAt, rowAt, params, code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
+    prog, classify: execClassify, slotAt, rowAt, baseAt, params, code: prog.code, pool: prog.pool, pool8: prog.pool8, counters: prog.counters, state: prog.state, sets: prog.sets,
     out, clsPc, fallback: jitFallbackOf(prog), traceRecord, limitOver, limitCost, prandomU32, pkttypeLoopback, copy8, cmp8,
     extra: execExtra, ctStateWord, ctXtStateWord,
   });

@@ -136,6 +136,23 @@ export class JitSource {
     return this;
   }
 
+  /**
+   * The source text with each parameter read from a segment's block of the
+   * parameter table: `P[B + k]`, its value pushed to `block` (k: its index
+   * there; skips left out).
+   */
+  blockText(block: number[]): string {
+    let t = '';
+    for (const x of this.out) {
+      if (typeof x === 'string') t += x;
+      else if ('param' in x) {
+        t += `P[B + ${lit(block.length)}]`;
+        block.push(x.param);
+      }
+    }
+    return t;
+  }
+
   /** The source text, parameters as literals (skips left out). */
   text(): string {
     let t = '';
