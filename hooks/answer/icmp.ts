@@ -118,7 +118,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   let apply = false;
   if (!(dev && dev.loopback)) {
     const g = globalAllow(env, type, code);
-    if (!g.ok) return skip(`over icmp_msgs_per_sec (icmp_global_allow, burst ${env.msgsBurst})`);
+    if (!g.ok) return ctx.quiet ? undefined : skip(`over icmp_msgs_per_sec (icmp_global_allow, burst ${env.msgsBurst})`);
     apply = g.apply;
   }
   const osaddr = u32(d, nh + 12);
@@ -133,7 +133,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   const out = env.route4(osaddr, saddr, tos, mark, IPPROTO_ICMP, '');
   if (!out) return skip(`no route back to ${formatIPv4(osaddr)}`);
   if (out.cast !== 'unicast') return skip(`the route back to ${formatIPv4(osaddr)} is ${out.cast}`);
-  if (!xrlimAllow(env, out, osaddr, apply)) return skip(`rate limited (icmp_ratelimit: one per ${(env.icmpRatelimit * 1000) / HZ} ms to ${formatIPv4(osaddr)}, burst 6)`);
+  if (!xrlimAllow(env, out, osaddr, apply)) return ctx.quiet ? undefined : skip(`rate limited (icmp_ratelimit: one per ${(env.icmpRatelimit * 1000) / HZ} ms to ${formatIPv4(osaddr)}, burst 6)`);
   const opts = ipOptionsEcho(env, pkt, ctx);
   if (opts === null) return skip('the options cannot be echoed (__ip_options_echo)');
   const hl = 20 + opts.length;
@@ -167,7 +167,8 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
 export function ipRtSendRedirect(env: AnswerEnv, pkt: Packet, gw: number, dev: Link, ctx: PathCtx): void {
   const saddr = u32(pkt.data, pkt.meta[M_NHOFF]! + 12);
   if (!ipRtRedirectAllow(env.peers4.get(saddr, env.now), env.now)) {
-    env.note(ctx, `ip_rt_send_redirect: no redirect to ${formatIPv4(saddr)} (redirect_load / redirect_number on its peer)`);
+    // the common case of a busy sender (redirect_number reached): no text for a replay's packets
+    if (!ctx.quiet) env.note(ctx, `ip_rt_send_redirect: no redirect to ${formatIPv4(saddr)} (redirect_load / redirect_number on its peer)`);
     return;
   }
   icmpSend(env, pkt, ICMP_REDIRECT, ICMP_REDIR_HOST, gw >>> 0, dev, ctx);
@@ -229,14 +230,14 @@ function icmpReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx, icmp: U
   const rt = ctx.dst;
   if (!rt) return;
   const g = globalAllow(env, icmp[0]!, d[th + 1]!);
-  if (!g.ok) return env.note(ctx, `icmp_reply: no ${what}: over icmp_msgs_per_sec`);
+  if (!g.ok) return ctx.quiet ? undefined : env.note(ctx, `icmp_reply: no ${what}: over icmp_msgs_per_sec`);
   const osaddr = u32(d, nh + 12);
   const tos = d[nh + 1]!;
   const mark = replyMark4(env, pkt);
   const saddr = env.specDst4(u32(d, nh + 16), osaddr, tos, m[M_MARK]!, rt.local, rt.cast, dev);
   const out = env.route4(osaddr, saddr, tos & 0x1e, mark, IPPROTO_ICMP, '');
   if (!out) return env.note(ctx, `icmp_reply: no ${what}: no route back to ${formatIPv4(osaddr)}`);
-  if (!xrlimAllow(env, out, osaddr, g.apply)) return env.note(ctx, `icmp_reply: no ${what}: rate limited`);
+  if (!xrlimAllow(env, out, osaddr, g.apply)) return ctx.quiet ? undefined : env.note(ctx, `icmp_reply: no ${what}: rate limited`);
   const opts = ipOptionsEcho(env, pkt, ctx);
   if (opts === null) return env.note(ctx, `icmp_reply: no ${what}: the options cannot be echoed (ip_options_echo)`);
   const hl = 20 + opts.length;
@@ -260,7 +261,7 @@ export function ipError(env: AnswerEnv, pkt: Packet, dev: Link, errno: number, c
   if (code < 0) return;
   const d = pkt.data;
   const osaddr = u32(d, pkt.meta[M_NHOFF]! + 12);
-  if (!ipErrorAllow(env.peers4.get(osaddr, env.now), env.now)) return env.note(ctx, `ip_error: no ${icmpKind(ICMP_DEST_UNREACH, code)}: rate limited (ip_rt_error_cost)`);
+  if (!ipErrorAllow(env.peers4.get(osaddr, env.now), env.now)) return ctx.quiet ? undefined : env.note(ctx, `ip_error: no ${icmpKind(ICMP_DEST_UNREACH, code)}: rate limited (ip_rt_error_cost)`);
   // The error route: not local, not broadcast (dst.dev is lo).
   ctx.dst = { input: true, local: false, cast: 'unicast', dev: 'lo' };
   icmpSend(env, pkt, ICMP_DEST_UNREACH, code, 0, dev, ctx);

@@ -116,13 +116,13 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   }
   let apply = false;
   if (!dev.loopback && !maskAllow(env, type)) {
-    if (!env.global.allow(env.now, env.msgsPerSec, env.msgsBurst)) return skip('over icmp_msgs_per_sec (icmp_global_allow)');
+    if (!env.global.allow(env.now, env.msgsPerSec, env.msgsBurst)) return ctx.quiet ? undefined : skip('over icmp_msgs_per_sec (icmp_global_allow)');
     apply = true;
   }
   const mark = env.fwmarkReflect6 ? m[M_MARK]! : 0;
   const out = env.route6(osaddr, saddr, mark, IPPROTO_ICMPV6, oif, inDev);
   if (!out) return skip(`no route back to ${formatIPv6(osaddr)}`);
-  if (!xrlimAllow(env, out, osaddr, apply)) return skip(`rate limited (icmp ratelimit to ${formatIPv6(osaddr)})`);
+  if (!xrlimAllow(env, out, osaddr, apply)) return ctx.quiet ? undefined : skip(`rate limited (icmp ratelimit to ${formatIPv6(osaddr)})`);
   if (!out.saddr) return skip('no source address');
   const dataLen = Math.min(len, MAX_QUOTE);
   const b = new Uint8Array(48 + dataLen);
@@ -158,10 +158,10 @@ export function icmpv6EchoReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: Pat
   if (!out || !out.saddr) return env.note(ctx, `icmpv6_echo_reply: no reply: no route back to ${formatIPv6(osaddr)}`);
   let apply = false;
   if (!dev.loopback && !maskAllow(env, ICMPV6_ECHO_REPLY)) {
-    if (!env.global.allow(env.now, env.msgsPerSec, env.msgsBurst)) return env.note(ctx, 'icmpv6_echo_reply: no reply: over icmp_msgs_per_sec');
+    if (!env.global.allow(env.now, env.msgsPerSec, env.msgsBurst)) return ctx.quiet ? undefined : env.note(ctx, 'icmpv6_echo_reply: no reply: over icmp_msgs_per_sec');
     apply = true;
   }
-  if (!xrlimAllow(env, out, osaddr, apply)) return env.note(ctx, 'icmpv6_echo_reply: no reply: rate limited');
+  if (!xrlimAllow(env, out, osaddr, apply)) return ctx.quiet ? undefined : env.note(ctx, 'icmpv6_echo_reply: no reply: rate limited');
   const icmpLen = end - th;
   const tclass = ((d[nh]! & 0x0f) << 4) | (d[nh + 1]! >> 4);
   const b = new Uint8Array(40 + icmpLen);

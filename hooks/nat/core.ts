@@ -290,18 +290,15 @@ export class NfNat {
         rangeSize = hi - lo + 1;
       }
     } else return;
-    const key = () => (high ? t[o + T_PORTS]! >>> 16 : t[o + T_PORTS]! & 0xffff);
-    const setKey = (v: number) => {
-      t[o + T_PORTS] = high ? (t[o + T_PORTS]! & 0xffff) | (v << 16) : (t[o + T_PORTS]! & 0xffff0000) | v;
-    };
     let off: number;
-    if (r.flags & NF_NAT_RANGE_PROTO_OFFSET) off = (key() - r.baseProto) & 0xffff;
+    if (r.flags & NF_NAT_RANGE_PROTO_OFFSET) off = ((high ? t[o + T_PORTS]! >>> 16 : t[o + T_PORTS]! & 0xffff) - r.baseProto) & 0xffff;
     else if (r.flags & NF_NAT_RANGE_PROTO_RANDOM_ALL || maniptype !== NF_NAT_MANIP_DST) off = this.randomU16();
     else off = 0;
     let attempts = Math.min(rangeSize, NF_NAT_MAX_ATTEMPTS);
     for (;;) {
       for (let i = 0; i < attempts; i++, off = (off + 1) & 0xffff) {
-        setKey((min + (off % rangeSize)) & 0xffff);
+        const v = (min + (off % rangeSize)) & 0xffff;
+        t[o + T_PORTS] = high ? (t[o + T_PORTS]! & 0xffff) | (v << 16) : (t[o + T_PORTS]! & 0xffff0000) | v;
         if (!this.usedTupleHarder(t, o, e, attempts - i)) return;
       }
       if (attempts >= rangeSize || attempts < 16) return;
@@ -313,12 +310,11 @@ export class NfNat {
   /** get_unique_tuple(): t[NEW] from t[CURR] (the current tuple) mapped into the range, unique if possible. */
   private getUniqueTuple(r: NfNatRange2, e: number, maniptype: number): void {
     const t = this.t;
-    const copy = () => { for (let i = 0; i < TUPLE_WORDS; i++) t[NEW + i] = t[CURR + i]!; };
     // 1) For SNAT: keep the original tuple if it fits and is unique, else reuse the mapping of the same source.
     if (maniptype === NF_NAT_MANIP_SRC && !(r.flags & NF_NAT_RANGE_PROTO_RANDOM_ALL)) {
       if (this.nfInRange(t, CURR, r)) {
         if (!this.usedTupleNew(t, CURR, e)) {
-          copy();
+          t.copyWithin(NEW, CURR, CURR + TUPLE_WORDS);
           return;
         }
       } else if (this.findAppropriateSrc(e, CURR, r)) {
@@ -326,7 +322,7 @@ export class NfNat {
       }
     }
     // 2) The address in the range.
-    copy();
+    t.copyWithin(NEW, CURR, CURR + TUPLE_WORDS);
     this.findBestIpsProto(e, NEW, r, maniptype);
     // 3) The port, only if not already in range and unique.
     if (!(r.flags & NF_NAT_RANGE_PROTO_RANDOM_ALL)) {
