@@ -180,9 +180,11 @@ export class Fib {
       let byNh = this.made.get(route);
       if (byNh === undefined) this.made.set(route, (byNh = new Array<FibResult | undefined>(route.nexthops.length).fill(undefined)));
       let res = byNh[tbl.resNh];
-      if (res === undefined || res.rule !== rule) {
+      // the shared trie's answers are the main table's (fib_lookup's res->table: `ip route get` of a local address says no "table local")
+      const table = this.mergedTables && tbl === this.merged ? RT_TABLE_MAIN : route.table;
+      if (res === undefined || !res.ok || res.rule !== rule || res.table !== table) {
         res = {
-          ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table: route.table, route,
+          ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table, route,
           dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
         };
         byNh[tbl.resNh] = res;
