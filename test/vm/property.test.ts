@@ -99,20 +99,23 @@ describe('execution tier ≡ interpreter', () => {
 
 /**
  * Chains of rules of a few shapes in runs (the tier runs each run as a loop
- * over its parameters and passes over rules failing a compare together),
+ * over its parameters and passes over rules failing a compare together, or
+ * failing any of its first compares: a mixed run's protocol and address),
  * their tests drawn from a small domain so that packets match some rules,
  * fail others at each compare, and enter runs in the middle on return from
  * a user chain (the jumps are rules of a run too).
  */
 const runRuleset = fc.array(
-  fc.tuple(fc.nat(3), fc.nat(3), fc.constantFrom('tcp', 'udp'), fc.nat(5), fc.constantFrom('ACCEPT', 'DROP', 'SUB'), fc.integer({ min: 1, max: 12 })),
+  fc.tuple(fc.nat(3), fc.nat(3), fc.constantFrom('tcp', 'udp', 'mixed'), fc.nat(5), fc.constantFrom('ACCEPT', 'DROP', 'SUB'), fc.integer({ min: 1, max: 12 })),
   { minLength: 1, maxLength: 8 },
 ).map((runs) => {
   // SUB drops some of what it gets and returns the rest, into the middle of the run that jumped
   const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', ':SUB - [0:0]',
     '-A SUB -p tcp -m tcp --dport 1 -j DROP', '-A SUB -s 10.0.0.2/32 -j RETURN', '-A SUB -p udp -m udp --dport 2 -j DROP'];
-  runs.forEach(([a, shape, proto, port, target, n], r) => {
+  runs.forEach(([a, shape, protos, port, target, n], r) => {
     for (let i = 0; i < n; i++) {
+      // a mixed run: tcp and udp rules of one shape (kube-proxy's KUBE-SERVICES), passed over together where they fail
+      const proto = protos !== 'mixed' ? protos : (a + i * i) % 3 === 0 ? 'udp' : 'tcp';
       const src = `-s 10.0.0.${(a + i * (r + 1)) % 4}/32`;
       const dport = `-m ${proto} --dport ${1 + ((port + i) % 4)}`;
       const spec = shape === 0 ? `${src} -p ${proto} ${dport}` : shape === 1 ? `${src} -p ${proto}` : shape === 2 ? `-p ${proto} ${dport}` : `! ${src} -p ${proto} ${dport}`;

@@ -193,6 +193,16 @@ class Segment {
    * compare has the effects every rule of its shape has when it fails it.
    */
   pure = false;
+  /**
+   * The register slot every record of the rule so far wrote, when each was a
+   * load-and-compare of a value the packet fixes for the whole run (an
+   * L4PROTO_CMP, a PAYLOAD_CMP of the load cache): -2 before the first
+   * record, -1 once another record or another slot came. A rule of a run
+   * failing any of those compares leaves that slot alone changed, and the
+   * next rule of the run writes it first: a compound skip (JitSource.skip's
+   * term) passes over rules that fail any of them.
+   */
+  fused = -2;
   /** Keeps the rule at `pc` just written to `body` (`words` long), and starts a new body. */
   endRule(pc: number, words: number): void {
     const { text, params } = this.body.shape();
@@ -373,6 +383,7 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
 `;
   seg.xslot = -1;
   seg.pure = true;
+  seg.fused = -2;
   let writes = false;
   // A fallback may run the rest of the rule itself (a move within it, e.g.
   // a ct guard's skip: jitWithin), a rewriting record included, and come
@@ -407,6 +418,7 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
     // loads (LoadCache) and header offsets are stale: the rest of the rule
     // runs through the fallback, which reads the packet itself.
     const inlined = inline && !writes && INLINED.has(op);
+    if (!inlined || (op !== Op.L4PROTO_CMP && op !== Op.PAYLOAD_CMP)) seg.fused = -1;
     const done = inlined ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
     if (!inlined || done === null || !isPure(code, pc)) seg.pure = false;
     if (done === null) fallback(pc);
@@ -490,7 +502,7 @@ function emitLoad(s: JitSource, len: number): void {
  * nft_payload_fast_eval, loaded when the segment is entered (LoadCache);
  * the value in x and the register.
  */
-function emitFastLoad(seg: Segment, e: number): void {
+function emitFastLoad(seg: Segment, e: number): number {
   const s = seg.body;
   const slot = (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
   const len = ((e >>> PayloadFast.LEN_SHIFT) & PayloadFast.LEN_MASK) + 1;
@@ -503,14 +515,22 @@ r32[${slot}] = x;
 `;
   seg.xslot = slot;
   seg.xset = true;
+  return k;
+}
+
+/** A fused load-and-compare writing `slot` (Segment.fused). */
+function fuse(seg: Segment, slot: number): void {
+  seg.fused = seg.fused === -2 || seg.fused === slot ? slot : -1;
 }
 
 /**
  * `break r` when `cond` (one compare with its one parameter) holds; after
  * records with no effect but register writes (Segment.pure), a rule of a
  * run that fails it passes over the next rules failing it too (JitSource.skip).
+ * `term`: the same test on the run's constant value (not x), for the
+ * compound skip of a fused prefix (Segment.fused).
  */
-function emitTest(seg: Segment, cond: JitSource): void {
+function emitTest(seg: Segment, cond: JitSource, term?: JitSource): void {
   const s = seg.body;
   s.js`if (`.append(cond);
   if (!seg.pure) {
@@ -519,7 +539,7 @@ function emitTest(seg: Segment, cond: JitSource): void {
     return;
   }
   s.js`) {
-`.skip(cond);
+`.skip(cond, seg.fused >= 0 ? term : undefined);
   s.js`break r;
 }
 `;
@@ -553,10 +573,11 @@ function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc
   const e = code[pc]!;
   switch (e & Rec.OP_MASK) {
     case Op.PAYLOAD_CMP: {
-      emitFastLoad(seg, e);
+      const k = emitFastLoad(seg, e);
+      fuse(seg, (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK);
       const data = code[pc + PayloadCmp.DATA]!;
-      if ((e & PayloadCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(data)}`);
-      else emitTest(seg, new JitSource().js`x === ${jitParam(data)}`);
+      if ((e & PayloadCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(data)}`, new JitSource().js`v${k} !== ${jitParam(data)}`);
+      else emitTest(seg, new JitSource().js`x === ${jitParam(data)}`, new JitSource().js`v${k} === ${jitParam(data)}`);
       return false;
     }
     case Op.PAYLOAD_FAST:
@@ -583,8 +604,10 @@ r32[${slot}] = x;
 `;
       seg.xslot = slot;
       seg.xset = true;
-      if ((e & L4protoCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(e >>> L4protoCmp.PROTO_SHIFT)}`);
-      else emitTest(seg, new JitSource().js`x === ${jitParam(e >>> L4protoCmp.PROTO_SHIFT)}`);
+      fuse(seg, slot);
+      const proto = e >>> L4protoCmp.PROTO_SHIFT;
+      if ((e & L4protoCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(proto)}`, new JitSource().js`l4 !== ${jitParam(proto)}`);
+      else emitTest(seg, new JitSource().js`x === ${jitParam(proto)}`, new JitSource().js`l4 === ${jitParam(proto)}`);
       return false;
     }
     case Op.RANDOM_CMP: {

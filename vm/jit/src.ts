@@ -60,6 +60,13 @@ function isTemplate(parts: TemplateStringsArray): boolean {
 interface JitSkip {
   readonly at: number;
   readonly cond: readonly (string | JitParam)[];
+  /**
+   * The compare on the run's constant value rather than x (one parameter,
+   * the same): set where the rule so far is fused load-and-compares of one
+   * register slot (vm/jit/gen.ts Segment.fused), so that rules failing
+   * any of them can be passed over together.
+   */
+  readonly term: readonly (string | JitParam)[] | undefined;
 }
 
 export class JitSource {
@@ -91,9 +98,10 @@ export class JitSource {
    * parameter was appended last; `cond` (one parameter: that compare's) is
    * the compare's failing condition. Only appendRow renders it.
    */
-  skip(cond: JitSource): this {
-    if (this.params === 0 || cond.params !== 1 || cond.out.some((x) => typeof x === 'object' && 'cond' in x)) throw new VmError('jit: a skip follows a compare and holds its one parameter');
-    this.out.push({ at: this.params - 1, cond: cond.out as (string | JitParam)[] });
+  skip(cond: JitSource, term?: JitSource): this {
+    const one = (c: JitSource) => c.params === 1 && !c.out.some((x) => typeof x === 'object' && 'cond' in x);
+    if (this.params === 0 || !one(cond) || (term && !one(term))) throw new VmError('jit: a skip follows a compare and holds its one parameter');
+    this.out.push({ at: this.params - 1, cond: cond.out as (string | JitParam)[], term: term?.out as (string | JitParam)[] | undefined });
     return this;
   }
 
@@ -112,24 +120,51 @@ export class JitSource {
    * `n` rows of `w` words of a run (row at P[q]): its j-th parameter read
    * as `P[q + k]` where `row[j]` is k, as a literal where `row[j]` is -1 (a
    * parameter all rows agree on). A skip is written where its parameter
-   * differs between rows and all parameters before it agree.
+   * differs between rows and all parameters before it agree: the rules it
+   * passes over fail this compare with the same effects. Where parameters
+   * before it differ too, each of a compare with a term (a fused prefix of
+   * one register slot: kube-proxy's `-d A/32 -p tcp|udp --dport N`), a
+   * compound skip passes over the rules that fail any of those compares,
+   * short of the run's last rule: the rule run after them writes that slot
+   * first, so what they would have left in it is gone either way.
    */
   appendRow(other: JitSource, row: readonly number[], n: number, w: number): this {
     let t = '';
     let j = 0;
+    /** The terms of the compares met so far, by parameter index. */
+    const terms = new Map<number, readonly (string | JitParam)[] | undefined>();
+    const render = (parts: readonly (string | JitParam)[], k: number) => {
+      let c = '';
+      for (const p of parts) c += typeof p === 'string' ? p : `P[q + ${lit(w + k)}]`;
+      return c;
+    };
     for (const x of other.out) {
       if (typeof x === 'string') t += x;
       else if ('param' in x) {
         const k = row[j++]!;
         t += k < 0 ? lit(x.param) : k === 0 ? 'P[q]' : `P[q + ${lit(k)}]`;
       } else {
+        terms.set(x.at, x.term);
         const k = row[x.at]!;
-        let agree = k >= 0;
+        if (k < 0) continue;
+        let agree = true;
         for (let b = 0; b < x.at && agree; b++) agree = row[b]! < 0;
-        if (!agree) continue;
-        t += `while (i + 1 < ${lit(n)} && `;
-        for (const c of x.cond) t += typeof c === 'string' ? c : `P[q + ${lit(w + k)}]`;
-        t += `) { i++; q += ${lit(w)}; }\n`;
+        if (agree) {
+          t += `while (i + 1 < ${lit(n)} && ${render(x.cond, k)}) { i++; q += ${lit(w)}; }\n`;
+          continue;
+        }
+        // every differing parameter before this one a compare's with a term, and this one too
+        let compound = x.term !== undefined;
+        const conds: string[] = [];
+        for (let b = 0; b < x.at && compound; b++) {
+          if (row[b]! < 0) continue;
+          const tb = terms.get(b);
+          if (tb === undefined) compound = false;
+          else conds.push(render(tb, row[b]!));
+        }
+        if (!compound) continue;
+        conds.push(render(x.term!, k));
+        t += `while (i + 2 < ${lit(n)} && (${conds.join(' || ')})) { i++; q += ${lit(w)}; }\n`;
       }
     }
     this.out.push(t);
@@ -172,7 +207,11 @@ export class JitSource {
       else if ('param' in x) {
         t += params.length === 0 ? 'P[q]' : `P[q + ${params.length}]`;
         params.push(x.param);
-      } else t += `@skip ${x.at}\n`;
+      } else {
+        t += `@skip ${x.at}`;
+        if (x.term) for (const c of x.term) t += typeof c === 'string' ? c : '@';
+        t += '\n';
+      }
     }
     return { text: t, params };
   }
