@@ -62,7 +62,17 @@ export const MIN_CHAINLEN = 50;
 const MAX_CHAINLEN = 80 - MIN_CHAINLEN;
 /** Bound on conntracks the model will hold (memory), whatever nf_conntrack_max says. */
 const CT_CAPACITY_LIMIT = 1 << 24;
-/** The most conntracks the table makes room for at the start (nf_conntrack_max's default, 262144, fits). */
+/** The room of a new table: most models (a trace, each node nfvm diff and fuzz build) hold a few conntracks. */
+const CT_START = 256;
+/**
+ * The most conntracks the table makes room for when it first outgrows
+ * CT_START (nf_conntrack_max's default, 262144, fits): a replay's table
+ * does not copy itself again as it fills, and the room not yet used costs
+ * no memory (nothing past `fresh` is written). Made at the first growth,
+ * not at the start, since such arrays count against the JavaScript heap's
+ * budget and make it collect: thousands of models (nfvm diff) each making
+ * this room at the start ran ten times slower.
+ */
 const CT_RESERVE = 1 << 20;
 /** nodeNext value of a node that is in no chain. */
 const UNHASHED = -2;
@@ -221,9 +231,7 @@ export class NfConntrack {
     this.bucketMask = (this.nbuckets & (this.nbuckets - 1)) === 0 ? this.nbuckets - 1 : -1;
     this.head = new Int32Array(this.nbuckets).fill(-1);
     this.natHead = new Int32Array(this.nbuckets).fill(-1);
-    // Room for nf_conntrack_max conntracks up to CT_RESERVE, so that a busy table does not copy itself as it fills.
-    const max = sysctl.max;
-    this.grow(max > 0 ? Math.min(Math.max(max, 256), CT_RESERVE) : 256);
+    this.grow(CT_START);
   }
 
   /** Sets the clock of this call (see the header). */
@@ -446,7 +454,9 @@ export class NfConntrack {
           this.count--;
           return CT_ENOMEM;
         }
-        this.grow(this.cap * 2);
+        // the first growth: room for nf_conntrack_max conntracks, up to CT_RESERVE
+        const max = this.sysctl.max;
+        this.grow(this.cap === CT_START && max > 0 ? Math.min(max, CT_RESERVE) : this.cap * 2);
       }
       e = this.fresh++;
     }
