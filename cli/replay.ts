@@ -154,11 +154,15 @@ function workerCount(v: string | undefined): number {
   return Number(v);
 }
 
-/** The conntrack table's entries: how many, and each as a `conntrack -L` line or as data, in listing order. */
+/** The conntrack table's entries: how many, and each as data, in listing order (made as they are read). */
 interface CtListing {
   count: number;
-  lines: () => Iterable<string>;
-  json: () => Iterable<CtEntryJson>;
+  entries: () => Iterable<CtEntryJson>;
+}
+
+/** `conntrack -L` lines of the entries, each made as it is written. */
+function* ctLines(entries: Iterable<CtEntryJson>): Generator<string> {
+  for (const j of entries) yield conntrackLine(j, false);
 }
 
 /** What a replay gives the output: the summary, the counters, the conntrack listing. */
@@ -216,13 +220,7 @@ export function cmdReplay(argv: readonly string[]): Output {
       out = {
         summary: r.summary, now: r.now, noSockets: r.noSockets, size: r.size,
         counters: (fam, table) => (fam === 'ip6' ? r.counters6 : r.counters4).get(table),
-        conntrack: () => ({
-          count: r.conntrack.length,
-          lines: function* () {
-            for (const j of r.conntrack) yield conntrackLine(j, false);
-          },
-          json: () => r.conntrack,
-        }),
+        conntrack: () => ({ count: r.conntrack.length, entries: () => r.conntrack }),
       };
     }
   }
@@ -258,13 +256,13 @@ export function cmdReplay(argv: readonly string[]): Output {
     if (!ct) throw new UsageError('--conntrack: the node does not run conntrack (no ruleset of it loads it)');
     const listing = out.conntrack();
     if (tty) process.stderr.write(`${conntrackSummary(listing.count)}\n`);
-    return linePieces(listing.lines());
+    return linePieces(ctLines(listing.entries()));
   }
   const listing = ct ? out.conntrack() : undefined;
   return jsonPieces({
     schema: 1, snapshot: dir, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
     engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text,
-    ...(listing ? { conntrack: new JsonStream(listing.json) } : {}),
+    ...(listing ? { conntrack: new JsonStream(listing.entries) } : {}),
   });
 }
 
@@ -349,10 +347,7 @@ function replayOne(model: NodeModel, file: string, iface: string | undefined, tt
       const ids = ct ? ct.dump(now) : [];
       return {
         count: ids.length,
-        lines: function* () {
-          for (const e of ids) yield conntrackLine(conntrackEntry(ct!, e), false);
-        },
-        json: function* () {
+        entries: function* () {
           for (const e of ids) yield conntrackEntry(ct!, e);
         },
       };

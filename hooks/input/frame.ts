@@ -349,19 +349,12 @@ export class TimestampSplitter {
       this.hiSec = divQ;
       this.hiRem = divR;
     }
-    // exact: cur < 10^9 + 2^32 is a double, and so is q * d; the remainder would tell a quotient rounded up past an integer
+    // exact: cur < 10^k + 2^32, so the quotient is below 1 + 2^32 / 10^k and its double is within
+    // 2^-20 / 10^k of it, nearer than the 10^-k to the next integer that floor() could cross
     const cur = this.hiRem + lo;
-    let q = Math.floor(cur / d);
-    let r = cur - q * d;
-    if (r < 0) {
-      q--;
-      r += d;
-    } else if (r >= d) {
-      q++;
-      r -= d;
-    }
+    const q = Math.floor(cur / d);
     f.tsSec = this.hiSec + q + this.offset;
-    f.tsNsec = r * POW10[9 - k]!;
+    f.tsNsec = (cur - q * d) * POW10[9 - k]!;
   }
 }
 

@@ -143,7 +143,7 @@ describe('pcapng timestamps', () => {
       }),
       { numRuns: runs(2000) },
     );
-    // quotients whose double rounds up past an integer: lo = j * 10^9 - 1 just under a second
+    // counts just under and at a second's edge (lo = j * 10^9 - 1, j * 10^9), and the largest words
     const sp = new TimestampSplitter(9, false, 0);
     const f = { tsSec: 0, tsNsec: 0 };
     for (const hi of [0, 1, 0x1884_0000, 0x1fffff * 1e3]) {

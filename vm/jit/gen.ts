@@ -418,7 +418,8 @@ function emitRule(seg: Segment, prog: Program, chain: number, head: number, next
     // loads (LoadCache) and header offsets are stale: the rest of the rule
     // runs through the fallback, which reads the packet itself.
     const inlined = inline && !writes && INLINED.has(op);
-    if (!inlined || (op !== Op.L4PROTO_CMP && op !== Op.PAYLOAD_CMP)) seg.fused = -1;
+    const fs = inlined ? fusedSlot(code[pc]!) : -1;
+    seg.fused = fs >= 0 && (seg.fused === -2 || seg.fused === fs) ? fs : -1;
     const done = inlined ? emitInline(seg, prog, chain, rule, pc, next) : fallback(pc);
     if (!inlined || done === null || !isPure(code, pc)) seg.pure = false;
     if (done === null) fallback(pc);
@@ -518,9 +519,13 @@ r32[${slot}] = x;
   return k;
 }
 
-/** A fused load-and-compare writing `slot` (Segment.fused). */
-function fuse(seg: Segment, slot: number): void {
-  seg.fused = seg.fused === -2 || seg.fused === slot ? slot : -1;
+/** The register slot a fused load-and-compare record `e` writes (Segment.fused), -1 for any other record. */
+function fusedSlot(e: number): number {
+  switch (e & Rec.OP_MASK) {
+    case Op.L4PROTO_CMP: return (e >>> L4protoCmp.SLOT_SHIFT) & L4protoCmp.SLOT_MASK;
+    case Op.PAYLOAD_CMP: return (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK;
+    default: return -1;
+  }
 }
 
 /**
@@ -574,7 +579,6 @@ function emitInline(seg: Segment, prog: Program, chain: number, rule: number, pc
   switch (e & Rec.OP_MASK) {
     case Op.PAYLOAD_CMP: {
       const k = emitFastLoad(seg, e);
-      fuse(seg, (e >>> PayloadFast.SLOT_SHIFT) & PayloadFast.SLOT_MASK);
       const data = code[pc + PayloadCmp.DATA]!;
       if ((e & PayloadCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(data)}`, new JitSource().js`v${k} !== ${jitParam(data)}`);
       else emitTest(seg, new JitSource().js`x === ${jitParam(data)}`, new JitSource().js`v${k} === ${jitParam(data)}`);
@@ -604,7 +608,6 @@ r32[${slot}] = x;
 `;
       seg.xslot = slot;
       seg.xset = true;
-      fuse(seg, slot);
       const proto = e >>> L4protoCmp.PROTO_SHIFT;
       if ((e & L4protoCmp.NEQ) === 0) emitTest(seg, new JitSource().js`x !== ${jitParam(proto)}`, new JitSource().js`l4 !== ${jitParam(proto)}`);
       else emitTest(seg, new JitSource().js`x === ${jitParam(proto)}`, new JitSource().js`l4 === ${jitParam(proto)}`);
