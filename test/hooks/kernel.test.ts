@@ -3,7 +3,9 @@
  * namespaces (root only; skipped with a message elsewhere):
  *  - `captureSnapshot` inside a namespace with a veth pair, addresses, policy
  *    rules, routes and iptables rules, read back with `readSnapshot`;
- *  - `fibLookup` against `ip route get` for a set of flows;
+ *  - `fibLookup` against `ip route get` for a set of flows, the table of the
+ *    answer included (without custom rules the local and main tables' one
+ *    trie answers as main);
  *  - routes derived from addresses against what the kernel created;
  *  - the equal-priority hook rule: two nft base chains at output priority 0.
  */
@@ -16,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { buildNode, readSnapshot } from '../../hooks/snapshot/read.js';
 import { fibLookup, formatAddr, RTN_NAMES } from '../../hooks/route/index.js';
+import { tableName } from '../../hooks/route/types.js';
 import { have, kernelSkip, skipBecause } from '../helpers/kernel.js';
 
 const SKIP = kernelSkip('node snapshot against the kernel', ['ip', 'iptables-save']);
@@ -123,13 +126,51 @@ ip6tables -A INPUT -p ipv6-icmp -j ACCEPT`);
       const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `ip -j route get ${f.dst} ${f.args ?? ''}`], { encoding: 'utf8' });
       const kernel = r.status === 0 ? (() => {
         const j = JSON.parse(r.stdout)[0];
-        return `${j.type ?? 'unicast'} ${j.gateway ?? '-'} ${j.type === 'local' ? '' : j.dev}`;
+        return `${j.type ?? 'unicast'} ${j.gateway ?? '-'} ${j.type === 'local' ? '' : j.dev} table ${j.table ?? 'main'}`;
       })() : r.stderr.trim().replace(/^RTNETLINK answers: /, '');
       const m = fibLookup(n, { daddr: f.dst, ...f.flow });
       const ours = m.ok
-        ? `${m.type} ${m.gateway ? formatAddr(m.gateway) : '-'} ${m.type === 'local' ? '' : m.dev}`
+        ? `${m.type} ${m.gateway ? formatAddr(m.gateway) : '-'} ${m.type === 'local' ? '' : m.dev} table ${tableName(m.table)}`
         : { unreachable: m.errno === 101 ? 'Network is unreachable' : 'No route to host', prohibit: 'Permission denied', blackhole: 'Invalid argument', noroute: 'Network is unreachable' }[m.error];
       expect(`${f.dst} ${f.args ?? ''}: ${ours}`).toBe(`${f.dst} ${f.args ?? ''}: ${kernel}`);
+    }
+  });
+
+  it('the table of the answer without custom rules: the local and main tables are one trie, its answers main\'s (fib_lookup\'s res->table), local\'s again once a rule is added', () => {
+    const ns2 = `${ns}-t`;
+    const sh2 = (cmd: string) => {
+      const r = spawnSync('ip', ['netns', 'exec', ns2, 'sh', '-c', cmd], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+      return r.stdout;
+    };
+    expect(spawnSync('ip', ['netns', 'add', ns2]).status).toBe(0);
+    try {
+      sh2(`ip link set lo up
+ip link add va type veth peer name vb
+ip addr add 10.9.0.1/24 dev va
+ip link set va up; ip link set vb up`);
+      const seen: string[] = [];
+      for (const [tag, extra] of [['merged', ''], ['ruled', 'ip rule add from 1.2.3.4 lookup 100 pref 100']] as const) {
+        if (extra) sh2(extra);
+        const dir = join(tmp, `snap-${tag}`);
+        captureSnapshot(dir, (argv) => {
+          const r = spawnSync('ip', ['netns', 'exec', ns2, ...argv], { encoding: 'utf8' });
+          return { status: r.status === 255 && /No such file|not found/.test(r.stderr) ? undefined : r.status, stdout: r.stdout, stderr: r.stderr };
+        });
+        const n = readSnapshot(dir);
+        for (const dst of ['10.9.0.1', '127.0.0.1', '10.9.0.255', '10.9.0.7']) {
+          const j = JSON.parse(sh2(`ip -j route get ${dst}`))[0];
+          const m = fibLookup(n, { daddr: dst });
+          const line = (type: string, table: string) => `${tag} ${dst}: ${type} table ${table}`;
+          expect(m.ok && line(m.type, tableName(m.table))).toBe(line(j.type ?? 'unicast', j.table ?? 'main'));
+          seen.push(`${tag} ${j.table ?? 'main'}`);
+        }
+      }
+      // both ways of answering were met: main for local addresses in one trie, local with a rule
+      expect(seen).toContain('merged main');
+      expect(seen).toContain('ruled local');
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns2]);
     }
   });
 
