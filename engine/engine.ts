@@ -47,6 +47,13 @@ export interface TraceEvent {
    * rule's own number.
    */
   rule: number;
+  /**
+   * The packet as the event met it, in the words of the describer run() was
+   * given (undefined without one): x_tables logs a rule's TRACE line after its
+   * matches and before its target (trace_packet() in ipt_do_table()), so a
+   * MARK, TOS or TTL target shows in the lines after its own.
+   */
+  packet?: string;
 }
 
 /** Packet and byte counters, as u64 values kept in doubles (exact below 2^53). */
@@ -60,9 +67,11 @@ export interface TableEngine {
   /**
    * Runs the packet through builtin chain `chain` (its hook comes from the
    * chain). The packet's metadata (mark, ...) is updated in place. Returns
-   * the netfilter verdict code. Never throws on a packet.
+   * the netfilter verdict code. Never throws on a packet. While tracing,
+   * `describe` (when given) words the packet of each trace event
+   * (TraceEvent.packet) as the event meets it.
    */
-  run(chain: string, pkt: Packet): number;
+  run(chain: string, pkt: Packet, describe?: (pkt: Packet) => string): number;
   /** Counters of every rule, per chain in rule order, and of each builtin chain's policy. */
   counters(): Map<string, { rules: Count[]; policy: Count | undefined }>;
   /** Sets every counter to zero. */

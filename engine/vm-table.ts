@@ -94,9 +94,10 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
 
   // Legacy ip6tables: ip6_packet_match() and the matches after it see the packet past an AH
   // header (ipv6_find_hdr without IP6_FH_F_AUTH); the nf_tables pktinfo the VM reads stops at it.
-  const xtView = rs.family === 'ip6' && (opts.backend ?? 'legacy') === 'legacy';
+  const legacy = (opts.backend ?? 'legacy') === 'legacy';
+  const xtView = rs.family === 'ip6' && legacy;
   let inXtView = false;
-  const runXtView = (chain: string, pkt: Packet): number => {
+  const runXtView = (chain: string, pkt: Packet, describe?: (pkt: Packet) => string): number => {
     const m = pkt.meta;
     const [p, t, f] = [m[M_L4PROTO]!, m[M_THOFF]!, m[M_FRAGOFF]!];
     m[M_L4PROTO] = m[M_XT_L4PROTO]!;
@@ -104,7 +105,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
     m[M_FRAGOFF] = m[M_XT_FRAGOFF]!;
     inXtView = true;
     try {
-      return engine.run(chain, pkt);
+      return engine.run(chain, pkt, describe);
     } finally {
       inXtView = false;
       m[M_L4PROTO] = p;
@@ -117,7 +118,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
     table,
     compiled,
     vm,
-    run(chain: string, pkt: Packet): number {
+    run(chain: string, pkt: Packet, describe?: (pkt: Packet) => string): number {
       const base = index.base.get(chain);
       if (base === undefined) throw new RangeError(`table ${table} has no builtin chain ${chain}`);
       const meta = pkt.meta;
@@ -127,7 +128,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       env.xtHotdrop = false;
       lastDrawRule = -1;
       // a compat match's hotdrop after matching (XT_MATCH_HOTDROP) ends the run in NF_DROP whatever the verdict
-      if (xtView && !inXtView && (meta[M_FLAGS]! & F_XT_AH) !== 0) return runXtView(chain, pkt);
+      if (xtView && !inXtView && (meta[M_FLAGS]! & F_XT_AH) !== 0) return runXtView(chain, pkt, describe);
       if (!tracing) {
         const v = vm.run(prog, base, pkt) >>> 0;
         return env.xtHotdrop ? NF_DROP : v;
@@ -135,9 +136,18 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
       meta[M_FLAGS] |= F_NFTRACE;
-      const ran = vm.run(prog, base, pkt) >>> 0;
+      env.traceNotes.length = 0;
+      env.traceDescribe = describe ?? null;
+      env.traceAtCounter = legacy;
+      let ran: number;
+      try {
+        ran = vm.run(prog, base, pkt) >>> 0;
+      } finally {
+        env.traceDescribe = null;
+      }
       const v = env.xtHotdrop ? NF_DROP : ran;
       mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
+      env.traceNotes.length = 0;
       if (!before) {
         let set = false;
         for (const e of env.events().slice(-(env.traceHead - from))) if (e.type === TRACE_NFTRACE) set = e.verdict !== 0;
@@ -229,7 +239,7 @@ export function chainIndex(prog: Program, chains: ReadonlyMap<string, { readonly
 
 /**
  * Appends to `out` the VM trace events recorded since trace head `from`, as
- * (chain, 1-based rule number): a rule a compat match hotdropped is not
+ * (chain, 1-based rule number, the packet words kept for it): a rule a compat match hotdropped is not
  * reported, the builtin chains' wrap rules are skipped, `kindOf` says how a
  * rule prints, and a user chain run off its end prints as its return.
  */
@@ -244,10 +254,17 @@ export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: re
       if (e.rule === hotdropRule) continue;
       const info = rules[e.rule]!;
       if (info.kind === 'wrap') continue;
-      out.push({ kind: kindOf(info), chain: info.chain, rule: info.num });
+      out.push(described({ kind: kindOf(info), chain: info.chain, rule: info.num }, env, e.arg));
     } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && index.isUser(e.chain)) {
       const name = chainName(prog, e.chain);
-      out.push({ kind: TraceKind.RETURN, chain: name, rule: index.ruleCount(name) + 1 });
+      out.push(described({ kind: TraceKind.RETURN, chain: name, rule: index.ruleCount(name) + 1 }, env, e.arg));
     }
   }
+}
+
+/** The event with the packet words the slow interpreter kept for it (EV_ARG = their number + 1), when it did. */
+function described(ev: TraceEvent, env: VmEnv, arg: number): TraceEvent {
+  const words = arg > 0 ? env.traceNotes[arg - 1] : undefined;
+  if (words !== undefined) ev.packet = words;
+  return ev;
 }

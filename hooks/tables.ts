@@ -87,17 +87,20 @@ function tableHook(
   const chain = HOOK_CHAIN_NAMES[hook]!;
   const mangleOut = table === 'mangle' && hook === NF_INET_LOCAL_OUT;
   const keys = family === 'ip6' ? routeKeys6 : routeKeys;
+  // the hook state of the run being traced: each TRACE line's LOG body is the packet as its rule met it
+  let traced: NodeHookState | undefined;
+  const describe = (p: Packet): string => logBody(p, traced!.in, traced!.out);
   return (pkt, st) => {
     const ctx = st.ctx;
-    const body = ctx.quiet ? '' : logBody(pkt, st.in, st.out);
     const before = mangleOut && ctx.reroute ? keys(pkt) : undefined;
-    const v = engine.run(chain, pkt);
+    traced = st;
+    const v = engine.run(chain, pkt, ctx.quiet ? undefined : describe);
     if (afterRun !== undefined) afterRun(pkt);
     if (!ctx.quiet) {
       for (const e of engine.takeTrace()) {
         const type = e.kind === TraceKind.RULE ? 'rule' : e.kind === TraceKind.RETURN ? 'return' : 'policy';
         ctx.steps.push({
-          kind: 'trace', table, chain: e.chain, type, num: e.rule, line: `TRACE: ${table}:${e.chain}:${type}:${e.rule} ${body}`,
+          kind: 'trace', table, chain: e.chain, type, num: e.rule, line: `TRACE: ${table}:${e.chain}:${type}:${e.rule} ${e.packet ?? logBody(pkt, st.in, st.out)}`,
           rule: ruleText(family, ast, e.chain, e.rule),
         });
       }

@@ -23,8 +23,19 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
   regs.r32.fill(0);
   const ctx: EvalCtx = { prog, pkt, regs, env, code: NFT_CONTINUE, target: -1, chain: baseChain, rule: -1, skip: 0 };
   const tracing = env.trace !== null && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0;
+  // the packet in words, its number in env.traceNotes + 1 (0: no describer)
+  const describe = (): number => {
+    const d = env.traceDescribe;
+    if (d === null) return 0;
+    env.traceNotes.push(d(pkt));
+    return env.traceNotes.length;
+  };
+  // the current rule's words taken at its counter (env.traceAtCounter), 0 when not
+  let atCounter = 0;
   const trace = (type: number, rule: number, verdict: number): void => {
-    if (tracing && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0) traceRecord(env, type, ctx.chain, rule, verdict, 0);
+    if (tracing && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0) {
+      traceRecord(env, type, ctx.chain, rule, verdict, type === TRACE_RULE && atCounter !== 0 ? atCounter : describe());
+    }
   };
   let pc = prog.chains[baseChain * CHAIN_WORDS + CH_FIRST]!;
   let sp = 0;
@@ -36,9 +47,14 @@ export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, re
       ctx.rule = code[pc + Rec.RULE_INDEX]!;
       ctx.code = NFT_CONTINUE;
       let counted = false;
+      atCounter = 0;
       for (let e = pc + Rec.RULE_WORDS; e < next; e += OP_INFO[code[e]! & Rec.OP_MASK]!.size + ctx.skip) {
         ctx.skip = 0;
-        if ((code[e]! & Rec.OP_MASK) === Op.COUNTER) counted = true;
+        if ((code[e]! & Rec.OP_MASK) === Op.COUNTER) {
+          counted = true;
+          // x_tables logs the rule here, its matches passed, before its target changes the packet
+          if (tracing && env.traceAtCounter) atCounter = describe();
+        }
         EXPR_KINDS[code[e]! & Rec.OP_MASK]!.eval(ctx, e);
         if (ctx.code !== NFT_CONTINUE) break;
       }

@@ -20,6 +20,7 @@ import type { NfCtEnv } from './ct-env.js';
 import { IpSetOpt, type IpSetStore } from './ipset.js';
 import { xorshiftState } from './random.js';
 import { Op, Rec } from './opcodes.js';
+import type { Packet } from './packet.js';
 
 export interface Program {
   /** NFPROTO_* of the table (printed as the rule header's family). */
@@ -112,6 +113,22 @@ export class VmEnv {
   traceCap = 0;
   /** Events written so far (the ring index is traceHead & (traceCap - 1)). */
   traceHead = 0;
+  /**
+   * A traced run's describer of the packet (engine/vm-table.ts sets it for the
+   * run, null otherwise): the slow interpreter words the packet of each
+   * rule, return and policy event with it, keeps the words in `traceNotes`
+   * and records their number + 1 as the event's EV_ARG (0: not described).
+   */
+  traceDescribe: ((pkt: Packet) => string) | null = null;
+  /**
+   * Whether a rule's event is described at its counter, after its matches and
+   * before its target, as ipt_do_table()'s trace_packet() logs it (the
+   * legacy backend), rather than after the rule, as nft_do_chain()'s
+   * nft_trace_packet() reports it.
+   */
+  traceAtCounter = false;
+  /** The descriptions of the current traced run. */
+  readonly traceNotes: string[] = [];
   /** Program rule index of the reject that ended the last run, -1 when none (engine/vm-table.ts clears it per run). */
   rejectRule = -1;
   /**

@@ -88,7 +88,7 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
   const xt = env.xt;
   // what the extensions' checkentry reaches: the options, with the node's clock and named tables
   const eng = { ...opts, xt };
-  const st: TraverseState = { env, stackSize: 1, trace: false, events: [], nftPktinfo: backend === 'nft' };
+  const st: TraverseState = { env, stackSize: 1, trace: false, events: [], nftPktinfo: backend === 'nft', describe: null };
 
   const chains = new Map<string, RefChain>();
   const policies = new Map<string, Count>();
@@ -169,13 +169,18 @@ export function referenceTable(rs: Ruleset, table: TableName, opts: ReferenceOpt
 
   return {
     table,
-    run(chainName: string, pkt: Packet): number {
+    run(chainName: string, pkt: Packet, describe?: (pkt: Packet) => string): number {
       const chain = chains.get(chainName);
       const hook = BUILTIN_HOOK[chainName];
       if (!chain || !chain.builtin || hook === undefined) throw new RangeError(`table ${table} has no builtin chain ${chainName}`);
       env.reject = undefined;
       if (!validL3(pkt, family)) return NF_DROP;
-      return doTable(st, chain, hook, pkt, family);
+      st.describe = st.trace ? (describe ?? null) : null;
+      try {
+        return doTable(st, chain, hook, pkt, family);
+      } finally {
+        st.describe = null;
+      }
     },
     counters() {
       const out = new Map<string, { rules: Count[]; policy: Count | undefined }>();

@@ -130,11 +130,22 @@ export interface TraverseState {
   nftPktinfo?: boolean;
   trace: boolean;
   events: TraceEvent[];
+  /** The describer of the packet of each trace event (TableEngine.run), null when none. */
+  describe: ((pkt: Packet) => string) | null;
 }
 
-function traceEntry(st: TraverseState, e: RefEntry): void {
+/**
+ * The entry's trace event; with a describer, the packet as ipt_do_table()'s
+ * trace_packet() logs it (its matches passed, its target not run yet), or
+ * for iptables-nft (nftPktinfo) as nft_trace_packet() reports it, after the
+ * rule: the caller describes it again once the target has run.
+ */
+function traceEntry(st: TraverseState, e: RefEntry, pkt: Packet): TraceEvent {
   const kind = e.tailLike ? (e.chain.builtin ? TraceKind.POLICY : TraceKind.RETURN) : TraceKind.RULE;
-  st.events.push({ kind, chain: e.chain.name, rule: e.num });
+  const ev: TraceEvent = { kind, chain: e.chain.name, rule: e.num };
+  if (st.describe !== null) ev.packet = st.describe(pkt);
+  st.events.push(ev);
+  return ev;
 }
 
 /**
@@ -178,7 +189,7 @@ export function doTable(st: TraverseState, start: RefChain, hook: number, pkt: P
     }
     e.counter.packets += 1;
     e.counter.bytes += meta[M_LEN]!; // skb->len now: a target (TCPMSS) may have grown the packet
-    if (st.trace) traceEntry(st, e);
+    const ev = st.trace ? traceEntry(st, e, pkt) : undefined;
     const t = e.target;
     if (t.kind === 'verdict') {
       verdict = t.verdict;
@@ -212,6 +223,7 @@ export function doTable(st: TraverseState, start: RefChain, hook: number, pkt: P
       continue;
     }
     const v = t.fn(par);
+    if (ev !== undefined && st.describe !== null && st.nftPktinfo === true) ev.packet = st.describe(pkt);
     if (v !== XT_CONTINUE) {
       verdict = v;
       break;

@@ -1,0 +1,292 @@
+/**
+ * TRACE lines against the kernel (Linux 6.18, iptables legacy: x_tables'
+ * trace_packet() logs through the namespace's nf_log backend, here
+ * nfnetlink_log, which `tcpdump -i nflog:0` captures with each line's
+ * prefix, the packet's mark and the packet itself). Frames from a sender
+ * to the node and through it meet mangle targets that change the mark,
+ * TOS, DSCP and TTL, a DNAT and a kube-proxy-style `--set-xmark
+ * 0x4000/0x0`: the kernel logs each rule after its matches and before its
+ * target, so a rule's line shows the packet as the rules before it left
+ * it. Each TRACE line of `nfvm trace` (both engines) is compared with the
+ * kernel's: table, chain, type and number, MARK, TOS, TTL, SRC, DST and
+ * the ports.
+ *
+ * Root with iproute2, the legacy iptables tools, tcpreplay and tcpdump
+ * (libpcap's nflog); skips with a message otherwise (fails under CI).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import fc from 'fast-check';
+import { kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology } from '../helpers/kernel.js';
+import { captureSnapshot } from '../../hooks/snapshot/capture.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { buildNodeModel } from '../../hooks/node.js';
+import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks/input/capture.js';
+import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { Packet, resetMeta } from '../../vm/packet.js';
+import { runs } from '../helpers/runs.js';
+
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'tcpreplay', 'tcpdump'];
+const SKIP = kernelSkip('TRACE lines against the kernel', TOOLS);
+const tmp = mkdtempSync(join(tmpdir(), 'nfvm-trace-'));
+const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
+
+/** Frames from the sender: to the node (delivered, then dropped in INPUT: the node stays silent) and through it (10.9.0.0/16 goes back out eth0). */
+const SPECS = [
+  'udp 10.0.0.2:40000 > 10.0.0.1:9999 len 3 ipid 11',
+  'udp 10.0.0.2:40001 > 10.0.0.1:9999 len 3 ipid 12 tos 0x04 ttl 30',
+  'udp 10.0.0.2:40002 > 10.9.0.5:7777 len 3 ipid 13',
+  'tcp 10.0.0.2:40003 > 10.9.0.6:8080 syn ipid 14 dscp 8',
+].map((s) => `${s} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
+
+const RULES = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -s 10.0.0.2/32 -j TRACE
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:MARKS - [0:0]
+-A PREROUTING -p udp -j MARK --set-mark 0x5
+-A PREROUTING -p udp -m udp --dport 9999 -j TOS --set-tos 0x10
+-A PREROUTING -p udp -m udp --dport 9999 -j TTL --ttl-set 9
+-A PREROUTING -j MARKS
+-A PREROUTING -m mark --mark 0x15 -j MARK --set-xmark 0x4000/0x0
+-A MARKS -p udp -j MARK --or-mark 0x10
+-A MARKS -p tcp -j DSCP --set-dscp 0x0a
+-A MARKS -j TTL --ttl-dec 2
+-A INPUT -j DSCP --set-dscp 0x01
+-A INPUT -j MARK --set-xmark 0x4000/0x0
+-A FORWARD -p udp -j TTL --ttl-inc 3
+-A POSTROUTING -j TOS --and-tos 0x0f
+-A POSTROUTING -j MARK --set-mark 0x7
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.9.0.7:80
+-A PREROUTING -p udp -m udp --dport 9999 -j MARK --set-mark 0x21
+-A POSTROUTING -p tcp -j MARK --or-mark 0x100
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p udp -j MARK --or-mark 0x2
+-A INPUT -p udp -j DROP
+-A FORWARD -m mark --mark 0x4015 -j MARK --set-xmark 0x1/0xffff0000
+-A FORWARD -j ACCEPT
+COMMIT
+`;
+
+/** One TRACE line in the fields both sides show. */
+interface Line {
+  prefix: string;
+  fields: string;
+}
+
+function fieldsOf(mark: number, tos: number, ttl: number, src: string, dst: string, sport: number, dport: number): string {
+  return `MARK=0x${mark.toString(16)} TOS=0x${tos.toString(16).padStart(2, '0')} TTL=${ttl} SRC=${src} DST=${dst} SPT=${sport} DPT=${dport}`;
+}
+
+/**
+ * The TRACE lines of a pcap of LINKTYPE_NFLOG records (tcpdump -i nflog:0):
+ * per record its nflog TLVs (host byte order lengths and types), the prefix
+ * (NFULA_PREFIX 10), the mark (NFULA_MARK 2, big endian, absent when 0) and
+ * the IPv4 packet (NFULA_PAYLOAD 9), by the packet's IP ID.
+ */
+function nflogLines(file: string): Map<number, Line[]> {
+  const b = readFileSync(file);
+  const out = new Map<number, Line[]>();
+  if (b.readUInt32LE(0) !== 0xa1b2c3d4 || b.readUInt32LE(20) !== 239) throw new Error(`${file}: not a little-endian LINKTYPE_NFLOG pcap`);
+  for (let at = 24; at + 16 <= b.length; ) {
+    const caplen = b.readUInt32LE(at + 8);
+    const rec = b.subarray(at + 16, at + 16 + caplen);
+    at += 16 + caplen;
+    let prefix = '';
+    let mark = 0;
+    let ip: Buffer | undefined;
+    for (let t = 4; t + 4 <= rec.length; ) {
+      const len = rec.readUInt16LE(t);
+      const type = rec.readUInt16LE(t + 2) & 0x7fff;
+      if (len < 4) break;
+      const v = rec.subarray(t + 4, t + len);
+      if (type === 10) prefix = v.toString('latin1').replace(/\0.*$/s, '').trim();
+      else if (type === 2) mark = v.readUInt32BE(0);
+      else if (type === 9) ip = v;
+      t += (len + 3) & ~3;
+    }
+    if (!prefix.startsWith('TRACE: ') || !ip) continue;
+    const hl = (ip[0]! & 15) * 4;
+    const addr = (o: number) => `${ip![o]}.${ip![o + 1]}.${ip![o + 2]}.${ip![o + 3]}`;
+    const id = ip.readUInt16BE(4);
+    // the LOG body prints the TOS byte as TOS (IPTOS_TOS_MASK) and PREC (IPTOS_PREC_MASK), not the low bit
+    const line = { prefix, fields: fieldsOf(mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
+    out.set(id, [...(out.get(id) ?? []), line]);
+  }
+  return out;
+}
+
+/** The same fields of an `nfvm trace` TRACE line (its LOG body; the TOS byte is TOS | PREC). */
+function nfvmLine(line: string): Line {
+  const m = /^(TRACE: \S+) (.*)$/.exec(line);
+  if (!m) throw new Error(`not a TRACE line: ${line}`);
+  const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S+)`).exec(m[2]!)?.[1];
+  return { prefix: m[1]!, fields: fieldsOf(Number(f('MARK') ?? 0), Number(f('TOS')) | Number(f('PREC')), Number(f('TTL')), f('SRC')!, f('DST')!, Number(f('SPT')), Number(f('DPT'))) };
+}
+
+/** The frames of `specs`, sent from the sender into a fresh node namespace with `rules` loaded: the kernel's TRACE lines by IP ID, and the node's snapshot. */
+async function kernelTrace(tag: string, rules: string, specs: readonly string[]): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
+  const frames = specs.map((s) => encodeSpec(parseSpec(s)).data);
+  const pcap = join(tmp, `${tag}.pcap`);
+  writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
+  const suffix = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+  const ns = { s: `nfvm-trs-${suffix}`, n: `nfvm-trn-${suffix}` };
+  const log = join(tmp, `${tag}-nflog.pcap`);
+  const snap = join(tmp, `${tag}-snap`);
+  try {
+    senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+    // x_tables' TRACE logs through the namespace's nf_log backend: nfnetlink_log, group 0
+    nsSh(ns.n, 'sysctl -qw net.netfilter.nf_log.2=nfnetlink_log');
+    const load = await run('ip', ['netns', 'exec', ns.n, 'iptables-legacy-restore'], rules);
+    if (load.code !== 0 || load.stderr !== '') throw new Error(`iptables-legacy-restore: ${load.stderr}\n${rules}`);
+    captureSnapshot(snap, nsSnapshotRunner(ns.n));
+    writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader('legacy')}${rules}`);
+    const dump = spawn('ip', ['netns', 'exec', ns.n, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise((r) => dump.on('exit', r));
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      dump.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('listening on')) resolve();
+      });
+      dump.on('exit', () => reject(new Error(`tcpdump -i nflog:0: ${err}`)));
+    });
+    const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
+    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+    await new Promise((r) => setTimeout(r, 500));
+    dump.kill('SIGINT');
+    await exited;
+    return { frames, kernel: nflogLines(log), snap };
+  } finally {
+    netnsDel(ns.s);
+    netnsDel(ns.n);
+  }
+}
+
+/** The TRACE lines `nfvm trace` gives each frame on the snapshot's node, but those of the TRACE rule itself. */
+function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference'): Line[][] {
+  const model = buildNodeModel(readSnapshot(snap), { engine });
+  model.setTrace(true);
+  const pkt = new Packet();
+  return frames.map((data, i) => {
+    resetMeta(pkt);
+    loadFrame(pkt, { data, origLen: data.length, tsSec: 1000, tsNsec: i * 1000, linktype: LINKTYPE_ETHERNET, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame);
+    model.captureCt(pkt);
+    const r = model.receive(pkt, 'eth0', { now: 1000e9 + i * 1000 });
+    // the kernel logs from the rule after the one whose TRACE target set nf_trace; nfvm traces every rule
+    return r.steps.flatMap((s) => (s.kind === 'trace' && !s.rule.includes('-j TRACE') ? [nfvmLine(s.line)] : []));
+  });
+}
+
+/**
+ * A generated ruleset: mangle, nat and filter chains of rules with address,
+ * port, mark, TOS, DSCP, TTL and length matches and targets that change the
+ * mark, TOS, DSCP and TTL, save and restore the connection mark, jump, go
+ * to and return; delivered packets are dropped in INPUT (the node stays
+ * silent), TTLs stay above 1 (no time exceeded).
+ */
+const genRules = fc.gen().map((g) => {
+  const pick = <T>(xs: readonly T[]): T => xs[g(fc.nat, { max: xs.length - 1 })]!;
+  const hex = (max: number) => `0x${g(fc.nat, { max }).toString(16)}`;
+  // at most one address or protocol part (iptables takes each once) and an extension match
+  const ipPart = (): string => pick([
+    '-p udp', '-p tcp', `-p udp -m udp --dport ${pick(['9999', '7000:8000', '1:7776'])}`, `-p tcp -m tcp --dport ${pick(['8080', '22:9000'])}`,
+    '-s 10.0.0.2/32', '! -s 10.0.0.0/24', '-d 10.9.0.0/24', '-d 10.0.0.1/32', '',
+  ]);
+  const extMatch = (): string => pick([
+    `-m mark --mark ${hex(255)}/${hex(255)}`, `-m mark ! --mark ${hex(15)}`, `-m tos --tos ${pick(['0x10', '0x08', '0x00'])}/0x1e`,
+    `-m ttl --ttl-lt ${g(fc.integer, { min: 5, max: 70 })}`, `-m ttl --ttl-gt ${g(fc.integer, { min: 5, max: 70 })}`, `-m dscp --dscp ${hex(63)}`,
+    `-m length --length ${g(fc.integer, { min: 20, max: 40 })}:${g(fc.integer, { min: 40, max: 100 })}`, '',
+  ]);
+  const target = (table: string, user: boolean, chain: string): string => {
+    const mangle = table === 'mangle';
+    const t = [
+      `-j MARK --set-xmark ${hex(0xffff)}/${hex(0xffff)}`, `-j MARK --set-mark ${hex(255)}`, `-j MARK --or-mark ${hex(255)}`, `-j MARK --and-mark ${hex(255)}`, '',
+      ...(mangle ? [`-j TOS --set-tos ${hex(255)}/${hex(255)}`, `-j DSCP --set-dscp ${hex(63)}`, `-j TTL --ttl-set ${g(fc.integer, { min: 8, max: 90 })}`,
+        `-j TTL --ttl-inc ${g(fc.integer, { min: 1, max: 3 })}`, `-j TTL --ttl-dec ${g(fc.integer, { min: 1, max: 2 })}`, '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark'] : []),
+      ...(chain === 'U1' ? ['-j U2', '-g U2', '-j RETURN'] : chain === 'U2' ? ['-j RETURN'] : ['-j U1', '-g U1', '-j U2']),
+      ...(user ? [] : ['-j ACCEPT']),
+    ];
+    return pick(t);
+  };
+  const chains: Record<string, string[]> = {
+    mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'], nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+  };
+  const text = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -s 10.0.0.2/32 -j TRACE', 'COMMIT'];
+  for (const [table, builtins] of Object.entries(chains)) {
+    text.push(`*${table}`, ...builtins.map((c) => `:${c} ${table === 'filter' && c === 'INPUT' ? 'DROP' : 'ACCEPT'} [0:0]`), ':U1 - [0:0]', ':U2 - [0:0]');
+    for (const c of [...builtins.filter((b) => b !== 'OUTPUT'), 'U1', 'U2']) {
+      const n = g(fc.nat, { max: c.startsWith('U') ? 4 : 6 });
+      for (let i = 0; i < n; i++) {
+        const words = [ipPart(), extMatch(), target(table, c.startsWith('U'), c)].filter((x) => x !== '');
+        text.push(`-A ${c} ${words.join(' ')}`.trimEnd());
+      }
+    }
+    text.push('COMMIT');
+  }
+  return `${text.join('\n')}\n`;
+});
+
+/** Generated frames: UDP and TCP to the node and through it, with assorted TOS, TTL and ports; IP IDs from `id`. */
+function genSpecs(id: number): string[] {
+  const dsts = ['10.0.0.1:9999', '10.0.0.1:7777', '10.9.0.5:8080', '10.9.0.6:7500', '10.9.0.7:53'];
+  return dsts.flatMap((d, i) => ['udp', 'tcp'].map((p, j) => {
+    const k = 2 * i + j;
+    return `${p} 10.0.0.2:${41000 + k} > ${d}${p === 'udp' ? ' len 3' : ' syn'} ipid ${id + k} tos ${[0, 0x10, 0x08, 0x28, 0x04][i]} ttl ${[64, 30, 9, 64, 12][(i + j) % 5]} src-mac ${MAC.sender} dst-mac ${MAC.node}`;
+  }));
+}
+
+describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('each rule is logged with the packet as the rules before it left it (mark, TOS, DSCP, TTL, DNAT), both engines', async () => {
+    const { frames, kernel, snap } = await kernelTrace('fixed', RULES, SPECS);
+    expect(kernel.size).toBe(SPECS.length);
+    let lines = 0;
+    for (const engine of ['vm', 'reference'] as const) {
+      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+        expect(mine, `${engine}: ${SPECS[i]}`).toEqual(kernel.get(11 + i));
+        lines += mine.length;
+      });
+    }
+    console.log(`TRACE lines against the kernel: ${lines} lines of ${SPECS.length} frames agree (both engines)`);
+  }, 60_000);
+
+  const N = runs(6);
+  it(`${N} generated rulesets: every TRACE line of every frame, both engines`, async () => {
+    const rulesets = fc.sample(genRules, { numRuns: N, seed: 20261206 });
+    let lines = 0;
+    for (const [r, rules] of rulesets.entries()) {
+      const specs = genSpecs(100);
+      const { frames, kernel, snap } = await kernelTrace(`gen${r}`, rules, specs);
+      for (const engine of ['vm', 'reference'] as const) {
+        nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+          expect(mine, `${engine}: ${specs[i]}\n${rules}`).toEqual(kernel.get(100 + i) ?? []);
+          lines += mine.length;
+        });
+      }
+    }
+    console.log(`TRACE lines against the kernel: ${N} generated rulesets, ${lines} lines agree (both engines)`);
+  }, 300_000);
+});
