@@ -9,7 +9,11 @@
  * target, so a rule's line shows the packet as the rules before it left
  * it. Each TRACE line of `nfvm trace` (both engines) is compared with the
  * kernel's: table, chain, type and number, MARK, TOS, TTL, SRC, DST and
- * the ports.
+ * the ports. Then generated rulesets (seeded; NFVM_PROPERTY_SCALE scales
+ * their number): stateless ones on one-way frames, and stateful ones
+ * (conntrack state, direction, status and original destination,
+ * connection marks, DNAT, SNAT and MASQUERADE) on two-sided TCP and UDP
+ * flows, where every line of every frame must agree.
  *
  * Root with iproute2, the legacy iptables tools, tcpreplay and tcpdump
  * (libpcap's nflog); skips with a message otherwise (fails under CI).
@@ -206,7 +210,7 @@ function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | '
  * to and return; delivered packets are dropped in INPUT (the node stays
  * silent), TTLs stay above 1 (no time exceeded).
  */
-const genRules = fc.gen().map((g) => {
+const genRules = (stateful: boolean) => fc.gen().map((g) => {
   const pick = <T>(xs: readonly T[]): T => xs[g(fc.nat, { max: xs.length - 1 })]!;
   const hex = (max: number) => `0x${g(fc.nat, { max }).toString(16)}`;
   // at most one address or protocol part (iptables takes each once) and an extension match
@@ -218,6 +222,11 @@ const genRules = fc.gen().map((g) => {
     `-m mark --mark ${hex(255)}/${hex(255)}`, `-m mark ! --mark ${hex(15)}`, `-m tos --tos ${pick(['0x10', '0x08', '0x00'])}/0x1e`,
     `-m ttl --ttl-lt ${g(fc.integer, { min: 5, max: 70 })}`, `-m ttl --ttl-gt ${g(fc.integer, { min: 5, max: 70 })}`, `-m dscp --dscp ${hex(63)}`,
     `-m length --length ${g(fc.integer, { min: 20, max: 40 })}:${g(fc.integer, { min: 40, max: 100 })}`, '',
+    ...(stateful ? [
+      `-m conntrack --ctstate ${pick(['NEW', 'ESTABLISHED', 'RELATED,ESTABLISHED', 'INVALID', 'NEW,ESTABLISHED'])}`, `-m state ! --state ${pick(['NEW', 'ESTABLISHED'])}`,
+      `-m conntrack --ctdir ${pick(['ORIGINAL', 'REPLY'])}`, `-m connmark --mark ${hex(255)}/${hex(255)}`, `-m conntrack --ctstatus ${pick(['SEEN_REPLY', 'ASSURED', 'CONFIRMED', 'NONE'])}`,
+      `-m conntrack --ctorigdst ${pick(['10.9.0.5', '10.9.0.7', '10.0.0.1'])}`,
+    ] : []),
   ]);
   const target = (table: string, user: boolean, chain: string): string => {
     const mangle = table === 'mangle';
@@ -227,19 +236,27 @@ const genRules = fc.gen().map((g) => {
         `-j TTL --ttl-inc ${g(fc.integer, { min: 1, max: 3 })}`, `-j TTL --ttl-dec ${g(fc.integer, { min: 1, max: 2 })}`, '-j CONNMARK --save-mark', '-j CONNMARK --restore-mark'] : []),
       ...(chain === 'U1' ? ['-j U2', '-g U2', '-j RETURN'] : chain === 'U2' ? ['-j RETURN'] : ['-j U1', '-g U1', '-j U2']),
       ...(user ? [] : ['-j ACCEPT']),
+      ...(stateful ? [`-j CONNMARK --set-xmark ${hex(255)}/${hex(255)}`, ...(table === 'nat' ? natTarget(chain) : [])] : []),
     ];
     return pick(t);
   };
+  // NAT in the chains that take it: DNAT to the servers the frames also come back from, SNAT and MASQUERADE out eth0
+  const natTarget = (chain: string): string[] =>
+    chain === 'PREROUTING' ? ['-p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.9.0.9:80', '-p udp -m udp --dport 7500 -j DNAT --to-destination 10.9.0.8']
+      : chain === 'POSTROUTING' ? ['-o eth0 -j MASQUERADE', '-p udp -j SNAT --to-source 10.0.0.1', '-s 10.9.0.0/24 -p udp -j SNAT --to-source 10.0.0.1:2000-2010']
+        : [];
   const chains: Record<string, string[]> = {
     mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'], nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'],
   };
-  const text = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -s 10.0.0.2/32 -j TRACE', 'COMMIT'];
+  const text = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -i eth0 -j TRACE', 'COMMIT'];
   for (const [table, builtins] of Object.entries(chains)) {
     text.push(`*${table}`, ...builtins.map((c) => `:${c} ${table === 'filter' && c === 'INPUT' ? 'DROP' : 'ACCEPT'} [0:0]`), ':U1 - [0:0]', ':U2 - [0:0]');
     for (const c of [...builtins.filter((b) => b !== 'OUTPUT'), 'U1', 'U2']) {
       const n = g(fc.nat, { max: c.startsWith('U') ? 4 : 6 });
       for (let i = 0; i < n; i++) {
-        const words = [ipPart(), extMatch(), target(table, c.startsWith('U'), c)].filter((x) => x !== '');
+        // a NAT target comes with its own protocol or address part
+        const t = target(table, c.startsWith('U'), c);
+        const words = [/^-[pso] /.test(t) ? '' : ipPart(), extMatch(), t].filter((x) => x !== '');
         text.push(`-A ${c} ${words.join(' ')}`.trimEnd());
       }
     }
@@ -255,6 +272,36 @@ function genSpecs(id: number): string[] {
     const k = 2 * i + j;
     return `${p} 10.0.0.2:${41000 + k} > ${d}${p === 'udp' ? ' len 3' : ' syn'} ipid ${id + k} tos ${[0, 0x10, 0x08, 0x28, 0x04][i]} ttl ${[64, 30, 9, 64, 12][(i + j) % 5]} src-mac ${MAC.sender} dst-mac ${MAC.node}`;
   }));
+}
+
+/**
+ * Generated two-sided flows through the node (the sender plays both ends:
+ * 10.9.0.0/16 is routed back out eth0): TCP handshakes with consistent
+ * sequence numbers and data, UDP requests and answers, each answered from
+ * the original server and from the DNAT targets of the generated rules
+ * (a reply when the rule applied, a new flow when not); IP IDs from `id`.
+ */
+function flowSpecs(id: number): string[] {
+  const out: string[] = [];
+  const add = (s: string) => out.push(`${s} ipid ${id + out.length} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
+  const tcp = (c: number, server: string, port: number, answerFrom: readonly string[]) => {
+    add(`tcp 10.0.0.2:${c} > ${server}:${port} syn seq 1000`);
+    for (const a of answerFrom) add(`tcp ${a} > 10.0.0.2:${c} syn,ack seq 5000 ackseq 1001`);
+    add(`tcp 10.0.0.2:${c} > ${server}:${port} ack seq 1001 ackseq 5001`);
+    add(`tcp 10.0.0.2:${c} > ${server}:${port} ack,psh seq 1001 ackseq 5001 len 10`);
+    for (const a of answerFrom) add(`tcp ${a} > 10.0.0.2:${c} ack seq 5001 ackseq 1011`);
+  };
+  const udp = (c: number, server: string, port: number, answerFrom: readonly string[]) => {
+    add(`udp 10.0.0.2:${c} > ${server}:${port} len 5`);
+    for (const a of answerFrom) add(`udp ${a} > 10.0.0.2:${c} len 7`);
+    add(`udp 10.0.0.2:${c} > ${server}:${port} len 9`);
+  };
+  tcp(42000, '10.9.0.5', 8080, ['10.9.0.5:8080', '10.9.0.9:80']);
+  tcp(42001, '10.9.0.6', 443, ['10.9.0.6:443']);
+  udp(42002, '10.9.0.7', 7500, ['10.9.0.7:7500', '10.9.0.8:7500']);
+  udp(42003, '10.9.0.6', 53, ['10.9.0.6:53']);
+  tcp(42004, '10.0.0.1', 22, []);
+  return out;
 }
 
 describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
@@ -275,7 +322,7 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
 
   const N = runs(6);
   it(`${N} generated rulesets: every TRACE line of every frame, both engines`, async () => {
-    const rulesets = fc.sample(genRules, { numRuns: N, seed: 20261206 });
+    const rulesets = fc.sample(genRules(false), { numRuns: N, seed: 20261206 });
     let lines = 0;
     for (const [r, rules] of rulesets.entries()) {
       const specs = genSpecs(100);
@@ -288,5 +335,22 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
       }
     }
     console.log(`TRACE lines against the kernel: ${N} generated rulesets, ${lines} lines agree (both engines)`);
+  }, 300_000);
+
+  const M = runs(6);
+  it(`${M} generated stateful rulesets: two-sided flows with conntrack states, connection marks and NAT, every TRACE line, both engines`, async () => {
+    const rulesets = fc.sample(genRules(true), { numRuns: M, seed: 20261207 });
+    let lines = 0;
+    for (const [r, rules] of rulesets.entries()) {
+      const specs = flowSpecs(200);
+      const { frames, kernel, snap } = await kernelTrace(`ct${r}`, rules, specs);
+      for (const engine of ['vm', 'reference'] as const) {
+        nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+          expect(mine, `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(200 + i) ?? []);
+          lines += mine.length;
+        });
+      }
+    }
+    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines)`);
   }, 300_000);
 });
