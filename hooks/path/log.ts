@@ -13,12 +13,16 @@
  *                                             headers as OPT ( .. ), TCP/UDP/ICMPv6 (errors quote the packet in [..])
  * Every field is followed by one space, the line too (as the kernel prints it).
  *   nf_log_dump_sk_uid_gid()                  UID= GID= of a packet whose socket has a file (NF_LOG_UID)
- * Bridge fields (PHYSIN/PHYSOUT) are not printed.
+ *   nf_log_dump_packet_common()               `PHYSIN=.. PHYSOUT=.. ` after OUT= for a packet with nf_bridge_info
+ *                                             (br_netfilter): the bridge port it came in on and the one it leaves
+ *                                             by, each unless it is the hook's own device
  */
-import { F_MAC_HEADER, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_SK, M_SKGID, M_SKUID, SK_FILE } from '../../vm/layout.js';
+import {
+  BRNF_PHYSOUT, BRNF_PRESENT, F_MAC_HEADER, M_BRNF, M_FLAGS, M_LEN, M_MACOFF, M_MARK, M_NFPROTO, M_NHOFF, M_PHYSINNAME, M_PHYSOUTNAME, M_SK, M_SKGID, M_SKUID, SK_FILE,
+} from '../../vm/layout.js';
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { formatIPv6Full } from '../../core/addr.js';
-import type { Packet } from '../../vm/packet.js';
+import { nameAt, type Packet } from '../../vm/packet.js';
 
 /** NF_LOG_* flags (include/uapi/linux/netfilter/nf_log.h). */
 export const NF_LOG_TCPSEQ = 0x01;
@@ -39,6 +43,14 @@ const HEX2 = (b: number) => b.toString(16).toUpperCase().padStart(2, '0');
 export function logBody(pkt: Packet, inDev: string, outDev: string, logflags = NF_LOG_DEFAULT_MASK): string {
   const m = pkt.meta;
   let s = `IN=${inDev} OUT=${outDev} `;
+  const brnf = m[M_BRNF]!;
+  if ((brnf & BRNF_PRESENT) !== 0) {
+    // nf_bridge_get_physindev() / nf_bridge_get_physoutdev(), printed when they differ from in / out
+    const physin = nameAt(pkt, M_PHYSINNAME);
+    if (physin !== '' && physin !== inDev) s += `PHYSIN=${physin} `;
+    const physout = (brnf & BRNF_PHYSOUT) !== 0 ? nameAt(pkt, M_PHYSOUTNAME) : '';
+    if (physout !== '' && physout !== outDev) s += `PHYSOUT=${physout} `;
+  }
   if (inDev !== '') {
     s += 'MAC=';
     const nh = m[M_NHOFF]!;

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fc from 'fast-check';
-import { kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology } from '../helpers/kernel.js';
+import { bridgeTopology, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -37,7 +37,7 @@ import { runs } from '../helpers/runs.js';
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'tcpreplay', 'tcpdump'];
 const SKIP = kernelSkip('TRACE lines against the kernel', TOOLS);
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-trace-'));
-const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
+const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02', b: '02:00:00:00:00:03', eth0: '02:00:00:00:00:10', eth1: '02:00:00:00:00:11' };
 
 /** Frames from the sender: to the node (delivered, then dropped in INPUT: the node stays silent) and through it (10.9.0.0/16 goes back out eth0). */
 const SPECS = [
@@ -99,17 +99,29 @@ interface Line {
   fields: string;
 }
 
-function fieldsOf(mark: number, tos: number, ttl: number, src: string, dst: string, sport: number, dport: number): string {
-  return `MARK=0x${mark.toString(16)} TOS=0x${tos.toString(16).padStart(2, '0')} TTL=${ttl} SRC=${src} DST=${dst} SPT=${sport} DPT=${dport}`;
+/** The devices of a line: IN, OUT, and PHYSIN, PHYSOUT as nf_log prints them (the bridge ports, unless the hook's own devices); '?' where the kernel's record cannot tell. */
+interface Devs {
+  in: string;
+  out: string;
+  physin: string;
+  physout: string;
+}
+
+function fieldsOf(d: Devs, mark: number, tos: number, ttl: number, src: string, dst: string, sport: number, dport: number): string {
+  return `IN=${d.in} OUT=${d.out} PHYSIN=${d.physin} PHYSOUT=${d.physout} MARK=0x${mark.toString(16)} TOS=0x${tos.toString(16).padStart(2, '0')} TTL=${ttl} SRC=${src} DST=${dst} SPT=${sport} DPT=${dport}`;
 }
 
 /**
  * The TRACE lines of a pcap of LINKTYPE_NFLOG records (tcpdump -i nflog:0):
  * per record its nflog TLVs (host byte order lengths and types), the prefix
- * (NFULA_PREFIX 10), the mark (NFULA_MARK 2, big endian, absent when 0) and
- * the IPv4 packet (NFULA_PAYLOAD 9), by the packet's IP ID.
+ * (NFULA_PREFIX 10), the mark (NFULA_MARK 2, big endian, absent when 0),
+ * the devices (NFULA_IFINDEX_INDEV 4, _OUTDEV 5, _PHYSINDEV 6, _PHYSOUTDEV
+ * 7: ifindexes, named by `names`) and the IPv4 packet (NFULA_PAYLOAD 9), by
+ * the packet's IP ID. nfnetlink_log gives a physical device only with its
+ * hook device (__build_packet_message()), where nf_log_syslog prints it
+ * whenever it differs from that device: without one it is '?'.
  */
-function nflogLines(file: string): Map<number, Line[]> {
+function nflogLines(file: string, names: ReadonlyMap<number, string>): Map<number, Line[]> {
   const b = readFileSync(file);
   const out = new Map<number, Line[]>();
   if (b.readUInt32LE(0) !== 0xa1b2c3d4 || b.readUInt32LE(20) !== 239) throw new Error(`${file}: not a little-endian LINKTYPE_NFLOG pcap`);
@@ -120,6 +132,7 @@ function nflogLines(file: string): Map<number, Line[]> {
     let prefix = '';
     let mark = 0;
     let ip: Buffer | undefined;
+    const dev = [0, 0, 0, 0, 0, 0, 0, 0];
     for (let t = 4; t + 4 <= rec.length; ) {
       const len = rec.readUInt16LE(t);
       const type = rec.readUInt16LE(t + 2) & 0x7fff;
@@ -128,6 +141,7 @@ function nflogLines(file: string): Map<number, Line[]> {
       if (type === 10) prefix = v.toString('latin1').replace(/\0.*$/s, '').trim();
       else if (type === 2) mark = v.readUInt32BE(0);
       else if (type === 9) ip = v;
+      else if (type >= 4 && type <= 7) dev[type] = v.readUInt32BE(0);
       t += (len + 3) & ~3;
     }
     if (!prefix.startsWith('TRACE: ') || !ip) continue;
@@ -135,31 +149,42 @@ function nflogLines(file: string): Map<number, Line[]> {
     const addr = (o: number) => `${ip![o]}.${ip![o + 1]}.${ip![o + 2]}.${ip![o + 3]}`;
     const id = ip.readUInt16BE(4);
     // the LOG body prints the TOS byte as TOS (IPTOS_TOS_MASK) and PREC (IPTOS_PREC_MASK), not the low bit
-    const line = { prefix, fields: fieldsOf(mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
+    const name = (i: number) => (i === 0 ? '' : names.get(i) ?? `#${i}`);
+    const phys = (hookDev: number, physDev: number) => (hookDev === 0 ? '?' : physDev !== 0 && physDev !== hookDev ? name(physDev) : '');
+    const devs = { in: name(dev[4]!), out: name(dev[5]!), physin: phys(dev[4]!, dev[6]!), physout: phys(dev[5]!, dev[7]!) };
+    const line = { prefix, fields: fieldsOf(devs, mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
     out.set(id, [...(out.get(id) ?? []), line]);
   }
   return out;
 }
 
-/** The same fields of an `nfvm trace` TRACE line (its LOG body; the TOS byte is TOS | PREC). */
-function nfvmLine(line: string): Line {
+/** The same fields of an `nfvm trace` TRACE line (its LOG body; the TOS byte is TOS | PREC), a physical device '?' where the kernel's line (`kernel`) has it so. */
+function nfvmLine(line: string, kernel: Line | undefined): Line {
   const m = /^(TRACE: \S+) (.*)$/.exec(line);
   if (!m) throw new Error(`not a TRACE line: ${line}`);
-  const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S+)`).exec(m[2]!)?.[1];
-  return { prefix: m[1]!, fields: fieldsOf(Number(f('MARK') ?? 0), Number(f('TOS')) | Number(f('PREC')), Number(f('TTL')), f('SRC')!, f('DST')!, Number(f('SPT')), Number(f('DPT'))) };
+  const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(m[2]!)?.[1];
+  const unknown = (k: string) => kernel !== undefined && kernel.fields.includes(` ${k}=? `);
+  const devs = { in: f('IN') ?? '', out: f('OUT') ?? '', physin: unknown('PHYSIN') ? '?' : f('PHYSIN') ?? '', physout: unknown('PHYSOUT') ? '?' : f('PHYSOUT') ?? '' };
+  return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), Number(f('TOS')) | Number(f('PREC')), Number(f('TTL')), f('SRC')!, f('DST')!, Number(f('SPT')), Number(f('DPT'))) };
 }
 
-/** The frames of `specs`, sent from the sender into a fresh node namespace with `rules` loaded: the kernel's TRACE lines by IP ID, and the node's snapshot. */
-async function kernelTrace(tag: string, rules: string, specs: readonly string[]): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
+/**
+ * The frames of `specs`, sent from the sender into a fresh node namespace
+ * with `rules` loaded (routed: senderForwardingTopology; bridged:
+ * bridgeTopology with br_netfilter, the sender on port eth0): the kernel's
+ * TRACE lines by IP ID, and the node's snapshot.
+ */
+async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' = 'routed'): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
   const frames = specs.map((s) => encodeSpec(parseSpec(s)).data);
   const pcap = join(tmp, `${tag}.pcap`);
   writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
   const suffix = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
-  const ns = { s: `nfvm-trs-${suffix}`, n: `nfvm-trn-${suffix}` };
+  const ns = { s: `nfvm-trs-${suffix}`, n: `nfvm-trn-${suffix}`, b: `nfvm-trb-${suffix}` };
   const log = join(tmp, `${tag}-nflog.pcap`);
   const snap = join(tmp, `${tag}-snap`);
   try {
-    senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+    if (topo === 'routed') senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+    else bridgeTopology({ a: ns.s, n: ns.n, b: ns.b }, { a: MAC.sender, b: MAC.b, br0: MAC.node, eth0: MAC.eth0, eth1: MAC.eth1 });
     // x_tables' TRACE logs through the namespace's nf_log backend: nfnetlink_log, group 0
     nsSh(ns.n, 'sysctl -qw net.netfilter.nf_log.2=nfnetlink_log');
     const load = await run('ip', ['netns', 'exec', ns.n, 'iptables-legacy-restore'], rules);
@@ -181,15 +206,17 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[])
     await new Promise((r) => setTimeout(r, 500));
     dump.kill('SIGINT');
     await exited;
-    return { frames, kernel: nflogLines(log), snap };
+    const links = JSON.parse(readFileSync(join(snap, 'ip-link.json'), 'utf8')) as { ifindex: number; ifname: string }[];
+    return { frames, kernel: nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname]))), snap };
   } finally {
     netnsDel(ns.s);
     netnsDel(ns.n);
+    if (topo === 'bridged') netnsDel(ns.b);
   }
 }
 
 /** The TRACE lines `nfvm trace` gives each frame on the snapshot's node, but those of the TRACE rule itself. */
-function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference'): Line[][] {
+function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference'): string[][] {
   const model = buildNodeModel(readSnapshot(snap), { engine });
   model.setTrace(true);
   const pkt = new Packet();
@@ -199,8 +226,13 @@ function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | '
     model.captureCt(pkt);
     const r = model.receive(pkt, 'eth0', { now: 1000e9 + i * 1000 });
     // the kernel logs from the rule after the one whose TRACE target set nf_trace; nfvm traces every rule
-    return r.steps.flatMap((s) => (s.kind === 'trace' && !s.rule.includes('-j TRACE') ? [nfvmLine(s.line)] : []));
+    return r.steps.flatMap((s) => (s.kind === 'trace' && !s.rule.includes('-j TRACE') ? [s.line] : []));
   });
+}
+
+/** nfvm's lines of a frame in the kernel's fields, line by line against the kernel's (`kernel`). */
+function asKernel(mine: readonly string[], kernel: readonly Line[] | undefined): Line[] {
+  return mine.map((l, i) => nfvmLine(l, kernel?.[i]));
 }
 
 /**
@@ -313,7 +345,7 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
     let lines = 0;
     for (const engine of ['vm', 'reference'] as const) {
       nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-        expect(mine, `${engine}: ${SPECS[i]}`).toEqual(kernel.get(11 + i));
+        expect(asKernel(mine, kernel.get(11 + i)), `${engine}: ${SPECS[i]}`).toEqual(kernel.get(11 + i));
         lines += mine.length;
       });
     }
@@ -329,7 +361,7 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
       const { frames, kernel, snap } = await kernelTrace(`gen${r}`, rules, specs);
       for (const engine of ['vm', 'reference'] as const) {
         nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-          expect(mine, `${engine}: ${specs[i]}\n${rules}`).toEqual(kernel.get(100 + i) ?? []);
+          expect(asKernel(mine, kernel.get(100 + i)), `${engine}: ${specs[i]}\n${rules}`).toEqual(kernel.get(100 + i) ?? []);
           lines += mine.length;
         });
       }
@@ -346,11 +378,51 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
       const { frames, kernel, snap } = await kernelTrace(`ct${r}`, rules, specs);
       for (const engine of ['vm', 'reference'] as const) {
         nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-          expect(mine, `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(200 + i) ?? []);
+          expect(asKernel(mine, kernel.get(200 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(200 + i) ?? []);
           lines += mine.length;
         });
       }
     }
     console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines)`);
   }, 300_000);
+
+  it('bridged frames (br_netfilter): IN, OUT, PHYSIN and PHYSOUT of every line, both engines', async () => {
+    const rules = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -j TRACE
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -m physdev --physdev-in eth0 -j MARK --set-mark 0x1
+-A FORWARD -m physdev --physdev-out eth1 -j MARK --or-mark 0x2
+-A POSTROUTING -m physdev --physdev-is-bridged -j MARK --or-mark 0x4
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m physdev --physdev-in eth0 --physdev-out eth1 -j ACCEPT
+COMMIT
+`;
+    const specs = [
+      `udp 10.0.0.2:40000 > 10.0.0.3:7777 len 3 ipid 301 src-mac ${MAC.sender} dst-mac ${MAC.b}`,
+      `tcp 10.0.0.2:40001 > 10.0.0.3:80 syn ipid 302 src-mac ${MAC.sender} dst-mac ${MAC.b}`,
+      `udp 10.0.0.2:40002 > 10.0.0.1:9999 len 3 ipid 303 src-mac ${MAC.sender} dst-mac ${MAC.node}`,
+    ];
+    const { frames, kernel, snap } = await kernelTrace('bridged', rules, specs, 'bridged');
+    expect(kernel.size).toBe(specs.length);
+    let lines = 0;
+    for (const engine of ['vm', 'reference'] as const) {
+      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+        expect(asKernel(mine, kernel.get(301 + i)), `${engine}: ${specs[i]}`).toEqual(kernel.get(301 + i));
+        lines += mine.length;
+      });
+    }
+    console.log(`TRACE lines of bridged frames against the kernel: ${lines} lines agree (both engines)`);
+  }, 60_000);
 });
