@@ -39,7 +39,7 @@
  * distribution). nft-ruleset.txt is not read by nfvm.
  */
 import { constants } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { MAX_FILE_BYTES } from '../hooks/snapshot/read.js';
 import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
 
@@ -118,7 +118,7 @@ function ipv4(n: number): string {
 /** kube-proxy's portProtoHash / servicePortEndpointChainName: base32(sha256(s))[:16]. */
 export function kubeHash(s: string): string {
   const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  const d = createHash('sha256').update(s).digest();
+  const d = hash('sha256', s, 'buffer') as unknown as Buffer;
   let out = '';
   let v = 0;
   let bits = 0;
@@ -281,8 +281,7 @@ class LineArena {
       let end = seg[3 * n + 2]!;
       // the following lines of the chain that come next in the same chunk
       for (i++; i < lines.length && seg[3 * lines[i]!] === c && seg[3 * lines[i]! + 1] === end; i++) end = seg[3 * lines[i]! + 2]!;
-      out.set(this.chunk(c).subarray(start, end), at);
-      at += end - start;
+      at += this.chunk(c).copy(out, at, start, end);
     }
     return at;
   }
