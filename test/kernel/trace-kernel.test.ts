@@ -13,9 +13,11 @@
  * their number): stateless ones on one-way frames, and stateful ones
  * (conntrack state, direction, status and original destination,
  * connection marks, DNAT, SNAT and MASQUERADE) on two-sided TCP and UDP
- * flows, where every line of every frame must agree.
+ * flows, where every line of every frame must agree; bridged frames
+ * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), and IPv6 (ip6tables:
+ * traffic class, hop limit).
  *
- * Root with iproute2, the legacy iptables tools, tcpreplay and tcpdump
+ * Root with iproute2, the legacy iptables and ip6tables tools, tcpreplay and tcpdump
  * (libpcap's nflog); skips with a message otherwise (fails under CI).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,7 +27,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fc from 'fast-check';
-import { bridgeTopology, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology } from '../helpers/kernel.js';
+import { bridgeTopology, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -34,7 +36,7 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'tcpreplay', 'tcpdump'];
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'tcpreplay', 'tcpdump'];
 const SKIP = kernelSkip('TRACE lines against the kernel', TOOLS);
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-trace-'));
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02', b: '02:00:00:00:00:03', eth0: '02:00:00:00:00:10', eth1: '02:00:00:00:00:11' };
@@ -117,7 +119,7 @@ function fieldsOf(d: Devs, mark: number, tos: number, ttl: number, src: string, 
  * (NFULA_PREFIX 10), the mark (NFULA_MARK 2, big endian, absent when 0),
  * the devices (NFULA_IFINDEX_INDEV 4, _OUTDEV 5, _PHYSINDEV 6, _PHYSOUTDEV
  * 7: ifindexes, named by `names`) and the IPv4 packet (NFULA_PAYLOAD 9), by
- * the packet's IP ID. nfnetlink_log gives a physical device only with its
+ * the packet's IP ID (IPv6: its source port). nfnetlink_log gives a physical device only with its
  * hook device (__build_packet_message()), where nf_log_syslog prints it
  * whenever it differs from that device: without one it is '?'.
  */
@@ -145,14 +147,24 @@ function nflogLines(file: string, names: ReadonlyMap<number, string>): Map<numbe
       t += (len + 3) & ~3;
     }
     if (!prefix.startsWith('TRACE: ') || !ip) continue;
-    const hl = (ip[0]! & 15) * 4;
-    const addr = (o: number) => `${ip![o]}.${ip![o + 1]}.${ip![o + 2]}.${ip![o + 3]}`;
-    const id = ip.readUInt16BE(4);
-    // the LOG body prints the TOS byte as TOS (IPTOS_TOS_MASK) and PREC (IPTOS_PREC_MASK), not the low bit
     const name = (i: number) => (i === 0 ? '' : names.get(i) ?? `#${i}`);
     const phys = (hookDev: number, physDev: number) => (hookDev === 0 ? '?' : physDev !== 0 && physDev !== hookDev ? name(physDev) : '');
     const devs = { in: name(dev[4]!), out: name(dev[5]!), physin: phys(dev[4]!, dev[6]!), physout: phys(dev[5]!, dev[7]!) };
-    const line = { prefix, fields: fieldsOf(devs, mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
+    let line: Line;
+    let id: number;
+    if (ip[0]! >> 4 === 6) {
+      // IPv6 without extension headers: traffic class, hop limit, addresses as %pI6 prints them; keyed by source port
+      const addr = (o: number) => Array.from({ length: 8 }, (_, k) => ip!.readUInt16BE(o + 2 * k).toString(16).padStart(4, '0')).join(':');
+      const tc = ((ip[0]! & 15) << 4) | (ip[1]! >> 4);
+      id = ip.readUInt16BE(40);
+      line = { prefix, fields: fieldsOf(devs, mark, tc, ip[7]!, addr(8), addr(24), id, ip.readUInt16BE(42)) };
+    } else {
+      const hl = (ip[0]! & 15) * 4;
+      const addr = (o: number) => `${ip![o]}.${ip![o + 1]}.${ip![o + 2]}.${ip![o + 3]}`;
+      id = ip.readUInt16BE(4);
+      // the LOG body prints the TOS byte as TOS (IPTOS_TOS_MASK) and PREC (IPTOS_PREC_MASK), not the low bit
+      line = { prefix, fields: fieldsOf(devs, mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
+    }
     out.set(id, [...(out.get(id) ?? []), line]);
   }
   return out;
@@ -165,7 +177,7 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
   const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(m[2]!)?.[1];
   const unknown = (k: string) => kernel !== undefined && kernel.fields.includes(` ${k}=? `);
   const devs = { in: f('IN') ?? '', out: f('OUT') ?? '', physin: unknown('PHYSIN') ? '?' : f('PHYSIN') ?? '', physout: unknown('PHYSOUT') ? '?' : f('PHYSOUT') ?? '' };
-  return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), Number(f('TOS')) | Number(f('PREC')), Number(f('TTL')), f('SRC')!, f('DST')!, Number(f('SPT')), Number(f('DPT'))) };
+  return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), f('TC') !== undefined ? Number(f('TC')) : Number(f('TOS')) | Number(f('PREC')), Number(f('TTL') ?? f('HOPLIMIT')), f('SRC')!, f('DST')!, Number(f('SPT')), Number(f('DPT'))) };
 }
 
 /**
@@ -174,7 +186,7 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
  * bridgeTopology with br_netfilter, the sender on port eth0): the kernel's
  * TRACE lines by IP ID, and the node's snapshot.
  */
-async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' = 'routed'): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
+async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed'): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
   const frames = specs.map((s) => encodeSpec(parseSpec(s)).data);
   const pcap = join(tmp, `${tag}.pcap`);
   writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
@@ -184,13 +196,16 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
   const snap = join(tmp, `${tag}-snap`);
   try {
     if (topo === 'routed') senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+    else if (topo === 'routed6') senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
     else bridgeTopology({ a: ns.s, n: ns.n, b: ns.b }, { a: MAC.sender, b: MAC.b, br0: MAC.node, eth0: MAC.eth0, eth1: MAC.eth1 });
     // x_tables' TRACE logs through the namespace's nf_log backend: nfnetlink_log, group 0
-    nsSh(ns.n, 'sysctl -qw net.netfilter.nf_log.2=nfnetlink_log');
-    const load = await run('ip', ['netns', 'exec', ns.n, 'iptables-legacy-restore'], rules);
-    if (load.code !== 0 || load.stderr !== '') throw new Error(`iptables-legacy-restore: ${load.stderr}\n${rules}`);
+    const six = topo === 'routed6';
+    nsSh(ns.n, `sysctl -qw net.netfilter.nf_log.${six ? 10 : 2}=nfnetlink_log`);
+    const tool = six ? 'ip6tables' : 'iptables';
+    const load = await run('ip', ['netns', 'exec', ns.n, `${tool}-legacy-restore`], rules);
+    if (load.code !== 0 || load.stderr !== '') throw new Error(`${tool}-legacy-restore: ${load.stderr}\n${rules}`);
     captureSnapshot(snap, nsSnapshotRunner(ns.n));
-    writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader('legacy')}${rules}`);
+    writeFileSync(join(snap, `${tool}-save.txt`), `${saveHeader('legacy')}${rules}`);
     const dump = spawn('ip', ['netns', 'exec', ns.n, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
     const exited = new Promise((r) => dump.on('exit', r));
     await new Promise<void>((resolve, reject) => {
@@ -424,5 +439,49 @@ COMMIT
       });
     }
     console.log(`TRACE lines of bridged frames against the kernel: ${lines} lines agree (both engines)`);
+  }, 60_000);
+
+  it('IPv6 (ip6tables): mark, traffic class, DSCP and hop limit as each rule met them, both engines', async () => {
+    const rules = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -i eth0 -j TRACE
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p udp -j MARK --set-mark 0x5
+-A PREROUTING -p udp -j TOS --set-tos 0x10
+-A PREROUTING -p tcp -j DSCP --set-dscp 0x0a
+-A PREROUTING -j HL --hl-set 20
+-A PREROUTING -m hl --hl-eq 20 -j MARK --or-mark 0x10
+-A FORWARD -j HL --hl-dec 2
+-A POSTROUTING -m mark --mark 0x15 -j MARK --set-xmark 0x4000/0x0
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -p udp -j MARK --or-mark 0x100
+COMMIT
+`;
+    const specs = [
+      'udp [2001:db8::2]:40100 > [2001:db8:9::5]:7777 len 3',
+      'tcp [2001:db8::2]:40101 > [2001:db8:9::6]:80 syn',
+      'udp [2001:db8::2]:40102 > [2001:db8::1]:9999 len 3',
+    ].map((x) => `${x} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
+    const { frames, kernel, snap } = await kernelTrace('six', rules, specs, 'routed6');
+    expect(kernel.size).toBe(specs.length);
+    let lines = 0;
+    for (const engine of ['vm', 'reference'] as const) {
+      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+        expect(asKernel(mine, kernel.get(40100 + i)), `${engine}: ${specs[i]}`).toEqual(kernel.get(40100 + i));
+        lines += mine.length;
+      });
+    }
+    console.log(`TRACE lines of IPv6 frames against the kernel: ${lines} lines agree (both engines)`);
   }, 60_000);
 });
