@@ -14,8 +14,9 @@
  * (conntrack state, direction, status and original destination,
  * connection marks, DNAT, SNAT and MASQUERADE) on two-sided TCP and UDP
  * flows, where every line of every frame must agree; bridged frames
- * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), and IPv6 (ip6tables:
- * traffic class, hop limit).
+ * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), IPv6 (ip6tables:
+ * traffic class, hop limit), and datagrams the node sends itself (OUTPUT,
+ * a DNAT there, POSTROUTING), traced from the packet the kernel logged.
  *
  * Root with iproute2, the legacy iptables and ip6tables tools, tcpreplay and tcpdump
  * (libpcap's nflog); skips with a message otherwise (fails under CI).
@@ -32,7 +33,7 @@ import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
 import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks/input/capture.js';
-import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { encodeSpec, parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
 
@@ -119,11 +120,12 @@ function fieldsOf(d: Devs, mark: number, tos: number, ttl: number, src: string, 
  * (NFULA_PREFIX 10), the mark (NFULA_MARK 2, big endian, absent when 0),
  * the devices (NFULA_IFINDEX_INDEV 4, _OUTDEV 5, _PHYSINDEV 6, _PHYSOUTDEV
  * 7: ifindexes, named by `names`) and the IPv4 packet (NFULA_PAYLOAD 9), by
- * the packet's IP ID (IPv6: its source port). nfnetlink_log gives a physical device only with its
+ * the packet's IP ID (IPv6, or with `key` sport: its source port), the
+ * packet of each key's first record into `firsts`. nfnetlink_log gives a physical device only with its
  * hook device (__build_packet_message()), where nf_log_syslog prints it
  * whenever it differs from that device: without one it is '?'.
  */
-function nflogLines(file: string, names: ReadonlyMap<number, string>): Map<number, Line[]> {
+function nflogLines(file: string, names: ReadonlyMap<number, string>, firsts?: Map<number, Uint8Array>, key: 'id' | 'sport' = 'id'): Map<number, Line[]> {
   const b = readFileSync(file);
   const out = new Map<number, Line[]>();
   if (b.readUInt32LE(0) !== 0xa1b2c3d4 || b.readUInt32LE(20) !== 239) throw new Error(`${file}: not a little-endian LINKTYPE_NFLOG pcap`);
@@ -161,11 +163,12 @@ function nflogLines(file: string, names: ReadonlyMap<number, string>): Map<numbe
     } else {
       const hl = (ip[0]! & 15) * 4;
       const addr = (o: number) => `${ip![o]}.${ip![o + 1]}.${ip![o + 2]}.${ip![o + 3]}`;
-      id = ip.readUInt16BE(4);
+      id = ip.readUInt16BE(key === 'id' ? 4 : hl);
       // the LOG body prints the TOS byte as TOS (IPTOS_TOS_MASK) and PREC (IPTOS_PREC_MASK), not the low bit
       line = { prefix, fields: fieldsOf(devs, mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
     }
     out.set(id, [...(out.get(id) ?? []), line]);
+    if (firsts && !firsts.has(id)) firsts.set(id, Uint8Array.from(ip));
   }
   return out;
 }
@@ -483,5 +486,93 @@ COMMIT
       });
     }
     console.log(`TRACE lines of IPv6 frames against the kernel: ${lines} lines agree (both engines)`);
+  }, 60_000);
+
+  it('datagrams the node sends (OUTPUT, a DNAT there, POSTROUTING), both engines', async () => {
+    const rules = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p udp -j TRACE
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -p udp -j MARK --set-mark 0x5
+-A OUTPUT -p udp -m udp --dport 7000 -j TOS --set-tos 0x10
+-A OUTPUT -m owner --uid-owner 0 -j MARK --or-mark 0x100
+-A OUTPUT -j TTL --ttl-set 33
+-A POSTROUTING -m mark --mark 0x105 -j MARK --set-xmark 0x1/0x1
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -p udp -m udp --dport 7000 -j DNAT --to-destination 10.9.0.9:7001
+-A OUTPUT -p udp -j MARK --or-mark 0x20
+-A POSTROUTING -o eth0 -j MASQUERADE
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -m mark --mark 0x124 -j MARK --or-mark 0x1000
+COMMIT
+`;
+    const suffix = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
+    const ns = { s: `nfvm-trs-${suffix}`, n: `nfvm-trn-${suffix}` };
+    const log = join(tmp, 'local-nflog.pcap');
+    const snap = join(tmp, 'local-snap');
+    const firsts = new Map<number, Uint8Array>();
+    let kernel: Map<number, Line[]>;
+    try {
+      senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node });
+      nsSh(ns.n, 'sysctl -qw net.netfilter.nf_log.2=nfnetlink_log');
+      const load = await run('ip', ['netns', 'exec', ns.n, 'iptables-legacy-restore'], rules);
+      if (load.code !== 0 || load.stderr !== '') throw new Error(`iptables-legacy-restore: ${load.stderr}`);
+      captureSnapshot(snap, nsSnapshotRunner(ns.n));
+      writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader('legacy')}${rules}`);
+      const dump = spawn('ip', ['netns', 'exec', ns.n, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = new Promise((r) => dump.on('exit', r));
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        dump.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('listening on')) resolve();
+        });
+        dump.on('exit', () => reject(new Error(`tcpdump -i nflog:0: ${err}`)));
+      });
+      // three datagrams from the node (bash's /dev/udp: a socket each, its own source port)
+      const send = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', 'for d in 10.9.0.5/7000 10.9.0.6/8000 10.0.0.2/9; do echo hi > /dev/udp/$d; done']);
+      if (send.code !== 0) throw new Error(`bash /dev/udp: ${send.stderr}`);
+      await new Promise((r) => setTimeout(r, 500));
+      dump.kill('SIGINT');
+      await exited;
+      const links = JSON.parse(readFileSync(join(snap, 'ip-link.json'), 'utf8')) as { ifindex: number; ifname: string }[];
+      kernel = nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname])), firsts, 'sport');
+    } finally {
+      netnsDel(ns.s);
+      netnsDel(ns.n);
+    }
+    expect(kernel.size).toBe(3);
+    let lines = 0;
+    for (const engine of ['vm', 'reference'] as const) {
+      const model = buildNodeModel(readSnapshot(snap), { engine });
+      model.setTrace(true);
+      for (const [sport, ip] of firsts) {
+        // the datagram as the kernel logged it first (raw OUTPUT): its addresses, ports, ID and DF
+        const a = (o: number) => `${ip[o]}.${ip[o + 1]}.${ip[o + 2]}.${ip[o + 3]}`;
+        const df = (ip[6]! & 0x40) !== 0 ? ' df' : '';
+        const spec = `udp ${a(12)}:${sport} > ${a(16)}:${(ip[22]! << 8) | ip[23]!} len ${((ip[24]! << 8) | ip[25]!) - 8} ipid ${(ip[4]! << 8) | ip[5]!}${df} ttl ${ip[8]} from local`;
+        const r = model.send(specPacket(parseSpec(spec)));
+        const mine = r.steps.flatMap((s) => (s.kind === 'trace' && !s.rule.includes('-j TRACE') ? [s.line] : []));
+        expect(asKernel(mine, kernel.get(sport)), `${engine}: ${spec}`).toEqual(kernel.get(sport));
+        lines += mine.length;
+      }
+    }
+    console.log(`TRACE lines of datagrams the node sends against the kernel: ${lines} lines agree (both engines)`);
   }, 60_000);
 });
