@@ -12,8 +12,10 @@
  * the ports. Then generated rulesets (seeded; NFVM_PROPERTY_SCALE scales
  * their number): stateless ones on one-way frames, and stateful ones
  * (conntrack state, direction, status and original destination,
- * connection marks, DNAT, SNAT and MASQUERADE) on two-sided TCP and UDP
- * flows, where every line of every frame must agree; bridged frames
+ * connection marks, DNAT, SNAT and MASQUERADE) and firewall ones (TCP
+ * flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, DROP,
+ * TCPMSS) on two-sided TCP, UDP and ICMP echo flows, where every line of
+ * every frame must agree (LEN included); bridged frames
  * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), IPv6 (ip6tables:
  * traffic class, hop limit), and datagrams the node sends itself (OUTPUT,
  * a DNAT there, POSTROUTING), traced from the packet the kernel logged.
@@ -110,8 +112,8 @@ interface Devs {
   physout: string;
 }
 
-function fieldsOf(d: Devs, mark: number, tos: number, ttl: number, src: string, dst: string, sport: number, dport: number): string {
-  return `IN=${d.in} OUT=${d.out} PHYSIN=${d.physin} PHYSOUT=${d.physout} MARK=0x${mark.toString(16)} TOS=0x${tos.toString(16).padStart(2, '0')} TTL=${ttl} SRC=${src} DST=${dst} SPT=${sport} DPT=${dport}`;
+function fieldsOf(d: Devs, mark: number, len: number, tos: number, ttl: number, src: string, dst: string, sport: number, dport: number): string {
+  return `IN=${d.in} OUT=${d.out} PHYSIN=${d.physin} PHYSOUT=${d.physout} MARK=0x${mark.toString(16)} LEN=${len} TOS=0x${tos.toString(16).padStart(2, '0')} TTL=${ttl} SRC=${src} DST=${dst} SPT=${sport} DPT=${dport}`;
 }
 
 /**
@@ -159,13 +161,14 @@ function nflogLines(file: string, names: ReadonlyMap<number, string>, firsts?: M
       const addr = (o: number) => Array.from({ length: 8 }, (_, k) => ip!.readUInt16BE(o + 2 * k).toString(16).padStart(4, '0')).join(':');
       const tc = ((ip[0]! & 15) << 4) | (ip[1]! >> 4);
       id = ip.readUInt16BE(40);
-      line = { prefix, fields: fieldsOf(devs, mark, tc, ip[7]!, addr(8), addr(24), id, ip.readUInt16BE(42)) };
+      line = { prefix, fields: fieldsOf(devs, mark, ip.readUInt16BE(4) + 40, tc, ip[7]!, addr(8), addr(24), id, ip.readUInt16BE(42)) };
     } else {
       const hl = (ip[0]! & 15) * 4;
       const addr = (o: number) => `${ip![o]}.${ip![o + 1]}.${ip![o + 2]}.${ip![o + 3]}`;
       id = ip.readUInt16BE(key === 'id' ? 4 : hl);
       // the LOG body prints the TOS byte as TOS (IPTOS_TOS_MASK) and PREC (IPTOS_PREC_MASK), not the low bit
-      line = { prefix, fields: fieldsOf(devs, mark, ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ip.readUInt16BE(hl), ip.readUInt16BE(hl + 2)) };
+      const ports = ip[9] === 6 || ip[9] === 17;
+      line = { prefix, fields: fieldsOf(devs, mark, ip.readUInt16BE(2), ip[1]! & 0xfe, ip[8]!, addr(12), addr(16), ports ? ip.readUInt16BE(hl) : 0, ports ? ip.readUInt16BE(hl + 2) : 0) };
     }
     out.set(id, [...(out.get(id) ?? []), line]);
     if (firsts && !firsts.has(id)) firsts.set(id, Uint8Array.from(ip));
@@ -180,7 +183,7 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
   const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(m[2]!)?.[1];
   const unknown = (k: string) => kernel !== undefined && kernel.fields.includes(` ${k}=? `);
   const devs = { in: f('IN') ?? '', out: f('OUT') ?? '', physin: unknown('PHYSIN') ? '?' : f('PHYSIN') ?? '', physout: unknown('PHYSOUT') ? '?' : f('PHYSOUT') ?? '' };
-  return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), f('TC') !== undefined ? Number(f('TC')) : Number(f('TOS')) | Number(f('PREC')), Number(f('TTL') ?? f('HOPLIMIT')), f('SRC')!, f('DST')!, Number(f('SPT')), Number(f('DPT'))) };
+  return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), Number(f('LEN')), f('TC') !== undefined ? Number(f('TC')) : Number(f('TOS')) | Number(f('PREC')), Number(f('TTL') ?? f('HOPLIMIT')), f('SRC')!, f('DST')!, Number(f('SPT') ?? 0), Number(f('DPT') ?? 0)) };
 }
 
 /**
@@ -260,13 +263,19 @@ function asKernel(mine: readonly string[], kernel: readonly Line[] | undefined):
  * to and return; delivered packets are dropped in INPUT (the node stays
  * silent), TTLs stay above 1 (no time exceeded).
  */
-const genRules = (stateful: boolean) => fc.gen().map((g) => {
+const genRules = (mode: 'stateless' | 'stateful' | 'firewall') => fc.gen().map((g) => {
+  const stateful = mode !== 'stateless';
+  const firewall = mode === 'firewall';
   const pick = <T>(xs: readonly T[]): T => xs[g(fc.nat, { max: xs.length - 1 })]!;
   const hex = (max: number) => `0x${g(fc.nat, { max }).toString(16)}`;
   // at most one address or protocol part (iptables takes each once) and an extension match
   const ipPart = (): string => pick([
     '-p udp', '-p tcp', `-p udp -m udp --dport ${pick(['9999', '7000:8000', '1:7776'])}`, `-p tcp -m tcp --dport ${pick(['8080', '22:9000'])}`,
     '-s 10.0.0.2/32', '! -s 10.0.0.0/24', '-d 10.9.0.0/24', '-d 10.0.0.1/32', '',
+    ...(firewall ? [
+      '-p tcp -m tcp --tcp-flags SYN,ACK SYN', '-p tcp -m tcp ! --syn', '-p icmp -m icmp --icmp-type echo-request', '-p icmp', '-p tcp -m multiport --dports 80,443,8080',
+      '-p udp -m multiport --ports 53,7500', '-p tcp -m tcp --tcp-flags ACK,PSH ACK,PSH',
+    ] : []),
   ]);
   const extMatch = (): string => pick([
     `-m mark --mark ${hex(255)}/${hex(255)}`, `-m mark ! --mark ${hex(15)}`, `-m tos --tos ${pick(['0x10', '0x08', '0x00'])}/0x1e`,
@@ -276,6 +285,10 @@ const genRules = (stateful: boolean) => fc.gen().map((g) => {
       `-m conntrack --ctstate ${pick(['NEW', 'ESTABLISHED', 'RELATED,ESTABLISHED', 'INVALID', 'NEW,ESTABLISHED'])}`, `-m state ! --state ${pick(['NEW', 'ESTABLISHED'])}`,
       `-m conntrack --ctdir ${pick(['ORIGINAL', 'REPLY'])}`, `-m connmark --mark ${hex(255)}/${hex(255)}`, `-m conntrack --ctstatus ${pick(['SEEN_REPLY', 'ASSURED', 'CONFIRMED', 'NONE'])}`,
       `-m conntrack --ctorigdst ${pick(['10.9.0.5', '10.9.0.7', '10.0.0.1'])}`,
+    ] : []),
+    ...(firewall ? [
+      '-m iprange --dst-range 10.9.0.5-10.9.0.7', '-m iprange ! --src-range 10.0.0.1-10.0.0.2', `-m addrtype --dst-type ${pick(['LOCAL', 'UNICAST'])}`,
+      '-m addrtype --src-type LOCAL', '-m pkttype --pkt-type unicast', '-m conntrack --ctstate UNTRACKED', '-m comment --comment "a rule"',
     ] : []),
   ]);
   const target = (table: string, user: boolean, chain: string): string => {
@@ -287,6 +300,8 @@ const genRules = (stateful: boolean) => fc.gen().map((g) => {
       ...(chain === 'U1' ? ['-j U2', '-g U2', '-j RETURN'] : chain === 'U2' ? ['-j RETURN'] : ['-j U1', '-g U1', '-j U2']),
       ...(user ? [] : ['-j ACCEPT']),
       ...(stateful ? [`-j CONNMARK --set-xmark ${hex(255)}/${hex(255)}`, ...(table === 'nat' ? natTarget(chain) : [])] : []),
+      ...(firewall && table === 'filter' ? ['-j DROP', '-j REJECT', '-p tcp -j REJECT --reject-with tcp-reset', '-j REJECT --reject-with icmp-host-prohibited'] : []),
+      ...(firewall && mangle ? ['-p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200'] : []),
     ];
     return pick(t);
   };
@@ -298,7 +313,10 @@ const genRules = (stateful: boolean) => fc.gen().map((g) => {
   const chains: Record<string, string[]> = {
     mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'], nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'],
   };
-  const text = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -i eth0 -j TRACE', 'COMMIT'];
+  const text = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -i eth0 -j TRACE'];
+  // rules that keep flows out of conntrack, after the TRACE rule (so traced)
+  if (firewall) for (let i = g(fc.nat, { max: 2 }); i > 0; i--) text.push(`-A PREROUTING ${pick(['-p udp -m udp --dport 53', '-p icmp', '-d 10.9.0.6/32', '-p tcp -m tcp --dport 443'])} -j CT --notrack`);
+  text.push('COMMIT');
   for (const [table, builtins] of Object.entries(chains)) {
     text.push(`*${table}`, ...builtins.map((c) => `:${c} ${table === 'filter' && c === 'INPUT' ? 'DROP' : 'ACCEPT'} [0:0]`), ':U1 - [0:0]', ':U2 - [0:0]');
     for (const c of [...builtins.filter((b) => b !== 'OUTPUT'), 'U1', 'U2']) {
@@ -351,6 +369,9 @@ function flowSpecs(id: number): string[] {
   udp(42002, '10.9.0.7', 7500, ['10.9.0.7:7500', '10.9.0.8:7500']);
   udp(42003, '10.9.0.6', 53, ['10.9.0.6:53']);
   tcp(42004, '10.0.0.1', 22, []);
+  add('icmp 10.0.0.2 > 10.9.0.5 echo-request id 7 seq 1');
+  add('icmp 10.9.0.5 > 10.0.0.2 echo-reply id 7 seq 1');
+  add('icmp 10.0.0.2 > 10.9.0.5 echo-request id 7 seq 2');
   return out;
 }
 
@@ -372,7 +393,7 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
 
   const N = runs(6);
   it(`${N} generated rulesets: every TRACE line of every frame, both engines`, async () => {
-    const rulesets = fc.sample(genRules(false), { numRuns: N, seed: 20261206 });
+    const rulesets = fc.sample(genRules('stateless'), { numRuns: N, seed: 20261206 });
     let lines = 0;
     for (const [r, rules] of rulesets.entries()) {
       const specs = genSpecs(100);
@@ -389,7 +410,7 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
 
   const M = runs(6);
   it(`${M} generated stateful rulesets: two-sided flows with conntrack states, connection marks and NAT, every TRACE line, both engines`, async () => {
-    const rulesets = fc.sample(genRules(true), { numRuns: M, seed: 20261207 });
+    const rulesets = fc.sample(genRules('stateful'), { numRuns: M, seed: 20261207 });
     let lines = 0;
     for (const [r, rules] of rulesets.entries()) {
       const specs = flowSpecs(200);
@@ -575,4 +596,21 @@ COMMIT
     }
     console.log(`TRACE lines of datagrams the node sends against the kernel: ${lines} lines agree (both engines)`);
   }, 60_000);
+
+  const F = runs(6);
+  it(`${F} generated firewall rulesets: TCP flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, TCPMSS, ICMP echo flows, every TRACE line, both engines`, async () => {
+    const rulesets = fc.sample(genRules('firewall'), { numRuns: F, seed: 20261208 });
+    let lines = 0;
+    for (const [r, rules] of rulesets.entries()) {
+      const specs = flowSpecs(500);
+      const { frames, kernel, snap } = await kernelTrace(`fw${r}`, rules, specs);
+      for (const engine of ['vm', 'reference'] as const) {
+        nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+          expect(asKernel(mine, kernel.get(500 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(500 + i) ?? []);
+          lines += mine.length;
+        });
+      }
+    }
+    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines)`);
+  }, 300_000);
 });
