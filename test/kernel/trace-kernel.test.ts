@@ -18,7 +18,10 @@
  * every frame must agree (LEN included); bridged frames
  * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), IPv6 (ip6tables:
  * traffic class, hop limit), and datagrams the node sends itself (OUTPUT,
- * a DNAT there, POSTROUTING), traced from the packet the kernel logged.
+ * a DNAT there, POSTROUTING), traced from the packet the kernel logged;
+ * a kube-proxy node as `nfvm gen kube-proxy` writes it (ClusterIPs and
+ * NodePorts, externalTrafficPolicy Cluster and Local; nftables mode's
+ * verdict maps as the ipsets nfvm runs them, loaded with `ipset restore`).
  *
  * Root with iproute2, the legacy iptables and ip6tables tools, tcpreplay and tcpdump
  * (libpcap's nflog); skips with a message otherwise (fails under CI).
@@ -28,7 +31,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { bridgeTopology, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
@@ -38,8 +41,9 @@ import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks
 import { encodeSpec, parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
+import { CLUSTER_CIDR, kubeProxySnapshot, kubeServices } from '../../gen/kube-proxy.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'tcpreplay', 'tcpdump'];
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ipset', 'tcpreplay', 'tcpdump'];
 const SKIP = kernelSkip('TRACE lines against the kernel', TOOLS);
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-trace-'));
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02', b: '02:00:00:00:00:03', eth0: '02:00:00:00:00:10', eth1: '02:00:00:00:00:11' };
@@ -192,7 +196,7 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
  * bridgeTopology with br_netfilter, the sender on port eth0): the kernel's
  * TRACE lines by IP ID, and the node's snapshot.
  */
-async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed'): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
+async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed', setup?: (node: string) => void): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
   const frames = specs.map((s) => encodeSpec(parseSpec(s)).data);
   const pcap = join(tmp, `${tag}.pcap`);
   writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
@@ -205,6 +209,7 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
     else if (topo === 'routed6') senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node });
     else bridgeTopology({ a: ns.s, n: ns.n, b: ns.b }, { a: MAC.sender, b: MAC.b, br0: MAC.node, eth0: MAC.eth0, eth1: MAC.eth1 });
     // x_tables' TRACE logs through the namespace's nf_log backend: nfnetlink_log, group 0
+    setup?.(ns.n);
     const six = topo === 'routed6';
     nsSh(ns.n, `sysctl -qw net.netfilter.nf_log.${six ? 10 : 2}=nfnetlink_log`);
     const tool = six ? 'ip6tables' : 'iptables';
@@ -613,4 +618,38 @@ COMMIT
     }
     console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines)`);
   }, 300_000);
+
+  it.each([['iptables', false], ['iptables', true], ['nftables', false]] as const)('a kube-proxy node (%s mode, NodePorts, externalTrafficPolicy Local %s): first packets to ClusterIPs and NodePorts, every TRACE line, both engines', async (mode, local) => {
+    // one endpoint a Service: no statistic rule (the kernel's draws are its own)
+    const o = { services: 12, endpoints: 1, mode, nodePorts: true, localTrafficPolicy: local };
+    const files = kubeProxySnapshot(o);
+    const svcs = kubeServices(o);
+    // kube-proxy's rules as `nfvm gen kube-proxy` writes them, with a TRACE rule; the pods (10.128.0.0/9) are routed back to the sender
+    const rules = `*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -i eth0 -j TRACE\nCOMMIT\n${files.get('iptables-save.txt')!}`;
+    const specs = svcs.slice(0, 8).flatMap((sv, i) => {
+      const l4 = sv.proto === 'tcp' ? 'syn' : 'len 4';
+      const one = [`${sv.proto} 10.0.0.2:${43000 + i} > ${sv.clusterIp}:${sv.port} ${l4}`];
+      if (sv.nodePort !== undefined) one.push(`${sv.proto} 10.0.0.2:${43100 + i} > 10.0.0.1:${sv.nodePort} ${l4}`);
+      return one;
+    }).map((x, i) => `${x} ipid ${600 + i} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
+    const sets = files.get('ipset-save.txt');
+    const { frames, kernel, snap } = await kernelTrace(`kube${mode[0]}${local ? 'l' : ''}`, rules, specs, 'routed', (n) => {
+      nsSh(n, `ip route add ${CLUSTER_CIDR} via 10.0.0.2`);
+      // nftables mode's verdict maps as ipsets (gen/kube-proxy.ts), loaded before the rules that name them
+      if (sets !== undefined) {
+        const r = spawnSync('ip', ['netns', 'exec', n, 'ipset', 'restore'], { input: sets, encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`ipset restore: ${r.stderr}`);
+      }
+    });
+    if (sets !== undefined) writeFileSync(join(snap, 'ipset-save.txt'), sets);
+    expect(kernel.size).toBe(specs.length);
+    let lines = 0;
+    for (const engine of ['vm', 'reference'] as const) {
+      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+        expect(asKernel(mine, kernel.get(600 + i)), `${engine}: ${specs[i]}`).toEqual(kernel.get(600 + i));
+        lines += mine.length;
+      });
+    }
+    console.log(`TRACE lines of a kube-proxy node (${mode} mode, externalTrafficPolicy Local ${local}) against the kernel: ${lines} lines of ${specs.length} first packets agree (both engines)`);
+  }, 60_000);
 });
