@@ -21,7 +21,9 @@
  * a DNAT there, POSTROUTING), traced from the packet the kernel logged;
  * a kube-proxy node as `nfvm gen kube-proxy` writes it (ClusterIPs and
  * NodePorts, externalTrafficPolicy Cluster and Local; nftables mode's
- * verdict maps as the ipsets nfvm runs them, loaded with `ipset restore`).
+ * verdict maps as the ipsets nfvm runs them, loaded with `ipset restore`),
+ * and with three endpoints a Service, where each of the kernel's traces must
+ * be one of the outcomes `trace --all-branches` lists, at probability 1/3.
  *
  * Root with iproute2, the legacy iptables and ip6tables tools, tcpreplay and tcpdump
  * (libpcap's nflog); skips with a message otherwise (fails under CI).
@@ -37,6 +39,8 @@ import { bridgeTopology, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, save
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
+import { exploreBranches } from '../../hooks/branches.js';
+import type { PathResult } from '../../hooks/path/fate.js';
 import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
@@ -651,5 +655,43 @@ COMMIT
       });
     }
     console.log(`TRACE lines of a kube-proxy node (${mode} mode, externalTrafficPolicy Local ${local}) against the kernel: ${lines} lines of ${specs.length} first packets agree (both engines)`);
+  }, 60_000);
+
+  it('a kube-proxy node with three endpoints a Service: each kernel trace is one of the outcomes `trace --all-branches` lists (statistic random)', async () => {
+    const o = { services: 10, endpoints: 3, mode: 'iptables' as const, nodePorts: true };
+    const svcs = kubeServices(o);
+    const rules = `*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -i eth0 -j TRACE\nCOMMIT\n${kubeProxySnapshot(o).get('iptables-save.txt')!}`;
+    // four connections to each of four Services: the kernel draws its own endpoints
+    const specs = svcs.slice(0, 4).flatMap((sv, i) => [0, 1, 2, 3].map((k) => `${sv.proto} 10.0.0.2:${44000 + 10 * i + k} > ${sv.clusterIp}:${sv.port} ${sv.proto === 'tcp' ? 'syn' : 'len 4'}`))
+      .map((x, i) => `${x} ipid ${700 + i} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
+    const { frames, kernel, snap } = await kernelTrace('kube3', rules, specs, 'routed', (n) => nsSh(n, `ip route add ${CLUSTER_CIDR} via 10.0.0.2`));
+    expect(kernel.size).toBe(specs.length);
+    const model = buildNodeModel(readSnapshot(snap), { engine: 'vm' });
+    model.setTrace(true);
+    const restore = model.checkpoint()!;
+    const pkt = new Packet();
+    let traced = 0;
+    frames.forEach((data, i) => {
+      const x = exploreBranches((chooser) => {
+        restore();
+        model.setChooser(chooser);
+        try {
+          resetMeta(pkt);
+          loadFrame(pkt, { data, origLen: data.length, tsSec: 1000, tsNsec: i * 1000, linktype: LINKTYPE_ETHERNET, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame);
+          model.captureCt(pkt);
+          return model.receive(pkt, 'eth0', { now: 1000e9 + i * 1000 });
+        } finally {
+          model.setChooser(null);
+        }
+      });
+      expect(x.outcomes.length, specs[i]).toBe(3);
+      const want = kernel.get(700 + i)!;
+      const lines = (r: PathResult) => asKernel(r.steps.flatMap((st) => (st.kind === 'trace' && !st.rule.includes('-j TRACE') ? [st.line] : [])), want);
+      const hit = x.outcomes.filter((out) => JSON.stringify(lines(out.result)) === JSON.stringify(want));
+      expect(hit.length, `${specs[i]}: the kernel's trace is none of nfvm's outcomes`).toBe(1);
+      expect(hit[0]!.probability).toBeCloseTo(1 / 3, 6);
+      traced++;
+    });
+    console.log(`kube-proxy statistic ladder against the kernel: ${traced} kernel traces, each one of nfvm's 3 outcomes (1/3 each)`);
   }, 60_000);
 });
