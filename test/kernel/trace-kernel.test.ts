@@ -15,7 +15,8 @@
  * connection marks, DNAT, SNAT and MASQUERADE) and firewall ones (TCP
  * flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, DROP,
  * TCPMSS) on two-sided TCP, UDP and ICMP echo flows, where every line of
- * every frame must agree (LEN included); bridged frames
+ * every frame must agree (LEN included), and so must the conntrack table
+ * afterwards (`conntrack -L -o extended`, timeouts within seconds); bridged frames
  * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), IPv6 (ip6tables:
  * traffic class, hop limit), and datagrams the node sends itself (OUTPUT,
  * a DNAT there, POSTROUTING), traced from the packet the kernel logged;
@@ -25,7 +26,8 @@
  * and with three endpoints a Service, where each of the kernel's traces must
  * be one of the outcomes `trace --all-branches` lists, at probability 1/3.
  *
- * Root with iproute2, the legacy iptables and ip6tables tools, tcpreplay and tcpdump
+ * Root with iproute2, the legacy iptables and ip6tables tools, ipset,
+ * conntrack, tcpreplay and tcpdump
  * (libpcap's nflog); skips with a message otherwise (fails under CI).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,10 +37,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { bridgeTopology, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
+import { bridgeTopology, compareConntrack, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
+import { conntrackList } from '../../hooks/conntrack/print.js';
 import { exploreBranches } from '../../hooks/branches.js';
 import type { PathResult } from '../../hooks/path/fate.js';
 import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks/input/capture.js';
@@ -47,7 +50,7 @@ import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
 import { CLUSTER_CIDR, kubeProxySnapshot, kubeServices } from '../../gen/kube-proxy.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ipset', 'tcpreplay', 'tcpdump'];
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ipset', 'conntrack', 'tcpreplay', 'tcpdump'];
 const SKIP = kernelSkip('TRACE lines against the kernel', TOOLS);
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-trace-'));
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02', b: '02:00:00:00:00:03', eth0: '02:00:00:00:00:10', eth1: '02:00:00:00:00:11' };
@@ -200,7 +203,7 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
  * bridgeTopology with br_netfilter, the sender on port eth0): the kernel's
  * TRACE lines by IP ID, and the node's snapshot.
  */
-async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed', setup?: (node: string) => void): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string }> {
+async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed', setup?: (node: string) => void): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string; conntrack: string[] }> {
   const frames = specs.map((s) => encodeSpec(parseSpec(s)).data);
   const pcap = join(tmp, `${tag}.pcap`);
   writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
@@ -236,8 +239,12 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
     await new Promise((r) => setTimeout(r, 500));
     dump.kill('SIGINT');
     await exited;
+    // the connections the frames left (`conntrack -L -o extended`; none listed when conntrack never loaded)
+    const ct = await run('ip', ['netns', 'exec', ns.n, 'conntrack', '-L', '-o', 'extended']);
+    if (ct.code !== 0) throw new Error(`conntrack -L: ${ct.stderr}`);
+    const conntrack = ct.stdout.split('\n').filter((l) => l.trim() !== '');
     const links = JSON.parse(readFileSync(join(snap, 'ip-link.json'), 'utf8')) as { ifindex: number; ifname: string }[];
-    return { frames, kernel: nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname]))), snap };
+    return { frames, kernel: nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname]))), snap, conntrack };
   } finally {
     netnsDel(ns.s);
     netnsDel(ns.n);
@@ -246,11 +253,11 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
 }
 
 /** The TRACE lines `nfvm trace` gives each frame on the snapshot's node, but those of the TRACE rule itself. */
-function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference'): string[][] {
+function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference', conntrack?: string[]): string[][] {
   const model = buildNodeModel(readSnapshot(snap), { engine });
   model.setTrace(true);
   const pkt = new Packet();
-  return frames.map((data, i) => {
+  const lines = frames.map((data, i) => {
     resetMeta(pkt);
     loadFrame(pkt, { data, origLen: data.length, tsSec: 1000, tsNsec: i * 1000, linktype: LINKTYPE_ETHERNET, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame);
     model.captureCt(pkt);
@@ -258,6 +265,20 @@ function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | '
     // the kernel logs from the rule after the one whose TRACE target set nf_trace; nfvm traces every rule
     return r.steps.flatMap((s) => (s.kind === 'trace' && !s.rule.includes('-j TRACE') ? [s.line] : []));
   });
+  // the conntrack table as `conntrack -L -o extended` lists it, at the last frame
+  const ctm = model.conntrackModule;
+  if (conntrack && ctm) conntrack.push(...conntrackList(ctm.ct, 1000e9 + frames.length * 1000, true));
+  return lines;
+}
+
+/**
+ * `conntrack -L` lines with a port the SNAT range 2000-2010 gave made
+ * generic: the kernel picks it at random for a source NAT whose original
+ * port is out of the range (nf_nat_l4proto_unique_tuple(): get_random_u16()
+ * for NF_NAT_MANIP_SRC), nfvm with its seeded generator.
+ */
+function natRange(lines: readonly string[]): string[] {
+  return lines.map((l) => l.replace(/ dport=20(?:0\d|10) /, ' dport=2000-2010 '));
 }
 
 /** nfvm's lines of a frame in the kernel's fields, line by line against the kernel's (`kernel`). */
@@ -421,17 +442,23 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
   it(`${M} generated stateful rulesets: two-sided flows with conntrack states, connection marks and NAT, every TRACE line, both engines`, async () => {
     const rulesets = fc.sample(genRules('stateful'), { numRuns: M, seed: 20261207 });
     let lines = 0;
+    const ct = { agree: 0, total: 0 };
     for (const [r, rules] of rulesets.entries()) {
       const specs = flowSpecs(200);
-      const { frames, kernel, snap } = await kernelTrace(`ct${r}`, rules, specs);
+      const { frames, kernel, snap, conntrack } = await kernelTrace(`ct${r}`, rules, specs);
       for (const engine of ['vm', 'reference'] as const) {
-        nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+        const mineCt: string[] = [];
+        nfvmTrace(snap, frames, engine, mineCt).forEach((mine, i) => {
           expect(asKernel(mine, kernel.get(200 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(200 + i) ?? []);
           lines += mine.length;
         });
+        const c = compareConntrack(natRange(conntrack), natRange(mineCt));
+        expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
+        ct.agree += c.agree;
+        ct.total += c.total;
       }
     }
-    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines)`);
+    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree`);
   }, 300_000);
 
   it('bridged frames (br_netfilter): IN, OUT, PHYSIN and PHYSOUT of every line, both engines', async () => {
@@ -610,17 +637,23 @@ COMMIT
   it(`${F} generated firewall rulesets: TCP flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, TCPMSS, ICMP echo flows, every TRACE line, both engines`, async () => {
     const rulesets = fc.sample(genRules('firewall'), { numRuns: F, seed: 20261208 });
     let lines = 0;
+    const ct = { agree: 0, total: 0 };
     for (const [r, rules] of rulesets.entries()) {
       const specs = flowSpecs(500);
-      const { frames, kernel, snap } = await kernelTrace(`fw${r}`, rules, specs);
+      const { frames, kernel, snap, conntrack } = await kernelTrace(`fw${r}`, rules, specs);
       for (const engine of ['vm', 'reference'] as const) {
-        nfvmTrace(snap, frames, engine).forEach((mine, i) => {
+        const mineCt: string[] = [];
+        nfvmTrace(snap, frames, engine, mineCt).forEach((mine, i) => {
           expect(asKernel(mine, kernel.get(500 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(500 + i) ?? []);
           lines += mine.length;
         });
+        const c = compareConntrack(natRange(conntrack), natRange(mineCt));
+        expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
+        ct.agree += c.agree;
+        ct.total += c.total;
       }
     }
-    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines)`);
+    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree`);
   }, 300_000);
 
   it.each([['iptables', false], ['iptables', true], ['nftables', false]] as const)('a kube-proxy node (%s mode, NodePorts, externalTrafficPolicy Local %s): first packets to ClusterIPs and NodePorts, every TRACE line, both engines', async (mode, local) => {
