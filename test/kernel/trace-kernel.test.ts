@@ -15,7 +15,8 @@
  * connection marks, DNAT, SNAT and MASQUERADE) and firewall ones (TCP
  * flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, DROP,
  * TCPMSS) on two-sided TCP, UDP and ICMP echo flows, where every line of
- * every frame must agree (LEN included), and so must the conntrack table
+ * every frame must agree (LEN included), and so must the counters
+ * (`iptables-save -c`) and the conntrack table
  * afterwards (`conntrack -L -o extended`, timeouts within seconds); bridged frames
  * through br_netfilter (IN, OUT, PHYSIN, PHYSOUT), IPv6 (ip6tables:
  * traffic class, hop limit), and datagrams the node sends itself (OUTPUT,
@@ -37,7 +38,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { bridgeTopology, compareConntrack, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
+import { bridgeTopology, compareConntrack, counterDiffs, flattenCounters, kernelSkip, type KernelCounter, netnsDel, nsSh, nsSnapshotRunner, run, saveHeader, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -48,6 +49,7 @@ import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks
 import { encodeSpec, parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
 import { CLUSTER_CIDR, kubeProxySnapshot, kubeServices } from '../../gen/kube-proxy.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ipset', 'conntrack', 'tcpreplay', 'tcpdump'];
@@ -203,7 +205,7 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
  * bridgeTopology with br_netfilter, the sender on port eth0): the kernel's
  * TRACE lines by IP ID, and the node's snapshot.
  */
-async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed', setup?: (node: string) => void): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string; conntrack: string[] }> {
+async function kernelTrace(tag: string, rules: string, specs: readonly string[], topo: 'routed' | 'bridged' | 'routed6' = 'routed', setup?: (node: string) => void): Promise<{ frames: Uint8Array[]; kernel: Map<number, Line[]>; snap: string; conntrack: string[]; counters: Map<string, KernelCounter> }> {
   const frames = specs.map((s) => encodeSpec(parseSpec(s)).data);
   const pcap = join(tmp, `${tag}.pcap`);
   writeFileSync(pcap, writePcap(frames.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
@@ -243,8 +245,10 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
     const ct = await run('ip', ['netns', 'exec', ns.n, 'conntrack', '-L', '-o', 'extended']);
     if (ct.code !== 0) throw new Error(`conntrack -L: ${ct.stderr}`);
     const conntrack = ct.stdout.split('\n').filter((l) => l.trim() !== '');
+    const save = await run('ip', ['netns', 'exec', ns.n, `${tool}-legacy-save`, '-c']);
+    const counters = flattenCounters(parseRestore(save.stdout, { counters: true, family: six ? 'ip6' : 'ip' }), true);
     const links = JSON.parse(readFileSync(join(snap, 'ip-link.json'), 'utf8')) as { ifindex: number; ifname: string }[];
-    return { frames, kernel: nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname]))), snap, conntrack };
+    return { frames, kernel: nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname]))), snap, conntrack, counters };
   } finally {
     netnsDel(ns.s);
     netnsDel(ns.n);
@@ -253,7 +257,7 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
 }
 
 /** The TRACE lines `nfvm trace` gives each frame on the snapshot's node, but those of the TRACE rule itself. */
-function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference', conntrack?: string[]): string[][] {
+function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference', conntrack?: string[], counters?: Map<string, KernelCounter>): string[][] {
   const model = buildNodeModel(readSnapshot(snap), { engine });
   model.setTrace(true);
   const pkt = new Packet();
@@ -268,6 +272,8 @@ function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | '
   // the conntrack table as `conntrack -L -o extended` lists it, at the last frame
   const ctm = model.conntrackModule;
   if (conntrack && ctm) conntrack.push(...conntrackList(ctm.ct, 1000e9 + frames.length * 1000, true));
+  // every rule's and policy's counters, as iptables-save -c prints them
+  if (counters) for (const [k, v] of flattenCounters(model.rulesetWithCounters('ip')!, true)) counters.set(k, v);
   return lines;
 }
 
@@ -443,12 +449,14 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
     const rulesets = fc.sample(genRules('stateful'), { numRuns: M, seed: 20261207 });
     let lines = 0;
     const ct = { agree: 0, total: 0 };
+    const tally = { counters: 0, agree: 0, nonzero: 0 };
     for (const [r, rules] of rulesets.entries()) {
       const specs = flowSpecs(200);
-      const { frames, kernel, snap, conntrack } = await kernelTrace(`ct${r}`, rules, specs);
+      const { frames, kernel, snap, conntrack, counters } = await kernelTrace(`ct${r}`, rules, specs);
       for (const engine of ['vm', 'reference'] as const) {
         const mineCt: string[] = [];
-        nfvmTrace(snap, frames, engine, mineCt).forEach((mine, i) => {
+        const mineCounters = new Map<string, KernelCounter>();
+        nfvmTrace(snap, frames, engine, mineCt, mineCounters).forEach((mine, i) => {
           expect(asKernel(mine, kernel.get(200 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(200 + i) ?? []);
           lines += mine.length;
         });
@@ -456,9 +464,10 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
         expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
         ct.agree += c.agree;
         ct.total += c.total;
+        expect(counterDiffs(counters, mineCounters, tally), `${engine}: iptables-save -c\n${rules}`).toEqual([]);
       }
     }
-    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree`);
+    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree; counters: ${tally.agree}/${tally.counters} agree (${tally.nonzero} non-zero)`);
   }, 300_000);
 
   it('bridged frames (br_netfilter): IN, OUT, PHYSIN and PHYSOUT of every line, both engines', async () => {
@@ -638,12 +647,14 @@ COMMIT
     const rulesets = fc.sample(genRules('firewall'), { numRuns: F, seed: 20261208 });
     let lines = 0;
     const ct = { agree: 0, total: 0 };
+    const tally = { counters: 0, agree: 0, nonzero: 0 };
     for (const [r, rules] of rulesets.entries()) {
       const specs = flowSpecs(500);
-      const { frames, kernel, snap, conntrack } = await kernelTrace(`fw${r}`, rules, specs);
+      const { frames, kernel, snap, conntrack, counters } = await kernelTrace(`fw${r}`, rules, specs);
       for (const engine of ['vm', 'reference'] as const) {
         const mineCt: string[] = [];
-        nfvmTrace(snap, frames, engine, mineCt).forEach((mine, i) => {
+        const mineCounters = new Map<string, KernelCounter>();
+        nfvmTrace(snap, frames, engine, mineCt, mineCounters).forEach((mine, i) => {
           expect(asKernel(mine, kernel.get(500 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(500 + i) ?? []);
           lines += mine.length;
         });
@@ -651,9 +662,10 @@ COMMIT
         expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
         ct.agree += c.agree;
         ct.total += c.total;
+        expect(counterDiffs(counters, mineCounters, tally), `${engine}: iptables-save -c\n${rules}`).toEqual([]);
       }
     }
-    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree`);
+    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree; counters: ${tally.agree}/${tally.counters} agree (${tally.nonzero} non-zero)`);
   }, 300_000);
 
   it.each([['iptables', false], ['iptables', true], ['nftables', false]] as const)('a kube-proxy node (%s mode, NodePorts, externalTrafficPolicy Local %s): first packets to ClusterIPs and NodePorts, every TRACE line, both engines', async (mode, local) => {
