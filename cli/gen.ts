@@ -4,7 +4,7 @@
  * atomically, into a new or empty directory.
  */
 import { resolve } from 'node:path';
-import { KUBE_MODES, kubeOptionsProblem, kubeProxySnapshot, type KubeMode } from '../gen/kube-proxy.js';
+import { KUBE_MODES, kubeOptionsProblem, kubeProxyFiles, type KubeMode } from '../gen/kube-proxy.js';
 import { checkTarget, writeSnapshotDir } from '../hooks/snapshot/capture.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 
@@ -45,8 +45,8 @@ function count(name: string, v: string | undefined, dflt?: number): number {
 }
 
 /** The `-A` lines of an iptables-save text (a million-rule text is not split into lines for it). */
-function countRules(text: string): number {
-  let n = text.startsWith('-A ') ? 1 : 0;
+function countRules(text: string | Buffer): number {
+  let n = text.indexOf('-A ') === 0 ? 1 : 0;
   for (let i = text.indexOf('\n-A '); i >= 0; i = text.indexOf('\n-A ', i + 4)) n++;
   return n;
 }
@@ -71,7 +71,7 @@ export function cmdGen(argv: readonly string[]): string {
   if (problem) throw new UsageError(`gen kube-proxy: ${problem}`);
   const target = resolve(dir);
   checkTarget(dir, target);
-  const files = kubeProxySnapshot(o);
+  const files = kubeProxyFiles(o);
   writeSnapshotDir(dir, target, files);
   const rules = countRules(files.get('iptables-save.txt') ?? '');
   return `${dir}: ${[...files.keys()].join(' ')}\n${o.services} Services x ${o.endpoints} endpoints, ${o.mode} mode: ${rules} iptables rules\n`;

@@ -404,8 +404,8 @@ const NAT = ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'];
 const MANGLE = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 const NODEPORT_RULE = `-m comment --comment ${q('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`;
 
-/** The tables' iptables-save text (tables share one arena). */
-function render(tables: TableText[], arena: LineArena): string {
+/** The tables' iptables-save text as bytes (ASCII; tables share one arena). */
+function render(tables: TableText[], arena: LineArena): Buffer {
   const parts = tables.map((t) => t.parts());
   let size = 0;
   for (const p of parts) {
@@ -421,11 +421,16 @@ function render(tables: TableText[], arena: LineArena): string {
     for (const l of p.order) at = arena.copy(l, out, at);
     at += out.write('COMMIT\n', at, 'latin1');
   }
-  return out.toString('latin1', 0, at);
+  return out.subarray(0, at);
 }
 
 /** iptables mode's iptables-save text. */
 export function iptablesRules(svcs: readonly KubeService[]): string {
+  return iptablesBytes(svcs).toString('latin1');
+}
+
+/** iptables mode's iptables-save text as bytes. */
+function iptablesBytes(svcs: readonly KubeService[]): Buffer {
   const arena = new LineArena();
   const filter = new TableText('filter', FILTER, arena);
   const nat = new TableText('nat', NAT, arena);
@@ -449,7 +454,7 @@ function vmapChain(depth: number, prefix: number): string {
  * vmap @service-ips` as the map set KUBE-NFT-SERVICE-IPS (Service number + 1
  * in mark bits 16..) and the mark tree; the rest as in iptables mode.
  */
-export function nftablesRules(svcs: readonly KubeService[]): { rules: string; ipsets: string } {
+export function nftablesRules(svcs: readonly KubeService[]): { rules: Buffer; ipsets: string } {
   const arena = new LineArena();
   const filter = new TableText('filter', FILTER, arena);
   const mangle = new TableText('mangle', MANGLE, arena);
@@ -530,7 +535,7 @@ export function nftRuleset(svcs: readonly KubeService[]): string {
 }
 
 /** IPVS mode: the iptables rules, ipsets and `ipvsadm-save -n` text. */
-export function ipvsFiles(svcs: readonly KubeService[]): { rules: string; ipsets: string; ipvsadm: string } {
+export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets: string; ipvsadm: string } {
   const arena = new LineArena();
   const filter = new TableText('filter', FILTER, arena);
   const nat = new TableText('nat', NAT, arena);
@@ -619,8 +624,17 @@ function nodeFiles(svcs: readonly KubeService[], mode: KubeMode): { link: string
 
 /** The snapshot directory's files (name -> text) of a generated kube-proxy node. */
 export function kubeProxySnapshot(o: KubeGenOptions): Map<string, string> {
+  return new Map([...kubeProxyFiles(o)].map(([name, t]) => [name, typeof t === 'string' ? t : t.toString('latin1')]));
+}
+
+/**
+ * The same files, the iptables-save text as bytes: `nfvm gen` writes them
+ * as they are (a 30,000-Service text is 140 MB; made a string and encoded
+ * again, it would be copied twice more).
+ */
+export function kubeProxyFiles(o: KubeGenOptions): Map<string, string | Buffer> {
   const svcs = kubeServices(o);
-  const files = new Map<string, string>();
+  const files = new Map<string, string | Buffer>();
   const { link, addr } = nodeFiles(svcs, o.mode);
   files.set('ip-link.json', link);
   files.set('ip-addr.json', addr);
@@ -628,7 +642,7 @@ export function kubeProxySnapshot(o: KubeGenOptions): Map<string, string> {
   // vs/expire_quiescent_template to 1 (vs/conn_reuse_mode only on kernels before 5.9).
   const vs = o.mode === 'ipvs' ? 'net.ipv4.vs.conntrack = 1\nnet.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.expire_quiescent_template = 1\n' : '';
   files.set('sysctl.txt', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.route_localnet = 1\n' + vs);
-  if (o.mode === 'iptables') files.set('iptables-save.txt', iptablesRules(svcs));
+  if (o.mode === 'iptables') files.set('iptables-save.txt', iptablesBytes(svcs));
   else if (o.mode === 'nftables') {
     const n = nftablesRules(svcs);
     files.set('iptables-save.txt', n.rules);

@@ -303,7 +303,7 @@ export function captureCgroupTree(run: Runner): string | { reason: string } {
  * renames it into place (rename(2) replaces an empty directory), so a
  * failure leaves nothing half-written. `dir` is the name for messages.
  */
-export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyMap<string, string>): void {
+export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyMap<string, string | Uint8Array>): void {
   let tmp: string;
   try {
     tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
