@@ -201,6 +201,27 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
   return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), Number(f('LEN')), f('TC') !== undefined ? Number(f('TC')) : Number(f('TOS')) | Number(f('PREC')), Number(f('TTL') ?? f('HOPLIMIT')), f('SRC')!, f('DST')!, Number(f('SPT') ?? 0), Number(f('DPT') ?? 0)) };
 }
 
+/** Runs `send` while `tcpdump -i nflog:0` in namespace `node` writes what nfnetlink_log's group 0 gets to `log`. */
+async function captureNflog(node: string, log: string, send: () => Promise<void>): Promise<void> {
+  const dump = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((r) => dump.on('exit', r));
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    dump.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on')) resolve();
+    });
+    dump.on('exit', () => reject(new Error(`tcpdump -i nflog:0: ${err}`)));
+  });
+  try {
+    await send();
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    dump.kill('SIGINT');
+    await exited;
+  }
+}
+
 /**
  * The frames of `specs`, sent from the sender into a fresh node namespace
  * with `rules` loaded (routed: senderForwardingTopology; bridged:
@@ -228,21 +249,10 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
     if (load.code !== 0 || load.stderr !== '') throw new Error(`${tool}-legacy-restore: ${load.stderr}\n${rules}`);
     captureSnapshot(snap, nsSnapshotRunner(ns.n));
     writeFileSync(join(snap, `${tool}-save.txt`), `${saveHeader('legacy')}${rules}`);
-    const dump = spawn('ip', ['netns', 'exec', ns.n, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const exited = new Promise((r) => dump.on('exit', r));
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      dump.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening on')) resolve();
-      });
-      dump.on('exit', () => reject(new Error(`tcpdump -i nflog:0: ${err}`)));
+    await captureNflog(ns.n, log, async () => {
+      const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
+      if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
     });
-    const send = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
-    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-    await new Promise((r) => setTimeout(r, 500));
-    dump.kill('SIGINT');
-    await exited;
     // the connections the frames left (`conntrack -L -o extended`; none listed when conntrack never loaded)
     const ct = await run('ip', ['netns', 'exec', ns.n, 'conntrack', '-L', '-f', six ? 'ipv6' : 'ipv4', '-o', 'extended']);
     if (ct.code !== 0) throw new Error(`conntrack -L: ${ct.stderr}`);
@@ -258,6 +268,11 @@ async function kernelTrace(tag: string, rules: string, specs: readonly string[],
   }
 }
 
+/** Frame `i` of a capture as `nfvm replay` reads it: 1 µs after the one before, from second 1000. */
+function frameAt(data: Uint8Array, i: number): Frame {
+  return { data, origLen: data.length, tsSec: 1000, tsNsec: i * 1000, linktype: LINKTYPE_ETHERNET, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame;
+}
+
 /** The TRACE lines `nfvm trace` gives each frame on the snapshot's node, but those of the TRACE rule itself. */
 function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | 'reference', conntrack?: string[], counters?: Map<string, KernelCounter>, family: 'ip' | 'ip6' = 'ip'): string[][] {
   const model = buildNodeModel(readSnapshot(snap), { engine });
@@ -265,7 +280,7 @@ function nfvmTrace(snap: string, frames: readonly Uint8Array[], engine: 'vm' | '
   const pkt = new Packet();
   const lines = frames.map((data, i) => {
     resetMeta(pkt);
-    loadFrame(pkt, { data, origLen: data.length, tsSec: 1000, tsNsec: i * 1000, linktype: LINKTYPE_ETHERNET, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame);
+    loadFrame(pkt, frameAt(data, i));
     model.captureCt(pkt);
     const r = model.receive(pkt, 'eth0', { now: 1000e9 + i * 1000 });
     // the kernel logs from the rule after the one whose TRACE target set nf_trace; nfvm traces every rule
@@ -292,6 +307,54 @@ function natRange(lines: readonly string[]): string[] {
 /** nfvm's lines of a frame in the kernel's fields, line by line against the kernel's (`kernel`). */
 function asKernel(mine: readonly string[], kernel: readonly Line[] | undefined): Line[] {
   return mine.map((l, i) => nfvmLine(l, kernel?.[i]));
+}
+
+/** What the runs of one test agreed on, summed. */
+interface Agreed {
+  lines: number;
+  ct: { agree: number; total: number };
+  tally: { counters: number; agree: number; nonzero: number };
+}
+
+const agreed = (): Agreed => ({ lines: 0, ct: { agree: 0, total: 0 }, tally: { counters: 0, agree: 0, nonzero: 0 } });
+
+const summary = (a: Agreed): string =>
+  `${a.lines} lines agree (both engines); conntrack -L: ${a.ct.agree}/${a.ct.total} entries agree; counters: ${a.tally.agree}/${a.tally.counters} agree (${a.tally.nonzero} non-zero)`;
+
+/**
+ * Both engines' TRACE lines of every frame (keyed from `first`) against the
+ * kernel's; with `run`'s counters and conntrack table, those too. `label`
+ * heads a failure (the ruleset, for a generated one).
+ */
+function expectAgreement(
+  k: { frames: readonly Uint8Array[]; kernel: Map<number, Line[]>; snap: string; conntrack?: string[]; counters?: Map<string, KernelCounter> },
+  specs: readonly string[], first: number, into: Agreed, o: { label?: string; family?: 'ip' | 'ip6'; state?: boolean } = {},
+): void {
+  for (const engine of ['vm', 'reference'] as const) {
+    const mineCt: string[] = [];
+    const mineCounters = new Map<string, KernelCounter>();
+    nfvmTrace(k.snap, k.frames, engine, mineCt, mineCounters, o.family).forEach((mine, i) => {
+      expect(asKernel(mine, k.kernel.get(first + i)), `${engine}: frame ${i + 1}: ${specs[i]}${o.label ? `\n${o.label}` : ''}`).toEqual(k.kernel.get(first + i) ?? []);
+      into.lines += mine.length;
+    });
+    if (!o.state) continue;
+    const c = compareConntrack(natRange(k.conntrack!), natRange(mineCt));
+    expect(c.diffs, `${engine}: conntrack -L\n${o.label ?? ''}`).toEqual([]);
+    into.ct.agree += c.agree;
+    into.ct.total += c.total;
+    expect(counterDiffs(k.counters!, mineCounters, into.tally), `${engine}: ${o.family === 'ip6' ? 'ip6tables' : 'iptables'}-save -c\n${o.label ?? ''}`).toEqual([]);
+  }
+}
+
+/** `n` rulesets of generator `mode` (seeded), each in a fresh namespace pair with its frames; what agreed. */
+async function generatedRuns(mode: 'stateless' | 'stateful' | 'firewall', six: boolean, n: number, seed: number, first: number): Promise<Agreed> {
+  const into = agreed();
+  for (const [r, rules] of fc.sample(genRules(mode, six), { numRuns: n, seed }).entries()) {
+    const specs = mode === 'stateless' ? genSpecs(first) : flowSpecs(first, six);
+    const k = await kernelTrace(`${mode}${six ? '6' : ''}-${r}`, rules, specs, six ? 'routed6' : 'routed');
+    expectAgreement(k, specs, first, into, { label: rules, family: six ? 'ip6' : 'ip', state: mode !== 'stateless' });
+  }
+  return into;
 }
 
 /**
@@ -430,59 +493,23 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('each rule is logged with the packet as the rules before it left it (mark, TOS, DSCP, TTL, DNAT), both engines', async () => {
-    const { frames, kernel, snap } = await kernelTrace('fixed', RULES, SPECS);
-    expect(kernel.size).toBe(SPECS.length);
-    let lines = 0;
-    for (const engine of ['vm', 'reference'] as const) {
-      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-        expect(asKernel(mine, kernel.get(11 + i)), `${engine}: ${SPECS[i]}`).toEqual(kernel.get(11 + i));
-        lines += mine.length;
-      });
-    }
-    console.log(`TRACE lines against the kernel: ${lines} lines of ${SPECS.length} frames agree (both engines)`);
+    const k = await kernelTrace('fixed', RULES, SPECS);
+    expect(k.kernel.size).toBe(SPECS.length);
+    const a = agreed();
+    expectAgreement(k, SPECS, 11, a);
+    console.log(`TRACE lines against the kernel: ${a.lines} lines of ${SPECS.length} frames agree (both engines)`);
   }, 60_000);
 
   const N = runs(6);
   it(`${N} generated rulesets: every TRACE line of every frame, both engines`, async () => {
-    const rulesets = fc.sample(genRules('stateless'), { numRuns: N, seed: 20261206 });
-    let lines = 0;
-    for (const [r, rules] of rulesets.entries()) {
-      const specs = genSpecs(100);
-      const { frames, kernel, snap } = await kernelTrace(`gen${r}`, rules, specs);
-      for (const engine of ['vm', 'reference'] as const) {
-        nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-          expect(asKernel(mine, kernel.get(100 + i)), `${engine}: ${specs[i]}\n${rules}`).toEqual(kernel.get(100 + i) ?? []);
-          lines += mine.length;
-        });
-      }
-    }
-    console.log(`TRACE lines against the kernel: ${N} generated rulesets, ${lines} lines agree (both engines)`);
+    const a = await generatedRuns('stateless', false, N, 20261206, 100);
+    console.log(`TRACE lines against the kernel: ${N} generated rulesets, ${a.lines} lines agree (both engines)`);
   }, 300_000);
 
   const M = runs(6);
   it(`${M} generated stateful rulesets: two-sided flows with conntrack states, connection marks and NAT, every TRACE line, both engines`, async () => {
-    const rulesets = fc.sample(genRules('stateful'), { numRuns: M, seed: 20261207 });
-    let lines = 0;
-    const ct = { agree: 0, total: 0 };
-    const tally = { counters: 0, agree: 0, nonzero: 0 };
-    for (const [r, rules] of rulesets.entries()) {
-      const specs = flowSpecs(200);
-      const { frames, kernel, snap, conntrack, counters } = await kernelTrace(`ct${r}`, rules, specs);
-      for (const engine of ['vm', 'reference'] as const) {
-        const mineCt: string[] = [];
-        const mineCounters = new Map<string, KernelCounter>();
-        nfvmTrace(snap, frames, engine, mineCt, mineCounters).forEach((mine, i) => {
-          expect(asKernel(mine, kernel.get(200 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(200 + i) ?? []);
-          lines += mine.length;
-        });
-        const c = compareConntrack(natRange(conntrack), natRange(mineCt));
-        expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
-        ct.agree += c.agree;
-        ct.total += c.total;
-        expect(counterDiffs(counters, mineCounters, tally), `${engine}: iptables-save -c\n${rules}`).toEqual([]);
-      }
-    }
-    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree; counters: ${tally.agree}/${tally.counters} agree (${tally.nonzero} non-zero)`);
+    const a = await generatedRuns('stateful', false, M, 20261207, 200);
+    console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${summary(a)}`);
   }, 300_000);
 
   it('bridged frames (br_netfilter): IN, OUT, PHYSIN and PHYSOUT of every line, both engines', async () => {
@@ -513,16 +540,11 @@ COMMIT
       `tcp 10.0.0.2:40001 > 10.0.0.3:80 syn ipid 302 src-mac ${MAC.sender} dst-mac ${MAC.b}`,
       `udp 10.0.0.2:40002 > 10.0.0.1:9999 len 3 ipid 303 src-mac ${MAC.sender} dst-mac ${MAC.node}`,
     ];
-    const { frames, kernel, snap } = await kernelTrace('bridged', rules, specs, 'bridged');
-    expect(kernel.size).toBe(specs.length);
-    let lines = 0;
-    for (const engine of ['vm', 'reference'] as const) {
-      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-        expect(asKernel(mine, kernel.get(301 + i)), `${engine}: ${specs[i]}`).toEqual(kernel.get(301 + i));
-        lines += mine.length;
-      });
-    }
-    console.log(`TRACE lines of bridged frames against the kernel: ${lines} lines agree (both engines)`);
+    const k = await kernelTrace('bridged', rules, specs, 'bridged');
+    expect(k.kernel.size).toBe(specs.length);
+    const a = agreed();
+    expectAgreement(k, specs, 301, a);
+    console.log(`TRACE lines of bridged frames against the kernel: ${a.lines} lines agree (both engines)`);
   }, 60_000);
 
   it('IPv6 (ip6tables): mark, traffic class, DSCP and hop limit as each rule met them, both engines', async () => {
@@ -557,16 +579,11 @@ COMMIT
       'tcp [2001:db8::2]:40101 > [2001:db8:9::6]:80 syn',
       'udp [2001:db8::2]:40102 > [2001:db8::1]:9999 len 3',
     ].map((x, i) => `${x} flowlabel ${40100 + i} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
-    const { frames, kernel, snap } = await kernelTrace('six', rules, specs, 'routed6');
-    expect(kernel.size).toBe(specs.length);
-    let lines = 0;
-    for (const engine of ['vm', 'reference'] as const) {
-      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-        expect(asKernel(mine, kernel.get(40100 + i)), `${engine}: ${specs[i]}`).toEqual(kernel.get(40100 + i));
-        lines += mine.length;
-      });
-    }
-    console.log(`TRACE lines of IPv6 frames against the kernel: ${lines} lines agree (both engines)`);
+    const k = await kernelTrace('six', rules, specs, 'routed6');
+    expect(k.kernel.size).toBe(specs.length);
+    const a = agreed();
+    expectAgreement(k, specs, 40100, a, { family: 'ip6' });
+    console.log(`TRACE lines of IPv6 frames against the kernel: ${a.lines} lines agree (both engines)`);
   }, 60_000);
 
   it('datagrams the node sends (OUTPUT, a DNAT there, POSTROUTING), both engines', async () => {
@@ -616,22 +633,11 @@ COMMIT
       if (load.code !== 0 || load.stderr !== '') throw new Error(`iptables-legacy-restore: ${load.stderr}`);
       captureSnapshot(snap, nsSnapshotRunner(ns.n));
       writeFileSync(join(snap, 'iptables-save.txt'), `${saveHeader('legacy')}${rules}`);
-      const dump = spawn('ip', ['netns', 'exec', ns.n, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
-      const exited = new Promise((r) => dump.on('exit', r));
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        dump.stderr.on('data', (d: Buffer) => {
-          err += d.toString();
-          if (err.includes('listening on')) resolve();
-        });
-        dump.on('exit', () => reject(new Error(`tcpdump -i nflog:0: ${err}`)));
+      await captureNflog(ns.n, log, async () => {
+        // three datagrams from the node (bash's /dev/udp: a socket each, its own source port)
+        const send = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', 'for d in 10.9.0.5/7000 10.9.0.6/8000 10.0.0.2/9; do echo hi > /dev/udp/$d; done']);
+        if (send.code !== 0) throw new Error(`bash /dev/udp: ${send.stderr}`);
       });
-      // three datagrams from the node (bash's /dev/udp: a socket each, its own source port)
-      const send = await run('ip', ['netns', 'exec', ns.n, 'bash', '-c', 'for d in 10.9.0.5/7000 10.9.0.6/8000 10.0.0.2/9; do echo hi > /dev/udp/$d; done']);
-      if (send.code !== 0) throw new Error(`bash /dev/udp: ${send.stderr}`);
-      await new Promise((r) => setTimeout(r, 500));
-      dump.kill('SIGINT');
-      await exited;
       const links = JSON.parse(readFileSync(join(snap, 'ip-link.json'), 'utf8')) as { ifindex: number; ifname: string }[];
       kernel = nflogLines(log, new Map(links.map((l) => [l.ifindex, l.ifname])), firsts, 'sport');
     } finally {
@@ -659,28 +665,8 @@ COMMIT
 
   const F = runs(6);
   it(`${F} generated firewall rulesets: TCP flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, TCPMSS, ICMP echo flows, every TRACE line, both engines`, async () => {
-    const rulesets = fc.sample(genRules('firewall'), { numRuns: F, seed: 20261208 });
-    let lines = 0;
-    const ct = { agree: 0, total: 0 };
-    const tally = { counters: 0, agree: 0, nonzero: 0 };
-    for (const [r, rules] of rulesets.entries()) {
-      const specs = flowSpecs(500);
-      const { frames, kernel, snap, conntrack, counters } = await kernelTrace(`fw${r}`, rules, specs);
-      for (const engine of ['vm', 'reference'] as const) {
-        const mineCt: string[] = [];
-        const mineCounters = new Map<string, KernelCounter>();
-        nfvmTrace(snap, frames, engine, mineCt, mineCounters).forEach((mine, i) => {
-          expect(asKernel(mine, kernel.get(500 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(500 + i) ?? []);
-          lines += mine.length;
-        });
-        const c = compareConntrack(natRange(conntrack), natRange(mineCt));
-        expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
-        ct.agree += c.agree;
-        ct.total += c.total;
-        expect(counterDiffs(counters, mineCounters, tally), `${engine}: iptables-save -c\n${rules}`).toEqual([]);
-      }
-    }
-    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree; counters: ${tally.agree}/${tally.counters} agree (${tally.nonzero} non-zero)`);
+    const a = await generatedRuns('firewall', false, F, 20261208, 500);
+    console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${summary(a)}`);
   }, 300_000);
 
   it.each([['iptables', false], ['iptables', true], ['nftables', false]] as const)('a kube-proxy node (%s mode, NodePorts, externalTrafficPolicy Local %s): first packets to ClusterIPs and NodePorts, every TRACE line, both engines', async (mode, local) => {
@@ -697,7 +683,7 @@ COMMIT
       return one;
     }).map((x, i) => `${x} ipid ${600 + i} src-mac ${MAC.sender} dst-mac ${MAC.node}`);
     const sets = files.get('ipset-save.txt');
-    const { frames, kernel, snap } = await kernelTrace(`kube${mode[0]}${local ? 'l' : ''}`, rules, specs, 'routed', (n) => {
+    const k = await kernelTrace(`kube${mode[0]}${local ? 'l' : ''}`, rules, specs, 'routed', (n) => {
       nsSh(n, `ip route add ${CLUSTER_CIDR} via 10.0.0.2`);
       // nftables mode's verdict maps as ipsets (gen/kube-proxy.ts), loaded before the rules that name them
       if (sets !== undefined) {
@@ -705,16 +691,11 @@ COMMIT
         if (r.status !== 0) throw new Error(`ipset restore: ${r.stderr}`);
       }
     });
-    if (sets !== undefined) writeFileSync(join(snap, 'ipset-save.txt'), sets);
-    expect(kernel.size).toBe(specs.length);
-    let lines = 0;
-    for (const engine of ['vm', 'reference'] as const) {
-      nfvmTrace(snap, frames, engine).forEach((mine, i) => {
-        expect(asKernel(mine, kernel.get(600 + i)), `${engine}: ${specs[i]}`).toEqual(kernel.get(600 + i));
-        lines += mine.length;
-      });
-    }
-    console.log(`TRACE lines of a kube-proxy node (${mode} mode, externalTrafficPolicy Local ${local}) against the kernel: ${lines} lines of ${specs.length} first packets agree (both engines)`);
+    if (sets !== undefined) writeFileSync(join(k.snap, 'ipset-save.txt'), sets);
+    expect(k.kernel.size).toBe(specs.length);
+    const a = agreed();
+    expectAgreement(k, specs, 600, a);
+    console.log(`TRACE lines of a kube-proxy node (${mode} mode, externalTrafficPolicy Local ${local}) against the kernel: ${a.lines} lines of ${specs.length} first packets agree (both engines)`);
   }, 60_000);
 
   it('a kube-proxy node with three endpoints a Service: each kernel trace is one of the outcomes `trace --all-branches` lists (statistic random)', async () => {
@@ -737,7 +718,7 @@ COMMIT
         model.setChooser(chooser);
         try {
           resetMeta(pkt);
-          loadFrame(pkt, { data, origLen: data.length, tsSec: 1000, tsNsec: i * 1000, linktype: LINKTYPE_ETHERNET, ifId: 0, ifName: '', section: 0, offset: 0, flags: 0, comment: '' } as Frame);
+          loadFrame(pkt, frameAt(data, i));
           model.captureCt(pkt);
           return model.receive(pkt, 'eth0', { now: 1000e9 + i * 1000 });
         } finally {
@@ -757,27 +738,7 @@ COMMIT
 
   const S6 = runs(4);
   it.each(['stateful', 'firewall'] as const)(`${S6} generated IPv6 %s rulesets (ip6tables): two-sided flows, every TRACE line, the counters and the conntrack table, both engines`, async (mode) => {
-    const rulesets = fc.sample(genRules(mode, true), { numRuns: S6, seed: mode === 'stateful' ? 20261209 : 20261210 });
-    let lines = 0;
-    const ct = { agree: 0, total: 0 };
-    const tally = { counters: 0, agree: 0, nonzero: 0 };
-    for (const [r, rules] of rulesets.entries()) {
-      const specs = flowSpecs(800, true);
-      const { frames, kernel, snap, conntrack, counters } = await kernelTrace(`six${mode[0]}${r}`, rules, specs, 'routed6');
-      for (const engine of ['vm', 'reference'] as const) {
-        const mineCt: string[] = [];
-        const mineCounters = new Map<string, KernelCounter>();
-        nfvmTrace(snap, frames, engine, mineCt, mineCounters, 'ip6').forEach((mine, i) => {
-          expect(asKernel(mine, kernel.get(800 + i)), `${engine}: frame ${i + 1}: ${specs[i]}\n${rules}`).toEqual(kernel.get(800 + i) ?? []);
-          lines += mine.length;
-        });
-        const c = compareConntrack(natRange(conntrack), natRange(mineCt));
-        expect(c.diffs, `${engine}: conntrack -L\n${rules}`).toEqual([]);
-        ct.agree += c.agree;
-        ct.total += c.total;
-        expect(counterDiffs(counters, mineCounters, tally), `${engine}: ip6tables-save -c\n${rules}`).toEqual([]);
-      }
-    }
-    console.log(`TRACE lines against the kernel: ${S6} generated IPv6 ${mode} rulesets, ${lines} lines agree (both engines); conntrack -L: ${ct.agree}/${ct.total} entries agree; counters: ${tally.agree}/${tally.counters} agree (${tally.nonzero} non-zero)`);
+    const a = await generatedRuns(mode, true, S6, mode === 'stateful' ? 20261209 : 20261210, 800);
+    console.log(`TRACE lines against the kernel: ${S6} generated IPv6 ${mode} rulesets, ${summary(a)}`);
   }, 300_000);
 });
