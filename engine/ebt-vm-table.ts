@@ -20,7 +20,7 @@ import type { EbtEngineOptions } from '../ext/ebt/types.js';
 import { XtState } from '../ext/xtstate.js';
 import { compileEbtTable, type EbtCompiledTable } from '../compiler/ebt/compile.js';
 import type { RuleInfo } from '../compiler/compile.js';
-import { chainIndex, mapTrace } from './vm-table.js';
+import { chainIndex, mapTrace, runDescribed } from './vm-table.js';
 
 export interface EbtVmTableOptions extends EbtEngineOptions {
   /** Trace ring capacity in events (default 4096). */
@@ -59,7 +59,7 @@ export function ebtVmTable(rs: EbtRuleset, table: EbtTableName, options: EbtVmTa
     table,
     compiled,
     vm,
-    run(chain: string, pkt: Packet): number {
+    run(chain: string, pkt: Packet, describe?: (pkt: Packet) => string): number {
       const base = index.base.get(chain);
       if (base === undefined) throw new RangeError(`table ${table} has no builtin chain ${chain}`);
       const meta = pkt.meta;
@@ -73,8 +73,10 @@ export function ebtVmTable(rs: EbtRuleset, table: EbtTableName, options: EbtVmTa
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
       meta[M_FLAGS] |= F_NFTRACE;
-      const ran = vm.run(prog, base, pkt) >>> 0;
+      // ebtables-nft: nft_trace_packet() reports a rule after it ran
+      const ran = runDescribed(vm, prog, base, pkt, describe, false);
       mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
+      env.traceNotes.length = 0;
       if (!before) meta[M_FLAGS] &= ~F_NFTRACE;
       return env.xtHotdrop ? NF_DROP : ran;
     },

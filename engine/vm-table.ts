@@ -136,15 +136,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       const before = meta[M_FLAGS]! & F_NFTRACE;
       const from = env.traceHead;
       meta[M_FLAGS] |= F_NFTRACE;
-      env.traceNotes.length = 0;
-      env.traceDescribe = describe ?? null;
-      env.traceAtCounter = legacy;
-      let ran: number;
-      try {
-        ran = vm.run(prog, base, pkt) >>> 0;
-      } finally {
-        env.traceDescribe = null;
-      }
+      const ran = runDescribed(vm, prog, base, pkt, describe, legacy);
       const v = env.xtHotdrop ? NF_DROP : ran;
       mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
       env.traceNotes.length = 0;
@@ -259,6 +251,23 @@ export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: re
       const name = chainName(prog, e.chain);
       out.push(described({ kind: TraceKind.RETURN, chain: name, rule: index.ruleCount(name) + 1 }, env, e.arg));
     }
+  }
+}
+
+/**
+ * A traced run of base chain `base` with `describe` wording the packet of
+ * each event, at a rule's counter (`atCounter`: x_tables) or after the rule
+ * (nf_tables); the words stay in the VM's env.traceNotes for mapTrace.
+ */
+export function runDescribed(vm: Vm, prog: Program, base: number, pkt: Packet, describe: ((pkt: Packet) => string) | undefined, atCounter: boolean): number {
+  const env = vm.env;
+  env.traceNotes.length = 0;
+  env.traceDescribe = describe ?? null;
+  env.traceAtCounter = atCounter;
+  try {
+    return vm.run(prog, base, pkt) >>> 0;
+  } finally {
+    env.traceDescribe = null;
   }
 }
 

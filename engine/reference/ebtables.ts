@@ -169,6 +169,14 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
   const t = rs.tables.get(table);
   const env: EbtEnv = { ...newXtEnv('ip', opts), macOf: opts.macOf ?? (() => undefined), backend };
   let trace = false;
+  // the describer of the traced run (TableEngine.run): a rule's event words the packet after the rule, as nft_trace_packet() reports it
+  let describe: ((pkt: Packet) => string) | null = null;
+  const event = (kind: TraceKind, chain: string, rule: number, pkt: Packet): TraceEvent => {
+    const ev: TraceEvent = { kind, chain, rule };
+    if (describe !== null) ev.packet = describe(pkt);
+    events.push(ev);
+    return ev;
+  };
   let events: TraceEvent[] = [];
 
   const chains = new Map<string, Chain>();
@@ -275,7 +283,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
         if (par.hotdrop) return NF_DROP;
         e.counter.packets += 1;
         e.counter.bytes += pkt.meta[M_LEN]!;
-        if (trace) events.push({ kind: TraceKind.RULE, chain: chain.name, rule: e.num });
+        const ev = trace ? event(TraceKind.RULE, chain.name, e.num, pkt) : undefined;
         for (const w of e.watchers) w(par);
         const tg = e.target;
         if (tg.kind === 'jump') {
@@ -289,6 +297,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
         }
         if (tg.kind === 'verdict' && nftBroute && tg.verdict === EBT_DROP) return brouteAccept(pkt);
         verdict = tg.kind === 'verdict' ? tg.verdict : tg.fn(par);
+        if (ev !== undefined && describe !== null && tg.kind !== 'verdict') ev.packet = describe(pkt);
         if (verdict === EBT_CONTINUE) {
           i++;
           continue;
@@ -306,7 +315,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
         if (verdict !== EBT_RETURN || sp === 0) {
           chain.policyCounter.packets += 1;
           chain.policyCounter.bytes += pkt.meta[M_LEN]!;
-          if (trace) events.push({ kind: TraceKind.POLICY, chain: chain.name, rule: chain.entries.length + 1 });
+          if (trace) event(TraceKind.POLICY, chain.name, chain.entries.length + 1, pkt);
           if (verdict === EBT_ACCEPT) return NF_ACCEPT;
           if (verdict === EBT_DROP && nftBroute && !chain.builtin) return brouteAccept(pkt);
           if (verdict !== EBT_RETURN) return NF_DROP;
@@ -314,7 +323,7 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
           // fall-through would
           return NF_DROP;
         }
-        if (trace) events.push({ kind: TraceKind.RETURN, chain: chain.name, rule: chain.entries.length + 1 });
+        if (trace) event(TraceKind.RETURN, chain.name, chain.entries.length + 1, pkt);
       }
       // letsreturn
       sp--;
@@ -325,11 +334,16 @@ export function ebtReferenceTable(rs: EbtRuleset, table: EbtTableName, opts: Ebt
 
   return {
     table,
-    run(chainName: string, pkt: Packet): number {
+    run(chainName: string, pkt: Packet, describeWith?: (pkt: Packet) => string): number {
       const chain = chains.get(chainName);
       const hook = EBT_BUILTIN_HOOK[chainName];
       if (!chain || !chain.builtin || hook === undefined) throw new RangeError(`table ${table} has no builtin chain ${chainName}`);
-      return doTable(chain, hook, pkt);
+      describe = trace ? (describeWith ?? null) : null;
+      try {
+        return doTable(chain, hook, pkt);
+      } finally {
+        describe = null;
+      }
     },
     counters() {
       const out = new Map<string, { rules: Count[]; policy: Count | undefined }>();

@@ -84,26 +84,42 @@ export function loadEbtables(rs: EbtRuleset, o: { backend: Backend; file: string
   return { rs, engines, ops };
 }
 
+/** A bridge TRACE line's body, as ebt_log words a frame: `IN=.. OUT=.. MAC source = .. MAC dest = .. proto = 0x....`. */
+function ebtBody(pkt: Packet, inDev: string, outDev: string): string {
+  const d = pkt.data;
+  const mac = pkt.meta[M_MACOFF]!;
+  return `IN=${inDev} OUT=${outDev} MAC source = ${formatMac(d.subarray(mac + 6, mac + 12))} MAC dest = ${formatMac(d.subarray(mac, mac + 6))} proto = 0x${((d[mac + 12]! << 8) | d[mac + 13]!).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * The describer of a hook's traced runs: each event's body is the frame as
+ * the rule left it (ebtables-nft: nft_trace_packet() reports a rule after
+ * it ran), with the devices of the run (`at` is set before each run).
+ */
+function describer(): { at: (st: NodeHookState) => (pkt: Packet) => string } {
+  let cur: NodeHookState | undefined;
+  const describe = (pkt: Packet): string => ebtBody(pkt, cur!.in, cur!.out);
+  return { at: (st) => ((cur = st), describe) };
+}
+
 /** The trace steps of a table's run: `TRACE: bridge TABLE:CHAIN:rule:N IN=.. OUT=.. MAC ...`, with the rule as ebtables-save prints it. */
 function traceSteps(name: EbtTableName, ast: EbtTable, engine: TableEngine, pkt: Packet, st: NodeHookState): void {
   const ctx = st.ctx;
-  const d = pkt.data;
-  const mac = pkt.meta[M_MACOFF]!;
-  const body = `IN=${st.in} OUT=${st.out} MAC source = ${formatMac(d.subarray(mac + 6, mac + 12))} MAC dest = ${formatMac(d.subarray(mac, mac + 6))} proto = 0x${((d[mac + 12]! << 8) | d[mac + 13]!).toString(16).padStart(4, '0')}`;
   for (const e of engine.takeTrace()) {
     const type = e.kind === TraceKind.RULE ? 'rule' : e.kind === TraceKind.RETURN ? 'return' : 'policy';
     const chain = ast.chains.get(e.chain);
     const r = chain?.rules[e.rule - 1];
     ctx.steps.push({
-      kind: 'trace', table: `bridge ${name}`, chain: e.chain, type, num: e.rule, line: `TRACE: bridge ${name}:${e.chain}:${type}:${e.rule} ${body}`,
+      kind: 'trace', table: `bridge ${name}`, chain: e.chain, type, num: e.rule, line: `TRACE: bridge ${name}:${e.chain}:${type}:${e.rule} ${e.packet ?? ebtBody(pkt, st.in, st.out)}`,
       rule: r ? saveEbtRule(e.chain, r, false) : chain ? `-P ${e.chain} ${chain.policy}` : '',
     });
   }
 }
 
 function tableHook(name: EbtTableName, ast: EbtTable, engine: TableEngine, chain: string): (pkt: Packet, st: NodeHookState) => number {
+  const words = describer();
   return (pkt, st) => {
-    const v = engine.run(chain, pkt);
+    const v = engine.run(chain, pkt, st.ctx.quiet ? undefined : words.at(st));
     if (!st.ctx.quiet) traceSteps(name, ast, engine, pkt, st);
     return v;
   };
@@ -117,11 +133,12 @@ function tableHook(name: EbtTableName, ast: EbtTable, engine: TableEngine, chain
  * DROP policy drops (nf_tables' chain policy, as this kernel does).
  */
 function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf: BrHook; backend: Backend }): (pkt: Packet, st: NodeHookState) => number {
+  const words = describer();
   return (pkt, st) => {
     const port = st.inLink ? o.br.portOf.get(st.inLink.name) : undefined;
     const legacy = o.backend === 'legacy';
     if (legacy && (!port || port.port.state !== 'forwarding')) return NF_ACCEPT;
-    const v = engine.run('BROUTING', pkt);
+    const v = engine.run('BROUTING', pkt, st.ctx.quiet ? undefined : words.at(st));
     if (!st.ctx.quiet) traceSteps('broute', ast, engine, pkt, st);
     const m = pkt.meta;
     if (!legacy) {

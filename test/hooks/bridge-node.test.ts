@@ -262,3 +262,22 @@ function resendTcp(m: NodeModel): Fate {
   m.captureCt(pkt);
   return m.receive(pkt, 'eth0', { now: 2e9 }).fate;
 }
+
+describe('TRACE lines of the bridge tables', () => {
+  // ebtables-nft: nft_trace_packet() reports a rule after it ran, so the frame an snat rule rewrote shows on its own line and after
+  it.each([['nft', 'vm'], ['nft', 'reference'], ['legacy', 'vm'], ['legacy', 'reference']] as const)('word the frame as each rule left it (backend %s, engine %s)', (backend, engine) => {
+    const files = new Map(Object.entries({
+      'ip-link.json': links(0, 30000), 'ip-addr.json': ADDRS, 'bridge-fdb.json': FDB, 'bridge-vlan.json': VLANS, 'sysctl.txt': 'net.ipv4.ip_forward = 0\n',
+      'ebtables-save.txt': `*nat\n:PREROUTING ACCEPT\n:OUTPUT ACCEPT\n:POSTROUTING ACCEPT\n-A POSTROUTING -p IPv4 -j mark --mark-set 0x1 --mark-target CONTINUE\n-A POSTROUTING -j snat --to-src ${MAC.c} --snat-target CONTINUE\n-A POSTROUTING -p IPv4\n`,
+    }));
+    const m = buildNodeModel(buildNode('mem', files), { backend, engine });
+    m.setTrace(true);
+    resetMeta(pkt);
+    pkt.setFrame(encodeSpec(parseSpec(`udp 10.0.0.2:1000 > 10.0.0.99:53 iif eth0 src-mac ${MAC.a} dst-mac ${MAC.b}`)).data);
+    decodePacket(pkt, LINKTYPE_ETHERNET);
+    m.captureCt(pkt);
+    const r = m.receive(pkt, 'eth0', { now: 0 });
+    const lines = r.steps.flatMap((s) => (s.kind === 'trace' && s.chain === 'POSTROUTING' ? [`${s.type}:${s.num} ${/MAC source = (\S+)/.exec(s.line)![1]}`] : []));
+    expect(lines).toEqual([`rule:1 ${MAC.a}`, `rule:2 ${MAC.c}`, `rule:3 ${MAC.c}`, `policy:4 ${MAC.c}`]);
+  });
+});
