@@ -99,7 +99,9 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   let inXtView = false;
   const runXtView = (chain: string, pkt: Packet, describe?: (pkt: Packet) => string): number => {
     const m = pkt.meta;
-    const [p, t, f] = [m[M_L4PROTO]!, m[M_THOFF]!, m[M_FRAGOFF]!];
+    const p = m[M_L4PROTO]!;
+    const t = m[M_THOFF]!;
+    const f = m[M_FRAGOFF]!;
     m[M_L4PROTO] = m[M_XT_L4PROTO]!;
     m[M_THOFF] = m[M_XT_THOFF]!;
     m[M_FRAGOFF] = m[M_XT_FRAGOFF]!;

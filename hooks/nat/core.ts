@@ -284,10 +284,9 @@ export class NfNat {
           rangeSize = 65535 - 1024 + 1;
         }
       } else {
-        let lo = r.minProto, hi = r.maxProto;
-        if (hi < lo) [lo, hi] = [hi, lo];
-        min = lo;
-        rangeSize = hi - lo + 1;
+        // swap(max, min) when the range is given backwards
+        min = Math.min(r.minProto, r.maxProto);
+        rangeSize = Math.max(r.minProto, r.maxProto) - min + 1;
       }
     } else return;
     let off: number;
