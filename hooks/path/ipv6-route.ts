@@ -30,7 +30,7 @@ import { newXfrmFlow, xfrmFlow6, xfrmFlow6At } from '../route/xfrm.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import type { Packet } from '../../vm/packet.js';
 import { dropped, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
-import { isFragment6, isLinkLocal, isLoopback, isMulticast, words } from './ipv6.js';
+import { isFragment6, isLinkLocal, isLoopback, isMulticast, wordsInto } from './ipv6.js';
 
 /** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
 const needStrict = (w: Uint32Array) => isMulticast(w) || isLinkLocal(w) || isLoopback(w);
@@ -66,30 +66,46 @@ export function joinedGroups(node: Node, dev: Link): Set<string> {
 /** The IPv6 routing decisions of one node. */
 export class Ipv6Route {
   private readonly xfrmFlow = newXfrmFlow(6);
+  /**
+   * The flow of the lookup being made, reused (no objects on the packet
+   * path): filled right before the fibLookup() that reads it, and FIB
+   * results keep no reference to it.
+   */
+  private readonly key = {
+    daddr: { family: 6 as const, w: new Uint32Array(4) }, saddr: { family: 6 as const, w: new Uint32Array(4) },
+    iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0,
+  } satisfies FlowKey;
   constructor(readonly node: Node) {}
 
-  private flow(pkt: Packet, iif: string, oif: string): FlowKey {
+  private flow(pkt: Packet, iif: string, oif: string): typeof this.key {
     const d = pkt.data;
     const m = pkt.meta;
     const nh = m[M_NHOFF]!;
     const l4 = (m[M_FLAGS]! & F_L4PROTO) !== 0 ? m[M_L4PROTO]! : d[nh + 6]!;
     const th = m[M_THOFF]!;
     const ports = (m[M_FLAGS]! & F_L4PROTO) !== 0 && (l4 === 6 || l4 === 17 || l4 === 132) && th > nh && !isFragment6(pkt) && th + 4 <= nh + m[M_LEN]!;
-    return {
-      daddr: { family: 6, w: words(d, nh + 24) }, saddr: { family: 6, w: words(d, nh + 8) }, iif, oif, mark: m[M_MARK]! >>> 0,
-      tos: ((d[nh]! & 0x0f) << 4) | (d[nh + 1]! >> 4), proto: l4,
-      sport: ports ? (d[th]! << 8) | d[th + 1]! : 0, dport: ports ? (d[th + 2]! << 8) | d[th + 3]! : 0,
-    };
+    const k = this.key;
+    wordsInto(d, nh + 24, k.daddr.w);
+    wordsInto(d, nh + 8, k.saddr.w);
+    k.iif = iif;
+    k.oif = oif;
+    k.mark = m[M_MARK]! >>> 0;
+    k.tos = ((d[nh]! & 0x0f) << 4) | (d[nh + 1]! >> 4);
+    k.proto = l4;
+    k.sport = ports ? (d[th]! << 8) | d[th + 1]! : 0;
+    k.dport = ports ? (d[th + 2]! << 8) | d[th + 3]! : 0;
+    return k;
   }
 
   /** ip6_route_input() + ip6_rt_init_dst(): what dst.input the packet gets. */
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
-    const d = pkt.data;
-    const nh = pkt.meta[M_NHOFF]!;
-    const daddr = words(d, nh + 24);
-    const dst = formatIPv6(daddr);
+    const key = this.flow(pkt, dev.name, '');
+    // the key's words, read before the next lookup refills them; the address as text only where it is printed
+    const daddr = key.daddr.w;
     const strict = needStrict(daddr);
-    const res = fibLookup(this.node, this.flow(pkt, dev.name, strict ? dev.name : ''));
+    if (strict) key.oif = dev.name;
+    const res = fibLookup(this.node, key);
+    const dst = !res.ok || !ctx.quiet || isMulticast(res.route.dst.w as Uint32Array) ? formatIPv6(daddr) : '';
     if (!res.ok) {
       const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
       return { kind: 'drop', fate: dropped('no-route', `${what} to ${dst}${strict ? ` through ${dev.name}` : ''} (ip6_pkt_discard, ICMPv6 destination unreachable)`), errno: res.errno };
@@ -141,11 +157,10 @@ export class Ipv6Route {
    * oif with an unspecified source); a local or anycast route → lo.
    */
   private routeOutputFib(pkt: Packet, oif: string): OutputRoute {
-    const d = pkt.data;
-    const nh = pkt.meta[M_NHOFF]!;
-    const daddr = words(d, nh + 24);
+    const key = this.flow(pkt, '', oif);
+    const daddr = key.daddr.w;
     const dst = formatIPv6(daddr);
-    const res = fibLookup(this.node, this.flow(pkt, '', oif));
+    const res = fibLookup(this.node, key);
     if (!res.ok) return { fate: dropped('no-route', `no output route to ${dst} (${res.error}; the sender gets errno ${res.errno})`) };
     if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
       return { dev: 'lo', gateway: undefined, local: true, cast: 'unicast', text: `output route: ${dst} is local: out lo and back in` };

@@ -60,7 +60,11 @@ export const NEXTHDR_DEST = 60;
 
 /** The 16 address bytes at `o` as four words. */
 export function words(d: Uint8Array, o: number): Uint32Array {
-  const w = new Uint32Array(4);
+  return wordsInto(d, o, new Uint32Array(4));
+}
+
+/** The IPv6 address at `o` into `w` (host-order words), which it returns: a caller's reused array. */
+export function wordsInto(d: Uint8Array, o: number, w: Uint32Array): Uint32Array {
   for (let i = 0; i < 4; i++) w[i] = ((d[o + 4 * i]! << 24) | (d[o + 4 * i + 1]! << 16) | (d[o + 4 * i + 2]! << 8) | d[o + 4 * i + 3]!) >>> 0;
   return w;
 }
@@ -111,14 +115,26 @@ export function isFragment6(pkt: Packet): boolean {
 
 /** idev->cnf.disable_ipv6 of a device (the snapshot's per-device value; `all` when only that is given). */
 export function ipv6Disabled(node: Node, dev: string): boolean {
-  const s = node.sysctl;
-  if (!s.has(`net.ipv6.conf.${dev}.disable_ipv6`) && s.has('net.ipv6.conf.all.disable_ipv6')) return s.allConf(6, 'disable_ipv6') > 0;
-  return s.devConf(6, dev, 'disable_ipv6') > 0;
+  // a snapshot's sysctls are fixed once read: each device's answer is worked out once (no key text per packet)
+  let byDev = DISABLED.get(node.sysctl);
+  if (byDev === undefined) DISABLED.set(node.sysctl, (byDev = new Map()));
+  let off = byDev.get(dev);
+  if (off === undefined) {
+    const s = node.sysctl;
+    off = !s.has(`net.ipv6.conf.${dev}.disable_ipv6`) && s.has('net.ipv6.conf.all.disable_ipv6') ? s.allConf(6, 'disable_ipv6') > 0 : s.devConf(6, dev, 'disable_ipv6') > 0;
+    byDev.set(dev, off);
+  }
+  return off;
 }
+
+const DISABLED = new WeakMap<Node['sysctl'], Map<string, boolean>>();
 
 function orConf(node: Node, dev: string, name: string): boolean {
   return node.sysctl.allConf(6, name) > 0 || node.sysctl.devConf(6, dev, name) > 0;
 }
+
+const RCV_SADDR = new Uint32Array(4);
+const RCV_DADDR = new Uint32Array(4);
 
 /** ip6_rcv_core() after the PACKET_OTHERHOST drop: undefined when the packet goes on to PRE_ROUTING. */
 export function ip6RcvCore(node: Node, pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined {
@@ -129,8 +145,9 @@ export function ip6RcvCore(node: Node, pkt: Packet, dev: Link, ctx: PathCtx): Fa
   const avail = pkt.len - nh;
   if (avail < 40) return dropped('bad-header', `truncated IPv6 header (${Math.max(0, avail)} bytes)`);
   if (d[nh]! >> 4 !== 6) return dropped('bad-header', `IP version ${d[nh]! >> 4} in an IPv6 frame`);
-  const saddr = words(d, nh + 8);
-  const daddr = words(d, nh + 24);
+  // the addresses in reused words: read only here, before the hop-by-hop options (which may answer) run
+  const saddr = wordsInto(d, nh + 8, RCV_SADDR);
+  const daddr = wordsInto(d, nh + 24, RCV_DADDR);
   const loopDev = dev.loopback || m[M_PKTTYPE] === PACKET_LOOPBACK;
   if ((isLoopback(saddr) || isLoopback(daddr)) && !dev.loopback) {
     return dropped(isLoopback(saddr) ? 'martian-source' : 'martian-destination', `the loopback address ::1 from outside (${dev.name})`);
