@@ -76,7 +76,6 @@ export function ebtVmTable(rs: EbtRuleset, table: EbtTableName, options: EbtVmTa
       // ebtables-nft: nft_trace_packet() reports a rule after it ran
       const ran = runDescribed(vm, prog, base, pkt, describe, false);
       mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
-      env.traceNotes.length = 0;
       if (!before) meta[M_FLAGS] &= ~F_NFTRACE;
       return env.xtHotdrop ? NF_DROP : ran;
     },

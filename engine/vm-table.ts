@@ -141,7 +141,6 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       const ran = runDescribed(vm, prog, base, pkt, describe, legacy);
       const v = env.xtHotdrop ? NF_DROP : ran;
       mapTrace(env, prog, index, compiled.rules, from, kindOf, events);
-      env.traceNotes.length = 0;
       if (!before) {
         let set = false;
         for (const e of env.events().slice(-(env.traceHead - from))) if (e.type === TRACE_NFTRACE) set = e.verdict !== 0;
@@ -235,7 +234,8 @@ export function chainIndex(prog: Program, chains: ReadonlyMap<string, { readonly
  * Appends to `out` the VM trace events recorded since trace head `from`, as
  * (chain, 1-based rule number, the packet words kept for it): a rule a compat match hotdropped is not
  * reported, the builtin chains' wrap rules are skipped, `kindOf` says how a
- * rule prints, and a user chain run off its end prints as its return.
+ * rule prints, and a user chain run off its end prints as its return. The
+ * packet words of the run (env.traceNotes) are released afterwards.
  */
 export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: readonly RuleInfo[], from: number, kindOf: (info: RuleInfo) => TraceKind, out: TraceEvent[]): void {
   const raw = env.events();
@@ -254,6 +254,7 @@ export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: re
       out.push(described({ kind: TraceKind.RETURN, chain: name, rule: index.ruleCount(name) + 1 }, env, e.arg));
     }
   }
+  env.traceNotes.length = 0;
 }
 
 /**

@@ -68,3 +68,17 @@ export type NodeRegistry = NfHookRegistry<Packet, NodeHookState, NodeHookOps>;
 export function registerOps(registry: NodeRegistry, ops: readonly NodeHookOps[]): void {
   for (const o of ops) registry.register(o.pf, o.hooknum, o);
 }
+
+/**
+ * The describer a table hook gives its engine's traced runs (TraceEvent.packet):
+ * `body` words the packet with the devices of the run the returned function was
+ * last bound to (`at(st)`, right before the run).
+ */
+export function traceDescriber(body: (pkt: Packet, inDev: string, outDev: string) => string): (st: NodeHookState) => (pkt: Packet) => string {
+  let cur: NodeHookState | undefined;
+  const describe = (pkt: Packet): string => body(pkt, cur!.in, cur!.out);
+  return (st) => {
+    cur = st;
+    return describe;
+  };
+}

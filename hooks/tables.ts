@@ -26,7 +26,7 @@ import { referenceTable } from '../engine/reference/index.js';
 import { vmTable } from '../engine/vm-table.js';
 import { M_MARK, M_NHOFF } from '../vm/layout.js';
 import type { Packet } from '../vm/packet.js';
-import type { NodeHookOps, NodeHookState } from './hook.js';
+import { traceDescriber, type NodeHookOps, type NodeHookState } from './hook.js';
 import { HOOK_CHAIN_NAMES, hookSlots } from './priorities.js';
 import { logBody } from './path/log.js';
 import type { NodeDup } from './dup.js';
@@ -87,14 +87,12 @@ function tableHook(
   const chain = HOOK_CHAIN_NAMES[hook]!;
   const mangleOut = table === 'mangle' && hook === NF_INET_LOCAL_OUT;
   const keys = family === 'ip6' ? routeKeys6 : routeKeys;
-  // the hook state of the run being traced: each TRACE line's LOG body is the packet as its rule met it
-  let traced: NodeHookState | undefined;
-  const describe = (p: Packet): string => logBody(p, traced!.in, traced!.out);
+  // each TRACE line's LOG body is the packet as its rule met it
+  const describeAt = traceDescriber(logBody);
   return (pkt, st) => {
     const ctx = st.ctx;
     const before = mangleOut && ctx.reroute ? keys(pkt) : undefined;
-    traced = st;
-    const v = engine.run(chain, pkt, ctx.quiet ? undefined : describe);
+    const v = engine.run(chain, pkt, ctx.quiet ? undefined : describeAt(st));
     if (afterRun !== undefined) afterRun(pkt);
     if (!ctx.quiet) {
       for (const e of engine.takeTrace()) {

@@ -28,7 +28,7 @@ import { saveEbtRule } from '../../compiler/ebt/save.js';
 import { F_BR_BROUTE, M_FLAGS, M_MACOFF, M_PKTTYPE, PACKET_HOST, PACKET_OTHERHOST } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { formatMac } from '../../core/addr.js';
-import type { NodeHookOps, NodeHookState } from '../hook.js';
+import { traceDescriber, type NodeHookOps, type NodeHookState } from '../hook.js';
 import type { Fate, VerdictSource } from '../path/fate.js';
 import {
   NF_BR_PRI_FILTER_BRIDGED, NF_BR_PRI_FILTER_OTHER, NF_BR_PRI_FIRST, NF_BR_PRI_NAT_DST_BRIDGED, NF_BR_PRI_NAT_DST_OTHER, NF_BR_PRI_NAT_SRC,
@@ -91,17 +91,6 @@ function ebtBody(pkt: Packet, inDev: string, outDev: string): string {
   return `IN=${inDev} OUT=${outDev} MAC source = ${formatMac(d.subarray(mac + 6, mac + 12))} MAC dest = ${formatMac(d.subarray(mac, mac + 6))} proto = 0x${((d[mac + 12]! << 8) | d[mac + 13]!).toString(16).padStart(4, '0')}`;
 }
 
-/**
- * The describer of a hook's traced runs: each event's body is the frame as
- * the rule left it (ebtables-nft: nft_trace_packet() reports a rule after
- * it ran), with the devices of the run (`at` is set before each run).
- */
-function describer(): { at: (st: NodeHookState) => (pkt: Packet) => string } {
-  let cur: NodeHookState | undefined;
-  const describe = (pkt: Packet): string => ebtBody(pkt, cur!.in, cur!.out);
-  return { at: (st) => ((cur = st), describe) };
-}
-
 /** The trace steps of a table's run: `TRACE: bridge TABLE:CHAIN:rule:N IN=.. OUT=.. MAC ...`, with the rule as ebtables-save prints it. */
 function traceSteps(name: EbtTableName, ast: EbtTable, engine: TableEngine, pkt: Packet, st: NodeHookState): void {
   const ctx = st.ctx;
@@ -117,9 +106,10 @@ function traceSteps(name: EbtTableName, ast: EbtTable, engine: TableEngine, pkt:
 }
 
 function tableHook(name: EbtTableName, ast: EbtTable, engine: TableEngine, chain: string): (pkt: Packet, st: NodeHookState) => number {
-  const words = describer();
+  // each line's body is the frame as its rule left it (the engines word it after the rule: nft_trace_packet())
+  const describeAt = traceDescriber(ebtBody);
   return (pkt, st) => {
-    const v = engine.run(chain, pkt, st.ctx.quiet ? undefined : words.at(st));
+    const v = engine.run(chain, pkt, st.ctx.quiet ? undefined : describeAt(st));
     if (!st.ctx.quiet) traceSteps(name, ast, engine, pkt, st);
     return v;
   };
@@ -133,12 +123,12 @@ function tableHook(name: EbtTableName, ast: EbtTable, engine: TableEngine, chain
  * DROP policy drops (nf_tables' chain policy, as this kernel does).
  */
 function brouteHook(engine: TableEngine, ast: EbtTable, o: { br: BridgeNode; nf: BrHook; backend: Backend }): (pkt: Packet, st: NodeHookState) => number {
-  const words = describer();
+  const describeAt = traceDescriber(ebtBody);
   return (pkt, st) => {
     const port = st.inLink ? o.br.portOf.get(st.inLink.name) : undefined;
     const legacy = o.backend === 'legacy';
     if (legacy && (!port || port.port.state !== 'forwarding')) return NF_ACCEPT;
-    const v = engine.run('BROUTING', pkt, st.ctx.quiet ? undefined : words.at(st));
+    const v = engine.run('BROUTING', pkt, st.ctx.quiet ? undefined : describeAt(st));
     if (!st.ctx.quiet) traceSteps('broute', ast, engine, pkt, st);
     const m = pkt.meta;
     if (!legacy) {

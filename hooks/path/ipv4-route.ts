@@ -16,7 +16,7 @@
 import type { Node, Link, Address } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
 import { newXfrmFlow, xfrmFlow4, xfrmFlow4At, type XfrmPolicies } from '../route/xfrm.js';
-import { formatIPv4, prefixMatch, type IpAddr } from '../route/addr.js';
+import { formatIPv4, keptAddrText, prefixMatch, type IpAddr } from '../route/addr.js';
 import {
   RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_TABLE_LOCAL, type FibResult,
 } from '../route/types.js';
@@ -221,7 +221,6 @@ export class Ipv4Route {
   /** The itag the last validateSource() gave (fib_combine_itag() of the reverse route; 0 when the check was skipped). */
   private itag = 0;
   private readonly drops = new RouteDrops();
-  private readonly gwText = new WeakMap<IpAddr, string>();
   private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, redirect: -1 };
 
   constructor(readonly node: Node) {
@@ -356,16 +355,6 @@ export class Ipv4Route {
     return f;
   }
 
-  /** A nexthop's gateway as text, made once per nexthop (the FIB hands out the route's own address object). */
-  private gatewayText(gw: IpAddr): string {
-    let t = this.gwText.get(gw);
-    if (t === undefined) {
-      t = formatIPv4(gw.w[0]!);
-      this.gwText.set(gw, t);
-    }
-    return t;
-  }
-
   /** __mkroute_input(): validate the source against the egress, then forward. */
   private mkrouteInput(pkt: Packet, dev: Link, res: FibResult & { ok: true }, saddr: number, daddr: number, tos: number, ctx: PathCtx): InputRoute {
     const err = this.validateSource(pkt, saddr, daddr, tos, res.dev, dev);
@@ -379,7 +368,7 @@ export class Ipv4Route {
       const gw = res.gateway && res.gateway.family === 4 ? res.gateway.w[0]! : 0;
       if (conf.txRedirects && (conf.sharedMedia || this.inetAddrOnlink(dev.name, saddr, gw))) redirect = gw || daddr;
     }
-    const gw = res.gateway && res.gateway.family === 4 ? this.gatewayText(res.gateway) : undefined;
+    const gw = res.gateway && res.gateway.family === 4 ? keptAddrText(res.gateway) : undefined;
     const out = this.node.links.get(res.dev);
     pkt.meta[M_RTCLASSID] = this.cachedTclassid(this.rthInput, res, this.itag);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): FORWARD out ${res.dev}` });

@@ -23,7 +23,7 @@
  */
 import type { Link, Node } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
-import { formatIPv6, maskAddr } from '../route/addr.js';
+import { formatIPv6, keptAddrText, maskAddr } from '../route/addr.js';
 import { RTN_ANYCAST, RTN_LOCAL, type FlowKey } from '../route/types.js';
 import { F_L4PROTO, M_END, M_FLAGS, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_THOFF } from '../../vm/layout.js';
 import { newXfrmFlow, xfrmFlow6, xfrmFlow6At } from '../route/xfrm.js';
@@ -75,6 +75,7 @@ export class Ipv6Route {
     daddr: { family: 6 as const, w: new Uint32Array(4) }, saddr: { family: 6 as const, w: new Uint32Array(4) },
     iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0,
   } satisfies FlowKey;
+  private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; gateway6: Uint32Array | undefined } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, gateway6: undefined };
   constructor(readonly node: Node) {}
 
   private flow(pkt: Packet, iif: string, oif: string): typeof this.key {
@@ -122,9 +123,18 @@ export class Ipv6Route {
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${dst} joined on ${dev.name}: local delivery` });
       return { kind: 'local', cast: 'multicast' };
     }
-    const gw = res.gateway && res.gateway.family === 6 ? formatIPv6(res.gateway.w) : undefined;
+    const gw = res.gateway && res.gateway.family === 6 ? keptAddrText(res.gateway) : undefined;
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
-    return { kind: 'forward', dev: res.dev, gateway: gw, mtu: this.node.links.get(res.dev)?.mtu ?? 1500, gateway6: res.gateway && res.gateway.family === 6 ? res.gateway.w : undefined };
+    const mtu = this.node.links.get(res.dev)?.mtu ?? 1500;
+    const gateway6 = res.gateway && res.gateway.family === 6 ? (res.gateway.w as Uint32Array) : undefined;
+    if (!ctx.transient) return { kind: 'forward', dev: res.dev, gateway: gw, mtu, gateway6 };
+    // a reused context: the path reads the route before the next packet and keeps nothing of it (as IPv4's)
+    const f = this.fwdRoute;
+    f.dev = res.dev;
+    f.gateway = gw;
+    f.mtu = mtu;
+    f.gateway6 = gateway6;
+    return f;
   }
 
   /**

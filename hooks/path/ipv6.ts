@@ -113,22 +113,6 @@ export function isFragment6(pkt: Packet): boolean {
   return off >= 0 && off + 8 <= end && (((d[off + 2]! << 8) | d[off + 3]!) & 0xfff9) !== 0;
 }
 
-/** idev->cnf.disable_ipv6 of a device (the snapshot's per-device value; `all` when only that is given). */
-export function ipv6Disabled(node: Node, dev: string): boolean {
-  // a snapshot's sysctls are fixed once read: each device's answer is worked out once (no key text per packet)
-  let byDev = DISABLED.get(node.sysctl);
-  if (byDev === undefined) DISABLED.set(node.sysctl, (byDev = new Map()));
-  let off = byDev.get(dev);
-  if (off === undefined) {
-    const s = node.sysctl;
-    off = !s.has(`net.ipv6.conf.${dev}.disable_ipv6`) && s.has('net.ipv6.conf.all.disable_ipv6') ? s.allConf(6, 'disable_ipv6') > 0 : s.devConf(6, dev, 'disable_ipv6') > 0;
-    byDev.set(dev, off);
-  }
-  return off;
-}
-
-const DISABLED = new WeakMap<Node['sysctl'], Map<string, boolean>>();
-
 function orConf(node: Node, dev: string, name: string): boolean {
   return node.sysctl.allConf(6, name) > 0 || node.sysctl.devConf(6, dev, name) > 0;
 }
@@ -140,7 +124,7 @@ const RCV_DADDR = new Uint32Array(4);
 export function ip6RcvCore(node: Node, pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined {
   const m = pkt.meta;
   const d = pkt.data;
-  if (ipv6Disabled(node, dev.name)) return dropped('ipv6-disabled', `IPv6 is disabled on ${dev.name} (net.ipv6.conf.${dev.name}.disable_ipv6 = 1)`);
+  if (node.sysctl.ipv6Disabled(dev.name)) return dropped('ipv6-disabled', `IPv6 is disabled on ${dev.name} (net.ipv6.conf.${dev.name}.disable_ipv6 = 1)`);
   const nh = m[M_NHOFF]!;
   const avail = pkt.len - nh;
   if (avail < 40) return dropped('bad-header', `truncated IPv6 header (${Math.max(0, avail)} bytes)`);
@@ -184,7 +168,7 @@ export function ip6LocalOutCheck(pkt: Packet): Fate | undefined {
 
 /** ip6_output(): the egress device must not have IPv6 disabled. */
 export function ip6OutputCheck(node: Node, out: Link): Fate | undefined {
-  return ipv6Disabled(node, out.name) ? dropped('ipv6-disabled', `IPv6 is disabled on ${out.name} (ip6_output)`) : undefined;
+  return node.sysctl.ipv6Disabled(out.name) ? dropped('ipv6-disabled', `IPv6 is disabled on ${out.name} (ip6_output)`) : undefined;
 }
 
 /** ip6_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */

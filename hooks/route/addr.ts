@@ -68,6 +68,21 @@ export function formatAddr(a: IpAddr): string {
   return a.family === 4 ? formatIPv4(a.w[0]!) : formatIPv6(a.w);
 }
 
+/**
+ * An address the FIB keeps (a nexthop's gateway: it hands out the route's
+ * own object) as text, made once per address object, not per packet.
+ */
+export function keptAddrText(a: IpAddr): string {
+  let t = KEPT_TEXT.get(a);
+  if (t === undefined) {
+    t = formatAddr(a);
+    KEPT_TEXT.set(a, t);
+  }
+  return t;
+}
+
+const KEPT_TEXT = new WeakMap<IpAddr, string>();
+
 /** "a.b.c.d/len", "addr" (host) or "default" → address and prefix length; undefined on bad input. */
 export function parsePrefix(s: string, family?: Family): { addr: IpAddr; plen: number } | undefined {
   if (s === 'default' || s === 'all') {

@@ -175,9 +175,23 @@ export class Sysctls {
     return (dev === 'all' ? this.allConf(6, 'forwarding') : this.devConf(6, dev, 'forwarding')) > 0;
   }
 
+  /**
+   * idev->cnf.disable_ipv6 of a device: its own value, `all`'s when only
+   * that is given. Worked out once per device (the sysctls are fixed once
+   * read; the packet path asks for every IPv6 packet).
+   */
   ipv6Disabled(dev = 'all'): boolean {
-    return (dev === 'all' ? this.allConf(6, 'disable_ipv6') : this.devConf(6, dev, 'disable_ipv6')) > 0;
+    let off = this.disabled6.get(dev);
+    if (off === undefined) {
+      off = dev === 'all' || (!this.given.has(`net.ipv6.conf.${dev}.disable_ipv6`) && this.given.has('net.ipv6.conf.all.disable_ipv6'))
+        ? this.allConf(6, 'disable_ipv6') > 0
+        : this.devConf(6, dev, 'disable_ipv6') > 0;
+      this.disabled6.set(dev, off);
+    }
+    return off;
   }
+
+  private readonly disabled6 = new Map<string, boolean>();
 
   /** net.bridge.bridge-nf-call-iptables (1 in a fresh namespace with br_netfilter). */
   bridgeNfCallIptables(): boolean {
