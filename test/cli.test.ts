@@ -7,15 +7,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { buildCli } from './helpers/cli.js';
 import { REPO } from './helpers/corpus.js';
 
 let cli = '';
 const dir = mkdtempSync(join(tmpdir(), 'nfvm-cli-'));
 
 beforeAll(async () => {
-  cli = join(dir, 'cli.mjs');
-  await build({ entryPoints: [join(REPO, 'cli/main.ts')], bundle: true, platform: 'node', format: 'esm', outfile: cli, logLevel: 'error' });
+  cli = await buildCli(dir);
 });
 
 function nfvm(args: string[], input?: string) {

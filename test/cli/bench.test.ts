@@ -11,17 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { REPO } from '../helpers/corpus.js';
-import { runCli } from '../helpers/cli.js';
+import { buildCli, runCli } from '../helpers/cli.js';
 
 let dir: string;
 let cli: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nfvm-bench-'));
-  cli = join(dir, 'cli.mjs');
-  const common = { bundle: true, platform: 'node', format: 'esm', logLevel: 'error' } as const;
-  await build({ ...common, entryPoints: [join(REPO, 'cli/main.ts')], outfile: cli });
-  await build({ ...common, entryPoints: [join(REPO, 'bench/main.ts')], outfile: join(dir, 'bench.mjs') });
+  cli = await buildCli(dir);
+  await build({ bundle: true, platform: 'node', format: 'esm', logLevel: 'error', entryPoints: [join(REPO, 'bench/main.ts')], outfile: join(dir, 'bench.mjs') });
 }, 120_000);
 
 afterAll(() => {

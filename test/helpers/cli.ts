@@ -1,15 +1,14 @@
 /**
- * The nfvm command as users run it: the esbuild bundle of cli/main.ts (what
- * `node build.mjs` writes to dist/cli.mjs), built once per test file into a
- * temporary directory, and ways to run it: as a child process, behind a
- * shell pipe, on a pseudo-terminal (script(1)).
+ * The nfvm command as users run it: the executable and the bundle beside it
+ * as `node build.mjs` lays them out in dist/ (bundle.mjs), built once per
+ * test file into a temporary directory, and ways to run it: as a child
+ * process, behind a shell pipe, on a pseudo-terminal (script(1)).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { REPO } from './corpus.js';
+import { bundleCli } from '../../bundle.mjs';
 import { have } from './kernel.js';
 
 export interface CliRun {
@@ -18,12 +17,13 @@ export interface CliRun {
   err: string;
 }
 
-/** Builds the bundle; returns its path. */
-export async function buildCli(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'nfvm-cli-bundle-'));
-  const cli = join(dir, 'cli.mjs');
-  await build({ entryPoints: [join(REPO, 'cli/main.ts')], bundle: true, platform: 'node', format: 'esm', outfile: cli, logLevel: 'error' });
-  return cli;
+/**
+ * Builds the command into `dir` (a fresh temporary directory by default);
+ * returns the executable's path. Without the code cache unless `warm` (it
+ * changes only how fast the command starts: test/cli/code-cache.test.ts).
+ */
+export async function buildCli(dir = mkdtempSync(join(tmpdir(), 'nfvm-cli-bundle-')), warm = false): Promise<string> {
+  return bundleCli(dir, { warm, sourcemap: false });
 }
 
 /** Runs the bundle with `args` (stdin `input`), no colour. */

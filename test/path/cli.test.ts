@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { buildCli } from '../helpers/cli.js';
 import { REPO } from '../helpers/corpus.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
@@ -19,8 +19,7 @@ const NODE = join(REPO, 'test/path/fixtures/node');
 const EXAMPLE = join(REPO, 'examples/node');
 
 beforeAll(async () => {
-  cli = join(dir, 'cli.mjs');
-  await build({ entryPoints: [join(REPO, 'cli/main.ts')], bundle: true, platform: 'node', format: 'esm', outfile: cli, logLevel: 'error' });
+  cli = await buildCli(dir);
 });
 
 function nfvm(args: string[]) {
