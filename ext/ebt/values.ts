@@ -12,7 +12,7 @@ import type { EbtVerdict, MacMask } from '../../core/ebt-ast.js';
 import { etherAton, formatMac, maskToCidr, formatAddr } from '../../core/addr.js';
 import { parseAddrMask } from '../hostmask.js';
 import { cStrtoul } from '../numbers.js';
-import { parseRange } from '../match/icmp.js';
+import { parseRange, typeByName, type IcmpName } from '../match/icmp.js';
 
 /** /etc/ethertypes as netbase ships it: name, number, aliases (getethertypebynumber returns the first). */
 const ETHERTYPES: ReadonlyArray<readonly [name: string, num: number, aliases?: readonly string[]]> = [
@@ -155,17 +155,11 @@ export function formatRange(r: readonly [number, number]): string {
 }
 
 /** An ICMP or IGMP type name with its type and code range (libxt_icmp.h, libebt_ip.c igmp_types). */
-export type TypeName = readonly [name: string, type: number, codeMin: number, codeMax: number];
+export type TypeName = IcmpName;
 
 /** `ebt_parse_icmp()`: a name prefix (case-insensitive, unambiguous) or `type[:type][/code[:code]]`. */
 export function parseIcmpTypeCode(names: readonly TypeName[], s: string, what: string): { type: [number, number]; code: [number, number] } {
-  let match: TypeName | undefined;
-  const lower = s.toLowerCase();
-  for (const n of names) {
-    if (!n[0].toLowerCase().startsWith(lower)) continue;
-    if (match) fail(`Ambiguous ${what} type \`${s}': \`${match[0]}' or \`${n[0]}'?`);
-    match = n;
-  }
+  const match = typeByName(names, s, what);
   if (match) return { type: [match[1], match[1]], code: [match[2], match[3]] };
   const t = parseRange(s);
   if (!t) fail(`Unknown ${what} type \`${s}'`);

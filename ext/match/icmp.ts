@@ -29,7 +29,8 @@ interface IcmpData {
   invert: boolean;
 }
 
-type IcmpName = readonly [name: string, type: number, codeMin: number, codeMax: number];
+/** A type name with its type and code range (libxt_icmp.h icmp_codes[], libebt_ip.c igmp_types[]). */
+export type IcmpName = readonly [name: string, type: number, codeMin: number, codeMax: number];
 
 /** libxt_icmp.h icmp_codes[] (aliases included, in table order). */
 export const ICMP_NAMES: readonly IcmpName[] = [
@@ -126,15 +127,31 @@ export function parseRange(s: string): { lo: number; hi: number; rest: string } 
   return { lo: Number(a.value), hi, rest };
 }
 
-/** `__ipt_parse_icmp()`: a type name prefix or `type[/code[:code]]`. */
-function parseIcmpType(s: string, names: readonly IcmpName[], what: 'ICMP' | 'ICMPv6'): { type: number; codeMin: number; codeMax: number } {
+/** Each table's names in lower case, made once per table. */
+const LOWER = new WeakMap<readonly IcmpName[], readonly string[]>();
+
+/**
+ * The name `s` is an unambiguous prefix of, compared without case
+ * (strncasecmp(name, s, strlen(s)) in __ipt_parse_icmp() and
+ * ebt_parse_icmp()).
+ */
+export function typeByName(names: readonly IcmpName[], s: string, what: string): IcmpName | undefined {
+  let lowered = LOWER.get(names);
+  if (lowered === undefined) LOWER.set(names, (lowered = names.map((n) => n[0].toLowerCase())));
   let match: IcmpName | undefined;
   const lower = s.toLowerCase();
-  for (const n of names) {
-    if (!n[0].toLowerCase().startsWith(lower)) continue;
+  for (let i = 0; i < names.length; i++) {
+    if (!lowered[i]!.startsWith(lower)) continue;
+    const n = names[i]!;
     if (match) fail(`Ambiguous ${what} type \`${s}': \`${match[0]}' or \`${n[0]}'?`);
     match = n;
   }
+  return match;
+}
+
+/** `__ipt_parse_icmp()`: a type name prefix or `type[/code[:code]]`. */
+function parseIcmpType(s: string, names: readonly IcmpName[], what: 'ICMP' | 'ICMPv6'): { type: number; codeMin: number; codeMax: number } {
+  const match = typeByName(names, s, what);
   if (match) return { type: match[1], codeMin: match[2], codeMax: match[3] };
   const t = parseRange(s);
   if (!t) return fail(`Unknown ${what} type \`${s}'`);
