@@ -18,8 +18,11 @@
  *
  * IPVS mode: ipvsadm-save.txt (one virtual service per Service port and per
  * NodePort, rr, masquerading real servers of weight 1), ipset-save.txt (the
- * sets KUBE-CLUSTER-IP, KUBE-LOOP-BACK, KUBE-NODE-PORT-TCP/UDP,
- * KUBE-IPVS-IPS, KUBE-HEALTH-CHECK-NODE-PORT), the dummy device kube-ipvs0
+ * sets KUBE-CLUSTER-IP, KUBE-LOOP-BACK, KUBE-NODE-PORT-TCP/UDP and, for
+ * externalTrafficPolicy Local, KUBE-NODE-PORT-LOCAL-TCP/UDP (whose rules
+ * keep the client's address), KUBE-IPVS-IPS, KUBE-HEALTH-CHECK-NODE-PORT;
+ * a set's rule only when the set has members, as writeIptablesRules()
+ * writes them), the dummy device kube-ipvs0
  * holding every ClusterIP as a /32 (so the node accepts them as local and
  * IPVS takes them on LOCAL_IN), and the iptables rules of IPVS mode, which
  * match those sets instead of listing the Services.
@@ -548,9 +551,8 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets
   // KUBE-POSTROUTING's loop-back rule comes first in IPVS mode
   const post = nat.chain('KUBE-POSTROUTING');
   post.unshift(post.pop()!);
-  for (const p of ['tcp', 'udp'] as const) {
-    nat.add('KUBE-NODE-PORT', `-p ${p} -m comment --comment ${q(`Kubernetes nodeport ${p.toUpperCase()} port for masquerade purpose`)} ${set(`KUBE-NODE-PORT-${p.toUpperCase()}`, 'dst')} -j KUBE-MARK-MASQ`);
-  }
+  // KUBE-NODE-PORT's rules come once the sets are filled: kube-proxy writes one only for a set with members
+  nat.chain('KUBE-NODE-PORT');
   filter.add('INPUT', `-m comment --comment ${q('kubernetes ipvs access filter')} -j KUBE-IPVS-FILTER`);
   filter.add('INPUT', `-m comment --comment ${q('kubernetes health check service ports')} -j KUBE-NODE-PORT`);
   filter.add('FORWARD', `-m comment --comment ${q('kubernetes forwarding rules')} -j KUBE-FORWARD`);
@@ -570,7 +572,9 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets
     ['KUBE-CLUSTER-IP', `hash:ip,port family inet hashsize 1024 maxelem ${max(svcs.length)}`, []],
     ['KUBE-LOOP-BACK', `hash:ip,port,ip family inet hashsize 1024 maxelem ${max(nEp)}`, []],
     ['KUBE-NODE-PORT-TCP', 'bitmap:port range 0-65535', []],
+    ['KUBE-NODE-PORT-LOCAL-TCP', 'bitmap:port range 0-65535', []],
     ['KUBE-NODE-PORT-UDP', 'bitmap:port range 0-65535', []],
+    ['KUBE-NODE-PORT-LOCAL-UDP', 'bitmap:port range 0-65535', []],
     ['KUBE-HEALTH-CHECK-NODE-PORT', 'bitmap:port range 0-65535', []],
     ['KUBE-IPVS-IPS', `hash:ip family inet hashsize 1024 maxelem ${max(svcs.length)}`, ips],
   ];
@@ -587,12 +591,25 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets
     }
     if (sv.nodePort !== undefined) {
       el(`KUBE-NODE-PORT-${sv.proto.toUpperCase()}`).push(String(sv.nodePort));
+      // externalTrafficPolicy Local: the NodePort also in KUBE-NODE-PORT-LOCAL-*, whose rule returns before the masquerade mark
+      if (sv.healthCheckNodePort !== undefined) el(`KUBE-NODE-PORT-LOCAL-${sv.proto.toUpperCase()}`).push(String(sv.nodePort));
       vs.push(`-A ${flag(sv.proto)} ${NODE_IP}:${sv.nodePort} -s rr`);
       sv.endpoints.forEach((ep, e) => {
         if (sv.healthCheckNodePort === undefined || sv.local[e]) vs.push(`-a ${flag(sv.proto)} ${NODE_IP}:${sv.nodePort} -r ${ep}:${sv.targetPort} -m -w 1`);
       });
     }
     if (sv.healthCheckNodePort !== undefined) el('KUBE-HEALTH-CHECK-NODE-PORT').push(String(sv.healthCheckNodePort));
+  }
+  // writeIptablesRules()'s ipsetWithIptablesChain entries for KUBE-NODE-PORT, in its order (a Local set before its
+  // protocol's), each written only when its set has members
+  for (const p of ['TCP', 'UDP'] as const) {
+    const proto = `-p ${p.toLowerCase()} -m comment --comment`;
+    if (el(`KUBE-NODE-PORT-LOCAL-${p}`).length) {
+      nat.add('KUBE-NODE-PORT', `${proto} ${q(`Kubernetes nodeport ${p} port with externalTrafficPolicy=local`)} ${set(`KUBE-NODE-PORT-LOCAL-${p}`, 'dst')} -j RETURN`);
+    }
+    if (el(`KUBE-NODE-PORT-${p}`).length) {
+      nat.add('KUBE-NODE-PORT', `${proto} ${q(`Kubernetes nodeport ${p} port for masquerade purpose`)} ${set(`KUBE-NODE-PORT-${p}`, 'dst')} -j KUBE-MARK-MASQ`);
+    }
   }
   const ipsetText: string[] = [];
   for (const [name, spec, els] of sets) {

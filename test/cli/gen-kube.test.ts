@@ -58,7 +58,7 @@ function outcomes(dir: string, packet: string): Outcome[] {
 describe('nfvm gen kube-proxy', () => {
   for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
     it(`${mode} mode: the rules print back as iptables-save would (and the sets as ipset save would)`, () => {
-      const o = { services: 40, endpoints: 3, mode, nodePorts: true, localTrafficPolicy: mode !== 'ipvs', seed: 3 };
+      const o = { services: 40, endpoints: 3, mode, nodePorts: true, localTrafficPolicy: true, seed: 3 };
       const dir = gen(o);
       const files = readdirSync(dir).sort();
       expect(files).toEqual(
@@ -146,6 +146,27 @@ describe('nfvm gen kube-proxy', () => {
     const all = outcomes(dir, `${sv.proto} 203.0.113.7:4444 > 192.168.0.2:${sv.nodePort} iif eth0`);
     expect(all.map((x) => x.fate.nat![0]).sort()).toEqual(local);
   });
+
+  // kube-proxy keeps the client's address for a Local NodePort in every mode (iptables: KUBE-EXT without the
+  // masquerade jump; IPVS: KUBE-NODE-PORT-LOCAL-* returns before KUBE-NODE-PORT-* marks; nftables: no
+  // mark-for-masquerade) and masquerades a ClusterIP reached from outside the cluster
+  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+    it(`${mode} mode, --local-traffic-policy: a NodePort keeps the client's address, a ClusterIP from outside is masqueraded`, () => {
+      const o = { services: 12, endpoints: 4, mode, nodePorts: true, localTrafficPolicy: true, seed: 9 };
+      const dir = gen(o);
+      for (const sv of kubeServices(o).filter((s) => s.nodePort !== undefined).slice(0, 4)) {
+        const local = sv.endpoints.filter((_, i) => sv.local[i]);
+        const np = runCli(cli, ['trace', dir, '--packet', `${sv.proto} 203.0.113.7:4444 > 192.168.0.2:${sv.nodePort} iif eth0`]);
+        expect(np.code, np.err).toBe(0);
+        const npLast = np.out.trim().split('\n').pop()!;
+        expect(local.some((e) => npLast.includes(`DNAT to ${e}:${sv.targetPort}, forwarded out cni0`)), npLast).toBe(true);
+        expect(npLast).not.toContain('SNAT');
+        const cip = runCli(cli, ['trace', dir, '--packet', `${sv.proto} 203.0.113.7:4444 > ${sv.clusterIp}:${sv.port} iif eth0`]);
+        expect(cip.code, cip.err).toBe(0);
+        expect(cip.out.trim().split('\n').pop()).toMatch(/DNAT to [\d.]+:\d+, SNAT to 10\.128\.0\.1:\d+, forwarded out cni0/);
+      }
+    });
+  }
 
   it('refuses bad options with a usage error and writes nothing', () => {
     const dir = join(tmp, 'bad');
