@@ -45,6 +45,9 @@ import { constants } from 'node:buffer';
 import { hash } from 'node:crypto';
 import { MAX_FILE_BYTES } from '../hooks/snapshot/read.js';
 import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
+import { deriveRoutes4, type DeriveAddr } from '../hooks/route/derive.js';
+import { formatAddr, formatPrefix, parseAddr } from '../hooks/route/addr.js';
+import { RTN_NAMES, RTN_UNICAST, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_TABLE_LOCAL, type Route } from '../hooks/route/types.js';
 
 export type KubeMode = 'iptables' | 'ipvs' | 'nftables';
 export const KUBE_MODES: readonly KubeMode[] = ['iptables', 'ipvs', 'nftables'];
@@ -621,8 +624,8 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets
   return { rules: render([filter, nat], arena), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
 }
 
-/** The snapshot's device and address files: lo, eth0 (the node IP), cni0 (the pod network), kube-ipvs0 in IPVS mode. */
-function nodeFiles(svcs: readonly KubeService[], mode: KubeMode): { link: string; addr: string } {
+/** The snapshot's device, address and route files: lo, eth0 (the node IP), cni0 (the pod network), kube-ipvs0 in IPVS mode. */
+function nodeFiles(svcs: readonly KubeService[], mode: KubeMode): { link: string; addr: string; route: string } {
   const links: { ifname: string; flags: string[]; mtu: number; operstate: string; link_type: string; address: string; addr: object[]; kind?: string }[] = [
     { ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', link_type: 'loopback', address: '00:00:00:00:00:00', addr: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host', label: 'lo' }] },
     { ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', link_type: 'ether', address: '52:54:00:00:00:02', addr: [{ family: 'inet', local: NODE_IP, prefixlen: 24, broadcast: '192.168.0.255', scope: 'global', label: 'eth0' }] },
@@ -636,7 +639,37 @@ function nodeFiles(svcs: readonly KubeService[], mode: KubeMode): { link: string
   }
   const link = links.map((l, i) => JSON.stringify({ ifindex: i + 1, ifname: l.ifname, flags: l.flags, mtu: l.mtu, operstate: l.operstate, link_type: l.link_type, address: l.address, ...(l.kind ? { linkinfo: { info_kind: l.kind } } : {}) }));
   const addr = links.map((l, i) => JSON.stringify({ ifindex: i + 1, ifname: l.ifname, flags: l.flags, mtu: l.mtu, operstate: l.operstate, link_type: l.link_type, address: l.address, addr_info: l.addr }));
-  return { link: `[${link.join(',\n')}]\n`, addr: `[${addr.join(',\n')}]\n` };
+  return { link: `[${link.join(',\n')}]\n`, addr: `[${addr.join(',\n')}]\n`, route: routeFile(links) };
+}
+
+/** The node network's gateway: the default route every node has (the node's own traffic to a ClusterIP needs a route before OUTPUT's DNAT). */
+const GATEWAY = '192.168.0.1';
+
+/**
+ * `ip -j route show table all` of the node: the default route via GATEWAY
+ * and the routes the kernel makes for the addresses (hooks/route/derive.ts),
+ * each table in key order, main before local, as iproute2 lists them.
+ */
+function routeFile(links: readonly { ifname: string; flags: string[]; link_type: string; addr: object[] }[]): string {
+  const derive = new Map(links.map((l) => [l.ifname, { name: l.ifname, up: l.flags.includes('UP'), loopback: l.link_type === 'loopback' }]));
+  const addrs: DeriveAddr[] = [];
+  for (const l of links) {
+    for (const a of l.addr as { local: string; prefixlen: number; broadcast?: string }[]) {
+      addrs.push({ dev: l.ifname, local: parseAddr(a.local)!, prefixlen: a.prefixlen, broadcast: a.broadcast === undefined ? undefined : parseAddr(a.broadcast), secondary: false, noprefixroute: false, tentative: false, metric: 0 });
+    }
+  }
+  const key = (r: Route): number => r.dst.w[0]! * 64 + r.plen;
+  const routes = deriveRoutes4(derive, addrs).sort((x, y) => (x.table === y.table ? key(x) - key(y) : x.table === RT_TABLE_LOCAL ? 1 : -1));
+  const scope = (r: Route): string | undefined => (r.scope === RT_SCOPE_HOST ? 'host' : r.scope === RT_SCOPE_LINK ? 'link' : undefined);
+  const lines = [JSON.stringify({ dst: 'default', gateway: GATEWAY, dev: 'eth0', flags: [] })];
+  for (const r of routes) {
+    lines.push(JSON.stringify({
+      type: r.type === RTN_UNICAST ? undefined : RTN_NAMES[r.type], dst: formatPrefix(r.dst, r.plen), dev: r.nexthops[0]!.dev,
+      table: r.table === RT_TABLE_LOCAL ? 'local' : undefined, protocol: r.protocol, scope: scope(r),
+      prefsrc: r.prefsrc === undefined ? undefined : formatAddr(r.prefsrc), flags: [],
+    }));
+  }
+  return `[${lines.join(',\n')}]\n`;
 }
 
 /** The snapshot directory's files (name -> text) of a generated kube-proxy node. */
@@ -652,9 +685,10 @@ export function kubeProxySnapshot(o: KubeGenOptions): Map<string, string> {
 export function kubeProxyFiles(o: KubeGenOptions): Map<string, string | Buffer> {
   const svcs = kubeServices(o);
   const files = new Map<string, string | Buffer>();
-  const { link, addr } = nodeFiles(svcs, o.mode);
+  const { link, addr, route } = nodeFiles(svcs, o.mode);
   files.set('ip-link.json', link);
   files.set('ip-addr.json', addr);
+  files.set('ip-route.json', route);
   // kube-proxy's IPVS proxier (pkg/proxy/ipvs/proxier.go) sets vs/conntrack, vs/expire_nodest_conn and
   // vs/expire_quiescent_template to 1 (vs/conn_reuse_mode only on kernels before 5.9).
   const vs = o.mode === 'ipvs' ? 'net.ipv4.vs.conntrack = 1\nnet.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.expire_quiescent_template = 1\n' : '';

@@ -84,7 +84,9 @@ export function deriveRoutes4(links: ReadonlyMap<string, DeriveLink>, addrs: rea
           dst: maskAddr(ifa.local, ifa.prefixlen), plen: ifa.prefixlen, scope: local ? RT_SCOPE_HOST : RT_SCOPE_LINK, prefsrc, metric: ifa.metric,
         }, ifa.dev));
       }
-      if (ifa.prefixlen < 31) {
+      // the network broadcast, unless it is the address's own broadcast added above: fib_magic() inserts with
+      // NLM_F_APPEND, and fib_table_insert() refuses a perfect match (-EEXIST)
+      if (ifa.prefixlen < 31 && (prefix | ~mask) >>> 0 !== (brd ?? -1) >>> 0) {
         out.push(route({ family: 4, table: RT_TABLE_LOCAL, type: RTN_BROADCAST, dst: host(ifa.local, prefix | ~mask), plen: 32, scope: RT_SCOPE_LINK, prefsrc }, ifa.dev));
       }
     }

@@ -13,6 +13,8 @@ import { buildCli, runCli } from '../helpers/cli.js';
 import { corpusPath, describeCorpus } from '../helpers/corpus.js';
 import { kubeHash, kubeProxySnapshot, kubeServices, kubeTextEstimate, statisticProbability, type KubeGenOptions } from '../../gen/kube-proxy.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
+import { buildNode } from '../../hooks/snapshot/read.js';
+import { formatAddr } from '../../hooks/route/index.js';
 import { saveRuleset } from '../../compiler/save.js';
 import { formatIpvsadmSave, parseIpvsadmSave } from '../../hooks/ipvs/index.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
@@ -62,9 +64,9 @@ describe('nfvm gen kube-proxy', () => {
       const dir = gen(o);
       const files = readdirSync(dir).sort();
       expect(files).toEqual(
-        mode === 'iptables' ? ['ip-addr.json', 'ip-link.json', 'iptables-save.txt', 'sysctl.txt']
-          : mode === 'ipvs' ? ['ip-addr.json', 'ip-link.json', 'ipset-save.txt', 'iptables-save.txt', 'ipvsadm-save.txt', 'sysctl.txt']
-            : ['ip-addr.json', 'ip-link.json', 'ipset-save.txt', 'iptables-save.txt', 'nft-ruleset.txt', 'sysctl.txt'],
+        mode === 'iptables' ? ['ip-addr.json', 'ip-link.json', 'ip-route.json', 'iptables-save.txt', 'sysctl.txt']
+          : mode === 'ipvs' ? ['ip-addr.json', 'ip-link.json', 'ip-route.json', 'ipset-save.txt', 'iptables-save.txt', 'ipvsadm-save.txt', 'sysctl.txt']
+            : ['ip-addr.json', 'ip-link.json', 'ip-route.json', 'ipset-save.txt', 'iptables-save.txt', 'nft-ruleset.txt', 'sysctl.txt'],
       );
       const rules = join(dir, 'iptables-save.txt');
       const ipset = files.includes('ipset-save.txt') ? ['--ipset', join(dir, 'ipset-save.txt')] : [];
@@ -167,6 +169,32 @@ describe('nfvm gen kube-proxy', () => {
       }
     });
   }
+
+  // A node has a default route: its own connection to a ClusterIP is routed before OUTPUT's DNAT (connect() fails
+  // with ENETUNREACH without one), and a port no Service has leaves by the gateway
+  it('every mode: the node routes as a node with a default gateway does, its own Service connections reach an endpoint', () => {
+    for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+      const o = { services: 8, endpoints: 2, mode, seed: 4 };
+      const dir = gen(o);
+      const routes = JSON.parse(readFileSync(join(dir, 'ip-route.json'), 'utf8')) as { dst: string; gateway?: string; dev: string; table?: string; type?: string }[];
+      expect(routes[0]).toEqual({ dst: 'default', gateway: '192.168.0.1', dev: 'eth0', flags: [] });
+      // the routes the kernel makes for the addresses, as nfvm derives them when a snapshot has no ip-route.json
+      const derived = buildNode('', new Map([...kubeProxySnapshot(o)].filter(([f]) => f !== 'ip-route.json')));
+      const listed = buildNode('', kubeProxySnapshot(o));
+      const dump = (x: typeof listed) => [...x.fib4.tables.values()].flatMap((t) => t.routes().map((q) => `${t.id} ${q.type} ${formatAddr(q.dst)}/${q.plen} ${q.nexthops[0]?.dev} ${q.nexthops[0]?.gateway ? formatAddr(q.nexthops[0].gateway) : ''} ${q.prefsrc ? formatAddr(q.prefsrc) : ''} ${q.scope}`)).sort();
+      expect(dump(listed)).toEqual([...dump(derived), '254 1 0.0.0.0/0 eth0 192.168.0.1  0'].sort());
+      expect(routes.filter((r) => r.type === 'broadcast').map((r) => r.dst)).toEqual(['10.255.255.255', '127.255.255.255', '192.168.0.255']);
+      const sv = kubeServices(o).find((s) => s.proto === 'tcp')!;
+      const own = runCli(cli, ['trace', dir, '--packet', `tcp 192.168.0.2:5000 > ${sv.clusterIp}:${sv.port} syn from local`]);
+      expect(own.code, own.err).toBe(0);
+      const last = own.out.trim().split('\n').pop()!;
+      expect(sv.endpoints.some((e) => last.includes(`DNAT to ${e}:${sv.targetPort}, SNAT to 10.128.0.1:`) && last.endsWith(`sent out cni0 to ${e}`)), last).toBe(true);
+      if (mode !== 'ipvs') {
+        const other = runCli(cli, ['trace', dir, '--packet', `tcp 10.128.1.9:5000 > ${sv.clusterIp}:${sv.port + 1} syn iif cni0`]);
+        expect(other.out.trim().split('\n').pop()).toBe('forwarded out eth0 via 192.168.0.1');
+      }
+    }
+  });
 
   it('refuses bad options with a usage error and writes nothing', () => {
     const dir = join(tmp, 'bad');

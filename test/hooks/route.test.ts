@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildNode } from '../../hooks/snapshot/read.js';
 import fc from 'fast-check';
-import { addrType, fibLookup, isLocalAddress, formatAddr, EACCES, EHOSTUNREACH, EINVAL, ENETUNREACH, EAGAIN, FIB_PROPS_ERROR, FibTable, RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, type FibResult, type Route } from '../../hooks/route/index.js';
+import { addrType, deriveRoutes4, fibLookup, isLocalAddress, formatAddr, parseAddr, EACCES, EHOSTUNREACH, EINVAL, ENETUNREACH, EAGAIN, FIB_PROPS_ERROR, FibTable, RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, type FibResult, type Route } from '../../hooks/route/index.js';
 import { runs } from '../helpers/runs.js';
 import { NodeXtFib } from '../../hooks/xt-fib.js';
 
@@ -231,6 +231,18 @@ describe('derived routes and address types', () => {
     expect(isLocalAddress(n, '10.0.0.1')).toBe(true);
     expect(isLocalAddress(n, '10.0.0.2')).toBe(false);
     expect(addrType(n, '::1')).toBe('unicast'); // no IPv6 address given
+  });
+
+  it('one broadcast route when an address\'s broadcast is its network\'s (fib_table_insert refuses the second, a perfect match)', () => {
+    const links = new Map([['eth0', { name: 'eth0', up: true, loopback: false }]]);
+    const ifa = (local: string, brd: string | undefined) => ({
+      dev: 'eth0', local: parseAddr(local)!, prefixlen: 24, broadcast: brd === undefined ? undefined : parseAddr(brd), secondary: false, noprefixroute: false, tentative: false, metric: 0,
+    });
+    const brds = (brd: string | undefined) => deriveRoutes4(links, [ifa('192.168.1.10', brd)]).filter((r) => r.type === RTN_BROADCAST).map((r) => formatAddr(r.dst));
+    // ip addr add 192.168.1.10/24 brd + (or brd 192.168.1.255), without brd, and brd 192.168.1.128: `ip route show table local`
+    expect(brds('192.168.1.255')).toEqual(['192.168.1.255']);
+    expect(brds(undefined)).toEqual(['192.168.1.255']);
+    expect(brds('192.168.1.128')).toEqual(['192.168.1.128', '192.168.1.255']);
   });
 
   it('a down device keeps only its local address route', () => {
