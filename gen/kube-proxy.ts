@@ -95,7 +95,8 @@ export function kubeTextEstimate(o: KubeGenOptions): number {
   const np = o.nodePorts === true ? Math.min(o.services, NODEPORT_COUNT) : 0;
   const more = Math.max(0, o.endpoints - 1);
   const first = o.endpoints > 0 ? 1 : 0;
-  return FIXED_CHARS + 1.1 * (o.services * (170 + first * 560 + more * 450) + np * (first * 960 + more * 90));
+  // (a NodePort Service without endpoints has its REJECT in KUBE-EXTERNAL-SERVICES and its health check instead)
+  return FIXED_CHARS + 1.1 * (o.services * (170 + first * 560 + more * 450) + np * (first * 960 + (1 - first) * 320 + more * 90));
 }
 
 export interface KubeService {
@@ -356,12 +357,24 @@ function sepChains(nat: TableText, sv: KubeService): void {
 
 const ALL = (sv: KubeService): number[] => sv.endpoints.map((_, i) => i);
 
+/** externalTrafficPolicy Local: the health-check node port accepted (filter KUBE-NODEPORTS). */
+function healthCheckRule(filter: TableText, sv: KubeService): void {
+  filter.add('KUBE-NODEPORTS', `-p tcp -m comment --comment ${q(`${sv.name} health check node port`)} -m tcp --dport ${sv.healthCheckNodePort} -j ACCEPT`);
+}
+
 /** The chains behind a Service's dispatch rule (KUBE-SVC, KUBE-SEP, KUBE-EXT, KUBE-SVL), shared by iptables and nftables modes. */
 function serviceChains(nat: TableText, filter: TableText, sv: KubeService): void {
   const cip = `-d ${sv.clusterIp}/32 -p ${sv.proto}`;
   const dport = `-m ${sv.proto} --dport ${sv.port}`;
   if (sv.endpoints.length === 0) {
-    filter.add('KUBE-SERVICES', `${cip} -m comment --comment ${q(`${sv.name} has no endpoints`)} ${dport} -j REJECT --reject-with icmp-port-unreachable`);
+    // syncProxyRules(): no nat chains, only filter rules rejecting the Service's addresses, its NodePort too
+    // (KUBE-EXTERNAL-SERVICES, on any local address); a health-check node port is accepted all the same
+    const reject = `-m comment --comment ${q(`${sv.name} has no endpoints`)}`;
+    filter.add('KUBE-SERVICES', `${cip} ${reject} ${dport} -j REJECT --reject-with icmp-port-unreachable`);
+    if (sv.nodePort !== undefined) {
+      filter.add('KUBE-EXTERNAL-SERVICES', `-p ${sv.proto} ${reject} -m addrtype --dst-type LOCAL -m ${sv.proto} --dport ${sv.nodePort} -j REJECT --reject-with icmp-port-unreachable`);
+    }
+    if (sv.healthCheckNodePort !== undefined) healthCheckRule(filter, sv);
     return;
   }
   nat.add(sv.svcChain, `! -s ${CLUSTER_CIDR} ${cip} -m comment --comment ${q(`${sv.name} cluster IP`)} ${dport} -j KUBE-MARK-MASQ`);
@@ -374,7 +387,7 @@ function serviceChains(nat: TableText, filter: TableText, sv: KubeService): void
     nat.add(sv.extChain, `-j ${sv.svcChain}`);
     return;
   }
-  filter.add('KUBE-NODEPORTS', `-p tcp -m comment --comment ${q(`${sv.name} health check node port`)} -m tcp --dport ${sv.healthCheckNodePort} -j ACCEPT`);
+  healthCheckRule(filter, sv);
   nat.add(sv.extChain, `-s ${CLUSTER_CIDR} -m comment --comment ${q(`pod traffic for ${sv.name} external destinations`)} -j ${sv.svcChain}`);
   nat.add(sv.extChain, `-m comment --comment ${q(`masquerade LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
   nat.add(sv.extChain, `-m comment --comment ${q(`route LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j ${sv.svcChain}`);

@@ -170,6 +170,27 @@ describe('nfvm gen kube-proxy', () => {
     });
   }
 
+  // syncProxyRules() for a Service without endpoints: filter rules reject its ClusterIP (KUBE-SERVICES) and its
+  // NodePort (KUBE-EXTERNAL-SERVICES, --dst-type LOCAL); IPVS has the virtual service without real servers
+  // (ip_vs_leave answers port unreachable); the health-check node port is accepted in every mode
+  it('every mode: a Service without endpoints is refused on its ClusterIP and its NodePort, its health check answered', () => {
+    for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+      const o = { services: 4, endpoints: 0, mode, nodePorts: true, localTrafficPolicy: true, seed: 2 };
+      const dir = gen(o);
+      kubeServices(o).forEach((sv, i) => {
+        for (const [dst, port] of [[sv.clusterIp, sv.port], ['192.168.0.2', sv.nodePort!]] as const) {
+          const r = runCli(cli, ['trace', dir, '--packet', `${sv.proto} 198.51.100.7:40000 > ${dst}:${port} iif eth0`]);
+          expect(r.code, r.err).toBe(0);
+          const last = r.out.trim().split('\n').pop()!;
+          if (mode === 'ipvs') expect(last, `${mode} ${dst}:${port}`).toMatch(/has no real server .*ICMP port unreachable/);
+          else expect(last, `${mode} ${dst}:${port}`).toBe(`rejected by filter:${dst === sv.clusterIp ? 'KUBE-SERVICES' : 'KUBE-EXTERNAL-SERVICES'} rule ${i + 1} with icmp-port-unreachable`);
+        }
+        const hc = runCli(cli, ['trace', dir, '--packet', `tcp 198.51.100.7:40000 > 192.168.0.2:${sv.healthCheckNodePort} syn iif eth0`]);
+        expect(hc.out, mode).toContain(mode === 'ipvs' ? '-A KUBE-NODE-PORT -m comment --comment "Kubernetes health check node port"' : `-A KUBE-NODEPORTS -p tcp -m comment --comment "${sv.name} health check node port"`);
+      });
+    }
+  });
+
   // A node has a default route: its own connection to a ClusterIP is routed before OUTPUT's DNAT (connect() fails
   // with ENETUNREACH without one), and a port no Service has leaves by the gateway
   it('every mode: the node routes as a node with a default gateway does, its own Service connections reach an endpoint', () => {
