@@ -137,8 +137,15 @@ const TRACE_STATUS = IPS_EXPECTED | IPS_SEEN_REPLY | IPS_ASSURED | IPS_CONFIRMED
 export class NodeConntrack implements NfCtEnv {
   readonly ct: NfConntrack;
   readonly nat: NfNat;
-  /** The clock of the packet in flight, nanoseconds (a capture timestamp, or trace's virtual clock). */
-  now = 0;
+  /** The clock of the packet in flight, nanoseconds (a capture timestamp, or trace's virtual clock); the conntrack table's follows it. */
+  get now(): number {
+    return this.nowNs;
+  }
+  set now(v: number) {
+    this.nowNs = v;
+    this.ct.setNow(v);
+  }
+  private nowNs = 0;
   /** The state of the NAT entry whose table chain is running: the devices and route the targets choose addresses from. */
   private natState: NodeHookState | undefined;
   private readonly range = new NfNatRange2();
@@ -359,13 +366,14 @@ export class NodeConntrack implements NfCtEnv {
               this.classified(pkt, st, s.owner);
               return NF_ACCEPT;
             }
-            const v = local ? ct.nfConntrackLocal(pkt, this.now) : ct.nfConntrackIn(pkt, NF_INET_PRE_ROUTING, this.now);
+            // the table's clock is the module's (set with it): no clock argument to box per packet
+            const v = local ? ct.nfConntrackLocal(pkt) : ct.nfConntrackIn(pkt, NF_INET_PRE_ROUTING);
             if (v === NF_ACCEPT) this.classified(pkt, st, s.owner);
             return v;
           },
         };
       }
-      return { ...base, hook: (pkt) => ct.nfConfirm(pkt, this.now) };
+      return { ...base, hook: (pkt) => ct.nfConfirm(pkt) };
     });
   }
 

@@ -753,11 +753,13 @@ export class NfConntrack {
    * M_END, M_NFPROTO, M_MARK (zone from mark) and the nfct words; writes
    * M_CT_ID, M_CT_STATE, M_CT_DIR, M_CT_STATUS, M_CT_MARK. Returns NF_ACCEPT,
    * or NF_DROP when the table is full (or a TCP reopen could not kill the old
-   * conntrack).
+   * conntrack). `nowNs` sets the clock first; without it, the clock is the
+   * last setNow()'s (a caller that keeps it current passes no double per
+   * packet: a number that is not a small integer is boxed on each call).
    */
-  nfConntrackIn(pkt: Packet, hook: number, nowNs: number): number {
+  nfConntrackIn(pkt: Packet, hook: number, nowNs?: number): number {
     const m = pkt.meta;
-    this.setNow(nowNs);
+    if (nowNs !== undefined) this.setNow(nowNs);
     let tmpl = -1;
     const id = m[M_CT_ID]!;
     if (id >= 0 || (id === -1 && m[M_CT_STATE]! & NF_CT_STATE_UNTRACKED_BIT)) return NF_ACCEPT; // loopback or untracked
@@ -858,7 +860,7 @@ export class NfConntrack {
   }
 
   /** ipv4_conntrack_local(): LOCAL_OUT; a fragment (IP_NODEFRAG) skips conntrack and loses its template. */
-  nfConntrackLocal(pkt: Packet, nowNs: number): number {
+  nfConntrackLocal(pkt: Packet, nowNs?: number): number {
     const m = pkt.meta;
     if (m[M_NFPROTO] === NFPROTO_IPV4) {
       const nh = m[M_NHOFF]!;
@@ -936,12 +938,12 @@ export class NfConntrack {
    * enters the table. No helpers or sequence adjustment are modelled.
    * Returns NF_ACCEPT or NF_DROP (clash that cannot be resolved).
    */
-  nfConfirm(pkt: Packet, nowNs: number): number {
+  nfConfirm(pkt: Packet, nowNs?: number): number {
     const m = pkt.meta;
     const e = m[M_CT_ID]!;
     if (e < 0) return NF_ACCEPT;
     if (this.isConfirmed(e)) return NF_ACCEPT;
-    this.setNow(nowNs);
+    if (nowNs !== undefined) this.setNow(nowNs);
     return this.nfConntrackConfirm(pkt, e);
   }
 

@@ -464,7 +464,7 @@ export class NodeIpvs implements XtIpvs {
     if (!quiet) this.note(st, `ipvs: ${how}: sent through OUTPUT and POSTROUTING (${rt.text})`);
     const f = localOutRouted(af, pkt, rt, '', st.ctx);
     // A request received from another host leaves as forwarded; a local client's stays sent.
-    this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? { kind: 'forwarded', dev: f.dev, via: f.via, dst: f.dst } : f;
+    this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? af.forwarded(pkt, f.dev, f.via, st.ctx) : f;
     return NF_STOLEN;
   }
 

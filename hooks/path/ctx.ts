@@ -55,6 +55,8 @@ export interface PathCtx {
    * or a negative errno. `why` names the caller for the note.
    */
   reroute: ((pkt: Packet, why: string) => Link | number) | undefined;
+  /** What ctx.reroute works on (local-out.ts), made once per context and reused. */
+  localOut: unknown;
   /**
    * Set when the packet's route leads to an xfrm queue or blackhole (an
    * IPsec policy whose state does not exist, hooks/route/xfrm.ts): the
@@ -119,7 +121,7 @@ export interface CtSpec {
 
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
   return {
-    steps: [], quiet, reroute: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, ipOpts: undefined, stack, answers: [], depth, clones: [],
+    steps: [], quiet, reroute: undefined, localOut: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, ipOpts: undefined, stack, answers: [], depth, clones: [],
     brStolen: undefined, brSabotage: false, transient: false,
   };
 }
@@ -328,6 +330,13 @@ export type InputRoute =
   /** errno: dst.error of a reject route (ip_error / ip6_pkt_discard answer it); 0 when nothing answers. */
   | { kind: 'drop'; fate: Fate; errno?: number };
 
+/** The local input routes, one frozen object per cast: a received packet's route makes none. */
+export const LOCAL_ROUTE: Readonly<Record<Cast, InputRoute & { kind: 'local' }>> = {
+  unicast: Object.freeze({ kind: 'local', cast: 'unicast' }),
+  broadcast: Object.freeze({ kind: 'local', cast: 'broadcast' }),
+  multicast: Object.freeze({ kind: 'local', cast: 'multicast' }),
+};
+
 /** The result of the output route of a locally generated packet. */
 export type OutputRoute =
   | { dev: string; gateway: string | undefined; local: boolean; cast: Cast; text: string; xfrmHold?: string }
@@ -380,6 +389,8 @@ export interface InetFamily {
   daddr(pkt: Packet): string;
   /** ip_forward_finish()'s fate: forwarded out of `dev` to the packet's destination (valid until the next packet when ctx.transient). */
   forwarded(pkt: Packet, dev: string, via: string | undefined, ctx: PathCtx): Fate;
+  /** A locally generated packet's fate after dst_output: sent out of `dev` (valid until the next packet when ctx.transient). */
+  sent(pkt: Packet, dev: string, via: string | undefined, cast: Cast, ctx: PathCtx): Fate;
 }
 
 export function dropped(reason: DropReason, detail: string): Fate {

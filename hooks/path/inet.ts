@@ -12,7 +12,7 @@ import { formatIPv4, formatIPv6 } from '../route/addr.js';
 import { M_NHOFF } from '../../vm/layout.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { ETH_P_IP, ETH_P_IPV6, type Packet } from '../../vm/packet.js';
-import { dropped, type InetFamily, type InputRoute, type Netfilter, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
+import { dropped, type Cast, type InetFamily, type InputRoute, type Netfilter, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import type { Fate } from './fate.js';
 import { ipForwardPrepare, ipLocalDeliverDefrag, ipRcvCore, isFragment, u32 } from './ipv4.js';
 import { FRAG_DROPPED, FRAG_HELD, IP_DEFRAG_LOCAL_DELIVER, type IpFrags } from './ip-frag.js';
@@ -71,20 +71,21 @@ export const IPV6: FamilyFns = {
 };
 
 /**
- * A forwarded packet's fate with its destination formatted when read: the
- * same one packet after packet for a reused context (PathCtx.transient),
- * so that a replayed frame formats no address nobody reads.
+ * A forwarded or sent packet's fate with its destination formatted when
+ * read: the same one packet after packet for a reused context
+ * (PathCtx.transient), so that a replayed frame formats no address nobody
+ * reads.
  */
-class LazyForwardedFate {
-  declare readonly kind: 'forwarded';
+class LazyRoutedFate<K extends 'forwarded' | 'sent'> {
+  declare readonly kind: K;
   declare dev: string;
   declare via: string | undefined;
   declare readonly dst: string;
   declare nat?: string[];
   readonly #w = new Uint32Array(4);
-  constructor(fns: FamilyFns) {
-    // in the order forward() gives its fields
-    Object.defineProperty(this, 'kind', { value: 'forwarded', enumerable: true });
+  constructor(kind: K, fns: FamilyFns) {
+    // in the order forward() and localOutRouted() give their fields
+    Object.defineProperty(this, 'kind', { value: kind, enumerable: true });
     this.dev = '';
     this.via = undefined;
     Object.defineProperty(this, 'dst', { get: () => fns.daddrText(this.#w), enumerable: true });
@@ -96,6 +97,15 @@ class LazyForwardedFate {
     // the last packet's NAT rewrites (Node.finish)
     if (this.nat !== undefined) this.nat = undefined;
     return this;
+  }
+}
+
+/** ... with the route's cast, last, as a sent fate has it. */
+class LazySentFate extends LazyRoutedFate<'sent'> {
+  declare cast: Cast;
+  constructor(fns: FamilyFns) {
+    super('sent', fns);
+    this.cast = 'unicast';
   }
 }
 
@@ -119,7 +129,8 @@ export class Inet implements InetFamily {
     this.ethertype = fns.ethertype;
     this.routing = fns.routing(node);
     this.xfrm = node.xfrm !== undefined ? new XfrmCheck(node.xfrm, fns.pf === NFPROTO_IPV4 ? 4 : 6) : undefined;
-    this.fwdFate = new LazyForwardedFate(fns);
+    this.fwdFate = new LazyRoutedFate('forwarded', fns);
+    this.sentFate = new LazySentFate(fns);
   }
 
   rcvCore(pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined {
@@ -169,9 +180,16 @@ export class Inet implements InetFamily {
   daddr(pkt: Packet): string {
     return this.fns.daddr(pkt);
   }
-  private readonly fwdFate: LazyForwardedFate;
+  private readonly fwdFate: LazyRoutedFate<'forwarded'>;
   forwarded(pkt: Packet, dev: string, via: string | undefined, ctx: PathCtx): Fate {
     if (!ctx.transient) return { kind: 'forwarded', dev, via, dst: this.fns.daddr(pkt) };
     return this.fwdFate.set(this.fns, pkt, dev, via);
+  }
+  private readonly sentFate: LazySentFate;
+  sent(pkt: Packet, dev: string, via: string | undefined, cast: Cast, ctx: PathCtx): Fate {
+    if (!ctx.transient) return { kind: 'sent', dev, via, dst: this.fns.daddr(pkt), cast };
+    const f = this.sentFate.set(this.fns, pkt, dev, via);
+    f.cast = cast;
+    return f;
   }
 }

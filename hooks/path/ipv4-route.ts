@@ -16,14 +16,14 @@
 import type { Node, Link, Address } from '../snapshot/node.js';
 import { fibLookup } from '../route/index.js';
 import { newXfrmFlow, xfrmFlow4, xfrmFlow4At, type XfrmPolicies } from '../route/xfrm.js';
-import { formatIPv4, keptAddrText, prefixMatch, type IpAddr } from '../route/addr.js';
+import { formatIPv4, keptAddrText, maskWord, type IpAddr } from '../route/addr.js';
 import {
   RTN_BROADCAST, RTN_LOCAL, RTN_UNICAST, RT_TABLE_LOCAL, type FibResult,
 } from '../route/types.js';
 import { M_END, M_LEN, M_MARK, M_NHOFF, M_RTCLASSID } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import {
-  dropped, EHOSTUNREACH, EINVAL, EXDEV, routeText, tableName, type Cast, type InputRoute, type OutputRoute, type XfrmRouting, type PathCtx,
+  dropped, EHOSTUNREACH, EINVAL, EXDEV, LOCAL_ROUTE, routeText, tableName, type Cast, type InputRoute, type OutputRoute, type XfrmRouting, type PathCtx,
 } from './ctx.js';
 import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
@@ -66,30 +66,37 @@ interface DevKnobs {
 /** Per-device sysctl values, read once per device (the sysctls of a snapshot do not change). */
 class DevConf {
   private readonly cache = new Map<string, DevKnobs>();
-  /** The device asked for last and its knobs: frames come in on few devices. */
-  private lastDev = '';
+  /** The device asked for last (the snapshot's Link, compared as an object) and its knobs: frames come in on few devices. */
+  private lastLink: Link | undefined;
   private lastKnobs: DevKnobs | undefined;
   constructor(readonly node: Node) {}
-  knobs(dev: string): DevKnobs {
-    if (dev === this.lastDev && this.lastKnobs) return this.lastKnobs;
-    let k = this.cache.get(dev);
-    if (!k) {
-      const sc = this.node.sysctl;
-      const or = (name: string) => sc.allConf(4, name) > 0 || sc.devConf(4, dev, name) > 0;
-      k = {
-        forward: sc.forwarding(dev),
-        bforward: sc.allConf(4, 'bc_forwarding') > 0 && sc.devConf(4, dev, 'bc_forwarding') > 0,
-        rpFilter: sc.rpFilter(dev),
-        acceptLocal: or('accept_local'),
-        routeLocalnet: or('route_localnet'),
-        srcValidMark: or('src_valid_mark'),
-        txRedirects: or('send_redirects'),
-        sharedMedia: or('shared_media'),
-      };
-      this.cache.set(dev, k);
-    }
-    this.lastDev = dev;
+  knobs(link: Link): DevKnobs {
+    if (link === this.lastLink) return this.lastKnobs!;
+    const k = this.cache.get(link.name) ?? this.read(link.name);
+    this.lastLink = link;
     this.lastKnobs = k;
+    return k;
+  }
+
+  /**
+   * The knobs of a device not asked for before. Apart from knobs(): a
+   * function whose closure captures its variables allocates their context
+   * on every call, the fast path's too.
+   */
+  private read(dev: string): DevKnobs {
+    const sc = this.node.sysctl;
+    const or = (name: string) => sc.allConf(4, name) > 0 || sc.devConf(4, dev, name) > 0;
+    const k: DevKnobs = {
+      forward: sc.forwarding(dev),
+      bforward: sc.allConf(4, 'bc_forwarding') > 0 && sc.devConf(4, dev, 'bc_forwarding') > 0,
+      rpFilter: sc.rpFilter(dev),
+      acceptLocal: or('accept_local'),
+      routeLocalnet: or('route_localnet'),
+      srcValidMark: or('src_valid_mark'),
+      txRedirects: or('send_redirects'),
+      sharedMedia: or('shared_media'),
+    };
+    this.cache.set(dev, k);
     return k;
   }
 }
@@ -255,7 +262,7 @@ export class Ipv4Route {
     const daddr = u32(d, nh + 16);
     const tos = d[nh + 1]!;
     const name = dev.name;
-    const conf = this.conf.knobs(name);
+    const conf = this.conf.knobs(dev);
 
     if (isMulticast(daddr)) {
       // ip_check_mc_rcu(): every up IFF_MULTICAST device has joined 224.0.0.1 (ip_mc_up).
@@ -274,7 +281,7 @@ export class Ipv4Route {
       // ip_route_input_mc(): rth->dst.tclassid = itag
       pkt.meta[M_RTCLASSID] = this.itag;
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${formatIPv4(daddr)} joined on ${name}: local delivery` });
-      return { kind: 'local', cast: 'multicast' };
+      return LOCAL_ROUTE.multicast;
     }
 
     if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, 'multicast or limited broadcast');
@@ -303,7 +310,7 @@ export class Ipv4Route {
         // local_input: rth->dst.tclassid = itag
         pkt.meta[M_RTCLASSID] = this.itag;
         if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
-        return { kind: 'local', cast: 'unicast' };
+        return LOCAL_ROUTE.unicast;
       } else {
         if (!conf.forward) return this.drops.drop(ctx, 'ip-forward-off', FORWARD_OFF, daddr, name);
         if (res.rtnType !== RTN_UNICAST) return this.drops.drop(ctx, 'martian-destination', MARTIAN_DST_TYPE, daddr, res.type);
@@ -318,7 +325,7 @@ export class Ipv4Route {
     }
     pkt.meta[M_RTCLASSID] = this.itag;
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is a broadcast address: local delivery` });
-    return { kind: 'local', cast: 'broadcast' };
+    return LOCAL_ROUTE.broadcast;
   }
 
 
@@ -329,7 +336,7 @@ export class Ipv4Route {
 
   /** The drop of fib_validate_source()'s result `r` (undefined when it is not negative). */
   private validateDrop(r: number, saddr: number, dev: Link, ctx: PathCtx): InputRoute | undefined {
-    if (r === -EXDEV) return this.drops.drop(ctx, 'rp-filter', RP_FILTER, saddr, dev.name, '', this.conf.knobs(dev.name).rpFilter);
+    if (r === -EXDEV) return this.drops.drop(ctx, 'rp-filter', RP_FILTER, saddr, dev.name, '', this.conf.knobs(dev).rpFilter);
     if (r < 0) return this.drops.drop(ctx, 'martian-source', MARTIAN_SRC, saddr, this.ifaddrs.has(saddr) ? 'one of the node\'s addresses' : 'no valid reverse route');
     return undefined;
   }
@@ -364,7 +371,7 @@ export class Ipv4Route {
     // send_redirects; the redirect names rt_nexthop(rt, daddr): the gateway, or the destination itself
     let redirect = -1;
     if (err > 0 && res.dev === dev.name) {
-      const conf = this.conf.knobs(dev.name);
+      const conf = this.conf.knobs(dev);
       const gw = res.gateway && res.gateway.family === 4 ? res.gateway.w[0]! : 0;
       if (conf.txRedirects && (conf.sharedMedia || this.inetAddrOnlink(dev.name, saddr, gw))) redirect = gw || daddr;
     }
@@ -386,7 +393,7 @@ export class Ipv4Route {
   /** inet_addr_onlink(in_dev, a, b): an address of `dev` whose prefix holds `a` and `b` (b 0: any). */
   private inetAddrOnlink(dev: string, a: number, b: number): boolean {
     for (const x of this.node.addresses) {
-      if (x.family === 4 && x.dev === dev && prefixMatch([a], x.local.w, x.prefixlen) && (b === 0 || prefixMatch([b], x.local.w, x.prefixlen))) return true;
+      if (x.family === 4 && x.dev === dev && ((a ^ x.local.w[0]!) & maskWord(x.prefixlen, 0)) === 0 && (b === 0 || ((b ^ x.local.w[0]!) & maskWord(x.prefixlen, 0)) === 0)) return true;
     }
     return false;
   }
@@ -398,7 +405,7 @@ export class Ipv4Route {
    */
   validateSource(pkt: Packet, src: number, dst: number, tos: number, oif: string, dev: Link): number {
     const name = dev.name;
-    const conf = this.conf.knobs(name);
+    const conf = this.conf.knobs(dev);
     const rpf = conf.rpFilter;
     this.itag = 0;
     if (rpf === 0 && !this.tclassidUsers && (name !== oif || !conf.txRedirects)) {

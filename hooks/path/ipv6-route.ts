@@ -29,7 +29,7 @@ import { F_L4PROTO, M_END, M_FLAGS, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_THOFF }
 import { newXfrmFlow, xfrmFlow6, xfrmFlow6At } from '../route/xfrm.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import type { Packet } from '../../vm/packet.js';
-import { dropped, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
+import { dropped, LOCAL_ROUTE, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import { isFragment6, isLinkLocal, isLoopback, isMulticast, wordsInto } from './ipv6.js';
 
 /** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
@@ -113,7 +113,7 @@ export class Ipv6Route {
     }
     if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} is ${res.rtnType === RTN_LOCAL ? 'local' : 'anycast'} (table ${tableName(res.table)}): INPUT` });
-      return { kind: 'local', cast: 'unicast' };
+      return LOCAL_ROUTE.unicast;
     }
     if (isMulticast(res.route.dst.w as Uint32Array)) {
       // ip6_mc_input()
@@ -121,7 +121,7 @@ export class Ipv6Route {
         return { kind: 'drop', fate: dropped('multicast', `multicast ${dst}: no group joined on ${dev.name} (multicast routing is not modelled)`) };
       }
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: multicast ${dst} joined on ${dev.name}: local delivery` });
-      return { kind: 'local', cast: 'multicast' };
+      return LOCAL_ROUTE.multicast;
     }
     const gw = res.gateway && res.gateway.family === 6 ? keptAddrText(res.gateway) : undefined;
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
