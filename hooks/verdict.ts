@@ -23,11 +23,12 @@ import { rejectReply } from '../ext/target/REJECT.js';
 /** The fate of a packet whose walk `ops` ended with `verdict`; the TRACE steps of this hook start at `from`. */
 export function verdictFate(ops: NodeHookOps, verdict: number, st: NodeHookState, from: number): Fate {
   const src = ops.source;
-  const by = verdictSource(ops, st, from);
+  // a module that explains its verdict (IPVS's stolen packets, conntrack's drops) says it all: no source made for it
   if (src.kind !== 'defrag' && src.explain) {
     const f = src.explain(verdict, st);
     if (f) return f;
   }
+  const by = verdictSource(ops, st, from);
   switch (verdict & NF_VERDICT_MASK) {
     case NF_DROP: {
       if (src.kind === 'defrag') return { kind: 'dropped', reason: 'reassembly', detail: `${ops.name} dropped the fragment (a cut fragment header, or past 65535 bytes)`, by: undefined };
