@@ -102,8 +102,10 @@ function sideBySide(left: string[], right: string[], width: number): string[] {
   return out;
 }
 
+/** Outcome i of a side's `s.length` (none past the side's last: the other side has more outcomes). */
 function probabilityNote(s: readonly SideRun[], i: number): string {
-  return s.length > 1 ? ` (outcome ${i + 1} of ${s.length}, probability ${s[i]!.probability.toFixed(4).replace(/0+$/, '').replace(/\.$/, '')})` : '';
+  const run = s[i];
+  return s.length > 1 && run !== undefined ? ` (outcome ${i + 1} of ${s.length}, probability ${run.probability.toFixed(4).replace(/0+$/, '').replace(/\.$/, '')})` : '';
 }
 
 function formatText(r: DiffResult, oldName: string, newName: string, node: string): string {

@@ -191,6 +191,18 @@ describe('nfvm gen kube-proxy', () => {
     }
   });
 
+  // nfvm diff lists the outcomes of each side side by side; where one side has more (a Service's random ladder of
+  // 2 endpoints against 3), the other's column says there is no such outcome (it crashed there)
+  it('nfvm diff of a node whose Services gain an endpoint: 2 outcomes against 3, each listed', () => {
+    const a = gen({ services: 6, endpoints: 2, mode: 'iptables', seed: 1 });
+    const b = gen({ services: 6, endpoints: 3, mode: 'iptables', seed: 1 });
+    const r = runCli(cli, ['diff', join(a, 'iptables-save.txt'), join(b, 'iptables-save.txt'), '--snapshot', a, '--packets', '500']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/OLD \(outcome 2 of 2, probability 0\.5\) +\| NEW \(outcome 2 of 3, probability 0\.3333\)/);
+    expect(r.out).toMatch(/OLD +\| NEW \(outcome 3 of 3, probability 0\.3333\)\n {2}\(no such outcome\)/);
+  });
+
   // A node has a default route: its own connection to a ClusterIP is routed before OUTPUT's DNAT (connect() fails
   // with ENETUNREACH without one), and a port no Service has leaves by the gateway
   it('every mode: the node routes as a node with a default gateway does, its own Service connections reach an endpoint', () => {
