@@ -6,8 +6,10 @@
  * the bytes V8 allocated (--trace-gc-nvp: `allocated` at each collection)
  * grow by less than a bound per extra frame. The short capture is long
  * enough for the JIT to have compiled the path. Before the packet path
- * stopped allocating: the firewall 66 bytes a frame, IPVS 379 (measured
- * with this test's captures); after: about 0 and 18.
+ * stopped allocating: the firewall 66-90 bytes a frame, IPVS 379 (measured
+ * with this test's captures); after: about 0 and 18 on an idle machine, and
+ * up to 68 for IPVS under the full suite's load (code optimized later): the
+ * bounds sit between.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -60,7 +62,7 @@ describe('replay allocates nothing per packet', () => {
       writeStatefulCapture(file, { frames: n, flows: 4096 });
       return allocated([node, '--pcap', file]);
     }, 200_000, 1_000_000);
-    expect(b, 'bytes allocated a frame').toBeLessThan(30);
+    expect(b, 'bytes allocated a frame').toBeLessThan(45);
   }, 120_000);
 
   it('IPVS scheduling, NAT and LOCAL_OUT for the established clients of ClusterIPs', () => {
@@ -75,6 +77,6 @@ describe('replay allocates nothing per packet', () => {
       writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % 256]!, tsSec: Math.floor(i / 100_000), tsNsec: (i % 100_000) * 10_000 })), { linktype: LINKTYPE_RAW }));
       return allocated([node, '--pcap', file, '--iface', 'eth0']);
     }, 200_000, 600_000);
-    expect(b, 'bytes allocated a frame').toBeLessThan(60);
+    expect(b, 'bytes allocated a frame').toBeLessThan(150);
   }, 120_000);
 });
