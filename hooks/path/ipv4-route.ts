@@ -14,7 +14,7 @@
  * 224.0.0.1, the looped-back copy of locally sent broadcasts.
  */
 import type { Node, Link, Address } from '../snapshot/node.js';
-import { fibLookup } from '../route/index.js';
+import { fibEpoch, fibLookup } from '../route/index.js';
 import { newXfrmFlow, xfrmFlow4, xfrmFlow4At, type XfrmPolicies } from '../route/xfrm.js';
 import { formatIPv4, keptAddrText, maskWord, type IpAddr } from '../route/addr.js';
 import {
@@ -28,6 +28,7 @@ import {
 import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
+import { InputRouteCache } from './route-cache.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -200,6 +201,16 @@ function combineItag(res: FibResult & { ok: true }): number {
   return (itag | (rtag >>> 16)) | 0;
 }
 
+/** The ports of a flow key (sport << 16 | dport): TCP, UDP and SCTP, not of a fragment, 0 otherwise. */
+function flowPorts(pkt: Packet, proto: number): number {
+  const d = pkt.data;
+  const m = pkt.meta;
+  const nh = m[M_NHOFF]!;
+  const th = nh + (d[nh]! & 0x0f) * 4;
+  if (!((proto === 6 || proto === 17 || proto === 132) && !isFragment(pkt) && th + 4 <= nh + m[M_LEN]!)) return 0;
+  return ((d[th]! << 24) | (d[th + 1]! << 16) | (d[th + 2]! << 8) | d[th + 3]!) | 0;
+}
+
 /** The IPv4 routing decisions of one node. */
 export class Ipv4Route {
   private readonly conf: DevConf;
@@ -229,6 +240,8 @@ export class Ipv4Route {
   private itag = 0;
   private readonly drops = new RouteDrops();
   private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, redirect: -1 };
+  /** The input routes of untraced packets, kept by their inputs (route-cache.ts); none when realms make the route depend on earlier packets. */
+  private readonly memo: InputRouteCache | undefined;
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -239,6 +252,7 @@ export class Ipv4Route {
     this.customLocalRoutes = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel'));
     this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
       [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
+    this.memo = this.tclassidUsers ? undefined : new InputRouteCache(fibEpoch);
   }
 
   /** The tclassid of the route rt_set_nexthop() makes, or of the one cached on the nexthop (do_cache: a fib_info and itag 0). */
@@ -262,6 +276,13 @@ export class Ipv4Route {
     const daddr = u32(d, nh + 16);
     const tos = d[nh + 1]!;
     const name = dev.name;
+    const memo = ctx.quiet ? this.memo : undefined;
+    if (memo !== undefined) {
+      // the flow's protocol and ports reach the answer only through policy rules that select on them
+      const proto = this.customRules ? d[nh + 9]! : 0;
+      const hit = memo.find(saddr, daddr, tos, dev.ifindex, pkt.meta[M_MARK]!, proto, this.customRules ? flowPorts(pkt, proto) : 0);
+      if (hit >= 0) return this.remembered(memo, hit, pkt, ctx);
+    }
     const conf = this.conf.knobs(dev);
 
     if (isMulticast(daddr)) {
@@ -310,11 +331,26 @@ export class Ipv4Route {
         // local_input: rth->dst.tclassid = itag
         pkt.meta[M_RTCLASSID] = this.itag;
         if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${formatIPv4(daddr)} is local (table ${tableName(res.table)}): INPUT` });
+        const i = memo === undefined ? -1 : memo.keep();
+        if (i >= 0) {
+          memo!.local[i] = 1;
+          memo!.tclassid[i] = this.itag;
+        }
         return LOCAL_ROUTE.unicast;
       } else {
         if (!conf.forward) return this.drops.drop(ctx, 'ip-forward-off', FORWARD_OFF, daddr, name);
         if (res.rtnType !== RTN_UNICAST) return this.drops.drop(ctx, 'martian-destination', MARTIAN_DST_TYPE, daddr, res.type);
-        return this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
+        const r = this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
+        const i = memo === undefined || r.kind !== 'forward' ? -1 : memo.keep();
+        if (i >= 0 && r.kind === 'forward') {
+          memo!.local[i] = 0;
+          memo!.tclassid[i] = pkt.meta[M_RTCLASSID]!;
+          memo!.dev[i] = r.dev;
+          memo!.gateway[i] = r.gateway;
+          memo!.mtu[i] = r.mtu;
+          memo!.redirect[i] = r.redirect ?? -1;
+        }
+        return r;
       }
     }
     // brd_input
@@ -328,6 +364,19 @@ export class Ipv4Route {
     return LOCAL_ROUTE.broadcast;
   }
 
+
+  /** The answer `memo` keeps in slot i, as routeInput() gave it. */
+  private remembered(memo: InputRouteCache, i: number, pkt: Packet, ctx: PathCtx): InputRoute {
+    pkt.meta[M_RTCLASSID] = memo.tclassid[i]!;
+    if (memo.local[i] === 1) return LOCAL_ROUTE.unicast;
+    if (!ctx.transient) return { kind: 'forward', dev: memo.dev[i]!, gateway: memo.gateway[i], mtu: memo.mtu[i]!, redirect: memo.redirect[i]! };
+    const f = this.fwdRoute;
+    f.dev = memo.dev[i]!;
+    f.gateway = memo.gateway[i];
+    f.mtu = memo.mtu[i]!;
+    f.redirect = memo.redirect[i]!;
+    return f;
+  }
 
   /** fib_validate_source() as a drop: rp_filter (-EXDEV) or a martian source (-EINVAL); undefined when acceptable. */
   private validate(pkt: Packet, saddr: number, daddr: number, tos: number, oif: string, dev: Link, ctx: PathCtx): InputRoute | undefined {
@@ -345,20 +394,16 @@ export class Ipv4Route {
   private fillFlow<F extends { daddr: IpAddr; saddr: IpAddr; iif: string; mark: number; tos: number; proto: number; sport: number; dport: number }>(
     f: F, pkt: Packet, daddr: number, saddr: number, tos: number, iif: string,
   ): F {
-    const d = pkt.data;
-    const m = pkt.meta;
-    const nh = m[M_NHOFF]!;
-    const proto = d[nh + 9]!;
-    const th = nh + (d[nh]! & 0x0f) * 4;
-    const ports = (proto === 6 || proto === 17 || proto === 132) && !isFragment(pkt) && th + 4 <= nh + m[M_LEN]!;
+    const proto = pkt.data[pkt.meta[M_NHOFF]! + 9]!;
+    const ports = flowPorts(pkt, proto);
     f.daddr = v4(daddr, 0);
     f.saddr = v4(saddr, 1);
     f.iif = iif;
-    f.mark = m[M_MARK]! >>> 0;
+    f.mark = pkt.meta[M_MARK]! >>> 0;
     f.tos = tos;
     f.proto = proto;
-    f.sport = ports ? (d[th]! << 8) | d[th + 1]! : 0;
-    f.dport = ports ? (d[th + 2]! << 8) | d[th + 3]! : 0;
+    f.sport = ports >>> 16;
+    f.dport = ports & 0xffff;
     return f;
   }
 

@@ -28,7 +28,7 @@
  * table alone (inet_addr_type) search the shared trie too.
  */
 import { addrEqual, parseAddr, prefixMatch, type Family, type IpAddr } from './addr.js';
-import { FibTable } from './table.js';
+import { FibTable, fibEpoch } from './table.js';
 import {
   EACCES, EAGAIN, EHOSTUNREACH, EINVAL, ENETUNREACH, FR_ACT_BLACKHOLE, FR_ACT_GOTO, FR_ACT_NOP, FR_ACT_PROHIBIT,
   FR_ACT_TO_TBL, FR_ACT_UNREACHABLE, RTN_NAMES, RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN,
@@ -99,6 +99,7 @@ export class Fib {
     const defaults = defaultRules(this.family);
     this.mergedTables = this.family === 4 && sorted.length === defaults.length && sorted.every((r, i) => isDefaultRule(r, defaults[i]!));
     this.merged = undefined;
+    fibEpoch.value++;
   }
 
   /** IPv4 without custom rules (fib4_has_custom_rules() false): the local and main tables are one trie. IPv6: never. */
@@ -114,7 +115,7 @@ export class Fib {
     const of = this.mergedOf;
     // made again when either table changed, however its routes were added
     if (this.merged === undefined || of[0] !== local || of[1] !== (local?.version ?? 0) || of[2] !== main || of[3] !== (main?.version ?? 0)) {
-      const m = new FibTable(RT_TABLE_MAIN, this.family);
+      const m = new FibTable(RT_TABLE_MAIN, this.family, true);
       for (const t of [local, main]) for (const r of t?.routes() ?? []) m.insert(r);
       this.merged = m;
       this.mergedOf = [local, local?.version ?? 0, main, main?.version ?? 0];

@@ -69,7 +69,7 @@ export function isLocalAddress(node: RoutingNode, addr: string | IpAddr): boolea
 }
 
 export { Fib, defaultRules, defaultRule, type LinkView } from './fib.js';
-export { FibTable } from './table.js';
+export { FibTable, fibEpoch } from './table.js';
 export * from './types.js';
 export * from './addr.js';
 export { deriveRoutes4, deriveRoutes6, type DeriveAddr, type DeriveLink } from './derive.js';

@@ -47,6 +47,12 @@ function aliasBefore(a: Route, b: Route): boolean {
 /** pick(): no route of the prefix is usable (not an errno). */
 const NONE_USABLE = 1;
 
+/**
+ * Counts the changes to any routing table or rule list: what a memo of
+ * routing answers (hooks/path/route-cache.ts) compares to know it still holds.
+ */
+export const fibEpoch = { value: 0 };
+
 const LOOKUP_CACHE_BITS = 12;
 const LOOKUP_CACHE = 1 << LOOKUP_CACHE_BITS;
 
@@ -93,9 +99,11 @@ export class FibTable {
   /** The cache slot of the last lookup (-1: not cached, IPv6). */
   resSlot = -1;
 
+  /** `derived`: a copy of other tables (Fib's merged trie), whose filling changes no routing answer (fibEpoch is not moved). */
   constructor(
     readonly id: number,
     readonly family: Family,
+    private readonly derived = false,
   ) {
     const bits = family === 4 ? 32 : 128;
     for (let i = 0; i <= bits; i++) this.path.push(this.root);
@@ -128,6 +136,7 @@ export class FibTable {
     list.splice(at, 0, r);
     this.count++;
     this.version++;
+    if (!this.derived) fibEpoch.value++;
     this.cacheKey.fill(0);
     return true;
   }
