@@ -28,7 +28,7 @@ import {
 import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
-import { InputRouteCache } from './route-cache.js';
+import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -242,6 +242,8 @@ export class Ipv4Route {
   private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, redirect: -1 };
   /** The input routes of untraced packets, kept by their inputs (route-cache.ts); none when realms make the route depend on earlier packets. */
   private readonly memo: InputRouteCache | undefined;
+  /** A policy rule selects on the protocol or ports: the memo keys on them. */
+  private readonly memoPorts: boolean;
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -252,7 +254,8 @@ export class Ipv4Route {
     this.customLocalRoutes = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel'));
     this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
       [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
-    this.memo = this.tclassidUsers ? undefined : new InputRouteCache(fibEpoch);
+    this.memo = this.tclassidUsers ? undefined : new InputRouteCache(fibEpoch, 1);
+    this.memoPorts = rulesSelectPorts(node.fib4.rules);
   }
 
   /** The tclassid of the route rt_set_nexthop() makes, or of the one cached on the nexthop (do_cache: a fib_info and itag 0). */
@@ -279,8 +282,11 @@ export class Ipv4Route {
     const memo = ctx.quiet ? this.memo : undefined;
     if (memo !== undefined) {
       // the flow's protocol and ports reach the answer only through policy rules that select on them
-      const proto = this.customRules ? d[nh + 9]! : 0;
-      const hit = memo.find(saddr, daddr, tos, dev.ifindex, pkt.meta[M_MARK]!, proto, this.customRules ? flowPorts(pkt, proto) : 0);
+      const proto = this.memoPorts ? d[nh + 9]! : 0;
+      memo.key[0] = saddr;
+      memo.key[1] = daddr;
+      memo.setRest(tos, dev.ifindex, pkt.meta[M_MARK]!, proto, this.memoPorts ? flowPorts(pkt, proto) : 0);
+      const hit = memo.find();
       if (hit >= 0) return this.remembered(memo, hit, pkt, ctx);
     }
     const conf = this.conf.knobs(dev);

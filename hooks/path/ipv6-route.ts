@@ -22,7 +22,7 @@
  * copy of locally sent multicast.
  */
 import type { Link, Node } from '../snapshot/node.js';
-import { fibLookup } from '../route/index.js';
+import { fibEpoch, fibLookup } from '../route/index.js';
 import { formatIPv6, keptAddrText, maskAddr } from '../route/addr.js';
 import { RTN_ANYCAST, RTN_LOCAL, type FlowKey } from '../route/types.js';
 import { F_L4PROTO, M_END, M_FLAGS, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_THOFF } from '../../vm/layout.js';
@@ -31,6 +31,7 @@ import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import type { Packet } from '../../vm/packet.js';
 import { dropped, LOCAL_ROUTE, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import { isFragment6, isLinkLocal, isLoopback, isMulticast, wordsInto } from './ipv6.js';
+import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
 
 /** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
 const needStrict = (w: Uint32Array) => isMulticast(w) || isLinkLocal(w) || isLoopback(w);
@@ -76,7 +77,14 @@ export class Ipv6Route {
     iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0,
   } satisfies FlowKey;
   private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; gateway6: Uint32Array | undefined } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, gateway6: undefined };
-  constructor(readonly node: Node) {}
+  /** The input routes of untraced packets, kept by their inputs (route-cache.ts). */
+  private readonly memo: InputRouteCache;
+  /** A policy rule selects on the protocol or ports: the memo keys on them. */
+  private readonly memoPorts: boolean;
+  constructor(readonly node: Node) {
+    this.memo = new InputRouteCache(fibEpoch, 4);
+    this.memoPorts = rulesSelectPorts(node.fib6.rules);
+  }
 
   private flow(pkt: Packet, iif: string, oif: string): typeof this.key {
     const d = pkt.data;
@@ -101,6 +109,18 @@ export class Ipv6Route {
   /** ip6_route_input() + ip6_rt_init_dst(): what dst.input the packet gets. */
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
     const key = this.flow(pkt, dev.name, '');
+    const memo = ctx.quiet ? this.memo : undefined;
+    if (memo !== undefined) {
+      const mk = memo.key;
+      for (let i = 0; i < 4; i++) {
+        mk[i] = key.saddr.w[i]!;
+        mk[4 + i] = key.daddr.w[i]!;
+      }
+      // the flow's protocol and ports reach the answer only through policy rules that select on them
+      memo.setRest(key.tos, dev.ifindex, key.mark, this.memoPorts ? key.proto : 0, this.memoPorts ? (key.sport << 16) | key.dport : 0);
+      const hit = memo.find();
+      if (hit >= 0) return this.remembered(memo, hit, ctx);
+    }
     // the key's words, read before the next lookup refills them; the address as text only where it is printed
     const daddr = key.daddr.w;
     const strict = needStrict(daddr);
@@ -113,6 +133,8 @@ export class Ipv6Route {
     }
     if (res.rtnType === RTN_LOCAL || res.rtnType === RTN_ANYCAST) {
       if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} is ${res.rtnType === RTN_LOCAL ? 'local' : 'anycast'} (table ${tableName(res.table)}): INPUT` });
+      const i = memo === undefined ? -1 : memo.keep();
+      if (i >= 0) memo!.local[i] = 1;
       return LOCAL_ROUTE.unicast;
     }
     if (isMulticast(res.route.dst.w as Uint32Array)) {
@@ -127,6 +149,14 @@ export class Ipv6Route {
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: `input route: ${dst} via ${res.type} route ${routeText(res)} (table ${tableName(res.table)}): ip6_forward out ${res.dev}` });
     const mtu = this.node.links.get(res.dev)?.mtu ?? 1500;
     const gateway6 = res.gateway && res.gateway.family === 6 ? (res.gateway.w as Uint32Array) : undefined;
+    const i = memo === undefined ? -1 : memo.keep();
+    if (i >= 0) {
+      memo!.local[i] = 0;
+      memo!.dev[i] = res.dev;
+      memo!.gateway[i] = gw;
+      memo!.gateway6[i] = gateway6;
+      memo!.mtu[i] = mtu;
+    }
     if (!ctx.transient) return { kind: 'forward', dev: res.dev, gateway: gw, mtu, gateway6 };
     // a reused context: the path reads the route before the next packet and keeps nothing of it (as IPv4's)
     const f = this.fwdRoute;
@@ -134,6 +164,18 @@ export class Ipv6Route {
     f.gateway = gw;
     f.mtu = mtu;
     f.gateway6 = gateway6;
+    return f;
+  }
+
+  /** The answer `memo` keeps in slot i, as routeInput() gave it. */
+  private remembered(memo: InputRouteCache, i: number, ctx: PathCtx): InputRoute {
+    if (memo.local[i] === 1) return LOCAL_ROUTE.unicast;
+    if (!ctx.transient) return { kind: 'forward', dev: memo.dev[i]!, gateway: memo.gateway[i], mtu: memo.mtu[i]!, gateway6: memo.gateway6[i] };
+    const f = this.fwdRoute;
+    f.dev = memo.dev[i]!;
+    f.gateway = memo.gateway[i];
+    f.mtu = memo.mtu[i]!;
+    f.gateway6 = memo.gateway6[i];
     return f;
   }
 

@@ -171,6 +171,9 @@ export function ip6OutputCheck(node: Node, out: Link): Fate | undefined {
   return node.sysctl.ipv6Disabled(out.name) ? dropped('ipv6-disabled', `IPv6 is disabled on ${out.name} (ip6_output)`) : undefined;
 }
 
+/** The forwarded packet's source, read into reused words (ip6ForwardPrepare keeps no reference). */
+const FWD_SADDR = new Uint32Array(4);
+
 /** ip6_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
 export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; gateway6?: Uint32Array }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
@@ -200,7 +203,7 @@ export function ip6ForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev:
   const out = node.links.get(rt.dev);
   if (!out) return dropped('device', `route names device ${rt.dev}, which the snapshot does not have`);
   if (out.name !== dev.name) {
-    const saddr = words(d, nh + 8);
+    const saddr = wordsInto(d, nh + 8, FWD_SADDR);
     if (isAny(saddr) || isMulticast(saddr) || isLoopback(saddr)) return dropped('martian-source', `source ${formatIPv6(saddr)} is not forwarded (ip6_forward)`);
     if (isLinkLocal(saddr)) {
       ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_DEST_UNREACH, ICMPV6_NOT_NEIGHBOUR, 0, dev, ctx);

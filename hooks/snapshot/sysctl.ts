@@ -123,8 +123,31 @@ export class Sysctls {
     return this.given.keys();
   }
 
+  /**
+   * The conf values read so far, by family, name and device ('\0all' for
+   * conf.all): worked out once (the sysctls are fixed once read; the packet
+   * path asks for some on every packet).
+   */
+  private readonly confMemo: [Map<string, Map<string, number>>, Map<string, Map<string, number>>] = [new Map(), new Map()];
+
+  private memoConf(family: 4 | 6, dev: string, name: string): number {
+    const byName = this.confMemo[family === 4 ? 0 : 1];
+    let byDev = byName.get(name);
+    if (byDev === undefined) byName.set(name, (byDev = new Map()));
+    let v = byDev.get(dev);
+    if (v === undefined) {
+      v = dev === ALL ? intOf(this.get(`net.ipv${family}.conf.all.${name}`) ?? '0') : this.readDevConf(family, dev, name);
+      byDev.set(dev, v);
+    }
+    return v;
+  }
+
   /** conf.<dev>.<name> of a family: the device's own value, else conf.default's. */
   devConf(family: 4 | 6, dev: string, name: string): number {
+    return this.memoConf(family, dev, name);
+  }
+
+  private readDevConf(family: 4 | 6, dev: string, name: string): number {
     const p = `net.ipv${family}.conf.`;
     const own = this.given.get(`${p}${dev}.${name}`);
     if (own !== undefined) return intOf(own);
@@ -136,7 +159,7 @@ export class Sysctls {
   }
 
   allConf(family: 4 | 6, name: string): number {
-    return intOf(this.get(`net.ipv${family}.conf.all.${name}`) ?? '0');
+    return this.memoConf(family, ALL, name);
   }
 
   /** net.ipv4.ip_forward. */
@@ -236,6 +259,9 @@ export class Sysctls {
     return this.allConf(family, name) > 0 || this.devConf(family, dev, name) > 0;
   }
 }
+
+/** conf.all's key in the memo (no device is named with a NUL). */
+const ALL = '\0all';
 
 function intOf(v: string): number {
   const m = /^-?\d+/.exec(v);

@@ -5,12 +5,14 @@
  * (the full path every time) give the same route, drop, errno and tclassid,
  * on nodes with and without policy rules of their own (which select on
  * mark, input device, source, protocol and port), rp_filter strict and
- * loose, accept_local, src_valid_mark and send_redirects.
+ * loose, accept_local, src_valid_mark and send_redirects; and the same for
+ * IPv6 (Ipv6Route), strict (link-local, multicast) destinations included.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { buildNode } from '../../hooks/snapshot/read.js';
 import { Ipv4Route } from '../../hooks/path/ipv4-route.js';
+import { Ipv6Route } from '../../hooks/path/ipv6-route.js';
 import { newPathCtx, resetPathCtx, type InputRoute } from '../../hooks/path/ctx.js';
 import type { Link, Node } from '../../hooks/snapshot/node.js';
 import { M_MARK, M_RTCLASSID } from '../../vm/layout.js';
@@ -80,9 +82,12 @@ function describeRoute(r: InputRoute, tclassid: number): string {
   return `forward ${r.dev} gw ${r.gateway ?? '-'} mtu ${r.mtu} redirect ${r.redirect ?? '-'} t${tclassid}`;
 }
 
-function routeOf(route: Ipv4Route, node: Node, c: Case, traced: boolean, reused: boolean): string {
+function routeOf(route: Ipv4Route | Ipv6Route, node: Node, c: Case, traced: boolean, reused: boolean): string {
   const bytes = ipPacket(c.src, c.dst, c.proto === 'icmp' ? { proto: 'icmp', type: 8 } : { proto: c.proto, sport: c.sport, dport: c.dport });
-  bytes[1] = c.tos;
+  if (c.src.includes(':')) {
+    bytes[0] = 0x60 | (c.tos >>> 4);
+    bytes[1] = ((c.tos & 0x0f) << 4) | (bytes[1]! & 0x0f);
+  } else bytes[1] = c.tos;
   const pkt = packet(bytes);
   pkt.meta[M_MARK] = c.mark;
   pkt.meta[M_RTCLASSID] = -1;
@@ -139,5 +144,77 @@ describe('the input route memo', () => {
     // a route added to a table empties it
     node.fib4.addRoute({ ...node.fib4.table(254).routes().find((r) => r.plen === 12)!, dst: { family: 4, w: Uint32Array.of(0x08080800) }, plen: 24 });
     expect(routeOf(route, node, c, false, true)).toBe('forward eth1 gw 10.0.0.254 mtu 9000 redirect -1 t0');
+  });
+});
+
+const LINKS6 = [
+  { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, link_type: 'loopback', addr_info: [{ family: 'inet6', local: '::1', prefixlen: 128, scope: 'host' }] },
+  link(2, 'eth0', { addr_info: [{ family: 'inet6', local: '2001:db8:1::10', prefixlen: 64 }, { family: 'inet6', local: 'fe80::10', prefixlen: 64, scope: 'link' }] }),
+  link(3, 'eth1', { mtu: 9000, addr_info: [{ family: 'inet6', local: '2001:db8:2::1', prefixlen: 64 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link' }] }),
+];
+const ROUTES6 = [
+  { dst: '2001:db8:1::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: '2001:db8:2::/64', dev: 'eth1', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: 'fe80::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: 'fe80::/64', dev: 'eth1', protocol: 'kernel', metric: 256, flags: [] },
+  { type: 'local', dst: '::1', table: 'local', dev: 'lo', protocol: 'kernel', metric: 0, flags: [] },
+  { type: 'local', dst: '2001:db8:1::10', table: 'local', dev: 'eth0', protocol: 'kernel', metric: 0, flags: [] },
+  { type: 'local', dst: 'fe80::10', table: 'local', dev: 'eth0', protocol: 'kernel', metric: 0, flags: [] },
+  { type: 'local', dst: '2001:db8:2::1', table: 'local', dev: 'eth1', protocol: 'kernel', metric: 0, flags: [] },
+  { type: 'local', dst: 'fe80::1', table: 'local', dev: 'eth1', protocol: 'kernel', metric: 0, flags: [] },
+  { type: 'multicast', dst: 'ff00::/8', table: 'local', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] },
+  { type: 'multicast', dst: 'ff00::/8', table: 'local', dev: 'eth1', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: 'default', gateway: 'fe80::1:1', dev: 'eth0', metric: 1024, flags: [] },
+  { dst: '2001:db8:99::/48', gateway: 'fe80::2:2', dev: 'eth1', metric: 1024, flags: [] },
+  { type: 'unreachable', dst: '2001:db8:dead::/48', dev: 'lo', metric: 1024, flags: [] },
+  { dst: 'default', gateway: 'fe80::3:3', dev: 'eth1', table: '100', metric: 1024, flags: [] },
+];
+const RULES6 = [
+  { priority: 0, src: 'all', table: 'local' },
+  { priority: 100, src: 'all', fwmark: '0x4000', fwmask: '0x4000', table: '100' },
+  { priority: 200, src: 'all', iif: 'eth1', ipproto: 'tcp', dport: 443, table: '100' },
+  { priority: 300, src: '2001:db8:1::', srclen: 64, tos: '0x10', table: '100' },
+  { priority: 32766, src: 'all', table: 'main' },
+];
+const ADDRS6 = ['2001:db8:1::10', '2001:db8:1::20', '2001:db8:2::1', '2001:db8:2::7', '2001:db8:99::5', '2001:db8:dead::1', '2001:4860::8888', 'fe80::10', 'fe80::99', '::1', 'ff02::1', 'ff05::2'];
+
+function node6(rules: object[]): Node {
+  return buildNode('', new Map([['ip-addr.json', JSON.stringify(LINKS6)], ['ip6-route.json', JSON.stringify(ROUTES6)], ['ip6-rule.json', JSON.stringify(rules)]]));
+}
+
+describe('the input route memo (IPv6)', () => {
+  const cases6: fc.Arbitrary<Case[]> = fc
+    .array(fc.record({ src: fc.constantFrom(...ADDRS6), dst: fc.constantFrom(...ADDRS6) }), { minLength: 1, maxLength: 4 })
+    .chain((bases) => fc.array(fc.record({
+      base: fc.constantFrom(...bases), proto: fc.constantFrom('tcp' as const, 'udp' as const), iif: fc.constantFrom('eth0' as const, 'eth1' as const, 'lo' as const),
+      sport: fc.constantFrom(53, 40000), dport: fc.constantFrom(443, 80), tos: fc.constantFrom(0, 0x10, 0x1c), mark: fc.constantFrom(0, 0x4000, 7),
+    }).map(({ base, ...c }) => ({ ...base, ...c })), { minLength: 1, maxLength: 40 }));
+  for (const [name, rules] of [['default rules', [RULES6[0], RULES6[4]]], ['rules of its own', RULES6]] as const) {
+    it(`answers as the full path does: ${name}`, () => {
+      fc.assert(fc.property(cases6, fc.boolean(), (cases, reused) => {
+        const node = node6([...rules]);
+        const memo = new Ipv6Route(node);
+        const full = new Ipv6Route(node);
+        for (const c of [...cases, ...cases]) expect(routeOf(memo, node, c, false, reused)).toBe(routeOf(full, node, c, true, reused));
+      }), { numRuns: runs(150) });
+    });
+  }
+
+  it('keys on each input that changes the answer', () => {
+    const node = node6([...RULES6]);
+    const base: Case = { src: '2001:db8:1::20', dst: '2001:4860::8888', proto: 'tcp', sport: 40000, dport: 80, tos: 0, mark: 0, iif: 'eth1' };
+    const pairs: [Partial<Case>, Partial<Case>][] = [
+      [{ dport: 80 }, { dport: 443 }], [{ dport: 443 }, { dport: 443, proto: 'udp' }], [{ mark: 0 }, { mark: 0x4000 }], [{ tos: 0 }, { tos: 0x10 }],
+      [{ iif: 'eth1', dport: 443 }, { iif: 'eth0', dport: 443 }], [{ dst: '2001:4860::8888' }, { dst: '2001:db8:99::5' }], [{ tos: 0x10 }, { tos: 0x10, src: '2001:db8:2::7' }],
+      [{ dst: '2001:db8:1::10' }, { dst: '2001:db8:1::20' }],
+    ];
+    for (const [a, b] of pairs) {
+      const ca = { ...base, ...a }, cb = { ...base, ...b };
+      const full = new Ipv6Route(node);
+      const want = [routeOf(full, node, ca, true, true), routeOf(full, node, cb, true, true)];
+      expect(want[0]).not.toBe(want[1]);
+      const memo = new Ipv6Route(node);
+      expect([routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true), routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true)]).toEqual([...want, ...want]);
+    }
   });
 });
