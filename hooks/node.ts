@@ -378,7 +378,8 @@ export class NodeModel {
    */
   private fragExpiry(ctx: PathCtx): void {
     const heads = this.frags.takeExpired();
-    for (const h of heads) {
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i]!;
       const link = this.node.linksByIndex.get(h.iif);
       if (!link) continue;
       const p = (this.expiryPkt ??= new Packet());

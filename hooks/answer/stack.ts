@@ -25,7 +25,7 @@ import type { Xorshift32 } from '../../vm/random.js';
 import type { Link, Node } from '../snapshot/node.js';
 import type { Cast, PathCtx, RejectReply, Stack } from '../path/ctx.js';
 import { u32 } from '../path/ipv4.js';
-import { words } from '../path/ipv6.js';
+import { words, wordsInto } from '../path/ipv6.js';
 import { nfChecksum } from '../conntrack/checksum.js';
 import { IPPROTO_UDPLITE } from '../conntrack/tuple.js';
 import { inetChecksum, pseudoHeaderSum } from '../input/spec.js';
@@ -36,7 +36,7 @@ import { nfSendUnreach4, nfSendUnreach6 } from './reject.js';
 import { NDISC_NEIGHBOUR_SOLICITATION, ndiscRecvNs } from './ndisc.js';
 import { ipForwardOptions, ipRcvOptions } from './ip-options.js';
 import { lookupConnection, lookupListener } from './sockets.js';
-import { rawSocketFor, socketAt } from '../snapshot/ss.js';
+import { rawSocketFor, socketAt, type ListenSocket } from '../snapshot/ss.js';
 import { nfSendReset4, nfSendReset6, tcpRcvOk, tcpV4SendReset, tcpV6SendReset } from './tcp.js';
 import {
   ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_PARAMETERPROB, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_ECHO_REQUEST, ICMPV6_PARAMPROB, ICMPV6_PORT_UNREACH,
@@ -59,7 +59,7 @@ const ICMP_TIMESTAMP = 13;
 const ICMP_ADDRESS = 17;
 const ICMP_ADDRESSREPLY = 18;
 
-/** What the transport made of a locally delivered packet. */
+/** What the transport made of a locally delivered packet (the caller reads it before the next packet: a socket's is one object, reused). */
 export interface TransportResult {
   /** The socket it reached, as ss printed it (`tcp 0.0.0.0:22`). */
   socket: string | undefined;
@@ -75,6 +75,15 @@ export class NodeStack implements Stack {
   private tlvLimits: TlvLimits | undefined;
   /** A packet looked for a socket and the snapshot has no ss.txt (every port closed). */
   noSocketTableUsed = false;
+  /** The result of a packet a socket took, filled again for each (took()). */
+  private readonly taken: TransportResult = { socket: undefined, note: '' };
+  /** The note of a segment of each connection's socket, made once. */
+  private readonly connNotes = new WeakMap<ListenSocket, string>();
+  /** The addresses of the packet lookup() is for, in reused words (the socket lookups keep neither). */
+  private readonly lookupDaddr = new Uint32Array(4);
+  private readonly lookupSaddr = new Uint32Array(4);
+  private readonly lookupDaddr4 = new Uint32Array(1);
+  private readonly lookupSaddr4 = new Uint32Array(1);
 
   constructor(
     readonly node: Node,
@@ -97,6 +106,14 @@ export class NodeStack implements Stack {
 
   private answers(ctx: PathCtx): boolean {
     return ctx.depth < MAX_ANSWER_DEPTH;
+  }
+
+  /** A socket took the packet: the one result object, filled (read by the caller before the next packet). */
+  private took(socket: string, note: string): TransportResult {
+    const r = this.taken;
+    r.socket = socket;
+    r.note = note;
+    return r;
   }
 
   transportRcv(pf: number, pkt: Packet, dev: Link, cast: Cast, ctx: PathCtx): TransportResult {
@@ -299,9 +316,18 @@ export class NodeStack implements Stack {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
     const v4 = pf === NFPROTO_IPV4;
-    const daddr = v4 ? [u32(d, nh + 16)] : words(d, nh + 24);
+    let daddr: Uint32Array;
+    let saddr: Uint32Array;
+    if (v4) {
+      daddr = this.lookupDaddr4;
+      daddr[0] = u32(d, nh + 16);
+      saddr = this.lookupSaddr4;
+      saddr[0] = u32(d, nh + 12);
+    } else {
+      daddr = wordsInto(d, nh + 24, this.lookupDaddr);
+      saddr = wordsInto(d, nh + 8, this.lookupSaddr);
+    }
     // the connection (a connected UDP socket's peer) first, then the listeners
-    const saddr = v4 ? [u32(d, nh + 12)] : words(d, nh + 8);
     const th = pkt.meta[M_THOFF]!;
     const c = lookupConnection(this.node.sockets, v4 ? 4 : 6, saddr, (d[th]! << 8) | d[th + 1]!, daddr, port, dev.name, proto);
     if (c) return c;
@@ -316,23 +342,29 @@ export class NodeStack implements Stack {
     const port = (d[th + 2]! << 8) | d[th + 3]!;
     const flags = d[th + 13]!;
     const sock = this.lookup(pf, pkt, 'tcp', port, dev, ctx);
-    const reset = (listener: typeof sock, why: string) => {
-      if (!this.answers(ctx)) return;
-      if (pf === NFPROTO_IPV4) tcpV4SendReset(this.env, pkt, listener, why, ctx);
-      else tcpV6SendReset(this.env, pkt, dev.name, listener, why, ctx);
-    };
-    if (sock?.peer) return { socket: sock.text, note: `a segment of the connection ${sock.text} (${sock.state}; the connection's answers are not modelled)` };
-    if (sock) {
-      if (flags & TH_RST) return { socket: sock.text, note: 'a RST to a listening socket: discarded' };
-      if (flags & TH_ACK) {
-        reset(sock, `an ACK to the listening socket ${sock.text}`);
-        return { socket: sock.text, note: 'an ACK to a listening socket: reset' };
-      }
-      if (flags & TH_SYN && !(flags & TH_FIN)) return { socket: sock.text, note: 'a connection request (the SYN-ACK is not modelled)' };
-      return { socket: sock.text, note: 'not a SYN: discarded by the listening socket' };
+    if (sock?.peer) {
+      let note = this.connNotes.get(sock);
+      if (note === undefined) this.connNotes.set(sock, (note = `a segment of the connection ${sock.text} (${sock.state}; the connection's answers are not modelled)`));
+      return this.took(sock.text, note);
     }
-    if (!(flags & TH_RST)) reset(undefined, `no socket listens on tcp port ${port}`);
+    if (sock) {
+      if (flags & TH_RST) return this.took(sock.text, 'a RST to a listening socket: discarded');
+      if (flags & TH_ACK) {
+        this.reset(pf, pkt, dev, sock, `an ACK to the listening socket ${sock.text}`, ctx);
+        return this.took(sock.text, 'an ACK to a listening socket: reset');
+      }
+      if (flags & TH_SYN && !(flags & TH_FIN)) return this.took(sock.text, 'a connection request (the SYN-ACK is not modelled)');
+      return this.took(sock.text, 'not a SYN: discarded by the listening socket');
+    }
+    if (!(flags & TH_RST)) this.reset(pf, pkt, dev, undefined, `no socket listens on tcp port ${port}`, ctx);
     return { socket: undefined, note: `no socket on tcp port ${port}` };
+  }
+
+  /** tcp_v4_send_reset() / tcp_v6_send_reset() of a segment (`listener`: the socket it reached, if any). */
+  private reset(pf: number, pkt: Packet, dev: Link, listener: ListenSocket | undefined, why: string, ctx: PathCtx): void {
+    if (!this.answers(ctx)) return;
+    if (pf === NFPROTO_IPV4) tcpV4SendReset(this.env, pkt, listener, why, ctx);
+    else tcpV6SendReset(this.env, pkt, dev.name, listener, why, ctx);
   }
 
   /**
@@ -372,8 +404,8 @@ export class NodeStack implements Stack {
     const port = (d[th + 2]! << 8) | d[th + 3]!;
     const sock = lite ? undefined : this.lookup(pf, pkt, 'udp', port, dev, ctx);
     if (csumBad) return { socket: undefined, note: `${name}: bad checksum: dropped` };
-    if (cast !== 'unicast') return sock ? { socket: sock.text, note: '' } : { socket: undefined, note: `no socket on ${name} port ${port} (${cast}: nothing sent)` };
-    if (sock) return { socket: sock.text, note: '' };
+    if (cast !== 'unicast') return sock ? this.took(sock.text, '') : { socket: undefined, note: `no socket on ${name} port ${port} (${cast}: nothing sent)` };
+    if (sock) return this.took(sock.text, '');
     if (this.answers(ctx)) {
       if (pf === NFPROTO_IPV4) icmpSend(this.env, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, dev, ctx);
       else icmp6Send(this.env, pkt, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, dev, dev, ctx);

@@ -389,6 +389,8 @@ export interface InetFamily {
   daddr(pkt: Packet): string;
   /** ip_forward_finish()'s fate: forwarded out of `dev` to the packet's destination (valid until the next packet when ctx.transient). */
   forwarded(pkt: Packet, dev: string, via: string | undefined, ctx: PathCtx): Fate;
+  /** A packet's fate once the transport took it (valid until the next packet when ctx.transient). */
+  delivered(pkt: Packet, dev: string, cast: Cast, socket: string | undefined, l4: string, ctx: PathCtx): Fate;
   /** A locally generated packet's fate after dst_output: sent out of `dev` (valid until the next packet when ctx.transient). */
   sent(pkt: Packet, dev: string, via: string | undefined, cast: Cast, ctx: PathCtx): Fate;
 }

@@ -109,6 +109,37 @@ class LazySentFate extends LazyRoutedFate<'sent'> {
   }
 }
 
+/** A locally delivered packet's fate with its destination formatted when read (as LazyRoutedFate's), reused for a transient context. */
+class LazyDeliveredFate {
+  declare readonly kind: 'delivered';
+  declare readonly addr: string;
+  declare dev: string;
+  declare cast: Cast;
+  declare socket: string | undefined;
+  declare l4: string;
+  declare nat?: string[];
+  readonly #w = new Uint32Array(4);
+  constructor(fns: FamilyFns) {
+    // in the order localDeliver() gives its fields
+    Object.defineProperty(this, 'kind', { value: 'delivered', enumerable: true });
+    Object.defineProperty(this, 'addr', { get: () => fns.daddrText(this.#w), enumerable: true });
+    this.dev = '';
+    this.cast = 'unicast';
+    this.socket = undefined;
+    this.l4 = '';
+  }
+  set(fns: FamilyFns, pkt: Packet, dev: string, cast: Cast, socket: string | undefined, l4: string): this {
+    fns.daddrWords(pkt, this.#w);
+    this.dev = dev;
+    this.cast = cast;
+    this.socket = socket;
+    this.l4 = l4;
+    // the last packet's NAT rewrites (Node.finish)
+    if (this.nat !== undefined) this.nat = undefined;
+    return this;
+  }
+}
+
 /** A family over one node. */
 export class Inet implements InetFamily {
   readonly pf: number;
@@ -131,6 +162,7 @@ export class Inet implements InetFamily {
     this.xfrm = node.xfrm !== undefined ? new XfrmCheck(node.xfrm, fns.pf === NFPROTO_IPV4 ? 4 : 6) : undefined;
     this.fwdFate = new LazyRoutedFate('forwarded', fns);
     this.sentFate = new LazySentFate(fns);
+    this.deliveredFate = new LazyDeliveredFate(fns);
   }
 
   rcvCore(pkt: Packet, dev: Link, ctx: PathCtx): Fate | undefined {
@@ -184,6 +216,11 @@ export class Inet implements InetFamily {
   forwarded(pkt: Packet, dev: string, via: string | undefined, ctx: PathCtx): Fate {
     if (!ctx.transient) return { kind: 'forwarded', dev, via, dst: this.fns.daddr(pkt) };
     return this.fwdFate.set(this.fns, pkt, dev, via);
+  }
+  private readonly deliveredFate: LazyDeliveredFate;
+  delivered(pkt: Packet, dev: string, cast: Cast, socket: string | undefined, l4: string, ctx: PathCtx): Fate {
+    if (!ctx.transient) return { kind: 'delivered', addr: this.fns.daddr(pkt), dev, cast, socket, l4 };
+    return this.deliveredFate.set(this.fns, pkt, dev, cast, socket, l4);
   }
   private readonly sentFate: LazySentFate;
   sent(pkt: Packet, dev: string, via: string | undefined, cast: Cast, ctx: PathCtx): Fate {

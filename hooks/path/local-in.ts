@@ -37,7 +37,7 @@ export function localDeliver(af: InetFamily, pkt: Packet, dev: Link, cast: Cast,
   }
   const l4 = ctx.stack?.transportRcv(af.pf, pkt, dev, cast, ctx);
   if (l4?.note && !ctx.quiet) ctx.steps.push({ kind: 'check', text: l4.note });
-  return { kind: 'delivered', addr: af.daddr(pkt), dev: dev.name, cast, socket: l4?.socket, l4: l4?.note ?? '' };
+  return af.delivered(pkt, dev.name, cast, l4?.socket, l4?.note ?? '', ctx);
 }
 
 /**
