@@ -13,7 +13,7 @@ import type { NodeHookState, NodeRegistry } from './hook.js';
 import { nfHookSlow } from './registry.js';
 import { linkDev, type Netfilter, type PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
-import { verdictFate } from './verdict.js';
+import { DropScratch, verdictFate } from './verdict.js';
 import { HOOK_CHAIN_NAMES } from './priorities.js';
 
 /** NF_HOOK for one family (NFPROTO_*) over a registry. */
@@ -24,6 +24,8 @@ export class NfHook implements Netfilter {
   /** The hook state of each nesting depth (a hook's entry may send a packet through hooks: TEE), reused packet after packet. */
   private readonly states: NodeHookState[] = [];
   private depth = 0;
+  /** The dropped fate of a replay's packet (verdictFate), filled again for each. */
+  private readonly dropScratch = new DropScratch();
   /** The last devices' records (a packet meets the same few links hook after hook). */
   private lastIn: Link | undefined;
   private lastInDev: DevWords = linkDev(undefined);
@@ -74,7 +76,8 @@ export class NfHook implements Netfilter {
     try {
       const from = ctx.steps.length;
       if (nfHookSlow(entries, pkt, st) === 1) return 1;
-      const f = verdictFate(entries[st.index]!, st.verdict, st, from);
+      // a replay's reused context, outside answers and nested hooks: the dropped fate is the scratch's
+      const f = verdictFate(entries[st.index]!, st.verdict, st, from, ctx.transient && ctx.depth === 0 && this.depth === 1 ? this.dropScratch : undefined);
       // reject_tg(): the reply is sent from within the hook, the packet as it stands there.
       if (f.kind === 'rejected') ctx.stack?.reject(this.pf, pkt, hook, f, st.inLink, ctx);
       return f;
