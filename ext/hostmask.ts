@@ -26,6 +26,15 @@ export interface HostMask {
   mask: Uint8Array;
 }
 
+/**
+ * The address bytes and mask of `am` as arrays of their own, made once: what
+ * a per-packet evaluator keeps (a rule keeps an IPv4 address as a number and
+ * makes its bytes afresh on each read of `addr`).
+ */
+export function hostMaskBytes(am: HostMask): HostMask {
+  return { addr: am.addr, mask: am.mask };
+}
+
 /** xtopt_parse_host: one address of the family (numeric, or `localhost`). */
 export function parseHost(family: Family, s: string): Uint8Array {
   let a: Uint8Array | undefined;

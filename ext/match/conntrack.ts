@@ -12,7 +12,7 @@ import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
 import { parseProtocol } from '../protocols.js';
 import { strtoumax } from '../numbers.js';
-import { formatHostMask, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
+import { formatHostMask, hostMaskBytes, parseHostMask, parsePortRangeX, type HostMask } from '../hostmask.js';
 import {
   NFT_BYTEORDER_HTON, NFT_CMP_EQ, NFT_CMP_NEQ, NFT_RANGE_EQ, NFT_RANGE_NEQ, M_CT_DIR, M_CT_ID, M_CT_STATE, M_CT_STATUS,
 } from '../../vm/layout.js';
@@ -422,6 +422,11 @@ function portMatch(p: { lo: number; hi: number; invert: boolean }, port: number)
 
 function conntrackMt(info: ConntrackData, family: Family): MatchFn {
   const words = family === 'ip6' ? 4 : 1;
+  // the addresses' bytes, made once (an IPv4 rule's are made afresh on each read)
+  const origsrc = info.origsrc ? hostMaskBytes(info.origsrc) : undefined;
+  const origdst = info.origdst ? hostMaskBytes(info.origdst) : undefined;
+  const replsrc = info.replsrc ? hostMaskBytes(info.replsrc) : undefined;
+  const repldst = info.repldst ? hostMaskBytes(info.repldst) : undefined;
   return (par) => {
     const m = par.meta;
     const hasCt = m[M_CT_DIR]! >= 0;
@@ -440,10 +445,10 @@ function conntrackMt(info: ConntrackData, family: Family): MatchFn {
     if (info.dir && (m[M_CT_DIR] === IP_CT_DIR_ORIGINAL) !== (info.dir === 'ORIGINAL')) return false;
     const t = par.env.ct ?? NO_CT_TABLE;
     const id = m[M_CT_ID]!;
-    if (info.origsrc && addrcmp(t, id, IP_CT_DIR_ORIGINAL, CT_T_SRC, info.origsrc, words) === info.origsrc.invert) return false;
-    if (info.origdst && addrcmp(t, id, IP_CT_DIR_ORIGINAL, CT_T_DST, info.origdst, words) === info.origdst.invert) return false;
-    if (info.replsrc && addrcmp(t, id, IP_CT_DIR_REPLY, CT_T_SRC, info.replsrc, words) === info.replsrc.invert) return false;
-    if (info.repldst && addrcmp(t, id, IP_CT_DIR_REPLY, CT_T_DST, info.repldst, words) === info.repldst.invert) return false;
+    if (info.origsrc && addrcmp(t, id, IP_CT_DIR_ORIGINAL, CT_T_SRC, origsrc!, words) === info.origsrc.invert) return false;
+    if (info.origdst && addrcmp(t, id, IP_CT_DIR_ORIGINAL, CT_T_DST, origdst!, words) === info.origdst.invert) return false;
+    if (info.replsrc && addrcmp(t, id, IP_CT_DIR_REPLY, CT_T_SRC, replsrc!, words) === info.replsrc.invert) return false;
+    if (info.repldst && addrcmp(t, id, IP_CT_DIR_REPLY, CT_T_DST, repldst!, words) === info.repldst.invert) return false;
     // ct_proto_port_check_v3()
     const word = (dir: number, w: number) => (id >= 0 ? t.tupleWord(id, dir, w) : 0);
     if (info.proto && ((word(IP_CT_DIR_ORIGINAL, CT_T_PROTO) & 0xff) === info.proto.proto) === info.proto.invert) return false;

@@ -11,7 +11,7 @@ import type { MatchFn } from '../xt.js';
 import { asNftCompat, lowerCompatMatch } from '../compat.js';
 import { F_IPVS_PROPERTY, M_CT_DIR, M_FLAGS, M_L4PROTO, M_NHOFF, F_L4PROTO } from '../../vm/layout.js';
 import { parseProtocol } from '../protocols.js';
-import { formatHostMask, parseHostMask, parsePortX, type HostMask } from '../hostmask.js';
+import { formatHostMask, hostMaskBytes, parseHostMask, parsePortX, type HostMask } from '../hostmask.js';
 
 /** IP_VS_CONN_F_* forwarding methods. */
 const IPVS_METHOD = { MASQ: 0, GATE: 3, IPIP: 2 } as const;
@@ -120,6 +120,8 @@ const DIR_REPLY = 1;
 function ipvsMt(d: IpvsData, family: Family): MatchFn {
   const onlyProperty = !d.others;
   const v4 = family === 'ip';
+  // the address's bytes, made once (an IPv4 rule's are made afresh on each read)
+  const vaddr = d.vaddr ? hostMaskBytes(d.vaddr) : undefined;
   return (par) => {
     const m = par.meta;
     const prop = (m[M_FLAGS]! & F_IPVS_PROPERTY) !== 0;
@@ -139,7 +141,7 @@ function ipvsMt(d: IpvsData, family: Family): MatchFn {
     if (d.vmethod && ((cp.flags & FWD_MASK) === IPVS_METHOD[d.vmethod.method]) === d.vmethod.invert) return false;
     if (d.vaddr) {
       let eq = true;
-      for (let i = 0; i < d.vaddr.addr.length; i++) if (((cp.vaddr[i]! ^ d.vaddr.addr[i]!) & d.vaddr.mask[i]!) !== 0) eq = false;
+      for (let i = 0; i < vaddr!.addr.length; i++) if (((cp.vaddr[i]! ^ vaddr!.addr[i]!) & vaddr!.mask[i]!) !== 0) eq = false;
       if (eq === d.vaddr.invert) return false;
     }
     return true;

@@ -7,6 +7,7 @@ import { fail } from '../../../core/errors.js';
 import type { MacMask } from '../../../core/ebt-ast.js';
 import type { EbtModule, EbtParam } from '../types.js';
 import { ebtHeader } from '../ref.js';
+import { hostMaskBytes } from '../../hostmask.js';
 import {
   ethertypeByName, formatIpMask, formatMacMask, macMaskOption, parseIpMask,
   wholeNumber,
@@ -120,7 +121,13 @@ export const arp: EbtModule<ArpData> = {
     );
   },
   lower: { rev: 0 },
-  reference: { mt: (d) => (p) => ebtArpMt(d, p) },
+  reference: {
+    mt: (d) => {
+      const ipSrc = d.ipSrc ? hostMaskBytes(d.ipSrc.v) : undefined;
+      const ipDst = d.ipDst ? hostMaskBytes(d.ipDst.v) : undefined;
+      return (p) => ebtArpMt(d, ipSrc, ipDst, p);
+    },
+  },
 };
 
 function maskedDiffers(dd: Uint8Array, at: number, am: MacMask): boolean {
@@ -128,8 +135,8 @@ function maskedDiffers(dd: Uint8Array, at: number, am: MacMask): boolean {
   return false;
 }
 
-/** ebt_arp_mt() (net/bridge/netfilter/ebt_arp.c): the ARP header at skb->data. */
-function ebtArpMt(d: ArpData, p: EbtParam): boolean {
+/** ebt_arp_mt() (net/bridge/netfilter/ebt_arp.c): the ARP header at skb->data; `ipSrc`, `ipDst`: d's addresses as bytes (hostMaskBytes). */
+function ebtArpMt(d: ArpData, ipSrc: MacMask | undefined, ipDst: MacMask | undefined, p: EbtParam): boolean {
   const ah = ebtHeader(p, 0, 8);
   if (ah < 0) return false;
   const dd = p.d;
@@ -147,8 +154,8 @@ function ebtArpMt(d: ArpData, p: EbtParam): boolean {
     if (sap < 0) return false;
     const dap = ebtHeader(p, 8 + 2 * hln + 4, 4);
     if (dap < 0) return false;
-    if (d.ipSrc && maskedDiffers(dd, sap, d.ipSrc.v) !== d.ipSrc.inv) return false;
-    if (d.ipDst && maskedDiffers(dd, dap, d.ipDst.v) !== d.ipDst.inv) return false;
+    if (d.ipSrc && maskedDiffers(dd, sap, ipSrc!) !== d.ipSrc.inv) return false;
+    if (d.ipDst && maskedDiffers(dd, dap, ipDst!) !== d.ipDst.inv) return false;
     if (d.gratuitous) {
       const differ = dd[sap] !== dd[dap] || dd[sap + 1] !== dd[dap + 1] || dd[sap + 2] !== dd[dap + 2] || dd[sap + 3] !== dd[dap + 3];
       if (differ !== d.gratuitous.inv) return false;

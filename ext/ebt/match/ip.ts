@@ -15,6 +15,7 @@ import {
   formatIcmpTypeCode, formatIpMask, formatRange, parseIcmpTypeCode,
   parseIpMask, wholeNumber, type TypeName,
 } from '../values.js';
+import { hostMaskBytes, type HostMask } from '../../hostmask.js';
 
 /** igmp_types[] of libebt_ip.c. */
 const IGMP_TYPES: readonly TypeName[] = [
@@ -124,12 +125,18 @@ function ipModule(family: 'ip' | 'ip6'): EbtModule<IpData> {
       );
     },
     lower: { rev: 0 },
-    reference: { mt: (d) => (v6 ? (p: EbtParam) => ebtIp6Mt(d, p) : (p: EbtParam) => ebtIpMt(d, p)) },
+    reference: {
+      mt: (d) => {
+        const src = d.src ? hostMaskBytes(d.src.v) : undefined;
+        const dst = d.dst ? hostMaskBytes(d.dst.v) : undefined;
+        return v6 ? (p: EbtParam) => ebtIp6Mt(d, src, dst, p) : (p: EbtParam) => ebtIpMt(d, src, dst, p);
+      },
+    },
   };
 }
 
 /** (a & m) != (b & m) over the address bytes at `at`. */
-function maskedDiffers(dd: Uint8Array, at: number, am: { addr: Uint8Array; mask: Uint8Array }): boolean {
+function maskedDiffers(dd: Uint8Array, at: number, am: HostMask): boolean {
   for (let i = 0; i < am.addr.length; i++) if (((dd[at + i]! ^ am.addr[i]!) & am.mask[i]!) !== 0) return true;
   return false;
 }
@@ -145,14 +152,14 @@ function l4Mt(d: IpData, dd: Uint8Array, at: number): boolean {
   return true;
 }
 
-/** ebt_ip_mt() (net/bridge/netfilter/ebt_ip.c): the IPv4 header at skb->data, no version or checksum test. */
-function ebtIpMt(d: IpData, p: EbtParam): boolean {
+/** ebt_ip_mt() (net/bridge/netfilter/ebt_ip.c): the IPv4 header at skb->data, no version or checksum test; `src`, `dst`: d's addresses as bytes (hostMaskBytes). */
+function ebtIpMt(d: IpData, src: HostMask | undefined, dst: HostMask | undefined, p: EbtParam): boolean {
   const ih = ebtHeader(p, 0, 20);
   if (ih < 0) return false;
   const dd = p.d;
   if (d.tos && (d.tos.v !== dd[ih + 1]) !== d.tos.inv) return false;
-  if (d.src && maskedDiffers(dd, ih + 12, d.src.v) !== d.src.inv) return false;
-  if (d.dst && maskedDiffers(dd, ih + 16, d.dst.v) !== d.dst.inv) return false;
+  if (d.src && maskedDiffers(dd, ih + 12, src!) !== d.src.inv) return false;
+  if (d.dst && maskedDiffers(dd, ih + 16, dst!) !== d.dst.inv) return false;
   if (d.proto) {
     if ((d.proto.v !== dd[ih + 9]) !== d.proto.inv) return false;
     if (!(d.dport || d.sport || d.icmp || d.igmp)) return true;
@@ -193,12 +200,12 @@ function ipv6SkipExthdr(p: EbtParam, start: number, out: { nexthdr: number }): n
 const skipOut = { nexthdr: 0 };
 
 /** ebt_ip6_mt() (net/bridge/netfilter/ebt_ip6.c). */
-function ebtIp6Mt(d: IpData, p: EbtParam): boolean {
+function ebtIp6Mt(d: IpData, src: HostMask | undefined, dst: HostMask | undefined, p: EbtParam): boolean {
   const ih = ebtHeader(p, 0, 40);
   if (ih < 0) return false;
   const dd = p.d;
   if (d.tos && (d.tos.v !== ((((dd[ih]! << 8) | dd[ih + 1]!) >> 4) & 0xff)) !== d.tos.inv) return false;
-  if ((d.src && maskedDiffers(dd, ih + 8, d.src.v) !== d.src.inv) || (d.dst && maskedDiffers(dd, ih + 24, d.dst.v) !== d.dst.inv)) {
+  if ((d.src && maskedDiffers(dd, ih + 8, src!) !== d.src.inv) || (d.dst && maskedDiffers(dd, ih + 24, dst!) !== d.dst.inv)) {
     return false;
   }
   if (d.proto) {
