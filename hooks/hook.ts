@@ -20,6 +20,7 @@
  *     hook: (pkt, st) => ct.nfConntrackIn(pkt, st.hook, now),
  *   }]);
  */
+import { NF_ACCEPT } from '../core/netfilter.js';
 import type { Family, Table, TableName } from '../core/ast.js';
 import type { TableEngine } from '../engine/engine.js';
 import type { Packet } from '../vm/packet.js';
@@ -35,6 +36,31 @@ export interface NodeHookState extends NfHookState {
   inLink: Link | undefined;
   /** The output device; mangle OUTPUT's re-route may change it. */
   outLink: Link | undefined;
+}
+
+/**
+ * The hook state of nesting depth `depth` in `states` (an entry may send a
+ * packet through hooks again: TEE, br_netfilter), filled for a walk of
+ * `hook`: made once per depth, reused packet after packet.
+ */
+export function hookState(states: NodeHookState[], depth: number, pf: number, hook: number, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): NodeHookState {
+  const inName = inLink?.name ?? '';
+  const outName = outLink?.name ?? '';
+  const st = states[depth];
+  if (st === undefined) {
+    const fresh: NodeHookState = { hook, pf, in: inName, out: outName, index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
+    states[depth] = fresh;
+    return fresh;
+  }
+  st.hook = hook;
+  st.in = inName;
+  st.out = outName;
+  st.index = -1;
+  st.verdict = NF_ACCEPT;
+  st.ctx = ctx;
+  st.inLink = inLink;
+  st.outLink = outLink;
+  return st;
 }
 
 /** What a registered entry is, for the fate translator. */

@@ -7,14 +7,16 @@
  * (hooks/answer/reject.ts) with the packet as the hook saw it.
  */
 import type { Link } from './snapshot/node.js';
-import { NF_ACCEPT } from '../core/netfilter.js';
 import { setDeviceWords, type DevWords, type Packet } from '../vm/packet.js';
-import type { NodeHookState, NodeRegistry } from './hook.js';
+import { hookState, type NodeHookState, type NodeRegistry } from './hook.js';
 import { nfHookSlow } from './registry.js';
 import { linkDev, type Netfilter, type PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
 import { DropScratch, verdictFate } from './verdict.js';
 import { HOOK_CHAIN_NAMES } from './priorities.js';
+
+/** What hook() gives for the packet ip_sabotage_in stole (the caller goes on with it: ctx.brSabotage). */
+const SABOTAGED: Fate = Object.freeze({ kind: 'stolen', by: undefined });
 
 /** NF_HOOK for one family (NFPROTO_*) over a registry. */
 export class NfHook implements Netfilter {
@@ -37,26 +39,6 @@ export class NfHook implements Netfilter {
     readonly pf: number,
   ) {}
 
-  private state(hook: number, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): NodeHookState {
-    const st = this.states[this.depth];
-    const inName = inLink?.name ?? '';
-    const outName = outLink?.name ?? '';
-    if (!st) {
-      const fresh: NodeHookState = { hook, pf: this.pf, in: inName, out: outName, index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
-      this.states[this.depth] = fresh;
-      return fresh;
-    }
-    st.hook = hook;
-    st.in = inName;
-    st.out = outName;
-    st.index = -1;
-    st.verdict = NF_ACCEPT;
-    st.ctx = ctx;
-    st.inLink = inLink;
-    st.outLink = outLink;
-    return st;
-  }
-
   hook(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx): 1 | Fate {
     const entries = this.registry.entries(this.pf, hook);
     if (entries.length === 0) return 1;
@@ -71,11 +53,13 @@ export class NfHook implements Netfilter {
       this.lastOutDev = linkDev(outLink);
     }
     setDeviceWords(pkt, false, this.lastOutDev);
-    const st = this.state(hook, inLink, outLink, ctx);
+    const st = hookState(this.states, this.depth, this.pf, hook, inLink, outLink, ctx);
     this.depth++;
     try {
       const from = ctx.steps.length;
       if (nfHookSlow(entries, pkt, st) === 1) return 1;
+      // ip_sabotage_in stole the packet to go on with it itself (receive() does): no fate to make
+      if (ctx.brSabotage) return SABOTAGED;
       // a replay's reused context, outside answers and nested hooks: the dropped fate is the scratch's
       const f = verdictFate(entries[st.index]!, st.verdict, st, from, ctx.transient && ctx.depth === 0 && this.depth === 1 ? this.dropScratch : undefined);
       // reject_tg(): the reply is sent from within the hook, the packet as it stands there.

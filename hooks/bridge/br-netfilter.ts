@@ -157,14 +157,14 @@ export class BrNetfilter {
           if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: why });
           return dropped('bridge', why);
         }
-        return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, () => {
+        return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, undefined, () => {
           // neigh_hh_bridge() (or, for a neighbour without a cached header, neigh->output and
           // br_nf_pre_routing_finish_bridge_slow(), which restores the source MAC and type): only the
           // destination MAC becomes the neighbour's; then br_handle_frame_finish() on the input port
           pkt.data.set(neigh.mac, m[M_MACOFF]!);
           if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_nf_pre_routing_finish_bridge: the new destination ${nexthop} is on ${brLink.name} again: destination MAC set to its neighbour entry's ${formatMac(neigh.mac)}, bridged` });
           return this.br.handleFrameFinish(pkt, port, ctx);
-        });
+        }, port);
       } else {
         // the frame goes up to the bridge device (routed or delivered): its destination MAC becomes the bridge's
         const mac = m[M_MACOFF]!;
@@ -176,7 +176,7 @@ export class BrNetfilter {
     // skb_dst_set_noref(skb, &bridge_parent_rtable(physindev)->dst): the bridge's fake rtable (br_netfilter_rtable_init:
     // no RTCF_LOCAL, not an input route, on the bridge device), which icmp_send() takes for a REJECT in FORWARD
     if (!daddrChanged(pkt, af.pf)) ctx.dst = this.fakeRtable(brLink.name);
-    return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, () => this.br.handleFrameFinish(pkt, port, ctx));
+    return this.br.nf.thresh(NF_BR_PRE_ROUTING, pkt, port, undefined, ctx, this.br, this.br.handleFrameFinish, port);
   }
 
   private readonly fakeRtables = new Map<string, Dst>();
@@ -218,7 +218,7 @@ export class BrNetfilter {
     }
     // br_nf_forward_finish()
     restoreOtherhost(m);
-    ctx.brStolen = this.br.nf.thresh(NF_BR_FORWARD, pkt, inPort, out, ctx, () => this.br.forwardFinish(pkt, out, ctx));
+    ctx.brStolen = this.br.nf.thresh(NF_BR_FORWARD, pkt, inPort, out, ctx, this.br, this.br.forwardFinish, out);
     return NF_STOLEN;
   }
 
@@ -242,7 +242,7 @@ export class BrNetfilter {
     }
     // br_nf_dev_queue_xmit()
     restoreOtherhost(m);
-    ctx.brStolen = this.br.transmit(out, ctx);
+    ctx.brStolen = this.br.transmit(pkt, out, ctx);
     return NF_STOLEN;
   }
 }

@@ -160,7 +160,7 @@ export class BridgeNode {
     const wireTagged = ((d[mac + 12]! << 8) | d[mac + 13]!) === ETH_P_8021Q;
     this.frame = { bridge: b, port: dev, vid: 0, wireTagged };
     if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_handle_frame: ${dev.name} is a port of ${b.dev.name} (${state}), ${formatMac(d.subarray(src, src + 6))} > ${formatMac(d.subarray(mac, mac + 6))}` });
-    return this.nf.run(NF_BR_PRE_ROUTING, pkt, dev, undefined, ctx, () => this.handleFrameFinish(pkt, dev, ctx), 0, () => this.brouted(pkt, dev, ctx));
+    return this.nf.run(NF_BR_PRE_ROUTING, pkt, dev, undefined, ctx, this, this.handleFrameFinish, dev, 0, this.brouted);
   }
 
   /** A brouted frame (broute DROP): not bridged, up the port's own stack as if the port were not in a bridge. */
@@ -248,17 +248,17 @@ export class BridgeNode {
   /** __br_forward(): NF_BR_FORWARD (NF_BR_LOCAL_OUT, in none, for the bridge's own packets) then br_forward_finish. Undefined when the frame left the port. */
   private brForward(pkt: Packet, b: Bridge, to: BridgePort, inDev: Link | undefined, ctx: PathCtx): Fate | undefined {
     const out = this.node.links.get(to.name)!;
-    const f = this.nf.run(inDev ? NF_BR_FORWARD : NF_BR_LOCAL_OUT, pkt, inDev, out, ctx, () => this.forwardFinish(pkt, out, ctx));
+    const f = this.nf.run(inDev ? NF_BR_FORWARD : NF_BR_LOCAL_OUT, pkt, inDev, out, ctx, this, this.forwardFinish, out);
     return f.kind === 'bridged' && f.ports.length === 1 && f.ports[0]!.fate === undefined ? undefined : f;
   }
 
   /** br_forward_finish(): NF_BR_POST_ROUTING (in = none), then br_dev_queue_push_xmit. */
   forwardFinish(pkt: Packet, out: Link, ctx: PathCtx): Fate {
-    return this.nf.run(NF_BR_POST_ROUTING, pkt, undefined, out, ctx, () => this.transmit(out, ctx));
+    return this.nf.run(NF_BR_POST_ROUTING, pkt, undefined, out, ctx, this, this.transmit, out);
   }
 
   /** br_dev_queue_push_xmit(): the frame leaves the port. */
-  transmit(out: Link, ctx: PathCtx): Fate {
+  transmit(_pkt: Packet, out: Link, ctx: PathCtx): Fate {
     if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_dev_queue_push_xmit: out ${out.name}` });
     const b = this.frame!.bridge;
     if (!out.up) return dropped('device', `${out.name} is down`);
@@ -271,14 +271,19 @@ export class BridgeNode {
     if (b.dev.vlanFiltering && !this.allowedEgress(b, b.dev.name, f.vid)) {
       return dropped('bridge', `VLAN ${f.vid} is not one of ${b.dev.name}'s own (br_pass_frame_up)`);
     }
-    return this.nf.run(NF_BR_LOCAL_IN, pkt, inDev, undefined, ctx, () => {
-      ipView(pkt);
-      const af = this.inet(pkt.meta[M_NFPROTO]!);
-      if (!af) return dropped('not-ip', `up to ${b.dev.name}: not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)`);
-      if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_pass_frame_up: up to ${b.dev.name}` });
-      // br_handle_vlan() for the bridge device: with VLAN filtering the tag stays unless the VLAN is egress-untagged there
-      return receive(af, pkt, b.link, ctx, true, b.dev.vlanFiltering ? (this.tagPresent(b.dev.name) ? f.vid : 0) : undefined);
-    });
+    return this.nf.run(NF_BR_LOCAL_IN, pkt, inDev, undefined, ctx, this, this.passFrameUpFinish, inDev);
+  }
+
+  /** br_pass_frame_up()'s okfn: netif_receive_skb on the frame's bridge device. */
+  private passFrameUpFinish(pkt: Packet, _inDev: Link, ctx: PathCtx): Fate {
+    const f = this.frame!;
+    const b = f.bridge;
+    ipView(pkt);
+    const af = this.inet(pkt.meta[M_NFPROTO]!);
+    if (!af) return dropped('not-ip', `up to ${b.dev.name}: not an IPv4 or IPv6 packet (ARP and other protocols are not modelled)`);
+    if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_pass_frame_up: up to ${b.dev.name}` });
+    // br_handle_vlan() for the bridge device: with VLAN filtering the tag stays unless the VLAN is egress-untagged there
+    return receive(af, pkt, b.link, ctx, true, b.dev.vlanFiltering ? (this.tagPresent(b.dev.name) ? f.vid : 0) : undefined);
   }
 
   /**

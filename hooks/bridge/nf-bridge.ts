@@ -19,12 +19,19 @@ import {
 } from '../../core/netfilter.js';
 import { setBridgePort, setDevice, type Packet } from '../../vm/packet.js';
 import { bridgeView } from './view.js';
-import type { NodeHookOps, NodeHookState, NodeRegistry } from '../hook.js';
+import { hookState, type NodeHookOps, type NodeHookState, type NodeRegistry } from '../hook.js';
 import { arphrd, type PathCtx } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
 import type { Link } from '../snapshot/node.js';
 import { verdictFate } from '../verdict.js';
 import { NF_BR_PRI_BRNF } from '../priorities.js';
+
+/**
+ * The bridge's step after a hook (NF_HOOK's okfn): a method called on its
+ * object with the packet, a device and the context (a method and its
+ * object, not a closure: nothing is made per frame).
+ */
+export type BrOkfn<T> = (this: T, pkt: Packet, dev: Link, ctx: PathCtx) => Fate;
 
 /** The name br_netfilter's PRE_ROUTING entry registers under (br_nf_hook_thresh looks for it). */
 export const BR_NF_PRE_ROUTING = 'br_nf_pre_routing';
@@ -32,6 +39,9 @@ export const BR_NF_PRE_ROUTING = 'br_nf_pre_routing';
 export class BrHook {
   /** Set by a PRE_ROUTING entry (the broute table's DROP: meta set bri_broute 1 / ebt_broute): route the frame, do not bridge it. */
   broute = false;
+  /** The hook state of each nesting depth (br_netfilter runs the rest of a hook from within an entry), reused frame after frame. */
+  private readonly states: NodeHookState[] = [];
+  private depth = 0;
 
   constructor(
     readonly registry: NodeRegistry,
@@ -44,13 +54,14 @@ export class BrHook {
   }
 
   /**
-   * NF_HOOK(NFPROTO_BRIDGE, hook, in, out, okfn) from entry `from`;
-   * `brouted` (PRE_ROUTING only, nf_hook_bridge_pre) is where a brouted
-   * frame goes.
+   * NF_HOOK(NFPROTO_BRIDGE, hook, in, out, okfn) from entry `from`, okfn
+   * called on `self` with the packet, `okDev` and the context; `brouted`
+   * (PRE_ROUTING only, nf_hook_bridge_pre) is where a brouted frame goes
+   * (called the same way).
    */
-  run(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx, okfn: () => Fate, from = 0, brouted?: () => Fate): Fate {
+  run<T>(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx, self: T, okfn: BrOkfn<T>, okDev: Link, from = 0, brouted?: BrOkfn<T>): Fate {
     const e = this.entries(hook);
-    if (from >= e.length) return okfn();
+    if (from >= e.length) return okfn.call(self, pkt, okDev, ctx);
     bridgeView(pkt);
     setBridgePort(pkt, 'in', inLink ? this.bridgeOf(inLink.name) : '');
     setBridgePort(pkt, 'out', outLink ? this.bridgeOf(outLink.name) : '');
@@ -58,43 +69,48 @@ export class BrHook {
     else setDevice(pkt, 'in', 0);
     if (outLink) setDevice(pkt, 'out', outLink.ifindex, outLink.name, arphrd(outLink), outLink.group);
     else setDevice(pkt, 'out', 0);
-    const st: NodeHookState = { hook, pf: NFPROTO_BRIDGE, in: inLink?.name ?? '', out: outLink?.name ?? '', index: -1, verdict: NF_ACCEPT, ctx, inLink, outLink };
+    const st = hookState(this.states, this.depth, NFPROTO_BRIDGE, hook, inLink, outLink, ctx);
     const steps = ctx.steps.length;
     this.broute = false;
-    for (let i = from; i < e.length; i++) {
-      const v = e[i]!.hook(pkt, st);
-      switch (v & NF_VERDICT_MASK) {
-        case NF_ACCEPT:
-          if (brouted && this.broute) {
-            this.broute = false;
-            return brouted();
+    this.depth++;
+    try {
+      for (let i = from; i < e.length; i++) {
+        const v = e[i]!.hook(pkt, st);
+        switch (v & NF_VERDICT_MASK) {
+          case NF_ACCEPT:
+            if (brouted && this.broute) {
+              this.broute = false;
+              return brouted.call(self, pkt, okDev, ctx);
+            }
+            continue;
+          case NF_QUEUE:
+            // no queue has a listener: the bypass flag goes on, anything else is dropped
+            if (v & NF_VERDICT_FLAG_QUEUE_BYPASS) continue;
+            st.index = i;
+            st.verdict = v;
+            return verdictFate(e[i]!, v, st, steps);
+          case NF_DROP:
+            st.index = i;
+            st.verdict = v;
+            return verdictFate(e[i]!, v, st, steps);
+          default: {
+            const f = ctx.brStolen;
+            ctx.brStolen = undefined;
+            if (f) return f;
+            st.index = i;
+            st.verdict = v;
+            return verdictFate(e[i]!, v, st, steps);
           }
-          continue;
-        case NF_QUEUE:
-          // no queue has a listener: the bypass flag goes on, anything else is dropped
-          if (v & NF_VERDICT_FLAG_QUEUE_BYPASS) continue;
-          st.index = i;
-          st.verdict = v;
-          return verdictFate(e[i]!, v, st, steps);
-        case NF_DROP:
-          st.index = i;
-          st.verdict = v;
-          return verdictFate(e[i]!, v, st, steps);
-        default: {
-          const f = ctx.brStolen;
-          ctx.brStolen = undefined;
-          if (f) return f;
-          st.index = i;
-          st.verdict = v;
-          return verdictFate(e[i]!, v, st, steps);
         }
       }
+    } finally {
+      this.depth--;
     }
-    return okfn();
+    return okfn.call(self, pkt, okDev, ctx);
   }
 
   /** br_nf_hook_thresh(): the entries br_netfilter has not run yet, then okfn. */
-  thresh(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx, okfn: () => Fate): Fate {
+  thresh<T>(hook: number, pkt: Packet, inLink: Link | undefined, outLink: Link | undefined, ctx: PathCtx, self: T, okfn: BrOkfn<T>, okDev: Link): Fate {
     const e = this.entries(hook);
     let i = 0;
     for (; i < e.length; i++) {
@@ -106,6 +122,6 @@ export class BrHook {
         break;
       }
     }
-    return this.run(hook, pkt, inLink, outLink, ctx, okfn, i);
+    return this.run(hook, pkt, inLink, outLink, ctx, self, okfn, okDev, i);
   }
 }
