@@ -29,10 +29,10 @@ const SLOTS = 2 << SET_BITS;
 const VALID = 0x80000000 | 0;
 
 /** The key words after the addresses: TOS | ifindex << 8 | VALID, mark, protocol, ports. */
-export const K_TOS_DEV = 0;
-export const K_MARK = 1;
-export const K_PROTO = 2;
-export const K_PORTS = 3;
+const K_TOS_DEV = 0;
+const K_MARK = 1;
+const K_PROTO = 2;
+const K_PORTS = 3;
 
 export class InputRouteCache {
   /** The key of the packet being routed: the address words (`addrWords` source, then as many destination), then K_TOS_DEV...K_PORTS. */
