@@ -101,7 +101,7 @@ describe('replay allocates nothing per packet', () => {
     writeFileSync(join(node, 'sysctl.txt'), 'net.ipv6.conf.all.forwarding = 1\nnet.ipv6.conf.eth0.forwarding = 1\nnet.ipv6.conf.eth1.forwarding = 1\n');
     writeFileSync(join(node, 'iptables-save.txt'), '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
     writeFileSync(join(node, 'ip6tables-save.txt'), '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n');
-    const flows = Array.from({ length: 4096 }, (_, i) => ipPacket(`2001:db8:1::${((i % 200) + 2).toString(16)}`, `2001:db8:2::${((i % 97) + 2).toString(16)}`, { proto: 'tcp', sport: 10000 + i, dport: 80 }));
+    const flows = Array.from({ length: 4096 }, (_, i) => ipPacket(`2001:db8:1::${((i % 200) + 2).toString(16)}`, `2001:db8:2::${((i % 97) + 2).toString(16)}`, { proto: 'tcp', sport: 10000 + i, dport: 80, flags: 0x10 }));
     const b = perFrame((n) => {
       const file = join(dir, `fw6-${n}.pcap`);
       writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % flows.length]! })), { linktype: LINKTYPE_RAW }));
