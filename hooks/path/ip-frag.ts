@@ -487,7 +487,8 @@ export class IpFrags {
 
   /** The first fragments of the queues whose timer ran out since the last call, for their ICMP time exceeded. */
   takeExpired(): ExpiredHead[] {
-    this.expire();
+    // no queue, nothing to expire (a replay of whole datagrams reads no clock here)
+    if (this.queues.size !== 0) this.expire();
     if (this.expired.length === 0) return NONE_EXPIRED;
     const out = this.expired;
     this.expired = [];
