@@ -15,7 +15,7 @@
  */
 import type { Family, Rule, Ruleset, Table } from '../core/ast.js';
 import { findMatch, findTarget } from '../ext/registry.js';
-import { formatAddrMask } from '../ext/hostmask.js';
+import { addrIsZero, formatAddrMask } from '../ext/hostmask.js';
 import { saveString } from '../ext/save.js';
 import { protoSaveName } from '../ext/protocols.js';
 
@@ -108,10 +108,10 @@ export function saveRule(family: Family, chain: string, r: Rule, counters: boole
 /** The rule's options after `-A CHAIN`, each with its leading space. */
 export function ruleSpec(family: Family, r: Rule): string {
   let s = '';
-  if (r.src && (r.invSrc || !isZero(r.src.mask) || !isZero(r.src.addr))) {
+  if (r.src && (r.invSrc || !isZero(r.src.mask) || !addrIsZero(r.src))) {
     s += `${r.invSrc ? ' !' : ''} -s ${formatAddrMask(family, r.src)}`;
   }
-  if (r.dst && (r.invDst || !isZero(r.dst.mask) || !isZero(r.dst.addr))) {
+  if (r.dst && (r.invDst || !isZero(r.dst.mask) || !addrIsZero(r.dst))) {
     s += `${r.invDst ? ' !' : ''} -d ${formatAddrMask(family, r.dst)}`;
   }
   s += saveIface('i', r.iif, r.invIif);

@@ -136,11 +136,12 @@ export function parseAddr(family: Family, s: string): Uint8Array | undefined {
  */
 class Addr4Mask {
   constructor(
-    private readonly a: number,
+    /** The address, big-endian, as an int32. */
+    readonly word: number,
     readonly mask: Uint8Array,
   ) {}
   get addr(): Uint8Array {
-    const v = this.a;
+    const v = this.word;
     return Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
   }
 }
@@ -207,5 +208,14 @@ function plainDecimal(s: string): number | undefined {
 /** `a/len`, or `a/dotted-mask` for a non-contiguous mask, as iptables-save prints addresses. */
 export function formatAddrMask(family: Family, am: { addr: Uint8Array; mask: Uint8Array }): string {
   const cidr = maskToCidr(am.mask);
-  return formatAddr(family, am.addr) + '/' + (cidr >= 0 ? String(cidr) : formatAddr(family, am.mask));
+  const a = am instanceof Addr4Mask ? `${am.word >>> 24}.${(am.word >>> 16) & 255}.${(am.word >>> 8) & 255}.${am.word & 255}` : formatAddr(family, am.addr);
+  return a + '/' + (cidr >= 0 ? String(cidr) : formatAddr(family, am.mask));
+}
+
+/** Whether `am`'s address is all zero (a kept IPv4 address's bytes are not made for it). */
+export function addrIsZero(am: { addr: Uint8Array }): boolean {
+  if (am instanceof Addr4Mask) return am.word === 0;
+  const a = am.addr;
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
 }
