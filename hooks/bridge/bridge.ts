@@ -89,6 +89,13 @@ export class BridgeNode {
   ct: CtRefs | undefined;
   /** The frame being bridged (one at a time; nested answers do not cross the bridge). */
   frame: BrFrame | undefined;
+  /**
+   * The record and the fate of a replay's frame (a reused context, not an
+   * answer), filled again for each: read before the next frame. Answers and
+   * the node's own frames (devXmit) make their own.
+   */
+  private readonly topFrame: BrFrame = { bridge: undefined as unknown as Bridge, port: undefined as unknown as Link, vid: 0, wireTagged: false };
+  private readonly topFate: Fate & { kind: 'bridged' } = { kind: 'bridged', bridge: '', ports: [], local: undefined };
   /** Packets for the clones of flooded frames, by nesting depth. */
   private readonly clones: Packet[] = [];
   private cloneDepth = 0;
@@ -158,7 +165,14 @@ export class BridgeNode {
     if (state !== 'forwarding' && state !== 'learning') return dropped('bridge', `port ${dev.name} is ${state}`);
     if (sameMac(d, mac, b.dev.mac)) m[M_PKTTYPE] = PACKET_HOST;
     const wireTagged = ((d[mac + 12]! << 8) | d[mac + 13]!) === ETH_P_8021Q;
-    this.frame = { bridge: b, port: dev, vid: 0, wireTagged };
+    if (ctx.transient && ctx.depth === 0) {
+      const t = this.topFrame;
+      t.bridge = b;
+      t.port = dev;
+      t.vid = 0;
+      t.wireTagged = wireTagged;
+      this.frame = t;
+    } else this.frame = { bridge: b, port: dev, vid: 0, wireTagged };
     if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `br_handle_frame: ${dev.name} is a port of ${b.dev.name} (${state}), ${formatMac(d.subarray(src, src + 6))} > ${formatMac(d.subarray(mac, mac + 6))}` });
     return this.nf.run(NF_BR_PRE_ROUTING, pkt, dev, undefined, ctx, this, this.handleFrameFinish, dev, 0, this.brouted);
   }
@@ -202,7 +216,13 @@ export class BridgeNode {
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `fdb: ${formatMac(d.subarray(mac, mac + 6))} is ${b.dev.name}'s own (local): up to ${b.dev.name}` });
       return this.passFrameUp(pkt, b, dev, ctx);
     }
-    const ports: { port: string; fate: Fate | undefined }[] = [];
+    const top = ctx.transient && ctx.depth === 0 ? this.topFate : undefined;
+    let ports: { port: string; fate: Fate | undefined }[];
+    if (top === undefined) ports = [];
+    else {
+      ports = top.ports;
+      ports.length = 0;
+    }
     if (dst) {
       if (!ctx.quiet) ctx.steps.push({ kind: 'check', text: `fdb: ${formatMac(d.subarray(mac, mac + 6))} on ${dst.port}${dst.static ? ' (static)' : ''}` });
       const to = b.ports.find((p) => p.name === dst.port);
@@ -218,7 +238,12 @@ export class BridgeNode {
       });
     }
     const local = localRcv ? this.passFrameUp(pkt, b, dev, ctx) : undefined;
-    return { kind: 'bridged', bridge: b.dev.name, ports, local };
+    if (top === undefined) return { kind: 'bridged', bridge: b.dev.name, ports, local };
+    top.bridge = b.dev.name;
+    top.local = local;
+    // the last frame's NAT rewrites (Node.finish)
+    if (top.nat !== undefined) top.nat = undefined;
+    return top;
   }
 
   /** should_deliver() */

@@ -33,29 +33,48 @@ export function macKey(d: Uint8Array, at: number): number {
   return ((d[at]! << 8) | d[at + 1]!) * 4294967296 + (((d[at + 2]! << 24) | (d[at + 3]! << 16) | (d[at + 4]! << 8) | d[at + 5]!) >>> 0);
 }
 
+/** A MAC's high and low 24 bits: small integers (a 48-bit key is a boxed number on every lookup). */
+function macHi(d: Uint8Array, at: number): number {
+  return (d[at]! << 16) | (d[at + 1]! << 8) | d[at + 2]!;
+}
+function macLo(d: Uint8Array, at: number): number {
+  return (d[at + 3]! << 16) | (d[at + 4]! << 8) | d[at + 5]!;
+}
+const TWO_24 = 0x1000000;
+
 export class Fdb {
-  /** vid → MAC key → entry. */
-  private readonly byVid = new Map<number, Map<number, FdbEntry>>();
+  /** vid → the MAC's high 24 bits → its low 24 bits → entry (macKey() = high * 2^24 + low). */
+  private readonly byVid = new Map<number, Map<number, Map<number, FdbEntry>>>();
 
   constructor(
     /** ageing_time in nanoseconds (0: a learned entry is gone at once, the bridge floods like a hub). */
     readonly ageingNs: number,
   ) {}
 
-  private table(vid: number): Map<number, FdbEntry> {
+  /** The entries of `vid` whose MAC starts with `hi`, made when `make`. */
+  private table(vid: number, hi: number, make: boolean): Map<number, FdbEntry> | undefined {
     let t = this.byVid.get(vid);
-    if (!t) this.byVid.set(vid, (t = new Map()));
-    return t;
+    if (!t) {
+      if (!make) return undefined;
+      this.byVid.set(vid, (t = new Map()));
+    }
+    let h = t.get(hi);
+    if (!h && make) t.set(hi, (h = new Map()));
+    return h;
+  }
+
+  private set(vid: number, key: number, e: FdbEntry): void {
+    this.table(vid, Math.floor(key / TWO_24), true)!.set(key % TWO_24, e);
   }
 
   /** fdb_add_entry() of a snapshot's entry. */
   add(mac: Uint8Array, vid: number, e: FdbEntry): void {
-    this.table(vid).set(macKey(mac, 0), e);
+    this.table(vid, macHi(mac, 0), true)!.set(macLo(mac, 0), e);
   }
 
   /** br_fdb_find_rcu(): the entry of the MAC at d[at..at+6) in `vid`, undefined when none (or a learned one that has aged out). */
   find(d: Uint8Array, at: number, vid: number, now: number): FdbEntry | undefined {
-    const e = this.byVid.get(vid)?.get(macKey(d, at));
+    const e = this.table(vid, macHi(d, at), false)?.get(macLo(d, at));
     if (!e) return undefined;
     // has_expired() / br_fdb_cleanup(): gone once updated + hold_time <= now (an ageing_time of 0 keeps nothing learned)
     if (!e.local && !e.static && now - e.updated >= this.ageingNs) return undefined;
@@ -70,8 +89,8 @@ export class Fdb {
    */
   update(pkt: Packet, srcAt: number, port: string, vid: number, now: number): void {
     const d = pkt.data;
-    const t = this.table(vid);
-    const k = macKey(d, srcAt);
+    const t = this.table(vid, macHi(d, srcAt), true)!;
+    const k = macLo(d, srcAt);
     const e = t.get(k);
     if (e) {
       if (e.local || e.static) return;
@@ -84,26 +103,22 @@ export class Fdb {
 
   /** Every entry, for tests and `--save`: [vid, mac key, entry]. */
   *entries(): IterableIterator<[number, number, FdbEntry]> {
-    for (const [vid, t] of this.byVid) for (const [k, e] of t) yield [vid, k, e];
+    for (const [vid, t] of this.byVid) for (const [hi, h] of t) for (const [lo, e] of h) yield [vid, hi * TWO_24 + lo, e];
   }
 
-  /** A copy of the table (NodeModel.checkpoint). */
+  /** A copy of the table (NodeModel.checkpoint), by vid and macKey(). */
   save(): Map<number, Map<number, FdbEntry>> {
     const out = new Map<number, Map<number, FdbEntry>>();
-    for (const [vid, t] of this.byVid) {
-      const c = new Map<number, FdbEntry>();
-      for (const [k, e] of t) c.set(k, { ...e });
-      out.set(vid, c);
+    for (const [vid, k, e] of this.entries()) {
+      let c = out.get(vid);
+      if (!c) out.set(vid, (c = new Map()));
+      c.set(k, { ...e });
     }
     return out;
   }
 
   restore(s: Map<number, Map<number, FdbEntry>>): void {
     this.byVid.clear();
-    for (const [vid, t] of s) {
-      const c = new Map<number, FdbEntry>();
-      for (const [k, e] of t) c.set(k, { ...e });
-      this.byVid.set(vid, c);
-    }
+    for (const [vid, t] of s) for (const [k, e] of t) this.set(vid, k, { ...e });
   }
 }

@@ -20,8 +20,8 @@
  * and 10 after (once over 45 under the full suite's load: the bound is 90).
  * The bridge: 2,713 bytes a frame before (a rule's address bytes made on
  * each read, closures for each hook's okfn, a hook state per walk, the fate
- * of ip_sabotage_in's steal), 103 after (a bridged fate and its frame record
- * per frame are left).
+ * of ip_sabotage_in's steal, the frame's record and bridged fate, the
+ * forwarding database's 48-bit keys boxed on each lookup), about 0 after.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -149,6 +149,7 @@ describe('replay allocates nothing per packet', () => {
       expect(JSON.parse(r.stdout).summary.forwarded, 'every frame routed out').toBe(n);
       return allocated([node, '--pcap', file, '--iface', 'vethc1']);
     }, 200_000, 600_000);
-    expect(b, 'bytes allocated a frame').toBeLessThan(400);
+    // room for the full suite's load, as the local delivery's
+    expect(b, 'bytes allocated a frame').toBeLessThan(90);
   }, 180_000);
 });
