@@ -79,3 +79,12 @@ export function jhash2words(a: number, b: number, initval: number): number {
 export function jhash1word(a: number, initval: number): number {
   return jhashNwords(a, 0, 0, (initval + JHASH_INITVAL + (1 << 2)) | 0);
 }
+
+/**
+ * jhash_3words(a, b, c, initval) & mask, for a hash table's bucket: the
+ * result is a small integer (a full u32 result returned from a call is a
+ * boxed number, on the packet path an allocation per lookup).
+ */
+export function jhash3wordsMasked(a: number, b: number, c: number, initval: number, mask: number): number {
+  return jhash3words(a, b, c, initval) & mask;
+}

@@ -15,7 +15,7 @@ import { IpvsDest, totalConns, IP_VS_DEST_F_AVAILABLE, IP_VS_DEST_F_OVERLOAD } f
 import type { IpvsService } from './service.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
 import type { SchedPacket } from './sched/index.js';
-import { forceU32, jhash2, jhash3words } from '../../vm/jhash.js';
+import { forceU32, jhash2, jhash3wordsMasked } from '../../vm/jhash.js';
 
 /** include/uapi/linux/ip_vs.h connection flags beyond the forwarding method. */
 export const IP_VS_CONN_F_HASHED = 0x0040;
@@ -172,7 +172,7 @@ class ConnHash {
       for (let i = 0; i < 4; i++) t[i] = forceU32(w[at + i]!);
       a = jhash2(t, 4, IP_VS_CONN_RND);
     } else a = forceU32(w[at]!);
-    return jhash3words(a, p, proto, IP_VS_CONN_RND) & this.mask;
+    return jhash3wordsMasked(a, p, proto, IP_VS_CONN_RND, this.mask);
   }
 
   insert(cp: IpvsConn): void {
