@@ -94,7 +94,7 @@ export class BridgeNode {
    * answer), filled again for each: read before the next frame. Answers and
    * the node's own frames (devXmit) make their own.
    */
-  private readonly topFrame: BrFrame = { bridge: undefined as unknown as Bridge, port: undefined as unknown as Link, vid: 0, wireTagged: false };
+  private topFrame: BrFrame | undefined;
   private readonly topFate: Fate & { kind: 'bridged' } = { kind: 'bridged', bridge: '', ports: [], local: undefined };
   /** Packets for the clones of flooded frames, by nesting depth. */
   private readonly clones: Packet[] = [];
@@ -166,7 +166,7 @@ export class BridgeNode {
     if (sameMac(d, mac, b.dev.mac)) m[M_PKTTYPE] = PACKET_HOST;
     const wireTagged = ((d[mac + 12]! << 8) | d[mac + 13]!) === ETH_P_8021Q;
     if (ctx.transient && ctx.depth === 0) {
-      const t = this.topFrame;
+      const t = (this.topFrame ??= { bridge: b, port: dev, vid: 0, wireTagged });
       t.bridge = b;
       t.port = dev;
       t.vid = 0;

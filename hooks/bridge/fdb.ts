@@ -28,11 +28,6 @@ export interface FdbEntry {
   updated: number;
 }
 
-/** The 6 bytes at `at` as one integer below 2^48. */
-export function macKey(d: Uint8Array, at: number): number {
-  return ((d[at]! << 8) | d[at + 1]!) * 4294967296 + (((d[at + 2]! << 24) | (d[at + 3]! << 16) | (d[at + 4]! << 8) | d[at + 5]!) >>> 0);
-}
-
 /** A MAC's high and low 24 bits: small integers (a 48-bit key is a boxed number on every lookup). */
 function macHi(d: Uint8Array, at: number): number {
   return (d[at]! << 16) | (d[at + 1]! << 8) | d[at + 2]!;
@@ -43,7 +38,7 @@ function macLo(d: Uint8Array, at: number): number {
 const TWO_24 = 0x1000000;
 
 export class Fdb {
-  /** vid → the MAC's high 24 bits → its low 24 bits → entry (macKey() = high * 2^24 + low). */
+  /** vid → the MAC's high 24 bits → its low 24 bits → entry (the MAC's key, an integer below 2^48: high * 2^24 + low). */
   private readonly byVid = new Map<number, Map<number, Map<number, FdbEntry>>>();
 
   constructor(
@@ -106,7 +101,7 @@ export class Fdb {
     for (const [vid, t] of this.byVid) for (const [hi, h] of t) for (const [lo, e] of h) yield [vid, hi * TWO_24 + lo, e];
   }
 
-  /** A copy of the table (NodeModel.checkpoint), by vid and macKey(). */
+  /** A copy of the table (NodeModel.checkpoint), by vid and the MAC's key (high * 2^24 + low). */
   save(): Map<number, Map<number, FdbEntry>> {
     const out = new Map<number, Map<number, FdbEntry>>();
     for (const [vid, k, e] of this.entries()) {

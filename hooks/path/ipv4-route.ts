@@ -240,8 +240,9 @@ export class Ipv4Route {
   private itag = 0;
   private readonly drops = new RouteDrops();
   private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; redirect: number } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, redirect: -1 };
-  /** The input routes of untraced packets, kept by their inputs (route-cache.ts); none when realms make the route depend on earlier packets. */
-  private readonly memo: InputRouteCache | undefined;
+  /** The input routes of untraced packets, kept by their inputs (route-cache.ts), made at the first; none when realms make the route depend on earlier packets (memoOk). */
+  private memo: InputRouteCache | undefined;
+  private readonly memoOk: boolean;
   /** A policy rule selects on the protocol or ports: the memo keys on them. */
   private readonly memoPorts: boolean;
 
@@ -254,7 +255,7 @@ export class Ipv4Route {
     this.customLocalRoutes = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel'));
     this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
       [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
-    this.memo = this.tclassidUsers ? undefined : new InputRouteCache(fibEpoch, 1);
+    this.memoOk = !this.tclassidUsers;
     this.memoPorts = rulesSelectPorts(node.fib4.rules);
   }
 
@@ -279,7 +280,7 @@ export class Ipv4Route {
     const daddr = u32(d, nh + 16);
     const tos = d[nh + 1]!;
     const name = dev.name;
-    const memo = ctx.quiet ? this.memo : undefined;
+    const memo = ctx.quiet && this.memoOk ? (this.memo ??= new InputRouteCache(fibEpoch, 1)) : undefined;
     if (memo !== undefined) {
       // the flow's protocol and ports reach the answer only through policy rules that select on them
       const proto = this.memoPorts ? d[nh + 9]! : 0;

@@ -77,12 +77,11 @@ export class Ipv6Route {
     iif: '', oif: '', mark: 0, tos: 0, proto: 0, sport: 0, dport: 0,
   } satisfies FlowKey;
   private readonly fwdRoute: { kind: 'forward'; dev: string; gateway: string | undefined; mtu: number; gateway6: Uint32Array | undefined } = { kind: 'forward', dev: '', gateway: undefined, mtu: 0, gateway6: undefined };
-  /** The input routes of untraced packets, kept by their inputs (route-cache.ts). */
-  private readonly memo: InputRouteCache;
+  /** The input routes of untraced packets, kept by their inputs (route-cache.ts), made at the first. */
+  private memo: InputRouteCache | undefined;
   /** A policy rule selects on the protocol or ports: the memo keys on them. */
   private readonly memoPorts: boolean;
   constructor(readonly node: Node) {
-    this.memo = new InputRouteCache(fibEpoch, 4);
     this.memoPorts = rulesSelectPorts(node.fib6.rules);
   }
 
@@ -109,7 +108,7 @@ export class Ipv6Route {
   /** ip6_route_input() + ip6_rt_init_dst(): what dst.input the packet gets. */
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
     const key = this.flow(pkt, dev.name, '');
-    const memo = ctx.quiet ? this.memo : undefined;
+    const memo = ctx.quiet ? (this.memo ??= new InputRouteCache(fibEpoch, 4)) : undefined;
     if (memo !== undefined) {
       const mk = memo.key;
       for (let i = 0; i < 4; i++) {

@@ -38,7 +38,7 @@ export class InputRouteCache {
   /** The key of the packet being routed: the address words (`addrWords` source, then as many destination), then K_TOS_DEV...K_PORTS. */
   readonly key: Int32Array;
   /** Where K_TOS_DEV... start in `key`. */
-  readonly at: number;
+  private readonly at: number;
   private readonly words: number;
   private readonly keys: Int32Array;
   private readonly mru = new Uint8Array(SLOTS >>> 1);
