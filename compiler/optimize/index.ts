@@ -23,7 +23,7 @@
 import type { Family, Rule } from '../../core/ast.js';
 import type { PortsData, TcpData } from '../../ext/match/tcpudp.js';
 import {
-  CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
+  CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_NCOLS, CLS_COLS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
   CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,
   CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_USED,
 } from '../../vm/expr/classify.js';
@@ -299,12 +299,14 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
 
 /**
  * The block summary of one key: over the union of the blocks' interval
- * starts, a bit per block set when the block's row there is not empty (or
- * the block does not test the key). A block's bit changes only at its own
- * starts, so the table is swept once over the points where some block's bit
- * changes (sorted), not over every start for every block.
+ * starts, a bit per column (a group of one block's rules, see columnsOf) set
+ * when one of the column's rules may match there (a rule that does not test
+ * the key may match everywhere; a block that does not test it passes). A
+ * column's bit changes only at its block's starts, so the table is swept
+ * once over the points where some column's bit changes (sorted), not over
+ * every start for every column.
  *
- * A long run has about two points per rule and a row of nblocks / 32 words
+ * A long run has about two points per rule and a row of ncolumns / 32 words
  * per point: rows for every point would grow with the square of the run.
  * Past SUM_WORDS_PER_RULE words per rule, consecutive points are grouped,
  * `g` to an interval, whose row is the union of their rows (every bit set at
@@ -314,16 +316,18 @@ function fieldTable(key: number, sets: Vals[], max: number): FieldTable | null {
 /** Summary row words per rule of a run, at most (runs under about 16,000 rules never reach it). */
 const SUM_WORDS_PER_RULE = 8;
 
-function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): FieldTable {
-  const nb = blocks.length;
-  const words = (nb + 31) >>> 5;
+function summaryTable(key: number, blocks: FieldTable[][], sizes: number[], columns: Column[]): FieldTable {
+  const nc = columns.length;
+  const words = (nc + 31) >>> 5;
   const row = new Int32Array(words);
-  // events value * 2^21 + block * 2 + live, sorted numerically (exact in a double: value < 2^32, block < 2^20)
+  // events value * 2^21 + column * 2 + live, sorted numerically (exact in a double: value < 2^32, column < 2^20)
+  if (nc >= 1 << 20) throw new RangeError(`classifier of ${nc} columns`);
   const events: number[] = [];
-  for (let b = 0; b < nb; b++) {
+  for (let c = 0; c < nc; c++) {
+    const { block: b, mask } = columns[c]!;
     const f = blocks[b]!.find((t) => t.key === key);
     if (!f) {
-      row[b >>> 5]! |= 1 << (b & 31);
+      row[c >>> 5]! |= 1 << (c & 31);
       continue;
     }
     const w = (sizes[b]! + 31) >>> 5;
@@ -331,16 +335,15 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
     for (let i = 0; i < f.starts.length; i++) {
       let live = 0;
       for (let j = 0; j < w; j++) {
-        if (f.rows[i * w + j] !== 0) {
+        if ((f.rows[i * w + j]! & mask[j]!) !== 0) {
           live = 1;
           break;
         }
       }
-      if (live !== prev) events.push(f.starts[i]! * 2097152 + b * 2 + live);
+      if (live !== prev) events.push(f.starts[i]! * 2097152 + c * 2 + live);
       prev = live;
     }
   }
-  if (nb >= 1 << 20) throw new RangeError(`classifier of ${nb} blocks`);
   const ev = Float64Array.from(events).sort();
   // the intervals: 0, then every distinct event value (the rows are sized once: they are the big part)
   let nint = 1;
@@ -362,12 +365,12 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
     const opens = point % g === 0;
     for (; i < ev.length && Math.floor(ev[i]! / 2097152) === v; i++) {
       const e = ev[i]! % 2097152;
-      const b = e >>> 1;
+      const c = e >>> 1;
       if (e & 1) {
-        row[b >>> 5]! |= 1 << (b & 31);
+        row[c >>> 5]! |= 1 << (c & 31);
         // a bit set inside a group stays set in the group's row
-        if (!opens) rows[at + (b >>> 5)]! |= 1 << (b & 31);
-      } else row[b >>> 5]! &= ~(1 << (b & 31));
+        if (!opens) rows[at + (c >>> 5)]! |= 1 << (c & 31);
+      } else row[c >>> 5]! &= ~(1 << (c & 31));
     }
     if (opens) {
       at = kept.length * words;
@@ -378,6 +381,55 @@ function summaryTable(key: number, blocks: FieldTable[][], sizes: number[]): Fie
     v = Math.floor(ev[i]! / 2097152);
   }
   return { key, starts: kept, rows };
+}
+
+/** A summary column: some rules of one block, as a bit per rule of the block. */
+interface Column {
+  block: number;
+  mask: Int32Array;
+}
+
+/** Columns a block has at most (each is a summary bit: a row's words grow with them). */
+const MAX_COLUMNS = 8;
+
+/**
+ * A block's columns: its rules grouped by the keys they test. The summary
+ * ANDs one row per key, and a rule that does not test a key sets that key's
+ * row everywhere: over a whole block, `-s A` rules and `-d B` rules let it
+ * pass for any packet from A or to B, though none of them may match a
+ * packet from A to C. Per column, where every rule tests the same keys, such
+ * a packet fails the summary and the block is not searched. A column is
+ * still a superset (it passes wherever one of its rules may match), so no
+ * block that may match is skipped. At most MAX_COLUMNS a block: the rules of
+ * the rarest patterns share the last column.
+ */
+function columnsOf(block: number, sets: readonly RuleSets[], keys: readonly number[], maxOf: (k: number) => number): Column[] {
+  const words = (sets.length + 31) >>> 5;
+  const groups = new Map<number, number[]>();
+  sets.forEach((r, i) => {
+    let pattern = 0;
+    for (const k of keys) {
+      const v = r.sets[k];
+      // every value (`--dport 0:65535`) is no test
+      if (v !== null && !(v.length === 2 && v[0] === 0 && v[1] === maxOf(k))) pattern |= 1 << k;
+    }
+    const g = groups.get(pattern);
+    if (g) g.push(i);
+    else groups.set(pattern, [i]);
+  });
+  const sorted = [...groups.values()].sort((x, y) => y.length - x.length || x[0]! - y[0]!);
+  const out: Column[] = [];
+  sorted.forEach((rules, i) => {
+    if (i >= MAX_COLUMNS) {
+      const last = out[MAX_COLUMNS - 1]!.mask;
+      for (const r of rules) last[r >>> 5]! |= 1 << (r & 31);
+      return;
+    }
+    const mask = new Int32Array(words);
+    for (const r of rules) mask[r >>> 5]! |= 1 << (r & 31);
+    out.push({ block, mask });
+  });
+  return out;
 }
 
 /** A ranked field: the union of the blocks' starts on it and, per union interval and block, the block's interval. */
@@ -475,6 +527,7 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   const nb = Math.ceil(n / blockSize);
   const blocks: FieldTable[][] = [];
   const sizes: number[] = [];
+  const columns: Column[] = [];
   let used = 0;
   for (let b = 0; b < nb; b++) {
     const lo = b * blockSize;
@@ -492,13 +545,15 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
     // the most selective first: the AND of a word stops at the first zero
     fields.sort((x, y) => y.starts.length - x.starts.length);
     blocks.push(fields);
+    if (nb > 1) for (const c of columnsOf(b, rs, keysOf, maxOf)) columns.push(c);
   }
-  const summary = nb > 1 ? keysOf.filter((k) => used & (1 << k)).map((k) => summaryTable(k, blocks, sizes)) : [];
+  const summary = nb > 1 ? keysOf.filter((k) => used & (1 << k)).map((k) => summaryTable(k, blocks, sizes, columns)) : [];
+  if (summary.length === 0) columns.length = 0;
   summary.sort((x, y) => y.starts.length - x.starts.length);
 
   // the data's size is known: one exact buffer, no growing copies (the tables of a long run are megabytes)
   const tablesWords = (fields: FieldTable[]): number => fields.reduce((a, f) => a + CLS_FLD_WORDS + f.starts.length + f.rows.length, 0);
-  const base = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary);
+  const base = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary) + columns.length;
   const ranked = nb > 1 && summary.length ? rankTables(blocks, summary, base) : [];
   const size = base + (ranked.length ? 1 + ranked.reduce((a, r) => a + CLS_RK_WORDS + 2 * r.starts.length + r.ranks.length, 0) : 0);
   const out = new Words(size);
@@ -540,14 +595,22 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
     fields.forEach((f, i) => intervalEntry(ft + i * CLS_FLD_WORDS, f.key, f.starts, [f.rows]));
     return ft;
   };
+  // every block's field entries side by side (each packet reads those of the blocks it searches), then their intervals
+  const entries: number[] = [];
   blocks.forEach((fields, b) => {
     const at = bt + b * CLS_BLK_WORDS;
     out.set(at, b * blockSize);
     out.set(at + 1, sizes[b]!);
     out.set(at + 2, fields.length);
-    out.set(at + 3, fieldTables(fields));
+    out.set(at + 3, out.length);
+    entries.push(out.length);
+    out.fill(0, fields.length * CLS_FLD_WORDS);
   });
+  blocks.forEach((fields, b) => fields.forEach((f, i) => intervalEntry(entries[b]! + i * CLS_FLD_WORDS, f.key, f.starts, [f.rows])));
   out.set(CLS_SUMS, summary.length ? fieldTables(summary) : 0);
+  out.set(CLS_NCOLS, columns.length);
+  out.set(CLS_COLS, columns.length ? out.length : 0);
+  for (const c of columns) out.push(c.block);
   if (ranked.length) {
     const rl = out.length;
     out.set(CLS_RANKS, rl);

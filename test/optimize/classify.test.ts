@@ -11,7 +11,7 @@ import { disasm } from '../../vm/disasm.js';
 import { validate } from '../../vm/validate.js';
 import { VmError, type Program } from '../../vm/program.js';
 import { vmTable } from '../../engine/vm-table.js';
-import { CLS_BLOCKS, CLS_FLD_WORDS, CLS_HEADER, CLS_NBLOCKS, CLS_NSUM, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_SUMS } from '../../vm/expr/classify.js';
+import { CLS_BLOCKS, CLS_COLS, CLS_FLD_WORDS, CLS_HEADER, CLS_NBLOCKS, CLS_NCOLS, CLS_NSUM, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_SUMS } from '../../vm/expr/classify.js';
 import { Op, Rec } from '../../vm/opcodes.js';
 import { classifiers, optPacketOf, type OptPacket } from './gen.js';
 
@@ -145,7 +145,20 @@ describe('validator', () => {
     check(/starts not increasing/, () => (q[st + 2] = q[st + 1]!));
     check(/do not start at 0/, () => (q[st] = 0));
     check(/rank of block 1 on field \d+ past its intervals/, () => (q[rt] = q[rt]! | (0xffff << 16)));
-    check(/ranks without a block summary/, () => (q[hh + CLS_NSUM] = 0));
+    check(/ranks without a block summary/, () => {
+      q[hh + CLS_NSUM] = 0;
+      q[hh + CLS_NCOLS] = 0;
+    });
+    check(/columns without a block summary/, () => (q[hh + CLS_NSUM] = 0));
+    // the columns: every block named, in order
+    const cols = hh + q[hh + CLS_COLS]!;
+    const ncols = q[hh + CLS_NCOLS]!;
+    expect(ncols).toBeGreaterThanOrEqual(5);
+    check(/column table out of range/, () => (q[hh + CLS_NCOLS] = 4));
+    check(/column table out of range/, () => (q[hh + CLS_COLS] = q[hh + CLS_SIZE]!));
+    check(/column 0 is not of block -1 or 0/, () => (q[cols] = 1));
+    check(/no column of block 4/, () => (q[cols + ncols - 1] = 3));
+    check(/column \d+ is not of block/, () => (q[cols + ncols - 1] = 5));
     check(/summary map of field \d+ past the summary's intervals/, () => (q[hh + q[e + 4]!] = 1 << 20));
     expect(CLS_RK_WORDS).toBe(5);
   });
@@ -225,5 +238,31 @@ describe('block summary of a long run', () => {
       }
     }
     expect(hits).toBeGreaterThanOrEqual(n / 7);
+  });
+});
+
+describe('summary columns', () => {
+  // blocks of 8 rules: per block, rules testing -s (and the port) and rules testing -d; `--dport 0:65535` and `-s 0/0` test nothing
+  const rules = Array.from({ length: 40 }, (_, i) =>
+    i % 2 === 0
+      ? `-A FORWARD -s 10.0.0.${i} -p tcp --dport 0:65535 -j ACCEPT`
+      : `-A FORWARD -s 0.0.0.0/0 -d 10.9.0.${i} -p tcp -j ACCEPT`);
+  const prog = compileTable(parseRestore(table(rules)), 'filter', { optimize: 1, classifierBlock: 8 }).program;
+  const pool = prog.pool;
+  const h = prog.code[classifyAt(prog) + CLS_HEADER]!;
+  it('group each block\'s rules by the keys they test, in block order', () => {
+    const cols = Array.from({ length: pool[h + CLS_NCOLS]! }, (_, c) => pool[h + pool[h + CLS_COLS]! + c]!);
+    expect(cols).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+  });
+  it('let a packet through only where one column may match on every key', () => {
+    const e = vmTable(parseRestore(table(rules)), 'filter', { optimize: 1, classifierBlock: 8 });
+    const straight = vmTable(parseRestore(table(rules)), 'filter', { optimize: 0 });
+    const g = (src: string, dst: string): OptPacket => ({ src, dst, proto: 6, sport: 1, dport: 80, tcpFlags: 2, frag: 0, truncate: undefined, iif: 'eth0', oif: 'eth1', mark: 0 });
+    // from a -s rule's address to a -d rule's address (both of block 2), from and to neither, to the last rule
+    for (const p of [g('10.0.0.20', '10.9.0.21'), g('10.0.0.99', '10.9.0.21'), g('10.0.0.1', '10.9.0.99'), g('1.1.1.1', '10.9.0.39')]) {
+      expect(e.run('FORWARD', optPacketOf('ip', p)), `${p.src} > ${p.dst}`).toBe(straight.run('FORWARD', optPacketOf('ip', p)));
+    }
+    const hit = (x: typeof e) => x.counters().get('FORWARD')!.rules.map((r) => r.packets);
+    expect(hit(e)).toEqual(hit(straight));
   });
 });

@@ -38,9 +38,16 @@
  *     CLS_SIZE    words of classifier data (for the validator)
  *     CLS_BLKSZ   rules per block (1..CLS_BLOCK; CLS_BLOCK but in tests)
  *     CLS_NSUM, CLS_SUMS  the block summary: a field table (below) whose rows
- *                 have a bit per block, set when some rule of the block may
- *                 match a key in the interval on that field alone; none for
- *                 a single block
+ *                 have a bit per column (CLS_COLS), set when some rule of the
+ *                 column may match a key in the interval on that field alone
+ *                 (a rule that does not test the field may match any key);
+ *                 none for a single block
+ *     CLS_NCOLS, CLS_COLS  the summary's columns: ncols words, the block of
+ *                 each column, in block order, every block at least once. A
+ *                 column is a group of one block's rules that test the same
+ *                 fields, so that a rule's wildcard on one field does not
+ *                 let the block pass for a packet that only another rule of
+ *                 the block matches on that field
  *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block,
  *                 or no field whose ranks fit in the rest of the data's size):
  *                 [m, then m entries of CLS_RK_WORDS: field id, intervals, starts
@@ -61,7 +68,7 @@
  *
  * Per packet: the keys; per ranked field a binary search of the union; per
  * summary field its interval (through the union's, or a binary search), the
- * AND of the block rows; for each block left, in order, per field of the
+ * AND of the column rows; for each block of a column left, in order, per field of the
  * block its interval (the rank, or a binary search of the block's own
  * starts) and the AND of the rule rows: its first set bit is the rule.
  *
@@ -101,7 +108,9 @@ export const CLS_BLKSZ = 11;
 export const CLS_NSUM = 12;
 export const CLS_SUMS = 13;
 export const CLS_RANKS = 14;
-export const CLS_HDR_WORDS = 15;
+export const CLS_NCOLS = 15;
+export const CLS_COLS = 16;
+export const CLS_HDR_WORDS = 17;
 export const CLS_RK_WORDS = 5;
 
 export const CLS_F_V6 = 1;
@@ -220,7 +229,19 @@ export function validateClassify(prog: Program, code: Int32Array, pc: number): s
   }
   const nsum = pool[h + CLS_NSUM]!;
   if (nsum !== 0 && nb < 2) return 'classify: a summary over one block';
-  return validateFields(pool, h, size, used, nsum, pool[h + CLS_SUMS]!, nb, 'summary') ?? validateRanks(pool, h, size, used, nb, at);
+  const ncols = pool[h + CLS_NCOLS]!;
+  if (nsum !== 0) {
+    // the columns: in block order, every block at least once (a block no column names would never be searched)
+    const cols = pool[h + CLS_COLS]!;
+    if (ncols < nb || cols < CLS_HDR_WORDS || cols + ncols > size) return 'classify: column table out of range';
+    for (let c = 0, prev = -1; c < ncols; c++) {
+      const b = pool[h + cols + c]!;
+      if (b !== prev && b !== prev + 1) return `classify: column ${c} is not of block ${prev} or ${prev + 1}`;
+      prev = b;
+    }
+    if (pool[h + cols + ncols - 1] !== nb - 1) return `classify: no column of block ${nb - 1}`;
+  } else if (ncols !== 0) return 'classify: columns without a block summary';
+  return validateFields(pool, h, size, used, nsum, pool[h + CLS_SUMS]!, ncols, 'summary') ?? validateRanks(pool, h, size, used, nb, at);
 }
 
 /** The rank list (CLS_RANKS): union starts sorted, every rank inside its block's own intervals of the field. */
@@ -315,14 +336,16 @@ const sumIdx = new Int32Array(CLS_NKEYS);
 
 /** The index of the last of the `n` starts at `st` that is ≤ `key` (starts[0] is the minimum). */
 function intervalOf(pool: Int32Array, st: number, n: number, key: number): number {
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (pool[st + mid]! <= key) lo = mid;
-    else hi = mid - 1;
+  // halving without a branch on the compare: which half the key is in is a coin toss the
+  // processor would mispredict at every step; the loop's own count depends on n alone
+  let base = st;
+  let len = n;
+  while (len > 1) {
+    const half = len >>> 1;
+    base += -((pool[base + half]! <= key) as unknown as number) & half;
+    len -= half;
   }
-  return lo;
+  return base - st;
 }
 
 /**
@@ -465,17 +488,22 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   if (nsum === 0) {
     for (let b = 0; b < nb && found < 0; b++) found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, 0);
   } else {
-    // the blocks every summary field allows, in order
-    const words = (nb + 31) >>> 5;
+    // the columns every summary field allows, in order; a block is searched once (its first such column)
+    const ncols = pool[h + CLS_NCOLS]!;
+    const cols = h + pool[h + CLS_COLS]!;
+    const words = (ncols + 31) >>> 5;
     const ranked = rankKeys(pool, h, nb);
     rowsOf(pool, h, h + pool[h + CLS_SUMS]!, nsum, words, sumAt, ranked, -1);
+    let searched = -1;
     for (let w = 0; w < words && found < 0; w++) {
       let m = -1;
       for (let f = 0; f < nsum && m !== 0; f++) m &= pool[sumAt[f]! + w]!;
       while (m !== 0 && found < 0) {
         const low = m & -m;
         m ^= low;
-        const b = (w << 5) + 31 - Math.clz32(low);
+        const b = pool[cols + (w << 5) + 31 - Math.clz32(low)]!;
+        if (b === searched) continue;
+        searched = b;
         found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, ranked);
       }
     }
