@@ -209,14 +209,14 @@ describe('block summary of a long run', () => {
     const src = Array.from({ length: nsum }, (_, f) => prog.pool[h + prog.pool[h + CLS_SUMS]! + f * CLS_FLD_WORDS + 1]!);
     expect(Math.max(...src)).toBeLessThan(n);
   });
-  it('ranks the fields within the classifier\'s own size', () => {
+  it('ranks the fields within twice the rest of the classifier', () => {
     const prog = opt.compiled.program;
     const h = prog.code[classifyAt(prog) + CLS_HEADER]!;
     const rl = prog.pool[h + CLS_RANKS]!;
-    // 600 blocks: a union of about 1,200 points costs 360,000 words a field, more than the rest of the data
+    // 600 blocks: a union of about 1,200 points costs 360,000 words a field, more than twice the rest of the data
     const size = prog.pool[h + CLS_SIZE]!;
     const ranked = rl === 0 ? 0 : size - rl;
-    expect(ranked).toBeLessThanOrEqual(rl === 0 ? 0 : rl);
+    expect(ranked).toBeLessThanOrEqual(rl === 0 ? 0 : 2 * rl);
     // the small fields (protocol) still fit
     expect(rl === 0 ? 0 : prog.pool[h + rl]!).toBeGreaterThan(0);
   });
