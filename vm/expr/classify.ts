@@ -45,9 +45,10 @@
  *     CLS_NCOLS, CLS_COLS  the summary's columns: ncols words, the block of
  *                 each column, in block order, every block at least once. A
  *                 column is a group of one block's rules that test the same
- *                 fields, so that a rule's wildcard on one field does not
- *                 let the block pass for a packet that only another rule of
- *                 the block matches on that field
+ *                 fields as narrowly (compiler/optimize columnsOf), so that a
+ *                 rule's wildcard on one field does not let the block pass
+ *                 for a packet that only another rule of the block matches
+ *                 on that field
  *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block,
  *                 or no field whose ranks fit in the rest of the data's size):
  *                 [m, then m entries of CLS_RK_WORDS: field id, intervals, starts
