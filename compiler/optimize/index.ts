@@ -175,9 +175,11 @@ function ruleSets(rule: Rule, v6: boolean): RuleSets {
     const d = l4.d;
     sets[CLS_K_SPORT] = portSet(d.spts[0], d.spts[1], d.invSpt);
     sets[CLS_K_DPORT] = portSet(d.dpts[0], d.dpts[1], d.invDpt);
+    // without a flags test, no flags key: -p tcp and the port keys (65536 for a later
+    // fragment, the flags' 256) already hold the packets such a rule may match to TCP first fragments
     if (l4.tcp) {
       const t = d as TcpData;
-      sets[CLS_K_TCPFLAGS] = t.flgMask || t.invFlags ? enumerate(255, (x) => ((x & t.flgMask) === t.flgCmp) !== t.invFlags) : [0, 255];
+      if (t.flgMask || t.invFlags) sets[CLS_K_TCPFLAGS] = enumerate(255, (x) => ((x & t.flgMask) === t.flgCmp) !== t.invFlags);
     }
   }
   return { sets, iif: ifPattern(rule.iif, rule.invIif) ?? null, oif: ifPattern(rule.oif, rule.invOif) ?? null };
