@@ -91,27 +91,39 @@ export class Packet {
   }
 }
 
-/** The buffer copyFrame() last read and its words (the reader's window, which changes once per chunk). */
-let srcBuf: ArrayBufferLike | null = null;
+/** The array copyFrame() reads words from (the reader's window, which changes once per chunk) and its buffer's words. */
+let srcBytes: Uint8Array | null = null;
 let srcWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+/** The array of the call before when it was not srcBytes: a second frame from it makes it srcBytes. */
+let lastBytes: Uint8Array | null = null;
 
 /**
  * Copies `len` bytes of `bytes` from `at` to the start of the packet's frame
  * buffer (the caller has checked that they fit). A frame that starts on a
- * word boundary of its buffer is copied a word at a time: up to 3 bytes past
- * its end are copied too, from the same buffer, into the frame buffer past
- * pkt.len, which nothing reads.
+ * word boundary of a buffer frames keep coming from is copied a word at a
+ * time: up to 3 bytes past its end are copied too, from the same buffer,
+ * into the frame buffer past pkt.len, which nothing reads. A frame of an
+ * array of its own is copied bytewise: asking a small array for its buffer
+ * makes V8 move it out of the heap, a microsecond a frame.
  */
 export function copyFrame(pkt: Packet, bytes: Uint8Array, at: number, len: number): void {
+  if (bytes !== srcBytes) {
+    if (bytes !== lastBytes) {
+      lastBytes = bytes;
+      if (len <= 256) {
+        const d = pkt.data;
+        for (let i = 0; i < len; i++) d[i] = bytes[at + i]!;
+      } else pkt.data.set(bytes.subarray(at, at + len));
+      return;
+    }
+    const buf = bytes.buffer;
+    srcBytes = bytes;
+    srcWords = new Int32Array(buf, 0, buf.byteLength >>> 2);
+  }
   const from = bytes.byteOffset + at;
   const words = (len + 3) >>> 2;
-  const buf = bytes.buffer;
-  if ((from & 3) === 0 && len <= 1024 && from + words * 4 <= buf.byteLength) {
-    if (buf !== srcBuf) {
-      srcBuf = buf;
-      srcWords = new Int32Array(buf, 0, buf.byteLength >>> 2);
-    }
-    const s = srcWords;
+  const s = srcWords;
+  if ((from & 3) === 0 && len <= 1024 && (from >>> 2) + words <= s.length) {
     const d = pkt.data32;
     const w0 = from >>> 2;
     for (let i = 0; i < words; i++) d[i] = s[w0 + i]!;

@@ -118,4 +118,20 @@ describe('copyFrame', () => {
     copyFrame(pkt, view, 0, 9);
     expect(Array.from(pkt.data.subarray(0, 9))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
+
+  it('copies frames of arrays of their own, one after another and one twice, small and large, between frames of a window', () => {
+    const pkt = new Packet();
+    const window = new Uint8Array(2048).map((_, i) => (i * 7) & 0xff);
+    const own = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * 13 + seed) & 0xff);
+    const frames: [Uint8Array, number, number][] = [];
+    const a = own(60, 1);
+    const big = own(1500, 9);
+    for (const f of [a, own(60, 2), a, a, big, big, own(9, 3)]) frames.push([f, 0, f.length]);
+    frames.splice(3, 0, [window, 4, 100], [window, 104, 61], [window, 165, 300]);
+    for (const [bytes, at, len] of frames) {
+      pkt.data.fill(0xee);
+      copyFrame(pkt, bytes, at, len);
+      expect(Array.from(pkt.data.subarray(0, len))).toEqual(Array.from(bytes.subarray(at, at + len)));
+    }
+  });
 });
