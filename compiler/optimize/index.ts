@@ -173,7 +173,10 @@ function ruleSets(rule: Rule, v6: boolean): RuleSets {
   const l4 = l4Match(rule);
   if (l4) {
     const d = l4.d;
-    sets[CLS_K_SPORT] = portSet(d.spts[0], d.spts[1], d.invSpt);
+    // every source port (`--sport 0:65535`, ClassBench's usual): no source port key, the
+    // destination port's (65536 for a packet without ports a tcp/udp match could read) holds it
+    const sport = portSet(d.spts[0], d.spts[1], d.invSpt);
+    if (!(sport.length === 2 && sport[0] === 0 && sport[1] === 0xffff)) sets[CLS_K_SPORT] = sport;
     sets[CLS_K_DPORT] = portSet(d.dpts[0], d.dpts[1], d.invDpt);
     // without a flags test, no flags key: -p tcp and the port keys (65536 for a later
     // fragment, the flags' 256) already hold the packets such a rule may match to TCP first fragments
