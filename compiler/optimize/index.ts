@@ -25,7 +25,7 @@ import type { PortsData, TcpData } from '../../ext/match/tcpudp.js';
 import {
   CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_NCOLS, CLS_COLS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
   CLS_IFACES, CLS_IF_WORDS, CLS_KEY_MAX, CLS_K_DPORT, CLS_K_DST, CLS_K_IIF, CLS_K_OIF, CLS_K_PROTO, CLS_K_SPORT, CLS_K_SRC,
-  CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_USED,
+  CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_TOP, CLS_TOP_BITS, CLS_TOP_MIN, CLS_USED,
 } from '../../vm/expr/classify.js';
 import { Words } from '../../vm/words.js';
 
@@ -579,7 +579,19 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   const tablesWords = (fields: FieldTable[]): number => fields.reduce((a, f) => a + CLS_FLD_WORDS + f.starts.length + f.rows.length, 0);
   const base = CLS_HDR_WORDS + (iifs.length + oifs.length) * CLS_IF_WORDS + n + 1 + nb * CLS_BLK_WORDS + blocks.reduce((a, f) => a + tablesWords(f), 0) + tablesWords(summary) + columns.length;
   const ranked = nb > 1 && summary.length ? rankTables(blocks, summary, 2 * base) : [];
-  const size = base + (ranked.length ? 1 + ranked.reduce((a, r) => a + CLS_RK_WORDS + 2 * r.starts.length + r.ranks.length, 0) : 0);
+  /** The top table of a ranked field (vm/expr/classify.ts CLS_RANKS): per value of the top bits, the interval of its least key. */
+  const topTable = (r: Ranks): Int32Array => {
+    const t = new Int32Array(CLS_TOP + 1);
+    for (let b = 0, u = 0; b < CLS_TOP; b++) {
+      const least = b * 2 ** (32 - CLS_TOP_BITS);
+      while (u + 1 < r.starts.length && r.starts[u + 1]! <= least) u++;
+      t[b] = u;
+    }
+    t[CLS_TOP] = r.starts.length - 1;
+    return t;
+  };
+  const tops = ranked.map((r) => (r.starts.length > CLS_TOP_MIN ? topTable(r) : null));
+  const size = base + (ranked.length ? 1 + ranked.reduce((a, r, i) => a + CLS_RK_WORDS + 2 * r.starts.length + r.ranks.length + (tops[i]?.length ?? 0), 0) : 0);
   const out = new Words(size);
   out.fill(0, CLS_HDR_WORDS);
   out.set(CLS_NRULES, n);
@@ -640,7 +652,13 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
     out.set(CLS_RANKS, rl);
     out.push(ranked.length);
     out.fill(0, ranked.length * CLS_RK_WORDS);
-    ranked.forEach((r, i) => intervalEntry(rl + 1 + i * CLS_RK_WORDS, r.key, r.starts, [r.ranks, r.summary]));
+    ranked.forEach((r, i) => {
+      const e = rl + 1 + i * CLS_RK_WORDS;
+      intervalEntry(e, r.key, r.starts, [r.ranks, r.summary]);
+      const top = tops[i];
+      out.set(e + 5, top ? out.length : 0);
+      if (top) out.append(top);
+    });
   }
   out.set(CLS_SIZE, out.length);
   if (out.length !== size) throw new Error(`classifier: ${out.length} words written, ${size} expected`);

@@ -11,7 +11,7 @@ import { disasm } from '../../vm/disasm.js';
 import { validate } from '../../vm/validate.js';
 import { VmError, type Program } from '../../vm/program.js';
 import { vmTable } from '../../engine/vm-table.js';
-import { CLS_BLOCKS, CLS_COLS, CLS_FLD_WORDS, CLS_HEADER, CLS_NBLOCKS, CLS_NCOLS, CLS_NSUM, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_SUMS } from '../../vm/expr/classify.js';
+import { CLS_BLOCKS, CLS_COLS, CLS_FLD_WORDS, CLS_HEADER, CLS_NBLOCKS, CLS_NCOLS, CLS_NSUM, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_SUMS, CLS_TOP, CLS_TOP_MIN } from '../../vm/expr/classify.js';
 import { Op, Rec } from '../../vm/opcodes.js';
 import { classifiers, optPacketOf, type OptPacket } from './gen.js';
 
@@ -160,7 +160,7 @@ describe('validator', () => {
     check(/no column of block 4/, () => (q[cols + ncols - 1] = 3));
     check(/column \d+ is not of block/, () => (q[cols + ncols - 1] = 5));
     check(/summary map of field \d+ past the summary's intervals/, () => (q[hh + q[e + 4]!] = 1 << 20));
-    expect(CLS_RK_WORDS).toBe(5);
+    expect(CLS_RK_WORDS).toBe(6);
   });
 });
 
@@ -264,5 +264,63 @@ describe('summary columns', () => {
     }
     const hit = (x: typeof e) => x.counters().get('FORWARD')!.rules.map((r) => r.packets);
     expect(hit(e)).toEqual(hit(straight));
+  });
+});
+
+describe('top tables of long unions', () => {
+  // 2,000 sources of prefixes /12 to /32 in blocks of 256: the source union has thousands of starts, ranked with a top table
+  const ip = (i: number) => `${[10, 70, 100, 130, 160, 190, 220][i % 7]}.${(i * 37) & 255}.${i >> 8}.${(i * 11) & 255}`;
+  const plen = (i: number) => [32, 28, 20, 32, 16, 12][i % 6]!;
+  // first, a non-contiguous mask whose covering interval starts at 40.1.0.9, the last start of its top bits (40.0/12), and runs on to 40.241.0.9
+  const rules = [
+    '-A FORWARD -s 40.1.0.9/255.15.255.255 -p tcp --dport 3000 -j ACCEPT',
+    ...Array.from({ length: 2000 }, (_, i) => `-A FORWARD -s ${ip(i)}/${plen(i)} -p tcp --dport ${1000 + (i % 50)} -j ${i % 3 ? 'ACCEPT' : 'DROP'}`),
+  ];
+  const rs = parseRestore(table(rules));
+  const opt = vmTable(rs, 'filter', { optimize: 1 });
+  const straight = vmTable(rs, 'filter', { optimize: 0 });
+  const prog = opt.compiled.program;
+  const pool = prog.pool;
+  const h = prog.code[classifyAt(prog) + CLS_HEADER]!;
+  const rl = h + pool[h + CLS_RANKS]!;
+  const withTop = Array.from({ length: pool[rl]! }, (_, i) => rl + 1 + i * CLS_RK_WORDS).filter((e) => pool[e + 5] !== 0);
+  it('are made for unions of more than CLS_TOP_MIN starts, and checked at load', () => {
+    expect(withTop.length).toBeGreaterThan(0);
+    const e = withTop[0]!;
+    expect(pool[e + 1]).toBeGreaterThan(CLS_TOP_MIN);
+    const top = h + pool[e + 5]!;
+    const check = (why: RegExp, change: () => void): void => {
+      const save = pool.slice();
+      change();
+      try {
+        expect(() => validate(prog)).toThrow(why);
+      } finally {
+        pool.set(save);
+      }
+      validate(prog);
+    };
+    // the entry of the top bits of 10.x (10 << 4 = 160 of 4,096) moved one interval either way
+    check(/entry 160 is not the interval of its least key/, () => (pool[top + 160] = pool[top + 160]! + 1));
+    check(/entry 160 is not the interval of its least key/, () => (pool[top + 160] = pool[top + 160]! - 1));
+    check(/does not end at the last interval/, () => (pool[top + CLS_TOP] = pool[top + CLS_TOP]! - 1));
+    check(/a top table for/, () => (pool[e + 5] = 0));
+    check(/top table of field \d+ out of range/, () => (pool[e + 5] = pool[h + CLS_SIZE]!));
+  });
+  it('land where linear evaluation lands, for every rule\'s source and others', () => {
+    const hit = (e: typeof opt) => e.counters().get('FORWARD')!.rules.map((r) => r.packets);
+    // every rule's address, then addresses a little past it and random ones (a key past the last start of its top bits included)
+    let x = 7;
+    const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+    const dotted = (v: number) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+    const word = (a: string) => a.split('.').reduce((w, o) => ((w << 8) | Number(o)) >>> 0, 0);
+    for (let i = 0; i < 2000; i += 3) {
+      const at = word(ip(i));
+      for (const [src, dport] of [[ip(i), 1000 + (i % 50)], [ip(i), 999], [dotted((at + 1 + (rnd() % 4096)) >>> 0), 1000 + (rnd() % 50)], [dotted(rnd()), 1000 + (rnd() % 50)], ['0.0.0.0', 1001], ['255.255.255.255', 1000], ['40.1.0.9', 3000], ['40.17.0.9', 3000], ['40.241.0.9', 3000], ['40.2.0.9', 3000]] as const) {
+        const g: OptPacket = { src, dst: '192.0.2.1', proto: 6, sport: 1, dport, tcpFlags: 2, frag: 0, truncate: undefined, iif: 'eth0', oif: 'eth1', mark: 0 };
+        expect(opt.run('FORWARD', optPacketOf('ip', g)), `${src} ${dport}`).toBe(straight.run('FORWARD', optPacketOf('ip', g)));
+      }
+    }
+    expect(hit(opt)).toEqual(hit(straight));
+    expect(hit(opt).filter((n) => n > 0).length).toBeGreaterThan(100);
   });
 });

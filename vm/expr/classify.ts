@@ -52,14 +52,21 @@
  *     CLS_RANKS   offset of the rank list, 0 when there is none (a single block,
  *                 or no field whose ranks fit in the rest of the data's size):
  *                 [m, then m entries of CLS_RK_WORDS: field id, intervals, starts
- *                 offset, ranks offset, summary map offset]. Per ranked field,
+ *                 offset, ranks offset, summary map offset, top offset]. Per ranked field,
  *                 the starts of the union of every block's intervals on that
  *                 field (the summary's starts are among them); for each union
  *                 interval u and block b the index of the block's own interval
  *                 holding it (16 bits: word u * ceil(nblocks / 2) + (b >> 1), the
  *                 high half for odd b); and for each u the summary's interval
  *                 holding it (one word). One search of the union per packet then
- *                 stands for the summary's search and a search per block.
+ *                 stands for the summary's search and a search per block. A
+ *                 union of more than CLS_TOP_MIN starts has a top table (0
+ *                 otherwise): CLS_TOP + 1 words, for each value of a key's
+ *                 top CLS_TOP_BITS bits the union interval holding the least
+ *                 key with those bits (the last word: the last interval). A
+ *                 key's interval lies between its entry and the next, so
+ *                 the search is over those few starts, not the whole union
+ *                 (whose last steps each missed the cache).
  *   field table, CLS_FLD_WORDS per field: [field id, intervals, starts offset, rows offset]
  *   starts: intervals words, strictly increasing, the first = INT32_MIN: interval
  *           starts of the key, stored as `value ^ 0x80000000` so that a signed
@@ -112,7 +119,11 @@ export const CLS_RANKS = 14;
 export const CLS_NCOLS = 15;
 export const CLS_COLS = 16;
 export const CLS_HDR_WORDS = 17;
-export const CLS_RK_WORDS = 5;
+export const CLS_RK_WORDS = 6;
+/** The top table (CLS_RANKS): indexed by a key's top CLS_TOP_BITS bits, for unions of more than CLS_TOP_MIN starts. */
+export const CLS_TOP_BITS = 12;
+export const CLS_TOP = 1 << CLS_TOP_BITS;
+export const CLS_TOP_MIN = 256;
 
 export const CLS_F_V6 = 1;
 export const CLS_F_TCP = 2;
@@ -263,9 +274,21 @@ function validateRanks(pool: Int32Array, h: number, size: number, used: number, 
     if (k < 0 || k >= CLS_NKEYS || (used & (1 << k)) === 0 || (seen & (1 << k)) !== 0) return `classify: ranks of field ${k} not computed or twice`;
     seen |= 1 << k;
     const sm = pool[e + 4]!;
+    const top = pool[e + 5]!;
     if (n < 1 || st < CLS_HDR_WORDS || st + n > size || rt < CLS_HDR_WORDS || rt + n * half > size || sm < CLS_HDR_WORDS || sm + n > size) return `classify: ranks of field ${k} out of range`;
     if (pool[h + st] !== -0x80000000) return `classify: ranks of field ${k} do not start at 0`;
     for (let u = 1; u < n; u++) if (pool[h + st + u]! <= pool[h + st + u - 1]!) return `classify: ranks of field ${k} starts not increasing`;
+    if ((top !== 0) !== n > CLS_TOP_MIN) return `classify: ranks of field ${k}: a top table for ${n} starts`;
+    if (top !== 0) {
+      if (top < CLS_HDR_WORDS || top + CLS_TOP + 1 > size) return `classify: top table of field ${k} out of range`;
+      // each entry the interval holding the least key of its top bits (the search between two entries relies on it)
+      for (let t = 0; t < CLS_TOP; t++) {
+        const u = pool[h + top + t]!;
+        const least = ((t << TOP_SHIFT) ^ BIAS) | 0;
+        if (u < 0 || u >= n || pool[h + st + u]! > least || (u + 1 < n && pool[h + st + u + 1]! <= least)) return `classify: top table of field ${k}: entry ${t} is not the interval of its least key`;
+      }
+      if (pool[h + top + CLS_TOP] !== n - 1) return `classify: top table of field ${k} does not end at the last interval`;
+    }
     // the summary map: inside the summary's intervals of the field
     let sumCount = 0;
     for (let f = 0, fd = h + pool[h + CLS_SUMS]!; f < pool[h + CLS_NSUM]!; f++, fd += CLS_FLD_WORDS) if (pool[fd] === k) sumCount = pool[fd + 1]!;
@@ -326,6 +349,9 @@ export function disasmClassify(prog: Program, code: Int32Array, pc: number): str
   }
   return `set __cls${code[pc + CLS_ID]} rules ${pos}-${pos + pool[h + CLS_NRULES]! - 1} `;
 }
+
+const BIAS = -0x80000000;
+const TOP_SHIFT = 32 - CLS_TOP_BITS;
 
 // Per-packet scratch: the keys (biased), the row offsets of one block's and of the summary's fields,
 // and per ranked field the pool offset of the ranks of the union interval holding its key.
@@ -395,7 +421,17 @@ function rankKeys(pool: Int32Array, h: number, nb: number): number {
   let ranked = 0;
   for (let e = h + rk + 1, i = 0; i < m; i++, e += CLS_RK_WORDS) {
     const k = pool[e]!;
-    const u = intervalOf(pool, h + pool[e + 2]!, pool[e + 1]!, keys[k]!);
+    const key = keys[k]!;
+    const st = h + pool[e + 2]!;
+    const top = pool[e + 5]!;
+    let u: number;
+    if (top === 0) u = intervalOf(pool, st, pool[e + 1]!, key);
+    else {
+      // between the intervals of the least keys of the key's top bits and of the next top bits
+      const t = h + top + ((key ^ BIAS) >>> TOP_SHIFT);
+      const lo = pool[t]!;
+      u = lo + intervalOf(pool, st + lo, pool[t + 1]! - lo + 1, key);
+    }
     rankAt[k] = h + pool[e + 3]! + u * half;
     sumIdx[k] = pool[h + pool[e + 4]! + u]!;
     ranked |= 1 << k;
@@ -403,7 +439,6 @@ function rankKeys(pool: Int32Array, h: number, nb: number): number {
   return ranked;
 }
 
-const BIAS = -0x80000000;
 
 /** Index of the first entry the 16-byte name at metadata word `m` matches, or n. */
 function ifaceIndex(pool: Int32Array, at: number, n: number, meta: Int32Array, m: number): number {
