@@ -21,6 +21,20 @@ const table = (rules: string[], chains = ''): string =>
 const simple = (n: number, chain = 'FORWARD', at = 0): string[] =>
   Array.from({ length: n }, (_, i) => `-A ${chain} -s 10.0.${(at + i) >> 8}.${(at + i) & 255} -p tcp --dport ${1000 + at + i} -j ACCEPT`);
 
+/** A check that the validator refuses `prog` for `why` once `change` is made to its pool, and takes it again once undone. */
+function refusesAfter(prog: Program): (why: RegExp, change: () => void) => void {
+  return (why, change) => {
+    const save = prog.pool.slice();
+    change();
+    try {
+      expect(() => validate(prog)).toThrow(why);
+    } finally {
+      prog.pool.set(save);
+    }
+    validate(prog);
+  };
+}
+
 /** The word offset of the first classify record. */
 function classifyAt(prog: Program): number {
   const code = prog.code;
@@ -125,16 +139,7 @@ describe('validator', () => {
     expect(q[hh + CLS_NBLOCKS]).toBe(5);
     const rl = hh + q[hh + CLS_RANKS]!;
     expect(q[rl]).toBeGreaterThan(0);
-    const check = (why: RegExp, change: () => void): void => {
-      const save = q.slice();
-      change();
-      try {
-        expect(() => validate(p)).toThrow(why);
-      } finally {
-        q.set(save);
-      }
-      validate(p);
-    };
+    const check = refusesAfter(p);
     const e = rl + 1;
     const st = hh + q[e + 2]!;
     const rt = hh + q[e + 3]!;
@@ -289,16 +294,7 @@ describe('top tables of long unions', () => {
     const e = withTop[0]!;
     expect(pool[e + 1]).toBeGreaterThan(CLS_TOP_MIN);
     const top = h + pool[e + 5]!;
-    const check = (why: RegExp, change: () => void): void => {
-      const save = pool.slice();
-      change();
-      try {
-        expect(() => validate(prog)).toThrow(why);
-      } finally {
-        pool.set(save);
-      }
-      validate(prog);
-    };
+    const check = refusesAfter(prog);
     // the entry of the top bits of 10.x (10 << 4 = 160 of 4,096) moved one interval either way
     check(/entry 160 is not the interval of its least key/, () => (pool[top + 160] = pool[top + 160]! + 1));
     check(/entry 160 is not the interval of its least key/, () => (pool[top + 160] = pool[top + 160]! - 1));
