@@ -21,15 +21,18 @@ const table = (rules: string[], chains = ''): string =>
 const simple = (n: number, chain = 'FORWARD', at = 0): string[] =>
   Array.from({ length: n }, (_, i) => `-A ${chain} -s 10.0.${(at + i) >> 8}.${(at + i) & 255} -p tcp --dport ${1000 + at + i} -j ACCEPT`);
 
-/** A check that the validator refuses `prog` for `why` once `change` is made to its pool, and takes it again once undone. */
+/** A check that the validator refuses `prog` (a VmError matching `why`) once `change` is made to its pool or code, and takes it again once undone. */
 function refusesAfter(prog: Program): (why: RegExp, change: () => void) => void {
   return (why, change) => {
-    const save = prog.pool.slice();
+    const savePool = prog.pool.slice();
+    const saveCode = prog.code.slice();
     change();
     try {
+      expect(() => validate(prog)).toThrow(VmError);
       expect(() => validate(prog)).toThrow(why);
     } finally {
-      prog.pool.set(save);
+      prog.pool.set(savePool);
+      prog.code.set(saveCode);
     }
     validate(prog);
   };
@@ -88,20 +91,7 @@ describe('validator', () => {
   const at = classifyAt(prog);
   const h = prog.code[at + CLS_HEADER]!;
   const pool = prog.pool;
-  /** Applies a change to the pool or code, expects a VmError matching `why`, restores. */
-  const refuses = (why: RegExp, change: () => void): void => {
-    const savePool = pool.slice();
-    const saveCode = prog.code.slice();
-    change();
-    try {
-      expect(() => validate(prog)).toThrow(VmError);
-      expect(() => validate(prog)).toThrow(why);
-    } finally {
-      pool.set(savePool);
-      prog.code.set(saveCode);
-    }
-    validate(prog);
-  };
+  const refuses = refusesAfter(prog);
 
   it('accepts the compiled program', () => {
     expect(() => validate(prog)).not.toThrow();
