@@ -59,6 +59,19 @@ function allocated(args: readonly string[]): number {
   return n;
 }
 
+/** A capture of `n` frames cycling through `flows`, a frame every 10 µs; returns its path. */
+function capture(name: string, flows: readonly Uint8Array[], n: number, linktype = LINKTYPE_RAW): string {
+  const file = join(dir, `${name}-${n}.pcap`);
+  writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % flows.length]!, tsSec: Math.floor(i / 100_000), tsNsec: (i % 100_000) * 10_000 })), { linktype }));
+  return file;
+}
+
+/** The summary of `nfvm replay --json` of `file` on `node`, frames on `iface`. */
+function summary(node: string, file: string, iface: string): Record<string, number> {
+  const r = spawnSync(process.execPath, [cli, 'replay', node, '--pcap', file, '--iface', iface, '--workers', '1', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(r.stdout).summary;
+}
+
 /** Bytes per frame between a replay of `short` frames and one of `long`. */
 function perFrame(replay: (frames: number) => number, short: number, long: number): number {
   return (replay(long) - replay(short)) / (long - short);
@@ -86,11 +99,7 @@ describe('replay allocates nothing per packet', () => {
     for (const [f, t] of kubeProxySnapshot(o)) writeFileSync(join(node, f), t);
     const udp = kubeServices(o).filter((s) => s.proto === 'udp');
     const flows = Array.from({ length: 256 }, (_, i) => headerFrame({ src: (ip('10.210.0.0') + i) >>> 0, dst: ip(udp[i % udp.length]!.clusterIp), sport: 2000 + i, dport: udp[i % udp.length]!.port, proto: 17, filter: 0 }));
-    const b = perFrame((n) => {
-      const file = join(dir, `ipvs-${n}.pcap`);
-      writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % 256]!, tsSec: Math.floor(i / 100_000), tsNsec: (i % 100_000) * 10_000 })), { linktype: LINKTYPE_RAW }));
-      return allocated([node, '--pcap', file, '--iface', 'eth0']);
-    }, 200_000, 600_000);
+    const b = perFrame((n) => allocated([node, '--pcap', capture('ipvs', flows, n), '--iface', 'eth0']), 200_000, 600_000);
     expect(b, 'bytes allocated a frame').toBeLessThan(150);
   }, 120_000);
 
@@ -103,11 +112,7 @@ describe('replay allocates nothing per packet', () => {
     writeFileSync(join(node, 'iptables-save.txt'), '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
     writeFileSync(join(node, 'ip6tables-save.txt'), '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --dport 22 -j DROP\nCOMMIT\n');
     const flows = Array.from({ length: 4096 }, (_, i) => ipPacket(`2001:db8:1::${((i % 200) + 2).toString(16)}`, `2001:db8:2::${((i % 97) + 2).toString(16)}`, { proto: 'tcp', sport: 10000 + i, dport: 80, flags: 0x10 }));
-    const b = perFrame((n) => {
-      const file = join(dir, `fw6-${n}.pcap`);
-      writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % flows.length]! })), { linktype: LINKTYPE_RAW }));
-      return allocated([node, '--pcap', file, '--iface', 'eth0']);
-    }, 200_000, 1_000_000);
+    const b = perFrame((n) => allocated([node, '--pcap', capture('fw6', flows, n), '--iface', 'eth0']), 200_000, 1_000_000);
     expect(b, 'bytes allocated a frame').toBeLessThan(45);
   }, 120_000);
 
@@ -126,10 +131,8 @@ describe('replay allocates nothing per packet', () => {
     for (const [family, src, dst] of [['IPv4', (i: number) => `10.0.0.${(i % 200) + 2}`, '10.0.0.1'], ['IPv6', (i: number) => `2001:db8:1::${((i % 200) + 2).toString(16)}`, '2001:db8:1::1']] as const) {
       const flows = Array.from({ length: 4096 }, (_, i) => ipPacket(src(i), dst, { proto: 'udp', sport: 10000 + i, dport: 53, payload: 32 }));
       const b = perFrame((n) => {
-        const file = join(dir, `local-${family}-${n}.pcap`);
-        writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % flows.length]!, tsSec: Math.floor(i / 100_000), tsNsec: (i % 100_000) * 10_000 })), { linktype: LINKTYPE_RAW }));
-        const r = spawnSync(process.execPath, [cli, 'replay', node, '--pcap', file, '--iface', 'eth0', '--workers', '1', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-        expect(JSON.parse(r.stdout).summary.delivered, `${family}: every datagram delivered`).toBe(n);
+        const file = capture(`local-${family}`, flows, n);
+        expect(summary(node, file, 'eth0').delivered, `${family}: every datagram delivered`).toBe(n);
         return allocated([node, '--pcap', file, '--iface', 'eth0']);
       }, 200_000, 600_000);
       // room for the full suite's load, where code is optimized later (as IPVS's)
@@ -144,10 +147,8 @@ describe('replay allocates nothing per packet', () => {
     const flows = Array.from({ length: 4096 }, (_, i) => Uint8Array.from([...mac('02:42:7a:1e:00:01'), ...mac('02:42:ac:11:00:02'), 0x08, 0x00,
       ...ipPacket('172.17.0.2', `192.168.1.${20 + (i % 50)}`, { proto: 'udp', sport: 10000 + i, dport: 53, payload: 32 })]));
     const b = perFrame((n) => {
-      const file = join(dir, `bridge-${n}.pcap`);
-      writeFileSync(file, writePcap(Array.from({ length: n }, (_, i) => ({ data: flows[i % flows.length]!, tsSec: Math.floor(i / 100_000), tsNsec: (i % 100_000) * 10_000 })), { linktype: LINKTYPE_ETHERNET }));
-      const r = spawnSync(process.execPath, [cli, 'replay', node, '--pcap', file, '--iface', 'vethc1', '--workers', '1', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-      expect(JSON.parse(r.stdout).summary.forwarded, 'every frame routed out').toBe(n);
+      const file = capture('bridge', flows, n, LINKTYPE_ETHERNET);
+      expect(summary(node, file, 'vethc1').forwarded, 'every frame routed out').toBe(n);
       return allocated([node, '--pcap', file, '--iface', 'vethc1']);
     }, 200_000, 600_000);
     // room for the full suite's load, as the local delivery's

@@ -96,6 +96,22 @@ function routeOf(route: Ipv4Route | Ipv6Route, node: Node, c: Case, traced: bool
   return describeRoute(r, pkt.meta[M_RTCLASSID]!);
 }
 
+/**
+ * Per pair of cases that differ in one input: the full path answers them
+ * differently, and a memoising route (a fresh one from `make`) gives the
+ * full path's answers, each case twice, in turn.
+ */
+function expectKeyed(make: () => Ipv4Route | Ipv6Route, node: Node, base: Case, pairs: [Partial<Case>, Partial<Case>][]): void {
+  for (const [a, b] of pairs) {
+    const ca = { ...base, ...a }, cb = { ...base, ...b };
+    const full = make();
+    const want = [routeOf(full, node, ca, true, true), routeOf(full, node, cb, true, true)];
+    expect(want[0]).not.toBe(want[1]);
+    const memo = make();
+    expect([routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true), routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true)]).toEqual([...want, ...want]);
+  }
+}
+
 describe('the input route memo', () => {
   for (const [name, rules, sysctl] of [
     ['default rules, rp_filter off', DEFAULT_RULES, 'net.ipv4.conf.all.forwarding = 1\nnet.ipv4.conf.eth0.forwarding = 1\nnet.ipv4.conf.eth1.forwarding = 1\n'],
@@ -121,14 +137,7 @@ describe('the input route memo', () => {
       [{ tos: 0 }, { tos: 0x10 }], [{ iif: 'eth1', dport: 443 }, { iif: 'eth0', dport: 443 }], [{ dst: '172.16.5.5' }, { dst: '203.0.113.4' }],
       [{ iif: 'eth0', src: '8.8.8.8' }, { iif: 'eth0', src: '10.0.0.7' }],
     ];
-    for (const [a, b] of pairs) {
-      const ca = { ...base, ...a }, cb = { ...base, ...b };
-      const full = new Ipv4Route(node);
-      const want = [routeOf(full, node, ca, true, true), routeOf(full, node, cb, true, true)];
-      expect(want[0]).not.toBe(want[1]);
-      const memo = new Ipv4Route(node);
-      expect([routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true), routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true)]).toEqual([...want, ...want]);
-    }
+    expectKeyed(() => new Ipv4Route(node), node, base, pairs);
   });
 
   it('is emptied when a routing table changes, and keeps its answers otherwise', () => {
@@ -208,13 +217,6 @@ describe('the input route memo (IPv6)', () => {
       [{ iif: 'eth1', dport: 443 }, { iif: 'eth0', dport: 443 }], [{ dst: '2001:4860::8888' }, { dst: '2001:db8:99::5' }], [{ tos: 0x10 }, { tos: 0x10, src: '2001:db8:2::7' }],
       [{ dst: '2001:db8:1::10' }, { dst: '2001:db8:1::20' }],
     ];
-    for (const [a, b] of pairs) {
-      const ca = { ...base, ...a }, cb = { ...base, ...b };
-      const full = new Ipv6Route(node);
-      const want = [routeOf(full, node, ca, true, true), routeOf(full, node, cb, true, true)];
-      expect(want[0]).not.toBe(want[1]);
-      const memo = new Ipv6Route(node);
-      expect([routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true), routeOf(memo, node, ca, false, true), routeOf(memo, node, cb, false, true)]).toEqual([...want, ...want]);
-    }
+    expectKeyed(() => new Ipv6Route(node), node, base, pairs);
   });
 });
