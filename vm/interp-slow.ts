@@ -20,7 +20,7 @@ import type { EvalCtx } from './expr/common.js';
 
 export function nftDoChainSlow(prog: Program, baseChain: number, pkt: Packet, regs: NftRegs, stack: Int32Array, env: VmEnv): number {
   const code = prog.code;
-  regs.r32.fill(0);
+  regs.clear();
   const ctx: EvalCtx = { prog, pkt, regs, env, code: NFT_CONTINUE, target: -1, chain: baseChain, rule: -1, skip: 0 };
   const tracing = env.trace !== null && (pkt.meta[M_FLAGS]! & F_NFTRACE) !== 0;
   // the packet in words, its number in env.traceNotes + 1 (0: no describer)

@@ -83,7 +83,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
   const thk = (meta[M_FLAGS]! & F_L4PROTO) !== 0 ? meta[M_THOFF]! : -1;
   const th = meta[M_FRAGOFF] === 0 ? thk : -1;
   const end = meta[M_END]!;
-  r32.fill(0);
+  regs.clear();
   let chain = baseChain;
   let pc = chains[chain * CHAIN_WORDS + CH_FIRST]!;
   let sp = 0;

@@ -15,7 +15,7 @@ import {
   PACKET_BROADCAST, PACKET_LOOPBACK, PACKET_MULTICAST, ProgramBuilder, TRACE_LOG, TRACE_NFTRACE, TRACE_POLICY,
   TRACE_RETURN, TRACE_RULE, VmError, emitBitwise, emitBitwiseShift, emitByteorder, emitCmp, emitCounter,
   emitImmediate, emitLimit, emitLog, emitLookup, emitMetaGet, emitMetaSet, emitNumgen, emitPayload, emitRange,
-  emitVerdict, emitRandomCmp, VmEnv, type Packet, type Program,
+  emitVerdict, emitRandomCmp, VmEnv, NftRegs, nftDoChain, nftDoChainSlow, jitCode, jitDoChain, NFT_REG_3, NFT_REG_4, type Packet, type Program,
 } from '../../vm/index.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_LOCAL_IN, NF_QUEUE } from '../../core/netfilter.js';
 import { eth, ext, ip4, ipv4, ipv6, packet, raw, tcp, udp, vlan } from './helpers/pkt.js';
@@ -480,6 +480,31 @@ describe('lookup', () => {
     const p = b.finish();
     const at = (port: number): number => runBoth(p, 0, packet([ipv4(), tcp({ dport: port })])).verdict;
     expect([99, 100, 256, 257, 8080, 8081].map(at)).toEqual([NF_DROP, NF_ACCEPT, NF_ACCEPT, NF_DROP, NF_ACCEPT, NF_DROP]);
+  });
+});
+
+describe('registers at a base chain run', () => {
+  it('start zeroed whatever the run before left in them (nft_do_chain), on every engine', () => {
+    // one rule: every data register word (NFT_REG_1..NFT_REG_4, u32 slots 4..19) is zero, then accept
+    const b = new ProgramBuilder(NFPROTO_IPV4, 'filter');
+    b.chain('INPUT', { hook: NF_INET_LOCAL_IN, policy: NF_DROP });
+    b.rule('INPUT');
+    for (const r of [NFT_REG_1, NFT_REG_2, NFT_REG_3, NFT_REG_4]) emitCmp(b, NFT_CMP_EQ, r, new Array(16).fill(0));
+    emitVerdict(b, NF_ACCEPT);
+    const prog = b.finish();
+    const runners = [
+      (regs: NftRegs, p: Packet) => nftDoChain(prog, 0, p, regs, new Int32Array(32), new VmEnv()),
+      (regs: NftRegs, p: Packet) => nftDoChainSlow(prog, 0, p, regs, new Int32Array(32), new VmEnv()),
+      (regs: NftRegs, p: Packet) => jitDoChain(jitCode(prog), 0, p, regs, new Int32Array(32), new VmEnv()),
+    ];
+    for (const run of runners) {
+      for (let word = 0; word < 20; word++) {
+        const regs = new NftRegs();
+        regs.r32[word] = -1;
+        expect(run(regs, tcp22()), `word ${word} left set`).toBe(NF_ACCEPT);
+        expect([...regs.r32].every((w) => w === 0)).toBe(true);
+      }
+    }
   });
 });
 

@@ -184,7 +184,7 @@ export function jitDoChain(j: JitCode, baseChain: number, pkt: Packet, regs: Nft
   const chains = prog.chains;
   const segments = j.segments;
   const segAt = j.segAt;
-  regs.r32.fill(0);
+  regs.clear();
   let chain = baseChain;
   let pc = chains[chain * CHAIN_WORDS + CH_FIRST]!;
   let sp = 0;
