@@ -17,7 +17,7 @@
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';
-import { parseUintOpt } from '../numbers.js';
+import { parseUintOpt, strtoulWholeNum } from '../numbers.js';
 import { compatMatchFaces } from '../compat.js';
 import type { MatchFn } from '../xt.js';
 import type { Family } from '../../core/ast.js';
@@ -60,10 +60,17 @@ export const cluster: MatchModule<ClusterData> = {
         d.nodeMask = (1 << (parseUintOpt(arg!, 1, NODES_MAX, 'cluster', opt) - 1)) >>> 0;
         if (invert) d.invert = true;
         return;
-      case 'cluster-local-nodemask':
+      case 'cluster-local-nodemask': {
+        // libxt_cluster gives the mask the range of a node number (1-32): iptables-save prints
+        // `--cluster-local-node 7` and above as a mask iptables-restore refuses, as here
+        const wide = strtoulWholeNum(arg!, NODES_MAX + 1, 0xffffffff);
+        if (wide !== undefined) {
+          fail(`cluster: bad value for option "--${opt}" near "${arg}", or out of range (1-${NODES_MAX}). iptables-restore 1.8 refuses it too, though iptables-save prints \`--cluster-local-node N' as this mask for N from 7: write the rule with --cluster-local-node`);
+        }
         d.nodeMask = parseUintOpt(arg!, 1, NODES_MAX, 'cluster', opt);
         if (invert) d.invert = true;
         return;
+      }
       case 'cluster-hash-seed':
         d.hashSeed = parseUintOpt(arg!, 0, 0xffffffff, 'cluster', opt);
         return;

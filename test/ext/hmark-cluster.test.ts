@@ -167,3 +167,17 @@ describe('HMARK and cluster: VM (nft_compat) and reference agree', () => {
     }), { numRuns: runs(25) });
   });
 });
+
+describe('cluster --cluster-local-nodemask as iptables-restore reads it', () => {
+  const line = (mask: string) => `*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m cluster --cluster-local-nodemask ${mask} --cluster-total-nodes 8 --cluster-hash-seed 0x00000001\nCOMMIT\n`;
+  it('takes a mask of 1 to 32, and refuses a wider one as iptables 1.8.9 does, saying iptables-save prints it', () => {
+    // iptables-legacy-restore 1.8.9, fed `iptables-legacy-save` of `--cluster-local-node 7`: "cluster: bad value
+    // for option "--cluster-local-nodemask", or out of range (1-32)."
+    expect(() => parseRestore(line('0x00000020'))).not.toThrow();
+    expect(() => parseRestore(line('0x00000040'))).toThrow(/^.*bad value for option "--cluster-local-nodemask" near "0x00000040", or out of range \(1-32\)\. iptables-restore 1\.8 refuses it too.*--cluster-local-node N/);
+    expect(() => parseRestore(line('0x40'))).toThrow(/iptables-restore 1\.8 refuses it too/);
+    // not a number at all: the plain message
+    expect(() => parseRestore(line('x'))).toThrow(/near "x", or out of range \(1-32\)\.$/);
+    expect(() => parseRestore(line('0'))).toThrow(/near "0", or out of range \(1-32\)\.$/);
+  });
+});

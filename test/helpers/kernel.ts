@@ -17,7 +17,6 @@ import { LINKTYPE_ETHERNET, loadFrame, readCaptureFile, writePcap } from '../../
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { outputText } from '../../cli/io.js';
 import { inetChecksum, parseSpec, specPacket } from '../../hooks/input/spec.js';
@@ -320,6 +319,46 @@ export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, 
       c.rules.forEach((r, i) => out.set(`${t} ${c.name} #${i + 1}`, r.counters ?? { packets: 0n, bytes: 0n }));
       if (c.builtin) out.set(`${t} ${c.name} policy`, c.policyCounters);
     }
+  return out;
+}
+
+/**
+ * flattenCounters() of an `iptables-save -c` text, read from its counters
+ * and chain names alone: the kernel's save output is not always a ruleset
+ * iptables-restore (or nfvm, which parses as it does) reads back. iptables
+ * 1.8 prints `--cluster-local-node 7` as `--cluster-local-nodemask
+ * 0x00000040` and refuses that mask on restore (its range is 1-32).
+ */
+export function saveCounters(text: string, all = true): Map<string, KernelCounter> {
+  const out = new Map<string, KernelCounter>();
+  const counter = (s: string): KernelCounter => {
+    const m = /^\[(\d+):(\d+)\]$/.exec(s);
+    if (!m) throw new Error(`saveCounters: not a counter pair: ${s}`);
+    return { packets: BigInt(m[1]!), bytes: BigInt(m[2]!) };
+  };
+  let table = '';
+  const builtin = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      table = line.slice(1);
+      builtin.clear();
+      seen.clear();
+    } else if (line.startsWith(':')) {
+      const [name, policy, ctr] = line.slice(1).split(' ');
+      if (policy === '-') continue;
+      builtin.add(name!);
+      if (all || (name !== 'OUTPUT' && name !== 'POSTROUTING')) out.set(`${table} ${name} policy`, counter(ctr!));
+    } else if (line.startsWith('[') || line.startsWith('-A ')) {
+      // a rule without counters counts none (as flattenCounters has it)
+      const m = /^(?:(\[\d+:\d+\]) )?-A (\S+)/.exec(line);
+      if (!m) throw new Error(`saveCounters: not a rule: ${line}`);
+      const chain = m[2]!;
+      const n = (seen.get(chain) ?? 0) + 1;
+      seen.set(chain, n);
+      if (all || !builtin.has(chain) || (chain !== 'OUTPUT' && chain !== 'POSTROUTING')) out.set(`${table} ${chain} #${n}`, m[1] ? counter(m[1]) : { packets: 0n, bytes: 0n });
+    }
+  }
   return out;
 }
 
@@ -665,7 +704,7 @@ export async function injectAndCount(ns: { s: string; n: string }, pcap: string,
   if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
   await new Promise((r) => setTimeout(r, 300));
   const save = await run('ip', ['netns', 'exec', ns.n, `${family === 'ip6' ? 'ip6tables' : 'iptables'}-${backend}-save`, '-c']);
-  return flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true, family }), true);
+  return saveCounters(save.stdout);
 }
 
 /**
@@ -737,7 +776,7 @@ export async function preroutingCounters(o: {
       if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
       await new Promise((r) => setTimeout(r, 300));
       const save = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-save`, '-c', '-t', table]);
-      const kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true }));
+      const kernel = saveCounters(save.stdout);
       for (const engine of ['vm', 'reference'] as const) {
         const model = buildNodeModel(readSnapshot(snap), { engine, cpu: o.cpu ?? 0 });
         replayCapture(model, pcap, 'eth0');
@@ -866,14 +905,14 @@ export async function replayCountersAgainstKernel(o: {
         await o.inject(ns);
         await new Promise((r) => setTimeout(r, 300));
         const save = await run('ip', ['netns', 'exec', ns.n, `${six ? 'ip6tables' : 'iptables'}-${backend}-save`, '-c']);
-        kernel = flattenCounters(parseRestore(save.stdout.replace(/^# Warning.*\n/gm, ''), { counters: true, family: o.family }), true);
+        kernel = saveCounters(save.stdout);
       } else kernel = await injectAndCount(ns, o.pcap, backend, o.family);
       if (o.quietPolicies) for (const k of [...kernel.keys()]) if (/ (OUTPUT|POSTROUTING) policy$/.test(k)) kernel.delete(k);
       for (const engine of ['vm', 'reference'] as const) {
         const args = [snap, '--pcap', o.pcap, '--iface', 'eth0', '--json', '--engine', engine, ...(six ? ['--save', 'ip6tables'] : [])];
         const doc = JSON.parse(outputText(cmdReplay(args))) as { text: string; summary: { answers: { sent: number } } };
         o.seen?.(doc);
-        const mine = flattenCounters(parseRestore(doc.text, { counters: true, family: o.family }), true);
+        const mine = saveCounters(doc.text);
         o.diffs.push(...counterDiffs(kernel, mine, o.tally).map((l) => `${backend} ${engine}${l}`));
       }
     } finally {
