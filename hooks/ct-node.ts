@@ -22,7 +22,7 @@
  * table's rules is stored after each table (nf_ct's mark is the
  * conntrack's, one packet is in flight at a time).
  */
-import type { Ruleset } from '../core/ast.js';
+import type { Rule, Ruleset } from '../core/ast.js';
 import {
   IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_EXPECTED, IPS_SEEN_REPLY, IPS_SRC_NAT, IP_CT_DIR_REPLY, NF_ACCEPT, NF_CT_STATE_ESTABLISHED_BIT,
   NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_RELATED_BIT, NF_CT_STATE_UNTRACKED_BIT, NF_DROP, NF_INET_LOCAL_OUT,
@@ -55,17 +55,36 @@ import type { PathCtx } from './path/ctx.js';
 import type { Fate } from './path/fate.js';
 import type { Xorshift32 } from '../vm/random.js';
 
-/** Extensions whose checkentry takes a conntrack reference (nf_ct_netns_get). */
-const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'connlabel', 'cluster', 'ipvs', 'socket']);
-const CT_TARGETS = new Set(['CONNMARK', 'CT', 'NOTRACK', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP', 'CONNSECMARK', 'TPROXY']);
+/**
+ * Extensions whose checkentry takes a conntrack reference (nf_ct_netns_get),
+ * which registers conntrack and nf_defrag in the namespace (Linux 6.18). Not
+ * xt_CT with --notrack (xt_ct_tg_check returns before it; `-j NOTRACK` is
+ * that), not xt_ipvs (ipvs_mt_check checks the family only).
+ */
+const CT_MATCHES = new Set(['conntrack', 'state', 'connmark', 'helper', 'connbytes', 'connlimit', 'connlabel', 'cluster']);
+const CT_TARGETS = new Set(['CONNMARK', 'CT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT', 'NETMAP', 'CONNSECMARK', 'SYNPROXY']);
+/**
+ * Extensions whose checkentry enables nf_defrag alone (nf_defrag_ipv4_enable,
+ * nf_defrag_ipv6_enable): socket_mt_v1_check (and v2, v3), tproxy_tg4_check
+ * and tproxy_tg6_check.
+ */
+const DEFRAG_MATCHES = new Set(['socket']);
+const DEFRAG_TARGETS = new Set(['TPROXY']);
+
+/** Whether a rule's checkentry (its matches' or its target's) is one of `matches` / `targets`; CT with --notrack is none. */
+function ruleTakes(r: Rule, matches: ReadonlySet<string>, targets: ReadonlySet<string>): boolean {
+  if (r.matches.some((m) => matches.has(m.name))) return true;
+  const t = r.target;
+  if (t.kind === 'unknown') return targets.has(t.name);
+  return t.kind === 'ext' && targets.has(t.name) && !(t.name === 'CT' && (t.data as { notrack?: boolean }).notrack === true);
+}
 
 /**
  * Whether loading `rs` turns conntrack accounting on: connbytes_mt_check()
  * forces nf_conntrack_acct to 1 ("Forcing CT accounting to be enabled").
  */
 export function forcesCtAcct(rs: Ruleset): boolean {
-  for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (r.matches.some((m) => m.name === 'connbytes')) return true;
-  return false;
+  return someRule(rs, (r) => r.matches.some((m) => m.name === 'connbytes'));
 }
 
 /**
@@ -74,8 +93,7 @@ export function forcesCtAcct(rs: Ruleset): boolean {
  * extension (those made before have none).
  */
 export function usesCtLabels(rs: Ruleset): boolean {
-  for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (r.matches.some((m) => m.name === 'connlabel')) return true;
-  return false;
+  return someRule(rs, (r) => r.matches.some((m) => m.name === 'connlabel'));
 }
 
 /**
@@ -86,12 +104,20 @@ export function usesCtLabels(rs: Ruleset): boolean {
  * without NAT targets (or other conntrack users) sees no packet.
  */
 export function needsConntrack(rs: Ruleset): boolean {
-  for (const t of rs.tables.values())
-    for (const c of t.chains.values())
-      for (const r of c.rules) {
-        if (r.matches.some((m) => CT_MATCHES.has(m.name))) return true;
-        if ((r.target.kind === 'ext' || r.target.kind === 'unknown') && CT_TARGETS.has(r.target.name)) return true;
-      }
+  return someRule(rs, (r) => ruleTakes(r, CT_MATCHES, CT_TARGETS));
+}
+
+/**
+ * Whether loading `rs` registers nf_defrag in the namespace: with conntrack
+ * (needsConntrack), or alone for xt_socket and TPROXY. Fragments are then
+ * reassembled before the raw table (NF_IP_PRI_CONNTRACK_DEFRAG).
+ */
+export function needsDefrag(rs: Ruleset): boolean {
+  return needsConntrack(rs) || someRule(rs, (r) => ruleTakes(r, DEFRAG_MATCHES, DEFRAG_TARGETS));
+}
+
+function someRule(rs: Ruleset, f: (r: Rule) => boolean): boolean {
+  for (const t of rs.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (f(r)) return true;
   return false;
 }
 

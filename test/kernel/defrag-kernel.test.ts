@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { kernelSkip, nsSh, replayCountersAgainstKernel, run, senderForwardingTopology, senderForwardingTopology6 } from '../helpers/kernel.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
+const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('IPv4 reassembly against the kernel', TOOLS);
 const tmp = mkdtempSync(join(tmpdir(), 'nfvm-defrag-'));
 const MAC = { sender: '02:00:00:00:00:01', node: '02:00:00:00:00:02' };
@@ -94,12 +94,55 @@ for (let k = 0; k < 65; k++) FRAMES.push(frag(400 + k, OTHER, P, 0, 32, true));
 FRAMES.push(frag(300, NODE, P, 32, 64, false));
 
 const byId = (chain: string) => IDS.map((i) => `-A ${chain} -m u32 --u32 "4>>16=${i}"`);
-const rules = (conntrack: boolean) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...byId('PREROUTING'), 'COMMIT',
+
+/**
+ * What the ruleset loads besides its counting rules, by a rule no frame
+ * meets (TCP to port 1): nothing; conntrack (with nf_defrag, nf_ct_netns_get:
+ * the conntrack match); nothing again for CT --notrack and NOTRACK
+ * (xt_ct_tg_check returns before taking conntrack); nf_defrag alone for
+ * socket and TPROXY (nf_defrag_ipv4_enable / nf_defrag_ipv6_enable).
+ */
+const LOADERS = ['none', 'conntrack', 'CT --notrack', 'NOTRACK', 'socket', 'TPROXY'] as const;
+type Loader = (typeof LOADERS)[number];
+const TCP1 = '-p tcp -m tcp --dport 1';
+
+/**
+ * The frames of `pcap` sent to the node, then its conntrack entries counted
+ * (`conntrack -L`: none where nothing registered conntrack) into `counts`;
+ * `seen` counts those of each replay (its JSON has no conntrack without it).
+ */
+function conntrackCounts(pcap: string, family: 'ipv4' | 'ipv6', counts: { kernel: number[]; nfvm: number[] }) {
+  return {
+    inject: async (ns: { s: string; n: string }): Promise<void> => {
+      const r = await run('ip', ['netns', 'exec', ns.s, 'tcpreplay', '-q', '-t', '--intf1=veth0', pcap]);
+      if (r.code !== 0) throw new Error(`tcpreplay: ${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 300));
+      const l = await run('ip', ['netns', 'exec', ns.n, 'conntrack', '-L', '-f', family]);
+      counts.kernel.push(l.stdout.split('\n').filter((x) => x !== '').length);
+    },
+    seen: (doc: object): void => {
+      counts.nfvm.push((doc as { conntrack?: unknown[] }).conntrack?.length ?? 0);
+    },
+  };
+}
+function loaderRules(l: Loader): { raw: string[]; mangle: string[]; filter: string[] } {
+  const none = { raw: [], mangle: [], filter: [] };
+  switch (l) {
+    case 'none': return none;
+    case 'conntrack': return { ...none, filter: ['-A FORWARD -m conntrack --ctstate NEW', '-A INPUT -m conntrack --ctstate NEW'] };
+    case 'CT --notrack': return { ...none, raw: [`-A OUTPUT ${TCP1} -j CT --notrack`] };
+    case 'NOTRACK': return { ...none, raw: [`-A OUTPUT ${TCP1} -j NOTRACK`] };
+    case 'socket': return { ...none, mangle: [`-A PREROUTING ${TCP1} -m socket`] };
+    case 'TPROXY': return { ...none, mangle: [`-A PREROUTING ${TCP1} -j TPROXY --on-port 1 --tproxy-mark 0x1/0x1`] };
+  }
+}
+
+const rules = (l: Loader) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...byId('PREROUTING'), ...loaderRules(l).raw, 'COMMIT',
   '*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-  ...byId('INPUT'), ...byId('POSTROUTING'), '-A POSTROUTING -p icmp', 'COMMIT',
+  ...loaderRules(l).mangle, ...byId('INPUT'), ...byId('POSTROUTING'), '-A POSTROUTING -p icmp', 'COMMIT',
   '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
   ...byId('FORWARD'), '-A FORWARD -m u32 --u32 "1&0x3=0x3"', '-A FORWARD -m u32 --u32 "6&0x7FFF=0x4000"',
-  ...(conntrack ? ['-A FORWARD -m conntrack --ctstate NEW', '-A INPUT -m conntrack --ctstate NEW'] : []),
+  ...loaderRules(l).filter,
   '-A OUTPUT -p icmp -m icmp --icmp-type 3/3', 'COMMIT', ''].join('\n');
 
 
@@ -156,11 +199,11 @@ SHAPES6.forEach((s, k) => {
   }
 });
 const byFl = (chain: string) => FLS.map((f) => `-A ${chain} -m u32 --u32 "0&0xFFFFF=${f}"`);
-const rules6 = (conntrack: boolean) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...byFl('PREROUTING'), 'COMMIT',
+const rules6 = (l: Loader) => ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...byFl('PREROUTING'), ...loaderRules(l).raw, 'COMMIT',
   '*mangle', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-  ...byFl('INPUT'), ...byFl('POSTROUTING'), 'COMMIT',
+  ...loaderRules(l).mangle, ...byFl('INPUT'), ...byFl('POSTROUTING'), 'COMMIT',
   '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
-  ...byFl('FORWARD'), ...(conntrack ? ['-A FORWARD -m conntrack --ctstate NEW', '-A INPUT -m conntrack --ctstate NEW'] : []),
+  ...byFl('FORWARD'), ...loaderRules(l).filter,
   '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1/4', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/3',
   '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0 -m u32 --u32 "44=4"', '-A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 4/0 -m u32 --u32 "44=42"',
   '-A OUTPUT -p ipv6-icmp -m icmp6 ! --icmpv6-type 143', 'COMMIT', ''].join('\n');
@@ -183,30 +226,37 @@ const expiryRules = (six: boolean, conntrack: boolean) => ['*filter', ':INPUT AC
 describe.skipIf(SKIP)('IPv4 reassembly against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it.each([false, true])('fragments are reassembled as the kernel does them (conntrack %s; every counter, both backends and engines)', async (conntrack) => {
-    const pcap = join(tmp, `frags-${conntrack}.pcap`);
+  it.each(LOADERS.map((l, i) => [l, i] as const))('fragments are reassembled as the kernel does them (loaded: %s; every counter, both backends and engines)', async (loader, li) => {
+    const pcap = join(tmp, `frags-${li}.pcap`);
     writeFileSync(pcap, writePcap(FRAMES.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const diffs: string[] = [];
+    const ct = { kernel: [] as number[], nfvm: [] as number[] };
     await replayCountersAgainstKernel({
-      tag: `df${conntrack ? 'c' : ''}`, family: 'ip', rules: rules(conntrack), pcap, tmp, tally, diffs,
+      tag: `df${li}`, family: 'ip', rules: rules(loader), pcap, tmp, tally, diffs, ...conntrackCounts(pcap, 'ipv4', ct),
       topology: (ns) => senderForwardingTopology(ns, { sender: MAC.sender, eth0: MAC.node }),
     });
-    console.log(`IPv4 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
+    console.log(`IPv4 reassembly against the kernel (loaded: ${loader}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), conntrack entries kernel ${ct.kernel.join('/')} nfvm ${ct.nfvm.join('/')}`);
     expect(diffs).toEqual([]);
+    // conntrack only where a rule took it: the kernel's entries, and nfvm's (both backends, both engines)
+    expect(new Set([...ct.kernel, ...ct.nfvm]).size).toBe(1);
+    expect(ct.kernel[0]! > 0).toBe(loader === 'conntrack');
   }, 120_000);
 
-  it.each([false, true])('IPv6 fragments are reassembled as the kernel does them (conntrack %s; every counter, both backends and engines)', async (conntrack) => {
-    const pcap = join(tmp, `frags6-${conntrack}.pcap`);
+  it.each(LOADERS.map((l, i) => [l, i] as const))('IPv6 fragments are reassembled as the kernel does them (loaded: %s; every counter, both backends and engines)', async (loader, li) => {
+    const pcap = join(tmp, `frags6-${li}.pcap`);
     writeFileSync(pcap, writePcap(FRAMES6.map((data, i) => ({ data, tsSec: 1000, tsNsec: i * 1000 })), { linktype: LINKTYPE_ETHERNET }));
     const tally = { counters: 0, agree: 0, nonzero: 0 };
     const diffs: string[] = [];
+    const ct = { kernel: [] as number[], nfvm: [] as number[] };
     await replayCountersAgainstKernel({
-      tag: `d6${conntrack ? 'c' : ''}`, family: 'ip6', rules: rules6(conntrack), pcap, tmp, tally, diffs, quietPolicies: true,
+      tag: `d6${li}`, family: 'ip6', rules: rules6(loader), pcap, tmp, tally, diffs, quietPolicies: true, ...conntrackCounts(pcap, 'ipv6', ct),
       topology: (ns) => senderForwardingTopology6(ns, { sender: MAC.sender, eth0: MAC.node }),
     });
-    console.log(`IPv6 reassembly against the kernel (conntrack ${conntrack}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel)`);
+    console.log(`IPv6 reassembly against the kernel (loaded: ${loader}): ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), conntrack entries kernel ${ct.kernel.join('/')} nfvm ${ct.nfvm.join('/')}`);
     expect(diffs).toEqual([]);
+    expect(new Set([...ct.kernel, ...ct.nfvm]).size).toBe(1);
+    expect(ct.kernel[0]! > 0).toBe(loader === 'conntrack');
   }, 120_000);
 
   it.each([[false, false], [false, true], [true, false], [true, true]])('a queue whose timer runs out answers with time exceeded as the kernel does (IPv6 %s, conntrack %s)', async (six, conntrack) => {
