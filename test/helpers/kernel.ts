@@ -323,13 +323,13 @@ export function flattenCounters(rs: { tables: Map<string, { chains: Map<string, 
 }
 
 /**
- * flattenCounters() of an `iptables-save -c` text, read from its counters
+ * flattenCounters() (every chain) of an `iptables-save -c` text, read from its counters
  * and chain names alone: the kernel's save output is not always a ruleset
  * iptables-restore (or nfvm, which parses as it does) reads back. iptables
  * 1.8 prints `--cluster-local-node 7` as `--cluster-local-nodemask
  * 0x00000040` and refuses that mask on restore (its range is 1-32).
  */
-export function saveCounters(text: string, all = true): Map<string, KernelCounter> {
+export function saveCounters(text: string): Map<string, KernelCounter> {
   const out = new Map<string, KernelCounter>();
   const counter = (s: string): KernelCounter => {
     const m = /^\[(\d+):(\d+)\]$/.exec(s);
@@ -337,26 +337,22 @@ export function saveCounters(text: string, all = true): Map<string, KernelCounte
     return { packets: BigInt(m[1]!), bytes: BigInt(m[2]!) };
   };
   let table = '';
-  const builtin = new Set<string>();
-  const seen = new Map<string, number>();
+  const rules = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line.startsWith('*')) {
       table = line.slice(1);
-      builtin.clear();
-      seen.clear();
+      rules.clear();
     } else if (line.startsWith(':')) {
+      // a builtin chain's policy (a user chain has `-`)
       const [name, policy, ctr] = line.slice(1).split(' ');
-      if (policy === '-') continue;
-      builtin.add(name!);
-      if (all || (name !== 'OUTPUT' && name !== 'POSTROUTING')) out.set(`${table} ${name} policy`, counter(ctr!));
+      if (policy !== '-') out.set(`${table} ${name} policy`, counter(ctr!));
     } else if (line.startsWith('[') || line.startsWith('-A ')) {
       // a rule without counters counts none (as flattenCounters has it)
       const m = /^(?:(\[\d+:\d+\]) )?-A (\S+)/.exec(line);
       if (!m) throw new Error(`saveCounters: not a rule: ${line}`);
-      const chain = m[2]!;
-      const n = (seen.get(chain) ?? 0) + 1;
-      seen.set(chain, n);
-      if (all || !builtin.has(chain) || (chain !== 'OUTPUT' && chain !== 'POSTROUTING')) out.set(`${table} ${chain} #${n}`, m[1] ? counter(m[1]) : { packets: 0n, bytes: 0n });
+      const n = (rules.get(m[2]!) ?? 0) + 1;
+      rules.set(m[2]!, n);
+      out.set(`${table} ${m[2]} #${n}`, m[1] ? counter(m[1]) : { packets: 0n, bytes: 0n });
     }
   }
   return out;
