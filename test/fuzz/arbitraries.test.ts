@@ -58,10 +58,13 @@ describe('nfvmArbitraries(fc)', () => {
     expect(replied).toBeGreaterThan(0);
   });
 
-  it('shrinks through them: a property failing on DROP rules comes back as a small ruleset', () => {
+  it('shrinks through them: a property failing on DROP rules shrinks, and what it comes back with still fails', () => {
+    // the drawn values shrink one by one, positionally (fc.gen()): simpler draws, not always fewer rules (a DROP
+    // behind other rules stays behind them; over 60 seeds 1 to 7 rules were left, and once one more than found)
     const r = fc.check(fc.property(arb.ruleset, (rs: GenRuleset) => !/-j DROP/.test(rs.text)), { numRuns: runs(500) });
     expect(r.failed).toBe(true);
-    const text = (r.counterexample![0] as GenRuleset).text;
-    expect(text.split('\n').filter((l) => l.startsWith('-A')).length).toBe(1);
+    expect(r.numShrinks).toBeGreaterThan(0);
+    const rules = (r.counterexample![0] as GenRuleset).text.split('\n').filter((l) => l.startsWith('-A'));
+    expect(rules.some((l) => l.endsWith('-j DROP'))).toBe(true);
   });
 });
