@@ -108,12 +108,12 @@ export function needsConntrack(rs: Ruleset): boolean {
 }
 
 /**
- * Whether loading `rs` registers nf_defrag in the namespace: with conntrack
- * (needsConntrack), or alone for xt_socket and TPROXY. Fragments are then
- * reassembled before the raw table (NF_IP_PRI_CONNTRACK_DEFRAG).
+ * Whether loading `rs` registers nf_defrag without conntrack (conntrack
+ * brings its own): xt_socket and TPROXY. Fragments are then reassembled
+ * before the raw table (NF_IP_PRI_CONNTRACK_DEFRAG).
  */
-export function needsDefrag(rs: Ruleset): boolean {
-  return needsConntrack(rs) || someRule(rs, (r) => ruleTakes(r, DEFRAG_MATCHES, DEFRAG_TARGETS));
+export function needsDefragAlone(rs: Ruleset): boolean {
+  return someRule(rs, (r) => ruleTakes(r, DEFRAG_MATCHES, DEFRAG_TARGETS));
 }
 
 function someRule(rs: Ruleset, f: (r: Rule) => boolean): boolean {

@@ -12,7 +12,7 @@
  * the priorities of the dump's backend: priorities.ts); when the ruleset
  * needs conntrack (a rule whose checkentry takes it: ct-node.ts
  * needsConntrack), nf_defrag (defrag.ts; alone for xt_socket and TPROXY:
- * needsDefrag), conntrack and, with a nat table,
+ * needsDefragAlone), conntrack and, with a nat table,
  * the NAT core running it (ct-node.ts; one conntrack table for both
  * families, as in a namespace). NF_QUEUE finds no listener (as in a fresh
  * namespace): the packet is dropped unless the verdict carries the bypass
@@ -40,7 +40,7 @@ import { parsePfOs } from '../ext/osf.js';
 import { parseNfacctList, type NfAcct } from '../ext/nfacct.js';
 import { IpFrags } from './path/ip-frag.js';
 import { cttimeoutJiffies, cttimeoutUsable, parseNfctTimeouts } from './conntrack/timeout.js';
-import { NodeConntrack, forcesCtAcct, needsConntrack, needsDefrag, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
+import { NodeConntrack, forcesCtAcct, needsConntrack, needsDefragAlone, snapshotCtSysctl, usesCtLabels } from './ct-node.js';
 import type { Link, Node } from './snapshot/node.js';
 import { RTN_LOCAL, RT_TABLE_LOCAL } from './route/types.js';
 import { inputDst, linkDev, newPathCtx, resetPathCtx, type Answer, type CtSpec, type InetFamily, type PathCtx } from './path/ctx.js';
@@ -271,9 +271,9 @@ export class NodeModel {
     const isNat = (o: NodeHookOps) => o.source.kind === 'table' && o.source.table === 'nat';
     registerOps(this.registry, ops.filter((o) => !isNat(o)));
     if (ctm) registerOps(this.registry, ctm.natOps(ops.filter(isNat)));
-    // nf_defrag comes with conntrack, and alone for xt_socket and TPROXY (ct-node.ts needsDefrag)
-    if (this.conntrack || (this.rs4 !== undefined && needsDefrag(this.rs4))) registerOps(this.registry, defragOps(NFPROTO_IPV4, this.backend, this.frags));
-    if (this.conntrack6 || (this.rs6 !== undefined && needsDefrag(this.rs6))) registerOps(this.registry, defragOps(NFPROTO_IPV6, this.backend6, this.frags));
+    // nf_defrag comes with conntrack, and alone for xt_socket and TPROXY (ct-node.ts needsDefragAlone)
+    if (this.conntrack || (this.rs4 !== undefined && needsDefragAlone(this.rs4))) registerOps(this.registry, defragOps(NFPROTO_IPV4, this.backend, this.frags));
+    if (this.conntrack6 || (this.rs6 !== undefined && needsDefragAlone(this.rs6))) registerOps(this.registry, defragOps(NFPROTO_IPV6, this.backend6, this.frags));
     if (this.conntrack) registerOps(this.registry, ctm!.conntrackOps(NFPROTO_IPV4, this.backend));
     if (this.conntrack6) registerOps(this.registry, ctm!.conntrackOps(NFPROTO_IPV6, this.backend6));
     if (ipvs) registerOps(this.registry, ipvs.ops());

@@ -439,7 +439,6 @@ function rankKeys(pool: Int32Array, h: number, nb: number): number {
   return ranked;
 }
 
-
 /** Index of the first entry the 16-byte name at metadata word `m` matches, or n. */
 function ifaceIndex(pool: Int32Array, at: number, n: number, meta: Int32Array, m: number): number {
   const w0 = meta[m]!;
