@@ -44,8 +44,8 @@ function count(name: string, v: string | undefined, dflt?: number): number {
   return Number(v);
 }
 
-/** The `-A` lines of an iptables-save text (a million-rule text is not split into lines for it). */
-function countRules(text: string | Buffer): number {
+/** The `-A` lines of an iptables-save text or of a piece of one made of whole lines (a million-rule text is not split into lines for it). */
+function countRules(text: string): number {
   let n = text.indexOf('-A ') === 0 ? 1 : 0;
   for (let i = text.indexOf('\n-A '); i >= 0; i = text.indexOf('\n-A ', i + 4)) n++;
   return n;
@@ -72,7 +72,17 @@ export function cmdGen(argv: readonly string[]): string {
   const target = resolve(dir);
   checkTarget(dir, target);
   const files = kubeProxyFiles(o);
+  // the rules are counted as the text is written (it is made in pieces, never whole)
+  let rules = 0;
+  const text = files.get('iptables-save.txt');
+  if (text !== undefined) {
+    files.set('iptables-save.txt', (function* counted(): Generator<string> {
+      for (const p of typeof text === 'string' ? [text] : text) {
+        rules += countRules(p);
+        yield p;
+      }
+    })());
+  }
   writeSnapshotDir(dir, target, files);
-  const rules = countRules(files.get('iptables-save.txt') ?? '');
   return `${dir}: ${[...files.keys()].join(' ')}\n${o.services} Services x ${o.endpoints} endpoints, ${o.mode} mode: ${rules} iptables rules\n`;
 }

@@ -214,115 +214,126 @@ export function statisticProbability(i: number, n: number): string {
 }
 
 /**
- * Generated rule lines, written as bytes (the text is ASCII) into buffers of
- * 1 MiB: a 30,000-Service node (about a million rules, 140 MB of text) keeps
- * a few hundred buffers alive instead of a million strings, and the table
- * text is copied out of them in iptables-save order. A line is known by its
- * buffer and offsets.
+ * The text is made in pieces of about PIECE characters, each ending at a
+ * line's end: `nfvm gen` writes them to the file as they come through one
+ * staging buffer, and kubeProxySnapshot() joins them. A 30,000-Service node
+ * (about a million rules, 140 MB of text) is never held whole on the way to
+ * the file, and nothing is copied more than once (fresh memory costs page
+ * faults, several milliseconds a megabyte on a virtual machine).
  */
-class LineArena {
-  private static readonly CHUNK = 1 << 20;
-  private readonly chunks: Buffer[] = [];
-  private cur = Buffer.allocUnsafe(LineArena.CHUNK);
-  private pos = 0;
-  /** Per line: its chunk, its start and its end (the line's newline included). */
-  private seg = new Int32Array(3 * 4096);
-  private lines = 0;
-
-  /** Lines not yet written into `cur`, from `pos` on (written in batches: one copy of many short strings). */
-  private pending = '';
-
-  /** Adds `-A chain rule\n`; the line's number. */
-  line(chain: string, rule: string): number {
-    const text = `-A ${chain} ${rule}\n`;
-    // ASCII: one byte a character
-    if (this.pos + this.pending.length + text.length > this.cur.length) {
-      this.flush();
-      this.chunks.push(this.cur.subarray(0, this.pos));
-      this.cur = Buffer.allocUnsafe(Math.max(LineArena.CHUNK, text.length));
-      this.pos = 0;
-    }
-    const start = this.pos + this.pending.length;
-    this.pending += text;
-    if (3 * this.lines + 3 > this.seg.length) {
-      const g = new Int32Array(this.seg.length * 2);
-      g.set(this.seg);
-      this.seg = g;
-    }
-    const k = 3 * this.lines;
-    this.seg[k] = this.chunks.length;
-    this.seg[k + 1] = start;
-    this.seg[k + 2] = start + text.length;
-    if (this.pending.length >= LineArena.BATCH) this.flush();
-    return this.lines++;
+class Pieces {
+  private static readonly PIECE = 1 << 16;
+  private parts: string[] = [];
+  private n = 0;
+  /** Characters made so far, the pieces taken included. */
+  total = 0;
+  /** `-A` lines made so far. */
+  rules = 0;
+  add(s: string): void {
+    this.parts.push(s);
+    this.n += s.length;
   }
-
-  private static readonly BATCH = 1 << 14;
-  private flush(): void {
-    if (this.pending.length === 0) return;
-    this.pos += this.cur.write(this.pending, this.pos, 'latin1');
-    this.pending = '';
+  rule(chain: string, rule: string): void {
+    this.add(`-A ${chain} ${rule}\n`);
+    this.rules++;
   }
-
-  /** The chunk `c` (the one being written included). */
-  private chunk(c: number): Buffer {
-    return c < this.chunks.length ? this.chunks[c]! : this.cur;
+  get full(): boolean {
+    return this.n >= Pieces.PIECE;
   }
-
-  /** Bytes of `lines`. */
-  size(lines: readonly number[]): number {
-    this.flush();
-    let n = 0;
-    for (const l of lines) n += this.seg[3 * l + 2]! - this.seg[3 * l + 1]!;
-    return n;
-  }
-
-  /** Copies `lines` into `out` at `at`, a run of lines that follow each other in a chunk as one copy; the end offset. */
-  copy(lines: readonly number[], out: Buffer, at: number): number {
-    this.flush();
-    const seg = this.seg;
-    for (let i = 0; i < lines.length; ) {
-      const n = lines[i]!;
-      const c = seg[3 * n]!;
-      const start = seg[3 * n + 1]!;
-      let end = seg[3 * n + 2]!;
-      // the following lines of the chain that come next in the same chunk
-      for (i++; i < lines.length && seg[3 * lines[i]!] === c && seg[3 * lines[i]! + 1] === end; i++) end = seg[3 * lines[i]! + 2]!;
-      at += this.chunk(c).copy(out, at, start, end);
-    }
-    return at;
+  take(): string {
+    const s = this.parts.join('');
+    this.parts = [];
+    this.total += this.n;
+    this.n = 0;
+    return s;
   }
 }
 
-/** A table's chains in iptables-save order: builtins, then user chains sorted. */
+/** How a chain that belongs to one Service is written (TableText.made). */
+const enum Made {
+  /** KUBE-SVC-*: the masquerade mark for sources outside the cluster, then the endpoint ladder. */
+  SVC,
+  /** KUBE-SEP-*: one endpoint's hairpin mark and DNAT. */
+  SEP,
+  /** KUBE-EXT-*: the NodePort's way into the Service (or its local endpoints). */
+  EXT,
+  /** KUBE-SVL-*: the ladder over the local endpoints. */
+  SVL,
+}
+
+/**
+ * A table's chains in iptables-save order: builtins, then user chains
+ * sorted by name. Chains several Services add to (KUBE-SERVICES,
+ * KUBE-NODEPORTS, ...) keep their rules as text; a chain of one Service
+ * (hundreds of thousands of them) keeps only what it is made from, and its
+ * rules are made when the table is written, in its place in the order.
+ */
 class TableText {
-  /** Per chain, its lines in the arena, in order. */
-  private readonly rules = new Map<string, number[]>();
-  constructor(readonly name: string, private readonly builtins: readonly string[], private readonly arena: LineArena) {
-    for (const b of builtins) this.rules.set(b, []);
+  /** Rules of the builtin and shared chains (the text after `-A chain `), by chain. */
+  private readonly lines = new Map<string, string[]>();
+  /** The chains of one Service: name, what they are (Made), the Service and the endpoint (SEP). */
+  private readonly madeName: string[] = [];
+  private readonly madeHow: Made[] = [];
+  private readonly madeSvc: KubeService[] = [];
+  private readonly madeEp: number[] = [];
+  constructor(readonly name: string, private readonly builtins: readonly string[]) {
+    for (const b of builtins) this.lines.set(b, []);
   }
-  /** The chain named last (its rules come in runs). */
-  private lastName = '';
-  private last: number[] | undefined;
-  chain(name: string): number[] {
-    if (name === this.lastName && this.last) return this.last;
-    let r = this.rules.get(name);
-    if (!r) this.rules.set(name, (r = []));
-    this.lastName = name;
-    this.last = r;
+  /** A shared chain's rules (the chain made, empty, if it was not). */
+  chain(name: string): string[] {
+    let r = this.lines.get(name);
+    if (!r) this.lines.set(name, (r = []));
     return r;
   }
   add(chain: string, rule: string): void {
-    this.chain(chain).push(this.arena.line(chain, rule));
+    this.chain(chain).push(rule);
   }
-  /** The table's text: its header lines, then its rules from the arena (in `order`, the chains in iptables-save order). */
-  parts(): { head: string; order: (readonly number[])[] } {
-    const users = [...this.rules.keys()].filter((c) => !this.builtins.includes(c)).sort();
-    let head = `*${this.name}\n`;
-    for (const b of this.builtins) head += `:${b} ACCEPT [0:0]\n`;
-    const h: string[] = [head];
-    for (const u of users) h.push(`:${u} - [0:0]\n`);
-    return { head: h.join(''), order: [...this.builtins, ...users].map((c) => this.rules.get(c)!) };
+  /** A chain of one Service, made when written (its name is no other chain's). */
+  made(name: string, how: Made, sv: KubeService, ep = 0): void {
+    this.madeName.push(name);
+    this.madeHow.push(how);
+    this.madeSvc.push(sv);
+    this.madeEp.push(ep);
+  }
+
+  /** User chains sorted by name: per chain, its index in the made arrays, or -1 for a shared chain. */
+  private order(): { names: string[]; made: Int32Array } {
+    // the names sorted as they are (flat strings sort fastest), then each found again
+    const index = new Map<string, number>();
+    for (const c of this.lines.keys()) if (!this.builtins.includes(c)) index.set(c, -1);
+    for (let i = 0; i < this.madeName.length; i++) index.set(this.madeName[i]!, i);
+    const names = [...index.keys()].sort();
+    const made = new Int32Array(names.length);
+    for (let k = 0; k < names.length; k++) made[k] = index.get(names[k]!)!;
+    return { names, made };
+  }
+
+  /** The table's text, in pieces. */
+  *text(out: Pieces): Generator<string> {
+    const { names, made } = this.order();
+    out.add(`*${this.name}\n`);
+    for (const b of this.builtins) out.add(`:${b} ACCEPT [0:0]\n`);
+    for (const u of names) {
+      out.add(`:${u} - [0:0]\n`);
+      if (out.full) yield out.take();
+    }
+    for (const b of this.builtins) yield* this.shared(out, b);
+    for (let k = 0; k < names.length; k++) {
+      const i = made[k]!;
+      if (i < 0) yield* this.shared(out, names[k]!);
+      else {
+        writeMade(out, this.madeName[i]!, this.madeHow[i]!, this.madeSvc[i]!, this.madeEp[i]!);
+        if (out.full) yield out.take();
+      }
+    }
+    out.add('COMMIT\n');
+  }
+
+  private *shared(out: Pieces, chain: string): Generator<string> {
+    for (const r of this.lines.get(chain)!) {
+      out.rule(chain, r);
+      if (out.full) yield out.take();
+    }
   }
 }
 
@@ -339,23 +350,46 @@ function masqueradeChains(nat: TableText): void {
   nat.add('KUBE-POSTROUTING', `-m comment --comment ${q('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`);
 }
 
-/** The statistic ladder over `seps` (with their endpoints' comments) into `chain`. */
-function endpointLadder(nat: TableText, chain: string, sv: KubeService, pick: readonly number[]): void {
+/** The statistic ladder over the endpoints `pick` (with their comments) into `chain`. */
+function endpointLadder(out: Pieces, chain: string, sv: KubeService, pick: readonly number[]): void {
   pick.forEach((e, i) => {
     const stat = i < pick.length - 1 ? ` -m statistic --mode random --probability ${statisticProbability(i, pick.length)}` : '';
-    nat.add(chain, `-m comment --comment ${q(`${sv.name} -> ${sv.endpoints[e]}:${sv.targetPort}`)}${stat} -j ${sv.sepChains[e]}`);
-  });
-}
-
-function sepChains(nat: TableText, sv: KubeService): void {
-  sv.endpoints.forEach((ep, e) => {
-    const c = sv.sepChains[e]!;
-    nat.add(c, `-s ${ep}/32 -m comment --comment ${q(sv.name)} -j KUBE-MARK-MASQ`);
-    nat.add(c, `-p ${sv.proto} -m comment --comment ${q(sv.name)} -m ${sv.proto} -j DNAT --to-destination ${ep}:${sv.targetPort}`);
+    out.rule(chain, `-m comment --comment ${q(`${sv.name} -> ${sv.endpoints[e]}:${sv.targetPort}`)}${stat} -j ${sv.sepChains[e]}`);
   });
 }
 
 const ALL = (sv: KubeService): number[] => sv.endpoints.map((_, i) => i);
+const LOCAL = (sv: KubeService): number[] => ALL(sv).filter((e) => sv.local[e]);
+
+/** The rules of a chain of one Service (serviceChains() says which chains a Service has). */
+function writeMade(out: Pieces, chain: string, how: Made, sv: KubeService, ep: number): void {
+  switch (how) {
+    case Made.SVC:
+      out.rule(chain, `! -s ${CLUSTER_CIDR} -d ${sv.clusterIp}/32 -p ${sv.proto} -m comment --comment ${q(`${sv.name} cluster IP`)} -m ${sv.proto} --dport ${sv.port} -j KUBE-MARK-MASQ`);
+      endpointLadder(out, chain, sv, ALL(sv));
+      return;
+    case Made.SEP: {
+      const addr = sv.endpoints[ep]!;
+      out.rule(chain, `-s ${addr}/32 -m comment --comment ${q(sv.name)} -j KUBE-MARK-MASQ`);
+      out.rule(chain, `-p ${sv.proto} -m comment --comment ${q(sv.name)} -m ${sv.proto} -j DNAT --to-destination ${addr}:${sv.targetPort}`);
+      return;
+    }
+    case Made.EXT:
+      if (sv.healthCheckNodePort === undefined) {
+        out.rule(chain, `-m comment --comment ${q(`masquerade traffic for ${sv.name} external destinations`)} -j KUBE-MARK-MASQ`);
+        out.rule(chain, `-j ${sv.svcChain}`);
+        return;
+      }
+      out.rule(chain, `-s ${CLUSTER_CIDR} -m comment --comment ${q(`pod traffic for ${sv.name} external destinations`)} -j ${sv.svcChain}`);
+      out.rule(chain, `-m comment --comment ${q(`masquerade LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
+      out.rule(chain, `-m comment --comment ${q(`route LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j ${sv.svcChain}`);
+      out.rule(chain, `-j ${sv.svlChain}`);
+      return;
+    case Made.SVL:
+      endpointLadder(out, chain, sv, LOCAL(sv));
+      return;
+  }
+}
 
 /** externalTrafficPolicy Local: the health-check node port accepted (filter KUBE-NODEPORTS). */
 function healthCheckRule(filter: TableText, sv: KubeService): void {
@@ -364,35 +398,26 @@ function healthCheckRule(filter: TableText, sv: KubeService): void {
 
 /** The chains behind a Service's dispatch rule (KUBE-SVC, KUBE-SEP, KUBE-EXT, KUBE-SVL), shared by iptables and nftables modes. */
 function serviceChains(nat: TableText, filter: TableText, sv: KubeService): void {
-  const cip = `-d ${sv.clusterIp}/32 -p ${sv.proto}`;
-  const dport = `-m ${sv.proto} --dport ${sv.port}`;
   if (sv.endpoints.length === 0) {
     // syncProxyRules(): no nat chains, only filter rules rejecting the Service's addresses, its NodePort too
     // (KUBE-EXTERNAL-SERVICES, on any local address); a health-check node port is accepted all the same
     const reject = `-m comment --comment ${q(`${sv.name} has no endpoints`)}`;
-    filter.add('KUBE-SERVICES', `${cip} ${reject} ${dport} -j REJECT --reject-with icmp-port-unreachable`);
+    filter.add('KUBE-SERVICES', `-d ${sv.clusterIp}/32 -p ${sv.proto} ${reject} -m ${sv.proto} --dport ${sv.port} -j REJECT --reject-with icmp-port-unreachable`);
     if (sv.nodePort !== undefined) {
       filter.add('KUBE-EXTERNAL-SERVICES', `-p ${sv.proto} ${reject} -m addrtype --dst-type LOCAL -m ${sv.proto} --dport ${sv.nodePort} -j REJECT --reject-with icmp-port-unreachable`);
     }
     if (sv.healthCheckNodePort !== undefined) healthCheckRule(filter, sv);
     return;
   }
-  nat.add(sv.svcChain, `! -s ${CLUSTER_CIDR} ${cip} -m comment --comment ${q(`${sv.name} cluster IP`)} ${dport} -j KUBE-MARK-MASQ`);
-  endpointLadder(nat, sv.svcChain, sv, ALL(sv));
-  sepChains(nat, sv);
+  nat.made(sv.svcChain, Made.SVC, sv);
+  sv.sepChains.forEach((c, e) => nat.made(c, Made.SEP, sv, e));
   if (sv.nodePort === undefined) return;
   nat.add('KUBE-NODEPORTS', `-p ${sv.proto} -m comment --comment ${q(sv.name)} -m ${sv.proto} --dport ${sv.nodePort} -j ${sv.extChain}`);
-  if (sv.healthCheckNodePort === undefined) {
-    nat.add(sv.extChain, `-m comment --comment ${q(`masquerade traffic for ${sv.name} external destinations`)} -j KUBE-MARK-MASQ`);
-    nat.add(sv.extChain, `-j ${sv.svcChain}`);
-    return;
-  }
+  nat.made(sv.extChain, Made.EXT, sv);
+  if (sv.healthCheckNodePort === undefined) return;
   healthCheckRule(filter, sv);
-  nat.add(sv.extChain, `-s ${CLUSTER_CIDR} -m comment --comment ${q(`pod traffic for ${sv.name} external destinations`)} -j ${sv.svcChain}`);
-  nat.add(sv.extChain, `-m comment --comment ${q(`masquerade LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`);
-  nat.add(sv.extChain, `-m comment --comment ${q(`route LOCAL traffic for ${sv.name} external destinations`)} -m addrtype --src-type LOCAL -j ${sv.svcChain}`);
-  nat.add(sv.extChain, `-j ${sv.svlChain}`);
-  endpointLadder(nat, sv.svlChain, sv, ALL(sv).filter((e) => sv.local[e]));
+  // a ladder over no endpoint is no rule, and a chain no rule names is not written
+  if (LOCAL(sv).length > 0) nat.made(sv.svlChain, Made.SVL, sv);
 }
 
 /** filter-table chains of iptables and nftables modes and their base jumps (tracepacket.rules' layout). */
@@ -423,36 +448,37 @@ const NAT = ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'];
 const MANGLE = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'];
 const NODEPORT_RULE = `-m comment --comment ${q('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`;
 
-/** The tables' iptables-save text as bytes (ASCII; tables share one arena). */
-function render(tables: TableText[], arena: LineArena): Buffer {
-  const parts = tables.map((t) => t.parts());
+
+/**
+ * The tables' iptables-save text in pieces; `out` counts the characters and
+ * rules made. The text is ASCII.
+ */
+function* tablesText(tables: readonly TableText[], out: Pieces = new Pieces()): Generator<string> {
+  for (const t of tables) yield* t.text(out);
+  yield out.take();
+}
+
+/** The pieces joined (kubeOptionsProblem() keeps sizes under MAX_FILE_BYTES, half of a string's room: only a wrong estimate reaches the check). */
+function joined(pieces: Iterable<string>): string {
+  const all: string[] = [];
   let size = 0;
-  for (const p of parts) {
-    size += p.head.length + 'COMMIT\n'.length;
-    for (const l of p.order) size += arena.size(l);
+  for (const p of pieces) {
+    size += p.length;
+    if (size > constants.MAX_STRING_LENGTH) throw new RangeError(`kube-proxy text of more than ${size} characters, more than a string holds`);
+    all.push(p);
   }
-  // kubeOptionsProblem() keeps sizes under MAX_FILE_BYTES, half of this; only a wrong estimate would reach it
-  if (size > constants.MAX_STRING_LENGTH) throw new RangeError(`kube-proxy text of ${size} characters, more than a string holds`);
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const p of parts) {
-    at += out.write(p.head, at, 'latin1');
-    for (const l of p.order) at = arena.copy(l, out, at);
-    at += out.write('COMMIT\n', at, 'latin1');
-  }
-  return out.subarray(0, at);
+  return all.join('');
 }
 
 /** iptables mode's iptables-save text. */
 export function iptablesRules(svcs: readonly KubeService[]): string {
-  return iptablesBytes(svcs).toString('latin1');
+  return joined(iptablesText(svcs));
 }
 
-/** iptables mode's iptables-save text as bytes. */
-function iptablesBytes(svcs: readonly KubeService[]): Buffer {
-  const arena = new LineArena();
-  const filter = new TableText('filter', FILTER, arena);
-  const nat = new TableText('nat', NAT, arena);
+/** iptables mode's iptables-save text, in pieces. */
+function iptablesText(svcs: readonly KubeService[]): Generator<string> {
+  const filter = new TableText('filter', FILTER);
+  const nat = new TableText('nat', NAT);
   filterBase(filter);
   natBase(nat);
   for (const sv of svcs) {
@@ -460,7 +486,7 @@ function iptablesBytes(svcs: readonly KubeService[]): Buffer {
     serviceChains(nat, filter, sv);
   }
   nat.add('KUBE-SERVICES', NODEPORT_RULE);
-  return render([filter, nat], arena);
+  return tablesText([filter, nat]);
 }
 
 /** The name of the nftables-mode mark tree's chain for the Service numbers with `prefix` in their top `depth` bits. */
@@ -473,11 +499,10 @@ function vmapChain(depth: number, prefix: number): string {
  * vmap @service-ips` as the map set KUBE-NFT-SERVICE-IPS (Service number + 1
  * in mark bits 16..) and the mark tree; the rest as in iptables mode.
  */
-export function nftablesRules(svcs: readonly KubeService[]): { rules: Buffer; ipsets: string } {
-  const arena = new LineArena();
-  const filter = new TableText('filter', FILTER, arena);
-  const mangle = new TableText('mangle', MANGLE, arena);
-  const nat = new TableText('nat', NAT, arena);
+export function nftablesRules(svcs: readonly KubeService[]): { rules: Iterable<string>; ipsets: string } {
+  const filter = new TableText('filter', FILTER);
+  const mangle = new TableText('mangle', MANGLE);
+  const nat = new TableText('nat', NAT);
   filterBase(filter);
   natBase(nat);
   const live = svcs.filter((s) => s.endpoints.length > 0);
@@ -519,7 +544,7 @@ export function nftablesRules(svcs: readonly KubeService[]): { rules: Buffer; ip
   if (live.length > 0) build(0, 0);
   for (const sv of svcs) serviceChains(nat, filter, sv);
   nat.add('KUBE-SERVICES', NODEPORT_RULE);
-  return { rules: render([filter, mangle, nat], arena), ipsets: ipsets.join('\n') + '\n' };
+  return { rules: tablesText([filter, mangle, nat]), ipsets: ipsets.join('\n') + '\n' };
 }
 
 /** kube-proxy's own nftables ruleset (`nft list ruleset`), for reading beside the form nfvm runs. */
@@ -554,10 +579,9 @@ export function nftRuleset(svcs: readonly KubeService[]): string {
 }
 
 /** IPVS mode: the iptables rules, ipsets and `ipvsadm-save -n` text. */
-export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets: string; ipvsadm: string } {
-  const arena = new LineArena();
-  const filter = new TableText('filter', FILTER, arena);
-  const nat = new TableText('nat', NAT, arena);
+export function ipvsFiles(svcs: readonly KubeService[]): { rules: Iterable<string>; ipsets: string; ipvsadm: string } {
+  const filter = new TableText('filter', FILTER);
+  const nat = new TableText('nat', NAT);
   natBase(nat);
   const set = (name: string, dst: string): string => `-m set --match-set ${name} ${dst}`;
   nat.add('KUBE-SERVICES', `! -s ${CLUSTER_CIDR} -m comment --comment ${q('Kubernetes service cluster ip + port for masquerade purpose')} ${set('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ`);
@@ -634,7 +658,7 @@ export function ipvsFiles(svcs: readonly KubeService[]): { rules: Buffer; ipsets
   }
     // ipvsadm-save prints the services and their real servers in its own order: the text goes through nfvm's reader and printer of it
   const ipvsadm = formatIpvsadmSave(parseIpvsadmSave(vs.join('\n') + '\n', 'ipvsadm-save.txt'));
-  return { rules: render([filter, nat], arena), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
+  return { rules: tablesText([filter, nat]), ipsets: ipsetText.join('\n') + '\n', ipvsadm };
 }
 
 /** The snapshot's device, address and route files: lo, eth0 (the node IP), cni0 (the pod network), kube-ipvs0 in IPVS mode. */
@@ -687,17 +711,17 @@ function routeFile(links: readonly { ifname: string; flags: string[]; link_type:
 
 /** The snapshot directory's files (name -> text) of a generated kube-proxy node. */
 export function kubeProxySnapshot(o: KubeGenOptions): Map<string, string> {
-  return new Map([...kubeProxyFiles(o)].map(([name, t]) => [name, typeof t === 'string' ? t : t.toString('latin1')]));
+  return new Map([...kubeProxyFiles(o)].map(([name, t]) => [name, typeof t === 'string' ? t : joined(t)]));
 }
 
 /**
- * The same files, the iptables-save text as bytes: `nfvm gen` writes them
- * as they are (a 30,000-Service text is 140 MB; made a string and encoded
- * again, it would be copied twice more).
+ * The same files, the iptables-save text in pieces (made as they are read,
+ * once): `nfvm gen` writes them as they come (a 30,000-Service text is
+ * 140 MB, never held whole).
  */
-export function kubeProxyFiles(o: KubeGenOptions): Map<string, string | Buffer> {
+export function kubeProxyFiles(o: KubeGenOptions): Map<string, string | Iterable<string>> {
   const svcs = kubeServices(o);
-  const files = new Map<string, string | Buffer>();
+  const files = new Map<string, string | Iterable<string>>();
   const { link, addr, route } = nodeFiles(svcs, o.mode);
   files.set('ip-link.json', link);
   files.set('ip-addr.json', addr);
@@ -706,7 +730,7 @@ export function kubeProxyFiles(o: KubeGenOptions): Map<string, string | Buffer> 
   // vs/expire_quiescent_template to 1 (vs/conn_reuse_mode only on kernels before 5.9).
   const vs = o.mode === 'ipvs' ? 'net.ipv4.vs.conntrack = 1\nnet.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.expire_quiescent_template = 1\n' : '';
   files.set('sysctl.txt', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.route_localnet = 1\n' + vs);
-  if (o.mode === 'iptables') files.set('iptables-save.txt', iptablesBytes(svcs));
+  if (o.mode === 'iptables') files.set('iptables-save.txt', iptablesText(svcs));
   else if (o.mode === 'nftables') {
     const n = nftablesRules(svcs);
     files.set('iptables-save.txt', n.rules);

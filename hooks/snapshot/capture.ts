@@ -15,7 +15,7 @@
  * the report says so.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { NfvmError } from '../../core/errors.js';
 import type { Backend } from '../../core/netfilter.js';
@@ -298,12 +298,34 @@ export function captureCgroupTree(run: Runner): string | { reason: string } {
   return cgroupTreeLines(found, mount);
 }
 
+/** Text in pieces into a new file, through one staging buffer (the pieces are ASCII: one byte a character). */
+function writePieces(path: string, pieces: Iterable<string>): void {
+  const fd = openSync(path, 'wx', 0o644);
+  try {
+    let buf = Buffer.allocUnsafe(1 << 20);
+    let n = 0;
+    const flush = (): void => {
+      for (let at = 0; at < n; ) at += writeSync(fd, buf, at, n - at);
+      n = 0;
+    };
+    for (const p of pieces) {
+      if (n + p.length > buf.length) flush();
+      if (p.length > buf.length) buf = Buffer.allocUnsafe(p.length);
+      n += buf.write(p, n, 'latin1');
+    }
+    flush();
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Writes a snapshot's files into a new directory next to `target` and
  * renames it into place (rename(2) replaces an empty directory), so a
- * failure leaves nothing half-written. `dir` is the name for messages.
+ * failure leaves nothing half-written. `dir` is the name for messages. A
+ * file is a string, bytes, or text in pieces (ASCII, written as they come).
  */
-export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyMap<string, string | Uint8Array>): void {
+export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyMap<string, string | Uint8Array | Iterable<string>>): void {
   let tmp: string;
   try {
     tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
@@ -312,7 +334,10 @@ export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyM
     throw new CaptureError(`${dir}: cannot write the snapshot (${(e as NodeJS.ErrnoException).code ?? (e as Error).message} in ${dirname(target)})`);
   }
   try {
-    for (const [f, t] of outputs) writeFileSync(join(tmp, f), t, { mode: 0o644 });
+    for (const [f, t] of outputs) {
+      if (typeof t === 'string' || t instanceof Uint8Array) writeFileSync(join(tmp, f), t, { mode: 0o644 });
+      else writePieces(join(tmp, f), t);
+    }
     renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
