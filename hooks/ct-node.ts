@@ -43,7 +43,7 @@ import { TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_TIME_WAIT } from './conntrack/sysctl
 import { addrText, statusNames } from './conntrack/print.js';
 import { formatIPv4, formatIPv6, hostPort } from '../core/addr.js';
 import {
-  NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NfNat, NfNatRange2, nfNatFn, nfNatMasqueradeIpv4, nfNatMasqueradeIpv6, nfNatNetmap, nfNatRangeSet,
+  NAT_DROP_WHY, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NfNat, NfNatRange2, nfNatFn, nfNatMasqueradeIpv4, nfNatMasqueradeIpv6, nfNatNetmap, nfNatRangeSet,
   nfNatRedirectIpv4, nfNatRedirectIpv6, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, type Inet6Ifaddr, type InIfaddr,
   type RedirectIfaddr6,
 } from './nat/index.js';
@@ -421,7 +421,7 @@ export class NodeConntrack implements NfCtEnv {
       const explain = (verdict: number): Fate | undefined => {
         if ((verdict & NF_VERDICT_MASK) !== NF_DROP || tableVerdict === verdict) return undefined;
         if (verdict >>> NF_VERDICT_QBITS !== 0) return { kind: 'dropped', reason: 'reroute', detail: 're-route after destination NAT in OUTPUT found no route', by: undefined };
-        return { kind: 'dropped', reason: 'nat', detail: `the NAT core dropped it at ${HOOK_CHAIN_NAMES[hook]} (no address to masquerade to, a MASQUERADEd connection leaving by another interface, or a header it cannot rewrite)`, by: undefined };
+        return { kind: 'dropped', reason: 'nat', detail: `the NAT core dropped it at ${HOOK_CHAIN_NAMES[hook]}: ${NAT_DROP_WHY[nat.dropped]}`, by: undefined };
       };
       const source = o.source.kind === 'table' ? { ...o.source, explain } : o.source;
       return {

@@ -474,8 +474,10 @@ export class NodeModel {
       pkt.meta[M_CPU] = this.cpu;
       setSocket(pkt, a.noSocket ? SK_NONE : SK_KERNEL);
       const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
+      if (a.icmpSocket) actx.icmpLocked = a.pf;
       if (a.closing && this.conntrackModule) nfCtSetClosing(this.conntrackModule.ct, a.origCtId);
       this.attachCt(pkt, a);
+      const later = this.ctStatusAsSent(a);
       const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
       let fate: Fate;
       if (a.xmit !== undefined) {
@@ -488,6 +490,7 @@ export class NodeModel {
         const how = a.attach ? (a.kind === 'tcp-reset' ? 'me-harder' : 'icmp') : a.kind === 'icmp6-echo-reply' ? 'me-harder' : 'flow';
         fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, how), actx);
       }
+      if (later >= 0) this.ctStatusNow(a, later);
       if (actx.nat.length) fate.nat = actx.nat;
       const sent = fate.kind === 'sent' ? ipBytes(pkt) : a.packet;
       r.answers.push({ kind: a.kind, why: a.why, depth, steps: actx.steps, fate, packet: sent, kernelFields: a.kernelFields });
@@ -509,6 +512,30 @@ export class NodeModel {
    * any packet. An original without an entry (untracked, a template,
    * conntrack not loaded) gives nothing to attach.
    */
+  /**
+   * An attached answer's path sees the original's conntrack status as it
+   * was when the answer was made (Answer.origCtStatus: an ICMP redirect
+   * leaves before its packet's POSTROUTING binds the source, so
+   * nf_nat_icmp_reply_translation() finds the NAT not done and drops it).
+   * The status of now, when it differs (else -1).
+   */
+  private ctStatusAsSent(a: Answer): number {
+    const ct = this.conntrackModule?.ct;
+    if (!ct || !a.attach || a.origCtId < 0) return -1;
+    const now = ct.status[a.origCtId]!;
+    if (now === a.origCtStatus) return -1;
+    ct.status[a.origCtId] = a.origCtStatus;
+    return now;
+  }
+
+  /** The status of now back, with what the answer's path changed in it (a binding its NAT made) kept. */
+  private ctStatusNow(a: Answer, now: number): void {
+    const ct = this.conntrackModule!.ct;
+    const after = ct.status[a.origCtId]!;
+    const then = a.origCtStatus;
+    ct.status[a.origCtId] = (now & ~(then & ~after)) | (after & ~then);
+  }
+
   private attachCt(pkt: Packet, a: Answer): void {
     this.captureCt(pkt);
     const ctm = this.conntrackModule;

@@ -23,7 +23,7 @@
  * timestamp and address-mask replies, redirects, fragmenting an answer
  * larger than the MTU (the hooks see it whole, as they do in the kernel).
  */
-import { M_CT_DIR, M_CT_ID, M_LEN, M_MARK, M_NHOFF, M_PKTTYPE, PACKET_HOST } from '../../vm/layout.js';
+import { M_CT_DIR, M_CT_STATUS, M_CT_ID, M_LEN, M_MARK, M_NHOFF, M_PKTTYPE, PACKET_HOST } from '../../vm/layout.js';
 import { NFPROTO_IPV4 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
@@ -94,8 +94,11 @@ export function replyMark4(env: AnswerEnv, pkt: Packet): number {
 /**
  * __icmp_send(skb_in, type, code, info): `pkt` is skb_in as it stands, `dev`
  * skb_in->dev (undefined for a packet generated here), ctx.dst its route.
+ * icmp_glue_bits() gives an error skb_in's conntrack (nf_ct_attach);
+ * `ctReset`: skb_in has let go of it first (nf_reset_ct: __udp4_lib_rcv
+ * for a port with no socket), so the error is tracked as any packet.
  */
-export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx): void {
+export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, ctx: PathCtx, ctReset = false): void {
   const d = pkt.data;
   const m = pkt.meta;
   const nh = m[M_NHOFF]!;
@@ -121,6 +124,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
     if (!g.ok) return ctx.quiet ? undefined : skip(`over icmp_msgs_per_sec (icmp_global_allow, burst ${env.msgsBurst})`);
     apply = g.apply;
   }
+  if (ctx.icmpLocked === NFPROTO_IPV4) return skip('icmp_xmit_lock: the ICMP socket is sending the packet it is about (spin_trylock fails)');
   const osaddr = u32(d, nh + 12);
   const odaddr = u32(d, nh + 16);
   let saddr = odaddr;
@@ -151,7 +155,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   b.set(d.subarray(nh, nh + dataLen), hl + 8);
   putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: !ctReset, icmpSocket: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_send: ${kind} to ${formatIPv4(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }
@@ -246,7 +250,7 @@ function icmpReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx, icmp: U
   b.set(icmp, hl);
   putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, kernelFields, ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, icmpSocket: true, kernelFields, ...origCt(pkt, ctx),
     why: `${fn}: ${what} to ${formatIPv4(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }
@@ -267,8 +271,8 @@ export function ipError(env: AnswerEnv, pkt: Packet, dev: Link, errno: number, c
   icmpSend(env, pkt, ICMP_DEST_UNREACH, code, 0, dev, ctx);
 }
 
-/** The original packet's conntrack, for the answer's (Answer.origCtId, origCtDir). */
-export function origCt(pkt: Packet, _ctx: PathCtx): { origCtId: number; origCtDir: number } {
+/** The original packet's conntrack, for the answer's (Answer.origCtId, origCtDir, origCtStatus). */
+export function origCt(pkt: Packet, _ctx: PathCtx): { origCtId: number; origCtDir: number; origCtStatus: number } {
   const m = pkt.meta;
-  return { origCtId: m[M_CT_ID]!, origCtDir: m[M_CT_DIR]! };
+  return { origCtId: m[M_CT_ID]!, origCtDir: m[M_CT_DIR]!, origCtStatus: m[M_CT_STATUS]! };
 }

@@ -119,6 +119,7 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
     if (!env.global.allow(env.now, env.msgsPerSec, env.msgsBurst)) return ctx.quiet ? undefined : skip('over icmp_msgs_per_sec (icmp_global_allow)');
     apply = true;
   }
+  if (ctx.icmpLocked === NFPROTO_IPV6) return skip('icmpv6_xmit_lock: the ICMPv6 socket is sending the packet it is about (spin_trylock fails)');
   const mark = env.fwmarkReflect6 ? m[M_MARK]! : 0;
   const out = env.route6(osaddr, saddr, mark, IPPROTO_ICMPV6, oif, inDev);
   if (!out) return skip(`no route back to ${formatIPv6(osaddr)}`);
@@ -136,7 +137,7 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   b.set(d.subarray(nh, nh + dataLen), 48);
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: true, icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmp6_send: ${kind} to ${formatIPv6(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }
@@ -170,7 +171,7 @@ export function icmpv6EchoReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: Pat
   b[40] = ICMPV6_ECHO_REPLY;
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind: 'icmp6-echo-reply', pf: NFPROTO_IPV6, packet: b, mark, oif: dev.name, attach: false, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind: 'icmp6-echo-reply', pf: NFPROTO_IPV6, packet: b, mark, oif: dev.name, attach: false, icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmpv6_echo_reply: echo reply to ${formatIPv6(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }

@@ -99,6 +99,31 @@ export { jhash2 };
 
 export { reciprocalScale };
 
+/** Why the NAT core itself (not a rule's target) dropped a packet: NfNat.dropped, for the fate's words. */
+export const enum NatDrop {
+  NONE,
+  /** nf_nat_setup_info() on a conntrack whose binding for that manip type is already made. */
+  BOUND,
+  /** nf_nat_oif_changed(): a MASQUERADEd connection leaving by another interface than the one it was bound on. */
+  OIF,
+  /** nf_nat_icmp_reply_translation(): an ICMP error too short, with a bad checksum, or whose quoted packet cannot be rewritten. */
+  ICMP,
+  /** nf_nat_icmp_reply_translation(): a redirect about a NATed (or not yet fully bound) connection. */
+  ICMP_REDIRECT,
+  /** nf_nat_manip_pkt(): a header it cannot rewrite (truncated). */
+  MANIP,
+}
+
+/** NatDrop's words. */
+export const NAT_DROP_WHY: readonly string[] = [
+  'for a reason nfvm does not name',
+  'its binding for that direction was already made',
+  'a MASQUERADEd connection leaving by another interface than the one it was bound on',
+  'an ICMP error too short, with a bad checksum, or whose quoted packet it cannot rewrite',
+  "an ICMP redirect about a NATed connection, which nf_nat drops lest the hosts talk past its translation",
+  'a header it cannot rewrite',
+];
+
 // Scratch tuple slots in NfNat.t.
 const CURR = 0, NEW = TUPLE_WORDS, TMP = 2 * TUPLE_WORDS, TMP2 = 3 * TUPLE_WORDS;
 
@@ -109,6 +134,8 @@ export class NfNat {
   private readonly hashKey = new Int32Array(8);
   /** Set by nfNatFn: the packet's destination (PRE_ROUTING) changed, or a LOCAL_OUT packet needs ip_route_me_harder. */
   rerouteNeeded = false;
+  /** Why the NAT core dropped the packet, set where it drops (NONE at the start of each nfNatFn): read when its hook returned NF_DROP. */
+  dropped = NatDrop.NONE;
 
   constructor(ct: NfConntrack) {
     this.ct = ct;
@@ -342,7 +369,10 @@ export class NfNat {
   nfNatSetupInfo(e: number, r: NfNatRange2, maniptype: number): number {
     const ct = this.ct;
     if (ct.isConfirmed(e)) return NF_ACCEPT;
-    if (this.nfNatInitialized(e, maniptype)) return NF_DROP;
+    if (this.nfNatInitialized(e, maniptype)) {
+      this.dropped = NatDrop.BOUND;
+      return NF_DROP;
+    }
     const t = this.t;
     // What we have looks like the inverse of the reply.
     nfCtInvertTuple(ct.tuples, (2 * e + 1) * TUPLE_WORDS, t, CURR);
@@ -456,6 +486,7 @@ export class NfNat {
   private oifKill(pkt: Packet, e: number, ctinfo: number): number {
     this.ct.nfCtKillAcct(e, ctinfo, pkt.meta[M_END]! - pkt.meta[M_NHOFF]!);
     pkt.meta[M_CT_STATUS] = this.ct.status[e]!;
+    this.dropped = NatDrop.OIF;
     return NF_DROP;
   }
 

@@ -7,7 +7,7 @@
 export {
   NfNat, NfNatRange2, nfNatRangeFrom, nfNatRangeSet, jhash2, reciprocalScale, hook2manip, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS,
   NF_NAT_RANGE_NETMAP, NF_NAT_RANGE_PERSISTENT, NF_NAT_RANGE_PROTO_OFFSET, NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_ALL,
-  NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED,
+  NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED, NAT_DROP_WHY,
 } from './core.js';
 export type { NatRangeSource } from './core.js';
 export { nfNatFn } from './proto.js';

@@ -27,7 +27,7 @@ import {
   ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_REDIRECT, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
   IPPROTO_UDP, IPPROTO_UDPLITE, NDISC_REDIRECT, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, ipv6SkipExthdr, l4, nfCtInvertTuple, word,
 } from '../conntrack/tuple.js';
-import type { NfNat } from './core.js';
+import { NatDrop, type NfNat } from './core.js';
 
 // enum nf_nat_manip_type
 export const NF_NAT_MANIP_SRC = 0;
@@ -173,7 +173,9 @@ export function nfNatManipPkt(nat: NfNat, pkt: Packet, e: number, mtype: number,
   const tu = nat.ct.tuples;
   nfCtInvertTuple(tu, (2 * e + (1 - dir)) * TUPLE_WORDS, nat.t, TARGET);
   const m = pkt.meta;
-  return manipPkt(pkt.data, m[M_END]!, m[M_NFPROTO]!, m[M_NHOFF]!, nat.t, TARGET, mtype) ? NF_ACCEPT : NF_DROP;
+  if (manipPkt(pkt.data, m[M_END]!, m[M_NFPROTO]!, m[M_NHOFF]!, nat.t, TARGET, mtype)) return NF_ACCEPT;
+  nat.dropped = NatDrop.MANIP;
+  return NF_DROP;
 }
 
 /**
@@ -193,12 +195,15 @@ function nfNatIcmpReplyTranslation(nat: NfNat, pkt: Packet, e: number, ctinfo: n
   const v4 = pf === NFPROTO_IPV4;
   const dir = ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
   const manip = hook2manip(hook);
+  nat.dropped = NatDrop.ICMP;
   if (hdrlen + 8 + (v4 ? 20 : 40) > end) return 0;
   if (nfChecksum(d, pf, nh, hdrlen, end, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) return 0;
   const st = ct.status[e]!;
   if (d[hdrlen] === (v4 ? ICMP_REDIRECT : NDISC_REDIRECT)) {
+    nat.dropped = NatDrop.ICMP_REDIRECT;
     if ((st & IPS_NAT_DONE_MASK) !== IPS_NAT_DONE_MASK) return 0;
     if (st & IPS_NAT_MASK) return 0;
+    nat.dropped = NatDrop.ICMP;
   }
   let statusbit = manip === NF_NAT_MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT;
   if (dir === IP_CT_DIR_REPLY) statusbit ^= IPS_NAT_MASK;
@@ -207,6 +212,7 @@ function nfNatIcmpReplyTranslation(nat: NfNat, pkt: Packet, e: number, ctinfo: n
   const other = (2 * e + (1 - dir)) * TUPLE_WORDS;
   if (!manipPkt(d, end, pf, hdrlen + 8, ct.tuples, other, manip === NF_NAT_MANIP_SRC ? NF_NAT_MANIP_DST : NF_NAT_MANIP_SRC)) return 0;
   recomputeIcmpChecksum(d, pf, nh, hdrlen, end, hdrlen + 2);
+  nat.dropped = NatDrop.MANIP;
   // The outer header: like the reply to an incoming packet.
   nfCtInvertTuple(ct.tuples, other, nat.t, TARGET);
   nat.t[TARGET + T_PROTO] = (nat.t[TARGET + T_PROTO]! & 0xff00) | (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
@@ -227,6 +233,7 @@ export function nfNatFn(nat: NfNat, pkt: Packet, hook: number, outIfindex: numbe
   const m = pkt.meta;
   const d = pkt.data;
   nat.rerouteNeeded = false;
+  nat.dropped = NatDrop.NONE;
   const e = m[M_CT_ID]!;
   if (e < 0) return NF_ACCEPT;
   const pf = m[M_NFPROTO]!;

@@ -92,6 +92,14 @@ export interface PathCtx {
   /** 0 for a received or sent packet, 1 for an answer to it, 2 for an answer to an answer, ... */
   depth: number;
   /**
+   * The family (NFPROTO_*) whose ICMP socket is sending this packet (an
+   * answer icmp_send, icmp_reply, icmp6_send or icmpv6_echo_reply made), 0
+   * otherwise: they hold icmp_xmit_lock / icmpv6_xmit_lock through its
+   * way out, so an ICMP error asked for there (REJECT in OUTPUT) fails the
+   * lock's spin_trylock and is not sent.
+   */
+  icmpLocked: number;
+  /**
    * The copies TEE sent while the packet was in a hook (hooks/dup.ts), in
    * order, with the context each went out with (its own answers wait there).
    */
@@ -121,7 +129,7 @@ export interface CtSpec {
 
 export function newPathCtx(quiet: boolean, ctSpec?: CtSpec, stack?: Stack, depth = 0): PathCtx {
   return {
-    steps: [], quiet, reroute: undefined, localOut: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, ipOpts: undefined, stack, answers: [], depth, clones: [],
+    steps: [], quiet, reroute: undefined, localOut: undefined, xfrmHold: undefined, ctSpec, ctSeen: false, nat: [], dstDropped: false, gateway: undefined, dst: undefined, ipOpts: undefined, stack, answers: [], depth, icmpLocked: 0, clones: [],
     brStolen: undefined, brSabotage: false, transient: false,
   };
 }
@@ -146,6 +154,7 @@ export function resetPathCtx(ctx: PathCtx, quiet: boolean, ctSpec: CtSpec | unde
   ctx.stack = stack;
   if (ctx.answers.length) ctx.answers.length = 0;
   ctx.depth = depth;
+  ctx.icmpLocked = 0;
   if (ctx.clones.length) ctx.clones.length = 0;
   ctx.brStolen = undefined;
   ctx.brSabotage = false;
@@ -235,6 +244,8 @@ export interface Answer {
   readonly xmit?: string;
   /** nf_ct_set_closing() on the original's conntrack before the answer goes (REJECT's resets). */
   readonly closing?: boolean;
+  /** Sent through the family's ICMP socket, under its xmit lock (PathCtx.icmpLocked). */
+  readonly icmpSocket?: boolean;
   /**
    * skb->sk: true for REJECT's resets (nf_send_reset, nf_send_reset6: a
    * fresh skb with no socket) and the IPv6 stack's reset for a closed port
@@ -255,6 +266,14 @@ export interface Answer {
   /** The original packet's conntrack when the answer was made (M_CT_ID, M_CT_DIR): what nf_ct_attach() gives an attached answer. */
   readonly origCtId: number;
   readonly origCtDir: number;
+  /**
+   * Its status then (M_CT_STATUS). The kernel sends an answer as it is made;
+   * nfvm once the packet's fate is known, and an ICMP redirect is made in
+   * ip_forward() before the packet goes on through FORWARD and POSTROUTING
+   * (which confirm its conntrack and bind its source NAT): the attached
+   * answer goes out with the conntrack as it was.
+   */
+  readonly origCtStatus: number;
 }
 
 /** What the packet path asks of the node's own stack (hooks/answer/stack.ts), per family (NFPROTO_*). */

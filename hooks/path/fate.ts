@@ -28,7 +28,7 @@ export type DropReason =
   | 'ipv6-disabled'
   | 'reroute' // ip_route_me_harder failed after mangle OUTPUT or NAT changed the packet
   | 'conntrack' // nf_conntrack_in (table full: nf_conntrack_max) or nf_confirm (clash) dropped it
-  | 'nat' // the NAT core dropped it (no address to masquerade to, a MASQUERADEd connection leaving elsewhere, a header it cannot rewrite)
+  | 'nat' // the NAT core dropped it (hooks/nat/core.ts NatDrop: a MASQUERADEd connection leaving elsewhere, an ICMP redirect about a NATed connection, a header it cannot rewrite, ...)
   | 'device' // the egress device is down or unknown
   | 'xfrm-policy' // an IPsec policy: a block policy, or one whose state does not exist (xfrm_policy_check, xfrm_lookup)
   | 'ipvs' // IPVS dropped it (no real server: ip_vs_leave; a transmitter's tx_error; a connection reused with its old conntrack)

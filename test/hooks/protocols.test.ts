@@ -162,4 +162,17 @@ describe('ICMP redirects (ip_rt_send_redirect)', () => {
     const n = buildNodeModel(buildNode('', files), { engine: 'vm' });
     expect(n.receive(packetOf('udp 10.0.0.7:5 > 10.0.0.77:53 len 10'), 'eth0').answers.length).toBe(0);
   });
+
+  it('the redirect about a DNATed connection (a pod to a Service whose endpoint is on the same link) is dropped by the NAT core, which says so', () => {
+    // nf_nat_icmp_reply_translation(): a redirect about a connection not fully bound or NATed returns 0, nf_nat_ipv4_fn drops it
+    const nat = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.96.0.2/32 -p udp -j DNAT --to-destination 10.0.0.77\nCOMMIT\n';
+    const m = buildNodeModel(buildNode('', statefulNodeFiles(RULES + nat)), { engine: 'vm' });
+    m.setTrace(true);
+    const r = m.receive(packetOf('udp 10.0.0.7:5 > 10.96.0.2:53 len 10'), 'eth0');
+    expect(r.fate.kind).toBe('forwarded');
+    expect(r.answers.map((a) => a.kind)).toEqual(['icmp-host-redirect']);
+    const f = r.answers[0]!.fate;
+    expect(f.kind === 'dropped' && f.reason).toBe('nat');
+    expect(f.kind === 'dropped' && f.detail).toBe('the NAT core dropped it at OUTPUT: an ICMP redirect about a NATed connection, which nf_nat drops lest the hosts talk past its translation');
+  });
 });

@@ -102,6 +102,33 @@ COMMIT
 `;
 
 /**
+ * The same with conntrack and the NAT core loaded. An ICMP redirect carries
+ * its packet's conntrack (nf_ct_attach in icmp_glue_bits) into nat OUTPUT,
+ * where nf_nat_icmp_reply_translation() drops one whose connection has not
+ * had both its bindings made (a first packet: ip_forward() sends the
+ * redirect before POSTROUTING) or is NATed. The port unreachable for a UDP
+ * port with no socket carries none (__udp4_lib_rcv lets go of it first):
+ * raw OUTPUT's CT --notrack makes it untracked, while a time exceeded keeps
+ * its packet's, RELATED. An echo reply REJECTed in OUTPUT draws no port
+ * unreachable: icmp_reply() holds the ICMP socket's lock, and icmp_send()'s
+ * spin_trylock of it fails.
+ */
+const NAT_RULES = `${RULES.replace('-A OUTPUT -d 10.0.0.66/32 -j DROP\n', '-A OUTPUT -d 10.0.0.66/32 -j DROP\n-A OUTPUT -d 10.0.0.79/32 -p icmp -m icmp --icmp-type 0 -j REJECT\n')}*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p icmp -j CT --notrack
+-A OUTPUT -p icmp -m conntrack --ctstate UNTRACKED
+-A OUTPUT -p icmp -m conntrack --ctstate RELATED
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 192.0.2.53/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.0.0.77
+COMMIT
+`;
+/**
  * The frames sent to the node, in order: [spec without the MACs, what it
  * is for]. `S(i)` is a source address of its own.
  */
@@ -192,6 +219,23 @@ function frames(): string[] {
   return f;
 }
 
+/** The frames of the NAT case, from sources frames() leaves alone (62 to 66, 68 to 70: no peer state from the first case). */
+function natFrames(): string[] {
+  const a = SRC(62);
+  const b = SRC(63);
+  const f: string[] = [];
+  f.push(`udp ${a}:40100 > 10.0.0.77:53 len 10`); // a first packet back out of eth0: the redirect is dropped in nat OUTPUT (NAT not done)
+  f.push(`udp ${b}:40101 > 192.0.2.53:53 len 10`); // DNATed to 10.0.0.77, back out of eth0: dropped as well
+  // 60 ms of echo requests: the peers' redirect backoff (40 ms for a second redirect) lets the next two through
+  for (let k = 0; k < 30; k++) f.push(`icmp ${SRC(64 + (k % 3))} > 10.0.0.1 echo-request id ${100 + k} seq 1`);
+  f.push(`udp ${a}:40100 > 10.0.0.77:53 len 10`); // its connection confirmed with both bindings null: the redirect goes out
+  f.push(`udp ${b}:40101 > 192.0.2.53:53 len 10`); // a NATed connection: dropped
+  f.push(`udp ${SRC(68)}:40102 > 10.0.0.1:5353 len 10`); // no socket: a port unreachable without conntrack, untracked in raw OUTPUT
+  f.push(`tcp ${SRC(70)}:40103 > 10.1.0.2:80 syn ttl 1`); // a time exceeded with its packet's conntrack: RELATED
+  f.push('icmp 10.0.0.79 > 10.0.0.1 echo-request id 200 seq 1'); // the reply REJECTed in OUTPUT: no port unreachable follows
+  return f;
+}
+
 function topology(): void {
   for (const ns of Object.values(NS)) {
     const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
@@ -263,30 +307,38 @@ describe.skipIf(SKIP)('the node\'s answers against the kernel', () => {
   });
 
   it('every counter (OUTPUT and POSTROUTING too) and every frame the node sends agree', async () => {
-    const restore = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-restore'], RULES);
-    expect(restore.code, restore.stderr).toBe(0);
-    const snap = join(tmp, 'snap');
-    captureSnapshot(snap, nsSnapshotRunner(NS.n));
-    const specs = frames();
-    const pcap = join(tmp, 'in.pcap');
-    // 2 ms apart: tcpreplay keeps the spacing, so the rate limits see the same time line.
-    writeFileSync(pcap, writePcap(specs.map((s, k) => ({
-      data: encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.eth0}`)).data,
-      tsSec: 1000, tsNsec: k * 2_000_000,
-    })), { linktype: LINKTYPE_ETHERNET }));
-    const cap = join(tmp, 'node.pcap');
-    await captureTwoSided(NS.n, NS.s, pcap, cap);
-    const save = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c']);
-    const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
+    await agree('answers against the kernel', RULES, frames(), ['ip.check', 'ip.id', 'tcp.check'], 25);
+  }, 120_000);
 
-    for (const engine of ['vm', 'reference'] as EngineKind[]) {
-      const { results } = answersAgree('answers against the kernel', kernel, snap, cap, engine);
-      // Only where the kernel fills fields itself: the ICMP socket's IP ID (and the header checksum over it),
-      // the checksum REJECT's reset leaves to the device.
-      expect([...new Set(results.flatMap((x) => (x.verdict === 'kernel-fields' ? x.fields : [])))].sort()).toEqual(['ip.check', 'ip.id', 'tcp.check']);
-      for (const x of results.filter((r) => r.verdict === 'kernel-fields')) expect(x.kind === 'tcp-reset' ? ['tcp.check'] : ['ip.id', 'ip.check'], `frame ${x.frame} (${x.kind})`).toEqual(expect.arrayContaining(x.fields));
-      // Enough of each kind came out to mean something.
-      expect(results.length).toBeGreaterThan(25);
-    }
+  it('with the NAT core loaded: the redirects it drops and the one it lets through', async () => {
+    await agree('answers against the kernel, NAT loaded', NAT_RULES, natFrames(), ['ip.check', 'ip.id'], 30);
   }, 120_000);
 });
+
+/** `specs` sent 2 ms apart to the node loaded with `rules`: every counter and every frame it sent, kernel and nfvm. */
+async function agree(label: string, rules: string, specs: readonly string[], kernelFields: readonly string[], atLeast: number): Promise<void> {
+  const restore = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-restore'], rules);
+  expect(restore.code, restore.stderr).toBe(0);
+  const snap = join(tmp, `snap-${label.length}`);
+  captureSnapshot(snap, nsSnapshotRunner(NS.n));
+  const pcap = join(tmp, 'in.pcap');
+  // 2 ms apart: tcpreplay keeps the spacing, so the rate limits see the same time line.
+  writeFileSync(pcap, writePcap(specs.map((s, k) => ({
+    data: encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.eth0}`)).data,
+    tsSec: 1000, tsNsec: k * 2_000_000,
+  })), { linktype: LINKTYPE_ETHERNET }));
+  const cap = join(tmp, 'node.pcap');
+  await captureTwoSided(NS.n, NS.s, pcap, cap);
+  const save = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c']);
+  const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
+
+  for (const engine of ['vm', 'reference'] as EngineKind[]) {
+    const { results } = answersAgree(label, kernel, snap, cap, engine);
+    // Only where the kernel fills fields itself: the ICMP socket's IP ID (and the header checksum over it),
+    // the checksum REJECT's reset leaves to the device.
+    expect([...new Set(results.flatMap((x) => (x.verdict === 'kernel-fields' ? x.fields : [])))].sort()).toEqual(kernelFields);
+    for (const x of results.filter((r) => r.verdict === 'kernel-fields')) expect(x.kind === 'tcp-reset' ? ['tcp.check'] : ['ip.id', 'ip.check'], `frame ${x.frame} (${x.kind})`).toEqual(expect.arrayContaining(x.fields));
+    // Enough of each kind came out to mean something.
+    expect(results.length).toBeGreaterThan(atLeast);
+  }
+}
