@@ -120,7 +120,7 @@ export const NAT_DROP_WHY: readonly string[] = [
   'its binding for that direction was already made',
   'a MASQUERADEd connection leaving by another interface than the one it was bound on',
   'an ICMP error too short, with a bad checksum, or whose quoted packet it cannot rewrite',
-  "an ICMP redirect about a NATed connection, which nf_nat drops lest the hosts talk past its translation",
+  'an ICMP redirect about a connection NATed or not yet bound both ways, which nf_nat drops lest the hosts talk past its translation',
   'a header it cannot rewrite',
 ];
 

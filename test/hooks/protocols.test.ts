@@ -173,6 +173,6 @@ describe('ICMP redirects (ip_rt_send_redirect)', () => {
     expect(r.answers.map((a) => a.kind)).toEqual(['icmp-host-redirect']);
     const f = r.answers[0]!.fate;
     expect(f.kind === 'dropped' && f.reason).toBe('nat');
-    expect(f.kind === 'dropped' && f.detail).toBe('the NAT core dropped it at OUTPUT: an ICMP redirect about a NATed connection, which nf_nat drops lest the hosts talk past its translation');
+    expect(f.kind === 'dropped' && f.detail).toBe('the NAT core dropped it at OUTPUT: an ICMP redirect about a connection NATed or not yet bound both ways, which nf_nat drops lest the hosts talk past its translation');
   });
 });
