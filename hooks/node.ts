@@ -503,16 +503,6 @@ export class NodeModel {
   }
 
   /**
-   * The conntrack an answer enters ip_local_out with. nf_ct_attach() (ICMP
-   * errors: icmp_glue_bits, icmpv6_getfrag; REJECT's resets:
-   * nf_send_reset) gives it the original's entry, ctinfo RELATED_REPLY when
-   * the original went in the original direction, RELATED otherwise
-   * (nf_conntrack_attach), and conntrack at LOCAL_OUT leaves it alone; an
-   * echo reply and the stack's own reset carry none and are looked up as
-   * any packet. An original without an entry (untracked, a template,
-   * conntrack not loaded) gives nothing to attach.
-   */
-  /**
    * An attached answer's path sees the original's conntrack status as it
    * was when the answer was made (Answer.origCtStatus: an ICMP redirect
    * leaves before its packet's POSTROUTING binds the source, so
@@ -536,6 +526,16 @@ export class NodeModel {
     ct.status[a.origCtId] = (now & ~(then & ~after)) | (after & ~then);
   }
 
+  /**
+   * The conntrack an answer enters ip_local_out with. nf_ct_attach() (ICMP
+   * errors: icmp_glue_bits, icmpv6_getfrag; REJECT's resets:
+   * nf_send_reset) gives it the original's entry, ctinfo RELATED_REPLY when
+   * the original went in the original direction, RELATED otherwise
+   * (nf_conntrack_attach), and conntrack at LOCAL_OUT leaves it alone; an
+   * echo reply and the stack's own reset carry none and are looked up as
+   * any packet. An original without an entry (untracked, a template,
+   * conntrack not loaded) gives nothing to attach.
+   */
   private attachCt(pkt: Packet, a: Answer): void {
     this.captureCt(pkt);
     const ctm = this.conntrackModule;
