@@ -353,6 +353,10 @@ function endpointLadder(out: Pieces, chain: string, sv: KubeService, pick: reado
   });
 }
 
+/** The match of a Service's ClusterIP and protocol, and of its port. */
+const clusterIp = (sv: KubeService): string => `-d ${sv.clusterIp}/32 -p ${sv.proto}`;
+const port = (sv: KubeService): string => `-m ${sv.proto} --dport ${sv.port}`;
+
 const ALL = (sv: KubeService): number[] => sv.endpoints.map((_, i) => i);
 const LOCAL = (sv: KubeService): number[] => ALL(sv).filter((e) => sv.local[e]);
 
@@ -360,7 +364,7 @@ const LOCAL = (sv: KubeService): number[] => ALL(sv).filter((e) => sv.local[e]);
 function writeMade(out: Pieces, chain: string, how: Made, sv: KubeService, ep: number): void {
   switch (how) {
     case Made.SVC:
-      out.rule(chain, `! -s ${CLUSTER_CIDR} -d ${sv.clusterIp}/32 -p ${sv.proto} -m comment --comment ${q(`${sv.name} cluster IP`)} -m ${sv.proto} --dport ${sv.port} -j KUBE-MARK-MASQ`);
+      out.rule(chain, `! -s ${CLUSTER_CIDR} ${clusterIp(sv)} -m comment --comment ${q(`${sv.name} cluster IP`)} ${port(sv)} -j KUBE-MARK-MASQ`);
       endpointLadder(out, chain, sv, ALL(sv));
       return;
     case Made.SEP: {
@@ -397,7 +401,7 @@ function serviceChains(nat: TableText, filter: TableText, sv: KubeService): void
     // syncProxyRules(): no nat chains, only filter rules rejecting the Service's addresses, its NodePort too
     // (KUBE-EXTERNAL-SERVICES, on any local address); a health-check node port is accepted all the same
     const reject = `-m comment --comment ${q(`${sv.name} has no endpoints`)}`;
-    filter.add('KUBE-SERVICES', `-d ${sv.clusterIp}/32 -p ${sv.proto} ${reject} -m ${sv.proto} --dport ${sv.port} -j REJECT --reject-with icmp-port-unreachable`);
+    filter.add('KUBE-SERVICES', `${clusterIp(sv)} ${reject} ${port(sv)} -j REJECT --reject-with icmp-port-unreachable`);
     if (sv.nodePort !== undefined) {
       filter.add('KUBE-EXTERNAL-SERVICES', `-p ${sv.proto} ${reject} -m addrtype --dst-type LOCAL -m ${sv.proto} --dport ${sv.nodePort} -j REJECT --reject-with icmp-port-unreachable`);
     }
@@ -475,7 +479,7 @@ function iptablesText(svcs: readonly KubeService[]): Generator<string> {
   filterBase(filter);
   natBase(nat);
   for (const sv of svcs) {
-    if (sv.endpoints.length > 0) nat.add('KUBE-SERVICES', `-d ${sv.clusterIp}/32 -p ${sv.proto} -m comment --comment ${q(`${sv.name} cluster IP`)} -m ${sv.proto} --dport ${sv.port} -j ${sv.svcChain}`);
+    if (sv.endpoints.length > 0) nat.add('KUBE-SERVICES', `${clusterIp(sv)} -m comment --comment ${q(`${sv.name} cluster IP`)} ${port(sv)} -j ${sv.svcChain}`);
     serviceChains(nat, filter, sv);
   }
   nat.add('KUBE-SERVICES', NODEPORT_RULE);

@@ -476,8 +476,9 @@ export class NodeModel {
       const actx = newPathCtx(ctx.quiet, undefined, this.stack, depth);
       if (a.icmpSocket) actx.icmpLocked = a.pf;
       if (a.closing && this.conntrackModule) nfCtSetClosing(this.conntrackModule.ct, a.origCtId);
-      this.attachCt(pkt, a);
+      // the status first: attachCt copies it into the packet (M_CT_STATUS, what --ctstatus reads)
       const later = this.ctStatusAsSent(a);
+      this.attachCt(pkt, a);
       const af = a.pf === NFPROTO_IPV6 ? this.inet6 : this.inet4;
       let fate: Fate;
       if (a.xmit !== undefined) {

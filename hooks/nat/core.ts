@@ -115,14 +115,14 @@ export const enum NatDrop {
 }
 
 /** NatDrop's words. */
-export const NAT_DROP_WHY: readonly string[] = [
-  'for a reason nfvm does not name',
-  'its binding for that direction was already made',
-  'a MASQUERADEd connection leaving by another interface than the one it was bound on',
-  'an ICMP error too short, with a bad checksum, or whose quoted packet it cannot rewrite',
-  'an ICMP redirect about a connection NATed or not yet bound both ways, which nf_nat drops lest the hosts talk past its translation',
-  'a header it cannot rewrite',
-];
+export const NAT_DROP_WHY: Readonly<Record<NatDrop, string>> = {
+  [NatDrop.NONE]: 'for a reason nfvm does not name',
+  [NatDrop.BOUND]: 'its binding for that direction was already made',
+  [NatDrop.OIF]: 'a MASQUERADEd connection leaving by another interface than the one it was bound on',
+  [NatDrop.ICMP]: 'an ICMP error too short, with a bad checksum, or whose quoted packet it cannot rewrite',
+  [NatDrop.ICMP_REDIRECT]: 'an ICMP redirect about a connection NATed or not yet bound both ways, which nf_nat drops lest the hosts talk past its translation',
+  [NatDrop.MANIP]: 'a header it cannot rewrite',
+};
 
 // Scratch tuple slots in NfNat.t.
 const CURR = 0, NEW = TUPLE_WORDS, TMP = 2 * TUPLE_WORDS, TMP2 = 3 * TUPLE_WORDS;
