@@ -485,11 +485,7 @@ export class NodeModel {
         if (!actx.quiet) actx.steps.push({ kind: 'check', text: `dev_queue_xmit on ${a.xmit}: no OUTPUT, POSTROUTING or bridge hooks` });
         fate = { kind: 'sent', dev: a.xmit, via: undefined, dst: af.daddr(pkt), cast: 'unicast' };
       } else {
-        // the route lookup of each kind of answer, for the IPsec policies: icmp_send's icmp_route_lookup,
-        // icmp6_send's icmpv6_route_lookup; nf_send_reset's ip_route_me_harder, nf_send_reset6's and
-        // icmpv6_echo_reply's xfrm_lookup; ip_route_output_flow / ip6_dst_lookup_flow (IPv4 echo replies, the stack's resets)
-        const how = a.attach ? (a.kind === 'tcp-reset' ? 'me-harder' : 'icmp') : a.kind === 'icmp6-echo-reply' ? 'me-harder' : 'flow';
-        fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, how), actx);
+        fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, a.route), actx);
       }
       if (later >= 0) this.ctStatusNow(a, later);
       if (actx.nat.length) fate.nat = actx.nat;

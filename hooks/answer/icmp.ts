@@ -155,7 +155,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   b.set(d.subarray(nh, nh + dataLen), hl + 8);
   putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: !ctReset, icmpSocket: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: !ctReset, route: 'icmp', icmpSocket: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_send: ${kind} to ${formatIPv4(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }
@@ -250,7 +250,7 @@ function icmpReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: PathCtx, icmp: U
   b.set(icmp, hl);
   putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, icmpSocket: true, kernelFields, ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: false, route: 'flow', icmpSocket: true, kernelFields, ...origCt(pkt, ctx),
     why: `${fn}: ${what} to ${formatIPv4(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }

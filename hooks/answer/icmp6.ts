@@ -85,9 +85,12 @@ function transport(pkt: Packet): { proto: number; th: number } {
 
 /**
  * icmp6_send(skb, type, code, info): `pkt` as it stands, `dev` skb->dev,
- * `inDev` the device it came in on (IP6CB(skb)->iif).
+ * `inDev` the device it came in on (IP6CB(skb)->iif). icmpv6_getfrag()
+ * gives an error skb's conntrack (nf_ct_attach); `ctReset`: skb has let go
+ * of it first (nf_reset_ct: __udp6_lib_rcv for a port with no socket), so
+ * the error is tracked as any packet.
  */
-export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, inDev: Link | undefined, ctx: PathCtx): void {
+export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: number, info: number, dev: Link | undefined, inDev: Link | undefined, ctx: PathCtx, ctReset = false): void {
   const d = pkt.data;
   const m = pkt.meta;
   const nh = m[M_NHOFF]!;
@@ -137,7 +140,7 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   b.set(d.subarray(nh, nh + dataLen), 48);
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: true, icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: !ctReset, route: 'icmp', icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmp6_send: ${kind} to ${formatIPv6(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }
@@ -171,7 +174,7 @@ export function icmpv6EchoReply(env: AnswerEnv, pkt: Packet, dev: Link, ctx: Pat
   b[40] = ICMPV6_ECHO_REPLY;
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind: 'icmp6-echo-reply', pf: NFPROTO_IPV6, packet: b, mark, oif: dev.name, attach: false, icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind: 'icmp6-echo-reply', pf: NFPROTO_IPV6, packet: b, mark, oif: dev.name, attach: false, route: 'me-harder', icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmpv6_echo_reply: echo reply to ${formatIPv6(osaddr)} (id ${(d[th + 4]! << 8) | d[th + 5]!}, seq ${(d[th + 6]! << 8) | d[th + 7]!})`,
   });
 }
@@ -243,7 +246,7 @@ export function ndiscSendRedirect(env: AnswerEnv, pkt: Packet, target: Uint32Arr
   }
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind: 'icmp6-redirect', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, kernelFields: [], ...origCt(pkt, ctx),
+    kind: 'icmp6-redirect', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, route: 'flow', kernelFields: [], ...origCt(pkt, ctx),
     why: `ndisc_send_redirect: to ${formatIPv6(osaddr)}, target ${t}${ha ? ' with its link-layer address' : ''} (quoting ${Math.min(rdLen - 8, len)} of ${len} bytes)`,
   });
 }

@@ -146,7 +146,7 @@ function ndiscSendNa(env: AnswerEnv, ns: Packet, dev: Link, daddr: Uint32Array, 
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   const flags = `${router ? 'R' : ''}${solicited ? 'S' : ''}${override ? 'O' : ''}`;
   env.send(ctx, {
-    kind: 'icmp6-neighbour-advertisement', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, kernelFields: [], ...origCt(ns, ctx),
+    kind: 'icmp6-neighbour-advertisement', pf: NFPROTO_IPV6, packet: b, mark: 0, oif: dev.name, attach: false, route: 'flow', kernelFields: [], ...origCt(ns, ctx),
     why: `ndisc_send_na: neighbour advertisement for ${formatIPv6(target)} to ${formatIPv6(daddr)}${flags ? ` (flags ${flags})` : ''}${incOpt ? ' with its link-layer address' : ''}`,
   });
 }

@@ -407,9 +407,9 @@ export class NodeStack implements Stack {
     if (cast !== 'unicast') return sock ? this.took(sock.text, '') : { socket: undefined, note: `no socket on ${name} port ${port} (${cast}: nothing sent)` };
     if (sock) return this.took(sock.text, '');
     if (this.answers(ctx)) {
-      // __udp4_lib_rcv lets go of the conntrack (nf_reset_ct) before icmp_send; __udp6_lib_rcv does not
+      // __udp4_lib_rcv and __udp6_lib_rcv let go of the conntrack (nf_reset_ct) before the error is sent
       if (pf === NFPROTO_IPV4) icmpSend(this.env, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, dev, ctx, true);
-      else icmp6Send(this.env, pkt, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, dev, dev, ctx);
+      else icmp6Send(this.env, pkt, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, dev, dev, ctx, true);
     }
     return { socket: undefined, note: `no socket on ${name} port ${port}` };
   }

@@ -84,7 +84,7 @@ export function tcpV4SendReset(env: AnswerEnv, pkt: Packet, listener: ListenSock
   putTcpRst(b, hl, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, false, hl, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: listener?.dev ?? '', attach: false, kernelFields: [], ...origCt(pkt, ctx),
+    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: listener?.dev ?? '', attach: false, route: 'flow', kernelFields: [], ...origCt(pkt, ctx),
     why: `tcp_v4_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)} (${why})`,
   });
 }
@@ -117,7 +117,7 @@ export function tcpV6SendReset(env: AnswerEnv, pkt: Packet, dev: string, listene
   env.send(ctx, {
     // ip6_xmit(net->ipv6.tcp_sk, ...) leaves skb->sk NULL: the reset for a closed port carries no socket
     // (IPv4's ip_send_unicast_reply sends from ipv4_tcp_sk, which it carries).
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx), noSocket: !listener,
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, route: 'flow', kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx), noSocket: !listener,
     why: `tcp_v6_send_reset: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)} (${why})`,
   });
 }
@@ -170,7 +170,7 @@ export function nfSendReset4(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 20, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, false, 20, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, kernelFields: ['tcp.check'], ...origCt(pkt, ctx), closing: true, noSocket: true, xmit: bridgeInPort(pkt),
+    kind: 'tcp-reset', pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: true, route: 'me-harder', kernelFields: ['tcp.check'], ...origCt(pkt, ctx), closing: true, noSocket: true, xmit: bridgeInPort(pkt),
     why: `nf_send_reset: RST ${hostPort(formatIPv4(odaddr), dport)} > ${hostPort(formatIPv4(osaddr), sport)} ${describe(n)}`,
   });
 }
@@ -196,7 +196,7 @@ export function nfSendReset6(env: AnswerEnv, pkt: Packet, hook: number, ctx: Pat
   putTcpRst(b, 40, dport, sport, n.seq, n.ackSeq, n.ack);
   putTransportChecksum(b, true, 40, IPPROTO_TCP, 16);
   env.send(ctx, {
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, kernelFields: [], ...origCt(pkt, ctx), closing: true, noSocket: true, xmit: bridgeInPort(pkt),
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif: '', attach: true, route: 'me-harder', kernelFields: [], ...origCt(pkt, ctx), closing: true, noSocket: true, xmit: bridgeInPort(pkt),
     why: `nf_send_reset6: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)}`,
   });
 }

@@ -237,6 +237,15 @@ export interface Answer {
    */
   readonly attach: boolean;
   /**
+   * How its output route is looked up, which decides the IPsec policy
+   * check it meets: 'icmp' for icmp_send's icmp_route_lookup and
+   * icmp6_send's icmpv6_route_lookup; 'me-harder' for REJECT's resets
+   * (ip_route_me_harder, nf_send_reset6's xfrm_lookup) and
+   * icmpv6_echo_reply's xfrm_lookup; 'flow' for the rest
+   * (ip_route_output_flow, ip6_dst_lookup_flow).
+   */
+  readonly route: XfrmRouting;
+  /**
    * The bridge port the answer is dev_queue_xmit()ed on, past ip_local_out
    * and every hook (REJECT's reset for a bridged packet: nf_send_reset,
    * nf_send_reset6 with nf_bridge_get_physindev()); undefined: ip_local_out.

@@ -71,6 +71,34 @@ COMMIT
 COMMIT
 `;
 
+/**
+ * The same with conntrack loaded. A port unreachable for a UDP port with no
+ * socket carries no conntrack (__udp6_lib_rcv lets go of it, nf_reset_ct,
+ * before icmpv6_send): raw OUTPUT's CT --notrack makes it untracked, as it
+ * does the echo reply (icmpv6_echo_reply attaches nothing). A time exceeded
+ * keeps its packet's conntrack (nf_ct_attach in icmpv6_getfrag), on which
+ * CT --notrack does nothing: RELATED.
+ */
+const CT_RULES = `${RULES}*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p ipv6-icmp -j CT --notrack
+-A OUTPUT -p ipv6-icmp -m conntrack --ctstate UNTRACKED
+-A OUTPUT -p ipv6-icmp -m conntrack --ctstate RELATED
+COMMIT
+`;
+
+/** The frames of the conntrack case (sources of their own, after those of frames()). */
+function ctFrames(): string[] {
+  const S = (i: number) => `[${SRC(32 + i)}]`;
+  return [
+    `udp ${S(0)}:40100 > [2001:db8::1]:5353 len 10`, // no socket: a port unreachable without conntrack, untracked in raw OUTPUT
+    `udp ${S(1)}:40101 > [2001:db8:98::5]:53 len 10 hl 1`, // a time exceeded with its packet's conntrack: RELATED
+    `icmpv6 ${S(2)} > [2001:db8::1] echo-request id 9 seq 1 len 16`, // the echo reply: untracked
+    `udp ${S(3)}:40102 > [2001:db8::1]:5353 len 10`,
+  ];
+}
+
 /** The frames, in order (without their MACs): what each is for. */
 function frames(): string[] {
   let i = 0;
@@ -170,32 +198,46 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
   });
 
   it('every counter (OUTPUT and POSTROUTING too) and every frame the node sends agree', async () => {
-    const restore = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-restore'], RULES);
-    expect(restore.code, restore.stderr).toBe(0);
-    const snap = join(tmp, 'snap');
-    captureSnapshot(snap, nsSnapshotRunner(NS.n));
-    const pcap = join(tmp, 'in.pcap');
-    writeFileSync(pcap, writePcap(frames().map((line, k) => {
-      const opt = /\s*opt=(0x[0-9a-f]+)/.exec(line);
-      const s = opt ? line.replace(opt[0], '') : line;
-      const data = encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender}${s.includes('dst-mac') ? '' : ` dst-mac ${MAC.eth0}`}`)).data;
-      // the options header follows the IPv6 header: its first option (PadN of 4) becomes option T of 4 zero bytes
-      if (opt) data[14 + 40 + 2] = Number(opt[1]);
-      return { data, tsSec: 1000, tsNsec: k * 2_000_000 };
-    }), { linktype: LINKTYPE_ETHERNET }));
-    const cap = join(tmp, 'node.pcap');
-    await captureTwoSided(NS.n, NS.s, pcap, cap);
-    const save = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-save', '-c']);
-    const kernel = flattenCounters(parseRestore(save.stdout, { counters: true, family: 'ip6' }), true);
-    for (const engine of ['vm', 'reference'] as EngineKind[]) {
-      const { results } = answersAgree('IPv6 answers against the kernel', kernel, snap, cap, engine, 'ip6');
-      for (const x of results.filter((r) => r.verdict === 'kernel-fields')) expect(x.fields, `frame ${x.frame} (${x.kind})`).toEqual(['ip6.flowlabel']);
-      const kinds = results.map((x) => x.kind);
-      expect(kinds.filter((k) => k === 'icmp6-unknown-header-type').length).toBe(6);
-      expect(kinds.filter((k) => k === 'icmp6-port-unreachable').length).toBe(6);
-      expect(kinds.filter((k) => k === 'icmp6-redirect').length).toBe(5);
-      expect(kinds.filter((k) => k === 'icmp6-bad-header').length).toBe(1);
-      expect(kinds.filter((k) => k === 'icmp6-unknown-option').length).toBe(4);
-    }
+    const results = await agree('IPv6 answers against the kernel', RULES, frames(), 'snap');
+    const kinds = results.map((x) => x.kind);
+    expect(kinds.filter((k) => k === 'icmp6-unknown-header-type').length).toBe(6);
+    expect(kinds.filter((k) => k === 'icmp6-port-unreachable').length).toBe(6);
+    expect(kinds.filter((k) => k === 'icmp6-redirect').length).toBe(5);
+    expect(kinds.filter((k) => k === 'icmp6-bad-header').length).toBe(1);
+    expect(kinds.filter((k) => k === 'icmp6-unknown-option').length).toBe(4);
+  }, 120_000);
+
+  it('with conntrack loaded: which answers carry their packet\'s conntrack', async () => {
+    const results = await agree('IPv6 answers against the kernel, conntrack loaded', CT_RULES, ctFrames(), 'snap-ct');
+    const kinds = results.map((x) => x.kind).sort();
+    expect(kinds).toEqual(['icmp6-echo-reply', 'icmp6-port-unreachable', 'icmp6-port-unreachable', 'icmp6-time-exceeded']);
   }, 120_000);
 });
+
+/** `specs` sent 2 ms apart to the node loaded with `rules`: every counter and every frame it sent, kernel and nfvm (both engines); the vm's results. */
+async function agree(label: string, rules: string, specs: readonly string[], snapName: string): Promise<ReturnType<typeof answersAgree>['results']> {
+  const restore = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-restore'], rules);
+  expect(restore.code, restore.stderr).toBe(0);
+  const snap = join(tmp, snapName);
+  captureSnapshot(snap, nsSnapshotRunner(NS.n));
+  const pcap = join(tmp, 'in.pcap');
+  writeFileSync(pcap, writePcap(specs.map((line, k) => {
+    const opt = /\s*opt=(0x[0-9a-f]+)/.exec(line);
+    const s = opt ? line.replace(opt[0], '') : line;
+    const data = encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender}${s.includes('dst-mac') ? '' : ` dst-mac ${MAC.eth0}`}`)).data;
+    // the options header follows the IPv6 header: its first option (PadN of 4) becomes option T of 4 zero bytes
+    if (opt) data[14 + 40 + 2] = Number(opt[1]);
+    return { data, tsSec: 1000, tsNsec: k * 2_000_000 };
+  }), { linktype: LINKTYPE_ETHERNET }));
+  const cap = join(tmp, 'node.pcap');
+  await captureTwoSided(NS.n, NS.s, pcap, cap);
+  const save = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-save', '-c']);
+  const kernel = flattenCounters(parseRestore(save.stdout, { counters: true, family: 'ip6' }), true);
+  let vm: ReturnType<typeof answersAgree>['results'] = [];
+  for (const engine of ['vm', 'reference'] as EngineKind[]) {
+    const { results } = answersAgree(label, kernel, snap, cap, engine, 'ip6');
+    for (const x of results.filter((r) => r.verdict === 'kernel-fields')) expect(x.fields, `frame ${x.frame} (${x.kind})`).toEqual(['ip6.flowlabel']);
+    if (engine === 'vm') vm = results;
+  }
+  return vm;
+}
