@@ -111,7 +111,11 @@ COMMIT
  * raw OUTPUT's CT --notrack makes it untracked, while a time exceeded keeps
  * its packet's, RELATED. An echo reply REJECTed in OUTPUT draws no port
  * unreachable: icmp_reply() holds the ICMP socket's lock, and icmp_send()'s
- * spin_trylock of it fails.
+ * spin_trylock of it fails. Errors about NATed packets (a time exceeded
+ * about a DNATed first packet, about later packets of a DNATed and of a
+ * MASQUERADEd connection; REJECT's net unreachable and reset about DNATed
+ * packets) go out as nf_nat_icmp_reply_translation() and nf_nat_packet()
+ * rewrite them.
  */
 const NAT_RULES = `${RULES.replace('-A OUTPUT -d 10.0.0.66/32 -j DROP\n', '-A OUTPUT -d 10.0.0.66/32 -j DROP\n-A OUTPUT -d 10.0.0.79/32 -p icmp -m icmp --icmp-type 0 -j REJECT\n')}*raw
 :PREROUTING ACCEPT [0:0]
@@ -126,6 +130,10 @@ COMMIT
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -d 192.0.2.53/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.0.0.77
+-A PREROUTING -d 192.0.2.80/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.1.0.2
+-A PREROUTING -d 192.0.2.81/32 -p udp -j DNAT --to-destination 10.1.0.7
+-A PREROUTING -d 192.0.2.82/32 -p tcp -j DNAT --to-destination 10.0.0.77
+-A POSTROUTING -s 10.0.0.83/32 -o eth1 -j MASQUERADE
 COMMIT
 `;
 /**
@@ -219,7 +227,7 @@ function frames(): string[] {
   return f;
 }
 
-/** The frames of the NAT case, from sources frames() leaves alone (62 to 66, 68 to 70: no peer state from the first case). */
+/** The frames of the NAT case, from sources frames() leaves alone (62 to 66, 68 to 75: no peer state from the first case). */
 function natFrames(): string[] {
   const a = SRC(62);
   const b = SRC(63);
@@ -233,6 +241,14 @@ function natFrames(): string[] {
   f.push(`udp ${SRC(68)}:40102 > 10.0.0.1:5353 len 10`); // no socket: a port unreachable without conntrack, untracked in raw OUTPUT
   f.push(`tcp ${SRC(70)}:40103 > 10.1.0.2:80 syn ttl 1`); // a time exceeded with its packet's conntrack: RELATED
   f.push('icmp 10.0.0.79 > 10.0.0.1 echo-request id 200 seq 1'); // the reply REJECTed in OUTPUT: no port unreachable follows
+  // Errors about NATed packets: nf_nat_icmp_reply_translation() gives the quoted packet and the outer source back their addresses before NAT.
+  f.push(`udp ${SRC(71)}:40105 > 192.0.2.53:53 len 10 ttl 1`); // DNATed, hop limit reached: a time exceeded about a first packet
+  f.push(`udp ${SRC(72)}:40106 > 192.0.2.80:53 len 10`); // DNATed to 10.1.0.2, forwarded out of eth1
+  f.push(`udp ${SRC(72)}:40106 > 192.0.2.80:53 len 10 ttl 1`); // the same connection, hop limit reached: a time exceeded
+  f.push(`udp ${SRC(73)}:40107 > 10.1.0.2:53 len 10`); // MASQUERADEd out of eth1
+  f.push(`udp ${SRC(73)}:40107 > 10.1.0.2:53 len 10 ttl 1`); // the same connection, hop limit reached
+  f.push(`udp ${SRC(74)}:40108 > 192.0.2.81:53 len 10`); // DNATed to 10.1.0.7, REJECTed in FORWARD: net unreachable
+  f.push(`tcp ${SRC(75)}:40109 > 192.0.2.82:81 syn`); // DNATed to 10.0.0.77, back out of eth0, REJECTed in FORWARD: a reset
   return f;
 }
 
@@ -311,7 +327,7 @@ describe.skipIf(SKIP)('the node\'s answers against the kernel', () => {
   }, 120_000);
 
   it('with the NAT core loaded: the redirects it drops and the one it lets through', async () => {
-    await agree('answers against the kernel, NAT loaded', NAT_RULES, natFrames(), ['ip.check', 'ip.id'], 30);
+    await agree('answers against the kernel, NAT loaded', NAT_RULES, natFrames(), ['ip.check', 'ip.id', 'tcp.check'], 40);
   }, 120_000);
 });
 
