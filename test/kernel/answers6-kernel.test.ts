@@ -45,7 +45,7 @@ let raw: ChildProcess | undefined;
 
 /** A source address of its own for each frame (their ICMPv6 buckets stay full). */
 const SRC = (i: number) => `2001:db8::${(0x10 + i).toString(16)}`;
-const SOURCES = 40;
+const SOURCES = 48;
 
 const RULES = `*filter
 :INPUT ACCEPT [0:0]
@@ -87,6 +87,42 @@ const CT_RULES = `${RULES}*raw
 -A OUTPUT -p ipv6-icmp -m conntrack --ctstate RELATED
 COMMIT
 `;
+
+/**
+ * The same with the NAT core loaded. A time exceeded and REJECT's error about
+ * DNATed packets carry their packet's conntrack into nf_nat's hooks
+ * (nf_nat_icmpv6_reply_translation); a redirect carries none
+ * (ndisc_send_redirect attaches nothing, conntrack leaves it untracked).
+ */
+const NAT_RULES = `${RULES.replace('-A FORWARD -d 2001:db8::78/128 -j DROP\n', '-A FORWARD -d 2001:db8::78/128 -j DROP\n-A FORWARD -d 2001:db8:98::7/128 -p udp -j REJECT --reject-with icmp6-adm-prohibited\n')}*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 2001:db8:53::1/128 -p udp -m udp --dport 53 -j DNAT --to-destination 2001:db8::77
+-A PREROUTING -d 2001:db8:80::1/128 -p udp -m udp --dport 53 -j DNAT --to-destination 2001:db8:98::5
+-A PREROUTING -d 2001:db8:81::1/128 -p udp -j DNAT --to-destination 2001:db8:98::7
+-A POSTROUTING -o eth0 -p ipv6-icmp
+COMMIT
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p ipv6-icmp -m conntrack --ctstate UNTRACKED
+-A OUTPUT -p ipv6-icmp -m conntrack --ctstate RELATED
+COMMIT
+`;
+
+/** The frames of the NAT case (sources after those of ctFrames()). */
+function natFrames(): string[] {
+  const S = (i: number) => `[${SRC(36 + i)}]`;
+  return [
+    `udp ${S(0)}:40200 > [2001:db8:53::1]:53 len 10`, // DNATed to 2001:db8::77, back out of eth0: a redirect
+    `udp ${S(1)}:40201 > [2001:db8:80::1]:53 len 10 hl 1`, // DNATed, hop limit reached: a time exceeded about a first packet
+    `udp ${S(2)}:40202 > [2001:db8:81::1]:53 len 10`, // DNATed, REJECTed in FORWARD
+    `udp ${S(3)}:40203 > [2001:db8:80::1]:53 len 10`, // DNATed and forwarded
+    `udp ${S(3)}:40203 > [2001:db8:80::1]:53 len 10 hl 1`, // the same connection, hop limit reached
+  ];
+}
 
 /** The frames of the conntrack case (sources of their own, after those of frames()). */
 function ctFrames(): string[] {
@@ -211,6 +247,11 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     const results = await agree('IPv6 answers against the kernel, conntrack loaded', CT_RULES, ctFrames(), 'snap-ct');
     const kinds = results.map((x) => x.kind).sort();
     expect(kinds).toEqual(['icmp6-echo-reply', 'icmp6-port-unreachable', 'icmp6-port-unreachable', 'icmp6-time-exceeded']);
+  }, 120_000);
+
+  it('with the NAT core loaded: errors about DNATed packets, a redirect after DNAT', async () => {
+    const results = await agree('IPv6 answers against the kernel, NAT loaded', NAT_RULES, natFrames(), 'snap-nat');
+    expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded']);
   }, 120_000);
 });
 
