@@ -133,6 +133,8 @@ COMMIT
 -A PREROUTING -d 192.0.2.80/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.1.0.2
 -A PREROUTING -d 192.0.2.81/32 -p udp -j DNAT --to-destination 10.1.0.7
 -A PREROUTING -d 192.0.2.82/32 -p tcp -j DNAT --to-destination 10.0.0.77
+-A PREROUTING -d 10.0.0.1/32 -p tcp -m tcp --dport 8082 -j REDIRECT --to-ports 2222
+-A PREROUTING -d 10.0.0.1/32 -p udp -m udp --dport 8083 -j REDIRECT --to-ports 5353
 -A POSTROUTING -s 10.0.0.83/32 -o eth1 -j MASQUERADE
 COMMIT
 `;
@@ -227,7 +229,7 @@ function frames(): string[] {
   return f;
 }
 
-/** The frames of the NAT case, from sources frames() leaves alone (62 to 66, 68 to 75: no peer state from the first case). */
+/** The frames of the NAT case, from sources frames() leaves alone (62 to 66, 68 to 77: no peer state from the first case). */
 function natFrames(): string[] {
   const a = SRC(62);
   const b = SRC(63);
@@ -249,6 +251,8 @@ function natFrames(): string[] {
   f.push(`udp ${SRC(73)}:40107 > 10.1.0.2:53 len 10 ttl 1`); // the same connection, hop limit reached
   f.push(`udp ${SRC(74)}:40108 > 192.0.2.81:53 len 10`); // DNATed to 10.1.0.7, REJECTed in FORWARD: net unreachable
   f.push(`tcp ${SRC(75)}:40109 > 192.0.2.82:81 syn`); // DNATed to 10.0.0.77, back out of eth0, REJECTed in FORWARD: a reset
+  f.push(`tcp ${SRC(76)}:40110 > 10.0.0.1:8082 syn`); // REDIRECTed to the closed port 2222: the stack's reset, looked up by conntrack
+  f.push(`udp ${SRC(77)}:40111 > 10.0.0.1:8083 len 10`); // REDIRECTed to the closed port 5353: a port unreachable, untracked in raw OUTPUT
   return f;
 }
 
