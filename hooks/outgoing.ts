@@ -81,9 +81,16 @@ const TCP_FIELDS: ReadonlyArray<[number, number, string]> = [
 const UDP_FIELDS: ReadonlyArray<[number, number, string]> = [[0, 2, 'udp.source'], [2, 4, 'udp.dest'], [4, 6, 'udp.len'], [6, 8, 'udp.check']];
 const ICMP_FIELDS: ReadonlyArray<[number, number, string]> = [[0, 1, 'type'], [1, 2, 'code'], [2, 4, 'checksum'], [4, 8, 'rest of header']];
 
-/** ~tcp_v4_check(len, saddr, daddr, 0): the pseudo-header sum nf_send_reset stores for the device to complete. */
+/**
+ * ~tcp_v4_check(len, saddr, daddr, 0) / ~tcp_v6_check(): the pseudo-header
+ * sum a CHECKSUM_PARTIAL TCP packet carries for the device to complete
+ * (nf_send_reset, tcp_v6_send_response). NAT keeps it so: it adds an address
+ * change to it and leaves a port change to the device (inet_proto_csum_replace*).
+ */
 function partialSum(p: Uint8Array, th: number): number {
-  return ~inetChecksum(p, 0, 0, pseudoHeaderSum(p.subarray(12, 16), p.subarray(16, 20), 6, p.length - th)) & 0xffff;
+  const v6 = p[0]! >> 4 === 6;
+  const pseudo = v6 ? pseudoHeaderSum(p.subarray(8, 24), p.subarray(24, 40), 6, p.length - th) : pseudoHeaderSum(p.subarray(12, 16), p.subarray(16, 20), 6, p.length - th);
+  return ~inetChecksum(p, 0, 0, pseudo) & 0xffff;
 }
 
 function differs(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
@@ -142,7 +149,7 @@ export function compareIp(got: Uint8Array, want: Uint8Array, kernelFields: reado
       continue;
     }
     // CHECKSUM_PARTIAL: what the capture shows is the folded pseudo-header sum the kernel stored.
-    if (name === 'tcp.check' && kernelFields.includes('tcp.check') && v === 4 && ((got[th + 16]! << 8) | got[th + 17]!) === partialSum(want, th)) {
+    if (name === 'tcp.check' && kernelFields.includes('tcp.check') && ((got[th + 16]! << 8) | got[th + 17]!) === partialSum(want, th)) {
       put('tcp.check', true);
       continue;
     }

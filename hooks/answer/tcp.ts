@@ -117,7 +117,8 @@ export function tcpV6SendReset(env: AnswerEnv, pkt: Packet, dev: string, listene
   env.send(ctx, {
     // ip6_xmit(net->ipv6.tcp_sk, ...) leaves skb->sk NULL: the reset for a closed port carries no socket
     // (IPv4's ip_send_unicast_reply sends from ipv4_tcp_sk, which it carries).
-    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, route: 'flow', kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx), noSocket: !listener,
+    // tcp_v6_send_response(): CHECKSUM_PARTIAL, the device completes the checksum
+    kind: 'tcp-reset', pf: NFPROTO_IPV6, packet: b, mark, oif, attach: false, route: 'flow', kernelFields: ['ip6.flowlabel', 'tcp.check'], ...origCt(pkt, ctx), noSocket: !listener,
     why: `tcp_v6_send_reset: RST ${hostPort(formatIPv6(odaddr), dport)} > ${hostPort(formatIPv6(osaddr), sport)} ${describe(n)} (${why})`,
   });
 }
