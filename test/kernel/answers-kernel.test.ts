@@ -60,7 +60,7 @@ let listeners: ChildProcess | undefined;
 
 /** Source addresses of the sender's side, one per frame that draws an answer (their ICMP buckets stay full). */
 const SRC = (i: number) => `10.0.0.${10 + i}`;
-const SOURCES = 80;
+const SOURCES = 100;
 
 const RULES = `*filter
 :INPUT ACCEPT [0:0]
@@ -117,7 +117,7 @@ COMMIT
  * packets) go out as nf_nat_icmp_reply_translation() and nf_nat_packet()
  * rewrite them.
  */
-const NAT_RULES = `${RULES.replace('-A OUTPUT -d 10.0.0.66/32 -j DROP\n', '-A OUTPUT -d 10.0.0.66/32 -j DROP\n-A OUTPUT -d 10.0.0.79/32 -p icmp -m icmp --icmp-type 0 -j REJECT\n')}*raw
+const NAT_RULES = `${RULES.replace('-A OUTPUT -d 10.0.0.66/32 -j DROP\n', '-A OUTPUT -d 10.0.0.66/32 -j DROP\n-A OUTPUT -d 10.0.0.97/32 -p icmp -m icmp --icmp-type 0 -j REJECT\n')}*raw
 :PREROUTING ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 -A OUTPUT -p icmp -j CT --notrack
@@ -135,7 +135,7 @@ COMMIT
 -A PREROUTING -d 192.0.2.82/32 -p tcp -j DNAT --to-destination 10.0.0.77
 -A PREROUTING -d 10.0.0.1/32 -p tcp -m tcp --dport 8082 -j REDIRECT --to-ports 2222
 -A PREROUTING -d 10.0.0.1/32 -p udp -m udp --dport 8083 -j REDIRECT --to-ports 5353
--A POSTROUTING -s 10.0.0.83/32 -o eth1 -j MASQUERADE
+-A POSTROUTING -s 10.0.0.101/32 -o eth1 -j MASQUERADE
 COMMIT
 `;
 /**
@@ -199,6 +199,8 @@ function frames(): string[] {
   f.push(`udp ${S()}:40031 > 10.1.0.2:53 ttl 1 len 40`);
   f.push(`icmp ${S()} > 10.1.0.2 echo-request ttl 1`);
   f.push(`icmp ${S()} > 10.1.0.2 time-exceeded ttl 1 len 28`); // about an ICMP error: nothing
+  f.push(`udp ${S()}:40042 > 10.1.0.2:53 mf ipid 4545 ttl 1 len 16`); // a first fragment: time exceeded
+  f.push(`udp ${S()} > 10.1.0.2 frag offset 8 ipid 4646 ttl 1 len 16`); // not the first: icmp_send answers fragment 0 only
   f.push(`udp ${S()}:40032 > 10.1.0.2:53 df len 1400`); // fragmentation needed (eth1 MTU 1280)
   f.push(`udp ${S()}:40033 > 10.1.0.2:53 len 1400`); // no DF: fragmented, forwarded
   f.push(`tcp ${S()}:40034 > 8.8.8.8:80 syn`); // no route: net unreachable
@@ -225,34 +227,34 @@ function frames(): string[] {
   for (let k = 0; k < 10; k++) f.push(`udp 10.0.0.9:${41000 + k} > 10.0.0.1:5353 len 8`);
   // ip_error()'s own limit on the same peer as icmp_send()'s: 6 host unreachables asked for from one sender.
   for (let k = 0; k < 6; k++) f.push(`tcp 10.0.0.8:${42000 + k} > 203.0.113.${k + 1}:80 syn`);
-  if (i > SOURCES) throw new Error('more sources than neighbours');
+  if (i > 80) throw new Error('more sources than the first case has (the NAT case takes 80 on)');
   return f;
 }
 
-/** The frames of the NAT case, from sources frames() leaves alone (62 to 66, 68 to 77: no peer state from the first case). */
+/** The frames of the NAT case, from sources frames() leaves alone (80 to 84, 86 to 95: no peer state from the first case). */
 function natFrames(): string[] {
-  const a = SRC(62);
-  const b = SRC(63);
+  const a = SRC(80);
+  const b = SRC(81);
   const f: string[] = [];
   f.push(`udp ${a}:40100 > 10.0.0.77:53 len 10`); // a first packet back out of eth0: the redirect is dropped in nat OUTPUT (NAT not done)
   f.push(`udp ${b}:40101 > 192.0.2.53:53 len 10`); // DNATed to 10.0.0.77, back out of eth0: dropped as well
   // 60 ms of echo requests: the peers' redirect backoff (40 ms for a second redirect) lets the next two through
-  for (let k = 0; k < 30; k++) f.push(`icmp ${SRC(64 + (k % 3))} > 10.0.0.1 echo-request id ${100 + k} seq 1`);
+  for (let k = 0; k < 30; k++) f.push(`icmp ${SRC(82 + (k % 3))} > 10.0.0.1 echo-request id ${100 + k} seq 1`);
   f.push(`udp ${a}:40100 > 10.0.0.77:53 len 10`); // its connection confirmed with both bindings null: the redirect goes out
   f.push(`udp ${b}:40101 > 192.0.2.53:53 len 10`); // a NATed connection: dropped
-  f.push(`udp ${SRC(68)}:40102 > 10.0.0.1:5353 len 10`); // no socket: a port unreachable without conntrack, untracked in raw OUTPUT
-  f.push(`tcp ${SRC(70)}:40103 > 10.1.0.2:80 syn ttl 1`); // a time exceeded with its packet's conntrack: RELATED
-  f.push('icmp 10.0.0.79 > 10.0.0.1 echo-request id 200 seq 1'); // the reply REJECTed in OUTPUT: no port unreachable follows
+  f.push(`udp ${SRC(86)}:40102 > 10.0.0.1:5353 len 10`); // no socket: a port unreachable without conntrack, untracked in raw OUTPUT
+  f.push(`tcp ${SRC(88)}:40103 > 10.1.0.2:80 syn ttl 1`); // a time exceeded with its packet's conntrack: RELATED
+  f.push('icmp 10.0.0.97 > 10.0.0.1 echo-request id 200 seq 1'); // the reply REJECTed in OUTPUT: no port unreachable follows
   // Errors about NATed packets: nf_nat_icmp_reply_translation() gives the quoted packet and the outer source back their addresses before NAT.
-  f.push(`udp ${SRC(71)}:40105 > 192.0.2.53:53 len 10 ttl 1`); // DNATed, hop limit reached: a time exceeded about a first packet
-  f.push(`udp ${SRC(72)}:40106 > 192.0.2.80:53 len 10`); // DNATed to 10.1.0.2, forwarded out of eth1
-  f.push(`udp ${SRC(72)}:40106 > 192.0.2.80:53 len 10 ttl 1`); // the same connection, hop limit reached: a time exceeded
-  f.push(`udp ${SRC(73)}:40107 > 10.1.0.2:53 len 10`); // MASQUERADEd out of eth1
-  f.push(`udp ${SRC(73)}:40107 > 10.1.0.2:53 len 10 ttl 1`); // the same connection, hop limit reached
-  f.push(`udp ${SRC(74)}:40108 > 192.0.2.81:53 len 10`); // DNATed to 10.1.0.7, REJECTed in FORWARD: net unreachable
-  f.push(`tcp ${SRC(75)}:40109 > 192.0.2.82:81 syn`); // DNATed to 10.0.0.77, back out of eth0, REJECTed in FORWARD: a reset
-  f.push(`tcp ${SRC(76)}:40110 > 10.0.0.1:8082 syn`); // REDIRECTed to the closed port 2222: the stack's reset, looked up by conntrack
-  f.push(`udp ${SRC(77)}:40111 > 10.0.0.1:8083 len 10`); // REDIRECTed to the closed port 5353: a port unreachable, untracked in raw OUTPUT
+  f.push(`udp ${SRC(89)}:40105 > 192.0.2.53:53 len 10 ttl 1`); // DNATed, hop limit reached: a time exceeded about a first packet
+  f.push(`udp ${SRC(90)}:40106 > 192.0.2.80:53 len 10`); // DNATed to 10.1.0.2, forwarded out of eth1
+  f.push(`udp ${SRC(90)}:40106 > 192.0.2.80:53 len 10 ttl 1`); // the same connection, hop limit reached: a time exceeded
+  f.push(`udp ${SRC(91)}:40107 > 10.1.0.2:53 len 10`); // MASQUERADEd out of eth1
+  f.push(`udp ${SRC(91)}:40107 > 10.1.0.2:53 len 10 ttl 1`); // the same connection, hop limit reached
+  f.push(`udp ${SRC(92)}:40108 > 192.0.2.81:53 len 10`); // DNATed to 10.1.0.7, REJECTed in FORWARD: net unreachable
+  f.push(`tcp ${SRC(93)}:40109 > 192.0.2.82:81 syn`); // DNATed to 10.0.0.77, back out of eth0, REJECTed in FORWARD: a reset
+  f.push(`tcp ${SRC(94)}:40110 > 10.0.0.1:8082 syn`); // REDIRECTed to the closed port 2222: the stack's reset, looked up by conntrack
+  f.push(`udp ${SRC(95)}:40111 > 10.0.0.1:8083 len 10`); // REDIRECTed to the closed port 5353: a port unreachable, untracked in raw OUTPUT
   return f;
 }
 
