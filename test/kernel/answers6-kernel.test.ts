@@ -94,14 +94,14 @@ COMMIT
  * (nf_nat_icmpv6_reply_translation); a redirect carries none
  * (ndisc_send_redirect attaches nothing, conntrack leaves it untracked).
  */
-const NAT_RULES = `${RULES.replace('-A FORWARD -d 2001:db8::78/128 -j DROP\n', '-A FORWARD -d 2001:db8::78/128 -j DROP\n-A FORWARD -d 2001:db8:98::7/128 -p udp -j REJECT --reject-with icmp6-adm-prohibited\n')}*nat
+const NAT_RULES = `${RULES.replace('-A FORWARD -d 2001:db8::78/128 -j DROP\n', '-A FORWARD -d 2001:db8::78/128 -j DROP\n-A FORWARD -d 2001:db8:98::7/128 -p udp -j REJECT --reject-with icmp6-adm-prohibited\n-A FORWARD -d 2001:db8:98::7/128 -p tcp -j REJECT --reject-with tcp-reset\n')}*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 -A PREROUTING -d 2001:db8:53::1/128 -p udp -m udp --dport 53 -j DNAT --to-destination 2001:db8::77
 -A PREROUTING -d 2001:db8:80::1/128 -p udp -m udp --dport 53 -j DNAT --to-destination 2001:db8:98::5
--A PREROUTING -d 2001:db8:81::1/128 -p udp -j DNAT --to-destination 2001:db8:98::7
+-A PREROUTING -d 2001:db8:81::1/128 -j DNAT --to-destination 2001:db8:98::7
 -A PREROUTING -d 2001:db8::1/128 -p tcp -m tcp --dport 8082 -j REDIRECT --to-ports 2222
 -A PREROUTING -d 2001:db8::1/128 -p udp -m udp --dport 8083 -j REDIRECT --to-ports 5353
 -A POSTROUTING -o eth0 -p ipv6-icmp
@@ -126,6 +126,7 @@ function natFrames(): string[] {
     `tcp ${S(4)}:40204 > [2001:db8::1]:8082 syn`, // REDIRECTed to the closed port 2222: the stack's reset
     `udp ${S(5)}:40205 > [2001:db8::1]:8083 len 10`, // REDIRECTed to the closed port 5353: a port unreachable without conntrack
     `tcp ${S(6)}:40206 > [2001:db8::1]:2222 syn`, // the closed port itself: the stack's reset
+    `tcp ${S(7)}:40207 > [2001:db8:81::1]:80 syn`, // DNATed, REJECTed in FORWARD with a reset
   ];
 }
 
@@ -256,7 +257,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
 
   it('with the NAT core loaded: errors about DNATed packets, a redirect after DNAT', async () => {
     const results = await agree('IPv6 answers against the kernel, NAT loaded', NAT_RULES, natFrames(), 'snap-nat');
-    expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-port-unreachable', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded', 'tcp-reset', 'tcp-reset']);
+    expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-port-unreachable', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded', 'tcp-reset', 'tcp-reset', 'tcp-reset']);
   }, 120_000);
 });
 
