@@ -9,6 +9,12 @@ import { describe, expect, it } from 'vitest';
 import { XfrmPolicies, XFRM_POLICY_FWD, XFRM_POLICY_IN, XFRM_POLICY_OUT, newXfrmFlow, parseXfrmDefaults, parseXfrmPolicies, xfrmFlow4At, type XfrmFlow } from '../../hooks/route/xfrm.js';
 import { NfvmError } from '../../core/errors.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildNode } from '../../hooks/snapshot/read.js';
+import { buildNodeModel, type EngineKind } from '../../hooks/node.js';
+import { fateText } from '../../hooks/path/fate.js';
+import { specInput } from '../../cli/model.js';
 
 // `ip xfrm policy show` as iproute2 6.x prints it here (newest first)
 const PLAIN = `src 10.0.0.1/32 dst 10.0.0.2/32 proto udp sport 53 
@@ -125,5 +131,33 @@ describe('xfrm policies of a node without states', () => {
     expect(bad('src 10.0.0.0/33 dst 0.0.0.0/0\n').message).toMatch(/prefix length/);
     expect(bad('src 10.0.0.0/8 dst 0.0.0.0/0\n\tdir out priority 0 ptype main\n\tsecurity context system_u:object_r:x:s0\n').message).toMatch(/security context/);
     expect(bad('\tdir out\n').message).toMatch(/before the first policy/);
+  });
+});
+
+/**
+ * An ICMP error's output route is icmp_route_lookup(): the error's own flow
+ * first, then, when a policy refuses it (-EPERM), the reverse of the packet
+ * it quotes (xfrm_decode_session_reverse), whose policy decides. The node is
+ * test/path/fixtures/node (eth0 10.0.0.1/24, no sockets).
+ */
+describe.each(['vm', 'reference'] as const)('an ICMP error meets the policies through icmp_route_lookup (%s engine)', (engine: EngineKind) => {
+  it('a port unreachable whose own flow is blocked is dropped by the reverse flow\'s template', () => {
+    const FIX = join(import.meta.dirname, '../path/fixtures/node');
+    const files = new Map(readdirSync(FIX).map((f) => [f, readFileSync(join(FIX, f), 'utf8')]));
+    files.set('xfrm-policy.txt', `src 10.0.0.1/32 dst 10.0.0.2/32 proto icmp type 3 
+	dir out action block priority 0 ptype main 
+src 10.0.0.1/32 dst 10.0.0.2/32 proto udp 
+	dir out priority 0 ptype main 
+	tmpl src 0.0.0.0 dst 0.0.0.0
+		proto esp reqid 0 mode transport
+`);
+    files.set('xfrm-state.txt', '');
+    const m = buildNodeModel(buildNode('', files), { engine });
+    m.setTrace(true);
+    const { pkt, iif } = specInput(m, parseSpec('udp 10.0.0.2:5000 > 10.0.0.1:9 iif eth0'));
+    const u = m.receive(pkt, iif);
+    expect(u.fate.kind).toBe('delivered');
+    expect(u.answers.map((a) => [a.kind, a.fate.kind])).toEqual([['icmp-port-unreachable', 'dropped']]);
+    expect(fateText(u.answers[0]!.fate)).toMatch(/icmp_route_lookup/);
   });
 });
