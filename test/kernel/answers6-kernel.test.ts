@@ -45,7 +45,7 @@ let raw: ChildProcess | undefined;
 
 /** A source address of its own for each frame (their ICMPv6 buckets stay full). */
 const SRC = (i: number) => `2001:db8::${(0x10 + i).toString(16)}`;
-const SOURCES = 48;
+const SOURCES = 64;
 
 const RULES = `*filter
 :INPUT ACCEPT [0:0]
@@ -116,7 +116,7 @@ COMMIT
 
 /** The frames of the NAT case (sources after those of ctFrames()). */
 function natFrames(): string[] {
-  const S = (i: number) => `[${SRC(36 + i)}]`;
+  const S = (i: number) => `[${SRC(48 + i)}]`;
   return [
     `udp ${S(0)}:40200 > [2001:db8:53::1]:53 len 10`, // DNATed to 2001:db8::77, back out of eth0: a redirect
     `udp ${S(1)}:40201 > [2001:db8:80::1]:53 len 10 hl 1`, // DNATed, hop limit reached: a time exceeded about a first packet
@@ -132,7 +132,7 @@ function natFrames(): string[] {
 
 /** The frames of the conntrack case (sources of their own, after those of frames()). */
 function ctFrames(): string[] {
-  const S = (i: number) => `[${SRC(32 + i)}]`;
+  const S = (i: number) => `[${SRC(40 + i)}]`;
   return [
     `udp ${S(0)}:40100 > [2001:db8::1]:5353 len 10`, // no socket: a port unreachable without conntrack, untracked in raw OUTPUT
     `udp ${S(1)}:40101 > [2001:db8:98::5]:53 len 10 hl 1`, // a time exceeded with its packet's conntrack: RELATED
@@ -180,9 +180,11 @@ function frames(): string[] {
   f.push(`udp ${S()}:40011 > [2001:db8::78]:53 len 10`); // no neighbour entry (FORWARD drops it): no target link-layer option
   f.push(`udp ${S()}:40012 > [2001:db8:99::5]:53 len 200`); // via the link-local gateway fe80::1: the target is the gateway
   f.push(`udp ${S()}:40013 > [2001:db8:98::5]:53 len 10`); // via a global gateway: no redirect
+  f.push(`udp ${S()}:40016 > [2001:db8:98::5]:53 frag offset 0 mf ipid 7 hl 1 len 16`); // a first fragment, hop limit reached: time exceeded
+  f.push(`udp ${S()} > [2001:db8:98::5] frag offset 8 ipid 8 hl 1 len 16`); // a later fragment: time exceeded as well (icmp6_send answers any)
   f.push(`udp [2001:db8::7]:40014 > [2001:db8::77]:53 len 10`); // the same source and destination twice: within both peers' burst of 6
   f.push(`udp [2001:db8::7]:40015 > [2001:db8::77]:53 len 10`);
-  if (i > SOURCES) throw new Error('more sources than neighbours');
+  if (i > 40) throw new Error('more sources than the first case has (the conntrack case takes 40 on)');
   return f;
 }
 
@@ -247,6 +249,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     expect(kinds.filter((k) => k === 'icmp6-redirect').length).toBe(5);
     expect(kinds.filter((k) => k === 'icmp6-bad-header').length).toBe(1);
     expect(kinds.filter((k) => k === 'icmp6-unknown-option').length).toBe(4);
+    expect(kinds.filter((k) => k === 'icmp6-time-exceeded').length).toBe(2);
   }, 120_000);
 
   it('with conntrack loaded: which answers carry their packet\'s conntrack', async () => {
