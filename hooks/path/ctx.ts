@@ -233,7 +233,8 @@ export interface Answer {
    * this for ICMP errors (icmp_glue_bits, icmpv6_getfrag) and the resets
    * REJECT sends (nf_send_reset). Otherwise conntrack looks the answer up
    * as any packet (an echo reply, the stack's own reset: the reply
-   * direction of the original's connection).
+   * direction of the original's connection; a UDP port unreachable, whose
+   * packet let go of its conntrack first: nf_reset_ct).
    */
   readonly attach: boolean;
   /**
