@@ -231,7 +231,7 @@ function frames(): string[] {
   return f;
 }
 
-/** The frames of the NAT case, from sources frames() leaves alone (80 to 84, 86 to 95: no peer state from the first case). */
+/** The frames of the NAT case, from sources frames() leaves alone (80 to 84, 86 to 96: no peer state from the first case). */
 function natFrames(): string[] {
   const a = SRC(80);
   const b = SRC(81);
@@ -255,6 +255,7 @@ function natFrames(): string[] {
   f.push(`tcp ${SRC(93)}:40109 > 192.0.2.82:81 syn`); // DNATed to 10.0.0.77, back out of eth0, REJECTed in FORWARD: a reset
   f.push(`tcp ${SRC(94)}:40110 > 10.0.0.1:8082 syn`); // REDIRECTed to the closed port 2222: the stack's reset, looked up by conntrack
   f.push(`udp ${SRC(95)}:40111 > 10.0.0.1:8083 len 10`); // REDIRECTed to the closed port 5353: a port unreachable, untracked in raw OUTPUT
+  f.push(`ip proto 252 ${SRC(96)} > 10.0.0.1 len 20`); // no handler for the protocol: a protocol unreachable, with its packet's conntrack (RELATED)
   return f;
 }
 
