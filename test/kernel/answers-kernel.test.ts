@@ -135,6 +135,7 @@ COMMIT
 -A PREROUTING -d 192.0.2.82/32 -p tcp -j DNAT --to-destination 10.0.0.77
 -A PREROUTING -d 10.0.0.1/32 -p tcp -m tcp --dport 8082 -j REDIRECT --to-ports 2222
 -A PREROUTING -d 10.0.0.1/32 -p udp -m udp --dport 8083 -j REDIRECT --to-ports 5353
+-A PREROUTING -d 192.0.2.90/32 -j DNAT --to-destination 10.0.0.1
 -A POSTROUTING -s 10.0.0.101/32 -o eth1 -j MASQUERADE
 COMMIT
 `;
@@ -231,7 +232,7 @@ function frames(): string[] {
   return f;
 }
 
-/** The frames of the NAT case, from sources frames() leaves alone (80 to 84, 86 to 96: no peer state from the first case). */
+/** The frames of the NAT case, from sources frames() leaves alone (80 to 84, 86 to 99: no peer state from the first case). */
 function natFrames(): string[] {
   const a = SRC(80);
   const b = SRC(81);
@@ -256,6 +257,9 @@ function natFrames(): string[] {
   f.push(`tcp ${SRC(94)}:40110 > 10.0.0.1:8082 syn`); // REDIRECTed to the closed port 2222: the stack's reset, looked up by conntrack
   f.push(`udp ${SRC(95)}:40111 > 10.0.0.1:8083 len 10`); // REDIRECTed to the closed port 5353: a port unreachable, untracked in raw OUTPUT
   f.push(`ip proto 252 ${SRC(96)} > 10.0.0.1 len 20`); // no handler for the protocol: a protocol unreachable, with its packet's conntrack (RELATED)
+  f.push(`icmp ${SRC(97)} > 192.0.2.90 echo-request id 300 seq 1`); // DNATed to the node: the echo reply leaves from 192.0.2.90
+  f.push(`icmp ${SRC(98)} > 192.0.2.90 timestamp-request id 301 seq 1 len 16`); // and the timestamp reply
+  f.push(`tcp ${SRC(99)}:40112 > 192.0.2.90:22 ack seq 9 ackseq 99`); // an ACK to the listening socket through DNAT: its reset leaves from 192.0.2.90
   return f;
 }
 

@@ -102,6 +102,7 @@ const NAT_RULES = `${RULES.replace('-A FORWARD -d 2001:db8::78/128 -j DROP\n', '
 -A PREROUTING -d 2001:db8:53::1/128 -p udp -m udp --dport 53 -j DNAT --to-destination 2001:db8::77
 -A PREROUTING -d 2001:db8:80::1/128 -p udp -m udp --dport 53 -j DNAT --to-destination 2001:db8:98::5
 -A PREROUTING -d 2001:db8:81::1/128 -j DNAT --to-destination 2001:db8:98::7
+-A PREROUTING -d 2001:db8:90::1/128 -j DNAT --to-destination 2001:db8::1
 -A PREROUTING -d 2001:db8::1/128 -p tcp -m tcp --dport 8082 -j REDIRECT --to-ports 2222
 -A PREROUTING -d 2001:db8::1/128 -p udp -m udp --dport 8083 -j REDIRECT --to-ports 5353
 -A POSTROUTING -o eth0 -p ipv6-icmp
@@ -127,6 +128,8 @@ function natFrames(): string[] {
     `udp ${S(5)}:40205 > [2001:db8::1]:8083 len 10`, // REDIRECTed to the closed port 5353: a port unreachable without conntrack
     `tcp ${S(6)}:40206 > [2001:db8::1]:2222 syn`, // the closed port itself: the stack's reset
     `tcp ${S(7)}:40207 > [2001:db8:81::1]:80 syn`, // DNATed, REJECTed in FORWARD with a reset
+    `icmpv6 ${S(8)} > [2001:db8:90::1] echo-request id 9 seq 2 len 16`, // DNATed to the node: the echo reply leaves from 2001:db8:90::1
+    `udp ${S(9)}:40208 > [2001:db8:90::1]:5353 len 10`, // and the port unreachable for a closed port
   ];
 }
 
@@ -260,7 +263,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
 
   it('with the NAT core loaded: errors about DNATed packets, a redirect after DNAT', async () => {
     const results = await agree('IPv6 answers against the kernel, NAT loaded', NAT_RULES, natFrames(), 'snap-nat');
-    expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-port-unreachable', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded', 'tcp-reset', 'tcp-reset', 'tcp-reset']);
+    expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-echo-reply', 'icmp6-port-unreachable', 'icmp6-port-unreachable', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded', 'tcp-reset', 'tcp-reset', 'tcp-reset']);
   }, 120_000);
 });
 
