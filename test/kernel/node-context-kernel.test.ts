@@ -34,7 +34,8 @@
  *    and blackhole actions, tables without the route and a throw route
  *    (the walk goes on), suppress_prefixlength on main; mangle rules count
  *    each destination by the device it leaves from and the node's ICMP
- *    errors by type.
+ *    errors by type. The same rules in the reverse path check
+ *    (fib_validate_source with rp_filter strict and loose).
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -258,5 +259,20 @@ describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
     console.log(`policy routing against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${t.nonzero} nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(12);
+  }, 300_000);
+
+  it('policy routing in the reverse path check: rp_filter strict and loose (both engines, both backends)', async () => {
+    const sources = [[10, 0, 0, 2], [10, 20, 5, 5], [10, 5, 0, 77], [172, 16, 1, 1], [10, 80, 3, 3]];
+    const frames = sources.flatMap((s, i) => [frame(s, [10, 20, 1, 1], 17, 4000 + i), frame(s, [10, 90, 1, 1], 6, 4100 + i)]);
+    const d = (a: number[]) => a.join('.');
+    const text = ['*mangle', ...CHAINS('mangle'), ...sources.flatMap((s) => [`-A PREROUTING -s ${d(s)}/32`, `-A FORWARD -s ${d(s)}/32`]), 'COMMIT', ''].join('\n');
+    const out: string[] = [];
+    for (const [tag, mode] of [['s', 1], ['l', 2]] as const) {
+      const t = await compare(`rp${tag}`, `${POLICY_SETUP}\nsysctl -qw net.ipv4.conf.all.rp_filter=${mode} net.ipv4.conf.eth0.rp_filter=${mode}`, text, frames, /^mangle (PREROUTING|FORWARD) #/, (k) => k);
+      console.log(`policy routing, rp_filter=${mode}, against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${t.nonzero} nonzero)`);
+      out.push(...t.diffs);
+      expect(t.nonzero).toBeGreaterThan(8);
+    }
+    expect(out).toEqual([]);
   }, 300_000);
 });
