@@ -265,7 +265,73 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     const results = await agree('IPv6 answers against the kernel, NAT loaded', NAT_RULES, natFrames(), 'snap-nat');
     expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-echo-reply', 'icmp6-port-unreachable', 'icmp6-port-unreachable', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded', 'tcp-reset', 'tcp-reset', 'tcp-reset']);
   }, 120_000);
+
+  it('policy routing: selectors, prohibit/unreachable/blackhole, fall-through past a table without the route and a throw, suppress_prefixlength', async () => {
+    nsSh(NS.n, POLICY_SETUP(NS.s));
+    nsSh(NS.s, 'ip link set p2 up; ip link set p3 up');
+    // the MLD reports of the groups eth2 and eth3 joined go out before anything is counted
+    await new Promise((r) => setTimeout(r, 2500));
+    try {
+      const results = await agree('IPv6 policy routing against the kernel', POLICY_RULES, policyFrames(), 'snap-rules');
+      expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'forwarded', 'forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-no-route']);
+    } finally {
+      nsSh(NS.n, 'ip -6 rule flush; ip -6 rule add pref 0 table local; ip -6 rule add pref 32766 table main; ip -6 route del default; ip link del eth2; ip link del eth3');
+    }
+  }, 120_000);
 });
+
+/**
+ * Policy routing of forwarded packets, each table by its own device: main's
+ * default via 2001:db8::77 back out of eth0 (no redirect: its target is
+ * neither link-local nor the destination), table 100 eth2, table 200 eth3
+ * (their peers in the sender namespace, where IPv6 is off).
+ */
+const POLICY_SETUP = (peerNs: string) => `ip link add eth2 type veth peer name p2 netns ${peerNs}
+ip link add eth3 type veth peer name p3 netns ${peerNs}
+ip -6 addr add 2001:db8:e2::1/64 dev eth2 nodad
+ip -6 addr add 2001:db8:e3::1/64 dev eth3 nodad
+ip link set eth2 up
+ip link set eth3 up
+ip -6 neigh replace 2001:db8:e2::2 lladdr 02:00:00:00:00:e2 dev eth2 nud permanent
+ip -6 neigh replace 2001:db8:e3::2 lladdr 02:00:00:00:00:e3 dev eth3 nud permanent
+ip -6 route add default via 2001:db8::77 dev eth0
+ip -6 route add 2001:db8:a0::/48 via 2001:db8:e2::2 dev eth2 table 100
+ip -6 route add throw 2001:db8:a1::/48 table 100
+ip -6 route add default via 2001:db8:e3::2 dev eth3 table 200
+ip -6 rule add to 2001:db8:b0::/48 prohibit pref 50
+ip -6 rule add to 2001:db8:b1::/48 unreachable pref 51
+ip -6 rule add to 2001:db8:b2::/48 blackhole pref 52
+ip -6 rule add from 2001:db8::/64 iif eth0 ipproto udp dport 53 table 100 pref 100
+ip -6 rule add table main suppress_prefixlength 0 pref 200
+ip -6 rule add not to 2001:db8:c0::/48 table 200 pref 300`;
+
+/** RULES with a count of what leaves by each device; the nat and raw tables of the cases before emptied. */
+const POLICY_RULES = `${RULES.replace('-A POSTROUTING -o eth0 -p ipv6-icmp\n', '-A POSTROUTING -o eth0 -p ipv6-icmp\n-A POSTROUTING -o eth0 ! -p ipv6-icmp\n-A POSTROUTING -o eth2\n-A POSTROUTING -o eth3\n')}*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+`;
+
+/** The frames of the policy routing case (sources after those of natFrames()). */
+function policyFrames(): string[] {
+  const S = (i: number) => `[${SRC(56 + i)}]`;
+  return [
+    `udp ${S(0)}:40300 > [2001:db8:a0::1]:53 len 10`, // pref 100: table 100
+    `tcp ${S(1)}:40301 > [2001:db8:a0::1]:80 syn`, // not UDP: main's default suppressed, table 200
+    `udp ${S(2)}:40302 > [2001:db8:a1::1]:53 len 10`, // table 100 throws: on to table 200
+    `udp ${S(3)}:40303 > [2001:db8:b0::1]:53 len 10`, // prohibit: administratively prohibited
+    `udp ${S(4)}:40304 > [2001:db8:b1::1]:53 len 10`, // unreachable: no route
+    `udp ${S(5)}:40305 > [2001:db8:b2::1]:53 len 10`, // blackhole: nothing
+    `udp ${S(6)}:40306 > [2001:db8:c0::1]:53 len 10`, // no rule takes it before main, whose default is not suppressed there
+    `udp ${S(7)}:40307 > [2001:db8:98::5]:53 len 10`, // main's /64 outlives the suppression
+  ];
+}
 
 /** `specs` sent 2 ms apart to the node loaded with `rules`: every counter and every frame it sent, kernel and nfvm (both engines); the vm's results. */
 async function agree(label: string, rules: string, specs: readonly string[], snapName: string): Promise<ReturnType<typeof answersAgree>['results']> {
