@@ -485,7 +485,7 @@ export class NodeModel {
         if (!actx.quiet) actx.steps.push({ kind: 'check', text: `dev_queue_xmit on ${a.xmit}: no OUTPUT, POSTROUTING or bridge hooks` });
         fate = { kind: 'sent', dev: a.xmit, via: undefined, dst: af.daddr(pkt), cast: 'unicast' };
       } else {
-        fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, a.route), actx);
+        fate = this.bridgeXmit(pkt, localOut(af, pkt, a.oif, actx, a.route, a.anySource === true), actx);
       }
       if (later >= 0) this.ctStatusNow(a, later);
       if (actx.nat.length) fate.nat = actx.nat;

@@ -155,7 +155,7 @@ export function icmpSend(env: AnswerEnv, pkt: Packet, type: number, code: number
   b.set(d.subarray(nh, nh + dataLen), hl + 8);
   putTransportChecksum(b, false, hl, IPPROTO_ICMP, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: !ctReset, route: 'icmp', icmpSocket: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV4, packet: b, mark, oif: '', attach: !ctReset, route: 'icmp', anySource: saddr === 0, icmpSocket: true, kernelFields: ['ip.id'], ...origCt(pkt, ctx),
     why: `icmp_send: ${kind} to ${formatIPv4(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }

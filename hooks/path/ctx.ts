@@ -247,6 +247,13 @@ export interface Answer {
    */
   readonly route: XfrmRouting;
   /**
+   * The route lookup's flow has no source address, the route picks it
+   * (icmp_send about a packet not addressed to the node: saddr 0): policy
+   * rules with a `from` selector do not match it. Otherwise the flow's
+   * source is the packet's.
+   */
+  readonly anySource?: boolean;
+  /**
    * The bridge port the answer is dev_queue_xmit()ed on, past ip_local_out
    * and every hook (REJECT's reset for a bridged packet: nf_send_reset,
    * nf_send_reset6 with nf_bridge_get_physindev()); undefined: ip_local_out.
@@ -409,9 +416,12 @@ export interface InetFamily {
    * stack's resets, IPv4's echo replies), ip_route_me_harder /
    * ip6_route_me_harder (a re-route in OUTPUT; REJECT's resets; IPv6's echo
    * replies: xfrm_lookup) or icmp_route_lookup / icmpv6_route_lookup (ICMP
-   * errors).
+   * errors). `anySource`: the lookup's flow has no source address
+   * (Answer.anySource; IPv4 only: IPv6's rules with a source selector pick
+   * one, FIB_RULE_FIND_SADDR, which is not modelled, so its lookups keep
+   * the packet's).
    */
-  routeOutput(pkt: Packet, oif: string, how?: XfrmRouting): OutputRoute;
+  routeOutput(pkt: Packet, oif: string, how?: XfrmRouting, anySource?: boolean): OutputRoute;
   /** ip6_output(): the egress device must have IPv6; undefined when the packet goes on. */
   outputCheck(out: Link): Fate | undefined;
   /** The destination address, formatted. */

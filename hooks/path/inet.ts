@@ -24,7 +24,7 @@ import { Ipv6Route } from './ipv6-route.js';
 
 interface Routing {
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute;
-  routeOutput(pkt: Packet, oif: string, how?: XfrmRouting): OutputRoute;
+  routeOutput(pkt: Packet, oif: string, how?: XfrmRouting, anySource?: boolean): OutputRoute;
 }
 
 /** What differs between the families (see InetFamily for each). */
@@ -203,8 +203,8 @@ export class Inet implements InetFamily {
   localOutCheck(pkt: Packet): Fate | undefined {
     return this.fns.localOutCheck(pkt);
   }
-  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow'): OutputRoute {
-    return this.routing.routeOutput(pkt, oif, how);
+  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow', anySource = false): OutputRoute {
+    return this.routing.routeOutput(pkt, oif, how, anySource);
   }
   outputCheck(out: Link): Fate | undefined {
     return this.fns.outputCheck(this.node, out);

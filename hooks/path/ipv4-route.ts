@@ -502,8 +502,8 @@ export class Ipv4Route {
    * lookup with iif lo and the packet's mark; a local route → lo; limited
    * broadcast and multicast go out of the device the lookup gives.
    */
-  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow'): OutputRoute {
-    const r = this.routeOutputFib(pkt, oif);
+  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow', anySource = false): OutputRoute {
+    const r = this.routeOutputFib(pkt, oif, anySource);
     const xfrm = this.node.xfrm;
     if (xfrm === undefined || 'fate' in r) return r;
     return this.xfrmOutput(xfrm, pkt, r, how);
@@ -537,11 +537,11 @@ export class Ipv4Route {
     return icmpXfrmRoute(r, out.verdict, local, rev, 'icmp_route_lookup');
   }
 
-  /** ip_route_output_key_hash_rcu() itself: the FIB's route, before the IPsec policies. */
-  private routeOutputFib(pkt: Packet, oif: string): OutputRoute {
+  /** ip_route_output_key_hash_rcu() itself: the FIB's route, before the IPsec policies; the flow's source is 0 with `anySource`. */
+  private routeOutputFib(pkt: Packet, oif: string, anySource: boolean): OutputRoute {
     const d = pkt.data;
     const nh = pkt.meta[M_NHOFF]!;
-    const saddr = u32(d, nh + 12);
+    const saddr = anySource ? 0 : u32(d, nh + 12);
     const daddr = u32(d, nh + 16);
     if (daddr === 0) return OUT_ZERO;
     const flow = this.fillFlow(this.outFlow, pkt, daddr, saddr, d[nh + 1]!, '');

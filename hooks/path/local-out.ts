@@ -15,11 +15,11 @@ import { setDevice, type Packet } from '../../vm/packet.js';
 import type { Fate } from './fate.js';
 import { loopbackXmit, postRouting } from './output.js';
 
-export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx, how: XfrmRouting = 'flow'): Fate {
+export function localOut(af: InetFamily, pkt: Packet, oif: string, ctx: PathCtx, how: XfrmRouting = 'flow', anySource = false): Fate {
   setDevice(pkt, 'in', 0);
   const bad = af.localOutCheck(pkt);
   if (bad) return bad;
-  const first = af.routeOutput(pkt, oif, how);
+  const first = af.routeOutput(pkt, oif, how, anySource);
   if ('fate' in first) return first.fate;
   if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: first.text });
   return localOutRouted(af, pkt, first, oif, ctx);

@@ -179,7 +179,12 @@ const FIB_RULES = (() => {
  * a table without a route for the destination and a throw route (the walk
  * falls through to the next rule), suppress_prefixlength 0 on main (its
  * default route is passed over, its connected routes are not). Each table
- * leaves by its own device: main eth1, 100 eth2, 200 eth3.
+ * leaves by its own device: main eth1, 100 eth2, 200 eth3. The node's ICMP
+ * errors meet a rule `from 10.0.0.1 ipproto icmp` (table 150, out of eth1):
+ * icmp_route_lookup's flow has that source only for an error about a packet
+ * to the node (the port unreachable); about a packet to elsewhere its
+ * source is 0 (the route picks one), the rule does not match, and the error
+ * leaves by eth0.
  */
 const POLICY_SETUP = `${ETH1}
 ip link add eth2 type veth peer name eth2p
@@ -197,6 +202,8 @@ ip route add default via 10.5.0.2
 ip route add 10.20.0.0/16 via 10.6.0.2 table 100
 ip route add throw 10.21.0.0/16 table 100
 ip route add default via 10.7.0.2 table 200
+ip route add 10.0.0.0/24 via 10.5.0.2 table 150
+ip rule add from 10.0.0.1 ipproto icmp table 150 pref 40
 ip rule add to 10.50.0.0/16 prohibit pref 50
 ip rule add to 10.51.0.0/16 unreachable pref 51
 ip rule add to 10.52.0.0/16 blackhole pref 52
@@ -208,13 +215,15 @@ ip rule add not to 10.80.0.0/16 table 200 pref 300`;
 const POLICY_FRAMES: [number[], number][] = [
   [[10, 20, 1, 1], 17], [[10, 20, 1, 1], 6], [[10, 21, 1, 1], 17], [[10, 5, 0, 9], 17], [[10, 50, 1, 1], 17], [[10, 51, 1, 1], 17],
   [[10, 52, 1, 1], 17], [[10, 70, 1, 1], 17], [[10, 80, 1, 1], 17], [[10, 80, 1, 1], 6], [[10, 90, 1, 1], 6],
+  [[10, 0, 0, 1], 17],
 ];
 const POLICY_RULES = (() => {
   const d = (a: number[]) => a.join('.');
   const dests = [...new Set(POLICY_FRAMES.map(([a]) => d(a)))];
   return ['*mangle', ...CHAINS('mangle'),
     ...dests.flatMap((a) => [`-A FORWARD -d ${a}/32`, ...['eth1', 'eth2', 'eth3'].map((o) => `-A POSTROUTING -d ${a}/32 -o ${o}`)]),
-    '-A OUTPUT -p icmp -m icmp --icmp-type 3/13', '-A OUTPUT -p icmp -m icmp --icmp-type 3/0', '-A OUTPUT -p icmp',
+    '-A OUTPUT -p icmp -m icmp --icmp-type 3/13', '-A OUTPUT -p icmp -m icmp --icmp-type 3/0', '-A OUTPUT -p icmp -m icmp --icmp-type 3/3', '-A OUTPUT -p icmp',
+    ...['eth0', 'eth1'].flatMap((o) => [`-A POSTROUTING -p icmp -o ${o} -m icmp --icmp-type 3/3`, `-A POSTROUTING -p icmp -o ${o}`]),
     'COMMIT', ''].join('\n');
 })();
 
