@@ -51,6 +51,8 @@ export interface AnswerRoute6 {
   readonly gateway: boolean;
   /** The selected source (four words), undefined when none. */
   readonly saddr: Uint32Array | undefined;
+  /** The source is the route's prefsrc (rt6_get_prefsrc). */
+  readonly prefsrc: boolean;
   readonly mtu: number;
 }
 
@@ -221,14 +223,15 @@ export class AnswerEnv {
     const dev = local ? this.loopback() : this.node.links.get(res.dev);
     if (!dev) return undefined;
     let src = saddr;
+    const prefsrc = res.prefsrc !== undefined && res.prefsrc.family === 6;
     if (!src) {
-      if (res.prefsrc && res.prefsrc.family === 6) src = res.prefsrc.w as Uint32Array;
+      if (prefsrc) src = res.prefsrc!.w as Uint32Array;
       else {
         const pick = ipv6DevGetSaddr(this.cands6, daddr, (srcDev ?? (local ? undefined : dev))?.ifindex ?? 0);
         src = pick ? Uint32Array.from(pick.addr) : undefined;
       }
     }
-    return { dev, local, multicast: daddr[0]! >>> 24 === 0xff, plen: res.route.plen, gateway: res.gateway !== undefined, saddr: src, mtu: dev.mtu };
+    return { dev, local, multicast: daddr[0]! >>> 24 === 0xff, plen: res.route.plen, gateway: res.gateway !== undefined, saddr: src, prefsrc, mtu: dev.mtu };
   }
 
   /** ip6_dst_hoplimit(): the hop_limit of the route's device. */

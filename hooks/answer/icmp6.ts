@@ -140,7 +140,7 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   b.set(d.subarray(nh, nh + dataLen), 48);
   putTransportChecksum(b, true, 40, IPPROTO_ICMPV6, 2);
   env.send(ctx, {
-    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: !ctReset, route: 'icmp', icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
+    kind, pf: NFPROTO_IPV6, packet: b, mark, oif, attach: !ctReset, route: 'icmp', anySource: saddr === undefined && (out.prefsrc || !inDev), icmpSocket: true, kernelFields: ['ip6.flowlabel'], ...origCt(pkt, ctx),
     why: `icmp6_send: ${kind} to ${formatIPv6(osaddr)} (quoting ${dataLen} of ${len} bytes)`,
   });
 }

@@ -248,9 +248,11 @@ export interface Answer {
   readonly route: XfrmRouting;
   /**
    * The route lookup's flow has no source address, the route picks it
-   * (icmp_send about a packet not addressed to the node: saddr 0): policy
-   * rules with a `from` selector do not match it. Otherwise the flow's
-   * source is the packet's.
+   * (icmp_send about a packet not addressed to the node: saddr 0;
+   * icmp6_send's likewise when the route has a preferred source, else it
+   * takes the input device's, icmpv6_rt_has_prefsrc): policy rules with a
+   * `from` selector do not match it. Otherwise the flow's source is the
+   * packet's.
    */
   readonly anySource?: boolean;
   /**
@@ -417,9 +419,7 @@ export interface InetFamily {
    * ip6_route_me_harder (a re-route in OUTPUT; REJECT's resets; IPv6's echo
    * replies: xfrm_lookup) or icmp_route_lookup / icmpv6_route_lookup (ICMP
    * errors). `anySource`: the lookup's flow has no source address
-   * (Answer.anySource; IPv4 only: IPv6's rules with a source selector pick
-   * one, FIB_RULE_FIND_SADDR, which is not modelled, so its lookups keep
-   * the packet's).
+   * (Answer.anySource).
    */
   routeOutput(pkt: Packet, oif: string, how?: XfrmRouting, anySource?: boolean): OutputRoute;
   /** ip6_output(): the egress device must have IPv6; undefined when the packet goes on. */

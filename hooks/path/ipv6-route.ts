@@ -187,8 +187,8 @@ export class Ipv6Route {
    * caller's flowi6_oif (ip6_route_output does not set it, unlike IPv4);
    * there is no DST_NOXFRM in IPv6.
    */
-  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow'): OutputRoute {
-    const r = this.routeOutputFib(pkt, oif);
+  routeOutput(pkt: Packet, oif: string, how: XfrmRouting = 'flow', anySource = false): OutputRoute {
+    const r = this.routeOutputFib(pkt, oif, anySource);
     const xfrm = this.node.xfrm;
     if (xfrm === undefined || 'fate' in r) return r;
     const loopback = this.node.links.get(r.dev)?.loopback === true;
@@ -205,10 +205,12 @@ export class Ipv6Route {
   /**
    * ip6_route_output_flags(), reduced: iif lo, the packet's mark, the device
    * restriction for strict destinations when an oif is given (or for any
-   * oif with an unspecified source); a local or anycast route → lo.
+   * oif with an unspecified source); a local or anycast route → lo. The
+   * flow's source is :: with `anySource`.
    */
-  private routeOutputFib(pkt: Packet, oif: string): OutputRoute {
+  private routeOutputFib(pkt: Packet, oif: string, anySource: boolean): OutputRoute {
     const key = this.flow(pkt, '', oif);
+    if (anySource) key.saddr.w.fill(0);
     const daddr = key.daddr.w;
     const dst = formatIPv6(daddr);
     const res = fibLookup(this.node, key);

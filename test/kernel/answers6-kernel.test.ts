@@ -273,7 +273,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     await new Promise((r) => setTimeout(r, 2500));
     try {
       const results = await agree('IPv6 policy routing against the kernel', POLICY_RULES, policyFrames(), 'snap-rules');
-      expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'forwarded', 'forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-no-route']);
+      expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'forwarded', 'forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-no-route', 'icmp6-port-unreachable']);
     } finally {
       nsSh(NS.n, 'ip -6 rule flush; ip -6 rule add pref 0 table local; ip -6 rule add pref 32766 table main; ip -6 route del default; ip link del eth2; ip link del eth3');
     }
@@ -284,7 +284,12 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
  * Policy routing of forwarded packets, each table by its own device: main's
  * default via 2001:db8::77 back out of eth0 (no redirect: its target is
  * neither link-local nor the destination), table 100 eth2, table 200 eth3
- * (their peers in the sender namespace, where IPv6 is off).
+ * (their peers in the sender namespace, where IPv6 is off). A rule `from
+ * 2001:db8::1 ipproto ipv6-icmp` sends the node's ICMPv6 errors out of eth2
+ * (table 150): their route lookup has that source, the destination of a
+ * packet to the node, and for a packet to elsewhere the input device's
+ * address (icmp6_send when the route back has no preferred source; IPv4's
+ * icmp_send looks such a route up without a source).
  */
 const POLICY_SETUP = (peerNs: string) => `ip link add eth2 type veth peer name p2 netns ${peerNs}
 ip link add eth3 type veth peer name p3 netns ${peerNs}
@@ -298,6 +303,8 @@ ip -6 route add default via 2001:db8::77 dev eth0
 ip -6 route add 2001:db8:a0::/48 via 2001:db8:e2::2 dev eth2 table 100
 ip -6 route add throw 2001:db8:a1::/48 table 100
 ip -6 route add default via 2001:db8:e3::2 dev eth3 table 200
+ip -6 route add 2001:db8::/64 via 2001:db8:e2::2 dev eth2 table 150
+ip -6 rule add from 2001:db8::1 ipproto ipv6-icmp table 150 pref 40
 ip -6 rule add to 2001:db8:b0::/48 prohibit pref 50
 ip -6 rule add to 2001:db8:b1::/48 unreachable pref 51
 ip -6 rule add to 2001:db8:b2::/48 blackhole pref 52
@@ -330,6 +337,7 @@ function policyFrames(): string[] {
     `udp ${S(5)}:40305 > [2001:db8:b2::1]:53 len 10`, // blackhole: nothing
     `udp ${S(6)}:40306 > [2001:db8:c0::1]:53 len 10`, // no rule takes it before main, whose default is not suppressed there
     `udp ${S(7)}:40307 > [2001:db8:98::5]:53 len 10`, // main's /64 outlives the suppression
+    `udp ${S(8)}:40308 > [2001:db8::1]:5353 len 10`, // to the node: a port unreachable, out of eth2 as well
   ];
 }
 
