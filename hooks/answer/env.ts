@@ -53,6 +53,12 @@ export interface AnswerRoute6 {
   readonly saddr: Uint32Array | undefined;
   /** The source is the route's prefsrc (rt6_get_prefsrc). */
   readonly prefsrc: boolean;
+  /**
+   * ipv6_anycast_destination(): the destination is the subnet-router
+   * anycast address of its route (a prefix shorter than /127 without a
+   * gateway whose prefix address it is).
+   */
+  readonly subnetAnycast: boolean;
   readonly mtu: number;
 }
 
@@ -89,6 +95,7 @@ export class AnswerEnv {
   readonly fwmarkReflect6: boolean;
   readonly echo6IgnoreAll: boolean;
   readonly echo6IgnoreMulticast: boolean;
+  readonly icmp6ErrorAnycastAsUnicast: boolean;
   readonly icmp6Ratelimit: number;
   readonly icmp6Ratemask: Set<number>;
 
@@ -118,6 +125,7 @@ export class AnswerEnv {
     this.fwmarkReflect6 = n('net.ipv6.fwmark_reflect', 0) !== 0;
     this.echo6IgnoreAll = n('net.ipv6.icmp.echo_ignore_all', 0) !== 0;
     this.echo6IgnoreMulticast = n('net.ipv6.icmp.echo_ignore_multicast', 0) !== 0;
+    this.icmp6ErrorAnycastAsUnicast = n('net.ipv6.icmp.error_anycast_as_unicast', 0) !== 0;
     this.icmp6Ratelimit = msToJiffies(n('net.ipv6.icmp.ratelimit', 100));
     this.icmp6Ratemask = parseBitmap(s.get('net.ipv6.icmp.ratemask') ?? '0-1,3-127') ?? parseBitmap('0-1,3-127')!;
     this.devOrder = [...node.links.values()].sort((a, b) => a.ifindex - b.ifindex);
@@ -231,7 +239,9 @@ export class AnswerEnv {
         src = pick ? Uint32Array.from(pick.addr) : undefined;
       }
     }
-    return { dev, local, multicast: daddr[0]! >>> 24 === 0xff, plen: res.route.plen, gateway: res.gateway !== undefined, saddr: src, prefsrc, mtu: dev.mtu };
+    const rd = res.route.dst.w;
+    const subnetAnycast = !local && res.gateway === undefined && res.route.plen < 127 && rd[0] === daddr[0] && rd[1] === daddr[1] && rd[2] === daddr[2] && rd[3] === daddr[3];
+    return { dev, local, multicast: daddr[0]! >>> 24 === 0xff, plen: res.route.plen, gateway: res.gateway !== undefined, saddr: src, prefsrc, subnetAnycast, mtu: dev.mtu };
   }
 
   /** ip6_dst_hoplimit(): the hop_limit of the route's device. */

@@ -12,7 +12,8 @@
  *                    the route back, lo exempt, the types of the ratemask bitmap, never packet
  *                    too big); a source chosen among the input device's addresses when the
  *                    route has no prefsrc; the route back bound to the input device for a
- *                    link-local peer; as much of the packet as fits in 1280 bytes; traffic
+ *                    link-local peer; nothing to the subnet-router anycast address of the
+ *                    route back (icmpv6_route_lookup, unless error_anycast_as_unicast); as much of the packet as fits in 1280 bytes; traffic
  *                    class 0, the device's hop limit, an automatic flow label (the kernel's
  *                    hash: not reproduced)
  *                    icmpv6_echo_reply(): echo_ignore_all / echo_ignore_multicast; the request's
@@ -127,6 +128,8 @@ export function icmp6Send(env: AnswerEnv, pkt: Packet, type: number, code: numbe
   const out = env.route6(osaddr, saddr, mark, IPPROTO_ICMPV6, oif, inDev);
   if (!out) return skip(`no route back to ${formatIPv6(osaddr)}`);
   if (!xrlimAllow(env, out, osaddr, apply)) return ctx.quiet ? undefined : skip(`rate limited (icmp ratelimit to ${formatIPv6(osaddr)})`);
+  // icmpv6_route_lookup(): no error to an anycast destination, unless error_anycast_as_unicast
+  if (out.subnetAnycast && !env.icmp6ErrorAnycastAsUnicast) return skip(`${formatIPv6(osaddr)} is the subnet-router anycast address of its route (/${out.plen})`);
   if (!out.saddr) return skip('no source address');
   const dataLen = Math.min(len, MAX_QUOTE);
   const b = new Uint8Array(48 + dataLen);

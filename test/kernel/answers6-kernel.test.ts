@@ -45,7 +45,7 @@ let raw: ChildProcess | undefined;
 
 /** A source address of its own for each frame (their ICMPv6 buckets stay full). */
 const SRC = (i: number) => `2001:db8::${(0x10 + i).toString(16)}`;
-const SOURCES = 64;
+const SOURCES = 72;
 
 const RULES = `*filter
 :INPUT ACCEPT [0:0]
@@ -273,7 +273,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     await new Promise((r) => setTimeout(r, 2500));
     try {
       const results = await agree('IPv6 policy routing against the kernel', POLICY_RULES, policyFrames(), 'snap-rules');
-      expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'forwarded', 'forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-no-route', 'icmp6-port-unreachable']);
+      expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'forwarded', 'forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-adm-prohibited', 'icmp6-no-route', 'icmp6-port-unreachable']);
     } finally {
       nsSh(NS.n, 'ip -6 rule flush; ip -6 rule add pref 0 table local; ip -6 rule add pref 32766 table main; ip -6 route del default; ip link del eth2; ip link del eth3');
     }
@@ -289,7 +289,11 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
  * (table 150): their route lookup has that source, the destination of a
  * packet to the node, and for a packet to elsewhere the input device's
  * address (icmp6_send when the route back has no preferred source; IPv4's
- * icmp_send looks such a route up without a source).
+ * icmp_send looks such a route up without a source). Back to a network
+ * whose route has one (2001:db8:e3::1), the lookup has no source: the rule
+ * `from 2001:db8:e3::1` does not take it, though the error leaves from
+ * that address. To that route's prefix address (its subnet-router anycast
+ * address) no error is sent.
  */
 const POLICY_SETUP = (peerNs: string) => `ip link add eth2 type veth peer name p2 netns ${peerNs}
 ip link add eth3 type veth peer name p3 netns ${peerNs}
@@ -305,6 +309,8 @@ ip -6 route add throw 2001:db8:a1::/48 table 100
 ip -6 route add default via 2001:db8:e3::2 dev eth3 table 200
 ip -6 route add 2001:db8::/64 via 2001:db8:e2::2 dev eth2 table 150
 ip -6 rule add from 2001:db8::1 ipproto ipv6-icmp table 150 pref 40
+ip -6 route add 2001:db8::50/124 dev eth0 src 2001:db8:e3::1
+ip -6 rule add from 2001:db8:e3::1 table 150 pref 41
 ip -6 rule add to 2001:db8:b0::/48 prohibit pref 50
 ip -6 rule add to 2001:db8:b1::/48 unreachable pref 51
 ip -6 rule add to 2001:db8:b2::/48 blackhole pref 52
@@ -338,6 +344,8 @@ function policyFrames(): string[] {
     `udp ${S(6)}:40306 > [2001:db8:c0::1]:53 len 10`, // no rule takes it before main, whose default is not suppressed there
     `udp ${S(7)}:40307 > [2001:db8:98::5]:53 len 10`, // main's /64 outlives the suppression
     `udp ${S(8)}:40308 > [2001:db8::1]:5353 len 10`, // to the node: a port unreachable, out of eth2 as well
+    `udp [${SRC(65)}]:40309 > [2001:db8:b0::1]:53 len 10`, // prohibited, from a network whose route has a preferred source: no source in the lookup, out of eth0
+    `udp [${SRC(64)}]:40310 > [2001:db8:b0::1]:53 len 10`, // from 2001:db8::50, the subnet-router anycast address of that route: no error (icmpv6_route_lookup)
   ];
 }
 
