@@ -35,7 +35,8 @@
  *    (the walk goes on), suppress_prefixlength on main; mangle rules count
  *    each destination by the device it leaves from and the node's ICMP
  *    errors by type. The same rules in the reverse path check
- *    (fib_validate_source with rp_filter strict and loose).
+ *    (fib_validate_source with rp_filter strict and loose; a fwmark rule,
+ *    which it sees only with src_valid_mark).
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -273,18 +274,25 @@ describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
     expect(inbound.nonzero).toBeGreaterThan(12);
   }, 300_000);
 
-  it('policy routing in the reverse path check: rp_filter strict and loose (both engines, both backends)', async () => {
+  it('policy routing in the reverse path check: rp_filter strict and loose, a fwmark rule with and without src_valid_mark (both engines, both backends)', async () => {
     const sources = [[10, 0, 0, 2], [10, 20, 5, 5], [10, 5, 0, 77], [172, 16, 1, 1], [10, 80, 3, 3]];
     const frames = sources.flatMap((s, i) => [frame(s, [10, 20, 1, 1], 17, 4000 + i), frame(s, [10, 90, 1, 1], 6, 4100 + i)]);
     const d = (a: number[]) => a.join('.');
-    const text = ['*mangle', ...CHAINS('mangle'), ...sources.flatMap((s) => [`-A PREROUTING -s ${d(s)}/32`, `-A FORWARD -s ${d(s)}/32`]), 'COMMIT', ''].join('\n');
+    // 10.0.0.2's frames are marked 0x5, which a rule sends to table 150 (10.0.0.0/24 via eth1): with src_valid_mark the
+    // reverse path check sees the mark and refuses them, without it they pass
+    const text = ['*mangle', ...CHAINS('mangle'), '-A PREROUTING -s 10.0.0.2/32 -j MARK --set-xmark 0x5/0xffffffff',
+      ...sources.flatMap((s) => [`-A PREROUTING -s ${d(s)}/32`, `-A FORWARD -s ${d(s)}/32`]), 'COMMIT', ''].join('\n');
     const out: string[] = [];
-    for (const [tag, mode] of [['s', 1], ['l', 2]] as const) {
-      const t = await compare(`rp${tag}`, `${POLICY_SETUP}\nsysctl -qw net.ipv4.conf.all.rp_filter=${mode} net.ipv4.conf.eth0.rp_filter=${mode}`, text, frames, /^mangle (PREROUTING|FORWARD) #/, (k) => k);
-      console.log(`policy routing, rp_filter=${mode}, against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${t.nonzero} nonzero)`);
+    const nonzero: number[] = [];
+    for (const [tag, mode, validMark] of [['s', 1, 0], ['l', 2, 0], ['v', 1, 1]] as const) {
+      const setup = `${POLICY_SETUP}\nip rule add fwmark 0x5 table 150 pref 45\nsysctl -qw net.ipv4.conf.all.rp_filter=${mode} net.ipv4.conf.eth0.rp_filter=${mode} net.ipv4.conf.eth0.src_valid_mark=${validMark}`;
+      const t = await compare(`rp${tag}`, setup, text, frames, /^mangle (PREROUTING|FORWARD) #/, (k) => k);
+      console.log(`policy routing, rp_filter=${mode}, src_valid_mark=${validMark}, against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${t.nonzero} nonzero)`);
       out.push(...t.diffs);
+      nonzero.push(t.nonzero);
       expect(t.nonzero).toBeGreaterThan(8);
     }
     expect(out).toEqual([]);
+    expect(nonzero[2]).toBeLessThan(nonzero[0]!);
   }, 300_000);
 });
