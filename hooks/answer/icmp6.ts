@@ -13,9 +13,9 @@
  *                    too big); a source chosen among the input device's addresses when the
  *                    route has no prefsrc; the route back bound to the input device for a
  *                    link-local peer; nothing to the subnet-router anycast address of the
- *                    route back (icmpv6_route_lookup, unless error_anycast_as_unicast); as much of the packet as fits in 1280 bytes; traffic
- *                    class 0, the device's hop limit, an automatic flow label (the kernel's
- *                    hash: not reproduced)
+ *                    route back (icmpv6_route_lookup, unless error_anycast_as_unicast); as
+ *                    much of the packet as fits in 1280 bytes; traffic class 0, the device's
+ *                    hop limit, an automatic flow label (the kernel's hash: not reproduced)
  *                    icmpv6_echo_reply(): echo_ignore_all / echo_ignore_multicast; the request's
  *                    identifier, sequence, code, data and traffic class, the route bound to the
  *                    input device, the source its destination when that was unicast
