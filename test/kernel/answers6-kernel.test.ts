@@ -18,7 +18,10 @@
  * (test/helpers/answers.ts); every counter of `ip6tables-legacy-save -c`
  * (OUTPUT and POSTROUTING included) and every frame the node sent must
  * agree with `nfvm` on the snapshot, but for the flow label the kernel
- * picks for its ICMPv6 errors. Root, iproute2, ip6tables-legacy,
+ * picks for its ICMPv6 errors (and the checksum of the stack's reset, which
+ * the device completes). Then the same node with conntrack loaded, with the
+ * NAT core loaded, and with policy rules and tables of their own (each
+ * case's comment says what it shows). Root, iproute2, ip6tables-legacy,
  * tcpreplay, tcpdump, python3 (the raw socket).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
