@@ -29,6 +29,7 @@ import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
+import { fibMultipathHash4, selectNexthop } from '../route/multipath.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -245,6 +246,13 @@ export class Ipv4Route {
   private readonly memoOk: boolean;
   /** A policy rule selects on the protocol or ports: the memo keys on them. */
   private readonly memoPorts: boolean;
+  /** A route has several nexthops: a forwarded packet's is chosen by its hash (route/multipath.ts). */
+  private readonly multipath: boolean;
+  /** net.ipv4.fib_multipath_hash_policy, _fields, _seed. */
+  private readonly mpPolicy: number;
+  private readonly mpFields: number;
+  private readonly mpSeed: number;
+  private readonly ignoreLinkdown = (dev: string): boolean => this.node.sysctl.devConf(4, dev, 'ignore_routes_with_linkdown') !== 0;
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -255,8 +263,17 @@ export class Ipv4Route {
     this.customLocalRoutes = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel'));
     this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
       [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
-    this.memoOk = !this.tclassidUsers;
+    this.multipath = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.length > 1));
+    // the chosen nexthop depends on the packet's hash: no memo of input routes
+    this.memoOk = !this.tclassidUsers && !this.multipath;
     this.memoPorts = rulesSelectPorts(node.fib4.rules);
+    const n = (k: string, dflt: number) => {
+      const x = node.sysctl.num(k);
+      return Number.isNaN(x) ? dflt : x;
+    };
+    this.mpPolicy = n('net.ipv4.fib_multipath_hash_policy', 0);
+    this.mpFields = n('net.ipv4.fib_multipath_hash_fields', 7);
+    this.mpSeed = n('net.ipv4.fib_multipath_hash_seed', 0);
   }
 
   /** The tclassid of the route rt_set_nexthop() makes, or of the one cached on the nexthop (do_cache: a fib_info and itag 0). */
@@ -347,7 +364,9 @@ export class Ipv4Route {
       } else {
         if (!conf.forward) return this.drops.drop(ctx, 'ip-forward-off', FORWARD_OFF, daddr, name);
         if (res.rtnType !== RTN_UNICAST) return this.drops.drop(ctx, 'martian-destination', MARTIAN_DST_TYPE, daddr, res.type);
-        const r = this.mkrouteInput(pkt, dev, res, saddr, daddr, tos, ctx);
+        // ip_mkroute_input(): a multipath route's nexthop by the packet's hash (fib_select_multipath)
+        const via = this.multipath && res.route.nexthops.length > 1 ? this.selectMultipath(pkt, res, ctx) : res;
+        const r = this.mkrouteInput(pkt, dev, via, saddr, daddr, tos, ctx);
         const i = memo === undefined || r.kind !== 'forward' ? -1 : memo.keep();
         if (i >= 0 && r.kind === 'forward') {
           memo!.local[i] = 0;
@@ -371,6 +390,21 @@ export class Ipv4Route {
     return LOCAL_ROUTE.broadcast;
   }
 
+
+  /** fib_multipath_hash(net, NULL, skb) and fib_select_multipath(): the nexthop of `res`'s route the packet takes. */
+  private selectMultipath(pkt: Packet, res: FibResult & { ok: true }, ctx: PathCtx): FibResult & { ok: true } {
+    const m = pkt.meta;
+    const hash = fibMultipathHash4(pkt.data, m[M_NHOFF]!, m[M_LEN]!, this.mpPolicy, this.mpFields, this.mpSeed);
+    const nhs = res.route.nexthops;
+    let first = 0;
+    while (first < nhs.length - 1 && !(nhs[first]!.dev === res.dev && nhs[first]!.gateway === res.gateway)) first++;
+    const k = selectNexthop(res.route, hash, this.ignoreLinkdown, first);
+    if (!ctx.quiet) {
+      const seed = this.mpSeed === 0 ? ' (fib_multipath_hash_seed 0: the kernel hashes with a key random per boot, nfvm with 0)' : '';
+      ctx.steps.push({ kind: 'route', text: `multipath: hash ${hash} (policy ${this.mpPolicy}) picks nexthop ${k + 1} of ${res.route.nexthops.length}${seed}` });
+    }
+    return this.node.fib4.nexthopResult(res, k);
+  }
 
   /** The answer `memo` keeps in slot i, as routeInput() gave it. */
   private remembered(memo: InputRouteCache, i: number, pkt: Packet, ctx: PathCtx): InputRoute {

@@ -196,6 +196,20 @@ export class Fib {
     return fail('noroute', ENETUNREACH, undefined, undefined);
   }
 
+  /** The answer `res` gives through nexthop k of its route instead (fib_select_multipath's choice); made once per nexthop. */
+  nexthopResult(res: FibResult & { ok: true }, k: number): FibResult & { ok: true } {
+    const route = res.route;
+    const nh = route.nexthops[k]!;
+    let byNh = this.made.get(route);
+    if (byNh === undefined) this.made.set(route, (byNh = new Array<FibResult | undefined>(route.nexthops.length).fill(undefined)));
+    let r = byNh[k];
+    if (r === undefined || !r.ok || r.rule !== res.rule || r.table !== res.table) {
+      r = { ok: true, type: res.type, rtnType: res.rtnType, table: res.table, route, dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule: res.rule };
+      byNh[k] = r;
+    }
+    return r as FibResult & { ok: true };
+  }
+
   /** Lookup in one table only, without rules (what inet_dev_addr_type does with the local table). */
   tableLookup(id: number, daddr: IpAddr): Route | undefined {
     if (!this.tables.has(id)) return undefined;

@@ -172,7 +172,7 @@ export type FibResult =
       readonly rtnType: number;
       readonly table: number;
       readonly route: Route;
-      /** The nexthop used (the first usable one; multipath hashing is not modelled). */
+      /** The nexthop used: fib_table_lookup's first usable one, or the one a forwarded packet's hash picks (route/multipath.ts, Fib.nexthopResult). */
       readonly dev: string;
       readonly gateway: IpAddr | undefined;
       readonly prefsrc: IpAddr | undefined;

@@ -192,7 +192,7 @@ describe('fibLookup: one table', () => {
     expect(gw(fibLookup(n, { daddr: '10.9.1.5', oif: 'eth0' }))).toBe('unicast 192.168.1.3 eth0 t254 p32766');
   });
 
-  it('multipath: the first live nexthop (no hashing)', () => {
+  it('multipath: fib_lookup gives the first live nexthop (a forwarded packet then takes the one its hash picks: route/multipath.ts)', () => {
     const n = node(DEFAULT_RULES, [...CONNECTED, { dst: '10.15.0.0/16', flags: [], nexthops: [{ gateway: '192.168.1.2', dev: 'eth0', weight: 1, flags: ['dead'] }, { gateway: '10.0.0.3', dev: 'eth1', weight: 2, flags: [] }] }]);
     expect(gw(fibLookup(n, { daddr: '10.15.1.1' }))).toBe('unicast 10.0.0.3 eth1 t254 p32766');
   });

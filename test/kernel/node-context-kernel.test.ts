@@ -37,6 +37,8 @@
  *    errors by type. The same rules in the reverse path check
  *    (fib_validate_source with rp_filter strict and loose; a fwmark rule,
  *    which it sees only with src_valid_mark).
+ *  - multipath routes: the nexthop each forwarded frame's hash picks, with
+ *    a hash seed set, hash policies 0, 1 and 3, unequal weights.
  *
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
@@ -228,6 +230,31 @@ const POLICY_RULES = (() => {
     'COMMIT', ''].join('\n');
 })();
 
+/**
+ * Multipath routes out of eth1 and eth2 (weights 1:1 and 1:3): each
+ * forwarded frame's nexthop is the kernel's hash of it
+ * (fib_multipath_hash, SipHash keyed by fib_multipath_hash_seed; policy 0
+ * the addresses, policy 1 the addresses, protocol and ports, policy 3 the
+ * fields of fib_multipath_hash_fields: 53 is the source address, the
+ * protocol and both ports).
+ */
+const MP_SETUP = (policy: number) => `${ETH1}
+ip link add eth2 type veth peer name eth2p
+ip link set eth2 up
+ip link set eth2p up
+ip addr add 10.6.0.1/24 dev eth2
+ip neigh replace 10.6.0.2 lladdr 02:00:00:00:00:0b dev eth2 nud permanent
+ip route add 10.30.0.0/16 nexthop via 10.5.0.2 dev eth1 nexthop via 10.6.0.2 dev eth2
+ip route add 10.31.0.0/16 nexthop via 10.5.0.2 dev eth1 weight 1 nexthop via 10.6.0.2 dev eth2 weight 3
+sysctl -qw net.ipv4.fib_multipath_hash_seed=24301 net.ipv4.fib_multipath_hash_policy=${policy} net.ipv4.fib_multipath_hash_fields=53`;
+const MP_FRAMES: [number[], number[], number, number][] = Array.from({ length: 48 }, (_, i) => [
+  [10, 0, i % 5, 2 + (i % 7)], [10, 30 + (i % 2), i, 1 + (i % 3)], i % 3 === 0 ? 6 : 17, 1024 + i * 97,
+]);
+const MP_RULES = (() => {
+  const d = (a: number[]) => a.join('.');
+  return ['*mangle', ...CHAINS('mangle'), ...MP_FRAMES.flatMap(([, dst]) => ['eth1', 'eth2'].map((o) => `-A POSTROUTING -d ${d(dst)}/32 -o ${o}`)), 'COMMIT', ''].join('\n');
+})();
+
 describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -272,6 +299,18 @@ describe.skipIf(SKIP)('node-context extensions against the kernel', () => {
     expect([...t.diffs, ...inbound.diffs]).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(12);
     expect(inbound.nonzero).toBeGreaterThan(12);
+  }, 300_000);
+
+  it('multipath routes: the nexthop of each forwarded frame by its hash, policies 0, 1 and 3, weights (both engines, both backends)', async () => {
+    const frames = MP_FRAMES.map(([s, d, proto, port]) => frame(s, d, proto, port));
+    const out: string[] = [];
+    for (const policy of [0, 1, 3]) {
+      const t = await compare(`mp${policy}`, MP_SETUP(policy), MP_RULES, frames, /^mangle POSTROUTING #/, (k) => k);
+      console.log(`multipath, fib_multipath_hash_policy ${policy}, against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${t.nonzero} nonzero)`);
+      out.push(...t.diffs);
+      expect(t.nonzero).toBe(4 * MP_FRAMES.length);
+    }
+    expect(out).toEqual([]);
   }, 300_000);
 
   it('policy routing in the reverse path check: rp_filter strict and loose, a fwmark rule with and without src_valid_mark (both engines, both backends)', async () => {
