@@ -29,7 +29,7 @@ import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
-import { fibMultipathHash4, selectNexthop } from '../route/multipath.js';
+import { fibMultipathHash4, MultipathConf, nexthopIndex, selectNexthop } from '../route/multipath.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -248,10 +248,7 @@ export class Ipv4Route {
   private readonly memoPorts: boolean;
   /** A route has several nexthops: a forwarded packet's is chosen by its hash (route/multipath.ts). */
   private readonly multipath: boolean;
-  /** net.ipv4.fib_multipath_hash_policy, _fields, _seed. */
-  private readonly mpPolicy: number;
-  private readonly mpFields: number;
-  private readonly mpSeed: number;
+  private readonly mp: MultipathConf;
   private readonly ignoreLinkdown = (dev: string): boolean => this.node.sysctl.devConf(4, dev, 'ignore_routes_with_linkdown') !== 0;
 
   constructor(readonly node: Node) {
@@ -267,13 +264,7 @@ export class Ipv4Route {
     // the chosen nexthop depends on the packet's hash: no memo of input routes
     this.memoOk = !this.tclassidUsers && !this.multipath;
     this.memoPorts = rulesSelectPorts(node.fib4.rules);
-    const n = (k: string, dflt: number) => {
-      const x = node.sysctl.num(k);
-      return Number.isNaN(x) ? dflt : x;
-    };
-    this.mpPolicy = n('net.ipv4.fib_multipath_hash_policy', 0);
-    this.mpFields = n('net.ipv4.fib_multipath_hash_fields', 7);
-    this.mpSeed = n('net.ipv4.fib_multipath_hash_seed', 0);
+    this.mp = new MultipathConf(node.sysctl, 4);
   }
 
   /** The tclassid of the route rt_set_nexthop() makes, or of the one cached on the nexthop (do_cache: a fib_info and itag 0). */
@@ -394,15 +385,9 @@ export class Ipv4Route {
   /** fib_multipath_hash(net, NULL, skb) and fib_select_multipath(): the nexthop of `res`'s route the packet takes. */
   private selectMultipath(pkt: Packet, res: FibResult & { ok: true }, ctx: PathCtx): FibResult & { ok: true } {
     const m = pkt.meta;
-    const hash = fibMultipathHash4(pkt.data, m[M_NHOFF]!, m[M_LEN]!, this.mpPolicy, this.mpFields, this.mpSeed);
-    const nhs = res.route.nexthops;
-    let first = 0;
-    while (first < nhs.length - 1 && !(nhs[first]!.dev === res.dev && nhs[first]!.gateway === res.gateway)) first++;
-    const k = selectNexthop(res.route, hash, this.ignoreLinkdown, first);
-    if (!ctx.quiet) {
-      const seed = this.mpSeed === 0 ? ' (fib_multipath_hash_seed 0: the kernel hashes with a key random per boot, nfvm with 0)' : '';
-      ctx.steps.push({ kind: 'route', text: `multipath: hash ${hash} (policy ${this.mpPolicy}) picks nexthop ${k + 1} of ${res.route.nexthops.length}${seed}` });
-    }
+    const hash = fibMultipathHash4(pkt.data, m[M_NHOFF]!, m[M_LEN]!, this.mp.policy, this.mp.fields, this.mp.seed);
+    const k = selectNexthop(res.route, hash, this.ignoreLinkdown, nexthopIndex(res));
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: this.mp.note(hash, k, res.route.nexthops.length) });
     return this.node.fib4.nexthopResult(res, k);
   }
 

@@ -32,6 +32,8 @@ import type { Packet } from '../../vm/packet.js';
 import { dropped, LOCAL_ROUTE, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import { isFragment6, isLinkLocal, isLoopback, isMulticast, wordsInto } from './ipv6.js';
 import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
+import { MultipathConf, nexthopIndex, rt6MultipathHash, selectNexthop } from '../route/multipath.js';
+import type { FibResult } from '../route/types.js';
 
 /** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
 const needStrict = (w: Uint32Array) => isMulticast(w) || isLinkLocal(w) || isLoopback(w);
@@ -81,8 +83,14 @@ export class Ipv6Route {
   private memo: InputRouteCache | undefined;
   /** A policy rule selects on the protocol or ports: the memo keys on them. */
   private readonly memoPorts: boolean;
+  /** A route has several nexthops: a forwarded packet's is chosen by its hash (route/multipath.ts), and no input route is kept. */
+  private readonly multipath: boolean;
+  private readonly mp: MultipathConf;
+  private readonly ignoreLinkdown = (dev: string): boolean => this.node.sysctl.devConf(6, dev, 'ignore_routes_with_linkdown') !== 0;
   constructor(readonly node: Node) {
     this.memoPorts = rulesSelectPorts(node.fib6.rules);
+    this.multipath = [...node.fib6.tables.values()].some((t) => t.routes().some((r) => r.nexthops.length > 1));
+    this.mp = new MultipathConf(node.sysctl, 6);
   }
 
   private flow(pkt: Packet, iif: string, oif: string): typeof this.key {
@@ -108,7 +116,7 @@ export class Ipv6Route {
   /** ip6_route_input() + ip6_rt_init_dst(): what dst.input the packet gets. */
   routeInput(pkt: Packet, dev: Link, ctx: PathCtx): InputRoute {
     const key = this.flow(pkt, dev.name, '');
-    const memo = ctx.quiet ? (this.memo ??= new InputRouteCache(fibEpoch, 4)) : undefined;
+    const memo = ctx.quiet && !this.multipath ? (this.memo ??= new InputRouteCache(fibEpoch, 4)) : undefined;
     if (memo !== undefined) {
       const mk = memo.key;
       for (let i = 0; i < 4; i++) {
@@ -124,8 +132,11 @@ export class Ipv6Route {
     const daddr = key.daddr.w;
     const strict = needStrict(daddr);
     if (strict) key.oif = dev.name;
-    const res = fibLookup(this.node, key);
-    const dst = !res.ok || !ctx.quiet || isMulticast(res.route.dst.w as Uint32Array) ? formatIPv6(daddr) : '';
+    const found = fibLookup(this.node, key);
+    const dst = !found.ok || !ctx.quiet || isMulticast(found.route.dst.w as Uint32Array) ? formatIPv6(daddr) : '';
+    // fib6_select_path(): a multipath route's nexthop by the packet's hash
+    const res = found.ok && this.multipath && found.route.nexthops.length > 1 && found.rtnType !== RTN_LOCAL && found.rtnType !== RTN_ANYCAST && !strict
+      ? this.selectMultipath(pkt, found, ctx) : found;
     if (!res.ok) {
       const what = res.error === 'noroute' ? 'no route' : `${res.error} route`;
       return { kind: 'drop', fate: dropped('no-route', `${what} to ${dst}${strict ? ` through ${dev.name}` : ''} (ip6_pkt_discard, ICMPv6 destination unreachable)`), errno: res.errno };
@@ -164,6 +175,16 @@ export class Ipv6Route {
     f.mtu = mtu;
     f.gateway6 = gateway6;
     return f;
+  }
+
+  /** rt6_multipath_hash() and fib6_select_path(): the nexthop of `res`'s route the packet takes. */
+  private selectMultipath(pkt: Packet, res: FibResult & { ok: true }, ctx: PathCtx): FibResult & { ok: true } {
+    const m = pkt.meta;
+    const l4 = (m[M_FLAGS]! & F_L4PROTO) !== 0 ? m[M_L4PROTO]! : -1;
+    const hash = rt6MultipathHash(pkt.data, m[M_NHOFF]!, m[M_LEN]!, l4, l4 < 0 ? -1 : m[M_THOFF]!, isFragment6(pkt), this.mp.policy, this.mp.fields, this.mp.seed);
+    const k = selectNexthop(res.route, hash, this.ignoreLinkdown, nexthopIndex(res));
+    if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: this.mp.note(hash, k, res.route.nexthops.length) });
+    return this.node.fib6.nexthopResult(res, k);
   }
 
   /** The answer `memo` keeps in slot i, as routeInput() gave it. */

@@ -1,13 +1,16 @@
 /**
- * The nexthop of a multipath IPv4 route a forwarded packet takes (Linux
- * 6.18): ip_mkroute_input() → fib_multipath_hash(net, NULL, skb) →
- * fib_select_multipath(res, hash).
+ * The nexthop of a multipath route a forwarded packet takes (Linux 6.18):
+ * IPv4 ip_mkroute_input() → fib_multipath_hash(net, NULL, skb) →
+ * fib_select_multipath(res, hash); IPv6 ip6_pol_route() →
+ * fib6_select_path() → rt6_multipath_hash(net, fl6, skb, NULL), the same
+ * seed (net.ipv4.fib_multipath_hash_seed) and upper bounds.
  *
  *   net/ipv4/route.c        fib_multipath_hash(), ip_multipath_l3_keys()
  *   include/net/ip_fib.h    fib_multipath_hash_construct_key(), fib_multipath_hash_from_keys()
  *   net/core/flow_dissector.c __flow_hash_consistentify(), __flow_hash_from_keys(), flow_keys_hash_length()
  *   lib/siphash.c           siphash() (SipHash-2-4)
  *   net/ipv4/fib_semantics.c fib_rebalance() (upper bounds), fib_select_multipath()
+ *   net/ipv6/route.c        rt6_multipath_hash(), ip6_multipath_l3_keys(), fib6_select_path()
  *
  * The hash is SipHash-2-4 over bytes [8, 56) of a zeroed struct flow_keys
  * (x86_64 layout: ip_proto at 2, ports at 28, addresses at 36 and 40 of
@@ -29,7 +32,7 @@
  * failed), a hash the packet already carries (policy 1's skb->l4_hash),
  * nexthop objects (`ip nexthop`).
  */
-import type { Route } from './types.js';
+import type { FibResult, Route } from './types.js';
 import { jhash2words } from '../../vm/jhash.js';
 
 /** The words of one SipHash state: v0..v3 as (lo, hi) pairs, kept between calls (no allocation per packet). */
@@ -113,6 +116,7 @@ const keys = new Int32Array(12);
 export const MP_SRC_IP = 0x1;
 export const MP_DST_IP = 0x2;
 export const MP_IP_PROTO = 0x4;
+export const MP_FLOWLABEL = 0x8;
 export const MP_SRC_PORT = 0x10;
 export const MP_DST_PORT = 0x20;
 
@@ -202,4 +206,115 @@ export function selectNexthop(route: Route, hash: number, ignoreLinkdown: (dev: 
 
 function live(flags: readonly string[], dev: string, ignoreLinkdown: (dev: string) => boolean): boolean {
   return !flags.includes('dead') && !(flags.includes('linkdown') && ignoreLinkdown(dev));
+}
+
+/** The hashed bytes of an IPv6 struct flow_keys as 18 little-endian words (72 bytes). */
+const keys6 = new Int32Array(18);
+
+/**
+ * rt6_multipath_hash(net, fl6, skb, NULL) of the IPv6 packet in `d` (header
+ * at `nh`, `len` bytes; `l4` its transport protocol past the extension
+ * headers and `th` its offset, -1 when not reached): the 31-bit hash.
+ * Policy 0 (ip6_multipath_l3_keys): the addresses, the flow label as the
+ * header holds it and the first next header, an ICMPv6 error's quoted
+ * header's; 1: addresses, protocol and ports; 2: as the dissector gives
+ * them, the flow label in host order; 3: the fields asked for.
+ */
+export function rt6MultipathHash(d: Uint8Array, nh: number, len: number, l4: number, th: number, frag: boolean, policy: number, fields: number, seed: number): number {
+  const end = nh + len;
+  let ip = nh;
+  let proto = d[nh + 6]!;
+  if (policy === 0 && proto === 58 && nh + 40 + 8 + 40 <= end) {
+    const type = d[nh + 40]!;
+    if (type >= 1 && type <= 4) {
+      ip = nh + 48;
+      proto = d[ip + 6]!;
+    }
+  }
+  let want = MP_SRC_IP | MP_DST_IP | MP_IP_PROTO | MP_FLOWLABEL;
+  let labelHost = false;
+  if (policy === 1) {
+    want = MP_SRC_IP | MP_DST_IP | MP_IP_PROTO | MP_SRC_PORT | MP_DST_PORT;
+    proto = l4 < 0 ? proto : l4;
+  } else if (policy === 2) {
+    labelHost = true;
+    proto = l4 < 0 ? proto : l4;
+  } else if (policy === 3) {
+    want = fields;
+    labelHost = true;
+    proto = l4 < 0 ? proto : l4;
+  }
+  if (policy === 3 && (want & (MP_SRC_IP | MP_DST_IP | MP_IP_PROTO | MP_FLOWLABEL | MP_SRC_PORT | MP_DST_PORT)) === 0) return jhash2words(0, 0, 0) >>> 1;
+  keys6.fill(0);
+  if (want & MP_IP_PROTO) keys6[0] = proto << 16;
+  if (want & MP_FLOWLABEL) {
+    const label = ((d[ip + 1]! & 0x0f) << 16) | (d[ip + 2]! << 8) | d[ip + 3]!;
+    // raw __be32 (ip6_flowlabel): the header's bytes as they are; the dissector's: the number in host order
+    keys6[1] = labelHost ? label : ((d[ip + 1]! & 0x0f) << 8) | (d[ip + 2]! << 16) | (d[ip + 3]! << 24);
+  }
+  const ports = (policy === 1 || policy === 3) && th >= 0 && !frag && (l4 === 6 || l4 === 17 || l4 === 136 || l4 === 132 || l4 === 33 || l4 === 50) && th + 4 <= end;
+  let sp = 0;
+  let dp = 0;
+  if (ports && (want & MP_SRC_PORT)) sp = d[th]! | (d[th + 1]! << 8);
+  if (ports && (want & MP_DST_PORT)) dp = d[th + 2]! | (d[th + 3]! << 8);
+  // __flow_hash_consistentify(): the addresses by memcmp (an address not hashed is zeros), the ports as native words
+  const srcOn = (want & MP_SRC_IP) !== 0;
+  const dstOn = (want & MP_DST_IP) !== 0;
+  let swap = false;
+  for (let i = 0; i < 16; i++) {
+    const a = dstOn ? d[ip + 24 + i]! : 0;
+    const b = srcOn ? d[ip + 8 + i]! : 0;
+    if (a !== b) {
+      swap = a < b;
+      break;
+    }
+  }
+  const srcAt = ip + 8;
+  const dstAt = ip + 24;
+  for (let w = 0; w < 4; w++) {
+    const s = srcOn ? le32(d, srcAt + 4 * w) : 0;
+    const t = dstOn ? le32(d, dstAt + 4 * w) : 0;
+    keys6[9 + w] = swap ? t : s;
+    keys6[13 + w] = swap ? s : t;
+  }
+  if (dp < sp) {
+    const t = sp;
+    sp = dp;
+    dp = t;
+  }
+  keys6[7] = sp | (dp << 16);
+  let h = siphashSeeded(keys6, 18, seed);
+  if (h === 0) h = 1;
+  if (policy === 3) h = jhash2words(h, 0, 0);
+  return h >>> 1;
+}
+
+/** The sysctls of the hash: net.ipv{4,6}.fib_multipath_hash_policy and _fields; net.ipv4.fib_multipath_hash_seed for both families. */
+export class MultipathConf {
+  readonly policy: number;
+  readonly fields: number;
+  readonly seed: number;
+  constructor(sysctl: { num(key: string): number }, family: 4 | 6) {
+    const n = (k: string, dflt: number) => {
+      const x = sysctl.num(k);
+      return Number.isNaN(x) ? dflt : x;
+    };
+    this.policy = n(`net.ipv${family}.fib_multipath_hash_policy`, 0);
+    this.fields = n(`net.ipv${family}.fib_multipath_hash_fields`, 7);
+    this.seed = n('net.ipv4.fib_multipath_hash_seed', 0);
+  }
+
+  /** The trace's note of the choice. */
+  note(hash: number, k: number, of: number): string {
+    const seed = this.seed === 0 ? ' (fib_multipath_hash_seed 0: the kernel hashes with a key random per boot, nfvm with 0)' : '';
+    return `multipath: hash ${hash} (policy ${this.policy}) picks nexthop ${k + 1} of ${of}${seed}`;
+  }
+}
+
+/** The index of the nexthop `res` went through in its route (fib_table_lookup's first usable one). */
+export function nexthopIndex(res: FibResult & { ok: true }): number {
+  const nhs = res.route.nexthops;
+  let i = 0;
+  while (i < nhs.length - 1 && !(nhs[i]!.dev === res.dev && nhs[i]!.gateway === res.gateway)) i++;
+  return i;
 }

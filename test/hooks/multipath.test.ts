@@ -6,7 +6,7 @@
  * holds the choices against the running kernel.
  */
 import { describe, expect, it } from 'vitest';
-import { fibMultipathHash4, selectNexthop } from '../../hooks/route/multipath.js';
+import { fibMultipathHash4, rt6MultipathHash, selectNexthop } from '../../hooks/route/multipath.js';
 import type { Route } from '../../hooks/route/types.js';
 
 /** An IPv4 packet: 20-byte header, then 4 bytes of ports. */
@@ -55,6 +55,29 @@ describe('fib_multipath_hash', () => {
     // an echo request is hashed by its own addresses
     err[20] = 8;
     expect(fibMultipathHash4(err, 0, err.length, 0, 7, 1)).not.toBe(84862428);
+  });
+});
+
+describe('rt6_multipath_hash', () => {
+  // 2001:db8::1 > 2001:db8::2, flow label 0x12345, next header TCP
+  const d = new Uint8Array(40);
+  d.set([0x60, 0x01, 0x23, 0x45, 0, 0, 6, 64]);
+  d.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 8);
+  d.set([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 24);
+
+  it('policy 0: addresses, the flow label as the header holds it, the next header', () => {
+    expect(rt6MultipathHash(d, 0, 40, -1, -1, false, 0, 7, 1)).toBe(2072005928);
+  });
+
+  it('policy 2: the flow label in host order hashes otherwise', () => {
+    expect(rt6MultipathHash(d, 0, 40, -1, -1, false, 2, 7, 1)).toBe(1543785924);
+  });
+
+  it('the addresses are put in order: both directions hash alike', () => {
+    const r = d.slice();
+    r.set(d.subarray(24, 40), 8);
+    r.set(d.subarray(8, 24), 24);
+    expect(rt6MultipathHash(r, 0, 40, -1, -1, false, 0, 7, 1)).toBe(2072005928);
   });
 });
 

@@ -20,8 +20,8 @@
  * agree with `nfvm` on the snapshot, but for the flow label the kernel
  * picks for its ICMPv6 errors (and the checksum of the stack's reset, which
  * the device completes). Then the same node with conntrack loaded, with the
- * NAT core loaded, and with policy rules and tables of their own (each
- * case's comment says what it shows). Root, iproute2, ip6tables-legacy,
+ * NAT core loaded, with a multipath route, and with policy rules and
+ * tables of their own (each case's comment says what it shows). Root, iproute2, ip6tables-legacy,
  * tcpreplay, tcpdump, python3 (the raw socket).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -269,6 +269,21 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     expect(results.map((x) => x.kind).sort()).toEqual(['forwarded', 'forwarded', 'icmp6-adm-prohibited', 'icmp6-echo-reply', 'icmp6-port-unreachable', 'icmp6-port-unreachable', 'icmp6-redirect', 'icmp6-time-exceeded', 'icmp6-time-exceeded', 'tcp-reset', 'tcp-reset', 'tcp-reset']);
   }, 120_000);
 
+  it('multipath: each forwarded packet by its hash, hash policies 0 and 1, weights', async () => {
+    for (const policy of [0, 1]) {
+      nsSh(NS.n, MP_SETUP(NS.s, policy));
+      nsSh(NS.s, 'ip link set p2 up; ip link set p3 up');
+      // the MLD reports of the groups eth2 and eth3 joined go out before anything is counted
+      await new Promise((r) => setTimeout(r, 2500));
+      try {
+        const results = await agree(`IPv6 multipath against the kernel, hash policy ${policy}`, MP_RULES, mpFrames(), `snap-mp${policy}`);
+        expect(results.filter((x) => x.kind === 'forwarded').length).toBe(24);
+      } finally {
+        nsSh(NS.n, 'ip -6 route del 2001:db8:f0::/48; ip link del eth2; ip link del eth3');
+      }
+    }
+  }, 120_000);
+
   it('policy routing: selectors, prohibit/unreachable/blackhole, fall-through past a table without the route and a throw, suppress_prefixlength', async () => {
     nsSh(NS.n, POLICY_SETUP(NS.s));
     nsSh(NS.s, 'ip link set p2 up; ip link set p3 up');
@@ -282,6 +297,47 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
     }
   }, 120_000);
 });
+
+/** The nat and raw tables emptied: what the cases before loaded goes, counters and all. */
+const EMPTY_NAT_RAW = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+COMMIT
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+`;
+
+/** eth2 (2001:db8:e2::1/64) and eth3 (2001:db8:e3::1/64), their peers in `peerNs`, a permanent neighbour on each. */
+const VETHS = (peerNs: string) => `ip link add eth2 type veth peer name p2 netns ${peerNs}
+ip link add eth3 type veth peer name p3 netns ${peerNs}
+ip -6 addr add 2001:db8:e2::1/64 dev eth2 nodad
+ip -6 addr add 2001:db8:e3::1/64 dev eth3 nodad
+ip link set eth2 up
+ip link set eth3 up
+ip -6 neigh replace 2001:db8:e2::2 lladdr 02:00:00:00:00:e2 dev eth2 nud permanent
+ip -6 neigh replace 2001:db8:e3::2 lladdr 02:00:00:00:00:e3 dev eth3 nud permanent`;
+
+/**
+ * A multipath route out of eth2 and eth3 (weights 1:3): each forwarded
+ * packet's nexthop is the kernel's hash of it (rt6_multipath_hash keyed by
+ * net.ipv4.fib_multipath_hash_seed; policy 0 the addresses, the flow label
+ * and the next header, policy 1 the addresses, protocol and ports).
+ */
+const MP_SETUP = (peerNs: string, policy: number) => `${VETHS(peerNs)}
+ip -6 route add 2001:db8:f0::/48 nexthop via 2001:db8:e2::2 dev eth2 weight 1 nexthop via 2001:db8:e3::2 dev eth3 weight 3
+sysctl -qw net.ipv4.fib_multipath_hash_seed=24301 net.ipv6.fib_multipath_hash_policy=${policy}`;
+
+/** The multipath case's frames: 24 flows from six sources, with flow labels and ports of their own. */
+function mpFrames(): string[] {
+  return Array.from({ length: 24 }, (_, i) => `${i % 3 === 0 ? 'tcp' : 'udp'} [${SRC(66 + (i % 6))}]:${2000 + i * 37} > [2001:db8:f0::${(i + 1).toString(16)}]:${i % 3 === 0 ? '80 syn' : '53 len 10'} flowlabel ${(i * 4099) & 0xfffff}`);
+}
+
+/** RULES with a count of each multipath flow by the device it leaves from; the nat and raw tables of the cases before emptied. */
+const MP_RULES = `${RULES.replace('-A POSTROUTING -o eth0 -p ipv6-icmp\n', `-A POSTROUTING -o eth0 -p ipv6-icmp\n${Array.from({ length: 24 }, (_, i) => ['eth2', 'eth3'].map((o) => `-A POSTROUTING -d 2001:db8:f0::${(i + 1).toString(16)}/128 -o ${o}\n`).join('')).join('')}`)}${EMPTY_NAT_RAW}`;
 
 /**
  * Policy routing of forwarded packets, each table by its own device: main's
@@ -298,14 +354,7 @@ describe.skipIf(SKIP)('the node\'s IPv6 answers against the kernel', () => {
  * that address. To that route's prefix address (its subnet-router anycast
  * address) no error is sent.
  */
-const POLICY_SETUP = (peerNs: string) => `ip link add eth2 type veth peer name p2 netns ${peerNs}
-ip link add eth3 type veth peer name p3 netns ${peerNs}
-ip -6 addr add 2001:db8:e2::1/64 dev eth2 nodad
-ip -6 addr add 2001:db8:e3::1/64 dev eth3 nodad
-ip link set eth2 up
-ip link set eth3 up
-ip -6 neigh replace 2001:db8:e2::2 lladdr 02:00:00:00:00:e2 dev eth2 nud permanent
-ip -6 neigh replace 2001:db8:e3::2 lladdr 02:00:00:00:00:e3 dev eth3 nud permanent
+const POLICY_SETUP = (peerNs: string) => `${VETHS(peerNs)}
 ip -6 route add default via 2001:db8::77 dev eth0
 ip -6 route add 2001:db8:a0::/48 via 2001:db8:e2::2 dev eth2 table 100
 ip -6 route add throw 2001:db8:a1::/48 table 100
@@ -322,17 +371,7 @@ ip -6 rule add table main suppress_prefixlength 0 pref 200
 ip -6 rule add not to 2001:db8:c0::/48 table 200 pref 300`;
 
 /** RULES with a count of what leaves by each device; the nat and raw tables of the cases before emptied. */
-const POLICY_RULES = `${RULES.replace('-A POSTROUTING -o eth0 -p ipv6-icmp\n', '-A POSTROUTING -o eth0 -p ipv6-icmp\n-A POSTROUTING -o eth0 ! -p ipv6-icmp\n-A POSTROUTING -o eth2\n-A POSTROUTING -o eth3\n')}*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
-COMMIT
-*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-COMMIT
-`;
+const POLICY_RULES = `${RULES.replace('-A POSTROUTING -o eth0 -p ipv6-icmp\n', '-A POSTROUTING -o eth0 -p ipv6-icmp\n-A POSTROUTING -o eth0 ! -p ipv6-icmp\n-A POSTROUTING -o eth2\n-A POSTROUTING -o eth3\n')}${EMPTY_NAT_RAW}`;
 
 /** The frames of the policy routing case (sources after those of natFrames()). */
 function policyFrames(): string[] {
