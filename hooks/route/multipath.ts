@@ -14,7 +14,8 @@
  *
  * The hash is SipHash-2-4 over bytes [8, 56) of a zeroed struct flow_keys
  * (x86_64 layout: ip_proto at 2, ports at 28, addresses at 36 and 40 of
- * the hashed bytes), keyed with net.ipv4.fib_multipath_hash_seed four
+ * the hashed bytes; IPv6 [8, 80), the flow label at 4, addresses at 36
+ * and 52), keyed with net.ipv4.fib_multipath_hash_seed four
  * times over, after the source and destination are put in order (and the
  * ports, independently) as native little-endian words; low 32 bits, 0 → 1,
  * then >> 1. Policy 0 hashes the addresses (an ICMP error's quoted header's),
