@@ -178,36 +178,32 @@ export class Fib {
       const slot = tbl.resSlot;
       const kept = slot >= 0 ? tbl.cacheResult[slot] : undefined;
       if (kept !== undefined && kept.rule === rule) return kept;
-      let byNh = this.made.get(route);
-      if (byNh === undefined) this.made.set(route, (byNh = new Array<FibResult | undefined>(route.nexthops.length).fill(undefined)));
-      let res = byNh[tbl.resNh];
       // the shared trie's answers are the main table's (fib_lookup's res->table: `ip route get` of a local address says no "table local")
-      const table = this.mergedTables && tbl === this.merged ? RT_TABLE_MAIN : route.table;
-      if (res === undefined || !res.ok || res.rule !== rule || res.table !== table) {
-        res = {
-          ok: true, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table, route,
-          dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
-        };
-        byNh[tbl.resNh] = res;
-      }
+      const res = this.madeResult(route, tbl.resNh, rule, this.mergedTables && tbl === this.merged ? RT_TABLE_MAIN : route.table);
       if (slot >= 0) tbl.cacheResult[slot] = res;
       return res;
     }
     return fail('noroute', ENETUNREACH, undefined, undefined);
   }
 
-  /** The answer `res` gives through nexthop k of its route instead (fib_select_multipath's choice); made once per nexthop. */
+  /** The answer `res` gives through nexthop k of its route instead (fib_select_multipath's choice). */
   nexthopResult(res: FibResult & { ok: true }, k: number): FibResult & { ok: true } {
-    const route = res.route;
-    const nh = route.nexthops[k]!;
+    return this.madeResult(res.route, k, res.rule, res.table);
+  }
+
+  /** The answer of `route` through its nexthop k, by `rule`, in `table`: made once per nexthop and kept while they stay the same. */
+  private madeResult(route: Route, k: number, rule: FibRule | undefined, table: number): FibResult & { ok: true } {
     let byNh = this.made.get(route);
     if (byNh === undefined) this.made.set(route, (byNh = new Array<FibResult | undefined>(route.nexthops.length).fill(undefined)));
-    let r = byNh[k];
-    if (r === undefined || !r.ok || r.rule !== res.rule || r.table !== res.table) {
-      r = { ok: true, type: res.type, rtnType: res.rtnType, table: res.table, route, dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule: res.rule };
-      byNh[k] = r;
-    }
-    return r as FibResult & { ok: true };
+    const kept = byNh[k];
+    if (kept !== undefined && kept.ok && kept.rule === rule && kept.table === table) return kept;
+    const nh = route.nexthops[k]!;
+    const res = {
+      ok: true as const, type: RTN_NAMES[route.type] ?? String(route.type), rtnType: route.type, table, route,
+      dev: nh.dev, gateway: nh.gateway, prefsrc: route.prefsrc, rule,
+    };
+    byNh[k] = res;
+    return res;
   }
 
   /** Lookup in one table only, without rules (what inet_dev_addr_type does with the local table). */

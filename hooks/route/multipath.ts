@@ -152,31 +152,41 @@ export function fibMultipathHash4(d: Uint8Array, nh: number, len: number, policy
   if (policy === 3 && (want & (MP_SRC_IP | MP_DST_IP | MP_IP_PROTO | MP_SRC_PORT | MP_DST_PORT)) === 0) return jhash2words(0, 0, 0) >>> 1;
   keys.fill(0);
   if (want & MP_IP_PROTO) keys[0] = proto << 16;
-  // ports: the first 4 bytes past the header of TCP, UDP, UDP-Lite, SCTP, DCCP (and ESP's SPI); none for a fragment
-  const ports = (proto === 6 || proto === 17 || proto === 136 || proto === 132 || proto === 33 || proto === 50) && frag === 0 && nh + ihl + 4 <= end;
-  let sp = 0;
-  let dp = 0;
-  if (ports && (want & MP_SRC_PORT)) sp = d[nh + ihl]! | (d[nh + ihl + 1]! << 8);
-  if (ports && (want & MP_DST_PORT)) dp = d[nh + ihl + 2]! | (d[nh + ihl + 3]! << 8);
+  keys[7] = portsWord(d, hasPorts(proto) && frag === 0 && nh + ihl + 4 <= end ? nh + ihl : -1, want);
   let sa = want & MP_SRC_IP ? le32(d, src) : 0;
   let da = want & MP_DST_IP ? le32(d, dst) : 0;
-  // __flow_hash_consistentify(): addresses and ports in order, each pair on its own (native words)
+  // __flow_hash_consistentify(): the addresses in order as native words
   if (da >>> 0 < sa >>> 0) {
     const t = sa;
     sa = da;
     da = t;
   }
+  keys[9] = sa;
+  keys[10] = da;
+  return hashKeys(keys, 12, policy, seed);
+}
+
+/** TCP, UDP, UDP-Lite, SCTP, DCCP and ESP (its SPI): the flow dissector's "ports" are the first 4 bytes past the header. */
+function hasPorts(proto: number): boolean {
+  return proto === 6 || proto === 17 || proto === 136 || proto === 132 || proto === 33 || proto === 50;
+}
+
+/** The flow keys' ports word: the ports at `th` (-1: none) that `want` asks for, in order (__flow_hash_consistentify: native words). */
+function portsWord(d: Uint8Array, th: number, want: number): number {
+  let sp = th >= 0 && (want & MP_SRC_PORT) ? d[th]! | (d[th + 1]! << 8) : 0;
+  let dp = th >= 0 && (want & MP_DST_PORT) ? d[th + 2]! | (d[th + 3]! << 8) : 0;
   if (dp < sp) {
     const t = sp;
     sp = dp;
     dp = t;
   }
-  keys[7] = sp | (dp << 16);
-  keys[9] = sa;
-  keys[10] = da;
-  let h = siphashSeeded(keys, 12, seed);
+  return sp | (dp << 16);
+}
+
+/** __flow_hash_from_keys() of the first `n` words of `k` (0 → 1), policy 3's jhash_2words with no inner hash (nothing encapsulated), >> 1. */
+function hashKeys(k: Int32Array, n: number, policy: number, seed: number): number {
+  let h = siphashSeeded(k, n, seed);
   if (h === 0) h = 1;
-  // policy 3 on a packet: jhash_2words(outer, inner) with no inner hash (nothing encapsulated)
   if (policy === 3) h = jhash2words(h, 0, 0);
   return h >>> 1;
 }
@@ -253,12 +263,8 @@ export function rt6MultipathHash(d: Uint8Array, nh: number, len: number, l4: num
     // raw __be32 (ip6_flowlabel): the header's bytes as they are; the dissector's: the number in host order
     keys6[1] = labelHost ? label : ((d[ip + 1]! & 0x0f) << 8) | (d[ip + 2]! << 16) | (d[ip + 3]! << 24);
   }
-  const ports = (policy === 1 || policy === 3) && th >= 0 && !frag && (l4 === 6 || l4 === 17 || l4 === 136 || l4 === 132 || l4 === 33 || l4 === 50) && th + 4 <= end;
-  let sp = 0;
-  let dp = 0;
-  if (ports && (want & MP_SRC_PORT)) sp = d[th]! | (d[th + 1]! << 8);
-  if (ports && (want & MP_DST_PORT)) dp = d[th + 2]! | (d[th + 3]! << 8);
-  // __flow_hash_consistentify(): the addresses by memcmp (an address not hashed is zeros), the ports as native words
+  keys6[7] = portsWord(d, (policy === 1 || policy === 3) && th >= 0 && !frag && hasPorts(l4) && th + 4 <= end ? th : -1, want);
+  // __flow_hash_consistentify(): the addresses by memcmp (an address not hashed is zeros)
   const srcOn = (want & MP_SRC_IP) !== 0;
   const dstOn = (want & MP_DST_IP) !== 0;
   let swap = false;
@@ -278,16 +284,7 @@ export function rt6MultipathHash(d: Uint8Array, nh: number, len: number, l4: num
     keys6[9 + w] = swap ? t : s;
     keys6[13 + w] = swap ? s : t;
   }
-  if (dp < sp) {
-    const t = sp;
-    sp = dp;
-    dp = t;
-  }
-  keys6[7] = sp | (dp << 16);
-  let h = siphashSeeded(keys6, 18, seed);
-  if (h === 0) h = 1;
-  if (policy === 3) h = jhash2words(h, 0, 0);
-  return h >>> 1;
+  return hashKeys(keys6, 18, policy, seed);
 }
 
 /** The sysctls of the hash: net.ipv{4,6}.fib_multipath_hash_policy and _fields; net.ipv4.fib_multipath_hash_seed for both families. */
