@@ -57,6 +57,11 @@ interface Case {
   setup?: string;
   /** Packet specs, or Ethernet frames. */
   frames: (string | Uint8Array)[];
+  /**
+   * Why the kernel's own counters may differ from run to run; such a case is run
+   * again (up to twice) when nfvm differs, and must agree on one of the runs.
+   */
+  racy?: string;
 }
 
 /** The node's extra routes for rpfilter: a second device rp0, routes via either, and policy rules by destination and by mark. */
@@ -135,6 +140,9 @@ const CASES: Case[] = [
       '-p icmp -m rateest --rateest1 A --rateest-bps --rateest-lt --rateest2 B',
     ],
     frames: Array.from({ length: 40 }, (_, i) => (i % 5 === 2 ? ping(SRCS[i % 3]!, 300, i) : udp(SRCS[i % 4]!, 4000 + (i % 6), 5000))),
+    // gen_new_estimator() gives each estimator a timer of its own, armed at its checkentry: when a jiffy
+    // ends between A's and B's, a frame arriving in the jiffy between their updates sees A and B differ
+    racy: 'the timers of A and B may fire a jiffy apart',
   },
   {
     name: 'TCPMSS --clamp-mss-to-pmtu: forwarded SYNs clamped to the smaller MTU of the route out and the route back',
@@ -223,43 +231,59 @@ describe.skipIf(SKIP)('connlimit, connlabel, rateest, rpfilter, TCPMSS clamping,
     let k = 0;
     for (const backend of ['legacy', 'nft'] as const) {
       for (const c of CASES) {
-        k++;
-        const rules = ruleset(c, k);
-        if (c.setup) nsSh(NS.n, c.setup);
-        const empty = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
-        // the other backend's tables would see the frames too, and this one's raw table of an earlier case
-        await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], empty);
-        await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], empty);
-        const restore = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], rules);
-        if (restore.code !== 0) throw new Error(`${c.name} (${backend}): iptables-restore: ${restore.stderr}`);
-        await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
-        const snap = join(tmp, `snap-${k}`);
-        captureSnapshot(snap, backendRunner(NS.n, backend));
-        const t0 = Math.floor(Date.now() / 1000);
-        const pcap = join(tmp, `case-${k}.pcap`);
-        writeFileSync(pcap, writePcap(c.frames.map((l, i) => {
-          const us = i * 20_000;
-          return { data: typeof l === 'string' ? encodeSpec(parseSpec(l)).data : l, tsSec: t0 + Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000 };
-        }), { linktype: LINKTYPE_ETHERNET }));
-        const send = await run('ip', ['netns', 'exec', NS.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
-        if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-        await new Promise((r) => setTimeout(r, 300));
-        const save = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-save`, '-c']);
-        // OUTPUT and POSTROUTING left out: every case and both backends run in one namespace, whose per-peer
-        // ICMP limits carry over from case to case (and rateest's errors follow the kernel's own clock)
-        const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), false);
-        for (const engine of ['vm', 'reference'] as EngineKind[]) {
-          const model = buildNodeModel(readSnapshot(snap), { engine });
-          replayCaptureTimed(model, pcap, 'eth0');
-          const mine = flattenCounters(model.rulesetWithCounters()!, false);
-          const diffs = counterDiffs(kernel, mine, tally);
-          if (diffs.length) failures.push(`${c.name} (${backend}, ${engine}):\n${diffs.join('\n')}`);
+        for (let attempt = 0; ; attempt++) {
+          const count = { counters: 0, agree: 0, nonzero: 0 };
+          const runDiffs = await runCase(c, backend, ++k, count);
+          if (runDiffs.length === 0 || !c.racy || attempt === 2) {
+            // only the run kept counts
+            tally.counters += count.counters; tally.agree += count.agree; tally.nonzero += count.nonzero;
+            for (const [engine, diffs] of runDiffs) failures.push(`${c.name} (${backend}, ${engine}):\n${diffs.join('\n')}`);
+            break;
+          }
+          console.log(`${c.name} (${backend}): differs on attempt ${attempt + 1} (${c.racy}), run again`);
         }
-        rmSync(snap, { recursive: true, force: true });
       }
     }
     console.log(`connlimit, connlabel, rateest, rpfilter, TCPMSS clamping, CHECKSUM and CONNSECMARK against the kernel: ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${failures.length} case runs differ`);
     expect(tally.nonzero).toBeGreaterThan(tally.counters / 4);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
+
+    /** Loads case c on the backend, sends its frames, and returns each engine's counter differences. */
+    async function runCase(c: Case, backend: 'legacy' | 'nft', k: number, count: typeof tally): Promise<[EngineKind, string[]][]> {
+      const out: [EngineKind, string[]][] = [];
+      const rules = ruleset(c, k);
+      if (c.setup) nsSh(NS.n, c.setup);
+      const empty = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+      // the other backend's tables would see the frames too, and this one's raw table of an earlier case
+      await run('ip', ['netns', 'exec', NS.n, `iptables-${backend === 'legacy' ? 'nft' : 'legacy'}-restore`], empty);
+      await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], empty);
+      const restore = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-restore`], rules);
+      if (restore.code !== 0) throw new Error(`${c.name} (${backend}): iptables-restore: ${restore.stderr}`);
+      await run('ip', ['netns', 'exec', NS.n, 'conntrack', '-F']);
+      const snap = join(tmp, `snap-${k}`);
+      captureSnapshot(snap, backendRunner(NS.n, backend));
+      const t0 = Math.floor(Date.now() / 1000);
+      const pcap = join(tmp, `case-${k}.pcap`);
+      writeFileSync(pcap, writePcap(c.frames.map((l, i) => {
+        const us = i * 20_000;
+        return { data: typeof l === 'string' ? encodeSpec(parseSpec(l)).data : l, tsSec: t0 + Math.floor(us / 1e6), tsNsec: (us % 1e6) * 1000 };
+      }), { linktype: LINKTYPE_ETHERNET }));
+      const send = await run('ip', ['netns', 'exec', NS.s, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
+      if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+      await new Promise((r) => setTimeout(r, 300));
+      const save = await run('ip', ['netns', 'exec', NS.n, `iptables-${backend}-save`, '-c']);
+      // OUTPUT and POSTROUTING left out: every case and both backends run in one namespace, whose per-peer
+      // ICMP limits carry over from case to case (and rateest's errors follow the kernel's own clock)
+      const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), false);
+      for (const engine of ['vm', 'reference'] as EngineKind[]) {
+        const model = buildNodeModel(readSnapshot(snap), { engine });
+        replayCaptureTimed(model, pcap, 'eth0');
+        const mine = flattenCounters(model.rulesetWithCounters()!, false);
+        const diffs = counterDiffs(kernel, mine, count);
+        if (diffs.length) out.push([engine, diffs]);
+      }
+      rmSync(snap, { recursive: true, force: true });
+      return out;
+    }
   }, 300_000);
 });
