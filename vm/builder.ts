@@ -105,6 +105,9 @@ export class ProgramBuilder implements Emitter {
   /** The current rule's index (-1: none yet) and its first word in the current block. */
   private cur = -1;
   private curStart = 0;
+  /** The constant pool: the segments kept whole (poolKeep), then the words after them. */
+  private poolSegs: Int32Array[] = [];
+  private poolBase = 0;
   private poolWords = new Words();
   /** Every rule's expression words, rule after rule, in blocks (BLOCK_WORDS); `block` is the last, filled up to `fill`. */
   private ruleBlocks: Int32Array[] = [];
@@ -222,13 +225,8 @@ export class ProgramBuilder implements Emitter {
   /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
   pool(bytes: ArrayLike<number>): number {
     const pw = this.poolWords;
-    const off = pw.length;
+    const off = this.poolBase + pw.length;
     const n = bytes.length;
-    if (LITTLE_ENDIAN && bytes instanceof Uint8Array && (bytes.byteOffset & 3) === 0 && (n & 3) === 0) {
-      // whole words in host order already (the classifier's tables): copied as they are
-      pw.append(new Int32Array(bytes.buffer, bytes.byteOffset, n >>> 2));
-      return off;
-    }
     pw.reserve((n + 3) >>> 2);
     for (let w = 0; w < n; w += 4) {
       let v = 0;
@@ -236,6 +234,38 @@ export class ProgramBuilder implements Emitter {
       pw.push(v);
     }
     return off;
+  }
+
+  /** Adds `words` to the constant pool as they are, keeping the array (see Emitter.poolKeep). */
+  poolKeep(words: Int32Array): number {
+    this.poolSeal();
+    const off = this.poolBase;
+    this.poolSegs.push(words);
+    this.poolBase += words.length;
+    return off;
+  }
+
+  /** Ends the pool's current segment of words. */
+  private poolSeal(): void {
+    const n = this.poolWords.length;
+    if (n === 0) return;
+    this.poolSegs.push(this.poolWords.take());
+    this.poolBase += n;
+  }
+
+  /** The pool in one exact array: a lone kept segment as it is, else the segments copied once. */
+  private poolArray(): Int32Array {
+    this.poolSeal();
+    const segs = this.poolSegs;
+    const only = segs.length === 1 ? segs[0]! : undefined;
+    if (only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength) return only;
+    const pool = new Int32Array(this.poolBase);
+    let at = 0;
+    for (const s of segs) {
+      pool.set(s, at);
+      at += s.length;
+    }
+    return pool;
   }
 
   /** Allocates a counter pair. */
@@ -374,7 +404,7 @@ export class ProgramBuilder implements Emitter {
       srcmap[2 * i] = info[i * RI.WORDS + RI.LINE]!;
       srcmap[2 * i + 1] = info[i * RI.WORDS + RI.COL]!;
     }
-    const pool = this.poolWords.toArray();
+    const pool = this.poolArray();
     const prog: Program = Object.freeze({
       family: this.family,
       table: this.table,
@@ -408,9 +438,6 @@ export class ProgramBuilder implements Emitter {
     return i;
   }
 }
-
-/** The host stores an int32 low byte first (the pool packs data bytes that way). */
-const LITTLE_ENDIAN = new Uint8Array(Int32Array.of(1).buffer)[0] === 1;
 
 /** Zeroes the counters and sets expression state to its creation values (full limit buckets at `nowNs`). */
 export function resetState(prog: Program, nowNs = 0): void {

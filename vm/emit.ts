@@ -19,6 +19,12 @@ export interface Emitter {
   fixupChain(at: number, name: string, shift?: number): void;
   /** Adds data (bytes in register order) to the constant pool; returns its word offset. */
   pool(bytes: ArrayLike<number>): number;
+  /**
+   * Adds whole words to the constant pool and keeps `words` itself (the caller
+   * gives it up): a classifier's tables, megabytes, are not copied into a
+   * growing buffer. Returns their word offset.
+   */
+  poolKeep(words: Int32Array): number;
   /** Allocates a counter pair; returns its index. */
   counter(): number;
   /** Allocates `n` doubles of expression state; returns the first index. */

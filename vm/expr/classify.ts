@@ -161,7 +161,7 @@ export const clsPc = new Int32Array(1);
 
 /** Emits the record over classifier data built by compiler/optimize (header first). */
 export function emitClassify(b: Emitter, data: Int32Array, id: number): void {
-  const at = b.pool(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  const at = b.poolKeep(data);
   b.emit([Op.CLASSIFY, at, id]);
 }
 
