@@ -60,12 +60,17 @@ export interface Sent {
   out: { side: Side; ip: Uint8Array; remapped: boolean } | undefined;
 }
 
-/** The source port (TCP/UDP/SCTP) or ICMP query id of an IPv4 packet, -1 for others. */
+/** An IPv6 packet (else IPv4); the ones here carry no extension headers. */
+const isV6 = (ip: Uint8Array): boolean => ip[0]! >> 4 === 6;
+/** The transport header's offset and protocol of an IPv4 or IPv6 packet. */
+const transport = (ip: Uint8Array): [number, number] => (isV6(ip) ? [40, ip[6]!] : [(ip[0]! & 15) * 4, ip[9]!]);
+
+/** The source port (TCP/UDP/SCTP) or ICMP/ICMPv6 query id of a packet, -1 for others. */
 function sourceKey(ip: Uint8Array): number {
-  const th = (ip[0]! & 15) * 4;
-  const p = ip[9];
+  const [th, p] = transport(ip);
   if (p === 6 || p === 17 || p === 132) return (ip[th]! << 8) | ip[th + 1]!;
   if (p === 1 && (ip[th] === 8 || ip[th] === 0)) return (ip[th + 4]! << 8) | ip[th + 5]!;
+  if (p === 58 && (ip[th] === 128 || ip[th] === 129)) return (ip[th + 4]! << 8) | ip[th + 5]!;
   return -1;
 }
 
@@ -102,12 +107,17 @@ export class Conversation {
 }
 
 const u16 = (d: Uint8Array, at: number) => (d[at]! << 8) | d[at + 1]!;
-const addr = (d: Uint8Array, at: number) => `${d[at]}.${d[at + 1]}.${d[at + 2]}.${d[at + 3]}`;
+const addr4 = (d: Uint8Array, at: number) => `${d[at]}.${d[at + 1]}.${d[at + 2]}.${d[at + 3]}`;
+/** An IPv6 address written out in full (eight groups). */
+const addr6 = (d: Uint8Array, at: number) => Array.from({ length: 8 }, (_, i) => u16(d, at + 2 * i).toString(16)).join(':');
+/** The packet's source and destination addresses as text. */
+const srcOf = (ip: Uint8Array) => (isV6(ip) ? addr6(ip, 8) : addr4(ip, 12));
+const dstOf = (ip: Uint8Array) => (isV6(ip) ? addr6(ip, 24) : addr4(ip, 16));
 
-/** The endpoints of a forwarded IPv4 packet as the receiving side sees them. */
+/** The endpoints of a forwarded packet as the receiving side sees them. */
 function endpoints(ip: Uint8Array): { src: string; dst: string; sport: number; dport: number } {
-  const th = (ip[0]! & 15) * 4;
-  return { src: addr(ip, 12), dst: addr(ip, 16), sport: u16(ip, th), dport: u16(ip, th + 2) };
+  const [th] = transport(ip);
+  return { src: srcOf(ip), dst: dstOf(ip), sport: u16(ip, th), dport: u16(ip, th + 2) };
 }
 
 /**
@@ -165,18 +175,26 @@ export function udp(c: Conversation, side: Side, ca: string, cp: number, da: str
   return s;
 }
 
-/** An ICMP echo from a side, answered by its peer when `answered`. */
+/** An ICMP (ICMPv6 for IPv6 addresses) echo from a side, answered by its peer when `answered`. */
 export function ping(c: Conversation, side: Side, ca: string, da: string, id: number, answered = true): Sent {
-  const s = c.send(side, ipPacket(ca, da, { proto: 'icmp', type: 8, id }));
-  if (s.out && answered && !s.out.remapped) c.send(s.out.side, ipPacket(addr(s.out.ip, 16), addr(s.out.ip, 12), { proto: 'icmp', type: 0, id }));
+  const v6 = ca.includes(':');
+  const proto = v6 ? 'icmpv6' : 'icmp';
+  const s = c.send(side, ipPacket(ca, da, { proto, type: v6 ? 128 : 8, id }));
+  if (s.out && answered && !s.out.remapped) c.send(s.out.side, ipPacket(dstOf(s.out.ip), srcOf(s.out.ip), { proto, type: v6 ? 129 : 0, id }));
   return s;
 }
 
-/** The peer of a forwarded packet answers with an ICMP error (type/code) quoting it (not a remapped one). */
-export function icmpError(c: Conversation, sent: Sent, type = 3, code = 3, from?: string): void {
+/**
+ * The peer of a forwarded packet answers with an ICMP error (type/code) quoting it (not a remapped one);
+ * for IPv6 an ICMPv6 error (default: port unreachable) quoting the whole packet.
+ */
+export function icmpError(c: Conversation, sent: Sent, type?: number, code?: number, from?: string): void {
   if (!sent.out || sent.out.remapped) return;
   const ip = sent.out.ip;
-  c.send(sent.out.side, ipPacket(from ?? addr(ip, 16), addr(ip, 12), { proto: 'icmp', type, code, inner: ip.slice(0, 28) }));
+  const v6 = isV6(ip);
+  c.send(sent.out.side, ipPacket(from ?? dstOf(ip), srcOf(ip), v6
+    ? { proto: 'icmpv6', type: type ?? 1, code: code ?? 4, inner: ip.slice(0, Math.min(ip.length, 1232)) }
+    : { proto: 'icmp', type: type ?? 3, code: code ?? 3, inner: ip.slice(0, 28) }));
 }
 
 /** The clients on eth0 the conversations use (the kernel test gives each a neighbour entry). */
