@@ -12,7 +12,7 @@ import type { MatchNode } from '../../core/ast.js';
 import type { OptSpec } from '../../ext/types.js';
 import { findMatch, findTarget, KNOWN_FOREIGN_TARGETS } from '../../ext/registry.js';
 import { protoName } from '../../ext/protocols.js';
-import type { Arg } from './argv.js';
+import { flat, type Arg } from './argv.js';
 import { SeenNames, type CommandParse, type Loaded } from './state.js';
 import { KnownMatch, UnknownMatch } from './nodes.js';
 
@@ -81,8 +81,10 @@ export function tryImplicitProto(cp: CommandParse, optName?: string): boolean {
 }
 
 /** One option of a loaded extension: the generic checks (once, `!`, extra words), then the module's parse. */
-export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, value: string | undefined, a: Arg, valArg: Arg | undefined): void {
+export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, raw: string | undefined, a: Arg, valArg: Arg | undefined): void {
   const mod = l.mod!;
+  // the option and the module's data keep the argument: a long one (a comment, a log prefix) as a flat copy, not a slice of the input
+  const value = raw !== undefined && raw.length > SHORT_ARG ? flat(raw) : raw;
   if (l.seen.has(spec.name) && !spec.multi) {
     cp.err(a, `${mod.name}: option "--${spec.name}" can only be used once.`);
   }

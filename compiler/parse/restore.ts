@@ -24,7 +24,7 @@ import {
   type Table,
   type TableName,
 } from '../../core/ast.js';
-import { releaseReusedArgs, splitArgsReused } from './argv.js';
+import { flat, releaseReusedArgs, splitArgsReused } from './argv.js';
 import { parseCommand, type Command, type RuleParseEnv } from './rule.js';
 import { XT_EXTENSION_MAXNAMELEN } from './base.js';
 import { findTarget } from '../../ext/registry.js';
@@ -449,18 +449,6 @@ function newTable(name: TableName, pos: SourcePos): Table {
     chains.set(c, { name: c, builtin: true, policy: 'ACCEPT', policyCounters: ZERO_COUNTERS, rules: [], pos: undefined });
   }
   return { name, chains, pos };
-}
-
-/**
- * A flat copy of a name sliced from the input text. A Map lookup with a
- * sliced string is several times slower than with a flat one (V8 hashes it
- * again each time; measured about 1 µs against 0.15 µs), and chain names are
- * looked up several times per rule (the commands, the checks, the compiler's
- * chain references), so each chain's name is made flat once and rules refer
- * to that string. Short strings (under 13 characters) are never sliced.
- */
-function flat(s: string): string {
-  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
 }
 
 /** strtok(): the token of `s` from `at` after skipping `delim`s, up to the next `delim` (undefined when none is left). */
