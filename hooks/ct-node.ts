@@ -263,9 +263,10 @@ export class NodeConntrack implements NfCtEnv {
     return n < 0 ? -1 : n >> 1;
   }
 
-  /** Expectations are not modelled: no conntrack has a master. */
-  masterHelper(_id: number): number {
-    return 0;
+  /** The helper of the conntrack's master (an expected connection's: hooks/conntrack/expect.ts), 0 none. */
+  masterHelper(id: number): number {
+    const m = this.ct.master[id]!;
+    return m >= 0 ? this.ct.helper[m]! : 0;
   }
 
   natTarget(pkt: Packet, hook: number, kind: number, flags: number, min: Uint8Array, minAt: number, max: Uint8Array, maxAt: number, alen: number,

@@ -6,9 +6,9 @@
  * table/hook restriction.
  *
  * The master's helper is read from the node's conntrack (vm/ct-env.ts
- * NfCtTable.masterHelper). Expectations are not modelled, so no conntrack
- * has a master: `-m helper` never matches and `! -m helper` always does,
- * as on a node whose helpers never saw a control connection open one.
+ * NfCtTable.masterHelper): a connection an FTP control connection announced
+ * has that master (hooks/conntrack/expect.ts); the other helpers expect
+ * nothing, so their connections have no children to match.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';

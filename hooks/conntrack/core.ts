@@ -34,7 +34,7 @@
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
-import { ctinfoOf } from '../../vm/ct-env.js';
+import { CT_HELPER_FTP, ctinfoOf } from '../../vm/ct-env.js';
 import { Xorshift32 } from '../../vm/random.js';
 import { HZ, NfConntrackSysctl, TCP_CONNTRACK_ESTABLISHED } from './sysctl.js';
 import {
@@ -47,6 +47,8 @@ import { nfConntrackIcmpPacket, nfConntrackIcmpv4Error } from './proto_icmp.js';
 import { nfConntrackIcmpv6Packet, nfConntrackIcmpv6Error } from './proto_icmpv6.js';
 import { nfConntrackSctpPacket } from './proto_sctp.js';
 import { nfConntrackGrePacket } from './proto_gre.js';
+import { NF_CT_EXPECT_CLASS_DEFAULT, NfCtExpectTable } from './expect.js';
+import { FTP_EXP_POLICY, FtpMaster, ftpHelp } from './helper_ftp.js';
 
 /** Words of per-protocol state (ct->proto) per conntrack; see the proto_*.ts files for the layout. */
 export const PROTO_WORDS = 24;
@@ -175,6 +177,14 @@ export class NfConntrack {
   helper = new Uint8Array(0);
   /** nf_conn_timeout: the cttimeout policy's number (NfCtTemplate.timeout), 0 none. */
   timeoutPolicy = new Uint8Array(0);
+  /** ct->master: the conntrack that expected this one (it holds a reference to it), -1 none. */
+  master = new Int32Array(0);
+  /** The expectations the helpers made (nf_conntrack_expect.c). */
+  readonly expect: NfCtExpectTable;
+  /** The FTP helper's data of each control connection (struct nf_ct_ftp_master), made at its first packet with payload. */
+  private readonly ftp = new Map<number, FtpMaster>();
+  /** Announcements of a data connection on a NATed FTP control connection: nf_nat_ftp's rewrite is not modelled, nothing was expected. */
+  ftpNatNotModelled = 0;
   /**
    * The node's cttimeout policies by number (index 0 unused): each the
    * tracker's timeout array in jiffies (hooks/conntrack/timeout.ts), read by
@@ -231,6 +241,7 @@ export class NfConntrack {
     this.bucketMask = (this.nbuckets & (this.nbuckets - 1)) === 0 ? this.nbuckets - 1 : -1;
     this.head = new Int32Array(this.nbuckets).fill(-1);
     this.natHead = new Int32Array(this.nbuckets).fill(-1);
+    this.expect = new NfCtExpectTable(this.nbuckets);
     this.grow(CT_START);
   }
 
@@ -265,6 +276,7 @@ export class NfConntrack {
     this.ext = g8(this.ext);
     this.helper = g8(this.helper);
     this.timeoutPolicy = g8(this.timeoutPolicy);
+    this.master = g32(this.master);
     this.origHash = g32(this.origHash);
     this.proto = g32(this.proto, PROTO_WORDS);
     this.labels = g32(this.labels, LABEL_WORDS);
@@ -474,6 +486,7 @@ export class NfConntrack {
     if (ext & EXT_ACCT) this.acct.fill(0, e * 4, e * 4 + 4);
     this.helper[e] = 0;
     this.timeoutPolicy[e] = 0;
+    this.master[e] = -1;
     this.origHash[e] = hash;
     this.masqIndex[e] = 0;
     this.natNext[e] = -1;
@@ -496,11 +509,18 @@ export class NfConntrack {
   /** nf_conntrack_free(): back to the free list; a SNATed conntrack leaves the bysource hash (nf_nat_cleanup_conntrack). */
   private free(e: number): void {
     if (this.status[e]! & IPS_SRC_NAT_DONE) this.natBysourceRemove(e);
+    if (this.helper[e]) this.ftp.delete(e);
     this.inUse[e] = 0;
     this.status[e] = 0;
     this.count--;
     this.use[e] = this.freeHead;
     this.freeHead = e;
+    // destroy_conntrack(): the reference to the master goes
+    const m = this.master[e]!;
+    if (m >= 0) {
+      this.master[e] = -1;
+      this.nfCtPut(m);
+    }
   }
 
   /** nf_ct_put(): drops one reference; the last one frees the conntrack. */
@@ -519,6 +539,8 @@ export class NfConntrack {
     if (st & IPS_CONFIRMED) {
       this.unlink(2 * e);
       this.unlink(2 * e + 1);
+      // clean_from_lists(): its pending expectations go
+      if (this.expect.size) this.expect.removeOf(e);
       this.nfCtPut(e);
     }
     return true;
@@ -826,15 +848,24 @@ export class NfConntrack {
           return NF_DROP;
         }
         this.use[e] = 1;
-        // __nf_ct_try_assign_helper(): the template's helper.
-        const h = tmpl >= 0 ? this.templates[tmpl]!.helper ?? 0 : 0;
-        if (h) {
-          this.helper[e] = h;
-          this.status[e]! |= IPS_HELPER;
+        // an expected connection (nf_ct_find_expectation): its master, and the master's mark
+        const x = this.expect.size ? this.expect.find(t, 0, zoneId, this.jiffies, (mm) => this.isConfirmed(mm) && !(this.status[mm]! & IPS_DYING)) : undefined;
+        if (x) {
+          this.status[e]! |= IPS_EXPECTED;
+          this.master[e] = x.master;
+          this.use[x.master]!++;
+          this.mark[e] = this.mark[x.master]!;
+        } else {
+          // __nf_ct_try_assign_helper(): the template's helper.
+          const h = tmpl >= 0 ? this.templates[tmpl]!.helper ?? 0 : 0;
+          if (h) {
+            this.helper[e] = h;
+            this.status[e]! |= IPS_HELPER;
+          }
         }
         // nf_ct_timeout_ext_add(): the template's timeout policy
         if (tmpl >= 0) this.timeoutPolicy[e] = this.templates[tmpl]!.timeout ?? 0;
-        ctinfo = IP_CT_NEW;
+        ctinfo = x ? IP_CT_RELATED : IP_CT_NEW;
       } else {
         e = node >> 1;
         this.use[e]!++;
@@ -934,17 +965,50 @@ export class NfConntrack {
 
   /**
    * nf_confirm() at POST_ROUTING and LOCAL_IN (NF_IP_PRI_CONNTRACK_CONFIRM,
-   * INT_MAX; IPv6: NF_IP6_PRI_LAST, LOCAL_IN LAST - 1): a new conntrack
-   * enters the table. No helpers or sequence adjustment are modelled.
-   * Returns NF_ACCEPT or NF_DROP (clash that cannot be resolved).
+   * INT_MAX; IPv6: NF_IP6_PRI_LAST, LOCAL_IN LAST - 1): the conntrack's
+   * helper sees the packet (the FTP helper: helper_ftp.ts), then a new
+   * conntrack enters the table. No sequence adjustment is modelled.
+   * Returns NF_ACCEPT or NF_DROP (the helper's, or a clash that cannot be
+   * resolved).
    */
   nfConfirm(pkt: Packet, nowNs?: number): number {
     const m = pkt.meta;
     const e = m[M_CT_ID]!;
     if (e < 0) return NF_ACCEPT;
+    if (this.helper[e] === CT_HELPER_FTP) {
+      if (nowNs !== undefined) this.setNow(nowNs);
+      const v = this.ftpHelp(pkt, e);
+      if (v !== NF_ACCEPT) return v;
+    }
     if (this.isConfirmed(e)) return NF_ACCEPT;
     if (nowNs !== undefined) this.setNow(nowNs);
     return this.nfConntrackConfirm(pkt, e);
+  }
+
+  /** The FTP helper's help() on a packet of control connection `e` (established, both ways seen). */
+  private ftpHelp(pkt: Packet, e: number): number {
+    const m = pkt.meta;
+    const ctinfo = ctinfoOf(m);
+    if (ctinfo !== IP_CT_ESTABLISHED && ctinfo !== IP_CT_ESTABLISHED_REPLY) return NF_ACCEPT;
+    const d = pkt.data;
+    const pf = m[M_NFPROTO]!;
+    const thoff = getL4proto(d, m[M_NHOFF]!, m[M_END]!, pf);
+    // ipv6_skip_exthdr() to a later fragment: confirmed without the helper
+    if (thoff <= 0 || l4.protonum !== IPPROTO_TCP || l4.fragOff !== 0 || thoff + 20 > m[M_END]!) return NF_ACCEPT;
+    let info = this.ftp.get(e);
+    if (!info) {
+      info = new FtpMaster();
+      this.ftp.set(e, info);
+    }
+    const dir = ctinfo === IP_CT_ESTABLISHED ? IP_CT_DIR_ORIGINAL : IP_CT_DIR_REPLY;
+    const r = ftpHelp(d, thoff, m[M_END]!, info, this.tuples, e, dir, pf, (this.status[e]! & IPS_NAT_MASK) !== 0);
+    if (r.natNotModelled) this.ftpNatNotModelled++;
+    if (r.expect) {
+      const ret = this.expect.related({ tuple: r.expect, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0 }, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz);
+      // "cannot add expectation": best to drop the packet now
+      if (ret !== 0) return NF_DROP;
+    }
+    return r.verdict;
   }
 
   /** __nf_conntrack_confirm() */

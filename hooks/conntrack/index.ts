@@ -58,7 +58,8 @@
  *     packets leave by another interface is killed and the packet dropped.
  *
  *   POST_ROUTING and LOCAL_IN, NF_IP_PRI_CONNTRACK_CONFIRM (INT_MAX; IPv6 NF_IP6_PRI_LAST, LOCAL_IN
- *   LAST - 1):  ct.nfConfirm(pkt, now) — a new conntrack enters the table (its timeout now counts);
+ *   LAST - 1):  ct.nfConfirm(pkt, now) — the conntrack's helper sees the packet (FTP: helper_ftp.ts, its
+ *     expectations in expect.ts, met by init_conntrack), then a new conntrack enters the table (its timeout now counts);
  *     a clash with an entry inserted meanwhile is resolved as nf_ct_resolve_clash (UDP/GRE merge or
  *     reply-only insertion) or the packet is dropped (NF_DROP).
  *

@@ -131,24 +131,30 @@ export class Tcp {
   sseq: number;
   private peer?: { side: Side; a: string; p: number; ca: string; cp: number };
   private silent = false;
+  /** What the node did with the client's last segment. */
+  last: Sent | undefined;
   constructor(readonly c: Conversation, readonly side: Side, readonly ca: string, readonly cp: number, readonly da: string, readonly dp: number, isn = 1000) {
     this.cseq = isn;
     this.sseq = (isn * 7 + 5000) >>> 0;
   }
-  private client(flags: number, payload = 0, seq = this.cseq): void {
+  private client(flags: number, payload: number | Uint8Array = 0, seq = this.cseq): Sent {
     const s = this.c.send(this.side, ipPacket(this.ca, this.da, { proto: 'tcp', sport: this.cp, dport: this.dp, flags, seq, ack: flags & ACK ? this.sseq : 0, payload }));
     if (s.out && !this.peer) {
       const e = endpoints(s.out.ip);
       this.peer = { side: s.out.side, a: e.dst, p: e.dport, ca: e.src, cp: e.sport };
       if (s.out.remapped) this.silent = true;
     }
-    if (seq === this.cseq) this.cseq = (this.cseq + payload + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+    const len = typeof payload === 'number' ? payload : payload.length;
+    if (seq === this.cseq) this.cseq = (this.cseq + len + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+    this.last = s;
+    return s;
   }
-  private server(flags: number, payload = 0): void {
+  private server(flags: number, payload: number | Uint8Array = 0): void {
     const v = this.peer;
     if (!v || this.silent) return;
     this.c.send(v.side, ipPacket(v.a, v.ca, { proto: 'tcp', sport: v.p, dport: v.cp, flags, seq: this.sseq, ack: flags & ACK ? this.cseq : 0, payload }));
-    this.sseq = (this.sseq + payload + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+    const len = typeof payload === 'number' ? payload : payload.length;
+    this.sseq = (this.sseq + len + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
   }
   syn() { this.client(SYN); return this; }
   synack() { this.server(SYN | ACK); return this; }
@@ -161,6 +167,10 @@ export class Tcp {
   srst() { this.server(RST | ACK); return this; }
   rst() { this.client(RST | ACK); return this; }
   handshake() { return this.syn().synack().ack(); }
+  /** The client sends `text` (an FTP command: the line with its CRLF); the next sequence number moves on even when the node drops it. */
+  line(text: string) { this.client(ACK | PSH, new TextEncoder().encode(text)); return this; }
+  /** The peer sends `text`. */
+  sline(text: string) { this.server(ACK | PSH, new TextEncoder().encode(text)); return this; }
   /** A segment far outside the window (INVALID). */
   wild() { this.client(ACK, 10, (this.cseq + 50_000_000) >>> 0); return this; }
 }

@@ -130,6 +130,69 @@ const COUNT_STATES = `-A FORWARD -m conntrack --ctstate INVALID
 
 const CASES: Case[] = [
   {
+    name: 'the FTP helper: PORT, EPRT, PASV and EPSV make the data connection RELATED (helper match, EXPECTED status, one expectation per control connection)',
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
+COMMIT`,
+      mangle: `*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 21 -m conntrack --ctstate NEW -j CONNMARK --set-xmark 0x21/0xff
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m helper --helper ftp
+-A FORWARD -m helper --helper ftp -m conntrack --ctstate RELATED
+-A FORWARD -m conntrack --ctstatus EXPECTED
+-A FORWARD -m connmark --mark 0x21
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -p tcp -m tcp --dport 21 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -p tcp -m conntrack --ctstate NEW
+COMMIT`,
+    }),
+    flows: (c) => {
+      // active mode: the server connects back to the port the client names (PORT, then EPRT)
+      const a = new Tcp(c, 'c', '10.0.0.2', 43000, '10.1.0.2', 21).handshake().sline('220 ready\r\n').ack();
+      a.line('USER anonymous\r\n').sack().sline('331 Password required\r\n').ack();
+      a.line('PORT 10,0,0,2,168,12\r\n').sline('200 PORT command successful\r\n').ack();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.0.0.2', 43020).handshake().data(200).fin().sack().sfin().ack();
+      // the expectation was used: the same port again is a new connection
+      new Tcp(c, 's', '10.1.0.2', 20, '10.0.0.2', 43020, 5000).syn();
+      a.line('eprt |1|10.0.0.2|43021|\r\n').sline('200 EPRT command successful\r\n').ack();
+      // a second announcement replaces the first (max_expected 1): 43022 is expected, 43021 no longer
+      a.line('PORT 10,0,0,2,168,14\r\n').sline('200 PORT command successful\r\n').ack();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.0.0.2', 43021).syn();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.0.0.2', 43022).handshake().data(50).sack();
+      // another address than the client's: nothing is expected (loose is 0)
+      a.line('PORT 10,0,0,3,168,15\r\n').sline('200 PORT command successful\r\n').ack();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.0.0.3', 43023).syn();
+      // a command split over two segments: the second does not follow a newline and is not read
+      a.line('PO').line('RT 10,0,0,2,168,16\r\n').sline('200 PORT command successful\r\n').ack();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.0.0.2', 43024).syn();
+      a.fin().sack().sfin().ack();
+      // passive mode: the client connects to the port the server names (227, then 229)
+      const p = new Tcp(c, 'c', '10.0.0.3', 43100, '10.1.0.3', 21).handshake().sline('220 ready\r\n').ack();
+      p.line('PASV\r\n').sline('227 Entering Passive Mode (10,1,0,3,117,48).\r\n').ack();
+      new Tcp(c, 'c', '10.0.0.3', 43101, '10.1.0.3', 30000).handshake().sdata(300).ack().fin().sack().sfin().ack();
+      p.line('EPSV\r\n').sline('229 Entering Extended Passive Mode (|||30001|)\r\n').ack();
+      new Tcp(c, 'c', '10.0.0.3', 43102, '10.1.0.3', 30001).handshake().sdata(100).ack();
+      // a data connection from another client is not the expected one
+      p.line('PASV\r\n').sline('227 Entering Passive Mode (10,1,0,3,117,50)\r\n').ack();
+      new Tcp(c, 'c', '10.0.0.4', 43103, '10.1.0.3', 30002).syn();
+      new Tcp(c, 'c', '10.0.0.3', 43104, '10.1.0.3', 30002).handshake().data(10).sack().rst();
+      p.srst();
+    },
+  },
+  {
     name: 'marks and connection marks (MARK, CONNMARK set/save/restore with masks and shifts, mark and connmark matches)',
     rules: ruleset({
       mangle: `*mangle
