@@ -230,8 +230,6 @@ export function cmdReplay(argv: readonly string[]): Output {
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
   const xfrmNote = xfrmPolicyNote(dir, model.node);
   if (xfrmNote !== undefined) s.notes.push(xfrmNote);
-  const ftpNat = model.conntrackTable?.ftpNatNotModelled ?? 0;
-  if (ftpNat) s.notes.push(`${ftpNat} FTP data connection${ftpNat === 1 ? '' : 's'} announced on NATed control connections: the kernel's nf_nat_ftp would rewrite the command and expect the connection; nfvm does neither`);
   if (tty) process.stderr.write(`\r\x1b[K${progressText(out.size, out.size, s.frames, s.seconds)}\n${summaryText(s)}\n`);
   if (save === 'ipset' && !a.flag('json') && !a.flag('conntrack')) return saveIpsets(model.ipsets);
   const procs = (prefix: string) => xtProcFiles(model.xt, prefix).map((f) => ({ path: f.procPath, lines: f.procLines(model.xt) }));

@@ -22,6 +22,7 @@
  * table's rules is stored after each table (nf_ct's mark is the
  * conntrack's, one packet is in flight at a time).
  */
+import { nfNatFollowMaster, nfNatFtp } from './nat/ftp.js';
 import type { Rule, Ruleset } from '../core/ast.js';
 import {
   IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_EXPECTED, IPS_SEEN_REPLY, IPS_SRC_NAT, IP_CT_DIR_REPLY, NF_ACCEPT, NF_CT_STATE_ESTABLISHED_BIT,
@@ -183,6 +184,12 @@ export class NodeConntrack implements NfCtEnv {
   constructor(readonly node: Node, seed: number, rng?: Xorshift32) {
     this.ct = new NfConntrack(snapshotCtSysctl(node), { seed, rng });
     this.nat = new NfNat(this.ct);
+    // nf_nat_ftp (built in, as on the kernel here): the FTP helper's announcements on NATed control
+    // connections, and the NAT of the connections they announce (exp->expectfn)
+    const nat = this.nat;
+    this.ct.natFtpHook = (pkt, hook, e, ctinfo, type, thoff, matchoff, matchlen, exp, policy) =>
+      nfNatFtp(nat, pkt, hook, e, ctinfo, type, thoff, matchoff, matchlen, exp, policy, pkt.meta[M_NFPROTO]!);
+    this.ct.expectFollow = (e, exp) => nfNatFollowMaster(nat, e, exp);
     // Device addresses in ifa_list order: primaries first, as the kernel keeps them.
     const ordered = [...node.addresses].sort((a, b) => (a.secondary === b.secondary ? 0 : a.secondary ? 1 : -1));
     for (const a of ordered) {
@@ -400,7 +407,7 @@ export class NodeConntrack implements NfCtEnv {
           },
         };
       }
-      return { ...base, hook: (pkt) => ct.nfConfirm(pkt) };
+      return { ...base, hook: (pkt) => ct.nfConfirm(pkt, undefined, s.hook) };
     });
   }
 

@@ -23,7 +23,7 @@ import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
 import { ETH_P_IP, ETH_P_IPV6, LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodeNetwork, decodePacket, resetMeta, setDeviceWords, setSocket } from '../vm/packet.js';
-import { F_MAC_HEADER, M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_FLAGS, M_MARK, M_NFPROTO, M_NHOFF, M_PROTOCOL, SK_KERNEL, SK_NONE } from '../vm/layout.js';
+import { F_CSUM_PARTIAL, F_MAC_HEADER, M_CPU, M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_FLAGS, M_MARK, M_NFPROTO, M_NHOFF, M_PROTOCOL, SK_KERNEL, SK_NONE } from '../vm/layout.js';
 import { IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT, IPS_NAT_MASK, IPS_SRC_NAT, NFPROTO_IPV4, NFPROTO_IPV6 } from '../core/netfilter.js';
 import { NfHookRegistry } from './registry.js';
 import type { Backend } from '../core/netfilter.js';
@@ -73,6 +73,8 @@ export interface EmitSink {
 }
 
 const NO_FIELDS: readonly string[] = [];
+/** A forwarded packet whose TCP checksum the kernel left to the device (F_CSUM_PARTIAL: a NAT helper rewrote it). */
+const PARTIAL_SUM: readonly string[] = Object.freeze(['tcp.check']);
 export { needsConntrack } from './ct-node.js';
 export type { CtSpec } from './path/ctx.js';
 
@@ -444,7 +446,7 @@ export class NodeModel {
     // TEE's copies left while the packet was in a hook, before it
     if (ctx.clones.length) this.sendClones(ctx, r);
     if ((this.recordEmitted || this.emitSink) && (fate.kind === 'forwarded' || fate.kind === 'sent')) {
-      this.emit(r.emitted, fate.dev, fate.kind, pkt.data, pkt.meta[M_NHOFF]!, pkt.meta[M_END]!, NO_FIELDS);
+      this.emit(r.emitted, fate.dev, fate.kind, pkt.data, pkt.meta[M_NHOFF]!, pkt.meta[M_END]!, pkt.meta[M_FLAGS]! & F_CSUM_PARTIAL ? PARTIAL_SUM : NO_FIELDS);
     }
     if (ctx.answers.length) this.sendAnswers(ctx, r);
     // The packet leaves the model (sent, delivered, dropped): it lets go of its conntrack (its answers hold their own reference).

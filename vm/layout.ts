@@ -329,6 +329,7 @@ export const F_XT_AH = 0x20; // an AH header before the upper layer: M_XT_* hold
 export const F_FRAGMENTED = 0x80; // IP6SKB_FRAGMENTED: an IPv6 datagram reassembled, or an atomic fragment ipv6_frag_rcv passed
 export const F_IGNORE_DF = 0x40; // skb->ignore_df: nf_defrag reassembled it (ip_exceeds_mtu then reads M_FRAG_MAX_SIZE)
 export const F_BR_BROUTE = 0x10; // BR_INPUT_SKB_CB(skb)->br_netfilter_broute (nft_meta_bridge_set_eval: meta broute set 1)
+export const F_CSUM_PARTIAL = 0x100; // CHECKSUM_PARTIAL: the transport checksum is left to the device (nfvm's bytes hold the whole sum)
 
 // ---------------------------------------------------------------------------
 // Chain table: CHAIN_WORDS Int32 words per chain.

@@ -31,7 +31,7 @@
  * returns it with nfResetCt when the packet leaves the model (delivered,
  * sent, dropped); an unconfirmed conntrack whose packet is dropped dies then.
  */
-import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
+import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SEQ_ADJUST, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
 import { CT_HELPER_FTP, ctinfoOf } from '../../vm/ct-env.js';
@@ -47,8 +47,9 @@ import { nfConntrackIcmpPacket, nfConntrackIcmpv4Error } from './proto_icmp.js';
 import { nfConntrackIcmpv6Packet, nfConntrackIcmpv6Error } from './proto_icmpv6.js';
 import { nfConntrackSctpPacket } from './proto_sctp.js';
 import { nfConntrackGrePacket } from './proto_gre.js';
-import { NF_CT_EXPECT_CLASS_DEFAULT, NfCtExpectTable } from './expect.js';
-import { FTP_EXP_POLICY, FtpMaster, ftpHelp } from './helper_ftp.js';
+import { NF_CT_EXPECT_CLASS_DEFAULT, NfCtExpectTable, type ExpectPolicy, type Expectation } from './expect.js';
+import { FTP_EXP_POLICY, FtpMaster, ftpHelp, type FtpType } from './helper_ftp.js';
+import { SEQADJ_WORDS, nfCtSeqAdjust } from './seqadj.js';
 
 /** Words of per-protocol state (ct->proto) per conntrack; see the proto_*.ts files for the layout. */
 export const PROTO_WORDS = 24;
@@ -183,8 +184,16 @@ export class NfConntrack {
   readonly expect: NfCtExpectTable;
   /** The FTP helper's data of each control connection (struct nf_ct_ftp_master), made at its first packet with payload. */
   private readonly ftp = new Map<number, FtpMaster>();
-  /** Announcements of a data connection on a NATed FTP control connection: nf_nat_ftp's rewrite is not modelled, nothing was expected. */
-  ftpNatNotModelled = 0;
+  /** nf_conn_seqadj: SEQADJ_WORDS words per conntrack (hooks/conntrack/seqadj.ts). */
+  seqadj = new Int32Array(0);
+  /**
+   * nf_nat_ftp_hook: the NAT core's FTP helper (hooks/nat/ftp.ts), set when
+   * NAT is loaded; the FTP helper hands it the announcements of NATed
+   * control connections.
+   */
+  natFtpHook: ((pkt: Packet, hook: number, e: number, ctinfo: number, type: FtpType, thoff: number, matchoff: number, matchlen: number, exp: Expectation, policy: ExpectPolicy) => number) | undefined;
+  /** exp->expectfn (nf_nat_follow_master), called for a new conntrack that met an expectation the NAT helper made. */
+  expectFollow: ((e: number, exp: Expectation) => void) | undefined;
   /**
    * The node's cttimeout policies by number (index 0 unused): each the
    * tracker's timeout array in jiffies (hooks/conntrack/timeout.ts), read by
@@ -277,6 +286,7 @@ export class NfConntrack {
     this.helper = g8(this.helper);
     this.timeoutPolicy = g8(this.timeoutPolicy);
     this.master = g32(this.master);
+    this.seqadj = g32(this.seqadj, SEQADJ_WORDS);
     this.origHash = g32(this.origHash);
     this.proto = g32(this.proto, PROTO_WORDS);
     this.labels = g32(this.labels, LABEL_WORDS);
@@ -487,6 +497,7 @@ export class NfConntrack {
     this.helper[e] = 0;
     this.timeoutPolicy[e] = 0;
     this.master[e] = -1;
+    this.seqadj.fill(0, e * SEQADJ_WORDS, (e + 1) * SEQADJ_WORDS);
     this.origHash[e] = hash;
     this.masqIndex[e] = 0;
     this.natNext[e] = -1;
@@ -855,6 +866,7 @@ export class NfConntrack {
           this.master[e] = x.master;
           this.use[x.master]!++;
           this.mark[e] = this.mark[x.master]!;
+          if (x.follow) this.expectFollow?.(e, x);
         } else {
           // __nf_ct_try_assign_helper(): the template's helper.
           const h = tmpl >= 0 ? this.templates[tmpl]!.helper ?? 0 : 0;
@@ -971,13 +983,16 @@ export class NfConntrack {
    * Returns NF_ACCEPT or NF_DROP (the helper's, or a clash that cannot be
    * resolved).
    */
-  nfConfirm(pkt: Packet, nowNs?: number): number {
+  nfConfirm(pkt: Packet, nowNs?: number, hook = NF_INET_POST_ROUTING): number {
     const m = pkt.meta;
     const e = m[M_CT_ID]!;
     if (e < 0) return NF_ACCEPT;
-    if (this.helper[e] === CT_HELPER_FTP) {
+    const helper = this.helper[e] === CT_HELPER_FTP;
+    // nf_is_loopback_packet() is not told apart: a NATed FTP connection over lo is adjusted both ways
+    const seqadjNeeded = (this.status[e]! & IPS_SEQ_ADJUST) !== 0;
+    if (helper || seqadjNeeded) {
       if (nowNs !== undefined) this.setNow(nowNs);
-      const v = this.ftpHelp(pkt, e);
+      const v = this.helpAndAdjust(pkt, hook, e, helper, seqadjNeeded);
       if (v !== NF_ACCEPT) return v;
     }
     if (this.isConfirmed(e)) return NF_ACCEPT;
@@ -985,30 +1000,46 @@ export class NfConntrack {
     return this.nfConntrackConfirm(pkt, e);
   }
 
-  /** The FTP helper's help() on a packet of control connection `e` (established, both ways seen). */
-  private ftpHelp(pkt: Packet, e: number): number {
+  /** nf_confirm()'s middle: the helper's help() (the FTP helper's), then nf_ct_seq_adjust(). NF_ACCEPT or the verdict. */
+  private helpAndAdjust(pkt: Packet, hook: number, e: number, helper: boolean, seqadjNeeded: boolean): number {
     const m = pkt.meta;
     const ctinfo = ctinfoOf(m);
-    if (ctinfo !== IP_CT_ESTABLISHED && ctinfo !== IP_CT_ESTABLISHED_REPLY) return NF_ACCEPT;
+    // helper->help() do not expect ICMP packets
+    if (ctinfo === IP_CT_RELATED_REPLY || ctinfo < 0) return NF_ACCEPT;
     const d = pkt.data;
     const pf = m[M_NFPROTO]!;
-    const thoff = getL4proto(d, m[M_NHOFF]!, m[M_END]!, pf);
-    // ipv6_skip_exthdr() to a later fragment: confirmed without the helper
-    if (thoff <= 0 || l4.protonum !== IPPROTO_TCP || l4.fragOff !== 0 || thoff + 20 > m[M_END]!) return NF_ACCEPT;
+    const end = m[M_END]!;
+    const thoff = getL4proto(d, m[M_NHOFF]!, end, pf);
+    // ipv6_skip_exthdr() to a later fragment: confirmed as it is
+    if (thoff <= 0 || l4.fragOff !== 0) return NF_ACCEPT;
+    if (helper && l4.protonum === IPPROTO_TCP && (ctinfo === IP_CT_ESTABLISHED || ctinfo === IP_CT_ESTABLISHED_REPLY) && thoff + 20 <= end) {
+      const v = this.ftpHelp(pkt, hook, e, ctinfo, thoff, pf);
+      if (v !== NF_ACCEPT) return v;
+    }
+    if (seqadjNeeded && l4.protonum === IPPROTO_TCP && thoff + 20 <= m[M_END]!) {
+      if (!nfCtSeqAdjust(this, e, ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL, d, thoff, m[M_END]!)) {
+        this.stats.drop++;
+        return NF_DROP;
+      }
+    }
+    return NF_ACCEPT;
+  }
+
+  /** The FTP helper's help() on a packet of control connection `e` (established: both ways seen). */
+  private ftpHelp(pkt: Packet, hook: number, e: number, ctinfo: number, thoff: number, pf: number): number {
     let info = this.ftp.get(e);
     if (!info) {
       info = new FtpMaster();
       this.ftp.set(e, info);
     }
     const dir = ctinfo === IP_CT_ESTABLISHED ? IP_CT_DIR_ORIGINAL : IP_CT_DIR_REPLY;
-    const r = ftpHelp(d, thoff, m[M_END]!, info, this.tuples, e, dir, pf, (this.status[e]! & IPS_NAT_MASK) !== 0);
-    if (r.natNotModelled) this.ftpNatNotModelled++;
-    if (r.expect) {
-      const ret = this.expect.related({ tuple: r.expect, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0 }, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz);
-      // "cannot add expectation": best to drop the packet now
-      if (ret !== 0) return NF_DROP;
-    }
-    return r.verdict;
+    const r = ftpHelp(pkt.data, thoff, pkt.meta[M_END]!, info, this.tuples, e, dir, pf);
+    if (!r.expect) return r.verdict;
+    const exp: Expectation = { tuple: r.expect, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
+    // a NATed control connection: nf_nat_ftp rewrites the announcement and registers the expectation
+    if (this.status[e]! & IPS_NAT_MASK && this.natFtpHook) return this.natFtpHook(pkt, hook, e, ctinfo, r.type!, thoff, r.matchoff!, r.matchlen!, exp, FTP_EXP_POLICY);
+    // "cannot add expectation": best to drop the packet now
+    return this.expect.related(exp, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0 ? NF_ACCEPT : NF_DROP;
   }
 
   /** __nf_conntrack_confirm() */

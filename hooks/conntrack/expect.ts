@@ -40,6 +40,10 @@ export interface Expectation {
   readonly cls: number;
   /** Expiry, in the table's jiffies (a wrapping s32). */
   timeout: number;
+  /** exp->dir, exp->saved_proto and exp->expectfn = nf_nat_follow_master, set by the NAT helper. */
+  dir: number;
+  savedPort: number;
+  follow: boolean;
 }
 
 /** -EBUSY, -EMFILE, -EALREADY: nf_ct_expect_related()'s failures. */
@@ -126,6 +130,12 @@ export class NfCtExpectTable {
       return x;
     }
     return undefined;
+  }
+
+  /** nf_ct_unexpect_related() */
+  unexpect(exp: Expectation): void {
+    const i = this.list.indexOf(exp);
+    if (i >= 0) this.list.splice(i, 1);
   }
 
   /** nf_ct_remove_expectations(): the expectations of master `e` go with it. */

@@ -15,9 +15,9 @@
  * the sender's (the `loose` parameter is 0) or nothing is expected; the
  * expectation is from the other side's address to the announced address
  * and port, any source port, for 5 minutes, one per control connection
- * (ftp_exp_policy). A control connection under NAT would have its payload
- * rewritten by nf_nat_ftp: not modelled (the caller notes it, and expects
- * nothing).
+ * (ftp_exp_policy). On a control connection under NAT the caller hands
+ * the announcement to the NAT helper (hooks/nat/ftp.ts: nf_nat_ftp), which
+ * rewrites it and registers the expectation itself.
  */
 import { IP_CT_DIR_ORIGINAL, NFPROTO_IPV4, NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import { parseIPv6 } from '../../core/addr.js';
@@ -36,13 +36,23 @@ export class FtpMaster {
   readonly num = new Uint8Array(2);
 }
 
+/** enum nf_ct_ftp_type */
+export const enum FtpType {
+  PORT,
+  PASV,
+  EPRT,
+  EPSV,
+}
+
 /** What help() found: an expectation to add (its tuple), or none; and the verdict. */
 export interface FtpResult {
   verdict: number;
   /** The expected tuple (source port 0), when the packet announced a data connection. */
   expect?: Int32Array;
-  /** The control connection is NATed: nf_nat_ftp would rewrite the packet (not modelled). */
-  natNotModelled?: boolean;
+  /** The announcement: its kind, and where its numbers are in the TCP data (for nf_nat_ftp). */
+  type?: FtpType;
+  matchoff?: number;
+  matchlen?: number;
   /** nf_ct_helper_log()'s text when the packet is dropped. */
   log?: string;
 }
@@ -60,18 +70,22 @@ interface Search {
   skip: number;
   term: number;
   get: Get;
+  type: FtpType;
 }
 
 const SEARCH: readonly (readonly Search[])[] = [
   [
-    { pattern: 'PORT', skip: 0x20, term: 0x0d, get: Get.RFC959 },
-    { pattern: 'EPRT', skip: 0x20, term: 0x0d, get: Get.EPRT },
+    { pattern: 'PORT', skip: 0x20, term: 0x0d, get: Get.RFC959, type: FtpType.PORT },
+    { pattern: 'EPRT', skip: 0x20, term: 0x0d, get: Get.EPRT, type: FtpType.EPRT },
   ],
   [
-    { pattern: '227 ', skip: 0, term: 0, get: Get.RFC1123 },
-    { pattern: '229 ', skip: 0x28, term: 0x29, get: Get.EPSV },
+    { pattern: '227 ', skip: 0, term: 0, get: Get.RFC1123, type: FtpType.PASV },
+    { pattern: '229 ', skip: 0x28, term: 0x29, get: Get.EPSV, type: FtpType.EPSV },
   ],
 ];
+
+/** Where find_pattern() found the numbers: their offset in the data and their length. */
+const match = { off: 0, len: 0 };
 
 /** The command's address (host-order words, union nf_inet_addr) and port. */
 class Cmd {
@@ -190,6 +204,8 @@ function findPattern(d: Uint8Array, at: number, dlen: number, s: Search, cmd: Cm
     case Get.EPRT: n = tryEprt(d, at + i, dlen - i, cmd); break;
     default: n = tryEpsv(d, at + i, dlen - i, cmd);
   }
+  match.off = off.v;
+  match.len = n;
   return n ? 1 : -1;
 }
 
@@ -217,10 +233,9 @@ function updateNlSeq(nlSeq: number, info: FtpMaster, dir: number): void {
 /**
  * help() for one packet of control connection `e` in direction `dir`
  * (established only: the caller checks the ctinfo). `tuples` holds the
- * conntrack's tuples (direction d at (2e + d) * TUPLE_WORDS); `nat`: the
- * conntrack has IPS_NAT_MASK.
+ * conntrack's tuples (direction d at (2e + d) * TUPLE_WORDS).
  */
-export function ftpHelp(d: Uint8Array, thoff: number, end: number, info: FtpMaster, tuples: Int32Array, e: number, dir: number, l3num: number, nat: boolean): FtpResult {
+export function ftpHelp(d: Uint8Array, thoff: number, end: number, info: FtpMaster, tuples: Int32Array, e: number, dir: number, l3num: number): FtpResult {
   const dataoff = thoff + (d[thoff + 12]! >> 4) * 4;
   if (dataoff >= end) return { verdict: NF_ACCEPT };
   const datalen = end - dataoff;
@@ -253,8 +268,10 @@ export function ftpHelp(d: Uint8Array, thoff: number, end: number, info: FtpMast
         }
         t[T_PORTS] = cmd.port & 0xffff;
         t[T_PROTO] = (l3num << 8) | IPPROTO_TCP;
-        if (nat) r.natNotModelled = true;
-        else r.expect = t;
+        r.expect = t;
+        r.type = which!.type;
+        r.matchoff = match.off;
+        r.matchlen = match.len;
       }
     }
   }

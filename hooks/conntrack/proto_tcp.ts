@@ -7,12 +7,13 @@
  *   tcp_sack, tcp_init_sender, nf_tcp_log_invalid, tcp_in_window,
  *   nf_tcp_handle_invalid, tcp_valid_flags, tcp_error, tcp_new,
  *   tcp_can_early_drop, nf_ct_tcp_state_reset, nf_conntrack_tcp_packet.
- * No NAT sequence adjustment (seqadj) and no SYN proxy are modelled: the
- * receiver offset is 0.
+ * The receiver offset of NAT sequence adjustment is seqadj.ts's; no SYN
+ * proxy is modelled.
  *
  * ct->proto.tcp lives in the conntrack's PROTO_WORDS (all u32 values kept
  * as s32 words; comparisons that are unsigned in C use >>> 0):
  */
+import { nfCtSeqOffset } from './seqadj.js';
 import { IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_SEEN_REPLY, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_IS_REPLY, NF_ACCEPT, NF_DROP, NF_REPEAT } from '../../core/netfilter.js';
 import { M_END, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
@@ -223,6 +224,10 @@ function tcpInWindow(ct: NfConntrack, e: number, dir: number, index: number, d: 
   let win = winRaw;
   let segEnd = segmentSeqPlusLen(seq, d, th, end);
   if (P[receiver + TD_FLAGS]! & IP_CT_TCP_FLAG_SACK_PERM) sack = tcpSack(d, th, sack);
+  // Take into account NAT sequence number mangling (seqadj.ts)
+  const receiverOffset = nfCtSeqOffset(ct, e, 1 - dir, (ack - 1) | 0);
+  ack = (ack - receiverOffset) | 0;
+  sack = (sack - receiverOffset) | 0;
   const state = P[b + P_TCP_STATE]!;
 
   if (P[sender + TD_MAXWIN] === 0) {

@@ -33,6 +33,14 @@ export async function pythonInNs(ns: string, script: string): Promise<ChildProce
 
 /** Captures (LINUX_SLL2, into `cap`) what node namespace `node` receives and sends while `pcap` is replayed on `sender`'s veth0. */
 export async function captureTwoSided(node: string, sender: string, pcap: string, cap: string): Promise<void> {
+  await captureDuring(node, cap, async () => {
+    const send = await run('ip', ['netns', 'exec', sender, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
+    expect(send.code, send.stderr).toBe(0);
+  });
+}
+
+/** `tcpdump -i any` in namespace `node` writes a LINUX_SLL2 capture to `cap` while `send` runs. */
+export async function captureDuring(node: string, cap: string, send: () => Promise<void>): Promise<void> {
   const dump = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', 'any', '-y', 'LINUX_SLL2', '-w', cap, '-U', '--immediate-mode', '-s', '0', '-n', '-Z', 'root'], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, 3000);
@@ -45,8 +53,7 @@ export async function captureTwoSided(node: string, sender: string, pcap: string
   });
   // The socket is bound a moment after tcpdump says it listens.
   await new Promise((r) => setTimeout(r, 1000));
-  const send = await run('ip', ['netns', 'exec', sender, 'tcpreplay', '-q', '--intf1=veth0', pcap]);
-  expect(send.code, send.stderr).toBe(0);
+  await send();
   await new Promise((r) => setTimeout(r, 1000));
   await new Promise((r) => {
     dump.on('close', r);

@@ -114,6 +114,14 @@ const addr6 = (d: Uint8Array, at: number) => Array.from({ length: 8 }, (_, i) =>
 const srcOf = (ip: Uint8Array) => (isV6(ip) ? addr6(ip, 8) : addr4(ip, 12));
 const dstOf = (ip: Uint8Array) => (isV6(ip) ? addr6(ip, 24) : addr4(ip, 16));
 
+/** The sequence number after a TCP segment (its data, SYN and FIN). */
+function nextSeq(ip: Uint8Array): number {
+  const [th] = transport(ip);
+  const seq = ((ip[th + 4]! << 24) | (ip[th + 5]! << 16) | (ip[th + 6]! << 8) | ip[th + 7]!) >>> 0;
+  const len = ip.length - th - (ip[th + 12]! >> 4) * 4;
+  return (seq + len + (ip[th + 13]! & (SYN | FIN) ? 1 : 0)) >>> 0;
+}
+
 /** The endpoints of a forwarded packet as the receiving side sees them. */
 function endpoints(ip: Uint8Array): { src: string; dst: string; sport: number; dport: number } {
   const [th] = transport(ip);
@@ -131,6 +139,13 @@ export class Tcp {
   sseq: number;
   private peer?: { side: Side; a: string; p: number; ca: string; cp: number };
   private silent = false;
+  /**
+   * How far on the node moved each direction's sequence numbers (a NAT
+   * helper resizing a command): each end acknowledges what it received,
+   * not what the other sent.
+   */
+  private cShift = 0;
+  private sShift = 0;
   /** What the node did with the client's last segment. */
   last: Sent | undefined;
   constructor(readonly c: Conversation, readonly side: Side, readonly ca: string, readonly cp: number, readonly da: string, readonly dp: number, isn = 1000) {
@@ -138,23 +153,29 @@ export class Tcp {
     this.sseq = (isn * 7 + 5000) >>> 0;
   }
   private client(flags: number, payload: number | Uint8Array = 0, seq = this.cseq): Sent {
-    const s = this.c.send(this.side, ipPacket(this.ca, this.da, { proto: 'tcp', sport: this.cp, dport: this.dp, flags, seq, ack: flags & ACK ? this.sseq : 0, payload }));
+    const ack = (this.sseq + this.sShift) >>> 0;
+    const s = this.c.send(this.side, ipPacket(this.ca, this.da, { proto: 'tcp', sport: this.cp, dport: this.dp, flags, seq, ack: flags & ACK ? ack : 0, payload }));
     if (s.out && !this.peer) {
       const e = endpoints(s.out.ip);
       this.peer = { side: s.out.side, a: e.dst, p: e.dport, ca: e.src, cp: e.sport };
       if (s.out.remapped) this.silent = true;
     }
     const len = typeof payload === 'number' ? payload : payload.length;
-    if (seq === this.cseq) this.cseq = (this.cseq + len + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+    if (seq === this.cseq) {
+      this.cseq = (this.cseq + len + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+      if (s.out) this.cShift = (nextSeq(s.out.ip) - this.cseq) | 0;
+    }
     this.last = s;
     return s;
   }
   private server(flags: number, payload: number | Uint8Array = 0): void {
     const v = this.peer;
     if (!v || this.silent) return;
-    this.c.send(v.side, ipPacket(v.a, v.ca, { proto: 'tcp', sport: v.p, dport: v.cp, flags, seq: this.sseq, ack: flags & ACK ? this.cseq : 0, payload }));
+    const ack = (this.cseq + this.cShift) >>> 0;
+    const s = this.c.send(v.side, ipPacket(v.a, v.ca, { proto: 'tcp', sport: v.p, dport: v.cp, flags, seq: this.sseq, ack: flags & ACK ? ack : 0, payload }));
     const len = typeof payload === 'number' ? payload : payload.length;
     this.sseq = (this.sseq + len + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
+    if (s.out) this.sShift = (nextSeq(s.out.ip) - this.sseq) | 0;
   }
   syn() { this.client(SYN); return this; }
   synack() { this.server(SYN | ACK); return this; }

@@ -6,12 +6,7 @@
  * stateful6-kernel for IPv6).
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Conversation, Tcp, statefulModel, statefulNodeFiles } from '../helpers/flows.js';
-import { outputText } from '../../cli/io.js';
-import { cmdReplay } from '../../cli/replay.js';
+import { Conversation, Tcp, statefulModel } from '../helpers/flows.js';
 
 const RULES = (nat = '') => `*raw
 :PREROUTING ACCEPT [0:0]
@@ -100,21 +95,38 @@ describe('the FTP helper', () => {
     expect(a.last!.fate.kind).toBe('forwarded');
   });
 
-  it('a NATed control connection: nothing is expected and replay says the rewrite is not modelled', () => {
-    const rules = RULES('-A POSTROUTING -o eth1 -j MASQUERADE\n');
-    const m = statefulModel(rules);
+  it('a MASQUERADEd control connection: the PORT command names the masquerading address, the data connection is NATed back to the client', () => {
+    const m = statefulModel(RULES('-A POSTROUTING -o eth1 -j MASQUERADE\n'));
     const c = new Conversation(m);
-    control(c).line('PORT 10,0,0,2,164,17\r\n').sline('200 ok\r\n').ack();
-    expect(expectations(m)).toBe(0);
-    expect(m.conntrackTable!.ftpNatNotModelled).toBe(1);
-    const dir = mkdtempSync(join(tmpdir(), 'nfvm-ftp-'));
-    try {
-      for (const [f, text] of statefulNodeFiles(rules)) writeFileSync(join(dir, f), text);
-      writeFileSync(join(dir, 'ftp.pcapng'), c.pcapng());
-      const doc = JSON.parse(outputText(cmdReplay([dir, '--pcap', join(dir, 'ftp.pcapng'), '--json']))) as { summary: { notes: string[] } };
-      expect(doc.summary.notes.join('\n')).toMatch(/1 FTP data connection announced on NATed control connections: the kernel's nf_nat_ftp would rewrite/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const a = control(c);
+    a.line('PORT 10,0,0,2,164,17\r\n');
+    // the forwarded command names eth1's address ("10,1,0,1" for "10,0,0,2": the same length)
+    const out = new TextDecoder().decode(a.last!.out!.ip.subarray(40));
+    expect(out).toBe('PORT 10,1,0,1,164,17\r\n');
+    a.sline('200 ok\r\n').ack();
+    expect(expectations(m)).toBe(1);
+    // the server connects to 10.1.0.1:42001; the node sends it on to the client
+    const before = counts(m);
+    const s = new Tcp(c, 's', '10.1.0.2', 20, '10.1.0.1', 42001).syn().last!;
+    expect(s.fate.kind).toBe('forwarded');
+    const ip = s.out!.ip;
+    expect([...ip.subarray(16, 20)].join('.')).toBe('10.0.0.2');
+    expect((ip[22]! << 8) | ip[23]!).toBe(42001);
+    expect(counts(m).map((n, i) => n - before[i]!)).toEqual([0, 1, 1]);
+  });
+
+  it('a resized command moves the sequence numbers of every later segment both ways', () => {
+    const m = statefulModel(RULES('-A POSTROUTING -o eth1 -j SNAT --to-source 10.1.0.100\n'));
+    const c = new Conversation(m);
+    const a = control(c);
+    // "10,0,0,2" becomes "10,1,0,100": two bytes more
+    a.line('PORT 10,0,0,2,164,17\r\n');
+    expect(new TextDecoder().decode(a.last!.out!.ip.subarray(40))).toBe('PORT 10,1,0,100,164,17\r\n');
+    const seqOf = (ip: Uint8Array) => ((ip[24]! << 24) | (ip[25]! << 16) | (ip[26]! << 8) | ip[27]!) >>> 0;
+    const sent = seqOf(a.last!.out!.ip);
+    a.line('NOOP\r\n');
+    // the next command leaves two bytes further on than the client numbered it
+    expect(seqOf(a.last!.out!.ip)).toBe((sent + 'PORT 10,0,0,2,164,17\r\n'.length + 2) >>> 0);
+    expect(a.last!.fate.kind).toBe('forwarded');
   });
 });

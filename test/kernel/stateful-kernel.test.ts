@@ -43,9 +43,10 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { outputText } from '../../cli/io.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
+import { captureDuring, replayTwoSided } from '../helpers/answers.js';
 import { runs } from '../helpers/runs.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
 const SKIP = kernelSkip('the stateful node against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -105,6 +106,12 @@ interface Case {
   setup?: string;
   teardown?: string;
   flows(c: Conversation): void;
+  /**
+   * Also capture what the node sends (tcpdump -i any in it) and replay that
+   * two-sided capture: every frame the node sent must be one nfvm sent, byte
+   * for byte but for a TCP checksum left to the device (CHECKSUM_PARTIAL).
+   */
+  frames?: boolean;
 }
 
 const EMPTY = {
@@ -130,7 +137,56 @@ const COUNT_STATES = `-A FORWARD -m conntrack --ctstate INVALID
 
 const CASES: Case[] = [
   {
+    name: 'the FTP NAT helper: a SNATed client\'s PORT and EPRT and a DNATed server\'s 227 and 229 rewritten, the data connections NATed as their master, sequence numbers adjusted',
+    frames: true,
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
+COMMIT`,
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.1.0.200/32 -p tcp -m tcp --dport 21 -j DNAT --to-destination 10.1.0.3
+-A POSTROUTING -s 10.0.0.0/24 -o eth1 -j SNAT --to-source 10.1.0.100
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m helper --helper ftp
+-A FORWARD -m conntrack --ctstatus EXPECTED,SEEN_REPLY
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -p tcp -m tcp --dport 21 -m conntrack --ctstate NEW -j ACCEPT
+-A FORWARD -p tcp -m conntrack --ctstate NEW
+COMMIT`,
+    }),
+    flows: (c) => {
+      // active mode through SNAT: "10,0,0,2" becomes "10,1,0,100", two bytes longer, so every later segment moves
+      const a = new Tcp(c, 'c', '10.0.0.2', 43000, '10.1.0.2', 21).handshake().sline('220 ready\r\n').ack();
+      a.line('USER anonymous\r\n').sack().sline('331 Password required\r\n').ack();
+      a.line('PORT 10,0,0,2,168,12\r\n').sline('200 PORT command successful\r\n').ack();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.1.0.100', 43020).handshake().data(200).fin().sack().sfin().ack();
+      a.line('EPRT |1|10.0.0.2|43021|\r\n').sline('200 EPRT command successful\r\n').ack();
+      new Tcp(c, 's', '10.1.0.2', 20, '10.1.0.100', 43021).handshake().data(70).sack();
+      a.line('NOOP\r\n').sline('200 NOOP ok\r\n').ack().data(30).sdata(40).ack();
+      a.fin().sack().sfin().ack();
+      // passive mode to a DNATed server: its "10,1,0,3" becomes "10,1,0,200", two bytes longer the other way
+      const p = new Tcp(c, 'c', '10.0.0.3', 43100, '10.1.0.200', 21).handshake().sline('220 ready\r\n').ack();
+      p.line('PASV\r\n').sline('227 Entering Passive Mode (10,1,0,3,117,48).\r\n').ack();
+      new Tcp(c, 'c', '10.0.0.3', 43101, '10.1.0.200', 30000).handshake().sdata(300).ack().fin().sack().sfin().ack();
+      p.line('EPSV\r\n').sline('229 Entering Extended Passive Mode (|||30001|)\r\n').ack();
+      new Tcp(c, 'c', '10.0.0.3', 43102, '10.1.0.200', 30001).handshake().sdata(100).ack();
+      p.line('QUIT\r\n').sline('221 Goodbye\r\n').ack().fin().sack().sfin().ack();
+    },
+  },
+  {
     name: 'the FTP helper: PORT, EPRT, PASV and EPSV make the data connection RELATED (helper match, EXPECTED status, one expectation per control connection)',
+    frames: true,
     rules: ruleset({
       raw: `*raw
 :PREROUTING ACCEPT [0:0]
@@ -415,8 +471,8 @@ COMMIT`,
 // ---------------------------------------------------------------------------
 // Running a case
 
-interface Tally { counters: number; countersAgree: number; conntrack: number; conntrackAgree: number; refused: number; failures: string[] }
-const tally: Tally = { counters: 0, countersAgree: 0, conntrack: 0, conntrackAgree: 0, refused: 0, failures: [] };
+interface Tally { counters: number; countersAgree: number; conntrack: number; conntrackAgree: number; refused: number; frames: number; failures: string[] }
+const tally: Tally = { counters: 0, countersAgree: 0, conntrack: 0, conntrackAgree: 0, refused: 0, frames: 0, failures: [] };
 
 async function runCase(k: number, cs: Case): Promise<string[]> {
   const node = (s: string) => nsSh(NS.node, s);
@@ -450,9 +506,14 @@ async function runCase(k: number, cs: Case): Promise<string[]> {
     const cache = join(tmp, `case-${k}.cache`);
     const prep = await run('tcpprep', ['--mac', MAC.s0, '-i', pcap, '-o', cache]);
     if (prep.code !== 0) throw new Error(`tcpprep: ${prep.stderr}`);
-    const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
-    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-    await new Promise((r) => setTimeout(r, 500));
+    const replay = async () => {
+      const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
+      if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+      await new Promise((r) => setTimeout(r, 500));
+    };
+    const cap = join(tmp, `case-${k}-node.pcap`);
+    if (cs.frames) await captureDuring(NS.node, cap, replay);
+    else await replay();
     const save = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-save', '-c']);
     const list = await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-L', '-o', 'extended']);
     const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
@@ -471,6 +532,15 @@ async function runCase(k: number, cs: Case): Promise<string[]> {
       tally.conntrack += cmp.total;
       tally.conntrackAgree += cmp.agree;
       diffs.push(...cmp.diffs.map((d) => `[${engine}] conntrack ${d}`));
+      if (cs.frames) {
+        const { results, matcher } = replayTwoSided(snap, cap, engine);
+        tally.frames += results.length;
+        for (const x of results) {
+          const partial = x.verdict === 'kernel-fields' && x.fields.every((f) => f === 'tcp.check');
+          if (x.verdict !== 'identical' && !partial) diffs.push(`[${engine}] frame ${x.frame} on ${x.iface} (${x.kind || '-'}): ${x.verdict} ${x.fields.join(', ')}`);
+        }
+        if (matcher.unmatched()) diffs.push(`[${engine}] ${matcher.unmatched()} packets sent by nfvm only`);
+      }
     }
     rmSync(snap, { recursive: true, force: true });
   } finally {
@@ -489,7 +559,7 @@ describe.skipIf(SKIP)('the stateful node against the kernel', () => {
     if (listener?.pid) listener.kill();
     for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
     rmSync(tmp, { recursive: true, force: true });
-    console.log(`stateful node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree, ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines), ${tally.refused} generated rulesets refused by both`);
+    console.log(`stateful node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree, ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines), ${tally.frames} frames the node sent compared, ${tally.refused} generated rulesets refused by both`);
   });
 
   for (const [k, cs] of CASES.entries()) {

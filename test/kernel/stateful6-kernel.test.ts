@@ -45,8 +45,9 @@ import { outputText } from '../../cli/io.js';
 import fc from 'fast-check';
 import { statefulRules6, type StatefulGen } from '../helpers/stateful-gen.js';
 import { runs } from '../helpers/runs.js';
+import { captureDuring, replayTwoSided } from '../helpers/answers.js';
 
-const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
+const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
 const SKIP = kernelSkip('the stateful IPv6 node against the kernel', TOOLS);
 
 const id = `${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -104,6 +105,8 @@ interface Case {
   name: string;
   rules: string;
   flows(c: Conversation): void;
+  /** Also compare every frame the node sent (stateful-kernel.test.ts Case.frames). */
+  frames?: boolean;
 }
 
 const EMPTY = {
@@ -145,6 +148,46 @@ function mixedFlows6(c: Conversation, dsts: readonly string[], base = 41000): vo
 }
 
 const CASES: Case[] = [
+  {
+    name: 'the FTP NAT helper over IPv6: a masqueraded client\'s EPRT and a DNATed server\'s 229 rewritten, sequence numbers adjusted, every frame compared',
+    frames: true,
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
+COMMIT`,
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 2001:db8:1::c8/128 -p tcp -m tcp --dport 21 -j DNAT --to-destination 2001:db8:1::3
+-A POSTROUTING -s 2001:db8::/64 -o eth1 -j MASQUERADE
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m helper --helper ftp
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -p tcp -m tcp --dport 21 -m conntrack --ctstate NEW -j ACCEPT
+COMMIT`,
+    }),
+    flows: (c) => {
+      // "2001:db8::2" becomes "2001:0db8:0000:0000:0000:0000:0000:0001" (eth1's address, %pI6): 28 bytes longer
+      const a = new Tcp(c, 'c', '2001:db8::2', 43000, '2001:db8:1::2', 21).handshake().sline('220 ready\r\n').ack();
+      a.line('USER anonymous\r\n').sline('331 Password required\r\n').ack();
+      a.line('EPRT |2|2001:db8::2|43020|\r\n').sline('200 EPRT command successful\r\n').ack();
+      new Tcp(c, 's', '2001:db8:1::2', 20, '2001:db8:1::1', 43020).handshake().data(200).fin().sack().sfin().ack();
+      a.line('NOOP\r\n').sline('200 ok\r\n').ack().data(30).sdata(40).ack().fin().sack().sfin().ack();
+      const p = new Tcp(c, 'c', '2001:db8::3', 43100, '2001:db8:1::c8', 21).handshake().sline('220 ready\r\n').ack();
+      p.line('EPSV\r\n').sline('229 Entering Extended Passive Mode (|||30001|)\r\n').ack();
+      new Tcp(c, 'c', '2001:db8::3', 43102, '2001:db8:1::c8', 30001).handshake().sdata(100).ack().fin().sack().sfin().ack();
+      p.line('QUIT\r\n').sline('221 Goodbye\r\n').ack().fin().sack().sfin().ack();
+    },
+  },
   {
     name: 'the FTP helper over IPv6: EPRT and EPSV make the data connection RELATED; PORT and PASV name no IPv6 address',
     rules: ruleset({
@@ -284,8 +327,8 @@ COMMIT`,
 // ---------------------------------------------------------------------------
 // Running a case
 
-interface Tally { counters: number; countersAgree: number; nonzero: number; connections: number; conntrack: number; conntrackAgree: number; refused: number }
-const tally: Tally = { counters: 0, countersAgree: 0, nonzero: 0, connections: 0, conntrack: 0, conntrackAgree: 0, refused: 0 };
+interface Tally { counters: number; countersAgree: number; nonzero: number; connections: number; conntrack: number; conntrackAgree: number; refused: number; frames: number }
+const tally: Tally = { counters: 0, countersAgree: 0, nonzero: 0, connections: 0, conntrack: 0, conntrackAgree: 0, refused: 0, frames: 0 };
 
 async function runCase(k: number, cs: Case): Promise<string[]> {
   const ns = (argv: string[], input?: string) => run('ip', ['netns', 'exec', NS.node, ...argv], input);
@@ -316,9 +359,14 @@ async function runCase(k: number, cs: Case): Promise<string[]> {
   const cache = join(tmp, `case-${k}.cache`);
   const prep = await run('tcpprep', ['--mac', MAC.s0, '-i', pcap, '-o', cache]);
   if (prep.code !== 0) throw new Error(`tcpprep: ${prep.stderr}`);
-  const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
-  if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-  await new Promise((r) => setTimeout(r, 500));
+  const replay = async () => {
+    const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
+    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
+    await new Promise((r) => setTimeout(r, 500));
+  };
+  const cap = join(tmp, `case-${k}-node.pcap`);
+  if (cs.frames) await captureDuring(NS.node, cap, replay);
+  else await replay();
   const save = await ns(['ip6tables-legacy-save', '-c']);
   const list = await ns(['conntrack', '-L', '-f', 'ipv6', '-o', 'extended']);
   const kernel = flattenCounters(parseRestore(save.stdout, { family: 'ip6', counters: true }), true);
@@ -343,6 +391,15 @@ async function runCase(k: number, cs: Case): Promise<string[]> {
     tally.conntrack += cmp.total;
     tally.conntrackAgree += cmp.agree;
     diffs.push(...cmp.diffs.map((d) => `[${engine}] conntrack ${d}`));
+    if (cs.frames) {
+      const { results, matcher } = replayTwoSided(snap, cap, engine, 'ip6');
+      tally.frames += results.length;
+      for (const x of results) {
+        const partial = x.verdict === 'kernel-fields' && x.fields.every((f) => f === 'tcp.check');
+        if (x.verdict !== 'identical' && !partial) diffs.push(`[${engine}] frame ${x.frame} on ${x.iface} (${x.kind || '-'}): ${x.verdict} ${x.fields.join(', ')}`);
+      }
+      if (matcher.unmatched()) diffs.push(`[${engine}] ${matcher.unmatched()} packets sent by nfvm only`);
+    }
   }
   rmSync(snap, { recursive: true, force: true });
   return diffs;
@@ -357,7 +414,7 @@ describe.skipIf(SKIP)('the stateful IPv6 node against the kernel', () => {
     if (listener?.pid) listener.kill();
     for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
     rmSync(tmp, { recursive: true, force: true });
-    console.log(`stateful IPv6 node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel, once per case), ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines), ${tally.refused} generated rulesets refused by both`);
+    console.log(`stateful IPv6 node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel, once per case), ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines), ${tally.frames} frames the node sent compared, ${tally.refused} generated rulesets refused by both`);
   });
   for (const [k, cs] of CASES.entries()) {
     it(cs.name, async () => {
