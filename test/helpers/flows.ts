@@ -231,11 +231,11 @@ export function icmpError(c: Conversation, sent: Sent, type?: number, code?: num
 /** The clients on eth0 the conversations use (the kernel test gives each a neighbour entry). */
 export const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.9', '10.0.0.130', '10.0.0.131'];
 
-/** A mixed conversation: TCP to completion, reset, half-open and out of window; UDP both ways; echo; errors. */
-export function mixedFlows(c: Conversation, dsts: readonly string[], base = 41000): void {
+/** A mixed conversation from `clients`: TCP to completion, reset, half-open and out of window; UDP both ways; echo; errors. */
+export function mixedFlows(c: Conversation, dsts: readonly string[], base = 41000, clients: readonly string[] = CLIENTS): void {
   let p = base;
   for (const [i, d] of dsts.entries()) {
-    const cl = CLIENTS[i % CLIENTS.length]!;
+    const cl = clients[i % clients.length]!;
     new Tcp(c, 'c', cl, p++, d, 80).handshake().data().sdata(300).ack().fin().sack().sfin().ack();
     new Tcp(c, 'c', cl, p++, d, 443).handshake().data(20).srst();
     new Tcp(c, 'c', cl, p++, d, 22).syn();
@@ -246,7 +246,7 @@ export function mixedFlows(c: Conversation, dsts: readonly string[], base = 4100
     icmpError(c, udp(c, 'c', cl, p++, d, 161, 0));
   }
   // The same 5-tuple again after its connection closed.
-  new Tcp(c, 'c', CLIENTS[0]!, base, dsts[0]!, 80, 9000).handshake().data().fin().sack().sfin().ack();
+  new Tcp(c, 'c', clients[0]!, base, dsts[0]!, 80, 9000).handshake().data().fin().sack().sfin().ack();
 }
 
 /**

@@ -28,22 +28,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { compareConntrack, flattenCounters, kernelSkip, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
+import { kernelSkip, nsSh } from '../helpers/kernel.js';
 import { CLIENTS, Conversation, MAC, Tcp, icmpError, mixedFlows, ping, udp } from '../helpers/flows.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel } from '../../hooks/node.js';
-import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/index.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
-import { cmdReplay } from '../../cli/replay.js';
-import { outputText } from '../../cli/io.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
-import { captureDuring, replayTwoSided } from '../helpers/answers.js';
+import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
@@ -99,52 +92,14 @@ ${neigh}`);
 // ---------------------------------------------------------------------------
 // The cases
 
-interface Case {
-  name: string;
-  rules: string;
-  /** Shell run in the node before the snapshot (policy routing), and its undoing. */
-  setup?: string;
-  teardown?: string;
-  flows(c: Conversation): void;
-  /**
-   * Also capture what the node sends (tcpdump -i any in it) and replay that
-   * two-sided capture: every frame the node sent must be one nfvm sent, byte
-   * for byte but for a TCP checksum left to the device (CHECKSUM_PARTIAL).
-   */
-  frames?: boolean;
-}
-
-const EMPTY = {
-  raw: '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
-  mangle: '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n',
-  nat: '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n',
-  filter: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
-};
-type TableName = keyof typeof EMPTY;
-
-/** A full ruleset: the given tables, the others empty (so a restore replaces everything). */
-function ruleset(given: Partial<Record<TableName, string>>): string {
-  return (Object.keys(EMPTY) as TableName[]).map((t) => (given[t] ? `${given[t]!.trim()}\n` : EMPTY[t])).join('');
-}
-
-const COUNT_STATES = `-A FORWARD -m conntrack --ctstate INVALID
--A FORWARD -m conntrack --ctstate NEW
--A FORWARD -m conntrack --ctstate ESTABLISHED
--A FORWARD -m conntrack --ctstate RELATED
--A FORWARD -m conntrack --ctstate UNTRACKED
--A FORWARD -m conntrack --ctstate SNAT
--A FORWARD -m conntrack --ctstate DNAT`;
+type Case = StatefulCase;
 
 const CASES: Case[] = [
   {
     name: 'the FTP NAT helper: a SNATed client\'s PORT and EPRT and a DNATed server\'s 227 and 229 rewritten, the data connections NATed as their master, sequence numbers adjusted',
     frames: true,
     rules: ruleset({
-      raw: `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
-COMMIT`,
+      raw: RAW_FTP,
       nat: `*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
@@ -188,11 +143,7 @@ COMMIT`,
     name: 'the FTP helper: PORT, EPRT, PASV and EPSV make the data connection RELATED (helper match, EXPECTED status, one expectation per control connection)',
     frames: true,
     rules: ruleset({
-      raw: `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
-COMMIT`,
+      raw: RAW_FTP,
       mangle: `*mangle
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
@@ -251,25 +202,7 @@ COMMIT`,
   {
     name: 'marks and connection marks (MARK, CONNMARK set/save/restore with masks and shifts, mark and connmark matches)',
     rules: ruleset({
-      mangle: `*mangle
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A PREROUTING -j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xff
--A PREROUTING -m mark ! --mark 0x0/0xff -j RETURN
--A PREROUTING -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x11/0xff
--A PREROUTING -p udp -j MARK --or-mark 0x2
--A PREROUTING -p icmp -j CONNMARK --set-xmark 0x30/0xf0 --left-shift-mark 2
--A PREROUTING -m conntrack --ctstate NEW -j CONNMARK --save-mark --nfmask 0xf --ctmask 0xff
--A FORWARD -m connmark --mark 0x1
--A FORWARD -m connmark --mark 0x2/0x2
--A FORWARD -m connmark --mark 0xc0/0xf0
--A FORWARD -m mark --mark 0x11
--A POSTROUTING -m connmark ! --mark 0x0 -j CONNMARK --restore-mark --nfmask 0xf000 --ctmask 0xf0 --left-shift-mark 8
--A POSTROUTING -m mark --mark 0x1000/0xf000
-COMMIT`,
+      mangle: mangleMarks('icmp'),
       filter: `*filter
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
@@ -283,15 +216,7 @@ COMMIT`,
   {
     name: 'NOTRACK, CT --zone and the conntrack match options (status, direction, protocol, tuples, ports, expiry)',
     rules: ruleset({
-      raw: `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p udp -m udp --dport 123 -j NOTRACK
--A PREROUTING -p udp -m udp --sport 123 -j CT --notrack
--A PREROUTING -p tcp -m tcp --dport 22 -j CT --zone 5
--A PREROUTING -p tcp -m tcp --sport 22 -j CT --zone 5
--A PREROUTING -p udp -m udp --dport 53 -j CT --zone-orig 7
-COMMIT`,
+      raw: RAW_NOTRACK_ZONES,
       filter: `*filter
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
@@ -471,83 +396,10 @@ COMMIT`,
 // ---------------------------------------------------------------------------
 // Running a case
 
-interface Tally { counters: number; countersAgree: number; conntrack: number; conntrackAgree: number; refused: number; frames: number; failures: string[] }
-const tally: Tally = { counters: 0, countersAgree: 0, conntrack: 0, conntrackAgree: 0, refused: 0, frames: 0, failures: [] };
+const tally = newTally();
 
 async function runCase(k: number, cs: Case): Promise<string[]> {
-  const node = (s: string) => nsSh(NS.node, s);
-  await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-F']);
-  const load = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-restore'], cs.rules);
-  if (load.code !== 0) {
-    // A generated ruleset iptables refuses: nfvm must refuse it too.
-    if (!cs.name.startsWith('generated')) throw new Error(`${cs.name}: iptables-legacy-restore: ${load.stderr}`);
-    let refused = false;
-    try {
-      parseRestore(cs.rules);
-    } catch {
-      refused = true;
-    }
-    tally.refused++;
-    return refused ? [] : [`iptables-legacy-restore refused it (${load.stderr.split('\n')[0]}), nfvm did not`];
-  }
-  if (cs.setup) node(cs.setup);
-  const diffs: string[] = [];
-  try {
-    const snap = join(tmp, `snap-${k}`);
-    captureSnapshot(snap, nsSnapshotRunner(NS.node));
-    const c = new Conversation(buildNodeModel(readSnapshot(snap)));
-    cs.flows(c);
-    const pcap = join(tmp, `case-${k}.pcapng`);
-    writeFileSync(pcap, c.pcapng());
-    // The kernel: the frames in on both sides, in order, at the capture's pace.
-    await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-F']);
-    await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy', '-Z']);
-    for (const t of ['nat', 'mangle', 'raw']) await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy', '-t', t, '-Z']);
-    const cache = join(tmp, `case-${k}.cache`);
-    const prep = await run('tcpprep', ['--mac', MAC.s0, '-i', pcap, '-o', cache]);
-    if (prep.code !== 0) throw new Error(`tcpprep: ${prep.stderr}`);
-    const replay = async () => {
-      const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
-      if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-      await new Promise((r) => setTimeout(r, 500));
-    };
-    const cap = join(tmp, `case-${k}-node.pcap`);
-    if (cs.frames) await captureDuring(NS.node, cap, replay);
-    else await replay();
-    const save = await run('ip', ['netns', 'exec', NS.node, 'iptables-legacy-save', '-c']);
-    const list = await run('ip', ['netns', 'exec', NS.node, 'conntrack', '-L', '-o', 'extended']);
-    const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
-    const kernelCt = list.stdout.split('\n').filter((l) => l.trim());
-    for (const engine of ['vm', 'reference'] as const) {
-      const doc = JSON.parse(outputText(cmdReplay([snap, '--pcap', pcap, '--json', '--engine', engine]))) as { text: string; conntrack?: CtEntryJson[] };
-      const mine = flattenCounters(parseRestore(doc.text, { counters: true }), true);
-      for (const [key, kc] of kernel) {
-        const mc = mine.get(key);
-        tally.counters++;
-        if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) tally.countersAgree++;
-        else diffs.push(`[${engine}] ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
-      }
-      const modelCt = (doc.conntrack ?? []).map((j) => conntrackLine(j, true));
-      const cmp = compareConntrack(kernelCt, modelCt);
-      tally.conntrack += cmp.total;
-      tally.conntrackAgree += cmp.agree;
-      diffs.push(...cmp.diffs.map((d) => `[${engine}] conntrack ${d}`));
-      if (cs.frames) {
-        const { results, matcher } = replayTwoSided(snap, cap, engine);
-        tally.frames += results.length;
-        for (const x of results) {
-          const partial = x.verdict === 'kernel-fields' && x.fields.every((f) => f === 'tcp.check');
-          if (x.verdict !== 'identical' && !partial) diffs.push(`[${engine}] frame ${x.frame} on ${x.iface} (${x.kind || '-'}): ${x.verdict} ${x.fields.join(', ')}`);
-        }
-        if (matcher.unmatched()) diffs.push(`[${engine}] ${matcher.unmatched()} packets sent by nfvm only`);
-      }
-    }
-    rmSync(snap, { recursive: true, force: true });
-  } finally {
-    if (cs.teardown) node(cs.teardown);
-  }
-  if (diffs.length) tally.failures.push(`${cs.name}:\n${diffs.slice(0, 30).join('\n')}`);
-  return diffs;
+  return (await runStatefulCase('ip', NS, tmp, k, cs, tally)).diffs;
 }
 
 const GENERATED = runs(12);

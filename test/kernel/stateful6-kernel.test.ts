@@ -29,23 +29,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { compareConntrack, flattenCounters, kernelSkip, nsSh, nsSnapshotRunner, run } from '../helpers/kernel.js';
-import { Conversation, MAC, Tcp, icmpError, ping, udp } from '../helpers/flows.js';
-import { captureSnapshot } from '../../hooks/snapshot/capture.js';
-import { readSnapshot } from '../../hooks/snapshot/read.js';
-import { buildNodeModel } from '../../hooks/node.js';
-import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/index.js';
-import { parseRestore } from '../../compiler/parse/restore.js';
-import { cmdReplay } from '../../cli/replay.js';
-import { outputText } from '../../cli/io.js';
 import fc from 'fast-check';
+import { kernelSkip, nsSh } from '../helpers/kernel.js';
+import { Conversation, MAC, Tcp, icmpError, mixedFlows, ping, udp } from '../helpers/flows.js';
 import { statefulRules6, type StatefulGen } from '../helpers/stateful-gen.js';
+import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
-import { captureDuring, replayTwoSided } from '../helpers/answers.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
 const SKIP = kernelSkip('the stateful IPv6 node against the kernel', TOOLS);
@@ -101,62 +94,14 @@ ${neigh}`);
 // ---------------------------------------------------------------------------
 // The cases
 
-interface Case {
-  name: string;
-  rules: string;
-  flows(c: Conversation): void;
-  /** Also compare every frame the node sent (stateful-kernel.test.ts Case.frames). */
-  frames?: boolean;
-}
-
-const EMPTY = {
-  raw: '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
-  mangle: '*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n',
-  nat: '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n',
-  filter: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n',
-};
-type TableName = keyof typeof EMPTY;
-
-/** A full ruleset: the given tables, the others empty (so a restore replaces everything). */
-function ruleset(given: Partial<Record<TableName, string>>): string {
-  return (Object.keys(EMPTY) as TableName[]).map((t) => (given[t] ? `${given[t]!.trim()}\n` : EMPTY[t])).join('');
-}
-
-const COUNT_STATES = `-A FORWARD -m conntrack --ctstate INVALID
--A FORWARD -m conntrack --ctstate NEW
--A FORWARD -m conntrack --ctstate ESTABLISHED
--A FORWARD -m conntrack --ctstate RELATED
--A FORWARD -m conntrack --ctstate UNTRACKED
--A FORWARD -m conntrack --ctstate SNAT
--A FORWARD -m conntrack --ctstate DNAT`;
-
-/** Every kind of flow from the clients to `dsts` (servers on eth1). */
-function mixedFlows6(c: Conversation, dsts: readonly string[], base = 41000): void {
-  let p = base;
-  for (const [i, d] of dsts.entries()) {
-    const cl = CLIENTS[i % CLIENTS.length]!;
-    new Tcp(c, 'c', cl, p++, d, 80).handshake().data().sdata(300).ack().fin().sack().sfin().ack();
-    new Tcp(c, 'c', cl, p++, d, 443).handshake().data(20).srst();
-    new Tcp(c, 'c', cl, p++, d, 22).syn();
-    new Tcp(c, 'c', cl, p++, d, 80).handshake().wild().data(10).sack();
-    udp(c, 'c', cl, p++, d, 53, 2);
-    udp(c, 'c', cl, p++, d, 123, 0);
-    ping(c, 'c', cl, d, p++);
-    icmpError(c, udp(c, 'c', cl, p++, d, 161, 0));
-  }
-  new Tcp(c, 'c', CLIENTS[0]!, base, dsts[0]!, 80, 9000).handshake().data().fin().sack().sfin().ack();
-}
+type Case = StatefulCase;
 
 const CASES: Case[] = [
   {
     name: 'the FTP NAT helper over IPv6: a masqueraded client\'s EPRT and a DNATed server\'s 229 rewritten, sequence numbers adjusted, every frame compared',
     frames: true,
     rules: ruleset({
-      raw: `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
-COMMIT`,
+      raw: RAW_FTP,
       nat: `*nat
 :PREROUTING ACCEPT [0:0]
 :INPUT ACCEPT [0:0]
@@ -191,11 +136,7 @@ COMMIT`,
   {
     name: 'the FTP helper over IPv6: EPRT and EPSV make the data connection RELATED; PORT and PASV name no IPv6 address',
     rules: ruleset({
-      raw: `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
-COMMIT`,
+      raw: RAW_FTP,
       filter: `*filter
 :INPUT ACCEPT [0:0]
 :FORWARD DROP [0:0]
@@ -257,7 +198,7 @@ ${COUNT_STATES}
 COMMIT`,
     }),
     flows: (c) => {
-      mixedFlows6(c, ['2001:db8:1::2', '2001:db8:1::c8']);
+      mixedFlows(c, ['2001:db8:1::2', '2001:db8:1::c8'], 41000, CLIENTS);
       // published ports and a published address, from the LAN and from a remote network
       new Tcp(c, 'c', '2001:db8::2', 44000, '2001:db8::100', 8080).handshake().data().sdata(500).ack().fin().sack().sfin().ack();
       new Tcp(c, 'c', REMOTE[0]!, 44001, '2001:db8::100', 8080).handshake().data().sack().srst();
@@ -277,34 +218,8 @@ COMMIT`,
   {
     name: 'marks, connection marks, NOTRACK and zones over IPv6 flows',
     rules: ruleset({
-      raw: `*raw
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A PREROUTING -p udp -m udp --dport 123 -j NOTRACK
--A PREROUTING -p udp -m udp --sport 123 -j CT --notrack
--A PREROUTING -p tcp -m tcp --dport 22 -j CT --zone 5
--A PREROUTING -p tcp -m tcp --sport 22 -j CT --zone 5
--A PREROUTING -p udp -m udp --dport 53 -j CT --zone-orig 7
-COMMIT`,
-      mangle: `*mangle
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A PREROUTING -j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xff
--A PREROUTING -m mark ! --mark 0x0/0xff -j RETURN
--A PREROUTING -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x11/0xff
--A PREROUTING -p udp -j MARK --or-mark 0x2
--A PREROUTING -p ipv6-icmp -j CONNMARK --set-xmark 0x30/0xf0 --left-shift-mark 2
--A PREROUTING -m conntrack --ctstate NEW -j CONNMARK --save-mark --nfmask 0xf --ctmask 0xff
--A FORWARD -m connmark --mark 0x1
--A FORWARD -m connmark --mark 0x2/0x2
--A FORWARD -m connmark --mark 0xc0/0xf0
--A FORWARD -m mark --mark 0x11
--A POSTROUTING -m connmark ! --mark 0x0 -j CONNMARK --restore-mark --nfmask 0xf000 --ctmask 0xf0 --left-shift-mark 8
--A POSTROUTING -m mark --mark 0x1000/0xf000
-COMMIT`,
+      raw: RAW_NOTRACK_ZONES,
+      mangle: mangleMarks('ipv6-icmp'),
       filter: `*filter
 :INPUT ACCEPT [0:0]
 :FORWARD ACCEPT [0:0]
@@ -318,7 +233,7 @@ ${COUNT_STATES}
 COMMIT`,
     }),
     flows: (c) => {
-      mixedFlows6(c, ['2001:db8:1::2', '2001:db8:1::3', '2001:db8:1::4']);
+      mixedFlows(c, ['2001:db8:1::2', '2001:db8:1::3', '2001:db8:1::4'], 41000, CLIENTS);
       for (const r of REMOTE) ping(c, 'c', r, '2001:db8:1::2', 810);
     },
   },
@@ -327,82 +242,16 @@ COMMIT`,
 // ---------------------------------------------------------------------------
 // Running a case
 
-interface Tally { counters: number; countersAgree: number; nonzero: number; connections: number; conntrack: number; conntrackAgree: number; refused: number; frames: number }
-const tally: Tally = { counters: 0, countersAgree: 0, nonzero: 0, connections: 0, conntrack: 0, conntrackAgree: 0, refused: 0, frames: 0 };
+const tally = newTally();
 
 async function runCase(k: number, cs: Case): Promise<string[]> {
-  const ns = (argv: string[], input?: string) => run('ip', ['netns', 'exec', NS.node, ...argv], input);
-  await ns(['conntrack', '-F']);
-  const load = await ns(['ip6tables-legacy-restore'], cs.rules);
-  if (load.code !== 0) {
-    // a generated ruleset ip6tables refuses: nfvm must refuse it too
-    if (!cs.name.startsWith('generated')) throw new Error(`${cs.name}: ip6tables-legacy-restore: ${load.stderr}`);
-    let refused = false;
-    try {
-      parseRestore(cs.rules, { family: 'ip6' });
-    } catch {
-      refused = true;
-    }
-    tally.refused++;
-    return refused ? [] : [`ip6tables-legacy-restore refused it (${load.stderr.split('\n')[0]}), nfvm did not`];
+  const r = await runStatefulCase('ip6', NS, tmp, k, cs, tally);
+  // the written cases' flows reach the rules: most counters move (a case whose frames the node never took
+  // would agree on zeros); a generated ruleset may drop everything
+  if (!cs.name.startsWith('generated') && r.counters && (r.moved < r.counters / 3 || r.connections < 3)) {
+    r.diffs.push(`only ${r.moved} of ${r.counters} kernel counters moved and ${r.connections} connections were made`);
   }
-  const diffs: string[] = [];
-  const snap = join(tmp, `snap-${k}`);
-  captureSnapshot(snap, nsSnapshotRunner(NS.node));
-  const c = new Conversation(buildNodeModel(readSnapshot(snap)));
-  cs.flows(c);
-  const pcap = join(tmp, `case-${k}.pcapng`);
-  writeFileSync(pcap, c.pcapng());
-  // the kernel: the frames in on both sides, in order, at the capture's pace
-  await ns(['conntrack', '-F']);
-  for (const t of ['filter', 'nat', 'mangle', 'raw']) await ns(['ip6tables-legacy', '-t', t, '-Z']);
-  const cache = join(tmp, `case-${k}.cache`);
-  const prep = await run('tcpprep', ['--mac', MAC.s0, '-i', pcap, '-o', cache]);
-  if (prep.code !== 0) throw new Error(`tcpprep: ${prep.stderr}`);
-  const replay = async () => {
-    const send = await run('ip', ['netns', 'exec', NS.wire, 'tcpreplay', '-q', `--cachefile=${cache}`, '--intf1=s0', '--intf2=c0', pcap], undefined, 300_000);
-    if (send.code !== 0) throw new Error(`tcpreplay: ${send.stderr}`);
-    await new Promise((r) => setTimeout(r, 500));
-  };
-  const cap = join(tmp, `case-${k}-node.pcap`);
-  if (cs.frames) await captureDuring(NS.node, cap, replay);
-  else await replay();
-  const save = await ns(['ip6tables-legacy-save', '-c']);
-  const list = await ns(['conntrack', '-L', '-f', 'ipv6', '-o', 'extended']);
-  const kernel = flattenCounters(parseRestore(save.stdout, { family: 'ip6', counters: true }), true);
-  const kernelCt = list.stdout.split('\n').filter((l) => l.trim());
-  // the flows reach the rules: the written cases' counters mostly move (a case whose frames the node never
-  // took would agree on zeros); a generated ruleset may drop everything
-  const moved = [...kernel.values()].filter((kc) => kc.packets !== 0n).length;
-  tally.nonzero += moved;
-  tally.connections += kernelCt.length;
-  if (!cs.name.startsWith('generated') && (moved < kernel.size / 3 || kernelCt.length < 3)) diffs.push(`only ${moved} of ${kernel.size} kernel counters moved and ${kernelCt.length} connections were made`);
-  for (const engine of ['vm', 'reference'] as const) {
-    const doc = JSON.parse(outputText(cmdReplay([snap, '--pcap', pcap, '--json', '--save', 'ip6tables', '--engine', engine]))) as { text: string; conntrack?: CtEntryJson[] };
-    const mine = flattenCounters(parseRestore(doc.text, { family: 'ip6', counters: true }), true);
-    for (const [key, kc] of kernel) {
-      const mc = mine.get(key);
-      tally.counters++;
-      if (mc && mc.packets === kc.packets && mc.bytes === kc.bytes) tally.countersAgree++;
-      else diffs.push(`[${engine}] ${key}: kernel [${kc.packets}:${kc.bytes}] nfvm ${mc ? `[${mc.packets}:${mc.bytes}]` : 'missing'}`);
-    }
-    const modelCt = (doc.conntrack ?? []).filter((j) => j.l3proto === 'ipv6').map((j) => conntrackLine(j, true));
-    const cmp = compareConntrack(kernelCt, modelCt);
-    tally.conntrack += cmp.total;
-    tally.conntrackAgree += cmp.agree;
-    diffs.push(...cmp.diffs.map((d) => `[${engine}] conntrack ${d}`));
-    if (cs.frames) {
-      const { results, matcher } = replayTwoSided(snap, cap, engine, 'ip6');
-      tally.frames += results.length;
-      for (const x of results) {
-        const partial = x.verdict === 'kernel-fields' && x.fields.every((f) => f === 'tcp.check');
-        if (x.verdict !== 'identical' && !partial) diffs.push(`[${engine}] frame ${x.frame} on ${x.iface} (${x.kind || '-'}): ${x.verdict} ${x.fields.join(', ')}`);
-      }
-      if (matcher.unmatched()) diffs.push(`[${engine}] ${matcher.unmatched()} packets sent by nfvm only`);
-    }
-  }
-  rmSync(snap, { recursive: true, force: true });
-  return diffs;
+  return r.diffs;
 }
 
 const GENERATED = runs(8);
@@ -440,6 +289,6 @@ describe.skipIf(SKIP)('the stateful IPv6 node against the kernel', () => {
 
 /** The conversation of a generated case: its flows over the destinations its rules name, and pings from the remote networks. */
 function generatedFlows(c: Conversation, g: StatefulGen, i: number): void {
-  mixedFlows6(c, g.destinations, 45000 + 200 * i);
+  mixedFlows(c, g.destinations, 45000 + 200 * i, CLIENTS);
   for (const r of REMOTE) ping(c, 'c', r, g.destinations[0]!, 800 + i);
 }
