@@ -8,9 +8,10 @@
  *                    destination or a link-layer broadcast/multicast frame; nothing for an
  *                    unspecified or multicast source, or about an ICMPv6 error (is_ineligible);
  *                    the global limit (not for a packet on lo), then the per-destination limit
- *                    (icmpv6_xrlim_allow: the ratelimit shortened by (128 - plen) >> 5 bits of
- *                    the route back, lo exempt, the types of the ratemask bitmap, never packet
- *                    too big); a source chosen among the input device's addresses when the
+ *                    (icmpv6_xrlim_allow: net.ipv6.icmp.ratelimit per destination, 100 ms by
+ *                    default, the same whatever the route back's prefix length (6.18 no longer
+ *                    shortens it for wider prefixes), lo exempt, the types of the ratemask
+ *                    bitmap, never packet too big); a source chosen among the input device's addresses when the
  *                    route has no prefsrc; the route back bound to the input device for a
  *                    link-local peer; nothing to the subnet-router anycast address of the
  *                    route back (icmpv6_route_lookup, unless error_anycast_as_unicast); as
@@ -68,11 +69,7 @@ function maskAllow(env: AnswerEnv, type: number): boolean {
 function xrlimAllow(env: AnswerEnv, rt: AnswerRoute6, daddr: Uint32Array, apply: boolean): boolean {
   if (!apply) return true;
   let rc = true;
-  if (!rt.dev.loopback) {
-    let tmo = env.icmp6Ratelimit;
-    if (rt.plen < 128) tmo >>= (128 - rt.plen) >> 5;
-    rc = inetPeerXrlimAllow(env.peers6.get(formatIPv6(daddr), env.now), tmo, env.now);
-  }
+  if (!rt.dev.loopback) rc = inetPeerXrlimAllow(env.peers6.get(formatIPv6(daddr), env.now), env.icmp6Ratelimit, env.now);
   if (rc) env.global.consume(env.rng);
   return rc;
 }

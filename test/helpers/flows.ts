@@ -146,8 +146,9 @@ export class Tcp {
    */
   private cShift = 0;
   private sShift = 0;
-  /** What the node did with the client's last segment. */
+  /** What the node did with the client's last segment, and with the peer's. */
   last: Sent | undefined;
+  slast: Sent | undefined;
   constructor(readonly c: Conversation, readonly side: Side, readonly ca: string, readonly cp: number, readonly da: string, readonly dp: number, isn = 1000) {
     this.cseq = isn;
     this.sseq = (isn * 7 + 5000) >>> 0;
@@ -176,6 +177,7 @@ export class Tcp {
     const len = typeof payload === 'number' ? payload : payload.length;
     this.sseq = (this.sseq + len + (flags & (SYN | FIN) ? 1 : 0)) >>> 0;
     if (s.out) this.sShift = (nextSeq(s.out.ip) - this.sseq) | 0;
+    this.slast = s;
   }
   syn() { this.client(SYN); return this; }
   synack() { this.server(SYN | ACK); return this; }
@@ -226,6 +228,46 @@ export function icmpError(c: Conversation, sent: Sent, type?: number, code?: num
   c.send(sent.out.side, ipPacket(from ?? dstOf(ip), srcOf(ip), v6
     ? { proto: 'icmpv6', type: type ?? 1, code: code ?? 4, inner: ip.slice(0, Math.min(ip.length, 1232)) }
     : { proto: 'icmp', type: type ?? 3, code: code ?? 3, inner: ip.slice(0, 28) }));
+}
+
+/** The TCP payload of a forwarded segment as text. */
+function payloadText(ip: Uint8Array): string {
+  const [th] = transport(ip);
+  return new TextDecoder('latin1').decode(ip.subarray(th + (ip[th + 12]! >> 4) * 4));
+}
+
+/**
+ * An FTP session from `client` to `server` port 21: a login, an active
+ * transfer (PORT, EPRT for IPv6) and a passive one (PASV, EPSV for IPv6).
+ * Each data connection goes where the command or reply, as the other end
+ * received it, says (a NAT helper may have rewritten it).
+ */
+export function ftpFlows(c: Conversation, client: string, server: string, base: number): void {
+  const v6 = client.includes(':');
+  const a = new Tcp(c, 'c', client, base, server, 21).handshake().sline('220 ready\r\n').ack();
+  a.line('USER anonymous\r\n').sline('331 Password required\r\n').ack();
+  const port = base + 1;
+  a.line(v6 ? `EPRT |2|${client}|${port}|\r\n` : `PORT ${client.replace(/\./g, ',')},${port >> 8},${port & 255}\r\n`);
+  const cmd = a.last?.out ? payloadText(a.last.out.ip) : '';
+  a.sline('200 ok\r\n').ack();
+  const active = /PORT (\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(cmd) ?? /EPRT \|\d\|([^|]+)\|(\d+)\|/.exec(cmd);
+  if (active && a.last?.out) {
+    const to = active.length === 7 ? active.slice(1, 5).join('.') : active[1]!;
+    const p = active.length === 7 ? (Number(active[5]) << 8) | Number(active[6]) : Number(active[2]);
+    new Tcp(c, 's', endpoints(a.last.out.ip).dst, 20, to, p).handshake().data(120).fin().sack().sfin().ack();
+  }
+  a.line(v6 ? 'EPSV\r\n' : 'PASV\r\n');
+  const sport = base + 2;
+  a.sline(v6 ? `229 Entering Extended Passive Mode (|||${sport}|)\r\n` : `227 Entering Passive Mode (${(a.last?.out ? endpoints(a.last.out.ip).dst : server).replace(/\./g, ',')},${sport >> 8},${sport & 255}).\r\n`);
+  const reply = a.slast?.out ? payloadText(a.slast.out.ip) : '';
+  a.ack();
+  const passive = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(reply) ?? /\(\|\|\|(\d+)\|\)/.exec(reply);
+  if (passive) {
+    const to = passive.length === 7 ? passive.slice(1, 5).join('.') : server;
+    const p = passive.length === 7 ? (Number(passive[5]) << 8) | Number(passive[6]) : Number(passive[1]);
+    new Tcp(c, 'c', client, base + 3, to, p).handshake().sdata(150).ack().fin().sack().sfin().ack();
+  }
+  a.line('QUIT\r\n').sline('221 Goodbye\r\n').ack().fin().sack().sfin().ack();
 }
 
 /** The clients on eth0 the conversations use (the kernel test gives each a neighbour entry). */

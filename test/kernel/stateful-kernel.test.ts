@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { kernelSkip, nsSh } from '../helpers/kernel.js';
-import { CLIENTS, Conversation, MAC, Tcp, icmpError, mixedFlows, ping, udp } from '../helpers/flows.js';
+import { CLIENTS, Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp } from '../helpers/flows.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
 import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
@@ -437,4 +437,5 @@ describe.skipIf(SKIP)('the stateful node against the kernel', () => {
 function generatedFlows(c: Conversation, g: StatefulGen, i: number): void {
   mixedFlows(c, g.destinations, 45000 + 200 * i);
   for (const r of REMOTE) ping(c, 'c', r, g.destinations[0]!, 800 + i);
+  ftpFlows(c, CLIENTS[i % CLIENTS.length]!, g.destinations[0]!, 46000 + 200 * i);
 }
