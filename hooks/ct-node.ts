@@ -384,9 +384,11 @@ export class NodeConntrack implements NfCtEnv {
     const ct = this.ct;
     const explain = (verdict: number, st: NodeHookState): Fate | undefined => {
       if ((verdict & NF_VERDICT_MASK) !== NF_DROP) return undefined;
+      const helper = ct.confirmDropWhy;
+      ct.confirmDropWhy = undefined;
       const why = st.hook === NF_INET_PRE_ROUTING || st.hook === NF_INET_LOCAL_OUT
         ? `the conntrack table is full (nf_conntrack_max ${ct.sysctl.max}) and no unassured entry could be evicted (nf_conntrack_in)`
-        : 'its new conntrack clashed with one inserted meanwhile (nf_confirm)';
+        : helper ?? 'its new conntrack clashed with one inserted meanwhile (nf_confirm)';
       return { kind: 'dropped', reason: 'conntrack', detail: why, by: undefined };
     };
     return hookSlots(pf, backend, { conntrack: true, tables: [] }).filter((s) => s.component !== 'defrag').map((s): NodeHookOps => {

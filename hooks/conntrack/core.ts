@@ -192,6 +192,8 @@ export class NfConntrack {
    * control connections.
    */
   natFtpHook: ((pkt: Packet, hook: number, e: number, ctinfo: number, type: FtpType, thoff: number, matchoff: number, matchlen: number, exp: Expectation, policy: ExpectPolicy) => number) | undefined;
+  /** Why nf_confirm's helper or sequence adjustment dropped the last packet it dropped (nf_ct_helper_log's words), for the fate; taken by its reader. */
+  confirmDropWhy: string | undefined;
   /** exp->expectfn (nf_nat_follow_master), called for a new conntrack that met an expectation the NAT helper made. */
   expectFollow: ((e: number, exp: Expectation) => void) | undefined;
   /**
@@ -1014,11 +1016,15 @@ export class NfConntrack {
     if (thoff <= 0 || l4.fragOff !== 0) return NF_ACCEPT;
     if (helper && l4.protonum === IPPROTO_TCP && (ctinfo === IP_CT_ESTABLISHED || ctinfo === IP_CT_ESTABLISHED_REPLY) && thoff + 20 <= end) {
       const v = this.ftpHelp(pkt, hook, e, ctinfo, thoff, pf);
-      if (v !== NF_ACCEPT) return v;
+      if (v !== NF_ACCEPT) {
+        this.confirmDropWhy ??= 'the FTP helper dropped it (nf_conntrack_ftp)';
+        return v;
+      }
     }
     if (seqadjNeeded && l4.protonum === IPPROTO_TCP && thoff + 20 <= m[M_END]!) {
       if (!nfCtSeqAdjust(this, e, ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL, d, thoff, m[M_END]!)) {
         this.stats.drop++;
+        this.confirmDropWhy = 'a TCP option cut short, which sequence adjustment cannot read (nf_ct_seq_adjust)';
         return NF_DROP;
       }
     }
@@ -1034,12 +1040,15 @@ export class NfConntrack {
     }
     const dir = ctinfo === IP_CT_ESTABLISHED ? IP_CT_DIR_ORIGINAL : IP_CT_DIR_REPLY;
     const r = ftpHelp(pkt.data, thoff, pkt.meta[M_END]!, info, this.tuples, e, dir, pf);
+    if (r.log) this.confirmDropWhy = `the FTP helper dropped it: ${r.log} (nf_conntrack_ftp)`;
     if (!r.expect) return r.verdict;
     const exp: Expectation = { tuple: r.expect, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
     // a NATed control connection: nf_nat_ftp rewrites the announcement and registers the expectation
     if (this.status[e]! & IPS_NAT_MASK && this.natFtpHook) return this.natFtpHook(pkt, hook, e, ctinfo, r.type!, thoff, r.matchoff!, r.matchlen!, exp, FTP_EXP_POLICY);
     // "cannot add expectation": best to drop the packet now
-    return this.expect.related(exp, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0 ? NF_ACCEPT : NF_DROP;
+    if (this.expect.related(exp, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) return NF_ACCEPT;
+    this.confirmDropWhy = 'the FTP helper dropped it: cannot add expectation (nf_conntrack_ftp)';
+    return NF_DROP;
   }
 
   /** __nf_conntrack_confirm() */

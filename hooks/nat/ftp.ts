@@ -132,9 +132,13 @@ export function nfNatFtp(nat: NfNat, pkt: Packet, hook: number, e: number, ctinf
   exp.dir = dir ^ 1;
   exp.follow = true;
   const port = findPort(nat, exp, exp.savedPort, policy);
-  if (port === 0) return NF_DROP;
+  if (port === 0) {
+    ct.confirmDropWhy = 'the FTP NAT helper dropped it: all ports in use (nf_nat_ftp)';
+    return NF_DROP;
+  }
   if (!nfNatMangleTcpPacket(nat, pkt, hook, e, ctinfo, thoff, matchoff, matchlen, fmtCmd(type, l3num, ct.tuples, newaddr, port))) {
     ct.expect.unexpect(exp);
+    ct.confirmDropWhy = 'the FTP NAT helper dropped it: cannot mangle packet (nf_nat_ftp)';
     return NF_DROP;
   }
   return NF_ACCEPT;

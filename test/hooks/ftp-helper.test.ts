@@ -91,6 +91,7 @@ describe('the FTP helper', () => {
     a.line('EP');
     // the filter table let it through; the helper drops it at POST_ROUTING (nf_confirm)
     expect(a.last!.fate.kind).toBe('dropped');
+    expect(JSON.stringify(a.last!.fate)).toContain("the FTP helper dropped it: partial matching of `EPRT' (nf_conntrack_ftp)");
     a.line('EPRT |1|10.0.0.2|42030|\r\n');
     expect(a.last!.fate.kind).toBe('forwarded');
   });
