@@ -980,10 +980,10 @@ export class NfConntrack {
   /**
    * nf_confirm() at POST_ROUTING and LOCAL_IN (NF_IP_PRI_CONNTRACK_CONFIRM,
    * INT_MAX; IPv6: NF_IP6_PRI_LAST, LOCAL_IN LAST - 1): the conntrack's
-   * helper sees the packet (the FTP helper: helper_ftp.ts), then a new
-   * conntrack enters the table. No sequence adjustment is modelled.
-   * Returns NF_ACCEPT or NF_DROP (the helper's, or a clash that cannot be
-   * resolved).
+   * helper sees the packet (the FTP helper: helper_ftp.ts), a connection a
+   * NAT helper resized has its sequence numbers adjusted (seqadj.ts), then a
+   * new conntrack enters the table. Returns NF_ACCEPT or NF_DROP (the
+   * helper's, the adjustment's, or a clash that cannot be resolved).
    */
   nfConfirm(pkt: Packet, nowNs?: number, hook = NF_INET_POST_ROUTING): number {
     const m = pkt.meta;

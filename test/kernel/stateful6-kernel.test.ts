@@ -112,10 +112,15 @@ const CASES: Case[] = [
 COMMIT`,
     }),
     flows: (c) => {
-      // to a peer on the /64 of eth0 and to one behind the /48 route: 30 segments each, 20 ms apart
+      // to a peer on the /64 of eth0 and to one behind the /48 route, each: 10 segments 20 ms apart (the burst
+      // of 600 ms of credit lets 7 through), 250 ms of quiet, 4 more (3 through). No token count falls within
+      // 2.5 jiffies (HZ 250) of the 100 ms a message costs, so the kernel's arrival jitter cannot tip one
       for (const src of ['2001:db8::2', REMOTE[0]!]) {
         const t = new Tcp(c, 'c', src, 47000, '2001:db8:1::2', 80).syn();
-        for (let i = 0; i < 29; i++) t.data(10);
+        for (let i = 0; i < 9; i++) t.data(10);
+        c.t += 0.23;
+        for (let i = 0; i < 4; i++) t.data(10);
+        c.t += 1;
       }
     },
   },
