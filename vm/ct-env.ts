@@ -53,8 +53,9 @@ export const CT_TMPL_NOTRACK = 1 << 30;
  * register them under these names). Index 0 is "no helper".
  */
 export const CT_HELPERS: readonly string[] = ['', 'ftp', 'tftp', 'irc', 'sip', 'amanda', 'sane', 'pptp', 'snmp', 'snmp_trap', 'netbios-ns', 'RAS', 'Q.931', 'h245'];
-/** The FTP helper's index in CT_HELPERS (the one helper whose expectations are modelled: hooks/conntrack/helper_ftp.ts). */
+/** The helpers whose expectations are modelled, by their index in CT_HELPERS (hooks/conntrack/helper_ftp.ts, helper_tftp.ts). */
 export const CT_HELPER_FTP = 1;
+export const CT_HELPER_TFTP = 2;
 
 /** The node's conntrack table and NAT core as the engines reach them. */
 export interface NfCtEnv extends NfCtTable {

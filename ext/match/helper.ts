@@ -6,9 +6,10 @@
  * table/hook restriction.
  *
  * The master's helper is read from the node's conntrack (vm/ct-env.ts
- * NfCtTable.masterHelper): a connection an FTP control connection announced
- * has that master (hooks/conntrack/expect.ts); the other helpers expect
- * nothing, so their connections have no children to match.
+ * NfCtTable.masterHelper): a connection an FTP control connection or a
+ * TFTP request announced has that master (hooks/conntrack/expect.ts); the
+ * other helpers expect nothing, so their connections have no children to
+ * match.
  */
 import { fail } from '../../core/errors.js';
 import type { MatchModule } from '../types.js';

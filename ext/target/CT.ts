@@ -8,8 +8,8 @@
  * --notrack; both engines hand the template, packed in one word
  * (vm/ct-env.ts CT_TMPL_*), to the node's conntrack (NfCtEnv.ctTarget).
  * The helper is recorded on the conntrack (`conntrack -L` shows it); the
- * FTP helper's expectations are modelled (hooks/conntrack/helper_ftp.ts),
- * the other helpers' are not. Event
+ * FTP and TFTP helpers' expectations are modelled (hooks/conntrack/
+ * helper_ftp.ts, helper_tftp.ts), the other helpers' are not. Event
  * masks change nothing the model shows. A --timeout policy (the node's
  * cttimeout policies, the snapshot's nfct-timeout.txt) rides in the template
  * too: the conntracks made from it take their timeouts from the policy.

@@ -34,7 +34,7 @@
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED, IPS_FIXED_TIMEOUT, IPS_HELPER, IPS_NAT_CLASH, IPS_NAT_MASK, IPS_SEEN_REPLY, IPS_SEQ_ADJUST, IPS_SRC_NAT_DONE, IPS_TEMPLATE, IP_CT_DIR_ORIGINAL, IP_CT_DIR_REPLY, IP_CT_ESTABLISHED, IP_CT_ESTABLISHED_REPLY, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_BIT, NF_CT_STATE_UNTRACKED_BIT, nfCtStateBit, NFPROTO_IPV4, NFPROTO_IPV6, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING, NF_REPEAT } from '../../core/netfilter.js';
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_CT_STATUS, M_END, M_MARK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
-import { CT_HELPER_FTP, ctinfoOf } from '../../vm/ct-env.js';
+import { CT_HELPER_FTP, CT_HELPER_TFTP, ctinfoOf } from '../../vm/ct-env.js';
 import { Xorshift32 } from '../../vm/random.js';
 import { HZ, NfConntrackSysctl, TCP_CONNTRACK_ESTABLISHED } from './sysctl.js';
 import {
@@ -50,6 +50,7 @@ import { nfConntrackGrePacket } from './proto_gre.js';
 import { NF_CT_EXPECT_CLASS_DEFAULT, NfCtExpectTable, type ExpectPolicy, type Expectation } from './expect.js';
 import { FTP_EXP_POLICY, FtpMaster, ftpHelp, type FtpType } from './helper_ftp.js';
 import { SEQADJ_WORDS, nfCtSeqAdjust } from './seqadj.js';
+import { TFTP_EXP_POLICY, tftpExpectation } from './helper_tftp.js';
 
 /** Words of per-protocol state (ct->proto) per conntrack; see the proto_*.ts files for the layout. */
 export const PROTO_WORDS = 24;
@@ -989,7 +990,8 @@ export class NfConntrack {
     const m = pkt.meta;
     const e = m[M_CT_ID]!;
     if (e < 0) return NF_ACCEPT;
-    const helper = this.helper[e] === CT_HELPER_FTP;
+    const h = this.helper[e]!;
+    const helper = h === CT_HELPER_FTP || h === CT_HELPER_TFTP;
     // nf_is_loopback_packet() is not told apart: a NATed FTP connection over lo is adjusted both ways
     const seqadjNeeded = (this.status[e]! & IPS_SEQ_ADJUST) !== 0;
     if (helper || seqadjNeeded) {
@@ -1014,12 +1016,15 @@ export class NfConntrack {
     const thoff = getL4proto(d, m[M_NHOFF]!, end, pf);
     // ipv6_skip_exthdr() to a later fragment: confirmed as it is
     if (thoff <= 0 || l4.fragOff !== 0) return NF_ACCEPT;
-    if (helper && l4.protonum === IPPROTO_TCP && (ctinfo === IP_CT_ESTABLISHED || ctinfo === IP_CT_ESTABLISHED_REPLY) && thoff + 20 <= end) {
+    if (helper && this.helper[e] === CT_HELPER_FTP && l4.protonum === IPPROTO_TCP && (ctinfo === IP_CT_ESTABLISHED || ctinfo === IP_CT_ESTABLISHED_REPLY) && thoff + 20 <= end) {
       const v = this.ftpHelp(pkt, hook, e, ctinfo, thoff, pf);
       if (v !== NF_ACCEPT) {
         this.confirmDropWhy ??= 'the FTP helper dropped it (nf_conntrack_ftp)';
         return v;
       }
+    } else if (helper && this.helper[e] === CT_HELPER_TFTP && l4.protonum === IPPROTO_UDP) {
+      const v = this.tftpHelp(pkt, e, thoff, pf);
+      if (v !== NF_ACCEPT) return v;
     }
     if (seqadjNeeded && l4.protonum === IPPROTO_TCP && thoff + 20 <= m[M_END]!) {
       if (!nfCtSeqAdjust(this, e, ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL, d, thoff, m[M_END]!)) {
@@ -1029,6 +1034,22 @@ export class NfConntrack {
       }
     }
     return NF_ACCEPT;
+  }
+
+  /** tftp_help() on a UDP packet of conntrack `e`: a request expects the transfer (nf_nat_tftp on a NATed one). */
+  private tftpHelp(pkt: Packet, e: number, thoff: number, pf: number): number {
+    const t = tftpExpectation(pkt.data, thoff, pkt.meta[M_END]!, this.tuples, e, pf);
+    if (!t) return NF_ACCEPT;
+    const exp: Expectation = { tuple: t, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
+    if (this.status[e]! & IPS_NAT_MASK && this.expectFollow) {
+      // nf_nat_tftp: the client's port before NAT, the connection coming in the reply's direction, NATed as its master
+      exp.savedPort = this.tuples[2 * e * TUPLE_WORDS + T_PORTS]! >>> 16;
+      exp.dir = IP_CT_DIR_REPLY;
+      exp.follow = true;
+    }
+    if (this.expect.related(exp, TFTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) return NF_ACCEPT;
+    this.confirmDropWhy = 'the TFTP helper dropped it: cannot add expectation (nf_conntrack_tftp)';
+    return NF_DROP;
   }
 
   /** The FTP helper's help() on a packet of control connection `e` (established: both ways seen). */

@@ -270,6 +270,29 @@ export function ftpFlows(c: Conversation, client: string, server: string, base: 
   a.line('QUIT\r\n').sline('221 Goodbye\r\n').ack().fin().sack().sfin().ack();
 }
 
+/**
+ * A TFTP read from `client` to `server` port 69: the request, then the
+ * server's transfer from a port of its own (`dataPort`) to where the
+ * request came from as the server saw it, each block acknowledged by the
+ * client to where the block came from as it saw it; two blocks, the last
+ * short. Nothing follows a request the node did not forward.
+ */
+export function tftpFlows(c: Conversation, client: string, server: string, cport: number, dataPort = 50000): void {
+  const rrq = Uint8Array.from([0, 1, ...new TextEncoder().encode('boot.img'), 0, ...new TextEncoder().encode('octet'), 0]);
+  const s = c.send('c', ipPacket(client, server, { proto: 'udp', sport: cport, dport: 69, payload: rrq }));
+  if (!s.out || s.out.remapped) return;
+  const e = endpoints(s.out.ip);
+  for (let block = 1; block <= 2; block++) {
+    const data = new Uint8Array(4 + (block === 1 ? 512 : 100));
+    data[1] = 3;
+    data[3] = block;
+    const d = c.send(s.out.side, ipPacket(e.dst, e.src, { proto: 'udp', sport: dataPort, dport: e.sport, payload: data }));
+    if (!d.out) return;
+    const back = endpoints(d.out.ip);
+    c.send('c', ipPacket(client, back.src, { proto: 'udp', sport: cport, dport: back.sport, payload: Uint8Array.from([0, 4, 0, block]) }));
+  }
+}
+
 /** The clients on eth0 the conversations use (the kernel test gives each a neighbour entry). */
 export const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.9', '10.0.0.130', '10.0.0.131'];
 

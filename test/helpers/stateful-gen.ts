@@ -1,6 +1,6 @@
 /**
  * Generated stateful rulesets for the node of test/helpers/flows.ts: raw
- * NOTRACK, CT zones and the FTP helper, mangle MARK and CONNMARK in all their forms with
+ * NOTRACK, CT zones and the FTP and TFTP helpers, mangle MARK and CONNMARK in all their forms with
  * mark/connmark/conntrack matches, nat DNAT (to an address, a range, a
  * port range), NETMAP, REDIRECT of UDP to the node's bound port, SNAT and
  * MASQUERADE (with --random-fully at times), filter chains on conntrack
@@ -54,6 +54,7 @@ const V4: Profile = {
     '-A PREROUTING -p udp -m udp --dport 53 -j CT --zone-orig 7',
     '-A PREROUTING -p icmp -j NOTRACK',
     '-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp',
+    '-A PREROUTING -p udp -m udp --dport 69 -j CT --helper tftp',
   ],
   dnat: [
     '-A PREROUTING -d 10.1.0.200/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.1.0.3:8080',

@@ -1,12 +1,13 @@
 /**
- * The FTP conntrack helper and expectations (hooks/conntrack/helper_ftp.ts,
- * expect.ts) on conversations through the stateful node: what an
+ * The FTP and TFTP conntrack helpers and expectations (hooks/conntrack/helper_ftp.ts,
+ * helper_tftp.ts, expect.ts) on conversations through the stateful node: what an
  * announcement expects, for how long, and what it does not. The kernel
  * comparison is the FTP case of test/kernel/stateful-kernel.test.ts (and of
  * stateful6-kernel for IPv6).
  */
 import { describe, expect, it } from 'vitest';
-import { Conversation, Tcp, statefulModel } from '../helpers/flows.js';
+import { Conversation, Tcp, statefulModel, tftpFlows } from '../helpers/flows.js';
+import { ipPacket } from '../helpers/ctpkt.js';
 
 const RULES = (nat = '') => `*raw
 :PREROUTING ACCEPT [0:0]
@@ -129,5 +130,35 @@ describe('the FTP helper', () => {
     // the next command leaves two bytes further on than the client numbered it
     expect(seqOf(a.last!.out!.ip)).toBe((sent + 'PORT 10,0,0,2,164,17\r\n'.length + 2) >>> 0);
     expect(a.last!.fate.kind).toBe('forwarded');
+  });
+});
+
+describe('the TFTP helper', () => {
+  const TFTP = (nat = '') => RULES(nat).replace('-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp', '-A PREROUTING -p udp -m udp --dport 69 -j CT --helper tftp').replace('-m helper --helper ftp', '-m helper --helper tftp');
+
+  it('a read request expects the transfer from any port of the server to the client\'s port: RELATED, with the master\'s helper', () => {
+    const m = statefulModel(TFTP());
+    const c = new Conversation(m);
+    tftpFlows(c, '10.0.0.2', '10.1.0.2', 43000);
+    // the request NEW; the first block RELATED; every packet of the transfer (2 blocks, 2 ACKs) the master's helper's
+    expect(counts(m)).toEqual([1, 1, 4]);
+    expect(expectations(m)).toBe(0);
+  });
+
+  it('behind SNAT the transfer to the translated port is NATed back to the client (nf_nat_tftp)', () => {
+    const m = statefulModel(TFTP('-A POSTROUTING -o eth1 -j SNAT --to-source 10.1.0.100\n'));
+    const c = new Conversation(m);
+    const before = c.frames.length;
+    tftpFlows(c, '10.0.0.2', '10.1.0.2', 43000);
+    // request, 2 blocks and 2 ACKs, all forwarded
+    expect(c.frames.length - before).toBe(5);
+    expect(counts(m)).toEqual([1, 1, 4]);
+  });
+
+  it('a data or acknowledgement packet to port 69 expects nothing', () => {
+    const m = statefulModel(TFTP());
+    const c = new Conversation(m);
+    c.send('c', ipPacket('10.0.0.2', '10.1.0.2', { proto: 'udp', sport: 43000, dport: 69, payload: Uint8Array.from([0, 4, 0, 1]) }));
+    expect(expectations(m)).toBe(0);
   });
 });

@@ -34,10 +34,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { kernelSkip, nsSh } from '../helpers/kernel.js';
-import { CLIENTS, Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp } from '../helpers/flows.js';
+import { CLIENTS, Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
 import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
+import { ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
 const SKIP = kernelSkip('the stateful node against the kernel', TOOLS);
@@ -95,6 +96,43 @@ ${neigh}`);
 type Case = StatefulCase;
 
 const CASES: Case[] = [
+  {
+    name: 'the TFTP helper: a read request expects the server\'s transfer from its own port, RELATED, NATed as its master behind SNAT and DNAT',
+    frames: true,
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 69 -j CT --helper tftp
+COMMIT`,
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.1.0.200/32 -p udp -m udp --dport 69 -j DNAT --to-destination 10.1.0.3
+-A POSTROUTING -s 10.0.0.128/25 -o eth1 -j SNAT --to-source 10.1.0.100
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m helper --helper tftp
+-A FORWARD -m conntrack --ctstatus EXPECTED
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -p udp -m udp --dport 69 -m conntrack --ctstate NEW -j ACCEPT
+COMMIT`,
+    }),
+    flows: (c) => {
+      // plain, through SNAT (the port kept), to a DNATed server
+      tftpFlows(c, '10.0.0.2', '10.1.0.2', 43000);
+      tftpFlows(c, '10.0.0.130', '10.1.0.2', 43001, 50001);
+      tftpFlows(c, '10.0.0.3', '10.1.0.200', 43002, 50002);
+      // a transfer from another server than the one asked is not the expected one
+      c.send('s', ipPacket('10.1.0.4', '10.0.0.2', { proto: 'udp', sport: 50003, dport: 43000, payload: 8 }));
+    },
+  },
   {
     name: 'the FTP NAT helper: a SNATed client\'s PORT and EPRT and a DNATed server\'s 227 and 229 rewritten, the data connections NATed as their master, sequence numbers adjusted',
     frames: true,
@@ -438,4 +476,5 @@ function generatedFlows(c: Conversation, g: StatefulGen, i: number): void {
   mixedFlows(c, g.destinations, 45000 + 200 * i);
   for (const r of REMOTE) ping(c, 'c', r, g.destinations[0]!, 800 + i);
   ftpFlows(c, CLIENTS[i % CLIENTS.length]!, g.destinations[0]!, 46000 + 200 * i);
+  tftpFlows(c, CLIENTS[(i + 1) % CLIENTS.length]!, g.destinations[0]!, 46100 + 200 * i, 51000 + i);
 }

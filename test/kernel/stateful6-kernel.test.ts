@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { kernelSkip, nsSh } from '../helpers/kernel.js';
-import { Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp } from '../helpers/flows.js';
+import { Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules6, type StatefulGen } from '../helpers/stateful-gen.js';
 import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
@@ -317,4 +317,5 @@ function generatedFlows(c: Conversation, g: StatefulGen, i: number): void {
   mixedFlows(c, g.destinations, 45000 + 200 * i, CLIENTS);
   for (const r of REMOTE) ping(c, 'c', r, g.destinations[0]!, 800 + i);
   ftpFlows(c, CLIENTS[i % CLIENTS.length]!, g.destinations[0]!, 46000 + 200 * i);
+  tftpFlows(c, CLIENTS[(i + 1) % CLIENTS.length]!, g.destinations[0]!, 46100 + 200 * i, 51000 + i);
 }
