@@ -37,7 +37,8 @@ import {
 import { M_CT_DIR, M_CT_ID, M_CT_MARK, M_CT_STATE, M_END, M_NFPROTO, M_NHOFF } from '../vm/layout.js';
 import type { Packet } from '../vm/packet.js';
 import { NfConntrack, CtSysctlError, nfConntrackSysctl, type NfConntrackSysctl } from './conntrack/index.js';
-import { IPPROTO_TCP, T_PORTS, T_PROTO, TUPLE_WORDS, getL4proto, hasPorts, l4, nfCtGetTuple } from './conntrack/tuple.js';
+import { IPPROTO_TCP, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, getL4proto, hasPorts, l4, nfCtGetTuple } from './conntrack/tuple.js';
+import type { Expectation } from './conntrack/expect.js';
 import { PROTO_WORDS } from './conntrack/core.js';
 import { P_TCP_STATE } from './conntrack/proto_tcp.js';
 import { TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_TIME_WAIT } from './conntrack/sysctl.js';
@@ -409,7 +410,18 @@ export class NodeConntrack implements NfCtEnv {
           },
         };
       }
-      return { ...base, hook: (pkt) => ct.nfConfirm(pkt, undefined, s.hook) };
+      return {
+        ...base,
+        hook: (pkt, st) => {
+          const v = ct.nfConfirm(pkt, undefined, s.hook);
+          const x = ct.lastExpectation;
+          if (x !== undefined) {
+            ct.lastExpectation = undefined;
+            if (!st.ctx.quiet) st.ctx.steps.push({ kind: 'conntrack', text: `${CT_HELPERS[ct.helper[x.master]!]} helper: expects ${expectationText(x)}` });
+          }
+          return v;
+        },
+      };
     });
   }
 
@@ -509,3 +521,15 @@ export class NodeConntrack implements NfCtEnv {
   }
 }
 
+/** An expectation as `conntrack -L expect` writes its tuple: protocol, source and destination, ports (any source port). */
+function expectationText(x: Expectation): string {
+  const t = x.tuple;
+  const v4 = t[T_PROTO]! >>> 8 === NFPROTO_IPV4;
+  const addr = (at: number) => {
+    const b = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) b[i] = (t[at + (i >> 2)]! >>> (24 - 8 * (i & 3))) & 0xff;
+    return v4 ? formatIPv4(b) : formatIPv6(b);
+  };
+  const proto = (t[T_PROTO]! & 0xff) === IPPROTO_TCP ? 'tcp' : 'udp';
+  return `${proto} src=${addr(T_SRC)} dst=${addr(T_DST)} sport=0 dport=${t[T_PORTS]! & 0xffff}`;
+}

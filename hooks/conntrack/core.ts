@@ -195,6 +195,8 @@ export class NfConntrack {
   natFtpHook: ((pkt: Packet, hook: number, e: number, ctinfo: number, type: FtpType, thoff: number, matchoff: number, matchlen: number, exp: Expectation, policy: ExpectPolicy) => number) | undefined;
   /** Why nf_confirm's helper or sequence adjustment dropped the last packet it dropped (nf_ct_helper_log's words), for the fate; taken by its reader. */
   confirmDropWhy: string | undefined;
+  /** The expectation the last helper call made (for a traced packet's note), undefined when it made none; taken by its reader. */
+  lastExpectation: Expectation | undefined;
   /** exp->expectfn (nf_nat_follow_master), called for a new conntrack that met an expectation the NAT helper made. */
   expectFollow: ((e: number, exp: Expectation) => void) | undefined;
   /**
@@ -1047,7 +1049,10 @@ export class NfConntrack {
       exp.dir = IP_CT_DIR_REPLY;
       exp.follow = true;
     }
-    if (this.expect.related(exp, TFTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) return NF_ACCEPT;
+    if (this.expect.related(exp, TFTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) {
+      this.lastExpectation = exp;
+      return NF_ACCEPT;
+    }
     this.confirmDropWhy = 'the TFTP helper dropped it: cannot add expectation (nf_conntrack_tftp)';
     return NF_DROP;
   }
@@ -1065,9 +1070,16 @@ export class NfConntrack {
     if (!r.expect) return r.verdict;
     const exp: Expectation = { tuple: r.expect, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
     // a NATed control connection: nf_nat_ftp rewrites the announcement and registers the expectation
-    if (this.status[e]! & IPS_NAT_MASK && this.natFtpHook) return this.natFtpHook(pkt, hook, e, ctinfo, r.type!, thoff, r.matchoff!, r.matchlen!, exp, FTP_EXP_POLICY);
+    if (this.status[e]! & IPS_NAT_MASK && this.natFtpHook) {
+      const v = this.natFtpHook(pkt, hook, e, ctinfo, r.type!, thoff, r.matchoff!, r.matchlen!, exp, FTP_EXP_POLICY);
+      if (v === NF_ACCEPT) this.lastExpectation = exp;
+      return v;
+    }
     // "cannot add expectation": best to drop the packet now
-    if (this.expect.related(exp, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) return NF_ACCEPT;
+    if (this.expect.related(exp, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) {
+      this.lastExpectation = exp;
+      return NF_ACCEPT;
+    }
     this.confirmDropWhy = 'the FTP helper dropped it: cannot add expectation (nf_conntrack_ftp)';
     return NF_DROP;
   }

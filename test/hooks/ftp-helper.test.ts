@@ -6,7 +6,8 @@
  * stateful6-kernel for IPv6).
  */
 import { describe, expect, it } from 'vitest';
-import { Conversation, Tcp, statefulModel, tftpFlows } from '../helpers/flows.js';
+import { Conversation, Tcp, ether, statefulModel, tftpFlows } from '../helpers/flows.js';
+import { LINKTYPE_ETHERNET, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
 import { ipPacket } from '../helpers/ctpkt.js';
 
 const RULES = (nat = '') => `*raw
@@ -160,5 +161,17 @@ describe('the TFTP helper', () => {
     const c = new Conversation(m);
     c.send('c', ipPacket('10.0.0.2', '10.1.0.2', { proto: 'udp', sport: 43000, dport: 69, payload: Uint8Array.from([0, 4, 0, 1]) }));
     expect(expectations(m)).toBe(0);
+  });
+
+  it('a traced request says what the helper expects', () => {
+    const m = statefulModel(TFTP());
+    m.setTrace(true);
+    const pkt = new Packet(4096);
+    resetMeta(pkt);
+    pkt.setFrame(ether('c', ipPacket('10.0.0.2', '10.1.0.2', { proto: 'udp', sport: 43000, dport: 69, payload: Uint8Array.from([0, 1, 0x66, 0, 0x6f, 0x63, 0x74, 0x65, 0x74, 0]) })));
+    decodePacket(pkt, LINKTYPE_ETHERNET);
+    m.captureCt(pkt);
+    const r = m.receive(pkt, 'eth0', { now: 1e9 });
+    expect(r.steps.map((x) => ('text' in x ? x.text : ''))).toContain('tftp helper: expects udp src=10.1.0.2 dst=10.0.0.2 sport=0 dport=43000');
   });
 });
