@@ -100,6 +100,37 @@ type Case = StatefulCase;
 
 const CASES: Case[] = [
   {
+    name: 'the TFTP helper over IPv6: read requests expect the transfers, plain and behind MASQUERADE, every frame compared',
+    frames: true,
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 69 -j CT --helper tftp
+COMMIT`,
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 2001:db8::80/121 -o eth1 -j MASQUERADE
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+${COUNT_STATES}
+-A FORWARD -m helper --helper tftp
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -p udp -m udp --dport 69 -m conntrack --ctstate NEW -j ACCEPT
+COMMIT`,
+    }),
+    flows: (c) => {
+      tftpFlows(c, '2001:db8::2', '2001:db8:1::2', 43000);
+      tftpFlows(c, '2001:db8::8a', '2001:db8:1::3', 43001, 50001);
+    },
+  },
+  {
     name: 'REJECT answering a burst: the node\'s ICMPv6 errors to one peer are limited by net.ipv6.icmp.ratelimit whatever the prefix of the route back',
     frames: true,
     rules: ruleset({
