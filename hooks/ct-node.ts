@@ -22,7 +22,6 @@
  * table's rules is stored after each table (nf_ct's mark is the
  * conntrack's, one packet is in flight at a time).
  */
-import { nfNatFollowMaster, nfNatFtp } from './nat/ftp.js';
 import type { Rule, Ruleset } from '../core/ast.js';
 import {
   IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_EXPECTED, IPS_SEEN_REPLY, IPS_SRC_NAT, IP_CT_DIR_REPLY, NF_ACCEPT, NF_CT_STATE_ESTABLISHED_BIT,
@@ -39,6 +38,7 @@ import type { Packet } from '../vm/packet.js';
 import { NfConntrack, CtSysctlError, nfConntrackSysctl, type NfConntrackSysctl } from './conntrack/index.js';
 import { IPPROTO_TCP, T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, getL4proto, hasPorts, l4, nfCtGetTuple } from './conntrack/tuple.js';
 import type { Expectation } from './conntrack/expect.js';
+import { nfNatFollowMaster, nfNatFtp } from './nat/ftp.js';
 import { PROTO_WORDS } from './conntrack/core.js';
 import { P_TCP_STATE } from './conntrack/proto_tcp.js';
 import { TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_TIME_WAIT } from './conntrack/sysctl.js';

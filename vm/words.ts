@@ -65,9 +65,4 @@ export class Words {
     this.length = 0;
     return r;
   }
-
-  /** An exact-size copy. */
-  toArray(): Int32Array {
-    return this.a.slice(0, this.length);
-  }
 }

@@ -84,7 +84,7 @@ export function tryImplicitProto(cp: CommandParse, optName?: string): boolean {
 export function applyExtOption(cp: CommandParse, l: Loaded, spec: OptSpec, raw: string | undefined, a: Arg, valArg: Arg | undefined): void {
   const mod = l.mod!;
   // the option and the module's data keep the argument: a long one (a comment, a log prefix) as a flat copy, not a slice of the input
-  const value = raw !== undefined && raw.length > SHORT_ARG ? flat(raw) : raw;
+  const value = raw === undefined ? undefined : flat(raw);
   if (l.seen.has(spec.name) && !spec.multi) {
     cp.err(a, `${mod.name}: option "--${spec.name}" can only be used once.`);
   }

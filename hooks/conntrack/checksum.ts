@@ -158,13 +158,11 @@ export function sctpStoreCksum(d: Uint8Array, dataoff: number, crc: number): voi
   d[dataoff + 11] = crc >>> 24;
 }
 
-/** The TCP checksum computed whole (nf_nat_csum_recalc's software path): the field at th + 16 zeroed, summed with the pseudo-header, stored. */
+/** The TCP checksum computed whole (nf_nat_csum_recalc's software path): the field at th + 16 zeroed, the sum nfChecksum() gives then stored. */
 export function recomputeTcpChecksum(d: Uint8Array, pf: number, nh: number, th: number, end: number): void {
   d[th + 16] = 0;
   d[th + 17] = 0;
-  const len = end - th;
-  const pseudo = pf === NFPROTO_IPV4 ? foldedSum(d, nh + 12, nh + 20) : foldedSum(d, nh + 8, nh + 40);
-  const c = inetChecksum(d, th, end, pseudo + IPPROTO_TCP + (len >>> 16) + (len & 0xffff));
+  const c = nfChecksum(d, pf, nh, th, end, IPPROTO_TCP);
   d[th + 16] = c >>> 8;
   d[th + 17] = c & 0xff;
 }

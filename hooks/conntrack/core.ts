@@ -992,8 +992,9 @@ export class NfConntrack {
     const m = pkt.meta;
     const e = m[M_CT_ID]!;
     if (e < 0) return NF_ACCEPT;
+    // the helpers whose help() is modelled; the others' is nothing here
     const h = this.helper[e]!;
-    const helper = h === CT_HELPER_FTP || h === CT_HELPER_TFTP;
+    const helper = h === CT_HELPER_FTP || h === CT_HELPER_TFTP ? h : 0;
     // nf_is_loopback_packet() is not told apart: a NATed FTP connection over lo is adjusted both ways
     const seqadjNeeded = (this.status[e]! & IPS_SEQ_ADJUST) !== 0;
     if (helper || seqadjNeeded) {
@@ -1007,7 +1008,7 @@ export class NfConntrack {
   }
 
   /** nf_confirm()'s middle: the helper's help() (the FTP helper's), then nf_ct_seq_adjust(). NF_ACCEPT or the verdict. */
-  private helpAndAdjust(pkt: Packet, hook: number, e: number, helper: boolean, seqadjNeeded: boolean): number {
+  private helpAndAdjust(pkt: Packet, hook: number, e: number, helper: number, seqadjNeeded: boolean): number {
     const m = pkt.meta;
     const ctinfo = ctinfoOf(m);
     // helper->help() do not expect ICMP packets
@@ -1018,18 +1019,18 @@ export class NfConntrack {
     const thoff = getL4proto(d, m[M_NHOFF]!, end, pf);
     // ipv6_skip_exthdr() to a later fragment: confirmed as it is
     if (thoff <= 0 || l4.fragOff !== 0) return NF_ACCEPT;
-    if (helper && this.helper[e] === CT_HELPER_FTP && l4.protonum === IPPROTO_TCP && (ctinfo === IP_CT_ESTABLISHED || ctinfo === IP_CT_ESTABLISHED_REPLY) && thoff + 20 <= end) {
+    if (helper === CT_HELPER_FTP && l4.protonum === IPPROTO_TCP && (ctinfo === IP_CT_ESTABLISHED || ctinfo === IP_CT_ESTABLISHED_REPLY) && thoff + 20 <= end) {
       const v = this.ftpHelp(pkt, hook, e, ctinfo, thoff, pf);
       if (v !== NF_ACCEPT) {
         this.confirmDropWhy ??= 'the FTP helper dropped it (nf_conntrack_ftp)';
         return v;
       }
-    } else if (helper && this.helper[e] === CT_HELPER_TFTP && l4.protonum === IPPROTO_UDP) {
+    } else if (helper === CT_HELPER_TFTP && l4.protonum === IPPROTO_UDP) {
       const v = this.tftpHelp(pkt, e, thoff, pf);
       if (v !== NF_ACCEPT) return v;
     }
-    if (seqadjNeeded && l4.protonum === IPPROTO_TCP && thoff + 20 <= m[M_END]!) {
-      if (!nfCtSeqAdjust(this, e, ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL, d, thoff, m[M_END]!)) {
+    if (seqadjNeeded && l4.protonum === IPPROTO_TCP && thoff + 20 <= end) {
+      if (!nfCtSeqAdjust(this, e, ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL, d, thoff, end)) {
         this.stats.drop++;
         this.confirmDropWhy = 'a TCP option cut short, which sequence adjustment cannot read (nf_ct_seq_adjust)';
         return NF_DROP;

@@ -18,7 +18,7 @@ import { F_CSUM_PARTIAL, M_END, M_FLAGS, M_LEN, M_NHOFF } from '../../vm/layout.
 import type { Packet } from '../../vm/packet.js';
 import { T_DST, T_PORTS, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
 import { EBUSY, type ExpectPolicy, type Expectation } from '../conntrack/expect.js';
-import { recomputeTcpChecksum } from '../conntrack/checksum.js';
+import { csumReplace2, recomputeTcpChecksum } from '../conntrack/checksum.js';
 import { nfCtSeqadjSet } from '../conntrack/seqadj.js';
 import { FtpType } from '../conntrack/helper_ftp.js';
 import { NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC } from './proto.js';
@@ -81,10 +81,12 @@ export function nfNatMangleTcpPacket(nat: NfNat, pkt: Packet, hook: number, e: n
   if (pkt.len === end) pkt.len = newEnd;
   const pf = (d[nh]! >> 4) === 4 ? NFPROTO_IPV4 : 10;
   if (pf === NFPROTO_IPV4) {
+    // ip_send_check() of a header whose sum was right: the same as the sum moved for the new length
+    const old = (d[nh + 2]! << 8) | d[nh + 3]!;
     const tot = newEnd - nh;
     d[nh + 2] = tot >> 8;
     d[nh + 3] = tot & 0xff;
-    ipSendCheck(d, nh);
+    csumReplace2(d, nh + 10, old, tot);
   } else {
     const pl = newEnd - nh - 40;
     d[nh + 4] = pl >> 8;
@@ -99,19 +101,6 @@ export function nfNatMangleTcpPacket(nat: NfNat, pkt: Packet, hook: number, e: n
     nfCtSeqadjSet(nat.ct, e, ctinfo, seq, grow);
   }
   return true;
-}
-
-/** ip_send_check() */
-function ipSendCheck(d: Uint8Array, nh: number): void {
-  d[nh + 10] = 0;
-  d[nh + 11] = 0;
-  const hl = (d[nh]! & 15) * 4;
-  let s = 0;
-  for (let i = nh; i < nh + hl; i += 2) s += (d[i]! << 8) | d[i + 1]!;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  const c = ~s & 0xffff;
-  d[nh + 10] = c >> 8;
-  d[nh + 11] = c & 0xff;
 }
 
 /**

@@ -29,7 +29,7 @@ import { isFragment, u32 } from './ipv4.js';
 import type { DropReason, Fate } from './fate.js';
 import { icmpXfrmRoute, xfrmRoute } from './xfrm-out.js';
 import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
-import { fibMultipathHash4, MultipathConf, nexthopIndex, selectNexthop } from '../route/multipath.js';
+import { fibMultipathHash4, hasMultipath, MultipathConf } from '../route/multipath.js';
 
 const IPPROTO_IGMP = 2;
 const INADDR_BROADCAST = 0xffffffff;
@@ -249,7 +249,6 @@ export class Ipv4Route {
   /** A route has several nexthops: a forwarded packet's is chosen by its hash (route/multipath.ts). */
   private readonly multipath: boolean;
   private readonly mp: MultipathConf;
-  private readonly ignoreLinkdown = (dev: string): boolean => this.node.sysctl.devConf(4, dev, 'ignore_routes_with_linkdown') !== 0;
 
   constructor(readonly node: Node) {
     this.conf = new DevConf(node);
@@ -260,7 +259,7 @@ export class Ipv4Route {
     this.customLocalRoutes = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.type === RTN_LOCAL && r.protocol !== 'kernel'));
     this.tclassidUsers = node.fib4.rules.some((r) => (r.realms ?? 0) !== 0) ||
       [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.some((n) => (n.realm ?? 0) !== 0)));
-    this.multipath = [...node.fib4.tables.values()].some((t) => t.routes().some((r) => r.nexthops.length > 1));
+    this.multipath = hasMultipath(node.fib4);
     // the chosen nexthop depends on the packet's hash: no memo of input routes
     this.memoOk = !this.tclassidUsers && !this.multipath;
     this.memoPorts = rulesSelectPorts(node.fib4.rules);
@@ -386,7 +385,7 @@ export class Ipv4Route {
   private selectMultipath(pkt: Packet, res: FibResult & { ok: true }, ctx: PathCtx): FibResult & { ok: true } {
     const m = pkt.meta;
     const hash = fibMultipathHash4(pkt.data, m[M_NHOFF]!, m[M_LEN]!, this.mp.policy, this.mp.fields, this.mp.seed);
-    const k = selectNexthop(res.route, hash, this.ignoreLinkdown, nexthopIndex(res));
+    const k = this.mp.select(res, hash);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: this.mp.note(hash, k, res.route.nexthops.length) });
     return this.node.fib4.nexthopResult(res, k);
   }

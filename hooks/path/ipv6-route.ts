@@ -32,7 +32,7 @@ import type { Packet } from '../../vm/packet.js';
 import { dropped, LOCAL_ROUTE, routeText, tableName, type InputRoute, type OutputRoute, type PathCtx, type XfrmRouting } from './ctx.js';
 import { isFragment6, isLinkLocal, isLoopback, isMulticast, wordsInto } from './ipv6.js';
 import { InputRouteCache, rulesSelectPorts } from './route-cache.js';
-import { MultipathConf, nexthopIndex, rt6MultipathHash, selectNexthop } from '../route/multipath.js';
+import { hasMultipath, MultipathConf, rt6MultipathHash } from '../route/multipath.js';
 import type { FibResult } from '../route/types.js';
 
 /** rt6_need_strict(): multicast, link-local or loopback destinations are looked up through the device only. */
@@ -86,10 +86,9 @@ export class Ipv6Route {
   /** A route has several nexthops: a forwarded packet's is chosen by its hash (route/multipath.ts), and no input route is kept. */
   private readonly multipath: boolean;
   private readonly mp: MultipathConf;
-  private readonly ignoreLinkdown = (dev: string): boolean => this.node.sysctl.devConf(6, dev, 'ignore_routes_with_linkdown') !== 0;
   constructor(readonly node: Node) {
     this.memoPorts = rulesSelectPorts(node.fib6.rules);
-    this.multipath = [...node.fib6.tables.values()].some((t) => t.routes().some((r) => r.nexthops.length > 1));
+    this.multipath = hasMultipath(node.fib6);
     this.mp = new MultipathConf(node.sysctl, 6);
   }
 
@@ -182,7 +181,7 @@ export class Ipv6Route {
     const m = pkt.meta;
     const l4 = (m[M_FLAGS]! & F_L4PROTO) !== 0 ? m[M_L4PROTO]! : -1;
     const hash = rt6MultipathHash(pkt.data, m[M_NHOFF]!, m[M_LEN]!, l4, l4 < 0 ? -1 : m[M_THOFF]!, isFragment6(pkt), this.mp.policy, this.mp.fields, this.mp.seed);
-    const k = selectNexthop(res.route, hash, this.ignoreLinkdown, nexthopIndex(res));
+    const k = this.mp.select(res, hash);
     if (!ctx.quiet) ctx.steps.push({ kind: 'route', text: this.mp.note(hash, k, res.route.nexthops.length) });
     return this.node.fib6.nexthopResult(res, k);
   }

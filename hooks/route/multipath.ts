@@ -292,7 +292,9 @@ export class MultipathConf {
   readonly policy: number;
   readonly fields: number;
   readonly seed: number;
-  constructor(sysctl: { num(key: string): number }, family: 4 | 6) {
+  /** A nexthop through a device without carrier is passed over (ignore_routes_with_linkdown). */
+  private readonly ignoreLinkdown: (dev: string) => boolean;
+  constructor(sysctl: { num(key: string): number; devConf(family: 4 | 6, dev: string, name: string): number }, family: 4 | 6) {
     const n = (k: string, dflt: number) => {
       const x = sysctl.num(k);
       return Number.isNaN(x) ? dflt : x;
@@ -300,6 +302,12 @@ export class MultipathConf {
     this.policy = n(`net.ipv${family}.fib_multipath_hash_policy`, 0);
     this.fields = n(`net.ipv${family}.fib_multipath_hash_fields`, 7);
     this.seed = n('net.ipv4.fib_multipath_hash_seed', 0);
+    this.ignoreLinkdown = (dev) => sysctl.devConf(family, dev, 'ignore_routes_with_linkdown') !== 0;
+  }
+
+  /** fib_select_multipath() / fib6_select_path(): the nexthop of `res`'s route the packet's hash picks. */
+  select(res: FibResult & { ok: true }, hash: number): number {
+    return selectNexthop(res.route, hash, this.ignoreLinkdown, nexthopIndex(res));
   }
 
   /** The trace's note of the choice. */
@@ -315,4 +323,10 @@ export function nexthopIndex(res: FibResult & { ok: true }): number {
   let i = 0;
   while (i < nhs.length - 1 && !(nhs[i]!.dev === res.dev && nhs[i]!.gateway === res.gateway)) i++;
   return i;
+}
+
+/** A route of the FIB has several nexthops (the forwarded packets' routes then depend on their hash). */
+export function hasMultipath(fib: { readonly tables: ReadonlyMap<number, { routes(): readonly Route[] }> }): boolean {
+  for (const t of fib.tables.values()) if (t.routes().some((r) => r.nexthops.length > 1)) return true;
+  return false;
 }
