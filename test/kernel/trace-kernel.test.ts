@@ -201,9 +201,13 @@ function nfvmLine(line: string, kernel: Line | undefined): Line {
   return { prefix: m[1]!, fields: fieldsOf(devs, Number(f('MARK') ?? 0), Number(f('LEN')), f('TC') !== undefined ? Number(f('TC')) : Number(f('TOS')) | Number(f('PREC')), Number(f('TTL') ?? f('HOPLIMIT')), f('SRC')!, f('DST')!, Number(f('SPT') ?? 0), Number(f('DPT') ?? 0)) };
 }
 
-/** Runs `send` while `tcpdump -i nflog:0` in namespace `node` writes what nfnetlink_log's group 0 gets to `log`. */
+/**
+ * Runs `send` while `tcpdump -i nflog:0` in namespace `node` writes what nfnetlink_log's group 0 gets to `log`.
+ * The frames go out back to back and each draws dozens of TRACE messages: a 4 MiB socket buffer (-B) keeps
+ * a tcpdump slowed by a loaded machine from losing some (a kube-proxy case once got 14 packets' traces of 16).
+ */
 async function captureNflog(node: string, log: string, send: () => Promise<void>): Promise<void> {
-  const dump = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', 'nflog:0', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dump = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', 'nflog:0', '-B', '4096', '-U', '-w', log], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise((r) => dump.on('exit', r));
   await new Promise<void>((resolve, reject) => {
     let err = '';
