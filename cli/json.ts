@@ -56,6 +56,7 @@ export function jsonDoc(doc: object): string {
  * An array of a document that jsonPieces() writes an item at a time as
  * `items()` yields them, never holding them all (a conntrack table of
  * millions of entries). JSON.stringify sees the whole array (toJSON).
+ * Each item is written whole: an item holding a stream is not streamed.
  */
 export class JsonStream<T> {
   constructor(readonly items: () => Iterable<T>) {}
@@ -83,23 +84,38 @@ const omitted = (v: unknown): boolean => v === undefined || typeof v === 'functi
 function* jsonValue(v: unknown, indent: string, big: number): Generator<string> {
   if (v instanceof JsonStream || (Array.isArray(v) && holdsStream(v, big))) {
     const inner = `${indent}  `;
+    // items that hold no stream go to JSON.stringify a batch at a time, at their depth (itemsText):
+    // at most BATCH items, fewer when they are long, so that a batch's text stays under half a piece
+    const batch: unknown[] = [];
+    let most = 16;
+    const whole = v instanceof JsonStream;
     let buf = '';
     let first = true;
-    for (const x of v instanceof JsonStream ? v.items() : (v as unknown[])) {
-      buf += `${first ? '[\n' : ',\n'}${inner}`;
-      first = false;
-      if (holdsStream(x, big)) {
-        yield buf;
-        buf = '';
-        yield* jsonValue(x, inner, big);
-        continue;
+    for (const x of whole ? v.items() : (v as unknown[])) {
+      if (whole || !holdsStream(x, big)) {
+        batch.push(x);
+        if (batch.length < most) continue;
       }
-      // JSON.stringify gives undefined for what it leaves out (a toJSON may return that too): null in an array
-      buf += (omitted(x) ? undefined : JSON.stringify(x, null, 2))?.replaceAll('\n', `\n${inner}`) ?? 'null';
+      if (batch.length > 0) {
+        const text = itemsText(batch, inner);
+        most = Math.max(1, Math.min(BATCH, Math.floor((batch.length * PIECE_CHARS) / 2 / text.length)));
+        buf += `${first ? '[\n' : ',\n'}${text}`;
+        first = false;
+        batch.length = 0;
+      }
       if (buf.length >= PIECE_CHARS) {
         yield buf;
         buf = '';
       }
+      if (whole || !holdsStream(x, big)) continue;
+      yield `${buf}${first ? '[\n' : ',\n'}${inner}`;
+      buf = '';
+      first = false;
+      yield* jsonValue(x, inner, big);
+    }
+    if (batch.length > 0) {
+      buf += `${first ? '[\n' : ',\n'}${itemsText(batch, inner)}`;
+      first = false;
     }
     yield first ? '[]' : `${buf}\n${indent}]`;
     return;
@@ -121,6 +137,27 @@ function* jsonValue(v: unknown, indent: string, big: number): Generator<string> 
   }
   // JSON text has no newline but its indentation's (a string's is escaped)
   yield JSON.stringify(v, null, 2).replaceAll('\n', `\n${indent}`);
+}
+
+/** Items of a streamed array per JSON.stringify call. */
+const BATCH = 256;
+
+/**
+ * The items of `batch` as jsonDoc() writes them inside an array whose items
+ * are indented by `inner` (an even number of spaces): `inner` + item,
+ * `,\n` + `inner` + item, ... One JSON.stringify call of the batch nested
+ * in as many arrays as put its items at that depth, its wrappers cut off
+ * (each wrapper level j adds `[\n` after 2j spaces in front and the same
+ * length behind): no per-item call, no re-indenting. What JSON.stringify
+ * leaves out of an array it writes as null, as jsonDoc does.
+ */
+function itemsText(batch: unknown[], inner: string): string {
+  let wrapped: unknown = batch;
+  const w = inner.length / 2 - 1;
+  for (let j = 0; j < w; j++) wrapped = [wrapped];
+  const text = JSON.stringify(wrapped, null, 2);
+  const cut = (w + 1) * (w + 2);
+  return text.slice(cut, text.length - cut);
 }
 
 /**
