@@ -6,6 +6,7 @@
 import { constants, isAscii } from 'node:buffer';
 import { readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { NfvmError } from '../core/errors.js';
+import { bigInput } from './v8-flags.js';
 
 /** Bytes of the longest input read as one text (V8's longest string: a byte is at least one character). */
 const MAX_INPUT = constants.MAX_STRING_LENGTH;
@@ -27,6 +28,7 @@ export function readInput(file: string): string {
   try {
     const b = file === '-' ? readStdin(() => tooLong()) : readFileSync(file);
     if (b.length > MAX_INPUT) throw tooLong(b.length);
+    bigInput(b.length);
     // ASCII (nearly every ruleset) is its own Latin-1: a copy instead of a UTF-8 decode (a third of the time on a 35 MB dump)
     return b.toString(isAscii(b) ? 'latin1' : 'utf8');
   } catch (e) {

@@ -4,6 +4,7 @@
  * the packets they feed it (a packet spec, a captured frame).
  */
 import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel, type NodeModelOptions } from '../hooks/node.js';
@@ -18,6 +19,7 @@ import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { formatMac, parseMac } from '../core/addr.js';
 import { M_MACOFF } from '../vm/layout.js';
 import { inputName, readInput } from './io.js';
+import { bigInput } from './v8-flags.js';
 import { parseIpsetSave } from '../compiler/ipset.js';
 import { XT_HZ_DEFAULT } from '../ext/xtstate.js';
 
@@ -76,6 +78,7 @@ function isSnapshotFile(name: string): boolean {
  */
 export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed']): NodeModel {
   const opts = { ...modelOptions(a), parsed };
+  bigInput(snapshotBytes(dir, replace));
   const node = readSnapshot(dir, replace);
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
@@ -87,6 +90,21 @@ export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<stri
     parseIpsetSave(node.ipsets.text, node.ipsets.file);
   }
   return buildNodeModel(node, opts);
+}
+
+/** The bytes of a snapshot's files, `replace`'s texts added (their characters): what loading it reads. */
+function snapshotBytes(dir: string, replace: ReadonlyMap<string, string> | undefined): number {
+  let bytes = 0;
+  try {
+    for (const f of readdirSync(dir)) {
+      const st = statSync(join(dir, f), { throwIfNoEntry: false });
+      if (st?.isFile()) bytes += st.size;
+    }
+  } catch {
+    // readSnapshot says why
+  }
+  for (const t of replace?.values() ?? []) bytes += t.length;
+  return bytes;
 }
 
 /** The model options (--engine, --backend, --optimize, --seed) of a command line, checked. */

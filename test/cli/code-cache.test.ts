@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUNDLE_FILE, CACHE_SUFFIX, loadBundle, writeCache } from '../../cli/code-cache.js';
+import { setV8Flags } from '../../cli/v8-flags.js';
 import { buildCli, runCli } from '../helpers/cli.js';
 import { REPO } from '../helpers/corpus.js';
 
@@ -17,6 +18,8 @@ let cli: string;
 let bundle: string;
 
 beforeAll(async () => {
+  // this process then compiles the bundle under the executable's V8 flags, as the executable does
+  setV8Flags();
   dir = mkdtempSync(join(tmpdir(), 'nfvm-code-cache-'));
   cli = await buildCli(dir, true);
   bundle = join(dir, BUNDLE_FILE);
