@@ -66,7 +66,8 @@ const SHARED_TARGETS: ReadonlyMap<string, string> = new Map([
   ['RATEEST', 'RATEEST (rates measured over every connection)'],
   ['IDLETIMER', 'IDLETIMER (one timer for every connection)'],
   ['LED', 'LED (one trigger for every connection)'],
-  ['CT', 'CT (helpers set up expectations relating connections)'],
+  // CT only with --helper: --notrack, --zone, --ctevents and --timeout concern the connection itself
+  ['CT', 'CT --helper (helpers set up expectations relating connections)'],
   ['SYNPROXY', 'SYNPROXY (cookies and the node\'s answers)'],
   ['TEE', 'TEE (clones sent by the node)'],
   ['REJECT', 'REJECT (the node\'s answers share rate limits and IP IDs across connections)'],
@@ -103,7 +104,7 @@ function rulesetReason(rs: Ruleset): string | undefined {
         const t = rule.target;
         if (t.kind === 'ext' || t.kind === 'unknown') {
           const why = SHARED_TARGETS.get(t.name);
-          if (why) return `${tname}:${chain.name}: -j ${why}`;
+          if (why && (t.name !== 'CT' || t.kind !== 'ext' || (t.data as { helper?: string } | undefined)?.helper !== '')) return `${tname}:${chain.name}: -j ${why}`;
         }
       }
     }

@@ -147,6 +147,27 @@ describe('--workers N gives one node\'s output', () => {
     expect(c2.out).toEqual(c1.out);
   }, 300_000);
 
+  it('CT --notrack and --zone: still split, the same output; CT --helper: one thread', () => {
+    const raw = (rule: string) => `*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rule}\nCOMMIT\n`;
+    const ct = snapshot('fw-ct', false);
+    // connections to the first 50 services untracked, those to the next 50 in zone 7
+    const rules = ['-A PREROUTING -p tcp -m tcp --dport 1000:1049 -j CT --notrack', '-A PREROUTING -p tcp -m tcp --dport 1050:1099 -j CT --zone 7'];
+    writeFileSync(join(ct, 'iptables-save.txt'), raw(rules.join('\n')) + statefulRuleset({}));
+    const one = nfvm(['replay', ct, '--pcap', flows, '--workers', '1', '--json']);
+    const two = nfvm(['replay', ct, '--pcap', flows, '--workers', '2', '--json']);
+    expect(two).toMatchObject({ code: 0, err: '' });
+    expect(noTime(two.out)).toBe(noTime(one.out));
+    const counters = (json: string) => (JSON.parse(json) as { text: string }).text;
+    // the untracked connections' packets are not ESTABLISHED: the counters differ from the plain firewall's
+    expect(counters(one.out)).toMatch(/^\[[1-9]\d*:\d+\] -A PREROUTING -p tcp -m tcp --dport 1000:1049 -j CT --notrack$/m);
+    expect(counters(one.out)).toMatch(/^\[[1-9]\d*:\d+\] -A PREROUTING -p tcp -m tcp --dport 1050:1099 -j CT --zone 7$/m);
+    writeFileSync(join(ct, 'iptables-save.txt'), raw('-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp') + statefulRuleset({}));
+    const helper = nfvm(['replay', ct, '--pcap', flows, '--workers', '2']);
+    expect(helper.code).toBe(0);
+    expect(helper.err).toBe('nfvm replay: raw:PREROUTING: -j CT --helper (helpers set up expectations relating connections): state shared across connections, replaying on one thread\n');
+    expect(helper.out).toBe(nfvm(['replay', ct, '--pcap', flows, '--workers', '1']).out);
+  }, 300_000);
+
   it('a nat table: one line on stderr, replayed on one thread, the same output', () => {
     const one = nfvm(['replay', fwNat, '--pcap', flowsNat, '--workers', '1', '--conntrack']);
     expect(one).toMatchObject({ code: 0, err: '' });
