@@ -33,12 +33,14 @@ export function setV8Flags(): void {
 
 /**
  * Bytes of input (a ruleset file, a snapshot's files together) from which
- * the young generation grows again as V8's default has it: about 450,000
- * rules of kube-proxy's, whose run takes a gigabyte or more anyway, and 15-20% more time
- * with the young generation kept small (a 30,000-Service node of 10
- * endpoints, 960,000 rules: 11.3-12.2 s rather than 9.9-10.9).
+ * the young generation grows again as V8's default has it: about 220,000
+ * rules of kube-proxy's, whose run takes 400 MB or more anyway, and 10-20%
+ * more time with the young generation kept small (`replay` of a
+ * 30,000-Service node of 10 endpoints, 960,000 rules: 11.3-12.2 s rather
+ * than 9.9-10.9; of 2 endpoints, 240,000 rules and 35 MB: 580 ms of
+ * scavenges rather than 300).
  */
-export const BIG_INPUT = 64 << 20;
+export const BIG_INPUT = 32 << 20;
 
 /** An input of `bytes` is read: from BIG_INPUT on, the young generation may grow (V8's default factor, 2). */
 export function bigInput(bytes: number): void {
