@@ -4,10 +4,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
-/** Whether nfvm sets the young generation's growth: the main thread, the V8 measured, no node option of the user's for it. */
+/** Whether nfvm sets the young generation's growth: the main thread, the V8 measured, no node option of the user's for it (command line or NODE_OPTIONS). */
 function ours(): boolean {
   // a replay worker thread runs the executable again: the main thread has set the flags for the process
-  return isMainThread && process.versions.v8.startsWith('11.') && !process.execArgv.some((a) => a.includes('semi-space'));
+  return isMainThread && process.versions.v8.startsWith('11.') && ![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('semi-space'));
 }
 
 /**
