@@ -49,6 +49,7 @@ import { receive } from './path/receive.js';
 import { localOut } from './path/local-out.js';
 import type { Emitted, Fate, PathResult } from './path/fate.js';
 import { ipFragmentWire } from './path/output.js';
+import { unresolvedNeighbour } from './path/neigh.js';
 import { NodeStack } from './answer/stack.js';
 import { Xorshift32, type Chooser } from '../vm/random.js';
 import { IpSetStore } from '../vm/ipset.js';
@@ -434,6 +435,11 @@ export class NodeModel {
   /** The result of a packet: its fate, then the answers its path queued, each sent through ip_local_out. */
   private finish(pkt: Packet, ctx: PathCtx, fate: Fate): PathResult {
     if (ctx.nat.length) fate.nat = ctx.nat;
+    // the next hop's link-layer address (a bridge device's output says so itself, BridgeNode.devXmit)
+    if (!ctx.quiet && (fate.kind === 'forwarded' || (fate.kind === 'sent' && fate.cast === 'unicast')) && !this.bridge?.bridges.has(fate.dev)) {
+      const note = unresolvedNeighbour(this.node, fate.dev, fate.via ?? fate.dst);
+      if (note) ctx.steps.push({ kind: 'check', text: note });
+    }
     let r: PathResult;
     if (ctx === this.ctx0) {
       r = this.result0;

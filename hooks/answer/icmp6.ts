@@ -30,6 +30,7 @@ import { F_L4PROTO, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_LEN, M_MARK, M_NHOFF, M_PKT
 import { NFPROTO_IPV6 } from '../../core/netfilter.js';
 import type { Packet } from '../../vm/packet.js';
 import type { Link } from '../snapshot/node.js';
+import { NUD_VALID } from '../snapshot/bridge.js';
 import { addrEqual, formatIPv6, parseIPv6 } from '../route/addr.js';
 import { EACCES, EINVAL } from '../route/types.js';
 import type { PathCtx } from '../path/ctx.js';
@@ -187,8 +188,6 @@ export function ip6PktDrop(env: AnswerEnv, pkt: Packet, dev: Link, errno: number
   icmp6Send(env, pkt, ICMPV6_DEST_UNREACH, code, 0, dev, dev, ctx);
 }
 
-/** NUD_VALID: the neighbour states with a usable link-layer address (ip prints them in capitals). */
-const NUD_VALID = new Set(['PERMANENT', 'NOARP', 'REACHABLE', 'PROBE', 'STALE', 'DELAY']);
 /** NDISC_REDIRECT, ND_OPT_TARGET_LL_ADDR, ND_OPT_REDIRECT_HDR, IPV6_MIN_MTU. */
 const NDISC_REDIRECT = 137;
 const ND_OPT_TARGET_LL_ADDR = 2;

@@ -78,6 +78,17 @@ export interface NeighEntry {
   state: string[];
 }
 
+/** NUD_VALID: the neighbour states with a usable link-layer address (ip prints them in capitals). */
+export const NUD_VALID: ReadonlySet<string> = new Set(['PERMANENT', 'NOARP', 'REACHABLE', 'PROBE', 'STALE', 'DELAY']);
+
+/** A row of `ip -j neigh show`, with or without a link-layer address (FAILED and INCOMPLETE entries have none). */
+export interface NeighRow {
+  dst: string;
+  dev: string;
+  mac: Uint8Array | undefined;
+  state: string[];
+}
+
 export interface BridgeLevel {
   bridges: Map<string, BridgeDevice>;
   ports: Map<string, BridgePort>;
@@ -85,6 +96,8 @@ export interface BridgeLevel {
   vlans: VlanEntry[];
   /** ip-neigh.json: the neighbours with a link-layer address (the bridge's own output looks its destination up there). */
   neigh: NeighEntry[];
+  /** ip-neigh.json whole, entries without a link-layer address too; undefined when the snapshot has none. */
+  neighTable?: NeighRow[] | undefined;
   /** ebtables-save.txt, parsed (counters kept); the backend from its header (ebtables-nft-save: nft; the legacy script: legacy). */
   ebtables: { file: string; ruleset: EbtRuleset; backend: Backend } | undefined;
 }
@@ -194,20 +207,27 @@ export function parseFdb(text: string, file: string, links: ReadonlyMap<string, 
   return out;
 }
 
-/** `ip -j neigh show`: the entries with an lladdr (FAILED and INCOMPLETE ones have none). */
-export function parseNeigh(text: string, file: string, links: ReadonlyMap<string, Link>): NeighEntry[] {
+/** `ip -j neigh show`: every entry, its lladdr when it has one (FAILED and INCOMPLETE ones have none). */
+export function parseNeighTable(text: string, file: string, links: ReadonlyMap<string, Link>): NeighRow[] {
   const doc = parseJson(text, file);
   const root = new JsonPath(doc, '', { line: 1, col: 1 });
   if (!Array.isArray(doc.value)) throw root.error('expected a JSON array');
   const items = doc.value;
-  const out: NeighEntry[] = [];
+  const out: NeighRow[] = [];
   for (const [i, o] of objects(root, items)) {
     const p = root.child(items, i);
     const dev = str(p.child(o, 'dev'), o.dev);
     if (!links.has(dev)) throw p.child(o, 'dev').error(`unknown interface "${dev}"`);
-    if (o.lladdr === undefined) continue;
-    out.push({ dst: str(p.child(o, 'dst'), o.dst), dev, mac: mac(p.child(o, 'lladdr'), o.lladdr), state: strList(p, o, 'state') });
+    const lladdr = o.lladdr === undefined ? undefined : mac(p.child(o, 'lladdr'), o.lladdr);
+    out.push({ dst: str(p.child(o, 'dst'), o.dst), dev, mac: lladdr, state: strList(p, o, 'state') });
   }
+  return out;
+}
+
+/** The entries of a neighbour table that have a link-layer address. */
+export function neighWithAddr(rows: readonly NeighRow[]): NeighEntry[] {
+  const out: NeighEntry[] = [];
+  for (const r of rows) if (r.mac) out.push({ dst: r.dst, dev: r.dev, mac: r.mac, state: r.state });
   return out;
 }
 

@@ -58,7 +58,7 @@ import { parseCgroupTree } from './cgroup.js';
 import { parseIpsetSave } from '../../compiler/ipset.js';
 import { buildServices, parseIpvsadmSave, type IpvsConfig } from '../ipvs/index.js';
 import { checkSysctlNumbers, parseSysctl, Sysctls, sysctlDevice } from './sysctl.js';
-import { ebtablesBackend, parseBridgeLinks, parseNeigh, parseEbtablesSave, parseFdb, parseVlans, type BridgeLevel } from './bridge.js';
+import { ebtablesBackend, neighWithAddr, parseBridgeLinks, parseNeighTable, parseEbtablesSave, parseFdb, parseVlans, type BridgeLevel } from './bridge.js';
 
 export const SNAPSHOT_FILES = [
   'iptables-save.txt', 'ip6tables-save.txt', 'ip-link.json', 'ip-addr.json', 'ip-route.json', 'ip6-route.json', 'ip-rule.json',
@@ -208,11 +208,13 @@ export function buildNode(dir: string, files: ReadonlyMap<string, string>, ignor
   const vlanText = files.get('bridge-vlan.json');
   const ebtText = files.get('ebtables-save.txt');
   const neighText = files.get('ip-neigh.json');
+  const neighTable = neighText === undefined ? undefined : parseNeighTable(neighText, path('ip-neigh.json'), links);
   const bridge: BridgeLevel = {
     ...bl,
     fdb: fdbText === undefined ? [] : parseFdb(fdbText, path('bridge-fdb.json'), links),
     vlans: vlanText === undefined ? [] : parseVlans(vlanText, path('bridge-vlan.json'), links),
-    neigh: neighText === undefined ? [] : parseNeigh(neighText, path('ip-neigh.json'), links),
+    neigh: neighTable === undefined ? [] : neighWithAddr(neighTable),
+    neighTable,
     ebtables: ebtText === undefined ? undefined : { file: path('ebtables-save.txt'), ruleset: parseEbtablesSave(ebtText, path('ebtables-save.txt')), backend: ebtablesBackend(ebtText) },
   };
   const node = new Node(dir, links, addresses, fib4, fib6, new Sysctls(sysEntries, path('sysctl.txt')), rs('iptables-save.txt'), rs('ip6tables-save.txt'), ignored, sockets, ipsetsOf(files.get('ipset-save.txt'), path('ipset-save.txt')), bridge);
