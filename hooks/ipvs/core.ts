@@ -198,7 +198,8 @@ export class NodeIpvs implements XtIpvs {
       if (!schedulable(pkt, h)) return NF_ACCEPT;
       const svc = this.serviceFindW(h.family, m[M_MARK]!, h.protocol, h.w, H_DADDR, h.dport);
       if (!svc) return NF_ACCEPT;
-      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.addr(H_SADDR), sport: h.sport, daddr: h.addr(H_DADDR), dport: h.dport, inverse: false };
+      // a service found by its address is the packet's destination: the connection keeps the service's bytes as its vaddr (read only)
+      const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.addr(H_SADDR), sport: h.sport, daddr: svc.conf.fwmark ? h.addr(H_DADDR) : svc.conf.addr, dport: h.dport, inverse: false };
       const c = svc.conf;
       const nonPersistPortMismatch = !(c.flags & IP_VS_SVC_F_PERSISTENT) && !c.fwmark && h.dport !== c.port;
       const made = nonPersistPortMismatch ? null : this.table.schedule(svc, sp, now);
