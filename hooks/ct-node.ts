@@ -524,12 +524,7 @@ export class NodeConntrack implements NfCtEnv {
 /** An expectation as `conntrack -L expect` writes its tuple: protocol, source and destination, ports (any source port). */
 function expectationText(x: Expectation): string {
   const t = x.tuple;
-  const v4 = t[T_PROTO]! >>> 8 === NFPROTO_IPV4;
-  const addr = (at: number) => {
-    const b = new Uint8Array(16);
-    for (let i = 0; i < 16; i++) b[i] = (t[at + (i >> 2)]! >>> (24 - 8 * (i & 3))) & 0xff;
-    return v4 ? formatIPv4(b) : formatIPv6(b);
-  };
+  const l3num = t[T_PROTO]! >>> 8;
   const proto = (t[T_PROTO]! & 0xff) === IPPROTO_TCP ? 'tcp' : 'udp';
-  return `${proto} src=${addr(T_SRC)} dst=${addr(T_DST)} sport=0 dport=${t[T_PORTS]! & 0xffff}`;
+  return `${proto} src=${addrText(l3num, t, T_SRC)} dst=${addrText(l3num, t, T_DST)} sport=0 dport=${t[T_PORTS]! & 0xffff}`;
 }

@@ -47,7 +47,7 @@ import { nfConntrackIcmpPacket, nfConntrackIcmpv4Error } from './proto_icmp.js';
 import { nfConntrackIcmpv6Packet, nfConntrackIcmpv6Error } from './proto_icmpv6.js';
 import { nfConntrackSctpPacket } from './proto_sctp.js';
 import { nfConntrackGrePacket } from './proto_gre.js';
-import { NF_CT_EXPECT_CLASS_DEFAULT, NfCtExpectTable, type ExpectPolicy, type Expectation } from './expect.js';
+import { NfCtExpectTable, nfCtExpectInit, type ExpectPolicy, type Expectation } from './expect.js';
 import { FTP_EXP_POLICY, FtpMaster, ftpHelp, type FtpType } from './helper_ftp.js';
 import { SEQADJ_WORDS, nfCtSeqAdjust } from './seqadj.js';
 import { TFTP_EXP_POLICY, tftpExpectation } from './helper_tftp.js';
@@ -1043,18 +1043,23 @@ export class NfConntrack {
   private tftpHelp(pkt: Packet, e: number, thoff: number, pf: number): number {
     const t = tftpExpectation(pkt.data, thoff, pkt.meta[M_END]!, this.tuples, e, pf);
     if (!t) return NF_ACCEPT;
-    const exp: Expectation = { tuple: t, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
+    const exp = nfCtExpectInit(t, e, this.zoneId[e]!);
     if (this.status[e]! & IPS_NAT_MASK && this.expectFollow) {
       // nf_nat_tftp: the client's port before NAT, the connection coming in the reply's direction, NATed as its master
       exp.savedPort = this.tuples[2 * e * TUPLE_WORDS + T_PORTS]! >>> 16;
       exp.dir = IP_CT_DIR_REPLY;
       exp.follow = true;
     }
-    if (this.expect.related(exp, TFTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) {
+    return this.expectRelated(exp, TFTP_EXP_POLICY, 'the TFTP helper dropped it: cannot add expectation (nf_conntrack_tftp)');
+  }
+
+  /** nf_ct_expect_related() of a helper's expectation: NF_ACCEPT, or NF_DROP with `why` when it cannot be added ("cannot add expectation"). */
+  private expectRelated(exp: Expectation, policy: ExpectPolicy, why: string): number {
+    if (this.expect.related(exp, policy, this.jiffies, this.sysctl.hz) === 0) {
       this.lastExpectation = exp;
       return NF_ACCEPT;
     }
-    this.confirmDropWhy = 'the TFTP helper dropped it: cannot add expectation (nf_conntrack_tftp)';
+    this.confirmDropWhy = why;
     return NF_DROP;
   }
 
@@ -1069,7 +1074,7 @@ export class NfConntrack {
     const r = ftpHelp(pkt.data, thoff, pkt.meta[M_END]!, info, this.tuples, e, dir, pf);
     if (r.log) this.confirmDropWhy = `the FTP helper dropped it: ${r.log} (nf_conntrack_ftp)`;
     if (!r.expect) return r.verdict;
-    const exp: Expectation = { tuple: r.expect, master: e, zoneId: this.zoneId[e]!, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
+    const exp = nfCtExpectInit(r.expect, e, this.zoneId[e]!);
     // a NATed control connection: nf_nat_ftp rewrites the announcement and registers the expectation
     if (this.status[e]! & IPS_NAT_MASK && this.natFtpHook) {
       const v = this.natFtpHook(pkt, hook, e, ctinfo, r.type!, thoff, r.matchoff!, r.matchlen!, exp, FTP_EXP_POLICY);
@@ -1077,12 +1082,7 @@ export class NfConntrack {
       return v;
     }
     // "cannot add expectation": best to drop the packet now
-    if (this.expect.related(exp, FTP_EXP_POLICY, this.jiffies, this.sysctl.hz) === 0) {
-      this.lastExpectation = exp;
-      return NF_ACCEPT;
-    }
-    this.confirmDropWhy = 'the FTP helper dropped it: cannot add expectation (nf_conntrack_ftp)';
-    return NF_DROP;
+    return this.expectRelated(exp, FTP_EXP_POLICY, 'the FTP helper dropped it: cannot add expectation (nf_conntrack_ftp)');
   }
 
   /** __nf_conntrack_confirm() */

@@ -46,6 +46,15 @@ export interface Expectation {
   follow: boolean;
 }
 
+/**
+ * nf_ct_expect_init() of the helpers modelled: an expectation of `tuple`
+ * (source port 0) by master `e` in zone `zoneId`, default class; the NAT
+ * helper sets dir, savedPort and follow.
+ */
+export function nfCtExpectInit(tuple: Int32Array, e: number, zoneId: number): Expectation {
+  return { tuple, master: e, zoneId, cls: NF_CT_EXPECT_CLASS_DEFAULT, timeout: 0, dir: 0, savedPort: 0, follow: false };
+}
+
 /** -EBUSY, -EMFILE, -EALREADY: nf_ct_expect_related()'s failures. */
 export const EBUSY = 16;
 export const EMFILE = 24;

@@ -21,7 +21,7 @@
  */
 import { IP_CT_DIR_ORIGINAL, NFPROTO_IPV4, NF_ACCEPT, NF_DROP } from '../../core/netfilter.js';
 import { parseIPv6 } from '../../core/addr.js';
-import { T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, IPPROTO_TCP } from './tuple.js';
+import { T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS, IPPROTO_TCP, after, before, word } from './tuple.js';
 import type { ExpectPolicy } from './expect.js';
 
 /** ftp_exp_policy */
@@ -209,9 +209,6 @@ function findPattern(d: Uint8Array, at: number, dlen: number, s: Search, cmd: Cm
   return n ? 1 : -1;
 }
 
-const before = (a: number, b: number) => ((a - b) | 0) < 0;
-const after = (a: number, b: number) => ((b - a) | 0) < 0;
-
 function findNlSeq(seq: number, info: FtpMaster, dir: number): boolean {
   for (let i = 0; i < info.num[dir]!; i++) if (info.seqAftNl[dir * NUM_SEQ + i] === seq) return true;
   return false;
@@ -240,7 +237,7 @@ export function ftpHelp(d: Uint8Array, thoff: number, end: number, info: FtpMast
   if (dataoff >= end) return { verdict: NF_ACCEPT };
   const datalen = end - dataoff;
   const endsInNl = d[end - 1] === 0x0a;
-  const th = ((d[thoff + 4]! << 24) | (d[thoff + 5]! << 16) | (d[thoff + 6]! << 8) | d[thoff + 7]!) | 0;
+  const th = word(d, thoff + 4);
   const seq = (th + datalen) | 0;
   const r: FtpResult = { verdict: NF_ACCEPT };
   if (findNlSeq(th, info, dir)) {

@@ -24,7 +24,7 @@ import {
   TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_MAX, TCP_CONNTRACK_NONE, TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_SYN_RECV,
   TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_TIME_WAIT, TCP_CONNTRACK_UNACK,
 } from './sysctl.js';
-import { IPPROTO_TCP, TUPLE_WORDS, protonumOf, word } from './tuple.js';
+import { IPPROTO_TCP, TUPLE_WORDS, after, before, protonumOf, word } from './tuple.js';
 
 // Word offsets in the conntrack's proto words.
 export const P_TCP_STATE = 0;
@@ -91,8 +91,6 @@ const tcpValidFlags = new Uint8Array(0x40);
 for (const f of [TCPHDR_SYN, TCPHDR_SYN | TCPHDR_URG, TCPHDR_SYN | TCPHDR_ACK, TCPHDR_RST, TCPHDR_RST | TCPHDR_ACK, TCPHDR_FIN | TCPHDR_ACK,
   TCPHDR_FIN | TCPHDR_ACK | TCPHDR_URG, TCPHDR_ACK, TCPHDR_ACK | TCPHDR_URG]) tcpValidFlags[f] = 1;
 
-const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
-const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;
 
 
 /** Word offset of seen[dir] of the conntrack whose proto words start at b. */

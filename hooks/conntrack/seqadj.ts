@@ -15,6 +15,7 @@
  */
 import { IPS_SEQ_ADJUST, IP_CT_IS_REPLY } from '../../core/netfilter.js';
 import { csumReplace4 } from './checksum.js';
+import { after, before, word } from './tuple.js';
 
 export const SEQADJ_WORDS = 6;
 const POS = 0, BEFORE = 1, AFTER = 2;
@@ -25,9 +26,6 @@ export interface SeqadjTable {
   readonly status: Int32Array;
 }
 
-const before = (a: number, b: number) => ((a - b) | 0) < 0;
-const after = (a: number, b: number) => ((b - a) | 0) < 0;
-const word = (d: Uint8Array, at: number) => ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) | 0;
 function put(d: Uint8Array, at: number, v: number): void {
   d[at] = v >>> 24;
   d[at + 1] = (v >>> 16) & 0xff;
@@ -48,11 +46,20 @@ export function nfCtSeqadjSet(t: SeqadjTable, e: number, ctinfo: number, seq: nu
   }
 }
 
+/** The offset of the direction at word `w` for sequence number `seq`: offset_after past correction_pos, else offset_before. */
+function offsetAt(a: Int32Array, w: number, seq: number): number {
+  return after(seq, a[w + POS]!) ? a[w + AFTER]! : a[w + BEFORE]!;
+}
+
+/** The offset the other direction (at word `w`) applied to what acknowledgement or SACK edge `v` acknowledges (v - offset_before, as the kernel compares it). */
+function ackOffsetAt(a: Int32Array, w: number, v: number): number {
+  return offsetAt(a, w, (v - a[w + BEFORE]!) | 0);
+}
+
 /** nf_ct_seq_offset(): the offset direction `dir` applies at `seq` (0 without IPS_SEQ_ADJUST). */
 export function nfCtSeqOffset(t: SeqadjTable, e: number, dir: number, seq: number): number {
   if (!(t.status[e]! & IPS_SEQ_ADJUST)) return 0;
-  const w = e * SEQADJ_WORDS + dir * 3;
-  return after(seq, t.seqadj[w + POS]!) ? t.seqadj[w + AFTER]! : t.seqadj[w + BEFORE]!;
+  return offsetAt(t.seqadj, e * SEQADJ_WORDS + dir * 3, seq);
 }
 
 /**
@@ -66,14 +73,12 @@ export function nfCtSeqAdjust(t: SeqadjTable, e: number, dir: number, d: Uint8Ar
   const tw = e * SEQADJ_WORDS + dir * 3;
   const ow = e * SEQADJ_WORDS + (dir ^ 1) * 3;
   const seq = word(d, th + 4);
-  const seqoff = after(seq, a[tw + POS]!) ? a[tw + AFTER]! : a[tw + BEFORE]!;
-  const newseq = (seq + seqoff) | 0;
+  const newseq = (seq + offsetAt(a, tw, seq)) | 0;
   csumReplace4(d, th + 16, seq, newseq);
   put(d, th + 4, newseq);
   if (!(d[th + 13]! & 0x10)) return true;
   const ack = word(d, th + 8);
-  const ackoff = after((ack - a[ow + BEFORE]!) | 0, a[ow + POS]!) ? a[ow + AFTER]! : a[ow + BEFORE]!;
-  const newack = (ack - ackoff) | 0;
+  const newack = (ack - ackOffsetAt(a, ow, ack)) | 0;
   csumReplace4(d, th + 16, ack, newack);
   put(d, th + 8, newack);
   return sackAdjust(a, ow, d, th, end);
@@ -96,7 +101,7 @@ function sackAdjust(a: Int32Array, ow: number, d: Uint8Array, th: number, end: n
     if (kind === 5 && len >= 10 && (len - 2) % 8 === 0) {
       for (let s = o + 2; s < o + len; s += 4) {
         const v = word(d, s);
-        const nv = (v - (after((v - a[ow + BEFORE]!) | 0, a[ow + POS]!) ? a[ow + AFTER]! : a[ow + BEFORE]!)) | 0;
+        const nv = (v - ackOffsetAt(a, ow, v)) | 0;
         csumReplace4(d, th + 16, v, nv);
         put(d, s, nv);
       }

@@ -115,6 +115,10 @@ export function word(d: Uint8Array, at: number): number {
   return (d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!;
 }
 
+/** before() and after() of include/net/tcp.h: sequence numbers compared modulo 2^32. */
+export const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
+export const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;
+
 /**
  * nf_ct_get_tuple(): fills t[o..o+TUPLE_WORDS) from the packet; false when a
  * header the protocol needs is cut short (skb_header_pointer failing).

@@ -16,7 +16,7 @@
 import { IP_CT_IS_REPLY, NFPROTO_IPV4, NF_ACCEPT, NF_DROP, NF_INET_POST_ROUTING } from '../../core/netfilter.js';
 import { F_CSUM_PARTIAL, M_END, M_FLAGS, M_LEN, M_NHOFF } from '../../vm/layout.js';
 import type { Packet } from '../../vm/packet.js';
-import { T_DST, T_PORTS, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
+import { T_DST, T_PORTS, T_SRC, TUPLE_WORDS, word } from '../conntrack/tuple.js';
 import { EBUSY, type ExpectPolicy, type Expectation } from '../conntrack/expect.js';
 import { csumReplace2, recomputeTcpChecksum } from '../conntrack/checksum.js';
 import { nfCtSeqadjSet } from '../conntrack/seqadj.js';
@@ -97,8 +97,7 @@ export function nfNatMangleTcpPacket(nat: NfNat, pkt: Packet, hook: number, e: n
   // CHECKSUM_PARTIAL, so a capture on the node sees the pseudo-header sum; one for the node is summed whole
   if (hook === NF_INET_POST_ROUTING) m[M_FLAGS] = m[M_FLAGS]! | F_CSUM_PARTIAL;
   if (grow !== 0) {
-    const seq = ((d[thoff + 4]! << 24) | (d[thoff + 5]! << 16) | (d[thoff + 6]! << 8) | d[thoff + 7]!) | 0;
-    nfCtSeqadjSet(nat.ct, e, ctinfo, seq, grow);
+    nfCtSeqadjSet(nat.ct, e, ctinfo, word(d, thoff + 4), grow);
   }
   return true;
 }

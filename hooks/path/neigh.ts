@@ -17,19 +17,7 @@
  */
 import type { Node } from '../snapshot/node.js';
 import { NUD_VALID } from '../snapshot/bridge.js';
-import { addrEqual, parseIPv4, parseIPv6 } from '../route/addr.js';
-
-/** Whether ip's text `a` and `b` are the same address (IPv4 or IPv6, however written). */
-function sameAddr(a: string, b: string): boolean {
-  if (a.includes(':') !== b.includes(':')) return false;
-  if (!a.includes(':')) {
-    const x = parseIPv4(a);
-    return x >= 0 && x === parseIPv4(b);
-  }
-  const x = parseIPv6(a);
-  const y = parseIPv6(b);
-  return x !== undefined && y !== undefined && addrEqual(x, y);
-}
+import { addrEqual, parseAddr } from '../route/addr.js';
 
 /**
  * The note for a unicast packet sent out of `dev` to next hop `nexthop`
@@ -40,8 +28,10 @@ function sameAddr(a: string, b: string): boolean {
 export function unresolvedNeighbour(node: Node, dev: string, nexthop: string): string | undefined {
   const table = node.bridge.neighTable;
   const link = node.links.get(dev);
-  if (!table || !link || link.loopback || link.flags.includes('NOARP')) return undefined;
-  const row = table.find((r) => r.dev === dev && sameAddr(r.dst, nexthop));
+  const want = parseAddr(nexthop);
+  if (!table || !link || !want || link.loopback || link.flags.includes('NOARP')) return undefined;
+  // the same address however ip wrote it (addrEqual: an IPv4 address is one word, an IPv6 one four)
+  const row = table.find((r) => r.dev === dev && addrEqual(parseAddr(r.dst)?.w ?? [], want.w));
   if (row?.mac && row.state.some((s) => NUD_VALID.has(s))) return undefined;
   const v6 = nexthop.includes(':');
   const had = row ? `its entry is ${row.state.join(',') || 'without a state'} in ip-neigh.json` : 'ip-neigh.json has no entry for it';

@@ -10,10 +10,12 @@
  * every frame the node sent (a `tcpdump -i any` capture in the node replayed
  * two-sided: answers.ts).
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareConntrack, flattenCounters, nsSh, nsSnapshotRunner, run } from './kernel.js';
+import { compareConntrack, flattenCounters, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, run } from './kernel.js';
 import { Conversation, MAC } from './flows.js';
+import type { StatefulGen } from './stateful-gen.js';
 import { captureDuring, replayTwoSided } from './answers.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -22,6 +24,56 @@ import { conntrackLine, type CtEntryJson } from '../../hooks/conntrack/index.js'
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { outputText } from '../../cli/io.js';
+
+/** The rig's namespaces: the wire (the clients and servers' veth ends, tcpreplay) and the node. */
+export interface StatefulNs {
+  wire: string;
+  node: string;
+}
+
+/** The rig's namespaces made (netnsAdd: deleted at exit even when a run is cut short), `first` then `ip link set lo up` run in each. */
+export function addNamespaces(NS: StatefulNs, first = ''): void {
+  for (const ns of [NS.wire, NS.node]) {
+    const r = netnsAdd(ns);
+    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
+    nsSh(ns, `${first ? `${first}; ` : ''}ip link set lo up`);
+  }
+}
+
+/** Waits up to 5 s for the node's veths to have carrier (three LOWER_UP links with lo). */
+export function waitCarrier(NS: StatefulNs): void {
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync('ip', ['-n', NS.node, '-o', 'link', 'show'], { encoding: 'utf8' });
+    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 3) break;
+    spawnSync('sleep', ['0.1']);
+  }
+}
+
+/** A UDP socket bound at `port` on the node, held until killed: datagrams redirected there are delivered, silently. */
+export function udpListener(NS: StatefulNs, port: number, type: 'udp4' | 'udp6'): ChildProcess {
+  return spawn('ip', ['netns', 'exec', NS.node, process.execPath, '-e',
+    `const s=require('dgram').createSocket('${type}');s.bind(${port});setInterval(()=>{},1e6)`], { stdio: 'ignore' });
+}
+
+/** The rig taken down: the listener, the namespaces, the temporary directory. */
+export function teardownRig(NS: StatefulNs, listener: ChildProcess | undefined, tmp: string): void {
+  if (listener?.pid) listener.kill();
+  netnsDel(NS.wire);
+  netnsDel(NS.node);
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** The generated cases run one after the other (case numbers from 100): the failures, each with its rules and first differences. */
+export async function runGenerated(gens: readonly StatefulGen[], seed: number, flows: (c: Conversation, g: StatefulGen, i: number) => void,
+  runCase: (k: number, cs: StatefulCase) => Promise<string[]>): Promise<string[]> {
+  const failed: string[] = [];
+  for (const [i, g] of gens.entries()) {
+    const cs: StatefulCase = { name: `generated ${i} (seed ${seed})`, rules: g.text, flows: (c) => flows(c, g, i) };
+    const diffs = await runCase(100 + i, cs);
+    if (diffs.length) failed.push(`${cs.name}\n--- rules:\n${g.text}\n${diffs.slice(0, 12).join('\n')}`);
+  }
+  return failed;
+}
 
 export interface StatefulCase {
   name: string;

@@ -27,8 +27,8 @@
  * scales the generated cases, FC_SEED replays them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +36,7 @@ import fc from 'fast-check';
 import { kernelSkip, nsSh } from '../helpers/kernel.js';
 import { CLIENTS, Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
-import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
+import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, addNamespaces, mangleMarks, newTally, ruleset, runGenerated, runStatefulCase, teardownRig, udpListener, waitCarrier, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
 import { ipPacket } from '../helpers/ctpkt.js';
 
@@ -53,11 +53,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'nfvm-stateful-kern-'));
 let listener: ChildProcess | undefined;
 
 function topology(): void {
-  for (const ns of Object.values(NS)) {
-    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
-    nsSh(ns, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up');
-  }
+  addNamespaces(NS, 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1');
   nsSh(NS.wire, `ip link add c0 address ${MAC.c0} type veth peer name eth0 netns ${NS.node}
 ip link add s0 address ${MAC.s0} type veth peer name eth1 netns ${NS.node}
 sysctl -qw net.ipv6.conf.c0.disable_ipv6=1 net.ipv6.conf.s0.disable_ipv6=1
@@ -80,14 +76,8 @@ ip route add default via 10.1.0.2
 ip route add 203.0.113.0/24 via 10.0.0.2 dev eth0
 ip route add 198.51.100.0/24 via 10.0.0.2 dev eth0
 ${neigh}`);
-  for (let i = 0; i < 50; i++) {
-    const r = spawnSync('ip', ['-n', NS.node, '-o', 'link', 'show'], { encoding: 'utf8' });
-    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 3) break;
-    spawnSync('sleep', ['0.1']);
-  }
-  // A bound UDP socket on the node: redirected UDP is delivered there, silently.
-  listener = spawn('ip', ['netns', 'exec', NS.node, process.execPath, '-e',
-    `const s=require('dgram').createSocket('udp4');s.bind(${LOCAL_UDP});setInterval(()=>{},1e6)`], { stdio: 'ignore' });
+  waitCarrier(NS);
+  listener = udpListener(NS, LOCAL_UDP, 'udp4');
 }
 
 // ---------------------------------------------------------------------------
@@ -446,9 +436,7 @@ const SEED = Number(process.env.FC_SEED ?? 20261204);
 describe.skipIf(SKIP)('the stateful node against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
-    if (listener?.pid) listener.kill();
-    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
-    rmSync(tmp, { recursive: true, force: true });
+    teardownRig(NS, listener, tmp);
     console.log(`stateful node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree, ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines), ${tally.frames} frames the node sent compared, ${tally.refused} generated rulesets refused by both`);
   });
 
@@ -460,13 +448,7 @@ describe.skipIf(SKIP)('the stateful node against the kernel', () => {
   }
 
   it(`${GENERATED} generated rulesets and conversations`, async () => {
-    const gens = fc.sample(statefulRules, { numRuns: GENERATED, seed: SEED });
-    const failed: string[] = [];
-    for (const [i, g] of gens.entries()) {
-      const cs: Case = { name: `generated ${i} (seed ${SEED})`, rules: g.text, flows: (c) => generatedFlows(c, g, i) };
-      const diffs = await runCase(100 + i, cs);
-      if (diffs.length) failed.push(`${cs.name}\n--- rules:\n${g.text}\n${diffs.slice(0, 12).join('\n')}`);
-    }
+    const failed = await runGenerated(fc.sample(statefulRules, { numRuns: GENERATED, seed: SEED }), SEED, generatedFlows, runCase);
     expect(failed.slice(0, 2).join('\n\n')).toBe('');
   }, 900_000);
 });

@@ -28,8 +28,8 @@
  * skips with the reason otherwise, fails under CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -37,7 +37,7 @@ import fc from 'fast-check';
 import { kernelSkip, nsSh } from '../helpers/kernel.js';
 import { Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules6, type StatefulGen } from '../helpers/stateful-gen.js';
-import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, mangleMarks, newTally, ruleset, runStatefulCase, type StatefulCase } from '../helpers/stateful-kernel.js';
+import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, addNamespaces, mangleMarks, newTally, ruleset, runGenerated, runStatefulCase, teardownRig, udpListener, waitCarrier, type StatefulCase } from '../helpers/stateful-kernel.js';
 import { runs } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
@@ -56,11 +56,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'nfvm-stateful6-kern-'));
 let listener: ChildProcess | undefined;
 
 function topology(): void {
-  for (const ns of Object.values(NS)) {
-    const r = spawnSync('ip', ['netns', 'add', ns], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
-    nsSh(ns, 'ip link set lo up');
-  }
+  addNamespaces(NS);
   nsSh(NS.wire, `sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip link add c0 address ${MAC.c0} type veth peer name eth0 netns ${NS.node}
 ip link add s0 address ${MAC.s0} type veth peer name eth1 netns ${NS.node}
@@ -81,14 +77,8 @@ ip link set eth0 up; ip link set eth1 up
 ip -6 route add default via 2001:db8:1::2 dev eth1
 ip -6 route add 2001:db8:cc::/48 via 2001:db8::2 dev eth0
 ${neigh}`);
-  for (let i = 0; i < 50; i++) {
-    const r = spawnSync('ip', ['-n', NS.node, '-o', 'link', 'show'], { encoding: 'utf8' });
-    if ((r.stdout.match(/LOWER_UP/g) ?? []).length >= 3) break;
-    spawnSync('sleep', ['0.1']);
-  }
-  // a bound UDP socket on the node: redirected UDP is delivered there, silently
-  listener = spawn('ip', ['netns', 'exec', NS.node, process.execPath, '-e',
-    `const s=require('dgram').createSocket('udp6');s.bind(${LOCAL_UDP});setInterval(()=>{},1e6)`], { stdio: 'ignore' });
+  waitCarrier(NS);
+  listener = udpListener(NS, LOCAL_UDP, 'udp6');
   // the MLD reports the node sends for the groups it joins at start (two each, a second apart) are over
   spawnSync('sleep', ['3']);
 }
@@ -316,9 +306,7 @@ const SEED = Number(process.env.FC_SEED ?? 20261207);
 describe.skipIf(SKIP)('the stateful IPv6 node against the kernel', () => {
   beforeAll(() => topology(), 60_000);
   afterAll(() => {
-    if (listener?.pid) listener.kill();
-    for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
-    rmSync(tmp, { recursive: true, force: true });
+    teardownRig(NS, listener, tmp);
     console.log(`stateful IPv6 node vs kernel: ${tally.countersAgree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel, once per case), ${tally.conntrackAgree}/${tally.conntrack} conntrack lines agree (both engines), ${tally.frames} frames the node sent compared, ${tally.refused} generated rulesets refused by both`);
   });
   for (const [k, cs] of CASES.entries()) {
@@ -328,14 +316,8 @@ describe.skipIf(SKIP)('the stateful IPv6 node against the kernel', () => {
     }, 120_000);
   }
   it(`${GENERATED} generated rulesets and conversations`, async () => {
-    const gens = fc.sample(statefulRules6, { numRuns: GENERATED, seed: SEED });
-    const failed: string[] = [];
     const before = { nonzero: tally.nonzero, connections: tally.connections };
-    for (const [i, g] of gens.entries()) {
-      const cs: Case = { name: `generated ${i} (seed ${SEED})`, rules: g.text, flows: (c) => generatedFlows(c, g, i) };
-      const diffs = await runCase(100 + i, cs);
-      if (diffs.length) failed.push(`${cs.name}\n--- rules:\n${g.text}\n${diffs.slice(0, 12).join('\n')}`);
-    }
+    const failed = await runGenerated(fc.sample(statefulRules6, { numRuns: GENERATED, seed: SEED }), SEED, generatedFlows, runCase);
     expect(failed.slice(0, 2).join('\n\n')).toBe('');
     // over all of them, the rules saw the flows and the kernel tracked connections
     expect(tally.nonzero - before.nonzero).toBeGreaterThan(GENERATED * 5);
