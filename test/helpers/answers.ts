@@ -61,6 +61,17 @@ export async function captureDuring(node: string, cap: string, send: () => Promi
   });
 }
 
+/** The times the node received the frames of two-sided capture `cap`, in order: the frames it was sent, not those it sent. */
+export function arrivalTimes(snap: string, cap: string): { tsSec: number; tsNsec: number }[] {
+  const node = readSnapshot(snap);
+  const out: { tsSec: number; tsNsec: number }[] = [];
+  for (const f of readCaptureFile(cap)) {
+    if (isOutgoing(f) || node.linksByIndex.get(f.sllIfindex)?.name === 'lo') continue;
+    out.push({ tsSec: f.tsSec, tsNsec: f.tsNsec });
+  }
+  return out;
+}
+
 /** The two-sided capture `cap` replayed into the node of snapshot `snap` on `engine`: what it sent paired with the capture, and its ruleset with counters. */
 export function replayTwoSided(snap: string, cap: string, engine: EngineKind, family: 'ip' | 'ip6' = 'ip'): { results: OutgoingMatch[]; matcher: OutgoingMatcher; inbound: number; ruleset: Ruleset } {
   const node = readSnapshot(snap);

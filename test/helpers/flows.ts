@@ -98,10 +98,14 @@ export class Conversation {
     return { fate: f, out: { side: f.dev === 'eth0' ? 'c' : 's', ip: out, remapped: sourceKey(out) !== sourceKey(ip) } };
   }
 
-  /** The frames as a pcapng: interface 0 eth0, 1 eth1 (each frame on the interface it came in on). */
-  pcapng(): Uint8Array {
-    return writePcapng(this.frames.map((f) => ({
-      data: f.data, tsSec: Math.floor(f.t), tsNsec: Math.round((f.t % 1) * 1e6) * 1000, ifId: f.side === 'c' ? 0 : 1,
+  /**
+   * The frames as a pcapng: interface 0 eth0, 1 eth1 (each frame on the
+   * interface it came in on), at their times in the conversation or at
+   * `times` (one per frame: when the kernel received them).
+   */
+  pcapng(times?: readonly { tsSec: number; tsNsec: number }[]): Uint8Array {
+    return writePcapng(this.frames.map((f, i) => ({
+      data: f.data, ...(times?.[i] ?? { tsSec: Math.floor(f.t), tsNsec: Math.round((f.t % 1) * 1e6) * 1000 }), ifId: f.side === 'c' ? 0 : 1,
     })), { interfaces: [{ linktype: LINKTYPE_ETHERNET, name: 'eth0', tsresol: 9 }, { linktype: LINKTYPE_ETHERNET, name: 'eth1', tsresol: 9 }] });
   }
 }

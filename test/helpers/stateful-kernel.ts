@@ -8,7 +8,8 @@
  * compared with `nfvm replay --json` on both engines: every counter, every
  * `conntrack -L -o extended` line of the family, and, for a case that asks,
  * every frame the node sent (a `tcpdump -i any` capture in the node replayed
- * two-sided: answers.ts).
+ * two-sided: answers.ts). A case that captures is replayed at the times the
+ * node received its frames (answers.ts arrivalTimes).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { compareConntrack, flattenCounters, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, run } from './kernel.js';
 import { Conversation, MAC } from './flows.js';
 import type { StatefulGen } from './stateful-gen.js';
-import { captureDuring, replayTwoSided } from './answers.js';
+import { arrivalTimes, captureDuring, replayTwoSided } from './answers.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -228,8 +229,16 @@ export async function runStatefulCase(family: 'ip' | 'ip6', ns: { node: string; 
     out.connections = kernelCt.length;
     tally.nonzero += out.moved;
     tally.connections += out.connections;
+    // a case whose frames were captured is replayed at the times the node received them: a rate limit
+    // or a timeout then sees the kernel's gaps, not the conversation's (tcpreplay keeps its pace only so well)
+    let replayed = pcap;
+    if (cs.frames) {
+      const times = arrivalTimes(snap, cap);
+      if (times.length !== c.frames.length) out.diffs.push(`the node's capture holds ${times.length} of the ${c.frames.length} frames sent to it`);
+      else writeFileSync((replayed = join(tmp, `case-${k}-arrived.pcapng`)), c.pcapng(times));
+    }
     for (const engine of ['vm', 'reference'] as const) {
-      const argv = [snap, '--pcap', pcap, '--json', '--engine', engine, ...(family === 'ip6' ? ['--save', 'ip6tables'] : [])];
+      const argv = [snap, '--pcap', replayed, '--json', '--engine', engine, ...(family === 'ip6' ? ['--save', 'ip6tables'] : [])];
       const doc = JSON.parse(outputText(cmdReplay(argv))) as { text: string; conntrack?: CtEntryJson[] };
       const mine = flattenCounters(parseRestore(doc.text, { family, counters: true }), true);
       for (const [key, kc] of kernel) {
