@@ -161,6 +161,12 @@ function statefulRulesOf(P: Profile): fc.Arbitrary<StatefulGen> {
       for (const m of ms) {
         const k = m.startsWith('-p') ? 'p' : /-s /.test(m) ? 's' : /-d /.test(m) ? 'd' : m;
         if (seen.has(k)) continue;
+        // mark and connmark both have --mark: a second instance of one after the other is loaded takes
+        // no options of its own (iptables merges a clone's options only once), so its --mark goes to the
+        // other, which refuses a second one; iptables-restore refuses the rule
+        const mod = /^-m (mark|connmark) /.exec(m)?.[1];
+        if (mod && seen.has('-m mark') && seen.has('-m connmark')) continue;
+        if (mod) seen.add(`-m ${mod}`);
         seen.add(k);
         out.push(m);
       }
