@@ -132,15 +132,25 @@ COMMIT`,
 -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 1/1
 COMMIT`,
     }),
+    // one message a second to a peer (net.ipv6.icmp.ratelimit 1000 ms, 250 jiffies at HZ 250; the default 100 ms
+    // left a loaded machine's late softirq within reach of a decision)
+    setup: 'sysctl -qw net.ipv6.icmp.ratelimit=1000',
+    teardown: 'sysctl -qw net.ipv6.icmp.ratelimit=100',
     flows: (c) => {
-      // to a peer on the /64 of eth0 and to one behind the /48 route, each: 10 segments 20 ms apart (the burst
-      // of 600 ms of credit lets 7 through), 250 ms of quiet, 4 more (3 through). No token count falls within
-      // 2.5 jiffies (HZ 250) of the 100 ms a message costs, so the kernel's arrival jitter cannot tip one
+      // to a peer on the /64 of eth0 and to one behind the /48 route, each: 10 segments 200 ms apart (the burst
+      // of 6 s of credit lets 7 through), 2.4 s of quiet, 4 more (3 through). Every decision is at least 50
+      // jiffies (200 ms) from the 250 a message costs, so a late arrival or a late softirq cannot tip one
       for (const src of ['2001:db8::2', REMOTE[0]!]) {
         const t = new Tcp(c, 'c', src, 47000, '2001:db8:1::2', 80).syn();
-        for (let i = 0; i < 9; i++) t.data(10);
-        c.t += 0.23;
-        for (let i = 0; i < 4; i++) t.data(10);
+        for (let i = 0; i < 9; i++) {
+          c.t += 0.18;
+          t.data(10);
+        }
+        c.t += 2.2;
+        for (let i = 0; i < 4; i++) {
+          c.t += 0.18;
+          t.data(10);
+        }
         c.t += 1;
       }
     },
