@@ -77,7 +77,8 @@ function isSnapshotFile(name: string): boolean {
  * with another ruleset; `parsed`, that ruleset already parsed).
  */
 export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed']): NodeModel {
-  const opts = { ...modelOptions(a), parsed };
+  // the one model of this snapshot: the ruleset texts go once parsed (140 MB for a 1,000,000-rule node)
+  const opts = { ...modelOptions(a), parsed, releaseText: true };
   bigInput(snapshotBytes(dir, replace));
   const node = readSnapshot(dir, replace);
   if (!readdirSync(dir).some(isSnapshotFile)) {

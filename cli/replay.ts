@@ -23,7 +23,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import type { TableName } from '../core/ast.js';
-import { saveRuleset } from '../compiler/save.js';
+import { saveChunks, saveRuleset } from '../compiler/save.js';
 import { nfacctList } from '../ext/nfacct.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { isOutgoing, openCapture } from '../hooks/input/capture.js';
@@ -246,22 +246,22 @@ export function cmdReplay(argv: readonly string[]): Output {
     return nfacctList(model.nfacct);
   }
   if (save === 'ebtables') return saveEbtables(model, a.flag('json'), a.flag('conntrack'), { schema: 1, snapshot: dir, pcap: file, engine: a.str('engine') ?? 'vm', summary: s });
-  const counters = out.counters;
-  const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)));
-  if (!rs) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
-  const text = saveRuleset(rs, { counters: true });
+  if (!(family === 'ip6' ? model.rs6 : model.rs4)) throw new NfvmError('io', `no ${save}-save.txt in the snapshot`, model.node.dir, undefined, undefined);
   const ct = model.conntrackTable;
-  if (!a.flag('json')) {
-    if (!a.flag('conntrack')) return text;
+  if (!a.flag('json') && a.flag('conntrack')) {
     if (!ct) throw new UsageError('--conntrack: the node does not run conntrack (no ruleset of it loads it)');
     const listing = out.conntrack();
     if (tty) process.stderr.write(`${conntrackSummary(listing.count)}\n`);
     return linePieces(ctLines(listing.entries()));
   }
+  const counters = out.counters;
+  const rs = model.rulesetWithCounters(family, counters && ((t) => counters(family, t)))!;
+  // the listing in pieces as it is written: a 1,000,000-rule node's is 140 MB of text, which is never held whole
+  if (!a.flag('json')) return saveChunks(rs, { counters: true });
   const listing = ct ? out.conntrack() : undefined;
   return jsonPieces({
     schema: 1, snapshot: dir, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
-    engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text,
+    engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text: saveRuleset(rs, { counters: true }),
     ...(listing ? { conntrack: new JsonStream(listing.entries) } : {}),
   });
 }

@@ -85,6 +85,8 @@ export type TableCounters = Map<string, { rules: Count[]; policy: Count | undefi
 export interface NodeModelOptions {
   /** Evaluator of the tables (default 'vm'). */
   engine?: EngineKind;
+  /** Drop the node's ruleset texts once parsed (Node.releaseRulesetTexts: the command line's one model of a snapshot). */
+  releaseText?: boolean;
   /** Overrides the backend the dump's header names (default: the header's, else legacy). */
   backend?: Backend;
   /** Seed of `statistic --mode random`, of the NAT core's port choice and of the conntrack hash (default 1). */
@@ -207,8 +209,7 @@ export class NodeModel {
     readonly node: Node,
     readonly opts: NodeModelOptions = {},
   ) {
-    const txt4 = node.iptables;
-    const txt6 = node.ip6tables;
+    // the texts through node each time, never in a local: with releaseText they are gone before the tables compile
     this.ipsets = node.ipsets ? parseIpsetSave(node.ipsets.text, node.ipsets.file) : new IpSetStore();
     // the kernel refuses a rule naming a set that does not exist ("Set foo doesn't exist.")
     // and cgroup_get_from_path() a cgroup path that does not exist (xt_cgroup: ENOENT)
@@ -222,10 +223,11 @@ export class NodeModel {
       ctTimeouts: policies && new Set(policies.map((p) => p.name)),
       ctTimeoutProtos: policies && new Map(policies.map((p) => [p.name, [p.l3num, p.l4num] as const])),
     };
-    this.backend = opts.backend ?? txt4?.backend ?? txt6?.backend ?? 'legacy';
-    this.backend6 = opts.backend ?? txt6?.backend ?? this.backend;
-    this.rs4 = opts.parsed?.rs4 ?? (txt4 ? parseRestore(txt4.text, { family: 'ip', file: txt4.file, objects, backend: this.backend }) : undefined);
-    this.rs6 = opts.parsed?.rs6 ?? (txt6 ? parseRestore(txt6.text, { family: 'ip6', file: txt6.file, objects, backend: this.backend6 }) : undefined);
+    this.backend = opts.backend ?? node.iptables?.backend ?? node.ip6tables?.backend ?? 'legacy';
+    this.backend6 = opts.backend ?? node.ip6tables?.backend ?? this.backend;
+    this.rs4 = opts.parsed?.rs4 ?? (node.iptables ? parseRestore(node.iptables.text, { family: 'ip', file: node.iptables.file, objects, backend: this.backend }) : undefined);
+    this.rs6 = opts.parsed?.rs6 ?? (node.ip6tables ? parseRestore(node.ip6tables.text, { family: 'ip6', file: node.ip6tables.file, objects, backend: this.backend6 }) : undefined);
+    if (opts.releaseText) node.releaseRulesetTexts();
     // ip_vs_register_conntrack(): a virtual service takes conntrack for its family (nf_ct_netns_get).
     const ipvsFamily = (f: 4 | 6) => node.ipvs?.services.some((s) => s.family === f) ?? false;
     this.conntrack = (this.rs4 ? needsConntrack(this.rs4) : false) || ipvsFamily(4);
@@ -265,8 +267,8 @@ export class NodeModel {
       ctTimeouts: policies && new Map(policies.map((p, i) => [p.name, { index: i + 1, unusable: unusable![i] }])) } as const;
     const load = (rs: Ruleset | undefined, file: string, backend: Backend): Tables | undefined =>
       rs ? loadTables(rs, { ...common, backend, file }) : undefined;
-    const t4 = load(this.rs4, txt4?.file ?? '', this.backend);
-    const t6 = load(this.rs6, txt6?.file ?? '', this.backend6);
+    const t4 = load(this.rs4, node.iptables?.file ?? '', this.backend);
+    const t6 = load(this.rs6, node.ip6tables?.file ?? '', this.backend6);
     this.engines = t4?.engines ?? new Map();
     this.engines6 = t6?.engines ?? new Map();
     // The nat table runs inside the NAT core's entries (nf_nat_inet_fn), which take its places.

@@ -101,8 +101,9 @@ export class Node implements RoutingNode {
     readonly fib4: Fib,
     readonly fib6: Fib,
     readonly sysctl: Sysctls,
-    readonly iptables: RulesetText | undefined,
-    readonly ip6tables: RulesetText | undefined,
+    /** The rulesets as read (releaseRulesetTexts() drops their text). */
+    public iptables: RulesetText | undefined,
+    public ip6tables: RulesetText | undefined,
     /** Files of the directory nfvm does not read (yet). */
     readonly ignoredFiles: readonly string[],
     /** The listening sockets (ss.txt); undefined when the snapshot has none: every port is closed. */
@@ -113,6 +114,26 @@ export class Node implements RoutingNode {
     readonly bridge: BridgeLevel = { bridges: new Map(), ports: new Map(), fdb: [], vlans: [], neigh: [], ebtables: undefined },
   ) {
     for (const l of links.values()) this.linksByIndex.set(l.ifindex, l);
+  }
+
+  /**
+   * Drops the ruleset texts once a model has parsed them (a 1,000,000-rule
+   * iptables-save is 140 MB of text); a later model of this node, which
+   * would need them again, stops with an error rather than see no rules.
+   */
+  releaseRulesetTexts(): void {
+    // the getter holds the file name only, not the old object (which holds the text)
+    const released = (file: string, backend: Backend | undefined): RulesetText => ({
+      file,
+      backend,
+      get text(): string {
+        throw new Error(`${file}: the ruleset text was released after a model of the node parsed it`);
+      },
+    });
+    const t4 = this.iptables;
+    const t6 = this.ip6tables;
+    this.iptables = t4 && released(t4.file, t4.backend);
+    this.ip6tables = t6 && released(t6.file, t6.backend);
   }
 
   hasLink(name: string): boolean {
