@@ -512,10 +512,11 @@ export function nftablesRules(svcs: readonly KubeService[]): { rules: Iterable<s
   live.forEach((sv, i) => ipsets.push(`add ${set} ${sv.clusterIp},${sv.proto}:${sv.port} skbmark ${hex((i + 1) << VMAP_SHIFT)}/${hex(mask)}`));
   if (live.length > 0) {
     // xt_SET's --map-set works from mangle only: mangle PREROUTING/OUTPUT (priority -150) look the map up, nat (-100) follows the mark.
-    // kube-proxy's vmap sits in its nat chains, which see the first packet of a connection only: so does this lookup
-    // (conntrack's NEW), and a packet whose key is not in the map leaves SET with its mark unchanged (set_target_v3), so
-    // one lookup is all it costs.
-    for (const hook of ['PREROUTING', 'OUTPUT']) mangle.add(hook, `-m conntrack --ctstate NEW -m comment --comment ${q('service-ips verdict map')} -j SET --map-set ${set} dst,dst --map-mark`);
+    // kube-proxy's vmap sits in its nat chains, which see the first packet of a connection only (nf_nat_inet_fn binds a
+    // connection once): so does this lookup, on a connection not yet confirmed (NEW alone would also take a UDP flow's
+    // later packets until a reply comes), and a packet whose key is not in the map leaves SET with its mark unchanged
+    // (set_target_v3), so one lookup is all it costs.
+    for (const hook of ['PREROUTING', 'OUTPUT']) mangle.add(hook, `-m conntrack --ctstate NEW ! --ctstatus CONFIRMED -m comment --comment ${q('service-ips verdict map')} -j SET --map-set ${set} dst,dst --map-mark`);
     nat.add('KUBE-SERVICES', `-m mark ! --mark 0x0/${hex(mask)} -j ${vmapChain(0, 0)}`);
   }
   // The tree over v = number + 1, two bits a level (the kernel's jump-stack limit of 16 counts gotos too, so a

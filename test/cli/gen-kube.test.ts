@@ -139,6 +139,24 @@ describe('nfvm gen kube-proxy', () => {
     for (const e of sv.endpoints) expect(block.some((l) => new RegExp(`^  -> ${e.replaceAll('.', '\\.')}:${sv.targetPort}\\s+2\\s+2\\s+0\\s+80\\s+0$`).test(l)), block.join('\n')).toBe(true);
   });
 
+  it('nftables mode: the verdict map is looked up for the first packet of a connection only, as kube-proxy\'s nat chains see it', () => {
+    const o = { services: 12, endpoints: 2, mode: 'nftables' as const };
+    const dir = gen(o);
+    const sv = kubeServices(o).find((s) => s.proto === 'udp')!;
+    // one UDP flow of three datagrams, no reply: NEW all three times, the connection confirmed after the first
+    const frames = [0, 1, 2].map(() => ({ data: encodeSpec(parseSpec(`udp 10.128.0.9:5555 > ${sv.clusterIp}:${sv.port} src-mac 02:00:00:00:00:09 dst-mac 0a:58:0a:80:00:01`)).data }));
+    const pcap = join(tmp, 'nft-vmap.pcap');
+    writeFileSync(pcap, writePcap(frames, { linktype: LINKTYPE_ETHERNET }));
+    const r = runCli(cli, ['replay', dir, '--pcap', pcap, '--iface', 'cni0']);
+    expect(r.code, r.err).toBe(0);
+    const vmap = r.out.split('\n').filter((l) => l.includes('-A PREROUTING') && l.includes('service-ips verdict map'));
+    expect(vmap).toHaveLength(1);
+    expect(vmap[0]).toMatch(/^\[1:\d+\] /);
+    // the nat chains saw the first datagram only: one pass through the Service's chain
+    const svc = r.out.split('\n').filter((l) => l.includes(`-A ${sv.svcChain} `)).map((l) => Number(/^\[(\d+):/.exec(l)![1]));
+    expect(svc.reduce((a, b) => a + b, 0)).toBe(1);
+  });
+
   it('--local-traffic-policy: a NodePort packet reaches only the local endpoints', () => {
     const o = { services: 20, endpoints: 4, mode: 'iptables' as const, nodePorts: true, localTrafficPolicy: true };
     const dir = gen(o);
