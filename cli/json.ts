@@ -5,7 +5,7 @@
  * iptables-save prints it, with its source line and counters (numbers:
  * exact up to 2^53).
  */
-import type { Counters, Ruleset } from '../core/ast.js';
+import type { Counters, Ruleset, Table } from '../core/ast.js';
 import { chainOrder, saveRule } from '../compiler/save.js';
 import { PIECE_CHARS } from './io.js';
 
@@ -29,22 +29,26 @@ export interface ChainJson {
 
 export interface TableJson {
   name: string;
-  chains: ChainJson[];
+  /** Made a chain at a time as they are written (a 1,000,000-rule table is never held as JSON objects at once). */
+  chains: JsonStream<ChainJson>;
 }
 
 const num = (c: Counters | undefined) => ({ packets: Number(c?.packets ?? 0n), bytes: Number(c?.bytes ?? 0n) });
 
 export function rulesetJson(rs: Ruleset): TableJson[] {
-  return [...rs.tables.values()].map((t) => ({
-    name: t.name,
-    chains: chainOrder(t).map((c) => ({
+  return [...rs.tables.values()].map((t) => ({ name: t.name, chains: new JsonStream(() => chainsJson(rs.family, t)) }));
+}
+
+function* chainsJson(family: Ruleset['family'], t: Table): Generator<ChainJson> {
+  for (const c of chainOrder(t)) {
+    yield {
       name: c.name,
       builtin: c.builtin,
       policy: c.builtin ? (c.policy ?? 'ACCEPT') : null,
       ...(c.builtin ? num(c.policyCounters) : num(undefined)),
-      rules: c.rules.map((r) => ({ rule: saveRule(rs.family, c.name, r, false), line: r.pos.line, ...num(r.counters) })),
-    })),
-  }));
+      rules: c.rules.map((r) => ({ rule: saveRule(family, c.name, r, false), line: r.pos.line, ...num(r.counters) })),
+    };
+  }
 }
 
 /** A --json document: two-space indented, one trailing newline. */
@@ -66,6 +70,19 @@ export class JsonStream<T> {
 }
 
 /**
+ * A string of a document that jsonPieces() writes a piece at a time as
+ * `pieces()` yields them, each escaped as JSON.stringify escapes it (a big
+ * ruleset's listing is never one string). JSON.stringify sees the whole
+ * string (toJSON). No piece may end inside a surrogate pair.
+ */
+export class JsonText {
+  constructor(readonly pieces: () => Iterable<string>) {}
+  toJSON(): string {
+    return [...this.pieces()].join('');
+  }
+}
+
+/**
  * jsonDoc(doc) in pieces, the same text for plain data (a toJSON is called
  * without its key): JsonStreams and arrays of more than
  * `big` items are written an item at a time, in pieces of about 64 KiB, so
@@ -82,6 +99,12 @@ export function* jsonPieces(doc: object, big = 1024): Generator<string> {
 const omitted = (v: unknown): boolean => v === undefined || typeof v === 'function' || typeof v === 'symbol';
 
 function* jsonValue(v: unknown, indent: string, big: number): Generator<string> {
+  if (v instanceof JsonText) {
+    yield '"';
+    for (const p of v.pieces()) yield JSON.stringify(p).slice(1, -1);
+    yield '"';
+    return;
+  }
   if (v instanceof JsonStream || (Array.isArray(v) && holdsStream(v, big))) {
     const inner = `${indent}  `;
     // items that hold no stream go to JSON.stringify a batch at a time, at their depth (itemsText):
@@ -162,11 +185,11 @@ function itemsText(batch: unknown[], inner: string): string {
 
 /**
  * Whether `v` is or holds (in a plain object's values or an array's items,
- * at any depth) a JsonStream or an array of more than `big` items: what
+ * at any depth) a JsonStream, a JsonText or an array of more than `big` items: what
  * jsonValue() writes in pieces rather than with JSON.stringify.
  */
 function holdsStream(v: unknown, big: number): boolean {
-  if (v instanceof JsonStream) return true;
+  if (v instanceof JsonStream || v instanceof JsonText) return true;
   if (v === null || typeof v !== 'object' || 'toJSON' in v) return false;
   if (Array.isArray(v)) return v.length > big || v.some((x) => holdsStream(x, big));
   for (const x of Object.values(v)) if (holdsStream(x, big)) return true;

@@ -23,7 +23,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import type { TableName } from '../core/ast.js';
-import { saveChunks, saveRuleset } from '../compiler/save.js';
+import { saveChunks } from '../compiler/save.js';
 import { nfacctList } from '../ext/nfacct.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { isOutgoing, openCapture } from '../hooks/input/capture.js';
@@ -33,7 +33,7 @@ import { saveIpsets } from '../compiler/ipset.js';
 import { formatIpvsStats } from '../hooks/ipvs/index.js';
 import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
-import { JsonStream, jsonDoc, jsonPieces, rulesetJson } from './json.js';
+import { JsonStream, JsonText, jsonDoc, jsonPieces, rulesetJson } from './json.js';
 import { linePieces, type Output } from './io.js';
 import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions, xfrmPolicyNote } from './model.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
@@ -261,7 +261,7 @@ export function cmdReplay(argv: readonly string[]): Output {
   const listing = ct ? out.conntrack() : undefined;
   return jsonPieces({
     schema: 1, snapshot: dir, pcap: file, family, backend: family === 'ip6' ? model.backend6 : model.backend,
-    engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text: saveRuleset(rs, { counters: true }),
+    engine: a.str('engine') ?? 'vm', summary: s, tables: rulesetJson(rs), text: new JsonText(() => saveChunks(rs, { counters: true })),
     ...(listing ? { conntrack: new JsonStream(listing.entries) } : {}),
   });
 }

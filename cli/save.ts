@@ -8,11 +8,11 @@ import { parseRestore } from '../compiler/parse/restore.js';
 import { parseEbtRestore } from '../compiler/ebt/restore.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { ExtError } from '../core/errors.js';
-import { saveChunks, saveRuleset } from '../compiler/save.js';
+import { saveChunks } from '../compiler/save.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput, type Output } from './io.js';
-import { jsonDoc, jsonPieces, rulesetJson } from './json.js';
+import { JsonText, jsonDoc, jsonPieces, rulesetJson } from './json.js';
 
 export const SAVE: CommandSpec = {
   name: 'save',
@@ -42,7 +42,6 @@ export function cmdSave(argv: readonly string[]): Output {
     process.stderr.write(`nfvm: kept verbatim without semantics: ${rs.unknownExtensions.join(', ')}\n`);
   }
   if (!a.flag('json')) return saveChunks(rs, { counters });
-  const text = saveRuleset(rs, { counters });
   return jsonPieces({
     schema: 1,
     file: inputName(file),
@@ -50,7 +49,7 @@ export function cmdSave(argv: readonly string[]): Output {
     tables: rulesetJson(rs),
     warnings: rs.warnings.map((w) => ({ file: w.file, line: w.pos?.line ?? null, col: w.pos?.col ?? null, message: w.message })),
     unknownExtensions: rs.unknownExtensions,
-    text,
+    text: new JsonText(() => saveChunks(rs, { counters })),
   });
 }
 

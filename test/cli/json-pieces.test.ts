@@ -5,21 +5,34 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { JsonStream, jsonDoc, jsonPieces } from '../../cli/json.js';
+import { JsonStream, JsonText, jsonDoc, jsonPieces } from '../../cli/json.js';
 import { runs } from '../helpers/runs.js';
 
-/** Arrays inside `v` turned into JsonStreams where `pick` says so (what replay does with its conntrack table). */
+/**
+ * Arrays inside `v` turned into JsonStreams where `pick` says so (what replay does with its conntrack table),
+ * and strings into JsonTexts of pieces cut at code point boundaries (its listing).
+ */
 function streamed(v: unknown, pick: () => boolean): unknown {
   if (Array.isArray(v)) {
     const items = v.map((x) => streamed(x, pick));
     return pick() ? new JsonStream(() => items) : items;
+  }
+  if (typeof v === 'string' && pick()) {
+    const points = [...v];
+    const pieces: string[] = [];
+    for (let i = 0; i < points.length; ) {
+      const n = pick() ? 1 : 3;
+      pieces.push(points.slice(i, i + n).join(''));
+      i += n;
+    }
+    return new JsonText(() => pieces);
   }
   if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, streamed(x, pick)]));
   return v;
 }
 
 describe('jsonPieces', () => {
-  it('writes what JSON.stringify(doc, null, 2) writes, for any document, streams and small thresholds included', () => {
+  it('writes what JSON.stringify(doc, null, 2) writes, for any document, streams, texts in pieces and small thresholds included', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.integer({ min: 0, max: 3 }), fc.infiniteStream(fc.boolean()), (doc, big, picks) => {
         const it = picks[Symbol.iterator]();
