@@ -239,6 +239,14 @@ export function compareSaves(kernelSave: string, nfvmOut: string, maxPerTable = 
   return diffs;
 }
 
+/**
+ * Shell for a node whose ICMP errors are not rate-limited (per peer in either
+ * family, nor overall): a comparison whose subject is not the limits, where
+ * the kernel's limiter state kept between cases, or a loaded machine's
+ * timing, would decide which errors are sent.
+ */
+export const ICMP_UNLIMITED = 'sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=10000';
+
 /** Runs a shell script inside namespace `ns`; throws with its stderr on failure. */
 export function nsSh(ns: string, script: string): void {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'sh', '-ec', script], { encoding: 'utf8' });

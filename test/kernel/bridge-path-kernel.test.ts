@@ -27,7 +27,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { bridgeTopology, flattenCounters, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, type KernelCounter } from '../helpers/kernel.js';
+import { ICMP_UNLIMITED, bridgeTopology, flattenCounters, kernelSkip, netnsDel, nsSh, nsSnapshotRunner, run, type KernelCounter } from '../helpers/kernel.js';
 import { engineRuleset } from '../helpers/engine-gen.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -350,7 +350,7 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     // the node's ICMP errors unlimited: the kernel keeps each peer's rate-limit tokens (inet_peer) from case to case
     // in this one namespace, where the model of each case starts with full ones (seed 123457: case 8's REJECTs
     // found 10.0.0.2's tokens spent by the cases before it)
-    nsSh(NS.n, 'sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000');
+    nsSh(NS.n, ICMP_UNLIMITED);
     listener = spawn('ip', ['netns', 'exec', NS.n, 'python3', '-c', `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',${OPEN_UDP}))\ntime.sleep(3600)`], { stdio: 'ignore' });
     // the socket must be bound before the first snapshot lists it
     for (let i = 0; i < 100; i++) {

@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { answerProbe, counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology, saveHeader } from '../helpers/kernel.js';
+import { ICMP_UNLIMITED, answerProbe, counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology, saveHeader } from '../helpers/kernel.js';
 import { captureCgroupTree, captureSnapshot, defaultRunner } from '../../hooks/snapshot/capture.js';
 import { cgroup2Mount } from '../../hooks/snapshot/cgroup.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
@@ -114,7 +114,7 @@ describe.skipIf(SKIP)('the cgroup match against the kernel', () => {
             writeFileSync(join(dirOf(home), 'cgroup.procs'), `${process.pid}\n`);
           }
           nsSh(ns.n, `ip neigh replace 10.0.0.2 lladdr ${mac(MAC.sender)} dev eth0 nud permanent
-sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000`);
+${ICMP_UNLIMITED}`);
           // a path that does not exist: the kernel refuses the rule (cgroup_get_from_path: ENOENT)
           const bad = `*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m cgroup --path ${TOP}/nowhere\nCOMMIT\n`;
           const refused = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], bad);
@@ -194,7 +194,7 @@ sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000`);
         try {
           const r = netnsAdd(ns);
           if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr}`);
-          nsSh(ns, 'ip link set lo up; sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0');
+          nsSh(ns, `ip link set lo up; ${ICMP_UNLIMITED}`);
           for (const [tool, text] of [[`iptables-${backend}-restore`, RULES4], [`ip6tables-${backend}-restore`, RULES6]] as const) {
             const load = await run('ip', ['netns', 'exec', ns, tool], text);
             expect(load.stderr, text).toBe('');

@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { answerProbe, counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology, saveHeader } from '../helpers/kernel.js';
+import { ICMP_UNLIMITED, answerProbe, counterDiffs, flattenCounters, injectAndCount, kernelSkip, type KernelCounter, netnsDel, nsSh, nsSnapshotRunner, replayCapture, run, senderNodeTopology, saveHeader } from '../helpers/kernel.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
@@ -73,7 +73,7 @@ describe.skipIf(SKIP)('the owner match against the kernel', () => {
         senderNodeTopology(ns, { sender: mac(MAC.sender), eth0: mac(MAC.node) });
         // no ARP: the node knows the sender; ICMP answers are not rate limited
         nsSh(ns.n, `ip neigh replace 10.0.0.2 lladdr ${mac(MAC.sender)} dev eth0 nud permanent
-sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000`);
+${ICMP_UNLIMITED}`);
         const load = await run('ip', ['netns', 'exec', ns.n, `iptables-${backend}-restore`], RULES);
         expect(load.stderr, RULES).toBe('');
         const snap = join(tmp, `snap-${backend}`);
