@@ -31,7 +31,7 @@ import type { Count } from '../engine/engine.js';
 import { buildNodeModel, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
 import { readSnapshot } from '../hooks/snapshot/read.js';
 import { CaptureError, StreamFrame, isOutgoing, openCapture, type Frame } from '../hooks/input/capture.js';
-import { frameConnectionHash, SHARD_UNKNOWN } from '../hooks/input/rss.js';
+import { frameConnectionHash, shardOf, SHARD_UNKNOWN } from '../hooks/input/rss.js';
 import { conntrackEntry, type CtEntryJson } from '../hooks/conntrack/print.js';
 import { Xorshift32 } from '../vm/random.js';
 import { MIN_CHAINLEN } from '../hooks/conntrack/core.js';
@@ -342,7 +342,7 @@ function replayShare(sh: FileShare, index: number, first: Replayer, fresh: () =>
       let w = 0;
       if (h === SHARD_UNKNOWN) {
         if (!shared) shared = unknownShard(frames);
-      } else w = h % n;
+      } else w = shardOf(h, n);
       if (w !== index) continue;
       if (ct) ct.births = frames * BIRTHS_PER_FRAME;
       rep.frame(f, dev, frames);
@@ -464,8 +464,8 @@ export class ShardedReplay {
     let w = 0;
     const h = frameConnectionHash(data, at, caplen, f.linktype, f.protocol);
     if (h === SHARD_UNKNOWN) {
-      if (!this.shared) this.shared = `frame ${n} is an IP fragment or an ICMP error nfvm cannot place (its connection is known only after nf_defrag or conntrack)`;
-    } else w = h % this.n;
+      if (!this.shared) this.shared = unknownShard(n);
+    } else w = shardOf(h, this.n);
     const need = REC + ((caplen + 7) & ~7);
     if (this.fill[w]! + need > this.batch[w]!.length) {
       this.flush(w);

@@ -21,6 +21,16 @@ import { LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LI
 
 export const SHARD_UNKNOWN = -1;
 
+/**
+ * The worker (of `n`, below 65,536) of connection hash `h`: h mod n. A hash
+ * is an unsigned 32-bit number, mostly above the small integers V8 keeps
+ * unboxed, where `%` is a floating-point remainder; split in 16-bit halves
+ * the remainder is taken on small integers (the same value).
+ */
+export function shardOf(h: number, n: number): number {
+  return ((h >>> 16) * (65536 % n) + (h & 0xffff)) % n;
+}
+
 const NEXTHDR_FRAGMENT = 44;
 
 function mix(h: number, v: number): number {

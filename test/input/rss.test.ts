@@ -11,7 +11,7 @@ import {
   LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW,
   StreamFrame, loadFrame, sll2Frame, sllFrame,
 } from '../../hooks/input/capture.js';
-import { connectionHash, frameConnectionHash } from '../../hooks/input/rss.js';
+import { connectionHash, frameConnectionHash, shardOf } from '../../hooks/input/rss.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
 import { runs } from '../helpers/runs.js';
@@ -70,5 +70,12 @@ describe('frameConnectionHash', () => {
     const [c] = both(framed('tcp 10.0.0.2:40001 > 10.1.0.7:22 syn iif eth0', 0).bytes, LINKTYPE_ETHERNET);
     expect(a).toBe(b);
     expect(a).not.toBe(c);
+  });
+});
+
+describe('shardOf', () => {
+  it('is the hash modulo the worker count, for every 32-bit hash and every count --workers takes', () => {
+    for (const h of [0, 1, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff]) for (const n of [1, 2, 3, 7, 9999]) expect(shardOf(h, n)).toBe(h % n);
+    fc.assert(fc.property(fc.nat({ max: 0xffffffff }), fc.integer({ min: 1, max: 9999 }), (h, n) => shardOf(h, n) === h % n), { numRuns: runs(2000) });
   });
 });
