@@ -5,33 +5,34 @@
  * periodic expiry timer.
  *
  * The timer (ip_vs_lblc_check_expire / ip_vs_lblcr_check_expire) runs
- * every CHECK_EXPIRE_TIME (60 s) from the service's creation; a counter
- * set to 1 at init makes every 30th tick from the 30th on (ticks 30, 59,
- * 88, ...) a full check that deletes each entry unused for the expiration
- * (sysctl lblc_expiration / lblcr_expiration, 24 hours). Between two
- * packets the table does not change, so the timer is caught up lazily at
- * the next schedule(): only the last full check before `now` can delete
- * anything. The other ticks trim a table past max_size (16 entries per
- * bucket, 16384 destination addresses), which is not modelled. The
- * service's creation is taken to be the first packet's time (the
- * snapshot does not say when ipvsadm added it).
+ * every CHECK_EXPIRE_TIME (60 s) from the service's creation. Its counter
+ * starts at 1 (init_svc) and goes up by one at each tick; the tick that
+ * finds it at a multiple of COUNT_FOR_FULL_EXPIRATION runs a full check,
+ * which deletes each entry unused for the expiration (sysctl
+ * lblc_expiration / lblcr_expiration, 24 hours), and sets it back to 1:
+ * full checks at ticks 30, 60, 90, ... Between two packets the table does
+ * not change, so the timer is caught up lazily at the next schedule():
+ * only the last full check before `now` can delete anything. A tick that
+ * finds the table past max_size (16 entries per bucket, 16384 destination
+ * addresses) trims it instead of counting, which is not modelled (nor,
+ * then, the later full checks it delays). The service's creation is taken
+ * to be the first packet's time (the snapshot does not say when ipvsadm
+ * added it).
  */
 import type { IpvsDest } from '../dest.js';
-import { addrFold } from './sched.js';
+import { addrFold, hash32 } from './sched.js';
 
 /** CONFIG_IP_VS_LBLC_TAB_BITS / CONFIG_IP_VS_LBLCR_TAB_BITS default 10. */
 export const LOCALITY_TAB_BITS = 10;
-const TAB_MASK = (1 << LOCALITY_TAB_BITS) - 1;
 /** CHECK_EXPIRE_TIME (seconds) and COUNT_FOR_FULL_EXPIRATION. */
 const CHECK_EXPIRE_TIME = 60;
 const COUNT_FOR_FULL_EXPIRATION = 30;
 /** DEFAULT_EXPIRATION: sysctl lblc_expiration / lblcr_expiration (seconds). */
 export const DEFAULT_EXPIRATION = 24 * 60 * 60;
 
-/** ip_vs_lblc_hashkey() / ip_vs_lblcr_hashkey(): (ntohl(addr_fold) * 2654435761) & mask. */
+/** ip_vs_lblc_hashkey() / ip_vs_lblcr_hashkey(): hash_32(ntohl(addr_fold), TAB_BITS). */
 export function localityHashkey(addr: Uint8Array): number {
-  // The low bits of the 64-bit product equal those of the 32-bit one.
-  return Math.imul(addrFold(addr), 2654435761 | 0) & TAB_MASK;
+  return hash32(addrFold(addr), LOCALITY_TAB_BITS);
 }
 
 /**
@@ -49,7 +50,7 @@ export function localityOverloaded(dest: IpvsDest, dests: readonly IpvsDest[]): 
 /** The periodic full check of a locality table, caught up at `now` (jiffies). */
 export class ExpiryTimer {
   private start: number | undefined;
-  /** Index j of the last full check run (tick 30 + 29 j), -1 for none. */
+  /** Index j of the last full check run (tick 30 (j + 1)), -1 for none. */
   private done = -1;
 
   constructor(private readonly hz: number) {}
@@ -63,10 +64,10 @@ export class ExpiryTimer {
     const tick = CHECK_EXPIRE_TIME * this.hz;
     const ticks = Math.floor(((now - this.start) | 0) / tick);
     if (ticks < COUNT_FOR_FULL_EXPIRATION) return;
-    const j = Math.floor((ticks - COUNT_FOR_FULL_EXPIRATION) / (COUNT_FOR_FULL_EXPIRATION - 1));
+    const j = Math.floor(ticks / COUNT_FOR_FULL_EXPIRATION) - 1;
     if (j <= this.done) return;
     this.done = j;
-    check((this.start + (COUNT_FOR_FULL_EXPIRATION + j * (COUNT_FOR_FULL_EXPIRATION - 1)) * tick) | 0);
+    check((this.start + (j + 1) * COUNT_FOR_FULL_EXPIRATION * tick) | 0);
   }
 }
 

@@ -118,17 +118,20 @@ describe('lblc (locality-based least-connection)', () => {
     expect(name(s.schedule(x, 5))).toBe('C');
   });
 
-  it('forgets an entry unused for lblc_expiration (24 h) at the timer\'s full check (every 29th tick of 60 s from the 30th)', () => {
-    const { s, name } = svc('lblc', [1, 1]);
-    const [b, a] = s.dests;
-    const x = pkt('192.0.2.1', '10.0.0.100');
-    expect(name(s.schedule(x, 0))).toBe('B');
-    b!.activeconns = 1;
-    a!.activeconns = 0;
-    // 24 h later the last full check (tick 30 + 29 * 48 = 1422 min) is before lastuse + 24 h: the entry holds.
-    expect(name(s.schedule(x, 24 * HOUR + 10))).toBe('B');
-    // 48 h + 1 h later: the full check at tick 30 + 29 * 98 = 2872 min (47.9 h) is past lastuse (24 h) + 24 h: gone, wlc picks A.
-    expect(name(s.schedule(x, 49 * HOUR))).toBe('A');
+  it('forgets an entry unused for lblc_expiration (24 h) at the timer\'s full check (every 30th tick of 60 s)', () => {
+    for (const kind of ['lblc', 'lblcr']) {
+      const { s, name } = svc(kind, [1, 1]);
+      const [b, a] = s.dests;
+      const x = pkt('192.0.2.1', '10.0.0.100');
+      expect(name(s.schedule(x, 0))).toBe('B');
+      b!.activeconns = 1;
+      a!.activeconns = 0;
+      // 1 s before 24 h: the last full check (tick 1410, 84,600 s) is before lastuse + 24 h: the entry holds, and is used now.
+      expect(name(s.schedule(x, 86_399 * HZ))).toBe('B');
+      // The full check of tick 2880 (172,800 s) is past that use (86,399 s) + 24 h: gone, wlc picks A. (A check
+      // every 29th tick from the 30th would have run last at tick 2872, 172,320 s, and kept B.)
+      expect(name(s.schedule(x, 172_900 * HZ))).toBe('A');
+    }
   });
 });
 
