@@ -13,7 +13,7 @@
  */
 import { IpvsDest, totalConns, IP_VS_DEST_F_AVAILABLE, IP_VS_DEST_F_OVERLOAD } from './dest.js';
 import type { IpvsService } from './service.js';
-import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
 import type { SchedPacket } from './sched/index.js';
 import { forceU32, jhash2, jhash3wordsMasked } from '../../vm/jhash.js';
 
@@ -48,7 +48,7 @@ const TCP_STATES: readonly (readonly number[])[] = [
   /* INPUT        NONE, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA */
   /* syn */ [sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR],
   /* fin */ [sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW],
-  /* ack */ [sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES],
+  /* ack */ [sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES],
   /* rst */ [sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR],
   /* OUTPUT */
   /* syn */ [sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR],
@@ -58,9 +58,12 @@ const TCP_STATES: readonly (readonly number[])[] = [
   /* INPUT-ONLY */
   /* syn */ [sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR],
   /* fin */ [sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW],
-  /* ack */ [sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES],
+  /* ack */ [sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES],
   /* rst */ [sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL],
 ];
+
+/** ip_vs_proto_tcp.c tcp_state_active_table[]: the states that count a connection in its dest's activeconns. */
+const TCP_STATE_ACTIVE: readonly boolean[] = [false, true, true, true, false, false, false, false, false, false, true];
 
 /** TCP header flag bits as the packet carries them. */
 export const TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10;
@@ -366,13 +369,15 @@ export class IpvsConnTable {
 
   /**
    * ip_vs_conn_new() + ip_vs_bind_dest(): the dest's conn_flags (forwarding
-   * method, IP_VS_CONN_F_INACTIVE set by __ip_vs_update_dest) go on the
+   * method; IP_VS_CONN_F_INACTIVE, and IP_VS_CONN_F_NOOUTPUT for a method
+   * other than masquerade, set by __ip_vs_update_dest) go on the
    * connection; a normal connection counts as inactive until the protocol
-   * makes it ESTABLISHED, a template as persistent.
+   * makes it active (tcp_state_active), a template as persistent.
    */
   private newConn(svc: IpvsService, vaddr: Uint8Array, vport: number, caddr: Uint8Array, cport: number,
     dest: IpvsDest, dport: number, flags: number, control: IpvsConn | null, protocol: number, now: number): IpvsConn {
-    const f = flags | (dest.fwd & IP_VS_CONN_F_FWD_MASK) | IP_VS_CONN_F_INACTIVE | (this.sysctl.conntrack ? IP_VS_CONN_F_NFCT : 0);
+    const fwd = dest.fwd & IP_VS_CONN_F_FWD_MASK;
+    const f = flags | fwd | IP_VS_CONN_F_INACTIVE | (fwd !== IP_VS_CONN_F_MASQ ? IP_VS_CONN_F_NOOUTPUT : 0) | (this.sysctl.conntrack ? IP_VS_CONN_F_NFCT : 0);
     const cp = new IpvsConn(protocol, caddr, cport, vaddr, vport, dest.addr, dport, f, dest, svc, control, now, this.hz);
     cp.seq = this.seq++;
     this.tab.insert(cp);
@@ -452,24 +457,28 @@ export class IpvsConnTable {
   /**
    * ip_vs_in_hook()'s check of a TCP SYN (is_new_conn) that finds a
    * connection: with expire_nodest_conn and a quiesced dest, or with
-   * conn_reuse_mode and a connection in TIME_WAIT (or FIN_WAIT without
-   * output, mode bit 2) not under a template (is_new_conn_expected), the old
-   * connection is expired and the SYN scheduled anew. Returns the connection
+   * conn_reuse_mode and a connection in TIME_WAIT or CLOSE (or FIN_WAIT
+   * without output, mode bit 2) not under a template
+   * (is_new_conn_expected), the old connection is expired and the SYN
+   * scheduled anew. `confirmedCt`: the packet has a confirmed conntrack
+   * (ip_vs_conn_uses_old_conntrack: nf_ct_is_confirmed; a SYN that reopened
+   * a closed conntrack has a new, unconfirmed one). Returns the connection
    * to use: `cp`, null (schedule a new one) or 'drop' (the old conntrack
    * entry would keep the stale NAT: NF_DROP, the client retransmits).
    */
-  reuseCheck(cp: IpvsConn, now: number): IpvsConn | null | 'drop' {
+  reuseCheck(cp: IpvsConn, now: number, confirmedCt: boolean): IpvsConn | null | 'drop' {
     const s = this.sysctl;
     let resched = false;
     let oldCt = false;
     if (s.expire_nodest_conn && cp.dest && cp.dest.weight === 0) {
       resched = true;
-      oldCt = (cp.flags & IP_VS_CONN_F_NFCT) !== 0;
+      oldCt = confirmedCt;
     } else if (s.conn_reuse_mode && newConnExpected(cp, s.conn_reuse_mode)) {
-      oldCt = (cp.flags & IP_VS_CONN_F_NFCT) !== 0;
+      oldCt = confirmedCt;
       resched = cp.nControl === 0 ? true : !oldCt;
     }
     if (!resched) return cp;
+    if (!oldCt) cp.flags &= ~IP_VS_CONN_F_NFCT;
     if (cp.nControl === 0) {
       cp.expires = now;
       this.expire(cp, now);
@@ -494,9 +503,9 @@ export class IpvsConnTable {
       const ns = idx < 0 ? IP_VS_TCP_S_CLOSE : TCP_STATES[off + idx]![cp.state]!;
       if (ns !== cp.state && cp.dest) {
         const d = cp.dest;
-        if (!(cp.flags & IP_VS_CONN_F_INACTIVE) && ns !== IP_VS_TCP_S_ESTABLISHED) {
+        if (!(cp.flags & IP_VS_CONN_F_INACTIVE) && !TCP_STATE_ACTIVE[ns]) {
           d.activeconns--; d.inactconns++; cp.flags |= IP_VS_CONN_F_INACTIVE;
-        } else if (cp.flags & IP_VS_CONN_F_INACTIVE && ns === IP_VS_TCP_S_ESTABLISHED) {
+        } else if (cp.flags & IP_VS_CONN_F_INACTIVE && TCP_STATE_ACTIVE[ns]) {
           d.activeconns++; d.inactconns--; cp.flags &= ~IP_VS_CONN_F_INACTIVE;
         }
       }
@@ -539,11 +548,12 @@ export function ipvsProtoName(p: number): string {
   }
 }
 
-/** is_new_conn_expected() (ip_vs_core.c). */
+/** is_new_conn_expected() (ip_vs_core.c): TCP in TIME_WAIT or CLOSE, or (mode bit 2) FIN_WAIT without output. */
 function newConnExpected(cp: IpvsConn, mode: number): boolean {
   if (cp.control) return false;
   if (cp.protocol === IPPROTO_TCP) {
-    return cp.state === IP_VS_TCP_S_TIME_WAIT || ((mode & 2) !== 0 && cp.state === IP_VS_TCP_S_FIN_WAIT && (cp.flags & IP_VS_CONN_F_NOOUTPUT) !== 0);
+    return cp.state === IP_VS_TCP_S_TIME_WAIT || cp.state === IP_VS_TCP_S_CLOSE
+      || ((mode & 2) !== 0 && cp.state === IP_VS_TCP_S_FIN_WAIT && (cp.flags & IP_VS_CONN_F_NOOUTPUT) !== 0);
   }
   return false;
 }

@@ -29,7 +29,7 @@
  * net.ipv4.vs.schedule_icmp, connection synchronisation, the ftp helper and persistence
  * engines (--pe sip), one-packet scheduling (-o), real-server-started
  * connections (conn_out_counter), the tunnel types GUE and GRE, IPv6 in
- * tunnels, SCTP's state machine (an SCTP connection keeps UDP's timeout),
+ * tunnels, SCTP's state machine (an SCTP connection keeps the 3 s timeout of a new one),
  * the re-route of un-NATed replies (snat_reroute).
  */
 import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
@@ -41,13 +41,15 @@ import { setNoCt, type NfConntrack } from '../conntrack/core.js';
 import { T_PORTS, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
 import { localOutRouted } from '../path/local-out.js';
+import { ipDecreaseTtl } from '../path/ipv4.js';
+import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, ICMPV6_TIME_EXCEED } from '../answer/wire.js';
 import type { InetFamily, OutputRoute } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
 import { ipvsSlots } from '../priorities.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 import { jiffiesAt } from '../conntrack/core.js';
-import { IpvsConn, IpvsConnTable, addrWords, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, type IpvsSysctl } from './conn.js';
-import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
+import { IpvsConn, IpvsConnTable, addrWords, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, TH_RST, TH_SYN, type IpvsSysctl } from './conn.js';
+import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_LOCALNODE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
 import type { IpvsService } from './service.js';
 import { IpvsSvcTable, buildServices } from './service.js';
 import type { SchedPacket } from './sched/index.js';
@@ -56,9 +58,6 @@ import { inetChecksum } from '../input/spec.js';
 
 /** include/uapi/linux/sctp.h SCTP_CID_INIT. */
 const SCTP_CID_INIT = 1;
-const TH_SYN = 0x02, TH_RST = 0x04, TH_ACK = 0x10, TH_FIN = 0x01;
-const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
-const ICMPV6_DEST_UNREACH = 1, ICMPV6_PORT_UNREACH = 4;
 
 /** What the node lends IPVS: its families' paths, its conntrack, its own stack's source address choice. */
 export interface IpvsNodeEnv {
@@ -185,7 +184,7 @@ export class NodeIpvs implements XtIpvs {
     const now = this.now;
     let cp = this.table.inGetW(h.family, h.protocol, h.w, H_SADDR, h.sport, h.w, H_DADDR, h.dport, now) ?? undefined;
     if (cp && isNewConn(h)) {
-      const r = this.table.reuseCheck(cp, now);
+      const r = this.table.reuseCheck(cp, now, this.confirmedCt(pkt));
       if (r === 'drop') {
         this.note(st, `ipvs: ${h.text}: a new connection where connection ${connText(cp)} ended, whose conntrack still holds it: dropped (conn_reuse_mode; the client retransmits)`);
         return this.drop(`a new connection of ${h.text} where an old one's conntrack is still confirmed (conn_reuse_mode)`);
@@ -335,6 +334,7 @@ export class NodeIpvs implements XtIpvs {
     const af = this.env.inet(st.pf);
     const rt = this.destRoute(af, cp);
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    if (!rt.local && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
     // LOCALNODE from FORWARD is not supported (IP_VS_RT_MODE_NON_LOCAL only).
     if (rt.local && st.hook === NF_INET_FORWARD) return this.drop(`an ICMP error on FORWARD for local real server ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
     if (rt.local && st.hook !== NF_INET_LOCAL_OUT && cp.daddr[0] === 127) return this.drop(`DNAT of an ICMP error from another host to loopback address ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
@@ -413,6 +413,7 @@ export class NodeIpvs implements XtIpvs {
     const quiet = st.ctx.quiet;
     const rt = this.destRoute(af, cp);
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
       if (rt.local && st.hook === NF_INET_LOCAL_IN && h.family === 4 && cp.daddr[0] === 127) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
@@ -447,6 +448,30 @@ export class NodeIpvs implements XtIpvs {
   }
 
   /**
+   * decrement_ttl() of __ip_vs_get_out_rt(), for a real server that is not
+   * on the node: the TTL (hop limit) one less, or at 1 or below the sender
+   * told ICMP time exceeded (ICMPv6 from the output device) and the packet
+   * dropped (false).
+   */
+  private decrementTtl(pkt: Packet, st: NodeHookState, af: InetFamily, dev: string, cp: IpvsConn): boolean {
+    const d = pkt.data;
+    const nh = pkt.meta[M_NHOFF]!;
+    const v6 = st.pf === NFPROTO_IPV6;
+    const ttl = d[nh + (v6 ? 7 : 8)]!;
+    if (ttl <= 1) {
+      if (v6) st.ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_TIME_EXCEED, 0, 0, af.node.links.get(dev) ?? st.inLink, st.ctx);
+      else st.ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_TIME_EXCEEDED, 0, 0, st.inLink, st.ctx);
+      const why = `${v6 ? 'hop limit' : 'TTL'} ${ttl} exceeded on the way to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt: decrement_ttl, ICMP${v6 ? 'v6' : ''} time exceeded sent)`;
+      this.note(st, `ipvs: ${why}`);
+      this.drop(why);
+      return false;
+    }
+    if (v6) d[nh + 7] = ttl - 1;
+    else ipDecreaseTtl(d, nh);
+    return true;
+  }
+
+  /**
    * ip_vs_send_or_cont() / ip_vs_nat_send_or_cont(): the packet becomes
    * IPVS's (ipvs_property), loses its conntrack unless the connection keeps
    * one (ip_vs_notrack); to a real server on the node it goes on
@@ -467,6 +492,13 @@ export class NodeIpvs implements XtIpvs {
     // A request received from another host leaves as forwarded; a local client's stays sent.
     this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? af.forwarded(pkt, f.dev, f.via, st.ctx) : f;
     return NF_STOLEN;
+  }
+
+  /** ip_vs_conn_uses_old_conntrack(): the packet has a conntrack, and a confirmed one. */
+  private confirmedCt(pkt: Packet): boolean {
+    const ct = this.env.ct;
+    const e = pkt.meta[M_CT_ID]!;
+    return ct !== undefined && e >= 0 && ct.isConfirmed(e);
   }
 
   /** ip_vs_notrack(): the packet lets go of its conntrack and is untracked. */
@@ -562,7 +594,7 @@ function viaGateway(rt: Exclude<OutputRoute, { fate: Fate }>, gateway: string): 
 /** An ICMP message that is not an error about a connection (`*related = 0`): the hook goes on with it as any packet. */
 const NOT_RELATED = 0x7fff;
 const IPPROTO_ICMP = 1;
-const ICMP_SOURCE_QUENCH = 4, ICMP_TIME_EXCEEDED = 11;
+const ICMP_SOURCE_QUENCH = 4;
 
 /** An IPv4 ICMP packet, not a non-first fragment (ip_vs_in_hook / ip_vs_out_hook: iph.protocol == IPPROTO_ICMP). */
 function isIcmp4(pkt: Packet): boolean {
@@ -653,9 +685,9 @@ function schedulable(_pkt: Packet, h: Headers): boolean {
   return true;
 }
 
-/** is_new_conn(): a TCP SYN, an SCTP INIT. */
+/** is_new_conn(): a TCP segment with SYN set (th->syn, whatever else is set), an SCTP INIT. */
 function isNewConn(h: Headers): boolean {
-  if (h.protocol === IPPROTO_TCP) return (h.tcpFlags & (TH_SYN | TH_ACK | TH_FIN | TH_RST)) === TH_SYN;
+  if (h.protocol === IPPROTO_TCP) return (h.tcpFlags & TH_SYN) !== 0;
   if (h.protocol === IPPROTO_SCTP) return h.chunk === SCTP_CID_INIT;
   return false;
 }

@@ -119,6 +119,15 @@ function sourceRouted(d: Uint8Array, nh: number): boolean {
   return false;
 }
 
+/** ip_decrease_ttl(): the IPv4 header at `nh` one TTL less, its checksum adjusted incrementally. */
+export function ipDecreaseTtl(d: Uint8Array, nh: number): void {
+  d[nh + 8] = d[nh + 8]! - 1;
+  let check = ((d[nh + 10]! << 8) | d[nh + 11]!) + 0x0100;
+  check = (check + (check >= 0xffff ? 1 : 0)) & 0xffff;
+  d[nh + 10] = check >>> 8;
+  d[nh + 11] = check & 0xff;
+}
+
 /** ip_forward() up to NF_HOOK(FORWARD): the egress device, or the fate. */
 export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: string; mtu: number; redirect?: number }, ctx: PathCtx, xfrm?: XfrmCheck): Link | Fate {
   const m = pkt.meta;
@@ -145,12 +154,7 @@ export function ipForwardPrepare(node: Node, pkt: Packet, dev: Link, rt: { dev: 
     ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, rt.mtu, dev, ctx);
     return dropped('mtu', `${len} bytes with DF exceed the MTU ${rt.mtu} of ${rt.dev} (ICMP fragmentation needed sent)`);
   }
-  // ip_decrease_ttl(): TTL - 1 and the checksum adjusted incrementally.
-  d[nh + 8] = d[nh + 8]! - 1;
-  let check = ((d[nh + 10]! << 8) | d[nh + 11]!) + 0x0100;
-  check = (check + (check >= 0xffff ? 1 : 0)) & 0xffff;
-  d[nh + 10] = check >>> 8;
-  d[nh + 11] = check & 0xff;
+  ipDecreaseTtl(d, nh);
   // IPSKB_DOREDIRECT && !opt->srr && !skb_sec_path(skb): an ICMP host redirect, whatever FORWARD does with the packet
   if (rt.redirect !== undefined && rt.redirect !== -1 && !sourceRouted(d, nh)) ctx.stack?.redirect(pkt, dev, rt.redirect, ctx);
   const out = node.links.get(rt.dev);

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildServices, parseIpvsadmSave, IpvsConnTable, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, TH_ACK, TH_FIN, TH_SYN,
-  IP_VS_TCP_S_SYN_RECV, IP_VS_TCP_S_ESTABLISHED, IP_VS_TCP_S_CLOSE_WAIT, IP_VS_TCP_S_TIME_WAIT, type SchedPacket,
+  IP_VS_TCP_S_SYN_RECV, IP_VS_TCP_S_ESTABLISHED, IP_VS_TCP_S_CLOSE_WAIT, IP_VS_TCP_S_TIME_WAIT, IP_VS_TCP_S_CLOSE, IP_VS_TCP_S_FIN_WAIT,
+  IP_VS_CONN_F_NFCT, type SchedPacket,
 } from '../../../hooks/ipvs/index.js';
 import { formatIPv4, parseIPv4 } from '../../../core/addr.js';
 
@@ -87,28 +88,43 @@ describe('IPVS connections', () => {
     expect([...t.entries()].length).toBe(0);
   });
 
-  it('conn_reuse_mode: a SYN meeting TIME_WAIT is scheduled anew; expire_nodest_conn: a quiesced dest', () => {
+  it('conn_reuse_mode: a SYN meeting TIME_WAIT or CLOSE is scheduled anew; expire_nodest_conn: a quiesced dest', () => {
     const svc = buildServices(parseIpvsadmSave(KUBE, 't'))[0]!;
-    const t = new IpvsConnTable({}, HZ);
-    const cp = t.schedule(svc, syn('192.168.1.10', 5000), 0)!;
-    cp.state = IP_VS_TCP_S_TIME_WAIT;
-    expect(t.reuseCheck(cp, 1)).toBeNull(); // conn_reuse_mode 1, no conntrack: expire, reschedule
-    expect([...t.entries()].length).toBe(0);
+    for (const state of [IP_VS_TCP_S_TIME_WAIT, IP_VS_TCP_S_CLOSE]) {
+      const t = new IpvsConnTable({}, HZ);
+      const cp = t.schedule(svc, syn('192.168.1.10', 5000), 0)!;
+      cp.state = state;
+      expect(t.reuseCheck(cp, 1, false)).toBeNull(); // conn_reuse_mode 1, no conntrack: expire, reschedule
+      expect([...t.entries()].length).toBe(0);
+    }
     const t0 = new IpvsConnTable({ conn_reuse_mode: 0 }, HZ);
     const cp0 = t0.schedule(svc, syn('192.168.1.10', 5000), 0)!;
     cp0.state = IP_VS_TCP_S_TIME_WAIT;
-    expect(t0.reuseCheck(cp0, 1)).toBe(cp0);
-    // net.ipv4.vs.conntrack=1: the old conntrack entry keeps the old NAT: NF_DROP.
+    expect(t0.reuseCheck(cp0, 1, false)).toBe(cp0);
+    // Not in TIME_WAIT or CLOSE: kept.
+    const tf = new IpvsConnTable({}, HZ);
+    const cpf = tf.schedule(svc, syn('192.168.1.10', 5000), 0)!;
+    cpf.state = IP_VS_TCP_S_FIN_WAIT;
+    expect(tf.reuseCheck(cpf, 1, false)).toBe(cpf);
+    // net.ipv4.vs.conntrack=1 and the SYN's conntrack confirmed: it keeps the old NAT, NF_DROP.
     const tc = new IpvsConnTable({ conntrack: 1 }, HZ);
     const cpc = tc.schedule(svc, syn('192.168.1.10', 5000), 0)!;
     cpc.state = IP_VS_TCP_S_TIME_WAIT;
-    expect(tc.reuseCheck(cpc, 1)).toBe('drop');
+    expect(tc.reuseCheck(cpc, 1, true)).toBe('drop');
+    expect(cpc.flags & IP_VS_CONN_F_NFCT).toBe(IP_VS_CONN_F_NFCT);
+    // The SYN reopened the conntrack (a new, unconfirmed one: ip_vs_conn_uses_old_conntrack false):
+    // rescheduled, and the old connection lets go of conntrack (IP_VS_CONN_F_NFCT cleared).
+    const tu = new IpvsConnTable({ conntrack: 1 }, HZ);
+    const cpu = tu.schedule(svc, syn('192.168.1.10', 5000), 0)!;
+    cpu.state = IP_VS_TCP_S_TIME_WAIT;
+    expect(tu.reuseCheck(cpu, 1, false)).toBeNull();
+    expect(cpu.flags & IP_VS_CONN_F_NFCT).toBe(0);
     const tn = new IpvsConnTable({ expire_nodest_conn: 1 }, HZ);
     const cpn = tn.schedule(svc, syn('192.168.1.10', 6000), 0)!;
     cpn.state = IP_VS_TCP_S_ESTABLISHED;
-    expect(tn.reuseCheck(cpn, 1)).toBe(cpn);
+    expect(tn.reuseCheck(cpn, 1, false)).toBe(cpn);
     cpn.dest!.weight = 0;
-    expect(tn.reuseCheck(cpn, 1)).toBeNull();
+    expect(tn.reuseCheck(cpn, 1, false)).toBeNull();
   });
 
   it('UDP: inactive, 300 s from the last packet', () => {

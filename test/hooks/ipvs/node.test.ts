@@ -213,6 +213,71 @@ describe('IPVS in the node', () => {
     m.setNow(4 * s + 61 * s);
     expect(m.ipvs!.connList().split('\n').filter((l) => l.startsWith('TCP'))).toEqual([]);
   });
+
+  it('conn_reuse_mode with net.ipv4.vs.conntrack=1: a SYN that reopened the closed conntrack (a new, unconfirmed one) is scheduled anew, not dropped', () => {
+    const m = model(RR, { 'sysctl.txt': readFileSync(join(FIXTURE, 'sysctl.txt'), 'utf8') + 'net.ipv4.vs.conntrack = 1\n' });
+    const s = 1e9;
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn seq 1000 iif eth0', 0);
+    go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 syn,ack seq 5000 ackseq 1001 iif eth1', s);
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack seq 1001 ackseq 5001 iif eth0', 2 * s);
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 fin,ack seq 1001 ackseq 5001 iif eth0', 3 * s);
+    go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 fin,ack seq 5001 ackseq 1002 iif eth1', 4 * s);
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack seq 1002 ackseq 5002 iif eth0', 5 * s);
+    expect(m.ipvs!.connList()).toContain('TIME_WAIT   10.0.0.2:40000');
+    const again = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn seq 90000 iif eth0', 9 * s);
+    const n = notes(again);
+    expect(n.some((t) => t.includes('expired for the new connection (conn_reuse_mode)'))).toBe(true);
+    expect(again.fate.nat).toEqual(['IPVS DNAT to 10.1.0.5:8080']);
+    // The new connection's conntrack expects its replies from the new real server.
+    expect(conntrackList(m.conntrackTable!, 9).join('\n')).toMatch(/SYN_SENT .*src=10\.0\.0\.2 dst=192\.168\.50\.1 sport=40000 dport=80 .*src=10\.1\.0\.5 dst=10\.0\.0\.2 sport=8080/);
+  });
+
+  it('a connection in SYN_RECV counts as active (tcp_state_active): lc sends the next client to the server without a half-open one', () => {
+    const m = model('-A -t 192.168.50.1:80 -s lc\n-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 1\n-a -t 192.168.50.1:80 -r 10.1.0.6:8080 -m -w 1\n');
+    const s = 1e9;
+    // The first SYN goes to the list head (10.1.0.6) and leaves its connection half-open (SYN_RECV).
+    expect(go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0', 0).fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:8080']);
+    // A second connection, to 10.1.0.5, is established and then closed by its client (CLOSE_WAIT, inactive).
+    const m2 = go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 syn iif eth0', s);
+    expect(m2.fate.nat).toEqual(['IPVS DNAT to 10.1.0.5:8080']);
+    go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 ack iif eth0', s);
+    go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 fin,ack iif eth0', 2 * s);
+    expect(m.ipvs!.connList()).toContain('CLOSE_WAIT  10.0.0.3:40000');
+    // ActiveConn / InActConn as `ipvsadm -L -n` shows them
+    const conns = (last: number) => m.ipvs!.services[0]!.dests.find((d) => d.addr[3] === last)!;
+    expect([conns(6).activeconns, conns(6).inactconns, conns(5).activeconns, conns(5).inactconns]).toEqual([1, 0, 0, 1]);
+    // lc: 10.1.0.6 has 1 active (overhead 256), 10.1.0.5 1 inactive (1): 10.1.0.5. Were SYN_RECV inactive, both
+    // would be at 1 and the list head, 10.1.0.6, would win.
+    expect(go(m, 'tcp 10.0.0.4:40000 > 192.168.50.1:80 syn iif eth0', 3 * s).fate.nat).toEqual(['IPVS DNAT to 10.1.0.5:8080']);
+  });
+
+  it('direct routing: connections start without output (IP_VS_CONN_F_NOOUTPUT), so a client FIN moves ESTABLISHED to FIN_WAIT by the INPUT-ONLY row', () => {
+    const dr = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 10.1.0.5 -g -w 1\n');
+    const s = 1e9;
+    go(dr, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0', 0);
+    go(dr, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack iif eth0', s);
+    expect(dr.ipvs!.connList()).toContain('TCP 15:00  ESTABLISHED 10.0.0.2:40000');
+    go(dr, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 fin,ack iif eth0', 2 * s);
+    expect(dr.ipvs!.connList()).toContain('TCP 02:00  FIN_WAIT    10.0.0.2:40000');
+  });
+
+  it('the real server is one hop further: the TTL goes down by one, and a packet with TTL 1 is answered ICMP time exceeded and dropped (decrement_ttl)', () => {
+    const m = model(RR);
+    const r = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn ttl 64 iif eth0');
+    const out = r.emitted![0]!.packet;
+    expect(out[8]).toBe(63);
+    expect(checksumsOk(out)).toBe(true);
+    const dr = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 10.1.0.5 -g -w 1\n');
+    const d = go(dr, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn ttl 9 iif eth0').emitted![0]!.packet;
+    expect(d[8]).toBe(8);
+    expect(inetChecksum(d, 0, 20)).toBe(0);
+    const t1 = go(m, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 syn ttl 1 iif eth0');
+    expect(t1.fate).toMatchObject({ kind: 'dropped', reason: 'ipvs' });
+    expect(notes(t1).some((t) => t.includes('TTL 1 exceeded on the way to real server 10.1.0.5 (__ip_vs_get_out_rt: decrement_ttl, ICMP time exceeded sent)'))).toBe(true);
+    const err = t1.emitted!.map((e) => e.packet).find((p) => p[9] === 1)!;
+    expect([err[20], err[21]]).toEqual([11, 0]);
+    expect([...err.subarray(16, 20)]).toEqual([10, 0, 0, 3]);
+  });
 });
 
 /** An IPv4 packet from raw parts, its header checksum made. */
