@@ -9,7 +9,12 @@
  * caddr, cport, vaddr, vport) for packets from the client
  * (ip_vs_conn_in_get), and (protocol, daddr, dport, caddr, cport) for replies
  * of the real server (ip_vs_conn_out_get). Its timer is refreshed on every
- * packet (ip_vs_conn_put: mod_timer(jiffies + cp->timeout)).
+ * packet (ip_vs_conn_put: mod_timer(jiffies + cp->timeout)), a template's
+ * only when a new connection takes it (ip_vs_sched_persist). The timers run
+ * as the kernel's do, whether or not a packet looks the connection up: the
+ * node runs the due ones (expireDue) at each packet's time, so the dests'
+ * connection counts the schedulers read, and the conntrack entries
+ * ip_vs_conn_expire drops, are those of that time.
  */
 import { IpvsDest, totalConns, IP_VS_DEST_F_AVAILABLE, IP_VS_DEST_F_OVERLOAD } from './dest.js';
 import type { IpvsService } from './service.js';
@@ -36,6 +41,8 @@ export const TCP_TIMEOUTS = [2, 15 * 60, 2 * 60, 60, 2 * 60, 2 * 60, 10, 60, 30,
 export const UDP_TIMEOUT = 5 * 60;
 /** ip_vs_conn_new(): cp->timeout = 3*HZ until the first state transition. */
 const NEW_CONN_TIMEOUT = 3;
+/** ip_vs_conn_expire(), expire_later: a template that still controls connections waits 60 s more. */
+const EXPIRE_LATER = 60;
 
 /** Directions of ip_vs_proto_tcp.c tcp_state_off[]: IP_VS_DIR_INPUT / OUTPUT / INPUT_ONLY -> row offset. */
 export const IP_VS_DIR_INPUT = 0, IP_VS_DIR_OUTPUT = 1;
@@ -98,6 +105,9 @@ export class IpvsConn {
   slot = -1;
   /** Order of creation (`ipvsadm -L -c` lists in it). */
   seq = 0;
+  /** In the table's timer heap, at deadline `timerAt` (the earliest of its entries there). */
+  armed = false;
+  timerAt = 0;
   constructor(
     readonly protocol: number,
     readonly caddr: Uint8Array, public cport: number,
@@ -282,8 +292,104 @@ function sameWords(a: Int32Array, ai: number, b: Int32Array, bi: number): boolea
   return a[ai] === b[bi] && a[ai + 1] === b[bi + 1] && a[ai + 2] === b[bi + 2] && a[ai + 3] === b[bi + 3];
 }
 
+/**
+ * The connections' timers: a binary heap of (deadline, connection) in typed
+ * arrays, the connection named by its table slot and creation number (no
+ * object references: a heap of hundreds of thousands of young connections
+ * would be rescanned at every scavenge). A connection sits in it at its
+ * earliest deadline (cp.timerAt); a timer pushed later (the usual refresh)
+ * stays where it is and is put back at its new deadline when the old one
+ * comes up; a timer brought earlier is pushed again, and the later entry is
+ * stale when it comes up.
+ */
+class ConnTimers {
+  private at = new Int32Array(1024);
+  private slots = new Int32Array(1024);
+  private seqs = new Int32Array(1024);
+  private n = 0;
+
+  /** mod_timer(&cp->timer, deadline) as far as the heap needs it. */
+  arm(cp: IpvsConn, deadline: number): void {
+    const d = deadline | 0;
+    if (cp.armed && ((d - cp.timerAt) | 0) >= 0) return;
+    cp.armed = true;
+    cp.timerAt = d;
+    if (this.n === this.at.length) this.grow();
+    const at = this.at;
+    const slots = this.slots;
+    const seqs = this.seqs;
+    let i = this.n++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (((at[p]! - d) | 0) <= 0) break;
+      at[i] = at[p]!;
+      slots[i] = slots[p]!;
+      seqs[i] = seqs[p]!;
+      i = p;
+    }
+    at[i] = d;
+    slots[i] = cp.slot;
+    seqs[i] = cp.seq;
+  }
+
+  /** The connection (of the table's `objs`) whose entry is due at `now`, taken out of the heap; undefined when none is. */
+  popDue(now: number, objs: readonly (IpvsConn | null)[]): IpvsConn | undefined {
+    const at = this.at;
+    const slots = this.slots;
+    const seqs = this.seqs;
+    while (this.n > 0 && ((at[0]! - now) | 0) <= 0) {
+      const key = at[0]!;
+      const slot = slots[0]!;
+      const seq = seqs[0]!;
+      const n = --this.n;
+      if (n > 0) {
+        const lastAt = at[n]!;
+        const lastSlot = slots[n]!;
+        const lastSeq = seqs[n]!;
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= n) break;
+          const r = l + 1;
+          const c = r < n && ((at[r]! - at[l]!) | 0) < 0 ? r : l;
+          if (((at[c]! - lastAt) | 0) >= 0) break;
+          at[i] = at[c]!;
+          slots[i] = slots[c]!;
+          seqs[i] = seqs[c]!;
+          i = c;
+        }
+        at[i] = lastAt;
+        slots[i] = lastSlot;
+        seqs[i] = lastSeq;
+      }
+      const cp = objs[slot];
+      // a stale entry: the connection left the table, sits at an earlier deadline, or left the heap
+      if (!cp || cp.seq !== seq || !cp.armed || cp.timerAt !== key) continue;
+      cp.armed = false;
+      return cp;
+    }
+    return undefined;
+  }
+
+  private grow(): void {
+    const cap = this.at.length * 2;
+    for (const k of ['at', 'slots', 'seqs'] as const) {
+      const a = new Int32Array(cap);
+      a.set(this[k]);
+      this[k] = a;
+    }
+  }
+}
+
 export class IpvsConnTable {
   private readonly tab = new ConnHash();
+  private readonly timers = new ConnTimers();
+  /**
+   * ip_vs_conn_drop_conntrack(): what ip_vs_conn_expire does with the
+   * conntrack of a connection that keeps one (IP_VS_CONN_F_NFCT); the node
+   * sets it.
+   */
+  dropConntrack: ((cp: IpvsConn) => void) | undefined;
   private seq = 0;
   /** Scratch words for the lookups by address bytes. */
   private readonly aw = new Int32Array(8);
@@ -330,23 +436,27 @@ export class IpvsConnTable {
 
   private live(cp: IpvsConn | null, now: number): IpvsConn | null {
     if (!cp) return null;
-    // The timer has run out (a template still in control is re-armed instead).
-    if (((cp.expires - now) | 0) <= 0 && this.expire(cp, now)) return null;
+    // The timer has run out (a template still in control is re-armed instead, from its deadline).
+    if (((cp.expires - now) | 0) <= 0 && this.expire(cp, cp.expires)) return null;
     return cp;
   }
 
   /**
    * ip_vs_conn_expire(): the timer ran out. A template still controlling
-   * connections is re-armed (its n_control keeps it); otherwise unlinked,
-   * the dest counters dropped (ip_vs_unbind_dest) and the controller told.
+   * connections is re-armed for 60 s (expire_later: cp->timeout = 60*HZ,
+   * which the next connection it takes refreshes it by); otherwise
+   * unlinked, the controller told, the conntrack dropped (IP_VS_CONN_F_NFCT)
+   * and the dest counters dropped (ip_vs_unbind_dest).
    */
   expire(cp: IpvsConn, now: number): boolean {
     if (cp.nControl > 0) {
-      cp.expires = now + cp.timeout;
+      cp.timeout = EXPIRE_LATER * this.hz;
+      this.setExpires(cp, now + cp.timeout);
       return false;
     }
     this.tab.remove(cp);
     if (cp.control) cp.control.nControl--;
+    if (cp.flags & IP_VS_CONN_F_NFCT) this.dropConntrack?.(cp);
     const d = cp.dest;
     if (d) {
       if (cp.template) d.persistconns--;
@@ -362,9 +472,21 @@ export class IpvsConnTable {
     return true;
   }
 
-  /** Runs every timer that is due (the connection timers of a quiet table). */
+  /** Runs every connection timer due at `now`, in deadline order. */
   expireDue(now: number): void {
-    for (const cp of this.entries()) if (((cp.expires - now) | 0) <= 0) this.expire(cp, now);
+    const objs = this.tab.objs;
+    for (let cp = this.timers.popDue(now, objs); cp; cp = this.timers.popDue(now, objs)) {
+      if (cp.slot < 0) continue;
+      // pushed back since it was armed: back in at its deadline (run in its turn if that is due too)
+      if (((cp.expires - cp.timerAt) | 0) > 0) this.timers.arm(cp, cp.expires);
+      else this.expire(cp, cp.expires); // as it ran then: a template re-armed from its deadline
+    }
+  }
+
+  /** cp's timer set to run out at `deadline` (mod_timer). */
+  setExpires(cp: IpvsConn, deadline: number): void {
+    cp.expires = deadline;
+    this.timers.arm(cp, deadline);
   }
 
   /**
@@ -381,6 +503,7 @@ export class IpvsConnTable {
     const cp = new IpvsConn(protocol, caddr, cport, vaddr, vport, dest.addr, dport, f, dest, svc, control, now, this.hz);
     cp.seq = this.seq++;
     this.tab.insert(cp);
+    this.timers.arm(cp, cp.expires);
     if (flags & IP_VS_CONN_F_TEMPLATE) dest.persistconns++;
     else dest.inactconns++;
     if (dest.uThreshold !== 0 && totalConns(dest) >= dest.uThreshold) dest.flags |= IP_VS_DEST_F_OVERLOAD;
@@ -430,7 +553,8 @@ export class IpvsConnTable {
       ct = this.newConn(svc, tVaddr, tVport, snet, 0, dest, tVport ? dest.port : 0, IP_VS_CONN_F_TEMPLATE, null, tProto, now);
       ct.timeout = c.timeout * this.hz;
     }
-    ct.expires = now + ct.timeout;
+    // ip_vs_conn_put(ct): the template's timer restarts from now (the only refresh it gets)
+    this.setExpires(ct, now + ct.timeout);
     const cp = this.newConn(svc, p.daddr, p.dport, p.saddr, p.sport, dest!, dest!.port || p.dport, 0, ct, p.protocol, now);
     return cp;
   }
@@ -441,13 +565,19 @@ export class IpvsConnTable {
     if (!d || !(d.flags & IP_VS_DEST_F_AVAILABLE) || (this.sysctl.expire_quiescent_template && d.weight === 0)) {
       // The kernel makes the template's key unusable (ip_vs_conn_unhash, dport and
       // vport 0xffff, cport 0, ip_vs_conn_rehash) and lets it expire now.
-      ct.expires = now;
+      this.setExpires(ct, now);
       if (ct.nControl === 0) this.expire(ct, now);
       else if (ct.vport !== 0xffff) {
+        const slot = ct.slot;
         this.tab.remove(ct);
         ct.dport = ct.vport = 0xffff;
         ct.cport = 0;
         this.tab.insert(ct);
+        // the timer heap names it by its slot (the one just freed, taken again)
+        if (ct.slot !== slot) {
+          ct.armed = false;
+          this.timers.arm(ct, ct.expires);
+        }
       }
       return false;
     }
@@ -480,7 +610,7 @@ export class IpvsConnTable {
     if (!resched) return cp;
     if (!oldCt) cp.flags &= ~IP_VS_CONN_F_NFCT;
     if (cp.nControl === 0) {
-      cp.expires = now;
+      this.setExpires(cp, now);
       this.expire(cp, now);
     }
     return oldCt ? 'drop' : null;
@@ -514,9 +644,8 @@ export class IpvsConnTable {
     } else if (cp.protocol === IPPROTO_UDP) {
       cp.timeout = UDP_TIMEOUT * this.hz;
     }
-    // ip_vs_conn_put(): the timer restarts from now.
-    cp.expires = now + cp.timeout;
-    if (cp.control) cp.control.expires = now + cp.control.timeout;
+    // ip_vs_conn_put(): the connection's timer restarts from now (not its template's).
+    this.setExpires(cp, now + cp.timeout);
   }
 
   /**

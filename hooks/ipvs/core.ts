@@ -37,8 +37,8 @@ import { formatIPv4, formatIPv6 } from '../../core/addr.js';
 import type { XtIpvs, XtIpvsConn } from '../../ext/xt.js';
 import { F_IPVS_PROPERTY, F_L4PROTO, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
 import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
-import { setNoCt, type NfConntrack } from '../conntrack/core.js';
-import { T_PORTS, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
+import { NF_CT_DEFAULT_ZONE_ID, setNoCt, type NfConntrack } from '../conntrack/core.js';
+import { T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
 import { localOutRouted } from '../path/local-out.js';
 import { ipDecreaseTtl } from '../path/ipv4.js';
@@ -85,14 +85,15 @@ export class NodeIpvs implements XtIpvs {
   table: IpvsConnTable;
   /** A packet changed the state (a connection, a scheduler's choice, a counter) since the services were built. */
   private used = false;
-  /** The node's clock in nanoseconds (the connection timers run on its jiffies). */
-  nowNs = 0;
+  private clockNs = 0;
   /** ip_vs_svc_table keyed by protocol, address and port; ip_vs_svc_fwm_table by family and mark. */
   private svcTab: IpvsSvcTable;
   /** The headers of the packet in hand (headers() fills them; no object per packet). */
   private readonly h = new Headers();
   /** The fate of the packet the last entry stole or dropped (the fate translator reads it). */
   private fate: Fate | undefined;
+  /** The tuple dropConntrack() looks up. */
+  private readonly ctTuple = new Int32Array(TUPLE_WORDS);
   /** A scratch packet for the output routes to real servers. */
   private readonly rtPkt = new Packet(64);
 
@@ -106,6 +107,7 @@ export class NodeIpvs implements XtIpvs {
   private reset(): void {
     this.services = buildServices(this.cfg);
     this.table = new IpvsConnTable(this.sysctl);
+    this.table.dropConntrack = (cp) => this.dropConntrack(cp);
     this.svcTab = new IpvsSvcTable(this.services);
     this.used = false;
   }
@@ -119,8 +121,34 @@ export class NodeIpvs implements XtIpvs {
     return this.used ? undefined : () => this.reset();
   }
 
+  /** The node's clock in nanoseconds; set at each packet's time, it runs the connection timers due then. */
+  get nowNs(): number {
+    return this.clockNs;
+  }
+
+  set nowNs(ns: number) {
+    this.clockNs = ns;
+    this.table.expireDue(this.now);
+  }
+
   get now(): number {
-    return jiffiesAt(this.nowNs, this.table.hz);
+    return jiffiesAt(this.clockNs, this.table.hz);
+  }
+
+  /**
+   * ip_vs_conn_drop_conntrack(): the conntrack whose original tuple is the
+   * connection's (client to virtual address, default zone) is killed.
+   */
+  private dropConntrack(cp: IpvsConn): void {
+    const ct = this.env.ct;
+    if (!ct || cp.cport === 0) return;
+    const t = this.ctTuple;
+    addrWords(cp.caddr, t, T_SRC);
+    addrWords(cp.vaddr, t, T_DST);
+    t[T_PORTS] = ((cp.cport << 16) | cp.vport) | 0;
+    t[T_PROTO] = ((cp.caddr.length === 4 ? NFPROTO_IPV4 : NFPROTO_IPV6) << 8) | cp.protocol;
+    const n = ct.findGet(t, 0, NF_CT_DEFAULT_ZONE_ID, 0);
+    if (n >= 0) ct.nfCtDelete(n >> 1);
   }
 
   /** The families that have a virtual service: ip_vs_register_hooks(af) ran for them. */

@@ -6,10 +6,12 @@
  * ClusterIP service with three endpoints.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { runs } from '../../helpers/runs.js';
 import {
   buildServices, parseIpvsadmSave, IpvsConnTable, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, TH_ACK, TH_FIN, TH_SYN,
   IP_VS_TCP_S_SYN_RECV, IP_VS_TCP_S_ESTABLISHED, IP_VS_TCP_S_CLOSE_WAIT, IP_VS_TCP_S_TIME_WAIT, IP_VS_TCP_S_CLOSE, IP_VS_TCP_S_FIN_WAIT,
-  IP_VS_CONN_F_NFCT, type SchedPacket,
+  IP_VS_CONN_F_NFCT, TH_RST, type IpvsConn, type SchedPacket,
 } from '../../../hooks/ipvs/index.js';
 import { formatIPv4, parseIPv4 } from '../../../core/addr.js';
 
@@ -125,6 +127,87 @@ describe('IPVS connections', () => {
     expect(tn.reuseCheck(cpn, 1, false)).toBe(cpn);
     cpn.dest!.weight = 0;
     expect(tn.reuseCheck(cpn, 1, false)).toBeNull();
+  });
+
+  it('a persistence template is refreshed only by the connections it takes; one still in control waits 60 s at a time (expire_later)', () => {
+    const svc = buildServices(parseIpvsadmSave(KUBE, 't'))[1]!;
+    const t = new IpvsConnTable({}, HZ);
+    // The node runs the timers due at each packet's time.
+    const at = (sec: number) => {
+      t.expireDue(sec * HZ);
+      return sec * HZ;
+    };
+    const a = t.schedule(svc, syn('192.168.1.10', 1000, '10.96.45.8'), at(0))!;
+    const tpl = a.control!;
+    // The connection's packets every 60 s until 360 s keep it ESTABLISHED; they do not refresh the template.
+    for (let sec = 0; sec <= 360; sec += 60) t.stateTransition(a, IP_VS_DIR_INPUT, TH_ACK, at(sec));
+    expect(tpl.expires).toBe(420 * HZ); // 300 s from its creation, then 60 s at a time (at 300 and 360 s) while the connection lives
+    // The client closes at 400 s: TIME_WAIT, 120 s.
+    t.stateTransition(a, IP_VS_DIR_INPUT, TH_FIN | TH_ACK, at(400));
+    t.stateTransition(a, IP_VS_DIR_OUTPUT, TH_FIN | TH_ACK, at(400));
+    expect(a.state).toBe(IP_VS_TCP_S_TIME_WAIT);
+    at(530); // the connection ran out at 520 s; the template waits for its own timer (540 s)
+    expect([...t.entries()]).toEqual([tpl]);
+    at(541);
+    expect(t.size).toBe(0);
+    // At 600 s the same client is scheduled afresh: rr moves on from the dest the template had.
+    const b = t.schedule(svc, syn('192.168.1.10', 1001, '10.96.45.8'), at(600))!;
+    expect(b.dest).not.toBe(a.dest);
+  });
+
+  it('the timers run without a lookup: a closed connection leaves its dest\'s counters when it runs out, before the next schedule (lc)', () => {
+    const svc = buildServices(parseIpvsadmSave(KUBE.replace('-A -t 10.96.45.7:80 -s rr', '-A -t 10.96.45.7:80 -s lc'), 't'))[0]!;
+    const t = new IpvsConnTable({}, HZ);
+    const a = t.schedule(svc, syn('192.168.1.10', 1000), 0)!; // the list head, 10.244.2.9
+    t.stateTransition(a, IP_VS_DIR_INPUT, TH_SYN, 0);
+    t.stateTransition(a, IP_VS_DIR_OUTPUT, TH_SYN | TH_ACK, 0);
+    t.stateTransition(a, IP_VS_DIR_INPUT, TH_FIN | TH_ACK, HZ);
+    t.stateTransition(a, IP_VS_DIR_OUTPUT, TH_FIN | TH_ACK, HZ);
+    expect(a.state).toBe(IP_VS_TCP_S_TIME_WAIT); // inactive, gone at 121 s
+    const b = t.schedule(svc, syn('192.168.1.11', 1000), HZ)!; // 10.244.2.9 has one inactive: the next, 10.244.1.6
+    expect(formatIPv4(b.daddr)).toBe('10.244.1.6');
+    t.stateTransition(b, IP_VS_DIR_INPUT, TH_SYN, HZ); // SYN_RECV: active, for 60 s
+    t.expireDue(200 * HZ); // both have run out
+    expect([a.dest!.inactconns, b.dest!.activeconns, b.dest!.inactconns]).toEqual([0, 0, 0]);
+    // All idle again: the list head.
+    expect(formatIPv4(t.schedule(svc, syn('192.168.1.12', 1000), 200 * HZ)!.daddr)).toBe('10.244.2.9');
+  });
+
+  it('the timers: after expireDue(now) the table holds exactly the connections whose timer runs out after now, whatever moved their deadlines', () => {
+    const cfg = parseIpvsadmSave(KUBE, 't');
+    const flags = [TH_SYN, TH_SYN | TH_ACK, TH_ACK, TH_FIN | TH_ACK, TH_RST];
+    fc.assert(fc.property(
+      fc.array(fc.record({ dt: fc.integer({ min: 0, max: 400 * HZ }), pick: fc.nat(), flag: fc.nat(), out: fc.boolean(), open: fc.boolean() }), { maxLength: 60 }),
+      (steps) => {
+        const [tcp, , udp] = buildServices(cfg);
+        const t = new IpvsConnTable({}, HZ);
+        const mine: IpvsConn[] = [];
+        let now = 0;
+        let port = 1000;
+        for (const st of steps) {
+          now += st.dt;
+          t.expireDue(now);
+          const live = mine.filter((c) => c.slot >= 0);
+          expect(live.every((c) => ((c.expires - now) | 0) > 0)).toBe(true);
+          expect(t.size).toBe(live.length);
+          const n = live.length;
+          if (st.open || n === 0) {
+            const isUdp = (st.pick & 1) === 1;
+            const cp = t.schedule(isUdp ? udp! : tcp!, syn('192.168.1.10', port++, isUdp ? '10.96.0.10' : '10.96.45.7', isUdp ? 53 : 80, isUdp ? 17 : 6), now)!;
+            mine.push(cp);
+          } else {
+            const cp = live[st.pick % n]!;
+            t.stateTransition(cp, st.out ? IP_VS_DIR_OUTPUT : IP_VS_DIR_INPUT, flags[st.flag % flags.length]!, now);
+          }
+        }
+        // the counters the schedulers read are those of the connections left
+        const dests = new Set(mine.map((c) => c.dest!));
+        for (const d of dests) {
+          const left = mine.filter((c) => c.slot >= 0 && c.dest === d);
+          expect(d.activeconns + d.inactconns).toBe(left.length);
+        }
+      },
+    ), { numRuns: runs(300) });
   });
 
   it('UDP: inactive, 300 s from the last packet', () => {

@@ -232,6 +232,21 @@ describe('IPVS in the node', () => {
     expect(conntrackList(m.conntrackTable!, 9).join('\n')).toMatch(/SYN_SENT .*src=10\.0\.0\.2 dst=192\.168\.50\.1 sport=40000 dport=80 .*src=10\.1\.0\.5 dst=10\.0\.0\.2 sport=8080/);
   });
 
+  it('net.ipv4.vs.conntrack=1: when the IPVS connection runs out, its conntrack goes with it (ip_vs_conn_drop_conntrack), at that time and not at the next lookup', () => {
+    const m = model(RR, { 'sysctl.txt': readFileSync(join(FIXTURE, 'sysctl.txt'), 'utf8') + 'net.ipv4.vs.conntrack = 1\n' });
+    const s = 1e9;
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn seq 1000 iif eth0', 0);
+    go(m, 'tcp 10.1.0.6:8080 > 10.0.0.2:40000 syn,ack seq 5000 ackseq 1001 iif eth1', s);
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack seq 1001 ackseq 5001 iif eth0', 2 * s);
+    const est = (now: number) => conntrackList(m.conntrackTable!, now).filter((l) => l.includes('src=10.0.0.2 ')).length;
+    expect(m.ipvs!.connList()).toContain('TCP 15:00  ESTABLISHED');
+    expect(est(2)).toBe(1);
+    // 15 minutes after the last packet the IPVS connection runs out; another client's packet at 16 minutes runs the timers.
+    go(m, 'tcp 10.0.0.9:40001 > 192.168.50.1:80 syn iif eth0', (2 + 16 * 60) * s);
+    expect(m.ipvs!.connList()).not.toContain('10.0.0.2:40000');
+    expect(est(2 + 16 * 60)).toBe(0);
+  });
+
   it('a connection in SYN_RECV counts as active (tcp_state_active): lc sends the next client to the server without a half-open one', () => {
     const m = model('-A -t 192.168.50.1:80 -s lc\n-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 1\n-a -t 192.168.50.1:80 -r 10.1.0.6:8080 -m -w 1\n');
     const s = 1e9;
