@@ -128,6 +128,9 @@ export class IpvsConn {
   }
 }
 
+/** Bits of a key's K.TPL word: a template; a connection whose replies come from its virtual address (not masquerade). */
+const TPL_TEMPLATE = 1, TPL_NOT_MASQ = 2;
+
 /** Key words of a hashed connection (ConnHash.keys): what the lookups compare. */
 const enum K {
   PROTO = 0,
@@ -199,7 +202,7 @@ class ConnHash {
     const b = s * K.WORDS;
     k[b + K.PROTO] = cp.protocol;
     k[b + K.AF] = cp.caddr.length === 4 ? 4 : 6;
-    k[b + K.TPL] = cp.template ? 1 : 0;
+    k[b + K.TPL] = (cp.template ? TPL_TEMPLATE : 0) | ((cp.flags & IP_VS_CONN_F_FWD_MASK) !== IP_VS_CONN_F_MASQ ? TPL_NOT_MASQ : 0);
     k[b + K.CPORT] = cp.cport;
     k[b + K.VPORT] = cp.vport;
     k[b + K.DPORT] = cp.dport;
@@ -275,14 +278,24 @@ class ConnHash {
     return null;
   }
 
-  /** __ip_vs_conn_out_get(): a reply from daddr:dport to the client caddr:cport (templates carry no replies). */
-  findOut(af: number, proto: number, dw: Int32Array, dat: number, dport: number, cw: Int32Array, cat: number, cport: number): IpvsConn | null {
+  /**
+   * ip_vs_conn_out_get(): a packet from sw:sport to the client caddr:cport;
+   * its source is the real server (daddr:dport) of a masqueraded
+   * connection, the virtual address and port (vaddr:vport) of a direct
+   * routing or tunnel one, whose real server answers as the service
+   * (templates carry no replies).
+   */
+  findOut(af: number, proto: number, sw: Int32Array, sat: number, sport: number, cw: Int32Array, cat: number, cport: number): IpvsConn | null {
     const k = this.keys;
     for (let s = this.heads[this.hash(af, proto, cw, cat, cport)]!; s >= 0; s = this.next[s]!) {
       const b = s * K.WORDS;
-      if (k[b + K.CPORT] === cport && k[b + K.DPORT] === dport && k[b + K.PROTO] === proto && k[b + K.AF] === af && k[b + K.TPL] === 0
-        && k[b + K.CADDR] === cw[cat] && k[b + K.DADDR] === dw[dat]
-        && (af === 4 || (sameWords(k, b + K.CADDR, cw, cat) && sameWords(k, b + K.DADDR, dw, dat)))) return this.objs[s]!;
+      const tpl = k[b + K.TPL]!;
+      if (tpl & TPL_TEMPLATE) continue;
+      const a = tpl & TPL_NOT_MASQ ? b + K.VADDR : b + K.DADDR;
+      const p = tpl & TPL_NOT_MASQ ? k[b + K.VPORT] : k[b + K.DPORT];
+      if (k[b + K.CPORT] === cport && p === sport && k[b + K.PROTO] === proto && k[b + K.AF] === af
+        && k[b + K.CADDR] === cw[cat] && k[a] === sw[sat]
+        && (af === 4 || (sameWords(k, b + K.CADDR, cw, cat) && sameWords(k, a, sw, sat)))) return this.objs[s]!;
     }
     return null;
   }
