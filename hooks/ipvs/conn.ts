@@ -39,6 +39,9 @@ export const TCP_STATE_NAMES = ['NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', '
 export const TCP_TIMEOUTS = [2, 15 * 60, 2 * 60, 60, 2 * 60, 2 * 60, 10, 60, 30, 2 * 60, 120];
 /** ip_vs_proto_udp.c udp_timeouts[IP_VS_UDP_S_NORMAL]. */
 export const UDP_TIMEOUT = 5 * 60;
+/** FTPPORT (include/net/ip_vs.h): the FTP control port, whose persistent templates take every port. */
+export const FTPPORT = 21;
+
 /** ip_vs_conn_new(): cp->timeout = 3*HZ until the first state transition. */
 const NEW_CONN_TIMEOUT = 3;
 /** ip_vs_conn_expire(), expire_later: a template that still controls connections waits 60 s more. */
@@ -266,12 +269,18 @@ class ConnHash {
     this.objs = objs;
   }
 
-  /** __ip_vs_conn_in_get(): protocol, family, client address and port, virtual address and port. */
-  findIn(af: number, proto: number, cw: Int32Array, cat: number, cport: number, vw: Int32Array, vat: number, vport: number): IpvsConn | null {
+  /**
+   * __ip_vs_conn_in_get() (a connection) or ip_vs_ct_in_get() (`template`:
+   * a persistence template): protocol, family, client address and port,
+   * virtual address and port. A connection lookup never finds a template
+   * (its client port 0 is not a connection's: the IP_VS_CONN_F_NO_CPORT test).
+   */
+  findIn(af: number, proto: number, cw: Int32Array, cat: number, cport: number, vw: Int32Array, vat: number, vport: number, template: boolean): IpvsConn | null {
     const k = this.keys;
+    const tpl = template ? TPL_TEMPLATE : 0;
     for (let s = this.heads[this.hash(af, proto, cw, cat, cport)]!; s >= 0; s = this.next[s]!) {
       const b = s * K.WORDS;
-      if (k[b + K.CPORT] === cport && k[b + K.VPORT] === vport && k[b + K.PROTO] === proto && k[b + K.AF] === af
+      if (k[b + K.CPORT] === cport && k[b + K.VPORT] === vport && k[b + K.PROTO] === proto && k[b + K.AF] === af && (k[b + K.TPL]! & TPL_TEMPLATE) === tpl
         && k[b + K.CADDR] === cw[cat] && k[b + K.VADDR] === vw[vat]
         && (af === 4 || (sameWords(k, b + K.CADDR, cw, cat) && sameWords(k, b + K.VADDR, vw, vat)))) return this.objs[s]!;
     }
@@ -424,15 +433,15 @@ export class IpvsConnTable {
   }
 
   /** ip_vs_conn_in_get(): a live connection from the client side. */
-  inGet(protocol: number, caddr: Uint8Array, cport: number, vaddr: Uint8Array, vport: number, now: number): IpvsConn | undefined {
+  inGet(protocol: number, caddr: Uint8Array, cport: number, vaddr: Uint8Array, vport: number, now: number, template = false): IpvsConn | undefined {
     addrWords(caddr, this.aw, 0);
     addrWords(vaddr, this.aw, 4);
-    return this.inGetW(caddr.length === 4 ? 4 : 6, protocol, this.aw, 0, cport, this.aw, 4, vport, now) ?? undefined;
+    return this.inGetW(caddr.length === 4 ? 4 : 6, protocol, this.aw, 0, cport, this.aw, 4, vport, now, template) ?? undefined;
   }
 
   /** ip_vs_conn_in_get() over address words (addrWords), as the packet path calls it. */
-  inGetW(af: number, protocol: number, cw: Int32Array, cat: number, cport: number, vw: Int32Array, vat: number, vport: number, now: number): IpvsConn | null {
-    return this.live(this.tab.findIn(af, protocol, cw, cat, cport, vw, vat, vport), now);
+  inGetW(af: number, protocol: number, cw: Int32Array, cat: number, cport: number, vw: Int32Array, vat: number, vport: number, now: number, template = false): IpvsConn | null {
+    return this.live(this.tab.findIn(af, protocol, cw, cat, cport, vw, vat, vport, template), now);
   }
 
   /** ip_vs_conn_out_get(): a live connection from the real server's side (masquerade replies). */
@@ -555,8 +564,9 @@ export class IpvsConnTable {
     const tProto = c.fwmark ? 0 : p.protocol;
     const tVaddr = c.fwmark ? Uint8Array.of(c.fwmark >>> 24, (c.fwmark >>> 16) & 255, (c.fwmark >>> 8) & 255, c.fwmark & 255) : p.daddr;
     // Port-zero services (-t VIP:0) make templates for every port: vport 0.
-    const tVport = c.fwmark || c.port === 0 ? 0 : p.dport;
-    let ct = this.inGet(tProto, snet, 0, tVaddr, tVport, now);
+    // ... and an FTP service (port 21) with vport 0 too, so that its data connections share the template.
+    const tVport = c.fwmark || c.port === 0 || c.port === FTPPORT ? 0 : p.dport;
+    let ct = this.inGet(tProto, snet, 0, tVaddr, tVport, now, true);
     if (ct && !this.checkTemplate(ct, now)) ct = undefined;
     let dest: IpvsDest | null;
     if (ct) dest = ct.dest;
@@ -568,7 +578,9 @@ export class IpvsConnTable {
     }
     // ip_vs_conn_put(ct): the template's timer restarts from now (the only refresh it gets)
     this.setExpires(ct, now + ct.timeout);
-    const cp = this.newConn(svc, p.daddr, p.dport, p.saddr, p.sport, dest!, dest!.port || p.dport, 0, ct, p.protocol, now);
+    // The real server's port for the service's own port; any other (a fwmark or port-zero service) goes on as it is.
+    const dport = p.dport === c.port && dest!.port ? dest!.port : p.dport;
+    const cp = this.newConn(svc, p.daddr, p.dport, p.saddr, p.sport, dest!, dport, 0, ct, p.protocol, now);
     return cp;
   }
 

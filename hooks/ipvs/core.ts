@@ -48,13 +48,16 @@ import type { Fate } from '../path/fate.js';
 import { ipvsSlots } from '../priorities.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 import { jiffiesAt } from '../conntrack/core.js';
-import { IpvsConn, IpvsConnTable, addrWords, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, TH_RST, TH_SYN, type IpvsSysctl } from './conn.js';
+import { IpvsConn, IpvsConnTable, addrWords, FTPPORT, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, TH_RST, TH_SYN, type IpvsSysctl } from './conn.js';
 import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_LOCALNODE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
 import type { IpvsService } from './service.js';
 import { IpvsSvcTable, buildServices } from './service.js';
 import type { SchedPacket } from './sched/index.js';
 import { ipipEncap, ipvsManip, ipvsNatIcmp } from './xmit.js';
 import { inetChecksum } from '../input/spec.js';
+
+/** include/net/ip_vs.h FTPDATA: the active FTP data port. */
+const FTPDATA = 20;
 
 /** include/uapi/linux/sctp.h SCTP_CID_INIT. */
 const SCTP_CID_INIT = 1;
@@ -225,6 +228,11 @@ export class NodeIpvs implements XtIpvs {
       if (!schedulable(pkt, h)) return NF_ACCEPT;
       const svc = this.serviceFindW(h.family, m[M_MARK]!, h.protocol, h.w, H_DADDR, h.dport);
       if (!svc) return NF_ACCEPT;
+      // ip_vs_schedule(): "Never schedule Active FTPDATA connections" (client port 20): ignored, the packet goes on
+      if (h.sport === FTPDATA && (h.protocol === IPPROTO_TCP || h.protocol === IPPROTO_UDP || h.protocol === IPPROTO_SCTP)) {
+        this.note(st, `ipvs: ${h.text}: not scheduled (ip_vs_schedule: client port 20, FTPDATA)`);
+        return NF_ACCEPT;
+      }
       // a service found by its address is the packet's destination: the connection keeps the service's bytes as its vaddr (read only)
       const sp: SchedPacket = { family: h.family, protocol: h.protocol, saddr: h.addr(H_SADDR), sport: h.sport, daddr: svc.conf.fwmark ? h.addr(H_DADDR) : svc.conf.addr, dport: h.dport, inverse: false };
       const c = svc.conf;
@@ -417,6 +425,8 @@ export class NodeIpvs implements XtIpvs {
    * is there to answer with a reset) and the packet dropped.
    */
   private leave(pkt: Packet, st: NodeHookState, svc: IpvsService, h: Headers): number {
+    // "When the virtual ftp service is presented, packets destined for other services on the VIP ... pass"
+    if (svc.conf.port === FTPPORT && h.dport !== FTPPORT) return NF_ACCEPT;
     const v6 = h.family === 6;
     // The error goes through the hooks as a packet of its own: the text of this one first.
     const why = `service ${svcText(svc)} has no real server to schedule ${h.text} to (ip_vs_leave: ICMP port unreachable)`;

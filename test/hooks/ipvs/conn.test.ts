@@ -210,6 +210,23 @@ describe('IPVS connections', () => {
     ), { numRuns: runs(300) });
   });
 
+  it('a persistent fwmark service sends each connection to the port it came for; a connection lookup never finds a template', () => {
+    const svc = buildServices(parseIpvsadmSave('-A -f 7 -s rr -p 60\n-a -f 7 -r 10.244.1.5:8080 -m -w 1\n', 't'))[0]!;
+    const t = new IpvsConnTable({}, HZ);
+    // ip_vs_sched_persist: dport is the packet's unless it is the service's own port (0 for a fwmark service)
+    const cp = t.schedule(svc, syn('192.168.1.10', 1000, '10.96.45.9', 443), 0)!;
+    expect(cp.dport).toBe(443);
+    const tpl = cp.control!;
+    expect([tpl.cport, tpl.vport, tpl.protocol]).toEqual([0, 0, 0]);
+    // A /32-netmask template of a port service has the client's address; a packet from port 0 is not its connection.
+    const p32 = buildServices(parseIpvsadmSave('-A -t 10.96.45.8:80 -s rr -p 60 -M 255.255.255.255\n-a -t 10.96.45.8:80 -r 10.244.1.5:8080 -m -w 1\n', 't'))[0]!;
+    const t2 = new IpvsConnTable({}, HZ);
+    const c2 = t2.schedule(p32, syn('192.168.1.10', 1000, '10.96.45.8'), 0)!;
+    const vip = parseIPv4('10.96.45.8')!;
+    expect(t2.inGet(6, parseIPv4('192.168.1.10')!, 0, vip, 80, 1)).toBeUndefined();
+    expect(t2.inGet(6, parseIPv4('192.168.1.10')!, 0, vip, 80, 1, true)).toBe(c2.control);
+  });
+
   it('UDP: inactive, 300 s from the last packet', () => {
     const svc = buildServices(parseIpvsadmSave(KUBE, 't'))[2]!;
     const t = new IpvsConnTable({}, HZ);

@@ -247,6 +247,14 @@ describe('IPVS in the node', () => {
     expect(est(2 + 16 * 60)).toBe(0);
   });
 
+  it('a client port 20 (active FTP data) is never scheduled: the packet goes on to the node (ip_vs_schedule, FTPDATA)', () => {
+    const m = model(RR);
+    const r = go(m, 'tcp 10.0.0.2:20 > 192.168.50.1:80 syn iif eth0');
+    expect(notes(r)).toContain('ipvs: TCP 10.0.0.2:20 > 192.168.50.1:80: not scheduled (ip_vs_schedule: client port 20, FTPDATA)');
+    expect(r.fate.nat ?? []).toEqual([]);
+    expect(m.ipvs!.connList().split('\n').filter((l) => l.startsWith('TCP'))).toEqual([]);
+  });
+
   it('a connection in SYN_RECV counts as active (tcp_state_active): lc sends the next client to the server without a half-open one', () => {
     const m = model('-A -t 192.168.50.1:80 -s lc\n-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 1\n-a -t 192.168.50.1:80 -r 10.1.0.6:8080 -m -w 1\n');
     const s = 1e9;
