@@ -61,7 +61,7 @@ import { BrNetfilter, brnfSysctl } from './bridge/br-netfilter.js';
 import { loadEbtables } from './bridge/ebtables.js';
 import type { EbtRuleset, EbtTableName } from '../core/ebt-ast.js';
 import { parseMac } from '../core/addr.js';
-import { NodeIpvs, ipvsSysctl } from './ipvs/core.js';
+import { NodeIpvs, ipvsSysctl, unprivilegedPortStart } from './ipvs/core.js';
 import { NodeDup } from './dup.js';
 import { NodeXtIcmp } from './xt-icmp.js';
 
@@ -253,6 +253,7 @@ export class NodeModel {
         inet: (pf) => (pf === NFPROTO_IPV6 ? this.inet6 : this.inet4),
         ct: ctm?.ct,
         saddr4: (daddr) => this.stack.env.route4(daddr, 0, 0, 0, 0, '')?.saddr ?? 0,
+        unprivilegedPortStart: unprivilegedPortStart(node.sysctl.num('net.ipv4.ip_unprivileged_port_start')),
       })
       : undefined;
     this.ipvs = ipvs;

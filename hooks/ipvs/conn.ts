@@ -29,6 +29,9 @@ export const IP_VS_CONN_F_INACTIVE = 0x0100;
 export const IP_VS_CONN_F_TEMPLATE = 0x1000;
 export const IP_VS_CONN_F_NFCT = 0x10000;
 
+/** include/net/ip_vs.h enum ip_vs_ctpl_state: a template's state (in cp->state). */
+export const IP_VS_CTPL_S_NONE = 0, IP_VS_CTPL_S_ASSURED = 1;
+
 /** include/uapi/linux/ip_vs.h enum IP_VS_TCP_S_*. */
 export const IP_VS_TCP_S_NONE = 0, IP_VS_TCP_S_ESTABLISHED = 1, IP_VS_TCP_S_SYN_SENT = 2, IP_VS_TCP_S_SYN_RECV = 3,
   IP_VS_TCP_S_FIN_WAIT = 4, IP_VS_TCP_S_TIME_WAIT = 5, IP_VS_TCP_S_CLOSE = 6, IP_VS_TCP_S_CLOSE_WAIT = 7,
@@ -106,7 +109,7 @@ export class IpvsConn {
   inpkts = 0;
   /** The connection's slot in the table's hash (-1: not hashed). */
   slot = -1;
-  /** Order of creation (`ipvsadm -L -c` lists in it). */
+  /** Order of creation: `ipvsadm -L -c` lists in it here (the kernel in hash-bucket order, which its random seed makes vary from boot to boot). */
   seq = 0;
   /** In the table's timer heap, at deadline `timerAt` (the earliest of its entries there). */
   armed = false;
@@ -567,7 +570,7 @@ export class IpvsConnTable {
     // ... and an FTP service (port 21) with vport 0 too, so that its data connections share the template.
     const tVport = c.fwmark || c.port === 0 || c.port === FTPPORT ? 0 : p.dport;
     let ct = this.inGet(tProto, snet, 0, tVaddr, tVport, now, true);
-    if (ct && !this.checkTemplate(ct, now)) ct = undefined;
+    if (ct && !this.checkTemplate(ct)) ct = undefined;
     let dest: IpvsDest | null;
     if (ct) dest = ct.dest;
     else {
@@ -585,14 +588,12 @@ export class IpvsConnTable {
   }
 
   /** ip_vs_check_template(). */
-  private checkTemplate(ct: IpvsConn, now: number): boolean {
+  private checkTemplate(ct: IpvsConn): boolean {
     const d = ct.dest;
     if (!d || !(d.flags & IP_VS_DEST_F_AVAILABLE) || (this.sysctl.expire_quiescent_template && d.weight === 0)) {
       // The kernel makes the template's key unusable (ip_vs_conn_unhash, dport and
-      // vport 0xffff, cport 0, ip_vs_conn_rehash) and lets it expire now.
-      this.setExpires(ct, now);
-      if (ct.nControl === 0) this.expire(ct, now);
-      else if (ct.vport !== 0xffff) {
+      // vport 0xffff, cport 0, ip_vs_conn_rehash) and leaves its timer as it is.
+      if (ct.vport !== 0xffff) {
         const slot = ct.slot;
         this.tab.remove(ct);
         ct.dport = ct.vport = 0xffff;
@@ -656,18 +657,20 @@ export class IpvsConnTable {
       }
       const idx = tcpStateIdx(tcpFlags);
       const ns = idx < 0 ? IP_VS_TCP_S_CLOSE : TCP_STATES[off + idx]![cp.state]!;
-      if (ns !== cp.state && cp.dest) {
+      if (ns !== cp.state) {
         const d = cp.dest;
-        if (!(cp.flags & IP_VS_CONN_F_INACTIVE) && !TCP_STATE_ACTIVE[ns]) {
+        if (d && !(cp.flags & IP_VS_CONN_F_INACTIVE) && !TCP_STATE_ACTIVE[ns]) {
           d.activeconns--; d.inactconns++; cp.flags |= IP_VS_CONN_F_INACTIVE;
-        } else if (cp.flags & IP_VS_CONN_F_INACTIVE && TCP_STATE_ACTIVE[ns]) {
+        } else if (d && cp.flags & IP_VS_CONN_F_INACTIVE && TCP_STATE_ACTIVE[ns]) {
           d.activeconns++; d.inactconns--; cp.flags &= ~IP_VS_CONN_F_INACTIVE;
         }
+        if (ns === IP_VS_TCP_S_ESTABLISHED) assureTemplate(cp);
       }
       cp.state = ns;
       cp.timeout = TCP_TIMEOUTS[ns]! * this.hz;
     } else if (cp.protocol === IPPROTO_UDP) {
       cp.timeout = UDP_TIMEOUT * this.hz;
+      if (dir === IP_VS_DIR_OUTPUT) assureTemplate(cp);
     }
     // ip_vs_conn_put(): the connection's timer restarts from now (not its template's).
     this.setExpires(cp, now + cp.timeout);
@@ -684,7 +687,8 @@ export class IpvsConnTable {
     const fam = cp.caddr.length === 4 ? 4 : 6;
     const left = Math.max(0, Math.floor(((cp.expires - now) | 0) / hz));
     const mmss = `${String(Math.floor(left / 60)).padStart(2, '0')}:${String(left % 60).padStart(2, '0')}`;
-    const state = cp.template ? 'NONE' : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : cp.protocol === IPPROTO_UDP ? 'UDP' : 'NONE';
+    // ip_vs_state_name(): a template's state from ip_vs_ctpl_state_name_table
+    const state = cp.template ? (cp.state === IP_VS_CTPL_S_ASSURED ? 'ASSURED' : 'NONE') : cp.protocol === IPPROTO_TCP ? TCP_STATE_NAMES[cp.state]! : cp.protocol === IPPROTO_UDP ? 'UDP' : 'NONE';
     return `${ipvsProtoName(cp.protocol).padEnd(3)} ${mmss.padEnd(6)} ${state.padEnd(11)} ${addrPort(fam, cp.caddr, cp.cport).padEnd(18)} ${addrPort(fam, cp.vaddr, cp.vport).padEnd(18)} ${addrPort(fam, cp.daddr, cp.dport)}`;
   }
 }
@@ -700,6 +704,12 @@ export function ipvsProtoName(p: number): string {
     case 58: return 'ICMPv6';
     default: return `IP_${p}`;
   }
+}
+
+/** ip_vs_control_assure_ct(): the template of a connection that was answered becomes ASSURED. */
+function assureTemplate(cp: IpvsConn): void {
+  const ct = cp.control;
+  if (ct && ct.template) ct.state = IP_VS_CTPL_S_ASSURED;
 }
 
 /** is_new_conn_expected() (ip_vs_core.c): TCP in TIME_WAIT or CLOSE, or (mode bit 2) FIN_WAIT without output. */

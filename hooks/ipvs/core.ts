@@ -69,6 +69,13 @@ export interface IpvsNodeEnv {
   ct: NfConntrack | undefined;
   /** The source address of an IPv4 output route to `daddr` (do_output_route4 with IP_VS_RT_MODE_CONNECT), 0 when none. */
   saddr4(daddr: number): number;
+  /** net.ipv4.ip_unprivileged_port_start: the ports below it need CAP_NET_BIND_SERVICE (inet_port_requires_bind_service). */
+  unprivilegedPortStart: number;
+}
+
+/** net.ipv4.ip_unprivileged_port_start as the snapshot gives it (NaN when it does not): the kernel's default 1024. */
+export function unprivilegedPortStart(v: number): number {
+  return Number.isNaN(v) ? 1024 : v;
 }
 
 const fmt = (a: Uint8Array) => (a.length === 4 ? formatIPv4(a) : formatIPv6(a));
@@ -106,9 +113,13 @@ export class NodeIpvs implements XtIpvs {
     this.reset();
   }
 
+  /** ipvs->ftpsvc_counter: services of port 21. */
+  private ftpServices = 0;
+
   /** The services as `ipvsadm -R` makes them, no connection. */
   private reset(): void {
     this.services = buildServices(this.cfg);
+    this.ftpServices = this.services.filter((s) => !s.conf.fwmark && s.conf.port === FTPPORT).length;
     this.table = new IpvsConnTable(this.sysctl);
     this.table.dropConntrack = (cp) => this.dropConntrack(cp);
     this.svcTab = new IpvsSvcTable(this.services);
@@ -195,7 +206,10 @@ export class NodeIpvs implements XtIpvs {
       const s = t.findMark(family, mark);
       if (s) return s;
     }
-    return t.find(family, protocol, w, at, vport) ?? t.find(family, protocol, w, at, 0);
+    let s = t.find(family, protocol, w, at, vport);
+    // an FTP service (port 21) takes the data connections: TCP to port 20 or to an unprivileged port
+    if (!s && protocol === IPPROTO_TCP && this.ftpServices > 0 && (vport === FTPDATA || vport >= this.env.unprivilegedPortStart)) s = t.find(family, protocol, w, at, FTPPORT);
+    return s ?? t.find(family, protocol, w, at, 0);
   }
 
   /** ip_vs_in_hook(): requests to virtual services. */
@@ -276,8 +290,7 @@ export class NodeIpvs implements XtIpvs {
     }
     countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
     this.table.stateTransition(cp, IP_VS_DIR_OUTPUT, h.tcpFlags, now);
-    m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
-    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    this.afterNat(pkt, cp);
     return NF_ACCEPT;
   }
 
@@ -370,6 +383,7 @@ export class NodeIpvs implements XtIpvs {
     const af = this.env.inet(st.pf);
     const rt = this.destRoute(af, cp);
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    if (!rt.local && loopbackSource(pkt, st)) return this.drop(crossesBoundary(cp));
     if (!rt.local && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
     // LOCALNODE from FORWARD is not supported (IP_VS_RT_MODE_NON_LOCAL only).
     if (rt.local && st.hook === NF_INET_FORWARD) return this.drop(`an ICMP error on FORWARD for local real server ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
@@ -400,22 +414,22 @@ export class NodeIpvs implements XtIpvs {
     const cp = this.table.outGetW(4, h.protocol, h.w, H_DADDR, h.dport, h.w, H_SADDR, h.sport, this.now);
     if (!cp) return NF_ACCEPT;
     this.used = true;
-    if ((cp.flags & IP_VS_CONN_F_FWD_MASK) !== IP_VS_CONN_F_MASQ) return NF_ACCEPT;
-    const about = st.ctx.quiet ? '' : `ICMP error about ${h.text}`;
-    if (inetChecksum(pkt.data, m[M_THOFF]!, m[M_END]!) !== 0) {
-      this.note(st, `ipvs: ${about}: bad ICMP checksum, dropped (handle_response_icmp)`);
-      return this.drop('an ICMP error about an IPVS connection with a bad checksum (handle_response_icmp)');
-    }
-    ipvsNatIcmp(pkt, cih, true, cp.vaddr, cp.vport);
-    if (!st.ctx.quiet) {
-      const t = `IPVS un-NAT of an ICMP error: source ${fmt(cp.daddr)} to ${fmt(cp.vaddr)}`;
-      this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_out_icmp): ${t}`);
-      st.ctx.nat.push(t);
+    // handle_response_icmp(): only masquerade un-NATs the error; every method goes on to after_nat
+    if ((cp.flags & IP_VS_CONN_F_FWD_MASK) === IP_VS_CONN_F_MASQ) {
+      const about = st.ctx.quiet ? '' : `ICMP error about ${h.text}`;
+      if (inetChecksum(pkt.data, m[M_THOFF]!, m[M_END]!) !== 0) {
+        this.note(st, `ipvs: ${about}: bad ICMP checksum, dropped (handle_response_icmp)`);
+        return this.drop('an ICMP error about an IPVS connection with a bad checksum (handle_response_icmp)');
+      }
+      ipvsNatIcmp(pkt, cih, true, cp.vaddr, cp.vport);
+      if (!st.ctx.quiet) {
+        const t = `IPVS un-NAT of an ICMP error: source ${fmt(cp.daddr)} to ${fmt(cp.vaddr)}`;
+        this.note(st, `ipvs: ${about}: connection ${connText(cp)} (ip_vs_out_icmp): ${t}`);
+        st.ctx.nat.push(t);
+      }
     }
     countStats(cp, m[M_END]! - m[M_NHOFF]!, false);
-    m[M_FLAGS] = m[M_FLAGS]! | F_IPVS_PROPERTY;
-    // ip_vs_update_conntrack(skb, cp, 0) leaves a confirmed conntrack alone: only the untracking is left.
-    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    this.afterNat(pkt, cp);
     return NF_ACCEPT;
   }
 
@@ -451,6 +465,7 @@ export class NodeIpvs implements XtIpvs {
     const quiet = st.ctx.quiet;
     const rt = this.destRoute(af, cp);
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+    if (!rt.local && loopbackSource(pkt, st)) return this.drop(crossesBoundary(cp));
     if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
@@ -458,7 +473,7 @@ export class NodeIpvs implements XtIpvs {
       if (!ipvsManip(pkt, h.protocol, true, cp.daddr, cp.dport)) return this.drop('a request too short to rewrite (ip_vs_nat_xmit)');
       const rs = quiet ? '' : addrPort(h.family, cp.daddr, cp.dport);
       if (!quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
-      this.updateConntrack(pkt, cp);
+      this.updateConntrack(pkt, cp, true);
       return this.sendOrCont(pkt, st, af, cp, rt, quiet ? '' : `masquerade (DNAT to ${rs})`);
     }
     if (fwd === IP_VS_CONN_F_DROUTE) {
@@ -468,8 +483,8 @@ export class NodeIpvs implements XtIpvs {
       return this.sendOrCont(pkt, st, af, cp, nh, quiet ? '' : `direct routing to ${fmt(cp.daddr)}`);
     }
     if (fwd === IP_VS_CONN_F_TUNNEL) {
-      // ip_vs_tunnel_xmit(): no local real server (IP_VS_RT_MODE_NON_LOCAL only).
-      if (rt.local) return this.drop(`tunnel to local address ${fmt(cp.daddr)} (ip_vs_tunnel_xmit: "Stopping traffic to local address")`);
+      // ip_vs_tunnel_xmit(): a real server on the node takes the packet as it is (ip_vs_send_or_cont, local)
+      if (rt.local) return this.sendOrCont(pkt, st, af, cp, rt, quiet ? '' : `tunnel to ${fmt(cp.daddr)}`);
       if (h.family !== 4) return this.drop('IPv6 tunnelling is not modelled');
       const s = this.env.saddr4(word(cp.daddr, 0));
       const saddr = Uint8Array.of(s >>> 24, (s >>> 16) & 255, (s >>> 8) & 255, s & 255);
@@ -547,20 +562,41 @@ export class NodeIpvs implements XtIpvs {
   }
 
   /**
-   * ip_vs_update_conntrack(skb, cp, 1): with net.ipv4.vs.conntrack, the
-   * unconfirmed conntrack of a masqueraded request expects its replies from
-   * the real server (its reply tuple's source becomes cp->daddr:dport).
+   * handle_response()'s after_nat, for a reply of any forwarding method:
+   * the packet becomes IPVS's (ipvs_property) and is untracked, unless the
+   * connection keeps conntrack: then ip_vs_update_conntrack(skb, cp, 0).
    */
-  private updateConntrack(pkt: Packet, cp: IpvsConn): void {
+  private afterNat(pkt: Packet, cp: IpvsConn): void {
+    pkt.meta[M_FLAGS] = pkt.meta[M_FLAGS]! | F_IPVS_PROPERTY;
+    if (!(cp.flags & IP_VS_CONN_F_NFCT)) this.notrack(pkt);
+    else this.updateConntrack(pkt, cp, false);
+  }
+
+  /**
+   * ip_vs_update_conntrack(): with net.ipv4.vs.conntrack, the unconfirmed
+   * conntrack of a masqueraded connection's packet in its original
+   * direction gets the reply tuple the other side will use: for a request
+   * (`outin`) replies from the real server (the reply tuple's source
+   * becomes cp->daddr:dport), for a packet of the real server (a reply
+   * whose conntrack had gone) requests to the virtual address (its
+   * destination becomes cp->vaddr:vport). ICMP keeps its ids.
+   */
+  private updateConntrack(pkt: Packet, cp: IpvsConn, outin: boolean): void {
     const ct = this.env.ct;
     const m = pkt.meta;
     const e = m[M_CT_ID]!;
-    if (!(cp.flags & IP_VS_CONN_F_NFCT) || !ct || e < 0 || ct.isConfirmed(e) || m[M_CT_DIR] !== IP_CT_DIR_ORIGINAL) return;
+    if (!(cp.flags & IP_VS_CONN_F_NFCT) || (cp.flags & IP_VS_CONN_F_FWD_MASK) !== IP_VS_CONN_F_MASQ) return;
+    if (!ct || e < 0 || ct.isConfirmed(e) || m[M_CT_DIR] !== IP_CT_DIR_ORIGINAL) return;
     const at = (2 * e + 1) * TUPLE_WORDS;
     const t = new Int32Array(TUPLE_WORDS);
     t.set(ct.tuples.subarray(at, at + TUPLE_WORDS));
-    for (let i = 0; i < 4; i++) t[T_SRC + i] = i * 4 < cp.daddr.length ? word(cp.daddr, i * 4) | 0 : 0;
-    t[T_PORTS] = ((cp.dport << 16) | (t[T_PORTS]! & 0xffff)) | 0;
+    const addr = outin ? cp.daddr : cp.vaddr;
+    const base = outin ? T_SRC : T_DST;
+    for (let i = 0; i < 4; i++) t[base + i] = i * 4 < addr.length ? word(addr, i * 4) | 0 : 0;
+    const proto = t[T_PROTO]! & 0xff;
+    if (proto !== IPPROTO_ICMP && proto !== IPPROTO_ICMPV6) {
+      t[T_PORTS] = outin ? ((cp.dport << 16) | (t[T_PORTS]! & 0xffff)) | 0 : ((t[T_PORTS]! & 0xffff0000) | cp.vport) | 0;
+    }
     ct.alterReply(e, t, 0);
   }
 
@@ -631,10 +667,27 @@ function viaGateway(rt: Exclude<OutputRoute, { fate: Fate }>, gateway: string): 
 
 /** An ICMP message that is not an error about a connection (`*related = 0`): the hook goes on with it as any packet. */
 const NOT_RELATED = 0x7fff;
-const IPPROTO_ICMP = 1;
+const IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
 const ICMP_SOURCE_QUENCH = 4;
 
 /** An IPv4 ICMP packet, not a non-first fragment (ip_vs_in_hook / ip_vs_out_hook: iph.protocol == IPPROTO_ICMP). */
+/**
+ * crosses_local_route_boundary()'s check for a route that is not local:
+ * the packet's source is a loopback address (IPv6 ::1 from a loopback
+ * device or none).
+ */
+function loopbackSource(pkt: Packet, st: NodeHookState): boolean {
+  const d = pkt.data;
+  const nh = pkt.meta[M_NHOFF]!;
+  if (st.pf === NFPROTO_IPV4) return d[nh + 12] === 127;
+  for (let i = 0; i < 15; i++) if (d[nh + 8 + i] !== 0) return false;
+  return d[nh + 23] === 1 && (st.inLink === undefined || st.inLink.loopback === true);
+}
+
+function crossesBoundary(cp: IpvsConn): string {
+  return `a loopback source sent to real server ${fmt(cp.daddr)} off the node (__ip_vs_get_out_rt: crosses_local_route_boundary)`;
+}
+
 function isIcmp4(pkt: Packet): boolean {
   const m = pkt.meta;
   return (m[M_FLAGS]! & F_L4PROTO) !== 0 && m[M_L4PROTO] === IPPROTO_ICMP && m[M_FRAGOFF] === 0 && pkt.data[m[M_NHOFF]!]! >> 4 === 4;

@@ -247,6 +247,53 @@ describe('IPVS in the node', () => {
     expect(est(2 + 16 * 60)).toBe(0);
   });
 
+  it('a local client with a loopback source is not sent to a real server off the node (crosses_local_route_boundary)', () => {
+    const m = model('-A -t 127.0.0.1:30338 -s rr\n-a -t 127.0.0.1:30338 -r 10.1.0.5:8080 -m -w 1\n');
+    m.setTrace(true);
+    const s = parseSpec('tcp 127.0.0.1:40000 > 127.0.0.1:30338 syn from local');
+    const { pkt } = specInput(m, s);
+    const r = m.send(pkt, s.oif);
+    expect(r.fate).toMatchObject({ kind: 'dropped', reason: 'ipvs' });
+    expect(r.fate.kind === 'dropped' && r.fate.detail).toContain('crosses_local_route_boundary');
+  });
+
+  it('a tunnel to a real server on the node itself: the packet goes on to the node (ip_vs_tunnel_xmit, local)', () => {
+    const m = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 192.168.50.1 -i -w 1\n');
+    const r = go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0');
+    expect(notes(r)).toContain('ipvs: tunnel to 192.168.50.1: the real server is this node, the packet goes on');
+    expect(r.fate.kind).not.toBe('dropped');
+  });
+
+  it('an FTP service takes TCP to unprivileged ports of its address (ip_vs_service_find, ftpsvc_counter); persistence sends them to the control connection\'s server', () => {
+    const m = model('-A -t 192.168.50.1:21 -s rr -p 60\n-a -t 192.168.50.1:21 -r 10.1.0.5 -m -w 1\n-a -t 192.168.50.1:21 -r 10.1.0.6 -m -w 1\n');
+    expect(go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:21 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:21']);
+    expect(go(m, 'tcp 10.0.0.2:40001 > 192.168.50.1:30000 syn iif eth0').fate.nat).toEqual(['IPVS DNAT to 10.1.0.6:30000']);
+    // a privileged port other than 20 is not the FTP service's: the packet goes on to the node
+    expect(go(m, 'tcp 10.0.0.2:40002 > 192.168.50.1:22 syn iif eth0').fate.nat ?? []).toEqual([]);
+  });
+
+  it('a template that saw its connection answered is ASSURED in `ipvsadm -L -n -c` (ip_vs_control_assure_ct)', () => {
+    const m = model('-A -t 192.168.50.1:80 -s rr -p 300\n-a -t 192.168.50.1:80 -r 10.1.0.5:8080 -m -w 1\n');
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn iif eth0', 0);
+    expect(m.ipvs!.connList()).toMatch(/TCP 05:00  NONE/);
+    go(m, 'tcp 10.1.0.5:8080 > 10.0.0.2:40000 syn,ack iif eth1', 1e9);
+    go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 ack iif eth0', 2e9);
+    expect(m.ipvs!.connList()).toMatch(/TCP 04:58  ASSURED/);
+  });
+
+  it('net.ipv4.vs.conntrack=1: a reply whose conntrack had gone makes the new one expect the client at the virtual address (ip_vs_update_conntrack, outin 0)', () => {
+    const m = model('-A -u 192.168.50.1:53 -s rr\n-a -u 192.168.50.1:53 -r 10.1.0.5:53 -m -w 1\n', { 'sysctl.txt': readFileSync(join(FIXTURE, 'sysctl.txt'), 'utf8') + 'net.ipv4.vs.conntrack = 1\n' });
+    const s = 1e9;
+    go(m, 'udp 10.0.0.2:5353 > 192.168.50.1:53 iif eth0', 0);
+    // conntrack's UDP entry (30 s unreplied) runs out; the IPVS connection (300 s) lives on
+    const rep = go(m, 'udp 10.1.0.5:53 > 10.0.0.2:5353 iif eth1', 60 * s);
+    expect(rep.fate.nat).toEqual(['IPVS un-NAT: source 10.1.0.5:53 to 192.168.50.1:53']);
+    expect(conntrackList(m.conntrackTable!, 60).join('\n')).toMatch(/src=10\.1\.0\.5 dst=10\.0\.0\.2 sport=53 dport=5353 .*src=10\.0\.0\.2 dst=192\.168\.50\.1 sport=5353 dport=53/);
+    // the client's next datagram is that conntrack's reply, and goes to the real server
+    const again = go(m, 'udp 10.0.0.2:5353 > 192.168.50.1:53 iif eth0', 61 * s);
+    expect(again.fate).toMatchObject({ kind: 'forwarded', dst: '10.1.0.5' });
+  });
+
   it('a client port 20 (active FTP data) is never scheduled: the packet goes on to the node (ip_vs_schedule, FTPDATA)', () => {
     const m = model(RR);
     const r = go(m, 'tcp 10.0.0.2:20 > 192.168.50.1:80 syn iif eth0');
