@@ -387,7 +387,7 @@ export class NodeIpvs implements XtIpvs {
     if (!rt.local && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
     // LOCALNODE from FORWARD is not supported (IP_VS_RT_MODE_NON_LOCAL only).
     if (rt.local && st.hook === NF_INET_FORWARD) return this.drop(`an ICMP error on FORWARD for local real server ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
-    if (rt.local && st.hook !== NF_INET_LOCAL_OUT && cp.daddr[0] === 127) return this.drop(`DNAT of an ICMP error from another host to loopback address ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
+    if (rt.local && fromWorldToLoopback(st, cp)) return this.drop(`DNAT of an ICMP error from another host to loopback address ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
     ipvsNatIcmp(pkt, cih, false, cp.daddr, cp.dport);
     if (!st.ctx.quiet) {
       const t = `IPVS DNAT of an ICMP error to ${addrPort(4, cp.daddr, cp.dport)}`;
@@ -469,7 +469,7 @@ export class NodeIpvs implements XtIpvs {
     if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
-      if (rt.local && st.hook === NF_INET_LOCAL_IN && h.family === 4 && cp.daddr[0] === 127) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
+      if (rt.local && fromWorldToLoopback(st, cp)) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
       if (!ipvsManip(pkt, h.protocol, true, cp.daddr, cp.dport)) return this.drop('a request too short to rewrite (ip_vs_nat_xmit)');
       const rs = quiet ? '' : addrPort(h.family, cp.daddr, cp.dport);
       if (!quiet) st.ctx.nat.push(`IPVS DNAT to ${rs}`);
@@ -682,6 +682,18 @@ function loopbackSource(pkt: Packet, st: NodeHookState): boolean {
   if (st.pf === NFPROTO_IPV4) return d[nh + 12] === 127;
   for (let i = 0; i < 15; i++) if (d[nh + 8 + i] !== 0) return false;
   return d[nh + 23] === 1 && (st.inLink === undefined || st.inLink.loopback === true);
+}
+
+/**
+ * "From world but DNAT to loopback address?": the real server is a loopback
+ * address and the packet came in on a route from another host (IPv4:
+ * rt_is_input_route; IPv6: a device that is not loopback).
+ */
+function fromWorldToLoopback(st: NodeHookState, cp: IpvsConn): boolean {
+  const a = cp.daddr;
+  if (a.length === 4) return a[0] === 127 && st.hook !== NF_INET_LOCAL_OUT;
+  for (let i = 0; i < 15; i++) if (a[i] !== 0) return false;
+  return a[15] === 1 && st.inLink !== undefined && !st.inLink.loopback;
 }
 
 function crossesBoundary(cp: IpvsConn): string {
