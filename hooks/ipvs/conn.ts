@@ -96,8 +96,10 @@ export interface IpvsSysctl {
   expire_nodest_conn: number; // 0
   conn_reuse_mode: number; // 1
   expire_quiescent_template: number; // 0
+  /** A tunnelled packet too big for the route is fragmented anyway when 0 (ensure_mtu_is_adequate). */
+  pmtu_disc: number; // 1
 }
-export const IPVS_SYSCTL_DEFAULTS: IpvsSysctl = { conntrack: 0, expire_nodest_conn: 0, conn_reuse_mode: 1, expire_quiescent_template: 0 };
+export const IPVS_SYSCTL_DEFAULTS: IpvsSysctl = { conntrack: 0, expire_nodest_conn: 0, conn_reuse_mode: 1, expire_quiescent_template: 0, pmtu_disc: 1 };
 
 export class IpvsConn {
   state = IP_VS_TCP_S_NONE;

@@ -35,14 +35,14 @@
 import { IP_CT_DIR_ORIGINAL, NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT, NF_STOLEN, NFPROTO_IPV4, NFPROTO_IPV6 } from '../../core/netfilter.js';
 import { formatIPv4, formatIPv6 } from '../../core/addr.js';
 import type { XtIpvs, XtIpvsConn } from '../../ext/xt.js';
-import { F_IPVS_PROPERTY, F_L4PROTO, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAGOFF, M_L4PROTO, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
+import { F_IPVS_PROPERTY, F_L4PROTO, M_CT_DIR, M_CT_ID, M_END, M_FLAGS, M_FRAG_MAX_SIZE, M_FRAGOFF, M_L4PROTO, M_MARK, M_NHOFF, M_PKTTYPE, M_THOFF, PACKET_HOST } from '../../vm/layout.js';
 import { LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodePacket, resetMeta } from '../../vm/packet.js';
 import { NF_CT_DEFAULT_ZONE_ID, setNoCt, type NfConntrack } from '../conntrack/core.js';
 import { T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
 import { localOutRouted } from '../path/local-out.js';
 import { ipDecreaseTtl } from '../path/ipv4.js';
-import { ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, ICMPV6_TIME_EXCEED } from '../answer/wire.js';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMPV6_DEST_UNREACH, ICMPV6_PKT_TOOBIG, ICMPV6_PORT_UNREACH, ICMPV6_TIME_EXCEED } from '../answer/wire.js';
 import type { InetFamily, OutputRoute } from '../path/ctx.js';
 import type { Fate } from '../path/fate.js';
 import { ipvsSlots } from '../priorities.js';
@@ -467,6 +467,7 @@ export class NodeIpvs implements XtIpvs {
     if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
     if (!rt.local && loopbackSource(pkt, st)) return this.drop(crossesBoundary(cp));
     if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
+    if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.mtuAdequate(pkt, st, af, rt.dev, fwd === IP_VS_CONN_F_TUNNEL, h.protocol === IPPROTO_ICMP || h.protocol === IPPROTO_ICMPV6)) return NF_DROP;
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
       if (rt.local && fromWorldToLoopback(st, cp)) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
@@ -545,6 +546,40 @@ export class NodeIpvs implements XtIpvs {
     // A request received from another host leaves as forwarded; a local client's stays sent.
     this.fate = f.kind === 'sent' && st.hook === NF_INET_LOCAL_IN ? af.forwarded(pkt, f.dev, f.via, st.ctx) : f;
     return NF_STOLEN;
+  }
+
+  /**
+   * ensure_mtu_is_adequate() of __ip_vs_get_out_rt(), for a real server off
+   * the node: the route's MTU (its device's; less the IPIP header for a
+   * tunnel) against the packet. IPv4: with DF set and the packet longer, the
+   * sender is told fragmentation needed and the packet dropped (a tunnelled
+   * one goes on to be fragmented when net.ipv4.vs.pmtu_disc is 0); IPv6: a
+   * packet longer (or whose largest fragment before nf_defrag was), told
+   * packet too big unless a later fragment. ICMP errors IPVS relays are not
+   * checked.
+   */
+  private mtuAdequate(pkt: Packet, st: NodeHookState, af: InetFamily, dev: string, tunnel: boolean, icmp: boolean): boolean {
+    if (icmp) return true;
+    const m = pkt.meta;
+    const mtu = (af.node.links.get(dev)?.mtu ?? 1500) - (tunnel ? 20 : 0);
+    const len = m[M_END]! - m[M_NHOFF]!;
+    if (st.pf === NFPROTO_IPV6) {
+      const fragMax = m[M_FRAG_MAX_SIZE]!;
+      if (fragMax ? fragMax <= mtu : len <= mtu) return true;
+      if (m[M_FRAGOFF] === 0) st.ctx.stack?.icmpError(NFPROTO_IPV6, pkt, ICMPV6_PKT_TOOBIG, 0, mtu, st.inLink, st.ctx);
+      return this.mtuDrop(st, len, mtu, dev, 'ICMPv6 packet too big');
+    }
+    if (tunnel && !this.sysctl.pmtu_disc) return true;
+    if ((pkt.data[m[M_NHOFF]! + 6]! & 0x40) === 0 || len <= mtu) return true;
+    st.ctx.stack?.icmpError(NFPROTO_IPV4, pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, st.inLink, st.ctx);
+    return this.mtuDrop(st, len, mtu, dev, 'ICMP fragmentation needed');
+  }
+
+  private mtuDrop(st: NodeHookState, len: number, mtu: number, dev: string, sent: string): false {
+    const why = `${len} bytes exceed the MTU ${mtu} of the way to the real server by ${dev} (__ip_vs_get_out_rt: ensure_mtu_is_adequate, ${sent} sent)`;
+    this.note(st, `ipvs: ${why}`);
+    this.drop(why);
+    return false;
   }
 
   /** ip_vs_conn_uses_old_conntrack(): the packet has a conntrack, and a confirmed one. */

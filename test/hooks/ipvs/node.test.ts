@@ -294,6 +294,21 @@ describe('IPVS in the node', () => {
     expect(again.fate).toMatchObject({ kind: 'forwarded', dst: '10.1.0.5' });
   });
 
+  it('the real server\'s route must take the packet: DF and too long is answered fragmentation needed (ensure_mtu_is_adequate, a tunnel 20 bytes short)', () => {
+    const tun = model('-A -t 192.168.50.1:80 -s rr\n-a -t 192.168.50.1:80 -r 10.9.0.5 -i -w 1\n');
+    // 1500 bytes fit eth1's MTU, not the 1480 an IPIP header leaves
+    const big = go(tun, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn len 1460 df iif eth0');
+    expect(big.fate).toMatchObject({ kind: 'dropped', reason: 'ipvs' });
+    expect(notes(big)).toContain('ipvs: 1500 bytes exceed the MTU 1480 of the way to the real server by eth1 (__ip_vs_get_out_rt: ensure_mtu_is_adequate, ICMP fragmentation needed sent)');
+    const err = big.emitted!.map((e) => e.packet).find((p) => p[9] === 1)!;
+    expect([err[20], err[21], (err[26]! << 8) | err[27]!]).toEqual([3, 4, 1480]);
+    // without DF it is tunnelled (and fragmented on the way out)
+    expect(go(tun, 'tcp 10.0.0.3:40000 > 192.168.50.1:80 syn len 1460 iif eth0').fate.kind).toBe('forwarded');
+    // masquerade: the route's full MTU
+    const m = model(RR);
+    expect(go(m, 'tcp 10.0.0.2:40000 > 192.168.50.1:80 syn len 1460 df iif eth0').fate.kind).toBe('forwarded');
+  });
+
   it('a client port 20 (active FTP data) is never scheduled: the packet goes on to the node (ip_vs_schedule, FTPDATA)', () => {
     const m = model(RR);
     const r = go(m, 'tcp 10.0.0.2:20 > 192.168.50.1:80 syn iif eth0');
