@@ -40,6 +40,32 @@ export interface CaptureCommand {
   readonly onlyWithTool?: boolean;
   /** A candidate that fails (an older tool refusing an option) gives way to the next. */
   readonly nextOnFailure?: boolean;
+  /** Rewrites the output of candidate `argvIndex` before it is written. */
+  readonly transform?: (text: string, argvIndex: number) => string;
+}
+
+/**
+ * `ipvsadm -S --nosort` text made restorable in the kernel's order: each
+ * service's `-a` lines (listed newest first, as svc->destinations holds
+ * them) reversed, so that `ipvsadm -R`, which puts each at the head of the
+ * list, rebuilds the list as it was.
+ */
+export function liveOrderSave(text: string): string {
+  const out: string[] = [];
+  let dests: string[] = [];
+  const flush = () => {
+    out.push(...dests.reverse());
+    dests = [];
+  };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('-a ')) dests.push(line);
+    else {
+      flush();
+      out.push(line);
+    }
+  }
+  flush();
+  return out.join('\n');
 }
 
 /** ip-link.json has a bridge device: the bridge level means something only then. */
@@ -84,8 +110,15 @@ export const CAPTURE_COMMANDS: readonly CaptureCommand[] = [
   // the target link-layer address of an IPv6 redirect (ndisc_send_redirect).
   { file: 'ip-neigh.json', argv: [['ip', '-j', 'neigh', 'show']], optional: true },
   // The IPVS virtual services (numeric). ipvsadm fails when the kernel has no IPVS (ip_vs not
-  // loaded): the node then has no IPVS, as without the tool.
-  { file: 'ipvsadm-save.txt', argv: [['ipvsadm-save', '-n'], ['ipvsadm', '-S', '-n']], optional: true, omitEmpty: true, onlyWithTool: true, failureMeans: 'IPVS not available in the kernel' },
+  // loaded): the node then has no IPVS, as without the tool. `--nosort` lists each service's real
+  // servers in the kernel's list order (newest first), which the schedulers read; written in
+  // reverse (liveOrderSave), the file restores to that order. An ipvsadm without --nosort gives the
+  // sorted listing.
+  {
+    file: 'ipvsadm-save.txt', argv: [['ipvsadm', '-S', '-n', '--nosort'], ['ipvsadm-save', '-n'], ['ipvsadm', '-S', '-n']],
+    optional: true, omitEmpty: true, onlyWithTool: true, nextOnFailure: true, failureMeans: 'IPVS not available in the kernel',
+    transform: (text, i) => (i === 0 ? liveOrderSave(text) : text),
+  },
 ];
 
 /** The ruleset dumps: the default tool and the two backends' own. */
@@ -237,7 +270,10 @@ export function captureSnapshot(dir: string, run: Runner = defaultRunner): Captu
           if (!(c.nextOnFailure && e instanceof CaptureError && i + 1 < c.argv.length)) throw e;
           continue;
         }
-        if (text !== undefined) break;
+        if (text !== undefined) {
+          if (c.transform) text = c.transform(text, i);
+          break;
+        }
       }
     } catch (e) {
       if (!(c.failureMeans && e instanceof CaptureError)) throw e;

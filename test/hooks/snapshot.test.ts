@@ -171,3 +171,35 @@ describe('a model that releases the ruleset texts it parsed (the command line lo
     expect(after).toMatch(/^\[1:\d+\] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT$/m);
   });
 });
+
+describe('nfvm snapshot: the IPVS services in the kernel\'s list order', () => {
+  const LIVE = [
+    '-A -t 10.96.0.1:80 -s rr',
+    '-a -t 10.96.0.1:80 -r 10.244.0.9:8080 -m -w 1',
+    '-a -t 10.96.0.1:80 -r 10.244.0.3:8080 -m -w 1',
+    '-a -t 10.96.0.1:80 -r 10.244.0.5:8080 -m -w 1',
+    '-A -u 10.96.0.10:53 -s rr',
+    '-a -u 10.96.0.10:53 -r 10.244.0.7:53 -m -w 1',
+    '',
+  ].join('\n');
+  /** A node with nothing but ipvsadm: the other tools are missing, ip answers empty lists. */
+  const runner = (nosort: boolean) => (argv: readonly string[]) => {
+    if (argv[0] === 'ip') return { status: 0, stdout: argv.includes('-j') ? '[]' : '', stderr: '' };
+    if (argv[0] === 'ipvsadm' && argv.includes('--nosort')) return nosort ? { status: 0, stdout: LIVE, stderr: '' } : { status: 2, stdout: '', stderr: 'ipvsadm: unrecognized option \'--nosort\'' };
+    if (argv[0] === 'ipvsadm') return { status: 0, stdout: LIVE.replace('10.244.0.9:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.3:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.5', '10.244.0.3:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.5:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.9'), stderr: '' };
+    return { status: undefined, stdout: '', stderr: '' };
+  };
+
+  it('--nosort lists the real servers newest first; the file holds them reversed, so that ipvsadm -R (and nfvm) rebuild that list', async () => {
+    const { captureSnapshot, liveOrderSave } = await import('../../hooks/snapshot/capture.js');
+    const { buildServices, parseIpvsadmSave } = await import('../../hooks/ipvs/index.js');
+    expect(liveOrderSave(LIVE)).toBe(LIVE.replace('-a -t 10.96.0.1:80 -r 10.244.0.9:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.3:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.5:8080 -m -w 1', '-a -t 10.96.0.1:80 -r 10.244.0.5:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.3:8080 -m -w 1\n-a -t 10.96.0.1:80 -r 10.244.0.9:8080 -m -w 1'));
+    const order = (dir: string) => buildServices(parseIpvsadmSave(readFileSync(join(dir, 'ipvsadm-save.txt'), 'utf8'), 'x'))[0]!.dests.map((d) => d.addr[3]);
+    const tmp = mkdtempSync(join(tmpdir(), 'nfvm-ipvs-capture-'));
+    captureSnapshot(join(tmp, 'live'), runner(true));
+    expect(order(join(tmp, 'live'))).toEqual([9, 3, 5]);
+    // an ipvsadm without --nosort: the sorted listing, restored in reverse address order
+    captureSnapshot(join(tmp, 'sorted'), runner(false));
+    expect(order(join(tmp, 'sorted'))).toEqual([9, 5, 3]);
+  });
+});
