@@ -637,10 +637,8 @@ export class IpvsConnTable {
     }
     if (!resched) return cp;
     if (!oldCt) cp.flags &= ~IP_VS_CONN_F_NFCT;
-    if (cp.nControl === 0) {
-      this.setExpires(cp, now);
-      this.expire(cp, now);
-    }
+    // ip_vs_conn_expire_now()
+    if (cp.nControl === 0) this.expire(cp, now);
     return oldCt ? 'drop' : null;
   }
 

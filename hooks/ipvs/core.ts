@@ -41,6 +41,7 @@ import { NF_CT_DEFAULT_ZONE_ID, setNoCt, type NfConntrack } from '../conntrack/c
 import { T_DST, T_PORTS, T_PROTO, T_SRC, TUPLE_WORDS } from '../conntrack/tuple.js';
 import type { NodeHookOps, NodeHookState } from '../hook.js';
 import { localOutRouted } from '../path/local-out.js';
+import { isLoopback, wordsInto } from '../path/ipv6.js';
 import { ipDecreaseTtl } from '../path/ipv4.js';
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, ICMPV6_DEST_UNREACH, ICMPV6_PKT_TOOBIG, ICMPV6_PORT_UNREACH, ICMPV6_TIME_EXCEED } from '../answer/wire.js';
 import type { InetFamily, OutputRoute } from '../path/ctx.js';
@@ -49,7 +50,7 @@ import { ipvsSlots } from '../priorities.js';
 import type { Sysctls } from '../snapshot/sysctl.js';
 import { jiffiesAt } from '../conntrack/core.js';
 import { IpvsConn, IpvsConnTable, addrWords, FTPPORT, IP_VS_DIR_INPUT, IP_VS_DIR_OUTPUT, IPVS_SYSCTL_DEFAULTS, IP_VS_CONN_F_NFCT, TCP_STATE_NAMES, TH_RST, TH_SYN, type IpvsSysctl } from './conn.js';
-import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_LOCALNODE, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
+import { IP_VS_SVC_F_PERSISTENT, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, addrPort, type IpvsConfig } from './save.js';
 import type { IpvsService } from './service.js';
 import { IpvsSvcTable, buildServices } from './service.js';
 import type { SchedPacket } from './sched/index.js';
@@ -102,8 +103,8 @@ export class NodeIpvs implements XtIpvs {
   private readonly h = new Headers();
   /** The fate of the packet the last entry stole or dropped (the fate translator reads it). */
   private fate: Fate | undefined;
-  /** The tuple dropConntrack() looks up. */
-  private readonly ctTuple = new Int32Array(TUPLE_WORDS);
+  /** A conntrack tuple dropConntrack() looks up or updateConntrack() writes. */
+  private readonly tuple = new Int32Array(TUPLE_WORDS);
   /** A scratch packet for the output routes to real servers. */
   private readonly rtPkt = new Packet(64);
 
@@ -156,7 +157,7 @@ export class NodeIpvs implements XtIpvs {
   private dropConntrack(cp: IpvsConn): void {
     const ct = this.env.ct;
     if (!ct || cp.cport === 0) return;
-    const t = this.ctTuple;
+    const t = this.tuple;
     addrWords(cp.caddr, t, T_SRC);
     addrWords(cp.vaddr, t, T_DST);
     t[T_PORTS] = ((cp.cport << 16) | cp.vport) | 0;
@@ -381,10 +382,8 @@ export class NodeIpvs implements XtIpvs {
       return this.xmit(pkt, st, cp, h);
     }
     const af = this.env.inet(st.pf);
-    const rt = this.destRoute(af, cp);
-    if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
-    if (!rt.local && loopbackSource(pkt, st)) return this.drop(crossesBoundary(cp));
-    if (!rt.local && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
+    const rt = this.outRoute(pkt, st, af, cp, false, true);
+    if (!rt) return NF_DROP;
     // LOCALNODE from FORWARD is not supported (IP_VS_RT_MODE_NON_LOCAL only).
     if (rt.local && st.hook === NF_INET_FORWARD) return this.drop(`an ICMP error on FORWARD for local real server ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
     if (rt.local && fromWorldToLoopback(st, cp)) return this.drop(`DNAT of an ICMP error from another host to loopback address ${fmt(cp.daddr)} (ip_vs_icmp_xmit)`);
@@ -463,11 +462,8 @@ export class NodeIpvs implements XtIpvs {
     const af = this.env.inet(st.pf);
     const fwd = cp.flags & IP_VS_CONN_F_FWD_MASK;
     const quiet = st.ctx.quiet;
-    const rt = this.destRoute(af, cp);
-    if ('fate' in rt) return this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
-    if (!rt.local && loopbackSource(pkt, st)) return this.drop(crossesBoundary(cp));
-    if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.decrementTtl(pkt, st, af, rt.dev, cp)) return NF_DROP;
-    if (!rt.local && fwd !== IP_VS_CONN_F_LOCALNODE && !this.mtuAdequate(pkt, st, af, rt.dev, fwd === IP_VS_CONN_F_TUNNEL, h.protocol === IPPROTO_ICMP || h.protocol === IPPROTO_ICMPV6)) return NF_DROP;
+    const rt = this.outRoute(pkt, st, af, cp, fwd === IP_VS_CONN_F_TUNNEL, h.protocol === IPPROTO_ICMP || h.protocol === IPPROTO_ICMPV6);
+    if (!rt) return NF_DROP;
     if (fwd === IP_VS_CONN_F_MASQ) {
       // ip_vs_nat_xmit(): "From world but DNAT to loopback address?"
       if (rt.local && fromWorldToLoopback(st, cp)) return this.drop(`DNAT of a packet from another host to loopback address ${fmt(cp.daddr)} (ip_vs_nat_xmit)`);
@@ -499,6 +495,29 @@ export class NodeIpvs implements XtIpvs {
     }
     // IP_VS_CONN_F_LOCALNODE: ip_vs_null_xmit, the packet goes on.
     return NF_ACCEPT;
+  }
+
+  /**
+   * __ip_vs_get_out_rt(): the route to the connection's real server; off the
+   * node, not for a loopback source (crosses_local_route_boundary), one TTL
+   * less (decrement_ttl) and within the route's MTU (ensure_mtu_is_adequate;
+   * not checked for an ICMP error IPVS relays). Undefined: the packet is
+   * dropped, its fate set.
+   */
+  private outRoute(pkt: Packet, st: NodeHookState, af: InetFamily, cp: IpvsConn, tunnel: boolean, icmp: boolean): Exclude<OutputRoute, { fate: Fate }> | undefined {
+    const rt = this.destRoute(af, cp);
+    if ('fate' in rt) {
+      this.drop(`no route to real server ${fmt(cp.daddr)} (__ip_vs_get_out_rt)`);
+      return undefined;
+    }
+    if (rt.local) return rt;
+    if (loopbackSource(pkt, st)) {
+      this.drop(`a loopback source sent to real server ${fmt(cp.daddr)} off the node (__ip_vs_get_out_rt: crosses_local_route_boundary)`);
+      return undefined;
+    }
+    if (!this.decrementTtl(pkt, st, af, rt.dev, cp)) return undefined;
+    if (!icmp && !this.mtuAdequate(pkt, st, af, rt.dev, tunnel)) return undefined;
+    return rt;
   }
 
   /**
@@ -555,11 +574,9 @@ export class NodeIpvs implements XtIpvs {
    * sender is told fragmentation needed and the packet dropped (a tunnelled
    * one goes on to be fragmented when net.ipv4.vs.pmtu_disc is 0); IPv6: a
    * packet longer (or whose largest fragment before nf_defrag was), told
-   * packet too big unless a later fragment. ICMP errors IPVS relays are not
-   * checked.
+   * packet too big unless a later fragment.
    */
-  private mtuAdequate(pkt: Packet, st: NodeHookState, af: InetFamily, dev: string, tunnel: boolean, icmp: boolean): boolean {
-    if (icmp) return true;
+  private mtuAdequate(pkt: Packet, st: NodeHookState, af: InetFamily, dev: string, tunnel: boolean): boolean {
     const m = pkt.meta;
     const mtu = (af.node.links.get(dev)?.mtu ?? 1500) - (tunnel ? 20 : 0);
     const len = m[M_END]! - m[M_NHOFF]!;
@@ -623,11 +640,9 @@ export class NodeIpvs implements XtIpvs {
     if (!(cp.flags & IP_VS_CONN_F_NFCT) || (cp.flags & IP_VS_CONN_F_FWD_MASK) !== IP_VS_CONN_F_MASQ) return;
     if (!ct || e < 0 || ct.isConfirmed(e) || m[M_CT_DIR] !== IP_CT_DIR_ORIGINAL) return;
     const at = (2 * e + 1) * TUPLE_WORDS;
-    const t = new Int32Array(TUPLE_WORDS);
+    const t = this.tuple;
     t.set(ct.tuples.subarray(at, at + TUPLE_WORDS));
-    const addr = outin ? cp.daddr : cp.vaddr;
-    const base = outin ? T_SRC : T_DST;
-    for (let i = 0; i < 4; i++) t[base + i] = i * 4 < addr.length ? word(addr, i * 4) | 0 : 0;
+    addrWords(outin ? cp.daddr : cp.vaddr, t, outin ? T_SRC : T_DST);
     const proto = t[T_PROTO]! & 0xff;
     if (proto !== IPPROTO_ICMP && proto !== IPPROTO_ICMPV6) {
       t[T_PORTS] = outin ? ((cp.dport << 16) | (t[T_PORTS]! & 0xffff)) | 0 : ((t[T_PORTS]! & 0xffff0000) | cp.vport) | 0;
@@ -711,12 +726,14 @@ const ICMP_SOURCE_QUENCH = 4;
  * the packet's source is a loopback address (IPv6 ::1 from a loopback
  * device or none).
  */
+/** Scratch words of an IPv6 address (the loopback tests). */
+const ADDR6 = new Uint32Array(4);
+
 function loopbackSource(pkt: Packet, st: NodeHookState): boolean {
   const d = pkt.data;
   const nh = pkt.meta[M_NHOFF]!;
   if (st.pf === NFPROTO_IPV4) return d[nh + 12] === 127;
-  for (let i = 0; i < 15; i++) if (d[nh + 8 + i] !== 0) return false;
-  return d[nh + 23] === 1 && (st.inLink === undefined || st.inLink.loopback === true);
+  return isLoopback(wordsInto(d, nh + 8, ADDR6)) && (st.inLink === undefined || st.inLink.loopback === true);
 }
 
 /**
@@ -727,12 +744,7 @@ function loopbackSource(pkt: Packet, st: NodeHookState): boolean {
 function fromWorldToLoopback(st: NodeHookState, cp: IpvsConn): boolean {
   const a = cp.daddr;
   if (a.length === 4) return a[0] === 127 && st.hook !== NF_INET_LOCAL_OUT;
-  for (let i = 0; i < 15; i++) if (a[i] !== 0) return false;
-  return a[15] === 1 && st.inLink !== undefined && !st.inLink.loopback;
-}
-
-function crossesBoundary(cp: IpvsConn): string {
-  return `a loopback source sent to real server ${fmt(cp.daddr)} off the node (__ip_vs_get_out_rt: crosses_local_route_boundary)`;
+  return isLoopback(wordsInto(a, 0, ADDR6)) && st.inLink !== undefined && !st.inLink.loopback;
 }
 
 function isIcmp4(pkt: Packet): boolean {
