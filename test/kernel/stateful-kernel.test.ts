@@ -419,6 +419,190 @@ COMMIT`,
       icmpError(c, udp(c, 's', '10.1.0.3', 44009, '10.0.0.4', 33434, 0), 3, 3);
     },
   },
+  {
+    // kube-proxy's iptables mode as it writes a node (pkg/proxy/iptables/proxier.go), the pod network on eth1
+    // (10.1.0.0/24), plain MASQUERADE so that masqueraded flows are answered; the random endpoint choice
+    // replaced by statistic's nth mode, which the kernel counts deterministically
+    name: 'a kube-proxy node: ClusterIP, external IP, NodePort, externalTrafficPolicy Local, load balancer source ranges, session affinity, hairpin, Services without endpoints',
+    frames: true,
+    rules: ruleset({
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-EXT-4SW47YFZTEDKD3PK - [0:0]
+:KUBE-EXT-GNZBNJ2PO5MGZ6GT - [0:0]
+:KUBE-EXT-NUKIZ6OKUXPJNT4C - [0:0]
+:KUBE-EXT-X27LE4BHSL4DOUIK - [0:0]
+:KUBE-FW-NUKIZ6OKUXPJNT4C - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-SEP-C6EBXVWJJZMIWKLZ - [0:0]
+:KUBE-SEP-I77PXRDZVX7PMWMN - [0:0]
+:KUBE-SEP-OYPFS5VJICHGATKP - [0:0]
+:KUBE-SEP-RS4RBKLTHTF2IUXJ - [0:0]
+:KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
+:KUBE-SEP-UKSFD7AGPMPPLUHC - [0:0]
+:KUBE-SEP-DNSUDP2DNSUDP2DN - [0:0]
+:KUBE-SEP-DNSTCP2DNSTCP2DN - [0:0]
+:KUBE-SEP-AFF1AFF1AFF1AFF1 - [0:0]
+:KUBE-SEP-AFF2AFF2AFF2AFF2 - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-4SW47YFZTEDKD3PK - [0:0]
+:KUBE-SVC-GNZBNJ2PO5MGZ6GT - [0:0]
+:KUBE-SVC-NUKIZ6OKUXPJNT4C - [0:0]
+:KUBE-SVC-X27LE4BHSL4DOUIK - [0:0]
+:KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SVC-AFFINITYAFFINITY - [0:0]
+:KUBE-SVL-4SW47YFZTEDKD3PK - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-EXT-4SW47YFZTEDKD3PK -s 10.1.0.0/24 -m comment --comment "pod traffic for ns4/local:https external destinations" -j KUBE-SVC-4SW47YFZTEDKD3PK
+-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "masquerade LOCAL traffic for ns4/local:https external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "route LOCAL traffic for ns4/local:https external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-4SW47YFZTEDKD3PK
+-A KUBE-EXT-4SW47YFZTEDKD3PK -j KUBE-SVL-4SW47YFZTEDKD3PK
+-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "masquerade traffic for ns2/web:http external destinations" -j KUBE-MARK-MASQ
+-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-EXT-NUKIZ6OKUXPJNT4C -m comment --comment "masquerade traffic for ns5/lb:http external destinations" -j KUBE-MARK-MASQ
+-A KUBE-EXT-NUKIZ6OKUXPJNT4C -j KUBE-SVC-NUKIZ6OKUXPJNT4C
+-A KUBE-EXT-X27LE4BHSL4DOUIK -m comment --comment "masquerade traffic for ns3/shop:http external destinations" -j KUBE-MARK-MASQ
+-A KUBE-EXT-X27LE4BHSL4DOUIK -j KUBE-SVC-X27LE4BHSL4DOUIK
+-A KUBE-FW-NUKIZ6OKUXPJNT4C -s 203.0.113.0/25 -m comment --comment "ns5/lb:http loadbalancer IP" -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+-A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "other traffic to ns5/lb:http will be dropped by KUBE-PROXY-FIREWALL"
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns2/web:http" -m tcp --dport 30001 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns3/shop:http" -m tcp --dport 30080 -j KUBE-EXT-X27LE4BHSL4DOUIK
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns4/local:https" -m tcp --dport 30443 -j KUBE-EXT-4SW47YFZTEDKD3PK
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns5/lb:http" -m tcp --dport 30500 -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE
+-A KUBE-SEP-C6EBXVWJJZMIWKLZ -s 10.1.0.5/32 -m comment --comment "ns3/shop:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-C6EBXVWJJZMIWKLZ -p tcp -m comment --comment "ns3/shop:http" -m tcp -j DNAT --to-destination 10.1.0.5:80
+-A KUBE-SEP-I77PXRDZVX7PMWMN -s 10.1.0.100/32 -m comment --comment "ns5/lb:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-I77PXRDZVX7PMWMN -p tcp -m comment --comment "ns5/lb:http" -m tcp -j DNAT --to-destination 10.1.0.100:80
+-A KUBE-SEP-OYPFS5VJICHGATKP -s 10.1.0.9/32 -m comment --comment "ns4/local:https" -j KUBE-MARK-MASQ
+-A KUBE-SEP-OYPFS5VJICHGATKP -p tcp -m comment --comment "ns4/local:https" -m tcp -j DNAT --to-destination 10.1.0.9:443
+-A KUBE-SEP-RS4RBKLTHTF2IUXJ -s 10.1.0.2/32 -m comment --comment "ns2/web:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-RS4RBKLTHTF2IUXJ -p tcp -m comment --comment "ns2/web:http" -m tcp -j DNAT --to-destination 10.1.0.2:8080
+-A KUBE-SEP-SXIVWICOYRO3J4NJ -s 10.1.0.200/32 -m comment --comment "ns4/local:https" -j KUBE-MARK-MASQ
+-A KUBE-SEP-SXIVWICOYRO3J4NJ -p tcp -m comment --comment "ns4/local:https" -m tcp -j DNAT --to-destination 10.1.0.200:443
+-A KUBE-SEP-UKSFD7AGPMPPLUHC -s 10.1.0.4/32 -m comment --comment "ns3/shop:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-UKSFD7AGPMPPLUHC -p tcp -m comment --comment "ns3/shop:http" -m tcp -j DNAT --to-destination 10.1.0.4:80
+-A KUBE-SEP-DNSUDP2DNSUDP2DN -s 10.1.0.3/32 -m comment --comment "kube-system/kube-dns:dns" -j KUBE-MARK-MASQ
+-A KUBE-SEP-DNSUDP2DNSUDP2DN -p udp -m comment --comment "kube-system/kube-dns:dns" -m udp -j DNAT --to-destination 10.1.0.3:53
+-A KUBE-SEP-DNSTCP2DNSTCP2DN -s 10.1.0.3/32 -m comment --comment "kube-system/kube-dns:dns-tcp" -j KUBE-MARK-MASQ
+-A KUBE-SEP-DNSTCP2DNSTCP2DN -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp" -m tcp -j DNAT --to-destination 10.1.0.3:53
+-A KUBE-SEP-AFF1AFF1AFF1AFF1 -s 10.1.0.101/32 -m comment --comment "ns7/sticky:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AFF1AFF1AFF1AFF1 -p tcp -m comment --comment "ns7/sticky:http" -m recent --set --name KUBE-SEP-AFF1AFF1AFF1AFF1 --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.1.0.101:80
+-A KUBE-SEP-AFF2AFF2AFF2AFF2 -s 10.1.0.102/32 -m comment --comment "ns7/sticky:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AFF2AFF2AFF2AFF2 -p tcp -m comment --comment "ns7/sticky:http" -m recent --set --name KUBE-SEP-AFF2AFF2AFF2AFF2 --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.1.0.102:80
+-A KUBE-SERVICES -d 172.30.0.42/32 -p tcp -m comment --comment "ns2/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -d 192.168.50.1/32 -p tcp -m comment --comment "ns2/web:http external IP" -m tcp --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -d 172.30.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SERVICES -d 172.30.0.10/32 -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SERVICES -d 172.30.0.43/32 -p tcp -m comment --comment "ns3/shop:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-X27LE4BHSL4DOUIK
+-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/local:https cluster IP" -m tcp --dport 443 -j KUBE-SVC-4SW47YFZTEDKD3PK
+-A KUBE-SERVICES -d 172.30.0.45/32 -p tcp -m comment --comment "ns5/lb:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-NUKIZ6OKUXPJNT4C
+-A KUBE-SERVICES -d 5.6.7.8/32 -p tcp -m comment --comment "ns5/lb:http loadbalancer IP" -m tcp --dport 80 -j KUBE-FW-NUKIZ6OKUXPJNT4C
+-A KUBE-SERVICES -d 172.30.0.47/32 -p tcp -m comment --comment "ns7/sticky:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-AFFINITYAFFINITY
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SVC-4SW47YFZTEDKD3PK ! -s 10.1.0.0/24 -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/local:https cluster IP" -m tcp --dport 443 -j KUBE-MARK-MASQ
+-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/local:https -> 10.1.0.200:443" -m statistic --mode nth --every 2 --packet 0 -j KUBE-SEP-SXIVWICOYRO3J4NJ
+-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/local:https -> 10.1.0.9:443" -j KUBE-SEP-OYPFS5VJICHGATKP
+-A KUBE-SVC-GNZBNJ2PO5MGZ6GT ! -s 10.1.0.0/24 -d 172.30.0.42/32 -p tcp -m comment --comment "ns2/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/web:http -> 10.1.0.2:8080" -j KUBE-SEP-RS4RBKLTHTF2IUXJ
+-A KUBE-SVC-NUKIZ6OKUXPJNT4C ! -s 10.1.0.0/24 -d 172.30.0.45/32 -p tcp -m comment --comment "ns5/lb:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/lb:http -> 10.1.0.100:80" -j KUBE-SEP-I77PXRDZVX7PMWMN
+-A KUBE-SVC-X27LE4BHSL4DOUIK ! -s 10.1.0.0/24 -d 172.30.0.43/32 -p tcp -m comment --comment "ns3/shop:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/shop:http -> 10.1.0.4:80" -m statistic --mode nth --every 2 --packet 0 -j KUBE-SEP-UKSFD7AGPMPPLUHC
+-A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/shop:http -> 10.1.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU ! -s 10.1.0.0/24 -d 172.30.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.1.0.3:53" -j KUBE-SEP-DNSUDP2DNSUDP2DN
+-A KUBE-SVC-ERIFXISQEP7F7OF4 ! -s 10.1.0.0/24 -d 172.30.0.10/32 -p tcp -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp --dport 53 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.1.0.3:53" -j KUBE-SEP-DNSTCP2DNSTCP2DN
+-A KUBE-SVC-AFFINITYAFFINITY ! -s 10.1.0.0/24 -d 172.30.0.47/32 -p tcp -m comment --comment "ns7/sticky:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> 10.1.0.101:80" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-AFF1AFF1AFF1AFF1 --mask 255.255.255.255 --rsource -j KUBE-SEP-AFF1AFF1AFF1AFF1
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> 10.1.0.102:80" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-AFF2AFF2AFF2AFF2 --mask 255.255.255.255 --rsource -j KUBE-SEP-AFF2AFF2AFF2AFF2
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> 10.1.0.101:80" -m statistic --mode nth --every 2 --packet 0 -j KUBE-SEP-AFF1AFF1AFF1AFF1
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> 10.1.0.102:80" -j KUBE-SEP-AFF2AFF2AFF2AFF2
+-A KUBE-SVL-4SW47YFZTEDKD3PK -m comment --comment "ns4/local:https -> 10.1.0.9:443" -j KUBE-SEP-OYPFS5VJICHGATKP
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
+:KUBE-FIREWALL - [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-PROXY-FIREWALL - [0:0]
+:KUBE-SERVICES - [0:0]
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A INPUT -j KUBE-FIREWALL
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A FORWARD -s 10.1.0.0/24 -m comment --comment "pod egress (the network plugin's)" -j ACCEPT
+-A FORWARD -d 10.1.0.0/24 -m comment --comment "pod ingress (the network plugin's)" -j ACCEPT
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -j KUBE-FIREWALL
+-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "ns6/empty:http has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30600 -j REJECT --reject-with icmp-port-unreachable
+-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns4/local:https health check node port" -m tcp --dport 32000 -j ACCEPT
+-A KUBE-PROXY-FIREWALL -d 5.6.7.8/32 -p tcp -m comment --comment "ns5/lb:http traffic not accepted by KUBE-FW-NUKIZ6OKUXPJNT4C" -m tcp --dport 80 -j DROP
+-A KUBE-SERVICES -d 172.30.0.46/32 -p tcp -m comment --comment "ns6/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
+COMMIT`,
+    }),
+    flows: (c) => {
+      // ClusterIP from outside the pod network (masqueraded), and the external IP on the node
+      new Tcp(c, 'c', '10.0.0.2', 44100, '172.30.0.42', 80).handshake().data().sdata(600).ack().fin().sack().sfin().ack();
+      new Tcp(c, 'c', '10.0.0.3', 44101, '192.168.50.1', 80).handshake().data(30).srst();
+      udp(c, 'c', '10.0.0.4', 44102, '172.30.0.10', 53, 2);
+      new Tcp(c, 'c', '10.0.0.4', 44103, '172.30.0.10', 53).handshake().data(40).sdata(200).ack().fin().sack().sfin().ack();
+      // pods to Services: not masqueraded, DNATed back onto eth1; a pod to a Service it backs (hairpin, masqueraded)
+      udp(c, 's', '10.1.0.2', 44104, '172.30.0.10', 53, 1);
+      new Tcp(c, 's', '10.1.0.4', 44105, '172.30.0.42', 80).handshake().data().sack().fin().sfin().ack();
+      new Tcp(c, 's', '10.1.0.2', 44106, '172.30.0.42', 80).handshake().data(10).sack().rst();
+      // NodePorts on both node addresses, endpoints taken in turn (statistic nth)
+      for (let i = 0; i < 4; i++) new Tcp(c, 'c', CLIENTS[i]!, 44110 + i, i & 1 ? '192.168.50.1' : '10.0.0.1', 30080).handshake().data(20 + i).sack();
+      new Tcp(c, 'c', '198.51.100.7', 44115, '10.0.0.1', 30001).handshake().data().sack().fin().sfin().ack();
+      // externalTrafficPolicy Local: from outside only the local endpoint, not masqueraded; from a pod the whole Service
+      new Tcp(c, 'c', '10.0.0.130', 44120, '10.0.0.1', 30443).handshake().data().sack();
+      new Tcp(c, 'c', '203.0.113.7', 44121, '10.0.0.1', 30443).handshake().data().sack();
+      new Tcp(c, 's', '10.1.0.5', 44122, '10.1.0.1', 30443).handshake().data().sack();
+      new Tcp(c, 's', '10.1.0.5', 44123, '172.30.0.44', 443).handshake().data().sack();
+      new Tcp(c, 's', '10.1.0.5', 44124, '172.30.0.44', 443).handshake();
+      // the load balancer: a source inside its ranges, one outside (KUBE-PROXY-FIREWALL), its NodePort
+      new Tcp(c, 'c', '203.0.113.66', 44130, '5.6.7.8', 80).handshake().data().sack();
+      new Tcp(c, 'c', '203.0.113.200', 44131, '5.6.7.8', 80).syn();
+      new Tcp(c, 'c', '10.0.0.9', 44132, '10.0.0.1', 30500).handshake();
+      // session affinity: a client keeps its endpoint, the next client takes the next one
+      for (let i = 0; i < 3; i++) new Tcp(c, 'c', '10.0.0.2', 44140 + i, '172.30.0.47', 80).handshake().data(10).sack().fin().sfin().ack();
+      for (let i = 0; i < 2; i++) new Tcp(c, 'c', '10.0.0.3', 44145 + i, '172.30.0.47', 80).handshake().data(10).sack();
+      // Services without endpoints (REJECT from FORWARD and from INPUT), the health check port, a port nothing listens on
+      new Tcp(c, 'c', '10.0.0.4', 44150, '172.30.0.46', 80).syn();
+      new Tcp(c, 'c', '10.0.0.9', 44151, '10.0.0.1', 30600).syn();
+      new Tcp(c, 'c', '10.0.0.130', 44152, '10.0.0.1', 32000).syn();
+      new Tcp(c, 'c', '10.0.0.131', 44153, '10.0.0.1', 31999).syn();
+      // a stray segment of no connection, and pod egress
+      new Tcp(c, 'c', '10.0.0.2', 44160, '172.30.0.42', 80).handshake().wild().data(5).sack();
+      new Tcp(c, 's', '10.1.0.9', 44161, '198.51.100.7', 443).handshake().data().sdata(100).ack();
+      mixedFlows(c, ['172.30.0.42', '172.30.0.43', '172.30.0.46', '5.6.7.8'], 44200);
+    },
+  },
 ];
 
 // ---------------------------------------------------------------------------
