@@ -274,6 +274,135 @@ COMMIT`,
     },
   },
   {
+    // kube-proxy's ip6tables rules of a dual-stack node (pkg/proxy/iptables/proxier.go), the pod network on eth1
+    // (2001:db8:1::/64); endpoints taken in turn by statistic's nth mode rather than at random
+    name: 'a kube-proxy node over IPv6: ClusterIP, NodePort, externalTrafficPolicy Local, session affinity, hairpin, a Service without endpoints',
+    frames: true,
+    rules: ruleset({
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-EXT-4SW47YFZTEDKD3PK - [0:0]
+:KUBE-EXT-X27LE4BHSL4DOUIK - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-SEP-C6EBXVWJJZMIWKLZ - [0:0]
+:KUBE-SEP-OYPFS5VJICHGATKP - [0:0]
+:KUBE-SEP-RS4RBKLTHTF2IUXJ - [0:0]
+:KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]
+:KUBE-SEP-UKSFD7AGPMPPLUHC - [0:0]
+:KUBE-SEP-AFF1AFF1AFF1AFF1 - [0:0]
+:KUBE-SEP-AFF2AFF2AFF2AFF2 - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-4SW47YFZTEDKD3PK - [0:0]
+:KUBE-SVC-GNZBNJ2PO5MGZ6GT - [0:0]
+:KUBE-SVC-X27LE4BHSL4DOUIK - [0:0]
+:KUBE-SVC-AFFINITYAFFINITY - [0:0]
+:KUBE-SVL-4SW47YFZTEDKD3PK - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-EXT-4SW47YFZTEDKD3PK -s 2001:db8:1::/64 -m comment --comment "pod traffic for ns4/local:https external destinations" -j KUBE-SVC-4SW47YFZTEDKD3PK
+-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "masquerade LOCAL traffic for ns4/local:https external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+-A KUBE-EXT-4SW47YFZTEDKD3PK -m comment --comment "route LOCAL traffic for ns4/local:https external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-4SW47YFZTEDKD3PK
+-A KUBE-EXT-4SW47YFZTEDKD3PK -j KUBE-SVL-4SW47YFZTEDKD3PK
+-A KUBE-EXT-X27LE4BHSL4DOUIK -m comment --comment "masquerade traffic for ns3/shop:http external destinations" -j KUBE-MARK-MASQ
+-A KUBE-EXT-X27LE4BHSL4DOUIK -j KUBE-SVC-X27LE4BHSL4DOUIK
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns3/shop:http" -m tcp --dport 30080 -j KUBE-EXT-X27LE4BHSL4DOUIK
+-A KUBE-NODEPORTS -p tcp -m comment --comment "ns4/local:https" -m tcp --dport 30443 -j KUBE-EXT-4SW47YFZTEDKD3PK
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE
+-A KUBE-SEP-C6EBXVWJJZMIWKLZ -s 2001:db8:1::5/128 -m comment --comment "ns3/shop:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-C6EBXVWJJZMIWKLZ -p tcp -m comment --comment "ns3/shop:http" -m tcp -j DNAT --to-destination [2001:db8:1::5]:80
+-A KUBE-SEP-OYPFS5VJICHGATKP -s 2001:db8:1::c8/128 -m comment --comment "ns4/local:https" -j KUBE-MARK-MASQ
+-A KUBE-SEP-OYPFS5VJICHGATKP -p tcp -m comment --comment "ns4/local:https" -m tcp -j DNAT --to-destination [2001:db8:1::c8]:443
+-A KUBE-SEP-RS4RBKLTHTF2IUXJ -s 2001:db8:1::2/128 -m comment --comment "ns2/web:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-RS4RBKLTHTF2IUXJ -p tcp -m comment --comment "ns2/web:http" -m tcp -j DNAT --to-destination [2001:db8:1::2]:8080
+-A KUBE-SEP-SXIVWICOYRO3J4NJ -s 2001:db8:1::3/128 -m comment --comment "ns4/local:https" -j KUBE-MARK-MASQ
+-A KUBE-SEP-SXIVWICOYRO3J4NJ -p tcp -m comment --comment "ns4/local:https" -m tcp -j DNAT --to-destination [2001:db8:1::3]:443
+-A KUBE-SEP-UKSFD7AGPMPPLUHC -s 2001:db8:1::4/128 -m comment --comment "ns3/shop:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-UKSFD7AGPMPPLUHC -p tcp -m comment --comment "ns3/shop:http" -m tcp -j DNAT --to-destination [2001:db8:1::4]:80
+-A KUBE-SEP-AFF1AFF1AFF1AFF1 -s 2001:db8:1::64/128 -m comment --comment "ns7/sticky:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AFF1AFF1AFF1AFF1 -p tcp -m comment --comment "ns7/sticky:http" -m recent --set --name KUBE-SEP-AFF1AFF1AFF1AFF1 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -m tcp -j DNAT --to-destination [2001:db8:1::64]:80
+-A KUBE-SEP-AFF2AFF2AFF2AFF2 -s 2001:db8:1::65/128 -m comment --comment "ns7/sticky:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AFF2AFF2AFF2AFF2 -p tcp -m comment --comment "ns7/sticky:http" -m recent --set --name KUBE-SEP-AFF2AFF2AFF2AFF2 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -m tcp -j DNAT --to-destination [2001:db8:1::65]:80
+-A KUBE-SERVICES -d fd00:30::42/128 -p tcp -m comment --comment "ns2/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -d fd00:30::43/128 -p tcp -m comment --comment "ns3/shop:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-X27LE4BHSL4DOUIK
+-A KUBE-SERVICES -d fd00:30::44/128 -p tcp -m comment --comment "ns4/local:https cluster IP" -m tcp --dport 443 -j KUBE-SVC-4SW47YFZTEDKD3PK
+-A KUBE-SERVICES -d fd00:30::47/128 -p tcp -m comment --comment "ns7/sticky:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-AFFINITYAFFINITY
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SVC-4SW47YFZTEDKD3PK ! -s 2001:db8:1::/64 -d fd00:30::44/128 -p tcp -m comment --comment "ns4/local:https cluster IP" -m tcp --dport 443 -j KUBE-MARK-MASQ
+-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/local:https -> [2001:db8:1::3]:443" -m statistic --mode nth --every 2 --packet 0 -j KUBE-SEP-SXIVWICOYRO3J4NJ
+-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/local:https -> [2001:db8:1::c8]:443" -j KUBE-SEP-OYPFS5VJICHGATKP
+-A KUBE-SVC-GNZBNJ2PO5MGZ6GT ! -s 2001:db8:1::/64 -d fd00:30::42/128 -p tcp -m comment --comment "ns2/web:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/web:http -> [2001:db8:1::2]:8080" -j KUBE-SEP-RS4RBKLTHTF2IUXJ
+-A KUBE-SVC-X27LE4BHSL4DOUIK ! -s 2001:db8:1::/64 -d fd00:30::43/128 -p tcp -m comment --comment "ns3/shop:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/shop:http -> [2001:db8:1::4]:80" -m statistic --mode nth --every 2 --packet 0 -j KUBE-SEP-UKSFD7AGPMPPLUHC
+-A KUBE-SVC-X27LE4BHSL4DOUIK -m comment --comment "ns3/shop:http -> [2001:db8:1::5]:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ
+-A KUBE-SVC-AFFINITYAFFINITY ! -s 2001:db8:1::/64 -d fd00:30::47/128 -p tcp -m comment --comment "ns7/sticky:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> [2001:db8:1::64]:80" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-AFF1AFF1AFF1AFF1 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -j KUBE-SEP-AFF1AFF1AFF1AFF1
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> [2001:db8:1::65]:80" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-AFF2AFF2AFF2AFF2 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -j KUBE-SEP-AFF2AFF2AFF2AFF2
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> [2001:db8:1::64]:80" -m statistic --mode nth --every 2 --packet 0 -j KUBE-SEP-AFF1AFF1AFF1AFF1
+-A KUBE-SVC-AFFINITYAFFINITY -m comment --comment "ns7/sticky:http -> [2001:db8:1::65]:80" -j KUBE-SEP-AFF2AFF2AFF2AFF2
+-A KUBE-SVL-4SW47YFZTEDKD3PK -m comment --comment "ns4/local:https -> [2001:db8:1::c8]:443" -j KUBE-SEP-OYPFS5VJICHGATKP
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-PROXY-FIREWALL - [0:0]
+:KUBE-SERVICES - [0:0]
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A FORWARD -s 2001:db8:1::/64 -m comment --comment "pod egress (the network plugin's)" -j ACCEPT
+-A FORWARD -d 2001:db8:1::/64 -m comment --comment "pod ingress (the network plugin's)" -j ACCEPT
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "ns6/empty:http has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30600 -j REJECT --reject-with icmp6-port-unreachable
+-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-SERVICES -d fd00:30::46/128 -p tcp -m comment --comment "ns6/empty:http has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp6-port-unreachable
+COMMIT`,
+    }),
+    flows: (c) => {
+      // ClusterIP from outside the pod network (masqueraded to 2001:db8:1::1)
+      new Tcp(c, 'c', '2001:db8::2', 44100, 'fd00:30::42', 80).handshake().data().sdata(600).ack().fin().sack().sfin().ack();
+      new Tcp(c, 'c', REMOTE[0]!, 44101, 'fd00:30::42', 80).handshake().data(30).srst();
+      // pods to Services (not masqueraded), a pod to the Service it backs (hairpin, masqueraded)
+      new Tcp(c, 's', '2001:db8:1::4', 44105, 'fd00:30::42', 80).handshake().data().sack().fin().sfin().ack();
+      new Tcp(c, 's', '2001:db8:1::2', 44106, 'fd00:30::42', 80).handshake().data(10).sack().rst();
+      // NodePorts, endpoints taken in turn
+      for (let i = 0; i < 4; i++) new Tcp(c, 'c', CLIENTS[i]!, 44110 + i, '2001:db8::1', 30080).handshake().data(20 + i).sack();
+      new Tcp(c, 'c', REMOTE[1]!, 44115, '2001:db8:1::1', 30080).handshake().data().sack().fin().sfin().ack();
+      // externalTrafficPolicy Local: from outside the local endpoint only, not masqueraded; from a pod the whole Service
+      new Tcp(c, 'c', '2001:db8::3', 44120, '2001:db8::1', 30443).handshake().data().sack();
+      new Tcp(c, 's', '2001:db8:1::5', 44122, '2001:db8:1::1', 30443).handshake().data().sack();
+      new Tcp(c, 's', '2001:db8:1::5', 44123, 'fd00:30::44', 443).handshake().data().sack();
+      new Tcp(c, 's', '2001:db8:1::5', 44124, 'fd00:30::44', 443).handshake();
+      // session affinity by source address
+      for (let i = 0; i < 3; i++) new Tcp(c, 'c', '2001:db8::9', 44140 + i, 'fd00:30::47', 80).handshake().data(10).sack().fin().sfin().ack();
+      for (let i = 0; i < 2; i++) new Tcp(c, 'c', '2001:db8::8a', 44145 + i, 'fd00:30::47', 80).handshake().data(10).sack();
+      // a Service without endpoints (REJECT from FORWARD and from INPUT), a stray segment
+      new Tcp(c, 'c', '2001:db8::2', 44150, 'fd00:30::46', 80).syn();
+      new Tcp(c, 'c', '2001:db8::3', 44151, '2001:db8::1', 30600).syn();
+      new Tcp(c, 'c', '2001:db8::2', 44160, 'fd00:30::42', 80).handshake().wild().data(5).sack();
+      udp(c, 's', '2001:db8:1::3', 44161, REMOTE[0]!, 53, 1);
+    },
+  },
+  {
     name: 'marks, connection marks, NOTRACK and zones over IPv6 flows',
     rules: ruleset({
       raw: RAW_NOTRACK_ZONES,
