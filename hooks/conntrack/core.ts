@@ -78,7 +78,18 @@ const CT_START = 256;
  * this room at the start ran ten times slower.
  */
 const CT_RESERVE = 1 << 20;
-/** nodeNext value of a node that is in no chain. */
+/**
+ * A hash node (struct nf_conntrack_tuple_hash's hnnode), NODE_WORDS words in
+ * `nodes` per node (2 * ct + dir): the next and previous node of its chain
+ * (-1: none), its bucket (-1: in no chain) and the hash it was placed by,
+ * together, so that a chain walk reads one cache line per node it passes.
+ */
+const NODE_WORDS = 4;
+const N_NEXT = 0;
+const N_PREV = 1;
+const N_BUCKET = 2;
+const N_HASH = 3;
+/** N_NEXT of a node that is in no chain. */
 const UNHASHED = -2;
 /** Per-conntrack extension bits (nf_ct_ext): accounting was on at creation. */
 const EXT_ACCT = 1;
@@ -165,8 +176,8 @@ export class NfConntrack {
   readonly seed: number;
   cap = 0;
   tuples = new Int32Array(0);
-  nodeNext = new Int32Array(0);
-  nodeBucket = new Int32Array(0);
+  /** The hash nodes, NODE_WORDS words each (N_NEXT...). */
+  nodes = new Int32Array(0);
   status = new Int32Array(0);
   timeout = new Int32Array(0);
   mark = new Int32Array(0);
@@ -278,8 +289,7 @@ export class NfConntrack {
     const g32 = (a: Int32Array, k = 1) => { const b = new Int32Array(cap * k); b.set(a); return b; };
     const g8 = (a: Uint8Array) => { const b = new Uint8Array(cap); b.set(a); return b; };
     this.tuples = g32(this.tuples, 2 * TUPLE_WORDS);
-    this.nodeNext = g32(this.nodeNext, 2);
-    this.nodeBucket = g32(this.nodeBucket, 2);
+    this.nodes = g32(this.nodes, 2 * NODE_WORDS);
     this.status = g32(this.status);
     this.timeout = g32(this.timeout);
     this.mark = g32(this.mark);
@@ -352,6 +362,17 @@ export class NfConntrack {
     return d > 0 ? d : 0;
   }
 
+  /**
+   * False when node n cannot be keyEqual() to a key whose hash, `hash`, was
+   * made with zone id `zHash`: a node that is equal to the key was placed by
+   * hashTuple(key, its zone id for its direction), so when that zone id is
+   * zHash its hash is `hash`. A prefilter only: the tuple is not read.
+   */
+  private mayEqual(n: number, hash: number, zHash: number, zoneId: number, zoneDir: number): boolean {
+    const want = zoneDir & (1 << (n & 1)) ? zoneId : NF_CT_DEFAULT_ZONE_ID;
+    return want !== zHash || this.nodes[n * NODE_WORDS + N_HASH] === hash;
+  }
+
   /** nf_ct_key_equal(): node's tuple equals t, zones agree for the node's direction, the conntrack is confirmed. */
   private keyEqual(node: number, t: Int32Array, o: number, zoneId: number, zoneDir: number): boolean {
     const tu = this.tuples;
@@ -363,17 +384,32 @@ export class NfConntrack {
     return this.ctZoneId(e, dir) === want && (this.status[e]! & IPS_CONFIRMED) !== 0;
   }
 
-  private link(node: number, bucket: number): void {
-    this.nodeBucket[node] = bucket;
-    this.nodeNext[node] = this.head[bucket]!;
+  /** Puts a node at the head of the chain of its hash (hlist_nulls_add_head_rcu). */
+  private link(node: number, hash: number): void {
+    const nodes = this.nodes;
+    const at = node * NODE_WORDS;
+    const bucket = this.bucketOf(hash);
+    const next = this.head[bucket]!;
+    nodes[at + N_NEXT] = next;
+    nodes[at + N_PREV] = -1;
+    nodes[at + N_BUCKET] = bucket;
+    nodes[at + N_HASH] = hash;
+    if (next >= 0) nodes[next * NODE_WORDS + N_PREV] = node;
     this.head[bucket] = node;
   }
 
   /** Unlinks a node; its next pointer is kept so a walk standing on it carries on (hlist_nulls_del_rcu). */
   private unlink(node: number): void {
-    if (this.nodeNext[node] === UNHASHED || this.nodeBucket[node]! < 0) return;
-    chainUnlink(this.head, this.nodeNext, this.nodeBucket[node]!, node);
-    this.nodeBucket[node] = -1;
+    const nodes = this.nodes;
+    const at = node * NODE_WORDS;
+    const next = nodes[at + N_NEXT]!;
+    const bucket = nodes[at + N_BUCKET]!;
+    if (next === UNHASHED || bucket < 0) return;
+    const prev = nodes[at + N_PREV]!;
+    if (prev < 0) this.head[bucket] = next;
+    else nodes[prev * NODE_WORDS + N_NEXT] = next;
+    if (next >= 0) nodes[next * NODE_WORDS + N_PREV] = prev;
+    nodes[at + N_BUCKET] = -1;
   }
 
   // -------------------------------------------------------------------------
@@ -381,12 +417,14 @@ export class NfConntrack {
 
   /**
    * ____nf_conntrack_find(): the node whose tuple equals t[o..] in zone
-   * (zoneId, zoneDir), or -1. Expired conntracks met on the way are killed.
+   * (zoneId, zoneDir), or -1, searched in the chain of `hash`, the key's
+   * hash made with zone id `zHash`. Expired conntracks met on the way are
+   * killed.
    */
-  find(t: Int32Array, o: number, zoneId: number, zoneDir: number, hash: number): number {
+  find(t: Int32Array, o: number, zoneId: number, zoneDir: number, hash: number, zHash: number): number {
     for (let n = this.head[this.bucketOf(hash)]!; n >= 0; ) {
-      const next = this.nodeNext[n]!;
-      if (this.live(n) && this.keyEqual(n, t, o, zoneId, zoneDir)) return n;
+      const next = this.nodes[n * NODE_WORDS + N_NEXT]!;
+      if (this.live(n) && this.mayEqual(n, hash, zHash, zoneId, zoneDir) && this.keyEqual(n, t, o, zoneId, zoneDir)) return n;
       n = next;
     }
     return -1;
@@ -395,7 +433,7 @@ export class NfConntrack {
   /** A chain walk meets node n: false for an unlinked node or a dead conntrack, and for an expired one (killed on the way). */
   private live(n: number): boolean {
     const e = n >> 1;
-    if (this.nodeBucket[n]! < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) return false;
+    if (this.nodes[n * NODE_WORDS + N_BUCKET]! < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) return false;
     if (this.isExpired(e)) {
       this.gcExpired(e);
       return false;
@@ -406,10 +444,10 @@ export class NfConntrack {
   /** nf_conntrack_find_get() without the reference: the node in either zone direction, or -1. */
   findGet(t: Int32Array, o: number, zoneId: number, zoneDir: number): number {
     const zid = zoneDir & NF_CT_ZONE_DIR_ORIG ? zoneId : NF_CT_DEFAULT_ZONE_ID;
-    let n = this.find(t, o, zoneId, zoneDir, this.hashTuple(t, o, zid));
+    let n = this.find(t, o, zoneId, zoneDir, this.hashTuple(t, o, zid), zid);
     if (n >= 0) return n;
     const rid = zoneDir & NF_CT_ZONE_DIR_REPL ? zoneId : NF_CT_DEFAULT_ZONE_ID;
-    if (rid !== zid) n = this.find(t, o, zoneId, zoneDir, this.hashTuple(t, o, rid));
+    if (rid !== zid) n = this.find(t, o, zoneId, zoneDir, this.hashTuple(t, o, rid), rid);
     return n;
   }
 
@@ -425,14 +463,16 @@ export class NfConntrack {
    */
   nfConntrackTupleTaken(t: Int32Array, o: number, ignored: number): boolean {
     const zid = this.zoneId[ignored]!, zdir = this.zoneDir[ignored]!;
-    for (let n = this.head[this.bucketOf(this.hashTuple(t, o, this.ctZoneId(ignored, IP_CT_DIR_REPLY)))]!; n >= 0; ) {
-      const next = this.nodeNext[n]!;
+    const zHash = this.ctZoneId(ignored, IP_CT_DIR_REPLY);
+    const hash = this.hashTuple(t, o, zHash);
+    for (let n = this.head[this.bucketOf(hash)]!; n >= 0; ) {
+      const next = this.nodes[n * NODE_WORDS + N_NEXT]!;
       const e = n >> 1;
       if (e === ignored || !this.live(n)) {
         n = next;
         continue;
       }
-      if (this.keyEqual(n, t, o, zid, zdir)) {
+      if (this.mayEqual(n, hash, zHash, zid, zdir) && this.keyEqual(n, t, o, zid, zdir)) {
         if (this.origTuplesEqual(e, ignored) && this.ctZoneId(e, IP_CT_DIR_ORIGINAL) === this.ctZoneId(ignored, IP_CT_DIR_ORIGINAL)) {
           n = next;
           continue;
@@ -515,10 +555,11 @@ export class NfConntrack {
       tu[oo + i] = t[o + i]!;
       tu[oo + TUPLE_WORDS + i] = r[ro + i]!;
     }
-    this.nodeNext[2 * e] = UNHASHED;
-    this.nodeNext[2 * e + 1] = UNHASHED;
-    this.nodeBucket[2 * e] = -1;
-    this.nodeBucket[2 * e + 1] = -1;
+    const at = 2 * e * NODE_WORDS;
+    this.nodes[at + N_NEXT] = UNHASHED;
+    this.nodes[at + N_BUCKET] = -1;
+    this.nodes[at + NODE_WORDS + N_NEXT] = UNHASHED;
+    this.nodes[at + NODE_WORDS + N_BUCKET] = -1;
     return e;
   }
 
@@ -573,9 +614,9 @@ export class NfConntrack {
       let drops = 0;
       let n = this.head[bucket]!;
       while (n >= 0) {
-        const next = this.nodeNext[n]!;
+        const next = this.nodes[n * NODE_WORDS + N_NEXT]!;
         const e = n >> 1;
-        if (this.nodeBucket[n] >= 0 && this.inUse[e]) {
+        if (this.nodes[n * NODE_WORDS + N_BUCKET]! >= 0 && this.inUse[e]) {
           if (this.isExpired(e)) this.gcExpired(e);
           else if (!(this.status[e]! & (IPS_ASSURED | IPS_DYING)) && this.isConfirmed(e) && this.nfCtDelete(e)) drops++;
         }
@@ -843,10 +884,10 @@ export class NfConntrack {
       }
       const zid = zoneDir & NF_CT_ZONE_DIR_ORIG ? zoneId : NF_CT_DEFAULT_ZONE_ID;
       const hash = this.hashTuple(t, 0, zid);
-      let node = this.find(t, 0, zoneId, zoneDir, hash);
+      let node = this.find(t, 0, zoneId, zoneDir, hash, zid);
       if (node < 0) {
         const rid = zoneDir & NF_CT_ZONE_DIR_REPL ? zoneId : NF_CT_DEFAULT_ZONE_ID;
-        if (rid !== zid) node = this.find(t, 0, zoneId, zoneDir, this.hashTuple(t, 0, rid));
+        if (rid !== zid) node = this.find(t, 0, zoneId, zoneDir, this.hashTuple(t, 0, rid), rid);
       }
       let e: number;
       let ctinfo: number;
@@ -1095,20 +1136,23 @@ export class NfConntrack {
     }
     const tu = this.tuples;
     const origNode = 2 * e, replyNode = 2 * e + 1;
-    const hash = this.bucketOf(this.origHash[e]!);
-    const replyHash = this.bucketOf(this.hashTuple(tu, replyNode * TUPLE_WORDS, this.ctZoneId(e, IP_CT_DIR_REPLY)));
+    // the raw hashes (the nodes keep them), each made with the zone id of its direction
+    const origZ = this.ctZoneId(e, IP_CT_DIR_ORIGINAL), replyZ = this.ctZoneId(e, IP_CT_DIR_REPLY);
+    const hash = this.origHash[e]!;
+    const replyHash = this.hashTuple(tu, replyNode * TUPLE_WORDS, replyZ);
     const zid = this.zoneId[e]!, zdir = this.zoneDir[e]!;
     const maxChainlen = MIN_CHAINLEN + ((this.rng.draw() >>> 0) % MAX_CHAINLEN);
     this.chainDraws++;
+    const nodes = this.nodes;
     let chainlen = 0;
-    for (let n = this.head[hash]!; n >= 0; n = this.nodeNext[n]!) {
-      if (this.keyEqual(n, tu, origNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
+    for (let n = this.head[this.bucketOf(hash)]!; n >= 0; n = nodes[n * NODE_WORDS + N_NEXT]!) {
+      if (this.mayEqual(n, hash, origZ, zid, zdir) && this.keyEqual(n, tu, origNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
       if (chainlen++ > maxChainlen) return this.chainTooLong();
     }
     const origLen = chainlen;
     chainlen = 0;
-    for (let n = this.head[replyHash]!; n >= 0; n = this.nodeNext[n]!) {
-      if (this.keyEqual(n, tu, replyNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
+    for (let n = this.head[this.bucketOf(replyHash)]!; n >= 0; n = nodes[n * NODE_WORDS + N_NEXT]!) {
+      if (this.mayEqual(n, replyHash, replyZ, zid, zdir) && this.keyEqual(n, tu, replyNode * TUPLE_WORDS, zid, zdir)) return this.nfCtResolveClash(pkt, e, n, replyHash);
       if (chainlen++ > maxChainlen) return this.chainTooLong();
     }
     const longest = Math.max(origLen, chainlen) + 1;
@@ -1119,11 +1163,11 @@ export class NfConntrack {
   }
 
   /** __nf_conntrack_hash_insert() and what confirmation sets: the timeout counts from now, the table holds a reference. */
-  private insert(e: number, bucket: number, replyBucket: number): void {
+  private insert(e: number, hash: number, replyHash: number): void {
     this.timeout[e] = (this.timeout[e]! + this.jiffies) | 0;
     this.use[e]!++;
-    this.link(2 * e, bucket);
-    this.link(2 * e + 1, replyBucket);
+    this.link(2 * e, hash);
+    this.link(2 * e + 1, replyHash);
     this.status[e]! |= IPS_CONFIRMED;
     this.stats.insert++;
   }
@@ -1177,8 +1221,7 @@ export class NfConntrack {
       this.timeout[e] = proto === IPPROTO_TCP ? sc.tcpTimeouts[TCP_CONNTRACK_ESTABLISHED]! : proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE
         ? sc.udpTimeouts[state === 'established' ? 1 : 0]! : proto === IPPROTO_ICMP ? sc.icmpTimeout : proto === IPPROTO_ICMPV6 ? sc.icmpv6Timeout
         : sc.genericTimeout;
-      const replyBucket = this.bucketOf(this.hashTuple(this.tuples, (2 * e + 1) * W, this.ctZoneId(e, IP_CT_DIR_REPLY)));
-      this.insert(e, this.bucketOf(hash), replyBucket);
+      this.insert(e, hash, this.hashTuple(this.tuples, (2 * e + 1) * W, this.ctZoneId(e, IP_CT_DIR_REPLY)));
     }
     if (state === 'established') {
       this.status[e]! |= IPS_SEEN_REPLY;
@@ -1197,11 +1240,11 @@ export class NfConntrack {
   }
 
   /** nf_ct_resolve_clash(): `loser` (the packet's, unconfirmed) met node `h` of a conntrack already in the table. */
-  private nfCtResolveClash(pkt: Packet, loser: number, h: number, replyBucket: number): number {
+  private nfCtResolveClash(pkt: Packet, loser: number, h: number, replyHash: number): number {
     const winner = h >> 1;
     if (l4protoAllowClash(this.tuples[h * TUPLE_WORDS + T_PROTO]! & 0xff)) {
       if (this.resolveClashMerge(pkt, loser, winner) === NF_ACCEPT) return NF_ACCEPT;
-      if (this.resolveClashHarder(pkt, loser, replyBucket) === NF_ACCEPT) return NF_ACCEPT;
+      if (this.resolveClashHarder(pkt, loser, replyHash) === NF_ACCEPT) return NF_ACCEPT;
     }
     this.stats.drop++;
     this.stats.insertFailed++;
@@ -1237,17 +1280,18 @@ export class NfConntrack {
    * only: the loser goes into the table by its reply tuple alone, with a 1 s
    * fixed timeout and IPS_NAT_CLASH (never assured, not shown by dumps).
    */
-  private resolveClashHarder(pkt: Packet, loser: number, replyBucket: number): number {
+  private resolveClashHarder(pkt: Packet, loser: number, replyHash: number): number {
     const tu = this.tuples;
     const zid = this.zoneId[loser]!, zdir = this.zoneDir[loser]!;
-    for (let n = this.head[replyBucket]!; n >= 0; n = this.nodeNext[n]!) {
-      if (this.keyEqual(n, tu, (2 * loser + 1) * TUPLE_WORDS, zid, zdir)) return this.resolveClashMerge(pkt, loser, n >> 1);
+    const replyZ = this.ctZoneId(loser, IP_CT_DIR_REPLY);
+    for (let n = this.head[this.bucketOf(replyHash)]!; n >= 0; n = this.nodes[n * NODE_WORDS + N_NEXT]!) {
+      if (this.mayEqual(n, replyHash, replyZ, zid, zdir) && this.keyEqual(n, tu, (2 * loser + 1) * TUPLE_WORDS, zid, zdir)) return this.resolveClashMerge(pkt, loser, n >> 1);
     }
     this.timeout[loser] = (this.jiffies + this.sysctl.hz) | 0;
     this.status[loser]! |= IPS_FIXED_TIMEOUT | IPS_NAT_CLASH;
     this.use[loser]!++;
-    this.nodeNext[2 * loser] = UNHASHED; // hlist_nulls_add_fake
-    this.link(2 * loser + 1, replyBucket);
+    this.nodes[2 * loser * NODE_WORDS + N_NEXT] = UNHASHED; // hlist_nulls_add_fake
+    this.link(2 * loser + 1, replyHash);
     this.status[loser]! |= IPS_CONFIRMED;
     this.stats.clashResolve++;
     pkt.meta[M_CT_STATUS] = this.status[loser]!;
