@@ -81,14 +81,19 @@ const CT_RESERVE = 1 << 20;
 /**
  * A hash node (struct nf_conntrack_tuple_hash's hnnode), NODE_WORDS words in
  * `nodes` per node (2 * ct + dir): the next and previous node of its chain
- * (-1: none), its bucket (-1: in no chain) and the hash it was placed by,
- * together, so that a chain walk reads one cache line per node it passes.
+ * (-1: none), its bucket (-1: in no chain) and the hash it was placed by.
+ * The conntrack's timeout (ct->timeout) is in its original node's record:
+ * the two nodes of a conntrack are 64 consecutive bytes, so that a chain
+ * walk, which checks each node's conntrack for expiry, reads one block per
+ * node it passes.
  */
-const NODE_WORDS = 4;
+const NODE_WORDS = 8;
 const N_NEXT = 0;
 const N_PREV = 1;
 const N_BUCKET = 2;
 const N_HASH = 3;
+/** Word of ct->timeout in the conntrack's block (2 * NODE_WORDS words from 2 * ct * NODE_WORDS). */
+const CT_TIMEOUT = 4;
 /** N_NEXT of a node that is in no chain. */
 const UNHASHED = -2;
 /** Per-conntrack extension bits (nf_ct_ext): accounting was on at creation. */
@@ -179,7 +184,6 @@ export class NfConntrack {
   /** The hash nodes, NODE_WORDS words each (N_NEXT...). */
   nodes = new Int32Array(0);
   status = new Int32Array(0);
-  timeout = new Int32Array(0);
   mark = new Int32Array(0);
   zoneId = new Int32Array(0);
   zoneDir = new Uint8Array(0);
@@ -291,7 +295,6 @@ export class NfConntrack {
     this.tuples = g32(this.tuples, 2 * TUPLE_WORDS);
     this.nodes = g32(this.nodes, 2 * NODE_WORDS);
     this.status = g32(this.status);
-    this.timeout = g32(this.timeout);
     this.mark = g32(this.mark);
     this.zoneId = g32(this.zoneId);
     this.zoneDir = g8(this.zoneDir);
@@ -353,12 +356,21 @@ export class NfConntrack {
 
   /** nf_ct_is_expired(): (s32)(timeout - now) <= 0 */
   isExpired(e: number): boolean {
-    return ((this.timeout[e]! - this.jiffies) | 0) <= 0;
+    return ((this.nodes[2 * e * NODE_WORDS + CT_TIMEOUT]! - this.jiffies) | 0) <= 0;
+  }
+
+  /** ct->timeout: jiffies when confirmed (the expiry), a length of time before (nf_ct_refresh). */
+  ctTimeout(e: number): number {
+    return this.nodes[2 * e * NODE_WORDS + CT_TIMEOUT]!;
+  }
+
+  setCtTimeout(e: number, v: number): void {
+    this.nodes[2 * e * NODE_WORDS + CT_TIMEOUT] = v;
   }
 
   /** nf_ct_expires() in jiffies. */
   expires(e: number): number {
-    const d = (this.timeout[e]! - this.jiffies) | 0;
+    const d = (this.ctTimeout(e) - this.jiffies) | 0;
     return d > 0 ? d : 0;
   }
 
@@ -430,10 +442,15 @@ export class NfConntrack {
     return -1;
   }
 
-  /** A chain walk meets node n: false for an unlinked node or a dead conntrack, and for an expired one (killed on the way). */
+  /**
+   * A chain walk meets node n: false for an unlinked node, and for an
+   * expired conntrack (killed on the way). A node in a chain is of a live
+   * conntrack: nf_ct_delete sets IPS_DYING as it unlinks both nodes, and the
+   * table's reference keeps the slot in use while they are linked.
+   */
   private live(n: number): boolean {
     const e = n >> 1;
-    if (this.nodes[n * NODE_WORDS + N_BUCKET]! < 0 || !this.inUse[e] || this.status[e]! & IPS_DYING) return false;
+    if (this.nodes[n * NODE_WORDS + N_BUCKET]! < 0) return false;
     if (this.isExpired(e)) {
       this.gcExpired(e);
       return false;
@@ -530,7 +547,7 @@ export class NfConntrack {
     this.inUse[e] = 1;
     this.use[e] = 0;
     this.status[e] = 0;
-    this.timeout[e] = 0;
+    this.setCtTimeout(e, 0);
     this.mark[e] = 0;
     this.zoneId[e] = zoneId;
     this.zoneDir[e] = zoneDir;
@@ -668,7 +685,7 @@ export class NfConntrack {
    * confirmation while unconfirmed), unless IPS_FIXED_TIMEOUT; accounting.
    */
   nfCtRefreshAcct(e: number, ctinfo: number, len: number, extra: number): void {
-    if (!(this.status[e]! & IPS_FIXED_TIMEOUT)) this.timeout[e] = this.isConfirmed(e) ? (extra + this.jiffies) | 0 : extra;
+    if (!(this.status[e]! & IPS_FIXED_TIMEOUT)) this.setCtTimeout(e, this.isConfirmed(e) ? (extra + this.jiffies) | 0 : extra);
     this.acctAdd(e, ctinfo, len);
   }
 
@@ -1164,7 +1181,7 @@ export class NfConntrack {
 
   /** __nf_conntrack_hash_insert() and what confirmation sets: the timeout counts from now, the table holds a reference. */
   private insert(e: number, hash: number, replyHash: number): void {
-    this.timeout[e] = (this.timeout[e]! + this.jiffies) | 0;
+    this.setCtTimeout(e, (this.ctTimeout(e) + this.jiffies) | 0);
     this.use[e]!++;
     this.link(2 * e, hash);
     this.link(2 * e + 1, replyHash);
@@ -1218,9 +1235,9 @@ export class NfConntrack {
       this.use[e] = 0;
       const proto = t[T_PROTO]! & 0xff;
       const sc = this.sysctl;
-      this.timeout[e] = proto === IPPROTO_TCP ? sc.tcpTimeouts[TCP_CONNTRACK_ESTABLISHED]! : proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE
+      this.setCtTimeout(e, proto === IPPROTO_TCP ? sc.tcpTimeouts[TCP_CONNTRACK_ESTABLISHED]! : proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE
         ? sc.udpTimeouts[state === 'established' ? 1 : 0]! : proto === IPPROTO_ICMP ? sc.icmpTimeout : proto === IPPROTO_ICMPV6 ? sc.icmpv6Timeout
-        : sc.genericTimeout;
+        : sc.genericTimeout);
       this.insert(e, hash, this.hashTuple(this.tuples, (2 * e + 1) * W, this.ctZoneId(e, IP_CT_DIR_REPLY)));
     }
     if (state === 'established') {
@@ -1287,7 +1304,7 @@ export class NfConntrack {
     for (let n = this.head[this.bucketOf(replyHash)]!; n >= 0; n = this.nodes[n * NODE_WORDS + N_NEXT]!) {
       if (this.mayEqual(n, replyHash, replyZ, zid, zdir) && this.keyEqual(n, tu, (2 * loser + 1) * TUPLE_WORDS, zid, zdir)) return this.resolveClashMerge(pkt, loser, n >> 1);
     }
-    this.timeout[loser] = (this.jiffies + this.sysctl.hz) | 0;
+    this.setCtTimeout(loser, (this.jiffies + this.sysctl.hz) | 0);
     this.status[loser]! |= IPS_FIXED_TIMEOUT | IPS_NAT_CLASH;
     this.use[loser]!++;
     this.nodes[2 * loser * NODE_WORDS + N_NEXT] = UNHASHED; // hlist_nulls_add_fake

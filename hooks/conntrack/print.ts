@@ -116,7 +116,7 @@ export function conntrackEntry(ct: NfConntrack, e: number): CtEntryJson {
     l3num,
     proto: PROTO_NAMES[protonum] ?? 'unknown',
     protonum,
-    timeout: Math.floor((ct.isConfirmed(e) ? ct.expires(e) : ct.timeout[e]!) / ct.sysctl.hz),
+    timeout: Math.floor((ct.isConfirmed(e) ? ct.expires(e) : ct.ctTimeout(e)) / ct.sysctl.hz),
     original: tupleJson(ct, 2 * e, zid && zdir === NF_CT_ZONE_DIR_ORIG ? zid : undefined),
     reply: tupleJson(ct, 2 * e + 1, zid && zdir === NF_CT_ZONE_DIR_REPL ? zid : undefined),
     status: statusNames(st),

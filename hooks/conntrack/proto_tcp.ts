@@ -334,7 +334,7 @@ function nfTcpHandleInvalid(ct: NfConntrack, e: number, dir: number, index: numb
     const expires = ct.expires(e);
     if (expires < 120 * ct.sysctl.hz) return;
     const timeout = (ct.nfCtTimeoutLookup(e) ?? ct.sysctl.tcpTimeouts)[TCP_CONNTRACK_UNACK]!;
-    if (expires > timeout) ct.timeout[e] = (timeout + ct.jiffies) | 0;
+    if (expires > timeout) ct.setCtTimeout(e, (timeout + ct.jiffies) | 0);
   } else {
     P[b + P_LAST_INDEX] = index;
     P[b + P_LAST_DIR] = dir;
@@ -582,7 +582,7 @@ export function nfCtSetClosing(ct: NfConntrack, e: number): void {
   const old = P[b + P_TCP_STATE]!;
   P[b + P_TCP_STATE] = TCP_CONNTRACK_CLOSE;
   if (old === TCP_CONNTRACK_CLOSE || ct.status[e]! & IPS_FIXED_TIMEOUT) return;
-  ct.timeout[e] = ((ct.nfCtTimeoutLookup(e) ?? ct.sysctl.tcpTimeouts)[TCP_CONNTRACK_CLOSE]! + ct.jiffies) | 0;
+  ct.setCtTimeout(e, ((ct.nfCtTimeoutLookup(e) ?? ct.sysctl.tcpTimeouts)[TCP_CONNTRACK_CLOSE]! + ct.jiffies) | 0);
 }
 
 /** seen[dir].td_end of a conntrack (nf_seq_has_advanced in NAT). */
