@@ -138,16 +138,11 @@ export interface NfConntrackOptions {
   rng?: Xorshift32;
 }
 
-/** Takes `x` out of the singly linked chain `bucket` of head[] / next[] (its own next is left as it was). */
-function chainUnlink(head: Int32Array, next: Int32Array, bucket: number, x: number): void {
-  let p = head[bucket]!;
-  if (p === x) {
-    head[bucket] = next[x]!;
-    return;
-  }
-  while (p >= 0 && next[p] !== x) p = next[p]!;
-  if (p >= 0) next[p] = next[x]!;
-}
+/** A conntrack's links in its NAT bysource chain, NAT_WORDS words in `natLinks`: the next and previous conntrack, the bucket (-1: in none). */
+const NAT_WORDS = 4;
+const NAT_NEXT = 0;
+const NAT_PREV = 1;
+const NAT_BUCKET = 2;
 
 /** One murmur3 round of a word into the hash. */
 function mix(h: number, w: number): number {
@@ -231,9 +226,8 @@ export class NfConntrack {
   acct = new Float64Array(0);
   /** nf_conn_nat.masq_index (0: none). */
   masqIndex = new Int32Array(0);
-  /** NAT bysource chains (nf_nat_bysource): next conntrack and its bucket (-1 when not in a chain). */
-  natNext = new Int32Array(0);
-  natBucket = new Int32Array(0);
+  /** NAT bysource chains (nf_nat_bysource): each conntrack's links (NAT_WORDS words: next, previous, bucket; -1 when not in a chain). */
+  natLinks = new Int32Array(0);
   readonly natHead: Int32Array;
   /** The freed slots, linked through use[] (the most recently freed first). */
   private freeHead = -1;
@@ -309,8 +303,7 @@ export class NfConntrack {
     this.proto = g32(this.proto, PROTO_WORDS);
     this.labels = g32(this.labels, LABEL_WORDS);
     this.masqIndex = g32(this.masqIndex);
-    this.natNext = g32(this.natNext);
-    this.natBucket = g32(this.natBucket);
+    this.natLinks = g32(this.natLinks, NAT_WORDS);
     const acct = new Float64Array(cap * 4);
     acct.set(this.acct);
     this.acct = acct;
@@ -562,8 +555,7 @@ export class NfConntrack {
     this.seqadj.fill(0, e * SEQADJ_WORDS, (e + 1) * SEQADJ_WORDS);
     this.origHash[e] = hash;
     this.masqIndex[e] = 0;
-    this.natNext[e] = -1;
-    this.natBucket[e] = -1;
+    this.natLinks[e * NAT_WORDS + NAT_BUCKET] = -1;
     this.born[e] = ++this.births;
     this.proto.fill(0, e * PROTO_WORDS, (e + 1) * PROTO_WORDS);
     const tu = this.tuples;
@@ -668,16 +660,32 @@ export class NfConntrack {
 
   /** Adds a conntrack to a NAT bysource chain (nf_nat_setup_info, SRC manip). */
   natBysourceAdd(e: number, bucket: number): void {
-    this.natBucket[e] = bucket;
-    this.natNext[e] = this.natHead[bucket]!;
+    const l = this.natLinks;
+    const at = e * NAT_WORDS;
+    const next = this.natHead[bucket]!;
+    l[at + NAT_NEXT] = next;
+    l[at + NAT_PREV] = -1;
+    l[at + NAT_BUCKET] = bucket;
+    if (next >= 0) l[next * NAT_WORDS + NAT_PREV] = e;
     this.natHead[bucket] = e;
   }
 
+  /** The conntrack after `e` in its bysource chain, -1 at the end. */
+  natNextOf(e: number): number {
+    return this.natLinks[e * NAT_WORDS + NAT_NEXT]!;
+  }
+
+  /** Out of the bysource chain (hlist_del_rcu): constant time, through the previous conntrack. */
   private natBysourceRemove(e: number): void {
-    if (this.natBucket[e]! < 0) return;
-    chainUnlink(this.natHead, this.natNext, this.natBucket[e]!, e);
-    this.natBucket[e] = -1;
-    this.natNext[e] = -1;
+    const l = this.natLinks;
+    const at = e * NAT_WORDS;
+    const bucket = l[at + NAT_BUCKET]!;
+    if (bucket < 0) return;
+    const next = l[at + NAT_NEXT]!, prev = l[at + NAT_PREV]!;
+    if (prev < 0) this.natHead[bucket] = next;
+    else l[prev * NAT_WORDS + NAT_NEXT] = next;
+    if (next >= 0) l[next * NAT_WORDS + NAT_PREV] = prev;
+    l[at + NAT_BUCKET] = -1;
   }
 
   /**

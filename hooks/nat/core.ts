@@ -226,7 +226,7 @@ export class NfNat {
     const tu = ct.tuples;
     const proto = t[orig + T_PROTO]!;
     const sport = t[orig + T_PORTS]! >>> 16;
-    for (let c = ct.natHead[this.hashBySrc(e, t, orig)]!; c >= 0; c = ct.natNext[c]!) {
+    for (let c = ct.natHead[this.hashBySrc(e, t, orig)]!; c >= 0; c = ct.natNextOf(c)) {
       const co = 2 * c * TUPLE_WORDS;
       // same_src() and the zone in the original direction
       if ((tu[co + T_PROTO]! & 0xff) !== (proto & 0xff) || tu[co + T_PORTS]! >>> 16 !== sport) continue;
