@@ -81,20 +81,21 @@ const CT_RESERVE = 1 << 20;
 /**
  * A hash node (struct nf_conntrack_tuple_hash's hnnode), NODE_WORDS words in
  * `nodes` per node (2 * ct + dir): the next and previous node of its chain
- * (-1: none), its bucket (-1: in no chain) and the hash it was placed by.
- * The conntrack's timeout (ct->timeout) is in its original node's record:
- * the two nodes of a conntrack are 64 consecutive bytes, so that a chain
- * walk, which checks each node's conntrack for expiry, reads one block per
- * node it passes.
+ * (-1: none; NOT_LINKED for a node in no chain) and the hash it was placed
+ * by (its bucket is bucketOf(hash)). The conntrack's timeout (ct->timeout)
+ * is the last word of its original node: the two nodes of a conntrack are
+ * 32 consecutive bytes, so that a chain walk, which checks each node's
+ * conntrack for expiry, reads one block per node it passes.
  */
-const NODE_WORDS = 8;
+const NODE_WORDS = 4;
 const N_NEXT = 0;
 const N_PREV = 1;
-const N_BUCKET = 2;
-const N_HASH = 3;
+const N_HASH = 2;
 /** Word of ct->timeout in the conntrack's block (2 * NODE_WORDS words from 2 * ct * NODE_WORDS). */
-const CT_TIMEOUT = 4;
-/** N_NEXT of a node that is in no chain. */
+const CT_TIMEOUT = 3;
+/** N_PREV of a node that is in no chain. */
+const NOT_LINKED = -2;
+/** N_NEXT of a node that was never in one (hlist_nulls_add_fake, a fresh conntrack). */
 const UNHASHED = -2;
 /** Per-conntrack extension bits (nf_ct_ext): accounting was on at creation. */
 const EXT_ACCT = 1;
@@ -397,7 +398,6 @@ export class NfConntrack {
     const next = this.head[bucket]!;
     nodes[at + N_NEXT] = next;
     nodes[at + N_PREV] = -1;
-    nodes[at + N_BUCKET] = bucket;
     nodes[at + N_HASH] = hash;
     if (next >= 0) nodes[next * NODE_WORDS + N_PREV] = node;
     this.head[bucket] = node;
@@ -408,13 +408,12 @@ export class NfConntrack {
     const nodes = this.nodes;
     const at = node * NODE_WORDS;
     const next = nodes[at + N_NEXT]!;
-    const bucket = nodes[at + N_BUCKET]!;
-    if (next === UNHASHED || bucket < 0) return;
     const prev = nodes[at + N_PREV]!;
-    if (prev < 0) this.head[bucket] = next;
+    if (next === UNHASHED || prev === NOT_LINKED) return;
+    if (prev < 0) this.head[this.bucketOf(nodes[at + N_HASH]!)] = next;
     else nodes[prev * NODE_WORDS + N_NEXT] = next;
     if (next >= 0) nodes[next * NODE_WORDS + N_PREV] = prev;
-    nodes[at + N_BUCKET] = -1;
+    nodes[at + N_PREV] = NOT_LINKED;
   }
 
   // -------------------------------------------------------------------------
@@ -443,7 +442,7 @@ export class NfConntrack {
    */
   private live(n: number): boolean {
     const e = n >> 1;
-    if (this.nodes[n * NODE_WORDS + N_BUCKET]! < 0) return false;
+    if (this.nodes[n * NODE_WORDS + N_PREV] === NOT_LINKED) return false;
     if (this.isExpired(e)) {
       this.gcExpired(e);
       return false;
@@ -566,9 +565,9 @@ export class NfConntrack {
     }
     const at = 2 * e * NODE_WORDS;
     this.nodes[at + N_NEXT] = UNHASHED;
-    this.nodes[at + N_BUCKET] = -1;
+    this.nodes[at + N_PREV] = NOT_LINKED;
     this.nodes[at + NODE_WORDS + N_NEXT] = UNHASHED;
-    this.nodes[at + NODE_WORDS + N_BUCKET] = -1;
+    this.nodes[at + NODE_WORDS + N_PREV] = NOT_LINKED;
     return e;
   }
 
@@ -625,7 +624,7 @@ export class NfConntrack {
       while (n >= 0) {
         const next = this.nodes[n * NODE_WORDS + N_NEXT]!;
         const e = n >> 1;
-        if (this.nodes[n * NODE_WORDS + N_BUCKET]! >= 0 && this.inUse[e]) {
+        if (this.nodes[n * NODE_WORDS + N_PREV] !== NOT_LINKED && this.inUse[e]) {
           if (this.isExpired(e)) this.gcExpired(e);
           else if (!(this.status[e]! & (IPS_ASSURED | IPS_DYING)) && this.isConfirmed(e) && this.nfCtDelete(e)) drops++;
         }
