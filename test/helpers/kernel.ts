@@ -478,7 +478,9 @@ export function ctLoose(rest: string): string | undefined {
   if (sports.length < 2 || dports.length < 2) return undefined;
   const orig = Number(f[sports[0]!]!.slice(6));
   const mapped = Number(f[dports[1]!]!.slice(6));
-  const [lo, hi] = orig < 512 ? [1, 511] : orig < 1024 ? [600, 1023] : [1024, 65535];
+  // the class of the original port (nf_nat_l4proto_unique_tuple without a range), or a privileged
+  // port moved above 1023 (a range such as libvirt's MASQUERADE --to-ports 1024-65535)
+  const [lo, hi] = orig < 1024 && mapped >= 1024 ? [1024, 65535] : orig < 512 ? [1, 511] : orig < 1024 ? [600, 1023] : [1024, 65535];
   if (mapped < lo || mapped > hi) return undefined;
   f[dports[1]!] = `dport=${lo}-${hi}`;
   return f.join(' ');

@@ -85,6 +85,67 @@ ${neigh}`);
 
 type Case = StatefulCase;
 
+/**
+ * libvirt's default NAT network as iptables-save shows its LIBVIRT_* chains
+ * (virbr0 and 192.168.122.0/24 here eth1 and 10.1.0.0/24), with a port
+ * forward to a guest's SSH inserted ahead of them as a host's hook adds it.
+ */
+const LIBVIRT_RULES = ruleset({
+  mangle: `*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:LIBVIRT_PRT - [0:0]
+-A POSTROUTING -j LIBVIRT_PRT
+-A LIBVIRT_PRT -o eth1 -p udp -m udp --dport 68 -j CHECKSUM --checksum-fill
+COMMIT`,
+  nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:LIBVIRT_PRT - [0:0]
+-A PREROUTING -d 10.0.0.1/32 -p tcp -m tcp --dport 2222 -j DNAT --to-destination 10.1.0.2:22
+-A POSTROUTING -j LIBVIRT_PRT
+-A LIBVIRT_PRT -s 10.1.0.0/24 -d 224.0.0.0/24 -j RETURN
+-A LIBVIRT_PRT -s 10.1.0.0/24 -d 255.255.255.255/32 -j RETURN
+-A LIBVIRT_PRT -s 10.1.0.0/24 ! -d 10.1.0.0/24 -p tcp -j MASQUERADE --to-ports 1024-65535
+-A LIBVIRT_PRT -s 10.1.0.0/24 ! -d 10.1.0.0/24 -p udp -j MASQUERADE --to-ports 1024-65535
+-A LIBVIRT_PRT -s 10.1.0.0/24 ! -d 10.1.0.0/24 -j MASQUERADE
+COMMIT`,
+  filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:LIBVIRT_FWI - [0:0]
+:LIBVIRT_FWO - [0:0]
+:LIBVIRT_FWX - [0:0]
+:LIBVIRT_INP - [0:0]
+:LIBVIRT_OUT - [0:0]
+-A INPUT -j LIBVIRT_INP
+-A FORWARD -d 10.1.0.2/32 -o eth1 -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW,DNAT -j ACCEPT
+-A FORWARD -j LIBVIRT_FWX
+-A FORWARD -j LIBVIRT_FWI
+-A FORWARD -j LIBVIRT_FWO
+-A OUTPUT -j LIBVIRT_OUT
+-A LIBVIRT_FWI -d 10.1.0.0/24 -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A LIBVIRT_FWI -o eth1 -j REJECT --reject-with icmp-port-unreachable
+-A LIBVIRT_FWO -s 10.1.0.0/24 -i eth1 -j ACCEPT
+-A LIBVIRT_FWO -i eth1 -j REJECT --reject-with icmp-port-unreachable
+-A LIBVIRT_FWX -i eth1 -o eth1 -j ACCEPT
+-A LIBVIRT_INP -i eth1 -p udp -m udp --dport 53 -j ACCEPT
+-A LIBVIRT_INP -i eth1 -p tcp -m tcp --dport 53 -j ACCEPT
+-A LIBVIRT_INP -i eth1 -p udp -m udp --dport 67 -j ACCEPT
+-A LIBVIRT_INP -i eth1 -p tcp -m tcp --dport 67 -j ACCEPT
+-A LIBVIRT_OUT -o eth1 -p udp -m udp --dport 53 -j ACCEPT
+-A LIBVIRT_OUT -o eth1 -p tcp -m tcp --dport 53 -j ACCEPT
+-A LIBVIRT_OUT -o eth1 -p udp -m udp --dport 68 -j ACCEPT
+-A LIBVIRT_OUT -o eth1 -p tcp -m tcp --dport 68 -j ACCEPT
+COMMIT`,
+});
+
 const CASES: Case[] = [
   {
     name: 'the TFTP helper: a read request expects the server\'s transfer from its own port, RELATED, NATed as its master behind SNAT and DNAT',
@@ -601,6 +662,45 @@ COMMIT`,
       new Tcp(c, 'c', '10.0.0.2', 44160, '172.30.0.42', 80).handshake().wild().data(5).sack();
       new Tcp(c, 's', '10.1.0.9', 44161, '198.51.100.7', 443).handshake().data().sdata(100).ack();
       mixedFlows(c, ['172.30.0.42', '172.30.0.43', '172.30.0.46', '5.6.7.8'], 44200);
+    },
+  },
+  {
+    // libvirt's default NAT network (LIBVIRT_RULES)
+    name: 'a libvirt host: guests masqueraded, multicast and broadcast exempt, new inbound connections rejected, a port forward, guest to guest',
+    frames: true,
+    rules: LIBVIRT_RULES,
+    flows: (c) => {
+      // guests going out: TCP, UDP and ICMP masqueraded (unprivileged source ports kept)
+      new Tcp(c, 's', '10.1.0.2', 44400, '198.51.100.7', 443).handshake().data().sdata(700).ack().fin().sack().sfin().ack();
+      udp(c, 's', '10.1.0.4', 44401, '10.0.0.2', 53, 2);
+      ping(c, 's', '10.1.0.5', '203.0.113.66', 1200);
+      icmpError(c, udp(c, 's', '10.1.0.3', 44402, '10.0.0.4', 33434, 0), 3, 3);
+      // multicast and limited broadcast from a guest (exempt from masquerade), guest to guest through the node
+      udp(c, 's', '10.1.0.2', 5353, '224.0.0.251', 5353, 0);
+      udp(c, 's', '10.1.0.2', 68, '255.255.255.255', 67, 0);
+      new Tcp(c, 's', '10.1.0.3', 44403, '10.1.0.4', 8080).handshake().data().sack();
+      // the host's DNS and DHCP for guests, another port of the host
+      udp(c, 's', '10.1.0.5', 44404, '10.1.0.1', 53, 0);
+      udp(c, 's', '10.1.0.5', 68, '10.1.0.1', 67, 0);
+      new Tcp(c, 's', '10.1.0.5', 44405, '10.1.0.1', 22).syn();
+      // from outside: a new connection to a guest (rejected), the port forward, answers to the guests' connections
+      new Tcp(c, 'c', '10.0.0.2', 44406, '10.1.0.2', 22).syn();
+      udp(c, 'c', '10.0.0.3', 44407, '10.1.0.3', 53, 0);
+      new Tcp(c, 'c', '10.0.0.9', 44408, '10.0.0.1', 2222).handshake().data().sdata(300).ack().fin().sack().sfin().ack();
+      new Tcp(c, 'c', '198.51.100.7', 44409, '192.168.50.1', 2222).syn();
+      ping(c, 'c', '10.0.0.130', '10.1.0.4', 1201);
+    },
+  },
+  {
+    // the same host, guests' privileged source ports: MASQUERADE --to-ports 1024-65535 draws a port at random
+    // (the frames the node sends then differ from the kernel's; the conntrack lines are compared by port class)
+    name: 'a libvirt host: guests\' privileged source ports masqueraded into 1024-65535',
+    rules: LIBVIRT_RULES,
+    flows: (c) => {
+      new Tcp(c, 's', '10.1.0.3', 800, '203.0.113.7', 80).handshake().data().sack();
+      udp(c, 's', '10.1.0.4', 123, '10.0.0.3', 123, 1);
+      new Tcp(c, 's', '10.1.0.2', 1023, '198.51.100.7', 22).syn();
+      new Tcp(c, 's', '10.1.0.2', 1024, '198.51.100.7', 22).handshake();
     },
   },
   {
