@@ -416,6 +416,56 @@ export class NfConntrack {
     nodes[at + N_PREV] = NOT_LINKED;
   }
 
+  /**
+   * The hash chains' own consistency, for tests (undefined when they hold):
+   * every node a bucket's chain reaches is there once, placed by the hash of
+   * its tuple in its zone id for its direction, with its previous node
+   * behind it; every linked node is of a confirmed conntrack in use and not
+   * dying; every confirmed live conntrack is linked by its reply node (and,
+   * but for a clash loser, hlist_nulls_add_fake, by its original one); the
+   * NAT bysource chains hold each conntrack once, in its own bucket.
+   */
+  checkChains(): string | undefined {
+    const nodes = this.nodes;
+    const seen = new Set<number>();
+    for (let b = 0; b < this.nbuckets; b++) {
+      let prev = -1;
+      for (let n = this.head[b]!; n >= 0; prev = n, n = nodes[n * NODE_WORDS + N_NEXT]!) {
+        const at = n * NODE_WORDS;
+        const e = n >> 1;
+        if (seen.has(n)) return `node ${n} twice in the chains`;
+        seen.add(n);
+        if (nodes[at + N_PREV] !== prev) return `node ${n} in bucket ${b}: previous ${nodes[at + N_PREV]}, not ${prev}`;
+        if (this.bucketOf(nodes[at + N_HASH]!) !== b) return `node ${n} in bucket ${b}, its hash's is ${this.bucketOf(nodes[at + N_HASH]!)}`;
+        if (nodes[at + N_HASH] !== this.hashTuple(this.tuples, n * TUPLE_WORDS, this.ctZoneId(e, n & 1))) return `node ${n}: its hash is not its tuple's`;
+        if (!this.inUse[e] || !this.isConfirmed(e) || this.status[e]! & IPS_DYING) return `node ${n} linked, its conntrack not in use, unconfirmed or dying`;
+      }
+    }
+    for (let e = 0; e < this.fresh; e++) {
+      const live = this.inUse[e] && this.isConfirmed(e) && !(this.status[e]! & IPS_DYING);
+      for (const n of [2 * e, 2 * e + 1]) {
+        const linked = nodes[n * NODE_WORDS + N_PREV] !== NOT_LINKED;
+        if (linked !== seen.has(n)) return `node ${n}: marked ${linked ? 'linked' : 'unlinked'}, ${seen.has(n) ? 'in' : 'not in'} a chain`;
+        const fake = (n & 1) === 0 && nodes[n * NODE_WORDS + N_NEXT] === UNHASHED;
+        if (live && !linked && !fake) return `conntrack ${e} is live, its node ${n} in no chain`;
+      }
+    }
+    const natSeen = new Set<number>();
+    for (let b = 0; b < this.nbuckets; b++) {
+      let prev = -1;
+      for (let e = this.natHead[b]!; e >= 0; prev = e, e = this.natLinks[e * NAT_WORDS + NAT_NEXT]!) {
+        if (natSeen.has(e)) return `conntrack ${e} twice in the bysource chains`;
+        natSeen.add(e);
+        if (this.natLinks[e * NAT_WORDS + NAT_PREV] !== prev || this.natLinks[e * NAT_WORDS + NAT_BUCKET] !== b) return `conntrack ${e} in bysource bucket ${b}: links do not say so`;
+        if (!this.inUse[e]) return `conntrack ${e} in a bysource chain, not in use`;
+      }
+    }
+    for (let e = 0; e < this.fresh; e++) {
+      if ((this.natLinks[e * NAT_WORDS + NAT_BUCKET]! >= 0) !== natSeen.has(e)) return `conntrack ${e}: bysource bucket ${this.natLinks[e * NAT_WORDS + NAT_BUCKET]}, ${natSeen.has(e) ? 'in' : 'not in'} a chain`;
+    }
+    return undefined;
+  }
+
   // -------------------------------------------------------------------------
   // Lookup
 
