@@ -274,6 +274,74 @@ COMMIT`,
     },
   },
   {
+    // Docker 28's ip6tables rules for an IPv6 bridge network (the bridge here eth1, 2001:db8:1::/64) with
+    // a container publishing port 80 as 8080: raw's direct-routing guard, DOCKER-FORWARD, DOCKER-CT,
+    // DOCKER-BRIDGE, the isolation stages, the published port's DNAT and hairpin MASQUERADE
+    name: 'a Docker 28 host over IPv6: a published port, containers masqueraded out, the raw table\'s guard against direct routing, isolation',
+    frames: true,
+    rules: ruleset({
+      raw: `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -d 2001:db8:1::2/128 ! -i eth1 -j DROP
+COMMIT`,
+      nat: `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 2001:db8:1::/64 ! -o eth1 -j MASQUERADE
+-A POSTROUTING -s 2001:db8:1::2/128 -d 2001:db8:1::2/128 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A DOCKER -i eth1 -j RETURN
+-A DOCKER ! -i eth1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8:1::2]:80
+COMMIT`,
+      filter: `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-BRIDGE - [0:0]
+:DOCKER-CT - [0:0]
+:DOCKER-FORWARD - [0:0]
+:DOCKER-ISOLATION-STAGE-1 - [0:0]
+:DOCKER-ISOLATION-STAGE-2 - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-FORWARD
+-A DOCKER -d 2001:db8:1::2/128 ! -i eth1 -o eth1 -p tcp -m tcp --dport 80 -j ACCEPT
+-A DOCKER ! -i eth1 -o eth1 -j DROP
+-A DOCKER-BRIDGE -o eth1 -j DOCKER
+-A DOCKER-CT -o eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A DOCKER-FORWARD -j DOCKER-CT
+-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A DOCKER-FORWARD -j DOCKER-BRIDGE
+-A DOCKER-FORWARD -i eth1 -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i eth1 ! -o eth1 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-2 -o eth1 -j DROP
+-A DOCKER-USER -s 2001:db8:cc:1::/64 -j DROP
+COMMIT`,
+    }),
+    flows: (c) => {
+      // the published port from the LAN and from a remote network, one of them blocked in DOCKER-USER
+      new Tcp(c, 'c', '2001:db8::2', 44500, '2001:db8::1', 8080).handshake().data().sdata(500).ack().fin().sack().sfin().ack();
+      new Tcp(c, 'c', REMOTE[0]!, 44501, '2001:db8::1', 8080).handshake().data().sack().srst();
+      new Tcp(c, 'c', REMOTE[1]!, 44502, '2001:db8::1', 8080).syn();
+      // straight to the container's address from outside: raw drops it; another container: DOCKER's drop
+      new Tcp(c, 'c', '2001:db8::3', 44503, '2001:db8:1::2', 80).syn();
+      new Tcp(c, 'c', '2001:db8::3', 44504, '2001:db8:1::3', 80).syn();
+      // containers going out (masqueraded to 2001:db8::1), with an answer and an error back
+      new Tcp(c, 's', '2001:db8:1::2', 44505, '2001:db8::9', 443).handshake().data().sdata(800).ack().fin().sack().sfin().ack();
+      udp(c, 's', '2001:db8:1::3', 44506, REMOTE[0]!, 53, 2);
+      ping(c, 's', '2001:db8:1::4', '2001:db8::8a', 910);
+      icmpError(c, udp(c, 's', '2001:db8:1::3', 44507, '2001:db8::2', 33434, 0));
+      // a container to the published port on the host's address (hairpin through DNAT and MASQUERADE)
+      new Tcp(c, 's', '2001:db8:1::2', 44508, '2001:db8::1', 8080).handshake().data().sack();
+    },
+  },
+  {
     // kube-proxy's ip6tables rules of a dual-stack node (pkg/proxy/iptables/proxier.go), the pod network on eth1
     // (2001:db8:1::/64); endpoints taken in turn by statistic's nth mode rather than at random
     name: 'a kube-proxy node over IPv6: ClusterIP, NodePort, externalTrafficPolicy Local, session affinity, hairpin, a Service without endpoints',
