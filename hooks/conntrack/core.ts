@@ -88,6 +88,7 @@ const CT_RESERVE = 1 << 20;
  * conntrack for expiry, reads one block per node it passes.
  */
 const NODE_WORDS = 4;
+/** Words 0 and 1, as hlistAddHead and hlistDel read them (so too NAT_NEXT and NAT_PREV). */
 const N_NEXT = 0;
 const N_PREV = 1;
 const N_HASH = 2;
@@ -144,6 +145,29 @@ const NAT_WORDS = 4;
 const NAT_NEXT = 0;
 const NAT_PREV = 1;
 const NAT_BUCKET = 2;
+
+/**
+ * hlist_add_head(): record `x` of a chain list (records of `stride` words
+ * in `links`, word 0 the next record and word 1 the previous one, -1 at
+ * either end; the conntrack hash nodes and the NAT bysource links) at the
+ * head of chain `bucket`.
+ */
+function hlistAddHead(links: Int32Array, stride: number, head: Int32Array, bucket: number, x: number): void {
+  const next = head[bucket]!;
+  links[x * stride] = next;
+  links[x * stride + 1] = -1;
+  if (next >= 0) links[next * stride + 1] = x;
+  head[bucket] = x;
+}
+
+/** hlist_del(): record `x` out of chain `bucket` in constant time; its own next is left as it was, for a walk standing on it. */
+function hlistDel(links: Int32Array, stride: number, head: Int32Array, bucket: number, x: number): void {
+  const next = links[x * stride]!;
+  const prev = links[x * stride + 1]!;
+  if (prev < 0) head[bucket] = next;
+  else links[prev * stride] = next;
+  if (next >= 0) links[next * stride + 1] = prev;
+}
 
 /** One murmur3 round of a word into the hash. */
 function mix(h: number, w: number): number {
@@ -392,27 +416,16 @@ export class NfConntrack {
 
   /** Puts a node at the head of the chain of its hash (hlist_nulls_add_head_rcu). */
   private link(node: number, hash: number): void {
-    const nodes = this.nodes;
-    const at = node * NODE_WORDS;
-    const bucket = this.bucketOf(hash);
-    const next = this.head[bucket]!;
-    nodes[at + N_NEXT] = next;
-    nodes[at + N_PREV] = -1;
-    nodes[at + N_HASH] = hash;
-    if (next >= 0) nodes[next * NODE_WORDS + N_PREV] = node;
-    this.head[bucket] = node;
+    this.nodes[node * NODE_WORDS + N_HASH] = hash;
+    hlistAddHead(this.nodes, NODE_WORDS, this.head, this.bucketOf(hash), node);
   }
 
   /** Unlinks a node; its next pointer is kept so a walk standing on it carries on (hlist_nulls_del_rcu). */
   private unlink(node: number): void {
     const nodes = this.nodes;
     const at = node * NODE_WORDS;
-    const next = nodes[at + N_NEXT]!;
-    const prev = nodes[at + N_PREV]!;
-    if (next === UNHASHED || prev === NOT_LINKED) return;
-    if (prev < 0) this.head[this.bucketOf(nodes[at + N_HASH]!)] = next;
-    else nodes[prev * NODE_WORDS + N_NEXT] = next;
-    if (next >= 0) nodes[next * NODE_WORDS + N_PREV] = prev;
+    if (nodes[at + N_NEXT] === UNHASHED || nodes[at + N_PREV] === NOT_LINKED) return;
+    hlistDel(nodes, NODE_WORDS, this.head, this.bucketOf(nodes[at + N_HASH]!), node);
     nodes[at + N_PREV] = NOT_LINKED;
   }
 
@@ -674,7 +687,7 @@ export class NfConntrack {
       while (n >= 0) {
         const next = this.nodes[n * NODE_WORDS + N_NEXT]!;
         const e = n >> 1;
-        if (this.nodes[n * NODE_WORDS + N_PREV] !== NOT_LINKED && this.inUse[e]) {
+        if (this.nodes[n * NODE_WORDS + N_PREV] !== NOT_LINKED) {
           if (this.isExpired(e)) this.gcExpired(e);
           else if (!(this.status[e]! & (IPS_ASSURED | IPS_DYING)) && this.isConfirmed(e) && this.nfCtDelete(e)) drops++;
         }
@@ -709,14 +722,8 @@ export class NfConntrack {
 
   /** Adds a conntrack to a NAT bysource chain (nf_nat_setup_info, SRC manip). */
   natBysourceAdd(e: number, bucket: number): void {
-    const l = this.natLinks;
-    const at = e * NAT_WORDS;
-    const next = this.natHead[bucket]!;
-    l[at + NAT_NEXT] = next;
-    l[at + NAT_PREV] = -1;
-    l[at + NAT_BUCKET] = bucket;
-    if (next >= 0) l[next * NAT_WORDS + NAT_PREV] = e;
-    this.natHead[bucket] = e;
+    this.natLinks[e * NAT_WORDS + NAT_BUCKET] = bucket;
+    hlistAddHead(this.natLinks, NAT_WORDS, this.natHead, bucket, e);
   }
 
   /** The conntrack after `e` in its bysource chain, -1 at the end. */
@@ -726,15 +733,11 @@ export class NfConntrack {
 
   /** Out of the bysource chain (hlist_del_rcu): constant time, through the previous conntrack. */
   private natBysourceRemove(e: number): void {
-    const l = this.natLinks;
-    const at = e * NAT_WORDS;
-    const bucket = l[at + NAT_BUCKET]!;
+    const at = e * NAT_WORDS + NAT_BUCKET;
+    const bucket = this.natLinks[at]!;
     if (bucket < 0) return;
-    const next = l[at + NAT_NEXT]!, prev = l[at + NAT_PREV]!;
-    if (prev < 0) this.natHead[bucket] = next;
-    else l[prev * NAT_WORDS + NAT_NEXT] = next;
-    if (next >= 0) l[next * NAT_WORDS + NAT_PREV] = prev;
-    l[at + NAT_BUCKET] = -1;
+    hlistDel(this.natLinks, NAT_WORDS, this.natHead, bucket, e);
+    this.natLinks[at] = -1;
   }
 
   /**

@@ -66,14 +66,8 @@ export function ipRcvCore(pkt: Packet): Fate | undefined {
   if (d[nh]! >> 4 !== 4) return dropped('not-ip', `IP version ${d[nh]! >> 4} in an IPv4 frame`);
   if (ihl < 5) return dropped('bad-header', `IPv4 header length ${ihl * 4} < 20`);
   if (avail < ihl * 4) return dropped('bad-header', `truncated IPv4 header (${avail} of ${ihl * 4} bytes)`);
-  // ip_fast_csum: the ten words of an option-less header summed straight, the options' words in a loop
-  let sum = ((d[nh]! << 8) | d[nh + 1]!) + ((d[nh + 2]! << 8) | d[nh + 3]!) + ((d[nh + 4]! << 8) | d[nh + 5]!) +
-    ((d[nh + 6]! << 8) | d[nh + 7]!) + ((d[nh + 8]! << 8) | d[nh + 9]!) + ((d[nh + 10]! << 8) | d[nh + 11]!) +
-    ((d[nh + 12]! << 8) | d[nh + 13]!) + ((d[nh + 14]! << 8) | d[nh + 15]!) + ((d[nh + 16]! << 8) | d[nh + 17]!) +
-    ((d[nh + 18]! << 8) | d[nh + 19]!);
-  for (let i = 20; i < ihl * 4; i += 2) sum += (d[nh + i]! << 8) | d[nh + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  if (sum !== 0xffff) return dropped('bad-header', 'bad IPv4 header checksum');
+  // ip_fast_csum() over the header, checksum included, is 0 when it is right
+  if (inetChecksum(d, nh, nh + ihl * 4) !== 0) return dropped('bad-header', 'bad IPv4 header checksum');
   const tot = (d[nh + 2]! << 8) | d[nh + 3]!;
   if (avail < tot) return dropped('bad-header', `truncated packet (${avail} bytes, tot_len ${tot})`);
   if (tot < ihl * 4) return dropped('bad-header', `tot_len ${tot} shorter than the header`);
