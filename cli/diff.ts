@@ -16,16 +16,17 @@ import { genericNodeOf } from '../fuzz/node.js';
 import { parseDelta } from '../fuzz/delta.js';
 import { ipsetNames } from '../compiler/ipset.js';
 import type { Family, Ruleset } from '../core/ast.js';
-import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
+import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
-import { countOption, familyOfText, isDir, loadModel, modelOptions } from './model.js';
+import { applyChanges, countOption, familyOfText, isDir, loadModel, modelOptions, RULES_FILES } from './model.js';
 import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
 import { chainTexts } from '../fuzz/aim.js';
 
 export const DIFF: CommandSpec = {
   name: 'diff',
   usage: `  nfvm diff OLD NEW [--snapshot DIR] [--family ip|ip6] [--packets N] [--seed N] [--max N] [--backend legacy|nft] [--optimize=0|1] [--json]
+  nfvm diff OLD --apply CHANGE... [--noflush] [options as above]
       Find the packets whose fate differs between two IPv4 or two IPv6
       rulesets on the same node: the verdict (or the rule or policy that decided), the NAT
       rewrites, the mark, the output interface, the rules whose counters
@@ -50,6 +51,10 @@ export const DIFF: CommandSpec = {
       construction (the same canonical text, or rules reordered where the
       order cannot matter) are said so at once. Exit 1 when differences were
       found, 0 when none (nothing is claimed beyond the space searched).
+      With --apply CHANGE (repeatable) NEW is OLD with each CHANGE applied
+      as \`iptables-restore [--noflush]\` applies it (nfvm save --apply):
+      what a change about to be made (a kube-proxy or Docker sync, a script)
+      will do to the node's packets.
 `,
   options: {
     snapshot: { type: 'string' },
@@ -60,22 +65,22 @@ export const DIFF: CommandSpec = {
     optimize: { type: 'string' },
     family: { type: 'string' },
     json: { type: 'boolean' },
+    apply: { type: 'string', multi: true },
+    noflush: { type: 'boolean' },
   },
 };
 
-/** The file of a family's rules in a snapshot directory. */
-const RULES_FILE: Readonly<Record<Family, string>> = { ip: 'iptables-save.txt', ip6: 'ip6tables-save.txt' };
 
 /** The ruleset text of OLD or NEW in `family`: a file, or a snapshot directory's iptables-save.txt / ip6tables-save.txt. */
 function rulesText(p: string, family: Family, text?: string): { file: string; text: string } {
-  if (isDir(p)) return { file: join(p, RULES_FILE[family]), text: readInput(join(p, RULES_FILE[family])) };
+  if (isDir(p)) return { file: join(p, RULES_FILES[family]), text: readInput(join(p, RULES_FILES[family])) };
   return { file: inputName(p), text: text ?? readInput(p) };
 }
 
 /** The family compared: --family, else OLD's (a file's text; a directory: IPv4 when it has iptables-save.txt). */
 function familyOf(oldPath: string, opt: string | undefined, oldText: () => string): Family {
   if (opt !== undefined) return parseFamily(opt);
-  if (isDir(oldPath)) return existsSync(join(oldPath, RULES_FILE.ip)) || !existsSync(join(oldPath, RULES_FILE.ip6)) ? 'ip' : 'ip6';
+  if (isDir(oldPath)) return existsSync(join(oldPath, RULES_FILES.ip)) || !existsSync(join(oldPath, RULES_FILES.ip6)) ? 'ip' : 'ip6';
   return familyOfText(oldText());
 }
 
@@ -142,18 +147,24 @@ function sideJson(s: readonly SideRun[]) {
 export function cmdDiff(argv: readonly string[]): { out: string; code: number } {
   const a = parseCommand(DIFF, argv);
   if (a.help) return { out: DIFF.usage, code: 0 };
-  if (a.positionals.length !== 2) throw new UsageError('diff takes OLD and NEW (iptables-save files or snapshot directories)');
-  const [oldPath, newPath] = a.positionals as [string, string];
+  const changes = a.all('apply');
+  if (a.flag('noflush') && !changes.length) throw new UsageError('diff: --noflush says how --apply CHANGE applies: give one');
+  if (changes.length && a.positionals.length !== 1) throw new UsageError('diff --apply takes OLD alone (NEW is OLD with each CHANGE applied)');
+  if (!changes.length && a.positionals.length !== 2) throw new UsageError('diff takes OLD and NEW (iptables-save files or snapshot directories)');
+  const [oldPath, newPath = ''] = a.positionals as [string, string?];
   const packets = countOption(a.str('packets'), 'packets', 2000, 10_000_000);
   const seed = countOption(a.str('seed'), 'seed', 1, 0xffffffff);
   const max = countOption(a.str('max'), 'max', 10, 100000);
   const json = a.flag('json');
   let oldText: string | undefined;
   const family = familyOf(oldPath, a.str('family'), () => (oldText = readInput(oldPath)));
-  const file = RULES_FILE[family];
+  const file = RULES_FILES[family];
   const oldR = rulesText(oldPath, family, oldText);
-  const newR = rulesText(newPath, family);
-  if (!isDir(newPath) && familyOfText(newR.text) !== family) {
+  // with --apply NEW is OLD changed, as iptables-save text under OLD's header (which names the backend)
+  const newR = changes.length
+    ? { file: `${oldR.file} + ${changes.map(inputName).join(' + ')}`, text: applyChanges(oldR, changes.map((c) => ({ name: c, text: readInput(c) })), family, parseBackend(a.str('backend')), a.flag('noflush')) }
+    : rulesText(newPath, family);
+  if (!changes.length && !isDir(newPath) && familyOfText(newR.text) !== family) {
     throw new UsageError(`OLD is an ${family === 'ip' ? 'IPv4' : 'IPv6'} ruleset and NEW an ${family === 'ip' ? 'IPv6' : 'IPv4'} one (--family says which to compare)`);
   }
   const rsOf = (m: NodeModel) => (family === 'ip6' ? m.rs6 : m.rs4);

@@ -10,7 +10,7 @@ import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } 
 import { disasm, disasmChunks, disasmRuleAt, disasmSets } from '../vm/disasm.js';
 import type { Program } from '../vm/program.js';
 import { ruleOffsets } from '../vm/program.js';
-import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
+import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput, type Output } from './io.js';
 import { jsonDoc, jsonPieces } from './json.js';
 import { parseEbtRestore } from '../compiler/ebt/restore.js';
@@ -39,8 +39,7 @@ export function cmdDisasm(argv: readonly string[]): Output {
   if (a.positionals.length !== 1) throw new UsageError('disasm takes exactly one FILE (- for stdin)');
   const optimize = a.str('optimize') ?? '0';
   if (optimize !== '0' && optimize !== '1') throw new UsageError(`--optimize takes 0 or 1, not "${optimize}"`);
-  const backend = a.str('backend') ?? 'legacy';
-  if (backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected nft or legacy)`);
+  const backend = parseBackend(a.str('backend')) ?? 'legacy';
   const file = a.positionals[0]!;
   const name = inputName(file);
   if (a.str('family') === 'bridge') {

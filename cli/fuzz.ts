@@ -21,7 +21,7 @@ import { chance, pick, seededRand } from '../fuzz/rand.js';
 import { fuzzRandomRulesets } from '../fuzz/random-rulesets.js';
 import { shadowOf, shapeOf, shapes, type RuleShape } from '../fuzz/shape.js';
 import { aimedPackets, callersOf, chainTexts, pathsTo } from '../fuzz/aim.js';
-import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
+import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
 import { countOption, familyOfText, isDir } from './model.js';
@@ -134,8 +134,7 @@ export function cmdFuzz(argv: readonly string[]): { out: string; code: number } 
   }
   if (a.positionals.length !== 1) throw new UsageError('fuzz takes one SNAPSHOT_OR_RULES (a snapshot directory or an iptables-save file), or --random-rulesets N');
   const src = a.positionals[0]!;
-  const backend = a.str('backend');
-  if (backend !== undefined && backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected legacy or nft)`);
+  const backend = parseBackend(a.str('backend'));
   const seed = countOption(a.str('seed'), 'seed', 1, 0xffffffff);
   const perTable = countOption(a.str('packets'), 'packets', 10000, 100_000_000);
   const time = a.str('time');

@@ -3,19 +3,21 @@
  * model options they share (--engine, --backend, --optimize, --seed), and
  * the packets they feed it (a packet spec, a captured frame).
  */
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NfvmError } from '../core/errors.js';
-import { readSnapshot } from '../hooks/snapshot/read.js';
+import { backendOf, readSnapshot } from '../hooks/snapshot/read.js';
+import { parseRestore } from '../compiler/parse/restore.js';
+import { saveRuleset } from '../compiler/save.js';
 import { buildNodeModel, type CtSpec, type EngineKind, type NodeModel, type NodeModelOptions } from '../hooks/node.js';
 import { replySpec, specPacket, type PacketSpec } from '../hooks/input/spec.js';
 import type { Fate } from '../hooks/path/fate.js';
 import type { Node } from '../hooks/snapshot/node.js';
 import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
-import type { Backend } from '../core/netfilter.js';
 import type { Family } from '../core/ast.js';
+import type { Backend } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
-import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { parseBackend, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { formatMac, parseMac } from '../core/addr.js';
 import { M_MACOFF } from '../vm/layout.js';
 import { inputName, readInput } from './io.js';
@@ -32,12 +34,14 @@ export const MODEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   ipset: { type: 'string' },
   hz: { type: 'string' },
   cpu: { type: 'string' },
+  apply: { type: 'string', multi: true },
+  noflush: { type: 'boolean' },
 };
 
 /** CONFIG_NR_CPUS at its largest (x86-64 MAXSMP): a CPU number is below it. */
 const NR_CPUS = 8192;
 
-export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE] [--hz N] [--cpu N]';
+export const MODEL_USAGE = '[--engine vm|interp|reference] [--backend legacy|nft] [--optimize=0|1] [--seed N] [--ipset FILE] [--hz N] [--cpu N] [--apply CHANGE]... [--noflush]';
 
 /** Whether `p` is a directory (a snapshot) rather than a file; false when it does not exist. */
 export function isDir(p: string): boolean {
@@ -76,22 +80,89 @@ function isSnapshotFile(name: string): boolean {
  * `replace` gives texts that stand for some of its files (diff: the node
  * with another ruleset; `parsed`, that ruleset already parsed).
  */
-export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed']): NodeModel {
+export function loadModel(dir: string, a: ParsedArgs, replace: ReadonlyMap<string, string> | undefined = appliedChanges(dir, a), parsed?: NodeModelOptions['parsed']): NodeModel {
   // the one model of this snapshot: the ruleset texts go once parsed (140 MB for a 1,000,000-rule node)
   const opts = { ...modelOptions(a), parsed, releaseText: true };
   bigInput(snapshotBytes(dir, replace));
-  const node = readSnapshot(dir, replace);
+  const node = readSource({ dir, replace, ipsets: ipsetsOption(a) });
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
   }
-  // --ipset FILE: the node's sets from `ipset save` text instead of the snapshot's ipset-save.txt
-  const sets = a.str('ipset');
-  if (sets !== undefined) {
-    node.ipsets = { file: inputName(sets), text: readInput(sets) };
-    parseIpsetSave(node.ipsets.text, node.ipsets.file);
-  }
   return buildNodeModel(node, opts);
 }
+
+/**
+ * A snapshot as a command line reads it: its directory, the texts that
+ * stand for some of its files (--apply), the sets of --ipset FILE. What a
+ * replay's workers read again (cli/replay-workers.ts).
+ */
+export interface SnapshotSource {
+  readonly dir: string;
+  readonly replace?: ReadonlyMap<string, string>;
+  readonly ipsets?: { readonly file: string; readonly text: string };
+}
+
+/** The node of a snapshot source. */
+export function readSource(s: SnapshotSource): Node {
+  const node = readSnapshot(s.dir, s.replace);
+  if (s.ipsets) node.ipsets = s.ipsets;
+  return node;
+}
+
+/** --ipset FILE: the node's sets from `ipset save` text instead of the snapshot's ipset-save.txt (checked). */
+export function ipsetsOption(a: ParsedArgs): { file: string; text: string } | undefined {
+  const sets = a.str('ipset');
+  if (sets === undefined) return undefined;
+  const r = { file: inputName(sets), text: readInput(sets) };
+  parseIpsetSave(r.text, r.file);
+  return r;
+}
+
+/**
+ * --apply CHANGE... [--noflush]: the snapshot's iptables-save.txt /
+ * ip6tables-save.txt (the family of each CHANGE's text) with each change
+ * applied as `iptables-restore [--noflush]` applies it (compiler/parse/restore.ts
+ * `base`), for loadModel's `replace`: the node as it will be once the
+ * change is made. Undefined without --apply.
+ */
+export function appliedChanges(dir: string, a: ParsedArgs): Map<string, string> | undefined {
+  const changes = a.all('apply');
+  if (!changes.length) {
+    if (a.flag('noflush')) throw new UsageError('--noflush says how --apply CHANGE applies: give one');
+    return undefined;
+  }
+  const byFamily = new Map<Family, { name: string; text: string }[]>();
+  for (const c of changes) {
+    const text = readInput(c);
+    const family = familyOfText(text);
+    byFamily.set(family, [...(byFamily.get(family) ?? []), { name: c, text }]);
+  }
+  const texts = new Map<string, string>();
+  for (const [family, list] of byFamily) {
+    const file = join(dir, RULES_FILES[family]);
+    const base = { file, text: existsSync(file) ? readInput(file) : '' };
+    texts.set(RULES_FILES[family], applyChanges(base, list, family, parseBackend(a.str('backend')), a.flag('noflush')));
+  }
+  return texts;
+}
+
+/**
+ * `base` (iptables-save text) with each change applied in order as
+ * `iptables-restore [--noflush]` applies it (compiler/parse/restore.ts
+ * `base`), as iptables-save text with the counters under base's header
+ * (which names the backend: the option's, else the header's, else legacy).
+ * A change's errors are located in it.
+ */
+export function applyChanges(base: { file: string; text: string }, changes: readonly { name: string; text: string }[], family: Family, backendOpt: Backend | undefined, noflush: boolean): string {
+  const header = /^# Generated by .*$/m.exec(base.text.slice(0, 4096))?.[0];
+  const backend = backendOpt ?? backendOf(base.text) ?? 'legacy';
+  let rs = parseRestore(base.text, { file: base.file, family, backend });
+  for (const c of changes) rs = parseRestore(c.text, { file: inputName(c.name), family, backend, base: rs, noflush });
+  return `${header ? `${header}\n` : ''}${saveRuleset(rs, { counters: true, comments: false })}`;
+}
+
+/** A snapshot's rules files by family. */
+export const RULES_FILES: Readonly<Record<Family, string>> = { ip: 'iptables-save.txt', ip6: 'ip6tables-save.txt' };
 
 /** The bytes of a snapshot's files, `replace`'s texts added (their characters): what loading it reads. */
 function snapshotBytes(dir: string, replace: ReadonlyMap<string, string> | undefined): number {
@@ -112,8 +183,7 @@ function snapshotBytes(dir: string, replace: ReadonlyMap<string, string> | undef
 export function modelOptions(a: ParsedArgs): NodeModelOptions {
   const engine = a.str('engine') ?? 'vm';
   if (engine !== 'vm' && engine !== 'interp' && engine !== 'reference') throw new UsageError(`unknown engine "${engine}" (expected vm, interp or reference)`);
-  const backend = a.str('backend');
-  if (backend !== undefined && backend !== 'legacy' && backend !== 'nft') throw new UsageError(`unknown backend "${backend}" (expected legacy or nft)`);
+  const backend = parseBackend(a.str('backend'));
   const optimize = a.str('optimize');
   if (optimize !== undefined && optimize !== '0' && optimize !== '1') throw new UsageError(`--optimize takes 0 or 1, not "${optimize}"`);
   let seed = 1;
@@ -134,7 +204,7 @@ export function modelOptions(a: ParsedArgs): NodeModelOptions {
     if (!/^\d{1,4}$/.test(c) || Number(c) >= NR_CPUS) throw new UsageError(`--cpu takes the number of the CPU that handles the packets, 0 to ${NR_CPUS - 1}, not "${c}"`);
     cpu = Number(c);
   }
-  return { engine: engine as EngineKind, backend: backend as Backend | undefined, seed, optimize: optimize === '0' ? 0 : 1, hz, cpu };
+  return { engine: engine as EngineKind, backend, seed, optimize: optimize === '0' ? 0 : 1, hz, cpu };
 }
 
 /**

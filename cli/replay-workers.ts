@@ -29,7 +29,7 @@ import { NfvmError, type ErrorKind } from '../core/errors.js';
 import type { Ruleset } from '../core/ast.js';
 import type { Count } from '../engine/engine.js';
 import { buildNodeModel, type NodeModel, type NodeModelOptions, type TableCounters } from '../hooks/node.js';
-import { readSnapshot } from '../hooks/snapshot/read.js';
+import { readSource, type SnapshotSource } from './model.js';
 import { CaptureError, StreamFrame, isOutgoing, openCapture, type Frame } from '../hooks/input/capture.js';
 import { frameConnectionHash, shardOf, SHARD_UNKNOWN } from '../hooks/input/rss.js';
 import { conntrackEntry, type CtEntryJson } from '../hooks/conntrack/print.js';
@@ -116,7 +116,7 @@ function rulesetReason(rs: Ruleset): string | undefined {
 interface WorkerSetup {
   nfvmReplayWorker: 1;
   index: number;
-  snapshot: string;
+  snapshot: SnapshotSource;
   opts: NodeModelOptions;
   directional: boolean;
   devs: string[];
@@ -204,7 +204,7 @@ export function replayWorker(): void {
   let rep: Replayer;
   let rng0 = 0;
   try {
-    const model = buildNodeModel(readSnapshot(d.snapshot), d.opts);
+    const model = buildNodeModel(readSource(d.snapshot), d.opts);
     rep = new Replayer(model, d.directional);
     rng0 = model.random.state[0]!;
   } catch (e) {
@@ -237,7 +237,7 @@ export function replayWorker(): void {
   if (d.file) {
     try {
       const fresh = () => {
-        const model = buildNodeModel(readSnapshot(d.snapshot), d.opts);
+        const model = buildNodeModel(readSource(d.snapshot), d.opts);
         rng0 = model.random.state[0]!;
         return new Replayer(model, true);
       };
@@ -421,7 +421,7 @@ export class ShardedReplay {
   constructor(
     readonly n: number,
     script: URL,
-    snapshot: string,
+    snapshot: SnapshotSource,
     opts: NodeModelOptions,
     directional: boolean,
     devs: string[],

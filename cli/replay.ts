@@ -35,7 +35,7 @@ import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { JsonStream, JsonText, jsonDoc, jsonPieces, rulesetJson } from './json.js';
 import { linePieces, type Output } from './io.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelOptions, xfrmPolicyNote } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, appliedChanges, checkIface, frameIface, ipsetsOption, loadModel, modelOptions, xfrmPolicyNote, type SnapshotSource } from './model.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
 import { ShardedReplay, sharedStateReason, type ShardedResult } from './replay-workers.js';
 
@@ -195,7 +195,9 @@ export function cmdReplay(argv: readonly string[]): Output {
   let workers = workerCount(a.str('workers'));
   if (!explicit && (file === '-' || fileSize(file) < DEFAULT_WORKERS_MIN_BYTES)) workers = 1;
   const dir = a.positionals[0]!;
-  let model = loadModel(dir, a);
+  // the snapshot as the command line has it (--apply, --ipset): what the workers read again
+  const source: SnapshotSource = { dir: resolve(dir), replace: appliedChanges(dir, a), ipsets: ipsetsOption(a) };
+  let model = loadModel(dir, a, source.replace);
   const iface = a.str('iface');
   checkIface(model, iface);
   const tty = process.stderr.isTTY === true;
@@ -212,7 +214,7 @@ export function cmdReplay(argv: readonly string[]): Output {
   }
   let out: ReplayOutcome | undefined;
   if (workers > 1) {
-    const r = replaySharded(model, dir, modelOptions(a), file, iface, workers, script!, wantCt, tty);
+    const r = replaySharded(model, source, modelOptions(a), file, iface, workers, script!, wantCt, tty);
     if (r.shared) {
       if (file === '-') throw new NfvmError('value', `${r.shared}: a replay split over ${workers} workers could differ from one node's, and stdin cannot be read again: replay with --workers 1`, '<stdin>', undefined, undefined);
       if (explicit) process.stderr.write(`nfvm replay: ${r.shared}: state shared across connections, replaying on one thread\n`);
@@ -224,7 +226,7 @@ export function cmdReplay(argv: readonly string[]): Output {
       };
     }
   }
-  out ??= replayOne(model, file, iface, tty, () => loadModel(dir, a));
+  out ??= replayOne(model, file, iface, tty, () => loadModel(dir, a, source.replace));
   if (out.model) model = out.model;
   const s = out.summary;
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);
@@ -361,7 +363,7 @@ function replayOne(model: NodeModel, file: string, iface: string | undefined, tt
  * share; stdin is read here and its frames handed to the workers.
  */
 function replaySharded(
-  model: NodeModel, dir: string, opts: NodeModelOptions, file: string, iface: string | undefined, workers: number, script: URL, wantCt: boolean, tty: boolean,
+  model: NodeModel, source: SnapshotSource, opts: NodeModelOptions, file: string, iface: string | undefined, workers: number, script: URL, wantCt: boolean, tty: boolean,
 ): ShardedResult & { now: number; size: number } {
   const cap = openCapture(file);
   const size = cap.size;
@@ -371,7 +373,7 @@ function replaySharded(
   if (file !== '-') {
     const directional = cap.directional;
     cap.close();
-    const sh = new ShardedReplay(workers, script, resolve(dir), opts, directional, devs, ctMax, { path: file, iface, conntrack: wantCt });
+    const sh = new ShardedReplay(workers, script, source, opts, directional, devs, ctMax, { path: file, iface, conntrack: wantCt });
     const tick = tty
       ? () => process.stderr.write(`\r\x1b[K${progressText(sh.progress[1]!, size, sh.progress[0]!, (performance.now() - t0) / 1000)}`)
       : undefined;
@@ -379,7 +381,7 @@ function replaySharded(
     r.summary.seconds = (performance.now() - t0) / 1000;
     return { ...r, size };
   }
-  const sh = new ShardedReplay(workers, script, resolve(dir), opts, cap.directional, devs, ctMax);
+  const sh = new ShardedReplay(workers, script, source, opts, cap.directional, devs, ctMax);
   let last = t0;
   let n = 0;
   let now = 0;

@@ -10,21 +10,32 @@ import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { ExtError } from '../core/errors.js';
 import { saveChunks } from '../compiler/save.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
-import { parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
+import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
+import { backendOf } from '../hooks/snapshot/read.js';
 import { inputName, readInput, type Output } from './io.js';
 import { JsonText, jsonDoc, jsonPieces, rulesetJson } from './json.js';
 
 export const SAVE: CommandSpec = {
   name: 'save',
-  usage: `  nfvm save FILE [--family ip|ip6|bridge] [-c|--counters] [--json] [--ipset FILE]
+  usage: `  nfvm save FILE [--family ip|ip6|bridge] [-c|--counters] [--json] [--ipset FILE] [--apply CHANGE]... [--noflush] [--backend legacy|nft]
       Parse an iptables-save/iptables-restore file (- for stdin), apply the
       kernel's load-time checks and print it exactly as iptables-save would.
+      --apply CHANGE (repeatable): FILE is what the kernel holds and CHANGE
+      iptables-restore input applied to it, in order, as iptables-restore
+      [--noflush] [-c] applies it: a table CHANGE names is flushed first
+      (its policies kept), or with --noflush gone on with (a chain line
+      flushes that user chain); the tables it does not name stay; rules it
+      leaves alone keep their counters. The backend (the counters of the
+      policies differ) is --backend, else FILE's header's, else legacy.
       --ipset FILE: the node's sets (\`ipset save\` output): a rule naming a
       set that is not there is refused as iptables refuses it.
       --family bridge reads ebtables-save/ebtables-restore text and prints it
       as ebtables-save does. --json prints the ruleset as one JSON document.
 `,
-  options: { family: { type: 'string' }, counters: { type: 'boolean', short: 'c' }, json: { type: 'boolean' }, ipset: { type: 'string' } },
+  options: {
+    family: { type: 'string' }, counters: { type: 'boolean', short: 'c' }, json: { type: 'boolean' }, ipset: { type: 'string' },
+    apply: { type: 'string', multi: true }, noflush: { type: 'boolean' }, backend: { type: 'string' },
+  },
 };
 
 export function cmdSave(argv: readonly string[]): Output {
@@ -33,10 +44,21 @@ export function cmdSave(argv: readonly string[]): Output {
   if (a.positionals.length !== 1) throw new UsageError('save takes exactly one FILE (- for stdin)');
   const file = a.positionals[0]!;
   const counters = a.flag('counters');
-  if (a.str('family') === 'bridge') return saveBridge(file, counters, a.flag('json'));
+  const changes = a.all('apply');
+  if ((a.flag('noflush') || a.str('backend') !== undefined) && !changes.length) throw new UsageError('save: --noflush and --backend say how --apply CHANGE applies: give one');
+  if (a.str('family') === 'bridge') {
+    if (changes.length) throw new UsageError('save: --apply is for iptables input, not --family bridge');
+    return saveBridge(file, counters, a.flag('json'));
+  }
   const sets = a.str('ipset');
   const objects = sets === undefined ? undefined : { ipsets: ipsetNames(parseIpsetSave(readInput(sets), inputName(sets))) };
-  const rs = parseRestore(readInput(file), { family: parseFamily(a.str('family')), file: inputName(file), counters, objects });
+  const text = readInput(file);
+  const backend = parseBackend(a.str('backend')) ?? backendOf(text) ?? 'legacy';
+  const family = parseFamily(a.str('family'));
+  let rs = parseRestore(text, { family, file: inputName(file), counters, objects, backend });
+  for (const change of changes) {
+    rs = parseRestore(readInput(change), { family, file: inputName(change), counters, objects, backend, base: rs, noflush: a.flag('noflush') });
+  }
   for (const w of rs.warnings) process.stderr.write(`${w.file}:${w.pos ? `${w.pos.line}:${w.pos.col}:` : ''} warning: ${w.message}\n`);
   if (rs.unknownExtensions.length) {
     process.stderr.write(`nfvm: kept verbatim without semantics: ${rs.unknownExtensions.join(', ')}\n`);

@@ -49,6 +49,25 @@ export interface ParseOptions {
   objects?: KnownObjects;
   /** The backend the checks are the kernel's for (default legacy: every xt checkentry). */
   backend?: Backend;
+  /**
+   * The tables the kernel holds before this input (iptables-restore reads
+   * each table it names from the kernel): a table the input does not name
+   * stays as the base has it. The base itself is not changed; its chains
+   * and rules are shared where the input leaves them alone.
+   */
+  base?: Ruleset;
+  /**
+   * iptables-restore --noflush: a table block goes on from the table as it
+   * stands (the base's, or an earlier block's), and a chain line naming one
+   * of its user chains flushes that chain. Without it a block starts from the
+   * table flushed: no rule, no user chain, the builtin chains' policies
+   * kept (iptables-restore.c). Either way the rules a block leaves alone keep
+   * their counters (libiptc's counter map), its new rules count from 0 (or
+   * the -c values), and, with the legacy backend, a block that changed
+   * anything zeroes the policy counters it did not set (libiptc reads them
+   * as COUNTER_MAP_ZEROED); iptables-nft keeps them.
+   */
+  noflush?: boolean;
 }
 
 /** MAX_ARGC of iptables-restore (iptables/xshared.h): the words of one command line, its preamble included. */
@@ -70,14 +89,36 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
   const file = opts.file ?? '<input>';
   const countersMode = opts.counters ?? false;
   const doCheck = opts.check ?? true;
+  const base = opts.base;
+  if (base && base.family !== family) {
+    throw new NfvmError('value', `the ruleset the input is applied to is ${base.family === 'ip' ? 'IPv4' : 'IPv6'}, the input ${family === 'ip' ? 'IPv4' : 'IPv6'}`, file, undefined, undefined);
+  }
+  const noflush = opts.noflush === true;
+  const legacy = (opts.backend ?? 'legacy') === 'legacy';
   const rs: Ruleset = {
     family,
-    tables: new Map(),
-    header: undefined,
-    unknownExtensions: [],
+    tables: new Map(base?.tables),
+    header: base?.header,
+    unknownExtensions: base ? [...base.unknownExtensions] : [],
     warnings: [],
   };
-  const unknownSeen = new Set<string>();
+  const unknownSeen = new Set<string>(rs.unknownExtensions);
+  // the chains this parse made or copied, its own to change; a base's chain is copied on its first change (own())
+  const owned = new Set<Chain>();
+  // the open table block as libiptc's handle sees it: whether it changed anything (handle->changed: a block
+  // that did not is not committed), the builtin chains whose policy counters it set, the rules it added (their
+  // counters set: COUNTER_MAP_SET)
+  let changed = false;
+  // iptables-nft-restore without --noflush deletes the table: it exists again once a chain line or a command
+  // other than a table-wide -Z made something in it (a block that made nothing leaves no table)
+  let created = false;
+  // the block's table existed before it (an iptables-nft block that makes nothing does not create one)
+  let existed = false;
+  const setPolicy = new Set<string>();
+  const setRules = new Set<Rule>();
+  // with a base: the positions of the input's rules (a check failing at COMMIT on a rule of the base is reported there)
+  const inputPos = new Set<SourcePos>();
+  let commitLine = 0;
   // one parse environment for every command line: its table and line follow the input
   const env: RuleParseEnv = {
     file,
@@ -116,7 +157,10 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     if (table && line.startsWith('COMMIT') && line.length === 6) {
       // iptables-restore compares the line with "COMMIT\n": without the newline it is parsed as a command
       if (pos > text.length) fail(lineNo, 1, "COMMIT at the end of the input needs a newline (iptables-restore reads it as a command: Bad argument `COMMIT')", line);
-      if (doCheck) checkTable(rs, table, file, opts.objects, opts.backend);
+      commitLine = lineNo;
+      if (legacy && changed) zeroPolicies(table);
+      if (!legacy && !created && (!noflush || !existed)) rs.tables.delete(table.name);
+      if (doCheck) checkCommit(table);
       table = undefined;
       continue;
     }
@@ -129,10 +173,20 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
         fail(lineNo, 2, `can't initialize ${family === 'ip' ? 'iptables' : 'ip6tables'} table \`${name}': Table does not exist (do you need to insmod?)`, name);
       }
       const tname = name as TableName;
-      table = newTable(tname, { line: lineNo, col: 1 });
-      // a second block of the same table starts from scratch (iptables-restore flushes it)
-      rs.tables.delete(tname);
+      // the table as the kernel holds it (the base's, or what an earlier block committed): gone on with
+      // (--noflush) or flushed (its rules and user chains gone, the builtin chains' policies kept), where it
+      // stands among the tables
+      const kept = rs.tables.get(tname);
+      const at = { line: lineNo, col: 1 };
+      // (iptables-nft-restore deletes the table it flushes: the policies start again from ACCEPT)
+      table = kept === undefined || (!noflush && !legacy) ? newTable(tname, at) : noflush ? { name: tname, chains: new Map(kept.chains), pos: at } : flushed(kept, at);
+      if (kept === undefined || (!noflush && !legacy)) for (const ch of table.chains.values()) owned.add(ch);
       rs.tables.set(tname, table);
+      changed = !noflush;
+      created = false;
+      existed = kept !== undefined;
+      setPolicy.clear();
+      setRules.clear();
       continue;
     }
     if (!table) {
@@ -177,7 +231,10 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     const cmd = parseCommand(args, env, { line: lineNo, col: args[0]!.col });
     if (cmd.cmd === 'none') continue;
     for (const r of cmd.rules) {
-      if (counters && !r.counters) r.counters = { ...counters };
+      if (base) notePositions(r);
+      setRules.add(r);
+      // applied to a base, the counters of a rule line count only with -c (iptables-restore passes them as -c)
+      if (counters && !r.counters && (countersMode || !base)) r.counters = { ...counters };
       for (const m of r.matches) if (m.unknown && !unknownSeen.has('match ' + m.name)) {
         unknownSeen.add('match ' + m.name);
         rs.unknownExtensions.push('match ' + m.name);
@@ -224,7 +281,8 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
       const ctext = line.slice(s2, e2);
       const cm = /^\[([^:\]]*):([^\]]*)\]$/.exec(ctext);
       const c = cm ? parseCounterPair(cm[1]!, cm[2]!) : undefined;
-      if (c) ctrs = c;
+      // applied to a base, a policy's counters count only with -c (iptables-restore sets 0 otherwise)
+      if (c && (countersMode || !base)) ctrs = c;
       else if (countersMode && pol !== '-') fail(ln, s2 + 1, `invalid policy counters for chain '${nameText}'`, ctext);
     } else if (s2 < 0 && countersMode && pol !== '-') {
       // iptables-restore -c reads counters only after a policy (not after `-`), for any chain
@@ -232,24 +290,111 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     }
     // the chain's own (flat) name, hashed once for the lookup and the insertion
     const cname = flat(nameText);
-    const existing = t.chains.get(cname);
-    if (existing && existing.builtin) {
+    const found = t.chains.get(cname);
+    if (found && found.builtin) {
+      if (pol !== '-' && pol !== 'ACCEPT' && pol !== 'DROP') {
+        fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad policy name`, pol, 'check');
+      }
+      const existing = own(t, found);
       if (pol !== '-') {
-        if (pol !== 'ACCEPT' && pol !== 'DROP') {
-          fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad policy name`, pol, 'check');
-        }
+        // TC_SET_POLICY: the policy, its counters set (COUNTER_MAP_SET)
         existing.policy = pol as 'ACCEPT' | 'DROP';
+        existing.policyCounters = ctrs;
+        setPolicy.add(cname);
+        changed = true;
+      } else if (!legacy) {
+        // iptables-nft-restore sets a builtin chain's counters from its line, policy or not (0 without -c)
         existing.policyCounters = ctrs;
       }
       existing.pos = lineStart(ln);
+      created = true;
       return;
     }
-    if (existing) fail(ln, s0 + 1, `error creating chain '${nameText}': File exists`, nameText, 'check');
+    if (found && (noflush || !legacy)) {
+      // iptables-restore --noflush (iptables-nft-restore either way): the user chain exists, it is flushed
+      if (pol !== '-') fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad built-in chain name`, pol, 'check');
+      const existing = own(t, found);
+      existing.rules = [];
+      existing.pos = lineStart(ln);
+      changed = true;
+      created = true;
+      return;
+    }
+    if (found) fail(ln, s0 + 1, `error creating chain '${nameText}': File exists`, nameText, 'check');
     checkNewChainName(nameText, ln, s0 + 1);
     if (pol !== '-') {
       fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad built-in chain name`, pol, 'check');
     }
-    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: lineStart(ln) });
+    const made: Chain = { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: lineStart(ln) };
+    t.chains.set(cname, made);
+    owned.add(made);
+    changed = true;
+    created = true;
+  }
+
+  /**
+   * The table's own copy of chain `ch`, made on its first change when the
+   * table goes on from the base's (its rules list copied, the rules shared);
+   * the chain itself otherwise.
+   */
+  function own(t: Table, ch: Chain): Chain {
+    if (owned.has(ch)) return ch;
+    const copy: Chain = { ...ch, rules: ch.rules.slice() };
+    owned.add(copy);
+    t.chains.set(copy.name, copy);
+    if (lastA === ch) lastA = copy;
+    return copy;
+  }
+
+  /**
+   * Table `kept` as iptables-restore without --noflush starts its block:
+   * every chain flushed, the user chains deleted; the builtin chains keep
+   * their policies (and counters, until the commit).
+   */
+  function flushed(kept: Table, p: SourcePos): Table {
+    const t: Table = { name: kept.name, chains: new Map(), pos: p };
+    for (const ch of kept.chains.values()) {
+      if (!ch.builtin) continue;
+      const copy: Chain = { ...ch, rules: [] };
+      owned.add(copy);
+      t.chains.set(copy.name, copy);
+    }
+    return t;
+  }
+
+  /**
+   * libiptc's commit of a legacy table that changed: a builtin chain's
+   * policy counters were read into COUNTER_MAP_ZEROED (__iptcc_p_del_policy),
+   * so after the replacement they count only what passed since the table
+   * was read (nothing, for the model), unless the block set them (a policy
+   * line: COUNTER_MAP_SET). iptables-nft keeps them.
+   */
+  function zeroPolicies(t: Table): void {
+    for (const ch of [...t.chains.values()]) {
+      if (ch.builtin && !setPolicy.has(ch.name) && ch.policyCounters !== ZERO_COUNTERS) own(t, ch).policyCounters = ZERO_COUNTERS;
+    }
+  }
+
+  /** The positions of an input rule, its matches' and its target's (a failing check names one of them). */
+  function notePositions(r: Rule): void {
+    inputPos.add(r.pos);
+    for (const m of r.matches) inputPos.add(m.pos);
+    if (r.target.kind !== 'none') inputPos.add(r.target.pos);
+  }
+
+  /**
+   * The kernel's checks of the table at COMMIT. Over a base's table a check
+   * may fail on one of the base's rules, which the change made wrong (a
+   * chain it jumps to now reached from another hook, a loop): the failure is
+   * reported at the COMMIT line, where iptables-restore reports it.
+   */
+  function checkCommit(t: Table): void {
+    try {
+      checkTable(rs, t, file, opts.objects, opts.backend);
+    } catch (e) {
+      if (!base || !(e instanceof NfvmError) || e.pos === undefined || inputPos.has(e.pos)) throw e;
+      throw new NfvmError(e.kind, `${e.reason} (a rule the input did not change, at line ${e.pos.line} of what it is applied to; iptables-restore: line ${commitLine} failed)`, file, { line: commitLine, col: 1 }, e.token);
+    }
   }
 
   function checkNewChainName(name: string, ln: number, col: number) {
@@ -259,12 +404,15 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
   }
 
   function applyCommand(t: Table, c: Command, f: string, fam: Family) {
+    changed = true;
+    if (c.cmd !== 'Z' || c.chain !== undefined) created = true;
     if (c.cmd === 'A' && c.chain !== undefined) {
       // the common command, without the closures the others share; a dump appends to one chain
       // line after line, so the last -A's chain is tried before the table's map (a string compare, no hashing)
-      const ch = lastA !== undefined && lastATable === t && lastA.name === c.chain ? lastA : t.chains.get(c.chain);
-      if (ch) {
+      const found = lastA !== undefined && lastATable === t && lastA.name === c.chain ? lastA : t.chains.get(c.chain);
+      if (found) {
         for (const r of c.rules) checkJump(t, r, f, fam);
+        const ch = own(t, found);
         appendRules(ch, c.rules);
         lastA = ch;
         lastATable = t;
@@ -277,10 +425,11 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     function bad(reason: string, p: SourcePos = cpos, token = c.chain): never {
       throw new NfvmError('check', reason, f, p, token);
     }
+    // the named chain, the table's own (the command changes it)
     const getChain = (): Chain => {
       const ch = c.chain === undefined ? undefined : t.chains.get(c.chain);
       if (!ch) return bad(`chain "${c.chain}" does not exist in table ${t.name}`);
-      return ch;
+      return own(t, ch);
     };
     const checkTargets = (rules: Rule[]) => {
       for (const r of rules) checkJump(t, r, f, fam);
@@ -328,11 +477,14 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
         const name = flat(c.chain!);
         // the name itself was checked by the parser (assert_valid_chain_name)
         if (t.chains.has(name)) bad(`Chain already exists`);
-        t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: c.pos });
+        const made: Chain = { name, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: c.pos };
+        t.chains.set(name, made);
+        owned.add(made);
         return;
       }
       case 'X': {
         const victims = c.chain === undefined ? [...t.chains.values()].filter((x) => !x.builtin) : [getChain()];
+        if (c.chain === undefined) lastA = undefined;
         for (const v of victims) {
           if (v.builtin) bad(`Can't delete built-in chain ${v.name}`);
           if (c.chain !== undefined && v.rules.length) bad(`chain ${v.name} is not empty`);
@@ -350,21 +502,25 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
         return;
       }
       case 'F': {
-        if (c.chain === undefined) for (const ch of t.chains.values()) ch.rules = [];
+        if (c.chain === undefined) for (const ch of [...t.chains.values()]) own(t, ch).rules = [];
         else getChain().rules = [];
         return;
       }
       case 'Z': {
-        const chs = c.chain === undefined ? [...t.chains.values()] : [getChain()];
+        const chs = c.chain === undefined ? [...t.chains.values()].map((x) => own(t, x)) : [getChain()];
+        // TC_ZERO_ENTRIES / TC_ZERO_COUNTER: what the kernel counted is zeroed (COUNTER_MAP_ZEROED); counters
+        // this block set stay (COUNTER_MAP_SET). A zeroed rule is a copy (rules are shared with the base).
+        // (iptables-nft zeroes them all)
+        const zero = (r: Rule): Rule => (r.counters && (!legacy || !setRules.has(r)) ? withRule(r, { counters: undefined }) : r);
         for (const ch of chs) {
           if (c.rulenum !== undefined) {
             const r = ch.rules[c.rulenum - 1];
             if (!r) bad('Index of zero too big');
-            r.counters = undefined;
+            ch.rules[c.rulenum - 1] = zero(r);
             continue;
           }
-          ch.policyCounters = ZERO_COUNTERS;
-          for (const r of ch.rules) r.counters = undefined;
+          if (!legacy || !setPolicy.has(ch.name)) ch.policyCounters = ZERO_COUNTERS;
+          ch.rules = ch.rules.map(zero);
         }
         return;
       }
@@ -372,7 +528,10 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
         const ch = getChain();
         if (!ch.builtin) bad(`Can't set policy \`${c.policy}' on \`${ch.name}': Bad built-in chain name`);
         if (c.policy !== 'ACCEPT' && c.policy !== 'DROP') bad(`Can't set policy \`${c.policy}' on \`${ch.name}': Bad policy name`);
+        // TC_SET_POLICY without counters: COUNTER_MAP_NOMAP, they start from 0 (iptables-nft zeroes them too)
         ch.policy = c.policy as 'ACCEPT' | 'DROP';
+        ch.policyCounters = ZERO_COUNTERS;
+        setPolicy.add(ch.name);
         return;
       }
       case 'E': {
@@ -385,10 +544,14 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
         const entries = [...t.chains.entries()].map(([k, v]) => (k === ch.name ? ([nn, v] as const) : ([k, v] as const)));
         ch.name = nn;
         t.chains = new Map(entries);
-        for (const x of t.chains.values()) {
-          for (const r of x.rules) {
-            if ((r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === c.chain) r.target = { kind: r.target.kind, chain: nn, pos: r.target.pos };
-          }
+        const renamed = (r: Rule): boolean => (r.target.kind === 'jump' || r.target.kind === 'goto') && r.target.chain === c.chain;
+        for (const found of [...t.chains.values()]) {
+          if (!found.rules.some(renamed)) continue;
+          const x = own(t, found);
+          x.rules = x.rules.map((r) => {
+            const tg = r.target;
+            return (tg.kind === 'jump' || tg.kind === 'goto') && tg.chain === c.chain ? withRule(r, { target: { kind: tg.kind, chain: nn, pos: tg.pos } }) : r;
+          });
         }
         return;
       }
@@ -418,6 +581,11 @@ function appendRules(ch: Chain, rules: readonly Rule[]): void {
 
 /** Chains up to this many rules get exact-size lists (appendRules). */
 const SMALL_CHAIN = 4;
+
+/** A copy of rule `r` (its class kept: RuleNode's flags and positions) with `change` made. */
+function withRule(r: Rule, change: Partial<Pick<Rule, 'counters' | 'target'>>): Rule {
+  return Object.assign(Object.create(Object.getPrototypeOf(r) as object) as Rule, r, change);
+}
 
 /** The position of a line's first column. */
 function lineStart(line: number): SourcePos {

@@ -1,0 +1,139 @@
+/**
+ * iptables-restore sessions against the kernel: a ruleset with counters is
+ * loaded (`iptables-restore -c`), then changes are applied one after the
+ * other with `iptables-restore [--noflush] [-c]` (test/helpers/restore-gen.ts),
+ * and after each the kernel's `iptables-save -c` must equal nfvm's save of
+ * the same change applied to its ruleset (parseRestore with `base` and
+ * `noflush`): the rules, their order, which counters survive (the rules the
+ * change left alone keep theirs; new, replaced and zeroed ones start from
+ * 0 or the -c values), the policies and their counters (libiptc zeroes a
+ * legacy table's policy counters, iptables-nft keeps them). A change the
+ * kernel refuses nfvm must refuse; the session then goes on from the
+ * kernel's tables (those committed before the failing one stay).
+ *
+ * Both backends (iptables-legacy-restore, iptables-nft-restore), each
+ * session in a fresh namespace. Root and the tools, else a skip with a
+ * message (a failure under CI). NFVM_PROPERTY_SCALE scales the sessions,
+ * FC_SEED replays a run.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { compareSaves, kernelSkip, netnsAdd, netnsDel, pool, run } from '../helpers/kernel.js';
+import { runs } from '../helpers/runs.js';
+import { restoreSession, type RestoreSession } from '../helpers/restore-gen.js';
+import { parseRestore } from '../../compiler/parse/restore.js';
+import { saveRuleset } from '../../compiler/save.js';
+import type { Ruleset } from '../../core/ast.js';
+
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save'];
+const ENABLED = !kernelSkip('iptables-restore --noflush sessions against the kernel', TOOLS);
+const SESSIONS = runs(24);
+const STEPS = 6;
+const SEED = Number(process.env.FC_SEED ?? 20261207);
+const BACKENDS = ['legacy', 'nft'] as const;
+type Backend = (typeof BACKENDS)[number];
+
+interface Outcome {
+  steps: number;
+  compared: number;
+  refusedBoth: number;
+  /** The kernel's reasons for the refusals both made. */
+  refusals: string[];
+  diffs: string[];
+}
+
+let seq = 0;
+
+async function session(s: RestoreSession, backend: Backend, label: string): Promise<Outcome> {
+  const ns = `nfvm-nf-${process.pid % 10000}-${++seq}-${randomBytes(2).toString('hex')}`;
+  const add = netnsAdd(ns);
+  if (add.status !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
+  const o: Outcome = { steps: 0, compared: 0, refusedBoth: 0, refusals: [], diffs: [] };
+  const exec = (tool: string, args: string[], input?: string) => run('ip', ['netns', 'exec', ns, `iptables-${backend}-${tool}`, ...args], input);
+  try {
+    const loaded = await exec('restore', ['-c'], s.base);
+    if (loaded.code !== 0) throw new Error(`${label}: the base does not load: ${loaded.stderr}`);
+    let rs: Ruleset = parseRestore(s.base, { file: 'base', counters: true, backend });
+    for (const [i, step] of s.steps.entries()) {
+      o.steps++;
+      const k = await exec('restore', [...(step.noflush ? ['--noflush'] : []), ...(step.counters ? ['-c'] : [])], step.text);
+      const saved = await exec('save', ['-c']);
+      if (saved.code !== 0) throw new Error(`${label}: iptables-${backend}-save failed: ${saved.stderr}`);
+      let mine: Ruleset | undefined;
+      let err: string | undefined;
+      try {
+        mine = parseRestore(step.text, { file: `step${i + 1}`, base: rs, noflush: step.noflush, counters: step.counters, backend });
+      } catch (e) {
+        err = (e as Error).message;
+      }
+      const what = `${label} step ${i + 1} (${step.noflush ? '--noflush' : 'flush'}${step.counters ? ' -c' : ''})`;
+      if ((k.code === 0) !== (mine !== undefined)) {
+        o.diffs.push(`${what}: the kernel ${k.code === 0 ? 'accepts' : `refuses (${k.stderr.trim().split('\n')[0]})`}, nfvm ${err === undefined ? 'accepts' : `refuses (${err})`}\n${step.text}`);
+        break;
+      }
+      if (mine === undefined) {
+        // both refuse: go on from what the kernel holds
+        o.refusedBoth++;
+        o.refusals.push(k.stderr.trim().split('\n')[0]!.replace(/line \d+/, 'line N'));
+        rs = parseRestore(saved.stdout, { file: 'kernel', counters: true, backend });
+        continue;
+      }
+      o.compared++;
+      const d = compareSaves(saved.stdout, saveRuleset(mine, { counters: true }));
+      if (d.length) {
+        o.diffs.push(`${what}:\n${d.join('\n')}\n--- change:\n${step.text}`);
+        break;
+      }
+      rs = mine;
+    }
+    return o;
+  } finally {
+    netnsDel(ns);
+  }
+}
+
+const results = new Map<string, Outcome>();
+
+/** The README's example: the example node's rules, then kube-proxy's partial sync once shop/checkout has an endpoint. */
+const EXAMPLE: RestoreSession = {
+  base: readFileSync(new URL('../../examples/node/iptables-save.txt', import.meta.url), 'utf8'),
+  steps: [{ text: readFileSync(new URL('../../examples/changes/checkout-endpoints.txt', import.meta.url), 'utf8'), noflush: true, counters: false }],
+};
+
+describe.skipIf(!ENABLED)('iptables-restore --noflush sessions against the kernel', () => {
+  beforeAll(async () => {
+    const cases = Array.from({ length: SESSIONS }, (_, i) => SEED + i).flatMap((seed) => BACKENDS.map((b) => ({ seed, b })));
+    const outs = await pool(cases, 2, async ({ seed, b }) => [`${b} ${seed}`, await session(restoreSession(seed, STEPS, b), b, `${b} session ${seed}`)] as const);
+    for (const [k, v] of outs) results.set(k, v);
+    for (const b of BACKENDS) results.set(`example ${b}`, await session(EXAMPLE, b, `${b} example node and kube-proxy change`));
+  }, 600_000);
+
+  afterAll(() => {
+    if (!results.size) return;
+    const all = [...results.values()];
+    const sum = (f: (o: Outcome) => number) => all.reduce((a, o) => a + f(o), 0);
+    console.log(`iptables-restore sessions against the kernel: ${results.size} sessions (${SESSIONS} seeds from ${SEED} x ${BACKENDS.length} backends, and the example node on each), ` +
+      `${sum((o) => o.steps)} changes, ${sum((o) => o.compared)} saves compared, ${sum((o) => o.refusedBoth)} refused by both, ${all.filter((o) => o.diffs.length).length} sessions differ`);
+    const why = new Map<string, number>();
+    for (const o of all) for (const w of o.refusals) why.set(w, (why.get(w) ?? 0) + 1);
+    for (const [w, n] of [...why].sort((a, b) => b[1] - a[1])) console.log(`  refused by both ${n}x: ${w}`);
+  });
+
+  it('the example node with kube-proxy\'s change for shop/checkout (examples/changes) leaves the kernel\'s rules, both backends', () => {
+    for (const b of BACKENDS) {
+      const o = results.get(`example ${b}`)!;
+      expect(o.diffs.join('\n')).toBe('');
+      expect(o.compared).toBe(1);
+    }
+  });
+
+  for (const b of BACKENDS) {
+    it(`${b}: every change leaves the kernel's rules and counters`, () => {
+      const mine = [...results.entries()].filter(([k]) => k.startsWith(`${b} `));
+      expect(mine.length).toBe(SESSIONS);
+      expect(mine.reduce((a, [, o]) => a + o.compared, 0), 'no save was compared').toBeGreaterThan(0);
+      expect(mine.flatMap(([, o]) => o.diffs).slice(0, 3).join('\n\n')).toBe('');
+    });
+  }
+});
