@@ -13,10 +13,12 @@
  *            in batches of BATCH packets timed by tinybench: ns/packet is the
  *            batch's mean over BATCH, p50/p99 are those of the batches.
  *   update   the full compile of a node (rules parsed, checked, compiled,
- *            node assembled) and a one-Service change: the nat table alone
- *            recompiled with one endpoint's DNAT target moved (nfvm has no
- *            incremental commit; a table is replaced as iptables-restore
- *            replaces it), and the bytecode plus constant pool size.
+ *            node assembled) and a one-Service change: kube-proxy's partial
+ *            sync after one endpoint's DNAT target moved (partialSync),
+ *            applied onto the node's tables with --noflush semantics, then
+ *            the nat table compiled again (nfvm compiles a table whole, as
+ *            the kernel replaces it whole), and the bytecode plus constant
+ *            pool size.
  *   classbench  ClassBench ACL/FW/IPC at 1k and 10k rules (bench/engines.ts).
  *
  * "kernel rules walked" is what x_tables walks for the packet (the model
@@ -187,6 +189,34 @@ export async function benchPackets(mode: BenchMode, services: number, endpoints:
   });
 }
 
+/** The chains kube-proxy's partial sync always rewrites (pkg/proxy/iptables/proxier.go: filterChains, natChains). */
+const SYNCED_CHAINS: Readonly<Record<'filter' | 'nat', readonly string[]>> = {
+  filter: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'],
+  nat: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'],
+};
+
+/**
+ * kube-proxy's partial sync (iptables-restore --noflush input) after Service
+ * `sv`'s first endpoint moved: per table the chains it always rewrites
+ * (a chain line flushes each, then its rules from `text`), in nat also
+ * `sv`'s KUBE-SVC and KUBE-SEP chains, the first endpoint's DNAT target moved.
+ */
+export function partialSync(text: string, sv: KubeService): string {
+  const out: string[] = [];
+  for (const table of ['filter', 'nat'] as const) {
+    const body = text.slice(text.indexOf(`*${table}\n`), text.indexOf('\nCOMMIT', text.indexOf(`*${table}\n`)));
+    const chains = new Set([...SYNCED_CHAINS[table], ...(table === 'nat' ? [sv.svcChain, sv.sepChains[0]!] : [])]);
+    const present = [...chains].filter((c) => body.includes(`\n:${c} `));
+    out.push(`*${table}`, ...present.map((c) => `:${c} - [0:0]`));
+    for (const line of body.split('\n')) {
+      const chain = line.startsWith('-A ') ? line.slice(3, line.indexOf(' ', 3)) : '';
+      if (chains.has(chain)) out.push(line);
+    }
+    out.push('COMMIT');
+  }
+  return `${out.join('\n').replace(`--to-destination ${sv.endpoints[0]}:`, `--to-destination ${sv.endpoints[0]!.replace(/\d+$/, (d) => String(Number(d) ^ 1))}:`)}\n`;
+}
+
 /** Full compile and a one-Service change, for iptables mode optimized. */
 export function benchUpdate(services: number, endpoints: number): UpdateRow {
   const { model, svcs, genMs, compileMs } = snapshotModel('iptables-opt', services, endpoints);
@@ -195,13 +225,15 @@ export function benchUpdate(services: number, endpoints: number): UpdateRow {
   const prog = nat.compiled.program;
   const filter = vmTable(rs, 'filter', { seed: 1, optimize: 1 }).compiled.program;
   const bytes = (prog.code.length + prog.pool.length + filter.code.length + filter.pool.length) * 4;
-  // one Service changed: its first endpoint's DNAT target moves; the nat table is parsed and compiled again
+  // one Service changed (its first endpoint's DNAT target moves), applied as kube-proxy's partial sync applies it:
+  // iptables-restore --noflush of the chains it always rewrites (filter's, nat KUBE-SERVICES with every Service,
+  // KUBE-NODEPORTS, KUBE-POSTROUTING, KUBE-MARK-MASQ) and the changed Service's chains, onto the node's tables;
+  // then the nat table compiled again (nfvm compiles a table whole, as the kernel replaces it whole)
   const sv = svcs[svcs.length >> 1]!;
   const text = kubeProxySnapshot({ services, endpoints, mode: 'iptables' }).get('iptables-save.txt')!;
-  const natText = text.slice(text.indexOf('*nat'));
-  const changed = natText.replace(`--to-destination ${sv.endpoints[0]}:`, `--to-destination ${sv.endpoints[0]!.replace(/\d+$/, (d) => String(Number(d) ^ 1))}:`);
+  const delta = partialSync(text, sv);
   const t0 = performance.now();
-  vmTable(parseRestore(changed), 'nat', { seed: 1, optimize: 1 });
+  vmTable(parseRestore(delta, { file: 'sync', base: rs, noflush: true }), 'nat', { seed: 1, optimize: 1 });
   const changeMs = performance.now() - t0;
   return { services, endpoints, 'gen ms': +genMs.toFixed(0), 'compile ms': +compileMs.toFixed(0), 'one-Service change ms': +changeMs.toFixed(1), 'bytecode+pool MB': +(bytes / 1e6).toFixed(2) };
 }
