@@ -19,7 +19,7 @@ import type { Family, Ruleset } from '../core/ast.js';
 import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
-import { applyChanges, countOption, familyOfText, isDir, loadModel, modelOptions, RULES_FILES } from './model.js';
+import { applyChanges, countOption, familyOfText, isDir, loadModel, modelOptions } from './model.js';
 import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
 import { chainTexts } from '../fuzz/aim.js';
 
@@ -71,16 +71,19 @@ export const DIFF: CommandSpec = {
 };
 
 
+/** The file of a family's rules in a snapshot directory. */
+const RULES_FILE: Readonly<Record<Family, string>> = { ip: 'iptables-save.txt', ip6: 'ip6tables-save.txt' };
+
 /** The ruleset text of OLD or NEW in `family`: a file, or a snapshot directory's iptables-save.txt / ip6tables-save.txt. */
 function rulesText(p: string, family: Family, text?: string): { file: string; text: string } {
-  if (isDir(p)) return { file: join(p, RULES_FILES[family]), text: readInput(join(p, RULES_FILES[family])) };
+  if (isDir(p)) return { file: join(p, RULES_FILE[family]), text: readInput(join(p, RULES_FILE[family])) };
   return { file: inputName(p), text: text ?? readInput(p) };
 }
 
 /** The family compared: --family, else OLD's (a file's text; a directory: IPv4 when it has iptables-save.txt). */
 function familyOf(oldPath: string, opt: string | undefined, oldText: () => string): Family {
   if (opt !== undefined) return parseFamily(opt);
-  if (isDir(oldPath)) return existsSync(join(oldPath, RULES_FILES.ip)) || !existsSync(join(oldPath, RULES_FILES.ip6)) ? 'ip' : 'ip6';
+  if (isDir(oldPath)) return existsSync(join(oldPath, RULES_FILE.ip)) || !existsSync(join(oldPath, RULES_FILE.ip6)) ? 'ip' : 'ip6';
   return familyOfText(oldText());
 }
 
@@ -158,7 +161,7 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   const json = a.flag('json');
   let oldText: string | undefined;
   const family = familyOf(oldPath, a.str('family'), () => (oldText = readInput(oldPath)));
-  const file = RULES_FILES[family];
+  const file = RULES_FILE[family];
   const oldR = rulesText(oldPath, family, oldText);
   // with --apply NEW is OLD changed, as iptables-save text under OLD's header (which names the backend)
   const newR = changes.length
@@ -190,8 +193,9 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
     return d ? (family === 'ip6' ? { rs4: m.rs4, rs6: d.rs } : { rs4: d.rs, rs6: m.rs6 }) : undefined;
   };
   if (snap !== undefined) {
-    mOld = located(oldR, () => loadModel(snap, a, new Map([[file, oldR.text]])));
-    mNew = located(newR, () => loadModel(snap, a, new Map([[file, newR.text]]), deltaOf(mOld)));
+    // (--apply made NEW already: the models take no change of their own)
+    mOld = located(oldR, () => loadModel(snap, a, new Map([[file, oldR.text]]), undefined, []));
+    mNew = located(newR, () => loadModel(snap, a, new Map([[file, newR.text]]), deltaOf(mOld), []));
     node = `the node of ${snap}`;
   } else {
     // the backend the model takes (the option, else the header's), for the checks

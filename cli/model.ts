@@ -3,7 +3,7 @@
  * model options they share (--engine, --backend, --optimize, --seed), and
  * the packets they feed it (a packet spec, a captured frame).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NfvmError } from '../core/errors.js';
 import { backendOf, readSnapshot } from '../hooks/snapshot/read.js';
@@ -78,11 +78,12 @@ function isSnapshotFile(name: string): boolean {
 /**
  * Reads the snapshot and builds the node for the trace and replay commands;
  * `replace` gives texts that stand for some of its files (diff: the node
- * with another ruleset; `parsed`, that ruleset already parsed).
+ * with another ruleset; `parsed`, that ruleset already parsed); `changes`
+ * (--apply) are made to its rules before any packet.
  */
-export function loadModel(dir: string, a: ParsedArgs, replace: ReadonlyMap<string, string> | undefined = appliedChanges(dir, a), parsed?: NodeModelOptions['parsed']): NodeModel {
+export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed'], changes = changesOption(a)): NodeModel {
   // the one model of this snapshot: the ruleset texts go once parsed (140 MB for a 1,000,000-rule node)
-  const opts = { ...modelOptions(a), parsed, releaseText: true };
+  const opts = { ...modelOptions(a), parsed, releaseText: true, changes };
   bigInput(snapshotBytes(dir, replace));
   const node = readSource({ dir, replace, ipsets: ipsetsOption(a) });
   if (!readdirSync(dir).some(isSnapshotFile)) {
@@ -93,7 +94,7 @@ export function loadModel(dir: string, a: ParsedArgs, replace: ReadonlyMap<strin
 
 /**
  * A snapshot as a command line reads it: its directory, the texts that
- * stand for some of its files (--apply), the sets of --ipset FILE. What a
+ * stand for some of its files (diff), the sets of --ipset FILE. What a
  * replay's workers read again (cli/replay-workers.ts).
  */
 export interface SnapshotSource {
@@ -119,31 +120,20 @@ export function ipsetsOption(a: ParsedArgs): { file: string; text: string } | un
 }
 
 /**
- * --apply CHANGE... [--noflush]: the snapshot's iptables-save.txt /
- * ip6tables-save.txt (the family of each CHANGE's text) with each change
- * applied as `iptables-restore [--noflush]` applies it (compiler/parse/restore.ts
- * `base`), for loadModel's `replace`: the node as it will be once the
- * change is made. Undefined without --apply.
+ * --apply CHANGE... [--noflush]: changes the model makes to the
+ * snapshot's rules before any packet (NodeModelOptions.changes), each of the
+ * family its text is; undefined without --apply.
  */
-export function appliedChanges(dir: string, a: ParsedArgs): Map<string, string> | undefined {
+export function changesOption(a: ParsedArgs): NodeModelOptions['changes'] {
   const changes = a.all('apply');
   if (!changes.length) {
     if (a.flag('noflush')) throw new UsageError('--noflush says how --apply CHANGE applies: give one');
     return undefined;
   }
-  const byFamily = new Map<Family, { name: string; text: string }[]>();
-  for (const c of changes) {
+  return changes.map((c) => {
     const text = readInput(c);
-    const family = familyOfText(text);
-    byFamily.set(family, [...(byFamily.get(family) ?? []), { name: c, text }]);
-  }
-  const texts = new Map<string, string>();
-  for (const [family, list] of byFamily) {
-    const file = join(dir, RULES_FILES[family]);
-    const base = { file, text: existsSync(file) ? readInput(file) : '' };
-    texts.set(RULES_FILES[family], applyChanges(base, list, family, parseBackend(a.str('backend')), a.flag('noflush')));
-  }
-  return texts;
+    return { file: inputName(c), text, family: familyOfText(text), noflush: a.flag('noflush') };
+  });
 }
 
 /**
@@ -161,8 +151,6 @@ export function applyChanges(base: { file: string; text: string }, changes: read
   return `${header ? `${header}\n` : ''}${saveRuleset(rs, { counters: true, comments: false })}`;
 }
 
-/** A snapshot's rules files by family. */
-export const RULES_FILES: Readonly<Record<Family, string>> = { ip: 'iptables-save.txt', ip6: 'ip6tables-save.txt' };
 
 /** The bytes of a snapshot's files, `replace`'s texts added (their characters): what loading it reads. */
 function snapshotBytes(dir: string, replace: ReadonlyMap<string, string> | undefined): number {

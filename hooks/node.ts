@@ -19,7 +19,7 @@
  * flag (verdict.ts).
  */
 import { parseRestore } from '../compiler/parse/restore.js';
-import type { Ruleset, TableName, Rule, Chain } from '../core/ast.js';
+import type { Family, Ruleset, TableName, Rule, Chain } from '../core/ast.js';
 import { NfvmError } from '../core/errors.js';
 import type { Count, TableEngine } from '../engine/engine.js';
 import { ETH_P_IP, ETH_P_IPV6, LINKTYPE_IPV4, LINKTYPE_IPV6, Packet, decodeNetwork, decodePacket, resetMeta, setDeviceWords, setSocket } from '../vm/packet.js';
@@ -106,6 +106,20 @@ export interface NodeModelOptions {
    * the first's unchanged chains (fuzz/delta.ts).
    */
   parsed?: { rs4?: Ruleset; rs6?: Ruleset };
+  /**
+   * Changes made to the node's rules before any packet (`nfvm trace
+   * --apply`), in order, each applied as `iptables-restore [--noflush]`
+   * applies it (compiler/parse/restore.ts `base`) to the rules of its family.
+   */
+  changes?: readonly RulesChange[];
+}
+
+/** A change to a node's rules: iptables-restore input of one family. */
+export interface RulesChange {
+  readonly file: string;
+  readonly text: string;
+  readonly family: Family;
+  readonly noflush: boolean;
 }
 
 /** What a packet brings besides its bytes: its time, and a packet spec's `ct` clause. */
@@ -225,8 +239,18 @@ export class NodeModel {
     };
     this.backend = opts.backend ?? node.iptables?.backend ?? node.ip6tables?.backend ?? 'legacy';
     this.backend6 = opts.backend ?? node.ip6tables?.backend ?? this.backend;
-    this.rs4 = opts.parsed?.rs4 ?? (node.iptables ? parseRestore(node.iptables.text, { family: 'ip', file: node.iptables.file, objects, backend: this.backend }) : undefined);
-    this.rs6 = opts.parsed?.rs6 ?? (node.ip6tables ? parseRestore(node.ip6tables.text, { family: 'ip6', file: node.ip6tables.file, objects, backend: this.backend6 }) : undefined);
+    let rs4 = opts.parsed?.rs4 ?? (node.iptables ? parseRestore(node.iptables.text, { family: 'ip', file: node.iptables.file, objects, backend: this.backend }) : undefined);
+    let rs6 = opts.parsed?.rs6 ?? (node.ip6tables ? parseRestore(node.ip6tables.text, { family: 'ip6', file: node.ip6tables.file, objects, backend: this.backend6 }) : undefined);
+    for (const c of opts.changes ?? []) {
+      const v6 = c.family === 'ip6';
+      // a family the snapshot has no rules of: the kernel's tables are empty
+      const base = (v6 ? rs6 : rs4) ?? parseRestore('', { family: c.family });
+      const rs = parseRestore(c.text, { family: c.family, file: c.file, objects, backend: v6 ? this.backend6 : this.backend, base, noflush: c.noflush });
+      if (v6) rs6 = rs;
+      else rs4 = rs;
+    }
+    this.rs4 = rs4;
+    this.rs6 = rs6;
     if (opts.releaseText) node.releaseRulesetTexts();
     // ip_vs_register_conntrack(): a virtual service takes conntrack for its family (nf_ct_netns_get).
     const ipvsFamily = (f: 4 | 6) => node.ipvs?.services.some((s) => s.family === f) ?? false;

@@ -18,6 +18,8 @@ import { saveRuleset } from '../../compiler/save.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { LINKTYPE_ETHERNET, writePcap } from '../../hooks/input/capture.js';
 import type { Ruleset } from '../../core/ast.js';
+import { readSnapshot } from '../../hooks/snapshot/read.js';
+import { buildNodeModel } from '../../hooks/node.js';
 import type { Backend } from '../../core/netfilter.js';
 
 const NODE = join(REPO, 'examples/node');
@@ -108,6 +110,17 @@ describe('parseRestore with a base', () => {
       }
     }
     expect(applied).toBeGreaterThan(runs(60));
+  });
+});
+
+describe('NodeModelOptions.changes', () => {
+  it('a change of a family the snapshot has no rules of applies to empty tables; the IPv4 rules stay', () => {
+    const node = readSnapshot(join(REPO, 'test/path/fixtures/node'));
+    const m = buildNodeModel(node, { changes: [{ file: 'v6.txt', text: '*filter\n-A INPUT -p ipv6-icmp -j ACCEPT\nCOMMIT\n', family: 'ip6', noflush: true }] });
+    expect(saveRuleset(m.rs6!, { comments: false })).toBe('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p ipv6-icmp -j ACCEPT\nCOMMIT\n');
+    expect(saveRuleset(m.rs4!)).toBe(saveRuleset(buildNodeModel(readSnapshot(join(REPO, 'test/path/fixtures/node'))).rs4!));
+    expect(() => buildNodeModel(readSnapshot(join(REPO, 'test/path/fixtures/node')), { changes: [{ file: 'bad.txt', text: '*filter\n-A INPUT -m set --match-set nope src -j DROP\nCOMMIT\n', family: 'ip', noflush: true }] }))
+      .toThrow(/^bad\.txt:2:\d+: .*nope/);
   });
 });
 
