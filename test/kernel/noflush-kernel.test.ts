@@ -11,8 +11,8 @@
  * kernel refuses nfvm must refuse; the session then goes on from the
  * kernel's tables (those committed before the failing one stay).
  *
- * Both backends (iptables-legacy-restore, iptables-nft-restore), each
- * session in a fresh namespace. Root and the tools, else a skip with a
+ * Both backends (iptables-legacy-restore, iptables-nft-restore), a quarter
+ * of the sessions IPv6 (ip6tables-*), each session in a fresh namespace. Root and the tools, else a skip with a
  * message (a failure under CI). NFVM_PROPERTY_SCALE scales the sessions,
  * FC_SEED replays a run.
  */
@@ -26,13 +26,15 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
 import type { Ruleset } from '../../core/ast.js';
 
-const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save'];
+const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save'];
 const ENABLED = !kernelSkip('iptables-restore --noflush sessions against the kernel', TOOLS);
 const SESSIONS = runs(24);
 const STEPS = 6;
 const SEED = Number(process.env.FC_SEED ?? 20261207);
 const BACKENDS = ['legacy', 'nft'] as const;
 type Backend = (typeof BACKENDS)[number];
+/** Every fourth session is IPv6 (ip6tables-*-restore). */
+const familyOf = (seed: number): 'ip' | 'ip6' => (seed % 4 === 3 ? 'ip6' : 'ip');
 
 interface Outcome {
   steps: number;
@@ -45,16 +47,18 @@ interface Outcome {
 
 let seq = 0;
 
-async function session(s: RestoreSession, backend: Backend, label: string): Promise<Outcome> {
+async function session(s: RestoreSession, backend: Backend, label: string, family: 'ip' | 'ip6' = 'ip'): Promise<Outcome> {
   const ns = `nfvm-nf-${process.pid % 10000}-${++seq}-${randomBytes(2).toString('hex')}`;
   const add = netnsAdd(ns);
   if (add.status !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
   const o: Outcome = { steps: 0, compared: 0, refusedBoth: 0, refusals: [], diffs: [] };
-  const exec = (tool: string, args: string[], input?: string) => run('ip', ['netns', 'exec', ns, `iptables-${backend}-${tool}`, ...args], input);
+  const exec = (tool: string, args: string[], input?: string) => run('ip', ['netns', 'exec', ns, `${family === 'ip6' ? 'ip6' : 'ip'}tables-${backend}-${tool}`, ...args], input);
   try {
     const loaded = await exec('restore', ['-c'], s.base);
     if (loaded.code !== 0) throw new Error(`${label}: the base does not load: ${loaded.stderr}`);
-    let rs: Ruleset = parseRestore(s.base, { file: 'base', counters: true, backend });
+    // nfvm starts from the tables as the kernel holds them (ip6tables-nft-restore 1.8.9 -c leaves the rules' counters at 0)
+    const loadedSave = await exec('save', ['-c']);
+    let rs: Ruleset = parseRestore(loadedSave.stdout, { file: 'base', counters: true, backend, family });
     for (const [i, step] of s.steps.entries()) {
       o.steps++;
       const k = await exec('restore', [...(step.noflush ? ['--noflush'] : []), ...(step.counters ? ['-c'] : [])], step.text);
@@ -63,7 +67,7 @@ async function session(s: RestoreSession, backend: Backend, label: string): Prom
       let mine: Ruleset | undefined;
       let err: string | undefined;
       try {
-        mine = parseRestore(step.text, { file: `step${i + 1}`, base: rs, noflush: step.noflush, counters: step.counters, backend });
+        mine = parseRestore(step.text, { file: `step${i + 1}`, base: rs, noflush: step.noflush, counters: step.counters, backend, family });
       } catch (e) {
         err = (e as Error).message;
       }
@@ -76,7 +80,7 @@ async function session(s: RestoreSession, backend: Backend, label: string): Prom
         // both refuse: go on from what the kernel holds
         o.refusedBoth++;
         o.refusals.push(k.stderr.trim().split('\n')[0]!.replace(/line \d+/, 'line N'));
-        rs = parseRestore(saved.stdout, { file: 'kernel', counters: true, backend });
+        rs = parseRestore(saved.stdout, { file: 'kernel', counters: true, backend, family });
         continue;
       }
       o.compared++;
@@ -104,7 +108,10 @@ const EXAMPLE: RestoreSession = {
 describe.skipIf(!ENABLED)('iptables-restore --noflush sessions against the kernel', () => {
   beforeAll(async () => {
     const cases = Array.from({ length: SESSIONS }, (_, i) => SEED + i).flatMap((seed) => BACKENDS.map((b) => ({ seed, b })));
-    const outs = await pool(cases, 2, async ({ seed, b }) => [`${b} ${seed}`, await session(restoreSession(seed, STEPS, b), b, `${b} session ${seed}`)] as const);
+    const outs = await pool(cases, 2, async ({ seed, b }) => {
+      const family = familyOf(seed);
+      return [`${b} ${seed}`, await session(restoreSession(seed, STEPS, b, family), b, `${b} ${family === 'ip6' ? 'IPv6 ' : ''}session ${seed}`, family)] as const;
+    });
     for (const [k, v] of outs) results.set(k, v);
     for (const b of BACKENDS) results.set(`example ${b}`, await session(EXAMPLE, b, `${b} example node and kube-proxy change`));
   }, 600_000);
