@@ -103,8 +103,9 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     warnings: [],
   };
   const unknownSeen = new Set<string>(rs.unknownExtensions);
-  // the chains this parse made or copied, its own to change; a base's chain is copied on its first change (own())
-  const owned = new Set<Chain>();
+  // the table a --noflush block goes on from (the base's, or an earlier block's): its chains are shared with the
+  // open table until one is changed, which copies it first (own())
+  let shared: Table | undefined;
   // the open table block as libiptc's handle sees it: whether it changed anything (handle->changed: a block
   // that did not is not committed), the builtin chains whose policy counters it set, the rules it added (their
   // counters set: COUNTER_MAP_SET)
@@ -115,7 +116,8 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
   // the block's table existed before it (an iptables-nft block that makes nothing does not create one)
   let existed = false;
   const setPolicy = new Set<string>();
-  const setRules = new Set<Rule>();
+  // the rules a --noflush block added to the table it goes on from (COUNTER_MAP_SET; the others are the kernel's)
+  const added = new Set<Rule>();
   // with a base: the positions of the input's rules (a check failing at COMMIT on a rule of the base is reported there)
   const inputPos = new Set<SourcePos>();
   let commitLine = 0;
@@ -180,13 +182,13 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
       const at = { line: lineNo, col: 1 };
       // (iptables-nft-restore deletes the table it flushes: the policies start again from ACCEPT)
       table = kept === undefined || (!noflush && !legacy) ? newTable(tname, at) : noflush ? { name: tname, chains: new Map(kept.chains), pos: at } : flushed(kept, at);
-      if (kept === undefined || (!noflush && !legacy)) for (const ch of table.chains.values()) owned.add(ch);
+      shared = noflush ? kept : undefined;
       rs.tables.set(tname, table);
       changed = !noflush;
       created = false;
       existed = kept !== undefined;
       setPolicy.clear();
-      setRules.clear();
+      added.clear();
       continue;
     }
     if (!table) {
@@ -232,7 +234,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     if (cmd.cmd === 'none') continue;
     for (const r of cmd.rules) {
       if (base) notePositions(r);
-      setRules.add(r);
+      if (shared) added.add(r);
       // applied to a base, the counters of a rule line count only with -c (iptables-restore passes them as -c)
       if (counters && !r.counters && (countersMode || !base)) r.counters = { ...counters };
       for (const m of r.matches) if (m.unknown && !unknownSeen.has('match ' + m.name)) {
@@ -325,22 +327,19 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     if (pol !== '-') {
       fail(ln, s1 + 1, `Can't set policy \`${pol}' on \`${nameText}': Bad built-in chain name`, pol, 'check');
     }
-    const made: Chain = { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: lineStart(ln) };
-    t.chains.set(cname, made);
-    owned.add(made);
+    t.chains.set(cname, { name: cname, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: lineStart(ln) });
     changed = true;
     created = true;
   }
 
   /**
-   * The table's own copy of chain `ch`, made on its first change when the
-   * table goes on from the base's (its rules list copied, the rules shared);
+   * The open table's own copy of chain `ch`, made on its first change when
+   * `ch` is the shared table's (its rules list copied, the rules shared);
    * the chain itself otherwise.
    */
   function own(t: Table, ch: Chain): Chain {
-    if (owned.has(ch)) return ch;
+    if (shared === undefined || shared.chains.get(ch.name) !== ch) return ch;
     const copy: Chain = { ...ch, rules: ch.rules.slice() };
-    owned.add(copy);
     t.chains.set(copy.name, copy);
     if (lastA === ch) lastA = copy;
     return copy;
@@ -353,12 +352,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
    */
   function flushed(kept: Table, p: SourcePos): Table {
     const t: Table = { name: kept.name, chains: new Map(), pos: p };
-    for (const ch of kept.chains.values()) {
-      if (!ch.builtin) continue;
-      const copy: Chain = { ...ch, rules: [] };
-      owned.add(copy);
-      t.chains.set(copy.name, copy);
-    }
+    for (const ch of kept.chains.values()) if (ch.builtin) t.chains.set(ch.name, { ...ch, rules: [] });
     return t;
   }
 
@@ -412,7 +406,8 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
       const found = lastA !== undefined && lastATable === t && lastA.name === c.chain ? lastA : t.chains.get(c.chain);
       if (found) {
         for (const r of c.rules) checkJump(t, r, f, fam);
-        const ch = own(t, found);
+        // (the last -A's chain is the table's own already)
+        const ch = found === lastA ? found : own(t, found);
         appendRules(ch, c.rules);
         lastA = ch;
         lastATable = t;
@@ -477,9 +472,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
         const name = flat(c.chain!);
         // the name itself was checked by the parser (assert_valid_chain_name)
         if (t.chains.has(name)) bad(`Chain already exists`);
-        const made: Chain = { name, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: c.pos };
-        t.chains.set(name, made);
-        owned.add(made);
+        t.chains.set(name, { name, builtin: false, policy: undefined, policyCounters: ZERO_COUNTERS, rules: [], pos: c.pos });
         return;
       }
       case 'X': {
@@ -509,9 +502,9 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
       case 'Z': {
         const chs = c.chain === undefined ? [...t.chains.values()].map((x) => own(t, x)) : [getChain()];
         // TC_ZERO_ENTRIES / TC_ZERO_COUNTER: what the kernel counted is zeroed (COUNTER_MAP_ZEROED); counters
-        // this block set stay (COUNTER_MAP_SET). A zeroed rule is a copy (rules are shared with the base).
-        // (iptables-nft zeroes them all)
-        const zero = (r: Rule): Rule => (r.counters && (!legacy || !setRules.has(r)) ? withRule(r, { counters: undefined }) : r);
+        // this block set stay (COUNTER_MAP_SET: every rule of a block that does not go on from a table, the ones
+        // it added otherwise). A zeroed rule is a copy (rules are shared with the base). (iptables-nft zeroes them all)
+        const zero = (r: Rule): Rule => (r.counters && (!legacy || (shared !== undefined && !added.has(r))) ? withRule(r, { counters: undefined }) : r);
         for (const ch of chs) {
           if (c.rulenum !== undefined) {
             const r = ch.rules[c.rulenum - 1];
@@ -550,7 +543,11 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
           const x = own(t, found);
           x.rules = x.rules.map((r) => {
             const tg = r.target;
-            return (tg.kind === 'jump' || tg.kind === 'goto') && tg.chain === c.chain ? withRule(r, { target: { kind: tg.kind, chain: nn, pos: tg.pos } }) : r;
+            if ((tg.kind !== 'jump' && tg.kind !== 'goto') || tg.chain !== c.chain) return r;
+            // the same rule to libiptc, its counters' map kept
+            const copy = withRule(r, { target: { kind: tg.kind, chain: nn, pos: tg.pos } });
+            if (added.has(r)) added.add(copy);
+            return copy;
           });
         }
         return;
