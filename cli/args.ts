@@ -103,13 +103,13 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
   };
 }
 
-/** --family: ip (default) or ip6. */
 /** A --backend value, checked (undefined when not given). */
 export function parseBackend(v: string | undefined): Backend | undefined {
   if (v === undefined || v === 'legacy' || v === 'nft') return v;
   throw new UsageError(`unknown backend "${v}" (expected legacy or nft)`);
 }
 
+/** --family: ip (default) or ip6. */
 export function parseFamily(v: string | undefined): Family {
   if (v === undefined || v === 'ip' || v === 'ipv4' || v === '4') return 'ip';
   if (v === 'ip6' || v === 'ipv6' || v === '6') return 'ip6';

@@ -70,7 +70,6 @@ export const DIFF: CommandSpec = {
   },
 };
 
-
 /** The file of a family's rules in a snapshot directory. */
 const RULES_FILE: Readonly<Record<Family, string>> = { ip: 'iptables-save.txt', ip6: 'ip6tables-save.txt' };
 

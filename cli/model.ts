@@ -14,8 +14,8 @@ import { replySpec, specPacket, type PacketSpec } from '../hooks/input/spec.js';
 import type { Fate } from '../hooks/path/fate.js';
 import type { Node } from '../hooks/snapshot/node.js';
 import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
-import type { Family } from '../core/ast.js';
 import type { Backend } from '../core/netfilter.js';
+import type { Family } from '../core/ast.js';
 import type { Packet } from '../vm/packet.js';
 import { parseBackend, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { formatMac, parseMac } from '../core/addr.js';
@@ -150,7 +150,6 @@ export function applyChanges(base: { file: string; text: string }, changes: read
   for (const c of changes) rs = parseRestore(c.text, { file: inputName(c.name), family, backend, base: rs, noflush });
   return `${header ? `${header}\n` : ''}${saveRuleset(rs, { counters: true, comments: false })}`;
 }
-
 
 /** The bytes of a snapshot's files, `replace`'s texts added (their characters): what loading it reads. */
 function snapshotBytes(dir: string, replace: ReadonlyMap<string, string> | undefined): number {
