@@ -2,7 +2,9 @@
  * Generated iptables-restore sessions for the --noflush tests: a ruleset
  * with counters (what the kernel holds), then changes to it as
  * iptables-restore input, with or without --noflush and -c, each written
- * against the tables as the changes before it left them.
+ * against the tables as the changes before it left them: as the generator
+ * expects them (restoreSession), or as they stand (restoreGen's next(rs):
+ * after a refused change too, so that one refusal does not make the next).
  *
  * The commands are the ones iptables-restore reads (chain lines for new,
  * existing user and builtin chains, -A -I -R -D (by number and by rule) -Z
@@ -10,6 +12,9 @@
  * that is not there or not empty), so that refusals are compared too.
  * Jumps go from a chain to one created after it, so no input makes a loop.
  */
+
+import type { Ruleset } from '../../core/ast.js';
+import { ruleSpec as savedSpec } from '../../compiler/save.js';
 
 export interface RestoreStep {
   text: string;
@@ -52,7 +57,7 @@ interface State {
  * it has not created yet: a state the saved text does not show), no -E;
  * and none of the iptables-nft-restore 1.8.9 quirks noted where they are avoided.
  */
-export function restoreSession(seed: number, steps: number, backend: 'legacy' | 'nft' = 'legacy', family: 'ip' | 'ip6' = 'ip'): RestoreSession {
+export function restoreGen(seed: number, backend: 'legacy' | 'nft' = 'legacy', family: 'ip' | 'ip6' = 'ip'): { base: string; next(rs?: Ruleset): RestoreStep } {
   const v6 = family === 'ip6';
   const r = prng(seed);
   let names = 0;
@@ -111,8 +116,21 @@ export function restoreSession(seed: number, steps: number, backend: 'legacy' | 
     base.push('COMMIT');
   }
 
-  const out: RestoreStep[] = [];
-  for (let s = 0; s < steps; s++) {
+  /** The state the next step is written against: the tables as `rs` holds them (a session that resyncs after each step). */
+  const resync = (rs: Ruleset): void => {
+    for (const t of Object.keys(TABLES) as TableName[]) {
+      const table = rs.tables.get(t);
+      const chains = [...(table?.chains.values() ?? [])];
+      // user chains in the order the generator made them (the number after the dash), so that jumps stay loop-free
+      const order = (name: string) => Number(/-(\d+)$/.exec(name)?.[1] ?? -1);
+      state.set(t, {
+        user: chains.filter((c) => !c.builtin).map((c) => c.name).sort((a, b) => order(a) - order(b)),
+        rules: new Map([...TABLES[t].map((b) => [b, [] as string[]] as const), ...chains.map((c) => [c.name, c.rules.map((x) => savedSpec(family, x).trim())] as const)]),
+      });
+    }
+  };
+
+  const step = (): RestoreStep => {
     const noflush = r(5) !== 0;
     const withCounters = r(3) === 0;
     const lines: string[] = [];
@@ -179,7 +197,8 @@ export function restoreSession(seed: number, steps: number, backend: 'legacy' | 
             break;
           }
           case 5: {
-            if (!numbered(chain)) break;
+            // an index past the end now and then (refused); a chain without rules mostly gets one instead
+            if (!numbered(chain) || (list.length === 0 && r(4) !== 0)) break;
             added.add(chain);
             const n = list.length === 0 || r(8) === 0 ? list.length + 1 : 1 + r(list.length);
             const spec = ruleSpec(t, chain, st);
@@ -192,7 +211,7 @@ export function restoreSession(seed: number, steps: number, backend: 'legacy' | 
               const i = r(list.length);
               lines.push(`-D ${chain} ${list[i]}`);
               list.splice(i, 1);
-            } else if (numbered(chain)) {
+            } else if (numbered(chain) && (list.length > 0 || r(4) === 0)) {
               const n = list.length === 0 || r(8) === 0 ? list.length + 1 : 1 + r(list.length);
               lines.push(`-D ${chain} ${n}`);
               if (n <= list.length) list.splice(n - 1, 1);
@@ -225,8 +244,10 @@ export function restoreSession(seed: number, steps: number, backend: 'legacy' | 
           case 10: {
             // -X of a user chain: refused when it has rules or a rule jumps to it
             if (builtin || r(2) === 0) break;
-            lines.push(`-X ${chain}`);
             const used = [...st.rules.values()].some((l) => l.some((x) => x.endsWith(`-j ${chain}`)));
+            // mostly a chain it may delete
+            if ((list.length || used) && r(4) !== 0) break;
+            lines.push(`-X ${chain}`);
             if (!list.length && !used) {
               st.user.splice(st.user.indexOf(chain), 1);
               st.rules.delete(chain);
@@ -255,7 +276,14 @@ export function restoreSession(seed: number, steps: number, backend: 'legacy' | 
       lines.push('COMMIT');
     }
     if (!lines.length) lines.push('*filter', 'COMMIT');
-    out.push({ text: `${lines.join('\n')}\n`, noflush, counters: withCounters });
-  }
-  return { base: `${base.join('\n')}\n`, steps: out };
+    return { text: `${lines.join('\n')}\n`, noflush, counters: withCounters };
+  };
+  return { base: `${base.join('\n')}\n`, next: (rs?: Ruleset) => (rs && resync(rs), step()) };
 }
+
+/** A session of `steps` changes written up front, each against the tables as the ones before it would leave them. */
+export function restoreSession(seed: number, steps: number, backend: 'legacy' | 'nft' = 'legacy', family: 'ip' | 'ip6' = 'ip'): RestoreSession {
+  const g = restoreGen(seed, backend, family);
+  return { base: g.base, steps: Array.from({ length: steps }, () => g.next()) };
+}
+

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { compareSaves, kernelSkip, netnsAdd, netnsDel, pool, run } from '../helpers/kernel.js';
 import { runs } from '../helpers/runs.js';
-import { restoreSession, type RestoreSession } from '../helpers/restore-gen.js';
+import { restoreGen, type RestoreStep } from '../helpers/restore-gen.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
 import type { Ruleset } from '../../core/ast.js';
@@ -47,19 +47,24 @@ interface Outcome {
 
 let seq = 0;
 
-async function session(s: RestoreSession, backend: Backend, label: string, family: 'ip' | 'ip6' = 'ip'): Promise<Outcome> {
+/**
+ * A session: `base` loaded, then the changes `next` writes, each against
+ * the tables as they stand (the kernel's, which nfvm's equal after a
+ * compared change and are read back after a refused one), up to STEPS.
+ */
+async function session(base: string, next: (rs: Ruleset, i: number) => RestoreStep | undefined, backend: Backend, label: string, family: 'ip' | 'ip6' = 'ip'): Promise<Outcome> {
   const ns = `nfvm-nf-${process.pid % 10000}-${++seq}-${randomBytes(2).toString('hex')}`;
   const add = netnsAdd(ns);
   if (add.status !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
   const o: Outcome = { steps: 0, compared: 0, refusedBoth: 0, refusals: [], diffs: [] };
   const exec = (tool: string, args: string[], input?: string) => run('ip', ['netns', 'exec', ns, `${family === 'ip6' ? 'ip6' : 'ip'}tables-${backend}-${tool}`, ...args], input);
   try {
-    const loaded = await exec('restore', ['-c'], s.base);
+    const loaded = await exec('restore', ['-c'], base);
     if (loaded.code !== 0) throw new Error(`${label}: the base does not load: ${loaded.stderr}`);
     // nfvm starts from the tables as the kernel holds them (ip6tables-nft-restore 1.8.9 -c leaves the rules' counters at 0)
     const loadedSave = await exec('save', ['-c']);
     let rs: Ruleset = parseRestore(loadedSave.stdout, { file: 'base', counters: true, backend, family });
-    for (const [i, step] of s.steps.entries()) {
+    for (let i = 0, step = next(rs, 0); step !== undefined; step = next(rs, ++i)) {
       o.steps++;
       const k = await exec('restore', [...(step.noflush ? ['--noflush'] : []), ...(step.counters ? ['-c'] : [])], step.text);
       const saved = await exec('save', ['-c']);
@@ -100,9 +105,9 @@ async function session(s: RestoreSession, backend: Backend, label: string, famil
 const results = new Map<string, Outcome>();
 
 /** The README's example: the example node's rules, then kube-proxy's partial sync once shop/checkout has an endpoint. */
-const EXAMPLE: RestoreSession = {
+const EXAMPLE = {
   base: readFileSync(new URL('../../examples/node/iptables-save.txt', import.meta.url), 'utf8'),
-  steps: [{ text: readFileSync(new URL('../../examples/changes/checkout-endpoints.txt', import.meta.url), 'utf8'), noflush: true, counters: false }],
+  step: { text: readFileSync(new URL('../../examples/changes/checkout-endpoints.txt', import.meta.url), 'utf8'), noflush: true, counters: false },
 };
 
 describe.skipIf(!ENABLED)('iptables-restore --noflush sessions against the kernel', () => {
@@ -110,10 +115,11 @@ describe.skipIf(!ENABLED)('iptables-restore --noflush sessions against the kerne
     const cases = Array.from({ length: SESSIONS }, (_, i) => SEED + i).flatMap((seed) => BACKENDS.map((b) => ({ seed, b })));
     const outs = await pool(cases, 2, async ({ seed, b }) => {
       const family = familyOf(seed);
-      return [`${b} ${seed}`, await session(restoreSession(seed, STEPS, b, family), b, `${b} ${family === 'ip6' ? 'IPv6 ' : ''}session ${seed}`, family)] as const;
+      const g = restoreGen(seed, b, family);
+      return [`${b} ${seed}`, await session(g.base, (rs, i) => (i < STEPS ? g.next(rs) : undefined), b, `${b} ${family === 'ip6' ? 'IPv6 ' : ''}session ${seed}`, family)] as const;
     });
     for (const [k, v] of outs) results.set(k, v);
-    for (const b of BACKENDS) results.set(`example ${b}`, await session(EXAMPLE, b, `${b} example node and kube-proxy change`));
+    for (const b of BACKENDS) results.set(`example ${b}`, await session(EXAMPLE.base, (_, i) => (i === 0 ? EXAMPLE.step : undefined), b, `${b} example node and kube-proxy change`));
   }, 600_000);
 
   afterAll(() => {
