@@ -120,7 +120,6 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
   const added = new Set<Rule>();
   // with a base: the positions of the input's rules (a check failing at COMMIT on a rule of the base is reported there)
   const inputPos = new Set<SourcePos>();
-  let commitLine = 0;
   // one parse environment for every command line: its table and line follow the input
   const env: RuleParseEnv = {
     file,
@@ -159,10 +158,9 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     if (table && line.startsWith('COMMIT') && line.length === 6) {
       // iptables-restore compares the line with "COMMIT\n": without the newline it is parsed as a command
       if (pos > text.length) fail(lineNo, 1, "COMMIT at the end of the input needs a newline (iptables-restore reads it as a command: Bad argument `COMMIT')", line);
-      commitLine = lineNo;
       if (legacy && changed) zeroPolicies(table);
       if (!legacy && !created && (!noflush || !existed)) rs.tables.delete(table.name);
-      if (doCheck) checkCommit(table);
+      if (doCheck) checkCommit(table, lineNo);
       table = undefined;
       continue;
     }
@@ -382,7 +380,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
    * chain it jumps to now reached from another hook, a loop): the failure is
    * reported at the COMMIT line, where iptables-restore reports it.
    */
-  function checkCommit(t: Table): void {
+  function checkCommit(t: Table, commitLine: number): void {
     try {
       checkTable(rs, t, file, opts.objects, opts.backend);
     } catch (e) {

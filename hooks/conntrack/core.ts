@@ -424,7 +424,8 @@ export class NfConntrack {
   private unlink(node: number): void {
     const nodes = this.nodes;
     const at = node * NODE_WORDS;
-    if (nodes[at + N_NEXT] === UNHASHED || nodes[at + N_PREV] === NOT_LINKED) return;
+    // (a node never linked, fake-added included, is NOT_LINKED too)
+    if (nodes[at + N_PREV] === NOT_LINKED) return;
     hlistDel(nodes, NODE_WORDS, this.head, this.bucketOf(nodes[at + N_HASH]!), node);
     nodes[at + N_PREV] = NOT_LINKED;
   }

@@ -720,15 +720,14 @@ const NOT_RELATED = 0x7fff;
 const IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
 const ICMP_SOURCE_QUENCH = 4;
 
-/** An IPv4 ICMP packet, not a non-first fragment (ip_vs_in_hook / ip_vs_out_hook: iph.protocol == IPPROTO_ICMP). */
+/** Scratch words of an IPv6 address (the loopback tests). */
+const ADDR6 = new Uint32Array(4);
+
 /**
  * crosses_local_route_boundary()'s check for a route that is not local:
  * the packet's source is a loopback address (IPv6 ::1 from a loopback
  * device or none).
  */
-/** Scratch words of an IPv6 address (the loopback tests). */
-const ADDR6 = new Uint32Array(4);
-
 function loopbackSource(pkt: Packet, st: NodeHookState): boolean {
   const d = pkt.data;
   const nh = pkt.meta[M_NHOFF]!;
@@ -747,6 +746,7 @@ function fromWorldToLoopback(st: NodeHookState, cp: IpvsConn): boolean {
   return isLoopback(wordsInto(a, 0, ADDR6)) && st.inLink !== undefined && !st.inLink.loopback;
 }
 
+/** An IPv4 ICMP packet, not a non-first fragment (ip_vs_in_hook / ip_vs_out_hook: iph.protocol == IPPROTO_ICMP). */
 function isIcmp4(pkt: Packet): boolean {
   const m = pkt.meta;
   return (m[M_FLAGS]! & F_L4PROTO) !== 0 && m[M_L4PROTO] === IPPROTO_ICMP && m[M_FRAGOFF] === 0 && pkt.data[m[M_NHOFF]!]! >> 4 === 4;
