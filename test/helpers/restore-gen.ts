@@ -143,8 +143,9 @@ export function restoreGen(seed: number, backend: 'legacy' | 'nft' = 'legacy', f
         state.set(t, st);
       }
       lines.push(`*${t}`);
-      // ip6tables-nft-restore 1.8.9 -c leaves a rule's counters at 0: none on its rules
-      const ctr = () => (withCounters && !(v6 && backend === 'nft') ? counters() : '');
+      // counters on half the lines without -c too (iptables-restore ignores them then); ip6tables-nft-restore
+      // 1.8.9 -c leaves a rule's counters at 0: none on its rules with -c
+      const ctr = () => (withCounters ? (v6 && backend === 'nft' ? '' : counters()) : r(2) === 0 ? counters() : '');
       // iptables-nft-restore 1.8.9 numbers a chain's rules as they were before its input (-D N of a rule the input
       // added says the index is too big, -R N crashes it, -I N past a flush the input made is taken): no index into
       // a chain this block added to or flushed, for it
@@ -164,7 +165,7 @@ export function restoreGen(seed: number, backend: 'legacy' | 'nft' = 'legacy', f
             // a chain line: a builtin's policy, an existing user chain (flushed with --noflush), a new chain
             if (builtin) {
               const pol = r(2) === 0 ? '-' : t === 'filter' && r(2) === 0 ? 'DROP' : 'ACCEPT';
-              lines.push(`:${chain} ${pol} ${withCounters ? counters() : '[0:0]'}`);
+              lines.push(`:${chain} ${pol} ${withCounters || r(2) === 0 ? counters() : '[0:0]'}`);
               policySet ||= pol !== '-';
             }
             else if (r(2) === 0) {
