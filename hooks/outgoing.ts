@@ -203,6 +203,11 @@ export class OutgoingMatcher {
     for (const l of this.pending.values()) n += l.length;
     return n;
   }
+
+  /** The emitted packets no outgoing frame was paired with: device, kind and flow, for a report. */
+  unmatchedList(): string[] {
+    return [...this.pending].flatMap(([dev, l]) => l.map((x) => `${dev} ${x.e.kind} ${x.key}`));
+  }
 }
 
 /** Bytes of emitted packets kept per device before its first outgoing frame (OutgoingLookback). */
