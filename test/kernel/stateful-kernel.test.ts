@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { kernelSkip, nsSh } from '../helpers/kernel.js';
+import { kernelSkip, netnsDel, nsSh } from '../helpers/kernel.js';
 import { CLIENTS, Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
 import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, addNamespaces, mangleMarks, newTally, ruleset, runGenerated, runStatefulCase, teardownRig, udpListener, waitCarrier, type StatefulCase } from '../helpers/stateful-kernel.js';
@@ -78,6 +78,14 @@ ip route add 198.51.100.0/24 via 10.0.0.2 dev eth0
 ${neigh}`);
   waitCarrier(NS);
   listener = udpListener(NS, LOCAL_UDP, 'udp4');
+}
+
+/** The namespaces made anew, for a case whose capture lost frames to run again in. */
+function rebuild(): void {
+  if (listener?.pid) listener.kill();
+  netnsDel(NS.wire);
+  netnsDel(NS.node);
+  topology();
 }
 
 // ---------------------------------------------------------------------------
@@ -847,7 +855,7 @@ COMMIT`,
 const tally = newTally();
 
 async function runCase(k: number, cs: Case): Promise<string[]> {
-  return (await runStatefulCase('ip', NS, tmp, k, cs, tally)).diffs;
+  return (await runStatefulCase('ip', NS, tmp, k, cs, tally, rebuild)).diffs;
 }
 
 const GENERATED = runs(12);
