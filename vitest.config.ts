@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { readFileSync } from 'node:fs';
+import { scaled } from './test/helpers/runs.js';
 
 export default defineConfig({
   // data files imported as their text, as esbuild's text loader does in build.mjs
@@ -15,7 +16,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',
-    testTimeout: 120_000,
+    // longer at NFVM_PROPERTY_SCALE > 1, as the run counts grow
+    testTimeout: scaled(120_000),
     hookTimeout: 300_000,
     maxWorkers: 2,
     setupFiles: ['test/setup.ts'],

@@ -15,3 +15,8 @@ export const PROPERTY_SCALE = process.env.CI ? Math.max(1, parsed) : parsed;
 export function runs(base: number): number {
   return Math.max(1, Math.round(base * PROPERTY_SCALE));
 }
+
+/** A test's timeout for `ms` at scale 1, longer in proportion at a larger scale (never shorter). */
+export function scaled(ms: number): number {
+  return Math.round(ms * Math.max(1, PROPERTY_SCALE));
+}

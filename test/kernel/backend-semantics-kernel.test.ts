@@ -14,7 +14,7 @@
  * Root with iproute2, both iptables backends and tcpreplay; skips with a
  * message otherwise (fails under CI).
  */
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -140,5 +140,5 @@ describe.skipIf(SKIP)('iptables-nft vs iptables-legacy semantics against the ker
     // the rules are ones the backends evaluate differently
     expect(kernelOf.legacy).not.toBe(kernelOf.nft);
     console.log(`backend semantics against the kernel, raw PREROUTING packets per rule (legacy | nft):\n${kernelOf.legacy!.split('\n').map((l, i) => `  ${l} | ${kernelOf.nft!.split('\n')[i]!.split(' ').at(-1)}`).join('\n')}`);
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -38,7 +38,7 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { loadFrame, readCaptureFile, writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'bridge', 'ebtables-nft-restore', 'ebtables-nft-save', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-legacy', 'tcpreplay', 'python3'];
 const SKIP = kernelSkip('bridged frames against the kernel', TOOLS);
@@ -434,7 +434,7 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     expect(loaded).toBeGreaterThan(CASES / 2);
     expect(tally.reference.failures.slice(0, 2).join('\n\n')).toBe('');
     expect(tally.vm.failures.slice(0, 2).join('\n\n')).toBe('');
-  }, 600_000);
+  }, scaled(600_000));
   it('physdev, conntrack and NAT rules over bridged, local, broadcast, multicast and unknown-unicast frames: every counter agrees', async () => {
     const frames = fc.sample(frameGen, { numRuns: runs(30), seed: SEED }).map((g, i) => frameOf(g, i + 1));
     // the DNAT rule's frame: bridged to 10.0.0.3:8080, DNATed to the node
@@ -444,7 +444,7 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     for (const e of ['vm', 'reference'] as const) console.log(`bridge fixed rules [${e}]: ${tally[e].agree}/${tally[e].counters} counters agree (${tally[e].nonzero} non-zero in the kernel)`);
     expect(tally.reference.failures.join('\n\n')).toBe('');
     expect(tally.vm.failures.join('\n\n')).toBe('');
-  }, 120_000);
+  }, scaled(120_000));
 
   it('broute under ebtables-nft: the BROUTING chain\'s DROP policy drops the frame (nf_tables chain policy); every counter agrees', async () => {
     // ebtables-nft 1.8.9 refuses `-t broute`: the table it would make (iptables/nft.c: BROUTING, filter, prerouting at
@@ -500,7 +500,7 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
       await run('ip', ['netns', 'exec', NS.n, 'nft', 'delete', 'table', 'bridge', 'broute']);
       rmSync(snap, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, scaled(120_000));
 
   it(`the issue's check: ${MIXED} generated ebtables-nft and iptables rulesets (nat OUTPUT and POSTROUTING, marks, ip/ip6/arp/vlan) over bridged, local, broadcast, unknown-unicast, ARP, VLAN and IPv6 frames: every counter agrees`, async () => {
     const cases = fc.sample(fc.tuple(iptRuleset, ebtMixedRuleset, fc.array(mixedFrameGen, { minLength: 8, maxLength: 24 })), { numRuns: MIXED, seed: SEED + 2 });
@@ -518,5 +518,5 @@ describe.skipIf(SKIP)('bridged frames against the kernel', () => {
     expect(loaded).toBe(cases.length);
     expect(tally.reference.failures.slice(0, 2).join('\n\n')).toBe('');
     expect(tally.vm.failures.slice(0, 2).join('\n\n')).toBe('');
-  }, 1_800_000);
+  }, scaled(1_800_000));
 });

@@ -44,7 +44,7 @@ import { NF_CT_STATE_ESTABLISHED_BIT, NF_CT_STATE_INVALID_BIT, NF_CT_STATE_NEW_B
 import { M_CT_ID, M_CT_MARK, M_CT_STATE } from '../../vm/layout.js';
 import { LINKTYPE_ETHERNET, Packet, decodePacket } from '../../vm/packet.js';
 import { ACK, FIN, PSH, RST, SYN, ipPacket, type L4 } from '../helpers/ctpkt.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'tcpdump', 'iptables-legacy-restore', 'iptables-legacy-save', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep'];
 const SKIP = kernelSkip('conntrack against the kernel', TOOLS);
@@ -590,12 +590,12 @@ describe.skipIf(SKIP)('conntrack against the kernel', () => {
     console.log(`conntrack vs kernel, scripted: ${r.line}`);
     expect(r.diffs, r.diffs.join('\n')).toEqual([]);
     expect(r.agree).toBeGreaterThan(20);
-  }, 180_000);
+  }, scaled(180_000));
 
   it(`${GENERATED} generated conversations: the same table and counters`, async () => {
     const node = new Node();
     const r = await compare(generated(node), node);
     console.log(`conntrack vs kernel, generated (seed ${SEED}): ${r.line}`);
     expect(r.diffs, r.diffs.join('\n')).toEqual([]);
-  }, 300_000);
+  }, scaled(300_000));
 });

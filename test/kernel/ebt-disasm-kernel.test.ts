@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { kernelSkip, netnsAdd, netnsDel, run } from '../helpers/kernel.js';
 import { buildCli, runCli } from '../helpers/cli.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const SKIP = kernelSkip('ebtables disasm against nft --debug=netlink', ['ip', 'ebtables-nft-restore', 'nft']);
 const NS = `nfvm-ebd-${process.pid % 10000}${randomBytes(2).toString('hex')}`;
@@ -73,7 +73,7 @@ describe.skipIf(SKIP)('ebtables disasm against nft --debug=netlink', () => {
     cli = await buildCli();
     const r = netnsAdd(NS);
     if (r.status !== 0) throw new Error(`ip netns add ${NS}: ${r.stderr}`);
-  }, 120_000);
+  }, scaled(120_000));
   afterAll(() => netnsDel(NS));
 
   it(`${runs(12)} generated rulesets with among: nfvm's listing is nft's`, async () => {
@@ -94,5 +94,5 @@ describe.skipIf(SKIP)('ebtables disasm against nft --debug=netlink', () => {
     }
     console.log(`ebtables disasm: ${cases.length} rulesets, ${rules} rules, ${sets} anonymous sets listed as nft lists them`);
     expect(sets).toBeGreaterThan(0);
-  }, 300_000);
+  }, scaled(300_000));
 });

@@ -14,7 +14,7 @@ import { LEGACY_TOOLS, compareSaves, kernelRoundTrip, kernelSkip, pool, prefligh
 import { ruleset } from '../helpers/gen.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const SKIP = kernelSkip('generated rulesets against the kernel', LEGACY_TOOLS, preflight);
 
@@ -51,5 +51,5 @@ describe.skipIf(SKIP)('generated rulesets against the kernel', () => {
     console.log(`generated rulesets against the kernel: ${compared} compared, ${refusedByBoth} refused by both, ${failures.length} disagreements`);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
     expect(compared).toBeGreaterThan(N / 2);
-  }, 300_000);
+  }, scaled(300_000));
 });

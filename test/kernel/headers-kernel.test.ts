@@ -32,7 +32,7 @@ import { readSnapshot } from '../../hooks/snapshot/read.js';
 import { buildNodeModel } from '../../hooks/node.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'iptables-legacy', 'tcpreplay'];
 const SKIP = kernelSkip('header matches and rewriting targets against the kernel', TOOLS);
@@ -178,5 +178,5 @@ describe.skipIf(SKIP)('header matches and rewriting targets against the kernel',
     console.log(`header matches and targets against the kernel: ${compared - diffs.length}/${compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${nonzero} kernel counters nonzero)`);
     expect(diffs).toEqual([]);
     expect(nonzero).toBeGreaterThan(0);
-  }, 600_000);
+  }, scaled(600_000));
 });

@@ -29,7 +29,7 @@ import fc from 'fast-check';
 import { type CounterTally, kernelSkip, preroutingCounters, senderNodeTopology } from '../helpers/kernel.js';
 import { hdrPacket } from '../helpers/header-gen.js';
 import { bpfProgram } from '../helpers/bpf-gen.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'iptables-legacy', 'tcpreplay'];
 const SKIP = kernelSkip('HMARK, cluster and bpf against the kernel', TOOLS);
@@ -133,7 +133,7 @@ describe.skipIf(SKIP)('HMARK, cluster and bpf against the kernel', () => {
     console.log(`HMARK and cluster against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(0);
-  }, 600_000);
+  }, scaled(600_000));
 
   it('bpf --bytecode: every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
     const t: CounterTally = { compared: 0, nonzero: 0, diffs: [] };
@@ -143,5 +143,5 @@ describe.skipIf(SKIP)('HMARK, cluster and bpf against the kernel', () => {
     console.log(`bpf against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(0);
-  }, 600_000);
+  }, scaled(600_000));
 });

@@ -30,7 +30,7 @@ import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveIpsets } from '../../compiler/ipset.js';
 import { NfvmError } from '../../core/errors.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const SKIP = kernelSkip('generated ipsets against the kernel', ['ip', 'ipset', 'iptables-legacy-restore', 'iptables-legacy-save', 'tcpreplay']);
 const CASES = runs(8);
@@ -305,5 +305,5 @@ describe.skipIf(SKIP)('generated ipsets against the kernel', () => {
     nsSh(NS.n, 'iptables-legacy -t mangle -F; iptables-legacy -F; ipset flush 2>/dev/null; ipset destroy 2>/dev/null || true');
     console.log(`generated ipsets against the kernel: ${CASES} cases (${refusedBoth} refused by both), ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${setsAgree}/${setsTotal} set listings agree (both engines)`);
     expect(failures.slice(0, 2).join('\n\n')).toBe('');
-  }, 600_000);
+  }, scaled(600_000));
 });

@@ -26,7 +26,7 @@ import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveIpsets } from '../../compiler/ipset.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const SKIP = kernelSkip('ipset against the kernel', ['ip', 'ipset', 'iptables-legacy-restore', 'iptables-legacy-save', 'tcpreplay']);
 const CASES = runs(6);
@@ -212,5 +212,5 @@ describe.skipIf(SKIP)('ipset against the kernel', () => {
     }
     console.log(`ipset against the kernel: ${CASES} cases, ${agree}/${counters} counters agree, ${setsAgree}/${setsTotal} set listings agree (both engines)`);
     expect(failures.slice(0, 2).join('\n\n')).toBe('');
-  }, 300_000);
+  }, scaled(300_000));
 });

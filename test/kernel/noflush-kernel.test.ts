@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { compareSaves, kernelSkip, netnsAdd, netnsDel, pool, run } from '../helpers/kernel.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 import { restoreGen, type RestoreStep } from '../helpers/restore-gen.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { saveRuleset } from '../../compiler/save.js';
@@ -120,7 +120,7 @@ describe.skipIf(!ENABLED)('iptables-restore --noflush sessions against the kerne
     });
     for (const [k, v] of outs) results.set(k, v);
     for (const b of BACKENDS) results.set(`example ${b}`, await session(EXAMPLE.base, (_, i) => (i === 0 ? EXAMPLE.step : undefined), b, `${b} example node and kube-proxy change`));
-  }, 600_000);
+  }, scaled(600_000));
 
   afterAll(() => {
     if (!results.size) return;

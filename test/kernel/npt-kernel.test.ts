@@ -32,7 +32,7 @@ import { formatIPv6, prefixMask } from '../../core/addr.js';
 import { M_HOOK, M_NFPROTO, M_NHOFF } from '../../vm/layout.js';
 import { NF_DROP } from '../../core/netfilter.js';
 import { ipPacket, packet } from '../helpers/ctpkt.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('DNPT against the kernel', TOOLS);
@@ -163,5 +163,5 @@ describe.skipIf(SKIP)('DNPT against the kernel', () => {
     expect(nonzero).toBeGreaterThan(0);
     // each dropped frame answered in each backend's namespace (under the ICMPv6 rate limit's burst)
     if (dropped > 0) expect(paramProbs).toBeGreaterThan(0);
-  }, 600_000);
+  }, scaled(600_000));
 });

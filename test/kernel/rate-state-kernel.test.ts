@@ -34,7 +34,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { xtProcFiles } from '../../ext/xtstate.js';
 import { NfvmError } from '../../core/errors.js';
 import fc from 'fast-check';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'conntrack', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('rate and state matches against the kernel', TOOLS);
@@ -341,7 +341,7 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
     expect(tally.nonzero).toBeGreaterThan(tally.counters / 4);
     expect(lists.total).toBeGreaterThan(0);
     expect(failures.slice(0, 3).join('\n\n')).toBe('');
-  }, 300_000);
+  }, scaled(300_000));
 
   it(`${GEN_CASES} generated rulesets of the rate and state matches over generated frames agree, both backends, both engines`, async () => {
     const tally = { counters: 0, agree: 0, nonzero: 0 };
@@ -371,5 +371,5 @@ describe.skipIf(SKIP)('rate and state matches against the kernel', () => {
     console.log(`generated rate and state rulesets against the kernel: ${GEN_CASES} cases (${refused} refused by iptables-restore), ${tally.agree}/${tally.counters} counters agree (${tally.nonzero} non-zero in the kernel), ${lists.agree}/${lists.total} /proc files agree`);
     expect(refused).toBeLessThan(GEN_CASES / 2);
     expect(failures.slice(0, 2).join('\n\n')).toBe('');
-  }, 600_000);
+  }, scaled(600_000));
 });

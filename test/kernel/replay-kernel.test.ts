@@ -42,7 +42,7 @@ import { buildNodeModel, type EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
 import { writePcap, LINKTYPE_ETHERNET } from '../../hooks/input/capture.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-legacy', 'tcpreplay'];
 const SKIP = kernelSkip('replay against the kernel', TOOLS);
@@ -202,5 +202,5 @@ describe.skipIf(SKIP)('replay against the kernel', () => {
     expect(tally.reference.failures.slice(0, 2).join('\n\n')).toBe('');
     expect(tally.vm.failures.slice(0, 2).join('\n\n')).toBe('');
     expect(tally.interp.failures.slice(0, 2).join('\n\n')).toBe('');
-  }, 300_000);
+  }, scaled(300_000));
 });

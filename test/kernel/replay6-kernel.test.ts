@@ -49,7 +49,7 @@ import { parseRestore } from '../../compiler/parse/restore.js';
 import { cmdReplay } from '../../cli/replay.js';
 import { outputText } from '../../cli/io.js';
 import { fateText } from '../../hooks/path/fate.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'iptables-legacy-save', 'ip6tables-nft-restore', 'ip6tables-nft-save', 'tcpreplay'];
 const SKIP = kernelSkip('IPv6 replay against the kernel', TOOLS);
@@ -323,18 +323,18 @@ describe.skipIf(SKIP)('IPv6 replay against the kernel', () => {
 
   it(`${CASES} generated ip6tables rulesets and captures: every counter agrees`, async () => {
     await runCases('forwarding on', CASES, SEED, false);
-  }, 120_000);
+  }, scaled(120_000));
 
   it(`${Math.ceil(CASES / 4)} more with conntrack loaded: nf_defrag_ipv6 takes the fragments before raw PREROUTING`, async () => {
     await runCases('conntrack', Math.ceil(CASES / 4), SEED + 1, true);
-  }, 120_000);
+  }, scaled(120_000));
 
   // Last: switching forwarding off leaves ff02::2 and the anycast addresses, and switching it
   // back on would join ff01::2 and ff05::2 as well (dev_forward_change), unlike the first phases.
   it(`${Math.ceil(CASES / 4)} more with net.ipv6.conf.all.forwarding = 0`, async () => {
     sh(NS.n, 'sysctl -qw net.ipv6.conf.all.forwarding=0');
     await runCases('forwarding off', Math.ceil(CASES / 4), SEED + 2, false);
-  }, 120_000);
+  }, scaled(120_000));
 
   // The same with ip6tables-nft: `-p` is `meta l4proto` and the ports `payload @th`, nf_tables'
   // pktinfo, which stops at an AH header where ip6_packet_match() walks past it.
@@ -343,5 +343,5 @@ describe.skipIf(SKIP)('IPv6 replay against the kernel', () => {
     const clear = await run('ip', ['netns', 'exec', NS.n, 'ip6tables-legacy-restore'], empty);
     expect(clear.code, clear.stderr).toBe(0);
     await runCases('ip6tables-nft', Math.ceil(CASES / 4), SEED + 3, false, 'nft');
-  }, 120_000);
+  }, scaled(120_000));
 });

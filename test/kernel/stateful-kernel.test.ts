@@ -37,7 +37,7 @@ import { kernelSkip, netnsDel, nsSh } from '../helpers/kernel.js';
 import { CLIENTS, Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules, type StatefulGen } from '../helpers/stateful-gen.js';
 import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, addNamespaces, mangleMarks, newTally, ruleset, runGenerated, runStatefulCase, teardownRig, udpListener, waitCarrier, type StatefulCase } from '../helpers/stateful-kernel.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 import { ipPacket } from '../helpers/ctpkt.js';
 
 const TOOLS = ['ip', 'iptables-legacy-restore', 'iptables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
@@ -872,13 +872,13 @@ describe.skipIf(SKIP)('the stateful node against the kernel', () => {
     it(cs.name, async () => {
       const diffs = await runCase(k, cs);
       expect(diffs.join('\n')).toBe('');
-    }, 120_000);
+    }, scaled(120_000));
   }
 
   it(`${GENERATED} generated rulesets and conversations`, async () => {
     const failed = await runGenerated(fc.sample(statefulRules, { numRuns: GENERATED, seed: SEED }), SEED, generatedFlows, runCase);
     expect(failed.slice(0, 2).join('\n\n')).toBe('');
-  }, 900_000);
+  }, scaled(900_000));
 });
 
 /** The conversation of a generated case: its flows over the destinations its rules name. */

@@ -38,7 +38,7 @@ import { kernelSkip, netnsDel, nsSh } from '../helpers/kernel.js';
 import { Conversation, MAC, Tcp, icmpError, ftpFlows, mixedFlows, ping, udp, tftpFlows } from '../helpers/flows.js';
 import { statefulRules6, type StatefulGen } from '../helpers/stateful-gen.js';
 import { COUNT_STATES, RAW_FTP, RAW_NOTRACK_ZONES, addNamespaces, mangleMarks, newTally, ruleset, runGenerated, runStatefulCase, teardownRig, udpListener, waitCarrier, type StatefulCase } from '../helpers/stateful-kernel.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 
 const TOOLS = ['ip', 'ip6tables-legacy-restore', 'ip6tables-legacy-save', 'conntrack', 'tcpreplay', 'tcpprep', 'tcpdump'];
 const SKIP = kernelSkip('the stateful IPv6 node against the kernel', TOOLS);
@@ -528,7 +528,7 @@ describe.skipIf(SKIP)('the stateful IPv6 node against the kernel', () => {
     it(cs.name, async () => {
       const diffs = await runCase(k, cs);
       expect(diffs.slice(0, 40).join('\n')).toBe('');
-    }, 120_000);
+    }, scaled(120_000));
   }
   it(`${GENERATED} generated rulesets and conversations`, async () => {
     const before = { nonzero: tally.nonzero, connections: tally.connections };
@@ -537,7 +537,7 @@ describe.skipIf(SKIP)('the stateful IPv6 node against the kernel', () => {
     // over all of them, the rules saw the flows and the kernel tracked connections
     expect(tally.nonzero - before.nonzero).toBeGreaterThan(GENERATED * 5);
     expect(tally.connections - before.connections).toBeGreaterThan(GENERATED * 5);
-  }, 900_000);
+  }, scaled(900_000));
 });
 
 /** The conversation of a generated case: its flows over the destinations its rules name, and pings from the remote networks. */

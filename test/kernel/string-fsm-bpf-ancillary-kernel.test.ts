@@ -36,7 +36,7 @@ import { type CounterTally, kernelSkip, netnsDel, preroutingCounters, run, sende
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { NfvmError } from '../../core/errors.js';
 import { checkTable } from '../../compiler/check.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 import { bpfAncProgram } from '../helpers/bpf-gen.js';
 
 const TOOLS = ['ip', 'taskset', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'iptables-legacy', 'tcpreplay'];
@@ -245,7 +245,7 @@ describe.skipIf(SKIP)('string --algo fsm and bpf ancillary loads against the ker
     console.log(`string --algo fsm against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(0);
-  }, 600_000);
+  }, scaled(600_000));
 
   it('string --algo fsm: the patterns fsm_init refuses, the kernel and nfvm alike (both backends)', async () => {
     const rules = fc.sample(FSM_ANY_RULE, { numRuns: runs(60), seed: SEED });
@@ -269,7 +269,7 @@ describe.skipIf(SKIP)('string --algo fsm and bpf ancillary loads against the ker
     expect(diffs).toEqual([]);
     expect(loaded).toBeGreaterThan(0);
     expect(loaded).toBeLessThan(2 * rules.length);
-  }, 600_000);
+  }, scaled(600_000));
 
   it('bpf ancillary loads: every rule\'s counters, kernel and nfvm (both engines, both backends)', async () => {
     const t: CounterTally = { compared: 0, nonzero: 0, diffs: [] };
@@ -279,7 +279,7 @@ describe.skipIf(SKIP)('string --algo fsm and bpf ancillary loads against the ker
     console.log(`bpf ancillary loads against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(0);
-  }, 600_000);
+  }, scaled(600_000));
 
   it('bpf SKF_AD_PAY_OFFSET: the payload offset of every frame, bit by bit, kernel and nfvm (both engines, both backends)', async () => {
     const t: CounterTally = { compared: 0, nonzero: 0, diffs: [] };
@@ -287,5 +287,5 @@ describe.skipIf(SKIP)('string --algo fsm and bpf ancillary loads against the ker
     console.log(`bpf SKF_AD_PAY_OFFSET against the kernel: ${t.compared - t.diffs.length}/${t.compared} rule counters agree (${POFF_FRAMES.length} frames x ${POFF_BITS} bits x 2 backends x 2 engines, ${t.nonzero} kernel counters nonzero)`);
     expect(t.diffs).toEqual([]);
     expect(t.nonzero).toBeGreaterThan(POFF_FRAMES.length);
-  }, 600_000);
+  }, scaled(600_000));
 });

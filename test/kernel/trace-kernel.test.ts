@@ -49,7 +49,7 @@ import type { PathResult } from '../../hooks/path/fate.js';
 import { LINKTYPE_ETHERNET, loadFrame, writePcap, type Frame } from '../../hooks/input/capture.js';
 import { encodeSpec, parseSpec, specPacket } from '../../hooks/input/spec.js';
 import { Packet, resetMeta } from '../../vm/packet.js';
-import { runs } from '../helpers/runs.js';
+import { runs, scaled } from '../helpers/runs.js';
 import { parseRestore } from '../../compiler/parse/restore.js';
 import { CLUSTER_CIDR, kubeProxySnapshot, kubeServices } from '../../gen/kube-proxy.js';
 
@@ -508,13 +508,13 @@ describe.skipIf(SKIP)('TRACE lines against the kernel', () => {
   it(`${N} generated rulesets: every TRACE line of every frame, both engines`, async () => {
     const a = await generatedRuns('stateless', false, N, 20261206, 100);
     console.log(`TRACE lines against the kernel: ${N} generated rulesets, ${a.lines} lines agree (both engines)`);
-  }, 300_000);
+  }, scaled(300_000));
 
   const M = runs(6);
   it(`${M} generated stateful rulesets: two-sided flows with conntrack states, connection marks and NAT, every TRACE line, both engines`, async () => {
     const a = await generatedRuns('stateful', false, M, 20261207, 200);
     console.log(`TRACE lines against the kernel: ${M} generated stateful rulesets, ${summary(a)}`);
-  }, 300_000);
+  }, scaled(300_000));
 
   it('bridged frames (br_netfilter): IN, OUT, PHYSIN and PHYSOUT of every line, both engines', async () => {
     const rules = `*raw
@@ -671,7 +671,7 @@ COMMIT
   it(`${F} generated firewall rulesets: TCP flags, multiport, iprange, addrtype, pkttype, NOTRACK, REJECT, TCPMSS, ICMP echo flows, every TRACE line, both engines`, async () => {
     const a = await generatedRuns('firewall', false, F, 20261208, 500);
     console.log(`TRACE lines against the kernel: ${F} generated firewall rulesets, ${summary(a)}`);
-  }, 300_000);
+  }, scaled(300_000));
 
   it.each([['iptables', false], ['iptables', true], ['nftables', false]] as const)('a kube-proxy node (%s mode, NodePorts, externalTrafficPolicy Local %s): first packets to ClusterIPs and NodePorts, every TRACE line, both engines', async (mode, local) => {
     // one endpoint a Service: no statistic rule (the kernel's draws are its own)
@@ -744,5 +744,5 @@ COMMIT
   it.each(['stateful', 'firewall'] as const)(`${S6} generated IPv6 %s rulesets (ip6tables): two-sided flows, every TRACE line, the counters and the conntrack table, both engines`, async (mode) => {
     const a = await generatedRuns(mode, true, S6, mode === 'stateful' ? 20261209 : 20261210, 800);
     console.log(`TRACE lines against the kernel: ${S6} generated IPv6 ${mode} rulesets, ${summary(a)}`);
-  }, 300_000);
+  }, scaled(300_000));
 });
