@@ -286,7 +286,7 @@ export async function runStatefulCase(family: 'ip' | 'ip6', ns: { node: string; 
         for (const x of results) {
           if (x.verdict === 'differs' || x.verdict === 'not-emitted') out.diffs.push(`[${engine}] frame ${x.frame} on ${x.iface} (${x.kind || '-'}): ${x.verdict} ${x.fields.join(', ')}`);
         }
-        if (matcher.unmatched()) out.diffs.push(`[${engine}] ${matcher.unmatched()} packets sent by nfvm only`);
+        for (const x of matcher.unmatchedList()) out.diffs.push(`[${engine}] sent by nfvm only: ${x}`);
       }
     }
     rmSync(snap, { recursive: true, force: true });
