@@ -96,6 +96,8 @@ describe.skipIf(SKIP)('DNPT against the kernel', () => {
     let compared = 0;
     let nonzero = 0;
     let dropped = 0;
+    /** Dropped frames the node answers: ip6t_npt_map_pfx has put the new prefix in before it fails, and under ff00::/8 the destination is multicast, which icmp6_send answers with no parameter problem. */
+    let answerable = 0;
     let paramProbs = 0;
     for (const [ci, c] of cases.entries()) {
       const srcPfx = masked(bytesOf(c.src), c.slen);
@@ -118,6 +120,7 @@ describe.skipIf(SKIP)('DNPT against the kernel', () => {
         p.meta[M_HOOK] = 0;
         if (alone.run('PREROUTING', p) === NF_DROP) {
           dropped++;
+          if (p.data[p.meta[M_NHOFF]! + 24] !== 0xff) answerable++;
           continue;
         }
         expected.add(formatIPv6(p.data.subarray(p.meta[M_NHOFF]! + 24, p.meta[M_NHOFF]! + 40)));
@@ -158,10 +161,10 @@ describe.skipIf(SKIP)('DNPT against the kernel', () => {
         }
       }
     }
-    console.log(`DNPT against the kernel: ${compared - diffs.length}/${compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${nonzero} kernel counters nonzero, ${dropped} frames to addresses the kernel drops, ${paramProbs} parameter problems sent)`);
+    console.log(`DNPT against the kernel: ${compared - diffs.length}/${compared} rule counters agree (${CASES} rulesets x 2 backends x 2 engines, ${nonzero} kernel counters nonzero, ${dropped} frames to addresses the kernel drops, ${answerable} of them answered, ${paramProbs} parameter problems sent)`);
     expect(diffs).toEqual([]);
     expect(nonzero).toBeGreaterThan(0);
-    // each dropped frame answered in each backend's namespace (under the ICMPv6 rate limit's burst)
-    if (dropped > 0) expect(paramProbs).toBeGreaterThan(0);
+    // each answerable dropped frame answered in each backend's namespace (under the ICMPv6 rate limit's burst)
+    if (answerable > 0) expect(paramProbs).toBeGreaterThan(0);
   }, scaled(600_000));
 });
