@@ -19,7 +19,7 @@ import type { Family, Ruleset } from '../core/ast.js';
 import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
 import { inputName, readInput } from './io.js';
 import { jsonDoc } from './json.js';
-import { applyChanges, countOption, familyOfText, isDir, loadModel, modelOptions } from './model.js';
+import { applyChanges, countOption, familyOfText, isDir, loadModel, modelInputs, modelOptions } from './model.js';
 import { equivalentByConstruction, searchDifferences, type DiffResult, type SideRun } from './diff-run.js';
 import { chainTexts } from '../fuzz/aim.js';
 
@@ -164,7 +164,7 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
   const oldR = rulesText(oldPath, family, oldText);
   // with --apply NEW is OLD changed, as iptables-save text under OLD's header (which names the backend)
   const newR = changes.length
-    ? { file: `${oldR.file} + ${changes.map(inputName).join(' + ')}`, text: applyChanges(oldR, changes.map((c) => ({ name: c, text: readInput(c) })), family, parseBackend(a.str('backend')), a.flag('noflush')) }
+    ? { file: `${oldR.file} + ${changes.map(inputName).join(' + ')}`, text: applyChanges(oldR, changes.map((c) => ({ file: inputName(c), text: readInput(c) })), family, parseBackend(a.str('backend')), a.flag('noflush')) }
     : rulesText(newPath, family);
   if (!changes.length && !isDir(newPath) && familyOfText(newR.text) !== family) {
     throw new UsageError(`OLD is an ${family === 'ip' ? 'IPv4' : 'IPv6'} ruleset and NEW an ${family === 'ip' ? 'IPv6' : 'IPv4'} one (--family says which to compare)`);
@@ -192,9 +192,10 @@ export function cmdDiff(argv: readonly string[]): { out: string; code: number } 
     return d ? (family === 'ip6' ? { rs4: m.rs4, rs6: d.rs } : { rs4: d.rs, rs6: m.rs6 }) : undefined;
   };
   if (snap !== undefined) {
-    // (--apply made NEW already: the models take no change of their own)
-    mOld = located(oldR, () => loadModel(snap, a, new Map([[file, oldR.text]]), undefined, []));
-    mNew = located(newR, () => loadModel(snap, a, new Map([[file, newR.text]]), deltaOf(mOld), []));
+    // the sets read once for both; --apply made NEW already, so the models take no change of their own
+    const inputs = { ipsets: modelInputs(a).ipsets };
+    mOld = located(oldR, () => loadModel(snap, a, inputs, new Map([[file, oldR.text]])));
+    mNew = located(newR, () => loadModel(snap, a, inputs, new Map([[file, newR.text]]), deltaOf(mOld)));
     node = `the node of ${snap}`;
   } else {
     // the backend the model takes (the option, else the header's), for the checks

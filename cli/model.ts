@@ -15,7 +15,8 @@ import type { Fate } from '../hooks/path/fate.js';
 import type { Node } from '../hooks/snapshot/node.js';
 import { CaptureError, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, type Frame } from '../hooks/input/capture.js';
 import type { Backend } from '../core/netfilter.js';
-import type { Family } from '../core/ast.js';
+import type { Family, Ruleset } from '../core/ast.js';
+import type { KnownObjects } from '../ext/types.js';
 import type { Packet } from '../vm/packet.js';
 import { parseBackend, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { formatMac, parseMac } from '../core/addr.js';
@@ -76,16 +77,32 @@ function isSnapshotFile(name: string): boolean {
 }
 
 /**
- * Reads the snapshot and builds the node for the trace and replay commands;
- * `replace` gives texts that stand for some of its files (diff: the node
- * with another ruleset; `parsed`, that ruleset already parsed); `changes`
- * (--apply) are made to its rules before any packet.
+ * What --ipset and --apply read: read and checked once per command, for
+ * every model it builds from them (trace's branches, replay's fallback and
+ * workers).
  */
-export function loadModel(dir: string, a: ParsedArgs, replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed'], changes = changesOption(a)): NodeModel {
+export interface ModelInputs {
+  readonly ipsets?: { readonly file: string; readonly text: string };
+  readonly changes?: NodeModelOptions['changes'];
+}
+
+/** The --ipset and --apply inputs of a command line. */
+export function modelInputs(a: ParsedArgs): ModelInputs {
+  return { ipsets: ipsetsOption(a), changes: changesOption(a) };
+}
+
+/**
+ * Reads the snapshot and builds the node for the trace and replay commands;
+ * `inputs` are the sets (--ipset) and the changes (--apply, made to its
+ * rules before any packet); `replace` gives texts that stand for some of its
+ * files (diff: the node with another ruleset; `parsed`, that ruleset
+ * already parsed).
+ */
+export function loadModel(dir: string, a: ParsedArgs, inputs: ModelInputs = modelInputs(a), replace?: ReadonlyMap<string, string>, parsed?: NodeModelOptions['parsed']): NodeModel {
   // the one model of this snapshot: the ruleset texts go once parsed (140 MB for a 1,000,000-rule node)
-  const opts = { ...modelOptions(a), parsed, releaseText: true, changes };
+  const opts = { ...modelOptions(a), parsed, releaseText: true, changes: inputs.changes };
   bigInput(snapshotBytes(dir, replace));
-  const node = readSource({ dir, replace, ipsets: ipsetsOption(a) });
+  const node = readSource({ dir, replace, ipsets: inputs.ipsets });
   if (!readdirSync(dir).some(isSnapshotFile)) {
     throw new NfvmError('value', 'not a node snapshot (no iptables-save.txt, ip6tables-save.txt or ip-*.json in it; `nfvm snapshot DIR` takes one)', dir, undefined, undefined);
   }
@@ -111,7 +128,7 @@ export function readSource(s: SnapshotSource): Node {
 }
 
 /** --ipset FILE: the node's sets from `ipset save` text instead of the snapshot's ipset-save.txt (checked). */
-export function ipsetsOption(a: ParsedArgs): { file: string; text: string } | undefined {
+function ipsetsOption(a: ParsedArgs): { file: string; text: string } | undefined {
   const sets = a.str('ipset');
   if (sets === undefined) return undefined;
   const r = { file: inputName(sets), text: readInput(sets) };
@@ -124,7 +141,7 @@ export function ipsetsOption(a: ParsedArgs): { file: string; text: string } | un
  * snapshot's rules before any packet (NodeModelOptions.changes), each of the
  * family its text is; undefined without --apply.
  */
-export function changesOption(a: ParsedArgs): NodeModelOptions['changes'] {
+function changesOption(a: ParsedArgs): NodeModelOptions['changes'] {
   const changes = a.all('apply');
   if (!changes.length) {
     if (a.flag('noflush')) throw new UsageError('--noflush says how --apply CHANGE applies: give one');
@@ -136,18 +153,30 @@ export function changesOption(a: ParsedArgs): NodeModelOptions['changes'] {
   });
 }
 
+/** Where `nfvm save --apply` and `nfvm diff --apply` read a ruleset and the changes made to it. */
+export interface RulesText {
+  readonly file: string;
+  readonly text: string;
+}
+
 /**
  * `base` (iptables-save text) with each change applied in order as
- * `iptables-restore [--noflush]` applies it (compiler/parse/restore.ts
- * `base`), as iptables-save text with the counters under base's header
- * (which names the backend: the option's, else the header's, else legacy).
- * A change's errors are located in it.
+ * `iptables-restore [--noflush] [-c]` applies it (compiler/parse/restore.ts
+ * `base`), checked for the backend that is `o.backend`, else the one base's
+ * header names, else legacy. A change's errors are located in it.
  */
-export function applyChanges(base: { file: string; text: string }, changes: readonly { name: string; text: string }[], family: Family, backendOpt: Backend | undefined, noflush: boolean): string {
+export function rulesWithChanges(base: RulesText, changes: readonly RulesText[], o: { family: Family; backend?: Backend; noflush: boolean; counters?: boolean; objects?: KnownObjects }): Ruleset {
+  const backend = o.backend ?? backendOf(base.text) ?? 'legacy';
+  const opts = { family: o.family, backend, counters: o.counters, objects: o.objects };
+  let rs = parseRestore(base.text, { ...opts, file: base.file });
+  for (const c of changes) rs = parseRestore(c.text, { ...opts, file: c.file, base: rs, noflush: o.noflush });
+  return rs;
+}
+
+/** rulesWithChanges() as iptables-save text with the counters, under base's header (which names the backend). */
+export function applyChanges(base: RulesText, changes: readonly RulesText[], family: Family, backend: Backend | undefined, noflush: boolean): string {
   const header = /^# Generated by .*$/m.exec(base.text.slice(0, 4096))?.[0];
-  const backend = backendOpt ?? backendOf(base.text) ?? 'legacy';
-  let rs = parseRestore(base.text, { file: base.file, family, backend });
-  for (const c of changes) rs = parseRestore(c.text, { file: inputName(c.name), family, backend, base: rs, noflush });
+  const rs = rulesWithChanges(base, changes, { family, backend, noflush });
   return `${header ? `${header}\n` : ''}${saveRuleset(rs, { counters: true, comments: false })}`;
 }
 

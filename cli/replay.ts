@@ -35,7 +35,7 @@ import { xtProcFiles } from '../ext/xtstate.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { JsonStream, JsonText, jsonDoc, jsonPieces, rulesetJson } from './json.js';
 import { linePieces, type Output } from './io.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, ipsetsOption, loadModel, modelOptions, xfrmPolicyNote, type SnapshotSource } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelInputs, modelOptions, xfrmPolicyNote, type SnapshotSource } from './model.js';
 import { Replayer, type ReplaySummary } from './replay-run.js';
 import { ShardedReplay, sharedStateReason, type ShardedResult } from './replay-workers.js';
 
@@ -195,9 +195,10 @@ export function cmdReplay(argv: readonly string[]): Output {
   let workers = workerCount(a.str('workers'));
   if (!explicit && (file === '-' || fileSize(file) < DEFAULT_WORKERS_MIN_BYTES)) workers = 1;
   const dir = a.positionals[0]!;
-  // the snapshot as the command line has it (--ipset): what the workers read again, and make the same changes to (--apply)
-  const source: SnapshotSource = { dir: resolve(dir), ipsets: ipsetsOption(a) };
-  let model = loadModel(dir, a);
+  // --ipset and --apply read once; the snapshot as the command line has it is what the workers read again
+  const inputs = modelInputs(a);
+  const source: SnapshotSource = { dir: resolve(dir), ipsets: inputs.ipsets };
+  let model = loadModel(dir, a, inputs);
   const iface = a.str('iface');
   checkIface(model, iface);
   const tty = process.stderr.isTTY === true;
@@ -214,7 +215,7 @@ export function cmdReplay(argv: readonly string[]): Output {
   }
   let out: ReplayOutcome | undefined;
   if (workers > 1) {
-    const r = replaySharded(model, source, { ...modelOptions(a), changes: model.opts.changes }, file, iface, workers, script!, wantCt, tty);
+    const r = replaySharded(model, source, { ...modelOptions(a), changes: inputs.changes }, file, iface, workers, script!, wantCt, tty);
     if (r.shared) {
       if (file === '-') throw new NfvmError('value', `${r.shared}: a replay split over ${workers} workers could differ from one node's, and stdin cannot be read again: replay with --workers 1`, '<stdin>', undefined, undefined);
       if (explicit) process.stderr.write(`nfvm replay: ${r.shared}: state shared across connections, replaying on one thread\n`);
@@ -226,7 +227,7 @@ export function cmdReplay(argv: readonly string[]): Output {
       };
     }
   }
-  out ??= replayOne(model, file, iface, tty, () => loadModel(dir, a));
+  out ??= replayOne(model, file, iface, tty, () => loadModel(dir, a, inputs));
   if (out.model) model = out.model;
   const s = out.summary;
   if (out.noSockets) s.notes.push(`${dir}: no ss.txt in the snapshot: every TCP and UDP port is assumed closed`);

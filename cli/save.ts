@@ -4,14 +4,13 @@
  * --json, as the document README "JSON output" describes).
  */
 import { dirname, resolve } from 'node:path';
-import { parseRestore } from '../compiler/parse/restore.js';
 import { parseEbtRestore } from '../compiler/ebt/restore.js';
 import { saveEbtRuleset } from '../compiler/ebt/save.js';
 import { ExtError } from '../core/errors.js';
 import { saveChunks } from '../compiler/save.js';
 import { ipsetNames, parseIpsetSave } from '../compiler/ipset.js';
 import { parseBackend, parseCommand, parseFamily, UsageError, type CommandSpec } from './args.js';
-import { backendOf } from '../hooks/snapshot/read.js';
+import { rulesWithChanges } from './model.js';
 import { inputName, readInput, type Output } from './io.js';
 import { JsonText, jsonDoc, jsonPieces, rulesetJson } from './json.js';
 
@@ -52,13 +51,9 @@ export function cmdSave(argv: readonly string[]): Output {
   }
   const sets = a.str('ipset');
   const objects = sets === undefined ? undefined : { ipsets: ipsetNames(parseIpsetSave(readInput(sets), inputName(sets))) };
-  const text = readInput(file);
-  const backend = parseBackend(a.str('backend')) ?? backendOf(text) ?? 'legacy';
-  const family = parseFamily(a.str('family'));
-  let rs = parseRestore(text, { family, file: inputName(file), counters, objects, backend });
-  for (const change of changes) {
-    rs = parseRestore(readInput(change), { family, file: inputName(change), counters, objects, backend, base: rs, noflush: a.flag('noflush') });
-  }
+  const rs = rulesWithChanges({ file: inputName(file), text: readInput(file) }, changes.map((c) => ({ file: inputName(c), text: readInput(c) })), {
+    family: parseFamily(a.str('family')), backend: parseBackend(a.str('backend')), noflush: a.flag('noflush'), counters, objects,
+  });
   for (const w of rs.warnings) process.stderr.write(`${w.file}:${w.pos ? `${w.pos.line}:${w.pos.col}:` : ''} warning: ${w.message}\n`);
   if (rs.unknownExtensions.length) {
     process.stderr.write(`nfvm: kept verbatim without semantics: ${rs.unknownExtensions.join(', ')}\n`);

@@ -20,7 +20,7 @@ import { Packet } from '../vm/packet.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { useColour } from './io.js';
 import { jsonDoc } from './json.js';
-import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, noSocketsWarning, replyTo, specInput, xfrmPolicyNote } from './model.js';
+import { MODEL_OPTIONS, MODEL_USAGE, checkIface, frameIface, loadModel, modelInputs, noSocketsWarning, replyTo, specInput, xfrmPolicyNote } from './model.js';
 
 export const TRACE: CommandSpec = {
   name: 'trace',
@@ -228,7 +228,8 @@ export function cmdTrace(argv: readonly string[]): string {
   // The specs' syntax and the capture's frame are checked before the node is loaded (seconds on a big ruleset).
   for (const s of specs) if (s !== 'reply') parseSpec(s);
   const frame0 = pcap !== undefined ? nthFrame(pcap, index) : undefined;
-  const model = loadModel(dir, a);
+  const inputs = modelInputs(a);
+  const model = loadModel(dir, a, inputs);
   const json = a.flag('json');
   const engine = a.str('engine') ?? 'vm';
   let outgoing: string | undefined;
@@ -311,7 +312,7 @@ export function cmdTrace(argv: readonly string[]): string {
     let m = model;
     if (restore) restore();
     else {
-      m = loadModel(dir, a);
+      m = loadModel(dir, a, inputs);
       m.setTrace(true);
     }
     noSockets ||= m.stack.noSocketTableUsed;

@@ -40,7 +40,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { flattenCounters, have, IS_ROOT, netnsAdd, netnsDel, nsSh, nsSnapshotRunner, run, skipBecause } from '../helpers/kernel.js';
-import { answersAgree, captureTwoSided, pythonInNs } from '../helpers/answers.js';
+import { answersAgree, kernelRun, pythonInNs } from '../helpers/answers.js';
 import { captureSnapshot } from '../../hooks/snapshot/capture.js';
 import type { EngineKind } from '../../hooks/node.js';
 import { encodeSpec, parseSpec } from '../../hooks/input/spec.js';
@@ -355,21 +355,14 @@ async function agree(label: string, rules: string, specs: readonly string[], ker
     data: encodeSpec(parseSpec(`${s} iif eth0 src-mac ${MAC.sender} dst-mac ${MAC.eth0}`)).data,
     tsSec: 1000, tsNsec: k * 2_000_000,
   })), { linktype: LINKTYPE_ETHERNET }));
-  // A capture short of the frames sent lost some: the case runs again in new namespaces (the node's
-  // inet_peer entries, which hold its ICMP tokens and redirect backoff, live 2 minutes at least).
-  let snap = '';
   const cap = join(tmp, 'node.pcap');
-  for (let attempt = 1; ; attempt++) {
-    if (attempt > 1) await freshNode();
+  const snap = await kernelRun(label, { node: NS.n, sender: NS.s }, pcap, cap, specs.length, freshNode, async (attempt) => {
     const restore = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-restore'], rules);
     expect(restore.code, restore.stderr).toBe(0);
-    snap = join(tmp, `snap-${label.length}-${attempt}`);
-    captureSnapshot(snap, nsSnapshotRunner(NS.n));
-    const { received, tcpdump } = await captureTwoSided(NS.n, NS.s, pcap, cap);
-    if (received >= specs.length) break;
-    console.log(`${label}: the node's capture holds ${received} of the ${specs.length} frames sent (attempt ${attempt}; tcpdump: ${tcpdump})`);
-    expect(attempt, 'three captures short of the frames sent').toBeLessThan(3);
-  }
+    const dir = join(tmp, `snap-${label.length}-${attempt}`);
+    captureSnapshot(dir, nsSnapshotRunner(NS.n));
+    return dir;
+  });
   const save = await run('ip', ['netns', 'exec', NS.n, 'iptables-legacy-save', '-c']);
   const kernel = flattenCounters(parseRestore(save.stdout, { counters: true }), true);
 
