@@ -6,7 +6,7 @@
 import { parseRestore } from '../compiler/parse/restore.js';
 import { saveRule } from '../compiler/save.js';
 import type { Family, Ruleset, TableName } from '../core/ast.js';
-import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } from '../compiler/compile.js';
+import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo, type RuleInfos } from '../compiler/compile.js';
 import { disasm, disasmChunks, disasmRuleAt, disasmSets } from '../vm/disasm.js';
 import type { Program } from '../vm/program.js';
 import { ruleOffsets } from '../vm/program.js';
@@ -95,7 +95,7 @@ function tableJson(rs: Ruleset, c: CompiledTable) {
 }
 
 /** The chains of a program in `names` order, each rule with `text(rule)` and its expression lines. */
-function chainsJson(table: string, names: Iterable<string>, prog: Program, rules: readonly RuleInfo[], text: (info: RuleInfo) => string) {
+function chainsJson(table: string, names: Iterable<string>, prog: Program, rules: RuleInfos, text: (info: RuleInfo) => string) {
   const offs = ruleOffsets(prog);
   const chains = new Map<string, { name: string; rules: { num: number; rule: string; expr: string[] }[] }>();
   for (const name of names) chains.set(name, { name, rules: [] });

@@ -28,6 +28,10 @@ import { NfvmError, type SourcePos } from '../core/errors.js';
 import { LowerCtx } from '../ext/lower.js';
 import { lowerRule } from './lower/rule.js';
 import { buildClassifier, findRuns } from './optimize/index.js';
+import { RuleInfos } from './rule-info.js';
+
+export type { RuleInfo } from './rule-info.js';
+export { RuleInfos } from './rule-info.js';
 
 export interface CompileOptions {
   /** 'legacy' (default): x_tables semantics; 'nft': iptables-nft's exact bytecode. */
@@ -51,26 +55,10 @@ export interface CompileOptions {
 }
 
 /** What a Program rule index stands for. */
-export interface RuleInfo {
-  /** The iptables chain. */
-  chain: string;
-  /** 1-based rule number in the chain (for 'policy': rule count + 1; for 'wrap': 0). */
-  num: number;
-  kind: 'rule' | 'policy' | 'wrap';
-  /** Counter pair index of the rule's counter expression, -1 for 'wrap'. */
-  counter: number;
-  /**
-   * get_chainname_rulenum()'s tail test: no IP part, no match, a standard
-   * negative verdict (ACCEPT/DROP/QUEUE/RETURN); x_tables traces such a
-   * rule as policy/return, like the chain's tail.
-   */
-  tailLike: boolean;
-}
-
 export interface CompiledTable {
   program: Program;
   /** By Program rule index. */
-  rules: RuleInfo[];
+  rules: RuleInfos;
   /** iptables chain name by Program chain index. */
   chainNames: string[];
 }
@@ -115,14 +103,14 @@ export function declareChains(b: ProgramBuilder, chains: Iterable<ChainDecl>, ho
  * policy with its counter (x_tables' underflow entry). Returns the next
  * counter index.
  */
-export function wrapBuiltin(b: ProgramBuilder, ch: ChainDecl, rules: RuleInfo[], counter: number): number {
+export function wrapBuiltin(b: ProgramBuilder, ch: ChainDecl, rules: RuleInfos, counter: number): number {
   b.rule(ch.name, ch.pos);
   emitVerdict(b, NFT_JUMP, bodyChain(ch.name));
-  rules.push({ chain: ch.name, num: 0, kind: 'wrap', counter: -1, tailLike: false });
+  rules.push(ch.name, 0, 'wrap', -1, false);
   b.rule(ch.name, ch.pos);
   emitCounter(b);
   emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
-  rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter, tailLike: true });
+  rules.push(ch.name, ch.rules.length + 1, 'policy', counter, true);
   return counter + 1;
 }
 
@@ -132,7 +120,6 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   if (!table) throw new NfvmError('check', `table ${tableName} is not in the ruleset`, file, undefined, tableName);
   const b = new ProgramBuilder(rs.family === 'ip6' ? NFPROTO_IPV6 : NFPROTO_IPV4, tableName);
   const c = new LowerCtx(b, rs.family, opts.backend ?? 'legacy', file, opts.engine ?? {});
-  const rules: RuleInfo[] = [];
   const chainNames: string[] = [];
   let counters = 0;
   const wrap = opts.policyRules === true;
@@ -144,6 +131,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   let nrules = 0;
   for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? 2 : 0);
   b.expectRules(nrules);
+  const rules = new RuleInfos(nrules);
   for (const ch of table.chains.values()) {
     // the chain's index, looked up once and not per rule
     const into = b.chainIndex(ch.builtin && wrap ? bodyChain(ch.name) : ch.name)!;
@@ -158,7 +146,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
         emitClassify(b, buildClassifier(ch.rules.slice(start, end), rs.family, index, opts.classifierBlock), classifiers++);
       }
       lowerRule(c, rule);
-      rules.push({ chain: ch.name, num: i + 1, kind: 'rule', counter: counters++, tailLike: unconditional(rule) && rule.target.kind === 'verdict' });
+      rules.push(ch.name, i + 1, 'rule', counters++, unconditional(rule) && rule.target.kind === 'verdict');
     });
   }
   // Rule indexes follow b.rule() calls; re-sort the infos to match.
@@ -172,7 +160,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
 }
 
 /** The builder numbers rules in b.rule() order, which is the order they were pushed. */
-function orderByIndex(rules: RuleInfo[], program: Program): RuleInfo[] {
+function orderByIndex(rules: RuleInfos, program: Program): RuleInfos {
   if (rules.length !== program.nrules) throw new Error('compile: rule bookkeeping out of step');
   return rules;
 }

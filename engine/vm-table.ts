@@ -27,7 +27,7 @@ import { NF_DROP } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
 import type { Ruleset, TableName } from '../core/ast.js';
-import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo } from '../compiler/compile.js';
+import { compileTable, type CompileOptions, type CompiledTable, type RuleInfo, type RuleInfos } from '../compiler/compile.js';
 
 export interface VmTableOptions extends EngineOptions {
   /** 'legacy' (default) or 'nft'. */
@@ -73,7 +73,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   const choicesOf = (ri: number): (Choices | undefined)[] => {
     let c = drawChoices.get(ri);
     if (!c) {
-      const info = compiled.rules[ri];
+      const info = compiled.rules.at(ri);
       const r = info ? astTable.chains.get(info.chain)?.rules[info.num - 1] : undefined;
       c = [];
       for (const m of r?.matches ?? []) {
@@ -174,7 +174,7 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       return t;
     },
     lastReject() {
-      const info = env.rejectRule < 0 ? undefined : compiled.rules[env.rejectRule];
+      const info = env.rejectRule < 0 ? undefined : compiled.rules.at(env.rejectRule);
       return info ? { chain: info.chain, rule: info.num } : undefined;
     },
     setChooser(c: Chooser | null): void {
@@ -237,7 +237,7 @@ export function chainIndex(prog: Program, chains: ReadonlyMap<string, { readonly
  * rule prints, and a user chain run off its end prints as its return. The
  * packet words of the run (env.traceNotes) are released afterwards.
  */
-export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: readonly RuleInfo[], from: number, kindOf: (info: RuleInfo) => TraceKind, out: TraceEvent[]): void {
+export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: RuleInfos, from: number, kindOf: (info: RuleInfo) => TraceKind, out: TraceEvent[]): void {
   const raw = env.events();
   const start = Math.max(0, raw.length - (env.traceHead - from));
   let hotdropRule = -1;
@@ -246,7 +246,7 @@ export function mapTrace(env: VmEnv, prog: Program, index: ChainIndex, rules: re
     if (e.type === TRACE_HOTDROP) hotdropRule = e.rule;
     else if (e.type === TRACE_RULE) {
       if (e.rule === hotdropRule) continue;
-      const info = rules[e.rule]!;
+      const info = rules.at(e.rule)!;
       if (info.kind === 'wrap') continue;
       out.push(described({ kind: kindOf(info), chain: info.chain, rule: info.num }, env, e.arg));
     } else if (e.type === TRACE_RETURN && e.verdict === NFT_CONTINUE && index.isUser(e.chain)) {

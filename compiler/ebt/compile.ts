@@ -39,7 +39,7 @@ import {
   ebtVerdict, type EbtEngineOptions, type EbtEnv, type EbtMatchFn, type EbtModule, type EbtParam, type EbtTargetFn,
 } from '../../ext/ebt/types.js';
 import { NotModelled, newXtEnv } from '../../ext/xt.js';
-import { bodyChain, declareChains, wrapBuiltin, type RuleInfo } from '../compile.js';
+import { bodyChain, declareChains, wrapBuiltin, RuleInfos } from '../compile.js';
 
 export interface EbtCompileOptions {
   engine?: EbtEngineOptions;
@@ -53,7 +53,7 @@ export interface EbtCompileOptions {
 export interface EbtCompiledTable {
   program: Program;
   /** By Program rule index; a user chain's policy rule is kind 'policy'. */
-  rules: RuleInfo[];
+  rules: RuleInfos;
   chainNames: string[];
   /** What the program's nft_compat functions record into (actions) and read (the node). */
   env: EbtEnv;
@@ -120,7 +120,7 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
   const env: EbtEnv = { ...newXtEnv('ip', engine), macOf: engine.macOf ?? (() => undefined), backend: 'nft' };
   const b = new ProgramBuilder(NFPROTO_BRIDGE, tableName);
   const wrap = opts.policyRules === true;
-  const rules: RuleInfo[] = [];
+  const rules = new RuleInfos();
   const chainNames: string[] = [];
   let counters = 0;
 
@@ -260,14 +260,14 @@ export function compileEbtTable(rs: EbtRuleset, tableName: EbtTableName, opts: E
     ch.rules.forEach((r, i) => {
       b.rule(into, r.pos);
       lowerRule(r);
-      rules.push({ chain: ch.name, num: i + 1, kind: 'rule', counter: counters++, tailLike: false });
+      rules.push(ch.name, i + 1, 'rule', counters++, false);
     });
     if (!ch.builtin && (ch.policy === 'ACCEPT' || ch.policy === 'DROP')) {
       b.rule(into, ch.pos);
       emitCounter(b);
       if (ebtVerdict(ch.policy) === EBT_ACCEPT) emitVerdict(b, NF_ACCEPT);
       else emitDrop();
-      rules.push({ chain: ch.name, num: ch.rules.length + 1, kind: 'policy', counter: counters++, tailLike: true });
+      rules.push(ch.name, ch.rules.length + 1, 'policy', counters++, true);
     }
   }
 
