@@ -4,7 +4,8 @@
  * atomically, into a new or empty directory.
  */
 import { resolve } from 'node:path';
-import { KUBE_MODES, kubeOptionsProblem, kubeProxyFiles, type KubeMode } from '../gen/kube-proxy.js';
+import { KUBE_MODES, kubeOptionsProblem, kubeProxyFiles, kubeTextEstimate, type KubeMode } from '../gen/kube-proxy.js';
+import { bigInput } from './v8-flags.js';
 import { checkTarget, writeSnapshotDir } from '../hooks/snapshot/capture.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
 
@@ -71,6 +72,8 @@ export function cmdGen(argv: readonly string[]): string {
   if (problem) throw new UsageError(`gen kube-proxy: ${problem}`);
   const target = resolve(dir);
   checkTarget(dir, target);
+  // a big node's text goes through the young generation as pieces: let it grow, as for a big input
+  bigInput(kubeTextEstimate(o));
   const files = kubeProxyFiles(o);
   // the rules are counted as the text is written (it is made in pieces, never whole)
   let rules = 0;

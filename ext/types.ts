@@ -168,6 +168,14 @@ export type MatchModule<D = any> = ExtModule<D> & {
    * outcome in turn when every branch is explored.
    */
   readonly random?: (data: D) => Choices | undefined;
+  /**
+   * The match only reads the packet and the node: no state of its own, no
+   * counters, no random draw, and never a hotdrop (its kernel match
+   * function only returns true or false). The optimizer's classifier may
+   * then pass over a rule whose other tests fail without running this one
+   * (compiler/optimize: it counts as a test of every packet).
+   */
+  readonly pure?: true;
 };
 export type TargetModule<D = any> = ExtModule<D> & {
   readonly kind: 'target';

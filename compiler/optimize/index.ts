@@ -16,11 +16,15 @@
  *
  * Classifiable: the IP part without -f (addresses with any mask, inverted
  * too; -p, inverted too; -i/-o exact names and `name+` prefixes, inverted
- * too; a bare `-i +`), and the matches comment, tcp (ports, ranges,
- * inversions, --tcp-flags/--syn; with `-p tcp`) and udp (with `-p udp`),
- * at most one tcp/udp match per rule. Anything else ends the run.
+ * too; a bare `-i +`), the matches tcp (ports, ranges, inversions,
+ * --tcp-flags/--syn; with `-p tcp`) and udp (with `-p udp`), at most one
+ * tcp/udp match per rule, and any pure match (MatchModule.pure: comment,
+ * conntrack and state, mark, connmark, addrtype, ...), which the classifier
+ * takes to match every packet: a firewall's `-m conntrack --ctstate NEW`
+ * rules classify on their addresses, interfaces and ports. Anything else
+ * ends the run.
  */
-import type { Family, Rule } from '../../core/ast.js';
+import type { AddrMask, Family, Rule } from '../../core/ast.js';
 import type { PortsData, TcpData } from '../../ext/match/tcpudp.js';
 import {
   CLS_BLK_WORDS, CLS_BLKSZ, CLS_BLOCK, CLS_BLOCKS, CLS_FIRST, CLS_NSUM, CLS_SUMS, CLS_NCOLS, CLS_COLS, CLS_FLAGS, CLS_FLD_WORDS, CLS_F_TCP, CLS_F_UDP, CLS_F_V6, CLS_HDR_WORDS,
@@ -28,6 +32,7 @@ import {
   CLS_K_TCPFLAGS, CLS_NBLOCKS, CLS_NIIF, CLS_NKEYS, CLS_NOIF, CLS_NRULES, CLS_PCS, CLS_RANKS, CLS_RK_WORDS, CLS_SIZE, CLS_TOP, CLS_TOP_BITS, CLS_TOP_MIN, CLS_USED,
 } from '../../vm/expr/classify.js';
 import { Words } from '../../vm/words.js';
+import { findMatch } from '../../ext/registry.js';
 
 /** Runs shorter than this stay straight: a few rules scan faster than the classifier runs. */
 export const MIN_RUN = 16;
@@ -54,13 +59,20 @@ function ifPattern(name: string, invert: boolean): IfPattern | null | undefined 
   return { text, prefix, invert };
 }
 
-/** The rule's tcp or udp match, or null; undefined when the rule is not classifiable. */
-function l4Match(rule: Rule): { tcp: boolean; d: PortsData } | null | undefined {
+/**
+ * The rule's tcp or udp match, or null; undefined when the rule is not
+ * classifiable. A pure match (MatchModule.pure: comment, conntrack, mark,
+ * ...) is no test the classifier models: it may match any packet, and a
+ * rule the classifier passes over would not have changed anything in it.
+ */
+function l4Match(rule: Rule, family: Family): { tcp: boolean; d: PortsData } | null | undefined {
   let out: { tcp: boolean; d: PortsData } | null = null;
   for (const m of rule.matches) {
     if (m.unknown) return undefined;
-    if (m.name === 'comment') continue;
-    if (m.name !== 'tcp' && m.name !== 'udp') return undefined;
+    if (m.name !== 'tcp' && m.name !== 'udp') {
+      if (findMatch(m.name, family)?.pure) continue;
+      return undefined;
+    }
     if (out) return undefined;
     const tcp = m.name === 'tcp';
     if (rule.invProto || rule.proto !== (tcp ? 6 : 17)) return undefined;
@@ -71,10 +83,28 @@ function l4Match(rule: Rule): { tcp: boolean; d: PortsData } | null | undefined 
 }
 
 /** True when the classifier can model every test of the rule. */
-export function classifiable(rule: Rule, _family: Family): boolean {
+export function classifiable(rule: Rule, family: Family): boolean {
   if (rule.frag || rule.invFrag) return false;
   if (ifPattern(rule.iif, rule.invIif) === undefined || ifPattern(rule.oif, rule.invOif) === undefined) return false;
-  return l4Match(rule) !== undefined;
+  const l4 = l4Match(rule, family);
+  if (l4 === undefined) return false;
+  // A pure match that may fail (any but a comment) can make the rule a candidate that does not match, and
+  // the rest of the run is then evaluated straight: such a rule joins a run only when a test of its own
+  // (an address, an interface, ports or TCP flags) narrows the packets it is a candidate for, as a
+  // firewall's `-d A -p tcp --dport N -m conntrack --ctstate NEW` does; `-m conntrack --ctstate
+  // ESTABLISHED`, alone or with `-p tcp`, ends the run as before.
+  for (const m of rule.matches) if (m.name !== 'comment' && m.name !== 'tcp' && m.name !== 'udp') return narrowed(rule, l4);
+  return true;
+}
+
+/** The rule tests an address, an interface, ports or TCP flags. */
+function narrowed(rule: Rule, l4: { d: PortsData } | null): boolean {
+  const masked = (a: AddrMask | undefined): boolean => a !== undefined && a.mask.some((b) => b !== 0);
+  if (masked(rule.src) || masked(rule.dst) || rule.iif !== '' || rule.oif !== '') return true;
+  if (l4 === null) return false;
+  const d = l4.d;
+  const tcp = d as Partial<TcpData>;
+  return d.spts[0] !== 0 || d.spts[1] !== 0xffff || d.invSpt || d.dpts[0] !== 0 || d.dpts[1] !== 0xffff || d.invDpt || !!tcp.flgMask || !!tcp.invFlags;
 }
 
 /** The maximal runs of classifiable rules of at least `minRun` rules. */
@@ -170,7 +200,7 @@ function ruleSets(rule: Rule, v6: boolean): RuleSets {
   if (rule.src) addrSets(rule.src.addr, rule.src.mask, rule.invSrc, words).forEach((s, k) => (sets[CLS_K_SRC + k] = s));
   if (rule.dst) addrSets(rule.dst.addr, rule.dst.mask, rule.invDst, words).forEach((s, k) => (sets[CLS_K_DST + k] = s));
   if (rule.proto !== 0) sets[CLS_K_PROTO] = rule.invProto ? complement([rule.proto, rule.proto], 255) : [rule.proto, rule.proto];
-  const l4 = l4Match(rule);
+  const l4 = l4Match(rule, v6 ? 'ip6' : 'ip');
   if (l4) {
     const d = l4.d;
     // every source port (`--sport 0:65535`, ClassBench's usual): no source port key, the
@@ -543,7 +573,7 @@ export function buildClassifier(rules: readonly Rule[], family: Family, firstRul
   const maxOf = (k: number): number => (k === CLS_K_IIF ? iifs.length : k === CLS_K_OIF ? oifs.length : CLS_KEY_MAX[k]!);
   let flags = v6 ? CLS_F_V6 : 0;
   for (const r of rules) {
-    const l4 = l4Match(r);
+    const l4 = l4Match(r, v6 ? 'ip6' : 'ip');
     if (l4) flags |= l4.tcp ? CLS_F_TCP : CLS_F_UDP;
   }
   const keysOf = v6 ? [...Array(CLS_NKEYS).keys()] : [...Array(CLS_NKEYS).keys()].filter((k) => k === CLS_K_SRC || k === CLS_K_DST || k >= CLS_K_PROTO);

@@ -77,6 +77,7 @@ const BROADCAST = 1 << 3;
 export const addrtype: MatchModule<AddrtypeData> = {
   kind: 'match',
   name: 'addrtype',
+  pure: true,
   options: [
     { name: 'src-type', arg: 1, invert: true },
     { name: 'dst-type', arg: 1, invert: true },

@@ -19,6 +19,7 @@ let lastShared: CommentData | undefined;
 export const comment: MatchModule<CommentData> = {
   kind: 'match',
   name: 'comment',
+  pure: true,
   options: [{ name: 'comment', arg: 1 }],
   init: () => ({ comment: undefined }),
   parse(d, _opt, arg) {

@@ -24,6 +24,7 @@ interface ConnmarkData {
 export const connmark: MatchModule<ConnmarkData> = {
   kind: 'match',
   name: 'connmark',
+  pure: true,
   options: [{ name: 'mark', arg: 1, invert: true }],
   init: () => ({ mark: 0, mask: 0xffffffff, invert: false }),
   parse(d, opt, arg, invert) {

@@ -201,6 +201,7 @@ function saveConntrack(d: ConntrackData, family: 'ip' | 'ip6'): string {
 export const conntrack: MatchModule<ConntrackData> = {
   kind: 'match',
   name: 'conntrack',
+  pure: true,
   options: [
     { name: 'ctstate', arg: 1, invert: true },
     { name: 'ctproto', arg: 1, invert: true },
@@ -274,6 +275,7 @@ export const conntrack: MatchModule<ConntrackData> = {
 export const state: MatchModule<ConntrackData> = {
   kind: 'match',
   name: 'state',
+  pure: true,
   options: [{ name: 'state', arg: 1, invert: true }],
   init: () => ({ stateAlias: true }),
   parse(d, _opt, arg, invert) {

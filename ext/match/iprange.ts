@@ -60,6 +60,7 @@ function compare(a: Uint8Array, b: Uint8Array): number {
 export const iprange: MatchModule<IprangeData> = {
   kind: 'match',
   name: 'iprange',
+  pure: true,
   options: [
     { name: 'src-range', arg: 1, invert: true },
     { name: 'dst-range', arg: 1, invert: true },

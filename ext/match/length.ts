@@ -24,6 +24,7 @@ interface LengthData {
 export const length: MatchModule<LengthData> = {
   kind: 'match',
   name: 'length',
+  pure: true,
   options: [{ name: 'length', arg: 1, invert: true }],
   init: () => ({ min: 0, max: 0, invert: false }),
   parse(d, _opt, arg, invert) {

@@ -44,6 +44,7 @@ function parseEthermac(s: string): Uint8Array {
 export const mac: MatchModule<MacData> = {
   kind: 'match',
   name: 'mac',
+  pure: true,
   options: [{ name: 'mac-source', arg: 1, invert: true }],
   hooks: (1 << Hook.PRE_ROUTING) | (1 << Hook.LOCAL_IN) | (1 << Hook.FORWARD),
   init: () => ({ srcaddr: new Uint8Array(6), invert: false }),

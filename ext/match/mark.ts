@@ -21,6 +21,7 @@ interface MarkData {
 export const mark: MatchModule<MarkData> = {
   kind: 'match',
   name: 'mark',
+  pure: true,
   options: [{ name: 'mark', arg: 1, invert: true }],
   init: () => ({ mark: 0, mask: 0xffffffff, invert: false }),
   parse(d, opt, arg, invert) {

@@ -38,6 +38,7 @@ function iface(name: string, ctx: { warn(m: string): void }): string {
 export const physdev: MatchModule<PhysdevData> = {
   kind: 'match',
   name: 'physdev',
+  pure: true,
   options: [
     { name: 'physdev-in', arg: 1, invert: true },
     { name: 'physdev-out', arg: 1, invert: true },

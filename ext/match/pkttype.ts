@@ -33,6 +33,7 @@ const PKTTYPES: ReadonlyArray<readonly [string, number]> = [
 export const pkttype: MatchModule<PkttypeData> = {
   kind: 'match',
   name: 'pkttype',
+  pure: true,
   options: [{ name: 'pkt-type', arg: 1, invert: true }],
   init: () => ({ pkttype: 0, invert: false }),
   parse(d, _opt, arg, invert) {

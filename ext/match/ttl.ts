@@ -37,6 +37,7 @@ function make(name: 'ttl' | 'hl', family: 'ip' | 'ip6', label: string): MatchMod
     kind: 'match',
     name,
     family,
+    pure: true,
     // `--ttl` shares the id of `--ttl-eq`, whose entry (and so XTOPT_INVERT) iptables applies
     options: table.map((o) => ({ name: o.name, arg: 1 as const, invert: o.id === 0 })),
     init: () => ({ mode: 'eq', value: 0, xflags: 0 }),

@@ -53,22 +53,34 @@ describe('runs', () => {
     const rules = (lines: string[]) => parseRestore(table(lines)).tables.get('filter')!.chains.get('FORWARD')!.rules;
     expect(findRuns(rules(simple(15)), 'ip')).toEqual([]);
     expect(findRuns(rules(simple(16)), 'ip')).toEqual([{ start: 0, end: 16 }]);
-    const mixed = [...simple(20), '-A FORWARD -m mark --mark 1 -j ACCEPT', ...simple(10, 'FORWARD', 20), '-A FORWARD -f -j DROP', ...simple(17, 'FORWARD', 30)];
+    const mixed = [...simple(20), '-A FORWARD -m statistic --mode nth --every 2 --packet 0 -j ACCEPT', ...simple(10, 'FORWARD', 20), '-A FORWARD -f -j DROP', ...simple(17, 'FORWARD', 30)];
     expect(findRuns(rules(mixed), 'ip')).toEqual([{ start: 0, end: 20 }, { start: 32, end: 49 }]);
   });
 
-  it('take the IP part without -f, comment, tcp and udp with their protocol', () => {
+  it('take the IP part without -f, tcp and udp with their protocol, and pure matches', () => {
     const one = (r: string, fam: 'ip' | 'ip6' = 'ip') => classifiable(parseRestore(table([`-A FORWARD ${r}`]), { family: fam }).tables.get('filter')!.chains.get('FORWARD')!.rules[0]!, fam);
     for (const r of ['-j ACCEPT', '! -s 10.0.0.0/255.0.255.0 -d 10.1.0.0/16', '! -i eth+ -o veth12 -j DROP', '-i + -j DROP', '! -p udp', '-p tcp ! --sport 1:2 --dport 3 ! --syn -m comment --comment x', '-p udp -m udp ! --dport 53'])
       expect(one(r), r).toBe(true);
     expect(one('-s 2001:db8::/ffff:0:ffff:: -p tcp --dport 80', 'ip6')).toBe(true);
-    for (const r of ['-f', '! -f', '! -i +', '-m mark --mark 1', '-p tcp -m multiport --dports 1,2', '-p tcp --tcp-option 2', '-m length --length 1:2'])
+    // matches that only read the packet and the node (MatchModule.pure), in any place among the rule's matches,
+    // in a rule that an address, an interface, ports or TCP flags narrow
+    for (const r of ['-s 10.0.0.0/8 -m mark --mark 1', '-i eth0 -m length --length 1:2', '-i eth0 -p tcp -m conntrack --ctstate NEW -m tcp --dport 22', '-p tcp -m tcp --dport 80 -m state --state NEW',
+      '-d 10.0.0.1 -m connmark ! --mark 2 -m addrtype --dst-type LOCAL -m pkttype --pkt-type unicast', '-o eth1 -m iprange --src-range 10.0.0.1-10.0.0.9 -m ttl --ttl-lt 5',
+      '-p tcp --syn -m physdev --physdev-in veth0 -m mac --mac-source 02:00:00:00:00:01', '-p tcp -m comment --comment x -m tcp --tcp-flags SYN,ACK SYN -m conntrack --ctstate NEW'])
+      expect(one(r), r).toBe(true);
+    expect(one('-m hl --hl-eq 1 -p udp --dport 53', 'ip6')).toBe(true);
+    for (const r of ['-f', '! -f', '! -i +', '-p tcp -m multiport --dports 1,2', '-p tcp --tcp-option 2', '-m statistic --mode random --probability 0.5', '-m limit --limit 1/s',
+      '-m recent --rcheck --name x', '-m set --match-set s src', '-p tcp -m conntrack --ctstate NEW -m multiport --dports 1,2', '-m quota --quota 10',
+      // a pure match without a test that narrows the rule: it would be a candidate for every packet (of its protocol)
+      '-m mark --mark 1', '-m conntrack --ctstate RELATED,ESTABLISHED', '-p tcp -m conntrack --ctstate ESTABLISHED', '-s 0.0.0.0/0 -p udp -m udp -m length --length 1:2'])
       expect(one(r), r).toBe(false);
+    // a comment alone narrows nothing and needs nothing
+    expect(one('-m comment --comment x')).toBe(true);
   });
 });
 
 describe('compile options', () => {
-  const rs = parseRestore(table([...simple(20), '-A U1 -m mark --mark 1 -j RETURN', ...simple(18, 'U1', 100)], ':U1 - [0:0]'));
+  const rs = parseRestore(table([...simple(20), '-A U1 -m statistic --mode nth --every 3 --packet 0 -j RETURN', ...simple(18, 'U1', 100)], ':U1 - [0:0]'));
   it('optimize defaults to 0 for compileTable and to 1 for vmTable; backend nft never classifies', () => {
     expect(classifiers(compileTable(rs, 'filter').program)).toBe(0);
     expect(classifiers(compileTable(rs, 'filter', { optimize: 1 }).program)).toBe(2);

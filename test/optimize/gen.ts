@@ -3,7 +3,8 @@
  * whose chains hold long runs of classifiable rules (addresses with prefix
  * and non-contiguous masks, inverted or not; -p with and without `!`; tcp
  * and udp ports, ranges, inversions, flags; -i/-o names and prefixes;
- * comments), broken now and then by a rule the classifier does not model,
+ * comments; pure matches such as mark, length, conntrack), broken now and
+ * then by a rule the classifier does not model,
  * with jumps, gotos and returns into user chains that have runs of their
  * own; and packets drawn from the same value pools (first and later
  * fragments, truncated layer-4 headers, every interface).
@@ -70,18 +71,30 @@ function simpleRule(f: Fam) {
       fc.option(fc.tuple(neg, pick(IFPATS)), { freq: 3 }),
       l4,
       fc.option(pick(['x', 'kube svc']), { freq: 4 }),
+      fc.option(fc.tuple(pick(PURE[f]), fc.boolean()), { freq: 3 }),
     )
-    .map(([s, d, i, o, p, c]) =>
+    .map(([s, d, i, o, p, c, pure]) =>
       [
         s ? `${s[0]}-s ${s[1]}` : '',
         d ? `${d[0]}-d ${d[1]}` : '',
         i && !(i[0] && i[1] === '+') ? `${i[0]}-i ${i[1]}` : '',
         o && !(o[0] && o[1] === '+') ? `${o[0]}-o ${o[1]}` : '',
+        // a pure match before or after the layer-4 match (it is a test of every packet to the classifier)
+        pure && pure[1] ? pure[0] : '',
         p,
+        pure && !pure[1] ? pure[0] : '',
         c ? `-m comment --comment "${c}"` : '',
       ].filter(Boolean).join(' '),
     );
 }
+
+/** Pure matches (MatchModule.pure) whose outcome differs between the generated packets. */
+const PURE: Record<Fam, string[]> = {
+  ip: ['-m mark --mark 0x1/0xff', '-m mark ! --mark 0x4000/0x4000', '-m length --length 0:40', '-m length ! --length 21:28', '-m iprange --src-range 10.0.0.1-10.1.2.3',
+    '-m iprange ! --dst-range 0.0.0.0-127.255.255.255', '-m conntrack --ctstate INVALID', '-m conntrack ! --ctstate NEW,INVALID', '-m state --state NEW', '-m ttl --ttl-gt 3'],
+  ip6: ['-m mark --mark 0x1/0xff', '-m mark ! --mark 0x4000/0x4000', '-m length --length 0:60', '-m length ! --length 41:48', '-m iprange --src-range 2001:db8::1-2001:db8:0:1::5',
+    '-m conntrack --ctstate INVALID', '-m conntrack ! --ctstate NEW,INVALID', '-m hl --hl-lt 65'],
+};
 
 /** A rule the classifier does not model: it ends a run. */
 function otherRule(f: Fam) {
