@@ -57,7 +57,7 @@ import { Payload, PayloadFast } from './expr/payload.js';
 import { Cmp, CmpEq32 } from './expr/cmp.js';
 import { bswap32, L4protoCmp, MetaCmp, PayloadCmp, RandomCmp, randomCmpHolds } from './expr/fused.js';
 import { execExtra } from './expr/extra.js';
-import { CLS_JUMP, clsPc } from './expr/classify.js';
+import { CLS_END, CLS_FIRST_RULE, CLS_JUMP, CLS_RECORD_WORDS, CLS_TO, clsPc, execClassify } from './expr/classify.js';
 import { jitCode, jitDoChain, type JitCode } from './jit/index.js';
 
 /**
@@ -91,6 +91,14 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
   let rule = -1;
   let v = NFT_CONTINUE;
   let target = -1;
+  // the classifier run the packet is in (vm/expr/classify.ts): the pc of its CLASSIFY record (-1: none),
+  // the end of the run, its first rule's index, and the rule header the classifier chose last. A rule
+  // header of the run reached otherwise (the chosen rule did not match) asks the classifier for the
+  // next rule from there that may match.
+  let clsAt = -1;
+  let clsEnd = 0;
+  let clsFirst = 0;
+  let clsLanded = -1;
 
   for (;;) {
     // next_rule / expression loop: every case either advances pc past its
@@ -99,6 +107,14 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
     run: for (;;) {
       switch (code[pc]! & Rec.OP_MASK) {
         case Op.RULE: {
+          if (clsAt >= 0 && pc !== clsLanded) {
+            if (pc > clsAt && pc < clsEnd && execClassify(prog, clsAt, pkt, code[pc + Rec.RULE_INDEX]! - clsFirst) === CLS_JUMP) {
+              pc = clsLanded = clsPc[CLS_TO]!;
+              if (pc === clsEnd) clsAt = -1;
+              continue;
+            }
+            clsAt = -1;
+          }
           // Fast path of a linear chain: while a rule's first expression is a
           // fused load + compare that fails, go on to the next header here.
           // The packet data does not change during a run, so consecutive rules
@@ -125,7 +141,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
                 key = -1;
                 pc = next;
                 w = code[pc]!;
-                if ((w & Rec.OP_MASK) !== Op.RULE) break;
+                if ((w & Rec.OP_MASK) !== Op.RULE || clsAt >= 0) break;
                 continue;
               }
               x = len === 4 ? data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24)
@@ -143,7 +159,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             }
             pc = next;
             w = code[pc]!;
-            if ((w & Rec.OP_MASK) !== Op.RULE) break;
+            if ((w & Rec.OP_MASK) !== Op.RULE || clsAt >= 0) break;
           }
           continue;
         }
@@ -564,6 +580,23 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
           traceRecord(env, TRACE_LOG, chain, rule, 0, pc);
           pc += Log.SIZE;
           continue;
+        case Op.CLASSIFY: {
+          // the first rule of the run from here that may match: this one (go on), a later one or past the run
+          v = execClassify(prog, pc, pkt);
+          clsAt = -1;
+          if (clsPc[CLS_TO]! >= 0) {
+            clsEnd = clsPc[CLS_END]!;
+            clsFirst = clsPc[CLS_FIRST_RULE]!;
+            clsLanded = clsPc[CLS_TO]!;
+            if (clsLanded !== clsEnd) clsAt = pc;
+          }
+          if (v === NFT_CONTINUE) {
+            pc += CLS_RECORD_WORDS;
+            continue;
+          }
+          pc = clsPc[CLS_TO]!;
+          continue;
+        }
         case Op.CT_GET:
         case Op.CT_SET:
         case Op.FIB:
@@ -571,7 +604,6 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
         case Op.REJECT:
         case Op.QUEUE:
         case Op.NAT:
-        case Op.CLASSIFY:
         case Op.XT_MATCH:
         case Op.XT_SET_MATCH:
         case Op.XT_SET_TARGET:
@@ -587,7 +619,7 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
             continue;
           }
           if (v === CLS_JUMP) {
-            pc = clsPc[0]!; // a rule header of the run, or the run's end
+            pc = clsPc[CLS_TO]!; // XT_MATCH: past its rule's other tests
             continue;
           }
           break run;
@@ -598,8 +630,10 @@ export function nftDoChain(prog: Program, baseChain: number, pkt: Packet, regs: 
       }
     }
 
-    // A rule gave a verdict, or the chain ended (v === NFT_CONTINUE).
+    // A rule gave a verdict, or the chain ended (v === NFT_CONTINUE). A run the packet was in is left
+    // (a chain it jumps to, or returns to, is walked straight)
     env.walk = (env.walk + pc - chains[chain * CHAIN_WORDS + CH_FIRST]!) | 0;
+    clsAt = -1;
     // as nft_do_chain: the netfilter verdicts by their low byte (a queue number
     // of 32768 or more makes the int32 negative); NFT_* codes end in 0xfb..0xff
     const low = v & NF_VERDICT_MASK;

@@ -89,10 +89,11 @@ export function classifiable(rule: Rule, family: Family): boolean {
   const l4 = l4Match(rule, family);
   if (l4 === undefined) return false;
   // A pure match that may fail (any but a comment) can make the rule a candidate that does not match, and
-  // the rest of the run is then evaluated straight: such a rule joins a run only when a test of its own
-  // (an address, an interface, ports or TCP flags) narrows the packets it is a candidate for, as a
-  // firewall's `-d A -p tcp --dport N -m conntrack --ctstate NEW` does; `-m conntrack --ctstate
-  // ESTABLISHED`, alone or with `-p tcp`, ends the run as before.
+  // the classifier is then asked again from the next rule: such a rule joins a run only when a test of its
+  // own (an address, an interface, ports or TCP flags) narrows the packets it is a candidate for, as a
+  // firewall's `-d A -p tcp --dport N -m conntrack --ctstate NEW` does; a run of `-m mark --mark N` rules
+  // would have every packet classified again at every rule, so `-m mark`, or `-m conntrack --ctstate
+  // ESTABLISHED` with at most `-p tcp`, ends the run as before.
   for (const m of rule.matches) if (m.name !== 'comment' && m.name !== 'tcp' && m.name !== 'udp') return narrowed(rule, l4);
   return true;
 }

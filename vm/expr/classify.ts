@@ -10,10 +10,13 @@
  * header (or, for the first rule, simply continues with the rule's own
  * expressions); when no rule may match it goes past the run. Every rule it
  * lands on runs all of its expressions as usual, so counters, verdicts,
- * traces and hotdrops are those of the straight program; a rule it lands on
- * that does not match is followed linearly. It never skips a rule that could
- * match: a packet it cannot classify exactly leaves it doing nothing (the run
- * is evaluated linearly) — see execClassify.
+ * traces and hotdrops are those of the straight program. When a rule it
+ * lands on does not match (or matches and goes on), the interpreter asks
+ * it again from the next rule (execClassify's `from`: the keys read from
+ * the packet as it is then); the execution tier, which runs such programs
+ * only in tests (vm/interp.ts interpOnly), goes on linearly. It never skips
+ * a rule that could match: a packet it cannot classify exactly leaves it
+ * doing nothing (the run is evaluated linearly) — see execClassify.
  *
  * Record: [op, header, id]
  *   +1 header  word offset in the constant pool of the classifier header
@@ -99,6 +102,8 @@ import type { EvalCtx } from './common.js';
 import { ruleOffsets } from '../program.js';
 
 export const CLS_HEADER = 1;
+/** Words of the record. */
+export const CLS_RECORD_WORDS = 3;
 const CLS_ID = 2;
 
 export const CLS_NRULES = 0;
@@ -156,8 +161,17 @@ export const CLS_KEY_MAX: readonly number[] = Object.freeze([
  * verdict: NFT_* codes are -1..-5 and a negative queue verdict is ≤ -65533.
  */
 export const CLS_JUMP = -6;
-/** Where CLS_JUMP goes (one scratch word: the VM runs one packet at a time). */
-export const clsPc = new Int32Array(1);
+/**
+ * Scratch words (the VM runs one packet at a time): [CLS_TO] where CLS_JUMP
+ * goes; after execClassify placed a packet (CLS_JUMP, or NFT_CONTINUE with
+ * [CLS_TO] the first rule's header), [CLS_END] the code offset past the run
+ * and [CLS_FIRST_RULE] the Program rule index of its first rule; [CLS_TO] is
+ * -1 after NFT_CONTINUE for a packet it cannot classify.
+ */
+export const clsPc = new Int32Array(3);
+export const CLS_TO = 0;
+export const CLS_END = 1;
+export const CLS_FIRST_RULE = 2;
 
 /** Emits the record over classifier data built by compiler/optimize (header first). */
 export function emitClassify(b: Emitter, data: Int32Array, id: number): void {
@@ -396,15 +410,20 @@ function rowsOf(pool: Int32Array, h: number, fd: number, nf: number, words: numb
 }
 
 /** The first rule (index in the run) of block `b`, whose entry is at `bt`, that may match, or -1. */
-function searchBlock(pool: Int32Array, h: number, bt: number, b: number, ranked: number): number {
+function searchBlock(pool: Int32Array, h: number, bt: number, b: number, ranked: number, from: number): number {
+  const first = pool[bt]!;
+  const n = pool[bt + 1]!;
+  // the block's rules from `from` on (0-based in the block)
+  const skip = from > first ? from - first : 0;
+  if (skip >= n) return -1;
   const nf = pool[bt + 2]!;
-  if (nf === 0) return pool[bt]!;
-  const words = (pool[bt + 1]! + 31) >>> 5;
+  if (nf === 0) return first + skip;
+  const words = (n + 31) >>> 5;
   rowsOf(pool, h, h + pool[bt + 3]!, nf, words, rowAt, ranked, b);
-  for (let w = 0; w < words; w++) {
-    let acc = -1;
+  for (let w = skip >>> 5; w < words; w++) {
+    let acc = w === skip >>> 5 ? -1 << (skip & 31) : -1;
     for (let f = 0; f < nf && acc !== 0; f++) acc &= pool[rowAt[f]! + w]!;
-    if (acc !== 0) return pool[bt]! + (w << 5) + 31 - Math.clz32(acc & -acc);
+    if (acc !== 0) return first + (w << 5) + 31 - Math.clz32(acc & -acc);
   }
   return -1;
 }
@@ -453,29 +472,46 @@ function ifaceIndex(pool: Int32Array, at: number, n: number, meta: Int32Array, m
 }
 
 /**
- * NFT_CONTINUE (go on with the first rule: it may match, or the packet
- * cannot be classified) or CLS_JUMP with clsPc[0] set (a later rule, or past
- * the run). Packets left to linear evaluation: a network header shorter than
+ * The first rule of the run from rule `from` (0-based in the run) on that
+ * may match the packet: NFT_CONTINUE (go on with the first rule: it may
+ * match, or the packet cannot be classified) or CLS_JUMP with clsPc[CLS_TO]
+ * set (a later rule, or past the run). Packets left to linear evaluation: a network header shorter than
  * the fixed IP header; with tcp (udp) matches in the run, a TCP (UDP) packet
  * whose first fragment header is shorter than 20 (8) bytes, and a TCP
  * fragment at offset 1: the rules' own guards hotdrop those (xt_l4), which
  * only linear evaluation reproduces; an IPv6 packet without a protocol
  * (x_tables' ip6_packet_match hotdrops it at a rule with -p).
  */
-export function execClassify(prog: Program, pc: number, pkt: Packet): number {
+export function execClassify(prog: Program, pc: number, pkt: Packet, from = 0): number {
   const pool = prog.pool;
   const h = prog.code[pc + CLS_HEADER]!;
+  clsPc[CLS_TO] = -1;
+  const r = classifyFrom(pool, h, pkt, from);
+  if (r === UNCLASSIFIED) return NFT_CONTINUE;
+  const t = h + pool[h + CLS_PCS]!;
+  const n = pool[h + CLS_NRULES]!;
+  clsPc[CLS_END] = pool[t + n]!;
+  clsPc[CLS_FIRST_RULE] = pool[h + CLS_FIRST]!;
+  clsPc[CLS_TO] = pool[t + (r < 0 ? n : r)]!;
+  return r === 0 ? NFT_CONTINUE : CLS_JUMP;
+}
+
+/** classifyFrom(): the packet left to linear evaluation. */
+const UNCLASSIFIED = -2;
+
+/** The first rule of the run (0-based) from `from` on that may match the packet, -1 for none, or UNCLASSIFIED. */
+function classifyFrom(pool: Int32Array, h: number, pkt: Packet, from: number): number {
   const meta = pkt.meta;
   const data = pkt.data;
   const flags = pool[h + CLS_FLAGS]!;
   const used = pool[h + CLS_USED]!;
   const nh = meta[M_NHOFF]!;
   const end = meta[M_END]!;
-  if (nh + ((flags & CLS_F_V6) !== 0 ? 40 : 20) > end) return NFT_CONTINUE;
+  if (nh + ((flags & CLS_F_V6) !== 0 ? 40 : 20) > end) return UNCLASSIFIED;
 
   // IPv6 without a protocol (ipv6_find_hdr failed; -1 in the x_tables view past AH): a legacy
   // rule with -p hotdrops it (xt_match noproto), which only linear evaluation reproduces.
-  if ((flags & CLS_F_V6) !== 0 && ((meta[M_FLAGS]! & F_L4PROTO) === 0 || meta[M_L4PROTO]! < 0)) return NFT_CONTINUE;
+  if ((flags & CLS_F_V6) !== 0 && ((meta[M_FLAGS]! & F_L4PROTO) === 0 || meta[M_L4PROTO]! < 0)) return UNCLASSIFIED;
   let proto = 256;
   let sport = 65536;
   let dport = 65536;
@@ -487,11 +523,11 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
       const fo = meta[M_FRAGOFF]!;
       const th = meta[M_THOFF]!;
       if (fo === 0) {
-        if (th + need > end) return NFT_CONTINUE;
+        if (th + need > end) return UNCLASSIFIED;
         sport = (data[th]! << 8) | data[th + 1]!;
         dport = (data[th + 2]! << 8) | data[th + 3]!;
         if (proto === 6) tflags = data[th + 13]!;
-      } else if (fo === 1 && proto === 6) return NFT_CONTINUE;
+      } else if (fo === 1 && proto === 6) return UNCLASSIFIED;
     }
   }
   keys[CLS_K_PROTO] = proto ^ BIAS;
@@ -521,7 +557,7 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
   const nsum = pool[h + CLS_NSUM]!;
   let found = -1;
   if (nsum === 0) {
-    for (let b = 0; b < nb && found < 0; b++) found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, 0);
+    for (let b = 0; b < nb && found < 0; b++) found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, 0, from);
   } else {
     // the columns every summary field allows, in order; a block is searched once (its first such column)
     const ncols = pool[h + CLS_NCOLS]!;
@@ -539,14 +575,11 @@ export function execClassify(prog: Program, pc: number, pkt: Packet): number {
         const b = pool[cols + (w << 5) + 31 - Math.clz32(low)]!;
         if (b === searched) continue;
         searched = b;
-        found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, ranked);
+        found = searchBlock(pool, h, blocks + b * CLS_BLK_WORDS, b, ranked, from);
       }
     }
   }
-  if (found === 0) return NFT_CONTINUE;
-  const t = h + pool[h + CLS_PCS]!;
-  clsPc[0] = pool[t + (found < 0 ? pool[h + CLS_NRULES]! : found)]!;
-  return CLS_JUMP;
+  return found;
 }
 
 /** The slow interpreter (vm/interp-slow.ts) evaluates the run linearly: exact, and what tracing needs. */
