@@ -15,7 +15,7 @@ import type { Count, TableEngine, TraceEvent } from './engine.js';
 import type { EngineOptions } from '../ext/types.js';
 import { TraceKind } from './engine.js';
 import {
-  CHAIN_WORDS, CH_HOOK, F_NFTRACE, F_XT_AH, M_FLAGS, M_FRAGOFF, M_HOOK, M_L4PROTO, M_LEN, M_THOFF, M_XT_FRAGOFF, M_XT_L4PROTO, M_XT_THOFF,
+  CHAIN_WORDS, CH_HOOK, F_NFTRACE, F_XT_AH, M_FLAGS, M_FRAGOFF, M_HOOK, M_L4PROTO, M_THOFF, M_XT_FRAGOFF, M_XT_L4PROTO, M_XT_THOFF,
   NFT_CONTINUE, TRACE_NFTRACE, TRACE_RETURN, TRACE_RULE,
 } from '../vm/layout.js';
 import { VmEnv, chainCount, chainName, prandomU32, type Program } from '../vm/program.js';
@@ -23,7 +23,7 @@ import type { Choices, Chooser } from '../vm/random.js';
 import { findMatch } from '../ext/registry.js';
 import { XtState } from '../ext/xtstate.js';
 import { Vm, type VmTier } from '../vm/interp.js';
-import { NF_ACCEPT, NF_DROP } from '../core/netfilter.js';
+import { NF_DROP } from '../core/netfilter.js';
 import type { Packet } from '../vm/packet.js';
 import { TRACE_HOTDROP } from '../vm/expr/xtl4.js';
 import type { Ruleset, TableName } from '../core/ast.js';
@@ -64,18 +64,6 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
   const astTable = rs.tables.get(table)!;
 
   const index = chainIndex(prog, astTable.chains);
-  // per base chain: a builtin chain without rules (an established packet meets several, mangle's and the
-  // policy-only chains of filter) does what its program would, its policy counted, without running it;
-  // the policy's counter index, or -1
-  const emptyCounter = new Int32Array(chainCount(prog)).fill(-1);
-  const emptyVerdict = new Int32Array(chainCount(prog));
-  for (const info of compiled.rules) {
-    const ch = info.kind === 'policy' ? astTable.chains.get(info.chain) : undefined;
-    const base = ch?.builtin && ch.rules.length === 0 ? index.base.get(ch.name) : undefined;
-    if (base === undefined) continue;
-    emptyCounter[base] = info.counter;
-    emptyVerdict[base] = ch!.policy === 'DROP' ? NF_DROP : NF_ACCEPT;
-  }
 
   let tracing = false;
   let events: TraceEvent[] = [];
@@ -144,14 +132,6 @@ export function vmTable(rs: Ruleset, table: TableName, options: VmTableOptions =
       // a compat match's hotdrop after matching (XT_MATCH_HOTDROP) ends the run in NF_DROP whatever the verdict
       if (xtView && !inXtView && (meta[M_FLAGS]! & F_XT_AH) !== 0) return runXtView(chain, pkt, describe);
       if (!tracing) {
-        const empty = emptyCounter[base]!;
-        if (empty >= 0) {
-          // the wrap's jump to the empty body, its return, then the policy rule: counter and verdict
-          const c = prog.counters;
-          c[2 * empty] += 1;
-          c[2 * empty + 1] += meta[M_LEN]!;
-          return emptyVerdict[base]!;
-        }
         const v = vm.run(prog, base, pkt) >>> 0;
         return env.xtHotdrop ? NF_DROP : v;
       }

@@ -171,9 +171,15 @@ export type MatchModule<D = any> = ExtModule<D> & {
   /**
    * The match only reads the packet and the node: no state of its own, no
    * counters, no random draw, and never a hotdrop (its kernel match
-   * function only returns true or false). The optimizer's classifier may
-   * then pass over a rule whose other tests fail without running this one
-   * (compiler/optimize: it counts as a test of every packet).
+   * function only returns true or false: conntrack_mt() of xt_conntrack.c,
+   * state_mt() of xt_state.c, mark_mt() and connmark_mt() of xt_mark.c and
+   * xt_connmark.c, addrtype_mt_v0/v1() of xt_addrtype.c, pkttype_mt() of
+   * xt_pkttype.c, iprange_mt4/6() of xt_iprange.c, mac_mt() of xt_mac.c,
+   * length_mt()/length_mt6() of xt_length.c, ttl_mt()/hl_mt6() of xt_hl.c,
+   * physdev_mt() of xt_physdev.c, comment_mt() of xt_comment.c). The
+   * optimizer's classifier may then pass over a rule whose other tests fail
+   * without running this one (compiler/optimize: it counts as a test of
+   * every packet).
    */
   readonly pure?: true;
 };
