@@ -7,6 +7,7 @@
  * Output cut short by its reader (`nfvm save big.txt | head`) ends quietly.
  */
 import { NfvmError } from '../core/errors.js';
+import { outOfMemory } from '../core/heap.js';
 import { NFVM_VERSION } from '../compiler/save.js';
 import { CaptureError } from '../hooks/snapshot/capture.js';
 import { UsageError, type CommandSpec } from './args.js';
@@ -90,6 +91,11 @@ export function main(argv: readonly string[]): number {
     }
     if (e instanceof UsageError) {
       process.stderr.write(`nfvm: ${e.message}\n`);
+      return 2;
+    }
+    const oom = outOfMemory(e);
+    if (oom !== undefined) {
+      process.stderr.write(`nfvm: out of memory: ${oom} (the input needs more memory than this machine or Node.js gives)\n`);
       return 2;
     }
     process.stderr.write(`nfvm: internal error: ${(e as Error).stack ?? e}\n`);

@@ -29,6 +29,7 @@ import { LowerCtx } from '../ext/lower.js';
 import { lowerRule } from './lower/rule.js';
 import { buildClassifier, findRuns } from './optimize/index.js';
 import { RuleInfos } from './rule-info.js';
+import { heapCheck } from '../core/heap.js';
 
 export type { RuleInfo } from './rule-info.js';
 export { RuleInfos } from './rule-info.js';
@@ -140,6 +141,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
     let run = 0;
     ch.rules.forEach((rule, i) => {
       c.rule = rule;
+      heapCheck(`compiling table ${tableName}`, file, rule.pos.line);
       const index = b.rule(into, rule.pos);
       if (run < runs.length && runs[run]!.start === i) {
         const { start, end } = runs[run++]!;

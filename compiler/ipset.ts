@@ -16,6 +16,7 @@ import {
   D_IFACE, D_IP, D_MAC, D_MARK, D_NET, D_PORT, IPSET_TYPES, IpSet, IpSetStore, defaultOptions, maskNet, noExt, type IpSetExt, type IpSetOptions,
 } from '../vm/ipset.js';
 import { etcProtoName, parseProtocol, serviceToPort } from '../ext/protocols.js';
+import { heapCheck } from '../core/heap.js';
 
 const IPSET_MAXNAMELEN = 32;
 /** The largest range of addresses or ports one `add` line may expand to. */
@@ -109,6 +110,7 @@ export function parseIpsetSave(text: string, file: string): IpSetStore {
   const store = new IpSetStore();
   const lines = text.split('\n');
   for (let n = 0; n < lines.length; n++) {
+    heapCheck('reading the sets', file, n + 1);
     const toks = tokenize(lines[n]!, file, n + 1);
     if (toks.length === 0 || toks[0]!.text.startsWith('#')) continue;
     const r = new LineReader(toks, file, n + 1);

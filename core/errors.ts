@@ -19,7 +19,8 @@ export type ErrorKind =
   | 'option' // an unknown, misplaced or malformed option
   | 'value' // an option argument out of range or of the wrong form
   | 'check' // a load-time check the kernel (or iptables-restore) performs
-  | 'io'; // the input cannot be read
+  | 'io' // the input cannot be read
+  | 'memory'; // the input needs more memory than the JavaScript heap may take (core/heap.ts)
 
 export class NfvmError extends Error {
   override name = 'NfvmError';

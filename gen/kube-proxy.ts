@@ -48,6 +48,7 @@ import { formatIpvsadmSave, parseIpvsadmSave } from '../hooks/ipvs/index.js';
 import { deriveRoutes4, type DeriveAddr } from '../hooks/route/derive.js';
 import { formatAddr, formatPrefix, parseAddr } from '../hooks/route/addr.js';
 import { RTN_NAMES, RTN_UNICAST, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_TABLE_LOCAL, type Route } from '../hooks/route/types.js';
+import { heapCheck } from '../core/heap.js';
 
 export type KubeMode = 'iptables' | 'ipvs' | 'nftables';
 export const KUBE_MODES: readonly KubeMode[] = ['iptables', 'ipvs', 'nftables'];
@@ -199,6 +200,7 @@ export function kubeServices(o: KubeGenOptions): KubeService[] {
   const total = PORTS.reduce((s, p) => s + p[3], 0);
   const out: KubeService[] = [];
   for (let s = 0; s < o.services; s++) {
+    heapCheck('generating the kube-proxy node', 'nfvm gen');
     let r = next() % total;
     let pi = 0;
     while (r >= PORTS[pi]![3]) r -= PORTS[pi++]![3];
@@ -422,6 +424,7 @@ function healthCheckRule(filter: TableText, sv: KubeService): void {
 
 /** The chains behind a Service's dispatch rule (KUBE-SVC, KUBE-SEP, KUBE-EXT, KUBE-SVL), shared by iptables and nftables modes. */
 function serviceChains(nat: TableText, filter: TableText, sv: KubeService): void {
+  heapCheck('generating the kube-proxy node', 'nfvm gen');
   if (sv.endpoints.length === 0) {
     // syncProxyRules(): no nat chains, only filter rules rejecting the Service's addresses, its NodePort too
     // (KUBE-EXTERNAL-SERVICES, on any local address); a health-check node port is accepted all the same

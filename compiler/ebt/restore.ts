@@ -22,6 +22,7 @@ import { findEbtTarget } from '../../ext/ebt/registry.js';
 import { EBT_VERDICTS } from '../../ext/ebt/values.js';
 import { splitArgs, type Arg } from '../parse/argv.js';
 import { parseEbtCommand, type EbtCommand, type EbtParseEnv } from './rule.js';
+import { heapCheck } from '../../core/heap.js';
 
 export interface EbtParseOptions {
   /** The file name in error messages. */
@@ -194,6 +195,7 @@ export function parseEbtRestore(text: string, opts: EbtParseOptions = {}): EbtRu
   lines.forEach((raw, idx) => {
     const line = raw.replace(/\r$/, '');
     const lineNo = idx + 1;
+    heapCheck('parsing the ebtables ruleset', file, lineNo);
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const col = line.length - line.trimStart().length + 1;

@@ -32,6 +32,7 @@ import { checkTable } from '../check.js';
 import type { KnownObjects } from '../../ext/types.js';
 import { saveRule } from '../save.js';
 import { ZERO_COUNTERS } from './nodes.js';
+import { heapCheck } from '../../core/heap.js';
 
 export interface ParseOptions {
   family?: Family;
@@ -146,6 +147,7 @@ function parseText(text: string, opts: ParseOptions): Ruleset {
     pos = nl + 1;
     lineNo++;
     if (lineNo > MAX_LINES) fail(lineNo, 1, `input has more than ${MAX_LINES} lines`);
+    heapCheck('parsing the ruleset', file, lineNo);
     if (line.length === 0) continue;
     if (line.endsWith('\r')) {
       fail(lineNo, line.length, 'carriage return at end of line (CRLF line endings are not accepted by iptables-restore)', '\\r');

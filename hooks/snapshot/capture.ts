@@ -377,6 +377,8 @@ export function writeSnapshotDir(dir: string, target: string, outputs: ReadonlyM
     renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
+    // the pieces' own error (the heap ran short while they were made), not the file system's
+    if (e instanceof NfvmError) throw e;
     throw new CaptureError(`${dir}: cannot write the snapshot (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
