@@ -21,6 +21,7 @@ import type { IpvsService } from './service.js';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_FWD_MASK, IP_VS_CONN_F_MASQ, IP_VS_SVC_F_PERSISTENT, addrPort } from './save.js';
 import type { SchedPacket } from './sched/index.js';
 import { forceU32, jhash2, jhash3wordsMasked } from '../../vm/jhash.js';
+import { heapCheck } from '../../core/heap.js';
 
 /** include/uapi/linux/ip_vs.h connection flags beyond the forwarding method. */
 export const IP_VS_CONN_F_HASHED = 0x0040;
@@ -200,6 +201,8 @@ class ConnHash {
   }
 
   insert(cp: IpvsConn): void {
+    // a connection is an object of its own: a capture of millions of flows within their timeouts grows the heap
+    heapCheck('the IPVS connection table', 'replay');
     if (this.free < 0 && this.used === this.objs.length) this.growSlots();
     let s: number;
     if (this.free >= 0) {
