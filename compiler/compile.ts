@@ -101,13 +101,17 @@ export function declareChains(b: ProgramBuilder, chains: Iterable<ChainDecl>, ho
 
 /**
  * A wrapped builtin chain's two rules: the jump to its body chain, then the
- * policy with its counter (x_tables' underflow entry). Returns the next
- * counter index.
+ * policy with its counter (x_tables' underflow entry). A chain without rules
+ * has the policy rule alone: the jump would enter an empty body and return
+ * (a packet of a kube-proxy node in nftables mode meets two such chains,
+ * mangle FORWARD and POSTROUTING). Returns the next counter index.
  */
 export function wrapBuiltin(b: ProgramBuilder, ch: ChainDecl, rules: RuleInfos, counter: number): number {
-  b.rule(ch.name, ch.pos);
-  emitVerdict(b, NFT_JUMP, bodyChain(ch.name));
-  rules.push(ch.name, 0, 'wrap', -1, false);
+  if (ch.rules.length !== 0) {
+    b.rule(ch.name, ch.pos);
+    emitVerdict(b, NFT_JUMP, bodyChain(ch.name));
+    rules.push(ch.name, 0, 'wrap', -1, false);
+  }
   b.rule(ch.name, ch.pos);
   emitCounter(b);
   emitVerdict(b, ch.policy === 'DROP' ? NF_DROP : NF_ACCEPT);
@@ -130,7 +134,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   // Chains first (the builder numbers them in declaration order).
   declareChains(b, table.chains.values(), BUILTIN_HOOK, wrap, chainNames);
   let nrules = 0;
-  for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? 2 : 0);
+  for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? (ch.rules.length !== 0 ? 2 : 1) : 0);
   b.expectRules(nrules);
   const rules = new RuleInfos(nrules);
   for (const ch of table.chains.values()) {

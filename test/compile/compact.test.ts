@@ -41,14 +41,14 @@ describe('RuleInfos', () => {
     expect(r.at(4)).toBeUndefined();
   });
 
-  it('numbers a compiled table\'s rules, policies and wraps as the chains hold them', () => {
+  it('numbers a compiled table\'s rules, policies and wraps as the chains hold them (an empty builtin chain has no wrap)', () => {
     const text = ['*filter', ':INPUT DROP [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':U - [0:0]',
       '-A INPUT -p tcp -j U', '-A INPUT -j ACCEPT', '-A U -s 10.0.0.1/32 -j DROP', 'COMMIT', ''].join('\n');
     const c = compileTable(parseRestore(text), 'filter', { policyRules: true });
     const seen = [...c.rules].map((i) => `${i.chain}:${i.kind}:${i.num}:${i.counter}:${i.tailLike}`);
     expect(seen).toEqual([
       'INPUT:wrap:0:-1:false', 'INPUT:policy:3:0:true', 'INPUT:rule:1:1:false', 'INPUT:rule:2:2:true',
-      'FORWARD:wrap:0:-1:false', 'FORWARD:policy:1:3:true', 'OUTPUT:wrap:0:-1:false', 'OUTPUT:policy:1:4:true',
+      'FORWARD:policy:1:3:true', 'OUTPUT:policy:1:4:true',
       'U:rule:1:5:false',
     ]);
     expect(c.rules.length).toBe(c.program.nrules);
