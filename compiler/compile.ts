@@ -99,6 +99,11 @@ export function declareChains(b: ProgramBuilder, chains: Iterable<ChainDecl>, ho
   }
 }
 
+/** The rules wrapBuiltin() makes of builtin chain `ch`: the jump and the policy, or the policy alone. */
+function wrapRules(ch: ChainDecl): number {
+  return ch.rules.length !== 0 ? 2 : 1;
+}
+
 /**
  * A wrapped builtin chain's two rules: the jump to its body chain, then the
  * policy with its counter (x_tables' underflow entry). A chain without rules
@@ -107,7 +112,7 @@ export function declareChains(b: ProgramBuilder, chains: Iterable<ChainDecl>, ho
  * mangle FORWARD and POSTROUTING). Returns the next counter index.
  */
 export function wrapBuiltin(b: ProgramBuilder, ch: ChainDecl, rules: RuleInfos, counter: number): number {
-  if (ch.rules.length !== 0) {
+  if (wrapRules(ch) === 2) {
     b.rule(ch.name, ch.pos);
     emitVerdict(b, NFT_JUMP, bodyChain(ch.name));
     rules.push(ch.name, 0, 'wrap', -1, false);
@@ -134,9 +139,10 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
   // Chains first (the builder numbers them in declaration order).
   declareChains(b, table.chains.values(), BUILTIN_HOOK, wrap, chainNames);
   let nrules = 0;
-  for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? (ch.rules.length !== 0 ? 2 : 1) : 0);
+  for (const ch of table.chains.values()) nrules += ch.rules.length + (ch.builtin && wrap ? wrapRules(ch) : 0);
   b.expectRules(nrules);
   const rules = new RuleInfos(nrules);
+  const compiling = `compiling table ${tableName}`;
   for (const ch of table.chains.values()) {
     // the chain's index, looked up once and not per rule
     const into = b.chainIndex(ch.builtin && wrap ? bodyChain(ch.name) : ch.name)!;
@@ -145,7 +151,7 @@ export function compileTable(rs: Ruleset, tableName: TableName, opts: CompileOpt
     let run = 0;
     ch.rules.forEach((rule, i) => {
       c.rule = rule;
-      heapCheck(`compiling table ${tableName}`, file, rule.pos.line);
+      heapCheck(compiling, file, rule.pos.line);
       const index = b.rule(into, rule.pos);
       if (run < runs.length && runs[run]!.start === i) {
         const { start, end } = runs[run++]!;

@@ -18,7 +18,7 @@ import { runInNewContext } from 'node:vm';
 import { NfvmError, type SourcePos } from './errors.js';
 
 /** Items between two looks at the heap (a few MB of parsed rules at most). */
-export const HEAP_CHECK_EVERY = 4096;
+const HEAP_CHECK_EVERY = 4096;
 const MB = 1 << 20;
 
 let calls = 0;
@@ -57,7 +57,7 @@ export function heapCheck(what: string, file: string, line = 0): void {
 }
 
 /** Throws NfvmError 'memory' when less than the margin is left below the heap limit, garbage collected. */
-export function heapCheckNow(what: string, file: string, pos?: SourcePos): void {
+function heapCheckNow(what: string, file: string, pos?: SourcePos): void {
   if (roomLeft()) return;
   fullGc();
   if (roomLeft()) return;
@@ -79,11 +79,13 @@ function roomLeft(): boolean {
 }
 
 /**
- * A RangeError V8 raises when memory outside the heap runs out (an
- * ArrayBuffer it cannot allocate) or an array would outgrow what it can
- * index, as the command line reports it: a typed error, not an internal one.
+ * The RangeError V8 raises when memory outside the heap runs out (an
+ * ArrayBuffer it cannot allocate) or a string would be longer than it can
+ * make, as the command line reports it: a typed error, not an internal one.
+ * An invalid array length is left an internal error: a negative or absurd
+ * length is a bug, not the input's size.
  */
 export function outOfMemory(e: unknown): string | undefined {
   if (!(e instanceof RangeError)) return undefined;
-  return /Array buffer allocation failed|Invalid typed array length|Invalid array length|Invalid string length/.test(e.message) ? e.message : undefined;
+  return /Array buffer allocation failed|Invalid string length/.test(e.message) ? e.message : undefined;
 }

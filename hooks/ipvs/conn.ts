@@ -202,7 +202,7 @@ class ConnHash {
 
   insert(cp: IpvsConn): void {
     // a connection is an object of its own: a capture of millions of flows within their timeouts grows the heap
-    heapCheck('the IPVS connection table', 'replay');
+    heapCheck('the IPVS connection table', '<node>');
     if (this.free < 0 && this.used === this.objs.length) this.growSlots();
     let s: number;
     if (this.free >= 0) {
